@@ -1,0 +1,163 @@
+# C-level declarations of emu's fast path.
+#
+# The rest of the package never imports this module directly: it goes through
+# emu.backend, which picks this extension or the pure-Python reference
+# (emu/_reference.py) with the same semantics.
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+
+# Replacement policies (emu.hw.policy names -> codes).
+cdef enum Policy:
+    POLICY_FIFO = 0
+    POLICY_LRU = 1
+    POLICY_RANDOM = 2
+    POLICY_ROUND_ROBIN = 3
+    POLICY_NV = 4
+    POLICY_NONE = 5          # software always chooses the index (guest TLB)
+
+
+# A growable open-addressing set of uint64 keys (compulsory-miss tracking).
+cdef struct KeySet:
+    uint64_t *keys           # 0 = empty slot; stored keys are key + 1
+    uint64_t mask
+    uint64_t used
+
+
+cdef class PlainTLB:
+    """One TLB array of sets x ways, one page size, no TID/TS (``emu tlb``)."""
+    cdef public int entries, sets, ways, hwater, policy, page_shift
+    cdef public object tag_arr, valid_arr, ptr_arr
+    cdef uint64_t[::1] tag           # vpn held by each slot
+    cdef uint8_t[::1] valid
+    cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
+    # LRU as a doubly-linked recency list per set (head = most recent), and
+    # the number of ways filled so far (slots fill lowest way first; a
+    # PlainTLB is never invalidated, so the holes are exactly ways >= nfill)
+    cdef int32_t[::1] lprev, lnext, lhead, ltail, nfill
+    cdef uint64_t clock
+    cdef uint64_t rng
+    # vpn -> slot hash index (linear probing, backward-shift deletion)
+    cdef uint64_t *hkey              # vpn + 1, 0 = empty
+    cdef int32_t *hslot
+    cdef uint64_t hmask
+    cdef int hbits
+    cdef KeySet seen
+    cdef uint64_t last_vpn           # NOTE: fast hit on a repeat of the last page
+    cdef int last_slot
+    # counters
+    cdef public uint64_t records, translations, hits, misses, compulsory
+
+    cdef uint64_t home(self, uint64_t vpn) noexcept nogil
+    cdef int find(self, uint64_t vpn) noexcept nogil
+    cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil
+    cdef void hash_delete(self, uint64_t vpn) noexcept nogil
+    cdef int choose_victim(self, int set_) noexcept nogil
+    cdef void lru_unlink(self, int set_, int slot) noexcept nogil
+    cdef void lru_push(self, int set_, int slot) noexcept nogil
+    cdef void translate(self, uint64_t vpn) noexcept nogil
+
+
+cdef class BookeTLB:
+    """One PowerPC Book E TLB array: 440 UTLB, e500 TLB0 or TLB1, a guest TLB."""
+    cdef public int entries, sets, ways, hwater, policy
+    cdef public object vpn_arr, shift_arr, tid_arr, ts_arr, valid_arr, rpn_arr
+    cdef public object attr_arr, owner_arr, stamp_arr, ptr_arr, gen_arr
+    cdef uint64_t[::1] vpn           # EPN >> page shift
+    cdef uint8_t[::1] shift          # log2(page size)
+    cdef uint8_t[::1] tid
+    cdef uint8_t[::1] ts
+    cdef uint8_t[::1] valid
+    cdef uint64_t[::1] rpn           # real page base address (bytes)
+    cdef uint32_t[::1] attr          # permissions and WIMGE
+    cdef int32_t[::1] owner          # context that wrote the entry (-1: none)
+    cdef uint64_t[::1] stamp
+    cdef int32_t[::1] ptr
+    cdef uint32_t[::1] gen           # bumped on every write/invalidate of a slot
+    cdef uint64_t clock
+    cdef public uint64_t rng
+    cdef int set_shift               # set index = (ea >> set_shift) % sets
+    # hash index over valid entries keyed by (vpn, shift)
+    cdef int32_t *hhead
+    cdef int32_t *hnext
+    cdef uint64_t hmask
+    cdef int32_t shift_count[64]
+    cdef uint64_t shifts_in_use      # bit s set when some valid entry has shift s
+
+    cdef void link(self, int i) noexcept nogil
+    cdef void unlink(self, int i) noexcept nogil
+    cdef int lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
+    cdef int victim(self, uint64_t ea) noexcept nogil
+    cdef void set_entry(self, int i, uint64_t ea, int shift_, int tid_, int ts_,
+                        uint64_t rpn_, uint32_t attr_, int owner_) noexcept nogil
+    cdef void clear_entry(self, int i) noexcept nogil
+    cdef void touch(self, int i) noexcept nogil
+
+
+# Growable open-addressing map uint64 -> uint8 (why a context's page left the TLB).
+cdef struct ReasonMap:
+    uint64_t *keys           # 0 = empty; stored keys are key + 1
+    uint8_t *vals
+    uint64_t mask
+    uint64_t used
+
+
+# Cycle costs the fast path charges (filled from emu.costs by Ctx.set_costs).
+cdef struct Costs:
+    int64_t access, micro_refill, tlbwe, deliver
+    int64_t asm_save, asm_walk_per_entry, asm_walk_hashed, asm_gpa, asm_memslot
+    int64_t asm_pfn_lookup, asm_hw_write, asm_restore
+    int64_t c_full_exit, c_walk_per_entry, c_walk_hashed, c_gpa, c_memslot
+    int64_t c_pfn_lookup, c_hw_write, c_restore
+    int64_t native_miss_handler
+    int64_t entry_base, entry_per_mod
+
+
+cdef class VirtCPU:
+    """One physical CPU's translation hardware and miss bookkeeping."""
+    cdef public BookeTLB tlb         # 440 UTLB, or e500 TLB0
+    cdef public BookeTLB tlb1        # e500 TLB1, or None
+    cdef public bint e500, micro
+    cdef public object cycles_arr, ctx_host_arr
+    cdef int64_t[::1] cycles         # the CPU's cycle breakdown (emu.codes.CYCLES)
+    cdef uint8_t[::1] ctx_host       # per context id: 1 for host tasks and QEMU
+    cdef int32_t islot[4]
+    cdef int32_t dslot[8]
+    cdef uint32_t igen[4]
+    cdef uint32_t dgen[8]
+    cdef int iptr, dptr
+    cdef ReasonMap reasons
+
+    cdef int hw_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
+    cdef int hit_owner(self, int idx) noexcept nogil
+    cdef void micro_flush_c(self) noexcept nogil
+    cdef BookeTLB array_of(self, int idx)
+    cdef void note_removal(self, BookeTLB t, int i, int writer, int reason) noexcept nogil
+    cdef void hw_write(self, BookeTLB t, int i, uint64_t ea, int shift, int tid, int ts,
+                       uint64_t rpn, int owner, int writer) noexcept nogil
+    cdef int miss_cause(self, int owner, int ts, uint64_t ea) noexcept nogil
+    cdef int micro_lookup(self, bint inst, uint64_t ea, uint32_t pid, uint32_t pid1,
+                          uint32_t as_) noexcept nogil
+    cdef void micro_fill(self, bint inst, int idx) noexcept nogil
+
+
+cdef class Ctx:
+    """A context that runs on a CPU: a vCPU (virtualized mode) or a host thread (native)."""
+    cdef public int ctx, strategy, handler, hashed_walk, pfn_source, is_host, host_pid
+    cdef public BookeTLB gtlb, shadow, pcache
+    cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
+    cdef public object arrays
+    cdef int64_t[::1] slot_base, slot_npages, pin, gref
+    cdef int32_t[::1] hwref_gi, host_pt
+    cdef uint8_t[::1] mod
+    cdef int64_t[::1] exits, exit_sumsq, tlbc, causes, profile, repop_miss, repop_access
+    cdef public int64_t guest_run, since_load, n_modified, pending
+    cdef public uint64_t stop_ea, stop_gpa
+    cdef public int stop_gi, stop_kind
+    cdef Costs costs
+
+    cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
+    cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
+    cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
+    cdef void clear_modified_c(self) noexcept nogil
+    cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil
+    cdef int64_t entry_work(self, VirtCPU cpu) noexcept nogil

@@ -1,0 +1,1297 @@
+# emu's fast path: the per-access TLB loops, in C.
+#
+# Semantics are defined by emu/_reference.py, which implements the same
+# structures in plain Python; tests run both over the same cases and demand
+# identical counters and identical TLB contents.  Nothing in the per-access
+# loops touches a Python object.
+#
+# Compiler directives (boundscheck, wraparound, cdivision) are set once, in
+# setup.py; EMU_DEBUG_BUILD=1 builds this file with every check on.
+
+from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
+from libc.stdlib cimport calloc, free
+from libc.string cimport memset
+
+import numpy as np
+
+cdef uint64_t EMPTY = 0xFFFFFFFFFFFFFFFFULL
+cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
+NO_PID = 0xFFFF     # a PID no 8-bit TID can equal
+
+POLICIES = {"fifo": POLICY_FIFO, "lru": POLICY_LRU, "random": POLICY_RANDOM,
+            "round-robin": POLICY_ROUND_ROBIN, "nv": POLICY_NV, "none": POLICY_NONE}
+
+
+# --------------------------------------------------------------------------
+# Seeded pseudo-random numbers (the same generator as _reference.Rng)
+
+cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:
+    x += GOLDEN
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ULL
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBULL
+    return x ^ (x >> 31)
+
+
+cdef inline uint64_t rng_next(uint64_t *state) noexcept nogil:
+    """xorshift64*: state must be non-zero."""
+    cdef uint64_t x = state[0]
+    x ^= x >> 12
+    x ^= x << 25
+    x ^= x >> 27
+    state[0] = x
+    return x * 0x2545F4914F6CDD1DULL
+
+
+def rng_seed_state(uint64_t seed):
+    """The non-zero xorshift state for a seed (shared with the reference)."""
+    cdef uint64_t s = splitmix64(seed)
+    return s if s != 0 else GOLDEN
+
+
+# --------------------------------------------------------------------------
+# KeySet: open-addressing set of uint64 keys, grows at half load.
+
+cdef int keyset_init(KeySet *ks, uint64_t capacity) except -1:
+    cdef uint64_t n = 1024
+    while n < 2 * capacity:
+        n <<= 1
+    ks.keys = <uint64_t *> calloc(n, sizeof(uint64_t))
+    if ks.keys == NULL:
+        raise MemoryError()
+    ks.mask = n - 1
+    ks.used = 0
+    return 0
+
+
+cdef inline uint64_t mix(uint64_t k) noexcept nogil:
+    k *= GOLDEN
+    return k ^ (k >> 29)
+
+
+cdef int keyset_grow(KeySet *ks) noexcept nogil:
+    cdef uint64_t n = (ks.mask + 1) * 2
+    cdef uint64_t *old = ks.keys
+    cdef uint64_t oldn = ks.mask + 1
+    cdef uint64_t *keys = <uint64_t *> calloc(n, sizeof(uint64_t))
+    cdef uint64_t i, h
+    if keys == NULL:
+        return -1
+    for i in range(oldn):
+        if old[i] != 0:
+            h = mix(old[i]) & (n - 1)
+            while keys[h] != 0:
+                h = (h + 1) & (n - 1)
+            keys[h] = old[i]
+    free(old)
+    ks.keys = keys
+    ks.mask = n - 1
+    return 0
+
+
+cdef inline int keyset_add(KeySet *ks, uint64_t key) noexcept nogil:
+    """Insert key; 1 if it was new, 0 if present, -1 if out of memory."""
+    cdef uint64_t k = key + 1
+    cdef uint64_t h = mix(k) & ks.mask
+    while ks.keys[h] != 0:
+        if ks.keys[h] == k:
+            return 0
+        h = (h + 1) & ks.mask
+    ks.keys[h] = k
+    ks.used += 1
+    if 2 * ks.used > ks.mask:
+        if keyset_grow(ks) < 0:
+            return -1
+    return 1
+
+
+# --------------------------------------------------------------------------
+# PlainTLB: the TLB of ``emu tlb``.
+
+cdef class PlainTLB:
+    """A TLB of ``sets`` x ``ways`` slots caching translations of one page size.
+
+    No TID, no address space: every entry matches any context.  The set of a
+    page is ``vpn % sets``.  Replacement follows ``policy``:
+
+    * ``fifo``: a per-set pointer cycling over the ways;
+    * ``round-robin``: the Linux 44x pointer, cycling over ways 0..hwater
+      (slots above hwater are pinned and never filled); with hwater = ways - 1
+      it is FIFO;
+    * ``lru``: an invalid way if any, else the least recently used;
+    * ``random``: an invalid way if any, else a seeded xorshift64* draw;
+    * ``nv``: one hardware next-victim counter shared by all sets (e500).
+
+    A translation that finds its page counts a hit; otherwise a miss, which
+    is compulsory when the page was never translated before.
+    """
+
+    def __cinit__(self, int entries, int ways, str policy="fifo", int page_shift=12,
+                  int hwater=-1, uint64_t seed=0):
+        cdef uint64_t n = 64
+        self.hkey = NULL
+        self.hslot = NULL
+        self.seen.keys = NULL
+        if entries <= 0 or ways <= 0 or entries % ways:
+            raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
+        if policy not in POLICIES or policy == "none":
+            raise ValueError(f"unknown policy {policy!r}")
+        self.entries = entries
+        self.ways = ways
+        self.sets = entries // ways
+        self.policy = POLICIES[policy]
+        self.page_shift = page_shift
+        self.hwater = ways - 1 if hwater < 0 else min(hwater, ways - 1)
+        self.tag_arr = np.full(entries, EMPTY, dtype=np.uint64)
+        self.valid_arr = np.zeros(entries, dtype=np.uint8)
+        self.ptr_arr = np.zeros(self.sets, dtype=np.int32)
+        self.tag = self.tag_arr
+        self.valid = self.valid_arr
+        self.ptr = self.ptr_arr
+        self.lprev = np.full(entries, -1, dtype=np.int32)
+        self.lnext = np.full(entries, -1, dtype=np.int32)
+        self.lhead = np.full(self.sets, -1, dtype=np.int32)
+        self.ltail = np.full(self.sets, -1, dtype=np.int32)
+        self.nfill = np.zeros(self.sets, dtype=np.int32)
+        self.clock = 0
+        self.rng = rng_seed_state(seed)
+        self.hbits = 6
+        while n < <uint64_t> (8 * entries):
+            n <<= 1
+            self.hbits += 1
+        self.hmask = n - 1
+        self.hkey = <uint64_t *> calloc(n, sizeof(uint64_t))
+        self.hslot = <int32_t *> calloc(n, sizeof(int32_t))
+        if self.hkey == NULL or self.hslot == NULL:
+            raise MemoryError()
+        keyset_init(&self.seen, 4 * entries)
+        self.last_vpn = EMPTY
+        self.last_slot = -1
+        self.records = self.translations = self.hits = self.misses = self.compulsory = 0
+
+    def __dealloc__(self):
+        free(self.hkey)
+        free(self.hslot)
+        free(self.seen.keys)
+
+    cdef inline uint64_t home(self, uint64_t vpn) noexcept nogil:
+        return (vpn * GOLDEN) >> (64 - self.hbits)
+
+    cdef int find(self, uint64_t vpn) noexcept nogil:
+        cdef uint64_t k = vpn + 1
+        cdef uint64_t h = self.home(vpn)
+        while self.hkey[h] != 0:
+            if self.hkey[h] == k:
+                return self.hslot[h]
+            h = (h + 1) & self.hmask
+        return -1
+
+    cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil:
+        cdef uint64_t h = self.home(vpn)
+        while self.hkey[h] != 0:
+            h = (h + 1) & self.hmask
+        self.hkey[h] = vpn + 1
+        self.hslot[h] = slot
+
+    cdef void hash_delete(self, uint64_t vpn) noexcept nogil:
+        # Linear probing with backward-shift deletion (no tombstones).
+        cdef uint64_t i = self.home(vpn), j, k
+        while self.hkey[i] != vpn + 1:
+            i = (i + 1) & self.hmask
+        j = i
+        while True:
+            j = (j + 1) & self.hmask
+            if self.hkey[j] == 0:
+                break
+            k = self.home(self.hkey[j] - 1)
+            if (i <= j and i < k and k <= j) or (i > j and (i < k or k <= j)):
+                continue
+            self.hkey[i] = self.hkey[j]
+            self.hslot[i] = self.hslot[j]
+            i = j
+        self.hkey[i] = 0
+
+    cdef void lru_unlink(self, int set_, int slot) noexcept nogil:
+        cdef int p = self.lprev[slot], n = self.lnext[slot]
+        if p >= 0:
+            self.lnext[p] = n
+        else:
+            self.lhead[set_] = n
+        if n >= 0:
+            self.lprev[n] = p
+        else:
+            self.ltail[set_] = p
+
+    cdef void lru_push(self, int set_, int slot) noexcept nogil:
+        cdef int h = self.lhead[set_]
+        self.lprev[slot] = -1
+        self.lnext[slot] = h
+        if h >= 0:
+            self.lprev[h] = slot
+        else:
+            self.ltail[set_] = slot
+        self.lhead[set_] = slot
+
+    cdef int choose_victim(self, int set_) noexcept nogil:
+        cdef int w
+        if self.policy == POLICY_FIFO:
+            w = self.ptr[set_]
+            self.ptr[set_] = (w + 1) % self.ways
+            return w
+        if self.policy == POLICY_ROUND_ROBIN:
+            w = self.ptr[set_]
+            self.ptr[set_] = 0 if w >= self.hwater else w + 1
+            return w
+        if self.policy == POLICY_NV:
+            w = self.ptr[0]
+            self.ptr[0] = (w + 1) % self.ways
+            return w
+        # LRU and random fill the lowest invalid way first.
+        if self.nfill[set_] < self.ways:
+            w = self.nfill[set_]
+            self.nfill[set_] += 1
+            return w
+        if self.policy == POLICY_RANDOM:
+            return <int> (rng_next(&self.rng) % <uint64_t> self.ways)
+        # NOTE: the tail of the recency list is the slot with the oldest
+        # stamp, which is what the reference's linear min-scan picks.
+        return self.ltail[set_] - set_ * self.ways
+
+    cdef void translate(self, uint64_t vpn) noexcept nogil:
+        cdef int slot, set_
+        self.translations += 1
+        # NOTE: a repeat of the last page always hits (only a miss evicts, and
+        # a miss makes its own page the last one) and, under LRU, is already
+        # the most recent of its set; skipping the probe is exact.
+        if vpn == self.last_vpn:
+            self.hits += 1
+            return
+        slot = self.find(vpn)
+        set_ = <int> (vpn % <uint64_t> self.sets)
+        if slot >= 0:
+            self.hits += 1
+            if self.policy == POLICY_LRU and self.lhead[set_] != slot:
+                self.lru_unlink(set_, slot)
+                self.lru_push(set_, slot)
+        else:
+            self.misses += 1
+            if keyset_add(&self.seen, vpn) == 1:
+                self.compulsory += 1
+            slot = set_ * self.ways + self.choose_victim(set_)
+            if self.valid[slot]:
+                self.hash_delete(self.tag[slot])
+                if self.policy == POLICY_LRU:
+                    self.lru_unlink(set_, slot)
+            self.tag[slot] = vpn
+            self.valid[slot] = 1
+            self.hash_insert(vpn, slot)
+            if self.policy == POLICY_LRU:
+                self.lru_push(set_, slot)
+        self.last_vpn = vpn
+        self.last_slot = slot
+
+    def run(self, const uint64_t[::1] addr, const uint8_t[::1] kind,
+            const uint32_t[::1] size=None, unsigned int kinds_mask=0xF):
+        """Translate a chunk of trace records; counters accumulate.
+
+        Each record whose kind bit is set in ``kinds_mask`` translates every
+        page that ``[addr, addr + size)`` touches, in order (size 1 when
+        ``size`` is None).  Preconditions: equal lengths, sizes >= 1.
+        """
+        cdef Py_ssize_t n = addr.shape[0], r
+        cdef int sh = self.page_shift
+        cdef bint has_size = size is not None
+        cdef uint64_t a, first, last, v, end
+        if kind.shape[0] != n or (has_size and size.shape[0] != n):
+            raise ValueError("addr, kind and size must have equal lengths")
+        with nogil:
+            for r in range(n):
+                if not (kinds_mask >> kind[r]) & 1:
+                    continue
+                self.records += 1
+                a = addr[r]
+                first = a >> sh
+                if has_size and size[r] > 1:
+                    end = a + size[r] - 1
+                    if end < a:                 # wraps past 2**64
+                        end = EMPTY
+                    last = end >> sh
+                    v = first
+                    while True:
+                        self.translate(v)
+                        if v == last:
+                            break
+                        v += 1
+                else:
+                    self.translate(first)
+        if self.seen.keys == NULL:
+            raise MemoryError()
+
+    def counters(self):
+        return {"records": self.records, "translations": self.translations,
+                "hits": self.hits, "misses": self.misses,
+                "compulsory_misses": self.compulsory}
+
+    def contents(self):
+        """Per slot: the vpn held, or -1 when invalid (for differential tests)."""
+        return [int(self.tag[i]) if self.valid[i] else -1 for i in range(self.entries)]
+
+
+# --------------------------------------------------------------------------
+# BookeTLB: one Book E TLB array with TID, TS, page sizes and owners.
+
+cdef inline uint64_t bucket_of(uint64_t vpn, int shift, uint64_t mask) noexcept nogil:
+    return mix(vpn ^ (<uint64_t> shift << 58)) & mask
+
+
+cdef class BookeTLB:
+    """A PowerPC Book E TLB array (440 UTLB, e500 TLB0/TLB1, guest TLB).
+
+    An entry matches an access (EA, PID, AS) when it is valid, its TS equals
+    AS, its TID is 0 or equals PID, and EA lies in its page.  When several
+    entries match, the lowest index wins (the 440 leaves multiple hits
+    undefined; KVM and Linux never create them on purpose).
+
+    ``sets`` > 1 makes the array set-associative: an entry for EA lives in set
+    ``(EA >> set_shift) % sets`` and only its way is software's choice (e500
+    TLB0, reference/kvm440.md §4.1).  ``victim(ea)`` applies the replacement
+    policy; ``round-robin`` cycles over ways 0..hwater (Linux 44x), ``nv`` is
+    the e500 hardware next-victim counter shared by all sets.
+    """
+
+    def __cinit__(self, int entries, int ways=0, str policy="round-robin", int hwater=-1,
+                  int set_shift=12, uint64_t seed=0):
+        cdef uint64_t n = 16
+        self.hhead = NULL
+        self.hnext = NULL
+        if ways <= 0:
+            ways = entries
+        if entries <= 0 or entries % ways:
+            raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
+        if policy not in POLICIES:
+            raise ValueError(f"unknown policy {policy!r}")
+        self.entries = entries
+        self.ways = ways
+        self.sets = entries // ways
+        self.policy = POLICIES[policy]
+        self.hwater = ways - 1 if hwater < 0 else min(hwater, ways - 1)
+        self.set_shift = set_shift
+        self.vpn_arr = np.zeros(entries, dtype=np.uint64)
+        self.shift_arr = np.zeros(entries, dtype=np.uint8)
+        self.tid_arr = np.zeros(entries, dtype=np.uint8)
+        self.ts_arr = np.zeros(entries, dtype=np.uint8)
+        self.valid_arr = np.zeros(entries, dtype=np.uint8)
+        self.rpn_arr = np.zeros(entries, dtype=np.uint64)
+        self.attr_arr = np.zeros(entries, dtype=np.uint32)
+        self.owner_arr = np.full(entries, -1, dtype=np.int32)
+        self.stamp_arr = np.zeros(entries, dtype=np.uint64)
+        self.ptr_arr = np.zeros(self.sets, dtype=np.int32)
+        self.gen_arr = np.zeros(entries, dtype=np.uint32)
+        self.vpn = self.vpn_arr
+        self.shift = self.shift_arr
+        self.tid = self.tid_arr
+        self.ts = self.ts_arr
+        self.valid = self.valid_arr
+        self.rpn = self.rpn_arr
+        self.attr = self.attr_arr
+        self.owner = self.owner_arr
+        self.stamp = self.stamp_arr
+        self.ptr = self.ptr_arr
+        self.gen = self.gen_arr
+        self.clock = 0
+        self.rng = rng_seed_state(seed)
+        while n < <uint64_t> (4 * entries):
+            n <<= 1
+        self.hmask = n - 1
+        self.hhead = <int32_t *> calloc(n, sizeof(int32_t))
+        self.hnext = <int32_t *> calloc(entries, sizeof(int32_t))
+        if self.hhead == NULL or self.hnext == NULL:
+            raise MemoryError()
+        memset(self.hhead, 0xFF, n * sizeof(int32_t))     # -1: empty chain
+        memset(self.shift_count, 0, sizeof(self.shift_count))
+        self.shifts_in_use = 0
+
+    def __dealloc__(self):
+        free(self.hhead)
+        free(self.hnext)
+
+    # -- the hash index over valid entries ---------------------------------
+
+    cdef inline void link(self, int i) noexcept nogil:
+        cdef uint64_t b = bucket_of(self.vpn[i], self.shift[i], self.hmask)
+        self.hnext[i] = self.hhead[b]
+        self.hhead[b] = i
+        self.shift_count[self.shift[i]] += 1
+        self.shifts_in_use |= (<uint64_t> 1) << self.shift[i]
+
+    cdef inline void unlink(self, int i) noexcept nogil:
+        cdef uint64_t b = bucket_of(self.vpn[i], self.shift[i], self.hmask)
+        cdef int32_t j = self.hhead[b]
+        if j == i:
+            self.hhead[b] = self.hnext[i]
+        else:
+            while self.hnext[j] != i:
+                j = self.hnext[j]
+            self.hnext[j] = self.hnext[i]
+        self.shift_count[self.shift[i]] -= 1
+        if self.shift_count[self.shift[i]] == 0:
+            self.shifts_in_use &= ~((<uint64_t> 1) << self.shift[i])
+
+    # -- C-level operations used by the fast path ---------------------------
+
+    cdef int lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil:
+        cdef uint64_t used = self.shifts_in_use, v
+        cdef int s, best = -1
+        cdef int32_t i
+        while used:
+            s = 0
+            while not (used >> s) & 1:
+                s += 1
+            used &= ~((<uint64_t> 1) << s)
+            v = ea >> s
+            i = self.hhead[bucket_of(v, s, self.hmask)]
+            while i >= 0:
+                if (self.vpn[i] == v and self.shift[i] == s and self.ts[i] == as_
+                        and (self.tid[i] == 0 or self.tid[i] == pid or self.tid[i] == pid1)
+                        and (best < 0 or i < best)):
+                    best = i
+                i = self.hnext[i]
+        return best
+
+    cdef void touch(self, int i) noexcept nogil:
+        if self.policy == POLICY_LRU:
+            self.clock += 1
+            self.stamp[i] = self.clock
+
+    cdef int victim(self, uint64_t ea) noexcept nogil:
+        cdef int set_ = 0, w, base, best
+        cdef uint64_t oldest
+        if self.sets > 1:
+            set_ = <int> ((ea >> self.set_shift) % <uint64_t> self.sets)
+        base = set_ * self.ways
+        if self.policy == POLICY_NONE:
+            return -1
+        if self.policy == POLICY_FIFO:
+            w = self.ptr[set_]
+            self.ptr[set_] = (w + 1) % self.ways
+            return base + w
+        if self.policy == POLICY_ROUND_ROBIN:
+            w = self.ptr[set_]
+            self.ptr[set_] = 0 if w >= self.hwater else w + 1
+            return base + w
+        if self.policy == POLICY_NV:
+            w = self.ptr[0]
+            self.ptr[0] = (w + 1) % self.ways
+            return base + w
+        for w in range(self.ways):
+            if not self.valid[base + w]:
+                return base + w
+        if self.policy == POLICY_RANDOM:
+            return base + <int> (rng_next(&self.rng) % <uint64_t> self.ways)
+        best = 0
+        oldest = self.stamp[base]
+        for w in range(1, self.ways):
+            if self.stamp[base + w] < oldest:
+                oldest = self.stamp[base + w]
+                best = w
+        return base + best
+
+    cdef void set_entry(self, int i, uint64_t ea, int shift_, int tid_, int ts_,
+                        uint64_t rpn_, uint32_t attr_, int owner_) noexcept nogil:
+        if self.valid[i]:
+            self.unlink(i)
+        self.vpn[i] = ea >> shift_
+        self.shift[i] = <uint8_t> shift_
+        self.tid[i] = <uint8_t> tid_
+        self.ts[i] = <uint8_t> ts_
+        self.rpn[i] = rpn_
+        self.attr[i] = attr_
+        self.owner[i] = owner_
+        self.valid[i] = 1
+        self.gen[i] += 1
+        self.clock += 1
+        self.stamp[i] = self.clock
+        self.link(i)
+
+    cdef void clear_entry(self, int i) noexcept nogil:
+        if self.valid[i]:
+            self.unlink(i)
+            self.valid[i] = 0
+            self.gen[i] += 1
+
+    # -- Python API ---------------------------------------------------------
+
+    def write(self, int index, uint64_t ea, int shift, int tid, int ts, uint64_t rpn=0,
+              uint32_t attr=0, int owner=-1):
+        """Write a valid entry at ``index`` mapping the page of ``ea`` (2**shift bytes)."""
+        if not 0 <= index < self.entries:
+            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
+        if not 0 < shift < 64:
+            raise ValueError(f"page shift {shift} out of range")
+        self.set_entry(index, ea, shift, tid, ts, rpn, attr, owner)
+
+    def invalidate(self, int index):
+        if not 0 <= index < self.entries:
+            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
+        self.clear_entry(index)
+
+    def find(self, uint64_t ea, uint32_t pid, uint32_t as_, uint32_t pid1=NO_PID):
+        """Index of the entry that translates (EA, PID, AS), or -1 (tlbsx).
+
+        ``pid1`` is a second PID register (e500 PID1); NO_PID when absent.
+        """
+        return self.lookup(ea, pid, pid1, as_)
+
+    def choose_victim(self, uint64_t ea=0):
+        """Apply the replacement policy: the index to write next for ``ea``."""
+        return self.victim(ea)
+
+    def use(self, int index):
+        """Record a use of ``index`` (LRU)."""
+        self.touch(index)
+
+    def invalidate_ea(self, uint64_t ea, int tid, int ts):
+        """Invalidate every entry that translates ``ea`` for this TID and TS."""
+        cdef int i, n = 0
+        for i in range(self.entries):
+            if (self.valid[i] and self.ts[i] == ts and self.tid[i] == tid
+                    and self.vpn[i] == ea >> self.shift[i]):
+                self.clear_entry(i)
+                n += 1
+        return n
+
+    def invalidate_where(self, int tid=-1, int ts=-1, int owner=-2):
+        """Invalidate the valid entries matching every given field; return the count."""
+        cdef int i, n = 0
+        for i in range(self.entries):
+            if (self.valid[i] and (tid < 0 or self.tid[i] == tid)
+                    and (ts < 0 or self.ts[i] == ts)
+                    and (owner == -2 or self.owner[i] == owner)):
+                self.clear_entry(i)
+                n += 1
+        return n
+
+    def invalidate_all(self):
+        cdef int i, n = 0
+        for i in range(self.entries):
+            if self.valid[i]:
+                self.clear_entry(i)
+                n += 1
+        return n
+
+    def read(self, int index):
+        """The entry at ``index`` as a tuple (valid, ea, shift, tid, ts, rpn, attr, owner)."""
+        if not 0 <= index < self.entries:
+            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
+        return (int(self.valid[index]), int(self.vpn[index] << self.shift[index]),
+                int(self.shift[index]), int(self.tid[index]), int(self.ts[index]),
+                int(self.rpn[index]), int(self.attr[index]), int(self.owner[index]))
+
+    def valid_count(self):
+        cdef int i, n = 0
+        for i in range(self.entries):
+            n += self.valid[i]
+        return n
+
+
+# ==========================================================================
+# The virtualized fast path (DESIGN.md §3).  Codes mirror emu/codes.py.
+
+cdef enum:
+    X_MMIO = 0
+    X_ITLBREAL = 3
+    X_ITLBVIRT = 4
+    X_DTLBREAL = 5
+    X_DTLBVIRT = 6
+    X_TIMEINGUEST = 26
+    N_EXITS = 27
+
+cdef enum:
+    C_COMPULSORY = 0
+    C_HOST = 1
+    C_OTHER = 2
+    C_SELF = 3
+    C_GUEST_SWITCH = 4
+    C_FLUSH = 5
+    C_NOT_RESTORED = 6
+
+cdef enum:
+    Y_GUEST = 0
+    Y_EXIT = 1
+    Y_FAST = 2
+    Y_CPATH = 3
+    Y_GFN = 4
+    Y_SAVE = 5
+    Y_SWITCH = 6
+    Y_HOST = 7
+    Y_QEMU = 8
+    Y_IDLE = 9
+
+cdef enum:
+    P_SAVE = 0
+    P_WALK = 1
+    P_DELIVER = 2
+    P_GPA = 3
+    P_MEMSLOT = 4
+    P_PFN = 5
+    P_HW_WRITE = 6
+    P_RESTORE = 7
+    P_FULL_EXIT = 8
+    P_ENTRY = 9
+
+cdef enum:
+    S_BUDGET = 0
+    S_END = 1
+    S_GUEST_MISS = 2
+    S_MMIO = 3
+    S_DEFERRED = 4
+    S_SYSCALL = 5
+    S_SLEEP = 6
+    S_HOST_FAULT = 7
+
+cdef enum:
+    T_HITS = 0
+    T_MISSES = 1
+    T_MICRO_HITS = 2
+    T_MICRO_MISSES = 3
+    T_VIOLATIONS = 4
+    T_KILLED = 5
+
+cdef enum:
+    ST_SHADOW = 0
+    ST_SHADOW_MOD = 1
+    ST_DIRECT = 2
+    ST_DIRECT_SAVE = 3
+    ST_E500_FLUSH = 4
+    ST_E500_SIDS = 5
+
+cdef enum:
+    PF_GUP = 0
+    PF_PIN_ALL = 1
+    PF_CACHE = 2
+    PF_GUEST_REFS = 3
+
+cdef enum:
+    K_IFETCH = 0
+    K_SYSCALL = 4
+    K_SLEEP = 5
+
+cdef uint32_t NOPID = 0xFFFF
+
+
+cdef int reasons_init(ReasonMap *m) except -1:
+    m.keys = <uint64_t *> calloc(1024, sizeof(uint64_t))
+    m.vals = <uint8_t *> calloc(1024, sizeof(uint8_t))
+    if m.keys == NULL or m.vals == NULL:
+        raise MemoryError()
+    m.mask = 1023
+    m.used = 0
+    return 0
+
+
+cdef void reasons_grow(ReasonMap *m) noexcept nogil:
+    cdef uint64_t n = (m.mask + 1) * 2, i, h
+    cdef uint64_t *keys = <uint64_t *> calloc(n, sizeof(uint64_t))
+    cdef uint8_t *vals = <uint8_t *> calloc(n, sizeof(uint8_t))
+    if keys == NULL or vals == NULL:
+        free(keys)
+        free(vals)
+        return                       # keep the old table; it only gets slower
+    for i in range(m.mask + 1):
+        if m.keys[i] != 0:
+            h = mix(m.keys[i]) & (n - 1)
+            while keys[h] != 0:
+                h = (h + 1) & (n - 1)
+            keys[h] = m.keys[i]
+            vals[h] = m.vals[i]
+    free(m.keys)
+    free(m.vals)
+    m.keys = keys
+    m.vals = vals
+    m.mask = n - 1
+
+
+cdef void reasons_put(ReasonMap *m, uint64_t key, uint8_t val) noexcept nogil:
+    cdef uint64_t k = key + 1
+    cdef uint64_t h = mix(k) & m.mask
+    while m.keys[h] != 0:
+        if m.keys[h] == k:
+            m.vals[h] = val
+            return
+        h = (h + 1) & m.mask
+    m.keys[h] = k
+    m.vals[h] = val
+    m.used += 1
+    if 2 * m.used > m.mask:
+        reasons_grow(m)
+
+
+cdef int reasons_get(ReasonMap *m, uint64_t key, int default) noexcept nogil:
+    cdef uint64_t k = key + 1
+    cdef uint64_t h = mix(k) & m.mask
+    while m.keys[h] != 0:
+        if m.keys[h] == k:
+            return m.vals[h]
+        h = (h + 1) & m.mask
+    return default
+
+
+cdef inline uint64_t cause_key(int owner, int ts, uint64_t ea) noexcept nogil:
+    """Who lost which page: (owner context and guest TID tag, TS, 4 KB page of a 32-bit EA)."""
+    return (<uint64_t> owner << 21) | (<uint64_t> ts << 20) | ((ea >> 12) & 0xFFFFF)
+
+
+def cause_key_py(int owner, int ts, uint64_t ea):
+    return cause_key(owner, ts, ea)
+
+
+cdef class VirtCPU:
+    """One physical CPU: its hardware TLB(s), micro-TLBs and miss-cause bookkeeping.
+
+    ``cycles`` is the CPU's cycle breakdown, indexed by emu.codes.CYCLES.
+    ``ctx_host[c]`` is 1 when context ``c`` is a host task or QEMU thread.
+    """
+
+    def __cinit__(self, BookeTLB tlb, BookeTLB tlb1, bint micro, cycles, ctx_host):
+        self.tlb = tlb
+        self.tlb1 = tlb1
+        self.e500 = tlb1 is not None
+        self.micro = micro
+        self.cycles_arr = cycles
+        self.ctx_host_arr = ctx_host
+        self.cycles = cycles
+        self.ctx_host = ctx_host
+        self.reasons.keys = NULL
+        self.reasons.vals = NULL
+        reasons_init(&self.reasons)
+        self.micro_flush()
+
+    def __dealloc__(self):
+        free(self.reasons.keys)
+        free(self.reasons.vals)
+
+    def micro_flush(self):
+        """Every interrupt, rfi, isync and sc empties the micro-TLBs (PPC440x5 UM p.152)."""
+        self.micro_flush_c()
+
+    cdef void micro_flush_c(self) noexcept nogil:
+        cdef int j
+        for j in range(4):
+            self.islot[j] = -1
+        for j in range(8):
+            self.dslot[j] = -1
+        self.iptr = 0
+        self.dptr = 0
+
+    cdef int hw_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil:
+        """Index of the matching entry; e500 TLB1 indices follow TLB0's (offset by its size)."""
+        cdef int i
+        if self.e500:
+            i = self.tlb1.lookup(ea, pid, pid1, as_)
+            if i >= 0:
+                return self.tlb.entries + i
+        return self.tlb.lookup(ea, pid, pid1, as_)
+
+    cdef int hit_owner(self, int idx) noexcept nogil:
+        """The owner of the entry at ``idx`` (a hit), after an LRU touch."""
+        if idx >= self.tlb.entries:
+            self.tlb1.touch(idx - self.tlb.entries)
+            return self.tlb1.owner[idx - self.tlb.entries]
+        self.tlb.touch(idx)
+        return self.tlb.owner[idx]
+
+    cdef BookeTLB array_of(self, int idx):
+        return self.tlb1 if idx >= self.tlb.entries else self.tlb
+
+    cdef void note_removal(self, BookeTLB t, int i, int writer, int reason) noexcept nogil:
+        """Remember why the entry at ``t[i]`` leaves the TLB, for its owner's next miss."""
+        cdef int owner = t.owner[i]
+        if not t.valid[i] or owner < 0:
+            return
+        if reason < 0:
+            if (owner >> 8) == writer:
+                reason = C_SELF
+            elif self.ctx_host[writer]:
+                reason = C_HOST
+            else:
+                reason = C_OTHER
+        reasons_put(&self.reasons, cause_key(owner, t.ts[i], t.vpn[i] << t.shift[i]),
+                    <uint8_t> reason)
+
+    cdef void hw_write(self, BookeTLB t, int i, uint64_t ea, int shift, int tid, int ts,
+                       uint64_t rpn, int owner, int writer) noexcept nogil:
+        self.note_removal(t, i, writer, -1)
+        t.set_entry(i, ea, shift, tid, ts, rpn, 0, owner)
+
+    cdef int miss_cause(self, int owner, int ts, uint64_t ea) noexcept nogil:
+        """A page never removed since its first touch misses as compulsory."""
+        return reasons_get(&self.reasons, cause_key(owner, ts, ea), C_COMPULSORY)
+
+    cdef int micro_lookup(self, bint inst, uint64_t ea, uint32_t pid, uint32_t pid1,
+                          uint32_t as_) noexcept nogil:
+        cdef int j, n = 4 if inst else 8, idx
+        cdef int32_t *slot
+        cdef uint32_t *gen
+        if inst:
+            slot = &self.islot[0]
+            gen = &self.igen[0]
+        else:
+            slot = &self.dslot[0]
+            gen = &self.dgen[0]
+        for j in range(n):
+            idx = slot[j]
+            if (idx >= 0 and self.tlb.gen[idx] == gen[j] and self.tlb.valid[idx]
+                    and self.tlb.ts[idx] == as_
+                    and (self.tlb.tid[idx] == 0 or self.tlb.tid[idx] == pid
+                         or self.tlb.tid[idx] == pid1)
+                    and self.tlb.vpn[idx] == ea >> self.tlb.shift[idx]):
+                return idx
+        return -1
+
+    cdef void micro_fill(self, bint inst, int idx) noexcept nogil:
+        if inst:
+            self.islot[self.iptr] = idx
+            self.igen[self.iptr] = self.tlb.gen[idx]
+            self.iptr = (self.iptr + 1) % 4
+        else:
+            self.dslot[self.dptr] = idx
+            self.dgen[self.dptr] = self.tlb.gen[idx]
+            self.dptr = (self.dptr + 1) % 8
+
+    # -- Python API used by the slow path -------------------------------------
+
+    def lookup(self, uint64_t ea, uint32_t pid, uint32_t as_, uint32_t pid1=NOPID):
+        return self.hw_lookup(ea, pid, pid1, as_)
+
+    def write(self, int idx, uint64_t ea, int shift, int tid, int ts, uint64_t rpn, int owner,
+              int writer):
+        """Write a hardware entry on behalf of context ``writer`` (eviction is noted)."""
+        cdef BookeTLB t = self.array_of(idx)
+        cdef int i = idx - self.tlb.entries if t is self.tlb1 else idx
+        self.hw_write(t, i, ea, shift, tid, ts, rpn, owner, writer)
+
+    def invalidate(self, int idx, int writer, int reason=-1):
+        """Invalidate a hardware entry; ``reason`` (emu.codes.CAUSE) or -1 to infer it."""
+        cdef BookeTLB t = self.array_of(idx)
+        cdef int i = idx - self.tlb.entries if t is self.tlb1 else idx
+        self.note_removal(t, i, writer, reason)
+        t.clear_entry(i)
+
+    def cause_of(self, int owner, int ts, uint64_t ea):
+        return self.miss_cause(owner, ts, ea)
+
+
+cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
+    if v.hashed_walk:
+        return v.costs.asm_walk_hashed if v.handler == 0 else v.costs.c_walk_hashed
+    return (v.costs.asm_walk_per_entry if v.handler == 0 else v.costs.c_walk_per_entry) * \
+        (gi + 1 if gi >= 0 else entries)
+
+
+cdef class Ctx:
+    """A vCPU (virtualized mode) or a host thread (native mode) and its counters.
+
+    ``arrays`` is a dict of the numpy arrays this object writes into (counters)
+    or reads (memslots, pfn tables); both backends share that layout.
+    """
+
+    def __cinit__(self, int ctx, dict arrays, BookeTLB gtlb=None, BookeTLB shadow=None,
+                  BookeTLB pcache=None, int strategy=ST_DIRECT, int handler=0,
+                  int hashed_walk=0, int pfn_source=PF_GUP, int is_host=0, int host_pid=0):
+        self.ctx = ctx
+        self.arrays = arrays
+        self.gtlb = gtlb
+        self.shadow = shadow
+        self.pcache = pcache
+        self.strategy = strategy
+        self.handler = handler
+        self.hashed_walk = hashed_walk
+        self.pfn_source = pfn_source
+        self.is_host = is_host
+        self.host_pid = host_pid
+        self.guest_pid = 0
+        self.guest_pr = 0
+        self.guest_as = 0
+        self.shadow_pid = 1
+        self.pid1 = NOPID
+        self.slot_base = arrays["slot_base"]
+        self.slot_npages = arrays["slot_npages"]
+        self.pin = arrays["pin"]
+        self.gref = arrays["gref"]
+        self.hwref_gi = arrays["hwref_gi"]
+        self.host_pt = arrays["host_pt"]
+        self.mod = arrays["mod"]
+        self.exits = arrays["exits"]
+        self.exit_sumsq = arrays["exit_sumsq"]
+        self.tlbc = arrays["tlb"]
+        self.causes = arrays["causes"]
+        self.profile = arrays["profile"]
+        self.repop_miss = arrays["repop_miss"]
+        self.repop_access = arrays["repop_access"]
+        self.guest_run = 0
+        self.since_load = 1 << 62
+        self.n_modified = 0
+        self.pending = 0
+
+    def set_costs(self, dict c):
+        """Fill the C cost table from a dict of cycle counts (names as in emu.costs)."""
+        self.costs.access = c["access"]
+        self.costs.micro_refill = c["micro_tlb_refill"]
+        self.costs.tlbwe = c["tlbwe"]
+        self.costs.deliver = c["deliver_interrupt"]
+        self.costs.asm_save = c["asm_save"]
+        self.costs.asm_walk_per_entry = c["asm_walk_per_entry"]
+        self.costs.asm_walk_hashed = c["asm_walk_hashed"]
+        self.costs.asm_gpa = c["asm_gpa"]
+        self.costs.asm_memslot = c["asm_memslot"]
+        self.costs.asm_pfn_lookup = c["asm_pfn_lookup"]
+        self.costs.asm_hw_write = c["asm_hw_write"]
+        self.costs.asm_restore = c["asm_restore"]
+        self.costs.c_full_exit = c["c_full_exit"]
+        self.costs.c_walk_per_entry = c["c_walk_per_entry"]
+        self.costs.c_walk_hashed = c["c_walk_hashed"]
+        self.costs.c_gpa = c["c_gpa"]
+        self.costs.c_memslot = c["c_memslot"]
+        self.costs.c_pfn_lookup = c["c_pfn_lookup"]
+        self.costs.c_hw_write = c["c_hw_write"]
+        self.costs.c_restore = c["c_restore"]
+        self.costs.native_miss_handler = c["native_miss_handler"]
+        self.costs.entry_base = c["entry_base"]
+        self.costs.entry_per_mod = c["entry_per_mod"]
+
+    cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil:
+        cdef int b = cat * 4
+        if self.exits[b] == 0 or cycles < self.exits[b + 2]:
+            self.exits[b + 2] = cycles
+        if cycles > self.exits[b + 3]:
+            self.exits[b + 3] = cycles
+        self.exits[b] += 1
+        self.exits[b + 1] += cycles
+        self.exit_sumsq[cat] += cycles * cycles
+
+    def record_exit(self, int cat, int64_t cycles):
+        self.record_exit_c(cat, cycles)
+
+    def end_guest_run(self):
+        """An exit: the time since the last entry goes to TIMEINGUEST."""
+        if self.guest_run > 0:
+            self.record_exit_c(X_TIMEINGUEST, self.guest_run)
+        self.guest_run = 0
+
+    cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil:
+        """kvmppc_mmu_map: put a 4 KB shadow of guest entry ``gi`` into hardware.
+
+        The shadow TID follows reference/kvm440.md §2.8 (guest TID 0 -> 1,
+        else 0) or, for e500 shadow IDs, the IDs in PID0/PID1.  Shadow designs
+        place it at KVM's own round-robin index in the shadow array (and the
+        same hardware index); the others let the hardware TLB's policy choose
+        (the host's round robin on the 440, the next-victim counter on e500).
+        """
+        cdef int gtid = self.gtlb.tid[gi]
+        cdef int stid, i
+        cdef int owner = (self.ctx << 8) | gtid
+        cdef uint64_t page = ea >> 12 << 12
+        if self.strategy == ST_E500_SIDS:
+            stid = <int> self.pid1 if gtid == 0 else self.shadow_pid
+        else:
+            stid = 1 if gtid == 0 else 0
+        if self.strategy == ST_SHADOW or self.strategy == ST_SHADOW_MOD:
+            i = self.shadow.victim(0)
+            self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+        else:
+            i = cpu.tlb.victim(page)
+        cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
+        if not self.mod[i]:
+            self.mod[i] = 1
+            self.n_modified += 1
+        self.hwref_gi[i] = gi
+        return i
+
+    def map_shadow(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn):
+        return self.map_shadow_c(cpu, ea, gi, pfn)
+
+    cdef inline int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil:
+        """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
+        cdef int64_t off
+        cdef int j
+        if self.pfn_source == PF_PIN_ALL:
+            off = <int64_t> gfn - self.slot_base[0]
+            return self.pin[off] if 0 <= off < self.pin.shape[0] else -1
+        if self.pfn_source == PF_CACHE:
+            j = self.pcache.lookup(gfn << 12, 0, NOPID, 0)
+            if j < 0:
+                return -1
+            self.pcache.touch(j)
+            return <int64_t> (self.pcache.rpn[j] >> 12)
+        if self.pfn_source == PF_GUEST_REFS:
+            if self.gtlb.shift[gi] == 12:
+                return self.gref[gi]
+            return -1
+        return -1
+
+    def run_virt(self, VirtCPU cpu, const uint32_t[::1] ea, const uint8_t[::1] kind,
+                 Py_ssize_t pos, int64_t budget):
+        """Run guest accesses from ``pos`` until the budget is spent or Python is needed.
+
+        Returns (stop, pos, cycles).  On a stop other than budget/end the
+        access at ``pos`` has not completed: Python handles the stop and calls
+        again from the same ``pos``.  ``self.pending`` holds the cycles the
+        interrupted exit has cost so far.  Called with the vCPU loaded on ``cpu``.
+        """
+        cdef Py_ssize_t n = ea.shape[0]
+        cdef int64_t used = 0, c, step, W = self.repop_miss.shape[0]
+        cdef int k, idx, gi, stop = S_END, cause, gtag, shift_, j
+        cdef bint inst, asm = self.handler == 0
+        cdef uint64_t a, gpa, gfn, off
+        cdef int64_t pfn
+        with nogil:
+            while pos < n:
+                if used >= budget:
+                    stop = S_BUDGET
+                    break
+                k = kind[pos]
+                if k == K_SYSCALL:
+                    stop = S_SYSCALL
+                    break
+                if k == K_SLEEP:
+                    stop = S_SLEEP
+                    break
+                a = ea[pos]
+                inst = k == K_IFETCH
+                c = self.costs.access
+                if cpu.micro:
+                    idx = cpu.micro_lookup(inst, a, self.shadow_pid, self.pid1, 1)
+                    if idx >= 0:
+                        self.tlbc[T_MICRO_HITS] += 1
+                    else:
+                        self.tlbc[T_MICRO_MISSES] += 1
+                        idx = cpu.hw_lookup(a, self.shadow_pid, self.pid1, 1)
+                        if idx >= 0:
+                            c += self.costs.micro_refill
+                            cpu.micro_fill(inst, idx)
+                else:
+                    idx = cpu.hw_lookup(a, self.shadow_pid, self.pid1, 1)
+                if idx >= 0:
+                    j = cpu.hit_owner(idx)
+                    if j >= 0 and (j >> 8) != self.ctx:
+                        self.tlbc[T_VIOLATIONS] += 1
+                    self.tlbc[T_HITS] += 1
+                    used += c
+                    cpu.cycles[Y_GUEST] += c
+                    self.guest_run += c
+                    if self.since_load < W:
+                        self.repop_access[self.since_load] += 1
+                    self.since_load += 1
+                    pos += 1
+                    continue
+                # A hardware TLB miss: the interrupt empties the micro-TLBs.
+                self.tlbc[T_MISSES] += 1
+                if self.since_load < W:
+                    self.repop_miss[self.since_load] += 1
+                if cpu.micro:
+                    cpu.micro_flush_c()
+                if self.guest_run > 0:
+                    self.record_exit_c(X_TIMEINGUEST, self.guest_run)
+                    self.guest_run = 0
+                if asm:
+                    step = self.costs.asm_save
+                    self.profile[2 * P_SAVE] += 1
+                    self.profile[2 * P_SAVE + 1] += step
+                    cpu.cycles[Y_FAST] += step
+                else:
+                    step = self.costs.c_full_exit
+                    self.profile[2 * P_FULL_EXIT] += 1
+                    self.profile[2 * P_FULL_EXIT + 1] += step
+                    cpu.cycles[Y_EXIT] += step
+                c = step
+                # 1. walk the guest TLB
+                gi = self.gtlb.lookup(a, self.guest_pid, NOPID, self.guest_as)
+                step = walk_cost(self, gi, self.gtlb.entries)
+                self.profile[2 * P_WALK] += 1
+                self.profile[2 * P_WALK + 1] += step
+                cpu.cycles[Y_FAST] += step
+                c += step
+                gtag = self.gtlb.tid[gi] if gi >= 0 else (self.guest_pid if self.guest_pr else 0)
+                cause = cpu.miss_cause((self.ctx << 8) | gtag, 1, a)
+                self.causes[cause] += 1
+                if gi < 0:
+                    # 2. not in the guest TLB: deliver the miss to the guest
+                    step = self.costs.deliver
+                    self.profile[2 * P_DELIVER] += 1
+                    self.profile[2 * P_DELIVER + 1] += step
+                    cpu.cycles[Y_EXIT] += step
+                    c += step + self.return_to_guest(cpu)
+                    used += c
+                    self.record_exit_c(X_ITLBREAL if inst else X_DTLBREAL, c)
+                    self.stop_ea = a
+                    self.stop_kind = k
+                    stop = S_GUEST_MISS
+                    break
+                # 3.1 the guest physical address
+                shift_ = self.gtlb.shift[gi]
+                gpa = (self.gtlb.rpn[gi] >> shift_ << shift_) | (a & ((1ULL << shift_) - 1))
+                step = self.costs.asm_gpa if asm else self.costs.c_gpa
+                self.profile[2 * P_GPA] += 1
+                self.profile[2 * P_GPA + 1] += step
+                cpu.cycles[Y_FAST] += step
+                c += step
+                # 3.2 memslot visibility (kvm_is_visible_gfn)
+                gfn = gpa >> 12
+                step = self.costs.asm_memslot if asm else self.costs.c_memslot
+                self.profile[2 * P_MEMSLOT] += 1
+                self.profile[2 * P_MEMSLOT + 1] += step
+                cpu.cycles[Y_FAST] += step
+                c += step
+                off = gfn - <uint64_t> self.slot_base[0]
+                if not (gfn >= <uint64_t> self.slot_base[0]
+                        and off < <uint64_t> self.slot_npages[0]):
+                    used += c
+                    self.pending = c
+                    self.stop_ea = a
+                    self.stop_gpa = gpa
+                    self.stop_gi = gi
+                    self.stop_kind = k
+                    stop = S_MMIO
+                    break
+                # 3.3 the host pfn, if known without C
+                step = self.costs.asm_pfn_lookup if asm else self.costs.c_pfn_lookup
+                self.profile[2 * P_PFN] += 1
+                self.profile[2 * P_PFN + 1] += step
+                cpu.cycles[Y_FAST] += step
+                c += step
+                pfn = self.pfn_known(gi, gfn)
+                if pfn < 0:
+                    used += c
+                    self.pending = c
+                    self.stop_ea = a
+                    self.stop_gpa = gpa
+                    self.stop_gi = gi
+                    self.stop_kind = k
+                    stop = S_DEFERRED
+                    break
+                self.map_shadow_c(cpu, a, gi, pfn)
+                step = self.costs.asm_hw_write if asm else self.costs.c_hw_write
+                self.profile[2 * P_HW_WRITE] += 1
+                self.profile[2 * P_HW_WRITE + 1] += step
+                cpu.cycles[Y_FAST] += step
+                c += step
+                c += self.return_to_guest(cpu)
+                used += c
+                self.record_exit_c(X_ITLBVIRT if inst else X_DTLBVIRT, c)
+        return stop, pos, used
+
+    cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil:
+        """Cycles to leave the handler: the asm restore and rfi, or the C path's
+        register restore plus the strategy's guest-entry TLB work."""
+        cdef int64_t step, entry
+        if self.handler == 0:
+            step = self.costs.asm_restore
+            self.profile[2 * P_RESTORE] += 1
+            self.profile[2 * P_RESTORE + 1] += step
+            cpu.cycles[Y_FAST] += step
+            return step
+        step = self.costs.c_restore
+        self.profile[2 * P_RESTORE] += 1
+        self.profile[2 * P_RESTORE + 1] += step
+        cpu.cycles[Y_EXIT] += step
+        entry = self.entry_work(cpu)
+        return step + entry
+
+    cdef int64_t entry_work(self, VirtCPU cpu) noexcept nogil:
+        """The strategy's TLB work on a full guest entry (shadow designs)."""
+        cdef int64_t step = self.costs.entry_base + self.costs.entry_per_mod * self.n_modified
+        self.profile[2 * P_ENTRY] += 1
+        self.profile[2 * P_ENTRY + 1] += step
+        cpu.cycles[Y_SAVE] += step
+        if self.strategy == ST_SHADOW_MOD:
+            self.clear_modified_c()
+        return step
+
+    def guest_entry(self, VirtCPU cpu):
+        """A full entry from Python-handled exits: charge and return the entry work."""
+        return self.entry_work(cpu)
+
+    def leave_handler(self, VirtCPU cpu):
+        """Return from a miss handler (asm rfi, or C restore + entry work)."""
+        return self.return_to_guest(cpu)
+
+    cdef void clear_modified_c(self) noexcept nogil:
+        cdef int i
+        for i in range(self.mod.shape[0]):
+            self.mod[i] = 0
+        self.n_modified = 0
+
+    def clear_modified(self):
+        self.clear_modified_c()
+
+    def run_native(self, VirtCPU cpu, const uint32_t[::1] ea, const uint8_t[::1] kind,
+                   Py_ssize_t pos, int64_t budget, int category):
+        """Run a host thread's accesses natively (AS 0, its own PID).
+
+        A miss runs Linux's 44x handler: walk the host page table; a present
+        page is written at the hardware TLB's victim (the round robin shared
+        with KVM), an absent one stops for the host page-fault path.  Every
+        cycle goes to ``category`` (host_tasks or qemu).  SYSCALL events are
+        skipped; SLEEP stops.  Returns (stop, pos, cycles).
+        """
+        cdef Py_ssize_t n = ea.shape[0]
+        cdef int64_t used = 0, c
+        cdef int k, idx, stop = S_END, j, i
+        cdef bint inst
+        cdef uint64_t a
+        cdef int32_t pfn
+        cdef uint32_t pid = <uint32_t> self.host_pid
+        with nogil:
+            while pos < n:
+                if used >= budget:
+                    stop = S_BUDGET
+                    break
+                k = kind[pos]
+                if k == K_SLEEP:
+                    stop = S_SLEEP
+                    break
+                if k == K_SYSCALL:
+                    pos += 1
+                    continue
+                a = ea[pos]
+                inst = k == K_IFETCH
+                c = self.costs.access
+                if cpu.micro:
+                    idx = cpu.micro_lookup(inst, a, pid, NOPID, 0)
+                    if idx >= 0:
+                        self.tlbc[T_MICRO_HITS] += 1
+                    else:
+                        self.tlbc[T_MICRO_MISSES] += 1
+                        idx = cpu.hw_lookup(a, pid, NOPID, 0)
+                        if idx >= 0:
+                            c += self.costs.micro_refill
+                            cpu.micro_fill(inst, idx)
+                else:
+                    idx = cpu.hw_lookup(a, pid, NOPID, 0)
+                if idx >= 0:
+                    j = cpu.hit_owner(idx)
+                    if j >= 0 and (j >> 8) != self.ctx:
+                        self.tlbc[T_VIOLATIONS] += 1
+                    self.tlbc[T_HITS] += 1
+                    used += c
+                    cpu.cycles[category] += c
+                    pos += 1
+                    continue
+                self.tlbc[T_MISSES] += 1
+                if cpu.micro:
+                    cpu.micro_flush_c()
+                self.causes[cpu.miss_cause(self.ctx << 8, 0, a)] += 1
+                pfn = self.host_pt[(a >> 12) & 0xFFFFF]
+                c = self.costs.native_miss_handler
+                if pfn < 0:
+                    used += c
+                    cpu.cycles[category] += c
+                    self.stop_ea = a
+                    stop = S_HOST_FAULT
+                    break
+                c += 3 * self.costs.tlbwe
+                i = cpu.tlb.victim(a)
+                cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, <uint64_t> pfn << 12,
+                             self.ctx << 8, self.ctx)
+                used += c
+                cpu.cycles[category] += c
+        return stop, pos, used

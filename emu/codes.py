@@ -1,0 +1,63 @@
+"""Names and numbers shared by the fast path, the reference and the stats.
+
+The Cython fast path mirrors these numbers in C enums; ``tests/test_codes.py``
+checks that the two agree.
+"""
+
+#: KVM's exit-timing categories (arch/powerpc/kvm/timing.c @73e75b41;
+#: reference/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
+EXIT_CATEGORIES = (
+    "MMIO", "DCR", "SIGNAL", "ITLBREAL", "ITLBVIRT", "DTLBREAL", "DTLBVIRT",
+    "SYSCALL", "ISI", "DSI", "EMULINST", "EMUL_WAIT", "EMUL_WRTEE", "EMUL_MTSPR",
+    "EMUL_MFSPR", "EMUL_MTMSR", "EMUL_MFMSR", "EMUL_TLBSX", "EMUL_TLBWE", "EMUL_RFI",
+    "DEC", "EXTINT", "HALT", "USR_PR_INST", "FP_UNAVAIL", "DEBUG", "TIMEINGUEST",
+)
+EXIT = {name: i for i, name in enumerate(EXIT_CATEGORIES)}
+
+#: Causes of a hardware TLB miss (DESIGN.md §6): every miss has exactly one.
+MISS_CAUSES = (
+    "compulsory", "host-eviction", "other-guest-eviction", "self-eviction",
+    "guest-context-switch", "flush", "shadow-not-restored",
+)
+CAUSE = {name: i for i, name in enumerate(MISS_CAUSES)}
+
+#: Where every cycle of every CPU goes; they add up to simulated time x CPUs.
+CYCLE_CATEGORIES = (
+    "guest",          # guest work: accesses, micro-TLB refills, the guest kernel's own work
+    "exit_entry",     # leaving the guest and entering it again, delivering interrupts
+    "fastpath",       # the TLB miss handler's steps (asm or c)
+    "c_path",         # KVM's C code: the deferred path, instruction emulation
+    "gfn_to_pfn",     # get_user_pages and the host page faults it takes
+    "save_restore",   # the strategy's TLB work at entry, vcpu_load and vcpu_put
+    "host_switch",    # host context switches
+    "host_tasks",     # ordinary host tasks, their TLB misses included
+    "qemu",           # QEMU's I/O threads
+    "idle",           # no runnable thread
+)
+CYCLES = {name: i for i, name in enumerate(CYCLE_CATEGORIES)}
+
+#: Steps of the miss handler whose cycles the fast-path profile reports.
+PROFILE_STEPS = (
+    "save", "walk", "deliver", "gpa", "memslot", "pfn_lookup", "hw_write", "restore",
+    "full_exit", "entry_restore", "deferred_c_path", "gfn_to_pfn",
+)
+STEP = {name: i for i, name in enumerate(PROFILE_STEPS)}
+
+#: Why the fast path returned to Python.
+STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault")
+STOP = {name: i for i, name in enumerate(STOPS)}
+
+#: TLB counters.
+TLB_COUNTERS = ("hits", "misses", "micro_hits", "micro_misses", "isolation_violations",
+                "host_mappings_killed")
+TLB = {name: i for i, name in enumerate(TLB_COUNTERS)}
+
+STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
+              "e500-flush-on-put", "e500-shadow-ids")
+STRATEGY = {name: i for i, name in enumerate(STRATEGIES)}
+HANDLERS = ("asm", "c")
+PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
+PFN_SOURCE = {name: i for i, name in enumerate(PFN_SOURCES)}
+
+#: Access kinds in a stream.
+KIND_IFETCH, KIND_LOAD, KIND_STORE, KIND_MODIFY, KIND_SYSCALL, KIND_SLEEP = range(6)

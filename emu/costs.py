@@ -1,0 +1,885 @@
+"""Every cost in the model, in one table, with its default, unit and source.
+
+The model charges simulated time in core cycles.  Each thing that costs time or
+memory has one :class:`Cost` row in :data:`COSTS`: a name, an integer default, a
+unit, a group (which part of the model charges it), a one-line description and
+a ``source`` saying where the default comes from.
+
+Conventions
+-----------
+- **Units.**  ``cycles`` (core cycles), ``cycles/entry`` (charged once per entry
+  scanned, saved, written ...), ``cycles/page``, ``bytes`` (memory per entry or
+  per page, as the description says), ``us`` (microseconds, for scheduler and
+  device times) and ``MHz`` (the clock).  Every default is an integer.
+- **Sources.**  Every ``source`` begins with one of four things:
+
+  ``reference/kvm440.md §N``
+      the figure or the instruction count is in the reference file, which is
+      followed by the underlying source (manual page, commit);
+  ``DESIGN.md §N``
+      the figure is fixed by the design of record;
+  ``Linux default:``
+      a stock Linux setting (scheduler tunables, HZ) that the reference does
+      not cover; general Linux knowledge, marked as such;
+  ``estimate:``
+      no published figure exists (the reference says NOT FOUND for every cycle
+      cost of the 440: tlbwe, the miss handler, an exit, get_user_pages).  The
+      text gives the reasoning: an instruction count along the code path (often
+      taken from the reference), priced at CPI 1.
+
+- **How estimates are priced.**  The PPC440 is an in-order, dual-issue core with
+  a 7-stage pipeline (reference/kvm440.md §1.1).  Counted instructions are
+  charged at CPI 1 (dual issue pays for the occasional stall); every interrupt
+  and every ``rfi``/``isync`` adds :data:`PIPELINE_REFILL` cycles; cold kernel
+  paths add a few L1 misses.  ``tlbwe`` and ``tlbre`` are charged one cycle each
+  (:data:`TLBWE_CYCLES`, :data:`TLBRE_CYCLES`), which keeps the reference's own
+  instruction counts (e.g. ≈1,180 instructions per guest entry for the 2.6.26
+  shadow TLB) equal to the cycles charged.  Treat the estimates as lower bounds
+  of the right order, not as measurements.
+- **Independence.**  Composite costs (e.g. ``asm_hw_write``, which contains three
+  ``tlbwe``) are computed from the building blocks when this module is loaded,
+  but once in a :class:`CostTable` every cost is independent: overriding
+  ``tlbwe`` does not change ``asm_hw_write``.  Override both if you mean both.
+- **Overrides.**  A scenario passes ``{name: value}`` to :class:`CostTable`;
+  unknown names, negative numbers, non-integral floats, bools and strings are
+  rejected with a :class:`~emu.errors.ConfigError` naming the cost.
+  ``table.overrides`` holds only what was overridden.
+- **Reports** print the table they used (:meth:`CostTable.rows`) and the JSON
+  summary carries :meth:`CostTable.to_dict`, so every result says which costs
+  produced it.
+
+Example::
+
+    >>> from emu.costs import CostTable, cycles_to_us
+    >>> table = CostTable({"exit_light": 300})
+    >>> table.exit_light, table["micro_tlb_refill"]
+    (300, 3)
+    >>> table.overrides
+    {'exit_light': 300}
+    >>> round(cycles_to_us(table.exit_light, table.clock_mhz), 3)
+    0.45
+    >>> CostTable({"exit_lite": 300})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    emu.errors.ConfigError: unknown cost 'exit_lite' (known: exit_light, ...)
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import numbers
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, Union
+
+from emu.errors import ConfigError
+
+__all__ = [
+    "Cost",
+    "COSTS",
+    "COSTS_BY_NAME",
+    "GROUPS",
+    "UNITS",
+    "CostTable",
+    "cycles_to_us",
+    "us_to_cycles",
+]
+
+
+@dataclass(frozen=True)
+class Cost:
+    """One row of the cost table."""
+
+    name: str  #: e.g. ``"exit_light"``; a Python identifier
+    default: int  #: in ``unit``
+    unit: str  #: one of :data:`UNITS`
+    group: str  #: one of :data:`GROUPS`: which part of the model charges it
+    description: str  #: one line: what it is
+    source: str  #: citation, ``Linux default: ...`` or ``estimate: <reasoning>``
+
+
+#: The units a cost may have.
+UNITS = ("cycles", "cycles/entry", "cycles/page", "bytes", "us", "MHz")
+
+#: The groups, in the order the table lists them.
+GROUPS = (
+    "core",
+    "hw",
+    "host",
+    "kvm",
+    "asm_handler",
+    "c_handler",
+    "pfn",
+    "strategy",
+    "guest",
+    "qemu",
+)
+
+# --------------------------------------------------------------------------
+# Building blocks of the estimates (see the module docstring).
+# --------------------------------------------------------------------------
+
+#: Cycles to refill the 7-stage pipeline after an interrupt, rfi or isync
+#: (estimate: one cycle per stage; reference/kvm440.md §1.1, PPC440x5 UM p.27).
+PIPELINE_REFILL = 7
+#: tlbwe and tlbre: one issue slot each (estimate; no latency is published).
+TLBWE_CYCLES = 1
+TLBRE_CYCLES = 1
+#: Instructions on Linux's 44x D-TLB miss path, 3 tlbwe included: 60 in the
+#: older handler, 55 in the newer one (reference/kvm440.md §1.6, our midpoint).
+LINUX_44X_HANDLER_INSNS = 57
+#: The same path without its three tlbwe.
+LINUX_44X_HANDLER_NO_TLBWE = LINUX_44X_HANDLER_INSNS - 3
+
+_EXIT_LIGHT = 8 + 28 + 25 + 60 + 55 + 4 * PIPELINE_REFILL
+_ASM_SAVE = 6 + 3 + PIPELINE_REFILL
+_C_FULL_EXIT = 8 + 32 + 16 + 25 + 30 + 2 * PIPELINE_REFILL
+
+_R = "reference/kvm440.md"
+
+COSTS: tuple[Cost, ...] = (
+    # ---------------------------------------------------------------- core
+    Cost(
+        "clock_mhz", 667, "MHz", "core",
+        "core clock: converts cycles to microseconds in reports and scheduler times",
+        f"{_R} §0, §3.1: the PPC440 core runs at up to 667 MHz (440SP datasheet p.9); "
+        "440EPx Sequoia-class boards run at 667 or 533 MHz (u-boot list); the clock "
+        "of the original KVM-440 measurements is UNCONFIRMED",
+    ),
+    Cost(
+        "access", 1, "cycles", "core",
+        "cycles charged per memory access (instruction fetch or load/store) that hits in the TLB",
+        "estimate: each access stands for one instruction; an in-order dual-issue "
+        f"core ({_R} §1.1, PPC440x5 UM p.27) sustains about CPI 1 on L1 hits; "
+        "caches are not modelled, so no miss penalty is added",
+    ),
+    # ------------------------------------------------------------------ hw
+    Cost(
+        "micro_tlb_refill", 3, "cycles", "hw",
+        "penalty when the 4-entry I or 8-entry D micro-TLB misses but the 64-entry UTLB hits",
+        f"{_R} §1.1: 3 cycles (PPC440x5 UM p.152)",
+    ),
+    Cost(
+        "tlbwe", TLBWE_CYCLES, "cycles", "hw",
+        "one tlbwe (writes one of the three words of a UTLB entry)",
+        f"estimate: no latency is published ({_R} §1.6, §3.2 NOT FOUND); tlbwe is not "
+        "context-synchronizing (it does not even update the micro-TLBs; software must "
+        f"isync before relying on it, {_R} §1.1, PPC440x5 UM p.152), so it is charged "
+        "one issue slot at CPI 1, as in the instruction counts of the reference (§2.3)",
+    ),
+    Cost(
+        "tlbre", TLBRE_CYCLES, "cycles", "hw",
+        "one tlbre (reads one word of a UTLB entry; word 0 also loads MMUCR.STID)",
+        f"estimate: no latency is published ({_R} §1.6, §3.2 NOT FOUND); no synchronization "
+        f"is needed between tlbre and tlbwe ({_R} §1.3, PPC440x5 UM p.437), so it is "
+        "charged one issue slot at CPI 1, as in the per-index counts of the reference (§2.3)",
+    ),
+    Cost(
+        "tlbsx", 3, "cycles", "hw",
+        "one tlbsx (associative search of the 64-entry UTLB for EA, STID, STS)",
+        "estimate: no latency is published; the manual asks for 3-5 instructions between "
+        f"tlbsx. and a branch on CR0 ({_R} §1.6, PPC440x5 UM p.570), read as a search "
+        "result ready after about 3 cycles; the low end is charged because the gap "
+        "can be filled with useful work",
+    ),
+    # ---------------------------------------------------------------- host
+    Cost(
+        "native_miss_handler", LINUX_44X_HANDLER_NO_TLBWE + 2 * PIPELINE_REFILL, "cycles", "host",
+        "host's Linux 44x TLB miss handler (AS=0) without its 3 tlbwe: SPRG save, "
+        "page-table walk, round-robin pick, restore, rfi",
+        f"estimate: about 57 instructions counted in Linux's 44x D-TLB miss path ({_R} §1.6: "
+        "60 in head_44x.S @026477c1, 55 in @6c3ac113, 3 tlbwe included) minus the 3 tlbwe "
+        "(charged at tlbwe) = 54 at CPI 1, plus 2 x 7 cycles of pipeline refill after the "
+        f"interrupt and the rfi ({_R} §1.1); the host PTE walk is folded in; its cycle "
+        f"count is NOT FOUND ({_R} §3.2)",
+    ),
+    Cost(
+        "host_page_fault", 2500, "cycles", "host",
+        "first touch of a host page (e.g. QEMU's guest RAM): C page-fault path plus "
+        "allocating and clearing a 4 KB page",
+        "estimate: about 1,500 instructions through do_page_fault, handle_mm_fault, "
+        "anonymous page allocation, rmap/LRU and the PTE set-up at CPI 1, plus about "
+        "1,000 cycles to clear 4 KB (128 dcbz of 32-byte lines, with write-back of the "
+        f"dirty lines they evict); no PowerPC figure exists ({_R} §3.2)",
+    ),
+    Cost(
+        "context_switch", 1500, "cycles", "host",
+        "host context switch between two threads (schedule, switch_mm, __switch_to)",
+        "estimate: about 1,200 instructions through schedule(), pick_next_task, "
+        "context_switch and __switch_to at CPI 1, plus about 300 cycles of L1 misses on "
+        "the incoming thread's state; switch_mm on 44x is mtspr PID + isync with no TLB "
+        f"flush ({_R} §1.5), so no TLB work is included: the misses that follow are "
+        "charged by the TLB model",
+    ),
+    Cost(
+        "host_timer_handler", 1500, "cycles", "host",
+        "host timer tick (decrementer interrupt: jiffies, scheduler_tick, timer softirq); "
+        "added so the host tick can be charged",
+        "estimate: about 1,200 instructions for timer_interrupt, update_process_times, "
+        "scheduler_tick and the timer softirq at CPI 1, plus about 300 cycles of L1 "
+        "misses on cold kernel data",
+    ),
+    Cost(
+        "sched_min_granularity_us", 750, "us", "host",
+        "CFS minimum time a host thread runs before a tick may pre-empt it",
+        "Linux default: sysctl_sched_min_granularity = 0.75 ms (kernel/sched/fair.c base "
+        "value, scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
+        f"{_R}",
+    ),
+    Cost(
+        "sched_latency_us", 6000, "us", "host",
+        "CFS target latency: the period in which every runnable host thread runs once",
+        "Linux default: sysctl_sched_latency = 6 ms (kernel/sched/fair.c base value, "
+        "scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
+        f"{_R}",
+    ),
+    Cost(
+        "sched_wakeup_granularity_us", 1000, "us", "host",
+        "CFS wake-up granularity: how far a waking thread's vruntime must lead to pre-empt",
+        "Linux default: sysctl_sched_wakeup_granularity = 1 ms (kernel/sched/fair.c base "
+        "value, scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
+        f"{_R}",
+    ),
+    Cost(
+        "host_timer_period_us", 4000, "us", "host",
+        "host scheduler tick period (HZ=250); added so the host tick can be modelled",
+        "Linux default: CONFIG_HZ=250 is the default choice in kernel/Kconfig.hz, a 4 ms "
+        f"tick; general Linux knowledge, not in {_R}",
+    ),
+    # ----------------------------------------------------------------- kvm
+    Cost(
+        "exit_light", _EXIT_LIGHT, "cycles", "kvm",
+        "lightweight exit: guest interrupt into KVM, volatile save, C dispatch "
+        "(kvmppc_handle_exit) and re-entry by rfi, excluding the exit's own work",
+        "estimate: about 176 instructions counted along the path of "
+        f"{_R} §2.3 (booke_interrupts.S @7924bd41): exit stub 8 (SPRG0/SPRG1, r5, r6, CTR, "
+        "exit number), common save 28 (volatile GPRs, CR, LR, XER, PC, MSR), switch to the "
+        "host 25 (stack, PID, IVPR, SPRG4-7), kvmppc_handle_exit dispatch 60 (C prologue, "
+        "switch, irq enable, stats, resume checks), re-entry 55 (guest PID, IVPR, SPRG4-7, "
+        "volatile registers, rfi), at CPI 1, plus 4 x 7 cycles of pipeline refill "
+        f"(interrupt, two PID isyncs, rfi; {_R} §1.1); a lower bound: the cost of an "
+        f"exit on 440 is NOT FOUND ({_R} §3.2)",
+    ),
+    Cost(
+        "exit_heavy_extra", 1200, "cycles", "kvm",
+        "extra cost of an exit to QEMU user space over a light exit: full non-volatile "
+        "save/restore, return from ioctl(KVM_RUN) and the next entry",
+        "estimate: 2 x 18 non-volatile GPRs saved and reloaded, about 40 instructions "
+        f"({_R} §2.3: a heavyweight exit saves and restores the full non-volatile set); "
+        "unwinding kvm_arch_vcpu_ioctl_run, the signal-mask swaps, the syscall exit to "
+        "QEMU and the next ioctl(KVM_RUN) entry and dispatch, about 1,000 instructions; "
+        "at CPI 1 plus about 160 cycles of L1 misses; QEMU's own work is the qemu group's; "
+        f"not measured ({_R} §3.2)",
+    ),
+    Cost(
+        "emulate_instruction", 70, "cycles", "kvm",
+        "decode and emulate one privileged guest instruction in C "
+        "(kvmppc_emulate_instruction, EMULINST), excluding the exit",
+        "estimate: about 70 instructions at CPI 1: take the saved last_inst, switch on the "
+        "primary and extended opcode, move one GPR/SPR in the vcpu, advance the PC, count "
+        f"the exit type ({_R} §2.7, §2.9: the EMUL_* categories); not measured ({_R} §3.2)",
+    ),
+    Cost(
+        "deliver_interrupt", 60, "cycles", "kvm",
+        "queue an interrupt to the guest (ISI, DSI, TLB miss, syscall, DEC) and deliver it "
+        "at the next entry",
+        "estimate: about 10 instructions to set the pending bit plus about 50 in "
+        "kvmppc_core_deliver_interrupts (pick the highest-priority pending bit, write the "
+        "guest's SRR0/SRR1, DEAR/ESR, MSR and the vector address IVPR|IVOR) at CPI 1; the "
+        f"mechanism is {_R} §2.6 (booke.c @73e75b41); not measured",
+    ),
+    Cost(
+        "exit_timing_overhead", 50, "cycles", "kvm",
+        "CONFIG_KVM_EXIT_TIMING per exit: two timebase reads and the per-type "
+        "count/min/max/sum/sum-of-squares update",
+        "estimate: the asm reads TBU/TBL/TBU (retry loop) on exit and again before rfi "
+        f"({_R} §2.3, booke_interrupts.S @17c885eb), 2 x about 5 instructions; the C update "
+        f"({_R} §2.9, timing.c @73e75b41) about 40 instructions of 64-bit arithmetic on a "
+        "32-bit core; 50 at CPI 1. The only anchor, 30-40 ns per exit on POWER8 "
+        f"({_R} §3.1), is for a ~3.5 GHz out-of-order core: not comparable",
+    ),
+    Cost(
+        "emul_tlbwe", 64 * 4 + 44, "cycles", "kvm",
+        "KVM's emulation of one guest tlbwe word besides the exit and the decode "
+        "(kvmppc_44x_emul_tlbwe incl. the 64-entry shadow_refs scan; an eager map is extra)",
+        "estimate: the scan of all 64 shadow_refs for slots that point at the old guest "
+        f"entry ({_R} §2.7, 44x_tlb.c @67577927) at about 4 instructions per ref = 256, "
+        "plus about 44 for the index check, storing the word, the TID from the emulated "
+        "MMUCR and tlbe_is_host_safe, at CPI 1",
+    ),
+    Cost(
+        "emul_tlbsx", 30, "cycles", "kvm",
+        "KVM's emulation of a guest tlbsx besides the exit, the decode and the guest-TLB "
+        "search (charged per entry at c_walk_per_entry): set RT and CR0[EQ]",
+        "estimate: about 30 instructions at CPI 1: read the emulated MMUCR.STS/STID, call "
+        f"the search, write RT and CR0 ({_R} §2.7, 44x_tlb.c @67577927)",
+    ),
+    Cost(
+        "emul_mtspr_pid", 5, "cycles/entry", "kvm",
+        "kvmppc_set_pid on a guest PID change, per shadow slot scanned for release "
+        "(each release is charged at invalidate_per_entry and put_page)",
+        "estimate: load the slot's tid, compare, branch, loop: about 5 instructions per "
+        f"slot at CPI 1, over 64 slots ({_R} §2.8: every shadow slot with TID 0 is "
+        "released on a guest PID change)",
+    ),
+    Cost(
+        "guest_tlb_entry_bytes", 16, "bytes", "kvm",
+        "memory per guest TLB entry as KVM stores it (guest_tlb[64] per vCPU)",
+        f"{_R} §1.2, §2.2: struct tlbe = {{tid, word0, word1, word2}}, 4 x u32 = 16 bytes "
+        "(include/asm-powerpc/kvm_host.h @7022b15e; kvm_44x.h @7924bd41)",
+    ),
+    # --------------------------------------------------------- asm_handler
+    Cost(
+        "asm_save", _ASM_SAVE, "cycles", "asm_handler",
+        "asm handler entry: take the interrupt, park r10-r13 and CR in SPRGs, load the vcpu "
+        "pointer, the faulting EA and the guest PID/AS",
+        "estimate: 6 instructions to save r10-r13 and CR into SPRGs as in Linux's 44x "
+        f"handler ({_R} §1.6, head_44x.S @026477c1), plus about 3 to load the vcpu pointer "
+        "(SPRG1), DEAR/SRR0 and the guest PID/MSR[DS], at CPI 1, plus 7 cycles of pipeline "
+        f"refill after the interrupt ({_R} §1.1, PPC440x5 UM p.27)",
+    ),
+    Cost(
+        "asm_walk_per_entry", 8, "cycles/entry", "asm_handler",
+        "asm linear scan of the 64-entry guest TLB, per entry scanned",
+        "estimate: about 8 instructions per entry at CPI 1: load word 0, test V and TS, "
+        "load the page-size mask, mask and compare the EPN, load and test the TID (0 or the "
+        f"guest PID), loop; the same linear search KVM does in C ({_R} §2.6)",
+    ),
+    Cost(
+        "asm_walk_hashed", 24, "cycles", "asm_handler",
+        "asm hashed guest-TLB lookup (one probe per page-size class) instead of the linear scan",
+        "estimate: 2 probes (4 KB pages and the guest kernel's large pages) x about 12 "
+        "instructions (hash the EPN, load the bucket, compare as in the linear scan) at "
+        f"CPI 1; KVM itself only had the linear loop, with a TODO to replace it ({_R} §2.6)",
+    ),
+    Cost(
+        "asm_gpa", 6, "cycles", "asm_handler",
+        "asm: guest physical address from the matching guest entry (RPN/ERPN merged with the "
+        "EA offset for its page size)",
+        "estimate: about 6 instructions at CPI 1: load word 1, mask by the page size, merge "
+        f"the offset, take the ERPN; entry format {_R} §1.2 (PPC440x5 UM p.136)",
+    ),
+    Cost(
+        "asm_memslot", 8, "cycles", "asm_handler",
+        "asm kvm_is_visible_gfn: compare the gfn against the guest-RAM memslot bounds",
+        "estimate: about 8 instructions at CPI 1: shift to a gfn, load base_gfn and npages, "
+        "two compares and a branch (about 4 more per extra slot); the check is step 3.2 of "
+        f"DESIGN.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
+    ),
+    Cost(
+        "asm_pfn_lookup", 8, "cycles", "asm_handler",
+        "asm pfn source lookup: one pfn-cache probe or one pin-all table load",
+        "estimate: about 8 instructions at CPI 1: index by gfn (hash, or subtract base_gfn), "
+        "load the tag or entry, compare, load the pfn, branch on a miss; the pin-all table "
+        "holds 8 bytes per page (DESIGN.md §4)",
+    ),
+    Cost(
+        "asm_hw_write", 22 + 3 * TLBWE_CYCLES, "cycles", "asm_handler",
+        "asm hardware write: round-robin index pick and update, build the three words, "
+        "MMUCR.STID, 3 x tlbwe, record the shadow_ref",
+        "estimate: about 6 instructions for the round robin (load tlb_44x_index, increment, "
+        f"compare with hwater as a patched immediate, wrap, store; {_R} §1.5, §2.5), about "
+        f"10 to build the words (TS=1, 4 KB, RPN/ERPN, permissions; {_R} §2.5), 2 for "
+        "MMUCR.STID, about 4 to record the shadow_ref, at CPI 1, plus 3 x tlbwe",
+    ),
+    Cost(
+        "asm_restore", 6 + 1 + PIPELINE_REFILL, "cycles", "asm_handler",
+        "asm handler exit: restore r10-r13 and CR from the SPRGs and rfi back to the guest",
+        f"estimate: 6 instructions mirroring the save ({_R} §1.6) plus the rfi, at CPI 1, "
+        f"plus 7 cycles of pipeline refill after the rfi ({_R} §1.1)",
+    ),
+    # ----------------------------------------------------------- c_handler
+    Cost(
+        "c_full_exit", _C_FULL_EXIT, "cycles", "c_handler",
+        "c handler entry: full exit into KVM's C code (all 32 GPRs, the SPRs, host stack, "
+        "PID, IVPR, the C ABI)",
+        "estimate: exit stub 8, 32 GPR stores, about 16 for CR/LR/XER/CTR/SRR0/SRR1/DEAR/ESR, "
+        f"about 25 for the host stack, PID, IVPR and SPRG4-7 ({_R} §2.3, booke_interrupts.S "
+        "@7924bd41), about 30 of C prologue and dispatch, at CPI 1, plus 2 x 7 cycles of "
+        f"pipeline refill (interrupt, PID isync; {_R} §1.1)",
+    ),
+    Cost(
+        "c_walk_per_entry", 12, "cycles/entry", "c_handler",
+        "C linear scan of the guest TLB (kvmppc_44x_tlb_index), per entry scanned; also "
+        "the search of an emulated tlbsx",
+        "estimate: about 12 compiled instructions per entry at CPI 1: the entry's start and "
+        "end from word 0 and its size, a range compare, TID and TS compares, the valid test, "
+        f"loop ({_R} §2.6: a linear search over 64 entries)",
+    ),
+    Cost(
+        "c_walk_hashed", 35, "cycles", "c_handler",
+        "C hashed guest-TLB lookup (one probe per page-size class)",
+        "estimate: 2 probes x about 16 compiled instructions plus a call, at CPI 1; KVM "
+        f"itself only had the linear loop ({_R} §2.6)",
+    ),
+    Cost(
+        "c_gpa", 10, "cycles", "c_handler",
+        "C: guest physical address from the matching guest entry (tlb_xlate)",
+        "estimate: about 10 instructions at CPI 1: a call, the page-size mask and the "
+        f"merge of the offset (entry format {_R} §1.2)",
+    ),
+    Cost(
+        "c_memslot", 25, "cycles", "c_handler",
+        "C kvm_is_visible_gfn: find the memslot that holds the gfn",
+        "estimate: about 25 instructions at CPI 1: two calls, a loop over the (1-2) "
+        f"memslots comparing base_gfn and npages, a flags test ({_R} §2.6)",
+    ),
+    Cost(
+        "c_pfn_lookup", 15, "cycles", "c_handler",
+        "C pfn source lookup (pfn-cache probe or pin-all table load); gfn_to_pfn for the "
+        "gup source is charged separately",
+        "estimate: the 8 instructions of asm_pfn_lookup plus about 7 for the call and "
+        "the C ABI, at CPI 1",
+    ),
+    Cost(
+        "c_hw_write", 45 + 3 * TLBWE_CYCLES, "cycles", "c_handler",
+        "kvmppc_mmu_map without gfn_to_page: release the victim slot, round robin with "
+        "interrupts off, build the entry, MMUCR + 3 x tlbwe, record the shadow_ref",
+        "estimate: about 45 instructions at CPI 1 (victim release test, local_irq_disable/"
+        f"enable around tlb_44x_index, entry construction; {_R} §2.5, 44x_tlb.c @7924bd41) "
+        "plus 3 x tlbwe; the old reference's put_page is charged separately",
+    ),
+    Cost(
+        "c_restore", 25 + 25 + 32 + 16 + 1 + 2 * PIPELINE_REFILL, "cycles", "c_handler",
+        "c handler exit: return from C, restore all GPRs and SPRs, guest PID/IVPR/SPRG4-7, rfi",
+        "estimate: about 25 of C epilogue and resume checks, about 25 to switch back to the "
+        "guest PID, IVPR and SPRG4-7, 32 GPR loads, about 16 SPR restores, the rfi, at CPI 1, "
+        f"plus 2 x 7 cycles of pipeline refill (PID isync, rfi; {_R} §1.1, §2.3)",
+    ),
+    # ----------------------------------------------------------------- pfn
+    Cost(
+        "gfn_to_pfn", 600, "cycles", "pfn",
+        "gfn_to_pfn on a present host page: memslot to hva, mmap_sem, get_user_pages, "
+        "get_page (a host page fault is charged separately)",
+        f"estimate: the cost on PowerPC is NOT FOUND ({_R} §3.2); about 500 instructions "
+        "along gfn_to_hva, down_read(mmap_sem), find_vma, get_user_pages/follow_page (page "
+        "walk under the PTE lock), get_page (lwarx/stwcx.) and up_read at CPI 1, plus about "
+        "5 L1 misses x 20 cycles on the vma, page tables and struct page. The only anchor, "
+        f"3-21 ns per 4 KB subpage for x86 hugetlb pinning ({_R} §3.1), spreads one walk "
+        "over the 262,144 subpages of a 1 GB page on a ~3 GHz out-of-order core: not "
+        "comparable to one cold 4 KB lookup at 667 MHz",
+    ),
+    Cost(
+        "deferred_c_path", _C_FULL_EXIT - _ASM_SAVE + 6, "cycles", "pfn",
+        "leaving the asm handler for the C path when the pfn is unknown: the full exit minus "
+        "what asm_save already did (the way back is c_restore)",
+        "estimate: c_full_exit minus asm_save plus 6 instructions to take r10-r13 and CR "
+        f"back out of the SPRGs ({_R} §1.6, §2.3)",
+    ),
+    Cost(
+        "pin_page", 145, "cycles/page", "pfn",
+        "pin one page at memslot registration (pin-all), excluding the host page fault "
+        "of a first touch",
+        "estimate: per page of a batched get_user_pages loop, about 40 instructions for the "
+        "follow_page walk, 10 for get_page, 30 of loop and vma checks, 5 to store the pfn "
+        "in the table, at CPI 1, plus about 3 L1 misses x 20 cycles. The x86 hugetlb anchor "
+        f"of 3-21 ns per 4 KB subpage ({_R} §3.1) skips the per-4 KB PTE walk that 4 KB "
+        "pages need: not comparable",
+    ),
+    Cost(
+        "pfn_table_entry_bytes", 8, "bytes", "pfn",
+        "pin-all: memory per guest page in the gfn-to-pfn table",
+        "DESIGN.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
+        f"36-bit real address, {_R} §1.1, plus flags)",
+    ),
+    Cost(
+        "pfn_cache_entry_bytes", 16, "bytes", "pfn",
+        "pfn-cache: memory per cache entry",
+        "estimate: gfn tag 4 + pfn 4 + struct page * 4 (to put_page on eviction) + "
+        "replacement state/link 4 = 16 bytes on ppc32",
+    ),
+    Cost(
+        "pfn_cache_insert", 30, "cycles", "pfn",
+        "pfn-cache: insert a gotten pfn (pick the victim by the cache's policy, write "
+        "tag/pfn/page, update the policy state)",
+        "estimate: about 30 instructions in C at CPI 1; the victim's put_page is charged "
+        "separately",
+    ),
+    Cost(
+        "put_page", 40, "cycles", "pfn",
+        "drop one host page reference (kvm_release_page_clean/dirty)",
+        "estimate: about 40 instructions at CPI 1: a call, SetPageDirty for a writeable "
+        "mapping, atomic decrement by lwarx/stwcx., the zero test (the page is not freed: "
+        "QEMU still maps it); references are dropped when a slot is reused or invalidated "
+        f"({_R} §2.5, 44x_tlb.c @7924bd41)",
+    ),
+    # ------------------------------------------------------------ strategy
+    Cost(
+        "shadow_restore_per_entry", 13 + 3 * TLBRE_CYCLES + 3 * TLBWE_CYCLES, "cycles/entry",
+        "strategy",
+        "shadow (v1): per index 0..hwater on every guest entry, 3 tlbre of the host entry "
+        "and 3 tlbwe of the shadow entry",
+        f"{_R} §2.3 (our count in booke_interrupts.S @bbf45ba5): 3 tlbre + 3 tlbwe + about "
+        "13 other = 19 instructions per index, x 62 indices = about 1,180 instructions per "
+        "guest entry; charged at CPI 1 with tlbre and tlbwe at their 1-cycle estimates",
+    ),
+    Cost(
+        "shadow_mod_scan_per_entry", 5, "cycles/entry", "strategy",
+        "shadow-modified: per index 0..hwater on every guest entry, test its modified flag",
+        f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): 5 instructions per "
+        "index, at CPI 1",
+    ),
+    Cost(
+        "shadow_mod_clear", 32, "cycles", "strategy",
+        "shadow-modified: clear the 64-byte modified-flag array on every guest entry",
+        f"{_R} §0, §2.3 (booke_interrupts.S @83aae4a8): 32 instructions, 16 word stores "
+        "with their address arithmetic, at CPI 1",
+    ),
+    Cost(
+        "shadow_mod_write_per_entry", 10 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
+        "shadow-modified: per modified index, rewrite the shadow entry (3 tlbwe)",
+        f"{_R} §0 (booke_interrupts.S @83aae4a8): about 10 instructions per modified entry "
+        "at CPI 1, with its 3 tlbwe charged at tlbwe on top",
+    ),
+    Cost(
+        "shadow_entry_bytes", 16, "bytes", "strategy",
+        "memory per shadow TLB entry (shadow_tlb[64], and host_tlb[64] in v1)",
+        f"{_R} §1.2, §2.2: struct tlbe, 4 x u32 = 16 bytes (include/asm-powerpc/kvm_host.h "
+        "@7022b15e)",
+    ),
+    Cost(
+        "shadow_ref_bytes", 8, "bytes", "strategy",
+        "memory per shadow_ref of the direct strategies (shadow_refs[64])",
+        f"{_R} §2.2: {{struct page *page; u16 gtlb_index; u8 writeable; u8 tid}} = 8 bytes "
+        "on ppc32 (arch/powerpc/include/asm/kvm_44x.h @7924bd41)",
+    ),
+    Cost(
+        "shadow_page_ptr_bytes", 4, "bytes", "strategy",
+        "memory per shadow page pointer (shadow_pages[64])",
+        f"{_R} §2.2: struct page * on ppc32 (include/asm-powerpc/kvm_host.h @7022b15e)",
+    ),
+    Cost(
+        "shadow_mod_flag_bytes", 1, "bytes", "strategy",
+        "memory per modified flag (shadow_tlb_mod[64])",
+        f"{_R} §2.2: one byte per entry (44x_tlb.c @83aae4a8)",
+    ),
+    Cost(
+        "save_on_put_per_entry", 9 + 3 * TLBRE_CYCLES, "cycles/entry", "strategy",
+        "direct-save-on-switch at vcpu_put: per modified index up to hwater, 3 tlbre into "
+        "the saved copy (kvmppc_44x_tlb_put)",
+        "estimate: 3 tlbre plus about 9 instructions (MMUCR read for the TID, 4 stores into "
+        f"shadow_tlb, the flag test, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
+    ),
+    Cost(
+        "invalidate_per_entry", 4 + TLBWE_CYCLES, "cycles/entry", "strategy",
+        "invalidate one hardware index: tlbwe of word 0 with the index value (V=0), plus "
+        "its test and loop",
+        "estimate: 1 tlbwe plus about 4 instructions (load the saved word 0, test V and TS, "
+        f"branch, loop) at CPI 1; the idiom is {_R} §1.3 (kvmppc_44x_tlbie, 44x_tlb.c "
+        "@7924bd41), used at vcpu_put in §2.2",
+    ),
+    Cost(
+        "load_on_load_per_entry", 8 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
+        "direct-save-on-switch at vcpu_load: per saved valid TS=1 entry, 3 tlbwe "
+        "(kvmppc_44x_tlb_load)",
+        "estimate: 3 tlbwe plus about 8 instructions (load the four saved words, test "
+        f"valid and TS, MMUCR.STID, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
+    ),
+    Cost(
+        "vcpu_load", 100, "cycles", "strategy",
+        "vcpu_load base cost besides any TLB work (preempt notifier, kvm_arch_vcpu_load, "
+        "the core hook)",
+        "estimate: about 100 instructions at CPI 1 for the notifier call chain and the "
+        f"per-vCPU state; the hook is {_R} §2.2 (44x.c @04421fe2)",
+    ),
+    Cost(
+        "vcpu_put", 100, "cycles", "strategy",
+        "vcpu_put base cost besides any TLB work (preempt notifier, kvm_arch_vcpu_put, "
+        "the core hook)",
+        "estimate: about 100 instructions at CPI 1, symmetric with vcpu_load; the hook is "
+        f"{_R} §2.2 (44x.c @04421fe2)",
+    ),
+    Cost(
+        "e500_flush", 40, "cycles", "strategy",
+        "e500: flash-invalidate TLB0 and TLB1 through MMUCSR0 (IPROT entries survive), "
+        "with the poll and isync",
+        "estimate: one mtspr MMUCSR0 with the TLB0/TLB1 invalidate bits "
+        f"({_R} §4.1, e500 RM p.2-36) and a poll until they clear, about 10 instructions, "
+        "plus about 23 cycles of hardware invalidate and poll, plus 7 of pipeline refill "
+        "for the isync",
+    ),
+    Cost(
+        "e500_tlb1_reload_per_entry", 13 + PIPELINE_REFILL, "cycles/entry", "strategy",
+        "e500: per valid shadow TLB1 entry written back at vcpu_load (early KVM e500)",
+        "estimate: load the saved MAS values, 5 mtspr MAS0-MAS3/MAS7, tlbwe, loop: about "
+        f"13 instructions at CPI 1 plus 7 of pipeline refill for the isync; mechanism {_R} "
+        "§4.2 (e500_tlb.c @46f43c6e)",
+    ),
+    Cost(
+        "e500_sid_alloc", 40, "cycles", "strategy",
+        "e500 shadow IDs: allocate a per-CPU shadow ID for (AS, guest TID, PR) "
+        "(kvmppc_e500_get_sid)",
+        "estimate: about 40 instructions at CPI 1: look up vcpu_id_table, check it against "
+        f"pcpu_id_table, take the next ID, update both tables ({_R} §4.2, e500_tlb.c @0164c0f0)",
+    ),
+    Cost(
+        "e500_sid_flush", 1300, "cycles", "strategy",
+        "e500 shadow IDs: when the 255 IDs run out, reset the per-CPU and per-vCPU ID "
+        "tables (the flash invalidate is e500_flush)",
+        "estimate: 256 pcpu_id_table entries plus 2 x 256 x 2 = 1,024 vcpu_id_table entries "
+        f"({_R} §4.2, e500_tlb.c @0164c0f0) cleared at about one store per cycle, plus loop "
+        "overhead",
+    ),
+    Cost(
+        "e500_tlbre_per_entry", 12, "cycles/entry", "strategy",
+        "e500: read back one TLB0 (set, way) for a shadow save (select by MAS0/MAS2, tlbre, "
+        "read MAS1-MAS3/MAS7, store)",
+        "estimate: about 12 instructions at CPI 1 with tlbre at 1 cycle; a full TLB0 save "
+        f"reads 512 (set, way) on e500v2 ({_R} §4.1, inference), about 6,100 cycles",
+    ),
+    # --------------------------------------------------------------- guest
+    Cost(
+        "guest_miss_handler", LINUX_44X_HANDLER_NO_TLBWE, "cycles", "guest",
+        "guest's own Linux 44x TLB miss handler, excluding its 3 trapping tlbwe (charged "
+        "as exits)",
+        f"estimate: about 57 instructions counted in Linux's 44x handler ({_R} §1.6, "
+        "head_44x.S) minus its 3 tlbwe = 54 at CPI 1; the interrupt delivery and the return "
+        "are KVM's to charge (deliver_interrupt, exits); its SPR moves and rfi also trap on "
+        f"KVM-440 ({_R} §2.1), which the guest model charges only if it issues them",
+    ),
+    Cost(
+        "guest_page_fault", 2500, "cycles", "guest",
+        "guest demand paging: guest do_page_fault, allocate and clear a guest page, set the "
+        "PTE (native work only; traps and host faults are charged separately)",
+        "estimate: the same path as host_page_fault, about 1,500 instructions at CPI 1 plus "
+        f"about 1,000 cycles to clear 4 KB; no figure exists ({_R} §3.2)",
+    ),
+    Cost(
+        "guest_context_switch", 1500, "cycles", "guest",
+        "guest context switch (schedule, switch_mm, __switch_to), native work only; the "
+        "mtspr PID traps and is charged as an exit",
+        "estimate: as context_switch, about 1,200 instructions at CPI 1 plus about 300 "
+        f"cycles of L1 misses; the guest's set_context is mtspr PID + isync ({_R} §1.5)",
+    ),
+    Cost(
+        "guest_timer_handler", 1500, "cycles", "guest",
+        "guest timer tick (decrementer interrupt: jiffies, scheduler_tick, timer softirq), "
+        "native work only",
+        "estimate: as host_timer_handler, about 1,200 instructions at CPI 1 plus about 300 "
+        "cycles of L1 misses; its DEC/TSR accesses trap and are charged as exits",
+    ),
+    Cost(
+        "guest_syscall", 1000, "cycles", "guest",
+        "guest kernel work per system call (entry, dispatch, a short service routine, exit); "
+        "the sc exit itself is charged by KVM",
+        "estimate: about 200 instructions of entry/exit and dispatch plus about 800 for a "
+        "short service routine (a small read or write), at CPI 1",
+    ),
+    Cost(
+        "guest_tlb_flush", 64 * 3 + 100, "cycles", "guest",
+        "guest PID roll-over: flush the guest TLB (loop over 64 entries) and reset the "
+        "context map, excluding the 64 trapping tlbwe",
+        "estimate: 64 x about 3 loop instructions (each iteration's tlbwe traps and is "
+        "charged as an exit) plus about 100 to reset the context bitmap, at CPI 1; the "
+        f"8-bit PID space caps Linux at 255 contexts ({_R} §1.5)",
+    ),
+    Cost(
+        "guest_timer_period_us", 4000, "us", "guest",
+        "guest timer tick period (HZ=250)",
+        "Linux default: CONFIG_HZ=250 is the default choice in kernel/Kconfig.hz, a 4 ms "
+        f"tick; general Linux knowledge, not in {_R}",
+    ),
+    Cost(
+        "guest_timeslice_us", 4000, "us", "guest",
+        "guest scheduler time slice of a CPU-bound task",
+        "estimate: a CFS guest (Linux default 6 ms latency, 0.75 ms minimum granularity) "
+        "with 2 or more CPU-bound tasks wants at most 3 ms per task, but pre-emption is "
+        "checked at the tick, so each task runs one 4 ms tick at HZ=250",
+    ),
+    # ---------------------------------------------------------------- qemu
+    Cost(
+        "qemu_mmio_register", 4000, "cycles", "qemu",
+        "QEMU CPU work to serve one register-device access (e.g. the UART at 0xef600000)",
+        "estimate: about 2,500 instructions for the kvm_run exit dispatch, the memory-region "
+        "lookup, the serial register handler and the IRQ update, plus about 1,500 for a "
+        f"write() to the chardev on a transmit, at CPI 1; not measured ({_R} §3.2); the "
+        f"UART hole is {_R} §2.2",
+    ),
+    Cost(
+        "qemu_mmio_block", 10000, "cycles", "qemu",
+        "QEMU CPU work per block request (parse it, map the guest buffers, submit and "
+        "complete the AIO, raise the IRQ)",
+        "estimate: about 6,000 instructions of device emulation and request handling plus "
+        "2 syscalls (submit, completion) of about 2,000 cycles each, at CPI 1",
+    ),
+    Cost(
+        "block_latency_us", 100, "us", "qemu",
+        "block device latency per request as QEMU sees it",
+        "estimate: 100 us, a read that misses the host page cache on flash or a fast disk "
+        "image; a 2008 spinning disk would be 5,000-10,000 us and a page-cache hit about "
+        f"10-20 us; no figure in {_R}",
+    ),
+    Cost(
+        "qemu_wakeup", 800, "cycles", "qemu",
+        "wake the waiting vCPU thread after QEMU completes its request (futex/signal wake, "
+        "try_to_wake_up)",
+        "estimate: about 300 instructions for the wake syscall plus about 400 in "
+        "try_to_wake_up and the enqueue, at CPI 1, plus about 100 cycles of L1 misses",
+    ),
+)
+
+#: Name -> :class:`Cost`, read-only, in table order.
+COSTS_BY_NAME: Mapping[str, Cost] = MappingProxyType({c.name: c for c in COSTS})
+
+# Costs that must be at least 1 (a zero clock, tick or slice would divide by
+# zero or loop forever).
+_POSITIVE = frozenset(
+    {
+        "clock_mhz",
+        "sched_latency_us",
+        "sched_min_granularity_us",
+        "host_timer_period_us",
+        "guest_timer_period_us",
+        "guest_timeslice_us",
+    }
+)
+
+# Cycle counts travel through int64 in the fast path: keep every value far below.
+_MAX_VALUE = 2**62
+
+
+def _unknown_cost(name: object) -> ConfigError:
+    names = list(COSTS_BY_NAME)
+    close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.6)
+    if close:
+        known = ", ".join(close) + f", ... ({len(names)} in all)"
+    else:
+        known = ", ".join(names)
+    return ConfigError(f"unknown cost {name!r} (known: {known})")
+
+
+def _check_value(name: str, value: Any) -> int:
+    """Return ``value`` as a non-negative int, or raise ConfigError naming ``name``."""
+    unit = COSTS_BY_NAME[name].unit
+    if isinstance(value, bool):
+        raise ConfigError(f"cost {name!r} must be a number ({unit}), not a bool ({value!r})")
+    if isinstance(value, numbers.Integral):
+        result = int(value)
+    elif isinstance(value, numbers.Real):
+        fvalue = float(value)
+        if not math.isfinite(fvalue) or not fvalue.is_integer():
+            raise ConfigError(
+                f"cost {name!r} must be a whole number ({unit}), got {value!r}"
+            )
+        result = int(fvalue)
+    else:
+        raise ConfigError(
+            f"cost {name!r} must be a number ({unit}), got {type(value).__name__} {value!r}"
+        )
+    if result < 0:
+        raise ConfigError(f"cost {name!r} must not be negative, got {result} ({unit})")
+    if result == 0 and name in _POSITIVE:
+        raise ConfigError(f"cost {name!r} must be positive, got 0 ({unit})")
+    if result > _MAX_VALUE:
+        raise ConfigError(f"cost {name!r} is too large: {result} ({unit}), limit 2**62")
+    return result
+
+
+class CostTable(Mapping[str, int]):
+    """The costs one run uses: the defaults of :data:`COSTS` with overrides applied.
+
+    A read-only mapping ``name -> int``; every name is also an attribute
+    (``table.exit_light``).  ``overrides`` maps a cost name to an ``int`` or an
+    integral ``float``; anything else raises :class:`~emu.errors.ConfigError`
+    naming the cost.
+    """
+
+    __slots__ = ("_values", "_overrides")
+
+    def __init__(self, overrides: Mapping[str, Union[int, float]] | None = None):
+        if overrides is None:
+            overrides = {}
+        if not isinstance(overrides, Mapping):
+            raise ConfigError(
+                "cost overrides must be a mapping of cost name to value, "
+                f"got {type(overrides).__name__}"
+            )
+        checked: dict[str, int] = {}
+        for name, value in overrides.items():
+            if not isinstance(name, str) or name not in COSTS_BY_NAME:
+                raise _unknown_cost(name)
+            checked[name] = _check_value(name, value)
+        values = {c.name: c.default for c in COSTS}
+        values.update(checked)
+        # Keep overrides in table order, whatever order they came in.
+        self._overrides = {n: checked[n] for n in values if n in checked}
+        self._values = values
+
+    # -- Mapping -----------------------------------------------------------
+    def __getitem__(self, name: str) -> int:
+        return self._values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getattr__(self, name: str) -> int:
+        # Only called when normal lookup fails; never for private names, so
+        # copy/pickle probing (__setstate__, __deepcopy__ ...) behaves.
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError(
+                f"{type(self).__name__!s} has no cost {name!r}"
+            ) from None
+
+    def __reduce__(self):
+        return (type(self), (dict(self._overrides),))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(overrides={self._overrides!r})"
+
+    # -- reporting ---------------------------------------------------------
+    @property
+    def overrides(self) -> dict[str, int]:
+        """Only the costs that were overridden, ``name -> value`` (a copy)."""
+        return dict(self._overrides)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One dict per cost, in table order, for reports.
+
+        Keys: ``name, value, default, unit, group, description, source,
+        overridden``.
+        """
+        return [
+            {
+                "name": c.name,
+                "value": self._values[c.name],
+                "default": c.default,
+                "unit": c.unit,
+                "group": c.group,
+                "description": c.description,
+                "source": c.source,
+                "overridden": c.name in self._overrides,
+            }
+            for c in COSTS
+        ]
+
+    def to_dict(self) -> dict[str, int]:
+        """Every cost name -> value, in table order (for the JSON summary)."""
+        return dict(self._values)
+
+
+def cycles_to_us(cycles: int, clock_mhz: int) -> float:
+    """Convert core cycles to microseconds at ``clock_mhz`` (cycles per µs)."""
+    if isinstance(clock_mhz, bool) or not clock_mhz > 0:
+        raise ConfigError(f"clock_mhz must be positive, got {clock_mhz!r}")
+    return cycles / clock_mhz
+
+
+def us_to_cycles(us: Union[int, float], clock_mhz: int) -> int:
+    """Convert microseconds to whole core cycles at ``clock_mhz`` (rounded to nearest).
+
+    The scheduler and device costs are in µs; simulated time is in cycles.
+    """
+    if isinstance(clock_mhz, bool) or not clock_mhz > 0:
+        raise ConfigError(f"clock_mhz must be positive, got {clock_mhz!r}")
+    if isinstance(us, numbers.Integral):
+        return int(us) * int(clock_mhz)
+    return int(round(us * clock_mhz))

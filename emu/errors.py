@@ -1,0 +1,23 @@
+"""The one exception type that reaches the user.
+
+Every problem with the user's input (a malformed trace, a wrong dtype, an
+impossible configuration, an unknown key) is raised as an :class:`EmuError`
+whose message is a single line naming the problem.  The CLI prints it and exits
+with status 2; the Python API lets it propagate.
+"""
+
+
+class EmuError(Exception):
+    """A problem with the user's input or configuration (one-line message)."""
+
+    def __init__(self, message: str):
+        message = " ".join(str(message).split())  # always one line
+        super().__init__(message)
+
+
+class ConfigError(EmuError, ValueError):
+    """An impossible or malformed configuration (scenario, CLI options)."""
+
+
+class TraceError(EmuError, ValueError):
+    """A trace that cannot be read: missing, malformed, wrong dtype."""

@@ -1,0 +1,1 @@
+"""KVM: memslots, pfn sources, exit handling and the TLB strategies."""

@@ -1,0 +1,352 @@
+"""A vCPU thread: the guest running on a physical CPU, and KVM's exit handling.
+
+``VcpuThread.run`` is called by the CPU's scheduler loop with a cycle budget.
+It runs the guest's accesses in the fast path and handles, in Python, what
+the fast path stops for: guest TLB misses (the guest's own handler and its
+three trapping ``tlbwe``), the deferred C path (``gfn_to_pfn``), MMIO (the
+vCPU blocks until QEMU answers), system calls, sleeps, guest timer ticks and
+halt.  Every cycle is charged to a category of the CPU's breakdown, so the
+cycles a call used are the growth of that breakdown.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emu.codes import CAUSE, CYCLES, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
+from emu.errors import EmuError
+from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
+                          KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
+from emu.host.sched import Thread
+from emu.kvm.vm import release_guest_entry, release_process_entries
+
+S = STOP
+
+
+def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
+    """The counter and table arrays one fast-path context reads and writes."""
+    return {
+        "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
+        "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
+        "pin": vm.pin if vm else np.zeros(1, np.int64),
+        "gref": np.full(GUEST_TLB_SIZE, -1, np.int64),
+        "hwref_gi": np.full(hw_entries, -1, np.int32),
+        "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
+        "mod": np.zeros(hw_entries, np.uint8),
+        "exits": np.zeros(len(EXIT) * 4, np.int64),
+        "exit_sumsq": np.zeros(len(EXIT), np.int64),
+        "tlb": np.zeros(6, np.int64),
+        "causes": np.zeros(len(CAUSE), np.int64),
+        "profile": np.zeros(2 * len(STEP), np.int64),
+        "repop_miss": np.zeros(window, np.int64),
+        "repop_access": np.zeros(window, np.int64),
+    }
+
+
+class VcpuThread(Thread):
+    """One vCPU: a host thread running the guest through KVM."""
+
+    kind = "vcpu"
+
+    def __init__(self, machine, kvm, guest, gcpu, vm_index: int, index: int, tid: int,
+                 cpu: int, ctx_id: int):
+        super().__init__(f"vm{vm_index}.vcpu{index}", tid, cpu)
+        self.machine, self.kvm, self.guest, self.gcpu = machine, kvm, guest, gcpu
+        self.vm_index, self.index = vm_index, index
+        cfg = machine.scenario.kvm
+        be = machine.backend
+        self.strategy = machine.strategy
+        self.costs = machine.costs
+        self.batch_tlbwe = cfg.batch_tlbwe
+        self.gtlb = be.BookeTLB(GUEST_TLB_SIZE, GUEST_TLB_SIZE, "none")
+        self.shadow = (be.BookeTLB(64, 64, "round-robin", machine.hwater)
+                       if self.strategy.uses_shadow_array else None)
+        arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
+        self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pcache,
+                          STRATEGY[self.strategy.name], 0 if cfg.handler == "asm" else 1,
+                          1 if cfg.guest_tlb_walk == "hashed" else 0,
+                          PFN_SOURCE[cfg.pfn_source], 0, 0)
+        costs = dict(self.costs.to_dict())
+        costs["entry_base"] = self.strategy.entry_base()
+        costs["entry_per_mod"] = self.strategy.entry_per_mod()
+        self.ctx.set_costs(costs)
+        self.asm = cfg.handler == "asm"
+        # The guest kernel's pinned entries (reference/kvm440.md §2.2 and §1.5).
+        self.gtlb.write(63, KERNEL_BASE, KERNEL_SHIFT, 0, 0, 0, 0, -1)
+        self.gtlb.write(62, UART_EA, 12, 0, 0, UART_GPA, 0, -1)
+        self.gtlb.write(61, BLOCK_EA, 12, 0, 0, BLOCK_GPA, 0, -1)
+        self.ctx.guest_pr = 1
+        if gcpu.current is not None:
+            self.ctx.guest_pid = gcpu.current.pid
+            gcpu.pid_owner[gcpu.current.pid] = gcpu.current.index
+        self.timer_period = machine.us(self.costs["guest_timer_period_us"])
+        self.timeslice = machine.us(self.costs["guest_timeslice_us"])
+        self.next_timer = self.timer_period
+        self.slice_start = 0
+        self.resume_mmio = None
+        self.resumes = 0
+        self.blocked_on = None
+
+    # -- accounting helpers ----------------------------------------------------
+
+    def profile(self, step: str, cycles: int) -> None:
+        prof = self.ctx.arrays["profile"]
+        prof[2 * STEP[step]] += 1
+        prof[2 * STEP[step] + 1] += cycles
+
+    def guest_work(self, cpu, cycles: int) -> None:
+        """Cycles the guest itself runs (in guest context)."""
+        cpu.charge("guest", cycles)
+        self.ctx.guest_run += cycles
+
+    def begin_exit(self, cpu) -> int:
+        """Leave the guest: TIMEINGUEST closes, the micro-TLBs empty."""
+        self.ctx.end_guest_run()
+        cpu.virt.micro_flush()
+        t0 = cpu.total()
+        cpu.charge("exit_entry", self.costs["exit_light"])
+        return t0
+
+    def end_exit(self, cpu, category: str, t0: int) -> None:
+        """Re-enter the guest (the strategy's entry work) and record the exit."""
+        self.ctx.guest_entry(cpu.virt)
+        self.ctx.record_exit(EXIT[category], cpu.total() - t0)
+
+    def emulate(self, cpu, category: str, kvm_cycles: int = None) -> None:
+        """A lightweight exit whose handler emulates one instruction."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("c_path", self.costs["emulate_instruction"] if kvm_cycles is None
+                   else kvm_cycles)
+        self.end_exit(cpu, category, t0)
+
+    # -- host scheduler hooks ----------------------------------------------------
+
+    def vcpu_load(self, cpu) -> None:
+        cpu.charge("host_switch", self.costs["vcpu_load"])
+        cpu.charge("save_restore", self.strategy.vcpu_load(cpu, self))
+        cpu.charge("save_restore", self.strategy.set_shadow_pids(cpu, self))
+        cpu.virt.micro_flush()
+        self.ctx.since_load = 0
+        self.resumes += 1
+
+    def vcpu_put(self, cpu) -> None:
+        cpu.charge("host_switch", self.costs["vcpu_put"])
+        cpu.charge("save_restore", self.strategy.vcpu_put(cpu, self))
+
+    # -- the run loop ------------------------------------------------------------------
+
+    def run(self, cpu, budget: int):
+        """Run up to ``budget`` cycles; returns (blocked, after) for the CPU loop.
+
+        ``after`` (or None) is called once the simulated clock has reached the
+        end of what ran: it hands work to other processes at the right time.
+        """
+        start = cpu.total()
+        now0 = self.machine.env.now
+        ctx = self.ctx
+        if self.resume_mmio is not None:          # QEMU answered: finish the access
+            proc = self.resume_mmio
+            self.resume_mmio = None
+            proc.pos += 1
+            cpu.charge("exit_entry", self.costs["c_restore"])
+            ctx.guest_entry(cpu.virt)
+        while True:
+            spent = cpu.total() - start
+            if spent >= budget:
+                return False, None
+            now = now0 + spent
+            if now >= self.next_timer:
+                self.timer_tick(cpu, now)
+                continue
+            proc = self.gcpu.current
+            if proc is None or proc.sleep_until >= 0:
+                nxt = self.gcpu.pick_next(now)
+                if nxt is None:
+                    return self.halt(cpu, now)
+                self.switch_process(cpu, nxt, now)
+                continue
+            if proc.pos >= len(proc.ea):
+                proc.refill()
+            b = min(budget - spent, self.next_timer - now)
+            stop, pos, _ = ctx.run_virt(cpu.virt, proc.ea, proc.kind, proc.pos, b)
+            proc.pos = pos
+            if stop == S["budget"] or stop == S["end"]:
+                continue
+            if stop == S["guest_miss"]:
+                self.guest_tlb_miss(cpu, proc)
+            elif stop == S["deferred"]:
+                self.c_path(cpu)
+            elif stop == S["mmio"]:
+                return self.mmio_exit(cpu, proc)
+            elif stop == S["syscall"]:
+                proc.pos += 1
+                self.syscall(cpu, proc)
+            elif stop == S["sleep"]:
+                proc.pos += 1
+                wake = now0 + cpu.total() - start + self.machine.us(proc.stream.sleep_us)
+                proc.sleep_until = max(wake, now0 + cpu.total() - start + 1)
+
+    def run_kernel(self, cpu, ea, kind) -> None:
+        """Guest kernel accesses (supervisor mode) until all are done."""
+        pos = 0
+        while pos < len(ea):
+            stop, pos, _ = self.ctx.run_virt(cpu.virt, ea, kind, pos, 1 << 62)
+            if stop == S["deferred"]:
+                self.c_path(cpu)
+            elif stop != S["end"]:
+                raise EmuError(f"internal: guest kernel access stopped with {stop}")
+
+    # -- what the fast path stops for ----------------------------------------------------
+
+    def guest_tlb_miss(self, cpu, proc) -> None:
+        """The guest's own TLB miss handler (Linux 44x, reference/kvm440.md §1.6)."""
+        ea = int(self.ctx.stop_ea)
+        if ea >= KERNEL_BASE:
+            raise EmuError(f"internal: guest TLB miss on kernel address {ea:#x}")
+        self.guest_work(cpu, self.costs["guest_miss_handler"])
+        self.emulate(cpu, "EMUL_MFSPR")                 # reading DEAR/SRR0 traps
+        gfn, faulted = self.guest.translate(proc, ea)
+        if faulted:
+            self.guest_work(cpu, self.costs["guest_page_fault"])
+        gi = self.gcpu.tlb_victim()
+        self.guest_tlbwe(cpu, gi, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
+        self.emulate(cpu, "EMUL_RFI")
+
+    def guest_tlbwe(self, cpu, gi: int, new) -> None:
+        """The guest writes entry ``gi``: XLAT, PAGEID, ATTRIB, each trapping to KVM.
+
+        kvmppc_44x_emul_tlbwe (reference/kvm440.md §2.7): release the shadows of
+        the old entry, store the word, and map the entry eagerly when it is
+        host-safe.  With ``batch_tlbwe`` the three words cost one exit.
+        """
+        old = self.gtlb.read(gi)
+        if self.batch_tlbwe:
+            stages = [new]
+        else:
+            xlat = (old[1], old[2], old[3], old[4], new[4]) if old[0] else None
+            stages = [xlat, new, new]
+        for entry in stages:
+            t0 = self.begin_exit(cpu)
+            cpu.charge("c_path", self.costs["emul_tlbwe"])
+            if self.gtlb.valid_arr[gi]:
+                release_guest_entry(cpu, self, gi, CAUSE["self-eviction"])
+            if entry is not None:
+                ea, shift, tid, ts, gpa = entry
+                self.gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
+                gfn = gpa >> 12
+                if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
+                    pfn = self.kvm.pfn_for(cpu, self, gfn, gi)
+                    self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
+                    cpu.charge("c_path", self.costs["c_hw_write"])
+            self.end_exit(cpu, "EMUL_TLBWE", t0)
+
+    def c_path(self, cpu) -> None:
+        """gfn_to_pfn in C: from the asm handler (deferred) or inline in the C handler."""
+        ctx = self.ctx
+        t0 = cpu.total() - ctx.pending
+        if self.asm:
+            cpu.charge("c_path", self.costs["deferred_c_path"])
+            self.profile("deferred_c_path", self.costs["deferred_c_path"])
+        gi = int(ctx.stop_gi)
+        pfn = self.kvm.pfn_for(cpu, self, int(ctx.stop_gpa) >> 12, gi)
+        ctx.map_shadow(cpu.virt, int(ctx.stop_ea), gi, pfn)
+        cpu.charge("c_path", self.costs["c_hw_write"])
+        self.profile("hw_write", self.costs["c_hw_write"])
+        cpu.charge("exit_entry", self.costs["c_restore"])
+        self.profile("restore", self.costs["c_restore"])
+        ctx.guest_entry(cpu.virt)
+        ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
+                        cpu.total() - t0)
+
+    def mmio_exit(self, cpu, proc):
+        """A heavyweight exit to QEMU; the vCPU blocks until the device answers."""
+        ctx = self.ctx
+        t0 = cpu.total() - ctx.pending
+        cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
+        device = DEVICE_GPAS.get(int(ctx.stop_gpa) >> 12, "uart")
+        self.resume_mmio = proc
+        self.blocked_on = "mmio"
+        qemu = self.machine.qemu[self.vm_index]
+        return True, lambda: qemu.submit(self, device)
+
+    def syscall(self, cpu, proc) -> None:
+        """sc traps to KVM, which delivers it; the guest kernel runs; rfi traps back."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("exit_entry", self.costs["deliver_interrupt"])
+        self.end_exit(cpu, "SYSCALL", t0)
+        self.set_mode(cpu, user=False)
+        self.guest_work(cpu, self.costs["guest_syscall"])
+        ea, kind = self.gcpu.kernel_accesses()
+        self.run_kernel(cpu, ea, kind)
+        t0 = self.begin_exit(cpu)
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        self.set_mode(cpu, user=True)
+        self.end_exit(cpu, "EMUL_RFI", t0)
+
+    def set_mode(self, cpu, user: bool) -> None:
+        self.ctx.guest_pr = 1 if user else 0
+        cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
+
+    def timer_tick(self, cpu, now: int) -> None:
+        """The guest's decrementer: DEC exit, the guest's tick, maybe a process switch."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("exit_entry", self.costs["deliver_interrupt"])
+        self.end_exit(cpu, "DEC", t0)
+        self.guest_work(cpu, self.costs["guest_timer_handler"])
+        while self.next_timer <= now:
+            self.next_timer += self.timer_period
+        cur = self.gcpu.current
+        if cur is None or cur.sleep_until >= 0 or now - self.slice_start >= self.timeslice:
+            nxt = self.gcpu.pick_next(now)
+            if nxt is not None and nxt is not cur:
+                self.switch_process(cpu, nxt, now)
+            else:
+                self.slice_start = now
+        self.emulate(cpu, "EMUL_RFI")
+
+    def switch_process(self, cpu, proc, now: int) -> None:
+        """The guest switches to ``proc``: mtspr PID traps; KVM releases or retags."""
+        self.guest_work(cpu, self.costs["guest_context_switch"])
+        owner = self.gcpu.pid_owner.get(proc.pid)
+        if owner is not None and owner != proc.index:
+            self.pid_rollover_flush(cpu)
+        self.gcpu.pid_owner[proc.pid] = proc.index
+        t0 = self.begin_exit(cpu)
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        if proc.pid != self.ctx.guest_pid:
+            self.ctx.guest_pid = proc.pid
+            if self.strategy.releases_on_pid_change:
+                cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
+                if hasattr(self.strategy, "guest_pid_change"):
+                    cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
+                else:
+                    release_process_entries(cpu, self)
+            cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
+        self.end_exit(cpu, "EMUL_MTSPR", t0)
+        self.gcpu.current = proc
+        self.slice_start = now
+
+    def pid_rollover_flush(self, cpu) -> None:
+        """PIDs rolled over: the guest invalidates its whole TLB, one trapping tlbwe each."""
+        self.guest_work(cpu, self.costs["guest_tlb_flush"])
+        for gi in range(GUEST_HWATER + 1):
+            if self.gtlb.valid_arr[gi]:
+                t0 = self.begin_exit(cpu)
+                cpu.charge("c_path", self.costs["emul_tlbwe"])
+                release_guest_entry(cpu, self, gi, CAUSE["flush"])
+                self.gtlb.invalidate(gi)
+                self.end_exit(cpu, "EMUL_TLBWE", t0)
+
+    def halt(self, cpu, now: int):
+        """Nothing runnable: the guest waits (mtmsr WE traps); block until the next event."""
+        self.emulate(cpu, "HALT")
+        self.gcpu.current = None
+        wake = self.next_timer
+        w = self.gcpu.next_wake()
+        if w >= 0:
+            wake = min(wake, w)
+        self.blocked_on = "halt"
+        machine = self.machine
+        return True, lambda: machine.wake_at(self, wake)

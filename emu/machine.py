@@ -1,0 +1,286 @@
+"""The whole machine as SimPy processes over integer cycles (DESIGN.md §2, §3).
+
+A :class:`Machine` is built from a resolved :class:`~emu.config.Scenario`:
+physical CPUs (each with its hardware TLB and a CFS-like run queue), one
+vCPU thread per guest vCPU, one QEMU I/O thread per VM, and the host tasks.
+Each CPU is a SimPy process that picks a thread, charges the context switch
+and KVM's vcpu_load/vcpu_put, and lets the thread run for a quantum.  A
+thread's run is synchronous Python over the fast path; the CPU's cycle
+breakdown grows by exactly the cycles it ran, and the CPU's clock advances by
+that much.  So every CPU's breakdown adds up to the simulated time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import simpy
+
+from emu import backend as _backend
+from emu.codes import CYCLE_CATEGORIES, CYCLES
+from emu.costs import CostTable
+from emu.errors import ConfigError, EmuError
+from emu.guest.os import BLOCK_GPA, GuestOS, GuestProcess
+from emu.host.sched import RunQueue, SchedParams
+from emu.host.threads import HostTask, QemuThread
+from emu.kvm.strategies import make_strategy
+from emu.kvm.vcpu import VcpuThread
+from emu.kvm.vm import KvmVM
+from emu.workload.streams import AccessStream
+
+HOST_KERNEL_EA = 0xC000_0000
+FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel
+
+
+class PCPU:
+    """One physical CPU: its fast-path translation state, run queue and breakdown."""
+
+    def __init__(self, machine, index: int, virt, rq: RunQueue, cycles: np.ndarray):
+        self.machine, self.index = machine, index
+        self.virt, self.rq, self.cycles = virt, rq, cycles
+        self.tlb = virt.tlb
+        self.idle_event = None
+        self.preempt = False
+        self.loaded = None             # the vCPU loaded on this CPU (vcpu_load done)
+        self.last = None               # the thread that ran last
+        self.finished_at = 0
+
+    def total(self) -> int:
+        return int(self.cycles.sum())
+
+    def charge(self, category: str, cycles: int) -> int:
+        self.cycles[CYCLES[category]] += cycles
+        return cycles
+
+    # what the strategies use
+    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer):
+        self.virt.write(idx, ea, shift, tid, ts, rpn, owner, writer)
+
+    def invalidate(self, idx, writer, reason=-1):
+        self.virt.invalidate(idx, writer, reason)
+
+
+class Machine:
+    """Build and run one scenario."""
+
+    def __init__(self, scenario, progress=None):
+        self.scenario = scenario
+        self.progress = progress
+        m, k = scenario.machine, scenario.kvm
+        self.costs = CostTable(dict(scenario.costs, clock_mhz=m.clock_mhz))
+        self.backend = _backend.get(scenario.sim.backend)
+        self.clock_mhz = m.clock_mhz
+        self.hwater = m.hwater if m.core == "440" else 0
+        self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater)
+        self.env = simpy.Environment()
+        self.end = self.us(scenario.duration_ms * 1000)
+        self.next_pfn = FIRST_HOST_PFN
+        self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
+        sched = SchedParams.from_costs(self.costs)
+        self.quantum = max(1, sched.wakeup_granularity)
+        n_ctx = sum(vm.vcpus for vm in scenario.vms) + len(scenario.vms) + len(scenario.host_tasks)
+        self.ctx_host = np.zeros(max(n_ctx, 1), np.uint8)
+        self.cpus = [self._make_cpu(i, sched) for i in range(m.cpus)]
+        self.hw_entries = self.cpus[0].tlb.entries
+        self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
+        self._build_threads()
+
+    # -- helpers -------------------------------------------------------------------
+
+    def us(self, us) -> int:
+        """Microseconds to cycles at the core clock."""
+        return int(round(float(us) * self.clock_mhz))
+
+    def seed_seq(self, *key) -> np.random.SeedSequence:
+        """The random stream of one part, spawned from the root seed (DESIGN.md §7)."""
+        return np.random.SeedSequence(self.scenario.seed, spawn_key=tuple(key))
+
+    def seed_int(self, label: str, *key) -> int:
+        tag = {"pcache": 90, "tlb": 91, "kernel": 92}[label]
+        return int(self.seed_seq(tag, *key).generate_state(1, np.uint64)[0])
+
+    def alloc_host_pfn(self) -> int:
+        pfn = self.next_pfn
+        self.next_pfn += 1
+        return pfn
+
+    def _make_cpu(self, index: int, sched: SchedParams) -> PCPU:
+        be, m = self.backend, self.scenario.machine
+        seed = self.seed_int("tlb", index)
+        cycles = np.zeros(len(CYCLE_CATEGORIES), np.int64)
+        if m.core == "440":
+            tlb = be.BookeTLB(64, 64, "round-robin", m.hwater, 12, seed)
+            # Linux pins 256 MB of kernel lowmem per slot above hwater (reference §1.5)
+            for n, slot in enumerate(range(63, m.hwater, -1)):
+                tlb.write(slot, HOST_KERNEL_EA + (n << 28), 28, 0, 0, n << 28, 0, -1)
+            tlb1 = None
+        else:
+            tlb = be.BookeTLB(512, 4, "nv", -1, 12, seed)
+            tlb1 = be.BookeTLB(16, 16, "none", -1, 12, seed)
+            tlb1.write(0, HOST_KERNEL_EA, 28, 0, 0, 0, 0, -1)     # IPROT kernel mapping
+        virt = be.VirtCPU(tlb, tlb1, m.micro_tlb, cycles, self.ctx_host)
+        return PCPU(self, index, virt, RunQueue(index, sched), cycles)
+
+    def _build_threads(self) -> None:
+        sc = self.scenario
+        ncpu = len(self.cpus)
+        ctx_id = tid = 0
+        host_pid = 1
+        chunk = sc.sim.chunk
+        next_cpu = 0
+        for v, vmc in enumerate(sc.vms):
+            pages = vmc.memory_mb * 256
+            if BLOCK_GPA >> 12 < pages:
+                raise ConfigError(f"vm.{v}.memory_mb: {vmc.memory_mb} MB reaches the device "
+                                  "pages at 0xEF600000; at most 3830 MB")
+            kvm = KvmVM(self, v, pages, sc.kvm)
+            procs, i = [], 0
+            for p, spec in enumerate(vmc.processes):
+                for _ in range(spec.count):
+                    stream = AccessStream(spec.workload, self.seed_seq(1, v, i))
+                    procs.append(GuestProcess(i, stream, chunk))
+                    i += 1
+            need = sum(pr.stream.pages_touched() for pr in procs) + 1024
+            if need > pages:
+                raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need} pages, "
+                                  f"more than the {pages} of {vmc.memory_mb} MB")
+            seeds = [self.seed_seq(4, v, c) for c in range(vmc.vcpus)]
+            guest = GuestOS(pages, procs, vmc.vcpus, seeds)
+            self.kvms.append(kvm)
+            self.guests.append(guest)
+            for c in range(vmc.vcpus):
+                cpu = next_cpu % ncpu
+                next_cpu += 1
+                t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
+                self.vcpus.append(t)
+                self.cpus[cpu].rq.add(t)
+                ctx_id += 1
+                tid += 1
+        for v, vmc in enumerate(sc.vms):
+            cpu = v % ncpu
+            stream = AccessStream({"kind": "working-set", "pages": 32, "inst_fraction": 0.3,
+                                   "code_pages": 16}, self.seed_seq(3, v))
+            q = QemuThread(self, name=f"qemu{v}", tid=tid, cpu=cpu, ctx_id=ctx_id,
+                           host_pid=host_pid, stream=stream)
+            self.ctx_host[ctx_id] = 1
+            self.qemu.append(q)
+            self.cpus[cpu].rq.add(q, runnable=False)
+            ctx_id, tid, host_pid = ctx_id + 1, tid + 1, host_pid + 1
+        for h, spec in enumerate(sc.host_tasks):
+            cpu = spec.cpu if spec.cpu is not None else h % ncpu
+            stream = AccessStream(spec.workload, self.seed_seq(2, h))
+            t = HostTask(self, spec, name=spec.name, tid=tid, cpu=cpu, ctx_id=ctx_id,
+                         host_pid=host_pid % 255 + 1, stream=stream)
+            self.ctx_host[ctx_id] = 1
+            self.host_tasks.append(t)
+            self.cpus[cpu].rq.add(t)
+            ctx_id, tid, host_pid = ctx_id + 1, tid + 1, host_pid + 1
+
+    # -- waking ---------------------------------------------------------------------
+
+    def wake(self, thread) -> None:
+        """Make ``thread`` runnable on its CPU (idle CPUs wake; may preempt)."""
+        if thread.runnable:
+            return
+        cpu = self.cpus[thread.cpu]
+        preempt = cpu.rq.wake(thread)
+        if cpu.idle_event is not None and not cpu.idle_event.triggered:
+            cpu.idle_event.succeed()
+        elif preempt:
+            cpu.preempt = True
+
+    def call_at(self, when: int, fn) -> None:
+        delay = max(0, int(when) - int(self.env.now))
+        self.env.timeout(delay).callbacks.append(lambda _ev: fn())
+
+    def wake_at(self, thread, when: int) -> None:
+        self.call_at(when, lambda: self.wake(thread))
+
+    # -- the CPU process ------------------------------------------------------------------
+
+    def cpu_loop(self, cpu: PCPU):
+        env, end, rq = self.env, self.end, cpu.rq
+        accounted = 0
+        while env.now < end:
+            t = rq.pick_next()
+            if cpu.loaded is not None and cpu.loaded is not t:
+                cpu.loaded.vcpu_put(cpu)
+                cpu.loaded = None
+            if t is None:
+                d = cpu.total() - accounted
+                if d:
+                    accounted += d
+                    yield env.timeout(d)
+                if env.now >= end:
+                    break
+                t0 = env.now
+                cpu.idle_event = env.event()
+                yield cpu.idle_event | env.timeout(end - env.now)
+                cpu.idle_event = None
+                cpu.charge("idle", env.now - t0)
+                accounted += env.now - t0
+                continue
+            if t is not cpu.last:
+                if cpu.last is not None:
+                    cpu.charge("host_switch", self.costs["context_switch"])
+                cpu.last = t
+                t.switches_in += 1
+            rq.set_current(t)
+            if t.kind == "vcpu" and cpu.loaded is not t:
+                t.vcpu_load(cpu)
+                cpu.loaded = t
+            slice_ = rq.timeslice(t)
+            ran = 0
+            d = cpu.total() - accounted
+            if d:
+                accounted += d
+                yield env.timeout(d)
+            while env.now < end:
+                q = min(slice_ - ran, self.quantum, end - env.now)
+                if q <= 0:
+                    break
+                before = cpu.total()
+                blocked, after = t.run(cpu, q)
+                used = cpu.total() - before
+                accounted += used
+                if used:
+                    yield env.timeout(used)
+                rq.charge(t, used)
+                ran += used
+                if after is not None:
+                    after()
+                if blocked:
+                    rq.sleep(t)
+                    if t.kind == "vcpu":
+                        t.vcpu_put(cpu)
+                        cpu.loaded = None
+                    break
+                if cpu.preempt or used == 0:
+                    break
+                if self.progress is not None:
+                    self.progress(env.now, end)
+            cpu.preempt = False
+            rq.set_current(None)
+            d = cpu.total() - accounted
+            if d:
+                accounted += d
+                yield env.timeout(d)
+        if cpu.loaded is not None:
+            cpu.loaded.vcpu_put(cpu)
+            cpu.loaded = None
+            d = cpu.total() - accounted
+            accounted += d
+            yield env.timeout(d)
+        cpu.finished_at = env.now
+        if accounted != env.now or cpu.total() != env.now:
+            raise EmuError(f"internal: CPU {cpu.index} accounted {accounted} cycles "
+                           f"by time {env.now}")
+
+    def run(self) -> int:
+        """Simulate until the scenario's duration; returns the simulated cycles."""
+        procs = [self.env.process(self.cpu_loop(cpu)) for cpu in self.cpus]
+        self.env.run(until=self.env.all_of(procs))
+        sim_end = max(cpu.finished_at for cpu in self.cpus)
+        for cpu in self.cpus:
+            cpu.charge("idle", sim_end - cpu.finished_at)
+        self.simulated_cycles = sim_end
+        return sim_end

@@ -1,0 +1,5 @@
+"""Counters in, tidy tables and one JSON summary out (DESIGN.md §2 ``stats``)."""
+
+from emu.stats.summary import collect
+
+__all__ = ["collect"]

@@ -1,0 +1,140 @@
+"""Read the counters after a run and make the summary and its tidy tables.
+
+Derived figures (rates, means, µs) are formulas over the counters, computed
+here once; nothing is stored twice.  The summary holds nothing that varies
+from run to run: wall time goes to ``run.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS, TLB_COUNTERS
+
+
+def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, clock_mhz: int) -> dict:
+    out = {}
+    for i, name in enumerate(EXIT_CATEGORIES):
+        count, total, lo, hi = (int(x) for x in exits[4 * i:4 * i + 4])
+        sq = int(sumsq[i])
+        out[name] = {
+            "count": count, "sum": total, "min": lo, "max": hi, "sumsq": sq,
+            "sum_us": total / clock_mhz, "min_us": lo / clock_mhz, "max_us": hi / clock_mhz,
+            "sumsq_us": sq / clock_mhz ** 2,
+            "mean_us": total / count / clock_mhz if count else 0.0,
+        }
+    return out
+
+
+def _merge_exits(contexts) -> tuple[np.ndarray, np.ndarray]:
+    n = len(EXIT_CATEGORIES)
+    exits = np.zeros(4 * n, np.int64)
+    sumsq = np.zeros(n, np.int64)
+    for a in contexts:
+        e = a["exits"]
+        for i in range(n):
+            c = e[4 * i]
+            if not c:
+                continue
+            b = 4 * i
+            exits[b + 2] = e[b + 2] if exits[b] == 0 else min(exits[b + 2], e[b + 2])
+            exits[b + 3] = max(exits[b + 3], e[b + 3])
+            exits[b] += c
+            exits[b + 1] += e[b + 1]
+        sumsq += a["exit_sumsq"]
+    return exits, sumsq
+
+
+def _tlb(arrs) -> dict:
+    t = sum((a["tlb"] for a in arrs), np.zeros(len(TLB_COUNTERS), np.int64))
+    causes = sum((a["causes"] for a in arrs), np.zeros(len(MISS_CAUSES), np.int64))
+    out = {name: int(t[i]) for i, name in enumerate(TLB_COUNTERS)}
+    out["accesses"] = out["hits"] + out["misses"]
+    out["miss_rate"] = out["misses"] / out["accesses"] if out["accesses"] else 0.0
+    out["misses_by_cause"] = {name: int(causes[i]) for i, name in enumerate(MISS_CAUSES)}
+    return out
+
+
+def collect(machine) -> tuple[dict, dict]:
+    """(summary sections, tidy tables) from a machine that has run."""
+    clock = machine.clock_mhz
+    vcpus = machine.vcpus
+    hosts = machine.host_tasks + machine.qemu
+    varr = [v.ctx.arrays for v in vcpus]
+    harr = [h.arrays for h in hosts]
+    exits, sumsq = _merge_exits(varr)
+    tlb = {"guest": _tlb(varr), "host": _tlb(harr)}
+    tlb["misses_by_cause"] = {k: tlb["guest"]["misses_by_cause"][k] + tlb["host"]["misses_by_cause"][k]
+                              for k in MISS_CAUSES}
+    tlb["isolation_violations"] = tlb["guest"]["isolation_violations"] + \
+        tlb["host"]["isolation_violations"]
+    cycles = {name: int(sum(int(c.cycles[i]) for c in machine.cpus))
+              for i, name in enumerate(CYCLE_CATEGORIES)}
+    prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
+    profile = {}
+    for i, step in enumerate(PROFILE_STEPS):
+        n, cyc = int(prof[2 * i]), int(prof[2 * i + 1])
+        profile[step] = {"count": n, "cycles": cyc, "mean": cyc / n if n else 0.0}
+    window = machine.scenario.sim.repopulation_window
+    rm = sum((a["repop_miss"] for a in varr), np.zeros(window, np.int64))
+    ra = sum((a["repop_access"] for a in varr), np.zeros(window, np.int64))
+    resumes = sum(v.resumes for v in vcpus)
+    repop = {
+        "window": window, "resumes": resumes,
+        "misses": [int(x) for x in rm], "accesses": [int(x) for x in ra],
+        "misses_per_resume": float(rm.sum()) / resumes if resumes else 0.0,
+    }
+    memory: dict = {}
+    strat = machine.strategy.memory_bytes()
+    for key, val in strat.items():
+        memory[key] = val * len(vcpus)
+    memory["guest_tlb"] = 64 * machine.costs["guest_tlb_entry_bytes"] * len(vcpus)
+    for kvm in machine.kvms:
+        for key, val in kvm.memory_bytes().items():
+            memory[key] = memory.get(key, 0) + val
+    guest_accesses = tlb["guest"]["hits"]
+    sections = {
+        "guest_accesses": guest_accesses,
+        "exits": _exit_stats(exits, sumsq, clock),
+        "tlb": tlb,
+        "cycles": cycles,
+        "memory_bytes": dict(sorted(memory.items())),
+        "fastpath_profile": profile,
+        "repopulation": repop,
+        "startup_cycles": int(sum(k.startup_cycles for k in machine.kvms)),
+        "host_page_faults": int(sum(k.host_faults for k in machine.kvms))
+        + sum(h.page_faults for h in hosts),
+        "guest_page_faults": int(sum(g.page_faults for g in machine.guests)),
+        "gfn_to_pfn_calls": int(sum(k.gfn_to_pfn_calls for k in machine.kvms)),
+    }
+    tables = _tables(machine, vcpus, hosts)
+    return sections, tables
+
+
+def _tables(machine, vcpus, hosts) -> dict:
+    clock = machine.clock_mhz
+    exits_rows, tlb_rows, cyc_rows, prof_rows = [], [], [], []
+    for v in vcpus:
+        a = v.ctx.arrays
+        for i, name in enumerate(EXIT_CATEGORIES):
+            count, total, lo, hi = (int(x) for x in a["exits"][4 * i:4 * i + 4])
+            if count:
+                exits_rows.append({"vcpu": v.name, "category": name, "count": count,
+                                   "sum_cycles": total, "min_cycles": lo, "max_cycles": hi,
+                                   "sumsq_cycles": int(a["exit_sumsq"][i]),
+                                   "mean_us": total / count / clock})
+        for i, step in enumerate(PROFILE_STEPS):
+            n = int(a["profile"][2 * i])
+            if n:
+                prof_rows.append({"vcpu": v.name, "step": step, "count": n,
+                                  "cycles": int(a["profile"][2 * i + 1])})
+    for t in list(vcpus) + list(hosts):
+        a = t.ctx.arrays
+        row = {"context": t.name, "kind": t.kind if t.kind == "vcpu" else t.category}
+        row.update({n: int(a["tlb"][i]) for i, n in enumerate(TLB_COUNTERS)})
+        row.update({f"cause_{n}": int(a["causes"][i]) for i, n in enumerate(MISS_CAUSES)})
+        tlb_rows.append(row)
+    for c in machine.cpus:
+        for i, name in enumerate(CYCLE_CATEGORIES):
+            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i])})
+    return {"exits": exits_rows, "tlb": tlb_rows, "cycles": cyc_rows, "profile": prof_rows}

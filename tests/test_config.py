@@ -1,0 +1,743 @@
+"""Tests of emu.config: scenario dataclasses, the strict TOML loader, overrides."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import emu.config as config
+from emu.config import (
+    CORES,
+    HANDLERS,
+    KVM,
+    PFN_SOURCES,
+    STRATEGIES,
+    VM,
+    HostTask,
+    Machine,
+    Process,
+    Scenario,
+    Sim,
+    Workload,
+    apply_overrides,
+    default_scenario,
+    load_scenario,
+    scenario_from_dict,
+    scenario_to_dict,
+    validate_combination,
+)
+from emu.errors import ConfigError, EmuError
+
+DATA = Path(__file__).parent / "data"
+FULL = DATA / "cfg_full.toml"
+
+
+def error_of(data, overrides=()) -> str:
+    """The message of the ConfigError that ``data`` must raise (one line)."""
+    with pytest.raises(ConfigError) as info:
+        scenario_from_dict(data, overrides)
+    message = str(info.value)
+    assert message and "\n" not in message and "Traceback" not in message
+    return message
+
+
+# ---------------------------------------------------------------------------
+# Defaults
+# ---------------------------------------------------------------------------
+
+
+def test_names():
+    assert CORES == ("440", "e500")
+    assert STRATEGIES == ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
+                          "e500-flush-on-put", "e500-shadow-ids")
+    assert HANDLERS == ("asm", "c")
+    assert PFN_SOURCES == ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
+
+
+def test_empty_dict_gives_every_default():
+    s = scenario_from_dict({})
+    assert s == Scenario()
+    assert (s.seed, s.duration_ms, s.name, s.question) == (1, 20, "", "")
+    assert s.machine == Machine(core="440", cpus=1, clock_mhz=667, micro_tlb=False, hwater=62)
+    assert s.kvm == KVM(strategy="direct", handler="asm", pfn_source="pfn-cache",
+                        pfn_cache_entries=256, pfn_cache_policy="lru",
+                        guest_tlb_walk="linear", batch_tlbwe=False)
+    assert s.costs == {}
+    assert s.host_tasks == []
+    assert s.sim == Sim(chunk=65536, backend="cython", repopulation_window=256, timeline=False)
+    assert len(s.vms) == 1
+    vm = s.vms[0]
+    assert (vm.vcpus, vm.memory_mb, len(vm.processes)) == (1, 64, 1)
+    assert vm.processes[0].count == 1
+    w = vm.processes[0].workload
+    assert w == Workload()
+    assert (w.kind, w.pages, w.distribution, w.zipf_s) == ("working-set", 40, "uniform", 1.0)
+    assert (w.inst_fraction, w.code_pages, w.write_fraction) == (0.25, 4, 0.3)
+    assert (w.syscall_every, w.mmio_every, w.mmio_device, w.sleep_every, w.sleep_us) == (
+        0, 0, "uart", 0, 0.0)
+    assert w.path is None
+    assert s.base_dir == os.getcwd()
+
+
+def test_default_scenario():
+    s = default_scenario()
+    assert s.machine.core == "440" and s.machine.cpus == 1
+    assert (s.kvm.strategy, s.kvm.handler, s.kvm.pfn_source) == ("direct", "asm", "pfn-cache")
+    assert s.duration_ms == 20
+    assert len(s.vms) == 1 and len(s.vms[0].processes) == 1
+    w = s.vms[0].processes[0].workload
+    assert (w.kind, w.pages, w.distribution) == ("working-set", 40, "uniform")
+    assert len(s.host_tasks) == 1
+    task = s.host_tasks[0]
+    assert (task.name, task.cpu, task.run_us, task.sleep_us) == ("noise", None, 200, 800)
+    assert (task.workload.kind, task.workload.pages) == ("working-set", 128)
+    assert default_scenario() == s  # a fresh, equal object each time
+    assert default_scenario() is not s
+
+
+def test_host_task_defaults():
+    s = scenario_from_dict({"host_task": [{}, {"name": "x", "workload": {"code_pages": 2}}]})
+    first, second = s.host_tasks
+    assert first == HostTask(name="host0", cpu=None, run_us=0.0, sleep_us=0.0,
+                             workload=Workload(pages=128))
+    assert second.name == "x"
+    # a partial workload table for a host task keeps the host default of 128 pages
+    assert (second.workload.pages, second.workload.code_pages) == (128, 2)
+    assert scenario_from_dict({"host_task": [{}, {}]}).host_tasks[1].name == "host1"
+
+
+def test_dataclasses_are_frozen():
+    s = default_scenario()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        s.kvm.strategy = "shadow"  # type: ignore[misc]
+    assert dataclasses.replace(s.kvm, strategy="shadow").strategy == "shadow"
+    assert VM().process_count == 1
+    assert VM(processes=[Process(count=3), Process(count=2)]).process_count == 5
+
+
+# ---------------------------------------------------------------------------
+# The full example file
+# ---------------------------------------------------------------------------
+
+
+def test_full_example():
+    s = load_scenario(FULL)
+    assert s.base_dir == str(DATA.resolve())
+    assert (s.seed, s.duration_ms, s.name, s.question) == (
+        7, 12.5, "full example", "Does every key load?")
+    assert s.machine == Machine(core="440", cpus=4, clock_mhz=533, micro_tlb=True, hwater=60)
+    assert s.kvm == KVM(strategy="shadow-modified", handler="c", pfn_source="gup",
+                        pfn_cache_entries=64, pfn_cache_policy="fifo",
+                        guest_tlb_walk="hashed", batch_tlbwe=True)
+    assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
+    assert s.sim == Sim(chunk=1024, backend="reference", repopulation_window=128, timeline=True)
+
+    vm0, vm1 = s.vms
+    assert (vm0.vcpus, vm0.memory_mb, vm1.vcpus, vm1.memory_mb) == (2, 128, 1, 32)
+    p0, p1 = vm0.processes
+    assert p0.count == 3 and vm0.process_count == 4
+    assert p0.workload == Workload(
+        kind="working-set", pages=100, distribution="zipf", zipf_s=1.2, inst_fraction=0.1,
+        code_pages=8, write_fraction=0.5, syscall_every=1000, mmio_every=5000,
+        mmio_device="block", sleep_every=20000, sleep_us=50.0)
+    assert p1.count == 1
+    assert (p1.workload.kind, p1.workload.pages, p1.workload.stride) == ("sweep", 64, 8192)
+    (trace,) = vm1.processes
+    assert trace.workload.kind == "trace"
+    assert trace.workload.pages is None
+    assert trace.workload.inst_fraction == 0.0
+    # relative to the TOML file's directory, not to the working directory
+    assert trace.workload.path == str(DATA.resolve() / "traces" / "app.npy")
+
+    noise, hog = s.host_tasks
+    assert (noise.name, noise.cpu, noise.run_us, noise.sleep_us) == ("noise", 3, 100, 900.5)
+    assert (noise.workload.kind, noise.workload.pages) == ("working-set", 16)
+    assert hog == HostTask(name="hog", cpu=None, run_us=0.0, sleep_us=0.0,
+                           workload=Workload(pages=128))
+
+
+def test_full_example_sets_every_key():
+    """cfg_full.toml must keep exercising the whole schema: every key appears."""
+    import tomllib
+
+    raw = tomllib.loads(FULL.read_text())
+    assert set(raw) == set(config._TOP_KEYS)
+    for section, cls in (("machine", Machine), ("kvm", KVM), ("sim", Sim)):
+        assert set(raw[section]) == {f.name for f in dataclasses.fields(cls)}
+    keys = set()
+    for vm in raw["vm"]:
+        keys |= set(vm)
+        for proc in vm["process"]:
+            keys |= {"process." + k for k in proc}
+            keys |= {"workload." + k for k in proc["workload"]}
+    for task in raw["host_task"]:
+        keys |= {"host_task." + k for k in task}
+    assert {"vcpus", "memory_mb", "process", "process.count", "process.workload"} <= keys
+    assert {"host_task." + f.name for f in dataclasses.fields(HostTask)} <= keys
+    assert {"workload." + k for k in config._WORKLOAD_FIELDS} <= keys
+
+
+def test_e500_example():
+    s = load_scenario(DATA / "cfg_e500.toml")
+    assert (s.machine.core, s.kvm.strategy, s.kvm.pfn_source) == (
+        "e500", "e500-shadow-ids", "guest-tlb-refs")
+
+
+def test_guest_tlb_refs_allowed_on_440():
+    assert scenario_from_dict({"kvm": {"pfn_source": "guest-tlb-refs"}}).kvm.pfn_source == (
+        "guest-tlb-refs")
+
+
+# ---------------------------------------------------------------------------
+# Round trip
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [
+    default_scenario,
+    Scenario,
+    lambda: load_scenario(FULL),
+    lambda: load_scenario(DATA / "cfg_e500.toml"),
+], ids=["default", "bare", "full", "e500"])
+def test_round_trip(make):
+    s = make()
+    d = scenario_to_dict(s)
+    json.loads(json.dumps(d))  # JSON-serialisable
+    assert scenario_from_dict(d) == s
+    assert scenario_to_dict(scenario_from_dict(d)) == d
+
+
+def test_to_dict_shape():
+    d = scenario_to_dict(load_scenario(FULL))
+    assert list(d) == ["seed", "duration_ms", "name", "question", "machine", "kvm", "costs",
+                       "vm", "host_task", "sim"]
+    assert isinstance(d["vm"], list) and isinstance(d["vm"][0]["process"], list)
+    # workloads carry only the keys of their kind
+    assert "path" not in d["vm"][0]["process"][0]["workload"]
+    assert "stride" in d["vm"][0]["process"][1]["workload"]
+    assert set(d["vm"][1]["process"][0]["workload"]) & {"pages", "stride", "zipf_s"} == set()
+    assert "cpu" not in d["host_task"][1]  # None is left out: TOML has no null
+    assert d["host_task"][0]["cpu"] == 3
+
+
+def test_equality_sees_every_field_but_base_dir():
+    s = default_scenario()
+    assert dataclasses.replace(s, base_dir="/elsewhere") == s
+    assert dataclasses.replace(s, seed=2) != s
+    assert scenario_from_dict({}, ["vm.0.process.0.workload.zipf_s=2"]) != scenario_from_dict({})
+
+
+def test_from_dict_does_not_mutate_its_input():
+    raw = {"kvm": {"strategy": "shadow"}, "vm": [{"process": [{"count": 2}]}]}
+    before = copy.deepcopy(raw)
+    scenario_from_dict(raw, ["vm.0.process.0.count=5", "vm.1.vcpus=2", "sim.chunk=8"])
+    assert raw == before
+
+
+# ---------------------------------------------------------------------------
+# Overrides
+# ---------------------------------------------------------------------------
+
+
+def test_override_scalars():
+    s = load_scenario(FULL, ["kvm.strategy=shadow", "seed=9", "costs.gfn_to_pfn=7000",
+                             "host_task.0.run_us=100", "machine.hwater=30"])
+    assert (s.kvm.strategy, s.seed, s.costs["gfn_to_pfn"], s.costs["tlbwe"]) == (
+        "shadow", 9, 7000, 2)
+    assert s.host_tasks[0].run_us == 100 and s.machine.hwater == 30
+
+
+def test_override_nested_list_items():
+    s = load_scenario(FULL, ["vm.0.process.1.workload.pages=60", "vm.1.vcpus=3"])
+    assert s.vms[0].processes[1].workload.pages == 60
+    assert s.vms[0].processes[0].workload.pages == 100  # untouched
+    assert s.vms[1].vcpus == 3
+
+
+def test_override_appends_items_with_defaults():
+    s = scenario_from_dict({}, ["vm.1.vcpus=2"])
+    assert len(s.vms) == 2
+    assert s.vms[0] == VM()  # the absent [[vm]] stood for one default VM
+    assert s.vms[1] == VM(vcpus=2)
+    s = scenario_from_dict({}, ["vm.0.process.1.count=4"])
+    assert [p.count for p in s.vms[0].processes] == [1, 4]
+    s = scenario_from_dict({}, ["host_task.0.name=hog", "host_task.1.cpu=0"])
+    assert [t.name for t in s.host_tasks] == ["hog", "host1"]
+    assert s.host_tasks[1].cpu == 0
+    s = scenario_from_dict({"vm": [{}]}, ["vm.1={vcpus = 4}"])
+    assert s.vms[1].vcpus == 4
+
+
+def test_override_index_beyond_the_end():
+    message = error_of({}, ["vm.2.vcpus=2"])
+    assert message.startswith("vm.2:") and "out of range" in message
+    message = error_of({}, ["vm.0.process.5.count=2"])
+    assert message.startswith("vm.0.process.5:")
+    message = error_of({}, ["host_task.1.name=x"])
+    assert message.startswith("host_task.1:")
+
+
+def test_override_creates_missing_tables():
+    s = scenario_from_dict({"seed": 3}, ["sim.chunk=1024", "machine.cpus=2"])
+    assert s.sim.chunk == 1024 and s.machine.cpus == 2 and s.seed == 3
+
+
+def test_override_values_are_toml_or_bare_strings():
+    raw = apply_overrides({}, ["a=true", "b=1.5", 'c="x"', "d=shadow", "e=12",
+                               "f=hello world", "g=[1, 2]", "h={k = 1}", "i=", " j = 3 ",
+                               "k=1\nl = 2", "m=a=b"])
+    assert raw == {"a": True, "b": 1.5, "c": "x", "d": "shadow", "e": 12,
+                   "f": "hello world", "g": [1, 2], "h": {"k": 1}, "i": "", "j": 3,
+                   "k": "1\nl = 2", "m": "a=b"}
+    s = scenario_from_dict({}, ["sim.timeline=true", "duration_ms=1.5", 'name="x"',
+                                "kvm.pfn_source=pin-all", "machine.core=e500"])
+    assert (s.sim.timeline, s.duration_ms, s.name, s.kvm.pfn_source) == (
+        True, 1.5, "x", "pin-all")
+    assert s.machine.core == "e500"
+    assert scenario_from_dict({}, ["machine.core=440"]).machine.core == "440"
+
+
+def test_override_workload_kind_switch():
+    s = scenario_from_dict({}, ['vm.0.process.0.workload={kind = "trace", path = "t.npy"}'])
+    assert s.vms[0].processes[0].workload.path == os.path.abspath("t.npy")
+    message = error_of({}, ["vm.0.process.0.workload.kind=trace"])
+    assert message.startswith("vm.0.process.0.workload.path:") and "required" in message
+
+
+def test_apply_overrides_does_not_mutate():
+    raw = {"kvm": {"strategy": "direct"}, "vm": [{"vcpus": 1}]}
+    before = copy.deepcopy(raw)
+    out = apply_overrides(raw, ["kvm.strategy=shadow", "vm.0.vcpus=2", "vm.1.vcpus=3"])
+    assert raw == before
+    assert out == {"kvm": {"strategy": "shadow"}, "vm": [{"vcpus": 2}, {"vcpus": 3}]}
+    assert apply_overrides(raw, "kvm.handler=c")["kvm"]["handler"] == "c"  # one string
+
+
+def test_bad_override_values_get_the_file_messages():
+    assert error_of({}, ["kvm.pfn_cache_entries=abc"]) == (
+        "kvm.pfn_cache_entries: expected an integer, got 'abc'")
+    assert error_of({"kvm": {"pfn_cache_entries": "abc"}}) == (
+        "kvm.pfn_cache_entries: expected an integer, got 'abc'")
+    assert error_of({}, ["kvm.stratgy=shadow"]) == (
+        "unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)")
+
+
+@pytest.mark.parametrize("override, key", [
+    ("kvm.strategy", "kvm.strategy"),          # no '='
+    ("=3", "=3"),                              # empty key
+    ("kvm..strategy=x", "kvm..strategy"),      # empty component
+    ("vm.x.vcpus=2", "vm.x"),                  # a name where an index belongs
+    ("vm.-1.vcpus=2", "vm.-1"),
+    ("seed.x=1", "seed"),                      # a table where an integer belongs
+])
+def test_malformed_overrides(override, key):
+    message = error_of({"seed": 1} if override.startswith("seed") else {}, [override])
+    assert key in message
+
+
+def test_override_inside_a_scalar():
+    message = error_of({"seed": 1}, ["seed.x=1"])
+    assert message.startswith("seed.x:") and "not a table" in message
+
+
+# ---------------------------------------------------------------------------
+# Errors: every class names the dotted key on one line
+# ---------------------------------------------------------------------------
+
+
+def test_unknown_top_level_key():
+    message = error_of({"sed": 3})
+    assert message == "unknown key 'sed' (did you mean 'seed'?)"
+    message = error_of({"zzz": 3})
+    assert "'zzz'" in message and "duration_ms" in message  # lists the known keys
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"kvm": {"stratgy": "shadow"}},
+     "unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)"),
+    ({"machine": {"cpu": 2}}, "unknown key 'machine.cpu' (did you mean 'machine.cpus'?)"),
+    ({"sim": {"chunks": 2}}, "unknown key 'sim.chunks' (did you mean 'sim.chunk'?)"),
+    ({"vm": [{}, {"vcpu": 2}]}, "unknown key 'vm.1.vcpu' (did you mean 'vm.1.vcpus'?)"),
+    ({"vm": [{"process": [{}, {"cont": 2}]}]},
+     "unknown key 'vm.0.process.1.cont' (did you mean 'vm.0.process.1.count'?)"),
+    ({"host_task": [{"nam": "x"}]},
+     "unknown key 'host_task.0.nam' (did you mean 'host_task.0.name'?)"),
+])
+def test_unknown_nested_key_with_suggestion(data, message):
+    assert error_of(data) == message
+
+
+@pytest.mark.parametrize("data, key, fragment", [
+    ({"kvm": {"pfn_cache_entries": "abc"}}, "kvm.pfn_cache_entries", "expected an integer, got 'abc'"),
+    ({"kvm": {"pfn_cache_entries": True}}, "kvm.pfn_cache_entries", "expected an integer, got true"),
+    ({"kvm": {"pfn_cache_entries": 2.0}}, "kvm.pfn_cache_entries", "expected an integer, got 2.0"),
+    ({"seed": False}, "seed", "expected an integer"),
+    ({"machine": {"cpus": 1.5}}, "machine.cpus", "expected an integer"),
+    ({"vm": [{"process": [{"workload": {"pages": "40"}}]}]},
+     "vm.0.process.0.workload.pages", "expected an integer"),
+    ({"duration_ms": "20"}, "duration_ms", "expected a number"),
+    ({"duration_ms": True}, "duration_ms", "expected a number"),
+    ({"duration_ms": math.inf}, "duration_ms", "finite"),
+    ({"host_task": [{"run_us": math.nan}]}, "host_task.0.run_us", "finite"),
+    ({"machine": {"micro_tlb": 1}}, "machine.micro_tlb", "expected true or false"),
+    ({"sim": {"timeline": "yes"}}, "sim.timeline", "expected true or false"),
+    ({"name": 3}, "name", "expected a string"),
+    ({"host_task": [{"name": 3}]}, "host_task.0.name", "expected a string"),
+    ({"machine": 3}, "machine", "expected a table"),
+    ({"vm": {"vcpus": 1}}, "vm", "array of tables ([[vm]])"),
+    ({"vm": [{"process": {"count": 1}}]}, "vm.0.process", "array of tables ([[vm.process]])"),
+    ({"vm": [3]}, "vm.0", "expected a table"),
+    ({"vm": [{"process": [{"workload": "ws"}]}]}, "vm.0.process.0.workload", "expected a table"),
+    ({"costs": {"tlbwe": "x"}}, "costs.tlbwe", "non-negative integer"),
+    ({"costs": {"tlbwe": True}}, "costs.tlbwe", "non-negative integer"),
+    ({"costs": {"tlbwe": 1.5}}, "costs.tlbwe", "non-negative integer"),
+    ({"costs": []}, "costs", "expected a table"),
+])
+def test_wrong_type(data, key, fragment):
+    message = error_of(data)
+    assert message.startswith(key + ":")
+    assert fragment in message
+
+
+def test_huge_numbers_are_config_errors():
+    message = error_of({"duration_ms": 10**400})
+    assert message.startswith("duration_ms: expected a finite number")
+    message = error_of({"seed": 10**5000})  # more digits than str(int) allows
+    assert message.startswith("seed: expected an integer in 0..") and "bits" in message
+    assert error_of({"costs": {"tlbwe": 2**64}}).startswith("costs.tlbwe:")
+    assert error_of({}, ["vm." + "9" * 5000 + ".vcpus=1"]).startswith("vm.999")
+
+
+def test_costs_accept_integral_floats():
+    assert scenario_from_dict({"costs": {"tlbwe": 3.0}}).costs == {"tlbwe": 3}
+    assert type(scenario_from_dict({"costs": {"tlbwe": 3.0}}).costs["tlbwe"]) is int
+
+
+@pytest.mark.parametrize("data, key, fragment", [
+    ({"seed": -1}, "seed", "non-negative integer, got -1"),
+    ({"duration_ms": 0}, "duration_ms", "positive number"),
+    ({"machine": {"cpus": 0}}, "machine.cpus", "positive integer, got 0"),
+    ({"machine": {"cpus": 65}}, "machine.cpus", "1..64, got 65"),
+    ({"machine": {"hwater": 64}}, "machine.hwater", "0..63"),
+    ({"kvm": {"pfn_cache_entries": 0}}, "kvm.pfn_cache_entries", "positive integer"),
+    ({"sim": {"chunk": 2**24 + 1}}, "sim.chunk", "1..16777216"),
+    ({"sim": {"repopulation_window": 65537}}, "sim.repopulation_window", "1..65536"),
+    ({"vm": []}, "vm", "1..16 VMs, got 0"),
+    ({"vm": [{}] * 17}, "vm", "1..16 VMs, got 17"),
+    ({"vm": [{"vcpus": 17}]}, "vm.0.vcpus", "1..16"),
+    ({"vm": [{"memory_mb": 8}]}, "vm.0.memory_mb", "16..4096, got 8"),
+    ({"vm": [{"process": []}]}, "vm.0.process", "1..1000"),
+    ({"vm": [{"process": [{"count": 0}]}]}, "vm.0.process.0.count", "positive integer"),
+    ({"vm": [{"process": [{"count": 600}, {"count": 401}]}]}, "vm.0.process", "1001"),
+    ({"vm": [{}, {"process": [{}, {"workload": {"pages": -3}}]}]},
+     "vm.1.process.1.workload.pages", "expected a positive integer, got -3"),
+    ({"vm": [{"process": [{"workload": {"pages": 262145}}]}]},
+     "vm.0.process.0.workload.pages", "1..262144"),
+    ({"vm": [{"process": [{"workload": {"inst_fraction": 1.5}}]}]},
+     "vm.0.process.0.workload.inst_fraction", "0..1, got 1.5"),
+    ({"vm": [{"process": [{"workload": {"write_fraction": -0.1}}]}]},
+     "vm.0.process.0.workload.write_fraction", "0..1"),
+    ({"vm": [{"process": [{"workload": {"zipf_s": 0}}]}]},
+     "vm.0.process.0.workload.zipf_s", "positive number"),
+    ({"vm": [{"process": [{"workload": {"syscall_every": -1}}]}]},
+     "vm.0.process.0.workload.syscall_every", "non-negative integer"),
+    ({"vm": [{"process": [{"workload": {"kind": "sweep", "stride": 0}}]}]},
+     "vm.0.process.0.workload.stride", "positive integer"),
+    ({"host_task": [{"sleep_us": -1}]}, "host_task.0.sleep_us", "non-negative number"),
+    ({"host_task": [{"cpu": -1}]}, "host_task.0.cpu", "non-negative integer"),
+    ({"host_task": [{}] * 65}, "host_task", "0..64 host tasks, got 65"),
+    ({"costs": {"tlbwe": -1}}, "costs.tlbwe", "non-negative integer, got -1"),
+])
+def test_out_of_range(data, key, fragment):
+    message = error_of(data)
+    assert message.startswith(key + ":")
+    assert fragment in message
+
+
+@pytest.mark.parametrize("data, key, choices", [
+    ({"kvm": {"strategy": "shadw"}}, "kvm.strategy", STRATEGIES),
+    ({"kvm": {"handler": "python"}}, "kvm.handler", HANDLERS),
+    ({"kvm": {"pfn_source": "cache"}}, "kvm.pfn_source", PFN_SOURCES),
+    ({"kvm": {"pfn_cache_policy": "lfu"}}, "kvm.pfn_cache_policy", ("fifo", "lru", "random")),
+    ({"kvm": {"guest_tlb_walk": "tree"}}, "kvm.guest_tlb_walk", ("linear", "hashed")),
+    ({"machine": {"core": "generic"}}, "machine.core", CORES),
+    ({"machine": {"core": 500}}, "machine.core", CORES),
+    ({"sim": {"backend": "numba"}}, "sim.backend", ("cython", "reference")),
+    ({"vm": [{"process": [{"workload": {"distribution": "normal"}}]}]},
+     "vm.0.process.0.workload.distribution", ("uniform", "zipf")),
+    ({"vm": [{"process": [{"workload": {"mmio_device": "disk"}}]}]},
+     "vm.0.process.0.workload.mmio_device", ("uart", "block")),
+])
+def test_bad_enum(data, key, choices):
+    message = error_of(data)
+    assert message.startswith(key + ": expected one of")
+    for choice in choices:
+        assert f"'{choice}'" in message
+
+
+def test_bad_enum_suggests():
+    assert "(did you mean 'shadow'?)" in error_of({"kvm": {"strategy": "shadw"}})
+
+
+def test_unknown_workload_kind():
+    message = error_of({"vm": [{"process": [{"workload": {"kind": "loop"}}]}]})
+    assert message.startswith("vm.0.process.0.workload.kind:")
+    assert "'loop'" in message
+    for kind in ("working-set", "sweep", "trace"):
+        assert kind in message
+
+
+def test_key_not_allowed_for_the_kind():
+    message = error_of({"vm": [{"process": [{"workload": {"path": "x.npy"}}]}]})
+    assert "'vm.0.process.0.workload.path'" in message
+    assert "'working-set'" in message and "belongs to kind 'trace'" in message
+    assert "allowed keys: kind, pages, distribution, zipf_s" in message
+    message = error_of({"host_task": [{"workload": {"kind": "trace", "path": "t",
+                                                    "pages": 3}}]})
+    assert "'host_task.0.workload.pages'" in message and "'trace'" in message
+    message = error_of({"vm": [{"process": [{"workload": {"kind": "sweep",
+                                                          "distribution": "zipf"}}]}]})
+    assert "'vm.0.process.0.workload.distribution'" in message
+    message = error_of({"vm": [{"process": [{"workload": {"pagse": 3}}]}]})
+    assert "did you mean 'vm.0.process.0.workload.pages'?" in message
+
+
+def test_trace_needs_a_path():
+    message = error_of({"vm": [{"process": [{"workload": {"kind": "trace"}}]}]})
+    assert message.startswith("vm.0.process.0.workload.path:") and "required" in message
+    message = error_of({"vm": [{"process": [{"workload": {"kind": "trace", "path": 3}}]}]})
+    assert message.startswith("vm.0.process.0.workload.path: expected a string")
+
+
+def test_trace_path_resolution(tmp_path):
+    s = scenario_from_dict({"vm": [{"process": [{"workload": {
+        "kind": "trace", "path": "sub/t.npz"}}]}]}, base_dir=tmp_path)
+    assert s.vms[0].processes[0].workload.path == str(tmp_path / "sub" / "t.npz")
+    assert s.base_dir == str(tmp_path)
+    s = scenario_from_dict({"vm": [{"process": [{"workload": {
+        "kind": "trace", "path": "/abs/t.npz"}}]}]}, base_dir=tmp_path)
+    assert s.vms[0].processes[0].workload.path == "/abs/t.npz"
+
+
+# ---------------------------------------------------------------------------
+# Impossible combinations
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_e500_strategy_on_440(strategy):
+    message = error_of({"kvm": {"strategy": strategy}})
+    assert message.startswith(f"kvm.strategy: '{strategy}' needs machine.core = 'e500'")
+
+
+@pytest.mark.parametrize("strategy", ["shadow", "shadow-modified", "direct-save-on-switch"])
+def test_indexed_strategy_on_e500(strategy):
+    message = error_of({"machine": {"core": "e500"}, "kvm": {"strategy": strategy}})
+    assert message.startswith(f"kvm.strategy: '{strategy}' cannot be modelled on the e500: "
+                              "software cannot choose a TLB0 index")
+    assert "index by index" in message and "reference/kvm440.md §4.1" in message
+
+
+@pytest.mark.parametrize("strategy", ["direct", "e500-flush-on-put", "e500-shadow-ids"])
+def test_strategies_allowed_on_e500(strategy):
+    s = scenario_from_dict({"machine": {"core": "e500"}, "kvm": {"strategy": strategy}})
+    assert s.kvm.strategy == strategy
+
+
+def test_hwater_is_ignored_on_e500():
+    s = scenario_from_dict({"machine": {"core": "e500", "hwater": 10}})
+    assert s.machine.hwater == 10
+
+
+def test_micro_tlb_on_e500():
+    message = error_of({"machine": {"core": "e500", "micro_tlb": True}})
+    assert message.startswith("machine.micro_tlb:") and "440" in message
+    assert scenario_from_dict({"machine": {"core": "440", "micro_tlb": True}}).machine.micro_tlb
+
+
+def test_host_task_cpu_out_of_range():
+    message = error_of({"machine": {"cpus": 2}, "host_task": [{}, {"cpu": 2}]})
+    assert message.startswith("host_task.1.cpu:") and "machine.cpus = 2" in message
+    assert scenario_from_dict({"machine": {"cpus": 2},
+                               "host_task": [{"cpu": 1}]}).host_tasks[0].cpu == 1
+    message = error_of({}, ["host_task.0.cpu=1"])
+    assert message.startswith("host_task.0.cpu:")
+
+
+def test_validate_combination_on_dataclasses():
+    validate_combination(default_scenario())
+    bad = dataclasses.replace(default_scenario(), machine=Machine(core="e500"),
+                              kvm=KVM(strategy="shadow"))
+    with pytest.raises(ConfigError, match=r"^kvm\.strategy: 'shadow' cannot be modelled"):
+        validate_combination(bad)
+
+
+# ---------------------------------------------------------------------------
+# Files
+# ---------------------------------------------------------------------------
+
+
+def test_toml_syntax_error():
+    path = DATA / "cfg_bad_syntax.toml"
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    message = str(info.value)
+    assert message.startswith(f"{path}: invalid TOML:")
+    assert "line 3" in message and "\n" not in message
+
+
+def test_missing_file(tmp_path):
+    path = tmp_path / "nope.toml"
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert str(path) in str(info.value) and "not found" in str(info.value)
+    with pytest.raises(ConfigError, match="directory"):
+        load_scenario(tmp_path)
+
+
+def test_not_utf8(tmp_path):
+    path = tmp_path / "latin1.toml"
+    path.write_bytes(b'name = "caf\xe9"\n')
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_scenario(path)
+
+
+def test_file_errors_in_loaded_files_name_the_key(tmp_path):
+    path = tmp_path / "s.toml"
+    path.write_text("[[vm]]\n[[vm.process]]\nworkload = { pages = -3 }\n")
+    with pytest.raises(ConfigError) as info:
+        load_scenario(path)
+    assert str(info.value) == "vm.0.process.0.workload.pages: expected a positive integer, got -3"
+
+
+def test_errors_are_emu_errors():
+    with pytest.raises(EmuError):
+        scenario_from_dict({"seed": "x"})
+    with pytest.raises(ValueError):  # ConfigError is also a ValueError
+        scenario_from_dict({"seed": "x"})
+
+
+def test_top_level_not_a_table():
+    assert error_of([1, 2]).startswith("scenario: expected a table")
+
+
+# ---------------------------------------------------------------------------
+# Property tests: only ConfigError ever escapes
+# ---------------------------------------------------------------------------
+
+VOCABULARY = list(config._TOP_KEYS) + [
+    f.name for cls in (Machine, KVM, Sim, HostTask, VM, Process) for f in dataclasses.fields(cls)
+] + list(config._WORKLOAD_FIELDS) + ["process", "workload", "0", "1", "x"]
+
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-3, max_value=70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=12),
+    st.sampled_from(list(STRATEGIES) + list(CORES) + list(config.WORKLOAD_KINDS)
+                    + ["uniform", "zipf", "uart", "block", "asm", "c", "t.npy"]),
+)
+keys = st.one_of(st.sampled_from(VOCABULARY), st.text(max_size=8))
+values = st.recursive(
+    scalars,
+    lambda children: st.one_of(st.lists(children, max_size=4),
+                               st.dictionaries(keys, children, max_size=5)),
+    max_leaves=25,
+)
+
+
+def check_outcome(build):
+    """Run ``build``; it may succeed or raise ConfigError (one line), nothing else."""
+    try:
+        s = build()
+    except ConfigError as exc:
+        message = str(exc)
+        assert message and "\n" not in message
+        return None
+    assert isinstance(s, Scenario)
+    d = scenario_to_dict(s)
+    json.dumps(d, allow_nan=False)
+    assert scenario_from_dict(d) == s
+    return s
+
+
+PROPERTY = settings(derandomize=True, max_examples=300, deadline=None,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+@PROPERTY
+@given(st.dictionaries(keys, values, max_size=6))
+def test_random_dicts_raise_only_config_error(data):
+    check_outcome(lambda: scenario_from_dict(data))
+
+
+def _paths(node, prefix=()):
+    """Every (path, value) in a scenario dict, tables and list items included."""
+    yield prefix, node
+    if isinstance(node, dict):
+        for key, child in node.items():
+            yield from _paths(child, prefix + (key,))
+    elif isinstance(node, list):
+        for i, child in enumerate(node):
+            yield from _paths(child, prefix + (i,))
+
+
+FULL_DICT = scenario_to_dict(load_scenario(FULL))
+FULL_PATHS = [p for p, _ in _paths(FULL_DICT) if p]
+
+
+@PROPERTY
+@given(st.lists(st.tuples(st.sampled_from(FULL_PATHS), values, st.booleans()),
+                min_size=1, max_size=3))
+def test_mutated_valid_scenarios_raise_only_config_error(edits):
+    data = copy.deepcopy(FULL_DICT)
+    for path, value, delete in edits:
+        node = data
+        try:
+            for step in path[:-1]:
+                node = node[step]
+            if delete and isinstance(node, dict):
+                del node[path[-1]]
+            else:
+                node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue  # an earlier edit removed or replaced this path
+    check_outcome(lambda: scenario_from_dict(data))
+
+
+override_keys = st.lists(
+    st.one_of(st.sampled_from(VOCABULARY + ["vm", "host_task", "process", "2", "-1"]),
+              st.text(max_size=5)),
+    min_size=0, max_size=6,
+).map(".".join)
+override_values = st.one_of(
+    st.text(max_size=15),
+    st.sampled_from(["true", "1.5", '"x"', "shadow", "e500", "440", "-3", "0", "{}",
+                     "[]", "{kind = 'trace'}", "nan", "inf", "1979-05-27", "[[[", "'"]),
+    st.integers(min_value=-5, max_value=300).map(str),
+)
+valid_keys = st.sampled_from(sorted({".".join(map(str, p)) for p in FULL_PATHS}))
+overrides = st.lists(
+    st.one_of(st.tuples(override_keys, override_values).map("=".join),
+              st.tuples(valid_keys, override_values).map("=".join),
+              st.tuples(valid_keys, override_values).map("=".join),
+              st.text(max_size=20)),
+    max_size=4,
+)
+
+
+@PROPERTY
+@given(overrides)
+def test_random_overrides_raise_only_config_error(strings):
+    check_outcome(lambda: load_scenario(FULL, strings))
+    check_outcome(lambda: scenario_from_dict({}, strings))
