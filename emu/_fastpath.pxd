@@ -73,6 +73,7 @@ cdef class BookeTLB:
     cdef uint64_t[::1] stamp
     cdef int32_t[::1] ptr
     cdef uint32_t[::1] gen           # bumped on every write/invalidate of a slot
+    cdef public uint64_t wgen        # bumped on every write/invalidate of any slot
     cdef uint64_t clock
     cdef public uint64_t rng
     cdef int set_shift               # set index = (ea >> set_shift) % sets
@@ -126,8 +127,15 @@ cdef class VirtCPU:
     cdef uint32_t dgen[8]
     cdef int iptr, dptr
     cdef ReasonMap reasons
+    # NOTE: a direct-mapped cache of lookups that hit, keyed by (1 KB block of
+    # the EA, PID, PID1, AS) and valid while no TLB entry has been written
+    # since (tlb.wgen + tlb1.wgen): a repeat lookup costs one probe.
+    cdef uint64_t tc_key[1024]
+    cdef uint64_t tc_wgen[1024]
+    cdef int32_t tc_idx[1024]
 
     cdef int hw_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
+    cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
     cdef int hit_owner(self, int idx) noexcept nogil
     cdef void micro_flush_c(self) noexcept nogil
     cdef BookeTLB array_of(self, int idx)

@@ -305,7 +305,7 @@ cdef class PlainTLB:
             raise ValueError("addr, kind and size must have equal lengths")
         with nogil:
             for r in range(n):
-                if not (kinds_mask >> kind[r]) & 1:
+                if kind[r] > 31 or not (kinds_mask >> kind[r]) & 1:
                     continue
                 self.records += 1
                 a = addr[r]
@@ -398,6 +398,7 @@ cdef class BookeTLB:
         self.ptr = self.ptr_arr
         self.gen = self.gen_arr
         self.clock = 0
+        self.wgen = 0
         self.rng = rng_seed_state(seed)
         while n < <uint64_t> (4 * entries):
             n <<= 1
@@ -508,6 +509,7 @@ cdef class BookeTLB:
         self.owner[i] = owner_
         self.valid[i] = 1
         self.gen[i] += 1
+        self.wgen += 1
         self.clock += 1
         self.stamp[i] = self.clock
         self.link(i)
@@ -517,6 +519,7 @@ cdef class BookeTLB:
             self.unlink(i)
             self.valid[i] = 0
             self.gen[i] += 1
+            self.wgen += 1
 
     # -- Python API ---------------------------------------------------------
 
@@ -763,6 +766,7 @@ cdef class VirtCPU:
         self.reasons.keys = NULL
         self.reasons.vals = NULL
         reasons_init(&self.reasons)
+        memset(self.tc_key, 0, sizeof(self.tc_key))
         self.micro_flush()
 
     def __dealloc__(self):
@@ -798,6 +802,29 @@ cdef class VirtCPU:
             return self.tlb1.owner[idx - self.tlb.entries]
         self.tlb.touch(idx)
         return self.tlb.owner[idx]
+
+    cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1,
+                           uint32_t as_) noexcept nogil:
+        """hw_lookup through the translation cache (same answer, one probe on a repeat).
+
+        Precondition: EA below 2**32 (the 440 and e500 EAs are 32-bit).
+        """
+        cdef uint64_t key = ((ea >> 10) | (<uint64_t> (pid & 0xFFFF) << 22)
+                             | (<uint64_t> (pid1 & 0xFFFF) << 38)
+                             | (<uint64_t> (as_ & 1) << 54)) + 1
+        cdef uint64_t h = mix(key) & 1023
+        cdef uint64_t w = self.tlb.wgen
+        cdef int idx
+        if self.e500:
+            w += self.tlb1.wgen
+        if self.tc_key[h] == key and self.tc_wgen[h] == w:
+            return self.tc_idx[h]
+        idx = self.hw_lookup(ea, pid, pid1, as_)
+        if idx >= 0:
+            self.tc_key[h] = key
+            self.tc_wgen[h] = w
+            self.tc_idx[h] = idx
+        return idx
 
     cdef BookeTLB array_of(self, int idx):
         return self.tlb1 if idx >= self.tlb.entries else self.tlb
@@ -1043,6 +1070,8 @@ cdef class Ctx:
         cdef bint inst, asm = self.handler == 0
         cdef uint64_t a, gpa, gfn, off
         cdef int64_t pfn
+        cdef int owner
+        cdef int64_t hits = 0, gcyc = 0
         with nogil:
             while pos < n:
                 if used >= budget:
@@ -1064,25 +1093,28 @@ cdef class Ctx:
                         self.tlbc[T_MICRO_HITS] += 1
                     else:
                         self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.hw_lookup(a, self.shadow_pid, self.pid1, 1)
+                        idx = cpu.cached_lookup(a, self.shadow_pid, self.pid1, 1)
                         if idx >= 0:
                             c += self.costs.micro_refill
                             cpu.micro_fill(inst, idx)
                 else:
-                    idx = cpu.hw_lookup(a, self.shadow_pid, self.pid1, 1)
+                    idx = cpu.cached_lookup(a, self.shadow_pid, self.pid1, 1)
                 if idx >= 0:
-                    j = cpu.hit_owner(idx)
-                    if j >= 0 and (j >> 8) != self.ctx:
+                    owner = cpu.hit_owner(idx)
+                    if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1
-                    self.tlbc[T_HITS] += 1
+                    hits += 1
                     used += c
-                    cpu.cycles[Y_GUEST] += c
-                    self.guest_run += c
+                    gcyc += c
                     if self.since_load < W:
                         self.repop_access[self.since_load] += 1
                     self.since_load += 1
                     pos += 1
                     continue
+                self.tlbc[T_HITS] += hits
+                cpu.cycles[Y_GUEST] += gcyc
+                self.guest_run += gcyc
+                hits = gcyc = 0
                 # A hardware TLB miss: the interrupt empties the micro-TLBs.
                 self.tlbc[T_MISSES] += 1
                 if self.since_load < W:
@@ -1177,6 +1209,9 @@ cdef class Ctx:
                 c += self.return_to_guest(cpu)
                 used += c
                 self.record_exit_c(X_ITLBVIRT if inst else X_DTLBVIRT, c)
+            self.tlbc[T_HITS] += hits
+            cpu.cycles[Y_GUEST] += gcyc
+            self.guest_run += gcyc
         return stop, pos, used
 
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil:
@@ -1261,12 +1296,12 @@ cdef class Ctx:
                         self.tlbc[T_MICRO_HITS] += 1
                     else:
                         self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.hw_lookup(a, pid, NOPID, 0)
+                        idx = cpu.cached_lookup(a, pid, NOPID, 0)
                         if idx >= 0:
                             c += self.costs.micro_refill
                             cpu.micro_fill(inst, idx)
                 else:
-                    idx = cpu.hw_lookup(a, pid, NOPID, 0)
+                    idx = cpu.cached_lookup(a, pid, NOPID, 0)
                 if idx >= 0:
                     j = cpu.hit_owner(idx)
                     if j >= 0 and (j >> 8) != self.ctx:

@@ -87,6 +87,111 @@ def _cmd_trace_import(args) -> int:
     return 0
 
 
+# -- emu run / emu compare -----------------------------------------------------------
+
+DEFAULT_DESIGNS = ("shadow", "direct", "direct-save-on-switch")
+
+
+def _scenario_args(p) -> None:
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key by its dotted path (repeatable), "
+                        "e.g. kvm.strategy=shadow or vm.0.process.0.workload.pages=60")
+    p.add_argument("--out", help="directory for summary.json and the tidy CSVs")
+    p.add_argument("--json", action="store_true", help="print the JSON summary")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="progress on stderr (default: a bar on a terminal, nothing otherwise)")
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="run a full-system scenario",
+                       description="Run a scenario (TOML). Without FILE, runs the built-in "
+                                   "default scenario under the shadow, direct and "
+                                   "direct-save-on-switch designs and prints the comparison.")
+    p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
+    _scenario_args(p)
+    p.set_defaults(func=_cmd_run)
+
+
+def _progress(args):
+    from emu.progress import make_progress
+    return make_progress(args.progress)
+
+
+def _cmd_run(args) -> int:
+    from emu.compare import compare, write_comparison
+    from emu.config import default_scenario
+    from emu.report.text import format_comparison, format_run
+    from emu.scenario import run
+
+    if args.scenario is None:
+        scenario = default_scenario()
+        with _progress(args) as progress:
+            runs = compare(scenario, "kvm.strategy", list(DEFAULT_DESIGNS), args.overrides,
+                           progress)
+        if args.out:
+            write_comparison(args.out, "kvm.strategy", runs)
+        if args.json:
+            print(dumps_json({"key": "kvm.strategy",
+                              "runs": [{"value": v, "summary": r.summary} for v, r in runs]}),
+                  end="")
+        else:
+            print(_default_banner(runs[0][1].summary))
+            print(format_comparison([(v, r.summary) for v, r in runs]))
+        return 0
+    with _progress(args) as progress:
+        result = run(args.scenario, args.overrides, progress)
+    if args.out:
+        result.write(args.out)
+    print(result.json() if args.json else format_run(result.summary), end="" if args.json else "\n")
+    return 0
+
+
+def _default_banner(s) -> str:
+    cfg = s["config"]
+    vm = cfg["vm"][0]
+    wl = vm["process"][0]["workload"]
+    host = cfg["host_task"][0] if cfg["host_task"] else None
+    text = (f"Default scenario: one {cfg['machine']['core']} CPU at {cfg['machine']['clock_mhz']} MHz, "
+            f"one VM (1 vCPU, a {wl['pages']}-page working set)")
+    if host:
+        text += (f" sharing the CPU with host task '{host['name']}' "
+                 f"({host['workload']['pages']} pages, runs {host['run_us']:g} us every "
+                 f"{host['run_us'] + host['sleep_us']:g} us)")
+    return text + f", {cfg['duration_ms']:g} ms simulated.\n"
+
+
+def _add_compare(sub) -> None:
+    p = sub.add_parser("compare", help="run a scenario under several values of a key",
+                       description="Run FILE once per value of --vary and print the results "
+                                   "side by side.")
+    p.add_argument("scenario", help="scenario file (.toml)")
+    p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...",
+                   help="e.g. kvm.strategy=shadow,direct,direct-save-on-switch")
+    p.add_argument("--plots", action="store_true", help="also write the plots into --out")
+    _scenario_args(p)
+    p.set_defaults(func=_cmd_compare)
+
+
+def _cmd_compare(args) -> int:
+    from emu.compare import compare, parse_vary, write_comparison
+    from emu.report.text import format_comparison
+
+    key, values = parse_vary(args.vary)
+    with _progress(args) as progress:
+        runs = compare(args.scenario, key, values, args.overrides, progress)
+    if args.out:
+        write_comparison(args.out, key, runs)
+        if args.plots:
+            from emu.report.plots import comparison_plots
+            comparison_plots(args.out, [(v, r.summary) for v, r in runs])
+    if args.json:
+        print(dumps_json({"key": key, "runs": [{"value": v, "summary": r.summary}
+                                               for v, r in runs]}), end="")
+    else:
+        print(format_comparison([(f"{key}={v}", r.summary) for v, r in runs]))
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,6 +202,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_tlb(sub)
     _add_trace(sub)
+    _add_run(sub)
+    _add_compare(sub)
     return parser
 
 

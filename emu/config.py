@@ -730,7 +730,7 @@ def _parse_value(text: str) -> Any:
     """A TOML value if ``text`` is one, else ``text`` itself (a bare string)."""
     try:
         parsed = tomllib.loads("v = " + text)
-    except tomllib.TOMLDecodeError:  # TOMLDecodeError, or RecursionError on absurd nesting
+    except Exception:  # TOMLDecodeError, or RecursionError on absurd nesting
         return text
     if list(parsed) != ["v"]:  # e.g. "1\nw = 2" smuggles in a second key
         return text

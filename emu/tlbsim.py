@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, TraceError
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
 
 KINDS = {"all": 0b1111, "data": 0b1110, "inst": 0b0001}
@@ -92,6 +92,13 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
     kind = (np.ones(len(addr), np.uint8) if kind is None
             else np.ascontiguousarray(kind, dtype=np.uint8))
     size = None if size is None else np.ascontiguousarray(size, dtype=np.uint32)
+    if len(kind) != len(addr) or (size is not None and len(size) != len(addr)):
+        raise TraceError("addr, kind and size must have equal lengths")
+    if len(kind) and int(kind.max()) > 3:
+        r = int(np.argmax(kind > 3))
+        raise TraceError(f"kind {int(kind[r])} at record {r} is not 0..3 (I, L, S, M)")
+    if size is not None and len(size) and int(size.min()) < 1:
+        raise TraceError(f"size 0 at record {int(np.argmin(size))}")
     step = config.validate().chunk
     chunks = (TraceChunk(addr[i:i + step], kind[i:i + step],
                          None if size is None else size[i:i + step])

@@ -1078,11 +1078,6 @@ def test_plain_chunk_split_invariance(cfg, trace):
         assert whole.contents() == split.contents() == ones.contents()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "emu/_fastpath.pyx, PlainTLB.run (line 308 when written) tests `(kinds_mask >> kind[r]) & 1` with a "
-    "32-bit unsigned kinds_mask: a kind >= 32 shifts by >= the type width (undefined in "
-    "C; x86 masks the count to 5 bits), so kind 32 is treated as kind 0.  The reference "
-    "(Python ints) never counts such a record; the backends disagree"))
 def test_plain_kind_above_31_same_on_both_backends():
     # Kind values are not validated before run (simulate_arrays passes them through).
     addr = np.array([0x1000, 0x2000, 0x3000], np.uint64)

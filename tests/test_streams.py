@@ -1,5 +1,9 @@
 """Tests of emu.workload.streams: access streams for guest processes and host tasks."""
+import hashlib
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emu.errors import ConfigError
+from emu.workload import streams as streams_mod
 from emu.workload.streams import (
     KIND_IFETCH,
     KIND_LOAD,
@@ -479,3 +484,182 @@ def test_custom_layout_is_used():
 def test_pages_touched_counts_code():
     assert make_stream(dict(pages=10, inst_fraction=0.2, code_pages=3), seed()).pages_touched() == 13
     assert make_stream(dict(pages=10, inst_fraction=0.0, code_pages=3), seed()).pages_touched() == 10
+
+
+# ------------------------------------------------- events: one draw decides
+
+
+def test_event_rates_adding_up_to_one_leave_no_regular_record():
+    spec = dict(kind="sweep", pages=4, syscall_every=2, sleep_every=2)
+    ea, kind = make_stream(spec, seed(14)).take(N)
+    assert np.isin(kind, [KIND_SYSCALL, KIND_SLEEP]).all()
+    assert within_sigmas(int((kind == KIND_SYSCALL).sum()), N, 0.5)
+
+
+def test_working_set_offsets_are_flat():
+    ea, _ = make_stream(dict(kind="working-set", pages=3), seed(15)).take(N)
+    slots = PS // 8
+    counts = np.bincount((ea % PS) // 8, minlength=slots)
+    assert len(counts) == slots
+    for c in counts:
+        assert within_sigmas(int(c), N, 1 / slots, k=4.5)
+
+
+LONG_TRACE_N = 70_001          # > one 65536-record chunk, not a multiple of the block
+
+
+@pytest.fixture(scope="module")
+def long_trace(tmp_path_factory):
+    if write_trace_npz is None:
+        pytest.skip("emu.workload.traces.write_trace_npz is not available")
+    rng = np.random.default_rng(3)
+    addr = rng.integers(0, 1 << 40, LONG_TRACE_N, dtype=np.uint64)
+    kinds = rng.integers(0, 4, LONG_TRACE_N).astype(np.uint8)
+    path = str(tmp_path_factory.mktemp("streams") / "long.npz")
+    write_trace_npz(path, addr, kinds, np.full(LONG_TRACE_N, 4, np.uint32))
+    return path, addr, kinds
+
+
+def test_trace_longer_than_a_chunk_with_events(long_trace):
+    path, addr, kinds = long_trace
+    n = LONG_TRACE_N
+    spec = dict(kind="trace", path=path, syscall_every=9, mmio_every=17)
+    s = make_stream(spec, seed(16))
+    ea, kind = s.take(100)
+    ea2, kind2 = s.take(2 * n)
+    ea, kind = np.concatenate([ea, ea2]), np.concatenate([kind, kind2])
+    ev = (kind == KIND_SYSCALL) | (ea == L.uart_ea)
+    rest = np.flatnonzero(~ev)
+    np.testing.assert_array_equal(ea[rest], np.resize(fold_trace_addr(addr), len(rest)))
+    np.testing.assert_array_equal(kind[rest], np.resize(kinds, len(rest)))
+
+
+# ------------------------------------------------------- the C kernel
+
+
+def test_compiled_kernel_is_used():
+    from emu import _fastpath
+    assert hasattr(_fastpath, "sg_fill"), (
+        "emu._fastpath has no stream kernel: _fastpath.pyx must end with "
+        "include \"_streamgen.pxi\", then rebuild (pip install -e .)")
+    assert make_stream(SYNTH_SPECS["sweep"], seed())._kernel_name == "cython"
+
+
+KERNEL_SPECS = dict(
+    SYNTH_SPECS,
+    **{
+        "ws-zipf-big": dict(kind="working-set", pages=5000, distribution="zipf", zipf_s=0.9,
+                            inst_fraction=0.25, write_fraction=1.0, sleep_every=3),
+        "ws-all-fetch": dict(kind="working-set", pages=2, inst_fraction=1.0, code_pages=1),
+        "sweep-big-stride": dict(kind="sweep", pages=5, stride=3 * 5 * PS + 24, inst_fraction=0.1,
+                                 syscall_every=4),
+    },
+)
+
+
+def kernel_spec(name, request):
+    if name == "trace":
+        return all_specs(request.getfixturevalue("trace_path"))["trace"]
+    if name == "trace-plain":
+        return dict(kind="trace", path=request.getfixturevalue("trace_path"))
+    if name == "trace-long":
+        return dict(kind="trace", path=request.getfixturevalue("long_trace")[0], sleep_every=3)
+    return KERNEL_SPECS[name]
+
+
+@pytest.mark.parametrize("name", sorted(KERNEL_SPECS) + ["trace", "trace-plain", "trace-long"])
+@pytest.mark.parametrize("block", [61, 4096])
+def test_kernel_matches_numpy_twin(name, block, request):
+    """The C kernel and its numpy twin produce the same records and state
+    (splits cross blocks, the numpy twin's 65536-record windows and, for
+    traces, the ends of the trace chunks)."""
+    spec = kernel_spec(name, request)
+    a = AccessStream(spec, seed(21), block=block)
+    b = AccessStream(spec, seed(21), block=block)
+    b._fill = streams_mod._np_fill
+    if a._zthr.size:
+        thr, alias = streams_mod._zipf_table(spec["pages"], spec["zipf_s"],
+                                             streams_mod._alias_build_py)
+        np.testing.assert_array_equal(a._zthr, thr)
+        np.testing.assert_array_equal(a._zalias, alias)
+    for n in (1, block - 1, 3, 5000, 70_000, 7, 40_000):
+        x, y = a.take(n), b.take(n)
+        np.testing.assert_array_equal(x[0], y[0])
+        np.testing.assert_array_equal(x[1], y[1])
+        np.testing.assert_array_equal(a._st, b._st)
+
+
+@pytest.mark.parametrize("pages, s_exp", [(1, 1.0), (7, 0.0), (64, 1.0), (1000, 3.0), (5000, 0.8)])
+def test_zipf_alias_table_is_exact(pages, s_exp):
+    thr, alias = streams_mod._zipf_table(pages, s_exp, streams_mod._kernel()[2])
+    keep = thr.astype(np.float64) / 2.0 ** 64
+    keep[thr == np.uint64(2 ** 64 - 1)] = 1.0
+    p = keep.copy()
+    np.add.at(p, alias.astype(np.int64), 1.0 - keep)
+    p /= pages
+    w = np.arange(1, pages + 1, dtype=np.float64) ** -s_exp
+    np.testing.assert_allclose(p, w / w.sum(), rtol=1e-9, atol=1e-15)
+    assert (alias < pages).all()
+
+
+def test_kernel_rejects_bad_arguments():
+    fill = streams_mod._kernel()[1]
+    s = make_stream(SYNTH_SPECS["ws-uniform"], seed())
+    ea, kind = np.zeros(10, np.uint32), np.zeros(10, np.uint8)
+    e64, e8 = np.zeros(0, np.uint64), np.zeros(0, np.uint8)
+    with pytest.raises(ValueError):
+        fill(s._cfg, s._zthr, s._zalias, s._st, ea, kind, 5, 6, e64, e8)      # past the end
+    with pytest.raises(ValueError):
+        fill(s._cfg[:-1], s._zthr, s._zalias, s._st, ea, kind, 0, 10, e64, e8)
+    bad = s._cfg.copy()
+    bad[streams_mod._CFG["draws"]] = 1
+    with pytest.raises(ValueError):
+        fill(bad, s._zthr, s._zalias, s._st, ea, kind, 0, 10, e64, e8)
+    assert fill(s._cfg, s._zthr, s._zalias, s._st, ea, kind, 10, 0, e64, e8) == 0
+
+
+_DIGEST_SCRIPT = r"""
+import hashlib, sys
+import numpy as np
+from emu.workload import streams
+from emu.workload.streams import AccessStream
+specs = eval(sys.argv[1])
+out = [streams._kernel()[0]]
+for spec in specs:
+    s = AccessStream(spec, np.random.SeedSequence(99), block=61)
+    h = hashlib.sha256()
+    for n in (5, 61, 200):
+        ea, kind = s.take(n)
+        h.update(ea.tobytes()); h.update(kind.tobytes())
+    out.append(h.hexdigest())
+# one small block straight from the kernel
+s = AccessStream(specs[0], np.random.SeedSequence(7), block=16)
+ea, kind = np.zeros(16, np.uint32), np.zeros(16, np.uint8)
+streams._kernel()[1](s._cfg, s._zthr, s._zalias, s._st, ea, kind, 0, 16, s._taddr, s._tkind)
+out.append(hashlib.sha256(ea.tobytes() + kind.tobytes()).hexdigest())
+print(" ".join(out))
+"""
+
+
+def test_kernel_output_is_reproducible_across_processes(trace_path):
+    specs = [KERNEL_SPECS[k] for k in sorted(KERNEL_SPECS)] + [all_specs(trace_path)["trace"]]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(streams_mod.__file__)))
+    root = os.path.dirname(root)
+    env = dict(os.environ, PYTHONPATH=root + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    runs = [subprocess.run([sys.executable, "-c", _DIGEST_SCRIPT, repr(specs)], env=env,
+                           capture_output=True, text=True, check=True).stdout.split()
+            for _ in range(2)]
+    assert runs[0] == runs[1]
+    assert runs[0][0] == "cython"
+    # and this process agrees
+    here = []
+    for spec in specs:
+        s = AccessStream(spec, np.random.SeedSequence(99), block=61)
+        h = hashlib.sha256()
+        for n in (5, 61, 200):
+            ea, kind = s.take(n)
+            h.update(ea.tobytes())
+            h.update(kind.tobytes())
+        here.append(h.hexdigest())
+    assert runs[0][1:-1] == here
+    assert len(set(here)) == len(here)

@@ -23,9 +23,9 @@ Patterns (``spec.kind``):
 
 ``working-set``
     each data access picks one of ``pages`` pages at ``layout.data_base`` —
-    uniformly, or Zipf(``zipf_s``) over page ranks (rank r is page r; the
-    distribution is a CDF over the finite page count, sampled with
-    ``searchsorted``) — and a random 8-byte-aligned offset in it.
+    uniformly, or Zipf(``zipf_s``) over page ranks (rank r is page r, with
+    probability proportional to ``(r + 1) ** -zipf_s`` over the finite page
+    count) — and a random 8-byte-aligned offset in it.
 ``sweep``
     data accesses walk the ``pages`` pages at ``data_base`` sequentially,
     ``stride`` bytes apart, wrapping at the end (stride 4096 touches a new
@@ -51,20 +51,44 @@ Events: independently of the pattern, each record is an event instead with
 probability ``1/syscall_every`` (SYSCALL), ``1/mmio_every`` (an MMIO load or
 store — store with probability ``write_fraction`` — to the page of
 ``mmio_device``) or ``1/sleep_every`` (SLEEP); ``0`` disables an event.  One
-uniform draw per record picks among them, so each rate is exact; the three
-rates must add up to at most 1.  An event is *inserted*: it does not consume
-the pattern, so the code loop, a sweep and a trace continue undisturbed
-after it.
+uniform draw per record picks among them, so each rate is exact (to 2**-64);
+the three rates must add up to at most 1.  An event is *inserted*: it does
+not consume the pattern, so the code loop, a sweep and a trace continue
+undisturbed after it.
 
-Determinism: a stream is a pure function of its spec, ``seed_seq``, layout and
-``block``.  It is generated in blocks of ``block`` records, each from
-dedicated ``numpy.random.Generator(PCG64(...))`` streams derived from
-``seed_seq`` (one per purpose: events, instruction/data mix, load/store,
-addresses; derived without mutating ``seed_seq``), and served from a buffer.
-So ``take(a)`` then ``take(b)`` returns exactly what ``take(a + b)`` returns,
-for any split.  The block size is part of the stream's identity (a different
-``block`` gives a different, equally valid stream); :func:`make_stream` uses
-the default 4096.
+Generation.  A stream is a pure function of its spec, ``seed_seq``, layout
+and ``block``, computed record by record by a C kernel (``sg_fill`` in
+``emu/_streamgen.pxi``, compiled into :mod:`emu._fastpath`).  ``_np_fill``
+below is the same function in numpy, record for record: the tests' oracle,
+and the (slow) fallback when the extension lacks the kernel.
+
+* Random numbers are *counter based*.  The records are grouped in blocks of
+  ``block`` records; block ``b`` starts at the 64-bit counter
+  ``S_b = splitmix64(seed ^ splitmix64(b))``, where ``seed`` is the stream's
+  base seed (``seed_seq.generate_state``, which does not mutate
+  ``seed_seq``), and record ``p`` of the block takes a fixed number
+  ``draws`` (0..3, per stream) of 64-bit numbers, draw ``k`` being wyrand's
+  ``wymix(S_b + (p * draws + k + 1) * WYP0)``.  A record's randomness
+  therefore depends on (seed, b, p) only: blocks are independent of each
+  other, and ``take(a)`` then ``take(b)`` returns exactly what
+  ``take(a + b)`` returns, for any split.
+* The draws, in order: ``r0`` (only when events are enabled) is compared with
+  the cumulative event probabilities scaled to 2**64 — one draw decides.
+  ``r1`` holds two 32-bit coins: its low half below ``inst_fraction * 2**32``
+  makes an instruction fetch, its high half below ``write_fraction * 2**32``
+  a store (for data and MMIO accesses alike).  ``r2`` (working set) is the
+  address: page ``floor(r2 * pages / 2**64)`` and offset ``8 * (r2 mod
+  page_size/8)``.  Zipf is sampled with an alias table (Walker/Vose) built
+  from the exact probabilities, with ``r2 * pages mod 2**64`` as its second
+  uniform.  (Traces use ``r0`` and ``r1`` only with events, sweeps no ``r2``.)
+* The rest is sequential state carried from record to record: the code-loop
+  position, the sweep offset and the trace read position (events leave it
+  alone).  Trace records are read in chunks with numpy
+  (:meth:`~emu.workload.traces.Trace.chunks`) and folded by the kernel as
+  they are copied.
+
+The block size is part of the stream's identity (a different ``block`` gives
+a different, equally valid stream); :func:`make_stream` uses the default 4096.
 """
 from __future__ import annotations
 
@@ -108,9 +132,6 @@ KERNEL_BASE = 0xC000_0000
 _PATTERNS = ("working-set", "sweep", "trace")
 _DISTRIBUTIONS = ("uniform", "zipf")
 _DEVICES = ("uart", "block")
-
-# purposes of the per-block generators (index into the derived seed sequences)
-_P_EVENTS, _P_MIX, _P_WRITE, _P_ADDR = range(4)
 
 
 @dataclass(frozen=True)
@@ -259,18 +280,215 @@ def fold_trace_addr(addr: np.ndarray) -> np.ndarray:
     return ea
 
 
-def _child_seeds(seed_seq: np.random.SeedSequence, n: int) -> list:
-    """``n`` independent children of ``seed_seq``, as ``seed_seq.spawn(n)``
-    would make them from a fresh sequence, but without mutating ``seed_seq``
-    (so two streams built from the same object are identical)."""
-    return [
-        np.random.SeedSequence(
-            seed_seq.entropy,
-            spawn_key=tuple(seed_seq.spawn_key) + (i,),
-            pool_size=seed_seq.pool_size,
-        )
-        for i in range(n)
-    ]
+# ---------------------------------------------------------------------------
+# The generator kernel: emu._fastpath.sg_fill (C), or _np_fill (numpy, same
+# output record for record).  See the module docstring and _streamgen.pxi.
+
+#: layout of the kernel's cfg and state arrays (checked against the extension)
+_CFG_FIELDS = ("pattern", "block", "seed", "draws", "pages", "page_shift", "off_mask",
+               "data_base", "code_base", "code_words", "sweep_bytes", "stride",
+               "inst_thr", "write_thr", "ev_syscall", "ev_mmio", "ev_sleep", "mmio_ea")
+_STATE_FIELDS = ("block", "pos", "code", "sweep", "trace")
+_CFG = {name: i for i, name in enumerate(_CFG_FIELDS)}
+_ST_BLOCK, _ST_POS, _ST_CODE, _ST_SWEEP, _ST_TRACE = range(5)
+_PATTERN_CODES = {"working-set/uniform": 0, "working-set/zipf": 1, "sweep": 2, "trace": 3}
+_WS_UNIFORM, _WS_ZIPF, _SWEEP, _TRACE = 0, 1, 2, 3
+
+_U64_MAX = (1 << 64) - 1
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_M32 = np.uint64(0xFFFF_FFFF)
+_WYP0 = np.uint64(0xA0761D6478BD642F)        # wyrand's increment ...
+_WYP1 = np.uint64(0xE7037ED1A0B428DB)        # ... and mixing constant
+_EMPTY_U64 = np.zeros(0, np.uint64)
+_EMPTY_U32 = np.zeros(0, np.uint32)
+_EMPTY_U8 = np.zeros(0, np.uint8)
+
+_kernel_cache: list = []
+
+
+def _kernel() -> tuple:
+    """``(name, fill, alias_build)``: the compiled kernel when the extension
+    has it, else the numpy implementation (``name`` ``'cython'`` or
+    ``'numpy'``).  A compiled kernel whose layout disagrees with this module
+    (a stale build) is an error."""
+    if not _kernel_cache:
+        try:
+            from emu import _fastpath
+        except ImportError:
+            _fastpath = None
+        if _fastpath is None or not hasattr(_fastpath, "sg_fill"):
+            _kernel_cache.append(("numpy", _np_fill, _alias_build_py))
+        else:
+            want_kinds = {"KIND_IFETCH": KIND_IFETCH, "KIND_LOAD": KIND_LOAD, "KIND_STORE": KIND_STORE,
+                          "KIND_SYSCALL": KIND_SYSCALL, "KIND_SLEEP": KIND_SLEEP}
+            if (tuple(_fastpath.SG_CFG_FIELDS) != _CFG_FIELDS
+                    or tuple(_fastpath.SG_STATE_FIELDS) != _STATE_FIELDS
+                    or dict(_fastpath.SG_PATTERNS) != _PATTERN_CODES
+                    or dict(_fastpath.SG_KINDS) != want_kinds):
+                raise ImportError("emu._fastpath's stream kernel does not match emu.workload.streams "
+                                  "(a stale build?): rebuild with `pip install -e .`")
+            _kernel_cache.append(("cython", _fastpath.sg_fill, _fastpath.sg_alias_build))
+    return _kernel_cache[0]
+
+
+def _np_splitmix64(x: np.ndarray) -> np.ndarray:
+    """splitmix64 of each element of a uint64 array (wrapping arithmetic)."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def _np_mul128(a: np.ndarray, b) -> tuple:
+    """The 128-bit products ``a * b`` of uint64 arrays as ``(hi, lo)``."""
+    s32 = np.uint64(32)
+    a0, a1 = a & _M32, a >> s32
+    b0, b1 = b & _M32, b >> s32
+    p00, p01, p10 = a0 * b0, a0 * b1, a1 * b0
+    mid = (p00 >> s32) + (p01 & _M32) + (p10 & _M32)
+    return a1 * b1 + (p01 >> s32) + (p10 >> s32) + (mid >> s32), a * b
+
+
+def _np_wymix(c: np.ndarray) -> np.ndarray:
+    """wyrand's output for each (incremented) counter of a uint64 array."""
+    hi, lo = _np_mul128(c, c ^ _WYP1)
+    return hi ^ lo
+
+
+def _np_fill(cfg, zthr, zalias, st, ea, kind, off, n, taddr, tkind) -> int:
+    """numpy twin of ``emu._fastpath.sg_fill``: the same arguments, the same
+    records, the same state updates (slowly: it is the oracle and fallback)."""
+    c = {name: int(v) for name, v in zip(_CFG_FIELDS, cfg)}
+    done = 0
+    while done < n:
+        m = min(n - done, 1 << 16)
+        if c["pattern"] == _TRACE:          # a window not much longer than the trace left
+            m = min(m, 2 * (len(taddr) - int(st[_ST_TRACE])) + 64)
+        got = _np_window(c, zthr, zalias, st, ea[off + done:off + done + m],
+                         kind[off + done:off + done + m], taddr, tkind)
+        done += got
+        if got < m:
+            break
+    return done
+
+
+def _np_window(c, zthr, zalias, st, ea, kind, taddr, tkind) -> int:
+    m = len(ea)
+    B, D, pattern = c["block"], c["draws"], c["pattern"]
+    blk, pos = int(st[_ST_BLOCK]), int(st[_ST_POS])
+    if pos >= B:                                    # as the kernel: normalise lazily
+        blk, pos = blk + 1, 0
+    q = pos + np.arange(m, dtype=np.int64)         # records from the start of block blk
+    b, p = q // B, q % B
+    starts = _np_splitmix64(np.uint64(c["seed"])
+                            ^ _np_splitmix64(np.arange(blk, blk + int(b[-1]) + 1, dtype=np.uint64)))
+    start = starts[b]
+    k = iter(range(D))
+
+    def draw():
+        return _np_wymix(start + (p * D + next(k) + 1).astype(np.uint64) * _WYP0)
+
+    events = c["ev_sleep"] != 0
+    r0 = draw() if events else None
+    r1 = draw() if pattern != _TRACE or events else None
+    r2 = draw() if pattern in (_WS_UNIFORM, _WS_ZIPF) else None
+    if events:
+        ev = r0 < np.uint64(c["ev_sleep"])
+        sys_ = ev & (r0 < np.uint64(c["ev_syscall"]))
+        mmio = ev & ~sys_ & (r0 < np.uint64(c["ev_mmio"]))
+        sleep = ev & ~sys_ & ~mmio
+    else:
+        ev = sys_ = mmio = sleep = np.zeros(m, bool)
+    regular = ~ev
+    store = (r1 >> np.uint64(32)) < np.uint64(c["write_thr"]) if r1 is not None else None
+    out_ea = np.zeros(m, np.uint64)
+    out_kind = np.zeros(m, np.uint8)
+    got = m
+    if pattern == _TRACE:
+        t = int(st[_ST_TRACE])
+        need = np.cumsum(regular)                   # trace records needed up to each record
+        short = np.flatnonzero(regular & (need > len(taddr) - t))
+        if len(short):
+            got = int(short[0])
+        idx = np.flatnonzero(regular[:got])
+        a = (taddr[t:t + len(idx)] & np.uint64(0xFFFF_FFFF))
+        a[a >= np.uint64(KERNEL_BASE)] &= np.uint64(0x7FFF_FFFF)
+        out_ea[idx] = a
+        out_kind[idx] = tkind[t:t + len(idx)]
+        st[_ST_TRACE] = t + len(idx)
+    else:
+        inst = regular & ((r1 & _M32) < np.uint64(c["inst_thr"]))
+        data = regular & ~inst
+        fetch = np.flatnonzero(inst)
+        code = int(st[_ST_CODE])
+        cp = (code + np.arange(len(fetch), dtype=np.int64)) % c["code_words"]
+        out_ea[fetch] = c["code_base"] + 4 * cp.astype(np.uint64)
+        out_kind[fetch] = KIND_IFETCH
+        st[_ST_CODE] = (code + len(fetch)) % c["code_words"]
+        di = np.flatnonzero(data)
+        if pattern == _SWEEP:
+            sw = int(st[_ST_SWEEP])
+            offs = (sw + np.arange(len(di), dtype=np.int64) * c["stride"]) % c["sweep_bytes"]
+            out_ea[di] = c["data_base"] + offs.astype(np.uint64)
+            st[_ST_SWEEP] = (sw + len(di) * c["stride"]) % c["sweep_bytes"]
+        else:
+            r = r2[di]
+            page, frac = _np_mul128(r, np.uint64(c["pages"]))
+            if pattern == _WS_ZIPF:
+                keep = frac < zthr[page]
+                page = np.where(keep, page, zalias[page].astype(np.uint64))
+            out_ea[di] = (np.uint64(c["data_base"]) + (page << np.uint64(c["page_shift"]))
+                          + ((r & np.uint64(c["off_mask"])) << np.uint64(3)))
+        out_kind[di] = np.where(store[di], KIND_STORE, KIND_LOAD)
+    if events:
+        out_ea[ev] = 0
+        out_kind[sys_] = KIND_SYSCALL
+        out_kind[sleep] = KIND_SLEEP
+        out_ea[mmio] = c["mmio_ea"]
+        out_kind[mmio] = np.where(store[mmio], KIND_STORE, KIND_LOAD)
+    ea[:got] = out_ea[:got]
+    kind[:got] = out_kind[:got]
+    if got:
+        end = blk * B + pos + got                   # the kernel stops inside (0, B] of a block
+        st[_ST_BLOCK] = (end - 1) // B
+        st[_ST_POS] = end - (end - 1) // B * B
+    else:
+        st[_ST_BLOCK], st[_ST_POS] = blk, pos
+    return got
+
+
+def _alias_build_py(q, thr, alias) -> None:
+    """Python twin of ``emu._fastpath.sg_alias_build`` (Vose's alias method;
+    identical float operations, so identical tables)."""
+    w = [float(x) for x in q]
+    n = len(w)
+    small = [i for i in range(n) if w[i] < 1.0]
+    large = [i for i in range(n) if not w[i] < 1.0]
+    alias[:] = np.arange(n, dtype=np.uint32)
+    thr[:] = np.uint64(_U64_MAX)
+    while small and large:
+        lo = small.pop()
+        g = large.pop()
+        p = w[lo]
+        thr[lo] = 0 if p <= 0.0 else int(p * 18446744073709551616.0)
+        alias[lo] = g
+        w[g] = (w[g] + w[lo]) - 1.0
+        if w[g] < 1.0:
+            small.append(g)
+        else:
+            large.append(g)
+
+
+def _zipf_table(pages: int, s: float, build) -> tuple:
+    """Alias table ``(thr, alias)`` of Zipf(s) over ``pages`` ranks."""
+    w = np.arange(1, pages + 1, dtype=np.float64) ** -float(s)
+    q = np.ascontiguousarray(w * (pages / np.sum(w)))
+    thr = np.empty(pages, np.uint64)
+    alias = np.empty(pages, np.uint32)
+    build(q, thr, alias)
+    return thr, alias
 
 
 class AccessStream:
@@ -300,34 +518,23 @@ class AccessStream:
             raise ConfigError(f"stream seed_seq must be a numpy SeedSequence, got {type(seed_seq).__name__}")
         self.seed_seq = seed_seq
         self._check_layout()
-        self._rng = [np.random.Generator(np.random.PCG64(s)) for s in _child_seeds(seed_seq, 4)]
         s = self.spec
-        ps = layout.page_size
-        self._p_sys, self._p_mmio, self._p_sleep = s.event_rates()
-        self._has_events = (self._p_sys + self._p_mmio + self._p_sleep) > 0
-        self._mmio_ea = layout.device_ea(s.mmio_device)
-        # pattern state, carried from block to block (Python ints: exact)
-        self._code_words = s.code_pages * ps // 4
-        self._code_pos = 0                      # next fetch, in 4-byte words into the code loop
-        self._sweep_bytes = s.pages * ps
-        self._sweep_off = 0                     # byte offset of the next sweep access
-        self._zipf_cdf = None
-        if s.kind == "working-set" and s.distribution == "zipf":
-            w = np.arange(1, s.pages + 1, dtype=np.float64) ** -float(s.zipf_s)
-            cdf = np.cumsum(w)
-            self._zipf_cdf = cdf / cdf[-1]
+        self._kernel_name, self._fill, alias_build = _kernel()
+        self._cfg = self._make_cfg()
+        self._st = np.zeros(len(_STATE_FIELDS), np.uint64)     # the kernel's state
+        self._zthr, self._zalias = _EMPTY_U64, _EMPTY_U32
+        if self._cfg[_CFG["pattern"]] == _WS_ZIPF:
+            self._zthr, self._zalias = _zipf_table(s.pages, s.zipf_s, alias_build)
         self._trace = None
         self._trace_iter = None
-        self._trace_buf = (np.empty(0, np.uint32), np.empty(0, np.uint8))
+        self._trace_loop = None                             # a short trace, repeated in memory
+        self._taddr, self._tkind = _EMPTY_U64, _EMPTY_U8    # the current trace chunk
         self._trace_pages = None
         if s.kind == "trace":
             from emu.workload.traces import open_trace  # lazy: traces is optional for synthetic streams
             self._trace = open_trace(s.path)
             if self._trace.n_records == 0:
                 raise TraceError(f"{s.path}: trace is empty, a stream cannot loop over it")
-        # output buffer: generated records not yet taken
-        self._buf_ea = np.empty(0, np.uint32)
-        self._buf_kind = np.empty(0, np.uint8)
         self.position = 0
 
     # ------------------------------------------------------------------ API
@@ -342,28 +549,17 @@ class AccessStream:
         and uint8 arrays of length exactly ``n`` (owned by the caller)."""
         _check_int("take n", n, 0)
         n = int(n)
-        parts_ea, parts_kind = [], []
-        have = 0
-        if len(self._buf_ea):
-            k = min(n, len(self._buf_ea))
-            parts_ea.append(self._buf_ea[:k])
-            parts_kind.append(self._buf_kind[:k])
-            self._buf_ea, self._buf_kind = self._buf_ea[k:], self._buf_kind[k:]
-            have = k
-        while have < n:
-            ea, kind = self._gen_block()
-            k = min(n - have, len(ea))
-            parts_ea.append(ea[:k])
-            parts_kind.append(kind[:k])
-            self._buf_ea, self._buf_kind = ea[k:], kind[k:]
-            have += k
-        if parts_ea:
-            ea = np.concatenate(parts_ea)
-            kind = np.concatenate(parts_kind)
-        else:
-            ea, kind = np.empty(0, np.uint32), np.empty(0, np.uint8)
+        ea = np.empty(n, np.uint32)
+        kind = np.empty(n, np.uint8)
+        done = self._fill(self._cfg, self._zthr, self._zalias, self._st, ea, kind, 0, n,
+                          self._taddr, self._tkind)
+        while done < n:                 # only a trace stops early: its chunk ran out
+            self._taddr, self._tkind = self._trace_next_chunk()
+            self._st[_ST_TRACE] = 0
+            done += self._fill(self._cfg, self._zthr, self._zalias, self._st, ea, kind, done,
+                               n - done, self._taddr, self._tkind)
         self.position += n
-        return np.ascontiguousarray(ea, np.uint32), np.ascontiguousarray(kind, np.uint8)
+        return ea, kind
 
     def pages_touched(self) -> int:
         """Upper bound on the distinct code + data pages the stream can touch
@@ -414,99 +610,66 @@ class AccessStream:
                     f"the code region {b1:#x}+{n1:#x}"
                 )
 
-    def _gen_block(self) -> tuple:
-        """Generate the next ``block`` records.  Every generator draws a fixed
-        number of values per block (whatever the outcome), so block b's
-        records depend only on the spec, the seeds and b."""
-        B = self.block
+    def _make_cfg(self) -> np.ndarray:
+        """The kernel's parameters (``_CFG_FIELDS``) for this stream."""
         s, lay = self.spec, self.layout
-        ea = np.zeros(B, np.int64)          # < 2**32: int64 arithmetic is exact
-        kind = np.zeros(B, np.uint8)
-
-        # --- events (inserted: they do not consume the pattern)
-        if self._has_events:
-            g = self._rng[_P_EVENTS]
-            u = g.random(B)
-            wr = g.random(B) < s.write_fraction
-            t1 = self._p_sys
-            t2 = t1 + self._p_mmio
-            t3 = t2 + self._p_sleep
-            sys_ = u < t1
-            mmio = (u >= t1) & (u < t2)
-            sleep = (u >= t2) & (u < t3)
-            kind[sys_] = KIND_SYSCALL
-            kind[sleep] = KIND_SLEEP
-            ea[mmio] = self._mmio_ea
-            kind[mmio] = np.where(wr[mmio], KIND_STORE, KIND_LOAD)
-            regular = ~(sys_ | mmio | sleep)
-        else:
-            regular = np.ones(B, bool)
-
-        if s.kind == "trace":
-            idx = np.flatnonzero(regular)
-            t_ea, t_kind = self._trace_take(len(idx))
-            ea[idx] = t_ea
-            kind[idx] = t_kind
-            return ea.astype(np.uint32), kind
-
-        # --- instruction / data mix
-        is_inst = self._rng[_P_MIX].random(B) < s.inst_fraction
-        fetch = np.flatnonzero(regular & is_inst)
-        data = np.flatnonzero(regular & ~is_inst)
-        store = self._rng[_P_WRITE].random(B) < s.write_fraction
-
-        # code loop: sequential 4-byte fetches, wrapping
-        nf = len(fetch)
-        if nf:
-            w = (self._code_pos + np.arange(nf, dtype=np.int64)) % self._code_words
-            ea[fetch] = lay.code_base + 4 * w
-            kind[fetch] = KIND_IFETCH
-            self._code_pos = (self._code_pos + nf) % self._code_words
-
-        # data pattern
         ps = lay.page_size
-        if s.kind == "working-set":
-            g = self._rng[_P_ADDR]
-            if self._zipf_cdf is None:
-                page = g.integers(0, s.pages, size=B, dtype=np.int64)
-            else:
-                page = np.searchsorted(self._zipf_cdf, g.random(B), side="right")
-                np.minimum(page, s.pages - 1, out=page)
-            off = g.integers(0, ps // 8, size=B, dtype=np.int64) * 8
-            ea[data] = lay.data_base + page[data] * ps + off[data]
-        else:  # sweep
-            nd = len(data)
-            if nd:
-                off = (self._sweep_off + np.arange(nd, dtype=np.int64) * s.stride) % self._sweep_bytes
-                ea[data] = lay.data_base + off
-                self._sweep_off = (self._sweep_off + nd * s.stride) % self._sweep_bytes
-        kind[data] = np.where(store[data], KIND_STORE, KIND_LOAD)
-        return ea.astype(np.uint32), kind
-
-    def _trace_take(self, n: int) -> tuple:
-        """The next ``n`` folded trace records, looping over the file."""
-        parts_ea, parts_kind = [], []
-        have = 0
-        while have < n:
-            b_ea, b_kind = self._trace_buf
-            if len(b_ea) == 0:
-                b_ea, b_kind = self._trace_next_chunk()
-            k = min(n - have, len(b_ea))
-            parts_ea.append(b_ea[:k])
-            parts_kind.append(b_kind[:k])
-            self._trace_buf = (b_ea[k:], b_kind[k:])
-            have += k
-        if not parts_ea:
-            return np.empty(0, np.uint32), np.empty(0, np.uint8)
-        return np.concatenate(parts_ea), np.concatenate(parts_kind)
+        if s.kind == "trace":
+            pattern = _TRACE
+        elif s.kind == "sweep":
+            pattern = _SWEEP
+        else:
+            pattern = _WS_ZIPF if s.distribution == "zipf" else _WS_UNIFORM
+        p_sys, p_mmio, p_sleep = s.event_rates()
+        # cumulative event thresholds: probability x 2**64 (float scaling by a
+        # power of two is exact; int() floors), saturated at 2**64 - 1
+        cum = (p_sys, p_sys + p_mmio, p_sys + p_mmio + p_sleep)
+        ev = [min(int(t * 2.0 ** 64), _U64_MAX) for t in cum]
+        events = ev[2] > 0
+        draws = int(events) + {_WS_UNIFORM: 2, _WS_ZIPF: 2, _SWEEP: 1, _TRACE: int(events)}[pattern]
+        # regions a stream does not use get harmless sizes (their spec values
+        # are unchecked and may not fit the kernel's 64-bit fields)
+        sweep_bytes = s.pages * ps if pattern != _TRACE else ps
+        code_words = s.code_pages * ps // 4 if pattern != _TRACE and s.inst_fraction > 0 else 1
+        values = dict(
+            pattern=pattern, block=self.block,
+            seed=int(self.seed_seq.generate_state(1, np.uint64)[0]),
+            draws=draws, pages=s.pages if pattern != _TRACE else 1, page_shift=ps.bit_length() - 1, off_mask=ps // 8 - 1,
+            data_base=lay.data_base, code_base=lay.code_base,
+            code_words=code_words, sweep_bytes=sweep_bytes,
+            stride=int(s.stride) % sweep_bytes,
+            # 32-bit coins: probability x 2**32 (1.0 -> 2**32: always)
+            inst_thr=int(float(s.inst_fraction) * 2.0 ** 32) if pattern != _TRACE else 0,
+            write_thr=int(float(s.write_fraction) * 2.0 ** 32),
+            ev_syscall=ev[0], ev_mmio=ev[1], ev_sleep=ev[2],
+            mmio_ea=lay.device_ea(s.mmio_device),
+        )
+        return np.array([values[f] for f in _CFG_FIELDS], dtype=np.uint64)
 
     def _trace_next_chunk(self) -> tuple:
+        """The next chunk's raw ``(addr, kind)`` arrays, looping over the file.
+
+        A trace shorter than a chunk is read once and kept in memory, repeated
+        to at least a chunk's length: the kernel then copies long runs instead
+        of returning every few records (the records are the same)."""
+        if self._trace_loop is not None:
+            return self._trace_loop
+        chunk = max(self.block, 1 << 16)
+        n = self._trace.n_records
+        if n is not None and 0 < n < chunk and self._trace_iter is None:
+            parts = [c for c in self._trace.chunks(chunk) if len(c)]
+            addr = np.concatenate([c.addr for c in parts])
+            kind = np.concatenate([c.kind for c in parts])
+            if len(addr):
+                reps = -(-chunk // len(addr))
+                self._trace_loop = (np.tile(addr, reps), np.tile(kind, reps))
+                return self._trace_loop
         for attempt in range(2):
             if self._trace_iter is None:
-                self._trace_iter = iter(self._trace.chunks(max(self.block, 1 << 16)))
+                self._trace_iter = iter(self._trace.chunks(chunk))
             for c in self._trace_iter:
                 if len(c):
-                    return fold_trace_addr(c.addr), np.ascontiguousarray(c.kind, np.uint8)
+                    return c.addr, c.kind
             self._trace_iter = None         # end of the trace: loop to its start
         raise TraceError(f"{self.spec.path}: trace has no records, a stream cannot loop over it")
 

@@ -89,9 +89,11 @@ _ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 _WINDOW_RECORDS = 1 << 18
 #: bytes of lackey text parsed per block
 _LACKEY_BLOCK = 1 << 22
-#: a lackey record line longer than this is malformed (real ones are < 40)
+#: a partial lackey line longer than this can only become a valgrind message
+#: or a blank line (the grammar bounds a record line to ~220 bytes), so the
+#: reader refuses it early instead of buffering an endless "line" of garbage
 _MAX_RECORD_LINE = 4096
-#: a valgrind ``==pid==`` message or blank line longer than this is refused
+#: a valgrind ``==pid==`` message or blank line longer than this is malformed
 _MAX_COMMENT_LINE = 1 << 20
 
 
@@ -318,7 +320,9 @@ def _window(chunk: int) -> int:
 
 
 class _NpzTrace(Trace):
-    """An ``.npz`` trace: validated and held in memory once opened."""
+    """An ``.npz`` trace: validated and held in memory once opened (a
+    compressed archive cannot be memory-mapped; use ``.npy`` for traces
+    larger than RAM)."""
 
     def __init__(self, path: str):
         arrays = _read_npz(path)
@@ -405,60 +409,82 @@ def _load_npy_mmap(path: str) -> np.ndarray:
         ) from None
 
 
+def _peek_npy_header(path: str):
+    """``(dtype, shape)`` from an npy header, or ``None`` if it cannot be
+    parsed here (np.load then reports the problem)."""
+    try:
+        with open(path, "rb") as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                return None
+            return dtype, shape
+    except Exception:
+        return None
+
+
 class _NpyTrace(Trace):
     """An ``.npy`` trace, memory-mapped and read window by window."""
 
     def __init__(self, path: str):
+        peek = _peek_npy_header(path)
+        if peek is not None:
+            # dtype and shape errors first, in the reader's own words (np.load
+            # would refuse an object dtype with a less useful message)
+            self._check_header(path, *peek)
         mm = _load_npy_mmap(path)
         try:
-            self._layout = self._check_header(path, mm)
-            n = len(mm) if mm.ndim == 1 else 0
+            if not isinstance(mm, np.memmap):
+                raise TraceError(f"{path}: npy file could not be memory-mapped")
+            self._layout = self._check_header(path, mm.dtype, mm.shape) + (mm.offset,)
         finally:
             del mm
-        super().__init__(path, "npy", n)
+        super().__init__(path, "npy", self._layout[1][0])
 
     @staticmethod
-    def _check_header(path: str, mm: np.ndarray) -> tuple:
-        """Check dtype and shape; return (dtype, shape, offset, fields)."""
-        dt = mm.dtype
-        if not isinstance(mm, np.memmap):
-            raise TraceError(f"{path}: npy file could not be memory-mapped")
+    def _check_header(path: str, dt: np.dtype, shape: tuple) -> tuple:
+        """Check dtype and shape; return (dtype, shape, fields) where fields
+        is None for a plain array of addresses."""
         if dt.names is not None:
-            label = "field"
             for name in dt.names:
                 if name not in _FIELDS:
                     raise TraceError(
                         f"{path}: unexpected field {name!r} in npy (expected addr, optional kind, size)"
                     )
             if "addr" not in dt.names:
-                raise TraceError(f"{path}: structured npy has no field 'addr' (fields: {', '.join(dt.names)})")
+                raise TraceError(
+                    f"{path}: structured npy has no field 'addr' (fields: {', '.join(dt.names)})"
+                )
             fields = tuple(f for f in _FIELDS if f in dt.names)
-            if mm.ndim != 1:
-                raise TraceError(f"{path}: structured npy must be 1-D, has shape {mm.shape}")
+            if len(shape) != 1:
+                raise TraceError(f"{path}: structured npy must be 1-D, has shape {shape}")
             for name in fields:
                 sub = dt.fields[name][0]
                 if sub.shape != ():
                     raise TraceError(
-                        f"{path}: field '{name}' must be 1-D, has shape {mm.shape + sub.shape}"
+                        f"{path}: field '{name}' must be 1-D, has shape {tuple(shape) + sub.shape}"
                     )
-                _check_dtype_kind(path, label, name, sub)
+                _check_dtype_kind(path, "field", name, sub)
         else:
             fields = None
-            if mm.ndim != 1:
-                raise TraceError(f"{path}: array 'addr' must be 1-D, has shape {mm.shape}")
+            if len(shape) != 1:
+                raise TraceError(f"{path}: array 'addr' must be 1-D, has shape {shape}")
             _check_dtype_kind(path, "array", "addr", dt)
-        return dt, mm.shape, mm.offset, fields
+        return dt, tuple(shape), fields
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:
         path = self.path
         # Re-open through np.load so a file changed since open_trace is noticed.
         mm = _load_npy_mmap(path)
         try:
-            if self._check_header(path, mm) != self._layout:
+            if self._check_header(path, mm.dtype, mm.shape) + (mm.offset,) != self._layout:
                 raise TraceError(f"{path}: npy file changed since it was opened")
         finally:
             del mm
-        dtype, shape, offset, fields = self._layout
+        dtype, shape, fields, offset = self._layout
         n = shape[0]
         w = _window(chunk)
         for start in range(0, n, w):
@@ -497,8 +523,8 @@ class _NpyTrace(Trace):
 # with LETTER one of I, L, S, M; valgrind's "==pid== ..." message lines and
 # blank lines are accepted and skipped.  Every quantifier is possessive
 # (Python >= 3.11), so the engine never backtracks and keeps no per-line
-# state: it checks ~10 million lines a second, and when it stops early the
-# match ends exactly at the start of the first malformed line.
+# state: it checks several million lines a second, and when it stops early
+# the match ends exactly at the start of the first malformed line.
 _WS_RUN = 64
 _LACKEY_BLOCK_RE = re.compile(
     rb"(?:(?:"
@@ -535,7 +561,9 @@ def _parse_lackey_block(data: bytes):
     n_lines = data.count(b"\n")
     end = _LACKEY_BLOCK_RE.match(data).end()
     if end != len(data):
-        return None, None, None, n_lines, (data.count(b"\n", 0, end), "malformed")
+        # report the first error in file order: a bad size before this line?
+        bad = _parse_lackey_block(data[:end])[4] if end else None
+        return None, None, None, n_lines, bad or (data.count(b"\n", 0, end), "malformed")
     if data.startswith(b"==") or b"\n==" in data:
         data = _COMMENT_LINE_RE.sub(b"", data)
     q = data.translate(None, _WS)
@@ -588,6 +616,12 @@ def _record_line_index(text: bytes, i: int) -> int:
     raise AssertionError("record index out of range")  # pragma: no cover
 
 
+def _show_line(line: bytes) -> str:
+    """A line for an error message: its first 60 bytes, quoted, with
+    non-printable bytes escaped (``'foo\\xff'``)."""
+    return repr(line[:60])[1:]
+
+
 class _LackeyTrace(Trace):
     """A valgrind lackey ``--trace-mem=yes`` text trace, plain or gzip."""
 
@@ -618,10 +652,11 @@ class _LackeyTrace(Trace):
             what = "corrupt or truncated gzip data" if self._gz else "cannot read"
             raise TraceError(f"{self.path}: {what} ({type(e).__name__}: {e})") from None
 
-    def _parsed(self, block_bytes: int = _LACKEY_BLOCK) -> Iterator[tuple]:
+    def _parsed(self, block_bytes: Optional[int] = None) -> Iterator[tuple]:
         """Yield ``(addr, kind, size)`` per block of text, even for a block
         holding no records, so that only an empty stream yields nothing."""
         path = self.path
+        block_bytes = block_bytes or _LACKEY_BLOCK
         f = self._open()
         try:
             lineno = 0      # lines before the current block
@@ -643,13 +678,10 @@ class _LackeyTrace(Trace):
                 addr, kind, size, n_lines, bad = _parse_lackey_block(data)
                 if bad is not None:
                     idx, reason = bad
-                    line = data.split(b"\n", idx + 1)[idx]
-                    text = line.decode("utf-8", "replace")
+                    line = _show_line(data.split(b"\n", idx + 1)[idx])
                     if reason == "malformed":
-                        raise TraceError(
-                            f"{path}:{lineno + idx + 1}: malformed lackey line: {text[:60]!r}"
-                        )
-                    raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {text[:60]!r}")
+                        reason = "malformed lackey line"
+                    raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
                 lineno += n_lines
                 yield addr, kind, size
         finally:
@@ -661,8 +693,7 @@ class _LackeyTrace(Trace):
         comment = line.startswith(b"==") or not line.translate(None, b" \t\r")
         if comment and len(line) <= _MAX_COMMENT_LINE:
             return
-        text = line[:60].decode("utf-8", "replace")
-        raise TraceError(f"{self.path}:{lineno}: malformed lackey line: {text!r}")
+        raise TraceError(f"{self.path}:{lineno}: malformed lackey line: {_show_line(line)}")
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:
         for addr, kind, size in self._parsed():
@@ -845,7 +876,7 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
         dtypes = {"addr": np.dtype("<u8"), "kind": np.dtype("u1"), "size": np.dtype("<u4")}
 
         def write(f: BinaryIO) -> None:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
                 for name in _FIELDS:
                     with zf.open(name + ".npy", "w", force_zip64=True) as member:
                         header = {"descr": np.lib.format.dtype_to_descr(dtypes[name]),

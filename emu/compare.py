@@ -1,0 +1,42 @@
+"""Run one scenario under several values of a key (``emu compare``).
+
+>>> from emu.compare import parse_vary
+>>> parse_vary("kvm.strategy=shadow,direct")
+('kvm.strategy', ['shadow', 'direct'])
+"""
+
+from __future__ import annotations
+
+import os
+
+from emu.atomic import write_json
+from emu.errors import ConfigError
+from emu.scenario import resolve, run
+
+
+def parse_vary(text: str) -> tuple[str, list]:
+    """``key=v1,v2,...`` -> (key, [values]); ConfigError when malformed."""
+    key, sep, values = str(text).partition("=")
+    vals = [v.strip() for v in values.split(",") if v.strip()]
+    if not sep or not key.strip() or not vals:
+        raise ConfigError(f"--vary expects key=v1,v2,..., got {text!r}")
+    return key.strip(), vals
+
+
+def compare(scenario, key: str, values: list, overrides=(), progress=None) -> list:
+    """[(label, Result)] for each value of ``key`` (every run validated first)."""
+    for v in values:                  # refuse a bad value before anything runs
+        resolve(scenario, list(overrides) + [f"{key}={v}"])
+    return [(v, run(scenario, list(overrides) + [f"{key}={v}"], progress)) for v in values]
+
+
+def write_comparison(out_dir, key: str, runs: list) -> None:
+    """Each run under DIR/<value>/, and DIR/comparison.json with every summary."""
+    for label, result in runs:
+        result.write(os.path.join(out_dir, _safe(label)))
+    write_json(os.path.join(out_dir, "comparison.json"),
+               {"key": key, "runs": [{"value": label, "summary": r.summary} for label, r in runs]})
+
+
+def _safe(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))

@@ -1,0 +1,83 @@
+"""Plain-text tables of a run and of a comparison (what ``emu run`` prints)."""
+
+from __future__ import annotations
+
+from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
+
+
+def _table(header: list, rows: list) -> str:
+    cells = [header] + [[str(c) for c in r] for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    out = []
+    for n, r in enumerate(cells):
+        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        if n == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def key_figures(s: dict) -> dict:
+    """The figures a comparison puts side by side, derived from one summary."""
+    total = s["simulated_cycles"] * s["cpus"]
+    g = s["tlb"]["guest"]
+    exits = {k: v["count"] for k, v in s["exits"].items() if k != "TIMEINGUEST"}
+    return {
+        "cycles/access": (f"{s['cycles_per_guest_access']:.3f}"
+                          if s["cycles_per_guest_access"] else "-"),
+        "guest accesses": f"{s['guest_accesses']:,}",
+        "guest misses": f"{g['misses']:,}",
+        "misses/resume": f"{s['repopulation']['misses_per_resume']:.1f}",
+        "exits": f"{sum(exits.values()):,}",
+        "save/restore": _pct(s["cycles"]["save_restore"], total),
+        "fast path": _pct(s["cycles"]["fastpath"], total),
+        "memory B": f"{sum(v for k, v in s['memory_bytes'].items() if k != 'pinned_pages'):,}",
+        "violations": f"{s['tlb']['isolation_violations']:,}",
+    }
+
+
+def format_comparison(runs: list) -> str:
+    """``runs``: (label, summary) pairs -> one table, one row per design."""
+    figs = [(label, key_figures(s)) for label, s in runs]
+    header = ["design"] + list(figs[0][1])
+    table = _table(header, [[label] + list(f.values()) for label, f in figs])
+    causes = _table(["design"] + list(MISS_CAUSES),
+                    [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
+                     for label, s in runs])
+    return f"{table}\n\nguest TLB misses by cause\n{causes}"
+
+
+def format_run(s: dict) -> str:
+    """A one-screen summary of one run."""
+    cfg = s["config"]
+    k = cfg["kvm"]
+    total = s["simulated_cycles"] * s["cpus"]
+    lines = [
+        f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
+        f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
+        f"seed {s['seed']}",
+        f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles); "
+        f"{s['guest_accesses']:,} guest accesses"
+        + (f", {s['cycles_per_guest_access']:.3f} CPU cycles per guest access"
+           if s["cycles_per_guest_access"] else ""),
+        "",
+        _table(["cycles", "share"], [[c, _pct(s["cycles"][c], total)] for c in CYCLE_CATEGORIES
+                                     if s["cycles"][c]]),
+        "",
+        _table(["exit", "count", "mean us", "max us"],
+               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}"]
+                for name, e in s["exits"].items() if e["count"]]),
+        "",
+    ]
+    g = s["tlb"]["guest"]
+    lines.append(f"guest TLB: {g['hits']:,} hits, {g['misses']:,} misses "
+                 f"({100 * g['miss_rate']:.3f}%), {s['tlb']['isolation_violations']} isolation "
+                 f"violations; {s['repopulation']['misses_per_resume']:.1f} misses per resume "
+                 f"over {s['repopulation']['resumes']} resumes")
+    lines.append("misses by cause: " + ", ".join(f"{c} {n:,}" for c, n in
+                                                 s["tlb"]["guest"]["misses_by_cause"].items() if n))
+    lines.append("memory: " + ", ".join(f"{k} {v:,} B" for k, v in s["memory_bytes"].items()))
+    return "\n".join(lines)
