@@ -161,6 +161,8 @@ class BookeTLB:
         self.stamp_arr = np.zeros(entries, dtype=np.uint64)
         self.ptr_arr = np.zeros(self.sets, dtype=np.int32)
         self.gen_arr = np.zeros(entries, dtype=np.uint32)
+        self.wgen = 0                   # bumped on every write or invalidation
+        self._rows, self._rows_wgen = [], -1
         self.clock = 0
         self.rng = rng_seed_state(seed)
 
@@ -171,8 +173,13 @@ class BookeTLB:
             and int(self.vpn_arr[i]) == ea >> int(self.shift_arr[i])
 
     def find(self, ea: int, pid: int, as_: int, pid1: int = NO_PID) -> int:
-        for i in range(self.entries):          # lowest matching index wins
-            if self.matches(i, ea, pid, as_, pid1):
+        """The lowest index whose entry matches: a scan in index order."""
+        if self._rows_wgen != self.wgen:           # the entries changed: list them again
+            self._rows = [(i, int(self.vpn_arr[i]), int(self.shift_arr[i]), int(self.tid_arr[i]),
+                           int(self.ts_arr[i])) for i in range(self.entries) if self.valid_arr[i]]
+            self._rows_wgen = self.wgen
+        for i, vpn, shift, tid, ts in self._rows:
+            if ts == as_ and (tid == 0 or tid == pid or tid == pid1) and vpn == ea >> shift:
                 return i
         return -1
 
@@ -223,6 +230,7 @@ class BookeTLB:
         self.owner_arr[index] = owner
         self.valid_arr[index] = 1
         self.gen_arr[index] += 1
+        self.wgen += 1
         self.clock += 1
         self.stamp_arr[index] = self.clock
 
@@ -232,6 +240,7 @@ class BookeTLB:
         if self.valid_arr[index]:
             self.valid_arr[index] = 0
             self.gen_arr[index] += 1
+            self.wgen += 1
 
     def invalidate_ea(self, ea: int, tid: int, ts: int) -> int:
         hit = [i for i in range(self.entries)

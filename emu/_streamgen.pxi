@@ -162,10 +162,10 @@ cdef inline void sg_event(const sg_params *P, uint64_t r0, uint64_t r1,
 # NOTE: the loops below copy every parameter they use into a local first:
 # the uint8_t stores to `kind` may alias anything as far as C is concerned,
 # so fields read through P or S would be reloaded on every record, and the
-# loop-invariant tests (events, zipf) could not be hoisted out of the loop
-# (gcc -O3 unswitches them: one loop per case).  Random outcomes select with
-# masks (x ^ ((x ^ y) & mask)) rather than branches or ternaries, which gcc
-# may compile to a branch that mispredicts on a quarter of the records.
+# tests of `events` and `zipf` would not be loop invariant (the compiler can
+# hoist invariant tests out of the loop).  Random outcomes select with masks,
+# x ^ ((x ^ y) & mask), not with `if` or a ternary, which gcc compiled to a
+# branch that mispredicts on a quarter of the records.
 
 cdef Py_ssize_t sg_loop_ws(const sg_params *P, sg_state *S, uint64_t c,
                            uint32_t *ea, uint8_t *kind, Py_ssize_t m) noexcept nogil:

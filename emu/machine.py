@@ -12,6 +12,8 @@ that much.  So every CPU's breakdown adds up to the simulated time.
 
 from __future__ import annotations
 
+import heapq
+
 import numpy as np
 import simpy
 
@@ -29,6 +31,7 @@ from emu.workload.streams import AccessStream
 
 HOST_KERNEL_EA = 0xC000_0000
 FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel
+QUANTUM_US = 100                   # longest run between two scheduler checks
 
 
 class PCPU:
@@ -43,6 +46,13 @@ class PCPU:
         self.loaded = None             # the vCPU loaded on this CPU (vcpu_load done)
         self.last = None               # the thread that ran last
         self.finished_at = 0
+        self.wakes: list[int] = []     # times at which a thread of this CPU is due to wake
+
+    def next_wake(self, now: int) -> int:
+        """The next known wake-up time after ``now`` on this CPU (or -1)."""
+        while self.wakes and self.wakes[0] <= now:
+            heapq.heappop(self.wakes)
+        return self.wakes[0] if self.wakes else -1
 
     def total(self) -> int:
         return int(self.cycles.sum())
@@ -76,7 +86,10 @@ class Machine:
         self.next_pfn = FIRST_HOST_PFN
         self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
         sched = SchedParams.from_costs(self.costs)
-        self.quantum = max(1, sched.wakeup_granularity)
+        # A running thread yields to the scheduler at least this often, so that a
+        # wake-up from another CPU (QEMU answering) can preempt it; wake-ups whose
+        # time is known (sleeps, timers) end the quantum exactly on time.
+        self.quantum = max(1, min(sched.wakeup_granularity, self.us(QUANTUM_US)))
         n_ctx = sum(vm.vcpus for vm in scenario.vms) + len(scenario.vms) + len(scenario.host_tasks)
         self.ctx_host = np.zeros(max(n_ctx, 1), np.uint8)
         self.cpus = [self._make_cpu(i, sched) for i in range(m.cpus)]
@@ -193,6 +206,8 @@ class Machine:
         self.env.timeout(delay).callbacks.append(lambda _ev: fn())
 
     def wake_at(self, thread, when: int) -> None:
+        """Wake ``thread`` at cycle ``when`` (its CPU stops its quantum on time)."""
+        heapq.heappush(self.cpus[thread.cpu].wakes, int(when))
         self.call_at(when, lambda: self.wake(thread))
 
     # -- the CPU process ------------------------------------------------------------------
@@ -236,6 +251,9 @@ class Machine:
                 yield env.timeout(d)
             while env.now < end:
                 q = min(slice_ - ran, self.quantum, end - env.now)
+                w = cpu.next_wake(env.now)
+                if w > 0:
+                    q = min(q, w - env.now)
                 if q <= 0:
                     break
                 before = cpu.total()

@@ -537,11 +537,17 @@ def test_trace_longer_than_a_chunk_with_events(long_trace):
 # ------------------------------------------------------- the C kernel
 
 
-def test_compiled_kernel_is_used():
+def compiled_kernel():
+    """emu._fastpath, which must have the stream kernel."""
     from emu import _fastpath
     assert hasattr(_fastpath, "sg_fill"), (
         "emu._fastpath has no stream kernel: _fastpath.pyx must end with "
         "include \"_streamgen.pxi\", then rebuild (pip install -e .)")
+    return _fastpath
+
+
+def test_compiled_kernel_is_used():
+    compiled_kernel()
     assert make_stream(SYNTH_SPECS["sweep"], seed())._kernel_name == "cython"
 
 
@@ -603,7 +609,7 @@ def test_zipf_alias_table_is_exact(pages, s_exp):
 
 
 def test_kernel_rejects_bad_arguments():
-    fill = streams_mod._kernel()[1]
+    fill = compiled_kernel().sg_fill
     s = make_stream(SYNTH_SPECS["ws-uniform"], seed())
     ea, kind = np.zeros(10, np.uint32), np.zeros(10, np.uint8)
     e64, e8 = np.zeros(0, np.uint64), np.zeros(0, np.uint8)

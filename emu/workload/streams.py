@@ -634,7 +634,8 @@ class AccessStream:
         values = dict(
             pattern=pattern, block=self.block,
             seed=int(self.seed_seq.generate_state(1, np.uint64)[0]),
-            draws=draws, pages=s.pages if pattern != _TRACE else 1, page_shift=ps.bit_length() - 1, off_mask=ps // 8 - 1,
+            draws=draws, pages=s.pages if pattern != _TRACE else 1,
+            page_shift=ps.bit_length() - 1, off_mask=ps // 8 - 1,
             data_base=lay.data_base, code_base=lay.code_base,
             code_words=code_words, sweep_bytes=sweep_bytes,
             stride=int(s.stride) % sweep_bytes,
@@ -658,9 +659,9 @@ class AccessStream:
         n = self._trace.n_records
         if n is not None and 0 < n < chunk and self._trace_iter is None:
             parts = [c for c in self._trace.chunks(chunk) if len(c)]
-            addr = np.concatenate([c.addr for c in parts])
-            kind = np.concatenate([c.kind for c in parts])
-            if len(addr):
+            if parts:
+                addr = np.concatenate([c.addr for c in parts])
+                kind = np.concatenate([c.kind for c in parts])
                 reps = -(-chunk // len(addr))
                 self._trace_loop = (np.tile(addr, reps), np.tile(kind, reps))
                 return self._trace_loop

@@ -1,0 +1,247 @@
+"""The full-system model: what a correct model of KVM's TLB designs must show.
+
+Each behavioural check runs on both backends (the Cython fast path and the
+pure-Python reference) through one base class; known answers are derived in
+the comments.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from emu.codes import CAUSE
+from emu.config import default_scenario
+from emu.machine import Machine
+from emu.scenario import resolve, run
+
+WS_PAGES = 20
+CODE_PAGES = 4
+
+# A dense schedule so that a short run has many resumes: the scheduler's
+# tunables are scaled down 50x (latency 120 us), the host task runs 20 us out
+# of every 100 us and touches 100 pages in that time (> 64 entries), so under
+# `direct` it evicts every guest entry between two resumes.  Accesses cost 20
+# cycles so that the pure-Python backend has fewer of them to run, and page
+# faults are cheap so that the warm-up is short.
+DENSE = [
+    "duration_ms=2", "costs.access=20", "costs.sched_latency_us=120",
+    "costs.sched_min_granularity_us=15", "costs.sched_wakeup_granularity_us=20",
+    "costs.host_page_fault=50", "costs.guest_page_fault=50",
+    f"vm.0.process.0.workload.pages={WS_PAGES}",
+    f"vm.0.process.0.workload.code_pages={CODE_PAGES}",
+    "host_task.0.run_us=20", "host_task.0.sleep_us=80",
+    "host_task.0.workload.pages=100", "host_task.0.workload.inst_fraction=0",
+]
+
+
+def summary(backend, *overrides, base=DENSE):
+    return run(default_scenario(), list(base) + list(overrides) + [f"sim.backend={backend}"]).summary
+
+
+class Base:
+    backend = "cython"
+
+    def test_direct_repopulates_the_working_set_after_each_resume(self):
+        s = summary(self.backend, "kvm.strategy=direct")
+        ws = WS_PAGES + CODE_PAGES
+        resumes = s["repopulation"]["resumes"]
+        causes = s["tlb"]["guest"]["misses_by_cause"]
+        assert resumes >= 15
+        # after warm-up every resume finds the host has evicted the whole working set
+        assert 0.7 * ws * (resumes - 3) <= causes["host-eviction"] <= 1.1 * ws * resumes
+        assert causes["compulsory"] == ws
+
+    @pytest.mark.parametrize("strategy", ["shadow", "shadow-modified", "direct-save-on-switch"])
+    def test_restoring_designs_lose_nothing_to_the_host(self, strategy):
+        s = summary(self.backend, f"kvm.strategy={strategy}")
+        causes = s["tlb"]["guest"]["misses_by_cause"]
+        assert causes["host-eviction"] == 0 and causes["other-guest-eviction"] == 0
+        assert causes["shadow-not-restored"] == 0
+        # every miss is a first touch or the guest's own doing (its TLB, its fills)
+        assert s["tlb"]["guest"]["misses"] == causes["compulsory"] + causes["self-eviction"]
+        assert s["repopulation"]["resumes"] >= 15
+        # the host task, on the other hand, lost its entries to the guest
+        if strategy != "direct-save-on-switch":
+            assert s["tlb"]["host"]["misses_by_cause"]["other-guest-eviction"] > 0
+
+    def test_cycle_breakdown_adds_up_to_time_times_cpus(self):
+        for extra in ([], ["machine.cpus=2", "vm.0.vcpus=2"]):
+            s = summary(self.backend, *extra)
+            assert sum(s["cycles"].values()) == s["simulated_cycles"] * s["cpus"]
+            assert s["simulated_cycles"] >= 2 * 667_000
+
+    def test_pin_all_pins_every_page_and_never_defers(self):
+        s = summary(self.backend, "kvm.pfn_source=pin-all", "vm.0.memory_mb=16")
+        assert s["memory_bytes"]["pinned_pages"] == 16 << 20
+        assert s["memory_bytes"]["pfn_table"] == (16 << 20) // 4096 * 8   # 8 bytes a page
+        assert s["fastpath_profile"]["deferred_c_path"]["count"] == 0
+        assert s["gfn_to_pfn_calls"] == 0
+        assert s["startup_cycles"] > 0
+        gup = summary(self.backend, "kvm.pfn_source=gup", "vm.0.memory_mb=16")
+        assert gup["fastpath_profile"]["deferred_c_path"]["count"] > 0
+        assert gup["gfn_to_pfn_calls"] > 0
+
+    def test_direct_lets_two_guests_on_one_cpu_see_each_other(self):
+        # Two VMs, one vCPU each, one CPU: every shadow entry is TS=1 with shadow
+        # TID 0/1, so without a flush at vcpu_put one guest hits the other's entries.
+        two = ["vm.1.vcpus=1", "vm.1.process.0.workload.pages=20"]
+        assert summary(self.backend, "kvm.strategy=direct", *two)["tlb"]["isolation_violations"] > 0
+        for strategy in ("direct-save-on-switch", "shadow"):
+            s = summary(self.backend, f"kvm.strategy={strategy}", *two)
+            assert s["tlb"]["isolation_violations"] == 0
+
+    def test_e500_designs_isolate(self):
+        two = ["machine.core=e500", "vm.1.vcpus=1", "vm.1.process.0.workload.pages=20"]
+        for strategy in ("e500-flush-on-put", "e500-shadow-ids"):
+            s = summary(self.backend, f"kvm.strategy={strategy}", *two)
+            assert s["tlb"]["isolation_violations"] == 0
+            assert s["guest_accesses"] > 0
+
+    def test_shadow_ids_survive_guest_context_switches(self):
+        # Two guest processes switching every tick: on the 440 every switch drops the
+        # process entries (shadow TID 0); e500 shadow IDs keep them tagged instead.
+        procs = ["vm.0.process.0.count=2", "costs.guest_timeslice_us=100",
+                 "costs.guest_timer_period_us=100"]
+        flush = summary(self.backend, "machine.core=e500", "kvm.strategy=e500-flush-on-put", *procs)
+        sids = summary(self.backend, "machine.core=e500", "kvm.strategy=e500-shadow-ids", *procs)
+        assert flush["tlb"]["guest"]["misses_by_cause"]["guest-context-switch"] > 0
+        assert sids["tlb"]["guest"]["misses_by_cause"]["guest-context-switch"] == 0
+        assert sids["tlb"]["guest"]["misses"] < flush["tlb"]["guest"]["misses"]
+
+
+class TestCython(Base):
+    backend = "cython"
+
+
+class TestReference(Base):
+    backend = "reference"
+
+
+# -- backends, chunks and determinism -------------------------------------------------
+
+COMBOS = [
+    ["kvm.strategy=direct"],
+    ["kvm.strategy=shadow", "kvm.handler=c"],
+    ["kvm.strategy=shadow-modified", "vm.0.process.0.workload.syscall_every=200"],
+    ["kvm.strategy=direct-save-on-switch", "kvm.pfn_source=gup", "machine.cpus=2",
+     "vm.0.vcpus=2"],
+    ["kvm.pfn_source=guest-tlb-refs", "kvm.guest_tlb_walk=hashed", "kvm.batch_tlbwe=true"],
+    ["machine.micro_tlb=true", "vm.0.process.0.workload.mmio_every=500"],
+    ["machine.core=e500", "kvm.strategy=e500-shadow-ids", "vm.0.process.0.count=3"],
+    ["machine.core=e500", "kvm.strategy=direct", "vm.0.process.0.workload.mmio_every=300",
+     "vm.0.process.0.workload.mmio_device=block"],
+]
+
+
+@pytest.mark.parametrize("combo", COMBOS, ids=lambda c: ",".join(x.split("=")[1] for x in c))
+def test_backends_give_the_same_summary(combo):
+    base = DENSE[1:] + ["duration_ms=0.8"]
+    a = summary("cython", *combo, base=base)
+    b = summary("reference", *combo, base=base)
+    assert a.pop("backend") == "cython" and b.pop("backend") == "reference"
+    assert json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    assert a["guest_accesses"] > 1000
+
+
+@pytest.mark.parametrize("combo", COMBOS[:4] + COMBOS[6:], ids=lambda c: c[0].split("=")[1])
+def test_chunk_size_changes_no_byte_of_the_summary(combo, tmp_path):
+    texts = []
+    for chunk in (97, 65536):
+        out = tmp_path / str(chunk)
+        r = run(default_scenario(), DENSE + ["duration_ms=3"] + combo + [f"sim.chunk={chunk}"])
+        r.write(out)
+        texts.append((out / "summary.json").read_bytes())
+        assert json.loads((out / "run.json").read_text())["chunk"] == chunk
+    assert texts[0] == texts[1]
+
+
+def test_same_seed_same_result_other_seed_other_result():
+    a, b = (summary("cython", "seed=5") for _ in range(2))
+    c = summary("cython", "seed=6")
+    assert a == b and a["guest_accesses"] != c["guest_accesses"]
+
+
+# -- single mechanisms, checked in place --------------------------------------------------
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_guest_pid_change_releases_exactly_the_process_entries(backend):
+    sc = resolve(default_scenario(), DENSE + ["duration_ms=1.5", "host_task.0.run_us=1",
+                                              "vm.0.process.0.count=2",
+                                              "vm.0.process.0.workload.syscall_every=50",
+                                              f"sim.backend={backend}"])
+    m = Machine(sc)
+    m.run()
+    vcpu, cpu = m.vcpus[0], m.cpus[0]
+    tlb = cpu.tlb
+    mine = (tlb.owner_arr >> 8 == vcpu.ctx.ctx) & (tlb.valid_arr == 1) & (tlb.ts_arr == 1)
+    process = mine & (tlb.tid_arr == 0)          # shadow TID 0: guest TID != 0
+    kernel = mine & (tlb.tid_arr == 1)           # shadow TID 1: guest TID 0
+    assert process.sum() > 0 and kernel.sum() > 0
+    kernel_before = tlb.vpn_arr[kernel].copy()
+    other = next(p for p in vcpu.gcpu.processes if p is not vcpu.gcpu.current)
+    vcpu.switch_process(cpu, other, int(m.env.now))
+    still = (tlb.owner_arr >> 8 == vcpu.ctx.ctx) & (tlb.valid_arr == 1) & (tlb.ts_arr == 1)
+    assert (still & (tlb.tid_arr == 0)).sum() == 0
+    assert np.array_equal(tlb.vpn_arr[still & (tlb.tid_arr == 1)], kernel_before)
+
+
+def test_shadow_and_direct_cost_the_bytes_the_reference_gives():
+    # reference/kvm440.md §2.2: v1 keeps guest 64x16 + shadow 64x16 + page
+    # pointers 64x4 + host copy 64x16 = 3,328 bytes per vCPU; direct insert keeps
+    # shadow_refs[64] of 8 bytes = 512 bytes beside the guest TLB.
+    base = ["duration_ms=0.2"]
+    shadow = summary("cython", "kvm.strategy=shadow", base=base)["memory_bytes"]
+    direct = summary("cython", "kvm.strategy=direct", base=base)["memory_bytes"]
+    tlb_state = ("guest_tlb", "shadow_tlb", "shadow_pages", "host_tlb_copy")
+    assert sum(shadow[k] for k in tlb_state) == 3328
+    assert shadow["shadow_tlb"] + shadow["shadow_pages"] == 1280     # commit 7924bd41 message
+    assert direct["shadow_refs"] == 512 and "shadow_tlb" not in direct
+
+
+def test_c_handler_pays_the_shadow_restore_on_every_miss():
+    base = DENSE + ["kvm.strategy=shadow"]
+    asm = summary("cython", "kvm.handler=asm", base=base)
+    c = summary("cython", "kvm.handler=c", base=base)
+    assert asm["fastpath_profile"]["entry_restore"]["count"] < c["fastpath_profile"]["entry_restore"]["count"]
+    assert c["fastpath_profile"]["full_exit"]["count"] > 0 == asm["fastpath_profile"]["full_exit"]["count"]
+
+
+# -- the command line --------------------------------------------------------------------------
+
+def emu(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "emu.cli", *args], capture_output=True,
+                          text=True, **kw)
+
+
+@pytest.mark.parametrize("text, key", [
+    ("[kvm]\nstratgy = 'shadow'\n", "kvm.stratgy"),
+    ("[kvm]\npfn_cache_entries = 'many'\n", "kvm.pfn_cache_entries"),
+    ("[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow'\n", "index"),
+    ("[machine]\ncore = '440'\n[kvm]\nstrategy = 'e500-shadow-ids'\n", "e500"),
+    ("duration_ms = [\n", "invalid TOML"),
+])
+def test_bad_scenarios_get_one_line_and_status_2(tmp_path, text, key):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    out = tmp_path / "out"
+    p = emu("run", str(f), "--out", str(out))
+    assert p.returncode == 2
+    assert p.stderr.count("\n") == 1 and key in p.stderr and "Traceback" not in p.stderr
+    assert not out.exists()
+
+
+def test_run_writes_summary_and_tables(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text("duration_ms = 1\n[kvm]\nstrategy = 'shadow'\n")
+    p = emu("run", str(f), "--out", str(tmp_path / "o"), "--json", "--set", "seed=3")
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)
+    assert s["seed"] == 3 and s["config"]["kvm"]["strategy"] == "shadow"
+    assert json.loads((tmp_path / "o" / "summary.json").read_text()) == s
+    for table in ("exits", "tlb", "cycles", "profile"):
+        assert (tmp_path / "o" / f"{table}.csv").read_text().count("\n") > 1
