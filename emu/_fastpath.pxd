@@ -4,6 +4,7 @@
 # emu.backend, which picks this extension or the pure-Python reference
 # (emu/_reference.py) with the same semantics.
 
+cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 # Replacement policies (emu.hw.policy names -> codes).
@@ -23,9 +24,18 @@ cdef struct KeySet:
     uint64_t used
 
 
+# The two pages translated last by a PlainTLB and their slots (see PlainTLB.step).
+cdef struct Recent:
+    uint64_t last, prev
+    int last_slot, prev_slot
+    uint64_t repeats
+
+
+@cython.final
 cdef class PlainTLB:
     """One TLB array of sets x ways, one page size, no TID/TS (``emu tlb``)."""
     cdef public int entries, sets, ways, hwater, policy, page_shift
+    cdef int set_mask                # sets - 1 when sets is a power of two, else -1
     cdef public object tag_arr, valid_arr, ptr_arr
     cdef uint64_t[::1] tag           # vpn held by each slot
     cdef uint8_t[::1] valid
@@ -42,11 +52,12 @@ cdef class PlainTLB:
     cdef uint64_t hmask
     cdef int hbits
     cdef KeySet seen
-    cdef uint64_t last_vpn           # NOTE: fast hit on a repeat of the last page
-    cdef int last_slot
+    cdef Recent recent               # NOTE: fast hits on the two pages translated last
+    cdef uint64_t evicted            # the page the last miss evicted (EMPTY if none)
     # counters
     cdef public uint64_t records, translations, hits, misses, compulsory
 
+    cdef int set_of(self, uint64_t vpn) noexcept nogil
     cdef uint64_t home(self, uint64_t vpn) noexcept nogil
     cdef int find(self, uint64_t vpn) noexcept nogil
     cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil
@@ -54,9 +65,11 @@ cdef class PlainTLB:
     cdef int choose_victim(self, int set_) noexcept nogil
     cdef void lru_unlink(self, int set_, int slot) noexcept nogil
     cdef void lru_push(self, int set_, int slot) noexcept nogil
-    cdef void translate(self, uint64_t vpn) noexcept nogil
+    cdef int translate(self, uint64_t vpn) noexcept nogil
+    cdef void step(self, Recent *rc, uint64_t vpn) noexcept nogil
 
 
+@cython.final
 cdef class BookeTLB:
     """One PowerPC Book E TLB array: 440 UTLB, e500 TLB0 or TLB1, a guest TLB."""
     cdef public int entries, sets, ways, hwater, policy
@@ -113,6 +126,7 @@ cdef struct Costs:
     int64_t entry_base, entry_per_mod
 
 
+@cython.final
 cdef class VirtCPU:
     """One physical CPU's translation hardware and miss bookkeeping."""
     cdef public BookeTLB tlb         # 440 UTLB, or e500 TLB0
@@ -148,6 +162,7 @@ cdef class VirtCPU:
     cdef void micro_fill(self, bint inst, int idx) noexcept nogil
 
 
+@cython.final
 cdef class Ctx:
     """A context that runs on a CPU: a vCPU (virtualized mode) or a host thread (native)."""
     cdef public int ctx, strategy, handler, hashed_walk, pfn_source, is_host, host_pid

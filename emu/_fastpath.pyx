@@ -12,6 +12,8 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport calloc, free
 from libc.string cimport memset
 
+cimport cython
+
 import numpy as np
 
 cdef uint64_t EMPTY = 0xFFFFFFFFFFFFFFFFULL
@@ -107,6 +109,7 @@ cdef inline int keyset_add(KeySet *ks, uint64_t key) noexcept nogil:
 # --------------------------------------------------------------------------
 # PlainTLB: the TLB of ``emu tlb``.
 
+@cython.final
 cdef class PlainTLB:
     """A TLB of ``sets`` x ``ways`` slots caching translations of one page size.
 
@@ -138,6 +141,7 @@ cdef class PlainTLB:
         self.entries = entries
         self.ways = ways
         self.sets = entries // ways
+        self.set_mask = self.sets - 1 if self.sets & (self.sets - 1) == 0 else -1
         self.policy = POLICIES[policy]
         self.page_shift = page_shift
         self.hwater = ways - 1 if hwater < 0 else min(hwater, ways - 1)
@@ -164,14 +168,22 @@ cdef class PlainTLB:
         if self.hkey == NULL or self.hslot == NULL:
             raise MemoryError()
         keyset_init(&self.seen, 4 * entries)
-        self.last_vpn = EMPTY
-        self.last_slot = -1
+        self.recent.last = self.recent.prev = EMPTY
+        self.recent.last_slot = self.recent.prev_slot = -1
+        self.recent.repeats = 0
+        self.evicted = EMPTY
         self.records = self.translations = self.hits = self.misses = self.compulsory = 0
 
     def __dealloc__(self):
         free(self.hkey)
         free(self.hslot)
         free(self.seen.keys)
+
+    cdef inline int set_of(self, uint64_t vpn) noexcept nogil:
+        # NOTE: a mask instead of a 64-bit division when the set count allows
+        if self.set_mask >= 0:
+            return <int> (vpn & <uint64_t> self.set_mask)
+        return <int> (vpn % <uint64_t> self.sets)
 
     cdef inline uint64_t home(self, uint64_t vpn) noexcept nogil:
         return (vpn * GOLDEN) >> (64 - self.hbits)
@@ -256,38 +268,69 @@ cdef class PlainTLB:
         # stamp, which is what the reference's linear min-scan picks.
         return self.ltail[set_] - set_ * self.ways
 
-    cdef void translate(self, uint64_t vpn) noexcept nogil:
+    cdef int translate(self, uint64_t vpn) noexcept nogil:
+        """Translate one page through the hash index; returns its slot.
+
+        Sets ``evicted`` to the page a miss pushed out (EMPTY otherwise).
+        """
         cdef int slot, set_
         self.translations += 1
-        # NOTE: a repeat of the last page always hits (only a miss evicts, and
-        # a miss makes its own page the last one) and, under LRU, is already
-        # the most recent of its set; skipping the probe is exact.
-        if vpn == self.last_vpn:
-            self.hits += 1
-            return
+        self.evicted = EMPTY
         slot = self.find(vpn)
-        set_ = <int> (vpn % <uint64_t> self.sets)
         if slot >= 0:
             self.hits += 1
-            if self.policy == POLICY_LRU and self.lhead[set_] != slot:
-                self.lru_unlink(set_, slot)
-                self.lru_push(set_, slot)
-        else:
-            self.misses += 1
-            if keyset_add(&self.seen, vpn) == 1:
-                self.compulsory += 1
-            slot = set_ * self.ways + self.choose_victim(set_)
-            if self.valid[slot]:
-                self.hash_delete(self.tag[slot])
-                if self.policy == POLICY_LRU:
-                    self.lru_unlink(set_, slot)
-            self.tag[slot] = vpn
-            self.valid[slot] = 1
-            self.hash_insert(vpn, slot)
             if self.policy == POLICY_LRU:
-                self.lru_push(set_, slot)
-        self.last_vpn = vpn
-        self.last_slot = slot
+                set_ = slot // self.ways
+                if self.lhead[set_] != slot:
+                    self.lru_unlink(set_, slot)
+                    self.lru_push(set_, slot)
+            return slot
+        set_ = self.set_of(vpn)
+        self.misses += 1
+        if keyset_add(&self.seen, vpn) == 1:
+            self.compulsory += 1
+        slot = set_ * self.ways + self.choose_victim(set_)
+        if self.valid[slot]:
+            self.evicted = self.tag[slot]
+            self.hash_delete(self.tag[slot])
+            if self.policy == POLICY_LRU:
+                self.lru_unlink(set_, slot)
+        self.tag[slot] = vpn
+        self.valid[slot] = 1
+        self.hash_insert(vpn, slot)
+        if self.policy == POLICY_LRU:
+            self.lru_push(set_, slot)
+        return slot
+
+    cdef inline void step(self, Recent *rc, uint64_t vpn) noexcept nogil:
+        """Translate ``vpn``, answering from the two pages translated last when it can.
+
+        NOTE: exact shortcuts.  The last page is still in the TLB (only a miss
+        evicts, and a miss makes its own page the last one) and, under LRU,
+        already the most recent of its set.  The page before it is still in
+        the TLB unless the last translation's miss evicted it, in which case
+        it is forgotten here; under LRU its hit moves it to the front as a
+        probe would.  Repeats are counted as hits by the caller.
+        """
+        cdef int slot, set_
+        if vpn == rc.last:
+            rc.repeats += 1
+            return
+        if vpn == rc.prev:
+            rc.repeats += 1
+            if self.policy == POLICY_LRU:
+                set_ = rc.prev_slot // self.ways
+                if self.lhead[set_] != rc.prev_slot:
+                    self.lru_unlink(set_, rc.prev_slot)
+                    self.lru_push(set_, rc.prev_slot)
+            rc.prev, rc.last = rc.last, rc.prev
+            rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
+            return
+        slot = self.translate(vpn)
+        rc.prev, rc.prev_slot = rc.last, rc.last_slot
+        rc.last, rc.last_slot = vpn, slot
+        if self.evicted == rc.prev:
+            rc.prev = EMPTY
 
     def run(self, const uint64_t[::1] addr, const uint8_t[::1] kind,
             const uint32_t[::1] size=None, unsigned int kinds_mask=0xF):
@@ -301,13 +344,18 @@ cdef class PlainTLB:
         cdef int sh = self.page_shift
         cdef bint has_size = size is not None
         cdef uint64_t a, first, last, v, end
+        cdef uint64_t records = 0
+        cdef unsigned int k
+        cdef Recent rc = self.recent
         if kind.shape[0] != n or (has_size and size.shape[0] != n):
             raise ValueError("addr, kind and size must have equal lengths")
+        rc.repeats = 0
         with nogil:
             for r in range(n):
-                if kind[r] > 31 or not (kinds_mask >> kind[r]) & 1:
+                k = kind[r]
+                if k > 31 or not (kinds_mask >> k) & 1:
                     continue
-                self.records += 1
+                records += 1
                 a = addr[r]
                 first = a >> sh
                 if has_size and size[r] > 1:
@@ -316,13 +364,16 @@ cdef class PlainTLB:
                         end = EMPTY
                     last = end >> sh
                     v = first
-                    while True:
-                        self.translate(v)
-                        if v == last:
-                            break
+                    while v != last:
+                        self.step(&rc, v)
                         v += 1
-                else:
-                    self.translate(first)
+                    first = last
+                self.step(&rc, first)
+        self.records += records
+        self.translations += rc.repeats
+        self.hits += rc.repeats
+        rc.repeats = 0
+        self.recent = rc
         if self.seen.keys == NULL:
             raise MemoryError()
 
@@ -343,6 +394,7 @@ cdef inline uint64_t bucket_of(uint64_t vpn, int shift, uint64_t mask) noexcept 
     return mix(vpn ^ (<uint64_t> shift << 58)) & mask
 
 
+@cython.final
 cdef class BookeTLB:
     """A PowerPC Book E TLB array (440 UTLB, e500 TLB0/TLB1, guest TLB).
 
@@ -747,6 +799,7 @@ def cause_key_py(int owner, int ts, uint64_t ea):
     return cause_key(owner, ts, ea)
 
 
+@cython.final
 cdef class VirtCPU:
     """One physical CPU: its hardware TLB(s), micro-TLBs and miss-cause bookkeeping.
 
@@ -914,6 +967,7 @@ cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
         (gi + 1 if gi >= 0 else entries)
 
 
+@cython.final
 cdef class Ctx:
     """A vCPU (virtualized mode) or a host thread (native mode) and its counters.
 
