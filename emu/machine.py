@@ -96,6 +96,19 @@ class Machine:
         self.hw_entries = self.cpus[0].tlb.entries
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._build_threads()
+        self.timeline = [] if scenario.sim.timeline else None
+
+    def contexts(self) -> list:
+        """Every context that can own a TLB entry: id, name and kind."""
+        out = [{"id": v.ctx.ctx, "name": v.name, "kind": "vcpu"} for v in self.vcpus]
+        out += [{"id": q.ctx.ctx, "name": q.name, "kind": "qemu"} for q in self.qemu]
+        out += [{"id": h.ctx.ctx, "name": h.name, "kind": "host_task"} for h in self.host_tasks]
+        return sorted(out, key=lambda c: c["id"])
+
+    def record_occupancy(self, cpu) -> None:
+        """One sample of who owns each hardware TLB entry (-1: free or the host kernel)."""
+        owner = np.where(cpu.tlb.valid_arr == 1, cpu.tlb.owner_arr >> 8, -1).astype(np.int32)
+        self.timeline.append((int(self.env.now), cpu.index, owner))
 
     # -- helpers -------------------------------------------------------------------
 
@@ -264,6 +277,8 @@ class Machine:
                     yield env.timeout(used)
                 rq.charge(t, used)
                 ran += used
+                if self.timeline is not None:
+                    self.record_occupancy(cpu)
                 if after is not None:
                     after()
                 if blocked:

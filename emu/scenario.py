@@ -21,7 +21,9 @@ import time
 from dataclasses import dataclass, field
 
 from emu import __version__
-from emu.atomic import dumps_json, write_json, write_text
+import numpy as np
+
+from emu.atomic import atomic_path, dumps_json, write_json, write_text
 from emu.config import (Scenario, apply_overrides, load_scenario, scenario_from_dict,
                         scenario_to_dict)
 
@@ -53,12 +55,16 @@ class Result:
     tables: dict
     wall_seconds: float = 0.0
     execution: dict = field(default_factory=dict)
+    arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
 
     def write(self, out_dir) -> None:
         """Write summary.json, one CSV per table and run.json, each atomically."""
         os.makedirs(out_dir, exist_ok=True)
         for name, rows in self.tables.items():
             write_text(os.path.join(out_dir, f"{name}.csv"), rows_to_csv(rows))
+        for name, arrays in self.arrays.items():
+            with atomic_path(os.path.join(out_dir, f"{name}.npz"), suffix=".npz") as tmp:
+                np.savez_compressed(tmp, **arrays)
         write_json(os.path.join(out_dir, "run.json"),
                    dict(self.execution, wall_seconds=round(self.wall_seconds, 3)))
         write_json(os.path.join(out_dir, "summary.json"), self.summary)
@@ -109,6 +115,14 @@ def run(scenario, overrides=(), progress=None) -> Result:
         "cpus": len(machine.cpus),
         **sections,
     }
+    summary["contexts"] = machine.contexts()
     g = summary["guest_accesses"]
     summary["cycles_per_guest_access"] = cycles * len(machine.cpus) / g if g else None
-    return Result(summary, tables, time.perf_counter() - t0, execution)
+    arrays = {}
+    if machine.timeline:
+        arrays["timeline"] = {
+            "time": np.array([t for t, _, _ in machine.timeline], np.int64),
+            "cpu": np.array([c for _, c, _ in machine.timeline], np.int16),
+            "owner": np.stack([o for _, _, o in machine.timeline]),
+        }
+    return Result(summary, tables, time.perf_counter() - t0, execution, arrays)

@@ -450,6 +450,24 @@ class PlainTLBBase:
             expect[_xorshift64star_draws(seed, 1)[0] % 4] = 5
             assert t.contents() == expect
 
+    @pytest.mark.parametrize("entries, ways, policy, hwater", [
+        (1, 1, "fifo", -1), (1, 1, "lru", -1), (4, 4, "round-robin", 0)])
+    def test_page_before_last_can_be_evicted_by_the_last(self, entries, ways, policy, hwater):
+        # One usable way: 1 misses, 2 misses and evicts 1, so 1 misses again (a
+        # shortcut remembering "the page before the last" must forget it), and
+        # so on: 1 2 1 2 1 -> 5 misses, and 1 is the one left.
+        t = self.run([1, 2, 1, 2, 1], entries, ways, policy, hwater=hwater)
+        assert (t.counters()["misses"], t.counters()["hits"]) == (5, 0)
+        assert t.contents() == [1] + [-1] * (entries - 1)
+
+    def test_ping_pong_then_third_page_lru(self):
+        # 2-entry LRU, trace A B A B B A C B (A=1, B=2, C=3).  A B miss; A B B A
+        # hit, A last used -> B is LRU; C evicts B; B then evicts A (LRU).
+        # 4 misses, 4 hits; slots: A was 0, B 1; C takes 1, B takes 0.
+        t = self.run([1, 2, 1, 2, 2, 1, 3, 2], 2, 2, "lru")
+        assert (t.counters()["misses"], t.counters()["hits"]) == (4, 4)
+        assert t.contents() == [2, 3]
+
     def test_set_index_is_vpn_mod_sets(self):
         # 8 entries, 2 ways, 4 sets; vpn 6 is in set 2 -> slot 4 (first fill).
         t = self.run([6, 10], 8, 2, "fifo")
@@ -1088,3 +1106,23 @@ def test_plain_kind_above_31_same_on_both_backends():
         t.run(addr, kind, None, 0x1)              # "inst": kind 0 only
         got[impl.__name__] = t.counters()
     assert got["emu._fastpath"] == got["emu._reference"]
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "emu/_fastpath.pyx PlainTLB.__cinit__ accepts any page_shift, but its hash index, "
+    "its compulsory-miss KeySet (keys stored as vpn + 1, 0 = empty) and its Recent "
+    "shortcut (EMPTY = 2**64 - 1 as 'no page') cannot hold vpn 2**64 - 1, which "
+    "page_shift 0 produces for the top address: Cython counts 2 hits, 0 misses and "
+    "holds nothing; the reference counts 1 miss, 1 hit.  Either both should refuse a "
+    "page_shift below 1 (make_plain_tlb never passes one) or both should agree"))
+def test_plain_page_shift_zero_top_address():
+    got = []
+    for impl in (FP, REF):
+        try:
+            t = impl.PlainTLB(4, 4, "fifo", 0)
+        except ValueError:
+            got.append("refused")
+            continue
+        t.run(np.array([M64, M64], np.uint64), np.ones(2, np.uint8))
+        got.append((t.counters(), t.contents()))
+    assert got[0] == got[1]

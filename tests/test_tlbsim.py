@@ -290,6 +290,21 @@ class TLBSimBase:
         assert seen == [1, 1, 98, 1, 398, 151]
         assert (r["misses"], r["hits"], r["records_read"]) == (650, 0, 650)
 
+    # -- input errors -----------------------------------------------------------
+
+    @pytest.mark.parametrize("kind, size, match", [
+        ([1, 4, 1], None, "kind 4 at record 1"),         # kinds are I, L, S, M = 0..3
+        ([1, 1, 255], None, "kind 255 at record 2"),
+        ([1, 1, 1], [3, 0, 3], "size 0 at record 1"),
+        ([1, 1], None, "equal lengths"),
+        ([1, 1, 1], [3, 3], "equal lengths"),
+    ])
+    def test_bad_records_refused(self, kind, size, match):
+        addr = np.arange(3, dtype=np.uint64) * np.uint64(PAGE)
+        with pytest.raises(emu.errors.TraceError, match=match):
+            self.sim(addr, np.array(kind, np.uint8),
+                     None if size is None else np.array(size, np.uint32))
+
     # -- configuration errors ---------------------------------------------------
 
     @pytest.mark.parametrize("bad", [
