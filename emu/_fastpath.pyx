@@ -138,6 +138,8 @@ cdef class PlainTLB:
             raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
         if policy not in POLICIES or policy == "none":
             raise ValueError(f"unknown policy {policy!r}")
+        if not 10 <= page_shift < 64:
+            raise ValueError(f"page shift {page_shift} outside 10..63")
         self.entries = entries
         self.ways = ways
         self.sets = entries // ways
@@ -582,6 +584,8 @@ cdef class BookeTLB:
             raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
         if not 0 < shift < 64:
             raise ValueError(f"page shift {shift} out of range")
+        if not 0 <= tid <= 255 or not 0 <= ts <= 1:
+            raise ValueError(f"TID {tid} / TS {ts} outside 0..255 / 0..1")
         self.set_entry(index, ea, shift, tid, ts, rpn, attr, owner)
 
     def invalidate(self, int index):

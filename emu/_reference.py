@@ -54,6 +54,8 @@ class PlainTLB:
             raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
         if policy not in POLICIES or policy == "none":
             raise ValueError(f"unknown policy {policy!r}")
+        if not 10 <= page_shift < 64:
+            raise ValueError(f"page shift {page_shift} outside 10..63")
         self.entries, self.ways, self.sets = entries, ways, entries // ways
         self.policy = policy
         self.page_shift = page_shift
@@ -221,6 +223,8 @@ class BookeTLB:
             raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
         if not 0 < shift < 64:
             raise ValueError(f"page shift {shift} out of range")
+        if not 0 <= tid <= 255 or not 0 <= ts <= 1:
+            raise ValueError(f"TID {tid} / TS {ts} outside 0..255 / 0..1")
         self.vpn_arr[index] = ea >> shift
         self.shift_arr[index] = shift
         self.tid_arr[index] = tid
@@ -278,7 +282,7 @@ class BookeTLB:
 # The virtualized fast path (DESIGN.md §3), written for reading.
 
 from emu.codes import (CAUSE, CYCLES, EXIT, KIND_IFETCH, KIND_SLEEP, KIND_SYSCALL,  # noqa: E402
-                       PFN_SOURCE, STEP, STOP, STRATEGY, TLB)
+                       MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, STEP, STOP, STRATEGY, TLB)
 
 
 def cause_key_py(owner: int, ts: int, ea: int) -> int:
@@ -371,7 +375,23 @@ class VirtCPU:
 
 
 class Ctx:
-    """A vCPU (virtualized mode) or a host thread (native mode) and its counters."""
+    """A vCPU (virtualized mode) or a host thread (native mode) and its counters.
+
+    ``log``: None, or a function called with one dict per decision of the
+    loops below (``emu explain`` narrates them).  Every dict has ``event``
+    and ``ctx``; the events, in the order one access can produce them:
+
+    - ``hit``: ``ea``, ``kind``, ``index`` (hardware entry), ``owner``;
+    - ``miss``: ``ea``, ``kind``, ``cause`` (a name of ``MISS_CAUSES``);
+    - ``walk`` (step 1): ``gi`` (guest TLB index or -1), ``cycles``;
+    - ``gpa`` (3.1): ``gpa``;  ``memslot`` (3.2): ``gfn``, ``slot``, ``visible``;
+    - ``pfn`` (3.3): ``source`` (a name of ``PFN_SOURCES``), ``pfn`` (-1: unknown);
+    - ``hw_write``: ``index``, ``evicted`` (``tlb.read(index)`` before the write);
+    - ``end``: ``outcome`` (``filled``, ``guest_miss``, ``mmio``, ``deferred``,
+      ``host_fault``) and ``cycles``, all the cycles the miss was charged so far.
+
+    With ``log`` None the loops do exactly what they do without it.
+    """
 
     def __init__(self, ctx: int, arrays: dict, gtlb=None, shadow=None, pcache=None,
                  strategy: int = STRATEGY["direct"], handler: int = 0, hashed_walk: int = 0,
@@ -393,6 +413,7 @@ class Ctx:
         self.stop_ea = self.stop_gpa = 0
         self.stop_gi = self.stop_kind = 0
         self.costs: dict = {}
+        self.log = None                  # optional per-event hook (see the class docstring)
 
     def set_costs(self, c: dict) -> None:
         self.costs = dict(c)
@@ -459,6 +480,9 @@ class Ctx:
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
         else:
             i = cpu.tlb.choose_victim(page)    # the host's round robin / e500 NV
+        if self.log is not None:
+            self.log({"event": "hw_write", "ctx": self.ctx, "index": i,
+                      "evicted": cpu.tlb.read(i)})
         cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
         if not self.mod[i]:
             self.mod[i] = 1
@@ -513,6 +537,7 @@ class Ctx:
         asm = self.handler == 0
         cost = self.costs
         W = len(self.repop_miss)
+        log = self.log
         while pos < n:
             if used >= budget:
                 stop = STOP["budget"]
@@ -529,6 +554,9 @@ class Ctx:
             idx, c = self._translate(cpu, inst, a, self.shadow_pid, self.pid1, 1)
             if idx >= 0:                                    # hit
                 owner = cpu.hit_owner(idx)
+                if log is not None:
+                    log({"event": "hit", "ctx": self.ctx, "ea": a, "kind": k, "index": idx,
+                         "owner": owner})
                 if owner >= 0 and owner >> 8 != self.ctx:
                     self.tlbc[TLB["isolation_violations"]] += 1
                 self.tlbc[TLB["hits"]] += 1
@@ -558,12 +586,19 @@ class Ctx:
                 gtag = int(self.gtlb.tid_arr[gi])
             else:
                 gtag = self.guest_pid if self.guest_pr else 0
-            self.causes[cpu.cause_of((self.ctx << 8) | gtag, 1, a)] += 1
+            cause = cpu.cause_of((self.ctx << 8) | gtag, 1, a)
+            self.causes[cause] += 1
+            if log is not None:
+                log({"event": "miss", "ctx": self.ctx, "ea": a, "kind": k,
+                     "cause": MISS_CAUSES[cause]})
+                log({"event": "walk", "ctx": self.ctx, "gi": gi, "cycles": self.walk_cost(gi)})
             if gi < 0:
                 # 2. not in the guest TLB: deliver the miss to the guest
                 c += self.charge_step(cpu, "deliver", cost["deliver_interrupt"], "exit_entry")
                 c += self.return_to_guest(cpu)
                 used += c
+                if log is not None:
+                    log({"event": "end", "ctx": self.ctx, "outcome": "guest_miss", "cycles": c})
                 self.record_exit(EXIT["ITLBREAL" if inst else "DTLBREAL"], c)
                 self.stop_ea, self.stop_kind = a, k
                 stop = STOP["guest_miss"]
@@ -572,12 +607,19 @@ class Ctx:
             shift = int(self.gtlb.shift_arr[gi])
             gpa = (int(self.gtlb.rpn_arr[gi]) >> shift << shift) | (a & ((1 << shift) - 1))
             c += self.charge_step(cpu, "gpa", cost["asm_gpa" if asm else "c_gpa"], "fastpath")
+            if log is not None:
+                log({"event": "gpa", "ctx": self.ctx, "gpa": gpa})
             # 3.2 memslot visibility (kvm_is_visible_gfn)
             gfn = gpa >> 12
             c += self.charge_step(cpu, "memslot", cost["asm_memslot" if asm else "c_memslot"],
                                   "fastpath")
             base, npages = int(self.slot_base[0]), int(self.slot_npages[0])
+            if log is not None:
+                log({"event": "memslot", "ctx": self.ctx, "gfn": gfn, "slot": 0,
+                     "visible": base <= gfn < base + npages})
             if not base <= gfn < base + npages:
+                if log is not None:
+                    log({"event": "end", "ctx": self.ctx, "outcome": "mmio", "cycles": c})
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -587,7 +629,12 @@ class Ctx:
             c += self.charge_step(cpu, "pfn_lookup",
                                   cost["asm_pfn_lookup" if asm else "c_pfn_lookup"], "fastpath")
             pfn = self.pfn_known(gi, gfn)
+            if log is not None:
+                log({"event": "pfn", "ctx": self.ctx, "source": PFN_SOURCES[self.pfn_source],
+                     "pfn": pfn})
             if pfn < 0:
+                if log is not None:
+                    log({"event": "end", "ctx": self.ctx, "outcome": "deferred", "cycles": c})
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -598,6 +645,8 @@ class Ctx:
                                   "fastpath")
             c += self.return_to_guest(cpu)
             used += c
+            if log is not None:
+                log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
             self.record_exit(EXIT["ITLBVIRT" if inst else "DTLBVIRT"], c)
         return stop, pos, used
 
@@ -605,6 +654,7 @@ class Ctx:
         """Run a host thread's accesses natively (see the Cython docstring)."""
         n, used, stop = len(ea), 0, STOP["end"]
         pid = self.host_pid
+        log = self.log
         while pos < n:
             if used >= budget:
                 stop = STOP["budget"]
@@ -620,6 +670,9 @@ class Ctx:
             idx, c = self._translate(cpu, k == KIND_IFETCH, a, pid, NO_PID, 0)
             if idx >= 0:
                 owner = cpu.hit_owner(idx)
+                if log is not None:
+                    log({"event": "hit", "ctx": self.ctx, "ea": a, "kind": k, "index": idx,
+                         "owner": owner})
                 if owner >= 0 and owner >> 8 != self.ctx:
                     self.tlbc[TLB["isolation_violations"]] += 1
                 self.tlbc[TLB["hits"]] += 1
@@ -630,10 +683,16 @@ class Ctx:
             self.tlbc[TLB["misses"]] += 1
             if cpu.micro:
                 cpu.micro_flush()
-            self.causes[cpu.cause_of(self.ctx << 8, 0, a)] += 1
+            cause = cpu.cause_of(self.ctx << 8, 0, a)
+            self.causes[cause] += 1
+            if log is not None:
+                log({"event": "miss", "ctx": self.ctx, "ea": a, "kind": k,
+                     "cause": MISS_CAUSES[cause]})
             pfn = int(self.host_pt[(a >> 12) & 0xFFFFF])
             c = self.costs["native_miss_handler"]
             if pfn < 0:
+                if log is not None:
+                    log({"event": "end", "ctx": self.ctx, "outcome": "host_fault", "cycles": c})
                 used += c
                 cpu.cycles[category] += c
                 self.stop_ea = a
@@ -641,8 +700,13 @@ class Ctx:
                 break
             c += 3 * self.costs["tlbwe"]
             i = cpu.tlb.choose_victim(a)
+            if log is not None:
+                log({"event": "hw_write", "ctx": self.ctx, "index": i,
+                     "evicted": cpu.tlb.read(i)})
             cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, pfn << 12, self.ctx << 8,
                          self.ctx)
+            if log is not None:
+                log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
             used += c
             cpu.cycles[category] += c
         return stop, pos, used

@@ -255,6 +255,16 @@ cdef Py_ssize_t sg_loop_trace(const sg_params *P, sg_state *S, uint64_t c,
     cdef const uint64_t *taddr = P.taddr
     cdef const uint8_t *tkind = P.tkind
     cdef uint32_t a
+    if not events:
+        # NOTE: a plain copy-and-fold loop, which the C compiler vectorises
+        if m > <Py_ssize_t> (tlen - t):
+            m = <Py_ssize_t> (tlen - t)
+        for i in range(m):
+            a = <uint32_t> taddr[t + i]
+            ea[i] = a ^ (<uint32_t> (a >= 0xC0000000U) << 31)
+            kind[i] = tkind[t + i]
+        S.trace = t + <uint64_t> m
+        return m
     for i in range(m):
         if events:
             r0 = sg_wymix(c + SG_WYP0)

@@ -40,10 +40,12 @@ class TLBSimConfig:
         page_shift(self.page_size)
         if self.kinds not in KINDS:
             raise ConfigError(f"unknown kinds {self.kinds!r} (choose from: all, data, inst)")
-        if isinstance(self.chunk, bool) or not isinstance(self.chunk, int) or self.chunk < 1:
-            raise ConfigError(f"chunk must be a positive integer, got {self.chunk!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if (isinstance(self.chunk, bool) or not isinstance(self.chunk, int)
+                or not 1 <= self.chunk <= 1 << 26):
+            raise ConfigError(f"chunk must be an integer in 1..2**26, got {self.chunk!r}")
+        if (isinstance(self.seed, bool) or not isinstance(self.seed, int)
+                or not 0 <= self.seed < 1 << 64):
+            raise ConfigError(f"seed must be an integer in 0..2**64-1, got {self.seed!r}")
         return self
 
     def as_dict(self) -> dict:

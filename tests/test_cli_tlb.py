@@ -417,35 +417,17 @@ def _limit_memory():
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: emu/tlbsim.py TLBSimConfig.validate / emu/hw/tlb.py check_geometry accept any "
-    "positive entries; `emu tlb --entries 2147483648` reaches emu/_fastpath.pyx "
-    "PlainTLB.__cinit__(int entries, ...) and dies with a traceback "
-    "(OverflowError: value too large to convert to int), exit status 1, "
-    "instead of one line `emu: error: ...` and exit status 2"))
 def test_entries_too_large_for_the_fast_path(tmp_path):
     # memory-capped: a fix that accepts the value must not eat the machine
     proc = run_cli("tlb", "--entries", str(2**31), LACKEY_SMALL, preexec_fn=_limit_memory)
     assert_usage_error(proc, "entries")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: emu/tlbsim.py TLBSimConfig.validate checks only seed >= 0; "
-    "`emu tlb --policy random --seed 18446744073709551616` (2**64) reaches "
-    "emu/_fastpath.pyx PlainTLB.__cinit__(uint64_t seed) and dies with a traceback "
-    "(OverflowError: Python int too large to convert to C unsigned long), exit status 1, "
-    "instead of one line and exit status 2"))
 def test_seed_too_large_for_the_fast_path():
     proc = run_cli("tlb", "--policy", "random", "--seed", str(2**64), LACKEY_SMALL)
     assert_usage_error(proc, "seed")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a TLB too large for memory is not a one-line error: "
-    "`emu tlb --entries 1073741824` (2**30, fits a C int) makes emu/_fastpath.pyx "
-    "PlainTLB.__cinit__ np.full an 8 GiB array; under a 4 GiB address-space limit it dies "
-    "with a traceback (numpy _ArrayMemoryError), exit status 1 (the reference backend: "
-    "MemoryError traceback); without a limit it silently allocates tens of GiB"))
 def test_entries_too_large_for_memory():
     proc = run_cli("tlb", "--entries", str(2**30), LACKEY_SMALL, preexec_fn=_limit_memory)
     assert_usage_error(proc, "entries")

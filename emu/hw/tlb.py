@@ -37,10 +37,15 @@ def _human(size: int) -> str:
     return str(size)
 
 
+MAX_ENTRIES = 1 << 20
+
+
 def check_geometry(entries: int, ways: int | None, policy: str) -> int:
     """Validate a TLB's shape and policy; returns the number of ways."""
     if isinstance(entries, bool) or not isinstance(entries, int) or entries <= 0:
         raise ConfigError(f"entries must be a positive integer, got {entries!r}")
+    if entries > MAX_ENTRIES:
+        raise ConfigError(f"entries must be at most {MAX_ENTRIES:,}, got {entries:,}")
     ways = entries if ways is None else ways
     if isinstance(ways, bool) or not isinstance(ways, int) or ways <= 0:
         raise ConfigError(f"ways must be a positive integer, got {ways!r}")
