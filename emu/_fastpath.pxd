@@ -147,9 +147,13 @@ cdef class VirtCPU:
     cdef uint64_t tc_key[1024]
     cdef uint64_t tc_wgen[1024]
     cdef int32_t tc_idx[1024]
+    cdef int32_t tc_owner[1024]
 
     cdef int hw_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
     cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
+    cdef uint64_t write_gen(self) noexcept nogil
+    cdef int min_shift(self) noexcept nogil
+    cdef int probe(self, uint64_t key, uint64_t w, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_, int *owner) noexcept nogil
     cdef int hit_owner(self, int idx) noexcept nogil
     cdef void micro_flush_c(self) noexcept nogil
     cdef BookeTLB array_of(self, int idx)

@@ -794,6 +794,12 @@ cdef int reasons_get(ReasonMap *m, uint64_t key, int default) noexcept nogil:
     return default
 
 
+cdef inline uint64_t context_key(uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil:
+    """The (PID, PID1, AS) part of a translation-cache key; the EA's block fills bits 0..21."""
+    return ((<uint64_t> (pid & 0xFFFF) << 22) | (<uint64_t> (pid1 & 0xFFFF) << 38)
+            | (<uint64_t> (as_ & 1) << 54))
+
+
 cdef inline uint64_t cause_key(int owner, int ts, uint64_t ea) noexcept nogil:
     """Who lost which page: (owner context and guest TID tag, TS, 4 KB page of a 32-bit EA)."""
     return (<uint64_t> owner << 21) | (<uint64_t> ts << 20) | ((ea >> 12) & 0xFFFFF)
@@ -824,6 +830,7 @@ cdef class VirtCPU:
         self.reasons.vals = NULL
         reasons_init(&self.reasons)
         memset(self.tc_key, 0, sizeof(self.tc_key))
+        memset(self.tc_owner, 0, sizeof(self.tc_owner))
         self.micro_flush()
 
     def __dealloc__(self):
@@ -860,28 +867,60 @@ cdef class VirtCPU:
         self.tlb.touch(idx)
         return self.tlb.owner[idx]
 
+    cdef inline uint64_t write_gen(self) noexcept nogil:
+        """Grows whenever any entry of this CPU's TLB(s) is written or invalidated."""
+        if self.e500:
+            return self.tlb.wgen + self.tlb1.wgen
+        return self.tlb.wgen
+
+    cdef inline int min_shift(self) noexcept nogil:
+        """The smallest page shift of any valid entry (10 when none): two EAs in one
+        block of that size always translate alike, so the cache keys on it."""
+        cdef uint64_t used = self.tlb.shifts_in_use
+        cdef int sh = 10
+        if self.e500:
+            used |= self.tlb1.shifts_in_use
+        if used == 0:
+            return sh
+        while not (used >> sh) & 1:
+            sh += 1
+        return sh
+
+    cdef inline int probe(self, uint64_t key, uint64_t w, uint64_t ea, uint32_t pid,
+                          uint32_t pid1, uint32_t as_, int *owner) noexcept nogil:
+        """hw_lookup through the translation cache; ``owner`` gets the entry's owner.
+
+        ``key`` = context_key(pid, pid1, as_) | (ea >> min_shift()), ``w`` = write_gen()
+        (the cache is only valid for one write generation, and min_shift changes
+        only when an entry is written).
+        A hit is touched (LRU) as a lookup by the hardware would be.
+        """
+        cdef uint64_t h = mix(key + 1) & 1023
+        cdef int idx
+        if self.tc_key[h] == key + 1 and self.tc_wgen[h] == w:
+            idx = self.tc_idx[h]
+            owner[0] = self.tc_owner[h]
+            if self.tlb.policy == POLICY_LRU:
+                self.hit_owner(idx)
+            return idx
+        idx = self.hw_lookup(ea, pid, pid1, as_)
+        if idx >= 0:
+            owner[0] = self.hit_owner(idx)
+            self.tc_key[h] = key + 1
+            self.tc_wgen[h] = w
+            self.tc_idx[h] = idx
+            self.tc_owner[h] = owner[0]
+        return idx
+
     cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1,
                            uint32_t as_) noexcept nogil:
         """hw_lookup through the translation cache (same answer, one probe on a repeat).
 
         Precondition: EA below 2**32 (the 440 and e500 EAs are 32-bit).
         """
-        cdef uint64_t key = ((ea >> 10) | (<uint64_t> (pid & 0xFFFF) << 22)
-                             | (<uint64_t> (pid1 & 0xFFFF) << 38)
-                             | (<uint64_t> (as_ & 1) << 54)) + 1
-        cdef uint64_t h = mix(key) & 1023
-        cdef uint64_t w = self.tlb.wgen
-        cdef int idx
-        if self.e500:
-            w += self.tlb1.wgen
-        if self.tc_key[h] == key and self.tc_wgen[h] == w:
-            return self.tc_idx[h]
-        idx = self.hw_lookup(ea, pid, pid1, as_)
-        if idx >= 0:
-            self.tc_key[h] = key
-            self.tc_wgen[h] = w
-            self.tc_idx[h] = idx
-        return idx
+        cdef int owner
+        return self.probe(context_key(pid, pid1, as_) | (ea >> self.min_shift()),
+                          self.write_gen(), ea, pid, pid1, as_, &owner)
 
     cdef BookeTLB array_of(self, int idx):
         return self.tlb1 if idx >= self.tlb.entries else self.tlb
@@ -1128,9 +1167,13 @@ cdef class Ctx:
         cdef bint inst, asm = self.handler == 0
         cdef uint64_t a, gpa, gfn, off
         cdef int64_t pfn
-        cdef int owner
+        cdef int owner = -1
         cdef int64_t hits = 0, gcyc = 0
+        cdef uint64_t kbase = context_key(self.shadow_pid, self.pid1, 1), w
+        cdef int gsh
         with nogil:
+            w = cpu.write_gen()
+            gsh = cpu.min_shift()
             while pos < n:
                 if used >= budget:
                     stop = S_BUDGET
@@ -1149,16 +1192,18 @@ cdef class Ctx:
                     idx = cpu.micro_lookup(inst, a, self.shadow_pid, self.pid1, 1)
                     if idx >= 0:
                         self.tlbc[T_MICRO_HITS] += 1
+                        owner = cpu.hit_owner(idx)
                     else:
                         self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.cached_lookup(a, self.shadow_pid, self.pid1, 1)
+                        idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1,
+                                        1, &owner)
                         if idx >= 0:
                             c += self.costs.micro_refill
                             cpu.micro_fill(inst, idx)
                 else:
-                    idx = cpu.cached_lookup(a, self.shadow_pid, self.pid1, 1)
+                    idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1, 1,
+                                    &owner)
                 if idx >= 0:
-                    owner = cpu.hit_owner(idx)
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1
                     hits += 1
@@ -1259,6 +1304,8 @@ cdef class Ctx:
                     stop = S_DEFERRED
                     break
                 self.map_shadow_c(cpu, a, gi, pfn)
+                w = cpu.write_gen()
+                gsh = cpu.min_shift()
                 step = self.costs.asm_hw_write if asm else self.costs.c_hw_write
                 self.profile[2 * P_HW_WRITE] += 1
                 self.profile[2 * P_HW_WRITE + 1] += step
@@ -1333,7 +1380,11 @@ cdef class Ctx:
         cdef uint64_t a
         cdef int32_t pfn
         cdef uint32_t pid = <uint32_t> self.host_pid
+        cdef uint64_t kbase = context_key(pid, NOPID, 0), w
+        cdef int owner = -1, gsh
         with nogil:
+            w = cpu.write_gen()
+            gsh = cpu.min_shift()
             while pos < n:
                 if used >= budget:
                     stop = S_BUDGET
@@ -1352,17 +1403,17 @@ cdef class Ctx:
                     idx = cpu.micro_lookup(inst, a, pid, NOPID, 0)
                     if idx >= 0:
                         self.tlbc[T_MICRO_HITS] += 1
+                        owner = cpu.hit_owner(idx)
                     else:
                         self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.cached_lookup(a, pid, NOPID, 0)
+                        idx = cpu.probe(kbase | (a >> gsh), w, a, pid, NOPID, 0, &owner)
                         if idx >= 0:
                             c += self.costs.micro_refill
                             cpu.micro_fill(inst, idx)
                 else:
-                    idx = cpu.cached_lookup(a, pid, NOPID, 0)
+                    idx = cpu.probe(kbase | (a >> gsh), w, a, pid, NOPID, 0, &owner)
                 if idx >= 0:
-                    j = cpu.hit_owner(idx)
-                    if j >= 0 and (j >> 8) != self.ctx:
+                    if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1
                     self.tlbc[T_HITS] += 1
                     used += c
@@ -1385,6 +1436,10 @@ cdef class Ctx:
                 i = cpu.tlb.victim(a)
                 cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, <uint64_t> pfn << 12,
                              self.ctx << 8, self.ctx)
+                w = cpu.write_gen()
+                gsh = cpu.min_shift()
                 used += c
                 cpu.cycles[category] += c
         return stop, pos, used
+
+include "_streamgen.pxi"

@@ -1,0 +1,516 @@
+"""Plots of a run and of a comparison of designs (matplotlib, PNG and SVG).
+
+Every plot function takes ``runs``, a list of ``(label, summary)`` pairs (one
+per design, in the order the reader should see them), and ``out``, a path
+without extension (an extension, if given, is dropped).  It writes
+``out.png`` and ``out.svg`` atomically and returns their paths.  Each plot has
+a title, axis labels with units and a legend; SVG text is kept as text (not
+paths), so a test or a search can find the title and labels in it.
+
+matplotlib is imported, with the non-interactive Agg backend, only when a plot
+is drawn: ``import emu`` never pulls it in.
+
+>>> from emu.report.plots import repopulation_curve  # doctest: +SKIP
+>>> repopulation_curve([("shadow", s1), ("direct", s2)], "out/repopulation")  # doctest: +SKIP
+('out/repopulation.png', 'out/repopulation.svg')
+"""
+
+from __future__ import annotations
+
+import os
+
+from emu.atomic import atomic_path
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.errors import EmuError
+
+#: What each plot writes unless told otherwise.
+FORMATS = ("png", "svg")
+DPI = 110
+
+#: Deterministic output: no dates in the files, fixed SVG ids, text kept as text.
+_RC = {
+    "svg.fonttype": "none",
+    "svg.hashsalt": "emu-report",
+    "font.size": 9.5,
+    "axes.titlesize": 11,
+    "axes.titleweight": "bold",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.3,
+    "legend.fontsize": 8.5,
+    "legend.framealpha": 0.9,
+}
+_METADATA = {"png": {"Software": None}, "svg": {"Date": None}}
+
+#: Colours of the designs (one per run, in order): matplotlib's tab10.
+_RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+                "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+#: Colours of the cycle components, fixed so that every plot agrees.
+_CYCLE_COLOURS = {
+    "guest": "#a6cee3", "exit_entry": "#1f78b4", "fastpath": "#33a02c",
+    "c_path": "#b2df8a", "gfn_to_pfn": "#ff7f00", "save_restore": "#e31a1c",
+    "host_switch": "#6a3d9a", "host_tasks": "#cab2d6", "qemu": "#b15928", "idle": "#d9d9d9",
+}
+_CYCLE_LABELS = {
+    "guest": "guest work", "exit_entry": "exit/entry", "fastpath": "miss handler (fast path)",
+    "c_path": "KVM C path", "gfn_to_pfn": "gfn_to_pfn", "save_restore": "TLB save/restore",
+    "host_switch": "host context switch", "host_tasks": "host tasks", "qemu": "QEMU",
+    "idle": "idle",
+}
+#: Components that are not overhead of the design (the right panel leaves them out).
+_NOT_OVERHEAD = ("guest", "host_tasks", "idle")
+
+_CAUSE_COLOURS = {
+    "compulsory": "#9e9e9e", "host-eviction": "#d62728", "other-guest-eviction": "#9467bd",
+    "self-eviction": "#1f77b4", "guest-context-switch": "#2ca02c", "flush": "#ff7f0e",
+    "shadow-not-restored": "#8c564b",
+}
+
+_STEP_COLOURS = {
+    "save": "#1f77b4", "walk": "#aec7e8", "deliver": "#7f7f7f", "gpa": "#2ca02c",
+    "memslot": "#98df8a", "pfn_lookup": "#bcbd22", "hw_write": "#17becf", "restore": "#9edae5",
+    "full_exit": "#9467bd", "entry_restore": "#d62728", "deferred_c_path": "#e377c2",
+    "gfn_to_pfn": "#ff7f0e",
+}
+
+#: Colours of the TLB owners in the occupancy image.
+_FREE_COLOUR = "#f0f0f0"
+_VCPU_COLOURS = ("#1f77b4", "#2ca02c", "#17becf", "#9467bd", "#08519c", "#006d2c",
+                 "#6baed6", "#74c476")
+_QEMU_COLOURS = ("#ff7f0e", "#fdae6b", "#e6550d")
+_HOST_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#843c39")
+
+
+# -- helpers -------------------------------------------------------------------
+
+def _plt():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def _base(out) -> str:
+    out = os.fspath(out)
+    root, ext = os.path.splitext(out)
+    return root if ext.lower() in (".png", ".svg", ".pdf") else out
+
+
+def _save(fig, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Write ``fig`` as ``out.<fmt>`` for each format, atomically; close it."""
+    plt = _plt()
+    base = _base(out)
+    paths = []
+    try:
+        for fmt in formats:
+            path = f"{base}.{fmt}"
+            with atomic_path(path, suffix="." + fmt) as tmp:
+                fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                            metadata=_METADATA.get(fmt))
+            paths.append(path)
+    finally:
+        plt.close(fig)
+    return tuple(paths)
+
+
+def _rc():
+    return _plt().rc_context(_RC)
+
+
+def _check_runs(runs) -> list:
+    runs = [(str(label), s) for label, s in runs]
+    if not runs:
+        raise EmuError("nothing to plot: no runs")
+    return runs
+
+
+def _total_cycles(s: dict) -> int:
+    return s["simulated_cycles"] * s["cpus"]
+
+
+def _design_axis(ax, labels, horizontal=True):
+    """Design names along the bars' axis, the first design on top."""
+    pos = list(range(len(labels)))
+    if horizontal:
+        ax.set_yticks(pos)
+        ax.set_yticklabels(labels)
+        if not ax.yaxis_inverted():     # a shared y axis must be inverted once only
+            ax.invert_yaxis()
+        ax.grid(axis="y", visible=False)
+    else:
+        ax.set_xticks(pos)
+        ax.set_xticklabels(labels, rotation=20 if max(map(len, labels)) > 12 else 0,
+                           ha="right" if max(map(len, labels)) > 12 else "center")
+        ax.grid(axis="x", visible=False)
+    return pos
+
+
+def _bar_height(n: int) -> float:
+    return 0.6 if n > 1 else 0.45
+
+
+def _stacked_barh(ax, runs, parts, values, colours, names, annotate_fmt=None):
+    """Horizontal stacked bars: one per run, one segment per part with a non-zero value."""
+    labels = [label for label, _ in runs]
+    pos = _design_axis(ax, labels)
+    left = [0.0] * len(runs)
+    h = _bar_height(len(runs))
+    for part in parts:
+        vals = [values(s, part) for _, s in runs]
+        if not any(vals):
+            continue
+        ax.barh(pos, vals, h, left=left, color=colours[part], label=names.get(part, part),
+                edgecolor="white", linewidth=0.5)
+        left = [a + b for a, b in zip(left, vals)]
+    if annotate_fmt:
+        top = max(left) if left else 0
+        for p, v in zip(pos, left):
+            ax.text(v + 0.01 * (top or 1), p, annotate_fmt(v), va="center", fontsize=8.5)
+        ax.set_xlim(0, (top or 1) * 1.15)
+    return left
+
+
+# -- the plots -------------------------------------------------------------------
+
+def _moving_mean(values: list, width: int) -> list:
+    """Centred mean over ``width`` points (fewer at the ends)."""
+    half = width // 2
+    out = []
+    for k in range(len(values)):
+        lo, hi = max(0, k - half), min(len(values), k - half + width)
+        out.append(sum(values[lo:hi]) / (hi - lo))
+    return out
+
+
+def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Misses per resume at each position k after vcpu_load: ``misses[k] / resumes``.
+
+    Left: the miss probability at the k-th guest access after a vcpu_load, one
+    line per design (thin: each k; thick: its mean over a few neighbouring k).
+    Right: its running sum, the misses per resume taken in the first k accesses
+    (its last point is ``repopulation.misses_per_resume``).  A design whose
+    curve equals an earlier one's says so in the legend (its line hides under
+    the other); a design with no resume is listed as such.
+    """
+    runs = _check_runs(runs)
+    plt = _plt()
+    with _rc():
+        fig, (ax, cum) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+        window = max((len(s["repopulation"]["misses"]) for _, s in runs), default=1)
+        width = max(1, window // 32)
+        seen = {}
+        for i, (label, s) in enumerate(runs):
+            rep = s["repopulation"]
+            colour = _RUN_COLOURS[i % len(_RUN_COLOURS)]
+            resumes = rep["resumes"]
+            if not resumes:
+                ax.plot([], [], color=colour, label=f"{label} (no resume)")
+                cum.plot([], [], color=colour, label=f"{label} (no resume)")
+                continue
+            key = (resumes, tuple(rep["misses"]))
+            same = seen.setdefault(key, label)
+            note = f", same as {same}" if same != label else ""
+            rate = [m / resumes for m in rep["misses"]]
+            style = dict(color=colour, linestyle=("-", "--", "-.", ":")[i % 4])
+            ax.plot(range(len(rate)), rate, linewidth=0.6, alpha=0.35, drawstyle="steps-post",
+                    color=colour)
+            ax.plot(range(len(rate)), _moving_mean(rate, width), linewidth=1.8,
+                    label=f"{label} ({resumes} resumes{note})", **style)
+            running, acc = [], 0.0
+            for r in rate:
+                acc += r
+                running.append(acc)
+            cum.plot(range(1, len(running) + 1), running, linewidth=1.8,
+                     label=f"{label}{' (' + note[2:] + ')' if note else ''}", **style)
+            if running and not note:
+                cum.annotate(f"{running[-1]:.1f}", (len(running), running[-1]),
+                             textcoords="offset points", xytext=(3, 0), va="center",
+                             fontsize=8.5, color=colour)
+        ax.set_title("TLB misses after vcpu_load, per resume")
+        ax.set_xlabel("guest accesses after vcpu_load (k)")
+        ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes)")
+        ax.set_ylim(bottom=0)
+        ax.set_xlim(0, max(window, 1))
+        ax.legend(loc="upper right", title=f"design (thin: each k; thick: mean over {width} k)"
+                  if width > 1 else "design")
+        cum.set_title("Cumulative misses per resume")
+        cum.set_xlabel("guest accesses after vcpu_load (k)")
+        cum.set_ylabel("misses per resume in the first k accesses")
+        cum.set_ylim(bottom=0)
+        cum.set_xlim(0, max(window, 1) * 1.1)
+        cum.legend(loc="center right", title="design")
+        fig.tight_layout()
+        return _save(fig, out, formats, dpi)
+
+
+def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Where the CPU time goes, one stacked bar per design.
+
+    Left: every cycle component as a share of CPU time (simulated cycles x
+    CPUs; the components add up to it).  Right: the design's overheads only
+    (all but guest work, host tasks and idle) in CPU cycles per guest access,
+    so that small differences are visible.
+    """
+    runs = _check_runs(runs)
+    plt = _plt()
+    with _rc():
+        fig, (ax, ov) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.55 * len(runs)), sharey=True)
+        _stacked_barh(ax, runs, CYCLE_CATEGORIES,
+                      lambda s, c: 100.0 * s["cycles"][c] / _total_cycles(s) if _total_cycles(s) else 0.0,
+                      _CYCLE_COLOURS, _CYCLE_LABELS)
+        ax.set_xlim(0, 100)
+        ax.set_title("CPU time by component")
+        ax.set_xlabel("share of CPU time (%)")
+        ax.set_ylabel("design")
+
+        def per_access(s, c):
+            g = s.get("guest_accesses") or 0
+            return s["cycles"][c] / g if g else 0.0
+
+        overhead = [c for c in CYCLE_CATEGORIES if c not in _NOT_OVERHEAD]
+        _stacked_barh(ov, runs, overhead, per_access, _CYCLE_COLOURS, _CYCLE_LABELS,
+                      annotate_fmt=lambda v: f"{v:.3f}")
+        ov.set_title("Design overhead per guest access")
+        ov.set_xlabel("CPU cycles per guest access (overhead components only)")
+        # one legend for both panels: every component that appears in either
+        handles, labels = [], []
+        for a in (ax, ov):
+            for h, lab in zip(*a.get_legend_handles_labels()):
+                if lab not in labels:
+                    handles.append(h)
+                    labels.append(lab)
+        fig.tight_layout()
+        fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False,
+                   bbox_to_anchor=(0.5, -0.03), title="cycle component")
+        return _save(fig, out, formats, dpi)
+
+
+def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Grouped bars of exit counts per category, for every category any design
+    exited on (TIMEINGUEST, the time spent in the guest, left out).  A log
+    scale is used when the counts span more than two decades."""
+    runs = _check_runs(runs)
+    plt = _plt()
+    cats = [c for c in EXIT_CATEGORIES if c != "TIMEINGUEST"
+            and any(s["exits"][c]["count"] for _, s in runs)]
+    with _rc():
+        fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))), 4.2))
+        n = len(runs)
+        width = 0.8 / n
+        counts_all = []
+        for i, (label, s) in enumerate(runs):
+            counts = [s["exits"][c]["count"] for c in cats]
+            counts_all += [c for c in counts if c]
+            xs = [k - 0.4 + width * (i + 0.5) for k in range(len(cats))]
+            bars = ax.bar(xs, counts, width, label=f"{label} ({sum(counts):,} exits)",
+                          color=_RUN_COLOURS[i % len(_RUN_COLOURS)], edgecolor="white",
+                          linewidth=0.5)
+            if len(cats) * n <= 40:           # the counts themselves, small, above the bars
+                ax.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], fontsize=6.5,
+                             padding=1, rotation=90 if n > 2 else 0)
+        ax.set_xticks(range(len(cats)))
+        ax.set_xticklabels(cats, rotation=30, ha="right")
+        ax.grid(axis="x", visible=False)
+        if counts_all and max(counts_all) > 100 * min(counts_all):
+            import math
+            from matplotlib.ticker import FuncFormatter
+            ax.set_yscale("log")
+            ax.set_ylim(0.7, 10 ** math.ceil(math.log10(max(counts_all)) + 0.3))
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else ""))
+            ax.set_ylabel("exits (count, log scale)")
+        else:
+            ax.set_ylabel("exits (count)")
+            if counts_all:
+                ax.set_ylim(0, max(counts_all) * 1.15)
+        if not cats:
+            ax.text(0.5, 0.5, "no exits", transform=ax.transAxes, ha="center", va="center")
+        ax.set_xlabel("exit category (KVM exit timing)")
+        ax.set_title("Exits by category (TIMEINGUEST excluded)")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="design")
+        fig.tight_layout()
+        return _save(fig, out, formats, dpi)
+
+
+def miss_causes(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Guest hardware TLB misses by cause (DESIGN.md §6), one stacked bar per design."""
+    runs = _check_runs(runs)
+    plt = _plt()
+    with _rc():
+        fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
+        _stacked_barh(ax, runs, MISS_CAUSES,
+                      lambda s, c: s["tlb"]["guest"]["misses_by_cause"][c], _CAUSE_COLOURS, {},
+                      annotate_fmt=lambda v: f"{int(v):,}")
+        ax.set_title("Guest TLB misses by cause")
+        ax.set_xlabel("hardware TLB misses taken by guests (count)")
+        ax.set_ylabel("design")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="cause")
+        fig.tight_layout()
+        return _save(fig, out, formats, dpi)
+
+
+def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+    """The miss handler's cost per guest TLB miss, split by step, one stacked bar
+    per design: each step's cycles divided by the design's guest TLB misses.
+
+    Steps that run on every miss (save, walk) show their mean; steps that run
+    on some (gpa ... gfn_to_pfn) are weighted by how often they ran, so the bar
+    adds up to the average cycles a miss cost.  ``entry_restore`` (the shadow
+    TLB written at every guest entry) is not run per miss: charged per miss it
+    shows what each miss saved cost.
+    """
+    runs = _check_runs(runs)
+    plt = _plt()
+
+    def per_miss(s, step):
+        m = s["tlb"]["guest"]["misses"]
+        return s["fastpath_profile"][step]["cycles"] / m if m else 0.0
+
+    with _rc():
+        fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
+        _stacked_barh(ax, runs, PROFILE_STEPS, per_miss, _STEP_COLOURS, {},
+                      annotate_fmt=lambda v: f"{v:,.0f}")
+        ax.set_title("Miss handler cost per guest TLB miss, by step")
+        ax.set_xlabel("CPU cycles per guest TLB miss (each step's cycles / guest TLB misses)")
+        ax.set_ylabel("design")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="step")
+        fig.tight_layout()
+        return _save(fig, out, formats, dpi)
+
+
+def _owner_colours(contexts: list) -> list:
+    """[(id, name, colour)] for every context, by kind."""
+    out, n = [], {"vcpu": 0, "qemu": 0, "host_task": 0}
+    palettes = {"vcpu": _VCPU_COLOURS, "qemu": _QEMU_COLOURS, "host_task": _HOST_COLOURS}
+    for c in sorted(contexts, key=lambda c: c["id"]):
+        kind = c.get("kind", "host_task")
+        pal = palettes.get(kind, _HOST_COLOURS)
+        i = n.get(kind, 0)
+        n[kind] = i + 1
+        suffix = {"vcpu": " (vCPU)", "qemu": " (QEMU)", "host_task": " (host task)"}.get(kind, "")
+        out.append((int(c["id"]), f"{c['name']}{suffix}", pal[i % len(pal)]))
+    return out
+
+
+def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dpi=DPI,
+                       label=None) -> tuple:
+    """Who owns each hardware TLB entry over time on one CPU.
+
+    ``timeline_arrays``: ``time`` (cycles), ``cpu`` and ``owner`` [samples,
+    entries] (context id, or -1 for a free entry or one of the host kernel's),
+    as in ``Result.arrays["timeline"]`` or ``timeline.npz``.  A sample is taken
+    at each context switch and holds until the next one.  x: time in µs; y:
+    the TLB entries; colour: the owner, named from ``summary["contexts"]``.
+    """
+    import numpy as np
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    plt = _plt()
+    try:
+        time = np.asarray(timeline_arrays["time"], dtype=np.int64)
+        cpus = np.asarray(timeline_arrays["cpu"])
+        owner = np.asarray(timeline_arrays["owner"])
+    except KeyError as err:
+        raise EmuError(f"timeline arrays lack {err.args[0]!r} (need time, cpu, owner)") from None
+    sel = cpus == cpu
+    if owner.ndim != 2 or not sel.any():
+        raise EmuError(f"no TLB occupancy samples for CPU {cpu}")
+    time, owner = time[sel], owner[sel]
+    clock = summary.get("costs", {}).get("clock_mhz") or summary["config"]["machine"]["clock_mhz"]
+    owners = _owner_colours(summary.get("contexts", []))
+    known = {i for i, _, _ in owners}
+    present = set(np.unique(owner).tolist())
+    other = sorted(present - known - {-1})
+    # colour index: 0 free, 1.. the contexts, last: any id the summary does not name
+    classes = [(-1, "free / host kernel", _FREE_COLOUR)] + owners
+    if other:
+        classes.append((None, "other owner", "#000000"))
+    index = np.zeros(owner.shape, np.int16)
+    for k, (cid, _, _) in enumerate(classes):
+        if cid is None:
+            index[np.isin(owner, other)] = k
+        elif cid != -1:
+            index[owner == cid] = k
+    cmap = ListedColormap([c for _, _, c in classes])
+    norm = BoundaryNorm(np.arange(len(classes) + 1) - 0.5, len(classes))
+    t_us = time / clock
+    step = float(np.median(np.diff(t_us))) if len(t_us) > 1 else 1.0
+    edges = np.append(t_us, t_us[-1] + step)
+    entries = owner.shape[1]
+    with _rc():
+        height = 4.2 if entries <= 64 else 6.0
+        fig, ax = plt.subplots(figsize=(10, height))
+        ax.pcolormesh(edges, np.arange(entries + 1) - 0.5, index.T, cmap=cmap, norm=norm,
+                      shading="flat", rasterized=True)
+        ax.set_ylim(entries - 0.5, -0.5)
+        ax.grid(False)
+        machine = summary.get("config", {}).get("machine", {})
+        core = machine.get("core")
+        hwater = machine.get("hwater")
+        if core == "440" and hwater is not None and 0 < hwater < entries - 1:
+            # entries above hwater are the host's pinned ones (Linux 44x)
+            ax.axhline(hwater + 0.5, color="black", linewidth=0.8, linestyle="--")
+            ax.text(edges[0], hwater + 0.5, f"hwater ({hwater}) ", va="center", ha="right",
+                    fontsize=7.5)
+        strategy = summary.get("config", {}).get("kvm", {}).get("strategy", "")
+        what = label or strategy
+        ax.set_title(f"Hardware TLB occupancy on CPU {cpu}" + (f": {what}" if what else ""))
+        ax.set_xlabel("simulated time (µs); a sample at each context switch")
+        ax.set_ylabel(f"{core + ' ' if core else ''}TLB entry (index)")
+        seen = set(np.unique(index).tolist())
+        handles = [Patch(facecolor=c, edgecolor="#999999", label=name)
+                   for k, (_, name, c) in enumerate(classes) if k in seen or k == 0]
+        ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="owner")
+        fig.tight_layout()
+        return _save(fig, out, formats, dpi)
+
+
+# -- sets of plots ----------------------------------------------------------------
+
+#: The multi-run plots: file stem -> function.
+COMPARISON_PLOTS = {
+    "repopulation": repopulation_curve,
+    "cycles": cycle_breakdown,
+    "exits": exits_by_category,
+    "miss_causes": miss_causes,
+    "fastpath_profile": fastpath_profile,
+}
+
+
+def comparison_plots(out_dir, runs, formats=FORMATS, dpi=DPI) -> dict:
+    """Write every multi-run plot into ``out_dir``; ``runs``: [(label, summary)].
+
+    Returns {stem: (paths...)}.
+    """
+    runs = _check_runs(runs)
+    os.makedirs(out_dir, exist_ok=True)
+    return {stem: fn(runs, os.path.join(out_dir, stem), formats, dpi)
+            for stem, fn in COMPARISON_PLOTS.items()}
+
+
+def _timeline_of(arrays):
+    if not arrays:
+        return None
+    if "timeline" in arrays and isinstance(arrays["timeline"], dict):
+        return arrays["timeline"]
+    if "owner" in arrays:
+        return arrays
+    return None
+
+
+def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
+    """The plots of one run into ``out_dir`` (the occupancy timeline of each CPU
+    too when ``arrays`` holds one: ``Result.arrays`` or the arrays of
+    ``timeline.npz``).  Returns {stem: (paths...)}."""
+    label = summary.get("config", {}).get("kvm", {}).get("strategy") or "run"
+    out = comparison_plots(out_dir, [(label, summary)], formats, dpi)
+    timeline = _timeline_of(arrays)
+    if timeline is not None:
+        import numpy as np
+        for cpu in sorted(set(np.asarray(timeline["cpu"]).tolist())):
+            stem = "occupancy" if cpu == 0 else f"occupancy_cpu{cpu}"
+            out[stem] = occupancy_timeline(summary, timeline, os.path.join(out_dir, stem),
+                                           cpu, formats, dpi)
+    return out

@@ -1,0 +1,290 @@
+"""A short reading of a result, generated from its numbers.
+
+:func:`generate_reading` turns one or more summaries into plain sentences, the
+kind a reader would otherwise work out from the tables: which design is
+cheaper per guest access and by how much, how many TLB entries each loses to
+the host per resume, what share of CPU time goes to saving and restoring,
+isolation violations.  Every sentence is computed from the summaries alone
+and only says what their numbers say; the same summaries give the same text.
+
+>>> from emu.report.reading import generate_reading
+>>> a = {"cycles_per_guest_access": 2.0}
+>>> b = {"cycles_per_guest_access": 1.0}
+>>> generate_reading([("shadow", a), ("direct", b)])[0]
+'Per guest access, direct costs 1.0 vs 2.0 CPU cycles under shadow: direct is 2.0× cheaper than shadow.'
+"""
+
+from __future__ import annotations
+
+from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
+
+#: What each strategy's save/restore cycles pay for (DESIGN.md §4).
+_SAVE_RESTORE_WORK = {
+    "shadow": "restoring the shadow TLB on every guest entry",
+    "shadow-modified": "rewriting the modified shadow TLB entries on guest entry",
+    "direct": "invalidating guest entries",
+    "direct-save-on-switch": "saving guest entries at vcpu_put and writing them back at vcpu_load",
+    "e500-flush-on-put": "flushing the TLB at vcpu_put and reloading TLB1 at vcpu_load",
+    "e500-shadow-ids": "on shadow-ID work (allocation, and a flush when the IDs run out)",
+}
+
+
+def _get(s: dict, *path, default=None):
+    for key in path:
+        if not isinstance(s, dict) or key not in s:
+            return default
+        s = s[key]
+    return s
+
+
+def _num(x: float, places: int = 3) -> str:
+    """``x`` with at most ``places`` decimals, trailing zeros dropped but one kept."""
+    text = f"{x:,.{places}f}"
+    if "." in text:
+        text = text.rstrip("0")
+        if text.endswith("."):
+            text += "0"
+    return text
+
+
+def _pct(x: float) -> str:
+    """A percentage: one decimal, or two significant digits below 0.1."""
+    if x == 0:
+        return "0.0"
+    if abs(x) >= 0.095:
+        return f"{x:.1f}"
+    return f"{x:.2g}"
+
+
+def _total_cycles(s: dict):
+    cyc, cpus = s.get("simulated_cycles"), s.get("cpus")
+    return cyc * cpus if cyc and cpus else None
+
+
+def _join(items: list) -> str:
+    return ", ".join(items)
+
+
+def _cost_per_access(runs) -> list:
+    vals = [(label, s["cycles_per_guest_access"]) for label, s in runs
+            if s.get("cycles_per_guest_access")]
+    if not vals:
+        return []
+    if len(runs) == 1:
+        label, x = vals[0]
+        s = runs[0][1]
+        extra = ""
+        if s.get("guest_accesses") and s.get("simulated_us"):
+            extra = (f" ({s['guest_accesses']:,} guest accesses in {_num(s['simulated_us'], 1)} µs "
+                     f"on {s.get('cpus', 1)} CPU{'s' if s.get('cpus', 1) != 1 else ''})")
+        return [f"{label} costs {_num(x)} CPU cycles per guest access{extra}."]
+    out = []
+    best = min(vals, key=lambda v: v[1])      # min/max keep the first of equal values
+    worst = max(vals, key=lambda v: v[1])
+    if worst[1] == best[1]:
+        out.append(f"Every design costs the same per guest access: {_num(best[1])} CPU cycles.")
+    else:
+        ratio = worst[1] / best[1]
+        out.append(f"Per guest access, {best[0]} costs {_num(best[1])} vs {_num(worst[1])} CPU "
+                   f"cycles under {worst[0]}: {best[0]} is {_num(ratio, 2)}× cheaper than "
+                   f"{worst[0]}.")
+    if len(vals) > 2:
+        out.append("CPU cycles per guest access (all CPU time over guest accesses): "
+                   + _join(f"{label} {_num(x)}" for label, x in vals) + ".")
+    missing = [label for label, s in runs if not s.get("cycles_per_guest_access")
+               and "cycles_per_guest_access" in s]
+    if missing:
+        out.append(f"No guest access completed under {_join(missing)}.")
+    return out
+
+
+def _repopulation(runs) -> list:
+    reps = [(label, s["repopulation"]) for label, s in runs if _get(s, "repopulation", "resumes")]
+    if not reps:
+        return []
+    window = reps[0][1].get("window")
+    within = f"in the first {window:,} guest accesses after each vcpu_load" if window else \
+        "after each vcpu_load"
+    parts = [f"{label} {_num(r['misses_per_resume'], 1)}" for label, r in reps]
+    resumes = sorted({r["resumes"] for _, r in reps})
+    over = (f"over {resumes[0]:,} resumes" if len(resumes) == 1 else
+            "over " + _join(f"{r['resumes']:,} ({label})" for label, r in reps) + " resumes")
+    if len(reps) == 1:
+        return [f"{reps[0][0]} takes {_num(reps[0][1]['misses_per_resume'], 1)} TLB misses per "
+                f"resume {within} ({over})."]
+    return [f"TLB misses per resume {within}: " + _join(parts) + f" ({over})."]
+
+
+def _lost_per_resume(runs, cause: str, to_whom: str) -> list:
+    vals = []
+    for label, s in runs:
+        resumes = _get(s, "repopulation", "resumes")
+        n = _get(s, "tlb", "guest", "misses_by_cause", cause)
+        if resumes and n is not None:
+            vals.append((label, n / resumes))
+    if not vals or not any(v for _, v in vals):
+        return []
+    first = max(vals, key=lambda v: v[1])
+    rest = [f"{label} {_num(v, 1)}" for label, v in vals if label != first[0]]
+    text = (f"{first[0]} loses {_num(first[1], 1)} entries per resume to {to_whom} "
+            f"({cause} misses / resumes)")
+    return [text + (", " + _join(rest) if rest else "") + "."]
+
+
+def _causes(runs) -> list:
+    parts = []
+    for label, s in runs:
+        causes = _get(s, "tlb", "guest", "misses_by_cause")
+        total = _get(s, "tlb", "guest", "misses")
+        if not causes or not total:
+            continue
+        top = max(MISS_CAUSES, key=lambda c: (causes.get(c, 0), -MISS_CAUSES.index(c)))
+        n = causes.get(top, 0)
+        parts.append(f"{label} {top} ({n:,} of {total:,}, {_pct(100 * n / total)} %)")
+    if not parts:
+        return []
+    return ["Commonest cause of guest TLB misses: " + _join(parts) + "."]
+
+
+def _share(runs, component: str) -> list:
+    """[(label, % of CPU time, cycles)] for every run that has the component."""
+    out = []
+    for label, s in runs:
+        cyc, total = _get(s, "cycles", component), _total_cycles(s)
+        if cyc is not None and total:
+            out.append((label, 100.0 * cyc / total, cyc))
+    return out
+
+
+def _save_restore(runs) -> list:
+    shares = _share(runs, "save_restore")
+    if not shares:
+        return []
+    out, none = [], []
+    strategy = {label: _get(s, "config", "kvm", "strategy") for label, s in runs}
+    for label, pct, cyc in shares:
+        if cyc:
+            work = _SAVE_RESTORE_WORK.get(strategy.get(label), "on the strategy's TLB save/restore work")
+            out.append(f"{label} spends {_pct(pct)} % of CPU time {work} ({cyc:,} cycles)")
+        else:
+            none.append(label)
+    if not out:
+        return ["No design spends any time saving or restoring TLB entries."
+                if len(runs) > 1 else f"{runs[0][0]} spends no time saving or restoring TLB entries."]
+    text = "; ".join(out)
+    if none:
+        text += f"; {_join(none)} {'spends' if len(none) == 1 else 'spend'} none"
+    return [text + "."]
+
+
+def _fast_path(runs) -> list:
+    out = []
+    fp = _share(runs, "fastpath")
+    if fp and any(c for _, _, c in fp):
+        out.append("Share of CPU time in the TLB miss handler's fast path: "
+                   + _join(f"{label} {_pct(p)} %" for label, p, _ in fp) + ".")
+    g2p = _share(runs, "gfn_to_pfn")
+    if g2p and any(c for _, _, c in g2p):
+        calls = {label: s.get("gfn_to_pfn_calls") for label, s in runs}
+        parts = []
+        for label, p, _ in g2p:
+            n = calls.get(label)
+            parts.append(f"{label} {_pct(p)} %" + (f" ({n:,} calls)" if n is not None else ""))
+        out.append("Share of CPU time in gfn_to_pfn (get_user_pages and the host page faults "
+                   "it takes): " + _join(parts) + ".")
+    return out
+
+
+def _exits(runs) -> list:
+    parts = []
+    for label, s in runs:
+        exits = s.get("exits")
+        if not exits:
+            continue
+        counts = [(c, exits[c]["count"]) for c in EXIT_CATEGORIES
+                  if c != "TIMEINGUEST" and c in exits]
+        total = sum(n for _, n in counts)
+        if total:
+            top, n = max(counts, key=lambda cn: cn[1])
+            parts.append(f"{label} {total:,} (most: {top}, {n:,})")
+        else:
+            parts.append(f"{label} 0")
+    if not parts:
+        return []
+    return ["Exits, TIMEINGUEST excluded: " + _join(parts) + "."]
+
+
+def _memory(runs) -> list:
+    parts, pinned = [], []
+    for label, s in runs:
+        mem = s.get("memory_bytes")
+        if mem is None:
+            continue
+        parts.append(f"{label} {sum(v for k, v in mem.items() if k != 'pinned_pages'):,} B")
+        pinned.append((label, mem.get("pinned_pages", 0)))
+    if not parts:
+        return []
+    text = "Memory for TLB state and pfn bookkeeping (pinned pages excluded): " + _join(parts)
+    values = {v for _, v in pinned}
+    if values == {0}:
+        text += "; no pages pinned"
+    elif len(pinned) == 1:
+        text += f"; pinned guest pages {pinned[0][1]:,} B"
+    elif len(values) == 1:
+        text += f"; pinned guest pages {pinned[0][1]:,} B in every design"
+    else:
+        text += "; pinned guest pages: " + _join(f"{label} {v:,} B" for label, v in pinned)
+    return [text + "."]
+
+
+def _isolation(runs) -> list:
+    vals = [(label, _get(s, "tlb", "isolation_violations"),
+             _get(s, "config", "kvm", "strategy")) for label, s in runs]
+    vals = [v for v in vals if v[1] is not None]
+    if not vals:
+        return []
+    if not any(n for _, n, _ in vals):
+        return ["No isolation violations: no TLB hit was on an entry owned by another context"
+                + (" in any design." if len(vals) > 1 else ".")]
+    text = ("Isolation violations (TLB hits on an entry owned by another context): "
+            + _join(f"{label} {n:,}" for label, n, _ in vals))
+    if any(n and strategy == "direct" for _, n, strategy in vals):
+        text += " (pure direct has no vcpu_put flush)"
+    return [text + "."]
+
+
+def _startup(runs) -> list:
+    parts = []
+    for label, s in runs:
+        cyc = s.get("startup_cycles")
+        clock = _get(s, "costs", "clock_mhz")
+        if cyc and clock:
+            parts.append(f"{label} {_num(cyc / clock, 1)} µs ({cyc:,} cycles)")
+    if not parts:
+        return []
+    return ["Start-up work before the guest runs (startup_cycles, e.g. pinning guest memory): "
+            + _join(parts) + "."]
+
+
+def generate_reading(runs) -> list[str]:
+    """Sentences that read the result, from ``runs`` = [(label, summary)].
+
+    Works on one run or on a comparison; a statement whose numbers a summary
+    lacks is left out.  Deterministic: the same summaries give the same text.
+    """
+    runs = [(str(label), s) for label, s in runs]
+    if not runs:
+        return []
+    out: list[str] = []
+    out += _cost_per_access(runs)
+    out += _repopulation(runs)
+    out += _lost_per_resume(runs, "host-eviction", "the host")
+    out += _lost_per_resume(runs, "other-guest-eviction", "other vCPUs")
+    out += _causes(runs)
+    out += _save_restore(runs)
+    out += _fast_path(runs)
+    out += _exits(runs)
+    out += _memory(runs)
+    out += _isolation(runs)
+    out += _startup(runs)
+    return out

@@ -1,0 +1,365 @@
+"""Plots, the generated reading and the HTML report (emu.report).
+
+The plots and the report are made from real short runs of the default
+scenario (2 ms under shadow and direct, with the TLB occupancy timeline
+recorded); the reading has known-answer cases on hand-made summaries; the
+report is opened in headless Chromium when one is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import html
+import io
+import os
+import re
+import shutil
+import subprocess
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+
+from emu.compare import compare, write_comparison
+from emu.config import default_scenario
+from emu.costs import COSTS_BY_NAME
+from emu.errors import EmuError
+from emu.report import plots
+from emu.report.html import add_report_parser, cmd_report, load_results, write_report
+from emu.report.reading import generate_reading
+
+DESIGNS = ["shadow", "direct"]
+
+
+# -- fixtures: real runs ----------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def results():
+    """[(label, Result)] of 2 ms of the default scenario under shadow and direct."""
+    return compare(default_scenario(), "kvm.strategy", DESIGNS,
+                   ["duration_ms=2", "sim.timeline=true"])
+
+
+@pytest.fixture(scope="module")
+def runs(results):
+    return [(label, r.summary) for label, r in results]
+
+
+@pytest.fixture(scope="module")
+def comparison_dir(results, tmp_path_factory):
+    d = tmp_path_factory.mktemp("cmp")
+    write_comparison(str(d), "kvm.strategy", results)
+    return d
+
+
+@pytest.fixture(scope="module")
+def comparison_html(comparison_dir):
+    path = write_report(str(comparison_dir))
+    assert path == os.path.join(str(comparison_dir), "report.html")
+    with open(path, encoding="utf-8") as f:
+        return path, f.read()
+
+
+# -- plots -----------------------------------------------------------------------------
+
+def svg_texts(path) -> str:
+    """Every text of an SVG, one per line (the plots keep text as text)."""
+    root = ET.parse(path).getroot()
+    return "\n".join(e.text.strip() for e in root.iter() if e.text and e.text.strip())
+
+
+def check_files(paths, *texts):
+    png, svg = paths
+    assert png.endswith(".png") and svg.endswith(".svg")
+    with open(png, "rb") as f:
+        data = f.read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+    assert os.path.getsize(svg) > 5000
+    found = svg_texts(svg)
+    for t in texts:
+        assert t in found, f"{t!r} not in the SVG text of {svg}"
+
+
+#: Title, x label, y label and legend title of each multi-run plot.
+EXPECTED = {
+    "repopulation": ["TLB misses after vcpu_load, per resume", "Cumulative misses per resume",
+                     "guest accesses after vcpu_load (k)", "misses per resume at access k",
+                     "misses per resume in the first k accesses", "design"],
+    "cycles": ["CPU time by component", "Design overhead per guest access",
+               "share of CPU time (%)", "CPU cycles per guest access (overhead components only)",
+               "design", "cycle component", "guest work"],
+    "exits": ["Exits by category (TIMEINGUEST excluded)", "exit category (KVM exit timing)",
+              "design"],
+    "miss_causes": ["Guest TLB misses by cause", "hardware TLB misses taken by guests (count)",
+                    "design", "cause", "compulsory"],
+    "fastpath_profile": ["Miss handler cost per guest TLB miss, by step",
+                         "CPU cycles per guest TLB miss (each step's cycles / guest TLB misses)",
+                         "design", "step", "walk"],
+}
+
+
+@pytest.mark.parametrize("stem", sorted(plots.COMPARISON_PLOTS))
+def test_each_plot_writes_png_and_svg_with_title_labels_and_legend(stem, runs, tmp_path):
+    paths = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
+    assert paths == (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
+    check_files(paths, *EXPECTED[stem], *DESIGNS)
+    if stem in ("cycles", "miss_causes", "fastpath_profile"):    # bars in run order, top down
+        ys = {e.text: float(e.get("y")) for e in ET.parse(paths[1]).getroot().iter()
+              if e.tag.endswith("text") and e.text in DESIGNS}
+        assert ys["shadow"] < ys["direct"]
+    if stem == "exits":           # y label names its unit, and the scale when it is log
+        assert re.search(r"exits \(count(, log scale)?\)", svg_texts(paths[1]))
+
+
+def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
+    r = dict(results)["direct"]
+    tl = r.arrays["timeline"]
+    assert tl["owner"].shape[1] == 64 and len(tl["time"]) > 0
+    paths = plots.occupancy_timeline(r.summary, tl, tmp_path / "occ.png")
+    assert paths == (str(tmp_path / "occ.png"), str(tmp_path / "occ.svg"))
+    vcpu = next(c["name"] for c in r.summary["contexts"] if c["kind"] == "vcpu")
+    check_files(paths, "Hardware TLB occupancy on CPU 0: direct", "TLB entry (index)",
+                "simulated time (µs); a sample at each context switch", "owner",
+                "free / host kernel", f"{vcpu} (vCPU)")
+    with pytest.raises(EmuError, match="no TLB occupancy samples for CPU 3"):
+        plots.occupancy_timeline(r.summary, tl, tmp_path / "none", cpu=3)
+
+
+def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
+    out = plots.comparison_plots(tmp_path / "cmp", runs, formats=("png",), dpi=40)
+    assert set(out) == set(plots.COMPARISON_PLOTS)
+    r = dict(results)["direct"]
+    one = plots.run_plots(tmp_path / "run", r.summary, r.arrays, formats=("png",), dpi=40)
+    assert set(one) == set(plots.COMPARISON_PLOTS) | {"occupancy"}
+    for paths in list(out.values()) + list(one.values()):
+        assert all(os.path.getsize(p) > 0 for p in paths)
+    # PNG only, as the README figures are written
+    (png,) = plots.cycle_breakdown(runs, tmp_path / "only", formats=("png",), dpi=60)
+    assert png.endswith("only.png") and not os.path.exists(tmp_path / "only.svg")
+
+
+def test_svg_is_deterministic(runs, tmp_path):
+    a = plots.miss_causes(runs, tmp_path / "a")[1]
+    b = plots.miss_causes(runs, tmp_path / "b")[1]
+    with open(a, "rb") as fa, open(b, "rb") as fb:
+        assert fa.read() == fb.read()
+
+
+def test_plots_refuse_no_runs(tmp_path):
+    with pytest.raises(EmuError):
+        plots.repopulation_curve([], tmp_path / "x")
+
+
+# -- the reading --------------------------------------------------------------------------
+
+def hand_summary(cpa=None, strategy="direct", resumes=0, host_eviction=0, save_restore=0,
+                 violations=0, simulated_cycles=1000):
+    """A summary with just the sections the reading looks at."""
+    causes = {c: 0 for c in ("compulsory", "host-eviction", "other-guest-eviction",
+                             "self-eviction", "guest-context-switch", "flush",
+                             "shadow-not-restored")}
+    causes["host-eviction"] = host_eviction
+    return {
+        "config": {"kvm": {"strategy": strategy}},
+        "cycles_per_guest_access": cpa,
+        "simulated_cycles": simulated_cycles, "cpus": 1,
+        "cycles": {"save_restore": save_restore},
+        "repopulation": {"window": 256, "resumes": resumes, "misses_per_resume": 0.0},
+        "tlb": {"guest": {"misses_by_cause": causes, "misses": host_eviction},
+                "isolation_violations": violations},
+    }
+
+
+def test_reading_known_answer_cost_per_access():
+    lines = generate_reading([("shadow", hand_summary(2.0, "shadow")),
+                              ("direct", hand_summary(1.0))])
+    assert lines[0] == ("Per guest access, direct costs 1.0 vs 2.0 CPU cycles under shadow: "
+                        "direct is 2.0× cheaper than shadow.")
+    same = generate_reading([("a", hand_summary(1.5)), ("b", hand_summary(1.5))])
+    assert same[0] == "Every design costs the same per guest access: 1.5 CPU cycles."
+
+
+def test_reading_known_answer_host_eviction_save_restore_and_isolation():
+    shadow = hand_summary(1.2, "shadow", resumes=10, save_restore=20)
+    direct = hand_summary(1.0, "direct", resumes=10, host_eviction=417, violations=1234)
+    lines = generate_reading([("direct", direct), ("shadow", shadow)])
+    assert ("direct loses 41.7 entries per resume to the host (host-eviction misses / resumes), "
+            "shadow 0.0.") in lines
+    assert ("shadow spends 2.0 % of CPU time restoring the shadow TLB on every guest entry "
+            "(20 cycles); direct spends none.") in lines
+    assert ("Isolation violations (TLB hits on an entry owned by another context): "
+            "direct 1,234, shadow 0 (pure direct has no vcpu_put flush).") in lines
+    assert generate_reading([("direct", direct), ("shadow", shadow)]) == lines  # deterministic
+    clean = generate_reading([("shadow", shadow)])
+    assert "No isolation violations: no TLB hit was on an entry owned by another context." in clean
+    assert not any("loses" in line for line in clean)      # nothing lost: nothing said
+    assert generate_reading([]) == []
+
+
+def test_reading_of_real_runs_states_their_numbers(runs):
+    lines = generate_reading(runs)
+    assert lines == generate_reading(runs)
+    s = dict(runs)
+    cpa = {k: v["cycles_per_guest_access"] for k, v in s.items()}
+    best, worst = sorted(cpa, key=cpa.get)
+    assert lines[0].startswith(f"Per guest access, {best} costs {cpa[best]:.3f}".rstrip("0"))
+    text = "\n".join(lines)
+    for label, summ in runs:
+        assert f"{label} {summ['repopulation']['misses_per_resume']:.1f}" in text
+        pct = 100 * summ["cycles"]["fastpath"] / summ["simulated_cycles"]
+        assert f"{label} {pct:.1f} %" in text or f"{label} {pct:.2g} %" in text
+
+
+# -- the HTML report ------------------------------------------------------------------------
+
+def test_report_of_a_comparison_is_self_contained(comparison_html, runs):
+    _, text = comparison_html
+    assert text.startswith("<!DOCTYPE html>")
+    assert "<script" not in text.lower()
+    # every image is embedded; nothing refers to another file
+    srcs = re.findall(r'src="([^"]*)"', text)
+    assert len(srcs) == len(plots.COMPARISON_PLOTS) + len(runs)    # + one occupancy per run
+    assert all(s.startswith("data:image/png;base64,") for s in srcs)
+    assert not re.search(r'(href|src)="(?!data:)', text)
+    for s in srcs:                                                   # each decodes as a PNG
+        import matplotlib.image
+        img = matplotlib.image.imread(io.BytesIO(base64.b64decode(s.split(",", 1)[1])), "png")
+        assert img.shape[0] > 100 and img.shape[1] > 100
+
+
+def test_report_has_question_config_costs_tables_and_reading(comparison_html, runs):
+    _, text = comparison_html
+    s = runs[0][1]
+    assert html.escape(s["config"]["question"]) in text
+    assert "emu report: default, comparing kvm.strategy = shadow, direct" in text
+    for heading in ("Reading", "Key figures", "Plots", "Exits by category", "Guest TLB misses by cause",
+                    "Memory", "Fast-path profile", "Configuration", "Cost table"):
+        assert f">{heading}</h2>" in text
+    # the cost table: every cost, with its value, unit, description and source
+    g2p = COSTS_BY_NAME["gfn_to_pfn"]
+    assert "<td>gfn_to_pfn</td>" in text
+    assert html.escape(g2p.description) in text and html.escape(g2p.source) in text
+    assert f'<td class="n">{s["costs"]["gfn_to_pfn"]:,}</td>' in text
+    assert all(f"<td>{name}</td>" in text for name in s["costs"])
+    # the reading, sentence by sentence
+    for line in generate_reading(runs):
+        assert f"<li>{html.escape(line)}</li>" in text
+    # exits with their counts and mean µs; the varied key in the configuration
+    for label, summ in runs:
+        e = summ["exits"]["EMUL_TLBWE"]
+        assert f'{e["count"]:,}' in text and f'{e["mean_us"]:.3f}' in text
+    assert "the varied key is <code>kvm.strategy</code>" in text
+    assert "<td>kvm.strategy</td>" in text
+
+
+def test_report_of_a_single_run(results, tmp_path):
+    r = dict(results)["shadow"]
+    r.write(tmp_path / "run")
+    os.remove(tmp_path / "run" / "timeline.npz")           # a run without a timeline
+    out = write_report(tmp_path / "run", tmp_path / "elsewhere" / "r.html")
+    assert out == str(tmp_path / "elsewhere" / "r.html")
+    with open(out, encoding="utf-8") as f:
+        text = f.read()
+    assert "emu report: default (shadow)" in text
+    assert text.count("data:image/png;base64,") == len(plots.COMPARISON_PLOTS)
+    assert "<td>gfn_to_pfn</td>" in text
+
+
+def test_report_cli_entry_points(comparison_dir, tmp_path, capsys):
+    parser = argparse.ArgumentParser(prog="emu")
+    sub = parser.add_subparsers(dest="command")
+    add_report_parser(sub)
+    out = tmp_path / "cli.html"
+    args = parser.parse_args(["report", str(comparison_dir), "-o", str(out)])
+    assert args.func is cmd_report
+    assert args.func(args) == 0
+    assert capsys.readouterr().out.strip() == str(out)
+    assert out.stat().st_size > 10000
+
+
+@pytest.mark.parametrize("case", ["missing", "empty", "corrupt-summary", "corrupt-comparison",
+                                  "not-a-summary", "comparison-without-runs", "corrupt-timeline"])
+def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_path):
+    d = tmp_path / "d"
+    if case != "missing":
+        d.mkdir()
+    if case == "corrupt-summary":
+        (d / "summary.json").write_text('{"config": {', encoding="utf-8")
+    elif case == "corrupt-comparison":
+        (d / "comparison.json").write_text("not json", encoding="utf-8")
+    elif case == "not-a-summary":
+        (d / "summary.json").write_text('{"hello": 1}', encoding="utf-8")
+    elif case == "comparison-without-runs":
+        (d / "comparison.json").write_text('{"key": "x", "runs": []}', encoding="utf-8")
+    elif case == "corrupt-timeline":
+        shutil.copy(comparison_dir / "direct" / "summary.json", d / "summary.json")
+        (d / "timeline.npz").write_bytes(b"PK\x03\x04 truncated")
+    with pytest.raises(EmuError) as err:
+        write_report(d)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("report: ")
+    expected = {"missing": "no such directory", "empty": "neither summary.json nor comparison.json",
+                "corrupt-summary": "corrupt JSON", "corrupt-comparison": "corrupt JSON",
+                "not-a-summary": "not an emu summary", "comparison-without-runs": "no runs",
+                "corrupt-timeline": "cannot read the timeline"}[case]
+    assert expected in msg
+    assert not (d / "report.html").exists()
+
+
+def test_load_results_finds_the_timelines(comparison_dir):
+    res = load_results(comparison_dir)
+    assert res["kind"] == "comparison" and res["key"] == "kvm.strategy"
+    assert [label for label, _ in res["runs"]] == DESIGNS
+    assert all(isinstance(res["timelines"][d]["owner"], np.ndarray) for d in DESIGNS)
+
+
+# -- headless Chromium ----------------------------------------------------------------------
+
+def _chromium():
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def _browse(path, tmp_path, *args):
+    """Run headless Chromium on a local file; (returncode, stdout, stderr)."""
+    exe = _chromium()
+    profile = tmp_path / f"profile{len(list(tmp_path.iterdir()))}"
+    cmd = [exe, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage",
+           "--no-first-run", f"--user-data-dir={profile}", "--enable-logging=stderr", "--v=0",
+           *args, "file://" + os.path.abspath(path)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    return p.returncode, p.stdout, p.stderr
+
+
+def _console_lines(stderr: str) -> list:
+    """What the page wrote to the JavaScript console, errors included."""
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
+
+
+@pytest.mark.skipif(_chromium() is None,
+                    reason="no chromium, chromium-browser or google-chrome binary on PATH "
+                           "(install one, e.g. apt-get install chromium, to run this test)")
+def test_report_renders_in_headless_chromium(comparison_html, runs, tmp_path):
+    path, _ = comparison_html
+    rc, dom, err = _browse(path, tmp_path, "--dump-dom")
+    assert rc == 0, err[-2000:]
+    assert "<title>emu report: default, comparing kvm.strategy = shadow, direct</title>" in dom
+    assert dom.count("<table") >= 8 and "<td>gfn_to_pfn</td>" in dom
+    assert html.escape(generate_reading(runs)[0]) in dom
+    assert _console_lines(err) == [], _console_lines(err)
+    # the check above can fail: a page with a script error is caught
+    bad = tmp_path / "bad.html"
+    bad.write_text("<!DOCTYPE html><title>x</title><script>notDefined();</script>", encoding="utf-8")
+    rc, _, err = _browse(bad, tmp_path, "--dump-dom")
+    assert rc == 0 and any("notDefined" in line for line in _console_lines(err))
+    # a screenshot of the page is not blank
+    shot = tmp_path / "shot.png"
+    rc, _, err = _browse(path, tmp_path, f"--screenshot={shot}", "--window-size=1200,2400")
+    assert rc == 0, err[-2000:]
+    import matplotlib.image
+    img = matplotlib.image.imread(str(shot))
+    assert img.shape[:2] == (2400, 1200) and float(img[..., :3].std()) > 0.05

@@ -1,0 +1,210 @@
+"""The study scripts in ``scenarios/``: each runs in quick mode and finds what it should.
+
+Every script has ``study(quick) -> dict``; these tests call it with
+``quick=True`` (a few seconds each) and assert the *direction* of the
+script's main finding, not exact numbers, so that a change of a cost
+estimate does not break them while a change of behaviour does.  One test runs
+a script as a command, the way a user does.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENARIOS = os.path.join(ROOT, "scenarios")
+SCRIPTS = ("shadow_vs_direct", "context_switch_storm", "pfn_cache_sizing", "nonindexable_tlb",
+           "mmio_heavy", "fastpath_profile", "repopulation_lesson")
+
+pytestmark = pytest.mark.slow
+
+_cache: dict = {}
+
+
+def load(name: str):
+    """Import ``scenarios/<name>.py`` as a module (scenarios/ is not a package)."""
+    path = os.path.join(SCENARIOS, f"{name}.py")
+    spec = importlib.util.spec_from_file_location(f"emu_scenario_{name}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def quick(name: str, **kw) -> dict:
+    """``study(quick=True)`` of a script, run once per test session."""
+    if name not in _cache:
+        _cache[name] = load(name).study(True, **kw)
+    return _cache[name]
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_is_importable_and_documented(name):
+    m = load(name)
+    assert callable(m.main) and callable(m.study)
+    doc = (m.__doc__ or "").strip()
+    assert doc.splitlines()[0].endswith("?"), "the docstring opens with the question"
+    assert "What to look at" in doc
+
+
+def test_shadow_vs_direct():
+    r = quick("shadow_vs_direct")
+    m = r["matrix"]
+    for h in ("asm", "c"):
+        # direct refills after every host switch; shadow finds its entries restored
+        assert m[f"direct/{h}"]["misses_per_resume"] > 3 * m[f"shadow/{h}"]["misses_per_resume"]
+        assert m[f"direct/{h}"]["host_eviction_misses"] > 0
+        assert m[f"shadow/{h}"]["host_eviction_misses"] == 0
+        # shadow pays on every entry instead
+        assert m[f"shadow/{h}"]["save_restore_share"] > m[f"direct/{h}"]["save_restore_share"]
+        assert m[f"shadow/{h}"]["save_restore_share"] > 0.05
+        # the assembly handler makes direct's refills cheaper
+    assert m["direct/asm"]["cpa"] < m["direct/c"]["cpa"]
+    # the break-even: with a large working set, direct wins at a low host switch rate
+    # and loses at a high one; with a small one it wins throughout the range
+    sweep, periods, ws = r["sweep"], r["plan"]["periods"], r["plan"]["ws"]
+    slow, fast, big, small = max(periods), min(periods), max(ws), min(ws)
+    assert sweep[f"direct/asm/ws{big}/period{slow}"]["cpa"] < \
+        sweep[f"shadow/asm/ws{big}/period{slow}"]["cpa"]
+    assert sweep[f"direct/asm/ws{big}/period{fast}"]["cpa"] > \
+        sweep[f"shadow/asm/ws{big}/period{fast}"]["cpa"]
+    be = r["break_even_rate"][f"asm/ws{big}"]["cpa"]
+    assert be["how"] == "interpolated" and 1000 / slow < be["switches_per_ms"] < 1000 / fast
+    assert r["break_even_rate"][f"asm/ws{small}"]["cpa"]["how"] == "none in range"
+    # direct's refills grow with the pages the host touches; shadow's cost does not
+    hp = r["plan"]["host_pages"]
+    pages = r["host_pages_sweep"]
+    assert pages[f"direct/host{max(hp)}"]["misses_per_resume"] > \
+        pages[f"direct/host{min(hp)}"]["misses_per_resume"]
+    shadow = [pages[f"shadow/host{h}"]["cpa"] for h in hp]
+    assert max(shadow) - min(shadow) < 0.02 * min(shadow)
+
+
+def test_context_switch_storm():
+    r = quick("context_switch_storm")
+    pts = r["points"]
+    for d in ("shadow", "shadow-modified", "direct", "direct-save-on-switch"):
+        v = pts[f"440/{d}"]
+        assert v["guest_pid_switches"] > 10
+        assert v["guest_context_switch_misses"] > 0, d
+    # pure direct (7924bd41) has no vcpu_put hook: two VMs on one CPU see each other
+    assert pts["440/direct"]["isolation_violations"] > 0
+    for d in ("shadow", "shadow-modified", "direct-save-on-switch"):
+        assert pts[f"440/{d}"]["isolation_violations"] == 0
+    # every system call is two full entries: the shadow designs pay for each
+    assert pts["440/shadow"]["save_restore_share"] > pts["440/shadow-modified"]["save_restore_share"] \
+        > pts["440/direct-save-on-switch"]["save_restore_share"]
+    assert pts["440/shadow"]["cycles_per_guest_access"] > \
+        pts["440/direct-save-on-switch"]["cycles_per_guest_access"]
+
+
+def test_pfn_cache_sizing():
+    r = quick("pfn_cache_sizing")
+    pts = r["points"]
+    pin, gup = pts["pin-all/asm"], pts["gup/asm"]
+    assert pin["deferred_c_paths"] == 0 and pin["gfn_to_pfn_calls"] == 0
+    assert pin["pinned_bytes"] == max(v["pinned_bytes"] for v in pts.values())
+    assert pin["pinned_bytes"] == r["plan"]["memory_mb"] << 20
+    assert pin["pfn_table_bytes"] > 0 and pin["startup_cycles"] > 0
+    assert gup["deferral_share"] > 0.99               # every fill leaves assembly
+    shares = [pts[f"pfn-cache-{n}/asm"]["deferral_share"] for n in r["plan"]["sizes"]]
+    assert all(a >= b for a, b in zip(shares, shares[1:])), shares
+    assert shares[0] > 2 * shares[-1]
+    costs = [gup["cycles_per_miss"]] + [pts[f"pfn-cache-{n}/asm"]["cycles_per_miss"]
+                                        for n in r["plan"]["sizes"]]
+    assert costs[0] > costs[-1] > pin["cycles_per_miss"]
+    big = pts[f"pfn-cache-{max(r['plan']['sizes'])}/asm"]
+    assert big["pinned_bytes"] < pin["pinned_bytes"] / 50
+
+
+def test_nonindexable_tlb():
+    r = quick("nonindexable_tlb")
+    msg = r["refusals"]["shadow"]
+    assert msg and "index" in msg and "e500" in msg
+    assert all(r["refusals"].values())
+    pts = r["points"]
+    assert pts["e500/e500-shadow-ids"]["guest_context_switch_misses"] < \
+        pts["e500/e500-flush-on-put"]["guest_context_switch_misses"]
+    assert pts["e500/e500-flush-on-put"]["misses_by_cause"]["flush"] > 0
+    for d in ("e500-flush-on-put", "e500-shadow-ids"):
+        assert pts[f"e500/{d}"]["isolation_violations"] == 0
+    est = r["shadow_estimate"]
+    assert est["per_entry_cycles"] > r["shadow_440_per_entry_cycles"]
+    assert all(est["cycles_per_guest_access"] > v["cycles_per_guest_access"]
+               for k, v in pts.items() if k.startswith("e500/"))
+
+
+def test_mmio_heavy():
+    r = quick("mmio_heavy")
+    pts = r["points"]
+    for v in pts.values():
+        assert v["mmio_exits"] > 0 and v["qemu_cycles"] > 0
+    for lab, v in pts.items():
+        if lab.startswith("block/"):
+            uart = pts["uart/" + lab.split("/", 1)[1]]
+            assert v["round_trip_overhead_cycles"] > uart["round_trip_overhead_cycles"]
+            assert v["qemu_cycles_per_mmio"] > uart["qemu_cycles_per_mmio"]
+    # QEMU on a CPU of its own: no host switches on the vCPU's CPU, no QEMU evictions
+    one, two = pts["uart/1cpu/direct/every2000"], pts["uart/2cpu/direct/every2000"]
+    assert two["mmio_per_ms"] > one["mmio_per_ms"]
+    assert one["host_evicted_misses"] > 0 == two["host_evicted_misses"]
+    assert one["cpu0_host_switch_cycles"] > two["cpu0_host_switch_cycles"]
+
+
+def test_fastpath_profile(tmp_path):
+    r = quick("fastpath_profile", png_dir=str(tmp_path))
+    pts = r["points"]
+    for walk in ("linear", "hashed"):
+        assert pts[f"c/{walk}/pfn-cache"]["cycles_per_miss"] > \
+            pts[f"asm/{walk}/pfn-cache"]["cycles_per_miss"]
+    for h in ("asm", "c"):
+        # the guest TLB is full: a linear walk scans half of it or all of it
+        assert pts[f"{h}/hashed/pfn-cache"]["walk_mean"] < \
+            pts[f"{h}/linear/pfn-cache"]["walk_mean"] / 4
+    assert pts["asm/linear/gup"]["per_miss"]["deferred_c_path"] > 0
+    assert pts["asm/linear/pin-all"]["per_miss"]["deferred_c_path"] == 0
+    assert pts["asm/linear/pin-all"]["per_miss"]["gfn_to_pfn"] == 0
+    assert pts["asm/linear/gup"]["cycles_per_miss"] > pts["asm/linear/pin-all"]["cycles_per_miss"]
+    assert os.path.getsize(r["png"]) > 1000
+
+
+def test_repopulation_lesson():
+    r = quick("repopulation_lesson")
+    hp = r["plan"]["host_pages"]
+    pts = r["points"]
+    direct = [pts["direct"][str(h)]["misses_after_resume"] for h in hp]
+    assert direct[-1] > direct[0] + 5
+    assert all(a <= b + 0.5 for a, b in zip(direct, direct[1:])), direct
+    for d in ("shadow", "shadow-modified", "direct-save-on-switch"):
+        assert abs(r["growth"][d]) < 1.0, (d, r["growth"][d])
+        assert all(pts[d][str(h)]["host_eviction_per_resume"] == 0 for h in hp)
+    # the refills come at once: the first positions after a resume miss most
+    buckets = r["curves"]["direct"][str(max(hp))]
+    assert buckets[0] > buckets[-1]
+
+
+def test_a_script_runs_as_a_command(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, EMU_QUICK="1")
+    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "pfn_cache_sizing.py"),
+                           "--out", str(out)], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "pin-all/asm" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] is True and results["study"] == "pfn_cache_sizing"
+    assert results["numbers"]["points"]["pin-all/asm"]["deferred_c_paths"] == 0
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == results["runs_count"] and runs
+    assert (out / "runs" / runs[0] / "summary.json").exists()
+
+
+def test_quick_flag_and_help(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout

@@ -1,0 +1,474 @@
+"""``emu sweep``: grid x seeds, executors, the results table, resuming, bad input.
+
+Every run is tiny (the default scenario, 0.5 ms simulated; 2-3 ms where a
+subprocess has to be caught mid-sweep).  The serial sweep (``--workers 1``,
+in process) is the reference the other executors must equal run for run: the
+simulation is deterministic, so summaries are compared whole.
+
+The subprocess tests call ``emu sweep`` through ``python -m emu.cli`` once the
+CLI has the command, through ``emu.sweep.main`` until then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emu.codes import MISS_CAUSES
+from emu.config import default_scenario, load_scenario, scenario_to_dict
+from emu.errors import ConfigError
+from emu import sweep
+from emu.sweep import plan_sweep, read_table, run_sweep
+
+ROOT = Path(__file__).resolve().parents[1]
+GRIDS = ["kvm.strategy=shadow,direct", "vm.0.process.0.workload.pages=20,40"]
+SEEDS = 2
+TMP_NAME = re.compile(r"\A\..*\.tmp(\.\w+)?\Z")
+
+
+# -- helpers ---------------------------------------------------------------------
+
+
+def _toml(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k} = {_toml(x)}" for k, x in v.items()) + "}"
+    return "[" + ", ".join(_toml(x) for x in v) + "]"
+
+
+def write_default_toml(path: Path, duration_ms=0.5) -> Path:
+    """The built-in default scenario as a TOML file (inline tables), shortened."""
+    data = scenario_to_dict(default_scenario())
+    data["duration_ms"] = duration_ms
+    path.write_text("".join(f"{k} = {_toml(v)}\n" for k, v in data.items()), encoding="utf-8")
+    return path
+
+
+def _cli_has_sweep() -> bool:
+    try:
+        from emu import cli
+        parser = cli.build_parser()
+    except Exception:
+        return False
+    return any(isinstance(a, argparse._SubParsersAction) and "sweep" in a.choices
+               for a in parser._actions)
+
+
+WIRED = _cli_has_sweep()
+EMU = ([sys.executable, "-m", "emu.cli"] if WIRED else
+       [sys.executable, "-c", "import sys; from emu.sweep import main; sys.exit(main(sys.argv[1:]))"])
+
+
+def emu_main(argv) -> int:
+    if WIRED:
+        from emu.cli import main
+    else:
+        from emu.sweep import main
+    return main(list(argv))
+
+
+def _default_sigint():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)   # a background shell may have ignored it
+
+
+def popen(args) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+        [str(ROOT)] + ([os.environ["PYTHONPATH"]] if os.environ.get("PYTHONPATH") else [])))
+    return subprocess.Popen(EMU + [str(a) for a in args], cwd=ROOT, env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)
+
+
+def summaries(out: Path) -> dict:
+    return {d.name: json.loads((d / "summary.json").read_text())
+            for d in (out / "runs").iterdir() if (d / "summary.json").exists()}
+
+
+def done_runs(out: Path) -> list:
+    runs = out / "runs"
+    if not runs.is_dir():
+        return []
+    return [d.name for d in runs.iterdir() if (d / "summary.json").exists()]
+
+
+def wait_for(pred, timeout=60.0):
+    t = time.monotonic()
+    while not pred():
+        if time.monotonic() - t > timeout:
+            raise AssertionError("timed out")
+        time.sleep(0.01)
+
+
+def snapshot(d: Path) -> dict:
+    if not d.exists():
+        return {}
+    return {str(p.relative_to(d)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for p in d.rglob("*")}
+
+
+def tmp_files(d: Path) -> list:
+    return [p for p in d.rglob("*") if TMP_NAME.match(p.name)]
+
+
+def check_no_partial_files(out: Path) -> None:
+    """Every result file present is complete: JSON parses, CSVs end with a newline."""
+    for p in out.rglob("*"):
+        if p.is_dir() or TMP_NAME.match(p.name):
+            continue
+        if p.suffix == ".json":
+            json.loads(p.read_text())
+        elif p.suffix == ".csv":
+            text = p.read_text()
+            assert text == "" or text.endswith("\n"), p
+
+
+# -- fixtures ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory) -> Path:
+    path = write_default_toml(tmp_path_factory.mktemp("scenario") / "default.toml")
+    ref = load_scenario(path)
+    assert scenario_to_dict(ref) == dict(scenario_to_dict(default_scenario()), duration_ms=0.5)
+    return path
+
+
+@pytest.fixture(scope="module")
+def serial(scenario, tmp_path_factory):
+    """The reference: the 2 x 2 x 2 sweep with --workers 1 (in process)."""
+    out = tmp_path_factory.mktemp("serial") / "out"
+    t = time.perf_counter()
+    rows = run_sweep(scenario, GRIDS, SEEDS, out, workers=1)
+    return out, rows, time.perf_counter() - t
+
+
+# -- the plan: grid product and seeds -------------------------------------------------
+
+
+def test_grid_product_and_seeds(scenario, serial):
+    out, rows, _ = serial
+    plan = plan_sweep(scenario, GRIDS, SEEDS)
+    seeds = [int(np.random.SeedSequence(1, spawn_key=(i,)).generate_state(1)[0])
+             for i in range(SEEDS)]
+    assert len(set(seeds)) == SEEDS and 1 not in seeds
+    expected = [(f"kvm.strategy={s}", f"vm.0.process.0.workload.pages={p}", f"seed={seed}")
+                for s, p, seed in itertools.product(["shadow", "direct"], [20, 40], seeds)]
+    assert len(plan.runs) == 8
+    assert [r.overrides for r in plan.runs] == expected          # grid order, seed fastest
+    assert [r.seed for r in plan.runs] == seeds * 4
+    assert [r.replicate for r in plan.runs] == [0, 1] * 4
+    ids = [r.id for r in plan.runs]
+    assert len(set(ids)) == 8 and all(re.fullmatch(r"[0-9a-f]{16}", i) for i in ids)
+    # stable ids: the same plan again; another file content gives other ids
+    assert [r.id for r in plan_sweep(scenario, GRIDS, SEEDS).runs] == ids
+    other = write_default_toml(scenario.parent / "other.toml", duration_ms=0.25)
+    assert not set(ids) & {r.id for r in plan_sweep(other, GRIDS, SEEDS).runs}
+    # --seeds N: the first seeds do not depend on N
+    assert [r.seed for r in plan_sweep(scenario, [], 3).runs][:2] == seeds
+    # no --seeds: the scenario's own seed, no seed override
+    plain = plan_sweep(scenario, GRIDS[:1])
+    assert [r.overrides for r in plain.runs] == [("kvm.strategy=shadow",), ("kvm.strategy=direct",)]
+    assert [r.seed for r in plain.runs] == [1, 1]
+
+    # what was written: sweep.json's run list, one run dir per run
+    meta = json.loads((out / "sweep.json").read_text())
+    assert [r["id"] for r in meta["runs"]] == ids
+    assert [tuple(r["overrides"]) for r in meta["runs"]] == expected
+    assert meta["grid"] == [{"key": "kvm.strategy", "values": ["shadow", "direct"]},
+                            {"key": "vm.0.process.0.workload.pages", "values": ["20", "40"]}]
+    assert meta["seeds"] == {"count": 2, "root": 1, "values": seeds}
+    assert meta["scenario"]["config"]["duration_ms"] == 0.5
+    assert sorted(done_runs(out)) == sorted(ids)
+    for rid in ids:
+        assert {"summary.json", "run.json", "tlb.csv", "exits.csv", "cycles.csv"} <= \
+            {p.name for p in (out / "runs" / rid).iterdir()}
+
+
+def test_table_rows_in_grid_order_equal_each_summary(scenario, serial):
+    out, rows, _ = serial
+    plan = plan_sweep(scenario, GRIDS, SEEDS)
+    table = read_table(out)
+    assert (out / "results.parquet").exists()
+    assert table == rows
+    assert [r["run_id"] for r in table] == [r.id for r in plan.runs]
+    sums = summaries(out)
+    for run, row in zip(plan.runs, table):
+        s = sums[run.id]
+        cfg = s["config"]
+        g = s["tlb"]["guest"]
+        assert row["kvm.strategy"] == cfg["kvm"]["strategy"] == dict(run.grid)["kvm.strategy"]
+        assert row["vm.0.process.0.workload.pages"] == cfg["vm"][0]["process"][0]["workload"]["pages"]
+        assert row["seed"] == s["seed"] == run.seed
+        assert row["replicate"] == run.replicate
+        assert row["cycles_per_guest_access"] == s["cycles_per_guest_access"]
+        assert row["guest_accesses"] == s["guest_accesses"]
+        assert row["guest_misses"] == g["misses"]
+        assert row["miss_rate"] == g["miss_rate"]
+        assert row["misses_per_resume"] == s["repopulation"]["misses_per_resume"]
+        for cause in MISS_CAUSES:
+            assert row["misses_" + cause.replace("-", "_")] == g["misses_by_cause"][cause]
+        assert row["exits"] == sum(e["count"] for k, e in s["exits"].items() if k != "TIMEINGUEST")
+        assert row["isolation_violations"] == s["tlb"]["isolation_violations"]
+        assert row["save_restore_share"] == \
+            s["cycles"]["save_restore"] / (s["simulated_cycles"] * s["cpus"])
+        assert row["memory_bytes_total"] == sum(s["memory_bytes"].values())
+    # the grid matters: the designs differ
+    assert len({r["cycles_per_guest_access"] for r in table}) > 1
+
+
+def test_rerun_of_a_finished_sweep_runs_nothing(scenario, serial, tmp_path):
+    out, rows, _ = serial
+    before = {rid: (out / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in done_runs(out)}
+    assert run_sweep(scenario, GRIDS, SEEDS, out, workers=2) == rows
+    after = {rid: (out / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in done_runs(out)}
+    assert after == before
+
+
+def test_csv_table_without_pyarrow(scenario, serial, tmp_path, monkeypatch):
+    out, rows, _ = serial
+    monkeypatch.setattr(sweep, "_have_pyarrow", lambda: False)
+    csv_out = tmp_path / "csv"
+    run_sweep(scenario, GRIDS, SEEDS, csv_out, workers=1)
+    assert (csv_out / "results.csv").exists() and not (csv_out / "results.parquet").exists()
+    table = read_table(csv_out)
+    assert [r["run_id"] for r in table] == [r["run_id"] for r in rows]
+    for got, want in zip(table, rows):
+        for k, v in want.items():
+            assert got[k] == ("" if v is None else repr(v) if isinstance(v, float) else str(v)), k
+
+
+# -- executors ---------------------------------------------------------------------------
+
+
+def test_local_two_workers_equals_serial(scenario, serial, tmp_path):
+    out, rows, _ = serial
+    par = tmp_path / "par"
+    assert run_sweep(scenario, GRIDS, SEEDS, par, executor="local", workers=2) == rows
+    assert summaries(par) == summaries(out)
+
+
+def test_dask_equals_local(scenario, serial, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    out, rows, _ = serial
+    dask_out = tmp_path / "dask"
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    try:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        argv = ["sweep", scenario, "--grid", GRIDS[0], "--grid", GRIDS[1], "--seeds", SEEDS,
+                "--out", dask_out, "--executor", "dask",
+                "--scheduler", cluster.scheduler_address, "--progress", "none"]
+        assert emu_main([str(a) for a in argv]) == 0
+    finally:
+        cluster.close()
+    assert read_table(dask_out) == rows
+    assert summaries(dask_out) == summaries(out)
+
+
+# -- resuming ------------------------------------------------------------------------------
+
+
+def _resume_args(scenario, out, workers):
+    return ["sweep", scenario, "--set", "duration_ms=2", "--grid", "kvm.strategy=shadow,direct",
+            "--seeds", 6, "--out", out, "--workers", workers, "--progress", "lines"]
+
+
+def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
+    out = tmp_path / "out"
+    args = _resume_args(scenario, out, 1)
+    p = popen(args)
+    try:
+        wait_for(lambda: done_runs(out) or p.poll() is not None)
+        p.kill()                                            # SIGKILL
+        p.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(OSError):
+            p.kill()
+    done = done_runs(out)
+    assert 1 <= len(done) < 12, "the sweep should have been killed mid-way"
+    check_no_partial_files(out)
+    mtimes = {rid: (out / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in done}
+
+    p = popen(args)
+    stdout, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert f"12 runs, {len(done)} already done" in stderr
+    assert len(done_runs(out)) == 12
+    assert tmp_files(out) == []                              # cleaned at start
+    check_no_partial_files(out)
+    for rid, m in mtimes.items():                             # not redone
+        assert (out / "runs" / rid / "summary.json").stat().st_mtime_ns == m
+
+    clean = tmp_path / "clean"
+    rows = run_sweep(scenario, ["kvm.strategy=shadow,direct"], 6, clean, workers=2,
+                     overrides=["duration_ms=2"])
+    assert read_table(out) == rows
+    assert summaries(out) == summaries(clean)
+
+
+def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path):
+    out = tmp_path / "out"
+    args = _resume_args(scenario, out, 2)
+    p = popen(args)
+    try:
+        wait_for(lambda: done_runs(out) or p.poll() is not None)
+        p.send_signal(signal.SIGINT)
+        t = time.monotonic()
+        stdout, stderr = p.communicate(timeout=30)
+        assert time.monotonic() - t < 10                     # running runs are not waited for
+    finally:
+        with contextlib.suppress(OSError):
+            p.kill()
+    assert p.returncode == 130, stderr
+    last = stderr.strip().splitlines()[-1]
+    m = re.fullmatch(r"emu: sweep interrupted: (\d+) of 12 runs done in .*; "
+                     r"re-run the same command to resume", last)
+    assert m, stderr
+    assert "Traceback" not in stderr
+    n = int(m.group(1))
+    assert n == len(done_runs(out)) and 1 <= n < 12
+    assert len(read_table(out)) == n                          # the table has the runs done
+
+    p = popen(args)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert len(done_runs(out)) == 12 and len(read_table(out)) == 12
+
+
+@pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),
+                    reason="needs /proc/PID/task/PID/children")
+def test_a_killed_worker_stops_the_sweep_and_rerun_resumes(scenario, tmp_path):
+    out = tmp_path / "out"
+    args = _resume_args(scenario, out, 2)
+    p = popen(args)
+
+    def workers():
+        with contextlib.suppress(OSError):
+            return [int(x) for x in
+                    Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
+        return []
+
+    try:
+        wait_for(lambda: (done_runs(out) and workers()) or p.poll() is not None)
+        os.kill(workers()[0], signal.SIGKILL)
+        _, stderr = p.communicate(timeout=30)
+    finally:
+        with contextlib.suppress(OSError):
+            p.kill()
+    assert p.returncode == 1, stderr
+    lines = stderr.strip().splitlines()
+    assert "worker process died" in lines[-1] and "re-run the same command" in lines[-1]
+    assert "Traceback" not in stderr
+    check_no_partial_files(out)
+
+    p = popen(args)
+    _, stderr = p.communicate(timeout=120)
+    assert p.returncode == 0, stderr
+    assert len(done_runs(out)) == 12
+
+
+# -- bad input ------------------------------------------------------------------------------
+
+
+BAD = [
+    (["--grid", "kvm.stratgy=shadow,direct"], "kvm.stratgy"),
+    (["--grid", "kvm.strategy=shadow,bogus"], "kvm.strategy"),
+    (["--grid", "vm.0.process.0.workload.pages=20,-3"], "vm.0.process.0.workload.pages"),
+    (["--grid", "kvm.strategy"], "--grid"),
+    (["--grid", "kvm.strategy=shadow,,direct"], "--grid"),
+    (["--grid", "kvm.strategy=shadow,shadow"], "twice"),
+    (["--seeds", "0"], "--seeds"),
+    (["--seeds", "two"], "--seeds"),
+    (["--grid", "kvm.strategy=shadow", "--set", "kvm.strategy=direct"], "kvm.strategy"),
+    (["--grid", "seed=1,2", "--seeds", "2"], "seed"),
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"], "--workers"),
+    (["--executor", "threads"], "--executor"),
+]
+
+
+@pytest.mark.parametrize("extra,names", BAD, ids=[" ".join(a) for a, _ in BAD])
+def test_bad_input_is_one_line_and_writes_nothing(scenario, tmp_path, capsys, extra, names):
+    out = tmp_path / "out"
+    argv = ["sweep", str(scenario), "--grid", "vm.0.vcpus=1", "--out", str(out), *extra]
+    assert emu_main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("emu"), err
+    assert names in err
+    assert not out.exists()
+
+
+def test_bad_input_leaves_an_existing_dir_as_it_was(scenario, serial, tmp_path):
+    out, _, _ = serial
+    before = snapshot(out)
+    p = popen(["sweep", scenario, "--grid", "kvm.strategy=shadow,bogus", "--grid", GRIDS[1],
+               "--seeds", SEEDS, "--out", out])
+    stdout, stderr = p.communicate(timeout=60)
+    assert p.returncode == 2
+    assert stderr.count("\n") == 1 and "kvm.strategy" in stderr and stdout == ""
+    assert snapshot(out) == before
+    missing = popen(["sweep", scenario.parent / "missing.toml", "--out", out])
+    _, stderr = missing.communicate(timeout=60)
+    assert missing.returncode == 2 and stderr.count("\n") == 1 and "not found" in stderr
+    assert snapshot(out) == before
+
+
+def test_one_sweep_at_a_time_in_a_dir(scenario, tmp_path):
+    fcntl = pytest.importorskip("fcntl")
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / ".sweep.lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        with pytest.raises(ConfigError, match="another emu sweep"):
+            run_sweep(scenario, GRIDS[:1], None, out, workers=1)
+    assert not (out / "runs").exists() or not any((out / "runs").iterdir())
+
+
+def test_parse_grid():
+    assert sweep.parse_grid("a.b=1, 2 ,x") == ("a.b", ["1", "2", "x"])
+    assert sweep.parse_grid('k=[1,2],[3, 4],"a,b"') == ("k", ["[1,2]", "[3, 4]", '"a,b"'])
+    assert sweep.parse_grid(("k", [1, 2.5, True, "s"])) == ("k", ["1", "2.5", "true", "s"])
+    for bad in ("k", "=1,2", "k=", "k=1,", "k=1,1"):
+        with pytest.raises(ConfigError):
+            sweep.parse_grid(bad)
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def test_progress_lines_when_not_a_terminal(scenario, tmp_path, capsys):
+    argv = ["sweep", str(scenario), "--grid", GRIDS[0], "--seeds", "2", "--workers", "1"]
+    assert emu_main(argv + ["--out", str(tmp_path / "a"), "--progress", "lines"]) == 0
+    cap = capsys.readouterr()
+    lines = cap.err.splitlines()
+    assert lines[0].startswith("emu: sweep: 4 runs, 0 already done")
+    assert any(re.match(r"emu: sweep: 4/4 runs done \(100%\)", ln) for ln in lines)
+    assert sum("runs done" in ln for ln in lines) >= 2
+    assert "results.parquet" in cap.out
+    # auto, not on a terminal: lines too; none: nothing
+    assert emu_main(argv + ["--out", str(tmp_path / "b")]) == 0
+    assert "runs done" in capsys.readouterr().err
+    assert emu_main(argv + ["--out", str(tmp_path / "c"), "--progress", "none"]) == 0
+    assert capsys.readouterr().err == ""
+
+
+def test_throughput_api(scenario):
+    res = sweep.sweep_throughput(scenario, GRIDS[:1], 2, workers=1)
+    assert res["runs"] == 4 and res["runs_per_minute"] > 0 and res["executor"] == "local"
