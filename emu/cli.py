@@ -204,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace(sub)
     _add_run(sub)
     _add_compare(sub)
+    from emu.report.html import add_report_parser
+    add_report_parser(sub)
     return parser
 
 

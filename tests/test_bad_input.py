@@ -972,8 +972,10 @@ def random_lackey(seed: int) -> bytes:
                                           rng.randint(1, 99999)])).encode()
                 + rng.choice([b"", b" ", b"\r"]))
 
+    p_bad = rng.choice([0.0, 0.02, 0.1, 0.4])     # some documents are all well-formed
+
     def record():
-        if rng.random() < 0.6:
+        if rng.random() >= p_bad:
             return clean()
         return (rng.choice([b"", b" ", b"\t", b"   "]) + rng.choice(b"ILSMILSMXl-").to_bytes(1, "big")
                 + rng.choice([b" ", b"  ", b"\t", b""])
@@ -986,9 +988,9 @@ def random_lackey(seed: int) -> bytes:
 
     def line():
         r = rng.random()
-        if r < 0.75:
+        if r < 0.85:
             return record()
-        if r < 0.9:
+        if r < 0.95 or not p_bad:
             return rng.choice([b"==12== Lackey", b"==", b"=", b"", b"  ", b"\r", b"--1-- x"])
         return rng.randbytes(rng.randint(0, 20)).replace(b"\n", b"")
 
@@ -1155,10 +1157,9 @@ def _valid(rng: random.Random, spec):
 
 def _value(rng: random.Random, spec):
     """Right most of the time; otherwise wrong (type, range, boundary)."""
-    r = rng.random()
-    if r < 0.75:
+    if rng.random() >= rng.p_wrong:
         return _valid(rng, spec)
-    if r < 0.87 and spec[0] in ("int", "num"):
+    if rng.random() < 0.5 and spec[0] in ("int", "num"):
         lo, hi = spec[1], spec[2]
         return rng.choice([lo - 1, -lo - 1, (hi or 2**64) + 1, float(lo), float("inf"),
                            float("nan"), 2**64, 10**30, True])
@@ -1170,7 +1171,7 @@ def _table(rng: random.Random, schema: dict) -> dict:
     for key, spec in schema.items():
         if rng.random() < 0.3:
             out[key] = _value(rng, spec)
-    if rng.random() < 0.07:                                # an unknown key
+    if rng.random() < rng.p_wrong / 3:                     # an unknown key
         key = rng.choice([rng.choice(sorted(schema)) + "s",
                           "".join(rng.choices(_ODD_TEXT, k=rng.randint(1, 10)))])
         out.setdefault(key, _wrong(rng))
@@ -1180,7 +1181,9 @@ def _table(rng: random.Random, schema: dict) -> dict:
 def random_document(seed: int) -> dict:
     """A scenario document shaped like the schema, right in most places and
     wrong (type, range, unknown key, impossible combination) in a few."""
-    return _table(random.Random(seed), _SCHEMA)
+    rng = random.Random(seed)
+    rng.p_wrong = rng.choice([0.0, 0.02, 0.1, 0.3])      # some documents are all right
+    return _table(rng, _SCHEMA)
 
 
 def _toml_str(s: str) -> str:
