@@ -99,7 +99,8 @@ def _scenario_args(p) -> None:
     p.add_argument("--out", help="directory for summary.json and the tidy CSVs")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
     p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
-                   help="progress on stderr (default: a bar on a terminal, nothing otherwise)")
+                   help="progress on stderr (default: a bar on a terminal, a line every 5 s "
+                        "otherwise)")
 
 
 def _add_run(sub) -> None:
@@ -205,7 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(sub)
     _add_compare(sub)
     from emu.report.html import add_report_parser
+    from emu.sweep import add_sweep_parser
     add_report_parser(sub)
+    add_sweep_parser(sub)
     return parser
 
 

@@ -12,8 +12,7 @@ class _Lines:
 
     def __init__(self, every: float = 5.0, stream=None):
         self.every, self.stream = every, stream or sys.stderr
-        self.last = 0.0
-        self.t0 = time.monotonic()
+        self.t0 = self.last = time.monotonic()     # the first line after ``every`` seconds
 
     def __call__(self, now: int, end: int) -> None:
         t = time.monotonic()
@@ -50,9 +49,13 @@ class _Bar:
 
 @contextlib.contextmanager
 def make_progress(mode: str = "auto"):
-    """A callback ``progress(now_cycles, end_cycles)`` (or None), closed on exit."""
+    """A callback ``progress(now_cycles, end_cycles)`` (or None), closed on exit.
+
+    ``auto`` is a tqdm bar on a terminal and plain lines (one every 5 s of
+    wall time, none for a short run) otherwise.
+    """
     if mode == "auto":
-        mode = "bar" if sys.stderr.isatty() else "none"
+        mode = "bar" if sys.stderr.isatty() else "lines"
     reporter = {"bar": _Bar, "lines": _Lines}.get(mode, lambda: None)()
     try:
         yield reporter

@@ -729,7 +729,12 @@ class _Sweeper:
                 run = next(pending, None)
                 if run is None:
                     return
-                fut = submit(run)
+                try:
+                    fut = submit(run)
+                except (KeyboardInterrupt, SystemExit):
+                    raise
+                except BaseException as err:        # e.g. the pool broke meanwhile
+                    raise self.failed(run, err) from (None if isinstance(err, EmuError) else err)
                 inflight[fut] = run
                 fut.add_done_callback(q.put)
 

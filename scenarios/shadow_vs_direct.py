@@ -15,10 +15,13 @@ anything was lost.  So ``direct`` wins while host context switches are rare
 relative to the guest's exits, and loses when the host switches in often and
 touches many pages.  This script sweeps the host's context-switch rate (a host
 task that runs 10 % of each period, touching 128 pages) for several guest
-working sets, and then the number of pages the host touches, and reports the
-break-even point: the lowest rate (or host page count) at which ``direct``'s
-CPU cycles per guest access exceed ``shadow``'s, or that none was found in
-the range.
+working sets, and then the number of pages the host touches (a 40-page guest,
+a 50 µs period), and reports the break-even point: the lowest rate (or host
+page count) at which ``direct``'s CPU cycles per guest access exceed
+``shadow``'s, or that none was found in the range.  (Under the 440's round
+robin one host eviction can cascade: the guest's refill overwrites the next
+index, which may hold another of its own entries -- watch the self-evicted
+column.)
 
 What to look at: the first table (every design at one point: misses per
 resume, save/restore share, cycles per access); the sweep tables (cycles per
