@@ -122,7 +122,7 @@ cdef struct Costs:
     int64_t asm_pfn_lookup, asm_hw_write, asm_restore
     int64_t c_full_exit, c_walk_per_entry, c_walk_hashed, c_gpa, c_memslot
     int64_t c_pfn_lookup, c_hw_write, c_restore
-    int64_t native_miss_handler
+    int64_t native_miss_handler, put_page
     int64_t entry_base, entry_per_mod
 
 

@@ -1079,6 +1079,7 @@ cdef class Ctx:
         self.costs.c_hw_write = c["c_hw_write"]
         self.costs.c_restore = c["c_restore"]
         self.costs.native_miss_handler = c["native_miss_handler"]
+        self.costs.put_page = c["put_page"]
         self.costs.entry_base = c["entry_base"]
         self.costs.entry_per_mod = c["entry_per_mod"]
 
@@ -1124,6 +1125,9 @@ cdef class Ctx:
         else:
             i = cpu.tlb.victim(page)
         cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
+        if self.hwref_gi[i] >= 0 and self.pfn_source == PF_GUP:
+            # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
+            cpu.cycles[Y_CPATH] += self.costs.put_page
         if not self.mod[i]:
             self.mod[i] = 1
             self.n_modified += 1

@@ -484,6 +484,9 @@ class Ctx:
             self.log({"event": "hw_write", "ctx": self.ctx, "index": i,
                       "evicted": cpu.tlb.read(i)})
         cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+        if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE["gup"]:
+            # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
+            cpu.cycles[CYCLES["c_path"]] += self.costs["put_page"]
         if not self.mod[i]:
             self.mod[i] = 1
             self.n_modified += 1

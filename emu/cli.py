@@ -205,10 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace(sub)
     _add_run(sub)
     _add_compare(sub)
+    from emu.explain import add_explain_parser
     from emu.report.html import add_report_parser
     from emu.sweep import add_sweep_parser
     add_report_parser(sub)
     add_sweep_parser(sub)
+    add_explain_parser(sub)
     return parser
 
 

@@ -47,6 +47,7 @@ class PCPU:
         self.last = None               # the thread that ran last
         self.finished_at = 0
         self.wakes: list[int] = []     # times at which a thread of this CPU is due to wake
+        self.next_tick = 0             # the host's next timer tick on this CPU
 
     def next_wake(self, now: int) -> int:
         """The next known wake-up time after ``now`` on this CPU (or -1)."""
@@ -90,6 +91,7 @@ class Machine:
         # wake-up from another CPU (QEMU answering) can preempt it; wake-ups whose
         # time is known (sleeps, timers) end the quantum exactly on time.
         self.quantum = max(1, min(sched.wakeup_granularity, self.us(QUANTUM_US)))
+        self.tick = max(1, self.us(self.costs["host_timer_period_us"]))
         n_ctx = sum(vm.vcpus for vm in scenario.vms) + len(scenario.vms) + len(scenario.host_tasks)
         self.ctx_host = np.zeros(max(n_ctx, 1), np.uint8)
         self.cpus = [self._make_cpu(i, sched) for i in range(m.cpus)]
@@ -181,6 +183,7 @@ class Machine:
                 next_cpu += 1
                 t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
                 self.vcpus.append(t)
+                kvm.vcpus.append(t)
                 self.cpus[cpu].rq.add(t)
                 ctx_id += 1
                 tid += 1
@@ -234,6 +237,8 @@ class Machine:
         while env.now < end:
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:
+                if cpu.loaded.runnable:           # preempted: an interrupt took it out
+                    cpu.loaded.host_interrupt(cpu, "EXTINT", 0)
                 cpu.loaded.vcpu_put(cpu)
                 cpu.loaded = None
             if t is None:
@@ -270,6 +275,9 @@ class Machine:
                 w = cpu.next_wake(env.now)
                 if w > 0:
                     q = min(q, w - env.now)
+                if cpu.next_tick <= env.now:
+                    cpu.next_tick = (env.now // self.tick + 1) * self.tick
+                q = min(q, cpu.next_tick - env.now)
                 if q <= 0:
                     break
                 before = cpu.total()
@@ -284,6 +292,11 @@ class Machine:
                     self.record_occupancy(cpu)
                 if after is not None:
                     after()
+                if env.now >= cpu.next_tick:
+                    self.host_tick(cpu, t)
+                    d = cpu.total() - accounted
+                    accounted += d
+                    yield env.timeout(d)
                 if blocked:
                     rq.sleep(t)
                     if t.kind == "vcpu":
@@ -310,6 +323,15 @@ class Machine:
         if accounted != env.now or cpu.total() != env.now:
             raise EmuError(f"internal: CPU {cpu.index} accounted {accounted} cycles "
                            f"by time {env.now}")
+
+    def host_tick(self, cpu: PCPU, t) -> None:
+        """The host's timer interrupt (HZ): an exit when it lands in a running guest."""
+        handler = self.costs["host_timer_handler"]
+        if t.kind == "vcpu" and t.runnable:
+            t.host_interrupt(cpu, "DEC", handler)
+        else:
+            cpu.charge("host_switch", handler)
+        cpu.next_tick = (self.env.now // self.tick + 1) * self.tick
 
     def run(self) -> int:
         """Simulate until the scenario's duration; returns the simulated cycles."""

@@ -122,12 +122,21 @@ class VcpuThread(Thread):
     # -- host scheduler hooks ----------------------------------------------------
 
     def vcpu_load(self, cpu) -> None:
+        """Scheduled in: the strategy's load hook, then the first guest entry."""
         cpu.charge("host_switch", self.costs["vcpu_load"])
         cpu.charge("save_restore", self.strategy.vcpu_load(cpu, self))
         cpu.charge("save_restore", self.strategy.set_shadow_pids(cpu, self))
+        self.ctx.guest_entry(cpu.virt)          # e.g. shadow: rewrite the whole array
         cpu.virt.micro_flush()
         self.ctx.since_load = 0
         self.resumes += 1
+
+    def host_interrupt(self, cpu, category: str, handler_cycles: int) -> None:
+        """A host interrupt while the guest runs (timer tick, wake-up IPI): an exit
+        to the host's handler and back."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("host_switch", handler_cycles)
+        self.end_exit(cpu, category, t0)
 
     def vcpu_put(self, cpu) -> None:
         cpu.charge("host_switch", self.costs["vcpu_put"])

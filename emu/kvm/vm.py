@@ -40,8 +40,7 @@ class KvmVM:
             be = machine.backend
             self.pcache = be.BookeTLB(kcfg.pfn_cache_entries, kcfg.pfn_cache_entries,
                                       kcfg.pfn_cache_policy, -1, 12, machine.seed_int("pcache", index))
-        self.refs = 0                 # host pages referenced by shadow slots (gup)
-        self.max_refs = 0
+        self.vcpus: list = []          # filled by the machine
         self.startup_cycles = 0
         self.host_faults = 0
         self.gfn_to_pfn_calls = 0
@@ -59,8 +58,12 @@ class KvmVM:
         self.host_faults += self.memory_pages
         self.startup_cycles = self.memory_pages * (c["host_page_fault"] + c["pin_page"])
 
-    def gfn_to_pfn(self, cpu, vcpu, gfn: int) -> int:
-        """get_user_pages on QEMU's memory: the first touch is a host page fault."""
+    def gfn_to_pfn(self, cpu, vcpu, gfn: int, profile: bool = True) -> int:
+        """get_user_pages on QEMU's memory: the first touch is a host page fault.
+
+        ``profile``: count it in the miss handler's step profile (the C path of
+        a TLB miss), not when instruction emulation calls it.
+        """
         c = self.costs
         cycles = c["gfn_to_pfn"]
         if self.host_pfn[gfn] == NO_PFN:
@@ -69,10 +72,11 @@ class KvmVM:
             cycles += c["host_page_fault"]
         self.gfn_to_pfn_calls += 1
         cpu.charge("gfn_to_pfn", cycles)
-        vcpu.profile("gfn_to_pfn", cycles)
+        if profile:
+            vcpu.profile("gfn_to_pfn", cycles)
         return int(self.host_pfn[gfn])
 
-    def pfn_for(self, cpu, vcpu, gfn: int, gi: int) -> int:
+    def pfn_for(self, cpu, vcpu, gfn: int, gi: int, profile: bool = True) -> int:
         """The pfn of ``gfn`` for the C path, through the pfn source."""
         c = self.costs
         src = self.pfn_source
@@ -85,7 +89,7 @@ class KvmVM:
             if j >= 0:
                 self.pcache.use(j)
                 return int(self.pcache.rpn_arr[j]) >> 12
-            pfn = self.gfn_to_pfn(cpu, vcpu, gfn)
+            pfn = self.gfn_to_pfn(cpu, vcpu, gfn, profile)
             j = self.pcache.choose_victim(gfn << 12)
             cycles = c["pfn_cache_insert"]
             if self.pcache.valid_arr[j]:
@@ -98,19 +102,15 @@ class KvmVM:
             if gi >= 0 and gref[gi] >= 0 and vcpu.gtlb.shift_arr[gi] == 12:
                 cpu.charge("c_path", c["c_pfn_lookup"])
                 return int(gref[gi])
-            pfn = self.gfn_to_pfn(cpu, vcpu, gfn)
+            pfn = self.gfn_to_pfn(cpu, vcpu, gfn, profile)
             if gi >= 0 and vcpu.gtlb.shift_arr[gi] == 12:
                 gref[gi] = pfn
             return pfn
-        pfn = self.gfn_to_pfn(cpu, vcpu, gfn)              # gup: the shadow slot keeps the reference
-        self.refs += 1
-        self.max_refs = max(self.max_refs, self.refs)
-        return pfn
+        return self.gfn_to_pfn(cpu, vcpu, gfn, profile)    # gup: the shadow slot keeps the reference
 
     def drop_ref(self, cpu) -> None:
         """A gup shadow slot is released: put_page."""
-        if self.pfn_source == "gup" and self.refs > 0:
-            self.refs -= 1
+        if self.pfn_source == "gup":
             cpu.charge("c_path", self.costs["put_page"])
 
     def is_visible(self, gfn: int) -> bool:
@@ -129,7 +129,9 @@ class KvmVM:
             out["pfn_cache"] = n * c["pfn_cache_entry_bytes"]
             out["pinned_pages"] = self.pcache.valid_count() * 4096
         elif self.pfn_source == "gup":
-            out["pinned_pages"] = self.max_refs * 4096
+            # one page reference per shadow slot in use (reference/kvm440.md §2.5)
+            held = sum(int((v.ctx.arrays["hwref_gi"] >= 0).sum()) for v in self.vcpus)
+            out["pinned_pages"] = held * 4096
         return out
 
 
