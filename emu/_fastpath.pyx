@@ -737,6 +737,38 @@ cdef enum:
 cdef uint32_t NOPID = 0xFFFF
 
 
+def enum_values():
+    """The C enums' values, for the test that they match emu/codes.py."""
+    return {
+        "exit": {"MMIO": X_MMIO, "ITLBREAL": X_ITLBREAL, "ITLBVIRT": X_ITLBVIRT,
+                 "DTLBREAL": X_DTLBREAL, "DTLBVIRT": X_DTLBVIRT, "TIMEINGUEST": X_TIMEINGUEST},
+        "n_exits": N_EXITS,
+        "cause": {"compulsory": C_COMPULSORY, "host-eviction": C_HOST,
+                  "other-guest-eviction": C_OTHER, "self-eviction": C_SELF,
+                  "guest-context-switch": C_GUEST_SWITCH, "flush": C_FLUSH,
+                  "shadow-not-restored": C_NOT_RESTORED},
+        "cycles": {"guest": Y_GUEST, "exit_entry": Y_EXIT, "fastpath": Y_FAST,
+                   "c_path": Y_CPATH, "gfn_to_pfn": Y_GFN, "save_restore": Y_SAVE,
+                   "host_switch": Y_SWITCH, "host_tasks": Y_HOST, "qemu": Y_QEMU,
+                   "idle": Y_IDLE},
+        "step": {"save": P_SAVE, "walk": P_WALK, "deliver": P_DELIVER, "gpa": P_GPA,
+                 "memslot": P_MEMSLOT, "pfn_lookup": P_PFN, "hw_write": P_HW_WRITE,
+                 "restore": P_RESTORE, "full_exit": P_FULL_EXIT, "entry_restore": P_ENTRY},
+        "stop": {"budget": S_BUDGET, "end": S_END, "guest_miss": S_GUEST_MISS, "mmio": S_MMIO,
+                 "deferred": S_DEFERRED, "syscall": S_SYSCALL, "sleep": S_SLEEP,
+                 "host_fault": S_HOST_FAULT},
+        "tlb": {"hits": T_HITS, "misses": T_MISSES, "micro_hits": T_MICRO_HITS,
+                "micro_misses": T_MICRO_MISSES, "isolation_violations": T_VIOLATIONS,
+                "host_mappings_killed": T_KILLED},
+        "strategy": {"shadow": ST_SHADOW, "shadow-modified": ST_SHADOW_MOD,
+                     "direct": ST_DIRECT, "direct-save-on-switch": ST_DIRECT_SAVE,
+                     "e500-flush-on-put": ST_E500_FLUSH, "e500-shadow-ids": ST_E500_SIDS},
+        "pfn_source": {"gup": PF_GUP, "pin-all": PF_PIN_ALL, "pfn-cache": PF_CACHE,
+                       "guest-tlb-refs": PF_GUEST_REFS},
+        "kind": {"ifetch": K_IFETCH, "syscall": K_SYSCALL, "sleep": K_SLEEP},
+    }
+
+
 cdef int reasons_init(ReasonMap *m) except -1:
     m.keys = <uint64_t *> calloc(1024, sizeof(uint64_t))
     m.vals = <uint8_t *> calloc(1024, sizeof(uint8_t))

@@ -33,6 +33,32 @@ def atomic_path(path, suffix: str = "") -> Iterator[str]:
         raise
 
 
+def check_output_dir(out_dir, files=()) -> None:
+    """Refuse, before anything runs or is written, an output directory that cannot be.
+
+    ``out_dir`` must be a directory or not exist yet (its parent then must be
+    one); none of ``files`` inside it may be a directory.
+    """
+    from emu.errors import EmuError
+    out_dir = os.fspath(out_dir)
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise EmuError(f"--out {out_dir}: exists and is not a directory")
+    probe = out_dir
+    while not os.path.exists(probe):
+        parent = os.path.dirname(os.path.abspath(probe))
+        if parent == probe:
+            break
+        probe = parent
+    if not os.path.isdir(probe):
+        raise EmuError(f"--out {out_dir}: {probe} is not a directory")
+    if not os.access(probe, os.W_OK):
+        raise EmuError(f"--out {out_dir}: {probe} is not writable")
+    for name in files:
+        target = os.path.join(out_dir, name)
+        if os.path.isdir(target):
+            raise EmuError(f"--out {out_dir}: {name} exists and is a directory")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

@@ -124,6 +124,9 @@ def _cmd_run(args) -> int:
     from emu.report.text import format_comparison, format_run
     from emu.scenario import run
 
+    if args.out:
+        from emu.atomic import check_output_dir
+        check_output_dir(args.out, ["summary.json", "comparison.json"])
     if args.scenario is None:
         scenario = default_scenario()
         with _progress(args) as progress:
@@ -178,6 +181,9 @@ def _cmd_compare(args) -> int:
     from emu.report.text import format_comparison
 
     key, values = parse_vary(args.vary)
+    if args.out:
+        from emu.atomic import check_output_dir
+        check_output_dir(args.out, ["comparison.json"])
     with _progress(args) as progress:
         runs = compare(args.scenario, key, values, args.overrides, progress)
     if args.out:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from emu.atomic import write_json
+from emu.atomic import check_output_dir, write_json
 from emu.errors import ConfigError
 from emu.scenario import resolve, run
 
@@ -32,6 +32,9 @@ def compare(scenario, key: str, values: list, overrides=(), progress=None) -> li
 
 def write_comparison(out_dir, key: str, runs: list) -> None:
     """Each run under DIR/<value>/, and DIR/comparison.json with every summary."""
+    check_output_dir(out_dir, ["comparison.json"])
+    for label, result in runs:
+        check_output_dir(os.path.join(out_dir, _safe(label)), result.files())
     for label, result in runs:
         result.write(os.path.join(out_dir, _safe(label)))
     write_json(os.path.join(out_dir, "comparison.json"),

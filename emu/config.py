@@ -620,6 +620,17 @@ def _sim(raw: object, path: str) -> Sim:
     )
 
 
+MAX_DURATION_MS = 3_600_000          # one simulated hour: cycles stay far inside int64
+
+
+def _duration(t: Mapping) -> Union[int, float]:
+    value = _number(t, "", "duration_ms", 20, 0.0, open_lo=True, as_float=False)
+    if value > MAX_DURATION_MS:
+        raise ConfigError(f"duration_ms: expected at most {MAX_DURATION_MS:,} "
+                          f"(one simulated hour), got {_show(value)}")
+    return value
+
+
 def _costs(raw: object, path: str) -> dict[str, int]:
     if not isinstance(raw, Mapping):
         raise ConfigError(f"{path}: expected a table of name = cycles, got {_show(raw)}")
@@ -628,6 +639,8 @@ def _costs(raw: object, path: str) -> dict[str, int]:
         if not isinstance(name, str):
             raise ConfigError(f"{path}: cost names must be strings, got {_show(name)}")
         where = _join(path, name)
+        if name == "clock_mhz":
+            raise ConfigError(f"{where}: the clock is machine.clock_mhz, not a cost")
         if _is_int(value):
             value = int(value)
         elif isinstance(value, float) and value.is_integer():
@@ -666,7 +679,7 @@ def _scenario(data: object, base_dir: str) -> Scenario:
     # the first one in the file's natural order.
     scenario = Scenario(
         seed=_int(t, "", "seed", 1, 0, MAX_SEED),
-        duration_ms=_number(t, "", "duration_ms", 20, 0.0, open_lo=True, as_float=False),
+        duration_ms=_duration(t),
         name=_str(t, "", "name", ""),
         question=_str(t, "", "question", ""),
         machine=_machine(t.get("machine", {}), "machine"),
@@ -869,6 +882,8 @@ def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) 
         raise ConfigError(f"{name}: cannot read scenario file: {exc.strerror or exc}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: invalid TOML: values nested too deeply") from None
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: invalid TOML: not UTF-8 text "
                           f"(byte {exc.start}: {exc.reason})") from None

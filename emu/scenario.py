@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from emu import __version__
 import numpy as np
 
-from emu.atomic import atomic_path, dumps_json, write_json, write_text
+from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json, write_text
 from emu.config import (Scenario, apply_overrides, load_scenario, scenario_from_dict,
                         scenario_to_dict)
 
@@ -57,8 +57,19 @@ class Result:
     execution: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
 
+    def files(self) -> list:
+        """The names ``write`` creates in its directory."""
+        return ([f"{name}.csv" for name in self.tables] + [f"{name}.npz" for name in self.arrays]
+                + ["run.json", "summary.json"])
+
     def write(self, out_dir) -> None:
-        """Write summary.json, one CSV per table and run.json, each atomically."""
+        """Write one CSV per table, the arrays, run.json and, last, summary.json.
+
+        Each file is written atomically, and every target is checked first, so
+        a failure leaves the directory as it was.  summary.json is last: its
+        presence marks a complete result.
+        """
+        check_output_dir(out_dir, self.files())
         os.makedirs(out_dir, exist_ok=True)
         for name, rows in self.tables.items():
             write_text(os.path.join(out_dir, f"{name}.csv"), rows_to_csv(rows))

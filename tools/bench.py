@@ -17,7 +17,12 @@ Sections:
   the same number of accesses, and the share of the run's time spent outside
   the fast path's loops.
 * ``memory`` — peak RSS of ``emu tlb`` on a memory-mapped ``.npy`` trace of
-  ``--big`` records, against the file's size.
+  ``--big`` records, against the file's size, and of ``emu run`` on a guest
+  whose process replays that trace, for two trace lengths.
+* ``sweep``  — runs per minute of one sweep (16 runs) with 1 and 2 local
+  workers and with a 2-worker Dask LocalCluster on loopback.
+* ``scaling`` — wall seconds per simulated guest access of ``emu run`` with
+  1, 2, 4, 8 vCPUs (one CPU each) and 1, 2, 4 VMs: it should stay flat.
 
 Every rate is best-of-``--repeat``; the machine is shared, so compare ratios
 taken in one run, not absolute numbers across runs.
@@ -200,7 +205,9 @@ def section_memory(args) -> dict:
             for start in range(0, n, step):
                 m = min(step, n - start)
                 block = np.empty(m, dt)
-                block["addr"] = (rng.integers(0, 200, m) << 12) + rng.integers(0, 4096, m)
+                # 32 pages: a footprint the guest's own TLB holds (emu run replays it)
+                block["addr"] = ((rng.integers(0, 32, m) << 12) + rng.integers(0, 4096, m)
+                                 + 0x1000_0000)
                 block["kind"] = 1
                 f.write(block.tobytes())
         size = os.path.getsize(path)
@@ -215,15 +222,91 @@ def section_memory(args) -> dict:
         rss_kb = int(p.stderr.strip().splitlines()[-1])
         res = json.loads(p.stdout)
         assert res["records"] == n
-    return {"records": n, "file_bytes": size, "peak_rss_bytes": rss_kb * 1024,
-            "rss_vs_file": rss_kb * 1024 / size, "wall_s": secs,
-            "translations_per_s": res["translations"] / secs}
+        tlb = {"records": n, "file_bytes": size, "peak_rss_bytes": rss_kb * 1024,
+               "rss_vs_file": rss_kb * 1024 / size, "wall_s": secs,
+               "translations_per_s": res["translations"] / secs}
+        runs = [run_on_trace(path, n // 10, args), run_on_trace(path, n, args)]
+    return {"emu_tlb": tlb, "emu_run": runs}
+
+
+def run_on_trace(path: str, records: int, args) -> dict:
+    """Peak RSS of ``emu run`` whose guest process replays ``records`` records of a trace."""
+    d = os.path.dirname(path)
+    sub = os.path.join(d, f"t{records}.npy")
+    if records != np.load(path, mmap_mode="r").shape[0]:
+        src = np.load(path, mmap_mode="r")
+        with open(sub, "wb") as f:
+            np.lib.format.write_array_header_1_0(
+                f, {"descr": np.lib.format.dtype_to_descr(src.dtype), "fortran_order": False,
+                    "shape": (records,)})
+            for start in range(0, records, 1 << 22):
+                stop = min(records, start + (1 << 22))
+                f.write(np.ascontiguousarray(src[start:stop]).tobytes())
+    else:
+        sub = path
+    # enough simulated time for the guest to replay the whole trace (about 1 cycle an access)
+    ms = records / 667_000 * 1.5
+    toml = os.path.join(d, "trace.toml")
+    with open(toml, "w") as f:
+        f.write(f"duration_ms = {ms}\n[[vm]]\nmemory_mb = 1024\n[[vm.process]]\n"
+                f"workload = {{ kind = 'trace', path = '{sub}' }}\n")
+    code = ("import resource, sys; from emu.cli import main; rc = main(['run', sys.argv[1], "
+            "'--json']); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
+            "file=sys.stderr); sys.exit(rc)")
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code, toml], capture_output=True, text=True,
+                       cwd=os.path.dirname(HERE))
+    secs = time.perf_counter() - t
+    assert p.returncode == 0, p.stderr
+    s = json.loads(p.stdout)
+    return {"trace_records": records, "trace_bytes": os.path.getsize(sub),
+            "guest_accesses": s["guest_accesses"],
+            "peak_rss_bytes": int(p.stderr.strip().splitlines()[-1]) * 1024, "wall_s": secs}
+
+
+def section_sweep(args) -> dict:
+    from emu.sweep import sweep_throughput
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "s.toml")
+        with open(path, "w") as f:
+            f.write("duration_ms = 2\n")
+        grids = ["kvm.strategy=shadow,direct,direct-save-on-switch,shadow-modified",
+                 "vm.0.process.0.workload.pages=20,40"]
+        out = {}
+        for label, kw in (("local_1", dict(executor="local", workers=1)),
+                          ("local_2", dict(executor="local", workers=2)),
+                          ("dask_2", dict(executor="dask", workers=2))):
+            out[label] = sweep_throughput(path, grids, seeds=2, **kw)
+    out["local_2_vs_local_1"] = out["local_2"]["runs_per_minute"] / out["local_1"]["runs_per_minute"]
+    out["dask_2_vs_local_1"] = out["dask_2"]["runs_per_minute"] / out["local_1"]["runs_per_minute"]
+    return out
+
+
+def section_scaling(args) -> dict:
+    from emu.config import default_scenario
+    from emu.scenario import run
+    rows = []
+    for vms, vcpus in ((1, 1), (1, 2), (1, 4), (1, 8), (2, 1), (4, 1)):
+        over = [f"duration_ms={args.system_ms}", f"machine.cpus={vms * vcpus}",
+                "host_task.0.cpu=0"]
+        for v in range(vms):
+            over += [f"vm.{v}.vcpus={vcpus}", f"vm.{v}.process.0.count={vcpus}",
+                     f"vm.{v}.memory_mb=64"]
+        secs, res = best(lambda: run(default_scenario(), over), args.repeat)
+        g = res.summary["guest_accesses"]
+        rows.append({"vms": vms, "vcpus_per_vm": vcpus, "guest_accesses": g, "wall_s": secs,
+                     "ns_per_guest_access": 1e9 * secs / g})
+    base = rows[0]["ns_per_guest_access"]
+    for r in rows:
+        r["vs_1_vcpu"] = r["ns_per_guest_access"] / base
+    return {"runs": rows}
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--section", action="append",
-                    choices=["tlb", "system", "memory"], help="default: tlb and system")
+                    choices=["tlb", "system", "memory", "sweep", "scaling"],
+                    help="default: tlb and system")
     ap.add_argument("--trace", default=default_trace_path())
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--system-ms", type=float, default=20.0)

@@ -45,6 +45,7 @@ import re
 import secrets
 import shutil
 import tempfile
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -349,7 +350,10 @@ def _read_npz(path: str) -> dict:
     member names and, from each member's header, its dtype before reading it."""
     try:
         zf = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as e:
+    except (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError, ValueError,
+            EOFError) as e:
+        # NOTE: a corrupt central directory can also claim an unsupported zip
+        # version (NotImplementedError) or a non-UTF-8 name (UnicodeDecodeError)
         raise TraceError(f"{path}: not a valid npz file (corrupt or truncated zip: {e})") from None
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
@@ -398,7 +402,10 @@ def _read_npz(path: str) -> dict:
 
 def _load_npy_mmap(path: str) -> np.ndarray:
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        # NOTE: a header whose shape overflows makes numpy warn before it raises
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.load(path, mmap_mode="r", allow_pickle=False)
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
     except Exception as e:

@@ -1,0 +1,124 @@
+"""Type stubs for emu's compiled fast path (emu/_fastpath.pyx).
+
+The same classes, with the same semantics, are in emu/_reference.py.
+"""
+
+from typing import Optional
+
+import numpy as np
+import numpy.typing as npt
+
+NO_PID: int
+POLICIES: dict[str, int]
+
+def rng_seed_state(seed: int) -> int: ...
+def cause_key_py(owner: int, ts: int, ea: int) -> int: ...
+
+class PlainTLB:
+    entries: int
+    sets: int
+    ways: int
+    hwater: int
+    policy: int
+    page_shift: int
+    records: int
+    translations: int
+    hits: int
+    misses: int
+    compulsory: int
+    def __init__(self, entries: int, ways: int, policy: str = ..., page_shift: int = ...,
+                 hwater: int = ..., seed: int = ...) -> None: ...
+    def run(self, addr: npt.NDArray[np.uint64], kind: npt.NDArray[np.uint8],
+            size: Optional[npt.NDArray[np.uint32]] = ..., kinds_mask: int = ...) -> None: ...
+    def counters(self) -> dict[str, int]: ...
+    def contents(self) -> list[int]: ...
+
+class BookeTLB:
+    entries: int
+    sets: int
+    ways: int
+    hwater: int
+    policy: int
+    rng: int
+    wgen: int
+    vpn_arr: npt.NDArray[np.uint64]
+    shift_arr: npt.NDArray[np.uint8]
+    tid_arr: npt.NDArray[np.uint8]
+    ts_arr: npt.NDArray[np.uint8]
+    valid_arr: npt.NDArray[np.uint8]
+    rpn_arr: npt.NDArray[np.uint64]
+    attr_arr: npt.NDArray[np.uint32]
+    owner_arr: npt.NDArray[np.int32]
+    stamp_arr: npt.NDArray[np.uint64]
+    ptr_arr: npt.NDArray[np.int32]
+    gen_arr: npt.NDArray[np.uint32]
+    def __init__(self, entries: int, ways: int = ..., policy: str = ..., hwater: int = ...,
+                 set_shift: int = ..., seed: int = ...) -> None: ...
+    def write(self, index: int, ea: int, shift: int, tid: int, ts: int, rpn: int = ...,
+              attr: int = ..., owner: int = ...) -> None: ...
+    def invalidate(self, index: int) -> None: ...
+    def find(self, ea: int, pid: int, as_: int, pid1: int = ...) -> int: ...
+    def choose_victim(self, ea: int = ...) -> int: ...
+    def use(self, index: int) -> None: ...
+    def invalidate_ea(self, ea: int, tid: int, ts: int) -> int: ...
+    def invalidate_where(self, tid: int = ..., ts: int = ..., owner: int = ...) -> int: ...
+    def invalidate_all(self) -> int: ...
+    def read(self, index: int) -> tuple[int, int, int, int, int, int, int, int]: ...
+    def valid_count(self) -> int: ...
+
+class VirtCPU:
+    tlb: BookeTLB
+    tlb1: Optional[BookeTLB]
+    e500: bool
+    micro: bool
+    cycles_arr: npt.NDArray[np.int64]
+    ctx_host_arr: npt.NDArray[np.uint8]
+    def __init__(self, tlb: BookeTLB, tlb1: Optional[BookeTLB], micro: bool,
+                 cycles: npt.NDArray[np.int64], ctx_host: npt.NDArray[np.uint8]) -> None: ...
+    def micro_flush(self) -> None: ...
+    def lookup(self, ea: int, pid: int, as_: int, pid1: int = ...) -> int: ...
+    def write(self, idx: int, ea: int, shift: int, tid: int, ts: int, rpn: int, owner: int,
+              writer: int) -> None: ...
+    def invalidate(self, idx: int, writer: int, reason: int = ...) -> None: ...
+    def cause_of(self, owner: int, ts: int, ea: int) -> int: ...
+
+class Ctx:
+    ctx: int
+    strategy: int
+    handler: int
+    hashed_walk: int
+    pfn_source: int
+    is_host: int
+    host_pid: int
+    gtlb: Optional[BookeTLB]
+    shadow: Optional[BookeTLB]
+    pcache: Optional[BookeTLB]
+    guest_pid: int
+    guest_pr: int
+    guest_as: int
+    shadow_pid: int
+    pid1: int
+    arrays: dict
+    guest_run: int
+    since_load: int
+    n_modified: int
+    pending: int
+    stop_ea: int
+    stop_gpa: int
+    stop_gi: int
+    stop_kind: int
+    def __init__(self, ctx: int, arrays: dict, gtlb: Optional[BookeTLB] = ...,
+                 shadow: Optional[BookeTLB] = ..., pcache: Optional[BookeTLB] = ...,
+                 strategy: int = ..., handler: int = ..., hashed_walk: int = ...,
+                 pfn_source: int = ..., is_host: int = ..., host_pid: int = ...) -> None: ...
+    def set_costs(self, c: dict) -> None: ...
+    def record_exit(self, cat: int, cycles: int) -> None: ...
+    def end_guest_run(self) -> None: ...
+    def guest_entry(self, cpu: VirtCPU) -> int: ...
+    def leave_handler(self, cpu: VirtCPU) -> int: ...
+    def clear_modified(self) -> None: ...
+    def map_shadow(self, cpu: VirtCPU, ea: int, gi: int, pfn: int) -> int: ...
+    def run_virt(self, cpu: VirtCPU, ea: npt.NDArray[np.uint32], kind: npt.NDArray[np.uint8],
+                 pos: int, budget: int) -> tuple[int, int, int]: ...
+    def run_native(self, cpu: VirtCPU, ea: npt.NDArray[np.uint32], kind: npt.NDArray[np.uint8],
+                   pos: int, budget: int, category: int) -> tuple[int, int, int]: ...
