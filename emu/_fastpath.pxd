@@ -52,6 +52,7 @@ cdef class PlainTLB:
     cdef uint64_t hmask
     cdef int hbits
     cdef KeySet seen
+    cdef int32_t hint[4096]          # NOTE: vpn & 4095 -> the slot it was last filled into
     cdef Recent recent               # NOTE: fast hits on the two pages translated last
     cdef uint64_t evicted            # the page the last miss evicted (EMPTY if none)
     # counters

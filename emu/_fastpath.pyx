@@ -170,6 +170,7 @@ cdef class PlainTLB:
         if self.hkey == NULL or self.hslot == NULL:
             raise MemoryError()
         keyset_init(&self.seen, 4 * entries)
+        memset(self.hint, 0xFF, sizeof(self.hint))          # -1: no hint
         self.recent.last = self.recent.prev = EMPTY
         self.recent.last_slot = self.recent.prev_slot = -1
         self.recent.repeats = 0
@@ -191,8 +192,14 @@ cdef class PlainTLB:
         return (vpn * GOLDEN) >> (64 - self.hbits)
 
     cdef int find(self, uint64_t vpn) noexcept nogil:
+        """The slot holding ``vpn``, or -1."""
         cdef uint64_t k = vpn + 1
-        cdef uint64_t h = self.home(vpn)
+        cdef uint64_t h
+        cdef int s = self.hint[vpn & 4095]
+        # NOTE: the hint is only a guess, checked against the slot's own tag
+        if s >= 0 and self.valid[s] and self.tag[s] == vpn:
+            return s
+        h = self.home(vpn)
         while self.hkey[h] != 0:
             if self.hkey[h] == k:
                 return self.hslot[h]
@@ -300,6 +307,7 @@ cdef class PlainTLB:
         self.tag[slot] = vpn
         self.valid[slot] = 1
         self.hash_insert(vpn, slot)
+        self.hint[vpn & 4095] = slot
         if self.policy == POLICY_LRU:
             self.lru_push(set_, slot)
         return slot
@@ -349,6 +357,7 @@ cdef class PlainTLB:
         cdef uint64_t records = 0
         cdef unsigned int k
         cdef Recent rc = self.recent
+        cdef uint64_t cur = rc.last, repeats = 0
         if kind.shape[0] != n or (has_size and size.shape[0] != n):
             raise ValueError("addr, kind and size must have equal lengths")
         rc.repeats = 0
@@ -370,10 +379,23 @@ cdef class PlainTLB:
                         self.step(&rc, v)
                         v += 1
                     first = last
-                self.step(&rc, first)
+                    cur = rc.last
+                # NOTE: the commonest case, a repeat of the last page, without a call
+                # and with the last page in a register (rc's address escapes to step)
+                if first == cur:
+                    repeats += 1
+                elif first == rc.prev and self.policy != POLICY_LRU:
+                    # the page before the last, still held (see step); no LRU order to keep
+                    repeats += 1
+                    rc.prev, rc.last = rc.last, rc.prev
+                    rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
+                    cur = first
+                else:
+                    self.step(&rc, first)
+                    cur = rc.last
         self.records += records
-        self.translations += rc.repeats
-        self.hits += rc.repeats
+        self.translations += rc.repeats + repeats
+        self.hits += rc.repeats + repeats
         rc.repeats = 0
         self.recent = rc
         if self.seen.keys == NULL:

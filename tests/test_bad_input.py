@@ -44,7 +44,6 @@ import random
 import subprocess
 import sys
 import tempfile
-import traceback
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
