@@ -1191,6 +1191,26 @@ cdef class Ctx:
     def map_shadow(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn):
         return self.map_shadow_c(cpu, ea, gi, pfn)
 
+    cdef inline int translate(self, VirtCPU cpu, bint inst, uint64_t a, uint32_t pid,
+                              uint32_t pid1, uint32_t as_, uint64_t key, uint64_t w,
+                              int *owner, int64_t *c) noexcept nogil:
+        """Micro-TLB, then the UTLB through the translation cache: the matching
+        index (``owner`` set) or -1; a micro-TLB refill adds its cycles to ``c``."""
+        cdef int idx
+        if cpu.micro:
+            idx = cpu.micro_lookup(inst, a, pid, pid1, as_)
+            if idx >= 0:
+                self.tlbc[T_MICRO_HITS] += 1
+                owner[0] = cpu.hit_owner(idx)
+                return idx
+            self.tlbc[T_MICRO_MISSES] += 1
+            idx = cpu.probe(key, w, a, pid, pid1, as_, owner)
+            if idx >= 0:
+                c[0] += self.costs.micro_refill
+                cpu.micro_fill(inst, idx)
+            return idx
+        return cpu.probe(key, w, a, pid, pid1, as_, owner)
+
     cdef inline int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
         cdef int64_t off
@@ -1246,21 +1266,8 @@ cdef class Ctx:
                 a = ea[pos]
                 inst = k == K_IFETCH
                 c = self.costs.access
-                if cpu.micro:
-                    idx = cpu.micro_lookup(inst, a, self.shadow_pid, self.pid1, 1)
-                    if idx >= 0:
-                        self.tlbc[T_MICRO_HITS] += 1
-                        owner = cpu.hit_owner(idx)
-                    else:
-                        self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1,
-                                        1, &owner)
-                        if idx >= 0:
-                            c += self.costs.micro_refill
-                            cpu.micro_fill(inst, idx)
-                else:
-                    idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1, 1,
-                                    &owner)
+                idx = self.translate(cpu, inst, a, self.shadow_pid, self.pid1, 1,
+                                     kbase | (a >> gsh), w, &owner, &c)
                 if idx >= 0:
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1
@@ -1457,19 +1464,8 @@ cdef class Ctx:
                 a = ea[pos]
                 inst = k == K_IFETCH
                 c = self.costs.access
-                if cpu.micro:
-                    idx = cpu.micro_lookup(inst, a, pid, NOPID, 0)
-                    if idx >= 0:
-                        self.tlbc[T_MICRO_HITS] += 1
-                        owner = cpu.hit_owner(idx)
-                    else:
-                        self.tlbc[T_MICRO_MISSES] += 1
-                        idx = cpu.probe(kbase | (a >> gsh), w, a, pid, NOPID, 0, &owner)
-                        if idx >= 0:
-                            c += self.costs.micro_refill
-                            cpu.micro_fill(inst, idx)
-                else:
-                    idx = cpu.probe(kbase | (a >> gsh), w, a, pid, NOPID, 0, &owner)
+                idx = self.translate(cpu, inst, a, pid, NOPID, 0, kbase | (a >> gsh), w,
+                                     &owner, &c)
                 if idx >= 0:
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1

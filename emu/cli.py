@@ -11,23 +11,10 @@ import sys
 
 from emu import __version__
 from emu.atomic import dumps_json
+from emu.cliargs import Parser, int_arg
 from emu.errors import EmuError
 
 EXIT_USAGE = 2
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line and exit status 2."""
-
-    def error(self, message):  # noqa: D401 - argparse's API
-        raise EmuError(f"{self.prog}: {message}")
-
-
-def _int_arg(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
 
 
 # -- emu tlb -------------------------------------------------------------------
@@ -38,16 +25,16 @@ def _add_tlb(sub) -> None:
                                    "text or gzip). Without TRACE, runs the shipped trace of a "
                                    "real program.")
     p.add_argument("trace", nargs="?", help="trace file (default: the shipped real trace)")
-    p.add_argument("--entries", type=_int_arg, default=64, help="TLB entries (default 64)")
-    p.add_argument("--ways", type=_int_arg, default=None,
+    p.add_argument("--entries", type=int_arg, default=64, help="TLB entries (default 64)")
+    p.add_argument("--ways", type=int_arg, default=None,
                    help="ways per set (default: fully associative)")
     p.add_argument("--policy", default="fifo",
                    help="fifo | lru | random | round-robin (the 440 pointer) | nv")
-    p.add_argument("--page-size", type=_int_arg, default=4096, help="bytes (default 4096)")
+    p.add_argument("--page-size", type=int_arg, default=4096, help="bytes (default 4096)")
     p.add_argument("--kinds", default="all", help="all | data (L, S, M) | inst (I)")
-    p.add_argument("--seed", type=_int_arg, default=0, help="seed of the random policy")
+    p.add_argument("--seed", type=int_arg, default=0, help="seed of the random policy")
     p.add_argument("--backend", default="cython", help="cython | reference")
-    p.add_argument("--chunk", type=_int_arg, default=1 << 20, help="records per fast-path call")
+    p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
     p.set_defaults(func=_cmd_tlb)
 
@@ -70,7 +57,7 @@ def _cmd_tlb(args) -> int:
 
 def _add_trace(sub) -> None:
     p = sub.add_parser("trace", help="trace tools")
-    tsub = p.add_subparsers(dest="trace_cmd", metavar="COMMAND", parser_class=_Parser)
+    tsub = p.add_subparsers(dest="trace_cmd", metavar="COMMAND", parser_class=Parser)
     tsub.required = True
     imp = tsub.add_parser("import", help="convert a trace to .npz")
     imp.add_argument("format", choices=["lackey"], help="input format")
@@ -202,10 +189,10 @@ def _cmd_compare(args) -> int:
 # -- entry point -------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="emu", description="Emulate KVM virtualizing a software-managed TLB "
+    parser = Parser(prog="emu", description="Emulate KVM virtualizing a software-managed TLB "
                                              "(PowerPC 440, e500).")
     parser.add_argument("--version", action="version", version=f"emu {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
     _add_tlb(sub)
     _add_trace(sub)

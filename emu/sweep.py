@@ -88,6 +88,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Optional, Sequence
 
 from emu.atomic import atomic_path, write_json, write_text
+from emu.cliargs import int_arg
 from emu.errors import ConfigError, EmuError
 
 __all__ = [
@@ -1010,20 +1011,6 @@ def sweep_throughput(scenario_path, grids=(), seeds: Optional[int] = None,
 # ---------------------------------------------------------------------------
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (an EmuError) — as emu.cli's."""
-
-    def error(self, message):  # noqa: D401 - argparse's API
-        raise EmuError(f"{self.prog}: {message}")
-
-
-def _int_arg(text: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-
-
 def add_sweep_parser(sub) -> argparse.ArgumentParser:
     """Add ``emu sweep`` to the ``add_subparsers()`` action ``sub``."""
     p = sub.add_parser(
@@ -1036,13 +1023,13 @@ def add_sweep_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a key (dotted path, as --set takes) and its values (repeatable; "
                         "the sweep is the product of the grids)")
-    p.add_argument("--seeds", type=_int_arg, default=None, metavar="N",
+    p.add_argument("--seeds", type=int_arg, default=None, metavar="N",
                    help="replicate each point with N seeds spawned from the scenario's seed "
                         "(default: one run with the scenario's seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
     p.add_argument("--executor", choices=["local", "dask"], default="local",
                    help="local: a process pool (default); dask: a Dask cluster")
-    p.add_argument("--workers", type=_int_arg, default=None, metavar="N",
+    p.add_argument("--workers", type=int_arg, default=None, metavar="N",
                    help="local worker processes (default: the CPU count; 1 runs in this "
                         "process), or the size of the local Dask cluster without --scheduler")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -1082,22 +1069,8 @@ def cmd_sweep(args) -> int:
 
 def main(argv=None) -> int:
     """``emu sweep ...`` on its own: ``main(["sweep", "FILE.toml", "--grid", ...])``."""
-    try:
-        parser = _Parser(prog="emu")
-        sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-        sub.required = True
-        add_sweep_parser(sub)
-        args = parser.parse_args(argv)
-        return args.func(args)
-    except EmuError as err:
-        msg = str(err)
-        print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
-        return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("emu: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        return 0
+    from emu.cli import main as emu_main
+    return emu_main(argv)
 
 
 if __name__ == "__main__":

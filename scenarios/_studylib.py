@@ -205,3 +205,20 @@ def header(name: str, doc: str, quick: bool) -> str:
     question = " ".join((doc or "").strip().split("\n\n")[0].split())
     mode = "quick" if quick else "full"
     return f"== {name} ({mode}) ==\n{question}\n"
+
+
+def run_study(name: str, doc: str, study, report, argv=None, **study_kw) -> int:
+    """What every script's ``main`` does: parse --quick/--out, run the study, print
+    its report, write the results.  ``study_kw`` maps study keywords to argument
+    names (e.g. ``png_dir="out"``)."""
+    import time
+    args = parse_args(argv, doc)
+    print(header(name, doc, args.quick))
+    rec = Recorder(args.out)
+    t0 = time.perf_counter()
+    r = study(args.quick, rec, **{k: getattr(args, v) for k, v in study_kw.items()})
+    print(report(r))
+    rec.finish(name, doc, args.quick, r)
+    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
+          + (f"; results in {args.out}" if args.out else ""))
+    return 0

@@ -26,10 +26,9 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import Recorder, header, parse_args, scenario, table  # noqa: E402
+from _studylib import Recorder, run_study, scenario, table  # noqa: E402
 
 NAME = "fastpath_profile"
 STEPS = ("save", "full_exit", "walk", "deliver", "gpa", "memslot", "pfn_lookup", "hw_write",
@@ -136,16 +135,7 @@ def report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv, __doc__)
-    print(header(NAME, __doc__, args.quick))
-    rec = Recorder(args.out)
-    t0 = time.perf_counter()
-    r = study(args.quick, rec, png_dir=args.out)
-    print(report(r))
-    rec.finish(NAME, __doc__, args.quick, r)
-    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
-          + (f"; results in {args.out}" if args.out else ""))
-    return 0
+    return run_study(NAME, __doc__, study, report, argv, png_dir="out")
 
 
 if __name__ == "__main__":

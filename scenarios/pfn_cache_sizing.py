@@ -33,10 +33,9 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import Recorder, exit_count, exit_cycles, header, parse_args, scenario, table  # noqa: E402
+from _studylib import exit_count, exit_cycles, Recorder, run_study, scenario, table  # noqa: E402
 
 NAME = "pfn_cache_sizing"
 PROCESSES, PAGES, CODE_PAGES = 4, 12, 2
@@ -133,16 +132,7 @@ def report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv, __doc__)
-    print(header(NAME, __doc__, args.quick))
-    rec = Recorder(args.out)
-    t0 = time.perf_counter()
-    r = study(args.quick, rec)
-    print(report(r))
-    rec.finish(NAME, __doc__, args.quick, r)
-    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
-          + (f"; results in {args.out}" if args.out else ""))
-    return 0
+    return run_study(NAME, __doc__, study, report, argv)
 
 
 if __name__ == "__main__":

@@ -41,13 +41,11 @@ host context switches in steady state.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import Recorder, header, parse_args, pct, scenario, table  # noqa: E402
+from _studylib import pct, Recorder, run_study, scenario, table  # noqa: E402
 
 NAME = "shadow_vs_direct"
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
@@ -282,16 +280,7 @@ def report(r: dict) -> str:
 
 
 def main(argv=None) -> int:
-    args = parse_args(argv, __doc__)
-    print(header(NAME, __doc__, args.quick))
-    rec = Recorder(args.out)
-    t0 = time.perf_counter()
-    r = study(args.quick, rec)
-    print(report(r))
-    rec.finish(NAME, __doc__, args.quick, r)
-    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
-          + (f"; results in {args.out}" if args.out else ""))
-    return 0
+    return run_study(NAME, __doc__, study, report, argv)
 
 
 if __name__ == "__main__":
