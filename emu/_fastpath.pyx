@@ -1247,8 +1247,9 @@ cdef class Ctx:
         cdef int64_t pfn
         cdef int owner = -1
         cdef int64_t hits = 0, gcyc = 0
-        cdef uint64_t kbase = context_key(self.shadow_pid, self.pid1, 1), w
-        cdef int gsh
+        cdef uint64_t kbase = context_key(self.shadow_pid, self.pid1, 1), w, blk
+        cdef uint64_t lblk = EMPTY
+        cdef int gsh, lidx = -1, lowner = -1
         with nogil:
             w = cpu.write_gen()
             gsh = cpu.min_shift()
@@ -1266,8 +1267,19 @@ cdef class Ctx:
                 a = ea[pos]
                 inst = k == K_IFETCH
                 c = self.costs.access
-                idx = self.translate(cpu, inst, a, self.shadow_pid, self.pid1, 1,
-                                     kbase | (a >> gsh), w, &owner, &c)
+                blk = kbase | (a >> gsh)
+                if blk == lblk:
+                    # NOTE: the block of the last hit, in registers: nothing but this
+                    # loop writes the TLB during a call, and a write resets lblk
+                    idx = lidx
+                    owner = lowner
+                    if cpu.tlb.policy == POLICY_LRU:
+                        cpu.hit_owner(idx)
+                else:
+                    idx = self.translate(cpu, inst, a, self.shadow_pid, self.pid1, 1, blk, w,
+                                         &owner, &c)
+                    if idx >= 0 and not cpu.micro:
+                        lblk, lidx, lowner = blk, idx, owner
                 if idx >= 0:
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.tlbc[T_VIOLATIONS] += 1
@@ -1279,6 +1291,7 @@ cdef class Ctx:
                     self.since_load += 1
                     pos += 1
                     continue
+                lblk = EMPTY
                 self.tlbc[T_HITS] += hits
                 cpu.cycles[Y_GUEST] += gcyc
                 self.guest_run += gcyc
