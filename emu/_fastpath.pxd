@@ -185,9 +185,6 @@ cdef class Ctx:
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
-    cdef int translate(self, VirtCPU cpu, bint inst, uint64_t a, uint32_t pid, uint32_t pid1,
-                       uint32_t as_, uint64_t key, uint64_t w, int *owner,
-                       int64_t *c) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil
