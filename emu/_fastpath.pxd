@@ -133,6 +133,7 @@ cdef class VirtCPU:
     cdef public BookeTLB tlb         # 440 UTLB, or e500 TLB0
     cdef public BookeTLB tlb1        # e500 TLB1, or None
     cdef public bint e500, micro
+    cdef bint lru                    # a TLB array replaces by LRU: hits must touch
     cdef public object cycles_arr, ctx_host_arr
     cdef int64_t[::1] cycles         # the CPU's cycle breakdown (emu.codes.CYCLES)
     cdef uint8_t[::1] ctx_host       # per context id: 1 for host tasks and QEMU

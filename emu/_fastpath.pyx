@@ -876,6 +876,7 @@ cdef class VirtCPU:
         self.tlb1 = tlb1
         self.e500 = tlb1 is not None
         self.micro = micro
+        self.lru = tlb.policy == POLICY_LRU or (tlb1 is not None and tlb1.policy == POLICY_LRU)
         self.cycles_arr = cycles
         self.ctx_host_arr = ctx_host
         self.cycles = cycles
@@ -954,7 +955,7 @@ cdef class VirtCPU:
         if self.tc_key[h] == key + 1 and self.tc_wgen[h] == w:
             idx = self.tc_idx[h]
             owner[0] = self.tc_owner[h]
-            if self.tlb.policy == POLICY_LRU:
+            if self.lru:
                 self.hit_owner(idx)
             return idx
         idx = self.hw_lookup(ea, pid, pid1, as_)
@@ -1229,6 +1230,9 @@ cdef class Ctx:
         cdef int64_t hits = 0, gcyc = 0
         cdef uint64_t kbase = context_key(self.shadow_pid, self.pid1, 1), w
         cdef int gsh
+        cdef bint micro = cpu.micro
+        # NOTE: kept in a register, written back before anything reads it
+        cdef int64_t since = self.since_load
         with nogil:
             w = cpu.write_gen()
             gsh = cpu.min_shift()
@@ -1249,7 +1253,7 @@ cdef class Ctx:
                 # NOTE: the same translate step is written out again in run_native;
                 # shared through a function taking pointers (owner, c), both loops
                 # ran 30 % slower (the compiler kept those variables in memory).
-                if cpu.micro:
+                if micro:
                     idx = cpu.micro_lookup(inst, a, self.shadow_pid, self.pid1, 1)
                     if idx >= 0:
                         self.tlbc[T_MICRO_HITS] += 1
@@ -1270,9 +1274,9 @@ cdef class Ctx:
                     hits += 1
                     used += c
                     gcyc += c
-                    if self.since_load < W:
-                        self.repop_access[self.since_load] += 1
-                    self.since_load += 1
+                    if since < W:
+                        self.repop_access[since] += 1
+                    since += 1
                     pos += 1
                     continue
                 self.tlbc[T_HITS] += hits
@@ -1281,8 +1285,8 @@ cdef class Ctx:
                 hits = gcyc = 0
                 # A hardware TLB miss: the interrupt empties the micro-TLBs.
                 self.tlbc[T_MISSES] += 1
-                if self.since_load < W:
-                    self.repop_miss[self.since_load] += 1
+                if since < W:
+                    self.repop_miss[since] += 1
                 if cpu.micro:
                     cpu.micro_flush_c()
                 if self.guest_run > 0:
@@ -1378,6 +1382,7 @@ cdef class Ctx:
             self.tlbc[T_HITS] += hits
             cpu.cycles[Y_GUEST] += gcyc
             self.guest_run += gcyc
+            self.since_load = since
         return stop, pos, used
 
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil:

@@ -269,7 +269,7 @@ def section_sweep(args) -> dict:
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "s.toml")
         with open(path, "w") as f:
-            f.write("duration_ms = 2\n")
+            f.write("duration_ms = 20\n")
         grids = ["kvm.strategy=shadow,direct,direct-save-on-switch,shadow-modified",
                  "vm.0.process.0.workload.pages=20,40"]
         out = {}
