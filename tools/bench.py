@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -191,6 +190,15 @@ def fast_path_share(overrides) -> tuple[float, float]:
     return clock[0], time.perf_counter() - t
 
 
+# NOTE: the peak RSS is read from /proc/self/status (VmHWM), not getrusage's
+# ru_maxrss, which Linux carries across execve from the parent that forked the
+# child: it would report the benchmark's own peak, not emu's.
+PEAK_RSS_CODE = (
+    "import sys; from emu.cli import main; rc = main({args}); "
+    "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]; "
+    "print(int(hwm.split()[1]), file=sys.stderr); sys.exit(rc)")
+
+
 def section_memory(args) -> dict:
     n = args.big
     with tempfile.TemporaryDirectory() as d:
@@ -211,9 +219,7 @@ def section_memory(args) -> dict:
                 block["kind"] = 1
                 f.write(block.tobytes())
         size = os.path.getsize(path)
-        code = ("import resource, sys; from emu.cli import main; rc = main(['tlb', sys.argv[1], "
-                "'--json']); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-                "file=sys.stderr); sys.exit(rc)")
+        code = PEAK_RSS_CODE.format(args="['tlb', sys.argv[1], '--json']")
         t = time.perf_counter()
         p = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
                            cwd=os.path.dirname(HERE))
@@ -250,9 +256,7 @@ def run_on_trace(path: str, records: int, args) -> dict:
     with open(toml, "w") as f:
         f.write(f"duration_ms = {ms}\n[[vm]]\nmemory_mb = 1024\n[[vm.process]]\n"
                 f"workload = {{ kind = 'trace', path = '{sub}' }}\n")
-    code = ("import resource, sys; from emu.cli import main; rc = main(['run', sys.argv[1], "
-            "'--json']); print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "
-            "file=sys.stderr); sys.exit(rc)")
+    code = PEAK_RSS_CODE.format(args="['run', sys.argv[1], '--json']")
     t = time.perf_counter()
     p = subprocess.run([sys.executable, "-c", code, toml], capture_output=True, text=True,
                        cwd=os.path.dirname(HERE))
