@@ -40,10 +40,12 @@ cdef class PlainTLB:
     cdef uint64_t[::1] tag           # vpn held by each slot
     cdef uint8_t[::1] valid
     cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
-    # LRU as a doubly-linked recency list per set (head = most recent), and
-    # the number of ways filled so far (slots fill lowest way first; a
-    # PlainTLB is never invalidated, so the holes are exactly ways >= nfill)
-    cdef int32_t[::1] lprev, lnext, lhead, ltail, nfill
+    # LRU: the time of each slot's last use (a hit costs one store; the victim,
+    # the oldest, is found by a scan of the set on a miss), and the number of
+    # ways filled so far (slots fill lowest way first; a PlainTLB is never
+    # invalidated, so the holes are exactly the ways >= nfill)
+    cdef uint64_t[::1] stamp
+    cdef int32_t[::1] nfill
     cdef uint64_t clock
     cdef uint64_t rng
     # vpn -> slot hash index (linear probing, backward-shift deletion)
@@ -64,8 +66,7 @@ cdef class PlainTLB:
     cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil
     cdef void hash_delete(self, uint64_t vpn) noexcept nogil
     cdef int choose_victim(self, int set_) noexcept nogil
-    cdef void lru_unlink(self, int set_, int slot) noexcept nogil
-    cdef void lru_push(self, int set_, int slot) noexcept nogil
+    cdef int oldest(self, int set_) noexcept nogil
     cdef int translate(self, uint64_t vpn) noexcept nogil
     cdef void step(self, Recent *rc, uint64_t vpn) noexcept nogil
 

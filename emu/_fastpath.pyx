@@ -153,10 +153,7 @@ cdef class PlainTLB:
         self.tag = self.tag_arr
         self.valid = self.valid_arr
         self.ptr = self.ptr_arr
-        self.lprev = np.full(entries, -1, dtype=np.int32)
-        self.lnext = np.full(entries, -1, dtype=np.int32)
-        self.lhead = np.full(self.sets, -1, dtype=np.int32)
-        self.ltail = np.full(self.sets, -1, dtype=np.int32)
+        self.stamp = np.zeros(entries, dtype=np.uint64)
         self.nfill = np.zeros(self.sets, dtype=np.int32)
         self.clock = 0
         self.rng = rng_seed_state(seed)
@@ -231,27 +228,6 @@ cdef class PlainTLB:
             i = j
         self.hkey[i] = 0
 
-    cdef void lru_unlink(self, int set_, int slot) noexcept nogil:
-        cdef int p = self.lprev[slot], n = self.lnext[slot]
-        if p >= 0:
-            self.lnext[p] = n
-        else:
-            self.lhead[set_] = n
-        if n >= 0:
-            self.lprev[n] = p
-        else:
-            self.ltail[set_] = p
-
-    cdef void lru_push(self, int set_, int slot) noexcept nogil:
-        cdef int h = self.lhead[set_]
-        self.lprev[slot] = -1
-        self.lnext[slot] = h
-        if h >= 0:
-            self.lprev[h] = slot
-        else:
-            self.ltail[set_] = slot
-        self.lhead[set_] = slot
-
     cdef int choose_victim(self, int set_) noexcept nogil:
         cdef int w
         if self.policy == POLICY_FIFO:
@@ -273,9 +249,17 @@ cdef class PlainTLB:
             return w
         if self.policy == POLICY_RANDOM:
             return <int> (rng_next(&self.rng) % <uint64_t> self.ways)
-        # NOTE: the tail of the recency list is the slot with the oldest
-        # stamp, which is what the reference's linear min-scan picks.
-        return self.ltail[set_] - set_ * self.ways
+        return self.oldest(set_)
+
+    cdef int oldest(self, int set_) noexcept nogil:
+        """The way of ``set_`` used longest ago (stamps are unique)."""
+        cdef int w, best = 0, base = set_ * self.ways
+        cdef uint64_t least = self.stamp[base]
+        for w in range(1, self.ways):
+            if self.stamp[base + w] < least:
+                least = self.stamp[base + w]
+                best = w
+        return best
 
     cdef int translate(self, uint64_t vpn) noexcept nogil:
         """Translate one page through the hash index; returns its slot.
@@ -289,10 +273,8 @@ cdef class PlainTLB:
         if slot >= 0:
             self.hits += 1
             if self.policy == POLICY_LRU:
-                set_ = slot // self.ways
-                if self.lhead[set_] != slot:
-                    self.lru_unlink(set_, slot)
-                    self.lru_push(set_, slot)
+                self.clock += 1
+                self.stamp[slot] = self.clock
             return slot
         set_ = self.set_of(vpn)
         self.misses += 1
@@ -302,14 +284,12 @@ cdef class PlainTLB:
         if self.valid[slot]:
             self.evicted = self.tag[slot]
             self.hash_delete(self.tag[slot])
-            if self.policy == POLICY_LRU:
-                self.lru_unlink(set_, slot)
         self.tag[slot] = vpn
         self.valid[slot] = 1
         self.hash_insert(vpn, slot)
         self.hint[vpn & 4095] = slot
-        if self.policy == POLICY_LRU:
-            self.lru_push(set_, slot)
+        self.clock += 1
+        self.stamp[slot] = self.clock
         return slot
 
     cdef inline void step(self, Recent *rc, uint64_t vpn) noexcept nogil:
@@ -322,17 +302,15 @@ cdef class PlainTLB:
         it is forgotten here; under LRU its hit moves it to the front as a
         probe would.  Repeats are counted as hits by the caller.
         """
-        cdef int slot, set_
+        cdef int slot
         if vpn == rc.last:
             rc.repeats += 1
             return
         if vpn == rc.prev:
             rc.repeats += 1
             if self.policy == POLICY_LRU:
-                set_ = rc.prev_slot // self.ways
-                if self.lhead[set_] != rc.prev_slot:
-                    self.lru_unlink(set_, rc.prev_slot)
-                    self.lru_push(set_, rc.prev_slot)
+                self.clock += 1
+                self.stamp[rc.prev_slot] = self.clock
             rc.prev, rc.last = rc.last, rc.prev
             rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
             return
@@ -384,9 +362,12 @@ cdef class PlainTLB:
                 # and with the last page in a register (rc's address escapes to step)
                 if first == cur:
                     repeats += 1
-                elif first == rc.prev and self.policy != POLICY_LRU:
-                    # the page before the last, still held (see step); no LRU order to keep
+                elif first == rc.prev:
+                    # the page before the last, still held (see step)
                     repeats += 1
+                    if self.policy == POLICY_LRU:
+                        self.clock += 1
+                        self.stamp[rc.prev_slot] = self.clock
                     rc.prev, rc.last = rc.last, rc.prev
                     rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
                     cur = first
