@@ -153,7 +153,6 @@ cdef class VirtCPU:
     cdef int32_t tc_owner[1024]
 
     cdef int hw_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
-    cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_) noexcept nogil
     cdef uint64_t write_gen(self) noexcept nogil
     cdef int min_shift(self) noexcept nogil
     cdef int probe(self, uint64_t key, uint64_t w, uint64_t ea, uint32_t pid, uint32_t pid1, uint32_t as_, int *owner) noexcept nogil

@@ -948,16 +948,6 @@ cdef class VirtCPU:
             self.tc_owner[h] = owner[0]
         return idx
 
-    cdef int cached_lookup(self, uint64_t ea, uint32_t pid, uint32_t pid1,
-                           uint32_t as_) noexcept nogil:
-        """hw_lookup through the translation cache (same answer, one probe on a repeat).
-
-        Precondition: EA below 2**32 (the 440 and e500 EAs are 32-bit).
-        """
-        cdef int owner
-        return self.probe(context_key(pid, pid1, as_) | (ea >> self.min_shift()),
-                          self.write_gen(), ea, pid, pid1, as_, &owner)
-
     cdef BookeTLB array_of(self, int idx):
         return self.tlb1 if idx >= self.tlb.entries else self.tlb
 
@@ -1396,10 +1386,6 @@ cdef class Ctx:
     def guest_entry(self, VirtCPU cpu):
         """A full entry from Python-handled exits: charge and return the entry work."""
         return self.entry_work(cpu)
-
-    def leave_handler(self, VirtCPU cpu):
-        """Return from a miss handler (asm rfi, or C restore + entry work)."""
-        return self.return_to_guest(cpu)
 
     cdef void clear_modified_c(self) noexcept nogil:
         cdef int i

@@ -458,7 +458,6 @@ class Ctx:
         step = self.charge_step(cpu, "restore", self.costs["c_restore"], "exit_entry")
         return step + self.entry_work(cpu)
 
-    leave_handler = return_to_guest
 
     def clear_modified(self) -> None:
         self.mod[:] = 0

@@ -123,7 +123,7 @@ class Machine:
         return np.random.SeedSequence(self.scenario.seed, spawn_key=tuple(key))
 
     def seed_int(self, label: str, *key) -> int:
-        tag = {"pcache": 90, "tlb": 91, "kernel": 92}[label]
+        tag = {"pcache": 90, "tlb": 91}[label]
         return int(self.seed_seq(tag, *key).generate_state(1, np.uint64)[0])
 
     def alloc_host_pfn(self) -> int:

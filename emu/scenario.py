@@ -24,8 +24,7 @@ from emu import __version__
 import numpy as np
 
 from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json, write_text
-from emu.config import (Scenario, apply_overrides, load_scenario, scenario_from_dict,
-                        scenario_to_dict)
+from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 
 
 def resolve(scenario, overrides=()) -> Scenario:

@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 
-from emu.codes import CAUSE
 from emu.config import default_scenario
 from emu.machine import Machine
 from emu.scenario import resolve, run

@@ -115,7 +115,6 @@ class GuestOS:
     def __init__(self, memory_pages: int, processes: list, vcpus: int, seeds):
         self.memory_pages = memory_pages
         self.next_gfn = KERNEL_RESERVED_GFNS
-        self.free_gfns: list[int] = []
         self.processes = processes
         self.cpus = [GuestCPU(v, processes[v::vcpus], np.random.default_rng(seeds[v]))
                      for v in range(vcpus)]

@@ -129,6 +129,6 @@ class PPC440UTLB:
         i = self.array.find(ea, pid, as_)
         if i < 0:
             return None
-        _, base, shift, *_ = self.array.read(i)
+        shift = self.array.read(i)[2]
         rpn = int(self.array.rpn_arr[i])
         return rpn | (ea & ((1 << shift) - 1))

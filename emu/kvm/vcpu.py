@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, CYCLES, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
+from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
 from emu.errors import EmuError
 from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
                           KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, CYCLES, PFN_SOURCE
+from emu.codes import CAUSE, TLB
 
 NO_PFN = -1
 
@@ -150,7 +150,7 @@ def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
         hwref[i] = -1
         entry = cpu.virt.tlb.read(i) if i < cpu.virt.tlb.entries else None
         if entry is not None and entry[0] and entry[7] >> 8 != ctx.ctx:
-            ctx.arrays["tlb"][5] += 1                   # host_mappings_killed
+            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
         cpu.virt.invalidate(i, ctx.ctx, reason)
         if vcpu.shadow is not None:
             vcpu.shadow.invalidate(i)
