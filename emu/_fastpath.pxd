@@ -24,13 +24,6 @@ cdef struct KeySet:
     uint64_t used
 
 
-# The two pages translated last by a PlainTLB and their slots (see PlainTLB.step).
-cdef struct Recent:
-    uint64_t last, prev
-    int last_slot, prev_slot
-    uint64_t repeats
-
-
 @cython.final
 cdef class PlainTLB:
     """One TLB array of sets x ways, one page size, no TID/TS (``emu tlb``)."""
@@ -40,8 +33,7 @@ cdef class PlainTLB:
     cdef uint64_t[::1] tag           # vpn held by each slot
     cdef uint8_t[::1] valid
     cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
-    # LRU: the time of each slot's last use (a hit costs one store; the victim,
-    # the oldest, is found by a scan of the set on a miss), and the number of
+    # LRU: the time of each slot's last use (see fstamp), and the number of
     # ways filled so far (slots fill lowest way first; a PlainTLB is never
     # invalidated, so the holes are exactly the ways >= nfill)
     cdef uint64_t[::1] stamp
@@ -54,9 +46,16 @@ cdef class PlainTLB:
     cdef uint64_t hmask
     cdef int hbits
     cdef KeySet seen
-    cdef int32_t hint[4096]          # NOTE: vpn & 4095 -> the slot it was last filled into
-    cdef Recent recent               # NOTE: fast hits on the two pages translated last
-    cdef uint64_t evicted            # the page the last miss evicted (EMPTY if none)
+    # NOTE: the resident filter, a direct-mapped table indexed by vpn & fmask.
+    # fvpn[i] == vpn implies vpn is in the TLB, in slot fslot[i]; a hit costs one
+    # load and a compare.  Pages it does not hold go through the hash index.
+    # Under LRU a hit stores its time in fstamp[i], next to the filter entry
+    # (a store whose address needs no second load); a slot's last use is then
+    # fstamp[i] while the filter holds its page, stamp[slot] once it does not.
+    cdef uint64_t *fvpn
+    cdef int32_t *fslot
+    cdef uint64_t *fstamp
+    cdef uint64_t fmask
     # counters
     cdef public uint64_t records, translations, hits, misses, compulsory
 
@@ -67,8 +66,10 @@ cdef class PlainTLB:
     cdef void hash_delete(self, uint64_t vpn) noexcept nogil
     cdef int choose_victim(self, int set_) noexcept nogil
     cdef int oldest(self, int set_) noexcept nogil
-    cdef int translate(self, uint64_t vpn) noexcept nogil
-    cdef void step(self, Recent *rc, uint64_t vpn) noexcept nogil
+    cdef void translate(self, uint64_t vpn) noexcept nogil
+    cdef void page(self, uint64_t vpn) noexcept nogil
+    cdef int straddle(self, uint64_t a, uint64_t size) noexcept nogil
+    cdef uint64_t last_use(self, int slot) noexcept nogil
 
 
 @cython.final

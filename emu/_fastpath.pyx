@@ -109,6 +109,93 @@ cdef inline int keyset_add(KeySet *ks, uint64_t key) noexcept nogil:
 # --------------------------------------------------------------------------
 # PlainTLB: the TLB of ``emu tlb``.
 
+cdef struct Scan:
+    const uint64_t *addr
+    const uint8_t *kind
+    const uint32_t *size         # NULL: every access is 1 byte
+    Py_ssize_t n
+    unsigned int kinds_mask
+    int shift
+    const uint64_t *fvpn
+    uint64_t fmask
+    uint64_t *fstamp             # LRU: where a hit stores its time; NULL otherwise
+    uint64_t skipped             # records whose kind is not selected
+
+
+cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint lru,
+                                 bint sized, bint all_kinds) noexcept nogil:
+    """Consume records from ``r`` while each is a one-page hit in the resident
+    filter (or of a kind not selected); return the first that is not, or n.
+
+    NOTE: the hot loop of ``emu tlb``.  It calls nothing, so every value it
+    needs stays in a register; the rare record (a miss, a filter collision, a
+    page straddle, an invalid kind or size) ends it and is handled by the
+    caller.  ``s - 1 > pmask - offset`` is true exactly when the access runs
+    past its page or has size 0 (s - 1 wraps).  The flags are constants in
+    each of the SCANS variants below, so each compiles to its own loop.
+    """
+    cdef const uint64_t *addr = sc.addr
+    cdef const uint8_t *kind = sc.kind
+    cdef const uint32_t *size = sc.size
+    cdef const uint64_t *fvpn = sc.fvpn
+    cdef uint64_t *fstamp = sc.fstamp
+    cdef Py_ssize_t n = sc.n
+    cdef unsigned int mask = sc.kinds_mask, k
+    cdef int sh = sc.shift
+    cdef uint64_t fm = sc.fmask, pmask = ((<uint64_t> 1) << sh) - 1
+    cdef uint64_t clock = clock_[0], skipped = 0, a, v, i, s
+    while r < n:
+        k = kind[r]
+        if k > 3:
+            break
+        if not all_kinds and not (mask >> k) & 1:
+            if sized and size[r] == 0:
+                break                           # invalid even when not selected
+            skipped += 1
+            r += 1
+            continue
+        a = addr[r]
+        v = a >> sh
+        if sized:
+            s = size[r]
+            if s - 1 > pmask - (a & pmask):
+                break
+        i = v & fm
+        if fvpn[i] != v:
+            break
+        if lru:
+            clock += 1
+            fstamp[i] = clock
+        r += 1
+    clock_[0] = clock
+    sc.skipped += skipped
+    return r
+
+
+ctypedef Py_ssize_t (*ScanFn)(Scan *, Py_ssize_t, uint64_t *) noexcept nogil
+
+# One variant per (lru, sized, all kinds), called through SCANS[lru*4 + sized*2 + all]
+cdef Py_ssize_t scan_0(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, False, False, False)
+cdef Py_ssize_t scan_1(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, False, False, True)
+cdef Py_ssize_t scan_2(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, False, True, False)
+cdef Py_ssize_t scan_3(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, False, True, True)
+cdef Py_ssize_t scan_4(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, True, False, False)
+cdef Py_ssize_t scan_5(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, True, False, True)
+cdef Py_ssize_t scan_6(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, True, True, False)
+cdef Py_ssize_t scan_7(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
+    return scan_hits(sc, r, c, True, True, True)
+
+cdef ScanFn SCANS[8]
+SCANS[:] = [scan_0, scan_1, scan_2, scan_3, scan_4, scan_5, scan_6, scan_7]
+
+
 @cython.final
 cdef class PlainTLB:
     """A TLB of ``sets`` x ``ways`` slots caching translations of one page size.
@@ -130,9 +217,12 @@ cdef class PlainTLB:
 
     def __cinit__(self, int entries, int ways, str policy="fifo", int page_shift=12,
                   int hwater=-1, uint64_t seed=0):
-        cdef uint64_t n = 64
+        cdef uint64_t n = 64, f = 1024
         self.hkey = NULL
         self.hslot = NULL
+        self.fvpn = NULL
+        self.fslot = NULL
+        self.fstamp = NULL
         self.seen.keys = NULL
         if entries <= 0 or ways <= 0 or entries % ways:
             raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
@@ -164,19 +254,25 @@ cdef class PlainTLB:
         self.hmask = n - 1
         self.hkey = <uint64_t *> calloc(n, sizeof(uint64_t))
         self.hslot = <int32_t *> calloc(n, sizeof(int32_t))
-        if self.hkey == NULL or self.hslot == NULL:
+        while f < <uint64_t> (16 * entries):
+            f <<= 1
+        self.fmask = f - 1
+        self.fvpn = <uint64_t *> calloc(f, sizeof(uint64_t))
+        self.fslot = <int32_t *> calloc(f, sizeof(int32_t))
+        self.fstamp = <uint64_t *> calloc(f, sizeof(uint64_t))
+        if (self.hkey == NULL or self.hslot == NULL or self.fvpn == NULL
+                or self.fslot == NULL or self.fstamp == NULL):
             raise MemoryError()
+        memset(self.fvpn, 0xFF, f * sizeof(uint64_t))      # EMPTY: no page >> 10 is
         keyset_init(&self.seen, 4 * entries)
-        memset(self.hint, 0xFF, sizeof(self.hint))          # -1: no hint
-        self.recent.last = self.recent.prev = EMPTY
-        self.recent.last_slot = self.recent.prev_slot = -1
-        self.recent.repeats = 0
-        self.evicted = EMPTY
         self.records = self.translations = self.hits = self.misses = self.compulsory = 0
 
     def __dealloc__(self):
         free(self.hkey)
         free(self.hslot)
+        free(self.fvpn)
+        free(self.fslot)
+        free(self.fstamp)
         free(self.seen.keys)
 
     cdef inline int set_of(self, uint64_t vpn) noexcept nogil:
@@ -191,12 +287,7 @@ cdef class PlainTLB:
     cdef int find(self, uint64_t vpn) noexcept nogil:
         """The slot holding ``vpn``, or -1."""
         cdef uint64_t k = vpn + 1
-        cdef uint64_t h
-        cdef int s = self.hint[vpn & 4095]
-        # NOTE: the hint is only a guess, checked against the slot's own tag
-        if s >= 0 and self.valid[s] and self.tag[s] == vpn:
-            return s
-        h = self.home(vpn)
+        cdef uint64_t h = self.home(vpn)
         while self.hkey[h] != 0:
             if self.hkey[h] == k:
                 return self.hslot[h]
@@ -251,74 +342,79 @@ cdef class PlainTLB:
             return <int> (rng_next(&self.rng) % <uint64_t> self.ways)
         return self.oldest(set_)
 
+    cdef uint64_t last_use(self, int slot) noexcept nogil:
+        """When the page in ``slot`` was last translated (LRU)."""
+        cdef uint64_t u = self.tag[slot], i = u & self.fmask
+        return self.fstamp[i] if self.fvpn[i] == u else self.stamp[slot]
+
     cdef int oldest(self, int set_) noexcept nogil:
-        """The way of ``set_`` used longest ago (stamps are unique)."""
+        """The way of ``set_`` used longest ago (times are unique)."""
         cdef int w, best = 0, base = set_ * self.ways
-        cdef uint64_t least = self.stamp[base]
+        cdef uint64_t t, least = self.last_use(base)
         for w in range(1, self.ways):
-            if self.stamp[base + w] < least:
-                least = self.stamp[base + w]
+            t = self.last_use(base + w)
+            if t < least:
+                least = t
                 best = w
         return best
 
-    cdef int translate(self, uint64_t vpn) noexcept nogil:
-        """Translate one page through the hash index; returns its slot.
+    cdef void translate(self, uint64_t vpn) noexcept nogil:
+        """Translate a page the resident filter does not hold, and file it there.
 
-        Sets ``evicted`` to the page a miss pushed out (EMPTY otherwise).
+        Counts a miss (hits are counted by the caller: translations - misses).
         """
         cdef int slot, set_
-        self.translations += 1
-        self.evicted = EMPTY
+        cdef bint lru = self.policy == POLICY_LRU
+        cdef uint64_t old, i = vpn & self.fmask
+        if lru and self.fvpn[i] != EMPTY:
+            # the page filed at i leaves the filter: its last use goes to its slot
+            self.stamp[self.fslot[i]] = self.fstamp[i]
         slot = self.find(vpn)
-        if slot >= 0:
-            self.hits += 1
-            if self.policy == POLICY_LRU:
-                self.clock += 1
-                self.stamp[slot] = self.clock
-            return slot
-        set_ = self.set_of(vpn)
-        self.misses += 1
-        if keyset_add(&self.seen, vpn) == 1:
-            self.compulsory += 1
-        slot = set_ * self.ways + self.choose_victim(set_)
-        if self.valid[slot]:
-            self.evicted = self.tag[slot]
-            self.hash_delete(self.tag[slot])
-        self.tag[slot] = vpn
-        self.valid[slot] = 1
-        self.hash_insert(vpn, slot)
-        self.hint[vpn & 4095] = slot
+        if slot < 0:
+            set_ = self.set_of(vpn)
+            self.misses += 1
+            if keyset_add(&self.seen, vpn) == 1:
+                self.compulsory += 1
+            slot = set_ * self.ways + self.choose_victim(set_)
+            if self.valid[slot]:
+                old = self.tag[slot]
+                self.hash_delete(old)
+                if self.fvpn[old & self.fmask] == old:
+                    self.fvpn[old & self.fmask] = EMPTY
+            self.tag[slot] = vpn
+            self.valid[slot] = 1
+            self.hash_insert(vpn, slot)
         self.clock += 1
         self.stamp[slot] = self.clock
-        return slot
+        self.fvpn[i] = vpn
+        self.fslot[i] = slot
+        self.fstamp[i] = self.clock
 
-    cdef inline void step(self, Recent *rc, uint64_t vpn) noexcept nogil:
-        """Translate ``vpn``, answering from the two pages translated last when it can.
+    cdef inline void page(self, uint64_t vpn) noexcept nogil:
+        """Translate one page: the resident filter first, then the hash index."""
+        cdef uint64_t i = vpn & self.fmask
+        if self.fvpn[i] != vpn:
+            self.translate(vpn)
+        elif self.policy == POLICY_LRU:
+            self.clock += 1
+            self.fstamp[i] = self.clock
 
-        NOTE: exact shortcuts.  The last page is still in the TLB (only a miss
-        evicts, and a miss makes its own page the last one) and, under LRU,
-        already the most recent of its set.  The page before it is still in
-        the TLB unless the last translation's miss evicted it, in which case
-        it is forgotten here; under LRU its hit moves it to the front as a
-        probe would.  Repeats are counted as hits by the caller.
+    cdef int straddle(self, uint64_t a, uint64_t size) noexcept nogil:
+        """Translate every page ``[a, a + size)`` touches, in order.
+
+        Returns how many pages that was, or 0 for size 0 (an invalid record).
         """
-        cdef int slot
-        if vpn == rc.last:
-            rc.repeats += 1
-            return
-        if vpn == rc.prev:
-            rc.repeats += 1
-            if self.policy == POLICY_LRU:
-                self.clock += 1
-                self.stamp[rc.prev_slot] = self.clock
-            rc.prev, rc.last = rc.last, rc.prev
-            rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
-            return
-        slot = self.translate(vpn)
-        rc.prev, rc.prev_slot = rc.last, rc.last_slot
-        rc.last, rc.last_slot = vpn, slot
-        if self.evicted == rc.prev:
-            rc.prev = EMPTY
+        cdef uint64_t end = a + size - 1, v = a >> self.page_shift, last
+        if size == 0:
+            return 0
+        if end < a:                             # wraps past 2**64
+            end = EMPTY
+        last = end >> self.page_shift
+        while True:
+            self.page(v)
+            if v == last:
+                return <int> (last - (a >> self.page_shift) + 1)
+            v += 1
 
     def run(self, const uint64_t[::1] addr, const uint8_t[::1] kind,
             const uint32_t[::1] size=None, unsigned int kinds_mask=0xF):
@@ -326,61 +422,55 @@ cdef class PlainTLB:
 
         Each record whose kind bit is set in ``kinds_mask`` translates every
         page that ``[addr, addr + size)`` touches, in order (size 1 when
-        ``size`` is None).  Preconditions: equal lengths, sizes >= 1.
+        ``size`` is None).  Returns -1 when every record was valid, else the
+        index of the first record whose kind is not 0..3 or whose size is 0:
+        the records before it have been applied, it and the rest have not.
         """
-        cdef Py_ssize_t n = addr.shape[0], r
-        cdef int sh = self.page_shift
+        cdef Py_ssize_t n = addr.shape[0], r = 0, bad = -1
         cdef bint has_size = size is not None
-        cdef uint64_t a, first, last, v, end
-        cdef uint64_t records = 0
-        cdef unsigned int k
-        cdef Recent rc = self.recent
-        cdef uint64_t cur = rc.last, repeats = 0
+        cdef uint64_t extra = 0, skipped = 0, misses = self.misses, clock = self.clock
+        cdef Scan sc
+        cdef ScanFn scan
+        cdef int m
         if kind.shape[0] != n or (has_size and size.shape[0] != n):
             raise ValueError("addr, kind and size must have equal lengths")
-        rc.repeats = 0
+        if n == 0:
+            return -1
+        sc.addr = &addr[0]
+        sc.kind = &kind[0]
+        sc.size = &size[0] if has_size else NULL
+        sc.n = n
+        sc.kinds_mask = kinds_mask & 0xF
+        sc.shift = self.page_shift
+        sc.fvpn = self.fvpn
+        sc.fmask = self.fmask
+        sc.fstamp = self.fstamp if self.policy == POLICY_LRU else NULL
+        sc.skipped = 0
+        scan = SCANS[4 * (self.policy == POLICY_LRU) + 2 * has_size + (sc.kinds_mask == 0xF)]
         with nogil:
-            for r in range(n):
-                k = kind[r]
-                if k > 31 or not (kinds_mask >> k) & 1:
-                    continue
-                records += 1
-                a = addr[r]
-                first = a >> sh
-                if has_size and size[r] > 1:
-                    end = a + size[r] - 1
-                    if end < a:                 # wraps past 2**64
-                        end = EMPTY
-                    last = end >> sh
-                    v = first
-                    while v != last:
-                        self.step(&rc, v)
-                        v += 1
-                    first = last
-                    cur = rc.last
-                # NOTE: the commonest case, a repeat of the last page, without a call
-                # and with the last page in a register (rc's address escapes to step)
-                if first == cur:
-                    repeats += 1
-                elif first == rc.prev:
-                    # the page before the last, still held (see step)
-                    repeats += 1
-                    if self.policy == POLICY_LRU:
-                        self.clock += 1
-                        self.stamp[rc.prev_slot] = self.clock
-                    rc.prev, rc.last = rc.last, rc.prev
-                    rc.prev_slot, rc.last_slot = rc.last_slot, rc.prev_slot
-                    cur = first
-                else:
-                    self.step(&rc, first)
-                    cur = rc.last
-        self.records += records
-        self.translations += rc.repeats + repeats
-        self.hits += rc.repeats + repeats
-        rc.repeats = 0
-        self.recent = rc
+            while True:
+                r = scan(&sc, r, &clock)
+                if r == n:
+                    break
+                # record r is not a single-page hit in the filter: the slow path
+                if sc.kind[r] > 3:
+                    bad = r
+                    break
+                self.clock = clock
+                m = self.straddle(sc.addr[r], sc.size[r] if has_size else 1)
+                clock = self.clock
+                if m == 0:
+                    bad = r
+                    break
+                extra += <uint64_t> m - 1
+                r += 1
+        self.clock = clock
+        self.records += <uint64_t> r - sc.skipped
+        self.translations += <uint64_t> r - sc.skipped + extra
+        self.hits += <uint64_t> r - sc.skipped + extra - (self.misses - misses)
         if self.seen.keys == NULL:
             raise MemoryError()
+        return bad
 
     def counters(self):
         return {"records": self.records, "translations": self.translations,

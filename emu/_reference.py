@@ -113,21 +113,25 @@ class PlainTLB:
         self.clock += 1
         self.stamp[slot] = self.clock
 
-    def run(self, addr, kind, size=None, kinds_mask: int = 0xF) -> None:
+    def run(self, addr, kind, size=None, kinds_mask: int = 0xF) -> int:
         """Translate a chunk of trace records (see the Cython docstring)."""
         if len(kind) != len(addr) or (size is not None and len(size) != len(addr)):
             raise ValueError("addr, kind and size must have equal lengths")
         sh = self.page_shift
         for r in range(len(addr)):
-            if not (kinds_mask >> int(kind[r])) & 1:
+            k = int(kind[r])
+            n = int(size[r]) if size is not None else 1
+            if k > 3 or n == 0:
+                return r                        # invalid: stop before it
+            if not (kinds_mask >> k) & 1:
                 continue
             self.records += 1
             a = int(addr[r])
-            n = int(size[r]) if size is not None else 1
             first = a >> sh
-            last = min(a + max(n, 1) - 1, MASK64) >> sh
+            last = min(a + n - 1, MASK64) >> sh
             for vpn in range(first, last + 1):
                 self.translate(vpn)
+        return -1
 
     def counters(self) -> dict:
         return {"records": self.records, "translations": self.translations,

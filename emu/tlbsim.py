@@ -79,11 +79,21 @@ def simulate_chunks(chunks, config: TLBSimConfig, trace_info: dict | None = None
     mask = KINDS[config.kinds]
     read = 0
     for ch in chunks:
-        tlb.run(ch.addr, ch.kind, ch.size, mask)
+        bad = tlb.run(ch.addr, ch.kind, ch.size, mask)
+        if bad >= 0:
+            raise TraceError(_invalid_record(ch, bad, read + bad))
         read += len(ch.addr)
         if progress is not None:
             progress(len(ch.addr))
     return _summary(tlb, config, read, trace_info or {})
+
+
+def _invalid_record(chunk, i: int, record: int) -> str:
+    """Why record ``i`` of ``chunk`` (``record`` of the trace) was refused."""
+    k = int(chunk.kind[i])
+    if k > 3:
+        return f"kind {k} at record {record} is not 0..3 (I, L, S, M)"
+    return f"size 0 at record {record}"
 
 
 def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimConfig()) -> dict:
@@ -96,11 +106,7 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
     size = None if size is None else np.ascontiguousarray(size, dtype=np.uint32)
     if len(kind) != len(addr) or (size is not None and len(size) != len(addr)):
         raise TraceError("addr, kind and size must have equal lengths")
-    if len(kind) and int(kind.max()) > 3:
-        r = int(np.argmax(kind > 3))
-        raise TraceError(f"kind {int(kind[r])} at record {r} is not 0..3 (I, L, S, M)")
-    if size is not None and len(size) and int(size.min()) < 1:
-        raise TraceError(f"size 0 at record {int(np.argmin(size))}")
+    # kinds and sizes are checked by the fast path itself, record by record
     step = config.validate().chunk
     chunks = (TraceChunk(addr[i:i + step], kind[i:i + step],
                          None if size is None else size[i:i + step])

@@ -1021,9 +1021,12 @@ def plain_traces(draw, max_records=150):
         st.builds(lambda p, o: p * 1024 + o, st.sampled_from(pool), st.integers(0, 5000)),
         st.integers(top, M64),                   # near 2**64: an access may wrap
         st.integers(0, M64)), min_size=n, max_size=n))
-    kind = draw(st.lists(st.integers(0, 7), min_size=n, max_size=n))
+    # now and then an invalid kind (4..255) or size (0): the run stops there
+    kind = draw(st.lists(st.one_of(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3),
+                                   st.integers(0, 3), st.integers(4, 255)),
+                         min_size=n, max_size=n))
     sized = draw(st.booleans())
-    size = (draw(st.lists(st.one_of(st.integers(1, 8), st.integers(1, 9000)),
+    size = (draw(st.lists(st.one_of(st.integers(1, 8), st.integers(1, 9000), st.just(0)),
                           min_size=n, max_size=n)) if sized else None)
     cuts = sorted(draw(st.lists(st.integers(0, n), max_size=6)))
     return (np.array(addr, np.uint64), np.array(kind, np.uint8),
@@ -1031,13 +1034,25 @@ def plain_traces(draw, max_records=150):
 
 
 def _run_plain(impl, cfg, trace, cuts):
+    """The TLB after the trace, fed in chunks cut at ``cuts``, and the first
+    invalid record (where the run stopped) or -1."""
     entries, ways, policy, shift, hwater, seed, mask = cfg
     addr, kind, size, _ = trace
     t = impl.PlainTLB(entries, ways, policy, shift, hwater, seed)
     bounds = [0] + list(cuts) + [len(addr)]
     for lo, hi in zip(bounds, bounds[1:]):
-        t.run(addr[lo:hi], kind[lo:hi], None if size is None else size[lo:hi], mask)
-    return t
+        bad = t.run(addr[lo:hi], kind[lo:hi], None if size is None else size[lo:hi], mask)
+        if bad >= 0:
+            return t, lo + bad
+    return t, -1
+
+
+def _first_invalid(trace) -> int:
+    addr, kind, size, _ = trace
+    for r in range(len(addr)):
+        if kind[r] > 3 or (size is not None and size[r] == 0):
+            return r
+    return -1
 
 
 def _expected_pages(cfg, trace):
@@ -1045,7 +1060,8 @@ def _expected_pages(cfg, trace):
     shift, mask = cfg[3], cfg[6]
     addr, kind, size, _ = trace
     out = []
-    for r in range(len(addr)):
+    stop = _first_invalid(trace)
+    for r in range(len(addr) if stop < 0 else stop):
         if (mask >> int(kind[r])) & 1:
             a = int(addr[r])
             n = 1 if size is None else max(int(size[r]), 1)
@@ -1056,15 +1072,16 @@ def _expected_pages(cfg, trace):
 @settings(derandomize=True, max_examples=200, deadline=None)
 @given(cfg=plain_configs(), trace=plain_traces())
 def test_plain_differential(cfg, trace):
-    a = _run_plain(FP, cfg, trace, trace[3])
-    b = _run_plain(REF, cfg, trace, [])              # reference in one call
+    a, a_bad = _run_plain(FP, cfg, trace, trace[3])
+    b, b_bad = _run_plain(REF, cfg, trace, [])       # reference in one call
     assert a.counters() == b.counters()
     assert a.contents() == b.contents()
+    assert a_bad == b_bad == _first_invalid(trace)
     # Counters against the oracle: every translated page is a hit or a miss,
     # and the compulsory misses are exactly the distinct pages.
     pages = _expected_pages(cfg, trace)
     c = a.counters()
-    kinds = trace[1]
+    kinds = trace[1][:len(trace[1]) if a_bad < 0 else a_bad]
     assert c["records"] == sum(1 for k in kinds if (cfg[6] >> int(k)) & 1)
     assert c["translations"] == len(pages) == c["hits"] + c["misses"]
     assert c["compulsory_misses"] == len(set(pages))
@@ -1089,23 +1106,30 @@ def test_plain_chunk_split_invariance(cfg, trace):
     # One call versus the random split versus one record per call, per backend.
     n = len(trace[0])
     for impl in (FP, REF):
-        whole = _run_plain(impl, cfg, trace, [])
-        split = _run_plain(impl, cfg, trace, trace[3])
-        ones = _run_plain(impl, cfg, trace, list(range(1, n)))
+        (whole, w_bad), (split, s_bad), (ones, o_bad) = (
+            _run_plain(impl, cfg, trace, cuts) for cuts in ([], trace[3], list(range(1, n))))
         assert whole.counters() == split.counters() == ones.counters()
         assert whole.contents() == split.contents() == ones.contents()
+        assert w_bad == s_bad == o_bad
 
 
-def test_plain_kind_above_31_same_on_both_backends():
-    # Kind values are not validated before run (simulate_arrays passes them through).
-    addr = np.array([0x1000, 0x2000, 0x3000], np.uint64)
-    kind = np.array([32, 64, 33], np.uint8)
-    got = {}
-    for impl in (FP, REF):
-        t = impl.PlainTLB(4, 4, "fifo", 12)
-        t.run(addr, kind, None, 0x1)              # "inst": kind 0 only
-        got[impl.__name__] = t.counters()
-    assert got["emu._fastpath"] == got["emu._reference"]
+@pytest.mark.parametrize("impl", [FP, REF], ids=["cython", "reference"])
+@pytest.mark.parametrize("mask", [0xF, 0x1, 0xE])
+def test_plain_stops_at_first_invalid_record(impl, mask):
+    # Records 0-2 are valid; record 3 has kind 9: the run returns 3, having
+    # applied exactly records 0-2 (whatever the kinds filter), and nothing after.
+    addr = np.array([0x1000, 0x2000, 0x1000, 0x3000, 0x4000], np.uint64)
+    kind = np.array([0, 1, 0, 9, 1], np.uint8)
+    t = impl.PlainTLB(4, 4, "fifo", 12)
+    assert t.run(addr, kind, None, mask) == 3
+    selected = [k for k in kind[:3] if (mask >> int(k)) & 1]
+    assert t.counters()["records"] == len(selected)
+    assert 0x3 not in t.contents() and 0x4 not in t.contents()
+    # a size of 0 stops the run the same way; a clean chunk returns -1
+    t = impl.PlainTLB(4, 4, "lru", 12)
+    size = np.array([1, 8, 0, 4, 4], np.uint32)
+    assert t.run(addr, np.ones(5, np.uint8), size, mask) == 2
+    assert t.run(addr[:2], np.ones(2, np.uint8), size[:2], mask) == -1
 
 
 def test_plain_page_shift_zero_top_address():

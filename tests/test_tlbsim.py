@@ -362,16 +362,16 @@ def test_out_of_range_kinds_are_refused_on_both_backends():
             simulate_arrays(addr, kind, config=TLBSimConfig(kinds="inst", backend=b))
 
 
-def test_backends_agree_on_kinds_above_31_in_the_kernel():
-    # The kernels themselves never select a kind above 31 (C shifts stay defined).
+def test_backends_stop_at_kinds_above_31_in_the_kernel():
+    # The kernels refuse a kind above 3 before any shift by it (C shifts stay
+    # defined): both stop at record 0 and translate nothing.
     addr = np.arange(4, dtype=np.uint64) * np.uint64(PAGE)
     kind = np.array([32, 64, 96, 0], np.uint8)
     got = []
     for impl in (emu.backend.get("cython"), emu.backend.get("reference")):
         t = impl.PlainTLB(4, 4, "fifo", 12)
-        t.run(addr, kind, None, 0x1)
-        got.append(t.counters())
-    assert got[0] == got[1] and got[0]["records"] == 1
+        got.append((t.run(addr, kind, None, 0x1), t.counters()))
+    assert got[0] == got[1] and got[0][0] == 0 and got[0][1]["records"] == 0
 
 
 def test_config_is_frozen_and_reports_ways():
