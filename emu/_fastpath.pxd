@@ -56,6 +56,12 @@ cdef class PlainTLB:
     cdef int32_t *fslot
     cdef uint64_t *fstamp
     cdef uint64_t fmask
+    # LRU victims: per set, up to LRU_CANDIDATES slots oldest first, with the
+    # time each had when listed (see lru_victim)
+    cdef int32_t *cslot
+    cdef uint64_t *ctime
+    cdef int32_t *cnum
+    cdef int32_t *cnext
     # counters
     cdef public uint64_t records, translations, hits, misses, compulsory
 
@@ -65,7 +71,7 @@ cdef class PlainTLB:
     cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil
     cdef void hash_delete(self, uint64_t vpn) noexcept nogil
     cdef int choose_victim(self, int set_) noexcept nogil
-    cdef int oldest(self, int set_) noexcept nogil
+    cdef int lru_victim(self, int set_) noexcept nogil
     cdef void translate(self, uint64_t vpn) noexcept nogil
     cdef void page(self, uint64_t vpn) noexcept nogil
     cdef int straddle(self, uint64_t a, uint64_t size) noexcept nogil

@@ -17,6 +17,7 @@ cimport cython
 import numpy as np
 
 cdef uint64_t EMPTY = 0xFFFFFFFFFFFFFFFFULL
+DEF LRU_CANDIDATES = 8
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 NO_PID = 0xFFFF     # a PID no 8-bit TID can equal
 
@@ -223,6 +224,10 @@ cdef class PlainTLB:
         self.fvpn = NULL
         self.fslot = NULL
         self.fstamp = NULL
+        self.cslot = NULL
+        self.ctime = NULL
+        self.cnum = NULL
+        self.cnext = NULL
         self.seen.keys = NULL
         if entries <= 0 or ways <= 0 or entries % ways:
             raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
@@ -260,8 +265,13 @@ cdef class PlainTLB:
         self.fvpn = <uint64_t *> calloc(f, sizeof(uint64_t))
         self.fslot = <int32_t *> calloc(f, sizeof(int32_t))
         self.fstamp = <uint64_t *> calloc(f, sizeof(uint64_t))
+        self.cslot = <int32_t *> calloc(self.sets * LRU_CANDIDATES, sizeof(int32_t))
+        self.ctime = <uint64_t *> calloc(self.sets * LRU_CANDIDATES, sizeof(uint64_t))
+        self.cnum = <int32_t *> calloc(self.sets, sizeof(int32_t))
+        self.cnext = <int32_t *> calloc(self.sets, sizeof(int32_t))
         if (self.hkey == NULL or self.hslot == NULL or self.fvpn == NULL
-                or self.fslot == NULL or self.fstamp == NULL):
+                or self.fslot == NULL or self.fstamp == NULL or self.cslot == NULL
+                or self.ctime == NULL or self.cnum == NULL or self.cnext == NULL):
             raise MemoryError()
         memset(self.fvpn, 0xFF, f * sizeof(uint64_t))      # EMPTY: no page >> 10 is
         keyset_init(&self.seen, 4 * entries)
@@ -273,6 +283,10 @@ cdef class PlainTLB:
         free(self.fvpn)
         free(self.fslot)
         free(self.fstamp)
+        free(self.cslot)
+        free(self.ctime)
+        free(self.cnum)
+        free(self.cnext)
         free(self.seen.keys)
 
     cdef inline int set_of(self, uint64_t vpn) noexcept nogil:
@@ -323,7 +337,7 @@ cdef class PlainTLB:
         cdef int w
         if self.policy == POLICY_FIFO:
             w = self.ptr[set_]
-            self.ptr[set_] = (w + 1) % self.ways
+            self.ptr[set_] = w + 1 if w + 1 < self.ways else 0
             return w
         if self.policy == POLICY_ROUND_ROBIN:
             w = self.ptr[set_]
@@ -331,7 +345,7 @@ cdef class PlainTLB:
             return w
         if self.policy == POLICY_NV:
             w = self.ptr[0]
-            self.ptr[0] = (w + 1) % self.ways
+            self.ptr[0] = w + 1 if w + 1 < self.ways else 0
             return w
         # LRU and random fill the lowest invalid way first.
         if self.nfill[set_] < self.ways:
@@ -340,23 +354,47 @@ cdef class PlainTLB:
             return w
         if self.policy == POLICY_RANDOM:
             return <int> (rng_next(&self.rng) % <uint64_t> self.ways)
-        return self.oldest(set_)
+        return self.lru_victim(set_)
 
     cdef uint64_t last_use(self, int slot) noexcept nogil:
         """When the page in ``slot`` was last translated (LRU)."""
         cdef uint64_t u = self.tag[slot], i = u & self.fmask
         return self.fstamp[i] if self.fvpn[i] == u else self.stamp[slot]
 
-    cdef int oldest(self, int set_) noexcept nogil:
-        """The way of ``set_`` used longest ago (times are unique)."""
-        cdef int w, best = 0, base = set_ * self.ways
-        cdef uint64_t t, least = self.last_use(base)
-        for w in range(1, self.ways):
-            t = self.last_use(base + w)
-            if t < least:
-                least = t
-                best = w
-        return best
+    cdef int lru_victim(self, int set_) noexcept nogil:
+        """The way of ``set_`` used longest ago (times are unique).
+
+        NOTE: not a scan of the set per miss.  A scan lists the set's
+        LRU_CANDIDATES oldest slots, oldest first, with their times.  Times
+        only grow, so until the list runs out the LRU is its first slot whose
+        time has not changed since: any slot used since is younger than every
+        listed time, and every unlisted slot was younger than all of them.
+        """
+        cdef int base = set_ * LRU_CANDIDATES, first = set_ * self.ways
+        cdef int w, i, m = 0, slot
+        cdef uint64_t t
+        while self.cnext[set_] < self.cnum[set_]:
+            i = base + self.cnext[set_]
+            self.cnext[set_] += 1
+            if self.last_use(self.cslot[i]) == self.ctime[i]:
+                return self.cslot[i] - first
+        for w in range(self.ways):              # insertion into a short sorted list
+            slot = first + w
+            t = self.last_use(slot)
+            if m == LRU_CANDIDATES and t >= self.ctime[base + m - 1]:
+                continue
+            i = m if m < LRU_CANDIDATES else m - 1
+            while i > 0 and self.ctime[base + i - 1] > t:
+                self.ctime[base + i] = self.ctime[base + i - 1]
+                self.cslot[base + i] = self.cslot[base + i - 1]
+                i -= 1
+            self.ctime[base + i] = t
+            self.cslot[base + i] = slot
+            if m < LRU_CANDIDATES:
+                m += 1
+        self.cnum[set_] = m
+        self.cnext[set_] = 1
+        return self.cslot[base] - first
 
     cdef void translate(self, uint64_t vpn) noexcept nogil:
         """Translate a page the resident filter does not hold, and file it there.
