@@ -1113,6 +1113,25 @@ def test_plain_chunk_split_invariance(cfg, trace):
         assert w_bad == s_bad == o_bad
 
 
+@pytest.mark.parametrize("entries,ways", [(64, 64), (48, 12), (96, 32), (24, 8)])
+def test_plain_lru_victims_match_reference_on_long_traces(entries, ways):
+    # The Cython LRU picks victims from a short list of each set's oldest
+    # slots; the reference scans the whole set on every miss.  A long skewed
+    # trace over more pages than entries (hits keep touching listed slots,
+    # misses use them up) must give identical counters and contents.
+    rng = np.random.default_rng(entries * 1000 + ways)
+    pages = np.minimum(rng.zipf(1.3, 30_000), 3 * entries).astype(np.uint64)
+    addr = (pages * np.uint64(7919)) << np.uint64(12)      # spread over sets
+    kind = np.ones(len(addr), np.uint8)
+    got = []
+    for impl in (FP, REF):
+        t = impl.PlainTLB(entries, ways, "lru", 12)
+        assert t.run(addr, kind) == -1
+        got.append((t.counters(), t.contents()))
+    assert got[0] == got[1]
+    assert got[0][0]["misses"] > 1000 and got[0][0]["hits"] > 10_000
+
+
 @pytest.mark.parametrize("impl", [FP, REF], ids=["cython", "reference"])
 @pytest.mark.parametrize("mask", [0xF, 0x1, 0xE])
 def test_plain_stops_at_first_invalid_record(impl, mask):
