@@ -12,6 +12,10 @@ Sections:
   streaming floor ``(addr >> 12).sum()``, on the shipped trace of a real
   program (``ls -l /etc`` under valgrind lackey), 64 entries, FIFO and LRU,
   4 KB pages.  The hit and miss counts of emu and pycachesim must be equal.
+  Also the hit loop alone (``cython_hit_loop_per_s``: the same records with
+  their pages folded onto 48, so that nothing misses after the first 48):
+  the ceiling of the Cython path on this machine, to set against
+  ``needed_for_20x_pycachesim``.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task) against pycachesim's plain-TLB rate on
   the same number of accesses, and the share of the run's time spent outside
@@ -99,6 +103,10 @@ def section_tlb(args) -> dict:
     floor_s, _ = best(lambda: int((addr >> np.uint64(12)).sum()), args.repeat)
     out["numpy_floor_per_s"] = len(addr) / floor_s
     ref_n = min(len(addr), 200_000)
+    # the same records on 48 pages (same offsets, sizes and kinds): all hits after warm-up
+    _, page_ids = np.unique(addr >> np.uint64(12), return_inverse=True)
+    folded = ((page_ids.ravel() % 48).astype(np.uint64) * np.uint64(21) << np.uint64(12)) \
+        | (addr & np.uint64(4095))
     for policy in ("fifo", "lru"):
         cfg = TLBSimConfig(entries=64, policy=policy, page_size=4096, chunk=1 << 22)
         cy_s, res = best(lambda: simulate_arrays(addr, kind, size, config=cfg), args.repeat)
@@ -113,10 +121,14 @@ def section_tlb(args) -> dict:
             addr[:ref_n], kind[:ref_n], None if size is None else size[:ref_n],
             config=TLBSimConfig(entries=64, policy=policy)), args.repeat)
         assert {k: ref[k] for k in ("hits", "misses")} == {k: cy_small[k] for k in ("hits", "misses")}
+        hit_s, hit_res = best(lambda: simulate_arrays(folded, kind, size, config=cfg), args.repeat)
         cy_rate = n / cy_s
         out[policy] = {
             "hits": res["hits"], "misses": res["misses"],
             "cython_per_s": cy_rate, "pycachesim_per_s": n / pcs_s,
+            "cython_hit_loop_per_s": hit_res["translations"] / hit_s,
+            "hit_loop_misses": hit_res["misses"],
+            "needed_for_20x_pycachesim": 20 * n / pcs_s,
             "reference_per_s": ref["translations"] / ref_s,
             "cython_vs_pycachesim": cy_rate / (n / pcs_s),
             "cython_vs_numpy_floor": (len(addr) / cy_s) / out["numpy_floor_per_s"],
