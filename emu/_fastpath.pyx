@@ -175,7 +175,10 @@ cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint 
 
 ctypedef Py_ssize_t (*ScanFn)(Scan *, Py_ssize_t, uint64_t *) noexcept nogil
 
-# One variant per (lru, sized, all kinds), called through SCANS[lru*4 + sized*2 + all]
+# One variant per (lru, sized, all kinds), called through SCANS[lru*4 + sized*2 + all].
+# NOTE: through a table, so that no variant is inlined into PlainTLB.run: inlined
+# there, its loop shared registers with the slow path, spilled to the stack and
+# ran at less than half the speed.
 cdef Py_ssize_t scan_0(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
     return scan_hits(sc, r, c, False, False, False)
 cdef Py_ssize_t scan_1(Scan *sc, Py_ssize_t r, uint64_t *c) noexcept nogil:
