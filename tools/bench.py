@@ -15,7 +15,8 @@ Sections:
   Also the hit loop alone (``cython_hit_loop_per_s``: the same records with
   their pages folded onto 48, so that nothing misses after the first 48):
   the ceiling of the Cython path on this machine, to set against
-  ``needed_for_20x_pycachesim``.
+  ``needed_for_20x_pycachesim``; and the memory traffic each implies against
+  the machine's plain read bandwidth (numpy ``sum`` over 64 MB).
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task) against pycachesim's plain-TLB rate on
   the same number of accesses, and the share of the run's time spent outside
@@ -102,6 +103,12 @@ def section_tlb(args) -> dict:
     out = {"trace": args.trace, "records": int(len(addr)), "translations": n}
     floor_s, _ = best(lambda: int((addr >> np.uint64(12)).sum()), args.repeat)
     out["numpy_floor_per_s"] = len(addr) / floor_s
+    block = np.ones(8 << 20, np.uint64)                 # 64 MB: well past the caches
+    read_s, _ = best(lambda: int(block.sum()), args.repeat)
+    out["read_bandwidth_gb_s"] = block.nbytes / read_s / 1e9
+    per_record = addr.nbytes + kind.nbytes + (0 if size is None else size.nbytes)
+    out["trace_bytes_per_record"] = per_record / len(addr)
+    del block
     ref_n = min(len(addr), 200_000)
     # the same records on 48 pages (same offsets, sizes and kinds): all hits after warm-up
     _, page_ids = np.unique(addr >> np.uint64(12), return_inverse=True)
@@ -129,6 +136,8 @@ def section_tlb(args) -> dict:
             "cython_hit_loop_per_s": hit_res["translations"] / hit_s,
             "hit_loop_misses": hit_res["misses"],
             "needed_for_20x_pycachesim": 20 * n / pcs_s,
+            "cython_gb_s": out["trace_bytes_per_record"] * len(addr) / cy_s / 1e9,
+            "needed_for_20x_gb_s": out["trace_bytes_per_record"] * 20 * n / pcs_s / 1e9,
             "reference_per_s": ref["translations"] / ref_s,
             "cython_vs_pycachesim": cy_rate / (n / pcs_s),
             "cython_vs_numpy_floor": (len(addr) / cy_s) / out["numpy_floor_per_s"],
