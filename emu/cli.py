@@ -148,7 +148,9 @@ def _default_banner(s) -> str:
         text += (f" sharing the CPU with host task '{host['name']}' "
                  f"({host['workload']['pages']} pages, runs {host['run_us']:g} us every "
                  f"{host['run_us'] + host['sleep_us']:g} us)")
-    return text + f", {cfg['duration_ms']:g} ms simulated.\n"
+    warmup = cfg["sim"].get("warmup_ms", 0)
+    counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
+    return text + f", {cfg['duration_ms']:g} ms simulated{counted}.\n"
 
 
 def _add_compare(sub) -> None:

@@ -562,7 +562,8 @@ def _build(scenario, overrides):
     from emu.scenario import resolve
 
     base = default_scenario() if scenario is None else scenario
-    sc = resolve(base, list(overrides) + ["sim.backend=reference"])
+    # no warm-up: vcpu_loads are numbered from the start of the run
+    sc = resolve(base, list(overrides) + ["sim.backend=reference", "sim.warmup_ms=0"])
     return Machine(sc)
 
 
@@ -572,7 +573,8 @@ def explain(scenario=None, overrides=(), resume: int = DEFAULT_RESUME,
     """Narrate the first ``accesses`` accesses of ``vcpu`` after its ``resume``-th vcpu_load.
 
     ``scenario``: a Scenario, a dict or a TOML path (None: the default scenario);
-    ``overrides``: ``key=value`` strings; the run always uses the reference backend.
+    ``overrides``: ``key=value`` strings; the run always uses the reference backend
+    and no warm-up.
     ``vcpu_load`` #1 is the vCPU's first load.  Raises :class:`EmuError` for an
     unknown vCPU, a non-positive count, or a ``resume`` the run never reaches.
     """

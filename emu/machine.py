@@ -48,6 +48,10 @@ class PCPU:
         self.finished_at = 0
         self.wakes: list[int] = []     # times at which a thread of this CPU is due to wake
         self.next_tick = 0             # the host's next timer tick on this CPU
+        # the warm-up (Sim.warmup_ms): when this CPU restarted its counters, and
+        # its cycle breakdown then (the summary reports cycles - base)
+        self.measured_from = 0
+        self.base: np.ndarray | None = None
 
     def next_wake(self, now: int) -> int:
         """The next known wake-up time after ``now`` on this CPU (or -1)."""
@@ -84,6 +88,7 @@ class Machine:
         self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater)
         self.env = simpy.Environment()
         self.end = self.us(scenario.duration_ms * 1000)
+        self.warmup = self.us(scenario.sim.warmup_ms * 1000)
         self.next_pfn = FIRST_HOST_PFN
         self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
         sched = SchedParams.from_costs(self.costs)
@@ -99,6 +104,8 @@ class Machine:
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._build_threads()
         self.timeline = [] if scenario.sim.timeline else None
+        if self.warmup:
+            self.call_at(self.warmup, self._restart_vm_counters)
 
     def contexts(self) -> list:
         """Every context that can own a TLB entry: id, name and kind."""
@@ -229,12 +236,44 @@ class Machine:
         heapq.heappush(self.cpus[thread.cpu].wakes, int(when))
         self.call_at(when, lambda: self.wake(thread))
 
+    # -- the warm-up ----------------------------------------------------------------------
+
+    def _warming(self, cpu: PCPU) -> bool:
+        return self.warmup > 0 and cpu.base is None
+
+    def _end_warmup(self, cpu: PCPU) -> None:
+        """Restart the counters of ``cpu`` and of the threads pinned to it.
+
+        Called at a scheduling point, where everything charged so far has been
+        accounted: from here on the CPU's counters cover exactly [now, end).
+        """
+        cpu.base = cpu.cycles.copy()
+        cpu.measured_from = int(self.env.now)
+        for t in self.vcpus + self.qemu + self.host_tasks:
+            if t.cpu == cpu.index:
+                for name in ("exits", "exit_sumsq", "tlb", "causes", "profile",
+                             "repop_miss", "repop_access"):
+                    t.ctx.arrays[name][...] = 0
+                if t.kind == "vcpu":
+                    t.resumes = 0
+                else:
+                    t.page_faults = 0
+
+    def _restart_vm_counters(self) -> None:
+        for kvm in self.kvms:
+            kvm.host_faults = 0
+            kvm.gfn_to_pfn_calls = 0
+        for guest in self.guests:
+            guest.page_faults = 0
+
     # -- the CPU process ------------------------------------------------------------------
 
     def cpu_loop(self, cpu: PCPU):
         env, end, rq = self.env, self.end, cpu.rq
         accounted = 0
         while env.now < end:
+            if self._warming(cpu) and env.now >= self.warmup and accounted == cpu.total() == env.now:
+                self._end_warmup(cpu)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:
                 if cpu.loaded.runnable:           # preempted: an interrupt took it out
@@ -250,7 +289,8 @@ class Machine:
                     break
                 t0 = env.now
                 cpu.idle_event = env.event()
-                yield cpu.idle_event | env.timeout(end - env.now)
+                until = self.warmup if self._warming(cpu) and env.now < self.warmup else end
+                yield cpu.idle_event | env.timeout(until - env.now)
                 cpu.idle_event = None
                 cpu.charge("idle", env.now - t0)
                 accounted += env.now - t0
@@ -271,7 +311,11 @@ class Machine:
                 accounted += d
                 yield env.timeout(d)
             while env.now < end:
+                if self._warming(cpu) and env.now >= self.warmup and accounted == cpu.total() == env.now:
+                    self._end_warmup(cpu)
                 q = min(slice_ - ran, self.quantum, end - env.now)
+                if self._warming(cpu) and env.now < self.warmup:
+                    q = min(q, self.warmup - env.now)   # a quantum ends at the warm-up
                 w = cpu.next_wake(env.now)
                 if w > 0:
                     q = min(q, w - env.now)
@@ -340,5 +384,7 @@ class Machine:
         sim_end = max(cpu.finished_at for cpu in self.cpus)
         for cpu in self.cpus:
             cpu.charge("idle", sim_end - cpu.finished_at)
+            if self._warming(cpu):                # never reached a scheduling point after it
+                self._end_warmup(cpu)
         self.simulated_cycles = sim_end
         return sim_end

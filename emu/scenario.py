@@ -127,7 +127,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
     }
     summary["contexts"] = machine.contexts()
     g = summary["guest_accesses"]
-    summary["cycles_per_guest_access"] = cycles * len(machine.cpus) / g if g else None
+    summary["cycles_per_guest_access"] = summary["measured_cpu_cycles"] / g if g else None
     arrays = {}
     if machine.timeline:
         arrays["timeline"] = {

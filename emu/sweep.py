@@ -424,8 +424,7 @@ def _share(part, whole):
 def _metrics() -> list:
     from emu.codes import MISS_CAUSES
 
-    def total_cycles(s):
-        return s["simulated_cycles"] * s["cpus"]
+    from emu.stats.summary import cpu_cycles as total_cycles
 
     m = [
         ("cycles_per_guest_access", "float", lambda s: s["cycles_per_guest_access"]),

@@ -40,6 +40,7 @@ if _ROOT not in sys.path:               # run from a checkout without `pip insta
 
 from emu.atomic import write_json  # noqa: E402
 from emu.scenario import run  # noqa: E402
+from emu.stats.summary import cpu_cycles  # noqa: E402
 
 #: Scheduler tunables scaled 10x down, cheap page faults (see the module docstring).
 FAST = {
@@ -128,7 +129,7 @@ class Recorder:
 
 def share(s: dict, category: str) -> float:
     """The share of all CPU cycles that went to one cycle category."""
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
     return s["cycles"][category] / total if total else 0.0
 
 

@@ -32,6 +32,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _studylib import exit_count, pct, Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.summary import cpu_cycles  # noqa: E402
 
 NAME = "context_switch_storm"
 DESIGNS_440 = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
@@ -67,7 +68,7 @@ def make(strategy: str, core: str, p: dict) -> dict:
 
 
 def point(s: dict) -> dict:
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
     causes = s["tlb"]["guest"]["misses_by_cause"]
     return {
         "cycles_per_guest_access": s["cycles_per_guest_access"],

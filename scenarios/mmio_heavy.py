@@ -65,7 +65,8 @@ def make(device: str, cpus: int, strategy: str, every: int, duration_ms: float) 
 def point(result) -> dict:
     s, tables = result.summary, result.tables
     clock = s["costs"]["clock_mhz"]
-    ms = s["simulated_us"] / 1000.0
+    window = s["simulated_cycles"] - s["cpu_measured_from"][0]     # CPU 0, after any warm-up
+    ms = window / clock / 1000.0
     mmio = exit_count(s, "MMIO")
     cpu0 = {r["component"]: r["cycles"] for r in tables["cycles"] if r["cpu"] == 0}
     vcpu = next(r for r in tables["tlb"] if r["context"] == "vm1.vcpu0")
@@ -75,13 +76,13 @@ def point(result) -> dict:
         "guest_accesses_per_ms": vcpu["hits"] / ms,
         "qemu_cycles": s["cycles"]["qemu"],
         "qemu_cycles_per_mmio": s["cycles"]["qemu"] / mmio if mmio else 0.0,
-        "round_trip_overhead_cycles": ((s["simulated_cycles"] - cpu0["guest"]) / mmio
+        "round_trip_overhead_cycles": ((window - cpu0["guest"]) / mmio
                                        if mmio else 0.0),
-        "round_trip_overhead_us": ((s["simulated_cycles"] - cpu0["guest"]) / mmio / clock
+        "round_trip_overhead_us": ((window - cpu0["guest"]) / mmio / clock
                                    if mmio else 0.0),
         "mmio_exit_mean_us": s["exits"]["MMIO"]["mean_us"],
         "cpu0_host_switch_cycles": cpu0["host_switch"],
-        "cpu0_idle_share": cpu0["idle"] / s["simulated_cycles"],
+        "cpu0_idle_share": cpu0["idle"] / window,
         "host_evicted_misses": vcpu["cause_host-eviction"],
         "guest_misses": vcpu["misses"],
         "save_restore_cycles": s["cycles"]["save_restore"],

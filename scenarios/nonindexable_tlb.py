@@ -38,6 +38,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _studylib import exit_count, exit_cycles, pct, Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.summary import cpu_cycles  # noqa: E402
 
 from emu.errors import ConfigError  # noqa: E402
 from emu.scenario import resolve  # noqa: E402
@@ -83,7 +84,7 @@ def refusal(strategy: str) -> str:
 
 
 def point(s: dict) -> dict:
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
     causes = s["tlb"]["guest"]["misses_by_cause"]
     virt = exit_count(s, "DTLBVIRT", "ITLBVIRT")
     return {

@@ -30,6 +30,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _studylib import Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.summary import cpu_cycles  # noqa: E402
 
 NAME = "repopulation_lesson"
 DESIGNS = ("direct", "direct-save-on-switch", "shadow", "shadow-modified")
@@ -95,7 +96,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
                 "host_misses_per_resume": host["misses"] / resumes,
                 "cycles_per_guest_access": s["cycles_per_guest_access"],
                 "save_restore_share": s["cycles"]["save_restore"]
-                / (s["simulated_cycles"] * s["cpus"]),
+                / cpu_cycles(s),
             }
             curves[d][hp] = {"buckets": curve(s),
                              "misses": s["repopulation"]["misses"],

@@ -46,6 +46,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _studylib import pct, Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.summary import cpu_cycles  # noqa: E402
 
 NAME = "shadow_vs_direct"
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
@@ -113,7 +114,7 @@ def resume_entry_cycles(s: dict, ws: int) -> int:
 def point(s: dict, ws: int) -> dict:
     """The figures of one run that the study compares."""
     resumes = s["repopulation"]["resumes"]
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
     ga = s["guest_accesses"]
     extra = resumes * resume_entry_cycles(s, ws)
     return {

@@ -138,7 +138,8 @@ def test_full_example():
                         pfn_cache_entries=64, pfn_cache_policy="fifo",
                         guest_tlb_walk="hashed", batch_tlbwe=True)
     assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
-    assert s.sim == Sim(chunk=1024, backend="reference", repopulation_window=128, timeline=True)
+    assert s.sim == Sim(chunk=1024, backend="reference", repopulation_window=128, timeline=True,
+                        warmup_ms=2.5)
 
     vm0, vm1 = s.vms
     assert (vm0.vcpus, vm0.memory_mb, vm1.vcpus, vm1.memory_mb) == (2, 128, 1, 32)

@@ -74,6 +74,43 @@ class Base:
             assert sum(s["cycles"].values()) == s["simulated_cycles"] * s["cpus"]
             assert s["simulated_cycles"] >= 2 * 667_000
 
+    def test_warmup_leaves_out_the_first_fill(self):
+        # direct-save-on-switch loses nothing to the host, so once the 24 pages
+        # are in (well inside the first ms) no page is touched for the first
+        # time: with a 1 ms warm-up there is no compulsory miss and no page fault.
+        cold = summary(self.backend, "kvm.strategy=direct-save-on-switch")
+        warm = summary(self.backend, "kvm.strategy=direct-save-on-switch", "sim.warmup_ms=1")
+        ws = WS_PAGES + CODE_PAGES
+        assert cold["tlb"]["guest"]["misses_by_cause"]["compulsory"] == ws
+        assert cold["guest_page_faults"] >= WS_PAGES
+        assert warm["tlb"]["guest"]["misses_by_cause"]["compulsory"] == 0
+        assert warm["guest_page_faults"] == 0 and warm["gfn_to_pfn_calls"] == 0
+        # the same run, counted from later: about half the accesses of 2 ms
+        assert 0.3 * cold["guest_accesses"] < warm["guest_accesses"] < 0.7 * cold["guest_accesses"]
+        assert 0 < warm["repopulation"]["resumes"] < cold["repopulation"]["resumes"]
+        # the breakdown covers exactly the CPU's window, which starts at the first
+        # scheduling point at or after 1 ms (quanta end there: within one exit)
+        (start,) = warm["cpu_measured_from"]
+        assert warm["warmup_cycles"] == 667_000
+        assert 667_000 <= start < 667_000 + 20 * 667
+        assert sum(warm["cycles"].values()) == warm["measured_cpu_cycles"]
+        assert warm["measured_cpu_cycles"] == warm["simulated_cycles"] - start
+        assert cold["measured_cpu_cycles"] == cold["simulated_cycles"]
+
+    def test_warmup_breakdown_adds_up_on_each_cpu(self):
+        s = summary(self.backend, "machine.cpus=2", "vm.0.vcpus=2", "sim.warmup_ms=0.7")
+        starts, w = s["cpu_measured_from"], s["warmup_cycles"]
+        assert w == 466_900                                  # 0.7 ms at 667 MHz
+        assert len(starts) == 2 and all(w <= m < w + 20 * 667 for m in starts)
+        assert sum(s["cycles"].values()) == s["measured_cpu_cycles"] \
+            == sum(s["simulated_cycles"] - m for m in starts)
+        cpu_rows = {}
+        for row in run(default_scenario(), DENSE + ["machine.cpus=2", "vm.0.vcpus=2",
+                                                    "sim.warmup_ms=0.7",
+                                                    f"sim.backend={self.backend}"]).tables["cycles"]:
+            cpu_rows[row["cpu"]] = cpu_rows.get(row["cpu"], 0) + row["cycles"]
+        assert cpu_rows == {c: s["simulated_cycles"] - m for c, m in enumerate(starts)}
+
     def test_pin_all_pins_every_page_and_never_defers(self):
         s = summary(self.backend, "kvm.pfn_source=pin-all", "vm.0.memory_mb=16")
         assert s["memory_bytes"]["pinned_pages"] == 16 << 20
@@ -128,7 +165,7 @@ COMBOS = [
     ["kvm.strategy=shadow", "kvm.handler=c"],
     ["kvm.strategy=shadow-modified", "vm.0.process.0.workload.syscall_every=200"],
     ["kvm.strategy=direct-save-on-switch", "kvm.pfn_source=gup", "machine.cpus=2",
-     "vm.0.vcpus=2"],
+     "vm.0.vcpus=2", "sim.warmup_ms=0.3"],
     ["kvm.pfn_source=guest-tlb-refs", "kvm.guest_tlb_walk=hashed", "kvm.batch_tlbwe=true"],
     ["machine.micro_tlb=true", "vm.0.process.0.workload.mmio_every=500"],
     ["machine.core=e500", "kvm.strategy=e500-shadow-ids", "vm.0.process.0.count=3"],

@@ -25,6 +25,7 @@ import tempfile
 from emu.atomic import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
+from emu.stats.summary import cpu_cycles
 
 #: Sections a file must have to be read as a summary.
 _REQUIRED = ("config", "costs", "simulated_cycles", "cpus", "exits", "tlb", "cycles",
@@ -177,7 +178,7 @@ def _cycles_table(runs) -> str:
         for _, s in runs:
             cyc = s["cycles"].get(c, 0)
             g = s.get("guest_accesses") or 0
-            row += [_pct(cyc, s["simulated_cycles"] * s["cpus"]), f"{cyc / g:.4f}" if g else "-"]
+            row += [_pct(cyc, cpu_cycles(s)), f"{cyc / g:.4f}" if g else "-"]
         rows.append(row)
     return _table(header, rows)
 
@@ -364,7 +365,10 @@ def render_report(results: dict) -> str:
     question = cfg.get("question") or ""
     m = cfg.get("machine", {})
     meta = (f"core {m.get('core', '?')}, {first['cpus']} CPU(s) at {first['costs'].get('clock_mhz', '?')} MHz, "
-            f"{first.get('simulated_us', 0):,.1f} µs simulated, seed {first.get('seed', '?')}, "
+            f"{first.get('simulated_us', 0):,.1f} µs simulated"
+            + (f" (counted after a {first['warmup_cycles'] / first['costs']['clock_mhz']:,.1f} µs "
+               "warm-up)" if first.get("warmup_cycles") else "")
+            + f", seed {first.get('seed', '?')}, "
             f"backend {first.get('backend', '?')}, emu {first.get('emu_version', '?')}")
     with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
         plots = _plots_section(runs, results["timelines"], tmp)

@@ -22,6 +22,7 @@ import os
 from emu.atomic import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
+from emu.stats.summary import cpu_cycles
 
 #: What each plot writes unless told otherwise.
 FORMATS = ("png", "svg")
@@ -127,7 +128,7 @@ def _check_runs(runs) -> list:
 
 
 def _total_cycles(s: dict) -> int:
-    return s["simulated_cycles"] * s["cpus"]
+    return cpu_cycles(s)
 
 
 def _design_axis(ax, labels, horizontal=True):

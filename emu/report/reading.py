@@ -17,6 +17,7 @@ and only says what their numbers say; the same summaries give the same text.
 from __future__ import annotations
 
 from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
+from emu.stats.summary import cpu_cycles
 
 #: What each strategy's save/restore cycles pay for (DESIGN.md §4).
 _SAVE_RESTORE_WORK = {
@@ -57,8 +58,9 @@ def _pct(x: float) -> str:
 
 
 def _total_cycles(s: dict):
-    cyc, cpus = s.get("simulated_cycles"), s.get("cpus")
-    return cyc * cpus if cyc and cpus else None
+    if not s.get("simulated_cycles") or not s.get("cpus"):
+        return None
+    return cpu_cycles(s)
 
 
 def _join(items: list) -> str:

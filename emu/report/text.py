@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
+from emu.stats.summary import cpu_cycles
 
 
 def _table(header: list, rows: list) -> str:
@@ -22,7 +23,7 @@ def _pct(part: int, whole: int) -> str:
 
 def key_figures(s: dict) -> dict:
     """The figures a comparison puts side by side, derived from one summary."""
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
     g = s["tlb"]["guest"]
     exits = {k: v["count"] for k, v in s["exits"].items() if k != "TIMEINGUEST"}
     return {
@@ -54,13 +55,16 @@ def format_run(s: dict) -> str:
     """A one-screen summary of one run."""
     cfg = s["config"]
     k = cfg["kvm"]
-    total = s["simulated_cycles"] * s["cpus"]
+    total = cpu_cycles(s)
+    clock = cfg["machine"]["clock_mhz"]
     lines = [
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
         f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
         f"seed {s['seed']}",
-        f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles); "
-        f"{s['guest_accesses']:,} guest accesses"
+        f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles)"
+        + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
+           if s.get("warmup_cycles") else "")
+        + f"; {s['guest_accesses']:,} guest accesses"
         + (f", {s['cycles_per_guest_access']:.3f} CPU cycles per guest access"
            if s["cycles_per_guest_access"] else ""),
         "",

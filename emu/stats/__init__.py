@@ -1,5 +1,5 @@
 """Counters in, tidy tables and one JSON summary out (DESIGN.md §2 ``stats``)."""
 
-from emu.stats.summary import collect
+from emu.stats.summary import collect, cpu_cycles
 
-__all__ = ["collect"]
+__all__ = ["collect", "cpu_cycles"]

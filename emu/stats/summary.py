@@ -55,6 +55,11 @@ def _tlb(arrs) -> dict:
     return out
 
 
+def cpu_cycles(summary: dict) -> int:
+    """The CPU cycles the breakdown covers: simulated cycles x CPUs, less the warm-up."""
+    return summary.get("measured_cpu_cycles", summary["simulated_cycles"] * summary["cpus"])
+
+
 def collect(machine) -> tuple[dict, dict]:
     """(summary sections, tidy tables) from a machine that has run."""
     clock = machine.clock_mhz
@@ -68,7 +73,9 @@ def collect(machine) -> tuple[dict, dict]:
                               for k in MISS_CAUSES}
     tlb["isolation_violations"] = tlb["guest"]["isolation_violations"] + \
         tlb["host"]["isolation_violations"]
-    cycles = {name: int(sum(int(c.cycles[i]) for c in machine.cpus))
+    # after a warm-up, each CPU's breakdown counts from its own restart
+    cycles = {name: int(sum(int(c.cycles[i]) - (int(c.base[i]) if c.base is not None else 0)
+                            for c in machine.cpus))
               for i, name in enumerate(CYCLE_CATEGORIES)}
     prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
     profile = {}
@@ -94,6 +101,10 @@ def collect(machine) -> tuple[dict, dict]:
             memory[key] = memory.get(key, 0) + val
     guest_accesses = tlb["guest"]["hits"]
     sections = {
+        "warmup_cycles": machine.warmup,
+        "cpu_measured_from": [c.measured_from for c in machine.cpus],
+        "measured_cpu_cycles": sum(machine.simulated_cycles - c.measured_from
+                                   for c in machine.cpus),
         "guest_accesses": guest_accesses,
         "exits": _exit_stats(exits, sumsq, clock),
         "tlb": tlb,
@@ -136,5 +147,6 @@ def _tables(machine, vcpus, hosts) -> dict:
         tlb_rows.append(row)
     for c in machine.cpus:
         for i, name in enumerate(CYCLE_CATEGORIES):
-            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i])})
+            base = int(c.base[i]) if c.base is not None else 0
+            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i]) - base})
     return {"exits": exits_rows, "tlb": tlb_rows, "cycles": cyc_rows, "profile": prof_rows}
