@@ -198,11 +198,18 @@ class Process:
 
 @dataclass(frozen=True)
 class VM:
-    """One guest: its vCPUs, its RAM and its process specs."""
+    """One guest: its vCPUs, its RAM and its process specs.
+
+    ``vcpu_cpus`` pins vCPU i to CPU ``vcpu_cpus[i]`` and ``qemu_cpu`` pins the
+    VM's QEMU I/O thread (``None``: vCPUs spread round robin over the CPUs,
+    QEMU of VM v on CPU v mod cpus).
+    """
 
     vcpus: int = 1
     memory_mb: int = 64
     processes: list[Process] = field(default_factory=lambda: [Process()])
+    vcpu_cpus: Optional[tuple[int, ...]] = None
+    qemu_cpu: Optional[int] = None
 
     @property
     def process_count(self) -> int:
@@ -560,9 +567,13 @@ def _process(raw: object, path: str, base_dir: str) -> Process:
 
 
 def _vm(raw: object, path: str, base_dir: str) -> VM:
-    t = _table(raw, path, ("vcpus", "memory_mb", "process"))
+    t = _table(raw, path, ("vcpus", "memory_mb", "process", "vcpu_cpus", "qemu_cpu"))
     vcpus = _int(t, path, "vcpus", 1, 1, MAX_VCPUS)
     memory_mb = _int(t, path, "memory_mb", 64, MIN_MEMORY_MB, MAX_MEMORY_MB)
+    vcpu_cpus = _cpu_list(t, path, "vcpu_cpus", vcpus)
+    qemu_cpu = t.get("qemu_cpu", None)
+    if qemu_cpu is not None:  # None only from a Python/JSON dict: TOML has no null
+        qemu_cpu = _int(t, path, "qemu_cpu", 0, 0, MAX_CPUS - 1)  # < machine.cpus: see below
     raw_processes = _array(t, path, "process", 1, MAX_PROCESSES, "process specs")
     if raw_processes is None:
         processes = [Process()]
@@ -573,7 +584,26 @@ def _vm(raw: object, path: str, base_dir: str) -> VM:
     if total > MAX_PROCESSES:
         raise ConfigError(f"{_join(path, 'process')}: at most {MAX_PROCESSES} processes "
                           f"per VM (counting each spec's count), got {total}")
-    return VM(vcpus=vcpus, memory_mb=memory_mb, processes=processes)
+    return VM(vcpus=vcpus, memory_mb=memory_mb, processes=processes, vcpu_cpus=vcpu_cpus,
+              qemu_cpu=qemu_cpu)
+
+
+def _cpu_list(t: Mapping, path: str, key: str, count: int) -> Optional[tuple[int, ...]]:
+    """A list of ``count`` CPU numbers, or None when absent (each < machine.cpus is
+    checked by validate_combination)."""
+    raw = t.get(key, None)
+    if raw is None:
+        return None
+    where = _join(path, key)
+    if not isinstance(raw, list) or len(raw) != count:
+        got = f"a list of {len(raw)}" if isinstance(raw, list) else _show(raw)
+        raise ConfigError(f"{where}: expected a list of {count} CPU number(s), one per vCPU, "
+                          f"got {got}")
+    for i, cpu in enumerate(raw):
+        if not _is_int(cpu) or not 0 <= cpu < MAX_CPUS:
+            raise ConfigError(f"{where}.{i}: expected a CPU number in 0..{MAX_CPUS - 1}, "
+                              f"got {_show(cpu)}")
+    return tuple(int(c) for c in raw)
 
 
 def _host_task(raw: object, path: str, index: int, base_dir: str) -> HostTask:
@@ -720,7 +750,8 @@ def validate_combination(cfg: Scenario) -> None:
       and the e500's TLB0 set comes from the address (reference/kvm440.md
       §4.1).  ``direct`` is allowed: it inserts through the hardware victim;
     - ``machine.micro_tlb`` is a 440 feature;
-    - a host task's ``cpu`` must be one of the machine's CPUs;
+    - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
+      among the machine's CPUs;
     - the warm-up must end before the run does.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
@@ -743,6 +774,14 @@ def validate_combination(cfg: Scenario) -> None:
             raise ConfigError(f"host_task.{i}.cpu: CPU {task.cpu} does not exist: "
                               f"machine.cpus = {cfg.machine.cpus} "
                               f"(expected 0..{cfg.machine.cpus - 1})")
+    for v, vm in enumerate(cfg.vms):
+        pins = [(f"vm.{v}.vcpu_cpus.{i}", c) for i, c in enumerate(vm.vcpu_cpus or ())]
+        if vm.qemu_cpu is not None:
+            pins.append((f"vm.{v}.qemu_cpu", vm.qemu_cpu))
+        for where, cpu in pins:
+            if cpu >= cfg.machine.cpus:
+                raise ConfigError(f"{where}: CPU {cpu} does not exist: machine.cpus = "
+                                  f"{cfg.machine.cpus} (expected 0..{cfg.machine.cpus - 1})")
     if cfg.sim.warmup_ms >= cfg.duration_ms:
         raise ConfigError(f"sim.warmup_ms: the warm-up ({_show(cfg.sim.warmup_ms)} ms) must end "
                           f"before the run does (duration_ms = {_show(cfg.duration_ms)})")
@@ -919,6 +958,16 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     ``s``.
     """
 
+    def vm(v: VM) -> dict[str, Any]:
+        out: dict[str, Any] = {"vcpus": v.vcpus, "memory_mb": v.memory_mb}
+        if v.vcpu_cpus is not None:
+            out["vcpu_cpus"] = list(v.vcpu_cpus)
+        if v.qemu_cpu is not None:
+            out["qemu_cpu"] = v.qemu_cpu
+        out["process"] = [{"count": p.count, "workload": _workload_to_dict(p.workload)}
+                          for p in v.processes]
+        return out
+
     def host_task(t: HostTask) -> dict[str, Any]:
         out: dict[str, Any] = {"name": t.name}
         if t.cpu is not None:
@@ -939,10 +988,7 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
                 "pfn_cache_policy": k.pfn_cache_policy,
                 "guest_tlb_walk": k.guest_tlb_walk, "batch_tlbwe": k.batch_tlbwe},
         "costs": dict(s.costs),
-        "vm": [{"vcpus": v.vcpus, "memory_mb": v.memory_mb,
-                "process": [{"count": p.count, "workload": _workload_to_dict(p.workload)}
-                            for p in v.processes]}
-               for v in s.vms],
+        "vm": [vm(v) for v in s.vms],
         "host_task": [host_task(t) for t in s.host_tasks],
         "sim": {"chunk": sim.chunk, "backend": sim.backend,
                 "repopulation_window": sim.repopulation_window, "timeline": sim.timeline,

@@ -186,7 +186,7 @@ class Machine:
             self.kvms.append(kvm)
             self.guests.append(guest)
             for c in range(vmc.vcpus):
-                cpu = next_cpu % ncpu
+                cpu = next_cpu % ncpu if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
                 next_cpu += 1
                 t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
                 self.vcpus.append(t)
@@ -195,7 +195,7 @@ class Machine:
                 ctx_id += 1
                 tid += 1
         for v, vmc in enumerate(sc.vms):
-            cpu = v % ncpu
+            cpu = v % ncpu if vmc.qemu_cpu is None else vmc.qemu_cpu
             stream = AccessStream({"kind": "working-set", "pages": 32, "inst_fraction": 0.3,
                                    "code_pages": 16}, self.seed_seq(3, v))
             q = QemuThread(self, name=f"qemu{v}", tid=tid, cpu=cpu, ctx_id=ctx_id,

@@ -143,6 +143,7 @@ def test_full_example():
 
     vm0, vm1 = s.vms
     assert (vm0.vcpus, vm0.memory_mb, vm1.vcpus, vm1.memory_mb) == (2, 128, 1, 32)
+    assert (vm0.vcpu_cpus, vm0.qemu_cpu, vm1.vcpu_cpus, vm1.qemu_cpu) == ((2, 3), 1, None, None)
     p0, p1 = vm0.processes
     assert p0.count == 3 and vm0.process_count == 4
     assert p0.workload == Workload(
@@ -181,7 +182,8 @@ def test_full_example_sets_every_key():
             keys |= {"workload." + k for k in proc["workload"]}
     for task in raw["host_task"]:
         keys |= {"host_task." + k for k in task}
-    assert {"vcpus", "memory_mb", "process", "process.count", "process.workload"} <= keys
+    assert {f.name if f.name != "processes" else "process"
+            for f in dataclasses.fields(VM)} | {"process.count", "process.workload"} <= keys
     assert {"host_task." + f.name for f in dataclasses.fields(HostTask)} <= keys
     assert {"workload." + k for k in config._WORKLOAD_FIELDS} <= keys
 

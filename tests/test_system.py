@@ -202,6 +202,26 @@ def test_same_seed_same_result_other_seed_other_result():
     assert a == b and a["guest_accesses"] != c["guest_accesses"]
 
 
+def test_pinning_puts_vcpus_and_qemu_on_the_chosen_cpus():
+    # An MMIO-heavy guest on a 2-CPU host.  By default QEMU (VM 0 -> CPU 0)
+    # shares the vCPU's CPU; qemu_cpu = 1 moves its cycles to CPU 1 and gives
+    # the guest more of CPU 0; vcpu_cpus = [1] moves the guest as well.
+    def per_cpu(*extra):
+        r = run(default_scenario(), ["duration_ms=3", "machine.cpus=2",
+                                     "vm.0.process.0.workload.mmio_every=300", *extra])
+        rows: dict = {}
+        for row in r.tables["cycles"]:
+            rows.setdefault(row["cpu"], {})[row["component"]] = row["cycles"]
+        return {c: (v["guest"], v["qemu"]) for c, v in rows.items()}
+
+    shared, apart, moved = (per_cpu(), per_cpu("vm.0.qemu_cpu=1"),
+                            per_cpu("vm.0.vcpu_cpus=[1]", "vm.0.qemu_cpu=1"))
+    assert shared[0][1] > 0 and shared[1] == (0, 0)
+    assert apart[0][1] == 0 and apart[1][1] > 0 and apart[1][0] == 0
+    assert apart[0][0] > shared[0][0]            # the guest no longer waits for QEMU's CPU time
+    assert moved[0] == (0, 0) and moved[1][0] > 0 and moved[1][1] > 0
+
+
 # -- single mechanisms, checked in place --------------------------------------------------
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])
