@@ -241,6 +241,12 @@ class Machine:
     def _warming(self, cpu: PCPU) -> bool:
         return self.warmup > 0 and cpu.base is None
 
+    def _maybe_end_warmup(self, cpu: PCPU, accounted: int) -> None:
+        """End ``cpu``'s warm-up if it is over and everything charged is accounted."""
+        now = self.env.now
+        if self._warming(cpu) and now >= self.warmup and accounted == cpu.total() == now:
+            self._end_warmup(cpu)
+
     def _end_warmup(self, cpu: PCPU) -> None:
         """Restart the counters of ``cpu`` and of the threads pinned to it.
 
@@ -272,8 +278,7 @@ class Machine:
         env, end, rq = self.env, self.end, cpu.rq
         accounted = 0
         while env.now < end:
-            if self._warming(cpu) and env.now >= self.warmup and accounted == cpu.total() == env.now:
-                self._end_warmup(cpu)
+            self._maybe_end_warmup(cpu, accounted)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:
                 if cpu.loaded.runnable:           # preempted: an interrupt took it out
@@ -311,8 +316,7 @@ class Machine:
                 accounted += d
                 yield env.timeout(d)
             while env.now < end:
-                if self._warming(cpu) and env.now >= self.warmup and accounted == cpu.total() == env.now:
-                    self._end_warmup(cpu)
+                self._maybe_end_warmup(cpu, accounted)
                 q = min(slice_ - ran, self.quantum, end - env.now)
                 if self._warming(cpu) and env.now < self.warmup:
                     q = min(q, self.warmup - env.now)   # a quantum ends at the warm-up
