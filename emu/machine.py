@@ -257,13 +257,7 @@ class Machine:
         cpu.measured_from = int(self.env.now)
         for t in self.vcpus + self.qemu + self.host_tasks:
             if t.cpu == cpu.index:
-                for name in ("exits", "exit_sumsq", "tlb", "causes", "profile",
-                             "repop_miss", "repop_access"):
-                    t.ctx.arrays[name][...] = 0
-                if t.kind == "vcpu":
-                    t.resumes = 0
-                else:
-                    t.page_faults = 0
+                t.restart_counters()
 
     def _restart_vm_counters(self) -> None:
         for kvm in self.kvms:

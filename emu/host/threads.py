@@ -34,6 +34,12 @@ class HostThread(Thread):
         self.pos = 0
         self.page_faults = 0
 
+    def restart_counters(self) -> None:
+        """Zero what this thread counts (the end of a warm-up)."""
+        from emu.kvm.vcpu import zero_counters
+        zero_counters(self.arrays)
+        self.page_faults = 0
+
     def run_accesses(self, cpu, budget: int, limit: int | None = None):
         """Run the stream natively for up to ``budget`` cycles (or ``limit`` accesses).
 

@@ -23,6 +23,16 @@ from emu.kvm.vm import release_guest_entry, release_process_entries
 S = STOP
 
 
+#: The arrays of a fast-path context that only count (the others are tables).
+COUNTERS = ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss", "repop_access")
+
+
+def zero_counters(arrays: dict) -> None:
+    """Restart the counting arrays of a context (the end of a warm-up)."""
+    for name in COUNTERS:
+        arrays[name][...] = 0
+
+
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
     """The counter and table arrays one fast-path context reads and writes."""
     return {
@@ -86,6 +96,11 @@ class VcpuThread(Thread):
         self.resume_mmio = None
         self.resumes = 0
         self.blocked_on = None
+
+    def restart_counters(self) -> None:
+        """Zero what this vCPU counts (the end of a warm-up)."""
+        zero_counters(self.ctx.arrays)
+        self.resumes = 0
 
     # -- accounting helpers ----------------------------------------------------
 
