@@ -183,22 +183,33 @@ def _cycles_table(runs) -> str:
     return _table(header, rows)
 
 
-def _exits_table(runs) -> str:
-    cats = [c for c in EXIT_CATEGORIES if any(s["exits"].get(c, {}).get("count") for _, s in runs)]
-    header = ["exit category"]
+def _count_mean_table(runs, section: str, keys, first: str, mean: str, mean_key: str,
+                      mean_fmt: str) -> tuple[list, list]:
+    """Header and rows of a table with one row per key of ``s[section]`` that
+    some run counted, and a count and a mean column per run."""
+    header = [first]
     for label, _ in runs:
-        header += [f"{label}: count", f"{label}: mean µs"]
+        header += [f"{label}: count", f"{label}: {mean}"]
     rows = []
-    for c in cats:
-        row = [c]
+    for key in keys:
+        if not any(s[section].get(key, {}).get("count") for _, s in runs):
+            continue
+        row = [key]
         for _, s in runs:
-            e = s["exits"].get(c, {})
-            row += [f"{e.get('count', 0):,}", f"{e.get('mean_us', 0.0):.3f}"]
+            e = s[section].get(key, {})
+            row += [f"{e.get('count', 0):,}", format(e.get(mean_key, 0.0), mean_fmt)]
         rows.append(row)
+    return header, rows
+
+
+def _exits_table(runs) -> str:
+    header, rows = _count_mean_table(runs, "exits", EXIT_CATEGORIES, "exit category",
+                                     "mean µs", "mean_us", ".3f")
     if not rows:
         return "<p>No exits.</p>"
+    timeinguest = any(r[0] == "TIMEINGUEST" for r in rows)
     return _table(header, rows) + ('<p class="note">TIMEINGUEST is the time spent in the guest '
-                                   "between exits, not an exit.</p>" if "TIMEINGUEST" in cats else "")
+                                   "between exits, not an exit.</p>" if timeinguest else "")
 
 
 def _causes_table(runs) -> str:
@@ -233,18 +244,8 @@ def _memory_table(runs) -> str:
 
 
 def _profile_table(runs) -> str:
-    header = ["step"]
-    for label, _ in runs:
-        header += [f"{label}: count", f"{label}: mean cycles"]
-    rows = []
-    for step in PROFILE_STEPS:
-        if not any(s["fastpath_profile"].get(step, {}).get("count") for _, s in runs):
-            continue
-        row = [step]
-        for _, s in runs:
-            p = s["fastpath_profile"].get(step, {})
-            row += [f"{p.get('count', 0):,}", f"{p.get('mean', 0.0):,.1f}"]
-        rows.append(row)
+    header, rows = _count_mean_table(runs, "fastpath_profile", PROFILE_STEPS, "step",
+                                     "mean cycles", "mean", ",.1f")
     if not rows:
         return "<p>The miss handler never ran.</p>"
     return _table(header, rows)
