@@ -375,15 +375,9 @@ def _read_npz(path: str) -> dict:
                 continue
             try:
                 with zf.open(members[key]) as f:
-                    version = np.lib.format.read_magic(f)
-                    if version == (1, 0):
-                        _, _, dtype = np.lib.format.read_array_header_1_0(f)
-                    elif version == (2, 0):
-                        _, _, dtype = np.lib.format.read_array_header_2_0(f)
-                    else:
-                        dtype = None
-                if dtype is not None:
-                    _check_dtype_kind(path, "array", key, dtype)
+                    header = _read_npy_header(f)
+                if header is not None:
+                    _check_dtype_kind(path, "array", key, header[0])
                 with zf.open(members[key]) as f:
                     arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
             except TraceError:
@@ -416,19 +410,26 @@ def _load_npy_mmap(path: str) -> np.ndarray:
         ) from None
 
 
+def _read_npy_header(f):
+    """``(dtype, shape)`` from the npy header at the start of file object ``f``,
+    or ``None`` for a format version other than 1.0 and 2.0.  Raises what
+    numpy raises for a corrupt header."""
+    version = np.lib.format.read_magic(f)
+    if version == (1, 0):
+        shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+    else:
+        return None
+    return dtype, shape
+
+
 def _peek_npy_header(path: str):
     """``(dtype, shape)`` from an npy header, or ``None`` if it cannot be
     parsed here (np.load then reports the problem)."""
     try:
         with open(path, "rb") as f:
-            version = np.lib.format.read_magic(f)
-            if version == (1, 0):
-                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-            elif version == (2, 0):
-                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-            else:
-                return None
-            return dtype, shape
+            return _read_npy_header(f)
     except Exception:
         return None
 
