@@ -220,6 +220,18 @@ PEAK_RSS_CODE = (
     "print(int(hwm.split()[1]), file=sys.stderr); sys.exit(rc)")
 
 
+def emu_peak_rss(command: str, path: str) -> tuple[dict, int, float]:
+    """Run ``emu COMMAND PATH --json`` in a fresh interpreter: its JSON output,
+    its peak RSS in bytes and its wall seconds."""
+    code = PEAK_RSS_CODE.format(args=f"[{command!r}, sys.argv[1], '--json']")
+    t = time.perf_counter()
+    p = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                       cwd=os.path.dirname(HERE))
+    secs = time.perf_counter() - t
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout), int(p.stderr.strip().splitlines()[-1]) * 1024, secs
+
+
 def section_memory(args) -> dict:
     n = args.big
     with tempfile.TemporaryDirectory() as d:
@@ -240,17 +252,10 @@ def section_memory(args) -> dict:
                 block["kind"] = 1
                 f.write(block.tobytes())
         size = os.path.getsize(path)
-        code = PEAK_RSS_CODE.format(args="['tlb', sys.argv[1], '--json']")
-        t = time.perf_counter()
-        p = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
-                           cwd=os.path.dirname(HERE))
-        secs = time.perf_counter() - t
-        assert p.returncode == 0, p.stderr
-        rss_kb = int(p.stderr.strip().splitlines()[-1])
-        res = json.loads(p.stdout)
+        res, rss, secs = emu_peak_rss("tlb", path)
         assert res["records"] == n
-        tlb = {"records": n, "file_bytes": size, "peak_rss_bytes": rss_kb * 1024,
-               "rss_vs_file": rss_kb * 1024 / size, "wall_s": secs,
+        tlb = {"records": n, "file_bytes": size, "peak_rss_bytes": rss,
+               "rss_vs_file": rss / size, "wall_s": secs,
                "translations_per_s": res["translations"] / secs}
         runs = [run_on_trace(path, n // 10, args), run_on_trace(path, n, args)]
     return {"emu_tlb": tlb, "emu_run": runs}
@@ -260,8 +265,8 @@ def run_on_trace(path: str, records: int, args) -> dict:
     """Peak RSS of ``emu run`` whose guest process replays ``records`` records of a trace."""
     d = os.path.dirname(path)
     sub = os.path.join(d, f"t{records}.npy")
-    if records != np.load(path, mmap_mode="r").shape[0]:
-        src = np.load(path, mmap_mode="r")
+    src = np.load(path, mmap_mode="r")
+    if records != src.shape[0]:
         with open(sub, "wb") as f:
             np.lib.format.write_array_header_1_0(
                 f, {"descr": np.lib.format.dtype_to_descr(src.dtype), "fortran_order": False,
@@ -277,16 +282,9 @@ def run_on_trace(path: str, records: int, args) -> dict:
     with open(toml, "w") as f:
         f.write(f"duration_ms = {ms}\n[[vm]]\nmemory_mb = 1024\n[[vm.process]]\n"
                 f"workload = {{ kind = 'trace', path = '{sub}' }}\n")
-    code = PEAK_RSS_CODE.format(args="['run', sys.argv[1], '--json']")
-    t = time.perf_counter()
-    p = subprocess.run([sys.executable, "-c", code, toml], capture_output=True, text=True,
-                       cwd=os.path.dirname(HERE))
-    secs = time.perf_counter() - t
-    assert p.returncode == 0, p.stderr
-    s = json.loads(p.stdout)
+    s, rss, secs = emu_peak_rss("run", toml)
     return {"trace_records": records, "trace_bytes": os.path.getsize(sub),
-            "guest_accesses": s["guest_accesses"],
-            "peak_rss_bytes": int(p.stderr.strip().splitlines()[-1]) * 1024, "wall_s": secs}
+            "guest_accesses": s["guest_accesses"], "peak_rss_bytes": rss, "wall_s": secs}
 
 
 def section_sweep(args) -> dict:
