@@ -290,17 +290,25 @@ def _resume_args(scenario, out, workers):
             "--seeds", 6, "--out", out, "--workers", workers, "--progress", "lines"]
 
 
-def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
-    out = tmp_path / "out"
-    args = _resume_args(scenario, out, 1)
+@contextlib.contextmanager
+def started_sweep(args, ready):
+    """A sweep process, handed over once ``ready(p)`` holds (or it has ended);
+    killed on the way out whatever happens."""
     p = popen(args)
     try:
-        wait_for(lambda: done_runs(out) or p.poll() is not None)
-        p.kill()                                            # SIGKILL
-        p.communicate(timeout=30)
+        wait_for(lambda: ready(p) or p.poll() is not None)
+        yield p
     finally:
         with contextlib.suppress(OSError):
             p.kill()
+
+
+def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
+    out = tmp_path / "out"
+    args = _resume_args(scenario, out, 1)
+    with started_sweep(args, lambda p: done_runs(out)) as p:
+        p.kill()                                            # SIGKILL
+        p.communicate(timeout=30)
     done = done_runs(out)
     assert 1 <= len(done) < 12, "the sweep should have been killed mid-way"
     check_no_partial_files(out)
@@ -326,16 +334,11 @@ def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
 def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path):
     out = tmp_path / "out"
     args = _resume_args(scenario, out, 2)
-    p = popen(args)
-    try:
-        wait_for(lambda: done_runs(out) or p.poll() is not None)
+    with started_sweep(args, lambda p: done_runs(out)) as p:
         p.send_signal(signal.SIGINT)
         t = time.monotonic()
         stdout, stderr = p.communicate(timeout=30)
         assert time.monotonic() - t < 10                     # running runs are not waited for
-    finally:
-        with contextlib.suppress(OSError):
-            p.kill()
     assert p.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]
     m = re.fullmatch(r"emu: sweep interrupted: (\d+) of 12 runs done in .*; "
@@ -357,21 +360,16 @@ def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path):
 def test_a_killed_worker_stops_the_sweep_and_rerun_resumes(scenario, tmp_path):
     out = tmp_path / "out"
     args = _resume_args(scenario, out, 2)
-    p = popen(args)
 
-    def workers():
+    def workers(p):
         with contextlib.suppress(OSError):
             return [int(x) for x in
                     Path(f"/proc/{p.pid}/task/{p.pid}/children").read_text().split()]
         return []
 
-    try:
-        wait_for(lambda: (done_runs(out) and workers()) or p.poll() is not None)
-        os.kill(workers()[0], signal.SIGKILL)
+    with started_sweep(args, lambda p: done_runs(out) and workers(p)) as p:
+        os.kill(workers(p)[0], signal.SIGKILL)
         _, stderr = p.communicate(timeout=30)
-    finally:
-        with contextlib.suppress(OSError):
-            p.kill()
     assert p.returncode == 1, stderr
     lines = stderr.strip().splitlines()
     assert "worker process died" in lines[-1] and "re-run the same command" in lines[-1]

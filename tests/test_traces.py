@@ -720,23 +720,15 @@ def test_property_write_read_round_trip(rec):
                 np.testing.assert_array_equal(s, size)
 
 
-def _valid_npz_bytes():
+def _valid_bytes(suffix, writer):
     with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "t.npz")
-        write_trace_npz(p, *sample_records(n=300))
+        p = os.path.join(d, "t" + suffix)
+        writer(p, *sample_records(n=300))
         with open(p, "rb") as f:
             return f.read()
 
 
-def _valid_npy_bytes():
-    with tempfile.TemporaryDirectory() as d:
-        p = os.path.join(d, "t.npy")
-        write_trace_npy(p, *sample_records(n=300))
-        with open(p, "rb") as f:
-            return f.read()
-
-
-VALID = {"npz": _valid_npz_bytes(), "npy": _valid_npy_bytes(),
+VALID = {"npz": _valid_bytes(".npz", write_trace_npz), "npy": _valid_bytes(".npy", write_trace_npy),
          "gz": gzip.compress(open(SMALL, "rb").read()[:3000])}
 
 
