@@ -1,6 +1,6 @@
 """``emu explain``: known-answer narrations, the exercise, bad input, and the hook.
 
-1. Known answers.  The narrations in ``tests/data/explain_*.txt`` were generated
+1. Known answers.  The narrations in ``tests/data/golden/explain_*.txt`` were generated
    once (``python tests/test_explain.py --regenerate``) and checked by hand:
 
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
@@ -57,7 +57,7 @@ from emu.errors import EmuError
 from emu.explain import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
                          explain, solve_exercise)
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "data" / "golden"
 
 CASES = {
     "default": dict(scenario=None, overrides=("costs.sched_latency_us=400",

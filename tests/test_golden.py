@@ -1,0 +1,127 @@
+"""Golden results: the regression net for the model.
+
+Each case below is a short scenario; its ``summary.json`` (the text
+``Result.json()`` gives, with the library versions and the checkout's path
+taken out) is kept in ``tests/data/golden/<case>.json`` and must come out byte
+for byte the same.  Together the cases cover every strategy, handler and pfn
+source, both cores, the micro-TLBs, MMIO to both devices, two CPUs and two
+VMs, a trace workload and a warm-up.  The ``emu explain`` known answers are
+kept beside them (``explain_*.txt``) and checked in ``test_explain.py``.
+
+A change that moves code changes none of these files.  A change of the model
+updates them deliberately: ``python tests/test_golden.py --regenerate``, and
+its commit says what changed and why.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+DATA = Path(__file__).parent / "data"
+GOLDEN = DATA / "golden"
+
+_SHORT = ["duration_ms=3"]
+
+#: case name -> overrides on the default scenario.
+CASES = {
+    "default": _SHORT,
+    "shadow_c_gup": _SHORT + ["kvm.strategy=shadow", "kvm.handler=c", "kvm.pfn_source=gup"],
+    "shadow_modified_asm_pin_all": _SHORT + [
+        "kvm.strategy=shadow-modified", "kvm.pfn_source=pin-all"],
+    "save_on_switch_c_micro": _SHORT + [
+        "kvm.strategy=direct-save-on-switch", "kvm.handler=c", "machine.micro_tlb=true",
+        "kvm.guest_tlb_walk=hashed"],
+    "direct_lru_cache": _SHORT + [
+        "kvm.pfn_cache_entries=16", "kvm.pfn_cache_policy=lru", "kvm.batch_tlbwe=true"],
+    "e500_flush_on_put_refs": _SHORT + [
+        "machine.core=e500", "kvm.strategy=e500-flush-on-put", "kvm.pfn_source=guest-tlb-refs"],
+    "e500_shadow_ids_cache": _SHORT + [
+        "machine.core=e500", "kvm.strategy=e500-shadow-ids", "kvm.handler=c"],
+    "two_cpus_mmio_warmup": [
+        "duration_ms=4", "sim.warmup_ms=1", "machine.cpus=2",
+        "vm.0.vcpus=2",
+        "vm.0.process.0.workload.mmio_every=3000", "vm.0.process.0.workload.mmio_device=uart",
+        "vm.0.process.0.workload.syscall_every=2000",
+        "vm.0.process.0.workload.sleep_every=5000", "vm.0.process.0.workload.sleep_us=30",
+        "vm.0.process.0.count=3",
+    ],
+    "trace_block_mmio": _SHORT + ["kvm.strategy=shadow"],
+}
+
+#: cases whose first process replays a trace instead of the default working set.
+TRACE_WORKLOADS = {
+    "trace_block_mmio": {"kind": "trace", "path": "@DATA@/cli_sort.npz",
+                         "mmio_every": 4000, "mmio_device": "block"},
+}
+
+
+def _overrides(case: str) -> list:
+    return [o.replace("@DATA@", str(DATA)) for o in CASES[case]]
+
+
+def scenario_data(case: str) -> dict:
+    """The default scenario as a dict, with the case's trace workload if it has one."""
+    from emu.config import default_scenario, scenario_to_dict
+    data = scenario_to_dict(default_scenario())
+    if case in TRACE_WORKLOADS:
+        workload = {k: (v.replace("@DATA@", str(DATA)) if isinstance(v, str) else v)
+                    for k, v in TRACE_WORKLOADS[case].items()}
+        data["vm"][0]["process"][0]["workload"] = workload
+    return data
+
+
+def golden_text(case: str, backend: str = "cython") -> str:
+    """The case's summary as kept: versions and the checkout's path taken out."""
+    from emu.scenario import run
+
+    result = run(scenario_data(case), overrides=_overrides(case) + [f"sim.backend={backend}"])
+    summary = dict(result.summary)
+    summary.pop("versions")
+    summary.pop("backend")
+    text = json.dumps(summary, indent=1, sort_keys=True) + "\n"
+    return text.replace(str(DATA), "@DATA@")
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_golden_summary(case):
+    expected = (GOLDEN / f"{case}.json").read_text()
+    assert golden_text(case) == expected, (
+        f"{case}: the summary changed; if the model changed on purpose, regenerate "
+        "with `python tests/test_golden.py --regenerate` and say why in the commit")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache"])
+def test_golden_summary_reference_backend(case):
+    """The reference twin gives the same golden summary."""
+    expected = (GOLDEN / f"{case}.json").read_text()
+    assert golden_text(case, backend="reference") == expected
+
+
+def test_every_strategy_handler_and_pfn_source_is_covered():
+    from emu.config import scenario_to_dict
+    from emu.scenario import resolve
+    seen = {"strategy": set(), "handler": set(), "pfn_source": set(), "core": set()}
+    for case in CASES:
+        cfg = scenario_to_dict(resolve(scenario_data(case), _overrides(case)))
+        for key in ("strategy", "handler", "pfn_source"):
+            seen[key].add(cfg["kvm"][key])
+        seen["core"].add(cfg["machine"]["core"])
+    from emu import codes
+    assert seen["strategy"] == set(codes.STRATEGIES)
+    assert seen["handler"] == set(codes.HANDLERS)
+    assert seen["pfn_source"] == set(codes.PFN_SOURCES)
+    assert seen["core"] == {"440", "e500"}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--regenerate"]:
+        sys.exit("usage: python tests/test_golden.py --regenerate")
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for name in sorted(CASES):
+        (GOLDEN / f"{name}.json").write_text(golden_text(name))
+        print("wrote", GOLDEN / f"{name}.json")
