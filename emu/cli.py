@@ -7,14 +7,29 @@ Every problem with the user's input ends in one line on stderr,
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
 
 from emu import __version__
-from emu.atomic import dumps_json
 from emu.cliargs import Parser, int_arg
+from emu.config import default_scenario
 from emu.errors import EmuError
+from emu.explain import add_explain_parser
+from emu.report.html import add_report_parser
+from emu.report.plots import comparison_plots
+from emu.report.text import format_comparison, format_run
+from emu.run import SweepError, SweepInterrupted, TLBSimConfig, run, run_sweep, simulate_trace
+from emu.run.comparison import compare, parse_vary, write_comparison
+from emu.run.files import check_output_dir, dumps_json
+from emu.run.progress import make_progress
+from emu.run.table import table_name
+from emu.run.tlb import format_table
+from emu.workload.traces import default_trace_path, import_lackey
 
+EXIT_FAILED = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
 
 
 # -- emu tlb -------------------------------------------------------------------
@@ -40,9 +55,6 @@ def _add_tlb(sub) -> None:
 
 
 def _cmd_tlb(args) -> int:
-    from emu.tlbsim import TLBSimConfig, format_table, simulate_trace
-    from emu.workload.traces import default_trace_path
-
     if args.backend not in ("cython", "reference"):
         raise EmuError(f"unknown backend {args.backend!r} (choose from: cython, reference)")
     config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
@@ -67,8 +79,6 @@ def _add_trace(sub) -> None:
 
 
 def _cmd_trace_import(args) -> int:
-    from emu.workload.traces import import_lackey
-
     n = import_lackey(args.input, args.output)
     print(f"{args.output}: {n:,} records")
     return 0
@@ -101,18 +111,11 @@ def _add_run(sub) -> None:
 
 
 def _progress(args):
-    from emu.progress import make_progress
     return make_progress(args.progress)
 
 
 def _cmd_run(args) -> int:
-    from emu.compare import compare, write_comparison
-    from emu.config import default_scenario
-    from emu.report.text import format_comparison, format_run
-    from emu.scenario import run
-
     if args.out:
-        from emu.atomic import check_output_dir
         check_output_dir(args.out, ["summary.json", "comparison.json"])
     if args.scenario is None:
         scenario = default_scenario()
@@ -166,25 +169,78 @@ def _add_compare(sub) -> None:
 
 
 def _cmd_compare(args) -> int:
-    from emu.compare import compare, parse_vary, write_comparison
-    from emu.report.text import format_comparison
-
     key, values = parse_vary(args.vary)
     if args.out:
-        from emu.atomic import check_output_dir
         check_output_dir(args.out, ["comparison.json"])
     with _progress(args) as progress:
         runs = compare(args.scenario, key, values, args.overrides, progress)
     if args.out:
         write_comparison(args.out, key, runs)
         if args.plots:
-            from emu.report.plots import comparison_plots
             comparison_plots(args.out, [(v, r.summary) for v, r in runs])
     if args.json:
         print(dumps_json({"key": key, "runs": [{"value": v, "summary": r.summary}
                                                for v, r in runs]}), end="")
     else:
         print(format_comparison([(f"{key}={v}", r.summary) for v, r in runs]))
+    return 0
+
+
+# -- emu sweep ---------------------------------------------------------------------
+
+def add_sweep_parser(sub) -> argparse.ArgumentParser:
+    """Add ``emu sweep`` to the ``add_subparsers()`` action ``sub``."""
+    p = sub.add_parser(
+        "sweep", help="run a scenario over a grid of values and seeds",
+        description="Run FILE over the factorial product of the --grid values, each point "
+                    "--seeds times, in parallel, into DIR/runs/<id>/ plus one results table "
+                    "(DIR/results.parquet). Re-running the same command resumes an "
+                    "interrupted sweep.")
+    p.add_argument("scenario", metavar="FILE", help="scenario file (.toml)")
+    p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a key (dotted path, as --set takes) and its values (repeatable; "
+                        "the sweep is the product of the grids)")
+    p.add_argument("--seeds", type=int_arg, default=None, metavar="N",
+                   help="replicate each point with N seeds spawned from the scenario's seed "
+                        "(default: one run with the scenario's seed)")
+    p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: a process pool (default); dask: a Dask cluster")
+    p.add_argument("--workers", type=int_arg, default=None, metavar="N",
+                   help="local worker processes (default: the CPU count; 1 runs in this "
+                        "process), or the size of the local Dask cluster without --scheduler")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with "
+                        "--executor dask; default: a LocalCluster on 127.0.0.1)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key for every run (repeatable)")
+    p.add_argument("--progress", choices=["auto", "bar", "lines", "none"], default="auto",
+                   help="progress on stderr (default: a bar on a terminal, lines otherwise)")
+    p.set_defaults(func=cmd_sweep)
+    return p
+
+
+def cmd_sweep(args) -> int:
+    """``emu sweep``: raises EmuError on bad input (the CLI prints it, exit 2)."""
+    t0 = time.perf_counter()
+    out = args.out
+    try:
+        rows = run_sweep(args.scenario, args.grids, args.seeds, out, executor=args.executor,
+                         workers=args.workers, scheduler=args.scheduler,
+                         progress=args.progress, overrides=args.overrides)
+    except SweepInterrupted as stop:
+        print(f"emu: sweep interrupted: {stop.done} of {stop.total} runs done in {out}; "
+              f"re-run the same command to resume", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("emu: sweep interrupted before any run started", file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except SweepError as err:
+        print(f"emu: error: {err}; {err.done} of {err.total} runs done in {out}; "
+              f"re-run the same command to resume", file=sys.stderr, flush=True)
+        return EXIT_FAILED
+    print(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
+          f"{os.path.join(out, table_name())}")
     return 0
 
 
@@ -200,9 +256,6 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace(sub)
     _add_run(sub)
     _add_compare(sub)
-    from emu.explain import add_explain_parser
-    from emu.report.html import add_report_parser
-    from emu.sweep import add_sweep_parser
     add_report_parser(sub)
     add_sweep_parser(sub)
     add_explain_parser(sub)

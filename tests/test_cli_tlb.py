@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emu.tlbsim import TLBSimConfig, simulate_arrays, simulate_trace
+from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
 from emu.workload.traces import default_trace_path, write_trace_npz
 
 cachesim = pytest.importorskip("cachesim", reason="pycachesim is the independent oracle")

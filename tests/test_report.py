@@ -21,7 +21,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from emu.compare import compare, write_comparison
+from emu.run import compare, write_comparison
 from emu.config import default_scenario
 from emu.costs import COSTS_BY_NAME
 from emu.errors import EmuError

@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 
-from emu.atomic import write_text
+from emu.run.files import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 from emu.stats.summary import cpu_cycles
@@ -74,7 +74,7 @@ def _check_summary(s, path: str) -> dict:
 
 
 def _safe(label) -> str:
-    # the directory name emu.compare.write_comparison gives a run
+    # the directory name emu.run.write_comparison gives a run
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
 
 

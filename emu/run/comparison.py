@@ -1,6 +1,6 @@
 """Run one scenario under several values of a key (``emu compare``).
 
->>> from emu.compare import parse_vary
+>>> from emu.run import parse_vary
 >>> parse_vary("kvm.strategy=shadow,direct")
 ('kvm.strategy', ['shadow', 'direct'])
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from emu.atomic import check_output_dir, write_json
 from emu.errors import ConfigError
-from emu.scenario import resolve, run
+from emu.run.files import check_output_dir, write_json
+from emu.run.scenario import resolve, run
 
 
 def parse_vary(text: str) -> tuple[str, list]:
