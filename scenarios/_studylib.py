@@ -212,7 +212,6 @@ def run_study(name: str, doc: str, study, report, argv=None, **study_kw) -> int:
     """What every script's ``main`` does: parse --quick/--out, run the study, print
     its report, write the results.  ``study_kw`` maps study keywords to argument
     names (e.g. ``png_dir="out"``)."""
-    import time
     args = parse_args(argv, doc)
     print(header(name, doc, args.quick))
     rec = Recorder(args.out)

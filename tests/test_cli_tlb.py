@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -413,7 +414,6 @@ def test_trace_import_bad_input_leaves_destination_untouched(tmp_path, which):
 
 
 def _limit_memory():
-    import resource
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 
