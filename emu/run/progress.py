@@ -122,6 +122,7 @@ class SweepProgress:
         return text
 
     def advance(self) -> None:
+        """One more run done."""
         self.done += 1
         if self.bar is not None:
             self.bar.update(1)
@@ -133,11 +134,14 @@ class SweepProgress:
                 self._line(self._status())
 
     def tick(self) -> None:
+        """A status line if none was printed for LINE_EVERY seconds (lines mode)."""
         if self.mode == "lines" and time.monotonic() - self.last >= LINE_EVERY:
             self.last = time.monotonic()
             self._line(self._status())
 
     def close(self, finished: bool = False) -> None:
+        """Close the bar; in lines mode, a last status line if the sweep ``finished``
+        and the last one did not say so."""
         if self.bar is not None:
             self.bar.close()
             self.bar = None

@@ -18,7 +18,6 @@ from emu.errors import ConfigError
 from emu.run.executors import SweepError
 from emu.run.files import read_summary, remove_tmp_files
 from emu.run.plan import Run, SweepPlan
-from emu.run.progress import SweepProgress
 from emu.run.table import summary_row, write_table
 
 try:
@@ -68,7 +67,6 @@ class SweepDir:
     def __init__(self, plan: SweepPlan, out_dir: str):
         self.plan, self.out_dir = plan, out_dir
         self.done: set = set()
-        self.progress: Optional[SweepProgress] = None
         self.last_table = time.monotonic()
         self.rows: dict = {}         # run id -> its table row, read once from its run dir
 
@@ -98,18 +96,15 @@ class SweepDir:
                 self.done.add(run.id)
 
     def finished(self, run: Run) -> None:
-        """``run`` completed: count it (its summary must be there), advance the progress."""
+        """``run`` completed: count it (its summary must be there)."""
         if self.row(run) is None:
             raise SweepError(f"{run.label} finished but {self.run_dir(run)}/summary.json is "
                              f"missing: with Dask, --out must be on a filesystem the workers "
                              f"share")
         self.done.add(run.id)
-        self.progress.advance()
-        self.tick()
 
     def tick(self) -> None:
-        """Keep the progress and (every TABLE_EVERY s) the table up to date."""
-        self.progress.tick()
+        """Rewrite the table if it is TABLE_EVERY seconds old."""
         if time.monotonic() - self.last_table >= TABLE_EVERY:
             self.write_table()
 

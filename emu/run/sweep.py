@@ -58,7 +58,6 @@ Python API
 >>> sweep_throughput("s.toml", ["kvm.strategy=shadow,direct"], seeds=4,
 ...                  executor="dask", workers=2)             # doctest: +SKIP
 {'runs': 8, 'seconds': ..., 'runs_per_minute': ..., ...}
-{'runs': 8, 'seconds': ..., 'runs_per_minute': ..., ...}
 
 ``tools/bench.py`` can measure runs per minute with :func:`sweep_throughput`:
 ``workers=1`` (serial, in process), ``workers=2`` (a 2-process pool) and
@@ -169,13 +168,23 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
         sweep_dir.collect()                          # the runs already done
         todo = [r for r in plan.runs if r.id not in done]
         backend = _backend(executor, workers, todo, client, scheduler)
-        bar = sweep_dir.progress = SweepProgress(progress, total, len(done),
-                                                 f"running {len(todo)} {backend.where}", stream)
+        bar = SweepProgress(progress, total, len(done), f"running {len(todo)} {backend.where}",
+                            stream)
         finished = False
+
+        def idle():
+            bar.tick()
+            sweep_dir.tick()
+
+        def one_done(run):
+            sweep_dir.finished(run)
+            bar.advance()
+            idle()
+
         try:
             if todo:
                 with backend:
-                    run_all(backend, todo, sweep_dir.args, sweep_dir.finished, sweep_dir.tick)
+                    run_all(backend, todo, sweep_dir.args, one_done, idle)
             finished = True
         except BaseException as err:
             bar.close()
