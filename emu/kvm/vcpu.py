@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
+from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP
 from emu.errors import EmuError
 from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
                           KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
 from emu.host.sched import Thread
-from emu.kvm.vm import release_guest_entry, release_process_entries
+from emu.kvm.shadow import release_guest_entry
 
 S = STOP
 
@@ -69,11 +69,10 @@ class VcpuThread(Thread):
         self.costs = machine.costs
         self.batch_tlbwe = cfg.batch_tlbwe
         self.gtlb = be.BookeTLB(GUEST_TLB_SIZE, GUEST_TLB_SIZE, "none")
-        self.shadow = (be.BookeTLB(64, 64, "round-robin", machine.hwater)
-                       if self.strategy.uses_shadow_array else None)
+        self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pcache,
-                          STRATEGY[self.strategy.name], 0 if cfg.handler == "asm" else 1,
+                          self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
                           PFN_SOURCE[cfg.pfn_source], 0, 0)
         costs = dict(self.costs.to_dict())
@@ -341,12 +340,7 @@ class VcpuThread(Thread):
         cpu.charge("c_path", self.costs["emulate_instruction"])
         if proc.pid != self.ctx.guest_pid:
             self.ctx.guest_pid = proc.pid
-            if self.strategy.releases_on_pid_change:
-                cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
-                if hasattr(self.strategy, "guest_pid_change"):
-                    cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
-                else:
-                    release_process_entries(cpu, self)
+            cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
             cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
         self.gcpu.current = proc

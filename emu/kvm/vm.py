@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, TLB
-
 NO_PFN = -1
 
 
@@ -134,35 +132,3 @@ class KvmVM:
             out["pinned_pages"] = held * 4096
         return out
 
-
-def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
-    """Drop every shadow slot that maps guest entry ``gi`` (kvmppc_44x_shadow_release).
-
-    The hardware index is invalidated even when another context has written
-    it since (the source notes this can kill a host mapping; counted in
-    ``host_mappings_killed``).  Returns the number of slots released.
-    """
-    ctx = vcpu.ctx
-    hwref = ctx.arrays["hwref_gi"]
-    released = 0
-    for i in np.flatnonzero(hwref == gi):
-        i = int(i)
-        hwref[i] = -1
-        entry = cpu.virt.tlb.read(i) if i < cpu.virt.tlb.entries else None
-        if entry is not None and entry[0] and entry[7] >> 8 != ctx.ctx:
-            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
-        cpu.virt.invalidate(i, ctx.ctx, reason)
-        if vcpu.shadow is not None:
-            vcpu.shadow.invalidate(i)
-        vcpu.kvm.drop_ref(cpu)
-        released += 1
-    if gi >= 0:
-        ctx.arrays["gref"][gi] = -1
-    return released
-
-
-def release_process_entries(cpu, vcpu) -> int:
-    """Guest PID change on the 440: drop every shadow of a guest entry with TID != 0."""
-    hwref = vcpu.ctx.arrays["hwref_gi"]
-    gis = sorted({int(g) for g in hwref[hwref >= 0] if vcpu.gtlb.tid_arr[int(g)] != 0})
-    return sum(release_guest_entry(cpu, vcpu, gi, CAUSE["guest-context-switch"]) for gi in gis)

@@ -17,17 +17,8 @@ and only says what their numbers say; the same summaries give the same text.
 from __future__ import annotations
 
 from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
+from emu.kvm import strategies
 from emu.stats.summary import cpu_cycles
-
-#: What each strategy's save/restore cycles pay for (DESIGN.md §4).
-_SAVE_RESTORE_WORK = {
-    "shadow": "restoring the shadow TLB on every guest entry",
-    "shadow-modified": "rewriting the modified shadow TLB entries on guest entry",
-    "direct": "invalidating guest entries",
-    "direct-save-on-switch": "saving guest entries at vcpu_put and writing them back at vcpu_load",
-    "e500-flush-on-put": "flushing the TLB at vcpu_put and reloading TLB1 at vcpu_load",
-    "e500-shadow-ids": "on shadow-ID work (allocation, and a flush when the IDs run out)",
-}
 
 
 def _get(s: dict, *path, default=None):
@@ -166,7 +157,8 @@ def _save_restore(runs) -> list:
     strategy = {label: _get(s, "config", "kvm", "strategy") for label, s in runs}
     for label, pct, cyc in shares:
         if cyc:
-            work = _SAVE_RESTORE_WORK.get(strategy.get(label), "on the strategy's TLB save/restore work")
+            design = strategies.lookup(strategy.get(label))
+            work = design.save_restore_work if design else "on the strategy's TLB save/restore work"
             out.append(f"{label} spends {_pct(pct)} % of CPU time {work} ({cyc:,} cycles)")
         else:
             none.append(label)
@@ -250,8 +242,13 @@ def _isolation(runs) -> list:
                 + (" in any design." if len(vals) > 1 else ".")]
     text = ("Isolation violations (TLB hits on an entry owned by another context): "
             + _join(f"{label} {n:,}" for label, n, _ in vals))
-    if any(n and strategy == "direct" for _, n, strategy in vals):
-        text += " (pure direct has no vcpu_put flush)"
+    notes = []
+    for _, n, name in vals:
+        design = strategies.lookup(name)
+        if n and design and design.violations_note and design.violations_note not in notes:
+            notes.append(design.violations_note)
+    if notes:
+        text += f" ({'; '.join(notes)})"
     return [text + "."]
 
 
