@@ -65,7 +65,7 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
     import tomli as tomllib  # type: ignore[no-redef]
 
 from emu.errors import ConfigError
-from emu.kvm import strategies
+from emu.kvm import pfn, strategies
 
 __all__ = [
     "CORES",
@@ -101,7 +101,7 @@ __all__ = [
 CORES = ("440", "e500")
 STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
-PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
+PFN_SOURCES = pfn.NAMES
 PFN_CACHE_POLICIES = ("fifo", "lru", "random")
 GUEST_TLB_WALKS = ("linear", "hashed")
 BACKENDS = ("cython", "reference")

@@ -34,7 +34,7 @@ def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
         cpu.virt.invalidate(i, ctx.ctx, reason)
         if vcpu.shadow is not None:
             vcpu.shadow.invalidate(i)
-        vcpu.kvm.drop_ref(cpu)
+        vcpu.kvm.pfn.put_shadow_ref(cpu)
         released += 1
     if gi >= 0:
         ctx.arrays["gref"][gi] = -1
