@@ -25,6 +25,7 @@ import numpy as np
 
 from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json, write_text
 from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.stats.figures import cycles_per_guest_access
 
 
 def resolve(scenario, overrides=()) -> Scenario:
@@ -126,8 +127,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
         **sections,
     }
     summary["contexts"] = machine.contexts()
-    g = summary["guest_accesses"]
-    summary["cycles_per_guest_access"] = summary["measured_cpu_cycles"] / g if g else None
+    summary["cycles_per_guest_access"] = cycles_per_guest_access(summary)
     arrays = {}
     if machine.timeline:
         arrays["timeline"] = {

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+
 import pytest
 
 from emu import codes
@@ -214,3 +216,7 @@ def test_default_shadow_pids_follow_the_guest_mode():
     vcpu.ctx.guest_pr = 0
     s.set_shadow_pids(cpu, vcpu)
     assert vcpu.ctx.shadow_pid == 1
+
+
+def test_doctests():
+    assert doctest.testmod(strategies).failed == 0

@@ -25,7 +25,7 @@ import tempfile
 from emu.atomic import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
-from emu.stats.summary import cpu_cycles
+from emu.stats import figures
 
 #: Sections a file must have to be read as a summary.
 _REQUIRED = ("config", "costs", "simulated_cycles", "cpus", "exits", "tlb", "cycles",
@@ -155,8 +155,8 @@ def _table(header: list, rows: list, numeric_from: int = 1, row_classes=None, ca
     return "\n".join(out)
 
 
-def _pct(part, whole) -> str:
-    return f"{100 * part / whole:.2f} %" if whole else "-"
+def _pct(percent) -> str:
+    return "-" if percent is None else f"{percent:.2f} %"
 
 
 def _key_figures_table(runs) -> str:
@@ -176,9 +176,9 @@ def _cycles_table(runs) -> str:
             continue
         row = [c]
         for _, s in runs:
-            cyc = s["cycles"].get(c, 0)
-            g = s.get("guest_accesses") or 0
-            row += [_pct(cyc, cpu_cycles(s)), f"{cyc / g:.4f}" if g else "-"]
+            per_access = figures.per_guest_access(s, c)
+            row += [_pct(figures.percent(s, c)),
+                    "-" if per_access is None else f"{per_access:.4f}"]
         rows.append(row)
     return _table(header, rows)
 
