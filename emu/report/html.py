@@ -22,9 +22,15 @@ import json
 import os
 import tempfile
 
+import numpy as np
+
 from emu.atomic import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
+from emu.report.plots import comparison_plots, occupancy_timeline
+from emu.report.reading import generate_reading
+from emu.report.text import key_figures
 from emu.stats import figures
 
 #: Sections a file must have to be read as a summary.
@@ -81,7 +87,6 @@ def _safe(label) -> str:
 def _load_timeline(path: str):
     if not os.path.isfile(path):
         return None
-    import numpy as np
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
@@ -160,7 +165,6 @@ def _pct(percent) -> str:
 
 
 def _key_figures_table(runs) -> str:
-    from emu.report.text import key_figures
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
     return _table(header, [[label] + list(f.values()) for label, f in figs])
@@ -282,7 +286,6 @@ def _config_section(runs, key) -> str:
 
 
 def _costs_section(runs) -> str:
-    from emu.costs import COSTS, COSTS_BY_NAME
     tables = [s["costs"] for _, s in runs]
     names = [c.name for c in COSTS if any(c.name in t for t in tables)]
     names += sorted({n for t in tables for n in t} - set(names))
@@ -328,15 +331,12 @@ _PLOT_CAPTIONS = {
 
 
 def _plots_section(runs, timelines, tmp: str) -> str:
-    from emu.report.plots import comparison_plots, occupancy_timeline
-
     out = []
     paths = comparison_plots(tmp, runs, formats=("png",), dpi=100)
     for stem, (png,) in paths.items():
         title, caption = _PLOT_CAPTIONS.get(stem, (stem, ""))
         out.append(f"<figure>{_img(png, title)}<figcaption><strong>{_e(title)}.</strong> "
                    f"{_e(caption)}</figcaption></figure>")
-    import numpy as np
     for i, (label, s) in enumerate(runs):
         tl = timelines.get(label)
         if tl is None:
@@ -353,8 +353,6 @@ def _plots_section(runs, timelines, tmp: str) -> str:
 
 def render_report(results: dict) -> str:
     """The HTML text of the report for :func:`load_results`' output."""
-    from emu.report.reading import generate_reading
-
     runs, key = results["runs"], results["key"]
     first = runs[0][1]
     cfg = first["config"]

@@ -17,7 +17,10 @@ is drawn: ``import emu`` never pulls it in.
 
 from __future__ import annotations
 
+import math
 import os
+
+import numpy as np
 
 from emu.atomic import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
@@ -306,7 +309,6 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_xticklabels(cats, rotation=30, ha="right")
         ax.grid(axis="x", visible=False)
         if counts_all and max(counts_all) > 100 * min(counts_all):
-            import math
             from matplotlib.ticker import FuncFormatter
             ax.set_yscale("log")
             ax.set_ylim(0.7, 10 ** math.ceil(math.log10(max(counts_all)) + 0.3))
@@ -393,7 +395,6 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     at each context switch and holds until the next one.  x: time in µs; y:
     the TLB entries; colour: the owner, named from ``summary["contexts"]``.
     """
-    import numpy as np
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
@@ -498,7 +499,6 @@ def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
     out = comparison_plots(out_dir, [(label, summary)], formats, dpi)
     timeline = _timeline_of(arrays)
     if timeline is not None:
-        import numpy as np
         for cpu in sorted(set(np.asarray(timeline["cpu"]).tolist())):
             stem = "occupancy" if cpu == 0 else f"occupancy_cpu{cpu}"
             out[stem] = occupancy_timeline(summary, timeline, os.path.join(out_dir, stem),
