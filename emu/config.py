@@ -65,12 +65,11 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
     import tomli as tomllib  # type: ignore[no-redef]
 
 from emu.errors import ConfigError
+from emu.kvm import pfn, strategies
 
 __all__ = [
     "CORES",
     "STRATEGIES",
-    "E500_STRATEGIES",
-    "INDEXED_STRATEGIES",
     "HANDLERS",
     "PFN_SOURCES",
     "PFN_CACHE_POLICIES",
@@ -100,21 +99,9 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 CORES = ("440", "e500")
-STRATEGIES = (
-    "shadow",
-    "shadow-modified",
-    "direct",
-    "direct-save-on-switch",
-    "e500-flush-on-put",
-    "e500-shadow-ids",
-)
-#: Strategies written for the e500's MMU (MAS registers, TLB0/TLB1, shadow IDs).
-E500_STRATEGIES = ("e500-flush-on-put", "e500-shadow-ids")
-#: Strategies that must write an entry back into a hardware index of their
-#: choosing, which the e500's TLB0 does not allow (reference/kvm440.md §4.1).
-INDEXED_STRATEGIES = ("shadow", "shadow-modified", "direct-save-on-switch")
+STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
-PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
+PFN_SOURCES = pfn.NAMES
 PFN_CACHE_POLICIES = ("fifo", "lru", "random")
 GUEST_TLB_WALKS = ("linear", "hashed")
 BACKENDS = ("cython", "reference")
@@ -138,12 +125,6 @@ MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_STRIDE = 2**30  # bytes
 MAX_EVERY = 2**32  # accesses between syscalls / MMIO accesses / sleeps
 MAX_COST = 2**63 - 1
-
-_E500_REASON = (
-    "software cannot choose a TLB0 index (the set comes from the address and "
-    "hardware picks the way), so a shadow array cannot be laid into hardware "
-    "index by index (reference/kvm440.md §4.1)"
-)
 
 # ---------------------------------------------------------------------------
 # The dataclasses
@@ -744,11 +725,8 @@ def _scenario(data: object, base_dir: str) -> Scenario:
 def validate_combination(cfg: Scenario) -> None:
     """Refuse combinations that cannot be modelled, saying why.
 
-    - an ``e500-*`` strategy needs ``machine.core = 'e500'``;
-    - ``shadow``, ``shadow-modified`` and ``direct-save-on-switch`` cannot run
-      on the e500: they write entries back into indices of their choosing,
-      and the e500's TLB0 set comes from the address (reference/kvm440.md
-      §4.1).  ``direct`` is allowed: it inserts through the hardware victim;
+    - the strategy must be one the core can run (:func:`emu.kvm.strategies.check_core`
+      says which run where, and why not);
     - ``machine.micro_tlb`` is a 440 feature;
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
@@ -757,14 +735,7 @@ def validate_combination(cfg: Scenario) -> None:
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
     core = cfg.machine.core
-    strategy = cfg.kvm.strategy
-    if strategy in E500_STRATEGIES and core != "e500":
-        raise ConfigError(f"kvm.strategy: '{strategy}' needs machine.core = 'e500' "
-                          f"(machine.core is '{core}')")
-    if core == "e500" and strategy in INDEXED_STRATEGIES:
-        raise ConfigError(f"kvm.strategy: '{strategy}' cannot be modelled on the e500: "
-                          f"{_E500_REASON}; use 'direct', 'e500-flush-on-put' or "
-                          f"'e500-shadow-ids'")
+    strategies.check_core(cfg.kvm.strategy, core)
     if core == "e500" and cfg.machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (reference/kvm440.md §1.1); the e500's L1 TLBs "

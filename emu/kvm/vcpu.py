@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
+from emu.codes import CAUSE, EXIT, STEP, STOP
 from emu.errors import EmuError
 from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
                           KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
 from emu.host.sched import Thread
-from emu.kvm.vm import release_guest_entry, release_process_entries
+from emu.kvm.shadow import release_guest_entry
 
 S = STOP
 
@@ -36,9 +36,9 @@ def zero_counters(arrays: dict) -> None:
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
     """The counter and table arrays one fast-path context reads and writes."""
     return {
-        "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
-        "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
-        "pin": vm.pin if vm else np.zeros(1, np.int64),
+        "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
+        "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
+        "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
         "gref": np.full(GUEST_TLB_SIZE, -1, np.int64),
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
@@ -69,13 +69,12 @@ class VcpuThread(Thread):
         self.costs = machine.costs
         self.batch_tlbwe = cfg.batch_tlbwe
         self.gtlb = be.BookeTLB(GUEST_TLB_SIZE, GUEST_TLB_SIZE, "none")
-        self.shadow = (be.BookeTLB(64, 64, "round-robin", machine.hwater)
-                       if self.strategy.uses_shadow_array else None)
+        self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
-        self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pcache,
-                          STRATEGY[self.strategy.name], 0 if cfg.handler == "asm" else 1,
+        self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
+                          self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
-                          PFN_SOURCE[cfg.pfn_source], 0, 0)
+                          kvm.pfn.code, 0, 0)
         costs = dict(self.costs.to_dict())
         costs["entry_base"] = self.strategy.entry_base()
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
@@ -259,7 +258,7 @@ class VcpuThread(Thread):
                 self.gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
                 gfn = gpa >> 12
                 if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
-                    pfn = self.kvm.pfn_for(cpu, self, gfn, gi)
+                    pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)
                     self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
                     cpu.charge("c_path", self.costs["c_hw_write"])
             self.end_exit(cpu, "EMUL_TLBWE", t0)
@@ -272,7 +271,7 @@ class VcpuThread(Thread):
             cpu.charge("c_path", self.costs["deferred_c_path"])
             self.profile("deferred_c_path", self.costs["deferred_c_path"])
         gi = int(ctx.stop_gi)
-        pfn = self.kvm.pfn_for(cpu, self, int(ctx.stop_gpa) >> 12, gi)
+        pfn = self.kvm.pfn.lookup(cpu, self, int(ctx.stop_gpa) >> 12, gi)
         ctx.map_shadow(cpu.virt, int(ctx.stop_ea), gi, pfn)
         cpu.charge("c_path", self.costs["c_hw_write"])
         self.profile("hw_write", self.costs["c_hw_write"])
@@ -341,12 +340,7 @@ class VcpuThread(Thread):
         cpu.charge("c_path", self.costs["emulate_instruction"])
         if proc.pid != self.ctx.guest_pid:
             self.ctx.guest_pid = proc.pid
-            if self.strategy.releases_on_pid_change:
-                cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
-                if hasattr(self.strategy, "guest_pid_change"):
-                    cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
-                else:
-                    release_process_entries(cpu, self)
+            cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
             cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
         self.gcpu.current = proc

@@ -21,6 +21,7 @@ from emu.machine import Machine
 from emu.run.files import (atomic_path, check_output_dir, dumps_json, rows_to_csv, write_json,
                            write_text)
 from emu.stats import collect
+from emu.stats.figures import cycles_per_guest_access
 
 
 def resolve(scenario, overrides=()) -> Scenario:
@@ -105,8 +106,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
         **sections,
     }
     summary["contexts"] = machine.contexts()
-    g = summary["guest_accesses"]
-    summary["cycles_per_guest_access"] = summary["measured_cpu_cycles"] / g if g else None
+    summary["cycles_per_guest_access"] = cycles_per_guest_access(summary)
     arrays = {}
     if machine.timeline:
         arrays["timeline"] = {
