@@ -251,7 +251,7 @@ def test_one_seed_one_file_whatever_the_job_order(scenario, tmp_path):
     for key in ("metric", "compare", "method", "costs", "win_share", "break_even"):
         assert key in result
     for c in result["costs"]:
-        assert {"name", "default", "low", "high", "ratio_low", "ratio_high", "flips",
+        assert {"name", "default", "low", "high", "unit", "ratio_low", "ratio_high", "flips",
                 "indices"} <= set(c)
 
 
@@ -293,7 +293,10 @@ BASE = ["sensitivity", "--set", "duration_ms=1", "--costs", "shadow_restore_per_
 
 @pytest.mark.parametrize("args,message", [
     (["--compare", "kvm.strategi=shadow,direct"], "unknown key 'kvm.strategi'"),
-    (["--compare", "costs.exit_lite=100,200"], "not a cost or scenario key"),
+    (["--compare", "costs.exit_lite=100,200"],
+     "--compare costs.exit_lite: not a cost or scenario key (unknown cost 'exit_lite'"),
+    (["--compare", SHADOW_VS_DIRECT, "--break-even", "costs.exit_lite=1,2"],
+     "--break-even costs.exit_lite: not a cost or scenario key"),
     (["--compare", "kvm.strategy=shadow"], "needs exactly two values"),
     (["--compare", "kvm.strategy=shadow,shadow"], "the two values are the same"),
     (["--compare", SHADOW_VS_DIRECT, "--break-even", f"{PAGES}=40"],

@@ -9,7 +9,7 @@ import textwrap
 from typing import Optional
 
 from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json
-from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
+from emu.costs import GROUPS, CostTable
 
 __all__ = ["SENSITIVITY_FILES", "costs_listing", "format_sensitivity", "tornado_plot",
            "write_sensitivity"]
@@ -75,7 +75,7 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
                     label=f"cost at its {end} end" if i == 0 else None)
     ax.set_yticks(range(len(shown)))
     ax.set_yticklabels([f"{'* ' if c['flips'] else ''}{c['name']} "
-                        f"({c['low']:,}-{c['high']:,} {COSTS_BY_NAME[c['name']].unit})"
+                        f"({c['low']:,}-{c['high']:,} {c['unit']})"
                         for c in shown], fontsize=8)
     ax.axvline(r0, color="black", linewidth=1.2, label=f"default costs: {r0:.4g}")
     ax.axvline(1.0, color="grey", linestyle="--", linewidth=1, label="break-even: 1")
@@ -97,22 +97,25 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
 
 def format_sensitivity(result: dict, top: int = TOP) -> str:
     """A few lines for the terminal: the verdict, what moves it, the break-even."""
-    cmp, d = result["compare"], result["default"]
+    cmp, d, key = result["compare"], result["default"], result["rank_by"]
     lines = [
-        f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, {result['metric']} "
-        f"({result['better']} is better), method {result['method']}, {result['runs']} runs",
+        f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, "
+        f"{result['metric']} ({result['better']} is better), method {result['method']}, "
+        f"{result['runs']} runs",
         f"at the default costs: {cmp['a']} {d['metric_a']:.4g}, {cmp['b']} {d['metric_b']:.4g},"
         f" ratio {d['ratio']:.4g}: {_who(result, d['a_wins'])} wins",
     ]
     if "win_share" in result:
         lines.append(f"{cmp['a']} beats {cmp['b']} in {100 * result['win_share']:.1f} % of "
                      f"{result['sampled_vectors']} sampled cost vectors")
-    lines.append(f"{'cost':<28} {'default':>8} {'low..high':>15} {'ratio@low':>10} "
-                 f"{'ratio@high':>10}  flips at")
+    lines.append(f"{'cost':<28} {'default':>8} {'low':>7}..{'high':<7}{'ratio@low':>10} "
+                 f"{'ratio@high':>10} {key:>9}  flips at")
     for c in _shown(result, top):
         flip = ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"
+        index = c[key] if key == "swing" else (c.get("indices") or {}).get(key)
         lines.append(f"{c['name']:<28} {c['default']:>8,} {c['low']:>7,}..{c['high']:<7,}"
-                     f"{c['ratio_low']:>10.4g} {c['ratio_high']:>10.4g}  {flip}")
+                     f"{c['ratio_low']:>10.4g} {c['ratio_high']:>10.4g} "
+                     f"{'-' if index is None else format(index, '.3g'):>9}  {flip}")
     rest = len([c for c in result["costs"] if c["varied"]]) - min(top, len(result["ranking"]))
     if rest > 0:
         lines.append(f"... and {rest} more varied costs (sensitivity.json has them all)")
@@ -152,7 +155,8 @@ def costs_listing(table: Optional[CostTable] = None, fmt: str = "text",
     rows = (table or CostTable()).listing()
     if fmt == "json":
         return dumps_json({"costs": rows})
-    out = [f"{'name':<28} {'default':>8} {'low..high':>17} {'unit':<13} {'range':<9} source"]
+    out = [f"{'name':<28} {'default':>8} {'low':>8}..{'high':<7} {'unit':<13} {'range':<9} "
+           f"source"]
     for group in GROUPS:
         out.append(f"[{group}]")
         for r in (r for r in rows if r["group"] == group):

@@ -88,7 +88,7 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
-def cost_of_key(key: str) -> Optional[str]:
+def cost_of_key(key: str, option: str = "") -> Optional[str]:
     """The cost a scenario key sets (``costs.NAME``), or None; an unknown cost is refused."""
     if not key.startswith(COST_PREFIX):
         return None
@@ -96,7 +96,8 @@ def cost_of_key(key: str) -> Optional[str]:
     try:
         return cost_named(name).name
     except ConfigError as err:
-        raise SensitivityError(f"{key}: not a cost or scenario key ({err})") from None
+        where = f"{option} {key}" if option else key
+        raise SensitivityError(f"{where}: not a cost or scenario key ({err})") from None
 
 
 def parse_compare(spec: Union[str, Sequence]) -> Compare:
@@ -107,7 +108,7 @@ def parse_compare(spec: Union[str, Sequence]) -> Compare:
                                f"got {len(values)}")
     if values[0] == values[1]:
         raise SensitivityError(f"--compare {key}: the two values are the same ({values[0]})")
-    cost_of_key(key)
+    cost_of_key(key, "--compare")
     return Compare(key, values[0], values[1])
 
 
@@ -132,7 +133,7 @@ def parse_break_even(spec: Union[str, Sequence]) -> BreakEven:
     for (x, tx), (y, ty) in zip(pairs, pairs[1:]):
         if x == y:
             raise SensitivityError(f"--break-even {key}: the value {ty} is given twice")
-    cost_of_key(key)
+    cost_of_key(key, "--break-even")
     return BreakEven(key, tuple(t for _, t in pairs), tuple(n for n, _ in pairs))
 
 

@@ -33,6 +33,7 @@ from typing import Any, Optional, Union
 import numpy as np
 
 from emu import __version__
+from emu.costs import COSTS_BY_NAME
 from emu.sensitivity import analysis
 from emu.sensitivity.analysis import beats
 from emu.sensitivity.design import (
@@ -210,8 +211,10 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
     rank = {n: i + 1 for i, n in enumerate(ranking)}
     entries = []
     for name, (low, high) in space.ranges.items():
+        cost = COSTS_BY_NAME[name]
         entry = {"name": name, "default": space.baseline[name], "low": low, "high": high,
-                 "varied": name in varied, "overridden": name in space.overridden}
+                 "unit": cost.unit, "spread": cost.spread.kind, "varied": name in varied,
+                 "overridden": name in space.overridden}
         if name in varied:
             entry.update(varied[name], rank=rank[name])
         else:
