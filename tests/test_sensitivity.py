@@ -19,7 +19,7 @@ from emu.costs import COSTS, COSTS_BY_NAME
 from emu.sensitivity import (
     SensitivityError, analyse, plan_sensitivity, run_sensitivity, write_sensitivity)
 import emu.sensitivity.spec as spec_module
-from emu.sensitivity.cli_glue import main
+from emu.cli import main
 
 X = "gfn_to_pfn"                      # default 600, range 300..3000 (an estimate)
 X_DEFAULT, X_LOW, X_HIGH = 600, 300, 3000

@@ -15,6 +15,7 @@ from emu import __version__
 from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from emu.cli.report import add_report_parser
 from emu.cli.run import add_compare_parser, add_run_parser
+from emu.cli.sensitivity import add_costs_parser, add_sensitivity_parser
 from emu.cli.sweep import add_sweep_parser
 from emu.cli.tlb import add_tlb_parser
 from emu.cli.trace import add_trace_parser
@@ -38,6 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_report_parser(sub)
     add_sweep_parser(sub)
     add_explain_parser(sub)
+    add_sensitivity_parser(sub)
+    add_costs_parser(sub)
     return parser
 
 

@@ -8,7 +8,7 @@ import os
 import textwrap
 from typing import Optional
 
-from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json
+from emu.run.files import atomic_path, check_output_dir, dumps_json, write_json
 from emu.costs import GROUPS, CostTable
 
 __all__ = ["SENSITIVITY_FILES", "costs_listing", "format_sensitivity", "tornado_plot",

@@ -4,7 +4,7 @@ A study hands its runner a list of :class:`Job` ``(label, scenario,
 overrides)`` and gets their summaries back, either as a list in job order or
 as a mapping ``label -> summary`` (an executor that finishes runs out of order
 returns the mapping).  The study reads nothing else from a run, so any
-executor that runs ``emu.scenario.run(scenario, overrides)`` somewhere (a
+executor that runs ``emu.run.run(scenario, overrides)`` somewhere (a
 process pool, a Dask cluster, a sweep directory that is resumed) can stand in
 for :func:`local_runner`.
 
@@ -25,7 +25,7 @@ from typing import Any, Callable, NamedTuple, Union
 
 from emu.config import default_scenario   # the scenario API (see the module docstring)
 from emu.errors import ConfigError
-from emu.scenario import resolve, run    # the run API (see the module docstring)
+from emu.run import resolve, run    # the run API (see the module docstring)
 
 from emu.sensitivity.spec import SensitivityError
 

@@ -3,19 +3,16 @@
 The ``emu`` command line adds them with :func:`add_sensitivity_parser` and
 :func:`add_costs_parser` (each takes the ``add_subparsers()`` action).  Bad
 input raises an :class:`~emu.errors.EmuError` whose message is one line; the
-command line prints it and exits with status 2.  :func:`main` runs the two
-commands on their own, with that same contract.
+command line prints it and exits with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Optional
 
-from emu.atomic import check_output_dir, dumps_json
-from emu.cliargs import Parser, int_arg
-from emu.errors import EmuError
+from emu.run.files import check_output_dir, dumps_json
+from emu.cli.args import int_arg
 
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
@@ -23,10 +20,8 @@ from emu.sensitivity.runner import Runner, default_scenario
 from emu.sensitivity.spec import BETTER, DEFAULT_METRIC, METHODS, DEFAULT_SAMPLES
 from emu.sensitivity.study import run_sensitivity
 
-__all__ = ["add_costs_parser", "add_sensitivity_parser", "main", "main_costs",
-           "main_sensitivity"]
+__all__ = ["add_costs_parser", "add_sensitivity_parser", "main_costs", "main_sensitivity"]
 
-EXIT_USAGE = 2
 
 
 def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
@@ -107,23 +102,3 @@ def main_costs(args: argparse.Namespace) -> int:
     """``emu costs``: print the cost table."""
     print(costs_listing(fmt="json" if args.json else "text", long=args.long), end="")
     return 0
-
-
-def main(argv=None) -> int:
-    """``sensitivity ...`` or ``costs ...`` on their own; exit status 2 on bad input."""
-    parser = Parser(prog="emu", description="Cost ranges and sensitivity studies.")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
-    sub.required = True
-    add_sensitivity_parser(sub)
-    add_costs_parser(sub)
-    try:
-        args = parser.parse_args(argv)
-        return args.func(args)
-    except EmuError as err:
-        msg = str(err)
-        print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
-        return EXIT_USAGE
-
-
-if __name__ == "__main__":
-    sys.exit(main())
