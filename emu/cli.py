@@ -107,7 +107,7 @@ def _progress(args):
 
 def _cmd_run(args) -> int:
     from emu.compare import compare, write_comparison
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.report.text import format_comparison, format_run
     from emu.scenario import run
 

@@ -1,12 +1,12 @@
 """Build, run and save a scenario: the Python API behind ``emu run``.
 
 >>> from emu.scenario import run
->>> from emu.config import default_scenario
+>>> from emu.params import default_scenario
 >>> result = run(default_scenario(), overrides=["duration_ms=1"])
 >>> result.summary["simulated_cycles"] >= 667_000
 True
 
-A scenario is built from a :class:`~emu.config.Scenario` (or a TOML file),
+A scenario is built from a :class:`~emu.params.Scenario` (or a TOML file),
 run on a :class:`~emu.machine.Machine`, and its counters read into a
 :class:`Result`: one JSON summary plus tidy tables.
 """
@@ -24,7 +24,7 @@ from emu import __version__
 import numpy as np
 
 from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json, write_text
-from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 
 
 def resolve(scenario, overrides=()) -> Scenario:

@@ -204,7 +204,7 @@ def _value_text(v) -> str:
 
 def _parse_value(text: str):
     """The TOML value of ``text`` if it is a scalar one, else the text itself."""
-    from emu.config import tomllib     # tomllib, or tomli before Python 3.11
+    from emu.params.scenario import tomllib     # tomllib, or tomli before Python 3.11
     try:
         parsed = tomllib.loads("v = " + text)
     except Exception:
@@ -276,7 +276,7 @@ class SweepPlan:
 
     def to_json(self) -> dict:
         from emu import __version__
-        from emu.config import scenario_from_dict, scenario_to_dict
+        from emu.params import scenario_from_dict, scenario_to_dict
         base = scenario_to_dict(scenario_from_dict(self.scenario_data, self.overrides,
                                                    base_dir=self.base_dir))
         return {
@@ -296,7 +296,7 @@ class SweepPlan:
 
 def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     """(path, bytes hashed for run ids, raw data, base_dir) of a path, dict or Scenario."""
-    from emu.config import Scenario, load_scenario, scenario_to_dict
+    from emu.params import Scenario, load_scenario, scenario_to_dict
     if isinstance(scenario, (Scenario, dict)):
         data = scenario_to_dict(scenario) if isinstance(scenario, Scenario) else dict(scenario)
         base_dir = scenario.base_dir if isinstance(scenario, Scenario) else os.getcwd()
@@ -312,7 +312,7 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     try:
         with open(path, "rb") as f:
             content = f.read()
-        from emu.config import tomllib
+        from emu.params.scenario import tomllib
         data = tomllib.loads(content.decode("utf-8"))
     except Exception:
         load_scenario(path)      # raises the ConfigError `emu run` would (one line)
@@ -327,7 +327,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     ``{key: values}``.  Every run's configuration is validated here; the first
     bad one raises :class:`ConfigError` naming the key (and the grid point).
     """
-    from emu.config import scenario_from_dict
+    from emu.params import scenario_from_dict
 
     if isinstance(grids, dict):
         grids = list(grids.items())
@@ -389,7 +389,7 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     write the results into ``run_dir`` (summary.json last) and return the
     summary.  Pure: same arguments, same files and summary, on any executor.
     """
-    from emu.config import scenario_from_dict
+    from emu.params import scenario_from_dict
     from emu.scenario import run
 
     result = run(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir))

@@ -1,4 +1,4 @@
-"""Tests of emu.config: scenario dataclasses, the strict TOML loader, overrides."""
+"""Tests of emu.params: scenario dataclasses, the strict TOML loader, overrides."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import emu.config as config
-from emu.config import (
+import emu.params.scenario as config
+from emu.params import (
     CORES,
     HANDLERS,
     KVM,
