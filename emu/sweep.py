@@ -204,7 +204,7 @@ def _value_text(v) -> str:
 
 def _parse_value(text: str):
     """The TOML value of ``text`` if it is a scalar one, else the text itself."""
-    from emu.params.scenario import tomllib     # tomllib, or tomli before Python 3.11
+    from emu.params.load import tomllib     # tomllib, or tomli before Python 3.11
     try:
         parsed = tomllib.loads("v = " + text)
     except Exception:
@@ -312,7 +312,7 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     try:
         with open(path, "rb") as f:
             content = f.read()
-        from emu.params.scenario import tomllib
+        from emu.params.load import tomllib
         data = tomllib.loads(content.decode("utf-8"))
     except Exception:
         load_scenario(path)      # raises the ConfigError `emu run` would (one line)
