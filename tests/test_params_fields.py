@@ -4,12 +4,15 @@ default inside its range, and the loader accepts exactly the declared keys."""
 from __future__ import annotations
 
 import dataclasses
+import doctest
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from emu.errors import ConfigError
+from emu.params import load as params_load
+from emu.params import workload as params_workload
 from emu.params import (
     KVM,
     VM,
@@ -186,3 +189,9 @@ def test_describe_nests_tables_and_arrays():
     assert rows["part.size"][1:] == ("integer", "1..8", "4", "entries")
     assert rows["part_list.N.mode"][1:3] == ("choice", "a | b")
     assert rows["part.label"][3] == '"x"'
+
+
+@pytest.mark.parametrize("module", [params_load, params_workload], ids=["load", "workload"])
+def test_module_examples(module):
+    failures, tried = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert tried and not failures

@@ -17,13 +17,21 @@ Three readers use the declarations and nothing else:
 - :func:`describe` lists every key with its type, range, default and doc
   (the reference printed by ``python -m emu.params``).
 
-A kind is an object with four methods, each with a sensible default in
+A kind is an object with five methods, each with a sensible default in
 :class:`Kind`: ``read`` (check and convert a value present in the file),
 ``missing`` (the value of an absent key: the default, or an error for a
-required key), ``dump`` (back to the TOML shape) and ``text`` (type and
-range for the reference).  The kinds here are the scalar ones and the two
-containers (:class:`Table`, :class:`Array`); a section with a value of its own
-shape defines its kind beside the dataclass that uses it.
+required key), ``dump`` (back to the TOML shape), ``text`` (type and range
+for the reference) and ``show_default``.  The kinds here are the scalar ones
+and the two containers (:class:`Table`, :class:`Array`); a section with a
+value of its own shape defines its kind beside the dataclass that uses it.
+
+Adding a key is adding one field to its section's dataclass, e.g. in
+:class:`emu.params.scenario.KVM`::
+
+    shadow_ids: int = param(255, Int(1, 255), "shadow IDs per physical CPU")
+
+The file loader, ``--set``, ``scenario_to_dict`` and the reference then know
+it; ``python -m emu.params > docs/scenario-keys.md`` refreshes the page.
 """
 from __future__ import annotations
 
@@ -55,7 +63,15 @@ __all__ = [
     "read_table",
     "dump",
     "describe",
+    "read_value",
+    "check_table",
     "MISSING",
+    "join",
+    "show",
+    "suggest",
+    "is_int",
+    "is_number",
+    "toml_text",
 ]
 
 #: what ``Mapping.get`` returns for an absent key

@@ -10,7 +10,7 @@ scenario.
 
 Each dataclass field below is a key, declared with
 :func:`~emu.params.fields.param` (default, kind, one-line doc); the loader
-(:mod:`emu.params.load`), :func:`scenario_to_dict` and the reference
+(:mod:`emu.params.load`), :func:`~emu.params.load.scenario_to_dict` and the reference
 (``python -m emu.params``) all read these declarations.  What a single key
 cannot say — a strategy that needs another core, a pin to a CPU that does not
 exist — is checked by :func:`validate_combination`.
