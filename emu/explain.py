@@ -559,7 +559,7 @@ def _setting_lines(machine) -> list:
 def _build(scenario, overrides):
     from emu.params import default_scenario
     from emu.machine import Machine
-    from emu.scenario import resolve
+    from emu.run import resolve
 
     base = default_scenario() if scenario is None else scenario
     # no warm-up: vcpu_loads are numbered from the start of the run

@@ -10,7 +10,7 @@ and has ``study(quick: bool) -> dict`` (the numbers its test checks) and
 * :func:`parse_args` -- ``--out`` / ``--quick`` (``EMU_QUICK=1`` means quick);
 * :class:`Recorder` -- runs scenarios (plain dicts in the TOML shape, so the
   script shows its whole experiment), keeps each run's summary, and, given an
-  output directory, writes each run's results (:meth:`emu.scenario.Result.write`)
+  output directory, writes each run's results (:meth:`emu.run.Result.write`)
   to ``DIR/<label>/`` as it finishes and ``DIR/results.json`` at the end;
 * :func:`figures` -- the derived figures the studies compare, as formulas over
   one summary (nothing the summary does not already hold);
@@ -38,8 +38,8 @@ _ROOT = os.path.dirname(_HERE)
 if _ROOT not in sys.path:               # run from a checkout without `pip install -e .`
     sys.path.insert(0, _ROOT)
 
-from emu.atomic import write_json  # noqa: E402
-from emu.scenario import run  # noqa: E402
+from emu.run import run  # noqa: E402
+from emu.run.files import write_json  # noqa: E402
 from emu.stats.summary import cpu_cycles  # noqa: E402
 
 #: Scheduler tunables scaled 10x down, cheap page faults (see the module docstring).
@@ -212,7 +212,6 @@ def run_study(name: str, doc: str, study, report, argv=None, **study_kw) -> int:
     """What every script's ``main`` does: parse --quick/--out, run the study, print
     its report, write the results.  ``study_kw`` maps study keywords to argument
     names (e.g. ``png_dir="out"``)."""
-    import time
     args = parse_args(argv, doc)
     print(header(name, doc, args.quick))
     rec = Recorder(args.out)

@@ -76,7 +76,7 @@ def scenario_data(case: str) -> dict:
 
 def golden_text(case: str, backend: str = "cython") -> str:
     """The case's summary as kept: versions and the checkout's path taken out."""
-    from emu.scenario import run
+    from emu.run import run
 
     result = run(scenario_data(case), overrides=_overrides(case) + [f"sim.backend={backend}"])
     summary = dict(result.summary)
@@ -104,7 +104,7 @@ def test_golden_summary_reference_backend(case):
 
 def test_every_strategy_handler_and_pfn_source_is_covered():
     from emu.params import scenario_to_dict
-    from emu.scenario import resolve
+    from emu.run import resolve
     seen = {"strategy": set(), "handler": set(), "pfn_source": set(), "core": set()}
     for case in CASES:
         cfg = scenario_to_dict(resolve(scenario_data(case), _overrides(case)))

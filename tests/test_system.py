@@ -16,7 +16,7 @@ import pytest
 
 from emu.params import default_scenario
 from emu.machine import Machine
-from emu.scenario import resolve, run
+from emu.run import resolve, run
 
 WS_PAGES = 20
 CODE_PAGES = 4

@@ -38,7 +38,7 @@ def main(argv=None) -> int:
     sys.path.insert(0, ROOT)
     from emu.params import default_scenario
     from emu.report.plots import cycle_breakdown, occupancy_timeline, repopulation_curve
-    from emu.scenario import run
+    from emu.run import run
 
     t0 = time.perf_counter()
     scenario = default_scenario()

@@ -9,7 +9,7 @@ reading, the key figures, the plots (embedded as base64 PNG), the tables
 configuration and the cost table the run used with each cost's unit,
 description and source.  The page needs no other file and no JavaScript.
 
-The CLI wires :func:`add_report_parser` and :func:`cmd_report`::
+The command line (:mod:`emu.cli.report`)::
 
     emu report results/ -o results/report.html
 """
@@ -22,7 +22,7 @@ import json
 import os
 import tempfile
 
-from emu.atomic import write_text
+from emu.run.files import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 from emu.stats.summary import cpu_cycles
@@ -74,7 +74,7 @@ def _check_summary(s, path: str) -> dict:
 
 
 def _safe(label) -> str:
-    # the directory name emu.compare.write_comparison gives a run
+    # the directory name emu.run.write_comparison gives a run
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
 
 
@@ -421,22 +421,3 @@ def write_report(src_dir, out_html=None) -> str:
     except OSError as err:
         raise EmuError(f"report: cannot write {out}: {err.strerror or err}") from None
     return out
-
-
-# -- the CLI ---------------------------------------------------------------------------
-
-def add_report_parser(sub) -> None:
-    """Add ``emu report DIR [-o OUT.html]`` to the CLI's sub-parsers."""
-    p = sub.add_parser("report", help="write one self-contained HTML report of a result",
-                       description="Write one self-contained HTML page (plots embedded) for a "
-                                   "run directory (emu run --out) or a comparison directory "
-                                   "(emu compare --out).")
-    p.add_argument("dir", help="directory holding summary.json or comparison.json")
-    p.add_argument("-o", "--output", help="HTML file to write (default: DIR/report.html)")
-    p.set_defaults(func=cmd_report)
-
-
-def cmd_report(args) -> int:
-    """Run ``emu report``: write the page and print its path."""
-    print(write_report(args.dir, args.output))
-    return 0

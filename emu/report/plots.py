@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import os
 
-from emu.atomic import atomic_path
+from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 from emu.stats.summary import cpu_cycles
