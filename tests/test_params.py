@@ -523,6 +523,17 @@ def test_key_not_allowed_for_the_kind():
     assert "did you mean 'vm.0.process.0.workload.pages'?" in message
 
 
+def test_events_more_often_than_once_per_access():
+    message = error_of({"vm": [{"process": [{"workload": {"syscall_every": 1,
+                                                          "mmio_every": 2}}]}]})
+    assert message.startswith("vm.0.process.0.workload: the events come more often than once "
+                              "per access")
+    assert "syscall_every = 1, mmio_every = 2" in message
+    w = scenario_from_dict({"vm": [{"process": [{"workload": {"syscall_every": 2,
+                                                              "sleep_every": 2}}]}]})
+    assert w.vms[0].processes[0].workload.event_rates() == (0.5, 0.0, 0.5)
+
+
 def test_trace_needs_a_path():
     message = error_of({"vm": [{"process": [{"workload": {"kind": "trace"}}]}]})
     assert message.startswith("vm.0.process.0.workload.path:") and "required" in message

@@ -20,7 +20,6 @@ from typing import Any, Mapping, Optional
 
 from emu.errors import ConfigError
 from emu.params.fields import (
-    MISSING,
     Ctx,
     Choice,
     Int,
@@ -196,15 +195,13 @@ def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> 
             f"{path}: expected a table such as {{kind = \"working-set\", pages = 40}}, "
             f"got {show(raw)}")
     ctx = Ctx(base_dir)
-    params = list(declared(Workload))
-    kind_param = params[0][0]
-    kind = raw.get("kind", MISSING)
-    kind = defaults.kind if kind is MISSING else kind_param.kind.read(
-        kind, join(path, "kind"), ctx, defaults.kind)
+    params = [p for p, _ in declared(Workload)]
+    kind_param = next(p for p in params if p.key == "kind")
+    kind = read_value(kind_param, raw, path, ctx, defaults.kind)  # first: it decides the keys
     _check_keys(raw, path, kind)
     ctx.values["kind"] = kind
-    for p, _ in params[1:]:
-        if p.key in KIND_KEYS[kind]:
+    for p in params:
+        if p is not kind_param and p.key in KIND_KEYS[kind]:
             ctx.values[p.name] = read_value(p, raw, path, ctx, getattr(defaults, p.name))
     workload = Workload(**ctx.values)
     rates = workload.event_rates()
