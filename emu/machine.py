@@ -1,6 +1,6 @@
 """The whole machine as SimPy processes over integer cycles (DESIGN.md §2, §3).
 
-A :class:`Machine` is built from a resolved :class:`~emu.config.Scenario`:
+A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario`:
 physical CPUs (each with its hardware TLB and a CFS-like run queue), one
 vCPU thread per guest vCPU, one QEMU I/O thread per VM, and the host tasks.
 Each CPU is a SimPy process that picks a thread, charges the context switch

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.sensitivity import (
     SensitivityError, analyse, plan_sensitivity, run_sensitivity, write_sensitivity)

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.machine import Machine
 from emu.run import resolve, run
 

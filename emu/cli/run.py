@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emu.cli.args import add_progress_option, add_set_option
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.report.plots import comparison_plots
 from emu.report.text import format_comparison, format_run
 from emu.run.comparison import compare, comparison_json, parse_vary, write_comparison

@@ -1,6 +1,6 @@
 """Run one scenario and hold what it produced: the Python API behind ``emu run``.
 
-A scenario is built from a :class:`~emu.config.Scenario` (or a dict in the
+A scenario is built from a :class:`~emu.params.Scenario` (or a dict in the
 TOML shape, or a TOML file), run on a :class:`~emu.machine.Machine`, and its
 counters read into a :class:`Result`: one JSON summary plus tidy tables.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from emu import __version__
-from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import (atomic_path, check_output_dir, dumps_json, rows_to_csv, write_json,
                            write_text)

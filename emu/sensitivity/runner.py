@@ -23,7 +23,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any, Callable, NamedTuple, Union
 
-from emu.config import default_scenario   # the scenario API (see the module docstring)
+from emu.params import default_scenario   # the scenario API (see the module docstring)
 from emu.errors import ConfigError
 from emu.run import resolve, run    # the run API (see the module docstring)
 
