@@ -25,7 +25,8 @@ from emu.workload.traces.base import (
     _check_shapes,
     _conv_block,
 )
-from emu.workload.traces.detect import _fspath, open_trace
+from emu.workload.traces.detect import open_trace
+from emu.workload.traces.source import _fspath
 
 __all__ = ["write_trace_npz", "write_trace_npy", "import_lackey"]
 
@@ -64,14 +65,20 @@ def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
+def _as_array(x, dtype) -> np.ndarray:
+    a = np.asarray(x)
+    # an empty list is a float64 array to numpy, but holds no wrong value
+    return a.astype(dtype) if a.size == 0 and a.dtype.kind == "f" else a
+
+
 def _prepare(path: str, addr, kind, size) -> tuple:
     """Validate writer inputs exactly like the reader; return
     (uint64 addr, uint8 kind | None, uint32 size | None)."""
-    arrays = {"addr": np.asarray(addr)}
+    arrays = {"addr": _as_array(addr, np.uint64)}
     if kind is not None:
-        arrays["kind"] = np.asarray(kind)
+        arrays["kind"] = _as_array(kind, np.uint8)
     if size is not None:
-        arrays["size"] = np.asarray(size)
+        arrays["size"] = _as_array(size, np.uint32)
     _check_shapes(path, "array", arrays)
     a, k, s = _conv_block(path, "array", arrays["addr"], arrays.get("kind"), arrays.get("size"), 0)
     return a, (k if kind is not None else None), s
