@@ -19,14 +19,17 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from emu.errors import TraceError
-from emu.workload.traces import open_trace, synthetic_trace, write_trace_npy, write_trace_npz
+from emu.workload.traces import (import_lackey, open_trace, synthetic_trace, write_trace_npy,
+                                 write_trace_npz)
 from emu.workload.traces import source as trace_source
+from emu.workload.traces.writer import remove_stale_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTERS = ("records", "records_read", "translations", "hits", "misses", "compulsory_misses")
@@ -285,3 +288,98 @@ def test_closing_a_trace_closes_its_file(tmp_path):
     assert len(os.listdir("/proc/self/fd")) == before
     with pytest.raises(TraceError, match="closed"):
         list(t.chunks())
+
+
+# --------------------------------------------------------------------------
+# emu trace import: the format written, pipes, killed imports
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out", ["t.npz", "t.npy"])
+def test_import_writes_a_trace_read_back_memory_mapped(traces, tmp_path, out):
+    dst = tmp_path / out
+    proc = run(emu_cmd("trace", "import", "lackey", traces["lackey.gz"], "-o", dst), text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "400,000 records" in proc.stdout
+    if out.endswith(".npz"):
+        with zipfile.ZipFile(dst) as zf:
+            assert sorted(zf.namelist()) == ["addr.npy", "kind.npy", "size.npy"]
+            assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    else:
+        rec = np.load(dst, mmap_mode="r")
+        assert rec.dtype.names == ("addr", "kind", "size") and rec.shape == (400_000,)
+    ref = next(open_trace(traces["lackey"]).chunks(1 << 30))
+    got = next(open_trace(dst).chunks(1 << 30))
+    for name in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+    assert sorted(os.listdir(tmp_path)) == [out]
+
+
+def test_import_from_a_pipe_writes_what_the_file_gives(traces, tmp_path):
+    a, b = tmp_path / "file.npy", tmp_path / "pipe.npy"
+    import_lackey(traces["lackey.gz"], a)
+    proc = run(emu_cmd("trace", "import", "lackey", "/dev/stdin", "-o", b),
+               input=traces["lackey.gz"].read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert a.read_bytes() == b.read_bytes()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
+    dead = _dead_pid()
+    names = {
+        f".t.npz.{dead}.0123abcd.tmp": True,            # a killed writer's file
+        f".u.npy.{dead}.89abcdef.tmp": True,            # another destination's
+        f".t.npz.{os.getppid()}.0123abcd.tmp": False,   # a running process's
+        f".t.npz.{dead}.xyz.tmp": False,                # not a writer's name
+        ".hidden": False, "t.npz": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    spool = tmp_path / f".t.npz.{dead}.fedcba98.tmp"    # a killed import's spool directory
+    spool.mkdir()
+    (spool / "addr").write_bytes(b"x" * 1000)
+    removed = remove_stale_temporaries(str(tmp_path))
+    assert sorted(removed) == sorted([n for n, gone in names.items() if gone] + [spool.name])
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, gone in names.items() if not gone)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out", ["t.npz", "t.npy"])
+def test_a_killed_import_leaves_nothing_after_the_next_run(traces, tmp_path, out):
+    """SIGKILL an import in the middle of its input (a FIFO that stops
+    delivering), then import again into the same folder."""
+    fifo, outdir = tmp_path / "in.fifo", tmp_path / "out"
+    os.mkfifo(fifo)
+    outdir.mkdir()
+    data = traces["lackey"].read_bytes()
+    release = threading.Event()
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(data[: len(data) // 2])
+            release.wait(60)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    proc = subprocess.Popen(emu_cmd("trace", "import", "lackey", fifo, "-o", outdir / out),
+                            env=env(), cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not [n for n in os.listdir(outdir) if n.endswith(".tmp")]:
+        assert proc.poll() is None and time.monotonic() < deadline, "no temporary appeared"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    release.set()
+    t.join(10)
+    assert [n for n in os.listdir(outdir) if n.endswith(".tmp")], "the kill left nothing to clean"
+    again = run(emu_cmd("trace", "import", "lackey", traces["lackey"], "-o", outdir / out),
+                text=True)
+    assert again.returncode == 0, again.stderr
+    assert os.listdir(outdir) == [out]
