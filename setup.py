@@ -1,6 +1,7 @@
 """Build emu and its Cython fast path.
 
-``pip install .`` and ``pip install -e .`` compile ``emu/_fastpath.pyx``.
+``pip install .`` and ``pip install -e .`` compile ``emu/_fastpath.pyx`` and
+the lackey text parser ``emu/workload/traces/_lackey.pyx``.
 Compiler directives are set here, once: bounds and wrap-around checks are off
 for speed.  Set ``EMU_DEBUG_BUILD=1`` in the environment to build with every
 check on (bounds, wrap-around, initialised memoryviews, C division): the test
@@ -31,7 +32,12 @@ extensions = [
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
-    )
+    ),
+    Extension(
+        "emu.workload.traces._lackey",
+        ["emu/workload/traces/_lackey.pyx"],
+        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+    ),
 ]
 
 setup(

@@ -176,7 +176,7 @@ def run_cli(argv, capsys):
     if "explain" not in sub.choices:
         add_explain_parser(sub)
     orig = cli.build_parser
-    cli.build_parser = lambda: parser
+    cli.build_parser = lambda command=None: parser
     try:
         code = cli.main(["explain"] + argv)
     finally:

@@ -24,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emu.errors import TraceError
-from emu.workload.traces import (import_lackey, open_trace, synthetic_trace, write_trace_npy,
-                                 write_trace_npz)
+from emu.workload.traces import (import_lackey, open_trace, read_ahead, synthetic_trace,
+                                 write_trace_npy, write_trace_npz)
+from emu.workload.traces import lackey as trace_lackey
 from emu.workload.traces import source as trace_source
 from emu.workload.traces.writer import remove_stale_temporaries
 
@@ -383,3 +386,192 @@ def test_a_killed_import_leaves_nothing_after_the_next_run(traces, tmp_path, out
                 text=True)
     assert again.returncode == 0, again.stderr
     assert os.listdir(outdir) == [out]
+
+
+# --------------------------------------------------------------------------
+# the compiled lackey parser against the reference
+# --------------------------------------------------------------------------
+
+
+def _both_parsers(text: bytes):
+    """(compiled result or None, reference result) for complete lines."""
+    ref = trace_lackey._parse_lackey_block(text)
+    cap = len(text) // trace_lackey._compiled.MIN_RECORD_BYTES + 1
+    arrays = np.empty(cap, np.uint64), np.empty(cap, np.uint8), np.empty(cap, np.uint32)
+    got = trace_lackey._compiled.parse_lines(text, *arrays)
+    if got is None:
+        return None, ref
+    m, lines = got
+    return (arrays[0][:m], arrays[1][:m], arrays[2][:m], lines), ref
+
+
+def assert_parsers_agree(text: bytes) -> bool:
+    """The compiled parser accepts exactly the blocks the reference accepts,
+    with the same records and line count; True if the block was accepted."""
+    got, ref = _both_parsers(text)
+    if ref[4] is not None:
+        assert got is None, (text[:200], ref[4])
+        return False
+    assert got is not None, text[:200]
+    for x, y in zip(got[:3], ref[:3]):
+        np.testing.assert_array_equal(x, y)
+    assert got[3] == ref[3]
+    return True
+
+
+def test_the_compiled_lackey_parser_is_built():
+    assert trace_lackey._compiled is not None, \
+        "emu/workload/traces/_lackey.pyx is not built: pip install -e ."
+
+
+EDGES = [
+    b"I 0,1", b"I\t0,1", b" " * 64 + b"I 0,1", b" " * 65 + b"I 0,1", b"I" + b" " * 64 + b"0,1",
+    b"I" + b" " * 65 + b"0,1", b"I 0,1" + b" " * 64, b"I 0,1" + b" " * 65, b"I 0,1\r",
+    b"I 0,1 \r \t", b"I 0\r,1", b"\rI 0,1", b"I " + b"f" * 16 + b",1", b"I " + b"f" * 17 + b",1",
+    b"I FFFFFFFFFFFFFFFF,65536", b"I 0,65537", b"I 0,0", b"I 0,0000000001", b"I 0,00000000001",
+    b"I 0,9999999999", b"I 0,", b"I ,4", b"I 0x10,4", b"X 0,1", b"i 0,1", b"I0,1", b"I 0,1,2",
+    b"I 0,1 x", b"==", b"=", b" ==1== x", b"==1== ,,, \xff", b"", b"   ", b"\t\r", b"\r",
+    b"== " + b"x" * ((1 << 20) - 3), b"== " + b"x" * ((1 << 20) - 2),
+    b" " * (1 << 20), b" " * ((1 << 20) + 1), b"\xff", b"I 0,1\x00",
+]
+
+
+@pytest.mark.skipif(trace_lackey._compiled is None, reason="the compiled parser is not built")
+@pytest.mark.parametrize("line", EDGES, ids=range(len(EDGES)))
+def test_compiled_parser_edges(line):
+    assert_parsers_agree(line + b"\n")
+    assert_parsers_agree(b"I 10,4\n L 20,8\n" + line + b"\n S 30,2\n")
+
+
+@pytest.mark.skipif(trace_lackey._compiled is None, reason="the compiled parser is not built")
+@settings(derandomize=True, max_examples=3000, deadline=None, database=None)
+@given(st.lists(st.one_of(
+    st.builds(lambda pre, letter, mid, addr, comma, size, post: pre + letter + mid + addr + comma + size + post,
+              st.sampled_from([b"", b" ", b"\t", b"  ", b" " * 64, b" " * 65, b"\r"]),
+              st.sampled_from([b"I", b"L", b"S", b"M", b"X", b"i", b"="]),
+              st.sampled_from([b" ", b"  ", b"\t", b"", b" " * 64, b" " * 65, b"\r"]),
+              st.text("0123456789abcdefABCDEFxg", min_size=0, max_size=18).map(str.encode),
+              st.sampled_from([b",", b"", b",,", b" ,"]),
+              st.text("0123456789 -", min_size=0, max_size=12).map(str.encode),
+              st.sampled_from([b"", b" ", b"\r", b" x", b",", b" " * 64, b" " * 65, b"\t\r"])),
+    st.sampled_from([b"==12== Lackey", b"==", b"=", b"", b"  ", b"\r", b"--1-- x", b"== ,"]),
+    st.binary(max_size=20).filter(lambda b: b"\n" not in b),
+), min_size=1, max_size=30))
+def test_property_compiled_parser_matches_the_reference(lines):
+    assert_parsers_agree(b"\n".join(lines) + b"\n")
+
+
+# --------------------------------------------------------------------------
+# bounded memory: peak RSS of emu tlb on a 30 M-record .npz
+# --------------------------------------------------------------------------
+
+BIG = 30_000_000
+
+
+@pytest.fixture(scope="session")
+def big_npz(tmp_path_factory) -> dict:
+    """{'stored': path, 'deflated': path}: one 30 M-record trace (390 MB of
+    arrays), written once, block by block, as both kinds of .npz."""
+    d = tmp_path_factory.mktemp("big")
+    paths = {"stored": d / "stored.npz", "deflated": d / "deflated.npz"}
+    zips = {"stored": zipfile.ZipFile(paths["stored"], "w", zipfile.ZIP_STORED),
+            "deflated": zipfile.ZipFile(paths["deflated"], "w", zipfile.ZIP_DEFLATED,
+                                        compresslevel=1)}
+    step = 1 << 22
+    for name, dtype in (("addr", "<u8"), ("kind", "u1"), ("size", "<u4")):
+        members = [z.open(name + ".npy", "w", force_zip64=True) for z in zips.values()]
+        for m in members:
+            np.lib.format.write_array_header_1_0(
+                m, {"descr": dtype, "fortran_order": False, "shape": (BIG,)})
+        for start in range(0, BIG, step):
+            i = np.arange(start, min(BIG, start + step), dtype=np.uint64)
+            block = {"addr": i << np.uint64(6), "kind": (i & np.uint64(3)).astype(np.uint8),
+                     "size": np.full(len(i), 4, np.uint32)}[name]
+            for m in members:
+                m.write(block.data)
+        for m in members:
+            m.close()
+    for z in zips.values():
+        z.close()
+    return paths
+
+
+# NOTE: the peak RSS is read by the process itself at exit (VmHWM), not from
+# getrusage's ru_maxrss of children, which carries the parent's own peak.
+PEAK_RSS = ("import sys\n"
+            "from emu.cli import main\n"
+            "rc = main(['tlb', sys.argv[1], '--json'])\n"
+            "hwm = [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print(int(hwm.split()[1]), file=sys.stderr)\n"
+            "sys.exit(rc)\n")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+@pytest.mark.parametrize("kind", ["stored", "deflated"])
+def test_emu_tlb_on_a_30m_record_npz_stays_under_200_mb(big_npz, kind):
+    path = big_npz[kind]
+    proc = run([sys.executable, "-c", PEAK_RSS, str(path)], text=True)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert out["records"] == BIG and out["misses"] == BIG * 64 // 4096     # every record read
+    peak_mb = int(proc.stderr.split()[-1]) / 1024
+    arrays_mb = BIG * 13 / 2**20
+    assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB reading a {kind} .npz of {arrays_mb:.0f} MB"
+
+
+# --------------------------------------------------------------------------
+# read_ahead: the next chunk read while this one is simulated
+# --------------------------------------------------------------------------
+
+
+def test_read_ahead_yields_in_order_on_another_thread_and_raises_in_turn():
+    threads = []
+
+    def items():
+        for i in range(5):
+            threads.append(threading.current_thread())
+            yield i
+        raise TraceError("t: bad record 5")
+
+    got = []
+    with pytest.raises(TraceError, match="bad record 5"):
+        for x in read_ahead(items()):
+            got.append(x)
+    assert got == [0, 1, 2, 3, 4]
+    assert threading.current_thread() not in threads
+
+
+def test_read_ahead_closes_what_it_reads_when_closed():
+    closed = threading.Event()
+
+    def items():
+        try:
+            yield from range(100)
+        finally:
+            closed.set()
+
+    it = read_ahead(items())
+    assert next(it) == 0 and next(it) == 1
+    it.close()
+    assert closed.is_set()
+
+
+def test_emu_tlb_starts_without_the_machine_simpy_or_matplotlib():
+    code = ("import sys\n"
+            "from emu.cli import main\n"
+            "assert main(['tlb', sys.argv[1], '--json']) == 0\n"
+            "heavy = ('simpy', 'matplotlib', 'emu.machine', 'emu.kvm', 'emu.report', 'tqdm')\n"
+            "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n")
+    proc = run([sys.executable, "-c", code, str(ROOT / "tests" / "data" / "lackey_small.txt")],
+               text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.strip() == "[]"
+    assert json.loads(proc.stdout)["records"] > 0
+
+
+def test_emu_help_still_lists_every_command():
+    from emu.cli import COMMANDS
+    out = run(emu_cmd("--help"), text=True).stdout
+    for name, _, _ in COMMANDS:
+        assert name in out

@@ -17,6 +17,18 @@ Sections:
   the ceiling of the Cython path on this machine, to set against
   ``needed_for_20x_pycachesim``; and the memory traffic each implies against
   the machine's plain read bandwidth (numpy ``sum`` over 64 MB).
+* ``e2e``    — ``emu tlb FILE`` as a whole process (start-up, reading and
+  the kernel) against pycachesim as a whole process reading the same file
+  the simplest way (``np.load`` for ``.npz`` / ``.npy``, a Python loop over
+  ``gzip.open`` lines for lackey) and feeding its fastest API one list of
+  page addresses; 64 entries, FIFO.  For a stored ``.npz`` (what ``emu trace
+  import`` writes), a compressed ``.npz``, a structured ``.npy`` (``--e2e-records``
+  records each) and gzip'd lackey text (``--e2e-lackey-records``).  The ratio
+  is pycachesim's wall time over emu's (and, steadier on a loaded machine,
+  its CPU time over emu's); hits and misses must be equal.  Where emu's CPU
+  time goes: start-up (``emu tlb --help``), reading (every chunk of the
+  trace, no kernel) and the rest (the kernel).  The files are made once and
+  kept in ``--e2e-dir``.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task) against pycachesim's plain-TLB rate on
   the same number of accesses, and the share of the run's time spent outside
@@ -38,6 +50,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -143,6 +156,149 @@ def section_tlb(args) -> dict:
             "cython_vs_numpy_floor": (len(addr) / cy_s) / out["numpy_floor_per_s"],
             "cython_vs_reference": (cy_small["translations"] / cy_small_s)
             / (ref["translations"] / ref_s),
+        }
+    return out
+
+
+# pycachesim reading a trace file the simplest way: np.load, then the pages
+# every record touches (as emu counts translations), one list to its iterable API
+PYCACHESIM_NP = """
+import sys
+import numpy as np
+from cachesim import Cache, CacheSimulator, MainMemory
+t = np.load(sys.argv[1])
+addr, size = t["addr"], t["size"].astype(np.uint64)
+first, last = addr >> np.uint64(12), (addr + size - np.uint64(1)) >> np.uint64(12)
+n = (last - first + np.uint64(1)).astype(np.int64)
+pages = np.repeat(first, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)).astype(np.uint64)
+mem, tlb = MainMemory(), Cache("TLB", 1, 64, 4096, sys.argv[2])
+mem.load_to(tlb)
+mem.store_from(tlb)
+CacheSimulator(tlb, mem).load((pages << np.uint64(12)).tolist())
+st = tlb.stats()
+print(st["HIT_count"], st["MISS_count"])
+"""
+
+# ... and lackey text, line by line
+PYCACHESIM_LACKEY = """
+import gzip, sys
+from cachesim import Cache, CacheSimulator, MainMemory
+pages = []
+with gzip.open(sys.argv[1], "rb") as f:
+    for line in f:
+        if line.startswith(b"=="):
+            continue
+        _, rec = line.split()
+        a, s = rec.split(b",")
+        a = int(a, 16)
+        pages.extend(range(a >> 12 << 12, ((a + int(s) - 1) >> 12) + 1 << 12, 4096))
+mem, tlb = MainMemory(), Cache("TLB", 1, 64, 4096, sys.argv[2])
+mem.load_to(tlb)
+mem.store_from(tlb)
+CacheSimulator(tlb, mem).load(pages)
+st = tlb.stats()
+print(st["HIT_count"], st["MISS_count"])
+"""
+
+# emu reading a trace without simulating it
+EMU_READ_ONLY = """
+import sys
+import emu.cli.tlb
+from emu.workload.traces import open_trace
+with open_trace(sys.argv[1]) as t:
+    n = sum(len(c) for c in t.chunks(1 << 20))
+print(n)
+"""
+
+
+def e2e_files(d: str, n: int, n_lackey: int) -> dict:
+    """The benchmark's traces in ``d`` (made once): {label: path}."""
+    import gzip
+    import zipfile
+    from emu.workload.traces import synthetic_trace
+    os.makedirs(d, exist_ok=True)
+    paths = {"npz_stored": os.path.join(d, f"t{n}.npz"),
+             "npz_deflated": os.path.join(d, f"t{n}.deflated.npz"),
+             "npy": os.path.join(d, f"t{n}.npy"),
+             "lackey_gz": os.path.join(d, f"t{n_lackey}.lackey.gz")}
+    if all(os.path.exists(p) for p in paths.values()):
+        return paths
+    dt = np.dtype([("addr", "<u8"), ("kind", "u1"), ("size", "<u4")])
+    step = 1 << 21
+    with open(paths["npy"] + ".part", "wb") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": np.lib.format.dtype_to_descr(dt), "fortran_order": False, "shape": (n,)})
+        for i, start in enumerate(range(0, n, step)):
+            c = synthetic_trace(min(step, n - start), seed=i)
+            rec = np.empty(len(c), dt)
+            rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
+            f.write(rec.tobytes())
+    os.replace(paths["npy"] + ".part", paths["npy"])
+    rec = np.load(paths["npy"], mmap_mode="r")
+    for label, method in (("npz_stored", zipfile.ZIP_STORED), ("npz_deflated", zipfile.ZIP_DEFLATED)):
+        with zipfile.ZipFile(paths[label] + ".part", "w", method) as zf:
+            for name in dt.names:
+                with zf.open(name + ".npy", "w", force_zip64=True) as m:
+                    np.lib.format.write_array_header_1_0(
+                        m, {"descr": np.lib.format.dtype_to_descr(dt[name]),
+                            "fortran_order": False, "shape": (n,)})
+                    for start in range(0, n, step):
+                        m.write(np.ascontiguousarray(rec[name][start:start + step]).tobytes())
+        os.replace(paths[label] + ".part", paths[label])
+    letters = np.array(["I  ", " L ", " S ", " M "])
+    with gzip.open(paths["lackey_gz"] + ".part", "wt", compresslevel=6) as f:
+        for start in range(0, n_lackey, step):
+            r = rec[start:min(n_lackey, start + step)]
+            f.write("".join(f"{p}{a:08x},{s}\n" for p, a, s in zip(
+                letters[r["kind"]], r["addr"].tolist(), r["size"].tolist())))
+    os.replace(paths["lackey_gz"] + ".part", paths["lackey_gz"])
+    return paths
+
+
+def process_time(cmd: list, repeat: int) -> tuple[float, float, str]:
+    """(fastest wall seconds, least CPU seconds, stdout) of a whole process,
+    over ``repeat`` runs.  The CPU time (user + system, from the rusage of
+    reaped children) does not count the time spent waiting for a core, so
+    it is the steadier figure on a loaded machine."""
+    walls, cpus, out = [], [], ""
+    for _ in range(repeat):
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        p = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(HERE))
+        walls.append(time.perf_counter() - t)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
+        assert p.returncode == 0, p.stderr
+        out = p.stdout
+    return min(walls), min(cpus), out
+
+
+def section_e2e(args) -> dict:
+    d = args.e2e_dir or os.path.join(tempfile.gettempdir(), "emu-bench-e2e")
+    paths = e2e_files(d, args.e2e_records, args.e2e_lackey_records)
+    emu = [sys.executable, "-m", "emu.cli"]
+    start_s, start_cpu, _ = process_time(emu + ["tlb", "--help"], args.repeat)
+    out = {"records": args.e2e_records, "lackey_records": args.e2e_lackey_records,
+           "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu}
+    for label, path in paths.items():
+        emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json"], args.repeat)
+        res = json.loads(text)
+        script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
+        pcs_s, pcs_cpu, pcs = process_time([sys.executable, "-c", script, path, "FIFO"],
+                                           args.pcs_repeat)
+        assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
+        read_s, read_cpu, _ = process_time([sys.executable, "-c", EMU_READ_ONLY, path],
+                                           args.repeat)
+        out[label] = {
+            "file_bytes": os.path.getsize(path), "translations": res["translations"],
+            "hits": res["hits"], "misses": res["misses"],
+            "emu_s": emu_s, "pycachesim_s": pcs_s, "emu_vs_pycachesim": pcs_s / emu_s,
+            "emu_cpu_s": emu_cpu, "pycachesim_cpu_s": pcs_cpu,
+            "emu_vs_pycachesim_cpu": pcs_cpu / emu_cpu,
+            "emu_translations_per_s": res["translations"] / emu_s,
+            "emu_cpu_startup_s": start_cpu,
+            "emu_cpu_reading_s": read_cpu - start_cpu,
+            "emu_cpu_rest_s": emu_cpu - read_cpu,
         }
     return out
 
@@ -328,12 +484,20 @@ def section_scaling(args) -> dict:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--section", action="append",
-                    choices=["tlb", "system", "memory", "sweep", "scaling"],
+                    choices=["tlb", "e2e", "system", "memory", "sweep", "scaling"],
                     help="default: tlb and system")
     ap.add_argument("--trace", default=default_trace_path())
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--system-ms", type=float, default=20.0)
     ap.add_argument("--big", type=int, default=100_000_000, help="records for --section memory")
+    ap.add_argument("--e2e-records", type=int, default=30_000_000,
+                    help="records of the .npz / .npy traces of --section e2e")
+    ap.add_argument("--e2e-lackey-records", type=int, default=5_000_000,
+                    help="records of the gzip'd lackey trace of --section e2e")
+    ap.add_argument("--e2e-dir", help="where --section e2e keeps its traces "
+                                      "(default: emu-bench-e2e in the temporary directory)")
+    ap.add_argument("--pcs-repeat", type=int, default=1,
+                    help="runs of pycachesim per file in --section e2e (slow: tens of seconds)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     sections = args.section or ["tlb", "system"]

@@ -9,46 +9,56 @@ The work is done by the library (:mod:`emu.run`, :mod:`emu.report`,
 from __future__ import annotations
 
 import argparse
+import importlib
+import os
 import sys
 
 from emu import __version__
 from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
-from emu.cli.report import add_report_parser
-from emu.cli.run import add_compare_parser, add_run_parser
-from emu.cli.sensitivity import add_costs_parser, add_sensitivity_parser
-from emu.cli.sweep import add_sweep_parser
-from emu.cli.tlb import add_tlb_parser
-from emu.cli.trace import add_trace_parser
 from emu.errors import EmuError
-from emu.explain import add_explain_parser
 
 __all__ = ["build_parser", "main"]
 
+# NOTE: each command's parser is imported only when needed: ``emu tlb`` then
+# starts without importing the machine, SimPy, matplotlib or the report
+# (most of its start-up time otherwise).
+#: the commands in --help order: (name, module, function adding its parser)
+COMMANDS = [
+    ("tlb", "emu.cli.tlb", "add_tlb_parser"),
+    ("trace", "emu.cli.trace", "add_trace_parser"),
+    ("run", "emu.cli.run", "add_run_parser"),
+    ("compare", "emu.cli.run", "add_compare_parser"),
+    ("report", "emu.cli.report", "add_report_parser"),
+    ("sweep", "emu.cli.sweep", "add_sweep_parser"),
+    ("explain", "emu.explain", "add_explain_parser"),
+    ("sensitivity", "emu.cli.sensitivity", "add_sensitivity_parser"),
+    ("costs", "emu.cli.sensitivity", "add_costs_parser"),
+]
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``emu`` parser with every subcommand."""
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``emu`` parser with every subcommand, or only ``command``'s (the
+    parser a command line starting with that command needs)."""
     parser = Parser(prog="emu", description="Emulate KVM virtualizing a software-managed TLB "
                                              "(PowerPC 440, e500).")
     parser.add_argument("--version", action="version", version=f"emu {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     sub.required = True
-    add_tlb_parser(sub)
-    add_trace_parser(sub)
-    add_run_parser(sub)
-    add_compare_parser(sub)
-    add_report_parser(sub)
-    add_sweep_parser(sub)
-    add_explain_parser(sub)
-    add_sensitivity_parser(sub)
-    add_costs_parser(sub)
+    for name, module, adder in COMMANDS:
+        if command is None or name == command:
+            getattr(importlib.import_module(module), adder)(sub)
     return parser
 
 
 def main(argv=None) -> int:
     """Run ``emu ARGV`` (default: ``sys.argv[1:]``); the exit status."""
+    # NOTE: emu does no linear algebra; without this numpy's import starts one
+    # OpenBLAS thread per core, a noticeable share of a short command's time
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     try:
-        parser = build_parser()
-        args = parser.parse_args(argv)
+        argv = sys.argv[1:] if argv is None else list(argv)
+        command = argv[0] if argv and argv[0] in {c[0] for c in COMMANDS} else None
+        args = build_parser(command).parse_args(argv)
         return args.func(args)
     except EmuError as err:
         msg = str(err)

@@ -15,7 +15,7 @@ def add_trace_parser(sub) -> None:
                           description="Convert a trace to the format emu reads fastest: OUTPUT "
                                       "ending in .npy gets a structured .npy (written in one "
                                       "pass), any other name an .npz of uncompressed arrays "
-                                      "addr, kind, size. Both are read back memory-mapped.")
+                                      "addr, kind, size: nothing to decompress when read back.")
     imp.add_argument("format", choices=["lackey"], help="input format")
     imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip; "
                                    "a file, a pipe such as /dev/stdin, or a FIFO)")

@@ -21,19 +21,33 @@ The modules, one job each:
 - :mod:`emu.run.progress` and :mod:`emu.run.files` (atomic result files).
 """
 
-from emu.run.scenario import Result, resolve, run
-from emu.run.comparison import compare, parse_vary, write_comparison
-from emu.run.executors import SweepError, execute_run
-from emu.run.plan import Run, SweepPlan, derive_seed, parse_grid, plan_sweep, run_id
-from emu.run.sweep import SweepInterrupted, run_sweep, sweep_throughput
-from emu.run.table import METRICS, read_table
-from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
+import importlib
 
-__all__ = [
-    "Result", "resolve", "run",
-    "compare", "parse_vary", "write_comparison",
-    "METRICS", "Run", "SweepPlan", "SweepError", "SweepInterrupted", "derive_seed",
-    "execute_run", "parse_grid", "plan_sweep", "read_table", "run_id", "run_sweep",
-    "sweep_throughput",
-    "TLBSimConfig", "simulate_arrays", "simulate_trace",
-]
+# NOTE: the names are loaded on first use (PEP 562): ``emu tlb`` needs only
+# emu.run.tlb, and importing the machine, SimPy and the sweep machinery
+# would be most of its start-up time.
+#: every public name, and the module of this package that defines it
+_EXPORTS = {
+    "Result": "scenario", "resolve": "scenario", "run": "scenario",
+    "compare": "comparison", "parse_vary": "comparison", "write_comparison": "comparison",
+    "METRICS": "table", "Run": "plan", "SweepPlan": "plan", "SweepError": "executors",
+    "SweepInterrupted": "sweep", "derive_seed": "plan", "execute_run": "executors",
+    "parse_grid": "plan", "plan_sweep": "plan", "read_table": "table", "run_id": "plan",
+    "run_sweep": "sweep", "sweep_throughput": "sweep",
+    "TLBSimConfig": "tlb", "simulate_arrays": "tlb", "simulate_trace": "tlb",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'emu.run' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"emu.run.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(__all__))

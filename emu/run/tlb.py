@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -18,7 +19,7 @@ import numpy as np
 
 from emu.errors import ConfigError, TraceError
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
-from emu.workload.traces import TraceChunk, open_trace
+from emu.workload.traces import TraceChunk, open_trace, read_ahead
 
 KINDS = {"all": 0b1111, "data": 0b1110, "inst": 0b0001}
 
@@ -116,14 +117,15 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
 def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
                    progress: Callable[[int], None] | None = None) -> dict:
     """Simulate a trace file (.npz, .npy, or lackey text/gzip), read once
-    from its start in bounded memory (a pipe or FIFO as well as a file).
+    from its start in bounded memory (a pipe or FIFO as well as a file), the
+    next chunk read while this one is simulated (:func:`read_ahead`).
     ``trace.ignored_members`` names the members of an ``.npz`` that are not
     trace arrays."""
     config.validate()
-    with open_trace(path) as trace:
+    with open_trace(path) as trace, closing(read_ahead(trace.chunks(config.chunk))) as chunks:
         info = {"path": str(path), "format": trace.format,
                 "ignored_members": list(trace.ignored_members)}
-        return simulate_chunks(trace.chunks(config.chunk), config, info, progress)
+        return simulate_chunks(chunks, config, info, progress)
 
 
 def format_table(result: dict) -> str:

@@ -11,17 +11,19 @@ bounded memory, window by window:
 ``npz`` (:mod:`~emu.workload.traces.npz`)
     a zip of ``.npy`` arrays ``addr`` (required), ``kind`` (optional: absent
     means every record is a load) and ``size`` (optional); other members
-    are ignored (and named).  Stored members are memory-mapped, compressed
-    ones decompressed a window at a time.  Must be a regular file.
+    are ignored (and named).  Stored members are read where their data lies
+    in the archive (CRC-32 checked), compressed ones decompressed a window at
+    a time.  Must be a regular file.
 ``npy`` (:mod:`~emu.workload.traces.npy`)
     a structured array with fields ``addr`` / ``kind`` / ``size`` (the last
     two optional) or a plain 1-D integer array of addresses (all loads).
-    Memory-mapped from a file, read as it arrives from a pipe.
+    Read window by window at its position in a file, as it arrives from a
+    pipe.
 ``lackey`` (:mod:`~emu.workload.traces.lackey`)
     the text printed by ``valgrind --tool=lackey --trace-mem=yes``, plain or
     gzip-compressed (recognised by the gzip magic bytes).  Parsed streaming,
-    block by block, with vectorised numpy code (several million lines a
-    second).
+    block by block, by a compiled parser (tens of millions of lines a
+    second) checked against a reference one.
 
 Values are validated as they are read, so a bad value deep in a file raises
 when its part of the file is reached.  Writers
@@ -30,6 +32,9 @@ atomically, and convert lackey text to either.
 
 Every problem with a trace is raised as :class:`emu.errors.TraceError` whose
 one-line message names the file and the problem.
+
+:func:`read_ahead` reads the next chunk on a helper thread while the
+consumer works on this one (``emu tlb`` and ``emu trace import`` do).
 
 Chunks are produced identically whatever the chunk size: concatenating the
 chunks of ``trace.chunks(7)`` gives the same arrays as ``trace.chunks(1000)``.
@@ -42,6 +47,7 @@ from emu.workload.traces.base import (
     MAX_SIZE,
     Trace,
     TraceChunk,
+    read_ahead,
 )
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.synthetic import default_trace_path, filter_kinds, synthetic_trace
@@ -56,6 +62,7 @@ __all__ = [
     "TraceChunk",
     "Trace",
     "open_trace",
+    "read_ahead",
     "write_trace_npz",
     "write_trace_npy",
     "import_lackey",

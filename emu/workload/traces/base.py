@@ -21,6 +21,7 @@ with the same checks the readers apply (:func:`_conv_block`).
 from __future__ import annotations
 
 import numbers
+import threading
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Optional
 
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_SIZE",
     "TraceChunk",
     "Trace",
+    "read_ahead",
 ]
 
 #: largest access size accepted, in bytes
@@ -149,8 +151,18 @@ def _first_bad(mask: np.ndarray) -> int:
     return int(np.flatnonzero(mask)[0])
 
 
-def _conv_addr(path: str, what: str, a: np.ndarray, base: int = 0) -> np.ndarray:
-    """Return ``a`` as a new C-contiguous uint64 array, or raise.
+def _owned(a: np.ndarray, dtype, owned: bool) -> np.ndarray:
+    """``a`` as a C-contiguous ``dtype`` array of its own: ``a`` itself when
+    ``owned`` (nothing else refers to it) and already so, else a copy."""
+    if owned and a.dtype == dtype and a.flags.c_contiguous and a.flags.writeable:
+        return a
+    return np.array(a, dtype=dtype, order="C", copy=True)
+
+
+def _conv_addr(path: str, what: str, a: np.ndarray, base: int = 0,
+               owned: bool = False) -> np.ndarray:
+    """Return ``a`` as a C-contiguous uint64 array of its own (:func:`_owned`),
+    or raise.
 
     Unsigned integer dtypes are accepted as they are; signed integer dtypes
     only when every value is >= 0.  ``base`` is the record index of ``a[0]``
@@ -166,38 +178,47 @@ def _conv_addr(path: str, what: str, a: np.ndarray, base: int = 0) -> np.ndarray
             )
     elif k != "u":
         raise TraceError(f"{path}: {what} has dtype {a.dtype}, expected uint64")
-    return np.array(a, dtype=np.uint64, order="C", copy=True)
+    return _owned(a, np.uint64, owned)
 
 
 def _conv_ranged(path: str, what: str, a: np.ndarray, lo: int, hi: int, dtype,
-                 base: int = 0, hint: str = "") -> np.ndarray:
-    """Return integer array ``a`` as a new C-contiguous ``dtype`` array after
-    checking that every value lies in ``lo..hi``; raise otherwise."""
+                 base: int = 0, hint: str = "", owned: bool = False) -> np.ndarray:
+    """Return integer array ``a`` as a C-contiguous ``dtype`` array of its own
+    (:func:`_owned`) after checking that every value lies in ``lo..hi``;
+    raise otherwise."""
     if a.dtype.kind not in "ui":
         raise TraceError(f"{path}: {what} has dtype {a.dtype}, expected {np.dtype(dtype)}")
-    if a.size and (a.min() < lo or a.max() > hi):
+    same = a.dtype == dtype
+    if same:
+        # NOTE: the values are checked on the contiguous result: a strided
+        # view (a field of a structured window) is slower to scan twice
+        a = _owned(a, dtype, owned)
+    may_be_below = lo > 0 or a.dtype.kind == "i"
+    if a.size and ((may_be_below and a.min() < lo) or a.max() > hi):
         i = _first_bad((a < lo) | (a > hi))
         raise TraceError(
             f"{path}: {what} has value {int(a[i])} at record {base + i}, expected {lo}..{hi}{hint}"
         )
-    return np.array(a, dtype=dtype, order="C", copy=True)
+    return a if same else np.array(a, dtype=dtype, order="C", copy=True)
 
 
 _KIND_HINT = " (0=instruction, 1=load, 2=store, 3=modify)"
 
 
-def _conv_block(path: str, label: str, addr, kind, size, base: int):
-    """Validate and convert one block of raw field arrays (any may be a view
-    of a memory map).  ``kind`` None means all loads; ``size`` None means no
-    sizes.  Returns fresh ``(uint64, uint8, uint32|None)`` arrays."""
-    a = _conv_addr(path, f"{label} 'addr'", addr, base)
+def _conv_block(path: str, label: str, addr, kind, size, base: int, owned: bool = False):
+    """Validate and convert one block of raw field arrays.  ``kind`` None
+    means all loads; ``size`` None means no sizes.  Returns ``(uint64, uint8,
+    uint32|None)`` arrays of their own: the arrays given when ``owned`` (they
+    are fresh and nothing else refers to them) and of those dtypes, else
+    copies."""
+    a = _conv_addr(path, f"{label} 'addr'", addr, base, owned)
     if kind is None:
         k = np.ones(len(a), np.uint8)
     else:
-        k = _conv_ranged(path, f"{label} 'kind'", kind, 0, 3, np.uint8, base, _KIND_HINT)
+        k = _conv_ranged(path, f"{label} 'kind'", kind, 0, 3, np.uint8, base, _KIND_HINT, owned)
     s = None
     if size is not None:
-        s = _conv_ranged(path, f"{label} 'size'", size, 1, MAX_SIZE, np.uint32, base)
+        s = _conv_ranged(path, f"{label} 'size'", size, 1, MAX_SIZE, np.uint32, base, owned=owned)
     return a, k, s
 
 
@@ -294,6 +315,59 @@ class Trace:
 
     def __repr__(self) -> str:
         return f"<Trace {self.format} {self.path!r} n_records={self.n_records}>"
+
+
+_END = object()
+
+
+def read_ahead(items: Iterable) -> Iterator:
+    """Yield the items of ``items`` in order, each produced on a helper
+    thread while the consumer works on the one before: the reading, checks
+    and conversion of a trace's next chunk run beside the simulation of this
+    one (the system calls, zlib, numpy and the simulation kernel release
+    the GIL).  Memory holds at most two items at a time.
+
+    An exception raised producing an item is raised here, in its turn.
+    Closing this iterator waits for the item in production, then closes
+    ``items``; an interruption (Ctrl-C) does not wait for it."""
+    it = iter(items)
+    box: list = []
+
+    def produce() -> None:
+        try:
+            box.append((True, next(it, _END)))
+        except BaseException as e:     # handed to the consumer, which raises it
+            box.append((False, e))
+
+    def start() -> threading.Thread:
+        box.clear()
+        t = threading.Thread(target=produce, name="emu-read-ahead", daemon=True)
+        t.start()
+        return t
+
+    helper = start()
+    abandoned = False
+    try:
+        while True:
+            helper.join()
+            ok, value = box[0]
+            if not ok:
+                raise value
+            if value is _END:
+                return
+            helper = start()
+            yield value
+    except GeneratorExit:
+        raise
+    except BaseException:
+        abandoned = helper.is_alive()  # interrupted while the helper waits, on a pipe say
+        raise
+    finally:
+        if not abandoned:
+            helper.join()
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()
 
 
 def _window(chunk: int) -> int:

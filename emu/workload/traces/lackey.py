@@ -1,22 +1,31 @@
 """Valgrind lackey text traces, plain or gzip-compressed.
 
 The text printed by ``valgrind --tool=lackey --trace-mem=yes``.  Parsed
-streaming, block by block, with vectorised numpy code (several million lines
-a second); an error deep in the file raises when its block is reached.
+streaming, block by block: by the compiled parser
+(:mod:`emu.workload.traces._lackey`, tens of millions of lines a second)
+and, for a block it does not accept, by the reference parser here (one
+regular expression and vectorised numpy code), which says which line is
+wrong and why; an error deep in the file raises when its block is reached.
 """
 from __future__ import annotations
 
 import gzip
 import re
 import zlib
+from contextlib import closing
 from typing import BinaryIO, Iterator, Optional
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from emu.errors import TraceError
-from emu.workload.traces.base import MAX_SIZE, Trace, _first_bad
+from emu.workload.traces.base import MAX_SIZE, Trace, _first_bad, read_ahead
 from emu.workload.traces.source import Source
+
+try:
+    from emu.workload.traces import _lackey as _compiled
+except ImportError:  # pragma: no cover - not built: the reference parser gives the same records
+    _compiled = None
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -118,6 +127,20 @@ def _parse_lackey_block(data: bytes):
     return addr, kind, size.astype(np.uint32), n_lines, None
 
 
+def _parse_block(data: bytes):
+    """:func:`_parse_lackey_block`'s result, from the compiled parser when it
+    accepts the whole block (the reference then says nothing else), from
+    the reference itself otherwise (an error, or no compiled parser)."""
+    if _compiled is not None:
+        cap = len(data) // _compiled.MIN_RECORD_BYTES + 1
+        addr, kind, size = np.empty(cap, np.uint64), np.empty(cap, np.uint8), np.empty(cap, np.uint32)
+        got = _compiled.parse_lines(data, addr, kind, size)
+        if got is not None:
+            m, n_lines = got
+            return addr[:m], kind[:m], size[:m], n_lines, None
+    return _parse_lackey_block(data)
+
+
 def _record_line_index(text: bytes, i: int) -> int:
     """Index of the line of ``text`` that holds record number ``i`` (slow:
     for error messages only)."""
@@ -160,40 +183,48 @@ class _LackeyTrace(Trace):
             what = "corrupt or truncated gzip data" if self._gz else "cannot read"
             raise TraceError(f"{self.path}: {what} ({type(e).__name__}: {e})") from None
 
+    def _text(self, f: BinaryIO, first_block: Optional[int]) -> Iterator[bytes]:
+        """The stream's bytes: ``first_block`` of them, then _LACKEY_BLOCK at
+        a time, then one empty block at its end."""
+        buf = self._read(f, first_block or _LACKEY_BLOCK)
+        while buf:
+            yield buf
+            buf = self._read(f, _LACKEY_BLOCK)
+        yield b""
+
     def _parsed(self, first_block: Optional[int] = None) -> Iterator[tuple]:
         """Yield ``(addr, kind, size)`` per block of text, even for a block
         holding no records, so that only an empty stream yields nothing.  The
-        first read is of ``first_block`` bytes, the others of _LACKEY_BLOCK."""
+        first read is of ``first_block`` bytes, the others of _LACKEY_BLOCK;
+        the next block is read (and decompressed) while this one is parsed."""
         path = self.path
-        block_bytes = first_block or _LACKEY_BLOCK
         f = self._open()
         try:
-            lineno = 0      # lines before the current block
-            carry = b""     # incomplete last line of the previous read
-            while True:
-                buf = self._read(f, block_bytes)
-                block_bytes = _LACKEY_BLOCK
-                if buf:
-                    data = carry + buf if carry else buf
-                    cut = data.rfind(b"\n") + 1
-                    data, carry = data[:cut], data[cut:]
-                    if len(carry) > _MAX_RECORD_LINE:
-                        self._check_long_line(carry, lineno + data.count(b"\n") + 1)
-                elif carry:
-                    data, carry = carry + b"\n", b""
-                else:
-                    break           # end of stream (nothing yielded if it was empty)
-                if not data:
-                    continue
-                addr, kind, size, n_lines, bad = _parse_lackey_block(data)
-                if bad is not None:
-                    idx, reason = bad
-                    line = _show_line(data.split(b"\n", idx + 1)[idx])
-                    if reason == "malformed":
-                        reason = "malformed lackey line"
-                    raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
-                lineno += n_lines
-                yield addr, kind, size
+            with closing(read_ahead(self._text(f, first_block))) as text:
+                lineno = 0      # lines before the current block
+                carry = b""     # incomplete last line of the previous read
+                for buf in text:
+                    if buf:
+                        data = carry + buf if carry else buf
+                        cut = data.rfind(b"\n") + 1
+                        data, carry = data[:cut], data[cut:]
+                        if len(carry) > _MAX_RECORD_LINE:
+                            self._check_long_line(carry, lineno + data.count(b"\n") + 1)
+                    elif carry:
+                        data, carry = carry + b"\n", b""
+                    else:
+                        break       # end of stream (nothing yielded if it was empty)
+                    if not data:
+                        continue
+                    addr, kind, size, n_lines, bad = _parse_block(data)
+                    if bad is not None:
+                        idx, reason = bad
+                        line = _show_line(data.split(b"\n", idx + 1)[idx])
+                        if reason == "malformed":
+                            reason = "malformed lackey line"
+                        raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
+                    lineno += n_lines
+                    yield addr, kind, size
         finally:
             f.close()
 

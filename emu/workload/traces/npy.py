@@ -1,9 +1,10 @@
 """``.npy`` traces, read window by window in bounded memory.
 
 A structured array with fields ``addr`` / ``kind`` / ``size`` (the last two
-optional) or a plain 1-D integer array of addresses (all loads).  A regular
-file is memory-mapped one window at a time; a pipe or FIFO is read window
-by window as it arrives.  Either way a trace larger than RAM is processed in
+optional) or a plain 1-D integer array of addresses (all loads).  From a
+regular file each window is read at its position
+(:meth:`~emu.workload.traces.source.Source.read_into`); from a pipe or FIFO
+window after window as the data arrives.  Either way a trace larger than RAM is processed in
 bounded memory, and values are validated window by window, so a bad value
 deep in the file raises when its window is reached.
 
@@ -87,41 +88,37 @@ def _check_data_length(path: str, what: str, n: int, dtype: np.dtype, have: int)
                          f"records of {dtype.itemsize} bytes, the file holds {have:,} bytes of data)")
 
 
-def _mapped_windows(source: Source, offset: int, dtype: np.dtype, n: int,
-                    w: int) -> Iterator[tuple]:
-    """Yield ``(start, view)`` for records ``start .. start + w`` of the ``n``
-    records of ``dtype`` at byte ``offset`` of a regular file.
-
-    NOTE: each window is its own short-lived memory map, unmapped as soon as
-    the consumer drops its view.  Slicing one map of the whole file would
-    leave every page read mapped (and counted in RSS) until the iteration
-    ends; a window at a time keeps resident memory bounded by the window."""
+def _file_windows(source: Source, offset: int, dtype: np.dtype, n: int,
+                  w: int) -> Iterator[tuple]:
+    """Yield ``(start, array)`` for records ``start .. start + w`` of the ``n``
+    records of ``dtype`` at byte ``offset`` of a regular file, each window
+    read into a fresh array: resident memory is bounded by the window."""
     for start in range(0, n, w):
-        count = min(w, n - start)
-        m, delta = source.map(offset + start * dtype.itemsize, count * dtype.itemsize)
-        view = np.frombuffer(m, dtype, count, delta)
-        del m
-        yield start, view
-        del view
+        win = np.empty(min(w, n - start), dtype)
+        source.read_into(win, offset + start * dtype.itemsize)
+        yield start, win
 
 
 def _streamed_windows(path: str, f: BinaryIO, dtype: np.dtype, n: int, w: int,
                       what: str) -> Iterator[tuple]:
     """Yield ``(start, array)`` for records ``start .. start + w`` of the ``n``
-    records of ``dtype`` read in order from the binary stream ``f``."""
+    records of ``dtype`` read in order from the binary stream ``f``, each
+    window into a fresh array."""
     for start in range(0, n, w):
-        count = min(w, n - start)
-        buf = f.read(count * dtype.itemsize)
-        if len(buf) < count * dtype.itemsize:
-            got = start + len(buf) // dtype.itemsize
-            raise TraceError(f"{path}: truncated {what} (the header declares {n:,} records, "
-                             f"the data ends after {got:,})")
-        yield start, np.frombuffer(buf, dtype, count)
+        win = np.empty(min(w, n - start), dtype)
+        view = memoryview(win).cast("B")
+        done = 0
+        while done < len(view):
+            got = f.readinto(view[done:])
+            if not got:
+                raise TraceError(f"{path}: truncated {what} (the header declares {n:,} records, "
+                                 f"the data ends after {start + done // dtype.itemsize:,})")
+            done += got
+        yield start, win
 
 
 class _NpyTrace(Trace):
-    """An ``.npy`` trace: memory-mapped window by window from a file, or read
-    window by window from a pipe."""
+    """An ``.npy`` trace, read window by window from a file or a pipe."""
 
     def __init__(self, source: Source):
         path = source.path
@@ -149,16 +146,13 @@ class _NpyTrace(Trace):
         dtype, n, fields, offset = self._layout
         w = _window(chunk)
         if self.source.seekable:
-            windows = _mapped_windows(self.source, offset, dtype, n, w)
+            windows = _file_windows(self.source, offset, dtype, n, w)
         else:
             windows = _streamed_windows(path, self._stream, dtype, n, w, "npy stream")
         for start, win in windows:
             if fields is None:
-                block = _conv_block(path, "array", win, None, None, start)
+                yield _conv_block(path, "array", win, None, None, start, owned=True)
             else:
-                block = _conv_block(
-                    path, "field", win["addr"],
-                    win["kind"] if "kind" in fields else None,
-                    win["size"] if "size" in fields else None, start)
-            del win
-            yield block
+                yield _conv_block(path, "field", win["addr"],
+                                  win["kind"] if "kind" in fields else None,
+                                  win["size"] if "size" in fields else None, start)

@@ -6,10 +6,9 @@ every record is a load) and ``size`` (optional).  Any other member (a
 :attr:`Trace.ignored_members`.
 
 Every member is read in bounded memory, window by window: a stored
-(uncompressed) member is memory-mapped where its data lies in the archive,
-like an ``.npy``, and its CRC-32 is checked on a helper thread as the
-windows go by; a compressed member is decompressed and converted a window
-at a time.  A zip keeps its directory at its end, so an ``.npz`` must be a
+(uncompressed) member is read where its data lies in the archive, like an
+``.npy``, its CRC-32 computed as the windows go by and checked at its end;
+a compressed member is decompressed and converted a window at a time.  A zip keeps its directory at its end, so an ``.npz`` must be a
 regular file: from a pipe it is refused.
 """
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import struct
 import zipfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
@@ -34,7 +32,7 @@ from emu.workload.traces.base import (
 )
 from emu.workload.traces.npy import (
     _check_data_length,
-    _mapped_windows,
+    _file_windows,
     _parse_npy_header,
     _streamed_windows,
 )
@@ -85,7 +83,7 @@ class _NpzTrace(Trace):
             for start in range(0, n, w):
                 win = {key: _next_window(path, key, r) for key, r in readers.items()}
                 block = _conv_block(path, "array", win["addr"], win.get("kind"),
-                                    win.get("size"), start)
+                                    win.get("size"), start, owned=True)
                 del win
                 yield block
             for key, r in readers.items():          # the members' checks at their end
@@ -188,24 +186,14 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
 
 
 def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
-    """The memory-mapped windows of a stored member; the CRC-32 of its bytes
-    is computed on a helper thread, one window behind, and checked at the end.
-
-    NOTE: zlib releases the GIL, so the check runs beside the conversion and
-    the simulation of the next window instead of adding to them."""
+    """The windows of a stored member, read where its data lies in the file;
+    the CRC-32 of the member's bytes is checked at its end."""
     info = m.info
     start_of_member = m.data_offset - m.header_len
     crc = zlib.crc32(source.pread(m.header_len, start_of_member))
-    with ThreadPoolExecutor(1, thread_name_prefix="emu-npz-crc") as pool:
-        pending = None
-        for _, win in _mapped_windows(source, m.data_offset, m.dtype, n, w):
-            if pending is not None:
-                crc = pending.result()
-            pending = pool.submit(zlib.crc32, win.view(np.uint8), crc)
-            yield win
-            del win
-        if pending is not None:
-            crc = pending.result()
+    for _, win in _file_windows(source, m.data_offset, m.dtype, n, w):
+        crc = zlib.crc32(win, crc)          # before anyone else sees the array
+        yield win
     tail = m.data_offset + n * m.dtype.itemsize
     end = start_of_member + info.file_size
     while tail < end:                       # bytes after the array, if any

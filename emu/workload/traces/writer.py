@@ -13,13 +13,12 @@ the readers validate them.
 when the destination's name ends in ``.npy`` (in one pass, with no temporary
 but the output itself), otherwise an ``.npz`` of stored, uncompressed
 members (through raw temporaries, one per array).  Both are read back
-memory-mapped, window by window.
+window by window, without decompressing anything.
 """
 from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 import struct
 import zipfile
@@ -34,6 +33,7 @@ from emu.workload.traces.base import (
     _check_chunk_arg,
     _check_shapes,
     _conv_block,
+    read_ahead,
 )
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.source import _fspath
@@ -48,7 +48,7 @@ _TEMPORARY = re.compile(r"\A\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z")
 def _temporary_path(path: str) -> str:
     """A fresh temporary name beside ``path`` that names this process."""
     d = os.path.dirname(os.path.abspath(path))
-    return os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    return os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
 
 
 def _process_is_gone(pid: int) -> bool:
@@ -200,7 +200,7 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     ``dst`` ending in ``.npy``: a structured ``.npy`` of fields ``addr``
     uint64, ``kind`` uint8, ``size`` uint32, written in one pass.  Any other
     name: an ``.npz`` of stored (uncompressed) arrays ``addr``, ``kind`` and
-    ``size``.  Both are read back memory-mapped (see the module docstring).
+    ``size``.  Both are read back window by window, where their data lies.
 
     Streaming, in bounded memory.  Atomic: on any error nothing is left at
     ``dst`` (a pre-existing ``dst`` is untouched) and no temporary file
@@ -222,8 +222,9 @@ def _import_npy(trace, dst: str, chunk: int) -> int:
 
     def write(f: BinaryIO) -> None:
         nonlocal n
+        chunks = read_ahead(trace.chunks(chunk))      # parsing beside the writing
         f.write(_npy_header(_RECORD, 0))
-        for c in trace.chunks(chunk):
+        for c in chunks:
             rec = np.empty(len(c), _RECORD)
             rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
             f.write(rec.data)
@@ -248,7 +249,7 @@ def _import_npz(trace, dst: str, chunk: int) -> int:
         try:
             files = {name: open(p, "wb") for name, p in raw.items()}
             try:
-                for c in trace.chunks(chunk):
+                for c in read_ahead(trace.chunks(chunk)):     # parsing beside the writing
                     files["addr"].write(c.addr.astype("<u8", copy=False).data)
                     files["kind"].write(c.kind.data)
                     files["size"].write(c.size.astype("<u4", copy=False).data)
