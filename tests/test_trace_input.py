@@ -575,3 +575,15 @@ def test_emu_help_still_lists_every_command():
     out = run(emu_cmd("--help"), text=True).stdout
     for name, _, _ in COMMANDS:
         assert name in out
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_inexact_chunks_are_the_same_records_never_longer(traces, fmt):
+    with open_trace(traces[fmt]) as t:
+        exact = list(t.chunks(70_000))
+        loose = list(t.chunks(70_000, exact=False))
+    assert all(len(c) == 70_000 for c in exact[:-1])
+    assert max(len(c) for c in loose) <= 70_000
+    for name in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(np.concatenate([getattr(c, name) for c in exact]),
+                                      np.concatenate([getattr(c, name) for c in loose]))

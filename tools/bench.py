@@ -281,6 +281,8 @@ def section_e2e(args) -> dict:
     out = {"records": args.e2e_records, "lackey_records": args.e2e_lackey_records,
            "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu}
     for label, path in paths.items():
+        if args.e2e_format and label not in args.e2e_format:
+            continue
         emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json"], args.repeat)
         res = json.loads(text)
         script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
@@ -494,6 +496,9 @@ def main() -> int:
                     help="records of the .npz / .npy traces of --section e2e")
     ap.add_argument("--e2e-lackey-records", type=int, default=5_000_000,
                     help="records of the gzip'd lackey trace of --section e2e")
+    ap.add_argument("--e2e-format", action="append",
+                    choices=["npz_stored", "npz_deflated", "npy", "lackey_gz"],
+                    help="only these files in --section e2e (default: all)")
     ap.add_argument("--e2e-dir", help="where --section e2e keeps its traces "
                                       "(default: emu-bench-e2e in the temporary directory)")
     ap.add_argument("--pcs-repeat", type=int, default=1,

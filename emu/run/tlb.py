@@ -122,7 +122,8 @@ def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
     ``trace.ignored_members`` names the members of an ``.npz`` that are not
     trace arrays."""
     config.validate()
-    with open_trace(path) as trace, closing(read_ahead(trace.chunks(config.chunk))) as chunks:
+    with open_trace(path) as trace, \
+            closing(read_ahead(trace.chunks(config.chunk, exact=False))) as chunks:
         info = {"path": str(path), "format": trace.format,
                 "ignored_members": list(trace.ignored_members)}
         return simulate_chunks(chunks, config, info, progress)

@@ -126,6 +126,16 @@ def _rechunk(blocks: Iterable[tuple], chunk: int) -> Iterator[TraceChunk]:
         yield _concat(pending)
 
 
+def _cut(blocks: Iterable[tuple], chunk: int) -> Iterator[TraceChunk]:
+    """Cut a stream of ``(addr, kind, size)`` blocks into chunks of at most
+    ``chunk`` records, as views, without copying (and without joining
+    blocks: a chunk may be shorter than ``chunk`` anywhere)."""
+    for addr, kind, size in blocks:
+        for i in range(0, len(addr), chunk):
+            yield TraceChunk(addr[i:i + chunk], kind[i:i + chunk],
+                             None if size is None else size[i:i + chunk])
+
+
 def _concat(parts: list) -> TraceChunk:
     if len(parts) == 1:
         a, k, s = parts[0]
@@ -278,9 +288,12 @@ class Trace:
         self.n_records = n_records
         self._iterated = False
 
-    def chunks(self, chunk: int = 1 << 20) -> Iterator[TraceChunk]:
+    def chunks(self, chunk: int = 1 << 20, exact: bool = True) -> Iterator[TraceChunk]:
         """Iterate over the trace as :class:`TraceChunk` s of ``chunk`` records
-        (the last may be shorter).
+        (the last may be shorter).  With ``exact`` false a chunk may be
+        shorter anywhere (never longer): the reader's blocks are then cut
+        without being joined, which saves a copy where a format's blocks do
+        not fall on chunk boundaries (lackey text).
 
         Re-iterable when the trace is a regular file: each call reads it again
         from the start.  A pipe, FIFO or socket is read once: a second call
@@ -290,10 +303,10 @@ class Trace:
         (:class:`ConfigError` otherwise).
         """
         chunk = _check_chunk_arg(chunk)
-        if self._iterated and not self.source.seekable:
-            self.source.reader()            # raises: a stream is read once
+        if self._iterated:
+            self.source.check_unread()      # a stream is read once
         self._iterated = True
-        return _rechunk(self._blocks(chunk), chunk)
+        return (_rechunk if exact else _cut)(self._blocks(chunk), chunk)
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:  # pragma: no cover - abstract
         """The reader interface, one per format: yield the file's records, from

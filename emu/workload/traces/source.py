@@ -80,6 +80,12 @@ class Source:
         if self.closed:
             raise TraceError(f"{self.path}: the trace was closed")
 
+    def check_unread(self) -> None:
+        """Raise :class:`TraceError` if this is a stream already read."""
+        if self._streamed:
+            raise TraceError(f"{self.path}: a pipe, FIFO or socket can be read only once, and "
+                             "this trace is read again here; save it to a file first")
+
     def reader(self) -> io.BufferedReader:
         """A buffered binary reader from the start of the file.
 
@@ -90,9 +96,7 @@ class Source:
         self._check_open()
         if self.seekable:
             return io.BufferedReader(_PositionalReader(self), 1 << 16)
-        if self._streamed:
-            raise TraceError(f"{self.path}: a pipe, FIFO or socket can be read only once, and "
-                             "this trace is read again here; save it to a file first")
+        self.check_unread()
         self._streamed = True
         return io.BufferedReader(_StreamReader(self), 1 << 16)
 
