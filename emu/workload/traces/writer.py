@@ -22,6 +22,7 @@ import re
 import shutil
 import struct
 import zipfile
+from contextlib import closing
 from typing import BinaryIO, Callable
 
 import numpy as np
@@ -222,13 +223,13 @@ def _import_npy(trace, dst: str, chunk: int) -> int:
 
     def write(f: BinaryIO) -> None:
         nonlocal n
-        chunks = read_ahead(trace.chunks(chunk))      # parsing beside the writing
         f.write(_npy_header(_RECORD, 0))
-        for c in chunks:
-            rec = np.empty(len(c), _RECORD)
-            rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
-            f.write(rec.data)
-            n += len(c)
+        with closing(read_ahead(trace.chunks(chunk))) as chunks:   # parsing beside writing
+            for c in chunks:
+                rec = np.empty(len(c), _RECORD)
+                rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
+                f.write(rec.data)
+                n += len(c)
         f.seek(0)
         f.write(_npy_header(_RECORD, n))
 
@@ -249,11 +250,12 @@ def _import_npz(trace, dst: str, chunk: int) -> int:
         try:
             files = {name: open(p, "wb") for name, p in raw.items()}
             try:
-                for c in read_ahead(trace.chunks(chunk)):     # parsing beside the writing
-                    files["addr"].write(c.addr.astype("<u8", copy=False).data)
-                    files["kind"].write(c.kind.data)
-                    files["size"].write(c.size.astype("<u4", copy=False).data)
-                    n += len(c)
+                with closing(read_ahead(trace.chunks(chunk))) as chunks:   # parsing beside writing
+                    for c in chunks:
+                        files["addr"].write(c.addr.astype("<u8", copy=False).data)
+                        files["kind"].write(c.kind.data)
+                        files["size"].write(c.size.astype("<u4", copy=False).data)
+                        n += len(c)
             finally:
                 for f in files.values():
                     f.close()
