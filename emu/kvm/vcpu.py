@@ -7,6 +7,9 @@ three trapping ``tlbwe``), the deferred C path (``gfn_to_pfn``), MMIO (the
 vCPU blocks until QEMU answers), system calls, sleeps, guest timer ticks and
 halt.  Every cycle is charged to a category of the CPU's breakdown, so the
 cycles a call used are the growth of that breakdown.
+
+The handlers an observer can watch (``VcpuThread.observer``) are marked
+``@observed``; :mod:`emu.observe` lists the events and their arguments.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_
                           KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
 from emu.host.sched import Thread
 from emu.kvm.vm import release_guest_entry, release_process_entries
+from emu.observe import observed
 
 S = STOP
 
@@ -57,6 +61,13 @@ class VcpuThread(Thread):
     """One vCPU: a host thread running the guest through KVM."""
 
     kind = "vcpu"
+    #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
+    observer = None
+
+    @property
+    def thread(self):
+        """The thread an observer is told about: this vCPU."""
+        return self
 
     def __init__(self, machine, kvm, guest, gcpu, vm_index: int, index: int, tid: int,
                  cpu: int, ctx_id: int):
@@ -136,6 +147,7 @@ class VcpuThread(Thread):
 
     # -- host scheduler hooks ----------------------------------------------------
 
+    @observed("vcpu_load")
     def vcpu_load(self, cpu) -> None:
         """Scheduled in: the strategy's load hook, then the first guest entry."""
         cpu.charge("host_switch", self.costs["vcpu_load"])
@@ -153,6 +165,7 @@ class VcpuThread(Thread):
         cpu.charge("host_switch", handler_cycles)
         self.end_exit(cpu, category, t0)
 
+    @observed("vcpu_put")
     def vcpu_put(self, cpu) -> None:
         cpu.charge("host_switch", self.costs["vcpu_put"])
         cpu.charge("save_restore", self.strategy.vcpu_put(cpu, self))
@@ -222,6 +235,7 @@ class VcpuThread(Thread):
 
     # -- what the fast path stops for ----------------------------------------------------
 
+    @observed("guest_tlb_miss")
     def guest_tlb_miss(self, cpu, proc) -> None:
         """The guest's own TLB miss handler (Linux 44x, reference/kvm440.md §1.6)."""
         ea = int(self.ctx.stop_ea)
@@ -264,6 +278,7 @@ class VcpuThread(Thread):
                     cpu.charge("c_path", self.costs["c_hw_write"])
             self.end_exit(cpu, "EMUL_TLBWE", t0)
 
+    @observed("c_path")
     def c_path(self, cpu) -> None:
         """gfn_to_pfn in C: from the asm handler (deferred) or inline in the C handler."""
         ctx = self.ctx
@@ -282,6 +297,7 @@ class VcpuThread(Thread):
         ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
                         cpu.total() - t0)
 
+    @observed("mmio_exit")
     def mmio_exit(self, cpu, proc):
         """A heavyweight exit to QEMU; the vCPU blocks until the device answers."""
         ctx = self.ctx
@@ -295,6 +311,7 @@ class VcpuThread(Thread):
         qemu = self.machine.qemu[self.vm_index]
         return True, lambda: qemu.submit(self, device)
 
+    @observed("syscall")
     def syscall(self, cpu, proc) -> None:
         """sc traps to KVM, which delivers it; the guest kernel runs; rfi traps back."""
         t0 = self.begin_exit(cpu)
@@ -313,6 +330,7 @@ class VcpuThread(Thread):
         self.ctx.guest_pr = 1 if user else 0
         cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
 
+    @observed("timer_tick")
     def timer_tick(self, cpu, now: int) -> None:
         """The guest's decrementer: DEC exit, the guest's tick, maybe a process switch."""
         t0 = self.begin_exit(cpu)
@@ -330,6 +348,7 @@ class VcpuThread(Thread):
                 self.slice_start = now
         self.emulate(cpu, "EMUL_RFI")
 
+    @observed("switch_process")
     def switch_process(self, cpu, proc, now: int) -> None:
         """The guest switches to ``proc``: mtspr PID traps; KVM releases or retags."""
         self.guest_work(cpu, self.costs["guest_context_switch"])
@@ -363,6 +382,7 @@ class VcpuThread(Thread):
                 self.gtlb.invalidate(gi)
                 self.end_exit(cpu, "EMUL_TLBWE", t0)
 
+    @observed("halt")
     def halt(self, cpu, now: int):
         """Nothing runnable: the guest waits (mtmsr WE traps); block until the next event."""
         self.emulate(cpu, "HALT")
