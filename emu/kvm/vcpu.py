@@ -21,6 +21,7 @@ from emu.errors import EmuError
 from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
                           KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
 from emu.host.sched import Thread
+from emu.hw.ppc440 import build_guest_utlb, build_utlb
 from emu.kvm.vm import release_guest_entry, release_process_entries
 from emu.observe import observed
 
@@ -79,9 +80,8 @@ class VcpuThread(Thread):
         self.strategy = machine.strategy
         self.costs = machine.costs
         self.batch_tlbwe = cfg.batch_tlbwe
-        self.gtlb = be.BookeTLB(GUEST_TLB_SIZE, GUEST_TLB_SIZE, "none")
-        self.shadow = (be.BookeTLB(64, 64, "round-robin", machine.hwater)
-                       if self.strategy.uses_shadow_array else None)
+        self.gtlb = build_guest_utlb(be)
+        self.shadow = build_utlb(be, machine.hwater) if self.strategy.uses_shadow_array else None
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pcache,
                           STRATEGY[self.strategy.name], 0 if cfg.handler == "asm" else 1,
