@@ -20,6 +20,7 @@ import simpy
 from emu import backend as _backend
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
+from emu.guest.kernel import GuestKernel
 from emu.guest.os import BLOCK_GPA, GuestOS, GuestProcess
 from emu.host.sched import RunQueue, SchedParams
 from emu.host.threads import HostTask, QemuThread
@@ -161,7 +162,9 @@ class Machine:
             for c in range(vmc.vcpus):
                 cpu = next_cpu % ncpu if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
                 next_cpu += 1
-                t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
+                kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us,
+                                     sc.kvm.batch_tlbwe)
+                t = VcpuThread(self, kvm, kernel, v, c, tid, cpu, ctx_id)
                 self.vcpus.append(t)
                 kvm.vcpus.append(t)
                 self.cpus[cpu].rq.add(t)

@@ -29,6 +29,8 @@ LOWMEM_PIN_SHIFT = 28             # each pinned entry maps 256 MB of kernel lowm
 #: The fast path implements them (VirtCPU); the machine switches them on.
 MICRO_ITLB_ENTRIES, MICRO_DTLB_ENTRIES = 4, 8
 
+# tlbwe/tlbre word select (mmu-44x.h: PPC44x_TLB_PAGEID, _XLAT, _ATTRIB)
+PAGEID, XLAT, ATTRIB = 0, 1, 2
 # Word 0
 EPN_MASK = 0xFFFFFC00
 VALID = 0x200
