@@ -21,13 +21,15 @@ from emu import backend as _backend
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
 from emu.guest.kernel import GuestKernel
-from emu.guest.os import BLOCK_GPA, GuestOS, GuestProcess
+from emu.guest.os import GuestOS, GuestProcess
 from emu.host.sched import RunQueue, SchedParams
-from emu.host.threads import HostTask, QemuThread
+from emu.host.threads import HostTask
 from emu.hw.cpu import PhysicalCPU
 from emu.kvm.strategies import make_strategy
 from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vm import KvmVM
+from emu.qemu.devices import BLOCK_GPA
+from emu.qemu.iothread import QemuThread
 from emu.workload.streams import AccessStream
 
 FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel

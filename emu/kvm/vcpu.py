@@ -17,48 +17,16 @@ The handlers an observer can watch (``VcpuThread.observer``) are marked
 
 from __future__ import annotations
 
-import numpy as np
-
 from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
 from emu.errors import EmuError
-from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_TLB_SIZE, KERNEL_BASE,
-                          KERNEL_SHIFT, UART_EA, UART_GPA)
+from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
 from emu.hw.ppc440 import XLAT, build_guest_utlb, build_utlb
 from emu.kvm.vm import release_guest_entry, release_process_entries
 from emu.observe import observed
+from emu.stats.counters import ctx_arrays, zero_counters
 
 S = STOP
-
-
-#: The arrays of a fast-path context that only count (the others are tables).
-COUNTERS = ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss", "repop_access")
-
-
-def zero_counters(arrays: dict) -> None:
-    """Restart the counting arrays of a context (the end of a warm-up)."""
-    for name in COUNTERS:
-        arrays[name][...] = 0
-
-
-def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
-    """The counter and table arrays one fast-path context reads and writes."""
-    return {
-        "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
-        "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
-        "pin": vm.pin if vm else np.zeros(1, np.int64),
-        "gref": np.full(GUEST_TLB_SIZE, -1, np.int64),
-        "hwref_gi": np.full(hw_entries, -1, np.int32),
-        "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
-        "mod": np.zeros(hw_entries, np.uint8),
-        "exits": np.zeros(len(EXIT) * 4, np.int64),
-        "exit_sumsq": np.zeros(len(EXIT), np.int64),
-        "tlb": np.zeros(6, np.int64),
-        "causes": np.zeros(len(CAUSE), np.int64),
-        "profile": np.zeros(2 * len(STEP), np.int64),
-        "repop_miss": np.zeros(window, np.int64),
-        "repop_access": np.zeros(window, np.int64),
-    }
 
 
 class VcpuThread(Thread):
@@ -101,9 +69,8 @@ class VcpuThread(Thread):
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
         # The guest kernel's pinned entries (reference/kvm440.md §2.2 and §1.5).
-        self.gtlb.write(63, KERNEL_BASE, KERNEL_SHIFT, 0, 0, 0, 0, -1)
-        self.gtlb.write(62, UART_EA, 12, 0, 0, UART_GPA, 0, -1)
-        self.gtlb.write(61, BLOCK_EA, 12, 0, 0, BLOCK_GPA, 0, -1)
+        for gi, ea, shift, gpa in PINNED_ENTRIES:
+            self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
             self.ctx.guest_pid = self.gcpu.current.pid
@@ -254,11 +221,11 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
-        device = DEVICE_GPAS.get(int(ctx.stop_gpa) >> 12, "uart")
+        gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"
         qemu = self.machine.qemu[self.vm_index]
-        return True, lambda: qemu.submit(self, device)
+        return True, lambda: qemu.submit(self, gpa)
 
     # -- the trap port: what the guest kernel's privileged instructions do ------------------
 
