@@ -32,6 +32,7 @@ class StandIn:
         self.woken: list = []
         self.timers: list = []
         self.next_pfn = 0x1_0000
+        self.host = self                   # the host's services: waking, timers, frames
 
     def us(self, us) -> int:
         return int(round(float(us) * CLOCK_MHZ))

@@ -25,6 +25,7 @@ class HostThread(Thread):
                  stream):
         super().__init__(name, tid, cpu)
         self.machine = machine
+        self.host = machine.host
         self.stream = stream
         self.chunk = machine.scenario.sim.chunk
         self.arrays = ctx_arrays(machine.hw_entries, 1, None, host_pt=True)
@@ -64,7 +65,7 @@ class HostThread(Thread):
                 left -= pos - before
             if stop == S["host_fault"]:
                 vpn = (int(self.ctx.stop_ea) >> 12) & 0xFFFFF
-                self.arrays["host_pt"][vpn] = self.machine.alloc_host_pfn()
+                self.arrays["host_pt"][vpn] = self.host.alloc_host_pfn()
                 self.page_faults += 1
                 cpu.charge(self.category, self.machine.costs["host_page_fault"])
             elif stop == S["sleep"]:
@@ -97,7 +98,7 @@ class HostTask(HostThread):
             sleep = self.sleep_cycles
             self.ran_in_period = 0
         if sleep > 0 or stop == "sleep":
-            machine = self.machine
+            host = self.host
             # ``after`` runs once the clock reaches the end of this run
-            return True, lambda: machine.wake_at(self, machine.env.now + max(sleep, 1))
+            return True, lambda: host.wake_at(self, host.env.now + max(sleep, 1))
         return False, None

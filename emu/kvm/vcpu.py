@@ -50,6 +50,8 @@ class VcpuThread(Thread):
                  cpu: int, ctx_id: int):
         super().__init__(f"vm{vm_index}.vcpu{index}", tid, cpu)
         self.machine, self.kvm, self.kernel = machine, kvm, kernel
+        self.host = machine.host
+        self.qemu = None                   # the VM's QEMU I/O thread (wired by the machine)
         self.guest, self.gcpu = kernel.os, kernel.gcpu
         self.vm_index, self.index = vm_index, index
         cfg = machine.scenario.kvm
@@ -150,7 +152,7 @@ class VcpuThread(Thread):
         end of what ran: it hands work to other processes at the right time.
         """
         start = cpu.total()
-        now0 = self.machine.env.now
+        now0 = self.host.env.now
         ctx, kernel = self.ctx, self.kernel
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
@@ -224,7 +226,7 @@ class VcpuThread(Thread):
         gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"
-        qemu = self.machine.qemu[self.vm_index]
+        qemu = self.qemu
         return True, lambda: qemu.submit(self, gpa)
 
     # -- the trap port: what the guest kernel's privileged instructions do ------------------
@@ -323,5 +325,5 @@ class VcpuThread(Thread):
         """The guest's wait (mtmsr WE) traps: the vCPU blocks until cycle ``until``."""
         self.emulate(cpu, "HALT")
         self.blocked_on = "halt"
-        machine = self.machine
-        return True, lambda: machine.wake_at(self, until)
+        host = self.host
+        return True, lambda: host.wake_at(self, until)

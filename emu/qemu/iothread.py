@@ -35,7 +35,7 @@ class QemuThread(HostThread):
     def submit(self, vcpu, gpa: int) -> None:
         """Called (at the exit's time) when a vCPU exits to QEMU for an access to ``gpa``."""
         self.queue.append([vcpu, device_at(gpa), "new"])
-        self.machine.wake(self)
+        self.host.wake(self)
 
     def run(self, cpu, budget: int):
         c = self.machine.costs
@@ -44,19 +44,19 @@ class QemuThread(HostThread):
             return True, None                   # sleep until the next request or completion
         req = work[0]
         vcpu, device, stage = req
-        machine = self.machine
+        host = self.host
         if stage == "new":
             cpu.charge("qemu", c[device.handler_cost])
             self.run_accesses(cpu, 1 << 62, limit=self.ACCESSES_PER_REQUEST)
             self.served[device.name] += 1
             if device.latency is not None:
                 req[2] = "in-flight"
-                latency = machine.us(c[device.latency])
+                latency = self.machine.us(c[device.latency])
 
                 def complete(req=req):
                     req[2] = "done"
-                    machine.wake(self)
-                return False, lambda: machine.call_at(machine.env.now + latency, complete)
+                    host.wake(self)
+                return False, lambda: host.call_at(host.env.now + latency, complete)
         self.queue.remove(req)
         cpu.charge("qemu", c["qemu_wakeup"])
-        return False, lambda: machine.wake(vcpu)
+        return False, lambda: host.wake(vcpu)
