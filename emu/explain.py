@@ -34,8 +34,9 @@ model charged and as the cost table's rows that make it up.
 Besides the hook in ``emu/_reference.py``, the narrator observes (as the
 observer of the one vCPU it watches, :mod:`emu.observe`) the Python-level
 handlers: vcpu_load / vcpu_put, the guest's TLB miss handler, the deferred
-C path, MMIO, system calls, timer ticks and guest context switches.  While the vCPU is descheduled it counts what the other
-threads of its CPU do to the hardware TLB.
+C path, MMIO, system calls, timer ticks and guest context switches.  While
+the vCPU is descheduled it counts what the other threads of its CPU do to
+the hardware TLB.
 
 The text depends only on the scenario, its seed and the options: no wall
 time, no dict or set order.  The run stops as soon as the window is told.
@@ -187,7 +188,7 @@ class _Narrator:
         return sum(1 for i in range(tlb.entries)
                    if tlb.valid_arr[i] and tlb.ts_arr[i] == 1 and int(tlb.owner_arr[i]) >> 8 == me)
 
-    # -- wrapping the vCPU's Python-level handlers (instance attributes only) ------------------
+    # -- observing the vCPU's Python-level handlers (emu.observe) ----------------------------
 
     def _wrap(self) -> None:
         self.v.observer = self
