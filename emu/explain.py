@@ -550,9 +550,9 @@ def _setting_lines(machine) -> list:
 
 
 def _build(scenario, overrides):
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
-    from emu.scenario import resolve
+    from emu.run import resolve
 
     base = default_scenario() if scenario is None else scenario
     # no warm-up: vcpu_loads are numbered from the start of the run
@@ -631,12 +631,12 @@ EXERCISE_DESIGNS = ("direct", "direct-save-on-switch")
 
 
 def exercise_scenario():
-    """The exercise's scenario (a :class:`~emu.config.Scenario`)."""
+    """The exercise's scenario (a :class:`~emu.params.Scenario`)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
         import tomli as tomllib  # type: ignore[no-redef]
-    from emu.config import scenario_from_dict
+    from emu.params import scenario_from_dict
     return scenario_from_dict(tomllib.loads(EXERCISE_TOML))
 
 

@@ -226,9 +226,9 @@ def test_cli_narrates(capsys):
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
 def test_a_log_on_every_context_changes_no_number():
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
-    from emu.scenario import resolve
+    from emu.run import resolve
     from emu.stats import collect
 
     over = ["sim.backend=reference", "duration_ms=0.6", "kvm.pfn_source=gup",
