@@ -7,14 +7,162 @@
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
-# Replacement policies (emu.hw.policy names -> codes).
-cdef enum Policy:
+# Codes shared with emu/codes.py (tests/test_codes.py checks that they agree).
+
+# emu.codes.EXIT_CATEGORIES
+cdef enum:
+    EXIT_MMIO = 0
+    EXIT_DCR = 1
+    EXIT_SIGNAL = 2
+    EXIT_ITLBREAL = 3
+    EXIT_ITLBVIRT = 4
+    EXIT_DTLBREAL = 5
+    EXIT_DTLBVIRT = 6
+    EXIT_SYSCALL = 7
+    EXIT_ISI = 8
+    EXIT_DSI = 9
+    EXIT_EMULINST = 10
+    EXIT_EMUL_WAIT = 11
+    EXIT_EMUL_WRTEE = 12
+    EXIT_EMUL_MTSPR = 13
+    EXIT_EMUL_MFSPR = 14
+    EXIT_EMUL_MTMSR = 15
+    EXIT_EMUL_MFMSR = 16
+    EXIT_EMUL_TLBSX = 17
+    EXIT_EMUL_TLBWE = 18
+    EXIT_EMUL_RFI = 19
+    EXIT_DEC = 20
+    EXIT_EXTINT = 21
+    EXIT_HALT = 22
+    EXIT_USR_PR_INST = 23
+    EXIT_FP_UNAVAIL = 24
+    EXIT_DEBUG = 25
+    EXIT_TIMEINGUEST = 26
+    N_EXIT_CATEGORIES = 27
+
+# emu.codes.MISS_CAUSES
+cdef enum:
+    CAUSE_COMPULSORY = 0
+    CAUSE_HOST_EVICTION = 1
+    CAUSE_OTHER_GUEST_EVICTION = 2
+    CAUSE_SELF_EVICTION = 3
+    CAUSE_GUEST_CONTEXT_SWITCH = 4
+    CAUSE_FLUSH = 5
+    CAUSE_SHADOW_NOT_RESTORED = 6
+    N_MISS_CAUSES = 7
+
+# emu.codes.CYCLE_CATEGORIES
+cdef enum:
+    CYCLES_GUEST = 0
+    CYCLES_EXIT_ENTRY = 1
+    CYCLES_FASTPATH = 2
+    CYCLES_C_PATH = 3
+    CYCLES_GFN_TO_PFN = 4
+    CYCLES_SAVE_RESTORE = 5
+    CYCLES_HOST_SWITCH = 6
+    CYCLES_HOST_TASKS = 7
+    CYCLES_QEMU = 8
+    CYCLES_IDLE = 9
+    N_CYCLE_CATEGORIES = 10
+
+# emu.codes.PROFILE_STEPS
+cdef enum:
+    STEP_SAVE = 0
+    STEP_WALK = 1
+    STEP_DELIVER = 2
+    STEP_GPA = 3
+    STEP_MEMSLOT = 4
+    STEP_PFN_LOOKUP = 5
+    STEP_HW_WRITE = 6
+    STEP_RESTORE = 7
+    STEP_FULL_EXIT = 8
+    STEP_ENTRY_RESTORE = 9
+    STEP_DEFERRED_C_PATH = 10
+    STEP_GFN_TO_PFN = 11
+    N_PROFILE_STEPS = 12
+
+# emu.codes.STOPS
+cdef enum:
+    STOP_BUDGET = 0
+    STOP_END = 1
+    STOP_GUEST_MISS = 2
+    STOP_MMIO = 3
+    STOP_DEFERRED = 4
+    STOP_SYSCALL = 5
+    STOP_SLEEP = 6
+    STOP_HOST_FAULT = 7
+    N_STOPS = 8
+
+# emu.codes.TLB_COUNTERS
+cdef enum:
+    TLB_HITS = 0
+    TLB_MISSES = 1
+    TLB_MICRO_HITS = 2
+    TLB_MICRO_MISSES = 3
+    TLB_ISOLATION_VIOLATIONS = 4
+    TLB_HOST_MAPPINGS_KILLED = 5
+    N_TLB_COUNTERS = 6
+
+# emu.codes.STRATEGIES
+cdef enum:
+    STRATEGY_SHADOW = 0
+    STRATEGY_SHADOW_MODIFIED = 1
+    STRATEGY_DIRECT = 2
+    STRATEGY_DIRECT_SAVE_ON_SWITCH = 3
+    STRATEGY_E500_FLUSH_ON_PUT = 4
+    STRATEGY_E500_SHADOW_IDS = 5
+    N_STRATEGIES = 6
+
+# emu.codes.HANDLERS
+cdef enum:
+    HANDLER_ASM = 0
+    HANDLER_C = 1
+    N_HANDLERS = 2
+
+# emu.codes.PFN_SOURCES
+cdef enum:
+    PFN_SOURCE_GUP = 0
+    PFN_SOURCE_PIN_ALL = 1
+    PFN_SOURCE_PFN_CACHE = 2
+    PFN_SOURCE_GUEST_TLB_REFS = 3
+    N_PFN_SOURCES = 4
+
+# emu.codes.KINDS
+cdef enum:
+    KIND_IFETCH = 0
+    KIND_LOAD = 1
+    KIND_STORE = 2
+    KIND_MODIFY = 3
+    KIND_SYSCALL = 4
+    KIND_SLEEP = 5
+    N_KINDS = 6
+
+# emu.codes.POLICIES
+cdef enum:
     POLICY_FIFO = 0
     POLICY_LRU = 1
     POLICY_RANDOM = 2
     POLICY_ROUND_ROBIN = 3
     POLICY_NV = 4
-    POLICY_NONE = 5          # software always chooses the index (guest TLB)
+    POLICY_NONE = 5
+    N_POLICIES = 6
+
+
+cdef inline dict compiled_codes():
+    """The enums above as compiled: {tuple of emu.codes: {name: value}}."""
+    return {
+        "EXIT_CATEGORIES": {"MMIO": EXIT_MMIO, "DCR": EXIT_DCR, "SIGNAL": EXIT_SIGNAL, "ITLBREAL": EXIT_ITLBREAL, "ITLBVIRT": EXIT_ITLBVIRT, "DTLBREAL": EXIT_DTLBREAL, "DTLBVIRT": EXIT_DTLBVIRT, "SYSCALL": EXIT_SYSCALL, "ISI": EXIT_ISI, "DSI": EXIT_DSI, "EMULINST": EXIT_EMULINST, "EMUL_WAIT": EXIT_EMUL_WAIT, "EMUL_WRTEE": EXIT_EMUL_WRTEE, "EMUL_MTSPR": EXIT_EMUL_MTSPR, "EMUL_MFSPR": EXIT_EMUL_MFSPR, "EMUL_MTMSR": EXIT_EMUL_MTMSR, "EMUL_MFMSR": EXIT_EMUL_MFMSR, "EMUL_TLBSX": EXIT_EMUL_TLBSX, "EMUL_TLBWE": EXIT_EMUL_TLBWE, "EMUL_RFI": EXIT_EMUL_RFI, "DEC": EXIT_DEC, "EXTINT": EXIT_EXTINT, "HALT": EXIT_HALT, "USR_PR_INST": EXIT_USR_PR_INST, "FP_UNAVAIL": EXIT_FP_UNAVAIL, "DEBUG": EXIT_DEBUG, "TIMEINGUEST": EXIT_TIMEINGUEST},
+        "MISS_CAUSES": {"compulsory": CAUSE_COMPULSORY, "host-eviction": CAUSE_HOST_EVICTION, "other-guest-eviction": CAUSE_OTHER_GUEST_EVICTION, "self-eviction": CAUSE_SELF_EVICTION, "guest-context-switch": CAUSE_GUEST_CONTEXT_SWITCH, "flush": CAUSE_FLUSH, "shadow-not-restored": CAUSE_SHADOW_NOT_RESTORED},
+        "CYCLE_CATEGORIES": {"guest": CYCLES_GUEST, "exit_entry": CYCLES_EXIT_ENTRY, "fastpath": CYCLES_FASTPATH, "c_path": CYCLES_C_PATH, "gfn_to_pfn": CYCLES_GFN_TO_PFN, "save_restore": CYCLES_SAVE_RESTORE, "host_switch": CYCLES_HOST_SWITCH, "host_tasks": CYCLES_HOST_TASKS, "qemu": CYCLES_QEMU, "idle": CYCLES_IDLE},
+        "PROFILE_STEPS": {"save": STEP_SAVE, "walk": STEP_WALK, "deliver": STEP_DELIVER, "gpa": STEP_GPA, "memslot": STEP_MEMSLOT, "pfn_lookup": STEP_PFN_LOOKUP, "hw_write": STEP_HW_WRITE, "restore": STEP_RESTORE, "full_exit": STEP_FULL_EXIT, "entry_restore": STEP_ENTRY_RESTORE, "deferred_c_path": STEP_DEFERRED_C_PATH, "gfn_to_pfn": STEP_GFN_TO_PFN},
+        "STOPS": {"budget": STOP_BUDGET, "end": STOP_END, "guest_miss": STOP_GUEST_MISS, "mmio": STOP_MMIO, "deferred": STOP_DEFERRED, "syscall": STOP_SYSCALL, "sleep": STOP_SLEEP, "host_fault": STOP_HOST_FAULT},
+        "TLB_COUNTERS": {"hits": TLB_HITS, "misses": TLB_MISSES, "micro_hits": TLB_MICRO_HITS, "micro_misses": TLB_MICRO_MISSES, "isolation_violations": TLB_ISOLATION_VIOLATIONS, "host_mappings_killed": TLB_HOST_MAPPINGS_KILLED},
+        "STRATEGIES": {"shadow": STRATEGY_SHADOW, "shadow-modified": STRATEGY_SHADOW_MODIFIED, "direct": STRATEGY_DIRECT, "direct-save-on-switch": STRATEGY_DIRECT_SAVE_ON_SWITCH, "e500-flush-on-put": STRATEGY_E500_FLUSH_ON_PUT, "e500-shadow-ids": STRATEGY_E500_SHADOW_IDS},
+        "HANDLERS": {"asm": HANDLER_ASM, "c": HANDLER_C},
+        "PFN_SOURCES": {"gup": PFN_SOURCE_GUP, "pin-all": PFN_SOURCE_PIN_ALL, "pfn-cache": PFN_SOURCE_PFN_CACHE, "guest-tlb-refs": PFN_SOURCE_GUEST_TLB_REFS},
+        "KINDS": {"ifetch": KIND_IFETCH, "load": KIND_LOAD, "store": KIND_STORE, "modify": KIND_MODIFY, "syscall": KIND_SYSCALL, "sleep": KIND_SLEEP},
+        "POLICIES": {"fifo": POLICY_FIFO, "lru": POLICY_LRU, "random": POLICY_RANDOM, "round-robin": POLICY_ROUND_ROBIN, "nv": POLICY_NV, "none": POLICY_NONE},
+    }
 
 
 # A growable open-addressing set of uint64 keys (compulsory-miss tracking).
@@ -78,23 +226,31 @@ cdef class PlainTLB:
     cdef uint64_t last_use(self, int slot) noexcept nogil
 
 
+# One slot of a Book E TLB array.  A BookeTLB keeps an array of them in one
+# numpy record array (``entry_arr``, dtype ENTRY_DTYPE, built from this struct);
+# its ``vpn_arr``, ``shift_arr``, ... attributes are views of the fields.
+cdef struct TLBEntry:
+    uint64_t vpn             # EPN >> page shift
+    uint64_t rpn             # real page base address (bytes)
+    uint64_t stamp           # LRU: the time of the slot's last use
+    uint32_t attr            # permissions and WIMGE
+    int32_t owner            # (context << 8) | guest TID of the writer's entry (-1: none)
+    uint32_t gen             # bumped on every write/invalidate of the slot
+    uint8_t shift            # log2(page size)
+    uint8_t tid
+    uint8_t ts
+    uint8_t valid
+
+
 @cython.final
 cdef class BookeTLB:
     """One PowerPC Book E TLB array: 440 UTLB, e500 TLB0 or TLB1, a guest TLB."""
     cdef public int entries, sets, ways, hwater, policy
+    cdef public object entry_arr     # the slots (ENTRY_DTYPE)
     cdef public object vpn_arr, shift_arr, tid_arr, ts_arr, valid_arr, rpn_arr
-    cdef public object attr_arr, owner_arr, stamp_arr, ptr_arr, gen_arr
-    cdef uint64_t[::1] vpn           # EPN >> page shift
-    cdef uint8_t[::1] shift          # log2(page size)
-    cdef uint8_t[::1] tid
-    cdef uint8_t[::1] ts
-    cdef uint8_t[::1] valid
-    cdef uint64_t[::1] rpn           # real page base address (bytes)
-    cdef uint32_t[::1] attr          # permissions and WIMGE
-    cdef int32_t[::1] owner          # context that wrote the entry (-1: none)
-    cdef uint64_t[::1] stamp
-    cdef int32_t[::1] ptr
-    cdef uint32_t[::1] gen           # bumped on every write/invalidate of a slot
+    cdef public object attr_arr, owner_arr, stamp_arr, gen_arr, ptr_arr
+    cdef TLBEntry[::1] e             # entry_arr, seen from C
+    cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
     cdef public uint64_t wgen        # bumped on every write/invalidate of any slot
     cdef uint64_t clock
     cdef public uint64_t rng
@@ -124,15 +280,43 @@ cdef struct ReasonMap:
     uint64_t used
 
 
-# Cycle costs the fast path charges (filled from emu.costs by Ctx.set_costs).
+# The cost table the loops read: cycles per step, one field per row of
+# emu.costs that the fast path charges (the names are the rows' names), plus
+# the strategy's guest-entry work.  Ctx.set_costs fills it from a dict.
 cdef struct Costs:
-    int64_t access, micro_refill, tlbwe, deliver
+    int64_t access, micro_tlb_refill, tlbwe, deliver_interrupt
     int64_t asm_save, asm_walk_per_entry, asm_walk_hashed, asm_gpa, asm_memslot
     int64_t asm_pfn_lookup, asm_hw_write, asm_restore
     int64_t c_full_exit, c_walk_per_entry, c_walk_hashed, c_gpa, c_memslot
     int64_t c_pfn_lookup, c_hw_write, c_restore
     int64_t native_miss_handler, put_page
     int64_t entry_base, entry_per_mod
+
+
+# What one context counts, in one block (emu.codes names every index).  Each
+# Ctx owns one, in a numpy record (``Ctx.counters``, dtype COUNTERS_DTYPE);
+# its ``arrays`` dict holds a flat int64 view of each field under the
+# field's name, which is the layout emu.stats reads.
+cdef struct ExitTiming:
+    int64_t count, cycles, min, max
+cdef struct StepCount:
+    int64_t count, cycles
+cdef struct Counters:
+    ExitTiming exits[N_EXIT_CATEGORIES]     # per exit category (emu.codes.EXIT)
+    int64_t exit_sumsq[N_EXIT_CATEGORIES]   # per exit category: sum of squared cycles
+    int64_t tlb[N_TLB_COUNTERS]             # emu.codes.TLB
+    int64_t causes[N_MISS_CAUSES]           # hardware misses per cause (emu.codes.CAUSE)
+    StepCount profile[N_PROFILE_STEPS]      # the miss handler's steps (emu.codes.STEP)
+
+
+# Why and where the last run_virt / run_native call returned to Python.
+cdef struct Stop:
+    int reason               # emu.codes.STOP
+    uint64_t ea              # the access that stopped (guest_miss, mmio, deferred, host_fault)
+    uint64_t gpa             # its guest physical address (mmio, deferred)
+    int gi                   # the guest TLB entry that translated it (mmio, deferred)
+    int kind                 # its kind (guest_miss, mmio, deferred)
+    int64_t pending          # cycles its exit has cost so far (mmio, deferred)
 
 
 @cython.final
@@ -182,16 +366,18 @@ cdef class Ctx:
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
     cdef public object arrays
+    cdef readonly object counters    # the Counters block (a numpy record)
+    cdef Counters *n                 # the same block, seen from C
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
     cdef uint8_t[::1] mod
-    cdef int64_t[::1] exits, exit_sumsq, tlbc, causes, profile, repop_miss, repop_access
-    cdef public int64_t guest_run, since_load, n_modified, pending
-    cdef public uint64_t stop_ea, stop_gpa
-    cdef public int stop_gi, stop_kind
-    cdef Costs costs
+    cdef int64_t[::1] repop_miss, repop_access
+    cdef public int64_t guest_run, since_load, n_modified
+    cdef readonly Stop stop
+    cdef readonly Costs costs
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
+    cdef void charge(self, VirtCPU cpu, int step, int64_t cycles, int category) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil

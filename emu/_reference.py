@@ -285,8 +285,35 @@ class BookeTLB:
 # ==========================================================================
 # The virtualized fast path (DESIGN.md §3), written for reading.
 
-from emu.codes import (CAUSE, CYCLES, EXIT, KIND_IFETCH, KIND_SLEEP, KIND_SYSCALL,  # noqa: E402
-                       MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, STEP, STOP, STRATEGY, TLB)
+from emu.codes import (CAUSE, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH, KIND_SLEEP,  # noqa: E402
+                       KIND_SYSCALL, MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, PROFILE_STEPS, STEP,
+                       STOP, STRATEGY, TLB, TLB_COUNTERS)
+
+#: The cost table the loops read (the Costs struct of emu/_fastpath.pxd): rows
+#: of emu.costs, plus the strategy's guest-entry work.
+COST_FIELDS = (
+    "access", "micro_tlb_refill", "tlbwe", "deliver_interrupt",
+    "asm_save", "asm_walk_per_entry", "asm_walk_hashed", "asm_gpa", "asm_memslot",
+    "asm_pfn_lookup", "asm_hw_write", "asm_restore",
+    "c_full_exit", "c_walk_per_entry", "c_walk_hashed", "c_gpa", "c_memslot",
+    "c_pfn_lookup", "c_hw_write", "c_restore",
+    "native_miss_handler", "put_page",
+    "entry_base", "entry_per_mod",
+)
+
+
+def new_counters() -> dict:
+    """What one context counts, zeroed, by name (the Counters struct of
+    emu/_fastpath.pxd, field by field as flat int64 arrays): ``exits`` holds
+    (count, cycles, min, max) per exit category, ``profile`` (count, cycles)
+    per step of the miss handler."""
+    return {
+        "exits": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
+        "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.int64),
+        "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
+        "causes": np.zeros(len(MISS_CAUSES), np.int64),
+        "profile": np.zeros(2 * len(PROFILE_STEPS), np.int64),
+    }
 
 
 def cause_key_py(owner: int, ts: int, ea: int) -> int:
@@ -407,20 +434,31 @@ class Ctx:
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
         a = arrays
+        a.update(new_counters())
         self.slot_base, self.slot_npages = a["slot_base"], a["slot_npages"]
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
         self.causes, self.profile = a["causes"], a["profile"]
         self.repop_miss, self.repop_access = a["repop_miss"], a["repop_access"]
-        self.guest_run, self.since_load, self.n_modified, self.pending = 0, 1 << 62, 0, 0
-        self.stop_ea = self.stop_gpa = 0
-        self.stop_gi = self.stop_kind = 0
-        self.costs: dict = {}
+        self.guest_run, self.since_load, self.n_modified = 0, 1 << 62, 0
+        # why and where the last loop returned (the Stop struct of emu/_fastpath.pxd)
+        self.stop_reason = self.stop_ea = self.stop_gpa = 0
+        self.stop_gi = self.stop_kind = self.pending = 0
+        self.costs = dict.fromkeys(COST_FIELDS, 0)
         self.log = None                  # optional per-event hook (see the class docstring)
 
     def set_costs(self, c: dict) -> None:
-        self.costs = dict(c)
+        """Fill the cost table from a dict holding (at least) every COST_FIELDS name."""
+        missing = [name for name in COST_FIELDS if name not in c]
+        if missing:
+            raise ValueError(f"No value specified for struct attribute '{missing[0]}'")
+        self.costs = {name: c[name] for name in COST_FIELDS}
+
+    @property
+    def stop(self) -> dict:
+        return {"reason": self.stop_reason, "ea": self.stop_ea, "gpa": self.stop_gpa,
+                "gi": self.stop_gi, "kind": self.stop_kind, "pending": self.pending}
 
     # -- exits ------------------------------------------------------------------
 
@@ -654,6 +692,7 @@ class Ctx:
             if log is not None:
                 log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
             self.record_exit(EXIT["ITLBVIRT" if inst else "DTLBVIRT"], c)
+        self.stop_reason = stop
         return stop, pos, used
 
     def run_native(self, cpu, ea, kind, pos: int, budget: int, category: int):
@@ -715,4 +754,5 @@ class Ctx:
                 log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
             used += c
             cpu.cycles[category] += c
+        self.stop_reason = stop
         return stop, pos, used

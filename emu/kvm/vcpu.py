@@ -34,7 +34,8 @@ def zero_counters(arrays: dict) -> None:
 
 
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
-    """The counter and table arrays one fast-path context reads and writes."""
+    """The table arrays one fast-path context reads and writes (the context adds
+    views of its counters: ``exits``, ``exit_sumsq``, ``tlb``, ``causes``, ``profile``)."""
     return {
         "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
         "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
@@ -43,11 +44,6 @@ def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> 
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
         "mod": np.zeros(hw_entries, np.uint8),
-        "exits": np.zeros(len(EXIT) * 4, np.int64),
-        "exit_sumsq": np.zeros(len(EXIT), np.int64),
-        "tlb": np.zeros(6, np.int64),
-        "causes": np.zeros(len(CAUSE), np.int64),
-        "profile": np.zeros(2 * len(STEP), np.int64),
         "repop_miss": np.zeros(window, np.int64),
         "repop_access": np.zeros(window, np.int64),
     }
