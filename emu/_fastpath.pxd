@@ -3,166 +3,19 @@
 # The rest of the package never imports this module directly: it goes through
 # emu.backend, which picks this extension or the pure-Python reference
 # (emu/_reference.py) with the same semantics.
+#
+# This file is the engine's contract: the structs both sides agree on (a TLB
+# entry, the cost table, the counters, the stop record) and the cdef class
+# layouts.  BookeTLB, VirtCPU and Ctx live in one extension module so that the
+# hit path's calls to their cdef methods can be inlined.
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
-# Codes shared with emu/codes.py (tests/test_codes.py checks that they agree).
-
-# emu.codes.EXIT_CATEGORIES
-cdef enum:
-    EXIT_MMIO = 0
-    EXIT_DCR = 1
-    EXIT_SIGNAL = 2
-    EXIT_ITLBREAL = 3
-    EXIT_ITLBVIRT = 4
-    EXIT_DTLBREAL = 5
-    EXIT_DTLBVIRT = 6
-    EXIT_SYSCALL = 7
-    EXIT_ISI = 8
-    EXIT_DSI = 9
-    EXIT_EMULINST = 10
-    EXIT_EMUL_WAIT = 11
-    EXIT_EMUL_WRTEE = 12
-    EXIT_EMUL_MTSPR = 13
-    EXIT_EMUL_MFSPR = 14
-    EXIT_EMUL_MTMSR = 15
-    EXIT_EMUL_MFMSR = 16
-    EXIT_EMUL_TLBSX = 17
-    EXIT_EMUL_TLBWE = 18
-    EXIT_EMUL_RFI = 19
-    EXIT_DEC = 20
-    EXIT_EXTINT = 21
-    EXIT_HALT = 22
-    EXIT_USR_PR_INST = 23
-    EXIT_FP_UNAVAIL = 24
-    EXIT_DEBUG = 25
-    EXIT_TIMEINGUEST = 26
-    N_EXIT_CATEGORIES = 27
-
-# emu.codes.MISS_CAUSES
-cdef enum:
-    CAUSE_COMPULSORY = 0
-    CAUSE_HOST_EVICTION = 1
-    CAUSE_OTHER_GUEST_EVICTION = 2
-    CAUSE_SELF_EVICTION = 3
-    CAUSE_GUEST_CONTEXT_SWITCH = 4
-    CAUSE_FLUSH = 5
-    CAUSE_SHADOW_NOT_RESTORED = 6
-    N_MISS_CAUSES = 7
-
-# emu.codes.CYCLE_CATEGORIES
-cdef enum:
-    CYCLES_GUEST = 0
-    CYCLES_EXIT_ENTRY = 1
-    CYCLES_FASTPATH = 2
-    CYCLES_C_PATH = 3
-    CYCLES_GFN_TO_PFN = 4
-    CYCLES_SAVE_RESTORE = 5
-    CYCLES_HOST_SWITCH = 6
-    CYCLES_HOST_TASKS = 7
-    CYCLES_QEMU = 8
-    CYCLES_IDLE = 9
-    N_CYCLE_CATEGORIES = 10
-
-# emu.codes.PROFILE_STEPS
-cdef enum:
-    STEP_SAVE = 0
-    STEP_WALK = 1
-    STEP_DELIVER = 2
-    STEP_GPA = 3
-    STEP_MEMSLOT = 4
-    STEP_PFN_LOOKUP = 5
-    STEP_HW_WRITE = 6
-    STEP_RESTORE = 7
-    STEP_FULL_EXIT = 8
-    STEP_ENTRY_RESTORE = 9
-    STEP_DEFERRED_C_PATH = 10
-    STEP_GFN_TO_PFN = 11
-    N_PROFILE_STEPS = 12
-
-# emu.codes.STOPS
-cdef enum:
-    STOP_BUDGET = 0
-    STOP_END = 1
-    STOP_GUEST_MISS = 2
-    STOP_MMIO = 3
-    STOP_DEFERRED = 4
-    STOP_SYSCALL = 5
-    STOP_SLEEP = 6
-    STOP_HOST_FAULT = 7
-    N_STOPS = 8
-
-# emu.codes.TLB_COUNTERS
-cdef enum:
-    TLB_HITS = 0
-    TLB_MISSES = 1
-    TLB_MICRO_HITS = 2
-    TLB_MICRO_MISSES = 3
-    TLB_ISOLATION_VIOLATIONS = 4
-    TLB_HOST_MAPPINGS_KILLED = 5
-    N_TLB_COUNTERS = 6
-
-# emu.codes.STRATEGIES
-cdef enum:
-    STRATEGY_SHADOW = 0
-    STRATEGY_SHADOW_MODIFIED = 1
-    STRATEGY_DIRECT = 2
-    STRATEGY_DIRECT_SAVE_ON_SWITCH = 3
-    STRATEGY_E500_FLUSH_ON_PUT = 4
-    STRATEGY_E500_SHADOW_IDS = 5
-    N_STRATEGIES = 6
-
-# emu.codes.HANDLERS
-cdef enum:
-    HANDLER_ASM = 0
-    HANDLER_C = 1
-    N_HANDLERS = 2
-
-# emu.codes.PFN_SOURCES
-cdef enum:
-    PFN_SOURCE_GUP = 0
-    PFN_SOURCE_PIN_ALL = 1
-    PFN_SOURCE_PFN_CACHE = 2
-    PFN_SOURCE_GUEST_TLB_REFS = 3
-    N_PFN_SOURCES = 4
-
-# emu.codes.KINDS
-cdef enum:
-    KIND_IFETCH = 0
-    KIND_LOAD = 1
-    KIND_STORE = 2
-    KIND_MODIFY = 3
-    KIND_SYSCALL = 4
-    KIND_SLEEP = 5
-    N_KINDS = 6
-
-# emu.codes.POLICIES
-cdef enum:
-    POLICY_FIFO = 0
-    POLICY_LRU = 1
-    POLICY_RANDOM = 2
-    POLICY_ROUND_ROBIN = 3
-    POLICY_NV = 4
-    POLICY_NONE = 5
-    N_POLICIES = 6
-
-
-cdef inline dict compiled_codes():
-    """The enums above as compiled: {tuple of emu.codes: {name: value}}."""
-    return {
-        "EXIT_CATEGORIES": {"MMIO": EXIT_MMIO, "DCR": EXIT_DCR, "SIGNAL": EXIT_SIGNAL, "ITLBREAL": EXIT_ITLBREAL, "ITLBVIRT": EXIT_ITLBVIRT, "DTLBREAL": EXIT_DTLBREAL, "DTLBVIRT": EXIT_DTLBVIRT, "SYSCALL": EXIT_SYSCALL, "ISI": EXIT_ISI, "DSI": EXIT_DSI, "EMULINST": EXIT_EMULINST, "EMUL_WAIT": EXIT_EMUL_WAIT, "EMUL_WRTEE": EXIT_EMUL_WRTEE, "EMUL_MTSPR": EXIT_EMUL_MTSPR, "EMUL_MFSPR": EXIT_EMUL_MFSPR, "EMUL_MTMSR": EXIT_EMUL_MTMSR, "EMUL_MFMSR": EXIT_EMUL_MFMSR, "EMUL_TLBSX": EXIT_EMUL_TLBSX, "EMUL_TLBWE": EXIT_EMUL_TLBWE, "EMUL_RFI": EXIT_EMUL_RFI, "DEC": EXIT_DEC, "EXTINT": EXIT_EXTINT, "HALT": EXIT_HALT, "USR_PR_INST": EXIT_USR_PR_INST, "FP_UNAVAIL": EXIT_FP_UNAVAIL, "DEBUG": EXIT_DEBUG, "TIMEINGUEST": EXIT_TIMEINGUEST},
-        "MISS_CAUSES": {"compulsory": CAUSE_COMPULSORY, "host-eviction": CAUSE_HOST_EVICTION, "other-guest-eviction": CAUSE_OTHER_GUEST_EVICTION, "self-eviction": CAUSE_SELF_EVICTION, "guest-context-switch": CAUSE_GUEST_CONTEXT_SWITCH, "flush": CAUSE_FLUSH, "shadow-not-restored": CAUSE_SHADOW_NOT_RESTORED},
-        "CYCLE_CATEGORIES": {"guest": CYCLES_GUEST, "exit_entry": CYCLES_EXIT_ENTRY, "fastpath": CYCLES_FASTPATH, "c_path": CYCLES_C_PATH, "gfn_to_pfn": CYCLES_GFN_TO_PFN, "save_restore": CYCLES_SAVE_RESTORE, "host_switch": CYCLES_HOST_SWITCH, "host_tasks": CYCLES_HOST_TASKS, "qemu": CYCLES_QEMU, "idle": CYCLES_IDLE},
-        "PROFILE_STEPS": {"save": STEP_SAVE, "walk": STEP_WALK, "deliver": STEP_DELIVER, "gpa": STEP_GPA, "memslot": STEP_MEMSLOT, "pfn_lookup": STEP_PFN_LOOKUP, "hw_write": STEP_HW_WRITE, "restore": STEP_RESTORE, "full_exit": STEP_FULL_EXIT, "entry_restore": STEP_ENTRY_RESTORE, "deferred_c_path": STEP_DEFERRED_C_PATH, "gfn_to_pfn": STEP_GFN_TO_PFN},
-        "STOPS": {"budget": STOP_BUDGET, "end": STOP_END, "guest_miss": STOP_GUEST_MISS, "mmio": STOP_MMIO, "deferred": STOP_DEFERRED, "syscall": STOP_SYSCALL, "sleep": STOP_SLEEP, "host_fault": STOP_HOST_FAULT},
-        "TLB_COUNTERS": {"hits": TLB_HITS, "misses": TLB_MISSES, "micro_hits": TLB_MICRO_HITS, "micro_misses": TLB_MICRO_MISSES, "isolation_violations": TLB_ISOLATION_VIOLATIONS, "host_mappings_killed": TLB_HOST_MAPPINGS_KILLED},
-        "STRATEGIES": {"shadow": STRATEGY_SHADOW, "shadow-modified": STRATEGY_SHADOW_MODIFIED, "direct": STRATEGY_DIRECT, "direct-save-on-switch": STRATEGY_DIRECT_SAVE_ON_SWITCH, "e500-flush-on-put": STRATEGY_E500_FLUSH_ON_PUT, "e500-shadow-ids": STRATEGY_E500_SHADOW_IDS},
-        "HANDLERS": {"asm": HANDLER_ASM, "c": HANDLER_C},
-        "PFN_SOURCES": {"gup": PFN_SOURCE_GUP, "pin-all": PFN_SOURCE_PIN_ALL, "pfn-cache": PFN_SOURCE_PFN_CACHE, "guest-tlb-refs": PFN_SOURCE_GUEST_TLB_REFS},
-        "KINDS": {"ifetch": KIND_IFETCH, "load": KIND_LOAD, "store": KIND_STORE, "modify": KIND_MODIFY, "syscall": KIND_SYSCALL, "sleep": KIND_SLEEP},
-        "POLICIES": {"fifo": POLICY_FIFO, "lru": POLICY_LRU, "random": POLICY_RANDOM, "round-robin": POLICY_ROUND_ROBIN, "nv": POLICY_NV, "none": POLICY_NONE},
-    }
+# The codes shared with Python (EXIT_*, CAUSE_*, CYCLES_*, STEP_*, STOP_*, TLB_*,
+# STRATEGY_*, HANDLER_*, PFN_SOURCE_*, KIND_*, POLICY_* and N_<tuple>), generated
+# by setup.py from emu/codes.py.
+include "_codes.pxi"
 
 
 # A growable open-addressing set of uint64 keys (compulsory-miss tracking).

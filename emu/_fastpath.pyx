@@ -21,12 +21,11 @@ DEF LRU_CANDIDATES = 8
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 NO_PID = 0xFFFF     # a PID no 8-bit TID can equal
 
-POLICIES = {"fifo": POLICY_FIFO, "lru": POLICY_LRU, "random": POLICY_RANDOM,
-            "round-robin": POLICY_ROUND_ROBIN, "nv": POLICY_NV, "none": POLICY_NONE}
+POLICIES = compiled_codes()["POLICIES"]
 
 
 def enum_values():
-    """The C enums as compiled, by emu.codes tuple name: {tuple: {name: value}}."""
+    """The C enums as compiled (emu/_codes.pxi): {tuple of emu.codes: {name: value}}."""
     return compiled_codes()
 
 

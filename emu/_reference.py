@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from emu.codes import POLICIES
+
 MASK64 = (1 << 64) - 1
 GOLDEN = 0x9E3779B97F4A7C15
 EMPTY = MASK64
 
 NO_PID = 0xFFFF          # a PID no 8-bit TID can equal
-POLICIES = ("fifo", "lru", "random", "round-robin", "nv", "none")
 
 
 def splitmix64(x: int) -> int:
