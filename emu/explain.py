@@ -31,11 +31,10 @@ check, the pfn source and the hardware index the round robin chose, with the
 entry it overwrote.  The cycles of every miss are printed as the total the
 model charged and as the cost table's rows that make it up.
 
-Besides the hook in ``emu/_reference.py``, the narrator wraps (as instance
-attributes, on the one vCPU it watches) the Python-level handlers of
-:class:`~emu.kvm.vcpu.VcpuThread`: vcpu_load / vcpu_put, the guest's TLB
-miss handler, the deferred C path, MMIO, system calls, timer ticks and guest
-context switches.  While the vCPU is descheduled it counts what the other
+Besides the hook in ``emu/_reference.py``, the narrator observes (as the
+observer of the one vCPU it watches, :mod:`emu.observe`) the Python-level
+handlers: vcpu_load / vcpu_put, the guest's TLB miss handler, the deferred
+C path, MMIO, system calls, timer ticks and guest context switches.  While the vCPU is descheduled it counts what the other
 threads of its CPU do to the hardware TLB.
 
 The text depends only on the scenario, its seed and the options: no wall
@@ -191,18 +190,11 @@ class _Narrator:
     # -- wrapping the vCPU's Python-level handlers (instance attributes only) ------------------
 
     def _wrap(self) -> None:
-        v = self.v
-        for name in ("vcpu_load", "vcpu_put", "guest_tlb_miss", "c_path", "mmio_exit",
-                     "syscall", "timer_tick", "switch_process", "halt"):
-            original = getattr(v, name)
-            handler = getattr(self, "on_" + name)
-            setattr(v, name, self._wrapper(original, handler))
+        self.v.observer = self
 
-    @staticmethod
-    def _wrapper(original, handler):
-        def call(*args):
-            return handler(original, *args)
-        return call
+    def around(self, event, thread, call, *args):
+        """The observer protocol (emu.observe): ``on_<event>`` tells the handler's run."""
+        return getattr(self, "on_" + event)(call, *args)
 
     def thread_name(self, ctx: int) -> str:
         name, kind = self.names[ctx]
@@ -435,7 +427,7 @@ class _Narrator:
         result = original(cpu, proc)
         _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
         fault = " (a guest page fault: new frame)" if v.guest.page_faults != pf else ""
-        words = "1 batched tlbwe" if v.batch_tlbwe else "3 tlbwe, each trapping to KVM"
+        words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
         self.say(f"guest handler: page-table walk{fault}; writes guest TLB entry {gi} "
                  f"(round robin) with {words}:", 6)
         self.say(f"gtlb[{gi}] = EA {_hex(ea)}, TID {tid}, {_size(shift)} -> GPA {_hex(gpa)}", 9)

@@ -18,29 +18,29 @@ import numpy as np
 import simpy
 
 from emu import backend as _backend
-from emu.codes import CYCLE_CATEGORIES, CYCLES
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
+from emu.guest.kernel import GuestKernel
 from emu.guest.os import BLOCK_GPA, GuestOS, GuestProcess
 from emu.host.sched import RunQueue, SchedParams
 from emu.host.threads import HostTask, QemuThread
+from emu.hw.cpu import PhysicalCPU
 from emu.kvm.strategies import make_strategy
 from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vm import KvmVM
 from emu.workload.streams import AccessStream
 
-HOST_KERNEL_EA = 0xC000_0000
 FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel
 QUANTUM_US = 100                   # longest run between two scheduler checks
 
 
-class PCPU:
-    """One physical CPU: its fast-path translation state, run queue and breakdown."""
+class PCPU(PhysicalCPU):
+    """One physical CPU as the host kernel runs it: the core, its run queue and
+    the scheduling state of the CPU loop."""
 
-    def __init__(self, machine, index: int, virt, rq: RunQueue, cycles: np.ndarray):
-        self.machine, self.index = machine, index
-        self.virt, self.rq, self.cycles = virt, rq, cycles
-        self.tlb = virt.tlb
+    def __init__(self, index: int, virt, cycles: np.ndarray, rq: RunQueue):
+        super().__init__(index, virt, cycles)
+        self.rq = rq
         self.idle_event = None
         self.preempt = False
         self.loaded = None             # the vCPU loaded on this CPU (vcpu_load done)
@@ -58,20 +58,6 @@ class PCPU:
         while self.wakes and self.wakes[0] <= now:
             heapq.heappop(self.wakes)
         return self.wakes[0] if self.wakes else -1
-
-    def total(self) -> int:
-        return int(self.cycles.sum())
-
-    def charge(self, category: str, cycles: int) -> int:
-        self.cycles[CYCLES[category]] += cycles
-        return cycles
-
-    # what the strategies use
-    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer):
-        self.virt.write(idx, ea, shift, tid, ts, rpn, owner, writer)
-
-    def invalidate(self, idx, writer, reason=-1):
-        self.virt.invalidate(idx, writer, reason)
 
 
 class Machine:
@@ -139,21 +125,9 @@ class Machine:
         return pfn
 
     def _make_cpu(self, index: int, sched: SchedParams) -> PCPU:
-        be, m = self.backend, self.scenario.machine
-        seed = self.seed_int("tlb", index)
-        cycles = np.zeros(len(CYCLE_CATEGORIES), np.int64)
-        if m.core == "440":
-            tlb = be.BookeTLB(64, 64, "round-robin", m.hwater, 12, seed)
-            # Linux pins 256 MB of kernel lowmem per slot above hwater (reference §1.5)
-            for n, slot in enumerate(range(63, m.hwater, -1)):
-                tlb.write(slot, HOST_KERNEL_EA + (n << 28), 28, 0, 0, n << 28, 0, -1)
-            tlb1 = None
-        else:
-            tlb = be.BookeTLB(512, 4, "nv", -1, 12, seed)
-            tlb1 = be.BookeTLB(16, 16, "none", -1, 12, seed)
-            tlb1.write(0, HOST_KERNEL_EA, 28, 0, 0, 0, 0, -1)     # IPROT kernel mapping
-        virt = be.VirtCPU(tlb, tlb1, m.micro_tlb, cycles, self.ctx_host)
-        return PCPU(self, index, virt, RunQueue(index, sched), cycles)
+        m = self.scenario.machine
+        return PCPU.build(self.backend, index, m.core, m.hwater, m.micro_tlb,
+                          self.seed_int("tlb", index), self.ctx_host, rq=RunQueue(index, sched))
 
     def _build_threads(self) -> None:
         sc = self.scenario
@@ -188,7 +162,9 @@ class Machine:
             for c in range(vmc.vcpus):
                 cpu = next_cpu % ncpu if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
                 next_cpu += 1
-                t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
+                kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us,
+                                     sc.kvm.batch_tlbwe)
+                t = VcpuThread(self, kvm, kernel, v, c, tid, cpu, ctx_id)
                 self.vcpus.append(t)
                 kvm.vcpus.append(t)
                 self.cpus[cpu].rq.add(t)

@@ -1,5 +1,9 @@
 """The guest operating system of one VM: a Linux 44x-like kernel, as KVM sees it.
 
+This module holds the guest's state (processes, page tables, the scheduler
+of each vCPU, the guest memory layout); its handlers are in
+:mod:`emu.guest.kernel`.
+
 What the guest does that matters to the TLB:
 
 * processes with two-level page tables filled on demand (a guest page fault
@@ -24,6 +28,8 @@ run in the fast path.
 from __future__ import annotations
 
 import numpy as np
+
+from emu.errors import ConfigError
 
 KERNEL_BASE = 0xC000_0000
 KERNEL_SHIFT = 24                     # 16 MB
@@ -70,6 +76,8 @@ class GuestCPU:
         self.tlb_rr = 0
         self.rng = rng
         self.pid_owner: dict[int, int] = {}   # PID -> index of the process that last used it
+        if self.current is not None:
+            self.pid_owner[self.current.pid] = self.current.index
 
     def runnable(self, now: int) -> list:
         for p in self.processes:
@@ -123,7 +131,6 @@ class GuestOS:
     def alloc_gfn(self) -> int:
         """The next free guest frame (demand paging)."""
         if self.next_gfn >= self.memory_pages:
-            from emu.errors import ConfigError
             raise ConfigError(f"vm: guest memory of {self.memory_pages * 4 // 1024} MB is "
                               "exhausted by its processes' pages (raise vm.N.memory_mb)")
         gfn = self.next_gfn
