@@ -1,8 +1,8 @@
 # C-level declarations of emu's fast path.
 #
 # The rest of the package never imports this module directly: it goes through
-# emu.backend, which picks this extension or the pure-Python reference
-# (emu/_reference.py) with the same semantics.
+# emu.engine.get, which picks this extension or the pure-Python reference twin
+# (emu/engine/reference/) with the same semantics.
 #
 # This file is the engine's contract: the structs both sides agree on (a TLB
 # entry, the cost table, the counters, the stop record) and the cdef class

@@ -1,6 +1,7 @@
 """Type stubs for emu's compiled fast path (emu/_fastpath.pyx).
 
-The same classes, with the same semantics, are in emu/_reference.py.
+The same classes, with the same semantics, are in emu/engine/reference/ (the
+reference twin); the rest of the package reaches either through emu.engine.get.
 """
 
 from typing import Optional

@@ -1,6 +1,6 @@
 # emu's fast path: the per-access TLB loops, in C.
 #
-# Semantics are defined by emu/_reference.py, which implements the same
+# Semantics are defined by emu/engine/reference/, which implements the same
 # structures in plain Python; tests run both over the same cases and demand
 # identical counters and identical TLB contents.  Nothing in the per-access
 # loops touches a Python object.
@@ -30,7 +30,7 @@ def enum_values():
 
 
 # --------------------------------------------------------------------------
-# Seeded pseudo-random numbers (the same generator as _reference.Rng)
+# Seeded pseudo-random numbers (the same generator as emu.engine.reference.tlb)
 
 cdef inline uint64_t splitmix64(uint64_t x) noexcept nogil:
     x += GOLDEN

@@ -2,8 +2,8 @@
 
 A student reads DESIGN.md §3 (the four steps of the miss handler) and wants to
 see them happen.  :func:`explain` runs a scenario on the reference backend
-(``emu/_reference.py``, the code a student reads) with its per-event hook
-(``Ctx.log``) installed on one vCPU, and tells the story of the first N
+(``emu/engine/reference/``, the code a student reads) with a tracer
+(:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
 accesses after that vCPU's K-th ``vcpu_load``::
 
     vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at 4,210.6 us)
@@ -31,7 +31,7 @@ check, the pfn source and the hardware index the round robin chose, with the
 entry it overwrote.  The cycles of every miss are printed as the total the
 model charged and as the cost table's rows that make it up.
 
-Besides the hook in ``emu/_reference.py``, the narrator observes (as the
+Besides the tracer events, the narrator observes (as the
 observer of the one vCPU it watches, :mod:`emu.observe`) the Python-level
 handlers: vcpu_load / vcpu_put, the guest's TLB miss handler, the deferred
 C path, MMIO, system calls, timer ticks and guest context switches.  While the vCPU is descheduled it counts what the other
@@ -50,6 +50,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from emu.engine import tracer
 from emu.errors import EmuError
 
 KIND_NAMES = ("ifetch", "load", "store", "modify")
@@ -62,6 +63,14 @@ DEFAULT_ACCESSES = 20
 
 class _WindowDone(Exception):
     """Raised from a hook when the window is told: it ends the run early."""
+
+
+class _Events(tracer.Recorder):
+    """Hands each tracer event to ``handler`` as one dict."""
+
+    def __init__(self, handler):
+        super().__init__()
+        self.record = handler
 
 
 # -- small formatting helpers ------------------------------------------------------
@@ -204,7 +213,7 @@ class _Narrator:
         number = self.v.resumes + 1
         if number == self.resume and not self.active:
             self.active = True
-            self.v.ctx.log = self.on_event
+            self.v.ctx.tracer = _Events(self.on_event)
         if not self.active:
             return original(cpu)
         t0, before = cpu.total(), self.held()
@@ -234,7 +243,7 @@ class _Narrator:
         for t in self.others:                  # watch the CPU's other threads until we resume
             self.away[t.ctx.ctx] = {"accesses": 0, "misses": 0, "faults": 0, "writes": 0,
                                     "evicted_mine": 0}
-            t.ctx.log = self.on_other_event
+            t.ctx.tracer = _Events(self.on_other_event)
         return result
 
     def away_lines(self, held_at_load: int) -> list:
@@ -251,7 +260,7 @@ class _Narrator:
         for th in self.others:
             s = self.away[th.ctx.ctx]
             record[th.ctx.ctx] = dict(s)
-            th.ctx.log = None
+            th.ctx.tracer = tracer.NULL
             if s["accesses"] or s["misses"]:
                 faults = f" ({s['faults']:,} host page faults)" if s["faults"] else ""
                 lines.append(f"meanwhile {self.thread_name(th.ctx.ctx)} ran "

@@ -38,3 +38,13 @@ def test_the_policies_the_extension_accepts():
 def test_the_exit_categories_are_kvms_27():
     # arch/powerpc/kvm/timing.c: 26 exit types + TIMEINGUEST (reference/kvm440.md §2.9)
     assert len(codes.EXIT_CATEGORIES) == 27 and codes.EXIT_CATEGORIES[-1] == "TIMEINGUEST"
+
+
+def test_a_stale_build_is_named():
+    from types import SimpleNamespace
+
+    from emu.engine import build
+    assert build.stale_codes(_fastpath) == ""
+    stale = _fastpath.enum_values()
+    stale["STOPS"] = dict(stale["STOPS"], mmio=99)
+    assert build.stale_codes(SimpleNamespace(enum_values=lambda: stale)) == "STOPS differs"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emu import backend, codes
+from emu import codes, engine
 from emu.costs import CostTable
 
-FP, REF = backend.get("cython"), backend.get("reference")
+FP, REF = engine.get("cython"), engine.get("reference")
 IMPLS = pytest.mark.parametrize("impl", [FP, REF], ids=["cython", "reference"])
 
 
@@ -117,3 +117,181 @@ def test_the_stop_record(impl):
     ctx = impl.Ctx(1, tables())
     assert ctx.stop == {"reason": 0, "ea": 0, "gpa": 0, "gi": 0, "kind": 0, "pending": 0}
     assert (ctx.stop_ea, ctx.stop_gpa, ctx.stop_gi, ctx.stop_kind, ctx.pending) == (0,) * 5
+
+
+# -- one vCPU context, both backends, the same numbers (a differential property) -------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from emu.engine.tracer import EVENTS, OUTCOMES, Recorder, Tracer  # noqa: E402
+
+GUEST_BASE = 0x2000_0000
+DEVICE_PAGES = (6, 7)            # guest pages the test maps outside the memslot (MMIO)
+
+
+def guest_gpa(page: int) -> int:
+    return (0xE_0000 + page) << 12 if page in DEVICE_PAGES else (0x400 + page) << 12
+
+
+class World:
+    """One vCPU context on one CPU, on one backend, and the Python side of its stops."""
+
+    def __init__(self, impl, cfg):
+        self.impl = impl
+        hw = 64
+        self.tlb = impl.BookeTLB(hw, hw, cfg["policy"], 62)
+        self.cpu = impl.VirtCPU(self.tlb, None, cfg["micro"], np.zeros(10, np.int64),
+                                np.array([0, 0, 1], np.uint8))
+        self.gtlb = impl.BookeTLB(64, 64, "none")
+        shadow = cfg["strategy"] in ("shadow", "shadow-modified")
+        self.shadow = impl.BookeTLB(hw, hw, "round-robin", 62) if shadow else None
+        self.pcache = impl.BookeTLB(8, 8, "lru")
+        self.arrays = tables(hw, 16)
+        self.arrays["pin"][:] = 0x10000 + np.arange(256)
+        self.ctx = impl.Ctx(1, self.arrays, self.gtlb, self.shadow, self.pcache,
+                            codes.STRATEGY[cfg["strategy"]], codes.HANDLER[cfg["handler"]],
+                            cfg["hashed"], codes.PFN_SOURCE[cfg["pfn_source"]])
+        self.ctx.set_costs(cost_dict())
+        self.ctx.guest_pr, self.ctx.guest_pid, self.ctx.since_load = 1, 1, 0
+        self.next_gi = 0
+
+    def handle(self, stop: int, pos: int) -> int:
+        """What the vCPU thread would do for ``stop``; returns the next position."""
+        ctx, name = self.ctx, codes.STOPS[stop]
+        if name == "guest_miss":                  # the guest's handler fills its TLB
+            ea = int(ctx.stop_ea)
+            gi, self.next_gi = self.next_gi, (self.next_gi + 1) % 60
+            page = (ea - GUEST_BASE) >> 12
+            self.gtlb.write(gi, ea >> 12 << 12, 12, 1, 0, guest_gpa(page), 0, -1)
+            self.arrays["gref"][gi] = 0x10000 + page
+            return pos
+        if name == "deferred":                    # the C path: gfn_to_pfn, then map it
+            gfn = int(ctx.stop_gpa) >> 12
+            j = self.pcache.choose_victim(0)
+            self.pcache.write(j, gfn << 12, 12, 0, 0, (0x10000 + gfn) << 12, 0, -1)
+            ctx.map_shadow(self.cpu, int(ctx.stop_ea), int(ctx.stop_gi), 0x10000 + gfn)
+            ctx.guest_entry(self.cpu)
+            return pos
+        if name in ("mmio", "syscall", "sleep"):
+            return pos + 1
+        return pos
+
+    def state(self) -> dict:
+        return {
+            "counters": {k: self.arrays[k].tolist() for k in
+                         ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss",
+                          "repop_access", "hwref_gi", "mod")},
+            "cycles": self.cpu.cycles_arr.tolist(),
+            "tlb": [self.tlb.read(i) for i in range(self.tlb.entries)],
+            "stop": self.ctx.stop, "n_modified": self.ctx.n_modified,
+            "guest_run": self.ctx.guest_run,
+        }
+
+
+@st.composite
+def contexts(draw):
+    strategy = draw(st.sampled_from(["shadow", "shadow-modified", "direct",
+                                     "direct-save-on-switch"]))
+    return {"strategy": strategy, "handler": draw(st.sampled_from(codes.HANDLERS)),
+            "hashed": draw(st.integers(0, 1)), "micro": draw(st.booleans()),
+            "pfn_source": draw(st.sampled_from(codes.PFN_SOURCES)),
+            "policy": "round-robin" if strategy.startswith("shadow")
+            else draw(st.sampled_from(["round-robin", "lru"]))}
+
+
+@st.composite
+def streams(draw, max_len=160):
+    n = draw(st.integers(1, max_len))
+    pages = draw(st.lists(st.integers(0, 11), min_size=n, max_size=n))
+    kinds = draw(st.lists(st.sampled_from([0, 1, 1, 2, 2, 3, 4, 5]), min_size=n, max_size=n))
+    ea = np.array([GUEST_BASE + (p << 12) + 8 * (i % 512) for i, p in enumerate(pages)],
+                  np.uint32)
+    return ea, np.array(kinds, np.uint8)
+
+
+@settings(derandomize=True, max_examples=60, deadline=None)
+@given(cfg=contexts(), stream=streams(), budgets=st.lists(st.integers(1, 3000), min_size=1,
+                                                          max_size=8),
+       data=st.data())
+def test_one_context_runs_alike_on_both_backends(cfg, stream, budgets, data):
+    ea, kind = stream
+    worlds = [World(FP, cfg), World(REF, cfg)]
+    worlds[1].ctx.tracer = recorder = Recorder()
+    pos, steps = 0, 0
+    while pos < len(ea) and steps < 400:
+        budget = budgets[steps % len(budgets)]
+        results = [w.ctx.run_virt(w.cpu, ea, kind, pos, budget) for w in worlds]
+        assert results[0] == results[1]
+        stop, new_pos, _ = results[0]
+        positions = {w.handle(stop, new_pos) for w in worlds}
+        assert len(positions) == 1
+        pos = positions.pop()
+        if data.draw(st.integers(0, 9)) == 0:        # a host task evicts an entry
+            victim = data.draw(st.integers(0, 61))
+            for w in worlds:
+                w.cpu.invalidate(victim, 2)
+        assert worlds[0].state() == worlds[1].state()
+        steps += 1
+    assert pos == len(ea)
+    check_grammar(recorder.events)
+
+
+def check_grammar(events: list) -> set:
+    """Every event is documented, has exactly its fields, and a virtualized miss tells
+    its steps in the documented order (a ``hw_write`` outside a miss is map_shadow's)."""
+    after = {"miss": {"walk"}, "walk": {"end", "gpa"}, "gpa": {"memslot"},
+             "memslot": {"end", "pfn"}, "pfn": {"end", "hw_write"}, "hw_write": {"end"}}
+    prev, in_miss, outcomes = None, False, set()
+    for ev in events:
+        name = ev["event"]
+        assert set(ev) == {"event", "ctx", *EVENTS[name]}, ev
+        if in_miss:
+            assert name in after[prev], (prev, ev)
+            if name == "end":
+                assert ev["outcome"] in OUTCOMES
+                outcomes.add(ev["outcome"])
+                in_miss = False
+        else:
+            assert name in ("hit", "miss", "hw_write"), (prev, ev)
+            in_miss = name == "miss"
+        prev = name
+    assert not in_miss or prev == "miss" or prev in after
+    return outcomes
+
+
+def test_the_null_tracer_ignores_events():
+    assert Tracer().hit(1, 0, 0, 0, -1) is None
+    assert isinstance(REF.Ctx(1, tables()).tracer, Tracer)
+
+
+def test_the_events_are_the_tracer_methods():
+    assert EVENTS == {"hit": ("ea", "kind", "index", "owner"), "miss": ("ea", "kind", "cause"),
+                      "walk": ("gi", "cycles"), "gpa": ("gpa",),
+                      "memslot": ("gfn", "slot", "visible"), "pfn": ("source", "pfn"),
+                      "hw_write": ("index", "evicted"), "end": ("outcome", "cycles")}
+    rec = Recorder()
+    rec.memslot(3, 0x401, 0, True)
+    assert rec.events == [{"event": "memslot", "ctx": 3, "gfn": 0x401, "slot": 0, "visible": True}]
+
+
+@pytest.mark.parametrize("pfn_source, outcomes", [
+    ("pin-all", {"filled", "guest_miss", "mmio"}),
+    ("gup", {"deferred", "guest_miss", "mmio"}),
+])
+def test_a_traced_stream_tells_every_outcome(pfn_source, outcomes):
+    cfg = {"strategy": "direct", "handler": "asm", "hashed": 0, "micro": True,
+           "pfn_source": pfn_source, "policy": "round-robin"}
+    ea = np.array([GUEST_BASE + ((i * 5 % 12) << 12) for i in range(200)], np.uint32)
+    kind = np.ones(200, np.uint8)
+    worlds = [World(FP, cfg), World(REF, cfg)]
+    worlds[1].ctx.tracer = recorder = Recorder()
+    pos = 0
+    while pos < len(ea):
+        results = [w.ctx.run_virt(w.cpu, ea, kind, pos, 1 << 40) for w in worlds]
+        assert results[0] == results[1]
+        pos = {w.handle(results[0][0], results[0][1]) for w in worlds}.pop()
+    assert worlds[0].state() == worlds[1].state()
+    assert check_grammar(recorder.events) == outcomes
+    hits = sum(e["event"] == "hit" for e in recorder.events)
+    assert hits == worlds[1].arrays["tlb"][codes.TLB["hits"]] > 0

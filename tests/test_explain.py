@@ -39,8 +39,8 @@
 2. The exercise (:func:`emu.explain.solve_exercise`): the computed answer equals
    the hand-derived one.
 3. Bad input: an EmuError with one line; through the CLI, exit status 2.
-4. The hook changes nothing: a run with a log on every context gives the
-   summary of a run without.
+4. The tracer changes nothing: a run with a tracer on every context gives
+   the summary of a run without.
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from pathlib import Path
 
 import pytest
 
+from emu.engine.tracer import Recorder
 from emu.errors import EmuError
 from emu.explain import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
                          explain, solve_exercise)
@@ -225,7 +226,7 @@ def test_cli_narrates(capsys):
 
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
-def test_a_log_on_every_context_changes_no_number():
+def test_a_tracer_on_every_context_changes_no_number():
     from emu.config import default_scenario
     from emu.machine import Machine
     from emu.scenario import resolve
@@ -234,15 +235,16 @@ def test_a_log_on_every_context_changes_no_number():
     over = ["sim.backend=reference", "duration_ms=0.6", "kvm.pfn_source=gup",
             "vm.0.process.0.workload.mmio_every=300", "costs.sched_latency_us=200",
             "costs.sched_min_granularity_us=50", "host_task.0.sleep_us=100"]
-    sums, events = [], []
-    for logged in (False, True):
+    sums, recorder = [], Recorder()
+    for traced in (False, True):
         m = Machine(resolve(default_scenario(), over))
-        if logged:
+        if traced:
             for t in m.vcpus + m.qemu + m.host_tasks:
-                t.ctx.log = events.append
+                t.ctx.tracer = recorder
         m.run()
         sums.append(json.dumps(collect(m)[0], sort_keys=True, default=str))
     assert sums[0] == sums[1]
+    events = recorder.events
     kinds = {e["event"] for e in events}
     assert {"hit", "miss", "walk", "gpa", "memslot", "pfn", "hw_write", "end"} <= kinds
     outcomes = {e["outcome"] for e in events if e["event"] == "end"}
