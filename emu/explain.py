@@ -473,7 +473,7 @@ class _Narrator:
         if not self.active:
             return original(cpu, proc)
         result = original(cpu, proc)
-        from emu.guest.os import DEVICE_GPAS
+        from emu.qemu.devices import DEVICE_GPAS
         device = DEVICE_GPAS.get(int(self.v.ctx.stop_gpa) >> 12, "uart")
         self.say(f"QEMU emulates the {device} access; the vCPU blocks until it answers", 6)
         self.complete()                # QEMU finishes the access: it never hits

@@ -30,14 +30,16 @@ from __future__ import annotations
 import numpy as np
 
 from emu.errors import ConfigError
+from emu.qemu.devices import BLOCK_GPA, UART_GPA
 
 KERNEL_BASE = 0xC000_0000
 KERNEL_SHIFT = 24                     # 16 MB
-UART_EA = UART_GPA = 0xEF60_0000
-BLOCK_EA = BLOCK_GPA = 0xEF70_0000
-DEVICE_GPAS = {UART_GPA >> 12: "uart", BLOCK_GPA >> 12: "block"}
+UART_EA, BLOCK_EA = UART_GPA, BLOCK_GPA   # the guest maps its devices 1:1
 GUEST_TLB_SIZE = 64
 GUEST_HWATER = 60                     # 61..63 pinned (devices, kernel)
+#: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA), TID 0, TS 0.
+PINNED_ENTRIES = ((63, KERNEL_BASE, KERNEL_SHIFT, 0), (62, UART_EA, 12, UART_GPA),
+                  (61, BLOCK_EA, 12, BLOCK_GPA))
 KERNEL_RESERVED_GFNS = 1024           # the first 4 MB of guest RAM hold the kernel
 KERNEL_DATA_EA = KERNEL_BASE + 0x10_0000
 KERNEL_DATA_PAGES = 8

@@ -17,44 +17,16 @@ The handlers an observer can watch (``VcpuThread.observer``) are marked
 
 from __future__ import annotations
 
-import numpy as np
-
 from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
 from emu.errors import EmuError
-from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_TLB_SIZE, KERNEL_BASE,
-                          KERNEL_SHIFT, UART_EA, UART_GPA)
+from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
 from emu.hw.ppc440 import XLAT, build_guest_utlb, build_utlb
 from emu.kvm.vm import release_guest_entry, release_process_entries
 from emu.observe import observed
+from emu.stats.counters import ctx_arrays, zero_counters
 
 S = STOP
-
-
-#: The arrays of a fast-path context that only count (the others are tables).
-COUNTERS = ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss", "repop_access")
-
-
-def zero_counters(arrays: dict) -> None:
-    """Restart the counting arrays of a context (the end of a warm-up)."""
-    for name in COUNTERS:
-        arrays[name][...] = 0
-
-
-def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
-    """The table arrays one fast-path context reads and writes (the context adds
-    views of its counters: ``exits``, ``exit_sumsq``, ``tlb``, ``causes``, ``profile``)."""
-    return {
-        "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
-        "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
-        "pin": vm.pin if vm else np.zeros(1, np.int64),
-        "gref": np.full(GUEST_TLB_SIZE, -1, np.int64),
-        "hwref_gi": np.full(hw_entries, -1, np.int32),
-        "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
-        "mod": np.zeros(hw_entries, np.uint8),
-        "repop_miss": np.zeros(window, np.int64),
-        "repop_access": np.zeros(window, np.int64),
-    }
 
 
 class VcpuThread(Thread):
@@ -78,6 +50,8 @@ class VcpuThread(Thread):
                  cpu: int, ctx_id: int):
         super().__init__(f"vm{vm_index}.vcpu{index}", tid, cpu)
         self.machine, self.kvm, self.kernel = machine, kvm, kernel
+        self.host = machine.host
+        self.qemu = None                   # the VM's QEMU I/O thread (wired by the machine)
         self.guest, self.gcpu = kernel.os, kernel.gcpu
         self.vm_index, self.index = vm_index, index
         cfg = machine.scenario.kvm
@@ -97,9 +71,8 @@ class VcpuThread(Thread):
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
         # The guest kernel's pinned entries (reference/kvm440.md §2.2 and §1.5).
-        self.gtlb.write(63, KERNEL_BASE, KERNEL_SHIFT, 0, 0, 0, 0, -1)
-        self.gtlb.write(62, UART_EA, 12, 0, 0, UART_GPA, 0, -1)
-        self.gtlb.write(61, BLOCK_EA, 12, 0, 0, BLOCK_GPA, 0, -1)
+        for gi, ea, shift, gpa in PINNED_ENTRIES:
+            self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
             self.ctx.guest_pid = self.gcpu.current.pid
@@ -179,7 +152,7 @@ class VcpuThread(Thread):
         end of what ran: it hands work to other processes at the right time.
         """
         start = cpu.total()
-        now0 = self.machine.env.now
+        now0 = self.host.env.now
         ctx, kernel = self.ctx, self.kernel
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
@@ -250,11 +223,11 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
-        device = DEVICE_GPAS.get(int(ctx.stop_gpa) >> 12, "uart")
+        gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"
-        qemu = self.machine.qemu[self.vm_index]
-        return True, lambda: qemu.submit(self, device)
+        qemu = self.qemu
+        return True, lambda: qemu.submit(self, gpa)
 
     # -- the trap port: what the guest kernel's privileged instructions do ------------------
 
@@ -352,5 +325,5 @@ class VcpuThread(Thread):
         """The guest's wait (mtmsr WE) traps: the vCPU blocks until cycle ``until``."""
         self.emulate(cpu, "HALT")
         self.blocked_on = "halt"
-        machine = self.machine
-        return True, lambda: machine.wake_at(self, until)
+        host = self.host
+        return True, lambda: host.wake_at(self, until)
