@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_trace(sub)
     _add_run(sub)
     _add_compare(sub)
-    from emu.explain import add_explain_parser
+    from emu.teach import add_explain_parser
     from emu.report.html import add_report_parser
     from emu.sweep import add_sweep_parser
     add_report_parser(sub)
