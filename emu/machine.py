@@ -22,7 +22,7 @@ from emu import engine
 from emu.costs import CostTable
 from emu.errors import ConfigError
 from emu.guest.kernel import GuestKernel
-from emu.guest.os import KERNEL_RESERVED_GFNS, GuestOS, GuestProcess
+from emu.guest.os import GUEST_TLB_SIZE, KERNEL_RESERVED_GFNS, GuestOS, GuestProcess
 from emu.host.cpu import HostCPU
 from emu.host.loop import Host
 from emu.host.sched import RunQueue, SchedParams
@@ -32,6 +32,8 @@ from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vm import KvmVM
 from emu.qemu.devices import BLOCK_GPA
 from emu.qemu.iothread import QemuThread
+from emu.stats.counters import COUNTERS
+from emu.stats.snapshot import ContextCounters, CpuCycles, Snapshot, VmFigures
 from emu.workload.streams import AccessStream
 
 #: QEMU's own accesses while it serves a request (an estimate: its dispatch
@@ -194,7 +196,26 @@ class Machine:
 
     def contexts(self) -> list:
         """Every context that can own a TLB entry: id, name and kind."""
-        out = [{"id": v.ctx.ctx, "name": v.name, "kind": "vcpu"} for v in self.vcpus]
-        out += [{"id": q.ctx.ctx, "name": q.name, "kind": "qemu"} for q in self.qemu]
-        out += [{"id": h.ctx.ctx, "name": h.name, "kind": "host_task"} for h in self.host_tasks]
-        return sorted(out, key=lambda c: c["id"])
+        return [{"id": t.ctx.ctx, "name": t.name, "kind": kind}
+                for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
+
+    def _threads_by_kind(self) -> list:
+        return ([("vcpu", t) for t in self.vcpus] + [("qemu", t) for t in self.qemu]
+                + [("host_task", t) for t in self.host_tasks])
+
+    def snapshot(self) -> Snapshot:
+        """Everything the run counted, handed over once after :meth:`run`."""
+        contexts = [ContextCounters(t.ctx.ctx, t.name, kind,
+                                    {name: t.ctx.arrays[name].copy() for name in COUNTERS},
+                                    resumes=t.resumes if kind == "vcpu" else 0,
+                                    page_faults=t.page_faults if kind != "vcpu" else 0)
+                    for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
+        cpus = [CpuCycles(c.index, c.measured_cycles(), c.measured_from) for c in self.cpus]
+        vms = [VmFigures(kvm.index, len(kvm.vcpus), int(kvm.startup_cycles), int(kvm.host_faults),
+                         int(kvm.gfn_to_pfn_calls), int(guest.page_faults), kvm.memory_bytes())
+               for kvm, guest in zip(self.kvms, self.guests)]
+        per_vcpu = dict(self.strategy.memory_bytes(),
+                        guest_tlb=GUEST_TLB_SIZE * self.costs["guest_tlb_entry_bytes"])
+        return Snapshot(self.clock_mhz, self.simulated_cycles, self.warmup,
+                        self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
+                        self.timeline)

@@ -110,7 +110,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
     t0 = time.perf_counter()
     machine = Machine(sc, progress=progress)
     cycles = machine.run()
-    sections, tables = collect(machine)
+    sections, tables = collect(machine.snapshot())
     config = scenario_to_dict(sc)
     execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
     summary = {

@@ -295,3 +295,13 @@ def test_a_traced_stream_tells_every_outcome(pfn_source, outcomes):
     assert check_grammar(recorder.events) == outcomes
     hits = sum(e["event"] == "hit" for e in recorder.events)
     assert hits == worlds[1].arrays["tlb"][codes.TLB["hits"]] > 0
+
+
+def test_the_counter_layout_is_the_contexts():
+    from emu.engine import counter_arrays
+    layout = counter_arrays()
+    for impl in (FP, REF):
+        arrays = tables()
+        impl.Ctx(1, arrays)
+        assert {k: (v.shape, v.dtype) for k, v in layout.items()} == \
+            {k: (arrays[k].shape, arrays[k].dtype) for k in layout}

@@ -91,3 +91,47 @@ def test_every_cpu_accounts_for_the_whole_run():
     cycles = m.run()
     assert cycles >= m.us(300)
     assert [cpu.total() for cpu in m.cpus] == [cycles] * len(m.cpus)
+
+
+# -- the snapshot the machine hands over ----------------------------------------------------
+
+def test_the_snapshot_holds_every_context_cpu_and_vm():
+    m = build()
+    m.run()
+    snap = m.snapshot()
+    assert snap.context_identities() == m.contexts()
+    assert [c.kind for c in snap.of_kind("host_task", "qemu")] == ["host_task"] * 2 + ["qemu"] * 2
+    vcpus = snap.of_kind("vcpu")
+    assert [c.resumes for c in vcpus] == [t.resumes for t in m.vcpus]
+    assert all(c.resumes >= 1 for c in vcpus)
+    assert [c.page_faults for c in snap.of_kind("qemu", "host_task")] == \
+        [t.page_faults for t in m.qemu + m.host_tasks]
+    assert snap.simulated_cycles == m.simulated_cycles and snap.clock_mhz == m.clock_mhz
+    # without a warm-up every CPU's breakdown covers the whole run
+    assert [int(c.cycles.sum()) for c in snap.cpus] == [snap.simulated_cycles] * 2
+    assert [c.measured_from for c in snap.cpus] == [0, 0]
+    assert [(vm.index, vm.vcpus) for vm in snap.vms] == [(0, 2), (1, 1)]
+    assert sum(vm.guest_page_faults for vm in snap.vms) == sum(g.page_faults for g in m.guests)
+    # direct: shadow_refs[64] of 8 bytes and guest_tlb[64] of 16 per vCPU (reference §2.2)
+    assert snap.vcpu_memory_bytes == {"shadow_refs": 512, "guest_tlb": 1024}
+
+
+def test_the_snapshot_is_a_copy():
+    m = build()
+    m.run()
+    snap = m.snapshot()
+    before = snap.contexts[0].counters["tlb"].copy()
+    m.vcpus[0].ctx.arrays["tlb"][...] += 1000
+    m.cpus[0].cycles[...] += 1000
+    assert (snap.contexts[0].counters["tlb"] == before).all()
+    assert int(snap.cpus[0].cycles.sum()) == snap.simulated_cycles
+
+
+def test_after_a_warm_up_the_snapshot_counts_from_each_cpus_restart():
+    m = build(TWO_VMS, "sim.warmup_ms=0.1")
+    m.run()
+    snap = m.snapshot()
+    assert snap.warmup_cycles == m.us(100)
+    for c in snap.cpus:
+        assert c.measured_from >= snap.warmup_cycles
+        assert int(c.cycles.sum()) == snap.simulated_cycles - c.measured_from

@@ -15,9 +15,11 @@ with the same semantics:
 
 The rest of the package reaches either one through :func:`get`
 (:mod:`emu.engine.backend`); :mod:`emu.engine.build` says how to build a
-missing or stale extension.
+missing or stale extension.  :func:`counter_arrays` gives the counters a
+context adds to its arrays (the fields of the Counters struct), zeroed.
 """
 
 from emu.engine.backend import BACKENDS, get
+from emu.engine.reference.context import counter_arrays
 
-__all__ = ["BACKENDS", "get"]
+__all__ = ["BACKENDS", "counter_arrays", "get"]
