@@ -24,11 +24,9 @@ columns (pfn source); and the stacked bar chart ``fastpath_profile.png``
 from __future__ import annotations
 
 import os
-import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import Recorder, run_study, scenario, table  # noqa: E402
+from emu.study.lib import Recorder, scenario, table
 
 NAME = "fastpath_profile"
 STEPS = ("save", "full_exit", "walk", "deliver", "gpa", "memslot", "pfn_lookup", "hw_write",
@@ -90,7 +88,7 @@ def study(quick: bool, recorder: Recorder | None = None, png_dir: str | None = N
             "virt_share": ((s["exits"]["DTLBVIRT"]["count"] + s["exits"]["ITLBVIRT"]["count"])
                            / misses if misses else 0.0),
         }
-    out_dir = png_dir or tempfile.mkdtemp(prefix="emu-fastpath-")
+    out_dir = png_dir or rec.out or tempfile.mkdtemp(prefix="emu-fastpath-")
     png = os.path.join(out_dir, "fastpath_profile.png")
     plot(points, png)
     return {"plan": {"duration_ms": p["duration_ms"],
@@ -133,10 +131,3 @@ def report(r: dict) -> str:
             + table(["config", "misses", "KVM-fixed"] + shown + ["total", "walk mean"], rows)
             + f"\n\nstacked bars: {r['png']}")
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv, png_dir="out")
-
-
-if __name__ == "__main__":
-    sys.exit(main())

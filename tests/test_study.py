@@ -1,25 +1,24 @@
-"""The study scripts in ``scenarios/``: each runs in quick mode and finds what it should.
+"""The studies (emu.study): each runs in quick mode and finds what it should.
 
-Every script has ``study(quick) -> dict``; these tests call it with
+Every study has ``study(quick) -> dict``; these tests call it with
 ``quick=True`` (a few seconds each) and assert the *direction* of the
-script's main finding, not exact numbers, so that a change of a cost
-estimate does not break them while a change of behaviour does.  One test runs
-a script as a command, the way a user does.
+study's main finding, not exact numbers, so that a change of a cost
+estimate does not break them while a change of behaviour does.  Then the
+way a user runs one: ``emu study``.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCENARIOS = os.path.join(ROOT, "scenarios")
-SCRIPTS = ("shadow_vs_direct", "context_switch_storm", "pfn_cache_sizing", "nonindexable_tlb",
+import emu.study
+from emu.cli import main as emu_main
+from emu.errors import EmuError
+
+STUDIES = ("shadow_vs_direct", "context_switch_storm", "pfn_cache_sizing", "nonindexable_tlb",
            "mmio_heavy", "fastpath_profile", "repopulation_lesson")
 
 pytestmark = pytest.mark.slow
@@ -27,29 +26,25 @@ pytestmark = pytest.mark.slow
 _cache: dict = {}
 
 
-def load(name: str):
-    """Import ``scenarios/<name>.py`` as a module (scenarios/ is not a package)."""
-    path = os.path.join(SCENARIOS, f"{name}.py")
-    spec = importlib.util.spec_from_file_location(f"emu_scenario_{name}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def quick(name: str, **kw) -> dict:
-    """``study(quick=True)`` of a script, run once per test session."""
+    """``study(quick=True)`` of a study, run once per test session."""
     if name not in _cache:
-        _cache[name] = load(name).study(True, **kw)
+        _cache[name] = emu.study.get(name).module.study(True, **kw)
     return _cache[name]
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
-def test_every_script_is_importable_and_documented(name):
-    m = load(name)
-    assert callable(m.main) and callable(m.study)
-    doc = (m.__doc__ or "").strip()
-    assert doc.splitlines()[0].endswith("?"), "the docstring opens with the question"
-    assert "What to look at" in doc
+def test_the_studies_are_listed_in_order():
+    assert [s.name for s in emu.study.studies()] == list(STUDIES)
+    with pytest.raises(EmuError, match="no study called 'nope' .*shadow_vs_direct"):
+        emu.study.get("nope")
+
+
+@pytest.mark.parametrize("name", STUDIES)
+def test_every_study_is_documented(name):
+    study = emu.study.get(name)
+    assert callable(study.module.study) and callable(study.module.report)
+    assert study.question.endswith("?"), "the docstring opens with the question"
+    assert "\n" not in study.question and "What to look at" in study.description
 
 
 def test_shadow_vs_direct():
@@ -188,23 +183,32 @@ def test_repopulation_lesson():
     assert buckets[0] > buckets[-1]
 
 
-def test_a_script_runs_as_a_command(tmp_path):
+def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys):
+    assert emu_main(["study"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in lines] == list(STUDIES)
+    assert all(line.endswith("?") for line in lines)
     out = tmp_path / "out"
-    env = dict(os.environ, EMU_QUICK="1")
-    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "pfn_cache_sizing.py"),
-                           "--out", str(out)], cwd=str(tmp_path), env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr
-    assert "pin-all/asm" in proc.stdout
-    results = json.loads((out / "results.json").read_text())
-    assert results["quick"] is True and results["study"] == "pfn_cache_sizing"
-    assert results["numbers"]["points"]["pin-all/asm"]["deferred_c_paths"] == 0
-    runs = sorted(p.name for p in (out / "runs").iterdir())
-    assert len(runs) == results["runs_count"] and runs
-    assert (out / "runs" / runs[0] / "summary.json").exists()
+    assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert printed.startswith("== pfn_cache_sizing (quick) ==") and "pin-all/asm" in printed
+    assert json.loads((out / "results.json").read_text())["study"] == "pfn_cache_sizing"
+    assert emu_main(["study", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no study called 'nope'" in err
 
 
-def test_quick_flag_and_help(tmp_path):
-    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"), "--help"],
-                          capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
+def test_emu_study_refuses_a_bad_out_before_running(tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out",
+                     str(tmp_path / "file")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.count("\n") == 1
+    assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", ""]) == 2
+    assert "--out: an empty folder name" in capsys.readouterr().err
+
+
+def test_doctests():
+    import doctest
+    result = doctest.testmod(emu.study)
+    assert result.failed == 0 and result.attempted > 0

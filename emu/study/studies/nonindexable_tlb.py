@@ -33,15 +33,11 @@ a system call every 2,000 accesses; a host task wakes every 250 µs.
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import exit_count, exit_cycles, pct, Recorder, run_study, scenario, table  # noqa: E402
-from emu.stats.summary import cpu_cycles  # noqa: E402
-
-from emu.errors import ConfigError  # noqa: E402
-from emu.run import resolve  # noqa: E402
+from emu.errors import ConfigError
+from emu.run import resolve
+from emu.stats.figures import exit_count, exit_cycles
+from emu.stats.summary import cpu_cycles
+from emu.study.lib import pct, Recorder, scenario, table
 
 NAME = "nonindexable_tlb"
 E500_DESIGNS = ("e500-flush-on-put", "e500-shadow-ids", "direct")
@@ -167,10 +163,3 @@ def report(r: dict) -> str:
                              for k, v in r["points"].items() if k.startswith("e500/")))
     return "\n".join(lines)
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -25,12 +25,8 @@ first few hundred accesses.  With ``--out`` the curves are also drawn in
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import Recorder, run_study, scenario, table  # noqa: E402
-from emu.stats.summary import cpu_cycles  # noqa: E402
+from emu.stats.summary import cpu_cycles
+from emu.study.lib import Recorder, scenario, table
 
 NAME = "repopulation_lesson"
 DESIGNS = ("direct", "direct-save-on-switch", "shadow", "shadow-modified")
@@ -167,10 +163,3 @@ def plot(r: dict, path: str) -> None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

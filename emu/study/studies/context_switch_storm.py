@@ -27,12 +27,9 @@ guest's entries at vcpu_put.  The full run adds the e500 designs.
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import exit_count, pct, Recorder, run_study, scenario, table  # noqa: E402
-from emu.stats.summary import cpu_cycles  # noqa: E402
+from emu.stats.figures import exit_count
+from emu.stats.summary import cpu_cycles
+from emu.study.lib import pct, Recorder, scenario, table
 
 NAME = "context_switch_storm"
 DESIGNS_440 = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
@@ -117,10 +114,3 @@ def report(r: dict) -> str:
     lines.append(table(["design"] + causes, rows))
     return "\n".join(lines)
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

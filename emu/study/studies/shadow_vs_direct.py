@@ -35,18 +35,14 @@ rewrites all 63 entries.
 Every run: one 440 CPU, one VM with one process (a uniform working set of
 WS pages, a system call every 5,000 accesses: a guest that exits now and
 then), and one host task.  Scheduler tunables are scaled 10× down and page
-faults are cheap (``_studylib.FAST``), so a few milliseconds hold tens of
+faults are cheap (``emu.study.lib.FAST``), so a few milliseconds hold tens of
 host context switches in steady state.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import pct, Recorder, run_study, scenario, table  # noqa: E402
-from emu.stats.summary import cpu_cycles  # noqa: E402
+from emu.stats.summary import cpu_cycles
+from emu.study.lib import pct, Recorder, scenario, table
 
 NAME = "shadow_vs_direct"
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
@@ -279,10 +275,3 @@ def report(r: dict) -> str:
                  "'+resume entry' column adds one full entry per resume.")
     return "\n".join(lines)
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -23,11 +23,8 @@ while ``direct`` pays for QEMU's evictions).
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import exit_count, Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.figures import exit_count
+from emu.study.lib import Recorder, scenario, table
 
 NAME = "mmio_heavy"
 DEVICES = ("uart", "block")
@@ -111,10 +108,3 @@ def report(r: dict) -> str:
               "'MMIO exit us' is KVM's exit timing, which stops when the request is handed "
               "to QEMU)")
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -31,11 +31,8 @@ its pinned memory.
 
 from __future__ import annotations
 
-import os
-import sys
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _studylib import exit_count, exit_cycles, Recorder, run_study, scenario, table  # noqa: E402
+from emu.stats.figures import exit_count, exit_cycles
+from emu.study.lib import Recorder, scenario, table
 
 NAME = "pfn_cache_sizing"
 PROCESSES, PAGES, CODE_PAGES = 4, 12, 2
@@ -130,10 +127,3 @@ def report(r: dict) -> str:
                      "cycles/miss", "fill us", "gfn_to_pfn", "pinned B", "cache/table B",
                      "startup cyc"], rows))
 
-
-def main(argv=None) -> int:
-    return run_study(NAME, __doc__, study, report, argv)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
