@@ -4,13 +4,18 @@ Every study has ``study(quick) -> dict``; these tests call it with
 ``quick=True`` (a few seconds each) and assert the *direction* of the
 study's main finding, not exact numbers, so that a change of a cost
 estimate does not break them while a change of behaviour does.  Then the
-way a user runs one: ``emu study``.
+ways a user runs one: ``emu study`` and the scripts in ``scenarios/``
+(against the emu that is installed, a non-editable install included, and
+with none).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -18,6 +23,8 @@ import emu.study
 from emu.cli import main as emu_main
 from emu.errors import EmuError
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCENARIOS = os.path.join(ROOT, "scenarios")
 STUDIES = ("shadow_vs_direct", "context_switch_storm", "pfn_cache_sizing", "nonindexable_tlb",
            "mmio_heavy", "fastpath_profile", "repopulation_lesson")
 
@@ -40,11 +47,15 @@ def test_the_studies_are_listed_in_order():
 
 
 @pytest.mark.parametrize("name", STUDIES)
-def test_every_study_is_documented(name):
+def test_every_study_is_documented_and_has_a_thin_script(name):
     study = emu.study.get(name)
     assert callable(study.module.study) and callable(study.module.report)
     assert study.question.endswith("?"), "the docstring opens with the question"
     assert "\n" not in study.question and "What to look at" in study.description
+    with open(os.path.join(SCENARIOS, f"{name}.py"), encoding="utf-8") as f:
+        script = f.read()
+    assert f'launch("{name}")' in script and "sys.path" not in script
+    assert study.question.split()[0] in script.split("\n")[0]
 
 
 def test_shadow_vs_direct():
@@ -183,6 +194,28 @@ def test_repopulation_lesson():
     assert buckets[0] > buckets[-1]
 
 
+def test_a_script_runs_as_a_command(tmp_path):
+    out = tmp_path / "out"
+    env = dict(os.environ, EMU_QUICK="1")
+    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "pfn_cache_sizing.py"),
+                           "--out", str(out)], cwd=str(tmp_path), env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "pin-all/asm" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["quick"] is True and results["study"] == "pfn_cache_sizing"
+    assert results["numbers"]["points"]["pin-all/asm"]["deferred_c_paths"] == 0
+    runs = sorted(p.name for p in (out / "runs").iterdir())
+    assert len(runs) == results["runs_count"] and runs
+    assert (out / "runs" / runs[0] / "summary.json").exists()
+
+
+def test_quick_flag_and_help(tmp_path):
+    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"), "--help"],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
+
+
 def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys):
     assert emu_main(["study"]) == 0
     lines = capsys.readouterr().out.splitlines()
@@ -206,6 +239,70 @@ def test_emu_study_refuses_a_bad_out_before_running(tmp_path, capsys):
     assert captured.out == "" and captured.err.count("\n") == 1
     assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", ""]) == 2
     assert "--out: an empty folder name" in capsys.readouterr().err
+
+
+def test_a_script_without_emu_installed_says_how_to_install(tmp_path):
+    # -S: no site-packages, so no emu; the script does not reach into the checkout
+    proc = subprocess.run([sys.executable, "-S", os.path.join(SCENARIOS, "mmio_heavy.py"),
+                           "--quick"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "emu is not installed" in proc.stderr and "pip install ." in proc.stderr
+
+
+def _source_copy(dest: str) -> None:
+    """The checkout's source files (tracked and new, not ignored) copied into
+    ``dest``: no build products, no compiled extension; the generated C file
+    too, if there is one, so that the build need not run Cython again."""
+    try:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others",
+                                 "--exclude-standard"], cwd=ROOT, capture_output=True,
+                                timeout=60, check=True).stdout.decode().split("\0")
+    except (OSError, subprocess.SubprocessError):
+        listed = None
+    if listed is None:
+        shutil.copytree(ROOT, dest, ignore=shutil.ignore_patterns(
+            ".git", "build", "dist", "*.egg-info", "*.so", "__pycache__", ".pytest_cache"))
+    else:
+        for name in filter(None, listed + ["emu/_fastpath.c"]):
+            src = os.path.join(ROOT, name)
+            if os.path.isfile(src):
+                os.makedirs(os.path.dirname(os.path.join(dest, name)), exist_ok=True)
+                shutil.copy2(src, os.path.join(dest, name))
+
+
+def _run(cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, **kw)
+
+
+def test_scripts_run_from_a_checkout_against_a_non_editable_install(tmp_path):
+    """A wheel of the checkout, installed (not editable) in a fresh venv; a script
+    of the checkout, whose own emu/ has no compiled extension, runs on it."""
+    src, wheels, venv = tmp_path / "src", tmp_path / "wheels", tmp_path / "venv"
+    _source_copy(str(src))
+    assert not [n for n in os.listdir(src / "emu") if n.endswith(".so")]
+    build = _run([sys.executable, "-m", "pip", "wheel", src, "--no-deps", "--no-build-isolation",
+                  "-q", "-w", wheels], cwd=src, timeout=600)
+    if build.returncode != 0:
+        pytest.skip("cannot build a wheel here: "
+                    + (build.stderr.strip().splitlines() or ["pip wheel failed"])[-1])
+    (wheel,) = wheels.iterdir()
+    made = _run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", venv],
+                timeout=120)
+    assert made.returncode == 0, made.stderr
+    python = venv / "bin" / "python"
+    if _run([python, "-m", "pip", "--version"], timeout=60).returncode != 0:
+        assert _run([python, "-m", "ensurepip"], timeout=300).returncode == 0
+    installed = _run([python, "-m", "pip", "install", "-q", "--no-deps", wheel], timeout=300)
+    assert installed.returncode == 0, installed.stderr
+    where = _run([python, "-c", "import emu; print(emu.__file__)"], cwd=tmp_path, timeout=60)
+    assert where.stdout.strip().startswith(str(venv)), where
+    out = tmp_path / "out"
+    proc = _run([python, src / "scenarios" / "pfn_cache_sizing.py", "--quick", "--out", out],
+                cwd=src, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "== pfn_cache_sizing (quick) ==" in proc.stdout and "pin-all/asm" in proc.stdout
+    assert json.loads((out / "results.json").read_text())["quick"] is True
 
 
 def test_doctests():

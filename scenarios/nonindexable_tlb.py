@@ -1,0 +1,13 @@
+"""What can KVM do on a core whose TLB software cannot index (e500), and what would a shadow
+TLB cost there?
+
+The study ``nonindexable_tlb`` (``emu/study/studies/nonindexable_tlb.py``), run with the emu that
+is installed: the same as ``emu study nonindexable_tlb [--out DIR] [--quick]``.
+"""
+
+import sys
+
+from _launch import launch
+
+if __name__ == "__main__":
+    sys.exit(launch("nonindexable_tlb"))
