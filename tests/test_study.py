@@ -4,9 +4,9 @@ Every study has ``study(quick) -> dict``; these tests call it with
 ``quick=True`` (a few seconds each) and assert the *direction* of the
 study's main finding, not exact numbers, so that a change of a cost
 estimate does not break them while a change of behaviour does.  Then the
-ways a user runs one: ``emu study`` and the scripts in ``scenarios/``
-(against the emu that is installed, a non-editable install included, and
-with none).
+ways a user runs one: ``emu study``, the scripts in ``scenarios/`` (against
+the emu that is installed, a non-editable install included, and with none),
+and ``emu report`` on what a study wrote.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import pytest
 import emu.study
 from emu.cli import main as emu_main
 from emu.errors import EmuError
+from emu.report.html import write_report
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENARIOS = os.path.join(ROOT, "scenarios")
@@ -239,6 +240,30 @@ def test_emu_study_refuses_a_bad_out_before_running(tmp_path, capsys):
     assert captured.out == "" and captured.err.count("\n") == 1
     assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", ""]) == 2
     assert "--out: an empty folder name" in capsys.readouterr().err
+
+
+def test_report_of_a_study_folder(tmp_path):
+    out = tmp_path / "study"
+    numbers = emu.study.run("pfn_cache_sizing", quick=True, out=str(out))
+    text = open(write_report(out, plots=False), encoding="utf-8").read()
+    assert "<title>emu report: study pfn_cache_sizing (quick)</title>" in text
+    assert emu.study.get("pfn_cache_sizing").question.split(",")[0] in text
+    # the study's own tables, and the key figures of every run
+    report = emu.study.get("pfn_cache_sizing").report(numbers)
+    assert report.splitlines()[2].replace("&", "&amp;") in text
+    runs = json.loads((out / "results.json").read_text())["runs"]
+    for label in runs:
+        assert f"<td>{label}</td>" in text
+    # a run folder removed: named, left out; numbers that do not fit: one line
+    shutil.rmtree(out / "runs" / "gup_asm")
+    text = open(write_report(out, plots=False), encoding="utf-8").read()
+    assert "1 of them without a summary.json (left out below): gup/asm" in text
+    data = json.loads((out / "results.json").read_text())
+    data["numbers"] = {"points": {"x": 1}}
+    (out / "results.json").write_text(json.dumps(data))
+    with pytest.raises(EmuError, match=r"results.json: numbers: not what the study "
+                                       r"pfn_cache_sizing writes"):
+        write_report(out)
 
 
 def test_a_script_without_emu_installed_says_how_to_install(tmp_path):
