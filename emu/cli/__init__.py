@@ -16,6 +16,7 @@ from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from emu.cli.report import add_report_parser
 from emu.cli.run import add_compare_parser, add_run_parser
 from emu.cli.sensitivity import add_costs_parser, add_sensitivity_parser
+from emu.cli.study import add_study_parser
 from emu.cli.sweep import add_sweep_parser
 from emu.cli.tlb import add_tlb_parser
 from emu.cli.trace import add_trace_parser
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_explain_parser(sub)
     add_sensitivity_parser(sub)
     add_costs_parser(sub)
+    add_study_parser(sub)
     return parser
 
 

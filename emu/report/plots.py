@@ -25,6 +25,7 @@ import numpy as np
 from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
+from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.stats import figures
 
 #: What each plot writes unless told otherwise.
@@ -48,7 +49,7 @@ _RC = {
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None}}
 
 #: Colours of the designs (one per run, in order): matplotlib's tab10.
-_RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 #: Colours of the cycle components, fixed so that every plot agrees.
@@ -89,7 +90,8 @@ _HOST_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#843c39
 
 # -- helpers -------------------------------------------------------------------
 
-def _plt():
+def pyplot():
+    """matplotlib.pyplot on the non-interactive Agg backend (imported on first use)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -102,9 +104,9 @@ def _base(out) -> str:
     return root if ext.lower() in (".png", ".svg", ".pdf") else out
 
 
-def _save(fig, out, formats=FORMATS, dpi=DPI) -> tuple:
+def save(fig, out, formats=FORMATS, dpi=DPI) -> tuple:
     """Write ``fig`` as ``out.<fmt>`` for each format, atomically; close it."""
-    plt = _plt()
+    plt = pyplot()
     base = _base(out)
     paths = []
     try:
@@ -119,15 +121,16 @@ def _save(fig, out, formats=FORMATS, dpi=DPI) -> tuple:
     return tuple(paths)
 
 
-def _rc():
-    return _plt().rc_context(_RC)
+def style():
+    """The plots' style (deterministic output, text kept as text), as a context."""
+    return pyplot().rc_context(_RC)
 
 
 def _check_runs(runs) -> list:
-    runs = [(str(label), s) for label, s in runs]
+    runs = list(runs)
     if not runs:
         raise EmuError("nothing to plot: no runs")
-    return runs
+    return list(zip(short_labels(label for label, _ in runs), (s for _, s in runs)))
 
 
 def _design_axis(ax, labels, horizontal=True):
@@ -195,15 +198,15 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     the other); a design with no resume is listed as such.
     """
     runs = _check_runs(runs)
-    plt = _plt()
-    with _rc():
+    plt = pyplot()
+    with style():
         fig, (ax, cum) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
         window = max((len(s["repopulation"]["misses"]) for _, s in runs), default=1)
         width = max(1, window // 32)
         seen = {}
         for i, (label, s) in enumerate(runs):
             rep = s["repopulation"]
-            colour = _RUN_COLOURS[i % len(_RUN_COLOURS)]
+            colour = RUN_COLOURS[i % len(RUN_COLOURS)]
             resumes = rep["resumes"]
             if not resumes:
                 ax.plot([], [], color=colour, label=f"{label} (no resume)")
@@ -213,17 +216,17 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
             same = seen.setdefault(key, label)
             note = f", same as {same}" if same != label else ""
             rate = figures.repopulation_rate(s)
-            style = dict(color=colour, linestyle=("-", "--", "-.", ":")[i % 4])
+            line = dict(color=colour, linestyle=("-", "--", "-.", ":")[i % 4])
             ax.plot(range(len(rate)), rate, linewidth=0.6, alpha=0.35, drawstyle="steps-post",
                     color=colour)
             ax.plot(range(len(rate)), _moving_mean(rate, width), linewidth=1.8,
-                    label=f"{label} ({resumes} resumes{note})", **style)
+                    label=f"{label} ({resumes} resumes{note})", **line)
             running, acc = [], 0.0
             for r in rate:
                 acc += r
                 running.append(acc)
             cum.plot(range(1, len(running) + 1), running, linewidth=1.8,
-                     label=f"{label}{' (' + note[2:] + ')' if note else ''}", **style)
+                     label=f"{label}{' (' + note[2:] + ')' if note else ''}", **line)
             if running and not note:
                 cum.annotate(f"{running[-1]:.1f}", (len(running), running[-1]),
                              textcoords="offset points", xytext=(3, 0), va="center",
@@ -242,7 +245,7 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         cum.set_xlim(0, max(window, 1) * 1.1)
         cum.legend(loc="center right", title="design")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
@@ -254,8 +257,8 @@ def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     so that small differences are visible.
     """
     runs = _check_runs(runs)
-    plt = _plt()
-    with _rc():
+    plt = pyplot()
+    with style():
         fig, (ax, ov) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.55 * len(runs)), sharey=True)
         _stacked_barh(ax, runs, CYCLE_CATEGORIES, lambda s, c: figures.percent(s, c) or 0.0,
                       _CYCLE_COLOURS, _CYCLE_LABELS)
@@ -279,7 +282,7 @@ def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         fig.tight_layout()
         fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False,
                    bbox_to_anchor=(0.5, -0.03), title="cycle component")
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
@@ -287,10 +290,10 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     exited on (TIMEINGUEST, the time spent in the guest, left out).  A log
     scale is used when the counts span more than two decades."""
     runs = _check_runs(runs)
-    plt = _plt()
+    plt = pyplot()
     counts_of = [(label, figures.exit_counts(s)) for label, s in runs]
     cats = [c for c in EXIT_CATEGORIES if any(counts.get(c) for _, counts in counts_of)]
-    with _rc():
+    with style():
         fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))), 4.2))
         n = len(runs)
         width = 0.8 / n
@@ -300,7 +303,7 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
             counts_all += [c for c in counts if c]
             xs = [k - 0.4 + width * (i + 0.5) for k in range(len(cats))]
             bars = ax.bar(xs, counts, width, label=f"{label} ({sum(counts):,} exits)",
-                          color=_RUN_COLOURS[i % len(_RUN_COLOURS)], edgecolor="white",
+                          color=RUN_COLOURS[i % len(RUN_COLOURS)], edgecolor="white",
                           linewidth=0.5)
             if len(cats) * n <= 40:           # the counts themselves, small, above the bars
                 ax.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], fontsize=6.5,
@@ -324,14 +327,14 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_title("Exits by category (TIMEINGUEST excluded)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="design")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 def miss_causes(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     """Guest hardware TLB misses by cause (DESIGN.md §6), one stacked bar per design."""
     runs = _check_runs(runs)
-    plt = _plt()
-    with _rc():
+    plt = pyplot()
+    with style():
         fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
         _stacked_barh(ax, runs, MISS_CAUSES,
                       lambda s, c: s["tlb"]["guest"]["misses_by_cause"][c], _CAUSE_COLOURS, {},
@@ -341,7 +344,7 @@ def miss_causes(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_ylabel("design")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="cause")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
@@ -355,9 +358,9 @@ def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     shows what each miss saved cost.
     """
     runs = _check_runs(runs)
-    plt = _plt()
+    plt = pyplot()
 
-    with _rc():
+    with style():
         fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
         _stacked_barh(ax, runs, PROFILE_STEPS,
                       lambda s, step: figures.profile_cycles_per_miss(s, step) or 0.0,
@@ -368,7 +371,7 @@ def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_ylabel("design")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="step")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 def _owner_colours(contexts: list) -> list:
@@ -381,7 +384,7 @@ def _owner_colours(contexts: list) -> list:
         i = n.get(kind, 0)
         n[kind] = i + 1
         suffix = {"vcpu": " (vCPU)", "qemu": " (QEMU)", "host_task": " (host task)"}.get(kind, "")
-        out.append((int(c["id"]), f"{c['name']}{suffix}", pal[i % len(pal)]))
+        out.append((int(c["id"]), f"{shorten(c['name'])}{suffix}", pal[i % len(pal)]))
     return out
 
 
@@ -398,7 +401,7 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    plt = _plt()
+    plt = pyplot()
     try:
         time = np.asarray(timeline_arrays["time"], dtype=np.int64)
         cpus = np.asarray(timeline_arrays["cpu"])
@@ -411,14 +414,14 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     time, owner = time[sel], owner[sel]
     clock = summary.get("costs", {}).get("clock_mhz") or summary["config"]["machine"]["clock_mhz"]
     owners = _owner_colours(summary.get("contexts", []))
-    known = {i for i, _, _ in owners}
     present = set(np.unique(owner).tolist())
-    other = sorted(present - known - {-1})
-    # colour index: 0 free, 1.. the contexts, last: any id the summary does not name
-    classes = [(-1, "free / host kernel", _FREE_COLOUR)] + owners
+    other = sorted(present - {i for i, _, _ in owners} - {-1})
+    # colour index: 0 free, 1.. the contexts the samples hold, last: any id the summary
+    # does not name
+    classes = [(-1, "free / host kernel", _FREE_COLOUR)] + [o for o in owners if o[0] in present]
     if other:
         classes.append((None, "other owner", "#000000"))
-    index = np.zeros(owner.shape, np.int16)
+    index = np.zeros(owner.shape, np.int32)
     for k, (cid, _, _) in enumerate(classes):
         if cid is None:
             index[np.isin(owner, other)] = k
@@ -430,7 +433,7 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     step = float(np.median(np.diff(t_us))) if len(t_us) > 1 else 1.0
     edges = np.append(t_us, t_us[-1] + step)
     entries = owner.shape[1]
-    with _rc():
+    with style():
         height = 4.2 if entries <= 64 else 6.0
         fig, ax = plt.subplots(figsize=(10, height))
         ax.pcolormesh(edges, np.arange(entries + 1) - 0.5, index.T, cmap=cmap, norm=norm,
@@ -446,16 +449,20 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
             ax.text(edges[0], hwater + 0.5, f"hwater ({hwater}) ", va="center", ha="right",
                     fontsize=7.5)
         strategy = summary.get("config", {}).get("kvm", {}).get("strategy", "")
-        what = label or strategy
+        what = shorten(label or strategy or "")
         ax.set_title(f"Hardware TLB occupancy on CPU {cpu}" + (f": {what}" if what else ""))
         ax.set_xlabel("simulated time (µs); a sample at each context switch")
         ax.set_ylabel(f"{core + ' ' if core else ''}TLB entry (index)")
         seen = set(np.unique(index).tolist())
         handles = [Patch(facecolor=c, edgecolor="#999999", label=name)
                    for k, (_, name, c) in enumerate(classes) if k in seen or k == 0]
+        if len(handles) > LEGEND_MAX:
+            more = len(handles) - LEGEND_MAX + 1
+            handles = handles[:LEGEND_MAX - 1] + [Patch(facecolor="white", edgecolor="white",
+                                                         label=f"… {more:,} more")]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="owner")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+        return save(fig, out, formats, dpi)
 
 
 # -- sets of plots ----------------------------------------------------------------
