@@ -28,7 +28,7 @@ from emu.run.files import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
-from emu.report.plots import comparison_plots, occupancy_timeline
+from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
 from emu.report.text import key_figures
 from emu.stats import figures
@@ -342,8 +342,8 @@ def _plots_section(runs, timelines, tmp: str) -> str:
         if tl is None:
             continue
         for cpu in sorted(set(np.asarray(tl["cpu"]).tolist())):
-            (png,) = occupancy_timeline(s, tl, os.path.join(tmp, f"occupancy_{i}_{cpu}"), cpu,
-                                        formats=("png",), dpi=100, label=label)
+            (png,) = save_figure(occupancy_timeline(s, tl, cpu=cpu, label=label),
+                                 os.path.join(tmp, f"occupancy_{i}_{cpu}"), ("png",), 100)
             title = f"TLB occupancy: {label}, CPU {cpu}"
             out.append(f"<figure>{_img(png, title)}<figcaption><strong>{_e(title)}.</strong> "
                        "Who owns each hardware TLB entry, sampled at each context switch."
