@@ -24,7 +24,7 @@ import tempfile
 
 import numpy as np
 
-from emu.run.files import write_text
+from emu.run.files import read_json, write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
@@ -62,12 +62,9 @@ ul.reading li { margin: 0.25em 0; }
 
 def _read_json(path: str):
     try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as err:
-        raise EmuError(f"report: {path}: corrupt JSON ({err.msg} at line {err.lineno})") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise EmuError(f"report: cannot read {path}: {err}") from None
+        return read_json(path)
+    except EmuError as err:
+        raise EmuError(f"report: {err}") from None
 
 
 def _check_summary(s, path: str) -> dict:
