@@ -9,6 +9,8 @@ notebook show the same numbers, formatted alike.
 ...                 "kvm": {"strategy": "direct", "handler": "asm", "pfn_source": "pfn-cache"}}}
 >>> describe(s)
 'default: direct, asm handler, pfn-cache, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
+>>> describe_comparison("kvm.strategy", [("shadow", s), ("direct", s)])
+'default: kvm.strategy = shadow, direct, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ import html
 
 from emu.report.text import key_figures
 
-__all__ = ["describe", "headline_html", "result_repr"]
+__all__ = ["describe", "describe_comparison", "headline_html", "result_repr"]
+
+
+def _setting(s: dict) -> str:
+    return (f"on {s['cpus']} x {s['config']['machine']['core']} CPU; seed {s['seed']}; "
+            f"{s['simulated_us']:,.1f} us simulated")
 
 
 def describe(s: dict) -> str:
@@ -25,8 +32,16 @@ def describe(s: dict) -> str:
     cfg = s["config"]
     k = cfg["kvm"]
     return (f"{cfg.get('name') or 'scenario'}: {k['strategy']}, {k['handler']} handler, "
-            f"{k['pfn_source']}, on {s['cpus']} x {cfg['machine']['core']} CPU; "
-            f"seed {s['seed']}; {s['simulated_us']:,.1f} us simulated")
+            f"{k['pfn_source']}, {_setting(s)}")
+
+
+def describe_comparison(key: str, runs: list) -> str:
+    """One line naming a comparison: scenario, the key and its values, and the
+    first run's machine, seed and simulated time."""
+    first = runs[0][1]
+    values = ", ".join(str(label) for label, _ in runs)
+    return (f"{first['config'].get('name') or 'scenario'}: {key} = {values}, "
+            f"{_setting(first)}")
 
 
 def result_repr(s: dict) -> str:
@@ -44,7 +59,7 @@ def headline_html(runs: list, caption: str = "", label: str = "run") -> str:
     figs = [(name, key_figures(s)) for name, s in runs]
     head = "".join(f"<th>{html.escape(h)}</th>" for h in [label] + list(figs[0][1]))
     body = "".join(
-        "<tr>" + f"<th>{html.escape(str(name))}</th>"
+        "<tr>" + f"<th style=\"text-align:left\">{html.escape(str(name))}</th>"
         + "".join(f'<td style="text-align:right">{html.escape(v)}</td>' for v in f.values())
         + "</tr>" for name, f in figs)
     cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""

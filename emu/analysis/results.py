@@ -13,7 +13,7 @@ seeds and the half-width of its 95 % t-interval.
 
 from __future__ import annotations
 
-from emu.analysis.display import describe, headline_html
+from emu.analysis.display import describe_comparison, headline_html
 from emu.analysis.frames import concat_frames, pandas
 from emu.run.table import METRICS, grid_points
 
@@ -60,8 +60,9 @@ class Comparison(list):
         return f"<emu Comparison of {self.label_column} = {labels} ({len(self)} runs)>"
 
     def _repr_html_(self) -> str:
-        caption = describe(self[0][1].summary) if self else ""
-        return headline_html(self.summaries(), caption, self.label_column)
+        runs = self.summaries()
+        caption = describe_comparison(self.label_column, runs) if runs else ""
+        return headline_html(runs, caption, self.label_column)
 
 
 def points(table, keys=None, columns=None):
