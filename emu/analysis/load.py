@@ -28,7 +28,7 @@ from emu.analysis.frames import pandas
 from emu.analysis.results import Comparison
 from emu.errors import EmuError
 from emu.run.comparison import _safe as comparison_dir_name
-from emu.run.files import read_json
+from emu.run.files import load_json
 from emu.run.scenario import Result
 
 __all__ = ["load", "read_comparison", "read_run", "read_sweep"]
@@ -72,9 +72,9 @@ def read_run(path) -> Result:
     """The :class:`~emu.run.Result` a run directory holds (``summary.json``,
     ``run.json``, one CSV per table, one ``.npz`` per set of arrays)."""
     path = os.fspath(path)
-    summary = read_json(os.path.join(path, "summary.json"))
+    summary = load_json(os.path.join(path, "summary.json"))
     run_json = os.path.join(path, "run.json")
-    execution = read_json(run_json) if os.path.isfile(run_json) else {}
+    execution = load_json(run_json) if os.path.isfile(run_json) else {}
     wall = execution.pop("wall_seconds", 0.0)
     tables, arrays = {}, {}
     for name in sorted(os.listdir(path)):
@@ -93,7 +93,7 @@ def read_comparison(path) -> Comparison:
     holds: each run from its sub-directory (from ``comparison.json`` alone,
     without tables, when the sub-directory is gone)."""
     path = os.fspath(path)
-    data = read_json(os.path.join(path, "comparison.json"))
+    data = load_json(os.path.join(path, "comparison.json"))
     runs = []
     for entry in data.get("runs", []):
         label = str(entry["value"])
@@ -111,7 +111,7 @@ def read_sweep(path):
     Needs pandas (and pyarrow for ``results.parquet``)."""
     pd = pandas()
     path = os.fspath(path)
-    meta = read_json(os.path.join(path, "sweep.json"))
+    meta = load_json(os.path.join(path, "sweep.json"))
     parquet, csv_path = os.path.join(path, "results.parquet"), os.path.join(path, "results.csv")
     if os.path.isfile(parquet):
         try:

@@ -24,7 +24,7 @@ import tempfile
 
 import numpy as np
 
-from emu.run.files import read_json, write_text
+from emu.run.files import load_json, write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
@@ -62,7 +62,7 @@ ul.reading li { margin: 0.25em 0; }
 
 def _read_json(path: str):
     try:
-        return read_json(path)
+        return load_json(path)
     except EmuError as err:
         raise EmuError(f"report: {err}") from None
 

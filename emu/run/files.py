@@ -115,9 +115,10 @@ def rows_to_csv(rows: list) -> str:
     return buf.getvalue()
 
 
-def read_json(path) -> object:
-    """The JSON value in ``path``; an EmuError (one line, naming the file) when
-    it cannot be read or is not JSON."""
+def load_json(path) -> object:
+    """The JSON value in ``path``.  A file that cannot be read or is not JSON
+    is an EmuError (one line, naming the file), unlike :func:`read_summary`,
+    which takes it for a run not done yet."""
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
