@@ -127,8 +127,10 @@ EXPECTED = {
 
 @pytest.mark.parametrize("stem", sorted(plots.COMPARISON_PLOTS))
 def test_each_plot_writes_png_and_svg_with_title_labels_and_legend(stem, runs, tmp_path):
-    paths = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
-    assert paths == (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
+    fig = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
+    assert type(fig).__name__ == "Figure" and fig.axes
+    paths = (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
+    assert all(os.path.isfile(p) for p in paths)
     check_files(paths, *EXPECTED[stem], *DESIGNS)
     if stem in ("cycles", "miss_causes", "fastpath_profile"):    # bars in run order, top down
         ys = {e.text: float(e.get("y")) for e in ET.parse(paths[1]).getroot().iter()
@@ -142,7 +144,7 @@ def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
     r = dict(results)["direct"]
     tl = r.arrays["timeline"]
     assert tl["owner"].shape[1] == 64 and len(tl["time"]) > 0
-    paths = plots.occupancy_timeline(r.summary, tl, tmp_path / "occ.png")
+    paths = plots.save_figure(plots.occupancy_timeline(r.summary, tl), tmp_path / "occ.png")
     assert paths == (str(tmp_path / "occ.png"), str(tmp_path / "occ.svg"))
     vcpu = next(c["name"] for c in r.summary["contexts"] if c["kind"] == "vcpu")
     check_files(paths, "Hardware TLB occupancy on CPU 0: direct", "TLB entry (index)",
@@ -150,6 +152,7 @@ def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
                 "free / host kernel", f"{vcpu} (vCPU)")
     with pytest.raises(EmuError, match="no TLB occupancy samples for CPU 3"):
         plots.occupancy_timeline(r.summary, tl, tmp_path / "none", cpu=3)
+    assert not os.path.exists(tmp_path / "none.png")
 
 
 def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
@@ -161,15 +164,33 @@ def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
     for paths in list(out.values()) + list(one.values()):
         assert all(os.path.getsize(p) > 0 for p in paths)
     # PNG only, as the README figures are written
-    (png,) = plots.cycle_breakdown(runs, tmp_path / "only", formats=("png",), dpi=60)
+    (png,) = plots.save_figure(plots.cycle_breakdown(runs), tmp_path / "only", ("png",), 60)
     assert png.endswith("only.png") and not os.path.exists(tmp_path / "only.svg")
 
 
 def test_svg_is_deterministic(runs, tmp_path):
-    a = plots.miss_causes(runs, tmp_path / "a")[1]
-    b = plots.miss_causes(runs, tmp_path / "b")[1]
+    a = plots.save_figure(plots.miss_causes(runs), tmp_path / "a")[1]
+    b = plots.save_figure(plots.miss_causes(runs), tmp_path / "b")[1]
     with open(a, "rb") as fa, open(b, "rb") as fb:
         assert fa.read() == fb.read()
+
+
+def test_plots_return_figures_and_write_nothing_without_a_path(results, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    import matplotlib.pyplot as plt
+    before = plt.get_fignums()
+    figs = [fn(results) for fn in plots.COMPARISON_PLOTS.values()]   # Results stand for summaries
+    figs.append(plots.occupancy_timeline(dict(results)["direct"]))    # its own timeline
+    assert all(type(f).__name__ == "Figure" and f.axes for f in figs)
+    assert os.listdir(tmp_path) == []
+    assert plt.get_fignums() == before            # nothing registered with pyplot
+    (png,) = plots.save_figure(figs[1], tmp_path / "cycles", ("png",), 40)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(EmuError, match="sim.timeline = true"):
+        plots.occupancy_timeline(compare(default_scenario(), "kvm.strategy", ["direct"],
+                                         ["duration_ms=0.2"])[0][1])
 
 
 def test_plots_refuse_no_runs(tmp_path):

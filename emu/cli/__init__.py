@@ -13,6 +13,7 @@ import sys
 
 from emu import __version__
 from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
+from emu.cli.config import add_config_parser
 from emu.cli.report import add_report_parser
 from emu.cli.run import add_compare_parser, add_run_parser
 from emu.cli.sensitivity import add_costs_parser, add_sensitivity_parser
@@ -43,6 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sensitivity_parser(sub)
     add_costs_parser(sub)
     add_study_parser(sub)
+    add_config_parser(sub)
     return parser
 
 

@@ -9,8 +9,9 @@ import time
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_progress_option, add_set_option,
                           int_arg)
 from emu.run.executors import SweepError
+from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
-from emu.run.table import table_name
+from emu.run.table import format_grid, table_name
 
 
 def add_sweep_parser(sub) -> None:
@@ -43,7 +44,8 @@ def add_sweep_parser(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    """Run ``emu sweep``; raises EmuError on bad input (the CLI prints it, exit 2)."""
+    """Run ``emu sweep`` and print the grid's table (mean and 95 % interval over
+    the seeds of each point); raises EmuError on bad input (the CLI prints it, exit 2)."""
     t0 = time.perf_counter()
     out = args.out
     try:
@@ -62,5 +64,6 @@ def cmd_sweep(args) -> int:
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return EXIT_FAILED
     print(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
-          f"{os.path.join(out, table_name())}")
+          f"{os.path.join(out, table_name())}\n")
+    print(format_grid(rows, [parse_grid(g)[0] for g in args.grids]))
     return 0

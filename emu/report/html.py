@@ -27,7 +27,7 @@ from emu.errors import EmuError
 from emu.report import sweep
 from emu.report.folders import load_results
 from emu.report.page import document, esc, figure, heading
-from emu.report.plots import comparison_plots, occupancy_timeline
+from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
 from emu.report.schema import shorten
 from emu.report.tables import (causes_table, config_section, costs_section, cycles_table,
@@ -67,8 +67,8 @@ def _plots_section(runs, timelines, tmp: str) -> str:
         if tl is None:
             continue
         for cpu in sorted(set(np.asarray(tl["cpu"]).tolist())):
-            (png,) = occupancy_timeline(s, tl, os.path.join(tmp, f"occupancy_{i}_{cpu}"), cpu,
-                                        formats=("png",), dpi=100, label=label)
+            (png,) = save_figure(occupancy_timeline(s, tl, cpu=cpu, label=label),
+                                 os.path.join(tmp, f"occupancy_{i}_{cpu}"), ("png",), 100)
             out.append(figure(png, f"TLB occupancy: {label}, CPU {cpu}",
                               "Who owns each hardware TLB entry, sampled at each context "
                               "switch."))

@@ -23,7 +23,7 @@ import tempfile
 from typing import Optional
 
 from emu.report.page import esc, figure, heading, table
-from emu.report.plots import RUN_COLOURS, pyplot, save, style
+from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.stats import figures
@@ -133,11 +133,11 @@ def line_plot(results: dict, points: list, x: str, out: str) -> tuple[str, str]:
     labels = short_labels(label for label, _ in shown)
     xs = [xv for _, line in shown for xv, _ in line]
     log = min(xs) > 0 and max(xs) >= 100 * min(xs)
-    plt = pyplot()
     with style():
         ncols = 3
         nrows = math.ceil(len(HEADLINE) / ncols)
-        fig, axes = plt.subplots(nrows, ncols, figsize=(4.2 * ncols, 3.3 * nrows), squeeze=False)
+        fig = new_figure(figsize=(4.2 * ncols, 3.3 * nrows))
+        axes = fig.subplots(nrows, ncols, squeeze=False)
         flat = [ax for row in axes for ax in row]
         for ax, (name, title, _, _) in zip(flat, HEADLINE):
             for i, ((_, line), label) in enumerate(zip(shown, labels)):
@@ -178,7 +178,7 @@ def line_plot(results: dict, points: list, x: str, out: str) -> tuple[str, str]:
         fig.suptitle(f"Headline figures against {shorten(x)} (mean over seeds, ± one sd)",
                      fontweight="bold")
         fig.tight_layout()
-        (png,) = save(fig, out, formats=("png",), dpi=100)
+        (png,) = save_figure(fig, out, ("png",), 100)
     caption = (f"Each panel: one headline figure against {shorten(x)}, one line per strategy"
                + (" and value of the other grid keys" if len(results["keys"]) > 1 else "")
                + "; a point is the mean over the seeds of that grid point, its bar one "

@@ -115,6 +115,19 @@ def rows_to_csv(rows: list) -> str:
     return buf.getvalue()
 
 
+def load_json(path) -> object:
+    """The JSON value in ``path``.  A file that cannot be read or is not JSON
+    is an EmuError (one line, naming the file), unlike :func:`read_summary`,
+    which takes it for a run not done yet."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise EmuError(f"{path}: corrupt JSON ({err.msg} at line {err.lineno})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise EmuError(f"cannot read {path}: {err}") from None
+
+
 def read_summary(run_dir: str) -> Optional[dict]:
     """The summary in ``run_dir`` if the run is complete there, else None."""
     try:

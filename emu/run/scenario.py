@@ -16,6 +16,8 @@ import numpy as np
 import simpy
 
 from emu import __version__
+from emu.analysis.display import describe, headline_html, result_repr
+from emu.analysis.frames import run_frames
 from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import (atomic_path, check_output_dir, dumps_json, rows_to_csv, write_json,
@@ -41,9 +43,14 @@ def _versions() -> dict:
             "numpy": np.__version__, "simpy": simpy.__version__}
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
-    """What a run produced: the summary (JSON-ready) and tidy tables (lists of rows)."""
+    """What a run produced: the summary (JSON-ready) and tidy tables (lists of rows).
+
+    In a notebook it shows as a small table of its headline figures; its
+    ``repr`` is two lines; :meth:`frames` gives its tables as pandas
+    DataFrames.
+    """
 
     summary: dict
     tables: dict
@@ -77,6 +84,19 @@ class Result:
     def json(self) -> str:
         """The summary as canonical JSON text (what ``summary.json`` holds)."""
         return dumps_json(self.summary)
+
+    def frames(self) -> dict:
+        """Tidy pandas DataFrames of the run, by name: exits, tlb, misses (by
+        owner and cause), cycles, profile, repopulation, and any other table
+        the run wrote (:mod:`emu.analysis.frames`).  Needs pandas."""
+        return run_frames(self.summary, self.tables)
+
+    def __repr__(self) -> str:
+        return result_repr(self.summary)
+
+    def _repr_html_(self) -> str:
+        label = self.summary["config"]["kvm"]["strategy"]
+        return headline_html([(label, self.summary)], describe(self.summary), "design")
 
 
 def run(scenario, overrides=(), progress=None) -> Result:

@@ -27,6 +27,14 @@ What it writes into DIR
   end, whatever the completion order.
 - ``sweep.json``: the scenario, the grid, the seeds and the run list.
 
+The table's figures are a run's headline figures, each through
+:mod:`emu.stats.figures`: cost per guest access, the share of every cycle
+component (fast path and save/restore among them), exits by category, guest
+TLB misses by cause, misses per resume, memory.  ``emu sweep`` ends by
+printing each grid point's headline figures as the mean and 95 % t-interval
+over its seeds (:func:`emu.run.table.format_grid`); ``emu.load(DIR)`` gives
+the table as a pandas DataFrame.
+
 Seeds
 -----
 Without ``--seeds`` every run keeps the scenario's seed (a one-point sweep is
