@@ -37,6 +37,7 @@ def cmd_tlb(args) -> int:
     config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
                           page_size=args.page_size, kinds=args.kinds, seed=args.seed,
                           backend=args.backend, chunk=args.chunk).validate()
-    result = simulate_trace(args.trace or default_trace_path(), config)
+    path = default_trace_path() if args.trace is None else args.trace
+    result = simulate_trace(path, config)
     print(dumps_json(result) if args.json else format_table(result), end="" if args.json else "\n")
     return 0

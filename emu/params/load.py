@@ -212,6 +212,10 @@ def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
     return scenario
 
 
+#: the longest scenario file read (a larger one is refused, not read to its end)
+MAX_SCENARIO_BYTES = 16 << 20
+
+
 def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
     """Read a scenario TOML file, apply ``overrides`` and validate it.
 
@@ -225,7 +229,11 @@ def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) 
         raise ConfigError(f"scenario file: expected a path, got {show(path)}") from None
     try:
         with open(name, "rb") as f:
-            data = tomllib.load(f)
+            text = f.read(MAX_SCENARIO_BYTES + 1)      # bounded: /dev/zero is endless
+        if len(text) > MAX_SCENARIO_BYTES:
+            raise ConfigError(f"{name}: not a scenario file (longer than "
+                              f"{MAX_SCENARIO_BYTES >> 20} MB)")
+        data = tomllib.loads(text.decode())
     except FileNotFoundError:
         raise ConfigError(f"{name}: scenario file not found") from None
     except IsADirectoryError:

@@ -115,11 +115,15 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
 
 def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
                    progress: Callable[[int], None] | None = None) -> dict:
-    """Simulate a trace file (.npz, .npy memory-mapped, or lackey text/gzip)."""
+    """Simulate a trace file (.npz, .npy, or lackey text/gzip), read once
+    from its start in bounded memory (a pipe or FIFO as well as a file).
+    ``trace.ignored_members`` names the members of an ``.npz`` that are not
+    trace arrays."""
     config.validate()
-    trace = open_trace(path)
-    info = {"path": str(path), "format": trace.format}
-    return simulate_chunks(trace.chunks(config.chunk), config, info, progress)
+    with open_trace(path) as trace:
+        info = {"path": str(path), "format": trace.format,
+                "ignored_members": list(trace.ignored_members)}
+        return simulate_chunks(trace.chunks(config.chunk), config, info, progress)
 
 
 def format_table(result: dict) -> str:
@@ -127,8 +131,11 @@ def format_table(result: dict) -> str:
     cfg = result["config"]
     assoc = ("fully associative" if cfg["ways"] == cfg["entries"]
              else f"{cfg['entries'] // cfg['ways']} sets x {cfg['ways']} ways")
-    rows = [
-        ("trace", result["trace"].get("path", result["trace"].get("source", "-"))),
+    trace = result["trace"]
+    rows = [("trace", trace.get("path", trace.get("source", "-")))]
+    if trace.get("ignored_members"):
+        rows.append(("  ignored", ", ".join(trace["ignored_members"])))
+    rows += [
         ("TLB", f"{cfg['entries']} entries, {assoc}, {cfg['policy']}, "
                 f"{cfg['page_size']}-byte pages"),
         ("records", f"{result['records']:,} of {result['records_read']:,} ({cfg['kinds']})"),
