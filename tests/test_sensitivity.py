@@ -321,6 +321,35 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert message in err
 
 
+def test_a_scenario_file_carries_cost_ranges(tmp_path):
+    path = tmp_path / "ranges.toml"
+    path.write_text(f"[costs]\n{X} = {{low = 500, high = 900}}\n"
+                    f"{Y} = {{value = 400, low = 100, high = 2000}}\n", encoding="utf-8")
+    plan = plan_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X, Y])
+    assert plan.space.ranges[X] == (500, 900) and plan.space.baseline[X] == X_DEFAULT
+    assert plan.space.ranges[Y] == (100, 2000) and plan.space.baseline[Y] == 400
+    assert plan.space.overridden == {Y}
+    # a --range given on the command line replaces the file's
+    plan = plan_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X], ranges=[f"{X}=550,700"])
+    assert plan.space.ranges[X] == (550, 700)
+    result = run_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X, Y],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    assert (entry(result, X)["low"], entry(result, X)["high"]) == (500, 900)
+    assert entry(result, X)["ratio_high"] == pytest.approx(190 / 200)
+
+
+def test_a_scenario_range_with_low_above_high_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[costs]\n{X} = {{value = 600, low = 900, high = 100}}\n",
+                    encoding="utf-8")
+    assert main(["sensitivity", str(path), "--compare", SHADOW_VS_DIRECT]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"emu: error: costs.{X}: range low 900 > high 100\n"
+    assert main(["run", str(path)]) == 2
+    assert f"costs.{X}: range low 900 > high 100" in capsys.readouterr().err
+
+
 def test_a_bad_range_in_the_api_is_refused():
     with pytest.raises(SensitivityError, match=r"range low 900 > high 100"):
         plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, ranges={Y: (900, 100)})
