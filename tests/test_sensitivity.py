@@ -209,6 +209,10 @@ def test_break_even_falls_where_the_hand_calculation_puts_it(scenario):
     assert band["low"] == pytest.approx(35.2) and band["high"] == pytest.approx(40.6)
     assert (band["vectors"], band["crossed"]) == (4, 4)
     assert band["a_wins_throughout"] == band["b_wins_throughout"] == 0
+    # the ratio's range at each value: x = 300 lowest, x = 3000 highest
+    assert band["ratios_min"] == pytest.approx([(0.5 * p + 9.7) / 30 for p in (10, 25, 55, 70)])
+    assert band["ratios_max"] == pytest.approx([(0.5 * p + 12.4) / 30
+                                                for p in (10, 25, 55, 70)])
 
 
 def test_break_even_outside_the_values_is_counted_not_invented(scenario):
@@ -282,6 +286,28 @@ def test_the_tornado_is_drawn(scenario, tmp_path):
     for text in ("kvm.strategy", "gfn_to_pfn", "default costs", "ratio, no unit", "cycles"):
         assert text in svg
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp file left
+    assert not (tmp_path / "break_even.png").exists()          # no break-even asked for
+
+
+def test_the_break_even_band_is_drawn(scenario, tmp_path):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             break_even=f"{PAGES}=10,25,55,70",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    paths = write_sensitivity(tmp_path, result)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [
+        "sensitivity.json", "tornado.png", "tornado.svg", "break_even.png", "break_even.svg"]
+    assert (tmp_path / "break_even.png").read_bytes().startswith(b"\x89PNG")
+    svg = (tmp_path / "break_even.svg").read_text()
+    for text in (f"kvm.strategy = shadow vs direct along {PAGES}",      # the title
+                 f"{PAGES}: data pages of the working set",              # x: the key, its unit
+                 "cycles_per_guest_access: shadow / direct", "ratio, no unit",   # y
+                 "ratio at the default costs", "break-even band: 35.2..40.6",    # the legend
+                 "break-even at the default costs: 40"):
+        assert text in svg, text
+    again = tmp_path / "again"
+    write_sensitivity(again, result)
+    assert (again / "break_even.png").read_bytes() == (tmp_path / "break_even.png").read_bytes()
+    assert (again / "break_even.svg").read_bytes() == svg.encode()
 
 
 # --------------------------------------------------------------------------

@@ -9,9 +9,11 @@ def add_report_parser(sub) -> None:
     """Add ``emu report DIR [-o OUT.html]`` to the CLI's sub-parsers."""
     p = sub.add_parser("report", help="write one self-contained HTML report of a result",
                        description="Write one self-contained HTML page (plots embedded) for a "
-                                   "run directory (emu run --out) or a comparison directory "
-                                   "(emu compare --out).")
-    p.add_argument("dir", help="directory holding summary.json or comparison.json")
+                                   "run directory (emu run --out), a comparison directory "
+                                   "(emu compare --out) or a sensitivity study's directory "
+                                   "(emu sensitivity --out).")
+    p.add_argument("dir", help="directory holding summary.json, comparison.json or "
+                               "sensitivity.json")
     p.add_argument("-o", "--output", help="HTML file to write (default: DIR/report.html)")
     p.set_defaults(func=cmd_report)
 

@@ -3,7 +3,9 @@
 :func:`write_report` reads a run directory (``summary.json``, and
 ``timeline.npz`` when the run recorded one) or a comparison directory
 (``comparison.json`` and one sub-directory per run, as ``emu compare --out``
-writes them) and writes a single HTML file: the question, the generated
+writes them), with the section of a sensitivity study when the directory
+holds one (:mod:`emu.report.sensitivity`; a study's own directory gets that
+section alone), and writes a single HTML file: the question, the generated
 reading, the key figures, the plots (embedded as base64 PNG), the tables
 (cycles, exits, misses by cause, repopulation, memory, fast-path profile), the
 configuration and the cost table the run used with each cost's unit,
@@ -30,6 +32,7 @@ from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
 from emu.report.plots import comparison_plots, occupancy_timeline
 from emu.report.reading import generate_reading
+from emu.report.sensitivity import read_sensitivity, sensitivity_section, sensitivity_title
 from emu.report.text import key_figures
 from emu.stats import figures
 
@@ -351,8 +354,9 @@ def _plots_section(runs, timelines, tmp: str) -> str:
     return "\n".join(out)
 
 
-def render_report(results: dict) -> str:
-    """The HTML text of the report for :func:`load_results`' output."""
+def render_report(results: dict, extra: str = "") -> str:
+    """The HTML text of the report for :func:`load_results`' output (``extra``:
+    more sections, placed after the key figures)."""
     runs, key = results["runs"], results["key"]
     first = runs[0][1]
     cfg = first["config"]
@@ -381,6 +385,7 @@ def render_report(results: dict) -> str:
         '<p class="note">Generated from the numbers below; it says only what they say.</p>',
         '<h2 id="key-figures">Key figures</h2>',
         _key_figures_table(runs),
+        extra,
         '<h2 id="plots">Plots</h2>',
         plots,
         '<h2 id="cycles">Cycles by component</h2>',
@@ -400,6 +405,11 @@ def render_report(results: dict) -> str:
         '<h2 id="costs">Cost table</h2>',
         _costs_section(runs),
     ]
+    return _page(title, body)
+
+
+def _page(title: str, body: list) -> str:
+    """The whole HTML page: ``title`` and the non-empty pieces of ``body``."""
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
             + "\n".join(b for b in body if b) + "\n</body>\n</html>\n")
@@ -408,12 +418,21 @@ def render_report(results: dict) -> str:
 def write_report(src_dir, out_html=None) -> str:
     """Write the report of a run or comparison directory; return its path.
 
-    ``out_html`` defaults to ``DIR/report.html``.  Written atomically.
-    Raises :class:`EmuError` when ``src_dir`` cannot be read as a result.
+    A directory holding a sensitivity study (``sensitivity.json``) gets its
+    section too, or only that section if it holds no run.  ``out_html``
+    defaults to ``DIR/report.html``.  Written atomically.  Raises
+    :class:`EmuError` when ``src_dir`` cannot be read as a result.
     """
-    results = load_results(src_dir)
-    out = os.fspath(out_html) if out_html else os.path.join(os.fspath(src_dir), "report.html")
-    text = render_report(results)
+    src = os.fspath(src_dir)
+    study = read_sensitivity(src) if os.path.isdir(src) else None
+    out = os.fspath(out_html) if out_html else os.path.join(src, "report.html")
+    if study is not None and not any(os.path.isfile(os.path.join(src, name))
+                                     for name in ("summary.json", "comparison.json")):
+        title = f"emu report: {sensitivity_title(study)}"
+        text = _page(title, [f"<h1>{_e(title)}</h1>", sensitivity_section(study, src)])
+    else:
+        text = render_report(load_results(src),
+                             sensitivity_section(study, src) if study is not None else "")
     try:
         write_text(out, text)
     except OSError as err:
