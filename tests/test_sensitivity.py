@@ -17,7 +17,8 @@ import pytest
 from emu.params import default_scenario
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.sensitivity import (
-    SensitivityError, analyse, plan_sensitivity, run_sensitivity, write_sensitivity)
+    SensitivityError, analyse, local_runner, plan_sensitivity, run_sensitivity,
+    write_sensitivity)
 import emu.sensitivity.spec as spec_module
 from emu.cli import main
 
@@ -188,24 +189,28 @@ def test_without_salib_the_global_methods_say_how_to_get_it(scenario, monkeypatc
 # --------------------------------------------------------------------------
 
 def paged_a(costs, pages):
-    # At x = 600: 0.5 p + 10, equal to B's 30 at p = 40.
     return 0.5 * pages + 0.001 * costs[X] + 9.4
 
 
 def test_break_even_falls_where_the_hand_calculation_puts_it(scenario):
+    """A toy: metric(A) = 0.5 p + 0.001 x + 9.4 along the pages p, metric(B) = 30.
+
+    At the default x = 600, A's metric is 0.5 p + 10, equal to B's 30 at
+    p = 40; below 40 A wins.  The ratio (0.5 p + 10) / 30 is linear in p, so
+    interpolating between the values 25 and 55 that bracket it is exact.  The
+    band is over the OAT ends of x and y (y moves nothing): x = 300 gives
+    0.5 p + 9.7 = 30 at p = 40.6, x = 3000 gives 0.5 p + 12.4 = 30 at p = 35.2.
+    """
     result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
                              break_even=f"{PAGES}=70,10,55,25",
                              runner=toy_runner(paged_a, lambda c, p: 30))
     be = result["break_even"]
     assert be["key"] == PAGES and be["values"] == [10, 25, 55, 70]
     d = be["default"]
-    # ratio (0.5 p + 10) / 30 is linear in p: the interpolation is exact.
     assert d["ratios"] == pytest.approx([15 / 30, 22.5 / 30, 37.5 / 30, 45 / 30])
     assert d["a_wins"] == [True, True, False, False]
     assert d["at"] == pytest.approx(40) and d["direction"] == "A stops winning"
     band = be["band"]
-    # x = 300: 0.5 p + 9.7 = 30 at p = 40.6; x = 3000: 0.5 p + 12.4 = 30 at p = 35.2;
-    # y at either end and x at baseline: 40.
     assert band["low"] == pytest.approx(35.2) and band["high"] == pytest.approx(40.6)
     assert (band["vectors"], band["crossed"]) == (4, 4)
     assert band["a_wins_throughout"] == band["b_wins_throughout"] == 0
@@ -417,6 +422,71 @@ def test_a_cost_only_shadow_pays_moves_only_the_comparison_with_shadow(scenario)
     full_exit = entry(handlers, "c_full_exit")        # the control: only C pays it
     assert full_exit["ratio_low"] < r0 < full_exit["ratio_high"]
     assert handlers["ranking"][0] == "c_full_exit"
+
+
+RESTORE = "shadow_restore_per_entry"
+
+
+def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario):
+    """shadow against direct along the restore cost c of a shadow guest entry.
+
+    Every CPU cycle of a run is charged to one component, and a guest access
+    costs ``access`` = 1 cycle.  A run lasts T cycles on one CPU whatever the
+    design.  shadow rewrites the same N entries at its guest entries whatever
+    c is (the guest's exits and the host's switches fix them), so its restores
+    take N c cycles and the guest gets those cycles fewer for its accesses:
+    A_shadow(c) = A_shadow(0) - N c.  direct restores nothing: A_direct.
+    Comparing the accesses done (higher is better), shadow wins while
+    A_shadow(c) > A_direct, that is below
+
+        c* = (A_shadow(0) - A_direct) / N
+
+    and the ratio A_shadow(c) / A_direct is linear in c, so the study's
+    interpolation between the values that bracket c* is exact.  The same holds
+    for each cost vector of the band (exit_light at each end of its range), so
+    the band is the interval of their c*.  Cycles per guest access, T / A,
+    gives the same winner at every c.
+    """
+    seen = {}
+
+    def runner(jobs):
+        summaries = local_runner(jobs)
+        seen.update((j.overrides, s) for j, s in zip(jobs, summaries))
+        return summaries
+
+    base = ("duration_ms=5",)
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=list(base),
+                             metric="guest_accesses", better="higher", costs=[Y],
+                             break_even=f"costs.{RESTORE}=0,1,2,3", runner=runner)
+
+    def c_star(vector: tuple) -> float:
+        def accesses(strategy, c):
+            return seen[base + (f"kvm.strategy={strategy}", f"costs.{RESTORE}={c}") + vector]
+        n = accesses("shadow", 1)["cycles"]["save_restore"]            # N entries x 1 cycle
+        for c in (0, 1, 2, 3):                     # the premises: N fixed, A linear in c
+            assert accesses("shadow", c)["cycles"]["save_restore"] == n * c
+            assert accesses("shadow", c)["guest_accesses"] == \
+                accesses("shadow", 0)["guest_accesses"] - n * c
+        assert n > 0 and accesses("direct", 0)["cycles"]["save_restore"] == 0
+        return (accesses("shadow", 0)["guest_accesses"]
+                - accesses("direct", 0)["guest_accesses"]) / n
+
+    be = result["break_even"]
+    expected = c_star(())
+    assert 0 < expected < 3
+    assert be["default"]["at"] == pytest.approx(expected, abs=1e-6)
+    assert be["default"]["direction"] == "A stops winning"
+    ends = [c_star((f"costs.{Y}={v}",)) for v in (COSTS_BY_NAME[Y].low, COSTS_BY_NAME[Y].high)]
+    assert (be["band"]["crossed"], be["band"]["vectors"]) == (2, 2)
+    assert be["band"]["low"] == pytest.approx(min(ends), abs=1e-6)
+    assert be["band"]["high"] == pytest.approx(max(ends), abs=1e-6)
+    for (overrides, s) in seen.items():            # cycles per access: the same winner
+        if "kvm.strategy=shadow" in overrides and f"costs.{RESTORE}=0" not in overrides:
+            direct = seen[tuple("kvm.strategy=direct" if o == "kvm.strategy=shadow" else o
+                                for o in overrides)]
+            c = int(dict(o.split("=") for o in overrides).get(f"costs.{RESTORE}", 19))
+            assert (s["cycles_per_guest_access"] < direct["cycles_per_guest_access"]) == \
+                (c < expected)
 
 
 def test_module_doctests_run():
