@@ -90,6 +90,17 @@ def test_shadow_vs_direct():
         pages[f"direct/host{min(hp)}"]["misses_per_resume"]
     shadow = [pages[f"shadow/host{h}"]["cpa"] for h in hp]
     assert max(shadow) - min(shadow) < 0.02 * min(shadow)
+    # the same break-even through emu.sensitivity, with its band over the costs
+    band = r["break_even_band"]
+    assert band["values"] == sorted(hp)
+    assert band["default"]["direction"] == "A stops winning"      # direct, as above
+    assert min(hp) < band["default"]["at"] < max(hp)
+    assert band["band"]["vectors"] > 0 and band["band"]["crossed"] > 0
+    assert band["band"]["low"] <= band["band"]["high"]
+    assert "shadow_restore_per_entry" in band["ranking"]
+    assert sorted(os.path.basename(p) for p in band["plots"]) == [
+        "break_even.png", "break_even.svg", "tornado.png", "tornado.svg"]
+    assert all(os.path.getsize(p) > 1000 for p in band["plots"])
 
 
 def test_context_switch_storm():

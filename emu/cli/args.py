@@ -35,6 +35,19 @@ def add_set_option(p, help_text: str) -> None:
                    help=help_text)
 
 
+def add_executor_options(p) -> None:
+    """``--executor local|dask``, ``--workers N``, ``--scheduler ADDRESS``: where many
+    runs execute (:mod:`emu.run.executors`)."""
+    p.add_argument("--executor", choices=["local", "dask"], default="local",
+                   help="local: a process pool (default); dask: a Dask cluster")
+    p.add_argument("--workers", type=int_arg, default=None, metavar="N",
+                   help="local worker processes (default: the CPU count; 1 runs in this "
+                        "process), or the size of the local Dask cluster without --scheduler")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with "
+                        "--executor dask; default: a LocalCluster on 127.0.0.1)")
+
+
 def add_progress_option(p, help_text: str) -> None:
     """``--progress auto|bar|lines|none`` (default auto)."""
     p.add_argument("--progress", choices=PROGRESS_CHOICES, default="auto", help=help_text)

@@ -12,11 +12,13 @@ def add_report_parser(sub) -> None:
                                    "folder emu wrote: a run (emu run --out), a comparison "
                                    "(emu compare --out), a sweep (emu sweep --out: one row "
                                    "per grid point, plots against each numeric grid key) or "
-                                   "a study (emu study NAME --out). Every file is checked "
+                                   "a study (emu study NAME --out), with the section of a "
+                                   "sensitivity study where the folder holds one (emu "
+                                   "sensitivity --out). Every file is checked "
                                    "first; a damaged one is named in one line.")
     p.add_argument("dir", metavar="DIR",
-                   help="the folder: it holds summary.json, comparison.json, sweep.json or "
-                        "results.json")
+                   help="the folder: it holds summary.json, comparison.json, sweep.json, "
+                        "results.json or sensitivity.json")
     p.add_argument("-o", "--output", metavar="OUT.html",
                    help="HTML file to write (default: DIR/report.html)")
     p.add_argument("--no-plots", dest="plots", action="store_false",

@@ -6,8 +6,8 @@ import os
 import sys
 import time
 
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_progress_option, add_set_option,
-                          int_arg)
+from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+                          add_progress_option, add_set_option, int_arg)
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
@@ -30,14 +30,7 @@ def add_sweep_parser(sub) -> None:
                    help="replicate each point with N seeds spawned from the scenario's seed "
                         "(default: one run with the scenario's seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
-    p.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="local: a process pool (default); dask: a Dask cluster")
-    p.add_argument("--workers", type=int_arg, default=None, metavar="N",
-                   help="local worker processes (default: the CPU count; 1 runs in this "
-                        "process), or the size of the local Dask cluster without --scheduler")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with "
-                        "--executor dask; default: a LocalCluster on 127.0.0.1)")
+    add_executor_options(p)
     add_set_option(p, "override a scenario key for every run (repeatable)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     p.set_defaults(func=cmd_sweep)

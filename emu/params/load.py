@@ -28,7 +28,8 @@ Promises
 - **Trace paths** (workload kind ``trace``) are resolved against the directory
   of the TOML file (:attr:`Scenario.base_dir`) and stored absolute.  Whether
   the file exists is checked later, by :mod:`emu.workload`.
-- Costs are only checked for shape here (string name, non-negative integer);
+- Costs are only checked for shape here (string name, non-negative integer,
+  or a table of ``value`` / ``low`` / ``high`` whose low is at most its high);
   :class:`emu.costs.CostTable` checks the names.
 
 Example::

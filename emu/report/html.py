@@ -30,6 +30,7 @@ from emu.report.page import document, esc, figure, heading
 from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
 from emu.report.schema import shorten
+from emu.report.sensitivity import read_sensitivity, sensitivity_section, sensitivity_title
 from emu.report.tables import (causes_table, config_section, costs_section, cycles_table,
                                exits_table, key_figures_table, memory_table, profile_table,
                                tlb_table)
@@ -87,8 +88,9 @@ def _meta(s: dict) -> str:
             f"emu {shorten(s.get('emu_version', '?'))}")
 
 
-def _runs_page(results: dict, plots: bool) -> tuple[str, list]:
-    """The title and body of the page of a run or a comparison."""
+def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
+    """The title and body of the page of a run or a comparison (``extra``: more
+    sections, placed after the key figures)."""
     runs, key = results["runs"], results["key"]
     first = runs[0][1]
     cfg = first["config"]
@@ -110,6 +112,7 @@ def _runs_page(results: dict, plots: bool) -> tuple[str, list]:
         '<p class="note">Generated from the numbers below; it says only what they say.</p>',
         '<h2 id="key-figures">Key figures</h2>',
         key_figures_table(runs),
+        extra,
         '<h2 id="plots">Plots</h2>',
         plot_part,
         '<h2 id="cycles">Cycles by component</h2>',
@@ -171,28 +174,39 @@ def _study_page(results: dict) -> tuple[str, list]:
     return title, body
 
 
-def render_report(results: dict, plots: bool = True) -> str:
+def render_report(results: dict, plots: bool = True, extra: str = "") -> str:
     """The HTML text of the report of :func:`load_results`' output (without
-    its plots if not ``plots``)."""
+    its plots if not ``plots``; ``extra``: more sections for a run or a
+    comparison, after its key figures)."""
     if results["kind"] == "sweep":
         title, body = sweep.page(results, plots)
     elif results["kind"] == "study":
         title, body = _study_page(results)
     else:
-        title, body = _runs_page(results, plots)
+        title, body = _runs_page(results, plots, extra)
     return document(title, body)
 
 
 def write_report(src_dir, out_html=None, plots: bool = True) -> str:
     """Write the report of a run, comparison, sweep or study folder; return its path.
 
-    ``out_html`` defaults to ``DIR/report.html``.  Written atomically.
-    Raises :class:`EmuError` (one line) when ``src_dir`` cannot be read as a
-    result, naming the file and the key that is wrong.
+    A folder holding a sensitivity study (``sensitivity.json``,
+    :mod:`emu.report.sensitivity`) gets its section too, or only that
+    section if it holds no run.  ``out_html`` defaults to
+    ``DIR/report.html``.  Written atomically.  Raises :class:`EmuError` (one
+    line) when ``src_dir`` cannot be read as a result, naming the file and
+    the key that is wrong.
     """
-    results = load_results(src_dir)
-    out = os.fspath(out_html) if out_html else os.path.join(os.fspath(src_dir), "report.html")
-    text = render_report(results, plots)
+    src = os.fspath(src_dir)
+    study = read_sensitivity(src) if os.path.isdir(src) else None
+    out = os.fspath(out_html) if out_html else os.path.join(src, "report.html")
+    if study is not None and not any(os.path.isfile(os.path.join(src, name))
+                                     for name in ("summary.json", "comparison.json")):
+        title = f"emu report: {sensitivity_title(study)}"
+        text = document(title, [f"<h1>{esc(title)}</h1>", sensitivity_section(study, src)])
+    else:
+        text = render_report(load_results(src), plots,
+                             sensitivity_section(study, src) if study is not None else "")
     try:
         write_text(out, text)
     except OSError as err:

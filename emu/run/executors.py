@@ -240,6 +240,32 @@ class DaskCluster:
             self.client.cancel(futures)
 
 
+def check_executor(executor: str, workers: Optional[int], scheduler: Optional[str],
+                   client=None) -> None:
+    """Refuse executor options that are wrong or do not go together (a one-line
+    :class:`ConfigError` naming the option)."""
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
+    if executor == "local" and (scheduler or client is not None):
+        raise ConfigError("--scheduler needs --executor dask")
+    if executor == "dask" and scheduler and workers is not None:
+        raise ConfigError("--workers sets the size of a local Dask cluster; "
+                          "a --scheduler has its own workers")
+
+
+def make_backend(executor: str, workers: Optional[int], runs: int, client=None,
+                 scheduler: Optional[str] = None):
+    """The backend ``runs`` runs execute on: Dask (``client``), or a pool of at most
+    ``workers`` local processes (default the CPU count), in this process for one."""
+    if executor == "dask":
+        return DaskCluster(client, runs, scheduler)
+    n = max(1, min(workers or os.cpu_count() or 1, runs))
+    return InProcess() if n == 1 else LocalProcesses(n)
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: Optional[str], workers: Optional[int]):
     """A client of the scheduler at ``scheduler``, or of a LocalCluster of

@@ -89,7 +89,7 @@ import time
 from typing import Optional
 
 from emu.errors import ConfigError
-from emu.run.executors import (DaskCluster, InProcess, LocalProcesses, SweepError, dask_client,
+from emu.run.executors import (SweepError, check_executor, dask_client, make_backend,
                                run_all)
 from emu.run.files import read_summary, write_json
 from emu.run.plan import SweepPlan, plan_sweep
@@ -126,16 +126,7 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     """
     if out_dir is None:
         raise ConfigError("--out: a directory for the results is required")
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
-    if executor == "local" and (scheduler or client is not None):
-        raise ConfigError("--scheduler needs --executor dask")
-    if executor == "dask" and scheduler and workers is not None:
-        raise ConfigError("--workers sets the size of a local Dask cluster; "
-                          "a --scheduler has its own workers")
+    check_executor(executor, workers, scheduler, client)
     out_dir = os.path.abspath(os.fspath(out_dir))
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise ConfigError(f"--out {out_dir}: exists and is not a directory")
@@ -149,14 +140,6 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
             # connect (or start the local cluster) before writing anything
             client = stack.enter_context(dask_client(scheduler, workers))
         return _run_plan(plan, out_dir, executor, workers, scheduler, progress, client, stream)
-
-
-def _backend(executor: str, workers: Optional[int], todo: list, client, scheduler):
-    """Where the runs of ``todo`` execute (:mod:`emu.run.executors`)."""
-    if executor == "dask":
-        return DaskCluster(client, len(todo), scheduler)
-    n = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    return InProcess() if n == 1 else LocalProcesses(n)
 
 
 def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progress, client,
@@ -175,7 +158,7 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
         done = sweep_dir.done
         sweep_dir.collect()                          # the runs already done
         todo = [r for r in plan.runs if r.id not in done]
-        backend = _backend(executor, workers, todo, client, scheduler)
+        backend = make_backend(executor, workers, len(todo), client, scheduler)
         bar = SweepProgress(progress, total, len(done), f"running {len(todo)} {backend.where}",
                             stream)
         finished = False

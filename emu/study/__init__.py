@@ -29,6 +29,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass
+from inspect import signature
 from types import ModuleType
 from typing import Optional
 
@@ -58,7 +59,9 @@ class Study:
         """Run the study; its numbers.  With ``out`` (or a ``recorder`` that has
         one) every run's results and ``results.json`` are written there."""
         rec = recorder or recorder_for(out)
-        numbers = self.module.study(quick, rec)
+        takes_dir = "plot_dir" in signature(self.module.study).parameters
+        extra = {"plot_dir": out} if out and takes_dir else {}
+        numbers = self.module.study(quick, rec, **extra)
         rec.finish(self.name, self.question, quick, numbers)
         return numbers
 

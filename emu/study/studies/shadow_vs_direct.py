@@ -30,7 +30,12 @@ break-even lines.  Break-evens are given twice: as the model runs, and with
 the shadow designs charged one full guest entry per resume, which the model
 omits (see "model gap" in the output): a vCPU that is switched back in
 re-enters the guest through the entry path, and for ``shadow`` that path
-rewrites all 63 entries.
+rewrites all 63 entries.  Last, the break-even in host pages with its band
+(:mod:`emu.sensitivity`): where ``direct`` stops beating ``shadow`` at the
+default costs, and the interval it moves over when the costs that a refill
+and a guest entry pay are sampled (Morris) over their plausible ranges; the
+band is plotted (``break_even.png`` / ``.svg``, in ``DIR/break_even/`` with
+``--out``, which ``emu report`` reads).
 
 Every run: one 440 CPU, one VM with one process (a uniform working set of
 WS pages, a system call every 5,000 accesses: a guest that exits now and
@@ -41,6 +46,11 @@ host context switches in steady state.
 
 from __future__ import annotations
 
+import os
+import tempfile
+
+from emu.sensitivity import run_sensitivity, tornado_plot, write_sensitivity
+from emu.sensitivity.report import break_even_plot
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import pct, Recorder, scenario, table
 
@@ -53,6 +63,11 @@ SYSCALL_EVERY = 5000
 CODE_PAGES = 4
 KERNEL_DATA_PAGES = 8       # emu.guest.os.KERNEL_DATA_PAGES: the guest kernel's data
 MATRIX_POINT = {"ws": 24, "period_us": 100}
+#: The costs a direct refill (the asm handler's path, the guest's miss handler)
+#: and a shadow guest entry pay: the cost space of the break-even band.
+BAND_COSTS = ("shadow_restore_per_entry", "exit_light", "guest_miss_handler", "asm_save",
+              "asm_walk_per_entry", "asm_hw_write", "asm_restore", "asm_pfn_lookup")
+HOST_PAGES_KEY = "host_task.0.workload.pages"
 
 
 def plan(quick: bool) -> dict:
@@ -61,12 +76,15 @@ def plan(quick: bool) -> dict:
                 "sweep_strategies": ("shadow", "direct"), "sweep_handlers": ("asm",),
                 "ws": (8, 48), "periods": (1000, 200, 100, 50),
                 "pages_ws": 40, "pages_period": 50, "host_pages": (8, 16, 64),
-                "pages_strategies": ("shadow", "direct")}
+                "pages_strategies": ("shadow", "direct"),
+                "band_costs": ("shadow_restore_per_entry", "asm_walk_per_entry", "exit_light"),
+                "band_samples": 2}
     return {"duration_ms": 10,
             "sweep_strategies": STRATEGIES, "sweep_handlers": HANDLERS,
             "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50),
             "pages_ws": 40, "pages_period": 50, "host_pages": (4, 8, 12, 16, 24, 32, 64, 128, 256),
-            "pages_strategies": STRATEGIES}
+            "pages_strategies": STRATEGIES,
+            "band_costs": BAND_COSTS, "band_samples": 8}
 
 
 def make(strategy: str, handler: str, ws: int, period_us: float, duration_ms: float,
@@ -149,7 +167,32 @@ def break_even(xs: list, direct: list, shadow: list):
     return None, "none in range"
 
 
-def study(quick: bool, recorder: Recorder | None = None) -> dict:
+def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
+    """Where ``direct`` stops beating ``shadow`` along the pages the host touches, at
+    the default costs and over the costs of ``p["band_costs"]`` sampled by Morris
+    over their ranges (one seed); the band plotted into ``plot_dir``."""
+    base = make("direct", "asm", p["pages_ws"], p["pages_period"], p["duration_ms"])
+    base["name"] = (f"{NAME}: ws={p['pages_ws']} period={p['pages_period']}us, "
+                    f"host pages varied")
+    result = run_sensitivity(
+        base, "kvm.strategy=direct,shadow", method="morris", samples=p["band_samples"],
+        seed=0, costs=list(p["band_costs"]),
+        break_even=(HOST_PAGES_KEY, list(p["host_pages"])),
+        runner=lambda jobs: [rec.run(f"band/{j.label}", j.scenario, j.overrides)
+                             for j in jobs])
+    write_sensitivity(plot_dir, result, plots=False)
+    plots = tornado_plot(result, plot_dir)
+    plots += break_even_plot(result, plot_dir, xlabel=(
+        f"pages the host task touches each time it runs ({HOST_PAGES_KEY}, pages)"))
+    be = result["break_even"]
+    return {"key": be["key"], "values": be["values"], "default": be["default"],
+            "band": be["band"], "win_share_at_base": result["win_share"],
+            "base_host_pages": HOST_PAGES, "vectors": result["sampled_vectors"],
+            "costs": list(p["band_costs"]), "ranking": result["ranking"],
+            "flipping_at_base": result["flipping"], "plots": plots, "dir": plot_dir}
+
+
+def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
     rec = recorder or Recorder()
     p = plan(quick)
     dur = p["duration_ms"]
@@ -208,6 +251,11 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
                             [pages[f"shadow/host{h}"][key] for h in hps])
         entry[key] = {"host_pages": x, "how": how}
     out["break_even_host_pages"] = entry
+
+    # 4. the same break-even with its band over the costs
+    band_dir = (os.path.join(plot_dir, "break_even") if plot_dir
+                else tempfile.mkdtemp(prefix="emu-shadow-vs-direct-"))
+    out["break_even_band"] = break_even_band(p, rec, band_dir)
     return out
 
 
@@ -270,8 +318,38 @@ def report(r: dict) -> str:
         lines.append(f"break-even host pages ({k}): "
                      + (f"{x:.0f} ({e['how']})" if x is not None else e["how"]))
     lines.append("")
+    lines += band_report(r["break_even_band"], plan_)
+    lines.append("")
     lines.append("model gap: a vCPU switched back in (vcpu_load) resumes without the entry "
                  "path's TLB work, so `shadow` pays nothing per resume as modelled; the "
                  "'+resume entry' column adds one full entry per resume.")
     return "\n".join(lines)
+
+
+def band_report(b: dict, plan_: dict) -> list:
+    """The break-even with its band, in a few lines."""
+    d, band = b["default"], b["band"]
+    lines = [f"Break-even with its band: direct against shadow along the pages the host "
+             f"touches (WS = {plan_['pages_ws']}, period {plan_['pages_period']} us, asm), "
+             f"{band['vectors']} cost vectors sampled by Morris over the ranges of "
+             f"{', '.join(b['costs'])}:"]
+    if d["at"] is not None:
+        lines.append(f"  at the default costs: direct {d['direction'][2:]} at "
+                     f"{d['at']:.1f} host pages")
+    else:
+        lines.append(f"  at the default costs: no break-even in {b['values'][0]}.."
+                     f"{b['values'][-1]} host pages ({d['direction'].replace('A', 'direct')})")
+    if band["crossed"]:
+        lines.append(f"  over the sampled costs: {band['low']:.1f}..{band['high']:.1f} host "
+                     f"pages ({band['crossed']} of {band['vectors']} vectors cross)")
+    for who, n in (("direct", band["a_wins_throughout"]), ("shadow", band["b_wins_throughout"])):
+        if n:
+            lines.append(f"  {n} of {band['vectors']} vectors never cross: {who} wins from "
+                         f"{b['values'][0]} to {b['values'][-1]} host pages")
+    lines.append(f"  at {b['base_host_pages']} host pages, direct beats shadow in "
+                 f"{100 * b['win_share_at_base']:.0f}% of the sampled cost vectors; the costs "
+                 f"that move the ratio most: {', '.join(b['ranking'][:3])}")
+    lines.append("  plots (PNG and SVG): " + ", ".join(os.path.basename(p) for p in b["plots"])
+                 + f" in {b['dir']}")
+    return lines
 
