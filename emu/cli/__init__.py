@@ -29,7 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="emu", description="Emulate KVM virtualizing a software-managed TLB "
                                              "(PowerPC 440, e500).")
     parser.add_argument("--version", action="version", version=f"emu {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                parser_class=Parser)
     sub.required = True
     add_tlb_parser(sub)
     add_trace_parser(sub)
@@ -42,9 +43,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    """Run ``emu ARGV`` (default: ``sys.argv[1:]``); the exit status."""
+    """Run ``emu ARGV`` (default: ``sys.argv[1:]``); the exit status.
+
+    ``emu`` alone prints the commands, one line each, on stdout and exits
+    with 2, the status of every other usage error: no command ran.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
         parser = build_parser()
+        if not argv:
+            print(parser.format_help() + "\n'emu COMMAND --help' describes a command's options.")
+            return EXIT_USAGE
         args = parser.parse_args(argv)
         return args.func(args)
     except EmuError as err:

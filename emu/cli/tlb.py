@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu.cli.args import int_arg
+from emu.cli.args import int_arg, size_arg
 from emu.errors import EmuError
 from emu.run.files import dumps_json
 from emu.run.tlb import TLBSimConfig, format_table, simulate_trace
@@ -21,7 +21,8 @@ def add_tlb_parser(sub) -> None:
                    help="ways per set (default: fully associative)")
     p.add_argument("--policy", default="fifo",
                    help="fifo | lru | random | round-robin (the 440 pointer) | nv")
-    p.add_argument("--page-size", type=int_arg, default=4096, help="bytes (default 4096)")
+    p.add_argument("--page-size", type=size_arg, default=4096,
+                   help="bytes: 4096, 4K, 64K, 16M, ... (default 4K)")
     p.add_argument("--kinds", default="all", help="all | data (L, S, M) | inst (I)")
     p.add_argument("--seed", type=int_arg, default=0, help="seed of the random policy")
     p.add_argument("--backend", default="cython", help="cython | reference")

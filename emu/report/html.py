@@ -79,9 +79,13 @@ def _check_summary(s, path: str) -> dict:
     return s
 
 
-def _safe(label) -> str:
-    # the directory name emu.run.write_comparison gives a run
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
+def _run_folder(run: dict, label: str) -> str:
+    """A comparison's run folder: its ``dir`` (a plain name), or, in a
+    comparison.json without one, the name emu gave runs before ``dir``."""
+    d = run.get("dir")
+    if isinstance(d, str) and d and d not in (".", "..") and os.sep not in d and "/" not in d:
+        return d
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
 def _load_timeline(path: str):
@@ -121,7 +125,8 @@ def load_results(src_dir) -> dict:
                 raise EmuError(f"report: {cmp_path}: run {i} has no summary")
             label = str(r.get("value", i))
             runs.append((label, _check_summary(r["summary"], f"{cmp_path} (run {label})")))
-            timelines[label] = _load_timeline(os.path.join(src, _safe(label), "timeline.npz"))
+            timelines[label] = _load_timeline(os.path.join(src, _run_folder(r, label),
+                                                           "timeline.npz"))
         return {"kind": "comparison", "key": data.get("key"), "runs": runs, "timelines": timelines}
     if os.path.isfile(run_path):
         s = _check_summary(_read_json(run_path), run_path)
