@@ -31,12 +31,12 @@ check, the pfn source and the hardware index the round robin chose, with the
 entry it overwrote.  The cycles of every miss are printed as the total the
 model charged and as the cost table's rows that make it up.
 
-Besides the hook in ``emu/_reference.py``, the narrator wraps (as instance
-attributes, on the one vCPU it watches) the Python-level handlers of
-:class:`~emu.kvm.vcpu.VcpuThread`: vcpu_load / vcpu_put, the guest's TLB
-miss handler, the deferred C path, MMIO, system calls, timer ticks and guest
-context switches.  While the vCPU is descheduled it counts what the other
-threads of its CPU do to the hardware TLB.
+Besides the hook in ``emu/_reference.py``, the narrator observes (as the
+observer of the one vCPU it watches, :mod:`emu.observe`) the Python-level
+handlers: vcpu_load / vcpu_put, the guest's TLB miss handler, the deferred
+C path, MMIO, system calls, timer ticks and guest context switches.  While
+the vCPU is descheduled it counts what the other threads of its CPU do to
+the hardware TLB.
 
 The text depends only on the scenario, its seed and the options: no wall
 time, no dict or set order.  The run stops as soon as the window is told.
@@ -188,21 +188,14 @@ class _Narrator:
         return sum(1 for i in range(tlb.entries)
                    if tlb.valid_arr[i] and tlb.ts_arr[i] == 1 and int(tlb.owner_arr[i]) >> 8 == me)
 
-    # -- wrapping the vCPU's Python-level handlers (instance attributes only) ------------------
+    # -- observing the vCPU's Python-level handlers (emu.observe) ----------------------------
 
     def _wrap(self) -> None:
-        v = self.v
-        for name in ("vcpu_load", "vcpu_put", "guest_tlb_miss", "c_path", "mmio_exit",
-                     "syscall", "timer_tick", "switch_process", "halt"):
-            original = getattr(v, name)
-            handler = getattr(self, "on_" + name)
-            setattr(v, name, self._wrapper(original, handler))
+        self.v.observer = self
 
-    @staticmethod
-    def _wrapper(original, handler):
-        def call(*args):
-            return handler(original, *args)
-        return call
+    def around(self, event, thread, call, *args):
+        """The observer protocol (emu.observe): ``on_<event>`` tells the handler's run."""
+        return getattr(self, "on_" + event)(call, *args)
 
     def thread_name(self, ctx: int) -> str:
         name, kind = self.names[ctx]
@@ -435,7 +428,7 @@ class _Narrator:
         result = original(cpu, proc)
         _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
         fault = " (a guest page fault: new frame)" if v.guest.page_faults != pf else ""
-        words = "1 batched tlbwe" if v.batch_tlbwe else "3 tlbwe, each trapping to KVM"
+        words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
         self.say(f"guest handler: page-table walk{fault}; writes guest TLB entry {gi} "
                  f"(round robin) with {words}:", 6)
         self.say(f"gtlb[{gi}] = EA {_hex(ea)}, TID {tid}, {_size(shift)} -> GPA {_hex(gpa)}", 9)
@@ -472,7 +465,7 @@ class _Narrator:
         if not self.active:
             return original(cpu, proc)
         result = original(cpu, proc)
-        from emu.guest.os import DEVICE_GPAS
+        from emu.qemu.devices import DEVICE_GPAS
         device = DEVICE_GPAS.get(int(self.v.ctx.stop_gpa) >> 12, "uart")
         self.say(f"QEMU emulates the {device} access; the vCPU blocks until it answers", 6)
         self.complete()                # QEMU finishes the access: it never hits
@@ -557,7 +550,7 @@ def _setting_lines(machine) -> list:
 
 
 def _build(scenario, overrides):
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
     from emu.run import resolve
 
@@ -638,12 +631,12 @@ EXERCISE_DESIGNS = ("direct", "direct-save-on-switch")
 
 
 def exercise_scenario():
-    """The exercise's scenario (a :class:`~emu.config.Scenario`)."""
+    """The exercise's scenario (a :class:`~emu.params.Scenario`)."""
     try:
         import tomllib
     except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
         import tomli as tomllib  # type: ignore[no-redef]
-    from emu.config import scenario_from_dict
+    from emu.params import scenario_from_dict
     return scenario_from_dict(tomllib.loads(EXERCISE_TOML))
 
 

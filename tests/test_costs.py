@@ -17,9 +17,12 @@ from emu.costs import (
     COSTS,
     COSTS_BY_NAME,
     GROUPS,
+    SPREADS,
     UNITS,
     Cost,
     CostTable,
+    Spread,
+    cost_named,
     cycles_to_us,
     us_to_cycles,
 )
@@ -331,12 +334,15 @@ def test_rows_describe_every_cost():
     table = CostTable({"gfn_to_pfn": 1000})
     rows = table.rows()
     assert [r["name"] for r in rows] == NAMES
-    keys = {"name", "value", "default", "unit", "group", "description", "source", "overridden"}
+    keys = {"name", "value", "default", "low", "high", "unit", "group", "description",
+            "source", "spread", "why", "overridden"}
     for row in rows:
         assert set(row) == keys
         cost = COSTS_BY_NAME[row["name"]]
         assert (row["default"], row["unit"], row["group"], row["source"]) == (
             cost.default, cost.unit, cost.group, cost.source)
+        assert (row["low"], row["high"], row["spread"]) == (cost.low, cost.high,
+                                                            cost.spread.kind)
         assert row["overridden"] == (row["name"] == "gfn_to_pfn")
         assert row["value"] == (1000 if row["overridden"] else cost.default)
 
@@ -363,6 +369,130 @@ def test_pickle_and_copy_keep_the_overrides():
 def test_cost_rows_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         COSTS[0].default = 1  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------
+# Ranges
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cost", COSTS, ids=NAMES)
+def test_every_default_lies_in_its_range_with_a_reason(cost: Cost):
+    assert type(cost.low) is int and type(cost.high) is int
+    assert 0 <= cost.low <= cost.default <= cost.high
+    assert cost.spread.kind in SPREADS
+    assert cost.spread.why.strip() == cost.spread.why and len(cost.spread.why) >= 20
+    assert "\n" not in cost.spread.why
+    if cost.spread.kind == "exact":
+        assert cost.low == cost.default == cost.high
+    else:
+        assert cost.low < cost.high
+
+
+def test_range_widths_follow_the_kind_of_figure():
+    # Hardware figures and counted paths are narrower than guesses.
+    def width(c):
+        return c.high / max(c.low, 1)
+    by_kind = {}
+    for c in COSTS:
+        by_kind.setdefault(c.spread.kind, []).append(width(c))
+    assert max(by_kind["hardware"]) < min(by_kind["estimate"] + [8])
+    assert max(by_kind["counted"]) <= 7 and min(by_kind["estimate"]) >= 2
+    # Every struct size the reference gives is exact.
+    for name in ("shadow_entry_bytes", "guest_tlb_entry_bytes", "shadow_ref_bytes"):
+        assert COSTS_BY_NAME[name].spread.kind == "exact"
+    # The figures the reference says nobody published are at least counted-wide.
+    for name in ("exit_light", "gfn_to_pfn", "tlbwe", "native_miss_handler"):
+        assert COSTS_BY_NAME[name].high >= 2 * COSTS_BY_NAME[name].default
+
+
+def test_relative_spreads_follow_a_refitted_default():
+    spread = COSTS_BY_NAME["gfn_to_pfn"].spread
+    assert spread.relative and spread.bounds(600) == (300, 3000)
+    assert spread.bounds(1000) == (500, 5000)
+    fitted = Spread("fitted", 400, 900, "the range over which the effects hold", relative=False)
+    assert fitted.bounds(600) == (400, 900)
+
+
+def test_a_table_default_outside_its_range_is_refused_at_import(monkeypatch):
+    # An absolute range does not follow its default: a refit must move it too.
+    bad = dataclasses.replace(COSTS_BY_NAME["block_latency_us"], default=20000)
+    monkeypatch.setattr(costs_module, "COSTS", (bad,))
+    with pytest.raises(ValueError, match="block_latency_us.*outside its range"):
+        costs_module._check_ranges()
+
+
+def test_ranges_do_not_change_values():
+    assert CostTable().to_dict() == {c.name: c.default for c in COSTS}
+    table = CostTable(ranges={"exit_light": (100, 2000)})
+    assert table.to_dict() == CostTable().to_dict() and table.overrides == {}
+    assert table.ranges["exit_light"] == (100, 2000)
+    assert table.range_overrides == {"exit_light": {"low": 100, "high": 2000}}
+    assert CostTable().ranges == {c.name: (c.low, c.high) for c in COSTS}
+
+
+def test_a_range_table_in_the_overrides():
+    table = CostTable({"exit_light": {"value": 300, "high": 5000}, "tlbwe": {"low": 2}})
+    assert table.exit_light == 300 and table.overrides == {"exit_light": 300}
+    assert table.ranges["exit_light"] == (COSTS_BY_NAME["exit_light"].low, 5000)
+    # A low end above the default stretches the range down to the value.
+    assert table.ranges["tlbwe"] == (1, COSTS_BY_NAME["tlbwe"].high)
+    clone = pickle.loads(pickle.dumps(table))
+    assert clone.ranges == table.ranges and clone.overrides == table.overrides
+
+
+def test_a_value_outside_its_range_stretches_the_range():
+    low, high = COSTS_BY_NAME["exit_light"].low, COSTS_BY_NAME["exit_light"].high
+    assert CostTable({"exit_light": 5000}).ranges["exit_light"] == (low, 5000)
+    assert CostTable({"exit_light": 10}).ranges["exit_light"] == (10, high)
+    assert CostTable({"exit_light": 300}, ranges={"exit_light": (400, 900)}).ranges[
+        "exit_light"] == (300, 900)
+
+
+@pytest.mark.parametrize("given", [
+    {"ranges": {"exit_light": (900, 150)}},
+    {"ranges": {"exit_light": {"low": 900, "high": 150}}},
+    {"overrides": {"exit_light": {"low": 900, "high": 150}}},
+    {"overrides": {"exit_light": {"low": 5000}}},          # above the table's high
+])
+def test_low_above_high_is_refused_in_one_line(given):
+    with pytest.raises(ConfigError) as info:
+        CostTable(**given)
+    msg = str(info.value)
+    assert msg.startswith("cost 'exit_light': range low ") and " > high " in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("ranges,match", [
+    ({"exit_lite": (1, 2)}, "unknown cost 'exit_lite'"),
+    ({"exit_light": (1, 2, 3)}, "a range is"),
+    ({"exit_light": "1,2"}, "a range is"),
+    ({"exit_light": (-1, 2)}, "must not be negative"),
+    ({"exit_light": {"lo": 1}}, "unknown key 'lo'"),
+    ({"clock_mhz": (0, 667)}, "must be positive"),
+    ([("exit_light", (1, 2))], "mapping"),
+])
+def test_bad_ranges_name_the_cost(ranges, match):
+    with pytest.raises(ConfigError, match=match):
+        CostTable(ranges=ranges)
+
+
+def test_listing_has_the_columns_emu_costs_prints():
+    rows = CostTable({"gfn_to_pfn": 1000}).listing()
+    assert [r["name"] for r in rows] == NAMES
+    for row in rows:
+        cost = COSTS_BY_NAME[row["name"]]
+        assert {"name", "default", "low", "high", "unit", "source"} <= set(row)
+        assert row["default"] == cost.default and row["source"] == cost.source
+        assert row["why"] == cost.spread.why
+    g = rows[NAMES.index("gfn_to_pfn")]
+    assert (g["value"], g["default"], g["low"], g["high"]) == (1000, 600, 300, 3000)
+
+
+def test_cost_named():
+    assert cost_named("exit_light") is COSTS_BY_NAME["exit_light"]
+    with pytest.raises(ConfigError, match="unknown cost 'exit_lite'.*exit_light"):
+        cost_named("exit_lite")
 
 
 # --------------------------------------------------------------------------

@@ -226,7 +226,7 @@ def test_cli_narrates(capsys):
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
 def test_a_log_on_every_context_changes_no_number():
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
     from emu.run import resolve
     from emu.stats import collect
@@ -241,7 +241,7 @@ def test_a_log_on_every_context_changes_no_number():
             for t in m.vcpus + m.qemu + m.host_tasks:
                 t.ctx.log = events.append
         m.run()
-        sums.append(json.dumps(collect(m)[0], sort_keys=True, default=str))
+        sums.append(json.dumps(collect(m.snapshot())[0], sort_keys=True, default=str))
     assert sums[0] == sums[1]
     kinds = {e["event"] for e in events}
     assert {"hit", "miss", "walk", "gpa", "memslot", "pfn", "hw_write", "end"} <= kinds

@@ -18,11 +18,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emu import backend
+from emu.codes import CYCLES
 from emu.errors import ConfigError, EmuError
 from emu.hw import ppc440
-from emu.hw.e500 import TLB0_ENTRIES, TLB0_WAYS, TLB1_ENTRIES, E500MMU
+from emu.hw.cpu import PhysicalCPU, build_core
+from emu.hw.e500 import TLB0_ENTRIES, TLB0_WAYS, TLB1_ENTRIES, E500MMU, build_host_mmu
 from emu.hw.ppc440 import (ATTR_MASK, HWATER, SHIFT_OF_CODE, SIZE_CODES, TLB_SIZE, TS, VALID,
-                           PPC440UTLB, word0, word1)
+                           PPC440UTLB, build_guest_utlb, build_host_utlb, word0, word1)
 from emu.hw.tlb import (PAGE_SIZES_440, PAGE_SIZES_E500, POLICIES, check_geometry,
                         make_plain_tlb, page_shift)
 
@@ -1162,3 +1164,53 @@ def test_plain_page_shift_zero_top_address():
         t.run(np.array([M64, M64], np.uint64), np.ones(2, np.uint8))
         got.append((t.counters(), t.contents()))
     assert got[0] == got[1] == "refused"     # shifts below 10 (1 KB) are refused
+
+
+# --------------------------------------------------------------------------
+# The cores the machine builds (emu.hw.cpu, the builders of ppc440 and e500)
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("hwater", [62, 60])
+def test_host_utlb_pins_256_mb_of_lowmem_per_slot_above_hwater(name, hwater):
+    # reference §1.5: slot 63 maps PAGE_OFFSET, each further slot the next 256 MB
+    t = build_host_utlb(backend.get(name), hwater)
+    pinned = [t.read(i) for i in range(hwater + 1, 64)]
+    assert [e[:7] for e in pinned] == [
+        (1, 0xC000_0000 + (n << 28), 28, 0, 0, n << 28, 0) for n in range(63 - hwater)][::-1]
+    assert all(e[7] == -1 for e in pinned)
+    assert not any(t.valid_arr[:hwater + 1])
+    # the round robin never reaches a pinned slot
+    assert {t.choose_victim() for _ in range(200)} == set(range(hwater + 1))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_guest_utlb_has_no_replacement_of_its_own(name):
+    t = build_guest_utlb(backend.get(name))
+    assert (t.entries, t.sets) == (64, 1)
+    assert {t.choose_victim() for _ in range(5)} == {-1}      # the guest names every index
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_host_e500_mmu_holds_the_iprot_kernel_entry_in_tlb1(name):
+    tlb0, tlb1 = build_host_mmu(backend.get(name))
+    assert (tlb0.entries, tlb0.sets) == (512, 128)                 # 4-way
+    assert (tlb1.entries, tlb1.sets) == (16, 1)
+    assert tlb1.read(0)[:7] == (1, 0xC000_0000, 28, 0, 0, 0, 0)
+    assert tlb0.valid_count() == 0 and tlb1.valid_count() == 1
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_physical_cpu_of_each_core(name):
+    impl = backend.get(name)
+    ctx_host = np.zeros(4, np.uint8)
+    c440 = PhysicalCPU.build(impl, 0, "440", 61, True, 7, ctx_host)
+    assert c440.tlb.entries == 64 and c440.virt.tlb1 is None and c440.virt.micro
+    assert c440.tlb.valid_count() == 2               # slots 62 and 63 pinned
+    e500 = PhysicalCPU.build(impl, 1, "e500", 61, False, 7, ctx_host)
+    assert e500.index == 1 and e500.tlb.entries == 512 and e500.virt.tlb1.entries == 16
+    # the breakdown is the CPU's clock: what is charged is what the total shows
+    assert e500.charge("guest", 30) == 30 and e500.charge("idle", 12) == 12
+    assert e500.total() == 42 and e500.cycles[CYCLES["guest"]] == 30
+    assert e500.virt.cycles_arr is e500.cycles
+    with pytest.raises(ValueError, match="unknown core"):
+        build_core(impl, "476", 62, False, 0, np.zeros(len(CYCLES), np.int64), ctx_host)

@@ -11,7 +11,7 @@ import pytest
 
 from emu import backend as _backend
 from emu import codes
-from emu.config import KVM, PFN_SOURCES
+from emu.params import KVM, PFN_SOURCES
 from emu.costs import CostTable
 from emu.errors import ConfigError
 from emu.kvm import pfn

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from emu.cli.report import add_report_parser, cmd_report
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.costs import COSTS_BY_NAME
 from emu.errors import EmuError
 from emu.report import plots

@@ -7,7 +7,7 @@ import doctest
 import pytest
 
 from emu import codes
-from emu.config import CORES, STRATEGIES, scenario_from_dict
+from emu.params import CORES, STRATEGIES, scenario_from_dict
 from emu.costs import CostTable
 from emu.errors import ConfigError
 from emu.kvm import strategies

@@ -27,7 +27,7 @@ import numpy as np
 import pytest
 
 from emu.codes import MISS_CAUSES
-from emu.config import default_scenario, load_scenario, scenario_to_dict
+from emu.params import default_scenario, load_scenario, scenario_to_dict
 from emu.errors import ConfigError
 from emu.cli import main as emu_cli_main
 from emu.run import parse_grid, plan_sweep, read_table, run_sweep, sweep_throughput

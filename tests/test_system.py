@@ -14,7 +14,7 @@ import sys
 import numpy as np
 import pytest
 
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.machine import Machine
 from emu.run import resolve, run
 
@@ -240,7 +240,7 @@ def test_guest_pid_change_releases_exactly_the_process_entries(backend):
     assert process.sum() > 0 and kernel.sum() > 0
     kernel_before = tlb.vpn_arr[kernel].copy()
     other = next(p for p in vcpu.gcpu.processes if p is not vcpu.gcpu.current)
-    vcpu.switch_process(cpu, other, int(m.env.now))
+    vcpu.kernel.switch_process(cpu, other, int(m.env.now))
     still = (tlb.owner_arr >> 8 == vcpu.ctx.ctx) & (tlb.valid_arr == 1) & (tlb.ts_arr == 1)
     assert (still & (tlb.tid_arr == 0)).sum() == 0
     assert np.array_equal(tlb.vpn_arr[still & (tlb.tid_arr == 1)], kernel_before)

@@ -148,7 +148,7 @@ def section_tlb(args) -> dict:
 
 
 def section_system(args) -> dict:
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.run import run
     over = ["kvm.strategy=direct", "kvm.handler=asm", "kvm.pfn_source=pin-all",
             f"duration_ms={args.system_ms}"]
@@ -199,7 +199,7 @@ class _TimedCtx:
 
 def fast_path_share(overrides) -> tuple[float, float]:
     """(seconds inside the fast path's loops, wall seconds) of one run."""
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
     from emu.run import resolve
     clock = [0.0]
@@ -306,7 +306,7 @@ def section_sweep(args) -> dict:
 
 
 def section_scaling(args) -> dict:
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.run import run
     rows = []
     for vms, vcpus in ((1, 1), (1, 2), (1, 4), (1, 8), (2, 1), (4, 1)):

@@ -36,7 +36,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, ROOT)
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.report.plots import cycle_breakdown, occupancy_timeline, repopulation_curve
     from emu.run import run
 

@@ -6,8 +6,8 @@ import sys
 
 from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
                           terminal_width)
-from emu.config import default_scenario
 from emu.errors import ConfigError
+from emu.params import default_scenario
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.run.comparison import (DEFAULT_DESIGNS, default_designs, parse_vary, run_comparison,

@@ -1,5 +1,9 @@
 """The guest operating system of one VM: a Linux 44x-like kernel, as KVM sees it.
 
+This module holds the guest's state (processes, page tables, the scheduler
+of each vCPU, the guest memory layout); its handlers are in
+:mod:`emu.guest.kernel`.
+
 What the guest does that matters to the TLB:
 
 * processes with two-level page tables filled on demand (a guest page fault
@@ -25,13 +29,17 @@ from __future__ import annotations
 
 import numpy as np
 
+from emu.errors import ConfigError
+from emu.qemu.devices import BLOCK_GPA, UART_GPA
+
 KERNEL_BASE = 0xC000_0000
 KERNEL_SHIFT = 24                     # 16 MB
-UART_EA = UART_GPA = 0xEF60_0000
-BLOCK_EA = BLOCK_GPA = 0xEF70_0000
-DEVICE_GPAS = {UART_GPA >> 12: "uart", BLOCK_GPA >> 12: "block"}
+UART_EA, BLOCK_EA = UART_GPA, BLOCK_GPA   # the guest maps its devices 1:1
 GUEST_TLB_SIZE = 64
 GUEST_HWATER = 60                     # 61..63 pinned (devices, kernel)
+#: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA), TID 0, TS 0.
+PINNED_ENTRIES = ((63, KERNEL_BASE, KERNEL_SHIFT, 0), (62, UART_EA, 12, UART_GPA),
+                  (61, BLOCK_EA, 12, BLOCK_GPA))
 KERNEL_RESERVED_GFNS = 1024           # the first 4 MB of guest RAM hold the kernel
 KERNEL_DATA_EA = KERNEL_BASE + 0x10_0000
 KERNEL_DATA_PAGES = 8
@@ -70,6 +78,8 @@ class GuestCPU:
         self.tlb_rr = 0
         self.rng = rng
         self.pid_owner: dict[int, int] = {}   # PID -> index of the process that last used it
+        if self.current is not None:
+            self.pid_owner[self.current.pid] = self.current.index
 
     def runnable(self, now: int) -> list:
         for p in self.processes:
@@ -123,7 +133,6 @@ class GuestOS:
     def alloc_gfn(self) -> int:
         """The next free guest frame (demand paging)."""
         if self.next_gfn >= self.memory_pages:
-            from emu.errors import ConfigError
             raise ConfigError(f"vm: guest memory of {self.memory_pages * 4 // 1024} MB is "
                               "exhausted by its processes' pages (raise vm.N.memory_mb)")
         gfn = self.next_gfn

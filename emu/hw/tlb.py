@@ -7,6 +7,10 @@ from emu.errors import ConfigError
 
 KB, MB, GB = 1 << 10, 1 << 20, 1 << 30
 
+#: Where Linux maps kernel lowmem (PAGE_OFFSET): the host kernel's pinned
+#: entries map it on both cores (reference/kvm440.md §1.5, §4.1).
+PAGE_OFFSET = 0xC000_0000
+
 #: The 440's eight page sizes: 1K, 4K, 16K, 64K, 256K, 1M, 16M, 256M
 #: (PPC440x5 UM p.140; reference/kvm440.md §1.1).
 PAGE_SIZES_440 = (1 * KB, 4 * KB, 16 * KB, 64 * KB, 256 * KB, 1 * MB, 16 * MB, 256 * MB)

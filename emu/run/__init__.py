@@ -1,7 +1,7 @@
 """Running emu: one scenario, a comparison, a sweep, one TLB over a trace.
 
 >>> from emu.run import run
->>> from emu.config import default_scenario
+>>> from emu.params import default_scenario
 >>> result = run(default_scenario(), overrides=["duration_ms=1"])
 >>> result.summary["cycles_per_guest_access"] > 1
 True

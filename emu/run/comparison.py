@@ -18,7 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.errors import ConfigError
 from emu.kvm import strategies
 from emu.run.files import write_json

@@ -28,7 +28,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional
 
-from emu.config import scenario_from_dict
+from emu.params import scenario_from_dict
 from emu.errors import ConfigError, EmuError
 from emu.run.plan import Run
 from emu.run.scenario import run as run_scenario

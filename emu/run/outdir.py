@@ -230,6 +230,17 @@ def check_path(out, option: str = "--out") -> str:
     return path
 
 
+def check_output_dir(out_dir, files=(), option: str = "--out") -> str:
+    """For a command that writes ``files`` into ``out_dir`` one by one (each
+    atomically): :func:`check_path`, and none of ``files`` may be a folder there.
+    Returns the absolute path."""
+    path = check_path(out_dir, option)
+    for name in files:
+        if os.path.isdir(os.path.join(path, name)):
+            raise ConfigError(f"{option} {out_dir}: {name} exists and is a directory")
+    return path
+
+
 def _existing_ancestor(path: str) -> str:
     probe = path
     while not os.path.lexists(probe):

@@ -23,7 +23,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from emu import __version__
-from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.errors import ConfigError
 
 try:

@@ -1,6 +1,6 @@
 """Run one scenario and hold what it produced: the Python API behind ``emu run``.
 
-A scenario is built from a :class:`~emu.config.Scenario` (or a dict in the
+A scenario is built from a :class:`~emu.params.Scenario` (or a dict in the
 TOML shape, or a TOML file), run on a :class:`~emu.machine.Machine`, and its
 counters read into a :class:`Result`: one JSON summary plus tidy tables.
 """
@@ -16,7 +16,7 @@ import numpy as np
 import simpy
 
 from emu import __version__
-from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.outdir import Stage
@@ -93,7 +93,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
     t0 = time.perf_counter()
     machine = Machine(sc, progress=progress)
     cycles = machine.run()
-    sections, tables = collect(machine)
+    sections, tables = collect(machine.snapshot())
     config = scenario_to_dict(sc)
     execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
     summary = {

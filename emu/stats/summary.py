@@ -1,4 +1,4 @@
-"""Read the counters after a run and make the summary and its tidy tables.
+"""Make the summary and its tidy tables from a machine's snapshot after its run.
 
 Derived figures (rates, means, µs) are formulas over the counters, computed
 here once; nothing is stored twice.  The summary holds nothing that varies
@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS, TLB_COUNTERS
+from emu.stats.snapshot import Snapshot
 
 
 def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, clock_mhz: int) -> dict:
@@ -60,13 +61,13 @@ def cpu_cycles(summary: dict) -> int:
     return summary.get("measured_cpu_cycles", summary["simulated_cycles"] * summary["cpus"])
 
 
-def collect(machine) -> tuple[dict, dict]:
-    """(summary sections, tidy tables) from a machine that has run."""
-    clock = machine.clock_mhz
-    vcpus = machine.vcpus
-    hosts = machine.host_tasks + machine.qemu
-    varr = [v.ctx.arrays for v in vcpus]
-    harr = [h.arrays for h in hosts]
+def collect(snap: Snapshot) -> tuple[dict, dict]:
+    """(summary sections, tidy tables) from a machine's :class:`Snapshot`."""
+    clock = snap.clock_mhz
+    vcpus = snap.of_kind("vcpu")
+    hosts = snap.of_kind("host_task", "qemu")
+    varr = [v.counters for v in vcpus]
+    harr = [h.counters for h in hosts]
     exits, sumsq = _merge_exits(varr)
     tlb = {"guest": _tlb(varr), "host": _tlb(harr)}
     tlb["misses_by_cause"] = {k: tlb["guest"]["misses_by_cause"][k] + tlb["host"]["misses_by_cause"][k]
@@ -74,15 +75,14 @@ def collect(machine) -> tuple[dict, dict]:
     tlb["isolation_violations"] = tlb["guest"]["isolation_violations"] + \
         tlb["host"]["isolation_violations"]
     # after a warm-up, each CPU's breakdown counts from its own restart
-    cycles = {name: int(sum(int(c.cycles[i]) - (int(c.base[i]) if c.base is not None else 0)
-                            for c in machine.cpus))
+    cycles = {name: int(sum(int(c.cycles[i]) for c in snap.cpus))
               for i, name in enumerate(CYCLE_CATEGORIES)}
     prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
     profile = {}
     for i, step in enumerate(PROFILE_STEPS):
         n, cyc = int(prof[2 * i]), int(prof[2 * i + 1])
         profile[step] = {"count": n, "cycles": cyc, "mean": cyc / n if n else 0.0}
-    window = machine.scenario.sim.repopulation_window
+    window = snap.repopulation_window
     rm = sum((a["repop_miss"] for a in varr), np.zeros(window, np.int64))
     ra = sum((a["repop_access"] for a in varr), np.zeros(window, np.int64))
     resumes = sum(v.resumes for v in vcpus)
@@ -91,20 +91,15 @@ def collect(machine) -> tuple[dict, dict]:
         "misses": [int(x) for x in rm], "accesses": [int(x) for x in ra],
         "misses_per_resume": float(rm.sum()) / resumes if resumes else 0.0,
     }
-    memory: dict = {}
-    strat = machine.strategy.memory_bytes()
-    for key, val in strat.items():
-        memory[key] = val * len(vcpus)
-    memory["guest_tlb"] = 64 * machine.costs["guest_tlb_entry_bytes"] * len(vcpus)
-    for kvm in machine.kvms:
-        for key, val in kvm.memory_bytes().items():
+    memory = {key: val * len(vcpus) for key, val in snap.vcpu_memory_bytes.items()}
+    for vm in snap.vms:
+        for key, val in vm.memory_bytes.items():
             memory[key] = memory.get(key, 0) + val
     guest_accesses = tlb["guest"]["hits"]
     sections = {
-        "warmup_cycles": machine.warmup,
-        "cpu_measured_from": [c.measured_from for c in machine.cpus],
-        "measured_cpu_cycles": sum(machine.simulated_cycles - c.measured_from
-                                   for c in machine.cpus),
+        "warmup_cycles": snap.warmup_cycles,
+        "cpu_measured_from": [c.measured_from for c in snap.cpus],
+        "measured_cpu_cycles": sum(snap.simulated_cycles - c.measured_from for c in snap.cpus),
         "guest_accesses": guest_accesses,
         "exits": _exit_stats(exits, sumsq, clock),
         "tlb": tlb,
@@ -112,21 +107,24 @@ def collect(machine) -> tuple[dict, dict]:
         "memory_bytes": dict(sorted(memory.items())),
         "fastpath_profile": profile,
         "repopulation": repop,
-        "startup_cycles": int(sum(k.startup_cycles for k in machine.kvms)),
-        "host_page_faults": int(sum(k.host_faults for k in machine.kvms))
+        "startup_cycles": int(sum(vm.startup_cycles for vm in snap.vms)),
+        "host_page_faults": int(sum(vm.host_faults for vm in snap.vms))
         + sum(h.page_faults for h in hosts),
-        "guest_page_faults": int(sum(g.page_faults for g in machine.guests)),
-        "gfn_to_pfn_calls": int(sum(k.gfn_to_pfn_calls for k in machine.kvms)),
+        "guest_page_faults": int(sum(vm.guest_page_faults for vm in snap.vms)),
+        "gfn_to_pfn_calls": int(sum(vm.gfn_to_pfn_calls for vm in snap.vms)),
     }
-    tables = _tables(machine, vcpus, hosts)
-    return sections, tables
+    return sections, _tables(snap, vcpus, hosts)
 
 
-def _tables(machine, vcpus, hosts) -> dict:
-    clock = machine.clock_mhz
+#: The ``kind`` column of the TLB table: a vCPU, or the cycle category of a host thread.
+_TLB_ROW_KIND = {"vcpu": "vcpu", "qemu": "qemu", "host_task": "host_tasks"}
+
+
+def _tables(snap: Snapshot, vcpus, hosts) -> dict:
+    clock = snap.clock_mhz
     exits_rows, tlb_rows, cyc_rows, prof_rows = [], [], [], []
     for v in vcpus:
-        a = v.ctx.arrays
+        a = v.counters
         for i, name in enumerate(EXIT_CATEGORIES):
             count, total, lo, hi = (int(x) for x in a["exits"][4 * i:4 * i + 4])
             if count:
@@ -140,13 +138,12 @@ def _tables(machine, vcpus, hosts) -> dict:
                 prof_rows.append({"vcpu": v.name, "step": step, "count": n,
                                   "cycles": int(a["profile"][2 * i + 1])})
     for t in list(vcpus) + list(hosts):
-        a = t.ctx.arrays
-        row = {"context": t.name, "kind": t.kind if t.kind == "vcpu" else t.category}
+        a = t.counters
+        row = {"context": t.name, "kind": _TLB_ROW_KIND[t.kind]}
         row.update({n: int(a["tlb"][i]) for i, n in enumerate(TLB_COUNTERS)})
         row.update({f"cause_{n}": int(a["causes"][i]) for i, n in enumerate(MISS_CAUSES)})
         tlb_rows.append(row)
-    for c in machine.cpus:
+    for c in snap.cpus:
         for i, name in enumerate(CYCLE_CATEGORIES):
-            base = int(c.base[i]) if c.base is not None else 0
-            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i]) - base})
+            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i])})
     return {"exits": exits_rows, "tlb": tlb_rows, "cycles": cyc_rows, "profile": prof_rows}

@@ -1,0 +1,52 @@
+"""The arrays a fast-path context counts into, and the tables it reads.
+
+Every context (a vCPU, a host task, a QEMU thread) owns one dict of numpy
+arrays that the extension's ``Ctx`` reads and writes: tables (memslots, pin
+table, guest TLB references, shadow bookkeeping, the host page table) and
+counters (exits, TLB events, miss causes, the miss handler's step profile,
+repopulation).  The counters' indices are the names of :mod:`emu.codes`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from emu.codes import CAUSE, EXIT, STEP, TLB_COUNTERS
+from emu.hw.ppc440 import TLB_SIZE
+
+#: The arrays of a fast-path context that only count (the others are tables).
+COUNTERS = ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss", "repop_access")
+
+HOST_PT_ENTRIES = 1 << 20          # one per 4 KB page of a 32-bit address space
+
+
+def zero_counters(arrays: dict) -> None:
+    """Restart the counting arrays of a context (the end of a warm-up)."""
+    for name in COUNTERS:
+        arrays[name][...] = 0
+
+
+def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
+    """The counter and table arrays one fast-path context reads and writes.
+
+    ``hw_entries``: the hardware TLB's entries; ``window``: the accesses after
+    a resume that repopulation counts; ``vm``: the KVM VM whose memslots and
+    pin table a vCPU shares (None for a host thread); ``host_pt``: a host page
+    table (host threads, which run natively).
+    """
+    return {
+        "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
+        "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
+        "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
+        "gref": np.full(TLB_SIZE, -1, np.int64),          # per guest TLB entry
+        "hwref_gi": np.full(hw_entries, -1, np.int32),
+        "host_pt": np.full(HOST_PT_ENTRIES if host_pt else 1, -1, np.int32),
+        "mod": np.zeros(hw_entries, np.uint8),
+        "exits": np.zeros(len(EXIT) * 4, np.int64),
+        "exit_sumsq": np.zeros(len(EXIT), np.int64),
+        "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
+        "causes": np.zeros(len(CAUSE), np.int64),
+        "profile": np.zeros(2 * len(STEP), np.int64),
+        "repop_miss": np.zeros(window, np.int64),
+        "repop_access": np.zeros(window, np.int64),
+    }
