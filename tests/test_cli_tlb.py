@@ -233,6 +233,18 @@ def test_page_size_takes_k_and_m_suffixes(size, page):
     assert out == run_json(LACKEY_SMALL, "--page-size", str(page))
 
 
+def test_table_fits_the_terminal_and_wide_keeps_each_row_on_a_line(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    trace = deep / "t.txt"
+    trace.write_bytes(LACKEY_SMALL.read_bytes())
+    fitted, wide = run_cli("tlb", trace), run_cli("tlb", trace, "--wide")
+    assert fitted.returncode == wide.returncode == 0
+    assert max(map(len, fitted.stdout.splitlines())) <= 80
+    assert f"trace         {trace}\n" in wide.stdout
+    assert "".join(fitted.stdout.split()) == "".join(wide.stdout.split())
+
+
 def test_cli_json_on_whole_shipped_trace_matches_pycachesim():
     """The default command, end to end, against the oracle on all 2.3 M records."""
     out = run_json("--policy", "fifo", "--entries", "64")

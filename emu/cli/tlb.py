@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu.cli.args import int_arg, size_arg
+from emu.cli.args import add_wide_option, int_arg, size_arg, terminal_width
 from emu.errors import EmuError
 from emu.run.files import dumps_json
 from emu.run.tlb import TLBSimConfig, format_table, simulate_trace
@@ -28,6 +28,7 @@ def add_tlb_parser(sub) -> None:
     p.add_argument("--backend", default="cython", help="cython | reference")
     p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
+    add_wide_option(p)
     p.set_defaults(func=cmd_tlb)
 
 
@@ -39,5 +40,8 @@ def cmd_tlb(args) -> int:
                           page_size=args.page_size, kinds=args.kinds, seed=args.seed,
                           backend=args.backend, chunk=args.chunk).validate()
     result = simulate_trace(args.trace or default_trace_path(), config)
-    print(dumps_json(result) if args.json else format_table(result), end="" if args.json else "\n")
+    if args.json:
+        print(dumps_json(result), end="")
+    else:
+        print(format_table(result, terminal_width(args)))
     return 0

@@ -54,7 +54,7 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir))
     if meta:
         result.execution = dict(result.execution, sweep=meta)
-    result.write(run_dir)
+    result.write(run_dir, tidy=False)       # the sweep removed the leftovers before its runs
     return result.summary
 
 

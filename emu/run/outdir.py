@@ -359,10 +359,13 @@ class Stage:
     :func:`check_replaceable`) and the leftovers of killed writers removed.
     Write the results into :attr:`path`, then :meth:`commit`; leaving the
     ``with`` block without committing removes the temporary folder, and any
-    parent folder the stage made.  Raises ConfigError (one line).
+    parent folder the stage made.  ``tidy=False`` leaves the leftovers to the
+    caller (a sweep removes them all once, before its runs).  Raises
+    ConfigError (one line).
     """
 
-    def __init__(self, target, kind: str, force: bool = False, option: str = "--out"):
+    def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
+                 tidy: bool = True):
         self.option, self.target_text = option, os.fspath(target) if target is not None else ""
         path = check_path(target, option)
         if os.path.islink(path):
@@ -375,7 +378,8 @@ class Stage:
             raise ConfigError(f"{self._where()}: is the current folder (or holds it); emu "
                            f"replaces a result folder as a whole: give a folder of its own, "
                            f"e.g. {option} results")
-        remove_leftovers(self.parent, self.name)
+        if tidy:
+            remove_leftovers(self.parent, self.name)
         self.holding = check_replaceable(path, kind, force, self._where())
         self.made: list = []
         self.fd: Optional[int] = None

@@ -4,7 +4,7 @@ A run is done when its ``runs/<id>/summary.json`` is there (it is written
 last, atomically), so a sweep started again after an interruption skips the
 runs it finds done and runs the others.  Before, it takes the directory's
 lock (``DIR/.sweep.lock``: one sweep at a time) and removes the temporary
-files interrupted writes left.
+files and folders interrupted writes left.
 """
 
 from __future__ import annotations

@@ -51,16 +51,17 @@ class Result:
     execution: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
 
-    def write(self, out_dir, force: bool = False) -> None:
+    def write(self, out_dir, force: bool = False, tidy: bool = True) -> None:
         """Put this run's files in ``out_dir``, replacing what was there as one set.
 
         The files go to a temporary folder beside ``out_dir`` that then takes
         its place (:class:`~emu.run.outdir.Stage`): a failure or a kill leaves
         the old set or the new one, never a mix.  Refused (EmuError) when
         ``out_dir`` holds files emu did not write, or, unless ``force``,
-        another kind of result.
+        another kind of result.  ``tidy``: first remove what killed writers
+        left beside ``out_dir`` (:func:`~emu.run.outdir.remove_leftovers`).
         """
-        with Stage(out_dir, "run", force, option="") as stage:
+        with Stage(out_dir, "run", force, option="", tidy=tidy) as stage:
             self.write_files(stage.path)
             stage.commit()
 

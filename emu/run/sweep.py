@@ -14,8 +14,8 @@ a ``LocalCluster`` of ``--workers`` processes on 127.0.0.1).
 What it writes into DIR
 -----------------------
 - ``runs/<id>/``: each run's ``summary.json``, tidy CSVs and ``run.json``
-  (:meth:`emu.run.Result.write`, every file atomic, ``summary.json``
-  last: its presence marks the run done).  ``<id>`` is a stable hash of the
+  (:meth:`emu.run.Result.write`: the folder is put in place whole, so a
+  ``runs/<id>/summary.json`` marks a run done).  ``<id>`` is a stable hash of the
   scenario file's bytes and the run's overrides (``--set`` ones, then the
   grid's, then ``seed=``), so a run's directory never depends on the order
   or the executor, and an extended grid reuses the runs it already has.
@@ -39,7 +39,8 @@ Resuming
 --------
 Re-running the same command after an interruption (Ctrl-C, a killed worker, a
 killed ``emu sweep``) skips the runs whose ``summary.json`` is there and runs
-the others; leftover temporary files (``.NAME.XXXXXXXX.tmp``) are removed
+the others; leftover temporary files (``.NAME.XXXXXXXX.tmp``) and the
+temporary folders of killed runs (``runs/.ID.emu-new-XXXXXXXX``) are removed
 first.  A lock (``DIR/.sweep.lock``) keeps two sweeps out of one DIR at once.
 
 DIR may hold this sweep (interrupted) or one that this sweep extends (more
