@@ -197,6 +197,7 @@ BAD_OUT = {
     "a-file": (_a_file, ("not a directory",)),
     "foreign-files": (_foreign_files, ("notes.txt", "did not write")),
     "current-folder": (lambda d: ".", ("current folder",)),
+    "mount-point": (lambda d: "/proc", ("mount point",)),
 }
 
 

@@ -378,6 +378,9 @@ class Stage:
             raise ConfigError(f"{self._where()}: is the current folder (or holds it); emu "
                            f"replaces a result folder as a whole: give a folder of its own, "
                            f"e.g. {option} results")
+        if os.path.ismount(path):
+            raise ConfigError(f"{self._where()}: is a mount point, which cannot be replaced "
+                              f"as a whole: give a folder inside it")
         if tidy:
             remove_leftovers(self.parent, self.name)
         self.holding = check_replaceable(path, kind, force, self._where())
