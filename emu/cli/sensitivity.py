@@ -14,7 +14,8 @@ import sys
 from typing import Optional
 
 from emu.run import SweepError, SweepInterrupted
-from emu.run.files import check_output_dir, dumps_json
+from emu.run.files import dumps_json
+from emu.run.outdir import check_output_dir
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
                           add_progress_option, add_set_option, int_arg)
 

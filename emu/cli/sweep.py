@@ -7,7 +7,7 @@ import sys
 import time
 
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
-                          add_progress_option, add_set_option, int_arg)
+                          add_force_option, add_progress_option, add_set_option, int_arg)
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
@@ -21,7 +21,8 @@ def add_sweep_parser(sub) -> None:
         description="Run FILE over the factorial product of the --grid values, each point "
                     "--seeds times, in parallel, into DIR/runs/<id>/ plus one results table "
                     "(DIR/results.parquet). Re-running the same command resumes an "
-                    "interrupted sweep.")
+                    "interrupted sweep, and a sweep that extends the one in DIR (more values, "
+                    "more seeds) reuses its runs.")
     p.add_argument("scenario", metavar="FILE", help="scenario file (.toml)")
     p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a key (dotted path, as --set takes) and its values (repeatable; "
@@ -30,6 +31,9 @@ def add_sweep_parser(sub) -> None:
                    help="replicate each point with N seeds spawned from the scenario's seed "
                         "(default: one run with the scenario's seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
+    add_force_option(p, "write into DIR although it holds another result: a run, a comparison "
+                        "(their files are removed) or a sweep with runs this one leaves out "
+                        "(its results table is replaced)")
     add_executor_options(p)
     add_set_option(p, "override a scenario key for every run (repeatable)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
@@ -44,7 +48,7 @@ def cmd_sweep(args) -> int:
     try:
         rows = run_sweep(args.scenario, args.grids, args.seeds, out, executor=args.executor,
                          workers=args.workers, scheduler=args.scheduler,
-                         progress=args.progress, overrides=args.overrides)
+                         progress=args.progress, overrides=args.overrides, force=args.force)
     except SweepInterrupted as stop:
         print(f"emu: sweep interrupted: {stop.done} of {stop.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)

@@ -11,7 +11,8 @@ from typing import Optional
 
 from emu.params import Scenario
 from emu.params.fields import describe
-from emu.run.files import atomic_path, check_output_dir, dumps_json, write_json
+from emu.run.files import atomic_path, dumps_json, write_json
+from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
 
 __all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",

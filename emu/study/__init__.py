@@ -34,7 +34,7 @@ from types import ModuleType
 from typing import Optional
 
 from emu.errors import EmuError
-from emu.run.files import check_output_dir
+from emu.run.outdir import check_output_dir
 from emu.study.lib import Recorder
 from emu.study.studies import MODULES
 
