@@ -9,7 +9,7 @@ import re
 import pytest
 
 from clirun import assert_usage_error, run_cli
-from emu.explain import EXERCISE_TOML, exercise_text
+from emu.teach.exercise import EXERCISE_TOML, exercise_text
 
 
 def answer(text: str) -> tuple:
