@@ -108,9 +108,11 @@ setup(
     extras_require={
         # dask.distributed: sweeps on a cluster; pyarrow: Parquet result tables
         "cluster": ["dask[distributed]>=2023.1", "pyarrow>=10"],
+        # SALib: Morris and Sobol' sensitivity studies over the cost ranges
+        "analysis": ["SALib>=1.5"],
         # hypothesis: property tests; pycachesim: the independent TLB oracle
         "test": ["pytest>=7", "hypothesis>=6", "pycachesim>=0.3",
-                 "dask[distributed]>=2023.1", "pyarrow>=10"],
+                 "dask[distributed]>=2023.1", "pyarrow>=10", "SALib>=1.5"],
     },
     entry_points={"console_scripts": ["emu=emu.cli:main"]},
     zip_safe=False,

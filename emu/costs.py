@@ -44,13 +44,45 @@ Conventions
   unknown names, negative numbers, non-integral floats, bools and strings are
   rejected with a :class:`~emu.errors.ConfigError` naming the cost.
   ``table.overrides`` holds only what was overridden.
-- **Reports** print the table they used (:meth:`CostTable.rows`) and the JSON
-  summary carries :meth:`CostTable.to_dict`, so every result says which costs
-  produced it.
+- **Ranges.**  Every cost also has a plausible range ``low <= default <= high``
+  (:attr:`Cost.low`, :attr:`Cost.high`), held by its :class:`Spread`: a kind
+  and the reasoning.  The kinds, from the narrowest:
+
+  ``exact``
+      a struct layout or a figure fixed by the design: ``low == high``;
+  ``hardware``
+      a figure from a manual, or a choice among the boards that exist;
+  ``setting``
+      a kernel tunable: the values stock kernels ship with;
+  ``counted``
+      an instruction count along a code path, priced at CPI 1: by default
+      x0.8 to x2 of the default (the count may be a fifth off; cold L1 lines
+      and stalls can double the cycles);
+  ``fitted``
+      a default that calibration fitted to published effects: the range over
+      which those effects still hold (written as absolute values);
+  ``estimate``
+      no published figure, no code path to count: by default x0.5 to x4.
+
+  Relative spreads (the factors of ``counted`` and ``estimate``) move with
+  the default, so a refitted default carries its range along; a new absolute
+  range is one ``Spread`` to edit.  The table checks at import that every
+  default lies inside its range.
+- **Range overrides.**  ``CostTable(overrides, ranges={name: (low, high)})``,
+  or a table value in the overrides (``{"exit_light": {"low": 150, "high":
+  900}}``, with an optional ``"value"``), replaces either end; a range whose
+  low exceeds its high is refused with a one-line
+  :class:`~emu.errors.ConfigError`.  A value outside its range (an override
+  of the value, or of the range) is allowed: the range is stretched to reach
+  it, so ``low <= value <= high`` holds in every table
+  (:attr:`CostTable.ranges`).
+- **Reports** print the table they used (:meth:`CostTable.rows`,
+  :meth:`CostTable.listing`) and the JSON summary carries
+  :meth:`CostTable.to_dict`, so every result says which costs produced it.
 
 Example::
 
-    >>> from emu.costs import CostTable, cycles_to_us
+    >>> from emu.costs import COSTS_BY_NAME, CostTable, cycles_to_us
     >>> table = CostTable({"exit_light": 300})
     >>> table.exit_light, table["micro_tlb_refill"]
     (300, 3)
@@ -58,6 +90,14 @@ Example::
     {'exit_light': 300}
     >>> round(cycles_to_us(table.exit_light, table.clock_mhz), 3)
     0.45
+    >>> COSTS_BY_NAME["exit_light"].low, COSTS_BY_NAME["exit_light"].high
+    (153, 1020)
+    >>> CostTable({"exit_light": 2000}).ranges["exit_light"]  # stretched to the value
+    (153, 2000)
+    >>> CostTable(ranges={"exit_light": (900, 150)})
+    Traceback (most recent call last):
+    ...
+    emu.errors.ConfigError: cost 'exit_light': range low 900 > high 150 (cycles)
     >>> CostTable({"exit_lite": 300})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
@@ -69,7 +109,7 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Union
@@ -78,14 +118,42 @@ from emu.errors import ConfigError
 
 __all__ = [
     "Cost",
+    "Spread",
+    "SPREADS",
     "COSTS",
     "COSTS_BY_NAME",
     "GROUPS",
     "UNITS",
     "CostTable",
+    "cost_named",
     "cycles_to_us",
     "us_to_cycles",
 ]
+
+
+#: The kinds of range, from the narrowest (see the module docstring).
+SPREADS = ("exact", "hardware", "setting", "counted", "fitted", "estimate")
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How far a cost may plausibly lie from its default, and why.
+
+    A relative spread (the default) gives ``low`` and ``high`` as factors of
+    the default, rounded to whole units; an absolute one gives the values.
+    """
+
+    kind: str  #: one of :data:`SPREADS`
+    low: float  #: factor of the default, or the value when not ``relative``
+    high: float
+    why: str  #: one line: the reasoning behind the range
+    relative: bool = True
+
+    def bounds(self, default: int) -> tuple[int, int]:
+        """``(low, high)`` in whole units for a cost whose default is ``default``."""
+        if self.relative:
+            return round(default * self.low), round(default * self.high)
+        return int(self.low), int(self.high)
 
 
 @dataclass(frozen=True)
@@ -98,6 +166,17 @@ class Cost:
     group: str  #: one of :data:`GROUPS`: which part of the model charges it
     description: str  #: one line: what it is
     source: str  #: citation, ``Linux default: ...`` or ``estimate: <reasoning>``
+    spread: Spread  #: the plausible range around ``default`` and its reasoning
+
+    @property
+    def low(self) -> int:
+        """The low end of the plausible range (``low <= default``)."""
+        return self.spread.bounds(self.default)[0]
+
+    @property
+    def high(self) -> int:
+        """The high end of the plausible range (``default <= high``)."""
+        return self.spread.bounds(self.default)[1]
 
 
 #: The units a cost may have.
@@ -139,6 +218,42 @@ _C_FULL_EXIT = 8 + 32 + 16 + 25 + 30 + 2 * PIPELINE_REFILL
 
 _R = "reference/kvm440.md"
 
+# --------------------------------------------------------------------------
+# The ranges (see the module docstring).
+# --------------------------------------------------------------------------
+
+_COUNTED = ("an instruction count along a listed code path at CPI 1: the count may be a "
+            "fifth off, and cold L1 lines and stalls can double the cycles")
+_WRITTEN_OUT = ("a written-out instruction sequence at CPI 1: a fifth fewer if tighter code "
+                "is found, twice as many cycles with stalls and cold L1 lines")
+_ESTIMATE = ("no published figure and no code path to count: from half to four times "
+             "the estimate")
+_STRUCT = "a struct layout in the kernel source: exact"
+_SMP_SCALED = ("the base value times 1 + log2(ncpus) for 1 to 8 CPUs (the kernel stops "
+               "scaling at 8); general Linux knowledge")
+_HZ_CHOICES = "CONFIG_HZ from 1000 to 100, the choices of kernel/Kconfig.hz; general Linux knowledge"
+
+
+def _exact(why: str) -> Spread:
+    return Spread("exact", 1, 1, why)
+
+
+def _hardware(low: int, high: int, why: str) -> Spread:
+    return Spread("hardware", low, high, why, relative=False)
+
+
+def _setting(low: int, high: int, why: str) -> Spread:
+    return Spread("setting", low, high, why, relative=False)
+
+
+def _counted(why: str = _COUNTED, low: float = 0.8, high: float = 2.0) -> Spread:
+    return Spread("counted", low, high, why)
+
+
+def _estimate(why: str = _ESTIMATE, low: float = 0.5, high: float = 4.0) -> Spread:
+    return Spread("estimate", low, high, why)
+
+
 COSTS: tuple[Cost, ...] = (
     # ---------------------------------------------------------------- core
     Cost(
@@ -147,6 +262,8 @@ COSTS: tuple[Cost, ...] = (
         f"{_R} §0, §3.1: the PPC440 core runs at up to 667 MHz (440SP datasheet p.9); "
         "440EPx Sequoia-class boards run at 667 or 533 MHz (u-boot list); the clock "
         "of the original KVM-440 measurements is UNCONFIRMED",
+        _hardware(533, 667, f"the two clocks of 440EPx boards ({_R} §3.1); which one the KVM-440 "
+            "measurements used is UNCONFIRMED; the scenario sets it (machine.clock_mhz)"),
     ),
     Cost(
         "access", 1, "cycles", "core",
@@ -154,12 +271,15 @@ COSTS: tuple[Cost, ...] = (
         "estimate: each access stands for one instruction; an in-order dual-issue "
         f"core ({_R} §1.1, PPC440x5 UM p.27) sustains about CPI 1 on L1 hits; "
         "caches are not modelled, so no miss penalty is added",
+        Spread("estimate", 1, 2, "one issue slot at least; up to CPI 2 for an in-order dual-issue "
+            "core that stalls (caches are not modelled)", relative=False),
     ),
     # ------------------------------------------------------------------ hw
     Cost(
         "micro_tlb_refill", 3, "cycles", "hw",
         "penalty when the 4-entry I or 8-entry D micro-TLB misses but the 64-entry UTLB hits",
         f"{_R} §1.1: 3 cycles (PPC440x5 UM p.152)",
+        _hardware(3, 4, "the manual's 3 cycles; one more if the refill meets another stall"),
     ),
     Cost(
         "tlbwe", TLBWE_CYCLES, "cycles", "hw",
@@ -168,6 +288,8 @@ COSTS: tuple[Cost, ...] = (
         "context-synchronizing (it does not even update the micro-TLBs; software must "
         f"isync before relying on it, {_R} §1.1, PPC440x5 UM p.152), so it is charged "
         "one issue slot at CPI 1, as in the instruction counts of the reference (§2.3)",
+        Spread("estimate", 1, 8, "no latency is published: one issue slot at least, at most about "
+            "one pipeline refill (7) more if the UTLB write holds the pipe", relative=False),
     ),
     Cost(
         "tlbre", TLBRE_CYCLES, "cycles", "hw",
@@ -175,6 +297,8 @@ COSTS: tuple[Cost, ...] = (
         f"estimate: no latency is published ({_R} §1.6, §3.2 NOT FOUND); no synchronization "
         f"is needed between tlbre and tlbwe ({_R} §1.3, PPC440x5 UM p.437), so it is "
         "charged one issue slot at CPI 1, as in the per-index counts of the reference (§2.3)",
+        Spread("estimate", 1, 4, "no latency is published: one issue slot at least, up to a "
+            "load-use delay of 3 more for the array read", relative=False),
     ),
     Cost(
         "tlbsx", 3, "cycles", "hw",
@@ -183,6 +307,8 @@ COSTS: tuple[Cost, ...] = (
         f"tlbsx. and a branch on CR0 ({_R} §1.6, PPC440x5 UM p.570), read as a search "
         "result ready after about 3 cycles; the low end is charged because the gap "
         "can be filled with useful work",
+        Spread("estimate", 1, 5, "the manual's 3-5 instructions between tlbsx. and the branch bound "
+            "the search at 5 cycles; 1 when the gap is filled with useful work", relative=False),
     ),
     # ---------------------------------------------------------------- host
     Cost(
@@ -194,6 +320,8 @@ COSTS: tuple[Cost, ...] = (
         "(charged at tlbwe) = 54 at CPI 1, plus 2 x 7 cycles of pipeline refill after the "
         f"interrupt and the rfi ({_R} §1.1); the host PTE walk is folded in; its cycle "
         f"count is NOT FOUND ({_R} §3.2)",
+        _counted(f"55-60 instructions counted in Linux's handler ({_R} §1.6); its "
+            "page-table loads may miss L1"),
     ),
     Cost(
         "host_page_fault", 2500, "cycles", "host",
@@ -203,6 +331,7 @@ COSTS: tuple[Cost, ...] = (
         "anonymous page allocation, rmap/LRU and the PTE set-up at CPI 1, plus about "
         "1,000 cycles to clear 4 KB (128 dcbz of 32-byte lines, with write-back of the "
         f"dirty lines they evict); no PowerPC figure exists ({_R} §3.2)",
+        _estimate(),
     ),
     Cost(
         "context_switch", 1500, "cycles", "host",
@@ -212,6 +341,7 @@ COSTS: tuple[Cost, ...] = (
         "the incoming thread's state; switch_mm on 44x is mtspr PID + isync with no TLB "
         f"flush ({_R} §1.5), so no TLB work is included: the misses that follow are "
         "charged by the TLB model",
+        _estimate(),
     ),
     Cost(
         "host_timer_handler", 1500, "cycles", "host",
@@ -220,6 +350,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 1,200 instructions for timer_interrupt, update_process_times, "
         "scheduler_tick and the timer softirq at CPI 1, plus about 300 cycles of L1 "
         "misses on cold kernel data",
+        _estimate(),
     ),
     Cost(
         "sched_min_granularity_us", 750, "us", "host",
@@ -227,6 +358,7 @@ COSTS: tuple[Cost, ...] = (
         "Linux default: sysctl_sched_min_granularity = 0.75 ms (kernel/sched/fair.c base "
         "value, scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
         f"{_R}",
+        _setting(750, 3000, _SMP_SCALED),
     ),
     Cost(
         "sched_latency_us", 6000, "us", "host",
@@ -234,6 +366,7 @@ COSTS: tuple[Cost, ...] = (
         "Linux default: sysctl_sched_latency = 6 ms (kernel/sched/fair.c base value, "
         "scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
         f"{_R}",
+        _setting(6000, 24000, _SMP_SCALED),
     ),
     Cost(
         "sched_wakeup_granularity_us", 1000, "us", "host",
@@ -241,12 +374,14 @@ COSTS: tuple[Cost, ...] = (
         "Linux default: sysctl_sched_wakeup_granularity = 1 ms (kernel/sched/fair.c base "
         "value, scaled by 1 + log2(ncpus) on SMP); general Linux knowledge, not in "
         f"{_R}",
+        _setting(1000, 4000, _SMP_SCALED),
     ),
     Cost(
         "host_timer_period_us", 4000, "us", "host",
         "host scheduler tick period (HZ=250); added so the host tick can be modelled",
         "Linux default: CONFIG_HZ=250 is the default choice in kernel/Kconfig.hz, a 4 ms "
         f"tick; general Linux knowledge, not in {_R}",
+        _setting(1000, 10000, _HZ_CHOICES),
     ),
     # ----------------------------------------------------------------- kvm
     Cost(
@@ -261,6 +396,9 @@ COSTS: tuple[Cost, ...] = (
         "volatile registers, rfi), at CPI 1, plus 4 x 7 cycles of pipeline refill "
         f"(interrupt, two PID isyncs, rfi; {_R} §1.1); a lower bound: the cost of an "
         f"exit on 440 is NOT FOUND ({_R} §3.2)",
+        _counted(f"a counted path but a lower bound (an exit's cost is NOT FOUND, {_R} "
+            "§3.2): cold L1 lines in the vcpu and on the host stack can make it several "
+            "times the count", low=0.75, high=5.0),
     ),
     Cost(
         "exit_heavy_extra", 1200, "cycles", "kvm",
@@ -272,6 +410,7 @@ COSTS: tuple[Cost, ...] = (
         "QEMU and the next ioctl(KVM_RUN) entry and dispatch, about 1,000 instructions; "
         "at CPI 1 plus about 160 cycles of L1 misses; QEMU's own work is the qemu group's; "
         f"not measured ({_R} §3.2)",
+        _estimate(),
     ),
     Cost(
         "emulate_instruction", 70, "cycles", "kvm",
@@ -280,6 +419,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 70 instructions at CPI 1: take the saved last_inst, switch on the "
         "primary and extended opcode, move one GPR/SPR in the vcpu, advance the PC, count "
         f"the exit type ({_R} §2.7, §2.9: the EMUL_* categories); not measured ({_R} §3.2)",
+        _estimate(),
     ),
     Cost(
         "deliver_interrupt", 60, "cycles", "kvm",
@@ -289,6 +429,7 @@ COSTS: tuple[Cost, ...] = (
         "kvmppc_core_deliver_interrupts (pick the highest-priority pending bit, write the "
         "guest's SRR0/SRR1, DEAR/ESR, MSR and the vector address IVPR|IVOR) at CPI 1; the "
         f"mechanism is {_R} §2.6 (booke.c @73e75b41); not measured",
+        _estimate(),
     ),
     Cost(
         "exit_timing_overhead", 50, "cycles", "kvm",
@@ -299,6 +440,7 @@ COSTS: tuple[Cost, ...] = (
         f"({_R} §2.9, timing.c @73e75b41) about 40 instructions of 64-bit arithmetic on a "
         "32-bit core; 50 at CPI 1. The only anchor, 30-40 ns per exit on POWER8 "
         f"({_R} §3.1), is for a ~3.5 GHz out-of-order core: not comparable",
+        _estimate(),
     ),
     Cost(
         "emul_tlbwe", 64 * 4 + 44, "cycles", "kvm",
@@ -308,6 +450,7 @@ COSTS: tuple[Cost, ...] = (
         f"entry ({_R} §2.7, 44x_tlb.c @67577927) at about 4 instructions per ref = 256, "
         "plus about 44 for the index check, storing the word, the TID from the emulated "
         "MMUCR and tlbe_is_host_safe, at CPI 1",
+        _counted("dominated by the 64-entry shadow_refs scan, a counted loop"),
     ),
     Cost(
         "emul_tlbsx", 30, "cycles", "kvm",
@@ -315,6 +458,7 @@ COSTS: tuple[Cost, ...] = (
         "search (charged per entry at c_walk_per_entry): set RT and CR0[EQ]",
         "estimate: about 30 instructions at CPI 1: read the emulated MMUCR.STS/STID, call "
         f"the search, write RT and CR0 ({_R} §2.7, 44x_tlb.c @67577927)",
+        _estimate(),
     ),
     Cost(
         "emul_mtspr_pid", 5, "cycles/entry", "kvm",
@@ -323,12 +467,14 @@ COSTS: tuple[Cost, ...] = (
         "estimate: load the slot's tid, compare, branch, loop: about 5 instructions per "
         f"slot at CPI 1, over 64 slots ({_R} §2.8: every shadow slot with TID 0 is "
         "released on a guest PID change)",
+        _counted(),
     ),
     Cost(
         "guest_tlb_entry_bytes", 16, "bytes", "kvm",
         "memory per guest TLB entry as KVM stores it (guest_tlb[64] per vCPU)",
         f"{_R} §1.2, §2.2: struct tlbe = {{tid, word0, word1, word2}}, 4 x u32 = 16 bytes "
         "(include/asm-powerpc/kvm_host.h @7022b15e; kvm_44x.h @7924bd41)",
+        _exact(_STRUCT),
     ),
     # --------------------------------------------------------- asm_handler
     Cost(
@@ -339,6 +485,7 @@ COSTS: tuple[Cost, ...] = (
         f"handler ({_R} §1.6, head_44x.S @026477c1), plus about 3 to load the vcpu pointer "
         "(SPRG1), DEAR/SRR0 and the guest PID/MSR[DS], at CPI 1, plus 7 cycles of pipeline "
         f"refill after the interrupt ({_R} §1.1, PPC440x5 UM p.27)",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_walk_per_entry", 8, "cycles/entry", "asm_handler",
@@ -346,6 +493,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 8 instructions per entry at CPI 1: load word 0, test V and TS, "
         "load the page-size mask, mask and compare the EPN, load and test the TID (0 or the "
         f"guest PID), loop; the same linear search KVM does in C ({_R} §2.6)",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_walk_hashed", 24, "cycles", "asm_handler",
@@ -353,6 +501,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 2 probes (4 KB pages and the guest kernel's large pages) x about 12 "
         "instructions (hash the EPN, load the bucket, compare as in the linear scan) at "
         f"CPI 1; KVM itself only had the linear loop, with a TODO to replace it ({_R} §2.6)",
+        _estimate(),
     ),
     Cost(
         "asm_gpa", 6, "cycles", "asm_handler",
@@ -360,6 +509,7 @@ COSTS: tuple[Cost, ...] = (
         "EA offset for its page size)",
         "estimate: about 6 instructions at CPI 1: load word 1, mask by the page size, merge "
         f"the offset, take the ERPN; entry format {_R} §1.2 (PPC440x5 UM p.136)",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_memslot", 8, "cycles", "asm_handler",
@@ -367,6 +517,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 8 instructions at CPI 1: shift to a gfn, load base_gfn and npages, "
         "two compares and a branch (about 4 more per extra slot); the check is step 3.2 of "
         f"DESIGN.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_pfn_lookup", 8, "cycles", "asm_handler",
@@ -374,6 +525,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 8 instructions at CPI 1: index by gfn (hash, or subtract base_gfn), "
         "load the tag or entry, compare, load the pfn, branch on a miss; the pin-all table "
         "holds 8 bytes per page (DESIGN.md §4)",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_hw_write", 22 + 3 * TLBWE_CYCLES, "cycles", "asm_handler",
@@ -383,12 +535,14 @@ COSTS: tuple[Cost, ...] = (
         f"compare with hwater as a patched immediate, wrap, store; {_R} §1.5, §2.5), about "
         f"10 to build the words (TS=1, 4 KB, RPN/ERPN, permissions; {_R} §2.5), 2 for "
         "MMUCR.STID, about 4 to record the shadow_ref, at CPI 1, plus 3 x tlbwe",
+        _counted(_WRITTEN_OUT),
     ),
     Cost(
         "asm_restore", 6 + 1 + PIPELINE_REFILL, "cycles", "asm_handler",
         "asm handler exit: restore r10-r13 and CR from the SPRGs and rfi back to the guest",
         f"estimate: 6 instructions mirroring the save ({_R} §1.6) plus the rfi, at CPI 1, "
         f"plus 7 cycles of pipeline refill after the rfi ({_R} §1.1)",
+        _counted(_WRITTEN_OUT),
     ),
     # ----------------------------------------------------------- c_handler
     Cost(
@@ -399,6 +553,7 @@ COSTS: tuple[Cost, ...] = (
         f"about 25 for the host stack, PID, IVPR and SPRG4-7 ({_R} §2.3, booke_interrupts.S "
         "@7924bd41), about 30 of C prologue and dispatch, at CPI 1, plus 2 x 7 cycles of "
         f"pipeline refill (interrupt, PID isync; {_R} §1.1)",
+        _counted(),
     ),
     Cost(
         "c_walk_per_entry", 12, "cycles/entry", "c_handler",
@@ -407,24 +562,28 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 12 compiled instructions per entry at CPI 1: the entry's start and "
         "end from word 0 and its size, a range compare, TID and TS compares, the valid test, "
         f"loop ({_R} §2.6: a linear search over 64 entries)",
+        _counted(),
     ),
     Cost(
         "c_walk_hashed", 35, "cycles", "c_handler",
         "C hashed guest-TLB lookup (one probe per page-size class)",
         "estimate: 2 probes x about 16 compiled instructions plus a call, at CPI 1; KVM "
         f"itself only had the linear loop ({_R} §2.6)",
+        _estimate(),
     ),
     Cost(
         "c_gpa", 10, "cycles", "c_handler",
         "C: guest physical address from the matching guest entry (tlb_xlate)",
         "estimate: about 10 instructions at CPI 1: a call, the page-size mask and the "
         f"merge of the offset (entry format {_R} §1.2)",
+        _counted(),
     ),
     Cost(
         "c_memslot", 25, "cycles", "c_handler",
         "C kvm_is_visible_gfn: find the memslot that holds the gfn",
         "estimate: about 25 instructions at CPI 1: two calls, a loop over the (1-2) "
         f"memslots comparing base_gfn and npages, a flags test ({_R} §2.6)",
+        _counted(),
     ),
     Cost(
         "c_pfn_lookup", 15, "cycles", "c_handler",
@@ -432,6 +591,7 @@ COSTS: tuple[Cost, ...] = (
         "gup source is charged separately",
         "estimate: the 8 instructions of asm_pfn_lookup plus about 7 for the call and "
         "the C ABI, at CPI 1",
+        _counted(),
     ),
     Cost(
         "c_hw_write", 45 + 3 * TLBWE_CYCLES, "cycles", "c_handler",
@@ -440,6 +600,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 45 instructions at CPI 1 (victim release test, local_irq_disable/"
         f"enable around tlb_44x_index, entry construction; {_R} §2.5, 44x_tlb.c @7924bd41) "
         "plus 3 x tlbwe; the old reference's put_page is charged separately",
+        _counted(),
     ),
     Cost(
         "c_restore", 25 + 25 + 32 + 16 + 1 + 2 * PIPELINE_REFILL, "cycles", "c_handler",
@@ -447,6 +608,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: about 25 of C epilogue and resume checks, about 25 to switch back to the "
         "guest PID, IVPR and SPRG4-7, 32 GPR loads, about 16 SPR restores, the rfi, at CPI 1, "
         f"plus 2 x 7 cycles of pipeline refill (PID isync, rfi; {_R} §1.1, §2.3)",
+        _counted(),
     ),
     # ----------------------------------------------------------------- pfn
     Cost(
@@ -460,6 +622,8 @@ COSTS: tuple[Cost, ...] = (
         f"3-21 ns per 4 KB subpage for x86 hugetlb pinning ({_R} §3.1), spreads one walk "
         "over the 262,144 subpages of a 1 GB page on a ~3 GHz out-of-order core: not "
         "comparable to one cold 4 KB lookup at 667 MHz",
+        _estimate(f"NOT FOUND on PowerPC ({_R} §3.2): a contended mmap_sem or a cold "
+            "page walk can cost several times the 500 instructions", high=5.0),
     ),
     Cost(
         "deferred_c_path", _C_FULL_EXIT - _ASM_SAVE + 6, "cycles", "pfn",
@@ -467,6 +631,7 @@ COSTS: tuple[Cost, ...] = (
         "what asm_save already did (the way back is c_restore)",
         "estimate: c_full_exit minus asm_save plus 6 instructions to take r10-r13 and CR "
         f"back out of the SPRGs ({_R} §1.6, §2.3)",
+        _counted(),
     ),
     Cost(
         "pin_page", 145, "cycles/page", "pfn",
@@ -477,18 +642,22 @@ COSTS: tuple[Cost, ...] = (
         "in the table, at CPI 1, plus about 3 L1 misses x 20 cycles. The x86 hugetlb anchor "
         f"of 3-21 ns per 4 KB subpage ({_R} §3.1) skips the per-4 KB PTE walk that 4 KB "
         "pages need: not comparable",
+        _estimate(),
     ),
     Cost(
         "pfn_table_entry_bytes", 8, "bytes", "pfn",
         "pin-all: memory per guest page in the gfn-to-pfn table",
         "DESIGN.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
         f"36-bit real address, {_R} §1.1, plus flags)",
+        _exact("fixed by the design (DESIGN.md §4)"),
     ),
     Cost(
         "pfn_cache_entry_bytes", 16, "bytes", "pfn",
         "pfn-cache: memory per cache entry",
         "estimate: gfn tag 4 + pfn 4 + struct page * 4 (to put_page on eviction) + "
         "replacement state/link 4 = 16 bytes on ppc32",
+        Spread("estimate", 12, 32, "12 bytes without replacement state, 32 with a "
+            "list link and padding", relative=False),
     ),
     Cost(
         "pfn_cache_insert", 30, "cycles", "pfn",
@@ -496,6 +665,7 @@ COSTS: tuple[Cost, ...] = (
         "tag/pfn/page, update the policy state)",
         "estimate: about 30 instructions in C at CPI 1; the victim's put_page is charged "
         "separately",
+        _estimate(),
     ),
     Cost(
         "put_page", 40, "cycles", "pfn",
@@ -504,6 +674,7 @@ COSTS: tuple[Cost, ...] = (
         "mapping, atomic decrement by lwarx/stwcx., the zero test (the page is not freed: "
         "QEMU still maps it); references are dropped when a slot is reused or invalidated "
         f"({_R} §2.5, 44x_tlb.c @7924bd41)",
+        _estimate(),
     ),
     # ------------------------------------------------------------ strategy
     Cost(
@@ -514,46 +685,55 @@ COSTS: tuple[Cost, ...] = (
         f"{_R} §2.3 (our count in booke_interrupts.S @bbf45ba5): 3 tlbre + 3 tlbwe + about "
         "13 other = 19 instructions per index, x 62 indices = about 1,180 instructions per "
         "guest entry; charged at CPI 1 with tlbre and tlbwe at their 1-cycle estimates",
+        _counted(f"our count, 19 instructions per index ({_R} §2.3); the high end "
+            "also covers its six TLB instructions at 3 cycles each"),
     ),
     Cost(
         "shadow_mod_scan_per_entry", 5, "cycles/entry", "strategy",
         "shadow-modified: per index 0..hwater on every guest entry, test its modified flag",
         f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): 5 instructions per "
         "index, at CPI 1",
+        _counted(),
     ),
     Cost(
         "shadow_mod_clear", 32, "cycles", "strategy",
         "shadow-modified: clear the 64-byte modified-flag array on every guest entry",
         f"{_R} §0, §2.3 (booke_interrupts.S @83aae4a8): 32 instructions, 16 word stores "
         "with their address arithmetic, at CPI 1",
+        _counted(),
     ),
     Cost(
         "shadow_mod_write_per_entry", 10 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
         "shadow-modified: per modified index, rewrite the shadow entry (3 tlbwe)",
         f"{_R} §0 (booke_interrupts.S @83aae4a8): about 10 instructions per modified entry "
         "at CPI 1, with its 3 tlbwe charged at tlbwe on top",
+        _counted(),
     ),
     Cost(
         "shadow_entry_bytes", 16, "bytes", "strategy",
         "memory per shadow TLB entry (shadow_tlb[64], and host_tlb[64] in v1)",
         f"{_R} §1.2, §2.2: struct tlbe, 4 x u32 = 16 bytes (include/asm-powerpc/kvm_host.h "
         "@7022b15e)",
+        _exact(_STRUCT),
     ),
     Cost(
         "shadow_ref_bytes", 8, "bytes", "strategy",
         "memory per shadow_ref of the direct strategies (shadow_refs[64])",
         f"{_R} §2.2: {{struct page *page; u16 gtlb_index; u8 writeable; u8 tid}} = 8 bytes "
         "on ppc32 (arch/powerpc/include/asm/kvm_44x.h @7924bd41)",
+        _exact(_STRUCT),
     ),
     Cost(
         "shadow_page_ptr_bytes", 4, "bytes", "strategy",
         "memory per shadow page pointer (shadow_pages[64])",
         f"{_R} §2.2: struct page * on ppc32 (include/asm-powerpc/kvm_host.h @7022b15e)",
+        _exact(_STRUCT),
     ),
     Cost(
         "shadow_mod_flag_bytes", 1, "bytes", "strategy",
         "memory per modified flag (shadow_tlb_mod[64])",
         f"{_R} §2.2: one byte per entry (44x_tlb.c @83aae4a8)",
+        _exact(_STRUCT),
     ),
     Cost(
         "save_on_put_per_entry", 9 + 3 * TLBRE_CYCLES, "cycles/entry", "strategy",
@@ -561,6 +741,7 @@ COSTS: tuple[Cost, ...] = (
         "the saved copy (kvmppc_44x_tlb_put)",
         "estimate: 3 tlbre plus about 9 instructions (MMUCR read for the TID, 4 stores into "
         f"shadow_tlb, the flag test, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
+        _counted(),
     ),
     Cost(
         "invalidate_per_entry", 4 + TLBWE_CYCLES, "cycles/entry", "strategy",
@@ -569,6 +750,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 1 tlbwe plus about 4 instructions (load the saved word 0, test V and TS, "
         f"branch, loop) at CPI 1; the idiom is {_R} §1.3 (kvmppc_44x_tlbie, 44x_tlb.c "
         "@7924bd41), used at vcpu_put in §2.2",
+        _counted(),
     ),
     Cost(
         "load_on_load_per_entry", 8 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
@@ -576,6 +758,7 @@ COSTS: tuple[Cost, ...] = (
         "(kvmppc_44x_tlb_load)",
         "estimate: 3 tlbwe plus about 8 instructions (load the four saved words, test "
         f"valid and TS, MMUCR.STID, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
+        _counted(),
     ),
     Cost(
         "vcpu_load", 100, "cycles", "strategy",
@@ -583,6 +766,7 @@ COSTS: tuple[Cost, ...] = (
         "the core hook)",
         "estimate: about 100 instructions at CPI 1 for the notifier call chain and the "
         f"per-vCPU state; the hook is {_R} §2.2 (44x.c @04421fe2)",
+        _estimate(),
     ),
     Cost(
         "vcpu_put", 100, "cycles", "strategy",
@@ -590,6 +774,7 @@ COSTS: tuple[Cost, ...] = (
         "the core hook)",
         "estimate: about 100 instructions at CPI 1, symmetric with vcpu_load; the hook is "
         f"{_R} §2.2 (44x.c @04421fe2)",
+        _estimate(),
     ),
     Cost(
         "e500_flush", 40, "cycles", "strategy",
@@ -599,6 +784,7 @@ COSTS: tuple[Cost, ...] = (
         f"({_R} §4.1, e500 RM p.2-36) and a poll until they clear, about 10 instructions, "
         "plus about 23 cycles of hardware invalidate and poll, plus 7 of pipeline refill "
         "for the isync",
+        _estimate(),
     ),
     Cost(
         "e500_tlb1_reload_per_entry", 13 + PIPELINE_REFILL, "cycles/entry", "strategy",
@@ -606,6 +792,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: load the saved MAS values, 5 mtspr MAS0-MAS3/MAS7, tlbwe, loop: about "
         f"13 instructions at CPI 1 plus 7 of pipeline refill for the isync; mechanism {_R} "
         "§4.2 (e500_tlb.c @46f43c6e)",
+        _counted(),
     ),
     Cost(
         "e500_sid_alloc", 40, "cycles", "strategy",
@@ -613,6 +800,7 @@ COSTS: tuple[Cost, ...] = (
         "(kvmppc_e500_get_sid)",
         "estimate: about 40 instructions at CPI 1: look up vcpu_id_table, check it against "
         f"pcpu_id_table, take the next ID, update both tables ({_R} §4.2, e500_tlb.c @0164c0f0)",
+        _estimate(),
     ),
     Cost(
         "e500_sid_flush", 1300, "cycles", "strategy",
@@ -621,6 +809,7 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 256 pcpu_id_table entries plus 2 x 256 x 2 = 1,024 vcpu_id_table entries "
         f"({_R} §4.2, e500_tlb.c @0164c0f0) cleared at about one store per cycle, plus loop "
         "overhead",
+        _counted(f"the table sizes are known ({_R} §4.2); the stores per cycle are not"),
     ),
     Cost(
         "e500_tlbre_per_entry", 12, "cycles/entry", "strategy",
@@ -628,6 +817,7 @@ COSTS: tuple[Cost, ...] = (
         "read MAS1-MAS3/MAS7, store)",
         "estimate: about 12 instructions at CPI 1 with tlbre at 1 cycle; a full TLB0 save "
         f"reads 512 (set, way) on e500v2 ({_R} §4.1, inference), about 6,100 cycles",
+        _counted(),
     ),
     # --------------------------------------------------------------- guest
     Cost(
@@ -638,6 +828,7 @@ COSTS: tuple[Cost, ...] = (
         "head_44x.S) minus its 3 tlbwe = 54 at CPI 1; the interrupt delivery and the return "
         "are KVM's to charge (deliver_interrupt, exits); its SPR moves and rfi also trap on "
         f"KVM-440 ({_R} §2.1), which the guest model charges only if it issues them",
+        _counted(f"55-60 instructions counted in Linux's handler ({_R} §1.6)"),
     ),
     Cost(
         "guest_page_fault", 2500, "cycles", "guest",
@@ -645,6 +836,7 @@ COSTS: tuple[Cost, ...] = (
         "PTE (native work only; traps and host faults are charged separately)",
         "estimate: the same path as host_page_fault, about 1,500 instructions at CPI 1 plus "
         f"about 1,000 cycles to clear 4 KB; no figure exists ({_R} §3.2)",
+        _estimate(),
     ),
     Cost(
         "guest_context_switch", 1500, "cycles", "guest",
@@ -652,6 +844,7 @@ COSTS: tuple[Cost, ...] = (
         "mtspr PID traps and is charged as an exit",
         "estimate: as context_switch, about 1,200 instructions at CPI 1 plus about 300 "
         f"cycles of L1 misses; the guest's set_context is mtspr PID + isync ({_R} §1.5)",
+        _estimate(),
     ),
     Cost(
         "guest_timer_handler", 1500, "cycles", "guest",
@@ -659,6 +852,7 @@ COSTS: tuple[Cost, ...] = (
         "native work only",
         "estimate: as host_timer_handler, about 1,200 instructions at CPI 1 plus about 300 "
         "cycles of L1 misses; its DEC/TSR accesses trap and are charged as exits",
+        _estimate(),
     ),
     Cost(
         "guest_syscall", 1000, "cycles", "guest",
@@ -666,6 +860,7 @@ COSTS: tuple[Cost, ...] = (
         "the sc exit itself is charged by KVM",
         "estimate: about 200 instructions of entry/exit and dispatch plus about 800 for a "
         "short service routine (a small read or write), at CPI 1",
+        _estimate(),
     ),
     Cost(
         "guest_tlb_flush", 64 * 3 + 100, "cycles", "guest",
@@ -674,12 +869,14 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 64 x about 3 loop instructions (each iteration's tlbwe traps and is "
         "charged as an exit) plus about 100 to reset the context bitmap, at CPI 1; the "
         f"8-bit PID space caps Linux at 255 contexts ({_R} §1.5)",
+        _counted(),
     ),
     Cost(
         "guest_timer_period_us", 4000, "us", "guest",
         "guest timer tick period (HZ=250)",
         "Linux default: CONFIG_HZ=250 is the default choice in kernel/Kconfig.hz, a 4 ms "
         f"tick; general Linux knowledge, not in {_R}",
+        _setting(1000, 10000, _HZ_CHOICES),
     ),
     Cost(
         "guest_timeslice_us", 4000, "us", "guest",
@@ -687,6 +884,8 @@ COSTS: tuple[Cost, ...] = (
         "estimate: a CFS guest (Linux default 6 ms latency, 0.75 ms minimum granularity) "
         "with 2 or more CPU-bound tasks wants at most 3 ms per task, but pre-emption is "
         "checked at the tick, so each task runs one 4 ms tick at HZ=250",
+        _setting(1000, 12000, "one tick at HZ=1000 to three ticks at HZ=250 (CFS "
+            "stretches its latency on an SMP guest); general Linux knowledge"),
     ),
     # ---------------------------------------------------------------- qemu
     Cost(
@@ -696,6 +895,7 @@ COSTS: tuple[Cost, ...] = (
         "lookup, the serial register handler and the IRQ update, plus about 1,500 for a "
         f"write() to the chardev on a transmit, at CPI 1; not measured ({_R} §3.2); the "
         f"UART hole is {_R} §2.2",
+        _estimate(),
     ),
     Cost(
         "qemu_mmio_block", 10000, "cycles", "qemu",
@@ -703,6 +903,7 @@ COSTS: tuple[Cost, ...] = (
         "complete the AIO, raise the IRQ)",
         "estimate: about 6,000 instructions of device emulation and request handling plus "
         "2 syscalls (submit, completion) of about 2,000 cycles each, at CPI 1",
+        _estimate(),
     ),
     Cost(
         "block_latency_us", 100, "us", "qemu",
@@ -710,6 +911,8 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 100 us, a read that misses the host page cache on flash or a fast disk "
         "image; a 2008 spinning disk would be 5,000-10,000 us and a page-cache hit about "
         f"10-20 us; no figure in {_R}",
+        Spread("estimate", 15, 10000, "a host page-cache hit (10-20 us) to a 2008 "
+            "spinning disk (5,000-10,000 us)", relative=False),
     ),
     Cost(
         "qemu_wakeup", 800, "cycles", "qemu",
@@ -717,6 +920,7 @@ COSTS: tuple[Cost, ...] = (
         "try_to_wake_up)",
         "estimate: about 300 instructions for the wake syscall plus about 400 in "
         "try_to_wake_up and the enqueue, at CPI 1, plus about 100 cycles of L1 misses",
+        _estimate(),
     ),
 )
 
@@ -738,6 +942,21 @@ _POSITIVE = frozenset(
 
 # Cycle counts travel through int64 in the fast path: keep every value far below.
 _MAX_VALUE = 2**62
+
+
+def _check_ranges() -> None:
+    """Refuse, at import, a table whose ranges do not hold their defaults."""
+    for c in COSTS:
+        if c.spread.kind not in SPREADS:
+            raise ValueError(f"cost {c.name!r}: unknown spread kind {c.spread.kind!r}")
+        if not 0 <= c.low <= c.default <= c.high <= _MAX_VALUE:
+            raise ValueError(f"cost {c.name!r}: default {c.default} outside its range "
+                             f"{c.low}..{c.high} ({c.unit})")
+        if c.name in _POSITIVE and c.low < 1:
+            raise ValueError(f"cost {c.name!r}: its range must stay positive, low is {c.low}")
+
+
+_check_ranges()
 
 
 def _unknown_cost(name: object) -> ConfigError:
@@ -777,35 +996,67 @@ def _check_value(name: str, value: Any) -> int:
     return result
 
 
+_RANGE_KEYS = ("value", "low", "high")
+_LISTING_KEYS = ("name", "default", "low", "high", "unit", "source", "group", "spread", "why",
+                 "value")
+
+
+def _range_ends(name: str, given: Any) -> dict[str, int]:
+    """``{"low": int, "high": int}`` (either may be missing) from a pair or a table."""
+    if isinstance(given, Mapping):
+        extra = [k for k in given if k not in _RANGE_KEYS]
+        if extra:
+            raise ConfigError(f"cost {name!r}: unknown key {extra[0]!r} in its table "
+                              f"(known: {', '.join(_RANGE_KEYS)})")
+        return {k: _check_value(name, given[k]) for k in ("low", "high") if k in given}
+    if isinstance(given, (str, bytes)) or not isinstance(given, Sequence) or len(given) != 2:
+        raise ConfigError(f"cost {name!r}: a range is (low, high), got {given!r}")
+    return {"low": _check_value(name, given[0]), "high": _check_value(name, given[1])}
+
+
 class CostTable(Mapping[str, int]):
     """The costs one run uses: the defaults of :data:`COSTS` with overrides applied.
 
     A read-only mapping ``name -> int``; every name is also an attribute
     (``table.exit_light``).  ``overrides`` maps a cost name to an ``int`` or an
-    integral ``float``; anything else raises :class:`~emu.errors.ConfigError`
-    naming the cost.
+    integral ``float``, or to a table ``{"value": v, "low": l, "high": h}``
+    (every key optional) that also overrides the cost's range; ``ranges`` maps
+    a cost name to ``(low, high)`` and is applied last.  Anything else, and a
+    range whose low exceeds its high, raises :class:`~emu.errors.ConfigError`
+    naming the cost.  Ranges never change a value: a value outside its range
+    stretches the range (:attr:`ranges`).
     """
 
-    __slots__ = ("_values", "_overrides")
+    __slots__ = ("_values", "_overrides", "_ranges", "_range_overrides")
 
-    def __init__(self, overrides: Mapping[str, Union[int, float]] | None = None):
-        if overrides is None:
-            overrides = {}
-        if not isinstance(overrides, Mapping):
-            raise ConfigError(
-                "cost overrides must be a mapping of cost name to value, "
-                f"got {type(overrides).__name__}"
-            )
+    def __init__(self, overrides: Mapping[str, Any] | None = None,
+                 ranges: Mapping[str, Any] | None = None):
         checked: dict[str, int] = {}
-        for name, value in overrides.items():
-            if not isinstance(name, str) or name not in COSTS_BY_NAME:
-                raise _unknown_cost(name)
-            checked[name] = _check_value(name, value)
+        ends: dict[str, dict[str, int]] = {}
+        for name, value in _items(overrides, "cost overrides", "value"):
+            if isinstance(value, Mapping):
+                ends[name] = _range_ends(name, value)
+                if "value" in value:
+                    checked[name] = _check_value(name, value["value"])
+            else:
+                checked[name] = _check_value(name, value)
+        for name, given in _items(ranges, "cost ranges", "(low, high)"):
+            ends.setdefault(name, {}).update(_range_ends(name, given))
         values = {c.name: c.default for c in COSTS}
         values.update(checked)
         # Keep overrides in table order, whatever order they came in.
         self._overrides = {n: checked[n] for n in values if n in checked}
         self._values = values
+        self._range_overrides = {n: dict(ends[n]) for n in values if ends.get(n)}
+        self._ranges = {}
+        for c in COSTS:
+            low, high = c.low, c.high
+            given = ends.get(c.name, {})
+            low, high = given.get("low", low), given.get("high", high)
+            if low > high:
+                raise ConfigError(f"cost {c.name!r}: range low {low} > high {high} ({c.unit})")
+            value = values[c.name]
+            self._ranges[c.name] = (min(low, value), max(high, value))
 
     # -- Mapping -----------------------------------------------------------
     def __getitem__(self, name: str) -> int:
@@ -830,9 +1081,12 @@ class CostTable(Mapping[str, int]):
             ) from None
 
     def __reduce__(self):
-        return (type(self), (dict(self._overrides),))
+        return (type(self), (dict(self._overrides), self.range_overrides))
 
     def __repr__(self) -> str:
+        if self._range_overrides:
+            return (f"{type(self).__name__}(overrides={self._overrides!r}, "
+                    f"ranges={self.range_overrides!r})")
         return f"{type(self).__name__}(overrides={self._overrides!r})"
 
     # -- reporting ---------------------------------------------------------
@@ -841,29 +1095,73 @@ class CostTable(Mapping[str, int]):
         """Only the costs that were overridden, ``name -> value`` (a copy)."""
         return dict(self._overrides)
 
+    @property
+    def ranges(self) -> dict[str, tuple[int, int]]:
+        """Every cost name -> ``(low, high)``, in table order, with
+        ``low <= value <= high`` (a copy)."""
+        return dict(self._ranges)
+
+    @property
+    def range_overrides(self) -> dict[str, dict[str, int]]:
+        """Only the range ends that were overridden, ``name -> {"low"?, "high"?}``."""
+        return {n: dict(e) for n, e in self._range_overrides.items()}
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per cost, in table order, for reports.
 
-        Keys: ``name, value, default, unit, group, description, source,
-        overridden``.
+        Keys: ``name, value, default, low, high, unit, group, description,
+        source, spread, why, overridden`` (``low``/``high``: this table's range;
+        ``spread``: its kind, one of :data:`SPREADS`; ``why``: its reasoning).
         """
         return [
             {
                 "name": c.name,
                 "value": self._values[c.name],
                 "default": c.default,
+                "low": self._ranges[c.name][0],
+                "high": self._ranges[c.name][1],
                 "unit": c.unit,
                 "group": c.group,
                 "description": c.description,
                 "source": c.source,
+                "spread": c.spread.kind,
+                "why": c.spread.why,
                 "overridden": c.name in self._overrides,
             }
             for c in COSTS
         ]
 
+    def listing(self) -> list[dict[str, Any]]:
+        """One dict per cost, in table order, for ``emu costs``.
+
+        Keys, in this order: ``name, default, low, high, unit, source``, then
+        ``group, spread, why`` and ``value`` (this table's value).
+        """
+        return [{k: row[k] for k in _LISTING_KEYS} for row in self.rows()]
+
     def to_dict(self) -> dict[str, int]:
         """Every cost name -> value, in table order (for the JSON summary)."""
         return dict(self._values)
+
+
+def _items(given: Mapping[str, Any] | None, what: str, shape: str):
+    """The ``(name, value)`` pairs of a mapping keyed by cost names, names checked."""
+    if given is None:
+        return []
+    if not isinstance(given, Mapping):
+        raise ConfigError(f"{what} must be a mapping of cost name to {shape}, "
+                          f"got {type(given).__name__}")
+    for name in given:
+        if not isinstance(name, str) or name not in COSTS_BY_NAME:
+            raise _unknown_cost(name)
+    return list(given.items())
+
+
+def cost_named(name: object) -> Cost:
+    """The :class:`Cost` called ``name``; ConfigError (closest names) if none is."""
+    if not isinstance(name, str) or name not in COSTS_BY_NAME:
+        raise _unknown_cost(name)
+    return COSTS_BY_NAME[name]
 
 
 def cycles_to_us(cycles: int, clock_mhz: int) -> float:

@@ -1,6 +1,6 @@
 """The whole machine: the composition root (DESIGN.md §2).
 
-A :class:`Machine` is built from a resolved :class:`~emu.config.Scenario` and
+A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario` and
 wires the parts, each of which lives where a reader who knows KVM looks:
 
 * the physical CPUs (:mod:`emu.hw` builds each core's TLBs; :mod:`emu.host.cpu`

@@ -10,10 +10,10 @@ and has ``study(quick: bool) -> dict`` (the numbers its test checks) and
 * :func:`parse_args` -- ``--out`` / ``--quick`` (``EMU_QUICK=1`` means quick);
 * :class:`Recorder` -- runs scenarios (plain dicts in the TOML shape, so the
   script shows its whole experiment), keeps each run's summary, and, given an
-  output directory, writes each run's results (:meth:`emu.scenario.Result.write`)
+  output directory, writes each run's results (:meth:`emu.run.Result.write`)
   to ``DIR/<label>/`` as it finishes and ``DIR/results.json`` at the end;
-* :func:`figures` -- the derived figures the studies compare, as formulas over
-  one summary (nothing the summary does not already hold);
+* :func:`figures` -- the derived figures the studies compare, from one summary
+  through :mod:`emu.stats.figures` (nothing the summary does not already hold);
 * :func:`table` -- a plain-text table.
 
 Shared settings (:data:`FAST`): the scheduler tunables are scaled down 10x
@@ -38,9 +38,10 @@ _ROOT = os.path.dirname(_HERE)
 if _ROOT not in sys.path:               # run from a checkout without `pip install -e .`
     sys.path.insert(0, _ROOT)
 
-from emu.atomic import write_json  # noqa: E402
-from emu.scenario import run  # noqa: E402
-from emu.stats.summary import cpu_cycles  # noqa: E402
+from emu.run import run  # noqa: E402
+from emu.run.files import write_json  # noqa: E402
+from emu.stats.figures import (deferral_share, exit_count, exit_cycles,  # noqa: E402,F401
+                               miss_path_cycles_per_miss, share, virt_fills)
 
 #: Scheduler tunables scaled 10x down, cheap page faults (see the module docstring).
 FAST = {
@@ -127,44 +128,26 @@ class Recorder:
                     "runs_count": self.runs, "numbers": numbers, "runs": self.figures})
 
 
-def share(s: dict, category: str) -> float:
-    """The share of all CPU cycles that went to one cycle category."""
-    total = cpu_cycles(s)
-    return s["cycles"][category] / total if total else 0.0
-
-
-def exit_count(s: dict, *names: str) -> int:
-    return sum(s["exits"][n]["count"] for n in names)
-
-
-def exit_cycles(s: dict, *names: str) -> int:
-    return sum(s["exits"][n]["sum"] for n in names)
-
-
 def figures(s: dict) -> dict:
     """The figures the studies compare, derived from one summary."""
     g = s["tlb"]["guest"]
-    prof = s["fastpath_profile"]
-    virt = exit_count(s, "ITLBVIRT", "DTLBVIRT")
-    misses = g["misses"]
     return {
         "cycles_per_guest_access": s["cycles_per_guest_access"],
         "guest_accesses": s["guest_accesses"],
         "simulated_us": s["simulated_us"],
         "cpus": s["cpus"],
-        "guest_misses": misses,
+        "guest_misses": g["misses"],
         "miss_rate": g["miss_rate"],
         "misses_by_cause": dict(g["misses_by_cause"]),
         "resumes": s["repopulation"]["resumes"],
         "misses_per_resume": s["repopulation"]["misses_per_resume"],
-        "save_restore_share": share(s, "save_restore"),
-        "cycles_share": {k: share(s, k) for k in s["cycles"]},
+        "save_restore_share": share(s, "save_restore") or 0.0,
+        "cycles_share": {k: share(s, k) or 0.0 for k in s["cycles"]},
         "isolation_violations": s["tlb"]["isolation_violations"],
-        "virt_fills": virt,
-        "deferred_c_paths": prof["deferred_c_path"]["count"],
-        "deferral_share": prof["deferred_c_path"]["count"] / virt if virt else 0.0,
-        "miss_path_cycles_per_miss": ((s["cycles"]["fastpath"] + s["cycles"]["c_path"]
-                                       + s["cycles"]["gfn_to_pfn"]) / misses if misses else 0.0),
+        "virt_fills": virt_fills(s),
+        "deferred_c_paths": s["fastpath_profile"]["deferred_c_path"]["count"],
+        "deferral_share": deferral_share(s) or 0.0,
+        "miss_path_cycles_per_miss": miss_path_cycles_per_miss(s) or 0.0,
         "memory_bytes": dict(s["memory_bytes"]),
         "exits": {k: v["count"] for k, v in s["exits"].items() if v["count"]},
     }
@@ -212,7 +195,6 @@ def run_study(name: str, doc: str, study, report, argv=None, **study_kw) -> int:
     """What every script's ``main`` does: parse --quick/--out, run the study, print
     its report, write the results.  ``study_kw`` maps study keywords to argument
     names (e.g. ``png_dir="out"``)."""
-    import time
     args = parse_args(argv, doc)
     print(header(name, doc, args.quick))
     rec = Recorder(args.out)

@@ -41,7 +41,7 @@ from _studylib import exit_count, exit_cycles, pct, Recorder, run_study, scenari
 from emu.stats.summary import cpu_cycles  # noqa: E402
 
 from emu.errors import ConfigError  # noqa: E402
-from emu.scenario import resolve  # noqa: E402
+from emu.run import resolve  # noqa: E402
 
 NAME = "nonindexable_tlb"
 E500_DESIGNS = ("e500-flush-on-put", "e500-shadow-ids", "direct")

@@ -55,13 +55,13 @@ import pytest
 from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
-from emu.config import (BACKENDS, CORES, DISTRIBUTIONS, GUEST_TLB_WALKS, HANDLERS,
+from emu.params import (BACKENDS, CORES, DISTRIBUTIONS, GUEST_TLB_WALKS, HANDLERS,
                         MMIO_DEVICES, PFN_CACHE_POLICIES, PFN_SOURCES, STRATEGIES,
                         WORKLOAD_KINDS, Scenario, load_scenario, scenario_from_dict,
                         scenario_to_dict)
 from emu.costs import COSTS_BY_NAME
 from emu.errors import EmuError, TraceError
-from emu.tlbsim import TLBSimConfig, simulate_trace
+from emu.run.tlb import TLBSimConfig, simulate_trace
 from emu.workload.traces import TraceChunk, open_trace
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,9 +129,8 @@ EXEC_EACH = os.environ.get("EMU_BAD_INPUT_EXEC", "") not in ("", "0") or not has
 
 _SERVER = r"""
 import importlib, json, os, runpy, signal, sys, time, traceback
-for name in ("numpy", "simpy", "emu", "emu.errors", "emu.atomic", "emu.config", "emu.costs",
-             "emu.compare", "emu.scenario", "emu.machine", "emu.tlbsim", "emu.progress",
-             "emu.report.text", "emu.workload.traces", "emu.stats"):
+for name in ("numpy", "simpy", "emu", "emu.errors", "emu.params", "emu.costs", "emu.machine",
+             "emu.run", "emu.report.text", "emu.workload.traces", "emu.stats"):
     try:
         importlib.import_module(name)
     except ImportError:

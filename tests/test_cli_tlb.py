@@ -29,6 +29,7 @@ import gzip
 import json
 import os
 import re
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -36,7 +37,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from emu.tlbsim import TLBSimConfig, simulate_arrays, simulate_trace
+from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
 from emu.workload.traces import default_trace_path, write_trace_npz
 
 cachesim = pytest.importorskip("cachesim", reason="pycachesim is the independent oracle")
@@ -413,7 +414,6 @@ def test_trace_import_bad_input_leaves_destination_untouched(tmp_path, which):
 
 
 def _limit_memory():
-    import resource
     resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))
 
 

@@ -9,7 +9,6 @@ import json
 import math
 import pickle
 import re
-from pathlib import Path
 
 import pytest
 
@@ -18,21 +17,30 @@ from emu.costs import (
     COSTS,
     COSTS_BY_NAME,
     GROUPS,
+    SPREADS,
     UNITS,
     Cost,
     CostTable,
+    Spread,
+    cost_named,
     cycles_to_us,
     us_to_cycles,
 )
 from emu.errors import ConfigError, EmuError
+from test_docs import DOCS, headings
 
-SHARED = Path("/work/shared")
-REFERENCE = SHARED / "reference" / "kvm440.md"
-DESIGN = SHARED / "DESIGN.md"
+# The documents the sources cite, inside the repository.
+REFERENCE = DOCS / "kvm440.md"
+DESIGN = DOCS / "design.md"
 
 # The rule every source must follow (see the module docstring of emu.costs).
-CITED = "reference/kvm440.md §"
-SOURCE_PREFIXES = (CITED, "DESIGN.md §", "estimate:", "Linux default:")
+# Both spellings of a citation are accepted while the citations move to docs/.
+CITED = ("reference/kvm440.md §", "docs/kvm440.md §")
+CITED_DESIGN = ("DESIGN.md §", "docs/design.md §")
+SOURCE_PREFIXES = (*CITED, *CITED_DESIGN, "estimate:", "Linux default:")
+
+# A citation: a design one, or else (a bare § included) one of the facts file.
+CITATION = re.compile(r"(?:(DESIGN\.md|docs/design\.md) )?§(\d+(?:\.\d+)?)")
 
 # Cycle costs the reference marks NOT FOUND (§1.6, §3.2): they must be estimates.
 MUST_BE_ESTIMATES = (
@@ -110,27 +118,36 @@ def test_not_found_figures_are_estimates(name):
     assert COSTS_BY_NAME[name].source.startswith("estimate:")
 
 
-def _headings(path: Path) -> set[str]:
-    found = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
-        m = re.match(r"#{2,3} (\d+(?:\.\d+)?)\.?\s", line)
-        if m:
-            found.add(m.group(1))
-    return found
-
-
 def test_cited_sections_exist():
-    if not (REFERENCE.exists() and DESIGN.exists()):
-        pytest.skip("shared reference files not available")
-    ref, design = _headings(REFERENCE), _headings(DESIGN)
-    assert {"0", "1.1", "1.6", "2.3", "3.2", "4.1"} <= ref  # the parser works
+    ref, design = headings(REFERENCE), headings(DESIGN)
+    assert {"0", "1.1", "1.6", "2.3", "2.10", "3.2", "4.1", "5"} <= ref  # the parser works
+    assert {"1", "2", "3", "4", "4.1", "5", "6", "7"} <= design
     checked = 0
     for cost in COSTS:
-        for m in re.finditer(r"(DESIGN\.md )?§(\d+(?:\.\d+)?)", cost.source):
+        for m in CITATION.finditer(cost.source):
             sections = design if m.group(1) else ref
             assert m.group(2) in sections, (cost.name, m.group(0))
             checked += 1
     assert checked > 50
+
+
+@pytest.mark.parametrize(
+    "source,ok",
+    [
+        ("reference/kvm440.md §2.10", True),
+        ("docs/kvm440.md §2.10", True),
+        ("DESIGN.md §4.1", True),
+        ("docs/design.md §4.1", True),
+        ("docs/kvm440.md §2.11", False),
+        ("docs/design.md §4.2", False),
+        ("DESIGN.md §8", False),
+    ],
+)
+def test_both_citation_spellings_are_checked_against_docs(source, ok):
+    assert source.startswith(SOURCE_PREFIXES)
+    ref, design = headings(REFERENCE), headings(DESIGN)
+    (m,) = CITATION.finditer(source)
+    assert (m.group(2) in (design if m.group(1) else ref)) is ok
 
 
 # --------------------------------------------------------------------------
@@ -155,7 +172,7 @@ CITED_VALUES = {
 def test_cited_values_equal_the_reference(name, value):
     cost = COSTS_BY_NAME[name]
     assert cost.default == value
-    assert cost.source.startswith((CITED, "DESIGN.md §"))
+    assert cost.source.startswith((*CITED, *CITED_DESIGN))
 
 
 def test_v1_shadow_restore_is_about_1180_instructions_per_entry():
@@ -317,12 +334,15 @@ def test_rows_describe_every_cost():
     table = CostTable({"gfn_to_pfn": 1000})
     rows = table.rows()
     assert [r["name"] for r in rows] == NAMES
-    keys = {"name", "value", "default", "unit", "group", "description", "source", "overridden"}
+    keys = {"name", "value", "default", "low", "high", "unit", "group", "description",
+            "source", "spread", "why", "overridden"}
     for row in rows:
         assert set(row) == keys
         cost = COSTS_BY_NAME[row["name"]]
         assert (row["default"], row["unit"], row["group"], row["source"]) == (
             cost.default, cost.unit, cost.group, cost.source)
+        assert (row["low"], row["high"], row["spread"]) == (cost.low, cost.high,
+                                                            cost.spread.kind)
         assert row["overridden"] == (row["name"] == "gfn_to_pfn")
         assert row["value"] == (1000 if row["overridden"] else cost.default)
 
@@ -349,6 +369,130 @@ def test_pickle_and_copy_keep_the_overrides():
 def test_cost_rows_are_frozen():
     with pytest.raises(dataclasses.FrozenInstanceError):
         COSTS[0].default = 1  # type: ignore[misc]
+
+
+# --------------------------------------------------------------------------
+# Ranges
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cost", COSTS, ids=NAMES)
+def test_every_default_lies_in_its_range_with_a_reason(cost: Cost):
+    assert type(cost.low) is int and type(cost.high) is int
+    assert 0 <= cost.low <= cost.default <= cost.high
+    assert cost.spread.kind in SPREADS
+    assert cost.spread.why.strip() == cost.spread.why and len(cost.spread.why) >= 20
+    assert "\n" not in cost.spread.why
+    if cost.spread.kind == "exact":
+        assert cost.low == cost.default == cost.high
+    else:
+        assert cost.low < cost.high
+
+
+def test_range_widths_follow_the_kind_of_figure():
+    # Hardware figures and counted paths are narrower than guesses.
+    def width(c):
+        return c.high / max(c.low, 1)
+    by_kind = {}
+    for c in COSTS:
+        by_kind.setdefault(c.spread.kind, []).append(width(c))
+    assert max(by_kind["hardware"]) < min(by_kind["estimate"] + [8])
+    assert max(by_kind["counted"]) <= 7 and min(by_kind["estimate"]) >= 2
+    # Every struct size the reference gives is exact.
+    for name in ("shadow_entry_bytes", "guest_tlb_entry_bytes", "shadow_ref_bytes"):
+        assert COSTS_BY_NAME[name].spread.kind == "exact"
+    # The figures the reference says nobody published are at least counted-wide.
+    for name in ("exit_light", "gfn_to_pfn", "tlbwe", "native_miss_handler"):
+        assert COSTS_BY_NAME[name].high >= 2 * COSTS_BY_NAME[name].default
+
+
+def test_relative_spreads_follow_a_refitted_default():
+    spread = COSTS_BY_NAME["gfn_to_pfn"].spread
+    assert spread.relative and spread.bounds(600) == (300, 3000)
+    assert spread.bounds(1000) == (500, 5000)
+    fitted = Spread("fitted", 400, 900, "the range over which the effects hold", relative=False)
+    assert fitted.bounds(600) == (400, 900)
+
+
+def test_a_table_default_outside_its_range_is_refused_at_import(monkeypatch):
+    # An absolute range does not follow its default: a refit must move it too.
+    bad = dataclasses.replace(COSTS_BY_NAME["block_latency_us"], default=20000)
+    monkeypatch.setattr(costs_module, "COSTS", (bad,))
+    with pytest.raises(ValueError, match="block_latency_us.*outside its range"):
+        costs_module._check_ranges()
+
+
+def test_ranges_do_not_change_values():
+    assert CostTable().to_dict() == {c.name: c.default for c in COSTS}
+    table = CostTable(ranges={"exit_light": (100, 2000)})
+    assert table.to_dict() == CostTable().to_dict() and table.overrides == {}
+    assert table.ranges["exit_light"] == (100, 2000)
+    assert table.range_overrides == {"exit_light": {"low": 100, "high": 2000}}
+    assert CostTable().ranges == {c.name: (c.low, c.high) for c in COSTS}
+
+
+def test_a_range_table_in_the_overrides():
+    table = CostTable({"exit_light": {"value": 300, "high": 5000}, "tlbwe": {"low": 2}})
+    assert table.exit_light == 300 and table.overrides == {"exit_light": 300}
+    assert table.ranges["exit_light"] == (COSTS_BY_NAME["exit_light"].low, 5000)
+    # A low end above the default stretches the range down to the value.
+    assert table.ranges["tlbwe"] == (1, COSTS_BY_NAME["tlbwe"].high)
+    clone = pickle.loads(pickle.dumps(table))
+    assert clone.ranges == table.ranges and clone.overrides == table.overrides
+
+
+def test_a_value_outside_its_range_stretches_the_range():
+    low, high = COSTS_BY_NAME["exit_light"].low, COSTS_BY_NAME["exit_light"].high
+    assert CostTable({"exit_light": 5000}).ranges["exit_light"] == (low, 5000)
+    assert CostTable({"exit_light": 10}).ranges["exit_light"] == (10, high)
+    assert CostTable({"exit_light": 300}, ranges={"exit_light": (400, 900)}).ranges[
+        "exit_light"] == (300, 900)
+
+
+@pytest.mark.parametrize("given", [
+    {"ranges": {"exit_light": (900, 150)}},
+    {"ranges": {"exit_light": {"low": 900, "high": 150}}},
+    {"overrides": {"exit_light": {"low": 900, "high": 150}}},
+    {"overrides": {"exit_light": {"low": 5000}}},          # above the table's high
+])
+def test_low_above_high_is_refused_in_one_line(given):
+    with pytest.raises(ConfigError) as info:
+        CostTable(**given)
+    msg = str(info.value)
+    assert msg.startswith("cost 'exit_light': range low ") and " > high " in msg
+    assert "\n" not in msg
+
+
+@pytest.mark.parametrize("ranges,match", [
+    ({"exit_lite": (1, 2)}, "unknown cost 'exit_lite'"),
+    ({"exit_light": (1, 2, 3)}, "a range is"),
+    ({"exit_light": "1,2"}, "a range is"),
+    ({"exit_light": (-1, 2)}, "must not be negative"),
+    ({"exit_light": {"lo": 1}}, "unknown key 'lo'"),
+    ({"clock_mhz": (0, 667)}, "must be positive"),
+    ([("exit_light", (1, 2))], "mapping"),
+])
+def test_bad_ranges_name_the_cost(ranges, match):
+    with pytest.raises(ConfigError, match=match):
+        CostTable(ranges=ranges)
+
+
+def test_listing_has_the_columns_emu_costs_prints():
+    rows = CostTable({"gfn_to_pfn": 1000}).listing()
+    assert [r["name"] for r in rows] == NAMES
+    for row in rows:
+        cost = COSTS_BY_NAME[row["name"]]
+        assert {"name", "default", "low", "high", "unit", "source"} <= set(row)
+        assert row["default"] == cost.default and row["source"] == cost.source
+        assert row["why"] == cost.spread.why
+    g = rows[NAMES.index("gfn_to_pfn")]
+    assert (g["value"], g["default"], g["low"], g["high"]) == (1000, 600, 300, 3000)
+
+
+def test_cost_named():
+    assert cost_named("exit_light") is COSTS_BY_NAME["exit_light"]
+    with pytest.raises(ConfigError, match="unknown cost 'exit_lite'.*exit_light"):
+        cost_named("exit_lite")
 
 
 # --------------------------------------------------------------------------

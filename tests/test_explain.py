@@ -227,9 +227,9 @@ def test_cli_narrates(capsys):
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
 def test_a_tracer_on_every_context_changes_no_number():
-    from emu.config import default_scenario
     from emu.machine import Machine
-    from emu.scenario import resolve
+    from emu.params import default_scenario
+    from emu.run import resolve
     from emu.stats import collect
 
     over = ["sim.backend=reference", "duration_ms=0.6", "kvm.pfn_source=gup",

@@ -65,7 +65,7 @@ def _overrides(case: str) -> list:
 
 def scenario_data(case: str) -> dict:
     """The default scenario as a dict, with the case's trace workload if it has one."""
-    from emu.config import default_scenario, scenario_to_dict
+    from emu.params import default_scenario, scenario_to_dict
     data = scenario_to_dict(default_scenario())
     if case in TRACE_WORKLOADS:
         workload = {k: (v.replace("@DATA@", str(DATA)) if isinstance(v, str) else v)
@@ -76,7 +76,7 @@ def scenario_data(case: str) -> dict:
 
 def golden_text(case: str, backend: str = "cython") -> str:
     """The case's summary as kept: versions and the checkout's path taken out."""
-    from emu.scenario import run
+    from emu.run import run
 
     result = run(scenario_data(case), overrides=_overrides(case) + [f"sim.backend={backend}"])
     summary = dict(result.summary)
@@ -103,8 +103,8 @@ def test_golden_summary_reference_backend(case):
 
 
 def test_every_strategy_handler_and_pfn_source_is_covered():
-    from emu.config import scenario_to_dict
-    from emu.scenario import resolve
+    from emu.params import scenario_to_dict
+    from emu.run import resolve
     seen = {"strategy": set(), "handler": set(), "pfn_source": set(), "core": set()}
     for case in CASES:
         cfg = scenario_to_dict(resolve(scenario_data(case), _overrides(case)))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from emu.config import scenario_from_dict
 from emu.errors import ConfigError
 from emu.guest.os import PINNED_ENTRIES
 from emu.machine import Machine
-from emu.scenario import resolve
+from emu.params import scenario_from_dict
+from emu.run import resolve
 
 TWO_VMS = {
     "duration_ms": 0.3,

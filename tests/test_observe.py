@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from emu.config import default_scenario
 from emu.machine import Machine
 from emu.observe import EVENTS, observed
-from emu.scenario import resolve
+from emu.params import default_scenario
+from emu.run import resolve
 from emu.stats import collect
 
 BUSY = ["duration_ms=2", "vm.0.process.0.count=2", "costs.access=20",

@@ -21,13 +21,14 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from emu.compare import compare, write_comparison
-from emu.config import default_scenario
+from emu.cli.report import add_report_parser, cmd_report
+from emu.params import default_scenario
 from emu.costs import COSTS_BY_NAME
 from emu.errors import EmuError
 from emu.report import plots
-from emu.report.html import add_report_parser, cmd_report, load_results, write_report
+from emu.report.html import load_results, write_report
 from emu.report.reading import generate_reading
+from emu.run import compare, write_comparison
 
 DESIGNS = ["shadow", "direct"]
 

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from emu.errors import ConfigError
+from emu.params.workload import Workload
 from emu.workload import streams as streams_mod
 from emu.workload.streams import (
     KIND_IFETCH,
@@ -21,7 +22,6 @@ from emu.workload.streams import (
     KIND_SYSCALL,
     AccessStream,
     Layout,
-    StreamSpec,
     fold_trace_addr,
     make_stream,
 )
@@ -239,7 +239,8 @@ def test_write_fraction():
 @pytest.mark.parametrize("distribution", ["uniform", "zipf"])
 def test_working_set_touches_exactly_its_pages(distribution):
     pages = 50
-    spec = dict(kind="working-set", pages=pages, distribution=distribution, zipf_s=0.8)
+    spec = dict(kind="working-set", pages=pages, distribution=distribution, zipf_s=0.8,
+                inst_fraction=0.0)
     s = make_stream(spec, seed(3))
     ea, kind = s.take(N)
     assert ((kind == KIND_LOAD) | (kind == KIND_STORE)).all()
@@ -254,7 +255,7 @@ def test_working_set_touches_exactly_its_pages(distribution):
 
 def test_uniform_page_frequencies_are_flat():
     pages = 20
-    ea, _ = make_stream(dict(kind="working-set", pages=pages), seed(4)).take(N)
+    ea, _ = make_stream(dict(kind="working-set", pages=pages, inst_fraction=0.0), seed(4)).take(N)
     counts = np.bincount((ea - L.data_base) // PS, minlength=pages)
     for c in counts:
         assert within_sigmas(int(c), N, 1 / pages)
@@ -263,7 +264,8 @@ def test_uniform_page_frequencies_are_flat():
 @pytest.mark.parametrize("s_exp", [0.8, 1.0, 1.5])
 def test_zipf_rank_frequencies(s_exp):
     pages = 64
-    spec = dict(kind="working-set", pages=pages, distribution="zipf", zipf_s=s_exp)
+    spec = dict(kind="working-set", pages=pages, distribution="zipf", zipf_s=s_exp,
+                inst_fraction=0.0)
     ea, _ = make_stream(spec, seed(5)).take(400_000)
     counts = np.bincount((ea - L.data_base) // PS, minlength=pages)
     assert counts.argmax() == 0
@@ -282,7 +284,7 @@ def test_zipf_rank_frequencies(s_exp):
 
 def test_sweep_stride_page_cycles_in_order():
     pages = 65
-    s = make_stream(dict(kind="sweep", pages=pages, stride=4096), seed(6))
+    s = make_stream(dict(kind="sweep", pages=pages, stride=4096, inst_fraction=0.0), seed(6))
     n = 3 * pages + 17
     ea, kind = s.take(n)
     expect = L.data_base + (np.arange(n) % pages) * PS
@@ -293,7 +295,8 @@ def test_sweep_stride_page_cycles_in_order():
 
 def test_sweep_stride_1024_visits_each_page_four_times():
     pages = 65
-    ea, _ = make_stream(dict(kind="sweep", pages=pages, stride=1024), seed(7)).take(4 * pages * 2 + 9)
+    ea, _ = make_stream(dict(kind="sweep", pages=pages, stride=1024, inst_fraction=0.0),
+                        seed(7)).take(4 * pages * 2 + 9)
     i = np.arange(len(ea))
     np.testing.assert_array_equal(ea, (L.data_base + (i * 1024) % (pages * PS)).astype(np.uint32))
     page = (ea - L.data_base) // PS
@@ -302,7 +305,8 @@ def test_sweep_stride_1024_visits_each_page_four_times():
 
 def test_sweep_unaligned_stride_wraps_in_bytes():
     pages, stride = 3, 1000
-    ea, _ = make_stream(dict(kind="sweep", pages=pages, stride=stride), seed()).take(100)
+    ea, _ = make_stream(dict(kind="sweep", pages=pages, stride=stride, inst_fraction=0.0),
+                        seed()).take(100)
     i = np.arange(100)
     np.testing.assert_array_equal(ea, (L.data_base + (i * stride) % (pages * PS)).astype(np.uint32))
 
@@ -335,7 +339,7 @@ def test_syscall_events():
 
 
 def test_no_events_by_default():
-    ea, kind = make_stream(dict(kind="working-set", pages=8), seed()).take(N)
+    ea, kind = make_stream(dict(kind="working-set", pages=8, inst_fraction=0.0), seed()).take(N)
     assert not np.isin(kind, [KIND_SYSCALL, KIND_SLEEP]).any()
     assert ((ea >= L.data_base) & (ea < L.data_base + 8 * PS)).all()
 
@@ -455,19 +459,24 @@ def test_code_data_overlap_rejected():
     make_stream(dict(pages=2, inst_fraction=0.0, code_pages=8), seed(), lay)  # no code: fine
 
 
-def test_spec_as_object_and_dataclass():
-    class Obj:
-        kind = "sweep"
-        pages = 5
-        stride = 4096
-        unrelated = "ignored"
+def test_spec_as_workload_or_table():
+    a = make_stream(Workload(kind="sweep", pages=5, stride=4096), seed()).take(100)
+    b = make_stream(dict(kind="sweep", pages=5, stride=4096), seed()).take(100)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    with pytest.raises(ConfigError, match="stream: expected a Workload or a table"):
+        make_stream(["sweep"], seed())
 
-    a = make_stream(Obj(), seed()).take(100)
-    b = make_stream(StreamSpec(kind="sweep", pages=5, stride=4096), seed()).take(100)
-    c = make_stream(dict(kind="sweep", pages=5, stride=4096), seed()).take(100)
-    for x in (b, c):
-        np.testing.assert_array_equal(a[0], x[0])
-        np.testing.assert_array_equal(a[1], x[1])
+
+def test_a_workload_built_by_hand_is_validated():
+    with pytest.raises(ConfigError, match="stream.pages: expected a positive integer"):
+        make_stream(Workload(pages=0), seed())
+
+
+def test_the_defaults_are_the_scenario_schema():
+    s = make_stream(None, seed())
+    assert s.spec == Workload()
+    assert (s.spec.pages, s.spec.inst_fraction, s.spec.stride) == (40, 0.25, 4096)
 
 
 def test_custom_layout_is_used():
@@ -497,7 +506,7 @@ def test_event_rates_adding_up_to_one_leave_no_regular_record():
 
 
 def test_working_set_offsets_are_flat():
-    ea, _ = make_stream(dict(kind="working-set", pages=3), seed(15)).take(N)
+    ea, _ = make_stream(dict(kind="working-set", pages=3, inst_fraction=0.0), seed(15)).take(N)
     slots = PS // 8
     counts = np.bincount((ea % PS) // 8, minlength=slots)
     assert len(counts) == slots

@@ -5,14 +5,14 @@ subprocess has to be caught mid-sweep).  The serial sweep (``--workers 1``,
 in process) is the reference the other executors must equal run for run: the
 simulation is deterministic, so summaries are compared whole.
 
-The subprocess tests call ``emu sweep`` through ``python -m emu.cli`` once the
-CLI has the command, through ``emu.sweep.main`` until then.
+The subprocess tests call ``emu sweep`` through ``python -m emu.cli``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
+import doctest
+import importlib
 import itertools
 import json
 import os
@@ -27,10 +27,11 @@ import numpy as np
 import pytest
 
 from emu.codes import MISS_CAUSES
-from emu.config import default_scenario, load_scenario, scenario_to_dict
+from emu.params import default_scenario, load_scenario, scenario_to_dict
 from emu.errors import ConfigError
-from emu import sweep
-from emu.sweep import plan_sweep, read_table, run_sweep
+from emu.cli import main as emu_cli_main
+from emu.run import parse_grid, plan_sweep, read_table, run_sweep, sweep_throughput
+from emu.run import table as results_table
 
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = ["kvm.strategy=shadow,direct", "vm.0.process.0.workload.pages=20,40"]
@@ -61,27 +62,11 @@ def write_default_toml(path: Path, duration_ms=0.5) -> Path:
     return path
 
 
-def _cli_has_sweep() -> bool:
-    try:
-        from emu import cli
-        parser = cli.build_parser()
-    except Exception:
-        return False
-    return any(isinstance(a, argparse._SubParsersAction) and "sweep" in a.choices
-               for a in parser._actions)
-
-
-WIRED = _cli_has_sweep()
-EMU = ([sys.executable, "-m", "emu.cli"] if WIRED else
-       [sys.executable, "-c", "import sys; from emu.sweep import main; sys.exit(main(sys.argv[1:]))"])
+EMU = [sys.executable, "-m", "emu.cli"]
 
 
 def emu_main(argv) -> int:
-    if WIRED:
-        from emu.cli import main
-    else:
-        from emu.sweep import main
-    return main(list(argv))
+    return emu_cli_main(list(argv))
 
 
 def _default_sigint():
@@ -243,7 +228,7 @@ def test_rerun_of_a_finished_sweep_runs_nothing(scenario, serial, tmp_path):
 
 def test_csv_table_without_pyarrow(scenario, serial, tmp_path, monkeypatch):
     out, rows, _ = serial
-    monkeypatch.setattr(sweep, "_have_pyarrow", lambda: False)
+    monkeypatch.setattr(results_table, "_have_pyarrow", lambda: False)
     csv_out = tmp_path / "csv"
     run_sweep(scenario, GRIDS, SEEDS, csv_out, workers=1)
     assert (csv_out / "results.csv").exists() and not (csv_out / "results.parquet").exists()
@@ -440,12 +425,12 @@ def test_one_sweep_at_a_time_in_a_dir(scenario, tmp_path):
 
 
 def test_parse_grid():
-    assert sweep.parse_grid("a.b=1, 2 ,x") == ("a.b", ["1", "2", "x"])
-    assert sweep.parse_grid('k=[1,2],[3, 4],"a,b"') == ("k", ["[1,2]", "[3, 4]", '"a,b"'])
-    assert sweep.parse_grid(("k", [1, 2.5, True, "s"])) == ("k", ["1", "2.5", "true", "s"])
+    assert parse_grid("a.b=1, 2 ,x") == ("a.b", ["1", "2", "x"])
+    assert parse_grid('k=[1,2],[3, 4],"a,b"') == ("k", ["[1,2]", "[3, 4]", '"a,b"'])
+    assert parse_grid(("k", [1, 2.5, True, "s"])) == ("k", ["1", "2.5", "true", "s"])
     for bad in ("k", "=1,2", "k=", "k=1,", "k=1,1"):
         with pytest.raises(ConfigError):
-            sweep.parse_grid(bad)
+            parse_grid(bad)
 
 
 # -- progress ----------------------------------------------------------------------------------
@@ -468,5 +453,11 @@ def test_progress_lines_when_not_a_terminal(scenario, tmp_path, capsys):
 
 
 def test_throughput_api(scenario):
-    res = sweep.sweep_throughput(scenario, GRIDS[:1], 2, workers=1)
+    res = sweep_throughput(scenario, GRIDS[:1], 2, workers=1)
     assert res["runs"] == 4 and res["runs_per_minute"] > 0 and res["executor"] == "local"
+
+
+@pytest.mark.parametrize("module", ["emu.run", "emu.run.plan", "emu.run.comparison"])
+def test_doctests(module):
+    failures, tried = doctest.testmod(importlib.import_module(module))
+    assert tried and not failures

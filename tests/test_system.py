@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 
-from emu.config import default_scenario
+from emu.params import default_scenario
 from emu.machine import Machine
-from emu.scenario import resolve, run
+from emu.run import resolve, run
 
 WS_PAGES = 20
 CODE_PAGES = 4

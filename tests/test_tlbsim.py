@@ -1,4 +1,4 @@
-"""Tests of ``emu.tlbsim``: trace-driven simulation of one TLB (``emu tlb``).
+"""Tests of ``emu.run.tlb``: trace-driven simulation of one TLB (``emu tlb``).
 
 Every known answer lives in :class:`TLBSimBase` and runs on both backends
 (``TLBSimConfig(backend=...)``), numpy.random style; the answers are derived
@@ -17,10 +17,10 @@ import pytest
 
 import emu.engine
 import emu.errors
-import emu.tlbsim
+import emu.run.tlb
 from emu.errors import ConfigError
 from emu.hw.tlb import POLICIES
-from emu.tlbsim import TLBSimConfig, format_table, simulate_arrays, simulate_chunks
+from emu.run.tlb import TLBSimConfig, format_table, simulate_arrays, simulate_chunks
 
 BACKENDS = ("cython", "reference")
 PAGE = 4096
@@ -382,5 +382,5 @@ def test_config_is_frozen_and_reports_ways():
 
 
 def test_module_doctest():
-    failures, tried = doctest.testmod(emu.tlbsim)
+    failures, tried = doctest.testmod(emu.run.tlb)
     assert tried > 0 and failures == 0

@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 
 from emu.codes import EXIT
-from emu.config import default_scenario
 from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 from emu.machine import Machine
-from emu.scenario import resolve
+from emu.params import default_scenario
+from emu.run import resolve
 
 GI = 7
 EA = 0x2000_3000

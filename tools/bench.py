@@ -48,7 +48,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
-from emu.tlbsim import TLBSimConfig, simulate_arrays  # noqa: E402
+from emu.run import TLBSimConfig, simulate_arrays  # noqa: E402
 from emu.workload.traces import default_trace_path, open_trace  # noqa: E402
 
 
@@ -148,8 +148,8 @@ def section_tlb(args) -> dict:
 
 
 def section_system(args) -> dict:
-    from emu.config import default_scenario
-    from emu.scenario import run
+    from emu.params import default_scenario
+    from emu.run import run
     over = ["kvm.strategy=direct", "kvm.handler=asm", "kvm.pfn_source=pin-all",
             f"duration_ms={args.system_ms}"]
     # warm the imports and the extension once
@@ -199,9 +199,9 @@ class _TimedCtx:
 
 def fast_path_share(overrides) -> tuple[float, float]:
     """(seconds inside the fast path's loops, wall seconds) of one run."""
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.machine import Machine
-    from emu.scenario import resolve
+    from emu.run import resolve
     clock = [0.0]
     t = time.perf_counter()
     m = Machine(resolve(default_scenario(), overrides))
@@ -288,7 +288,7 @@ def run_on_trace(path: str, records: int, args) -> dict:
 
 
 def section_sweep(args) -> dict:
-    from emu.sweep import sweep_throughput
+    from emu.run import sweep_throughput
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "s.toml")
         with open(path, "w") as f:
@@ -306,8 +306,8 @@ def section_sweep(args) -> dict:
 
 
 def section_scaling(args) -> dict:
-    from emu.config import default_scenario
-    from emu.scenario import run
+    from emu.params import default_scenario
+    from emu.run import run
     rows = []
     for vms, vcpus in ((1, 1), (1, 2), (1, 4), (1, 8), (2, 1), (4, 1)):
         over = [f"duration_ms={args.system_ms}", f"machine.cpus={vms * vcpus}",

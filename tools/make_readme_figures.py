@@ -36,9 +36,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     sys.path.insert(0, ROOT)
-    from emu.config import default_scenario
+    from emu.params import default_scenario
     from emu.report.plots import cycle_breakdown, occupancy_timeline, repopulation_curve
-    from emu.scenario import run
+    from emu.run import run
 
     t0 = time.perf_counter()
     scenario = default_scenario()

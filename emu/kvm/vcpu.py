@@ -17,12 +17,12 @@ The handlers an observer can watch (``VcpuThread.observer``) are marked
 
 from __future__ import annotations
 
-from emu.codes import CAUSE, EXIT, PFN_SOURCE, STEP, STOP, STRATEGY
+from emu.codes import CAUSE, EXIT, STEP, STOP
 from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
-from emu.hw.ppc440 import XLAT, build_guest_utlb, build_utlb
-from emu.kvm.vm import release_guest_entry, release_process_entries
+from emu.hw.ppc440 import XLAT, build_guest_utlb
+from emu.kvm.shadow import release_guest_entry
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -59,12 +59,12 @@ class VcpuThread(Thread):
         self.strategy = machine.strategy
         self.costs = machine.costs
         self.gtlb = build_guest_utlb(be)
-        self.shadow = build_utlb(be, machine.hwater) if self.strategy.uses_shadow_array else None
+        self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
-        self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pcache,
-                          STRATEGY[self.strategy.name], 0 if cfg.handler == "asm" else 1,
+        self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
+                          self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
-                          PFN_SOURCE[cfg.pfn_source], 0, 0)
+                          kvm.pfn.code, 0, 0)
         costs = dict(self.costs.to_dict())
         costs["entry_base"] = self.strategy.entry_base()
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
@@ -205,7 +205,7 @@ class VcpuThread(Thread):
             cpu.charge("c_path", self.costs["deferred_c_path"])
             self.profile("deferred_c_path", self.costs["deferred_c_path"])
         gi = int(ctx.stop_gi)
-        pfn = self.kvm.pfn_for(cpu, self, int(ctx.stop_gpa) >> 12, gi)
+        pfn = self.kvm.pfn.lookup(cpu, self, int(ctx.stop_gpa) >> 12, gi)
         ctx.map_shadow(cpu.virt, int(ctx.stop_ea), gi, pfn)
         cpu.charge("c_path", self.costs["c_hw_write"])
         self.profile("hw_write", self.costs["c_hw_write"])
@@ -297,7 +297,7 @@ class VcpuThread(Thread):
             gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
             gfn = gpa >> 12
             if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
-                pfn = self.kvm.pfn_for(cpu, self, gfn, gi)
+                pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)
                 self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
                 cpu.charge("c_path", self.costs["c_hw_write"])
         self.end_exit(cpu, "EMUL_TLBWE", t0)
@@ -312,12 +312,7 @@ class VcpuThread(Thread):
         cpu.charge("c_path", self.costs["emulate_instruction"])
         if pid != self.ctx.guest_pid:
             self.ctx.guest_pid = pid
-            if self.strategy.releases_on_pid_change:
-                cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
-                if hasattr(self.strategy, "guest_pid_change"):
-                    cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
-                else:
-                    release_process_entries(cpu, self)
+            cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
             cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
 

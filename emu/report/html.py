@@ -9,7 +9,7 @@ reading, the key figures, the plots (embedded as base64 PNG), the tables
 configuration and the cost table the run used with each cost's unit,
 description and source.  The page needs no other file and no JavaScript.
 
-The CLI wires :func:`add_report_parser` and :func:`cmd_report`::
+The command line (:mod:`emu.cli.report`)::
 
     emu report results/ -o results/report.html
 """
@@ -22,10 +22,16 @@ import json
 import os
 import tempfile
 
-from emu.atomic import write_text
+import numpy as np
+
+from emu.run.files import write_text
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.costs import COSTS, COSTS_BY_NAME
 from emu.errors import EmuError
-from emu.stats.summary import cpu_cycles
+from emu.report.plots import comparison_plots, occupancy_timeline
+from emu.report.reading import generate_reading
+from emu.report.text import key_figures
+from emu.stats import figures
 
 #: Sections a file must have to be read as a summary.
 _REQUIRED = ("config", "costs", "simulated_cycles", "cpus", "exits", "tlb", "cycles",
@@ -74,14 +80,13 @@ def _check_summary(s, path: str) -> dict:
 
 
 def _safe(label) -> str:
-    # the directory name emu.compare.write_comparison gives a run
+    # the directory name emu.run.write_comparison gives a run
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in str(label))
 
 
 def _load_timeline(path: str):
     if not os.path.isfile(path):
         return None
-    import numpy as np
     try:
         with np.load(path) as z:
             arrays = {k: z[k] for k in z.files}
@@ -155,12 +160,11 @@ def _table(header: list, rows: list, numeric_from: int = 1, row_classes=None, ca
     return "\n".join(out)
 
 
-def _pct(part, whole) -> str:
-    return f"{100 * part / whole:.2f} %" if whole else "-"
+def _pct(percent) -> str:
+    return "-" if percent is None else f"{percent:.2f} %"
 
 
 def _key_figures_table(runs) -> str:
-    from emu.report.text import key_figures
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
     return _table(header, [[label] + list(f.values()) for label, f in figs])
@@ -176,9 +180,9 @@ def _cycles_table(runs) -> str:
             continue
         row = [c]
         for _, s in runs:
-            cyc = s["cycles"].get(c, 0)
-            g = s.get("guest_accesses") or 0
-            row += [_pct(cyc, cpu_cycles(s)), f"{cyc / g:.4f}" if g else "-"]
+            per_access = figures.per_guest_access(s, c)
+            row += [_pct(figures.percent(s, c)),
+                    "-" if per_access is None else f"{per_access:.4f}"]
         rows.append(row)
     return _table(header, rows)
 
@@ -282,7 +286,6 @@ def _config_section(runs, key) -> str:
 
 
 def _costs_section(runs) -> str:
-    from emu.costs import COSTS, COSTS_BY_NAME
     tables = [s["costs"] for _, s in runs]
     names = [c.name for c in COSTS if any(c.name in t for t in tables)]
     names += sorted({n for t in tables for n in t} - set(names))
@@ -328,15 +331,12 @@ _PLOT_CAPTIONS = {
 
 
 def _plots_section(runs, timelines, tmp: str) -> str:
-    from emu.report.plots import comparison_plots, occupancy_timeline
-
     out = []
     paths = comparison_plots(tmp, runs, formats=("png",), dpi=100)
     for stem, (png,) in paths.items():
         title, caption = _PLOT_CAPTIONS.get(stem, (stem, ""))
         out.append(f"<figure>{_img(png, title)}<figcaption><strong>{_e(title)}.</strong> "
                    f"{_e(caption)}</figcaption></figure>")
-    import numpy as np
     for i, (label, s) in enumerate(runs):
         tl = timelines.get(label)
         if tl is None:
@@ -353,8 +353,6 @@ def _plots_section(runs, timelines, tmp: str) -> str:
 
 def render_report(results: dict) -> str:
     """The HTML text of the report for :func:`load_results`' output."""
-    from emu.report.reading import generate_reading
-
     runs, key = results["runs"], results["key"]
     first = runs[0][1]
     cfg = first["config"]
@@ -421,22 +419,3 @@ def write_report(src_dir, out_html=None) -> str:
     except OSError as err:
         raise EmuError(f"report: cannot write {out}: {err.strerror or err}") from None
     return out
-
-
-# -- the CLI ---------------------------------------------------------------------------
-
-def add_report_parser(sub) -> None:
-    """Add ``emu report DIR [-o OUT.html]`` to the CLI's sub-parsers."""
-    p = sub.add_parser("report", help="write one self-contained HTML report of a result",
-                       description="Write one self-contained HTML page (plots embedded) for a "
-                                   "run directory (emu run --out) or a comparison directory "
-                                   "(emu compare --out).")
-    p.add_argument("dir", help="directory holding summary.json or comparison.json")
-    p.add_argument("-o", "--output", help="HTML file to write (default: DIR/report.html)")
-    p.set_defaults(func=cmd_report)
-
-
-def cmd_report(args) -> int:
-    """Run ``emu report``: write the page and print its path."""
-    print(write_report(args.dir, args.output))
-    return 0

@@ -17,12 +17,15 @@ is drawn: ``import emu`` never pulls it in.
 
 from __future__ import annotations
 
+import math
 import os
 
-from emu.atomic import atomic_path
+import numpy as np
+
+from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
-from emu.stats.summary import cpu_cycles
+from emu.stats import figures
 
 #: What each plot writes unless told otherwise.
 FORMATS = ("png", "svg")
@@ -127,10 +130,6 @@ def _check_runs(runs) -> list:
     return runs
 
 
-def _total_cycles(s: dict) -> int:
-    return cpu_cycles(s)
-
-
 def _design_axis(ax, labels, horizontal=True):
     """Design names along the bars' axis, the first design on top."""
     pos = list(range(len(labels)))
@@ -213,7 +212,7 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
             key = (resumes, tuple(rep["misses"]))
             same = seen.setdefault(key, label)
             note = f", same as {same}" if same != label else ""
-            rate = [m / resumes for m in rep["misses"]]
+            rate = figures.repopulation_rate(s)
             style = dict(color=colour, linestyle=("-", "--", "-.", ":")[i % 4])
             ax.plot(range(len(rate)), rate, linewidth=0.6, alpha=0.35, drawstyle="steps-post",
                     color=colour)
@@ -258,21 +257,16 @@ def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     plt = _plt()
     with _rc():
         fig, (ax, ov) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.55 * len(runs)), sharey=True)
-        _stacked_barh(ax, runs, CYCLE_CATEGORIES,
-                      lambda s, c: 100.0 * s["cycles"][c] / _total_cycles(s) if _total_cycles(s) else 0.0,
+        _stacked_barh(ax, runs, CYCLE_CATEGORIES, lambda s, c: figures.percent(s, c) or 0.0,
                       _CYCLE_COLOURS, _CYCLE_LABELS)
         ax.set_xlim(0, 100)
         ax.set_title("CPU time by component")
         ax.set_xlabel("share of CPU time (%)")
         ax.set_ylabel("design")
 
-        def per_access(s, c):
-            g = s.get("guest_accesses") or 0
-            return s["cycles"][c] / g if g else 0.0
-
         overhead = [c for c in CYCLE_CATEGORIES if c not in _NOT_OVERHEAD]
-        _stacked_barh(ov, runs, overhead, per_access, _CYCLE_COLOURS, _CYCLE_LABELS,
-                      annotate_fmt=lambda v: f"{v:.3f}")
+        _stacked_barh(ov, runs, overhead, lambda s, c: figures.per_guest_access(s, c) or 0.0,
+                      _CYCLE_COLOURS, _CYCLE_LABELS, annotate_fmt=lambda v: f"{v:.3f}")
         ov.set_title("Design overhead per guest access")
         ov.set_xlabel("CPU cycles per guest access (overhead components only)")
         # one legend for both panels: every component that appears in either
@@ -294,15 +288,15 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     scale is used when the counts span more than two decades."""
     runs = _check_runs(runs)
     plt = _plt()
-    cats = [c for c in EXIT_CATEGORIES if c != "TIMEINGUEST"
-            and any(s["exits"][c]["count"] for _, s in runs)]
+    counts_of = [(label, figures.exit_counts(s)) for label, s in runs]
+    cats = [c for c in EXIT_CATEGORIES if any(counts.get(c) for _, counts in counts_of)]
     with _rc():
         fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))), 4.2))
         n = len(runs)
         width = 0.8 / n
         counts_all = []
-        for i, (label, s) in enumerate(runs):
-            counts = [s["exits"][c]["count"] for c in cats]
+        for i, (label, by_category) in enumerate(counts_of):
+            counts = [by_category.get(c, 0) for c in cats]
             counts_all += [c for c in counts if c]
             xs = [k - 0.4 + width * (i + 0.5) for k in range(len(cats))]
             bars = ax.bar(xs, counts, width, label=f"{label} ({sum(counts):,} exits)",
@@ -315,7 +309,6 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_xticklabels(cats, rotation=30, ha="right")
         ax.grid(axis="x", visible=False)
         if counts_all and max(counts_all) > 100 * min(counts_all):
-            import math
             from matplotlib.ticker import FuncFormatter
             ax.set_yscale("log")
             ax.set_ylim(0.7, 10 ** math.ceil(math.log10(max(counts_all)) + 0.3))
@@ -364,13 +357,11 @@ def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     runs = _check_runs(runs)
     plt = _plt()
 
-    def per_miss(s, step):
-        m = s["tlb"]["guest"]["misses"]
-        return s["fastpath_profile"][step]["cycles"] / m if m else 0.0
-
     with _rc():
         fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
-        _stacked_barh(ax, runs, PROFILE_STEPS, per_miss, _STEP_COLOURS, {},
+        _stacked_barh(ax, runs, PROFILE_STEPS,
+                      lambda s, step: figures.profile_cycles_per_miss(s, step) or 0.0,
+                      _STEP_COLOURS, {},
                       annotate_fmt=lambda v: f"{v:,.0f}")
         ax.set_title("Miss handler cost per guest TLB miss, by step")
         ax.set_xlabel("CPU cycles per guest TLB miss (each step's cycles / guest TLB misses)")
@@ -404,7 +395,6 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     at each context switch and holds until the next one.  x: time in µs; y:
     the TLB entries; colour: the owner, named from ``summary["contexts"]``.
     """
-    import numpy as np
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
@@ -509,7 +499,6 @@ def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
     out = comparison_plots(out_dir, [(label, summary)], formats, dpi)
     timeline = _timeline_of(arrays)
     if timeline is not None:
-        import numpy as np
         for cpu in sorted(set(np.asarray(timeline["cpu"]).tolist())):
             stem = "occupancy" if cpu == 0 else f"occupancy_cpu{cpu}"
             out[stem] = occupancy_timeline(summary, timeline, os.path.join(out_dir, stem),

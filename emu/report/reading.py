@@ -16,18 +16,8 @@ and only says what their numbers say; the same summaries give the same text.
 
 from __future__ import annotations
 
-from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
-from emu.stats.summary import cpu_cycles
-
-#: What each strategy's save/restore cycles pay for (DESIGN.md §4).
-_SAVE_RESTORE_WORK = {
-    "shadow": "restoring the shadow TLB on every guest entry",
-    "shadow-modified": "rewriting the modified shadow TLB entries on guest entry",
-    "direct": "invalidating guest entries",
-    "direct-save-on-switch": "saving guest entries at vcpu_put and writing them back at vcpu_load",
-    "e500-flush-on-put": "flushing the TLB at vcpu_put and reloading TLB1 at vcpu_load",
-    "e500-shadow-ids": "on shadow-ID work (allocation, and a flush when the IDs run out)",
-}
+from emu.kvm import strategies
+from emu.stats import figures
 
 
 def _get(s: dict, *path, default=None):
@@ -57,10 +47,9 @@ def _pct(x: float) -> str:
     return f"{x:.2g}"
 
 
-def _total_cycles(s: dict):
-    if not s.get("simulated_cycles") or not s.get("cpus"):
-        return None
-    return cpu_cycles(s)
+def _has_cycles(s: dict) -> bool:
+    """The summary says how many CPU cycles it covers."""
+    return bool(s.get("simulated_cycles") and s.get("cpus"))
 
 
 def _join(items: list) -> str:
@@ -123,7 +112,7 @@ def _lost_per_resume(runs, cause: str, to_whom: str) -> list:
         resumes = _get(s, "repopulation", "resumes")
         n = _get(s, "tlb", "guest", "misses_by_cause", cause)
         if resumes and n is not None:
-            vals.append((label, n / resumes))
+            vals.append((label, figures.misses_per_resume_by_cause(s, cause)))
     if not vals or not any(v for _, v in vals):
         return []
     first = max(vals, key=lambda v: v[1])
@@ -140,9 +129,8 @@ def _causes(runs) -> list:
         total = _get(s, "tlb", "guest", "misses")
         if not causes or not total:
             continue
-        top = max(MISS_CAUSES, key=lambda c: (causes.get(c, 0), -MISS_CAUSES.index(c)))
-        n = causes.get(top, 0)
-        parts.append(f"{label} {top} ({n:,} of {total:,}, {_pct(100 * n / total)} %)")
+        top, n = figures.commonest_cause(s)
+        parts.append(f"{label} {top} ({n:,} of {total:,}, {_pct(figures.miss_percent(s, top))} %)")
     if not parts:
         return []
     return ["Commonest cause of guest TLB misses: " + _join(parts) + "."]
@@ -152,9 +140,9 @@ def _share(runs, component: str) -> list:
     """[(label, % of CPU time, cycles)] for every run that has the component."""
     out = []
     for label, s in runs:
-        cyc, total = _get(s, "cycles", component), _total_cycles(s)
-        if cyc is not None and total:
-            out.append((label, 100.0 * cyc / total, cyc))
+        cyc = _get(s, "cycles", component)
+        if cyc is not None and _has_cycles(s) and figures.cpu_cycles(s):
+            out.append((label, figures.percent(s, component), cyc))
     return out
 
 
@@ -166,7 +154,8 @@ def _save_restore(runs) -> list:
     strategy = {label: _get(s, "config", "kvm", "strategy") for label, s in runs}
     for label, pct, cyc in shares:
         if cyc:
-            work = _SAVE_RESTORE_WORK.get(strategy.get(label), "on the strategy's TLB save/restore work")
+            design = strategies.lookup(strategy.get(label))
+            work = design.save_restore_work if design else "on the strategy's TLB save/restore work"
             out.append(f"{label} spends {_pct(pct)} % of CPU time {work} ({cyc:,} cycles)")
         else:
             none.append(label)
@@ -200,14 +189,11 @@ def _fast_path(runs) -> list:
 def _exits(runs) -> list:
     parts = []
     for label, s in runs:
-        exits = s.get("exits")
-        if not exits:
+        if not s.get("exits"):
             continue
-        counts = [(c, exits[c]["count"]) for c in EXIT_CATEGORIES
-                  if c != "TIMEINGUEST" and c in exits]
-        total = sum(n for _, n in counts)
+        total = figures.exits(s)
         if total:
-            top, n = max(counts, key=lambda cn: cn[1])
+            top, n = figures.commonest_exit(s)
             parts.append(f"{label} {total:,} (most: {top}, {n:,})")
         else:
             parts.append(f"{label} 0")
@@ -222,8 +208,8 @@ def _memory(runs) -> list:
         mem = s.get("memory_bytes")
         if mem is None:
             continue
-        parts.append(f"{label} {sum(v for k, v in mem.items() if k != 'pinned_pages'):,} B")
-        pinned.append((label, mem.get("pinned_pages", 0)))
+        parts.append(f"{label} {figures.memory_bytes_kvm(s):,} B")
+        pinned.append((label, figures.pinned_bytes(s)))
     if not parts:
         return []
     text = "Memory for TLB state and pfn bookkeeping (pinned pages excluded): " + _join(parts)
@@ -250,8 +236,13 @@ def _isolation(runs) -> list:
                 + (" in any design." if len(vals) > 1 else ".")]
     text = ("Isolation violations (TLB hits on an entry owned by another context): "
             + _join(f"{label} {n:,}" for label, n, _ in vals))
-    if any(n and strategy == "direct" for _, n, strategy in vals):
-        text += " (pure direct has no vcpu_put flush)"
+    notes = []
+    for _, n, name in vals:
+        design = strategies.lookup(name)
+        if n and design and design.violations_note and design.violations_note not in notes:
+            notes.append(design.violations_note)
+    if notes:
+        text += f" ({'; '.join(notes)})"
     return [text + "."]
 
 
@@ -261,7 +252,7 @@ def _startup(runs) -> list:
         cyc = s.get("startup_cycles")
         clock = _get(s, "costs", "clock_mhz")
         if cyc and clock:
-            parts.append(f"{label} {_num(cyc / clock, 1)} µs ({cyc:,} cycles)")
+            parts.append(f"{label} {_num(figures.startup_us(s), 1)} µs ({cyc:,} cycles)")
     if not parts:
         return []
     return ["Start-up work before the guest runs (startup_cycles, e.g. pinning guest memory): "

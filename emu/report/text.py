@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
-from emu.stats.summary import cpu_cycles
+from emu.stats import figures
 
 
 def _table(header: list, rows: list) -> str:
@@ -17,25 +17,23 @@ def _table(header: list, rows: list) -> str:
     return "\n".join(out)
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100 * part / whole:.1f}%" if whole else "-"
+def _pct(percent) -> str:
+    return "-" if percent is None else f"{percent:.1f}%"
 
 
 def key_figures(s: dict) -> dict:
     """The figures a comparison puts side by side, derived from one summary."""
-    total = cpu_cycles(s)
     g = s["tlb"]["guest"]
-    exits = {k: v["count"] for k, v in s["exits"].items() if k != "TIMEINGUEST"}
     return {
         "cycles/access": (f"{s['cycles_per_guest_access']:.3f}"
                           if s["cycles_per_guest_access"] else "-"),
         "guest accesses": f"{s['guest_accesses']:,}",
         "guest misses": f"{g['misses']:,}",
-        "misses/resume": f"{s['repopulation']['misses_per_resume']:.1f}",
-        "exits": f"{sum(exits.values()):,}",
-        "save/restore": _pct(s["cycles"]["save_restore"], total),
-        "fast path": _pct(s["cycles"]["fastpath"], total),
-        "memory B": f"{sum(v for k, v in s['memory_bytes'].items() if k != 'pinned_pages'):,}",
+        "misses/resume": f"{figures.misses_per_resume(s):.1f}",
+        "exits": f"{figures.exits(s):,}",
+        "save/restore": _pct(figures.percent(s, "save_restore")),
+        "fast path": _pct(figures.percent(s, "fastpath")),
+        "memory B": f"{figures.memory_bytes_kvm(s):,}",
         "violations": f"{s['tlb']['isolation_violations']:,}",
     }
 
@@ -55,7 +53,6 @@ def format_run(s: dict) -> str:
     """A one-screen summary of one run."""
     cfg = s["config"]
     k = cfg["kvm"]
-    total = cpu_cycles(s)
     clock = cfg["machine"]["clock_mhz"]
     lines = [
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
@@ -68,7 +65,7 @@ def format_run(s: dict) -> str:
         + (f", {s['cycles_per_guest_access']:.3f} CPU cycles per guest access"
            if s["cycles_per_guest_access"] else ""),
         "",
-        _table(["cycles", "share"], [[c, _pct(s["cycles"][c], total)] for c in CYCLE_CATEGORIES
+        _table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
                                      if s["cycles"][c]]),
         "",
         _table(["exit", "count", "mean us", "max us"],

@@ -38,9 +38,9 @@ def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> 
     table (host threads, which run natively).
     """
     return {
-        "slot_base": vm.slot_base if vm else np.zeros(1, np.int64),
-        "slot_npages": vm.slot_npages if vm else np.zeros(1, np.int64),
-        "pin": vm.pin if vm else np.zeros(1, np.int64),
+        "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
+        "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
+        "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
         "gref": np.full(TLB_SIZE, -1, np.int64),          # per guest TLB entry
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(HOST_PT_ENTRIES if host_pt else 1, -1, np.int32),

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from emu.config import scenario_from_dict
 from emu.errors import EmuError
+from emu.params import scenario_from_dict
 from emu.teach.narrator import build_machine, narrate
 
 try:
@@ -49,7 +49,7 @@ EXERCISE_DESIGNS = ("direct", "direct-save-on-switch")
 
 
 def exercise_scenario():
-    """The exercise's scenario (a :class:`~emu.config.Scenario`)."""
+    """The exercise's scenario (a :class:`~emu.params.Scenario`)."""
     return scenario_from_dict(tomllib.loads(EXERCISE_TOML))
 
 

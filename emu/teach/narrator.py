@@ -49,12 +49,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from emu.codes import MISS_CAUSES
-from emu.config import default_scenario
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError
 from emu.machine import Machine
+from emu.params import default_scenario
 from emu.qemu.devices import DEVICE_GPAS
-from emu.scenario import resolve
+from emu.run import resolve
 
 KIND_NAMES = ("ifetch", "load", "store", "modify")
 SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",

@@ -1,38 +1,11 @@
-"""Access streams: trace readers and writers, synthetic traces.
+"""What guests and host tasks run: access streams and traces.
 
-See :mod:`emu.workload.traces` for the trace formats (valgrind lackey text,
-``.npy`` / ``.npz``) and what each function promises.
+:mod:`emu.workload.streams` generates a process's accesses from its workload
+(:class:`emu.params.workload.Workload`); :mod:`emu.workload.traces` reads and
+writes the trace formats (valgrind lackey text, ``.npy`` / ``.npz``).  The
+trace API is re-exported here.
 """
-from emu.workload.traces import (  # noqa: F401
-    KIND_INST,
-    KIND_LOAD,
-    KIND_MODIFY,
-    KIND_STORE,
-    MAX_SIZE,
-    Trace,
-    TraceChunk,
-    default_trace_path,
-    filter_kinds,
-    import_lackey,
-    open_trace,
-    synthetic_trace,
-    write_trace_npy,
-    write_trace_npz,
-)
+from emu.workload import traces
+from emu.workload.traces import *  # noqa: F401,F403  (the trace API, listed in traces.__all__)
 
-__all__ = [
-    "KIND_INST",
-    "KIND_LOAD",
-    "KIND_STORE",
-    "KIND_MODIFY",
-    "MAX_SIZE",
-    "TraceChunk",
-    "Trace",
-    "open_trace",
-    "write_trace_npz",
-    "write_trace_npy",
-    "import_lackey",
-    "default_trace_path",
-    "synthetic_trace",
-    "filter_kinds",
-]
+__all__ = list(traces.__all__)

@@ -19,7 +19,9 @@ whose ``ea`` is a device page (the board's UART at 0xef600000, initial guest
 TLB entry 1, ``reference/kvm440.md`` §2.2; or the block device's page).  The
 memslot check of the miss handler is what turns it into an exit to QEMU.
 
-Patterns (``spec.kind``):
+A stream's ``spec`` is a :class:`~emu.params.workload.Workload`: the one
+workload schema of a scenario file, whose keys, defaults and ranges are
+declared in :mod:`emu.params.workload`.  Patterns (``spec.kind``):
 
 ``working-set``
     each data access picks one of ``pages`` pages at ``layout.data_base`` —
@@ -92,11 +94,9 @@ a different, equally valid stream); :func:`make_stream` uses the default 4096.
 """
 from __future__ import annotations
 
-import math
 import numbers
-import os
-from dataclasses import dataclass, fields
-from typing import Any, Optional
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -109,6 +109,8 @@ from emu.codes import (  # noqa: F401  (re-exported)
     KIND_SYSCALL,
 )
 from emu.errors import ConfigError, TraceError
+from emu.params.workload import MMIO_DEVICES, Workload, as_workload
+from emu.workload.traces import open_trace
 
 __all__ = [
     "KIND_IFETCH",
@@ -119,7 +121,6 @@ __all__ = [
     "KIND_SLEEP",
     "KERNEL_BASE",
     "Layout",
-    "StreamSpec",
     "AccessStream",
     "make_stream",
     "fold_trace_addr",
@@ -128,11 +129,6 @@ __all__ = [
 #: first EA of the guest kernel / device range; user regions stay below it and
 #: trace addresses at or above it are folded down (see the module docstring)
 KERNEL_BASE = 0xC000_0000
-
-_PATTERNS = ("working-set", "sweep", "trace")
-_DISTRIBUTIONS = ("uniform", "zipf")
-_DEVICES = ("uart", "block")
-
 
 @dataclass(frozen=True)
 class Layout:
@@ -157,116 +153,12 @@ class Layout:
             return self.uart_ea
         if device == "block":
             return self.block_ea
-        raise ConfigError(f"mmio_device must be one of {', '.join(_DEVICES)}, got {device!r}")
-
-
-@dataclass(frozen=True)
-class StreamSpec:
-    """A validated stream specification (build it with :meth:`from_spec`).
-
-    Fields and defaults:
-
-    - ``kind``: ``'working-set'``, ``'sweep'`` or ``'trace'``;
-    - ``pages``: data pages of the working set or sweep (>= 1);
-    - ``distribution``: ``'uniform'`` or ``'zipf'`` (working set);
-    - ``zipf_s``: Zipf exponent (>= 0; 0 is uniform);
-    - ``stride``: bytes between consecutive sweep accesses (>= 1);
-    - ``path``: the trace file (``kind='trace'``);
-    - ``inst_fraction``: share of instruction fetches (0..1; not for traces);
-    - ``code_pages``: pages of the code loop (>= 1);
-    - ``write_fraction``: share of stores among data and MMIO accesses (0..1);
-    - ``syscall_every``, ``mmio_every``, ``sleep_every``: mean records between
-      events of that type (0 = never; otherwise >= 1);
-    - ``mmio_device``: ``'uart'`` or ``'block'``;
-    - ``sleep_us``: how long a SLEEP event sleeps, in µs (>= 0).
-    """
-
-    kind: str = "working-set"
-    pages: int = 64
-    distribution: str = "uniform"
-    zipf_s: float = 1.0
-    stride: int = 64
-    path: Optional[str] = None
-    inst_fraction: float = 0.0
-    code_pages: int = 4
-    write_fraction: float = 0.3
-    syscall_every: float = 0
-    mmio_every: float = 0
-    mmio_device: str = "uart"
-    sleep_every: float = 0
-    sleep_us: float = 0.0
-
-    @classmethod
-    def from_spec(cls, spec: Any) -> "StreamSpec":
-        """Normalise ``spec`` — a :class:`StreamSpec`, a dict (unknown keys are
-        an error) or any object with some of the fields as attributes (others
-        are ignored; missing ones take the defaults) — and validate it.
-        Raises :class:`ConfigError` with a one-line message naming the field."""
-        names = [f.name for f in fields(cls)]
-        if isinstance(spec, cls):
-            values = {n: getattr(spec, n) for n in names}
-        elif isinstance(spec, dict):
-            unknown = sorted(str(k) for k in spec if k not in names)
-            if unknown:
-                raise ConfigError(
-                    f"stream spec: unknown key(s) {', '.join(unknown)} (known: {', '.join(names)})"
-                )
-            values = dict(spec)
-        elif spec is None:
-            values = {}
-        else:
-            values = {n: getattr(spec, n) for n in names if hasattr(spec, n)}
-        values = {k: v for k, v in values.items() if v is not None or k == "path"}
-        s = cls(**values)
-        s._validate()
-        return s
-
-    def _validate(self) -> None:
-        if self.kind not in _PATTERNS:
-            raise ConfigError(f"stream kind must be one of {', '.join(_PATTERNS)}, got {self.kind!r}")
-        if self.distribution not in _DISTRIBUTIONS:
-            raise ConfigError(
-                f"stream distribution must be one of {', '.join(_DISTRIBUTIONS)}, got {self.distribution!r}"
-            )
-        if self.mmio_device not in _DEVICES:
-            raise ConfigError(f"stream mmio_device must be one of {', '.join(_DEVICES)}, got {self.mmio_device!r}")
-        for name in ("pages", "stride", "code_pages"):
-            _check_int(name, getattr(self, name), 1)
-        _check_real("zipf_s", self.zipf_s, 0.0, math.inf)
-        for name in ("inst_fraction", "write_fraction"):
-            _check_real(name, getattr(self, name), 0.0, 1.0)
-        _check_real("sleep_us", self.sleep_us, 0.0, math.inf)
-        for name in ("syscall_every", "mmio_every", "sleep_every"):
-            v = getattr(self, name)
-            _check_real(name, v, 0.0, math.inf)
-            if 0 < v < 1:
-                raise ConfigError(f"stream {name} must be 0 (never) or >= 1, got {v!r}")
-        if sum(self.event_rates()) > 1.0 + 1e-12:
-            raise ConfigError(
-                "stream syscall_every, mmio_every, sleep_every: the event probabilities "
-                f"add up to {sum(self.event_rates()):g} > 1 (syscall_every={self.syscall_every!r}, "
-                f"mmio_every={self.mmio_every!r}, sleep_every={self.sleep_every!r})"
-            )
-        if self.kind == "trace":
-            if self.path is None or not isinstance(self.path, (str, os.PathLike)):
-                raise ConfigError(f"stream path must name a trace file for kind 'trace', got {self.path!r}")
-
-    def event_rates(self) -> tuple:
-        """(p_syscall, p_mmio, p_sleep): per-record probabilities."""
-        return tuple(0.0 if not v else 1.0 / float(v)
-                     for v in (self.syscall_every, self.mmio_every, self.sleep_every))
+        raise ConfigError(f"mmio_device must be one of {', '.join(MMIO_DEVICES)}, got {device!r}")
 
 
 def _check_int(name: str, v: Any, lo: int) -> None:
     if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
         raise ConfigError(f"stream {name} must be an integer >= {lo}, got {v!r}")
-
-
-def _check_real(name: str, v: Any, lo: float, hi: float) -> None:
-    if isinstance(v, bool) or not isinstance(v, numbers.Real) or not (lo <= float(v) <= hi) \
-            or math.isnan(float(v)):
-        rng = f"in {lo:g}..{hi:g}" if math.isfinite(hi) else f">= {lo:g}"
-        raise ConfigError(f"stream {name} must be a number {rng}, got {v!r}")
 
 
 def fold_trace_addr(addr: np.ndarray) -> np.ndarray:
@@ -495,18 +387,21 @@ class AccessStream:
     """An endless, deterministic stream of ``(ea, kind)`` records (see the
     module docstring for the semantics).
 
-    ``spec`` is anything :meth:`StreamSpec.from_spec` accepts; ``seed_seq`` a
+    ``spec`` is a :class:`~emu.params.workload.Workload`, a workload table in
+    the scenario file's shape (validated as the scenario loader validates
+    one, its keys named ``stream.<key>`` in errors) or ``None`` (every
+    default); ``seed_seq`` a
     :class:`numpy.random.SeedSequence` (an int is accepted as its entropy);
     ``block`` the generation block size in records.  Bad input raises
     :class:`ConfigError` (a missing or malformed trace: ``TraceError``).
 
-    Attributes: ``spec`` (the validated :class:`StreamSpec`), ``layout``,
+    Attributes: ``spec`` (the validated :class:`~emu.params.workload.Workload`), ``layout``,
     ``block``, ``sleep_us`` and ``position`` (records produced so far).
     """
 
     def __init__(self, spec: Any, seed_seq: np.random.SeedSequence,
                  layout: Layout = Layout(), block: int = 4096):
-        self.spec = StreamSpec.from_spec(spec)
+        self.spec: Workload = as_workload(spec)
         if not isinstance(layout, Layout):
             raise ConfigError(f"stream layout must be a Layout, got {type(layout).__name__}")
         self.layout = layout
@@ -531,7 +426,6 @@ class AccessStream:
         self._taddr, self._tkind = _EMPTY_U64, _EMPTY_U8    # the current trace chunk
         self._trace_pages = None
         if s.kind == "trace":
-            from emu.workload.traces import open_trace  # lazy: traces is optional for synthetic streams
             self._trace = open_trace(s.path)
             if self._trace.n_records == 0:
                 raise TraceError(f"{s.path}: trace is empty, a stream cannot loop over it")

@@ -1,7 +1,7 @@
 """Trace-driven simulation of one TLB, no virtualization (``emu tlb``).
 
 >>> import numpy as np
->>> from emu.tlbsim import TLBSimConfig, simulate_arrays
+>>> from emu.run.tlb import TLBSimConfig, simulate_arrays
 >>> pages = np.arange(65 * 10) % 65                 # a cyclic sweep over 65 pages
 >>> result = simulate_arrays(pages * 4096, config=TLBSimConfig(entries=64, policy="fifo"))
 >>> result["misses"], result["hits"]                  # a 64-entry FIFO misses every time
@@ -18,6 +18,7 @@ import numpy as np
 
 from emu.errors import ConfigError, TraceError
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
+from emu.workload.traces import TraceChunk, open_trace
 
 KINDS = {"all": 0b1111, "data": 0b1110, "inst": 0b0001}
 
@@ -98,8 +99,6 @@ def _invalid_record(chunk, i: int, record: int) -> str:
 
 def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimConfig()) -> dict:
     """Simulate in-memory arrays (addr bytes; kind defaults to loads)."""
-    from emu.workload.traces import TraceChunk
-
     addr = np.ascontiguousarray(addr, dtype=np.uint64)
     kind = (np.ones(len(addr), np.uint8) if kind is None
             else np.ascontiguousarray(kind, dtype=np.uint8))
@@ -117,8 +116,6 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
 def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
                    progress: Callable[[int], None] | None = None) -> dict:
     """Simulate a trace file (.npz, .npy memory-mapped, or lackey text/gzip)."""
-    from emu.workload.traces import open_trace
-
     config.validate()
     trace = open_trace(path)
     info = {"path": str(path), "format": trace.format}

@@ -1,4 +1,4 @@
-"""Tests of emu.config: scenario dataclasses, the strict TOML loader, overrides."""
+"""Tests of emu.params: the scenario sections, the strict TOML loader, overrides."""
 
 from __future__ import annotations
 
@@ -13,8 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import emu.config as config
-from emu.config import (
+from emu.params import (
     CORES,
     HANDLERS,
     KVM,
@@ -26,6 +25,7 @@ from emu.config import (
     Process,
     Scenario,
     Sim,
+    WORKLOAD_KINDS,
     Workload,
     apply_overrides,
     default_scenario,
@@ -35,6 +35,8 @@ from emu.config import (
     validate_combination,
 )
 from emu.errors import ConfigError, EmuError
+from emu.params.fields import keys_of
+from emu.params.workload import WORKLOAD_KEYS
 
 DATA = Path(__file__).parent / "data"
 FULL = DATA / "cfg_full.toml"
@@ -171,7 +173,7 @@ def test_full_example_sets_every_key():
     import tomllib
 
     raw = tomllib.loads(FULL.read_text())
-    assert set(raw) == set(config._TOP_KEYS)
+    assert set(raw) == set(keys_of(Scenario))
     for section, cls in (("machine", Machine), ("kvm", KVM), ("sim", Sim)):
         assert set(raw[section]) == {f.name for f in dataclasses.fields(cls)}
     keys = set()
@@ -185,7 +187,7 @@ def test_full_example_sets_every_key():
     assert {f.name if f.name != "processes" else "process"
             for f in dataclasses.fields(VM)} | {"process.count", "process.workload"} <= keys
     assert {"host_task." + f.name for f in dataclasses.fields(HostTask)} <= keys
-    assert {"workload." + k for k in config._WORKLOAD_FIELDS} <= keys
+    assert {"workload." + k for k in WORKLOAD_KEYS} <= keys
 
 
 def test_e500_example():
@@ -521,6 +523,17 @@ def test_key_not_allowed_for_the_kind():
     assert "did you mean 'vm.0.process.0.workload.pages'?" in message
 
 
+def test_events_more_often_than_once_per_access():
+    message = error_of({"vm": [{"process": [{"workload": {"syscall_every": 1,
+                                                          "mmio_every": 2}}]}]})
+    assert message.startswith("vm.0.process.0.workload: the events come more often than once "
+                              "per access")
+    assert "syscall_every = 1, mmio_every = 2" in message
+    w = scenario_from_dict({"vm": [{"process": [{"workload": {"syscall_every": 2,
+                                                              "sleep_every": 2}}]}]})
+    assert w.vms[0].processes[0].workload.event_rates() == (0.5, 0.0, 0.5)
+
+
 def test_trace_needs_a_path():
     message = error_of({"vm": [{"process": [{"workload": {"kind": "trace"}}]}]})
     assert message.startswith("vm.0.process.0.workload.path:") and "required" in message
@@ -644,9 +657,9 @@ def test_top_level_not_a_table():
 # Property tests: only ConfigError ever escapes
 # ---------------------------------------------------------------------------
 
-VOCABULARY = list(config._TOP_KEYS) + [
+VOCABULARY = list(keys_of(Scenario)) + [
     f.name for cls in (Machine, KVM, Sim, HostTask, VM, Process) for f in dataclasses.fields(cls)
-] + list(config._WORKLOAD_FIELDS) + ["process", "workload", "0", "1", "x"]
+] + list(WORKLOAD_KEYS) + ["process", "workload", "0", "1", "x"]
 
 scalars = st.one_of(
     st.none(),
@@ -655,7 +668,7 @@ scalars = st.one_of(
     st.integers(min_value=-3, max_value=70),
     st.floats(allow_nan=True, allow_infinity=True),
     st.text(max_size=12),
-    st.sampled_from(list(STRATEGIES) + list(CORES) + list(config.WORKLOAD_KINDS)
+    st.sampled_from(list(STRATEGIES) + list(CORES) + list(WORKLOAD_KINDS)
                     + ["uniform", "zipf", "uart", "block", "asm", "c", "t.npy"]),
 )
 keys = st.one_of(st.sampled_from(VOCABULARY), st.text(max_size=8))

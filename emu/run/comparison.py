@@ -1,6 +1,6 @@
 """Run one scenario under several values of a key (``emu compare``).
 
->>> from emu.compare import parse_vary
+>>> from emu.run import parse_vary
 >>> parse_vary("kvm.strategy=shadow,direct")
 ('kvm.strategy', ['shadow', 'direct'])
 """
@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from emu.atomic import check_output_dir, write_json
 from emu.errors import ConfigError
-from emu.scenario import resolve, run
+from emu.run.files import check_output_dir, write_json
+from emu.run.scenario import resolve, run
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -37,8 +37,12 @@ def write_comparison(out_dir, key: str, runs: list) -> None:
         check_output_dir(os.path.join(out_dir, _safe(label)), result.files())
     for label, result in runs:
         result.write(os.path.join(out_dir, _safe(label)))
-    write_json(os.path.join(out_dir, "comparison.json"),
-               {"key": key, "runs": [{"value": label, "summary": r.summary} for label, r in runs]})
+    write_json(os.path.join(out_dir, "comparison.json"), comparison_json(key, runs))
+
+
+def comparison_json(key: str, runs: list) -> dict:
+    """What ``comparison.json`` holds: the key and, per value, its summary."""
+    return {"key": key, "runs": [{"value": label, "summary": r.summary} for label, r in runs]}
 
 
 def _safe(label: str) -> str:

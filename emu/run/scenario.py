@@ -1,30 +1,27 @@
-"""Build, run and save a scenario: the Python API behind ``emu run``.
+"""Run one scenario and hold what it produced: the Python API behind ``emu run``.
 
->>> from emu.scenario import run
->>> from emu.config import default_scenario
->>> result = run(default_scenario(), overrides=["duration_ms=1"])
->>> result.summary["simulated_cycles"] >= 667_000
-True
-
-A scenario is built from a :class:`~emu.config.Scenario` (or a TOML file),
-run on a :class:`~emu.machine.Machine`, and its counters read into a
-:class:`Result`: one JSON summary plus tidy tables.
+A scenario is built from a :class:`~emu.params.Scenario` (or a dict in the
+TOML shape, or a TOML file), run on a :class:`~emu.machine.Machine`, and its
+counters read into a :class:`Result`: one JSON summary plus tidy tables.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import platform
 import time
 from dataclasses import dataclass, field
 
-from emu import __version__
 import numpy as np
+import simpy
 
-from emu.atomic import atomic_path, check_output_dir, dumps_json, write_json, write_text
-from emu.config import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu import __version__
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.machine import Machine
+from emu.run.files import (atomic_path, check_output_dir, dumps_json, rows_to_csv, write_json,
+                           write_text)
+from emu.stats import collect
+from emu.stats.figures import cycles_per_guest_access
 
 
 def resolve(scenario, overrides=()) -> Scenario:
@@ -40,10 +37,8 @@ def resolve(scenario, overrides=()) -> Scenario:
 
 
 def _versions() -> dict:
-    import numpy
-    import simpy
     return {"emu": __version__, "python": platform.python_version(),
-            "numpy": numpy.__version__, "simpy": simpy.__version__}
+            "numpy": np.__version__, "simpy": simpy.__version__}
 
 
 @dataclass
@@ -80,20 +75,8 @@ class Result:
         write_json(os.path.join(out_dir, "summary.json"), self.summary)
 
     def json(self) -> str:
+        """The summary as canonical JSON text (what ``summary.json`` holds)."""
         return dumps_json(self.summary)
-
-
-def rows_to_csv(rows: list) -> str:
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    cols = list(rows[0])
-    for r in rows[1:]:
-        cols.extend(k for k in r if k not in cols)
-    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
-    w.writeheader()
-    w.writerows(rows)
-    return buf.getvalue()
 
 
 def run(scenario, overrides=(), progress=None) -> Result:
@@ -103,9 +86,6 @@ def run(scenario, overrides=(), progress=None) -> Result:
     ``backend`` field): those two execution settings are kept out of its
     ``config`` and reported in ``Result.execution``.
     """
-    from emu.machine import Machine
-    from emu.stats import collect
-
     sc = resolve(scenario, overrides)
     t0 = time.perf_counter()
     machine = Machine(sc, progress=progress)
@@ -126,8 +106,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
         **sections,
     }
     summary["contexts"] = machine.contexts()
-    g = summary["guest_accesses"]
-    summary["cycles_per_guest_access"] = summary["measured_cpu_cycles"] / g if g else None
+    summary["cycles_per_guest_access"] = cycles_per_guest_access(summary)
     arrays = {}
     if machine.timeline:
         arrays["timeline"] = {

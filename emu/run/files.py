@@ -1,17 +1,28 @@
-"""Write result files atomically: a reader sees the old file or the new one, never half.
+"""Result files: written atomically, into an output directory checked first.
 
 Every result emu writes goes to a temporary file in the destination's
 directory and is renamed over the destination with :func:`os.replace` once
-complete, so an error or an interruption leaves what was there before.
+complete, so an error or an interruption leaves what was there before (and
+at worst a temporary file, ``.NAME.XXXXXXXX.tmp``, that
+:func:`remove_tmp_files` recognises).  A run directory's ``summary.json`` is
+written last: :func:`read_summary` finds it only once the run is complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import os
+import re
 import tempfile
-from typing import Iterator
+from typing import Iterator, Optional
+
+from emu.errors import EmuError
+
+#: The name of a temporary file :func:`atomic_path` makes (and leaves only if killed).
+_TMP_FILE = re.compile(r"\A\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?\Z")
 
 
 @contextlib.contextmanager
@@ -33,13 +44,21 @@ def atomic_path(path, suffix: str = "") -> Iterator[str]:
         raise
 
 
+def remove_tmp_files(directory: str) -> None:
+    """Remove what interrupted atomic writes left in ``directory`` (if it can be read)."""
+    with contextlib.suppress(OSError):
+        for name in os.listdir(directory):
+            if _TMP_FILE.match(name):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(directory, name))
+
+
 def check_output_dir(out_dir, files=()) -> None:
     """Refuse, before anything runs or is written, an output directory that cannot be.
 
     ``out_dir`` must be a directory or not exist yet (its parent then must be
     one); none of ``files`` inside it may be a directory.
     """
-    from emu.errors import EmuError
     out_dir = os.fspath(out_dir)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise EmuError(f"--out {out_dir}: exists and is not a directory")
@@ -66,6 +85,7 @@ def _umask() -> int:
 
 
 def write_text(path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
@@ -77,4 +97,28 @@ def dumps_json(obj) -> str:
 
 
 def write_json(path, obj) -> None:
+    """Write ``obj`` as canonical JSON (:func:`dumps_json`) atomically."""
     write_text(path, dumps_json(obj))
+
+
+def rows_to_csv(rows: list) -> str:
+    """CSV text of a tidy table: the columns in order of first appearance."""
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    cols = list(rows[0])
+    for r in rows[1:]:
+        cols.extend(k for k in r if k not in cols)
+    w = csv.DictWriter(buf, fieldnames=cols, lineterminator="\n")
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def read_summary(run_dir: str) -> Optional[dict]:
+    """The summary in ``run_dir`` if the run is complete there, else None."""
+    try:
+        with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None

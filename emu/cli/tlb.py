@@ -1,0 +1,42 @@
+"""``emu tlb``: one TLB over a trace (:mod:`emu.run.tlb`)."""
+
+from __future__ import annotations
+
+from emu.cli.args import int_arg
+from emu.errors import EmuError
+from emu.run.files import dumps_json
+from emu.run.tlb import TLBSimConfig, format_table, simulate_trace
+from emu.workload.traces import default_trace_path
+
+
+def add_tlb_parser(sub) -> None:
+    """Add ``emu tlb [TRACE]`` to the CLI's sub-parsers."""
+    p = sub.add_parser("tlb", help="trace-driven simulation of one TLB (no virtualization)",
+                       description="Simulate one TLB over a trace (.npz, .npy, valgrind lackey "
+                                   "text or gzip). Without TRACE, runs the shipped trace of a "
+                                   "real program.")
+    p.add_argument("trace", nargs="?", help="trace file (default: the shipped real trace)")
+    p.add_argument("--entries", type=int_arg, default=64, help="TLB entries (default 64)")
+    p.add_argument("--ways", type=int_arg, default=None,
+                   help="ways per set (default: fully associative)")
+    p.add_argument("--policy", default="fifo",
+                   help="fifo | lru | random | round-robin (the 440 pointer) | nv")
+    p.add_argument("--page-size", type=int_arg, default=4096, help="bytes (default 4096)")
+    p.add_argument("--kinds", default="all", help="all | data (L, S, M) | inst (I)")
+    p.add_argument("--seed", type=int_arg, default=0, help="seed of the random policy")
+    p.add_argument("--backend", default="cython", help="cython | reference")
+    p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
+    p.add_argument("--json", action="store_true", help="print the JSON summary")
+    p.set_defaults(func=cmd_tlb)
+
+
+def cmd_tlb(args) -> int:
+    """Run ``emu tlb``: print the table (or the JSON summary)."""
+    if args.backend not in ("cython", "reference"):
+        raise EmuError(f"unknown backend {args.backend!r} (choose from: cython, reference)")
+    config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
+                          page_size=args.page_size, kinds=args.kinds, seed=args.seed,
+                          backend=args.backend, chunk=args.chunk).validate()
+    result = simulate_trace(args.trace or default_trace_path(), config)
+    print(dumps_json(result) if args.json else format_table(result), end="" if args.json else "\n")
+    return 0

@@ -1,0 +1,25 @@
+"""``emu trace import``: convert a trace to ``.npz`` (:mod:`emu.workload.traces`)."""
+
+from __future__ import annotations
+
+from emu.cli.args import Parser
+from emu.workload.traces import import_lackey
+
+
+def add_trace_parser(sub) -> None:
+    """Add ``emu trace import FORMAT INPUT -o OUTPUT`` to the CLI's sub-parsers."""
+    p = sub.add_parser("trace", help="trace tools")
+    tsub = p.add_subparsers(dest="trace_cmd", metavar="COMMAND", parser_class=Parser)
+    tsub.required = True
+    imp = tsub.add_parser("import", help="convert a trace to .npz")
+    imp.add_argument("format", choices=["lackey"], help="input format")
+    imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip)")
+    imp.add_argument("-o", "--output", required=True, help="output .npz")
+    imp.set_defaults(func=cmd_trace_import)
+
+
+def cmd_trace_import(args) -> int:
+    """Run ``emu trace import``: write the ``.npz`` and say how many records it holds."""
+    n = import_lackey(args.input, args.output)
+    print(f"{args.output}: {n:,} records")
+    return 0

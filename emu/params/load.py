@@ -1,0 +1,290 @@
+"""Loading a scenario: a strict TOML reader, dotted-path overrides, and back.
+
+Promises
+--------
+- **One exception type.**  Every problem (a TOML syntax error, a missing file,
+  an unknown key, a wrong type, a value out of range, an impossible
+  combination, a malformed override) is raised as
+  :class:`~emu.errors.ConfigError` with a one-line message that names the
+  offending key by its dotted path, list items by index::
+
+      vm.0.process.1.workload.pages: expected a positive integer, got -3
+      unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)
+
+  Nothing else escapes: no ``KeyError``, ``TypeError`` or traceback of ours.
+- **Strict types.**  Integer fields take integers only: ``true`` is not 1 and
+  ``2.0`` is not 2.  Number fields (``duration_ms``, fractions, ``zipf_s``,
+  ``run_us`` / ``sleep_us``) take integers or floats, finite only.  The one
+  convenience: ``machine.core`` accepts the integer ``440`` for ``"440"`` (so
+  ``--set machine.core=440`` works unquoted).
+- **Overrides** (``--set key=value``) edit the raw TOML data *before*
+  validation, so a bad override gets the same message as the same mistake in
+  the file.  See :func:`apply_overrides`.
+- **Round trip.**  ``scenario_from_dict(scenario_to_dict(s)) == s`` for every
+  scenario this module builds; :func:`scenario_to_dict` is JSON-serialisable
+  and has the TOML file's shape (``vm`` / ``process`` / ``host_task`` lists).
+- **Trace paths** (workload kind ``trace``) are resolved against the directory
+  of the TOML file (:attr:`Scenario.base_dir`) and stored absolute.  Whether
+  the file exists is checked later, by :mod:`emu.workload`.
+- Costs are only checked for shape here (string name, non-negative integer);
+  :class:`emu.costs.CostTable` checks the names.
+
+Example::
+
+    >>> s = scenario_from_dict({"kvm": {"strategy": "shadow"}},
+    ...                        overrides=["vm.0.process.0.workload.pages=60"])
+    >>> s.kvm.strategy, s.vms[0].processes[0].workload.pages
+    ('shadow', 60)
+    >>> scenario_from_dict({"kvm": {"stratgy": "shadow"}})
+    Traceback (most recent call last):
+    ...
+    emu.errors.ConfigError: unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from typing import Any, Iterable, Mapping, Union
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
+    import tomli as tomllib  # type: ignore[no-redef]
+
+from emu.errors import ConfigError
+from emu.params.fields import Array, declared, describe, dump, join, read_table, show
+from emu.params.scenario import Scenario, validate_combination
+
+__all__ = [
+    "tomllib",
+    "load_scenario",
+    "scenario_from_dict",
+    "scenario_to_dict",
+    "apply_overrides",
+    "default_scenario",
+    "DEFAULT_SCENARIO_DATA",
+    "reference",
+]
+
+# ---------------------------------------------------------------------------
+# Overrides
+# ---------------------------------------------------------------------------
+
+
+def _parse_value(text: str) -> Any:
+    """A TOML value if ``text`` is one, else ``text`` itself (a bare string)."""
+    try:
+        parsed = tomllib.loads("v = " + text)
+    except Exception:  # TOMLDecodeError, or RecursionError on absurd nesting
+        return text
+    if list(parsed) != ["v"]:  # e.g. "1\nw = 2" smuggles in a second key
+        return text
+    return parsed["v"]
+
+
+def _missing_container(parents: list[str], key: str) -> Any:
+    """What the absent ``key`` under the dotted path ``parents`` holds by
+    default, when an override walks through it: an array of tables holds one
+    empty table per default item (an absent ``vm`` is one VM with defaults,
+    an absent ``host_task`` none); anything else an empty table."""
+    params = {p.key: (p, d) for p, d in declared(Scenario)}
+    in_array = False
+    for part in parents:
+        if in_array:  # the index of an item of the array just entered
+            in_array = False
+            continue
+        p = params.get(part, (None, None))[0]
+        cls = getattr(p.kind, "cls", None) if p is not None else None
+        if cls is None:
+            return {}
+        params = {p.key: (p, d) for p, d in declared(cls)}
+        in_array = isinstance(p.kind, Array)
+    p, default = params.get(key, (None, None))
+    if p is not None and isinstance(p.kind, Array):
+        return [{} for _ in default]
+    return {}
+
+
+def _apply_one(data: dict, override: object) -> None:
+    if not isinstance(override, str):
+        raise ConfigError(f"override {show(override)}: expected a string key=value")
+    key, sep, text = override.partition("=")
+    key = key.strip()
+    if not sep:
+        raise ConfigError(f"override {show(override)}: expected key=value "
+                          f"(e.g. kvm.strategy=shadow)")
+    if not key:
+        raise ConfigError(f"override {show(override)}: the key before '=' is empty")
+    parts = [p.strip() for p in key.split(".")]
+    if not all(parts):
+        raise ConfigError(f"{key}: empty component in the override key "
+                          f"(expected a dotted path such as vm.0.vcpus)")
+    value = _parse_value(text.strip())
+    node: Any = data
+    path = ""
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = join(path, part)
+        if isinstance(node, dict):
+            if last:
+                node[part] = value
+                return
+            if part not in node:
+                node[part] = _missing_container(parts[:i], part)
+            elif isinstance(node[part], tuple):
+                node[part] = list(node[part])
+            node = node[part]
+        elif isinstance(node, list):
+            if not (part.isascii() and part.isdigit()):
+                raise ConfigError(f"{here}: '{path}' is an array; expected an item index "
+                                  f"0..{len(node)}, got '{part}'")
+            index = int(part) if len(part) <= 18 else len(node) + 1
+            if index > len(node):
+                raise ConfigError(f"{here}: index {show(part)[1:-1]} is out of range: '{path}' "
+                                  f"has {len(node)} item(s) (use index {len(node)} to append one)")
+            if index == len(node):
+                node.append(value if last else {})
+                if last:
+                    return
+            elif last:
+                node[index] = value
+                return
+            elif isinstance(node[index], tuple):
+                node[index] = list(node[index])
+            node = node[index]
+        else:
+            raise ConfigError(f"{here}: cannot set a key inside '{path}', which is "
+                              f"{show(node)}, not a table")
+        path = here
+
+
+def apply_overrides(data: Mapping, overrides: Iterable[str]) -> dict:
+    """Return a copy of the raw scenario ``data`` with ``--set`` overrides applied.
+
+    Each override is ``dotted.key=value``; list items are addressed by index
+    (``vm.0.process.1.workload.pages=60``).  The value is parsed as a TOML
+    value (``true``, ``1.5``, ``"x"``, ``{kind = "sweep"}``), or taken as a
+    bare string if it is not one (``kvm.strategy=shadow``).  A missing table
+    on the way is created; an absent ``vm`` / ``vm.N.process`` list stands for
+    its default (one item with defaults) and an absent ``host_task`` for an
+    empty list; index ``len(list)`` appends a new item (defaults apply to the
+    keys not set), a larger one is an error.  ``data`` is not modified.
+    Values are not checked here: :func:`scenario_from_dict` does that.
+    """
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"scenario: expected a table, got {show(data)}")
+    try:
+        out = copy.deepcopy(dict(data))
+    except Exception as exc:  # pragma: no cover - only for exotic Python objects
+        raise ConfigError(f"scenario: cannot copy the data to override it ({exc})") from None
+    for override in overrides:
+        _apply_one(out, override)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Entry points
+# ---------------------------------------------------------------------------
+
+
+def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
+                       base_dir: Union[str, os.PathLike] = ".") -> Scenario:
+    """Validate raw scenario data (the TOML shape) into a :class:`Scenario`.
+
+    ``overrides`` are applied first (:func:`apply_overrides`); relative trace
+    paths are resolved against ``base_dir``.  Raises :class:`ConfigError`.
+    """
+    if isinstance(overrides, str):
+        overrides = [overrides]
+    overrides = list(overrides)
+    if overrides:
+        data = apply_overrides(data, overrides)
+    base_dir = os.path.abspath(os.fspath(base_dir))
+    scenario = read_table(Scenario, data, "", base_dir, extra={"base_dir": base_dir})
+    validate_combination(scenario)
+    return scenario
+
+
+def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
+    """Read a scenario TOML file, apply ``overrides`` and validate it.
+
+    Relative trace paths are resolved against the file's directory.  A
+    missing or unreadable file, or a TOML syntax error, is a
+    :class:`ConfigError` naming the file.
+    """
+    try:
+        name = os.fspath(path)
+    except TypeError:
+        raise ConfigError(f"scenario file: expected a path, got {show(path)}") from None
+    try:
+        with open(name, "rb") as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{name}: scenario file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{name}: is a directory, not a scenario file") from None
+    except OSError as exc:
+        raise ConfigError(f"{name}: cannot read scenario file: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{name}: invalid TOML: values nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{name}: invalid TOML: not UTF-8 text "
+                          f"(byte {exc.start}: {exc.reason})") from None
+    base_dir = os.path.dirname(os.path.abspath(name))
+    return scenario_from_dict(data, overrides, base_dir=base_dir)
+
+
+def scenario_to_dict(s: Scenario) -> dict[str, Any]:
+    """The full resolved scenario in the TOML file's shape, JSON-serialisable.
+
+    Workloads carry only the keys their kind allows; an unset pin (a host
+    task's ``cpu``, a VM's ``vcpu_cpus`` / ``qemu_cpu``) is left out.
+    ``scenario_from_dict`` of the result equals ``s``.
+    """
+    return dump(s)
+
+
+#: The raw data behind :func:`default_scenario`.
+DEFAULT_SCENARIO_DATA: Mapping[str, Any] = {
+    "name": "default",
+    "question": "How does the default design (direct insertion, assembly miss handler, "
+                "pfn cache) fare with one guest process and one host task on one 440 CPU?",
+    "host_task": [{"name": "noise", "run_us": 200, "sleep_us": 800}],
+}
+
+
+def default_scenario() -> Scenario:
+    """The built-in scenario: a 440 with one CPU, ``direct`` / ``asm`` /
+    ``pfn-cache``, one VM with one 40-page uniform process, and one host task
+    ``noise`` (128 pages) that runs 200 µs and sleeps 800 µs; 20 ms."""
+    return scenario_from_dict(copy.deepcopy(dict(DEFAULT_SCENARIO_DATA)))
+
+
+_REFERENCE_HEAD = """\
+# Scenario keys
+
+Every key a scenario file may hold, with its type, range, default and
+meaning.  `N` stands for an item's index in its array (`[[vm]]`,
+`[[vm.process]]`, `[[host_task]]`); `--set` takes the same dotted paths
+(`--set vm.0.process.0.workload.pages=60`).  A workload key marked with a
+kind applies to that kind only.
+
+This page is generated from the declarations in `emu/params/` by
+`python -m emu.params > docs/scenario-keys.md`; a test keeps it current.
+
+"""
+
+
+def reference() -> str:
+    """Every key a scenario may hold, as a Markdown page: dotted key (``N``
+    for an array index), type, range, default and a one-line doc."""
+    lines = ["| key | type | range | default | meaning |", "|---|---|---|---|---|"]
+    for row in describe(Scenario):
+        cells = (f"`{row[0]}`",) + tuple(c.replace("|", "\\|") for c in row[1:])
+        lines.append("| " + " | ".join(cells) + " |")
+    return _REFERENCE_HEAD + "\n".join(lines) + "\n"

@@ -1,0 +1,365 @@
+"""The sections of a scenario, each key declared once.
+
+A scenario says which machine to build (``[machine]``: core, CPUs), which KVM
+design to run on it (``[kvm]``: strategy, miss handler, pfn source), which
+costs to override (``[costs]``), which VMs and processes run as guests
+(``[[vm]]``, ``[[vm.process]]``, their workloads in :mod:`emu.params.workload`),
+which ordinary host tasks compete with them (``[[host_task]]``) and how to
+simulate (``[sim]``).  Every key has a default, so an empty file is a valid
+scenario.
+
+Each dataclass field below is a key, declared with
+:func:`~emu.params.fields.param` (default, kind, one-line doc); the loader
+(:mod:`emu.params.load`), :func:`~emu.params.load.scenario_to_dict` and the reference
+(``python -m emu.params``) all read these declarations.  What a single key
+cannot say — a strategy that needs another core, a pin to a CPU that does not
+exist — is checked by :func:`validate_combination`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping, Optional, Union
+
+from emu.errors import ConfigError
+from emu.kvm import pfn, strategies
+from emu.params.fields import (
+    Array,
+    Bool,
+    Choice,
+    Int,
+    Kind,
+    Number,
+    Str,
+    Table,
+    is_int,
+    join,
+    param,
+    show,
+)
+from emu.params.workload import Workload, WorkloadTable
+
+__all__ = [
+    "CORES",
+    "STRATEGIES",
+    "HANDLERS",
+    "PFN_SOURCES",
+    "PFN_CACHE_POLICIES",
+    "GUEST_TLB_WALKS",
+    "BACKENDS",
+    "Process",
+    "VM",
+    "HostTask",
+    "Machine",
+    "KVM",
+    "Sim",
+    "Scenario",
+    "check_core_constraints",
+    "validate_combination",
+]
+
+# ---------------------------------------------------------------------------
+# The allowed names
+# ---------------------------------------------------------------------------
+
+CORES = ("440", "e500")
+STRATEGIES = strategies.NAMES
+HANDLERS = ("asm", "c")
+PFN_SOURCES = pfn.NAMES
+PFN_CACHE_POLICIES = ("fifo", "lru", "random")
+GUEST_TLB_WALKS = ("linear", "hashed")
+BACKENDS = ("cython", "reference")
+
+# Limits (inclusive).
+MAX_CPUS = 64
+MAX_VMS = 16
+MAX_VCPUS = 16
+MIN_MEMORY_MB, MAX_MEMORY_MB = 16, 4096
+MAX_PROCESSES = 1000  # per VM, counting each spec's ``count``
+MAX_HOST_TASKS = 64
+MAX_CHUNK = 2**24
+MAX_REPOPULATION_WINDOW = 65536
+MAX_HWATER = 63  # the 440 UTLB has 64 entries (reference/kvm440.md §1.1)
+MAX_SEED = 2**64 - 1
+MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
+MAX_COST = 2**63 - 1
+MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
+
+# ---------------------------------------------------------------------------
+# Kinds of the values particular to a scenario
+# ---------------------------------------------------------------------------
+
+
+class _CpuList(Kind):
+    """One CPU number per vCPU (each below ``machine.cpus``: checked by
+    validate_combination)."""
+
+    def read(self, value, where, ctx, default):
+        count = ctx.values["vcpus"]
+        if not isinstance(value, list) or len(value) != count:
+            got = f"a list of {len(value)}" if isinstance(value, list) else show(value)
+            raise ConfigError(f"{where}: expected a list of {count} CPU number(s), one per "
+                              f"vCPU, got {got}")
+        for i, cpu in enumerate(value):
+            if not is_int(cpu) or not 0 <= cpu < MAX_CPUS:
+                raise ConfigError(f"{where}.{i}: expected a CPU number in 0..{MAX_CPUS - 1}, "
+                                  f"got {show(cpu)}")
+        return tuple(int(c) for c in value)
+
+    def dump(self, value):
+        return list(value)
+
+    def text(self):
+        return "list of integers", f"one per vCPU, each 0..{MAX_CPUS - 1}"
+
+
+class _Costs(Kind):
+    """A table of cost name = cycles.  Only the shape is checked here (string
+    names, non-negative integers); :class:`emu.costs.CostTable` checks the
+    names."""
+
+    def read(self, value, where, ctx, default):
+        if not isinstance(value, Mapping):
+            raise ConfigError(f"{where}: expected a table of name = cycles, got {show(value)}")
+        out: dict[str, int] = {}
+        for name, cycles in value.items():
+            if not isinstance(name, str):
+                raise ConfigError(f"{where}: cost names must be strings, got {show(name)}")
+            key = join(where, name)
+            if name == "clock_mhz":
+                raise ConfigError(f"{key}: the clock is machine.clock_mhz, not a cost")
+            if is_int(cycles):
+                cycles = int(cycles)
+            elif isinstance(cycles, float) and cycles.is_integer():
+                cycles = int(cycles)
+            else:
+                raise ConfigError(f"{key}: expected a non-negative integer, got {show(cycles)}")
+            if cycles < 0:
+                raise ConfigError(f"{key}: expected a non-negative integer, got {show(cycles)}")
+            if cycles > MAX_COST:
+                raise ConfigError(f"{key}: expected an integer in 0..{MAX_COST}, "
+                                  f"got {show(cycles)}")
+            out[name] = cycles
+        return out
+
+    def dump(self, value):
+        return dict(value)
+
+    def text(self):
+        return "table", "cost name = cycles (names: emu.costs)"
+
+
+class _Processes(Array):
+    """The process specs of a VM: at most MAX_PROCESSES processes once each
+    spec's ``count`` is counted."""
+
+    def read(self, value, where, ctx, default):
+        processes = super().read(value, where, ctx, default)
+        total = sum(p.count for p in processes)
+        if total > MAX_PROCESSES:
+            raise ConfigError(f"{where}: at most {MAX_PROCESSES} processes per VM "
+                              f"(counting each spec's count), got {total}")
+        return processes
+
+
+class _TaskName(Str):
+    """A host task's name; absent, ``host<i>`` for the task at index i."""
+
+    def missing(self, default, where, ctx):
+        return f"host{ctx.index}"
+
+    def show_default(self, default):
+        return '"host<N>"'
+
+
+# ---------------------------------------------------------------------------
+# The sections
+# ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Process:
+    """A guest process spec, replicated ``count`` times when the VM is built."""
+
+    count: int = param(1, Int(1, MAX_PROCESSES), "processes built from this spec")
+    workload: Workload = param(Workload(), WorkloadTable(), "what each of them runs")
+
+
+@dataclass(frozen=True)
+class VM:
+    """One guest: its vCPUs, its RAM and its process specs.
+
+    ``vcpu_cpus`` pins vCPU i to CPU ``vcpu_cpus[i]`` and ``qemu_cpu`` pins the
+    VM's QEMU I/O thread (``None``: vCPUs spread round robin over the CPUs,
+    QEMU of VM v on CPU v mod cpus).
+    """
+
+    vcpus: int = param(1, Int(1, MAX_VCPUS), "virtual CPUs of the guest")
+    memory_mb: int = param(64, Int(MIN_MEMORY_MB, MAX_MEMORY_MB), "guest RAM in MB")
+    vcpu_cpus: Optional[tuple[int, ...]] = param(
+        None, _CpuList(), "pin vCPU i to CPU vcpu_cpus[i] (default: round robin)",
+        optional=True)
+    qemu_cpu: Optional[int] = param(
+        None, Int(0, MAX_CPUS - 1), "pin the VM's QEMU I/O thread (default: VM index mod cpus)",
+        optional=True)
+    processes: list[Process] = param(
+        [Process()], _Processes(Process, 1, MAX_PROCESSES, "process specs"),
+        "the guest's process specs ([[vm.process]])", key="process")
+
+    @property
+    def process_count(self) -> int:
+        """The number of processes once every spec is replicated."""
+        return sum(p.count for p in self.processes)
+
+
+@dataclass(frozen=True)
+class HostTask:
+    """An ordinary host thread (AS=0) that competes for CPUs and the TLB.
+
+    ``cpu`` pins it to one CPU (``None``: spread round robin over the CPUs).
+    ``run_us = 0`` makes it always runnable (a CPU hog); otherwise it runs
+    ``run_us`` µs, then sleeps ``sleep_us`` µs.
+    """
+
+    name: str = param("host0", _TaskName(), "its name in reports")
+    cpu: Optional[int] = param(
+        None, Int(0, MAX_CPUS - 1), "pin it to this CPU (default: round robin)", optional=True)
+    run_us: float = param(0.0, Number(0.0), "µs it runs before it sleeps (0: always runnable)")
+    sleep_us: float = param(0.0, Number(0.0), "µs it sleeps after each run")
+    workload: Workload = param(Workload(pages=128), WorkloadTable(), "what it runs")
+
+
+@dataclass(frozen=True)
+class Machine:
+    """The core and its CPUs."""
+
+    core: str = param("440", Choice(CORES, aliases=((440, "440"),)),
+                      "the core: PPC440 or e500 (440 may be written unquoted)")
+    cpus: int = param(1, Int(1, MAX_CPUS), "physical CPUs")
+    clock_mhz: int = param(667, Int(1, 100_000),
+                           "core clock (reference/kvm440.md §0: 440SP/440EPx class)")
+    micro_tlb: bool = param(False, Bool(), "model the 440's 4-entry I / 8-entry D shadow "
+                                           "arrays (reference/kvm440.md §1.1)")
+    hwater: int = param(62, Int(0, MAX_HWATER),
+                        "the 440 round-robin high-water mark (62 in Linux 44x, "
+                        "reference/kvm440.md §0, §1.5; ignored on the e500)")
+
+
+@dataclass(frozen=True)
+class KVM:
+    """The hypervisor design under test (DESIGN.md §4)."""
+
+    strategy: str = param("direct", Choice(STRATEGIES), "how shadow TLB entries reach the "
+                                                        "hardware (DESIGN.md §4)")
+    handler: str = param("asm", Choice(HANDLERS), "the miss handler: assembly fast path "
+                                                  "or a full exit to C")
+    pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
+                            "where a fill finds the host page frame")
+    pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
+                                   "entries of the pfn cache (pfn_source = 'pfn-cache')")
+    pfn_cache_policy: str = param("lru", Choice(PFN_CACHE_POLICIES),
+                                  "replacement policy of the pfn cache")
+    guest_tlb_walk: str = param("linear", Choice(GUEST_TLB_WALKS),
+                                "how the handler searches the guest TLB")
+    batch_tlbwe: bool = param(False, Bool(), "the guest's three tlbwe words cost one exit "
+                                             "instead of three")
+
+
+@dataclass(frozen=True)
+class Sim:
+    """How to simulate: the fast path's chunk, its backend, the repopulation
+    window, whether to record a TLB occupancy timeline, and the warm-up.
+
+    ``warmup_ms``: the counters (exits, TLB hits and misses, the cycle
+    breakdown, the fast-path profile, the repopulation curve, page faults)
+    start from zero after this much simulated time, so that the summary
+    describes the steady state and not the first fill.  Each CPU restarts its
+    counters at its first scheduling point at or after the warm-up (its quanta
+    end there, so at most one exit late); VM-wide counters (page faults,
+    ``gfn_to_pfn`` calls) at the warm-up itself.  0: no warm-up.
+    """
+
+    chunk: int = param(65536, Int(1, MAX_CHUNK),
+                       "accesses per fast-path call (changes no result)")
+    backend: str = param("cython", Choice(BACKENDS),
+                         "the compiled fast path or the pure-Python reference")
+    repopulation_window: int = param(256, Int(1, MAX_REPOPULATION_WINDOW),
+                                     "accesses after each vcpu_load in the repopulation curve")
+    timeline: bool = param(False, Bool(), "record which context owns each TLB entry over time")
+    warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
+                                         "counters start from zero after this much "
+                                         "simulated time")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A whole resolved scenario.  ``base_dir`` is the directory relative trace
+    paths were resolved against; it is not part of equality (the paths are
+    already absolute)."""
+
+    seed: int = param(1, Int(0, MAX_SEED), "the root seed of every random choice")
+    duration_ms: Union[int, float] = param(
+        20, Number(0.0, open_lo=True, as_float=False, at_most=MAX_DURATION_MS,
+                   why="one simulated hour"), "simulated time")
+    name: str = param("", Str(), "a short name for reports")
+    question: str = param("", Str(), "the question the scenario answers")
+    machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")
+    kvm: KVM = param(KVM(), Table(KVM), "the KVM design under test")
+    costs: dict[str, int] = param({}, _Costs(), "cycle costs overriding emu.costs")
+    vms: list[VM] = param([VM()], Array(VM, 1, MAX_VMS, "VMs"), "the guests ([[vm]])", key="vm")
+    host_tasks: list[HostTask] = param([], Array(HostTask, 0, MAX_HOST_TASKS, "host tasks"),
+                                       "ordinary host threads ([[host_task]])", key="host_task")
+    sim: Sim = param(Sim(), Table(Sim), "how to simulate")
+    base_dir: str = field(default_factory=os.getcwd, compare=False)
+
+
+# ---------------------------------------------------------------------------
+# Combinations
+# ---------------------------------------------------------------------------
+
+def check_core_constraints(machine: Machine, kvm: KVM) -> None:
+    """Refuse a KVM design the core cannot run, saying why.
+
+    - the strategy must be one the core can run (:func:`emu.kvm.strategies.check_core`
+      says which run where, and why not);
+    - ``machine.micro_tlb`` is a 440 feature.
+
+    ``machine.hwater`` is ignored on the e500 (no flat index range there).
+    """
+    core = machine.core
+    strategies.check_core(kvm.strategy, core)
+    if core == "e500" and machine.micro_tlb:
+        raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
+                          "PPC440 feature (reference/kvm440.md §1.1); the e500's L1 TLBs "
+                          "are invisible to software; set micro_tlb = false or core = '440'")
+
+
+def _no_such_cpu(where: str, cpu: int, cpus: int) -> ConfigError:
+    return ConfigError(f"{where}: CPU {cpu} does not exist: machine.cpus = {cpus} "
+                       f"(expected 0..{cpus - 1})")
+
+
+def validate_combination(cfg: Scenario) -> None:
+    """Refuse combinations that cannot be modelled, saying why.
+
+    - the KVM design must suit the core (:func:`check_core_constraints`);
+    - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
+      among the machine's CPUs;
+    - the warm-up must end before the run does.
+    """
+    check_core_constraints(cfg.machine, cfg.kvm)
+    cpus = cfg.machine.cpus
+    for i, task in enumerate(cfg.host_tasks):
+        if task.cpu is not None and task.cpu >= cpus:
+            raise _no_such_cpu(f"host_task.{i}.cpu", task.cpu, cpus)
+    for v, vm in enumerate(cfg.vms):
+        pins = [(f"vm.{v}.vcpu_cpus.{i}", c) for i, c in enumerate(vm.vcpu_cpus or ())]
+        if vm.qemu_cpu is not None:
+            pins.append((f"vm.{v}.qemu_cpu", vm.qemu_cpu))
+        for where, cpu in pins:
+            if cpu >= cpus:
+                raise _no_such_cpu(where, cpu, cpus)
+    if cfg.sim.warmup_ms >= cfg.duration_ms:
+        raise ConfigError(f"sim.warmup_ms: the warm-up ({show(cfg.sim.warmup_ms)} ms) must end "
+                          f"before the run does (duration_ms = {show(cfg.duration_ms)})")

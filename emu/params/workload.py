@@ -1,0 +1,247 @@
+"""The one workload schema: what a guest process or host task runs.
+
+A workload table appears under ``vm.N.process.N.workload`` and
+``host_task.N.workload``; :class:`emu.workload.streams.AccessStream` turns a
+:class:`Workload` into its access stream.  Its ``kind`` decides which keys
+the table may hold (each key's ``applies_to``); the other keys keep their
+defaults.  Example::
+
+    >>> w = read_workload({"kind": "sweep", "pages": 8}, "workload", ".", Workload())
+    >>> w.kind, w.pages, w.stride, w.inst_fraction
+    ('sweep', 8, 4096, 0.25)
+    >>> workload_to_dict(w)["stride"]
+    4096
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+from emu.errors import ConfigError
+from emu.params.fields import (
+    Ctx,
+    Choice,
+    Int,
+    Kind,
+    Number,
+    declared,
+    describe,
+    dump,
+    join,
+    param,
+    read_value,
+    show,
+    suggest,
+)
+
+__all__ = [
+    "WORKLOAD_KINDS",
+    "DISTRIBUTIONS",
+    "MMIO_DEVICES",
+    "KIND_KEYS",
+    "WORKLOAD_KEYS",
+    "Workload",
+    "WorkloadTable",
+    "read_workload",
+    "workload_to_dict",
+    "as_workload",
+]
+
+WORKLOAD_KINDS = ("working-set", "sweep", "trace")
+DISTRIBUTIONS = ("uniform", "zipf")
+MMIO_DEVICES = ("uart", "block")
+
+MAX_PAGES = 262144  # 1 GiB of 4 KiB pages
+MAX_STRIDE = 2**30  # bytes
+MAX_EVERY = 2**32  # accesses between syscalls / MMIO accesses / sleeps
+
+
+class _KindOfWorkload(Kind):
+    """The ``kind`` key, read first: it decides the keys allowed beside it."""
+
+    def read(self, value, where, ctx, default):
+        if not isinstance(value, str) or value not in WORKLOAD_KINDS:
+            guess = suggest(value, WORKLOAD_KINDS) if isinstance(value, str) else None
+            hint = f" (did you mean '{guess}'?)" if guess else ""
+            raise ConfigError(f"{where}: unknown workload kind {show(value)}"
+                              f"{hint}; known kinds: {', '.join(WORKLOAD_KINDS)}")
+        return value
+
+    def text(self):
+        return "choice", " | ".join(WORKLOAD_KINDS)
+
+
+class _TracePath(Kind):
+    """A trace file name, required; stored absolute (resolved against the
+    directory of the scenario file).  Whether it exists is checked when the
+    stream opens it."""
+
+    def read(self, value, where, ctx, default):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {show(value)}")
+        if not value.strip() or "\0" in value:
+            raise ConfigError(f"{where}: expected a file name, got {show(value)}")
+        return os.path.normpath(os.path.join(ctx.base_dir, os.path.expanduser(value)))
+
+    def missing(self, default, where, ctx):
+        raise ConfigError(f"{where}: required for workload kind 'trace' (the trace file)")
+
+    def text(self):
+        return "path", "relative to the scenario file"
+
+
+_SYNTHETIC = ("working-set", "sweep")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One access stream.  ``kind`` decides which fields mean anything.
+
+    - ``working-set``: ``pages`` pages touched with a ``uniform`` or ``zipf``
+      (exponent ``zipf_s``) distribution;
+    - ``sweep``: ``pages`` pages walked in order, ``stride`` bytes apart;
+    - ``trace``: replay the trace at ``path`` (absolute once loaded);
+      ``pages`` is ``None``.
+
+    Common to every kind: ``inst_fraction`` of the accesses are instruction
+    fetches from ``code_pages`` code pages; ``write_fraction`` of the data
+    accesses are stores; a system call every ``syscall_every`` accesses, an
+    MMIO access to ``mmio_device`` every ``mmio_every`` accesses and a sleep of
+    ``sleep_us`` µs every ``sleep_every`` accesses, on average (0 = never).
+    Fields that do not apply to the kind keep their defaults.
+    """
+
+    kind: str = param("working-set", _KindOfWorkload(), "the access pattern")
+    pages: Optional[int] = param(
+        40, Int(1, MAX_PAGES), "data pages of the working set or the sweep",
+        applies_to=_SYNTHETIC)
+    distribution: str = param(
+        "uniform", Choice(DISTRIBUTIONS), "how a working-set access picks its page",
+        applies_to=("working-set",))
+    zipf_s: float = param(
+        1.0, Number(0.0, open_lo=True), "Zipf exponent: page rank r has weight (r + 1) ** -zipf_s",
+        applies_to=("working-set",))
+    stride: int = param(
+        4096, Int(1, MAX_STRIDE), "bytes between consecutive sweep accesses",
+        applies_to=("sweep",))
+    path: Optional[str] = param(
+        None, _TracePath(), "the trace file (.npz, .npy, valgrind lackey text or .gz)",
+        applies_to=("trace",))
+    inst_fraction: float = param(
+        0.25, Number(0.0, 1.0),
+        "share of the accesses that are instruction fetches (ignored by a trace)")
+    code_pages: int = param(4, Int(1, MAX_PAGES), "pages of the code loop the fetches walk")
+    write_fraction: float = param(
+        0.3, Number(0.0, 1.0), "share of stores among data and MMIO accesses")
+    syscall_every: int = param(
+        0, Int(0, MAX_EVERY), "mean accesses between system calls (0: never)")
+    mmio_every: int = param(
+        0, Int(0, MAX_EVERY), "mean accesses between MMIO accesses (0: never)")
+    mmio_device: str = param(
+        "uart", Choice(MMIO_DEVICES), "the device the MMIO accesses touch")
+    sleep_every: int = param(
+        0, Int(0, MAX_EVERY), "mean accesses between sleeps (0: never)")
+    sleep_us: float = param(0.0, Number(0.0), "how long each sleep lasts, in µs")
+
+    def __post_init__(self) -> None:
+        if self.kind == "trace" and self.pages is not None:
+            object.__setattr__(self, "pages", None)  # a trace has no page count
+
+    def event_rates(self) -> tuple[float, float, float]:
+        """``(p_syscall, p_mmio, p_sleep)``: the per-access probabilities."""
+        return tuple(0.0 if not v else 1.0 / float(v)
+                     for v in (self.syscall_every, self.mmio_every, self.sleep_every))
+
+
+#: the keys a workload table of each kind may hold, in declaration order
+KIND_KEYS: dict[str, tuple[str, ...]] = {
+    kind: tuple(p.key for p, _ in declared(Workload) if not p.applies_to or kind in p.applies_to)
+    for kind in WORKLOAD_KINDS
+}
+#: every workload key
+WORKLOAD_KEYS: tuple[str, ...] = tuple(p.key for p, _ in declared(Workload))
+
+
+def _check_keys(raw: Mapping, path: str, kind: str) -> None:
+    allowed = KIND_KEYS[kind]
+    for key in raw:
+        if isinstance(key, str) and key in allowed:
+            continue
+        full = join(path, key)
+        guess = suggest(key, allowed)
+        owners = [k for k in WORKLOAD_KINDS if isinstance(key, str) and key in KIND_KEYS[k]]
+        if owners:
+            hint = f"'{key}' belongs to kind {' or '.join(repr(o) for o in owners)}; "
+        elif guess is not None:
+            hint = f"did you mean '{join(path, guess)}'? "
+        else:
+            hint = ""
+        raise ConfigError(f"unknown key '{full}' for workload kind '{kind}' "
+                          f"({hint}allowed keys: {', '.join(allowed)})")
+
+
+def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> Workload:
+    """The :class:`Workload` of the raw table ``raw`` at dotted ``path``.
+
+    Absent keys take their values from ``defaults`` (a host task's workload
+    has 128 pages by default); keys that do not apply to the kind keep the
+    declared defaults.  Relative trace paths are resolved against
+    ``base_dir``.  Refuses event rates that add up to more than one event
+    per access.  Raises :class:`ConfigError` naming the key.
+    """
+    if not isinstance(raw, Mapping):
+        raise ConfigError(
+            f"{path}: expected a table such as {{kind = \"working-set\", pages = 40}}, "
+            f"got {show(raw)}")
+    ctx = Ctx(base_dir)
+    params = [p for p, _ in declared(Workload)]
+    kind_param = next(p for p in params if p.key == "kind")
+    kind = read_value(kind_param, raw, path, ctx, defaults.kind)  # first: it decides the keys
+    _check_keys(raw, path, kind)
+    ctx.values["kind"] = kind
+    for p in params:
+        if p is not kind_param and p.key in KIND_KEYS[kind]:
+            ctx.values[p.name] = read_value(p, raw, path, ctx, getattr(defaults, p.name))
+    workload = Workload(**ctx.values)
+    rates = workload.event_rates()
+    if sum(rates) > 1.0 + 1e-12:
+        named = ", ".join(f"{k} = {getattr(workload, k)}" for k, r in
+                          zip(("syscall_every", "mmio_every", "sleep_every"), rates) if r)
+        raise ConfigError(f"{path}: the events come more often than once per access: "
+                          f"1/syscall_every + 1/mmio_every + 1/sleep_every = {sum(rates):g} "
+                          f"> 1 ({named})")
+    return workload
+
+
+def workload_to_dict(w: Workload) -> dict[str, Any]:
+    """``w`` in the TOML shape: only the keys its kind allows."""
+    allowed = KIND_KEYS[w.kind]
+    return {k: v for k, v in dump(w).items() if k in allowed}
+
+
+def as_workload(spec: Any, path: str = "stream") -> Workload:
+    """``spec`` — a :class:`Workload`, a table in the TOML shape or ``None``
+    (every default) — validated as the scenario loader validates a workload
+    table at dotted ``path``.  Raises :class:`ConfigError`."""
+    if spec is None:
+        spec = {}
+    elif isinstance(spec, Workload):
+        spec = workload_to_dict(spec)
+    elif not isinstance(spec, Mapping):
+        raise ConfigError(f"{path}: expected a Workload or a table, got {show(spec)}")
+    return read_workload(spec, path, os.getcwd(), Workload())
+
+
+class WorkloadTable(Kind):
+    """The kind of a ``workload`` key: a :class:`Workload` table whose absent
+    keys take the field's default workload."""
+
+    def read(self, value, where, ctx, default):
+        return read_workload(value, where, ctx.base_dir, default)
+
+    def dump(self, value):
+        return workload_to_dict(value)
+
+    def describe(self, key, default):
+        return describe(Workload, key, default)

@@ -1,0 +1,275 @@
+"""The plan of a sweep: a scenario, a grid of values and seeds, listed as runs.
+
+>>> from emu.run.plan import parse_grid
+>>> parse_grid("kvm.strategy=shadow,direct")
+('kvm.strategy', ['shadow', 'direct'])
+
+:func:`plan_sweep` validates every run's configuration and lists the runs in
+grid order (the first grid key varies slowest, the seed fastest); it writes
+nothing.  A run's id (:func:`run_id`) is a stable hash of the scenario's bytes
+and the run's overrides, and replicate ``i``'s seed (:func:`derive_seed`) is
+spawned from the scenario's seed, the same at every point of the grid.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Iterable, Optional, Sequence
+
+import numpy as np
+
+from emu import __version__
+from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.errors import ConfigError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python < 3.11
+    import tomli as tomllib  # type: ignore[no-redef]
+
+_ID_VERSION = 1
+
+
+def _split_values(text: str) -> list[str]:
+    """Split ``v1,v2,...`` at top-level commas (not inside [], {} or quotes)."""
+    out, cur, depth, quote, escape = [], [], 0, None, False
+    for ch in text:
+        if quote:
+            if escape:
+                escape = False
+            elif ch == "\\" and quote == '"':
+                escape = True
+            elif ch == quote:
+                quote = None
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "[{":
+            depth += 1
+        elif ch in "]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append("".join(cur).strip())
+            cur = []
+            continue
+        cur.append(ch)
+    out.append("".join(cur).strip())
+    return out
+
+
+def parse_grid(spec) -> tuple[str, list[str]]:
+    """``"key=v1,v2,..."`` (or ``(key, [values])``) -> ``(key, [value texts])``.
+
+    Values are split at commas outside brackets and quotes, so
+    ``costs.x=[1,2],[3,4]`` has two values.  Raises :class:`ConfigError`.
+    """
+    if isinstance(spec, str):
+        key, sep, values = spec.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"--grid expects KEY=V1,V2,... (e.g. kvm.strategy=shadow,direct), "
+                              f"got {spec!r}")
+        vals = _split_values(values)
+    else:
+        try:
+            key, vals = spec
+        except (TypeError, ValueError):
+            raise ConfigError(f"grid: expected 'KEY=V1,V2,...' or (key, values), got {spec!r}") \
+                from None
+        key = str(key).strip()
+        if isinstance(vals, (str, bytes)) or not isinstance(vals, Iterable):
+            vals = [vals]
+        vals = [_value_text(v) for v in vals]
+        if not key:
+            raise ConfigError(f"grid: empty key in {spec!r}")
+    if not vals or any(v == "" for v in vals):
+        raise ConfigError(f"--grid {key}: empty value in {spec if isinstance(spec, str) else vals!r}"
+                          f" (expected KEY=V1,V2,...)")
+    seen = set()
+    for v in vals:
+        if v in seen:
+            raise ConfigError(f"--grid {key}: value {v!r} given twice")
+        seen.add(v)
+    return key, vals
+
+
+def _value_text(v) -> str:
+    """A Python value as the text ``--set`` takes (TOML-ish)."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return str(v).strip()
+
+
+def _parse_value(text: str):
+    """The TOML value of ``text`` if it is a scalar one, else the text itself."""
+    try:
+        parsed = tomllib.loads("v = " + text)
+    except Exception:
+        return text
+    v = parsed.get("v") if list(parsed) == ["v"] else None
+    if isinstance(v, (bool, int, float, str)):
+        return v
+    return text
+
+
+def _typed_column(texts: list[str]) -> tuple[str, list]:
+    """(arrow-ish type name, values) for one grid column: bool, int, float or str."""
+    vals = [_parse_value(t) for t in texts]
+    if all(isinstance(v, bool) for v in vals):
+        return "bool", vals
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in vals):
+        if all(-2**63 <= v < 2**63 for v in vals):
+            return "int", vals
+        return "str", list(texts)
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
+        return "float", [float(v) for v in vals]
+    return "str", [v if isinstance(v, str) else t for v, t in zip(vals, texts)]
+
+
+def derive_seed(root: int, index: int) -> int:
+    """Replicate ``index``'s seed, spawned from ``root`` (stable for any N)."""
+    return int(np.random.SeedSequence(int(root), spawn_key=(int(index),)).generate_state(1)[0])
+
+
+def run_id(scenario_sha256: str, overrides: Sequence[str]) -> str:
+    """The stable id of a run: a hash of the scenario's bytes and its overrides."""
+    text = json.dumps({"v": _ID_VERSION, "scenario": scenario_sha256,
+                       "overrides": list(overrides)}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Run:
+    """One run of a sweep, in grid order (``index``)."""
+
+    index: int
+    id: str
+    overrides: tuple           # --set, then the grid's, then seed= (when --seeds)
+    grid: tuple                # ((key, value text), ...) in --grid order
+    replicate: int
+    seed: int
+
+    @property
+    def label(self) -> str:
+        point = ", ".join(f"{k}={v}" for k, v in self.grid)
+        return f"run {self.id} ({point + ', ' if point else ''}seed {self.seed})"
+
+
+@dataclass
+class SweepPlan:
+    """A validated sweep: the scenario, the grid, the seeds and the runs."""
+
+    scenario_path: Optional[str]
+    scenario_sha256: str
+    scenario_data: dict        # the raw TOML data, as the workers get it
+    base_dir: str
+    overrides: list
+    grid: list                 # [(key, [value texts])]
+    seeds: Optional[int]
+    root_seed: int
+    runs: list
+    columns: dict = field(default_factory=dict)   # grid key -> (type, {text: value})
+
+    def to_json(self) -> dict:
+        """The plan as ``sweep.json`` holds it (the scenario's config after ``--set``)."""
+        base = scenario_to_dict(scenario_from_dict(self.scenario_data, self.overrides,
+                                                   base_dir=self.base_dir))
+        return {
+            "emu_version": __version__,
+            "scenario": {"path": self.scenario_path, "sha256": self.scenario_sha256,
+                         "config": base},
+            "overrides": list(self.overrides),
+            "grid": [{"key": k, "values": list(v)} for k, v in self.grid],
+            "seeds": {"count": self.seeds, "root": self.root_seed,
+                      "values": list(dict.fromkeys(r.seed for r in self.runs))},
+            "runs": [{"index": r.index, "id": r.id, "dir": f"runs/{r.id}",
+                      "grid": {k: v for k, v in r.grid}, "replicate": r.replicate,
+                      "seed": r.seed, "overrides": list(r.overrides)} for r in self.runs],
+        }
+
+
+def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
+    """(path, bytes hashed for run ids, raw data, base_dir) of a path, dict or Scenario."""
+    if isinstance(scenario, (Scenario, dict)):
+        data = scenario_to_dict(scenario) if isinstance(scenario, Scenario) else dict(scenario)
+        base_dir = scenario.base_dir if isinstance(scenario, Scenario) else os.getcwd()
+        try:
+            content = json.dumps(data, sort_keys=True).encode("utf-8")
+        except (TypeError, ValueError):
+            raise ConfigError("scenario: expected JSON-like data") from None
+        return None, content, data, base_dir
+    try:
+        path = os.fspath(scenario)
+    except TypeError:
+        raise ConfigError(f"scenario file: expected a path, got {scenario!r}") from None
+    try:
+        with open(path, "rb") as f:
+            content = f.read()
+        data = tomllib.loads(content.decode("utf-8"))
+    except Exception:
+        load_scenario(path)      # raises the ConfigError `emu run` would (one line)
+        raise
+    return os.path.abspath(path), content, data, os.path.dirname(os.path.abspath(path))
+
+
+def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) -> SweepPlan:
+    """Validate a sweep and list its runs in grid order; writes nothing.
+
+    ``grids``: ``"key=v1,v2"`` strings, ``(key, values)`` pairs or a dict
+    ``{key: values}``.  Every run's configuration is validated here; the first
+    bad one raises :class:`ConfigError` naming the key (and the grid point).
+    """
+    if isinstance(grids, dict):
+        grids = list(grids.items())
+    elif isinstance(grids, str):
+        grids = [grids]
+    grid = [parse_grid(g) for g in grids]
+    overrides = [overrides] if isinstance(overrides, str) else [str(o) for o in overrides]
+    keys = [k for k, _ in grid]
+    for k in keys:
+        if keys.count(k) > 1:
+            raise ConfigError(f"--grid {k}: the key is given twice")
+    set_keys = {o.partition("=")[0].strip() for o in overrides}
+    for k in keys:
+        if k in set_keys:
+            raise ConfigError(f"--grid {k}: the key is also given with --set")
+    if seeds is not None:
+        if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
+            raise ConfigError(f"--seeds: expected a positive integer, got {seeds!r}")
+        if "seed" in keys:
+            raise ConfigError("--grid seed: cannot vary the seed with --seeds too "
+                              "(--seeds N spawns the seeds from the scenario's seed)")
+
+    path, content, data, base_dir = _load_scenario_source(scenario)
+    base = scenario_from_dict(data, overrides, base_dir=base_dir)   # --set alone
+    root = base.seed
+    sha = hashlib.sha256(content).hexdigest()
+    replicate_seeds = [derive_seed(root, i) for i in range(seeds)] if seeds else [None]
+
+    runs = []
+    for point in itertools.product(*[[(k, v) for v in vals] for k, vals in grid]):
+        point_overrides = [f"{k}={v}" for k, v in point]
+        try:
+            point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir)
+        except ConfigError as err:
+            where = ", ".join(point_overrides)
+            raise ConfigError(f"--grid {where}: {err}") from None
+        for i, seed in enumerate(replicate_seeds):
+            ov = overrides + point_overrides + ([f"seed={seed}"] if seed is not None else [])
+            if seed is not None:     # the seed is always valid, but say so if it is not
+                scenario_from_dict(data, ov, base_dir=base_dir)
+            runs.append(Run(index=len(runs), id=run_id(sha, ov), overrides=tuple(ov),
+                            grid=tuple(point), replicate=i,
+                            seed=point_cfg.seed if seed is None else seed))
+    columns = {}
+    for k, vals in grid:
+        kind, typed = _typed_column(vals)
+        columns[k] = (kind, dict(zip(vals, typed)))
+    return SweepPlan(path, sha, data, base_dir, overrides, grid, seeds, root, runs, columns)
+
+

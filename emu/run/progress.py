@@ -1,0 +1,149 @@
+"""Progress on stderr: a tqdm bar on a terminal, plain periodic lines otherwise.
+
+Two kinds: :func:`make_progress` follows the simulated cycles of runs (``emu
+run``, ``emu compare``); :class:`SweepProgress` counts the runs of a sweep.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+import time
+from typing import Optional
+
+from tqdm import tqdm
+
+from emu.errors import ConfigError
+
+#: Seconds between two progress lines of a sweep (also one line per 10 % of the runs).
+LINE_EVERY = 10.0
+
+
+class _Lines:
+    """Plain lines on stderr, at most one every ``every`` seconds."""
+
+    def __init__(self, every: float = 5.0, stream=None):
+        self.every, self.stream = every, stream or sys.stderr
+        self.t0 = self.last = time.monotonic()     # the first line after ``every`` seconds
+
+    def __call__(self, now: int, end: int) -> None:
+        t = time.monotonic()
+        if t - self.last >= self.every:
+            self.last = t
+            pct = 100.0 * min(now, end) / end if end else 100.0
+            print(f"emu: simulated {pct:5.1f}% ({now:,} of {end:,} cycles), "
+                  f"{t - self.t0:.0f} s", file=self.stream, flush=True)
+
+    def close(self) -> None:
+        pass
+
+
+class _Bar:
+    """A tqdm bar over simulated cycles (shared by consecutive runs)."""
+
+    def __init__(self):
+        self.bar = tqdm(total=0, unit="cyc", unit_scale=True, file=sys.stderr,
+                        desc="simulated", leave=False)
+        self.offset = self.base = 0
+
+    def __call__(self, now: int, end: int) -> None:
+        if now < self.offset:                         # a new run started
+            self.base += self.bar.n - self.base
+        if self.bar.total != self.base + end:
+            self.bar.total = self.base + end
+        self.bar.update(max(0, self.base + now - self.bar.n))
+        self.offset = now
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def make_progress(mode: str = "auto"):
+    """A callback ``progress(now_cycles, end_cycles)`` (or None), closed on exit.
+
+    ``auto`` is a tqdm bar on a terminal and plain lines (one every 5 s of
+    wall time, none for a short run) otherwise.
+    """
+    if mode == "auto":
+        mode = "bar" if sys.stderr.isatty() else "lines"
+    reporter = {"bar": _Bar, "lines": _Lines}.get(mode, lambda: None)()
+    try:
+        yield reporter
+    finally:
+        if reporter is not None:
+            reporter.close()
+
+
+def _fmt_s(seconds: float) -> str:
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    m, s = divmod(seconds, 60)
+    if m < 60:
+        return f"{m} min {s:02d} s"
+    h, m = divmod(m, 60)
+    return f"{h} h {m:02d} min"
+
+
+class SweepProgress:
+    """Runs done: a tqdm bar, plain lines (every LINE_EVERY s or 10 %) or nothing."""
+
+    def __init__(self, mode: Optional[str], total: int, done: int, what: str, stream=None):
+        self.stream = stream or sys.stderr
+        if mode in (None, "none"):
+            mode = "none"
+        elif mode == "auto":
+            mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
+        elif mode not in ("bar", "lines"):
+            raise ConfigError(f"--progress: expected auto, bar, lines or none, got {mode!r}")
+        self.mode, self.total, self.done, self.start_done = mode, total, done, done
+        self.t0 = self.last = time.monotonic()
+        self.last_decile = (10 * done) // total if total else 10
+        self.bar = None
+        if mode == "bar":
+            self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep",
+                            file=self.stream, dynamic_ncols=True, smoothing=0.1)
+        elif mode == "lines":
+            self._line(f"{total} runs, {done} already done; {what}")
+
+    def _line(self, text: str) -> None:
+        print(f"emu: sweep: {text}", file=self.stream, flush=True)
+
+    def _status(self) -> str:
+        t = time.monotonic() - self.t0
+        pct = 100.0 * self.done / self.total if self.total else 100.0
+        text = f"{self.done}/{self.total} runs done ({pct:.0f}%), {_fmt_s(t)} elapsed"
+        new = self.done - self.start_done
+        if 0 < new and self.done < self.total:
+            text += f", ETA {_fmt_s(t / new * (self.total - self.done))}"
+        return text
+
+    def advance(self) -> None:
+        """One more run done."""
+        self.done += 1
+        if self.bar is not None:
+            self.bar.update(1)
+        elif self.mode == "lines":
+            decile = (10 * self.done) // self.total
+            now = time.monotonic()
+            if decile > self.last_decile or now - self.last >= LINE_EVERY:
+                self.last_decile, self.last = decile, now
+                self._line(self._status())
+
+    def tick(self) -> None:
+        """A status line if none was printed for LINE_EVERY seconds (lines mode)."""
+        if self.mode == "lines" and time.monotonic() - self.last >= LINE_EVERY:
+            self.last = time.monotonic()
+            self._line(self._status())
+
+    def close(self, finished: bool = False) -> None:
+        """Close the bar; in lines mode, a last status line if the sweep ``finished``
+        and the last one did not say so."""
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+        elif self.mode == "lines" and finished and self.last_decile < 10:
+            self._line(self._status())

@@ -1,0 +1,117 @@
+"""A sweep's output directory, and resuming into it.
+
+A run is done when its ``runs/<id>/summary.json`` is there (it is written
+last, atomically), so a sweep started again after an interruption skips the
+runs it finds done and runs the others.  Before, it takes the directory's
+lock (``DIR/.sweep.lock``: one sweep at a time) and removes the temporary
+files interrupted writes left.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Optional
+
+from emu.errors import ConfigError
+from emu.run.executors import SweepError
+from emu.run.files import read_summary, remove_tmp_files
+from emu.run.plan import Run, SweepPlan
+from emu.run.table import summary_row, write_table
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+#: Seconds between two rewrites of the results table during a sweep.
+TABLE_EVERY = 30.0
+
+
+@contextlib.contextmanager
+def locked(out_dir: str):
+    """Hold DIR/.sweep.lock: one sweep at a time in a directory."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        yield
+        return
+    fd = os.open(os.path.join(out_dir, ".sweep.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(f"{out_dir}: another emu sweep is writing into this directory") \
+                from None
+        yield
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(out_dir: str) -> None:
+    """Remove the temporary files interrupted writes left in DIR and its run dirs."""
+    dirs = [out_dir]
+    runs = os.path.join(out_dir, "runs")
+    if os.path.isdir(runs):
+        dirs += [os.path.join(runs, d) for d in os.listdir(runs)]
+    for d in dirs:
+        remove_tmp_files(d)
+
+
+class SweepDir:
+    """The runs of ``plan`` done in ``out_dir``, their table rows, and the table.
+
+    ``done`` holds the ids of the runs known to be done; :meth:`collect`
+    adds those found done on disk, :meth:`finished` one that just completed.
+    """
+
+    def __init__(self, plan: SweepPlan, out_dir: str):
+        self.plan, self.out_dir = plan, out_dir
+        self.done: set = set()
+        self.last_table = time.monotonic()
+        self.rows: dict = {}         # run id -> its table row, read once from its run dir
+
+    def run_dir(self, run: Run) -> str:
+        return os.path.join(self.out_dir, "runs", run.id)
+
+    def args(self, run: Run) -> tuple:
+        """The arguments of :func:`~emu.run.executors.execute_run` for ``run``."""
+        meta = {"id": run.id, "index": run.index, "grid": dict(run.grid),
+                "replicate": run.replicate, "seed": run.seed, "overrides": list(run.overrides)}
+        return (self.plan.scenario_data, self.plan.base_dir, list(run.overrides),
+                self.run_dir(run), meta)
+
+    def row(self, run: Run) -> Optional[dict]:
+        """The run's row, from its run directory; None while it is not done."""
+        if run.id not in self.rows:
+            s = read_summary(self.run_dir(run))
+            if s is None:
+                return None
+            self.rows[run.id] = summary_row(self.plan, run, s)
+        return self.rows[run.id]
+
+    def collect(self) -> None:
+        """Count the runs found done on disk (before a sweep, or while it stops)."""
+        for run in self.plan.runs:
+            if run.id not in self.done and self.row(run) is not None:
+                self.done.add(run.id)
+
+    def finished(self, run: Run) -> None:
+        """``run`` completed: count it (its summary must be there)."""
+        if self.row(run) is None:
+            raise SweepError(f"{run.label} finished but {self.run_dir(run)}/summary.json is "
+                             f"missing: with Dask, --out must be on a filesystem the workers "
+                             f"share")
+        self.done.add(run.id)
+
+    def tick(self) -> None:
+        """Rewrite the table if it is TABLE_EVERY seconds old."""
+        if time.monotonic() - self.last_table >= TABLE_EVERY:
+            self.write_table()
+
+    def write_table(self) -> list:
+        """Rewrite the results table from the runs done; return its rows."""
+        self.last_table = time.monotonic()
+        rows = [r for r in (self.row(run) for run in self.plan.runs if run.id in self.done)
+                if r is not None]
+        write_table(self.plan, self.out_dir, rows)
+        return rows

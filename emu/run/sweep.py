@@ -1,0 +1,232 @@
+"""Run a scenario over a grid of values and seeds (``emu sweep``).
+
+::
+
+    emu sweep FILE.toml --grid kvm.strategy=shadow,direct \\
+                        --grid vm.0.process.0.workload.pages=40,80 --seeds 3 --out DIR
+
+runs the factorial product of the grids (2 x 2 points here), each point
+``--seeds`` times (12 runs), on a process pool (``--executor local``, the
+default, ``--workers`` processes; ``--workers 1`` runs in this process) or on a
+Dask cluster (``--executor dask --scheduler ADDRESS``; without ``--scheduler``
+a ``LocalCluster`` of ``--workers`` processes on 127.0.0.1).
+
+What it writes into DIR
+-----------------------
+- ``runs/<id>/``: each run's ``summary.json``, tidy CSVs and ``run.json``
+  (:meth:`emu.run.Result.write`, every file atomic, ``summary.json``
+  last: its presence marks the run done).  ``<id>`` is a stable hash of the
+  scenario file's bytes and the run's overrides (``--set`` ones, then the
+  grid's, then ``seed=``), so a run's directory never depends on the order
+  or the executor, and an extended grid reuses the runs it already has.
+- ``results.parquet`` (``results.csv`` without pyarrow): one row per run in
+  grid order (the first ``--grid`` varies slowest, the seed fastest) with the
+  run id, the grid values, the replicate index, the seed and the key figures
+  (:data:`emu.run.table.METRICS`); rewritten atomically from the run
+  directories every :data:`emu.run.resume.TABLE_EVERY` seconds and at the
+  end, whatever the completion order.
+- ``sweep.json``: the scenario, the grid, the seeds and the run list.
+
+Seeds
+-----
+Without ``--seeds`` every run keeps the scenario's seed (a one-point sweep is
+``emu run``).  With ``--seeds N``, replicate ``i`` of every point gets the seed
+``SeedSequence(root, spawn_key=(i,)).generate_state(1)[0]``, ``root`` being the
+scenario's seed after ``--set``: the same N seeds at every point (common
+random numbers), stable whatever N is.
+
+Resuming
+--------
+Re-running the same command after an interruption (Ctrl-C, a killed worker, a
+killed ``emu sweep``) skips the runs whose ``summary.json`` is there and runs
+the others; leftover temporary files (``.NAME.XXXXXXXX.tmp``) are removed
+first.  A lock (``DIR/.sweep.lock``) keeps two sweeps out of one DIR at once.
+
+Exit status: 0 done; 2 bad input (one line on stderr, nothing written: every
+run's configuration is validated before anything starts, and a Dask
+scheduler is connected to before DIR is touched); 1 a worker process died;
+130 interrupted.  A run that fails (e.g. a trace file that is missing) stops
+the sweep: nothing more is submitted, the runs in flight finish, and the
+error names the run (exit 2 for an EmuError).  With Dask, ``--out`` must be on
+a filesystem the workers share (true of a LocalCluster): the workers write
+the run directories, and the sweep says so if it cannot see them.
+
+Python API
+----------
+>>> rows = run_sweep("s.toml", ["kvm.strategy=shadow,direct"], seeds=2,
+...                  out_dir="out", workers=2)               # doctest: +SKIP
+>>> sweep_throughput("s.toml", ["kvm.strategy=shadow,direct"], seeds=4,
+...                  executor="dask", workers=2)             # doctest: +SKIP
+{'runs': 8, 'seconds': ..., 'runs_per_minute': ..., ...}
+
+``tools/bench.py`` can measure runs per minute with :func:`sweep_throughput`:
+``workers=1`` (serial, in process), ``workers=2`` (a 2-process pool) and
+``executor="dask", workers=2`` (a 2-worker ``LocalCluster`` started before the
+clock starts, or ``scheduler=ADDRESS`` for an existing one); each call runs
+into a fresh temporary directory, so nothing is skipped.
+
+The parts: :mod:`emu.run.plan` (grid x seeds -> runs), :mod:`emu.run.table`
+(the results table), :mod:`emu.run.executors` (one loop, three backends),
+:mod:`emu.run.resume` (the output directory), :mod:`emu.run.progress`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import tempfile
+import time
+from typing import Optional
+
+from emu.errors import ConfigError
+from emu.run.executors import (DaskCluster, InProcess, LocalProcesses, SweepError, dask_client,
+                               run_all)
+from emu.run.files import read_summary, write_json
+from emu.run.plan import SweepPlan, plan_sweep
+from emu.run.progress import SweepProgress
+from emu.run.resume import SweepDir, locked, remove_leftovers
+from emu.run.table import table_name
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a sweep: ``done`` of ``total`` runs are in ``out_dir``."""
+
+    def __init__(self, done: int, total: int, out_dir: str):
+        super().__init__(f"{done} of {total} runs done")
+        self.done, self.total, self.out_dir = done, total, out_dir
+
+
+def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None,
+              executor: str = "local", workers: Optional[int] = None,
+              scheduler: Optional[str] = None, progress: Optional[str] = None,
+              overrides=(), *, client=None, stream=None) -> list[dict]:
+    """Run a sweep into ``out_dir`` and return its table's rows, in grid order.
+
+    ``grids``: ``"key=v1,v2"`` strings (or ``(key, values)`` pairs, or a
+    dict); ``seeds``: None (the scenario's seed) or N replicates; ``executor``:
+    ``"local"`` (``workers`` processes, default ``os.cpu_count()``; 1 runs in
+    this process) or ``"dask"`` (``scheduler`` address, or a ``LocalCluster``
+    of ``workers`` processes on 127.0.0.1; or pass a ``client``);
+    ``progress``: None/"none", "auto", "bar" or "lines" (on ``stream``,
+    default stderr).  Runs already done in ``out_dir`` are skipped.
+
+    Raises :class:`ConfigError` (bad input, before anything is written),
+    :class:`SweepInterrupted` (Ctrl-C; a KeyboardInterrupt),
+    :class:`SweepError` (a worker died) or the failing run's exception.
+    """
+    if out_dir is None:
+        raise ConfigError("--out: a directory for the results is required")
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
+    if executor == "local" and (scheduler or client is not None):
+        raise ConfigError("--scheduler needs --executor dask")
+    if executor == "dask" and scheduler and workers is not None:
+        raise ConfigError("--workers sets the size of a local Dask cluster; "
+                          "a --scheduler has its own workers")
+    out_dir = os.path.abspath(os.fspath(out_dir))
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"--out {out_dir}: exists and is not a directory")
+    plan = plan_sweep(scenario_path, grids, seeds, overrides)
+    if progress is not None and progress not in ("auto", "bar", "lines", "none"):
+        raise ConfigError(f"--progress: expected auto, bar, lines or none, got {progress!r}")
+
+    with contextlib.ExitStack() as stack:
+        if executor == "dask" and client is None and any(
+                read_summary(os.path.join(out_dir, "runs", r.id)) is None for r in plan.runs):
+            # connect (or start the local cluster) before writing anything
+            client = stack.enter_context(dask_client(scheduler, workers))
+        return _run_plan(plan, out_dir, executor, workers, scheduler, progress, client, stream)
+
+
+def _backend(executor: str, workers: Optional[int], todo: list, client, scheduler):
+    """Where the runs of ``todo`` execute (:mod:`emu.run.executors`)."""
+    if executor == "dask":
+        return DaskCluster(client, len(todo), scheduler)
+    n = max(1, min(workers or os.cpu_count() or 1, len(todo)))
+    return InProcess() if n == 1 else LocalProcesses(n)
+
+
+def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progress, client,
+              stream) -> list:
+    """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows."""
+    try:
+        os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"--out {out_dir}: cannot create the directory "
+                          f"({err.strerror or err})") from None
+    with locked(out_dir):
+        remove_leftovers(out_dir)
+        write_json(os.path.join(out_dir, "sweep.json"), dict(plan.to_json(), results=table_name()))
+        total = len(plan.runs)
+        sweep_dir = SweepDir(plan, out_dir)
+        done = sweep_dir.done
+        sweep_dir.collect()                          # the runs already done
+        todo = [r for r in plan.runs if r.id not in done]
+        backend = _backend(executor, workers, todo, client, scheduler)
+        bar = SweepProgress(progress, total, len(done), f"running {len(todo)} {backend.where}",
+                            stream)
+        finished = False
+
+        def idle():
+            bar.tick()
+            sweep_dir.tick()
+
+        def one_done(run):
+            sweep_dir.finished(run)
+            bar.advance()
+            idle()
+
+        try:
+            if todo:
+                with backend:
+                    run_all(backend, todo, sweep_dir.args, one_done, idle)
+            finished = True
+        except BaseException as err:
+            bar.close()
+            with contextlib.suppress(BaseException):
+                sweep_dir.collect()                  # runs that finished while stopping
+                sweep_dir.write_table()
+            if isinstance(err, KeyboardInterrupt):
+                raise SweepInterrupted(len(done), total, out_dir) from None
+            if isinstance(err, SweepError):
+                err.done, err.total = len(done), total
+            raise
+        finally:
+            bar.close(finished)
+        rows = sweep_dir.write_table()
+    return rows
+
+
+def sweep_throughput(scenario_path, grids=(), seeds: Optional[int] = None,
+                     executor: str = "local", workers: Optional[int] = None,
+                     scheduler: Optional[str] = None, overrides=()) -> dict:
+    """Runs per minute of a whole sweep into a fresh temporary directory.
+
+    For ``executor="dask"`` without ``scheduler``, a ``LocalCluster`` of
+    ``workers`` processes is started before the clock starts (and closed
+    after); a local process pool's start-up is part of the measured time.
+    Returns ``{"runs", "seconds", "runs_per_minute", "executor", "workers"}``.
+    """
+    tmp = tempfile.mkdtemp(prefix="emu-sweep-bench-")
+    try:
+        with contextlib.ExitStack() as stack:
+            client = None
+            if executor == "dask":
+                client = stack.enter_context(dask_client(scheduler, workers))
+                client.run(lambda: __import__("emu.run"))   # warm the workers' imports
+            t0 = time.perf_counter()
+            rows = run_sweep(scenario_path, grids, seeds, os.path.join(tmp, "out"),
+                             executor=executor,
+                             workers=None if executor == "dask" else workers,
+                             overrides=overrides, client=client)
+            seconds = time.perf_counter() - t0
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return {"runs": len(rows), "seconds": seconds,
+            "runs_per_minute": 60.0 * len(rows) / seconds if seconds else math.inf,
+            "executor": executor, "workers": workers}

@@ -1,0 +1,153 @@
+"""The cost vectors a study evaluates.
+
+The **cost space** is the scenario's cost table with its plausible ranges
+(:attr:`emu.costs.CostTable.ranges`): the baseline of each cost is the value
+the scenario runs at (its default, or the scenario's override), and a cost is
+varied over ``[low, high]``.  A scenario value outside the table's range is
+kept as the baseline and the range is stretched to reach it; a range override
+(``ranges``) replaces either end.  Not varied: costs whose range is one value
+(struct layouts), the clock (the scenario's ``machine.clock_mhz``) and a cost
+that the compared or swept key sets itself.
+
+The **designs**:
+
+``oat``
+    each varied cost at its low and at its high end, the others at baseline
+    (two vectors per cost);
+``morris``
+    ``samples`` Morris trajectories on 4 levels (``samples x (k + 1)``
+    vectors for ``k`` varied costs), through SALib;
+``sobol``
+    Saltelli's scheme over a scrambled Sobol' sequence of ``samples`` base
+    points, first and total order (``samples x (k + 2)`` vectors), through
+    SALib.
+
+Values are rounded to whole units, as every cost is.  A vector is the full
+``{name: value}`` of the varied costs; :func:`vector_overrides` turns it into
+the ``costs.NAME=VALUE`` overrides of the costs that differ from the baseline,
+so equal vectors give equal runs.  The samples depend only on the seed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional
+
+import numpy as np
+
+from emu.costs import COSTS, CostTable
+from emu.errors import ConfigError
+
+from emu.sensitivity.spec import COST_PREFIX, SensitivityError
+
+__all__ = ["CostSpace", "cost_space", "oat_vectors", "sampled_design", "salib_seed",
+           "vector_overrides"]
+
+# Never varied with the costs: the scenario sets it (machine.clock_mhz).
+_MACHINE_COSTS = ("clock_mhz",)
+
+
+@dataclass(frozen=True)
+class CostSpace:
+    """The costs a study varies, their baselines and their ranges."""
+
+    names: tuple[str, ...]                   # the varied costs, in table order
+    baseline: Mapping[str, int]              # every cost -> the value the scenario runs at
+    ranges: Mapping[str, tuple[int, int]]    # every cost -> (low, high), baseline inside
+    overridden: frozenset                    # costs whose value the scenario overrides
+
+    def problem(self) -> dict:
+        """The SALib problem over the varied costs."""
+        return {"num_vars": len(self.names), "names": list(self.names),
+                "bounds": [[float(v) for v in self.ranges[n]] for n in self.names]}
+
+
+def cost_space(scenario_costs: Mapping[str, Any], clock_mhz: int,
+               ranges: Optional[Mapping[str, Any]] = None,
+               costs: Optional[Sequence[str]] = None,
+               fixed: Sequence[str] = ()) -> CostSpace:
+    """The cost space of a scenario whose ``[costs]`` are ``scenario_costs``.
+
+    ``ranges``: ``{name: (low, high)}`` overrides of the table's ranges;
+    ``costs``: vary only these (default: every cost with a range);
+    ``fixed``: costs the study sets itself (the compared or swept key).
+    """
+    try:
+        table = CostTable(dict(scenario_costs, clock_mhz=clock_mhz), ranges=ranges)
+    except ConfigError as err:
+        raise SensitivityError(str(err)) from None
+    spans = table.ranges
+    wanted = set(costs) if costs is not None else {c.name for c in COSTS}
+    if costs is not None:
+        clash = [n for n in costs if n in fixed]
+        if clash:
+            raise SensitivityError(f"--costs {clash[0]}: the study sets it through "
+                                   f"{COST_PREFIX}{clash[0]}, it cannot vary it too")
+        if any(n in _MACHINE_COSTS for n in costs):
+            raise SensitivityError("--costs clock_mhz: the clock is the scenario's "
+                                   "machine.clock_mhz, not a cost to vary")
+    names = tuple(c.name for c in COSTS
+                  if c.name in wanted and c.name not in _MACHINE_COSTS
+                  and c.name not in fixed and spans[c.name][0] < spans[c.name][1])
+    if not names:
+        raise SensitivityError("--costs: none of the costs asked for has a range to vary")
+    return CostSpace(names=names, baseline=table.to_dict(), ranges=spans,
+                     overridden=frozenset(n for n in table.overrides if n != "clock_mhz"))
+
+
+def oat_vectors(space: CostSpace) -> list[tuple[str, str, dict]]:
+    """``(cost, "low" | "high", vector)`` for each varied cost's two ends."""
+    out = []
+    base = {n: space.baseline[n] for n in space.names}
+    for name in space.names:
+        low, high = space.ranges[name]
+        out.append((name, "low", dict(base, **{name: low})))
+        out.append((name, "high", dict(base, **{name: high})))
+    return out
+
+
+def salib_seed(seed: int, stream: int) -> int:
+    """A non-zero 32-bit seed for one SALib call, spawned from the study's ``seed``.
+
+    (SALib treats a seed of 0 as none in places.)
+    """
+    state = np.random.SeedSequence(int(seed), spawn_key=(int(stream),)).generate_state(1)
+    return int(state[0]) or 1
+
+
+def _salib(method: str):
+    try:
+        if method == "morris":
+            from SALib.sample import morris as sampler
+        else:
+            from SALib.sample import sobol as sampler
+    except ImportError:
+        raise SensitivityError(f"--method {method} needs SALib: pip install 'emu[analysis]' "
+                               f"(or pip install SALib)") from None
+    return sampler
+
+
+#: The Morris grid: 4 levels, the usual choice.
+MORRIS_LEVELS = 4
+
+
+def sampled_design(space: CostSpace, method: str, samples: int,
+                   seed: int) -> tuple[np.ndarray, list[dict]]:
+    """The SALib sample matrix and its vectors (rounded to whole units), in sample order."""
+    sampler = _salib(method)
+    problem = space.problem()
+    if method == "morris":
+        x = sampler.sample(problem, samples, num_levels=MORRIS_LEVELS,
+                           seed=salib_seed(seed, 0))
+    else:
+        x = sampler.sample(problem, samples, calc_second_order=False,
+                           seed=salib_seed(seed, 0))
+    vectors = [{n: int(round(float(v))) for n, v in zip(space.names, row)} for row in x]
+    return x, vectors
+
+
+def vector_overrides(space: CostSpace, vector: Mapping[str, int]) -> list[str]:
+    """``costs.NAME=VALUE`` for each cost of ``vector`` off its baseline, in table order."""
+    return [f"{COST_PREFIX}{n}={vector[n]}" for n in space.names
+            if vector[n] != space.baseline[n]]

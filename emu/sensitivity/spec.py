@@ -1,0 +1,224 @@
+"""What a sensitivity study is asked, checked before anything runs.
+
+Every problem is one line, a :class:`SensitivityError` (an
+:class:`~emu.errors.EmuError`: the command line prints it and exits with
+status 2):
+
+>>> parse_compare("kvm.strategy=shadow,direct")
+Compare(key='kvm.strategy', a='shadow', b='direct')
+>>> parse_break_even("vm.0.process.0.workload.pages=80,20,40").numbers
+(20.0, 40.0, 80.0)
+>>> parse_break_even("duration_ms=20")
+Traceback (most recent call last):
+...
+emu.sensitivity.spec.SensitivityError: --break-even duration_ms: needs at least two values, got 1
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Optional, Union
+
+from emu.costs import cost_named
+from emu.errors import ConfigError
+
+__all__ = [
+    "BETTER", "DEFAULT_METRIC", "DEFAULT_SAMPLES", "METHODS",
+    "BreakEven", "Compare", "SensitivityError",
+    "check_better", "check_method", "check_samples", "cost_of_key", "metric_value",
+    "parse_break_even", "parse_compare", "parse_cost_names", "parse_ranges",
+]
+
+#: The methods: one at a time, Morris' elementary effects, Sobol' indices.
+METHODS = ("oat", "morris", "sobol")
+#: Morris trajectories / Sobol' base sample size when ``samples`` is not given.
+DEFAULT_SAMPLES = {"morris": 10, "sobol": 64}
+#: The figure compared when none is named: what the designs exist to lower.
+DEFAULT_METRIC = "cycles_per_guest_access"
+#: Which way the metric is better.
+BETTER = ("lower", "higher")
+
+#: The prefix of a cost's scenario key (``costs.exit_light``).
+COST_PREFIX = "costs."
+
+
+class SensitivityError(ConfigError):
+    """A sensitivity study asked for something it cannot do (one line)."""
+
+
+@dataclass(frozen=True)
+class Compare:
+    """``KEY=A,B``: the ratio is metric(A) / metric(B)."""
+
+    key: str
+    a: str
+    b: str
+
+
+@dataclass(frozen=True)
+class BreakEven:
+    """``KEY=v1,v2,...``: numeric values of a scenario key, in increasing order."""
+
+    key: str
+    values: tuple[str, ...]      # as given (what ``--set`` receives), sorted by number
+    numbers: tuple[float, ...]
+
+
+def _key_values(spec: Any, option: str, example: str) -> tuple[str, list[str]]:
+    """``"KEY=v1,v2"`` or ``(key, [values])`` -> (key, [value texts])."""
+    if isinstance(spec, str):
+        key, sep, rest = spec.partition("=")
+        values = [v.strip() for v in rest.split(",") if v.strip()]
+        if not sep or not key.strip():
+            raise SensitivityError(f"{option} expects {example}, got {spec!r}")
+        return key.strip(), values
+    if (isinstance(spec, Sequence) and len(spec) == 2 and isinstance(spec[0], str)
+            and isinstance(spec[1], Sequence) and not isinstance(spec[1], str)):
+        return spec[0].strip(), [_text(v) for v in spec[1]]
+    raise SensitivityError(f"{option} expects {example}, got {spec!r}")
+
+
+def _text(value: Any) -> str:
+    """A value as ``--set`` takes it (``20``, not ``20.0``, for a whole number)."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def cost_of_key(key: str, option: str = "") -> Optional[str]:
+    """The cost a scenario key sets (``costs.NAME``), or None; an unknown cost is refused."""
+    if not key.startswith(COST_PREFIX):
+        return None
+    name = key[len(COST_PREFIX):]
+    try:
+        return cost_named(name).name
+    except ConfigError as err:
+        where = f"{option} {key}" if option else key
+        raise SensitivityError(f"{where}: not a cost or scenario key ({err})") from None
+
+
+def parse_compare(spec: Union[str, Sequence]) -> Compare:
+    """``"KEY=A,B"`` or ``(key, [A, B])``: exactly two different values."""
+    key, values = _key_values(spec, "--compare", "KEY=A,B")
+    if len(values) != 2:
+        raise SensitivityError(f"--compare {key}: needs exactly two values A,B, "
+                               f"got {len(values)}")
+    if values[0] == values[1]:
+        raise SensitivityError(f"--compare {key}: the two values are the same ({values[0]})")
+    cost_of_key(key, "--compare")
+    return Compare(key, values[0], values[1])
+
+
+def parse_break_even(spec: Union[str, Sequence]) -> BreakEven:
+    """``"KEY=v1,v2,..."`` or ``(key, [v1, v2, ...])``: two or more distinct numbers."""
+    key, values = _key_values(spec, "--break-even", "KEY=V1,V2,...")
+    if len(values) < 2:
+        raise SensitivityError(f"--break-even {key}: needs at least two values, "
+                               f"got {len(values)}")
+    pairs = []
+    for text in values:
+        try:
+            number = float(text)
+        except ValueError:
+            raise SensitivityError(f"--break-even {key}: the values must be numbers, "
+                                   f"got {text!r}") from None
+        if not math.isfinite(number):
+            raise SensitivityError(f"--break-even {key}: the values must be finite, "
+                                   f"got {text!r}")
+        pairs.append((number, text))
+    pairs.sort()
+    for (x, tx), (y, ty) in zip(pairs, pairs[1:]):
+        if x == y:
+            raise SensitivityError(f"--break-even {key}: the value {ty} is given twice")
+    cost_of_key(key, "--break-even")
+    return BreakEven(key, tuple(t for _, t in pairs), tuple(n for n, _ in pairs))
+
+
+def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]:
+    """``["NAME=LOW,HIGH", ...]`` or ``{name: (low, high)}`` -> ``{name: (low, high)}``.
+
+    Only the syntax is checked here; the cost table checks names and numbers
+    and refuses a low above its high (:class:`~emu.costs.CostTable`).
+    """
+    if specs is None:
+        return {}
+    if isinstance(specs, Mapping):
+        return dict(specs)
+    if isinstance(specs, str):
+        specs = [specs]
+    out: dict[str, tuple] = {}
+    for spec in specs:
+        name, values = _key_values(spec, "--range", "NAME=LOW,HIGH")
+        name = name[len(COST_PREFIX):] if name.startswith(COST_PREFIX) else name
+        if len(values) != 2:
+            raise SensitivityError(f"--range {name}: expects LOW,HIGH, got {spec!r}")
+        try:
+            low, high = (int(v, 0) for v in values)
+        except ValueError:
+            raise SensitivityError(f"--range {name}: LOW and HIGH must be whole numbers, "
+                                   f"got {spec!r}") from None
+        out[name] = (low, high)
+    return out
+
+
+def parse_cost_names(names: Union[None, str, Sequence[str]]) -> Optional[list[str]]:
+    """``"a,b"`` or ``["a", "b"]`` -> the cost names (each checked), or None for all."""
+    if names is None:
+        return None
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not names:
+        raise SensitivityError("--costs: expected at least one cost name")
+    try:
+        return [cost_named(n).name for n in names]
+    except ConfigError as err:
+        raise SensitivityError(f"--costs: {err}") from None
+
+
+def check_method(method: str) -> str:
+    if method not in METHODS:
+        raise SensitivityError(f"--method: expected one of {', '.join(METHODS)}, "
+                               f"got {method!r}")
+    return method
+
+
+def check_better(better: str) -> str:
+    if better not in BETTER:
+        raise SensitivityError(f"--better: expected lower or higher, got {better!r}")
+    return better
+
+
+def check_samples(method: str, samples: Any) -> Optional[int]:
+    """The sample size the method uses (None for ``oat``, which samples nothing)."""
+    if samples is not None and (isinstance(samples, bool)
+                                or not isinstance(samples, numbers.Integral)
+                                or samples < 1):
+        raise SensitivityError(f"--samples: expected a positive integer, got {samples!r}")
+    if method == "oat":
+        return None
+    return int(samples) if samples is not None else DEFAULT_SAMPLES[method]
+
+
+def metric_value(summary: Mapping, path: str, where: str) -> float:
+    """The number at the dotted ``path`` of a run summary (``tlb.misses``)."""
+    node: Any = summary
+    for i, part in enumerate(path.split(".")):
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none"
+            at = ".".join(path.split(".")[:i]) or "the summary"
+            raise SensitivityError(f"--metric {path}: no {part!r} in {at} "
+                                   f"(keys: {known})")
+    if isinstance(node, bool) or not isinstance(node, numbers.Real):
+        raise SensitivityError(f"--metric {path}: not a number in {where} "
+                               f"(got {type(node).__name__} {node!r:.40})")
+    value = float(node)
+    if not math.isfinite(value):
+        raise SensitivityError(f"--metric {path}: not finite in {where} ({value})")
+    return value

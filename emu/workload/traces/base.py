@@ -1,0 +1,279 @@
+"""What every trace format shares: the record, its checks, the chunk, and
+the reader interface.
+
+A trace is a sequence of records, each a byte address, a kind and a size:
+
+=====  ==================  ===========================================
+field  dtype               meaning
+=====  ==================  ===========================================
+addr   uint64              byte address of the access
+kind   uint8               0 = instruction fetch, 1 = load, 2 = store,
+                           3 = modify (load + store, valgrind's ``M``)
+size   uint32 (optional)   bytes accessed, 1..65536; absent means 1
+=====  ==================  ===========================================
+
+A reader is a :class:`Trace` subclass that yields the file's records as
+blocks of any length (``_blocks``); :meth:`Trace.chunks` cuts them into
+chunks of exactly the size asked for, so the chunks a trace produces do not
+depend on how its format reads the file.  The writers validate their input
+with the same checks the readers apply (:func:`_conv_block`).
+"""
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional
+
+import numpy as np
+
+from emu.codes import KIND_IFETCH as KIND_INST
+from emu.codes import KIND_LOAD, KIND_MODIFY, KIND_STORE
+from emu.errors import ConfigError, TraceError
+
+__all__ = [
+    "KIND_INST",
+    "KIND_LOAD",
+    "KIND_STORE",
+    "KIND_MODIFY",
+    "MAX_SIZE",
+    "TraceChunk",
+    "Trace",
+]
+
+#: largest access size accepted, in bytes
+MAX_SIZE = 65536
+
+_FIELDS = ("addr", "kind", "size")
+
+#: records read per window from .npy / .npz traces (rounded to a multiple of
+#: the chunk size, and never fewer than one chunk)
+_WINDOW_RECORDS = 1 << 18
+
+
+# --------------------------------------------------------------------------
+# chunks
+# --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceChunk:
+    """A run of consecutive trace records, as three parallel arrays.
+
+    ``addr`` is uint64, ``kind`` uint8, ``size`` uint32 or ``None`` when the
+    trace carries no sizes (every access is 1 byte).  All are 1-D,
+    C-contiguous and of equal length; the constructor checks this and raises
+    :class:`TraceError` otherwise.  Chunks produced by a :class:`Trace` own
+    their arrays (writeable; changing them does not change the trace).
+    """
+
+    addr: np.ndarray
+    kind: np.ndarray
+    size: Optional[np.ndarray] = None
+
+    def __post_init__(self) -> None:
+        n = None
+        for name, dtype in (("addr", np.uint64), ("kind", np.uint8), ("size", np.uint32)):
+            a = getattr(self, name)
+            if a is None and name == "size":
+                continue
+            if not isinstance(a, np.ndarray):
+                raise TraceError(f"TraceChunk: {name} must be a numpy array, got {type(a).__name__}")
+            if a.dtype != dtype or a.ndim != 1 or not a.flags.c_contiguous:
+                raise TraceError(
+                    f"TraceChunk: {name} must be a 1-D C-contiguous {np.dtype(dtype)} array, "
+                    f"got {a.dtype} with shape {a.shape}"
+                )
+            if n is None:
+                n = len(a)
+            elif len(a) != n:
+                raise TraceError(f"TraceChunk: {name} has {len(a)} records, addr has {n}")
+
+    def __len__(self) -> int:
+        return len(self.addr)
+
+
+def _rechunk(blocks: Iterable[tuple], chunk: int) -> Iterator[TraceChunk]:
+    """Cut a stream of ``(addr, kind, size)`` blocks into chunks of exactly
+    ``chunk`` records (the last may be shorter).  Blocks of any length are
+    accepted; a block whose length is a multiple of ``chunk`` (with nothing
+    pending) is cut into views without copying."""
+    pending: list = []
+    n_pending = 0
+    for addr, kind, size in blocks:
+        n = len(addr)
+        i = 0
+        if n_pending:
+            take = min(chunk - n_pending, n)
+            pending.append((addr[:take], kind[:take], None if size is None else size[:take]))
+            n_pending += take
+            i = take
+            if n_pending < chunk:
+                continue
+            yield _concat(pending)
+            pending, n_pending = [], 0
+        while n - i >= chunk:
+            yield TraceChunk(
+                addr[i:i + chunk], kind[i:i + chunk], None if size is None else size[i:i + chunk]
+            )
+            i += chunk
+        if i < n:
+            pending.append((addr[i:], kind[i:], None if size is None else size[i:]))
+            n_pending = n - i
+    if n_pending:
+        yield _concat(pending)
+
+
+def _concat(parts: list) -> TraceChunk:
+    if len(parts) == 1:
+        a, k, s = parts[0]
+        return TraceChunk(a, k, s)
+    addr = np.concatenate([p[0] for p in parts])
+    kind = np.concatenate([p[1] for p in parts])
+    size = None if parts[0][2] is None else np.concatenate([p[2] for p in parts])
+    return TraceChunk(addr, kind, size)
+
+
+def _check_chunk_arg(chunk) -> int:
+    if isinstance(chunk, bool) or not isinstance(chunk, numbers.Integral) or chunk < 1:
+        raise ConfigError(f"chunk must be an integer >= 1, got {chunk!r}")
+    return int(chunk)
+
+
+# --------------------------------------------------------------------------
+# validation shared by readers and writers
+# --------------------------------------------------------------------------
+
+
+def _first_bad(mask: np.ndarray) -> int:
+    return int(np.flatnonzero(mask)[0])
+
+
+def _conv_addr(path: str, what: str, a: np.ndarray, base: int = 0) -> np.ndarray:
+    """Return ``a`` as a new C-contiguous uint64 array, or raise.
+
+    Unsigned integer dtypes are accepted as they are; signed integer dtypes
+    only when every value is >= 0.  ``base`` is the record index of ``a[0]``
+    (for messages); ``what`` is e.g. ``"array 'addr'"``.
+    """
+    k = a.dtype.kind
+    if k == "i":
+        if a.size and a.min() < 0:
+            i = _first_bad(a < 0)
+            raise TraceError(
+                f"{path}: {what} has negative value {int(a[i])} at record {base + i}, "
+                f"expected uint64 addresses"
+            )
+    elif k != "u":
+        raise TraceError(f"{path}: {what} has dtype {a.dtype}, expected uint64")
+    return np.array(a, dtype=np.uint64, order="C", copy=True)
+
+
+def _conv_ranged(path: str, what: str, a: np.ndarray, lo: int, hi: int, dtype,
+                 base: int = 0, hint: str = "") -> np.ndarray:
+    """Return integer array ``a`` as a new C-contiguous ``dtype`` array after
+    checking that every value lies in ``lo..hi``; raise otherwise."""
+    if a.dtype.kind not in "ui":
+        raise TraceError(f"{path}: {what} has dtype {a.dtype}, expected {np.dtype(dtype)}")
+    if a.size and (a.min() < lo or a.max() > hi):
+        i = _first_bad((a < lo) | (a > hi))
+        raise TraceError(
+            f"{path}: {what} has value {int(a[i])} at record {base + i}, expected {lo}..{hi}{hint}"
+        )
+    return np.array(a, dtype=dtype, order="C", copy=True)
+
+
+_KIND_HINT = " (0=instruction, 1=load, 2=store, 3=modify)"
+
+
+def _conv_block(path: str, label: str, addr, kind, size, base: int):
+    """Validate and convert one block of raw field arrays (any may be a view
+    of a memory map).  ``kind`` None means all loads; ``size`` None means no
+    sizes.  Returns fresh ``(uint64, uint8, uint32|None)`` arrays."""
+    a = _conv_addr(path, f"{label} 'addr'", addr, base)
+    if kind is None:
+        k = np.ones(len(a), np.uint8)
+    else:
+        k = _conv_ranged(path, f"{label} 'kind'", kind, 0, 3, np.uint8, base, _KIND_HINT)
+    s = None
+    if size is not None:
+        s = _conv_ranged(path, f"{label} 'size'", size, 1, MAX_SIZE, np.uint32, base)
+    return a, k, s
+
+
+def _check_shapes(path: str, label: str, arrays: dict) -> int:
+    """Check that every array in ``arrays`` (name -> array or (dtype, shape))
+    is 1-D and that all have the same length; return that length."""
+    n = None
+    for name in _FIELDS:
+        if name not in arrays:
+            continue
+        shape = arrays[name].shape
+        if len(shape) != 1:
+            raise TraceError(f"{path}: {label} '{name}' must be 1-D, has shape {shape}")
+        if n is None:
+            n = shape[0]
+        elif shape[0] != n:
+            lens = ", ".join(f"{k} {arrays[k].shape[0]}" for k in _FIELDS if k in arrays)
+            raise TraceError(f"{path}: arrays have unequal lengths: {lens}")
+    return n or 0
+
+
+def _check_dtype_kind(path: str, label: str, name: str, dtype: np.dtype) -> None:
+    """Header-level dtype check (before any value is read)."""
+    if dtype.kind not in "ui":
+        expected = {"addr": "uint64", "kind": "uint8", "size": "uint32"}[name]
+        raise TraceError(f"{path}: {label} '{name}' has dtype {dtype}, expected {expected}")
+
+
+
+# --------------------------------------------------------------------------
+# the reader interface
+# --------------------------------------------------------------------------
+
+
+class Trace:
+    """An opened trace file.  Create it with :func:`open_trace`.
+
+    Attributes: ``path`` (str), ``format`` (``'npz'``, ``'npy'`` or
+    ``'lackey'``) and ``n_records`` (the record count, or ``None`` for lackey
+    text, whose length is only known once it has been read).
+    """
+
+    path: str
+    format: str
+    n_records: Optional[int]
+
+    def __init__(self, path: str, format: str, n_records: Optional[int]):
+        self.path = path
+        self.format = format
+        self.n_records = n_records
+
+    def chunks(self, chunk: int = 1 << 20) -> Iterator[TraceChunk]:
+        """Iterate over the trace as :class:`TraceChunk` s of ``chunk`` records
+        (the last may be shorter).
+
+        Re-iterable: each call reads the file again from the start.  The
+        arrays produced do not depend on ``chunk``.  A malformed record raises
+        :class:`TraceError` when the part of the file holding it is reached.
+        ``chunk`` must be an integer >= 1 (:class:`ConfigError` otherwise).
+        """
+        chunk = _check_chunk_arg(chunk)
+        return _rechunk(self._blocks(chunk), chunk)
+
+    def _blocks(self, chunk: int) -> Iterator[tuple]:  # pragma: no cover - abstract
+        """The reader interface, one per format: yield the file's records, from
+        the start, as validated ``(addr uint64, kind uint8, size uint32 | None)``
+        arrays of any length, freshly allocated; ``chunk`` is a hint (a block
+        whose length is a multiple of it is cut into chunks without copying).
+        Raise :class:`TraceError` naming the file for a bad record."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<Trace {self.format} {self.path!r} n_records={self.n_records}>"
+
+
+def _window(chunk: int) -> int:
+    """Records per read window: a multiple of ``chunk`` near _WINDOW_RECORDS,
+    so that chunks are cut from windows as views, without copying."""
+    return chunk * max(1, _WINDOW_RECORDS // chunk)
+

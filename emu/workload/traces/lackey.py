@@ -1,0 +1,213 @@
+"""Valgrind lackey text traces, plain or gzip-compressed.
+
+The text printed by ``valgrind --tool=lackey --trace-mem=yes``.  Parsed
+streaming, block by block, with vectorised numpy code (several million lines
+a second); an error deep in the file raises when its block is reached.
+"""
+from __future__ import annotations
+
+import gzip
+import re
+import zlib
+from typing import BinaryIO, Iterator, Optional
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from emu.errors import TraceError
+from emu.workload.traces.base import MAX_SIZE, Trace, _first_bad
+
+GZIP_MAGIC = b"\x1f\x8b"
+
+#: bytes of lackey text parsed per block
+_LACKEY_BLOCK = 1 << 22
+#: a partial lackey line longer than this can only become a valgrind message
+#: or a blank line (the grammar bounds a record line to ~220 bytes), so the
+#: reader refuses it early instead of buffering an endless "line" of garbage
+_MAX_RECORD_LINE = 4096
+#: a valgrind ``==pid==`` message or blank line longer than this is malformed
+_MAX_COMMENT_LINE = 1 << 20
+
+
+# The lackey line grammar, as one regular expression matched over a whole
+# block of lines at once.  A record line is
+#     [ws]{0,64} LETTER [ws]{1,64} HEX{1,16} , DEC{1,10} [ws/CR]{0,64}
+# with LETTER one of I, L, S, M; valgrind's "==pid== ..." message lines and
+# blank lines are accepted and skipped.  Every quantifier is possessive
+# (Python >= 3.11), so the engine never backtracks and keeps no per-line
+# state: it checks several million lines a second, and when it stops early
+# the match ends exactly at the start of the first malformed line.
+_WS_RUN = 64
+_LACKEY_BLOCK_RE = re.compile(
+    rb"(?:(?:"
+    rb"[ \t]{0,%d}+[ILSM][ \t]{1,%d}+[0-9a-fA-F]{1,16}+,[0-9]{1,10}+[ \t\r]{0,%d}+"
+    rb"|==[^\n]{0,%d}+"
+    rb"|[ \t\r]{0,%d}+"
+    rb")\n)*+" % (_WS_RUN, _WS_RUN, _WS_RUN, _MAX_COMMENT_LINE - 2, _MAX_COMMENT_LINE)
+)
+_COMMENT_LINE_RE = re.compile(rb"^==[^\n]*\n", re.M)
+_WS = b" \t\r"
+_KIND_OF_LETTER = np.zeros(256, np.uint8)
+for _i, _c in enumerate(b"ILSM"):
+    _KIND_OF_LETTER[_c] = _i            # I=0, L=1, S=2, M=3
+del _i, _c
+_EMPTY = (np.empty(0, np.uint64), np.empty(0, np.uint8), np.empty(0, np.uint32))
+
+
+def _parse_lackey_block(data: bytes):
+    """Parse complete lackey lines (``data`` ends with ``\\n``).
+
+    Returns ``(addr, kind, size, n_lines, bad)``: the records of the block
+    (uint64, uint8, uint32), the number of lines it holds, and ``bad`` =
+    ``None`` or ``(line index in block, reason)`` for the first bad line
+    (the arrays are then ``None``).  See ``_LACKEY_BLOCK_RE`` for the
+    grammar; sizes must also lie in 1..MAX_SIZE.
+    """
+    # NOTE: contorted for speed.  A regex per line with int(x, 16) runs at
+    # ~1 M lines/s.  Here one possessive regex validates the whole block in
+    # C; then, with the syntax known to be right, the fields are cut out with
+    # whole-block bytes/numpy operations: drop "==" lines, delete every
+    # whitespace byte (a record becomes "I0401ab70,3"), find newlines and
+    # commas, and convert the hex digits with bytes.fromhex, grouped by width.
+    text = data
+    n_lines = data.count(b"\n")
+    end = _LACKEY_BLOCK_RE.match(data).end()
+    if end != len(data):
+        # report the first error in file order: a bad size before this line?
+        bad = _parse_lackey_block(data[:end])[4] if end else None
+        return None, None, None, n_lines, bad or (data.count(b"\n", 0, end), "malformed")
+    if data.startswith(b"==") or b"\n==" in data:
+        data = _COMMENT_LINE_RE.sub(b"", data)
+    q = data.translate(None, _WS)
+    Q = np.frombuffer(q, np.uint8)
+    e = np.flatnonzero(Q == 10)              # line ends (records and blank lines)
+    s = np.empty_like(e)                     # line starts
+    if len(e):
+        s[0] = 0
+        s[1:] = e[:-1] + 1
+    if len(e) and (e == s).any():            # blank lines
+        keep = e != s
+        s, e = s[keep], e[keep]
+    m = len(s)
+    if m == 0:
+        return (*_EMPTY, n_lines, None)
+    c = np.flatnonzero(Q == 44)              # one comma per record, in order
+    kind = _KIND_OF_LETTER[Q[s]]
+
+    addr = np.empty(m, np.uint64)
+    width = c - s - 1                        # hex digits: 1..16
+    counts = np.bincount(width, minlength=17)
+    for w in np.flatnonzero(counts):
+        rows = slice(None) if counts[w] == m else np.flatnonzero(width == w)
+        digits = sliding_window_view(Q, w)[c[rows] - w]       # (k, w) ASCII hex
+        txt = np.full((len(digits), 16), ord("0"), np.uint8)  # left-pad with '0'
+        txt[:, 16 - w:] = digits
+        addr[rows] = np.frombuffer(bytes.fromhex(txt.tobytes().decode("ascii")), ">u8")
+
+    nd = e - c - 1                           # decimal digits: 1..10
+    size = Q[c + 1].astype(np.int64) - 48
+    for col in range(1, int(nd.max())):
+        rows = np.flatnonzero(nd > col)
+        size[rows] = size[rows] * 10 + (Q[c[rows] + 1 + col].astype(np.int64) - 48)
+    bad_size = (size < 1) | (size > MAX_SIZE)
+    if bad_size.any():
+        i = _first_bad(bad_size)
+        reason = f"size {int(size[i])} out of range 1..{MAX_SIZE}"
+        return None, None, None, n_lines, (_record_line_index(text, i), reason)
+    return addr, kind, size.astype(np.uint32), n_lines, None
+
+
+def _record_line_index(text: bytes, i: int) -> int:
+    """Index of the line of ``text`` that holds record number ``i`` (slow:
+    for error messages only)."""
+    for lineno, line in enumerate(text.split(b"\n")):
+        if not line.startswith(b"==") and line.strip(_WS):
+            if i == 0:
+                return lineno
+            i -= 1
+    raise AssertionError("record index out of range")  # pragma: no cover
+
+
+def _show_line(line: bytes) -> str:
+    """A line for an error message: its first 60 bytes, quoted, with
+    non-printable bytes escaped (``'foo\\xff'``)."""
+    return repr(line[:60])[1:]
+
+
+class _LackeyTrace(Trace):
+    """A valgrind lackey ``--trace-mem=yes`` text trace, plain or gzip."""
+
+    def __init__(self, path: str, gz: bool):
+        self._gz = gz
+        super().__init__(path, "lackey", None)
+        # Probe the first block so that a file that is not lackey text at all
+        # (or a corrupt gzip stream) is refused by open_trace itself.
+        probe = self._parsed(1 << 16)
+        try:
+            first = next(probe, None)
+        finally:
+            probe.close()
+        if first is None:
+            raise TraceError(f"{path}: empty trace (the gzip stream holds no data)")
+
+    def _open(self) -> BinaryIO:
+        try:
+            raw = open(self.path, "rb")
+        except OSError as e:
+            raise TraceError(f"{self.path}: cannot read: {e.strerror or e}") from None
+        return gzip.GzipFile(fileobj=raw, mode="rb") if self._gz else raw
+
+    def _read(self, f: BinaryIO, n: int) -> bytes:
+        try:
+            return f.read(n)
+        except (OSError, EOFError, zlib.error) as e:  # gzip.BadGzipFile is an OSError
+            what = "corrupt or truncated gzip data" if self._gz else "cannot read"
+            raise TraceError(f"{self.path}: {what} ({type(e).__name__}: {e})") from None
+
+    def _parsed(self, block_bytes: Optional[int] = None) -> Iterator[tuple]:
+        """Yield ``(addr, kind, size)`` per block of text, even for a block
+        holding no records, so that only an empty stream yields nothing."""
+        path = self.path
+        block_bytes = block_bytes or _LACKEY_BLOCK
+        f = self._open()
+        try:
+            lineno = 0      # lines before the current block
+            carry = b""     # incomplete last line of the previous read
+            while True:
+                buf = self._read(f, block_bytes)
+                if buf:
+                    data = carry + buf if carry else buf
+                    cut = data.rfind(b"\n") + 1
+                    data, carry = data[:cut], data[cut:]
+                    if len(carry) > _MAX_RECORD_LINE:
+                        self._check_long_line(carry, lineno + data.count(b"\n") + 1)
+                elif carry:
+                    data, carry = carry + b"\n", b""
+                else:
+                    break           # end of stream (nothing yielded if it was empty)
+                if not data:
+                    continue
+                addr, kind, size, n_lines, bad = _parse_lackey_block(data)
+                if bad is not None:
+                    idx, reason = bad
+                    line = _show_line(data.split(b"\n", idx + 1)[idx])
+                    if reason == "malformed":
+                        reason = "malformed lackey line"
+                    raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
+                lineno += n_lines
+                yield addr, kind, size
+        finally:
+            f.close()
+
+    def _check_long_line(self, line: bytes, lineno: int) -> None:
+        """A line still without its newline after _MAX_RECORD_LINE bytes must
+        be a valgrind message or blank (up to _MAX_COMMENT_LINE bytes)."""
+        comment = line.startswith(b"==") or not line.translate(None, b" \t\r")
+        if comment and len(line) <= _MAX_COMMENT_LINE:
+            return
+        raise TraceError(f"{self.path}:{lineno}: malformed lackey line: {_show_line(line)}")
+
+    def _blocks(self, chunk: int) -> Iterator[tuple]:
+        for addr, kind, size in self._parsed():
+            if len(addr):
+                yield addr, kind, size

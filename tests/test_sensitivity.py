@@ -1,0 +1,369 @@
+"""Tests of emu.sensitivity: cost ranges turned into conclusions with their uncertainty.
+
+Most tests use a toy runner whose metric depends on the costs by a formula
+known by hand, so every figure the study reports can be checked by
+arithmetic; one test runs the real model for a few 1 ms runs.
+"""
+
+from __future__ import annotations
+
+import doctest
+import json
+import random
+import sys
+
+import pytest
+
+from emu.params import default_scenario
+from emu.costs import COSTS, COSTS_BY_NAME
+from emu.sensitivity import (
+    SensitivityError, analyse, plan_sensitivity, run_sensitivity, write_sensitivity)
+import emu.sensitivity.spec as spec_module
+from emu.cli import main
+
+X = "gfn_to_pfn"                      # default 600, range 300..3000 (an estimate)
+X_DEFAULT, X_LOW, X_HIGH = 600, 300, 3000
+Y = "exit_light"
+PAGES = "vm.0.process.0.workload.pages"
+SHADOW_VS_DIRECT = "kvm.strategy=shadow,direct"
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return default_scenario()
+
+
+def toy_runner(metric_a, metric_b, order_seed=None):
+    """A runner whose metric is ``metric_a(costs, pages)`` for shadow and
+    ``metric_b(...)`` for direct; ``costs`` has every cost at its value.
+
+    With ``order_seed`` it runs the jobs in a shuffled order and returns the
+    summaries by label, as an executor finishing out of order would.
+    """
+    def summary(job):
+        given = dict(o.split("=", 1) for o in job.overrides)
+        costs = {c.name: int(given.get(f"costs.{c.name}", c.default)) for c in COSTS}
+        pages = float(given.get(PAGES, 40))
+        f = metric_a if given["kvm.strategy"] == "shadow" else metric_b
+        return {"cycles_per_guest_access": f(costs, pages), "nested": {"value": 1.0}}
+
+    def runner(jobs):
+        assert all(len(j) == 3 for j in jobs)          # (label, scenario, overrides)
+        if order_seed is None:
+            return [summary(j) for j in jobs]
+        shuffled = list(jobs)
+        random.Random(order_seed).shuffle(shuffled)
+        return {j.label: summary(j) for j in shuffled}
+    return runner
+
+
+def linear_a(costs, pages):
+    return 100 + 0.1 * costs[X]
+
+
+def entry(result, name):
+    return next(c for c in result["costs"] if c["name"] == name)
+
+
+# --------------------------------------------------------------------------
+# oat on a toy whose ratio depends on one cost
+# --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("b,r0,flips,flip_at", [
+    # metric(A) = 100 + 0.1 x; x = 300, 600, 3000 -> 130, 160, 400.
+    (200, 0.8, True, [1000.0]),       # A wins at default, loses at x = 3000: 100 + 0.1x = 200
+    (1000, 0.16, False, []),          # A wins over the whole range
+    (150, 160 / 150, True, [500.0]),  # B wins at default, A at x = 300: 100 + 0.1x = 150
+])
+def test_oat_finds_the_one_cost_that_moves_the_ratio(scenario, b, r0, flips, flip_at):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT,
+                             runner=toy_runner(linear_a, lambda c, p: b))
+    assert result["default"]["ratio"] == pytest.approx(r0)
+    assert result["default"]["a_wins"] == (r0 < 1)
+    x = entry(result, X)
+    assert (x["default"], x["low"], x["high"]) == (X_DEFAULT, X_LOW, X_HIGH)
+    assert x["ratio_low"] == pytest.approx(130 / b)
+    assert x["ratio_high"] == pytest.approx(400 / b)
+    assert x["ratio_low"] < result["default"]["ratio"] < x["ratio_high"]   # dearer x, worse A
+    assert x["flips"] is flips and x["flip_at"] == pytest.approx(flip_at)
+    assert result["ranking"][0] == X and x["rank"] == 1
+    assert result["flipping"] == ([X] if flips else [])
+    for c in result["costs"]:
+        if c["name"] != X:
+            assert c["ratio_low"] == c["ratio_high"] == pytest.approx(r0), c["name"]
+            assert c["flips"] is False and c["swing"] == 0
+    assert "win_share" not in result and "break_even" not in result
+
+
+def test_oat_varies_every_cost_with_a_range_but_the_clock(scenario):
+    plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT)
+    expected = [c.name for c in COSTS if c.low < c.high and c.name != "clock_mhz"]
+    assert list(plan.space.names) == expected
+    assert "shadow_entry_bytes" not in expected           # exact: a struct layout
+    # baseline A and B, then two ends per cost, each with A and B; no run twice
+    assert len(plan.jobs) == len({j.overrides for j in plan.jobs})
+    ends_at_baseline = sum(c.low == c.default for c in COSTS if c.name in expected)
+    assert len(plan.jobs) == 2 + 2 * (2 * len(expected) - ends_at_baseline)
+    assert plan.jobs[0].overrides == ("kvm.strategy=shadow",)
+    assert plan.jobs[1].overrides == ("kvm.strategy=direct",)
+
+
+def test_a_scenario_override_outside_the_range_becomes_the_baseline(scenario):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=[f"costs.{X}=5000"],
+                             costs=[X], runner=toy_runner(linear_a, lambda c, p: 200))
+    x = entry(result, X)
+    assert (x["default"], x["low"], x["high"], x["overridden"]) == (5000, X_LOW, 5000, True)
+    assert result["default"]["ratio"] == pytest.approx(600 / 200)
+    assert x["ratio_high"] == pytest.approx(3.0) and x["ratio_low"] == pytest.approx(0.65)
+    assert x["flip_at"] == pytest.approx([1000.0])
+
+
+def test_a_range_override_is_used(scenario):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, ranges=[f"{X}=500,900"],
+                             costs=[X], runner=toy_runner(linear_a, lambda c, p: 200))
+    x = entry(result, X)
+    assert (x["low"], x["high"], x["flips"]) == (500, 900, False)
+    assert x["ratio_high"] == pytest.approx(190 / 200)
+
+
+def test_a_cost_as_the_compared_key_is_not_varied(scenario):
+    plan = plan_sensitivity(scenario, f"costs.{X}=300,900")
+    assert X not in plan.space.names and Y in plan.space.names
+    with pytest.raises(SensitivityError, match=f"--costs {X}: the study sets it"):
+        plan_sensitivity(scenario, f"costs.{X}=300,900", costs=[X, Y])
+
+
+# --------------------------------------------------------------------------
+# Global methods
+# --------------------------------------------------------------------------
+
+def two_cost_a(costs, pages):
+    return 100 + 0.1 * costs[X] + 0.001 * costs[Y]
+
+
+def test_morris_ranks_the_cost_that_matters_first(scenario):
+    pytest.importorskip("SALib")
+    runner = toy_runner(two_cost_a, lambda c, p: 200)
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, method="morris", samples=4,
+                             runner=runner)
+    assert result["ranking"][:2] == [X, Y]
+    assert result["rank_by"] == "mu_star"
+    mu_x, mu_y = entry(result, X)["indices"]["mu_star"], entry(result, Y)["indices"]["mu_star"]
+    assert mu_x > 50 * mu_y > 0
+    # Morris' elementary effect of X: the change of the ratio over X's whole
+    # range, 0.1 x (3000 - 300) / 200 (SALib divides each step by its share of
+    # the range); the same on every trajectory, the ratio being linear in X.
+    assert mu_x == pytest.approx(0.1 * 2700 / 200)
+    assert entry(result, X)["indices"]["sigma"] == pytest.approx(0, abs=1e-9)
+    others = [c for c in result["costs"] if c["varied"] and c["name"] not in (X, Y)]
+    assert others and all(c["indices"]["mu_star"] == 0 for c in others)
+    # win_share: A wins where 100 + 0.1 x + 0.001 y < 200.
+    plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT, method="morris", samples=4)
+    wins = [100 + 0.1 * v[X] + 0.001 * v[Y] < 200 for v in plan.sampled]
+    assert result["win_share"] == pytest.approx(sum(wins) / len(wins))
+    assert result["sampled_vectors"] == 4 * (len(plan.space.names) + 1)
+    assert 0 < result["win_share"] < 1
+
+
+def test_sobol_puts_the_variance_on_the_cost_that_matters(scenario):
+    pytest.importorskip("SALib")
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, method="sobol", samples=16,
+                             costs=[X, Y, "tlbwe"],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    assert result["ranking"][0] == X and result["rank_by"] == "ST"
+    assert entry(result, X)["indices"]["ST"] > 0.9
+    assert abs(entry(result, "tlbwe")["indices"]["ST"]) < 1e-9
+    assert result["sampled_vectors"] == 16 * (3 + 2)
+
+
+def test_without_salib_the_global_methods_say_how_to_get_it(scenario, monkeypatch):
+    monkeypatch.setitem(sys.modules, "SALib", None)
+    monkeypatch.setitem(sys.modules, "SALib.sample", None)
+    with pytest.raises(SensitivityError, match=r"^--method morris needs SALib: pip install"):
+        plan_sensitivity(scenario, SHADOW_VS_DIRECT, method="morris")
+
+
+# --------------------------------------------------------------------------
+# Break-even
+# --------------------------------------------------------------------------
+
+def paged_a(costs, pages):
+    # At x = 600: 0.5 p + 10, equal to B's 30 at p = 40.
+    return 0.5 * pages + 0.001 * costs[X] + 9.4
+
+
+def test_break_even_falls_where_the_hand_calculation_puts_it(scenario):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             break_even=f"{PAGES}=70,10,55,25",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    be = result["break_even"]
+    assert be["key"] == PAGES and be["values"] == [10, 25, 55, 70]
+    d = be["default"]
+    # ratio (0.5 p + 10) / 30 is linear in p: the interpolation is exact.
+    assert d["ratios"] == pytest.approx([15 / 30, 22.5 / 30, 37.5 / 30, 45 / 30])
+    assert d["a_wins"] == [True, True, False, False]
+    assert d["at"] == pytest.approx(40) and d["direction"] == "A stops winning"
+    band = be["band"]
+    # x = 300: 0.5 p + 9.7 = 30 at p = 40.6; x = 3000: 0.5 p + 12.4 = 30 at p = 35.2;
+    # y at either end and x at baseline: 40.
+    assert band["low"] == pytest.approx(35.2) and band["high"] == pytest.approx(40.6)
+    assert (band["vectors"], band["crossed"]) == (4, 4)
+    assert band["a_wins_throughout"] == band["b_wins_throughout"] == 0
+
+
+def test_break_even_outside_the_values_is_counted_not_invented(scenario):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X],
+                             break_even=f"{PAGES}=10,25",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    d, band = result["break_even"]["default"], result["break_even"]["band"]
+    assert d["at"] is None and d["direction"] == "A wins throughout"
+    assert band["crossed"] == 0 and band["a_wins_throughout"] == 2
+
+
+# --------------------------------------------------------------------------
+# Determinism and output
+# --------------------------------------------------------------------------
+
+def _written(tmp_path, name, result):
+    out = tmp_path / name
+    write_sensitivity(out, result, plots=False)
+    return (out / "sensitivity.json").read_bytes()
+
+
+def test_one_seed_one_file_whatever_the_job_order(scenario, tmp_path):
+    pytest.importorskip("SALib")
+    options = dict(method="morris", samples=3, seed=7, break_even=f"{PAGES}=10,25,55,70")
+    first = _written(tmp_path, "a", run_sensitivity(
+        scenario, SHADOW_VS_DIRECT, runner=toy_runner(two_cost_a, lambda c, p: 200 + p),
+        **options))
+    again = _written(tmp_path, "b", run_sensitivity(
+        scenario, SHADOW_VS_DIRECT, runner=toy_runner(two_cost_a, lambda c, p: 200 + p),
+        **options))
+    shuffled = _written(tmp_path, "c", run_sensitivity(
+        scenario, SHADOW_VS_DIRECT,
+        runner=toy_runner(two_cost_a, lambda c, p: 200 + p, order_seed=3), **options))
+    assert first == again == shuffled
+    other = _written(tmp_path, "d", run_sensitivity(
+        scenario, SHADOW_VS_DIRECT, runner=toy_runner(two_cost_a, lambda c, p: 200 + p),
+        **dict(options, seed=8)))
+    assert other != first
+    result = json.loads(first)
+    for key in ("metric", "compare", "method", "costs", "win_share", "break_even"):
+        assert key in result
+    for c in result["costs"]:
+        assert {"name", "default", "low", "high", "unit", "ratio_low", "ratio_high", "flips",
+                "indices"} <= set(c)
+
+
+def test_plan_then_analyse_is_what_run_does(scenario):
+    plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y])
+    runner = toy_runner(linear_a, lambda c, p: 200)
+    summaries = dict(zip([j.label for j in plan.jobs], runner(plan.jobs)))
+    assert analyse(plan, summaries) == run_sensitivity(
+        scenario, SHADOW_VS_DIRECT, costs=[X, Y], runner=runner)
+
+
+def test_a_nested_metric_and_a_higher_is_better_metric(scenario):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X], metric="nested.value",
+                             better="higher", runner=toy_runner(linear_a, lambda c, p: 1))
+    assert result["default"]["ratio"] == 1.0 and result["default"]["a_wins"] is False
+    assert result["metric"] == "nested.value" and result["better"] == "higher"
+
+
+def test_the_tornado_is_drawn(scenario, tmp_path):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             runner=toy_runner(two_cost_a, lambda c, p: 200))
+    paths = write_sensitivity(tmp_path, result)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == ["sensitivity.json", "tornado.png",
+                                                     "tornado.svg"]
+    png = (tmp_path / "tornado.png").read_bytes()
+    assert png.startswith(b"\x89PNG") and len(png) > 5000
+    svg = (tmp_path / "tornado.svg").read_text()
+    for text in ("kvm.strategy", "gfn_to_pfn", "default costs", "ratio, no unit", "cycles"):
+        assert text in svg
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp file left
+
+
+# --------------------------------------------------------------------------
+# Bad input: one line, exit status 2
+# --------------------------------------------------------------------------
+
+BASE = ["sensitivity", "--set", "duration_ms=1", "--costs", "shadow_restore_per_entry"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--compare", "kvm.strategi=shadow,direct"], "unknown key 'kvm.strategi'"),
+    (["--compare", "costs.exit_lite=100,200"],
+     "--compare costs.exit_lite: not a cost or scenario key (unknown cost 'exit_lite'"),
+    (["--compare", SHADOW_VS_DIRECT, "--break-even", "costs.exit_lite=1,2"],
+     "--break-even costs.exit_lite: not a cost or scenario key"),
+    (["--compare", "kvm.strategy=shadow"], "needs exactly two values"),
+    (["--compare", "kvm.strategy=shadow,shadow"], "the two values are the same"),
+    (["--compare", SHADOW_VS_DIRECT, "--break-even", f"{PAGES}=40"],
+     "needs at least two values, got 1"),
+    (["--compare", SHADOW_VS_DIRECT, "--break-even", f"{PAGES}=10,x"], "must be numbers"),
+    (["--compare", SHADOW_VS_DIRECT, "--break-even", "vm.0.process.0.workload.pagez=1,2"],
+     "unknown key"),
+    (["--compare", SHADOW_VS_DIRECT, "--range", "shadow_restore_per_entry=40,20"],
+     "cost 'shadow_restore_per_entry': range low 40 > high 20 (cycles/entry)"),
+    (["--compare", SHADOW_VS_DIRECT, "--samples", "0"],
+     "--samples: expected a positive integer, got 0"),
+    (["--compare", SHADOW_VS_DIRECT, "--metric", "cycles_per_guest_acess"],
+     "--metric cycles_per_guest_acess: no 'cycles_per_guest_acess' in the summary"),
+    (["--compare", SHADOW_VS_DIRECT, "--metric", "config"], "not a number"),
+    (["--compare", SHADOW_VS_DIRECT, "--costs", "exit_lite"], "unknown cost 'exit_lite'"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
+    assert main(BASE + args) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("emu: error: ")
+    assert message in err
+
+
+def test_a_bad_range_in_the_api_is_refused():
+    with pytest.raises(SensitivityError, match=r"range low 900 > high 100"):
+        plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, ranges={Y: (900, 100)})
+
+
+# --------------------------------------------------------------------------
+# emu costs
+# --------------------------------------------------------------------------
+
+def test_emu_costs_lists_every_cost_with_its_range(capsys):
+    assert main(["costs", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)["costs"]
+    assert [r["name"] for r in rows] == [c.name for c in COSTS]
+    row = rows[[r["name"] for r in rows].index(X)]
+    assert {"name": X, "default": 600, "low": 300, "high": 3000, "unit": "cycles"}.items() \
+        <= row.items()
+    assert main(["costs"]) == 0
+    text = capsys.readouterr().out
+    assert "gfn_to_pfn" in text and "300..3,000" in text and "estimate" in text
+    assert main(["costs", "--long"]) == 0
+    assert COSTS_BY_NAME[X].spread.why[:40] in " ".join(capsys.readouterr().out.split())
+
+
+# --------------------------------------------------------------------------
+# The real model (a few 1 ms runs)
+# --------------------------------------------------------------------------
+
+def test_a_cost_only_shadow_pays_moves_only_the_comparison_with_shadow(scenario):
+    costs = ["shadow_restore_per_entry", "c_full_exit"]
+    shadow = run_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=["duration_ms=1"],
+                             costs=costs)
+    restore = entry(shadow, "shadow_restore_per_entry")
+    assert restore["ratio_low"] < shadow["default"]["ratio"] < restore["ratio_high"]
+    handlers = run_sensitivity(scenario, "kvm.handler=c,asm", overrides=["duration_ms=1"],
+                               costs=costs)
+    restore = entry(handlers, "shadow_restore_per_entry")
+    r0 = handlers["default"]["ratio"]
+    assert restore["ratio_low"] == restore["ratio_high"] == r0 and not restore["flips"]
+    full_exit = entry(handlers, "c_full_exit")        # the control: only C pays it
+    assert full_exit["ratio_low"] < r0 < full_exit["ratio_high"]
+    assert handlers["ranking"][0] == "c_full_exit"
+
+
+def test_module_doctests_run():
+    result = doctest.testmod(spec_module)
+    assert result.attempted >= 3 and result.failed == 0

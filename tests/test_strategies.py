@@ -1,0 +1,222 @@
+"""Tests of emu.kvm.strategies: the registry, and every design facing the same checks."""
+
+from __future__ import annotations
+
+import doctest
+
+import pytest
+
+from emu import codes
+from emu.params import CORES, STRATEGIES, scenario_from_dict
+from emu.costs import CostTable
+from emu.errors import ConfigError
+from emu.kvm import strategies
+from emu.kvm.strategies.base import NO_PID, Strategy
+from emu.machine import Machine
+
+HOOKS = ("entry_base", "entry_per_mod", "new_shadow_array", "memory_bytes", "vcpu_load",
+         "vcpu_put", "guest_pid_change", "set_shadow_pids")
+WORDING = ("origin", "does", "isolation", "save_restore_work")
+
+#: The messages the scenario's validation gave before the registry existed.
+INDEX_REASON = ("cannot be modelled on the e500: software cannot choose a TLB0 index (the set "
+                "comes from the address and hardware picks the way), so a shadow array cannot "
+                "be laid into hardware index by index (reference/kvm440.md §4.1); use 'direct', "
+                "'e500-flush-on-put' or 'e500-shadow-ids'")
+REFUSED = {
+    ("shadow", "e500"): f"kvm.strategy: 'shadow' {INDEX_REASON}",
+    ("shadow-modified", "e500"): f"kvm.strategy: 'shadow-modified' {INDEX_REASON}",
+    ("direct-save-on-switch", "e500"): f"kvm.strategy: 'direct-save-on-switch' {INDEX_REASON}",
+    ("e500-flush-on-put", "440"):
+        "kvm.strategy: 'e500-flush-on-put' needs machine.core = 'e500' (machine.core is '440')",
+    ("e500-shadow-ids", "440"):
+        "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')",
+}
+
+
+# -- the registry -------------------------------------------------------------------------
+
+def test_the_registry_holds_the_numbered_designs_in_order():
+    assert strategies.NAMES == codes.STRATEGIES == STRATEGIES
+    for name, cls in strategies.CLASSES.items():
+        assert cls.name == name
+        assert cls(CostTable({}), 62).code == codes.STRATEGY[name]
+
+
+def test_unknown_names_are_refused():
+    for bad in ("bogus", "Shadow", ""):
+        assert strategies.lookup(bad) is None
+        with pytest.raises(ConfigError) as info:
+            strategies.get(bad)
+        assert str(info.value) == (f"kvm.strategy: unknown strategy {bad!r} (choose from: "
+                                   + ", ".join(codes.STRATEGIES) + ")")
+        with pytest.raises(ConfigError, match="unknown strategy"):
+            strategies.make_strategy(bad, "440", CostTable({}), 62)
+
+
+@pytest.mark.parametrize("name", codes.STRATEGIES)
+@pytest.mark.parametrize("core", CORES)
+def test_core_constraints(name, core):
+    expected = REFUSED.get((name, core))
+    assert strategies.refusal(name, core) == expected
+    assert (name in strategies.allowed_on(core)) == (expected is None)
+    overrides = {"machine": {"core": core}, "kvm": {"strategy": name}}
+    if expected is None:
+        strategies.check_core(name, core)
+        assert scenario_from_dict(overrides).kvm.strategy == name
+        assert strategies.make_strategy(name, core, CostTable({}), 62).name == name
+        return
+    for refuse in (lambda: strategies.check_core(name, core),
+                   lambda: strategies.make_strategy(name, core, CostTable({}), 62),
+                   lambda: scenario_from_dict(overrides)):
+        with pytest.raises(ConfigError) as info:
+            refuse()
+        assert str(info.value) == expected
+
+
+def test_allowed_on():
+    assert strategies.allowed_on("440") == ("shadow", "shadow-modified", "direct",
+                                            "direct-save-on-switch")
+    assert strategies.allowed_on("e500") == ("direct", "e500-flush-on-put", "e500-shadow-ids")
+
+
+# -- every design faces the same checks ---------------------------------------------------
+
+def _machine(name: str) -> Machine:
+    core = "e500" if name.startswith("e500") else "440"
+    return Machine(scenario_from_dict({"machine": {"core": core}, "kvm": {"strategy": name},
+                                       "duration_ms": 1}))
+
+
+class BaseStrategyChecks:
+    """What every registered design must satisfy; subclassed once per design."""
+
+    name = ""
+
+    @pytest.fixture
+    def machine(self):
+        return _machine(self.name)
+
+    def test_is_registered_with_every_hook(self):
+        cls = strategies.get(self.name)
+        assert issubclass(cls, Strategy)
+        for hook in HOOKS:
+            assert callable(getattr(cls, hook))
+
+    def test_wording_and_constraints(self):
+        cls = strategies.get(self.name)
+        for attr in WORDING:
+            text = getattr(cls, attr)
+            assert isinstance(text, str) and text.strip() and "\n" not in text
+        assert cls.cores and set(cls.cores) <= set(CORES)
+        if set(cls.cores) != set(CORES):
+            assert cls.refusal
+
+    def test_memory_is_bytes(self, machine):
+        mem = machine.strategy.memory_bytes()
+        assert mem and all(isinstance(v, int) and v > 0 for v in mem.values())
+
+    def test_hooks_return_cycles(self, machine):
+        s, cpu, vcpu = machine.strategy, machine.cpus[0], machine.vcpus[0]
+        assert s.entry_base() >= 0 and s.entry_per_mod() >= 0
+        assert (vcpu.shadow is None) == (s.new_shadow_array(machine.backend) is None)
+        for hook in (s.vcpu_load, s.set_shadow_pids, s.vcpu_put, s.guest_pid_change,
+                     s.set_shadow_pids):
+            cycles = hook(cpu, vcpu)
+            assert isinstance(cycles, int) and cycles >= 0
+
+
+class TestShadow(BaseStrategyChecks):
+    name = "shadow"
+
+
+class TestShadowModified(BaseStrategyChecks):
+    name = "shadow-modified"
+
+
+class TestDirect(BaseStrategyChecks):
+    name = "direct"
+
+
+class TestDirectSaveOnSwitch(BaseStrategyChecks):
+    name = "direct-save-on-switch"
+
+
+class TestE500FlushOnPut(BaseStrategyChecks):
+    name = "e500-flush-on-put"
+
+
+class TestE500ShadowIds(BaseStrategyChecks):
+    name = "e500-shadow-ids"
+
+
+def test_every_design_faces_the_checks():
+    assert sorted(c.name for c in BaseStrategyChecks.__subclasses__()) == sorted(strategies.NAMES)
+
+
+# -- hand-derived cases of single hooks ----------------------------------------------------
+
+def _own_entries(cpu, vcpu, indices, ts=1):
+    """Write one 4 KB entry owned by ``vcpu`` at each hardware index."""
+    me = vcpu.ctx.ctx
+    for n, i in enumerate(indices):
+        cpu.write(i, 0x1000_0000 + n * 0x1000, 12, 0, ts, 0x20_0000 + n * 0x1000, me << 8, me)
+
+
+def test_shadow_entry_cost():
+    m = _machine("shadow")
+    assert m.strategy.entry_base() == (m.hwater + 1) * m.costs["shadow_restore_per_entry"]
+    assert m.strategy.entry_per_mod() == 0
+    m = _machine("shadow-modified")
+    c = m.costs
+    assert m.strategy.entry_base() == ((m.hwater + 1) * c["shadow_mod_scan_per_entry"]
+                                       + c["shadow_mod_clear"])
+    assert m.strategy.entry_per_mod() == c["shadow_mod_write_per_entry"]
+
+
+def test_direct_save_on_switch_saves_and_writes_back():
+    m = _machine("direct-save-on-switch")
+    s, cpu, vcpu = m.strategy, m.cpus[0], m.vcpus[0]
+    _own_entries(cpu, vcpu, [3, 7])
+    _own_entries(cpu, vcpu, [9], ts=0)                 # TS=0: not the guest's
+    before = [cpu.tlb.read(i) for i in (3, 7)]
+    # two valid TS=1 entries, none modified: two invalidations
+    assert s.vcpu_put(cpu, vcpu) == 2 * m.costs["invalidate_per_entry"]
+    assert not cpu.tlb.valid_arr[3] and not cpu.tlb.valid_arr[7] and cpu.tlb.valid_arr[9]
+    assert s.vcpu_load(cpu, vcpu) == 2 * m.costs["load_on_load_per_entry"]
+    assert [cpu.tlb.read(i) for i in (3, 7)] == before
+
+
+def test_e500_flush_on_put_flushes_everything():
+    m = _machine("e500-flush-on-put")
+    s, cpu, vcpu = m.strategy, m.cpus[0], m.vcpus[0]
+    _own_entries(cpu, vcpu, [0, 1, 2])
+    assert s.vcpu_put(cpu, vcpu) == m.costs["e500_flush"]
+    assert int(cpu.tlb.valid_arr.sum()) == 0
+
+
+def test_e500_shadow_ids_allocate_once_per_context():
+    m = _machine("e500-shadow-ids")
+    s, cpu, vcpu = m.strategy, m.cpus[0], m.vcpus[0]
+    assert not s.tables                                # nothing allocated before vcpu_load
+    vcpu.ctx.guest_pid, vcpu.ctx.guest_pr = 5, 1
+    # (vCPU, TID 5, PR 1) and (vCPU, TID 0, PR 1): two new IDs, 1 and 2
+    assert s.set_shadow_pids(cpu, vcpu) == 2 * m.costs["e500_sid_alloc"]
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (1, 2)
+    assert s.set_shadow_pids(cpu, vcpu) == 0
+    assert s.guest_pid_change(cpu, vcpu) == 0
+
+
+def test_default_shadow_pids_follow_the_guest_mode():
+    m = _machine("direct")
+    s, cpu, vcpu = m.strategy, m.cpus[0], m.vcpus[0]
+    vcpu.ctx.guest_pr = 1
+    assert s.set_shadow_pids(cpu, vcpu) == 0
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (0, NO_PID)
+    vcpu.ctx.guest_pr = 0
+    s.set_shadow_pids(cpu, vcpu)
+    assert vcpu.ctx.shadow_pid == 1
+
+
+def test_doctests():
+    assert doctest.testmod(strategies).failed == 0
