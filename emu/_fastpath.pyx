@@ -612,7 +612,7 @@ cdef class BookeTLB:
 
     ``sets`` > 1 makes the array set-associative: an entry for EA lives in set
     ``(EA >> set_shift) % sets`` and only its way is software's choice (e500
-    TLB0, reference/kvm440.md §4.1).  ``victim(ea)`` applies the replacement
+    TLB0, docs/kvm440.md §4.1).  ``victim(ea)`` applies the replacement
     policy; ``round-robin`` cycles over ways 0..hwater (Linux 44x), ``nv`` is
     the e500 hardware next-victim counter shared by all sets.
     """
@@ -849,7 +849,7 @@ cdef class BookeTLB:
 
 
 # ==========================================================================
-# The virtualized fast path (DESIGN.md §3).  Codes mirror emu/codes.py.
+# The virtualized fast path (docs/design.md §3).  Codes mirror emu/codes.py.
 
 cdef uint32_t NOPID = 0xFFFF
 
@@ -1238,7 +1238,7 @@ cdef class Ctx:
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil:
         """kvmppc_mmu_map: put a 4 KB shadow of guest entry ``gi`` into hardware.
 
-        The shadow TID follows reference/kvm440.md §2.8 (guest TID 0 -> 1,
+        The shadow TID follows docs/kvm440.md §2.8 (guest TID 0 -> 1,
         else 0) or, for e500 shadow IDs, the IDs in PID0/PID1.  Shadow designs
         place it at KVM's own round-robin index in the shadow array (and the
         same hardware index); the others let the hardware TLB's policy choose

@@ -9,7 +9,7 @@ build fails there).
 """
 
 #: KVM's exit-timing categories (arch/powerpc/kvm/timing.c @73e75b41;
-#: reference/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
+#: docs/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
 EXIT_CATEGORIES = (
     "MMIO", "DCR", "SIGNAL", "ITLBREAL", "ITLBVIRT", "DTLBREAL", "DTLBVIRT",
     "SYSCALL", "ISI", "DSI", "EMULINST", "EMUL_WAIT", "EMUL_WRTEE", "EMUL_MTSPR",
@@ -18,7 +18,7 @@ EXIT_CATEGORIES = (
 )
 EXIT = {name: i for i, name in enumerate(EXIT_CATEGORIES)}
 
-#: Causes of a hardware TLB miss (DESIGN.md §6): every miss has exactly one.
+#: Causes of a hardware TLB miss (docs/design.md §6): every miss has exactly one.
 MISS_CAUSES = (
     "compulsory", "host-eviction", "other-guest-eviction", "self-eviction",
     "guest-context-switch", "flush", "shadow-not-restored",

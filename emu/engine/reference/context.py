@@ -232,7 +232,7 @@ class Ctx:
         if self.strategy == STRATEGY["e500-shadow-ids"]:
             stid = self.pid1 if gtid == 0 else self.shadow_pid
         else:
-            stid = 1 if gtid == 0 else 0       # reference/kvm440.md §2.8
+            stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
         if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = self.shadow.choose_victim(0)   # KVM's own round robin
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
