@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from emu.cli.args import Parser
-from emu.run.outdir import writing_beside
 from emu.workload.traces import import_lackey
 
 
@@ -25,11 +24,7 @@ def add_trace_parser(sub) -> None:
 
 
 def cmd_trace_import(args) -> int:
-    """Run ``emu trace import``: write the trace and say how many records it holds.
-
-    The temporaries a killed import of the same output left beside it are
-    removed first (:func:`~emu.run.outdir.writing_beside`)."""
-    with writing_beside(args.output):
-        n = import_lackey(args.input, args.output)
+    """Run ``emu trace import``: write the trace and say how many records it holds."""
+    n = import_lackey(args.input, args.output)
     print(f"{args.output}: {n:,} records")
     return 0

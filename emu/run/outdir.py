@@ -287,8 +287,8 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
     """Remove what killed writers left in ``parent`` (only what they left of
     ``name`` if given): the temporary folders of Stages no process holds, and
     the temporaries of atomic writes (the caller makes sure no live writer of
-    those is at work: the sweep's lock, :func:`writing_beside`).  If ``name``
-    is missing and a killed Stage left its old set aside, put that set back
+    those is at work, as a sweep does under its lock).  If ``name`` is
+    missing and a killed Stage left its old set aside, put that set back
     first."""
     try:
         entries = os.listdir(parent)
@@ -512,26 +512,3 @@ def folder_names(labels) -> list[str]:
         out.append(unique)
     return out
 
-
-# -- files written beside a path (trace import) --------------------------------------------
-
-@contextlib.contextmanager
-def writing_beside(path):
-    """Hold a shared lock on ``path``'s folder while a file is written at ``path``
-    through temporaries beside it; first, when no other writer holds the folder,
-    remove the temporaries that killed writers of ``path`` left there."""
-    parent, name = os.path.split(os.path.abspath(os.fspath(path)))
-    try:
-        fd = os.open(parent, os.O_RDONLY)
-    except OSError:
-        yield                  # the writer says why it cannot write there
-        return
-    try:
-        if fcntl is not None and _lock(fd, blocking=False):
-            remove_leftovers(parent, name)
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        elif fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_SH)
-        yield
-    finally:
-        os.close(fd)
