@@ -8,8 +8,10 @@ round robin (``direct``), and later code saved and restored the guest's
 entries at vcpu_put / vcpu_load (``direct-save-on-switch``).  Each runs with
 the assembly miss handler (``asm``) and with a full exit into C (``c``).
 
-``direct`` pays after every host context switch: the host task's pages evict
-the guest's entries and the guest refills them, one miss at a time.
+``direct`` pays after every host context switch: its vcpu_put runs ``_tlbia()``
+(7924bd41), and the guest refills its entries one miss at a time.  (Without
+that flush -- the hypothetical ``direct-noflush`` of the host-pages sweep --
+only what the host task's pages evict would be refilled.)
 ``shadow`` pays on every full guest entry (≈62 × 19 cycles), whether or not
 anything was lost.  So ``direct`` wins while host context switches are rare
 relative to the guest's exits, and loses when the host switches in often and
@@ -65,12 +67,12 @@ def plan(quick: bool) -> dict:
                 "sweep_strategies": ("shadow", "direct"), "sweep_handlers": ("asm",),
                 "ws": (8, 48), "periods": (1000, 200, 100, 50),
                 "pages_ws": 40, "pages_period": 50, "host_pages": (8, 16, 64),
-                "pages_strategies": ("shadow", "direct")}
+                "pages_strategies": ("shadow", "direct", "direct-noflush")}
     return {"duration_ms": 10,
             "sweep_strategies": STRATEGIES, "sweep_handlers": HANDLERS,
             "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50),
             "pages_ws": 40, "pages_period": 50, "host_pages": (4, 8, 12, 16, 24, 32, 64, 128, 256),
-            "pages_strategies": STRATEGIES}
+            "pages_strategies": STRATEGIES + ("direct-noflush",)}
 
 
 def make(strategy: str, handler: str, ws: int, period_us: float, duration_ms: float,
@@ -126,6 +128,7 @@ def point(s: dict, ws: int) -> dict:
         "save_restore_share": s["cycles"]["save_restore"] / total,
         "fastpath_share": s["cycles"]["fastpath"] / total,
         "host_eviction_misses": s["tlb"]["guest"]["misses_by_cause"]["host-eviction"],
+        "flush_misses": s["tlb"]["guest"]["misses_by_cause"]["flush"],
         "self_eviction_misses": s["tlb"]["guest"]["misses_by_cause"]["self-eviction"],
         "guest_misses": s["tlb"]["guest"]["misses"],
         "isolation_violations": s["tlb"]["isolation_violations"],
@@ -223,11 +226,11 @@ def report(r: dict) -> str:
     for key, v in r["matrix"].items():
         rows.append([key, v["cpa"], v["cpa_resume_charged"], v["switches_per_ms"],
                      v["misses_per_resume"], pct(v["save_restore_share"]),
-                     pct(v["fastpath_share"]), v["host_eviction_misses"],
+                     pct(v["fastpath_share"]), v["host_eviction_misses"], v["flush_misses"],
                      v["isolation_violations"]])
     lines.append(table(["design", "cycles/access", "+resume entry", "switches/ms",
                         "misses/resume", "save/restore", "fast path", "host-evicted",
-                        "violations"], rows))
+                        "flushed", "violations"], rows))
     plan_ = r["plan"]
     for handler in plan_["sweep_handlers"]:
         for ws in plan_["ws"]:

@@ -5,7 +5,8 @@ shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; reference/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
 PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
 shadow designs also keep a per-vCPU shadow array that they lay into hardware
-indices 0..hwater (:func:`restore_shadow_array`).
+indices 0..hwater (:func:`restore_shadow_array`) and one modified flag per
+slot (``shadow_tlb_mod``, 83aae4a8) that their entry loop reads.
 """
 
 from __future__ import annotations
@@ -15,26 +16,59 @@ import numpy as np
 from emu.codes import CAUSE, TLB
 
 
-def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
-    """Drop every shadow slot that maps guest entry ``gi`` (kvmppc_44x_shadow_release).
+def mark_modified(vcpu, i: int) -> None:
+    """Set the modified flag of shadow slot ``i`` (kvmppc_tlbe_set_modified)."""
+    ctx = vcpu.ctx
+    mod = ctx.arrays["mod"]
+    if not mod[i]:
+        mod[i] = 1
+        ctx.n_modified += 1
 
-    The hardware index is invalidated even when another context has written
-    it since (the source notes this can kill a host mapping; counted in
-    ``host_mappings_killed``).  Returns the number of slots released.
+
+def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
+    """Release shadow slot ``i`` of ``vcpu`` (kvmppc_44x_shadow_release).
+
+    A slot that holds a page drops it (the pfn source's ``put_shadow_ref``)
+    and its mapping leaves hardware index ``i``: the direct designs tlbie the
+    index, the shadow designs write the invalid word at the next entry, which
+    the model does now (nothing runs in between).  The index is invalidated
+    even when another context has written it since (the source notes this can
+    kill a host mapping; counted in ``host_mappings_killed``).  The shadow
+    entry itself is invalidated.  Returns whether the slot held a page.
     """
     ctx = vcpu.ctx
     hwref = ctx.arrays["hwref_gi"]
+    if vcpu.shadow is not None:
+        vcpu.shadow.invalidate(i)
+    if hwref[i] < 0:
+        return False
+    hwref[i] = -1
+    virt = cpu.virt
+    if i < virt.tlb.entries:
+        entry = virt.tlb.read(i)
+        if entry[0] and entry[7] >> 8 != ctx.ctx:
+            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
+    virt.invalidate(i, ctx.ctx, reason)
+    vcpu.kvm.pfn.put_shadow_ref(cpu)
+    return True
+
+
+def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
+    """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote it).
+
+    The slots are released with :func:`release_slot`; a design that keeps
+    modified flags for its entry loop (``vcpu.strategy.flags_released``) sets
+    them.  Returns the number of slots released.
+    """
+    ctx = vcpu.ctx
+    hwref = ctx.arrays["hwref_gi"]
+    flags = vcpu.strategy.flags_released
     released = 0
     for i in np.flatnonzero(hwref == gi):
         i = int(i)
-        hwref[i] = -1
-        entry = cpu.virt.tlb.read(i) if i < cpu.virt.tlb.entries else None
-        if entry is not None and entry[0] and entry[7] >> 8 != ctx.ctx:
-            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
-        cpu.virt.invalidate(i, ctx.ctx, reason)
-        if vcpu.shadow is not None:
-            vcpu.shadow.invalidate(i)
-        vcpu.kvm.pfn.put_shadow_ref(cpu)
+        release_slot(cpu, vcpu, i, reason)
+        if flags:
+            mark_modified(vcpu, i)
         released += 1
     if gi >= 0:
         ctx.arrays["gref"][gi] = -1
@@ -46,6 +80,20 @@ def release_process_entries(cpu, vcpu) -> int:
     hwref = vcpu.ctx.arrays["hwref_gi"]
     gis = sorted({int(g) for g in hwref[hwref >= 0] if vcpu.gtlb.tid_arr[int(g)] != 0})
     return sum(release_guest_entry(cpu, vcpu, gi, CAUSE["guest-context-switch"]) for gi in gis)
+
+
+def tlbia(cpu, writer: int, hwater: int, costs) -> int:
+    """Linux 44x ``_tlbia()``: write word 0 = index (V clear) into hardware
+    indices 0..hwater, whoever owns them; pinned entries above hwater survive.
+
+    Returns its cycles: ``tlbia_base + (hwater + 1) * tlbia_per_entry``
+    (eras44x.md §3.4: 13 + 63 x 4 = 265 at hwater 62 with tlbwe = 1).
+    """
+    tlb = cpu.tlb
+    for i in range(hwater + 1):
+        if tlb.valid_arr[i]:
+            cpu.invalidate(i, writer, CAUSE["flush"])
+    return costs["tlbia_base"] + (hwater + 1) * costs["tlbia_per_entry"]
 
 
 def new_shadow_array(backend, hwater: int):

@@ -38,11 +38,17 @@ def key_figures(s: dict) -> dict:
     }
 
 
+def shipped_as(s: dict) -> str:
+    """The design's label: the commit that shipped it, its TID era and handler,
+    or ``proposal: ...`` / ``hypothetical: ...`` (``-`` for an older summary)."""
+    return s.get("design", {}).get("label", "-")
+
+
 def format_comparison(runs: list) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design."""
-    figs = [(label, key_figures(s)) for label, s in runs]
-    header = ["design"] + list(figs[0][1])
-    table = _table(header, [[label] + list(f.values()) for label, f in figs])
+    figs = [(label, shipped_as(s), key_figures(s)) for label, s in runs]
+    header = ["design", "as shipped"] + list(figs[0][2])
+    table = _table(header, [[label, shipped] + list(f.values()) for label, shipped, f in figs])
     causes = _table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs])
@@ -58,6 +64,7 @@ def format_run(s: dict) -> str:
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
         f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
         f"seed {s['seed']}",
+        f"design as shipped: {shipped_as(s)}",
         f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles)"
         + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
            if s.get("warmup_cycles") else "")

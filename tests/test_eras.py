@@ -1,0 +1,245 @@
+"""The KVM-440 designs as they shipped: each hook of each era on a hand-derived case.
+
+The cases follow eras44x.md §3 (the kernel code each row names); the costs
+are the defaults of emu.costs (tlbwe = 1 cycle, hwater 62: slots 0..62).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from emu.codes import CAUSE, CYCLES
+from emu.kvm.shadow import release_guest_entry
+from emu.machine import Machine
+from emu.params import scenario_from_dict
+
+PIN = 63                      # Linux's pinned 256 MB kernel entry, above hwater
+
+
+def _machine(strategy: str, tid_scheme: str | None = None, pfn_source: str = "gup"):
+    kvm = {"strategy": strategy, "pfn_source": pfn_source}
+    if tid_scheme:
+        kvm["tid_scheme"] = tid_scheme
+    m = Machine(scenario_from_dict({"kvm": kvm, "duration_ms": 1, "host_task": [{}]}))
+    if tid_scheme:
+        m.strategy.tid_scheme = tid_scheme
+    return m, m.strategy, m.cpus[0], m.vcpus[0]
+
+
+def _fill(cpu, vcpu, gi: int, tid: int) -> int:
+    """Guest entry ``gi`` (4 KB, TID ``tid``) and KVM's shadow of it; the slot."""
+    ea = 0x1000_0000 + gi * 0x1000
+    vcpu.gtlb.write(gi, ea, 12, tid, 0, 0x10_0000 + gi * 0x1000, 0, -1)
+    return vcpu.ctx.map_shadow(cpu.virt, ea, gi, 0x800 + gi)
+
+
+def _c_path(cpu) -> int:
+    return int(cpu.cycles[CYCLES["c_path"]])
+
+
+def _host_entries(cpu, m, indices):
+    """Host entries (TS=0, a host task's context) at each index."""
+    host = m.host_tasks[0].ctx.ctx
+    for i in indices:
+        cpu.write(i, 0x4000_0000 + i * 0x1000, 12, 5, 0, 0x3000_0000 + i * 0x1000, host << 8,
+                  host)
+    return host
+
+
+def _flag_count(vcpu) -> int:
+    return int(vcpu.ctx.arrays["mod"].sum())
+
+
+# -- vcpu_put / vcpu_load (eras44x.md §3.3, §3.4) ------------------------------------------
+
+def test_direct_put_is_tlbia_of_0_to_hwater():
+    """7924bd41: _tlbia() at every put -- host entries included; the pinned 63 survives;
+    13 + 63 x 4 = 265 cycles; a host entry missed again counts as flushed."""
+    m, s, cpu, vcpu = _machine("direct")
+    host = _host_entries(cpu, m, range(0, 63))
+    assert cpu.tlb.valid_arr[PIN]
+    assert s.vcpu_put(cpu, vcpu) == 265
+    assert not cpu.tlb.valid_arr[:63].any() and cpu.tlb.valid_arr[PIN]
+    assert cpu.virt.cause_of(host << 8, 0, 0x4000_0000 + 7 * 0x1000) == CAUSE["flush"]
+    assert s.vcpu_load(cpu, vcpu) == 0
+
+
+def test_direct_put_keeps_the_shadow_refs():
+    """_tlbia does not touch shadow_refs: the pages stay referenced (eras44x.md §3.4)."""
+    m, s, cpu, vcpu = _machine("direct")
+    slot = _fill(cpu, vcpu, 3, tid=7)
+    s.vcpu_put(cpu, vcpu)
+    assert not cpu.tlb.valid_arr[slot]
+    assert vcpu.ctx.arrays["hwref_gi"][slot] == 3
+
+
+def test_direct_noflush_put_does_nothing():
+    m, s, cpu, vcpu = _machine("direct-noflush")
+    _host_entries(cpu, m, range(0, 63))
+    assert s.vcpu_put(cpu, vcpu) == 0
+    assert cpu.tlb.valid_arr[:64].all()
+
+
+def test_shadow_2_6_26_has_no_load_or_put_work():
+    m, s, cpu, vcpu = _machine("shadow")
+    _host_entries(cpu, m, range(10, 20))
+    assert s.vcpu_put(cpu, vcpu) == 0
+    assert cpu.tlb.valid_arr[10:20].all()
+
+
+def test_shadow_modified_puts_with_tlbia_and_loads_every_index_modified():
+    """2.6.28 44x.c: put = _tlbia(); load marks 0..hwater modified."""
+    m, s, cpu, vcpu = _machine("shadow-modified")
+    _host_entries(cpu, m, range(0, 63))
+    assert s.vcpu_put(cpu, vcpu) == 265
+    assert not cpu.tlb.valid_arr[:63].any() and cpu.tlb.valid_arr[PIN]
+    vcpu.ctx.clear_modified()
+    s.vcpu_load(cpu, vcpu)
+    mod = vcpu.ctx.arrays["mod"]
+    assert mod[:63].all() and not mod[63]
+
+
+def test_direct_save_on_switch_rereads_every_index_ever_mapped():
+    """67577927: a fill sets the flag, nothing clears it: 10 indices filled once, then
+    3 puts -- each put scans 0..62 and re-reads the 10, each load writes the 10 back."""
+    m, s, cpu, vcpu = _machine("direct-save-on-switch")
+    c = m.costs
+    slots = [_fill(cpu, vcpu, gi, tid=7) for gi in range(10)]
+    entries = [cpu.tlb.read(i) for i in slots]
+    for _ in range(3):
+        put = s.vcpu_put(cpu, vcpu)
+        assert put == (63 * c["put_scan_per_entry"] + 10 * c["save_on_put_per_entry"]
+                       + 10 * c["invalidate_per_entry"])
+        assert not any(cpu.tlb.valid_arr[i] for i in slots)
+        assert s.vcpu_load(cpu, vcpu) == 10 * c["load_on_load_per_entry"]
+        assert [cpu.tlb.read(i) for i in slots] == entries
+        assert _flag_count(vcpu) == 10
+
+
+def test_direct_save_on_switch_reads_back_a_host_entry_and_leaves_it():
+    """A released slot is invalid at the next put; a host entry written there while the
+    vCPU is out is read back at the following put (TS=0): neither invalidated nor
+    restored (eras44x.md §3.4)."""
+    m, s, cpu, vcpu = _machine("direct-save-on-switch")
+    slot = _fill(cpu, vcpu, 0, tid=7)
+    release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"])
+    s.vcpu_put(cpu, vcpu)
+    _host_entries(cpu, m, [slot])
+    s.vcpu_load(cpu, vcpu)
+    host_entry = cpu.tlb.read(slot)
+    s.vcpu_put(cpu, vcpu)
+    assert cpu.tlb.read(slot) == host_entry
+    assert s.saved[vcpu.ctx.ctx][slot] == host_entry
+    s.vcpu_load(cpu, vcpu)
+    assert cpu.tlb.read(slot) == host_entry
+
+
+# -- the privilege switch and the guest PID, by era (eras44x.md §3.1, §3.2) ----------------
+
+def test_guest_tid_privilege_switch_releases_every_slot():
+    """83aae4a8: a syscall (delivery: PR 1 -> 0, rfi: PR 0 -> 1) with k = 5 valid shadows:
+    every slot 0..62 released and marked modified at each switch, put_page x 5 at the
+    first; 63 x 6 + 40 = 418 cycles of loop each time."""
+    m, s, cpu, vcpu = _machine("shadow-modified", "guest-tid")
+    slots = [_fill(cpu, vcpu, gi, tid=7) for gi in range(5)]
+    assert slots == [0, 1, 2, 3, 4]
+    vcpu.ctx.clear_modified()
+    before = _c_path(cpu)
+    assert s.priv_switch(cpu, vcpu, usermode=False) == 418
+    assert _c_path(cpu) - before == 5 * m.costs["put_page"]
+    assert vcpu.shadow.valid_count() == 0
+    assert not any(cpu.tlb.valid_arr[i] for i in slots)
+    assert (vcpu.ctx.arrays["hwref_gi"] < 0).all()
+    assert _flag_count(vcpu) == 63
+    before = _c_path(cpu)
+    assert s.priv_switch(cpu, vcpu, usermode=True) == 418
+    assert _c_path(cpu) == before                       # nothing left to put
+    assert vcpu.ctx.guest_pr == 1
+
+
+def test_guest_tid_pid_change_does_nothing_to_the_shadows():
+    m, s, cpu, vcpu = _machine("shadow-modified", "guest-tid")
+    _fill(cpu, vcpu, 0, tid=7)
+    vcpu.ctx.clear_modified()
+    assert s.set_pid(cpu, vcpu, 8) == 0
+    assert vcpu.ctx.guest_pid == 8
+    assert vcpu.shadow.valid_count() == 1 and _flag_count(vcpu) == 0
+
+
+def test_shadow_2_6_26_switch_sets_no_flags():
+    """2.6.26: the same release loop, without modified flags."""
+    m, s, cpu, vcpu = _machine("shadow")
+    _fill(cpu, vcpu, 0, tid=7)
+    vcpu.ctx.clear_modified()
+    assert s.priv_switch(cpu, vcpu, usermode=False) == 418
+    assert vcpu.shadow.valid_count() == 0 and _flag_count(vcpu) == 0
+
+
+def test_swap_pid_flushes_once_after_a_pid_change():
+    """49dd2c49: mtspr PID arms one flush, at the next privilege switch; none after."""
+    m, s, cpu, vcpu = _machine("shadow-modified", "swap-pid")
+    _fill(cpu, vcpu, 0, tid=7)
+    _fill(cpu, vcpu, 1, tid=0)
+    assert s.priv_switch(cpu, vcpu, usermode=False) == 0      # nothing armed
+    assert vcpu.shadow.valid_count() == 2
+    assert s.set_pid(cpu, vcpu, vcpu.ctx.guest_pid) == 0     # the same PID: nothing
+    assert s.set_pid(cpu, vcpu, 9) == 0
+    assert vcpu.shadow.valid_count() == 2                    # only armed
+    assert s.priv_switch(cpu, vcpu, usermode=True) == 418
+    assert vcpu.shadow.valid_count() == 0
+    _fill(cpu, vcpu, 2, tid=9)
+    assert s.priv_switch(cpu, vcpu, usermode=False) == 0     # a later syscall: no flush
+    assert s.priv_switch(cpu, vcpu, usermode=True) == 0
+    assert vcpu.shadow.valid_count() == 1
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.guest_pr) == (0, 1)
+
+
+def test_tid01_shadow_array_releases_the_process_shadows_only():
+    """2.6.28 kvmppc_set_pid: 5 user (shadow TID 0) + 3 kernel (shadow TID 1) shadows:
+    the 5 go, the 3 stay; every slot of the 64 with shadow TID 0 -- never used ones
+    included -- is marked modified; 64 x 5 = 320 cycles of scan."""
+    m, s, cpu, vcpu = _machine("shadow-modified", "tid01")
+    user = [_fill(cpu, vcpu, gi, tid=7) for gi in range(5)]
+    kernel = [_fill(cpu, vcpu, gi, tid=0) for gi in range(5, 8)]
+    vcpu.ctx.clear_modified()
+    before = _c_path(cpu)
+    assert s.set_pid(cpu, vcpu, 8) == 64 * m.costs["set_pid_per_slot"] == 320
+    assert _c_path(cpu) - before == 5 * m.costs["put_page"]
+    valid = vcpu.shadow.valid_arr
+    assert not any(valid[i] for i in user) and all(valid[i] for i in kernel)
+    mod = vcpu.ctx.arrays["mod"]
+    assert _flag_count(vcpu) == 61 and not any(mod[i] for i in kernel)
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.guest_pid) == (0, 8)
+
+
+def test_tid01_direct_releases_with_tlbie():
+    """7924bd41 kvmppc_set_pid: each shadow_ref with TID 0 and a page: tlbie + put_page."""
+    m, s, cpu, vcpu = _machine("direct")
+    user = _fill(cpu, vcpu, 0, tid=7)
+    kernel = _fill(cpu, vcpu, 1, tid=0)
+    assert s.set_pid(cpu, vcpu, 8) == 320
+    assert not cpu.tlb.valid_arr[user] and cpu.tlb.valid_arr[kernel]
+    assert vcpu.ctx.arrays["hwref_gi"][user] == -1 and vcpu.ctx.arrays["hwref_gi"][kernel] == 1
+
+
+def test_tid01_privilege_switch_only_loads_the_shadow_pid():
+    m, s, cpu, vcpu = _machine("direct")
+    _fill(cpu, vcpu, 0, tid=7)
+    assert s.priv_switch(cpu, vcpu, usermode=False) == 0
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.guest_pr) == (1, 0)
+    assert s.priv_switch(cpu, vcpu, usermode=True) == 0
+    assert vcpu.ctx.shadow_pid == 0
+    assert np.count_nonzero(vcpu.ctx.arrays["hwref_gi"] >= 0) == 1     # nothing released
+
+
+@pytest.mark.parametrize("strategy, flags", [("shadow-modified", True), ("shadow", False),
+                                             ("direct", False)])
+def test_a_release_sets_the_modified_flag_where_the_entry_loop_reads_it(strategy, flags):
+    """83aae4a8 on: kvmppc_mmu_invalidate marks the released slot modified."""
+    m, s, cpu, vcpu = _machine(strategy)
+    slot = _fill(cpu, vcpu, 0, tid=7)
+    vcpu.ctx.clear_modified()
+    assert release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"]) == 1
+    assert bool(vcpu.ctx.arrays["mod"][slot]) is flags
+    assert np.count_nonzero(vcpu.ctx.arrays["hwref_gi"] >= 0) == 0
