@@ -6,33 +6,36 @@
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
      vcpu_load #3, 20 accesses) with a shorter schedule (CFS latency 400 us,
      granularity 100 us, the host task sleeping 300 us instead of 800 us), so
-     that the reference backend reaches the third resume in about a second
-     (the plain default gets there at 4.2 ms simulated, ~11 s).  The vCPU was
-     put at 810.0 us holding 44 entries (its 40 data + 4 code pages); the host
-     task 'noise' ran 187 accesses, 134 misses of which 50 were host page
-     faults (a fault stops the native handler before its tlbwe, and the
-     access misses again), so 84 tlbwe >= 63: the round robin went over all
-     of 0..62 and none of the 44 survived.  Every miss of the window is a
-     host-eviction, refilled in consecutive slots from where the host's
-     pointer stopped: hw[61], hw[62], then hw[0] (63 is the pinned kernel
-     entry above hwater).  Access #0: guest TLB entry 0 matches, 1 entry
-     scanned x 8 = 8 cycles, and 16 save + 8 + 6 GPA + 8 memslot + 8 pfn + 25
-     tlbwe + 14 restore = 85, the total the model charged.  Entry 0 is the
-     first page the guest touched (0x2001d000, see explain_first_load.txt), so
-     its GPA is the first guest frame 0x400 (the kernel keeps the first 4 MB)
-     plus the offset 0xb80, and its pfn the first host frame, 0x10000.
-     Access #7 touches the page of #1 again and hits the slot #1 filled.
+     that the reference backend reaches the third resume in about a second.
+     The default is ``direct`` as 7924bd41 shipped it: the C handler, and
+     ``_tlbia()`` at vcpu_put.  The vCPU was put at 811.3 us holding 41 entries
+     (of its 40 data + 4 code pages, 3 had been overwritten by its own round
+     robin); the flush invalidated all of 0..62, so the host task 'noise' (187
+     accesses, 134 misses of which 50 host page faults, 84 tlbwe) overwrote
+     none of them and the vCPU resumed holding 0.  Every miss of the window is
+     a flush, or a self-eviction for two of the 3 pages gone before the put
+     (#7, #12), refilled in consecutive slots from where the shared
+     round-robin pointer stopped after the host's writes: hw[53] ... hw[62],
+     then hw[0], hw[1] (63 is the pinned kernel entry above hwater).  Access #0: guest TLB entry
+     42 matches, 43 entries scanned x 12 = 516 cycles, and 125 full exit + 516
+     + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 113 restore = 852, the total
+     the model charged.  Entry 42 is the 43rd page the guest touched (the
+     guest writes its TLB in round robin), so its GPA is the 43rd guest frame,
+     0x400 + 42 = 0x42a (the kernel keeps the first 4 MB).  Access #3 fetches
+     from the page of #0 again and hits the slot #0 filled.
    * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: each miss is
-     compulsory, the walk scans all 64 guest entries (512 cycles), the miss is
-     delivered to the guest (16 + 512 + 60 deliver + 14 restore = 602), the
-     guest's handler writes guest TLB entries 0, 1, 2... in round robin with
-     three trapping tlbwe, and KVM maps the entry on the second and third
+     compulsory, the walk scans all 64 guest entries (768 cycles), the miss is
+     delivered to the guest (125 + 768 + 60 deliver + 113 restore = 1,066),
+     the guest's handler writes guest TLB entries 0, 1, 2... in round robin
+     with three trapping tlbwe, and KVM maps the entry on the second and third
      word (the third releases the second's shadow), so the retry hits the
      second slot written.
    * ``explain_gup.txt``: the exercise's scenario with pfn source ``gup``:
-     after the host evicted everything, every fill defers to C: 16 + 8 x
-     scanned + 6 + 8 + 8 in assembly, then 115 deferred + 600 gfn_to_pfn +
-     48 tlbwe + 113 restore = 876 cycles in C.
+     after 7924bd41's vcpu_put flushed everything, every fill calls
+     gfn_to_pfn from the C handler: 125 + 12 x scanned + 10 + 25 + 15, then
+     600 gfn_to_pfn + 48 tlbwe + 113 restore = 761 cycles in C, 801 when the
+     slot still held the reference of a page mapped before the put (_tlbia
+     leaves the shadow_refs alone; the new map puts the old page, 40).
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost 8 cycles per entry scanned.
