@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu import backend as _backend
+from emu import engine
 from emu.costs import CostTable
 from emu.errors import ConfigError
 from emu.guest.kernel import GuestKernel
@@ -59,7 +59,7 @@ class Machine:
         self.scenario = scenario = resolved(scenario)
         m, k = scenario.machine, scenario.kvm
         self.costs = CostTable(dict(scenario.costs, clock_mhz=m.clock_mhz))
-        self.backend = _backend.get(scenario.sim.backend)
+        self.backend = engine.get(scenario.sim.backend)
         self.clock_mhz = m.clock_mhz
         self.hwater = m.hwater if m.core == "440" else 0
         self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater, k.tid_scheme)

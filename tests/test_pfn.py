@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from emu import backend as _backend
+from emu.engine import backend as _backend
 from emu import codes
 from emu.params import KVM, PFN_SOURCES
 from emu.costs import CostTable

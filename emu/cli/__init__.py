@@ -3,7 +3,7 @@
 Every problem with the user's input ends in one line on stderr,
 ``emu: error: ...``, and exit status 2; results are written atomically.
 The work is done by the library (:mod:`emu.run`, :mod:`emu.report`,
-:mod:`emu.explain`); nothing outside this package imports it.
+:mod:`emu.teach`); nothing outside this package imports it.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from emu.cli.sweep import add_sweep_parser
 from emu.cli.tlb import add_tlb_parser
 from emu.cli.trace import add_trace_parser
 from emu.errors import EmuError
-from emu.explain import add_explain_parser
+from emu.teach import add_explain_parser
 
 __all__ = ["build_parser", "main"]
 

@@ -13,7 +13,7 @@ A translation searches both arrays.
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 from emu.hw.tlb import PAGE_OFFSET, PAGE_SIZES_E500
 
@@ -44,7 +44,7 @@ class E500MMU:
     """TLB0 and TLB1 of one e500v2 core."""
 
     def __init__(self, backend: str = "cython", seed: int = 0):
-        impl = _backend.get(backend)
+        impl = engine.get(backend)
         self.tlb0, self.tlb1 = build_tlb0(impl, seed), build_tlb1(impl, seed)
 
     def tlb0_write(self, ea: int, tid: int, ts: int, real_address: int = 0, attr: int = 0,

@@ -17,7 +17,7 @@ reference/kvm440.md §1.5).
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 from emu.hw.tlb import PAGE_OFFSET
 
@@ -65,7 +65,7 @@ def word1(real_address: int) -> int:
 def build_utlb(impl, hwater: int = HWATER, seed: int = 0):
     """The UTLB array: 64 entries, fully associative, Linux's round robin over 0..hwater.
 
-    ``impl`` is a backend module (:func:`emu.backend.get`); the array is empty.
+    ``impl`` is a backend module (:func:`emu.engine.get`); the array is empty.
     """
     return impl.BookeTLB(TLB_SIZE, TLB_SIZE, "round-robin", hwater, 12, seed)
 
@@ -104,7 +104,7 @@ class PPC440UTLB:
     """
 
     def __init__(self, backend: str = "cython", hwater: int = HWATER, seed: int = 0):
-        self.array = build_utlb(_backend.get(backend), hwater, seed)
+        self.array = build_utlb(engine.get(backend), hwater, seed)
         self.words = [[0, 0, 0] for _ in range(TLB_SIZE)]
         self.tids = [0] * TLB_SIZE
         self.mmucr_stid = 0

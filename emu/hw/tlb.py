@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 
 KB, MB, GB = 1 << 10, 1 << 20, 1 << 30
@@ -67,5 +67,5 @@ def make_plain_tlb(entries: int = 64, ways: int | None = None, policy: str = "fi
     """A trace-driven TLB of one page size (``emu tlb``), on either backend."""
     ways = check_geometry(entries, ways, policy)
     shift = page_shift(page_size)
-    impl = _backend.get(backend)
+    impl = engine.get(backend)
     return impl.PlainTLB(entries, ways, policy, shift, hwater, seed)

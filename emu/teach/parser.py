@@ -1,0 +1,53 @@
+"""``emu explain`` on the command line: its argparse parser and what it runs."""
+
+from __future__ import annotations
+
+import argparse
+
+from emu.teach import exercise
+from emu.teach.narrator import DEFAULT_ACCESSES, DEFAULT_RESUME, explain
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def add_explain_parser(sub) -> None:
+    """Add ``emu explain`` to the CLI's subparsers."""
+    p = sub.add_parser(
+        "explain", help="narrate the TLB miss handler, access by access, after a resume",
+        description="Run a scenario (default: the built-in one) on the reference backend and "
+                    "narrate the first N accesses of a vCPU after its K-th vcpu_load: each "
+                    "hit, each hardware miss with its cause, and the four steps of the miss "
+                    "handler (DESIGN.md §3). --exercise prints a small exercise; --solve "
+                    "answers it by running the model.")
+    p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a scenario key by its dotted path (repeatable)")
+    p.add_argument("--resume", type=_positive, default=DEFAULT_RESUME, metavar="K",
+                   help=f"narrate after the K-th vcpu_load (1 = the first; default "
+                        f"{DEFAULT_RESUME})")
+    p.add_argument("--accesses", type=_positive, default=DEFAULT_ACCESSES, metavar="N",
+                   help=f"how many accesses to narrate (default {DEFAULT_ACCESSES})")
+    p.add_argument("--vcpu", metavar="NAME", help="which vCPU, e.g. vm0.vcpu0 (default: the first)")
+    p.add_argument("--exercise", action="store_true", help="print the exercise")
+    p.add_argument("--solve", action="store_true", help="print the exercise and its answer")
+    p.set_defaults(func=cmd_explain)
+
+
+def cmd_explain(args) -> int:
+    """Run ``emu explain``: print the narration, or the exercise (and its answer)."""
+    if args.exercise or args.solve:
+        print(exercise.exercise_text(), end="")
+        if args.solve:
+            print()
+            print(exercise.solve_exercise().text, end="")
+        return 0
+    result = explain(args.scenario, args.overrides, args.resume, args.accesses, args.vcpu)
+    print(result.text, end="")
+    return 0
