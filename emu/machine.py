@@ -210,7 +210,8 @@ class Machine:
         contexts = [ContextCounters(t.ctx.ctx, t.name, kind,
                                     {name: t.ctx.arrays[name].copy() for name in COUNTERS},
                                     resumes=t.resumes if kind == "vcpu" else 0,
-                                    page_faults=t.page_faults if kind != "vcpu" else 0)
+                                    page_faults=t.page_faults if kind != "vcpu" else 0,
+                                    machine_checks=t.machine_checks if kind == "vcpu" else 0)
                     for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
         cpus = [CpuCycles(c.index, c.measured_cycles(), c.measured_from) for c in self.cpus]
         vms = [VmFigures(kvm.index, len(kvm.vcpus), int(kvm.startup_cycles), int(kvm.host_faults),

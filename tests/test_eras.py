@@ -9,10 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emu.codes import CAUSE, CYCLES
-from emu.kvm.shadow import release_guest_entry
+from emu.codes import CAUSE, CYCLES, EXIT, KIND_IFETCH, KIND_LOAD, STEP, STOP
+from emu.guest.os import UART_EA
+from emu.kvm.shadow import mark_modified, release_guest_entry
 from emu.machine import Machine
 from emu.params import scenario_from_dict
+from emu.run import run
+from emu.stats import collect
 
 PIN = 63                      # Linux's pinned 256 MB kernel entry, above hwater
 
@@ -22,8 +25,6 @@ def _machine(strategy: str, tid_scheme: str | None = None, pfn_source: str = "gu
     if tid_scheme:
         kvm["tid_scheme"] = tid_scheme
     m = Machine(scenario_from_dict({"kvm": kvm, "duration_ms": 1, "host_task": [{}]}))
-    if tid_scheme:
-        m.strategy.tid_scheme = tid_scheme
     return m, m.strategy, m.cpus[0], m.vcpus[0]
 
 
@@ -151,7 +152,7 @@ def test_guest_tid_privilege_switch_releases_every_slot():
     assert vcpu.shadow.valid_count() == 0
     assert not any(cpu.tlb.valid_arr[i] for i in slots)
     assert (vcpu.ctx.arrays["hwref_gi"] < 0).all()
-    assert _flag_count(vcpu) == 63
+    assert _flag_count(vcpu) == 63 and vcpu.ctx.n_modified == 62
     before = _c_path(cpu)
     assert s.priv_switch(cpu, vcpu, usermode=True) == 418
     assert _c_path(cpu) == before                       # nothing left to put
@@ -210,6 +211,7 @@ def test_tid01_shadow_array_releases_the_process_shadows_only():
     assert not any(valid[i] for i in user) and all(valid[i] for i in kernel)
     mod = vcpu.ctx.arrays["mod"]
     assert _flag_count(vcpu) == 61 and not any(mod[i] for i in kernel)
+    assert vcpu.ctx.n_modified == 59          # the entry loop rewrites those below 62
     assert (vcpu.ctx.shadow_pid, vcpu.ctx.guest_pid) == (0, 8)
 
 
@@ -243,3 +245,163 @@ def test_a_release_sets_the_modified_flag_where_the_entry_loop_reads_it(strategy
     assert release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"]) == 1
     assert bool(vcpu.ctx.arrays["mod"][slot]) is flags
     assert np.count_nonzero(vcpu.ctx.arrays["hwref_gi"] >= 0) == 0
+
+
+# -- the entry loop and the slot-hwater rule (eras44x.md §3.5), both backends ---------------
+
+def _loaded(backend: str, strategy: str, *overrides):
+    m = Machine(scenario_from_dict({"kvm": {"strategy": strategy, "pfn_source": "pin-all"},
+                                    "duration_ms": 1},
+                                   [f"sim.backend={backend}", *overrides]))
+    vcpu, cpu = m.vcpus[0], m.cpus[0]
+    vcpu.vcpu_load(cpu)
+    return m, vcpu, cpu
+
+
+def _exits(vcpu, category: str) -> int:
+    return int(vcpu.ctx.arrays["exits"][4 * EXIT[category]])
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_shadow_in_slot_hwater_never_reaches_hardware(backend):
+    """kvmppc_mmu_map picks victims 0..hwater but the entry loop writes 0..hwater-1: a
+    shadow placed in slot 62 is not in hardware, the access misses again and the next
+    map puts it in slot 0 (one victim counter for the machine)."""
+    m, vcpu, cpu = _loaded(backend, "shadow-modified")
+    ea, gi = 0x2000_5000, 5
+    vcpu.gtlb.write(gi, ea, 12, vcpu.ctx.guest_pid, 0, 0x40_5000, 0, -1)
+    m.strategy.shadow_pos[0] = 62
+    stop, pos, _ = vcpu.ctx.run_virt(cpu.virt, np.array([ea], np.uint32),
+                                     np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert (stop, pos) == (STOP["end"], 1)
+    assert _exits(vcpu, "DTLBVIRT") == 2
+    assert vcpu.ctx.arrays["causes"][CAUSE["shadow-not-restored"]] == 1
+    hwref = vcpu.ctx.arrays["hwref_gi"]
+    assert hwref[62] == gi and hwref[0] == gi          # both shadows hold the page
+    assert vcpu.shadow.valid_arr[62] and vcpu.shadow.valid_arr[0]
+    assert cpu.tlb.read(62)[7] >> 8 != vcpu.ctx.ctx   # hardware 62: not the guest's
+    assert cpu.tlb.read(0)[7] >> 8 == vcpu.ctx.ctx
+    assert m.strategy.shadow_pos[0] == 1
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_the_shadow_modified_entry_loop_costs_what_its_code_counts(backend):
+    """62 x 5 (scan) + 36 (clear) + m x (7 + 3 tlbwe) with m modified below 62; the
+    flags of slots 62 and 63 are cleared but never written."""
+    m, vcpu, cpu = _loaded(backend, "shadow-modified")
+    vcpu.ctx.clear_modified()
+    for i in (3, 9, 17, 40, 61, 62, 63):
+        mark_modified(vcpu, i)
+    assert vcpu.ctx.n_modified == 5
+    assert vcpu.ctx.guest_entry(cpu.virt) == 62 * 5 + 36 + 5 * 10 == 396
+    assert vcpu.ctx.n_modified == 0 and not vcpu.ctx.arrays["mod"].any()
+
+
+@pytest.mark.parametrize("handler", ["asm", "c"])
+def test_every_shadow_reentry_runs_the_entry_loop_whatever_the_handler(handler):
+    """booke_interrupts.S: every re-entry of a shadow design runs lightweight_exit's loop;
+    the assembly handler (the proposal) does not skip it."""
+    m, vcpu, cpu = _loaded("cython", "shadow", f"kvm.handler={handler}")
+    ea, gi = 0x2000_5000, 5
+    vcpu.gtlb.write(gi, ea, 12, vcpu.ctx.guest_pid, 0, 0x40_5000, 0, -1)
+    before = int(vcpu.ctx.arrays["profile"][2 * STEP["entry_restore"]])
+    vcpu.ctx.run_virt(cpu.virt, np.array([ea], np.uint32), np.array([KIND_LOAD], np.uint8),
+                      0, 1 << 40)
+    prof = vcpu.ctx.arrays["profile"]
+    assert prof[2 * STEP["entry_restore"]] == before + 1
+    assert prof[2 * STEP["entry_restore"] + 1] >= 62 * m.costs["shadow_restore_per_entry"]
+
+
+# -- the trap port: privilege switches and PID changes reach the era -----------------------
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_system_call_under_guest_tid_empties_the_shadows(backend):
+    """83aae4a8: the syscall's delivery (PR 1 -> 0) releases every shadow slot, and so
+    does its rfi back to user mode; the hardware PID is the guest PID throughout."""
+    m, vcpu, cpu = _loaded(backend, "shadow-modified", "kvm.tid_scheme=guest-tid")
+    pid = vcpu.ctx.guest_pid
+    for gi in range(4):
+        _fill(cpu, vcpu, gi, tid=pid)
+    assert vcpu.shadow.valid_count() == 4
+    assert cpu.tlb.read(0)[3] == pid                   # shadow TID = the guest's TID
+    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    assert vcpu.shadow.valid_count() == 0 and vcpu.ctx.guest_pr == 0
+    assert vcpu.ctx.shadow_pid == pid
+    _fill(cpu, vcpu, 10, tid=0)                        # the kernel's own access
+    vcpu.rfi(cpu, user=True)
+    assert vcpu.shadow.valid_count() == 0 and vcpu.ctx.shadow_pid == pid
+    assert _exits(vcpu, "SYSCALL") == 1 and _exits(vcpu, "EMUL_RFI") == 1
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_swap_pid_flushes_once_through_the_port(backend):
+    """49dd2c49: mtspr PID in the guest kernel, then the rfi to user flushes once; the
+    next system call flushes nothing."""
+    m, vcpu, cpu = _loaded(backend, "shadow-modified", "kvm.tid_scheme=swap-pid")
+    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    _fill(cpu, vcpu, 0, tid=vcpu.ctx.guest_pid)
+    vcpu.mtspr_pid(cpu, vcpu.ctx.guest_pid + 1)
+    assert vcpu.shadow.valid_count() == 1
+    vcpu.rfi(cpu, user=True)
+    assert vcpu.shadow.valid_count() == 0
+    _fill(cpu, vcpu, 1, tid=vcpu.ctx.guest_pid)
+    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    vcpu.rfi(cpu, user=True)
+    assert vcpu.shadow.valid_count() == 1
+
+
+def test_a_mode_that_does_not_change_is_no_privilege_switch():
+    m, vcpu, cpu = _loaded("cython", "shadow-modified", "kvm.tid_scheme=guest-tid")
+    _fill(cpu, vcpu, 0, tid=vcpu.ctx.guest_pid)
+    vcpu.priv_switch(cpu, usermode=True)               # already in user mode
+    vcpu.deliver_interrupt(cpu, "DEC")                 # no PR change asked
+    assert vcpu.shadow.valid_count() == 1
+
+
+# -- an instruction fetch from a device (eras44x.md §4) ------------------------------------
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_an_itlb_miss_to_a_device_is_itlbvirt_and_a_machine_check(backend):
+    """booke.c @73e75b41: the guest entry is found, ITLB_VIRT is counted before the gfn
+    check, and a fetch from non-RAM queues a machine check; only data accesses are MMIO."""
+    m, vcpu, cpu = _loaded(backend, "direct")
+    stop, pos, _ = vcpu.ctx.run_virt(cpu.virt, np.array([UART_EA], np.uint32),
+                                     np.array([KIND_IFETCH], np.uint8), 0, 1 << 40)
+    assert (stop, pos) == (STOP["machine_check"], 0)
+    assert _exits(vcpu, "ITLBVIRT") == 1 and _exits(vcpu, "MMIO") == 0
+
+    class Proc:
+        pos = 0
+    proc = Proc()
+    vcpu.machine_check(proc)
+    assert (vcpu.machine_checks, proc.pos) == (1, 1)
+    m.simulated_cycles = cpu.total()                   # where Machine.run would have ended
+    assert collect(m.snapshot())[0]["guest_machine_checks"] == 1
+    # the same page loaded: MMIO
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, np.array([UART_EA], np.uint32),
+                                   np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert stop == STOP["mmio"]
+
+
+# -- exit timing as the kernel kept it (timing.c @73e75b41) --------------------------------
+
+def test_the_summary_gives_the_kernels_whole_microseconds_beside_the_cycles():
+    """Each exit truncated to whole µs before it is counted: a category's kernel sum lies
+    between its exact µs less one per exit and its exact µs; min and max are the
+    truncated exact ones; the exits table carries the same figures."""
+    r = run(scenario_from_dict({"duration_ms": 1, "kvm": {"strategy": "shadow"}}))
+    s, clock = r.summary, r.summary["costs"]["clock_mhz"]
+    seen = 0
+    for name, e in s["exits"].items():
+        k = e["kernel_us"]
+        if not e["count"]:
+            assert k == {"sum": 0, "min": 0, "max": 0, "sumsq": 0}
+            continue
+        seen += 1
+        assert e["sum_us"] - e["count"] < k["sum"] <= e["sum_us"], name
+        assert (k["min"], k["max"]) == (e["min"] // clock, e["max"] // clock), name
+        assert k["max"] ** 2 <= k["sumsq"] <= e["count"] * k["max"] ** 2, name
+    assert seen > 3
+    rows = {row["category"]: row for row in r.tables["exits"]}
+    for name, row in rows.items():
+        assert row["kernel_sum_us"] == s["exits"][name]["kernel_us"]["sum"]

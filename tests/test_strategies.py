@@ -15,7 +15,7 @@ from emu.kvm.strategies.base import NO_PID, Strategy
 from emu.machine import Machine
 
 HOOKS = ("entry_base", "entry_per_mod", "new_shadow_array", "memory_bytes", "vcpu_load",
-         "vcpu_put", "priv_switch", "set_pid", "guest_pid_change", "set_shadow_pids")
+         "vcpu_put", "priv_switch", "set_pid", "set_shadow_pids")
 WORDING = ("origin", "does", "isolation", "save_restore_work")
 
 #: The messages the scenario's validation gave before the registry existed.
@@ -159,7 +159,7 @@ class BaseStrategyChecks:
         s, cpu, vcpu = machine.strategy, machine.cpus[0], machine.vcpus[0]
         assert s.entry_base() >= 0 and s.entry_per_mod() >= 0
         assert (vcpu.shadow is None) == (s.new_shadow_array(machine.backend) is None)
-        for hook in (s.vcpu_load, s.set_shadow_pids, s.vcpu_put, s.guest_pid_change,
+        for hook in (s.vcpu_load, s.set_shadow_pids, s.vcpu_put,
                      s.set_shadow_pids, lambda c, v: s.priv_switch(c, v, False),
                      lambda c, v: s.set_pid(c, v, 7), lambda c, v: s.priv_switch(c, v, True)):
             cycles = hook(cpu, vcpu)
@@ -237,7 +237,9 @@ def test_e500_shadow_ids_allocate_once_per_context():
     assert s.set_shadow_pids(cpu, vcpu) == 2 * m.costs["e500_sid_alloc"]
     assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (1, 2)
     assert s.set_shadow_pids(cpu, vcpu) == 0
-    assert s.guest_pid_change(cpu, vcpu) == 0
+    # a new guest PID releases nothing: (vCPU, TID 6, PR 1) gets ID 3
+    assert s.set_pid(cpu, vcpu, 6) == m.costs["e500_sid_alloc"]
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (3, 2)
 
 
 def test_default_shadow_pids_follow_the_guest_mode():

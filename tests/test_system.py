@@ -136,9 +136,12 @@ class Base:
         noflush = summary(self.backend, "kvm.strategy=direct-noflush", *two)
         assert noflush["tlb"]["isolation_violations"] > 0
         assert noflush["design"]["label"].startswith("hypothetical: ")
-        for strategy in ("shadow", "shadow-modified", "direct", "direct-save-on-switch"):
-            s = summary(self.backend, f"kvm.strategy={strategy}", *two)
-            assert s["tlb"]["isolation_violations"] == 0, strategy
+        for strategy, scheme in (("shadow", "guest-tid"), ("shadow-modified", "guest-tid"),
+                                 ("shadow-modified", "swap-pid"), ("shadow-modified", "tid01"),
+                                 ("direct", "tid01"), ("direct-save-on-switch", "tid01")):
+            s = summary(self.backend, f"kvm.strategy={strategy}", f"kvm.tid_scheme={scheme}",
+                        *two)
+            assert s["tlb"]["isolation_violations"] == 0, (strategy, scheme)
             assert not s["design"]["hypothetical"]
 
     def test_e500_designs_isolate(self):
@@ -271,11 +274,14 @@ def test_shadow_and_direct_cost_the_bytes_the_reference_gives():
     assert direct["shadow_refs"] == 512 and "shadow_tlb" not in direct
 
 
-def test_c_handler_pays_the_shadow_restore_on_every_miss():
+def test_shadow_pays_its_entry_loop_on_every_miss_whatever_the_handler():
+    # every re-entry of a shadow design runs lightweight_exit's loop (booke_interrupts.S
+    # @bbf45ba5): the assembly handler (the proposal) saves the full exit, not the loop
     base = DENSE + ["kvm.strategy=shadow"]
     asm = summary("cython", "kvm.handler=asm", base=base)
     c = summary("cython", "kvm.handler=c", base=base)
-    assert asm["fastpath_profile"]["entry_restore"]["count"] < c["fastpath_profile"]["entry_restore"]["count"]
+    for s in (asm, c):
+        assert s["fastpath_profile"]["entry_restore"]["count"] >= s["tlb"]["guest"]["misses"] > 0
     assert c["fastpath_profile"]["full_exit"]["count"] > 0 == asm["fastpath_profile"]["full_exit"]["count"]
 
 

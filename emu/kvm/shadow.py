@@ -4,9 +4,9 @@ Every hardware slot KVM fills for a vCPU remembers the guest TLB entry it
 shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; reference/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
 PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
-shadow designs also keep a per-vCPU shadow array that they lay into hardware
-indices 0..hwater (:func:`restore_shadow_array`) and one modified flag per
-slot (``shadow_tlb_mod``, 83aae4a8) that their entry loop reads.
+shadow designs also keep a per-vCPU shadow array whose slots 0..hwater-1
+their entry loop lays into hardware (:func:`restore_shadow_array`), and one
+modified flag per slot (``shadow_tlb_mod``, 83aae4a8) that the loop reads.
 """
 
 from __future__ import annotations
@@ -17,12 +17,26 @@ from emu.codes import CAUSE, TLB
 
 
 def mark_modified(vcpu, i: int) -> None:
-    """Set the modified flag of shadow slot ``i`` (kvmppc_tlbe_set_modified)."""
+    """Set the modified flag of shadow slot ``i`` (kvmppc_tlbe_set_modified).
+
+    ``n_modified`` counts the flags the entry loop will rewrite: those below
+    its length (``ctx.loop_len``); the flags of slots hwater and 63 are set
+    but only cleared (eras44x.md §3.5).
+    """
     ctx = vcpu.ctx
     mod = ctx.arrays["mod"]
     if not mod[i]:
         mod[i] = 1
-        ctx.n_modified += 1
+        if i < ctx.loop_len:
+            ctx.n_modified += 1
+
+
+def mark_all_modified(vcpu, n: int) -> None:
+    """Set the modified flags of shadow slots 0..n-1 (:func:`mark_modified` of each)."""
+    ctx = vcpu.ctx
+    mod = ctx.arrays["mod"]
+    mod[:n] = 1
+    ctx.n_modified = int(np.count_nonzero(mod[:ctx.loop_len]))
 
 
 def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
@@ -31,10 +45,11 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
     A slot that holds a page drops it (the pfn source's ``put_shadow_ref``)
     and its mapping leaves hardware index ``i``: the direct designs tlbie the
     index, the shadow designs write the invalid word at the next entry, which
-    the model does now (nothing runs in between).  The index is invalidated
-    even when another context has written it since (the source notes this can
-    kill a host mapping; counted in ``host_mappings_killed``).  The shadow
-    entry itself is invalidated.  Returns whether the slot held a page.
+    the model does now (nothing runs in between) -- below hwater, the only
+    indices their entry loop writes.  The index is invalidated even when
+    another context has written it since (the source notes this can kill a
+    host mapping; counted in ``host_mappings_killed``).  The shadow entry
+    itself is invalidated.  Returns whether the slot held a page.
     """
     ctx = vcpu.ctx
     hwref = ctx.arrays["hwref_gi"]
@@ -43,13 +58,15 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
     if hwref[i] < 0:
         return False
     hwref[i] = -1
+    vcpu.kvm.pfn.put_shadow_ref(cpu)
+    if vcpu.shadow is not None and i >= ctx.loop_len:
+        return True
     virt = cpu.virt
     if i < virt.tlb.entries:
         entry = virt.tlb.read(i)
         if entry[0] and entry[7] >> 8 != ctx.ctx:
             ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
     virt.invalidate(i, ctx.ctx, reason)
-    vcpu.kvm.pfn.put_shadow_ref(cpu)
     return True
 
 
@@ -101,14 +118,16 @@ def new_shadow_array(backend, hwater: int):
     return backend.BookeTLB(64, 64, "round-robin", hwater)
 
 
-def restore_shadow_array(cpu, vcpu, hwater: int) -> None:
-    """Write the vCPU's shadow array over hardware indices 0..hwater.
+def restore_shadow_array(cpu, vcpu, loop_len: int) -> None:
+    """Write the vCPU's shadow array over hardware indices 0..loop_len-1, as
+    the entry loop does (0..hwater-1: a shadow in slot hwater never reaches
+    hardware, eras44x.md §3.5).
 
     An index whose hardware entry already equals the shadow one is left alone;
     an invalid shadow index invalidates the hardware one.
     """
     shadow, ctx = vcpu.shadow, vcpu.ctx.ctx
-    for i in range(hwater + 1):
+    for i in range(loop_len):
         valid, ea, shift, tid, ts, rpn, _attr, owner = shadow.read(i)
         if valid:
             if cpu.tlb.read(i) != (valid, ea, shift, tid, ts, rpn, 0, owner):

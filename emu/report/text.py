@@ -55,6 +55,12 @@ def format_comparison(runs: list) -> str:
     return f"{table}\n\nguest TLB misses by cause\n{causes}"
 
 
+def _kernel_us(e: dict) -> list:
+    """The exit's sum and max in whole µs as the kernel kept them (``-``: an older summary)."""
+    k = e.get("kernel_us")
+    return [f"{k['sum']:,}", f"{k['max']:,}"] if k else ["-", "-"]
+
+
 def format_run(s: dict) -> str:
     """A one-screen summary of one run."""
     cfg = s["config"]
@@ -75,9 +81,11 @@ def format_run(s: dict) -> str:
         _table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
                                      if s["cycles"][c]]),
         "",
-        _table(["exit", "count", "mean us", "max us"],
-               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}"]
-                for name, e in s["exits"].items() if e["count"]]),
+        _table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
+               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
+                 *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]]),
+        "(kernel: each exit truncated to whole µs before it is counted, as KVM's "
+        "exit timing kept it)",
         "",
     ]
     g = s["tlb"]["guest"]

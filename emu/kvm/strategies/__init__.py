@@ -28,8 +28,9 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.codes import STRATEGIES as _NUMBERED
+from emu.codes import TID_SCHEMES
 from emu.errors import ConfigError
-from emu.kvm.strategies.base import TID_SCHEMES, Strategy
+from emu.kvm.strategies.base import Strategy
 from emu.kvm.strategies.direct import Direct
 from emu.kvm.strategies.direct_noflush import DirectNoflush
 from emu.kvm.strategies.direct_save_on_switch import DirectSaveOnSwitch

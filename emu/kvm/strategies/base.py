@@ -17,11 +17,12 @@ The TID eras of KVM-440 (eras44x.md §2, reference/kvm440.md §2.10):
   releases the shadows of process entries (shadow TID 0) at once.
 
 Hooks and who calls them (each returns the cycles of TLB work it did, which
-the caller charges to ``save_restore``; C work it does besides is charged by
-itself):
+the caller charges to ``save_restore``; the put_page of each page it releases
+is charged by the pfn source):
 
-* ``entry_base`` / ``entry_per_mod`` -- per full guest entry, read once into
-  the fast path's cost table (the fast path and the Python exits charge them);
+* ``entry_base`` / ``entry_per_mod`` -- per guest entry, read once into the
+  fast path's cost table (the fast path and the Python exits charge them);
+  ``loop_len``: the hardware indices the entry loop writes;
 * ``new_shadow_array`` -- when a vCPU is built: its shadow array, or None;
 * ``vcpu_load`` / ``vcpu_put`` -- when the vCPU's thread is scheduled in /
   out of a CPU, and at every heavyweight exit;
@@ -40,13 +41,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from emu.codes import CAUSE, STRATEGY
-from emu.kvm.shadow import mark_modified, release_process_entries, release_slot
+import numpy as np
+
+from emu.codes import CAUSE, STRATEGY, TID_SCHEMES
+from emu.kvm.shadow import mark_all_modified, release_process_entries, release_slot
 
 NO_PID = 0xFFFF
-
-#: The TID eras of KVM-440, oldest first (eras44x.md §2).
-TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
 
 #: Why a design that lays entries into hardware indices of its choosing
 #: cannot run on the e500 (formatted with the strategies that can).
@@ -109,6 +109,14 @@ class Strategy:
         self.tid_scheme = tid_scheme
         #: Per vCPU context id: a guest PID change armed the swap-pid flush.
         self.swap_pid: set[int] = set()
+        #: KVM's victim counter of the shadow designs (kvmppc_tlb_44x_pos): one
+        #: file-static counter, so one for every vCPU of the machine.
+        self.shadow_pos = np.zeros(1, np.int32)
+
+    @property
+    def loop_len(self) -> Optional[int]:
+        """Hardware indices 0..loop_len-1 the entry loop writes (None: no loop)."""
+        return None
 
     @property
     def code(self) -> int:
@@ -170,10 +178,11 @@ class Strategy:
         mmap_sem held for writing (44x_tlb.c @83aae4a8, @49dd2c49); returns
         its cycles besides the put_page of each page released."""
         n = self.hwater + 1
-        for i in range(n):
-            release_slot(cpu, vcpu, i, CAUSE["flush"])
-            if self.flags_released:
-                mark_modified(vcpu, i)
+        held = vcpu.ctx.arrays["hwref_gi"][:n]
+        for i in np.flatnonzero(held >= 0):          # the others hold nothing to release
+            release_slot(cpu, vcpu, int(i), CAUSE["flush"])
+        if self.flags_released:
+            mark_all_modified(vcpu, n)
         c = self.costs
         return n * c["priv_switch_per_entry"] + c["mmap_sem_write"]
 
@@ -204,18 +213,17 @@ class Strategy:
         release_process_entries(cpu, vcpu)
         return 64 * self.costs["set_pid_per_slot"]
 
-    def guest_pid_change(self, cpu, vcpu) -> int:
-        """The guest wrote a new PID (``vcpu.ctx.guest_pid`` already holds it).
-
-        The tid01 release of :meth:`set_pid`, whatever the era: what the vCPU
-        calls until it calls :meth:`set_pid` (the fast path tags shadows as
-        tid01 does until it learns the era).
-        """
-        return self.release_process_shadows(cpu, vcpu)
-
     def set_shadow_pids(self, cpu, vcpu) -> int:
-        """Load the hardware PID(s) for the guest's mode and PID; returns cycles."""
-        # reference/kvm440.md §2.8: shadow PID 1 in guest supervisor mode, 0 in user mode
-        vcpu.ctx.shadow_pid = 0 if vcpu.ctx.guest_pr else 1
-        vcpu.ctx.pid1 = NO_PID
+        """Load the hardware PID(s) for the guest's mode and PID; returns cycles.
+
+        guest-tid: the guest PID, in both modes (lightweight_exit loads
+        VCPU_PID, @bbf45ba5); the later eras: 1 in guest supervisor mode, 0 in
+        user mode (``shadow_pid = !usermode``, reference/kvm440.md §2.8).
+        """
+        ctx = vcpu.ctx
+        if self.tid_scheme == "guest-tid":
+            ctx.shadow_pid = ctx.guest_pid
+        else:
+            ctx.shadow_pid = 0 if ctx.guest_pr else 1
+        ctx.pid1 = NO_PID
         return 0

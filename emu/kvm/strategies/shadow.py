@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from emu.codes import CAUSE
 from emu.kvm.shadow import mark_modified, new_shadow_array, release_slot, restore_shadow_array
 from emu.kvm.strategies.base import CANNOT_CHOOSE_AN_INDEX, Strategy
@@ -28,6 +30,10 @@ class Shadow(Strategy):
     eras = {"guest-tid": "2.6.26"}
     default_era = "guest-tid"
 
+    @property
+    def loop_len(self) -> int:
+        return self.hwater
+
     def entry_base(self) -> int:
         return self.hwater * self.costs["shadow_restore_per_entry"]
 
@@ -35,19 +41,20 @@ class Shadow(Strategy):
         return new_shadow_array(backend, self.hwater)
 
     def vcpu_load(self, cpu, vcpu) -> int:
-        restore_shadow_array(cpu, vcpu, self.hwater)
+        restore_shadow_array(cpu, vcpu, self.loop_len)
         return 0            # the restore is the entry work the next entry charges
 
     def release_process_shadows(self, cpu, vcpu) -> int:
         """tid01 with a shadow array (44x_tlb.c 2.6.28 kvmppc_set_pid): every one of
         the 64 slots whose shadow TID is 0 is released and marked modified, the
         never-used and already released ones included (their TID stays 0)."""
-        tid = vcpu.shadow.tid_arr
-        for i in range(64):
-            if tid[i] == 0:
-                release_slot(cpu, vcpu, i, CAUSE["guest-context-switch"])
-                if self.flags_released:
-                    mark_modified(vcpu, i)
+        process = np.flatnonzero(vcpu.shadow.tid_arr == 0)
+        held = vcpu.ctx.arrays["hwref_gi"]
+        for i in process[held[process] >= 0]:      # the others hold nothing to release
+            release_slot(cpu, vcpu, int(i), CAUSE["guest-context-switch"])
+        if self.flags_released:
+            for i in process:
+                mark_modified(vcpu, int(i))
         return 64 * self.costs["set_pid_per_slot"]
 
     def memory_bytes(self) -> dict:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu.kvm.shadow import mark_modified, restore_shadow_array, tlbia
+from emu.kvm.shadow import mark_all_modified, restore_shadow_array, tlbia
 from emu.kvm.strategies.shadow import Shadow
 
 
@@ -37,9 +37,8 @@ class ShadowModified(Shadow):
         return self.costs["shadow_mod_write_per_entry"]
 
     def vcpu_load(self, cpu, vcpu) -> int:
-        for i in range(self.hwater + 1):
-            mark_modified(vcpu, i)
-        restore_shadow_array(cpu, vcpu, self.hwater)
+        mark_all_modified(vcpu, self.hwater + 1)
+        restore_shadow_array(cpu, vcpu, self.loop_len)
         return 0            # the rewrite is the entry work the next entry charges
 
     def vcpu_put(self, cpu, vcpu) -> int:
