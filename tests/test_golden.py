@@ -37,7 +37,8 @@ CASES = {
         "vm.0.process.0.workload.syscall_every=2000"],
     "shadow_modified_swap_pid": _SHORT + [
         "kvm.strategy=shadow-modified", "kvm.tid_scheme=swap-pid", "kvm.pfn_source=gup",
-        "vm.0.process.0.count=2", "vm.0.process.0.workload.syscall_every=2000"],
+        "vm.0.process.0.count=2", "vm.0.process.0.workload.syscall_every=2000",
+        "costs.guest_timer_period_us=500", "costs.guest_timeslice_us=500"],
     "direct_noflush_two_vms": _SHORT + [
         "kvm.strategy=direct-noflush", "vm.1.vcpus=1", "vm.1.process.0.workload.pages=20"],
     "save_on_switch_c_micro": _SHORT + [
@@ -103,7 +104,8 @@ def test_golden_summary(case):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache"])
+@pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache",
+                                  "shadow_modified_guest_tid", "shadow_modified_swap_pid"])
 def test_golden_summary_on_each_backend(case, backend):
     """Both engine backends give the golden summary."""
     expected = (GOLDEN / f"{case}.json").read_text()
