@@ -176,9 +176,11 @@ class Strategy:
     def release_all(self, cpu, vcpu) -> int:
         """The privilege-switch flush: release every shadow slot 0..hwater under
         mmap_sem held for writing (44x_tlb.c @83aae4a8, @49dd2c49); returns
-        its cycles besides the put_page of each page released."""
-        n = self.hwater + 1
-        held = vcpu.ctx.arrays["hwref_gi"][:n]
+        its cycles besides the put_page of each page released.  (Off the 440,
+        a hypothetical run, every slot of the hardware TLB.)"""
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        n = self.hwater + 1 if self.core == "440" else len(hwref)
+        held = hwref[:n]
         for i in np.flatnonzero(held >= 0):          # the others hold nothing to release
             release_slot(cpu, vcpu, int(i), CAUSE["flush"])
         if self.flags_released:
