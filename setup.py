@@ -108,11 +108,12 @@ setup(
     extras_require={
         # dask.distributed: sweeps on a cluster; pyarrow: Parquet result tables
         "cluster": ["dask[distributed]>=2023.1", "pyarrow>=10"],
-        # SALib: Morris and Sobol' sensitivity studies over the cost ranges
-        "analysis": ["SALib>=1.5"],
+        # SALib: Morris and Sobol' sensitivity studies over the cost ranges;
+        # pandas: results as DataFrames (Result.frames(), emu.load of a sweep)
+        "analysis": ["SALib>=1.5", "pandas>=1.5"],
         # hypothesis: property tests; pycachesim: the independent TLB oracle
         "test": ["pytest>=7", "hypothesis>=6", "pycachesim>=0.3",
-                 "dask[distributed]>=2023.1", "pyarrow>=10", "SALib>=1.5"],
+                 "dask[distributed]>=2023.1", "pyarrow>=10", "SALib>=1.5", "pandas>=1.5"],
     },
     entry_points={"console_scripts": ["emu=emu.cli:main"]},
     zip_safe=False,

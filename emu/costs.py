@@ -70,7 +70,8 @@ Conventions
   default lies inside its range.
 - **Range overrides.**  ``CostTable(overrides, ranges={name: (low, high)})``,
   or a table value in the overrides (``{"exit_light": {"low": 150, "high":
-  900}}``, with an optional ``"value"``), replaces either end; a range whose
+  900}}``, with an optional ``"value"``; in a scenario file ``[costs]
+  exit_light = {low = 150, high = 900}``), replaces either end; a range whose
   low exceeds its high is refused with a one-line
   :class:`~emu.errors.ConfigError`.  A value outside its range (an override
   of the value, or of the range) is allowed: the range is stretched to reach

@@ -34,9 +34,11 @@ from emu.params.fields import (
     Number,
     Str,
     Table,
+    dump,
     is_int,
     join,
     param,
+    read_table,
     show,
 )
 from emu.params.workload import Workload, WorkloadTable
@@ -50,6 +52,7 @@ __all__ = [
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
     "BACKENDS",
+    "CostRange",
     "Process",
     "VM",
     "HostTask",
@@ -119,21 +122,38 @@ class _CpuList(Kind):
         return "list of integers", f"one per vCPU, each 0..{MAX_CPUS - 1}"
 
 
+@dataclass(frozen=True)
+class CostRange:
+    """A cost given as a table: its value and the ends of its plausible range,
+    each optional (``exit_light = {value = 300, low = 150, high = 900}``, or
+    ``{low = 150, high = 900}`` to keep the default value)."""
+
+    value: Optional[int] = param(None, Int(0, MAX_COST), "the cost's value", optional=True)
+    low: Optional[int] = param(None, Int(0, MAX_COST), "the low end of its range",
+                               optional=True)
+    high: Optional[int] = param(None, Int(0, MAX_COST), "the high end of its range",
+                                optional=True)
+
+
 class _Costs(Kind):
-    """A table of cost name = cycles.  Only the shape is checked here (string
-    names, non-negative integers); :class:`emu.costs.CostTable` checks the
-    names."""
+    """A table of cost name = cycles, or name = :class:`CostRange` (kept as a
+    dict of the keys given).  Only the shape is checked here (string names,
+    non-negative integers, a range's low at most its high);
+    :class:`emu.costs.CostTable` checks the names."""
 
     def read(self, value, where, ctx, default):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table of name = cycles, got {show(value)}")
-        out: dict[str, int] = {}
+        out: dict[str, Union[int, dict]] = {}
         for name, cycles in value.items():
             if not isinstance(name, str):
                 raise ConfigError(f"{where}: cost names must be strings, got {show(name)}")
             key = join(where, name)
             if name == "clock_mhz":
                 raise ConfigError(f"{key}: the clock is machine.clock_mhz, not a cost")
+            if isinstance(cycles, Mapping):
+                out[name] = self._range(cycles, key, ctx)
+                continue
             if is_int(cycles):
                 cycles = int(cycles)
             elif isinstance(cycles, float) and cycles.is_integer():
@@ -148,11 +168,20 @@ class _Costs(Kind):
             out[name] = cycles
         return out
 
+    @staticmethod
+    def _range(table: Mapping, key: str, ctx) -> dict:
+        given = dump(read_table(CostRange, table, key, ctx.base_dir))
+        if not given:
+            raise ConfigError(f"{key}: expected value, low or high in the table, got none")
+        if given.get("low", 0) > given.get("high", MAX_COST):
+            raise ConfigError(f"{key}: range low {given['low']} > high {given['high']}")
+        return given
+
     def dump(self, value):
-        return dict(value)
+        return {name: dict(v) if isinstance(v, Mapping) else v for name, v in value.items()}
 
     def text(self):
-        return "table", "cost name = cycles (names: emu.costs)"
+        return "table", "cost name = cycles, or {value, low, high} (names: emu.costs)"
 
 
 class _Processes(Array):
@@ -318,7 +347,8 @@ class Scenario:
     question: str = param("", Str(), "the question the scenario answers")
     machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")
     kvm: KVM = param(KVM(), Table(KVM), "the KVM design under test")
-    costs: dict[str, int] = param({}, _Costs(), "cycle costs overriding emu.costs")
+    costs: dict[str, Union[int, dict]] = param({}, _Costs(), "cycle costs (and their "
+                                               "ranges) overriding emu.costs")
     vms: list[VM] = param([VM()], Array(VM, 1, MAX_VMS, "VMs"), "the guests ([[vm]])", key="vm")
     host_tasks: list[HostTask] = param([], Array(HostTask, 0, MAX_HOST_TASKS, "host tasks"),
                                        "ordinary host threads ([[host_task]])", key="host_task")

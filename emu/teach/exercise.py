@@ -9,10 +9,12 @@ the model, and counts it with the same machinery as ``emu explain``
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass
 
 from emu.params import scenario_from_dict
 from emu.errors import EmuError
+from emu.run import resolve
 from emu.teach.narrator import build_machine, narrate
 
 try:
@@ -53,9 +55,11 @@ def exercise_scenario():
     return scenario_from_dict(tomllib.loads(EXERCISE_TOML))
 
 
-def exercise_text() -> str:
-    """The exercise as printed by ``emu explain --exercise``: the question and its scenario."""
-    return (
+def exercise_text(scenario=None, overrides=()) -> str:
+    """The exercise as printed by ``emu explain --exercise``: the question and its
+    scenario.  Posed on ``scenario`` (a TOML path; default: the exercise's own)
+    with ``overrides``, its last part says on what."""
+    question = (
         "Exercise. A PowerPC 440 has a 64-entry TLB; Linux's round robin replaces entries\n"
         "0..62 (hwater 62) and keeps entry 63 pinned for the host kernel. A guest process\n"
         "uses a working set of 24 data pages (uniform, no instruction fetches); after\n"
@@ -65,10 +69,18 @@ def exercise_text() -> str:
         "slot). How many hardware TLB misses does the vCPU take in its first 200 accesses\n"
         f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (commit 7924bd41: nothing "
         "saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's entries "
-        "at\nvcpu_put, write them back at vcpu_load)?\n"
-        "\nThe scenario (save it as exercise.toml and explore with\n"
-        f"`emu explain exercise.toml --resume {EXERCISE_RESUME} --accesses {EXERCISE_ACCESSES} "
-        "--set kvm.strategy=direct`):\n\n" + EXERCISE_TOML)
+        "at\nvcpu_put, write them back at vcpu_load)?\n")
+    if scenario is None and not overrides:
+        return question + (
+            "\nThe scenario (save it as exercise.toml and explore with\n"
+            f"`emu explain exercise.toml --resume {EXERCISE_RESUME} --accesses {EXERCISE_ACCESSES} "
+            "--set kvm.strategy=direct`):\n\n" + EXERCISE_TOML)
+    on = f"the scenario {scenario}" if scenario is not None else "the exercise's scenario below"
+    sets = " with" + "".join(f" --set {o}" for o in overrides) if overrides else ""
+    text = question + "\n" + textwrap.fill(
+        f"Posed here on {on}{sets}: the numbers above are those of the exercise's own "
+        f"scenario; --solve counts the misses of this one.", 84, break_on_hyphens=False) + "\n"
+    return text + ("\n" + EXERCISE_TOML if scenario is None else "")
 
 
 @dataclass
@@ -83,27 +95,45 @@ class ExerciseAnswer:
     text: str
 
 
-def solve_exercise() -> ExerciseAnswer:
-    """Run the exercise under both designs; derive the answer from its premises."""
+def solve_exercise(scenario=None, overrides=()) -> ExerciseAnswer:
+    """Run the exercise under both designs; derive the answer from its premises.
+
+    ``scenario`` (a Scenario, dict or TOML path; default: the exercise's own)
+    and ``overrides`` pose it on another scenario: the model counts that
+    one's misses, and the hand derivation is given where its premises hold.
+    """
+    posed = scenario is not None or bool(overrides)
+    base = exercise_scenario() if scenario is None else scenario
     computed, held, writes, distinct = {}, {}, {}, 0
     for design in EXERCISE_DESIGNS:
-        machine = build_machine(exercise_scenario(), [f"kvm.strategy={design}"])
+        machine = build_machine(base, list(overrides) + [f"kvm.strategy={design}"])
         nar = narrate(machine, machine.vcpus[0], EXERCISE_RESUME, EXERCISE_ACCESSES, quiet=True)
         if len(nar.accesses) < EXERCISE_ACCESSES or not nar.away_history:
-            raise EmuError("internal: the exercise's run ended before its window")
+            raise EmuError(f"{'' if posed else 'internal: '}the exercise's window (the "
+                           f"{EXERCISE_ACCESSES} accesses after vcpu_load #{EXERCISE_RESUME}, "
+                           f"the vCPU descheduled before it) is not reached in the "
+                           f"{machine.scenario.duration_ms:g} ms run")
         away = nar.away_history[0]
         computed[design] = sum(len(a.causes) for a in nar.accesses)
         held[design] = away["held_at_put"]
-        writes[design] = away[machine.host_tasks[0].ctx.ctx]["writes"]
+        tasks = machine.host_tasks
+        writes[design] = away.get(tasks[0].ctx.ctx, {}).get("writes", 0) if tasks else 0
         if design == "direct":
             distinct = len({a.page for a in nar.accesses})
-    slots = 63                                   # 0..hwater
-    ws = EXERCISE_PAGES
+    sc = machine.scenario
+    slots = sc.machine.hwater + 1                # 0..hwater: 63 on the exercise's 440
+    workload = sc.vms[0].processes[0].workload
+    ws = (workload.pages if sc.machine.core == "440" and workload.kind == "working-set"
+          else None)
     # the hand derivation, valid when its premises hold (checked here, not assumed)
     expected = {
-        "direct": distinct if writes["direct"] >= slots and held["direct"] == ws else None,
+        # direct's vcpu_put runs _tlbia(): none of what the vCPU held survives the put
+        "direct": distinct if held["direct"] == ws else None,
         "direct-save-on-switch": 0 if held["direct-save-on-switch"] == ws else None,
     }
+    if posed:
+        return ExerciseAnswer(computed, expected, distinct, writes["direct"], held,
+                              _posed_answer(computed, expected, held, writes, ws, slots))
     agree = "they agree" if computed == expected else "THEY DISAGREE"
     text = (
         "Answer (by hand). The vCPU held its "
@@ -127,3 +157,27 @@ def solve_exercise() -> ExerciseAnswer:
         f"Computed by the model: direct {computed['direct']}, direct-save-on-switch "
         f"{computed['direct-save-on-switch']} -> {agree}.\n")
     return ExerciseAnswer(computed, expected, distinct, writes["direct"], held, text)
+
+
+def posed_scenario(scenario, overrides):
+    """The exercise posed on ``scenario`` (None: its own) with ``overrides``."""
+    return resolve(exercise_scenario() if scenario is None else scenario, overrides)
+
+
+def _posed_answer(computed, expected, held, writes, ws, slots) -> str:
+    """The answer to the exercise posed on another scenario."""
+    d, s = EXERCISE_DESIGNS
+    text = (f"Answer for this scenario, computed by the model: {d} {computed[d]}, {s} "
+            f"{computed[s]} hardware misses in the {EXERCISE_ACCESSES} accesses after vcpu_load "
+            f"#{EXERCISE_RESUME}.")
+    if None in expected.values():
+        pages = f" of its {ws}-page working set" if ws else ""
+        text += (f" The hand derivation does not apply here: it needs a 440 whose vCPU holds "
+                 f"its whole working set at vcpu_put (here {held[d]} entries{pages}).")
+    else:
+        agree = "they agree" if computed == expected else "THEY DISAGREE"
+        text += (f" The hand derivation applies (the vCPU held its {ws} entries at vcpu_put, "
+                 f"and {d}'s _tlbia() invalidated all {slots} round-robin slots; the host made "
+                 f"{writes[d]:,} writes besides): {d} {expected[d]} (the distinct pages among "
+                 f"the accesses), {s} 0 -> {agree}.")
+    return textwrap.fill(text, 84, break_on_hyphens=False) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from emu.errors import EmuError
 from emu.teach import exercise
 from emu.teach.narrator import DEFAULT_ACCESSES, DEFAULT_RESUME, explain
 
@@ -29,25 +30,42 @@ def add_explain_parser(sub) -> None:
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key by its dotted path (repeatable)")
-    p.add_argument("--resume", type=_positive, default=DEFAULT_RESUME, metavar="K",
+    p.add_argument("--resume", type=_positive, default=None, metavar="K",
                    help=f"narrate after the K-th vcpu_load (1 = the first; default "
                         f"{DEFAULT_RESUME})")
-    p.add_argument("--accesses", type=_positive, default=DEFAULT_ACCESSES, metavar="N",
+    p.add_argument("--accesses", type=_positive, default=None, metavar="N",
                    help=f"how many accesses to narrate (default {DEFAULT_ACCESSES})")
     p.add_argument("--vcpu", metavar="NAME", help="which vCPU, e.g. vm0.vcpu0 (default: the first)")
-    p.add_argument("--exercise", action="store_true", help="print the exercise")
-    p.add_argument("--solve", action="store_true", help="print the exercise and its answer")
+    p.add_argument("--exercise", action="store_true",
+                   help="print the exercise (FILE and --set pose it on another scenario)")
+    p.add_argument("--solve", action="store_true",
+                   help="print the exercise and its answer (computed on FILE and --set if given)")
     p.set_defaults(func=cmd_explain)
 
 
 def cmd_explain(args) -> int:
     """Run ``emu explain``: print the narration, or the exercise (and its answer)."""
     if args.exercise or args.solve:
-        print(exercise.exercise_text(), end="")
-        if args.solve:
+        window = [f"--{o}" for o in ("resume", "accesses", "vcpu") if getattr(args, o) is not None]
+        if window:
+            raise EmuError(f"{', '.join(window)}: the exercise's window is fixed (the "
+                           f"{exercise.EXERCISE_ACCESSES} accesses after vcpu_load "
+                           f"#{exercise.EXERCISE_RESUME} of the first vCPU); FILE and --set pose "
+                           f"it on another scenario")
+        if any(o.partition("=")[0].strip() == "kvm.strategy" for o in args.overrides):
+            raise EmuError(f"--set kvm.strategy: the exercise compares "
+                           f"{' and '.join(exercise.EXERCISE_DESIGNS)}")
+        posed = (args.scenario, args.overrides) if args.scenario or args.overrides else ()
+        if posed:
+            exercise.posed_scenario(*posed)                         # refuse a bad key or value
+        answer = exercise.solve_exercise(*posed) if args.solve else None   # errors before text
+        print(exercise.exercise_text(*posed), end="")
+        if answer is not None:
             print()
-            print(exercise.solve_exercise().text, end="")
+            print(answer.text, end="")
         return 0
-    result = explain(args.scenario, args.overrides, args.resume, args.accesses, args.vcpu)
+    resume = DEFAULT_RESUME if args.resume is None else args.resume
+    accesses = DEFAULT_ACCESSES if args.accesses is None else args.accesses
+    result = explain(args.scenario, args.overrides, resume, accesses, args.vcpu)
     print(result.text, end="")
     return 0
