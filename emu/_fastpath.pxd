@@ -242,6 +242,8 @@ cdef class Ctx:
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
     cdef void charge(self, VirtCPU cpu, int step, int64_t cycles, int category) noexcept nogil
+    cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
+                              int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil

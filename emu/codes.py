@@ -9,7 +9,7 @@ build fails there).
 """
 
 #: KVM's exit-timing categories (arch/powerpc/kvm/timing.c @73e75b41;
-#: reference/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
+#: docs/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
 EXIT_CATEGORIES = (
     "MMIO", "DCR", "SIGNAL", "ITLBREAL", "ITLBVIRT", "DTLBREAL", "DTLBVIRT",
     "SYSCALL", "ISI", "DSI", "EMULINST", "EMUL_WAIT", "EMUL_WRTEE", "EMUL_MTSPR",
@@ -18,7 +18,7 @@ EXIT_CATEGORIES = (
 )
 EXIT = {name: i for i, name in enumerate(EXIT_CATEGORIES)}
 
-#: Causes of a hardware TLB miss (DESIGN.md §6): every miss has exactly one.
+#: Causes of a hardware TLB miss (docs/design.md §6): every miss has exactly one.
 MISS_CAUSES = (
     "compulsory", "host-eviction", "other-guest-eviction", "self-eviction",
     "guest-context-switch", "flush", "shadow-not-restored",
@@ -60,7 +60,7 @@ TLB = {name: i for i, name in enumerate(TLB_COUNTERS)}
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
               "e500-flush-on-put", "e500-shadow-ids")
 STRATEGY = {name: i for i, name in enumerate(STRATEGIES)}
-#: The TID eras of KVM-440 (reference/kvm440.md §2.10): what a shadow entry's TID
+#: The TID eras of KVM-440 (docs/kvm440.md §2.10): what a shadow entry's TID
 #: is and what the hardware PID holds while the guest runs.
 TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
 TID_SCHEME = {name: i for i, name in enumerate(TID_SCHEMES)}

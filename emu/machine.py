@@ -1,4 +1,4 @@
-"""The whole machine: the composition root (DESIGN.md §2).
+"""The whole machine: the composition root (docs/design.md §2).
 
 A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario` and
 wires the parts, each of which lives where a reader who knows KVM looks:
@@ -41,7 +41,7 @@ from emu.workload.streams import AccessStream
 #: loop and device model).
 QEMU_WORKLOAD = {"kind": "working-set", "pages": 32, "inst_fraction": 0.3, "code_pages": 16}
 
-# Tags of the root seed's streams (DESIGN.md §7): spawn keys start with one.
+# Tags of the root seed's streams (docs/design.md §7): spawn keys start with one.
 SEED_GUEST_PROCESS, SEED_HOST_TASK, SEED_QEMU, SEED_GUEST_CPU = 1, 2, 3, 4
 SEED_PFN_CACHE, SEED_TLB = 90, 91
 
@@ -96,7 +96,7 @@ class Machine:
         return int(round(float(us) * self.clock_mhz))
 
     def seed_seq(self, *key) -> np.random.SeedSequence:
-        """The random stream of one part, spawned from the root seed (DESIGN.md §7)."""
+        """The random stream of one part, spawned from the root seed (docs/design.md §7)."""
         return np.random.SeedSequence(self.scenario.seed, spawn_key=tuple(key))
 
     def seed_int(self, label, *key) -> int:

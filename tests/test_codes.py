@@ -36,7 +36,7 @@ def test_the_policies_the_extension_accepts():
 
 
 def test_the_exit_categories_are_kvms_27():
-    # arch/powerpc/kvm/timing.c: 26 exit types + TIMEINGUEST (reference/kvm440.md §2.9)
+    # arch/powerpc/kvm/timing.c: 26 exit types + TIMEINGUEST (docs/kvm440.md §2.9)
     assert len(codes.EXIT_CATEGORIES) == 27 and codes.EXIT_CATEGORIES[-1] == "TIMEINGUEST"
 
 

@@ -205,7 +205,7 @@ def test_estimates_are_plausible_and_consistent():
     assert d["asm_hw_write"] > 3 * d["tlbwe"]
     assert d["c_hw_write"] > d["asm_hw_write"]
     assert d["shadow_mod_write_per_entry"] == 7 + 3 * d["tlbwe"]
-    # _tlbia at hwater 62 (eras44x.md §3.4): 13 + 63 x 4 = 265 cycles.
+    # _tlbia at hwater 62 (docs/kvm440.md §2.10): 13 + 63 x 4 = 265 cycles.
     assert d["tlbia_base"] + 63 * d["tlbia_per_entry"] == 265
     # The point of the asm handler: a hashed fast-path fill beats a light exit.
     asm_fill = sum(

@@ -88,7 +88,7 @@ def test_record_exit_keeps_count_cycles_min_max_and_squares(impl):
 @IMPLS
 def test_record_exit_keeps_whole_microseconds_as_the_kernel_did(impl):
     """timing.c @73e75b41 truncates each exit to whole µs before it counts it: at
-    667 MHz exits of 666, 667 and 1333 cycles are 0, 1 and 1 µs (eras44x.md §4)."""
+    667 MHz exits of 666, 667 and 1333 cycles are 0, 1 and 1 µs (docs/kvm440.md §2.10)."""
     arrays = tables()
     ctx = impl.Ctx(1, arrays)
     ctx.set_costs(dict(cost_dict(), clock_mhz=667))

@@ -1,6 +1,6 @@
 """The KVM-440 designs as they shipped: each hook of each era on a hand-derived case.
 
-The cases follow eras44x.md §3 (the kernel code each row names); the costs
+The cases follow docs/kvm440.md §2.10 (the kernel code each row names); the costs
 are the defaults of emu.costs (tlbwe = 1 cycle, hwater 62: slots 0..62).
 """
 
@@ -52,7 +52,7 @@ def _flag_count(vcpu) -> int:
     return int(vcpu.ctx.arrays["mod"].sum())
 
 
-# -- vcpu_put / vcpu_load (eras44x.md §3.3, §3.4) ------------------------------------------
+# -- vcpu_put / vcpu_load (docs/kvm440.md §2.10) ------------------------------------------
 
 def test_direct_put_is_tlbia_of_0_to_hwater():
     """7924bd41: _tlbia() at every put -- host entries included; the pinned 63 survives;
@@ -67,7 +67,7 @@ def test_direct_put_is_tlbia_of_0_to_hwater():
 
 
 def test_direct_put_keeps_the_shadow_refs():
-    """_tlbia does not touch shadow_refs: the pages stay referenced (eras44x.md §3.4)."""
+    """_tlbia does not touch shadow_refs: the pages stay referenced (docs/kvm440.md §2.10)."""
     m, s, cpu, vcpu = _machine("direct")
     slot = _fill(cpu, vcpu, 3, tid=7)
     s.vcpu_put(cpu, vcpu)
@@ -121,7 +121,7 @@ def test_direct_save_on_switch_rereads_every_index_ever_mapped():
 def test_direct_save_on_switch_reads_back_a_host_entry_and_leaves_it():
     """A released slot is invalid at the next put; a host entry written there while the
     vCPU is out is read back at the following put (TS=0): neither invalidated nor
-    restored (eras44x.md §3.4)."""
+    restored (docs/kvm440.md §2.10)."""
     m, s, cpu, vcpu = _machine("direct-save-on-switch")
     slot = _fill(cpu, vcpu, 0, tid=7)
     release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"])
@@ -136,7 +136,7 @@ def test_direct_save_on_switch_reads_back_a_host_entry_and_leaves_it():
     assert cpu.tlb.read(slot) == host_entry
 
 
-# -- the privilege switch and the guest PID, by era (eras44x.md §3.1, §3.2) ----------------
+# -- the privilege switch and the guest PID, by era (docs/kvm440.md §2.10) ----------------
 
 def test_guest_tid_privilege_switch_releases_every_slot():
     """83aae4a8: a syscall (delivery: PR 1 -> 0, rfi: PR 0 -> 1) with k = 5 valid shadows:
@@ -247,7 +247,7 @@ def test_a_release_sets_the_modified_flag_where_the_entry_loop_reads_it(strategy
     assert np.count_nonzero(vcpu.ctx.arrays["hwref_gi"] >= 0) == 0
 
 
-# -- the entry loop and the slot-hwater rule (eras44x.md §3.5), both backends ---------------
+# -- the entry loop and the slot-hwater rule (docs/kvm440.md §2.10), both backends ---------------
 
 def _loaded(backend: str, strategy: str, *overrides):
     m = Machine(scenario_from_dict({"kvm": {"strategy": strategy, "pfn_source": "pin-all"},
@@ -358,7 +358,7 @@ def test_a_mode_that_does_not_change_is_no_privilege_switch():
     assert vcpu.shadow.valid_count() == 1
 
 
-# -- an instruction fetch from a device (eras44x.md §4) ------------------------------------
+# -- an instruction fetch from a device (docs/kvm440.md §2.10) ------------------------------------
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])
 def test_an_itlb_miss_to_a_device_is_itlbvirt_and_a_machine_check(backend):

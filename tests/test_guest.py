@@ -1,7 +1,7 @@
 """The guest OS and its handlers (emu.guest), trapping through a fake port.
 
 Each handler is run against a port that records every call, so the trap
-sequence a handler makes is checked exactly (reference/kvm440.md §1.6 for
+sequence a handler makes is checked exactly (docs/kvm440.md §1.6 for
 the Linux 44x miss handler, §2.7 for the trapping tlbwe words).
 """
 

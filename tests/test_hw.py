@@ -4,7 +4,7 @@ Every known-answer check lives in a ``*Base`` class and runs once per backend
 (Cython fast path and pure-Python reference), numpy.random style.  The
 hypothesis tests at the bottom run random operation sequences through both
 backends and demand identical results.  Known answers are derived by hand in
-the comments (reference/kvm440.md §1 for the 440, §4 for the e500).
+the comments (docs/kvm440.md §1 for the 440, §4 for the e500).
 """
 
 from __future__ import annotations

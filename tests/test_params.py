@@ -646,7 +646,7 @@ def test_indexed_strategy_on_e500(strategy):
     message = error_of({"machine": {"core": "e500"}, "kvm": {"strategy": strategy}})
     assert message.startswith(f"kvm.strategy: '{strategy}' cannot be modelled on the e500: "
                               "software cannot choose a TLB0 index")
-    assert "index by index" in message and "reference/kvm440.md §4.1" in message
+    assert "index by index" in message and "docs/kvm440.md §4.1" in message
 
 
 @pytest.mark.parametrize("strategy", ["direct", "e500-flush-on-put", "e500-shadow-ids"])

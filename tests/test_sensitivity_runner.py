@@ -100,8 +100,10 @@ def test_an_interrupted_study_resumes_to_the_same_file(reference, tmp_path, monk
 
     calls.clear()
     monkeypatch.setattr(executors, "execute_run", interrupted_after(10**6))
-    assert study(out, "--workers", 1) == 0
+    assert study(out, "--workers", 1, "--progress", "lines") == 0
     assert len(calls) == total - 7 and not first & set(calls)      # nothing ran twice
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"emu: sensitivity: {total} runs, 7 already done; running {total - 7} in this process")
     assert (out / "sensitivity.json").read_bytes() == expected
 
     calls.clear()

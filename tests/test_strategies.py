@@ -21,7 +21,7 @@ WORDING = ("origin", "does", "isolation", "save_restore_work")
 #: The messages the scenario's validation gave before the registry existed.
 INDEX_REASON = ("cannot be modelled on the e500: software cannot choose a TLB0 index (the set "
                 "comes from the address and hardware picks the way), so a shadow array cannot "
-                "be laid into hardware index by index (reference/kvm440.md §4.1); use 'direct', "
+                "be laid into hardware index by index (docs/kvm440.md §4.1); use 'direct', "
                 "'e500-flush-on-put' or 'e500-shadow-ids'")
 REFUSED = {
     ("shadow", "e500"): f"kvm.strategy: 'shadow' {INDEX_REASON}",
@@ -50,7 +50,7 @@ def test_the_registry_holds_the_numbered_designs_in_order():
 
 
 def test_eras_and_labels():
-    """Every design's eras, as eras44x.md §1 lists them, and the labels tables print."""
+    """Every design's eras, as docs/kvm440.md §2.10 lists them, and the labels tables print."""
     eras = {name: dict(cls.eras) for name, cls in strategies.CLASSES.items()}
     assert eras == {"shadow": {"guest-tid": "2.6.26"},
                     "shadow-modified": {"guest-tid": "83aae4a8", "swap-pid": "49dd2c49",
@@ -208,7 +208,7 @@ def _own_entries(cpu, vcpu, indices, ts=1):
 
 
 def test_shadow_entry_cost():
-    """The entry loops run over 0..hwater-1 (eras44x.md §3.5): 62 indices at hwater 62."""
+    """The entry loops run over 0..hwater-1 (docs/kvm440.md §2.10): 62 indices at hwater 62."""
     m = _machine("shadow")
     assert m.strategy.entry_base() == 62 * m.costs["shadow_restore_per_entry"]
     assert m.strategy.entry_per_mod() == 0

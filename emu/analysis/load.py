@@ -27,7 +27,7 @@ import numpy as np
 from emu.analysis.frames import pandas
 from emu.analysis.results import Comparison
 from emu.errors import EmuError
-from emu.run.comparison import _safe as comparison_dir_name
+from emu.report.folders import run_folder
 from emu.run.files import load_json
 from emu.run.scenario import Result
 
@@ -97,7 +97,7 @@ def read_comparison(path) -> Comparison:
     runs = []
     for entry in data.get("runs", []):
         label = str(entry["value"])
-        run_dir = os.path.join(path, comparison_dir_name(label))
+        run_dir = os.path.join(path, run_folder(entry, label))
         if os.path.isfile(os.path.join(run_dir, "summary.json")):
             runs.append((label, read_run(run_dir)))
         else:

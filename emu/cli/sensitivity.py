@@ -3,7 +3,10 @@
 The ``emu`` command line adds them with :func:`add_sensitivity_parser` and
 :func:`add_costs_parser` (each takes the ``add_subparsers()`` action).  Bad
 input raises an :class:`~emu.errors.EmuError` whose message is one line; the
-command line prints it and exits with status 2.
+command line prints it and exits with status 2.  ``emu sensitivity`` runs its
+runs as ``emu sweep`` does (:class:`~emu.sensitivity.runner.StudyRunner`):
+exit status 1 if a worker process died, 130 if interrupted; with ``--out``,
+re-running the same command resumes.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ def cmd_tlb(args) -> int:
     config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
                           page_size=args.page_size, kinds=args.kinds, seed=args.seed,
                           backend=args.backend, chunk=args.chunk).validate()
-    result = simulate_trace(args.trace or default_trace_path(), config)
+    result = simulate_trace(default_trace_path() if args.trace is None else args.trace, config)
     if args.json:
         print(dumps_json(result), end="")
     else:

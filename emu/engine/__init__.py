@@ -1,6 +1,6 @@
 """The Python/Cython boundary: the per-access engine and how to reach it.
 
-The engine is the fast path of DESIGN.md §3: the TLB arrays (``BookeTLB``,
+The engine is the fast path of docs/design.md §3: the TLB arrays (``BookeTLB``,
 ``PlainTLB``), a CPU's translation hardware (``VirtCPU``) and a context's
 per-access loops (``Ctx.run_virt``, ``Ctx.run_native``).  It exists twice,
 with the same semantics:

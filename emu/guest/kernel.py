@@ -6,7 +6,7 @@ talks to KVM directly: the vCPU hands itself in as a :class:`TrapPort`, and
 the handlers call it.  What the host does at each trap (exit accounting,
 instruction emulation, shadow mappings) is the port's business.
 
-The handlers (reference/kvm440.md §1.5–§1.6 for Linux, §2.7 for the traps):
+The handlers (docs/kvm440.md §1.5–§1.6 for Linux, §2.7 for the traps):
 
 * :meth:`GuestKernel.tlb_miss` — the guest's own TLB miss handler: read the
   faulting address (mfspr traps), walk the page table (a guest page fault
@@ -38,7 +38,7 @@ from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 from emu.observe import observed
 
 #: The order in which Linux's fill writes the three words (head_44x.S
-#: finish_tlb_load; reference/kvm440.md §2.7).
+#: finish_tlb_load; docs/kvm440.md §2.7).
 FILL_WORDS = (XLAT, PAGEID, ATTRIB)
 
 
@@ -134,7 +134,7 @@ class GuestKernel:
 
     @observed("guest_tlb_miss")
     def tlb_miss(self, cpu, proc: GuestProcess) -> None:
-        """The guest's own TLB miss handler (Linux 44x, reference/kvm440.md §1.6)."""
+        """The guest's own TLB miss handler (Linux 44x, docs/kvm440.md §1.6)."""
         port, c = self.port, self.costs
         port.guest_work(cpu, c["guest_miss_handler"])
         ea = port.fault_address(cpu)

@@ -10,12 +10,12 @@ What the guest does that matters to the TLB:
   takes the next free guest frame);
 * a kernel mapping with TID 0: the guest's pinned entry 63 maps EA
   0xC0000000 to guest physical 0 with a 16 MB page (the boot mapping of
-  reference/kvm440.md §2.2, moved to PAGE_OFFSET); entries 62 and 61 map the
+  docs/kvm440.md §2.2, moved to PAGE_OFFSET); entries 62 and 61 map the
   UART (0xEF600000, reference §2.2) and the block device, cache-inhibited;
   the guest's round robin covers 0..60;
 * a scheduler per vCPU with time slices, PIDs 1..255 and a TLB flush when
   PIDs roll over;
-* its own TLB miss handler (Linux 44x style, reference/kvm440.md §1.6): walk
+* its own TLB miss handler (Linux 44x style, docs/kvm440.md §1.6): walk
   the page table, pick the round-robin victim, write XLAT, PAGEID, ATTRIB
   with three ``tlbwe`` — each of which traps to KVM;
 * timer ticks, system calls (kernel accesses with the guest in supervisor

@@ -1,7 +1,7 @@
 """KVM's shadow bookkeeping: which hardware TLB slots shadow which guest entries.
 
 Every hardware slot KVM fills for a vCPU remembers the guest TLB entry it
-shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; reference/kvm440.md
+shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; docs/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
 PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
 shadow designs also keep a per-vCPU shadow array whose slots 0..hwater-1
@@ -21,7 +21,7 @@ def mark_modified(vcpu, i: int) -> None:
 
     ``n_modified`` counts the flags the entry loop will rewrite: those below
     its length (``ctx.loop_len``); the flags of slots hwater and 63 are set
-    but only cleared (eras44x.md §3.5).
+    but only cleared (docs/kvm440.md §2.10).
     """
     ctx = vcpu.ctx
     mod = ctx.arrays["mod"]
@@ -104,7 +104,7 @@ def tlbia(cpu, writer: int, hwater: int, costs) -> int:
     indices 0..hwater, whoever owns them; pinned entries above hwater survive.
 
     Returns its cycles: ``tlbia_base + (hwater + 1) * tlbia_per_entry``
-    (eras44x.md §3.4: 13 + 63 x 4 = 265 at hwater 62 with tlbwe = 1).
+    (docs/kvm440.md §2.10: 13 + 63 x 4 = 265 at hwater 62 with tlbwe = 1).
     """
     tlb = cpu.tlb
     for i in range(hwater + 1):
@@ -114,14 +114,14 @@ def tlbia(cpu, writer: int, hwater: int, costs) -> int:
 
 
 def new_shadow_array(backend, hwater: int):
-    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; reference/kvm440.md §2.3)."""
+    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; docs/kvm440.md §2.3)."""
     return backend.BookeTLB(64, 64, "round-robin", hwater)
 
 
 def restore_shadow_array(cpu, vcpu, loop_len: int) -> None:
     """Write the vCPU's shadow array over hardware indices 0..loop_len-1, as
     the entry loop does (0..hwater-1: a shadow in slot hwater never reaches
-    hardware, eras44x.md §3.5).
+    hardware, docs/kvm440.md §2.10).
 
     An index whose hardware entry already equals the shadow one is left alone;
     an invalid shadow index invalidates the hardware one.

@@ -88,7 +88,7 @@ MAX_PROCESSES = 1000  # per VM, counting each spec's ``count``
 MAX_HOST_TASKS = 64
 MAX_CHUNK = 2**24
 MAX_REPOPULATION_WINDOW = 65536
-MAX_HWATER = 63  # the 440 UTLB has 64 entries (reference/kvm440.md §1.1)
+MAX_HWATER = 63  # the 440 UTLB has 64 entries (docs/kvm440.md §1.1)
 MAX_SEED = 2**64 - 1
 MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
@@ -272,20 +272,20 @@ class Machine:
                       "the core: PPC440 or e500 (440 may be written unquoted)")
     cpus: int = param(1, Int(1, MAX_CPUS), "physical CPUs")
     clock_mhz: int = param(667, Int(1, 100_000),
-                           "core clock (reference/kvm440.md §0: 440SP/440EPx class)")
+                           "core clock (docs/kvm440.md §0: 440SP/440EPx class)")
     micro_tlb: bool = param(False, Bool(), "model the 440's 4-entry I / 8-entry D shadow "
-                                           "arrays (reference/kvm440.md §1.1)")
+                                           "arrays (docs/kvm440.md §1.1)")
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
-                        "reference/kvm440.md §0, §1.5; ignored on the e500)")
+                        "docs/kvm440.md §0, §1.5; ignored on the e500)")
 
 
 @dataclass(frozen=True)
 class KVM:
-    """The hypervisor design under test (DESIGN.md §4)."""
+    """The hypervisor design under test (docs/design.md §4)."""
 
     strategy: str = param("direct", Choice(STRATEGIES), "how shadow TLB entries reach the "
-                                                        "hardware (DESIGN.md §4); "
+                                                        "hardware (docs/design.md §4); "
                                                         "direct-noflush is hypothetical")
     tid_scheme: Optional[str] = param(
         None, Choice(TID_SCHEMES), "the KVM-440 TID era (default: the design's own: shadow "
@@ -374,7 +374,7 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     design(machine, kvm)
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
-                          "PPC440 feature (reference/kvm440.md §1.1); the e500's L1 TLBs "
+                          "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
                           "are invisible to software; set micro_tlb = false or core = '440'")
 
 

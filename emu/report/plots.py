@@ -357,7 +357,7 @@ def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
 
 
 def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
-    """Guest hardware TLB misses by cause (DESIGN.md §6), one stacked bar per design."""
+    """Guest hardware TLB misses by cause (docs/design.md §6), one stacked bar per design."""
     runs = _check_runs(runs)
     with _rc():
         fig = _figure(figsize=(9, 1.5 + 0.55 * len(runs)))

@@ -86,14 +86,15 @@ def shipped_as(s: dict) -> str:
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
     (fitted to ``width`` columns if given, see :func:`_table`)."""
-    figs = [(label, shipped_as(s), key_figures(s)) for label, s in runs]
-    header = ["design", "as shipped"] + list(figs[0][2])
-    table = _table(header, [[label, shipped] + list(f.values()) for label, shipped, f in figs],
-                   width)
+    figs = [(label, key_figures(s)) for label, s in runs]
+    header = ["design"] + list(figs[0][1])
+    table = _table(header, [[label] + list(f.values()) for label, f in figs], width)
+    shipped = "\n".join(_wrap(f"{_clip(str(label), width // 2) if width else label}: "
+                              f"{shipped_as(s)}", width) for label, s in runs)
     causes = _table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
-    return f"{table}\n\nguest TLB misses by cause\n{causes}"
+    return f"{table}\n\nas shipped\n{shipped}\n\nguest TLB misses by cause\n{causes}"
 
 
 def _kernel_us(e: dict) -> list:

@@ -14,11 +14,12 @@ cost space A wins, and where along a numeric key A stops winning.
   on the executors of ``emu sweep`` into a directory that a study resumes;
 - :mod:`~emu.sensitivity.analysis`: ratios, flips, indices, break-even;
 - :mod:`~emu.sensitivity.study`: plan, run, analyse;
-- :mod:`~emu.sensitivity.report`: ``sensitivity.json``, the tornado plot, text,
-  and the cost listing of ``emu costs``.
+- :mod:`~emu.sensitivity.report`: ``sensitivity.json``, the tornado and
+  break-even plots, text, and the cost listing of ``emu costs``.
 
 The ``emu sensitivity`` and ``emu costs`` commands are in
-:mod:`emu.cli.sensitivity`.
+:mod:`emu.cli.sensitivity`; the section of ``emu report`` in
+:mod:`emu.report.sensitivity`.
 """
 
 from emu.sensitivity.report import (

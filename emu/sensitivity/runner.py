@@ -247,12 +247,13 @@ class StudyRunner:
             self.runs_run += 1
             bar.advance()
 
-        total = len(jobs)
+        total = self.jobs_seen                       # the study's runs so far, all calls
         backend = make_backend(self.executor, self.workers, len(runs), self.client,
                                self.scheduler)
         quiet = len(runs) <= _QUIET_RUNS
         bar = SweepProgress(None if quiet else self.progress, total, total - len(runs),
-                            f"running {len(runs)} {backend.where}", self.stream)
+                            f"running {len(runs)} {backend.where}", self.stream,
+                            name="sensitivity")
         done = False
         try:
             with backend:

@@ -40,7 +40,7 @@ FAST = {
     "guest_page_fault": 50,
 }
 
-#: Accesses per fast-path call.  It changes no result (DESIGN.md §3); a small
+#: Accesses per fast-path call.  It changes no result (docs/design.md §3); a small
 #: chunk only avoids generating stream records that a short run never uses.
 CHUNK = 4096
 

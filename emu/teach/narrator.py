@@ -1,6 +1,6 @@
 """``emu explain``: narrate, access by access, what the TLB miss handler does.
 
-A student reads DESIGN.md §3 (the four steps of the miss handler) and wants to
+A student reads docs/design.md §3 (the four steps of the miss handler) and wants to
 see them happen.  :func:`explain` runs a scenario on the reference backend
 (``emu/engine/reference/``, the code a student reads) with a tracer
 (:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
@@ -24,10 +24,10 @@ accesses after that vCPU's K-th ``vcpu_load``::
       ...
       #5   ifetch 0x10000144: hit hw[38]
 
-(some lines wrapped here).  Each hardware miss is tied to its cause (DESIGN.md
+(some lines wrapped here).  Each hardware miss is tied to its cause (docs/design.md
 §6), the guest TLB walk (step 1) to the entry it found, a miss the guest must
 handle (step 2) to the guest's own handler and its trapping ``tlbwe``
-(reference/kvm440.md §2.7), and a fill (step 3) to the GPA, the memslot
+(docs/kvm440.md §2.7), and a fill (step 3) to the GPA, the memslot
 check, the pfn source and the hardware index the round robin chose, with the
 entry it overwrote.  The cycles of every miss are printed as the total the
 model charged and as the cost table's rows that make it up.
@@ -481,7 +481,7 @@ class Narrator(Tracer):
                 f"{_hex(ea)}) — {how}")
 
     def breakdown(self, outcome: str, total: int) -> str:
-        """The cost table's rows that make up a miss's cycles (DESIGN.md §3)."""
+        """The cost table's rows that make up a miss's cycles (docs/design.md §3)."""
         c, ctx = self.v.ctx.costs, self.v.ctx
         asm = ctx.handler == 0
         walk = ctx.walk_cost(self.walk_gi)

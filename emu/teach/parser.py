@@ -25,7 +25,7 @@ def add_explain_parser(sub) -> None:
         description="Run a scenario (default: the built-in one) on the reference backend and "
                     "narrate the first N accesses of a vCPU after its K-th vcpu_load: each "
                     "hit, each hardware miss with its cause, and the four steps of the miss "
-                    "handler (DESIGN.md §3). --exercise prints a small exercise; --solve "
+                    "handler (docs/design.md §3). --exercise prints a small exercise; --solve "
                     "answers it by running the model.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",

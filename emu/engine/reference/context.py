@@ -247,9 +247,9 @@ class Ctx:
         if self.strategy == STRATEGY["e500-shadow-ids"]:
             stid = self.pid1 if gtid == 0 else self.shadow_pid
         elif self.tid_scheme == TID_SCHEME["guest-tid"]:
-            stid = gtid                        # reference/kvm440.md §2.10
+            stid = gtid                        # docs/kvm440.md §2.10
         else:
-            stid = 1 if gtid == 0 else 0       # reference/kvm440.md §2.8
+            stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
         if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = int(self.shadow_pos[0])        # KVM's victim, one for the machine
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1

@@ -1,4 +1,4 @@
-"""KVM's TLB strategies (DESIGN.md §4): one module per design, and their registry.
+"""KVM's TLB strategies (docs/design.md §4): one module per design, and their registry.
 
 The registry below is the only place that knows which designs exist, on
 which cores each can run, which kernel shipped it in which TID era with
@@ -44,7 +44,7 @@ __all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HISTORICAL_HANDLER", "Design", "S
 
 #: The miss handler every KVM-440 and KVM e500 design shipped with: no version
 #: had an assembly fast path; every TLB-miss exit went through
-#: kvmppc_handle_exit in C (eras44x.md §1).  ``asm`` is the seed's proposal.
+#: kvmppc_handle_exit in C (docs/kvm440.md §2.10).  ``asm`` is the seed's proposal.
 HISTORICAL_HANDLER = "c"
 
 

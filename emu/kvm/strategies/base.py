@@ -1,4 +1,4 @@
-"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (DESIGN.md §4).
+"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (docs/design.md §4).
 
 A strategy is one class that holds everything about one design: its hooks,
 its memory accounting, the cores it can be modelled on (and the one-line
@@ -6,7 +6,7 @@ reason when it cannot), the kernel versions it shipped in with their TID
 eras, and the words the reports use for it.  One instance serves every vCPU
 of a machine; the TID era (``tid_scheme``) is a constructor argument.
 
-The TID eras of KVM-440 (eras44x.md §2, reference/kvm440.md §2.10):
+The TID eras of KVM-440 (docs/kvm440.md §2.10):
 
 * ``guest-tid`` (2.6.26, 83aae4a8): a shadow carries the guest entry's TID,
   the hardware PID is the guest PID; every guest privilege switch releases
@@ -34,7 +34,7 @@ is charged by the pfn source):
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
 
 Every strategy must say how it keeps one vCPU's TS=1 entries from
-translating another's accesses (DESIGN.md §4, "Isolation"): its ``isolation``.
+translating another's accesses (docs/design.md §4, "Isolation"): its ``isolation``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ NO_PID = 0xFFFF
 CANNOT_CHOOSE_AN_INDEX = (
     "cannot be modelled on the e500: software cannot choose a TLB0 index (the set comes "
     "from the address and hardware picks the way), so a shadow array cannot be laid into "
-    "hardware index by index (reference/kvm440.md §4.1); use {alternatives}")
+    "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
 
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
@@ -85,7 +85,7 @@ class Strategy:
     #: ``{alternatives}`` are filled in by the registry).
     refusal = ""
     #: The TID eras it shipped in: scheme -> the kernel version or commit that
-    #: ran it (eras44x.md §1).  Empty: no 440 era applies (the e500 designs).
+    #: ran it (docs/kvm440.md §2.10).  Empty: no 440 era applies (the e500 designs).
     eras: dict[str, str] = {}
     #: The era it runs in when ``kvm.tid_scheme`` is unset (None: no 440 era).
     default_era: Optional[str] = None
@@ -163,7 +163,7 @@ class Strategy:
         user mode, an ``rfi`` to user mode), with the vCPU loaded on ``cpu``.
         ``guest-tid`` releases every shadow slot; ``swap-pid`` does so once
         after a PID change; every era then loads the shadow PID(s).  Returns
-        the cycles of the release loop (eras44x.md §3.1).
+        the cycles of the release loop (docs/kvm440.md §2.10).
         """
         vcpu.ctx.guest_pr = 1 if usermode else 0
         cycles = 0
@@ -220,7 +220,7 @@ class Strategy:
 
         guest-tid: the guest PID, in both modes (lightweight_exit loads
         VCPU_PID, @bbf45ba5); the later eras: 1 in guest supervisor mode, 0 in
-        user mode (``shadow_pid = !usermode``, reference/kvm440.md §2.8).
+        user mode (``shadow_pid = !usermode``, docs/kvm440.md §2.8).
         """
         ctx = vcpu.ctx
         if self.tid_scheme == "guest-tid":

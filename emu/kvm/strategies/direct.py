@@ -10,10 +10,10 @@ class Direct(Strategy):
     """Commit 7924bd41: insert shadow mappings straight into the hardware TLB.
 
     No entry loop; per-vCPU state is shadow_refs[64] (8 bytes each;
-    reference/kvm440.md §2.2, §2.4).  On the 440, ``kvmppc_core_vcpu_put``
+    docs/kvm440.md §2.2, §2.4).  On the 440, ``kvmppc_core_vcpu_put``
     runs ``_tlbia()``: every index 0..hwater is invalidated, host entries
     included, at every vcpu_put; the pinned entries above hwater survive and
-    the shadow_refs keep their pages (44x.c @7924bd41, eras44x.md §3.4).  It
+    the shadow_refs keep their pages (44x.c @7924bd41, docs/kvm440.md §2.10).  It
     inserts through the hardware's own victim choice, so it runs on the e500
     too (where no 440 vcpu_put applies).
     """

@@ -10,7 +10,7 @@ class DirectNoflush(Direct):
 
     No kernel shipped it.  It shows why the flush is there: "every guest uses
     TS=1 TID=0/1 mappings", so without it one vCPU's entries translate the next
-    one's accesses on the same CPU (44x.c @7924bd41, eras44x.md §3.4).  The
+    one's accesses on the same CPU (44x.c @7924bd41, docs/kvm440.md §2.10).  The
     fast path runs it as ``direct``.
     """
 

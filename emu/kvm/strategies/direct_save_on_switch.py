@@ -15,7 +15,7 @@ class DirectSaveOnSwitch(Strategy):
     vcpu_load (kvmppc_44x_tlb_load): tlbwe every saved valid TS=1 copy.  A
     fill sets the flag and nothing clears it, so every later put re-reads
     every index ever mapped -- whatever it holds by then: a host entry read
-    back has TS=0 and is neither invalidated nor restored (eras44x.md §3.4).
+    back has TS=0 and is neither invalidated nor restored (docs/kvm440.md §2.10).
     """
 
     name = "direct-save-on-switch"
@@ -23,7 +23,7 @@ class DirectSaveOnSwitch(Strategy):
     does = ("inserts shadow mappings straight into the hardware TLB; saves the vCPU's entries "
             "at vcpu_put and writes them back at vcpu_load")
     isolation = ("vcpu_put invalidates every index whose saved copy is a valid TS=1 entry "
-                 "(kvmppc_44x_tlb_put, reference/kvm440.md §2.2)")
+                 "(kvmppc_44x_tlb_put, docs/kvm440.md §2.2)")
     save_restore_work = "saving guest entries at vcpu_put and writing them back at vcpu_load"
     cores = ("440",)
     refusal = CANNOT_CHOOSE_AN_INDEX

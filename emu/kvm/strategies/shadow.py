@@ -14,8 +14,8 @@ class Shadow(Strategy):
 
     The entry loop of ``lightweight_exit`` runs over indices 0..hwater-1
     (``cmpw r6,r8`` with r8 = hwater): 62 x (3 tlbre + 3 tlbwe + 13) ≈ 1,180
-    instructions per entry (booke_interrupts.S @bbf45ba5; reference/kvm440.md
-    §2.3, eras44x.md §3.5).  Nothing at vcpu_load or vcpu_put (powerpc.c
+    instructions per entry (booke_interrupts.S @bbf45ba5; docs/kvm440.md
+    §2.3, docs/kvm440.md §2.10).  Nothing at vcpu_load or vcpu_put (powerpc.c
     @bbf45ba5).  It only ran in the guest-tid era.
     """
 

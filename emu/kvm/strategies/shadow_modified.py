@@ -12,11 +12,11 @@ class ShadowModified(Shadow):
     The entry loop scans one byte flag per index 0..hwater-1 (5 instructions
     each), rewrites each modified index (7 instructions and 3 tlbwe) and clears
     the 64 flags with 16 word stores (36 instructions; booke_interrupts.S
-    @83aae4a8, eras44x.md §3.5).  Every fill, release, privilege-switch flush
+    @83aae4a8, docs/kvm440.md §2.10).  Every fill, release, privilege-switch flush
     and PID-change release sets a flag.  vcpu_put runs ``_tlbia()`` and
     vcpu_load marks 0..hwater modified "so that they will all be reloaded on the
     next vcpu run" (44x.c 2.6.28; 83aae4a8 and 49dd2c49 inferred the same,
-    eras44x.md §3.3).  It shipped in three TID eras.
+    docs/kvm440.md §2.10).  It shipped in three TID eras.
     """
 
     name = "shadow-modified"

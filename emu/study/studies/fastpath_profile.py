@@ -1,6 +1,6 @@
 """What does each step of the TLB miss handler cost, and what does each design choice buy?
 
-The handler of DESIGN.md §1/§3, step by step: save registers (``asm``: a few;
+The handler of docs/design.md §1/§3, step by step: save registers (``asm``: a few;
 ``c``: a full exit with the C ABI), walk the guest TLB (a linear scan, charged
 per entry scanned, or a hashed lookup), deliver the miss to the guest if the
 guest has no entry, else compute the GPA, check the memslot, look up the host

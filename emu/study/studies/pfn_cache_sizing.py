@@ -1,6 +1,6 @@
 """Where should the assembly miss handler get the host page frame from, and how big a pfn cache is enough?
 
-Step 3.3 of the fast miss handler (DESIGN.md §1) needs the host pfn of the
+Step 3.3 of the fast miss handler (docs/design.md §1) needs the host pfn of the
 guest page.  It can stay in assembly only if the pfn is known without calling
 C.  Three sources:
 

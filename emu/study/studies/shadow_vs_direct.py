@@ -1,6 +1,6 @@
 """When does inserting guest mappings directly into the hardware TLB stop paying?
 
-The seed's question (DESIGN.md §1): KVM-440 first kept a per-vCPU shadow TLB
+The seed's question (docs/design.md §1): KVM-440 first kept a per-vCPU shadow TLB
 and rewrote it into hardware on every guest entry (``shadow``; only the
 modified entries after commit 83aae4a8: ``shadow-modified``); commit 7924bd41
 inserted guest mappings straight into the hardware TLB through the host's
