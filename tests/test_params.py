@@ -548,8 +548,11 @@ def test_bad_enum(data, key, choices):
      "kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'; "
      "set kvm.hypothetical = true to run it anyway"),
     ({"kvm": {"hypothetical": 1}}, "kvm.hypothetical: expected true or false, got 1"),
+    ({"machine": {"hwater": 0}, "kvm": {"strategy": "shadow-modified"}},
+     "machine.hwater: the entry loop of kvm.strategy 'shadow-modified' writes indices "
+     "0..hwater-1, and hwater 0 leaves it none (expected 1..63)"),
 ])
-def test_tid_scheme_the_design_never_ran_with(data, message):
+def test_combinations_the_designs_never_ran_with(data, message):
     assert error_of(data) == message
 
 

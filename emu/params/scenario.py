@@ -366,12 +366,17 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     - the strategy must be one the core can run (:func:`emu.kvm.strategies.check_core`
       says which run where, and why not), in a TID era it ran with or
       ``hypothetical`` (:func:`emu.kvm.strategies.resolve`);
-    - ``machine.micro_tlb`` is a 440 feature.
+    - ``machine.micro_tlb`` is a 440 feature;
+    - a shadow design's entry loop needs ``machine.hwater`` >= 1.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
     core = machine.core
     design(machine, kvm)
+    if core == "440" and machine.hwater < 1 and strategies.get(kvm.strategy).entry_loop:
+        raise ConfigError(f"machine.hwater: the entry loop of kvm.strategy '{kvm.strategy}' "
+                          f"writes indices 0..hwater-1, and hwater 0 leaves it none "
+                          f"(expected 1..{MAX_HWATER})")
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "

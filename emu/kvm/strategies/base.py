@@ -96,6 +96,8 @@ class Strategy:
     #: The pfn source its kernel used (None: not recorded); another one is named
     #: in its label.
     historical_pfn_source: Optional[str] = "gup"
+    #: Every guest entry runs its loop over hardware indices 0..hwater-1.
+    entry_loop = False
     #: Its entry loop reads modified flags, and every release sets one
     #: (kvmppc_mmu_invalidate / priv_switch / set_pid, 83aae4a8 on).
     flags_released = False
@@ -116,7 +118,7 @@ class Strategy:
     @property
     def loop_len(self) -> Optional[int]:
         """Hardware indices 0..loop_len-1 the entry loop writes (None: no loop)."""
-        return None
+        return self.hwater if self.entry_loop else None
 
     @property
     def code(self) -> int:

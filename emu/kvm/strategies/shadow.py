@@ -29,10 +29,7 @@ class Shadow(Strategy):
     refusal = CANNOT_CHOOSE_AN_INDEX
     eras = {"guest-tid": "2.6.26"}
     default_era = "guest-tid"
-
-    @property
-    def loop_len(self) -> int:
-        return self.hwater
+    entry_loop = True
 
     def entry_base(self) -> int:
         return self.hwater * self.costs["shadow_restore_per_entry"]
