@@ -13,7 +13,7 @@ cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
 # The codes shared with Python (EXIT_*, CAUSE_*, CYCLES_*, STEP_*, STOP_*, TLB_*,
-# STRATEGY_*, HANDLER_*, PFN_SOURCE_*, KIND_*, POLICY_* and N_<tuple>), generated
+# STRATEGY_*, TID_SCHEME_*, HANDLER_*, PFN_SOURCE_*, KIND_*, POLICY_* and N_<tuple>), generated
 # by setup.py from emu/codes.py.
 include "_codes.pxi"
 
@@ -135,8 +135,10 @@ cdef struct ReasonMap:
 
 # The cost table the loops read: cycles per step, one field per row of
 # emu.costs that the fast path charges (the names are the rows' names), plus
-# the strategy's guest-entry work.  Ctx.set_costs fills it from a dict.
+# the strategy's guest-entry work, and the clock (exit timing in whole µs).
+# Ctx.set_costs fills it from a dict.
 cdef struct Costs:
+    int64_t clock_mhz
     int64_t access, micro_tlb_refill, tlbwe, deliver_interrupt
     int64_t asm_save, asm_walk_per_entry, asm_walk_hashed, asm_gpa, asm_memslot
     int64_t asm_pfn_lookup, asm_hw_write, asm_restore
@@ -157,6 +159,9 @@ cdef struct StepCount:
 cdef struct Counters:
     ExitTiming exits[N_EXIT_CATEGORIES]     # per exit category (emu.codes.EXIT)
     int64_t exit_sumsq[N_EXIT_CATEGORIES]   # per exit category: sum of squared cycles
+    # the same in whole µs, each exit truncated first, as KVM's timing.c kept them
+    ExitTiming exits_us[N_EXIT_CATEGORIES]
+    int64_t exit_sumsq_us[N_EXIT_CATEGORIES]
     int64_t tlb[N_TLB_COUNTERS]             # emu.codes.TLB
     int64_t causes[N_MISS_CAUSES]           # hardware misses per cause (emu.codes.CAUSE)
     StepCount profile[N_PROFILE_STEPS]      # the miss handler's steps (emu.codes.STEP)
@@ -216,6 +221,11 @@ cdef class VirtCPU:
 cdef class Ctx:
     """A context that runs on a CPU: a vCPU (virtualized mode) or a host thread (native)."""
     cdef public int ctx, strategy, handler, hashed_walk, pfn_source, is_host, host_pid
+    # the TID era (emu.codes.TID_SCHEME): how a fill tags its shadow
+    cdef public int tid_scheme
+    # hardware indices the strategy's entry loop writes (0..loop_len-1); the
+    # modified flags below it are the ones it rewrites
+    cdef public int loop_len
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
     cdef public object arrays
@@ -223,6 +233,7 @@ cdef class Ctx:
     cdef Counters *n                 # the same block, seen from C
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
+    cdef int32_t[::1] shadow_pos     # KVM's victim counter of the shadow designs (one per machine)
     cdef uint8_t[::1] mod
     cdef int64_t[::1] repop_miss, repop_access
     cdef public int64_t guest_run, since_load, n_modified

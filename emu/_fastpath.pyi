@@ -101,6 +101,10 @@ class VirtCPU:
 class Ctx:
     ctx: int
     strategy: int
+    #: the TID era (emu.codes.TID_SCHEME): how a fill tags its shadow
+    tid_scheme: int
+    #: hardware indices 0..loop_len-1 the entry loop writes
+    loop_len: int
     handler: int
     hashed_walk: int
     pfn_source: int

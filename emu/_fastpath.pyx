@@ -576,6 +576,9 @@ STEP_DTYPE = struct_dtype([
 COUNTERS_DTYPE = struct_dtype([
     ("exits", (EXIT_DTYPE, N_EXIT_CATEGORIES), offset(&_counters.exits[0], &_counters)),
     ("exit_sumsq", (np.int64, N_EXIT_CATEGORIES), offset(&_counters.exit_sumsq[0], &_counters)),
+    ("exits_us", (EXIT_DTYPE, N_EXIT_CATEGORIES), offset(&_counters.exits_us[0], &_counters)),
+    ("exit_sumsq_us", (np.int64, N_EXIT_CATEGORIES),
+     offset(&_counters.exit_sumsq_us[0], &_counters)),
     ("tlb", (np.int64, N_TLB_COUNTERS), offset(&_counters.tlb[0], &_counters)),
     ("causes", (np.int64, N_MISS_CAUSES), offset(&_counters.causes[0], &_counters)),
     ("profile", (STEP_DTYPE, N_PROFILE_STEPS), offset(&_counters.profile[0], &_counters)),
@@ -586,8 +589,9 @@ def new_counters():
     """A zeroed Counters block and a flat int64 view of each of its fields, by name.
 
     The views are the counter layout emu.stats reads: ``exits`` holds
-    (count, cycles, min, max) per exit category, ``profile`` (count, cycles)
-    per step of the miss handler.
+    (count, cycles, min, max) per exit category, ``exits_us`` the same in
+    whole µs (each exit truncated before it is counted), ``profile`` (count,
+    cycles) per step of the miss handler.
     """
     block = np.zeros(1, dtype=COUNTERS_DTYPE)
     return block, {name: block[name][0].reshape(-1).view(np.int64)
@@ -1113,6 +1117,17 @@ cdef class VirtCPU:
         return self.miss_cause(owner, ts, ea)
 
 
+cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept nogil:
+    """One exit of duration ``d`` into its category's count, sum, min, max and sumsq."""
+    if x.count == 0 or d < x.min:
+        x.min = d
+    if d > x.max:
+        x.max = d
+    x.count += 1
+    x.cycles += d
+    sumsq[0] += d * d
+
+
 cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
     if v.hashed_walk:
         return v.costs.asm_walk_hashed if v.handler == HANDLER_ASM else v.costs.c_walk_hashed
@@ -1144,6 +1159,7 @@ cdef class Ctx:
         self.shadow = shadow
         self.pcache = pcache
         self.strategy = strategy
+        self.tid_scheme = TID_SCHEME_TID01
         self.handler = handler
         self.hashed_walk = hashed_walk
         self.pfn_source = pfn_source
@@ -1161,6 +1177,8 @@ cdef class Ctx:
         self.hwref_gi = arrays["hwref_gi"]
         self.host_pt = arrays["host_pt"]
         self.mod = arrays["mod"]
+        self.shadow_pos = arrays.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.loop_len = self.mod.shape[0]
         self.repop_miss = arrays["repop_miss"]
         self.repop_access = arrays["repop_access"]
         self.counters, views = new_counters()
@@ -1201,14 +1219,12 @@ cdef class Ctx:
         self.costs = c
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil:
-        cdef ExitTiming *x = &self.n.exits[cat]
-        if x.count == 0 or cycles < x.min:
-            x.min = cycles
-        if cycles > x.max:
-            x.max = cycles
-        x.count += 1
-        x.cycles += cycles
-        self.n.exit_sumsq[cat] += cycles * cycles
+        """Count one exit of ``cat``: in exact cycles, and as KVM's timing.c
+        kept it, truncated to whole µs before count/sum/sumsq/min/max
+        (add_exit_timing @73e75b41; docs/kvm440.md §2.10)."""
+        cdef int64_t us = cycles // self.costs.clock_mhz if self.costs.clock_mhz > 0 else 0
+        add_timing(&self.n.exits[cat], &self.n.exit_sumsq[cat], cycles)
+        add_timing(&self.n.exits_us[cat], &self.n.exit_sumsq_us[cat], us)
 
     cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
                               int64_t pending) noexcept nogil:
@@ -1238,11 +1254,15 @@ cdef class Ctx:
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil:
         """kvmppc_mmu_map: put a 4 KB shadow of guest entry ``gi`` into hardware.
 
-        The shadow TID follows docs/kvm440.md §2.8 (guest TID 0 -> 1,
-        else 0) or, for e500 shadow IDs, the IDs in PID0/PID1.  Shadow designs
-        place it at KVM's own round-robin index in the shadow array (and the
-        same hardware index); the others let the hardware TLB's policy choose
-        (the host's round robin on the 440, the next-victim counter on e500).
+        The shadow TID follows the TID era (docs/kvm440.md §2.10): the
+        guest entry's TID under guest-tid, else guest TID 0 -> 1 and any other
+        -> 0 (§2.8); for e500 shadow IDs, the IDs in PID0/PID1.  Shadow
+        designs place it at KVM's victim, one counter for the whole machine
+        over 0..hwater (``kvmppc_tlb_44x_pos``), in the shadow array and, below
+        hwater, at the same hardware index; a shadow in slot hwater never
+        reaches hardware (the entry loop stops below it): the access misses
+        again.  The others let the hardware TLB's policy choose (the host's
+        round robin on the 440, the next-victim counter on e500).
         """
         cdef int gtid = self.gtlb.e[gi].tid
         cdef int stid, i
@@ -1250,20 +1270,30 @@ cdef class Ctx:
         cdef uint64_t page = ea >> 12 << 12
         if self.strategy == STRATEGY_E500_SHADOW_IDS:
             stid = <int> self.pid1 if gtid == 0 else self.shadow_pid
+        elif self.tid_scheme == TID_SCHEME_GUEST_TID:
+            stid = gtid
         else:
             stid = 1 if gtid == 0 else 0
         if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
-            i = self.shadow.victim(0)
+            i = self.shadow_pos[0]
+            self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+            if i < self.loop_len:
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner,
+                             self.ctx)
+            else:
+                reasons_put(&cpu.reasons, cause_key(owner, 1, page),
+                            <uint8_t> CAUSE_SHADOW_NOT_RESTORED)
         else:
             i = cpu.tlb.victim(page)
-        cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
+            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
         if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE_GUP:
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES_C_PATH] += self.costs.put_page
         if not self.mod[i]:
             self.mod[i] = 1
-            self.n_modified += 1
+            if i < self.loop_len:
+                self.n_modified += 1
         self.hwref_gi[i] = gi
         return i
 
@@ -1411,6 +1441,22 @@ cdef class Ctx:
                 c += step
                 off = gfn - <uint64_t> self.slot_base[0]
                 if not (gfn >= <uint64_t> self.slot_base[0]
+                        and off < <uint64_t> self.slot_npages[0]) and inst:
+                    # an instruction fetch from a device: ITLBVIRT is counted before
+                    # the gfn check, and KVM queues a machine check to the guest
+                    # (booke.c @73e75b41); only a data access is MMIO
+                    step = self.costs.deliver_interrupt
+                    self.charge(cpu, STEP_DELIVER, step, CYCLES_EXIT_ENTRY)
+                    c += step + self.return_to_guest(cpu)
+                    used += c
+                    self.record_exit_c(EXIT_ITLBVIRT, c)
+                    stop = STOP_MACHINE_CHECK
+                    self.stop.ea = a
+                    self.stop.kind = k
+                    self.stop.gpa = gpa
+                    self.stop.gi = gi
+                    break
+                if not (gfn >= <uint64_t> self.slot_base[0]
                         and off < <uint64_t> self.slot_npages[0]):
                     used += c
                     self.stop_in_handler(a, k, gpa, gi, c)
@@ -1444,11 +1490,14 @@ cdef class Ctx:
 
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil:
         """Cycles to leave the handler: the asm restore and rfi, or the C path's
-        register restore plus the strategy's guest-entry TLB work."""
+        register restore, plus the strategy's guest-entry TLB work (a shadow
+        design runs its entry loop at every re-entry, whatever the handler)."""
         cdef int64_t step
         if self.handler == HANDLER_ASM:
             step = self.costs.asm_restore
             self.charge(cpu, STEP_RESTORE, step, CYCLES_FASTPATH)
+            if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
+                return step + self.entry_work(cpu)
             return step
         step = self.costs.c_restore
         self.charge(cpu, STEP_RESTORE, step, CYCLES_EXIT_ENTRY)

@@ -48,7 +48,8 @@ PROFILE_STEPS = (
 STEP = {name: i for i, name in enumerate(PROFILE_STEPS)}
 
 #: Why the fast path returned to Python.
-STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault")
+STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault",
+         "machine_check")
 STOP = {name: i for i, name in enumerate(STOPS)}
 
 #: TLB counters.
@@ -59,6 +60,10 @@ TLB = {name: i for i, name in enumerate(TLB_COUNTERS)}
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
               "e500-flush-on-put", "e500-shadow-ids")
 STRATEGY = {name: i for i, name in enumerate(STRATEGIES)}
+#: The TID eras of KVM-440 (docs/kvm440.md §2.10): what a shadow entry's TID
+#: is and what the hardware PID holds while the guest runs.
+TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
+TID_SCHEME = {name: i for i, name in enumerate(TID_SCHEMES)}
 HANDLERS = ("asm", "c")
 HANDLER = {name: i for i, name in enumerate(HANDLERS)}
 PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
@@ -86,6 +91,7 @@ C_ENUMS = {
     "STOP": "STOPS",
     "TLB": "TLB_COUNTERS",
     "STRATEGY": "STRATEGIES",
+    "TID_SCHEME": "TID_SCHEMES",
     "HANDLER": "HANDLERS",
     "PFN_SOURCE": "PFN_SOURCES",
     "KIND": "KINDS",

@@ -462,13 +462,31 @@ COSTS: tuple[Cost, ...] = (
         _estimate(),
     ),
     Cost(
-        "emul_mtspr_pid", 5, "cycles/entry", "kvm",
-        "kvmppc_set_pid on a guest PID change, per shadow slot scanned for release "
-        "(each release is charged at invalidate_per_entry and put_page)",
+        "set_pid_per_slot", 5, "cycles/entry", "kvm",
+        "kvmppc_set_pid on a guest PID change (tid01 era), per shadow slot scanned for "
+        "release (each release is charged at put_page)",
         "estimate: load the slot's tid, compare, branch, loop: about 5 instructions per "
-        f"slot at CPI 1, over 64 slots ({_R} §2.8: every shadow slot with TID 0 is "
-        "released on a guest PID change)",
+        f"slot at CPI 1, over all 64 slots ({_R} §2.8; 44x_tlb.c 2.6.28 and @7924bd41 loop "
+        "over ARRAY_SIZE(shadow_tlb) / ARRAY_SIZE(shadow_refs))",
         _counted(),
+    ),
+    Cost(
+        "priv_switch_per_entry", 6, "cycles/entry", "kvm",
+        "kvmppc_mmu_priv_switch of the guest-tid era (and swap-pid's armed flush), per "
+        "shadow slot 0..hwater: release it, clear word 0, set its modified flag (each "
+        "release of a valid slot is charged at put_page)",
+        "estimate: about 6 instructions per slot at CPI 1 for the loop body: the release "
+        "call's valid test, the store of word 0, the flag store and the loop (44x_tlb.c "
+        "@83aae4a8, @49dd2c49: for (i = 0; i <= tlb_44x_hwater; i++))",
+        _counted(),
+    ),
+    Cost(
+        "mmap_sem_write", 40, "cycles", "kvm",
+        "down_write/up_write of current->mm->mmap_sem around the privilege-switch flush "
+        "(2.6.26, 83aae4a8, 49dd2c49; 0bd595fc dropped it)",
+        "estimate: two uncontended rw-semaphore calls with their atomic lwarx/stwcx. "
+        "updates, about 20 instructions each at CPI 1",
+        _estimate(),
     ),
     Cost(
         "guest_tlb_entry_bytes", 16, "bytes", "kvm",
@@ -681,7 +699,7 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "shadow_restore_per_entry", 13 + 3 * TLBRE_CYCLES + 3 * TLBWE_CYCLES, "cycles/entry",
         "strategy",
-        "shadow (v1): per index 0..hwater on every guest entry, 3 tlbre of the host entry "
+        "shadow (v1): per index 0..hwater-1 on every guest entry, 3 tlbre of the host entry "
         "and 3 tlbwe of the shadow entry",
         f"{_R} §2.3 (our count in booke_interrupts.S @bbf45ba5): 3 tlbre + 3 tlbwe + about "
         "13 other = 19 instructions per index, x 62 indices = about 1,180 instructions per "
@@ -691,23 +709,25 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "shadow_mod_scan_per_entry", 5, "cycles/entry", "strategy",
-        "shadow-modified: per index 0..hwater on every guest entry, test its modified flag",
-        f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): 5 instructions per "
-        "index, at CPI 1",
+        "shadow-modified: per index 0..hwater-1 on every guest entry, test its modified flag",
+        f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): lbzx; cmpwi; beq; "
+        "addi; bdnz = 5 instructions per index, at CPI 1; the loop runs hwater times "
+        "(mtctr hwater)",
         _counted(),
     ),
     Cost(
-        "shadow_mod_clear", 32, "cycles", "strategy",
+        "shadow_mod_clear", 36, "cycles", "strategy",
         "shadow-modified: clear the 64-byte modified-flag array on every guest entry",
-        f"{_R} §0, §2.3 (booke_interrupts.S @83aae4a8): 32 instructions, 16 word stores "
-        "with their address arithmetic, at CPI 1",
+        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): li; "
+        "mtctr; addi; li, then 16 x (stwu; bdnz) = 36 instructions at CPI 1",
         _counted(),
     ),
     Cost(
-        "shadow_mod_write_per_entry", 10 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
-        "shadow-modified: per modified index, rewrite the shadow entry (3 tlbwe)",
-        f"{_R} §0 (booke_interrupts.S @83aae4a8): about 10 instructions per modified entry "
-        "at CPI 1, with its 3 tlbwe charged at tlbwe on top",
+        "shadow_mod_write_per_entry", 7 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
+        "shadow-modified: per modified index below hwater, rewrite the shadow entry (3 tlbwe)",
+        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): mulli; "
+        "add; lwz; mtspr MMUCR; lwz; tlbwe; lwz; tlbwe; lwz; tlbwe = 10 instructions, the "
+        "7 others at CPI 1 and the 3 tlbwe at tlbwe",
         _counted(),
     ),
     Cost(
@@ -738,8 +758,9 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "save_on_put_per_entry", 9 + 3 * TLBRE_CYCLES, "cycles/entry", "strategy",
-        "direct-save-on-switch at vcpu_put: per modified index up to hwater, 3 tlbre into "
-        "the saved copy (kvmppc_44x_tlb_put)",
+        "direct-save-on-switch at vcpu_put: per index 0..hwater whose modified flag was "
+        "ever set (67577927 never clears them), 3 tlbre into the saved copy "
+        "(kvmppc_44x_tlb_put)",
         "estimate: 3 tlbre plus about 9 instructions (MMUCR read for the TID, 4 stores into "
         f"shadow_tlb, the flag test, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
         _counted(),
@@ -751,6 +772,30 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 1 tlbwe plus about 4 instructions (load the saved word 0, test V and TS, "
         f"branch, loop) at CPI 1; the idiom is {_R} §1.3 (kvmppc_44x_tlbie, 44x_tlb.c "
         "@7924bd41), used at vcpu_put in §2.2",
+        _counted(),
+    ),
+    Cost(
+        "put_scan_per_entry", 4, "cycles/entry", "strategy",
+        "direct-save-on-switch at vcpu_put: per index 0..hwater, test its modified flag "
+        "and the saved entry's V and TS (kvmppc_44x_tlb_put), besides any tlbre or tlbie",
+        f"{_R} §2.10 (our count in kvmppc_44x_tlb_put, 44x_tlb.c @67577927): load the flag, "
+        "branch, test V|TS of the saved word 0, loop = about 4 instructions at CPI 1",
+        _counted(),
+    ),
+    Cost(
+        "tlbia_per_entry", 3 + TLBWE_CYCLES, "cycles/entry", "strategy",
+        "_tlbia() at vcpu_put (direct, shadow-modified): per index 0..hwater, tlbwe of "
+        "word 0 = the index (V clear) and the loop",
+        f"{_R} §2.10 (our count in Linux 44x _tlbia, misc_32.S of 2008; the same loop is "
+        "_tlbil_all in tlb_nohash_low.S @1afc149d): tlbwe; addi; cmpw; ble = 3 instructions "
+        "at CPI 1 and the tlbwe at tlbwe",
+        _counted(),
+    ),
+    Cost(
+        "tlbia_base", 6 + PIPELINE_REFILL, "cycles", "strategy",
+        "_tlbia() at vcpu_put: the fixed part besides the per-index loop",
+        f"{_R} §2.10 (our count in Linux 44x _tlbia, tlb_nohash_low.S @1afc149d): li; sync; "
+        "lis; lwz; isync; blr = 6 instructions at CPI 1 plus one pipeline refill for the isync",
         _counted(),
     ),
     Cost(

@@ -30,6 +30,7 @@ from emu.host.threads import HostTask
 from emu.kvm.strategies import make_strategy
 from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vm import KvmVM
+from emu.params import resolved
 from emu.qemu.devices import BLOCK_GPA
 from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
@@ -54,13 +55,14 @@ class Machine:
     """
 
     def __init__(self, scenario, progress=None):
-        self.scenario = scenario
+        # the keys the design leaves unset take its own era and handler
+        self.scenario = scenario = resolved(scenario)
         m, k = scenario.machine, scenario.kvm
         self.costs = CostTable(dict(scenario.costs, clock_mhz=m.clock_mhz))
         self.backend = engine.get(scenario.sim.backend)
         self.clock_mhz = m.clock_mhz
         self.hwater = m.hwater if m.core == "440" else 0
-        self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater)
+        self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater, k.tid_scheme)
         self.warmup = self.us(scenario.sim.warmup_ms * 1000)
         self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
         sched = SchedParams.from_costs(self.costs)
@@ -208,7 +210,8 @@ class Machine:
         contexts = [ContextCounters(t.ctx.ctx, t.name, kind,
                                     {name: t.ctx.arrays[name].copy() for name in COUNTERS},
                                     resumes=t.resumes if kind == "vcpu" else 0,
-                                    page_faults=t.page_faults if kind != "vcpu" else 0)
+                                    page_faults=t.page_faults if kind != "vcpu" else 0,
+                                    machine_checks=t.machine_checks if kind == "vcpu" else 0)
                     for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
         cpus = [CpuCycles(c.index, c.measured_cycles(), c.measured_from) for c in self.cpus]
         vms = [VmFigures(kvm.index, len(kvm.vcpus), int(kvm.startup_cycles), int(kvm.host_faults),

@@ -56,7 +56,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from emu.params import (BACKENDS, CORES, DISTRIBUTIONS, GUEST_TLB_WALKS, HANDLERS,
-                        MMIO_DEVICES, PFN_CACHE_POLICIES, PFN_SOURCES, STRATEGIES,
+                        MMIO_DEVICES, PFN_CACHE_POLICIES, PFN_SOURCES, STRATEGIES, TID_SCHEMES,
                         WORKLOAD_KINDS, Scenario, load_scenario, scenario_from_dict,
                         scenario_to_dict)
 from emu.costs import COSTS_BY_NAME
@@ -743,6 +743,19 @@ CASES = [
         ("'direct-save-on-switch'", "e500")),
     Case("toml-e500-shadow-ids-on-440", toml("[kvm]\nstrategy = 'e500-shadow-ids'\n"),
          ("'e500-shadow-ids'", "machine.core")),
+    Case("toml-unknown-tid-scheme", toml("[kvm]\ntid_scheme = 'tid-01'\n"),
+         ("kvm.tid_scheme", "'tid-01'", "'guest-tid', 'swap-pid', 'tid01'")),
+    Case("toml-tid-scheme-never-ran", toml(
+        "[kvm]\nstrategy = 'direct'\ntid_scheme = 'guest-tid'\n"),
+        ("kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct' (7924bd41 is tid01)",
+         "kvm.hypothetical = true")),
+    Case("toml-tid-scheme-on-e500", toml(
+        "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'e500-shadow-ids'\n"
+        "tid_scheme = 'tid01'\n"),
+        ("kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'",)),
+    Case("set-tid-scheme-never-ran", toml("", "--set", "kvm.strategy=shadow",
+                                          "--set", "kvm.tid_scheme=swap-pid"),
+         ("kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'shadow'",)),
     Case("toml-micro-tlb-on-e500", toml("[machine]\ncore = 'e500'\nmicro_tlb = true\n"),
          ("machine.micro_tlb", "e500")),
     Case("toml-host-task-cpu-eq-cpus", toml("[machine]\ncpus = 2\n[[host_task]]\ncpu = 2\n"),
@@ -1189,6 +1202,7 @@ _SCHEMA = {
                           "clock_mhz": ("int", 1, 100_000), "micro_tlb": ("bool",),
                           "hwater": ("int", 0, 63)}),
     "kvm": ("table", {"strategy": ("enum", STRATEGIES), "handler": ("enum", HANDLERS),
+                      "tid_scheme": ("enum", TID_SCHEMES), "hypothetical": ("bool",),
                       "pfn_source": ("enum", PFN_SOURCES),
                       "pfn_cache_entries": ("int", 1, 2**20),
                       "pfn_cache_policy": ("enum", PFN_CACHE_POLICIES),

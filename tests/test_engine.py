@@ -66,7 +66,8 @@ def test_a_context_adds_its_counters_to_its_arrays(impl):
     arrays = tables()
     impl.Ctx(1, arrays)
     n_exits, n_steps = len(codes.EXIT_CATEGORIES), len(codes.PROFILE_STEPS)
-    shapes = {"exits": 4 * n_exits, "exit_sumsq": n_exits, "tlb": len(codes.TLB_COUNTERS),
+    shapes = {"exits": 4 * n_exits, "exit_sumsq": n_exits, "exits_us": 4 * n_exits,
+              "exit_sumsq_us": n_exits, "tlb": len(codes.TLB_COUNTERS),
               "causes": len(codes.MISS_CAUSES), "profile": 2 * n_steps}
     for name, size in shapes.items():
         assert arrays[name].shape == (size,) and arrays[name].dtype == np.int64, name
@@ -82,6 +83,21 @@ def test_record_exit_keeps_count_cycles_min_max_and_squares(impl):
     b = 4 * codes.EXIT["DEC"]
     assert list(arrays["exits"][b:b + 4]) == [3, 60, 10, 30]
     assert arrays["exit_sumsq"][codes.EXIT["DEC"]] == 900 + 100 + 400
+
+
+@IMPLS
+def test_record_exit_keeps_whole_microseconds_as_the_kernel_did(impl):
+    """timing.c @73e75b41 truncates each exit to whole µs before it counts it: at
+    667 MHz exits of 666, 667 and 1333 cycles are 0, 1 and 1 µs (docs/kvm440.md §2.10)."""
+    arrays = tables()
+    ctx = impl.Ctx(1, arrays)
+    ctx.set_costs(dict(cost_dict(), clock_mhz=667))
+    for cycles in (666, 667, 1333):
+        ctx.record_exit(codes.EXIT["EMULINST"], cycles)
+    b = 4 * codes.EXIT["EMULINST"]
+    assert list(arrays["exits_us"][b:b + 4]) == [3, 2, 0, 1]        # count, sum, min, max
+    assert arrays["exit_sumsq_us"][codes.EXIT["EMULINST"]] == 0 + 1 + 1
+    assert list(arrays["exits"][b:b + 4]) == [3, 2666, 666, 1333]   # the exact cycles beside
 
 
 # -- the cost table --------------------------------------------------------------------
@@ -154,6 +170,9 @@ class World:
                             cfg["hashed"], codes.PFN_SOURCE[cfg["pfn_source"]])
         self.ctx.set_costs(cost_dict())
         self.ctx.guest_pr, self.ctx.guest_pid, self.ctx.since_load = 1, 1, 0
+        self.ctx.tid_scheme = codes.TID_SCHEME[cfg["tid_scheme"]]
+        if shadow:
+            self.ctx.loop_len = 62                 # the entry loop writes 0..hwater-1
         self.next_gi = 0
 
     def handle(self, stop: int, pos: int) -> int:
@@ -173,15 +192,16 @@ class World:
             ctx.map_shadow(self.cpu, int(ctx.stop_ea), int(ctx.stop_gi), 0x10000 + gfn)
             ctx.guest_entry(self.cpu)
             return pos
-        if name in ("mmio", "syscall", "sleep"):
+        if name in ("mmio", "syscall", "sleep", "machine_check"):
             return pos + 1
         return pos
 
     def state(self) -> dict:
         return {
             "counters": {k: self.arrays[k].tolist() for k in
-                         ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss",
-                          "repop_access", "hwref_gi", "mod")},
+                         ("exits", "exit_sumsq", "exits_us", "exit_sumsq_us", "tlb", "causes",
+                          "profile", "repop_miss", "repop_access", "hwref_gi", "mod",
+                          "shadow_pos")},
             "cycles": self.cpu.cycles_arr.tolist(),
             "tlb": [self.tlb.read(i) for i in range(self.tlb.entries)],
             "stop": self.ctx.stop, "n_modified": self.ctx.n_modified,
@@ -194,6 +214,7 @@ def contexts(draw):
     strategy = draw(st.sampled_from(["shadow", "shadow-modified", "direct",
                                      "direct-save-on-switch"]))
     return {"strategy": strategy, "handler": draw(st.sampled_from(codes.HANDLERS)),
+            "tid_scheme": draw(st.sampled_from(codes.TID_SCHEMES)),
             "hashed": draw(st.integers(0, 1)), "micro": draw(st.booleans()),
             "pfn_source": draw(st.sampled_from(codes.PFN_SOURCES)),
             "policy": "round-robin" if strategy.startswith("shadow")
@@ -281,7 +302,7 @@ def test_the_events_are_the_tracer_methods():
 ])
 def test_a_traced_stream_tells_every_outcome(pfn_source, outcomes):
     cfg = {"strategy": "direct", "handler": "asm", "hashed": 0, "micro": True,
-           "pfn_source": pfn_source, "policy": "round-robin"}
+           "pfn_source": pfn_source, "policy": "round-robin", "tid_scheme": "tid01"}
     ea = np.array([GUEST_BASE + ((i * 5 % 12) << 12) for i in range(200)], np.uint32)
     kind = np.ones(200, np.uint8)
     worlds = [World(FP, cfg), World(REF, cfg)]

@@ -6,33 +6,36 @@
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
      vcpu_load #3, 20 accesses) with a shorter schedule (CFS latency 400 us,
      granularity 100 us, the host task sleeping 300 us instead of 800 us), so
-     that the reference backend reaches the third resume in about a second
-     (the plain default gets there at 4.2 ms simulated, ~11 s).  The vCPU was
-     put at 810.0 us holding 44 entries (its 40 data + 4 code pages); the host
-     task 'noise' ran 187 accesses, 134 misses of which 50 were host page
-     faults (a fault stops the native handler before its tlbwe, and the
-     access misses again), so 84 tlbwe >= 63: the round robin went over all
-     of 0..62 and none of the 44 survived.  Every miss of the window is a
-     host-eviction, refilled in consecutive slots from where the host's
-     pointer stopped: hw[61], hw[62], then hw[0] (63 is the pinned kernel
-     entry above hwater).  Access #0: guest TLB entry 0 matches, 1 entry
-     scanned x 8 = 8 cycles, and 16 save + 8 + 6 GPA + 8 memslot + 8 pfn + 25
-     tlbwe + 14 restore = 85, the total the model charged.  Entry 0 is the
-     first page the guest touched (0x2001d000, see explain_first_load.txt), so
-     its GPA is the first guest frame 0x400 (the kernel keeps the first 4 MB)
-     plus the offset 0xb80, and its pfn the first host frame, 0x10000.
-     Access #7 touches the page of #1 again and hits the slot #1 filled.
+     that the reference backend reaches the third resume in about a second.
+     The default is ``direct`` as 7924bd41 shipped it: the C handler, and
+     ``_tlbia()`` at vcpu_put.  The vCPU was put at 811.3 us holding 41 entries
+     (of its 40 data + 4 code pages, 3 had been overwritten by its own round
+     robin); the flush invalidated all of 0..62, so the host task 'noise' (187
+     accesses, 134 misses of which 50 host page faults, 84 tlbwe) overwrote
+     none of them and the vCPU resumed holding 0.  Every miss of the window is
+     a flush, or a self-eviction for two of the 3 pages gone before the put
+     (#7, #12), refilled in consecutive slots from where the shared
+     round-robin pointer stopped after the host's writes: hw[53] ... hw[62],
+     then hw[0], hw[1] (63 is the pinned kernel entry above hwater).  Access #0: guest TLB entry
+     42 matches, 43 entries scanned x 12 = 516 cycles, and 125 full exit + 516
+     + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 113 restore = 852, the total
+     the model charged.  Entry 42 is the 43rd page the guest touched (the
+     guest writes its TLB in round robin), so its GPA is the 43rd guest frame,
+     0x400 + 42 = 0x42a (the kernel keeps the first 4 MB).  Access #3 fetches
+     from the page of #0 again and hits the slot #0 filled.
    * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: each miss is
-     compulsory, the walk scans all 64 guest entries (512 cycles), the miss is
-     delivered to the guest (16 + 512 + 60 deliver + 14 restore = 602), the
-     guest's handler writes guest TLB entries 0, 1, 2... in round robin with
-     three trapping tlbwe, and KVM maps the entry on the second and third
+     compulsory, the walk scans all 64 guest entries (768 cycles), the miss is
+     delivered to the guest (125 + 768 + 60 deliver + 113 restore = 1,066),
+     the guest's handler writes guest TLB entries 0, 1, 2... in round robin
+     with three trapping tlbwe, and KVM maps the entry on the second and third
      word (the third releases the second's shadow), so the retry hits the
      second slot written.
    * ``explain_gup.txt``: the exercise's scenario with pfn source ``gup``:
-     after the host evicted everything, every fill defers to C: 16 + 8 x
-     scanned + 6 + 8 + 8 in assembly, then 115 deferred + 600 gfn_to_pfn +
-     48 tlbwe + 113 restore = 876 cycles in C.
+     after 7924bd41's vcpu_put flushed everything, every fill calls
+     gfn_to_pfn from the C handler: 125 + 12 x scanned + 10 + 25 + 15, then
+     600 gfn_to_pfn + 48 tlbwe + 113 restore = 761 cycles in C, 801 when the
+     slot still held the reference of a page mapped before the put (_tlbia
+     leaves the shadow_refs alone; the new map puts the old page, 40).
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost 8 cycles per entry scanned.
@@ -95,29 +98,35 @@ def test_narration_is_the_known_answer(texts, case):
     assert texts[case] == expected
 
 
-ASM_ROWS = {"save": "asm_save", "GPA": "asm_gpa", "memslot": "asm_memslot",
+ROWS = {
+    "asm": {"save": "asm_save", "GPA": "asm_gpa", "memslot": "asm_memslot",
             "pfn": "asm_pfn_lookup", "tlbwe": "asm_hw_write", "restore": "asm_restore",
-            "deliver": "deliver_interrupt"}
+            "deliver": "deliver_interrupt", "walk": "asm_walk_per_entry"},
+    "C": {"full exit": "c_full_exit", "GPA": "c_gpa", "memslot": "c_memslot",
+          "pfn": "c_pfn_lookup", "tlbwe": "c_hw_write", "restore": "c_restore",
+          "deliver": "deliver_interrupt", "walk": "c_walk_per_entry"},
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_handler_cycles_add_up_to_the_cost_table(texts, case):
-    """asm_save + walk per entry x scanned + gpa + memslot + pfn_lookup + hw_write + restore."""
+    """save (asm) or full exit (C) + walk per entry x scanned + gpa + memslot + pfn_lookup
+    + hw_write + restore, each at its handler's cost."""
     from emu.costs import CostTable
     c = CostTable({}).to_dict()
-    checked, walk = 0, None
+    checked, scanned = 0, None
     for line in texts[case].splitlines():
         w = re.search(r"(\d+) entr(?:y|ies) scanned, (\d+) cycles", line)
         if w:
-            walk = int(w.group(2))
-            assert walk == c["asm_walk_per_entry"] * int(w.group(1)), line
-        m = re.search(r"— ([\d,]+) cycles in the asm handler \((.*)\)", line)
+            scanned, walk = int(w.group(1)), int(w.group(2))
+        m = re.search(r"— ([\d,]+) cycles in the (asm|C) handler \((.*)\)", line)
         if m:
-            total = int(m.group(1).replace(",", ""))
-            steps = [p.rsplit(" ", 1) for p in m.group(2).split(" + ")]
+            total, rows = int(m.group(1).replace(",", "")), ROWS[m.group(2)]
+            assert walk == c[rows["walk"]] * scanned, line
+            steps = [p.rsplit(" ", 1) for p in m.group(3).split(" + ")]
             assert sum(int(v) for _, v in steps) == total, line
             for name, v in steps:
-                assert int(v) == (walk if name == "walk" else c[ASM_ROWS[name]]), line
+                assert int(v) == (walk if name == "walk" else c[rows[name]]), line
             checked += 1
     assert checked > 0
 
@@ -126,8 +135,11 @@ def test_default_narration_tells_the_story(texts):
     text = texts["default"]
     assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at " in text
     assert "host task 'noise'" in text
-    assert "0 of the 44 entries it left in hardware survived" in text
-    assert "[cause: host-eviction]" in text and "[cause: compulsory]" not in text
+    # 7924bd41's vcpu_put (_tlbia) left nothing for the host task to evict
+    assert "it now holds 0 hardware TLB entries" in text
+    assert "overwrote 0 of vm0.vcpu0's entries" in text
+    assert "[cause: flush]" in text and "[cause: host-eviction]" not in text
+    assert "[cause: compulsory]" not in text
     assert "#19 " in text and "#20 " not in text
 
 
@@ -158,12 +170,12 @@ def test_exercise_distinct_pages_counted_from_the_stream(answer):
     pages = {a.ea >> 12 for a in r.accesses}
     assert len(r.accesses) == EXERCISE_ACCESSES
     assert all(0x2000_0000 <= a.ea < 0x2000_0000 + 24 * 4096 for a in r.accesses)
-    # each page's first access in the window misses (host-eviction), no other does
+    # each page's first access in the window misses (flushed at vcpu_put), no other does
     first = {}
     for a in r.accesses:
         first.setdefault(a.page, a.number)
     for a in r.accesses:
-        assert a.causes == (["host-eviction"] if first[a.page] == a.number else []), a
+        assert a.causes == (["flush"] if first[a.page] == a.number else []), a
     assert r.misses == len(pages) == answer.computed["direct"] == answer.distinct_pages
 
 

@@ -229,14 +229,15 @@ def test_reading_known_answer_cost_per_access():
 
 def test_reading_known_answer_host_eviction_save_restore_and_isolation():
     shadow = hand_summary(1.2, "shadow", resumes=10, save_restore=20)
-    direct = hand_summary(1.0, "direct", resumes=10, host_eviction=417, violations=1234)
+    direct = hand_summary(1.0, "direct-noflush", resumes=10, host_eviction=417,
+                          violations=1234)
     lines = generate_reading([("direct", direct), ("shadow", shadow)])
     assert ("direct loses 41.7 entries per resume to the host (host-eviction misses / resumes), "
             "shadow 0.0.") in lines
     assert ("shadow spends 2.0 % of CPU time restoring the shadow TLB on every guest entry "
             "(20 cycles); direct spends none.") in lines
     assert ("Isolation violations (TLB hits on an entry owned by another context): "
-            "direct 1,234, shadow 0 (pure direct has no vcpu_put flush).") in lines
+            "direct 1,234, shadow 0 (direct-noflush has no vcpu_put flush).") in lines
     assert generate_reading([("direct", direct), ("shadow", shadow)]) == lines  # deterministic
     clean = generate_reading([("shadow", shadow)])
     assert "No isolation violations: no TLB hit was on an entry owned by another context." in clean

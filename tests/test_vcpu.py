@@ -83,7 +83,7 @@ def test_mtspr_pid_changes_the_pid_once(backend):
     vcpu.mtspr_pid(cpu, pid + 1)
     assert vcpu.ctx.guest_pid == pid + 1 and exits(vcpu, "EMUL_MTSPR") == 2
     # direct releases on a PID change: 64 emulated PID writes more than no change
-    assert cpu.total() - before - same >= same + 64 * m.costs["emul_mtspr_pid"]
+    assert cpu.total() - before - same >= same + 64 * m.costs["set_pid_per_slot"]
 
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])

@@ -18,7 +18,8 @@ does.
 
 The order of the events: a hit is one ``hit``.  A virtualized miss is
 ``miss``, ``walk``, then either ``end`` (guest_miss) or ``gpa``, ``memslot``,
-[``pfn``], [``hw_write``], ``end``.  A native miss (a host thread's) is
+[``pfn``], [``hw_write``], ``end``; a shadow design's fill into slot hwater
+(which never reaches hardware) has no ``hw_write``.  A native miss (a host thread's) is
 ``miss``, [``hw_write``], ``end``.  ``map_shadow`` called from Python (KVM's
 C path, a trapping ``tlbwe``) reports its ``hw_write`` too.
 """
@@ -28,7 +29,7 @@ from __future__ import annotations
 import inspect
 
 #: how a miss ends in the loop (the ``outcome`` of ``end``)
-OUTCOMES = ("filled", "guest_miss", "mmio", "deferred", "host_fault")
+OUTCOMES = ("filled", "guest_miss", "mmio", "deferred", "host_fault", "machine_check")
 
 
 class Tracer:

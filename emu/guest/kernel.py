@@ -70,6 +70,11 @@ class TrapPort(Protocol):
         """rfi traps; with ``user`` set, the guest returns to user (True) or
         supervisor (False) mode."""
 
+    def priv_switch(self, cpu, usermode: bool) -> None:
+        """The guest's MSR[PR] becomes ``usermode`` inside the current trap: at
+        every interrupt delivered from user mode and every rfi to user mode
+        (KVM's kvmppc_mmu_priv_switch; nothing happens when PR stays)."""
+
     def tlbwe(self, cpu, index: int, word: int | None, entry: tuple | None) -> None:
         """tlbwe traps: the guest writes ``word`` (PAGEID, XLAT or ATTRIB; None
         for the whole entry in one batched trap) of guest TLB entry ``index``.

@@ -7,7 +7,9 @@ vCPU blocks until QEMU answers) here; guest TLB misses, system calls, sleeps,
 guest timer ticks and halt in the guest kernel (:mod:`emu.guest.kernel`),
 whose privileged instructions trap back here: the vCPU is the guest's
 :class:`~emu.guest.kernel.TrapPort` (instruction emulation, emulated
-``tlbwe`` and ``mtspr PID``, interrupt delivery, rfi, wait).  Every cycle is
+``tlbwe`` and ``mtspr PID``, interrupt delivery, rfi, the privilege switch,
+wait).  An instruction fetch from a device page comes back as a machine
+check (:meth:`VcpuThread.machine_check`).  Every cycle is
 charged to a category of the CPU's breakdown, so the cycles a call used are
 the growth of that breakdown.
 
@@ -17,7 +19,7 @@ The handlers an observer can watch (``VcpuThread.observer``) are marked
 
 from __future__ import annotations
 
-from emu.codes import CAUSE, EXIT, STEP, STOP
+from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME
 from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
@@ -60,11 +62,16 @@ class VcpuThread(Thread):
         self.costs = machine.costs
         self.gtlb = build_guest_utlb(be)
         self.shadow = self.strategy.new_shadow_array(be)
-        arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
+        arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm,
+                            shadow_pos=self.strategy.shadow_pos)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
                           self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
                           kvm.pfn.code, 0, 0)
+        # how a fill tags its shadow, and how far the entry loop writes
+        self.ctx.tid_scheme = TID_SCHEME[self.strategy.tid_scheme or "tid01"]
+        if self.strategy.loop_len is not None:
+            self.ctx.loop_len = self.strategy.loop_len
         costs = dict(self.costs.to_dict())
         costs["entry_base"] = self.strategy.entry_base()
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
@@ -78,6 +85,7 @@ class VcpuThread(Thread):
             self.ctx.guest_pid = self.gcpu.current.pid
         self.resume_mmio = None
         self.resumes = 0
+        self.machine_checks = 0            # machine checks KVM queued to the guest
         self.blocked_on = None
         kernel.attach(self)
 
@@ -85,6 +93,7 @@ class VcpuThread(Thread):
         """Zero what this vCPU counts (the end of a warm-up)."""
         zero_counters(self.ctx.arrays)
         self.resumes = 0
+        self.machine_checks = 0
 
     # -- accounting helpers ----------------------------------------------------
 
@@ -111,11 +120,6 @@ class VcpuThread(Thread):
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
         self.end_exit(cpu, category, t0)
-
-    def set_mode(self, cpu, user: bool) -> None:
-        """MSR[PR] changes: the strategy loads the shadow PID(s) for the new mode."""
-        self.ctx.guest_pr = 1 if user else 0
-        cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
 
     # -- host scheduler hooks ----------------------------------------------------
 
@@ -193,6 +197,8 @@ class VcpuThread(Thread):
             elif stop == S["sleep"]:
                 proc.pos += 1
                 kernel.sleep(proc, now0 + cpu.total() - start)
+            elif stop == S["machine_check"]:
+                self.machine_check(proc)
 
     # -- KVM's exits -----------------------------------------------------------------------
 
@@ -214,6 +220,14 @@ class VcpuThread(Thread):
         ctx.guest_entry(cpu.virt)
         ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
                         cpu.total() - t0)
+
+    def machine_check(self, proc) -> None:
+        """An instruction fetch from a device page: the fast path counted the
+        exit ITLBVIRT and KVM queued a machine check to the guest (booke.c
+        @73e75b41).  Linux's machine_check_exception sends a user process
+        SIGBUS; the model counts the machine check and skips the fetch."""
+        self.machine_checks += 1
+        proc.pos += 1
 
     @observed("mmio_exit")
     def mmio_exit(self, cpu, proc):
@@ -252,20 +266,30 @@ class VcpuThread(Thread):
         return int(self.ctx.stop_ea)
 
     def deliver_interrupt(self, cpu, category: str, supervisor: bool = False) -> None:
-        """An exit in which KVM delivers interrupt ``category`` to the guest."""
+        """An exit in which KVM delivers interrupt ``category`` to the guest
+        (``supervisor``: the guest's MSR[PR] goes to 0, a privilege switch)."""
         t0 = self.begin_exit(cpu)
         cpu.charge("exit_entry", self.costs["deliver_interrupt"])
-        self.end_exit(cpu, category, t0)
         if supervisor:
-            self.set_mode(cpu, user=False)
+            self.priv_switch(cpu, usermode=False)
+        self.end_exit(cpu, category, t0)
 
     def rfi(self, cpu, user: bool | None = None) -> None:
         """The guest's rfi traps and is emulated (MSR[PR] from SRR1 when ``user`` is set)."""
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
         if user is not None:
-            self.set_mode(cpu, user)
+            self.priv_switch(cpu, user)
         self.end_exit(cpu, "EMUL_RFI", t0)
+
+    def priv_switch(self, cpu, usermode: bool) -> None:
+        """The guest's MSR[PR] becomes ``usermode`` (kvmppc_set_msr): called inside
+        the exit that changes it -- an interrupt delivered from user mode, an
+        rfi back to user mode.  When PR changes, the strategy's
+        kvmppc_mmu_priv_switch runs (in the guest-tid era it releases every
+        shadow slot) and loads the shadow PID(s); nothing happens otherwise."""
+        if (1 if usermode else 0) != self.ctx.guest_pr:
+            cpu.charge("save_restore", self.strategy.priv_switch(cpu, self, usermode))
 
     def tlbwe(self, cpu, gi: int, word, entry) -> None:
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
@@ -307,13 +331,10 @@ class VcpuThread(Thread):
         return bool(self.gtlb.valid_arr[gi])
 
     def mtspr_pid(self, cpu, pid: int) -> None:
-        """The guest's mtspr PID traps: KVM releases or retags (kvmppc_set_pid)."""
+        """The guest's mtspr PID traps: kvmppc_set_pid, as the TID era does it."""
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        if pid != self.ctx.guest_pid:
-            self.ctx.guest_pid = pid
-            cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
-            cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
+        cpu.charge("save_restore", self.strategy.set_pid(cpu, self, pid))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
 
     def wait(self, cpu, until: int):

@@ -32,6 +32,7 @@ from emu.params.scenario import (
     PFN_CACHE_POLICIES,
     PFN_SOURCES,
     STRATEGIES,
+    TID_SCHEMES,
     VM,
     HostTask,
     Machine,
@@ -39,6 +40,8 @@ from emu.params.scenario import (
     Scenario,
     Sim,
     check_core_constraints,
+    design,
+    resolved,
     validate_combination,
 )
 from emu.params.workload import DISTRIBUTIONS, MMIO_DEVICES, WORKLOAD_KINDS, Workload
@@ -47,6 +50,7 @@ __all__ = [
     "CORES",
     "STRATEGIES",
     "HANDLERS",
+    "TID_SCHEMES",
     "PFN_SOURCES",
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
@@ -68,6 +72,8 @@ __all__ = [
     "scenario_to_toml",
     "apply_overrides",
     "check_core_constraints",
+    "design",
+    "resolved",
     "validate_combination",
     "default_scenario",
     "DEFAULT_SCENARIO_DATA",

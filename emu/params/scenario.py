@@ -18,6 +18,7 @@ exist — is checked by :func:`validate_combination`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
@@ -46,6 +47,7 @@ __all__ = [
     "CORES",
     "STRATEGIES",
     "HANDLERS",
+    "TID_SCHEMES",
     "PFN_SOURCES",
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
@@ -59,6 +61,8 @@ __all__ = [
     "Sim",
     "Scenario",
     "check_core_constraints",
+    "design",
+    "resolved",
     "validate_combination",
 ]
 
@@ -69,6 +73,7 @@ __all__ = [
 CORES = ("440", "e500")
 STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
+TID_SCHEMES = strategies.TID_SCHEMES
 PFN_SOURCES = pfn.NAMES
 PFN_CACHE_POLICIES = ("fifo", "lru", "random")
 GUEST_TLB_WALKS = ("linear", "hashed")
@@ -280,9 +285,16 @@ class KVM:
     """The hypervisor design under test (docs/design.md §4)."""
 
     strategy: str = param("direct", Choice(STRATEGIES), "how shadow TLB entries reach the "
-                                                        "hardware (docs/design.md §4)")
-    handler: str = param("asm", Choice(HANDLERS), "the miss handler: assembly fast path "
-                                                  "or a full exit to C")
+                                                        "hardware (docs/design.md §4); "
+                                                        "direct-noflush is hypothetical")
+    tid_scheme: Optional[str] = param(
+        None, Choice(TID_SCHEMES), "the KVM-440 TID era (default: the design's own: shadow "
+        "guest-tid, shadow-modified and the direct designs tid01)", optional=True)
+    handler: Optional[str] = param(
+        None, Choice(HANDLERS), "the miss handler: a full exit to C (default: every shipped "
+        "design) or the proposed assembly fast path", optional=True)
+    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with "
+                                              "(the run is labelled hypothetical)")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
                             "where a fill finds the host page frame")
     pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
@@ -352,17 +364,38 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     """Refuse a KVM design the core cannot run, saying why.
 
     - the strategy must be one the core can run (:func:`emu.kvm.strategies.check_core`
-      says which run where, and why not);
-    - ``machine.micro_tlb`` is a 440 feature.
+      says which run where, and why not), in a TID era it ran with or
+      ``hypothetical`` (:func:`emu.kvm.strategies.resolve`);
+    - ``machine.micro_tlb`` is a 440 feature;
+    - a shadow design's entry loop needs ``machine.hwater`` >= 1.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
     core = machine.core
-    strategies.check_core(kvm.strategy, core)
+    design(machine, kvm)
+    if core == "440" and machine.hwater < 1 and strategies.get(kvm.strategy).entry_loop:
+        raise ConfigError(f"machine.hwater: the entry loop of kvm.strategy '{kvm.strategy}' "
+                          f"writes indices 0..hwater-1, and hwater 0 leaves it none "
+                          f"(expected 1..{MAX_HWATER})")
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
                           "are invisible to software; set micro_tlb = false or core = '440'")
+
+
+def design(machine: Machine, kvm: KVM) -> strategies.Design:
+    """The KVM design as the run uses it: the strategy in its resolved TID era
+    with its resolved handler (:func:`emu.kvm.strategies.resolve`)."""
+    return strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
+                              kvm.pfn_source, kvm.hypothetical)
+
+
+def resolved(cfg: Scenario) -> Scenario:
+    """``cfg`` with the keys its design leaves unset filled in (``kvm.tid_scheme``,
+    ``kvm.handler``): what the run's summary records."""
+    d = design(cfg.machine, cfg.kvm)
+    kvm = dataclasses.replace(cfg.kvm, tid_scheme=d.tid_scheme, handler=d.handler)
+    return dataclasses.replace(cfg, kvm=kvm)
 
 
 def _no_such_cpu(where: str, cpu: int, cpus: int) -> ConfigError:

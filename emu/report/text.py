@@ -77,16 +77,30 @@ def key_figures(s: dict) -> dict:
     }
 
 
+def shipped_as(s: dict) -> str:
+    """The design's label: the commit that shipped it, its TID era and handler,
+    or ``proposal: ...`` / ``hypothetical: ...`` (``-`` for an older summary)."""
+    return s.get("design", {}).get("label", "-")
+
+
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
     (fitted to ``width`` columns if given, see :func:`_table`)."""
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
     table = _table(header, [[label] + list(f.values()) for label, f in figs], width)
+    shipped = "\n".join(_wrap(f"{_clip(str(label), width // 2) if width else label}: "
+                              f"{shipped_as(s)}", width) for label, s in runs)
     causes = _table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
-    return f"{table}\n\nguest TLB misses by cause\n{causes}"
+    return f"{table}\n\nas shipped\n{shipped}\n\nguest TLB misses by cause\n{causes}"
+
+
+def _kernel_us(e: dict) -> list:
+    """The exit's sum and max in whole µs as the kernel kept them (``-``: an older summary)."""
+    k = e.get("kernel_us")
+    return [f"{k['sum']:,}", f"{k['max']:,}"] if k else ["-", "-"]
 
 
 def format_run(s: dict, width=None) -> str:
@@ -98,6 +112,7 @@ def format_run(s: dict, width=None) -> str:
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
         f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
         f"seed {s['seed']}",
+        f"design as shipped: {shipped_as(s)}",
         f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles)"
         + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
            if s.get("warmup_cycles") else "")
@@ -108,9 +123,11 @@ def format_run(s: dict, width=None) -> str:
         _table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
                                      if s["cycles"][c]]),
         "",
-        _table(["exit", "count", "mean us", "max us"],
-               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}"]
-                for name, e in s["exits"].items() if e["count"]]),
+        _table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
+               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
+                 *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]]),
+        "(kernel: each exit truncated to whole µs before it is counted, as KVM's "
+        "exit timing kept it)",
         "",
     ]
     g = s["tlb"]["guest"]

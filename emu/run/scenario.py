@@ -18,7 +18,7 @@ import simpy
 from emu import __version__
 from emu.analysis.display import describe, headline_html, result_repr
 from emu.analysis.frames import run_frames
-from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.outdir import Stage
@@ -36,6 +36,13 @@ def resolve(scenario, overrides=()) -> Scenario:
     if isinstance(scenario, dict):
         return scenario_from_dict(scenario, list(overrides))
     return load_scenario(os.fspath(scenario), list(overrides))
+
+
+def _design(sc: Scenario) -> dict:
+    """What the summary says of the design: its label, the kernel that shipped
+    it, whether it is hypothetical."""
+    d = design(sc.machine, sc.kvm)
+    return {"label": d.label, "commit": d.commit, "hypothetical": d.hypothetical}
 
 
 def _versions() -> dict:
@@ -108,11 +115,13 @@ def run(scenario, overrides=(), progress=None) -> Result:
 
     The summary depends on neither the chunk size nor the backend (beyond its
     ``backend`` field): those two execution settings are kept out of its
-    ``config`` and reported in ``Result.execution``.
+    ``config`` and reported in ``Result.execution``.  Its ``config`` records
+    the keys the design resolved (``kvm.tid_scheme``, ``kvm.handler``) and its
+    ``design`` the label, commit and whether it is hypothetical.
     """
-    sc = resolve(scenario, overrides)
     t0 = time.perf_counter()
-    machine = Machine(sc, progress=progress)
+    machine = Machine(resolve(scenario, overrides), progress=progress)
+    sc = machine.scenario                  # the design's unset keys resolved
     cycles = machine.run()
     sections, tables = collect(machine.snapshot())
     config = scenario_to_dict(sc)
@@ -123,6 +132,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
         "seed": sc.seed,
         "backend": execution["backend"],
         "config": config,
+        "design": _design(sc),
         "costs": machine.costs.to_dict(),
         "simulated_cycles": cycles,
         "simulated_us": cycles / machine.clock_mhz,

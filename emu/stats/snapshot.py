@@ -21,8 +21,9 @@ class ContextCounters:
     """One fast-path context: its identity and what it counted.
 
     ``counters`` maps each name of :data:`emu.stats.counters.COUNTERS` to its
-    array; ``resumes`` counts a vCPU's vcpu_loads and ``page_faults`` a host
-    thread's host page faults (0 for the other kind).
+    array; ``resumes`` counts a vCPU's vcpu_loads, ``machine_checks`` the
+    machine checks KVM queued to it, and ``page_faults`` a host thread's host
+    page faults (0 for the other kind).
     """
 
     id: int
@@ -31,6 +32,7 @@ class ContextCounters:
     counters: dict[str, np.ndarray]
     resumes: int = 0
     page_faults: int = 0
+    machine_checks: int = 0
 
 
 @dataclass

@@ -13,26 +13,34 @@ from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_ST
 from emu.stats.snapshot import Snapshot
 
 
-def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, clock_mhz: int) -> dict:
+def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, kernel: tuple, clock_mhz: int) -> dict:
+    """Per category: the exact cycles (and their µs), and ``kernel_us``: the
+    figures as KVM's timing.c kept them, each exit truncated to whole µs
+    before it was counted (sum, min, max, sumsq in µs)."""
+    exits_us, sumsq_us = kernel
     out = {}
     for i, name in enumerate(EXIT_CATEGORIES):
         count, total, lo, hi = (int(x) for x in exits[4 * i:4 * i + 4])
         sq = int(sumsq[i])
+        _, total_us, lo_us, hi_us = (int(x) for x in exits_us[4 * i:4 * i + 4])
         out[name] = {
             "count": count, "sum": total, "min": lo, "max": hi, "sumsq": sq,
             "sum_us": total / clock_mhz, "min_us": lo / clock_mhz, "max_us": hi / clock_mhz,
             "sumsq_us": sq / clock_mhz ** 2,
             "mean_us": total / count / clock_mhz if count else 0.0,
+            "kernel_us": {"sum": total_us, "min": lo_us, "max": hi_us,
+                          "sumsq": int(sumsq_us[i])},
         }
     return out
 
 
-def _merge_exits(contexts) -> tuple[np.ndarray, np.ndarray]:
+def _merge_exits(contexts, exits_key: str = "exits",
+                 sumsq_key: str = "exit_sumsq") -> tuple[np.ndarray, np.ndarray]:
     n = len(EXIT_CATEGORIES)
     exits = np.zeros(4 * n, np.int64)
     sumsq = np.zeros(n, np.int64)
     for a in contexts:
-        e = a["exits"]
+        e = a[exits_key]
         for i in range(n):
             c = e[4 * i]
             if not c:
@@ -42,7 +50,7 @@ def _merge_exits(contexts) -> tuple[np.ndarray, np.ndarray]:
             exits[b + 3] = max(exits[b + 3], e[b + 3])
             exits[b] += c
             exits[b + 1] += e[b + 1]
-        sumsq += a["exit_sumsq"]
+        sumsq += a[sumsq_key]
     return exits, sumsq
 
 
@@ -69,6 +77,7 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
     varr = [v.counters for v in vcpus]
     harr = [h.counters for h in hosts]
     exits, sumsq = _merge_exits(varr)
+    kernel = _merge_exits(varr, "exits_us", "exit_sumsq_us")
     tlb = {"guest": _tlb(varr), "host": _tlb(harr)}
     tlb["misses_by_cause"] = {k: tlb["guest"]["misses_by_cause"][k] + tlb["host"]["misses_by_cause"][k]
                               for k in MISS_CAUSES}
@@ -101,7 +110,7 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
         "cpu_measured_from": [c.measured_from for c in snap.cpus],
         "measured_cpu_cycles": sum(snap.simulated_cycles - c.measured_from for c in snap.cpus),
         "guest_accesses": guest_accesses,
-        "exits": _exit_stats(exits, sumsq, clock),
+        "exits": _exit_stats(exits, sumsq, kernel, clock),
         "tlb": tlb,
         "cycles": cycles,
         "memory_bytes": dict(sorted(memory.items())),
@@ -111,6 +120,7 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
         "host_page_faults": int(sum(vm.host_faults for vm in snap.vms))
         + sum(h.page_faults for h in hosts),
         "guest_page_faults": int(sum(vm.guest_page_faults for vm in snap.vms)),
+        "guest_machine_checks": sum(v.machine_checks for v in vcpus),
         "gfn_to_pfn_calls": int(sum(vm.gfn_to_pfn_calls for vm in snap.vms)),
     }
     return sections, _tables(snap, vcpus, hosts)
@@ -127,11 +137,15 @@ def _tables(snap: Snapshot, vcpus, hosts) -> dict:
         a = v.counters
         for i, name in enumerate(EXIT_CATEGORIES):
             count, total, lo, hi = (int(x) for x in a["exits"][4 * i:4 * i + 4])
+            _, total_us, lo_us, hi_us = (int(x) for x in a["exits_us"][4 * i:4 * i + 4])
             if count:
                 exits_rows.append({"vcpu": v.name, "category": name, "count": count,
                                    "sum_cycles": total, "min_cycles": lo, "max_cycles": hi,
                                    "sumsq_cycles": int(a["exit_sumsq"][i]),
-                                   "mean_us": total / count / clock})
+                                   "mean_us": total / count / clock,
+                                   "kernel_sum_us": total_us, "kernel_min_us": lo_us,
+                                   "kernel_max_us": hi_us,
+                                   "kernel_sumsq_us": int(a["exit_sumsq_us"][i])})
         for i, step in enumerate(PROFILE_STEPS):
             n = int(a["profile"][2 * i])
             if n:

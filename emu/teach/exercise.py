@@ -68,8 +68,8 @@ def exercise_text(scenario=None, overrides=()) -> str:
         "new page, so every access misses and its handler writes the next round-robin\n"
         "slot). How many hardware TLB misses does the vCPU take in its first 200 accesses\n"
         f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (commit 7924bd41: nothing "
-        "saved)?\nUnder `direct-save-on-switch` (save the vCPU's entries at vcpu_put, write them "
-        "back\nat vcpu_load)?\n")
+        "saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's entries "
+        "at\nvcpu_put, write them back at vcpu_load)?\n")
     if scenario is None and not overrides:
         return question + (
             "\nThe scenario (save it as exercise.toml and explore with\n"
@@ -127,7 +127,8 @@ def solve_exercise(scenario=None, overrides=()) -> ExerciseAnswer:
           else None)
     # the hand derivation, valid when its premises hold (checked here, not assumed)
     expected = {
-        "direct": distinct if writes["direct"] >= slots and held["direct"] == ws else None,
+        # direct's vcpu_put runs _tlbia(): none of what the vCPU held survives the put
+        "direct": distinct if held["direct"] == ws else None,
         "direct-save-on-switch": 0 if held["direct-save-on-switch"] == ws else None,
     }
     if posed:
@@ -135,18 +136,19 @@ def solve_exercise(scenario=None, overrides=()) -> ExerciseAnswer:
                               _posed_answer(computed, expected, held, writes, ws, slots))
     agree = "they agree" if computed == expected else "THEY DISAGREE"
     text = (
-        "Answer (by hand). The sweep misses on every access, and each miss writes the\n"
-        "round-robin slot after the previous one, so 63 consecutive writes cover 0..62,\n"
-        "every slot a guest entry can occupy. The vCPU held its "
-        f"{held['direct']} entries when it was\nput; the host task made {writes['direct']:,} "
-        "writes before it resumed, so under `direct`\n"
-        "none survives. The guest TLB and the pfn cache still hold the 24 pages, so each\n"
-        "page misses exactly once, on its first touch after the resume: the asm handler\n"
-        "refills it into the next round-robin slot, one the host used (24 fills never\n"
-        "wrap round to the vCPU's new entries). Misses = distinct pages among the 200\n"
-        f"accesses; counted from the access stream: {distinct}. "
-        "(All 24 are likely: a given page is\n"
-        "left out with probability (23/24)^200 = 0.02 %, some page with about 0.5 %.)\n"
+        "Answer (by hand). The vCPU held its "
+        f"{held['direct']} entries when it was put. Under `direct`,\n"
+        "vcpu_put runs _tlbia(), which invalidates every index 0..62, every slot a guest\n"
+        "entry can occupy: none survives the put. (Without that flush none would survive\n"
+        "either: the sweep misses on every access and each miss writes the round-robin\n"
+        "slot after the previous one, so 63 consecutive writes cover 0..62; the host task\n"
+        f"made {writes['direct']:,} writes before the vCPU resumed.) The guest TLB and the pfn "
+        "cache still\nhold the 24 pages, so each page misses exactly once, on its first touch "
+        "after the\nresume: the miss handler refills it into the next round-robin slot, one the "
+        "host\nused (24 fills never wrap round to the vCPU's new entries). Misses = distinct\n"
+        f"pages among the 200 accesses; counted from the access stream: {distinct}. (All 24\n"
+        "are likely: a given page is left out with probability (23/24)^200 = 0.02 %, some\n"
+        "page with about 0.5 %.)\n"
         "Under `direct-save-on-switch`, vcpu_put saved the vCPU's "
         f"{held['direct-save-on-switch']} entries "
         "and\nvcpu_load wrote them back at their indices, over the host's: 0 misses.\n"
@@ -171,12 +173,11 @@ def _posed_answer(computed, expected, held, writes, ws, slots) -> str:
     if None in expected.values():
         pages = f" of its {ws}-page working set" if ws else ""
         text += (f" The hand derivation does not apply here: it needs a 440 whose vCPU holds "
-                 f"its whole working set at vcpu_put (here {held[d]} entries{pages}) and a "
-                 f"host that writes every one of the {slots} round-robin slots while it is "
-                 f"away (here {writes[d]:,} writes).")
+                 f"its whole working set at vcpu_put (here {held[d]} entries{pages}).")
     else:
         agree = "they agree" if computed == expected else "THEY DISAGREE"
         text += (f" The hand derivation applies (the vCPU held its {ws} entries at vcpu_put, "
-                 f"the host made {writes[d]:,} writes over the {slots} round-robin slots): "
-                 f"{d} {expected[d]} (the distinct pages among the accesses), {s} 0 -> {agree}.")
+                 f"and {d}'s _tlbia() invalidated all {slots} round-robin slots; the host made "
+                 f"{writes[d]:,} writes besides): {d} {expected[d]} (the distinct pages among "
+                 f"the accesses), {s} 0 -> {agree}.")
     return textwrap.fill(text, 84, break_on_hyphens=False) + "\n"

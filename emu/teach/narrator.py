@@ -6,22 +6,23 @@ see them happen.  :func:`explain` runs a scenario on the reference backend
 (:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
 accesses after that vCPU's K-th ``vcpu_load``::
 
-    vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at 4,210.6 us)
-       descheduled at 4,004.4 us (vcpu_put) holding 44 hardware TLB entries
-       meanwhile host task 'noise' ran 187 accesses: 133 TLB misses (50 host page
-         faults); its 83 tlbwe overwrote 44 of vm0.vcpu0's entries
-       0 of the 44 entries it left in hardware survived
+    vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at 4,212.7 us)
+       descheduled at 4,005.9 us (vcpu_put) holding 44 hardware TLB entries; direct's
+         vcpu_put invalidated 44 of them
+       meanwhile host task 'noise' ran 187 accesses: 134 TLB misses (50 host page
+         faults); its 84 tlbwe overwrote 0 of vm0.vcpu0's entries
        it now holds 0 hardware TLB entries; vcpu_load cost 100 cycles
-      #0   load 0x20013f68 (guest PID 1 user; shadow PID 0, AS 1): UTLB miss
-             [cause: host-eviction]
-          1. guest TLB walk: entry 8 matches (TID 1, 4 KB page 0x20013000) — 9 entries
-             scanned, 72 cycles
-          3.1 GPA 0x00408f68   3.2 memslot 0: visible   3.3 pfn cache: hit (pfn 0x10008)
-          tlbwe hw[37] — evicts host task 'noise' (TID 3, EA 0x20022000) — 149 cycles in the
-             asm handler (save 16 + walk 72 + GPA 6 + memslot 8 + pfn 8 + tlbwe 25 + restore 14)
-          retry: hit hw[37]
+      #0   ifetch 0x10000140 (guest PID 1 user; shadow PID 0, AS 1): UTLB miss
+             [cause: flush]
+          1. guest TLB walk: entry 2 matches (TID 1, 4 KB page 0x10000000) — 3 entries
+             scanned, 36 cycles
+          3.1 GPA 0x00402140   3.2 memslot 0: visible   3.3 pfn cache: hit (pfn 0x10002)
+          tlbwe hw[38] — evicts host task 'noise' (TID 3, EA 0x20022000) — 372 cycles in
+             the C handler (full exit 125 + walk 36 + GPA 10 + memslot 25 + pfn 15 +
+             tlbwe 48 + restore 113)
+          retry: hit hw[38]
       ...
-      #5   store 0x200165d0: hit hw[41]
+      #5   ifetch 0x10000144: hit hw[38]
 
 (some lines wrapped here).  Each hardware miss is tied to its cause (docs/design.md
 §6), the guest TLB walk (step 1) to the entry it found, a miss the guest must
@@ -278,7 +279,7 @@ class Narrator(Tracer):
         text = (f"descheduled at {_us(self.m, t)} (vcpu_put) holding "
                 f"{_plural(before, 'hardware TLB entry', 'hardware TLB entries')}")
         if after != before:
-            text += f"; {self.m.strategy.name} saved and invalidated {before - after} of them"
+            text += f"; {self.m.strategy.name}'s vcpu_put invalidated {before - after} of them"
         lines = [text]
         record = {"held_at_put": before, "held_after_put": after, "held_at_load": held_at_load}
         for th in self.others:
@@ -445,11 +446,17 @@ class Narrator(Tracer):
         if self.step3:
             self.say("   ".join(self.step3), 6)
             self.step3 = []
-        if outcome == "filled":
+        if outcome == "filled" and not self.writes:
+            self.say(f"shadow slot {self.m.hwater} (hwater): the entry loop never writes it "
+                     f"to hardware, the access misses again — {cost}", 6)
+        elif outcome == "filled":
             *earlier, (i, old) = self.writes
             self.writes = earlier
             self.flush_writes(6)
             self.say(f"tlbwe hw[{i}] — {self.evicted(old)} — {cost}", 6)
+        elif outcome == "machine_check":
+            self.say("-> an instruction fetch from a device: counted ITLBVIRT, and KVM queues a "
+                     f"machine check to the guest — {cost}", 6)
         elif outcome == "mmio":
             self.say(f"-> not RAM: exit to QEMU to emulate the access (MMIO) — {cost} so far", 6)
         elif outcome == "deferred" and where == "asm":
@@ -485,15 +492,17 @@ class Narrator(Tracer):
             parts.append(("deliver", c["deliver_interrupt"]))
         else:
             parts += [("GPA", c[pre + "gpa"]), ("memslot", c[pre + "memslot"])]
-            if outcome != "mmio":
+            if outcome == "machine_check":
+                parts.append(("deliver", c["deliver_interrupt"]))
+            elif outcome != "mmio":
                 parts.append(("pfn", c[pre + "pfn_lookup"]))
             if outcome == "filled":
                 parts.append(("tlbwe", c[pre + "hw_write"]))
-        if outcome in ("filled", "guest_miss"):
+        if outcome in ("filled", "guest_miss", "machine_check"):
             parts.append(("restore", c["asm_restore" if asm else "c_restore"]))
         rest = total - sum(v for _, v in parts)
         if rest:
-            parts.append(("entry work" if not asm else "other", rest))
+            parts.append(("entry work", rest))     # a shadow design's entry loop
         return " + ".join(f"{name} {v}" for name, v in parts)
 
     def flush_writes(self, indent: int, verb: str = "tlbwe") -> None:
@@ -515,11 +524,17 @@ class Narrator(Tracer):
         text = (f"{_plural(len(acc), 'access', 'accesses')} on {pages} distinct pages: "
                 f"{_plural(len(misses), 'hardware TLB miss', 'hardware TLB misses')}")
         if misses:
+            asm = self.v.ctx.handler == 0
             text += f" ({causes})"
-            text += (f"; {outcomes.count('filled')} filled by the fast path, "
+            text += (f"; {outcomes.count('filled')} filled "
+                     f"{'by the fast path' if asm else 'in the C handler'}, "
                      f"{outcomes.count('guest_miss')} delivered to the guest, "
-                     f"{outcomes.count('deferred')} deferred to C, {outcomes.count('mmio')} MMIO; "
-                     f"{sum(a.handler_cycles for a in acc):,} cycles in the miss handler")
+                     f"{outcomes.count('deferred')} "
+                     f"{'deferred to C' if asm else 'through gfn_to_pfn'}, "
+                     f"{outcomes.count('mmio')} MMIO")
+            if "machine_check" in outcomes:
+                text += f", {outcomes.count('machine_check')} machine check(s)"
+            text += f"; {sum(a.handler_cycles for a in acc):,} cycles in the miss handler"
         if len(acc) < self.n:
             text += f" (the run ended after {len(acc)} of the {self.n} accesses asked for)"
         if self.put is not None:

@@ -12,14 +12,14 @@ import numpy as np
 
 from emu.codes import (CAUSE, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH, KIND_SLEEP,
                        KIND_SYSCALL, MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, PROFILE_STEPS, STEP,
-                       STOP, STRATEGY, TLB, TLB_COUNTERS)
+                       STOP, STRATEGY, TID_SCHEME, TLB, TLB_COUNTERS)
 from emu.engine import tracer
 from emu.engine.reference.tlb import NO_PID, BookeTLB
 
 #: The cost table the loops read (the Costs struct of emu/_fastpath.pxd): rows
-#: of emu.costs, plus the strategy's guest-entry work.
+#: of emu.costs, plus the strategy's guest-entry work, and the clock.
 COST_FIELDS = (
-    "access", "micro_tlb_refill", "tlbwe", "deliver_interrupt",
+    "clock_mhz", "access", "micro_tlb_refill", "tlbwe", "deliver_interrupt",
     "asm_save", "asm_walk_per_entry", "asm_walk_hashed", "asm_gpa", "asm_memslot",
     "asm_pfn_lookup", "asm_hw_write", "asm_restore",
     "c_full_exit", "c_walk_per_entry", "c_walk_hashed", "c_gpa", "c_memslot",
@@ -32,11 +32,13 @@ COST_FIELDS = (
 def counter_arrays() -> dict:
     """What one context counts, zeroed, by name (the Counters struct of
     emu/_fastpath.pxd, field by field as flat int64 arrays): ``exits`` holds
-    (count, cycles, min, max) per exit category, ``profile`` (count, cycles)
-    per step of the miss handler."""
+    (count, cycles, min, max) per exit category, ``exits_us`` the same in whole
+    µs, ``profile`` (count, cycles) per step of the miss handler."""
     return {
         "exits": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
         "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.int64),
+        "exits_us": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
+        "exit_sumsq_us": np.zeros(len(EXIT_CATEGORIES), np.int64),
         "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
         "causes": np.zeros(len(MISS_CAUSES), np.int64),
         "profile": np.zeros(2 * len(PROFILE_STEPS), np.int64),
@@ -147,6 +149,7 @@ class Ctx:
         self.ctx, self.arrays = ctx, arrays
         self.gtlb, self.shadow, self.pcache = gtlb, shadow, pcache
         self.strategy, self.handler, self.hashed_walk = strategy, handler, hashed_walk
+        self.tid_scheme = TID_SCHEME["tid01"]
         self.pfn_source, self.is_host, self.host_pid = pfn_source, is_host, host_pid
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
@@ -155,7 +158,10 @@ class Ctx:
         self.slot_base, self.slot_npages = a["slot_base"], a["slot_npages"]
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
+        self.shadow_pos = a.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.loop_len = len(self.mod)
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
+        self.exits_us, self.exit_sumsq_us = a["exits_us"], a["exit_sumsq_us"]
         self.causes, self.profile = a["causes"], a["profile"]
         self.repop_miss, self.repop_access = a["repop_miss"], a["repop_access"]
         self.guest_run, self.since_load, self.n_modified = 0, 1 << 62, 0
@@ -180,15 +186,20 @@ class Ctx:
     # -- exits ------------------------------------------------------------------
 
     def record_exit(self, cat: int, cycles: int) -> None:
-        e = self.exits
-        b = cat * 4
-        if e[b] == 0 or cycles < e[b + 2]:
-            e[b + 2] = cycles
-        if cycles > e[b + 3]:
-            e[b + 3] = cycles
-        e[b] += 1
-        e[b + 1] += cycles
-        self.exit_sumsq[cat] += cycles * cycles
+        """One exit of ``cat``, in exact cycles and truncated to whole µs (see the
+        Cython docstring)."""
+        clock = self.costs["clock_mhz"]
+        us = cycles // clock if clock > 0 else 0
+        for e, sumsq, d in ((self.exits, self.exit_sumsq, cycles),
+                            (self.exits_us, self.exit_sumsq_us, us)):
+            b = cat * 4
+            if e[b] == 0 or d < e[b + 2]:
+                e[b + 2] = d
+            if d > e[b + 3]:
+                e[b + 3] = d
+            e[b] += 1
+            e[b + 1] += d
+            sumsq[cat] += d * d
 
     def end_guest_run(self) -> None:
         if self.guest_run > 0:
@@ -212,8 +223,12 @@ class Ctx:
     guest_entry = entry_work
 
     def return_to_guest(self, cpu) -> int:
+        """The restore, plus the entry loop of a shadow design (whatever the handler)."""
         if self.handler == 0:
-            return self.charge_step(cpu, "restore", self.costs["asm_restore"], "fastpath")
+            step = self.charge_step(cpu, "restore", self.costs["asm_restore"], "fastpath")
+            if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
+                step += self.entry_work(cpu)
+            return step
         step = self.charge_step(cpu, "restore", self.costs["c_restore"], "exit_entry")
         return step + self.entry_work(cpu)
 
@@ -231,21 +246,30 @@ class Ctx:
         page = ea >> 12 << 12
         if self.strategy == STRATEGY["e500-shadow-ids"]:
             stid = self.pid1 if gtid == 0 else self.shadow_pid
+        elif self.tid_scheme == TID_SCHEME["guest-tid"]:
+            stid = gtid                        # docs/kvm440.md §2.10
         else:
             stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
         if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
-            i = self.shadow.choose_victim(0)   # KVM's own round robin
+            i = int(self.shadow_pos[0])        # KVM's victim, one for the machine
+            self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
+            if i < self.loop_len:
+                self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+            else:                              # slot hwater: the entry loop never writes it
+                cpu.reasons[cause_key_py(owner, 1, page)] = CAUSE["shadow-not-restored"]
         else:
             i = cpu.tlb.choose_victim(page)    # the host's round robin / e500 NV
-        self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
-        cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+            self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
+            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
         if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE["gup"]:
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES["c_path"]] += self.costs["put_page"]
         if not self.mod[i]:
             self.mod[i] = 1
-            self.n_modified += 1
+            if i < self.loop_len:
+                self.n_modified += 1
         self.hwref_gi[i] = gi
         return i
 
@@ -368,6 +392,17 @@ class Ctx:
                                   "fastpath")
             base, npages = int(self.slot_base[0]), int(self.slot_npages[0])
             trace.memslot(self.ctx, gfn, 0, base <= gfn < base + npages)
+            if not base <= gfn < base + npages and inst:
+                # an instruction fetch from a device: ITLBVIRT, and a machine check
+                # queued to the guest (booke.c @73e75b41); only data is MMIO
+                c += self.charge_step(cpu, "deliver", cost["deliver_interrupt"], "exit_entry")
+                c += self.return_to_guest(cpu)
+                used += c
+                trace.end(self.ctx, "machine_check", c)
+                self.record_exit(EXIT["ITLBVIRT"], c)
+                self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
+                stop = STOP["machine_check"]
+                break
             if not base <= gfn < base + npages:
                 trace.end(self.ctx, "mmio", c)
                 used += c

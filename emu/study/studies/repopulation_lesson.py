@@ -5,10 +5,13 @@ The teaching scenario.  A guest process with a 24-page working set shares one
 N pages of its own (N = 8 … 256).  Every time the vCPU is switched back in
 (a *resume*), it finds in the hardware TLB whatever its design left there:
 
-* ``direct`` leaves the guest's entries where they were, and the host's round
-  robin overwrites one per host miss: the more pages the host touched, the more
-  the guest must refill.  Because the round robin keeps going through the
-  guest's own refills, one eviction can cascade into more;
+* ``direct`` (7924bd41) runs ``_tlbia()`` at vcpu_put: the guest refills its
+  whole working set after every resume, whatever the host did;
+* ``direct-noflush`` (hypothetical: 7924bd41 without that flush) leaves the
+  guest's entries where they were, and the host's round robin overwrites one
+  per host miss: the more pages the host touched, the more the guest must
+  refill.  Because the round robin keeps going through the guest's own
+  refills, one eviction can cascade into more;
 * ``direct-save-on-switch`` saves the guest's entries at vcpu_put and writes
   them back at vcpu_load: nothing to refill, whatever the host did;
 * ``shadow`` / ``shadow-modified`` rewrite their shadow array at entry: the
@@ -16,8 +19,8 @@ N pages of its own (N = 8 … 256).  Every time the vCPU is switched back in
 
 What to look at: the first table, "misses after a resume" (the misses in the
 first 512 guest accesses after each vcpu_load, averaged over resumes) against
-the host's pages: it grows with N for ``direct`` and stays flat for the
-others; the cause columns say who evicted what; the curve table (miss rate
+the host's pages: it grows with N for ``direct-noflush``, stays at the
+working set for ``direct`` and near zero for the others; the cause columns say who evicted what; the curve table (miss rate
 by position after the resume) shows that the misses come at once, in the
 first few hundred accesses.  With ``--out`` the curves are also drawn in
 ``repopulation.png``.
@@ -29,7 +32,7 @@ from emu.stats.summary import cpu_cycles
 from emu.study.lib import Recorder, scenario, table
 
 NAME = "repopulation_lesson"
-DESIGNS = ("direct", "direct-save-on-switch", "shadow", "shadow-modified")
+DESIGNS = ("direct", "direct-noflush", "direct-save-on-switch", "shadow", "shadow-modified")
 GUEST_PAGES = 24
 CODE_PAGES = 4
 HOST_RUN_US, HOST_PERIOD_US = 20, 200

@@ -8,34 +8,39 @@ round robin (``direct``), and later code saved and restored the guest's
 entries at vcpu_put / vcpu_load (``direct-save-on-switch``).  Each runs with
 the assembly miss handler (``asm``) and with a full exit into C (``c``).
 
-``direct`` pays after every host context switch: the host task's pages evict
-the guest's entries and the guest refills them, one miss at a time.
-``shadow`` pays on every full guest entry (≈62 × 19 cycles), whether or not
-anything was lost.  So ``direct`` wins while host context switches are rare
-relative to the guest's exits, and loses when the host switches in often and
-touches many pages.  This script sweeps the host's context-switch rate (a host
-task that runs 10 % of each period, touching 128 pages) for several guest
+``direct`` pays after every host context switch: its vcpu_put runs ``_tlbia()``
+(7924bd41), and the guest refills its entries one miss at a time.  (Without
+that flush -- the hypothetical ``direct-noflush`` -- only what the host task's
+pages evict would be refilled.)  The shadow designs pay on every guest entry
+instead: ``shadow`` (2.6.26) rewrites 62 entries (≈62 × 19 cycles) and, in
+its guest-tid era, releases every shadow at every guest privilege switch
+(each system call: two); ``shadow-modified`` as 2.6.28 shipped it (tid01)
+rewrites only the modified entries.  The sweeps weigh ``direct`` against the
+design it replaced, 2.6.28's ``shadow-modified``: ``direct`` wins while host
+context switches are rare relative to the guest's exits, and loses when the
+host switches in often.  This script sweeps the host's context-switch rate (a
+host task that runs 10 % of each period, touching 128 pages) for several guest
 working sets, and then the number of pages the host touches (a 40-page guest,
 a 50 µs period), and reports the break-even point: the lowest rate (or host
 page count) at which ``direct``'s CPU cycles per guest access exceed
-``shadow``'s, or that none was found in the range.  (Under the 440's round
-robin one host eviction can cascade: the guest's refill overwrites the next
-index, which may hold another of its own entries -- watch the self-evicted
-column.)
+``shadow-modified``'s, or that none was found in the range.  (Under the 440's
+round robin one host eviction can cascade: the guest's refill overwrites the
+next index, which may hold another of its own entries -- watch the
+self-evicted column.)
 
 What to look at: the first table (every design at one point: misses per
 resume, save/restore share, cycles per access); the sweep tables (cycles per
-guest access of ``shadow`` and ``direct`` against host switches per ms); the
-break-even lines.  Break-evens are given twice: as the model runs, and with
-the shadow designs charged one full guest entry per resume, which the model
-omits (see "model gap" in the output): a vCPU that is switched back in
-re-enters the guest through the entry path, and for ``shadow`` that path
-rewrites all 63 entries.  Last, the break-even in host pages with its band
-(:mod:`emu.sensitivity`): where ``direct`` stops beating ``shadow`` at the
-default costs, and the interval it moves over when the costs that a refill
-and a guest entry pay are sampled (Morris) over their plausible ranges; the
-band is plotted (``break_even.png`` / ``.svg``, in ``DIR/break_even/`` with
-``--out``, which ``emu report`` reads).
+guest access of ``shadow-modified`` and ``direct`` against host switches per
+ms); the break-even lines.  Break-evens are given twice: as the model runs,
+and with the shadow designs charged one more full guest entry per resume.
+Last, the break-even in host pages with its band (:mod:`emu.sensitivity`):
+``direct``'s flush makes its refills independent of the host's pages, so the
+band asks the seed's question of the hypothetical ``direct-noflush`` -- where
+it stops beating ``shadow-modified`` at the default costs, and the interval
+that moves over when the costs that a refill and a guest entry pay are
+sampled (Morris) over their plausible ranges; the band is plotted
+(``break_even.png`` / ``.svg``, in ``DIR/break_even/`` with ``--out``, which
+``emu report`` reads).
 
 Every run: one 440 CPU, one VM with one process (a uniform working set of
 WS pages, a system call every 5,000 accesses: a guest that exits now and
@@ -56,6 +61,8 @@ from emu.study.lib import pct, Recorder, scenario, table
 
 NAME = "shadow_vs_direct"
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch")
+#: What the sweeps weigh direct against: the design 7924bd41 replaced (2.6.28).
+BASELINE = "shadow-modified"
 HANDLERS = ("asm", "c")
 RUN_FRACTION = 0.1          # the host task runs 10 % of each period
 HOST_PAGES = 128            # enough to evict the whole 64-entry TLB
@@ -65,25 +72,28 @@ KERNEL_DATA_PAGES = 8       # emu.guest.os.KERNEL_DATA_PAGES: the guest kernel's
 MATRIX_POINT = {"ws": 24, "period_us": 100}
 #: The costs a direct refill (the asm handler's path, the guest's miss handler)
 #: and a shadow guest entry pay: the cost space of the break-even band.
-BAND_COSTS = ("shadow_restore_per_entry", "exit_light", "guest_miss_handler", "asm_save",
-              "asm_walk_per_entry", "asm_hw_write", "asm_restore", "asm_pfn_lookup")
+BAND_COSTS = ("shadow_mod_scan_per_entry", "shadow_mod_write_per_entry", "exit_light",
+              "guest_miss_handler", "asm_save", "asm_walk_per_entry", "asm_hw_write",
+              "asm_restore", "asm_pfn_lookup")
+#: The band's two designs: the insertion without its flush, against the shadow array.
+BAND_DESIGNS = ("direct-noflush", BASELINE)
 HOST_PAGES_KEY = "host_task.0.workload.pages"
 
 
 def plan(quick: bool) -> dict:
     if quick:
         return {"duration_ms": 2.5,
-                "sweep_strategies": ("shadow", "direct"), "sweep_handlers": ("asm",),
+                "sweep_strategies": (BASELINE, "direct"), "sweep_handlers": ("asm",),
                 "ws": (8, 48), "periods": (1000, 200, 100, 50),
                 "pages_ws": 40, "pages_period": 50, "host_pages": (8, 16, 64),
-                "pages_strategies": ("shadow", "direct"),
-                "band_costs": ("shadow_restore_per_entry", "asm_walk_per_entry", "exit_light"),
+                "pages_strategies": (BASELINE, "direct", "direct-noflush"),
+                "band_costs": ("shadow_mod_scan_per_entry", "asm_walk_per_entry", "exit_light"),
                 "band_samples": 2}
     return {"duration_ms": 10,
             "sweep_strategies": STRATEGIES, "sweep_handlers": HANDLERS,
             "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50),
             "pages_ws": 40, "pages_period": 50, "host_pages": (4, 8, 12, 16, 24, 32, 64, 128, 256),
-            "pages_strategies": STRATEGIES,
+            "pages_strategies": STRATEGIES + ("direct-noflush",),
             "band_costs": BAND_COSTS, "band_samples": 8}
 
 
@@ -114,7 +124,7 @@ def resume_entry_cycles(s: dict, ws: int) -> int:
     hwater + 1).  The other designs do no TLB work on entry.
     """
     c = s["costs"]
-    n = s["config"]["machine"]["hwater"] + 1
+    n = s["config"]["machine"]["hwater"]          # the entry loop writes 0..hwater-1
     strategy = s["config"]["kvm"]["strategy"]
     if strategy == "shadow":
         return n * c["shadow_restore_per_entry"]
@@ -140,6 +150,7 @@ def point(s: dict, ws: int) -> dict:
         "save_restore_share": s["cycles"]["save_restore"] / total,
         "fastpath_share": s["cycles"]["fastpath"] / total,
         "host_eviction_misses": s["tlb"]["guest"]["misses_by_cause"]["host-eviction"],
+        "flush_misses": s["tlb"]["guest"]["misses_by_cause"]["flush"],
         "self_eviction_misses": s["tlb"]["guest"]["misses_by_cause"]["self-eviction"],
         "guest_misses": s["tlb"]["guest"]["misses"],
         "isolation_violations": s["tlb"]["isolation_violations"],
@@ -168,14 +179,15 @@ def break_even(xs: list, direct: list, shadow: list):
 
 
 def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
-    """Where ``direct`` stops beating ``shadow`` along the pages the host touches, at
-    the default costs and over the costs of ``p["band_costs"]`` sampled by Morris
-    over their ranges (one seed); the band plotted into ``plot_dir``."""
-    base = make("direct", "asm", p["pages_ws"], p["pages_period"], p["duration_ms"])
+    """Where ``direct-noflush`` stops beating ``shadow-modified`` along the pages the
+    host touches, at the default costs and over the costs of ``p["band_costs"]``
+    sampled by Morris over their ranges (one seed); the band plotted into ``plot_dir``."""
+    a, b = BAND_DESIGNS
+    base = make(a, "asm", p["pages_ws"], p["pages_period"], p["duration_ms"])
     base["name"] = (f"{NAME}: ws={p['pages_ws']} period={p['pages_period']}us, "
                     f"host pages varied")
     result = run_sensitivity(
-        base, "kvm.strategy=direct,shadow", method="morris", samples=p["band_samples"],
+        base, f"kvm.strategy={a},{b}", method="morris", samples=p["band_samples"],
         seed=0, costs=list(p["band_costs"]),
         break_even=(HOST_PAGES_KEY, list(p["host_pages"])),
         runner=lambda jobs: [rec.run(f"band/{j.label}", j.scenario, j.overrides)
@@ -226,7 +238,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
             periods = sorted(p["periods"], reverse=True)        # ascending rate
             rates = [1000.0 / per for per in periods]           # host switches in per ms
             d = [sweep[f"direct/{handler}/ws{ws}/period{per}"] for per in periods]
-            sh = [sweep[f"shadow/{handler}/ws{ws}/period{per}"] for per in periods]
+            sh = [sweep[f"{BASELINE}/{handler}/ws{ws}/period{per}"] for per in periods]
             entry = {}
             for key in ("cpa", "cpa_resume_charged"):
                 x, how = break_even(rates, [r[key] for r in d], [r[key] for r in sh])
@@ -248,7 +260,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
     entry = {}
     for key in ("cpa", "cpa_resume_charged"):
         x, how = break_even(hps, [pages[f"direct/host{h}"][key] for h in hps],
-                            [pages[f"shadow/host{h}"][key] for h in hps])
+                            [pages[f"{BASELINE}/host{h}"][key] for h in hps])
         entry[key] = {"host_pages": x, "how": how}
     out["break_even_host_pages"] = entry
 
@@ -267,11 +279,11 @@ def report(r: dict) -> str:
     for key, v in r["matrix"].items():
         rows.append([key, v["cpa"], v["cpa_resume_charged"], v["switches_per_ms"],
                      v["misses_per_resume"], pct(v["save_restore_share"]),
-                     pct(v["fastpath_share"]), v["host_eviction_misses"],
+                     pct(v["fastpath_share"]), v["host_eviction_misses"], v["flush_misses"],
                      v["isolation_violations"]])
     lines.append(table(["design", "cycles/access", "+resume entry", "switches/ms",
                         "misses/resume", "save/restore", "fast path", "host-evicted",
-                        "violations"], rows))
+                        "flushed", "violations"], rows))
     plan_ = r["plan"]
     for handler in plan_["sweep_handlers"]:
         for ws in plan_["ws"]:
@@ -284,14 +296,14 @@ def report(r: dict) -> str:
                 for st in plan_["sweep_strategies"]:
                     row.append(r["sweep"][f"{st}/{handler}/ws{ws}/period{per}"]["cpa"])
                 d = r["sweep"][f"direct/{handler}/ws{ws}/period{per}"]
-                sh = r["sweep"][f"shadow/{handler}/ws{ws}/period{per}"]
+                sh = r["sweep"][f"{BASELINE}/{handler}/ws{ws}/period{per}"]
                 row += [d["misses_per_resume"], sh["misses_per_resume"],
-                        "direct" if d["cpa"] <= sh["cpa"] else "shadow"]
+                        "direct" if d["cpa"] <= sh["cpa"] else BASELINE]
                 rows.append(row)
             lines.append(table(["period", "switches/ms"] + list(plan_["sweep_strategies"])
-                               + ["direct miss/res", "shadow miss/res", "cheaper"], rows))
+                               + ["direct miss/res", f"{BASELINE} miss/res", "cheaper"], rows))
     lines.append("")
-    lines.append("Break-even host context-switch rate (direct's cycles/access > shadow's):")
+    lines.append(f"Break-even host context-switch rate (direct's cycles/access > {BASELINE}'s):")
     rows = []
     for key, e in r["break_even_rate"].items():
         row = [key]
@@ -300,7 +312,7 @@ def report(r: dict) -> str:
             row.append(f"{x['switches_per_ms']:.1f}/ms (period {x['period_us']:.0f} us, "
                        f"{x['how']})" if x["switches_per_ms"] else x["how"])
         rows.append(row)
-    lines.append(table(["handler/WS", "as modelled", "shadow charged per resume"], rows))
+    lines.append(table(["handler/WS", "as modelled", f"{BASELINE} charged per resume"], rows))
     lines.append("")
     lines.append(f"Pages the host touches (WS = {plan_['pages_ws']}, period "
                  f"{plan_['pages_period']} us, asm): cycles per guest access")
@@ -320,33 +332,34 @@ def report(r: dict) -> str:
     lines.append("")
     lines += band_report(r["break_even_band"], plan_)
     lines.append("")
-    lines.append("model gap: a vCPU switched back in (vcpu_load) resumes without the entry "
-                 "path's TLB work, so `shadow` pays nothing per resume as modelled; the "
-                 "'+resume entry' column adds one full entry per resume.")
+    lines.append("'+resume entry': one more full guest entry charged per resume, a check of "
+                 "how far the break-even moves if a resume costs the shadow designs more.")
     return "\n".join(lines)
 
 
 def band_report(b: dict, plan_: dict) -> list:
     """The break-even with its band, in a few lines."""
     d, band = b["default"], b["band"]
-    lines = [f"Break-even with its band: direct against shadow along the pages the host "
+    a, sh = BAND_DESIGNS
+    lines = [f"Break-even with its band: {a} (hypothetical) against {sh} along the pages "
+             f"the host "
              f"touches (WS = {plan_['pages_ws']}, period {plan_['pages_period']} us, asm), "
              f"{band['vectors']} cost vectors sampled by Morris over the ranges of "
              f"{', '.join(b['costs'])}:"]
     if d["at"] is not None:
-        lines.append(f"  at the default costs: direct {d['direction'][2:]} at "
+        lines.append(f"  at the default costs: {a} {d['direction'][2:]} at "
                      f"{d['at']:.1f} host pages")
     else:
         lines.append(f"  at the default costs: no break-even in {b['values'][0]}.."
-                     f"{b['values'][-1]} host pages ({d['direction'].replace('A', 'direct')})")
+                     f"{b['values'][-1]} host pages ({d['direction'].replace('A', a)})")
     if band["crossed"]:
         lines.append(f"  over the sampled costs: {band['low']:.1f}..{band['high']:.1f} host "
                      f"pages ({band['crossed']} of {band['vectors']} vectors cross)")
-    for who, n in (("direct", band["a_wins_throughout"]), ("shadow", band["b_wins_throughout"])):
+    for who, n in ((a, band["a_wins_throughout"]), (sh, band["b_wins_throughout"])):
         if n:
             lines.append(f"  {n} of {band['vectors']} vectors never cross: {who} wins from "
                          f"{b['values'][0]} to {b['values'][-1]} host pages")
-    lines.append(f"  at {b['base_host_pages']} host pages, direct beats shadow in "
+    lines.append(f"  at {b['base_host_pages']} host pages, {a} beats {sh} in "
                  f"{100 * b['win_share_at_base']:.0f}% of the sampled cost vectors; the costs "
                  f"that move the ratio most: {', '.join(b['ranking'][:3])}")
     lines.append("  plots (PNG and SVG): " + ", ".join(os.path.basename(p) for p in b["plots"])
