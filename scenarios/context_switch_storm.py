@@ -60,7 +60,10 @@ def make(strategy: str, core: str, p: dict) -> dict:
         duration_ms=p["duration_ms"],
         machine={"core": core, "cpus": 1},
         kvm={"strategy": strategy, "handler": "asm", "pfn_source": "pfn-cache"},
-        costs={"guest_timeslice_us": 100, "guest_timer_period_us": 100},
+        # the guest decrementer is a host timer (it fires at host ticks): a 100 us
+        # guest tick needs a 100 us host tick
+        costs={"guest_timeslice_us": 100, "guest_timer_period_us": 100,
+               "host_timer_period_us": 100},
         vm=[vm] * p["vms"],
         host_task=hosts,
         sim={"chunk": 2048},

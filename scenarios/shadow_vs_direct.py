@@ -55,7 +55,7 @@ RUN_FRACTION = 0.1          # the host task runs 10 % of each period
 HOST_PAGES = 128            # enough to evict the whole 64-entry TLB
 SYSCALL_EVERY = 5000
 CODE_PAGES = 4
-KERNEL_DATA_PAGES = 8       # emu.guest.os.KERNEL_DATA_PAGES: the guest kernel's data
+KERNEL_DATA_PAGES = 8       # an estimate of the guest kernel's pages held in the TLB
 MATRIX_POINT = {"ws": 24, "period_us": 100}
 
 

@@ -54,8 +54,8 @@ from pathlib import Path
 import pytest
 
 from emu.errors import EmuError
-from emu.explain import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
-                         explain, solve_exercise)
+from emu.explain import (EXERCISE_ACCESSES, EXERCISE_RESUME, add_explain_parser,
+                         exercise_scenario, exercise_text, explain, solve_exercise)
 
 DATA = Path(__file__).parent / "data" / "golden"
 
@@ -142,7 +142,9 @@ def test_exercise_answer_is_the_hand_derived_one(answer):
     ans = answer
     # the premises of the hand derivation hold in the model
     assert ans.host_writes >= 63               # the round robin went over all of 0..62
-    assert ans.held_at_put == {"direct": 24, "direct-save-on-switch": 24}
+    # the vCPU held its 24 pages and pages of its guest kernel (the miss and
+    # fault paths' text and data, clear_page's aliases of its frames)
+    assert all(held > 24 for held in ans.held_at_put.values())
     # direct: every page misses once, on its first touch after the resume
     assert ans.expected["direct"] == ans.distinct_pages
     assert 1 <= ans.distinct_pages <= 24
@@ -152,7 +154,7 @@ def test_exercise_answer_is_the_hand_derived_one(answer):
 
 
 def test_exercise_distinct_pages_counted_from_the_stream(answer):
-    r = explain(exercise_scenario(), ["kvm.strategy=direct"], resume=3,
+    r = explain(exercise_scenario(), ["kvm.strategy=direct"], resume=EXERCISE_RESUME,
                 accesses=EXERCISE_ACCESSES, quiet=True)
     pages = {a.ea >> 12 for a in r.accesses}
     assert len(r.accesses) == EXERCISE_ACCESSES

@@ -65,17 +65,20 @@ def test_shadow_vs_direct():
         assert m[f"shadow/{h}"]["save_restore_share"] > 0.05
         # the assembly handler makes direct's refills cheaper
     assert m["direct/asm"]["cpa"] < m["direct/c"]["cpa"]
-    # the break-even: with a large working set, direct wins at a low host switch rate
-    # and loses at a high one; with a small one it wins throughout the range
+    # no break-even in the sweep: the guest traps as Linux 44x does (17 exits per
+    # delivered miss, 18 per system call, 20 traps per tick), and shadow rewrites
+    # its array on every one of those entries, which costs more than direct's
+    # refills at every host switch rate of the range
     sweep, periods, ws = r["sweep"], r["plan"]["periods"], r["plan"]["ws"]
-    slow, fast, big, small = max(periods), min(periods), max(ws), min(ws)
-    assert sweep[f"direct/asm/ws{big}/period{slow}"]["cpa"] < \
-        sweep[f"shadow/asm/ws{big}/period{slow}"]["cpa"]
-    assert sweep[f"direct/asm/ws{big}/period{fast}"]["cpa"] > \
-        sweep[f"shadow/asm/ws{big}/period{fast}"]["cpa"]
-    be = r["break_even_rate"][f"asm/ws{big}"]["cpa"]
-    assert be["how"] == "interpolated" and 1000 / slow < be["switches_per_ms"] < 1000 / fast
-    assert r["break_even_rate"][f"asm/ws{small}"]["cpa"]["how"] == "none in range"
+    for w in ws:
+        for period in periods:
+            assert sweep[f"direct/asm/ws{w}/period{period}"]["cpa"] < \
+                sweep[f"shadow/asm/ws{w}/period{period}"]["cpa"]
+        assert r["break_even_rate"][f"asm/ws{w}"]["cpa"]["how"] == "none in range"
+    # direct's cost grows with the host's switch rate
+    big = max(ws)
+    assert sweep[f"direct/asm/ws{big}/period{min(periods)}"]["cpa"] > \
+        sweep[f"direct/asm/ws{big}/period{max(periods)}"]["cpa"]
     # direct's refills grow with the pages the host touches; shadow's cost does not
     hp = r["plan"]["host_pages"]
     pages = r["host_pages_sweep"]
