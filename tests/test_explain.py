@@ -4,35 +4,46 @@
    once (``python tests/test_explain.py --regenerate``) and checked by hand:
 
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
-     vcpu_load #3, 20 accesses) with a shorter schedule (CFS latency 400 us,
+     vcpu_load #5, 20 accesses) with a shorter schedule (CFS latency 400 us,
      granularity 100 us, the host task sleeping 300 us instead of 800 us), so
-     that the reference backend reaches the third resume in about a second
-     (the plain default gets there at 4.2 ms simulated, ~11 s).  The vCPU was
-     put at 810.0 us holding 44 entries (its 40 data + 4 code pages); the host
-     task 'noise' ran 187 accesses, 134 misses of which 50 were host page
-     faults (a fault stops the native handler before its tlbwe, and the
-     access misses again), so 84 tlbwe >= 63: the round robin went over all
-     of 0..62 and none of the 44 survived.  Every miss of the window is a
-     host-eviction, refilled in consecutive slots from where the host's
-     pointer stopped: hw[61], hw[62], then hw[0] (63 is the pinned kernel
-     entry above hwater).  Access #0: guest TLB entry 0 matches, 1 entry
-     scanned x 8 = 8 cycles, and 16 save + 8 + 6 GPA + 8 memslot + 8 pfn + 25
-     tlbwe + 14 restore = 85, the total the model charged.  Entry 0 is the
-     first page the guest touched (0x2001d000, see explain_first_load.txt), so
-     its GPA is the first guest frame 0x400 (the kernel keeps the first 4 MB)
-     plus the offset 0xb80, and its pfn the first host frame, 0x10000.
-     Access #7 touches the page of #1 again and hits the slot #1 filled.
-   * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: each miss is
-     compulsory, the walk scans all 64 guest entries (512 cycles), the miss is
-     delivered to the guest (16 + 512 + 60 deliver + 14 restore = 602), the
-     guest's handler writes guest TLB entries 0, 1, 2... in round robin with
-     three trapping tlbwe, and KVM maps the entry on the second and third
-     word (the third releases the second's shadow), so the retry hits the
-     second slot written.
-   * ``explain_gup.txt``: the exercise's scenario with pfn source ``gup``:
-     after the host evicted everything, every fill defers to C: 16 + 8 x
-     scanned + 6 + 8 + 8 in assembly, then 115 deferred + 600 gfn_to_pfn +
-     48 tlbwe + 113 restore = 876 cycles in C.
+     that the reference backend reaches the fifth resume in about a second.
+     (Earlier resumes still find the guest faulting its pages in: each first
+     touch is a delivered miss, a page fault of 32 exits and a retry of 17.)
+     The vCPU was put at 2,048.1 us holding 53 entries (32 of its process's
+     pages and 21 of its guest kernel's); the host task 'noise' ran 4,568
+     accesses, 1,780 misses of which 1 was a host page fault (a fault stops
+     the native handler before its tlbwe, and the access misses again), so
+     1,779 tlbwe >= 63: the round robin went over all of 0..62 and none of
+     the 53 survived.  Every miss of the window is a host-eviction, refilled
+     by the fast path in consecutive slots from where the host's pointer
+     stopped: hw[62], then hw[0], hw[1], ... (63 is the pinned kernel entry
+     above hwater).  Access #0: guest TLB entry 38 matches, 39 entries
+     scanned x 8 = 312 cycles, and 16 save + 312 + 6 GPA + 8 memslot + 8 pfn
+     + 25 tlbwe + 14 restore = 389, the total the model charged.  Access #3
+     touches the page of #0 again and hits the slot #0 filled (hw[62]); no
+     access of the window is the guest kernel's.
+   * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: the first
+     access misses (compulsory), the walk scans all 64 guest entries (512
+     cycles) and the miss is delivered to the guest (16 + 512 + 60 deliver +
+     14 restore = 602).  The rest of the window is the guest kernel's own
+     accesses in its miss handler, each through its pinned 256 MB TID-0
+     entry (guest entry 63), which KVM shadows in 4 KB pieces with shadow
+     TID 1: the vectors' text (0xc0000000, frame 0), the task struct
+     (0xc0019000) and the page directory (0xc001c400: the pgd entry of
+     region 0x100 at offset 0x400); the PTE is absent (no PTE page yet), so
+     the handler bails out to the page fault, whose prolog fetches the
+     vectors again (a hit: #4) and entry_32.S (0xc0001000), then
+     do_page_fault's text (0xc0009000, 0xc000a000).  Each kernel page is a
+     compulsory miss that the pfn cache cannot answer: deferred to C (16 + 512
+     + 6 + 8 + 8 = 550 in assembly), gfn_to_pfn with a host page fault, and
+     the hardware's free entries 0, 1, 2 ... in turn.
+   * ``explain_gup.txt``: the exercise's scenario (vcpu_load #4) with pfn
+     source ``gup``: after the host evicted everything, every fill defers to
+     C: 16 + 8 x scanned + 6 + 8 + 8 in assembly, then 115 deferred + 600
+     gfn_to_pfn + 48 tlbwe + 113 restore = 876 cycles in C, 40 more (916)
+     where the slot still held one of the vCPU's page references (hw[53],
+     hw[55], hw[56]: the host overwrote the vCPU's shadows there), which the
+     fill drops with put_page (40).
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost 8 cycles per entry scanned.
@@ -63,9 +74,10 @@ CASES = {
     "default": dict(scenario=None, overrides=("costs.sched_latency_us=400",
                                               "costs.sched_min_granularity_us=100",
                                               "host_task.0.sleep_us=300"),
-                    resume=3, accesses=20),
+                    resume=5, accesses=20),
     "first_load": dict(scenario=None, overrides=(), resume=1, accesses=8),
-    "gup": dict(scenario="exercise", overrides=("kvm.pfn_source=gup",), resume=3, accesses=6),
+    "gup": dict(scenario="exercise", overrides=("kvm.pfn_source=gup",), resume=EXERCISE_RESUME,
+                accesses=6),
 }
 
 
@@ -123,9 +135,9 @@ def test_handler_cycles_add_up_to_the_cost_table(texts, case):
 
 def test_default_narration_tells_the_story(texts):
     text = texts["default"]
-    assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at " in text
+    assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #5 at " in text
     assert "host task 'noise'" in text
-    assert "0 of the 44 entries it left in hardware survived" in text
+    assert "0 of the 53 entries it left in hardware survived" in text
     assert "[cause: host-eviction]" in text and "[cause: compulsory]" not in text
     assert "#19 " in text and "#20 " not in text
 
