@@ -17,10 +17,10 @@ Conventions
   default is an integer.
 - **Sources.**  Every ``source`` begins with one of four things:
 
-  ``reference/kvm440.md §N``
+  ``docs/kvm440.md §N``
       the figure or the instruction count is in the reference file, which is
       followed by the underlying source (manual page, commit);
-  ``DESIGN.md §N``
+  ``docs/design.md §N``
       the figure is fixed by the design of record;
   ``Linux default:``
       a stock Linux setting (scheduler tunables, HZ) that the reference does
@@ -32,7 +32,7 @@ Conventions
       taken from the reference), priced at CPI 1.
 
 - **How estimates are priced.**  The PPC440 is an in-order, dual-issue core with
-  a 7-stage pipeline (reference/kvm440.md §1.1).  Counted instructions are
+  a 7-stage pipeline (docs/kvm440.md §1.1).  Counted instructions are
   charged at CPI 1 (dual issue pays for the occasional stall); every interrupt
   and every ``rfi``/``isync`` adds :data:`PIPELINE_REFILL` cycles; cold kernel
   paths add a few L1 misses.  ``tlbwe`` and ``tlbre`` are charged one cycle each
@@ -74,7 +74,8 @@ Conventions
   default lies inside its range.
 - **Range overrides.**  ``CostTable(overrides, ranges={name: (low, high)})``,
   or a table value in the overrides (``{"exit_light": {"low": 150, "high":
-  900}}``, with an optional ``"value"``), replaces either end; a range whose
+  900}}``, with an optional ``"value"``; in a scenario file ``[costs]
+  exit_light = {low = 150, high = 900}``), replaces either end; a range whose
   low exceeds its high is refused with a one-line
   :class:`~emu.errors.ConfigError`.  A value outside its range (an override
   of the value, or of the range) is allowed: the range is stretched to reach
@@ -206,18 +207,18 @@ GROUPS = (
 # --------------------------------------------------------------------------
 
 #: Cycles to refill the 7-stage pipeline after an interrupt, rfi or isync
-#: (estimate: one cycle per stage; reference/kvm440.md §1.1, PPC440x5 UM p.27).
+#: (estimate: one cycle per stage; docs/kvm440.md §1.1, PPC440x5 UM p.27).
 PIPELINE_REFILL = 7
 #: tlbwe and tlbre: one issue slot each (estimate; no latency is published).
 TLBWE_CYCLES = 1
 TLBRE_CYCLES = 1
 #: Instructions on Linux's 44x D-TLB miss path, 3 tlbwe included: 60 in the
-#: older handler, 55 in the newer one (reference/kvm440.md §1.6, our midpoint).
+#: older handler, 55 in the newer one (docs/kvm440.md §1.6, our midpoint).
 LINUX_44X_HANDLER_INSNS = 57
 #: The same path without its three tlbwe.
 LINUX_44X_HANDLER_NO_TLBWE = LINUX_44X_HANDLER_INSNS - 3
 #: The guest's own miss path as KVM-440 runs it: the 60 instructions of the
-#: older handler (head_44x.S @026477c1) less the 16 that trap (reference/kvm440.md
+#: older handler (head_44x.S @026477c1) less the 16 that trap (docs/kvm440.md
 #: §1.6, §2.10; emu/guest/traps44x.py lists them).
 LINUX_44X_GUEST_MISS_NATIVE = 60 - 16
 
@@ -225,7 +226,7 @@ _EXIT_LIGHT = 8 + 28 + 25 + 60 + 55 + 4 * PIPELINE_REFILL
 _ASM_SAVE = 6 + 3 + PIPELINE_REFILL
 _C_FULL_EXIT = 8 + 32 + 16 + 25 + 30 + 2 * PIPELINE_REFILL
 
-_R = "reference/kvm440.md"
+_R = "docs/kvm440.md"
 
 # --------------------------------------------------------------------------
 # The ranges (see the module docstring).
@@ -525,7 +526,7 @@ COSTS: tuple[Cost, ...] = (
         "asm kvm_is_visible_gfn: compare the gfn against the guest-RAM memslot bounds",
         "estimate: about 8 instructions at CPI 1: shift to a gfn, load base_gfn and npages, "
         "two compares and a branch (about 4 more per extra slot); the check is step 3.2 of "
-        f"DESIGN.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
+        f"docs/design.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
         _counted(_WRITTEN_OUT),
     ),
     Cost(
@@ -533,7 +534,7 @@ COSTS: tuple[Cost, ...] = (
         "asm pfn source lookup: one pfn-cache probe or one pin-all table load",
         "estimate: about 8 instructions at CPI 1: index by gfn (hash, or subtract base_gfn), "
         "load the tag or entry, compare, load the pfn, branch on a miss; the pin-all table "
-        "holds 8 bytes per page (DESIGN.md §4)",
+        "holds 8 bytes per page (docs/design.md §4)",
         _counted(_WRITTEN_OUT),
     ),
     Cost(
@@ -656,9 +657,9 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "pfn_table_entry_bytes", 8, "bytes", "pfn",
         "pin-all: memory per guest page in the gfn-to-pfn table",
-        "DESIGN.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
+        "docs/design.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
         f"36-bit real address, {_R} §1.1, plus flags)",
-        _exact("fixed by the design (DESIGN.md §4)"),
+        _exact("fixed by the design (docs/design.md §4)"),
     ),
     Cost(
         "pfn_cache_entry_bytes", 16, "bytes", "pfn",

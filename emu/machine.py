@@ -1,4 +1,4 @@
-"""The whole machine: the composition root (DESIGN.md §2).
+"""The whole machine: the composition root (docs/design.md §2).
 
 A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario` and
 wires the parts, each of which lives where a reader who knows KVM looks:
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu import backend as _backend
+from emu import engine
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
 from emu.guest.footprint import Footprint
@@ -43,7 +43,7 @@ from emu.workload.streams import AccessStream
 #: loop and device model).
 QEMU_WORKLOAD = {"kind": "working-set", "pages": 32, "inst_fraction": 0.3, "code_pages": 16}
 
-# Tags of the root seed's streams (DESIGN.md §7): spawn keys start with one.
+# Tags of the root seed's streams (docs/design.md §7): spawn keys start with one.
 SEED_GUEST_PROCESS, SEED_HOST_TASK, SEED_QEMU = 1, 2, 3
 SEED_PFN_CACHE, SEED_TLB = 90, 91
 
@@ -87,7 +87,7 @@ class Machine:
         self.scenario = scenario
         m, k = scenario.machine, scenario.kvm
         self.costs = CostTable(dict(scenario.costs, clock_mhz=m.clock_mhz))
-        self.backend = _backend.get(scenario.sim.backend)
+        self.backend = engine.get(scenario.sim.backend)
         self.clock_mhz = m.clock_mhz
         self.hwater = m.hwater if m.core == "440" else 0
         self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater)
@@ -126,7 +126,7 @@ class Machine:
         return int(round(float(us) * self.clock_mhz))
 
     def seed_seq(self, *key) -> np.random.SeedSequence:
-        """The random stream of one part, spawned from the root seed (DESIGN.md §7)."""
+        """The random stream of one part, spawned from the root seed (docs/design.md §7)."""
         return np.random.SeedSequence(self.scenario.seed, spawn_key=tuple(key))
 
     def seed_int(self, label, *key) -> int:

@@ -12,7 +12,8 @@ vCPU it runs for is set, the handler is called through it::
 exactly once and return what it returned; what it does before and after is
 its own business (narrate, count, time).  With no observer the handler runs
 directly: the cost is one attribute read per call, and no handler of the
-per-access loop is observed (that loop reports through ``Ctx.log``).
+per-access loop is observed (that loop reports to the context's tracer,
+:mod:`emu.engine.tracer`).
 
 The events, their arguments and when they happen (names are stable; ``cpu``
 is the physical CPU running the vCPU):

@@ -1,4 +1,4 @@
-"""``emu explain``: known-answer narrations, the exercise, bad input, and the hook.
+"""``emu explain``: known-answer narrations, the exercise, bad input, and the tracer.
 
 1. Known answers.  The narrations in ``tests/data/golden/explain_*.txt`` were generated
    once (``python tests/test_explain.py --regenerate``) and checked by hand:
@@ -47,11 +47,11 @@
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost 8 cycles per entry scanned.
-2. The exercise (:func:`emu.explain.solve_exercise`): the computed answer equals
+2. The exercise (:func:`emu.teach.solve_exercise`): the computed answer equals
    the hand-derived one.
 3. Bad input: an EmuError with one line; through the CLI, exit status 2.
-4. The hook changes nothing: a run with a log on every context gives the
-   summary of a run without.
+4. The tracer changes nothing: a run with a tracer on every context gives
+   the summary of a run without.
 """
 
 from __future__ import annotations
@@ -64,9 +64,11 @@ from pathlib import Path
 
 import pytest
 
+from emu.engine.tracer import Recorder
 from emu.errors import EmuError
-from emu.explain import (EXERCISE_ACCESSES, EXERCISE_RESUME, add_explain_parser,
-                         exercise_scenario, exercise_text, explain, solve_exercise)
+from emu.teach import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
+                       explain, solve_exercise)
+from emu.teach.exercise import EXERCISE_RESUME
 
 DATA = Path(__file__).parent / "data" / "golden"
 
@@ -225,7 +227,7 @@ def test_bad_input_through_the_api(kw):
 def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
     code, out, _ = run_cli(["--exercise"], capsys)
     assert code == 0 and out == exercise_text()
-    monkeypatch.setattr("emu.explain.solve_exercise", lambda: answer)   # computed once above
+    monkeypatch.setattr("emu.teach.exercise.solve_exercise", lambda: answer)   # computed once above
     code, out, _ = run_cli(["--solve"], capsys)
     assert code == 0 and out.startswith(exercise_text())
     assert "Computed by the model: direct" in out and "they agree" in out
@@ -239,7 +241,7 @@ def test_cli_narrates(capsys):
 
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
-def test_a_log_on_every_context_changes_no_number():
+def test_a_tracer_on_every_context_changes_no_number():
     from emu.params import default_scenario
     from emu.machine import Machine
     from emu.run import resolve
@@ -248,19 +250,33 @@ def test_a_log_on_every_context_changes_no_number():
     over = ["sim.backend=reference", "duration_ms=0.6", "kvm.pfn_source=gup",
             "vm.0.process.0.workload.mmio_every=300", "costs.sched_latency_us=200",
             "costs.sched_min_granularity_us=50", "host_task.0.sleep_us=100"]
-    sums, events = [], []
-    for logged in (False, True):
+    sums, recorder = [], Recorder()
+    for traced in (False, True):
         m = Machine(resolve(default_scenario(), over))
-        if logged:
+        if traced:
             for t in m.vcpus + m.qemu + m.host_tasks:
-                t.ctx.log = events.append
+                t.ctx.tracer = recorder
         m.run()
         sums.append(json.dumps(collect(m.snapshot())[0], sort_keys=True, default=str))
     assert sums[0] == sums[1]
+    events = recorder.events
     kinds = {e["event"] for e in events}
     assert {"hit", "miss", "walk", "gpa", "memslot", "pfn", "hw_write", "end"} <= kinds
     outcomes = {e["outcome"] for e in events if e["event"] == "end"}
     assert {"filled", "guest_miss", "mmio", "deferred", "host_fault"} <= outcomes
+
+
+def test_the_narrator_replaces_no_method():
+    """It listens through the documented interfaces: the vCPU's observer and the
+    context's tracer; no handler is replaced on any thread."""
+    from emu.teach.narrator import Narrator, build_machine, narrate
+    machine = build_machine(None, [])
+    threads = machine.vcpus + machine.qemu + machine.host_tasks
+    narrate(machine, machine.vcpus[0], 1, 8)
+    for t in threads:
+        assert not [name for name in vars(t) if callable(getattr(type(t), name, None))], t.name
+    assert isinstance(machine.vcpus[0].observer, Narrator)
+    assert machine.vcpus[0].ctx.tracer is machine.vcpus[0].observer
 
 
 if __name__ == "__main__" and "--regenerate" in sys.argv:

@@ -96,10 +96,10 @@ def test_golden_summary(case):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache"])
-def test_golden_summary_reference_backend(case):
-    """The reference twin gives the same golden summary."""
+def test_golden_summary_on_each_backend(case, backend):
+    """Both engine backends give the golden summary."""
     expected = (GOLDEN / f"{case}.json").read_text()
-    assert golden_text(case, backend="reference") == expected
+    assert golden_text(case, backend=backend) == expected
 
 
 def test_every_strategy_handler_and_pfn_source_is_covered():

@@ -4,7 +4,7 @@ Every known-answer check lives in a ``*Base`` class and runs once per backend
 (Cython fast path and pure-Python reference), numpy.random style.  The
 hypothesis tests at the bottom run random operation sequences through both
 backends and demand identical results.  Known answers are derived by hand in
-the comments (reference/kvm440.md §1 for the 440, §4 for the e500).
+the comments (docs/kvm440.md §1 for the 440, §4 for the e500).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu import backend
+from emu import engine
 from emu.codes import CYCLES
 from emu.errors import ConfigError, EmuError
 from emu.hw import ppc440
@@ -68,7 +68,7 @@ def test_splitmix64_published_vector():
     # (the vector every SplitMix64 port checks); both backends seed with it.
     assert _splitmix64_first(0) == 0xE220A8397B1DCDAF
     for name in BACKENDS:
-        assert backend.get(name).rng_seed_state(0) == 0xE220A8397B1DCDAF
+        assert engine.get(name).rng_seed_state(0) == 0xE220A8397B1DCDAF
 
 
 # ==========================================================================
@@ -81,7 +81,7 @@ class BookeTLBBase:
     backend: str
 
     def tlb(self, entries=64, ways=0, policy="round-robin", hwater=-1, set_shift=12, seed=0):
-        return backend.get(self.backend).BookeTLB(entries, ways, policy, hwater, set_shift, seed)
+        return engine.get(self.backend).BookeTLB(entries, ways, policy, hwater, set_shift, seed)
 
     # -- match rule: V and TS = AS and (TID = 0 or TID = PID) and EA in page --
 
@@ -380,7 +380,7 @@ class BookeTLBBase:
         assert t.choose_victim(0x1000) == -1
 
     def test_bad_geometry_and_policy(self):
-        impl = backend.get(self.backend)
+        impl = engine.get(self.backend)
         with pytest.raises(ValueError):
             impl.BookeTLB(10, 4)
         with pytest.raises(ValueError):
@@ -405,7 +405,7 @@ class PlainTLBBase:
     backend: str
 
     def run(self, vpns, entries, ways, policy, hwater=-1, seed=0):
-        t = backend.get(self.backend).PlainTLB(entries, ways, policy, 12, hwater, seed)
+        t = engine.get(self.backend).PlainTLB(entries, ways, policy, 12, hwater, seed)
         addr = np.asarray(vpns, dtype=np.uint64) << np.uint64(12)
         t.run(addr, np.ones(len(addr), np.uint8))
         return t
@@ -886,7 +886,7 @@ def test_make_plain_tlb_shape(name):
 # ==========================================================================
 # Differential: Cython vs reference on random operation sequences
 
-FP, REF = backend.get("cython"), backend.get("reference")
+FP, REF = engine.get("cython"), engine.get("reference")
 
 _PAGES_1K = [0, 1, 2, 3, 4, 5, 8, 12, 16, 64, 512, 513, 1024, 4096, 4100]
 _pool_ea = st.builds(lambda p, o: p * 1024 + o, st.sampled_from(_PAGES_1K), st.integers(0, 1023))
@@ -1173,7 +1173,7 @@ def test_plain_page_shift_zero_top_address():
 @pytest.mark.parametrize("hwater", [62, 60])
 def test_host_utlb_pins_256_mb_of_lowmem_per_slot_above_hwater(name, hwater):
     # reference §1.5: slot 63 maps PAGE_OFFSET, each further slot the next 256 MB
-    t = build_host_utlb(backend.get(name), hwater)
+    t = build_host_utlb(engine.get(name), hwater)
     pinned = [t.read(i) for i in range(hwater + 1, 64)]
     assert [e[:7] for e in pinned] == [
         (1, 0xC000_0000 + (n << 28), 28, 0, 0, n << 28, 0) for n in range(63 - hwater)][::-1]
@@ -1185,14 +1185,14 @@ def test_host_utlb_pins_256_mb_of_lowmem_per_slot_above_hwater(name, hwater):
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_guest_utlb_has_no_replacement_of_its_own(name):
-    t = build_guest_utlb(backend.get(name))
+    t = build_guest_utlb(engine.get(name))
     assert (t.entries, t.sets) == (64, 1)
     assert {t.choose_victim() for _ in range(5)} == {-1}      # the guest names every index
 
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_host_e500_mmu_holds_the_iprot_kernel_entry_in_tlb1(name):
-    tlb0, tlb1 = build_host_mmu(backend.get(name))
+    tlb0, tlb1 = build_host_mmu(engine.get(name))
     assert (tlb0.entries, tlb0.sets) == (512, 128)                 # 4-way
     assert (tlb1.entries, tlb1.sets) == (16, 1)
     assert tlb1.read(0)[:7] == (1, 0xC000_0000, 28, 0, 0, 0, 0)
@@ -1201,7 +1201,7 @@ def test_host_e500_mmu_holds_the_iprot_kernel_entry_in_tlb1(name):
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_physical_cpu_of_each_core(name):
-    impl = backend.get(name)
+    impl = engine.get(name)
     ctx_host = np.zeros(4, np.uint8)
     c440 = PhysicalCPU.build(impl, 0, "440", 61, True, 7, ctx_host)
     assert c440.tlb.entries == 64 and c440.virt.tlb1 is None and c440.virt.micro

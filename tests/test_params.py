@@ -434,6 +434,30 @@ def test_costs_accept_integral_floats():
     assert type(scenario_from_dict({"costs": {"tlbwe": 3.0}}).costs["tlbwe"]) is int
 
 
+def test_a_cost_may_carry_its_range():
+    costs = {"exit_light": {"value": 300, "low": 150, "high": 900},
+             "gfn_to_pfn": {"low": 500, "high": 900}, "tlbwe": 2}
+    s = scenario_from_dict({"costs": costs})
+    assert s.costs == costs
+    assert scenario_to_dict(s)["costs"] == costs
+    assert scenario_from_dict(scenario_to_dict(s)) == s
+    assert scenario_from_dict({}, ["costs.exit_light={low=100, high=500}"]).costs == \
+        {"exit_light": {"low": 100, "high": 500}}
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"low": 900, "high": 150}, "costs.exit_light: range low 900 > high 150"),
+    ({"value": 300, "lo": 1}, "unknown key 'costs.exit_light.lo' (did you mean "
+                              "'costs.exit_light.low'?)"),
+    ({}, "costs.exit_light: expected value, low or high in the table, got none"),
+    ({"low": -1}, "costs.exit_light.low: expected a non-negative integer, got -1"),
+    ({"high": 1.5}, "costs.exit_light.high: expected an integer, got 1.5"),
+    ({"value": "x"}, "costs.exit_light.value: expected an integer, got 'x'"),
+])
+def test_a_bad_cost_range_is_one_line_naming_the_key(table, message):
+    assert error_of({"costs": {"exit_light": table}}) == message
+
+
 @pytest.mark.parametrize("data, key, fragment", [
     ({"seed": -1}, "seed", "non-negative integer, got -1"),
     ({"duration_ms": 0}, "duration_ms", "positive number"),
@@ -567,7 +591,7 @@ def test_indexed_strategy_on_e500(strategy):
     message = error_of({"machine": {"core": "e500"}, "kvm": {"strategy": strategy}})
     assert message.startswith(f"kvm.strategy: '{strategy}' cannot be modelled on the e500: "
                               "software cannot choose a TLB0 index")
-    assert "index by index" in message and "reference/kvm440.md §4.1" in message
+    assert "index by index" in message and "docs/kvm440.md §4.1" in message
 
 
 @pytest.mark.parametrize("strategy", ["direct", "e500-flush-on-put", "e500-shadow-ids"])

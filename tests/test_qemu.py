@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from emu import backend
+from emu import engine
 from emu.codes import CYCLES
 from emu.costs import CostTable
 from emu.hw.cpu import PhysicalCPU
@@ -49,7 +49,7 @@ class StandIn:
 
 
 def qemu_on_a_cpu(name):
-    impl = backend.get(name)
+    impl = engine.get(name)
     m = StandIn(impl)
     ctx_host = np.zeros(2, np.uint8)
     ctx_host[QEMU_CTX] = 1

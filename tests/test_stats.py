@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from emu.codes import CAUSE, CYCLES, EXIT, STEP, TLB
+from emu.engine import counter_arrays
 from emu.stats import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures, collect
 from emu.stats.counters import COUNTERS, ctx_arrays
 
@@ -17,7 +18,7 @@ WINDOW = 4
 
 def counters(*parts: dict) -> dict:
     """Zero counters, with (array name, index) -> value set from ``parts``."""
-    arrays = ctx_arrays(64, WINDOW)
+    arrays = dict(ctx_arrays(64, WINDOW), **counter_arrays())
     out = {name: arrays[name] for name in COUNTERS}
     for (name, index), value in (kv for part in parts for kv in part.items()):
         out[name][index] = value

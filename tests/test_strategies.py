@@ -21,7 +21,7 @@ WORDING = ("origin", "does", "isolation", "save_restore_work")
 #: The messages the scenario's validation gave before the registry existed.
 INDEX_REASON = ("cannot be modelled on the e500: software cannot choose a TLB0 index (the set "
                 "comes from the address and hardware picks the way), so a shadow array cannot "
-                "be laid into hardware index by index (reference/kvm440.md §4.1); use 'direct', "
+                "be laid into hardware index by index (docs/kvm440.md §4.1); use 'direct', "
                 "'e500-flush-on-put' or 'e500-shadow-ids'")
 REFUSED = {
     ("shadow", "e500"): f"kvm.strategy: 'shadow' {INDEX_REASON}",

@@ -269,7 +269,7 @@ def test_guest_pid_change_releases_exactly_the_process_entries(backend):
 
 
 def test_shadow_and_direct_cost_the_bytes_the_reference_gives():
-    # reference/kvm440.md §2.2: v1 keeps guest 64x16 + shadow 64x16 + page
+    # docs/kvm440.md §2.2: v1 keeps guest 64x16 + shadow 64x16 + page
     # pointers 64x4 + host copy 64x16 = 3,328 bytes per vCPU; direct insert keeps
     # shadow_refs[64] of 8 bytes = 512 bytes beside the guest TLB.
     base = ["duration_ms=0.2"]

@@ -2,7 +2,7 @@
 
 Each trap is driven by hand on a real vCPU, loaded on its CPU, on both
 backends; the checks follow kvmppc_44x_emul_tlbwe and kvmppc_set_pid
-(reference/kvm440.md §2.7, §2.8).
+(docs/kvm440.md §2.7, §2.8).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
-"""``emu trace import``: convert a trace to ``.npz`` (:mod:`emu.workload.traces`)."""
+"""``emu trace import``: convert a trace to ``.npz`` or ``.npy`` (:mod:`emu.workload.traces`)."""
 
 from __future__ import annotations
 
 from emu.cli.args import Parser
+from emu.run.outdir import writing_beside
 from emu.workload.traces import import_lackey
 
 
@@ -11,15 +12,24 @@ def add_trace_parser(sub) -> None:
     p = sub.add_parser("trace", help="trace tools")
     tsub = p.add_subparsers(dest="trace_cmd", metavar="COMMAND", parser_class=Parser)
     tsub.required = True
-    imp = tsub.add_parser("import", help="convert a trace to .npz")
+    imp = tsub.add_parser("import", help="convert a trace to .npz or .npy",
+                          description="Convert a trace to the format emu reads fastest: OUTPUT "
+                                      "ending in .npy gets a structured .npy (written in one "
+                                      "pass), any other name an .npz of uncompressed arrays "
+                                      "addr, kind, size. Both are read back memory-mapped.")
     imp.add_argument("format", choices=["lackey"], help="input format")
-    imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip)")
-    imp.add_argument("-o", "--output", required=True, help="output .npz")
+    imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip; "
+                                   "a file, a pipe such as /dev/stdin, or a FIFO)")
+    imp.add_argument("-o", "--output", required=True, help="output .npz or .npy")
     imp.set_defaults(func=cmd_trace_import)
 
 
 def cmd_trace_import(args) -> int:
-    """Run ``emu trace import``: write the ``.npz`` and say how many records it holds."""
-    n = import_lackey(args.input, args.output)
+    """Run ``emu trace import``: write the trace and say how many records it holds.
+
+    The temporaries a killed import of the same output left beside it are
+    removed first (:func:`~emu.run.outdir.writing_beside`)."""
+    with writing_beside(args.output):
+        n = import_lackey(args.input, args.output)
     print(f"{args.output}: {n:,} records")
     return 0

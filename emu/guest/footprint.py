@@ -3,7 +3,7 @@
 Linux 44x reaches its own memory through the pinned TID-0 lowmem mapping
 (EA = KERNEL_BASE + guest physical address, one 256 MB entry in slot 63).
 KVM shadows that entry in 4 KB pieces like any other guest entry
-(reference/kvm440.md §2.5), so a kernel page whose shadow is not in the
+(docs/kvm440.md §2.5), so a kernel page whose shadow is not in the
 hardware TLB costs a kernel-mode TLB miss (ITLBVIRT / DTLBVIRT) when the
 guest touches it.  :class:`Footprint` lays the kernel's memory out and gives,
 for each event, the accesses the guest kernel makes, as ``(ea, kind)``

@@ -51,7 +51,7 @@ from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 from emu.observe import observed
 
 #: The order in which Linux's fill writes the three words (head_44x.S
-#: finish_tlb_load; reference/kvm440.md §2.7).
+#: finish_tlb_load; docs/kvm440.md §2.7).
 FILL_WORDS = (XLAT, PAGEID, ATTRIB)
 
 

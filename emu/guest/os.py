@@ -13,7 +13,7 @@ What the guest does that matters to the TLB:
 * a kernel mapping with TID 0: the guest's pinned entry 63 maps EA
   0xC0000000 to guest physical 0 with a 256 MB page, as head_44x.S @026477c1
   pins lowmem ("Configure and load pinned entry into TLB slot 63",
-  PPC44x_TLB_256M; reference/kvm440.md §1.5).  A simplification: entries 62
+  PPC44x_TLB_256M; docs/kvm440.md §1.5).  A simplification: entries 62
   and 61 map the UART (0xEF600000, reference §2.2) and the block device,
   cache-inhibited, so the guest's round robin covers 0..60; Linux would map
   them with ioremap and fill them through the kernel-address path of its

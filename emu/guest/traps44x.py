@@ -2,7 +2,7 @@
 
 Under KVM-440 the guest kernel runs with MSR[PR] = 1, so every privileged
 instruction it executes traps to KVM and is emulated there, each in the
-exit-timing category KVM counts it in (reference/kvm440.md §2.9).  The rows
+exit-timing category KVM counts it in (docs/kvm440.md §2.9).  The rows
 below are those instructions, in execution order, for each event the guest
 model handles; each row names the instruction as head_44x.S writes it and the
 label it is found under.  Sources (the 2008 guest, the kernel KVM-440 ran):

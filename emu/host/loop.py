@@ -6,7 +6,7 @@ vcpu_load/vcpu_put, and lets the thread run for a quantum.  A thread's run is
 synchronous Python over the fast path; the CPU's cycle breakdown grows by
 exactly the cycles it ran, and the process then advances the CPU's clock by
 that much, so every CPU's breakdown adds up to the simulated time
-(DESIGN.md §2, §3).  The host's timer tick interrupts a running guest; a
+(docs/design.md §2, §3).  The host's timer tick interrupts a running guest; a
 warm-up restarts each CPU's counters at its first scheduling point after it.
 
 Threads reach the host through :meth:`Host.wake`, :meth:`Host.wake_at` and

@@ -5,9 +5,9 @@ builders of :mod:`emu.hw.ppc440` and :mod:`emu.hw.e500`:
 
 * ``440``: the 64-entry UTLB with Linux's round robin over 0..hwater and
   its pinned kernel lowmem entries above hwater, optionally the 4-entry I-side
-  and 8-entry D-side micro-TLBs (reference/kvm440.md §1);
+  and 8-entry D-side micro-TLBs (docs/kvm440.md §1);
 * ``e500``: TLB0 (512 entries, 4-way, next victim) and TLB1 (16 entries,
-  the kernel's IPROT entry in slot 0) (reference/kvm440.md §4.1).
+  the kernel's IPROT entry in slot 0) (docs/kvm440.md §4.1).
 
 The fast path's ``VirtCPU`` holds the arrays and does the lookups;
 :class:`PhysicalCPU` wraps it with the CPU's cycle breakdown, which every

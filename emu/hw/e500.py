@@ -1,4 +1,4 @@
-"""The e500v2 MMU's second-level TLBs (reference/kvm440.md §4.1).
+"""The e500v2 MMU's second-level TLBs (docs/kvm440.md §4.1).
 
 * TLB0: 512 entries, 4-way set associative, 4 KB pages only.  The set is
   fixed by the EA (bits 45–51 in 64-bit numbering, i.e. ``(EA >> 12) % 128``);
@@ -13,7 +13,7 @@ A translation searches both arrays.
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 from emu.hw.tlb import PAGE_OFFSET, PAGE_SIZES_E500
 
@@ -34,7 +34,7 @@ def build_tlb1(impl, seed: int = 0):
 
 def build_host_mmu(impl, seed: int = 0):
     """(TLB0, TLB1) as a running host kernel leaves them: TLB0 empty, TLB1 entry 0
-    the IPROT mapping of kernel lowmem at PAGE_OFFSET (reference/kvm440.md §4.1)."""
+    the IPROT mapping of kernel lowmem at PAGE_OFFSET (docs/kvm440.md §4.1)."""
     tlb0, tlb1 = build_tlb0(impl, seed), build_tlb1(impl, seed)
     tlb1.write(0, PAGE_OFFSET, KERNEL_TLB1_SHIFT, 0, 0, 0, 0, -1)
     return tlb0, tlb1
@@ -44,7 +44,7 @@ class E500MMU:
     """TLB0 and TLB1 of one e500v2 core."""
 
     def __init__(self, backend: str = "cython", seed: int = 0):
-        impl = _backend.get(backend)
+        impl = engine.get(backend)
         self.tlb0, self.tlb1 = build_tlb0(impl, seed), build_tlb1(impl, seed)
 
     def tlb0_write(self, ea: int, tid: int, ts: int, real_address: int = 0, attr: int = 0,

@@ -1,4 +1,4 @@
-"""The PowerPC 440 unified TLB, as software sees it (reference/kvm440.md §1).
+"""The PowerPC 440 unified TLB, as software sees it (docs/kvm440.md §1).
 
 64 entries, fully associative, each written one 32-bit word at a time by
 ``tlbwe`` and read by ``tlbre``; ``tlbsx`` searches with MMUCR[STID, STS].
@@ -12,12 +12,12 @@ IBM bit numbering (bit 0 is the most significant):
 
 Linux fills indices 0..hwater round robin and pins entries above hwater
 (slot 63 holds the 256 MB kernel lowmem mapping; hwater starts at 62;
-reference/kvm440.md §1.5).
+docs/kvm440.md §1.5).
 """
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 from emu.hw.tlb import PAGE_OFFSET
 
@@ -65,14 +65,14 @@ def word1(real_address: int) -> int:
 def build_utlb(impl, hwater: int = HWATER, seed: int = 0):
     """The UTLB array: 64 entries, fully associative, Linux's round robin over 0..hwater.
 
-    ``impl`` is a backend module (:func:`emu.backend.get`); the array is empty.
+    ``impl`` is a backend module (:func:`emu.engine.get`); the array is empty.
     """
     return impl.BookeTLB(TLB_SIZE, TLB_SIZE, "round-robin", hwater, 12, seed)
 
 
 def build_guest_utlb(impl):
     """The UTLB KVM emulates for a guest: 64 entries, each index named by the guest
-    (no replacement policy; reference/kvm440.md §2.7)."""
+    (no replacement policy; docs/kvm440.md §2.7)."""
     return impl.BookeTLB(TLB_SIZE, TLB_SIZE, "none")
 
 
@@ -80,7 +80,7 @@ def pin_kernel_lowmem(tlb, hwater: int = HWATER) -> None:
     """Write Linux's pinned entries above ``hwater``: 256 MB of kernel lowmem each.
 
     Slot 63 maps PAGE_OFFSET, slot 62 the next 256 MB, and so on down to
-    hwater + 1 (ppc44x_pin_tlb, reference/kvm440.md §1.5).  The entries belong
+    hwater + 1 (ppc44x_pin_tlb, docs/kvm440.md §1.5).  The entries belong
     to the host kernel (owner -1, TID 0, TS 0).
     """
     for n, slot in enumerate(range(TLB_SIZE - 1, hwater, -1)):
@@ -104,7 +104,7 @@ class PPC440UTLB:
     """
 
     def __init__(self, backend: str = "cython", hwater: int = HWATER, seed: int = 0):
-        self.array = build_utlb(_backend.get(backend), hwater, seed)
+        self.array = build_utlb(engine.get(backend), hwater, seed)
         self.words = [[0, 0, 0] for _ in range(TLB_SIZE)]
         self.tids = [0] * TLB_SIZE
         self.mmucr_stid = 0

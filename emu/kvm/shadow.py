@@ -1,7 +1,7 @@
 """KVM's shadow bookkeeping: which hardware TLB slots shadow which guest entries.
 
 Every hardware slot KVM fills for a vCPU remembers the guest TLB entry it
-shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; reference/kvm440.md
+shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; docs/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
 PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
 shadow designs also keep a per-vCPU shadow array that they lay into hardware
@@ -49,7 +49,7 @@ def release_process_entries(cpu, vcpu) -> int:
 
 
 def new_shadow_array(backend, hwater: int):
-    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; reference/kvm440.md §2.3)."""
+    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; docs/kvm440.md §2.3)."""
     return backend.BookeTLB(64, 64, "round-robin", hwater)
 
 

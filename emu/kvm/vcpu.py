@@ -13,7 +13,7 @@ the CPU's breakdown, so the cycles a call used are the growth of that
 breakdown.
 
 The guest decrementer is a host timer (``kvmppc_emulate_dec``: ``mod_timer``
-at jiffy granularity; reference/kvm440.md §2.10): it fires at a host tick,
+at jiffy granularity; docs/kvm440.md §2.10): it fires at a host tick,
 and the guest's tick is delivered inside the host's DEC exit when the vCPU
 is running then, at its next entry otherwise; a vCPU waiting in the guest's
 idle loop is woken for it.  A guest tick makes no exit of its own.
@@ -80,7 +80,7 @@ class VcpuThread(Thread):
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
-        # The guest kernel's pinned entries (reference/kvm440.md §2.2 and §1.5).
+        # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
         for gi, ea, shift, gpa in PINNED_ENTRIES:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
@@ -351,7 +351,7 @@ class VcpuThread(Thread):
     def tlbwe(self, cpu, gi: int, word, entry) -> None:
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
 
-        kvmppc_44x_emul_tlbwe (reference/kvm440.md §2.7): release the shadows of
+        kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
         the old entry, store the word, and map the entry eagerly when it is
         host-safe.  The model keeps guest entries decoded: XLAT gives the old
         entry the new real address (an invalid entry stays invalid), PAGEID and

@@ -7,7 +7,8 @@
 - :mod:`emu.params.workload`: the one workload schema, which the access
   streams consume;
 - :mod:`emu.params.load`: TOML files, ``--set`` overrides, the default
-  scenario, back to the TOML shape, and the reference of every key.
+  scenario, back to the TOML shape (and to a TOML file), and the reference
+  of every key.
 
 ``python -m emu.params`` prints every key with its type, range, default and
 doc.
@@ -20,6 +21,7 @@ from emu.params.load import (
     load_scenario,
     scenario_from_dict,
     scenario_to_dict,
+    scenario_to_toml,
 )
 from emu.params.scenario import (
     BACKENDS,
@@ -63,6 +65,7 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "scenario_to_dict",
+    "scenario_to_toml",
     "apply_overrides",
     "check_core_constraints",
     "validate_combination",

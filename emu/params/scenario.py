@@ -33,9 +33,11 @@ from emu.params.fields import (
     Number,
     Str,
     Table,
+    dump,
     is_int,
     join,
     param,
+    read_table,
     show,
 )
 from emu.params.workload import Workload, WorkloadTable
@@ -48,6 +50,7 @@ __all__ = [
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
     "BACKENDS",
+    "CostRange",
     "Process",
     "VM",
     "HostTask",
@@ -80,7 +83,7 @@ MAX_PROCESSES = 1000  # per VM, counting each spec's ``count``
 MAX_HOST_TASKS = 64
 MAX_CHUNK = 2**24
 MAX_REPOPULATION_WINDOW = 65536
-MAX_HWATER = 63  # the 440 UTLB has 64 entries (reference/kvm440.md §1.1)
+MAX_HWATER = 63  # the 440 UTLB has 64 entries (docs/kvm440.md §1.1)
 MAX_SEED = 2**64 - 1
 MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
@@ -115,21 +118,38 @@ class _CpuList(Kind):
         return "list of integers", f"one per vCPU, each 0..{MAX_CPUS - 1}"
 
 
+@dataclass(frozen=True)
+class CostRange:
+    """A cost given as a table: its value and the ends of its plausible range,
+    each optional (``exit_light = {value = 300, low = 150, high = 900}``, or
+    ``{low = 150, high = 900}`` to keep the default value)."""
+
+    value: Optional[int] = param(None, Int(0, MAX_COST), "the cost's value", optional=True)
+    low: Optional[int] = param(None, Int(0, MAX_COST), "the low end of its range",
+                               optional=True)
+    high: Optional[int] = param(None, Int(0, MAX_COST), "the high end of its range",
+                                optional=True)
+
+
 class _Costs(Kind):
-    """A table of cost name = cycles.  Only the shape is checked here (string
-    names, non-negative integers); :class:`emu.costs.CostTable` checks the
-    names."""
+    """A table of cost name = cycles, or name = :class:`CostRange` (kept as a
+    dict of the keys given).  Only the shape is checked here (string names,
+    non-negative integers, a range's low at most its high);
+    :class:`emu.costs.CostTable` checks the names."""
 
     def read(self, value, where, ctx, default):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table of name = cycles, got {show(value)}")
-        out: dict[str, int] = {}
+        out: dict[str, Union[int, dict]] = {}
         for name, cycles in value.items():
             if not isinstance(name, str):
                 raise ConfigError(f"{where}: cost names must be strings, got {show(name)}")
             key = join(where, name)
             if name == "clock_mhz":
                 raise ConfigError(f"{key}: the clock is machine.clock_mhz, not a cost")
+            if isinstance(cycles, Mapping):
+                out[name] = self._range(cycles, key, ctx)
+                continue
             if is_int(cycles):
                 cycles = int(cycles)
             elif isinstance(cycles, float) and cycles.is_integer():
@@ -144,11 +164,20 @@ class _Costs(Kind):
             out[name] = cycles
         return out
 
+    @staticmethod
+    def _range(table: Mapping, key: str, ctx) -> dict:
+        given = dump(read_table(CostRange, table, key, ctx.base_dir))
+        if not given:
+            raise ConfigError(f"{key}: expected value, low or high in the table, got none")
+        if given.get("low", 0) > given.get("high", MAX_COST):
+            raise ConfigError(f"{key}: range low {given['low']} > high {given['high']}")
+        return given
+
     def dump(self, value):
-        return dict(value)
+        return {name: dict(v) if isinstance(v, Mapping) else v for name, v in value.items()}
 
     def text(self):
-        return "table", "cost name = cycles (names: emu.costs)"
+        return "table", "cost name = cycles, or {value, low, high} (names: emu.costs)"
 
 
 class _Processes(Array):
@@ -239,20 +268,20 @@ class Machine:
                       "the core: PPC440 or e500 (440 may be written unquoted)")
     cpus: int = param(1, Int(1, MAX_CPUS), "physical CPUs")
     clock_mhz: int = param(667, Int(1, 100_000),
-                           "core clock (reference/kvm440.md §0: 440SP/440EPx class)")
+                           "core clock (docs/kvm440.md §0: 440SP/440EPx class)")
     micro_tlb: bool = param(False, Bool(), "model the 440's 4-entry I / 8-entry D shadow "
-                                           "arrays (reference/kvm440.md §1.1)")
+                                           "arrays (docs/kvm440.md §1.1)")
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
-                        "reference/kvm440.md §0, §1.5; ignored on the e500)")
+                        "docs/kvm440.md §0, §1.5; ignored on the e500)")
 
 
 @dataclass(frozen=True)
 class KVM:
-    """The hypervisor design under test (DESIGN.md §4)."""
+    """The hypervisor design under test (docs/design.md §4)."""
 
     strategy: str = param("direct", Choice(STRATEGIES), "how shadow TLB entries reach the "
-                                                        "hardware (DESIGN.md §4)")
+                                                        "hardware (docs/design.md §4)")
     handler: str = param("asm", Choice(HANDLERS), "the miss handler: assembly fast path "
                                                   "or a full exit to C")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
@@ -317,7 +346,8 @@ class Scenario:
     question: str = param("", Str(), "the question the scenario answers")
     machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")
     kvm: KVM = param(KVM(), Table(KVM), "the KVM design under test")
-    costs: dict[str, int] = param({}, _Costs(), "cycle costs overriding emu.costs")
+    costs: dict[str, Union[int, dict]] = param({}, _Costs(), "cycle costs (and their "
+                                               "ranges) overriding emu.costs")
     vms: list[VM] = param([VM()], Array(VM, 1, MAX_VMS, "VMs"), "the guests ([[vm]])", key="vm")
     host_tasks: list[HostTask] = param([], Array(HostTask, 0, MAX_HOST_TASKS, "host tasks"),
                                        "ordinary host threads ([[host_task]])", key="host_task")
@@ -342,7 +372,7 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     strategies.check_core(kvm.strategy, core)
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
-                          "PPC440 feature (reference/kvm440.md §1.1); the e500's L1 TLBs "
+                          "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
                           "are invisible to software; set micro_tlb = false or core = '440'")
 
 

@@ -1,9 +1,9 @@
 """The devices QEMU emulates for a guest, and where the guest finds them.
 
 Two MMIO devices, each at one 4 KB page of guest physical addresses outside
-guest RAM, so an access exits to QEMU (DESIGN.md §2 ``qemu``):
+guest RAM, so an access exits to QEMU (docs/design.md §2 ``qemu``):
 
-* ``uart`` at 0xEF600000 (the 440's UART page, reference/kvm440.md §2.2): a
+* ``uart`` at 0xEF600000 (the 440's UART page, docs/kvm440.md §2.2): a
   register access; QEMU's handler answers at once;
 * ``block`` at 0xEF700000: QEMU submits the request; the device answers after
   ``block_latency_us``.

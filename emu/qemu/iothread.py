@@ -12,7 +12,7 @@ from emu.qemu.devices import DEVICES, device_at
 
 
 class QemuThread(HostThread):
-    """Userspace QEMU's I/O thread for one VM: serves MMIO exits (DESIGN.md §2 ``qemu``).
+    """Userspace QEMU's I/O thread for one VM: serves MMIO exits (docs/design.md §2 ``qemu``).
 
     Requests are served in order (:mod:`emu.qemu.devices`):
 

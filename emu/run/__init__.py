@@ -12,17 +12,20 @@ The modules, one job each:
   (``emu run``); :func:`resolve` a Scenario, dict or TOML path with ``--set``
   overrides;
 - :mod:`emu.run.comparison` -- :func:`compare` one scenario under several
-  values of a key (``emu compare``);
+  values of a key, or :func:`run_comparison` under the product of several
+  keys' values (``emu compare``);
 - a sweep (``emu sweep``): :mod:`emu.run.sweep` (:func:`run_sweep`),
   :mod:`emu.run.plan` (grid x seeds -> runs), :mod:`emu.run.table` (the
   results table), :mod:`emu.run.executors` (in process, local processes,
   Dask: one loop), :mod:`emu.run.resume` (the output directory);
 - :mod:`emu.run.tlb` -- one TLB over a trace, no virtualization (``emu tlb``);
-- :mod:`emu.run.progress` and :mod:`emu.run.files` (atomic result files).
+- :mod:`emu.run.progress`, :mod:`emu.run.files` (atomic result files) and
+  :mod:`emu.run.outdir` (output folders: checked first, replaced as one set).
 """
 
 from emu.run.scenario import Result, resolve, run
-from emu.run.comparison import compare, parse_vary, write_comparison
+from emu.run.comparison import (Comparison, compare, parse_vary, run_comparison,
+                                write_comparison)
 from emu.run.executors import SweepError, execute_run
 from emu.run.plan import Run, SweepPlan, derive_seed, parse_grid, plan_sweep, run_id
 from emu.run.sweep import SweepInterrupted, run_sweep, sweep_throughput
@@ -31,7 +34,7 @@ from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
 
 __all__ = [
     "Result", "resolve", "run",
-    "compare", "parse_vary", "write_comparison",
+    "Comparison", "compare", "parse_vary", "run_comparison", "write_comparison",
     "METRICS", "Run", "SweepPlan", "SweepError", "SweepInterrupted", "derive_seed",
     "execute_run", "parse_grid", "plan_sweep", "read_table", "run_id", "run_sweep",
     "sweep_throughput",

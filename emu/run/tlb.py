@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -115,20 +116,28 @@ def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimCon
 
 def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
                    progress: Callable[[int], None] | None = None) -> dict:
-    """Simulate a trace file (.npz, .npy memory-mapped, or lackey text/gzip)."""
+    """Simulate a trace file (.npz, .npy, or lackey text/gzip), read once
+    from its start in bounded memory (a pipe or FIFO as well as a file).
+    ``trace.ignored_members`` names the members of an ``.npz`` that are not
+    trace arrays."""
     config.validate()
-    trace = open_trace(path)
-    info = {"path": str(path), "format": trace.format}
-    return simulate_chunks(trace.chunks(config.chunk), config, info, progress)
+    with open_trace(path) as trace:
+        info = {"path": str(path), "format": trace.format,
+                "ignored_members": list(trace.ignored_members)}
+        return simulate_chunks(trace.chunks(config.chunk), config, info, progress)
 
 
-def format_table(result: dict) -> str:
-    """The readable table ``emu tlb`` prints."""
+def format_table(result: dict, width: Optional[int] = None) -> str:
+    """The readable table ``emu tlb`` prints (values wrapped to fit ``width``
+    columns if given)."""
     cfg = result["config"]
     assoc = ("fully associative" if cfg["ways"] == cfg["entries"]
              else f"{cfg['entries'] // cfg['ways']} sets x {cfg['ways']} ways")
-    rows = [
-        ("trace", result["trace"].get("path", result["trace"].get("source", "-"))),
+    trace = result["trace"]
+    rows = [("trace", trace.get("path", trace.get("source", "-")))]
+    if trace.get("ignored_members"):
+        rows.append(("  ignored", ", ".join(trace["ignored_members"])))
+    rows += [
         ("TLB", f"{cfg['entries']} entries, {assoc}, {cfg['policy']}, "
                 f"{cfg['page_size']}-byte pages"),
         ("records", f"{result['records']:,} of {result['records_read']:,} ({cfg['kinds']})"),
@@ -138,5 +147,12 @@ def format_table(result: dict) -> str:
         ("  compulsory", f"{result['compulsory_misses']:,}"),
         ("miss rate", f"{100 * result['miss_rate']:.4f} %"),
     ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    key_width = max(len(k) for k, _ in rows)
+    room = None if width is None else max(20, width - key_width - 2)
+    lines = []
+    for k, v in rows:
+        parts = [v] if room is None or len(v) <= room else textwrap.wrap(
+            v, room, break_on_hyphens=False, break_long_words=True)
+        lines.append(f"{k:<{key_width}}  {parts[0]}")
+        lines += [" " * (key_width + 2) + part for part in parts[1:]]
+    return "\n".join(lines)

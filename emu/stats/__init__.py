@@ -1,4 +1,4 @@
-"""Counters in, tidy tables and one JSON summary out (DESIGN.md §2 ``stats``).
+"""Counters in, tidy tables and one JSON summary out (docs/design.md §2 ``stats``).
 
 * :mod:`emu.stats.counters` — the arrays each fast-path context counts into;
 * :mod:`emu.stats.snapshot` — what the machine hands over after its run;

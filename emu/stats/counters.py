@@ -4,14 +4,16 @@ Every context (a vCPU, a host task, a QEMU thread) owns one dict of numpy
 arrays that the extension's ``Ctx`` reads and writes: tables (memslots, pin
 table, guest TLB references, shadow bookkeeping, the host page table) and
 counters (exits, TLB events, miss causes, the miss handler's step profile,
-repopulation).  The counters' indices are the names of :mod:`emu.codes`.
+repopulation).  The context itself adds the views of its Counters block
+(``exits``, ``exit_sumsq``, ``tlb``, ``causes``, ``profile``: the struct in
+``emu/_fastpath.pxd``) to the dict.  The counters' indices are the names of
+:mod:`emu.codes`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, EXIT, STEP, TLB_COUNTERS
 from emu.hw.ppc440 import TLB_SIZE
 
 #: The arrays of a fast-path context that only count (the others are tables).
@@ -27,7 +29,8 @@ def zero_counters(arrays: dict) -> None:
 
 
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
-    """The counter and table arrays one fast-path context reads and writes.
+    """The table and repopulation arrays one fast-path context reads and writes
+    (the context adds its other counters).
 
     ``hw_entries``: the hardware TLB's entries; ``window``: the accesses after
     a resume that repopulation counts; ``vm``: the KVM VM whose memslots and
@@ -42,11 +45,6 @@ def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> 
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(HOST_PT_ENTRIES if host_pt else 1, -1, np.int32),
         "mod": np.zeros(hw_entries, np.uint8),
-        "exits": np.zeros(len(EXIT) * 4, np.int64),
-        "exit_sumsq": np.zeros(len(EXIT), np.int64),
-        "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
-        "causes": np.zeros(len(CAUSE), np.int64),
-        "profile": np.zeros(2 * len(STEP), np.int64),
         "repop_miss": np.zeros(window, np.int64),
         "repop_access": np.zeros(window, np.int64),
     }

@@ -1,4 +1,4 @@
-"""KVM's TLB strategies (DESIGN.md §4): one module per design, and their registry.
+"""KVM's TLB strategies (docs/design.md §4): one module per design, and their registry.
 
 The registry below is the only place that knows which designs exist and on
 which cores each can run: the scenario's validation, the fast path's number

@@ -1,4 +1,4 @@
-"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (DESIGN.md §4).
+"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (docs/design.md §4).
 
 A strategy is one class that holds everything about one design: its hooks,
 its memory accounting, the cores it can be modelled on (and the one-line
@@ -20,7 +20,7 @@ charges them):
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
 
 Every strategy must say how it keeps one vCPU's TS=1 entries from
-translating another's accesses (DESIGN.md §4, "Isolation"): its ``isolation``.
+translating another's accesses (docs/design.md §4, "Isolation"): its ``isolation``.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ NO_PID = 0xFFFF
 CANNOT_CHOOSE_AN_INDEX = (
     "cannot be modelled on the e500: software cannot choose a TLB0 index (the set comes "
     "from the address and hardware picks the way), so a shadow array cannot be laid into "
-    "hardware index by index (reference/kvm440.md §4.1); use {alternatives}")
+    "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
 
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
@@ -119,7 +119,7 @@ class Strategy:
 
     def set_shadow_pids(self, cpu, vcpu) -> int:
         """Load the hardware PID(s) for the guest's mode and PID; returns cycles."""
-        # reference/kvm440.md §2.8: shadow PID 1 in guest supervisor mode, 0 in user mode
+        # docs/kvm440.md §2.8: shadow PID 1 in guest supervisor mode, 0 in user mode
         vcpu.ctx.shadow_pid = 0 if vcpu.ctx.guest_pr else 1
         vcpu.ctx.pid1 = NO_PID
         return 0

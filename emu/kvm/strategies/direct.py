@@ -9,7 +9,7 @@ class Direct(Strategy):
     """Commit 7924bd41: insert shadow mappings straight into the hardware TLB.
 
     No entry loop, no vcpu_load/put hook; per-vCPU state is shadow_refs[64]
-    (8 bytes each; reference/kvm440.md §2.2, §2.4).  It inserts through the
+    (8 bytes each; docs/kvm440.md §2.2, §2.4).  It inserts through the
     hardware's own victim choice, so it runs on the e500 too.
     """
 

@@ -19,7 +19,7 @@ class DirectSaveOnSwitch(Strategy):
     does = ("inserts shadow mappings straight into the hardware TLB; saves the vCPU's entries "
             "at vcpu_put and writes them back at vcpu_load")
     isolation = ("vcpu_put invalidates every valid TS=1 entry (kvmppc_44x_tlb_put, "
-                 "reference/kvm440.md §2.2)")
+                 "docs/kvm440.md §2.2)")
     save_restore_work = "saving guest entries at vcpu_put and writing them back at vcpu_load"
     cores = ("440",)
     refusal = CANNOT_CHOOSE_AN_INDEX

@@ -10,7 +10,7 @@ class Shadow(Strategy):
     """KVM-440 2.6.26: rewrite the whole shadow array into hardware on every entry.
 
     ≈62 × (3 tlbre + 3 tlbwe + ~13) ≈ 1,180 instructions per entry
-    (booke_interrupts.S @bbf45ba5; reference/kvm440.md §2.3).
+    (booke_interrupts.S @bbf45ba5; docs/kvm440.md §2.3).
     """
 
     name = "shadow"

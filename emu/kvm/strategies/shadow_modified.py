@@ -11,7 +11,7 @@ class ShadowModified(Strategy):
     """Commit 83aae4a8: on entry rewrite only the entries modified since the last one.
 
     A scan of one byte flag per index up to hwater, 16 word stores to clear the
-    flags, and 3 tlbwe per modified entry (reference/kvm440.md §2.3).  At
+    flags, and 3 tlbwe per modified entry (docs/kvm440.md §2.3).  At
     vcpu_load the host may have overwritten any index, so every valid
     shadow entry counts as modified.
     """

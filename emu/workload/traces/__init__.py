@@ -1,28 +1,32 @@
 """Memory-access traces: readers, writers and a synthetic program-like trace.
 
 A trace is a sequence of records ``(addr, kind, size)``
-(:mod:`~emu.workload.traces.base`).  Three on-disk formats are read, detected
-by content first (magic bytes) and by extension second
-(:func:`open_trace`), one module each:
+(:mod:`~emu.workload.traces.base`).  A trace path is opened once
+(:mod:`~emu.workload.traces.source`), so a pipe, ``/dev/stdin``, a process
+substitution or a FIFO reads exactly as a file would; the format is decided
+by the first bytes, magic bytes first and extension second
+(:func:`open_trace`).  Three formats, one module each, every one read in
+bounded memory, window by window:
 
 ``npz`` (:mod:`~emu.workload.traces.npz`)
     a zip of ``.npy`` arrays ``addr`` (required), ``kind`` (optional: absent
-    means every record is a load) and ``size`` (optional).  Loaded whole, with
-    ``allow_pickle=False``, and validated when opened.
+    means every record is a load) and ``size`` (optional); other members
+    are ignored (and named).  Stored members are memory-mapped, compressed
+    ones decompressed a window at a time.  Must be a regular file.
 ``npy`` (:mod:`~emu.workload.traces.npy`)
     a structured array with fields ``addr`` / ``kind`` / ``size`` (the last
     two optional) or a plain 1-D integer array of addresses (all loads).
-    Opened memory-mapped and read in windows, so a trace larger than RAM is
-    processed in bounded memory; values are validated window by window, so a
-    bad value deep in the file raises when its window is reached.
+    Memory-mapped from a file, read as it arrives from a pipe.
 ``lackey`` (:mod:`~emu.workload.traces.lackey`)
     the text printed by ``valgrind --tool=lackey --trace-mem=yes``, plain or
     gzip-compressed (recognised by the gzip magic bytes).  Parsed streaming,
     block by block, with vectorised numpy code (several million lines a
-    second); an error deep in the file raises when its block is reached.
+    second).
 
-Writers (:mod:`~emu.workload.traces.writer`) write ``.npz`` and ``.npy``
-atomically, and convert lackey text to ``.npz``.
+Values are validated as they are read, so a bad value deep in a file raises
+when its part of the file is reached.  Writers
+(:mod:`~emu.workload.traces.writer`) write ``.npz`` and ``.npy``
+atomically, and convert lackey text to either.
 
 Every problem with a trace is raised as :class:`emu.errors.TraceError` whose
 one-line message names the file and the problem.

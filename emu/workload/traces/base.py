@@ -29,6 +29,7 @@ import numpy as np
 from emu.codes import KIND_IFETCH as KIND_INST
 from emu.codes import KIND_LOAD, KIND_MODIFY, KIND_STORE
 from emu.errors import ConfigError, TraceError
+from emu.workload.traces.source import Source
 
 __all__ = [
     "KIND_INST",
@@ -232,32 +233,45 @@ def _check_dtype_kind(path: str, label: str, name: str, dtype: np.dtype) -> None
 
 
 class Trace:
-    """An opened trace file.  Create it with :func:`open_trace`.
+    """An opened trace.  Create it with :func:`open_trace`.
 
     Attributes: ``path`` (str), ``format`` (``'npz'``, ``'npy'`` or
-    ``'lackey'``) and ``n_records`` (the record count, or ``None`` for lackey
-    text, whose length is only known once it has been read).
+    ``'lackey'``), ``n_records`` (the record count, or ``None`` for lackey
+    text, whose length is only known once it has been read) and
+    ``ignored_members`` (the names of the members of an ``.npz`` that are
+    not trace arrays, sorted; empty for other formats).
+
+    The trace keeps its one open file (:class:`~emu.workload.traces.source.Source`)
+    until :meth:`close`, the end of a ``with`` block, or garbage collection.
     """
 
     path: str
     format: str
     n_records: Optional[int]
+    ignored_members: tuple = ()
 
-    def __init__(self, path: str, format: str, n_records: Optional[int]):
-        self.path = path
+    def __init__(self, source: Source, format: str, n_records: Optional[int]):
+        self.source = source
+        self.path = source.path
         self.format = format
         self.n_records = n_records
+        self._iterated = False
 
     def chunks(self, chunk: int = 1 << 20) -> Iterator[TraceChunk]:
         """Iterate over the trace as :class:`TraceChunk` s of ``chunk`` records
         (the last may be shorter).
 
-        Re-iterable: each call reads the file again from the start.  The
-        arrays produced do not depend on ``chunk``.  A malformed record raises
-        :class:`TraceError` when the part of the file holding it is reached.
-        ``chunk`` must be an integer >= 1 (:class:`ConfigError` otherwise).
+        Re-iterable when the trace is a regular file: each call reads it again
+        from the start.  A pipe, FIFO or socket is read once: a second call
+        raises :class:`TraceError`.  The arrays produced do not depend on
+        ``chunk``.  A malformed record raises :class:`TraceError` when the part
+        of the file holding it is reached.  ``chunk`` must be an integer >= 1
+        (:class:`ConfigError` otherwise).
         """
         chunk = _check_chunk_arg(chunk)
+        if self._iterated and not self.source.seekable:
+            self.source.reader()            # raises: a stream is read once
+        self._iterated = True
         return _rechunk(self._blocks(chunk), chunk)
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:  # pragma: no cover - abstract
@@ -267,6 +281,16 @@ class Trace:
         whose length is a multiple of it is cut into chunks without copying).
         Raise :class:`TraceError` naming the file for a bad record."""
         raise NotImplementedError
+
+    def close(self) -> None:
+        """Close the trace's file (idempotent); reading it then raises."""
+        self.source.close()
+
+    def __enter__(self) -> "Trace":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def __repr__(self) -> str:
         return f"<Trace {self.format} {self.path!r} n_records={self.n_records}>"

@@ -16,6 +16,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from emu.errors import TraceError
 from emu.workload.traces.base import MAX_SIZE, Trace, _first_bad
+from emu.workload.traces.source import Source
 
 GZIP_MAGIC = b"\x1f\x8b"
 
@@ -137,24 +138,19 @@ def _show_line(line: bytes) -> str:
 class _LackeyTrace(Trace):
     """A valgrind lackey ``--trace-mem=yes`` text trace, plain or gzip."""
 
-    def __init__(self, path: str, gz: bool):
+    def __init__(self, source: Source, gz: bool):
         self._gz = gz
-        super().__init__(path, "lackey", None)
-        # Probe the first block so that a file that is not lackey text at all
-        # (or a corrupt gzip stream) is refused by open_trace itself.
-        probe = self._parsed(1 << 16)
-        try:
-            first = next(probe, None)
-        finally:
-            probe.close()
-        if first is None:
-            raise TraceError(f"{path}: empty trace (the gzip stream holds no data)")
+        super().__init__(source, "lackey", None)
+        # Parse the first block now, so that a file that is not lackey text at
+        # all (or a corrupt gzip stream) is refused by open_trace itself; the
+        # first reading of the trace goes on from there (a pipe is read once).
+        self._pending = self._parsed(first_block=1 << 16)
+        self._first = next(self._pending, None)
+        if self._first is None:
+            raise TraceError(f"{source.path}: empty trace (the gzip stream holds no data)")
 
     def _open(self) -> BinaryIO:
-        try:
-            raw = open(self.path, "rb")
-        except OSError as e:
-            raise TraceError(f"{self.path}: cannot read: {e.strerror or e}") from None
+        raw = self.source.reader()
         return gzip.GzipFile(fileobj=raw, mode="rb") if self._gz else raw
 
     def _read(self, f: BinaryIO, n: int) -> bytes:
@@ -164,17 +160,19 @@ class _LackeyTrace(Trace):
             what = "corrupt or truncated gzip data" if self._gz else "cannot read"
             raise TraceError(f"{self.path}: {what} ({type(e).__name__}: {e})") from None
 
-    def _parsed(self, block_bytes: Optional[int] = None) -> Iterator[tuple]:
+    def _parsed(self, first_block: Optional[int] = None) -> Iterator[tuple]:
         """Yield ``(addr, kind, size)`` per block of text, even for a block
-        holding no records, so that only an empty stream yields nothing."""
+        holding no records, so that only an empty stream yields nothing.  The
+        first read is of ``first_block`` bytes, the others of _LACKEY_BLOCK."""
         path = self.path
-        block_bytes = block_bytes or _LACKEY_BLOCK
+        block_bytes = first_block or _LACKEY_BLOCK
         f = self._open()
         try:
             lineno = 0      # lines before the current block
             carry = b""     # incomplete last line of the previous read
             while True:
                 buf = self._read(f, block_bytes)
+                block_bytes = _LACKEY_BLOCK
                 if buf:
                     data = carry + buf if carry else buf
                     cut = data.rfind(b"\n") + 1
@@ -208,6 +206,21 @@ class _LackeyTrace(Trace):
         raise TraceError(f"{self.path}:{lineno}: malformed lackey line: {_show_line(line)}")
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:
-        for addr, kind, size in self._parsed():
-            if len(addr):
-                yield addr, kind, size
+        parsed, first = self._pending, self._first
+        self._pending = self._first = None
+        if parsed is None:                  # read again from the start
+            parsed, first = self._parsed(), None
+        try:
+            if first is not None and len(first[0]):
+                yield first
+            for addr, kind, size in parsed:
+                if len(addr):
+                    yield addr, kind, size
+        finally:
+            parsed.close()
+
+    def close(self) -> None:
+        if self._pending is not None:
+            self._pending.close()
+            self._pending = self._first = None
+        super().close()

@@ -1,13 +1,25 @@
-"""``.npz`` traces: a zip of ``.npy`` arrays, validated and held in memory.
+"""``.npz`` traces: a zip of ``.npy`` arrays, read window by window.
 
-The arrays are ``addr`` (required), ``kind`` (optional: absent means every
-record is a load) and ``size`` (optional).  Loaded whole, with
-``allow_pickle=False``, and validated when opened.
+The trace arrays are ``addr`` (required), ``kind`` (optional: absent means
+every record is a load) and ``size`` (optional).  Any other member (a
+``meta`` array kept for provenance, a README) is ignored and named in
+:attr:`Trace.ignored_members`.
+
+Every member is read in bounded memory, window by window: a stored
+(uncompressed) member is memory-mapped where its data lies in the archive,
+like an ``.npy``, and its CRC-32 is checked on a helper thread as the
+windows go by; a compressed member is decompressed and converted a window
+at a time.  A zip keeps its directory at its end, so an ``.npz`` must be a
+regular file: from a pipe it is refused.
 """
 from __future__ import annotations
 
+import struct
 import zipfile
-from typing import Iterator
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Iterator, Optional
 
 import numpy as np
 
@@ -20,80 +32,188 @@ from emu.workload.traces.base import (
     _conv_block,
     _window,
 )
-from emu.workload.traces.npy import _read_npy_header
+from emu.workload.traces.npy import (
+    _check_data_length,
+    _mapped_windows,
+    _parse_npy_header,
+    _streamed_windows,
+)
+from emu.workload.traces.source import Source
 
 ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 
+_LOCAL_HEADER = struct.Struct("<4s22xHH")    # signature ... name length, extra length
+
+
+@dataclass(frozen=True)
+class _Member:
+    """One trace array of the archive: its zip entry, npy dtype and shape,
+    and where its array data starts in the file when it is stored (``None``
+    when compressed)."""
+
+    key: str
+    info: zipfile.ZipInfo
+    dtype: np.dtype
+    shape: tuple
+    data_offset: Optional[int]
+    header_len: int
+
 
 class _NpzTrace(Trace):
-    """An ``.npz`` trace: validated and held in memory once opened (a
-    compressed archive cannot be memory-mapped; use ``.npy`` for traces
-    larger than RAM)."""
+    """An ``.npz`` trace, read window by window (see the module docstring)."""
 
-    def __init__(self, path: str):
-        arrays = _read_npz(path)
-        n = _check_shapes(path, "array", arrays)
-        # Validate the whole file now (errors belong to open_trace); the
-        # converted arrays are kept read-only and copied out window by window.
-        a, k, s = _conv_block(path, "array", arrays["addr"], arrays.get("kind"),
-                              arrays.get("size"), 0)
-        for x in (a, k, s):
-            if x is not None:
-                x.setflags(write=False)
-        self._data = (a, k, s)
-        super().__init__(path, "npz", n)
+    def __init__(self, source: Source):
+        path = source.path
+        if not source.seekable:
+            raise TraceError(f"{path}: an .npz cannot be read from a pipe or FIFO (a zip keeps its "
+                             "directory at its end): save it to a file, or stream .npy or lackey text")
+        self._zip = _open_zip(source)
+        members, ignored = _trace_members(path, self._zip)
+        self.ignored_members = tuple(sorted(ignored))
+        self._members = {key: _read_member_header(source, self._zip, key, info)
+                         for key, info in members.items()}
+        n = _check_shapes(path, "array", self._members)
+        super().__init__(source, "npz", n)
 
     def _blocks(self, chunk: int) -> Iterator[tuple]:
-        a, k, s = self._data
+        path = self.path
+        n = self.n_records
         w = _window(chunk)
-        for i in range(0, len(a), w):
-            yield (a[i:i + w].copy(), k[i:i + w].copy(), None if s is None else s[i:i + w].copy())
+        readers = {key: _member_windows(self.source, self._zip, m, n, w)
+                   for key, m in self._members.items()}
+        try:
+            for start in range(0, n, w):
+                win = {key: _next_window(path, key, r) for key, r in readers.items()}
+                block = _conv_block(path, "array", win["addr"], win.get("kind"),
+                                    win.get("size"), start)
+                del win
+                yield block
+            for key, r in readers.items():          # the members' checks at their end
+                _next_window(path, key, r, last=True)
+        finally:
+            for r in readers.values():
+                r.close()
 
 
-def _read_npz(path: str) -> dict:
-    """Read the arrays of an npz trace (allow_pickle=False).  Checks the
-    member names and, from each member's header, its dtype before reading it."""
+def _open_zip(source: Source) -> zipfile.ZipFile:
+    path = source.path
     try:
-        zf = zipfile.ZipFile(path)
+        return zipfile.ZipFile(source.reader())
     except (zipfile.BadZipFile, NotImplementedError, UnicodeDecodeError, ValueError,
-            EOFError) as e:
+            EOFError, struct.error) as e:
         # NOTE: a corrupt central directory can also claim an unsupported zip
         # version (NotImplementedError) or a non-UTF-8 name (UnicodeDecodeError)
         raise TraceError(f"{path}: not a valid npz file (corrupt or truncated zip: {e})") from None
     except OSError as e:
         raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
-    with zf:
-        members = {}
-        for name in zf.namelist():
-            key = name[:-4] if name.endswith(".npy") else name
-            if key not in _FIELDS:
-                raise TraceError(
-                    f"{path}: unexpected array {key!r} in npz (expected addr, optional kind, size)"
-                )
-            members[key] = name
-        if "addr" not in members:
-            found = ", ".join(sorted(members)) or "none"
-            raise TraceError(f"{path}: npz has no array 'addr' (arrays found: {found})")
-        arrays = {}
-        for key in _FIELDS:
-            if key not in members:
-                continue
-            try:
-                with zf.open(members[key]) as f:
-                    header = _read_npy_header(f)
-                if header is not None:
-                    _check_dtype_kind(path, "array", key, header[0])
-                with zf.open(members[key]) as f:
-                    arrays[key] = np.lib.format.read_array(f, allow_pickle=False)
-            except TraceError:
-                raise
-            except Exception as e:
-                # NOTE: a corrupt archive member can surface as BadZipFile,
-                # zlib.error, EOFError, ValueError, OSError, SyntaxError (npy
-                # header) and more; all of them mean "cannot read it".
-                raise TraceError(
-                    f"{path}: cannot read array {key!r}: corrupt or truncated npz "
-                    f"({type(e).__name__}: {e})"
-                ) from None
-            _check_dtype_kind(path, "array", key, arrays[key].dtype)
-        return arrays
+
+
+def _trace_members(path: str, zf: zipfile.ZipFile) -> tuple:
+    """``({key: ZipInfo} of the trace arrays, [names of the other members])``."""
+    members, ignored = {}, []
+    for info in zf.infolist():
+        name = info.filename
+        key = name[:-4] if name.endswith(".npy") else name
+        if key in _FIELDS:
+            members[key] = info
+        else:
+            ignored.append(name)
+    if "addr" not in members:
+        found = ", ".join(sorted(zf.namelist())) or "none"
+        raise TraceError(f"{path}: npz has no array 'addr' (members found: {found})")
+    return members, ignored
+
+
+def _corrupt(path: str, key: str, e: BaseException) -> TraceError:
+    # NOTE: a corrupt archive member can surface as BadZipFile, zlib.error,
+    # EOFError, ValueError, OSError, SyntaxError (npy header) and more; all of
+    # them mean "cannot read it".
+    return TraceError(f"{path}: cannot read array {key!r}: corrupt or truncated npz "
+                      f"({type(e).__name__}: {e})")
+
+
+def _read_member_header(source: Source, zf: zipfile.ZipFile, key: str,
+                        info: zipfile.ZipInfo) -> _Member:
+    """Read and check a trace member's npy header, and find its data."""
+    path = source.path
+    try:
+        with zf.open(info) as f:
+            dtype, shape = _parse_npy_header(f)
+            header_len = f.tell()
+        data_offset = None
+        if info.compress_type == zipfile.ZIP_STORED:
+            sig, name_len, extra_len = _LOCAL_HEADER.unpack(source.pread(30, info.header_offset))
+            if sig != b"PK\x03\x04":
+                raise zipfile.BadZipFile("bad local file header")
+            data_offset = info.header_offset + 30 + name_len + extra_len + header_len
+            if data_offset - header_len + info.file_size > source.size:
+                raise zipfile.BadZipFile("member data runs past the end of the file")
+    except TraceError:
+        raise
+    except Exception as e:
+        raise _corrupt(path, key, e) from None
+    _check_dtype_kind(path, "array", key, dtype)
+    if len(shape) == 1:
+        _check_data_length(path, f"npz member {key!r}", shape[0], dtype,
+                           info.file_size - header_len)
+    return _Member(key, info, dtype, shape, data_offset, header_len)
+
+
+def _next_window(path: str, key: str, reader: Iterator, last: bool = False):
+    """The next window of a member's reader (its end check when ``last``)."""
+    try:
+        if last:
+            return next(reader, None)
+        return next(reader)
+    except TraceError:
+        raise
+    except Exception as e:
+        raise _corrupt(path, key, e) from None
+
+
+def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
+                    w: int) -> Iterator:
+    """Yield the member's record windows, then its end check (a last ``next``
+    that raises if the member is corrupt)."""
+    if m.data_offset is not None:
+        yield from _stored_windows(source, m, n, w)
+        return
+    with zf.open(m.info) as f:
+        f.read(m.header_len)
+        for _, win in _streamed_windows(source.path, f, m.dtype, n, w, f"npz member {m.key!r}"):
+            yield win
+        while f.read(1 << 20):             # to the end, where zipfile checks the CRC-32
+            pass
+    yield None
+
+
+def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
+    """The memory-mapped windows of a stored member; the CRC-32 of its bytes
+    is computed on a helper thread, one window behind, and checked at the end.
+
+    NOTE: zlib releases the GIL, so the check runs beside the conversion and
+    the simulation of the next window instead of adding to them."""
+    info = m.info
+    start_of_member = m.data_offset - m.header_len
+    crc = zlib.crc32(source.pread(m.header_len, start_of_member))
+    with ThreadPoolExecutor(1, thread_name_prefix="emu-npz-crc") as pool:
+        pending = None
+        for _, win in _mapped_windows(source, m.data_offset, m.dtype, n, w):
+            if pending is not None:
+                crc = pending.result()
+            pending = pool.submit(zlib.crc32, win.view(np.uint8), crc)
+            yield win
+            del win
+        if pending is not None:
+            crc = pending.result()
+    tail = m.data_offset + n * m.dtype.itemsize
+    end = start_of_member + info.file_size
+    while tail < end:                       # bytes after the array, if any
+        piece = source.pread(min(1 << 20, end - tail), tail)
+        if not piece:
+            break
+        crc = zlib.crc32(piece, crc)
+        tail += len(piece)
+    if crc != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 for member {info.filename!r}")
+    yield None

@@ -1,17 +1,27 @@
 """Writing traces, atomically: ``.npz``, structured ``.npy``, and lackey
-text converted to ``.npz``.
+text converted to either.
 
 Every writer goes through :func:`_atomic_write`: the file is written to a
-temporary file beside its destination and moved over it once complete, so
-on any error the destination is left as it was and no temporary file
-remains.  Inputs are validated as the readers validate them.
+temporary file beside its destination, ``.NAME.PID.XXXXXXXX.tmp``, and moved
+over it once complete, so on any error the destination is left as it was and
+no temporary file remains.  A process killed while writing cannot remove its
+temporaries; the next write into the same directory removes those whose
+process is gone (:func:`remove_stale_temporaries`).  Inputs are validated as
+the readers validate them.
+
+:func:`import_lackey` writes what reads back fastest: a structured ``.npy``
+when the destination's name ends in ``.npy`` (in one pass, with no temporary
+but the output itself), otherwise an ``.npz`` of stored, uncompressed
+members (through raw temporaries, one per array).  Both are read back
+memory-mapped, window by window.
 """
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
-import tempfile
+import struct
 import zipfile
 from typing import BinaryIO, Callable
 
@@ -25,22 +35,69 @@ from emu.workload.traces.base import (
     _check_shapes,
     _conv_block,
 )
-from emu.workload.traces.detect import _fspath, open_trace
+from emu.workload.traces.detect import open_trace
+from emu.workload.traces.source import _fspath
 
-__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey"]
+__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey", "remove_stale_temporaries"]
+
+
+#: a writer's temporary file or directory: .NAME.PID.XXXXXXXX.tmp
+_TEMPORARY = re.compile(r"\A\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z")
+
+
+def _temporary_path(path: str) -> str:
+    """A fresh temporary name beside ``path`` that names this process."""
+    d = os.path.dirname(os.path.abspath(path))
+    return os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _process_is_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:                 # alive, and someone else's
+        return False
+    return False
+
+
+def remove_stale_temporaries(directory: str) -> list:
+    """Remove the temporaries that writers killed while writing left in
+    ``directory`` (those whose process is gone); return their names.
+    Temporaries of writers still running are left alone; a directory that
+    cannot be read is left as it is."""
+    removed = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMPORARY.match(name)
+        if m is None or int(m.group(1)) == os.getpid() or not _process_is_gone(int(m.group(1))):
+            continue
+        p = os.path.join(directory, name)
+        try:
+            if os.path.isdir(p) and not os.path.islink(p):
+                shutil.rmtree(p)
+            else:
+                os.unlink(p)
+            removed.append(name)
+        except OSError:
+            pass
+    return removed
 
 
 def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(f)`` on a temporary file in ``path``'s directory, then
     move it over ``path`` with ``os.replace``.  On any error the temporary
-    file is removed and ``path`` is left as it was."""
-    d = os.path.dirname(os.path.abspath(path))
-    base = os.path.basename(path)
+    file is removed and ``path`` is left as it was.  Stale temporaries of
+    killed writers are removed from the directory first."""
+    remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))
     for _ in range(100):
-        tmp = os.path.join(d, f".{base}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        tmp = _temporary_path(path)
         try:
             # O_EXCL: never clobber; mode 0o666 so the umask applies as usual
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
+            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
             break
         except FileExistsError:
             continue
@@ -49,7 +106,7 @@ def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     else:  # pragma: no cover
         raise TraceError(f"{path}: cannot write: no free temporary name")
     try:
-        with os.fdopen(fd, "wb") as f:
+        with os.fdopen(fd, "w+b") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
@@ -64,14 +121,20 @@ def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
         raise
 
 
+def _as_array(x, dtype) -> np.ndarray:
+    a = np.asarray(x)
+    # an empty list is a float64 array to numpy, but holds no wrong value
+    return a.astype(dtype) if a.size == 0 and a.dtype.kind == "f" else a
+
+
 def _prepare(path: str, addr, kind, size) -> tuple:
     """Validate writer inputs exactly like the reader; return
     (uint64 addr, uint8 kind | None, uint32 size | None)."""
-    arrays = {"addr": np.asarray(addr)}
+    arrays = {"addr": _as_array(addr, np.uint64)}
     if kind is not None:
-        arrays["kind"] = np.asarray(kind)
+        arrays["kind"] = _as_array(kind, np.uint8)
     if size is not None:
-        arrays["size"] = np.asarray(size)
+        arrays["size"] = _as_array(size, np.uint32)
     _check_shapes(path, "array", arrays)
     a, k, s = _conv_block(path, "array", arrays["addr"], arrays.get("kind"), arrays.get("size"), 0)
     return a, (k if kind is not None else None), s
@@ -114,25 +177,69 @@ def write_trace_npy(path, addr, kind=None, size=None) -> None:
     _atomic_write(path, lambda f: np.save(f, rec, allow_pickle=False))
 
 
-def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
-    """Convert the lackey text trace ``src`` (plain or gzip) to an ``.npz``
-    at ``dst`` with arrays ``addr`` uint64, ``kind`` uint8 and ``size``
-    uint32; return the number of records.
+#: the structured dtype of an imported ``.npy``
+_RECORD = np.dtype([("addr", "<u8"), ("kind", "u1"), ("size", "<u4")])
 
-    Streaming, in bounded memory: the records go, ``chunk`` at a time, to raw
-    temporary files beside ``dst``, which are then deflated into the archive.
-    Atomic: on any error nothing is left at ``dst`` (a pre-existing ``dst``
-    is untouched) and no temporary file remains.
+
+def _npy_header(dtype: np.dtype, n: int) -> bytes:
+    """An npy 1.0 header for ``n`` records of ``dtype``, of the same length
+    whatever ``n`` (< 10**20), so that it can be rewritten in place once the
+    count is known."""
+    def text(count: str) -> str:
+        return (f"{{'descr': {np.lib.format.dtype_to_descr(dtype)!r}, "
+                f"'fortran_order': False, 'shape': ({count},), }}")
+    size = -(-(10 + len(text("9" * 20)) + 1) // 64) * 64       # a multiple of 64 bytes
+    body = text(str(n)).ljust(size - 10 - 1) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+
+
+def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
+    """Convert the lackey text trace ``src`` (plain or gzip; a file, a pipe or
+    a FIFO) to a trace at ``dst``; return the number of records.
+
+    ``dst`` ending in ``.npy``: a structured ``.npy`` of fields ``addr``
+    uint64, ``kind`` uint8, ``size`` uint32, written in one pass.  Any other
+    name: an ``.npz`` of stored (uncompressed) arrays ``addr``, ``kind`` and
+    ``size``.  Both are read back memory-mapped (see the module docstring).
+
+    Streaming, in bounded memory.  Atomic: on any error nothing is left at
+    ``dst`` (a pre-existing ``dst`` is untouched) and no temporary file
+    remains; temporaries a killed import left beside ``dst`` are removed.
     """
     src = _fspath(src)
     dst = _fspath(dst)
     chunk = _check_chunk_arg(chunk)
-    trace = open_trace(src)
-    if trace.format != "lackey":
-        raise TraceError(f"{src}: not a lackey text trace (it is {trace.format})")
-    d = os.path.dirname(os.path.abspath(dst))
+    with open_trace(src) as trace:
+        if trace.format != "lackey":
+            raise TraceError(f"{src}: not a lackey text trace (it is {trace.format})")
+        if dst.lower().endswith(".npy"):
+            return _import_npy(trace, dst, chunk)
+        return _import_npz(trace, dst, chunk)
+
+
+def _import_npy(trace, dst: str, chunk: int) -> int:
+    n = 0
+
+    def write(f: BinaryIO) -> None:
+        nonlocal n
+        f.write(_npy_header(_RECORD, 0))
+        for c in trace.chunks(chunk):
+            rec = np.empty(len(c), _RECORD)
+            rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
+            f.write(rec.data)
+            n += len(c)
+        f.seek(0)
+        f.write(_npy_header(_RECORD, n))
+
+    _atomic_write(dst, write)
+    return n
+
+
+def _import_npz(trace, dst: str, chunk: int) -> int:
+    remove_stale_temporaries(os.path.dirname(os.path.abspath(dst)))
+    tmpdir = _temporary_path(dst)
     try:
-        tmpdir = tempfile.mkdtemp(prefix="." + os.path.basename(dst) + ".", suffix=".tmp", dir=d)
+        os.mkdir(tmpdir)
     except OSError as e:
         raise TraceError(f"{dst}: cannot write: {e.strerror or e}") from None
     try:
@@ -142,24 +249,21 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
             files = {name: open(p, "wb") for name, p in raw.items()}
             try:
                 for c in trace.chunks(chunk):
-                    files["addr"].write(c.addr.astype("<u8", copy=False).tobytes())
-                    files["kind"].write(c.kind.tobytes())
-                    files["size"].write(c.size.astype("<u4", copy=False).tobytes())
+                    files["addr"].write(c.addr.astype("<u8", copy=False).data)
+                    files["kind"].write(c.kind.data)
+                    files["size"].write(c.size.astype("<u4", copy=False).data)
                     n += len(c)
             finally:
                 for f in files.values():
                     f.close()
         except OSError as e:
             raise TraceError(f"{dst}: cannot write: {e.strerror or e}") from None
-        dtypes = {"addr": np.dtype("<u8"), "kind": np.dtype("u1"), "size": np.dtype("<u4")}
 
         def write(f: BinaryIO) -> None:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
                 for name in _FIELDS:
                     with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                        header = {"descr": np.lib.format.dtype_to_descr(dtypes[name]),
-                                  "fortran_order": False, "shape": (n,)}
-                        np.lib.format.write_array_header_1_0(member, header)
+                        member.write(_npy_header(_RECORD[name], n))
                         with open(raw[name], "rb") as r:
                             shutil.copyfileobj(r, member, 1 << 22)
 

@@ -1,292 +1,46 @@
-"""The fast path's semantics in plain, readable Python.
+"""The virtualized fast path of the reference twin: VirtCPU and Ctx, in readable Python.
 
-This module is the oracle for the differential tests and the code a student
-reads: every structure here behaves exactly like its counterpart in
-``emu/_fastpath.pyx`` (same counters, same TLB contents, same random draws),
-only slower.  Where the Cython code uses a hash index to find an entry, this
-code scans the entries in order, which is what the hardware's match rule says.
+Every step here is the step of ``emu/_fastpath.pyx`` with the same name, in
+the same order, charging the same cycles to the same counters; the tests run
+both over the same cases and demand identical counters.  The loops report
+each decision to the context's tracer (:mod:`emu.engine.tracer`).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-MASK64 = (1 << 64) - 1
-GOLDEN = 0x9E3779B97F4A7C15
-EMPTY = MASK64
+from emu.codes import (CAUSE, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH, KIND_SLEEP,
+                       KIND_SYSCALL, MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, PROFILE_STEPS, STEP,
+                       STOP, STRATEGY, TLB, TLB_COUNTERS)
+from emu.engine import tracer
+from emu.engine.reference.tlb import NO_PID, BookeTLB
 
-NO_PID = 0xFFFF          # a PID no 8-bit TID can equal
-POLICIES = ("fifo", "lru", "random", "round-robin", "nv", "none")
-
-
-def splitmix64(x: int) -> int:
-    x = (x + GOLDEN) & MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & MASK64
-    return x ^ (x >> 31)
-
-
-def rng_seed_state(seed: int) -> int:
-    """The non-zero xorshift64* state for a seed."""
-    s = splitmix64(seed & MASK64)
-    return s if s != 0 else GOLDEN
+#: The cost table the loops read (the Costs struct of emu/_fastpath.pxd): rows
+#: of emu.costs, plus the strategy's guest-entry work.
+COST_FIELDS = (
+    "access", "micro_tlb_refill", "tlbwe", "deliver_interrupt",
+    "asm_save", "asm_walk_per_entry", "asm_walk_hashed", "asm_gpa", "asm_memslot",
+    "asm_pfn_lookup", "asm_hw_write", "asm_restore",
+    "c_full_exit", "c_walk_per_entry", "c_walk_hashed", "c_gpa", "c_memslot",
+    "c_pfn_lookup", "c_hw_write", "c_restore",
+    "native_miss_handler", "put_page",
+    "entry_base", "entry_per_mod",
+)
 
 
-def rng_next(state: int) -> tuple[int, int]:
-    """One xorshift64* step: (new state, output)."""
-    x = state
-    x ^= x >> 12
-    x ^= (x << 25) & MASK64
-    x ^= x >> 27
-    return x, (x * 0x2545F4914F6CDD1D) & MASK64
-
-
-class PlainTLB:
-    """A TLB of ``sets`` x ``ways`` slots caching translations of one page size.
-
-    See ``emu._fastpath.PlainTLB`` for the contract; this is the same thing
-    written for reading.
-    """
-
-    def __init__(self, entries: int, ways: int, policy: str = "fifo", page_shift: int = 12,
-                 hwater: int = -1, seed: int = 0):
-        if entries <= 0 or ways <= 0 or entries % ways:
-            raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
-        if policy not in POLICIES or policy == "none":
-            raise ValueError(f"unknown policy {policy!r}")
-        if not 10 <= page_shift < 64:
-            raise ValueError(f"page shift {page_shift} outside 10..63")
-        self.entries, self.ways, self.sets = entries, ways, entries // ways
-        self.policy = policy
-        self.page_shift = page_shift
-        self.hwater = ways - 1 if hwater < 0 else min(hwater, ways - 1)
-        self.tag = [EMPTY] * entries
-        self.valid = [False] * entries
-        self.stamp = [0] * entries
-        self.ptr = [0] * self.sets
-        self.clock = 0
-        self.rng = rng_seed_state(seed)
-        self.seen: set[int] = set()
-        self.records = self.translations = self.hits = self.misses = self.compulsory = 0
-
-    def choose_victim(self, set_: int) -> int:
-        if self.policy == "fifo":
-            w = self.ptr[set_]
-            self.ptr[set_] = (w + 1) % self.ways
-            return w
-        if self.policy == "round-robin":          # Linux 44x: wrap after hwater
-            w = self.ptr[set_]
-            self.ptr[set_] = 0 if w >= self.hwater else w + 1
-            return w
-        if self.policy == "nv":                   # one counter for all sets
-            w = self.ptr[0]
-            self.ptr[0] = (w + 1) % self.ways
-            return w
-        base = set_ * self.ways
-        for w in range(self.ways):                # LRU and random fill holes first
-            if not self.valid[base + w]:
-                return w
-        if self.policy == "random":
-            self.rng, draw = rng_next(self.rng)
-            return draw % self.ways
-        stamps = self.stamp[base:base + self.ways]
-        return stamps.index(min(stamps))
-
-    def translate(self, vpn: int) -> None:
-        self.translations += 1
-        set_ = vpn % self.sets
-        base = set_ * self.ways
-        for slot in range(base, base + self.ways):
-            if self.valid[slot] and self.tag[slot] == vpn:
-                self.hits += 1
-                if self.policy == "lru":
-                    self.clock += 1
-                    self.stamp[slot] = self.clock
-                return
-        self.misses += 1
-        if vpn not in self.seen:
-            self.seen.add(vpn)
-            self.compulsory += 1
-        slot = base + self.choose_victim(set_)
-        self.tag[slot] = vpn
-        self.valid[slot] = True
-        self.clock += 1
-        self.stamp[slot] = self.clock
-
-    def run(self, addr, kind, size=None, kinds_mask: int = 0xF) -> int:
-        """Translate a chunk of trace records (see the Cython docstring)."""
-        if len(kind) != len(addr) or (size is not None and len(size) != len(addr)):
-            raise ValueError("addr, kind and size must have equal lengths")
-        sh = self.page_shift
-        for r in range(len(addr)):
-            k = int(kind[r])
-            n = int(size[r]) if size is not None else 1
-            if k > 3 or n == 0:
-                return r                        # invalid: stop before it
-            if not (kinds_mask >> k) & 1:
-                continue
-            self.records += 1
-            a = int(addr[r])
-            first = a >> sh
-            last = min(a + n - 1, MASK64) >> sh
-            for vpn in range(first, last + 1):
-                self.translate(vpn)
-        return -1
-
-    def counters(self) -> dict:
-        return {"records": self.records, "translations": self.translations,
-                "hits": self.hits, "misses": self.misses,
-                "compulsory_misses": self.compulsory}
-
-    def contents(self) -> list:
-        return [self.tag[i] if self.valid[i] else -1 for i in range(self.entries)]
-
-
-class BookeTLB:
-    """A PowerPC Book E TLB array; see ``emu._fastpath.BookeTLB`` for the contract."""
-
-    def __init__(self, entries: int, ways: int = 0, policy: str = "round-robin",
-                 hwater: int = -1, set_shift: int = 12, seed: int = 0):
-        ways = ways if ways > 0 else entries
-        if entries <= 0 or entries % ways:
-            raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
-        if policy not in POLICIES:
-            raise ValueError(f"unknown policy {policy!r}")
-        self.entries, self.ways, self.sets = entries, ways, entries // ways
-        self.policy = policy
-        self.hwater = ways - 1 if hwater < 0 else min(hwater, ways - 1)
-        self.set_shift = set_shift
-        self.vpn_arr = np.zeros(entries, dtype=np.uint64)
-        self.shift_arr = np.zeros(entries, dtype=np.uint8)
-        self.tid_arr = np.zeros(entries, dtype=np.uint8)
-        self.ts_arr = np.zeros(entries, dtype=np.uint8)
-        self.valid_arr = np.zeros(entries, dtype=np.uint8)
-        self.rpn_arr = np.zeros(entries, dtype=np.uint64)
-        self.attr_arr = np.zeros(entries, dtype=np.uint32)
-        self.owner_arr = np.full(entries, -1, dtype=np.int32)
-        self.stamp_arr = np.zeros(entries, dtype=np.uint64)
-        self.ptr_arr = np.zeros(self.sets, dtype=np.int32)
-        self.gen_arr = np.zeros(entries, dtype=np.uint32)
-        self.wgen = 0                   # bumped on every write or invalidation
-        self._rows, self._rows_wgen = [], -1
-        self.clock = 0
-        self.rng = rng_seed_state(seed)
-
-    # The match rule: V, TS = AS, TID = 0 or PID, EA inside the page.
-    def matches(self, i: int, ea: int, pid: int, as_: int, pid1: int = NO_PID) -> bool:
-        return bool(self.valid_arr[i]) and int(self.ts_arr[i]) == as_ \
-            and int(self.tid_arr[i]) in (0, pid, pid1) \
-            and int(self.vpn_arr[i]) == ea >> int(self.shift_arr[i])
-
-    def find(self, ea: int, pid: int, as_: int, pid1: int = NO_PID) -> int:
-        """The lowest index whose entry matches: a scan in index order."""
-        if self._rows_wgen != self.wgen:           # the entries changed: list them again
-            self._rows = [(i, int(self.vpn_arr[i]), int(self.shift_arr[i]), int(self.tid_arr[i]),
-                           int(self.ts_arr[i])) for i in range(self.entries) if self.valid_arr[i]]
-            self._rows_wgen = self.wgen
-        for i, vpn, shift, tid, ts in self._rows:
-            if ts == as_ and (tid == 0 or tid == pid or tid == pid1) and vpn == ea >> shift:
-                return i
-        return -1
-
-    def use(self, index: int) -> None:
-        if self.policy == "lru":
-            self.clock += 1
-            self.stamp_arr[index] = self.clock
-
-    def choose_victim(self, ea: int = 0) -> int:
-        set_ = (ea >> self.set_shift) % self.sets if self.sets > 1 else 0
-        base = set_ * self.ways
-        ptr = self.ptr_arr
-        if self.policy == "none":
-            return -1
-        if self.policy == "fifo":
-            w = int(ptr[set_])
-            ptr[set_] = (w + 1) % self.ways
-            return base + w
-        if self.policy == "round-robin":
-            w = int(ptr[set_])
-            ptr[set_] = 0 if w >= self.hwater else w + 1
-            return base + w
-        if self.policy == "nv":
-            w = int(ptr[0])
-            ptr[0] = (w + 1) % self.ways
-            return base + w
-        for w in range(self.ways):
-            if not self.valid_arr[base + w]:
-                return base + w
-        if self.policy == "random":
-            self.rng, draw = rng_next(self.rng)
-            return base + draw % self.ways
-        stamps = [int(s) for s in self.stamp_arr[base:base + self.ways]]
-        return base + stamps.index(min(stamps))
-
-    def write(self, index: int, ea: int, shift: int, tid: int, ts: int, rpn: int = 0,
-              attr: int = 0, owner: int = -1) -> None:
-        if not 0 <= index < self.entries:
-            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
-        if not 0 < shift < 64:
-            raise ValueError(f"page shift {shift} out of range")
-        if not 0 <= tid <= 255 or not 0 <= ts <= 1:
-            raise ValueError(f"TID {tid} / TS {ts} outside 0..255 / 0..1")
-        self.vpn_arr[index] = ea >> shift
-        self.shift_arr[index] = shift
-        self.tid_arr[index] = tid
-        self.ts_arr[index] = ts
-        self.rpn_arr[index] = rpn
-        self.attr_arr[index] = attr
-        self.owner_arr[index] = owner
-        self.valid_arr[index] = 1
-        self.gen_arr[index] += 1
-        self.wgen += 1
-        self.clock += 1
-        self.stamp_arr[index] = self.clock
-
-    def invalidate(self, index: int) -> None:
-        if not 0 <= index < self.entries:
-            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
-        if self.valid_arr[index]:
-            self.valid_arr[index] = 0
-            self.gen_arr[index] += 1
-            self.wgen += 1
-
-    def invalidate_ea(self, ea: int, tid: int, ts: int) -> int:
-        hit = [i for i in range(self.entries)
-               if self.valid_arr[i] and self.ts_arr[i] == ts and self.tid_arr[i] == tid
-               and int(self.vpn_arr[i]) == ea >> int(self.shift_arr[i])]
-        for i in hit:
-            self.invalidate(i)
-        return len(hit)
-
-    def invalidate_where(self, tid: int = -1, ts: int = -1, owner: int = -2) -> int:
-        hit = [i for i in range(self.entries)
-               if self.valid_arr[i] and (tid < 0 or self.tid_arr[i] == tid)
-               and (ts < 0 or self.ts_arr[i] == ts)
-               and (owner == -2 or self.owner_arr[i] == owner)]
-        for i in hit:
-            self.invalidate(i)
-        return len(hit)
-
-    def invalidate_all(self) -> int:
-        return self.invalidate_where()
-
-    def read(self, index: int) -> tuple:
-        if not 0 <= index < self.entries:
-            raise IndexError(f"TLB index {index} outside 0..{self.entries - 1}")
-        sh = int(self.shift_arr[index])
-        return (int(self.valid_arr[index]), int(self.vpn_arr[index]) << sh, sh,
-                int(self.tid_arr[index]), int(self.ts_arr[index]), int(self.rpn_arr[index]),
-                int(self.attr_arr[index]), int(self.owner_arr[index]))
-
-    def valid_count(self) -> int:
-        return int(self.valid_arr.sum())
-
-
-# ==========================================================================
-# The virtualized fast path (DESIGN.md §3), written for reading.
-
-from emu.codes import (CAUSE, CYCLES, EXIT, KIND_IFETCH, KIND_SLEEP, KIND_SYSCALL,  # noqa: E402
-                       MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, STEP, STOP, STRATEGY, TLB)
+def counter_arrays() -> dict:
+    """What one context counts, zeroed, by name (the Counters struct of
+    emu/_fastpath.pxd, field by field as flat int64 arrays): ``exits`` holds
+    (count, cycles, min, max) per exit category, ``profile`` (count, cycles)
+    per step of the miss handler."""
+    return {
+        "exits": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
+        "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.int64),
+        "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
+        "causes": np.zeros(len(MISS_CAUSES), np.int64),
+        "profile": np.zeros(2 * len(PROFILE_STEPS), np.int64),
+    }
 
 
 def cause_key_py(owner: int, ts: int, ea: int) -> int:
@@ -381,20 +135,10 @@ class VirtCPU:
 class Ctx:
     """A vCPU (virtualized mode) or a host thread (native mode) and its counters.
 
-    ``log``: None, or a function called with one dict per decision of the
-    loops below (``emu explain`` narrates them).  Every dict has ``event``
-    and ``ctx``; the events, in the order one access can produce them:
-
-    - ``hit``: ``ea``, ``kind``, ``index`` (hardware entry), ``owner``;
-    - ``miss``: ``ea``, ``kind``, ``cause`` (a name of ``MISS_CAUSES``);
-    - ``walk`` (step 1): ``gi`` (guest TLB index or -1), ``cycles``;
-    - ``gpa`` (3.1): ``gpa``;  ``memslot`` (3.2): ``gfn``, ``slot``, ``visible``;
-    - ``pfn`` (3.3): ``source`` (a name of ``PFN_SOURCES``), ``pfn`` (-1: unknown);
-    - ``hw_write``: ``index``, ``evicted`` (``tlb.read(index)`` before the write);
-    - ``end``: ``outcome`` (``filled``, ``guest_miss``, ``mmio``, ``deferred``,
-      ``host_fault``) and ``cycles``, all the cycles the miss was charged so far.
-
-    With ``log`` None the loops do exactly what they do without it.
+    See ``emu._fastpath.Ctx`` for the contract (arrays, counters, costs, the
+    stop record).  ``tracer`` is told every decision of the loops
+    (:mod:`emu.engine.tracer`: the events and their fields); it is the null
+    tracer unless one is set, and no tracer changes a number.
     """
 
     def __init__(self, ctx: int, arrays: dict, gtlb=None, shadow=None, pcache=None,
@@ -407,20 +151,31 @@ class Ctx:
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
         a = arrays
+        a.update(counter_arrays())
         self.slot_base, self.slot_npages = a["slot_base"], a["slot_npages"]
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
         self.causes, self.profile = a["causes"], a["profile"]
         self.repop_miss, self.repop_access = a["repop_miss"], a["repop_access"]
-        self.guest_run, self.since_load, self.n_modified, self.pending = 0, 1 << 62, 0, 0
-        self.stop_ea = self.stop_gpa = 0
-        self.stop_gi = self.stop_kind = 0
-        self.costs: dict = {}
-        self.log = None                  # optional per-event hook (see the class docstring)
+        self.guest_run, self.since_load, self.n_modified = 0, 1 << 62, 0
+        # why and where the last loop returned (the Stop struct of emu/_fastpath.pxd)
+        self.stop_reason = self.stop_ea = self.stop_gpa = 0
+        self.stop_gi = self.stop_kind = self.pending = 0
+        self.costs = dict.fromkeys(COST_FIELDS, 0)
+        self.tracer = tracer.NULL
 
     def set_costs(self, c: dict) -> None:
-        self.costs = dict(c)
+        """Fill the cost table from a dict holding (at least) every COST_FIELDS name."""
+        missing = [name for name in COST_FIELDS if name not in c]
+        if missing:
+            raise ValueError(f"No value specified for struct attribute '{missing[0]}'")
+        self.costs = {name: c[name] for name in COST_FIELDS}
+
+    @property
+    def stop(self) -> dict:
+        return {"reason": self.stop_reason, "ea": self.stop_ea, "gpa": self.stop_gpa,
+                "gi": self.stop_gi, "kind": self.stop_kind, "pending": self.pending}
 
     # -- exits ------------------------------------------------------------------
 
@@ -477,15 +232,13 @@ class Ctx:
         if self.strategy == STRATEGY["e500-shadow-ids"]:
             stid = self.pid1 if gtid == 0 else self.shadow_pid
         else:
-            stid = 1 if gtid == 0 else 0       # reference/kvm440.md §2.8
+            stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
         if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = self.shadow.choose_victim(0)   # KVM's own round robin
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
         else:
             i = cpu.tlb.choose_victim(page)    # the host's round robin / e500 NV
-        if self.log is not None:
-            self.log({"event": "hw_write", "ctx": self.ctx, "index": i,
-                      "evicted": cpu.tlb.read(i)})
+        self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
         cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
         if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE["gup"]:
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
@@ -543,7 +296,7 @@ class Ctx:
         asm = self.handler == 0
         cost = self.costs
         W = len(self.repop_miss)
-        log = self.log
+        trace = self.tracer
         while pos < n:
             if used >= budget:
                 stop = STOP["budget"]
@@ -560,9 +313,7 @@ class Ctx:
             idx, c = self._translate(cpu, inst, a, self.shadow_pid, self.pid1, 1)
             if idx >= 0:                                    # hit
                 owner = cpu.hit_owner(idx)
-                if log is not None:
-                    log({"event": "hit", "ctx": self.ctx, "ea": a, "kind": k, "index": idx,
-                         "owner": owner})
+                trace.hit(self.ctx, a, k, idx, owner)
                 if owner >= 0 and owner >> 8 != self.ctx:
                     self.tlbc[TLB["isolation_violations"]] += 1
                 self.tlbc[TLB["hits"]] += 1
@@ -594,17 +345,14 @@ class Ctx:
                 gtag = self.guest_pid if self.guest_pr else 0
             cause = cpu.cause_of((self.ctx << 8) | gtag, 1, a)
             self.causes[cause] += 1
-            if log is not None:
-                log({"event": "miss", "ctx": self.ctx, "ea": a, "kind": k,
-                     "cause": MISS_CAUSES[cause]})
-                log({"event": "walk", "ctx": self.ctx, "gi": gi, "cycles": self.walk_cost(gi)})
+            trace.miss(self.ctx, a, k, MISS_CAUSES[cause])
+            trace.walk(self.ctx, gi, self.walk_cost(gi))
             if gi < 0:
                 # 2. not in the guest TLB: deliver the miss to the guest
                 c += self.charge_step(cpu, "deliver", cost["deliver_interrupt"], "exit_entry")
                 c += self.return_to_guest(cpu)
                 used += c
-                if log is not None:
-                    log({"event": "end", "ctx": self.ctx, "outcome": "guest_miss", "cycles": c})
+                trace.end(self.ctx, "guest_miss", c)
                 self.record_exit(EXIT["ITLBREAL" if inst else "DTLBREAL"], c)
                 self.stop_ea, self.stop_kind = a, k
                 stop = STOP["guest_miss"]
@@ -613,19 +361,15 @@ class Ctx:
             shift = int(self.gtlb.shift_arr[gi])
             gpa = (int(self.gtlb.rpn_arr[gi]) >> shift << shift) | (a & ((1 << shift) - 1))
             c += self.charge_step(cpu, "gpa", cost["asm_gpa" if asm else "c_gpa"], "fastpath")
-            if log is not None:
-                log({"event": "gpa", "ctx": self.ctx, "gpa": gpa})
+            trace.gpa(self.ctx, gpa)
             # 3.2 memslot visibility (kvm_is_visible_gfn)
             gfn = gpa >> 12
             c += self.charge_step(cpu, "memslot", cost["asm_memslot" if asm else "c_memslot"],
                                   "fastpath")
             base, npages = int(self.slot_base[0]), int(self.slot_npages[0])
-            if log is not None:
-                log({"event": "memslot", "ctx": self.ctx, "gfn": gfn, "slot": 0,
-                     "visible": base <= gfn < base + npages})
+            trace.memslot(self.ctx, gfn, 0, base <= gfn < base + npages)
             if not base <= gfn < base + npages:
-                if log is not None:
-                    log({"event": "end", "ctx": self.ctx, "outcome": "mmio", "cycles": c})
+                trace.end(self.ctx, "mmio", c)
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -635,12 +379,9 @@ class Ctx:
             c += self.charge_step(cpu, "pfn_lookup",
                                   cost["asm_pfn_lookup" if asm else "c_pfn_lookup"], "fastpath")
             pfn = self.pfn_known(gi, gfn)
-            if log is not None:
-                log({"event": "pfn", "ctx": self.ctx, "source": PFN_SOURCES[self.pfn_source],
-                     "pfn": pfn})
+            trace.pfn(self.ctx, PFN_SOURCES[self.pfn_source], pfn)
             if pfn < 0:
-                if log is not None:
-                    log({"event": "end", "ctx": self.ctx, "outcome": "deferred", "cycles": c})
+                trace.end(self.ctx, "deferred", c)
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -651,16 +392,16 @@ class Ctx:
                                   "fastpath")
             c += self.return_to_guest(cpu)
             used += c
-            if log is not None:
-                log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
+            trace.end(self.ctx, "filled", c)
             self.record_exit(EXIT["ITLBVIRT" if inst else "DTLBVIRT"], c)
+        self.stop_reason = stop
         return stop, pos, used
 
     def run_native(self, cpu, ea, kind, pos: int, budget: int, category: int):
         """Run a host thread's accesses natively (see the Cython docstring)."""
         n, used, stop = len(ea), 0, STOP["end"]
         pid = self.host_pid
-        log = self.log
+        trace = self.tracer
         while pos < n:
             if used >= budget:
                 stop = STOP["budget"]
@@ -676,9 +417,7 @@ class Ctx:
             idx, c = self._translate(cpu, k == KIND_IFETCH, a, pid, NO_PID, 0)
             if idx >= 0:
                 owner = cpu.hit_owner(idx)
-                if log is not None:
-                    log({"event": "hit", "ctx": self.ctx, "ea": a, "kind": k, "index": idx,
-                         "owner": owner})
+                trace.hit(self.ctx, a, k, idx, owner)
                 if owner >= 0 and owner >> 8 != self.ctx:
                     self.tlbc[TLB["isolation_violations"]] += 1
                 self.tlbc[TLB["hits"]] += 1
@@ -691,14 +430,11 @@ class Ctx:
                 cpu.micro_flush()
             cause = cpu.cause_of(self.ctx << 8, 0, a)
             self.causes[cause] += 1
-            if log is not None:
-                log({"event": "miss", "ctx": self.ctx, "ea": a, "kind": k,
-                     "cause": MISS_CAUSES[cause]})
+            trace.miss(self.ctx, a, k, MISS_CAUSES[cause])
             pfn = int(self.host_pt[(a >> 12) & 0xFFFFF])
             c = self.costs["native_miss_handler"]
             if pfn < 0:
-                if log is not None:
-                    log({"event": "end", "ctx": self.ctx, "outcome": "host_fault", "cycles": c})
+                trace.end(self.ctx, "host_fault", c)
                 used += c
                 cpu.cycles[category] += c
                 self.stop_ea = a
@@ -706,13 +442,11 @@ class Ctx:
                 break
             c += 3 * self.costs["tlbwe"]
             i = cpu.tlb.choose_victim(a)
-            if log is not None:
-                log({"event": "hw_write", "ctx": self.ctx, "index": i,
-                     "evicted": cpu.tlb.read(i)})
+            trace.hw_write(self.ctx, i, cpu.tlb.read(i))
             cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, pfn << 12, self.ctx << 8,
                          self.ctx)
-            if log is not None:
-                log({"event": "end", "ctx": self.ctx, "outcome": "filled", "cycles": c})
+            trace.end(self.ctx, "filled", c)
             used += c
             cpu.cycles[category] += c
+        self.stop_reason = stop
         return stop, pos, used

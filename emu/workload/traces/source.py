@@ -1,0 +1,270 @@
+"""Where a trace's bytes come from: the path, opened once.
+
+:func:`open_source` opens a trace path exactly once and keeps that one open
+file for the trace's lifetime, so a pipe (``cat t | emu tlb /dev/stdin``),
+a process substitution (``<(zcat t.gz)``), a named FIFO or a socket gives
+the readers exactly the bytes a regular file holding the same data would.
+The first bytes are peeked (:attr:`Source.head`) to decide the format.
+
+A regular file is read by position (``pread`` and ``mmap``), so it can be
+read any number of times, and by several readers at once.  A stream (pipe,
+FIFO, socket) is read once, from its start: the peeked bytes are replayed
+in front of the rest (:meth:`Source.reader`).
+
+Refused, in one line naming the path (:class:`TraceError`): ``''``, a
+directory, a terminal, a character or block device (``/dev/zero``,
+``/dev/null``), and a named FIFO that nothing writes to within
+:data:`FIFO_WAIT_S` seconds.
+"""
+from __future__ import annotations
+
+import io
+import mmap
+import os
+import select
+import stat
+import weakref
+from typing import Optional
+
+from emu.errors import TraceError
+
+__all__ = ["Source", "open_source", "FIFO_WAIT_S"]
+
+#: seconds to wait for the first byte from a named FIFO before refusing it
+#: (nothing may be writing to it); an anonymous pipe always has its writer
+FIFO_WAIT_S = 10.0
+
+#: bytes peeked to decide the format (the longest magic is 6 bytes)
+PEEK = 8
+
+
+def _fspath(path) -> str:
+    try:
+        return os.fspath(path)
+    except TypeError:
+        raise TraceError(f"{path!r}: not a file path") from None
+
+
+def _cannot_read(path: str, e: OSError) -> TraceError:
+    return TraceError(f"{path}: cannot read: {e.strerror or e}")
+
+
+class Source:
+    """One open trace path.  Create it with :func:`open_source`.
+
+    Attributes: ``path``; ``seekable`` (a regular file: read by position,
+    any number of times); ``size`` (its length in bytes, ``None`` for a
+    stream); ``head`` (its first :data:`PEEK` bytes, fewer if it is shorter;
+    never empty).  :meth:`close` (or garbage collection) closes the file.
+    """
+
+    def __init__(self, path: str, fd: int, seekable: bool, size: Optional[int], head: bytes):
+        self.path = path
+        self.seekable = seekable
+        self.size = size
+        self.head = head
+        self._fd = fd
+        self._streamed = False
+        self._close = weakref.finalize(self, os.close, fd)
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        self._close()
+
+    @property
+    def closed(self) -> bool:
+        return not self._close.alive
+
+    def _check_open(self) -> None:
+        if self.closed:
+            raise TraceError(f"{self.path}: the trace was closed")
+
+    def reader(self) -> io.BufferedReader:
+        """A buffered binary reader from the start of the file.
+
+        For a regular file each call gives an independent, seekable reader
+        (closing it leaves the file open).  For a stream the first call gives
+        the peeked bytes followed by the rest of the stream; a second call
+        raises :class:`TraceError` (a stream can be read only once)."""
+        self._check_open()
+        if self.seekable:
+            return io.BufferedReader(_PositionalReader(self), 1 << 16)
+        if self._streamed:
+            raise TraceError(f"{self.path}: a pipe, FIFO or socket can be read only once, and "
+                             "this trace is read again here; save it to a file first")
+        self._streamed = True
+        return io.BufferedReader(_StreamReader(self), 1 << 16)
+
+    def pread(self, n: int, offset: int) -> bytes:
+        """Up to ``n`` bytes at ``offset`` of a regular file."""
+        self._check_open()
+        try:
+            return os.pread(self._fd, n, offset)
+        except OSError as e:
+            raise _cannot_read(self.path, e) from None
+
+    def map(self, offset: int, length: int) -> tuple:
+        """Map ``length`` (>= 1) bytes at ``offset`` of a regular file,
+        read-only.  Returns ``(m, delta)``: the bytes are ``m[delta:delta +
+        length]``.  The caller closes ``m`` once no array views it any more.
+        Raises :class:`TraceError` if the file does not hold those bytes."""
+        self._check_open()
+        start = offset - offset % mmap.ALLOCATIONGRANULARITY
+        delta = offset - start
+        # NOTE: MAP_POPULATE faults the window in with one call instead of one
+        # page fault per 4 KB page as the window is first read.
+        flags = mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0)
+        try:
+            return mmap.mmap(self._fd, delta + length, flags=flags, prot=mmap.PROT_READ,
+                             offset=start), delta
+        except ValueError as e:         # the file is shorter (truncated since it was opened)
+            raise TraceError(f"{self.path}: truncated file ({e})") from None
+        except OSError as e:
+            raise _cannot_read(self.path, e) from None
+
+
+class _PositionalReader(io.RawIOBase):
+    """A regular file read with ``pread`` from a position of its own."""
+
+    def __init__(self, source: Source):
+        self._source = source
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        try:
+            n = os.preadv(self._source._fd, [b], self._pos)
+        except OSError as e:
+            raise _cannot_read(self._source.path, e) from None
+        self._pos += n
+        return n
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos,
+                io.SEEK_END: os.fstat(self._source._fd).st_size}[whence]
+        if base + offset < 0:
+            raise OSError(22, "negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+
+class _StreamReader(io.RawIOBase):
+    """A stream read once: the peeked bytes, then the rest of the stream."""
+
+    def __init__(self, source: Source):
+        self._source = source
+        self._head = memoryview(source.head)
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if len(self._head):
+            n = min(len(b), len(self._head))
+            b[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        try:
+            return os.readv(self._source._fd, [b])
+        except OSError as e:
+            raise _cannot_read(self._source.path, e) from None
+
+
+def _kind(path: str, mode: int) -> str:
+    """'file' or 'stream', or raise for what cannot be a trace."""
+    if stat.S_ISREG(mode):
+        return "file"
+    if stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode):
+        return "stream"
+    if stat.S_ISDIR(mode):
+        raise TraceError(f"{path}: is a directory, not a trace file")
+    if stat.S_ISCHR(mode):
+        raise TraceError(f"{path}: is a character device (a terminal, /dev/zero ...), "
+                         "not a trace file or a pipe")
+    if stat.S_ISBLK(mode):
+        raise TraceError(f"{path}: is a block device, not a trace file or a pipe")
+    raise TraceError(f"{path}: is not a regular file or a pipe")
+
+
+def _is_named_fifo(fd: int, mode: int) -> bool:
+    """A FIFO in the file system (an anonymous pipe, ``pipe:[N]`` in /proc,
+    always has its writer: it is never waited for)."""
+    if not stat.S_ISFIFO(mode):
+        return False
+    try:
+        return not os.readlink(f"/proc/self/fd/{fd}").startswith("pipe:")
+    except OSError:
+        return True
+
+
+def _wait_for_writer(path: str, fd: int) -> None:
+    """Wait up to FIFO_WAIT_S for data (or a writer that came and went)."""
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    if not poller.poll(FIFO_WAIT_S * 1000):
+        raise TraceError(f"{path}: nothing was written to this FIFO within {FIFO_WAIT_S:g} s "
+                         "(is a program writing to it?)")
+
+
+def _peek(path: str, fd: int) -> bytes:
+    head = b""
+    try:
+        while len(head) < PEEK:
+            more = os.read(fd, PEEK - len(head))
+            if not more:
+                break
+            head += more
+    except OSError as e:
+        raise _cannot_read(path, e) from None
+    return head
+
+
+def open_source(path) -> Source:
+    """Open the trace path ``path`` once and peek at its first bytes.
+
+    Raises :class:`TraceError` naming the path for an empty path, a missing
+    or unreadable file, a directory, a terminal or device, a FIFO nothing
+    writes to (within :data:`FIFO_WAIT_S`), and an empty file or stream.
+    """
+    path = _fspath(path)
+    if path == "":
+        raise TraceError("'': an empty path is not a trace file")
+    try:
+        _kind(path, os.stat(path).st_mode)      # refuse a device before opening it
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such file") from None
+    except OSError as e:
+        raise _cannot_read(path, e) from None
+    try:
+        # NOTE: O_NONBLOCK so that opening a FIFO with no writer returns at once
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
+    except FileNotFoundError:
+        raise TraceError(f"{path}: no such file") from None
+    except OSError as e:
+        raise _cannot_read(path, e) from None
+    try:
+        st = os.fstat(fd)
+        seekable = _kind(path, st.st_mode) == "file"
+        if _is_named_fifo(fd, st.st_mode):
+            _wait_for_writer(path, fd)
+        os.set_blocking(fd, True)
+        head = os.pread(fd, PEEK, 0) if seekable else _peek(path, fd)
+    except OSError as e:
+        os.close(fd)
+        raise _cannot_read(path, e) from None
+    except BaseException:
+        os.close(fd)
+        raise
+    if not head:
+        os.close(fd)
+        what = "the file is empty" if seekable else "nothing was read from the pipe"
+        raise TraceError(f"{path}: empty trace ({what})")
+    return Source(path, fd, seekable, st.st_size if seekable else None, head)

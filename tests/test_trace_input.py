@@ -1,0 +1,385 @@
+"""Trace input as users have it: pipes, FIFOs, /dev/stdin, devices, npz
+members from other tools, and memory bounded whatever the size.
+
+The pipe tests compare whole processes: ``emu tlb FILE --json`` against the
+same command reading the same bytes through ``cat FILE | emu tlb /dev/stdin``,
+a process with a pipe as stdin, process substitution, and a named FIFO.  The
+traces are large enough (several MB) that every reader boundary (the peek,
+the first lackey block, pipe buffers, gzip blocks, npy windows) falls inside
+them, where a reader that opened the path twice would lose records.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from emu.errors import TraceError
+from emu.workload.traces import (import_lackey, open_trace, synthetic_trace, write_trace_npy,
+                                 write_trace_npz)
+from emu.workload.traces import source as trace_source
+from emu.workload.traces.writer import remove_stale_temporaries
+
+ROOT = Path(__file__).resolve().parents[1]
+COUNTERS = ("records", "records_read", "translations", "hits", "misses", "compulsory_misses")
+
+
+def emu_cmd(*args) -> list:
+    return [sys.executable, "-m", "emu.cli", *map(str, args)]
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), e.get("PYTHONPATH")) if p)
+    return e
+
+
+def counters(stdout: str) -> dict:
+    out = json.loads(stdout)
+    return {k: out[k] for k in COUNTERS}
+
+
+def run(cmd, **kw) -> subprocess.CompletedProcess:
+    kw.setdefault("timeout", 120)
+    return subprocess.run(cmd, capture_output=True, env=env(), cwd=ROOT, **kw)
+
+
+def lackey_text(n: int, seed: int = 3) -> bytes:
+    """Lackey text of ``n`` records, with valgrind messages and varied spacing."""
+    c = synthetic_trace(n, seed=seed)
+    letters = np.array(["I  ", " L ", " S ", " M "])[c.kind]
+    lines = [f"{p}{a:x},{s}\n" for p, a, s in zip(letters, c.addr.tolist(), c.size.tolist())]
+    lines[1000:1000] = ["==4242== Lackey, an example Valgrind tool\n", "\n"]
+    return "".join(lines).encode()
+
+
+@pytest.fixture(scope="module")
+def traces(tmp_path_factory) -> dict:
+    """{format: path} of one trace, 400,000 records, in each streamable format."""
+    d = tmp_path_factory.mktemp("traces")
+    text = lackey_text(400_000)
+    paths = {"lackey": d / "t.lackey", "lackey.gz": d / "t.lackey.gz", "npy": d / "t.npy"}
+    paths["lackey"].write_bytes(text)
+    paths["lackey.gz"].write_bytes(gzip.compress(text, 6))
+    t = open_trace(paths["lackey"])
+    c = next(t.chunks(1 << 30))
+    write_trace_npy(paths["npy"], c.addr, c.kind, c.size)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def file_counters(traces) -> dict:
+    out = {}
+    for fmt, p in traces.items():
+        proc = run(emu_cmd("tlb", p, "--json"))
+        assert proc.returncode == 0, proc.stderr
+        out[fmt] = counters(proc.stdout)
+    assert len({tuple(c.values()) for c in out.values()}) == 1     # the same trace, three ways
+    assert out["npy"]["records"] == 400_000
+    return out
+
+
+FORMATS = ["lackey", "lackey.gz", "npy"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_cat_into_dev_stdin_reads_what_the_file_holds(traces, file_counters, fmt):
+    proc = run(["sh", "-c", 'cat "$1" | "$2" -m emu.cli tlb /dev/stdin --json', "sh",
+                str(traces[fmt]), sys.executable])
+    assert proc.returncode == 0, proc.stderr
+    assert counters(proc.stdout) == file_counters[fmt]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_pipe_as_stdin_reads_what_the_file_holds(traces, file_counters, fmt):
+    proc = run(emu_cmd("tlb", "/dev/stdin", "--json"), input=traces[fmt].read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert counters(proc.stdout) == file_counters[fmt]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None, reason="process substitution needs bash")
+def test_process_substitution_reads_what_the_file_holds(traces, file_counters):
+    proc = run(["bash", "-c", '"$2" -m emu.cli tlb <(zcat "$1") --json', "bash",
+                str(traces["lackey.gz"]), sys.executable])
+    assert proc.returncode == 0, proc.stderr
+    assert counters(proc.stdout) == file_counters["lackey"]
+
+
+def _feed_fifo(fifo: Path, data: bytes, delay: float = 0.0) -> threading.Thread:
+    def write():
+        time.sleep(delay)
+        with open(fifo, "wb") as f:
+            for i in range(0, len(data), 50_000):      # in small, uneven writes
+                f.write(data[i:i + 50_000])
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    return t
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_fifo_reads_what_the_file_holds(traces, file_counters, fmt, tmp_path):
+    fifo = tmp_path / "trace.fifo"
+    os.mkfifo(fifo)
+    writer = _feed_fifo(fifo, traces[fmt].read_bytes(), delay=0.5)   # emu opens it first
+    proc = run(emu_cmd("tlb", fifo, "--json"))
+    writer.join(10)
+    assert proc.returncode == 0, proc.stderr
+    assert counters(proc.stdout) == file_counters[fmt]
+
+
+def test_a_fifo_nothing_writes_to_is_refused_in_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(trace_source, "FIFO_WAIT_S", 0.3)
+    fifo = tmp_path / "idle.fifo"
+    os.mkfifo(fifo)
+    t = time.monotonic()
+    with pytest.raises(TraceError, match="nothing was written to this FIFO within 0.3 s"):
+        open_trace(fifo)
+    assert time.monotonic() - t < 5
+
+
+def test_a_fifo_whose_writer_closes_without_data_is_an_empty_trace(tmp_path):
+    fifo = tmp_path / "empty.fifo"
+    os.mkfifo(fifo)
+    _feed_fifo(fifo, b"", delay=0.2)
+    with pytest.raises(TraceError, match="empty trace"):
+        open_trace(fifo)
+
+
+def test_a_pipe_is_read_once(traces):
+    r, w = os.pipe()
+    with open(w, "wb") as f:
+        f.write(b"I  1000,4\n L 2000,8\n")
+    try:
+        t = open_trace(f"/dev/fd/{r}")
+        assert sum(len(c) for c in t.chunks()) == 2
+        with pytest.raises(TraceError, match="can be read only once.*save it to a file"):
+            t.chunks()
+        t.close()
+    finally:
+        os.close(r)
+
+
+def test_a_file_is_read_again_from_its_start(traces):
+    for fmt in FORMATS:
+        with open_trace(traces[fmt]) as t:
+            a = np.concatenate([c.addr for c in t.chunks(100_000)])
+            b = np.concatenate([c.addr for c in t.chunks(65_536)])
+            np.testing.assert_array_equal(a, b)
+            assert len(a) == 400_000
+
+
+def test_an_endless_stream_of_garbage_is_refused_in_bounded_memory():
+    r, w = os.pipe()
+    stop = threading.Event()
+
+    def write():
+        block = b"\0" * 65536
+        try:
+            while not stop.is_set():
+                os.write(w, block)
+        except OSError:             # the reader closed its end
+            pass
+        finally:
+            os.close(w)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    try:
+        with pytest.raises(TraceError, match="malformed lackey line"):
+            open_trace(f"/dev/fd/{r}")
+    finally:
+        stop.set()
+        os.close(r)
+        t.join(5)
+
+
+@pytest.mark.parametrize("path,needle", [
+    ("", "empty path"),
+    (".", "is a directory"),
+    ("/dev/zero", "character device"),
+    ("/dev/null", "character device"),
+])
+def test_what_cannot_be_a_trace_is_one_line_and_exit_2(path, needle):
+    t = time.monotonic()
+    proc = run(emu_cmd("tlb", path), timeout=30, text=True)
+    assert time.monotonic() - t < 20
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.count("\n") == 1 and needle in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+
+
+def test_emu_run_with_a_trace_workload_on_dev_zero_is_one_line(tmp_path):
+    toml = tmp_path / "z.toml"
+    toml.write_text('[[vm]]\n[[vm.process]]\nworkload = { kind = "trace", path = "/dev/zero" }\n')
+    for scenario in (toml, "/dev/zero"):
+        proc = run(emu_cmd("run", scenario), timeout=60, text=True)
+        assert proc.returncode == 2, proc.stderr
+        assert proc.stderr.count("\n") == 1 and "/dev/zero" in proc.stderr, proc.stderr
+
+
+def test_an_npz_from_a_pipe_is_refused_saying_why(tmp_path):
+    p = tmp_path / "t.npz"
+    write_trace_npz(p, np.arange(10, dtype=np.uint64))
+    proc = run(emu_cmd("tlb", "/dev/stdin"), input=p.read_bytes())
+    err = proc.stderr.decode()
+    assert proc.returncode == 2 and err.count("\n") == 1, err
+    assert "an .npz cannot be read from a pipe" in err and "save it to a file" in err
+
+
+@pytest.mark.parametrize("compress", [False, True])
+def test_an_npz_with_a_meta_member_runs_and_names_it(tmp_path, compress):
+    c = synthetic_trace(50_000, seed=5)
+    plain, extra = tmp_path / "plain.npz", tmp_path / "meta.npz"
+    save = np.savez_compressed if compress else np.savez
+    save(plain, addr=c.addr, kind=c.kind, size=c.size)
+    save(extra, addr=c.addr, meta=np.array(["valgrind 3.22, ls -l /etc"]), kind=c.kind,
+         size=c.size)
+    a = run(emu_cmd("tlb", plain, "--json"), text=True)
+    b = run(emu_cmd("tlb", extra, "--json"), text=True)
+    assert a.returncode == 0 and b.returncode == 0, b.stderr
+    assert counters(a.stdout) == counters(b.stdout)
+    assert json.loads(a.stdout)["trace"]["ignored_members"] == []
+    assert json.loads(b.stdout)["trace"]["ignored_members"] == ["meta.npy"]
+    table = run(emu_cmd("tlb", extra), text=True).stdout
+    assert "ignored     meta.npy" in table, table
+
+
+def test_an_npz_missing_addr_is_refused_in_one_line(tmp_path):
+    p = tmp_path / "t.npz"
+    np.savez(p, address=np.arange(5, dtype=np.uint64), meta=np.zeros(2))
+    proc = run(emu_cmd("tlb", p), text=True)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+    assert "no array 'addr'" in proc.stderr and "address.npy, meta.npy" in proc.stderr
+
+
+def test_a_stored_npz_member_is_checked_against_its_crc(tmp_path):
+    p = tmp_path / "t.npz"
+    write_trace_npz(p, np.arange(300_000, dtype=np.uint64), compress=False)
+    data = bytearray(p.read_bytes())
+    data[len(data) // 2] ^= 0x01                 # one bit of an address: still a valid value
+    p.write_bytes(bytes(data))
+    t = open_trace(p)
+    with pytest.raises(TraceError, match="cannot read array 'addr'.*bad CRC-32"):
+        for _ in t.chunks(1000):
+            pass
+
+
+def test_closing_a_trace_closes_its_file(tmp_path):
+    p = tmp_path / "t.npy"
+    write_trace_npy(p, np.arange(10, dtype=np.uint64))
+    before = len(os.listdir("/proc/self/fd"))
+    with open_trace(p) as t:
+        assert len(os.listdir("/proc/self/fd")) == before + 1
+    assert len(os.listdir("/proc/self/fd")) == before
+    with pytest.raises(TraceError, match="closed"):
+        list(t.chunks())
+
+
+# --------------------------------------------------------------------------
+# emu trace import: the format written, pipes, killed imports
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("out", ["t.npz", "t.npy"])
+def test_import_writes_a_trace_read_back_memory_mapped(traces, tmp_path, out):
+    dst = tmp_path / out
+    proc = run(emu_cmd("trace", "import", "lackey", traces["lackey.gz"], "-o", dst), text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "400,000 records" in proc.stdout
+    if out.endswith(".npz"):
+        with zipfile.ZipFile(dst) as zf:
+            assert sorted(zf.namelist()) == ["addr.npy", "kind.npy", "size.npy"]
+            assert {i.compress_type for i in zf.infolist()} == {zipfile.ZIP_STORED}
+    else:
+        rec = np.load(dst, mmap_mode="r")
+        assert rec.dtype.names == ("addr", "kind", "size") and rec.shape == (400_000,)
+    ref = next(open_trace(traces["lackey"]).chunks(1 << 30))
+    got = next(open_trace(dst).chunks(1 << 30))
+    for name in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(ref, name))
+    assert sorted(os.listdir(tmp_path)) == [out]
+
+
+def test_import_from_a_pipe_writes_what_the_file_gives(traces, tmp_path):
+    a, b = tmp_path / "file.npy", tmp_path / "pipe.npy"
+    import_lackey(traces["lackey.gz"], a)
+    proc = run(emu_cmd("trace", "import", "lackey", "/dev/stdin", "-o", b),
+               input=traces["lackey.gz"].read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert a.read_bytes() == b.read_bytes()
+
+
+def _dead_pid() -> int:
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    return p.pid
+
+
+def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
+    dead = _dead_pid()
+    names = {
+        f".t.npz.{dead}.0123abcd.tmp": True,            # a killed writer's file
+        f".u.npy.{dead}.89abcdef.tmp": True,            # another destination's
+        f".t.npz.{os.getppid()}.0123abcd.tmp": False,   # a running process's
+        f".t.npz.{dead}.xyz.tmp": False,                # not a writer's name
+        ".hidden": False, "t.npz": False,
+    }
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    spool = tmp_path / f".t.npz.{dead}.fedcba98.tmp"    # a killed import's spool directory
+    spool.mkdir()
+    (spool / "addr").write_bytes(b"x" * 1000)
+    removed = remove_stale_temporaries(str(tmp_path))
+    assert sorted(removed) == sorted([n for n, gone in names.items() if gone] + [spool.name])
+    assert sorted(os.listdir(tmp_path)) == sorted(n for n, gone in names.items() if not gone)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("out", ["t.npz", "t.npy"])
+def test_a_killed_import_leaves_nothing_after_the_next_run(traces, tmp_path, out):
+    """SIGKILL an import in the middle of its input (a FIFO that stops
+    delivering), then import again into the same folder."""
+    fifo, outdir = tmp_path / "in.fifo", tmp_path / "out"
+    os.mkfifo(fifo)
+    outdir.mkdir()
+    data = traces["lackey"].read_bytes()
+    release = threading.Event()
+
+    def write():
+        with open(fifo, "wb") as f:
+            f.write(data[: len(data) // 2])
+            release.wait(60)
+
+    t = threading.Thread(target=write, daemon=True)
+    t.start()
+    proc = subprocess.Popen(emu_cmd("trace", "import", "lackey", fifo, "-o", outdir / out),
+                            env=env(), cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not [n for n in os.listdir(outdir) if n.endswith(".tmp")]:
+        assert proc.poll() is None and time.monotonic() < deadline, "no temporary appeared"
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.kill()
+    proc.wait()
+    release.set()
+    t.join(10)
+    assert [n for n in os.listdir(outdir) if n.endswith(".tmp")], "the kill left nothing to clean"
+    again = run(emu_cmd("trace", "import", "lackey", traces["lackey"], "-o", outdir / out),
+                text=True)
+    assert again.returncode == 0, again.stderr
+    assert os.listdir(outdir) == [out]
