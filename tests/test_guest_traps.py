@@ -16,7 +16,10 @@ and entry_32.S @026477c1 (emu/guest/traps44x.py lists them, row by row):
 * a guest tick from user mode: no exit of its own (the guest decrementer is
   a host timer: the host's DEC exit delivers it), then 20 traps: EMULINST 15,
   EMUL_MTSPR 2 (SPRG4W, TSR), EMUL_MTMSR 1, EMUL_RFI 2;
-* idle: EMUL_WAIT (mtmsr with MSR[WE]), never HALT.
+* idle (cpu_idle, ppc44x_idle): wrteei 0, mfmsr, then mtmsr with MSR[WE],
+  an EMUL_WAIT exit (never HALT) that lasts until the vCPU is entered again;
+  woken by the guest tick, the tick from kernel mode (19 traps: the prolog
+  without mfspr SPRG3, no privilege switch), mtmsr, wrteei 1.
 
 The C-code traps (``guest_c_traps_*``) are set to 0 for the exact counts.
 """
@@ -117,6 +120,33 @@ def test_a_guest_tick_rides_the_host_tick(backend):
         "DEC": 1, "EMULINST": 15, "EMUL_MTSPR": 2, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
     assert switches == [False, True]
     assert vcpu.dec_expiry > cpu.total() and vcpu.dec_expiry % m.host.tick == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idle_woken_by_the_guest_tick(backend):
+    # ppc44x_idle: wrteei 0, mfmsr, mtmsr WE (the wait); woken by the
+    # decrementer's host tick: the EMUL_WAIT exit ends at the entry, the tick
+    # is taken in kernel mode (19 traps, no privilege switch), mtmsr, wrteei 1;
+    # nothing runnable yet: wrteei 0, mfmsr and the next wait.
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    kernel.sleep(cpu, proc, cpu.total())          # a blocking system call
+    proc.sleep_until = 1 << 60                    # its I/O completes much later
+    blocked, _ = kernel.schedule(cpu, cpu.total())     # to the idle task, then the wait
+    assert blocked and kernel.idle and vcpu.wait_from >= 0
+    switches = record_switches(vcpu)
+    before = exit_counts(vcpu)
+    vcpu.dec_expiry = 0                           # the decrementer's tick has come
+    blocked, _ = vcpu.run(cpu, 1 << 40)
+    assert blocked and kernel.idle and switches == []
+    d = delta(before, exit_counts(vcpu))
+    # the tick's first touches of its kernel pages (its text, data and the idle
+    # task's) are KVM fills of their 4 KB shadows, not traps
+    fills = d.pop("ITLBVIRT", 0) + d.pop("DTLBVIRT", 0)
+    assert 0 < fills <= len(np.unique(kernel.fp.tick(None)[0] >> 12))
+    assert d == {"EMUL_WAIT": 1, "EMULINST": 14, "EMUL_MTSPR": 2, "EMUL_MTMSR": 2,
+                 "EMUL_RFI": 2, "EMUL_WRTEE": 2, "EMUL_MFMSR": 1}
+    assert "HALT" not in exit_counts(vcpu)
 
 
 GUEST_ONLY = ["host_task=[]", "duration_ms=20"]
