@@ -338,6 +338,11 @@ class VcpuThread(Thread):
         light, emulate = self.costs["exit_light"], self.costs["emulate_instruction"]
         cpu.charge("exit_entry", n * light)
         cpu.charge("c_path", n * emulate)
+        # NOTE: two calls into the fast path per trap (the entry work, which may
+        # differ from one entry to the next, and the record); a run is at most
+        # ~20 traps and comes once per event, which keeps tools/bench.py's
+        # system section above 3x pycachesim.  A C loop over the run would take
+        # its place if that stopped holding.
         for cat in seq.cats:
             ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
 
