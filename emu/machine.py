@@ -11,7 +11,8 @@ wires the parts, each of which lives where a reader who knows KVM looks:
 * the host tasks (:mod:`emu.host.threads`) and KVM's TLB strategy
   (:mod:`emu.kvm.strategies`).
 
-:meth:`Machine.run` runs the host's CPU loop to the scenario's duration.
+:meth:`Machine.run` runs the host's CPU loop to the scenario's duration, or
+until the guests have made ``sim.guest_accesses`` accesses (:class:`Work`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,11 @@ import numpy as np
 
 from emu import engine
 from emu.costs import CostTable
-from emu.errors import ConfigError
+from emu.errors import ConfigError, EmuError
+from emu.guest.footprint import Footprint
 from emu.guest.kernel import GuestKernel
-from emu.guest.os import GUEST_TLB_SIZE, KERNEL_RESERVED_GFNS, GuestOS, GuestProcess
+from emu.guest.os import (GUEST_TLB_SIZE, KERNEL_RESERVED_GFNS, PROCESS_KERNEL_PAGES, GuestOS,
+                          GuestProcess)
 from emu.host.cpu import HostCPU
 from emu.host.loop import Host
 from emu.host.sched import RunQueue, SchedParams
@@ -34,7 +37,7 @@ from emu.params import resolved
 from emu.qemu.devices import BLOCK_GPA
 from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
-from emu.stats.snapshot import ContextCounters, CpuCycles, Snapshot, VmFigures
+from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
 from emu.workload.streams import AccessStream
 
 #: QEMU's own accesses while it serves a request (an estimate: its dispatch
@@ -42,8 +45,35 @@ from emu.workload.streams import AccessStream
 QEMU_WORKLOAD = {"kind": "working-set", "pages": 32, "inst_fraction": 0.3, "code_pages": 16}
 
 # Tags of the root seed's streams (docs/design.md §7): spawn keys start with one.
-SEED_GUEST_PROCESS, SEED_HOST_TASK, SEED_QEMU, SEED_GUEST_CPU = 1, 2, 3, 4
+SEED_GUEST_PROCESS, SEED_HOST_TASK, SEED_QEMU = 1, 2, 3
 SEED_PFN_CACHE, SEED_TLB = 90, 91
+
+
+class Work:
+    """``sim.guest_accesses``: the guest accesses left before the run ends.
+
+    The vCPUs never run past the last access left (they cap each fast-path
+    call there) and :meth:`retire` what they complete; the access that makes
+    the count ends the run (``host.finish``), and ``done_at`` is its cycle.
+    """
+
+    def __init__(self, total: int, host: Host):
+        self.total = self.left = total
+        self.host = host
+        self.done_at: int | None = None
+
+    def retire(self, n: int, now: int) -> bool:
+        """``n`` more accesses completed by cycle ``now``; True once the work is done."""
+        if not n:
+            return False
+        self.left -= n
+        if self.left < 0:
+            raise EmuError(f"internal: {-self.left} guest accesses past sim.guest_accesses")
+        if self.left:
+            return False
+        self.done_at = now
+        self.host.finish(now)
+        return True
 
 
 class Machine:
@@ -76,6 +106,8 @@ class Machine:
         self.host = Host(self.cpus, self.costs, self.us, self.us(scenario.duration_ms * 1000),
                          self.warmup, sched, progress, scenario.sim.timeline)
         self.env = self.host.env
+        n = scenario.sim.guest_accesses
+        self.work = Work(n, self.host) if n is not None else None
         self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._ids = {"ctx": 0, "tid": 0, "host_pid": 1}
@@ -136,19 +168,21 @@ class Machine:
                 i += 1
         # A trace's footprint is known only by reading all of it: demand paging
         # reports exhaustion instead (GuestOS.alloc_gfn).
-        need = sum(pr.stream.pages_touched() for pr in procs
+        need = sum(pr.stream.pages_touched() + PROCESS_KERNEL_PAGES + 1 for pr in procs
                    if pr.stream.spec.kind != "trace") + KERNEL_RESERVED_GFNS
         if need > pages:
             raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need} pages, "
                               f"more than the {pages} of {vmc.memory_mb} MB")
-        seeds = [self.seed_seq(SEED_GUEST_CPU, v, c) for c in range(vmc.vcpus)]
-        guest = GuestOS(pages, procs, vmc.vcpus, seeds)
+        footprint = Footprint(self.costs)
+        guest = GuestOS(pages, procs, vmc.vcpus, footprint.static_gfns,
+                        self.us(self.costs["sched_latency_us"]))
         self.kvms.append(kvm)
         self.guests.append(guest)
         for c in range(vmc.vcpus):
             cpu = self._next_cpu % len(self.cpus) if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
             self._next_cpu += 1
-            kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us, sc.kvm.batch_tlbwe)
+            kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us, sc.kvm.batch_tlbwe,
+                                 footprint)
             ctx_id, tid = self._new_ids()
             t = VcpuThread(self, kvm, kernel, v, c, tid, cpu, ctx_id)
             self.vcpus.append(t)
@@ -187,8 +221,20 @@ class Machine:
     # -- running -----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Simulate until the scenario's duration; returns the simulated cycles."""
+        """Simulate until the scenario's duration, or until the guests have made
+        ``sim.guest_accesses`` accesses; returns the simulated cycles.
+
+        With ``sim.guest_accesses`` set, a run that reaches ``duration_ms``
+        first raises :class:`ConfigError`.
+        """
         self.simulated_cycles = self.host.run()
+        work = self.work
+        if work is not None and work.left:
+            sc = self.scenario
+            raise ConfigError(
+                f"duration_ms = {sc.duration_ms} ended the run after "
+                f"{work.total - work.left:,} of sim.guest_accesses = {work.total:,} guest "
+                "accesses: raise duration_ms")
         return self.simulated_cycles
 
     @property
@@ -219,6 +265,10 @@ class Machine:
                for kvm, guest in zip(self.kvms, self.guests)]
         per_vcpu = dict(self.strategy.memory_bytes(),
                         guest_tlb=GUEST_TLB_SIZE * self.costs["guest_tlb_entry_bytes"])
+        processes = [ProcessFigures(v, p.index, p.pid, p.accesses, p.tlb_misses,
+                                    p.guest_tlb_misses, p.page_faults)
+                     for v, guest in enumerate(self.guests) for p in guest.processes]
         return Snapshot(self.clock_mhz, self.simulated_cycles, self.warmup,
                         self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
-                        self.timeline)
+                        self.timeline, processes,
+                        self.work.done_at if self.work is not None else None)

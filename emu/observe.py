@@ -32,9 +32,11 @@ event                arguments           when
                                          returns (blocked, after)
 ``syscall``          cpu, proc           ``proc`` makes a system call (sc, the
                                          guest kernel, rfi)
-``timer_tick``       cpu, now            the guest's decrementer fires at ``now``
+``timer_tick``       cpu, now            the guest's decrementer interrupt, delivered
+                                         at a host tick at ``now``, is handled
 ``switch_process``   cpu, proc, now      the guest switches to ``proc`` (mtspr PID)
-``halt``             cpu, now            nothing is runnable in the guest; returns
+``halt``             cpu, now            nothing is runnable in the guest: its idle
+                                         loop waits (EMUL_WAIT); returns
                                          (blocked, after)
 ===================  ==================  ===========================================
 

@@ -803,6 +803,19 @@ CASES = [
          ("duration_ms",)),
     Case("set-huge-int", toml("", "--set", "seed=0x" + "f" * 100), ("seed", "400 bits")),
     Case("set-missing-argument", toml("", "--set"), ("--set",)),
+    # ---- equal work: sim.guest_accesses ------------------------------------------------
+    Case("guest-accesses-zero", toml("", "--set", "sim.guest_accesses=0"),
+         ("sim.guest_accesses", "positive integer", "0")),
+    Case("guest-accesses-negative", toml("", "--set", "sim.guest_accesses=-5"),
+         ("sim.guest_accesses", "-5")),
+    Case("guest-accesses-fraction", toml("", "--set", "sim.guest_accesses=2.5"),
+         ("sim.guest_accesses", "integer", "2.5")),
+    Case("guest-accesses-with-warmup",
+         toml("duration_ms = 0.2\n[sim]\nguest_accesses = 1000\nwarmup_ms = 0.1\n"),
+         ("sim.guest_accesses", "sim.warmup_ms", "0.1")),
+    Case("guest-accesses-past-duration",
+         toml("duration_ms = 0.05\n[sim]\nguest_accesses = 100000000\n"),
+         ("duration_ms = 0.05", "sim.guest_accesses = 100,000,000", "raise duration_ms")),
     # ---- emu compare --vary malformed ------------------------------------------------------
     Case("vary-no-equals", vary("kvm.strategy"), ("--vary", "key=v1,v2")),
     Case("vary-empty-key", vary("=shadow,direct"), ("--vary",)),
@@ -1215,7 +1228,8 @@ _SCHEMA = {
     "host_task": ("array", {"name": ("str",), "cpu": ("int", 0, 63), "run_us": ("num", 0.0, None),
                             "sleep_us": ("num", 0.0, None), "workload": ("table", _WORKLOAD)}),
     "sim": ("table", {"chunk": ("int", 1, 2**24), "backend": ("enum", BACKENDS),
-                      "repopulation_window": ("int", 1, 65536), "timeline": ("bool",)}),
+                      "repopulation_window": ("int", 1, 65536), "timeline": ("bool",),
+                      "guest_accesses": ("int", 1, 2**48)}),
 }
 _COST_NAMES = sorted(COSTS_BY_NAME)
 

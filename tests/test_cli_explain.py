@@ -27,11 +27,14 @@ def test_exercise_is_posed_on_the_set_keys():
 
 
 def test_solve_counts_the_misses_of_the_scenario_set():
+    # 20 pages: faulted in before vcpu_load #4 (30 would still be faulting in, and
+    # the guest kernel's accesses in the window void the hand derivation)
+    p = run_cli("explain", "--solve", "--set", "vm.0.process.0.workload.pages=20")
+    assert p.returncode == 0, p.stderr
+    assert answer(p.stdout) == (20, 0)            # every one of the 20 pages misses once
     p = run_cli("explain", "--solve", "--set", "vm.0.process.0.workload.pages=30")
     assert p.returncode == 0, p.stderr
-    # every page touched after the resume misses once (the 200 accesses may skip one)
-    direct, saved = answer(p.stdout)
-    assert 28 <= direct <= 30 and saved == 0 and "they agree" in p.stdout
+    assert "does not apply here" in " ".join(p.stdout.split())
 
 
 def test_solve_counts_the_misses_of_the_file(tmp_path):

@@ -324,11 +324,11 @@ def test_a_system_call_under_guest_tid_empties_the_shadows(backend):
         _fill(cpu, vcpu, gi, tid=pid)
     assert vcpu.shadow.valid_count() == 4
     assert cpu.tlb.read(0)[3] == pid                   # shadow TID = the guest's TID
-    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    vcpu.deliver(cpu, "SYSCALL")
     assert vcpu.shadow.valid_count() == 0 and vcpu.ctx.guest_pr == 0
     assert vcpu.ctx.shadow_pid == pid
     _fill(cpu, vcpu, 10, tid=0)                        # the kernel's own access
-    vcpu.rfi(cpu, user=True)
+    vcpu.rfi(cpu, usermode=True)
     assert vcpu.shadow.valid_count() == 0 and vcpu.ctx.shadow_pid == pid
     assert _exits(vcpu, "SYSCALL") == 1 and _exits(vcpu, "EMUL_RFI") == 1
 
@@ -338,15 +338,15 @@ def test_swap_pid_flushes_once_through_the_port(backend):
     """49dd2c49: mtspr PID in the guest kernel, then the rfi to user flushes once; the
     next system call flushes nothing."""
     m, vcpu, cpu = _loaded(backend, "shadow-modified", "kvm.tid_scheme=swap-pid")
-    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    vcpu.deliver(cpu, "SYSCALL")
     _fill(cpu, vcpu, 0, tid=vcpu.ctx.guest_pid)
     vcpu.mtspr_pid(cpu, vcpu.ctx.guest_pid + 1)
     assert vcpu.shadow.valid_count() == 1
-    vcpu.rfi(cpu, user=True)
+    vcpu.rfi(cpu, usermode=True)
     assert vcpu.shadow.valid_count() == 0
     _fill(cpu, vcpu, 1, tid=vcpu.ctx.guest_pid)
-    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
-    vcpu.rfi(cpu, user=True)
+    vcpu.deliver(cpu, "SYSCALL")
+    vcpu.rfi(cpu, usermode=True)
     assert vcpu.shadow.valid_count() == 1
 
 
@@ -354,7 +354,7 @@ def test_a_mode_that_does_not_change_is_no_privilege_switch():
     m, vcpu, cpu = _loaded("cython", "shadow-modified", "kvm.tid_scheme=guest-tid")
     _fill(cpu, vcpu, 0, tid=vcpu.ctx.guest_pid)
     vcpu.priv_switch(cpu, usermode=True)               # already in user mode
-    vcpu.deliver_interrupt(cpu, "DEC")                 # no PR change asked
+    vcpu.rfi(cpu, usermode=True)                       # an rfi that stays in user mode
     assert vcpu.shadow.valid_count() == 1
 
 

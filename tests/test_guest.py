@@ -1,29 +1,35 @@
-"""The guest OS and its handlers (emu.guest), trapping through a fake port.
+"""The guest OS and its handlers (emu.guest), trapping through a recording port.
 
-Each handler is run against a port that records every call, so the trap
-sequence a handler makes is checked exactly (docs/kvm440.md §1.6 for
-the Linux 44x miss handler, §2.7 for the trapping tlbwe words).
+Each handler is run against a port that records every call and tallies the
+exits they stand for, so the trap sequence a handler makes is checked
+exactly.  The expected tallies are counted from head_44x.S @026477c1 and
+entry_32.S (emu/guest/traps44x.py lists the instructions; tests/test_traps44x.py
+sums them): a delivered miss is 17 exits with the delivering one, a system
+call 18, a tick from user mode 20 traps and no exit of its own.  The C-code
+traps (``guest_c_traps_*``) are 0 here unless a test sets them.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
+from emu.guest.footprint import Footprint
 from emu.guest.kernel import GuestKernel
-from emu.guest.os import (GUEST_HWATER, KERNEL_ACCESSES_PER_SYSCALL, KERNEL_BASE,
-                          KERNEL_DATA_EA, KERNEL_DATA_PAGES, KERNEL_RESERVED_GFNS, GuestOS,
+from emu.guest.os import (GUEST_HWATER, KERNEL_BASE, KERNEL_RESERVED_GFNS, GuestCPU, GuestOS,
                           GuestProcess)
 from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 
-COSTS = {"guest_miss_handler": 55, "guest_page_fault": 2500, "guest_context_switch": 1500,
-         "guest_timer_handler": 1400, "guest_syscall": 1000, "guest_tlb_flush": 292,
-         "guest_timer_period_us": 40, "guest_timeslice_us": 80}
+C_TRAPS_OFF = {f"guest_c_traps_{e}_{i}": 0 for e in ("tick", "syscall", "fault")
+               for i in ("mfmsr", "wrtee")}
+COSTS = CostTable(dict(C_TRAPS_OFF, guest_timer_period_us=40, guest_timeslice_us=80))
 CYCLES_PER_US = 10
 CPU = object()                         # the physical CPU: the guest only hands it back
 
@@ -37,52 +43,79 @@ class Stream:
 
 
 class FakePort:
-    """Records every call the guest makes; answers what a vCPU would."""
+    """Records every call the guest makes, tallies the exits they stand for, and
+    answers what a vCPU would.  ``clock`` is the time ``now`` returns."""
 
     observer = None
 
-    def __init__(self, fault_ea: int = 0x2000_1234, valid=()):
+    def __init__(self, fault_ea: int = 0x2000_1234, fetch: bool = False):
         self.calls: list[tuple] = []
-        self.fault_ea = fault_ea
-        self.valid = set(valid)
+        self.exits: Counter = Counter()
+        self.fault_ea, self.fetch = fault_ea, fetch
+        self.clock = 0
+        self.dec = None
+
+    def now(self, cpu):
+        return self.clock
 
     def guest_work(self, cpu, cycles):
         assert cpu is CPU
         self.calls.append(("work", cycles))
 
     def run_kernel(self, cpu, ea, kind):
-        self.calls.append(("run_kernel", ea, kind))
+        assert (ea >= KERNEL_BASE).all() and len(ea) == len(kind)
+        self.calls.append(("run_kernel", len(ea)))
 
-    def fault_address(self, cpu):
-        self.calls.append(("fault_address",))
-        return self.fault_ea
+    def fault(self):
+        return self.fault_ea, self.fetch
 
-    def deliver_interrupt(self, cpu, category, supervisor=False):
-        self.calls.append(("deliver", category, supervisor))
+    def deliver(self, cpu, category):
+        self.calls.append(("deliver", category))
+        self.exits[category] += 1
 
-    def rfi(self, cpu, user=None):
-        self.calls.append(("rfi", user))
+    def priv_switch(self, cpu, usermode):
+        raise AssertionError("the guest switches privilege through deliver and rfi")
+
+    def traps(self, cpu, seq):
+        self.calls.append(("traps", seq.name))
+        self.exits.update(seq.counts)
+
+    def rfi(self, cpu, usermode):
+        self.calls.append(("rfi", usermode))
+        self.exits["EMUL_RFI"] += 1
 
     def tlbwe(self, cpu, index, word, entry):
         self.calls.append(("tlbwe", index, word, entry))
+        self.exits["EMUL_TLBWE"] += 1
 
     def tlb_valid(self, index):
-        return index in self.valid
+        return False
 
     def mtspr_pid(self, cpu, pid):
         self.calls.append(("mtspr_pid", pid))
+        self.exits["EMUL_MTSPR"] += 1
+
+    def set_dec(self, cpu, cycles):
+        self.dec = cycles
 
     def wait(self, cpu, until):
         self.calls.append(("wait", until))
+        self.exits["EMUL_WAIT"] += 1
         return True, "after"
 
 
-def make_kernel(nproc: int = 2, batch: bool = False, port=None, memory_pages: int = 4096):
+def make_kernel(nproc: int = 2, batch: bool = False, port=None, memory_pages: int = 4096,
+                costs=COSTS):
     procs = [GuestProcess(i, Stream(), 64) for i in range(nproc)]
-    os = GuestOS(memory_pages, procs, 1, [np.random.SeedSequence(5)])
-    kernel = GuestKernel(os, os.cpus[0], COSTS, us, batch)
+    fp = Footprint(costs)
+    os = GuestOS(memory_pages, procs, 1, fp.static_gfns, latency=us(600))
+    kernel = GuestKernel(os, os.cpus[0], costs, us, batch, fp)
     kernel.attach(port or FakePort())
     return kernel
+
+
+def names(port) -> list:
+    return [c[0] if c[0] not in ("traps", "deliver", "rfi") else c for c in port.calls]
 
 
 # -- the TLB miss handler -------------------------------------------------------------------
@@ -90,32 +123,56 @@ def make_kernel(nproc: int = 2, batch: bool = False, port=None, memory_pages: in
 def test_a_delivered_miss_makes_the_linux_44x_trap_sequence():
     k = make_kernel()
     proc = k.gcpu.current
+    gfn = k.os.fault(proc, 0x2000_1234)          # the page is present
     k.tlb_miss(CPU, proc)
-    gfn = KERNEL_RESERVED_GFNS                     # the first free guest frame
     entry = (0x2000_1000, 12, proc.pid, 0, gfn << 12)
     assert k.port.calls == [
-        ("work", 55), ("fault_address",),          # handler entry; mfspr DEAR traps
-        ("work", 2500),                            # first touch: a guest page fault
+        ("deliver", "DTLBREAL"),                  # the fast path's exit; PR 1 -> 0
+        ("traps", "DataTLBError"),                # SPRG saves, DEAR, SPRG3, MMUCR, PID, MMUCR
+        ("work", 44 - 10), ("run_kernel", 10),    # native part; 1 fetch + 9 data accesses
         ("tlbwe", 0, XLAT, entry), ("tlbwe", 0, PAGEID, entry), ("tlbwe", 0, ATTRIB, entry),
-        ("rfi", None),
+        ("traps", "finish_tlb_load restore"),     # mfspr SPRG1, SPRG0
+        ("rfi", True),                            # PR 0 -> 1
     ]
-    assert proc.page_table == {0x20001: gfn} and k.os.page_faults == 1
+    # head_44x.S @026477c1: 16 emulated + the delivering exit = 17
+    assert k.port.exits == {"DTLBREAL": 1, "EMULINST": 5, "EMUL_MTSPR": 4, "EMUL_MFSPR": 3,
+                            "EMUL_TLBWE": 3, "EMUL_RFI": 1}
+    assert proc.guest_tlb_misses == 1 and k.user
 
 
-def test_a_second_miss_on_the_page_takes_no_fault_and_the_next_victim():
+def test_an_instruction_miss_reads_srr0():
+    k = make_kernel(port=FakePort(fetch=True))
+    proc = k.gcpu.current
+    k.os.fault(proc, 0x2000_1234)
+    k.tlb_miss(CPU, proc)
+    assert k.port.exits == {"ITLBREAL": 1, "EMULINST": 6, "EMUL_MTSPR": 4, "EMUL_MFSPR": 2,
+                            "EMUL_TLBWE": 3, "EMUL_RFI": 1}
+
+
+def test_a_demand_fault_bails_out_and_the_retry_fills():
     k = make_kernel()
     proc = k.gcpu.current
-    k.tlb_miss(CPU, proc)
-    k.port.calls.clear()
-    k.port.fault_ea = 0x2000_1FFC
-    k.tlb_miss(CPU, proc)
-    assert ("work", 2500) not in k.port.calls
-    assert [c[1] for c in k.port.calls if c[0] == "tlbwe"] == [1, 1, 1]
+    k.tlb_miss(CPU, proc)                         # PTE absent: first pass, no fill
+    assert not any(c[0] == "tlbwe" for c in k.port.calls)
+    gfn = KERNEL_RESERVED_GFNS + 1                # its PTE page took the first free frame
+    assert proc.page_table == {0x20001: gfn} and proc.page_faults == k.os.page_faults == 1
+    assert proc.pte_pages == {0x2000_1234 >> 21: KERNEL_RESERVED_GFNS}
+    assert k.port.exits == {"DTLBREAL": 1, "EMULINST": 18, "EMUL_MTSPR": 5, "EMUL_MFSPR": 5,
+                            "EMUL_MTMSR": 1, "EMUL_RFI": 2}    # 32 (traps44x C)
+    k.tlb_miss(CPU, proc)                         # the access misses again: 17 more
+    assert sum(k.port.exits.values()) == 32 + 17 and proc.guest_tlb_misses == 2
     assert k.os.page_faults == 1
+
+
+def test_the_default_c_traps_of_a_fault():
+    k = make_kernel(costs=CostTable())            # guest_c_traps_fault_*: 1 mfmsr, 2 wrtee
+    k.tlb_miss(CPU, k.gcpu.current)
+    assert k.port.exits["EMUL_MFMSR"] == 1 and k.port.exits["EMUL_WRTEE"] == 2
 
 
 def test_batched_tlbwe_writes_the_entry_in_one_trap():
     k = make_kernel(batch=True)
+    k.os.fault(k.gcpu.current, 0x2000_1234)
     k.tlb_miss(CPU, k.gcpu.current)
     writes = [c for c in k.port.calls if c[0] == "tlbwe"]
     assert len(writes) == 1 and writes[0][2] is None
@@ -128,9 +185,10 @@ def test_the_round_robin_never_reaches_the_pinned_entries():
     victims = []
     for n in range(GUEST_HWATER + 3):
         k.port.fault_ea = 0x1000_0000 + n * 4096
+        k.os.fault(proc, k.port.fault_ea)
         k.port.calls.clear()
         k.tlb_miss(CPU, proc)
-        victims.append(k.port.calls[-2][1])
+        victims.append([c[1] for c in k.port.calls if c[0] == "tlbwe"][0])
     assert victims == list(range(GUEST_HWATER + 1)) + [0, 1]
 
 
@@ -141,7 +199,7 @@ def test_a_miss_on_a_kernel_address_is_an_internal_error():
 
 
 def test_guest_memory_exhaustion_says_what_to_raise():
-    k = make_kernel(memory_pages=KERNEL_RESERVED_GFNS + 1)
+    k = make_kernel(memory_pages=KERNEL_RESERVED_GFNS + 2)     # a PTE page and one frame
     proc = k.gcpu.current
     k.tlb_miss(CPU, proc)
     k.port.fault_ea += 4096
@@ -149,74 +207,110 @@ def test_guest_memory_exhaustion_says_what_to_raise():
         k.tlb_miss(CPU, proc)
 
 
-# -- timer, system call, switch, halt --------------------------------------------------------
+# -- timer, system call, switch, idle --------------------------------------------------------
 
 def test_timer_tick_within_the_slice_returns_to_the_same_process():
     k = make_kernel()
-    now = 400                                      # the decrementer fired at 400 (period 400)
-    k.timer_tick(CPU, now)
-    assert k.port.calls == [("deliver", "DEC", False), ("work", 1400), ("rfi", None)]
-    assert k.next_timer == 800
+    k.port.clock = 430                             # the tick handler runs at 430
+    k.timer_tick(CPU, 400)                         # delivered at 400 (period 400)
+    assert names(k.port) == [("traps", "Decrementer"), "work", "run_kernel",
+                             ("traps", "timer softirq + ret_from_except"),
+                             ("traps", "restore"), ("rfi", True)]
+    # traps44x E from user: 20 traps, no exit of its own (the host tick's DEC carries it)
+    assert k.port.exits == {"EMULINST": 15, "EMUL_MTSPR": 2, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
+    assert k.next_timer == 800 and k.port.dec == 800 - 430    # mtspr DEC: to the next tick
 
 
-def test_timer_tick_after_the_slice_switches_before_the_rfi():
+def test_timer_tick_after_the_slice_preempts_for_the_process_that_ran_less():
     k = make_kernel()
     first, second = k.gcpu.processes
-    k.timer_tick(CPU, 850)                         # slice 800 cycles used up; two periods late
-    assert k.port.calls == [("deliver", "DEC", False), ("work", 1400), ("work", 1500),
-                            ("mtspr_pid", second.pid), ("rfi", None)]
+    k.gcpu.account(0)
+    k.timer_tick(CPU, 850)                         # slice 800 cycles used up
+    assert ("traps", "do_resched") in k.port.calls and ("traps", "recheck") in k.port.calls
+    assert ("mtspr_pid", second.pid) in k.port.calls
     assert k.gcpu.current is second and k.slice_start == 850
-    assert k.next_timer == 1200                    # the next period boundary after now
+    # 20 + 2 mtmsr + the switch's 5 (wrteei, mtspr PID, mfmsr, mtspr SPRG3, wrteei)
+    assert sum(k.port.exits.values()) == 27
+    assert first.vruntime == 850
+
+
+def test_a_tick_in_the_kernel_does_not_return_to_user_mode():
+    k = make_kernel()
+    k.user = False                                 # e.g. idle
+    k.timer_tick(CPU, 400)
+    assert ("rfi", True) not in k.port.calls
+    assert k.port.exits == {"EMULINST": 14, "EMUL_MTSPR": 2, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
 
 
 def test_a_system_call_runs_the_kernel_in_supervisor_mode():
     k = make_kernel()
     k.syscall(CPU, k.gcpu.current)
-    names = [c[0] for c in k.port.calls]
-    assert names == ["deliver", "work", "run_kernel", "rfi"]
-    assert k.port.calls[0] == ("deliver", "SYSCALL", True)
-    assert k.port.calls[-1] == ("rfi", True)
-    _, ea, kind = k.port.calls[2]
-    assert len(ea) == KERNEL_ACCESSES_PER_SYSCALL and set(kind) == {1}     # data loads
-    assert ((ea >= KERNEL_DATA_EA) & (ea < KERNEL_DATA_EA + KERNEL_DATA_PAGES * 4096)).all()
+    assert names(k.port) == [("deliver", "SYSCALL"), ("traps", "SystemCall"), "work",
+                             "run_kernel", ("traps", "system call"),
+                             ("traps", "ret_from_syscall"), ("rfi", True)]
+    assert k.port.exits == {"SYSCALL": 1, "EMULINST": 13, "EMUL_MTSPR": 1, "EMUL_MTMSR": 1,
+                            "EMUL_RFI": 2}        # 18 (traps44x D)
+    k2 = make_kernel(costs=CostTable())            # the default C traps: + mfmsr + 2 wrtee
+    k2.syscall(CPU, k2.gcpu.current)
+    assert sum(k2.port.exits.values()) == 21
 
 
-def test_pid_rollover_flushes_only_the_valid_unpinned_entries():
+def test_pid_rollover_flushes_every_index_to_hwater():
     # processes 0 and 255 share PID 1 (PIDs 1..255): switching to the second
-    # after the first used it invalidates the guest TLB below hwater
-    port = FakePort(valid={0, 5, 60, 61, 62, 63})
-    k = make_kernel(nproc=256, port=port)
+    # after the first used it runs _tlbia: one trapping tlbwe per index 0..hwater
+    k = make_kernel(nproc=256)
     p0, p255 = k.gcpu.processes[0], k.gcpu.processes[255]
     assert p0.pid == p255.pid == 1
     k.switch_process(CPU, p255, 7)
-    assert port.calls == [("work", 1500), ("work", 292),
-                          ("tlbwe", 0, PAGEID, None), ("tlbwe", 5, PAGEID, None),
-                          ("tlbwe", 60, PAGEID, None), ("mtspr_pid", 1)]
+    flush = [c for c in k.port.calls if c[0] == "tlbwe"]
+    assert [c[1] for c in flush] == list(range(GUEST_HWATER + 1))
+    assert all(c[2] == PAGEID and c[3] is None for c in flush)
+    assert ("mtspr_pid", 1) in k.port.calls
     assert k.gcpu.pid_owner[1] == 255 and k.gcpu.current is p255 and k.slice_start == 7
-    port.calls.clear()
+    k.port.calls.clear()
     k.switch_process(CPU, k.gcpu.processes[1], 9)      # PID 2, never used: no flush
-    assert port.calls == [("work", 1500), ("mtspr_pid", 2)]
+    assert [c for c in k.port.calls if c[0] in ("tlbwe", "mtspr_pid")] == [("mtspr_pid", 2)]
 
 
-def test_halt_waits_for_the_earliest_of_the_timer_and_a_wake():
+def test_nothing_runnable_switches_to_idle_and_waits_for_the_first_wake():
     k = make_kernel()
     a, b = k.gcpu.processes
     a.sleep_until, b.sleep_until = 300, 250
+    k.user = False                                 # a blocks in the kernel
     assert k.schedule(CPU, 100) == (True, "after")
-    assert k.port.calls == [("wait", 250)] and k.gcpu.current is None
-    a.sleep_until = b.sleep_until = 5000
-    k.port.calls.clear()
-    k.halt(CPU, 100)
-    assert k.port.calls == [("wait", k.next_timer)]
+    # the switch to the idle task (no switch_mm), then cpu_idle / ppc44x_idle
+    assert names(k.port)[-2:] == [("traps", "ppc44x_idle"), "wait"]
+    assert k.port.calls[-1] == ("wait", 250) and k.gcpu.current is None and k.idle
+    assert k.port.exits == {"EMUL_WRTEE": 3, "EMUL_MFMSR": 2, "EMULINST": 1, "EMUL_WAIT": 1}
+    # woken: leave the idle loop, switch to b (its PID), return to user mode
+    k.port.clock = 260
+    assert k.schedule(CPU, 260) is None
+    assert ("traps", "ppc44x_idle (woken)") in k.port.calls and k.port.calls[-1] == ("rfi", True)
+    assert k.gcpu.current is b and k.user and not k.idle
 
 
-def test_schedule_switches_to_the_next_runnable_process():
+def test_a_sleep_is_a_blocking_system_call():
     k = make_kernel()
     a, b = k.gcpu.processes
-    k.sleep(a, 100)                                 # 3 us at 10 cycles/us
-    assert a.sleep_until == 130
+    k.sleep(CPU, a, 100)                           # 3 us at 10 cycles/us
+    assert a.sleep_until == 130 and not k.user and k.port.exits["SYSCALL"] == 1
+    assert k.user_process() is None
     assert k.schedule(CPU, 110) is None
-    assert k.gcpu.current is b and k.port.calls == [("work", 1500), ("mtspr_pid", b.pid)]
+    assert k.gcpu.current is b and ("mtspr_pid", b.pid) in k.port.calls
+
+
+def test_the_scheduler_runs_the_least_virtual_runtime_first():
+    procs = [GuestProcess(i, Stream(), 64) for i in range(3)]
+    g = GuestCPU(0, procs, latency=600)
+    procs[0].vruntime, procs[1].vruntime, procs[2].vruntime = 500, 100, 100
+    g.exec_start = 0
+    assert g.pick_next(0) is procs[1]              # the least; the lower index on a tie
+    # a long sleeper is placed at min_vruntime - latency / 2, not at its old vruntime
+    procs[2].vruntime, procs[2].sleep_until = 0, 50
+    procs[1].vruntime = 1000
+    g.current = procs[0]
+    g.min_vruntime = 500
+    assert g.pick_next(60) is procs[2] and procs[2].vruntime == 500 - 300
 
 
 def test_handlers_report_to_the_ports_observer():
@@ -241,3 +335,17 @@ def test_the_guest_never_imports_kvm():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=Path(__file__).parent.parent)
     assert out.stdout.strip() == "[]"
+
+
+def test_footprint_accesses_stay_in_the_kernel_mapping():
+    k = make_kernel()
+    proc = k.gcpu.current
+    gfn = k.os.fault(proc, 0x2000_1234)
+    for ea, kind in (k.fp.miss(proc, 0x2000_1234), k.fp.syscall(proc), k.fp.tick(None),
+                     k.fp.switch(proc, None), k.fp.fault(proc, 0x2000_1234, gfn)):
+        assert (ea >= KERNEL_BASE).all() and ea.dtype == np.uint32 and kind.dtype == np.uint8
+    # the miss handler's 9 data accesses (head_44x.S) and one fetch of the vectors
+    assert len(k.fp.miss(proc, 0x2000_1234)[0]) == 10
+    # a system call: vectors + entry_32.S + 3 service pages fetched, 40 frame
+    # accesses on the kernel stack, 24 over the service's data and the task
+    assert len(k.fp.syscall(proc)[0]) == 1 + 1 + 3 + 40 + 24

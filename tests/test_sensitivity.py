@@ -425,6 +425,9 @@ def test_a_cost_only_shadow_pays_moves_only_the_comparison_with_shadow(scenario)
 
 
 RESTORE = "shadow_restore_per_entry"
+#: The cost the band varies: direct pays it on every refill after a host switch
+#: (the walk of the guest TLB), shadow only on its rare misses.
+WALK = "asm_walk_per_entry"
 
 
 def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario):
@@ -444,7 +447,7 @@ def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario)
 
     and the ratio A_shadow(c) / A_direct is linear in c, so the study's
     interpolation between the values that bracket c* is exact.  The same holds
-    for each cost vector of the band (exit_light at each end of its range), so
+    for each cost vector of the band (asm_walk_per_entry at each end of its range), so
     the band is the interval of their c*.  Cycles per guest access, T / A,
     gives the same winner at every c.
     """
@@ -457,7 +460,7 @@ def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario)
 
     base = ("duration_ms=5",)
     result = run_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=list(base),
-                             metric="guest_accesses", better="higher", costs=[Y],
+                             metric="guest_accesses", better="higher", costs=[WALK],
                              break_even=f"costs.{RESTORE}=0,1,2,3", runner=runner)
 
     def c_star(vector: tuple) -> float:
@@ -478,7 +481,8 @@ def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario)
     assert 0 < expected < 3
     assert be["default"]["at"] == pytest.approx(expected, abs=1e-6)
     assert be["default"]["direction"] == "A stops winning"
-    ends = [c_star((f"costs.{Y}={v}",)) for v in (COSTS_BY_NAME[Y].low, COSTS_BY_NAME[Y].high)]
+    ends = [c_star((f"costs.{WALK}={v}",))
+            for v in (COSTS_BY_NAME[WALK].low, COSTS_BY_NAME[WALK].high)]
     assert (be["band"]["crossed"], be["band"]["vectors"]) == (2, 2)
     assert be["band"]["low"] == pytest.approx(min(ends), abs=1e-6)
     assert be["band"]["high"] == pytest.approx(max(ends), abs=1e-6)

@@ -10,7 +10,7 @@ import numpy as np
 
 from emu.codes import CAUSE, CYCLES, EXIT, STEP, TLB
 from emu.engine import counter_arrays
-from emu.stats import ContextCounters, CpuCycles, Snapshot, VmFigures, collect
+from emu.stats import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures, collect
 from emu.stats.counters import COUNTERS, ctx_arrays
 
 WINDOW = 4
@@ -53,7 +53,8 @@ def snapshot() -> Snapshot:
                   ContextCounters(2, "noise", "host_task", host, page_faults=7)],
         cpus=[CpuCycles(0, cycles)],
         vms=[VmFigures(0, 2, 40, 3, 11, 9, {"pfn_cache": 256})],
-        vcpu_memory_bytes={"shadow_refs": 512, "guest_tlb": 1024})
+        vcpu_memory_bytes={"shadow_refs": 512, "guest_tlb": 1024},
+        processes=[ProcessFigures(0, 0, 1, 80, 12, 3, 5), ProcessFigures(0, 1, 2, 40, 8, 2, 4)])
 
 
 def test_the_summary_is_formulas_over_the_snapshot():
@@ -61,7 +62,13 @@ def test_the_summary_is_formulas_over_the_snapshot():
     g = s["tlb"]["guest"]
     # the two vCPUs: 120 hits + 20 misses = 140 accesses
     assert (g["hits"], g["misses"], g["accesses"]) == (120, 20, 140)
+    # the guest accesses are the processes' (80 + 40), not the TLB's hits (which
+    # count the guest kernel's accesses too)
     assert g["miss_rate"] == 20 / 140 and s["guest_accesses"] == 120
+    assert [p["guest_accesses"] for p in s["processes"]] == [80, 40]
+    assert s["processes"][1] == {"vm": 0, "process": 1, "pid": 2, "guest_accesses": 40,
+                                 "tlb_misses": 8, "guest_tlb_misses": 2, "page_faults": 4}
+    assert s["time_to_work_cycles"] is None and s["time_to_work_us"] is None
     assert s["tlb"]["misses_by_cause"]["compulsory"] == 15        # 10 guest + 5 host
     # exits merge: count 3, sum 380, the smallest min and the largest max
     d = s["exits"]["DTLBVIRT"]
@@ -78,3 +85,10 @@ def test_the_summary_is_formulas_over_the_snapshot():
     assert [r["kind"] for r in tables["tlb"]] == ["vcpu", "vcpu", "host_tasks"]
     assert [(r["vcpu"], r["count"]) for r in tables["exits"]] == [("vm0.vcpu0", 2),
                                                                   ("vm0.vcpu1", 1)]
+
+
+def test_time_to_work_is_the_cycle_the_work_was_done():
+    snap = snapshot()
+    snap.work_done_at = 900                       # at 100 MHz: 9 us
+    s, _ = collect(snap)
+    assert (s["time_to_work_cycles"], s["time_to_work_us"]) == (900, 9.0)

@@ -78,19 +78,21 @@ def test_shadow_vs_direct():
             assert m[f"{d}/{h}"]["save_restore_share"] > 0.05
     # the assembly handler makes direct's refills cheaper
     assert m["direct/asm"]["cpa"] < m["direct/c"]["cpa"]
-    # the break-even against shadow-modified: direct wins at a low host switch rate and
-    # loses at a high one; a smaller working set stands more switches
+    # the break-even against shadow-modified (past the cold start): with a large working
+    # set direct wins at a low host switch rate and loses at a high one; a small one
+    # stands every rate of the range
     sweep, periods, ws = r["sweep"], r["plan"]["periods"], r["plan"]["ws"]
     slow, fast, big, small = max(periods), min(periods), max(ws), min(ws)
-    for w in (big, small):
-        assert sweep[f"direct/asm/ws{w}/period{slow}"]["cpa"] < \
-            sweep[f"shadow-modified/asm/ws{w}/period{slow}"]["cpa"]
-        assert sweep[f"direct/asm/ws{w}/period{fast}"]["cpa"] > \
-            sweep[f"shadow-modified/asm/ws{w}/period{fast}"]["cpa"]
-        be = r["break_even_rate"][f"asm/ws{w}"]["cpa"]
-        assert be["how"] == "interpolated" and 1000 / slow < be["switches_per_ms"] < 1000 / fast
-    assert r["break_even_rate"][f"asm/ws{small}"]["cpa"]["switches_per_ms"] > \
-        r["break_even_rate"][f"asm/ws{big}"]["cpa"]["switches_per_ms"]
+    assert sweep[f"direct/asm/ws{big}/period{slow}"]["cpa"] < \
+        sweep[f"shadow-modified/asm/ws{big}/period{slow}"]["cpa"]
+    assert sweep[f"direct/asm/ws{big}/period{fast}"]["cpa"] > \
+        sweep[f"shadow-modified/asm/ws{big}/period{fast}"]["cpa"]
+    be = r["break_even_rate"][f"asm/ws{big}"]["cpa"]
+    assert be["how"] == "interpolated" and 1000 / slow < be["switches_per_ms"] < 1000 / fast
+    for period in periods:
+        assert sweep[f"direct/asm/ws{small}/period{period}"]["cpa"] < \
+            sweep[f"shadow-modified/asm/ws{small}/period{period}"]["cpa"]
+    assert r["break_even_rate"][f"asm/ws{small}"]["cpa"]["how"] == "none in range"
     # without its vcpu_put flush, direct's refills would grow with the pages the host
     # touches; with it they do not, and neither does shadow-modified's cost
     hp = r["plan"]["host_pages"]
@@ -135,8 +137,11 @@ def test_context_switch_storm():
     # every system call is two full entries: the shadow designs pay for each
     assert pts["440/shadow"]["save_restore_share"] > pts["440/shadow-modified"]["save_restore_share"] \
         > pts["440/direct-save-on-switch"]["save_restore_share"]
-    assert pts["440/shadow"]["cycles_per_guest_access"] > \
-        pts["440/direct-save-on-switch"]["cycles_per_guest_access"]
+    # 2.6.26 refills its guest kernel's pages after every privilege switch, and
+    # rewrites its 62 entries at every trap: in a storm of 100 us ticks it barely
+    # leaves the cold start
+    assert 100 * pts["440/shadow"]["guest_accesses"] < \
+        pts["440/direct-save-on-switch"]["guest_accesses"]
 
 
 def test_pfn_cache_sizing():

@@ -10,6 +10,7 @@ from __future__ import annotations
 import pytest
 
 from emu.codes import EXIT
+from emu.guest import traps44x as T
 from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 from emu.machine import Machine
 from emu.params import default_scenario
@@ -90,17 +91,56 @@ def test_mtspr_pid_changes_the_pid_once(backend):
 def test_a_system_call_runs_the_kernel_in_supervisor_mode(backend):
     m, vcpu, cpu = loaded_vcpu(backend)
     assert vcpu.ctx.guest_pr == 1
-    vcpu.deliver_interrupt(cpu, "SYSCALL", supervisor=True)
+    vcpu.deliver(cpu, "SYSCALL")             # the sc exit; PR 1 -> 0 inside it
     assert vcpu.ctx.guest_pr == 0 and vcpu.ctx.shadow_pid == 1      # reference §2.8
-    vcpu.rfi(cpu, user=True)
+    vcpu.rfi(cpu, usermode=True)
     assert vcpu.ctx.guest_pr == 1 and vcpu.ctx.shadow_pid == 0
     assert exits(vcpu, "SYSCALL") == 1 and exits(vcpu, "EMUL_RFI") == 1
 
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])
-def test_wait_blocks_the_vcpu_until_the_time_given(backend):
+def test_a_delivered_miss_switches_privilege_without_an_exit_of_its_own(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    before = vcpu.ctx.arrays["exits"].copy()
+    vcpu.deliver(cpu, "DTLBREAL")            # the fast path made the exit
+    assert vcpu.ctx.guest_pr == 0 and (vcpu.ctx.arrays["exits"] == before).all()
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_trap_sequence_is_one_exit_per_instruction_in_its_category(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    seq = T.TrapSeq("t", [("mtspr SPRG0", "x"), ("mfspr PID", "x"), ("rfi", "x"),
+                          ("mtspr SRR0", "x")])
+    before = cpu.total()
+    vcpu.traps(cpu, seq)
+    assert [exits(vcpu, c) for c in ("EMULINST", "EMUL_MFSPR", "EMUL_RFI")] == [2, 1, 1]
+    per = m.costs["exit_light"] + m.costs["emulate_instruction"]
+    assert cpu.total() - before == 4 * per                  # direct: no entry work
+    e = vcpu.ctx.arrays["exits"]
+    assert e[4 * EXIT["EMULINST"] + 1] == 2 * per           # each exit lasts one emulation
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_the_guest_decrementer_fires_at_a_host_tick(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    tick = m.host.tick
+    # kvmppc_emulate_dec: mod_timer(jiffies + dec / tb_ticks_per_jiffy)
+    assert vcpu.dec_fire_time(0, tick) == tick              # the boot tick: jiffy 1
+    assert vcpu.dec_fire_time(tick + 5, tick - 10) == 2 * tick   # rounds down: the next tick
+    assert vcpu.dec_fire_time(tick + 5, 3 * tick) == 4 * tick
+    # a host tick past the expiry delivers the guest tick inside its DEC exit
+    vcpu.dec_expiry = cpu.total()
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0 and exits(vcpu, "DEC") == 1
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_wait_blocks_the_vcpu_until_an_io_or_its_decrementer(backend):
     m, vcpu, cpu = loaded_vcpu(backend)
     blocked, after = vcpu.wait(cpu, 5000)
-    assert blocked and vcpu.blocked_on == "halt" and exits(vcpu, "HALT") == 1
+    assert blocked and vcpu.blocked_on == "wait" and exits(vcpu, "HALT") == 0
     after()
     assert 5000 in m.cpus[vcpu.cpu].wakes
+    blocked, after = vcpu.wait(cpu, -1)       # no I/O pending: the decrementer's tick
+    after()
+    assert vcpu.dec_expiry in m.cpus[vcpu.cpu].wakes

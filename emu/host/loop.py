@@ -11,6 +11,7 @@ warm-up restarts each CPU's counters at its first scheduling point after it.
 
 Threads reach the host through :meth:`Host.wake`, :meth:`Host.wake_at` and
 :meth:`Host.call_at`, and take host page frames from :meth:`Host.alloc_host_pfn`.
+:meth:`Host.finish` ends the run early (the guests' work is done).
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ class Host:
         heapq.heappush(self.cpus[thread.cpu].wakes, int(when))
         self.call_at(when, lambda: self.wake(thread))
 
+    def finish(self, at: int) -> None:
+        """End the run at cycle ``at`` (not later than planned): every CPU stops at
+        its first scheduling point from then on; idle CPUs wake to see it."""
+        self.end = min(self.end, int(at))
+        for cpu in self.cpus:
+            if cpu.idle_event is not None and not cpu.idle_event.triggered:
+                cpu.idle_event.succeed()
+
     # -- the warm-up ----------------------------------------------------------------------
 
     def _warming(self, cpu: HostCPU) -> bool:
@@ -119,9 +128,9 @@ class Host:
 
     def cpu_loop(self, cpu: HostCPU):
         """The SimPy process of one CPU: pick, switch, run a quantum, account; until the end."""
-        env, end, rq = self.env, self.end, cpu.rq
+        env, rq = self.env, cpu.rq
         accounted = 0
-        while env.now < end:
+        while env.now < self.end:
             self._maybe_end_warmup(cpu, accounted)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:
@@ -134,11 +143,12 @@ class Host:
                 if d:
                     accounted += d
                     yield env.timeout(d)
-                if env.now >= end:
+                if env.now >= self.end:
                     break
                 t0 = env.now
                 cpu.idle_event = env.event()
-                until = self.warmup if self._warming(cpu) and env.now < self.warmup else end
+                until = (self.warmup if self._warming(cpu) and env.now < self.warmup
+                         else self.end)
                 yield cpu.idle_event | env.timeout(until - env.now)
                 cpu.idle_event = None
                 cpu.charge("idle", env.now - t0)
@@ -159,9 +169,9 @@ class Host:
             if d:
                 accounted += d
                 yield env.timeout(d)
-            while env.now < end:
+            while env.now < self.end:
                 self._maybe_end_warmup(cpu, accounted)
-                q = min(slice_ - ran, self.quantum, end - env.now)
+                q = min(slice_ - ran, self.quantum, self.end - env.now)
                 if self._warming(cpu) and env.now < self.warmup:
                     q = min(q, self.warmup - env.now)   # a quantum ends at the warm-up
                 w = cpu.next_wake(env.now)
@@ -198,7 +208,7 @@ class Host:
                 if cpu.preempt or used == 0:
                     break
                 if self.progress is not None:
-                    self.progress(env.now, end)
+                    self.progress(env.now, self.end)
             cpu.preempt = False
             rq.set_current(None)
             d = cpu.total() - accounted

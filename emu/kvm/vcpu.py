@@ -4,14 +4,20 @@
 It runs the guest's accesses in the fast path and handles, in Python, what
 the fast path stops for: the deferred C path (``gfn_to_pfn``) and MMIO (the
 vCPU blocks until QEMU answers) here; guest TLB misses, system calls, sleeps,
-guest timer ticks and halt in the guest kernel (:mod:`emu.guest.kernel`),
+guest timer ticks and idle in the guest kernel (:mod:`emu.guest.kernel`),
 whose privileged instructions trap back here: the vCPU is the guest's
 :class:`~emu.guest.kernel.TrapPort` (instruction emulation, emulated
-``tlbwe`` and ``mtspr PID``, interrupt delivery, rfi, the privilege switch,
-wait).  An instruction fetch from a device page comes back as a machine
-check (:meth:`VcpuThread.machine_check`).  Every cycle is
-charged to a category of the CPU's breakdown, so the cycles a call used are
-the growth of that breakdown.
+``tlbwe`` and ``mtspr PID``, interrupt delivery and the privilege switch,
+rfi, the guest decrementer, wait).  An instruction fetch from a device page
+comes back as a machine check (:meth:`VcpuThread.machine_check`).  Every
+cycle is charged to a category of the CPU's breakdown, so the cycles a call
+used are the growth of that breakdown.
+
+The guest decrementer is a host timer (``kvmppc_emulate_dec``: ``mod_timer``
+at jiffy granularity; docs/kvm440.md §2.10): it fires at a host tick,
+and the guest's tick is delivered inside the host's DEC exit when the vCPU
+is running then, at its next entry otherwise; a vCPU waiting in the guest's
+idle loop is woken for it.  A guest tick makes no exit of its own.
 
 The handlers an observer can watch (``VcpuThread.observer``) are marked
 ``@observed``; :mod:`emu.observe` lists the events and their arguments.
@@ -19,7 +25,7 @@ The handlers an observer can watch (``VcpuThread.observer``) are marked
 
 from __future__ import annotations
 
-from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME
+from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME, TLB
 from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
@@ -29,6 +35,9 @@ from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
 S = STOP
+MISSES = TLB["misses"]
+#: A decrementer that is not armed.
+NEVER = 1 << 62
 
 
 class VcpuThread(Thread):
@@ -87,13 +96,21 @@ class VcpuThread(Thread):
         self.resumes = 0
         self.machine_checks = 0            # machine checks KVM queued to the guest
         self.blocked_on = None
+        self.work = machine.work                 # sim.guest_accesses, or None
+        self.tick = machine.host.tick
+        # the guest decrementer, armed at boot for the guest's first tick
+        self.dec_expiry = self.dec_fire_time(0, kernel.timer_period)
+        self.dec_delivered = False               # delivered inside a DEC exit, not yet handled
+        self.wait_from = -1                      # when the pending EMUL_WAIT exit began
         kernel.attach(self)
 
     def restart_counters(self) -> None:
-        """Zero what this vCPU counts (the end of a warm-up)."""
+        """Zero what this vCPU counts (the end of a warm-up), its processes' figures too."""
         zero_counters(self.ctx.arrays)
         self.resumes = 0
         self.machine_checks = 0
+        for proc in self.gcpu.processes:
+            proc.restart()
 
     # -- accounting helpers ----------------------------------------------------
 
@@ -115,11 +132,12 @@ class VcpuThread(Thread):
         self.ctx.guest_entry(cpu.virt)
         self.ctx.record_exit(EXIT[category], cpu.total() - t0)
 
-    def emulate(self, cpu, category: str) -> None:
-        """A lightweight exit whose handler emulates one instruction."""
-        t0 = self.begin_exit(cpu)
-        cpu.charge("c_path", self.costs["emulate_instruction"])
-        self.end_exit(cpu, category, t0)
+    def dec_fire_time(self, now: int, dec: int) -> int:
+        """The host tick at which a guest decrementer of ``dec`` cycles, set at
+        ``now``, fires: ``mod_timer(jiffies + dec / tb_ticks_per_jiffy)`` runs at
+        the first tick with jiffies >= that, and never at the current one."""
+        jiffy = now // self.tick
+        return max(jiffy + 1, jiffy + dec // self.tick) * self.tick
 
     # -- host scheduler hooks ----------------------------------------------------
 
@@ -136,9 +154,16 @@ class VcpuThread(Thread):
 
     def host_interrupt(self, cpu, category: str, handler_cycles: int) -> None:
         """A host interrupt while the guest runs (timer tick, wake-up IPI): an exit
-        to the host's handler and back."""
+        to the host's handler and back.  At a host tick (``DEC``) the guest
+        decrementer's timer may run: its interrupt is delivered to the guest
+        before the entry (kvmppc_core_deliver_interrupts), inside this exit."""
         t0 = self.begin_exit(cpu)
         cpu.charge("host_switch", handler_cycles)
+        if category == "DEC" and cpu.total() >= self.dec_expiry:
+            self.dec_expiry = NEVER
+            self.dec_delivered = True
+            if self.ctx.guest_pr:
+                self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
 
     @observed("vcpu_put")
@@ -154,25 +179,34 @@ class VcpuThread(Thread):
 
         ``after`` (or None) is called once the simulated clock has reached the
         end of what ran: it hands work to other processes at the right time.
+        With ``sim.guest_accesses`` set, no call runs past the last guest
+        access of the work: the run returns when it is done.
         """
         start = cpu.total()
         now0 = self.host.env.now
-        ctx, kernel = self.ctx, self.kernel
+        ctx, kernel, work = self.ctx, self.kernel, self.work
+        tlb = ctx.arrays["tlb"]
+        if self.wait_from >= 0:                   # re-entered after the guest's wait
+            ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
+            self.wait_from = -1
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
             self.resume_mmio = None
-            proc.pos += 1
+            done = proc.advance(proc.pos + 1)
             cpu.charge("exit_entry", self.costs["c_restore"])
             ctx.guest_entry(cpu.virt)
+            if work is not None and work.retire(done, cpu.total()):
+                return False, None
         while True:
             spent = cpu.total() - start
-            if spent >= budget:
+            if spent >= budget or (work is not None and work.left == 0):
                 return False, None
             now = now0 + spent
-            if now >= kernel.next_timer:          # the decrementer fires
+            if self.dec_delivered or now >= self.dec_expiry:
+                self.take_dec(cpu)
                 kernel.timer_tick(cpu, now)
                 continue
-            proc = self.gcpu.current
+            proc = kernel.user_process()
             if proc is None or proc.sleep_until >= 0:
                 blocked = kernel.schedule(cpu, now)
                 if blocked is not None:
@@ -180,9 +214,17 @@ class VcpuThread(Thread):
                 continue
             if proc.pos >= len(proc.ea):
                 proc.refill()
-            b = min(budget - spent, kernel.next_timer - now)
-            stop, pos, _ = ctx.run_virt(cpu.virt, proc.ea, proc.kind, proc.pos, b)
-            proc.pos = pos
+            ea, kind = proc.ea, proc.kind
+            if work is not None:
+                lim = proc.limit(work.left)
+                if lim < len(kind):
+                    ea, kind = ea[:lim], kind[:lim]
+            misses = tlb[MISSES]
+            stop, pos, _ = ctx.run_virt(cpu.virt, ea, kind, proc.pos, budget - spent)
+            proc.tlb_misses += int(tlb[MISSES] - misses)
+            done = proc.advance(pos)
+            if work is not None and work.retire(done, cpu.total()):
+                return False, None
             if stop == S["budget"] or stop == S["end"]:
                 continue
             if stop == S["guest_miss"]:           # KVM delivered the miss to the guest
@@ -192,13 +234,21 @@ class VcpuThread(Thread):
             elif stop == S["mmio"]:
                 return self.mmio_exit(cpu, proc)
             elif stop == S["syscall"]:
-                proc.pos += 1
+                proc.skip_marker()
                 kernel.syscall(cpu, proc)
             elif stop == S["sleep"]:
-                proc.pos += 1
-                kernel.sleep(proc, now0 + cpu.total() - start)
+                proc.skip_marker()
+                kernel.sleep(cpu, proc, cpu.total())
             elif stop == S["machine_check"]:
                 self.machine_check(proc)
+
+    def take_dec(self, cpu) -> None:
+        """The guest decrementer's interrupt is taken: delivered at this entry
+        (MSR[PR] 1 -> 0 from user mode) unless a DEC exit already delivered it."""
+        if not self.dec_delivered and self.ctx.guest_pr:
+            self.priv_switch(cpu, False)
+        self.dec_delivered = False
+        self.dec_expiry = NEVER
 
     # -- KVM's exits -----------------------------------------------------------------------
 
@@ -251,7 +301,9 @@ class VcpuThread(Thread):
         self.ctx.guest_run += cycles
 
     def run_kernel(self, cpu, ea, kind) -> None:
-        """Guest kernel accesses (supervisor mode) until all are done."""
+        """Guest kernel accesses until all are done; the guest is in supervisor mode."""
+        if self.ctx.guest_pr:
+            raise EmuError("internal: guest kernel accesses with the guest in user mode")
         pos = 0
         while pos < len(ea):
             stop, pos, _ = self.ctx.run_virt(cpu.virt, ea, kind, pos, 1 << 62)
@@ -260,26 +312,55 @@ class VcpuThread(Thread):
             elif stop != S["end"]:
                 raise EmuError(f"internal: guest kernel access stopped with {stop}")
 
-    def fault_address(self, cpu) -> int:
-        """mfspr DEAR/SRR0 traps and is emulated; the EA of the miss just delivered."""
-        self.emulate(cpu, "EMUL_MFSPR")
-        return int(self.ctx.stop_ea)
+    def now(self, cpu) -> int:
+        """The current time in cycles (the CPU's clock)."""
+        return cpu.total()
 
-    def deliver_interrupt(self, cpu, category: str, supervisor: bool = False) -> None:
-        """An exit in which KVM delivers interrupt ``category`` to the guest
-        (``supervisor``: the guest's MSR[PR] goes to 0, a privilege switch)."""
+    def fault(self) -> tuple[int, bool]:
+        """(EA, instruction fetch?) of the miss the fast path just delivered."""
+        return int(self.ctx.stop_ea), self.ctx.stop_kind == 0
+
+    def deliver(self, cpu, category: str) -> None:
+        """KVM delivers an interrupt (kvmppc_booke_irqprio_deliver): MSR[PR] 1 -> 0.
+
+        ``SYSCALL``: the sc exit, whose delivery switches the privilege before
+        the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path's exit found the
+        miss and delivered it; the switch is charged after it.
+        """
+        if category != "SYSCALL":
+            self.priv_switch(cpu, False)
+            return
         t0 = self.begin_exit(cpu)
         cpu.charge("exit_entry", self.costs["deliver_interrupt"])
-        if supervisor:
-            self.priv_switch(cpu, usermode=False)
+        self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
 
-    def rfi(self, cpu, user: bool | None = None) -> None:
-        """The guest's rfi traps and is emulated (MSR[PR] from SRR1 when ``user`` is set)."""
+    def traps(self, cpu, seq) -> None:
+        """The guest executes the trapping instructions of ``seq``: one lightweight
+        exit each (exit, emulation, the strategy's entry work), recorded in its
+        category.  Nothing runs in the guest between them."""
+        n = len(seq)
+        if not n:
+            return
+        ctx, virt = self.ctx, cpu.virt
+        ctx.end_guest_run()
+        virt.micro_flush()
+        light, emulate = self.costs["exit_light"], self.costs["emulate_instruction"]
+        cpu.charge("exit_entry", n * light)
+        cpu.charge("c_path", n * emulate)
+        # NOTE: two calls into the fast path per trap (the entry work, which may
+        # differ from one entry to the next, and the record); a run is at most
+        # ~20 traps and comes once per event, which keeps tools/bench.py's
+        # system section above 3x pycachesim.  A C loop over the run would take
+        # its place if that stopped holding.
+        for cat in seq.cats:
+            ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
+
+    def rfi(self, cpu, usermode: bool) -> None:
+        """The guest's final rfi traps and is emulated; MSR[PR] comes from SRR1."""
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        if user is not None:
-            self.priv_switch(cpu, user)
+        self.priv_switch(cpu, usermode)
         self.end_exit(cpu, "EMUL_RFI", t0)
 
     def priv_switch(self, cpu, usermode: bool) -> None:
@@ -337,9 +418,20 @@ class VcpuThread(Thread):
         cpu.charge("save_restore", self.strategy.set_pid(cpu, self, pid))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
 
+    def set_dec(self, cpu, cycles: int) -> None:
+        """The guest's mtspr DEC (kvmppc_emulate_dec): its host timer fires at the
+        host tick ``cycles`` from now rounds down to, and at the next one at the
+        earliest."""
+        self.dec_expiry = self.dec_fire_time(cpu.total(), cycles)
+
     def wait(self, cpu, until: int):
-        """The guest's wait (mtmsr WE) traps: the vCPU blocks until cycle ``until``."""
-        self.emulate(cpu, "HALT")
-        self.blocked_on = "halt"
+        """The guest's ``mtmsr`` with MSR[WE] traps (kvm_vcpu_block): the vCPU blocks
+        until its decrementer fires or, with ``until`` >= 0, until cycle ``until``
+        (an I/O completion).  The EMUL_WAIT exit lasts until the vCPU is entered
+        again, and is recorded then."""
+        self.wait_from = self.begin_exit(cpu)
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        self.blocked_on = "wait"
+        wake = self.dec_expiry if until < 0 else min(until, self.dec_expiry)
         host = self.host
-        return True, lambda: host.wake_at(self, until)
+        return True, lambda: host.wake_at(self, wake)

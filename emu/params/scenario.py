@@ -93,6 +93,7 @@ MAX_SEED = 2**64 - 1
 MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
 MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
+MAX_GUEST_ACCESSES = 2**48
 
 # ---------------------------------------------------------------------------
 # Kinds of the values particular to a scenario
@@ -312,6 +313,13 @@ class Sim:
     """How to simulate: the fast path's chunk, its backend, the repopulation
     window, whether to record a TLB occupancy timeline, and the warm-up.
 
+    ``guest_accesses``: equal work.  The run ends once the guest processes
+    have made exactly this many accesses in all (records of their streams; an
+    MMIO access counts once QEMU answered), whatever the chunk size and the
+    backend; ``duration_ms`` is then an upper bound, and reaching it first is
+    an error.  The summary reports the cycle the work was done at
+    (``time_to_work_cycles``).  Unset: the run lasts ``duration_ms``.
+
     ``warmup_ms``: the counters (exits, TLB hits and misses, the cycle
     breakdown, the fast-path profile, the repopulation curve, page faults)
     start from zero after this much simulated time, so that the summary
@@ -331,6 +339,9 @@ class Sim:
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")
+    guest_accesses: Optional[int] = param(
+        None, Int(1, MAX_GUEST_ACCESSES), "end the run after exactly this many guest accesses "
+        "(equal work; duration_ms becomes an upper bound)", optional=True)
 
 
 @dataclass(frozen=True)
@@ -409,7 +420,8 @@ def validate_combination(cfg: Scenario) -> None:
     - the KVM design must suit the core (:func:`check_core_constraints`);
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
-    - the warm-up must end before the run does.
+    - the warm-up must end before the run does;
+    - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
     """
     check_core_constraints(cfg.machine, cfg.kvm)
     cpus = cfg.machine.cpus
@@ -423,6 +435,9 @@ def validate_combination(cfg: Scenario) -> None:
         for where, cpu in pins:
             if cpu >= cpus:
                 raise _no_such_cpu(where, cpu, cpus)
+    if cfg.sim.guest_accesses is not None and cfg.sim.warmup_ms:
+        raise ConfigError(f"sim.guest_accesses counts from the start of the run: it cannot be "
+                          f"combined with sim.warmup_ms = {show(cfg.sim.warmup_ms)}")
     if cfg.sim.warmup_ms >= cfg.duration_ms:
         raise ConfigError(f"sim.warmup_ms: the warm-up ({show(cfg.sim.warmup_ms)} ms) must end "
                           f"before the run does (duration_ms = {show(cfg.duration_ms)})")

@@ -5,7 +5,8 @@
 * :mod:`emu.stats.summary` — the summary and tables, from the snapshot only.
 """
 
-from emu.stats.snapshot import ContextCounters, CpuCycles, Snapshot, VmFigures
+from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
 from emu.stats.summary import collect, cpu_cycles
 
-__all__ = ["ContextCounters", "CpuCycles", "Snapshot", "VmFigures", "collect", "cpu_cycles"]
+__all__ = ["ContextCounters", "CpuCycles", "ProcessFigures", "Snapshot", "VmFigures", "collect",
+           "cpu_cycles"]

@@ -59,12 +59,34 @@ class VmFigures:
 
 
 @dataclass
+class ProcessFigures:
+    """One guest process: which it is, and what it did (since the warm-up).
+
+    ``guest_accesses`` are the records of its stream it completed,
+    ``tlb_misses`` the hardware TLB misses its user-mode accesses took,
+    ``guest_tlb_misses`` the misses KVM delivered to its guest kernel and
+    ``page_faults`` its demand faults.
+    """
+
+    vm: int
+    process: int
+    pid: int
+    guest_accesses: int
+    tlb_misses: int
+    guest_tlb_misses: int
+    page_faults: int
+
+
+@dataclass
 class Snapshot:
     """A machine's counters after its run.
 
     ``vcpu_memory_bytes`` is the TLB state KVM keeps per vCPU, by use (the
     strategy's and the guest TLB); ``timeline`` holds the occupancy samples
-    (time, cpu, owner per hardware entry), or None when they were not asked for.
+    (time, cpu, owner per hardware entry), or None when they were not asked for;
+    ``processes`` has one :class:`ProcessFigures` per guest process, and
+    ``work_done_at`` is the cycle at which the guests completed
+    ``sim.guest_accesses`` accesses (None without it).
     """
 
     clock_mhz: int
@@ -76,6 +98,8 @@ class Snapshot:
     vms: list[VmFigures]
     vcpu_memory_bytes: dict[str, int]
     timeline: list | None = field(default=None)
+    processes: list[ProcessFigures] = field(default_factory=list)
+    work_done_at: int | None = None
 
     def of_kind(self, *kinds: str) -> list[ContextCounters]:
         """The contexts of ``kinds``, kind by kind in the order given, each in id order."""

@@ -304,11 +304,20 @@ class Narrator(Tracer):
     def on_guest_tlb_miss(self, call, cpu, proc):
         v = self.v
         gi, pf, t0 = v.gcpu.tlb_rr, v.guest.page_faults, cpu.total()
+        # the access waits for its retry; the guest kernel's own accesses in the
+        # handler are accesses of their own
+        pending, self.cur = self.cur, None
         result = call(cpu, proc)
+        self.cur = pending
+        if v.guest.page_faults != pf:
+            self.flush_writes(6, "KVM maps a kernel page: tlbwe")
+            self.say("guest handler: no PTE, a guest page fault: do_page_fault takes a new frame "
+                     "and the guest returns to user mode, where the access misses again — "
+                     f"{cpu.total() - t0:,} cycles (the handler and its trapping instructions)", 6)
+            return result
         _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
-        fault = " (a guest page fault: new frame)" if v.guest.page_faults != pf else ""
         words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
-        self.say(f"guest handler: page-table walk{fault}; writes guest TLB entry {gi} "
+        self.say(f"guest handler: page-table walk; writes guest TLB entry {gi} "
                  f"(round robin) with {words}:", 6)
         self.say(f"gtlb[{gi}] = EA {_hex(ea)}, TID {tid}, {_size(shift)} -> GPA {_hex(gpa)}", 9)
         for i, old in self.writes:
@@ -317,7 +326,7 @@ class Narrator(Tracer):
             self.say("(each trapping tlbwe word releases the shadow the previous word made "
                      "and maps the entry again)", 9)
         self.writes = []
-        self.say(f"{cpu.total() - t0:,} cycles (guest handler, emulated mfspr, tlbwe and rfi)", 9)
+        self.say(f"{cpu.total() - t0:,} cycles (guest handler and its 16 trapping instructions)", 9)
         return result
 
     def on_c_path(self, call, cpu):
@@ -354,8 +363,8 @@ class Narrator(Tracer):
     def on_timer_tick(self, call, cpu, now):
         t0 = cpu.total()
         result = call(cpu, now)
-        self.say(f"-- guest timer tick (DEC exit, guest handler, rfi): "
-                 f"{cpu.total() - t0:,} cycles", 2)
+        self.say(f"-- guest timer tick (delivered at a host tick; guest handler, trapping "
+                 f"instructions, rfi): {cpu.total() - t0:,} cycles", 2)
         return result
 
     def on_switch_process(self, call, cpu, proc, now):
@@ -366,7 +375,8 @@ class Narrator(Tracer):
         return result
 
     def on_halt(self, call, cpu, now):
-        self.say("-- nothing runnable in the guest: halt (the vCPU blocks)", 2)
+        self.say("-- nothing runnable in the guest: the idle loop waits (mtmsr WE, "
+                 "EMUL_WAIT: the vCPU blocks)", 2)
         return call(cpu, now)
 
     # -- the tracer: the vCPU's fast path (emu.engine.tracer) --------------------------------------

@@ -68,7 +68,7 @@ RUN_FRACTION = 0.1          # the host task runs 10 % of each period
 HOST_PAGES = 128            # enough to evict the whole 64-entry TLB
 SYSCALL_EVERY = 5000
 CODE_PAGES = 4
-KERNEL_DATA_PAGES = 8       # emu.guest.os.KERNEL_DATA_PAGES: the guest kernel's data
+KERNEL_DATA_PAGES = 8       # an estimate of the guest kernel's pages held in the TLB
 MATRIX_POINT = {"ws": 24, "period_us": 100}
 #: The costs a direct refill (the asm handler's path, the guest's miss handler)
 #: and a shadow guest entry pay: the cost space of the break-even band.
@@ -82,14 +82,14 @@ HOST_PAGES_KEY = "host_task.0.workload.pages"
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"duration_ms": 2.5,
+        return {"duration_ms": 2.5, "warmup_ms": 10,
                 "sweep_strategies": (BASELINE, "direct"), "sweep_handlers": ("asm",),
                 "ws": (8, 48), "periods": (1000, 200, 100, 50),
                 "pages_ws": 40, "pages_period": 50, "host_pages": (8, 16, 64),
                 "pages_strategies": (BASELINE, "direct", "direct-noflush"),
                 "band_costs": ("shadow_mod_scan_per_entry", "asm_walk_per_entry", "exit_light"),
                 "band_samples": 2}
-    return {"duration_ms": 10,
+    return {"duration_ms": 10, "warmup_ms": 20,
             "sweep_strategies": STRATEGIES, "sweep_handlers": HANDLERS,
             "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50),
             "pages_ws": 40, "pages_period": 50, "host_pages": (4, 8, 12, 16, 24, 32, 64, 128, 256),
@@ -98,12 +98,15 @@ def plan(quick: bool) -> dict:
 
 
 def make(strategy: str, handler: str, ws: int, period_us: float, duration_ms: float,
-         host_pages: int = HOST_PAGES) -> dict:
+         host_pages: int = HOST_PAGES, warmup_ms: float = 0.0) -> dict:
+    """One run: ``warmup_ms`` of cold start (the guest faulting its pages in, which
+    takes the shadow designs the longest), then ``duration_ms`` measured."""
     run_us = max(2.0, period_us * RUN_FRACTION)
     return scenario(
         name=f"{NAME}: {strategy}/{handler} ws={ws} period={period_us}us host_pages={host_pages}",
         question="cycles per guest access of a KVM-440 TLB design under host context switches",
-        duration_ms=duration_ms,
+        duration_ms=warmup_ms + duration_ms,
+        sim={"warmup_ms": warmup_ms},
         machine={"core": "440", "cpus": 1},
         kvm={"strategy": strategy, "handler": handler, "pfn_source": "pfn-cache"},
         vm=[{"vcpus": 1, "memory_mb": 64,
@@ -183,7 +186,8 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
     host touches, at the default costs and over the costs of ``p["band_costs"]``
     sampled by Morris over their ranges (one seed); the band plotted into ``plot_dir``."""
     a, b = BAND_DESIGNS
-    base = make(a, "asm", p["pages_ws"], p["pages_period"], p["duration_ms"])
+    base = make(a, "asm", p["pages_ws"], p["pages_period"], p["duration_ms"],
+                warmup_ms=p["warmup_ms"])
     base["name"] = (f"{NAME}: ws={p['pages_ws']} period={p['pages_period']}us, "
                     f"host pages varied")
     result = run_sensitivity(
@@ -207,7 +211,7 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
 def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
     rec = recorder or Recorder()
     p = plan(quick)
-    dur = p["duration_ms"]
+    dur, wu = p["duration_ms"], p["warmup_ms"]
     out: dict = {"plan": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()}}
 
     # 1. every design at one point
@@ -216,7 +220,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
         for handler in HANDLERS:
             label = f"matrix/{strategy}/{handler}"
             s = rec.run(label, make(strategy, handler, MATRIX_POINT["ws"],
-                                    MATRIX_POINT["period_us"], dur))
+                                    MATRIX_POINT["period_us"], dur, warmup_ms=wu))
             matrix[f"{strategy}/{handler}"] = point(s, MATRIX_POINT["ws"])
     out["matrix_point"] = MATRIX_POINT
     out["matrix"] = matrix
@@ -228,7 +232,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
             for period in p["periods"]:
                 for strategy in p["sweep_strategies"]:
                     label = f"rate/{strategy}/{handler}/ws{ws}/period{period}"
-                    s = rec.run(label, make(strategy, handler, ws, period, dur))
+                    s = rec.run(label, make(strategy, handler, ws, period, dur, warmup_ms=wu))
                     sweep[f"{strategy}/{handler}/ws{ws}/period{period}"] = point(s, ws)
     out["sweep"] = sweep
 
@@ -253,7 +257,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
         for strategy in p["pages_strategies"]:
             label = f"pages/{strategy}/asm/host{hp}"
             s = rec.run(label, make(strategy, "asm", p["pages_ws"], p["pages_period"], dur,
-                                    host_pages=hp))
+                                    host_pages=hp, warmup_ms=wu))
             pages[f"{strategy}/host{hp}"] = point(s, p["pages_ws"])
     out["host_pages_sweep"] = pages
     hps = list(p["host_pages"])
