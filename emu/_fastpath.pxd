@@ -1,20 +1,21 @@
 # C-level declarations of emu's fast path.
 #
 # The rest of the package never imports this module directly: it goes through
-# emu.backend, which picks this extension or the pure-Python reference
-# (emu/_reference.py) with the same semantics.
+# emu.engine.get, which picks this extension or the pure-Python reference twin
+# (emu/engine/reference/) with the same semantics.
+#
+# This file is the engine's contract: the structs both sides agree on (a TLB
+# entry, the cost table, the counters, the stop record) and the cdef class
+# layouts.  BookeTLB, VirtCPU and Ctx live in one extension module so that the
+# hit path's calls to their cdef methods can be inlined.
 
 cimport cython
 from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 
-# Replacement policies (emu.hw.policy names -> codes).
-cdef enum Policy:
-    POLICY_FIFO = 0
-    POLICY_LRU = 1
-    POLICY_RANDOM = 2
-    POLICY_ROUND_ROBIN = 3
-    POLICY_NV = 4
-    POLICY_NONE = 5          # software always chooses the index (guest TLB)
+# The codes shared with Python (EXIT_*, CAUSE_*, CYCLES_*, STEP_*, STOP_*, TLB_*,
+# STRATEGY_*, TID_SCHEME_*, HANDLER_*, PFN_SOURCE_*, KIND_*, POLICY_* and N_<tuple>), generated
+# by setup.py from emu/codes.py.
+include "_codes.pxi"
 
 
 # A growable open-addressing set of uint64 keys (compulsory-miss tracking).
@@ -78,23 +79,31 @@ cdef class PlainTLB:
     cdef uint64_t last_use(self, int slot) noexcept nogil
 
 
+# One slot of a Book E TLB array.  A BookeTLB keeps an array of them in one
+# numpy record array (``entry_arr``, dtype ENTRY_DTYPE, built from this struct);
+# its ``vpn_arr``, ``shift_arr``, ... attributes are views of the fields.
+cdef struct TLBEntry:
+    uint64_t vpn             # EPN >> page shift
+    uint64_t rpn             # real page base address (bytes)
+    uint64_t stamp           # LRU: the time of the slot's last use
+    uint32_t attr            # permissions and WIMGE
+    int32_t owner            # (context << 8) | guest TID of the writer's entry (-1: none)
+    uint32_t gen             # bumped on every write/invalidate of the slot
+    uint8_t shift            # log2(page size)
+    uint8_t tid
+    uint8_t ts
+    uint8_t valid
+
+
 @cython.final
 cdef class BookeTLB:
     """One PowerPC Book E TLB array: 440 UTLB, e500 TLB0 or TLB1, a guest TLB."""
     cdef public int entries, sets, ways, hwater, policy
+    cdef public object entry_arr     # the slots (ENTRY_DTYPE)
     cdef public object vpn_arr, shift_arr, tid_arr, ts_arr, valid_arr, rpn_arr
-    cdef public object attr_arr, owner_arr, stamp_arr, ptr_arr, gen_arr
-    cdef uint64_t[::1] vpn           # EPN >> page shift
-    cdef uint8_t[::1] shift          # log2(page size)
-    cdef uint8_t[::1] tid
-    cdef uint8_t[::1] ts
-    cdef uint8_t[::1] valid
-    cdef uint64_t[::1] rpn           # real page base address (bytes)
-    cdef uint32_t[::1] attr          # permissions and WIMGE
-    cdef int32_t[::1] owner          # context that wrote the entry (-1: none)
-    cdef uint64_t[::1] stamp
-    cdef int32_t[::1] ptr
-    cdef uint32_t[::1] gen           # bumped on every write/invalidate of a slot
+    cdef public object attr_arr, owner_arr, stamp_arr, gen_arr, ptr_arr
+    cdef TLBEntry[::1] e             # entry_arr, seen from C
+    cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
     cdef public uint64_t wgen        # bumped on every write/invalidate of any slot
     cdef uint64_t clock
     cdef public uint64_t rng
@@ -124,15 +133,48 @@ cdef struct ReasonMap:
     uint64_t used
 
 
-# Cycle costs the fast path charges (filled from emu.costs by Ctx.set_costs).
+# The cost table the loops read: cycles per step, one field per row of
+# emu.costs that the fast path charges (the names are the rows' names), plus
+# the strategy's guest-entry work, and the clock (exit timing in whole µs).
+# Ctx.set_costs fills it from a dict.
 cdef struct Costs:
-    int64_t access, micro_refill, tlbwe, deliver
+    int64_t clock_mhz
+    int64_t access, micro_tlb_refill, tlbwe, deliver_interrupt
     int64_t asm_save, asm_walk_per_entry, asm_walk_hashed, asm_gpa, asm_memslot
     int64_t asm_pfn_lookup, asm_hw_write, asm_restore
     int64_t c_full_exit, c_walk_per_entry, c_walk_hashed, c_gpa, c_memslot
     int64_t c_pfn_lookup, c_hw_write, c_restore
     int64_t native_miss_handler, put_page
     int64_t entry_base, entry_per_mod
+
+
+# What one context counts, in one block (emu.codes names every index).  Each
+# Ctx owns one, in a numpy record (``Ctx.counters``, dtype COUNTERS_DTYPE);
+# its ``arrays`` dict holds a flat int64 view of each field under the
+# field's name, which is the layout emu.stats reads.
+cdef struct ExitTiming:
+    int64_t count, cycles, min, max
+cdef struct StepCount:
+    int64_t count, cycles
+cdef struct Counters:
+    ExitTiming exits[N_EXIT_CATEGORIES]     # per exit category (emu.codes.EXIT)
+    int64_t exit_sumsq[N_EXIT_CATEGORIES]   # per exit category: sum of squared cycles
+    # the same in whole µs, each exit truncated first, as KVM's timing.c kept them
+    ExitTiming exits_us[N_EXIT_CATEGORIES]
+    int64_t exit_sumsq_us[N_EXIT_CATEGORIES]
+    int64_t tlb[N_TLB_COUNTERS]             # emu.codes.TLB
+    int64_t causes[N_MISS_CAUSES]           # hardware misses per cause (emu.codes.CAUSE)
+    StepCount profile[N_PROFILE_STEPS]      # the miss handler's steps (emu.codes.STEP)
+
+
+# Why and where the last run_virt / run_native call returned to Python.
+cdef struct Stop:
+    int reason               # emu.codes.STOP
+    uint64_t ea              # the access that stopped (guest_miss, mmio, deferred, host_fault)
+    uint64_t gpa             # its guest physical address (mmio, deferred)
+    int gi                   # the guest TLB entry that translated it (mmio, deferred)
+    int kind                 # its kind (guest_miss, mmio, deferred)
+    int64_t pending          # cycles its exit has cost so far (mmio, deferred)
 
 
 @cython.final
@@ -179,19 +221,29 @@ cdef class VirtCPU:
 cdef class Ctx:
     """A context that runs on a CPU: a vCPU (virtualized mode) or a host thread (native)."""
     cdef public int ctx, strategy, handler, hashed_walk, pfn_source, is_host, host_pid
+    # the TID era (emu.codes.TID_SCHEME): how a fill tags its shadow
+    cdef public int tid_scheme
+    # hardware indices the strategy's entry loop writes (0..loop_len-1); the
+    # modified flags below it are the ones it rewrites
+    cdef public int loop_len
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
     cdef public object arrays
+    cdef readonly object counters    # the Counters block (a numpy record)
+    cdef Counters *n                 # the same block, seen from C
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
+    cdef int32_t[::1] shadow_pos     # KVM's victim counter of the shadow designs (one per machine)
     cdef uint8_t[::1] mod
-    cdef int64_t[::1] exits, exit_sumsq, tlbc, causes, profile, repop_miss, repop_access
-    cdef public int64_t guest_run, since_load, n_modified, pending
-    cdef public uint64_t stop_ea, stop_gpa
-    cdef public int stop_gi, stop_kind
-    cdef Costs costs
+    cdef int64_t[::1] repop_miss, repop_access
+    cdef public int64_t guest_run, since_load, n_modified
+    cdef readonly Stop stop
+    cdef readonly Costs costs
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
+    cdef void charge(self, VirtCPU cpu, int step, int64_t cycles, int category) noexcept nogil
+    cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
+                              int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil

@@ -1,6 +1,7 @@
 """Type stubs for emu's compiled fast path (emu/_fastpath.pyx).
 
-The same classes, with the same semantics, are in emu/_reference.py.
+The same classes, with the same semantics, are in emu/engine/reference/ (the
+reference twin); the rest of the package reaches either through emu.engine.get.
 """
 
 from typing import Optional
@@ -10,9 +11,21 @@ import numpy.typing as npt
 
 NO_PID: int
 POLICIES: dict[str, int]
+#: numpy dtypes of the C structs TLBEntry, ExitTiming, StepCount and Counters
+ENTRY_DTYPE: np.dtype
+EXIT_DTYPE: np.dtype
+STEP_DTYPE: np.dtype
+COUNTERS_DTYPE: np.dtype
 
 def rng_seed_state(seed: int) -> int: ...
 def cause_key_py(owner: int, ts: int, ea: int) -> int: ...
+def enum_values() -> dict[str, dict[str, int]]:
+    """The C enums as compiled, by the name of their tuple in emu.codes."""
+    ...
+def struct_dtype(fields: list, itemsize: int) -> np.dtype: ...
+def new_counters() -> tuple[np.ndarray, dict[str, npt.NDArray[np.int64]]]:
+    """A zeroed Counters block (one record) and flat int64 views of its fields."""
+    ...
 
 class PlainTLB:
     entries: int
@@ -43,6 +56,7 @@ class BookeTLB:
     policy: int
     rng: int
     wgen: int
+    entry_arr: np.ndarray
     vpn_arr: npt.NDArray[np.uint64]
     shift_arr: npt.NDArray[np.uint8]
     tid_arr: npt.NDArray[np.uint8]
@@ -87,6 +101,10 @@ class VirtCPU:
 class Ctx:
     ctx: int
     strategy: int
+    #: the TID era (emu.codes.TID_SCHEME): how a fill tags its shadow
+    tid_scheme: int
+    #: hardware indices 0..loop_len-1 the entry loop writes
+    loop_len: int
     handler: int
     hashed_walk: int
     pfn_source: int
@@ -101,9 +119,14 @@ class Ctx:
     shadow_pid: int
     pid1: int
     arrays: dict
+    counters: np.ndarray
     guest_run: int
     since_load: int
     n_modified: int
+    #: the Stop struct: reason, ea, gpa, gi, kind, pending
+    stop: dict[str, int]
+    #: the Costs struct
+    costs: dict[str, int]
     pending: int
     stop_ea: int
     stop_gpa: int

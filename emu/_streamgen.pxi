@@ -75,13 +75,10 @@ cdef enum:
     SG_SWEEP = 2
     SG_TRACE = 3
 
-# Record kinds: mirror emu/codes.py (streams.py checks SG_KINDS against it).
-cdef enum:
-    SG_IFETCH = 0
-    SG_LOAD = 1
-    SG_STORE = 2
-    SG_SYSCALL = 4
-    SG_SLEEP = 5
+# Record kinds: KIND_* of emu/codes.py (emu/_codes.pxi).  The kernel relies on
+# KIND_IFETCH = 0 and KIND_STORE = KIND_LOAD + 1.
+if not (KIND_IFETCH == 0 and KIND_STORE == KIND_LOAD + 1):
+    raise ImportError("emu.codes.KINDS must start ifetch, load, store (the stream kernel's order)")
 
 # Layout of the cfg array (uint64, built by streams.py from SG_CFG_FIELDS).
 cdef enum:
@@ -120,8 +117,8 @@ SG_CFG_FIELDS = ("pattern", "block", "seed", "draws", "pages", "page_shift", "of
 SG_STATE_FIELDS = ("block", "pos", "code", "sweep", "trace")
 SG_PATTERNS = {"working-set/uniform": SG_WS_UNIFORM, "working-set/zipf": SG_WS_ZIPF,
                "sweep": SG_SWEEP, "trace": SG_TRACE}
-SG_KINDS = {"KIND_IFETCH": SG_IFETCH, "KIND_LOAD": SG_LOAD, "KIND_STORE": SG_STORE,
-            "KIND_SYSCALL": SG_SYSCALL, "KIND_SLEEP": SG_SLEEP}
+SG_KINDS = {"KIND_IFETCH": KIND_IFETCH, "KIND_LOAD": KIND_LOAD, "KIND_STORE": KIND_STORE,
+            "KIND_SYSCALL": KIND_SYSCALL, "KIND_SLEEP": KIND_SLEEP}
 
 
 cdef struct sg_params:
@@ -150,13 +147,13 @@ cdef inline void sg_event(const sg_params *P, uint64_t r0, uint64_t r1,
     """Write the event r0 (< P.ev3) picks; r1's high half is the MMIO store coin."""
     if r0 < P.ev1:
         ea[0] = 0
-        kind[0] = SG_SYSCALL
+        kind[0] = KIND_SYSCALL
     elif r0 < P.ev2:
         ea[0] = <uint32_t> P.mmio_ea
-        kind[0] = SG_LOAD + ((r1 >> 32) < P.write_thr)
+        kind[0] = KIND_LOAD + ((r1 >> 32) < P.write_thr)
     else:
         ea[0] = 0
-        kind[0] = SG_SLEEP
+        kind[0] = KIND_SLEEP
 
 
 # NOTE: the loops below copy every parameter they use into a local first:
@@ -200,7 +197,7 @@ cdef Py_ssize_t sg_loop_ws(const sg_params *P, sg_state *S, uint64_t c,
         inst = (r1 & 0xFFFFFFFFULL) < ithr
         mask = <uint32_t> 0 - <uint32_t> inst
         ea[i] = data_ea ^ ((data_ea ^ fetch_ea) & mask)
-        kind[i] = <uint8_t> ((SG_LOAD + ((r1 >> 32) < wthr)) & ~mask)   # SG_IFETCH is 0
+        kind[i] = <uint8_t> ((KIND_LOAD + ((r1 >> 32) < wthr)) & ~mask)   # KIND_IFETCH is 0
         code += inst
         code = 0 if code == cwords else code
     S.code = code
@@ -232,7 +229,7 @@ cdef Py_ssize_t sg_loop_sweep(const sg_params *P, sg_state *S, uint64_t c,
         inst = (r1 & 0xFFFFFFFFULL) < ithr
         mask = <uint32_t> 0 - <uint32_t> inst
         ea[i] = data_ea ^ ((data_ea ^ fetch_ea) & mask)
-        kind[i] = <uint8_t> ((SG_LOAD + ((r1 >> 32) < wthr)) & ~mask)
+        kind[i] = <uint8_t> ((KIND_LOAD + ((r1 >> 32) < wthr)) & ~mask)
         code += inst
         code = 0 if code == cwords else code
         # NOTE: the stride is pre-reduced modulo the sweep (< sbytes), so

@@ -1,11 +1,15 @@
 """Names and numbers shared by the fast path, the reference and the stats.
 
-The Cython fast path mirrors these numbers in C enums; ``tests/test_codes.py``
-checks that the two agree.
+This module is the one source of these numbers.  The build turns the tuples
+named in :data:`C_ENUMS` into the fast path's C enums (``setup.py`` runs this
+file on its own, without importing the package, and writes
+``emu/_codes.pxi``), so it must stay plain Python with no imports.
+``tests/test_codes.py`` checks the compiled extension against it (a stale
+build fails there).
 """
 
 #: KVM's exit-timing categories (arch/powerpc/kvm/timing.c @73e75b41;
-#: reference/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
+#: docs/kvm440.md §2.9), in the kernel's order, TIMEINGUEST last.
 EXIT_CATEGORIES = (
     "MMIO", "DCR", "SIGNAL", "ITLBREAL", "ITLBVIRT", "DTLBREAL", "DTLBVIRT",
     "SYSCALL", "ISI", "DSI", "EMULINST", "EMUL_WAIT", "EMUL_WRTEE", "EMUL_MTSPR",
@@ -14,7 +18,7 @@ EXIT_CATEGORIES = (
 )
 EXIT = {name: i for i, name in enumerate(EXIT_CATEGORIES)}
 
-#: Causes of a hardware TLB miss (DESIGN.md §6): every miss has exactly one.
+#: Causes of a hardware TLB miss (docs/design.md §6): every miss has exactly one.
 MISS_CAUSES = (
     "compulsory", "host-eviction", "other-guest-eviction", "self-eviction",
     "guest-context-switch", "flush", "shadow-not-restored",
@@ -44,7 +48,8 @@ PROFILE_STEPS = (
 STEP = {name: i for i, name in enumerate(PROFILE_STEPS)}
 
 #: Why the fast path returned to Python.
-STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault")
+STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault",
+         "machine_check")
 STOP = {name: i for i, name in enumerate(STOPS)}
 
 #: TLB counters.
@@ -55,9 +60,40 @@ TLB = {name: i for i, name in enumerate(TLB_COUNTERS)}
 STRATEGIES = ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
               "e500-flush-on-put", "e500-shadow-ids")
 STRATEGY = {name: i for i, name in enumerate(STRATEGIES)}
+#: The TID eras of KVM-440 (docs/kvm440.md §2.10): what a shadow entry's TID
+#: is and what the hardware PID holds while the guest runs.
+TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
+TID_SCHEME = {name: i for i, name in enumerate(TID_SCHEMES)}
 HANDLERS = ("asm", "c")
+HANDLER = {name: i for i, name in enumerate(HANDLERS)}
 PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
 PFN_SOURCE = {name: i for i, name in enumerate(PFN_SOURCES)}
 
-#: Access kinds in a stream.
-KIND_IFETCH, KIND_LOAD, KIND_STORE, KIND_MODIFY, KIND_SYSCALL, KIND_SLEEP = range(6)
+#: Access kinds in a stream (0..3 are memory accesses, the others events).
+KINDS = ("ifetch", "load", "store", "modify", "syscall", "sleep")
+KIND = {name: i for i, name in enumerate(KINDS)}
+KIND_IFETCH, KIND_LOAD, KIND_STORE = KIND["ifetch"], KIND["load"], KIND["store"]
+KIND_MODIFY, KIND_SYSCALL, KIND_SLEEP = KIND["modify"], KIND["syscall"], KIND["sleep"]
+
+#: Replacement policies of a TLB array ("none": software always names the index,
+#: as in the guest TLB).
+POLICIES = ("fifo", "lru", "random", "round-robin", "nv", "none")
+POLICY = {name: i for i, name in enumerate(POLICIES)}
+
+#: The tuples the build turns into C enums, by the prefix of their constants:
+#: name number i of ``EXIT_CATEGORIES`` is ``EXIT_<NAME>`` = i in C (the name
+#: upper-cased, '-' as '_'), and ``N_EXIT_CATEGORIES`` is the tuple's length.
+C_ENUMS = {
+    "EXIT": "EXIT_CATEGORIES",
+    "CAUSE": "MISS_CAUSES",
+    "CYCLES": "CYCLE_CATEGORIES",
+    "STEP": "PROFILE_STEPS",
+    "STOP": "STOPS",
+    "TLB": "TLB_COUNTERS",
+    "STRATEGY": "STRATEGIES",
+    "TID_SCHEME": "TID_SCHEMES",
+    "HANDLER": "HANDLERS",
+    "PFN_SOURCE": "PFN_SOURCES",
+    "KIND": "KINDS",
+    "POLICY": "POLICIES",
+}

@@ -10,13 +10,17 @@ Conventions
 - **Units.**  ``cycles`` (core cycles), ``cycles/entry`` (charged once per entry
   scanned, saved, written ...), ``cycles/page``, ``bytes`` (memory per entry or
   per page, as the description says), ``us`` (microseconds, for scheduler and
-  device times) and ``MHz`` (the clock).  Every default is an integer.
+  device times) and ``MHz`` (the clock).  The guest kernel's footprint and its
+  C-code traps are counts, not cycles: ``pages`` (pages touched), ``accesses``
+  (memory accesses made) and ``traps`` (trapping instructions executed); they
+  live in this one table so that reports print them with the rest.  Every
+  default is an integer.
 - **Sources.**  Every ``source`` begins with one of four things:
 
-  ``reference/kvm440.md §N``
+  ``docs/kvm440.md §N``
       the figure or the instruction count is in the reference file, which is
       followed by the underlying source (manual page, commit);
-  ``DESIGN.md §N``
+  ``docs/design.md §N``
       the figure is fixed by the design of record;
   ``Linux default:``
       a stock Linux setting (scheduler tunables, HZ) that the reference does
@@ -28,7 +32,7 @@ Conventions
       taken from the reference), priced at CPI 1.
 
 - **How estimates are priced.**  The PPC440 is an in-order, dual-issue core with
-  a 7-stage pipeline (reference/kvm440.md §1.1).  Counted instructions are
+  a 7-stage pipeline (docs/kvm440.md §1.1).  Counted instructions are
   charged at CPI 1 (dual issue pays for the occasional stall); every interrupt
   and every ``rfi``/``isync`` adds :data:`PIPELINE_REFILL` cycles; cold kernel
   paths add a few L1 misses.  ``tlbwe`` and ``tlbre`` are charged one cycle each
@@ -70,7 +74,8 @@ Conventions
   default lies inside its range.
 - **Range overrides.**  ``CostTable(overrides, ranges={name: (low, high)})``,
   or a table value in the overrides (``{"exit_light": {"low": 150, "high":
-  900}}``, with an optional ``"value"``), replaces either end; a range whose
+  900}}``, with an optional ``"value"``; in a scenario file ``[costs]
+  exit_light = {low = 150, high = 900}``), replaces either end; a range whose
   low exceeds its high is refused with a one-line
   :class:`~emu.errors.ConfigError`.  A value outside its range (an override
   of the value, or of the range) is allowed: the range is stretched to reach
@@ -180,7 +185,8 @@ class Cost:
 
 
 #: The units a cost may have.
-UNITS = ("cycles", "cycles/entry", "cycles/page", "bytes", "us", "MHz")
+UNITS = ("cycles", "cycles/entry", "cycles/page", "bytes", "us", "MHz", "pages", "accesses",
+         "traps")
 
 #: The groups, in the order the table lists them.
 GROUPS = (
@@ -201,22 +207,26 @@ GROUPS = (
 # --------------------------------------------------------------------------
 
 #: Cycles to refill the 7-stage pipeline after an interrupt, rfi or isync
-#: (estimate: one cycle per stage; reference/kvm440.md §1.1, PPC440x5 UM p.27).
+#: (estimate: one cycle per stage; docs/kvm440.md §1.1, PPC440x5 UM p.27).
 PIPELINE_REFILL = 7
 #: tlbwe and tlbre: one issue slot each (estimate; no latency is published).
 TLBWE_CYCLES = 1
 TLBRE_CYCLES = 1
 #: Instructions on Linux's 44x D-TLB miss path, 3 tlbwe included: 60 in the
-#: older handler, 55 in the newer one (reference/kvm440.md §1.6, our midpoint).
+#: older handler, 55 in the newer one (docs/kvm440.md §1.6, our midpoint).
 LINUX_44X_HANDLER_INSNS = 57
 #: The same path without its three tlbwe.
 LINUX_44X_HANDLER_NO_TLBWE = LINUX_44X_HANDLER_INSNS - 3
+#: The guest's own miss path as KVM-440 runs it: the 60 instructions of the
+#: older handler (head_44x.S @026477c1) less the 16 that trap (docs/kvm440.md
+#: §1.6, §2.10; emu/guest/traps44x.py lists them).
+LINUX_44X_GUEST_MISS_NATIVE = 60 - 16
 
 _EXIT_LIGHT = 8 + 28 + 25 + 60 + 55 + 4 * PIPELINE_REFILL
 _ASM_SAVE = 6 + 3 + PIPELINE_REFILL
 _C_FULL_EXIT = 8 + 32 + 16 + 25 + 30 + 2 * PIPELINE_REFILL
 
-_R = "reference/kvm440.md"
+_R = "docs/kvm440.md"
 
 # --------------------------------------------------------------------------
 # The ranges (see the module docstring).
@@ -461,13 +471,31 @@ COSTS: tuple[Cost, ...] = (
         _estimate(),
     ),
     Cost(
-        "emul_mtspr_pid", 5, "cycles/entry", "kvm",
-        "kvmppc_set_pid on a guest PID change, per shadow slot scanned for release "
-        "(each release is charged at invalidate_per_entry and put_page)",
+        "set_pid_per_slot", 5, "cycles/entry", "kvm",
+        "kvmppc_set_pid on a guest PID change (tid01 era), per shadow slot scanned for "
+        "release (each release is charged at put_page)",
         "estimate: load the slot's tid, compare, branch, loop: about 5 instructions per "
-        f"slot at CPI 1, over 64 slots ({_R} §2.8: every shadow slot with TID 0 is "
-        "released on a guest PID change)",
+        f"slot at CPI 1, over all 64 slots ({_R} §2.8; 44x_tlb.c 2.6.28 and @7924bd41 loop "
+        "over ARRAY_SIZE(shadow_tlb) / ARRAY_SIZE(shadow_refs))",
         _counted(),
+    ),
+    Cost(
+        "priv_switch_per_entry", 6, "cycles/entry", "kvm",
+        "kvmppc_mmu_priv_switch of the guest-tid era (and swap-pid's armed flush), per "
+        "shadow slot 0..hwater: release it, clear word 0, set its modified flag (each "
+        "release of a valid slot is charged at put_page)",
+        "estimate: about 6 instructions per slot at CPI 1 for the loop body: the release "
+        "call's valid test, the store of word 0, the flag store and the loop (44x_tlb.c "
+        "@83aae4a8, @49dd2c49: for (i = 0; i <= tlb_44x_hwater; i++))",
+        _counted(),
+    ),
+    Cost(
+        "mmap_sem_write", 40, "cycles", "kvm",
+        "down_write/up_write of current->mm->mmap_sem around the privilege-switch flush "
+        "(2.6.26, 83aae4a8, 49dd2c49; 0bd595fc dropped it)",
+        "estimate: two uncontended rw-semaphore calls with their atomic lwarx/stwcx. "
+        "updates, about 20 instructions each at CPI 1",
+        _estimate(),
     ),
     Cost(
         "guest_tlb_entry_bytes", 16, "bytes", "kvm",
@@ -516,7 +544,7 @@ COSTS: tuple[Cost, ...] = (
         "asm kvm_is_visible_gfn: compare the gfn against the guest-RAM memslot bounds",
         "estimate: about 8 instructions at CPI 1: shift to a gfn, load base_gfn and npages, "
         "two compares and a branch (about 4 more per extra slot); the check is step 3.2 of "
-        f"DESIGN.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
+        f"docs/design.md §1 (kvm_is_visible_gfn, {_R} §2.6)",
         _counted(_WRITTEN_OUT),
     ),
     Cost(
@@ -524,7 +552,7 @@ COSTS: tuple[Cost, ...] = (
         "asm pfn source lookup: one pfn-cache probe or one pin-all table load",
         "estimate: about 8 instructions at CPI 1: index by gfn (hash, or subtract base_gfn), "
         "load the tag or entry, compare, load the pfn, branch on a miss; the pin-all table "
-        "holds 8 bytes per page (DESIGN.md §4)",
+        "holds 8 bytes per page (docs/design.md §4)",
         _counted(_WRITTEN_OUT),
     ),
     Cost(
@@ -647,9 +675,9 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "pfn_table_entry_bytes", 8, "bytes", "pfn",
         "pin-all: memory per guest page in the gfn-to-pfn table",
-        "DESIGN.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
+        "docs/design.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
         f"36-bit real address, {_R} §1.1, plus flags)",
-        _exact("fixed by the design (DESIGN.md §4)"),
+        _exact("fixed by the design (docs/design.md §4)"),
     ),
     Cost(
         "pfn_cache_entry_bytes", 16, "bytes", "pfn",
@@ -680,7 +708,7 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "shadow_restore_per_entry", 13 + 3 * TLBRE_CYCLES + 3 * TLBWE_CYCLES, "cycles/entry",
         "strategy",
-        "shadow (v1): per index 0..hwater on every guest entry, 3 tlbre of the host entry "
+        "shadow (v1): per index 0..hwater-1 on every guest entry, 3 tlbre of the host entry "
         "and 3 tlbwe of the shadow entry",
         f"{_R} §2.3 (our count in booke_interrupts.S @bbf45ba5): 3 tlbre + 3 tlbwe + about "
         "13 other = 19 instructions per index, x 62 indices = about 1,180 instructions per "
@@ -690,23 +718,25 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "shadow_mod_scan_per_entry", 5, "cycles/entry", "strategy",
-        "shadow-modified: per index 0..hwater on every guest entry, test its modified flag",
-        f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): 5 instructions per "
-        "index, at CPI 1",
+        "shadow-modified: per index 0..hwater-1 on every guest entry, test its modified flag",
+        f"{_R} §0, §2.3 (our count in booke_interrupts.S @83aae4a8): lbzx; cmpwi; beq; "
+        "addi; bdnz = 5 instructions per index, at CPI 1; the loop runs hwater times "
+        "(mtctr hwater)",
         _counted(),
     ),
     Cost(
-        "shadow_mod_clear", 32, "cycles", "strategy",
+        "shadow_mod_clear", 36, "cycles", "strategy",
         "shadow-modified: clear the 64-byte modified-flag array on every guest entry",
-        f"{_R} §0, §2.3 (booke_interrupts.S @83aae4a8): 32 instructions, 16 word stores "
-        "with their address arithmetic, at CPI 1",
+        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): li; "
+        "mtctr; addi; li, then 16 x (stwu; bdnz) = 36 instructions at CPI 1",
         _counted(),
     ),
     Cost(
-        "shadow_mod_write_per_entry", 10 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
-        "shadow-modified: per modified index, rewrite the shadow entry (3 tlbwe)",
-        f"{_R} §0 (booke_interrupts.S @83aae4a8): about 10 instructions per modified entry "
-        "at CPI 1, with its 3 tlbwe charged at tlbwe on top",
+        "shadow_mod_write_per_entry", 7 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
+        "shadow-modified: per modified index below hwater, rewrite the shadow entry (3 tlbwe)",
+        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): mulli; "
+        "add; lwz; mtspr MMUCR; lwz; tlbwe; lwz; tlbwe; lwz; tlbwe = 10 instructions, the "
+        "7 others at CPI 1 and the 3 tlbwe at tlbwe",
         _counted(),
     ),
     Cost(
@@ -737,8 +767,9 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "save_on_put_per_entry", 9 + 3 * TLBRE_CYCLES, "cycles/entry", "strategy",
-        "direct-save-on-switch at vcpu_put: per modified index up to hwater, 3 tlbre into "
-        "the saved copy (kvmppc_44x_tlb_put)",
+        "direct-save-on-switch at vcpu_put: per index 0..hwater whose modified flag was "
+        "ever set (67577927 never clears them), 3 tlbre into the saved copy "
+        "(kvmppc_44x_tlb_put)",
         "estimate: 3 tlbre plus about 9 instructions (MMUCR read for the TID, 4 stores into "
         f"shadow_tlb, the flag test, loop) at CPI 1; mechanism {_R} §2.2 (44x_tlb.c @67577927)",
         _counted(),
@@ -750,6 +781,30 @@ COSTS: tuple[Cost, ...] = (
         "estimate: 1 tlbwe plus about 4 instructions (load the saved word 0, test V and TS, "
         f"branch, loop) at CPI 1; the idiom is {_R} §1.3 (kvmppc_44x_tlbie, 44x_tlb.c "
         "@7924bd41), used at vcpu_put in §2.2",
+        _counted(),
+    ),
+    Cost(
+        "put_scan_per_entry", 4, "cycles/entry", "strategy",
+        "direct-save-on-switch at vcpu_put: per index 0..hwater, test its modified flag "
+        "and the saved entry's V and TS (kvmppc_44x_tlb_put), besides any tlbre or tlbie",
+        f"{_R} §2.10 (our count in kvmppc_44x_tlb_put, 44x_tlb.c @67577927): load the flag, "
+        "branch, test V|TS of the saved word 0, loop = about 4 instructions at CPI 1",
+        _counted(),
+    ),
+    Cost(
+        "tlbia_per_entry", 3 + TLBWE_CYCLES, "cycles/entry", "strategy",
+        "_tlbia() at vcpu_put (direct, shadow-modified): per index 0..hwater, tlbwe of "
+        "word 0 = the index (V clear) and the loop",
+        f"{_R} §2.10 (our count in Linux 44x _tlbia, misc_32.S of 2008; the same loop is "
+        "_tlbil_all in tlb_nohash_low.S @1afc149d): tlbwe; addi; cmpw; ble = 3 instructions "
+        "at CPI 1 and the tlbwe at tlbwe",
+        _counted(),
+    ),
+    Cost(
+        "tlbia_base", 6 + PIPELINE_REFILL, "cycles", "strategy",
+        "_tlbia() at vcpu_put: the fixed part besides the per-index loop",
+        f"{_R} §2.10 (our count in Linux 44x _tlbia, tlb_nohash_low.S @1afc149d): li; sync; "
+        "lis; lwz; isync; blr = 6 instructions at CPI 1 plus one pipeline refill for the isync",
         _counted(),
     ),
     Cost(
@@ -821,14 +876,18 @@ COSTS: tuple[Cost, ...] = (
     ),
     # --------------------------------------------------------------- guest
     Cost(
-        "guest_miss_handler", LINUX_44X_HANDLER_NO_TLBWE, "cycles", "guest",
-        "guest's own Linux 44x TLB miss handler, excluding its 3 trapping tlbwe (charged "
-        "as exits)",
-        f"estimate: about 57 instructions counted in Linux's 44x handler ({_R} §1.6, "
-        "head_44x.S) minus its 3 tlbwe = 54 at CPI 1; the interrupt delivery and the return "
-        "are KVM's to charge (deliver_interrupt, exits); its SPR moves and rfi also trap on "
-        f"KVM-440 ({_R} §2.1), which the guest model charges only if it issues them",
-        _counted(f"55-60 instructions counted in Linux's handler ({_R} §1.6)"),
+        "guest_miss_handler", LINUX_44X_GUEST_MISS_NATIVE, "cycles", "guest",
+        "guest's own Linux 44x TLB miss handler (DataTLBError / InstructionTLBError and "
+        "finish_tlb_load): the instructions that run natively, its page-table and index "
+        "accesses included (its 16 trapping instructions are exits)",
+        "estimate: the D-TLB path of head_44x.S @026477c1 for a user address is 60 "
+        f"instructions (our count, {_R} §1.6), 16 of which trap under KVM-440 ({_R} §2.10: "
+        "5 mtspr SPRG, mfspr DEAR, SPRG3, MMUCR, PID, mtspr MMUCR, 3 tlbwe, mfspr SPRG1, "
+        "SPRG0, rfi); the 44 others run natively at CPI 1; the delivery and the trapping "
+        "instructions are KVM's to charge (exits); its cycle count is NOT FOUND "
+        f"({_R} §3.2)",
+        _counted(f"60 instructions counted in head_44x.S @026477c1 ({_R} §1.6); its "
+            "page-table loads may miss L1"),
     ),
     Cost(
         "guest_page_fault", 2500, "cycles", "guest",
@@ -840,8 +899,8 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "guest_context_switch", 1500, "cycles", "guest",
-        "guest context switch (schedule, switch_mm, __switch_to), native work only; the "
-        "mtspr PID traps and is charged as an exit",
+        "guest context switch (schedule, switch_mm, __switch_to), native work only; its "
+        "wrteei, mtspr PID, mfmsr and mtspr SPRG3 trap and are charged as exits",
         "estimate: as context_switch, about 1,200 instructions at CPI 1 plus about 300 "
         f"cycles of L1 misses; the guest's set_context is mtspr PID + isync ({_R} §1.5)",
         _estimate(),
@@ -851,23 +910,25 @@ COSTS: tuple[Cost, ...] = (
         "guest timer tick (decrementer interrupt: jiffies, scheduler_tick, timer softirq), "
         "native work only",
         "estimate: as host_timer_handler, about 1,200 instructions at CPI 1 plus about 300 "
-        "cycles of L1 misses; its DEC/TSR accesses trap and are charged as exits",
+        "cycles of L1 misses; its 20 trapping instructions (prolog, TSR, DEC, return) "
+        "are exits",
         _estimate(),
     ),
     Cost(
         "guest_syscall", 1000, "cycles", "guest",
-        "guest kernel work per system call (entry, dispatch, a short service routine, exit); "
-        "the sc exit itself is charged by KVM",
+        "guest kernel work per system call (entry, dispatch, a short service routine, exit), "
+        "native work only; the sc exit and the 17 trapping instructions are KVM's",
         "estimate: about 200 instructions of entry/exit and dispatch plus about 800 for a "
         "short service routine (a small read or write), at CPI 1",
         _estimate(),
     ),
     Cost(
         "guest_tlb_flush", 64 * 3 + 100, "cycles", "guest",
-        "guest PID roll-over: flush the guest TLB (loop over 64 entries) and reset the "
-        "context map, excluding the 64 trapping tlbwe",
+        "guest PID roll-over: _tlbia over the guest's indices 0..tlb_44x_hwater and reset "
+        "the context map, excluding the trapping tlbwe (one per index)",
         "estimate: 64 x about 3 loop instructions (each iteration's tlbwe traps and is "
-        "charged as an exit) plus about 100 to reset the context bitmap, at CPI 1; the "
+        "charged as an exit; the model's guest loops over 61 indices) plus about 100 to "
+        "reset the context bitmap, at CPI 1; the "
         f"8-bit PID space caps Linux at 255 contexts ({_R} §1.5)",
         _counted(),
     ),
@@ -886,6 +947,188 @@ COSTS: tuple[Cost, ...] = (
         "checked at the tick, so each task runs one 4 ms tick at HZ=250",
         _setting(1000, 12000, "one tick at HZ=1000 to three ticks at HZ=250 (CFS "
             "stretches its latency on an SMP guest); general Linux knowledge"),
+    ),
+    # -------------------------------------------------- guest kernel footprint
+    # What the guest kernel touches through its pinned TID-0 lowmem mapping
+    # while it handles an event: KVM shadows it in 4 KB pieces, so these
+    # pages take kernel-mode TLB misses like any other.  Each text page is
+    # fetched once per event; the accesses are spread over the data pages in
+    # turn.  They are part of the event's native work (its cycles above),
+    # not added to it.
+    Cost(
+        "guest_fp_vector_text_pages", 1, "pages", "guest",
+        "kernel text pages every delivered interrupt fetches from: the vectors and TLB "
+        "miss handlers of head_44x.S",
+        "estimate: the exception vectors and the two TLB miss handlers of head_44x.S "
+        "@026477c1 are about 120 instructions spread over 16 vectors aligned on 32 bytes, "
+        "well inside one 4 KB page",
+        Spread("estimate", 1, 2, "one page, two if the vectors straddle a page boundary",
+               relative=False),
+    ),
+    Cost(
+        "guest_fp_entry_text_pages", 1, "pages", "guest",
+        "kernel text pages of entry_32.S (transfer_to_handler ... ret_from_except) every "
+        "interrupt through the exception prolog fetches from",
+        "estimate: transfer_to_handler, ret_from_syscall, ret_from_except and restore of "
+        "entry_32.S @026477c1 are about 300 instructions, 1.2 KB of one text page",
+        Spread("estimate", 1, 2, "one page, two if the path straddles a page boundary",
+               relative=False),
+    ),
+    Cost(
+        "guest_fp_interrupt_accesses", 40, "accesses", "guest",
+        "accesses to the process's kernel stack by an interrupt that goes through the "
+        "exception prolog: the exception frame saved and reloaded",
+        "estimate: NORMAL_EXCEPTION_PROLOG and transfer_to_handler store about 20 words "
+        "of the exception frame (GPR0-12, CR, LR, CTR, XER, NIP, MSR, the marker) and "
+        "restore reloads them, about 40 accesses to the top page of the kernel stack",
+        _estimate(low=0.5, high=2.0),
+    ),
+    Cost(
+        "guest_fp_syscall_text_pages", 3, "pages", "guest",
+        "kernel text pages a short system call's service routine fetches from",
+        "estimate: a short read or write through the VFS (sys_read, vfs_read, the file's "
+        "read method) runs about 800 instructions over about three 4 KB text pages",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_syscall_data_pages", 4, "pages", "guest",
+        "kernel data pages a system call touches besides the process's kernel stack and "
+        "task struct (sys_call_table, the file, its buffers)",
+        "estimate: sys_call_table and about 3 pages of the service (struct file, inode, "
+        "a page-cache page or a tty buffer) for a short read or write",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_syscall_accesses", 24, "accesses", "guest",
+        "data accesses of a system call's service routine, over its data pages and the "
+        "process's task struct",
+        "estimate: about one load or store in three of the 200 instructions of entry and "
+        "dispatch and of the part of a short service routine that touches distinct lines; "
+        "24 was the model's figure before the footprint was made configurable",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_tick_text_pages", 3, "pages", "guest",
+        "kernel text pages a guest timer tick fetches from (time.c, timer.c, sched.c)",
+        "estimate: timer_interrupt, update_process_times, scheduler_tick and "
+        "run_timer_softirq are about 1,200 instructions in three source files, one page "
+        "each",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_tick_data_pages", 3, "pages", "guest",
+        "kernel data pages a guest tick touches (jiffies and xtime, the run queue, the "
+        "timer base)",
+        "estimate: jiffies/xtime, the per-CPU run queue and the per-CPU timer base, each "
+        "on its own page in a 2.6.2x kernel without per-CPU page sharing",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_tick_accesses", 16, "accesses", "guest",
+        "data accesses of a guest tick over its data pages and the current task struct",
+        "estimate: about 16 distinct words among the 1,200 instructions of a tick "
+        "(jiffies, xtime, the run queue's clock and load, the current task's times, the "
+        "timer wheel's head)",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_switch_text_pages", 1, "pages", "guest",
+        "kernel text pages a guest context switch fetches from (schedule, __switch_to)",
+        "estimate: schedule, context_switch and _switch are about 1,200 instructions, "
+        "mostly in sched.c; one page of it is hot",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_switch_data_pages", 1, "pages", "guest",
+        "kernel data pages a guest context switch touches besides the two task structs "
+        "and the next kernel stack (the run queue)",
+        "estimate: the per-CPU run queue on 1 page; the previous and the next task "
+        "struct and the next kernel stack are each process's own pages (3 more)",
+        Spread("estimate", 0, 4, "from none (the run queue shares a page already touched) "
+               "to four (rq, cfs_rq, the sched entities' tree nodes)", relative=False),
+    ),
+    Cost(
+        "guest_fp_switch_accesses", 12, "accesses", "guest",
+        "data accesses of a guest context switch over the run queue, both task structs "
+        "and the next kernel stack",
+        "estimate: _switch saves and restores about 6 words of the switch frame per task "
+        "(stack pointer, thread state), plus the run-queue updates, about 12 accesses",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_fault_text_pages", 2, "pages", "guest",
+        "kernel text pages a guest page fault fetches from (mm/memory.c, page_alloc.c)",
+        "estimate: do_page_fault, handle_mm_fault, do_anonymous_page and the buddy "
+        "allocator are about 1,500 instructions in two source files, one page each hot",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_fault_data_pages", 3, "pages", "guest",
+        "kernel data pages a guest page fault touches besides the page table and the new "
+        "page (vma and mm, mem_map, the zone's free list)",
+        "estimate: the vm_area_struct and mm_struct, the struct page in mem_map and the "
+        "zone's free lists, 1 page each (3); the PTE page and the new page come on top",
+        _estimate(),
+    ),
+    Cost(
+        "guest_fp_fault_accesses", 16, "accesses", "guest",
+        "data accesses of a guest page fault over its data pages and the PTE page, not "
+        "counting the clearing of the new page (one touch of it)",
+        "estimate: the vma lookup, the mm's counters, the struct page and the free-list "
+        "unlink, about 16 distinct words of 1,500 instructions",
+        _estimate(),
+    ),
+    # ---------------------------------------------------- guest C-code traps
+    Cost(
+        "guest_c_traps_tick_mfmsr", 1, "traps", "guest",
+        "mfmsr the guest's C code executes per tick (local_irq_save in the softirq)",
+        "estimate: irq_exit -> do_softirq saves the interrupt state once with "
+        "local_irq_save = mfmsr + wrteei 0 (2.6.2x, every tick raises TIMER_SOFTIRQ); "
+        "general knowledge of kernel/softirq.c, not read for this table",
+        Spread("estimate", 0, 2, "none to two local_irq_save on the tick's C path",
+               relative=False),
+    ),
+    Cost(
+        "guest_c_traps_tick_wrtee", 6, "traps", "guest",
+        "wrtee/wrteei the guest's C code executes per tick (irq save/restore, the timer "
+        "base's spin_lock_irq)",
+        "estimate: do_softirq's local_irq_save/restore (2), __do_softirq's enable and "
+        "disable around the handlers (2), run_timer_softirq's spin_lock_irq/unlock_irq of "
+        "the timer base (2): 6 wrtee(i) per tick in a 2.6.2x kernel; general knowledge",
+        Spread("estimate", 2, 12, "from the softirq's own enable/disable only to twice the "
+               "estimate when timers run", relative=False),
+    ),
+    Cost(
+        "guest_c_traps_syscall_mfmsr", 1, "traps", "guest",
+        "mfmsr the guest's C code executes per system call (a spin_lock_irqsave)",
+        "estimate: a short read or write takes one lock with spin_lock_irqsave (a wait "
+        "queue or the tty lock), 1 mfmsr; general knowledge of 2.6.2x",
+        Spread("estimate", 0, 3, "from a lock-free call to three irqsave locks",
+               relative=False),
+    ),
+    Cost(
+        "guest_c_traps_syscall_wrtee", 2, "traps", "guest",
+        "wrtee/wrteei the guest's C code executes per system call",
+        "estimate: the wrteei 0 of one spin_lock_irqsave and the wrtee of its restore, "
+        "2 per short read or write; general knowledge of 2.6.2x",
+        Spread("estimate", 0, 6, "from a lock-free call to three irqsave locks",
+               relative=False),
+    ),
+    Cost(
+        "guest_c_traps_fault_mfmsr", 1, "traps", "guest",
+        "mfmsr the guest's C code executes per page fault (the zone lock)",
+        "estimate: the page allocator takes the zone lock with spin_lock_irqsave once, 1 "
+        "mfmsr; general knowledge of mm/page_alloc.c in 2.6.2x",
+        Spread("estimate", 0, 2, "none with a per-CPU page list hit, two with a refill",
+               relative=False),
+    ),
+    Cost(
+        "guest_c_traps_fault_wrtee", 2, "traps", "guest",
+        "wrtee/wrteei the guest's C code executes per page fault",
+        "estimate: the wrteei 0 and the wrtee restore of the zone lock's "
+        "spin_lock_irqsave, 2 per fault; general knowledge of mm/page_alloc.c in 2.6.2x",
+        Spread("estimate", 0, 4, "none with a per-CPU page list hit, four with a refill",
+               relative=False),
     ),
     # ---------------------------------------------------------------- qemu
     Cost(

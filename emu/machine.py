@@ -1,388 +1,274 @@
-"""The whole machine as SimPy processes over integer cycles (DESIGN.md §2, §3).
+"""The whole machine: the composition root (docs/design.md §2).
 
-A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario`:
-physical CPUs (each with its hardware TLB and a CFS-like run queue), one
-vCPU thread per guest vCPU, one QEMU I/O thread per VM, and the host tasks.
-Each CPU is a SimPy process that picks a thread, charges the context switch
-and KVM's vcpu_load/vcpu_put, and lets the thread run for a quantum.  A
-thread's run is synchronous Python over the fast path; the CPU's cycle
-breakdown grows by exactly the cycles it ran, and the CPU's clock advances by
-that much.  So every CPU's breakdown adds up to the simulated time.
+A :class:`Machine` is built from a resolved :class:`~emu.params.Scenario` and
+wires the parts, each of which lives where a reader who knows KVM looks:
+
+* the physical CPUs (:mod:`emu.hw` builds each core's TLBs; :mod:`emu.host.cpu`
+  adds the run queue), and the host's CPU loop (:mod:`emu.host.loop`);
+* per VM: KVM's VM (:mod:`emu.kvm.vm`), the guest OS (:mod:`emu.guest`) with
+  one guest kernel per vCPU, one vCPU thread per guest vCPU
+  (:mod:`emu.kvm.vcpu`) and QEMU's I/O thread (:mod:`emu.qemu`);
+* the host tasks (:mod:`emu.host.threads`) and KVM's TLB strategy
+  (:mod:`emu.kvm.strategies`).
+
+:meth:`Machine.run` runs the host's CPU loop to the scenario's duration, or
+until the guests have made ``sim.guest_accesses`` accesses (:class:`Work`).
 """
 
 from __future__ import annotations
 
-import heapq
-
 import numpy as np
-import simpy
 
-from emu import backend as _backend
-from emu.codes import CYCLE_CATEGORIES, CYCLES
+from emu import engine
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
-from emu.guest.os import BLOCK_GPA, GuestOS, GuestProcess
+from emu.guest.footprint import Footprint
+from emu.guest.kernel import GuestKernel
+from emu.guest.os import (GUEST_TLB_SIZE, KERNEL_RESERVED_GFNS, PROCESS_KERNEL_PAGES, GuestOS,
+                          GuestProcess)
+from emu.host.cpu import HostCPU
+from emu.host.loop import Host
 from emu.host.sched import RunQueue, SchedParams
-from emu.host.threads import HostTask, QemuThread
+from emu.host.threads import HostTask
 from emu.kvm.strategies import make_strategy
 from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vm import KvmVM
+from emu.params import resolved
+from emu.qemu.devices import BLOCK_GPA
+from emu.qemu.iothread import QemuThread
+from emu.stats.counters import COUNTERS
+from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
 from emu.workload.streams import AccessStream
 
-HOST_KERNEL_EA = 0xC000_0000
-FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel
-QUANTUM_US = 100                   # longest run between two scheduler checks
+#: QEMU's own accesses while it serves a request (an estimate: its dispatch
+#: loop and device model).
+QEMU_WORKLOAD = {"kind": "working-set", "pages": 32, "inst_fraction": 0.3, "code_pages": 16}
+
+# Tags of the root seed's streams (docs/design.md §7): spawn keys start with one.
+SEED_GUEST_PROCESS, SEED_HOST_TASK, SEED_QEMU = 1, 2, 3
+SEED_PFN_CACHE, SEED_TLB = 90, 91
 
 
-class PCPU:
-    """One physical CPU: its fast-path translation state, run queue and breakdown."""
+class Work:
+    """``sim.guest_accesses``: the guest accesses left before the run ends.
 
-    def __init__(self, machine, index: int, virt, rq: RunQueue, cycles: np.ndarray):
-        self.machine, self.index = machine, index
-        self.virt, self.rq, self.cycles = virt, rq, cycles
-        self.tlb = virt.tlb
-        self.idle_event = None
-        self.preempt = False
-        self.loaded = None             # the vCPU loaded on this CPU (vcpu_load done)
-        self.last = None               # the thread that ran last
-        self.finished_at = 0
-        self.wakes: list[int] = []     # times at which a thread of this CPU is due to wake
-        self.next_tick = 0             # the host's next timer tick on this CPU
-        # the warm-up (Sim.warmup_ms): when this CPU restarted its counters, and
-        # its cycle breakdown then (the summary reports cycles - base)
-        self.measured_from = 0
-        self.base: np.ndarray | None = None
+    The vCPUs never run past the last access left (they cap each fast-path
+    call there) and :meth:`retire` what they complete; the access that makes
+    the count ends the run (``host.finish``), and ``done_at`` is its cycle.
+    """
 
-    def next_wake(self, now: int) -> int:
-        """The next known wake-up time after ``now`` on this CPU (or -1)."""
-        while self.wakes and self.wakes[0] <= now:
-            heapq.heappop(self.wakes)
-        return self.wakes[0] if self.wakes else -1
+    def __init__(self, total: int, host: Host):
+        self.total = self.left = total
+        self.host = host
+        self.done_at: int | None = None
 
-    def total(self) -> int:
-        return int(self.cycles.sum())
-
-    def charge(self, category: str, cycles: int) -> int:
-        self.cycles[CYCLES[category]] += cycles
-        return cycles
-
-    # what the strategies use
-    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer):
-        self.virt.write(idx, ea, shift, tid, ts, rpn, owner, writer)
-
-    def invalidate(self, idx, writer, reason=-1):
-        self.virt.invalidate(idx, writer, reason)
+    def retire(self, n: int, now: int) -> bool:
+        """``n`` more accesses completed by cycle ``now``; True once the work is done."""
+        if not n:
+            return False
+        self.left -= n
+        if self.left < 0:
+            raise EmuError(f"internal: {-self.left} guest accesses past sim.guest_accesses")
+        if self.left:
+            return False
+        self.done_at = now
+        self.host.finish(now)
+        return True
 
 
 class Machine:
-    """Build and run one scenario."""
+    """Build one scenario's machine; :meth:`run` runs it.
+
+    The parts, for whoever reads them after the run: ``cpus`` (host CPUs),
+    ``vcpus``, ``kvms``, ``guests``, ``qemu`` (one I/O thread per VM),
+    ``host_tasks``, ``strategy`` and ``host`` (the CPU loop).
+    """
 
     def __init__(self, scenario, progress=None):
-        self.scenario = scenario
-        self.progress = progress
+        # the keys the design leaves unset take its own era and handler
+        self.scenario = scenario = resolved(scenario)
         m, k = scenario.machine, scenario.kvm
         self.costs = CostTable(dict(scenario.costs, clock_mhz=m.clock_mhz))
-        self.backend = _backend.get(scenario.sim.backend)
+        self.backend = engine.get(scenario.sim.backend)
         self.clock_mhz = m.clock_mhz
         self.hwater = m.hwater if m.core == "440" else 0
-        self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater)
-        self.env = simpy.Environment()
-        self.end = self.us(scenario.duration_ms * 1000)
+        self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater, k.tid_scheme)
         self.warmup = self.us(scenario.sim.warmup_ms * 1000)
-        self.next_pfn = FIRST_HOST_PFN
         self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
         sched = SchedParams.from_costs(self.costs)
-        # A running thread yields to the scheduler at least this often, so that a
-        # wake-up from another CPU (QEMU answering) can preempt it; wake-ups whose
-        # time is known (sleeps, timers) end the quantum exactly on time.
-        self.quantum = max(1, min(sched.wakeup_granularity, self.us(QUANTUM_US)))
-        self.tick = max(1, self.us(self.costs["host_timer_period_us"]))
         n_ctx = sum(vm.vcpus for vm in scenario.vms) + len(scenario.vms) + len(scenario.host_tasks)
         self.ctx_host = np.zeros(max(n_ctx, 1), np.uint8)
-        self.cpus = [self._make_cpu(i, sched) for i in range(m.cpus)]
+        self.cpus = [HostCPU.build(self.backend, i, m.core, m.hwater, m.micro_tlb,
+                                   self.seed_int(SEED_TLB, i), self.ctx_host,
+                                   rq=RunQueue(i, sched))
+                     for i in range(m.cpus)]
         self.hw_entries = self.cpus[0].tlb.entries
+        self.host = Host(self.cpus, self.costs, self.us, self.us(scenario.duration_ms * 1000),
+                         self.warmup, sched, progress, scenario.sim.timeline)
+        self.env = self.host.env
+        n = scenario.sim.guest_accesses
+        self.work = Work(n, self.host) if n is not None else None
+        self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
-        self._build_threads()
-        self.timeline = [] if scenario.sim.timeline else None
+        self._ids = {"ctx": 0, "tid": 0, "host_pid": 1}
+        self._next_cpu = 0
+        for v, vmc in enumerate(scenario.vms):
+            self._build_vm(v, vmc)
+        for v, vmc in enumerate(scenario.vms):
+            self._build_qemu(v, vmc)
+        for h, spec in enumerate(scenario.host_tasks):
+            self._build_host_task(h, spec)
         if self.warmup:
-            self.call_at(self.warmup, self._restart_vm_counters)
+            self.host.call_at(self.warmup, self._restart_vm_counters)
 
-    def contexts(self) -> list:
-        """Every context that can own a TLB entry: id, name and kind."""
-        out = [{"id": v.ctx.ctx, "name": v.name, "kind": "vcpu"} for v in self.vcpus]
-        out += [{"id": q.ctx.ctx, "name": q.name, "kind": "qemu"} for q in self.qemu]
-        out += [{"id": h.ctx.ctx, "name": h.name, "kind": "host_task"} for h in self.host_tasks]
-        return sorted(out, key=lambda c: c["id"])
-
-    def record_occupancy(self, cpu) -> None:
-        """One sample of who owns each hardware TLB entry (-1: free or the host kernel)."""
-        owner = np.where(cpu.tlb.valid_arr == 1, cpu.tlb.owner_arr >> 8, -1).astype(np.int32)
-        self.timeline.append((int(self.env.now), cpu.index, owner))
-
-    # -- helpers -------------------------------------------------------------------
+    # -- parameters ----------------------------------------------------------------
 
     def us(self, us) -> int:
         """Microseconds to cycles at the core clock."""
         return int(round(float(us) * self.clock_mhz))
 
     def seed_seq(self, *key) -> np.random.SeedSequence:
-        """The random stream of one part, spawned from the root seed (DESIGN.md §7)."""
+        """The random stream of one part, spawned from the root seed (docs/design.md §7)."""
         return np.random.SeedSequence(self.scenario.seed, spawn_key=tuple(key))
 
-    def seed_int(self, label: str, *key) -> int:
-        tag = {"pcache": 90, "tlb": 91}[label]
+    def seed_int(self, label, *key) -> int:
+        """One 64-bit seed of a part's stream (``label``: a tag, or 'pcache' / 'tlb')."""
+        tag = {"pcache": SEED_PFN_CACHE, "tlb": SEED_TLB}.get(label, label)
         return int(self.seed_seq(tag, *key).generate_state(1, np.uint64)[0])
 
-    def alloc_host_pfn(self) -> int:
-        pfn = self.next_pfn
-        self.next_pfn += 1
-        return pfn
+    # -- wiring ----------------------------------------------------------------------
 
-    def _make_cpu(self, index: int, sched: SchedParams) -> PCPU:
-        be, m = self.backend, self.scenario.machine
-        seed = self.seed_int("tlb", index)
-        cycles = np.zeros(len(CYCLE_CATEGORIES), np.int64)
-        if m.core == "440":
-            tlb = be.BookeTLB(64, 64, "round-robin", m.hwater, 12, seed)
-            # Linux pins 256 MB of kernel lowmem per slot above hwater (reference §1.5)
-            for n, slot in enumerate(range(63, m.hwater, -1)):
-                tlb.write(slot, HOST_KERNEL_EA + (n << 28), 28, 0, 0, n << 28, 0, -1)
-            tlb1 = None
-        else:
-            tlb = be.BookeTLB(512, 4, "nv", -1, 12, seed)
-            tlb1 = be.BookeTLB(16, 16, "none", -1, 12, seed)
-            tlb1.write(0, HOST_KERNEL_EA, 28, 0, 0, 0, 0, -1)     # IPROT kernel mapping
-        virt = be.VirtCPU(tlb, tlb1, m.micro_tlb, cycles, self.ctx_host)
-        return PCPU(self, index, virt, RunQueue(index, sched), cycles)
+    def _new_ids(self, host: bool = False) -> tuple[int, int]:
+        """The next (context id, thread id); a host context is marked for the fast path."""
+        ids = self._ids
+        ctx, tid = ids["ctx"], ids["tid"]
+        ids["ctx"], ids["tid"] = ctx + 1, tid + 1
+        if host:
+            self.ctx_host[ctx] = 1
+        return ctx, tid
 
-    def _build_threads(self) -> None:
+    def _new_host_pid(self) -> int:
+        pid = self._ids["host_pid"]
+        self._ids["host_pid"] = pid + 1
+        return pid
+
+    def _build_vm(self, v: int, vmc) -> None:
+        """KVM's VM, the guest OS and one vCPU thread (with its guest kernel) per vCPU."""
         sc = self.scenario
-        ncpu = len(self.cpus)
-        ctx_id = tid = 0
-        host_pid = 1
-        chunk = sc.sim.chunk
-        next_cpu = 0
-        for v, vmc in enumerate(sc.vms):
-            pages = vmc.memory_mb * 256
-            if BLOCK_GPA >> 12 < pages:
-                raise ConfigError(f"vm.{v}.memory_mb: {vmc.memory_mb} MB reaches the device "
-                                  "pages at 0xEF600000; at most 3830 MB")
-            kvm = KvmVM(self, v, pages, sc.kvm)
-            procs, i = [], 0
-            for p, spec in enumerate(vmc.processes):
-                for _ in range(spec.count):
-                    stream = AccessStream(spec.workload, self.seed_seq(1, v, i))
-                    procs.append(GuestProcess(i, stream, chunk))
-                    i += 1
-            # A trace's footprint is known only by reading all of it: demand paging
-            # reports exhaustion instead (GuestOS.alloc_gfn).
-            need = sum(pr.stream.pages_touched() for pr in procs
-                       if pr.stream.spec.kind != "trace") + 1024
-            if need > pages:
-                raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need} pages, "
-                                  f"more than the {pages} of {vmc.memory_mb} MB")
-            seeds = [self.seed_seq(4, v, c) for c in range(vmc.vcpus)]
-            guest = GuestOS(pages, procs, vmc.vcpus, seeds)
-            self.kvms.append(kvm)
-            self.guests.append(guest)
-            for c in range(vmc.vcpus):
-                cpu = next_cpu % ncpu if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
-                next_cpu += 1
-                t = VcpuThread(self, kvm, guest, guest.cpus[c], v, c, tid, cpu, ctx_id)
-                self.vcpus.append(t)
-                kvm.vcpus.append(t)
-                self.cpus[cpu].rq.add(t)
-                ctx_id += 1
-                tid += 1
-        for v, vmc in enumerate(sc.vms):
-            cpu = v % ncpu if vmc.qemu_cpu is None else vmc.qemu_cpu
-            stream = AccessStream({"kind": "working-set", "pages": 32, "inst_fraction": 0.3,
-                                   "code_pages": 16}, self.seed_seq(3, v))
-            q = QemuThread(self, name=f"qemu{v}", tid=tid, cpu=cpu, ctx_id=ctx_id,
-                           host_pid=host_pid, stream=stream)
-            self.ctx_host[ctx_id] = 1
-            self.qemu.append(q)
-            self.cpus[cpu].rq.add(q, runnable=False)
-            ctx_id, tid, host_pid = ctx_id + 1, tid + 1, host_pid + 1
-        for h, spec in enumerate(sc.host_tasks):
-            cpu = spec.cpu if spec.cpu is not None else h % ncpu
-            stream = AccessStream(spec.workload, self.seed_seq(2, h))
-            t = HostTask(self, spec, name=spec.name, tid=tid, cpu=cpu, ctx_id=ctx_id,
-                         host_pid=host_pid % 255 + 1, stream=stream)
-            self.ctx_host[ctx_id] = 1
-            self.host_tasks.append(t)
-            self.cpus[cpu].rq.add(t)
-            ctx_id, tid, host_pid = ctx_id + 1, tid + 1, host_pid + 1
+        pages = vmc.memory_mb * 256
+        if BLOCK_GPA >> 12 < pages:
+            raise ConfigError(f"vm.{v}.memory_mb: {vmc.memory_mb} MB reaches the device "
+                              "pages at 0xEF600000; at most 3830 MB")
+        kvm = KvmVM(self, v, pages, sc.kvm)
+        procs, i = [], 0
+        for spec in vmc.processes:
+            for _ in range(spec.count):
+                stream = AccessStream(spec.workload, self.seed_seq(SEED_GUEST_PROCESS, v, i))
+                procs.append(GuestProcess(i, stream, sc.sim.chunk))
+                i += 1
+        # A trace's footprint is known only by reading all of it: demand paging
+        # reports exhaustion instead (GuestOS.alloc_gfn).
+        need = sum(pr.stream.pages_touched() + PROCESS_KERNEL_PAGES + 1 for pr in procs
+                   if pr.stream.spec.kind != "trace") + KERNEL_RESERVED_GFNS
+        if need > pages:
+            raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need} pages, "
+                              f"more than the {pages} of {vmc.memory_mb} MB")
+        footprint = Footprint(self.costs)
+        guest = GuestOS(pages, procs, vmc.vcpus, footprint.static_gfns,
+                        self.us(self.costs["sched_latency_us"]))
+        self.kvms.append(kvm)
+        self.guests.append(guest)
+        for c in range(vmc.vcpus):
+            cpu = self._next_cpu % len(self.cpus) if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
+            self._next_cpu += 1
+            kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us, sc.kvm.batch_tlbwe,
+                                 footprint)
+            ctx_id, tid = self._new_ids()
+            t = VcpuThread(self, kvm, kernel, v, c, tid, cpu, ctx_id)
+            self.vcpus.append(t)
+            kvm.vcpus.append(t)
+            self.host.add(t)
 
-    # -- waking ---------------------------------------------------------------------
+    def _build_qemu(self, v: int, vmc) -> None:
+        """QEMU's I/O thread of VM ``v``, and its vCPUs' way to it."""
+        cpu = v % len(self.cpus) if vmc.qemu_cpu is None else vmc.qemu_cpu
+        stream = AccessStream(QEMU_WORKLOAD, self.seed_seq(SEED_QEMU, v))
+        ctx_id, tid = self._new_ids(host=True)
+        q = QemuThread(self, name=f"qemu{v}", tid=tid, cpu=cpu, ctx_id=ctx_id,
+                       host_pid=self._new_host_pid(), stream=stream)
+        self.qemu.append(q)
+        for t in self.kvms[v].vcpus:
+            t.qemu = q
+        self.host.add(q, runnable=False)
 
-    def wake(self, thread) -> None:
-        """Make ``thread`` runnable on its CPU (idle CPUs wake; may preempt)."""
-        if thread.runnable:
-            return
-        cpu = self.cpus[thread.cpu]
-        preempt = cpu.rq.wake(thread)
-        if cpu.idle_event is not None and not cpu.idle_event.triggered:
-            cpu.idle_event.succeed()
-        elif preempt:
-            cpu.preempt = True
-
-    def call_at(self, when: int, fn) -> None:
-        delay = max(0, int(when) - int(self.env.now))
-        self.env.timeout(delay).callbacks.append(lambda _ev: fn())
-
-    def wake_at(self, thread, when: int) -> None:
-        """Wake ``thread`` at cycle ``when`` (its CPU stops its quantum on time)."""
-        heapq.heappush(self.cpus[thread.cpu].wakes, int(when))
-        self.call_at(when, lambda: self.wake(thread))
-
-    # -- the warm-up ----------------------------------------------------------------------
-
-    def _warming(self, cpu: PCPU) -> bool:
-        return self.warmup > 0 and cpu.base is None
-
-    def _maybe_end_warmup(self, cpu: PCPU, accounted: int) -> None:
-        """End ``cpu``'s warm-up if it is over and everything charged is accounted."""
-        now = self.env.now
-        if self._warming(cpu) and now >= self.warmup and accounted == cpu.total() == now:
-            self._end_warmup(cpu)
-
-    def _end_warmup(self, cpu: PCPU) -> None:
-        """Restart the counters of ``cpu`` and of the threads pinned to it.
-
-        Called at a scheduling point, where everything charged so far has been
-        accounted: from here on the CPU's counters cover exactly [now, end).
-        """
-        cpu.base = cpu.cycles.copy()
-        cpu.measured_from = int(self.env.now)
-        for t in self.vcpus + self.qemu + self.host_tasks:
-            if t.cpu == cpu.index:
-                t.restart_counters()
+    def _build_host_task(self, h: int, spec) -> None:
+        cpu = spec.cpu if spec.cpu is not None else h % len(self.cpus)
+        stream = AccessStream(spec.workload, self.seed_seq(SEED_HOST_TASK, h))
+        ctx_id, tid = self._new_ids(host=True)
+        t = HostTask(self, spec, name=spec.name, tid=tid, cpu=cpu, ctx_id=ctx_id,
+                     host_pid=self._new_host_pid() % 255 + 1, stream=stream)
+        self.host_tasks.append(t)
+        self.host.add(t)
 
     def _restart_vm_counters(self) -> None:
+        """The end of the warm-up: the VMs' page counters restart."""
         for kvm in self.kvms:
             kvm.host_faults = 0
             kvm.gfn_to_pfn_calls = 0
         for guest in self.guests:
             guest.page_faults = 0
 
-    # -- the CPU process ------------------------------------------------------------------
-
-    def cpu_loop(self, cpu: PCPU):
-        env, end, rq = self.env, self.end, cpu.rq
-        accounted = 0
-        while env.now < end:
-            self._maybe_end_warmup(cpu, accounted)
-            t = rq.pick_next()
-            if cpu.loaded is not None and cpu.loaded is not t:
-                if cpu.loaded.runnable:           # preempted: an interrupt took it out
-                    cpu.loaded.host_interrupt(cpu, "EXTINT", 0)
-                cpu.loaded.vcpu_put(cpu)
-                cpu.loaded = None
-            if t is None:
-                d = cpu.total() - accounted
-                if d:
-                    accounted += d
-                    yield env.timeout(d)
-                if env.now >= end:
-                    break
-                t0 = env.now
-                cpu.idle_event = env.event()
-                until = self.warmup if self._warming(cpu) and env.now < self.warmup else end
-                yield cpu.idle_event | env.timeout(until - env.now)
-                cpu.idle_event = None
-                cpu.charge("idle", env.now - t0)
-                accounted += env.now - t0
-                continue
-            if t is not cpu.last:
-                if cpu.last is not None:
-                    cpu.charge("host_switch", self.costs["context_switch"])
-                cpu.last = t
-                t.switches_in += 1
-            rq.set_current(t)
-            if t.kind == "vcpu" and cpu.loaded is not t:
-                t.vcpu_load(cpu)
-                cpu.loaded = t
-            slice_ = rq.timeslice(t)
-            ran = 0
-            d = cpu.total() - accounted
-            if d:
-                accounted += d
-                yield env.timeout(d)
-            while env.now < end:
-                self._maybe_end_warmup(cpu, accounted)
-                q = min(slice_ - ran, self.quantum, end - env.now)
-                if self._warming(cpu) and env.now < self.warmup:
-                    q = min(q, self.warmup - env.now)   # a quantum ends at the warm-up
-                w = cpu.next_wake(env.now)
-                if w > 0:
-                    q = min(q, w - env.now)
-                if cpu.next_tick <= env.now:
-                    cpu.next_tick = (env.now // self.tick + 1) * self.tick
-                q = min(q, cpu.next_tick - env.now)
-                if q <= 0:
-                    break
-                before = cpu.total()
-                blocked, after = t.run(cpu, q)
-                used = cpu.total() - before
-                accounted += used
-                if used:
-                    yield env.timeout(used)
-                rq.charge(t, used)
-                ran += used
-                if self.timeline is not None:
-                    self.record_occupancy(cpu)
-                if after is not None:
-                    after()
-                if env.now >= cpu.next_tick:
-                    self.host_tick(cpu, t)
-                    d = cpu.total() - accounted
-                    accounted += d
-                    yield env.timeout(d)
-                if blocked:
-                    rq.sleep(t)
-                    if t.kind == "vcpu":
-                        t.vcpu_put(cpu)
-                        cpu.loaded = None
-                    break
-                if cpu.preempt or used == 0:
-                    break
-                if self.progress is not None:
-                    self.progress(env.now, end)
-            cpu.preempt = False
-            rq.set_current(None)
-            d = cpu.total() - accounted
-            if d:
-                accounted += d
-                yield env.timeout(d)
-        if cpu.loaded is not None:
-            cpu.loaded.vcpu_put(cpu)
-            cpu.loaded = None
-            d = cpu.total() - accounted
-            accounted += d
-            yield env.timeout(d)
-        cpu.finished_at = env.now
-        if accounted != env.now or cpu.total() != env.now:
-            raise EmuError(f"internal: CPU {cpu.index} accounted {accounted} cycles "
-                           f"by time {env.now}")
-
-    def host_tick(self, cpu: PCPU, t) -> None:
-        """The host's timer interrupt (HZ): an exit when it lands in a running guest."""
-        handler = self.costs["host_timer_handler"]
-        if t.kind == "vcpu" and t.runnable:
-            t.host_interrupt(cpu, "DEC", handler)
-        else:
-            cpu.charge("host_switch", handler)
-        cpu.next_tick = (self.env.now // self.tick + 1) * self.tick
+    # -- running -----------------------------------------------------------------------
 
     def run(self) -> int:
-        """Simulate until the scenario's duration; returns the simulated cycles."""
-        procs = [self.env.process(self.cpu_loop(cpu)) for cpu in self.cpus]
-        self.env.run(until=self.env.all_of(procs))
-        sim_end = max(cpu.finished_at for cpu in self.cpus)
-        for cpu in self.cpus:
-            cpu.charge("idle", sim_end - cpu.finished_at)
-            if self._warming(cpu):                # never reached a scheduling point after it
-                self._end_warmup(cpu)
-        self.simulated_cycles = sim_end
-        return sim_end
+        """Simulate until the scenario's duration, or until the guests have made
+        ``sim.guest_accesses`` accesses; returns the simulated cycles.
+
+        With ``sim.guest_accesses`` set, a run that reaches ``duration_ms``
+        first raises :class:`ConfigError`.
+        """
+        self.simulated_cycles = self.host.run()
+        work = self.work
+        if work is not None and work.left:
+            sc = self.scenario
+            raise ConfigError(
+                f"duration_ms = {sc.duration_ms} ended the run after "
+                f"{work.total - work.left:,} of sim.guest_accesses = {work.total:,} guest "
+                "accesses: raise duration_ms")
+        return self.simulated_cycles
+
+    @property
+    def timeline(self):
+        """The TLB occupancy samples (time, cpu, owners), or None when not asked for."""
+        return self.host.timeline
+
+    def contexts(self) -> list:
+        """Every context that can own a TLB entry: id, name and kind."""
+        return [{"id": t.ctx.ctx, "name": t.name, "kind": kind}
+                for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
+
+    def _threads_by_kind(self) -> list:
+        return ([("vcpu", t) for t in self.vcpus] + [("qemu", t) for t in self.qemu]
+                + [("host_task", t) for t in self.host_tasks])
+
+    def snapshot(self) -> Snapshot:
+        """Everything the run counted, handed over once after :meth:`run`."""
+        contexts = [ContextCounters(t.ctx.ctx, t.name, kind,
+                                    {name: t.ctx.arrays[name].copy() for name in COUNTERS},
+                                    resumes=t.resumes if kind == "vcpu" else 0,
+                                    page_faults=t.page_faults if kind != "vcpu" else 0,
+                                    machine_checks=t.machine_checks if kind == "vcpu" else 0)
+                    for kind, t in sorted(self._threads_by_kind(), key=lambda kt: kt[1].ctx.ctx)]
+        cpus = [CpuCycles(c.index, c.measured_cycles(), c.measured_from) for c in self.cpus]
+        vms = [VmFigures(kvm.index, len(kvm.vcpus), int(kvm.startup_cycles), int(kvm.host_faults),
+                         int(kvm.gfn_to_pfn_calls), int(guest.page_faults), kvm.memory_bytes())
+               for kvm, guest in zip(self.kvms, self.guests)]
+        per_vcpu = dict(self.strategy.memory_bytes(),
+                        guest_tlb=GUEST_TLB_SIZE * self.costs["guest_tlb_entry_bytes"])
+        processes = [ProcessFigures(v, p.index, p.pid, p.accesses, p.tlb_misses,
+                                    p.guest_tlb_misses, p.page_faults)
+                     for v, guest in enumerate(self.guests) for p in guest.processes]
+        return Snapshot(self.clock_mhz, self.simulated_cycles, self.warmup,
+                        self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
+                        self.timeline, processes,
+                        self.work.done_at if self.work is not None else None)

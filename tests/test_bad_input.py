@@ -56,7 +56,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from emu.params import (BACKENDS, CORES, DISTRIBUTIONS, GUEST_TLB_WALKS, HANDLERS,
-                        MMIO_DEVICES, PFN_CACHE_POLICIES, PFN_SOURCES, STRATEGIES,
+                        MMIO_DEVICES, PFN_CACHE_POLICIES, PFN_SOURCES, STRATEGIES, TID_SCHEMES,
                         WORKLOAD_KINDS, Scenario, load_scenario, scenario_from_dict,
                         scenario_to_dict)
 from emu.costs import COSTS_BY_NAME
@@ -743,6 +743,19 @@ CASES = [
         ("'direct-save-on-switch'", "e500")),
     Case("toml-e500-shadow-ids-on-440", toml("[kvm]\nstrategy = 'e500-shadow-ids'\n"),
          ("'e500-shadow-ids'", "machine.core")),
+    Case("toml-unknown-tid-scheme", toml("[kvm]\ntid_scheme = 'tid-01'\n"),
+         ("kvm.tid_scheme", "'tid-01'", "'guest-tid', 'swap-pid', 'tid01'")),
+    Case("toml-tid-scheme-never-ran", toml(
+        "[kvm]\nstrategy = 'direct'\ntid_scheme = 'guest-tid'\n"),
+        ("kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct' (7924bd41 is tid01)",
+         "kvm.hypothetical = true")),
+    Case("toml-tid-scheme-on-e500", toml(
+        "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'e500-shadow-ids'\n"
+        "tid_scheme = 'tid01'\n"),
+        ("kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'",)),
+    Case("set-tid-scheme-never-ran", toml("", "--set", "kvm.strategy=shadow",
+                                          "--set", "kvm.tid_scheme=swap-pid"),
+         ("kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'shadow'",)),
     Case("toml-micro-tlb-on-e500", toml("[machine]\ncore = 'e500'\nmicro_tlb = true\n"),
          ("machine.micro_tlb", "e500")),
     Case("toml-host-task-cpu-eq-cpus", toml("[machine]\ncpus = 2\n[[host_task]]\ncpu = 2\n"),
@@ -790,6 +803,19 @@ CASES = [
          ("duration_ms",)),
     Case("set-huge-int", toml("", "--set", "seed=0x" + "f" * 100), ("seed", "400 bits")),
     Case("set-missing-argument", toml("", "--set"), ("--set",)),
+    # ---- equal work: sim.guest_accesses ------------------------------------------------
+    Case("guest-accesses-zero", toml("", "--set", "sim.guest_accesses=0"),
+         ("sim.guest_accesses", "positive integer", "0")),
+    Case("guest-accesses-negative", toml("", "--set", "sim.guest_accesses=-5"),
+         ("sim.guest_accesses", "-5")),
+    Case("guest-accesses-fraction", toml("", "--set", "sim.guest_accesses=2.5"),
+         ("sim.guest_accesses", "integer", "2.5")),
+    Case("guest-accesses-with-warmup",
+         toml("duration_ms = 0.2\n[sim]\nguest_accesses = 1000\nwarmup_ms = 0.1\n"),
+         ("sim.guest_accesses", "sim.warmup_ms", "0.1")),
+    Case("guest-accesses-past-duration",
+         toml("duration_ms = 0.05\n[sim]\nguest_accesses = 100000000\n"),
+         ("duration_ms = 0.05", "sim.guest_accesses = 100,000,000", "raise duration_ms")),
     # ---- emu compare --vary malformed ------------------------------------------------------
     Case("vary-no-equals", vary("kvm.strategy"), ("--vary", "key=v1,v2")),
     Case("vary-empty-key", vary("=shadow,direct"), ("--vary",)),
@@ -1189,6 +1215,7 @@ _SCHEMA = {
                           "clock_mhz": ("int", 1, 100_000), "micro_tlb": ("bool",),
                           "hwater": ("int", 0, 63)}),
     "kvm": ("table", {"strategy": ("enum", STRATEGIES), "handler": ("enum", HANDLERS),
+                      "tid_scheme": ("enum", TID_SCHEMES), "hypothetical": ("bool",),
                       "pfn_source": ("enum", PFN_SOURCES),
                       "pfn_cache_entries": ("int", 1, 2**20),
                       "pfn_cache_policy": ("enum", PFN_CACHE_POLICIES),
@@ -1201,7 +1228,8 @@ _SCHEMA = {
     "host_task": ("array", {"name": ("str",), "cpu": ("int", 0, 63), "run_us": ("num", 0.0, None),
                             "sleep_us": ("num", 0.0, None), "workload": ("table", _WORKLOAD)}),
     "sim": ("table", {"chunk": ("int", 1, 2**24), "backend": ("enum", BACKENDS),
-                      "repopulation_window": ("int", 1, 65536), "timeline": ("bool",)}),
+                      "repopulation_window": ("int", 1, 65536), "timeline": ("bool",),
+                      "guest_accesses": ("int", 1, 2**48)}),
 }
 _COST_NAMES = sorted(COSTS_BY_NAME)
 

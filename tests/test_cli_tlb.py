@@ -30,20 +30,18 @@ import json
 import os
 import re
 import resource
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from clirun import assert_usage_error, run_cli
 from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
 from emu.workload.traces import default_trace_path, write_trace_npz
 
 cachesim = pytest.importorskip("cachesim", reason="pycachesim is the independent oracle")
 from cachesim import Cache, CacheSimulator, MainMemory  # noqa: E402
 
-ROOT = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parent / "data"
 SORT_NPZ = DATA / "cli_sort.npz"
 LACKEY_SMALL = DATA / "lackey_small.txt"
@@ -59,32 +57,11 @@ RESULT_KEYS = {"records", "translations", "hits", "misses", "miss_rate", "compul
 # --------------------------------------------------------------------------
 
 
-def run_cli(*args, cwd=None, preexec_fn=None, timeout=300):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    return subprocess.run([sys.executable, "-m", "emu.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd or ROOT, env=env,
-                          timeout=timeout, preexec_fn=preexec_fn)
-
-
 def run_json(*args):
     proc = run_cli("tlb", *args, "--json")
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
     return json.loads(proc.stdout)
-
-
-def assert_usage_error(proc, *needles):
-    """One line on stderr naming the problem, exit status 2, no traceback."""
-    err = proc.stderr
-    assert "Traceback" not in err, err
-    assert proc.returncode == 2, (proc.returncode, err)
-    assert err.count("\n") == 1 and err.endswith("\n"), repr(err)
-    assert err.startswith("emu"), err
-    assert proc.stdout == "", proc.stdout
-    for needle in needles:
-        assert str(needle) in err, (needle, err)
-    return err
 
 
 @functools.lru_cache(maxsize=None)
@@ -247,6 +224,27 @@ def test_cli_json_on_sort_trace_matches_pycachesim():
                              "chunk": 1 << 20}
 
 
+@pytest.mark.parametrize("size, page", [("4K", 4096), ("4k", 4096), ("64K", 65536),
+                                        ("64KiB", 65536), ("16M", 1 << 24), ("0x1000", 4096),
+                                        ("1024", 1024)])
+def test_page_size_takes_k_and_m_suffixes(size, page):
+    out = run_json(LACKEY_SMALL, "--page-size", size)
+    assert out["config"]["page_size"] == page
+    assert out == run_json(LACKEY_SMALL, "--page-size", str(page))
+
+
+def test_table_fits_the_terminal_and_wide_keeps_each_row_on_a_line(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    trace = deep / "t.txt"
+    trace.write_bytes(LACKEY_SMALL.read_bytes())
+    fitted, wide = run_cli("tlb", trace), run_cli("tlb", trace, "--wide")
+    assert fitted.returncode == wide.returncode == 0
+    assert max(map(len, fitted.stdout.splitlines())) <= 80
+    assert f"trace         {trace}\n" in wide.stdout
+    assert "".join(fitted.stdout.split()) == "".join(wide.stdout.split())
+
+
 def test_cli_json_on_whole_shipped_trace_matches_pycachesim():
     """The default command, end to end, against the oracle on all 2.3 M records."""
     out = run_json("--policy", "fifo", "--entries", "64")
@@ -367,6 +365,8 @@ def _case(tmp_path, which):
         return ["tlb", "--entries", "64", "--ways", "3"], ["64", "3", "entries"]
     if which == "page-size-3000":
         return ["tlb", "--page-size", "3000"], ["page size", "3000"]
+    if which == "page-size-64X":
+        return ["tlb", "--page-size", "64X"], ["--page-size", "invalid size", "'64X'"]
     if which == "unknown-policy":
         return ["tlb", "--policy", "bogus"], ["policy", "'bogus'"]
     if which == "unknown-kinds":
@@ -383,7 +383,7 @@ def _case(tmp_path, which):
 BAD_INPUTS = ["missing", "directory", "empty-text", "empty-npz", "malformed-lackey",
               "malformed-lackey-gz", "malformed-lackey-deep", "npz-without-addr", "float-addr",
               "float32-addr-npy", "kind-7", "size-0", "size-0-lackey", "entries-not-divisible",
-              "page-size-3000", "unknown-policy", "unknown-kinds", "entries-0", "entries-abc",
+              "page-size-3000", "page-size-64X", "unknown-policy", "unknown-kinds", "entries-0", "entries-abc",
               "unknown-backend"]
 
 

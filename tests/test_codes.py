@@ -1,25 +1,50 @@
 """The fast path's C enums agree with emu/codes.py, which everything else reads."""
 
+import pytest
+
 from emu import _fastpath, codes
 
 
-def test_c_enums_match_the_python_codes():
-    c = _fastpath.enum_values()
-    for name, value in c["exit"].items():
-        assert codes.EXIT[name] == value
-    assert c["n_exits"] == len(codes.EXIT_CATEGORIES)
-    assert c["cause"] == codes.CAUSE
-    assert c["cycles"] == codes.CYCLES
-    for name, value in c["step"].items():
-        assert codes.STEP[name] == value
-    assert c["stop"] == codes.STOP
-    assert c["tlb"] == codes.TLB
-    assert c["strategy"] == codes.STRATEGY
-    assert c["pfn_source"] == codes.PFN_SOURCE
-    assert c["kind"] == {"ifetch": codes.KIND_IFETCH, "syscall": codes.KIND_SYSCALL,
-                         "sleep": codes.KIND_SLEEP}
+def test_every_c_enum_is_the_python_tuple():
+    """The build generates the enums from emu.codes; a stale build fails here."""
+    compiled = _fastpath.enum_values()
+    assert list(compiled) == list(codes.C_ENUMS.values())
+    for tuple_name, values in compiled.items():
+        names = getattr(codes, tuple_name)
+        assert values == {name: i for i, name in enumerate(names)}, tuple_name
+
+
+@pytest.mark.parametrize("table, names", [
+    (codes.EXIT, codes.EXIT_CATEGORIES), (codes.CAUSE, codes.MISS_CAUSES),
+    (codes.CYCLES, codes.CYCLE_CATEGORIES), (codes.STEP, codes.PROFILE_STEPS),
+    (codes.STOP, codes.STOPS), (codes.TLB, codes.TLB_COUNTERS),
+    (codes.STRATEGY, codes.STRATEGIES), (codes.HANDLER, codes.HANDLERS),
+    (codes.PFN_SOURCE, codes.PFN_SOURCES), (codes.KIND, codes.KINDS),
+    (codes.POLICY, codes.POLICIES),
+])
+def test_the_python_lookups_number_their_tuples(table, names):
+    assert table == {name: i for i, name in enumerate(names)}
+
+
+def test_the_kind_constants():
+    assert (codes.KIND_IFETCH, codes.KIND_LOAD, codes.KIND_STORE, codes.KIND_MODIFY,
+            codes.KIND_SYSCALL, codes.KIND_SLEEP) == tuple(range(6))
+
+
+def test_the_policies_the_extension_accepts():
+    assert _fastpath.POLICIES == codes.POLICY
 
 
 def test_the_exit_categories_are_kvms_27():
-    # arch/powerpc/kvm/timing.c: 26 exit types + TIMEINGUEST (reference/kvm440.md §2.9)
+    # arch/powerpc/kvm/timing.c: 26 exit types + TIMEINGUEST (docs/kvm440.md §2.9)
     assert len(codes.EXIT_CATEGORIES) == 27 and codes.EXIT_CATEGORIES[-1] == "TIMEINGUEST"
+
+
+def test_a_stale_build_is_named():
+    from types import SimpleNamespace
+
+    from emu.engine import build
+    assert build.stale_codes(_fastpath) == ""
+    stale = _fastpath.enum_values()
+    stale["STOPS"] = dict(stale["STOPS"], mmio=99)
+    assert build.stale_codes(SimpleNamespace(enum_values=lambda: stale)) == "STOPS differs"

@@ -1,46 +1,56 @@
-"""``emu explain``: known-answer narrations, the exercise, bad input, and the hook.
+"""``emu explain``: known-answer narrations, the exercise, bad input, and the tracer.
 
 1. Known answers.  The narrations in ``tests/data/golden/explain_*.txt`` were generated
    once (``python tests/test_explain.py --regenerate``) and checked by hand:
 
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
-     vcpu_load #3, 20 accesses) with a shorter schedule (CFS latency 400 us,
+     vcpu_load #5, 20 accesses) with a shorter schedule (CFS latency 400 us,
      granularity 100 us, the host task sleeping 300 us instead of 800 us), so
-     that the reference backend reaches the third resume in about a second
-     (the plain default gets there at 4.2 ms simulated, ~11 s).  The vCPU was
-     put at 810.0 us holding 44 entries (its 40 data + 4 code pages); the host
-     task 'noise' ran 187 accesses, 134 misses of which 50 were host page
-     faults (a fault stops the native handler before its tlbwe, and the
-     access misses again), so 84 tlbwe >= 63: the round robin went over all
-     of 0..62 and none of the 44 survived.  Every miss of the window is a
-     host-eviction, refilled in consecutive slots from where the host's
-     pointer stopped: hw[61], hw[62], then hw[0] (63 is the pinned kernel
-     entry above hwater).  Access #0: guest TLB entry 0 matches, 1 entry
-     scanned x 8 = 8 cycles, and 16 save + 8 + 6 GPA + 8 memslot + 8 pfn + 25
-     tlbwe + 14 restore = 85, the total the model charged.  Entry 0 is the
-     first page the guest touched (0x2001d000, see explain_first_load.txt), so
-     its GPA is the first guest frame 0x400 (the kernel keeps the first 4 MB)
-     plus the offset 0xb80, and its pfn the first host frame, 0x10000.
-     Access #7 touches the page of #1 again and hits the slot #1 filled.
-   * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: each miss is
-     compulsory, the walk scans all 64 guest entries (512 cycles), the miss is
-     delivered to the guest (16 + 512 + 60 deliver + 14 restore = 602), the
-     guest's handler writes guest TLB entries 0, 1, 2... in round robin with
-     three trapping tlbwe, and KVM maps the entry on the second and third
-     word (the third releases the second's shadow), so the retry hits the
-     second slot written.
-   * ``explain_gup.txt``: the exercise's scenario with pfn source ``gup``:
-     after the host evicted everything, every fill defers to C: 16 + 8 x
-     scanned + 6 + 8 + 8 in assembly, then 115 deferred + 600 gfn_to_pfn +
-     48 tlbwe + 113 restore = 876 cycles in C.
+     that the reference backend reaches the fifth resume in about a second.
+     The default is ``direct`` as 7924bd41 shipped it: the C handler, and
+     ``_tlbia()`` at vcpu_put.  The vCPU was put at 2,055.5 us holding 53
+     entries (its process's pages and its guest kernel's); the flush
+     invalidated all of 0..62, so the host task 'noise' (4,572 accesses,
+     1,780 misses of which 1 host page fault, 1,779 tlbwe) overwrote none of
+     them and the vCPU resumed holding 0.  Every miss of the window is a
+     flush, or a self-eviction for #9 (a code page the guest's own round robin
+     had replaced before the put), refilled in consecutive slots from where
+     the shared round-robin pointer stopped after the host's writes: hw[40],
+     hw[41], ... (63 is the pinned kernel entry above hwater).  Access #0:
+     guest TLB entry 35 matches, 36 entries scanned x 12 = 432 cycles, and 125
+     full exit + 432 + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 113 restore =
+     768, the total the model charged.  Access #5 touches the page of #0
+     again and hits the slot #0 filled (hw[40]).
+   * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: the first
+     access misses (compulsory), the walk scans all 64 guest entries (768
+     cycles) and the miss is delivered to the guest (125 + 768 + 60 deliver +
+     113 restore = 1,066).  The rest of the window is the guest kernel's own
+     accesses in its miss handler, each through its pinned 256 MB TID-0
+     entry (guest entry 63), which KVM shadows in 4 KB pieces with shadow
+     PID 1: the vectors' text (0xc0000000, frame 0), the task struct
+     (0xc0019000) and the page directory (0xc001c400); the PTE is absent, so
+     the handler bails out to the page fault, whose prolog fetches the
+     vectors again (a hit: #4) and entry_32.S (0xc0001000), then
+     do_page_fault's text (0xc0009000, 0xc000a000).  Each kernel page is a
+     compulsory miss that the pfn cache cannot answer: gfn_to_pfn with a host
+     page fault, into the hardware's free entries 0, 1, 2 ... in turn.
+   * ``explain_gup.txt``: the exercise's scenario (vcpu_load #4) with pfn
+     source ``gup``: 7924bd41's vcpu_put invalidated the 42 entries held; #0
+     is a new page (compulsory, delivered), and the guest kernel's pages that
+     follow are flush misses: every fill calls gfn_to_pfn from the C handler,
+     125 + 12 x scanned + 10 + 25 + 15, then 600 gfn_to_pfn + 48 tlbwe + 113
+     restore = 761 cycles in C, 801 where the slot still held the reference
+     of a page mapped before the put (_tlbia leaves the shadow_refs alone;
+     the new map puts the old page, 40).
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
-   line is checked to add up, and every walk to cost 8 cycles per entry scanned.
-2. The exercise (:func:`emu.explain.solve_exercise`): the computed answer equals
+   line is checked to add up, and every walk to cost its handler's cycles per entry
+   scanned.
+2. The exercise (:func:`emu.teach.solve_exercise`): the computed answer equals
    the hand-derived one.
 3. Bad input: an EmuError with one line; through the CLI, exit status 2.
-4. The hook changes nothing: a run with a log on every context gives the
-   summary of a run without.
+4. The tracer changes nothing: a run with a tracer on every context gives
+   the summary of a run without.
 """
 
 from __future__ import annotations
@@ -53,9 +63,11 @@ from pathlib import Path
 
 import pytest
 
+from emu.engine.tracer import Recorder
 from emu.errors import EmuError
-from emu.explain import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
-                         explain, solve_exercise)
+from emu.teach import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
+                       explain, solve_exercise)
+from emu.teach.exercise import EXERCISE_RESUME
 
 DATA = Path(__file__).parent / "data" / "golden"
 
@@ -63,9 +75,10 @@ CASES = {
     "default": dict(scenario=None, overrides=("costs.sched_latency_us=400",
                                               "costs.sched_min_granularity_us=100",
                                               "host_task.0.sleep_us=300"),
-                    resume=3, accesses=20),
+                    resume=5, accesses=20),
     "first_load": dict(scenario=None, overrides=(), resume=1, accesses=8),
-    "gup": dict(scenario="exercise", overrides=("kvm.pfn_source=gup",), resume=3, accesses=6),
+    "gup": dict(scenario="exercise", overrides=("kvm.pfn_source=gup",), resume=EXERCISE_RESUME,
+                accesses=6),
 }
 
 
@@ -94,39 +107,48 @@ def test_narration_is_the_known_answer(texts, case):
     assert texts[case] == expected
 
 
-ASM_ROWS = {"save": "asm_save", "GPA": "asm_gpa", "memslot": "asm_memslot",
+ROWS = {
+    "asm": {"save": "asm_save", "GPA": "asm_gpa", "memslot": "asm_memslot",
             "pfn": "asm_pfn_lookup", "tlbwe": "asm_hw_write", "restore": "asm_restore",
-            "deliver": "deliver_interrupt"}
+            "deliver": "deliver_interrupt", "walk": "asm_walk_per_entry"},
+    "C": {"full exit": "c_full_exit", "GPA": "c_gpa", "memslot": "c_memslot",
+          "pfn": "c_pfn_lookup", "tlbwe": "c_hw_write", "restore": "c_restore",
+          "deliver": "deliver_interrupt", "walk": "c_walk_per_entry"},
+}
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_handler_cycles_add_up_to_the_cost_table(texts, case):
-    """asm_save + walk per entry x scanned + gpa + memslot + pfn_lookup + hw_write + restore."""
+    """save (asm) or full exit (C) + walk per entry x scanned + gpa + memslot + pfn_lookup
+    + hw_write + restore, each at its handler's cost."""
     from emu.costs import CostTable
     c = CostTable({}).to_dict()
-    checked, walk = 0, None
+    checked, scanned = 0, None
     for line in texts[case].splitlines():
         w = re.search(r"(\d+) entr(?:y|ies) scanned, (\d+) cycles", line)
         if w:
-            walk = int(w.group(2))
-            assert walk == c["asm_walk_per_entry"] * int(w.group(1)), line
-        m = re.search(r"— ([\d,]+) cycles in the asm handler \((.*)\)", line)
+            scanned, walk = int(w.group(1)), int(w.group(2))
+        m = re.search(r"— ([\d,]+) cycles in the (asm|C) handler \((.*)\)", line)
         if m:
-            total = int(m.group(1).replace(",", ""))
-            steps = [p.rsplit(" ", 1) for p in m.group(2).split(" + ")]
+            total, rows = int(m.group(1).replace(",", "")), ROWS[m.group(2)]
+            assert walk == c[rows["walk"]] * scanned, line
+            steps = [p.rsplit(" ", 1) for p in m.group(3).split(" + ")]
             assert sum(int(v) for _, v in steps) == total, line
             for name, v in steps:
-                assert int(v) == (walk if name == "walk" else c[ASM_ROWS[name]]), line
+                assert int(v) == (walk if name == "walk" else c[rows[name]]), line
             checked += 1
     assert checked > 0
 
 
 def test_default_narration_tells_the_story(texts):
     text = texts["default"]
-    assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at " in text
+    assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #5 at " in text
     assert "host task 'noise'" in text
-    assert "0 of the 44 entries it left in hardware survived" in text
-    assert "[cause: host-eviction]" in text and "[cause: compulsory]" not in text
+    # 7924bd41's vcpu_put (_tlbia) left nothing for the host task to evict
+    assert "it now holds 0 hardware TLB entries" in text
+    assert "overwrote 0 of vm0.vcpu0's entries" in text
+    assert "[cause: flush]" in text and "[cause: host-eviction]" not in text
+    assert "[cause: compulsory]" not in text
     assert "#19 " in text and "#20 " not in text
 
 
@@ -142,7 +164,9 @@ def test_exercise_answer_is_the_hand_derived_one(answer):
     ans = answer
     # the premises of the hand derivation hold in the model
     assert ans.host_writes >= 63               # the round robin went over all of 0..62
-    assert ans.held_at_put == {"direct": 24, "direct-save-on-switch": 24}
+    # the vCPU held its 24 pages and pages of its guest kernel (the miss and
+    # fault paths' text and data, clear_page's aliases of its frames)
+    assert all(held > 24 for held in ans.held_at_put.values())
     # direct: every page misses once, on its first touch after the resume
     assert ans.expected["direct"] == ans.distinct_pages
     assert 1 <= ans.distinct_pages <= 24
@@ -152,17 +176,17 @@ def test_exercise_answer_is_the_hand_derived_one(answer):
 
 
 def test_exercise_distinct_pages_counted_from_the_stream(answer):
-    r = explain(exercise_scenario(), ["kvm.strategy=direct"], resume=3,
+    r = explain(exercise_scenario(), ["kvm.strategy=direct"], resume=EXERCISE_RESUME,
                 accesses=EXERCISE_ACCESSES, quiet=True)
     pages = {a.ea >> 12 for a in r.accesses}
     assert len(r.accesses) == EXERCISE_ACCESSES
     assert all(0x2000_0000 <= a.ea < 0x2000_0000 + 24 * 4096 for a in r.accesses)
-    # each page's first access in the window misses (host-eviction), no other does
+    # each page's first access in the window misses (flushed at vcpu_put), no other does
     first = {}
     for a in r.accesses:
         first.setdefault(a.page, a.number)
     for a in r.accesses:
-        assert a.causes == (["host-eviction"] if first[a.page] == a.number else []), a
+        assert a.causes == (["flush"] if first[a.page] == a.number else []), a
     assert r.misses == len(pages) == answer.computed["direct"] == answer.distinct_pages
 
 
@@ -211,7 +235,7 @@ def test_bad_input_through_the_api(kw):
 def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
     code, out, _ = run_cli(["--exercise"], capsys)
     assert code == 0 and out == exercise_text()
-    monkeypatch.setattr("emu.explain.solve_exercise", lambda: answer)   # computed once above
+    monkeypatch.setattr("emu.teach.exercise.solve_exercise", lambda: answer)   # computed once above
     code, out, _ = run_cli(["--solve"], capsys)
     assert code == 0 and out.startswith(exercise_text())
     assert "Computed by the model: direct" in out and "they agree" in out
@@ -225,7 +249,7 @@ def test_cli_narrates(capsys):
 
 # -- 4. the hook changes nothing ----------------------------------------------------------
 
-def test_a_log_on_every_context_changes_no_number():
+def test_a_tracer_on_every_context_changes_no_number():
     from emu.params import default_scenario
     from emu.machine import Machine
     from emu.run import resolve
@@ -234,19 +258,33 @@ def test_a_log_on_every_context_changes_no_number():
     over = ["sim.backend=reference", "duration_ms=0.6", "kvm.pfn_source=gup",
             "vm.0.process.0.workload.mmio_every=300", "costs.sched_latency_us=200",
             "costs.sched_min_granularity_us=50", "host_task.0.sleep_us=100"]
-    sums, events = [], []
-    for logged in (False, True):
+    sums, recorder = [], Recorder()
+    for traced in (False, True):
         m = Machine(resolve(default_scenario(), over))
-        if logged:
+        if traced:
             for t in m.vcpus + m.qemu + m.host_tasks:
-                t.ctx.log = events.append
+                t.ctx.tracer = recorder
         m.run()
-        sums.append(json.dumps(collect(m)[0], sort_keys=True, default=str))
+        sums.append(json.dumps(collect(m.snapshot())[0], sort_keys=True, default=str))
     assert sums[0] == sums[1]
+    events = recorder.events
     kinds = {e["event"] for e in events}
     assert {"hit", "miss", "walk", "gpa", "memslot", "pfn", "hw_write", "end"} <= kinds
     outcomes = {e["outcome"] for e in events if e["event"] == "end"}
     assert {"filled", "guest_miss", "mmio", "deferred", "host_fault"} <= outcomes
+
+
+def test_the_narrator_replaces_no_method():
+    """It listens through the documented interfaces: the vCPU's observer and the
+    context's tracer; no handler is replaced on any thread."""
+    from emu.teach.narrator import Narrator, build_machine, narrate
+    machine = build_machine(None, [])
+    threads = machine.vcpus + machine.qemu + machine.host_tasks
+    narrate(machine, machine.vcpus[0], 1, 8)
+    for t in threads:
+        assert not [name for name in vars(t) if callable(getattr(type(t), name, None))], t.name
+    assert isinstance(machine.vcpus[0].observer, Narrator)
+    assert machine.vcpus[0].ctx.tracer is machine.vcpus[0].observer
 
 
 if __name__ == "__main__" and "--regenerate" in sys.argv:

@@ -3,9 +3,9 @@
 Each case below is a short scenario; its ``summary.json`` (the text
 ``Result.json()`` gives, with the library versions and the checkout's path
 taken out) is kept in ``tests/data/golden/<case>.json`` and must come out byte
-for byte the same.  Together the cases cover every strategy, handler and pfn
-source, both cores, the micro-TLBs, MMIO to both devices, two CPUs and two
-VMs, a trace workload and a warm-up.  The ``emu explain`` known answers are
+for byte the same.  Together the cases cover every strategy, TID era, handler
+and pfn source, both cores, the micro-TLBs, MMIO to both devices, two CPUs and
+two VMs (on one CPU, and on two), a trace workload and a warm-up.  The ``emu explain`` known answers are
 kept beside them (``explain_*.txt``) and checked in ``test_explain.py``.
 
 A change that moves code changes none of these files.  A change of the model
@@ -31,7 +31,16 @@ CASES = {
     "default": _SHORT,
     "shadow_c_gup": _SHORT + ["kvm.strategy=shadow", "kvm.handler=c", "kvm.pfn_source=gup"],
     "shadow_modified_asm_pin_all": _SHORT + [
-        "kvm.strategy=shadow-modified", "kvm.pfn_source=pin-all"],
+        "kvm.strategy=shadow-modified", "kvm.handler=asm", "kvm.pfn_source=pin-all"],
+    "shadow_modified_guest_tid": _SHORT + [
+        "kvm.strategy=shadow-modified", "kvm.tid_scheme=guest-tid", "kvm.pfn_source=gup",
+        "vm.0.process.0.workload.syscall_every=2000"],
+    "shadow_modified_swap_pid": _SHORT + [
+        "kvm.strategy=shadow-modified", "kvm.tid_scheme=swap-pid", "kvm.pfn_source=gup",
+        "vm.0.process.0.count=2", "vm.0.process.0.workload.syscall_every=2000",
+        "costs.guest_timer_period_us=500", "costs.guest_timeslice_us=500"],
+    "direct_noflush_two_vms": _SHORT + [
+        "kvm.strategy=direct-noflush", "vm.1.vcpus=1", "vm.1.process.0.workload.pages=20"],
     "save_on_switch_c_micro": _SHORT + [
         "kvm.strategy=direct-save-on-switch", "kvm.handler=c", "machine.micro_tlb=true",
         "kvm.guest_tlb_walk=hashed"],
@@ -95,24 +104,28 @@ def test_golden_summary(case):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache"])
-def test_golden_summary_reference_backend(case):
-    """The reference twin gives the same golden summary."""
+@pytest.mark.parametrize("case", ["default", "shadow_c_gup", "e500_shadow_ids_cache",
+                                  "shadow_modified_guest_tid", "shadow_modified_swap_pid"])
+def test_golden_summary_on_each_backend(case, backend):
+    """Both engine backends give the golden summary."""
     expected = (GOLDEN / f"{case}.json").read_text()
-    assert golden_text(case, backend="reference") == expected
+    assert golden_text(case, backend=backend) == expected
 
 
-def test_every_strategy_handler_and_pfn_source_is_covered():
-    from emu.params import scenario_to_dict
+def test_every_strategy_era_handler_and_pfn_source_is_covered():
+    from emu.params import resolved, scenario_to_dict
     from emu.run import resolve
-    seen = {"strategy": set(), "handler": set(), "pfn_source": set(), "core": set()}
+    seen = {"strategy": set(), "tid_scheme": set(), "handler": set(), "pfn_source": set(),
+            "core": set()}
     for case in CASES:
-        cfg = scenario_to_dict(resolve(scenario_data(case), _overrides(case)))
-        for key in ("strategy", "handler", "pfn_source"):
-            seen[key].add(cfg["kvm"][key])
+        cfg = scenario_to_dict(resolved(resolve(scenario_data(case), _overrides(case))))
+        for key in ("strategy", "tid_scheme", "handler", "pfn_source"):
+            seen[key].add(cfg["kvm"].get(key))
         seen["core"].add(cfg["machine"]["core"])
     from emu import codes
-    assert seen["strategy"] == set(codes.STRATEGIES)
+    from emu.kvm import strategies
+    assert seen["strategy"] == set(strategies.NAMES)
+    assert seen["tid_scheme"] == set(strategies.TID_SCHEMES) | {None}     # None: the e500
     assert seen["handler"] == set(codes.HANDLERS)
     assert seen["pfn_source"] == set(codes.PFN_SOURCES)
     assert seen["core"] == {"440", "e500"}

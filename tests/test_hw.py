@@ -4,7 +4,7 @@ Every known-answer check lives in a ``*Base`` class and runs once per backend
 (Cython fast path and pure-Python reference), numpy.random style.  The
 hypothesis tests at the bottom run random operation sequences through both
 backends and demand identical results.  Known answers are derived by hand in
-the comments (reference/kvm440.md §1 for the 440, §4 for the e500).
+the comments (docs/kvm440.md §1 for the 440, §4 for the e500).
 """
 
 from __future__ import annotations
@@ -17,12 +17,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from emu import backend
+from emu import engine
+from emu.codes import CYCLES
 from emu.errors import ConfigError, EmuError
 from emu.hw import ppc440
-from emu.hw.e500 import TLB0_ENTRIES, TLB0_WAYS, TLB1_ENTRIES, E500MMU
+from emu.hw.cpu import PhysicalCPU, build_core
+from emu.hw.e500 import TLB0_ENTRIES, TLB0_WAYS, TLB1_ENTRIES, E500MMU, build_host_mmu
 from emu.hw.ppc440 import (ATTR_MASK, HWATER, SHIFT_OF_CODE, SIZE_CODES, TLB_SIZE, TS, VALID,
-                           PPC440UTLB, word0, word1)
+                           PPC440UTLB, build_guest_utlb, build_host_utlb, word0, word1)
 from emu.hw.tlb import (PAGE_SIZES_440, PAGE_SIZES_E500, POLICIES, check_geometry,
                         make_plain_tlb, page_shift)
 
@@ -66,7 +68,7 @@ def test_splitmix64_published_vector():
     # (the vector every SplitMix64 port checks); both backends seed with it.
     assert _splitmix64_first(0) == 0xE220A8397B1DCDAF
     for name in BACKENDS:
-        assert backend.get(name).rng_seed_state(0) == 0xE220A8397B1DCDAF
+        assert engine.get(name).rng_seed_state(0) == 0xE220A8397B1DCDAF
 
 
 # ==========================================================================
@@ -79,7 +81,7 @@ class BookeTLBBase:
     backend: str
 
     def tlb(self, entries=64, ways=0, policy="round-robin", hwater=-1, set_shift=12, seed=0):
-        return backend.get(self.backend).BookeTLB(entries, ways, policy, hwater, set_shift, seed)
+        return engine.get(self.backend).BookeTLB(entries, ways, policy, hwater, set_shift, seed)
 
     # -- match rule: V and TS = AS and (TID = 0 or TID = PID) and EA in page --
 
@@ -378,7 +380,7 @@ class BookeTLBBase:
         assert t.choose_victim(0x1000) == -1
 
     def test_bad_geometry_and_policy(self):
-        impl = backend.get(self.backend)
+        impl = engine.get(self.backend)
         with pytest.raises(ValueError):
             impl.BookeTLB(10, 4)
         with pytest.raises(ValueError):
@@ -403,7 +405,7 @@ class PlainTLBBase:
     backend: str
 
     def run(self, vpns, entries, ways, policy, hwater=-1, seed=0):
-        t = backend.get(self.backend).PlainTLB(entries, ways, policy, 12, hwater, seed)
+        t = engine.get(self.backend).PlainTLB(entries, ways, policy, 12, hwater, seed)
         addr = np.asarray(vpns, dtype=np.uint64) << np.uint64(12)
         t.run(addr, np.ones(len(addr), np.uint8))
         return t
@@ -884,7 +886,7 @@ def test_make_plain_tlb_shape(name):
 # ==========================================================================
 # Differential: Cython vs reference on random operation sequences
 
-FP, REF = backend.get("cython"), backend.get("reference")
+FP, REF = engine.get("cython"), engine.get("reference")
 
 _PAGES_1K = [0, 1, 2, 3, 4, 5, 8, 12, 16, 64, 512, 513, 1024, 4096, 4100]
 _pool_ea = st.builds(lambda p, o: p * 1024 + o, st.sampled_from(_PAGES_1K), st.integers(0, 1023))
@@ -1162,3 +1164,53 @@ def test_plain_page_shift_zero_top_address():
         t.run(np.array([M64, M64], np.uint64), np.ones(2, np.uint8))
         got.append((t.counters(), t.contents()))
     assert got[0] == got[1] == "refused"     # shifts below 10 (1 KB) are refused
+
+
+# --------------------------------------------------------------------------
+# The cores the machine builds (emu.hw.cpu, the builders of ppc440 and e500)
+
+@pytest.mark.parametrize("name", BACKENDS)
+@pytest.mark.parametrize("hwater", [62, 60])
+def test_host_utlb_pins_256_mb_of_lowmem_per_slot_above_hwater(name, hwater):
+    # reference §1.5: slot 63 maps PAGE_OFFSET, each further slot the next 256 MB
+    t = build_host_utlb(engine.get(name), hwater)
+    pinned = [t.read(i) for i in range(hwater + 1, 64)]
+    assert [e[:7] for e in pinned] == [
+        (1, 0xC000_0000 + (n << 28), 28, 0, 0, n << 28, 0) for n in range(63 - hwater)][::-1]
+    assert all(e[7] == -1 for e in pinned)
+    assert not any(t.valid_arr[:hwater + 1])
+    # the round robin never reaches a pinned slot
+    assert {t.choose_victim() for _ in range(200)} == set(range(hwater + 1))
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_guest_utlb_has_no_replacement_of_its_own(name):
+    t = build_guest_utlb(engine.get(name))
+    assert (t.entries, t.sets) == (64, 1)
+    assert {t.choose_victim() for _ in range(5)} == {-1}      # the guest names every index
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_host_e500_mmu_holds_the_iprot_kernel_entry_in_tlb1(name):
+    tlb0, tlb1 = build_host_mmu(engine.get(name))
+    assert (tlb0.entries, tlb0.sets) == (512, 128)                 # 4-way
+    assert (tlb1.entries, tlb1.sets) == (16, 1)
+    assert tlb1.read(0)[:7] == (1, 0xC000_0000, 28, 0, 0, 0, 0)
+    assert tlb0.valid_count() == 0 and tlb1.valid_count() == 1
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_physical_cpu_of_each_core(name):
+    impl = engine.get(name)
+    ctx_host = np.zeros(4, np.uint8)
+    c440 = PhysicalCPU.build(impl, 0, "440", 61, True, 7, ctx_host)
+    assert c440.tlb.entries == 64 and c440.virt.tlb1 is None and c440.virt.micro
+    assert c440.tlb.valid_count() == 2               # slots 62 and 63 pinned
+    e500 = PhysicalCPU.build(impl, 1, "e500", 61, False, 7, ctx_host)
+    assert e500.index == 1 and e500.tlb.entries == 512 and e500.virt.tlb1.entries == 16
+    # the breakdown is the CPU's clock: what is charged is what the total shows
+    assert e500.charge("guest", 30) == 30 and e500.charge("idle", 12) == 12
+    assert e500.total() == 42 and e500.cycles[CYCLES["guest"]] == 30
+    assert e500.virt.cycles_arr is e500.cycles
+    with pytest.raises(ValueError, match="unknown core"):
+        build_core(impl, "476", 62, False, 0, np.zeros(len(CYCLES), np.int64), ctx_host)

@@ -19,6 +19,7 @@ from emu.params import (
     KVM,
     PFN_SOURCES,
     STRATEGIES,
+    TID_SCHEMES,
     VM,
     HostTask,
     Machine,
@@ -29,7 +30,9 @@ from emu.params import (
     Workload,
     apply_overrides,
     default_scenario,
+    design,
     load_scenario,
+    resolved,
     scenario_from_dict,
     scenario_to_dict,
     validate_combination,
@@ -59,7 +62,8 @@ def error_of(data, overrides=()) -> str:
 def test_names():
     assert CORES == ("440", "e500")
     assert STRATEGIES == ("shadow", "shadow-modified", "direct", "direct-save-on-switch",
-                          "e500-flush-on-put", "e500-shadow-ids")
+                          "e500-flush-on-put", "e500-shadow-ids", "direct-noflush")
+    assert TID_SCHEMES == ("guest-tid", "swap-pid", "tid01")
     assert HANDLERS == ("asm", "c")
     assert PFN_SOURCES == ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
 
@@ -69,8 +73,8 @@ def test_empty_dict_gives_every_default():
     assert s == Scenario()
     assert (s.seed, s.duration_ms, s.name, s.question) == (1, 20, "", "")
     assert s.machine == Machine(core="440", cpus=1, clock_mhz=667, micro_tlb=False, hwater=62)
-    assert s.kvm == KVM(strategy="direct", handler="asm", pfn_source="pfn-cache",
-                        pfn_cache_entries=256, pfn_cache_policy="lru",
+    assert s.kvm == KVM(strategy="direct", tid_scheme=None, handler=None, hypothetical=False,
+                        pfn_source="pfn-cache", pfn_cache_entries=256, pfn_cache_policy="lru",
                         guest_tlb_walk="linear", batch_tlbwe=False)
     assert s.costs == {}
     assert s.host_tasks == []
@@ -92,7 +96,10 @@ def test_empty_dict_gives_every_default():
 def test_default_scenario():
     s = default_scenario()
     assert s.machine.core == "440" and s.machine.cpus == 1
-    assert (s.kvm.strategy, s.kvm.handler, s.kvm.pfn_source) == ("direct", "asm", "pfn-cache")
+    assert (s.kvm.strategy, s.kvm.handler, s.kvm.pfn_source) == ("direct", None, "pfn-cache")
+    # unset keys resolve to the design as it shipped: 7924bd41, tid01, the C handler
+    kvm = resolved(s).kvm
+    assert (kvm.tid_scheme, kvm.handler, kvm.hypothetical) == ("tid01", "c", False)
     assert s.duration_ms == 20
     assert len(s.vms) == 1 and len(s.vms[0].processes) == 1
     w = s.vms[0].processes[0].workload
@@ -136,12 +143,13 @@ def test_full_example():
     assert (s.seed, s.duration_ms, s.name, s.question) == (
         7, 12.5, "full example", "Does every key load?")
     assert s.machine == Machine(core="440", cpus=4, clock_mhz=533, micro_tlb=True, hwater=60)
-    assert s.kvm == KVM(strategy="shadow-modified", handler="c", pfn_source="gup",
+    assert s.kvm == KVM(strategy="shadow-modified", tid_scheme="swap-pid", handler="c",
+                        hypothetical=False, pfn_source="gup",
                         pfn_cache_entries=64, pfn_cache_policy="fifo",
                         guest_tlb_walk="hashed", batch_tlbwe=True)
     assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
     assert s.sim == Sim(chunk=1024, backend="reference", repopulation_window=128, timeline=True,
-                        warmup_ms=2.5)
+                        warmup_ms=0, guest_accesses=500_000)
 
     vm0, vm1 = s.vms
     assert (vm0.vcpus, vm0.memory_mb, vm1.vcpus, vm1.memory_mb) == (2, 128, 1, 32)
@@ -253,7 +261,8 @@ def test_from_dict_does_not_mutate_its_input():
 
 
 def test_override_scalars():
-    s = load_scenario(FULL, ["kvm.strategy=shadow", "seed=9", "costs.gfn_to_pfn=7000",
+    s = load_scenario(FULL, ["kvm.strategy=shadow", "kvm.tid_scheme=guest-tid", "seed=9",
+                             "costs.gfn_to_pfn=7000",
                              "host_task.0.run_us=100", "machine.hwater=30"])
     assert (s.kvm.strategy, s.seed, s.costs["gfn_to_pfn"], s.costs["tlbwe"]) == (
         "shadow", 9, 7000, 2)
@@ -434,6 +443,30 @@ def test_costs_accept_integral_floats():
     assert type(scenario_from_dict({"costs": {"tlbwe": 3.0}}).costs["tlbwe"]) is int
 
 
+def test_a_cost_may_carry_its_range():
+    costs = {"exit_light": {"value": 300, "low": 150, "high": 900},
+             "gfn_to_pfn": {"low": 500, "high": 900}, "tlbwe": 2}
+    s = scenario_from_dict({"costs": costs})
+    assert s.costs == costs
+    assert scenario_to_dict(s)["costs"] == costs
+    assert scenario_from_dict(scenario_to_dict(s)) == s
+    assert scenario_from_dict({}, ["costs.exit_light={low=100, high=500}"]).costs == \
+        {"exit_light": {"low": 100, "high": 500}}
+
+
+@pytest.mark.parametrize("table, message", [
+    ({"low": 900, "high": 150}, "costs.exit_light: range low 900 > high 150"),
+    ({"value": 300, "lo": 1}, "unknown key 'costs.exit_light.lo' (did you mean "
+                              "'costs.exit_light.low'?)"),
+    ({}, "costs.exit_light: expected value, low or high in the table, got none"),
+    ({"low": -1}, "costs.exit_light.low: expected a non-negative integer, got -1"),
+    ({"high": 1.5}, "costs.exit_light.high: expected an integer, got 1.5"),
+    ({"value": "x"}, "costs.exit_light.value: expected an integer, got 'x'"),
+])
+def test_a_bad_cost_range_is_one_line_naming_the_key(table, message):
+    assert error_of({"costs": {"exit_light": table}}) == message
+
+
 @pytest.mark.parametrize("data, key, fragment", [
     ({"seed": -1}, "seed", "non-negative integer, got -1"),
     ({"duration_ms": 0}, "duration_ms", "positive number"),
@@ -478,6 +511,7 @@ def test_out_of_range(data, key, fragment):
 @pytest.mark.parametrize("data, key, choices", [
     ({"kvm": {"strategy": "shadw"}}, "kvm.strategy", STRATEGIES),
     ({"kvm": {"handler": "python"}}, "kvm.handler", HANDLERS),
+    ({"kvm": {"tid_scheme": "tid-01"}}, "kvm.tid_scheme", TID_SCHEMES),
     ({"kvm": {"pfn_source": "cache"}}, "kvm.pfn_source", PFN_SOURCES),
     ({"kvm": {"pfn_cache_policy": "lfu"}}, "kvm.pfn_cache_policy", ("fifo", "lru", "random")),
     ({"kvm": {"guest_tlb_walk": "tree"}}, "kvm.guest_tlb_walk", ("linear", "hashed")),
@@ -494,6 +528,54 @@ def test_bad_enum(data, key, choices):
     assert message.startswith(key + ": expected one of")
     for choice in choices:
         assert f"'{choice}'" in message
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"kvm": {"strategy": "direct", "tid_scheme": "guest-tid"}},
+     "kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct' (7924bd41 is tid01); "
+     "set kvm.hypothetical = true to run it anyway"),
+    ({"kvm": {"strategy": "shadow", "tid_scheme": "tid01"}},
+     "kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow' (2.6.26 is guest-tid); "
+     "set kvm.hypothetical = true to run it anyway"),
+    ({"kvm": {"strategy": "direct-save-on-switch", "tid_scheme": "swap-pid"}},
+     "kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'direct-save-on-switch' "
+     "(67577927 is tid01); set kvm.hypothetical = true to run it anyway"),
+    ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids",
+                                           "tid_scheme": "tid01"}},
+     "kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'; "
+     "set kvm.hypothetical = true to run it anyway"),
+    ({"machine": {"core": "e500"}, "kvm": {"strategy": "direct", "tid_scheme": "guest-tid"}},
+     "kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'; "
+     "set kvm.hypothetical = true to run it anyway"),
+    ({"kvm": {"hypothetical": 1}}, "kvm.hypothetical: expected true or false, got 1"),
+    ({"machine": {"hwater": 0}, "kvm": {"strategy": "shadow-modified"}},
+     "machine.hwater: the entry loop of kvm.strategy 'shadow-modified' writes indices "
+     "0..hwater-1, and hwater 0 leaves it none (expected 1..63)"),
+])
+def test_combinations_the_designs_never_ran_with(data, message):
+    assert error_of(data) == message
+
+
+@pytest.mark.parametrize("data", [
+    {"kvm": {"strategy": "direct", "tid_scheme": "guest-tid", "hypothetical": True}},
+    {"kvm": {"strategy": "shadow", "tid_scheme": "swap-pid", "hypothetical": True}},
+    {"machine": {"core": "e500"},
+     "kvm": {"strategy": "e500-flush-on-put", "tid_scheme": "tid01", "hypothetical": True}},
+])
+def test_hypothetical_runs_any_era_and_says_so(data):
+    s = scenario_from_dict(data)
+    kvm = resolved(s).kvm
+    assert kvm.tid_scheme == data["kvm"]["tid_scheme"]
+    assert design(s.machine, s.kvm).label.startswith("hypothetical: ")
+
+
+@pytest.mark.parametrize("strategy, scheme", [
+    ("shadow", "guest-tid"), ("shadow-modified", "guest-tid"), ("shadow-modified", "swap-pid"),
+    ("shadow-modified", "tid01"), ("direct", "tid01"), ("direct-save-on-switch", "tid01"),
+])
+def test_every_era_a_design_ran_with_is_accepted(strategy, scheme):
+    s = scenario_from_dict({"kvm": {"strategy": strategy, "tid_scheme": scheme}})
+    assert resolved(s).kvm.tid_scheme == scheme
 
 
 def test_bad_enum_suggests():
@@ -567,7 +649,7 @@ def test_indexed_strategy_on_e500(strategy):
     message = error_of({"machine": {"core": "e500"}, "kvm": {"strategy": strategy}})
     assert message.startswith(f"kvm.strategy: '{strategy}' cannot be modelled on the e500: "
                               "software cannot choose a TLB0 index")
-    assert "index by index" in message and "reference/kvm440.md §4.1" in message
+    assert "index by index" in message and "docs/kvm440.md §4.1" in message
 
 
 @pytest.mark.parametrize("strategy", ["direct", "e500-flush-on-put", "e500-shadow-ids"])

@@ -9,8 +9,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from emu import backend as _backend
-from emu import codes
+from emu import codes, engine
 from emu.params import KVM, PFN_SOURCES
 from emu.costs import CostTable
 from emu.errors import ConfigError
@@ -27,7 +26,7 @@ class FakeMachine:
 
     def __init__(self, backend: str):
         self.costs = CostTable({})
-        self.backend = _backend.get(backend)
+        self.backend = engine.get(backend)
         self.next_pfn = FIRST_PFN
 
     def alloc_host_pfn(self) -> int:
@@ -53,7 +52,7 @@ class FakeVcpu:
     """A vCPU with a guest TLB, the shadow bookkeeping arrays and a step profile."""
 
     def __init__(self, backend: str):
-        self.gtlb = _backend.get(backend).BookeTLB(64, 64, "none")
+        self.gtlb = engine.get(backend).BookeTLB(64, 64, "none")
         self.ctx = SimpleNamespace(arrays={"gref": np.full(64, -1, np.int64),
                                            "hwref_gi": np.full(64, -1, np.int32)})
         self.profiled = Counter()

@@ -2,20 +2,25 @@
 
 The plots and the report are made from real short runs of the default
 scenario (2 ms under shadow and direct, with the TLB occupancy timeline
-recorded); the reading has known-answer cases on hand-made summaries; the
-report is opened in headless Chromium when one is installed.
+recorded, and a small sweep); the reading has known-answer cases on
+hand-made summaries; the reports of a comparison and of a sweep are opened
+in headless Chromium when one is installed.  Damaged input is fuzzed in
+``test_report_fuzz.py``; a study's folder is reported in ``test_study.py``.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import csv
 import html
 import io
+import json
 import os
 import re
 import shutil
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 
 import numpy as np
@@ -28,7 +33,10 @@ from emu.errors import EmuError
 from emu.report import plots
 from emu.report.html import load_results, write_report
 from emu.report.reading import generate_reading
-from emu.run import compare, write_comparison
+from emu.report.sweep import HEADLINE, grid_points, numeric_keys, spread
+from emu.run import compare, run_sweep, write_comparison
+from emu.run.table import read_table
+from emu.stats import figures
 
 DESIGNS = ["shadow", "direct"]
 
@@ -52,6 +60,23 @@ def comparison_dir(results, tmp_path_factory):
     d = tmp_path_factory.mktemp("cmp")
     write_comparison(str(d), "kvm.strategy", results)
     return d
+
+
+@pytest.fixture(scope="module")
+def sweep_dir(tmp_path_factory):
+    """A sweep of 1 ms runs: 2 strategies x 2 working sets x 2 seeds."""
+    d = tmp_path_factory.mktemp("sweep")
+    run_sweep(default_scenario(), ["kvm.strategy=shadow,direct",
+                                   "vm.0.process.0.workload.pages=16,48"],
+              seeds=2, out_dir=str(d), workers=1, overrides=["duration_ms=1"])
+    return d
+
+
+@pytest.fixture(scope="module")
+def sweep_html(sweep_dir):
+    path = write_report(str(sweep_dir))
+    with open(path, encoding="utf-8") as f:
+        return path, f.read()
 
 
 @pytest.fixture(scope="module")
@@ -102,8 +127,10 @@ EXPECTED = {
 
 @pytest.mark.parametrize("stem", sorted(plots.COMPARISON_PLOTS))
 def test_each_plot_writes_png_and_svg_with_title_labels_and_legend(stem, runs, tmp_path):
-    paths = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
-    assert paths == (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
+    fig = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
+    assert type(fig).__name__ == "Figure" and fig.axes
+    paths = (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
+    assert all(os.path.isfile(p) for p in paths)
     check_files(paths, *EXPECTED[stem], *DESIGNS)
     if stem in ("cycles", "miss_causes", "fastpath_profile"):    # bars in run order, top down
         ys = {e.text: float(e.get("y")) for e in ET.parse(paths[1]).getroot().iter()
@@ -117,7 +144,7 @@ def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
     r = dict(results)["direct"]
     tl = r.arrays["timeline"]
     assert tl["owner"].shape[1] == 64 and len(tl["time"]) > 0
-    paths = plots.occupancy_timeline(r.summary, tl, tmp_path / "occ.png")
+    paths = plots.save_figure(plots.occupancy_timeline(r.summary, tl), tmp_path / "occ.png")
     assert paths == (str(tmp_path / "occ.png"), str(tmp_path / "occ.svg"))
     vcpu = next(c["name"] for c in r.summary["contexts"] if c["kind"] == "vcpu")
     check_files(paths, "Hardware TLB occupancy on CPU 0: direct", "TLB entry (index)",
@@ -125,6 +152,7 @@ def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
                 "free / host kernel", f"{vcpu} (vCPU)")
     with pytest.raises(EmuError, match="no TLB occupancy samples for CPU 3"):
         plots.occupancy_timeline(r.summary, tl, tmp_path / "none", cpu=3)
+    assert not os.path.exists(tmp_path / "none.png")
 
 
 def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
@@ -136,15 +164,33 @@ def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
     for paths in list(out.values()) + list(one.values()):
         assert all(os.path.getsize(p) > 0 for p in paths)
     # PNG only, as the README figures are written
-    (png,) = plots.cycle_breakdown(runs, tmp_path / "only", formats=("png",), dpi=60)
+    (png,) = plots.save_figure(plots.cycle_breakdown(runs), tmp_path / "only", ("png",), 60)
     assert png.endswith("only.png") and not os.path.exists(tmp_path / "only.svg")
 
 
 def test_svg_is_deterministic(runs, tmp_path):
-    a = plots.miss_causes(runs, tmp_path / "a")[1]
-    b = plots.miss_causes(runs, tmp_path / "b")[1]
+    a = plots.save_figure(plots.miss_causes(runs), tmp_path / "a")[1]
+    b = plots.save_figure(plots.miss_causes(runs), tmp_path / "b")[1]
     with open(a, "rb") as fa, open(b, "rb") as fb:
         assert fa.read() == fb.read()
+
+
+def test_plots_return_figures_and_write_nothing_without_a_path(results, tmp_path,
+                                                                monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    import matplotlib.pyplot as plt
+    before = plt.get_fignums()
+    figs = [fn(results) for fn in plots.COMPARISON_PLOTS.values()]   # Results stand for summaries
+    figs.append(plots.occupancy_timeline(dict(results)["direct"]))    # its own timeline
+    assert all(type(f).__name__ == "Figure" and f.axes for f in figs)
+    assert os.listdir(tmp_path) == []
+    assert plt.get_fignums() == before            # nothing registered with pyplot
+    (png,) = plots.save_figure(figs[1], tmp_path / "cycles", ("png",), 40)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    with pytest.raises(EmuError, match="sim.timeline = true"):
+        plots.occupancy_timeline(compare(default_scenario(), "kvm.strategy", ["direct"],
+                                         ["duration_ms=0.2"])[0][1])
 
 
 def test_plots_refuse_no_runs(tmp_path):
@@ -183,14 +229,15 @@ def test_reading_known_answer_cost_per_access():
 
 def test_reading_known_answer_host_eviction_save_restore_and_isolation():
     shadow = hand_summary(1.2, "shadow", resumes=10, save_restore=20)
-    direct = hand_summary(1.0, "direct", resumes=10, host_eviction=417, violations=1234)
+    direct = hand_summary(1.0, "direct-noflush", resumes=10, host_eviction=417,
+                          violations=1234)
     lines = generate_reading([("direct", direct), ("shadow", shadow)])
     assert ("direct loses 41.7 entries per resume to the host (host-eviction misses / resumes), "
             "shadow 0.0.") in lines
     assert ("shadow spends 2.0 % of CPU time restoring the shadow TLB on every guest entry "
             "(20 cycles); direct spends none.") in lines
     assert ("Isolation violations (TLB hits on an entry owned by another context): "
-            "direct 1,234, shadow 0 (pure direct has no vcpu_put flush).") in lines
+            "direct 1,234, shadow 0 (direct-noflush has no vcpu_put flush).") in lines
     assert generate_reading([("direct", direct), ("shadow", shadow)]) == lines  # deterministic
     clean = generate_reading([("shadow", shadow)])
     assert "No isolation violations: no TLB hit was on an entry owned by another context." in clean
@@ -300,9 +347,10 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
         write_report(d)
     msg = str(err.value)
     assert "\n" not in msg and msg.startswith("report: ")
-    expected = {"missing": "no such directory", "empty": "neither summary.json nor comparison.json",
+    expected = {"missing": "no such directory", "empty": "holds no emu result",
                 "corrupt-summary": "corrupt JSON", "corrupt-comparison": "corrupt JSON",
-                "not-a-summary": "not an emu summary", "comparison-without-runs": "no runs",
+                "not-a-summary": "summary.json: config: missing",
+                "comparison-without-runs": "comparison.json: runs: expected a list of at least 1",
                 "corrupt-timeline": "cannot read the timeline"}[case]
     assert expected in msg
     assert not (d / "report.html").exists()
@@ -313,6 +361,86 @@ def test_load_results_finds_the_timelines(comparison_dir):
     assert res["kind"] == "comparison" and res["key"] == "kvm.strategy"
     assert [label for label, _ in res["runs"]] == DESIGNS
     assert all(isinstance(res["timelines"][d]["owner"], np.ndarray) for d in DESIGNS)
+
+
+# -- the report of a sweep --------------------------------------------------------------------
+
+def test_sweep_spread_known_answers():
+    assert spread([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
+    assert spread([5, None]) == (5.0, None, 1)
+    assert spread([None]) == (None, None, 0)
+    mean, sd, n = spread([2.0, 4.0])
+    assert (mean, n) == (3.0, 2) and sd == pytest.approx(2 ** 0.5)
+
+
+def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir, sweep_html):
+    _, text = sweep_html
+    assert "emu report: sweep of default over kvm.strategy × vm.0.process.0.workload.pages" \
+        in text
+    res = load_results(sweep_dir)
+    assert res["kind"] == "sweep" and res["missing"] == 0 and len(res["rows"]) == 8
+    points = grid_points(res)
+    assert [(p["point"]["kvm.strategy"], p["point"]["vm.0.process.0.workload.pages"])
+            for p in points] == [("shadow", 16), ("shadow", 48), ("direct", 16), ("direct", 48)]
+    rows = re.findall(r"<tr><td>(shadow|direct)</td>(.*?)</tr>",
+                      text.split('id="points"')[1].split("</table>")[0])
+    assert len(rows) == 4
+    # each cell: the mean and the sample sd over the point's two seeds, from figures
+    table = read_table(str(sweep_dir))
+    for (strategy, cells), p in zip(rows, points):
+        summaries = [json.load(open(sweep_dir / "runs" / r["run_id"] / "summary.json"))
+                     for r in table if r["kvm.strategy"] == p["point"]["kvm.strategy"]
+                     and r["vm.0.process.0.workload.pages"]
+                     == p["point"]["vm.0.process.0.workload.pages"]]
+        assert len(summaries) == 2 and strategy == p["strategy"]
+        cpa = [figures.cycles_per_guest_access(s) for s in summaries]
+        mean, sd, _ = spread(cpa)
+        assert f">{mean:.3f} ± {sd:.3f}<" in cells
+        assert p["figures"]["exits"][0] == sum(map(figures.exits, summaries)) / 2
+    for _, title, _, _ in HEADLINE:
+        assert f"<th>{html.escape(title)} (mean ± sd)</th>" in text
+    # one line plot, against the one numeric grid key, with a panel per headline figure
+    assert numeric_keys(res, points) == ["vm.0.process.0.workload.pages"]
+    assert text.count("data:image/png;base64,") == 1
+    assert "Against vm.0.process.0.workload.pages." in text
+    assert "<td>gfn_to_pfn</td>" in text and '<h2 id="config">' in text
+
+
+def test_sweep_report_from_a_csv_table_and_with_runs_missing(sweep_dir, tmp_path):
+    d = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, d)
+    rows = read_table(str(d))
+    os.remove(d / "results.parquet")
+    with open(d / "results.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    shutil.rmtree(d / "runs" / rows[0]["run_id"])
+    res = load_results(d)
+    assert res["table"].endswith("results.csv") and res["missing"] == 1
+    assert [p["point"]["vm.0.process.0.workload.pages"] for p in grid_points(res)] == \
+        [16, 48, 16, 48]                      # typed back from the CSV's text
+    text = open(write_report(d, plots=False), encoding="utf-8").read()
+    assert "1 listed there have no runs/ID/summary.json" in text
+    assert re.search(r"<td>shadow</td><td>16</td><td class=\"n\">1 of 2</td>", text)
+    for r in rows[1:]:
+        shutil.rmtree(d / "runs" / r["run_id"])
+    text = open(write_report(d), encoding="utf-8").read()
+    assert "No run of this sweep is done yet" in text
+
+
+def test_a_label_of_100000_characters_is_shortened_quickly(results, tmp_path):
+    d = tmp_path / "cmp"
+    write_comparison(str(d), "kvm.strategy", results)
+    data = json.loads((d / "comparison.json").read_text(encoding="utf-8"))
+    data["runs"][0]["value"] = "x" * 100_000
+    (d / "comparison.json").write_text(json.dumps(data), encoding="utf-8")
+    t0 = time.perf_counter()
+    text = open(write_report(d), encoding="utf-8").read()
+    assert time.perf_counter() - t0 < 30          # it took a minute, and all memory
+    labels = [label for label, _ in load_results(d)["runs"]]
+    assert labels[1] == "direct" and len(labels[0]) <= 48 and "…" in labels[0]
+    assert "x" * 100 not in text
 
 
 # -- headless Chromium ----------------------------------------------------------------------
@@ -364,3 +492,31 @@ def test_report_renders_in_headless_chromium(comparison_html, runs, tmp_path):
     import matplotlib.image
     img = matplotlib.image.imread(str(shot))
     assert img.shape[:2] == (2400, 1200) and float(img[..., :3].std()) > 0.05
+
+
+@pytest.mark.skipif(_chromium() is None,
+                    reason="no chromium, chromium-browser or google-chrome binary on PATH "
+                           "(install one, e.g. apt-get install chromium, to run this test)")
+def test_sweep_report_renders_in_headless_chromium(sweep_html, tmp_path):
+    path, text = sweep_html
+    rc, dom, err = _browse(path, tmp_path, "--dump-dom")
+    assert rc == 0, err[-2000:]
+    assert _console_lines(err) == [], _console_lines(err)
+    assert "<title>emu report: sweep of default over kvm.strategy × " \
+           "vm.0.process.0.workload.pages</title>" in dom
+    assert dom.count("<table") >= 3 and "(mean ± sd)</th>" in dom
+    assert dom.count('src="data:image/png;base64,') == 1
+    shot = tmp_path / "shot.png"
+    rc, _, err = _browse(path, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")
+    assert rc == 0, err[-2000:]
+    import matplotlib.image
+    img = matplotlib.image.imread(str(shot))
+    assert img.shape[:2] == (1600, 1200) and float(img[..., :3].std()) > 0.05
+
+
+@pytest.mark.parametrize("module", ["emu.report.schema", "emu.report.sweep"])
+def test_doctests(module):
+    import doctest
+    import importlib
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0 and result.attempted > 0

@@ -17,7 +17,8 @@ import pytest
 from emu.params import default_scenario
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.sensitivity import (
-    SensitivityError, analyse, plan_sensitivity, run_sensitivity, write_sensitivity)
+    SensitivityError, analyse, local_runner, plan_sensitivity, run_sensitivity,
+    write_sensitivity)
 import emu.sensitivity.spec as spec_module
 from emu.cli import main
 
@@ -188,27 +189,35 @@ def test_without_salib_the_global_methods_say_how_to_get_it(scenario, monkeypatc
 # --------------------------------------------------------------------------
 
 def paged_a(costs, pages):
-    # At x = 600: 0.5 p + 10, equal to B's 30 at p = 40.
     return 0.5 * pages + 0.001 * costs[X] + 9.4
 
 
 def test_break_even_falls_where_the_hand_calculation_puts_it(scenario):
+    """A toy: metric(A) = 0.5 p + 0.001 x + 9.4 along the pages p, metric(B) = 30.
+
+    At the default x = 600, A's metric is 0.5 p + 10, equal to B's 30 at
+    p = 40; below 40 A wins.  The ratio (0.5 p + 10) / 30 is linear in p, so
+    interpolating between the values 25 and 55 that bracket it is exact.  The
+    band is over the OAT ends of x and y (y moves nothing): x = 300 gives
+    0.5 p + 9.7 = 30 at p = 40.6, x = 3000 gives 0.5 p + 12.4 = 30 at p = 35.2.
+    """
     result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
                              break_even=f"{PAGES}=70,10,55,25",
                              runner=toy_runner(paged_a, lambda c, p: 30))
     be = result["break_even"]
     assert be["key"] == PAGES and be["values"] == [10, 25, 55, 70]
     d = be["default"]
-    # ratio (0.5 p + 10) / 30 is linear in p: the interpolation is exact.
     assert d["ratios"] == pytest.approx([15 / 30, 22.5 / 30, 37.5 / 30, 45 / 30])
     assert d["a_wins"] == [True, True, False, False]
     assert d["at"] == pytest.approx(40) and d["direction"] == "A stops winning"
     band = be["band"]
-    # x = 300: 0.5 p + 9.7 = 30 at p = 40.6; x = 3000: 0.5 p + 12.4 = 30 at p = 35.2;
-    # y at either end and x at baseline: 40.
     assert band["low"] == pytest.approx(35.2) and band["high"] == pytest.approx(40.6)
     assert (band["vectors"], band["crossed"]) == (4, 4)
     assert band["a_wins_throughout"] == band["b_wins_throughout"] == 0
+    # the ratio's range at each value: x = 300 lowest, x = 3000 highest
+    assert band["ratios_min"] == pytest.approx([(0.5 * p + 9.7) / 30 for p in (10, 25, 55, 70)])
+    assert band["ratios_max"] == pytest.approx([(0.5 * p + 12.4) / 30
+                                                for p in (10, 25, 55, 70)])
 
 
 def test_break_even_outside_the_values_is_counted_not_invented(scenario):
@@ -282,6 +291,28 @@ def test_the_tornado_is_drawn(scenario, tmp_path):
     for text in ("kvm.strategy", "gfn_to_pfn", "default costs", "ratio, no unit", "cycles"):
         assert text in svg
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp file left
+    assert not (tmp_path / "break_even.png").exists()          # no break-even asked for
+
+
+def test_the_break_even_band_is_drawn(scenario, tmp_path):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             break_even=f"{PAGES}=10,25,55,70",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    paths = write_sensitivity(tmp_path, result)
+    assert [p.rsplit("/", 1)[-1] for p in paths] == [
+        "sensitivity.json", "tornado.png", "tornado.svg", "break_even.png", "break_even.svg"]
+    assert (tmp_path / "break_even.png").read_bytes().startswith(b"\x89PNG")
+    svg = (tmp_path / "break_even.svg").read_text()
+    for text in (f"kvm.strategy = shadow vs direct along {PAGES}",      # the title
+                 f"{PAGES}: data pages of the working set",              # x: the key, its unit
+                 "cycles_per_guest_access: shadow / direct", "ratio, no unit",   # y
+                 "ratio at the default costs", "break-even band: 35.2..40.6",    # the legend
+                 "break-even at the default costs: 40"):
+        assert text in svg, text
+    again = tmp_path / "again"
+    write_sensitivity(again, result)
+    assert (again / "break_even.png").read_bytes() == (tmp_path / "break_even.png").read_bytes()
+    assert (again / "break_even.svg").read_bytes() == svg.encode()
 
 
 # --------------------------------------------------------------------------
@@ -319,6 +350,35 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("emu: error: ")
     assert message in err
+
+
+def test_a_scenario_file_carries_cost_ranges(tmp_path):
+    path = tmp_path / "ranges.toml"
+    path.write_text(f"[costs]\n{X} = {{low = 500, high = 900}}\n"
+                    f"{Y} = {{value = 400, low = 100, high = 2000}}\n", encoding="utf-8")
+    plan = plan_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X, Y])
+    assert plan.space.ranges[X] == (500, 900) and plan.space.baseline[X] == X_DEFAULT
+    assert plan.space.ranges[Y] == (100, 2000) and plan.space.baseline[Y] == 400
+    assert plan.space.overridden == {Y}
+    # a --range given on the command line replaces the file's
+    plan = plan_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X], ranges=[f"{X}=550,700"])
+    assert plan.space.ranges[X] == (550, 700)
+    result = run_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X, Y],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    assert (entry(result, X)["low"], entry(result, X)["high"]) == (500, 900)
+    assert entry(result, X)["ratio_high"] == pytest.approx(190 / 200)
+
+
+def test_a_scenario_range_with_low_above_high_is_one_line_and_exit_2(tmp_path, capsys):
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[costs]\n{X} = {{value = 600, low = 900, high = 100}}\n",
+                    encoding="utf-8")
+    assert main(["sensitivity", str(path), "--compare", SHADOW_VS_DIRECT]) == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"emu: error: costs.{X}: range low 900 > high 100\n"
+    assert main(["run", str(path)]) == 2
+    assert f"costs.{X}: range low 900 > high 100" in capsys.readouterr().err
 
 
 def test_a_bad_range_in_the_api_is_refused():
@@ -362,6 +422,77 @@ def test_a_cost_only_shadow_pays_moves_only_the_comparison_with_shadow(scenario)
     full_exit = entry(handlers, "c_full_exit")        # the control: only C pays it
     assert full_exit["ratio_low"] < r0 < full_exit["ratio_high"]
     assert handlers["ranking"][0] == "c_full_exit"
+
+
+RESTORE = "shadow_restore_per_entry"
+#: The cost the band varies: direct pays it on every refill after a host switch
+#: (the walk of the guest TLB), shadow only on its rare misses.
+WALK = "asm_walk_per_entry"
+
+
+def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it(scenario):
+    """shadow against direct along the restore cost c of a shadow guest entry.
+
+    Every CPU cycle of a run is charged to one component, and a guest access
+    costs ``access`` = 1 cycle.  A run lasts T cycles on one CPU whatever the
+    design.  shadow rewrites the same N entries at its guest entries whatever
+    c is (the guest's exits and the host's switches fix them), so its restores
+    take N c cycles and the guest gets those cycles fewer for its accesses:
+    A_shadow(c) = A_shadow(0) - N c.  direct restores nothing (its vcpu_put's
+    _tlbia does not depend on c): A_direct.
+    Comparing the accesses done (higher is better), shadow wins while
+    A_shadow(c) > A_direct, that is below
+
+        c* = (A_shadow(0) - A_direct) / N
+
+    and the ratio A_shadow(c) / A_direct is linear in c, so the study's
+    interpolation between the values that bracket c* is exact.  The same holds
+    for each cost vector of the band (asm_walk_per_entry at each end of its range), so
+    the band is the interval of their c*.  Cycles per guest access, T / A,
+    gives the same winner at every c.
+    """
+    seen = {}
+
+    def runner(jobs):
+        summaries = local_runner(jobs)
+        seen.update((j.overrides, s) for j, s in zip(jobs, summaries))
+        return summaries
+
+    base = ("duration_ms=5",)
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=list(base),
+                             metric="guest_accesses", better="higher", costs=[WALK],
+                             break_even=f"costs.{RESTORE}=0,1,2,3", runner=runner)
+
+    def c_star(vector: tuple) -> float:
+        def accesses(strategy, c):
+            return seen[base + (f"kvm.strategy={strategy}", f"costs.{RESTORE}={c}") + vector]
+        n = accesses("shadow", 1)["cycles"]["save_restore"]            # N entries x 1 cycle
+        for c in (0, 1, 2, 3):                     # the premises: N fixed, A linear in c
+            assert accesses("shadow", c)["cycles"]["save_restore"] == n * c
+            assert accesses("shadow", c)["guest_accesses"] == \
+                accesses("shadow", 0)["guest_accesses"] - n * c
+        assert n > 0 and all(accesses("direct", c)["cycles"]["save_restore"]
+                             == accesses("direct", 0)["cycles"]["save_restore"] for c in (1, 2, 3))
+        return (accesses("shadow", 0)["guest_accesses"]
+                - accesses("direct", 0)["guest_accesses"]) / n
+
+    be = result["break_even"]
+    expected = c_star(())
+    assert 0 < expected < 3
+    assert be["default"]["at"] == pytest.approx(expected, abs=1e-6)
+    assert be["default"]["direction"] == "A stops winning"
+    ends = [c_star((f"costs.{WALK}={v}",))
+            for v in (COSTS_BY_NAME[WALK].low, COSTS_BY_NAME[WALK].high)]
+    assert (be["band"]["crossed"], be["band"]["vectors"]) == (2, 2)
+    assert be["band"]["low"] == pytest.approx(min(ends), abs=1e-6)
+    assert be["band"]["high"] == pytest.approx(max(ends), abs=1e-6)
+    for (overrides, s) in seen.items():            # cycles per access: the same winner
+        if "kvm.strategy=shadow" in overrides and f"costs.{RESTORE}=0" not in overrides:
+            direct = seen[tuple("kvm.strategy=direct" if o == "kvm.strategy=shadow" else o
+                                for o in overrides)]
+            c = int(dict(o.split("=") for o in overrides).get(f"costs.{RESTORE}", 19))
+            assert (s["cycles_per_guest_access"] < direct["cycles_per_guest_access"]) == \
+                (c < expected)
 
 
 def test_module_doctests_run():

@@ -15,13 +15,13 @@ from emu.kvm.strategies.base import NO_PID, Strategy
 from emu.machine import Machine
 
 HOOKS = ("entry_base", "entry_per_mod", "new_shadow_array", "memory_bytes", "vcpu_load",
-         "vcpu_put", "guest_pid_change", "set_shadow_pids")
+         "vcpu_put", "priv_switch", "set_pid", "set_shadow_pids")
 WORDING = ("origin", "does", "isolation", "save_restore_work")
 
 #: The messages the scenario's validation gave before the registry existed.
 INDEX_REASON = ("cannot be modelled on the e500: software cannot choose a TLB0 index (the set "
                 "comes from the address and hardware picks the way), so a shadow array cannot "
-                "be laid into hardware index by index (reference/kvm440.md §4.1); use 'direct', "
+                "be laid into hardware index by index (docs/kvm440.md §4.1); use 'direct', "
                 "'e500-flush-on-put' or 'e500-shadow-ids'")
 REFUSED = {
     ("shadow", "e500"): f"kvm.strategy: 'shadow' {INDEX_REASON}",
@@ -31,16 +31,55 @@ REFUSED = {
         "kvm.strategy: 'e500-flush-on-put' needs machine.core = 'e500' (machine.core is '440')",
     ("e500-shadow-ids", "440"):
         "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')",
+    ("direct-noflush", "e500"):
+        "kvm.strategy: 'direct-noflush' is 7924bd41 without the _tlbia of its 440 vcpu_put; "
+        "nothing flushes at vcpu_put on the e500 in 'direct' either: use 'direct', "
+        "'e500-flush-on-put' or 'e500-shadow-ids'",
 }
 
 
 # -- the registry -------------------------------------------------------------------------
 
 def test_the_registry_holds_the_numbered_designs_in_order():
-    assert strategies.NAMES == codes.STRATEGIES == STRATEGIES
+    assert strategies.NAMES == codes.STRATEGIES + ("direct-noflush",) == STRATEGIES
     for name, cls in strategies.CLASSES.items():
         assert cls.name == name
-        assert cls(CostTable({}), 62).code == codes.STRATEGY[name]
+        assert cls(CostTable({}), 62).code == codes.STRATEGY[cls.fastpath or name]
+    # direct-noflush differs from direct only in its vcpu_put: the fast path runs it as direct
+    assert strategies.get("direct-noflush")(CostTable({}), 62).code == codes.STRATEGY["direct"]
+
+
+def test_eras_and_labels():
+    """Every design's eras, as docs/kvm440.md §2.10 lists them, and the labels tables print."""
+    eras = {name: dict(cls.eras) for name, cls in strategies.CLASSES.items()}
+    assert eras == {"shadow": {"guest-tid": "2.6.26"},
+                    "shadow-modified": {"guest-tid": "83aae4a8", "swap-pid": "49dd2c49",
+                                        "tid01": "2.6.28"},
+                    "direct": {"tid01": "7924bd41"},
+                    "direct-save-on-switch": {"tid01": "67577927"},
+                    "e500-flush-on-put": {}, "e500-shadow-ids": {},
+                    "direct-noflush": {"tid01": "7924bd41 without _tlbia"}}
+    label = {(name, core, scheme): strategies.resolve(name, core, scheme).label
+             for name, core, scheme in [
+                 ("shadow", "440", None), ("shadow-modified", "440", "guest-tid"),
+                 ("shadow-modified", "440", "swap-pid"), ("shadow-modified", "440", None),
+                 ("direct", "440", None), ("direct-save-on-switch", "440", None),
+                 ("direct-noflush", "440", None), ("e500-shadow-ids", "e500", None)]}
+    assert list(label.values()) == [
+        "2.6.26 (guest-tid, C)", "83aae4a8 (guest-tid, C)", "49dd2c49 (swap-pid, C)",
+        "2.6.28 (tid01, C)", "7924bd41 (tid01, C)", "67577927 (tid01, C)",
+        "hypothetical: 7924bd41 without _tlbia (tid01, C)", "dd9ebf1f (C)"]
+    proposal = strategies.resolve("direct", "440", handler="asm", pfn_source="pfn-cache")
+    assert (proposal.label, proposal.tid_scheme, proposal.hypothetical) == (
+        "proposal: direct + asm + pfn-cache", "tid01", False)
+    # another pfn source than the kernel's get_user_pages is named
+    assert strategies.resolve("direct", "440", pfn_source="pin-all").label == (
+        "7924bd41 (tid01, C) + pin-all")
+    odd = strategies.resolve("direct", "440", "guest-tid", hypothetical=True)
+    assert (odd.label, odd.commit, odd.hypothetical) == (
+        "hypothetical: direct (guest-tid, C)", "", True)
+    # direct on the e500 is a model of the design, not something KVM e500 shipped
+    assert strategies.resolve("direct", "e500").label == "hypothetical: direct (C)"
 
 
 def test_unknown_names_are_refused():
@@ -49,7 +88,7 @@ def test_unknown_names_are_refused():
         with pytest.raises(ConfigError) as info:
             strategies.get(bad)
         assert str(info.value) == (f"kvm.strategy: unknown strategy {bad!r} (choose from: "
-                                   + ", ".join(codes.STRATEGIES) + ")")
+                                   + ", ".join(strategies.NAMES) + ")")
         with pytest.raises(ConfigError, match="unknown strategy"):
             strategies.make_strategy(bad, "440", CostTable({}), 62)
 
@@ -76,7 +115,7 @@ def test_core_constraints(name, core):
 
 def test_allowed_on():
     assert strategies.allowed_on("440") == ("shadow", "shadow-modified", "direct",
-                                            "direct-save-on-switch")
+                                            "direct-save-on-switch", "direct-noflush")
     assert strategies.allowed_on("e500") == ("direct", "e500-flush-on-put", "e500-shadow-ids")
 
 
@@ -120,8 +159,9 @@ class BaseStrategyChecks:
         s, cpu, vcpu = machine.strategy, machine.cpus[0], machine.vcpus[0]
         assert s.entry_base() >= 0 and s.entry_per_mod() >= 0
         assert (vcpu.shadow is None) == (s.new_shadow_array(machine.backend) is None)
-        for hook in (s.vcpu_load, s.set_shadow_pids, s.vcpu_put, s.guest_pid_change,
-                     s.set_shadow_pids):
+        for hook in (s.vcpu_load, s.set_shadow_pids, s.vcpu_put,
+                     s.set_shadow_pids, lambda c, v: s.priv_switch(c, v, False),
+                     lambda c, v: s.set_pid(c, v, 7), lambda c, v: s.priv_switch(c, v, True)):
             cycles = hook(cpu, vcpu)
             assert isinstance(cycles, int) and cycles >= 0
 
@@ -140,6 +180,10 @@ class TestDirect(BaseStrategyChecks):
 
 class TestDirectSaveOnSwitch(BaseStrategyChecks):
     name = "direct-save-on-switch"
+
+
+class TestDirectNoflush(BaseStrategyChecks):
+    name = "direct-noflush"
 
 
 class TestE500FlushOnPut(BaseStrategyChecks):
@@ -164,27 +208,16 @@ def _own_entries(cpu, vcpu, indices, ts=1):
 
 
 def test_shadow_entry_cost():
+    """The entry loops run over 0..hwater-1 (docs/kvm440.md §2.10): 62 indices at hwater 62."""
     m = _machine("shadow")
-    assert m.strategy.entry_base() == (m.hwater + 1) * m.costs["shadow_restore_per_entry"]
+    assert m.strategy.entry_base() == 62 * m.costs["shadow_restore_per_entry"]
     assert m.strategy.entry_per_mod() == 0
     m = _machine("shadow-modified")
     c = m.costs
-    assert m.strategy.entry_base() == ((m.hwater + 1) * c["shadow_mod_scan_per_entry"]
-                                       + c["shadow_mod_clear"])
+    assert m.strategy.entry_base() == 62 * c["shadow_mod_scan_per_entry"] + c["shadow_mod_clear"]
     assert m.strategy.entry_per_mod() == c["shadow_mod_write_per_entry"]
-
-
-def test_direct_save_on_switch_saves_and_writes_back():
-    m = _machine("direct-save-on-switch")
-    s, cpu, vcpu = m.strategy, m.cpus[0], m.vcpus[0]
-    _own_entries(cpu, vcpu, [3, 7])
-    _own_entries(cpu, vcpu, [9], ts=0)                 # TS=0: not the guest's
-    before = [cpu.tlb.read(i) for i in (3, 7)]
-    # two valid TS=1 entries, none modified: two invalidations
-    assert s.vcpu_put(cpu, vcpu) == 2 * m.costs["invalidate_per_entry"]
-    assert not cpu.tlb.valid_arr[3] and not cpu.tlb.valid_arr[7] and cpu.tlb.valid_arr[9]
-    assert s.vcpu_load(cpu, vcpu) == 2 * m.costs["load_on_load_per_entry"]
-    assert [cpu.tlb.read(i) for i in (3, 7)] == before
+    # 62 x 5 + 36, and 7 + 3 x tlbwe per modified index
+    assert (m.strategy.entry_base(), m.strategy.entry_per_mod()) == (346, 10)
 
 
 def test_e500_flush_on_put_flushes_everything():
@@ -204,7 +237,9 @@ def test_e500_shadow_ids_allocate_once_per_context():
     assert s.set_shadow_pids(cpu, vcpu) == 2 * m.costs["e500_sid_alloc"]
     assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (1, 2)
     assert s.set_shadow_pids(cpu, vcpu) == 0
-    assert s.guest_pid_change(cpu, vcpu) == 0
+    # a new guest PID releases nothing: (vCPU, TID 6, PR 1) gets ID 3
+    assert s.set_pid(cpu, vcpu, 6) == m.costs["e500_sid_alloc"]
+    assert (vcpu.ctx.shadow_pid, vcpu.ctx.pid1) == (3, 2)
 
 
 def test_default_shadow_pids_follow_the_guest_mode():

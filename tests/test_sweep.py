@@ -36,7 +36,8 @@ from emu.run import table as results_table
 ROOT = Path(__file__).resolve().parents[1]
 GRIDS = ["kvm.strategy=shadow,direct", "vm.0.process.0.workload.pages=20,40"]
 SEEDS = 2
-TMP_NAME = re.compile(r"\A\..*\.tmp(\.\w+)?\Z")
+#: a temporary file of an atomic write, or the temporary folder of a run being written
+TMP_NAME = re.compile(r"\A\..*(\.tmp(\.\w+)?|\.emu-(new|old)-\w{8})\Z")
 
 
 # -- helpers ---------------------------------------------------------------------
@@ -83,14 +84,16 @@ def popen(args) -> subprocess.Popen:
 
 def summaries(out: Path) -> dict:
     return {d.name: json.loads((d / "summary.json").read_text())
-            for d in (out / "runs").iterdir() if (d / "summary.json").exists()}
+            for d in (out / "runs").iterdir()
+            if not TMP_NAME.match(d.name) and (d / "summary.json").exists()}
 
 
 def done_runs(out: Path) -> list:
     runs = out / "runs"
     if not runs.is_dir():
         return []
-    return [d.name for d in runs.iterdir() if (d / "summary.json").exists()]
+    return [d.name for d in runs.iterdir()
+            if not TMP_NAME.match(d.name) and (d / "summary.json").exists()]
 
 
 def wait_for(pred, timeout=60.0):

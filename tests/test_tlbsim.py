@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-import emu.backend
+import emu.engine
 import emu.errors
 import emu.run.tlb
 from emu.errors import ConfigError
@@ -368,7 +368,7 @@ def test_backends_stop_at_kinds_above_31_in_the_kernel():
     addr = np.arange(4, dtype=np.uint64) * np.uint64(PAGE)
     kind = np.array([32, 64, 96, 0], np.uint8)
     got = []
-    for impl in (emu.backend.get("cython"), emu.backend.get("reference")):
+    for impl in (emu.engine.get("cython"), emu.engine.get("reference")):
         t = impl.PlainTLB(4, 4, "fifo", 12)
         got.append((t.run(addr, kind, None, 0x1), t.counters()))
     assert got[0] == got[1] and got[0][0] == 0 and got[0][1]["records"] == 0

@@ -10,8 +10,9 @@
 # its line of emu/_fastpath.pyx instead of reading or writing past an array.
 #
 # The working tree is not touched: the tree as it is now (tracked and
-# untracked files, uncommitted edits included; build products, caches and .git
-# left out) is copied to a temporary directory, built there with
+# untracked files, uncommitted edits included; build products, the generated
+# emu/_codes.pxi, caches and .git left out) is copied to a temporary directory,
+# built there (setup.py generates emu/_codes.pxi again from emu/codes.py) with
 #     EMU_DEBUG_BUILD=1 python setup.py build_ext --inplace --force
 # and tested there with
 #     python -m pytest -q -x [PYTEST ARGS...]
@@ -36,7 +37,7 @@ echo "debug_build: copying $src to $copy"
 (cd "$src" && tar -cf - \
     --exclude=./.git --exclude=./build --exclude=./dist --exclude=./out \
     --exclude='*.egg-info' --exclude='*.so' --exclude='*.pyd' \
-    --exclude=./emu/_fastpath.c --exclude=./emu/_fastpath.html \
+    --exclude=./emu/_fastpath.c --exclude=./emu/_fastpath.html --exclude=./emu/_codes.pxi \
     --exclude=__pycache__ --exclude=.pytest_cache --exclude=.hypothesis \
     --exclude=.benchmarks .) | (cd "$copy" && tar -xf -)
 

@@ -37,7 +37,8 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, ROOT)
     from emu.params import default_scenario
-    from emu.report.plots import cycle_breakdown, occupancy_timeline, repopulation_curve
+    from emu.report.plots import (cycle_breakdown, occupancy_timeline, repopulation_curve,
+                                  save_figure)
     from emu.run import run
 
     t0 = time.perf_counter()
@@ -54,10 +55,9 @@ def main(argv=None) -> int:
     png = ("png",)
     out = os.path.join(args.out_dir, "{}")
     paths = []
-    paths += repopulation_curve(runs, out.format("repopulation"), png, args.dpi)
-    paths += cycle_breakdown(runs, out.format("cycles"), png, args.dpi)
-    paths += occupancy_timeline(direct.summary, direct.arrays["timeline"],
-                                out.format("occupancy"), 0, png, args.dpi)
+    paths += save_figure(repopulation_curve(runs), out.format("repopulation"), png, args.dpi)
+    paths += save_figure(cycle_breakdown(runs), out.format("cycles"), png, args.dpi)
+    paths += save_figure(occupancy_timeline(direct), out.format("occupancy"), png, args.dpi)
     for p in paths:
         print(f"{os.path.relpath(p, ROOT)}: {os.path.getsize(p):,} bytes")
     print(f"done in {time.perf_counter() - t0:.1f} s")

@@ -3,7 +3,7 @@
 Every problem with the user's input ends in one line on stderr,
 ``emu: error: ...``, and exit status 2; results are written atomically.
 The work is done by the library (:mod:`emu.run`, :mod:`emu.report`,
-:mod:`emu.explain`); nothing outside this package imports it.
+:mod:`emu.teach`); nothing outside this package imports it.
 """
 
 from __future__ import annotations
@@ -30,34 +30,66 @@ COMMANDS = [
     ("compare", "emu.cli.run", "add_compare_parser"),
     ("report", "emu.cli.report", "add_report_parser"),
     ("sweep", "emu.cli.sweep", "add_sweep_parser"),
-    ("explain", "emu.explain", "add_explain_parser"),
+    ("explain", "emu.teach", "add_explain_parser"),
     ("sensitivity", "emu.cli.sensitivity", "add_sensitivity_parser"),
     ("costs", "emu.cli.sensitivity", "add_costs_parser"),
+    ("study", "emu.cli.study", "add_study_parser"),
+    ("config", "emu.cli.config", "add_config_parser"),
 ]
+
+
+class _Commands:
+    """The ``add_subparsers()`` action, noting each command's one-line summary."""
+
+    def __init__(self, sub):
+        self.sub, self.summaries = sub, {}
+
+    def add_parser(self, name, **kwargs):
+        self.summaries[name] = kwargs.get("help", "")
+        return self.sub.add_parser(name, **kwargs)
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``emu`` parser with every subcommand, or only ``command``'s (the
-    parser a command line starting with that command needs)."""
+    parser a command line starting with that command needs).
+    ``parser.commands``: each command's one-line summary, in order."""
     parser = Parser(prog="emu", description="Emulate KVM virtualizing a software-managed TLB "
                                              "(PowerPC 440, e500).")
     parser.add_argument("--version", action="version", version=f"emu {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    sub = parser.add_subparsers(title="commands", dest="command", metavar="COMMAND",
+                                parser_class=Parser)
     sub.required = True
+    commands = _Commands(sub)
     for name, module, adder in COMMANDS:
         if command is None or name == command:
-            getattr(importlib.import_module(module), adder)(sub)
+            getattr(importlib.import_module(module), adder)(commands)
+    parser.commands = commands.summaries
     return parser
 
 
+def command_list(parser) -> str:
+    """What ``emu`` alone prints: the usage, then each command and its summary."""
+    width = max(map(len, parser.commands))
+    lines = [parser.format_usage().rstrip(), "", parser.description, "", "commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in parser.commands.items()]
+    return "\n".join(lines + ["", "'emu COMMAND --help' describes a command's options."])
+
+
 def main(argv=None) -> int:
-    """Run ``emu ARGV`` (default: ``sys.argv[1:]``); the exit status."""
+    """Run ``emu ARGV`` (default: ``sys.argv[1:]``); the exit status.
+
+    ``emu`` alone prints the commands, one line each, on stdout and exits
+    with 2, the status of every other usage error: no command ran.
+    """
     # NOTE: emu does no linear algebra; without this numpy's import starts one
     # OpenBLAS thread per core, a noticeable share of a short command's time
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    argv = sys.argv[1:] if argv is None else list(argv)
     try:
-        argv = sys.argv[1:] if argv is None else list(argv)
-        command = argv[0] if argv and argv[0] in {c[0] for c in COMMANDS} else None
+        if not argv:
+            print(command_list(build_parser()))
+            return EXIT_USAGE
+        command = argv[0] if argv[0] in {c[0] for c in COMMANDS} else None
         args = build_parser(command).parse_args(argv)
         return args.func(args)
     except EmuError as err:

@@ -1,4 +1,4 @@
-"""``emu report``: one self-contained HTML page of a result (:mod:`emu.report.html`)."""
+"""``emu report``: one self-contained HTML page of any emu folder (:mod:`emu.report.html`)."""
 
 from __future__ import annotations
 
@@ -6,17 +6,27 @@ from emu.report.html import write_report
 
 
 def add_report_parser(sub) -> None:
-    """Add ``emu report DIR [-o OUT.html]`` to the CLI's sub-parsers."""
+    """Add ``emu report DIR [-o OUT.html] [--no-plots]`` to the CLI's sub-parsers."""
     p = sub.add_parser("report", help="write one self-contained HTML report of a result",
-                       description="Write one self-contained HTML page (plots embedded) for a "
-                                   "run directory (emu run --out) or a comparison directory "
-                                   "(emu compare --out).")
-    p.add_argument("dir", help="directory holding summary.json or comparison.json")
-    p.add_argument("-o", "--output", help="HTML file to write (default: DIR/report.html)")
+                       description="Write one self-contained HTML page (plots embedded) of a "
+                                   "folder emu wrote: a run (emu run --out), a comparison "
+                                   "(emu compare --out), a sweep (emu sweep --out: one row "
+                                   "per grid point, plots against each numeric grid key) or "
+                                   "a study (emu study NAME --out), with the section of a "
+                                   "sensitivity study where the folder holds one (emu "
+                                   "sensitivity --out). Every file is checked "
+                                   "first; a damaged one is named in one line.")
+    p.add_argument("dir", metavar="DIR",
+                   help="the folder: it holds summary.json, comparison.json, sweep.json, "
+                        "results.json or sensitivity.json")
+    p.add_argument("-o", "--output", metavar="OUT.html",
+                   help="HTML file to write (default: DIR/report.html)")
+    p.add_argument("--no-plots", dest="plots", action="store_false",
+                   help="leave the plots out (tables only; much faster)")
     p.set_defaults(func=cmd_report)
 
 
 def cmd_report(args) -> int:
     """Run ``emu report``: write the page and print its path."""
-    print(write_report(args.dir, args.output))
+    print(write_report(args.dir, args.output, plots=args.plots))
     return 0

@@ -1,25 +1,29 @@
-"""``emu run`` and ``emu compare``: one scenario, or one under several values of a key."""
+"""``emu run`` and ``emu compare``: one scenario, or one under several values of keys."""
 
 from __future__ import annotations
 
-from emu.cli.args import add_progress_option, add_set_option
+import sys
+
+from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
+                          terminal_width)
+from emu.errors import ConfigError
 from emu.params import default_scenario
 from emu.report.plots import comparison_plots
-from emu.report.text import format_comparison, format_run
-from emu.run.comparison import compare, comparison_json, parse_vary, write_comparison
-from emu.run.files import check_output_dir, dumps_json
+from emu.report.text import format_banner, format_comparison, format_run
+from emu.run.comparison import (DEFAULT_DESIGNS, default_designs, parse_vary, run_comparison,
+                                vary_points)
+from emu.run.files import dumps_json
+from emu.run.outdir import staged
 from emu.run.progress import make_progress
-from emu.run.scenario import run
-
-#: What ``emu run`` without FILE compares on the default scenario.
-DEFAULT_DESIGNS = ("shadow", "direct", "direct-save-on-switch")
+from emu.run.scenario import resolve, run
 
 
-def _scenario_args(p) -> None:
+def _scenario_args(p, out_help: str) -> None:
     add_set_option(p, "override a scenario key by its dotted path (repeatable), "
                       "e.g. kvm.strategy=shadow or vm.0.process.0.workload.pages=60")
-    p.add_argument("--out", help="directory for summary.json and the tidy CSVs")
+    add_out_options(p, out_help)
     p.add_argument("--json", action="store_true", help="print the JSON summary")
+    add_wide_option(p)
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, a line every 5 s "
                            "otherwise)")
 
@@ -28,80 +32,89 @@ def add_run_parser(sub) -> None:
     """Add ``emu run [FILE]`` to the CLI's sub-parsers."""
     p = sub.add_parser("run", help="run a full-system scenario",
                        description="Run a scenario (TOML). Without FILE, runs the built-in "
-                                   "default scenario under the shadow, direct and "
-                                   "direct-save-on-switch designs and prints the comparison.")
+                                   f"default scenario under the {', '.join(DEFAULT_DESIGNS)} "
+                                   "designs and prints the comparison: every --set applies to "
+                                   "each design, --set kvm.strategy=NAME runs that design "
+                                   "alone, and designs the chosen core cannot run (e.g. with "
+                                   "--set machine.core=e500) are left out with a note.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
-    _scenario_args(p)
+    _scenario_args(p, "folder for summary.json and the tidy CSVs (without FILE: the "
+                      "comparison's folder); its files are replaced as one set")
     p.set_defaults(func=cmd_run)
 
 
 def add_compare_parser(sub) -> None:
-    """Add ``emu compare FILE --vary KEY=V1,V2,...`` to the CLI's sub-parsers."""
-    p = sub.add_parser("compare", help="run a scenario under several values of a key",
+    """Add ``emu compare FILE --vary KEY=V1,V2,... [--vary ...]`` to the CLI's sub-parsers."""
+    p = sub.add_parser("compare", help="run a scenario under several values of keys",
                        description="Run FILE once per value of --vary and print the results "
-                                   "side by side.")
+                                   "side by side. Several --vary run the product of their "
+                                   "values (the first key varies slowest).")
     p.add_argument("scenario", help="scenario file (.toml)")
-    p.add_argument("--vary", required=True, metavar="KEY=V1,V2,...",
-                   help="e.g. kvm.strategy=shadow,direct,direct-save-on-switch")
+    p.add_argument("--vary", dest="varies", action="append", required=True,
+                   metavar="KEY=V1,V2,...",
+                   help="a key and its values, e.g. kvm.strategy=shadow,direct (repeatable: "
+                        "--vary a=1,2 --vary b=x,y runs the 4 points of the product)")
     p.add_argument("--plots", action="store_true", help="also write the plots into --out")
-    _scenario_args(p)
+    _scenario_args(p, "folder for comparison.json and one folder per run (named from its "
+                      "values); its files are replaced as one set")
     p.set_defaults(func=cmd_compare)
 
 
 def cmd_run(args) -> int:
     """Run ``emu run``: the scenario's summary (FILE), or the default comparison."""
-    if args.out:
-        check_output_dir(args.out, ["summary.json", "comparison.json"])
     if args.scenario is None:
+        return _default_run(args)
+    scenario = resolve(args.scenario, args.overrides)
+    with staged(args.out, "run", args.force) as stage:
         with make_progress(args.progress) as progress:
-            runs = compare(default_scenario(), "kvm.strategy", list(DEFAULT_DESIGNS),
-                           args.overrides, progress)
-        if args.out:
-            write_comparison(args.out, "kvm.strategy", runs)
-        if args.json:
-            print(dumps_json(comparison_json("kvm.strategy", runs)), end="")
-        else:
-            print(_default_banner(runs[0][1].summary))
-            print(format_comparison([(v, r.summary) for v, r in runs]))
-        return 0
-    with make_progress(args.progress) as progress:
-        result = run(args.scenario, args.overrides, progress)
-    if args.out:
-        result.write(args.out)
-    print(result.json() if args.json else format_run(result.summary), end="" if args.json else "\n")
+            result = run(scenario, progress=progress)
+        if stage:
+            result.write_files(stage.path)
+            stage.commit()
+    if args.json:
+        print(result.json(), end="")
+    else:
+        print(format_run(result.summary, terminal_width(args)))
+    return 0
+
+
+def _default_run(args) -> int:
+    """``emu run`` without FILE: the default scenario under the default designs."""
+    designs, overrides, note = default_designs(args.overrides)
+    with staged(args.out, "comparison", args.force) as stage:
+        if note:
+            print(f"emu: note: {note}", file=sys.stderr, flush=True)
+        with make_progress(args.progress) as progress:
+            comparison = run_comparison(default_scenario(), [("kvm.strategy", designs)],
+                                        overrides, progress)
+        if stage:
+            comparison.write_files(stage.path)
+            stage.commit()
+    if args.json:
+        print(dumps_json(comparison.to_json()), end="")
+    else:
+        width = terminal_width(args)
+        print(format_banner(comparison.results[0].summary["config"], width))
+        print(format_comparison(comparison.summaries(), width))
     return 0
 
 
 def cmd_compare(args) -> int:
     """Run ``emu compare``: the runs side by side (or their JSON)."""
-    key, values = parse_vary(args.vary)
-    if args.out:
-        check_output_dir(args.out, ["comparison.json"])
-    with make_progress(args.progress) as progress:
-        runs = compare(args.scenario, key, values, args.overrides, progress)
-    if args.out:
-        write_comparison(args.out, key, runs)
-        if args.plots:
-            comparison_plots(args.out, [(v, r.summary) for v, r in runs])
+    if args.plots and not args.out:
+        raise ConfigError("--plots writes the plots into the --out folder: give --out DIR")
+    varies = [parse_vary(v) for v in args.varies]
+    vary_points(args.scenario, varies, args.overrides)      # refuse a bad point before --out
+    with staged(args.out, "comparison", args.force) as stage:
+        with make_progress(args.progress) as progress:
+            comparison = run_comparison(args.scenario, varies, args.overrides, progress)
+        if stage:
+            comparison.write_files(stage.path)
+            if args.plots:
+                comparison_plots(stage.path, comparison.summaries())
+            stage.commit()
     if args.json:
-        print(dumps_json(comparison_json(key, runs)), end="")
+        print(dumps_json(comparison.to_json()), end="")
     else:
-        print(format_comparison([(f"{key}={v}", r.summary) for v, r in runs]))
+        print(format_comparison(comparison.summaries(titled=True), terminal_width(args)))
     return 0
-
-
-def _default_banner(s) -> str:
-    """What ``emu run`` without FILE says of the default scenario before its table."""
-    cfg = s["config"]
-    vm = cfg["vm"][0]
-    wl = vm["process"][0]["workload"]
-    host = cfg["host_task"][0] if cfg["host_task"] else None
-    text = (f"Default scenario: one {cfg['machine']['core']} CPU at {cfg['machine']['clock_mhz']} MHz, "
-            f"one VM (1 vCPU, a {wl['pages']}-page working set)")
-    if host:
-        text += (f" sharing the CPU with host task '{host['name']}' "
-                 f"({host['workload']['pages']} pages, runs {host['run_us']:g} us every "
-                 f"{host['run_us'] + host['sleep_us']:g} us)")
-    warmup = cfg["sim"].get("warmup_ms", 0)
-    counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
-    return text + f", {cfg['duration_ms']:g} ms simulated{counted}.\n"

@@ -3,25 +3,32 @@
 The ``emu`` command line adds them with :func:`add_sensitivity_parser` and
 :func:`add_costs_parser` (each takes the ``add_subparsers()`` action).  Bad
 input raises an :class:`~emu.errors.EmuError` whose message is one line; the
-command line prints it and exits with status 2.
+command line prints it and exits with status 2.  ``emu sensitivity`` runs its
+runs as ``emu sweep`` does (:class:`~emu.sensitivity.runner.StudyRunner`):
+exit status 1 if a worker process died, 130 if interrupted; with ``--out``,
+re-running the same command resumes.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from typing import Optional
 
-from emu.run.files import check_output_dir, dumps_json
-from emu.cli.args import int_arg
+from emu.run import SweepError, SweepInterrupted
+from emu.run.files import dumps_json
+from emu.run.outdir import check_output_dir
+from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+                          add_progress_option, add_set_option, int_arg)
 
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
-from emu.sensitivity.runner import Runner, default_scenario
+from emu.sensitivity.runner import Runner, StudyRunner, default_scenario
 from emu.sensitivity.spec import BETTER, DEFAULT_METRIC, METHODS, DEFAULT_SAMPLES
 from emu.sensitivity.study import run_sensitivity
 
 __all__ = ["add_costs_parser", "add_sensitivity_parser", "main_costs", "main_sensitivity"]
-
 
 
 def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
@@ -30,8 +37,10 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
         "sensitivity", help="how far a comparison holds over the plausible cost ranges",
         description="Compare two values of a scenario key (metric(A) / metric(B)) while the "
                     "costs move over their plausible ranges: each cost at its low and high "
-                    "end (oat), plus Morris or Sobol' samples through SALib. Writes "
-                    "DIR/sensitivity.json and a tornado plot with --out.")
+                    "end (oat), plus Morris or Sobol' samples through SALib. With --out, "
+                    "writes DIR/sensitivity.json, a tornado plot and each run into "
+                    "DIR/runs/<label>/; re-running the same command resumes an interrupted "
+                    "study.")
     p.add_argument("scenario", nargs="?", metavar="FILE",
                    help="scenario file (.toml; default: the built-in default scenario)")
     p.add_argument("--compare", required=True, metavar="KEY=A,B",
@@ -55,30 +64,49 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
                    metavar="COST=LOW,HIGH", help="override a cost's range (repeatable)")
     p.add_argument("--costs", metavar="A,B,...",
                    help="vary only these costs (default: every cost with a range)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario key in every run (repeatable)")
+    add_set_option(p, "override a scenario key in every run (repeatable)")
     p.add_argument("--out", metavar="DIR",
-                   help="directory for sensitivity.json, tornado.png and tornado.svg")
+                   help="directory for sensitivity.json, the plots and the runs (default: the "
+                        "runs go to a temporary directory and only the result is printed)")
+    add_executor_options(p)
+    add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     p.add_argument("--json", action="store_true", help="print sensitivity.json")
     p.set_defaults(func=main_sensitivity)
     return p
 
 
 def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) -> int:
-    """``emu sensitivity``: run the study through ``runner`` (default: in this
-    process), write ``--out``, print the result.  Bad input raises EmuError."""
+    """``emu sensitivity``: run the study (through ``runner``, default a
+    :class:`~emu.sensitivity.runner.StudyRunner` on the chosen executor), write
+    ``--out``, print the result.  Bad input raises EmuError."""
     if args.out:
         check_output_dir(args.out, SENSITIVITY_FILES)
     scenario = args.scenario
     if scenario is None:
         scenario = default_scenario()
-    result = run_sensitivity(
-        scenario, args.compare, runner=runner, metric=args.metric, method=args.method,
-        samples=args.samples, seed=args.seed, overrides=args.overrides,
-        ranges=args.ranges, costs=args.costs, break_even=args.break_even,
-        better=args.better)
-    if args.out:
-        write_sensitivity(args.out, result)
+    if runner is None:
+        jobs = StudyRunner(args.out, args.executor, args.workers, args.scheduler, args.progress)
+    else:
+        jobs = contextlib.nullcontext(runner)
+    kept = f"in {args.out}; re-run the same command to resume" if args.out else \
+        "(nothing is kept without --out)"
+    try:
+        with jobs as run_jobs:
+            result = run_sensitivity(
+                scenario, args.compare, runner=run_jobs, metric=args.metric,
+                method=args.method, samples=args.samples, seed=args.seed,
+                overrides=args.overrides, ranges=args.ranges, costs=args.costs,
+                break_even=args.break_even, better=args.better)
+            if args.out:
+                write_sensitivity(args.out, result)
+    except SweepInterrupted as stop:
+        print(f"emu: sensitivity interrupted: {stop.done} of {stop.total} runs done {kept}",
+              file=sys.stderr, flush=True)
+        return EXIT_INTERRUPTED
+    except SweepError as err:
+        print(f"emu: error: {err}; {err.done} of {err.total} runs done {kept}",
+              file=sys.stderr, flush=True)
+        return EXIT_FAILED
     print(dumps_json(result) if args.json else format_sensitivity(result),
           end="" if args.json else "\n")
     return 0

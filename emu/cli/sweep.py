@@ -6,11 +6,12 @@ import os
 import sys
 import time
 
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_progress_option, add_set_option,
-                          int_arg)
+from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+                          add_force_option, add_progress_option, add_set_option, int_arg)
 from emu.run.executors import SweepError
+from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
-from emu.run.table import table_name
+from emu.run.table import format_grid, table_name
 
 
 def add_sweep_parser(sub) -> None:
@@ -20,7 +21,8 @@ def add_sweep_parser(sub) -> None:
         description="Run FILE over the factorial product of the --grid values, each point "
                     "--seeds times, in parallel, into DIR/runs/<id>/ plus one results table "
                     "(DIR/results.parquet). Re-running the same command resumes an "
-                    "interrupted sweep.")
+                    "interrupted sweep, and a sweep that extends the one in DIR (more values, "
+                    "more seeds) reuses its runs.")
     p.add_argument("scenario", metavar="FILE", help="scenario file (.toml)")
     p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a key (dotted path, as --set takes) and its values (repeatable; "
@@ -29,27 +31,24 @@ def add_sweep_parser(sub) -> None:
                    help="replicate each point with N seeds spawned from the scenario's seed "
                         "(default: one run with the scenario's seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
-    p.add_argument("--executor", choices=["local", "dask"], default="local",
-                   help="local: a process pool (default); dask: a Dask cluster")
-    p.add_argument("--workers", type=int_arg, default=None, metavar="N",
-                   help="local worker processes (default: the CPU count; 1 runs in this "
-                        "process), or the size of the local Dask cluster without --scheduler")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="a Dask scheduler's address, e.g. tcp://10.0.0.5:8786 (with "
-                        "--executor dask; default: a LocalCluster on 127.0.0.1)")
+    add_force_option(p, "write into DIR although it holds another result: a run, a comparison "
+                        "(their files are removed) or a sweep with runs this one leaves out "
+                        "(its results table is replaced)")
+    add_executor_options(p)
     add_set_option(p, "override a scenario key for every run (repeatable)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     p.set_defaults(func=cmd_sweep)
 
 
 def cmd_sweep(args) -> int:
-    """Run ``emu sweep``; raises EmuError on bad input (the CLI prints it, exit 2)."""
+    """Run ``emu sweep`` and print the grid's table (mean and 95 % interval over
+    the seeds of each point); raises EmuError on bad input (the CLI prints it, exit 2)."""
     t0 = time.perf_counter()
     out = args.out
     try:
         rows = run_sweep(args.scenario, args.grids, args.seeds, out, executor=args.executor,
                          workers=args.workers, scheduler=args.scheduler,
-                         progress=args.progress, overrides=args.overrides)
+                         progress=args.progress, overrides=args.overrides, force=args.force)
     except SweepInterrupted as stop:
         print(f"emu: sweep interrupted: {stop.done} of {stop.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)
@@ -62,5 +61,6 @@ def cmd_sweep(args) -> int:
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return EXIT_FAILED
     print(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
-          f"{os.path.join(out, table_name())}")
+          f"{os.path.join(out, table_name())}\n")
+    print(format_grid(rows, [parse_grid(g)[0] for g in args.grids]))
     return 0

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from emu.cli.args import int_arg
+from emu.cli.args import add_wide_option, int_arg, size_arg, terminal_width
 from emu.errors import EmuError
 from emu.run.files import dumps_json
 from emu.run.tlb import TLBSimConfig, format_table, simulate_trace
@@ -21,12 +21,14 @@ def add_tlb_parser(sub) -> None:
                    help="ways per set (default: fully associative)")
     p.add_argument("--policy", default="fifo",
                    help="fifo | lru | random | round-robin (the 440 pointer) | nv")
-    p.add_argument("--page-size", type=int_arg, default=4096, help="bytes (default 4096)")
+    p.add_argument("--page-size", type=size_arg, default=4096,
+                   help="bytes: 4096, 4K, 64K, 16M, ... (default 4K)")
     p.add_argument("--kinds", default="all", help="all | data (L, S, M) | inst (I)")
     p.add_argument("--seed", type=int_arg, default=0, help="seed of the random policy")
     p.add_argument("--backend", default="cython", help="cython | reference")
     p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
+    add_wide_option(p)
     p.set_defaults(func=cmd_tlb)
 
 
@@ -37,7 +39,9 @@ def cmd_tlb(args) -> int:
     config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
                           page_size=args.page_size, kinds=args.kinds, seed=args.seed,
                           backend=args.backend, chunk=args.chunk).validate()
-    path = default_trace_path() if args.trace is None else args.trace
-    result = simulate_trace(path, config)
-    print(dumps_json(result) if args.json else format_table(result), end="" if args.json else "\n")
+    result = simulate_trace(default_trace_path() if args.trace is None else args.trace, config)
+    if args.json:
+        print(dumps_json(result), end="")
+    else:
+        print(format_table(result, terminal_width(args)))
     return 0

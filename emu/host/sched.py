@@ -14,7 +14,7 @@ model (the SimPy process of each physical CPU) owns time and calls it:
 
 What it models of Linux's CFS (``kernel/sched/fair.c``; the tunables and their
 defaults are the ``sched_*`` rows of :mod:`emu.costs`, "Linux default:", general
-Linux knowledge, not in ``reference/kvm440.md``):
+Linux knowledge, not in ``docs/kvm440.md``):
 
 - **virtual runtime**: a thread's ``vruntime`` advances by the cycles it ran
   scaled by ``NICE_0_LOAD / weight`` (``update_curr`` / ``calc_delta_fair``), so a

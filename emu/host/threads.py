@@ -1,14 +1,16 @@
-"""Host threads that run natively on the 440: ordinary host tasks and QEMU's I/O thread.
+"""Host threads that run natively on the core: the base of host tasks and QEMU's I/O thread.
 
-Both run Linux's 44x TLB miss handler on the hardware TLB they share with KVM
-(AS=0, their own host PID), so every page they touch can evict a guest entry.
-A host page is allocated on first touch (a host page fault).
+A native thread runs Linux's TLB miss handler on the hardware TLB it shares
+with KVM (AS=0, its own host PID), so every page it touches can evict a
+guest entry.  A host page is allocated on first touch (a host page fault).
+QEMU's I/O thread is in :mod:`emu.qemu.iothread`.
 """
 
 from __future__ import annotations
 
 from emu.codes import CYCLES, STOP
 from emu.host.sched import Thread
+from emu.stats.counters import ctx_arrays, zero_counters
 
 S = STOP
 
@@ -22,8 +24,8 @@ class HostThread(Thread):
     def __init__(self, machine, name: str, tid: int, cpu: int, ctx_id: int, host_pid: int,
                  stream):
         super().__init__(name, tid, cpu)
-        from emu.kvm.vcpu import ctx_arrays
         self.machine = machine
+        self.host = machine.host
         self.stream = stream
         self.chunk = machine.scenario.sim.chunk
         self.arrays = ctx_arrays(machine.hw_entries, 1, None, host_pt=True)
@@ -36,7 +38,6 @@ class HostThread(Thread):
 
     def restart_counters(self) -> None:
         """Zero what this thread counts (the end of a warm-up)."""
-        from emu.kvm.vcpu import zero_counters
         zero_counters(self.arrays)
         self.page_faults = 0
 
@@ -64,7 +65,7 @@ class HostThread(Thread):
                 left -= pos - before
             if stop == S["host_fault"]:
                 vpn = (int(self.ctx.stop_ea) >> 12) & 0xFFFFF
-                self.arrays["host_pt"][vpn] = self.machine.alloc_host_pfn()
+                self.arrays["host_pt"][vpn] = self.host.alloc_host_pfn()
                 self.page_faults += 1
                 cpu.charge(self.category, self.machine.costs["host_page_fault"])
             elif stop == S["sleep"]:
@@ -97,56 +98,7 @@ class HostTask(HostThread):
             sleep = self.sleep_cycles
             self.ran_in_period = 0
         if sleep > 0 or stop == "sleep":
-            machine = self.machine
+            host = self.host
             # ``after`` runs once the clock reaches the end of this run
-            return True, lambda: machine.wake_at(self, machine.env.now + max(sleep, 1))
+            return True, lambda: host.wake_at(self, host.env.now + max(sleep, 1))
         return False, None
-
-
-class QemuThread(HostThread):
-    """Userspace QEMU's I/O thread for one VM: serves MMIO exits (DESIGN.md §2 ``qemu``).
-
-    * ``uart``: a register access — QEMU's handler runs and answers at once;
-    * ``block``: QEMU submits the request, the device answers after
-      ``block_latency_us``, QEMU completes it and wakes the vCPU.
-
-    Serving a request runs QEMU's own accesses (its code and data) natively,
-    so it pollutes the TLB like any host thread.
-    """
-
-    category = "qemu"
-    ACCESSES_PER_REQUEST = 64     # estimate: QEMU's dispatch loop and device model
-
-    def __init__(self, machine, **kw):
-        super().__init__(machine, **kw)
-        self.queue: list = []
-        self.served = {"uart": 0, "block": 0}
-
-    def submit(self, vcpu, device: str) -> None:
-        """Called (at the exit's time) when a vCPU exits to QEMU."""
-        self.queue.append([vcpu, device, "new"])
-        self.machine.wake(self)
-
-    def run(self, cpu, budget: int):
-        c = self.machine.costs
-        work = [r for r in self.queue if r[2] in ("new", "done")]
-        if not work:
-            return True, None                   # sleep until the next request or completion
-        req = work[0]
-        vcpu, device, stage = req
-        machine = self.machine
-        if stage == "new":
-            cpu.charge("qemu", c["qemu_mmio_block" if device == "block" else "qemu_mmio_register"])
-            self.run_accesses(cpu, 1 << 62, limit=self.ACCESSES_PER_REQUEST)
-            self.served[device] += 1
-            if device == "block":
-                req[2] = "in-flight"
-                latency = machine.us(c["block_latency_us"])
-
-                def complete(req=req):
-                    req[2] = "done"
-                    machine.wake(self)
-                return False, lambda: machine.call_at(machine.env.now + latency, complete)
-        self.queue.remove(req)
-        cpu.charge("qemu", c["qemu_wakeup"])
-        return False, lambda: machine.wake(vcpu)

@@ -1,12 +1,18 @@
-"""The core's TLBs: PowerPC 440 UTLB, e500 TLB0/TLB1, and a generic TLB.
+"""The hardware the machine runs on: the cores' TLBs and the physical CPU.
 
-* :class:`~emu.hw.ppc440.PPC440UTLB` — 64 entries, fully associative, written
-  word by word with ``tlbwe`` (reference/kvm440.md §1).
-* :class:`~emu.hw.e500.E500MMU` — TLB0 (512 entries, 4-way, 4 KB, hardware
-  next victim) and TLB1 (16 entries, fully associative, variable sizes)
-  (reference/kvm440.md §4.1).
-* :func:`~emu.hw.tlb.make_plain_tlb` — any sets x ways with one page size, for
-  trace-driven studies (``emu tlb``) and comparison with other simulators.
+* :mod:`emu.hw.cpu` — :func:`~emu.hw.cpu.build_core` builds the translation
+  hardware of one core as the machine runs it, and
+  :class:`~emu.hw.cpu.PhysicalCPU` holds it with the CPU's cycle breakdown.
+* :mod:`emu.hw.ppc440` — the PowerPC 440 UTLB: 64 entries, fully associative,
+  hwater and the pinned entries above it, the micro-TLBs; builders of the
+  arrays, and :class:`~emu.hw.ppc440.PPC440UTLB`, the UTLB written word by
+  word with ``tlbwe`` (docs/kvm440.md §1).
+* :mod:`emu.hw.e500` — TLB0 (512 entries, 4-way, 4 KB, hardware next victim)
+  and TLB1 (16 entries, fully associative, variable sizes); builders, and
+  :class:`~emu.hw.e500.E500MMU` (docs/kvm440.md §4.1).
+* :mod:`emu.hw.tlb` — geometry, page sizes and policies shared by every core,
+  and :func:`~emu.hw.tlb.make_plain_tlb`: any sets x ways with one page size,
+  for trace-driven studies (``emu tlb``) and comparison with other simulators.
 """
 
 from emu.hw.tlb import (PAGE_SIZES_440, PAGE_SIZES_E500, POLICIES, SUPPORTED_PAGE_SIZES,

@@ -1,4 +1,4 @@
-"""The e500v2 MMU's second-level TLBs (reference/kvm440.md §4.1).
+"""The e500v2 MMU's second-level TLBs (docs/kvm440.md §4.1).
 
 * TLB0: 512 entries, 4-way set associative, 4 KB pages only.  The set is
   fixed by the EA (bits 45–51 in 64-bit numbering, i.e. ``(EA >> 12) % 128``);
@@ -13,21 +13,39 @@ A translation searches both arrays.
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
-from emu.hw.tlb import PAGE_SIZES_E500
+from emu.hw.tlb import PAGE_OFFSET, PAGE_SIZES_E500
 
 TLB0_ENTRIES, TLB0_WAYS = 512, 4
 TLB1_ENTRIES = 16
+KERNEL_TLB1_SHIFT = 28            # the kernel's IPROT entry in TLB1 maps 256 MB
+
+
+def build_tlb0(impl, seed: int = 0):
+    """TLB0: 512 entries, 4-way, 4 KB pages, the hardware next-victim counter."""
+    return impl.BookeTLB(TLB0_ENTRIES, TLB0_WAYS, "nv", -1, 12, seed)
+
+
+def build_tlb1(impl, seed: int = 0):
+    """TLB1: 16 entries, fully associative, written at the index software names."""
+    return impl.BookeTLB(TLB1_ENTRIES, TLB1_ENTRIES, "none", -1, 12, seed)
+
+
+def build_host_mmu(impl, seed: int = 0):
+    """(TLB0, TLB1) as a running host kernel leaves them: TLB0 empty, TLB1 entry 0
+    the IPROT mapping of kernel lowmem at PAGE_OFFSET (docs/kvm440.md §4.1)."""
+    tlb0, tlb1 = build_tlb0(impl, seed), build_tlb1(impl, seed)
+    tlb1.write(0, PAGE_OFFSET, KERNEL_TLB1_SHIFT, 0, 0, 0, 0, -1)
+    return tlb0, tlb1
 
 
 class E500MMU:
     """TLB0 and TLB1 of one e500v2 core."""
 
     def __init__(self, backend: str = "cython", seed: int = 0):
-        impl = _backend.get(backend)
-        self.tlb0 = impl.BookeTLB(TLB0_ENTRIES, TLB0_WAYS, "nv", -1, 12, seed)
-        self.tlb1 = impl.BookeTLB(TLB1_ENTRIES, TLB1_ENTRIES, "none", -1, 12, seed)
+        impl = engine.get(backend)
+        self.tlb0, self.tlb1 = build_tlb0(impl, seed), build_tlb1(impl, seed)
 
     def tlb0_write(self, ea: int, tid: int, ts: int, real_address: int = 0, attr: int = 0,
                    owner: int = -1, way: int | None = None) -> int:

@@ -1,4 +1,4 @@
-"""The PowerPC 440 unified TLB, as software sees it (reference/kvm440.md §1).
+"""The PowerPC 440 unified TLB, as software sees it (docs/kvm440.md §1).
 
 64 entries, fully associative, each written one 32-bit word at a time by
 ``tlbwe`` and read by ``tlbre``; ``tlbsx`` searches with MMUCR[STID, STS].
@@ -12,17 +12,25 @@ IBM bit numbering (bit 0 is the most significant):
 
 Linux fills indices 0..hwater round robin and pins entries above hwater
 (slot 63 holds the 256 MB kernel lowmem mapping; hwater starts at 62;
-reference/kvm440.md §1.5).
+docs/kvm440.md §1.5).
 """
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
+from emu.hw.tlb import PAGE_OFFSET
 
 TLB_SIZE = 64                     # PPC44x_TLB_SIZE (reference §0)
 HWATER = 62                       # 64 - 1 - PPC44x_EARLY_TLBS (reference §1.5)
+LOWMEM_PIN_SHIFT = 28             # each pinned entry maps 256 MB of kernel lowmem (reference §1.5)
+#: The shadow (micro) TLBs in front of the UTLB: 4 I-side, 8 D-side entries,
+#: emptied by every interrupt, rfi and sc (PPC440x5 UM p.152; reference §0, §1).
+#: The fast path implements them (VirtCPU); the machine switches them on.
+MICRO_ITLB_ENTRIES, MICRO_DTLB_ENTRIES = 4, 8
 
+# tlbwe/tlbre word select (mmu-44x.h: PPC44x_TLB_PAGEID, _XLAT, _ATTRIB)
+PAGEID, XLAT, ATTRIB = 0, 1, 2
 # Word 0
 EPN_MASK = 0xFFFFFC00
 VALID = 0x200
@@ -54,6 +62,39 @@ def word1(real_address: int) -> int:
     return (real_address & RPN_MASK) | ((real_address >> 32) & ERPN_MASK)
 
 
+def build_utlb(impl, hwater: int = HWATER, seed: int = 0):
+    """The UTLB array: 64 entries, fully associative, Linux's round robin over 0..hwater.
+
+    ``impl`` is a backend module (:func:`emu.engine.get`); the array is empty.
+    """
+    return impl.BookeTLB(TLB_SIZE, TLB_SIZE, "round-robin", hwater, 12, seed)
+
+
+def build_guest_utlb(impl):
+    """The UTLB KVM emulates for a guest: 64 entries, each index named by the guest
+    (no replacement policy; docs/kvm440.md §2.7)."""
+    return impl.BookeTLB(TLB_SIZE, TLB_SIZE, "none")
+
+
+def pin_kernel_lowmem(tlb, hwater: int = HWATER) -> None:
+    """Write Linux's pinned entries above ``hwater``: 256 MB of kernel lowmem each.
+
+    Slot 63 maps PAGE_OFFSET, slot 62 the next 256 MB, and so on down to
+    hwater + 1 (ppc44x_pin_tlb, docs/kvm440.md §1.5).  The entries belong
+    to the host kernel (owner -1, TID 0, TS 0).
+    """
+    for n, slot in enumerate(range(TLB_SIZE - 1, hwater, -1)):
+        tlb.write(slot, PAGE_OFFSET + (n << LOWMEM_PIN_SHIFT), LOWMEM_PIN_SHIFT, 0, 0,
+                  n << LOWMEM_PIN_SHIFT, 0, -1)
+
+
+def build_host_utlb(impl, hwater: int = HWATER, seed: int = 0):
+    """The UTLB as a running host kernel leaves it: empty below hwater, pinned above."""
+    tlb = build_utlb(impl, hwater, seed)
+    pin_kernel_lowmem(tlb, hwater)
+    return tlb
+
+
 class PPC440UTLB:
     """The 440 UTLB with its MMUCR, on a fast-path :class:`BookeTLB` array.
 
@@ -63,8 +104,7 @@ class PPC440UTLB:
     """
 
     def __init__(self, backend: str = "cython", hwater: int = HWATER, seed: int = 0):
-        impl = _backend.get(backend)
-        self.array = impl.BookeTLB(TLB_SIZE, TLB_SIZE, "round-robin", hwater, 12, seed)
+        self.array = build_utlb(engine.get(backend), hwater, seed)
         self.words = [[0, 0, 0] for _ in range(TLB_SIZE)]
         self.tids = [0] * TLB_SIZE
         self.mmucr_stid = 0

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-from emu import backend as _backend
+from emu import engine
 from emu.errors import ConfigError
 
 KB, MB, GB = 1 << 10, 1 << 20, 1 << 30
 
+#: Where Linux maps kernel lowmem (PAGE_OFFSET): the host kernel's pinned
+#: entries map it on both cores (docs/kvm440.md §1.5, §4.1).
+PAGE_OFFSET = 0xC000_0000
+
 #: The 440's eight page sizes: 1K, 4K, 16K, 64K, 256K, 1M, 16M, 256M
-#: (PPC440x5 UM p.140; reference/kvm440.md §1.1).
+#: (PPC440x5 UM p.140; docs/kvm440.md §1.1).
 PAGE_SIZES_440 = (1 * KB, 4 * KB, 16 * KB, 64 * KB, 256 * KB, 1 * MB, 16 * MB, 256 * MB)
 
 #: e500v2 TLB1 page sizes, 4K to 4G in powers of 4 (e500 RM p.12-2;
-#: reference/kvm440.md §4.1).  TLB0 holds 4 KB pages only.
+#: docs/kvm440.md §4.1).  TLB0 holds 4 KB pages only.
 PAGE_SIZES_E500 = tuple(4 * KB << (2 * i) for i in range(11))
 
 SUPPORTED_PAGE_SIZES = tuple(sorted(set(PAGE_SIZES_440) | set(PAGE_SIZES_E500)))
@@ -63,5 +67,5 @@ def make_plain_tlb(entries: int = 64, ways: int | None = None, policy: str = "fi
     """A trace-driven TLB of one page size (``emu tlb``), on either backend."""
     ways = check_geometry(entries, ways, policy)
     shift = page_shift(page_size)
-    impl = _backend.get(backend)
+    impl = engine.get(backend)
     return impl.PlainTLB(entries, ways, policy, shift, hwater, seed)

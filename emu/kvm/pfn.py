@@ -1,7 +1,7 @@
 """Where KVM's C path gets the host pfn of a guest frame: one class per pfn source.
 
 The pfn source decides what the assembly miss handler can know without
-calling C (DESIGN.md §4):
+calling C (docs/design.md §4):
 
 * ``gup``: nothing; every fill defers to C, which calls get_user_pages and
   keeps the page reference in the shadow slot (put when the slot is released);
@@ -66,7 +66,7 @@ class PfnSource:
 
 class Gup(PfnSource):
     """get_user_pages on every fill; the shadow slot holds the page reference
-    until it is released (reference/kvm440.md §2.5)."""
+    until it is released (docs/kvm440.md §2.5)."""
 
     name = "gup"
     does = "nothing: every fill calls get_user_pages, and each shadow slot holds its page"
@@ -78,7 +78,7 @@ class Gup(PfnSource):
         cpu.charge("c_path", self.costs["put_page"])
 
     def memory_bytes(self) -> dict:
-        # one page reference per shadow slot in use (reference/kvm440.md §2.5)
+        # one page reference per shadow slot in use (docs/kvm440.md §2.5)
         held = sum(int((v.ctx.arrays["hwref_gi"] >= 0).sum()) for v in self.vm.vcpus)
         return {"pinned_pages": held * 4096}
 
@@ -149,7 +149,7 @@ class PfnCache(PfnSource):
 
 class GuestTlbRefs(PfnSource):
     """Each 4 KB guest TLB entry keeps the pfn of its page while it lives
-    (KVM e500's tlb_refs, reference/kvm440.md §4.2)."""
+    (KVM e500's tlb_refs, docs/kvm440.md §4.2)."""
 
     name = "guest-tlb-refs"
     does = "the page of each 4 KB guest TLB entry while that entry lives"

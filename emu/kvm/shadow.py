@@ -1,11 +1,12 @@
 """KVM's shadow bookkeeping: which hardware TLB slots shadow which guest entries.
 
 Every hardware slot KVM fills for a vCPU remembers the guest TLB entry it
-shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; reference/kvm440.md
+shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; docs/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
 PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
-shadow designs also keep a per-vCPU shadow array that they lay into hardware
-indices 0..hwater (:func:`restore_shadow_array`).
+shadow designs also keep a per-vCPU shadow array whose slots 0..hwater-1
+their entry loop lays into hardware (:func:`restore_shadow_array`), and one
+modified flag per slot (``shadow_tlb_mod``, 83aae4a8) that the loop reads.
 """
 
 from __future__ import annotations
@@ -15,26 +16,76 @@ import numpy as np
 from emu.codes import CAUSE, TLB
 
 
-def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
-    """Drop every shadow slot that maps guest entry ``gi`` (kvmppc_44x_shadow_release).
+def mark_modified(vcpu, i: int) -> None:
+    """Set the modified flag of shadow slot ``i`` (kvmppc_tlbe_set_modified).
 
-    The hardware index is invalidated even when another context has written
-    it since (the source notes this can kill a host mapping; counted in
-    ``host_mappings_killed``).  Returns the number of slots released.
+    ``n_modified`` counts the flags the entry loop will rewrite: those below
+    its length (``ctx.loop_len``); the flags of slots hwater and 63 are set
+    but only cleared (docs/kvm440.md §2.10).
+    """
+    ctx = vcpu.ctx
+    mod = ctx.arrays["mod"]
+    if not mod[i]:
+        mod[i] = 1
+        if i < ctx.loop_len:
+            ctx.n_modified += 1
+
+
+def mark_all_modified(vcpu, n: int) -> None:
+    """Set the modified flags of shadow slots 0..n-1 (:func:`mark_modified` of each)."""
+    ctx = vcpu.ctx
+    mod = ctx.arrays["mod"]
+    mod[:n] = 1
+    ctx.n_modified = int(np.count_nonzero(mod[:ctx.loop_len]))
+
+
+def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
+    """Release shadow slot ``i`` of ``vcpu`` (kvmppc_44x_shadow_release).
+
+    A slot that holds a page drops it (the pfn source's ``put_shadow_ref``)
+    and its mapping leaves hardware index ``i``: the direct designs tlbie the
+    index, the shadow designs write the invalid word at the next entry, which
+    the model does now (nothing runs in between) -- below hwater, the only
+    indices their entry loop writes.  The index is invalidated even when
+    another context has written it since (the source notes this can kill a
+    host mapping; counted in ``host_mappings_killed``).  The shadow entry
+    itself is invalidated.  Returns whether the slot held a page.
     """
     ctx = vcpu.ctx
     hwref = ctx.arrays["hwref_gi"]
+    if vcpu.shadow is not None:
+        vcpu.shadow.invalidate(i)
+    if hwref[i] < 0:
+        return False
+    hwref[i] = -1
+    vcpu.kvm.pfn.put_shadow_ref(cpu)
+    if vcpu.shadow is not None and i >= ctx.loop_len:
+        return True
+    virt = cpu.virt
+    if i < virt.tlb.entries:
+        entry = virt.tlb.read(i)
+        if entry[0] and entry[7] >> 8 != ctx.ctx:
+            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
+    virt.invalidate(i, ctx.ctx, reason)
+    return True
+
+
+def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
+    """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote it).
+
+    The slots are released with :func:`release_slot`; a design that keeps
+    modified flags for its entry loop (``vcpu.strategy.flags_released``) sets
+    them.  Returns the number of slots released.
+    """
+    ctx = vcpu.ctx
+    hwref = ctx.arrays["hwref_gi"]
+    flags = vcpu.strategy.flags_released
     released = 0
     for i in np.flatnonzero(hwref == gi):
         i = int(i)
-        hwref[i] = -1
-        entry = cpu.virt.tlb.read(i) if i < cpu.virt.tlb.entries else None
-        if entry is not None and entry[0] and entry[7] >> 8 != ctx.ctx:
-            ctx.arrays["tlb"][TLB["host_mappings_killed"]] += 1
-        cpu.virt.invalidate(i, ctx.ctx, reason)
-        if vcpu.shadow is not None:
-            vcpu.shadow.invalidate(i)
-        vcpu.kvm.pfn.put_shadow_ref(cpu)
+        release_slot(cpu, vcpu, i, reason)
+        if flags:
+            mark_modified(vcpu, i)
         released += 1
     if gi >= 0:
         ctx.arrays["gref"][gi] = -1
@@ -48,19 +99,35 @@ def release_process_entries(cpu, vcpu) -> int:
     return sum(release_guest_entry(cpu, vcpu, gi, CAUSE["guest-context-switch"]) for gi in gis)
 
 
+def tlbia(cpu, writer: int, hwater: int, costs) -> int:
+    """Linux 44x ``_tlbia()``: write word 0 = index (V clear) into hardware
+    indices 0..hwater, whoever owns them; pinned entries above hwater survive.
+
+    Returns its cycles: ``tlbia_base + (hwater + 1) * tlbia_per_entry``
+    (docs/kvm440.md §2.10: 13 + 63 x 4 = 265 at hwater 62 with tlbwe = 1).
+    """
+    tlb = cpu.tlb
+    for i in range(hwater + 1):
+        if tlb.valid_arr[i]:
+            cpu.invalidate(i, writer, CAUSE["flush"])
+    return costs["tlbia_base"] + (hwater + 1) * costs["tlbia_per_entry"]
+
+
 def new_shadow_array(backend, hwater: int):
-    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; reference/kvm440.md §2.3)."""
+    """A vCPU's 64-entry shadow TLB (kvm_vcpu_arch.shadow_tlb; docs/kvm440.md §2.3)."""
     return backend.BookeTLB(64, 64, "round-robin", hwater)
 
 
-def restore_shadow_array(cpu, vcpu, hwater: int) -> None:
-    """Write the vCPU's shadow array over hardware indices 0..hwater.
+def restore_shadow_array(cpu, vcpu, loop_len: int) -> None:
+    """Write the vCPU's shadow array over hardware indices 0..loop_len-1, as
+    the entry loop does (0..hwater-1: a shadow in slot hwater never reaches
+    hardware, docs/kvm440.md §2.10).
 
     An index whose hardware entry already equals the shadow one is left alone;
     an invalid shadow index invalidates the hardware one.
     """
     shadow, ctx = vcpu.shadow, vcpu.ctx.ctx
-    for i in range(hwater + 1):
+    for i in range(loop_len):
         valid, ea, shift, tid, ts, rpn, _attr, owner = shadow.read(i)
         if valid:
             if cpu.tlb.read(i) != (valid, ea, shift, tid, ts, rpn, 0, owner):

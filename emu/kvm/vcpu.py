@@ -2,104 +2,115 @@
 
 ``VcpuThread.run`` is called by the CPU's scheduler loop with a cycle budget.
 It runs the guest's accesses in the fast path and handles, in Python, what
-the fast path stops for: guest TLB misses (the guest's own handler and its
-three trapping ``tlbwe``), the deferred C path (``gfn_to_pfn``), MMIO (the
-vCPU blocks until QEMU answers), system calls, sleeps, guest timer ticks and
-halt.  Every cycle is charged to a category of the CPU's breakdown, so the
-cycles a call used are the growth of that breakdown.
+the fast path stops for: the deferred C path (``gfn_to_pfn``) and MMIO (the
+vCPU blocks until QEMU answers) here; guest TLB misses, system calls, sleeps,
+guest timer ticks and idle in the guest kernel (:mod:`emu.guest.kernel`),
+whose privileged instructions trap back here: the vCPU is the guest's
+:class:`~emu.guest.kernel.TrapPort` (instruction emulation, emulated
+``tlbwe`` and ``mtspr PID``, interrupt delivery and the privilege switch,
+rfi, the guest decrementer, wait).  An instruction fetch from a device page
+comes back as a machine check (:meth:`VcpuThread.machine_check`).  Every
+cycle is charged to a category of the CPU's breakdown, so the cycles a call
+used are the growth of that breakdown.
+
+The guest decrementer is a host timer (``kvmppc_emulate_dec``: ``mod_timer``
+at jiffy granularity; docs/kvm440.md §2.10): it fires at a host tick,
+and the guest's tick is delivered inside the host's DEC exit when the vCPU
+is running then, at its next entry otherwise; a vCPU waiting in the guest's
+idle loop is woken for it.  A guest tick makes no exit of its own.
+
+The handlers an observer can watch (``VcpuThread.observer``) are marked
+``@observed``; :mod:`emu.observe` lists the events and their arguments.
 """
 
 from __future__ import annotations
 
-import numpy as np
-
-from emu.codes import CAUSE, EXIT, STEP, STOP
+from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME, TLB
 from emu.errors import EmuError
-from emu.guest.os import (BLOCK_EA, BLOCK_GPA, DEVICE_GPAS, GUEST_HWATER, GUEST_TLB_SIZE,
-                          KERNEL_BASE, KERNEL_SHIFT, UART_EA, UART_GPA)
+from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
+from emu.hw.ppc440 import XLAT, build_guest_utlb
 from emu.kvm.shadow import release_guest_entry
+from emu.observe import observed
+from emu.stats.counters import ctx_arrays, zero_counters
 
 S = STOP
-
-
-#: The arrays of a fast-path context that only count (the others are tables).
-COUNTERS = ("exits", "exit_sumsq", "tlb", "causes", "profile", "repop_miss", "repop_access")
-
-
-def zero_counters(arrays: dict) -> None:
-    """Restart the counting arrays of a context (the end of a warm-up)."""
-    for name in COUNTERS:
-        arrays[name][...] = 0
-
-
-def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False) -> dict:
-    """The counter and table arrays one fast-path context reads and writes."""
-    return {
-        "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
-        "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
-        "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
-        "gref": np.full(GUEST_TLB_SIZE, -1, np.int64),
-        "hwref_gi": np.full(hw_entries, -1, np.int32),
-        "host_pt": np.full(1 << 20 if host_pt else 1, -1, np.int32),
-        "mod": np.zeros(hw_entries, np.uint8),
-        "exits": np.zeros(len(EXIT) * 4, np.int64),
-        "exit_sumsq": np.zeros(len(EXIT), np.int64),
-        "tlb": np.zeros(6, np.int64),
-        "causes": np.zeros(len(CAUSE), np.int64),
-        "profile": np.zeros(2 * len(STEP), np.int64),
-        "repop_miss": np.zeros(window, np.int64),
-        "repop_access": np.zeros(window, np.int64),
-    }
+MISSES = TLB["misses"]
+#: A decrementer that is not armed.
+NEVER = 1 << 62
 
 
 class VcpuThread(Thread):
-    """One vCPU: a host thread running the guest through KVM."""
+    """One vCPU: a host thread running the guest through KVM.
+
+    ``kernel`` is the guest kernel's side of this vCPU
+    (:class:`~emu.guest.kernel.GuestKernel`); the vCPU hands itself in to it
+    as its trap port.
+    """
 
     kind = "vcpu"
+    #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
+    observer = None
 
-    def __init__(self, machine, kvm, guest, gcpu, vm_index: int, index: int, tid: int,
+    @property
+    def thread(self):
+        """The thread an observer is told about: this vCPU."""
+        return self
+
+    def __init__(self, machine, kvm, kernel, vm_index: int, index: int, tid: int,
                  cpu: int, ctx_id: int):
         super().__init__(f"vm{vm_index}.vcpu{index}", tid, cpu)
-        self.machine, self.kvm, self.guest, self.gcpu = machine, kvm, guest, gcpu
+        self.machine, self.kvm, self.kernel = machine, kvm, kernel
+        self.host = machine.host
+        self.qemu = None                   # the VM's QEMU I/O thread (wired by the machine)
+        self.guest, self.gcpu = kernel.os, kernel.gcpu
         self.vm_index, self.index = vm_index, index
         cfg = machine.scenario.kvm
         be = machine.backend
         self.strategy = machine.strategy
         self.costs = machine.costs
-        self.batch_tlbwe = cfg.batch_tlbwe
-        self.gtlb = be.BookeTLB(GUEST_TLB_SIZE, GUEST_TLB_SIZE, "none")
+        self.gtlb = build_guest_utlb(be)
         self.shadow = self.strategy.new_shadow_array(be)
-        arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm)
+        arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm,
+                            shadow_pos=self.strategy.shadow_pos)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
                           self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
                           kvm.pfn.code, 0, 0)
+        # how a fill tags its shadow, and how far the entry loop writes
+        self.ctx.tid_scheme = TID_SCHEME[self.strategy.tid_scheme or "tid01"]
+        if self.strategy.loop_len is not None:
+            self.ctx.loop_len = self.strategy.loop_len
         costs = dict(self.costs.to_dict())
         costs["entry_base"] = self.strategy.entry_base()
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
-        # The guest kernel's pinned entries (reference/kvm440.md §2.2 and §1.5).
-        self.gtlb.write(63, KERNEL_BASE, KERNEL_SHIFT, 0, 0, 0, 0, -1)
-        self.gtlb.write(62, UART_EA, 12, 0, 0, UART_GPA, 0, -1)
-        self.gtlb.write(61, BLOCK_EA, 12, 0, 0, BLOCK_GPA, 0, -1)
+        # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
+        for gi, ea, shift, gpa in PINNED_ENTRIES:
+            self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
-        if gcpu.current is not None:
-            self.ctx.guest_pid = gcpu.current.pid
-            gcpu.pid_owner[gcpu.current.pid] = gcpu.current.index
-        self.timer_period = machine.us(self.costs["guest_timer_period_us"])
-        self.timeslice = machine.us(self.costs["guest_timeslice_us"])
-        self.next_timer = self.timer_period
-        self.slice_start = 0
+        if self.gcpu.current is not None:
+            self.ctx.guest_pid = self.gcpu.current.pid
         self.resume_mmio = None
         self.resumes = 0
+        self.machine_checks = 0            # machine checks KVM queued to the guest
         self.blocked_on = None
+        self.work = machine.work                 # sim.guest_accesses, or None
+        self.tick = machine.host.tick
+        # the guest decrementer, armed at boot for the guest's first tick
+        self.dec_expiry = self.dec_fire_time(0, kernel.timer_period)
+        self.dec_delivered = False               # delivered inside a DEC exit, not yet handled
+        self.wait_from = -1                      # when the pending EMUL_WAIT exit began
+        kernel.attach(self)
 
     def restart_counters(self) -> None:
-        """Zero what this vCPU counts (the end of a warm-up)."""
+        """Zero what this vCPU counts (the end of a warm-up), its processes' figures too."""
         zero_counters(self.ctx.arrays)
         self.resumes = 0
+        self.machine_checks = 0
+        for proc in self.gcpu.processes:
+            proc.restart()
 
     # -- accounting helpers ----------------------------------------------------
 
@@ -107,11 +118,6 @@ class VcpuThread(Thread):
         prof = self.ctx.arrays["profile"]
         prof[2 * STEP[step]] += 1
         prof[2 * STEP[step] + 1] += cycles
-
-    def guest_work(self, cpu, cycles: int) -> None:
-        """Cycles the guest itself runs (in guest context)."""
-        cpu.charge("guest", cycles)
-        self.ctx.guest_run += cycles
 
     def begin_exit(self, cpu) -> int:
         """Leave the guest: TIMEINGUEST closes, the micro-TLBs empty."""
@@ -126,15 +132,16 @@ class VcpuThread(Thread):
         self.ctx.guest_entry(cpu.virt)
         self.ctx.record_exit(EXIT[category], cpu.total() - t0)
 
-    def emulate(self, cpu, category: str, kvm_cycles: int = None) -> None:
-        """A lightweight exit whose handler emulates one instruction."""
-        t0 = self.begin_exit(cpu)
-        cpu.charge("c_path", self.costs["emulate_instruction"] if kvm_cycles is None
-                   else kvm_cycles)
-        self.end_exit(cpu, category, t0)
+    def dec_fire_time(self, now: int, dec: int) -> int:
+        """The host tick at which a guest decrementer of ``dec`` cycles, set at
+        ``now``, fires: ``mod_timer(jiffies + dec / tb_ticks_per_jiffy)`` runs at
+        the first tick with jiffies >= that, and never at the current one."""
+        jiffy = now // self.tick
+        return max(jiffy + 1, jiffy + dec // self.tick) * self.tick
 
     # -- host scheduler hooks ----------------------------------------------------
 
+    @observed("vcpu_load")
     def vcpu_load(self, cpu) -> None:
         """Scheduled in: the strategy's load hook, then the first guest entry."""
         cpu.charge("host_switch", self.costs["vcpu_load"])
@@ -147,12 +154,21 @@ class VcpuThread(Thread):
 
     def host_interrupt(self, cpu, category: str, handler_cycles: int) -> None:
         """A host interrupt while the guest runs (timer tick, wake-up IPI): an exit
-        to the host's handler and back."""
+        to the host's handler and back.  At a host tick (``DEC``) the guest
+        decrementer's timer may run: its interrupt is delivered to the guest
+        before the entry (kvmppc_core_deliver_interrupts), inside this exit."""
         t0 = self.begin_exit(cpu)
         cpu.charge("host_switch", handler_cycles)
+        if category == "DEC" and cpu.total() >= self.dec_expiry:
+            self.dec_expiry = NEVER
+            self.dec_delivered = True
+            if self.ctx.guest_pr:
+                self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
 
+    @observed("vcpu_put")
     def vcpu_put(self, cpu) -> None:
+        """Scheduled out: the strategy's put hook."""
         cpu.charge("host_switch", self.costs["vcpu_put"])
         cpu.charge("save_restore", self.strategy.vcpu_put(cpu, self))
 
@@ -163,106 +179,80 @@ class VcpuThread(Thread):
 
         ``after`` (or None) is called once the simulated clock has reached the
         end of what ran: it hands work to other processes at the right time.
+        With ``sim.guest_accesses`` set, no call runs past the last guest
+        access of the work: the run returns when it is done.
         """
         start = cpu.total()
-        now0 = self.machine.env.now
-        ctx = self.ctx
+        now0 = self.host.env.now
+        ctx, kernel, work = self.ctx, self.kernel, self.work
+        tlb = ctx.arrays["tlb"]
+        if self.wait_from >= 0:                   # re-entered after the guest's wait
+            ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
+            self.wait_from = -1
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
             self.resume_mmio = None
-            proc.pos += 1
+            done = proc.advance(proc.pos + 1)
             cpu.charge("exit_entry", self.costs["c_restore"])
             ctx.guest_entry(cpu.virt)
+            if work is not None and work.retire(done, cpu.total()):
+                return False, None
         while True:
             spent = cpu.total() - start
-            if spent >= budget:
+            if spent >= budget or (work is not None and work.left == 0):
                 return False, None
             now = now0 + spent
-            if now >= self.next_timer:
-                self.timer_tick(cpu, now)
+            if self.dec_delivered or now >= self.dec_expiry:
+                self.take_dec(cpu)
+                kernel.timer_tick(cpu, now)
                 continue
-            proc = self.gcpu.current
+            proc = kernel.user_process()
             if proc is None or proc.sleep_until >= 0:
-                nxt = self.gcpu.pick_next(now)
-                if nxt is None:
-                    return self.halt(cpu, now)
-                self.switch_process(cpu, nxt, now)
+                blocked = kernel.schedule(cpu, now)
+                if blocked is not None:
+                    return blocked
                 continue
             if proc.pos >= len(proc.ea):
                 proc.refill()
-            b = min(budget - spent, self.next_timer - now)
-            stop, pos, _ = ctx.run_virt(cpu.virt, proc.ea, proc.kind, proc.pos, b)
-            proc.pos = pos
+            ea, kind = proc.ea, proc.kind
+            if work is not None:
+                lim = proc.limit(work.left)
+                if lim < len(kind):
+                    ea, kind = ea[:lim], kind[:lim]
+            misses = tlb[MISSES]
+            stop, pos, _ = ctx.run_virt(cpu.virt, ea, kind, proc.pos, budget - spent)
+            proc.tlb_misses += int(tlb[MISSES] - misses)
+            done = proc.advance(pos)
+            if work is not None and work.retire(done, cpu.total()):
+                return False, None
             if stop == S["budget"] or stop == S["end"]:
                 continue
-            if stop == S["guest_miss"]:
-                self.guest_tlb_miss(cpu, proc)
+            if stop == S["guest_miss"]:           # KVM delivered the miss to the guest
+                kernel.tlb_miss(cpu, proc)
             elif stop == S["deferred"]:
                 self.c_path(cpu)
             elif stop == S["mmio"]:
                 return self.mmio_exit(cpu, proc)
             elif stop == S["syscall"]:
-                proc.pos += 1
-                self.syscall(cpu, proc)
+                proc.skip_marker()
+                kernel.syscall(cpu, proc)
             elif stop == S["sleep"]:
-                proc.pos += 1
-                wake = now0 + cpu.total() - start + self.machine.us(proc.stream.sleep_us)
-                proc.sleep_until = max(wake, now0 + cpu.total() - start + 1)
+                proc.skip_marker()
+                kernel.sleep(cpu, proc, cpu.total())
+            elif stop == S["machine_check"]:
+                self.machine_check(proc)
 
-    def run_kernel(self, cpu, ea, kind) -> None:
-        """Guest kernel accesses (supervisor mode) until all are done."""
-        pos = 0
-        while pos < len(ea):
-            stop, pos, _ = self.ctx.run_virt(cpu.virt, ea, kind, pos, 1 << 62)
-            if stop == S["deferred"]:
-                self.c_path(cpu)
-            elif stop != S["end"]:
-                raise EmuError(f"internal: guest kernel access stopped with {stop}")
+    def take_dec(self, cpu) -> None:
+        """The guest decrementer's interrupt is taken: delivered at this entry
+        (MSR[PR] 1 -> 0 from user mode) unless a DEC exit already delivered it."""
+        if not self.dec_delivered and self.ctx.guest_pr:
+            self.priv_switch(cpu, False)
+        self.dec_delivered = False
+        self.dec_expiry = NEVER
 
-    # -- what the fast path stops for ----------------------------------------------------
+    # -- KVM's exits -----------------------------------------------------------------------
 
-    def guest_tlb_miss(self, cpu, proc) -> None:
-        """The guest's own TLB miss handler (Linux 44x, reference/kvm440.md §1.6)."""
-        ea = int(self.ctx.stop_ea)
-        if ea >= KERNEL_BASE:
-            raise EmuError(f"internal: guest TLB miss on kernel address {ea:#x}")
-        self.guest_work(cpu, self.costs["guest_miss_handler"])
-        self.emulate(cpu, "EMUL_MFSPR")                 # reading DEAR/SRR0 traps
-        gfn, faulted = self.guest.translate(proc, ea)
-        if faulted:
-            self.guest_work(cpu, self.costs["guest_page_fault"])
-        gi = self.gcpu.tlb_victim()
-        self.guest_tlbwe(cpu, gi, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
-        self.emulate(cpu, "EMUL_RFI")
-
-    def guest_tlbwe(self, cpu, gi: int, new) -> None:
-        """The guest writes entry ``gi``: XLAT, PAGEID, ATTRIB, each trapping to KVM.
-
-        kvmppc_44x_emul_tlbwe (reference/kvm440.md §2.7): release the shadows of
-        the old entry, store the word, and map the entry eagerly when it is
-        host-safe.  With ``batch_tlbwe`` the three words cost one exit.
-        """
-        old = self.gtlb.read(gi)
-        if self.batch_tlbwe:
-            stages = [new]
-        else:
-            xlat = (old[1], old[2], old[3], old[4], new[4]) if old[0] else None
-            stages = [xlat, new, new]
-        for entry in stages:
-            t0 = self.begin_exit(cpu)
-            cpu.charge("c_path", self.costs["emul_tlbwe"])
-            if self.gtlb.valid_arr[gi]:
-                release_guest_entry(cpu, self, gi, CAUSE["self-eviction"])
-            if entry is not None:
-                ea, shift, tid, ts, gpa = entry
-                self.gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
-                gfn = gpa >> 12
-                if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
-                    pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)
-                    self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
-                    cpu.charge("c_path", self.costs["c_hw_write"])
-            self.end_exit(cpu, "EMUL_TLBWE", t0)
-
+    @observed("c_path")
     def c_path(self, cpu) -> None:
         """gfn_to_pfn in C: from the asm handler (deferred) or inline in the C handler."""
         ctx = self.ctx
@@ -281,6 +271,15 @@ class VcpuThread(Thread):
         ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
                         cpu.total() - t0)
 
+    def machine_check(self, proc) -> None:
+        """An instruction fetch from a device page: the fast path counted the
+        exit ITLBVIRT and KVM queued a machine check to the guest (booke.c
+        @73e75b41).  Linux's machine_check_exception sends a user process
+        SIGBUS; the model counts the machine check and skips the fetch."""
+        self.machine_checks += 1
+        proc.pos += 1
+
+    @observed("mmio_exit")
     def mmio_exit(self, cpu, proc):
         """A heavyweight exit to QEMU; the vCPU blocks until the device answers."""
         ctx = self.ctx
@@ -288,83 +287,151 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
-        device = DEVICE_GPAS.get(int(ctx.stop_gpa) >> 12, "uart")
+        gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"
-        qemu = self.machine.qemu[self.vm_index]
-        return True, lambda: qemu.submit(self, device)
+        qemu = self.qemu
+        return True, lambda: qemu.submit(self, gpa)
 
-    def syscall(self, cpu, proc) -> None:
-        """sc traps to KVM, which delivers it; the guest kernel runs; rfi traps back."""
+    # -- the trap port: what the guest kernel's privileged instructions do ------------------
+
+    def guest_work(self, cpu, cycles: int) -> None:
+        """Cycles the guest itself runs (in guest context)."""
+        cpu.charge("guest", cycles)
+        self.ctx.guest_run += cycles
+
+    def run_kernel(self, cpu, ea, kind) -> None:
+        """Guest kernel accesses until all are done; the guest is in supervisor mode."""
+        if self.ctx.guest_pr:
+            raise EmuError("internal: guest kernel accesses with the guest in user mode")
+        pos = 0
+        while pos < len(ea):
+            stop, pos, _ = self.ctx.run_virt(cpu.virt, ea, kind, pos, 1 << 62)
+            if stop == S["deferred"]:
+                self.c_path(cpu)
+            elif stop != S["end"]:
+                raise EmuError(f"internal: guest kernel access stopped with {stop}")
+
+    def now(self, cpu) -> int:
+        """The current time in cycles (the CPU's clock)."""
+        return cpu.total()
+
+    def fault(self) -> tuple[int, bool]:
+        """(EA, instruction fetch?) of the miss the fast path just delivered."""
+        return int(self.ctx.stop_ea), self.ctx.stop_kind == 0
+
+    def deliver(self, cpu, category: str) -> None:
+        """KVM delivers an interrupt (kvmppc_booke_irqprio_deliver): MSR[PR] 1 -> 0.
+
+        ``SYSCALL``: the sc exit, whose delivery switches the privilege before
+        the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path's exit found the
+        miss and delivered it; the switch is charged after it.
+        """
+        if category != "SYSCALL":
+            self.priv_switch(cpu, False)
+            return
         t0 = self.begin_exit(cpu)
         cpu.charge("exit_entry", self.costs["deliver_interrupt"])
-        self.end_exit(cpu, "SYSCALL", t0)
-        self.set_mode(cpu, user=False)
-        self.guest_work(cpu, self.costs["guest_syscall"])
-        ea, kind = self.gcpu.kernel_accesses()
-        self.run_kernel(cpu, ea, kind)
+        self.priv_switch(cpu, False)
+        self.end_exit(cpu, category, t0)
+
+    def traps(self, cpu, seq) -> None:
+        """The guest executes the trapping instructions of ``seq``: one lightweight
+        exit each (exit, emulation, the strategy's entry work), recorded in its
+        category.  Nothing runs in the guest between them."""
+        n = len(seq)
+        if not n:
+            return
+        ctx, virt = self.ctx, cpu.virt
+        ctx.end_guest_run()
+        virt.micro_flush()
+        light, emulate = self.costs["exit_light"], self.costs["emulate_instruction"]
+        cpu.charge("exit_entry", n * light)
+        cpu.charge("c_path", n * emulate)
+        # NOTE: two calls into the fast path per trap (the entry work, which may
+        # differ from one entry to the next, and the record); a run is at most
+        # ~20 traps and comes once per event, which keeps tools/bench.py's
+        # system section above 3x pycachesim.  A C loop over the run would take
+        # its place if that stopped holding.
+        for cat in seq.cats:
+            ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
+
+    def rfi(self, cpu, usermode: bool) -> None:
+        """The guest's final rfi traps and is emulated; MSR[PR] comes from SRR1."""
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        self.set_mode(cpu, user=True)
+        self.priv_switch(cpu, usermode)
         self.end_exit(cpu, "EMUL_RFI", t0)
 
-    def set_mode(self, cpu, user: bool) -> None:
-        self.ctx.guest_pr = 1 if user else 0
-        cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
+    def priv_switch(self, cpu, usermode: bool) -> None:
+        """The guest's MSR[PR] becomes ``usermode`` (kvmppc_set_msr): called inside
+        the exit that changes it -- an interrupt delivered from user mode, an
+        rfi back to user mode.  When PR changes, the strategy's
+        kvmppc_mmu_priv_switch runs (in the guest-tid era it releases every
+        shadow slot) and loads the shadow PID(s); nothing happens otherwise."""
+        if (1 if usermode else 0) != self.ctx.guest_pr:
+            cpu.charge("save_restore", self.strategy.priv_switch(cpu, self, usermode))
 
-    def timer_tick(self, cpu, now: int) -> None:
-        """The guest's decrementer: DEC exit, the guest's tick, maybe a process switch."""
+    def tlbwe(self, cpu, gi: int, word, entry) -> None:
+        """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
+
+        kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
+        the old entry, store the word, and map the entry eagerly when it is
+        host-safe.  The model keeps guest entries decoded: XLAT gives the old
+        entry the new real address (an invalid entry stays invalid), PAGEID and
+        ATTRIB give the guest's whole ``entry`` (its XLAT came first), and
+        ``word`` None (batched) writes the whole entry in one exit.  A PAGEID
+        with V clear (``entry`` None) is an invalidation: the released shadows
+        count as flushed.
+        """
+        gtlb = self.gtlb
+        if word == XLAT and entry is not None:
+            old = gtlb.read(gi)
+            entry = (old[1], old[2], old[3], old[4], entry[4]) if old[0] else None
+            cause = CAUSE["self-eviction"]
+        else:
+            cause = CAUSE["self-eviction" if entry is not None else "flush"]
         t0 = self.begin_exit(cpu)
-        cpu.charge("exit_entry", self.costs["deliver_interrupt"])
-        self.end_exit(cpu, "DEC", t0)
-        self.guest_work(cpu, self.costs["guest_timer_handler"])
-        while self.next_timer <= now:
-            self.next_timer += self.timer_period
-        cur = self.gcpu.current
-        if cur is None or cur.sleep_until >= 0 or now - self.slice_start >= self.timeslice:
-            nxt = self.gcpu.pick_next(now)
-            if nxt is not None and nxt is not cur:
-                self.switch_process(cpu, nxt, now)
-            else:
-                self.slice_start = now
-        self.emulate(cpu, "EMUL_RFI")
+        cpu.charge("c_path", self.costs["emul_tlbwe"])
+        if gtlb.valid_arr[gi]:
+            release_guest_entry(cpu, self, gi, cause)
+        if entry is None:
+            gtlb.invalidate(gi)
+        else:
+            ea, shift, tid, ts, gpa = entry
+            gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
+            gfn = gpa >> 12
+            if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
+                pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)
+                self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
+                cpu.charge("c_path", self.costs["c_hw_write"])
+        self.end_exit(cpu, "EMUL_TLBWE", t0)
 
-    def switch_process(self, cpu, proc, now: int) -> None:
-        """The guest switches to ``proc``: mtspr PID traps; KVM releases or retags."""
-        self.guest_work(cpu, self.costs["guest_context_switch"])
-        owner = self.gcpu.pid_owner.get(proc.pid)
-        if owner is not None and owner != proc.index:
-            self.pid_rollover_flush(cpu)
-        self.gcpu.pid_owner[proc.pid] = proc.index
+    def tlb_valid(self, gi: int) -> bool:
+        """Whether guest TLB entry ``gi`` is valid."""
+        return bool(self.gtlb.valid_arr[gi])
+
+    def mtspr_pid(self, cpu, pid: int) -> None:
+        """The guest's mtspr PID traps: kvmppc_set_pid, as the TID era does it."""
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        if proc.pid != self.ctx.guest_pid:
-            self.ctx.guest_pid = proc.pid
-            cpu.charge("save_restore", self.strategy.guest_pid_change(cpu, self))
-            cpu.charge("c_path", self.strategy.set_shadow_pids(cpu, self))
+        cpu.charge("save_restore", self.strategy.set_pid(cpu, self, pid))
         self.end_exit(cpu, "EMUL_MTSPR", t0)
-        self.gcpu.current = proc
-        self.slice_start = now
 
-    def pid_rollover_flush(self, cpu) -> None:
-        """PIDs rolled over: the guest invalidates its whole TLB, one trapping tlbwe each."""
-        self.guest_work(cpu, self.costs["guest_tlb_flush"])
-        for gi in range(GUEST_HWATER + 1):
-            if self.gtlb.valid_arr[gi]:
-                t0 = self.begin_exit(cpu)
-                cpu.charge("c_path", self.costs["emul_tlbwe"])
-                release_guest_entry(cpu, self, gi, CAUSE["flush"])
-                self.gtlb.invalidate(gi)
-                self.end_exit(cpu, "EMUL_TLBWE", t0)
+    def set_dec(self, cpu, cycles: int) -> None:
+        """The guest's mtspr DEC (kvmppc_emulate_dec): its host timer fires at the
+        host tick ``cycles`` from now rounds down to, and at the next one at the
+        earliest."""
+        self.dec_expiry = self.dec_fire_time(cpu.total(), cycles)
 
-    def halt(self, cpu, now: int):
-        """Nothing runnable: the guest waits (mtmsr WE traps); block until the next event."""
-        self.emulate(cpu, "HALT")
-        self.gcpu.current = None
-        wake = self.next_timer
-        w = self.gcpu.next_wake()
-        if w >= 0:
-            wake = min(wake, w)
-        self.blocked_on = "halt"
-        machine = self.machine
-        return True, lambda: machine.wake_at(self, wake)
+    def wait(self, cpu, until: int):
+        """The guest's ``mtmsr`` with MSR[WE] traps (kvm_vcpu_block): the vCPU blocks
+        until its decrementer fires or, with ``until`` >= 0, until cycle ``until``
+        (an I/O completion).  The EMUL_WAIT exit lasts until the vCPU is entered
+        again, and is recorded then."""
+        self.wait_from = self.begin_exit(cpu)
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        self.blocked_on = "wait"
+        wake = self.dec_expiry if until < 0 else min(until, self.dec_expiry)
+        host = self.host
+        return True, lambda: host.wake_at(self, wake)

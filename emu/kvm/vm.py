@@ -4,7 +4,7 @@
   guest RAM is QEMU's anonymous memory, so the first ``gfn_to_pfn`` of a page
   takes a host page fault;
 * the pfn source (:mod:`emu.kvm.pfn`) is where the C path gets a pfn, and
-  what the assembly handler can know without calling C (DESIGN.md §4).
+  what the assembly handler can know without calling C (docs/design.md §4).
 """
 
 from __future__ import annotations

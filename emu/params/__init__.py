@@ -7,7 +7,8 @@
 - :mod:`emu.params.workload`: the one workload schema, which the access
   streams consume;
 - :mod:`emu.params.load`: TOML files, ``--set`` overrides, the default
-  scenario, back to the TOML shape, and the reference of every key.
+  scenario, back to the TOML shape (and to a TOML file), and the reference
+  of every key.
 
 ``python -m emu.params`` prints every key with its type, range, default and
 doc.
@@ -20,6 +21,7 @@ from emu.params.load import (
     load_scenario,
     scenario_from_dict,
     scenario_to_dict,
+    scenario_to_toml,
 )
 from emu.params.scenario import (
     BACKENDS,
@@ -30,6 +32,7 @@ from emu.params.scenario import (
     PFN_CACHE_POLICIES,
     PFN_SOURCES,
     STRATEGIES,
+    TID_SCHEMES,
     VM,
     HostTask,
     Machine,
@@ -37,6 +40,8 @@ from emu.params.scenario import (
     Scenario,
     Sim,
     check_core_constraints,
+    design,
+    resolved,
     validate_combination,
 )
 from emu.params.workload import DISTRIBUTIONS, MMIO_DEVICES, WORKLOAD_KINDS, Workload
@@ -45,6 +50,7 @@ __all__ = [
     "CORES",
     "STRATEGIES",
     "HANDLERS",
+    "TID_SCHEMES",
     "PFN_SOURCES",
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
@@ -63,8 +69,11 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "scenario_to_dict",
+    "scenario_to_toml",
     "apply_overrides",
     "check_core_constraints",
+    "design",
+    "resolved",
     "validate_combination",
     "default_scenario",
     "DEFAULT_SCENARIO_DATA",

@@ -22,11 +22,14 @@ Promises
   the file.  See :func:`apply_overrides`.
 - **Round trip.**  ``scenario_from_dict(scenario_to_dict(s)) == s`` for every
   scenario this module builds; :func:`scenario_to_dict` is JSON-serialisable
-  and has the TOML file's shape (``vm`` / ``process`` / ``host_task`` lists).
+  and has the TOML file's shape (``vm`` / ``process`` / ``host_task`` lists),
+  and :func:`scenario_to_toml` writes it as a TOML file that loads back
+  to ``s`` (``emu config dump``).
 - **Trace paths** (workload kind ``trace``) are resolved against the directory
   of the TOML file (:attr:`Scenario.base_dir`) and stored absolute.  Whether
   the file exists is checked later, by :mod:`emu.workload`.
-- Costs are only checked for shape here (string name, non-negative integer);
+- Costs are only checked for shape here (string name, non-negative integer,
+  or a table of ``value`` / ``low`` / ``high`` whose low is at most its high);
   :class:`emu.costs.CostTable` checks the names.
 
 Example::
@@ -44,6 +47,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import json
 import os
 from typing import Any, Iterable, Mapping, Union
 
@@ -61,6 +65,7 @@ __all__ = [
     "load_scenario",
     "scenario_from_dict",
     "scenario_to_dict",
+    "scenario_to_toml",
     "apply_overrides",
     "default_scenario",
     "DEFAULT_SCENARIO_DATA",
@@ -255,6 +260,59 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
     ``scenario_from_dict`` of the result equals ``s``.
     """
     return dump(s)
+
+
+def scenario_to_toml(s: Scenario) -> str:
+    """The full resolved scenario as a TOML document: every key, defaults
+    included, in declaration order (:func:`scenario_to_dict`).
+
+    Loading it gives ``s`` back: ``load_scenario`` of the text written to a
+    file equals ``s`` (trace paths are absolute, so the file may live
+    anywhere).
+    """
+    lines: list[str] = []
+    _toml_table(scenario_to_dict(s), "", lines)
+    return "\n".join(lines).lstrip("\n") + "\n"
+
+
+def _toml_key(key: str) -> str:
+    return key if key and all(c.isascii() and (c.isalnum() or c in "-_") for c in key) \
+        else _toml_string(key)
+
+
+def _toml_string(text: str) -> str:
+    # JSON's escapes are TOML's, but for DEL, which TOML wants escaped too
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)       # a float's repr is TOML: 20.0, 1e-05, inf, nan
+    if isinstance(value, str):
+        return _toml_string(value)
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in value.items()) \
+            + "}"
+    return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+
+
+def _is_table_array(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Mapping) for v in value)
+
+
+def _toml_table(data: Mapping, path: str, lines: list) -> None:
+    """Append the TOML lines of table ``data`` (at dotted ``path``): its
+    values, then each sub-table and array of tables under its header."""
+    nested = [k for k, v in data.items() if isinstance(v, Mapping) or _is_table_array(v)]
+    lines += [f"{_toml_key(k)} = {_toml_value(v)}" for k, v in data.items() if k not in nested]
+    for key in nested:
+        value = data[key]
+        header = join(path, _toml_key(key))
+        for item in value if isinstance(value, list) else [value]:
+            lines += ["", f"[[{header}]]" if isinstance(value, list) else f"[{header}]"]
+            _toml_table(item, header, lines)
 
 
 #: The raw data behind :func:`default_scenario`.

@@ -18,6 +18,7 @@ exist — is checked by :func:`validate_combination`.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
@@ -33,9 +34,11 @@ from emu.params.fields import (
     Number,
     Str,
     Table,
+    dump,
     is_int,
     join,
     param,
+    read_table,
     show,
 )
 from emu.params.workload import Workload, WorkloadTable
@@ -44,10 +47,12 @@ __all__ = [
     "CORES",
     "STRATEGIES",
     "HANDLERS",
+    "TID_SCHEMES",
     "PFN_SOURCES",
     "PFN_CACHE_POLICIES",
     "GUEST_TLB_WALKS",
     "BACKENDS",
+    "CostRange",
     "Process",
     "VM",
     "HostTask",
@@ -56,6 +61,8 @@ __all__ = [
     "Sim",
     "Scenario",
     "check_core_constraints",
+    "design",
+    "resolved",
     "validate_combination",
 ]
 
@@ -66,6 +73,7 @@ __all__ = [
 CORES = ("440", "e500")
 STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
+TID_SCHEMES = strategies.TID_SCHEMES
 PFN_SOURCES = pfn.NAMES
 PFN_CACHE_POLICIES = ("fifo", "lru", "random")
 GUEST_TLB_WALKS = ("linear", "hashed")
@@ -80,11 +88,12 @@ MAX_PROCESSES = 1000  # per VM, counting each spec's ``count``
 MAX_HOST_TASKS = 64
 MAX_CHUNK = 2**24
 MAX_REPOPULATION_WINDOW = 65536
-MAX_HWATER = 63  # the 440 UTLB has 64 entries (reference/kvm440.md §1.1)
+MAX_HWATER = 63  # the 440 UTLB has 64 entries (docs/kvm440.md §1.1)
 MAX_SEED = 2**64 - 1
 MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
 MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
+MAX_GUEST_ACCESSES = 2**48
 
 # ---------------------------------------------------------------------------
 # Kinds of the values particular to a scenario
@@ -114,21 +123,38 @@ class _CpuList(Kind):
         return "list of integers", f"one per vCPU, each 0..{MAX_CPUS - 1}"
 
 
+@dataclass(frozen=True)
+class CostRange:
+    """A cost given as a table: its value and the ends of its plausible range,
+    each optional (``exit_light = {value = 300, low = 150, high = 900}``, or
+    ``{low = 150, high = 900}`` to keep the default value)."""
+
+    value: Optional[int] = param(None, Int(0, MAX_COST), "the cost's value", optional=True)
+    low: Optional[int] = param(None, Int(0, MAX_COST), "the low end of its range",
+                               optional=True)
+    high: Optional[int] = param(None, Int(0, MAX_COST), "the high end of its range",
+                                optional=True)
+
+
 class _Costs(Kind):
-    """A table of cost name = cycles.  Only the shape is checked here (string
-    names, non-negative integers); :class:`emu.costs.CostTable` checks the
-    names."""
+    """A table of cost name = cycles, or name = :class:`CostRange` (kept as a
+    dict of the keys given).  Only the shape is checked here (string names,
+    non-negative integers, a range's low at most its high);
+    :class:`emu.costs.CostTable` checks the names."""
 
     def read(self, value, where, ctx, default):
         if not isinstance(value, Mapping):
             raise ConfigError(f"{where}: expected a table of name = cycles, got {show(value)}")
-        out: dict[str, int] = {}
+        out: dict[str, Union[int, dict]] = {}
         for name, cycles in value.items():
             if not isinstance(name, str):
                 raise ConfigError(f"{where}: cost names must be strings, got {show(name)}")
             key = join(where, name)
             if name == "clock_mhz":
                 raise ConfigError(f"{key}: the clock is machine.clock_mhz, not a cost")
+            if isinstance(cycles, Mapping):
+                out[name] = self._range(cycles, key, ctx)
+                continue
             if is_int(cycles):
                 cycles = int(cycles)
             elif isinstance(cycles, float) and cycles.is_integer():
@@ -143,11 +169,20 @@ class _Costs(Kind):
             out[name] = cycles
         return out
 
+    @staticmethod
+    def _range(table: Mapping, key: str, ctx) -> dict:
+        given = dump(read_table(CostRange, table, key, ctx.base_dir))
+        if not given:
+            raise ConfigError(f"{key}: expected value, low or high in the table, got none")
+        if given.get("low", 0) > given.get("high", MAX_COST):
+            raise ConfigError(f"{key}: range low {given['low']} > high {given['high']}")
+        return given
+
     def dump(self, value):
-        return dict(value)
+        return {name: dict(v) if isinstance(v, Mapping) else v for name, v in value.items()}
 
     def text(self):
-        return "table", "cost name = cycles (names: emu.costs)"
+        return "table", "cost name = cycles, or {value, low, high} (names: emu.costs)"
 
 
 class _Processes(Array):
@@ -238,22 +273,29 @@ class Machine:
                       "the core: PPC440 or e500 (440 may be written unquoted)")
     cpus: int = param(1, Int(1, MAX_CPUS), "physical CPUs")
     clock_mhz: int = param(667, Int(1, 100_000),
-                           "core clock (reference/kvm440.md §0: 440SP/440EPx class)")
+                           "core clock (docs/kvm440.md §0: 440SP/440EPx class)")
     micro_tlb: bool = param(False, Bool(), "model the 440's 4-entry I / 8-entry D shadow "
-                                           "arrays (reference/kvm440.md §1.1)")
+                                           "arrays (docs/kvm440.md §1.1)")
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
-                        "reference/kvm440.md §0, §1.5; ignored on the e500)")
+                        "docs/kvm440.md §0, §1.5; ignored on the e500)")
 
 
 @dataclass(frozen=True)
 class KVM:
-    """The hypervisor design under test (DESIGN.md §4)."""
+    """The hypervisor design under test (docs/design.md §4)."""
 
     strategy: str = param("direct", Choice(STRATEGIES), "how shadow TLB entries reach the "
-                                                        "hardware (DESIGN.md §4)")
-    handler: str = param("asm", Choice(HANDLERS), "the miss handler: assembly fast path "
-                                                  "or a full exit to C")
+                                                        "hardware (docs/design.md §4); "
+                                                        "direct-noflush is hypothetical")
+    tid_scheme: Optional[str] = param(
+        None, Choice(TID_SCHEMES), "the KVM-440 TID era (default: the design's own: shadow "
+        "guest-tid, shadow-modified and the direct designs tid01)", optional=True)
+    handler: Optional[str] = param(
+        None, Choice(HANDLERS), "the miss handler: a full exit to C (default: every shipped "
+        "design) or the proposed assembly fast path", optional=True)
+    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with "
+                                              "(the run is labelled hypothetical)")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
                             "where a fill finds the host page frame")
     pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
@@ -270,6 +312,13 @@ class KVM:
 class Sim:
     """How to simulate: the fast path's chunk, its backend, the repopulation
     window, whether to record a TLB occupancy timeline, and the warm-up.
+
+    ``guest_accesses``: equal work.  The run ends once the guest processes
+    have made exactly this many accesses in all (records of their streams; an
+    MMIO access counts once QEMU answered), whatever the chunk size and the
+    backend; ``duration_ms`` is then an upper bound, and reaching it first is
+    an error.  The summary reports the cycle the work was done at
+    (``time_to_work_cycles``).  Unset: the run lasts ``duration_ms``.
 
     ``warmup_ms``: the counters (exits, TLB hits and misses, the cycle
     breakdown, the fast-path profile, the repopulation curve, page faults)
@@ -290,6 +339,9 @@ class Sim:
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")
+    guest_accesses: Optional[int] = param(
+        None, Int(1, MAX_GUEST_ACCESSES), "end the run after exactly this many guest accesses "
+        "(equal work; duration_ms becomes an upper bound)", optional=True)
 
 
 @dataclass(frozen=True)
@@ -306,7 +358,8 @@ class Scenario:
     question: str = param("", Str(), "the question the scenario answers")
     machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")
     kvm: KVM = param(KVM(), Table(KVM), "the KVM design under test")
-    costs: dict[str, int] = param({}, _Costs(), "cycle costs overriding emu.costs")
+    costs: dict[str, Union[int, dict]] = param({}, _Costs(), "cycle costs (and their "
+                                               "ranges) overriding emu.costs")
     vms: list[VM] = param([VM()], Array(VM, 1, MAX_VMS, "VMs"), "the guests ([[vm]])", key="vm")
     host_tasks: list[HostTask] = param([], Array(HostTask, 0, MAX_HOST_TASKS, "host tasks"),
                                        "ordinary host threads ([[host_task]])", key="host_task")
@@ -322,17 +375,38 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     """Refuse a KVM design the core cannot run, saying why.
 
     - the strategy must be one the core can run (:func:`emu.kvm.strategies.check_core`
-      says which run where, and why not);
-    - ``machine.micro_tlb`` is a 440 feature.
+      says which run where, and why not), in a TID era it ran with or
+      ``hypothetical`` (:func:`emu.kvm.strategies.resolve`);
+    - ``machine.micro_tlb`` is a 440 feature;
+    - a shadow design's entry loop needs ``machine.hwater`` >= 1.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
     core = machine.core
-    strategies.check_core(kvm.strategy, core)
+    design(machine, kvm)
+    if core == "440" and machine.hwater < 1 and strategies.get(kvm.strategy).entry_loop:
+        raise ConfigError(f"machine.hwater: the entry loop of kvm.strategy '{kvm.strategy}' "
+                          f"writes indices 0..hwater-1, and hwater 0 leaves it none "
+                          f"(expected 1..{MAX_HWATER})")
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
-                          "PPC440 feature (reference/kvm440.md §1.1); the e500's L1 TLBs "
+                          "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
                           "are invisible to software; set micro_tlb = false or core = '440'")
+
+
+def design(machine: Machine, kvm: KVM) -> strategies.Design:
+    """The KVM design as the run uses it: the strategy in its resolved TID era
+    with its resolved handler (:func:`emu.kvm.strategies.resolve`)."""
+    return strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
+                              kvm.pfn_source, kvm.hypothetical)
+
+
+def resolved(cfg: Scenario) -> Scenario:
+    """``cfg`` with the keys its design leaves unset filled in (``kvm.tid_scheme``,
+    ``kvm.handler``): what the run's summary records."""
+    d = design(cfg.machine, cfg.kvm)
+    kvm = dataclasses.replace(cfg.kvm, tid_scheme=d.tid_scheme, handler=d.handler)
+    return dataclasses.replace(cfg, kvm=kvm)
 
 
 def _no_such_cpu(where: str, cpu: int, cpus: int) -> ConfigError:
@@ -346,7 +420,8 @@ def validate_combination(cfg: Scenario) -> None:
     - the KVM design must suit the core (:func:`check_core_constraints`);
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
-    - the warm-up must end before the run does.
+    - the warm-up must end before the run does;
+    - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
     """
     check_core_constraints(cfg.machine, cfg.kvm)
     cpus = cfg.machine.cpus
@@ -360,6 +435,9 @@ def validate_combination(cfg: Scenario) -> None:
         for where, cpu in pins:
             if cpu >= cpus:
                 raise _no_such_cpu(where, cpu, cpus)
+    if cfg.sim.guest_accesses is not None and cfg.sim.warmup_ms:
+        raise ConfigError(f"sim.guest_accesses counts from the start of the run: it cannot be "
+                          f"combined with sim.warmup_ms = {show(cfg.sim.warmup_ms)}")
     if cfg.sim.warmup_ms >= cfg.duration_ms:
         raise ConfigError(f"sim.warmup_ms: the warm-up ({show(cfg.sim.warmup_ms)} ms) must end "
                           f"before the run does (duration_ms = {show(cfg.duration_ms)})")

@@ -1,5 +1,12 @@
-"""Userspace QEMU: the I/O thread lives in emu.host.threads (QemuThread)."""
+"""Userspace QEMU: the I/O thread of each VM and the devices it emulates.
 
-from emu.host.threads import QemuThread
+* :mod:`emu.qemu.iothread` — :class:`~emu.qemu.iothread.QemuThread`, which
+  serves the MMIO exits of a VM's vCPUs;
+* :mod:`emu.qemu.devices` — the UART and the block device: where they sit in
+  guest physical memory and what serving them costs.
+"""
 
-__all__ = ["QemuThread"]
+from emu.qemu.devices import DEVICES, Device, device_at
+from emu.qemu.iothread import QemuThread
+
+__all__ = ["DEVICES", "Device", "QemuThread", "device_at"]

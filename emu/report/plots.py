@@ -1,17 +1,23 @@
-"""Plots of a run and of a comparison of designs (matplotlib, PNG and SVG).
+"""Plots of a run and of a comparison of designs (matplotlib figures, PNG and SVG files).
 
 Every plot function takes ``runs``, a list of ``(label, summary)`` pairs (one
-per design, in the order the reader should see them), and ``out``, a path
-without extension (an extension, if given, is dropped).  It writes
-``out.png`` and ``out.svg`` atomically and returns their paths.  Each plot has
-a title, axis labels with units and a legend; SVG text is kept as text (not
-paths), so a test or a search can find the title and labels in it.
+per design, in the order the reader should see them; a
+:class:`~emu.run.Result` may stand for its summary), and returns the
+matplotlib :class:`~matplotlib.figure.Figure`.  Given ``out``, a path without
+extension (an extension, if given, is dropped), it also writes ``out.png``
+and ``out.svg`` atomically (:func:`save_figure`, which returns their paths).
+Each plot has a title, axis labels with units and a legend; SVG text is kept
+as text (not paths), so a test or a search can find the title and labels in
+it.
 
-matplotlib is imported, with the non-interactive Agg backend, only when a plot
-is drawn: ``import emu`` never pulls it in.
+The figures are made without :mod:`matplotlib.pyplot`: nothing is registered
+with a GUI or the notebook backend (a figure that is not kept is freed), and
+the backend the user chose is left alone.  matplotlib is imported only when a
+plot is drawn: ``import emu`` never pulls it in.
 
->>> from emu.report.plots import repopulation_curve  # doctest: +SKIP
->>> repopulation_curve([("shadow", s1), ("direct", s2)], "out/repopulation")  # doctest: +SKIP
+>>> from emu.report.plots import repopulation_curve, save_figure  # doctest: +SKIP
+>>> fig = repopulation_curve([("shadow", s1), ("direct", s2)])      # doctest: +SKIP
+>>> save_figure(fig, "out/repopulation")                            # doctest: +SKIP
 ('out/repopulation.png', 'out/repopulation.svg')
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import math
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +33,9 @@ from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 from emu.stats import figures
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 #: What each plot writes unless told otherwise.
 FORMATS = ("png", "svg")
@@ -48,7 +58,7 @@ _RC = {
 _METADATA = {"png": {"Software": None}, "svg": {"Date": None}}
 
 #: Colours of the designs (one per run, in order): matplotlib's tab10.
-_RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+RUN_COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
 
 #: Colours of the cycle components, fixed so that every plot agrees.
@@ -89,11 +99,10 @@ _HOST_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#843c39
 
 # -- helpers -------------------------------------------------------------------
 
-def _plt():
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    return plt
+def _figure(**kw) -> "Figure":
+    """A new Figure (no pyplot: nothing to close, nothing displayed twice)."""
+    from matplotlib.figure import Figure
+    return Figure(**kw)
 
 
 def _base(out) -> str:
@@ -102,29 +111,48 @@ def _base(out) -> str:
     return root if ext.lower() in (".png", ".svg", ".pdf") else out
 
 
-def _save(fig, out, formats=FORMATS, dpi=DPI) -> tuple:
-    """Write ``fig`` as ``out.<fmt>`` for each format, atomically; close it."""
-    plt = _plt()
+def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
+    """Write ``fig`` as ``out.<fmt>`` for each format, atomically; their paths.
+
+    ``out`` is a path without extension (a .png, .svg or .pdf one is dropped).
+    The files carry no date, so the same figure gives the same bytes.
+    """
     base = _base(out)
     paths = []
-    try:
+    with _rc():
         for fmt in formats:
             path = f"{base}.{fmt}"
             with atomic_path(path, suffix="." + fmt) as tmp:
                 fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
                             metadata=_METADATA.get(fmt))
             paths.append(path)
-    finally:
-        plt.close(fig)
     return tuple(paths)
 
 
+def _done(fig: "Figure", out, formats, dpi) -> "Figure":
+    """The figure, saved first when ``out`` is given."""
+    if out is not None:
+        save_figure(fig, out, formats, dpi)
+    return fig
+
+
+def new_figure(**kw) -> "Figure":
+    """A new Figure in the plots' style (for plots built outside this module)."""
+    return _figure(**kw)
+
+
+def style():
+    """The plots' style (deterministic output, text kept as text), as a context."""
+    return _rc()
+
+
 def _rc():
-    return _plt().rc_context(_RC)
+    import matplotlib
+    return matplotlib.rc_context(_RC)
 
 
 def _check_runs(runs) -> list:
-    runs = [(str(label), s) for label, s in runs]
+    runs = [(str(label), getattr(s, "summary", s)) for label, s in runs]
     if not runs:
         raise EmuError("nothing to plot: no runs")
     return runs
@@ -184,7 +212,7 @@ def _moving_mean(values: list, width: int) -> list:
     return out
 
 
-def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Misses per resume at each position k after vcpu_load: ``misses[k] / resumes``.
 
     Left: the miss probability at the k-th guest access after a vcpu_load, one
@@ -195,15 +223,15 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     the other); a design with no resume is listed as such.
     """
     runs = _check_runs(runs)
-    plt = _plt()
     with _rc():
-        fig, (ax, cum) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
+        fig = _figure(figsize=(11, 4.2))
+        ax, cum = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         window = max((len(s["repopulation"]["misses"]) for _, s in runs), default=1)
         width = max(1, window // 32)
         seen = {}
         for i, (label, s) in enumerate(runs):
             rep = s["repopulation"]
-            colour = _RUN_COLOURS[i % len(_RUN_COLOURS)]
+            colour = RUN_COLOURS[i % len(RUN_COLOURS)]
             resumes = rep["resumes"]
             if not resumes:
                 ax.plot([], [], color=colour, label=f"{label} (no resume)")
@@ -242,10 +270,10 @@ def repopulation_curve(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         cum.set_xlim(0, max(window, 1) * 1.1)
         cum.legend(loc="center right", title="design")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
-def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Where the CPU time goes, one stacked bar per design.
 
     Left: every cycle component as a share of CPU time (simulated cycles x
@@ -254,9 +282,9 @@ def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     so that small differences are visible.
     """
     runs = _check_runs(runs)
-    plt = _plt()
     with _rc():
-        fig, (ax, ov) = plt.subplots(1, 2, figsize=(11, 1.6 + 0.55 * len(runs)), sharey=True)
+        fig = _figure(figsize=(11, 1.6 + 0.55 * len(runs)))
+        ax, ov = fig.subplots(1, 2, sharey=True)
         _stacked_barh(ax, runs, CYCLE_CATEGORIES, lambda s, c: figures.percent(s, c) or 0.0,
                       _CYCLE_COLOURS, _CYCLE_LABELS)
         ax.set_xlim(0, 100)
@@ -279,19 +307,20 @@ def cycle_breakdown(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         fig.tight_layout()
         fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False,
                    bbox_to_anchor=(0.5, -0.03), title="cycle component")
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
-def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Grouped bars of exit counts per category, for every category any design
     exited on (TIMEINGUEST, the time spent in the guest, left out).  A log
     scale is used when the counts span more than two decades."""
     runs = _check_runs(runs)
-    plt = _plt()
     counts_of = [(label, figures.exit_counts(s)) for label, s in runs]
     cats = [c for c in EXIT_CATEGORIES if any(counts.get(c) for _, counts in counts_of)]
     with _rc():
-        fig, ax = plt.subplots(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))), 4.2))
+        fig = _figure(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))),
+                             4.2))
+        ax = fig.subplots()
         n = len(runs)
         width = 0.8 / n
         counts_all = []
@@ -300,7 +329,7 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
             counts_all += [c for c in counts if c]
             xs = [k - 0.4 + width * (i + 0.5) for k in range(len(cats))]
             bars = ax.bar(xs, counts, width, label=f"{label} ({sum(counts):,} exits)",
-                          color=_RUN_COLOURS[i % len(_RUN_COLOURS)], edgecolor="white",
+                          color=RUN_COLOURS[i % len(RUN_COLOURS)], edgecolor="white",
                           linewidth=0.5)
             if len(cats) * n <= 40:           # the counts themselves, small, above the bars
                 ax.bar_label(bars, labels=[f"{c:,}" if c else "" for c in counts], fontsize=6.5,
@@ -324,15 +353,15 @@ def exits_by_category(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_title("Exits by category (TIMEINGUEST excluded)")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="design")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
-def miss_causes(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
-    """Guest hardware TLB misses by cause (DESIGN.md §6), one stacked bar per design."""
+def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
+    """Guest hardware TLB misses by cause (docs/design.md §6), one stacked bar per design."""
     runs = _check_runs(runs)
-    plt = _plt()
     with _rc():
-        fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
+        fig = _figure(figsize=(9, 1.5 + 0.55 * len(runs)))
+        ax = fig.subplots()
         _stacked_barh(ax, runs, MISS_CAUSES,
                       lambda s, c: s["tlb"]["guest"]["misses_by_cause"][c], _CAUSE_COLOURS, {},
                       annotate_fmt=lambda v: f"{int(v):,}")
@@ -341,10 +370,10 @@ def miss_causes(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_ylabel("design")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="cause")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
-def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
+def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """The miss handler's cost per guest TLB miss, split by step, one stacked bar
     per design: each step's cycles divided by the design's guest TLB misses.
 
@@ -355,10 +384,9 @@ def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
     shows what each miss saved cost.
     """
     runs = _check_runs(runs)
-    plt = _plt()
-
     with _rc():
-        fig, ax = plt.subplots(figsize=(9, 1.5 + 0.55 * len(runs)))
+        fig = _figure(figsize=(9, 1.5 + 0.55 * len(runs)))
+        ax = fig.subplots()
         _stacked_barh(ax, runs, PROFILE_STEPS,
                       lambda s, step: figures.profile_cycles_per_miss(s, step) or 0.0,
                       _STEP_COLOURS, {},
@@ -368,7 +396,7 @@ def fastpath_profile(runs, out, formats=FORMATS, dpi=DPI) -> tuple:
         ax.set_ylabel("design")
         ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="step")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
 def _owner_colours(contexts: list) -> list:
@@ -385,20 +413,26 @@ def _owner_colours(contexts: list) -> list:
     return out
 
 
-def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dpi=DPI,
-                       label=None) -> tuple:
+def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=FORMATS,
+                       dpi=DPI, label=None) -> "Figure":
     """Who owns each hardware TLB entry over time on one CPU.
 
     ``timeline_arrays``: ``time`` (cycles), ``cpu`` and ``owner`` [samples,
     entries] (context id, or -1 for a free entry or one of the host kernel's),
-    as in ``Result.arrays["timeline"]`` or ``timeline.npz``.  A sample is taken
-    at each context switch and holds until the next one.  x: time in µs; y:
-    the TLB entries; colour: the owner, named from ``summary["contexts"]``.
+    as in ``Result.arrays["timeline"]`` or ``timeline.npz``; for a
+    :class:`~emu.run.Result` passed as ``summary`` they default to its own
+    (a run with ``sim.timeline = true``).  A sample is taken at each context
+    switch and holds until the next one.  x: time in µs; y: the TLB entries;
+    colour: the owner, named from ``summary["contexts"]``.
     """
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
-    plt = _plt()
+    if timeline_arrays is None:
+        timeline_arrays = _timeline_of(getattr(summary, "arrays", None))
+        if timeline_arrays is None:
+            raise EmuError("no TLB occupancy timeline: run with sim.timeline = true")
+    summary = getattr(summary, "summary", summary)
     try:
         time = np.asarray(timeline_arrays["time"], dtype=np.int64)
         cpus = np.asarray(timeline_arrays["cpu"])
@@ -432,7 +466,8 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
     entries = owner.shape[1]
     with _rc():
         height = 4.2 if entries <= 64 else 6.0
-        fig, ax = plt.subplots(figsize=(10, height))
+        fig = _figure(figsize=(10, height))
+        ax = fig.subplots()
         ax.pcolormesh(edges, np.arange(entries + 1) - 0.5, index.T, cmap=cmap, norm=norm,
                       shading="flat", rasterized=True)
         ax.set_ylim(entries - 0.5, -0.5)
@@ -455,7 +490,7 @@ def occupancy_timeline(summary, timeline_arrays, out, cpu=0, formats=FORMATS, dp
                    for k, (_, name, c) in enumerate(classes) if k in seen or k == 0]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="owner")
         fig.tight_layout()
-        return _save(fig, out, formats, dpi)
+    return _done(fig, out, formats, dpi)
 
 
 # -- sets of plots ----------------------------------------------------------------
@@ -477,7 +512,7 @@ def comparison_plots(out_dir, runs, formats=FORMATS, dpi=DPI) -> dict:
     """
     runs = _check_runs(runs)
     os.makedirs(out_dir, exist_ok=True)
-    return {stem: fn(runs, os.path.join(out_dir, stem), formats, dpi)
+    return {stem: save_figure(fn(runs), os.path.join(out_dir, stem), formats, dpi)
             for stem, fn in COMPARISON_PLOTS.items()}
 
 
@@ -501,6 +536,6 @@ def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
     if timeline is not None:
         for cpu in sorted(set(np.asarray(timeline["cpu"]).tolist())):
             stem = "occupancy" if cpu == 0 else f"occupancy_cpu{cpu}"
-            out[stem] = occupancy_timeline(summary, timeline, os.path.join(out_dir, stem),
-                                           cpu, formats, dpi)
+            out[stem] = save_figure(occupancy_timeline(summary, timeline, cpu=cpu),
+                                    os.path.join(out_dir, stem), formats, dpi)
     return out

@@ -2,19 +2,58 @@
 
 from __future__ import annotations
 
+import os
+import textwrap
+
 from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
 from emu.stats import figures
 
 
-def _table(header: list, rows: list) -> str:
+def _table(header: list, rows: list, width=None) -> str:
+    """A text table, the first column left-aligned.  Given a ``width``, a
+    table wider than that is cut into blocks of columns that fit, each block
+    repeating the first column, and first-column cells that would leave
+    less than 24 columns for the others are shortened in the middle."""
     cells = [header] + [[str(c) for c in r] for r in rows]
+    if width is not None:
+        cells = [[_clip(r[0], max(24, width - 24))] + r[1:] for r in cells]
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
+        return _block(cells, widths, range(len(header)))
+    blocks, cols, used = [], [], widths[0]
+    for i in range(1, len(header)):
+        if cols and used + 2 + widths[i] > width:
+            blocks.append(cols)
+            cols, used = [], widths[0]
+        cols.append(i)
+        used += 2 + widths[i]
+    blocks.append(cols)
+    return "\n\n".join(_block(cells, widths, [0] + b) for b in blocks)
+
+
+def _block(cells: list, widths: list, cols) -> str:
     out = []
     for n, r in enumerate(cells):
-        out.append("  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))))
+        out.append("  ".join(r[i].rjust(widths[i]) if i else r[i].ljust(widths[i]) for i in cols))
         if n == 0:
-            out.append("  ".join("-" * w for w in widths))
+            out.append("  ".join("-" * widths[i] for i in cols))
     return "\n".join(out)
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, ``...`` in its middle."""
+    if len(text) <= limit:
+        return text
+    tail = (limit - 3) // 2
+    return text[:limit - 3 - tail] + "..." + text[len(text) - tail:]
+
+
+def _wrap(line: str, width) -> str:
+    """``line`` wrapped at ``width`` columns (None: as it is), the rest indented."""
+    if width is None or len(line) <= width:
+        return line
+    return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False,
+                         break_long_words=False)
 
 
 def _pct(percent) -> str:
@@ -38,19 +77,34 @@ def key_figures(s: dict) -> dict:
     }
 
 
-def format_comparison(runs: list) -> str:
-    """``runs``: (label, summary) pairs -> one table, one row per design."""
+def shipped_as(s: dict) -> str:
+    """The design's label: the commit that shipped it, its TID era and handler,
+    or ``proposal: ...`` / ``hypothetical: ...`` (``-`` for an older summary)."""
+    return s.get("design", {}).get("label", "-")
+
+
+def format_comparison(runs: list, width=None) -> str:
+    """``runs``: (label, summary) pairs -> one table, one row per design
+    (fitted to ``width`` columns if given, see :func:`_table`)."""
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
-    table = _table(header, [[label] + list(f.values()) for label, f in figs])
+    table = _table(header, [[label] + list(f.values()) for label, f in figs], width)
+    shipped = "\n".join(_wrap(f"{_clip(str(label), width // 2) if width else label}: "
+                              f"{shipped_as(s)}", width) for label, s in runs)
     causes = _table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
-                     for label, s in runs])
-    return f"{table}\n\nguest TLB misses by cause\n{causes}"
+                     for label, s in runs], width)
+    return f"{table}\n\nas shipped\n{shipped}\n\nguest TLB misses by cause\n{causes}"
 
 
-def format_run(s: dict) -> str:
-    """A one-screen summary of one run."""
+def _kernel_us(e: dict) -> list:
+    """The exit's sum and max in whole µs as the kernel kept them (``-``: an older summary)."""
+    k = e.get("kernel_us")
+    return [f"{k['sum']:,}", f"{k['max']:,}"] if k else ["-", "-"]
+
+
+def format_run(s: dict, width=None) -> str:
+    """A one-screen summary of one run (its lines wrapped at ``width`` if given)."""
     cfg = s["config"]
     k = cfg["kvm"]
     clock = cfg["machine"]["clock_mhz"]
@@ -58,6 +112,7 @@ def format_run(s: dict) -> str:
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
         f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
         f"seed {s['seed']}",
+        f"design as shipped: {shipped_as(s)}",
         f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles)"
         + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
            if s.get("warmup_cycles") else "")
@@ -68,9 +123,11 @@ def format_run(s: dict) -> str:
         _table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
                                      if s["cycles"][c]]),
         "",
-        _table(["exit", "count", "mean us", "max us"],
-               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}"]
-                for name, e in s["exits"].items() if e["count"]]),
+        _table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
+               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
+                 *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]]),
+        "(kernel: each exit truncated to whole µs before it is counted, as KVM's "
+        "exit timing kept it)",
         "",
     ]
     g = s["tlb"]["guest"]
@@ -81,4 +138,67 @@ def format_run(s: dict) -> str:
     lines.append("misses by cause: " + ", ".join(f"{c} {n:,}" for c, n in
                                                  s["tlb"]["guest"]["misses_by_cause"].items() if n))
     lines.append("memory: " + ", ".join(f"{k} {v:,} B" for k, v in s["memory_bytes"].items()))
-    return "\n".join(lines)
+    return "\n".join(_wrap(line, width) for line in lines)
+
+
+_NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
+            8: "eight", 9: "nine"}
+
+
+def _count(n: int, noun: str, plural: str = "") -> str:
+    return f"{_NUMBERS.get(n, n)} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _workload(w: dict) -> str:
+    if w.get("kind") == "trace":
+        return f"the trace {os.path.basename(str(w.get('path')))}"
+    zipf = " zipf" if w.get("distribution") == "zipf" else ""
+    shape = "sweep" if w.get("kind") == "sweep" else f"{zipf} working set".lstrip()
+    return f"a {w.get('pages')}-page {shape}"
+
+
+def _process(p: dict) -> str:
+    w, n = _workload(p["workload"]), p.get("count", 1)
+    return w if n == 1 else f"{_count(n, 'process', 'processes')} of {w}"
+
+
+def _vm(vm: dict) -> str:
+    return (f"{vm['vcpus']} vCPU{'s' if vm['vcpus'] != 1 else ''}, "
+            + ", ".join(_process(p) for p in vm["process"]))
+
+
+def _host_task(t: dict) -> str:
+    w = t["workload"]
+    what = f"{w['pages']} pages" if w.get("pages") else _workload(w)
+    when = ("always runnable" if not t["run_us"] else
+            f"runs {t['run_us']:g} us every {t['run_us'] + t['sleep_us']:g} us")
+    pinned = f", on CPU {t['cpu']}" if t.get("cpu") is not None else ""
+    return f"'{t['name']}' ({what}, {when}{pinned})"
+
+
+def format_banner(cfg: dict, width=None) -> str:
+    """What ``emu run`` without FILE says of its scenario (the ``config`` of a
+    summary) before the table: the machine, the VMs, the host tasks, the KVM
+    settings every design shares and the time simulated."""
+    m = cfg["machine"]
+    text = (f"Default scenario: {_count(m['cpus'], m['core'] + ' CPU')} at "
+            f"{m['clock_mhz']} MHz, ")
+    vms = [_vm(vm) for vm in cfg["vm"]]
+    if len(vms) == 1:
+        text += f"one VM ({vms[0]})"
+    elif len(set(vms)) == 1:
+        text += f"{_count(len(vms), 'VM')} (each {vms[0]})"
+    else:
+        text += f"{_count(len(vms), 'VM')} (" + "; ".join(
+            f"vm{i}: {v}" for i, v in enumerate(vms)) + ")"
+    tasks = cfg.get("host_task") or []
+    if tasks:
+        where = "the CPU" if m["cpus"] == 1 else "the CPUs"
+        names = "host task" if len(tasks) == 1 else f"{_count(len(tasks), 'host task')}:"
+        text += f" sharing {where} with {names} " + "; ".join(_host_task(t) for t in tasks)
+    warmup = cfg["sim"].get("warmup_ms", 0)
+    counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
+    k = cfg["kvm"]
+    text += (f", {cfg['duration_ms']:g} ms simulated{counted}; KVM with the {k['handler']} miss "
+             f"handler and the {k['pfn_source']} pfn source.")
+    return _wrap(text, width) + "\n"

@@ -12,13 +12,15 @@ The modules, one job each:
   (``emu run``); :func:`resolve` a Scenario, dict or TOML path with ``--set``
   overrides;
 - :mod:`emu.run.comparison` -- :func:`compare` one scenario under several
-  values of a key (``emu compare``);
+  values of a key, or :func:`run_comparison` under the product of several
+  keys' values (``emu compare``);
 - a sweep (``emu sweep``): :mod:`emu.run.sweep` (:func:`run_sweep`),
   :mod:`emu.run.plan` (grid x seeds -> runs), :mod:`emu.run.table` (the
   results table), :mod:`emu.run.executors` (in process, local processes,
   Dask: one loop), :mod:`emu.run.resume` (the output directory);
 - :mod:`emu.run.tlb` -- one TLB over a trace, no virtualization (``emu tlb``);
-- :mod:`emu.run.progress` and :mod:`emu.run.files` (atomic result files).
+- :mod:`emu.run.progress`, :mod:`emu.run.files` (atomic result files) and
+  :mod:`emu.run.outdir` (output folders: checked first, replaced as one set).
 """
 
 import importlib
@@ -29,7 +31,8 @@ import importlib
 #: every public name, and the module of this package that defines it
 _EXPORTS = {
     "Result": "scenario", "resolve": "scenario", "run": "scenario",
-    "compare": "comparison", "parse_vary": "comparison", "write_comparison": "comparison",
+    "Comparison": "comparison", "compare": "comparison", "parse_vary": "comparison",
+    "run_comparison": "comparison", "write_comparison": "comparison",
     "METRICS": "table", "Run": "plan", "SweepPlan": "plan", "SweepError": "executors",
     "SweepInterrupted": "sweep", "derive_seed": "plan", "execute_run": "executors",
     "parse_grid": "plan", "plan_sweep": "plan", "read_table": "table", "run_id": "plan",

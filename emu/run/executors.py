@@ -14,11 +14,14 @@ closes; it is a context manager, entered for the time the runs execute:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
 import queue
+import re
 import signal
+import socket
 import threading
 import time
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -51,7 +54,7 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir))
     if meta:
         result.execution = dict(result.execution, sweep=meta)
-    result.write(run_dir)
+    result.write(run_dir, tidy=False)       # the sweep removed the leftovers before its runs
     return result.summary
 
 
@@ -240,29 +243,149 @@ class DaskCluster:
             self.client.cancel(futures)
 
 
+def check_executor(executor: str, workers: Optional[int], scheduler: Optional[str],
+                   client=None) -> None:
+    """Refuse executor options that are wrong or do not go together (a one-line
+    :class:`ConfigError` naming the option)."""
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
+                                or workers < 1):
+        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
+    if executor == "local" and (scheduler or client is not None):
+        raise ConfigError("--scheduler needs --executor dask")
+    if executor == "dask" and scheduler and workers is not None:
+        raise ConfigError("--workers sets the size of a local Dask cluster; "
+                          "a --scheduler has its own workers")
+
+
+def make_backend(executor: str, workers: Optional[int], runs: int, client=None,
+                 scheduler: Optional[str] = None):
+    """The backend ``runs`` runs execute on: Dask (``client``), or a pool of at most
+    ``workers`` local processes (default the CPU count), in this process for one."""
+    if executor == "dask":
+        return DaskCluster(client, runs, scheduler)
+    n = max(1, min(workers or os.cpu_count() or 1, runs))
+    return InProcess() if n == 1 else LocalProcesses(n)
+
+
+#: The protocols of a Dask scheduler's address that emu can reach.
+SCHEDULER_PROTOCOLS = ("tcp", "tls", "ws", "wss", "ucx")
+#: Seconds to reach a scheduler's port, then for Dask's handshake.
+CONNECT_TIMEOUT, HANDSHAKE_TIMEOUT = 3.0, 5.0
+_ADDRESS = re.compile(r"(?:(?P<protocol>[A-Za-z][A-Za-z0-9+.-]*)://)?"
+                      r"(?P<host>\[[0-9A-Fa-f:.]+\]|[^:/\[\]]*)(?::(?P<port>[^:/]*))?")
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def check_scheduler_address(address: str) -> tuple[str, str, int]:
+    """``(protocol, host, port)`` of a Dask scheduler's address
+    (``[PROTOCOL://]HOST:PORT``); ConfigError (one line) for any other text."""
+    text = str(address).strip()
+    example = "expected [tcp://]HOST:PORT, e.g. tcp://10.0.0.5:8786"
+    m = _ADDRESS.fullmatch(text)
+    if not text or m is None or not m["host"]:
+        raise ConfigError(f"--scheduler {address!r}: not a scheduler address ({example})")
+    protocol = (m["protocol"] or "tcp").lower()
+    if protocol not in SCHEDULER_PROTOCOLS:
+        raise ConfigError(f"--scheduler {address!r}: unknown protocol {protocol!r} (choose from: "
+                          f"{', '.join(SCHEDULER_PROTOCOLS)})")
+    host = m["host"]
+    if not host.startswith("[") and not all(_HOST_LABEL.fullmatch(x) for x in
+                                            host.rstrip(".").split(".")):
+        raise ConfigError(f"--scheduler {address!r}: {host!r} is not a host name or IP "
+                          f"address ({example})")
+    if m["port"] is None:
+        raise ConfigError(f"--scheduler {address!r}: no port ({example}; a Dask scheduler "
+                          f"listens on 8786 by default)")
+    if not m["port"].isdigit() or not 1 <= int(m["port"]) <= 65535:
+        raise ConfigError(f"--scheduler {address!r}: port {m['port']!r} is not in 1..65535")
+    return protocol, host.strip("[]"), int(m["port"])
+
+
+def _within(seconds: float, job: Callable[[], None]):
+    """Run ``job`` in a thread for at most ``seconds``: None if it returned,
+    else its exception (or a text saying it did not finish)."""
+    failure: list = []
+
+    def run():
+        try:
+            job()
+        except BaseException as err:       # noqa: BLE001 - reported, in one line
+            failure.append(err)
+
+    thread = threading.Thread(target=run, name="emu-scheduler-probe", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return f"no answer within {seconds:g} s"
+    return failure[0] if failure else None
+
+
+def _why(failure) -> str:
+    if isinstance(failure, str):
+        return failure
+    text = getattr(failure, "strerror", None) or str(failure).split("\n")[0][:120]
+    return f"{type(failure).__name__}: {text}" if text else type(failure).__name__
+
+
+def _reach(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
+    """Reach the scheduler at ``address`` within ``timeout`` seconds each for
+    its TCP port (name resolution included) and for Dask's handshake (with
+    the client's security settings); ConfigError (one line) otherwise."""
+    protocol, host, port = check_scheduler_address(address)
+    if protocol == "ucx":
+        return                                     # not TCP: the client tells
+    failure = _within(timeout, lambda: socket.create_connection((host, port), timeout).close())
+    if failure is not None:
+        raise ConfigError(f"--scheduler {address}: cannot reach {host} port {port} "
+                          f"({_why(failure)})")
+    from distributed.comm import connect
+    from distributed.security import Security
+    args = Security().get_connection_args("client")     # what the client will use
+
+    async def handshake():
+        comm = await asyncio.wait_for(connect(address, timeout=timeout, **args), timeout)
+        await comm.close()
+
+    failure = _within(timeout + 1, lambda: asyncio.run(handshake()))
+    if failure is not None:
+        why = (_why(failure) if isinstance(failure, (str, OSError, asyncio.TimeoutError))
+               else f"what answers does not speak Dask's protocol: {type(failure).__name__}")
+        raise ConfigError(f"--scheduler {address}: no Dask scheduler answers at {host} port "
+                          f"{port} ({why})")
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: Optional[str], workers: Optional[int]):
     """A client of the scheduler at ``scheduler``, or of a LocalCluster of
-    ``workers`` processes on 127.0.0.1 (closed on exit); ConfigError if neither."""
+    ``workers`` processes on 127.0.0.1 (closed on exit); ConfigError if neither.
+
+    A scheduler's address is checked, its port reached and Dask's handshake
+    exchanged before the client is made: a bad address fails in one line
+    within a few seconds."""
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
         raise ConfigError("--executor dask needs dask[distributed] (pip install "
                           "'dask[distributed]')") from None
+    if scheduler:
+        _reach(scheduler)
     cluster = None
     try:
         if scheduler:
-            client = Client(scheduler, timeout="10s", set_as_default=False)
+            client = Client(scheduler, timeout=f"{HANDSHAKE_TIMEOUT:g}s", set_as_default=False)
         else:
             cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                    processes=True, host="127.0.0.1", dashboard_address=None,
                                    silence_logs=logging.ERROR)
             client = Client(cluster, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as err:
+    except Exception as err:         # noqa: BLE001 - Dask raises many kinds; say it in one line
         if cluster is not None:
             cluster.close()
-        raise ConfigError(f"--scheduler {scheduler}: cannot connect to the dask scheduler "
-                          f"({type(err).__name__}: {err})") from None
+        what = (f"--scheduler {scheduler}: cannot connect to the dask scheduler" if scheduler
+                else "--executor dask: cannot start a local Dask cluster")
+        raise ConfigError(f"{what} ({type(err).__name__}: {err})") from None
     try:
         yield client
     finally:

@@ -1,10 +1,11 @@
-"""Result files: written atomically, into an output directory checked first.
+"""Result files: each written atomically; the canonical JSON and CSV texts.
 
-Every result emu writes goes to a temporary file in the destination's
+Every file emu writes goes to a temporary file in the destination's
 directory and is renamed over the destination with :func:`os.replace` once
 complete, so an error or an interruption leaves what was there before (and
 at worst a temporary file, ``.NAME.XXXXXXXX.tmp``, that
-:func:`remove_tmp_files` recognises).  A run directory's ``summary.json`` is
+:func:`emu.run.outdir.remove_leftovers` removes).  A run folder as a whole
+is replaced by :class:`emu.run.outdir.Stage`; its ``summary.json`` is
 written last: :func:`read_summary` finds it only once the run is complete.
 """
 
@@ -15,14 +16,10 @@ import csv
 import io
 import json
 import os
-import re
 import tempfile
 from typing import Iterator, Optional
 
 from emu.errors import EmuError
-
-#: The name of a temporary file :func:`atomic_path` makes (and leaves only if killed).
-_TMP_FILE = re.compile(r"\A\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?\Z")
 
 
 @contextlib.contextmanager
@@ -36,7 +33,7 @@ def atomic_path(path, suffix: str = "") -> Iterator[str]:
     os.close(fd)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())          # as open() would have made it
+        os.chmod(tmp, 0o666 & ~current_umask())          # as open() would have made it
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -44,41 +41,8 @@ def atomic_path(path, suffix: str = "") -> Iterator[str]:
         raise
 
 
-def remove_tmp_files(directory: str) -> None:
-    """Remove what interrupted atomic writes left in ``directory`` (if it can be read)."""
-    with contextlib.suppress(OSError):
-        for name in os.listdir(directory):
-            if _TMP_FILE.match(name):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(directory, name))
-
-
-def check_output_dir(out_dir, files=()) -> None:
-    """Refuse, before anything runs or is written, an output directory that cannot be.
-
-    ``out_dir`` must be a directory or not exist yet (its parent then must be
-    one); none of ``files`` inside it may be a directory.
-    """
-    out_dir = os.fspath(out_dir)
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise EmuError(f"--out {out_dir}: exists and is not a directory")
-    probe = out_dir
-    while not os.path.exists(probe):
-        parent = os.path.dirname(os.path.abspath(probe))
-        if parent == probe:
-            break
-        probe = parent
-    if not os.path.isdir(probe):
-        raise EmuError(f"--out {out_dir}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK):
-        raise EmuError(f"--out {out_dir}: {probe} is not writable")
-    for name in files:
-        target = os.path.join(out_dir, name)
-        if os.path.isdir(target):
-            raise EmuError(f"--out {out_dir}: {name} exists and is a directory")
-
-
-def _umask() -> int:
+def current_umask() -> int:
+    """The process's umask (read without changing it for long)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -115,10 +79,28 @@ def rows_to_csv(rows: list) -> str:
     return buf.getvalue()
 
 
-def read_summary(run_dir: str) -> Optional[dict]:
-    """The summary in ``run_dir`` if the run is complete there, else None."""
+def load_json(path) -> object:
+    """The JSON value in ``path``.  A file that cannot be read or is not JSON
+    is an EmuError (one line, naming the file), unlike :func:`read_summary`,
+    which takes it for a run not done yet."""
     try:
-        with open(os.path.join(run_dir, "summary.json"), encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except json.JSONDecodeError as err:
+        raise EmuError(f"{path}: corrupt JSON ({err.msg} at line {err.lineno})") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise EmuError(f"cannot read {path}: {err}") from None
+
+
+def read_json(path):
+    """The JSON in ``path``, or None if it cannot be read or parsed."""
+    try:
+        with open(path, encoding="utf-8") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def read_summary(run_dir: str) -> Optional[dict]:
+    """The summary in ``run_dir`` if the run is complete there, else None."""
+    return read_json(os.path.join(run_dir, "summary.json"))

@@ -34,7 +34,7 @@ except ModuleNotFoundError:  # Python < 3.11
 _ID_VERSION = 1
 
 
-def _split_values(text: str) -> list[str]:
+def split_values(text: str) -> list[str]:
     """Split ``v1,v2,...`` at top-level commas (not inside [], {} or quotes)."""
     out, cur, depth, quote, escape = [], [], 0, None, False
     for ch in text:
@@ -72,7 +72,7 @@ def parse_grid(spec) -> tuple[str, list[str]]:
         if not sep or not key:
             raise ConfigError(f"--grid expects KEY=V1,V2,... (e.g. kvm.strategy=shadow,direct), "
                               f"got {spec!r}")
-        vals = _split_values(values)
+        vals = split_values(values)
     else:
         try:
             key, vals = spec

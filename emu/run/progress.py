@@ -91,8 +91,9 @@ def _fmt_s(seconds: float) -> str:
 class SweepProgress:
     """Runs done: a tqdm bar, plain lines (every LINE_EVERY s or 10 %) or nothing."""
 
-    def __init__(self, mode: Optional[str], total: int, done: int, what: str, stream=None):
-        self.stream = stream or sys.stderr
+    def __init__(self, mode: Optional[str], total: int, done: int, what: str, stream=None,
+                 name: str = "sweep"):
+        self.stream, self.name = stream or sys.stderr, name
         if mode in (None, "none"):
             mode = "none"
         elif mode == "auto":
@@ -104,13 +105,13 @@ class SweepProgress:
         self.last_decile = (10 * done) // total if total else 10
         self.bar = None
         if mode == "bar":
-            self.bar = tqdm(total=total, initial=done, unit="run", desc="sweep",
+            self.bar = tqdm(total=total, initial=done, unit="run", desc=name,
                             file=self.stream, dynamic_ncols=True, smoothing=0.1)
         elif mode == "lines":
             self._line(f"{total} runs, {done} already done; {what}")
 
     def _line(self, text: str) -> None:
-        print(f"emu: sweep: {text}", file=self.stream, flush=True)
+        print(f"emu: {self.name}: {text}", file=self.stream, flush=True)
 
     def _status(self) -> str:
         t = time.monotonic() - self.t0

@@ -4,7 +4,7 @@ A run is done when its ``runs/<id>/summary.json`` is there (it is written
 last, atomically), so a sweep started again after an interruption skips the
 runs it finds done and runs the others.  Before, it takes the directory's
 lock (``DIR/.sweep.lock``: one sweep at a time) and removes the temporary
-files interrupted writes left.
+files and folders interrupted writes left.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import time
 from typing import Optional
 
 from emu.errors import ConfigError
+from emu.run import outdir
 from emu.run.executors import SweepError
-from emu.run.files import read_summary, remove_tmp_files
+from emu.run.files import read_json, read_summary
 from emu.run.plan import Run, SweepPlan
 from emu.run.table import summary_row, write_table
 
@@ -47,14 +48,41 @@ def locked(out_dir: str):
         os.close(fd)
 
 
+def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optional[str]:
+    """Refuse (ConfigError, one line) a DIR holding another result, unless
+    ``force``: a run, a comparison, or a sweep with runs that ``plan`` leaves
+    out (another scenario, ``--set``, grid or ``--seeds``; a sweep that
+    extends the one in DIR resumes into it).  Returns the kind of result that
+    ``force`` lets the sweep replace, if any.
+    """
+    h = outdir.holding(out_dir)
+    if h.kind in ("run", "comparison"):
+        if not force:
+            raise ConfigError(f"--out {out_dir}: holds {h.text}, not a sweep: pass --force to "
+                              f"replace it, or choose another folder")
+        return h.kind
+    if h.kind == "sweep":
+        before = read_json(os.path.join(out_dir, "sweep.json"))
+        runs = before.get("runs") if isinstance(before, dict) else None
+        ids = {r.get("id") for r in runs if isinstance(r, dict)} if isinstance(runs, list) else None
+        left_out = None if ids is None else len(ids - {r.id for r in plan.runs})
+        if (ids is None or left_out) and not force:
+            what = ("its sweep.json cannot be read" if ids is None else
+                    f"this sweep leaves out {left_out} of its runs (another scenario, --set, "
+                    f"grid or --seeds)")
+            raise ConfigError(f"--out {out_dir}: holds {h.text}; {what}: pass --force to "
+                              f"replace its results table, or choose another folder")
+    return None
+
+
 def remove_leftovers(out_dir: str) -> None:
-    """Remove the temporary files interrupted writes left in DIR and its run dirs."""
-    dirs = [out_dir]
+    """Remove what killed writes left in DIR, DIR/runs and its run folders."""
+    outdir.remove_leftovers(out_dir)
     runs = os.path.join(out_dir, "runs")
     if os.path.isdir(runs):
-        dirs += [os.path.join(runs, d) for d in os.listdir(runs)]
-    for d in dirs:
-        remove_tmp_files(d)
+        outdir.remove_leftovers(runs)
+        for d in os.listdir(runs):
+            outdir.remove_leftovers(os.path.join(runs, d))
 
 
 class SweepDir:

@@ -16,10 +16,12 @@ import numpy as np
 import simpy
 
 from emu import __version__
-from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.analysis.display import describe, headline_html, result_repr
+from emu.analysis.frames import run_frames
+from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
-from emu.run.files import (atomic_path, check_output_dir, dumps_json, rows_to_csv, write_json,
-                           write_text)
+from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
+from emu.run.outdir import Stage
 from emu.stats import collect
 from emu.stats.figures import cycles_per_guest_access
 
@@ -36,14 +38,26 @@ def resolve(scenario, overrides=()) -> Scenario:
     return load_scenario(os.fspath(scenario), list(overrides))
 
 
+def _design(sc: Scenario) -> dict:
+    """What the summary says of the design: its label, the kernel that shipped
+    it, whether it is hypothetical."""
+    d = design(sc.machine, sc.kvm)
+    return {"label": d.label, "commit": d.commit, "hypothetical": d.hypothetical}
+
+
 def _versions() -> dict:
     return {"emu": __version__, "python": platform.python_version(),
             "numpy": np.__version__, "simpy": simpy.__version__}
 
 
-@dataclass
+@dataclass(repr=False)
 class Result:
-    """What a run produced: the summary (JSON-ready) and tidy tables (lists of rows)."""
+    """What a run produced: the summary (JSON-ready) and tidy tables (lists of rows).
+
+    In a notebook it shows as a small table of its headline figures; its
+    ``repr`` is two lines; :meth:`frames` gives its tables as pandas
+    DataFrames.
+    """
 
     summary: dict
     tables: dict
@@ -51,32 +65,49 @@ class Result:
     execution: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
 
-    def files(self) -> list:
-        """The names ``write`` creates in its directory."""
-        return ([f"{name}.csv" for name in self.tables] + [f"{name}.npz" for name in self.arrays]
-                + ["run.json", "summary.json"])
+    def write(self, out_dir, force: bool = False, tidy: bool = True) -> None:
+        """Put this run's files in ``out_dir``, replacing what was there as one set.
 
-    def write(self, out_dir) -> None:
-        """Write one CSV per table, the arrays, run.json and, last, summary.json.
-
-        Each file is written atomically, and every target is checked first, so
-        a failure leaves the directory as it was.  summary.json is last: its
-        presence marks a complete result.
+        The files go to a temporary folder beside ``out_dir`` that then takes
+        its place (:class:`~emu.run.outdir.Stage`): a failure or a kill leaves
+        the old set or the new one, never a mix.  Refused (EmuError) when
+        ``out_dir`` holds files emu did not write, or, unless ``force``,
+        another kind of result.  ``tidy``: first remove what killed writers
+        left beside ``out_dir`` (:func:`~emu.run.outdir.remove_leftovers`).
         """
-        check_output_dir(out_dir, self.files())
-        os.makedirs(out_dir, exist_ok=True)
+        with Stage(out_dir, "run", force, option="", tidy=tidy) as stage:
+            self.write_files(stage.path)
+            stage.commit()
+
+    def write_files(self, folder) -> None:
+        """Write one CSV per table, the arrays, run.json and, last,
+        summary.json into ``folder`` (each file atomically)."""
+        os.makedirs(folder, exist_ok=True)
         for name, rows in self.tables.items():
-            write_text(os.path.join(out_dir, f"{name}.csv"), rows_to_csv(rows))
+            write_text(os.path.join(folder, f"{name}.csv"), rows_to_csv(rows))
         for name, arrays in self.arrays.items():
-            with atomic_path(os.path.join(out_dir, f"{name}.npz"), suffix=".npz") as tmp:
+            with atomic_path(os.path.join(folder, f"{name}.npz"), suffix=".npz") as tmp:
                 np.savez_compressed(tmp, **arrays)
-        write_json(os.path.join(out_dir, "run.json"),
+        write_json(os.path.join(folder, "run.json"),
                    dict(self.execution, wall_seconds=round(self.wall_seconds, 3)))
-        write_json(os.path.join(out_dir, "summary.json"), self.summary)
+        write_json(os.path.join(folder, "summary.json"), self.summary)
 
     def json(self) -> str:
         """The summary as canonical JSON text (what ``summary.json`` holds)."""
         return dumps_json(self.summary)
+
+    def frames(self) -> dict:
+        """Tidy pandas DataFrames of the run, by name: exits, tlb, misses (by
+        owner and cause), cycles, profile, repopulation, and any other table
+        the run wrote (:mod:`emu.analysis.frames`).  Needs pandas."""
+        return run_frames(self.summary, self.tables)
+
+    def __repr__(self) -> str:
+        return result_repr(self.summary)
+
+    def _repr_html_(self) -> str:
+        label = self.summary["config"]["kvm"]["strategy"]
+        return headline_html([(label, self.summary)], describe(self.summary), "design")
 
 
 def run(scenario, overrides=(), progress=None) -> Result:
@@ -84,13 +115,15 @@ def run(scenario, overrides=(), progress=None) -> Result:
 
     The summary depends on neither the chunk size nor the backend (beyond its
     ``backend`` field): those two execution settings are kept out of its
-    ``config`` and reported in ``Result.execution``.
+    ``config`` and reported in ``Result.execution``.  Its ``config`` records
+    the keys the design resolved (``kvm.tid_scheme``, ``kvm.handler``) and its
+    ``design`` the label, commit and whether it is hypothetical.
     """
-    sc = resolve(scenario, overrides)
     t0 = time.perf_counter()
-    machine = Machine(sc, progress=progress)
+    machine = Machine(resolve(scenario, overrides), progress=progress)
+    sc = machine.scenario                  # the design's unset keys resolved
     cycles = machine.run()
-    sections, tables = collect(machine)
+    sections, tables = collect(machine.snapshot())
     config = scenario_to_dict(sc)
     execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
     summary = {
@@ -99,6 +132,7 @@ def run(scenario, overrides=(), progress=None) -> Result:
         "seed": sc.seed,
         "backend": execution["backend"],
         "config": config,
+        "design": _design(sc),
         "costs": machine.costs.to_dict(),
         "simulated_cycles": cycles,
         "simulated_us": cycles / machine.clock_mhz,

@@ -14,8 +14,8 @@ a ``LocalCluster`` of ``--workers`` processes on 127.0.0.1).
 What it writes into DIR
 -----------------------
 - ``runs/<id>/``: each run's ``summary.json``, tidy CSVs and ``run.json``
-  (:meth:`emu.run.Result.write`, every file atomic, ``summary.json``
-  last: its presence marks the run done).  ``<id>`` is a stable hash of the
+  (:meth:`emu.run.Result.write`: the folder is put in place whole, so a
+  ``runs/<id>/summary.json`` marks a run done).  ``<id>`` is a stable hash of the
   scenario file's bytes and the run's overrides (``--set`` ones, then the
   grid's, then ``seed=``), so a run's directory never depends on the order
   or the executor, and an extended grid reuses the runs it already has.
@@ -26,6 +26,14 @@ What it writes into DIR
   directories every :data:`emu.run.resume.TABLE_EVERY` seconds and at the
   end, whatever the completion order.
 - ``sweep.json``: the scenario, the grid, the seeds and the run list.
+
+The table's figures are a run's headline figures, each through
+:mod:`emu.stats.figures`: cost per guest access, the share of every cycle
+component (fast path and save/restore among them), exits by category, guest
+TLB misses by cause, misses per resume, memory.  ``emu sweep`` ends by
+printing each grid point's headline figures as the mean and 95 % t-interval
+over its seeds (:func:`emu.run.table.format_grid`); ``emu.load(DIR)`` gives
+the table as a pandas DataFrame.
 
 Seeds
 -----
@@ -39,12 +47,20 @@ Resuming
 --------
 Re-running the same command after an interruption (Ctrl-C, a killed worker, a
 killed ``emu sweep``) skips the runs whose ``summary.json`` is there and runs
-the others; leftover temporary files (``.NAME.XXXXXXXX.tmp``) are removed
+the others; leftover temporary files (``.NAME.XXXXXXXX.tmp``) and the
+temporary folders of killed runs (``runs/.ID.emu-new-XXXXXXXX``) are removed
 first.  A lock (``DIR/.sweep.lock``) keeps two sweeps out of one DIR at once.
+
+DIR may hold this sweep (interrupted) or one that this sweep extends (more
+values, more seeds): the runs it has are reused.  A DIR holding a run, a
+comparison, or a sweep with runs this one leaves out is refused unless
+``--force`` (which replaces the results table and removes a run's or a
+comparison's files; the run folders of another sweep stay in ``runs/``).
 
 Exit status: 0 done; 2 bad input (one line on stderr, nothing written: every
 run's configuration is validated before anything starts, and a Dask
-scheduler is connected to before DIR is touched); 1 a worker process died;
+scheduler's address is checked and connected to before DIR is touched); 1 a
+worker process died;
 130 interrupted.  A run that fails (e.g. a trace file that is missing) stops
 the sweep: nothing more is submitted, the runs in flight finish, and the
 error names the run (exit 2 for an EmuError).  With Dask, ``--out`` must be on
@@ -81,12 +97,13 @@ import time
 from typing import Optional
 
 from emu.errors import ConfigError
-from emu.run.executors import (DaskCluster, InProcess, LocalProcesses, SweepError, dask_client,
-                               run_all)
+from emu.run.executors import (SweepError, check_executor, check_scheduler_address,
+                               dask_client, make_backend, run_all)
 from emu.run.files import read_summary, write_json
 from emu.run.plan import SweepPlan, plan_sweep
 from emu.run.progress import SweepProgress
-from emu.run.resume import SweepDir, locked, remove_leftovers
+from emu.run.outdir import check_path, remove_result
+from emu.run.resume import SweepDir, check_sweep_dir, locked, remove_leftovers
 from emu.run.table import table_name
 
 
@@ -101,7 +118,7 @@ class SweepInterrupted(KeyboardInterrupt):
 def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None,
               executor: str = "local", workers: Optional[int] = None,
               scheduler: Optional[str] = None, progress: Optional[str] = None,
-              overrides=(), *, client=None, stream=None) -> list[dict]:
+              overrides=(), *, client=None, stream=None, force: bool = False) -> list[dict]:
     """Run a sweep into ``out_dir`` and return its table's rows, in grid order.
 
     ``grids``: ``"key=v1,v2"`` strings (or ``(key, values)`` pairs, or a
@@ -110,7 +127,10 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     this process) or ``"dask"`` (``scheduler`` address, or a ``LocalCluster``
     of ``workers`` processes on 127.0.0.1; or pass a ``client``);
     ``progress``: None/"none", "auto", "bar" or "lines" (on ``stream``,
-    default stderr).  Runs already done in ``out_dir`` are skipped.
+    default stderr).  Runs already done in ``out_dir`` are skipped.  An
+    ``out_dir`` holding another result (a run, a comparison, a sweep with runs
+    this one leaves out) is refused unless ``force``
+    (:func:`emu.run.resume.check_sweep_dir`).
 
     Raises :class:`ConfigError` (bad input, before anything is written),
     :class:`SweepInterrupted` (Ctrl-C; a KeyboardInterrupt),
@@ -118,42 +138,28 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     """
     if out_dir is None:
         raise ConfigError("--out: a directory for the results is required")
-    if executor not in ("local", "dask"):
-        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
-                                or workers < 1):
-        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
-    if executor == "local" and (scheduler or client is not None):
-        raise ConfigError("--scheduler needs --executor dask")
-    if executor == "dask" and scheduler and workers is not None:
-        raise ConfigError("--workers sets the size of a local Dask cluster; "
-                          "a --scheduler has its own workers")
-    out_dir = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise ConfigError(f"--out {out_dir}: exists and is not a directory")
+    check_executor(executor, workers, scheduler, client)
+    if scheduler is not None:
+        check_scheduler_address(scheduler)
+    out_dir = check_path(out_dir)
     plan = plan_sweep(scenario_path, grids, seeds, overrides)
     if progress is not None and progress not in ("auto", "bar", "lines", "none"):
         raise ConfigError(f"--progress: expected auto, bar, lines or none, got {progress!r}")
+    replaced = check_sweep_dir(out_dir, plan, force)
 
     with contextlib.ExitStack() as stack:
         if executor == "dask" and client is None and any(
                 read_summary(os.path.join(out_dir, "runs", r.id)) is None for r in plan.runs):
             # connect (or start the local cluster) before writing anything
             client = stack.enter_context(dask_client(scheduler, workers))
-        return _run_plan(plan, out_dir, executor, workers, scheduler, progress, client, stream)
-
-
-def _backend(executor: str, workers: Optional[int], todo: list, client, scheduler):
-    """Where the runs of ``todo`` execute (:mod:`emu.run.executors`)."""
-    if executor == "dask":
-        return DaskCluster(client, len(todo), scheduler)
-    n = max(1, min(workers or os.cpu_count() or 1, len(todo)))
-    return InProcess() if n == 1 else LocalProcesses(n)
+        return _run_plan(plan, out_dir, executor, workers, scheduler, progress, client, stream,
+                         replaced)
 
 
 def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progress, client,
-              stream) -> list:
-    """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows."""
+              stream, replaced: Optional[str] = None) -> list:
+    """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows.
+    ``replaced``: the kind of result (a run, a comparison) to remove first."""
     try:
         os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     except OSError as err:
@@ -161,13 +167,15 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
                           f"({err.strerror or err})") from None
     with locked(out_dir):
         remove_leftovers(out_dir)
+        if replaced:
+            remove_result(out_dir)
         write_json(os.path.join(out_dir, "sweep.json"), dict(plan.to_json(), results=table_name()))
         total = len(plan.runs)
         sweep_dir = SweepDir(plan, out_dir)
         done = sweep_dir.done
         sweep_dir.collect()                          # the runs already done
         todo = [r for r in plan.runs if r.id not in done]
-        backend = _backend(executor, workers, todo, client, scheduler)
+        backend = make_backend(executor, workers, len(todo), client, scheduler)
         bar = SweepProgress(progress, total, len(done), f"running {len(todo)} {backend.where}",
                             stream)
         finished = False

@@ -4,6 +4,9 @@
 order, each run's id, grid values, replicate index and seed, and the key
 figures (:data:`METRICS`).  It is rewritten atomically from the run
 directories, so it never depends on the order in which runs finished.
+
+:func:`format_grid` is what ``emu sweep`` prints at the end: each grid point's
+headline figures as the mean and 95 % t-interval over its seeds.
 """
 
 from __future__ import annotations
@@ -13,51 +16,60 @@ import io
 import os
 from typing import Any
 
-from emu.codes import MISS_CAUSES
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.run.files import atomic_path, write_text
 from emu.run.plan import Run, SweepPlan
-from emu.stats.summary import cpu_cycles
+from emu.stats import figures
+from emu.stats.interval import mean_interval
 
 
 def _cause_column(cause: str) -> str:
     return "misses_" + cause.replace("-", "_")
 
 
-def _share(part, whole):
-    return part / whole if whole else None
+def _exit_column(category: str) -> str:
+    return "exits_" + category.lower()
 
 
 def _metrics() -> list:
     m = [
-        ("cycles_per_guest_access", "float", lambda s: s["cycles_per_guest_access"]),
+        ("cycles_per_guest_access", "float", figures.cycles_per_guest_access),
         ("guest_accesses", "int", lambda s: s["guest_accesses"]),
         ("simulated_cycles", "int", lambda s: s["simulated_cycles"]),
         ("cpus", "int", lambda s: s["cpus"]),
         ("guest_misses", "int", lambda s: s["tlb"]["guest"]["misses"]),
         ("miss_rate", "float", lambda s: s["tlb"]["guest"]["miss_rate"]),
-        ("misses_per_resume", "float", lambda s: s["repopulation"]["misses_per_resume"]),
+        ("resumes", "int", lambda s: s["repopulation"]["resumes"]),
+        ("misses_per_resume", "float", figures.misses_per_resume),
     ]
     m += [(_cause_column(c), "int",
            (lambda c: lambda s: s["tlb"]["guest"]["misses_by_cause"].get(c, 0))(c))
           for c in MISS_CAUSES]
+    m += [("exits", "int", figures.exits)]
+    m += [(_exit_column(c), "int", (lambda c: lambda s: figures.exit_counts(s).get(c, 0))(c))
+          for c in EXIT_CATEGORIES if c != figures.TIMEINGUEST]
+    m += [("isolation_violations", "int", lambda s: s["tlb"]["isolation_violations"])]
+    m += [(f"{c}_share", "float", (lambda c: lambda s: figures.share(s, c))(c))
+          for c in CYCLE_CATEGORIES]
     m += [
-        ("exits", "int",
-         lambda s: sum(e["count"] for k, e in s["exits"].items() if k != "TIMEINGUEST")),
-        ("isolation_violations", "int", lambda s: s["tlb"]["isolation_violations"]),
-        ("save_restore_share", "float",
-         lambda s: _share(s["cycles"]["save_restore"], cpu_cycles(s))),
-        ("memory_bytes_total", "int", lambda s: sum(s["memory_bytes"].values())),
-        ("memory_bytes_kvm", "int",
-         lambda s: sum(v for k, v in s["memory_bytes"].items() if k != "pinned_pages")),
+        ("miss_path_cycles_per_miss", "float", figures.miss_path_cycles_per_miss),
+        ("memory_bytes_total", "int", figures.memory_bytes_total),
+        ("memory_bytes_kvm", "int", figures.memory_bytes_kvm),
+        ("memory_bytes_pinned", "int", figures.pinned_bytes),
     ]
     return m
 
 
-#: The key figures of a row: (column, type, function of the summary).
-#: ``exits`` counts every exit but the TIMEINGUEST pseudo-category;
-#: ``save_restore_share`` is the save/restore cycles over simulated cycles x
-#: CPUs; ``memory_bytes_total`` sums ``memory_bytes``, ``memory_bytes_kvm``
-#: leaves out the pinned guest pages (the ``memory B`` of ``emu compare``).
+#: The key figures of a row: (column, type, function of the summary), each
+#: through :mod:`emu.stats.figures`.  ``misses_<cause>``: guest TLB misses by
+#: cause; ``exits`` counts every exit but the TIMEINGUEST pseudo-category,
+#: ``exits_<category>`` each category's; ``<component>_share``: a cycle
+#: component's cycles over the CPU cycles (simulated cycles x CPUs, less any
+#: warm-up), so ``fastpath_share`` and ``save_restore_share`` are the
+#: fast-path and save/restore shares and the ten add up to 1;
+#: ``memory_bytes_total`` sums ``memory_bytes``, ``memory_bytes_kvm`` leaves
+#: out the pinned guest pages (the ``memory B`` of ``emu compare``),
+#: ``memory_bytes_pinned`` is those pages.
 METRICS = _metrics()
 
 
@@ -139,3 +151,68 @@ def read_table(out_dir: str) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+
+
+# -- the grid's table: mean and 95 % interval over the seeds of each point -------------
+
+#: What ``emu sweep`` prints of each grid point: (column, header, scale, format).
+PRINTED = (
+    ("cycles_per_guest_access", "cycles/access", 1, "{:,.3f}"),
+    ("misses_per_resume", "misses/resume", 1, "{:.1f}"),
+    ("guest_misses", "guest misses", 1, "{:,.0f}"),
+    ("exits", "exits", 1, "{:,.0f}"),
+    ("save_restore_share", "save/restore %", 100, "{:.2f}"),
+    ("fastpath_share", "fast path %", 100, "{:.2f}"),
+    ("memory_bytes_kvm", "memory B", 1, "{:,.0f}"),
+)
+
+
+def grid_points(rows: list, keys: list, columns: list) -> list[dict]:
+    """One dict per grid point, in the order the rows first reach it: the
+    values of ``keys``, ``n`` (the point's runs) and, for each of ``columns``,
+    ``(mean, half-width of the 95 % t-interval)`` over the point's runs
+    (:func:`emu.stats.interval.mean_interval`; no interval for one run)."""
+    groups: dict = {}
+    for r in rows:
+        groups.setdefault(tuple(r[k] for k in keys), []).append(r)
+    points = []
+    for values, runs in groups.items():
+        point = dict(zip(keys, values), n=len(runs))
+        for c in columns:
+            _, mean, half = mean_interval(r.get(c) for r in runs)
+            point[c] = (mean, half)
+        points.append(point)
+    return points
+
+
+def format_grid(rows: list, keys: list) -> str:
+    """The grid's table as text (what ``emu sweep`` prints at the end): one
+    line per point, its grid values, ``n`` and the :data:`PRINTED` figures as
+    mean ± half-width of the 95 % t-interval over the point's seeds; with one
+    run per point, the values alone and a note that n=1 has no interval."""
+    points = grid_points(rows, keys, [c for c, _, _, _ in PRINTED])
+    header = (list(keys) or ["grid"]) + ["n"] + [h for _, h, _, _ in PRINTED]
+    lines = []
+    for p in points:
+        cells = [str(p[k]) for k in keys] or ["(no grid)"]
+        cells.append(str(p["n"]))
+        for col, _, scale, fmt in PRINTED:
+            mean, half = p[col]
+            cells.append("-" if mean is None else fmt.format(scale * mean) if half is None
+                         else f"{fmt.format(scale * mean)} ± {fmt.format(scale * half)}")
+        lines.append(cells)
+    ns = sorted({p["n"] for p in points})
+    if ns == [1]:
+        title = "grid points (n=1: one run per point, no interval)"
+    else:
+        over = f"{ns[0]} seeds" if len(ns) == 1 else "the runs of each point (n)"
+        title = f"grid points: mean ± 95 % t-interval over {over}"
+    widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
+    nkeys = max(len(keys), 1)
+
+    def fmt_line(cells):
+        return "  ".join(c.ljust(w) if i < nkeys else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return "\n".join([title, fmt_line(header), fmt_line(["-" * w for w in widths])]
+                     + [fmt_line(c) for c in lines])

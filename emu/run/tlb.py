@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import dataclasses
+import textwrap
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -129,8 +130,9 @@ def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
         return simulate_chunks(chunks, config, info, progress)
 
 
-def format_table(result: dict) -> str:
-    """The readable table ``emu tlb`` prints."""
+def format_table(result: dict, width: Optional[int] = None) -> str:
+    """The readable table ``emu tlb`` prints (values wrapped to fit ``width``
+    columns if given)."""
     cfg = result["config"]
     assoc = ("fully associative" if cfg["ways"] == cfg["entries"]
              else f"{cfg['entries'] // cfg['ways']} sets x {cfg['ways']} ways")
@@ -148,5 +150,12 @@ def format_table(result: dict) -> str:
         ("  compulsory", f"{result['compulsory_misses']:,}"),
         ("miss rate", f"{100 * result['miss_rate']:.4f} %"),
     ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)
+    key_width = max(len(k) for k, _ in rows)
+    room = None if width is None else max(20, width - key_width - 2)
+    lines = []
+    for k, v in rows:
+        parts = [v] if room is None or len(v) <= room else textwrap.wrap(
+            v, room, break_on_hyphens=False, break_long_words=True)
+        lines.append(f"{k:<{key_width}}  {parts[0]}")
+        lines += [" " * (key_width + 2) + part for part in parts[1:]]
+    return "\n".join(lines)

@@ -10,24 +10,26 @@ cost space A wins, and where along a numeric key A stops winning.
   is a one-line :class:`SensitivityError`);
 - :mod:`~emu.sensitivity.design`: the cost space and the cost vectors (oat,
   Morris, Sobol');
-- :mod:`~emu.sensitivity.runner`: jobs in, summaries out (swap the runner for
-  another executor);
+- :mod:`~emu.sensitivity.runner`: jobs in, summaries out: in this process, or
+  on the executors of ``emu sweep`` into a directory that a study resumes;
 - :mod:`~emu.sensitivity.analysis`: ratios, flips, indices, break-even;
 - :mod:`~emu.sensitivity.study`: plan, run, analyse;
-- :mod:`~emu.sensitivity.report`: ``sensitivity.json``, the tornado plot, text,
-  and the cost listing of ``emu costs``;
-- :mod:`~emu.sensitivity.cli_glue`: the ``emu sensitivity`` and ``emu costs``
-  parsers and commands.
+- :mod:`~emu.sensitivity.report`: ``sensitivity.json``, the tornado and
+  break-even plots, text, and the cost listing of ``emu costs``.
+
+The ``emu sensitivity`` and ``emu costs`` commands are in
+:mod:`emu.cli.sensitivity`; the section of ``emu report`` in
+:mod:`emu.report.sensitivity`.
 """
 
 from emu.sensitivity.report import (
     costs_listing, format_sensitivity, tornado_plot, write_sensitivity)
-from emu.sensitivity.runner import Job, job_label, local_runner
+from emu.sensitivity.runner import Job, StudyRunner, job_label, local_runner
 from emu.sensitivity.spec import SensitivityError
 from emu.sensitivity.study import SensitivityPlan, analyse, plan_sensitivity, run_sensitivity
 
 __all__ = [
-    "Job", "SensitivityError", "SensitivityPlan", "analyse", "costs_listing",
+    "Job", "SensitivityError", "SensitivityPlan", "StudyRunner", "analyse", "costs_listing",
     "format_sensitivity", "job_label", "local_runner", "plan_sensitivity", "run_sensitivity",
     "tornado_plot", "write_sensitivity",
 ]

@@ -123,7 +123,9 @@ def break_even(key: str, numbers: Sequence[float], default_ratios: Sequence[floa
 
     ``sampled_ratios``: one row of ratios (one per value) per sampled cost
     vector.  The band is the interval of the first crossings; the vectors
-    whose ratio never crosses 1 in ``[v1, vn]`` are counted by who wins.
+    whose ratio never crosses 1 in ``[v1, vn]`` are counted by who wins;
+    ``ratios_min`` and ``ratios_max`` are the lowest and highest ratio at each
+    value over the vectors.
     """
     default = _outcome(numbers, default_ratios, better)
     default["ratios"] = list(default_ratios)
@@ -137,7 +139,9 @@ def break_even(key: str, numbers: Sequence[float], default_ratios: Sequence[floa
             a_throughout += 1
         else:
             b_throughout += 1
+    columns = list(zip(*sampled_ratios))
     band = {"low": min(firsts) if firsts else None, "high": max(firsts) if firsts else None,
             "vectors": len(sampled_ratios), "crossed": len(firsts),
-            "a_wins_throughout": a_throughout, "b_wins_throughout": b_throughout}
+            "a_wins_throughout": a_throughout, "b_wins_throughout": b_throughout,
+            "ratios_min": [min(c) for c in columns], "ratios_max": [max(c) for c in columns]}
     return {"key": key, "values": list(numbers), "default": default, "band": band}

@@ -1,27 +1,34 @@
-"""What a study shows: ``sensitivity.json``, the tornado plot, a text summary; and
-the cost table listing of ``emu costs``.
+"""What a study shows: ``sensitivity.json``, the tornado and break-even plots, a
+text summary; and the cost listing of ``emu costs``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from typing import Optional
 
-from emu.run.files import atomic_path, check_output_dir, dumps_json, write_json
-from emu.costs import GROUPS, CostTable
+from emu.params import Scenario
+from emu.params.fields import describe
+from emu.run.files import atomic_path, dumps_json, write_json
+from emu.run.outdir import check_output_dir
+from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
 
-__all__ = ["SENSITIVITY_FILES", "costs_listing", "format_sensitivity", "tornado_plot",
-           "write_sensitivity"]
+__all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",
+           "format_sensitivity", "key_label", "tornado_plot", "write_sensitivity"]
 
-#: What :func:`write_sensitivity` writes into its directory.
-SENSITIVITY_FILES = ("sensitivity.json", "tornado.png", "tornado.svg")
+#: What :func:`write_sensitivity` writes into its directory (the break-even
+#: plot only for a study with a break-even).
+SENSITIVITY_FILES = ("sensitivity.json", "tornado.png", "tornado.svg", "break_even.png",
+                     "break_even.svg")
 #: Costs shown in the tornado and the text summary, the most influential first.
 TOP = 15
 
 
 def write_sensitivity(out_dir, result: dict, plots: bool = True) -> list[str]:
-    """Write ``DIR/sensitivity.json`` (and the tornado, PNG and SVG), each atomically.
+    """Write ``DIR/sensitivity.json`` (and the tornado and, with a break-even,
+    the break-even plot, PNG and SVG), each atomically.
 
     Every target is checked first; the paths written are returned.
     """
@@ -33,7 +40,24 @@ def write_sensitivity(out_dir, result: dict, plots: bool = True) -> list[str]:
     written = [path]
     if plots:
         written += tornado_plot(result, out_dir)
+        if result.get("break_even"):
+            written += break_even_plot(result, out_dir)
     return written
+
+
+def _save(fig, out_dir, stem: str) -> list[str]:
+    """``DIR/STEM.png`` and ``DIR/STEM.svg`` of ``fig``, each atomically, the
+    same bytes for the same figure."""
+    import matplotlib
+
+    paths = []
+    with matplotlib.rc_context({"svg.hashsalt": f"emu-{stem}"}):
+        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
+            path = os.path.join(out_dir, f"{stem}.{fmt}")
+            with atomic_path(path, suffix=f".{fmt}") as tmp:
+                fig.savefig(tmp, format=fmt, dpi=120, metadata=meta, bbox_inches="tight")
+            paths.append(path)
+    return paths
 
 
 def _who(result: dict, a_wins: bool) -> str:
@@ -60,13 +84,12 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
     its low end and at its high end, the others at baseline; the ratio at the
     default costs and the break-even ratio 1 are marked.
     """
-    import matplotlib
     from matplotlib.figure import Figure
 
     cmp = result["compare"]
     shown = list(reversed(_shown(result, top)))
     r0 = result["default"]["ratio"]
-    fig = Figure(figsize=(9, 1.6 + 0.38 * max(len(shown), 1)))
+    fig = Figure(figsize=(9, 2.2 + 0.38 * max(len(shown), 1)), layout="constrained")
     ax = fig.add_subplot()
     for i, c in enumerate(shown):
         for end, colour in (("low", "#4c72b0"), ("high", "#dd8452")):
@@ -84,15 +107,71 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
     ax.set_title(f"{cmp['key']} = {cmp['a']} vs {cmp['b']} (scenario {result['scenario']})\n"
                  f"each cost at its low and high end; {result['method']}, ranked by "
                  f"{result['rank_by']}{flips}", fontsize=10)
-    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=4)
-    paths = []
-    with matplotlib.rc_context({"svg.hashsalt": "emu-tornado"}):
-        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
-            path = os.path.join(out_dir, f"tornado.{fmt}")
-            with atomic_path(path, suffix=f".{fmt}") as tmp:
-                fig.savefig(tmp, format=fmt, dpi=120, metadata=meta, bbox_inches="tight")
-            paths.append(path)
-    return paths
+    fig.legend(fontsize=8, loc="outside lower center", ncol=4)
+    return _save(fig, out_dir, "tornado")
+
+
+def key_label(key: str) -> str:
+    """A scenario key with what it is and its unit, for an axis
+    (``costs.NAME``: the cost's unit; other keys: their one-line doc)."""
+    if key.startswith("costs.") and key[6:] in COSTS_BY_NAME:
+        return f"{key} ({COSTS_BY_NAME[key[6:]].unit})"
+    docs = {k: doc for k, _, _, _, doc in describe(Scenario)}
+    doc = docs.get(re.sub(r"\.\d+(?=\.|$)", ".N", key))
+    return f"{key}: {doc}" if doc else key
+
+
+def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
+                    stem: str = "break_even") -> list[str]:
+    """The break-even of ``result`` as ``DIR/STEM.png`` and ``DIR/STEM.svg``.
+
+    Along the break-even key (``xlabel``, default :func:`key_label`): the
+    ratio at the default costs, the range of the ratio over the cost vectors,
+    the ratio 1, the break-even at the default costs and its band (the
+    interval of the vectors' first crossings).
+    """
+    from matplotlib.figure import Figure
+
+    be, cmp = result["break_even"], result["compare"]
+    xs, d, band = be["values"], be["default"], be["band"]
+    fig = Figure(figsize=(8, 6), layout="constrained")
+    ax = fig.add_subplot()
+    if band["vectors"]:
+        ax.fill_between(xs, band["ratios_min"], band["ratios_max"], color="#4c72b0",
+                        alpha=0.25, linewidth=0,
+                        label=f"ratio over {band['vectors']} cost vectors (lowest..highest)")
+    ax.plot(xs, d["ratios"], "o-", color="#4c72b0", label="ratio at the default costs")
+    ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="ratio 1: break-even")
+    if band["crossed"]:
+        ax.axvspan(band["low"], band["high"], color="#dd8452", alpha=0.2,
+                   label=f"break-even band: {band['low']:,.4g}..{band['high']:,.4g} "
+                         f"({band['crossed']} of {band['vectors']} vectors cross)")
+    if d["at"] is not None:
+        ax.axvline(d["at"], color="#c44e52", linewidth=1.5,
+                   label=f"break-even at the default costs: {d['at']:,.4g}")
+    ratios = [r for r in list(d["ratios"]) + list(band.get("ratios_min") or [])
+              + list(band.get("ratios_max") or []) if r > 0]
+    if ratios and max(ratios) / min(ratios) > 20:
+        ax.set_yscale("log")
+    if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(xlabel or key_label(be["key"]))
+    side = "below" if result["better"] == "lower" else "above"
+    ax.set_ylabel(f"{result['metric']}: {cmp['a']} / {cmp['b']}\n"
+                  f"(ratio, no unit; {side} 1: {cmp['a']} better)")
+    ax.set_title(f"{cmp['key']} = {cmp['a']} vs {cmp['b']} along {be['key']}: where the "
+                 f"winner changes\n(scenario {result['scenario']}; cost vectors "
+                 f"{_vectors_text(result)})", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    fig.legend(fontsize=8, loc="outside lower center", ncol=2)
+    return _save(fig, out_dir, stem)
+
+
+def _vectors_text(result: dict) -> str:
+    """How the cost vectors of the band were drawn."""
+    if result["method"] == "oat":
+        return "one cost at a time at each end of its range"
+    return f"sampled by {result['method']}, seed {result['seed']}"
 
 
 def format_sensitivity(result: dict, top: int = TOP) -> str:
@@ -121,13 +200,14 @@ def format_sensitivity(result: dict, top: int = TOP) -> str:
         lines.append(f"... and {rest} more varied costs (sensitivity.json has them all)")
     lines.append("costs that can flip the winner: "
                  + (", ".join(result["flipping"]) or "none"))
-    be = result.get("break_even")
-    if be:
-        lines.append(_format_break_even(result, be))
+    if result.get("break_even"):
+        lines.append(break_even_text(result))
     return "\n".join(lines)
 
 
-def _format_break_even(result: dict, be: dict) -> str:
+def break_even_text(result: dict) -> str:
+    """One line: the break-even at the default costs and its band."""
+    be = result["break_even"]
     cmp, d, band = result["compare"], be["default"], be["band"]
     name = {"A": cmp["a"], "B": cmp["b"]}
     if d["at"] is None:

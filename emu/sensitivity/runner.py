@@ -12,24 +12,39 @@ A job's label is a stable hash of its overrides (the scenario is the same for
 every job of a study), so it names the same run whatever the order of the jobs
 or the executor, and can name the run's directory for a resume.
 
-The run API (``run``, ``resolve``, ``default_scenario``) is imported here and
-nowhere else in this package: repoint these names when it moves.
+:func:`local_runner` runs the jobs in this process and writes nothing.
+:class:`StudyRunner` runs them on the executors of ``emu sweep``
+(:mod:`emu.run.executors`: in this process, a pool of local processes, or a
+Dask cluster), each into ``DIR/runs/<label>/``; a run whose ``summary.json``
+is there is not run again, so a study started again into the same directory
+after an interruption resumes where it stopped.
+
+The run API (``run``, ``resolve``, ``default_scenario``, the executors) is
+imported here and nowhere else in this package: repoint these names when it
+moves.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
+import tempfile
 from collections.abc import Mapping, Sequence
-from typing import Any, Callable, NamedTuple, Union
+from typing import Any, Callable, NamedTuple, Optional, Union
 
 from emu.params import default_scenario   # the scenario API (see the module docstring)
 from emu.errors import ConfigError
-from emu.run import resolve, run    # the run API (see the module docstring)
+from emu.run import SweepError, SweepInterrupted, plan_sweep, resolve, run   # the run API
+from emu.run.executors import check_executor, dask_client, make_backend, run_all
+from emu.run.files import read_summary
+from emu.run.progress import SweepProgress
+from emu.run.resume import locked, remove_leftovers
 
 from emu.sensitivity.spec import SensitivityError
 
-__all__ = ["Job", "Runner", "default_scenario", "job_label", "local_runner",
+__all__ = ["Job", "Runner", "StudyRunner", "default_scenario", "job_label", "local_runner",
            "resolve_scenario", "run_jobs", "scenario_costs"]
 
 _LABEL_VERSION = 1
@@ -89,3 +104,167 @@ def run_jobs(runner: Runner, jobs: Sequence[Job]) -> dict[str, Mapping]:
     if len(got) != len(jobs):
         raise RuntimeError(f"the runner returned {len(got)} summaries for {len(jobs)} runs")
     return {j.label: s for j, s in zip(jobs, got)}
+
+
+#: A call with this many runs to do or fewer reports no progress: the study's
+#: baseline pair, run first to check the metric, is not worth a report.
+_QUIET_RUNS = 2
+
+
+class _StudyRun(NamedTuple):
+    """A job as :func:`emu.run.executors.run_all` takes a run."""
+
+    index: int
+    id: str                  # the job's label: its directory under DIR/runs/
+    overrides: tuple
+
+    @property
+    def label(self) -> str:
+        return f"run {self.id} ({', '.join(self.overrides)})"
+
+
+class StudyRunner:
+    """Run a study's jobs on the executors of ``emu sweep``, each into ``DIR/runs/<label>/``.
+
+    ``executor``, ``workers``, ``scheduler`` and ``client`` are those of
+    :func:`emu.run.run_sweep` (local processes by default, ``workers=1`` in
+    this process; ``"dask"`` on ``scheduler`` or on a ``LocalCluster`` of
+    ``workers`` processes); ``progress`` is ``None``, ``"auto"``, ``"bar"`` or
+    ``"lines"`` (on ``stream``).  ``out_dir`` None: a temporary directory,
+    removed on exit.  Use it as a context manager: the directory's lock, the
+    Dask client and the temporary directory are held until exit.
+
+    A run whose ``summary.json`` is in its directory is read, not run again.
+    Each run directory's ``run.json`` records the hash of the scenario it ran
+    (``study.scenario_sha256``): a directory holding runs of another scenario
+    is refused.  A run that fails stops the study (its exception names the
+    run); Ctrl-C raises :class:`~emu.run.SweepInterrupted` and a dead worker
+    :class:`~emu.run.SweepError`, each with ``done`` and ``total``.
+    """
+
+    def __init__(self, out_dir=None, executor: str = "local", workers: Optional[int] = None,
+                 scheduler: Optional[str] = None, progress: Optional[str] = None, *,
+                 client=None, stream=None):
+        check_executor(executor, workers, scheduler, client)
+        self.out_dir = os.path.abspath(os.fspath(out_dir)) if out_dir is not None else None
+        if self.out_dir and os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
+            raise ConfigError(f"--out {self.out_dir}: exists and is not a directory")
+        self.executor, self.workers, self.scheduler = executor, workers, scheduler
+        self.client, self.progress, self.stream = client, progress, stream
+        if progress not in (None, "auto", "bar", "lines", "none"):
+            raise ConfigError(f"--progress: expected auto, bar, lines or none, "
+                              f"got {progress!r}")
+        # over all calls: the runs found done, the runs run, the jobs asked for
+        self.runs_done = self.runs_run = self.jobs_seen = 0
+        self._stack = contextlib.ExitStack()
+        self._ready = False
+        self._sources: dict = {}
+
+    def __enter__(self) -> "StudyRunner":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def run_dir(self, label: str) -> str:
+        return os.path.join(self.out_dir, "runs", label)
+
+    def _directory(self) -> None:
+        """Create and lock the output directory (once), remove leftover temporary files."""
+        if self._ready:
+            return
+        if self.out_dir is None:
+            self.out_dir = self._stack.enter_context(
+                tempfile.TemporaryDirectory(prefix="emu-sensitivity-"))
+        try:
+            os.makedirs(os.path.join(self.out_dir, "runs"), exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"--out {self.out_dir}: cannot create the directory "
+                              f"({err.strerror or err})") from None
+        self._stack.enter_context(locked(self.out_dir))
+        remove_leftovers(self.out_dir)
+        self._ready = True
+
+    def _source(self, scenario) -> tuple:
+        """``(sha256, raw data, base_dir)`` of a job's scenario, as the workers get it."""
+        key = id(scenario)
+        if key not in self._sources:
+            plan = plan_sweep(scenario)
+            self._sources[key] = (plan.scenario_sha256, plan.scenario_data, plan.base_dir,
+                                  scenario)          # keeps the object (and so its id) alive
+        return self._sources[key][:3]
+
+    def _finished(self, run: _StudyRun, sha: str) -> Optional[dict]:
+        """The summary of ``run`` if its directory holds it (of this scenario), else None."""
+        if self.out_dir is None:
+            return None
+        run_dir = self.run_dir(run.id)
+        summary = read_summary(run_dir)
+        if summary is None:
+            return None
+        try:
+            with open(os.path.join(run_dir, "run.json"), encoding="utf-8") as f:
+                ran = json.load(f).get("sweep", {}).get("study", {}).get("scenario_sha256")
+        except (OSError, ValueError, AttributeError):
+            ran = None
+        if ran != sha:
+            raise ConfigError(f"--out {self.out_dir}: runs/{run.id} holds a run of another "
+                              f"scenario; give this study another directory")
+        return summary
+
+    def __call__(self, jobs: Sequence[Job]) -> dict[str, dict]:
+        """``label -> summary`` of every job, running those not done yet."""
+        runs, args, summaries = [], {}, {}
+        for i, job in enumerate(jobs):
+            sha, data, base_dir = self._source(job.scenario)
+            run_ = _StudyRun(i, job.label, tuple(job.overrides))
+            summary = self._finished(run_, sha)
+            if summary is not None:
+                summaries[job.label] = summary
+                continue
+            runs.append(run_)
+            args[job.label] = (data, base_dir, list(job.overrides), sha)
+        self.runs_done += len(summaries)
+        self.jobs_seen += len(jobs)
+        if not runs:
+            return summaries
+        if self.executor == "dask" and self.client is None:
+            # connect (or start the local cluster) before writing anything
+            self.client = self._stack.enter_context(dask_client(self.scheduler, self.workers))
+        self._directory()
+
+        def args_of(r: _StudyRun) -> tuple:
+            data, base_dir, overrides, sha = args[r.id]
+            meta = {"study": {"label": r.id, "scenario_sha256": sha, "overrides": overrides}}
+            return data, base_dir, overrides, self.run_dir(r.id), meta
+
+        def finished(r: _StudyRun) -> None:
+            summary = read_summary(self.run_dir(r.id))
+            if summary is None:
+                raise SweepError(f"{r.label} finished but its summary.json is missing: with "
+                                 f"Dask, --out must be on a filesystem the workers share")
+            summaries[r.id] = summary
+            self.runs_run += 1
+            bar.advance()
+
+        total = self.jobs_seen                       # the study's runs so far, all calls
+        backend = make_backend(self.executor, self.workers, len(runs), self.client,
+                               self.scheduler)
+        quiet = len(runs) <= _QUIET_RUNS
+        bar = SweepProgress(None if quiet else self.progress, total, total - len(runs),
+                            f"running {len(runs)} {backend.where}", self.stream,
+                            name="sensitivity")
+        done = False
+        try:
+            with backend:
+                run_all(backend, runs, args_of, finished, bar.tick)
+            done = True
+        except KeyboardInterrupt:
+            raise SweepInterrupted(self.runs_done + self.runs_run, self.jobs_seen,
+                                   self.out_dir) from None
+        except SweepError as err:
+            err.done, err.total = self.runs_done + self.runs_run, self.jobs_seen
+            raise
+        finally:
+            bar.close(done)
+        return summaries

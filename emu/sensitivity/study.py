@@ -131,7 +131,9 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
         if key in set_keys:
             raise SensitivityError(f"{option} {key}: the key is also given with --set")
 
-    base = resolve_scenario(scenario, overrides, "--set")
+    base = resolve_scenario(scenario)             # the file's own errors, as emu run says them
+    if overrides:
+        base = resolve_scenario(scenario, overrides, "--set")
     for value in (cmp.a, cmp.b):
         resolve_scenario(scenario, overrides + (f"{cmp.key}={value}",),
                          f"--compare {cmp.key}={value}")

@@ -1,4 +1,4 @@
-"""Read the counters after a run and make the summary and its tidy tables.
+"""Make the summary and its tidy tables from a machine's snapshot after its run.
 
 Derived figures (rates, means, µs) are formulas over the counters, computed
 here once; nothing is stored twice.  The summary holds nothing that varies
@@ -7,31 +7,42 @@ from run to run: wall time goes to ``run.json`` beside it.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import numpy as np
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS, TLB_COUNTERS
+from emu.stats.snapshot import Snapshot
 
 
-def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, clock_mhz: int) -> dict:
+def _exit_stats(exits: np.ndarray, sumsq: np.ndarray, kernel: tuple, clock_mhz: int) -> dict:
+    """Per category: the exact cycles (and their µs), and ``kernel_us``: the
+    figures as KVM's timing.c kept them, each exit truncated to whole µs
+    before it was counted (sum, min, max, sumsq in µs)."""
+    exits_us, sumsq_us = kernel
     out = {}
     for i, name in enumerate(EXIT_CATEGORIES):
         count, total, lo, hi = (int(x) for x in exits[4 * i:4 * i + 4])
         sq = int(sumsq[i])
+        _, total_us, lo_us, hi_us = (int(x) for x in exits_us[4 * i:4 * i + 4])
         out[name] = {
             "count": count, "sum": total, "min": lo, "max": hi, "sumsq": sq,
             "sum_us": total / clock_mhz, "min_us": lo / clock_mhz, "max_us": hi / clock_mhz,
             "sumsq_us": sq / clock_mhz ** 2,
             "mean_us": total / count / clock_mhz if count else 0.0,
+            "kernel_us": {"sum": total_us, "min": lo_us, "max": hi_us,
+                          "sumsq": int(sumsq_us[i])},
         }
     return out
 
 
-def _merge_exits(contexts) -> tuple[np.ndarray, np.ndarray]:
+def _merge_exits(contexts, exits_key: str = "exits",
+                 sumsq_key: str = "exit_sumsq") -> tuple[np.ndarray, np.ndarray]:
     n = len(EXIT_CATEGORIES)
     exits = np.zeros(4 * n, np.int64)
     sumsq = np.zeros(n, np.int64)
     for a in contexts:
-        e = a["exits"]
+        e = a[exits_key]
         for i in range(n):
             c = e[4 * i]
             if not c:
@@ -41,7 +52,7 @@ def _merge_exits(contexts) -> tuple[np.ndarray, np.ndarray]:
             exits[b + 3] = max(exits[b + 3], e[b + 3])
             exits[b] += c
             exits[b + 1] += e[b + 1]
-        sumsq += a["exit_sumsq"]
+        sumsq += a[sumsq_key]
     return exits, sumsq
 
 
@@ -60,29 +71,29 @@ def cpu_cycles(summary: dict) -> int:
     return summary.get("measured_cpu_cycles", summary["simulated_cycles"] * summary["cpus"])
 
 
-def collect(machine) -> tuple[dict, dict]:
-    """(summary sections, tidy tables) from a machine that has run."""
-    clock = machine.clock_mhz
-    vcpus = machine.vcpus
-    hosts = machine.host_tasks + machine.qemu
-    varr = [v.ctx.arrays for v in vcpus]
-    harr = [h.arrays for h in hosts]
+def collect(snap: Snapshot) -> tuple[dict, dict]:
+    """(summary sections, tidy tables) from a machine's :class:`Snapshot`."""
+    clock = snap.clock_mhz
+    vcpus = snap.of_kind("vcpu")
+    hosts = snap.of_kind("host_task", "qemu")
+    varr = [v.counters for v in vcpus]
+    harr = [h.counters for h in hosts]
     exits, sumsq = _merge_exits(varr)
+    kernel = _merge_exits(varr, "exits_us", "exit_sumsq_us")
     tlb = {"guest": _tlb(varr), "host": _tlb(harr)}
     tlb["misses_by_cause"] = {k: tlb["guest"]["misses_by_cause"][k] + tlb["host"]["misses_by_cause"][k]
                               for k in MISS_CAUSES}
     tlb["isolation_violations"] = tlb["guest"]["isolation_violations"] + \
         tlb["host"]["isolation_violations"]
     # after a warm-up, each CPU's breakdown counts from its own restart
-    cycles = {name: int(sum(int(c.cycles[i]) - (int(c.base[i]) if c.base is not None else 0)
-                            for c in machine.cpus))
+    cycles = {name: int(sum(int(c.cycles[i]) for c in snap.cpus))
               for i, name in enumerate(CYCLE_CATEGORIES)}
     prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
     profile = {}
     for i, step in enumerate(PROFILE_STEPS):
         n, cyc = int(prof[2 * i]), int(prof[2 * i + 1])
         profile[step] = {"count": n, "cycles": cyc, "mean": cyc / n if n else 0.0}
-    window = machine.scenario.sim.repopulation_window
+    window = snap.repopulation_window
     rm = sum((a["repop_miss"] for a in varr), np.zeros(window, np.int64))
     ra = sum((a["repop_access"] for a in varr), np.zeros(window, np.int64))
     resumes = sum(v.resumes for v in vcpus)
@@ -91,62 +102,70 @@ def collect(machine) -> tuple[dict, dict]:
         "misses": [int(x) for x in rm], "accesses": [int(x) for x in ra],
         "misses_per_resume": float(rm.sum()) / resumes if resumes else 0.0,
     }
-    memory: dict = {}
-    strat = machine.strategy.memory_bytes()
-    for key, val in strat.items():
-        memory[key] = val * len(vcpus)
-    memory["guest_tlb"] = 64 * machine.costs["guest_tlb_entry_bytes"] * len(vcpus)
-    for kvm in machine.kvms:
-        for key, val in kvm.memory_bytes().items():
+    memory = {key: val * len(vcpus) for key, val in snap.vcpu_memory_bytes.items()}
+    for vm in snap.vms:
+        for key, val in vm.memory_bytes.items():
             memory[key] = memory.get(key, 0) + val
-    guest_accesses = tlb["guest"]["hits"]
+    # the work: records of the guest processes' streams (kernel accesses and
+    # markers are not guest accesses; an MMIO access counts once QEMU answered)
+    guest_accesses = sum(p.guest_accesses for p in snap.processes)
+    done = snap.work_done_at
     sections = {
-        "warmup_cycles": machine.warmup,
-        "cpu_measured_from": [c.measured_from for c in machine.cpus],
-        "measured_cpu_cycles": sum(machine.simulated_cycles - c.measured_from
-                                   for c in machine.cpus),
+        "warmup_cycles": snap.warmup_cycles,
+        "cpu_measured_from": [c.measured_from for c in snap.cpus],
+        "measured_cpu_cycles": sum(snap.simulated_cycles - c.measured_from for c in snap.cpus),
         "guest_accesses": guest_accesses,
-        "exits": _exit_stats(exits, sumsq, clock),
+        "exits": _exit_stats(exits, sumsq, kernel, clock),
         "tlb": tlb,
         "cycles": cycles,
         "memory_bytes": dict(sorted(memory.items())),
         "fastpath_profile": profile,
         "repopulation": repop,
-        "startup_cycles": int(sum(k.startup_cycles for k in machine.kvms)),
-        "host_page_faults": int(sum(k.host_faults for k in machine.kvms))
+        "startup_cycles": int(sum(vm.startup_cycles for vm in snap.vms)),
+        "host_page_faults": int(sum(vm.host_faults for vm in snap.vms))
         + sum(h.page_faults for h in hosts),
-        "guest_page_faults": int(sum(g.page_faults for g in machine.guests)),
-        "gfn_to_pfn_calls": int(sum(k.gfn_to_pfn_calls for k in machine.kvms)),
+        "guest_page_faults": int(sum(vm.guest_page_faults for vm in snap.vms)),
+        "guest_machine_checks": sum(v.machine_checks for v in vcpus),
+        "gfn_to_pfn_calls": int(sum(vm.gfn_to_pfn_calls for vm in snap.vms)),
+        "time_to_work_cycles": done,
+        "time_to_work_us": done / clock if done is not None else None,
+        "processes": [asdict(p) for p in snap.processes],
     }
-    tables = _tables(machine, vcpus, hosts)
-    return sections, tables
+    return sections, _tables(snap, vcpus, hosts)
 
 
-def _tables(machine, vcpus, hosts) -> dict:
-    clock = machine.clock_mhz
+#: The ``kind`` column of the TLB table: a vCPU, or the cycle category of a host thread.
+_TLB_ROW_KIND = {"vcpu": "vcpu", "qemu": "qemu", "host_task": "host_tasks"}
+
+
+def _tables(snap: Snapshot, vcpus, hosts) -> dict:
+    clock = snap.clock_mhz
     exits_rows, tlb_rows, cyc_rows, prof_rows = [], [], [], []
     for v in vcpus:
-        a = v.ctx.arrays
+        a = v.counters
         for i, name in enumerate(EXIT_CATEGORIES):
             count, total, lo, hi = (int(x) for x in a["exits"][4 * i:4 * i + 4])
+            _, total_us, lo_us, hi_us = (int(x) for x in a["exits_us"][4 * i:4 * i + 4])
             if count:
                 exits_rows.append({"vcpu": v.name, "category": name, "count": count,
                                    "sum_cycles": total, "min_cycles": lo, "max_cycles": hi,
                                    "sumsq_cycles": int(a["exit_sumsq"][i]),
-                                   "mean_us": total / count / clock})
+                                   "mean_us": total / count / clock,
+                                   "kernel_sum_us": total_us, "kernel_min_us": lo_us,
+                                   "kernel_max_us": hi_us,
+                                   "kernel_sumsq_us": int(a["exit_sumsq_us"][i])})
         for i, step in enumerate(PROFILE_STEPS):
             n = int(a["profile"][2 * i])
             if n:
                 prof_rows.append({"vcpu": v.name, "step": step, "count": n,
                                   "cycles": int(a["profile"][2 * i + 1])})
     for t in list(vcpus) + list(hosts):
-        a = t.ctx.arrays
-        row = {"context": t.name, "kind": t.kind if t.kind == "vcpu" else t.category}
+        a = t.counters
+        row = {"context": t.name, "kind": _TLB_ROW_KIND[t.kind]}
         row.update({n: int(a["tlb"][i]) for i, n in enumerate(TLB_COUNTERS)})
         row.update({f"cause_{n}": int(a["causes"][i]) for i, n in enumerate(MISS_CAUSES)})
         tlb_rows.append(row)
-    for c in machine.cpus:
+    for c in snap.cpus:
         for i, name in enumerate(CYCLE_CATEGORIES):
-            base = int(c.base[i]) if c.base is not None else 0
-            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i]) - base})
+            cyc_rows.append({"cpu": c.index, "component": name, "cycles": int(c.cycles[i])})
     return {"exits": exits_rows, "tlb": tlb_rows, "cycles": cyc_rows, "profile": prof_rows}

@@ -16,7 +16,7 @@ kind  name              meaning
 
 MMIO is not a kind of its own: an MMIO access is an ordinary load or store
 whose ``ea`` is a device page (the board's UART at 0xef600000, initial guest
-TLB entry 1, ``reference/kvm440.md`` §2.2; or the block device's page).  The
+TLB entry 1, ``docs/kvm440.md`` §2.2; or the block device's page).  The
 memslot check of the miss handler is what turns it into an exit to QEMU.
 
 A stream's ``spec`` is a :class:`~emu.params.workload.Workload`: the one
@@ -135,7 +135,7 @@ class Layout:
     """Where a process's regions live in its 32-bit effective address space.
 
     ``uart_ea`` is the 440 board's UART page, mapped by initial guest TLB
-    entry 1 (``reference/kvm440.md`` §2.2); ``block_ea`` is the block
+    entry 1 (``docs/kvm440.md`` §2.2); ``block_ea`` is the block
     device's register page (an emu choice, next to the UART).  ``stack_top``
     is recorded for users of the layout; no synthetic pattern uses it yet.
     """

@@ -1,32 +1,50 @@
-"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (DESIGN.md §4).
+"""What a KVM TLB strategy is: the hooks KVM calls, and their defaults (docs/design.md §4).
 
 A strategy is one class that holds everything about one design: its hooks,
 its memory accounting, the cores it can be modelled on (and the one-line
-reason when it cannot), and the words the reports use for it.  One instance
-serves every vCPU of a machine.
+reason when it cannot), the kernel versions it shipped in with their TID
+eras, and the words the reports use for it.  One instance serves every vCPU
+of a machine; the TID era (``tid_scheme``) is a constructor argument.
 
-Hooks and who calls them (each returns the cycles it costs; the caller
-charges them):
+The TID eras of KVM-440 (docs/kvm440.md §2.10):
 
-* ``entry_base`` / ``entry_per_mod`` -- per full guest entry, read once into
-  the fast path's cost table (the fast path and the Python exits charge them);
+* ``guest-tid`` (2.6.26, 83aae4a8): a shadow carries the guest entry's TID,
+  the hardware PID is the guest PID; every guest privilege switch releases
+  every shadow slot 0..hwater (permissions differ by mode);
+* ``swap-pid`` (49dd2c49): shadow TID 1 for guest TID 0, else 0; hardware PID
+  ``!usermode``; a guest PID change arms one such flush at the next switch;
+* ``tid01`` (2.6.28, 7924bd41, 67577927): the same tagging; a guest PID change
+  releases the shadows of process entries (shadow TID 0) at once.
+
+Hooks and who calls them (each returns the cycles of TLB work it did, which
+the caller charges to ``save_restore``; the put_page of each page it releases
+is charged by the pfn source):
+
+* ``entry_base`` / ``entry_per_mod`` -- per guest entry, read once into the
+  fast path's cost table (the fast path and the Python exits charge them);
+  ``loop_len``: the hardware indices the entry loop writes;
 * ``new_shadow_array`` -- when a vCPU is built: its shadow array, or None;
 * ``vcpu_load`` / ``vcpu_put`` -- when the vCPU's thread is scheduled in /
-  out of a CPU (charged to ``save_restore``);
-* ``guest_pid_change`` -- the guest's ``mtspr PID`` trapped with a new PID
-  (the C work it charges itself; the cycles it returns go to ``save_restore``);
-* ``set_shadow_pids`` -- after vcpu_load, a guest privilege switch or a guest
-  PID change: load the hardware PID(s);
+  out of a CPU, and at every heavyweight exit;
+* ``priv_switch`` -- the guest's MSR[PR] changed (interrupt delivery from
+  user mode, rfi to user mode): kvmppc_mmu_priv_switch;
+* ``set_pid`` -- the guest's ``mtspr PID`` trapped: kvmppc_set_pid;
+* ``set_shadow_pids`` -- after vcpu_load, a privilege switch or a PID change:
+  load the hardware PID(s);
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
 
 Every strategy must say how it keeps one vCPU's TS=1 entries from
-translating another's accesses (DESIGN.md §4, "Isolation"): its ``isolation``.
+translating another's accesses (docs/design.md §4, "Isolation"): its ``isolation``.
 """
 
 from __future__ import annotations
 
-from emu.codes import STRATEGY
-from emu.kvm.shadow import release_process_entries
+from typing import Optional
+
+import numpy as np
+
+from emu.codes import CAUSE, STRATEGY, TID_SCHEMES
+from emu.kvm.shadow import mark_all_modified, release_process_entries, release_slot
 
 NO_PID = 0xFFFF
 
@@ -35,7 +53,7 @@ NO_PID = 0xFFFF
 CANNOT_CHOOSE_AN_INDEX = (
     "cannot be modelled on the e500: software cannot choose a TLB0 index (the set comes "
     "from the address and hardware picks the way), so a shadow array cannot be laid into "
-    "hardware index by index (reference/kvm440.md §4.1); use {alternatives}")
+    "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
 
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
@@ -44,10 +62,13 @@ NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
 class Strategy:
     """One KVM TLB design.  The defaults: no TLB work at entry, vcpu_load or
     vcpu_put, no shadow array, no memory; KVM-440's handling of a guest PID
-    change and its shadow PIDs (every design but the e500 ones keeps them)."""
+    change, privilege switch and shadow PIDs in the design's TID era."""
 
     #: The name a scenario gives (``kvm.strategy``).
     name = ""
+    #: The fast path's behaviour this design runs with (``emu.codes.STRATEGIES``);
+    #: its own name unless it differs from a numbered design only in its hooks.
+    fastpath = ""
     #: Where the design comes from (a kernel version or commit).
     origin = ""
     #: What it does, in one line.
@@ -63,15 +84,46 @@ class Strategy:
     #: The one-line reason it cannot run on another core (``{core}`` and
     #: ``{alternatives}`` are filled in by the registry).
     refusal = ""
+    #: The TID eras it shipped in: scheme -> the kernel version or commit that
+    #: ran it (docs/kvm440.md §2.10).  Empty: no 440 era applies (the e500 designs).
+    eras: dict[str, str] = {}
+    #: The era it runs in when ``kvm.tid_scheme`` is unset (None: no 440 era).
+    default_era: Optional[str] = None
+    #: What shipped it when no 440 era applies (the e500 designs), for its label.
+    shipped = ""
+    #: No kernel shipped it: every label and report says so.
+    hypothetical = False
+    #: The pfn source its kernel used (None: not recorded); another one is named
+    #: in its label.
+    historical_pfn_source: Optional[str] = "gup"
+    #: Every guest entry runs its loop over hardware indices 0..hwater-1.
+    entry_loop = False
+    #: Its entry loop reads modified flags, and every release sets one
+    #: (kvmppc_mmu_invalidate / priv_switch / set_pid, 83aae4a8 on).
+    flags_released = False
 
-    def __init__(self, costs, hwater: int):
+    def __init__(self, costs, hwater: int, tid_scheme: Optional[str] = None,
+                 core: str = "440"):
         self.costs = costs
         self.hwater = hwater
+        self.core = core
+        #: The TID era (None: no 440 era, as on the e500).
+        self.tid_scheme = tid_scheme
+        #: Per vCPU context id: a guest PID change armed the swap-pid flush.
+        self.swap_pid: set[int] = set()
+        #: KVM's victim counter of the shadow designs (kvmppc_tlb_44x_pos): one
+        #: file-static counter, so one for every vCPU of the machine.
+        self.shadow_pos = np.zeros(1, np.int32)
+
+    @property
+    def loop_len(self) -> Optional[int]:
+        """Hardware indices 0..loop_len-1 the entry loop writes (None: no loop)."""
+        return self.hwater if self.entry_loop else None
 
     @property
     def code(self) -> int:
         """The design's number in the fast path (``emu.codes.STRATEGY``)."""
-        return STRATEGY[self.name]
+        return STRATEGY[self.fastpath or self.name]
 
     # -- per full guest entry (charged by the fast path and by Python exits) --------
 
@@ -100,26 +152,82 @@ class Strategy:
         return 0
 
     def vcpu_put(self, cpu, vcpu) -> int:
-        """Called when ``vcpu``'s thread is scheduled out of ``cpu``; returns cycles."""
+        """Called when ``vcpu``'s thread is scheduled out of ``cpu`` (and at every
+        heavyweight exit); returns cycles."""
         return 0
 
-    # -- the guest's MMU context ------------------------------------------------------
+    # -- the guest's MSR[PR] and MMU context ------------------------------------------
 
-    def guest_pid_change(self, cpu, vcpu) -> int:
-        """The guest wrote a new PID (``vcpu.ctx.guest_pid`` already holds it).
+    def priv_switch(self, cpu, vcpu, usermode: bool) -> int:
+        """The guest's MSR[PR] changed to ``usermode`` (kvmppc_mmu_priv_switch).
 
-        Called inside the ``EMUL_MTSPR`` exit, before :meth:`set_shadow_pids`.
-        Charges the C work itself and returns the cycles of TLB save/restore
-        work.  Default, KVM-440 (kvmppc_set_pid): walk the 64 shadow slots and
-        release every shadow of a guest entry with TID != 0 (reference §2.8).
+        Called inside the exit that changes it (an interrupt delivered from
+        user mode, an ``rfi`` to user mode), with the vCPU loaded on ``cpu``.
+        ``guest-tid`` releases every shadow slot; ``swap-pid`` does so once
+        after a PID change; every era then loads the shadow PID(s).  Returns
+        the cycles of the release loop (docs/kvm440.md §2.10).
         """
-        cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
+        vcpu.ctx.guest_pr = 1 if usermode else 0
+        cycles = 0
+        armed = vcpu.ctx.ctx in self.swap_pid
+        if self.tid_scheme == "guest-tid" or (self.tid_scheme == "swap-pid" and armed):
+            self.swap_pid.discard(vcpu.ctx.ctx)
+            cycles = self.release_all(cpu, vcpu)
+        return cycles + self.set_shadow_pids(cpu, vcpu)
+
+    def release_all(self, cpu, vcpu) -> int:
+        """The privilege-switch flush: release every shadow slot 0..hwater under
+        mmap_sem held for writing (44x_tlb.c @83aae4a8, @49dd2c49); returns
+        its cycles besides the put_page of each page released.  (Off the 440,
+        a hypothetical run, every slot of the hardware TLB.)"""
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        n = self.hwater + 1 if self.core == "440" else len(hwref)
+        held = hwref[:n]
+        for i in np.flatnonzero(held >= 0):          # the others hold nothing to release
+            release_slot(cpu, vcpu, int(i), CAUSE["flush"])
+        if self.flags_released:
+            mark_all_modified(vcpu, n)
+        c = self.costs
+        return n * c["priv_switch_per_entry"] + c["mmap_sem_write"]
+
+    def set_pid(self, cpu, vcpu, pid: int) -> int:
+        """The guest wrote ``pid`` to its PID register (kvmppc_set_pid).
+
+        Called inside the ``EMUL_MTSPR`` exit, with the vCPU loaded.  Nothing
+        happens when the PID does not change.  ``guest-tid``: the hardware PID
+        follows at the next entry; ``swap-pid``: one flush is armed for the
+        next privilege switch; ``tid01``: the shadows of process entries are
+        released now (:meth:`release_process_shadows`).  Returns cycles.
+        """
+        ctx = vcpu.ctx
+        if pid == ctx.guest_pid:
+            return 0
+        ctx.guest_pid = pid
+        cycles = 0
+        if self.tid_scheme == "swap-pid":
+            self.swap_pid.add(ctx.ctx)
+        elif self.tid_scheme != "guest-tid":
+            cycles = self.release_process_shadows(cpu, vcpu)
+        return cycles + self.set_shadow_pids(cpu, vcpu)
+
+    def release_process_shadows(self, cpu, vcpu) -> int:
+        """The tid01 release at a guest PID change: every shadow_ref of the 64
+        with shadow TID 0 (a guest entry with TID != 0) is released, tlbie and
+        put_page (44x_tlb.c @7924bd41); returns the cycles of the scan."""
         release_process_entries(cpu, vcpu)
-        return 0
+        return 64 * self.costs["set_pid_per_slot"]
 
     def set_shadow_pids(self, cpu, vcpu) -> int:
-        """Load the hardware PID(s) for the guest's mode and PID; returns cycles."""
-        # reference/kvm440.md §2.8: shadow PID 1 in guest supervisor mode, 0 in user mode
-        vcpu.ctx.shadow_pid = 0 if vcpu.ctx.guest_pr else 1
-        vcpu.ctx.pid1 = NO_PID
+        """Load the hardware PID(s) for the guest's mode and PID; returns cycles.
+
+        guest-tid: the guest PID, in both modes (lightweight_exit loads
+        VCPU_PID, @bbf45ba5); the later eras: 1 in guest supervisor mode, 0 in
+        user mode (``shadow_pid = !usermode``, docs/kvm440.md §2.8).
+        """
+        ctx = vcpu.ctx
+        if self.tid_scheme == "guest-tid":
+            ctx.shadow_pid = ctx.guest_pid
+        else:
+            ctx.shadow_pid = 0 if ctx.guest_pr else 1
+        ctx.pid1 = NO_PID
         return 0

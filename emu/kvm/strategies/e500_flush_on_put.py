@@ -7,7 +7,7 @@ from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
 class E500FlushOnPut(Strategy):
-    """Early KVM e500: flush the whole TLB at vcpu_put (reference/kvm440.md §4.2).
+    """Early KVM e500: flush the whole TLB at vcpu_put (docs/kvm440.md §4.2).
 
     Every guest PID change flushes the whole TLB too.  (The reload of shadow
     TLB1 entries at vcpu_load is not modelled: this model maps every guest
@@ -15,12 +15,14 @@ class E500FlushOnPut(Strategy):
     """
 
     name = "e500-flush-on-put"
-    origin = "early KVM e500 (2009-2010, e500_tlb.c; reference/kvm440.md §4.2)"
+    origin = "early KVM e500 (2009-2010, e500_tlb.c; docs/kvm440.md §4.2)"
     does = "flushes the whole TLB at vcpu_put and at every guest PID change"
     isolation = "vcpu_put flushes the whole TLB"
     save_restore_work = "flushing the TLB at vcpu_put and reloading TLB1 at vcpu_load"
     cores = ("e500",)
     refusal = NEEDS_THE_E500
+    historical_pfn_source = None
+    shipped = "early KVM e500"
 
     def _flush(self, cpu, vcpu, reason: int) -> int:
         ctx = vcpu.ctx.ctx
@@ -32,9 +34,9 @@ class E500FlushOnPut(Strategy):
     def vcpu_put(self, cpu, vcpu) -> int:
         return self._flush(cpu, vcpu, CAUSE["flush"])
 
-    def guest_pid_change(self, cpu, vcpu) -> int:
-        cpu.charge("c_path", self.costs["emul_mtspr_pid"] * 64)
-        return self._flush(cpu, vcpu, CAUSE["guest-context-switch"])
+    def release_process_shadows(self, cpu, vcpu) -> int:
+        return (64 * self.costs["set_pid_per_slot"]
+                + self._flush(cpu, vcpu, CAUSE["guest-context-switch"]))
 
     def memory_bytes(self) -> dict:
         return {"shadow_refs": 512 * self.costs["shadow_ref_bytes"]}

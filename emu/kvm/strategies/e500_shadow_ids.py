@@ -24,10 +24,12 @@ class E500ShadowIds(Strategy):
     save_restore_work = "on shadow-ID work (allocation, and a flush when the IDs run out)"
     cores = ("e500",)
     refusal = NEEDS_THE_E500
+    historical_pfn_source = None
+    shipped = "dd9ebf1f"
     MAX_ID = 255
 
-    def __init__(self, costs, hwater: int):
-        super().__init__(costs, hwater)
+    def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "e500"):
+        super().__init__(costs, hwater, tid_scheme, core)
         self.tables: dict[int, dict] = {}        # cpu index -> {(ctx, tid, pr): sid}
         self.flushes = 0
 
@@ -47,7 +49,7 @@ class E500ShadowIds(Strategy):
         table[key] = len(table) + 1
         return table[key], cycles
 
-    def guest_pid_change(self, cpu, vcpu) -> int:
+    def release_process_shadows(self, cpu, vcpu) -> int:
         return 0            # set_shadow_pids reloads PID0/PID1; nothing is released
 
     def set_shadow_pids(self, cpu, vcpu) -> int:

@@ -2,48 +2,47 @@
 
 from __future__ import annotations
 
-from emu.kvm.shadow import new_shadow_array, restore_shadow_array
-from emu.kvm.strategies.base import CANNOT_CHOOSE_AN_INDEX, Strategy
+from emu.kvm.shadow import mark_all_modified, restore_shadow_array, tlbia
 from emu.kvm.strategies.shadow import Shadow
 
 
-class ShadowModified(Strategy):
+class ShadowModified(Shadow):
     """Commit 83aae4a8: on entry rewrite only the entries modified since the last one.
 
-    A scan of one byte flag per index up to hwater, 16 word stores to clear the
-    flags, and 3 tlbwe per modified entry (reference/kvm440.md §2.3).  At
-    vcpu_load the host may have overwritten any index, so every valid
-    shadow entry counts as modified.
+    The entry loop scans one byte flag per index 0..hwater-1 (5 instructions
+    each), rewrites each modified index (7 instructions and 3 tlbwe) and clears
+    the 64 flags with 16 word stores (36 instructions; booke_interrupts.S
+    @83aae4a8, docs/kvm440.md §2.10).  Every fill, release, privilege-switch flush
+    and PID-change release sets a flag.  vcpu_put runs ``_tlbia()`` and
+    vcpu_load marks 0..hwater modified "so that they will all be reloaded on the
+    next vcpu run" (44x.c 2.6.28; 83aae4a8 and 49dd2c49 inferred the same,
+    docs/kvm440.md §2.10).  It shipped in three TID eras.
     """
 
     name = "shadow-modified"
-    origin = "commit 83aae4a8 (booke_interrupts.S, 44x_tlb.c)"
+    origin = ("commit 83aae4a8 (booke_interrupts.S, 44x_tlb.c), then 49dd2c49 (swap-pid) "
+              "and Linux 2.6.28 (tid01)")
     does = ("rewrites only the shadow TLB entries modified since the last guest entry "
-            "(a flag per index)")
-    isolation = Shadow.isolation
+            "(a flag per index); _tlbia at vcpu_put")
     save_restore_work = "rewriting the modified shadow TLB entries on guest entry"
-    cores = ("440",)
-    refusal = CANNOT_CHOOSE_AN_INDEX
+    eras = {"guest-tid": "83aae4a8", "swap-pid": "49dd2c49", "tid01": "2.6.28"}
+    default_era = "tid01"
+    flags_released = True
 
     def entry_base(self) -> int:
         c = self.costs
-        return (self.hwater + 1) * c["shadow_mod_scan_per_entry"] + c["shadow_mod_clear"]
+        return self.hwater * c["shadow_mod_scan_per_entry"] + c["shadow_mod_clear"]
 
     def entry_per_mod(self) -> int:
         return self.costs["shadow_mod_write_per_entry"]
 
-    def new_shadow_array(self, backend):
-        return new_shadow_array(backend, self.hwater)
-
     def vcpu_load(self, cpu, vcpu) -> int:
-        mod = vcpu.ctx.arrays["mod"]
-        valid = vcpu.shadow.valid_arr
-        for i in range(self.hwater + 1):
-            if valid[i] and not mod[i]:
-                mod[i] = 1
-                vcpu.ctx.n_modified += 1
-        restore_shadow_array(cpu, vcpu, self.hwater)
-        return 0
+        mark_all_modified(vcpu, self.hwater + 1)
+        restore_shadow_array(cpu, vcpu, self.loop_len)
+        return 0            # the rewrite is the entry work the next entry charges
+
+    def vcpu_put(self, cpu, vcpu) -> int:
+        return tlbia(cpu, vcpu.ctx.ctx, self.hwater, self.costs)
 
     def memory_bytes(self) -> dict:
         c = self.costs

@@ -1,47 +1,35 @@
-"""What the scripts in ``scenarios/`` share: arguments, running, saving, tables.
+"""What the studies share: their scenarios, running and recording them, tables.
 
-Every study script is runnable and importable::
-
-    python scenarios/NAME.py [--out DIR] [--quick]      # or EMU_QUICK=1
-
-and has ``study(quick: bool) -> dict`` (the numbers its test checks) and
-``main(argv=None)``.  This module keeps them short and alike:
-
-* :func:`parse_args` -- ``--out`` / ``--quick`` (``EMU_QUICK=1`` means quick);
-* :class:`Recorder` -- runs scenarios (plain dicts in the TOML shape, so the
-  script shows its whole experiment), keeps each run's summary, and, given an
-  output directory, writes each run's results (:meth:`emu.run.Result.write`)
-  to ``DIR/<label>/`` as it finishes and ``DIR/results.json`` at the end;
-* :func:`figures` -- the derived figures the studies compare, from one summary
-  through :mod:`emu.stats.figures` (nothing the summary does not already hold);
-* :func:`table` -- a plain-text table.
+A study (one module of :mod:`emu.study.studies`) builds its scenarios with
+:func:`scenario` (plain dicts in the TOML shape, so that the module shows its
+whole experiment), runs them through a :class:`Recorder` -- which keeps each
+run's summary and, given an output directory, writes each run's results
+(:meth:`emu.run.Result.write`) to ``DIR/runs/<label>/`` as it finishes and
+``DIR/results.json`` at the end -- and prints its numbers with :func:`table`.
+:func:`figures` gives the derived figures the studies compare, from one
+summary through :mod:`emu.stats.figures` (nothing the summary does not
+already hold).
 
 Shared settings (:data:`FAST`): the scheduler tunables are scaled down 10x
 (CFS latency 600 us instead of 6 ms) so that a run of a few milliseconds holds
 many host context switches, and host and guest page faults cost 50 cycles
 instead of 2,500 so that the warm-up (first touch of every page) is short and
 the runs measure the steady state.  The model has no way to reset its
-counters after a warm-up, so a cheap warm-up is the workaround.  Scripts that
+counters after a warm-up, so a cheap warm-up is the workaround.  Studies that
 study something these settings would hide override them.
 """
 
 from __future__ import annotations
 
-import argparse
 import copy
 import os
 import sys
 import time
 
-_HERE = os.path.dirname(os.path.abspath(__file__))
-_ROOT = os.path.dirname(_HERE)
-if _ROOT not in sys.path:               # run from a checkout without `pip install -e .`
-    sys.path.insert(0, _ROOT)
-
-from emu.run import run  # noqa: E402
-from emu.run.files import write_json  # noqa: E402
-from emu.stats.figures import (deferral_share, exit_count, exit_cycles,  # noqa: E402,F401
-                               miss_path_cycles_per_miss, share, virt_fills)
+from emu.run import run
+from emu.run.files import write_json
+from emu.stats.figures import (deferral_share, miss_path_cycles_per_miss, share,
+                               virt_fills)
 
 #: Scheduler tunables scaled 10x down, cheap page faults (see the module docstring).
 FAST = {
@@ -52,28 +40,9 @@ FAST = {
     "guest_page_fault": 50,
 }
 
-#: Accesses per fast-path call.  It changes no result (DESIGN.md §3); a small
+#: Accesses per fast-path call.  It changes no result (docs/design.md §3); a small
 #: chunk only avoids generating stream records that a short run never uses.
 CHUNK = 4096
-
-
-def is_quick(flag: bool = False) -> bool:
-    """``--quick`` or ``EMU_QUICK`` set to anything but '', '0', 'false', 'no'."""
-    env = os.environ.get("EMU_QUICK", "").strip().lower()
-    return bool(flag) or env not in ("", "0", "false", "no")
-
-
-def parse_args(argv, doc: str) -> argparse.Namespace:
-    """``--out DIR`` and ``--quick``, with the script's docstring as its help."""
-    first = (doc or "").strip().splitlines()[0] if doc else None
-    p = argparse.ArgumentParser(description=first,
-                                epilog="EMU_QUICK=1 in the environment is the same as --quick.")
-    p.add_argument("--out", metavar="DIR", help="write each run's results and results.json here")
-    p.add_argument("--quick", action="store_true",
-                   help="a short version (a few seconds): fewer points, shorter runs")
-    args = p.parse_args(argv)
-    args.quick = is_quick(args.quick)
-    return args
 
 
 def scenario(**parts) -> dict:
@@ -118,11 +87,10 @@ class Recorder:
             print(f"  ran {label} in {dt:.2f} s", file=sys.stderr)
         return s
 
-    def finish(self, name: str, doc: str, quick: bool, numbers: dict) -> None:
+    def finish(self, name: str, question: str, quick: bool, numbers: dict) -> None:
         """Write ``results.json``: the study's numbers and every run's key figures."""
         if not self.out:
             return
-        question = (doc or "").strip().split("\n\n")[0]
         write_json(os.path.join(self.out, "results.json"),
                    {"study": name, "question": question, "quick": quick,
                     "runs_count": self.runs, "numbers": numbers, "runs": self.figures})
@@ -182,26 +150,3 @@ def _cell(c) -> str:
 
 def pct(x: float) -> str:
     return f"{100 * x:.1f}%"
-
-
-def header(name: str, doc: str, quick: bool) -> str:
-    """The script's question (the first paragraph of its docstring) as a banner."""
-    question = " ".join((doc or "").strip().split("\n\n")[0].split())
-    mode = "quick" if quick else "full"
-    return f"== {name} ({mode}) ==\n{question}\n"
-
-
-def run_study(name: str, doc: str, study, report, argv=None, **study_kw) -> int:
-    """What every script's ``main`` does: parse --quick/--out, run the study, print
-    its report, write the results.  ``study_kw`` maps study keywords to argument
-    names (e.g. ``png_dir="out"``)."""
-    args = parse_args(argv, doc)
-    print(header(name, doc, args.quick))
-    rec = Recorder(args.out)
-    t0 = time.perf_counter()
-    r = study(args.quick, rec, **{k: getattr(args, v) for k, v in study_kw.items()})
-    print(report(r))
-    rec.finish(name, doc, args.quick, r)
-    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
-          + (f"; results in {args.out}" if args.out else ""))
-    return 0

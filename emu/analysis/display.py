@@ -1,0 +1,66 @@
+"""What a notebook shows of a result: a short ``repr`` and a small HTML table.
+
+The headline figures are those ``emu compare`` prints
+(:func:`emu.report.text.key_figures`), so the terminal, the report and the
+notebook show the same numbers, formatted alike.
+
+>>> s = {"seed": 1, "simulated_us": 2000.0, "cpus": 1,
+...      "config": {"name": "default", "machine": {"core": "440"},
+...                 "kvm": {"strategy": "direct", "handler": "asm", "pfn_source": "pfn-cache"}}}
+>>> describe(s)
+'default: direct, asm handler, pfn-cache, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
+>>> describe_comparison("kvm.strategy", [("shadow", s), ("direct", s)])
+'default: kvm.strategy = shadow, direct, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
+"""
+
+from __future__ import annotations
+
+import html
+
+from emu.report.text import key_figures
+
+__all__ = ["describe", "describe_comparison", "headline_html", "result_repr"]
+
+
+def _setting(s: dict) -> str:
+    return (f"on {s['cpus']} x {s['config']['machine']['core']} CPU; seed {s['seed']}; "
+            f"{s['simulated_us']:,.1f} us simulated")
+
+
+def describe(s: dict) -> str:
+    """One line naming the run: scenario, design, machine, seed, simulated time."""
+    cfg = s["config"]
+    k = cfg["kvm"]
+    return (f"{cfg.get('name') or 'scenario'}: {k['strategy']}, {k['handler']} handler, "
+            f"{k['pfn_source']}, {_setting(s)}")
+
+
+def describe_comparison(key: str, runs: list) -> str:
+    """One line naming a comparison: scenario, the key and its values, and the
+    first run's machine, seed and simulated time."""
+    first = runs[0][1]
+    values = ", ".join(str(label) for label, _ in runs)
+    return (f"{first['config'].get('name') or 'scenario'}: {key} = {values}, "
+            f"{_setting(first)}")
+
+
+def result_repr(s: dict) -> str:
+    """The ``repr`` of a run: two lines, what it is and its cost per guest access."""
+    f = key_figures(s)
+    return (f"<emu Result {describe(s)}\n"
+            f"  {f['cycles/access']} cycles/guest access, {f['guest misses']} guest TLB misses, "
+            f"{f['misses/resume']} misses/resume, {f['exits']} exits>")
+
+
+def headline_html(runs: list, caption: str = "", label: str = "run") -> str:
+    """An HTML table of the headline figures: one row per ``(label, summary)``
+    of ``runs``, the figures as columns (as ``emu compare`` prints them);
+    ``label`` names the first column, ``caption`` goes above the table."""
+    figs = [(name, key_figures(s)) for name, s in runs]
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in [label] + list(figs[0][1]))
+    body = "".join(
+        "<tr>" + f"<th style=\"text-align:left\">{html.escape(str(name))}</th>"
+        + "".join(f'<td style="text-align:right">{html.escape(v)}</td>' for v in f.values())
+        + "</tr>" for name, f in figs)
+    cap = f"<caption>{html.escape(caption)}</caption>" if caption else ""
+    return f"<table>{cap}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"

@@ -1,0 +1,145 @@
+"""Tidy pandas DataFrames of a run: one row per observation, one column per variable.
+
+:func:`run_frames` turns a run's summary and tables (what
+:class:`emu.run.Result` holds, and ``emu run --out`` writes) into
+DataFrames at the finest grain the run recorded, so that every figure of the
+summary is a ``groupby`` and a ``sum`` away:
+
+``exits``
+    one row per vCPU and exit category that occurred: ``count``,
+    ``sum_cycles``, ``min_cycles``, ``max_cycles``, ``sumsq_cycles``,
+    ``mean_us``.  The TIMEINGUEST row counts time spent in the guest, not
+    exits.
+``tlb``
+    one row per TLB owner (each vCPU, QEMU thread and host task): its
+    ``kind``, its ``side`` (``guest`` for a vCPU, else ``host``: the two
+    halves of ``summary["tlb"]``) and its TLB counters.
+``misses``
+    one row per owner and miss cause (every cause, zeros included):
+    ``misses``.
+``cycles``
+    one row per CPU and cycle component: ``cycles``.
+``profile``
+    one row per vCPU and miss-handler step that ran: ``count``, ``cycles``.
+``repopulation``
+    one row per guest access ``k`` after a vcpu_load, up to the window:
+    ``misses`` and ``accesses`` at ``k``, summed over the resumes.
+
+Any other table the run wrote (a per-process table, say) is a frame of its
+own, its rows as they are.  The category, cause, component and step columns
+are ordered categoricals in the model's order (:mod:`emu.codes`).
+
+pandas is imported when a frame is made; without it :func:`pandas` raises
+:class:`PandasMissing`, one line saying how to install it.
+"""
+
+from __future__ import annotations
+
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.errors import EmuError
+
+__all__ = ["PandasMissing", "concat_frames", "pandas", "run_frames"]
+
+#: What a missing pandas says.
+INSTALL_PANDAS = ("DataFrames need pandas: pip install 'emu[analysis]' "
+                  "(or pip install pandas)")
+
+#: The tables every run writes (:func:`emu.stats.collect`).
+_RUN_TABLES = ("exits", "tlb", "cycles", "profile")
+
+#: Ordered categories of the label columns.
+_ORDER = {"category": EXIT_CATEGORIES, "cause": MISS_CAUSES, "component": CYCLE_CATEGORIES,
+          "step": PROFILE_STEPS}
+
+_TLB_COUNTERS_PREFIX = "cause_"
+
+
+class PandasMissing(EmuError, ImportError):
+    """pandas is not installed; the message says how to install it."""
+
+
+def pandas():
+    """The pandas module, or :class:`PandasMissing` when it is not installed."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise PandasMissing(INSTALL_PANDAS) from None
+    return pd
+
+
+def _frame(pd, rows: list, columns: list):
+    """A DataFrame of ``rows`` with ``columns`` in order; label columns categorical."""
+    df = pd.DataFrame(rows, columns=columns)
+    for col, order in _ORDER.items():
+        if col in df.columns:
+            df[col] = pd.Categorical(df[col], categories=list(order), ordered=True)
+    return df
+
+
+def _side(kind: str) -> str:
+    return "guest" if kind == "vcpu" else "host"
+
+
+def _table(tables: dict, name: str) -> list:
+    try:
+        return tables[name]
+    except KeyError:
+        raise EmuError(f"this result has no {name!r} table (a run writes exits, tlb, cycles "
+                       f"and profile; a summary alone has none)") from None
+
+
+def run_frames(summary: dict, tables: dict) -> dict:
+    """{name: DataFrame} of one run (the module docstring lists them).
+
+    ``tables`` is ``Result.tables`` (lists of row dicts, as the CSVs hold
+    them).  Raises :class:`PandasMissing` without pandas, and
+    :class:`~emu.errors.EmuError` when one of the run's tables is missing.
+    """
+    pd = pandas()
+    exits = _table(tables, "exits")
+    tlb = _table(tables, "tlb")
+    owners, misses = [], []
+    for row in tlb:
+        counters = {k: v for k, v in row.items()
+                    if k not in ("context", "kind") and not k.startswith(_TLB_COUNTERS_PREFIX)}
+        owner = {"context": row["context"], "kind": row["kind"], "side": _side(row["kind"])}
+        owners.append({**owner, **counters})
+        misses += [{**owner, "cause": c, "misses": row.get(_TLB_COUNTERS_PREFIX + c, 0)}
+                   for c in MISS_CAUSES]
+    rep = summary["repopulation"]
+    frames = {
+        "exits": _frame(pd, exits, ["vcpu", "category", "count", "sum_cycles", "min_cycles",
+                                    "max_cycles", "sumsq_cycles", "mean_us"]),
+        "tlb": _frame(pd, owners, list(owners[0]) if owners else ["context", "kind", "side"]),
+        "misses": _frame(pd, misses, ["context", "kind", "side", "cause", "misses"]),
+        "cycles": _frame(pd, _table(tables, "cycles"), ["cpu", "component", "cycles"]),
+        "profile": _frame(pd, _table(tables, "profile"), ["vcpu", "step", "count", "cycles"]),
+        "repopulation": pd.DataFrame({"k": range(len(rep["misses"])), "misses": rep["misses"],
+                                      "accesses": rep["accesses"]}),
+    }
+    for name, rows in tables.items():
+        if name not in _RUN_TABLES:
+            frames[name] = _frame(pd, rows, list(rows[0]) if rows else [])
+    return frames
+
+
+def concat_frames(labelled: list) -> dict:
+    """Several runs' frames stacked: ``labelled`` is ``[(labels, frames)]``,
+    ``labels`` a dict of columns (e.g. ``{"kvm.strategy": "shadow"}``) put
+    first in every row of that run's frames.  A frame only some runs have is
+    stacked over those."""
+    pd = pandas()
+    names: list = []
+    for _, frames in labelled:
+        names += [n for n in frames if n not in names]
+    out = {}
+    for name in names:
+        parts = []
+        for labels, frames in labelled:
+            if name in frames:
+                df = frames[name].copy()
+                for i, (col, value) in enumerate(labels.items()):
+                    df.insert(i, col, value)
+                parts.append(df)
+        out[name] = pd.concat(parts, ignore_index=True)
+    return out

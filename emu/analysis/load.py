@@ -1,0 +1,147 @@
+"""Read a result folder back: ``emu.load(DIR)``.
+
+- a run (``summary.json``; ``emu run --out``, :meth:`emu.run.Result.write`):
+  a :class:`~emu.run.Result` -- the summary, the tables (typed), the arrays
+  and the execution record of ``run.json``;
+- a comparison (``comparison.json``; ``emu compare --out``): a
+  :class:`~emu.analysis.results.Comparison` of those Results;
+- a sweep (``sweep.json``; ``emu sweep --out``): its results table as a pandas
+  DataFrame, one row per run.
+
+A sweep's DataFrame carries in ``attrs`` the grid keys (``"grid"``), the
+seeds per point (``"seeds"``) and the folder (``"path"``);
+:func:`emu.analysis.results.points` turns it into mean and 95 % interval per
+grid point, and ``load(DIR / "runs" / run_id)`` reads one of its runs.
+
+What a folder held is what ``load`` gives back: writing a Result and loading
+it gives an equal summary, equal tables, equal arrays and execution record.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+
+import numpy as np
+
+from emu.analysis.frames import pandas
+from emu.analysis.results import Comparison
+from emu.errors import EmuError
+from emu.report.folders import run_folder
+from emu.run.files import load_json
+from emu.run.scenario import Result
+
+__all__ = ["load", "read_comparison", "read_run", "read_sweep"]
+
+#: Table columns that hold names, kept as text even when they look like numbers.
+_TEXT_COLUMNS = frozenset({"vcpu", "context", "kind", "category", "step", "component",
+                           "cause", "name"})
+
+
+def _cell(column: str, text: str):
+    """A CSV cell as the value the table held: int, float, None ('') or text."""
+    if column in _TEXT_COLUMNS:
+        return text
+    if text == "":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _read_csv(path: str) -> list:
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            return [{k: _cell(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise EmuError(f"cannot read {path}: {err}") from None
+
+
+def _read_npz(path: str) -> dict:
+    try:
+        with np.load(path) as z:
+            return {k: z[k] for k in z.files}
+    except Exception as err:  # a truncated or foreign file: numpy raises many kinds
+        raise EmuError(f"{path}: cannot read the arrays ({err})") from None
+
+
+def read_run(path) -> Result:
+    """The :class:`~emu.run.Result` a run directory holds (``summary.json``,
+    ``run.json``, one CSV per table, one ``.npz`` per set of arrays)."""
+    path = os.fspath(path)
+    summary = load_json(os.path.join(path, "summary.json"))
+    run_json = os.path.join(path, "run.json")
+    execution = load_json(run_json) if os.path.isfile(run_json) else {}
+    wall = execution.pop("wall_seconds", 0.0)
+    tables, arrays = {}, {}
+    for name in sorted(os.listdir(path)):
+        stem, ext = os.path.splitext(name)
+        if name.startswith("."):
+            continue
+        if ext == ".csv":
+            tables[stem] = _read_csv(os.path.join(path, name))
+        elif ext == ".npz":
+            arrays[stem] = _read_npz(os.path.join(path, name))
+    return Result(summary, tables, wall, execution, arrays)
+
+
+def read_comparison(path) -> Comparison:
+    """The :class:`~emu.analysis.results.Comparison` a comparison directory
+    holds: each run from its sub-directory (from ``comparison.json`` alone,
+    without tables, when the sub-directory is gone)."""
+    path = os.fspath(path)
+    data = load_json(os.path.join(path, "comparison.json"))
+    runs = []
+    for entry in data.get("runs", []):
+        label = str(entry["value"])
+        run_dir = os.path.join(path, run_folder(entry, label))
+        if os.path.isfile(os.path.join(run_dir, "summary.json")):
+            runs.append((label, read_run(run_dir)))
+        else:
+            runs.append((label, Result(entry["summary"], {})))
+    return Comparison(data.get("key"), runs, path)
+
+
+def read_sweep(path):
+    """A sweep directory's results table as a DataFrame, one row per run in
+    grid order; ``attrs`` holds ``grid`` (the keys), ``seeds`` and ``path``.
+    Needs pandas (and pyarrow for ``results.parquet``)."""
+    pd = pandas()
+    path = os.fspath(path)
+    meta = load_json(os.path.join(path, "sweep.json"))
+    parquet, csv_path = os.path.join(path, "results.parquet"), os.path.join(path, "results.csv")
+    if os.path.isfile(parquet):
+        try:
+            df = pd.read_parquet(parquet)
+        except ImportError:
+            raise EmuError(f"{parquet}: reading Parquet needs pyarrow: pip install pyarrow") \
+                from None
+    elif os.path.isfile(csv_path):
+        df = pd.read_csv(csv_path, dtype={"run_id": str})
+    else:
+        raise EmuError(f"{path}: the sweep has no results table yet (results.parquet or "
+                       f"results.csv)")
+    df.attrs.update(kind="sweep", path=path, grid=[g["key"] for g in meta.get("grid", [])],
+                    seeds=meta.get("seeds", {}).get("count"))
+    return df
+
+
+def load(path):
+    """Read an emu result folder: a run (a Result), a comparison (a
+    Comparison) or a sweep (its results table as a DataFrame); see the
+    module docstring.  Raises :class:`~emu.errors.EmuError` (one line) when
+    the folder holds none of them or a file is corrupt."""
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise EmuError(f"{path}: no such directory")
+    if os.path.isfile(os.path.join(path, "summary.json")):
+        return read_run(path)
+    if os.path.isfile(os.path.join(path, "comparison.json")):
+        return read_comparison(path)
+    if os.path.isfile(os.path.join(path, "sweep.json")):
+        return read_sweep(path)
+    raise EmuError(f"{path}: not an emu result folder (no summary.json, comparison.json or "
+                   f"sweep.json: write one with emu run, emu compare or emu sweep --out)")

@@ -1,0 +1,87 @@
+"""A comparison read as data, and the grid points of a sweep's table.
+
+A :class:`Comparison` is what :func:`emu.run.compare` returns -- a list of
+``(label, Result)`` pairs -- with the key that was varied, its runs' frames
+stacked (:meth:`Comparison.frames`), one row of headline figures per run
+(:meth:`Comparison.table`) and, in a notebook, a small HTML table.  Every
+plot of :mod:`emu.report.plots` takes it as its ``runs``.
+
+:func:`points` turns a sweep's table (one row per run, as :func:`emu.load`
+gives it) into one row per grid point and figure: the mean over the point's
+seeds and the half-width of its 95 % t-interval.
+"""
+
+from __future__ import annotations
+
+from emu.analysis.display import describe_comparison, headline_html
+from emu.analysis.frames import concat_frames, pandas
+from emu.run.table import METRICS, grid_points
+
+__all__ = ["Comparison", "points"]
+
+
+class Comparison(list):
+    """``[(label, Result)]``: one scenario run under each value of ``key``.
+
+    ``Comparison(key, compare(scenario, key, values))`` wraps what
+    :func:`emu.run.compare` returns; :func:`emu.load` gives one for a folder
+    ``emu compare --out`` wrote (``path``).
+    """
+
+    def __init__(self, key, runs=(), path=None):
+        super().__init__((str(label), result) for label, result in runs)
+        self.key = key
+        self.path = path
+
+    @property
+    def label_column(self) -> str:
+        """The name of the column that holds each run's label: the key varied."""
+        return self.key or "run"
+
+    def summaries(self) -> list:
+        """``[(label, summary)]``, as the text and HTML reports take them."""
+        return [(label, r.summary) for label, r in self]
+
+    def frames(self) -> dict:
+        """Every run's frames (:meth:`emu.run.Result.frames`) stacked, the
+        label first in every row under the key's name.  Needs pandas."""
+        return concat_frames([({self.label_column: label}, r.frames()) for label, r in self])
+
+    def table(self):
+        """One row per run: its label and the sweep table's figures
+        (:data:`emu.run.table.METRICS`).  Needs pandas."""
+        pd = pandas()
+        rows = [{self.label_column: label, **{name: fn(r.summary) for name, _, fn in METRICS}}
+                for label, r in self]
+        return pd.DataFrame(rows, columns=[self.label_column] + [n for n, _, _ in METRICS])
+
+    def __repr__(self) -> str:
+        labels = ", ".join(label for label, _ in self)
+        return f"<emu Comparison of {self.label_column} = {labels} ({len(self)} runs)>"
+
+    def _repr_html_(self) -> str:
+        runs = self.summaries()
+        caption = describe_comparison(self.label_column, runs) if runs else ""
+        return headline_html(runs, caption, self.label_column)
+
+
+def points(table, keys=None, columns=None):
+    """The grid points of a sweep table: one row per point and figure.
+
+    ``table``: a sweep's results as a DataFrame (:func:`emu.load` of its
+    folder); ``keys``: the grid keys (default: ``table.attrs["grid"]``);
+    ``columns``: the figures (default: every one of
+    :data:`emu.run.table.METRICS`).  Columns of the result: the keys,
+    ``figure``, ``n`` (the point's runs), ``mean`` and ``ci95``, the
+    half-width of the 95 % t-interval over the runs (NaN for one run).
+    """
+    pd = pandas()
+    keys = list(table.attrs.get("grid", []) if keys is None else keys)
+    columns = [name for name, _, _ in METRICS] if columns is None else list(columns)
+    rows = []
+    for p in grid_points(table.to_dict("records"), keys, columns):
+        for c in columns:
+            mean, half = p[c]
+            rows.append({**{k: p[k] for k in keys}, "figure": c, "n": p["n"], "mean": mean,
+                         "ci95": half})
+    return pd.DataFrame(rows, columns=keys + ["figure", "n", "mean", "ci95"])

@@ -1,0 +1,55 @@
+"""``emu config dump``: the resolved scenario written back as TOML.
+
+As gem5 writes ``config.ini``, ``emu config dump FILE --set ...`` writes the
+scenario a run would use -- the file, the overrides and every default filled
+in -- as a TOML file that ``emu run`` loads to the same scenario
+(:func:`emu.params.scenario_to_toml`).
+"""
+
+from __future__ import annotations
+
+from emu import __version__
+from emu.cli.args import Parser, add_set_option
+from emu.errors import EmuError
+from emu.params import default_scenario, scenario_to_toml
+from emu.run.files import write_text
+from emu.run.scenario import resolve
+
+
+def add_config_parser(sub) -> None:
+    """Add ``emu config dump [FILE] [--set ...] [-o OUT]`` to the CLI's sub-parsers."""
+    p = sub.add_parser("config", help="show the resolved scenario",
+                       description="Show the scenario a run would use.")
+    commands = p.add_subparsers(dest="config_command", metavar="COMMAND", parser_class=Parser)
+    commands.required = True
+    d = commands.add_parser(
+        "dump", help="write the resolved scenario as TOML",
+        description="Write FILE (default: the built-in scenario) with the --set overrides "
+                    "applied and every default filled in, as TOML. Loading the dump gives the "
+                    "same scenario: emu run DUMP runs what emu run FILE --set ... runs.")
+    d.add_argument("scenario", nargs="?", metavar="FILE", help="scenario file (.toml)")
+    add_set_option(d, "override a scenario key by its dotted path (repeatable)")
+    d.add_argument("-o", "--output", metavar="OUT.toml",
+                   help="write the TOML here (atomically) instead of to stdout")
+    d.set_defaults(func=cmd_config_dump)
+
+
+def cmd_config_dump(args) -> int:
+    """Run ``emu config dump``: the TOML on stdout, or in OUT (its path printed)."""
+    scenario = resolve(default_scenario() if args.scenario is None else args.scenario,
+                       args.overrides)
+    source = " ".join([args.scenario or "the built-in scenario"]
+                      + [f"--set {o}" for o in args.overrides])
+    source = source.replace("\r", "\\r").replace("\n", "\\n")      # one comment line
+    text = (f"# emu config dump (emu {__version__}): every key of the resolved scenario, "
+            f"defaults included\n# from: {source}\n\n" + scenario_to_toml(scenario))
+    if args.output:
+        try:
+            write_text(args.output, text)
+        except OSError as err:
+            raise EmuError(f"--output {args.output}: cannot write ({err.strerror or err})") \
+                from None
+        print(args.output)
+    else:
+        print(text, end="")
+    return 0

@@ -1,0 +1,87 @@
+"""The building blocks of a report page: escaping, tables, images, the document.
+
+Every page :mod:`emu.report.html` writes is one HTML file that needs no other
+file and no JavaScript: the style sheet is inline and images are embedded as
+base64 PNG.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+
+from emu.report.schema import shorten
+
+#: The longest question a page shows (a longer one is shortened in the middle).
+QUESTION_MAX = 600
+
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 2em auto;
+       max-width: 1200px; padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; overflow-wrap: anywhere; }
+h2 { font-size: 1.25em; border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 1.8em; }
+p.question { font-size: 1.1em; font-style: italic; }
+p.meta, p.note { color: #555; font-size: 0.9em; }
+table { border-collapse: collapse; margin: 0.6em 0 1em; font-size: 0.88em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.55em; vertical-align: top; }
+th { background: #f3f3f3; text-align: left; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+tr.overridden td { background: #fff6d5; }
+td.src { font-size: 0.85em; color: #444; max-width: 34em; }
+figure { margin: 1em 0 1.6em; }
+figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
+figcaption { font-size: 0.9em; color: #444; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.82em; }
+ul.reading li { margin: 0.25em 0; }
+"""
+
+
+def esc(x) -> str:
+    """``x`` as HTML text."""
+    return html.escape(str(x), quote=True)
+
+
+def table(header: list, rows: list, numeric_from: int = 1, row_classes=None,
+          caption=None) -> str:
+    """An HTML table; cells from column ``numeric_from`` on are right-aligned.
+    A cell given as ``(text, css class)`` gets that class instead."""
+    out = ["<table>"]
+    if caption:
+        out.append(f"<caption>{esc(caption)}</caption>")
+    out.append("<thead><tr>" + "".join(f"<th>{esc(h)}</th>" for h in header) + "</tr></thead>")
+    out.append("<tbody>")
+    for n, row in enumerate(rows):
+        cls = f' class="{row_classes[n]}"' if row_classes and row_classes[n] else ""
+        cells = []
+        for i, c in enumerate(row):
+            if isinstance(c, tuple):             # (text, css class)
+                cells.append(f'<td class="{c[1]}">{esc(c[0])}</td>')
+            elif i >= numeric_from:
+                cells.append(f'<td class="n">{esc(c)}</td>')
+            else:
+                cells.append(f"<td>{esc(c)}</td>")
+        out.append(f"<tr{cls}>" + "".join(cells) + "</tr>")
+    out.append("</tbody></table>")
+    return "\n".join(out)
+
+
+def figure(png_path: str, title: str, caption: str) -> str:
+    """A figure: the PNG at ``png_path`` embedded, its title and caption."""
+    with open(png_path, "rb") as f:
+        data = base64.b64encode(f.read()).decode("ascii")
+    return (f'<figure><img src="data:image/png;base64,{data}" alt="{esc(title)}">'
+            f"<figcaption><strong>{esc(title)}.</strong> {esc(caption)}</figcaption></figure>")
+
+
+def document(title: str, body: list) -> str:
+    """The whole page: ``body``'s non-empty parts under ``title``."""
+    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
+            + "\n".join(b for b in body if b) + "\n</body>\n</html>\n")
+
+
+def heading(cfg: dict, title: str) -> list:
+    """A page's title and, if ``cfg`` has one, the scenario's question."""
+    question = cfg.get("question") or ""
+    return [f"<h1>{esc(title)}</h1>",
+            f'<p class="question">{esc(shorten(question, QUESTION_MAX))}</p>' if question else ""]

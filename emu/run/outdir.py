@@ -1,0 +1,514 @@
+"""Output folders: checked before anything runs, replaced as one set, never escaped.
+
+A run's or a comparison's folder (``--out DIR``) is written as a whole:
+:class:`Stage` makes a temporary folder beside DIR before the simulation
+starts (so a DIR that cannot be written is refused in one line first), the
+results are written into it, and :meth:`Stage.commit` puts it in DIR's place
+with one atomic exchange of the two folders (``renameat2(RENAME_EXCHANGE)``;
+two renames where the filesystem has no exchange).  A kill at any moment
+leaves DIR holding the old complete set or the new complete set.
+
+What a kill can leave is a hidden temporary folder beside DIR
+(``.DIR.emu-new-XXXXXXXX``, or ``.DIR.emu-old-XXXXXXXX`` from the two-rename
+path).  Each is locked (``flock``) while its process lives, so the next
+:class:`Stage` for DIR removes those no process holds, and puts an old set
+back in DIR's place if a kill came between the two renames.
+
+A folder is only replaced when everything in it is emu's: a folder holding
+files emu did not write is refused, whatever ``force`` says, and so is the
+current folder.  A folder holding another kind of result (a comparison
+where a run goes, a sweep, ...) is refused unless ``force``, naming what is
+there (:func:`holding`).
+
+:func:`folder_names` gives the run folders of a comparison: a safe, unique
+name per label, which can neither collide nor climb out of the folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from typing import Optional
+
+from emu.errors import ConfigError
+from emu.run.files import current_umask, read_json
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
+#: The suffixes of the files emu writes into a result folder (results, reports, plots).
+EMU_SUFFIXES = (".json", ".csv", ".npz", ".parquet", ".html", ".png", ".svg")
+#: The name of a temporary file of an interrupted atomic write (emu.run.files).
+_TMP_FILE = re.compile(r"\A\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?\Z")
+#: Temporary folders of a Stage: ``.NAME.emu-new-XXXXXXXX`` and ``.NAME.emu-old-XXXXXXXX``.
+_STAGE_DIR = re.compile(r"\A\.(?P<name>.+)\.emu-(?P<role>new|old)-[A-Za-z0-9_]{8}\Z")
+#: How much of the target's name a temporary folder's name repeats (names stay < 255 bytes).
+_NAME_KEPT = 64
+#: Longest folder name :func:`folder_names` makes from a label (before its hash).
+_SLUG_MAX = 64
+
+
+# -- what a folder holds ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Holding:
+    """What an output folder holds: ``kind`` (None: nothing, or only emu's
+    by-products), a phrase naming it, and the entries emu did not write."""
+
+    kind: Optional[str]             # "run" | "comparison" | "sweep" | None
+    text: str
+    foreign: tuple = ()
+
+
+def _is_temporary(name: str) -> bool:
+    return bool(_TMP_FILE.match(name) or _STAGE_DIR.match(name))
+
+
+def _emu_file(path: str, name: str) -> bool:
+    return os.path.isfile(path) and not os.path.islink(path) and \
+        name.lower().endswith(EMU_SUFFIXES)
+
+
+def _run_folder(path: str) -> bool:
+    """A folder of one run's files (no sub-folders, nothing but emu's files)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return not os.path.islink(path) and all(
+        _is_temporary(n) or _emu_file(os.path.join(path, n), n) for n in names)
+
+
+def _describe_run(folder: str) -> str:
+    s = read_json(os.path.join(folder, "summary.json"))
+    if not isinstance(s, dict):
+        return "an incomplete run (no readable summary.json)"
+    cfg = s.get("config") if isinstance(s.get("config"), dict) else {}
+    kvm = cfg.get("kvm") if isinstance(cfg.get("kvm"), dict) else {}
+    name = f" of scenario {cfg['name']!r}" if cfg.get("name") else ""
+    return f"a run{name} (strategy {kvm.get('strategy', '?')}, seed {s.get('seed', '?')})"
+
+
+def _describe_comparison(folder: str) -> str:
+    c = read_json(os.path.join(folder, "comparison.json"))
+    if not isinstance(c, dict) or not isinstance(c.get("runs"), list):
+        return "a comparison (comparison.json)"
+    return f"a comparison of {c.get('key', '?')} over {len(c['runs'])} runs"
+
+
+def _describe_sweep(folder: str) -> str:
+    s = read_json(os.path.join(folder, "sweep.json"))
+    if not isinstance(s, dict):
+        return "a sweep (sweep.json)"
+    grid = s.get("grid") if isinstance(s.get("grid"), list) else []
+    keys = " x ".join(str(g.get("key")) for g in grid if isinstance(g, dict)) or "no grid"
+    scenario = s.get("scenario") if isinstance(s.get("scenario"), dict) else {}
+    path = scenario.get("path")
+    of = f" of {os.path.basename(path)}" if isinstance(path, str) else ""
+    runs = s.get("runs") if isinstance(s.get("runs"), list) else []
+    return f"a sweep{of} over {keys} ({len(runs)} runs)"
+
+
+def holding(folder) -> Holding:
+    """What ``folder`` holds (it may not exist: then nothing)."""
+    folder = os.fspath(folder)
+    try:
+        names = sorted(os.listdir(folder))
+    except FileNotFoundError:
+        return Holding(None, "nothing")
+    except OSError as err:
+        raise ConfigError(f"{folder}: cannot list the folder ({err.strerror or err})") from None
+    names = [n for n in names if not _is_temporary(n)]
+
+    def path(n):
+        return os.path.join(folder, n)
+
+    if "sweep.json" in names:
+        kind, text = "sweep", _describe_sweep(folder)
+        ok = {"sweep.json", "results.parquet", "results.csv", ".sweep.lock"}
+        foreign = [n for n in names if n not in ok and not _emu_file(path(n), n)
+                   and not (n == "runs" and os.path.isdir(path(n))
+                            and all(_is_temporary(r) or _run_folder(os.path.join(path(n), r))
+                                    for r in os.listdir(path(n))))]
+    elif "comparison.json" in names:
+        kind, text = "comparison", _describe_comparison(folder)
+        foreign = [n for n in names if not _emu_file(path(n), n)
+                   and not (os.path.isdir(path(n)) and _run_folder(path(n)))]
+    else:
+        results = [n for n in names if n.endswith((".csv", ".npz")) or n in ("summary.json",
+                                                                           "run.json")]
+        kind = "run" if results else None
+        text = _describe_run(folder) if results else "nothing but emu's reports and plots"
+        foreign = [n for n in names if not _emu_file(path(n), n)]
+    if not names:
+        text = "nothing"
+    return Holding(kind, text, tuple(foreign))
+
+
+def remove_result(folder: str) -> None:
+    """Remove a run's or a comparison's files from ``folder`` (emu's result
+    files and run folders; a sweep's ``runs`` and anything else stay)."""
+    for n in os.listdir(folder):
+        path = os.path.join(folder, n)
+        if _emu_file(path, n):
+            os.unlink(path)
+        elif n != "runs" and os.path.isdir(path) and _run_folder(path):
+            shutil.rmtree(path)
+
+
+def _article(kind: str) -> str:
+    return {"run": "a run", "comparison": "a comparison", "sweep": "a sweep"}[kind]
+
+
+def check_replaceable(folder: str, kind: str, force: bool = False,
+                      where: Optional[str] = None) -> Holding:
+    """Refuse (ConfigError, one line, starting with ``where``) to put a ``kind``
+    result in ``folder`` when it holds files emu did not write, or (unless
+    ``force``) another kind of result."""
+    h = holding(folder)
+    where = where or folder
+    if h.foreign:
+        shown = ", ".join(f"'{n}'" + ("/" if os.path.isdir(os.path.join(folder, n)) else "")
+                          for n in h.foreign[:3])
+        more = f" and {len(h.foreign) - 3} more" if len(h.foreign) > 3 else ""
+        raise ConfigError(f"{where}: holds {shown}{more}, which emu did not write; emu replaces a "
+                       f"result folder as a whole: choose a new or empty folder")
+    if h.kind is not None and h.kind != kind and not force:
+        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind)}: pass --force to "
+                       f"replace it, or choose another folder")
+    return h
+
+
+# -- the path itself ----------------------------------------------------------------------------
+
+def check_path(out, option: str = "--out") -> str:
+    """The absolute path of ``out``, refused in one line (ConfigError) when it
+    cannot name a folder: empty, a NUL byte, a name or path too long, a
+    symlink loop, or a file that is not a folder on the way."""
+    text = os.fspath(out) if out is not None else ""
+    where = f"{option} {text!r}" if option else repr(text)
+    if not str(text).strip():
+        raise ConfigError(f"{where}: an empty path names no folder")
+    if "\0" in str(text):
+        raise ConfigError(f"{where}: a path cannot hold a NUL byte")
+    path = os.path.abspath(text)
+    where = f"{option} {text}" if option else text
+    try:
+        name_max = os.pathconf(_existing_ancestor(path), "PC_NAME_MAX")
+        path_max = os.pathconf(_existing_ancestor(path), "PC_PATH_MAX")
+    except (OSError, ValueError):
+        name_max, path_max = 255, 4096
+    encoded = os.fsencode(path)
+    if len(encoded) >= path_max:
+        raise ConfigError(f"{where}: the path is too long ({len(encoded)} bytes, the limit is "
+                       f"{path_max - 1})")
+    for part in encoded.split(b"/"):
+        if len(part) > name_max:
+            raise ConfigError(f"{where}: a name in the path is too long ({len(part)} bytes, the "
+                           f"limit is {name_max})")
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        pass
+    except OSError as err:
+        reason = "a symlink loop" if err.errno == errno.ELOOP else (err.strerror or str(err))
+        raise ConfigError(f"{where}: cannot be used ({reason})") from None
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise ConfigError(f"{where}: exists and is not a directory")
+    probe = _existing_ancestor(path)
+    if not os.path.isdir(probe):
+        raise ConfigError(f"{where}: {probe} is not a directory")
+    return path
+
+
+def check_output_dir(out_dir, files=(), option: str = "--out") -> str:
+    """For a command that writes ``files`` into ``out_dir`` one by one (each
+    atomically): :func:`check_path`, and none of ``files`` may be a folder there.
+    Returns the absolute path."""
+    path = check_path(out_dir, option)
+    for name in files:
+        if os.path.isdir(os.path.join(path, name)):
+            raise ConfigError(f"{option} {out_dir}: {name} exists and is a directory")
+    return path
+
+
+def _existing_ancestor(path: str) -> str:
+    probe = path
+    while not os.path.lexists(probe):
+        parent = os.path.dirname(probe)
+        if parent == probe:
+            break
+        probe = parent
+    return probe
+
+
+def _holds_cwd(path: str) -> bool:
+    try:
+        cwd = os.path.realpath(os.getcwd())
+    except OSError:
+        return False
+    return cwd == path or cwd.startswith(path.rstrip(os.sep) + os.sep)
+
+
+# -- leftovers ----------------------------------------------------------------------------------
+
+def _lock(fd: int, blocking: bool) -> bool:
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def _unheld(path: str) -> bool:
+    """True if no process holds the folder ``path`` (its writer was killed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return _lock(fd, blocking=False)
+    finally:
+        os.close(fd)
+
+
+def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
+    """Remove what killed writers left in ``parent`` (only what they left of
+    ``name`` if given): the temporary folders of Stages no process holds, and
+    the temporaries of atomic writes (the caller makes sure no live writer of
+    those is at work, as a sweep does under its lock).  If ``name`` is
+    missing and a killed Stage left its old set aside, put that set back
+    first."""
+    try:
+        entries = os.listdir(parent)
+    except OSError:
+        return
+    kept = None if name is None else name[:_NAME_KEPT]
+    stages = [(e, m) for e, m in ((e, _STAGE_DIR.match(e)) for e in entries) if m]
+    if name is not None and not os.path.lexists(os.path.join(parent, name)):
+        old = [e for e, m in stages if m["role"] == "old" and m["name"] == kept]
+        for e in old:
+            path = os.path.join(parent, e)
+            if _unheld(path):
+                with contextlib.suppress(OSError):
+                    os.rename(path, os.path.join(parent, name))
+                break
+    for e, m in stages:
+        if kept is not None and m["name"] != kept:
+            continue
+        path = os.path.join(parent, e)
+        if os.path.isdir(path) and not os.path.islink(path) and _unheld(path):
+            shutil.rmtree(path, ignore_errors=True)
+    for e in entries:
+        if _TMP_FILE.match(e) and (name is None or e.startswith(f".{name}.")):
+            path = os.path.join(parent, e)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+# -- replacing a folder as one set ----------------------------------------------------------
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _renameat2():
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+_EXCHANGE = _renameat2()
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Swap the folders ``a`` and ``b`` atomically; False if this system cannot."""
+    if _EXCHANGE is None:
+        return False
+    if _EXCHANGE(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), b)
+
+
+class Stage:
+    """A temporary folder beside ``target`` that takes its place as a whole.
+
+    Made at once (so a target that cannot be written is refused before any
+    work is done), after the target is checked (:func:`check_path`,
+    :func:`check_replaceable`) and the leftovers of killed writers removed.
+    Write the results into :attr:`path`, then :meth:`commit`; leaving the
+    ``with`` block without committing removes the temporary folder, and any
+    parent folder the stage made.  ``tidy=False`` leaves the leftovers to the
+    caller (a sweep removes them all once, before its runs).  Raises
+    ConfigError (one line).
+    """
+
+    def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
+                 tidy: bool = True):
+        self.option, self.target_text = option, os.fspath(target) if target is not None else ""
+        path = check_path(target, option)
+        if os.path.islink(path):
+            path = os.path.realpath(path)              # replace the folder the link names
+        self.target = path
+        self.parent, self.name = os.path.split(path)
+        if not self.name:
+            raise ConfigError(f"{self._where()}: the root folder cannot hold a result")
+        if os.path.isdir(path) and _holds_cwd(path):
+            raise ConfigError(f"{self._where()}: is the current folder (or holds it); emu "
+                           f"replaces a result folder as a whole: give a folder of its own, "
+                           f"e.g. {option} results")
+        if os.path.ismount(path):
+            raise ConfigError(f"{self._where()}: is a mount point, which cannot be replaced "
+                              f"as a whole: give a folder inside it")
+        if tidy:
+            remove_leftovers(self.parent, self.name)
+        self.holding = check_replaceable(path, kind, force, self._where())
+        self.made: list = []
+        self.fd: Optional[int] = None
+        self.committed = False
+        try:
+            self._make_parents()
+            self.path = tempfile.mkdtemp(prefix=f".{self.name[:_NAME_KEPT]}.emu-new-",
+                                         dir=self.parent)
+            self.fd = os.open(self.path, os.O_RDONLY)
+            _lock(self.fd, blocking=True)
+        except OSError as err:
+            self.discard()
+            raise ConfigError(f"{self._where()}: cannot write into {self.parent} "
+                           f"({err.strerror or err})") from None
+
+    def _where(self) -> str:
+        return f"{self.option} {self.target_text}" if self.option else self.target_text
+
+    def _make_parents(self) -> None:
+        missing, probe = [], self.parent
+        while not os.path.isdir(probe):
+            missing.append(probe)
+            probe = os.path.dirname(probe)
+        for d in reversed(missing):
+            os.mkdir(d)
+            self.made.append(d)
+
+    def __enter__(self) -> "Stage":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if not self.committed:
+            self.discard()
+
+    def commit(self) -> None:
+        """Put the written folder in the target's place (the old set goes)."""
+        os.chmod(self.path, 0o777 & ~current_umask())         # as mkdir would have made it
+        try:
+            try:
+                os.rename(self.path, self.target)      # no target yet (or an empty one)
+                old = None
+            except OSError as err:
+                if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                    raise
+                old = self.path
+                if not _exchange(self.path, self.target):
+                    old = tempfile.mkdtemp(prefix=f".{self.name[:_NAME_KEPT]}.emu-old-",
+                                           dir=self.parent)
+                    os.rmdir(old)
+                    os.rename(self.target, old)        # a kill here: the next Stage puts it back
+                    os.rename(self.path, self.target)
+        except OSError as err:
+            raise ConfigError(f"{self._where()}: cannot replace the folder "
+                           f"({err.strerror or err})") from None
+        self.committed = True
+        self._unlock()
+        self.made = []
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _unlock(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+    def discard(self) -> None:
+        """Remove the temporary folder and the parents this stage made."""
+        self._unlock()
+        if getattr(self, "path", None):
+            shutil.rmtree(self.path, ignore_errors=True)
+        for d in reversed(self.made):
+            with contextlib.suppress(OSError):
+                os.rmdir(d)
+        self.made = []
+
+
+@contextlib.contextmanager
+def staged(target, kind: str, force: bool = False, option: str = "--out"):
+    """A :class:`Stage` for ``target`` (None: no output folder, yields None)."""
+    if target is None:
+        yield None
+        return
+    with Stage(target, kind, force, option) as stage:
+        yield stage
+
+
+# -- the run folders of a comparison ---------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def _hash(label: str) -> str:
+    return hashlib.sha256(label.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+
+
+def _slug(label: str) -> tuple[str, bool]:
+    """(a safe folder name for ``label``, whether it must carry the label's hash)."""
+    slug = _UNSAFE.sub("_", label).lstrip(".-")
+    clipped = len(slug) > _SLUG_MAX
+    slug = slug[:_SLUG_MAX]
+    reserved = not slug or slug.lower().endswith(EMU_SUFFIXES) or slug.lower() == "runs"
+    return slug or "run", clipped or reserved
+
+
+def folder_names(labels) -> list[str]:
+    """One folder name per label: letters, digits, ``.``, ``_`` and ``-`` only,
+    never hidden, never ``.``/``..``, at most 73 characters, and unique even on a
+    case-insensitive filesystem.  A label that is already such a name (and
+    collides with no other) is its own folder; the others get ``-`` and 8 hex
+    digits of the label's hash, so the same labels always give the same names."""
+    labels = [str(x) for x in labels]
+    names = [f"{s}-{_hash(x)}" if must else s for x, (s, must) in zip(labels, map(_slug, labels))]
+    # a clash: the names that differ from their labels take the hash, then, if
+    # that is not enough, every name of the clash does
+    for keep_own in (True, False):
+        lower = [n.lower() for n in names]
+        clash = {n for n in lower if lower.count(n) > 1}
+        names = [f"{n}-{_hash(x)}" if n.lower() in clash and not (keep_own and n == x) else n
+                 for x, n in zip(labels, names)]
+    seen: set = set()
+    out = []
+    for n in names:                        # identical labels, or a clash of hashes
+        unique, i = n, 2
+        while unique.lower() in seen:
+            unique, i = f"{n}-{i}", i + 1
+        seen.add(unique.lower())
+        out.append(unique)
+    return out
+

@@ -1,0 +1,125 @@
+"""Studies: ready-made experiments, each answering one question about the designs.
+
+A study runs a set of scenarios, compares their numbers and prints tables
+that answer its question.  The studies live in :mod:`emu.study.studies`, one
+module each; this package lists them, runs them and writes their results::
+
+    emu study                         # the studies, one line each
+    emu study shadow_vs_direct --quick --out sv/
+    emu report sv/                    # an HTML page of what it wrote
+
+>>> import emu.study
+>>> [s.name for s in emu.study.studies()][:2]
+['shadow_vs_direct', 'context_switch_storm']
+>>> emu.study.get("mmio_heavy").question.endswith("?")
+True
+>>> numbers = emu.study.run("pfn_cache_sizing", quick=True)   # doctest: +SKIP
+
+With ``out``, a study writes each run's results to ``out/runs/<label>/`` and
+``out/results.json`` (its numbers and every run's key figures), a folder
+``emu report`` reads.  ``quick`` is a short version of a study (a few
+seconds): fewer points, shorter runs; ``EMU_QUICK=1`` in the environment
+means the same to ``emu study``.  The building blocks a study is written with
+are in :mod:`emu.study.lib`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from dataclasses import dataclass
+from inspect import signature
+from types import ModuleType
+from typing import Optional
+
+from emu.errors import EmuError
+from emu.run.outdir import check_output_dir
+from emu.study.lib import Recorder
+from emu.study.studies import MODULES
+
+__all__ = ["Study", "get", "run", "run_and_print", "studies"]
+
+
+@dataclass(frozen=True)
+class Study:
+    """One study: its ``name``, its ``question`` (one line) and its module."""
+
+    name: str
+    question: str
+    module: ModuleType
+
+    @property
+    def description(self) -> str:
+        """The study's docstring: the question, the experiment, what to look at."""
+        return (self.module.__doc__ or "").strip()
+
+    def run(self, quick: bool = False, out: Optional[str] = None,
+            recorder: Optional[Recorder] = None) -> dict:
+        """Run the study; its numbers.  With ``out`` (or a ``recorder`` that has
+        one) every run's results and ``results.json`` are written there."""
+        rec = recorder or recorder_for(out)
+        takes_dir = "plot_dir" in signature(self.module.study).parameters
+        extra = {"plot_dir": out} if out and takes_dir else {}
+        numbers = self.module.study(quick, rec, **extra)
+        rec.finish(self.name, self.question, quick, numbers)
+        return numbers
+
+    def report(self, numbers: dict) -> str:
+        """The study's numbers as its text tables."""
+        return self.module.report(numbers)
+
+
+def recorder_for(out) -> Recorder:
+    """A :class:`Recorder` writing into ``out`` (None: writing nothing), the
+    folder checked before anything runs (EmuError, one line, if it cannot be)."""
+    if out is None:
+        return Recorder()
+    out = os.fspath(out)
+    if not out:
+        raise EmuError("study: --out: an empty folder name")
+    check_output_dir(out, ["results.json"])
+    return Recorder(out)
+
+
+def _question(module: ModuleType) -> str:
+    first = (module.__doc__ or "").strip().split("\n\n")[0]
+    return " ".join(first.split())
+
+
+_STUDIES = {m.NAME: Study(m.NAME, _question(m), m) for m in MODULES}
+
+
+def studies() -> list[Study]:
+    """Every study, in the order ``emu study`` lists them."""
+    return list(_STUDIES.values())
+
+
+def get(name: str) -> Study:
+    """The study called ``name``; EmuError (one line, naming the studies) if none is."""
+    try:
+        return _STUDIES[name]
+    except (KeyError, TypeError):
+        raise EmuError(f"study: no study called {name!r} (the studies: "
+                       f"{', '.join(_STUDIES)})") from None
+
+
+def run(name: str, quick: bool = False, out: Optional[str] = None) -> dict:
+    """Run the study ``name`` (see :meth:`Study.run`); its numbers."""
+    return get(name).run(quick, out)
+
+
+def run_and_print(study: Study, quick: bool, out: Optional[str], stream=None) -> int:
+    """Run ``study`` as its command line does: its question, its tables, where
+    the results went.  Returns 0."""
+    stream = stream or sys.stdout
+    rec = recorder_for(out)
+    print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n{study.question}\n",
+          file=stream)
+    t0 = time.perf_counter()
+    numbers = study.run(quick, recorder=rec)
+    print(study.report(numbers), file=stream)
+    print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
+          + (f"; results in {out}" if out else ""), file=stream)
+    return 0
+

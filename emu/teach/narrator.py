@@ -1,0 +1,627 @@
+"""``emu explain``: narrate, access by access, what the TLB miss handler does.
+
+A student reads docs/design.md §3 (the four steps of the miss handler) and wants to
+see them happen.  :func:`explain` runs a scenario on the reference backend
+(``emu/engine/reference/``, the code a student reads) with a tracer
+(:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
+accesses after that vCPU's K-th ``vcpu_load``::
+
+    vm0.vcpu0 resumed on CPU0 (vcpu_load #3 at 4,212.7 us)
+       descheduled at 4,005.9 us (vcpu_put) holding 44 hardware TLB entries; direct's
+         vcpu_put invalidated 44 of them
+       meanwhile host task 'noise' ran 187 accesses: 134 TLB misses (50 host page
+         faults); its 84 tlbwe overwrote 0 of vm0.vcpu0's entries
+       it now holds 0 hardware TLB entries; vcpu_load cost 100 cycles
+      #0   ifetch 0x10000140 (guest PID 1 user; shadow PID 0, AS 1): UTLB miss
+             [cause: flush]
+          1. guest TLB walk: entry 2 matches (TID 1, 4 KB page 0x10000000) — 3 entries
+             scanned, 36 cycles
+          3.1 GPA 0x00402140   3.2 memslot 0: visible   3.3 pfn cache: hit (pfn 0x10002)
+          tlbwe hw[38] — evicts host task 'noise' (TID 3, EA 0x20022000) — 372 cycles in
+             the C handler (full exit 125 + walk 36 + GPA 10 + memslot 25 + pfn 15 +
+             tlbwe 48 + restore 113)
+          retry: hit hw[38]
+      ...
+      #5   ifetch 0x10000144: hit hw[38]
+
+(some lines wrapped here).  Each hardware miss is tied to its cause (docs/design.md
+§6), the guest TLB walk (step 1) to the entry it found, a miss the guest must
+handle (step 2) to the guest's own handler and its trapping ``tlbwe``
+(docs/kvm440.md §2.7), and a fill (step 3) to the GPA, the memslot
+check, the pfn source and the hardware index the round robin chose, with the
+entry it overwrote.  The cycles of every miss are printed as the total the
+model charged and as the cost table's rows that make it up.
+
+The :class:`Narrator` has two sources, both documented interfaces: it is the
+tracer (:mod:`emu.engine.tracer`) of the vCPU's fast-path context, which
+tells every hit, miss and step of the handler, and the observer
+(:mod:`emu.observe`) of the vCPU's Python-level handlers: vcpu_load /
+vcpu_put, the guest's TLB miss handler, the deferred C path, MMIO, system
+calls, timer ticks, guest context switches and halt.  While the vCPU is
+descheduled, an :class:`AwayCounter` on each other thread of its CPU counts
+what that thread does to the hardware TLB.
+
+The text depends only on the scenario, its seed and the options: no wall
+time, no dict or set order.  The run stops as soon as the window is told.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from emu.codes import MISS_CAUSES
+from emu.params import default_scenario
+from emu.engine.tracer import NULL, Tracer
+from emu.errors import EmuError
+from emu.machine import Machine
+from emu.qemu.devices import DEVICE_GPAS
+from emu.run import resolve
+
+KIND_NAMES = ("ifetch", "load", "store", "modify")
+SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",
+                "guest-tlb-refs": "guest TLB ref"}
+
+DEFAULT_RESUME = 3
+DEFAULT_ACCESSES = 20
+
+
+class _WindowDone(Exception):
+    """Raised from a hook when the window is told: it ends the run early."""
+
+
+# -- small formatting helpers ------------------------------------------------------
+
+def _hex(x: int) -> str:
+    return f"0x{int(x):08x}"
+
+
+def _size(shift: int) -> str:
+    n = 1 << int(shift)
+    for unit, k in (("GB", 30), ("MB", 20), ("KB", 10)):
+        if n >= 1 << k:
+            return f"{n >> k} {unit}"
+    return f"{n} B"
+
+
+def _us(machine, cycles: int) -> str:
+    return f"{cycles / machine.clock_mhz:,.1f} us"
+
+
+def _plural(n: int, word: str, plural: str | None = None) -> str:
+    return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
+# -- the result ------------------------------------------------------------------------
+
+@dataclass
+class Access:
+    """One access of the window: where, what kind, and every miss it took."""
+
+    number: int
+    ea: int
+    kind: int
+    kernel: bool
+    causes: list = field(default_factory=list)     # one cause name per hardware miss
+    outcomes: list = field(default_factory=list)   # 'filled', 'guest_miss', 'mmio', 'deferred'
+    handler_cycles: int = 0                        # cycles charged by the fast path's handler
+
+    @property
+    def page(self) -> int:
+        return self.ea >> 12
+
+
+@dataclass
+class Explanation:
+    """What :func:`explain` found: the narration and the accesses behind it."""
+
+    vcpu: str
+    resume: int
+    requested: int
+    lines: list
+    accesses: list
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines) + "\n"
+
+    @property
+    def misses(self) -> int:
+        """Hardware TLB misses taken by the window's accesses (retries included)."""
+        return sum(len(a.causes) for a in self.accesses)
+
+    @property
+    def distinct_pages(self) -> int:
+        return len({a.page for a in self.accesses})
+
+
+# -- what the other threads of the CPU do while the vCPU is away ------------------------------
+
+class AwayCounter(Tracer):
+    """The tracer of another thread of the vCPU's CPU while the vCPU is descheduled:
+    counts its accesses, TLB misses, host page faults and hardware writes, and
+    how many of those writes overwrote an entry of the vCPU (context ``mine``)."""
+
+    def __init__(self, mine: int):
+        self.mine = mine
+        self.counts = {"accesses": 0, "misses": 0, "faults": 0, "writes": 0, "evicted_mine": 0}
+
+    def hit(self, ctx, ea, kind, index, owner):
+        self.counts["accesses"] += 1
+
+    def miss(self, ctx, ea, kind, cause):
+        self.counts["misses"] += 1
+
+    def end(self, ctx, outcome, cycles):
+        if outcome == "host_fault":
+            self.counts["faults"] += 1
+
+    def hw_write(self, ctx, index, evicted):
+        self.counts["writes"] += 1
+        valid, _ea, _sh, _tid, ts, _rpn, _attr, owner = evicted
+        if valid and ts == 1 and owner >= 0 and owner >> 8 == self.mine:
+            self.counts["evicted_mine"] += 1
+
+
+# -- the narrator ---------------------------------------------------------------------------
+
+class Narrator(Tracer):
+    """Tells the window's story of one vCPU: the tracer of its fast-path context
+    (the events of :class:`~emu.engine.tracer.Tracer`) and the observer of its
+    handlers (``around``, :mod:`emu.observe`).  It installs itself as the vCPU's
+    observer; it becomes the context's tracer at the ``resume``-th vcpu_load."""
+
+    def __init__(self, machine, vcpu, resume: int, accesses: int, quiet: bool = False):
+        self.m, self.v = machine, vcpu
+        self.resume, self.n = resume, accesses
+        self.quiet = quiet
+        self.lines: list[str] = []
+        self.accesses: list[Access] = []
+        self.active = False
+        self.cur: Access | None = None         # the access being told (a miss is open)
+        self.step3: list[str] = []             # 3.1 / 3.2 / 3.3, printed as one line
+        self.writes: list[tuple] = []          # hw_write events not told yet
+        self.names = {c["id"]: (c["name"], c["kind"]) for c in machine.contexts()}
+        self.cpu = machine.cpus[vcpu.cpu]
+        self.others = [t for t in machine.vcpus + machine.qemu + machine.host_tasks
+                       if t is not vcpu and t.cpu == vcpu.cpu]
+        self.away: dict[int, AwayCounter] = {}  # other ctx id -> what it did while we were away
+        self.put = None                        # (time, entries held before, after) of the last put
+        self.walk_gi = -1
+        self.away_history: list[dict] = []     # per resume told: other ctx id -> its counts
+        vcpu.observer = self
+
+    # -- output ----------------------------------------------------------------------------
+
+    def say(self, text: str, indent: int = 0) -> None:
+        if not self.quiet:
+            self.lines.append(" " * indent + text)
+
+    def owner_name(self, owner: int) -> str:
+        if owner < 0:
+            return "the host kernel's pinned entry"
+        name, kind = self.names.get(owner >> 8, (f"context {owner >> 8}", "?"))
+        if owner >> 8 == self.v.ctx.ctx:
+            return f"{name}'s own entry"
+        if kind == "host_task":
+            return f"host task '{name}'"
+        if kind == "qemu":
+            return f"QEMU thread '{name}'"
+        return f"{name}'s entry"
+
+    def evicted(self, entry) -> str:
+        valid, ea, shift, tid, ts, _rpn, _attr, owner = entry
+        if not valid:
+            return "a free entry"
+        where = f"TID {tid}, EA {_hex(ea)}" + (f", {_size(shift)}" if shift != 12 else "")
+        if owner >= 0 and ts == 1:
+            where = f"guest TID {owner & 0xFF}, shadow TID {tid}, EA {_hex(ea)}"
+        return f"evicts {self.owner_name(owner)} ({where})"
+
+    def held(self) -> int:
+        """Valid hardware entries (TS=1) owned by the vCPU on its CPU."""
+        tlb, me = self.cpu.tlb, self.v.ctx.ctx
+        return sum(1 for i in range(tlb.entries)
+                   if tlb.valid_arr[i] and tlb.ts_arr[i] == 1 and int(tlb.owner_arr[i]) >> 8 == me)
+
+    def thread_name(self, ctx: int) -> str:
+        name, kind = self.names[ctx]
+        return {"host_task": f"host task '{name}'", "qemu": f"QEMU thread '{name}'"}.get(kind, name)
+
+    # -- the observer: the vCPU's handlers (emu.observe) -----------------------------------------
+
+    def around(self, event, thread, call, *args):
+        """The observer protocol: ``on_<event>`` runs the handler (``call``) and tells it.
+        Before the window only vcpu_load and vcpu_put are watched (to open it)."""
+        if not self.active and event not in ("vcpu_load", "vcpu_put"):
+            return call(*args)
+        return getattr(self, "on_" + event)(call, *args)
+
+    def on_vcpu_load(self, call, cpu):
+        number = self.v.resumes + 1
+        if number == self.resume and not self.active:
+            self.active = True
+            self.v.ctx.tracer = self
+        if not self.active:
+            return call(cpu)
+        t0, before = cpu.total(), self.held()
+        result = call(cpu)
+        cost, after = cpu.total() - t0, self.held()
+        first = number == self.resume
+        ind = 0 if first else 2
+        verb = "loaded" if number == 1 else "resumed"
+        self.say(f"{'' if first else '-- '}{self.v.name} {verb} on CPU{cpu.index} "
+                 f"(vcpu_load #{number} at {_us(self.m, t0)})", ind)
+        for line in self.away_lines(before):
+            self.say(line, ind + 3)
+        text = f"it now holds {_plural(after, 'hardware TLB entry', 'hardware TLB entries')}"
+        if after != before:
+            text += f" ({self.m.strategy.name} wrote {after - before} entries back at vcpu_load)"
+        self.say(text + f"; vcpu_load cost {cost:,} cycles", ind + 3)
+        return result
+
+    def on_vcpu_put(self, call, cpu):
+        if not self.active and self.v.resumes != self.resume - 1:
+            return call(cpu)
+        if self.active:
+            self.flush_writes(6)
+        t0, before = cpu.total(), self.held()
+        result = call(cpu)
+        self.put = (t0, before, self.held())
+        for t in self.others:                  # watch the CPU's other threads until we resume
+            self.away[t.ctx.ctx] = t.ctx.tracer = AwayCounter(self.v.ctx.ctx)
+        return result
+
+    def away_lines(self, held_at_load: int) -> list:
+        """What happened while the vCPU was descheduled (since its last vcpu_put)."""
+        if self.put is None:
+            return []
+        t, before, after = self.put
+        text = (f"descheduled at {_us(self.m, t)} (vcpu_put) holding "
+                f"{_plural(before, 'hardware TLB entry', 'hardware TLB entries')}")
+        if after != before:
+            text += f"; {self.m.strategy.name}'s vcpu_put invalidated {before - after} of them"
+        lines = [text]
+        record = {"held_at_put": before, "held_after_put": after, "held_at_load": held_at_load}
+        for th in self.others:
+            s = self.away[th.ctx.ctx].counts
+            record[th.ctx.ctx] = dict(s)
+            th.ctx.tracer = NULL
+            if s["accesses"] or s["misses"]:
+                faults = f" ({s['faults']:,} host page faults)" if s["faults"] else ""
+                lines.append(f"meanwhile {self.thread_name(th.ctx.ctx)} ran "
+                             f"{_plural(s['accesses'], 'access', 'accesses')}: "
+                             f"{_plural(s['misses'], 'TLB miss', 'TLB misses')}{faults}; its "
+                             f"{_plural(s['writes'], 'tlbwe', 'tlbwe')} overwrote "
+                             f"{s['evicted_mine']} of {self.v.name}'s entries")
+        if len(lines) == 1:
+            lines.append("meanwhile no other thread ran on its CPU")
+        if after:
+            lines.append(f"{held_at_load} of the {after} entries it left in hardware survived")
+        self.away_history.append(record)
+        self.put = None
+        return lines
+
+    def on_guest_tlb_miss(self, call, cpu, proc):
+        v = self.v
+        gi, pf, t0 = v.gcpu.tlb_rr, v.guest.page_faults, cpu.total()
+        # the access waits for its retry; the guest kernel's own accesses in the
+        # handler are accesses of their own
+        pending, self.cur = self.cur, None
+        result = call(cpu, proc)
+        self.cur = pending
+        if v.guest.page_faults != pf:
+            self.flush_writes(6, "KVM maps a kernel page: tlbwe")
+            self.say("guest handler: no PTE, a guest page fault: do_page_fault takes a new frame "
+                     "and the guest returns to user mode, where the access misses again — "
+                     f"{cpu.total() - t0:,} cycles (the handler and its trapping instructions)", 6)
+            return result
+        _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
+        words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
+        self.say(f"guest handler: page-table walk; writes guest TLB entry {gi} "
+                 f"(round robin) with {words}:", 6)
+        self.say(f"gtlb[{gi}] = EA {_hex(ea)}, TID {tid}, {_size(shift)} -> GPA {_hex(gpa)}", 9)
+        for i, old in self.writes:
+            self.say(f"KVM maps it (kvmppc_mmu_map): tlbwe hw[{i}] — {self.evicted(old)}", 9)
+        if len(self.writes) > 1:
+            self.say("(each trapping tlbwe word releases the shadow the previous word made "
+                     "and maps the entry again)", 9)
+        self.writes = []
+        self.say(f"{cpu.total() - t0:,} cycles (guest handler and its 16 trapping instructions)", 9)
+        return result
+
+    def on_c_path(self, call, cpu):
+        kvm = self.m.kvms[self.v.vm_index]
+        calls, faults, t0 = kvm.gfn_to_pfn_calls, kvm.host_faults, cpu.total()
+        result = call(cpu)
+        what = []
+        if kvm.gfn_to_pfn_calls != calls:
+            fault = " (a host page fault)" if kvm.host_faults != faults else ""
+            what.append("gfn_to_pfn" + fault)
+        else:
+            what.append(f"{SOURCE_NAMES.get(kvm.pfn_source, kvm.pfn_source)} lookup")
+        *earlier, (i, old) = self.writes
+        self.writes = earlier
+        self.flush_writes(6)
+        pfn = self.cpu.tlb.read(i)[5] >> 12
+        self.say(f"C path: {', '.join(what)} -> pfn {pfn:#x}; tlbwe hw[{i}] — {self.evicted(old)}"
+                 f" — {cpu.total() - t0:,} cycles in C", 6)
+        return result
+
+    def on_mmio_exit(self, call, cpu, proc):
+        result = call(cpu, proc)
+        device = DEVICE_GPAS.get(int(self.v.ctx.stop_gpa) >> 12, "uart")
+        self.say(f"QEMU emulates the {device} access; the vCPU blocks until it answers", 6)
+        self.complete()                # QEMU finishes the access: it never hits
+        return result
+
+    def on_syscall(self, call, cpu, proc):
+        self.say("-- system call: sc traps to KVM, which delivers it; the guest kernel runs", 2)
+        result = call(cpu, proc)
+        self.say("-- rfi back to guest user mode", 2)
+        return result
+
+    def on_timer_tick(self, call, cpu, now):
+        t0 = cpu.total()
+        result = call(cpu, now)
+        self.say(f"-- guest timer tick (delivered at a host tick; guest handler, trapping "
+                 f"instructions, rfi): {cpu.total() - t0:,} cycles", 2)
+        return result
+
+    def on_switch_process(self, call, cpu, proc, now):
+        before = self.held()
+        result = call(cpu, proc, now)
+        self.say(f"-- guest context switch to PID {proc.pid} (mtspr PID traps): "
+                 f"{before - self.held()} of its hardware entries released", 2)
+        return result
+
+    def on_halt(self, call, cpu, now):
+        self.say("-- nothing runnable in the guest: the idle loop waits (mtmsr WE, "
+                 "EMUL_WAIT: the vCPU blocks)", 2)
+        return call(cpu, now)
+
+    # -- the tracer: the vCPU's fast path (emu.engine.tracer) --------------------------------------
+
+    def new_access(self, ea: int, kind: int) -> Access:
+        a = Access(len(self.accesses), ea, kind, kernel=not self.v.ctx.guest_pr)
+        self.accesses.append(a)
+        self.cur = a
+        return a
+
+    def complete(self) -> None:
+        self.cur = None
+        if len(self.accesses) >= self.n:
+            raise _WindowDone()
+
+    def label(self, a: Access) -> str:
+        return f"#{a.number:<3} {KIND_NAMES[a.kind]} {_hex(a.ea)}"
+
+    def hit(self, ctx, ea, kind, index, owner):
+        note = ""
+        if owner >= 0 and owner >> 8 != ctx:
+            note = f" — owned by {self.owner_name(owner)}: an isolation violation"
+        if self.cur is None:
+            a = self.new_access(ea, kind)
+            self.say(f"{self.label(a)}: hit hw[{index}]{note}", 2)
+        else:
+            self.say(f"retry: hit hw[{index}]{note}", 6)
+        self.complete()
+
+    def miss(self, ctx, ea, kind, cause):
+        c = self.v.ctx
+        if self.cur is None:
+            a = self.new_access(ea, kind)
+            mode = "user" if c.guest_pr else "kernel"
+            pids = f"shadow PID {c.shadow_pid}"
+            if c.pid1 != 0xFFFF:
+                pids += f"/{c.pid1}"
+            self.say(f"{self.label(a)} (guest PID {c.guest_pid} {mode}; {pids}, AS 1): "
+                     f"UTLB miss [cause: {cause}]", 2)
+        else:
+            self.say(f"retry: UTLB miss [cause: {cause}]", 6)
+        self.cur.causes.append(cause)
+
+    def walk(self, ctx, gi, cycles):
+        self.walk_gi = gi
+        self.say(self.walk_text(gi, cycles), 6)
+
+    def gpa(self, ctx, gpa):
+        self.step3 = [f"3.1 GPA {_hex(gpa)}"]
+
+    def memslot(self, ctx, gfn, slot, visible):
+        vis = "visible" if visible else f"not visible (gfn {gfn:#x} is a device)"
+        self.step3.append(f"3.2 memslot {slot}: {vis}")
+
+    def pfn(self, ctx, source, pfn):
+        src = SOURCE_NAMES.get(source, source)
+        if pfn >= 0:
+            self.step3.append(f"3.3 {src}: hit (pfn {pfn:#x})")
+        elif source == "gup":
+            self.step3.append("3.3 gup: the pfn needs get_user_pages (C)")
+        else:
+            self.step3.append(f"3.3 {src}: miss")
+
+    def hw_write(self, ctx, index, evicted):
+        self.writes.append((index, evicted))
+
+    def end(self, ctx, outcome, cycles):
+        a = self.cur
+        a.outcomes.append(outcome)
+        a.handler_cycles += cycles
+        where = "asm" if self.v.ctx.handler == 0 else "C"
+        cost = f"{cycles:,} cycles in the {where} handler ({self.breakdown(outcome, cycles)})"
+        if outcome == "guest_miss":
+            self.say(f"2. not in the guest TLB: KVM delivers the TLB miss to the guest — {cost}",
+                     6)
+            return
+        if self.step3:
+            self.say("   ".join(self.step3), 6)
+            self.step3 = []
+        if outcome == "filled" and not self.writes:
+            self.say(f"shadow slot {self.m.hwater} (hwater): the entry loop never writes it "
+                     f"to hardware, the access misses again — {cost}", 6)
+        elif outcome == "filled":
+            *earlier, (i, old) = self.writes
+            self.writes = earlier
+            self.flush_writes(6)
+            self.say(f"tlbwe hw[{i}] — {self.evicted(old)} — {cost}", 6)
+        elif outcome == "machine_check":
+            self.say("-> an instruction fetch from a device: counted ITLBVIRT, and KVM queues a "
+                     f"machine check to the guest — {cost}", 6)
+        elif outcome == "mmio":
+            self.say(f"-> not RAM: exit to QEMU to emulate the access (MMIO) — {cost} so far", 6)
+        elif outcome == "deferred" and where == "asm":
+            self.say(f"-> pfn not known without C: the asm handler stops and defers to the C path "
+                     f"— {cost} so far", 6)
+        elif outcome == "deferred":
+            self.say("-> pfn not in the pfn source: the C handler calls gfn_to_pfn — "
+                     f"{cost} so far", 6)
+
+    def walk_text(self, gi: int, cycles: int) -> str:
+        ctx = self.v.ctx
+        if ctx.hashed_walk:
+            how = f"hashed lookup, {cycles} cycles"
+        else:
+            scanned = gi + 1 if gi >= 0 else self.v.gtlb.entries
+            how = f"{_plural(scanned, 'entry', 'entries')} scanned, {cycles} cycles"
+        if gi < 0:
+            return (f"1. guest TLB walk (PID {ctx.guest_pid}, AS {ctx.guest_as}): "
+                    f"no entry matches — {how}")
+        _v, ea, shift, tid, _ts, _rpn, _a, _o = self.v.gtlb.read(gi)
+        return (f"1. guest TLB walk: entry {gi} matches (TID {tid}, {_size(shift)} page "
+                f"{_hex(ea)}) — {how}")
+
+    def breakdown(self, outcome: str, total: int) -> str:
+        """The cost table's rows that make up a miss's cycles (docs/design.md §3)."""
+        c, ctx = self.v.ctx.costs, self.v.ctx
+        asm = ctx.handler == 0
+        walk = ctx.walk_cost(self.walk_gi)
+        pre = "asm_" if asm else "c_"
+        parts = [("save", c["asm_save"]) if asm else ("full exit", c["c_full_exit"]),
+                 ("walk", walk)]
+        if outcome == "guest_miss":
+            parts.append(("deliver", c["deliver_interrupt"]))
+        else:
+            parts += [("GPA", c[pre + "gpa"]), ("memslot", c[pre + "memslot"])]
+            if outcome == "machine_check":
+                parts.append(("deliver", c["deliver_interrupt"]))
+            elif outcome != "mmio":
+                parts.append(("pfn", c[pre + "pfn_lookup"]))
+            if outcome == "filled":
+                parts.append(("tlbwe", c[pre + "hw_write"]))
+        if outcome in ("filled", "guest_miss", "machine_check"):
+            parts.append(("restore", c["asm_restore" if asm else "c_restore"]))
+        rest = total - sum(v for _, v in parts)
+        if rest:
+            parts.append(("entry work", rest))     # a shadow design's entry loop
+        return " + ".join(f"{name} {v}" for name, v in parts)
+
+    def flush_writes(self, indent: int, verb: str = "tlbwe") -> None:
+        for i, old in self.writes:
+            self.say(f"{verb} hw[{i}] — {self.evicted(old)}", indent)
+        self.writes = []
+
+    # -- the summary ---------------------------------------------------------------------------
+
+    def summary(self) -> None:
+        acc = self.accesses
+        misses = [c for a in acc for c in a.causes]
+        by_cause: dict[str, int] = {}
+        for c in misses:
+            by_cause[c] = by_cause.get(c, 0) + 1
+        causes = ", ".join(f"{by_cause[c]} {c}" for c in MISS_CAUSES if c in by_cause)
+        outcomes = [o for a in acc for o in a.outcomes]
+        pages = len({a.page for a in acc})
+        text = (f"{_plural(len(acc), 'access', 'accesses')} on {pages} distinct pages: "
+                f"{_plural(len(misses), 'hardware TLB miss', 'hardware TLB misses')}")
+        if misses:
+            asm = self.v.ctx.handler == 0
+            text += f" ({causes})"
+            text += (f"; {outcomes.count('filled')} filled "
+                     f"{'by the fast path' if asm else 'in the C handler'}, "
+                     f"{outcomes.count('guest_miss')} delivered to the guest, "
+                     f"{outcomes.count('deferred')} "
+                     f"{'deferred to C' if asm else 'through gfn_to_pfn'}, "
+                     f"{outcomes.count('mmio')} MMIO")
+            if "machine_check" in outcomes:
+                text += f", {outcomes.count('machine_check')} machine check(s)"
+            text += f"; {sum(a.handler_cycles for a in acc):,} cycles in the miss handler"
+        if len(acc) < self.n:
+            text += f" (the run ended after {len(acc)} of the {self.n} accesses asked for)"
+        if self.put is not None:
+            self.say(f"-- {self.v.name} descheduled at {_us(self.m, self.put[0])} (vcpu_put); "
+                     "the run ends", 2)
+        self.say("")
+        self.say(text + ".")
+
+
+# -- the API -----------------------------------------------------------------------------------
+
+def _setting_lines(machine) -> list:
+    sc = machine.scenario
+    m, k = sc.machine, sc.kvm
+    pfn = k.pfn_source
+    if pfn == "pfn-cache":
+        pfn += f" ({k.pfn_cache_entries} entries, {k.pfn_cache_policy})"
+    name = f"scenario '{sc.name}'" if sc.name else "scenario"
+    tlb = (f"64-entry UTLB, round robin over 0..{m.hwater}" if m.core == "440"
+           else "e500 TLB0 512 x 4-way + TLB1 16")
+    cpus = _plural(m.cpus, "CPU")
+    return [f"emu explain: {name}, seed {sc.seed}; {m.core} core ({tlb}), {cpus}; "
+            f"strategy {k.strategy}, {k.handler} handler, pfn source {pfn}, "
+            f"{k.guest_tlb_walk} guest TLB walk", ""]
+
+
+def build_machine(scenario, overrides) -> Machine:
+    """The machine of ``scenario`` (None: the default) with ``overrides``, on the
+    reference backend (the only one that traces) and with no warm-up (vcpu_loads
+    are numbered from the start of the run)."""
+    base = default_scenario() if scenario is None else scenario
+    sc = resolve(base, list(overrides) + ["sim.backend=reference", "sim.warmup_ms=0"])
+    return Machine(sc)
+
+
+def narrate(machine, vcpu, resume: int, accesses: int, quiet: bool = False) -> Narrator:
+    """Run ``machine`` with a Narrator on ``vcpu`` until the window is told (or
+    the run ends) and return the Narrator; its ``summary`` is not told yet."""
+    nar = Narrator(machine, vcpu, resume, accesses, quiet)
+    try:
+        machine.run()
+    except _WindowDone:
+        pass
+    return nar
+
+
+def explain(scenario=None, overrides=(), resume: int = DEFAULT_RESUME,
+            accesses: int = DEFAULT_ACCESSES, vcpu: str | None = None,
+            quiet: bool = False) -> Explanation:
+    """Narrate the first ``accesses`` accesses of ``vcpu`` after its ``resume``-th vcpu_load.
+
+    ``scenario``: a Scenario, a dict or a TOML path (None: the default scenario);
+    ``overrides``: ``key=value`` strings; the run always uses the reference backend
+    and no warm-up.
+    ``vcpu_load`` #1 is the vCPU's first load.  Raises :class:`EmuError` for an
+    unknown vCPU, a non-positive count, or a ``resume`` the run never reaches.
+    """
+    if isinstance(resume, bool) or not isinstance(resume, int) or resume < 1:
+        raise EmuError(f"--resume must be a whole number >= 1 (vcpu_load #1 is the first), "
+                       f"got {resume!r}")
+    if isinstance(accesses, bool) or not isinstance(accesses, int) or accesses < 1:
+        raise EmuError(f"--accesses must be a whole number >= 1, got {accesses!r}")
+    machine = build_machine(scenario, overrides)
+    names = [v.name for v in machine.vcpus]
+    if not names:
+        raise EmuError("the scenario has no vCPU to explain")
+    if vcpu is None:
+        vcpu = names[0]
+    target = next((v for v in machine.vcpus if v.name == vcpu), None)
+    if target is None:
+        raise EmuError(f"unknown vCPU {vcpu!r} (choose from: {', '.join(names)})")
+    nar = narrate(machine, target, resume, accesses, quiet)
+    if not nar.active:
+        loads = target.resumes
+        raise EmuError(f"--resume {resume}: {vcpu} is loaded only {loads} time"
+                       f"{'' if loads == 1 else 's'} in the {machine.scenario.duration_ms:g} ms "
+                       f"run (raise duration_ms or lower --resume)")
+    nar.summary()
+    lines = _setting_lines(machine) + nar.lines if not quiet else []
+    return Explanation(vcpu, resume, accesses, lines, nar.accesses)

@@ -1,0 +1,265 @@
+"""Results read as data (emu.analysis): frames, notebook views, emu.load.
+
+The frames are checked against the summary they come from: row counts and
+sums equal its counters, on short real runs (one CPU and a host task; two
+CPUs, two vCPUs, MMIO and a warm-up).  Each folder kind is written and read
+back with ``emu.load``.
+"""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import emu
+from emu.analysis.frames import PandasMissing
+from emu.analysis.results import Comparison, points
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.errors import EmuError
+from emu.params import default_scenario
+from emu.run import METRICS, compare, run, run_sweep, write_comparison
+from emu.run import table as results_table
+from emu.stats.interval import mean_interval
+from emu.stats.summary import cpu_cycles
+
+DESIGNS = ["shadow", "direct"]
+
+#: Two CPUs, two vCPUs, three processes, MMIO, syscalls, sleeps and a warm-up.
+TWO_CPUS = ["duration_ms=2", "sim.warmup_ms=0.5", "machine.cpus=2", "vm.0.vcpus=2",
+            "vm.0.process.0.workload.mmio_every=3000", "vm.0.process.0.workload.syscall_every=2000",
+            "vm.0.process.0.workload.sleep_every=5000", "vm.0.process.0.workload.sleep_us=30",
+            "vm.0.process.0.count=3"]
+
+
+@pytest.fixture(scope="module")
+def results():
+    """[(label, Result)]: 2 ms of the default scenario under shadow and direct."""
+    return compare(default_scenario(), "kvm.strategy", DESIGNS,
+                   ["duration_ms=2", "sim.timeline=true"])
+
+
+@pytest.fixture(scope="module")
+def two_cpus():
+    return run(default_scenario(), TWO_CPUS + ["kvm.strategy=shadow"])
+
+
+@pytest.fixture(params=["shadow", "direct", "two_cpus"])
+def result(request, results, two_cpus):
+    return two_cpus if request.param == "two_cpus" else dict(results)[request.param]
+
+
+# -- frames ------------------------------------------------------------------------------
+
+def test_frames_are_the_run_tables_by_name(result):
+    assert list(result.frames()) == ["exits", "tlb", "misses", "cycles", "profile",
+                                     "repopulation"]
+
+
+def test_exit_frame_rows_and_sums_equal_the_summary(result):
+    s, df = result.summary, result.frames()["exits"]
+    vcpus = [c["name"] for c in s["contexts"] if c["kind"] == "vcpu"]
+    assert set(df["vcpu"]) <= set(vcpus)
+    assert not df.duplicated(["vcpu", "category"]).any() and (df["count"] > 0).all()
+    by = df.groupby("category", observed=True)
+    for cat, e in s["exits"].items():
+        if not e["count"]:
+            assert cat not in set(df["category"])
+            continue
+        assert by["count"].sum()[cat] == e["count"]
+        assert by["sum_cycles"].sum()[cat] == e["sum"]
+        assert by["sumsq_cycles"].sum()[cat] == e["sumsq"]
+        assert by["min_cycles"].min()[cat] == e["min"] and by["max_cycles"].max()[cat] == e["max"]
+    assert list(df["category"].cat.categories) == list(EXIT_CATEGORIES)
+
+
+def test_tlb_frames_by_owner_and_cause_equal_the_summary(result):
+    s, f = result.summary, result.frames()
+    tlb, misses = f["tlb"], f["misses"]
+    assert len(tlb) == len(s["contexts"])
+    assert set(tlb["context"]) == {c["name"] for c in s["contexts"]}
+    assert len(misses) == len(s["contexts"]) * len(MISS_CAUSES)
+    for side in ("guest", "host"):
+        sums = tlb[tlb["side"] == side].sum(numeric_only=True)
+        for counter in ("hits", "misses", "micro_hits", "micro_misses", "isolation_violations",
+                        "host_mappings_killed"):
+            assert sums[counter] == s["tlb"][side][counter], (side, counter)
+        causes = misses[misses["side"] == side].groupby("cause", observed=False)["misses"].sum()
+        assert causes.to_dict() == s["tlb"][side]["misses_by_cause"]
+    assert misses.groupby("cause", observed=False)["misses"].sum().to_dict() == \
+        s["tlb"]["misses_by_cause"]
+    # every miss has exactly one cause
+    per_owner = misses.groupby("context")["misses"].sum()
+    assert per_owner.to_dict() == dict(zip(tlb["context"], tlb["misses"]))
+    assert (tlb.loc[tlb["kind"] == "vcpu", "side"] == "guest").all()
+
+
+def test_cycle_frame_rows_and_sums_equal_the_summary(result):
+    s, df = result.summary, result.frames()["cycles"]
+    assert len(df) == s["cpus"] * len(CYCLE_CATEGORIES)
+    assert sorted(set(df["cpu"])) == list(range(s["cpus"]))
+    assert df.groupby("component", observed=False)["cycles"].sum().to_dict() == s["cycles"]
+    assert df["cycles"].sum() == cpu_cycles(s)
+
+
+def test_profile_frame_sums_equal_the_summary(result):
+    s, df = result.summary, result.frames()["profile"]
+    assert (df["count"] > 0).all()
+    by = df.groupby("step", observed=False)[["count", "cycles"]].sum()
+    for step in PROFILE_STEPS:
+        p = s["fastpath_profile"][step]
+        assert (by.loc[step, "count"], by.loc[step, "cycles"]) == (p["count"], p["cycles"])
+
+
+def test_repopulation_frame_equals_the_summary(result):
+    rep, df = result.summary["repopulation"], result.frames()["repopulation"]
+    assert len(df) == rep["window"] and list(df["k"]) == list(range(rep["window"]))
+    assert list(df["misses"]) == rep["misses"] and list(df["accesses"]) == rep["accesses"]
+    if rep["resumes"]:
+        assert df["misses"].sum() / rep["resumes"] == pytest.approx(rep["misses_per_resume"])
+
+
+def test_a_table_the_run_wrote_besides_becomes_a_frame(results):
+    r = dict(results)["direct"]
+    extra = emu.run.Result(r.summary, dict(r.tables, processes=[
+        {"vm": 0, "process": 0, "accesses": 10}, {"vm": 0, "process": 1, "accesses": 5}]))
+    df = extra.frames()["processes"]
+    assert list(df.columns) == ["vm", "process", "accesses"] and df["accesses"].sum() == 15
+
+
+def test_a_summary_without_tables_says_which_is_missing(results):
+    bare = emu.run.Result(dict(results)["direct"].summary, {})
+    with pytest.raises(EmuError, match="no 'exits' table"):
+        bare.frames()
+
+
+def test_without_pandas_one_line_says_how_to_install(results, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pandas", None)        # import pandas fails
+    with pytest.raises(PandasMissing) as err:
+        dict(results)["direct"].frames()
+    assert isinstance(err.value, ImportError) and isinstance(err.value, EmuError)
+    msg = str(err.value)
+    assert "\n" not in msg and "pip install 'emu[analysis]'" in msg
+
+
+# -- notebook views ------------------------------------------------------------------------
+
+def test_repr_is_two_short_lines(result):
+    text = repr(result)
+    assert len(text.splitlines()) <= 2 and len(text) < 400
+    assert text.startswith("<emu Result ") and text.endswith(">")
+    assert f"{result.summary['cycles_per_guest_access']:.3f} cycles/guest access" in text
+
+
+def test_html_summary_holds_the_headline_figures(result):
+    s = result.summary
+    page = result._repr_html_()
+    assert page.startswith("<table>") and page.count("<tr>") == 2
+    assert f"<td style=\"text-align:right\">{s['cycles_per_guest_access']:.3f}</td>" in page
+    assert f"{s['tlb']['guest']['misses']:,}" in page and "cycles/access" in page
+    assert s["config"]["kvm"]["strategy"] in page
+
+
+def test_comparison_stacks_frames_under_the_key_and_tables_the_figures(results):
+    cmp = Comparison("kvm.strategy", results)
+    cycles = cmp.frames()["cycles"]
+    assert list(cycles.columns)[0] == "kvm.strategy"
+    assert list(cycles["kvm.strategy"].unique()) == DESIGNS
+    for label, r in results:
+        mine = cycles[cycles["kvm.strategy"] == label].drop(columns="kvm.strategy")
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), r.frames()["cycles"])
+    table = cmp.table()
+    assert list(table["kvm.strategy"]) == DESIGNS
+    assert list(table.columns[1:]) == [name for name, _, _ in METRICS]
+    for (label, r), (_, row) in zip(results, table.iterrows()):
+        assert row["cycles_per_guest_access"] == r.summary["cycles_per_guest_access"]
+        assert row["guest_misses"] == r.summary["tlb"]["guest"]["misses"]
+    page = cmp._repr_html_()
+    assert page.count("<tr>") == 1 + len(DESIGNS) and all(d in page for d in DESIGNS)
+    assert repr(cmp) == "<emu Comparison of kvm.strategy = shadow, direct (2 runs)>"
+
+
+# -- emu.load ------------------------------------------------------------------------------
+
+def assert_same_result(got, want):
+    assert got.summary == want.summary
+    assert got.tables == want.tables
+    assert got.execution == want.execution
+    assert got.wall_seconds == pytest.approx(want.wall_seconds, abs=1e-3)
+    assert set(got.arrays) == set(want.arrays)
+    for name, arrays in want.arrays.items():
+        assert set(got.arrays[name]) == set(arrays)
+        for k, a in arrays.items():
+            np.testing.assert_array_equal(got.arrays[name][k], a)
+
+
+def test_load_round_trips_a_run(result, tmp_path):
+    result.write(tmp_path / "run")
+    back = emu.load(tmp_path / "run")
+    assert isinstance(back, emu.run.Result)
+    assert_same_result(back, result)
+    for name, df in result.frames().items():
+        pd.testing.assert_frame_equal(back.frames()[name], df)
+
+
+def test_load_round_trips_a_comparison(results, tmp_path):
+    write_comparison(tmp_path / "cmp", "kvm.strategy", results)
+    back = emu.load(tmp_path / "cmp")
+    assert isinstance(back, Comparison) and back.key == "kvm.strategy"
+    assert [label for label, _ in back] == DESIGNS
+    for (_, got), (_, want) in zip(back, results):
+        assert_same_result(got, want)
+    pd.testing.assert_frame_equal(back.table(), Comparison("kvm.strategy", results).table())
+
+
+@pytest.mark.parametrize("parquet", [True, False])
+def test_load_round_trips_a_sweep(tmp_path, monkeypatch, parquet):
+    if not parquet:
+        monkeypatch.setattr(results_table, "_have_pyarrow", lambda: False)
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.5\n")
+    rows = run_sweep(scenario, ["kvm.strategy=shadow,direct"], 3, tmp_path / "sweep", workers=1)
+    df = emu.load(tmp_path / "sweep")
+    assert (tmp_path / "sweep" / ("results.parquet" if parquet else "results.csv")).exists()
+    assert df.attrs["grid"] == ["kvm.strategy"] and df.attrs["seeds"] == 3
+    pd.testing.assert_frame_equal(df, pd.DataFrame(rows), check_dtype=False)
+    # one row per grid point and figure: the mean and 95 % interval over the seeds
+    pts = points(df)
+    assert len(pts) == 2 * len(METRICS) and set(pts["n"]) == {3}
+    cpa = pts[pts["figure"] == "cycles_per_guest_access"].set_index("kvm.strategy")
+    for design in ("shadow", "direct"):
+        n, mean, half = mean_interval(r["cycles_per_guest_access"] for r in rows
+                                      if r["kvm.strategy"] == design)
+        assert (cpa.loc[design, "mean"], cpa.loc[design, "ci95"]) == \
+            (pytest.approx(mean), pytest.approx(half))
+    # a run of the sweep is a run folder
+    one = emu.load(tmp_path / "sweep" / "runs" / rows[0]["run_id"])
+    assert one.summary["seed"] == rows[0]["seed"]
+
+
+def test_load_refuses_what_is_not_a_result(tmp_path):
+    with pytest.raises(EmuError, match="not an emu result folder"):
+        emu.load(tmp_path)
+    with pytest.raises(EmuError, match="no such directory"):
+        emu.load(tmp_path / "absent")
+    (tmp_path / "summary.json").write_text("{")
+    with pytest.raises(EmuError, match="corrupt JSON"):
+        emu.load(tmp_path)
+
+
+def test_import_emu_stays_light():
+    code = ("import sys, emu; assert 'emu.run' not in sys.modules; "
+            "emu.load; assert 'emu.run' in sys.modules; assert 'pandas' not in sys.modules")
+    import subprocess
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize("module", ["emu.analysis.display", "emu.stats.interval"])
+def test_doctests(module):
+    failures, tried = doctest.testmod(importlib.import_module(module),
+                                      optionflags=doctest.ELLIPSIS)
+    assert tried and not failures

@@ -1,0 +1,385 @@
+"""``emu run`` and ``emu compare`` end to end (``emu/cli/run.py``).
+
+1. Flags mean what they say: several ``--vary`` run the product of their
+   values; ``--plots`` without ``--out`` is refused; every ``--set`` of the
+   default ``emu run`` is applied or refused (``kvm.strategy`` narrows the
+   comparison, a typo is refused naming the choices, designs the core cannot
+   run are left out with a note).
+2. Output folders cannot collide, escape or mix: run folders named by a safe,
+   unique slug; a bad ``--out`` refused in one line before the simulation
+   (a scenario of minutes shows it: the refusal comes within seconds); another
+   kind of result refused unless ``--force``; a run killed at any moment
+   while it replaces an older result leaves the old set or the new one, and
+   the next run removes what the kill left.
+3. First contact: the banner is the configuration's; tables fit the terminal
+   (COLUMNS, 80 when not a terminal) and ``--wide`` restores them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from clirun import assert_usage_error, cli_env, popen_cli, run_cli
+from emu.report.text import format_comparison
+from emu.run import outdir
+from emu.run.outdir import folder_names
+
+SHORT = "duration_ms = 0.05\n"
+#: a scenario of minutes: a refusal that comes in seconds came before the simulation
+LONG = "duration_ms = 100000\n"
+QUICK = 60                  # seconds a refusal may take, start-up of a loaded machine included
+FAST_DEFAULT = ["--set", "duration_ms=0.05"]
+
+
+@pytest.fixture
+def short(tmp_path) -> Path:
+    p = tmp_path / "s.toml"
+    p.write_text(SHORT)
+    return p
+
+
+@pytest.fixture
+def long(tmp_path) -> Path:
+    p = tmp_path / "long.toml"
+    p.write_text(LONG)
+    return p
+
+
+def json_of(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def snapshot(d: Path) -> dict:
+    """{relative path: bytes, None for a folder, the target of a symlink}."""
+    return {str(p.relative_to(d)): ("->", os.readlink(p)) if p.is_symlink() else
+            None if p.is_dir() else p.read_bytes() for p in sorted(d.rglob("*"))}
+
+
+def leftovers(parent: Path) -> list:
+    return [p.name for p in parent.iterdir() if p.name.startswith(".") and
+            (".emu-" in p.name or p.name.endswith(".tmp"))]
+
+
+# -- 1. flags that mean what they say ---------------------------------------------------------
+
+def test_repeated_vary_runs_the_product(short):
+    c = json_of(run_cli("compare", short, "--vary", "kvm.strategy=shadow,direct",
+                        "--vary", "seed=1,2", "--json"))
+    assert c["keys"] == ["kvm.strategy", "seed"]
+    got = [(r["values"]["kvm.strategy"], r["values"]["seed"]) for r in c["runs"]]
+    assert got == [("shadow", "1"), ("shadow", "2"), ("direct", "1"), ("direct", "2")]
+    for r in c["runs"]:
+        assert r["summary"]["config"]["kvm"]["strategy"] == r["values"]["kvm.strategy"]
+        assert str(r["summary"]["seed"]) == r["values"]["seed"]
+        assert r["value"] == f"kvm.strategy={r['values']['kvm.strategy']}, seed={r['values']['seed']}"
+    table = run_cli("compare", short, "--vary", "kvm.strategy=shadow,direct", "--vary", "seed=1,2")
+    assert table.returncode == 0, table.stderr
+    assert table.stdout.count("kvm.strategy=direct, seed=2") >= 1
+    assert "product" in run_cli("compare", "--help").stdout
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--vary", "seed=1,2", "--vary", "seed=3"], ("seed", "twice")),
+    (["--vary", "seed=1,2", "--set", "seed=3"], ("seed", "--set")),
+    (["--vary", "seed=1,1"], ("'1'", "twice")),
+    (["--vary", "seed=1,,2"], ("seed", "empty value")),
+], ids=["key-twice", "key-also-set", "value-twice", "empty-value"])
+def test_vary_refuses_what_it_would_drop(long, argv, needles):
+    assert_usage_error(run_cli("compare", long, *argv, timeout=QUICK), *needles)
+
+
+def test_plots_without_out_is_refused_before_running(long):
+    assert_usage_error(run_cli("compare", long, "--vary", "seed=1,2", "--plots", timeout=QUICK),
+                       "--plots", "--out")
+
+
+def test_default_run_refuses_a_strategy_typo_naming_the_choices():
+    err = assert_usage_error(run_cli("run", "--set", "kvm.strategy=shadw", timeout=QUICK),
+                             "'shadw'")
+    for name in ("shadow", "direct-save-on-switch", "e500-shadow-ids"):
+        assert f"'{name}'" in err
+
+
+def test_default_run_narrows_to_the_strategy_set():
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=shadow-modified", "--json"))
+    assert [r["value"] for r in c["runs"]] == ["shadow-modified"]
+    assert c["runs"][0]["summary"]["config"]["kvm"]["strategy"] == "shadow-modified"
+
+
+def test_default_run_applies_every_set():
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "seed=7", "--set", "kvm.handler=c",
+                        "--json"))
+    assert [r["value"] for r in c["runs"]] == ["shadow", "direct", "direct-save-on-switch"]
+    for r in c["runs"]:
+        s = r["summary"]
+        assert (s["seed"], s["config"]["kvm"]["handler"], s["config"]["duration_ms"]) == \
+            (7, "c", 0.05)
+
+
+def test_default_run_leaves_out_designs_the_core_cannot_run():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
+    c = json_of(p)
+    assert [r["value"] for r in c["runs"]] == ["direct"]
+    assert c["runs"][0]["summary"]["config"]["machine"]["core"] == "e500"
+    note = p.stderr.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
+    assert "shadow" in note[0] and "direct-save-on-switch" in note[0] and "e500" in note[0]
+
+
+def test_default_run_refuses_a_design_the_core_cannot_run():
+    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set", "kvm.strategy=shadow",
+                               timeout=QUICK), "'shadow'", "e500")
+
+
+# -- 2. output folders ---------------------------------------------------------------------
+
+def test_run_folders_are_safe_unique_slugs(short, tmp_path):
+    values = ["a/b", "a_b", "..", "A_B", ".hidden", "x/../../escape", "comparison.json", "-n"]
+    out = tmp_path / "box" / "out"
+    c = json_of(run_cli("compare", short, "--vary", "name=" + ",".join(values), "--out", out,
+                        "--json"))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["box", "s.toml"]   # nothing escaped
+    assert [p.name for p in (tmp_path / "box").iterdir()] == ["out"]
+    dirs = [r["dir"] for r in c["runs"]]
+    assert [r["value"] for r in c["runs"]] == values              # the labels are kept
+    assert len({d.lower() for d in dirs}) == len(values)
+    on_disk = sorted(p.name for p in out.iterdir())
+    assert on_disk == sorted(dirs + ["comparison.json"])
+    for r in c["runs"]:
+        assert not r["dir"].startswith((".", "-")) and "/" not in r["dir"]
+        summary = json.loads((out / r["dir"] / "summary.json").read_text())
+        assert summary["config"]["name"] == r["value"]
+
+
+def test_folder_names():
+    assert folder_names(["shadow", "direct"]) == ["shadow", "direct"]
+    a, b = folder_names(["a/b", "a_b"])
+    assert b == "a_b" and a.startswith("a_b-") and len(a) == len("a_b-") + 8
+    assert folder_names(["a/b", "a_b"]) == [a, b]                 # stable
+    for name in folder_names(["..", ".", "", "/", "x" * 5000, "A", "a", "runs", "s.json"]):
+        assert name not in (".", "..", "", "runs", "s.json") and not name.startswith(".")
+        assert len(name) <= 73 and all(c.isalnum() or c in "._-" for c in name)
+    lower = [n.lower() for n in folder_names(["A", "a", "a-" + "0" * 8])]
+    assert len(set(lower)) == 3
+    assert len(set(folder_names(["x"] * 3))) == 3
+
+
+def _symlink_loop(d: Path) -> str:
+    (d / "loop").symlink_to(d / "loop")
+    return str(d / "loop" / "out")
+
+
+def _a_file(d: Path) -> str:
+    (d / "file").write_text("x")
+    return str(d / "file")
+
+
+def _foreign_files(d: Path) -> str:
+    (d / "mine").mkdir()
+    (d / "mine" / "notes.txt").write_text("mine")
+    return str(d / "mine")
+
+
+BAD_OUT = {
+    "empty": (lambda d: "", ("--out", "empty")),
+    "name-too-long": (lambda d: str(d / ("n" * 300)), ("too long",)),
+    "path-too-long": (lambda d: str(d / "/".join(["p" * 200] * 25)), ("too long",)),
+    "under-proc": (lambda d: "/proc/emu-out", ("/proc",)),
+    "symlink-loop": (_symlink_loop, ("symlink loop",)),
+    "a-file": (_a_file, ("not a directory",)),
+    "foreign-files": (_foreign_files, ("notes.txt", "did not write")),
+    "current-folder": (lambda d: ".", ("current folder",)),
+    "mount-point": (lambda d: "/proc", ("mount point",)),
+}
+
+
+@pytest.mark.parametrize("command", ["run", "compare"])
+@pytest.mark.parametrize("case", list(BAD_OUT))
+def test_bad_out_is_refused_in_one_line_before_the_simulation(long, tmp_path, case, command):
+    make, needles = BAD_OUT[case]
+    out = make(tmp_path)
+    before = snapshot(tmp_path)
+    argv = [command, long] + (["--vary", "seed=1,2"] if command == "compare" else [])
+    p = run_cli(*argv, "--out", out, cwd=tmp_path, timeout=QUICK)
+    assert_usage_error(p, *needles)
+    assert snapshot(tmp_path) == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_unwritable_out_is_refused_before_the_simulation(long, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        assert_usage_error(run_cli("run", long, "--out", ro / "out", timeout=QUICK),
+                           "cannot write")
+    finally:
+        ro.chmod(0o755)
+
+
+def test_another_kind_of_result_is_refused_unless_force(short, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("compare", short, "--vary", "seed=1,2", "--out", out).returncode == 0
+    before = snapshot(out)
+    assert_usage_error(run_cli("run", short, "--out", out), "a comparison of seed over 2 runs",
+                       "--force")
+    assert snapshot(out) == before
+    p = run_cli("run", short, "--out", out, "--force")
+    assert p.returncode == 0, p.stderr
+    names = sorted(x.name for x in out.iterdir())
+    assert "summary.json" in names and "comparison.json" not in names
+    assert all(not (out / n).is_dir() for n in names)             # no run folder of the comparison
+    assert_usage_error(run_cli("compare", short, "--vary", "seed=1,2", "--out", out),
+                       "a run", "--force")
+    again = run_cli("run", short, "--set", "seed=3", "--out", out)   # a run replaces a run
+    assert again.returncode == 0, again.stderr
+    assert json.loads((out / "summary.json").read_text())["seed"] == 3
+    sweep = tmp_path / "sweep"
+    assert run_cli("sweep", short, "--grid", "seed=1,2", "--workers", "1", "--progress", "none",
+                   "--out", sweep).returncode == 0
+    assert_usage_error(run_cli("run", short, "--out", sweep), "a sweep", "2 runs")
+    assert leftovers(tmp_path) == []
+
+
+#: Slows every atomic file write of the CLI and logs it, so that a test can kill
+#: the process after any chosen file of a result set (on PYTHONPATH as sitecustomize).
+SLOW_WRITES = """
+import os, time
+_log = os.environ.get("EMU_TEST_WRITE_LOG")
+if _log:
+    _replace = os.replace
+    def replace(src, dst, *args, **kwargs):
+        _replace(src, dst, *args, **kwargs)
+        with open(_log, "a") as f:
+            f.write(os.fspath(dst) + "\\n")
+        time.sleep(0.3)
+    os.replace = replace
+"""
+
+
+def _result_set(folder: Path) -> dict:
+    """{file: bytes} of a run folder; run.json (its wall time varies) as a marker."""
+    return {p.name: b"run.json" if p.name == "run.json" else p.read_bytes()
+            for p in sorted(folder.iterdir())}
+
+
+def test_a_killed_run_leaves_the_old_set_or_the_new_one(tmp_path):
+    scenario = tmp_path / "t.toml"
+    scenario.write_text(   # every file of the set depends on the seed
+        "duration_ms = 0.5\n[sim]\ntimeline = true\n[[vm]]\n[[vm.process]]\n"
+        "workload = { kind = 'working-set', pages = 3000, distribution = 'zipf' }\n"
+        "[[host_task]]\nname = 'n'\nrun_us = 50\nsleep_us = 50\n")
+    ref = {}
+    for seed in (1, 2):
+        p = run_cli("run", scenario, "--set", f"seed={seed}", "--out", tmp_path / f"ref{seed}")
+        assert p.returncode == 0, p.stderr
+        ref[seed] = _result_set(tmp_path / f"ref{seed}")
+    old, new = ref[1], ref[2]
+    assert set(old) == set(new) and "timeline.npz" in old
+    assert all(old[n] != new[n] for n in old if n != "run.json"), "the seeds must tell the sets apart"
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SLOW_WRITES)
+    log = tmp_path / "writes.log"
+    env = cli_env(EMU_TEST_WRITE_LOG=log)
+    env["PYTHONPATH"] = os.pathsep.join([str(hook), env["PYTHONPATH"]])
+    box = tmp_path / "box"
+    box.mkdir()
+    target = box / "out"
+    seen = set()
+    for writes in range(len(old) + 1):        # 0: during the simulation; k: after the k-th file
+        if target.exists():
+            shutil.rmtree(target)
+        shutil.copytree(tmp_path / "ref1", target)
+        log.write_text("")
+        p = popen_cli("run", scenario, "--set", "seed=2", "--out", target, env=env)
+        deadline = time.monotonic() + 120
+        while True:
+            done = log.read_text().count("\n")
+            if writes == 0 and any(".emu-new-" in n for n in os.listdir(box)):
+                break
+            if writes and done >= writes:
+                break
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline, "no write seen"
+            time.sleep(0.005)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+        got = _result_set(target)
+        assert got in (old, new), f"killed after {writes} files: a mix {sorted(got)}"
+        seen.add("old" if got == old else "new")
+    assert "old" in seen
+    # the next run into that place removes what the kills left, and completes
+    assert leftovers(box), "a kill during the writing leaves a temporary folder"
+    p = run_cli("run", scenario, "--set", "seed=2", "--out", target)
+    assert p.returncode == 0, p.stderr
+    assert _result_set(target) == new and leftovers(box) == []
+
+
+def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("run", short, "--out", out).returncode == 0
+    before = snapshot(out)
+    aside = tmp_path / ".out.emu-old-abcd1234"
+    out.rename(aside)                            # killed between the two renames of a swap
+    stale = tmp_path / ".out.emu-new-wxyz9876"
+    stale.mkdir()
+    (stale / "summary.json").write_text("{}")
+    outdir.remove_leftovers(str(tmp_path), "out")
+    assert snapshot(out) == before and leftovers(tmp_path) == []
+
+
+# -- 3. first contact ----------------------------------------------------------------------
+
+def test_banner_is_built_from_the_configuration():
+    vms = "vm=[{vcpus=1},{vcpus=2, process=[{count=3, workload={pages=20}}]}]"
+    p = run_cli("run", *FAST_DEFAULT, "--set", vms, "--set", "machine.cpus=2", "--wide")
+    assert p.returncode == 0, p.stderr
+    banner = p.stdout.split("\n\n")[0]
+    for words in ("two 440 CPUs", "two VMs (vm0: 1 vCPU, a 40-page working set; vm1: 2 vCPUs, "
+                  "three processes of a 20-page working set)", "sharing the CPUs with host task "
+                  "'noise'", "0.05 ms simulated"):
+        assert words in banner, banner
+    alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c")
+    banner = alone.stdout.split("\n\n")[0]
+    assert "one VM (1 vCPU" in banner and "host task" not in banner and "the c miss handler" \
+        in banner, banner
+
+
+def _widest(text: str) -> int:
+    return max(len(line) for line in text.splitlines())
+
+
+def test_tables_fit_the_terminal_and_wide_restores_them():
+    fitted = run_cli("run", *FAST_DEFAULT, env=cli_env(COLUMNS=80))
+    piped = run_cli("run", *FAST_DEFAULT)                       # not a terminal: 80 columns
+    wide = run_cli("run", *FAST_DEFAULT, "--wide")
+    roomy = run_cli("run", *FAST_DEFAULT, env=cli_env(COLUMNS=300))
+    for p in (fitted, piped, wide, roomy):
+        assert p.returncode == 0, p.stderr
+    assert _widest(fitted.stdout) <= 80 and fitted.stdout == piped.stdout
+    table = wide.stdout.split("\n\n", 1)[1]
+    assert _widest(table) > 80
+    assert table == roomy.stdout.split("\n\n", 1)[1]             # one block when it fits
+    header = [line for line in table.splitlines() if line.startswith("design")][0]
+    assert "cycles/access" in header and "violations" in header
+
+
+def test_format_comparison_wraps_columns_and_shortens_long_labels():
+    s = json.loads((Path(__file__).parent / "data" / "golden" / "default.json").read_text())
+    runs = [("x" * 500, s), ("direct", s)]
+    full = format_comparison(runs)
+    fitted = format_comparison(runs, width=60)
+    assert _widest(fitted) <= 60 < _widest(format_comparison(runs[1:]))
+    assert "x" * 500 in full and "x" * 500 not in fitted and "..." in fitted
+    for cell in ("cycles/access", "violations", "shadow-not-restored"):
+        assert cell in fitted

@@ -1,0 +1,112 @@
+"""``emu sweep`` end to end (``emu/cli/sweep.py``): a bad ``--scheduler``
+fails in one line within seconds; a folder holding another result (a run, a
+comparison, a sweep with runs this one leaves out) is refused unless
+``--force``, while a sweep that extends the one there resumes into it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from clirun import assert_usage_error, cli_env, run_cli
+from emu.errors import ConfigError
+from emu.run.executors import check_scheduler_address
+
+
+@pytest.fixture
+def scenario(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("duration_ms = 0.05\n")
+    return p
+
+
+#: malformed addresses, then two well-formed ones where nothing listens
+GARBAGE = ["garbage!!", "", "tcp://", "tcp://:8786", "http://10.0.0.5:8786", "tcp://host",
+           "tcp://host:0", "tcp://host:99999", "tcp://host:port", "tcp://bad_host:1",
+           "tcp://a b:1", "tcp://127.0.0.1:1", "[::1]:1"]
+
+
+def _timed(*args):
+    t = time.monotonic()
+    p = run_cli(*args, timeout=60)
+    return p, time.monotonic() - t
+
+
+def _start_up() -> float:
+    """Seconds to start Python and import emu's command line and Dask."""
+    t = time.monotonic()
+    subprocess.run([sys.executable, "-c", "import emu.cli, distributed"], env=cli_env(),
+                   check=True, timeout=60)
+    return time.monotonic() - t
+
+
+@pytest.mark.parametrize("address", GARBAGE)
+def test_a_bad_scheduler_address_fails_in_one_line_within_seconds(scenario, tmp_path, address):
+    """Within 5 s, less what starting Python and importing emu and Dask took
+    (measured beside it: a loaded machine may take seconds for that alone)."""
+    out = tmp_path / "out"
+    start_up = _start_up()
+    p, took = _timed("sweep", scenario, "--grid", "seed=1,2", "--out", out, "--executor", "dask",
+                     "--scheduler", address)
+    assert_usage_error(p, "--scheduler")
+    assert took - start_up < 5, f"{took:.1f} s, {start_up:.1f} s of it starting up"
+    assert not out.exists()
+
+
+def test_scheduler_address_forms():
+    assert check_scheduler_address("tcp://10.0.0.5:8786") == ("tcp", "10.0.0.5", 8786)
+    assert check_scheduler_address(" sched.example.org:8786 ") == ("tcp", "sched.example.org",
+                                                                    8786)
+    assert check_scheduler_address("tls://[::1]:8786") == ("tls", "::1", 8786)
+    for bad in GARBAGE[:-2]:
+        with pytest.raises(ConfigError, match="--scheduler"):
+            check_scheduler_address(bad)
+
+
+def sweep(scenario, out, *extra):
+    return run_cli("sweep", scenario, "--workers", "1", "--progress", "none", "--out", out,
+                   *extra)
+
+
+def test_a_sweep_with_runs_this_one_leaves_out_is_refused_unless_force(scenario, tmp_path):
+    out = tmp_path / "out"
+    assert sweep(scenario, out, "--grid", "seed=1,2").returncode == 0
+    table = sorted(p.name for p in out.iterdir())
+    # more values: an extension, which reuses the runs there
+    p = sweep(scenario, out, "--grid", "seed=1,2,3")
+    assert p.returncode == 0, p.stderr
+    assert len(json.loads((out / "sweep.json").read_text())["runs"]) == 3
+    # another grid leaves those runs out: refused, then replaced with --force
+    before = (out / "sweep.json").read_bytes()
+    assert_usage_error(sweep(scenario, out, "--grid", "kvm.strategy=shadow,direct"),
+                       "a sweep of s.toml over seed (3 runs)", "leaves out 3", "--force")
+    assert (out / "sweep.json").read_bytes() == before
+    p = sweep(scenario, out, "--grid", "kvm.strategy=shadow,direct", "--force")
+    assert p.returncode == 0, p.stderr
+    assert [g["key"] for g in json.loads((out / "sweep.json").read_text())["grid"]] == \
+        ["kvm.strategy"]
+    assert sorted(p.name for p in out.iterdir()) == table
+
+
+def test_a_run_or_comparison_folder_is_refused_unless_force(scenario, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("compare", scenario, "--vary", "kvm.strategy=shadow,direct",
+                   "--out", out).returncode == 0
+    assert_usage_error(sweep(scenario, out, "--grid", "seed=1,2"),
+                       "a comparison of kvm.strategy over 2 runs", "--force")
+    assert not (out / "sweep.json").exists()
+    p = sweep(scenario, out, "--grid", "seed=1,2", "--force")
+    assert p.returncode == 0, p.stderr
+    names = {p.name for p in out.iterdir()}
+    assert "comparison.json" not in names and not names & {"shadow", "direct"}
+    assert {"sweep.json", "runs"} <= names
+
+
+def test_an_empty_out_is_refused(scenario, tmp_path):
+    assert_usage_error(run_cli("sweep", scenario, "--grid", "seed=1,2", "--out", "",
+                               cwd=tmp_path), "--out", "empty")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]

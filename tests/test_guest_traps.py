@@ -1,0 +1,248 @@
+"""Linux 44x as KVM-440 runs it, on real vCPUs and whole machines.
+
+Known answers, each derived from the instructions of head_44x.S @026477c1
+and entry_32.S @026477c1 (emu/guest/traps44x.py lists them, row by row):
+
+* a delivered data TLB miss whose PTE is present: the DTLBREAL exit that
+  delivers it, then DataTLBError's mtspr SPRG0, SPRG1 (EMULINST), SPRG4W,
+  SPRG5W, SPRG7W (EMUL_MTSPR), mfspr DEAR (EMUL_MFSPR), SPRG3 (EMULINST),
+  MMUCR, PID (EMUL_MFSPR), mtspr MMUCR (EMUL_MTSPR), finish_tlb_load's three
+  tlbwe (EMUL_TLBWE), mfspr SPRG1, SPRG0 (EMULINST) and rfi (EMUL_RFI):
+  DTLBREAL 1, EMULINST 5, EMUL_MTSPR 4, EMUL_MFSPR 3, EMUL_TLBWE 3,
+  EMUL_RFI 1 = 17, and two privilege switches (delivery, rfi);
+* a system call: SYSCALL, NORMAL_EXCEPTION_PROLOG (9), transfer_to_handler
+  (4), ret_from_syscall's MTMSRD, syscall_exit_cont's SRR0, SRR1, rfi:
+  SYSCALL 1, EMULINST 13, EMUL_MTSPR 1, EMUL_MTMSR 1, EMUL_RFI 2 = 18;
+* a guest tick from user mode: no exit of its own (the guest decrementer is
+  a host timer: the host's DEC exit delivers it), then 20 traps: EMULINST 15,
+  EMUL_MTSPR 2 (SPRG4W, TSR), EMUL_MTMSR 1, EMUL_RFI 2;
+* idle (cpu_idle, ppc44x_idle): wrteei 0, mfmsr, then mtmsr with MSR[WE],
+  an EMUL_WAIT exit (never HALT) that lasts until the vCPU is entered again;
+  woken by the guest tick, the tick from kernel mode (19 traps: the prolog
+  without mfspr SPRG3, no privilege switch), mtmsr, wrteei 1.
+
+The C-code traps (``guest_c_traps_*``) are set to 0 for the exact counts.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from emu.codes import EXIT_CATEGORIES, KIND_LOAD, STOP
+from emu.machine import Machine
+from emu.params import default_scenario
+from emu.run import resolve, run
+
+BACKENDS = ["cython", "reference"]
+C_TRAPS_OFF = [f"costs.guest_c_traps_{e}_{i}=0" for e in ("tick", "syscall", "fault")
+               for i in ("mfmsr", "wrtee")]
+
+
+def loaded_vcpu(backend, *overrides):
+    m = Machine(resolve(default_scenario(), [f"sim.backend={backend}", *C_TRAPS_OFF,
+                                             *overrides]))
+    vcpu, cpu = m.vcpus[0], m.cpus[0]
+    vcpu.vcpu_load(cpu)
+    return m, vcpu, cpu
+
+
+def exit_counts(vcpu) -> dict:
+    e = vcpu.ctx.arrays["exits"]
+    return {c: int(e[4 * i]) for i, c in enumerate(EXIT_CATEGORIES)
+            if c != "TIMEINGUEST" and e[4 * i]}
+
+
+def delta(before: dict, after: dict) -> dict:
+    return {c: n - before.get(c, 0) for c, n in after.items() if n != before.get(c, 0)}
+
+
+def record_switches(vcpu) -> list:
+    seen = []
+    plain = vcpu.priv_switch
+
+    def priv_switch(cpu, usermode):
+        seen.append(usermode)
+        plain(cpu, usermode)
+    vcpu.priv_switch = priv_switch
+    return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_delivered_miss_makes_17_exits(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    switches = record_switches(vcpu)
+    for ea in (0x2000_1000, 0x2000_5000):        # the first warms the kernel's shadows
+        vcpu.guest.fault(proc, ea)               # the PTE is present
+        before = exit_counts(vcpu)
+        switches.clear()
+        stop, _, _ = vcpu.ctx.run_virt(cpu.virt, np.array([ea], np.uint32),
+                                       np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+        assert stop == STOP["guest_miss"]        # not in the guest TLB: delivered
+        kernel.tlb_miss(cpu, proc)
+    assert delta(before, exit_counts(vcpu)) == {
+        "DTLBREAL": 1, "EMULINST": 5, "EMUL_MTSPR": 4, "EMUL_MFSPR": 3, "EMUL_TLBWE": 3,
+        "EMUL_RFI": 1}
+    assert switches == [False, True]              # delivery PR 1 -> 0, rfi PR 0 -> 1
+    assert vcpu.ctx.guest_pr == 1 and proc.guest_tlb_misses == 2
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_system_call_makes_18_exits(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    switches = record_switches(vcpu)
+    kernel.syscall(cpu, proc)                     # warms the kernel's shadows
+    before = exit_counts(vcpu)
+    switches.clear()
+    kernel.syscall(cpu, proc)
+    assert delta(before, exit_counts(vcpu)) == {
+        "SYSCALL": 1, "EMULINST": 13, "EMUL_MTSPR": 1, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
+    assert switches == [False, True]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_guest_tick_rides_the_host_tick(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    kernel = vcpu.kernel
+    switches = record_switches(vcpu)
+    for _ in range(2):                            # the first warms the kernel's shadows
+        before = exit_counts(vcpu)
+        switches.clear()
+        vcpu.dec_expiry = cpu.total()             # the guest decrementer's timer is due
+        vcpu.host_interrupt(cpu, "DEC", m.costs["host_timer_handler"])
+        vcpu.take_dec(cpu)
+        kernel.timer_tick(cpu, cpu.total())
+    assert delta(before, exit_counts(vcpu)) == {
+        "DEC": 1, "EMULINST": 15, "EMUL_MTSPR": 2, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
+    assert switches == [False, True]
+    assert vcpu.dec_expiry > cpu.total() and vcpu.dec_expiry % m.host.tick == 0
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_idle_woken_by_the_guest_tick(backend):
+    # ppc44x_idle: wrteei 0, mfmsr, mtmsr WE (the wait); woken by the
+    # decrementer's host tick: the EMUL_WAIT exit ends at the entry, the tick
+    # is taken in kernel mode (19 traps, no privilege switch), mtmsr, wrteei 1;
+    # nothing runnable yet: wrteei 0, mfmsr and the next wait.
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    kernel.sleep(cpu, proc, cpu.total())          # a blocking system call
+    proc.sleep_until = 1 << 60                    # its I/O completes much later
+    blocked, _ = kernel.schedule(cpu, cpu.total())     # to the idle task, then the wait
+    assert blocked and kernel.idle and vcpu.wait_from >= 0
+    switches = record_switches(vcpu)
+    before = exit_counts(vcpu)
+    vcpu.dec_expiry = 0                           # the decrementer's tick has come
+    blocked, _ = vcpu.run(cpu, 1 << 40)
+    assert blocked and kernel.idle and switches == []
+    d = delta(before, exit_counts(vcpu))
+    # the tick's first touches of its kernel pages (its text, data and the idle
+    # task's) are KVM fills of their 4 KB shadows, not traps
+    fills = d.pop("ITLBVIRT", 0) + d.pop("DTLBVIRT", 0)
+    assert 0 < fills <= len(np.unique(kernel.fp.tick(None)[0] >> 12))
+    assert d == {"EMUL_WAIT": 1, "EMULINST": 14, "EMUL_MTSPR": 2, "EMUL_MTMSR": 2,
+                 "EMUL_RFI": 2, "EMUL_WRTEE": 2, "EMUL_MFMSR": 1}
+    assert "HALT" not in exit_counts(vcpu)
+
+
+GUEST_ONLY = ["host_task=[]", "duration_ms=20"]
+
+
+def test_guest_ticks_make_no_dec_exits_of_their_own():
+    # One busy process alone on the CPU: every host tick (HZ 250: 4, 8, 12, 16 ms)
+    # lands in the guest, and each delivers one guest tick (guest HZ 250).
+    ticks = []
+
+    class Watch:
+        def around(self, event, thread, call, *args):
+            if event == "timer_tick":
+                ticks.append(args[1])
+            return call(*args)
+
+    m = Machine(resolve(default_scenario(), GUEST_ONLY))
+    m.vcpus[0].observer = Watch()
+    m.run()
+    dec = int(m.vcpus[0].ctx.arrays["exits"][4 * EXIT_CATEGORIES.index("DEC")])
+    tick = m.host.tick
+    assert tick == 4000 * 667 and dec == 5          # 4, 8, 12, 16 and 20 ms
+    # each host tick delivered a guest tick inside its DEC exit; the guest handled
+    # it right after (the one delivered at 20 ms, the end of the run, never ran)
+    assert len(ticks) == dec - 1 and all(0 <= t % tick < 20_000 for t in ticks)
+
+
+def test_idle_waits_in_emul_wait_and_never_halts():
+    # the process sleeps most of the time (I/O waits of 1 ms): the guest idles
+    s = run(default_scenario(), GUEST_ONLY + [
+        "vm.0.process.0.workload.sleep_every=2000", "vm.0.process.0.workload.sleep_us=1000"]
+    ).summary
+    ex = s["exits"]
+    assert ex["HALT"]["count"] == 0 and ex["EMUL_WAIT"]["count"] > 5
+    # each wait lasts until the vCPU is entered again: most of the run is waiting
+    assert ex["EMUL_WAIT"]["sum"] > 0.5 * s["simulated_cycles"]
+    # every wait is the idle loop's: wrteei 0, mfmsr before it, mtmsr, wrteei 1 after
+    assert ex["EMUL_MFMSR"]["count"] >= ex["EMUL_WAIT"]["count"]
+    assert s["cycles"]["idle"] > 0.5 * s["simulated_cycles"]
+
+
+def test_six_sleeping_processes_share_the_cpu_fairly():
+    # Six processes of 8 pages (all fit the guest TLB) that sleep (I/O) every
+    # ~5,000 accesses for 20 us.  The scheduler that picked the first runnable
+    # process when the current one slept ran the first ones only: accesses
+    # [2491301, 2260035, 1847384, 1082523, 87282, 0] in 20 ms.  Least virtual
+    # runtime first gives each its turn.
+    s = run(default_scenario(), GUEST_ONLY + [
+        "vm.0.process.0.count=6", "vm.0.process.0.workload.sleep_every=5000",
+        "vm.0.process.0.workload.sleep_us=20", "vm.0.process.0.workload.pages=6",
+        "vm.0.process.0.workload.code_pages=2"]).summary
+    procs = s["processes"]
+    assert [p["process"] for p in procs] == list(range(6))
+    shares = [p["guest_accesses"] for p in procs]
+    mean = sum(shares) / len(shares)
+    assert all(abs(a - mean) <= 0.35 * mean for a in shares), shares
+    assert sum(shares) == s["guest_accesses"]
+    assert all(p["page_faults"] > 0 and p["guest_tlb_misses"] >= p["page_faults"]
+               for p in procs)
+
+
+N = 123_457
+
+
+@pytest.fixture(scope="module")
+def equal_work():
+    out = {}
+    for backend in BACKENDS:
+        for chunk in (4096, 65536):
+            r = run(default_scenario(), [f"sim.guest_accesses={N}", f"sim.chunk={chunk}",
+                                         f"sim.backend={backend}"])
+            out[backend, chunk] = r.summary
+    return out
+
+
+def test_equal_work_stops_at_exactly_n(equal_work):
+    for s in equal_work.values():
+        assert s["guest_accesses"] == N
+        assert sum(p["guest_accesses"] for p in s["processes"]) == N
+        assert 0 < s["time_to_work_cycles"] <= s["simulated_cycles"]
+        assert s["time_to_work_us"] == s["time_to_work_cycles"] / 667
+        assert s["simulated_cycles"] < 20_000 * 667       # before duration_ms
+
+
+def test_equal_work_is_independent_of_chunk_and_backend(equal_work):
+    texts = {k: json.dumps(dict(s, backend=None), sort_keys=True) for k, s in equal_work.items()}
+    assert len(set(texts.values())) == 1
+
+
+def test_without_equal_work_the_run_lasts_duration_ms():
+    s = run(default_scenario(), ["duration_ms=1"]).summary
+    assert s["time_to_work_cycles"] is None and s["simulated_cycles"] >= 667 * 1000
+
+
+def test_equal_work_across_two_vms_and_cpus():
+    s = run(default_scenario(), ["machine.cpus=2", "vm=[{}, {}]",
+                                 f"sim.guest_accesses={N}"]).summary
+    assert s["guest_accesses"] == N and len(s["processes"]) == 2
+    assert {p["vm"] for p in s["processes"]} == {0, 1}

@@ -1,0 +1,136 @@
+"""A sensitivity study's runs on the executors of ``emu sweep``, and resuming one.
+
+Every run is the default scenario for 1 ms, with three costs varied, so a
+study is a few dozen runs.  The study run in this process (``--workers 1``)
+is the reference: a pool of local processes, a Dask cluster and an
+interrupted-then-resumed study must write the same ``sensitivity.json``, byte
+for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+import emu.run.executors as executors
+from emu.cli import main
+from emu.params import default_scenario
+from emu.sensitivity import plan_sensitivity
+
+pytestmark = pytest.mark.slow
+
+PAGES = "vm.0.process.0.workload.pages"
+STUDY = ["sensitivity", "--set", "duration_ms=1", "--compare", "kvm.strategy=shadow,direct",
+         "--costs", "shadow_restore_per_entry,exit_light,guest_miss_handler",
+         "--method", "morris", "--samples", "2", "--seed", "5",
+         "--break-even", f"{PAGES}=20,60", "--progress", "none"]
+PLAN = dict(overrides=["duration_ms=1"],
+            costs=["shadow_restore_per_entry", "exit_light", "guest_miss_handler"],
+            method="morris", samples=2, seed=5, break_even=f"{PAGES}=20,60")
+
+
+def study(out, *options) -> int:
+    return main(STUDY + ["--out", str(out), *map(str, options)])
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The study run in this process: its directory and its sensitivity.json."""
+    pytest.importorskip("SALib")
+    out = tmp_path_factory.mktemp("serial") / "out"
+    assert study(out, "--workers", 1) == 0
+    return out, (out / "sensitivity.json").read_bytes()
+
+
+def test_each_run_has_the_directory_its_label_names(reference):
+    out, _ = reference
+    plan = plan_sensitivity(default_scenario(), "kvm.strategy=shadow,direct", **PLAN)
+    labels = {j.label for j in plan.jobs}
+    assert sorted(os.listdir(out / "runs")) == sorted(labels)
+    for job in plan.jobs[:3]:
+        ran = json.loads((out / "runs" / job.label / "run.json").read_text())["sweep"]["study"]
+        assert ran["overrides"] == list(job.overrides)
+        assert (out / "runs" / job.label / "summary.json").is_file()
+
+
+def test_local_processes_write_the_same_file(reference, tmp_path):
+    _, expected = reference
+    assert study(tmp_path / "pool", "--workers", 2) == 0
+    assert (tmp_path / "pool" / "sensitivity.json").read_bytes() == expected
+
+
+def test_a_dask_cluster_writes_the_same_file(reference, tmp_path):
+    distributed = pytest.importorskip("dask.distributed")
+    _, expected = reference
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       host="127.0.0.1", dashboard_address=None)
+    try:
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        assert study(tmp_path / "dask", "--executor", "dask",
+                     "--scheduler", cluster.scheduler_address) == 0
+    finally:
+        cluster.close()
+    assert (tmp_path / "dask" / "sensitivity.json").read_bytes() == expected
+
+
+def test_an_interrupted_study_resumes_to_the_same_file(reference, tmp_path, monkeypatch, capsys):
+    _, expected = reference
+    total = len(os.listdir(reference[0] / "runs"))
+    real, calls = executors.execute_run, []
+
+    def interrupted_after(n):
+        def execute_run(*args):
+            if len(calls) == n:
+                raise KeyboardInterrupt
+            calls.append(args[3])
+            return real(*args)
+        return execute_run
+
+    out = tmp_path / "out"
+    monkeypatch.setattr(executors, "execute_run", interrupted_after(7))
+    assert study(out, "--workers", 1) == 130
+    err = capsys.readouterr().err
+    assert err == (f"emu: sensitivity interrupted: 7 of {total} runs done in {out}; "
+                   f"re-run the same command to resume\n")
+    assert not (out / "sensitivity.json").exists()
+    first = set(calls)
+    assert len(first) == 7
+
+    calls.clear()
+    monkeypatch.setattr(executors, "execute_run", interrupted_after(10**6))
+    assert study(out, "--workers", 1, "--progress", "lines") == 0
+    assert len(calls) == total - 7 and not first & set(calls)      # nothing ran twice
+    assert capsys.readouterr().err.splitlines()[0] == (
+        f"emu: sensitivity: {total} runs, 7 already done; running {total - 7} in this process")
+    assert (out / "sensitivity.json").read_bytes() == expected
+
+    calls.clear()
+    assert study(out, "--workers", 1) == 0                           # all done: nothing runs
+    assert calls == [] and (out / "sensitivity.json").read_bytes() == expected
+
+
+def test_runs_of_another_scenario_are_refused(reference, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert study(out, "--workers", 1) == 0
+    scenario = tmp_path / "other.toml"
+    scenario.write_text('name = "other"\n', encoding="utf-8")
+    capsys.readouterr()
+    assert main(["sensitivity", str(scenario)] + STUDY[1:] + ["--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "holds a run of another scenario" in err
+
+
+@pytest.mark.parametrize("options,message", [
+    (["--scheduler", "tcp://127.0.0.1:1"], "--scheduler needs --executor dask"),
+    (["--workers", "0"], "--workers: expected a positive integer, got 0"),
+    (["--executor", "dask", "--scheduler", "tcp://127.0.0.1:1", "--workers", "2"],
+     "--workers sets the size of a local Dask cluster"),
+    (["--executor", "spark"], "invalid choice: 'spark'"),
+])
+def test_bad_executor_options_are_one_line(options, message, tmp_path, capsys):
+    assert main(STUDY + ["--out", str(tmp_path / "out")] + options) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and message in err
+    assert not (tmp_path / "out").exists()

@@ -1,0 +1,111 @@
+"""The sweep's results table carries a run's headline figures, and ``emu sweep``
+ends with the grid's table: mean and 95 % t-interval over the seeds."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from emu.cli import main as emu_main
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.params import default_scenario
+from emu.run import METRICS, run
+from emu.run.table import PRINTED, format_grid, grid_points
+from emu.stats import figures
+from emu.stats.interval import mean_interval, t_quantile
+
+
+@pytest.fixture(scope="module")
+def summary():
+    return run(default_scenario(), ["duration_ms=2", "kvm.strategy=shadow"]).summary
+
+
+def row_of(s) -> dict:
+    return {name: fn(s) for name, _, fn in METRICS}
+
+
+def test_the_table_has_a_column_for_every_headline_figure():
+    names = [name for name, _, _ in METRICS]
+    assert len(names) == len(set(names))
+    expected = ({f"{c}_share" for c in CYCLE_CATEGORIES}
+                | {"exits_" + c.lower() for c in EXIT_CATEGORIES if c != "TIMEINGUEST"}
+                | {"misses_" + c.replace("-", "_") for c in MISS_CAUSES}
+                | {"cycles_per_guest_access", "guest_misses", "misses_per_resume", "resumes",
+                   "exits", "fastpath_share", "save_restore_share", "miss_path_cycles_per_miss",
+                   "memory_bytes_total", "memory_bytes_kvm", "memory_bytes_pinned"})
+    assert expected <= set(names)
+    assert {p[0] for p in PRINTED} <= set(names)
+
+
+def test_the_figures_of_a_row_are_those_of_the_summary(summary):
+    row = row_of(summary)
+    assert sum(row[f"{c}_share"] for c in CYCLE_CATEGORIES) == pytest.approx(1.0)
+    for c in CYCLE_CATEGORIES:
+        assert row[f"{c}_share"] == figures.share(summary, c)
+    assert row["save_restore_share"] > 0                      # shadow restores at each entry
+    counts = figures.exit_counts(summary)
+    assert sum(row["exits_" + c.lower()] for c in counts) == row["exits"] == figures.exits(summary)
+    assert row["exits_dtlbvirt"] == summary["exits"]["DTLBVIRT"]["count"]
+    assert row["memory_bytes_kvm"] + row["memory_bytes_pinned"] == row["memory_bytes_total"]
+    assert row["resumes"] == summary["repopulation"]["resumes"]
+    assert row["miss_path_cycles_per_miss"] == figures.miss_path_cycles_per_miss(summary)
+
+
+def rows(values_by_point: dict, column="cycles_per_guest_access") -> list:
+    out = []
+    for point, values in values_by_point.items():
+        for v in values:
+            r = {c: 1.0 for c, _, _, _ in PRINTED}
+            out.append(dict(r, **{"kvm.strategy": point, column: v}))
+    return out
+
+
+def test_grid_points_take_the_mean_and_t_interval_over_seeds():
+    pts = grid_points(rows({"shadow": [1.0, 2.0, 3.0], "direct": [4.0, 4.0, 4.0]}),
+                      ["kvm.strategy"], ["cycles_per_guest_access"])
+    assert [p["kvm.strategy"] for p in pts] == ["shadow", "direct"]
+    mean, half = pts[0]["cycles_per_guest_access"]
+    assert mean == 2.0 and half == pytest.approx(t_quantile(0.975, 2) / 3 ** 0.5)
+    assert half == pytest.approx(2.4841377, rel=1e-6)
+    assert pts[1]["cycles_per_guest_access"] == (4.0, 0.0)
+    assert grid_points(rows({"x": [5.0]}), ["kvm.strategy"],
+                       ["cycles_per_guest_access"])[0]["cycles_per_guest_access"] == (5.0, None)
+
+
+def test_t_quantiles_are_the_known_ones():
+    known = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 9: 2.2622, 29: 2.0452, 120: 1.9799}
+    for df, t in known.items():
+        assert t_quantile(0.975, df) == pytest.approx(t, abs=1e-4)
+    assert mean_interval([None, float("nan"), 2.0]) == (1, 2.0, None)
+
+
+def test_the_printed_table_shows_mean_and_interval():
+    text = format_grid(rows({"shadow": [1.0, 2.0, 3.0], "direct": [4.0, 4.0, 4.0]}),
+                       ["kvm.strategy"])
+    lines = text.splitlines()
+    assert lines[0] == "grid points: mean ± 95 % t-interval over 3 seeds"
+    assert lines[1].split()[:3] == ["kvm.strategy", "n", "cycles/access"]
+    assert re.match(r"shadow\s+3\s+2\.000 ± 2\.484\s", lines[3])
+    assert re.match(r"direct\s+3\s+4\.000 ± 0\.000\s", lines[4])
+    one = format_grid(rows({"shadow": [1.5]}), ["kvm.strategy"])
+    assert "n=1" in one.splitlines()[0] and "±" not in one
+    assert re.search(r"shadow\s+1\s+1\.500\s", one)
+
+
+def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.5\n")
+    argv = ["sweep", str(scenario), "--grid", "kvm.strategy=shadow,direct", "--workers", "1",
+            "--progress", "none"]
+    assert emu_main(argv + ["--seeds", "2", "--out", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    at = out.index("grid points: mean ± 95 % t-interval over 2 seeds")
+    assert out[at + 1].split()[:2] == ["kvm.strategy", "n"]
+    assert [ln.split()[:2] for ln in out[at + 3:]] == [["shadow", "2"], ["direct", "2"]]
+    assert all(ln.count("±") == len(PRINTED) for ln in out[at + 3:])
+    assert out[0].startswith("emu sweep: 4 runs in ")
+    # one seed: the values alone, and n=1 said
+    assert emu_main(argv + ["--out", str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "grid points (n=1: one run per point, no interval)" in out and "±" not in out

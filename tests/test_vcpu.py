@@ -1,0 +1,146 @@
+"""KVM's side of the guest's traps: the vCPU as the guest kernel's TrapPort (emu.kvm.vcpu).
+
+Each trap is driven by hand on a real vCPU, loaded on its CPU, on both
+backends; the checks follow kvmppc_44x_emul_tlbwe and kvmppc_set_pid
+(docs/kvm440.md §2.7, §2.8).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from emu.codes import EXIT
+from emu.guest import traps44x as T
+from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
+from emu.machine import Machine
+from emu.params import default_scenario
+from emu.run import resolve
+
+GI = 7
+EA = 0x2000_3000
+
+
+def loaded_vcpu(backend, *overrides):
+    m = Machine(resolve(default_scenario(), [f"sim.backend={backend}", *overrides]))
+    vcpu, cpu = m.vcpus[0], m.cpus[0]
+    vcpu.vcpu_load(cpu)
+    return m, vcpu, cpu
+
+
+def exits(vcpu, category: str) -> int:
+    return int(vcpu.ctx.arrays["exits"][4 * EXIT[category]])
+
+
+def shadows_of(vcpu, gi: int) -> list:
+    return [i for i, g in enumerate(vcpu.ctx.arrays["hwref_gi"]) if g == gi]
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_fill_traps_three_times_and_maps_the_entry_eagerly(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    gpa = 0x0050_0000
+    entry = (EA, 12, 1, 0, gpa)             # TID 1, TS 0: the guest's address space
+    vcpu.tlbwe(cpu, GI, XLAT, entry)
+    # XLAT of an invalid entry leaves it invalid: nothing to map
+    assert vcpu.gtlb.read(GI)[0] == 0 and shadows_of(vcpu, GI) == []
+    vcpu.tlbwe(cpu, GI, PAGEID, entry)
+    assert vcpu.gtlb.read(GI)[:6] == (1, EA, 12, 1, 0, gpa)
+    (hw,) = shadows_of(vcpu, GI)            # host-safe: mapped at once (kvmppc_mmu_map)
+    # the shadow: same page, shadow TID 0 for a guest TID != 0, AS 1 (reference §2.8)
+    assert cpu.tlb.read(hw)[1:5] == (EA, 12, 0, 1)
+    vcpu.tlbwe(cpu, GI, ATTRIB, entry)      # releases the shadow it made and maps again
+    assert len(shadows_of(vcpu, GI)) == 1
+    assert exits(vcpu, "EMUL_TLBWE") == 3
+    # the guest's flush: PAGEID with V clear releases every shadow of the entry
+    vcpu.tlbwe(cpu, GI, PAGEID, None)
+    assert vcpu.gtlb.read(GI)[0] == 0 and shadows_of(vcpu, GI) == []
+    assert exits(vcpu, "EMUL_TLBWE") == 4
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_xlat_moves_a_valid_entry_to_the_new_page(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    vcpu.tlbwe(cpu, GI, None, (EA, 12, 1, 0, 0x0050_0000))       # batched: one exit
+    assert exits(vcpu, "EMUL_TLBWE") == 1
+    vcpu.tlbwe(cpu, GI, XLAT, (0x3000_0000, 16, 2, 0, 0x0060_0000))
+    # the old EA, size, TID and TS with the new real address
+    assert vcpu.gtlb.read(GI)[:6] == (1, EA, 12, 1, 0, 0x0060_0000)
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_device_page_is_not_mapped_eagerly(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    vcpu.tlbwe(cpu, GI, None, (EA, 12, 1, 0, 0xEF60_0000))       # the UART: not RAM
+    assert vcpu.gtlb.read(GI)[0] == 1 and shadows_of(vcpu, GI) == []
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_mtspr_pid_changes_the_pid_once(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    pid = vcpu.ctx.guest_pid
+    before = cpu.total()
+    vcpu.mtspr_pid(cpu, pid)                 # the same PID: only the emulation
+    same = cpu.total() - before
+    vcpu.mtspr_pid(cpu, pid + 1)
+    assert vcpu.ctx.guest_pid == pid + 1 and exits(vcpu, "EMUL_MTSPR") == 2
+    # direct releases on a PID change: 64 emulated PID writes more than no change
+    assert cpu.total() - before - same >= same + 64 * m.costs["set_pid_per_slot"]
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_system_call_runs_the_kernel_in_supervisor_mode(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    assert vcpu.ctx.guest_pr == 1
+    vcpu.deliver(cpu, "SYSCALL")             # the sc exit; PR 1 -> 0 inside it
+    assert vcpu.ctx.guest_pr == 0 and vcpu.ctx.shadow_pid == 1      # reference §2.8
+    vcpu.rfi(cpu, usermode=True)
+    assert vcpu.ctx.guest_pr == 1 and vcpu.ctx.shadow_pid == 0
+    assert exits(vcpu, "SYSCALL") == 1 and exits(vcpu, "EMUL_RFI") == 1
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_delivered_miss_switches_privilege_without_an_exit_of_its_own(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    before = vcpu.ctx.arrays["exits"].copy()
+    vcpu.deliver(cpu, "DTLBREAL")            # the fast path made the exit
+    assert vcpu.ctx.guest_pr == 0 and (vcpu.ctx.arrays["exits"] == before).all()
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_trap_sequence_is_one_exit_per_instruction_in_its_category(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    seq = T.TrapSeq("t", [("mtspr SPRG0", "x"), ("mfspr PID", "x"), ("rfi", "x"),
+                          ("mtspr SRR0", "x")])
+    before = cpu.total()
+    vcpu.traps(cpu, seq)
+    assert [exits(vcpu, c) for c in ("EMULINST", "EMUL_MFSPR", "EMUL_RFI")] == [2, 1, 1]
+    per = m.costs["exit_light"] + m.costs["emulate_instruction"]
+    assert cpu.total() - before == 4 * per                  # direct: no entry work
+    e = vcpu.ctx.arrays["exits"]
+    assert e[4 * EXIT["EMULINST"] + 1] == 2 * per           # each exit lasts one emulation
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_the_guest_decrementer_fires_at_a_host_tick(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    tick = m.host.tick
+    # kvmppc_emulate_dec: mod_timer(jiffies + dec / tb_ticks_per_jiffy)
+    assert vcpu.dec_fire_time(0, tick) == tick              # the boot tick: jiffy 1
+    assert vcpu.dec_fire_time(tick + 5, tick - 10) == 2 * tick   # rounds down: the next tick
+    assert vcpu.dec_fire_time(tick + 5, 3 * tick) == 4 * tick
+    # a host tick past the expiry delivers the guest tick inside its DEC exit
+    vcpu.dec_expiry = cpu.total()
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0 and exits(vcpu, "DEC") == 1
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_wait_blocks_the_vcpu_until_an_io_or_its_decrementer(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    blocked, after = vcpu.wait(cpu, 5000)
+    assert blocked and vcpu.blocked_on == "wait" and exits(vcpu, "HALT") == 0
+    after()
+    assert 5000 in m.cpus[vcpu.cpu].wakes
+    blocked, after = vcpu.wait(cpu, -1)       # no I/O pending: the decrementer's tick
+    after()
+    assert vcpu.dec_expiry in m.cpus[vcpu.cpu].wakes
