@@ -3,7 +3,9 @@ import left beside its output is removed by the next import of that output."""
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 import time
 
 import numpy as np
@@ -22,18 +24,29 @@ def temporaries(d, name="t.npz") -> list:
 
 
 def test_leftovers_of_a_killed_import_are_removed_by_the_next_one(tmp_path):
-    src = tmp_path / "in.txt"
-    src.write_bytes(lackey(3_000_000))
+    # the import reads a FIFO whose writer stays open: it has written part of its
+    # output and waits for the rest when it is killed, however fast it reads
+    src = tmp_path / "in.fifo"
+    os.mkfifo(src)
     out = tmp_path / "t.npz"
     p = popen_cli("trace", "import", "lackey", src, "-o", out)
-    deadline = time.monotonic() + 120
-    while not temporaries(tmp_path):               # the import is writing beside t.npz
-        assert p.poll() is None, p.communicate()
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
-    time.sleep(0.2)
-    p.send_signal(signal.SIGKILL)
-    p.communicate()
+    writer = open(src, "wb")
+    try:
+        feed = threading.Thread(target=writer.write, args=(lackey(1_000_000),), daemon=True)
+        feed.start()
+        deadline = time.monotonic() + 120
+        while not temporaries(tmp_path):           # the import is writing beside t.npz
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < deadline
+            time.sleep(0.005)
+        feed.join(timeout=120)
+        p.send_signal(signal.SIGKILL)
+        p.communicate()
+    finally:
+        try:
+            writer.close()
+        except BrokenPipeError:
+            pass
     assert temporaries(tmp_path) and not out.exists()
     (tmp_path / ".t.npz.4242.deadbeef.tmp").write_bytes(b"x" * 100)    # an atomic write's
     (tmp_path / ".other.npz.abcd1234.tmp").write_bytes(b"not ours")
