@@ -380,6 +380,37 @@ def test_corrupt_gzip(tmp_path):
         open_trace(p)
 
 
+@pytest.fixture(params=["isal", "stdlib"])
+def gzip_inflate(request, monkeypatch):
+    """Each gzip test once with ISA-L's inflate (when installed) and once with
+    the standard library's (forced)."""
+    if request.param == "isal":
+        pytest.importorskip("isal")
+        assert trace_lackey._FastGzipFile is not None      # installed, so it is used
+    else:
+        monkeypatch.setattr(trace_lackey, "_FastGzipFile", None)
+    return request.param
+
+
+def test_gzip_inflate_libraries_give_the_same_records_and_refusals(tmp_path, gzip_inflate):
+    """Whichever inflate is installed, a gzip trace gives the records of its
+    text: two members and trailing zeros as well, across block boundaries;
+    damaged streams are refused the same way."""
+    text = b"".join(b" L %x,%d\n" % (0x10000 * (i % 97) + i, 1 + i % 8) for i in range(40_000))
+    data = gzip.compress(text[:300_000], mtime=0) + gzip.compress(text[300_000:], mtime=0)
+    plain = write_bytes(tmp_path / "t.txt", text)
+    for name, blob in (("two.gz", data), ("zeros.gz", data + b"\0" * 16)):
+        got = read_all(write_bytes(tmp_path / name, blob), chunk=7_777)
+        for a, b in zip(got, read_all(plain)):
+            np.testing.assert_array_equal(a, b)
+    for name, bad in (("trunc.gz", data[:len(data) // 2]), ("crc.gz", data[:-8] + b"\0" * 8),
+                      ("flip.gz", data[:200] + bytes([data[200] ^ 0xFF]) + data[201:]),
+                      ("garbage.gz", data + b"garbage")):
+        p = write_bytes(tmp_path / name, bad)
+        with pytest.raises(TraceError, match=re.escape(p) + ": corrupt or truncated gzip"):
+            read_all(p)
+
+
 # --------------------------------------------------------------------------
 # bad inputs
 # --------------------------------------------------------------------------

@@ -27,8 +27,9 @@ Sections:
   is pycachesim's wall time over emu's (and, steadier on a loaded machine,
   its CPU time over emu's); hits and misses must be equal.  Where emu's CPU
   time goes: start-up (``emu tlb --help``), reading (every chunk of the
-  trace, no kernel) and the rest (the kernel).  The files are made once and
-  kept in ``--e2e-dir``.
+  trace, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which
+  inflate emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files
+  are made once and kept in ``--e2e-dir``.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task) against pycachesim's plain-TLB rate on
   the same number of accesses, and the share of the run's time spent outside
@@ -63,6 +64,7 @@ sys.path.insert(0, os.path.dirname(HERE))
 
 from emu.run import TLBSimConfig, simulate_arrays  # noqa: E402
 from emu.workload.traces import default_trace_path, open_trace  # noqa: E402
+from emu.workload.traces import lackey as trace_lackey  # noqa: E402
 
 
 def best(fn, repeat: int) -> tuple[float, object]:
@@ -279,7 +281,8 @@ def section_e2e(args) -> dict:
     emu = [sys.executable, "-m", "emu.cli"]
     start_s, start_cpu, _ = process_time(emu + ["tlb", "--help"], args.repeat)
     out = {"records": args.e2e_records, "lackey_records": args.e2e_lackey_records,
-           "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu}
+           "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu,
+           "gzip_inflate": "isal" if trace_lackey._FastGzipFile is not None else "zlib"}
     for label, path in paths.items():
         if args.e2e_format and label not in args.e2e_format:
             continue

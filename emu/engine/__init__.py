@@ -19,7 +19,16 @@ missing or stale extension.  :func:`counter_arrays` gives the counters a
 context adds to its arrays (the fields of the Counters struct), zeroed.
 """
 
+import importlib
+
 from emu.engine.backend import BACKENDS, get
-from emu.engine.reference.context import counter_arrays
 
 __all__ = ["BACKENDS", "counter_arrays", "get"]
+
+
+# NOTE: the reference twin is imported on first use, not with this package:
+# ``emu tlb`` on the compiled extension then starts without loading it.
+def __getattr__(name: str):
+    if name == "counter_arrays":
+        return importlib.import_module("emu.engine.reference.context").counter_arrays
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

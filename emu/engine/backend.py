@@ -8,9 +8,10 @@ setting and get the same numbers.
 
 from __future__ import annotations
 
+import importlib
 from types import ModuleType
 
-from emu.engine import build, reference
+from emu.engine import build
 from emu.errors import ConfigError
 
 BACKENDS = ("cython", "reference")
@@ -25,5 +26,6 @@ def get(name: str = "cython") -> ModuleType:
     if name == "cython":
         return build.fastpath()
     if name == "reference":
-        return reference
+        # imported on first use: the compiled backend's users never load it
+        return importlib.import_module("emu.engine.reference")
     raise ConfigError(f"unknown backend {name!r} (choose from: {', '.join(BACKENDS)})")

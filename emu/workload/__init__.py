@@ -6,6 +6,13 @@ writes the trace formats (valgrind lackey text, ``.npy`` / ``.npz``).  The
 trace API is re-exported here.
 """
 from emu.workload import traces
-from emu.workload.traces import *  # noqa: F401,F403  (the trace API, listed in traces.__all__)
 
 __all__ = list(traces.__all__)
+
+
+def __getattr__(name: str):
+    # the trace API, taken from emu.workload.traces on first use (which
+    # imports its writers only when they are asked for)
+    if name in __all__:
+        return getattr(traces, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -39,6 +39,8 @@ consumer works on this one (``emu tlb`` and ``emu trace import`` do).
 Chunks are produced identically whatever the chunk size: concatenating the
 chunks of ``trace.chunks(7)`` gives the same arrays as ``trace.chunks(1000)``.
 """
+import importlib
+
 from emu.workload.traces.base import (
     KIND_INST,
     KIND_LOAD,
@@ -51,7 +53,8 @@ from emu.workload.traces.base import (
 )
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.synthetic import default_trace_path, filter_kinds, synthetic_trace
-from emu.workload.traces.writer import import_lackey, write_trace_npy, write_trace_npz
+
+_WRITERS = ("import_lackey", "write_trace_npy", "write_trace_npz")
 
 __all__ = [
     "KIND_INST",
@@ -70,3 +73,11 @@ __all__ = [
     "synthetic_trace",
     "filter_kinds",
 ]
+
+
+# NOTE: the writers are imported on first use, not with this package: reading
+# a trace (``emu tlb``) then starts without loading them.
+def __getattr__(name: str):
+    if name in _WRITERS:
+        return getattr(importlib.import_module("emu.workload.traces.writer"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
