@@ -18,9 +18,11 @@ from libc.stdint cimport int32_t, int64_t, uint8_t, uint32_t, uint64_t
 include "_codes.pxi"
 
 
-# A growable open-addressing set of uint64 keys (compulsory-miss tracking).
-cdef struct KeySet:
-    uint64_t *keys           # 0 = empty slot; stored keys are key + 1
+# Every page a PlainTLB has translated, and the slot holding it: a growable
+# open-addressing table (linear probing) that never deletes.
+cdef struct PageIndex:
+    uint64_t *keys           # 0 = empty; a page is stored as vpn + 1
+    int32_t *slots           # the slot holding the page, or -1 when it is not resident
     uint64_t mask
     uint64_t used
 
@@ -41,15 +43,14 @@ cdef class PlainTLB:
     cdef int32_t[::1] nfill
     cdef uint64_t clock
     cdef uint64_t rng
-    # vpn -> slot hash index (linear probing, backward-shift deletion)
-    cdef uint64_t *hkey              # vpn + 1, 0 = empty
-    cdef int32_t *hslot
-    cdef uint64_t hmask
-    cdef int hbits
-    cdef KeySet seen
+    # vpn -> slot for every page ever translated (a miss on a page not in it
+    # is compulsory); where[slot] is the index in it of the page the slot holds
+    cdef PageIndex pages
+    cdef uint64_t *where
+    cdef bint out_of_memory
     # NOTE: the resident filter, a direct-mapped table indexed by vpn & fmask.
     # fvpn[i] == vpn implies vpn is in the TLB, in slot fslot[i]; a hit costs one
-    # load and a compare.  Pages it does not hold go through the hash index.
+    # load and a compare.  Pages it does not hold go through the page index.
     # Under LRU a hit stores its time in fstamp[i], next to the filter entry
     # (a store whose address needs no second load); a slot's last use is then
     # fstamp[i] while the filter holds its page, stamp[slot] once it does not.
@@ -67,10 +68,7 @@ cdef class PlainTLB:
     cdef public uint64_t records, translations, hits, misses, compulsory
 
     cdef int set_of(self, uint64_t vpn) noexcept nogil
-    cdef uint64_t home(self, uint64_t vpn) noexcept nogil
-    cdef int find(self, uint64_t vpn) noexcept nogil
-    cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil
-    cdef void hash_delete(self, uint64_t vpn) noexcept nogil
+    cdef int grow_pages(self) noexcept nogil
     cdef int choose_victim(self, int set_) noexcept nogil
     cdef int lru_victim(self, int set_) noexcept nogil
     cdef void translate(self, uint64_t vpn) noexcept nogil

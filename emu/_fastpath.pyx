@@ -56,17 +56,18 @@ def rng_seed_state(uint64_t seed):
 
 
 # --------------------------------------------------------------------------
-# KeySet: open-addressing set of uint64 keys, grows at half load.
+# PageIndex: every page a PlainTLB translated, with its slot; grows at half load.
 
-cdef int keyset_init(KeySet *ks, uint64_t capacity) except -1:
+cdef int pages_init(PageIndex *pi, uint64_t capacity) except -1:
     cdef uint64_t n = 1024
     while n < 2 * capacity:
         n <<= 1
-    ks.keys = <uint64_t *> calloc(n, sizeof(uint64_t))
-    if ks.keys == NULL:
+    pi.keys = <uint64_t *> calloc(n, sizeof(uint64_t))
+    pi.slots = <int32_t *> calloc(n, sizeof(int32_t))
+    if pi.keys == NULL or pi.slots == NULL:
         raise MemoryError()
-    ks.mask = n - 1
-    ks.used = 0
+    pi.mask = n - 1
+    pi.used = 0
     return 0
 
 
@@ -75,40 +76,13 @@ cdef inline uint64_t mix(uint64_t k) noexcept nogil:
     return k ^ (k >> 29)
 
 
-cdef int keyset_grow(KeySet *ks) noexcept nogil:
-    cdef uint64_t n = (ks.mask + 1) * 2
-    cdef uint64_t *old = ks.keys
-    cdef uint64_t oldn = ks.mask + 1
-    cdef uint64_t *keys = <uint64_t *> calloc(n, sizeof(uint64_t))
-    cdef uint64_t i, h
-    if keys == NULL:
-        return -1
-    for i in range(oldn):
-        if old[i] != 0:
-            h = mix(old[i]) & (n - 1)
-            while keys[h] != 0:
-                h = (h + 1) & (n - 1)
-            keys[h] = old[i]
-    free(old)
-    ks.keys = keys
-    ks.mask = n - 1
-    return 0
-
-
-cdef inline int keyset_add(KeySet *ks, uint64_t key) noexcept nogil:
-    """Insert key; 1 if it was new, 0 if present, -1 if out of memory."""
-    cdef uint64_t k = key + 1
-    cdef uint64_t h = mix(k) & ks.mask
-    while ks.keys[h] != 0:
-        if ks.keys[h] == k:
-            return 0
-        h = (h + 1) & ks.mask
-    ks.keys[h] = k
-    ks.used += 1
-    if 2 * ks.used > ks.mask:
-        if keyset_grow(ks) < 0:
-            return -1
-    return 1
+cdef inline uint64_t pages_lookup(PageIndex *pi, uint64_t vpn) noexcept nogil:
+    """Where ``vpn`` is in the table, or the empty entry where it would go."""
+    cdef uint64_t k = vpn + 1
+    cdef uint64_t h = mix(k) & pi.mask
+    while pi.keys[h] != 0 and pi.keys[h] != k:
+        h = (h + 1) & pi.mask
+    return h
 
 
 # --------------------------------------------------------------------------
@@ -225,9 +199,8 @@ cdef class PlainTLB:
 
     def __cinit__(self, int entries, int ways, str policy="fifo", int page_shift=12,
                   int hwater=-1, uint64_t seed=0):
-        cdef uint64_t n = 64, f = 1024
-        self.hkey = NULL
-        self.hslot = NULL
+        cdef uint64_t f = 4096
+        self.where = NULL
         self.fvpn = NULL
         self.fslot = NULL
         self.fstamp = NULL
@@ -235,7 +208,9 @@ cdef class PlainTLB:
         self.ctime = NULL
         self.cnum = NULL
         self.cnext = NULL
-        self.seen.keys = NULL
+        self.pages.keys = NULL
+        self.pages.slots = NULL
+        self.out_of_memory = False
         if entries <= 0 or ways <= 0 or entries % ways:
             raise ValueError(f"{entries} entries cannot be split into {ways}-way sets")
         if policy not in POLICIES or policy == "none":
@@ -259,13 +234,7 @@ cdef class PlainTLB:
         self.nfill = np.zeros(self.sets, dtype=np.int32)
         self.clock = 0
         self.rng = rng_seed_state(seed)
-        self.hbits = 6
-        while n < <uint64_t> (8 * entries):
-            n <<= 1
-            self.hbits += 1
-        self.hmask = n - 1
-        self.hkey = <uint64_t *> calloc(n, sizeof(uint64_t))
-        self.hslot = <int32_t *> calloc(n, sizeof(int32_t))
+        self.where = <uint64_t *> calloc(entries, sizeof(uint64_t))
         while f < <uint64_t> (16 * entries):
             f <<= 1
         self.fmask = f - 1
@@ -276,17 +245,16 @@ cdef class PlainTLB:
         self.ctime = <uint64_t *> calloc(self.sets * LRU_CANDIDATES, sizeof(uint64_t))
         self.cnum = <int32_t *> calloc(self.sets, sizeof(int32_t))
         self.cnext = <int32_t *> calloc(self.sets, sizeof(int32_t))
-        if (self.hkey == NULL or self.hslot == NULL or self.fvpn == NULL
+        if (self.where == NULL or self.fvpn == NULL
                 or self.fslot == NULL or self.fstamp == NULL or self.cslot == NULL
                 or self.ctime == NULL or self.cnum == NULL or self.cnext == NULL):
             raise MemoryError()
         memset(self.fvpn, 0xFF, f * sizeof(uint64_t))      # EMPTY: no page >> 10 is
-        keyset_init(&self.seen, 4 * entries)
+        pages_init(&self.pages, 4 * entries)
         self.records = self.translations = self.hits = self.misses = self.compulsory = 0
 
     def __dealloc__(self):
-        free(self.hkey)
-        free(self.hslot)
+        free(self.where)
         free(self.fvpn)
         free(self.fslot)
         free(self.fstamp)
@@ -294,7 +262,8 @@ cdef class PlainTLB:
         free(self.ctime)
         free(self.cnum)
         free(self.cnext)
-        free(self.seen.keys)
+        free(self.pages.keys)
+        free(self.pages.slots)
 
     cdef inline int set_of(self, uint64_t vpn) noexcept nogil:
         # NOTE: a mask instead of a 64-bit division when the set count allows
@@ -302,43 +271,34 @@ cdef class PlainTLB:
             return <int> (vpn & <uint64_t> self.set_mask)
         return <int> (vpn % <uint64_t> self.sets)
 
-    cdef inline uint64_t home(self, uint64_t vpn) noexcept nogil:
-        return (vpn * GOLDEN) >> (64 - self.hbits)
-
-    cdef int find(self, uint64_t vpn) noexcept nogil:
-        """The slot holding ``vpn``, or -1."""
-        cdef uint64_t k = vpn + 1
-        cdef uint64_t h = self.home(vpn)
-        while self.hkey[h] != 0:
-            if self.hkey[h] == k:
-                return self.hslot[h]
-            h = (h + 1) & self.hmask
-        return -1
-
-    cdef void hash_insert(self, uint64_t vpn, int slot) noexcept nogil:
-        cdef uint64_t h = self.home(vpn)
-        while self.hkey[h] != 0:
-            h = (h + 1) & self.hmask
-        self.hkey[h] = vpn + 1
-        self.hslot[h] = slot
-
-    cdef void hash_delete(self, uint64_t vpn) noexcept nogil:
-        # Linear probing with backward-shift deletion (no tombstones).
-        cdef uint64_t i = self.home(vpn), j, k
-        while self.hkey[i] != vpn + 1:
-            i = (i + 1) & self.hmask
-        j = i
-        while True:
-            j = (j + 1) & self.hmask
-            if self.hkey[j] == 0:
-                break
-            k = self.home(self.hkey[j] - 1)
-            if (i <= j and i < k and k <= j) or (i > j and (i < k or k <= j)):
-                continue
-            self.hkey[i] = self.hkey[j]
-            self.hslot[i] = self.hslot[j]
-            i = j
-        self.hkey[i] = 0
+    cdef int grow_pages(self) noexcept nogil:
+        """Double the page index (at half load), and re-point ``where`` at
+        the new places of the resident pages; -1 if out of memory (the old
+        table is kept)."""
+        cdef uint64_t n = (self.pages.mask + 1) * 2, oldn = self.pages.mask + 1, i, h
+        cdef uint64_t *keys = <uint64_t *> calloc(n, sizeof(uint64_t))
+        cdef int32_t *slots = <int32_t *> calloc(n, sizeof(int32_t))
+        cdef int s
+        if keys == NULL or slots == NULL:
+            free(keys)
+            free(slots)
+            return -1
+        for i in range(oldn):
+            if self.pages.keys[i] != 0:
+                h = mix(self.pages.keys[i]) & (n - 1)
+                while keys[h] != 0:
+                    h = (h + 1) & (n - 1)
+                keys[h] = self.pages.keys[i]
+                slots[h] = self.pages.slots[i]
+        free(self.pages.keys)
+        free(self.pages.slots)
+        self.pages.keys = keys
+        self.pages.slots = slots
+        self.pages.mask = n - 1
+        for s in range(self.entries):
+            if self.valid[s]:
+                self.where[s] = pages_lookup(&self.pages, self.tag[s])
+        return 0
 
     cdef int choose_victim(self, int set_) noexcept nogil:
         cdef int w
@@ -410,25 +370,34 @@ cdef class PlainTLB:
         """
         cdef int slot, set_
         cdef bint lru = self.policy == POLICY_LRU
-        cdef uint64_t old, i = vpn & self.fmask
+        cdef uint64_t old, h, i = vpn & self.fmask
         if lru and self.fvpn[i] != EMPTY:
             # the page filed at i leaves the filter: its last use goes to its slot
             self.stamp[self.fslot[i]] = self.fstamp[i]
-        slot = self.find(vpn)
+        h = pages_lookup(&self.pages, vpn)
+        slot = self.pages.slots[h] if self.pages.keys[h] != 0 else -1
         if slot < 0:
-            set_ = self.set_of(vpn)
             self.misses += 1
-            if keyset_add(&self.seen, vpn) == 1:
+            if self.pages.keys[h] == 0:             # never translated before
                 self.compulsory += 1
+                self.pages.keys[h] = vpn + 1
+                self.pages.slots[h] = -1
+                self.pages.used += 1
+                if 2 * self.pages.used > self.pages.mask:
+                    if self.grow_pages() < 0:
+                        self.out_of_memory = True   # run() raises MemoryError
+                    h = pages_lookup(&self.pages, vpn)
+            set_ = self.set_of(vpn)
             slot = set_ * self.ways + self.choose_victim(set_)
             if self.valid[slot]:
                 old = self.tag[slot]
-                self.hash_delete(old)
+                self.pages.slots[self.where[slot]] = -1
                 if self.fvpn[old & self.fmask] == old:
                     self.fvpn[old & self.fmask] = EMPTY
             self.tag[slot] = vpn
             self.valid[slot] = 1
-            self.hash_insert(vpn, slot)
+            self.where[slot] = h
+            self.pages.slots[h] = slot
         self.clock += 1
         self.stamp[slot] = self.clock
         self.fvpn[i] = vpn
@@ -436,7 +405,7 @@ cdef class PlainTLB:
         self.fstamp[i] = self.clock
 
     cdef inline void page(self, uint64_t vpn) noexcept nogil:
-        """Translate one page: the resident filter first, then the hash index."""
+        """Translate one page: the resident filter first, then the page index."""
         cdef uint64_t i = vpn & self.fmask
         if self.fvpn[i] != vpn:
             self.translate(vpn)
@@ -507,14 +476,16 @@ cdef class PlainTLB:
                 if m == 0:
                     bad = r
                     break
+                if self.out_of_memory:
+                    break
                 extra += <uint64_t> m - 1
                 r += 1
         self.clock = clock
         self.records += <uint64_t> r - sc.skipped
         self.translations += <uint64_t> r - sc.skipped + extra
         self.hits += <uint64_t> r - sc.skipped + extra - (self.misses - misses)
-        if self.seen.keys == NULL:
-            raise MemoryError()
+        if self.out_of_memory:
+            raise MemoryError("out of memory for the page index of emu tlb")
         return bad
 
     def counters(self):

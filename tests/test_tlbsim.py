@@ -19,7 +19,7 @@ import emu.engine
 import emu.errors
 import emu.run.tlb
 from emu.errors import ConfigError
-from emu.hw.tlb import POLICIES
+from emu.hw.tlb import POLICIES, make_plain_tlb
 from emu.run.tlb import TLBSimConfig, format_table, simulate_arrays, simulate_chunks
 
 BACKENDS = ("cython", "reference")
@@ -352,6 +352,29 @@ def test_backends_agree(policy, ways):
         for b in BACKENDS]
     assert res[0] == res[1]
     assert res[0]["hits"] > 0 and res[0]["misses"] > res[0]["compulsory_misses"]
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+def test_backends_agree_while_pages_keep_coming(policy):
+    """Thousands of distinct pages, new ones all along: the compiled TLB's index of
+    every page seen grows several times with pages resident, and counters
+    and contents still match the reference's after every chunk."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    hot = rng.integers(0, 40, n)
+    fresh = np.arange(n) // 4 + 1000                  # a new page every 4 records
+    vpn = np.where(rng.random(n) < 0.5, hot, fresh).astype(np.uint64)
+    addr = vpn * np.uint64(PAGE) + rng.integers(0, PAGE, n).astype(np.uint64)
+    kind = np.ones(n, np.uint8)
+    size = rng.integers(1, 200, n).astype(np.uint32)
+    tlbs = [make_plain_tlb(16, 4, policy, PAGE, 5, b) for b in BACKENDS]
+    for i in range(0, n, 4096):
+        seen = []
+        for t in tlbs:
+            assert t.run(addr[i:i + 4096], kind[i:i + 4096], size[i:i + 4096], 0xF) == -1
+            seen.append((t.counters(), t.contents()))
+        assert seen[0] == seen[1]
+    assert seen[0][0]["compulsory_misses"] > 4000
 
 
 def test_out_of_range_kinds_are_refused_on_both_backends():
