@@ -88,16 +88,24 @@ def scenario_for(p: Problem, design: str) -> dict:
     return sc
 
 
-class _Resumes:
-    """The observer of one vCPU on the compiled backend: for each resume, the cycles
-    of the vcpu_put before it and of its vcpu_load, and the vCPU's counters at the
-    load and at the next put."""
+class _Found(Exception):
+    """Raised from the observer once a warm resume is read: it ends the run."""
 
-    def __init__(self, machine, vcpu, pages: int):
-        self.m, self.v = machine, vcpu
-        self.pages = set(range(DATA_BASE >> 12, (DATA_BASE >> 12) + pages))
+
+class _Resumes:
+    """The observer of one vCPU on the compiled backend: for each resume from the
+    second on, the cycles of the vcpu_put before it and of its vcpu_load, and the
+    vCPU's counters at the load and at the next put; it ends the run at the
+    first resume whose premises hold (:attr:`found`)."""
+
+    def __init__(self, machine, vcpu, p: Problem, design: str):
+        self.m, self.v, self.p = machine, vcpu, p
+        self.pages = set(range(DATA_BASE >> 12, (DATA_BASE >> 12) + p.pages))
+        # shadow wrote the working set back at vcpu_load; direct's _tlbia left none
+        self.held_at_load = p.pages if design == "shadow" else 0
         self.put_cycles = 0
         self.slices: list = []            # [put cycles, load cycles, counters at load, at put]
+        self.found: dict | None = None
 
     def held(self, cpu) -> int:
         """The working set's pages the vCPU holds in ``cpu``'s hardware TLB."""
@@ -121,6 +129,7 @@ class _Resumes:
         t0 = cpu.total()
         if event == "vcpu_put" and self.slices and self.slices[-1][3] is None:
             self.slices[-1][3] = self.counters()
+            self.check(len(self.slices))
         result = call(*args)
         if event == "vcpu_put":
             self.put_cycles = cpu.total() - t0
@@ -128,6 +137,15 @@ class _Resumes:
             self.slices.append([self.put_cycles, cpu.total() - t0,
                                 dict(self.counters(), held=self.held(cpu)), None])
         return result
+
+    def check(self, k: int) -> None:
+        """Stop at resume ``k`` (the last told) if it is warm, the first is not read."""
+        put, load, before, after = self.slices[-1]
+        warm = _warm(before, after, self.p.accesses) if before["held"] == self.held_at_load \
+            else None
+        if k >= 2 and warm is not None:
+            self.found = dict(warm, resume=k, put=put, load=load)
+            raise _Found()
 
 
 def _warm(before: dict, after: dict, accesses: int) -> dict | None:
@@ -152,13 +170,11 @@ def measure(p: Problem, design: str) -> dict:
     """The model's bill of the first warm resume (from the second on) of ``design``."""
     machine = build_machine(scenario_for(p, design), [], backend="cython")
     vcpu = machine.vcpus[0]
-    obs = vcpu.observer = _Resumes(machine, vcpu, p.pages)
-    machine.run()
-    held = p.pages if design == "shadow" else 0      # shadow wrote them back; _tlbia left none
-    for k, (put, load, before, after) in enumerate(obs.slices[1:], start=2):
-        warm = _warm(before, after, p.accesses) if before["held"] == held else None
-        if warm is not None:
-            return dict(warm, resume=k, put=put, load=load)
+    obs = vcpu.observer = _Resumes(machine, vcpu, p, design)
+    try:
+        machine.run()
+    except _Found:
+        return obs.found
     raise EmuError(f"internal: resume-cost seed {p.seed}: {design}'s guest is never warm at a "
                    f"resume in the {machine.scenario.duration_ms:g} ms run")
 
