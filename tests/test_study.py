@@ -217,8 +217,18 @@ def test_fastpath_profile(tmp_path):
     assert os.path.getsize(r["png"]) > 1000
 
 
-def test_repopulation_lesson():
-    r = quick("repopulation_lesson")
+def test_repopulation_lesson(tmp_path_factory):
+    figures = tmp_path_factory.mktemp("lesson")
+    r = quick("repopulation_lesson", plot_dir=str(figures))
+    # the lesson records the occupancy timeline and draws its figures
+    lesson = emu.study.get("repopulation_lesson").module
+    assert lesson.make("direct", 8, 1.0)["sim"]["timeline"] is True
+    assert r["figures"] == ["repopulation.png"] + [f"occupancy_{d}.png"
+                                                   for d in lesson.OCCUPANCY_DESIGNS]
+    import matplotlib.image
+    for name in r["figures"]:
+        img = matplotlib.image.imread(str(figures / name))
+        assert img.shape[0] > 300 and img.shape[1] > 800, (name, img.shape)
     hp = r["plan"]["host_pages"]
     pts = r["points"]
     # without the vcpu_put flush the refills grow with the host's pages ...
