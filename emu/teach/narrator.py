@@ -1,7 +1,8 @@
 """``emu explain``: narrate, access by access, what the TLB miss handler does.
 
 A student reads docs/design.md §3 (the four steps of the miss handler) and wants to
-see them happen.  :func:`explain` runs a scenario on the reference backend
+see them happen (the words are in :mod:`emu.teach.glossary`).  :func:`explain`
+runs a scenario on the reference backend
 (``emu/engine/reference/``, the code a student reads) with a tracer
 (:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
 accesses after that vCPU's K-th ``vcpu_load``::
@@ -42,7 +43,12 @@ descheduled, an :class:`AwayCounter` on each other thread of its CPU counts
 what that thread does to the hardware TLB.
 
 The text depends only on the scenario, its seed and the options: no wall
-time, no dict or set order.  The run stops as soon as the window is told.
+time, no dict or set order.  Before the reference run, the compiled backend
+finds the window (:mod:`emu.teach.locate`): a resume the run never reaches is
+refused at once.  The reference run stops as soon as the window is told.
+``only_misses`` and ``cause`` leave out the accesses that did not miss (of
+that cause): each line is tagged with the access it tells, and the lines of
+no access (a resume, a tick, a system call) stay.
 """
 
 from __future__ import annotations
