@@ -64,3 +64,107 @@ def test_solve_says_where_the_hand_derivation_does_not_apply():
 ], ids=["resume", "accesses-vcpu", "no-host-task", "bad-set", "strategy-set"])
 def test_what_the_exercise_cannot_take_is_refused_in_one_line(argv, needles):
     assert_usage_error(run_cli("explain", *argv), *needles)
+
+
+# -- the narration for a class: window found fast, filters, glossary, kinds ------------------
+
+def test_an_out_of_range_resume_fails_in_under_two_seconds():
+    """The compiled backend counts the vCPU's loads (18 in the default 20 ms run)
+    before the reference backend starts: the one timed assertion of the suite."""
+    import time
+    t0 = time.perf_counter()
+    p = run_cli("explain", "--resume", "10000")
+    elapsed = time.perf_counter() - t0
+    assert_usage_error(p, "--resume 10000", "loaded only 18 times", "20 ms run")
+    assert elapsed < 2.0, f"{elapsed:.2f} s"
+
+
+def test_the_window_found_fast_is_the_one_narrated():
+    """locate() on the compiled backend finds vcpu_load #5 of the default golden case
+    at the time the reference narration prints (tests/data/golden/explain_default.txt)."""
+    from pathlib import Path
+    from emu.teach.locate import locate
+    golden = (Path(__file__).parent / "data" / "golden" / "explain_default.txt").read_text()
+    w = locate(None, ["costs.sched_latency_us=400", "costs.sched_min_granularity_us=100",
+                      "host_task.0.sleep_us=300"], 5)
+    assert f"(vcpu_load #5 at {w.at_us:,.1f} us)" in golden
+
+
+def test_a_narration_prints_nothing_on_stderr_off_a_terminal():
+    p = run_cli("explain", "--resume", "1", "--accesses", "3")
+    assert p.returncode == 0 and p.stderr == "" and "vcpu_load #1" in p.stdout
+
+
+def test_progress_rewrites_one_line_on_a_terminal_and_erases_it():
+    import io
+    from emu.teach.locate import ReplayProgress, Window
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    for stream, shown in ((Tty(), True), (io.StringIO(), False)):
+        prog = ReplayProgress(Window("vm0.vcpu0", 5, 667_000, 667.0), stream)
+        prog(333_500, 10**9)
+        prog.last = 0.0                                  # the next update is due
+        prog(667_000, 10**9)
+        prog.close()
+        text = stream.getvalue()
+        if not shown:
+            assert text == ""
+            continue
+        assert "\n" not in text and text.count("\r") == 4      # two updates, then erased
+        assert "500.0 of 1,000.0 us to vm0.vcpu0's vcpu_load #5 (50%)" in text
+        assert "(100%)" in text and text.endswith("\r") and text.split("\r")[-2].strip() == ""
+
+
+def test_filters_tell_a_subset_of_the_narration():
+    """vcpu_load #1 (tests/data/golden/explain_first_load.txt): 7 of the 8 accesses miss,
+    all compulsory; #4 hits."""
+    from pathlib import Path
+    from emu.teach import explain
+    golden = (Path(__file__).parent / "data" / "golden" / "explain_first_load.txt").read_text()
+    full = golden.splitlines()
+    for kw, shown in ((dict(only_misses=True), 7), (dict(cause="compulsory"), 7),
+                      (dict(cause="flush"), 0)):
+        r = explain(None, (), 1, 8, **kw)
+        lines = r.text.splitlines()
+        assert all(line in full for line in lines[:-1]), kw
+        assert lines[-2] == full[-1]                     # the summary counts them all
+        assert lines[-1].startswith(f"Shown: the {shown} access")
+        told = [line.split()[0] for line in lines if line.startswith("  #")]
+        assert len(told) == shown and ("#4" not in told)
+
+
+def test_glossary_names_the_terms_with_their_sources():
+    p = run_cli("explain", "--glossary")
+    assert p.returncode == 0, p.stderr
+    for term in ("AS / TS", "TID", "shadow PID", "hwater", "TIMEINGUEST", "round robin",
+                 "pfn cache", "gfn_to_pfn", "vcpu_load / vcpu_put", "_tlbia", "modified flags",
+                 "eras"):
+        assert term in p.stdout, term
+    assert "[docs/kvm440.md §1.5" in p.stdout and "[docs/design.md §6]" in p.stdout
+
+
+@pytest.mark.parametrize("argv,needles", [
+    (["--cause", "bogus"], ("--cause bogus", "compulsory", "shadow-not-restored")),
+    (["--seed", "3"], ("--seed", "--exercise", "--set seed=N")),
+    (["--glossary", "--resume", "3"], ("--glossary", "--resume")),
+    (["--exercise", "nope"], ("invalid choice", "e500-sets")),
+    (["--exercise", "pfn-cache", "--set", "kvm.handler=c"], ("--set", "pfn-cache", "--seed")),
+    (["--solve", "--exercise", "e500-sets", "x.toml"], ("FILE", "e500-sets")),
+    (["--exercise", "resume-cost", "--only-misses"], ("--only-misses", "fixed")),
+    (["--exercise", "--seed", "-1"], ("--seed", "-1")),
+], ids=["cause", "seed-alone", "glossary-window", "kind", "set-on-array-kind", "file-on-kind",
+        "filter-on-exercise", "negative-seed"])
+def test_what_explain_cannot_take_is_refused_in_one_line(argv, needles):
+    assert_usage_error(run_cli("explain", *argv), *needles)
+
+
+def test_solve_a_seeded_kind_on_the_command_line():
+    p = run_cli("explain", "--exercise", "e500-sets", "--seed", "1", "--solve")
+    assert p.returncode == 0, p.stderr
+    text = " ".join(p.stdout.split())
+    assert text.startswith("Exercise (e500-sets, seed 1).") and "e500 63, 440 7 -> they agree" in text
+    assert run_cli("explain", "--exercise", "e500-sets", "--seed", "2").stdout != \
+        run_cli("explain", "--exercise", "e500-sets", "--seed", "1").stdout

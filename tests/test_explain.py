@@ -235,7 +235,8 @@ def test_bad_input_through_the_api(kw):
 def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
     code, out, _ = run_cli(["--exercise"], capsys)
     assert code == 0 and out == exercise_text()
-    monkeypatch.setattr("emu.teach.exercise.solve_exercise", lambda: answer)   # computed once above
+    monkeypatch.setattr("emu.teach.exercise.solve_exercise",
+                        lambda *posed, seed=1: answer)                # computed once above
     code, out, _ = run_cli(["--solve"], capsys)
     assert code == 0 and out.startswith(exercise_text())
     assert "Computed by the model: direct" in out and "they agree" in out

@@ -36,6 +36,7 @@ from emu.report.reading import generate_reading
 from emu.report.sweep import HEADLINE, grid_points, numeric_keys, spread
 from emu.run import compare, run_sweep, write_comparison
 from emu.run.table import read_table
+from emu.teach.glossary import link_terms
 from emu.stats import figures
 
 DESIGNS = ["shadow", "direct"]
@@ -269,7 +270,11 @@ def test_report_of_a_comparison_is_self_contained(comparison_html, runs):
     srcs = re.findall(r'src="([^"]*)"', text)
     assert len(srcs) == len(plots.COMPARISON_PLOTS) + len(runs)    # + one occupancy per run
     assert all(s.startswith("data:image/png;base64,") for s in srcs)
-    assert not re.search(r'(href|src)="(?!data:)', text)
+    assert not re.search(r'(href|src)="(?!data:|#)', text)
+    # links inside the page (the glossary's terms) point at anchors it has
+    anchors = set(re.findall(r'id="([^"]+)"', text))
+    links = set(re.findall(r'href="#([^"]+)"', text))
+    assert "glossary" in links and links <= anchors, links - anchors
     for s in srcs:                                                   # each decodes as a PNG
         import matplotlib.image
         img = matplotlib.image.imread(io.BytesIO(base64.b64decode(s.split(",", 1)[1])), "png")
@@ -292,7 +297,7 @@ def test_report_has_question_config_costs_tables_and_reading(comparison_html, ru
     assert all(f"<td>{name}</td>" in text for name in s["costs"])
     # the reading, sentence by sentence
     for line in generate_reading(runs):
-        assert f"<li>{html.escape(line)}</li>" in text
+        assert f"<li>{link_terms(html.escape(line))}</li>" in text
     # exits with their counts and mean µs; the varied key in the configuration
     for label, summ in runs:
         e = summ["exits"]["EMUL_TLBWE"]

@@ -196,7 +196,9 @@ def test_mmio_heavy():
     assert two["mmio_per_ms"] > one["mmio_per_ms"]
     assert one["host_evicted_misses"] == 0 == two["host_evicted_misses"]
     assert one["flushed_misses"] > 0 and two["flushed_misses"] > 0
-    assert pts["uart/2cpu/shadow/every2000"]["flushed_misses"] == 0
+    # 2.6.26's shadow keeps its array across the exit to QEMU: it refills only after
+    # the guest's privilege switches (guest-tid), far less than direct after each put
+    assert 0 < 10 * pts["uart/2cpu/shadow/every2000"]["flushed_misses"] < two["flushed_misses"]
     assert one["cpu0_host_switch_cycles"] > two["cpu0_host_switch_cycles"]
 
 
@@ -217,8 +219,18 @@ def test_fastpath_profile(tmp_path):
     assert os.path.getsize(r["png"]) > 1000
 
 
-def test_repopulation_lesson():
-    r = quick("repopulation_lesson")
+def test_repopulation_lesson(tmp_path_factory):
+    figures = tmp_path_factory.mktemp("lesson")
+    r = quick("repopulation_lesson", plot_dir=str(figures))
+    # the lesson records the occupancy timeline and draws its figures
+    lesson = emu.study.get("repopulation_lesson").module
+    assert lesson.make("direct", 8, 1.0)["sim"]["timeline"] is True
+    assert r["figures"] == ["repopulation.png"] + [f"occupancy_{d}.png"
+                                                   for d in lesson.OCCUPANCY_DESIGNS]
+    import matplotlib.image
+    for name in r["figures"]:
+        img = matplotlib.image.imread(str(figures / name))
+        assert img.shape[0] > 300 and img.shape[1] > 800, (name, img.shape)
     hp = r["plan"]["host_pages"]
     pts = r["points"]
     # without the vcpu_put flush the refills grow with the host's pages ...

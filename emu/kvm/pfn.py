@@ -122,29 +122,49 @@ class PfnCache(PfnSource):
 
     def __init__(self, vm, kcfg):
         super().__init__(vm, kcfg)
-        n = kcfg.pfn_cache_entries
-        self.pcache = vm.machine.backend.BookeTLB(n, n, kcfg.pfn_cache_policy, -1, 12,
-                                                  vm.machine.seed_int("pcache", vm.index))
+        self.pcache = new_pfn_cache(vm.machine.backend, kcfg.pfn_cache_entries,
+                                    kcfg.pfn_cache_policy, vm.machine.seed_int("pcache", vm.index))
 
     def lookup(self, cpu, vcpu, gfn: int, gi: int, profile: bool = True) -> int:
         c, pcache = self.costs, self.pcache
-        j = pcache.find(gfn << 12, 0, 0)
+        pfn = cache_probe(pcache, gfn)
         cpu.charge("c_path", c["c_pfn_lookup"])
-        if j >= 0:
-            pcache.use(j)
-            return int(pcache.rpn_arr[j]) >> 12
+        if pfn >= 0:
+            return pfn
         pfn = self.vm.gfn_to_pfn(cpu, vcpu, gfn, profile)
-        j = pcache.choose_victim(gfn << 12)
         cycles = c["pfn_cache_insert"]
-        if pcache.valid_arr[j]:
+        if cache_insert(pcache, gfn, pfn):
             cycles += c["put_page"]              # the evicted page is unpinned
-        pcache.write(j, gfn << 12, 12, 0, 0, pfn << 12, 0, -1)
         cpu.charge("c_path", cycles)
         return pfn
 
     def memory_bytes(self) -> dict:
         return {"pfn_cache": self.pcache.entries * self.costs["pfn_cache_entry_bytes"],
                 "pinned_pages": self.pcache.valid_count() * 4096}
+
+
+def new_pfn_cache(backend, entries: int, policy: str, seed: int):
+    """An empty pfn cache: a fully associative array of ``entries`` frames,
+    replaced by ``policy``, on ``backend`` (a module of :func:`emu.engine.get`)."""
+    return backend.BookeTLB(entries, entries, policy, -1, 12, seed)
+
+
+def cache_probe(pcache, gfn: int) -> int:
+    """The pfn the cache holds for ``gfn`` (marked used), or -1."""
+    j = pcache.find(gfn << 12, 0, 0)
+    if j < 0:
+        return -1
+    pcache.use(j)
+    return int(pcache.rpn_arr[j]) >> 12
+
+
+def cache_insert(pcache, gfn: int, pfn: int) -> bool:
+    """Put ``gfn -> pfn`` in the cache, in the slot its policy picks; True if that
+    evicted a page (which the caller unpins)."""
+    j = pcache.choose_victim(gfn << 12)
+    evicted = bool(pcache.valid_arr[j])
+    pcache.write(j, gfn << 12, 12, 0, 0, pfn << 12, 0, -1)
+    return evicted
 
 
 class GuestTlbRefs(PfnSource):

@@ -320,6 +320,11 @@ class Sim:
     an error.  The summary reports the cycle the work was done at
     (``time_to_work_cycles``).  Unset: the run lasts ``duration_ms``.
 
+    ``timeline``: after every quantum a CPU ran (so at every context switch),
+    the owner of each of its hardware TLB entries (a context, or free / the host kernel) is sampled;
+    the run's results gain ``timeline.npz`` and ``emu report`` draws the
+    occupancy timeline from it (the ``repopulation_lesson`` study turns it on).
+
     ``warmup_ms``: the counters (exits, TLB hits and misses, the cycle
     breakdown, the fast-path profile, the repopulation curve, page faults)
     start from zero after this much simulated time, so that the summary
@@ -335,7 +340,8 @@ class Sim:
                          "the compiled fast path or the pure-Python reference")
     repopulation_window: int = param(256, Int(1, MAX_REPOPULATION_WINDOW),
                                      "accesses after each vcpu_load in the repopulation curve")
-    timeline: bool = param(False, Bool(), "record which context owns each TLB entry over time")
+    timeline: bool = param(False, Bool(), "sample which context owns each hardware TLB entry "
+                                          "after every quantum (timeline.npz)")
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")

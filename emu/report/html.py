@@ -36,6 +36,7 @@ from emu.report.tables import (causes_table, config_section, costs_section, cycl
                                tlb_table)
 from emu.run.files import write_text
 from emu.study import get as get_study
+from emu.teach.glossary import GLOSSARY, anchor, link_terms
 
 __all__ = ["load_results", "render_report", "write_report"]
 
@@ -108,8 +109,11 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
     body = heading(cfg, title) + [
         f'<p class="meta">{esc(_meta(first))}</p>',
         '<h2 id="reading">Reading</h2>',
-        '<ul class="reading">' + "".join(f"<li>{esc(r)}</li>" for r in reading) + "</ul>",
-        '<p class="note">Generated from the numbers below; it says only what they say.</p>',
+        '<ul class="reading">' + "".join(f"<li>{link_terms(esc(r))}</li>" for r in reading)
+        + "</ul>",
+        '<p class="note">Generated from the numbers below; it says only what they say. '
+        'The words of KVM and the 440 are explained in the <a href="#glossary">glossary</a>.'
+        "</p>",
         '<h2 id="key-figures">Key figures</h2>',
         key_figures_table(runs),
         extra,
@@ -131,8 +135,17 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
         config_section(runs, key),
         '<h2 id="costs">Cost table</h2>',
         costs_section(runs),
+        glossary_section(),
     ]
     return title, body
+
+
+def glossary_section() -> str:
+    """The glossary (emu.teach.glossary), one anchored entry per term, for the
+    links of the page to point at."""
+    entries = "".join(f'<dt id="{anchor(t)}">{esc(t.name)}</dt><dd>{esc(t.text)} '
+                      f'<span class="src">[{esc(t.cite)}]</span></dd>' for t in GLOSSARY)
+    return f'<h2 id="glossary">Glossary</h2>\n<dl class="glossary">{entries}</dl>'
 
 
 # -- the page of a study ----------------------------------------------------------------
@@ -171,7 +184,7 @@ def _study_page(results: dict) -> tuple[str, list]:
     ]
     if runs:
         body += ['<h2 id="costs">Cost table</h2>', costs_section(runs[:1])]
-    return title, body
+    return title, body + [glossary_section()]
 
 
 def render_report(results: dict, plots: bool = True, extra: str = "") -> str:

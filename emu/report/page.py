@@ -33,6 +33,9 @@ figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.9em; color: #444; }
 pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.82em; }
 ul.reading li { margin: 0.25em 0; }
+dl.glossary dt { font-weight: bold; margin-top: 0.6em; }
+dl.glossary dd { margin-left: 1.5em; }
+dl.glossary span.src, a.term { color: #444; }
 """
 
 

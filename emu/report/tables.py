@@ -69,8 +69,9 @@ def exits_table(runs) -> str:
     if not rows:
         return "<p>No exits.</p>"
     timeinguest = any(r[0] == "TIMEINGUEST" for r in rows)
-    return table(header, rows) + ('<p class="note">TIMEINGUEST is the time spent in the guest '
-                                   "between exits, not an exit.</p>" if timeinguest else "")
+    return table(header, rows) + ('<p class="note"><a class="term" href="#gl-timeinguest">'
+                                   "TIMEINGUEST</a> is the time spent in the guest between "
+                                   "exits, not an exit.</p>" if timeinguest else "")
 
 
 def causes_table(runs) -> str:

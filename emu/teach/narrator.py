@@ -1,7 +1,8 @@
 """``emu explain``: narrate, access by access, what the TLB miss handler does.
 
 A student reads docs/design.md §3 (the four steps of the miss handler) and wants to
-see them happen.  :func:`explain` runs a scenario on the reference backend
+see them happen (the words are in :mod:`emu.teach.glossary`).  :func:`explain`
+runs a scenario on the reference backend
 (``emu/engine/reference/``, the code a student reads) with a tracer
 (:mod:`emu.engine.tracer`) on one vCPU, and tells the story of the first N
 accesses after that vCPU's K-th ``vcpu_load``::
@@ -42,7 +43,12 @@ descheduled, an :class:`AwayCounter` on each other thread of its CPU counts
 what that thread does to the hardware TLB.
 
 The text depends only on the scenario, its seed and the options: no wall
-time, no dict or set order.  The run stops as soon as the window is told.
+time, no dict or set order.  Before the reference run, the compiled backend
+finds the window (:mod:`emu.teach.locate`): a resume the run never reaches is
+refused at once.  The reference run stops as soon as the window is told.
+``only_misses`` and ``cause`` leave out the accesses that did not miss (of
+that cause): each line is tagged with the access it tells, and the lines of
+no access (a resume, a tick, a system call) stay.
 """
 
 from __future__ import annotations
@@ -50,12 +56,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from emu.codes import MISS_CAUSES
-from emu.params import default_scenario
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError
-from emu.machine import Machine
 from emu.qemu.devices import DEVICE_GPAS
-from emu.run import resolve
+from emu.teach.locate import ReplayProgress, build_machine, locate, pick_vcpu
 
 KIND_NAMES = ("ifetch", "load", "store", "modify")
 SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",
@@ -175,6 +179,7 @@ class Narrator(Tracer):
         self.resume, self.n = resume, accesses
         self.quiet = quiet
         self.lines: list[str] = []
+        self.tags: list = []                   # per line: the number of the access it tells
         self.accesses: list[Access] = []
         self.active = False
         self.cur: Access | None = None         # the access being told (a miss is open)
@@ -195,6 +200,7 @@ class Narrator(Tracer):
     def say(self, text: str, indent: int = 0) -> None:
         if not self.quiet:
             self.lines.append(" " * indent + text)
+            self.tags.append(None if self.cur is None else self.cur.number)
 
     def owner_name(self, owner: int) -> str:
         if owner < 0:
@@ -571,15 +577,6 @@ def _setting_lines(machine) -> list:
             f"{k.guest_tlb_walk} guest TLB walk", ""]
 
 
-def build_machine(scenario, overrides) -> Machine:
-    """The machine of ``scenario`` (None: the default) with ``overrides``, on the
-    reference backend (the only one that traces) and with no warm-up (vcpu_loads
-    are numbered from the start of the run)."""
-    base = default_scenario() if scenario is None else scenario
-    sc = resolve(base, list(overrides) + ["sim.backend=reference", "sim.warmup_ms=0"])
-    return Machine(sc)
-
-
 def narrate(machine, vcpu, resume: int, accesses: int, quiet: bool = False) -> Narrator:
     """Run ``machine`` with a Narrator on ``vcpu`` until the window is told (or
     the run ends) and return the Narrator; its ``summary`` is not told yet."""
@@ -593,35 +590,56 @@ def narrate(machine, vcpu, resume: int, accesses: int, quiet: bool = False) -> N
 
 def explain(scenario=None, overrides=(), resume: int = DEFAULT_RESUME,
             accesses: int = DEFAULT_ACCESSES, vcpu: str | None = None,
-            quiet: bool = False) -> Explanation:
+            quiet: bool = False, only_misses: bool = False, cause: str | None = None,
+            progress: bool = False) -> Explanation:
     """Narrate the first ``accesses`` accesses of ``vcpu`` after its ``resume``-th vcpu_load.
 
     ``scenario``: a Scenario, a dict or a TOML path (None: the default scenario);
-    ``overrides``: ``key=value`` strings; the run always uses the reference backend
-    and no warm-up.
-    ``vcpu_load`` #1 is the vCPU's first load.  Raises :class:`EmuError` for an
-    unknown vCPU, a non-positive count, or a ``resume`` the run never reaches.
+    ``overrides``: ``key=value`` strings; the narration always comes from the
+    reference backend, with no warm-up, after the compiled backend found the
+    window (:func:`emu.teach.locate.locate`).  ``vcpu_load`` #1 is the vCPU's
+    first load.  ``only_misses`` tells only the accesses of the window that
+    took a hardware miss, ``cause`` only those that took one of that cause
+    (a name of ``emu.codes.MISS_CAUSES``); the summary still counts them all.
+    ``progress``: the replay's progress on stderr when it is a terminal.
+    Raises :class:`EmuError` for an unknown vCPU or cause, a non-positive
+    count, or a ``resume`` the run never reaches.
     """
     if isinstance(resume, bool) or not isinstance(resume, int) or resume < 1:
         raise EmuError(f"--resume must be a whole number >= 1 (vcpu_load #1 is the first), "
                        f"got {resume!r}")
     if isinstance(accesses, bool) or not isinstance(accesses, int) or accesses < 1:
         raise EmuError(f"--accesses must be a whole number >= 1, got {accesses!r}")
-    machine = build_machine(scenario, overrides)
-    names = [v.name for v in machine.vcpus]
-    if not names:
-        raise EmuError("the scenario has no vCPU to explain")
-    if vcpu is None:
-        vcpu = names[0]
-    target = next((v for v in machine.vcpus if v.name == vcpu), None)
-    if target is None:
-        raise EmuError(f"unknown vCPU {vcpu!r} (choose from: {', '.join(names)})")
-    nar = narrate(machine, target, resume, accesses, quiet)
+    if cause is not None and cause not in MISS_CAUSES:
+        raise EmuError(f"--cause {cause}: unknown miss cause (choose from: "
+                       f"{', '.join(MISS_CAUSES)})")
+    window = locate(scenario, overrides, resume, vcpu)
+    shown = ReplayProgress(window) if progress else None
+    machine = build_machine(scenario, overrides, progress=shown)
+    target = pick_vcpu(machine, window.vcpu)
+    try:
+        nar = narrate(machine, target, resume, accesses, quiet)
+    finally:
+        if shown is not None:
+            shown.close()
     if not nar.active:
-        loads = target.resumes
-        raise EmuError(f"--resume {resume}: {vcpu} is loaded only {loads} time"
-                       f"{'' if loads == 1 else 's'} in the {machine.scenario.duration_ms:g} ms "
-                       f"run (raise duration_ms or lower --resume)")
+        raise EmuError(f"internal: the reference backend never reached {window.vcpu}'s "
+                       f"vcpu_load #{resume}, which the compiled one reached at "
+                       f"{window.at_us:,.1f} us")
     nar.summary()
-    lines = _setting_lines(machine) + nar.lines if not quiet else []
-    return Explanation(vcpu, resume, accesses, lines, nar.accesses)
+    lines = [] if quiet else _setting_lines(machine) + _shown(nar, only_misses, cause)
+    return Explanation(window.vcpu, resume, accesses, lines, nar.accesses)
+
+
+def _shown(nar: Narrator, only_misses: bool, cause: str | None) -> list:
+    """The narration's lines, without the accesses the filter leaves out (lines
+    that tell no access, such as a resume or a tick, are kept), and a last line
+    saying what was left out."""
+    if not only_misses and cause is None:
+        return nar.lines
+    keep = {a.number for a in nar.accesses if (cause in a.causes if cause else a.causes)}
+    lines = [line for line, tag in zip(nar.lines, nar.tags) if tag is None or tag in keep]
+    which = f"a miss of cause {cause} (--cause {cause})" if cause else \
+        "a hardware miss (--only-misses)"
+    return lines + [f"Shown: the {_plural(len(keep), 'access', 'accesses')} of "
+                    f"{len(nar.accesses):,} that took {which}."]

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
+from emu.codes import MISS_CAUSES
 from emu.errors import EmuError
 from emu.teach import exercise
+from emu.teach.glossary import glossary_text
+from emu.teach.kinds import DEFAULT_KIND, KINDS
 from emu.teach.narrator import DEFAULT_ACCESSES, DEFAULT_RESUME, explain
+
+#: The narration's options, which an exercise (whose window is fixed) refuses.
+WINDOW_OPTIONS = ("resume", "accesses", "vcpu", "only_misses", "cause")
+
 
 def _positive(text: str) -> int:
     try:
@@ -18,15 +26,28 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seed(text: str) -> int:
+    try:
+        value = int(text, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
+    if not 0 <= value < 1 << 32:
+        raise argparse.ArgumentTypeError(f"must be in 0..2**32-1, got {value}")
+    return value
+
+
 def add_explain_parser(sub) -> None:
     """Add ``emu explain`` to the CLI's subparsers."""
+    kinds = "; ".join(f"{name}: {KINDS[name].SUMMARY}" for name in KINDS)
     p = sub.add_parser(
         "explain", help="narrate the TLB miss handler, access by access, after a resume",
-        description="Run a scenario (default: the built-in one) on the reference backend and "
-                    "narrate the first N accesses of a vCPU after its K-th vcpu_load: each "
+        description="Narrate the first N accesses of a vCPU after its K-th vcpu_load: each "
                     "hit, each hardware miss with its cause, and the four steps of the miss "
-                    "handler (docs/design.md §3). --exercise prints a small exercise; --solve "
-                    "answers it by running the model.")
+                    "handler (docs/design.md §3). The compiled backend finds the window "
+                    "first; the narration then comes from the reference backend (progress on "
+                    "stderr when it is a terminal). --glossary explains the words; "
+                    f"--exercise KIND poses an exercise ({kinds}), a new one per --seed; "
+                    "--solve answers it by hand and checks the answer against the model.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a scenario key by its dotted path (repeatable)")
@@ -36,36 +57,93 @@ def add_explain_parser(sub) -> None:
     p.add_argument("--accesses", type=_positive, default=None, metavar="N",
                    help=f"how many accesses to narrate (default {DEFAULT_ACCESSES})")
     p.add_argument("--vcpu", metavar="NAME", help="which vCPU, e.g. vm0.vcpu0 (default: the first)")
-    p.add_argument("--exercise", action="store_true",
-                   help="print the exercise (FILE and --set pose it on another scenario)")
+    p.add_argument("--only-misses", action="store_true",
+                   help="tell only the accesses of the window that took a hardware miss (the "
+                        "summary still counts them all)")
+    p.add_argument("--cause", metavar="CAUSE",
+                   help="tell only the accesses that took a miss of CAUSE "
+                        f"({', '.join(MISS_CAUSES)}; docs/design.md §6)")
+    p.add_argument("--glossary", action="store_true",
+                   help="print the glossary of the words the narration uses")
+    p.add_argument("--exercise", nargs="?", const=DEFAULT_KIND, choices=list(KINDS),
+                   metavar="KIND",
+                   help=f"print an exercise of KIND ({', '.join(KINDS)}; default "
+                        f"{DEFAULT_KIND}); FILE and --set pose {DEFAULT_KIND} on another "
+                        "scenario")
+    p.add_argument("--seed", type=_seed, default=None, metavar="S",
+                   help="the exercise's seed: each seed draws a new problem (default 1, "
+                        f"for {DEFAULT_KIND} the exercise as first published)")
     p.add_argument("--solve", action="store_true",
-                   help="print the exercise and its answer (computed on FILE and --set if given)")
+                   help="print the exercise and its answer, by hand and by the model")
     p.set_defaults(func=cmd_explain)
 
 
+def _given(args, names) -> list:
+    """The options among ``names`` given on the command line, as typed."""
+    return ["--" + n.replace("_", "-") for n in names if getattr(args, n) not in (None, False)]
+
+
 def cmd_explain(args) -> int:
-    """Run ``emu explain``: print the narration, or the exercise (and its answer)."""
+    """Run ``emu explain``: the narration, the glossary, or an exercise (and its answer)."""
+    if args.glossary:
+        others = _given(args, WINDOW_OPTIONS + ("exercise", "seed", "solve"))
+        if others or args.scenario or args.overrides:
+            raise EmuError(f"--glossary prints the glossary alone; it takes no "
+                           f"{', '.join(others) or 'FILE or --set'}")
+        print(glossary_text(), end="")
+        return 0
     if args.exercise or args.solve:
-        window = [f"--{o}" for o in ("resume", "accesses", "vcpu") if getattr(args, o) is not None]
-        if window:
-            raise EmuError(f"{', '.join(window)}: the exercise's window is fixed (the "
-                           f"{exercise.EXERCISE_ACCESSES} accesses after vcpu_load "
-                           f"#{exercise.EXERCISE_RESUME} of the first vCPU); FILE and --set pose "
-                           f"it on another scenario")
-        if any(o.partition("=")[0].strip() == "kvm.strategy" for o in args.overrides):
-            raise EmuError(f"--set kvm.strategy: the exercise compares "
-                           f"{' and '.join(exercise.EXERCISE_DESIGNS)}")
-        posed = (args.scenario, args.overrides) if args.scenario or args.overrides else ()
-        if posed:
-            exercise.posed_scenario(*posed)                         # refuse a bad key or value
-        answer = exercise.solve_exercise(*posed) if args.solve else None   # errors before text
-        print(exercise.exercise_text(*posed), end="")
+        return _exercise(args)
+    if args.seed is not None:
+        raise EmuError("--seed numbers an exercise (with --exercise or --solve); the "
+                       "scenario's own seed is --set seed=N")
+    resume = DEFAULT_RESUME if args.resume is None else args.resume
+    accesses = DEFAULT_ACCESSES if args.accesses is None else args.accesses
+    result = explain(args.scenario, args.overrides, resume, accesses, args.vcpu,
+                     only_misses=args.only_misses, cause=args.cause, progress=True)
+    print(result.text, end="")
+    return 0
+
+
+def _exercise(args) -> int:
+    kind = args.exercise or DEFAULT_KIND
+    seed = 1 if args.seed is None else args.seed
+    window = _given(args, WINDOW_OPTIONS)
+    if window:
+        raise EmuError(f"{', '.join(window)}: the exercise's window is fixed (for "
+                       f"{DEFAULT_KIND}: the {exercise.EXERCISE_ACCESSES} accesses after "
+                       f"vcpu_load #{exercise.EXERCISE_RESUME} of the first vCPU); FILE and "
+                       f"--set pose it on another scenario")
+    posed = (args.scenario, args.overrides) if args.scenario or args.overrides else ()
+    if posed and kind != DEFAULT_KIND:
+        what = "FILE" if args.scenario else "--set"
+        raise EmuError(f"{what}: the {kind} exercise is drawn from --seed alone; only "
+                       f"{DEFAULT_KIND} can be posed on another scenario")
+    if kind != DEFAULT_KIND:
+        lesson = KINDS[kind]
+        p = lesson.problem(seed)
+        answer = lesson.solve(p) if args.solve else None        # errors before text
+        print(lesson.question(p), end="")
         if answer is not None:
             print()
             print(answer.text, end="")
-        return 0
-    resume = DEFAULT_RESUME if args.resume is None else args.resume
-    accesses = DEFAULT_ACCESSES if args.accesses is None else args.accesses
-    result = explain(args.scenario, args.overrides, resume, accesses, args.vcpu)
-    print(result.text, end="")
+        return _agreed(answer)
+    if any(o.partition("=")[0].strip() == "kvm.strategy" for o in args.overrides):
+        raise EmuError(f"--set kvm.strategy: the exercise compares "
+                       f"{' and '.join(exercise.EXERCISE_DESIGNS)}")
+    if posed:
+        exercise.posed_scenario(*posed, seed=seed)                # refuse a bad key or value
+    answer = exercise.solve_exercise(*posed, seed=seed) if args.solve else None
+    print(exercise.exercise_text(*posed, seed=seed), end="")
+    if answer is not None:
+        print()
+        print(answer.text, end="")
+    return 0
+
+
+def _agreed(answer) -> int:
+    """0, or 1 with a line on stderr when the model disagrees with the hand derivation."""
+    if answer is not None and not answer.agree:
+        print("emu: the model disagrees with the hand-derived answer", file=sys.stderr)
+        return 1
     return 0

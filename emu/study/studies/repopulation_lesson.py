@@ -20,14 +20,32 @@ N pages of its own (N = 8 … 256).  Every time the vCPU is switched back in
 What to look at: the first table, "misses after a resume" (the misses in the
 first 512 guest accesses after each vcpu_load, averaged over resumes) against
 the host's pages: it grows with N for ``direct-noflush``, stays at the
-working set for ``direct`` and near zero for the others; the cause columns say who evicted what; the curve table (miss rate
+working set for ``direct`` and near zero for ``direct-save-on-switch``; the
+shadow designs, which ran in the guest-tid era, refill what their guest
+privilege switches flush (docs/kvm440.md §2.10), whatever the host did.  The
+cause columns say who evicted what; the curve table (miss rate
 by position after the resume) shows that the misses come at once, in the
-first few hundred accesses.  With ``--out`` the curves are also drawn in
-``repopulation.png``.
+first few hundred accesses.
+
+With ``--out DIR`` the lesson draws its figures into DIR: ``repopulation.png``
+(the misses after a resume against the host's pages, and the miss rate by
+position after the resume) and ``occupancy_<design>.png``, who owns each
+hardware TLB entry over the last millisecond of the run with the fewest host
+pages.  Its runs record that timeline (``sim.timeline = true``, a sample of
+every CPU's TLB owners at each context switch): under ``direct`` the guest's
+entries vanish at every vcpu_put (the host task finds the TLB free), under
+``direct-noflush`` the host task's few entries eat into them, under
+``direct-save-on-switch`` they come back whole at every vcpu_load.
 """
 
 from __future__ import annotations
 
+import os
+
+import numpy as np
+
+from emu.report.plots import (RUN_COLOURS, new_figure, occupancy_timeline, save_figure,
+                              style)
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import Recorder, scenario, table
 
@@ -38,6 +56,14 @@ CODE_PAGES = 4
 HOST_RUN_US, HOST_PERIOD_US = 20, 200
 WINDOW = 512
 BUCKETS = ((0, 16), (16, 64), (64, 128), (128, 256), (256, 512))
+HYPOTHETICAL = ("direct-noflush",)
+#: Markers that tell the designs apart where their lines overlap.
+MARKERS = ("o", "s", "^", "D", "v")
+LINESTYLES = ("-", "--", "-", "-.", ":")
+CURVE_STEP = 16
+#: The designs whose occupancy timeline is drawn, and how much of the run.
+OCCUPANCY_DESIGNS = ("direct", "direct-noflush", "direct-save-on-switch")
+OCCUPANCY_US = 1000
 
 
 def plan(quick: bool) -> dict:
@@ -60,7 +86,7 @@ def make(design: str, host_pages: int, duration_ms: float) -> dict:
                     "sleep_us": HOST_PERIOD_US - HOST_RUN_US,
                     "workload": {"kind": "working-set", "pages": host_pages,
                                  "inst_fraction": 0.1, "code_pages": 2}}],
-        sim={"repopulation_window": WINDOW},
+        sim={"repopulation_window": WINDOW, "timeline": True},
     )
 
 
@@ -74,14 +100,20 @@ def curve(s: dict) -> list:
     return out
 
 
-def study(quick: bool, recorder: Recorder | None = None) -> dict:
+def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
+    """The lesson's numbers; its figures too (:func:`write_figures`) into ``plot_dir``,
+    or else into the recorder's output folder if it has one."""
     rec = recorder or Recorder()
+    plot_dir = plot_dir or rec.out
     p = plan(quick)
     points: dict = {d: {} for d in DESIGNS}
     curves: dict = {d: {} for d in DESIGNS}
+    first: dict = {}                      # design -> the Result of the fewest host pages
     for hp in p["host_pages"]:
         for d in DESIGNS:
             s = rec.run(f"{d}/host{hp}", make(d, hp, p["duration_ms"]))
+            if hp == min(p["host_pages"]):
+                first[d] = rec.last
             resumes = s["repopulation"]["resumes"] or 1
             causes = s["tlb"]["guest"]["misses_by_cause"]
             host = s["tlb"]["host"]
@@ -102,12 +134,15 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
                              "accesses": s["repopulation"]["accesses"]}
     growth = {d: points[d][max(p["host_pages"])]["misses_after_resume"]
               - points[d][min(p["host_pages"])]["misses_after_resume"] for d in DESIGNS}
-    return {"plan": {"duration_ms": p["duration_ms"], "host_pages": list(p["host_pages"]),
-                     "guest_pages": GUEST_PAGES, "window": WINDOW},
-            "points": {d: {str(k): v for k, v in points[d].items()} for d in DESIGNS},
-            "curves": {d: {str(k): v["buckets"] for k, v in curves[d].items()} for d in DESIGNS},
-            "growth": growth,
-            "_raw_curves": curves}
+    r = {"plan": {"duration_ms": p["duration_ms"], "host_pages": list(p["host_pages"]),
+                  "guest_pages": GUEST_PAGES, "window": WINDOW},
+         "points": {d: {str(k): v for k, v in points[d].items()} for d in DESIGNS},
+         "curves": {d: {str(k): v["buckets"] for k, v in curves[d].items()} for d in DESIGNS},
+         "growth": growth,
+         "_raw_curves": curves}
+    if plot_dir:
+        r["figures"] = [os.path.basename(f) for f in write_figures(r, first, plot_dir)]
+    return r
 
 
 def report(r: dict) -> str:
@@ -139,30 +174,64 @@ def report(r: dict) -> str:
 
 
 def plot(r: dict, path: str) -> None:
-    """Misses per resume against host pages, and the curves for the most pages."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    """Misses after a resume against the host's pages, and the miss rate by position
+    after the resume for the most pages: one PNG at ``path``."""
     hps = r["plan"]["host_pages"]
-    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 4))
-    for d in DESIGNS:
-        a.plot(hps, [r["points"][d][str(h)]["misses_after_resume"] for h in hps], "o-", label=d)
-        raw = r["_raw_curves"][d][max(hps)]
-        step = 16
-        xs, ys = [], []
-        for lo in range(0, len(raw["misses"]), step):
-            acc = sum(raw["accesses"][lo:lo + step])
-            xs.append(lo + step / 2)
-            ys.append(sum(raw["misses"][lo:lo + step]) / acc if acc else 0.0)
-        b.plot(xs, ys, label=d)
-    a.set_xlabel("pages the host task touches per run")
-    a.set_ylabel(f"guest misses in first {r['plan']['window']} accesses after a resume")
-    a.legend()
-    b.set_xlabel("guest accesses since the resume")
-    b.set_ylabel("miss rate")
-    b.set_title(f"host touches {max(hps)} pages")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    big = max(hps)
+    with style():
+        fig = new_figure(figsize=(11, 4.4))
+        a, b = fig.subplots(1, 2)
+        for n, (d, colour, marker, ls) in enumerate(zip(DESIGNS, RUN_COLOURS, MARKERS,
+                                                        LINESTYLES)):
+            label = f"{d} (hypothetical)" if d in HYPOTHETICAL else d
+            # NOTE: equal values overlap; each later design is drawn thinner and smaller,
+            # so the one underneath still shows around it
+            look = dict(marker=marker, color=colour, linestyle=ls, label=label,
+                        markersize=10 - 1.5 * n, linewidth=3.2 - 0.5 * n)
+            a.plot(hps, [r["points"][d][str(h)]["misses_after_resume"] for h in hps], **look)
+            raw = r["_raw_curves"][d][big]
+            xs, ys = [], []
+            for lo in range(0, len(raw["misses"]), CURVE_STEP):
+                acc = sum(raw["accesses"][lo:lo + CURVE_STEP])
+                xs.append(lo + CURVE_STEP / 2)
+                ys.append(100 * sum(raw["misses"][lo:lo + CURVE_STEP]) / acc if acc else 0.0)
+            b.plot(xs, ys, markevery=4, **look)
+        a.set_ylim(bottom=0)
+        a.set_title("Misses after each resume")
+        a.set_xlabel("pages the host task touches per run (its working set)")
+        a.set_ylabel(f"guest TLB misses in the first {r['plan']['window']}\n"
+                     "guest accesses after a vcpu_load (mean)")
+        a.legend(title="design")
+        b.set_title(f"Miss rate after a resume (host touches {big} pages)")
+        b.set_xlabel(f"guest accesses since the vcpu_load (in groups of {CURVE_STEP})")
+        b.set_ylabel("guest TLB miss rate (%)")
+        b.legend(title="design", loc="upper right")
+        fig.tight_layout()
+        save_figure(fig, path, ("png",), 100)
 
+
+def occupancy(result, design: str, host_pages: int, path: str) -> None:
+    """The hardware TLB's owners over the last :data:`OCCUPANCY_US` µs of one run
+    (made with ``sim.timeline = true``): one PNG at ``path``."""
+    tl = result.arrays["timeline"]
+    clock = result.summary["costs"]["clock_mhz"]
+    keep = tl["time"] >= tl["time"][-1] - OCCUPANCY_US * clock
+    window = {k: np.asarray(v)[keep] for k, v in tl.items()}
+    label = (f"{design}{' (hypothetical)' if design in HYPOTHETICAL else ''}, host task "
+             f"touches {host_pages} pages; last {OCCUPANCY_US:,} µs")
+    save_figure(occupancy_timeline(result, window, label=label), path, ("png",), 100)
+
+
+def write_figures(r: dict, results: dict, out: str) -> list:
+    """The lesson's PNGs in ``out``: ``repopulation.png`` and one occupancy timeline
+    per design of :data:`OCCUPANCY_DESIGNS` (``results``: design -> the Result of
+    the fewest host pages, where the designs differ most); their paths."""
+    os.makedirs(out, exist_ok=True)
+    plot(r, os.path.join(out, "repopulation"))
+    paths = [os.path.join(out, "repopulation.png")]
+    few = min(r["plan"]["host_pages"])
+    for d in OCCUPANCY_DESIGNS:
+        stem = os.path.join(out, f"occupancy_{d}")
+        occupancy(results[d], d, few, stem)
+        paths.append(stem + ".png")
+    return paths
