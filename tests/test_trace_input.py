@@ -20,6 +20,7 @@ import sys
 import threading
 import time
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ from emu.errors import TraceError
 from emu.workload.traces import (import_lackey, open_trace, read_ahead, synthetic_trace,
                                  write_trace_npy, write_trace_npz)
 from emu.workload.traces import lackey as trace_lackey
+from emu.workload.traces import npz as trace_npz
 from emu.workload.traces import source as trace_source
 from emu.workload.traces.writer import remove_stale_temporaries
 
@@ -270,9 +272,18 @@ def test_an_npz_missing_addr_is_refused_in_one_line(tmp_path):
     assert "no array 'addr'" in proc.stderr and "address.npy, meta.npy" in proc.stderr
 
 
-def test_a_stored_npz_member_is_checked_against_its_crc(tmp_path):
+@pytest.mark.parametrize("crc32", ["isal", "zlib"])
+def test_a_stored_npz_member_is_checked_against_its_crc(tmp_path, monkeypatch, crc32):
+    """With ISA-L's CRC-32 (when installed) and with zlib's: an intact member
+    reads, one flipped bit is refused."""
+    if crc32 == "isal":
+        pytest.importorskip("isal")
+        assert trace_npz._crc32 is not zlib.crc32            # installed, so it is used
+    else:
+        monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
     p = tmp_path / "t.npz"
     write_trace_npz(p, np.arange(300_000, dtype=np.uint64), compress=False)
+    assert sum(len(c) for c in open_trace(p).chunks(1000)) == 300_000
     data = bytearray(p.read_bytes())
     data[len(data) // 2] ^= 0x01                 # one bit of an address: still a valid value
     p.write_bytes(bytes(data))
