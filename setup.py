@@ -117,7 +117,7 @@ setup(
         # SALib: Morris and Sobol' sensitivity studies over the cost ranges;
         # pandas: results as DataFrames (Result.frames(), emu.load of a sweep)
         "analysis": ["SALib>=1.5", "pandas>=1.5"],
-        # isal: ISA-L's inflate for gzip'd traces (the same bytes, twice as fast as zlib)
+        # isal: ISA-L's inflate and CRC-32 for gzip'd and .npz traces (the same bytes, faster)
         "fast": ["isal>=1.6"],
         # hypothesis: property tests; pycachesim: the independent TLB oracle
         "test": ["pytest>=7", "hypothesis>=6", "pycachesim>=0.3", "isal>=1.6",
