@@ -57,7 +57,7 @@ def result(request, results, two_cpus):
 
 def test_frames_are_the_run_tables_by_name(result):
     assert list(result.frames()) == ["exits", "tlb", "misses", "cycles", "profile",
-                                     "repopulation"]
+                                     "profile_hist", "repopulation"]
 
 
 def test_exit_frame_rows_and_sums_equal_the_summary(result):

@@ -29,6 +29,7 @@ from emu.analysis.results import Comparison
 from emu.errors import EmuError
 from emu.report.folders import run_folder
 from emu.run.files import load_json
+from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.scenario import Result
 
 __all__ = ["load", "read_comparison", "read_run", "read_sweep"]
@@ -70,7 +71,8 @@ def _read_npz(path: str) -> dict:
 
 def read_run(path) -> Result:
     """The :class:`~emu.run.Result` a run directory holds (``summary.json``,
-    ``run.json``, one CSV per table, one ``.npz`` per set of arrays)."""
+    ``run.json``, one CSV per table, one ``.npz`` per set of arrays, the
+    per-miss log ``misses.parquet`` or ``misses.csv`` as ``miss_log``)."""
     path = os.fspath(path)
     summary = load_json(os.path.join(path, "summary.json"))
     run_json = os.path.join(path, "run.json")
@@ -79,13 +81,13 @@ def read_run(path) -> Result:
     tables, arrays = {}, {}
     for name in sorted(os.listdir(path)):
         stem, ext = os.path.splitext(name)
-        if name.startswith("."):
+        if name.startswith(".") or name in MISS_LOG_FILES:
             continue
         if ext == ".csv":
             tables[stem] = _read_csv(os.path.join(path, name))
         elif ext == ".npz":
             arrays[stem] = _read_npz(os.path.join(path, name))
-    return Result(summary, tables, wall, execution, arrays)
+    return Result(summary, tables, wall, execution, arrays, read_misses(path))
 
 
 def read_comparison(path) -> Comparison:
