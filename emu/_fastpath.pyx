@@ -1273,11 +1273,9 @@ cdef class Ctx:
         r.kind = kind
         r.outcome = -1
 
-    def close_miss(self, int outcome=-1):
-        """The miss being logged ends (``outcome``: its MISS_OUTCOMES code, or
-        -1 to keep the one the fast path set); later steps are not its own."""
-        if self.mlog_row >= 0 and outcome >= 0:
-            self.mlog[self.mlog_row].outcome = outcome
+    def close_miss(self):
+        """The miss being logged ends (its handler's C path or MMIO exit is
+        done): the steps profiled after this are not its own."""
         self.mlog_row = -1
 
     cdef inline void miss_outcome(self, int outcome, bint close) noexcept nogil:

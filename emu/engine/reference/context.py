@@ -218,10 +218,8 @@ class Ctx:
             if close:
                 self.mlog_row = -1
 
-    def close_miss(self, outcome: int = -1) -> None:
+    def close_miss(self) -> None:
         """The miss being logged ends (see the Cython docstring)."""
-        if self.mlog_row >= 0 and outcome >= 0:
-            self.mlog_arr[self.mlog_row]["outcome"] = outcome
         self.mlog_row = -1
 
     def set_costs(self, c: dict) -> None:
