@@ -37,6 +37,7 @@ from emu.params import resolved
 from emu.qemu.devices import BLOCK_GPA
 from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
+from emu.stats.misslog import MissLog
 from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
 from emu.workload.streams import AccessStream
 
@@ -108,6 +109,8 @@ class Machine:
         self.env = self.host.env
         n = scenario.sim.guest_accesses
         self.work = Work(n, self.host) if n is not None else None
+        self.miss_log = (MissLog(self.backend, scenario.sim.miss_log_max)
+                         if scenario.sim.miss_log else None)
         self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._ids = {"ctx": 0, "tid": 0, "host_pid": 1}
@@ -271,4 +274,5 @@ class Machine:
         return Snapshot(self.clock_mhz, self.simulated_cycles, self.warmup,
                         self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
                         self.timeline, processes,
-                        self.work.done_at if self.work is not None else None)
+                        self.work.done_at if self.work is not None else None,
+                        self.miss_log.written() if self.miss_log is not None else None)

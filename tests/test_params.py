@@ -149,7 +149,7 @@ def test_full_example():
                         guest_tlb_walk="hashed", batch_tlbwe=True)
     assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
     assert s.sim == Sim(chunk=1024, backend="reference", repopulation_window=128, timeline=True,
-                        warmup_ms=0, guest_accesses=500_000)
+                        miss_log=True, miss_log_max=5000, warmup_ms=0, guest_accesses=500_000)
 
     vm0, vm1 = s.vms
     assert (vm0.vcpus, vm0.memory_mb, vm1.vcpus, vm1.memory_mb) == (2, 128, 1, 32)

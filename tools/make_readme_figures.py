@@ -1,4 +1,4 @@
-"""Make the README's figures: docs/figures/{repopulation,cycles,occupancy}.png.
+"""Make the README's figures: docs/figures/{repopulation,cycles,occupancy,fastpath_profile}.png.
 
 Runs the built-in default scenario (one 440 CPU shared by a one-vCPU guest
 and a host task) for 20 ms under the shadow, direct and direct-save-on-switch
@@ -9,7 +9,9 @@ three PNGs at about 100 dpi (small enough to commit):
   vcpu_load, and their running sum;
 - ``cycles.png``: where the CPU time goes, and each design's overhead per
   guest access;
-- ``occupancy.png``: who owns each hardware TLB entry over time under direct.
+- ``occupancy.png``: who owns each hardware TLB entry over time under direct;
+- ``fastpath_profile.png``: the miss handler's steps per guest TLB miss, the
+  TLB restore per guest entry and gfn_to_pfn per call.
 
 Usage::
 
@@ -37,8 +39,8 @@ def main(argv=None) -> int:
 
     sys.path.insert(0, ROOT)
     from emu.params import default_scenario
-    from emu.report.plots import (cycle_breakdown, occupancy_timeline, repopulation_curve,
-                                  save_figure)
+    from emu.report.plots import (cycle_breakdown, fastpath_profile, occupancy_timeline,
+                                  repopulation_curve, save_figure)
     from emu.run import run
 
     t0 = time.perf_counter()
@@ -58,6 +60,7 @@ def main(argv=None) -> int:
     paths += save_figure(repopulation_curve(runs), out.format("repopulation"), png, args.dpi)
     paths += save_figure(cycle_breakdown(runs), out.format("cycles"), png, args.dpi)
     paths += save_figure(occupancy_timeline(direct), out.format("occupancy"), png, args.dpi)
+    paths += save_figure(fastpath_profile(runs), out.format("fastpath_profile"), png, args.dpi)
     for p in paths:
         print(f"{os.path.relpath(p, ROOT)}: {os.path.getsize(p):,} bytes")
     print(f"done in {time.perf_counter() - t0:.1f} s")

@@ -86,6 +86,8 @@ class VcpuThread(Thread):
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
+        if machine.miss_log is not None:
+            machine.miss_log.attach(self.ctx)
         # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
         for gi, ea, shift, gpa in PINNED_ENTRIES:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
@@ -107,6 +109,8 @@ class VcpuThread(Thread):
     def restart_counters(self) -> None:
         """Zero what this vCPU counts (the end of a warm-up), its processes' figures too."""
         zero_counters(self.ctx.arrays)
+        if self.machine.miss_log is not None:
+            self.machine.miss_log.restart(self.ctx)
         self.resumes = 0
         self.machine_checks = 0
         for proc in self.gcpu.processes:
@@ -115,9 +119,8 @@ class VcpuThread(Thread):
     # -- accounting helpers ----------------------------------------------------
 
     def profile(self, step: str, cycles: int) -> None:
-        prof = self.ctx.arrays["profile"]
-        prof[2 * STEP[step]] += 1
-        prof[2 * STEP[step] + 1] += cycles
+        """A step of the miss handler run here, in the profile (the caller charges it)."""
+        self.ctx.count_step(STEP[step], cycles)
 
     def begin_exit(self, cpu) -> int:
         """Leave the guest: TIMEINGUEST closes, the micro-TLBs empty."""
@@ -185,6 +188,7 @@ class VcpuThread(Thread):
         start = cpu.total()
         now0 = self.host.env.now
         ctx, kernel, work = self.ctx, self.kernel, self.work
+        ctx.log_clock = now0 - start               # a logged miss's time: this + cpu.total()
         tlb = ctx.arrays["tlb"]
         if self.wait_from >= 0:                   # re-entered after the guest's wait
             ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
@@ -270,6 +274,7 @@ class VcpuThread(Thread):
         ctx.guest_entry(cpu.virt)
         ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
                         cpu.total() - t0)
+        ctx.close_miss()
 
     def machine_check(self, proc) -> None:
         """An instruction fetch from a device page: the fast path counted the
@@ -287,6 +292,7 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
+        ctx.close_miss()
         gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"

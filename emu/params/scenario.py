@@ -94,6 +94,7 @@ MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
 MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
 MAX_GUEST_ACCESSES = 2**48
+MAX_MISS_LOG = 10_000_000  # rows of the per-miss log (136 bytes each while the run lasts)
 
 # ---------------------------------------------------------------------------
 # Kinds of the values particular to a scenario
@@ -332,6 +333,13 @@ class Sim:
     counters at its first scheduling point at or after the warm-up (its quanta
     end there, so at most one exit late); VM-wide counters (page faults,
     ``gfn_to_pfn`` calls) at the warm-up itself.  0: no warm-up.
+
+    ``miss_log``: log every guest TLB miss after the warm-up (when it began,
+    the vCPU, EA and access kind, its cause, the entries the guest TLB walk
+    scanned, how the handler ended, the cycles of each step): the run folder
+    gets ``misses.parquet`` (``misses.csv`` without pyarrow).  At most
+    ``miss_log_max`` rows are kept; the summary's ``miss_log`` says how many
+    misses were dropped after that.
     """
 
     chunk: int = param(65536, Int(1, MAX_CHUNK),
@@ -342,6 +350,10 @@ class Sim:
                                      "accesses after each vcpu_load in the repopulation curve")
     timeline: bool = param(False, Bool(), "sample which context owns each hardware TLB entry "
                                           "after every quantum (timeline.npz)")
+    miss_log: bool = param(False, Bool(), "log every guest TLB miss (misses.parquet or "
+                                          "misses.csv in the run folder)")
+    miss_log_max: int = param(100_000, Int(1, MAX_MISS_LOG),
+                              "rows of the per-miss log; later misses are dropped and counted")
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")

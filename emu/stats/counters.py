@@ -6,7 +6,8 @@ table, guest TLB references, shadow bookkeeping, the host page table) and
 counters (exits, TLB events, miss causes, the miss handler's step profile,
 repopulation).  The context itself adds the views of its Counters block
 (``exits``, ``exit_sumsq``, their whole-µs twins ``exits_us`` and
-``exit_sumsq_us``, ``tlb``, ``causes``, ``profile``: the struct in
+``exit_sumsq_us``, ``tlb``, ``causes``, ``profile``, its histograms
+``profile_hist`` and ``walk_scan``: the struct in
 ``emu/_fastpath.pxd``) to the dict.  The counters' indices are the names of
 :mod:`emu.codes`.
 """
@@ -19,7 +20,7 @@ from emu.hw.ppc440 import TLB_SIZE
 
 #: The arrays of a fast-path context that only count (the others are tables).
 COUNTERS = ("exits", "exit_sumsq", "exits_us", "exit_sumsq_us", "tlb", "causes", "profile",
-            "repop_miss", "repop_access")
+            "profile_hist", "walk_scan", "repop_miss", "repop_access")
 
 HOST_PT_ENTRIES = 1 << 20          # one per 4 KB page of a 32-bit address space
 
