@@ -30,7 +30,6 @@ from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
 from emu.host.sched import Thread
 from emu.hw.ppc440 import XLAT, build_guest_utlb
-from emu.kvm.shadow import release_guest_entry
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -376,7 +375,8 @@ class VcpuThread(Thread):
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
 
         kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
-        the old entry, store the word, and map the entry eagerly when it is
+        the old entry as the design does (by guest index, or by address range
+        and TID in the shadow designs), store the word, and map the entry eagerly when it is
         host-safe.  The model keeps guest entries decoded: XLAT gives the old
         entry the new real address (an invalid entry stays invalid), PAGEID and
         ATTRIB give the guest's whole ``entry`` (its XLAT came first), and
@@ -394,7 +394,7 @@ class VcpuThread(Thread):
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emul_tlbwe"])
         if gtlb.valid_arr[gi]:
-            release_guest_entry(cpu, self, gi, cause)
+            self.strategy.release_guest_entry(cpu, self, gi, cause)
         if entry is None:
             gtlb.invalidate(gi)
         else:
