@@ -28,6 +28,7 @@ from __future__ import annotations
 from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME, TLB
 from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
+from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
 from emu.hw.ppc440 import XLAT, build_guest_utlb
 from emu.observe import observed
@@ -101,6 +102,8 @@ class VcpuThread(Thread):
         self.dec_expiry = self.dec_fire_time(0, kernel.timer_period)
         self.dec_delivered = False               # delivered inside a DEC exit, not yet handled
         self.wait_from = -1                      # when the pending EMUL_WAIT exit began
+        self.io_wake = -1                        # the I/O completion that ends the wait
+        self.extint_pending = False              # an external interrupt KVM will deliver
         kernel.attach(self)
 
     def restart_counters(self) -> None:
@@ -165,6 +168,11 @@ class VcpuThread(Thread):
                 self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
 
+    def external_interrupt(self) -> None:
+        """QEMU raises a device's interrupt line (kvm_vcpu_ioctl_interrupt): KVM
+        queues an external interrupt, delivered to the guest at its next entry."""
+        self.extint_pending = True
+
     @observed("vcpu_put")
     def vcpu_put(self, cpu) -> None:
         """Scheduled out: the strategy's put hook."""
@@ -188,6 +196,9 @@ class VcpuThread(Thread):
         if self.wait_from >= 0:                   # re-entered after the guest's wait
             ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
             self.wait_from = -1
+            if 0 <= self.io_wake <= now0:         # woken by the I/O completion's interrupt
+                self.extint_pending = True
+            self.io_wake = -1
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
             self.resume_mmio = None
@@ -201,6 +212,10 @@ class VcpuThread(Thread):
             if spent >= budget or (work is not None and work.left == 0):
                 return False, None
             now = now0 + spent
+            if self.extint_pending:               # BOOKE_IRQPRIO_EXTERNAL, before the DEC
+                self.extint_pending = False
+                kernel.external_interrupt(cpu)
+                continue
             if self.dec_delivered or now >= self.dec_expiry:
                 self.take_dec(cpu)
                 kernel.timer_tick(cpu, now)
@@ -337,7 +352,15 @@ class VcpuThread(Thread):
     def traps(self, cpu, seq) -> None:
         """The guest executes the trapping instructions of ``seq``: one lightweight
         exit each (exit, emulation, the strategy's entry work), recorded in its
-        category.  Nothing runs in the guest between them."""
+        category -- a DCR access is a heavyweight one (:meth:`dcr_exit`).
+        Nothing runs in the guest between them."""
+        if seq.counts["DCR"]:
+            for row in seq.rows:
+                if category(row[0]) == "DCR":
+                    self.dcr_exit(cpu)
+                else:
+                    self.traps(cpu, TrapSeq(seq.name, [row]))
+            return
         n = len(seq)
         if not n:
             return
@@ -354,6 +377,19 @@ class VcpuThread(Thread):
         # its place if that stopped holding.
         for cat in seq.cats:
             ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
+
+    def dcr_exit(self, cpu) -> None:
+        """The guest's mfdcr/mtdcr of a device register: KVM cannot emulate it
+        (EMULATE_DO_DCR), KVM_RUN returns to QEMU with KVM_EXIT_DCR (vcpu_put),
+        QEMU's device model answers in the vCPU's own thread, and the next
+        KVM_RUN loads the vCPU again (booke.c @73e75b41, docs/kvm440.md §2.10)."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        self.vcpu_put(cpu)
+        cpu.charge("qemu", self.costs["qemu_dcr"])
+        self.vcpu_load(cpu)
+        self.ctx.record_exit(EXIT["DCR"], cpu.total() - t0)
 
     def rfi(self, cpu, usermode: bool) -> None:
         """The guest's final rfi traps and is emulated; MSR[PR] comes from SRR1."""
@@ -432,6 +468,7 @@ class VcpuThread(Thread):
         self.wait_from = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
         self.blocked_on = "wait"
+        self.io_wake = until if 0 <= until < self.dec_expiry else -1
         wake = self.dec_expiry if until < 0 else min(until, self.dec_expiry)
         host = self.host
         return True, lambda: host.wake_at(self, wake)
