@@ -133,7 +133,7 @@ def test_default_run_shows_the_designs_as_they_ran_next_to_the_proposal(tmp_path
         assert d["label"] in r["value"] and not d["hypothetical"]
         assert (out / r["dir"] / "summary.json").is_file()
     assert [r["summary"]["design"]["commit"] for r in c["runs"]] == [
-        "2.6.26", "83aae4a8", "49dd2c49", "2.6.28", "7924bd41", "67577927", "7924bd41"]
+        "2.6.26", "83aae4a8", "49dd2c49", "2.6.28", "7924bd41", "67577927", ""]
     text = run_cli("run", *FAST_DEFAULT, "--wide")
     assert text.returncode == 0, text.stderr
     banner = text.stdout.split("\n\n")[0]

@@ -147,9 +147,9 @@ class Design:
 def _label(cls, scheme, handler, pfn_source, hypothetical) -> tuple[str, str]:
     """(commit, label) of design ``cls`` run in ``scheme`` with ``handler``."""
     commit = cls.eras.get(scheme, "") if scheme else cls.shipped
-    if handler != HISTORICAL_HANDLER:
+    if handler != HISTORICAL_HANDLER:       # no kernel shipped it: no commit
         era = f" ({scheme})" if scheme and scheme != cls.default_era else ""
-        text = f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
+        commit, text = "", f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
     else:
         where = ", ".join(x for x in (scheme, handler.upper()) if x)
         text = f"{commit or cls.name} ({where})"
