@@ -182,6 +182,18 @@ def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
             "shadow-modified 2.6.28 (tid01, C) are one design" in note[0]), note[0]
 
 
+def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=guest-tid", "--json")
+    c = json_of(p)
+    assert [r["value"] for r in c["runs"]] == ["shadow 2.6.26 (guest-tid, C)",
+                                               "shadow-modified 83aae4a8 (guest-tid, C)"]
+    note = p.stderr.strip().splitlines()
+    assert len(note) == 1, p.stderr
+    for words in ("direct left out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy "
+                  "'direct'", "direct-save-on-switch left out"):
+        assert words in note[0], note[0]
+
+
 def test_default_run_leaves_out_designs_the_core_cannot_run():
     p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
     c = json_of(p)

@@ -51,50 +51,58 @@ def _user_keys(overrides) -> set:
     return {f"kvm.{k}" for k in kvm} if isinstance(kvm, dict) else set()
 
 
-def _variant(base, values: dict, overrides=()) -> tuple[Variant, object]:
+def _variant(base, values: dict, overrides=()) -> tuple[Variant, object, str]:
     """(the variant setting ``values`` after ``overrides``, labelled as it
-    resolves; its :class:`~emu.kvm.strategies.Design`); ConfigError when it
-    cannot run."""
+    resolves; its :class:`~emu.kvm.strategies.Design`; the core it runs on);
+    ConfigError when it cannot run."""
     sc = resolve(base, list(overrides) + [f"{k}={v}" for k, v in values.items()])
     d = design(sc.machine, sc.kvm)
-    return Variant(d.row_label, dict(values), "-".join(values.values())), d
+    return Variant(d.row_label, dict(values), "-".join(values.values())), d, sc.machine.core
+
+
+def _core_refusal(name: str, err: ConfigError) -> bool:
+    """Whether ``err`` says that design ``name`` cannot run on the chosen core."""
+    cores = {c for cls in strategies.CLASSES.values() for c in cls.cores}
+    return any(str(err) == strategies.refusal(name, c) for c in cores)
 
 
 def default_variants(overrides=()) -> tuple[list, list, str]:
     """What ``emu run`` without FILE compares: ``(variants, overrides, note)``.
 
     Every override applies to every row, after the row's own keys (a key the
-    overrides set is the overrides' in every row; a bad key or value is refused
-    here, naming the choices), and each row is labelled as it then resolves.
-    One that sets ``kvm.strategy`` narrows the comparison to that design (and
-    is taken out of the overrides).  Rows that cannot run with the overrides
-    (a design the core cannot run, an era the design never ran with) are left
-    out, and rows that became the same design run once; ``note`` says which and
-    why ("" if none).
+    overrides set is the overrides' in every row), and each row is labelled as
+    it then resolves.  One that sets ``kvm.strategy`` narrows the comparison to
+    that design (and is taken out of the overrides).  Rows that cannot run with
+    the overrides (a design the core cannot run, an era the design never ran
+    with) are left out, and rows that became the same design run once; ``note``
+    says which and why ("" if none).  When no row can run, the reason is
+    refused (ConfigError, one line): a bad key or value, naming the choices.
     """
     overrides = list(overrides)
-    base = resolve(default_scenario(), overrides)
     user = _user_keys(overrides)
     if "kvm.strategy" in user:
+        base = resolve(default_scenario(), overrides)
         rest = [o for o in overrides if str(o).partition("=")[0].strip() != "kvm.strategy"]
-        one, _ = _variant(default_scenario(), {"kvm.strategy": base.kvm.strategy}, rest)
+        one, _, _ = _variant(default_scenario(), {"kvm.strategy": base.kvm.strategy}, rest)
         return [one], rest, ""
-    core = base.machine.core
     left_out: dict = {}                 # reason -> the designs it left out
     rows: dict = {}                     # Design -> (its variant, the rows it stands for)
+    core = None
     for values in DEFAULT_VARIANTS:
+        name = values["kvm.strategy"]
         try:
-            v, d = _variant(base, {k: x for k, x in values.items() if k not in user})
+            v, d, core = _variant(default_scenario(),
+                                  {k: x for k, x in values.items() if k not in user}, overrides)
         except ConfigError as err:
-            name = values["kvm.strategy"]
-            left_out.setdefault("core" if strategies.refusal(name, core) else str(err),
+            left_out.setdefault("core" if _core_refusal(name, err) else str(err),
                                 []).append(name)
             continue
         rows.setdefault(d, (v, []))[1].append(_variant(default_scenario(), values)[0].label)
-    if not rows:
-        reason = next(iter(left_out))
-        raise ConfigError(strategies.refusal(left_out[reason][0], core) if reason == "core"
-                          else reason)
+    if not rows:                        # refuse what stopped them, a core's refusal last
+        reason = next((r for r in left_out if r != "core"), None)
+        if reason is None:              # no design of the comparison runs on this core
+            resolve(default_scenario(), overrides + [f"kvm.strategy={left_out['core'][0]}"])
+        raise ConfigError(reason)
     merged = [f"{_and(names)} are one design with these settings ({v.label}): it runs once"
               for v, names in rows.values() if len(names) > 1]
     return [v for v, _ in rows.values()], overrides, "; ".join(_notes(left_out, core) + merged)
