@@ -26,7 +26,7 @@ none was found in the range.  (Under the 440's round robin one host eviction
 can cascade: the guest's refill overwrites the next index, which may hold
 another of its own entries -- watch the self-evicted column.)
 
-What the model shows (``--quick``; the full run's tables agree in shape):
+What the model shows (``--quick``, at the default costs):
 ``shadow`` in its guest-tid era costs several times any other design (23
 cycles per guest access with the asm handler at a 24-page working set and a
 100 µs host period, against 3 to 4.5 for the others): every system call
