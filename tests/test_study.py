@@ -196,7 +196,10 @@ def test_mmio_heavy():
     assert two["mmio_per_ms"] > one["mmio_per_ms"]
     assert one["host_evicted_misses"] == 0 == two["host_evicted_misses"]
     assert one["flushed_misses"] > 0 and two["flushed_misses"] > 0
-    assert pts["uart/2cpu/shadow/every2000"]["flushed_misses"] == 0
+    # 2.6.26's shadow flushes nothing at vcpu_put: its flushes are the releases of its
+    # guest-tid privilege switches, as many whether QEMU shares its CPU or not
+    assert pts["uart/2cpu/shadow/every2000"]["flushed_misses"] == \
+        pts["uart/1cpu/shadow/every2000"]["flushed_misses"]
     assert one["cpu0_host_switch_cycles"] > two["cpu0_host_switch_cycles"]
 
 
