@@ -70,8 +70,11 @@ def test_eras_and_labels():
         "2.6.28 (tid01, C)", "7924bd41 (tid01, C)", "67577927 (tid01, C)",
         "hypothetical: 7924bd41 without _tlbia (tid01, C)", "dd9ebf1f (C)"]
     proposal = strategies.resolve("direct", "440", handler="asm", pfn_source="pfn-cache")
-    assert (proposal.label, proposal.tid_scheme, proposal.hypothetical) == (
-        "proposal: direct + asm + pfn-cache", "tid01", False)
+    assert (proposal.label, proposal.commit, proposal.tid_scheme, proposal.hypothetical) == (
+        "proposal: direct + asm + pfn-cache", "", "tid01", False)
+    # the proposal in another era than the design's own names it
+    assert strategies.resolve("shadow-modified", "440", "guest-tid", "asm", "gup").label == (
+        "proposal: shadow-modified (guest-tid) + asm + gup")
     # another pfn source than the kernel's get_user_pages is named
     assert strategies.resolve("direct", "440", pfn_source="pin-all").label == (
         "7924bd41 (tid01, C) + pin-all")

@@ -233,9 +233,9 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     Left: the miss probability at the k-th guest access after a vcpu_load, one
     line per design (thin: each k; thick: its mean over a few neighbouring k).
     Right: its running sum, the misses per resume taken in the first k accesses
-    (its last point is ``repopulation.misses_per_resume``).  A design whose
-    curve equals an earlier one's says so in the legend (its line hides under
-    the other); a design with no resume is listed as such.
+    (its last point is ``repopulation.misses_per_resume``).  One legend below
+    both panels; a design whose curve equals an earlier one's says so in it
+    (its line hides under the other); a design with no resume is listed as such.
     """
     runs = _check_runs(runs)
     with _rc():
@@ -250,7 +250,6 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             resumes = rep["resumes"]
             if not resumes:
                 ax.plot([], [], color=colour, label=f"{label} (no resume)")
-                cum.plot([], [], color=colour, label=f"{label} (no resume)")
                 continue
             key = (resumes, tuple(rep["misses"]))
             same = seen.setdefault(key, label)
@@ -265,8 +264,7 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             for r in rate:
                 acc += r
                 running.append(acc)
-            cum.plot(range(1, len(running) + 1), running, linewidth=1.8,
-                     label=f"{label}{' (' + note[2:] + ')' if note else ''}", **style)
+            cum.plot(range(1, len(running) + 1), running, linewidth=1.8, **style)
             if running and not note:
                 cum.annotate(f"{running[-1]:.1f}", (len(running), running[-1]),
                              textcoords="offset points", xytext=(3, 0), va="center",
@@ -276,15 +274,16 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes)")
         ax.set_ylim(bottom=0)
         ax.set_xlim(0, max(window, 1))
-        ax.legend(loc="upper right", title=f"design (thin: each k; thick: mean over {width} k)"
-                  if width > 1 else "design")
         cum.set_title("Cumulative misses per resume")
         cum.set_xlabel("guest accesses after vcpu_load (k)")
         cum.set_ylabel("misses per resume in the first k accesses")
         cum.set_ylim(bottom=0)
         cum.set_xlim(0, max(window, 1) * 1.1)
-        cum.legend(loc="center right", title="design")
+        # one legend for both panels, below them: a comparison's labels are long
         fig.tight_layout()
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, -0.01), title=f"design (left: thin each k, thick the "
+                   f"mean over {width} k)" if width > 1 else "design")
     return _done(fig, out, formats, dpi)
 
 

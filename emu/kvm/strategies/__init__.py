@@ -132,12 +132,24 @@ class Design:
     #: How tables, reports and help name it, e.g. ``83aae4a8 (guest-tid, C)``.
     label: str
 
+    @property
+    def row_label(self) -> str:
+        """The label with the design's name, as a comparison's row gives it:
+        ``shadow-modified 83aae4a8 (guest-tid, C)``, ``proposal: direct + asm +
+        pfn-cache``, ``hypothetical: direct-noflush 7924bd41 without _tlbia (tid01, C)``."""
+        mark = "hypothetical: "
+        text = self.label.removeprefix(mark) if self.hypothetical else self.label
+        if not text.startswith(("proposal: ", self.strategy + " ")):
+            text = f"{self.strategy} {text}"
+        return mark + text if self.hypothetical else text
+
 
 def _label(cls, scheme, handler, pfn_source, hypothetical) -> tuple[str, str]:
     """(commit, label) of design ``cls`` run in ``scheme`` with ``handler``."""
     commit = cls.eras.get(scheme, "") if scheme else cls.shipped
-    if handler != HISTORICAL_HANDLER:
-        text = f"proposal: {cls.name} + {handler} + {pfn_source}"
+    if handler != HISTORICAL_HANDLER:       # no kernel shipped it: no commit
+        era = f" ({scheme})" if scheme and scheme != cls.default_era else ""
+        commit, text = "", f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
     else:
         where = ", ".join(x for x in (scheme, handler.upper()) if x)
         text = f"{commit or cls.name} ({where})"

@@ -29,6 +29,9 @@ is charged by the pfn source):
 * ``priv_switch`` -- the guest's MSR[PR] changed (interrupt delivery from
   user mode, rfi to user mode): kvmppc_mmu_priv_switch;
 * ``set_pid`` -- the guest's ``mtspr PID`` trapped: kvmppc_set_pid;
+* ``release_guest_entry`` -- the guest's ``tlbwe`` overwrites a valid entry:
+  kvmppc_44x_invalidate (by guest index) or kvmppc_mmu_invalidate (by
+  address range and TID, the shadow designs);
 * ``set_shadow_pids`` -- after vcpu_load, a privilege switch or a PID change:
   load the hardware PID(s);
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
@@ -44,7 +47,8 @@ from typing import Optional
 import numpy as np
 
 from emu.codes import CAUSE, STRATEGY, TID_SCHEMES
-from emu.kvm.shadow import mark_all_modified, release_process_entries, release_slot
+from emu.kvm.shadow import (mark_all_modified, release_guest_entry, release_process_entries,
+                             release_slot)
 
 NO_PID = 0xFFFF
 
@@ -209,6 +213,13 @@ class Strategy:
         elif self.tid_scheme != "guest-tid":
             cycles = self.release_process_shadows(cpu, vcpu)
         return cycles + self.set_shadow_pids(cpu, vcpu)
+
+    def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """The guest's ``tlbwe`` is about to overwrite valid entry ``gi``: release
+        the shadows of the old entry, every shadow_ref whose guest index is
+        ``gi`` (kvmppc_44x_invalidate, 44x_tlb.c @7924bd41).  Called inside the
+        EMUL_TLBWE exit; returns the slots released."""
+        return release_guest_entry(cpu, vcpu, gi, reason)
 
     def release_process_shadows(self, cpu, vcpu) -> int:
         """The tid01 release at a guest PID change: every shadow_ref of the 64

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from emu.codes import CAUSE
-from emu.kvm.shadow import mark_modified, new_shadow_array, release_slot, restore_shadow_array
+from emu.kvm.shadow import (invalidate_range, mark_modified, new_shadow_array, release_slot,
+                             restore_shadow_array)
 from emu.kvm.strategies.base import CANNOT_CHOOSE_AN_INDEX, Strategy
 
 
@@ -40,6 +41,16 @@ class Shadow(Strategy):
     def vcpu_load(self, cpu, vcpu) -> int:
         restore_shadow_array(cpu, vcpu, self.loop_len)
         return 0            # the restore is the entry work the next entry charges
+
+    def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """kvmppc_mmu_invalidate(vcpu, eaddr, get_tlb_end, asid) of the old entry
+        (emulate.c 2.6.26, 44x_tlb.c @83aae4a8, @49dd2c49, 2.6.28): the slots
+        0..hwater in its address range whose shadow TID is 0 or ``pid``, with
+        pid = the entry's TID in the guest-tid era and ``!TID`` after
+        (:func:`~emu.kvm.shadow.invalidate_range`)."""
+        gtid = int(vcpu.gtlb.tid_arr[gi])
+        pid = gtid if self.tid_scheme == "guest-tid" else int(gtid == 0)
+        return invalidate_range(cpu, vcpu, gi, pid, self.hwater, reason)
 
     def release_process_shadows(self, cpu, vcpu) -> int:
         """tid01 with a shadow array (44x_tlb.c 2.6.28 kvmppc_set_pid): every one of
