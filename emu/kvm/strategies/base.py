@@ -55,6 +55,13 @@ CANNOT_CHOOSE_AN_INDEX = (
     "from the address and hardware picks the way), so a shadow array cannot be laid into "
     "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
 
+#: Why a shadow design cannot run where tlbwe ignores the index software names
+#: (formatted with the design and the designs that can).
+HARDWARE_INDEX_REFUSAL = (
+    "kvm.strategy: '{strategy}' cannot run with machine.tlb_index = 'hardware': every tlbwe "
+    "goes to a victim the hardware picks, so no entry can be put back at the index it came from "
+    "(docs/kvm440.md §4.1); use one of: {alternatives}")
+
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
 
@@ -101,6 +108,14 @@ class Strategy:
     #: Its entry loop reads modified flags, and every release sets one
     #: (kvmppc_mmu_invalidate / priv_switch / set_pid, 83aae4a8 on).
     flags_released = False
+    #: It writes entries back at the hardware indices they came from (a shadow
+    #: array, a save at put): refused where tlbwe ignores the index (machine.tlb_index).
+    needs_index = False
+    #: e500: it writes MAS0[ESEL], so a guest TLB0 shadow goes to the way it names
+    #: (0164c0f0); else the hardware's next victim (46f43c6e).
+    esel = False
+    #: e500: TLB1 entries it keeps out of its shadow pool besides the host's CAMs.
+    tlb1_reserved = 0
 
     def __init__(self, costs, hwater: int, tid_scheme: Optional[str] = None,
                  core: str = "440"):
@@ -154,6 +169,18 @@ class Strategy:
     def vcpu_put(self, cpu, vcpu) -> int:
         """Called when ``vcpu``'s thread is scheduled out of ``cpu`` (and at every
         heavyweight exit); returns cycles."""
+        return 0
+
+    # -- the guest's TLB writes (e500) -------------------------------------------------
+
+    def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
+        """The guest's ``tlbwe`` replaced (or invalidated) valid guest entry ``gi``,
+        whose shadows are released; returns cycles of anything more."""
+        return 0
+
+    def guest_flash_invalidate(self, cpu, vcpu) -> int:
+        """The guest's ``mtspr MMUCSR0`` invalidated its TLB0 entries (their shadows
+        are released); returns cycles of anything more."""
         return 0
 
     # -- the guest's MSR[PR] and MMU context ------------------------------------------

@@ -29,6 +29,7 @@ class DirectSaveOnSwitch(Strategy):
     refusal = CANNOT_CHOOSE_AN_INDEX
     eras = {"tid01": "67577927"}
     default_era = "tid01"
+    needs_index = True
 
     def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "440"):
         super().__init__(costs, hwater, tid_scheme, core)

@@ -30,6 +30,7 @@ class Shadow(Strategy):
     eras = {"guest-tid": "2.6.26"}
     default_era = "guest-tid"
     entry_loop = True
+    needs_index = True
 
     def entry_base(self) -> int:
         return self.hwater * self.costs["shadow_restore_per_entry"]
