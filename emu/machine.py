@@ -107,6 +107,7 @@ class Machine:
         virt = self.cpus[0].virt
         # flat hardware indices: the e500's TLB1 follows TLB0
         self.hw_entries = virt.tlb.entries + (virt.tlb1.entries if virt.e500 else 0)
+        self.strategy.hw_entries = self.hw_entries
         self.host = Host(self.cpus, self.costs, self.us, self.us(scenario.duration_ms * 1000),
                          self.warmup, sched, progress, scenario.sim.timeline)
         self.env = self.host.env

@@ -282,13 +282,11 @@ class Machine:
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
                         "docs/kvm440.md §0, §1.5; ignored on the e500)")
     e500_version: str = param("v2", Choice(E500_VERSIONS),
-                              "the e500's own TLB0: v1 256 entries 2-way, v2 512 entries "
-                              "4-way (docs/kvm440.md §4.1; the guest's TLB is KVM's "
-                              "256 x 2-way + 16 either way; ignored on the 440)")
+                              "the e500's TLB0: v1 256 x 2-way, v2 512 x 4-way "
+                              "(docs/kvm440.md §4.1, §4.3; e500 only)")
     tlb_index: str = param("software", Choice(TLB_INDEX),
-                           "software: tlbwe writes the index software names (440 UTLB, "
-                           "e500 TLB0 through MAS0[ESEL]); hardware: a hypothetical core "
-                           "whose tlbwe always goes to a hardware-chosen victim")
+                           "hardware: a hypothetical core whose tlbwe always writes the "
+                           "hardware's victim (docs/kvm440.md §4.3)")
 
 
 @dataclass(frozen=True)

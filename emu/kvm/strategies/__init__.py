@@ -9,7 +9,9 @@ hooks and the TID eras.
 
 >>> from emu.kvm import strategies
 >>> strategies.allowed_on("e500")
-('direct', 'e500-flush-on-put', 'e500-shadow-ids')
+('shadow', 'shadow-modified', 'direct', 'e500-flush-on-put', 'e500-shadow-ids')
+>>> strategies.resolve("shadow", "e500").label
+'hypothetical: shadow (C)'
 >>> strategies.refusal("e500-shadow-ids", "440")
 "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')"
 >>> strategies.resolve("shadow-modified", "440", tid_scheme="guest-tid").label

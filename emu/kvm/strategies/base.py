@@ -48,12 +48,12 @@ from emu.kvm.shadow import mark_all_modified, release_process_entries, release_s
 
 NO_PID = 0xFFFF
 
-#: Why a design that lays entries into hardware indices of its choosing
-#: cannot run on the e500 (formatted with the strategies that can).
-CANNOT_CHOOSE_AN_INDEX = (
-    "cannot be modelled on the e500: software cannot choose a TLB0 index (the set comes "
-    "from the address and hardware picks the way), so a shadow array cannot be laid into "
-    "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
+#: Why a 440 design that saves and restores the UTLB's flat indices cannot run
+#: on the e500 (formatted with the strategies that can).
+THE_440_INDICES = (
+    "cannot be modelled on the e500: it saves and restores the 440 UTLB's flat indices "
+    "0..hwater (kvmppc_44x_tlb_put / _load), and KVM e500 never had that design "
+    "(docs/kvm440.md §4.2); use {alternatives}")
 
 #: Why a shadow design cannot run where tlbwe ignores the index software names
 #: (formatted with the design and the designs that can).
@@ -116,6 +116,9 @@ class Strategy:
     esel = False
     #: e500: TLB1 entries it keeps out of its shadow pool besides the host's CAMs.
     tlb1_reserved = 0
+    #: The core's flat hardware TLB indices (the e500's TLB1 after TLB0), set by
+    #: the machine once the core is built.
+    hw_entries = 0
 
     def __init__(self, costs, hwater: int, tid_scheme: Optional[str] = None,
                  core: str = "440"):
