@@ -234,7 +234,8 @@ cdef class Ctx:
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
     cdef int32_t[::1] shadow_pos     # KVM's victim counter of the shadow designs (one per machine)
-    cdef int32_t[::1] e500_map       # e500 guest: [TLB1 pool victim, pool size (0: none), ESEL]
+    # e500 guest: [TLB1 pool victim, pool size (0: none), ESEL, set-indexed guest TLB search]
+    cdef int32_t[::1] e500_map
     cdef uint8_t[::1] mod
     cdef int64_t[::1] repop_miss, repop_access
     cdef public int64_t guest_run, since_load, n_modified

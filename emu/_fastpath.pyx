@@ -1131,6 +1131,10 @@ cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept n
 cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
     if v.hashed_walk:
         return v.costs.asm_walk_hashed if v.handler == HANDLER_ASM else v.costs.c_walk_hashed
+    if v.e500_map[3]:
+        # e500 @0164c0f0: the two ways of the EA's TLB0 set, then TLB1's 16
+        entries = 2 + 16
+        gi = -1 if gi < 0 else ((gi & 1) if gi < 256 else gi - 256 + 2)
     return (v.costs.asm_walk_per_entry if v.handler == HANDLER_ASM else v.costs.c_walk_per_entry) * \
         (gi + 1 if gi >= 0 else entries)
 
@@ -1178,7 +1182,7 @@ cdef class Ctx:
         self.host_pt = arrays["host_pt"]
         self.mod = arrays["mod"]
         self.shadow_pos = arrays.setdefault("shadow_pos", np.zeros(1, np.int32))
-        self.e500_map = arrays.setdefault("e500_map", np.zeros(3, np.int32))
+        self.e500_map = arrays.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = self.mod.shape[0]
         self.repop_miss = arrays["repop_miss"]
         self.repop_access = arrays["repop_access"]

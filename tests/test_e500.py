@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emu.codes import CYCLES, KIND_LOAD, STOP
+from emu.codes import CYCLES, KIND_LOAD, STEP, STOP
 from emu.guest import traps_e500 as T
 from emu.guest.traps44x import TrapSeq
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, HOST_CAMS, guest_tlb0_index
@@ -256,3 +256,34 @@ def test_cython_and_reference_agree_on_e500_runs(combo):
     a, b = (run(default_scenario(), over + [f"sim.backend={be}"]).summary for be in BACKENDS)
     assert a["guest_accesses"] > 0
     assert _without_backend(a) == _without_backend(b)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy, searched", [
+    ("e500-flush-on-put", 256 + 16),   # kvmppc_e500_tlb_index @46f43c6e: every entry
+    ("e500-shadow-ids", 2 + 16)])      # @0164c0f0: the set's two ways, then TLB1
+def test_a_guest_tlb_miss_searches_as_the_kernel_did(backend, strategy, searched):
+    m, vcpu, cpu = loaded_vcpu(backend, strategy, "kvm.handler=c")
+    profile, walk = vcpu.ctx.arrays["profile"], 2 * STEP["walk"] + 1
+    before = int(profile[walk])
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, np.array([0x2000_7000], np.uint32),
+                                   np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert stop == STOP["guest_miss"]
+    assert int(profile[walk]) - before == searched * m.costs["c_walk_per_entry"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_a_pid_rollover_is_one_mtspr_mmucsr0(backend, strategy):
+    m, vcpu, cpu = loaded_vcpu(backend, strategy)
+    guest_miss(vcpu, cpu, 0x2000_1000)
+    ids = (vcpu.ctx.shadow_pid, vcpu.ctx.pid1)
+    before = exit_counts(vcpu)
+    vcpu.kernel.pid_rollover_flush(cpu)
+    assert delta(before, exit_counts(vcpu)) == {"EMUL_MTSPR": 1}
+    assert not vcpu.gtlb.valid_arr[:GUEST_TLB0_ENTRIES].any()    # TLB0 gone
+    assert vcpu.gtlb.valid_arr[GUEST_TLB0_ENTRIES:].sum() == 3    # the kernel's CAMs stay
+    if strategy == "e500-flush-on-put":          # kvmppc_e500_emul_mt_mmucsr0: _tlbil_all
+        assert cpu.virt.tlb.valid_count() == 0
+    else:                                        # id_table_reset_all: new IDs, no flush
+        assert min(vcpu.ctx.shadow_pid, vcpu.ctx.pid1) > max(ids)

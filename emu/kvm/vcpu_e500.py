@@ -12,6 +12,9 @@ this class changes what is e500 (docs/kvm440.md §4):
 * the guest's ``mtspr MMUCSR0`` (``kvmppc_e500_emul_mt_mmucsr0``): every
   guest TLB0 entry is invalidated (the kernel's TLB1 CAMs are IPROT), then
   the design's own step (a flash invalidate @46f43c6e; an ID reset @0164c0f0);
+* how KVM searches the guest TLB: linearly over TLB0's 256 then TLB1
+  (``kvmppc_e500_tlb_index`` @46f43c6e: the model's flat walk), or the two
+  ways of the address's TLB0 set then TLB1 (@0164c0f0 on: ``e500_map[3]``);
 * where a shadow goes in hardware (the fast path's ``e500_map``): a guest
   TLB1 entry into the vCPU's TLB1 pool (``tlb1_max_shadow_size()`` slots,
   KVM's round robin), a guest TLB0 entry into the set of its address, at the
@@ -44,7 +47,7 @@ class E500VcpuThread(VcpuThread):
         host_tlb1 = machine.cpus[0].virt.tlb1.entries
         esel = strategy.esel and machine.scenario.machine.tlb_index == "software"
         self.ctx.arrays["e500_map"][:] = (0, tlb1_pool_size(host_tlb1, strategy.tlb1_reserved),
-                                          1 if esel else 0)
+                                          1 if esel else 0, 0 if strategy.linear_search else 1)
 
     def build_guest_tlb(self, backend):
         """KVM e500's guest TLB: TLB0 256 x 2-way at 0..255, TLB1 16 at 256..271."""

@@ -159,7 +159,7 @@ class Ctx:
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
         self.shadow_pos = a.setdefault("shadow_pos", np.zeros(1, np.int32))
-        self.e500_map = a.setdefault("e500_map", np.zeros(3, np.int32))
+        self.e500_map = a.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = len(self.mod)
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
         self.exits_us, self.exit_sumsq_us = a["exits_us"], a["exit_sumsq_us"]
@@ -314,6 +314,8 @@ class Ctx:
         if self.hashed_walk:
             return c["asm_walk_hashed"] if self.handler == 0 else c["c_walk_hashed"]
         per = c["asm_walk_per_entry"] if self.handler == 0 else c["c_walk_per_entry"]
+        if self.e500_map[3]:       # e500 @0164c0f0: the set's two ways, then TLB1's 16
+            return per * ((gi & 1 if gi < 256 else gi - 256 + 2) + 1 if gi >= 0 else 2 + 16)
         return per * (gi + 1 if gi >= 0 else self.gtlb.entries)
 
     # -- the loops -------------------------------------------------------------------

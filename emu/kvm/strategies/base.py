@@ -114,6 +114,9 @@ class Strategy:
     #: e500: it writes MAS0[ESEL], so a guest TLB0 shadow goes to the way it names
     #: (0164c0f0); else the hardware's next victim (46f43c6e).
     esel = False
+    #: e500: KVM searches the guest TLB linearly, all 256 TLB0 entries then TLB1
+    #: (46f43c6e); else the two ways of the address's set, then TLB1 (0164c0f0).
+    linear_search = False
     #: e500: TLB1 entries it keeps out of its shadow pool besides the host's CAMs.
     tlb1_reserved = 0
     #: The core's flat hardware TLB indices (the e500's TLB1 after TLB0), set by

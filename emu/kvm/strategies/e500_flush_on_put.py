@@ -27,6 +27,8 @@ class E500FlushOnPut(Strategy):
       hardware's next victim picks (MAS0 is left as the last miss set it).
     * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries and runs
       ``_tlbil_all``.
+    * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
+      (``kvmppc_e500_tlb_index``).
     """
 
     name = "e500-flush-on-put"
@@ -40,6 +42,7 @@ class E500FlushOnPut(Strategy):
     refusal = NEEDS_THE_E500
     historical_pfn_source = None
     shipped = "early KVM e500"
+    linear_search = True
 
     def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "e500"):
         super().__init__(costs, hwater, tid_scheme, core)
