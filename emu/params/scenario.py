@@ -413,9 +413,14 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
 
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
-    with its resolved handler (:func:`emu.kvm.strategies.resolve`)."""
-    return strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
-                              kvm.pfn_source, kvm.hypothetical)
+    with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
+    whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
+    that never existed) it is labelled hypothetical."""
+    d = strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
+                           kvm.pfn_source, kvm.hypothetical)
+    if machine.tlb_index == "hardware" and not d.hypothetical:
+        d = dataclasses.replace(d, hypothetical=True, label="hypothetical: " + d.label)
+    return d
 
 
 def resolved(cfg: Scenario) -> Scenario:
