@@ -127,16 +127,26 @@ def test_default_run_applies_every_set():
 def test_default_run_leaves_out_designs_the_core_cannot_run():
     p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
     c = json_of(p)
-    assert [r["value"] for r in c["runs"]] == ["direct"]
+    # shadow runs on the e500 through ESEL (hypothetical); save-on-switch is 440-only
+    assert [r["value"] for r in c["runs"]] == ["shadow", "direct"]
+    assert c["runs"][0]["summary"]["design"]["label"].startswith("hypothetical: ")
     assert c["runs"][0]["summary"]["config"]["machine"]["core"] == "e500"
     note = p.stderr.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
-    assert "shadow" in note[0] and "direct-save-on-switch" in note[0] and "e500" in note[0]
+    assert "direct-save-on-switch" in note[0] and "e500" in note[0]
+    # a core whose tlbwe ignores the index: only direct is left of the three
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.tlb_index=hardware", "--json")
+    assert [r["value"] for r in json_of(p)["runs"]] == ["direct"]
+    assert "tlb_index = 'hardware'" in p.stderr and "shadow" in p.stderr
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():
-    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set", "kvm.strategy=shadow",
-                               timeout=QUICK), "'shadow'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set",
+                               "kvm.strategy=direct-save-on-switch", timeout=QUICK),
+                       "'direct-save-on-switch'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.tlb_index=hardware", "--set",
+                               "kvm.strategy=shadow", timeout=QUICK),
+                       "'shadow'", "tlb_index = 'hardware'")
 
 
 # -- 2. output folders ---------------------------------------------------------------------

@@ -287,3 +287,21 @@ def test_a_pid_rollover_is_one_mtspr_mmucsr0(backend, strategy):
         assert cpu.virt.tlb.valid_count() == 0
     else:                                        # id_table_reset_all: new IDs, no flush
         assert min(vcpu.ctx.shadow_pid, vcpu.ctx.pid1) > max(ids)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_guest_tlb_refs_live_as_long_as_the_guest_tlb0_entry(backend):
+    # @0164c0f0: the guest's tlbwe takes the page reference (gfn_to_pfn); a later
+    # miss on the same guest entry rebuilds the shadow from it, with no gfn_to_pfn
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids", "kvm.pfn_source=guest-tlb-refs")
+    kvm, ea = vcpu.kvm, 0x2000_5000
+    guest_miss(vcpu, cpu, ea)
+    calls = kvm.gfn_to_pfn_calls
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    for i in np.flatnonzero(vcpu.ctx.arrays["hwref_gi"] == gi):
+        cpu.virt.invalidate(int(i), 2)           # the host evicts the shadow
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, np.array([ea], np.uint32),
+                                   np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert stop == STOP["end"] and kvm.gfn_to_pfn_calls == calls
+    vcpu.tlbwe(cpu, gi, None, (ea, 12, vcpu.ctx.guest_pid, 0, 0x40_0000))   # rewritten
+    assert kvm.gfn_to_pfn_calls == calls + 1

@@ -191,7 +191,7 @@ class Base:
         assert flush["tlb"]["guest"]["misses_by_cause"]["flush"] > 0
         assert sids["tlb"]["guest"]["misses_by_cause"]["guest-context-switch"] == 0
         assert sids["tlb"]["guest"]["misses_by_cause"]["flush"] == 0
-        assert sids["tlb"]["guest"]["misses"] < flush["tlb"]["guest"]["misses"]
+        assert sids["tlb"]["guest"]["miss_rate"] < flush["tlb"]["guest"]["miss_rate"]
 
 
 class TestCython(Base):
@@ -328,7 +328,8 @@ def emu(*args, **kw):
 @pytest.mark.parametrize("text, key", [
     ("[kvm]\nstratgy = 'shadow'\n", "kvm.stratgy"),
     ("[kvm]\npfn_cache_entries = 'many'\n", "kvm.pfn_cache_entries"),
-    ("[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow'\n", "index"),
+    ("[machine]\ncore = 'e500'\ntlb_index = 'hardware'\n[kvm]\nstrategy = 'shadow'\n",
+     "index"),
     ("[machine]\ncore = '440'\n[kvm]\nstrategy = 'e500-shadow-ids'\n", "e500"),
     ("duration_ms = [\n", "invalid TOML"),
 ])

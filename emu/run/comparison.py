@@ -174,13 +174,18 @@ def default_designs(overrides=()) -> tuple[list, list, str]:
         return ([base.kvm.strategy],
                 [o for o in overrides if str(o).partition("=")[0].strip() != "kvm.strategy"], "")
     core = base.machine.core
-    left_out = [d for d in DEFAULT_DESIGNS if strategies.refusal(d, core)]
+    # a core whose tlbwe ignores the index cannot run the designs that need one
+    hardware = base.machine.tlb_index == "hardware"
+    runnable = [d for d in strategies.allowed_on(core)
+                if not (hardware and strategies.get(d).needs_index)]
+    left_out = [d for d in DEFAULT_DESIGNS if d not in runnable]
     designs = [d for d in DEFAULT_DESIGNS if d not in left_out]
     if not designs:
         raise ConfigError(strategies.refusal(left_out[0], core))
     note = ""
     if left_out:
-        note = (f"{' and '.join(left_out)} left out: the {core} core cannot run "
+        where = f"the {core} core" + (" with machine.tlb_index = 'hardware'" if hardware else "")
+        note = (f"{' and '.join(left_out)} left out: {where} cannot run "
                 f"{'them' if len(left_out) > 1 else 'it'} (its designs: "
-                f"{', '.join(strategies.allowed_on(core))}; --set kvm.strategy=NAME runs one)")
+                f"{', '.join(runnable)}; --set kvm.strategy=NAME runs one)")
     return designs, overrides, note
