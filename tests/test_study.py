@@ -205,7 +205,9 @@ def test_mmio_heavy():
     assert two["mmio_per_ms"] > one["mmio_per_ms"]
     assert one["host_evicted_misses"] == 0 == two["host_evicted_misses"]
     assert one["flushed_misses"] > 0 and two["flushed_misses"] > 0
-    assert pts["uart/2cpu/shadow/every2000"]["flushed_misses"] == 0
+    # 2.6.26's shadow keeps its array across the exit to QEMU: it refills only after
+    # the guest's privilege switches (guest-tid), far less than direct after each put
+    assert 0 < 10 * pts["uart/2cpu/shadow/every2000"]["flushed_misses"] < two["flushed_misses"]
     assert one["cpu0_host_switch_cycles"] > two["cpu0_host_switch_cycles"]
 
 

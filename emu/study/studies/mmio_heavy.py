@@ -33,20 +33,23 @@ DEVICES = ("uart", "block")
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"duration_ms": 4, "every": (2000,), "cpus": (1, 2),
+        return {"duration_ms": 4, "warmup_ms": 10, "every": (2000,), "cpus": (1, 2),
                 "strategies": ("direct", "shadow")}
-    return {"duration_ms": 20, "every": (500, 2000, 8000), "cpus": (1, 2),
+    return {"duration_ms": 20, "warmup_ms": 20, "every": (500, 2000, 8000), "cpus": (1, 2),
             "strategies": ("direct", "direct-save-on-switch", "shadow")}
 
 
-def make(device: str, cpus: int, strategy: str, every: int, duration_ms: float) -> dict:
+def make(device: str, cpus: int, strategy: str, every: int, duration_ms: float,
+         warmup_ms: float = 0.0) -> dict:
+    """One run: ``warmup_ms`` of cold start left out, then ``duration_ms`` measured."""
     guest = {"vcpus": 1, "memory_mb": 64, "vcpu_cpus": [0], "qemu_cpu": cpus - 1,
              "process": [{"workload": {"kind": "working-set", "pages": 32, "code_pages": 4,
                                        "mmio_every": every, "mmio_device": device}}]}
     return scenario(
         name=f"{NAME}: {device}, {cpus} CPU(s), {strategy}, MMIO every {every}",
         question="cost of MMIO exits to QEMU, with QEMU on the vCPU's CPU or its own",
-        duration_ms=duration_ms,
+        duration_ms=warmup_ms + duration_ms,
+        sim={"warmup_ms": warmup_ms},
         machine={"core": "440", "cpus": cpus},
         kvm={"strategy": strategy, "handler": "asm", "pfn_source": "pfn-cache"},
         vm=[guest],
@@ -90,7 +93,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
             for cpus in p["cpus"]:
                 for st in p["strategies"]:
                     lab = f"{device}/{cpus}cpu/{st}/every{every}"
-                    rec.run(lab, make(device, cpus, st, every, p["duration_ms"]))
+                    rec.run(lab, make(device, cpus, st, every, p["duration_ms"], p["warmup_ms"]))
                     points[lab] = point(rec.last)
     return {"plan": {k: list(v) if isinstance(v, tuple) else v for k, v in p.items()},
             "points": points}
