@@ -251,6 +251,8 @@ cdef class Ctx:
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
     cdef int32_t[::1] shadow_pos     # KVM's victim counter of the shadow designs (one per machine)
+    # e500 guest: [TLB1 pool victim, pool size (0: none), ESEL, set-indexed guest TLB search]
+    cdef int32_t[::1] e500_map
     cdef uint8_t[::1] mod
     cdef int64_t[::1] repop_miss, repop_access
     cdef public int64_t guest_run, since_load, n_modified
@@ -273,6 +275,7 @@ cdef class Ctx:
     cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
                               int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
+    cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil

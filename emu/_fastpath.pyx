@@ -1170,6 +1170,10 @@ cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept n
 cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
     if v.hashed_walk:
         return v.costs.asm_walk_hashed if v.handler == HANDLER_ASM else v.costs.c_walk_hashed
+    if v.e500_map[3]:
+        # e500 @0164c0f0: the two ways of the EA's TLB0 set, then TLB1's 16
+        entries = 2 + 16
+        gi = -1 if gi < 0 else ((gi & 1) if gi < 256 else gi - 256 + 2)
     return (v.costs.asm_walk_per_entry if v.handler == HANDLER_ASM else v.costs.c_walk_per_entry) * \
         (gi + 1 if gi >= 0 else entries)
 
@@ -1217,6 +1221,7 @@ cdef class Ctx:
         self.host_pt = arrays["host_pt"]
         self.mod = arrays["mod"]
         self.shadow_pos = arrays.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.e500_map = arrays.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = self.mod.shape[0]
         self.repop_miss = arrays["repop_miss"]
         self.repop_access = arrays["repop_access"]
@@ -1378,7 +1383,18 @@ cdef class Ctx:
             stid = gtid
         else:
             stid = 1 if gtid == 0 else 0
-        if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
+        if self.e500_map[1] > 0:
+            # an e500 guest: TLB1 pool, ESEL or the hardware victim (e500_slot)
+            i = self.e500_slot(cpu, page, gi)
+            if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
+                self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+            if i >= cpu.tlb.entries:
+                cpu.hw_write(cpu.tlb1, i - cpu.tlb.entries, page, 12, stid, 1,
+                             <uint64_t> pfn << 12, owner, self.ctx)
+            else:
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner,
+                             self.ctx)
+        elif self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
             i = self.shadow_pos[0]
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
@@ -1403,6 +1419,26 @@ cdef class Ctx:
 
     def map_shadow(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn):
         return self.map_shadow_c(cpu, ea, gi, pfn)
+
+    cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil:
+        """The flat hardware index KVM e500 writes a shadow of guest entry ``gi`` to.
+
+        A guest TLB1 entry (``gi`` >= 256) takes the next slot of the vCPU's
+        TLB1 pool, KVM's own round robin placed top-down
+        (``kvmppc_e500_tlb1_map``, ``to_htlb1_esel``); a guest TLB0 entry takes
+        the set of its EA and, with ESEL (``e500_map[2]``: @0164c0f0's
+        ``MAS0_ESEL(esel & (ways - 1))``), the way software names, else the
+        hardware next victim (@46f43c6e leaves MAS0 as the last miss set it).
+        """
+        cdef int v
+        if gi >= 256:
+            v = self.e500_map[0]
+            self.e500_map[0] = 0 if v + 1 >= self.e500_map[1] else v + 1
+            return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
+        if self.e500_map[2]:
+            return (<int> ((page >> 12) % <uint64_t> cpu.tlb.sets) * cpu.tlb.ways
+                    + (gi & (cpu.tlb.ways - 1)))
+        return cpu.tlb.victim(page)
 
     cdef inline int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""

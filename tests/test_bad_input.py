@@ -733,11 +733,18 @@ CASES = [
     # ---- unknown strategy and impossible combinations ----------------------------------
     Case("toml-unknown-strategy", toml("[kvm]\nstrategy = 'shadw'\n"),
          ("kvm.strategy", "'shadw'", "did you mean 'shadow'")),
-    Case("toml-shadow-on-e500", toml("[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow'\n"),
-         ("kvm.strategy", "'shadow'", "e500")),
-    Case("toml-shadow-modified-on-e500", toml(
-        "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow-modified'\n"),
-        ("'shadow-modified'", "e500")),
+    Case("toml-shadow-on-hardware-index", toml(
+        "[machine]\ncore = 'e500'\ntlb_index = 'hardware'\n[kvm]\nstrategy = 'shadow'\n"),
+        ("kvm.strategy", "'shadow'", "machine.tlb_index = 'hardware'", "hardware picks")),
+    Case("toml-shadow-modified-on-hardware-index-440", toml(
+        "[machine]\ntlb_index = 'hardware'\n[kvm]\nstrategy = 'shadow-modified'\n"),
+        ("'shadow-modified'", "hardware", "direct, direct-noflush")),
+    Case("toml-e500-version-on-440", toml("[machine]\ne500_version = 'v1'\n"),
+         ("machine.e500_version", "'440'")),
+    Case("toml-e500-version-unknown", toml("[machine]\ncore = 'e500'\ne500_version = 'v3'\n"),
+         ("machine.e500_version", "v3")),
+    Case("toml-tlb-index-unknown", toml("[machine]\ntlb_index = 'random'\n"),
+         ("machine.tlb_index", "random")),
     Case("toml-save-on-switch-on-e500", toml(
         "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'direct-save-on-switch'\n"),
         ("'direct-save-on-switch'", "e500")),

@@ -194,23 +194,36 @@ def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
         assert words in note[0], note[0]
 
 
-def test_default_run_leaves_out_designs_the_core_cannot_run():
+def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones():
     p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
     c = json_of(p)
-    assert [r["values"]["kvm.strategy"] for r in c["runs"]] == ["direct", "direct"]
-    assert [r["summary"]["config"]["kvm"]["handler"] for r in c["runs"]] == ["c", "asm"]
-    for r in c["runs"]:                          # no e500 kernel shipped direct insertion
-        assert r["value"].startswith("hypothetical: ")
-        assert r["summary"]["config"]["machine"]["core"] == "e500"
+    assert [r["values"]["kvm.strategy"] for r in c["runs"]] == [
+        "e500-flush-on-put", "e500-shadow-ids", "shadow-modified", "direct", "direct"]
+    assert [r["summary"]["config"]["kvm"]["handler"] for r in c["runs"]] == [
+        "c", "c", "c", "c", "asm"]
+    assert all(r["summary"]["config"]["machine"]["core"] == "e500" for r in c["runs"])
+    # what shipped on the e500 is labelled with its commit; the rest is hypothetical
+    assert c["runs"][0]["value"].startswith("e500-flush-on-put 46f43c6e")
+    assert c["runs"][1]["value"].startswith("e500-shadow-ids dd9ebf1f")
+    assert all(r["value"].startswith("hypothetical: ") for r in c["runs"][2:])
+    assert p.stderr == ""
+    # a core whose tlbwe ignores the index leaves the shadow TLB out, saying why
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                "machine.tlb_index=hardware", "--json")
+    assert [r["values"]["kvm.strategy"] for r in json_of(p)["runs"]] == [
+        "e500-flush-on-put", "e500-shadow-ids", "direct", "direct"]
     note = p.stderr.strip().splitlines()
-    assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
-    assert ("shadow, shadow-modified and direct-save-on-switch left out: the e500 core cannot "
-            "run them" in note[0]), note[0]
+    assert len(note) == 1 and note[0].startswith("emu: note: shadow-modified left out"), p.stderr
+    assert "tlb_index = 'hardware'" in note[0]
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():
-    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set", "kvm.strategy=shadow",
-                               timeout=QUICK), "'shadow'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set",
+                               "kvm.strategy=direct-save-on-switch", timeout=QUICK),
+                       "'direct-save-on-switch'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.tlb_index=hardware", "--set",
+                               "kvm.strategy=shadow", timeout=QUICK),
+                       "'shadow'", "tlb_index = 'hardware'")
 
 
 # -- 2. output folders ---------------------------------------------------------------------

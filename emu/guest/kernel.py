@@ -134,6 +134,9 @@ class GuestKernel:
     given).  :meth:`attach` takes the port.
     """
 
+    #: The miss handler's trapping prefix: (data, instruction fetch).
+    MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
         self.os, self.gcpu = os, cpu_state
@@ -204,14 +207,13 @@ class GuestKernel:
         port.deliver(cpu, "ITLBREAL" if fetch else "DTLBREAL")
         self.user = False
         proc.guest_tlb_misses += 1
-        port.traps(cpu, T.ITLB_MISS_ENTRY if fetch else T.DTLB_MISS_ENTRY)
+        port.traps(cpu, self.MISS_ENTRY[fetch])
         gfn, table = self.os.walk(proc, ea)
         if gfn is None:
             self.page_fault(cpu, proc, ea, fetch, table)
             return
         self.kernel_work(cpu, c["guest_miss_handler"], self.fp.miss(proc, ea))
-        gi = self.gcpu.tlb_victim()
-        self.write_tlb_entry(cpu, gi, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
+        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True
@@ -226,6 +228,10 @@ class GuestKernel:
         self.kernel_work(cpu, c["guest_page_fault"], self.fp.fault(proc, ea, gfn))
         port.traps(cpu, self.c_fault)
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+
+    def fill(self, cpu, entry: tuple) -> None:
+        """finish_tlb_load: write ``entry`` at the guest's round-robin index."""
+        self.write_tlb_entry(cpu, self.gcpu.tlb_victim(), entry)
 
     def write_tlb_entry(self, cpu, gi: int, entry: tuple) -> None:
         """Write guest TLB entry ``gi``: XLAT, PAGEID, ATTRIB, each trapping (one

@@ -49,6 +49,8 @@ class VcpuThread(Thread):
     """
 
     kind = "vcpu"
+    #: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA).
+    pinned_entries = PINNED_ENTRIES
     #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
     observer = None
 
@@ -69,10 +71,10 @@ class VcpuThread(Thread):
         be = machine.backend
         self.strategy = machine.strategy
         self.costs = machine.costs
-        self.gtlb = build_guest_utlb(be)
+        self.gtlb = self.build_guest_tlb(be)
         self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm,
-                            shadow_pos=self.strategy.shadow_pos)
+                            shadow_pos=self.strategy.shadow_pos, guest_entries=self.gtlb.entries)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
                           self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
@@ -89,7 +91,7 @@ class VcpuThread(Thread):
         if machine.miss_log is not None:
             machine.miss_log.attach(self.ctx)
         # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
-        for gi, ea, shift, gpa in PINNED_ENTRIES:
+        for gi, ea, shift, gpa in self.pinned_entries:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
@@ -107,6 +109,10 @@ class VcpuThread(Thread):
         self.io_wake = -1                        # the I/O completion that ends the wait
         self.extint_pending = False              # an external interrupt KVM will deliver
         kernel.attach(self)
+
+    def build_guest_tlb(self, backend):
+        """The guest TLB KVM emulates: the 440's 64-entry UTLB."""
+        return build_guest_utlb(backend)
 
     def restart_counters(self) -> None:
         """Zero what this vCPU counts (the end of a warm-up), its processes' figures too."""
@@ -437,6 +443,7 @@ class VcpuThread(Thread):
         cpu.charge("c_path", self.costs["emul_tlbwe"])
         if gtlb.valid_arr[gi]:
             self.strategy.release_guest_entry(cpu, self, gi, cause)
+            cpu.charge("save_restore", self.strategy.guest_entry_replaced(cpu, self, gi))
         if entry is None:
             gtlb.invalidate(gi)
         else:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from emu.errors import ConfigError
+from emu.hw.e500 import TLB_INDEX, VERSIONS
 from emu.kvm import pfn, strategies
 from emu.params.fields import (
     Array,
@@ -71,6 +72,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 CORES = ("440", "e500")
+E500_VERSIONS = tuple(VERSIONS)
 STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
 TID_SCHEMES = strategies.TID_SCHEMES
@@ -280,6 +282,12 @@ class Machine:
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
                         "docs/kvm440.md §0, §1.5; ignored on the e500)")
+    e500_version: str = param("v2", Choice(E500_VERSIONS),
+                              "the e500's TLB0: v1 256 x 2-way, v2 512 x 4-way "
+                              "(docs/kvm440.md §4.1, §4.3; e500 only)")
+    tlb_index: str = param("software", Choice(TLB_INDEX),
+                           "hardware: a hypothetical core whose tlbwe always writes the "
+                           "hardware's victim (docs/kvm440.md §4.3)")
 
 
 @dataclass(frozen=True)
@@ -396,7 +404,9 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
       says which run where, and why not), in a TID era it ran with or
       ``hypothetical`` (:func:`emu.kvm.strategies.resolve`);
     - ``machine.micro_tlb`` is a 440 feature;
-    - a shadow design's entry loop needs ``machine.hwater`` >= 1.
+    - a shadow design's entry loop needs ``machine.hwater`` >= 1, and a core
+      whose ``tlbwe`` software can point at an index (``machine.tlb_index``);
+    - ``machine.e500_version`` other than the default names an e500.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
@@ -406,6 +416,13 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
         raise ConfigError(f"machine.hwater: the entry loop of kvm.strategy '{kvm.strategy}' "
                           f"writes indices 0..hwater-1, and hwater 0 leaves it none "
                           f"(expected 1..{MAX_HWATER})")
+    if core != "e500" and machine.e500_version != "v2":
+        raise ConfigError(f"machine.e500_version: '{machine.e500_version}' is the e500's TLB0 "
+                          f"and machine.core is '{core}'; set core = 'e500' or leave it 'v2'")
+    if machine.tlb_index == "hardware" and strategies.get(kvm.strategy).needs_index:
+        others = [n for n in strategies.allowed_on(core) if not strategies.get(n).needs_index]
+        raise ConfigError(strategies.HARDWARE_INDEX_REFUSAL.format(
+            strategy=kvm.strategy, alternatives=", ".join(others)))
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
@@ -414,9 +431,14 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
 
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
-    with its resolved handler (:func:`emu.kvm.strategies.resolve`)."""
-    return strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
-                              kvm.pfn_source, kvm.hypothetical)
+    with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
+    whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
+    that never existed) it is labelled hypothetical."""
+    d = strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
+                           kvm.pfn_source, kvm.hypothetical)
+    if machine.tlb_index == "hardware" and not d.hypothetical:
+        d = dataclasses.replace(d, hypothetical=True, label="hypothetical: " + d.label)
+    return d
 
 
 def resolved(cfg: Scenario) -> Scenario:

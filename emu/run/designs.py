@@ -1,9 +1,10 @@
-"""What ``emu run`` without FILE compares: the 440 designs as KVM shipped them, next to the proposal.
+"""What ``emu run`` without FILE compares: the designs as KVM shipped them, next to the proposal.
 
 Each row is a :class:`~emu.run.comparison.Variant`: a design with the TID era,
 miss handler and pfn source it ran with (docs/kvm440.md §2.10), labelled with
 the commit that shipped it; the last row is the seed's proposal, which no
-kernel shipped.
+kernel shipped.  On the e500 the rows are its own designs (docs/kvm440.md §4),
+then what no e500 kernel shipped, labelled hypothetical.
 
 >>> [v.label for v in default_variants()[0]]          # doctest: +NORMALIZE_WHITESPACE
 ['shadow 2.6.26 (guest-tid, C)', 'shadow-modified 83aae4a8 (guest-tid, C)',
@@ -23,9 +24,9 @@ from emu.run.scenario import resolve
 #: What the default comparison's labels name (``comparison.json``'s ``key``).
 KEY = "design"
 
-#: The default comparison: each design in each era it shipped with, with the
-#: historical C handler and get_user_pages (every KVM-440 version), then the
-#: proposal: direct insertion with the assembly handler and the pfn cache.
+#: The default comparison on the 440: each design in each era it shipped with,
+#: with the historical C handler and get_user_pages (every KVM-440 version),
+#: then the proposal: direct insertion with the assembly handler and the pfn cache.
 DEFAULT_VARIANTS = (
     {"kvm.strategy": "shadow", "kvm.handler": "c", "kvm.pfn_source": "gup"},
     {"kvm.strategy": "shadow-modified", "kvm.tid_scheme": "guest-tid", "kvm.handler": "c",
@@ -38,6 +39,22 @@ DEFAULT_VARIANTS = (
     {"kvm.strategy": "direct-save-on-switch", "kvm.handler": "c", "kvm.pfn_source": "gup"},
     {"kvm.strategy": "direct", "kvm.handler": "asm", "kvm.pfn_source": "pfn-cache"},
 )
+
+#: On the e500: the two designs KVM shipped there (46f43c6e's flush on put, a
+#: reference per shadow; 0164c0f0's shadow IDs, a reference per guest TLB0
+#: entry), both in C, then what no e500 kernel shipped: a shadow TLB restored
+#: through ESEL, direct insertion, and the proposal (docs/kvm440.md §4).
+DEFAULT_VARIANTS_E500 = (
+    {"kvm.strategy": "e500-flush-on-put", "kvm.handler": "c", "kvm.pfn_source": "gup"},
+    {"kvm.strategy": "e500-shadow-ids", "kvm.handler": "c", "kvm.pfn_source": "guest-tlb-refs"},
+    {"kvm.strategy": "shadow-modified", "kvm.handler": "c", "kvm.pfn_source": "gup",
+     "kvm.hypothetical": "true"},
+    {"kvm.strategy": "direct", "kvm.handler": "c", "kvm.pfn_source": "gup"},
+    {"kvm.strategy": "direct", "kvm.handler": "asm", "kvm.pfn_source": "pfn-cache"},
+)
+
+#: The default comparison of each core.
+VARIANTS_BY_CORE = {"440": DEFAULT_VARIANTS, "e500": DEFAULT_VARIANTS_E500}
 
 
 def default_labels() -> list:
@@ -58,6 +75,14 @@ def _variant(base, values: dict, overrides=()) -> tuple[Variant, object, str]:
     sc = resolve(base, list(overrides) + [f"{k}={v}" for k, v in values.items()])
     d = design(sc.machine, sc.kvm)
     return Variant(d.row_label, dict(values), "-".join(values.values())), d, sc.machine.core
+
+
+def _core(overrides) -> str:
+    """The core ``overrides`` choose (whatever design and era they also set)."""
+    try:
+        return resolve(default_scenario(), list(overrides) + ["kvm.hypothetical=true"]).machine.core
+    except ConfigError:             # refused again, with its reason, by the rows
+        return default_scenario().machine.core
 
 
 def _core_refusal(name: str, err: ConfigError) -> bool:
@@ -87,17 +112,17 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
         return [one], rest, ""
     left_out: dict = {}                 # reason -> the designs it left out
     rows: dict = {}                     # Design -> (its variant, the rows it stands for)
-    core = None
-    for values in DEFAULT_VARIANTS:
+    core = _core(overrides)
+    for values in VARIANTS_BY_CORE.get(core, DEFAULT_VARIANTS):
         name = values["kvm.strategy"]
         try:
-            v, d, core = _variant(default_scenario(),
+            v, d, _ = _variant(default_scenario(),
                                   {k: x for k, x in values.items() if k not in user}, overrides)
         except ConfigError as err:
             left_out.setdefault("core" if _core_refusal(name, err) else str(err),
                                 []).append(name)
             continue
-        rows.setdefault(d, (v, []))[1].append(_variant(default_scenario(), values)[0].label)
+        rows.setdefault(d, (v, []))[1].append(_row_label(values, v.label))
     if not rows:                        # refuse what stopped them, a core's refusal last
         reason = next((r for r in left_out if r != "core"), None)
         if reason is None:              # no design of the comparison runs on this core
@@ -121,6 +146,15 @@ def _notes(left_out: dict, core: str) -> list:
         else:
             notes.append(f"{_and(names)} left out: {reason}")
     return notes
+
+
+def _row_label(values: dict, label: str) -> str:
+    """The row's label on the default scenario (how the merged-rows note names
+    it), or ``label`` where it cannot run there (an e500 row)."""
+    try:
+        return _variant(default_scenario(), values)[0].label
+    except ConfigError:
+        return label
 
 
 def _and(names: list) -> str:

@@ -32,7 +32,7 @@ def zero_counters(arrays: dict) -> None:
 
 
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False,
-               shadow_pos=None) -> dict:
+               shadow_pos=None, guest_entries: int = TLB_SIZE) -> dict:
     """The table and repopulation arrays one fast-path context reads and writes
     (the context adds its other counters).
 
@@ -40,13 +40,14 @@ def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False,
     a resume that repopulation counts; ``vm``: the KVM VM whose memslots and
     pin table a vCPU shares (None for a host thread); ``host_pt``: a host page
     table (host threads, which run natively); ``shadow_pos``: the shadow
-    designs' victim counter, one int32 shared by every vCPU of a machine.
+    designs' victim counter, one int32 shared by every vCPU of a machine;
+    ``guest_entries``: the guest TLB's entries (the 440's 64, or KVM e500's 272).
     """
     return {
         "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
         "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
         "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
-        "gref": np.full(TLB_SIZE, -1, np.int64),          # per guest TLB entry
+        "gref": np.full(guest_entries, -1, np.int64),     # per guest TLB entry
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(HOST_PT_ENTRIES if host_pt else 1, -1, np.int32),
         "mod": np.zeros(hw_entries, np.uint8),

@@ -171,6 +171,7 @@ class Ctx:
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
         self.shadow_pos = a.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.e500_map = a.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = len(self.mod)
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
         self.exits_us, self.exit_sumsq_us = a["exits_us"], a["exit_sumsq_us"]
@@ -309,7 +310,14 @@ class Ctx:
             stid = gtid                        # docs/kvm440.md §2.10
         else:
             stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
-        if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
+        if self.e500_map[1] > 0:               # an e500 guest (see e500_slot)
+            i = self.e500_slot(cpu, page, gi)
+            if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
+                self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
+            t, j = cpu.split(i)
+            self.tracer.hw_write(self.ctx, i, t.read(j))
+            cpu.hw_write(t, j, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+        elif self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = int(self.shadow_pos[0])        # KVM's victim, one for the machine
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
@@ -331,6 +339,18 @@ class Ctx:
                 self.n_modified += 1
         self.hwref_gi[i] = gi
         return i
+
+    def e500_slot(self, cpu, page: int, gi: int) -> int:
+        """The flat hardware index of a shadow of guest entry ``gi`` on the e500
+        (see the Cython docstring)."""
+        m = self.e500_map
+        if gi >= 256:
+            v = int(m[0])
+            m[0] = 0 if v + 1 >= m[1] else v + 1
+            return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
+        if m[2]:
+            return ((page >> 12) % cpu.tlb.sets) * cpu.tlb.ways + (gi & (cpu.tlb.ways - 1))
+        return cpu.tlb.choose_victim(page)
 
     def pfn_known(self, gi: int, gfn: int) -> int:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
@@ -360,6 +380,8 @@ class Ctx:
         if self.hashed_walk:
             return c["asm_walk_hashed"] if self.handler == 0 else c["c_walk_hashed"]
         per = c["asm_walk_per_entry"] if self.handler == 0 else c["c_walk_per_entry"]
+        if self.e500_map[3]:       # e500 @0164c0f0: the set's two ways, then TLB1's 16
+            return per * ((gi & 1 if gi < 256 else gi - 256 + 2) + 1 if gi >= 0 else 2 + 16)
         return per * (gi + 1 if gi >= 0 else self.gtlb.entries)
 
     # -- the loops -------------------------------------------------------------------

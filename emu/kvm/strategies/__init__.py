@@ -9,7 +9,9 @@ hooks and the TID eras.
 
 >>> from emu.kvm import strategies
 >>> strategies.allowed_on("e500")
-('direct', 'e500-flush-on-put', 'e500-shadow-ids')
+('shadow', 'shadow-modified', 'direct', 'e500-flush-on-put', 'e500-shadow-ids')
+>>> strategies.resolve("shadow", "e500").label
+'hypothetical: shadow (C)'
 >>> strategies.refusal("e500-shadow-ids", "440")
 "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')"
 >>> strategies.resolve("shadow-modified", "440", tid_scheme="guest-tid").label
@@ -30,7 +32,7 @@ from typing import Optional
 from emu.codes import STRATEGIES as _NUMBERED
 from emu.codes import TID_SCHEMES
 from emu.errors import ConfigError
-from emu.kvm.strategies.base import Strategy
+from emu.kvm.strategies.base import HARDWARE_INDEX_REFUSAL, Strategy
 from emu.kvm.strategies.direct import Direct
 from emu.kvm.strategies.direct_noflush import DirectNoflush
 from emu.kvm.strategies.direct_save_on_switch import DirectSaveOnSwitch
@@ -39,7 +41,8 @@ from emu.kvm.strategies.e500_shadow_ids import E500ShadowIds
 from emu.kvm.strategies.shadow import Shadow
 from emu.kvm.strategies.shadow_modified import ShadowModified
 
-__all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HISTORICAL_HANDLER", "Design", "Strategy",
+__all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HARDWARE_INDEX_REFUSAL", "HISTORICAL_HANDLER",
+           "Design", "Strategy",
            "allowed_on", "check_core", "get", "lookup", "make_strategy", "refusal", "resolve"]
 
 #: The miss handler every KVM-440 and KVM e500 design shipped with: no version
