@@ -100,8 +100,9 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
     that design (and is taken out of the overrides).  Rows that cannot run with
     the overrides (a design the core cannot run, an era the design never ran
     with) are left out, and rows that became the same design run once; ``note``
-    says which and why ("" if none).  When no row can run, the reason is
-    refused (ConfigError, one line): a bad key or value, naming the choices.
+    says which and why ("" if none).  When no row can run (or only the rows
+    that mark themselves hypothetical), the reason is refused (ConfigError,
+    one line): a bad key or value, naming the choices.
     """
     overrides = list(overrides)
     user = _user_keys(overrides)
@@ -123,7 +124,9 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
                                 []).append(name)
             continue
         rows.setdefault(d, (v, []))[1].append(_row_label(values, v.label))
-    if not rows:                        # refuse what stopped them, a core's refusal last
+    # the rows that mark themselves hypothetical do not stand for a comparison on
+    # their own: settings that leave only them are refused like settings that leave none
+    if all("kvm.hypothetical" in v.values for v, _ in rows.values()):
         reason = next((r for r in left_out if r != "core"), None)
         if reason is None:              # no design of the comparison runs on this core
             resolve(default_scenario(), overrides + [f"kvm.strategy={left_out['core'][0]}"])
