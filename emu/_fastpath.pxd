@@ -163,6 +163,23 @@ cdef struct Counters:
     int64_t tlb[N_TLB_COUNTERS]             # emu.codes.TLB
     int64_t causes[N_MISS_CAUSES]           # hardware misses per cause (emu.codes.CAUSE)
     StepCount profile[N_PROFILE_STEPS]      # the miss handler's steps (emu.codes.STEP)
+    # per step, occurrences by cycles (emu.codes.CYCLE_BUCKETS), and the
+    # walks by guest TLB entries scanned (emu.codes.SCAN_BUCKETS)
+    int64_t profile_hist[N_PROFILE_STEPS][N_CYCLE_BUCKETS]
+    int64_t walk_scan[N_SCAN_BUCKETS]
+
+
+# One row of the per-miss log (sim.miss_log), shared by a machine's vCPUs in
+# one numpy record array (emu._fastpath.MISS_DTYPE, built from this struct).
+cdef struct MissRecord:
+    int64_t time             # the vCPU's clock at the miss (Ctx.log_clock + the CPU's cycles)
+    uint64_t ea
+    int32_t ctx
+    int32_t kind             # emu.codes.KINDS
+    int32_t cause            # emu.codes.MISS_CAUSES
+    int32_t scanned          # guest TLB entries the walk scanned (0: a hashed lookup)
+    int32_t outcome          # emu.codes.MISS_OUTCOMES
+    int64_t steps[N_PROFILE_STEPS]          # cycles per step of the handler (emu.codes.STEP)
 
 
 # Why and where the last run_virt / run_native call returned to Python.
@@ -232,17 +249,31 @@ cdef class Ctx:
     cdef int64_t[::1] slot_base, slot_npages, pin, gref
     cdef int32_t[::1] hwref_gi, host_pt
     cdef int32_t[::1] shadow_pos     # KVM's victim counter of the shadow designs (one per machine)
+    # e500 guest: [TLB1 pool victim, pool size (0: none), ESEL, set-indexed guest TLB search]
+    cdef int32_t[::1] e500_map
     cdef uint8_t[::1] mod
     cdef int64_t[::1] repop_miss, repop_access
     cdef public int64_t guest_run, since_load, n_modified
     cdef readonly Stop stop
     cdef readonly Costs costs
+    # the per-miss log (set_miss_log): the machine's rows and their count
+    # [written], the row of the miss being handled (-1: none), and
+    # the clock of the vCPU less its CPU's cycles (set by Python)
+    cdef MissRecord *mlog
+    cdef int64_t *mlog_n
+    cdef int64_t mlog_cap, mlog_row
+    cdef readonly object mlog_arr, mlog_n_arr
+    cdef public int64_t log_clock
 
     cdef void record_exit_c(self, int cat, int64_t cycles) noexcept nogil
     cdef void charge(self, VirtCPU cpu, int step, int64_t cycles, int category) noexcept nogil
+    cdef void count_step_c(self, int step, int64_t cycles) noexcept nogil
+    cdef void miss_outcome(self, int outcome, bint close) noexcept nogil
+    cdef void open_miss(self, VirtCPU cpu, uint64_t ea, int kind) noexcept nogil
     cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
                               int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
+    cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil

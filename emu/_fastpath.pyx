@@ -507,6 +507,7 @@ cdef TLBEntry _entry
 cdef ExitTiming _exit
 cdef StepCount _step
 cdef Counters _counters
+cdef MissRecord _miss
 
 
 cdef Py_ssize_t offset(void *field, void *struct_) noexcept:
@@ -553,7 +554,43 @@ COUNTERS_DTYPE = struct_dtype([
     ("tlb", (np.int64, N_TLB_COUNTERS), offset(&_counters.tlb[0], &_counters)),
     ("causes", (np.int64, N_MISS_CAUSES), offset(&_counters.causes[0], &_counters)),
     ("profile", (STEP_DTYPE, N_PROFILE_STEPS), offset(&_counters.profile[0], &_counters)),
+    ("profile_hist", (np.int64, N_PROFILE_STEPS * N_CYCLE_BUCKETS),
+     offset(&_counters.profile_hist[0][0], &_counters)),
+    ("walk_scan", (np.int64, N_SCAN_BUCKETS), offset(&_counters.walk_scan[0], &_counters)),
 ], sizeof(Counters))
+
+MISS_DTYPE = struct_dtype([
+    ("time", np.int64, offset(&_miss.time, &_miss)),
+    ("ea", np.uint64, offset(&_miss.ea, &_miss)),
+    ("ctx", np.int32, offset(&_miss.ctx, &_miss)),
+    ("kind", np.int32, offset(&_miss.kind, &_miss)),
+    ("cause", np.int32, offset(&_miss.cause, &_miss)),
+    ("scanned", np.int32, offset(&_miss.scanned, &_miss)),
+    ("outcome", np.int32, offset(&_miss.outcome, &_miss)),
+    ("steps", (np.int64, N_PROFILE_STEPS), offset(&_miss.steps[0], &_miss)),
+], sizeof(MissRecord))
+
+
+cdef extern from *:
+    int __builtin_clzll(unsigned long long) nogil
+
+
+cdef inline int cycle_bucket(int64_t cycles) noexcept nogil:
+    """emu.codes.cycle_bucket: 0, else the bit length of ``cycles``, capped."""
+    cdef int b
+    if cycles <= 0:
+        return 0
+    b = 64 - __builtin_clzll(<unsigned long long> cycles)
+    return b if b < N_CYCLE_BUCKETS else N_CYCLE_BUCKETS - 1
+
+
+cdef inline int scan_bucket(int entries) noexcept nogil:
+    """emu.codes.scan_bucket: one bucket per count to 64, then log2 buckets, capped."""
+    cdef int b
+    if entries <= 64:
+        return entries if entries > 0 else 0
+    b = 58 + 64 - __builtin_clzll(<unsigned long long> (entries - 1))
+    return b if b < N_SCAN_BUCKETS else N_SCAN_BUCKETS - 1
 
 
 def new_counters():
@@ -562,7 +599,9 @@ def new_counters():
     The views are the counter layout emu.stats reads: ``exits`` holds
     (count, cycles, min, max) per exit category, ``exits_us`` the same in
     whole µs (each exit truncated before it is counted), ``profile`` (count,
-    cycles) per step of the miss handler.
+    cycles) per step of the miss handler, ``profile_hist`` per step its
+    occurrences by cycles (emu.codes.CYCLE_BUCKETS), ``walk_scan`` the walks by
+    entries scanned (emu.codes.SCAN_BUCKETS).
     """
     block = np.zeros(1, dtype=COUNTERS_DTYPE)
     return block, {name: block[name][0].reshape(-1).view(np.int64)
@@ -1102,6 +1141,10 @@ cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept n
 cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
     if v.hashed_walk:
         return v.costs.asm_walk_hashed if v.handler == HANDLER_ASM else v.costs.c_walk_hashed
+    if v.e500_map[3]:
+        # e500 @0164c0f0: the two ways of the EA's TLB0 set, then TLB1's 16
+        entries = 2 + 16
+        gi = -1 if gi < 0 else ((gi & 1) if gi < 256 else gi - 256 + 2)
     return (v.costs.asm_walk_per_entry if v.handler == HANDLER_ASM else v.costs.c_walk_per_entry) * \
         (gi + 1 if gi >= 0 else entries)
 
@@ -1149,6 +1192,7 @@ cdef class Ctx:
         self.host_pt = arrays["host_pt"]
         self.mod = arrays["mod"]
         self.shadow_pos = arrays.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.e500_map = arrays.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = self.mod.shape[0]
         self.repop_miss = arrays["repop_miss"]
         self.repop_access = arrays["repop_access"]
@@ -1163,6 +1207,72 @@ cdef class Ctx:
         self.n_modified = 0
         memset(&self.stop, 0, sizeof(Stop))
         memset(&self.costs, 0, sizeof(Costs))
+        self.mlog = NULL
+        self.mlog_n = NULL
+        self.mlog_cap = 0
+        self.mlog_row = -1
+        self.log_clock = 0
+
+    def set_miss_log(self, rows, counts):
+        """Log every guest TLB miss into ``rows`` (a MISS_DTYPE array shared by
+        the machine's vCPUs; ``counts``: int64 [rows written]; a miss once it
+        is full is not logged).  A row's ``time`` is ``log_clock`` plus the CPU's
+        cycles at the miss; its ``steps`` get the cycles of each step of that
+        miss's handler until the miss is closed (close_miss)."""
+        cdef uint8_t[::1] raw = rows.view(np.uint8)
+        cdef int64_t[::1] n = counts
+        if rows.dtype != MISS_DTYPE or rows.shape[0] == 0 or counts.shape[0] != 1:
+            raise ValueError("set_miss_log: a non-empty MISS_DTYPE array and its 1 count")
+        self.mlog_arr, self.mlog_n_arr = rows, counts
+        self.mlog = <MissRecord *> &raw[0]
+        self.mlog_n = &n[0]
+        self.mlog_cap = rows.shape[0]
+        self.mlog_row = -1
+
+    cdef void open_miss(self, VirtCPU cpu, uint64_t ea, int kind) noexcept nogil:
+        """A guest TLB miss begins: its row of the log, if the log has room."""
+        cdef MissRecord *r
+        cdef int i
+        cdef int64_t t = self.log_clock
+        if self.mlog_n[0] >= self.mlog_cap:
+            self.mlog_row = -1
+            return
+        self.mlog_row = self.mlog_n[0]
+        self.mlog_n[0] += 1
+        r = &self.mlog[self.mlog_row]
+        memset(r, 0, sizeof(MissRecord))
+        for i in range(N_CYCLE_CATEGORIES):
+            t += cpu.cycles[i]
+        r.time = t
+        r.ea = ea
+        r.ctx = self.ctx
+        r.kind = kind
+        r.outcome = -1
+
+    def close_miss(self):
+        """The miss being logged ends (its handler's C path or MMIO exit is
+        done): the steps profiled after this are not its own."""
+        self.mlog_row = -1
+
+    cdef inline void miss_outcome(self, int outcome, bint close) noexcept nogil:
+        """How the logged miss's handler ended; ``close``: nothing follows in Python."""
+        if self.mlog_row >= 0:
+            self.mlog[self.mlog_row].outcome = outcome
+            if close:
+                self.mlog_row = -1
+
+    cdef inline void count_step_c(self, int step, int64_t cycles) noexcept nogil:
+        """Profile one step of the miss handler: its count, cycles, histogram,
+        and the logged miss's row."""
+        self.n.profile[step].count += 1
+        self.n.profile[step].cycles += cycles
+        self.n.profile_hist[step][cycle_bucket(cycles)] += 1
+        if self.mlog_row >= 0:
+            self.mlog[self.mlog_row].steps[step] += cycles
+
+    def count_step(self, int step, int64_t cycles):
+        """Profile a step the miss handler ran in Python (not charged: the caller charges)."""
+        self.count_step_c(step, cycles)
 
     @property
     def stop_ea(self):
@@ -1209,8 +1319,7 @@ cdef class Ctx:
     cdef inline void charge(self, VirtCPU cpu, int step, int64_t cycles,
                             int category) noexcept nogil:
         """One step of the miss handler: profiled, and charged to the CPU's ``category``."""
-        self.n.profile[step].count += 1
-        self.n.profile[step].cycles += cycles
+        self.count_step_c(step, cycles)
         cpu.cycles[category] += cycles
 
     def record_exit(self, int cat, int64_t cycles):
@@ -1245,7 +1354,18 @@ cdef class Ctx:
             stid = gtid
         else:
             stid = 1 if gtid == 0 else 0
-        if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
+        if self.e500_map[1] > 0:
+            # an e500 guest: TLB1 pool, ESEL or the hardware victim (e500_slot)
+            i = self.e500_slot(cpu, page, gi)
+            if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
+                self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+            if i >= cpu.tlb.entries:
+                cpu.hw_write(cpu.tlb1, i - cpu.tlb.entries, page, 12, stid, 1,
+                             <uint64_t> pfn << 12, owner, self.ctx)
+            else:
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner,
+                             self.ctx)
+        elif self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
             i = self.shadow_pos[0]
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
@@ -1270,6 +1390,26 @@ cdef class Ctx:
 
     def map_shadow(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn):
         return self.map_shadow_c(cpu, ea, gi, pfn)
+
+    cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil:
+        """The flat hardware index KVM e500 writes a shadow of guest entry ``gi`` to.
+
+        A guest TLB1 entry (``gi`` >= 256) takes the next slot of the vCPU's
+        TLB1 pool, KVM's own round robin placed top-down
+        (``kvmppc_e500_tlb1_map``, ``to_htlb1_esel``); a guest TLB0 entry takes
+        the set of its EA and, with ESEL (``e500_map[2]``: @0164c0f0's
+        ``MAS0_ESEL(esel & (ways - 1))``), the way software names, else the
+        hardware next victim (@46f43c6e leaves MAS0 as the last miss set it).
+        """
+        cdef int v
+        if gi >= 256:
+            v = self.e500_map[0]
+            self.e500_map[0] = 0 if v + 1 >= self.e500_map[1] else v + 1
+            return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
+        if self.e500_map[2]:
+            return (<int> ((page >> 12) % <uint64_t> cpu.tlb.sets) * cpu.tlb.ways
+                    + (gi & (cpu.tlb.ways - 1)))
+        return cpu.tlb.victim(page)
 
     cdef inline int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
@@ -1302,7 +1442,7 @@ cdef class Ctx:
         """
         cdef Py_ssize_t n = ea.shape[0]
         cdef int64_t used = 0, c, step, W = self.repop_miss.shape[0]
-        cdef int k, idx, gi, stop = STOP_END, cause, gtag, shift_
+        cdef int k, idx, gi, stop = STOP_END, cause, gtag, shift_, scanned
         cdef bint inst, asm = self.handler == HANDLER_ASM
         cdef uint64_t a, gpa, gfn, off
         cdef int64_t pfn
@@ -1374,6 +1514,8 @@ cdef class Ctx:
                 if self.guest_run > 0:
                     self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
                     self.guest_run = 0
+                if self.mlog != NULL:
+                    self.open_miss(cpu, a, k)
                 if asm:
                     c = self.costs.asm_save
                     self.charge(cpu, STEP_SAVE, c, CYCLES_FASTPATH)
@@ -1385,9 +1527,14 @@ cdef class Ctx:
                 step = walk_cost(self, gi, self.gtlb.entries)
                 self.charge(cpu, STEP_WALK, step, CYCLES_FASTPATH)
                 c += step
+                scanned = 0 if self.hashed_walk else (gi + 1 if gi >= 0 else self.gtlb.entries)
+                self.n.walk_scan[scan_bucket(scanned)] += 1
                 gtag = self.gtlb.e[gi].tid if gi >= 0 else (self.guest_pid if self.guest_pr else 0)
                 cause = cpu.miss_cause((self.ctx << 8) | gtag, 1, a)
                 self.n.causes[cause] += 1
+                if self.mlog_row >= 0:
+                    self.mlog[self.mlog_row].cause = cause
+                    self.mlog[self.mlog_row].scanned = scanned
                 if gi < 0:
                     # 2. not in the guest TLB: deliver the miss to the guest
                     step = self.costs.deliver_interrupt
@@ -1395,6 +1542,7 @@ cdef class Ctx:
                     c += step + self.return_to_guest(cpu)
                     used += c
                     self.record_exit_c(EXIT_ITLBREAL if inst else EXIT_DTLBREAL, c)
+                    self.miss_outcome(OUTCOME_GUEST_MISS, True)
                     stop = STOP_GUEST_MISS
                     self.stop.ea = a
                     self.stop.kind = k
@@ -1421,6 +1569,7 @@ cdef class Ctx:
                     c += step + self.return_to_guest(cpu)
                     used += c
                     self.record_exit_c(EXIT_ITLBVIRT, c)
+                    self.miss_outcome(OUTCOME_MACHINE_CHECK, True)
                     stop = STOP_MACHINE_CHECK
                     self.stop.ea = a
                     self.stop.kind = k
@@ -1431,6 +1580,7 @@ cdef class Ctx:
                         and off < <uint64_t> self.slot_npages[0]):
                     used += c
                     self.stop_in_handler(a, k, gpa, gi, c)
+                    self.miss_outcome(OUTCOME_MMIO, False)
                     stop = STOP_MMIO
                     break
                 # 3.3 the host pfn, if known without C
@@ -1441,6 +1591,7 @@ cdef class Ctx:
                 if pfn < 0:
                     used += c
                     self.stop_in_handler(a, k, gpa, gi, c)
+                    self.miss_outcome(OUTCOME_DEFERRED, False)
                     stop = STOP_DEFERRED
                     break
                 self.map_shadow_c(cpu, a, gi, pfn)
@@ -1452,6 +1603,7 @@ cdef class Ctx:
                 c += self.return_to_guest(cpu)
                 used += c
                 self.record_exit_c(EXIT_ITLBVIRT if inst else EXIT_DTLBVIRT, c)
+                self.miss_outcome(OUTCOME_FILLED, True)
             self.n.tlb[TLB_HITS] += hits
             cpu.cycles[CYCLES_GUEST] += gcyc
             self.guest_run += gcyc

@@ -47,10 +47,39 @@ PROFILE_STEPS = (
 )
 STEP = {name: i for i, name in enumerate(PROFILE_STEPS)}
 
+#: The buckets of the step profile's histogram of cycles per occurrence, each
+#: named by the smallest value it holds: "0", then log2 buckets (bucket b >= 1
+#: holds 2**(b-1) .. 2**b - 1 cycles); the last also holds everything above.
+CYCLE_BUCKETS = ("0",) + tuple(str(1 << b) for b in range(23))
+#: The buckets of the walk's histogram of guest TLB entries scanned, named the
+#: same way: one per count 0..64 (a 440 guest TLB; 0 is a hashed lookup, which
+#: scans no list), then log2 buckets 65..128, 129..256, ... for a larger guest
+#: TLB (an e500's 256 x 2-way TLB0 and 16-entry TLB1: 528); the last holds
+#: everything above.
+SCAN_BUCKETS = tuple(str(n) for n in range(65)) + tuple(str((1 << b) + 1) for b in range(6, 12))
+
+
+def cycle_bucket(cycles: int) -> int:
+    """The CYCLE_BUCKETS index of a step that cost ``cycles``."""
+    return 0 if cycles <= 0 else min(cycles.bit_length(), len(CYCLE_BUCKETS) - 1)
+
+
+def scan_bucket(entries: int) -> int:
+    """The SCAN_BUCKETS index of a walk that scanned ``entries`` guest TLB entries."""
+    if entries <= 64:
+        return max(entries, 0)
+    return min(58 + (entries - 1).bit_length(), len(SCAN_BUCKETS) - 1)
+
 #: Why the fast path returned to Python.
 STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault",
          "machine_check")
 STOP = {name: i for i, name in enumerate(STOPS)}
+
+#: How a guest TLB miss's handler ended (the per-miss log's ``outcome``):
+#: filled from a pfn the fast path knew, deferred to C (gfn_to_pfn), delivered
+#: to the guest (not in its TLB), an MMIO exit, or a machine check.
+MISS_OUTCOMES = ("filled", "deferred", "guest_miss", "mmio", "machine_check")
+OUTCOME = {name: i for i, name in enumerate(MISS_OUTCOMES)}
 
 #: TLB counters.
 TLB_COUNTERS = ("hits", "misses", "micro_hits", "micro_misses", "isolation_violations",
@@ -96,4 +125,7 @@ C_ENUMS = {
     "PFN_SOURCE": "PFN_SOURCES",
     "KIND": "KINDS",
     "POLICY": "POLICIES",
+    "HIST_CYCLES": "CYCLE_BUCKETS",
+    "HIST_SCAN": "SCAN_BUCKETS",
+    "OUTCOME": "MISS_OUTCOMES",
 }

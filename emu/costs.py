@@ -915,6 +915,17 @@ COSTS: tuple[Cost, ...] = (
         _estimate(),
     ),
     Cost(
+        "guest_irq_handler", 1500, "cycles", "guest",
+        "guest external interrupt (do_IRQ: the UIC's flow handler and a device's handler, "
+        "e.g. a block request's completion waking its waiter), native work only; its 14 "
+        "trapping instructions besides the prolog and return (the UIC's DCR accesses, the "
+        "irq locks) are exits",
+        "estimate: as guest_timer_handler, about 1,200 instructions of do_IRQ, "
+        "handle_level_irq and a driver's completion handler at CPI 1 plus about 300 cycles "
+        "of L1 misses",
+        _estimate(),
+    ),
+    Cost(
         "guest_syscall", 1000, "cycles", "guest",
         "guest kernel work per system call (entry, dispatch, a short service routine, exit), "
         "native work only; the sc exit and the 17 trapping instructions are KVM's",
@@ -1131,6 +1142,15 @@ COSTS: tuple[Cost, ...] = (
                relative=False),
     ),
     # ---------------------------------------------------------------- qemu
+    Cost(
+        "qemu_dcr", 2500, "cycles", "qemu",
+        "QEMU CPU work to serve one guest mfdcr/mtdcr (KVM_EXIT_DCR, e.g. the UIC's "
+        "registers), in the vCPU's own thread between two KVM_RUN",
+        "estimate: about 2,500 instructions for the kvm_run exit dispatch and the DCR "
+        f"handler of the emulated device, at CPI 1, as qemu_mmio_register without its "
+        f"chardev write; not measured ({_R} §3.2)",
+        _estimate(),
+    ),
     Cost(
         "qemu_mmio_register", 4000, "cycles", "qemu",
         "QEMU CPU work to serve one register-device access (e.g. the UART at 0xef600000)",

@@ -24,6 +24,7 @@ from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
 from emu.guest.footprint import Footprint
 from emu.guest.kernel import GuestKernel
+from emu.guest.kernel_e500 import GuestKernelE500
 from emu.guest.os import (GUEST_TLB_SIZE, KERNEL_RESERVED_GFNS, PROCESS_KERNEL_PAGES, GuestOS,
                           GuestProcess)
 from emu.host.cpu import HostCPU
@@ -32,11 +33,13 @@ from emu.host.sched import RunQueue, SchedParams
 from emu.host.threads import HostTask
 from emu.kvm.strategies import make_strategy
 from emu.kvm.vcpu import VcpuThread
+from emu.kvm.vcpu_e500 import E500VcpuThread
 from emu.kvm.vm import KvmVM
 from emu.params import resolved
 from emu.qemu.devices import BLOCK_GPA
 from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
+from emu.stats.misslog import MissLog
 from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
 from emu.workload.streams import AccessStream
 
@@ -100,14 +103,19 @@ class Machine:
         self.ctx_host = np.zeros(max(n_ctx, 1), np.uint8)
         self.cpus = [HostCPU.build(self.backend, i, m.core, m.hwater, m.micro_tlb,
                                    self.seed_int(SEED_TLB, i), self.ctx_host,
-                                   rq=RunQueue(i, sched))
+                                   m.e500_version, rq=RunQueue(i, sched))
                      for i in range(m.cpus)]
-        self.hw_entries = self.cpus[0].tlb.entries
+        virt = self.cpus[0].virt
+        # flat hardware indices: the e500's TLB1 follows TLB0
+        self.hw_entries = virt.tlb.entries + (virt.tlb1.entries if virt.e500 else 0)
+        self.strategy.hw_entries = self.hw_entries
         self.host = Host(self.cpus, self.costs, self.us, self.us(scenario.duration_ms * 1000),
                          self.warmup, sched, progress, scenario.sim.timeline)
         self.env = self.host.env
         n = scenario.sim.guest_accesses
         self.work = Work(n, self.host) if n is not None else None
+        self.miss_log = (MissLog(self.backend, scenario.sim.miss_log_max)
+                         if scenario.sim.miss_log else None)
         self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._ids = {"ctx": 0, "tid": 0, "host_pid": 1}
@@ -181,10 +189,12 @@ class Machine:
         for c in range(vmc.vcpus):
             cpu = self._next_cpu % len(self.cpus) if vmc.vcpu_cpus is None else vmc.vcpu_cpus[c]
             self._next_cpu += 1
-            kernel = GuestKernel(guest, guest.cpus[c], self.costs, self.us, sc.kvm.batch_tlbwe,
-                                 footprint)
+            e500 = sc.machine.core == "e500"        # an e500 guest (emu.kvm.vcpu_e500)
+            kernel = (GuestKernelE500 if e500 else GuestKernel)(
+                guest, guest.cpus[c], self.costs, self.us, sc.kvm.batch_tlbwe, footprint)
             ctx_id, tid = self._new_ids()
-            t = VcpuThread(self, kvm, kernel, v, c, tid, cpu, ctx_id)
+            t = (E500VcpuThread if e500 else VcpuThread)(self, kvm, kernel, v, c, tid, cpu,
+                                                         ctx_id)
             self.vcpus.append(t)
             kvm.vcpus.append(t)
             self.host.add(t)
@@ -264,11 +274,13 @@ class Machine:
                          int(kvm.gfn_to_pfn_calls), int(guest.page_faults), kvm.memory_bytes())
                for kvm, guest in zip(self.kvms, self.guests)]
         per_vcpu = dict(self.strategy.memory_bytes(),
-                        guest_tlb=GUEST_TLB_SIZE * self.costs["guest_tlb_entry_bytes"])
+                        guest_tlb=(self.vcpus[0].gtlb.entries if self.vcpus else GUEST_TLB_SIZE)
+                        * self.costs["guest_tlb_entry_bytes"])
         processes = [ProcessFigures(v, p.index, p.pid, p.accesses, p.tlb_misses,
                                     p.guest_tlb_misses, p.page_faults)
                      for v, guest in enumerate(self.guests) for p in guest.processes]
         return Snapshot(self.clock_mhz, self.simulated_cycles, self.warmup,
                         self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
                         self.timeline, processes,
-                        self.work.done_at if self.work is not None else None)
+                        self.work.done_at if self.work is not None else None,
+                        self.miss_log.written() if self.miss_log is not None else None)

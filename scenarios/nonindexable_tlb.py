@@ -1,5 +1,5 @@
-"""What can KVM do on a core whose TLB software cannot index (e500), and what would a shadow
-TLB cost there?
+"""Can a shadow TLB be laid on a core whose TLB software cannot index, and what does it
+cost there?
 
 The study ``nonindexable_tlb`` (``emu/study/studies/nonindexable_tlb.py``), run with the emu that
 is installed: the same as ``emu study nonindexable_tlb [--out DIR] [--quick]``.

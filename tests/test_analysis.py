@@ -57,7 +57,7 @@ def result(request, results, two_cpus):
 
 def test_frames_are_the_run_tables_by_name(result):
     assert list(result.frames()) == ["exits", "tlb", "misses", "cycles", "profile",
-                                     "repopulation"]
+                                     "profile_hist", "repopulation"]
 
 
 def test_exit_frame_rows_and_sums_equal_the_summary(result):
@@ -263,3 +263,35 @@ def test_doctests(module):
     failures, tried = doctest.testmod(importlib.import_module(module),
                                       optionflags=doctest.ELLIPSIS)
     assert tried and not failures
+
+
+def test_load_round_trips_a_study(tmp_path):
+    import json
+    import shutil
+
+    import emu.study
+    from emu.analysis.results import Study
+    out = tmp_path / "study"
+    numbers = emu.study.run("pfn_cache_sizing", quick=True, out=str(out))
+    back = emu.load(out)
+    results = json.loads((out / "results.json").read_text())
+    assert isinstance(back, Study) and back.name == "pfn_cache_sizing"
+    assert back.results == results and back.numbers == json.loads(json.dumps(numbers))
+    # every run as a Result, in the order the study made them, equal to its folder
+    assert [label for label, _ in back] == list(results["runs"]) and len(back) > 1
+    for label, r in back:
+        assert r.summary["cycles_per_guest_access"] == \
+            results["runs"][label]["cycles_per_guest_access"]
+    frames = back.frames()
+    assert list(frames["exits"].columns[:1]) == ["run"]
+    assert set(frames["exits"]["run"]) == set(results["runs"])
+    table = back.table()
+    assert list(table["run"]) == list(results["runs"])
+    assert repr(back) == f"<emu Study pfn_cache_sizing (quick): {len(back)} runs>"
+    # a run folder removed: left out; a results.json that is not a study's: one line
+    first = next(iter(results["runs"]))
+    shutil.rmtree(out / "runs" / emu.study.lib.safe_label(first))
+    assert [label for label, _ in emu.load(out)] == list(results["runs"])[1:]
+    (out / "results.json").write_text("[]")
+    with pytest.raises(EmuError, match="results.json is not a study's"):
+        emu.load(out)

@@ -733,11 +733,18 @@ CASES = [
     # ---- unknown strategy and impossible combinations ----------------------------------
     Case("toml-unknown-strategy", toml("[kvm]\nstrategy = 'shadw'\n"),
          ("kvm.strategy", "'shadw'", "did you mean 'shadow'")),
-    Case("toml-shadow-on-e500", toml("[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow'\n"),
-         ("kvm.strategy", "'shadow'", "e500")),
-    Case("toml-shadow-modified-on-e500", toml(
-        "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'shadow-modified'\n"),
-        ("'shadow-modified'", "e500")),
+    Case("toml-shadow-on-hardware-index", toml(
+        "[machine]\ncore = 'e500'\ntlb_index = 'hardware'\n[kvm]\nstrategy = 'shadow'\n"),
+        ("kvm.strategy", "'shadow'", "machine.tlb_index = 'hardware'", "hardware picks")),
+    Case("toml-shadow-modified-on-hardware-index-440", toml(
+        "[machine]\ntlb_index = 'hardware'\n[kvm]\nstrategy = 'shadow-modified'\n"),
+        ("'shadow-modified'", "hardware", "direct, direct-noflush")),
+    Case("toml-e500-version-on-440", toml("[machine]\ne500_version = 'v1'\n"),
+         ("machine.e500_version", "'440'")),
+    Case("toml-e500-version-unknown", toml("[machine]\ncore = 'e500'\ne500_version = 'v3'\n"),
+         ("machine.e500_version", "v3")),
+    Case("toml-tlb-index-unknown", toml("[machine]\ntlb_index = 'random'\n"),
+         ("machine.tlb_index", "random")),
     Case("toml-save-on-switch-on-e500", toml(
         "[machine]\ncore = 'e500'\n[kvm]\nstrategy = 'direct-save-on-switch'\n"),
         ("'direct-save-on-switch'", "e500")),
@@ -756,6 +763,17 @@ CASES = [
     Case("set-tid-scheme-never-ran", toml("", "--set", "kvm.strategy=shadow",
                                           "--set", "kvm.tid_scheme=swap-pid"),
          ("kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'shadow'",)),
+    # the default comparison (emu run without FILE) refuses them too, before running
+    Case("default-unknown-tid-scheme", lambda d: ["run", "--set", "kvm.tid_scheme=tid-01"],
+         ("kvm.tid_scheme", "'tid-01'", "'guest-tid', 'swap-pid', 'tid01'")),
+    Case("default-guest-accesses-zero", lambda d: ["run", "--set", "sim.guest_accesses=0"],
+         ("sim.guest_accesses", "positive integer", "0")),
+    Case("default-tid-scheme-on-e500", lambda d: ["run", "--set", "machine.core=e500",
+                                                  "--set", "kvm.tid_scheme=tid01"],
+         ("kvm.tid_scheme: the 440 TID eras do not apply to machine.core = 'e500'",)),
+    Case("default-narrowed-tid-scheme-never-ran", lambda d: [
+        "run", "--set", "kvm.strategy=direct", "--set", "kvm.tid_scheme=guest-tid"],
+        ("kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct' (7924bd41 is tid01)",)),
     Case("toml-micro-tlb-on-e500", toml("[machine]\ncore = 'e500'\nmicro_tlb = true\n"),
          ("machine.micro_tlb", "e500")),
     Case("toml-host-task-cpu-eq-cpus", toml("[machine]\ncpus = 2\n[[host_task]]\ncpu = 2\n"),

@@ -2,9 +2,11 @@
 
 1. Flags mean what they say: several ``--vary`` run the product of their
    values; ``--plots`` without ``--out`` is refused; every ``--set`` of the
-   default ``emu run`` is applied or refused (``kvm.strategy`` narrows the
-   comparison, a typo is refused naming the choices, designs the core cannot
-   run are left out with a note).
+   default ``emu run`` is applied or refused (its rows are the 440 designs as
+   they ran, each labelled with its commit, and the proposal; ``kvm.strategy``
+   narrows the comparison, a typo is refused naming the choices, rows the
+   settings cannot run are left out with a note, rows that become one design
+   run once).
 2. Output folders cannot collide, escape or mix: run folders named by a safe,
    unique slug; a bad ``--out`` refused in one line before the simulation
    (a scenario of minutes shows it: the refusal comes within seconds); another
@@ -108,35 +110,120 @@ def test_default_run_refuses_a_strategy_typo_naming_the_choices():
         assert f"'{name}'" in err
 
 
+#: The default comparison: the 440 designs as KVM shipped them, then the proposal.
+AS_THEY_RAN = ["shadow 2.6.26 (guest-tid, C)", "shadow-modified 83aae4a8 (guest-tid, C)",
+               "shadow-modified 49dd2c49 (swap-pid, C)", "shadow-modified 2.6.28 (tid01, C)",
+               "direct 7924bd41 (tid01, C)", "direct-save-on-switch 67577927 (tid01, C)",
+               "proposal: direct + asm + pfn-cache"]
+
+
+def test_default_run_shows_the_designs_as_they_ran_next_to_the_proposal(tmp_path):
+    out = tmp_path / "cmp"
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--json", "--out", out))
+    assert c["key"] == "design" and [r["value"] for r in c["runs"]] == AS_THEY_RAN
+    kvm = [{k: r["summary"]["config"]["kvm"][k] for k in ("strategy", "tid_scheme", "handler",
+                                                          "pfn_source")} for r in c["runs"]]
+    assert [tuple(k.values()) for k in kvm] == [
+        ("shadow", "guest-tid", "c", "gup"), ("shadow-modified", "guest-tid", "c", "gup"),
+        ("shadow-modified", "swap-pid", "c", "gup"), ("shadow-modified", "tid01", "c", "gup"),
+        ("direct", "tid01", "c", "gup"), ("direct-save-on-switch", "tid01", "c", "gup"),
+        ("direct", "tid01", "asm", "pfn-cache")]
+    for r in c["runs"]:                          # each row's label is its summary's design
+        d = r["summary"]["design"]
+        assert d["label"] in r["value"] and not d["hypothetical"]
+        assert (out / r["dir"] / "summary.json").is_file()
+    assert [r["summary"]["design"]["commit"] for r in c["runs"]] == [
+        "2.6.26", "83aae4a8", "49dd2c49", "2.6.28", "7924bd41", "67577927", ""]
+    text = run_cli("run", *FAST_DEFAULT, "--wide")
+    assert text.returncode == 0, text.stderr
+    banner = text.stdout.split("\n\n")[0]
+    assert ("the c miss handler and the gup pfn source in six runs; the asm miss handler and "
+            "the pfn-cache pfn source in one run" in banner), banner
+    rows = [line.split("  ")[0] for line in text.stdout.split("\n\n")[1].splitlines()[2:]]
+    assert rows == AS_THEY_RAN
+    assert "as shipped" not in text.stdout       # every label already says it
+    help_text = " ".join(run_cli("run", "--help").stdout.split())
+    assert all(label in help_text for label in AS_THEY_RAN), help_text
+
+
 def test_default_run_narrows_to_the_strategy_set():
     c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=shadow-modified", "--json"))
-    assert [r["value"] for r in c["runs"]] == ["shadow-modified"]
+    assert [r["value"] for r in c["runs"]] == ["shadow-modified 2.6.28 (tid01, C) + pfn-cache"]
+    assert c["runs"][0]["values"] == {"kvm.strategy": "shadow-modified"}
     assert c["runs"][0]["summary"]["config"]["kvm"]["strategy"] == "shadow-modified"
 
 
-def test_default_run_applies_every_set():
-    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "seed=7", "--set", "kvm.handler=c",
-                        "--json"))
-    assert [r["value"] for r in c["runs"]] == ["shadow", "direct", "direct-save-on-switch"]
+def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "seed=7", "--set", "kvm.handler=asm", "--json")
+    c = json_of(p)
+    assert [r["value"] for r in c["runs"]] == [
+        "proposal: shadow + asm + gup", "proposal: shadow-modified (guest-tid) + asm + gup",
+        "proposal: shadow-modified (swap-pid) + asm + gup", "proposal: shadow-modified + asm + gup",
+        "proposal: direct + asm + gup", "proposal: direct-save-on-switch + asm + gup",
+        "proposal: direct + asm + pfn-cache"]
     for r in c["runs"]:
         s = r["summary"]
         assert (s["seed"], s["config"]["kvm"]["handler"], s["config"]["duration_ms"]) == \
-            (7, "c", 0.05)
+            (7, "asm", 0.05)
+        assert "kvm.handler" not in r["values"]  # the --set's, not the row's
+    assert p.stderr.strip() == ""
 
 
-def test_default_run_leaves_out_designs_the_core_cannot_run():
-    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
+def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=tid01", "--json")
     c = json_of(p)
-    assert [r["value"] for r in c["runs"]] == ["direct"]
-    assert c["runs"][0]["summary"]["config"]["machine"]["core"] == "e500"
+    assert [r["value"] for r in c["runs"]] == [
+        "shadow-modified 2.6.28 (tid01, C)", "direct 7924bd41 (tid01, C)",
+        "direct-save-on-switch 67577927 (tid01, C)", "proposal: direct + asm + pfn-cache"]
     note = p.stderr.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
-    assert "shadow" in note[0] and "direct-save-on-switch" in note[0] and "e500" in note[0]
+    assert "shadow left out: kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow'" in note[0]
+    assert ("shadow-modified 83aae4a8 (guest-tid, C), shadow-modified 49dd2c49 (swap-pid, C) and "
+            "shadow-modified 2.6.28 (tid01, C) are one design" in note[0]), note[0]
+
+
+def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=guest-tid", "--json")
+    c = json_of(p)
+    assert [r["value"] for r in c["runs"]] == ["shadow 2.6.26 (guest-tid, C)",
+                                               "shadow-modified 83aae4a8 (guest-tid, C)"]
+    note = p.stderr.strip().splitlines()
+    assert len(note) == 1, p.stderr
+    for words in ("direct left out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy "
+                  "'direct'", "direct-save-on-switch left out"):
+        assert words in note[0], note[0]
+
+
+def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--json")
+    c = json_of(p)
+    assert [r["values"]["kvm.strategy"] for r in c["runs"]] == [
+        "e500-flush-on-put", "e500-shadow-ids", "shadow-modified", "direct", "direct"]
+    assert [r["summary"]["config"]["kvm"]["handler"] for r in c["runs"]] == [
+        "c", "c", "c", "c", "asm"]
+    assert all(r["summary"]["config"]["machine"]["core"] == "e500" for r in c["runs"])
+    # what shipped on the e500 is labelled with its commit; the rest is hypothetical
+    assert c["runs"][0]["value"].startswith("e500-flush-on-put 46f43c6e")
+    assert c["runs"][1]["value"].startswith("e500-shadow-ids dd9ebf1f")
+    assert all(r["value"].startswith("hypothetical: ") for r in c["runs"][2:])
+    assert p.stderr == ""
+    # a core whose tlbwe ignores the index leaves the shadow TLB out, saying why
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                "machine.tlb_index=hardware", "--json")
+    assert [r["values"]["kvm.strategy"] for r in json_of(p)["runs"]] == [
+        "e500-flush-on-put", "e500-shadow-ids", "direct", "direct"]
+    note = p.stderr.strip().splitlines()
+    assert len(note) == 1 and note[0].startswith("emu: note: shadow-modified left out"), p.stderr
+    assert "tlb_index = 'hardware'" in note[0]
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():
-    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set", "kvm.strategy=shadow",
-                               timeout=QUICK), "'shadow'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.core=e500", "--set",
+                               "kvm.strategy=direct-save-on-switch", timeout=QUICK),
+                       "'direct-save-on-switch'", "e500")
+    assert_usage_error(run_cli("run", "--set", "machine.tlb_index=hardware", "--set",
+                               "kvm.strategy=shadow", timeout=QUICK),
+                       "'shadow'", "tlb_index = 'hardware'")
 
 
 # -- 2. output folders ---------------------------------------------------------------------

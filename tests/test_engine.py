@@ -174,6 +174,12 @@ class World:
         if shadow:
             self.ctx.loop_len = 62                 # the entry loop writes 0..hwater-1
         self.next_gi = 0
+        self.log = self.log_n = None
+        if cfg.get("log"):                         # the per-miss log, cfg["log"] rows
+            self.log = np.zeros(cfg["log"], impl.MISS_DTYPE)
+            self.log_n = np.zeros(1, np.int64)
+            self.ctx.set_miss_log(self.log, self.log_n)
+            self.ctx.log_clock = 1000
 
     def handle(self, stop: int, pos: int) -> int:
         """What the vCPU thread would do for ``stop``; returns the next position."""
@@ -189,9 +195,13 @@ class World:
             gfn = int(ctx.stop_gpa) >> 12
             j = self.pcache.choose_victim(0)
             self.pcache.write(j, gfn << 12, 12, 0, 0, (0x10000 + gfn) << 12, 0, -1)
+            ctx.count_step(codes.STEP["gfn_to_pfn"], 3100)
             ctx.map_shadow(self.cpu, int(ctx.stop_ea), int(ctx.stop_gi), 0x10000 + gfn)
             ctx.guest_entry(self.cpu)
+            ctx.close_miss()
             return pos
+        if name == "mmio":
+            ctx.close_miss()
         if name in ("mmio", "syscall", "sleep", "machine_check"):
             return pos + 1
         return pos
@@ -200,8 +210,10 @@ class World:
         return {
             "counters": {k: self.arrays[k].tolist() for k in
                          ("exits", "exit_sumsq", "exits_us", "exit_sumsq_us", "tlb", "causes",
-                          "profile", "repop_miss", "repop_access", "hwref_gi", "mod",
-                          "shadow_pos")},
+                          "profile", "profile_hist", "walk_scan", "repop_miss",
+                          "repop_access", "hwref_gi", "mod", "shadow_pos")},
+            "log": None if self.log is None else
+            {k: self.log[k][:int(self.log_n[0])].tolist() for k in self.log.dtype.names},
             "cycles": self.cpu.cycles_arr.tolist(),
             "tlb": [self.tlb.read(i) for i in range(self.tlb.entries)],
             "stop": self.ctx.stop, "n_modified": self.ctx.n_modified,
@@ -217,6 +229,7 @@ def contexts(draw):
             "tid_scheme": draw(st.sampled_from(codes.TID_SCHEMES)),
             "hashed": draw(st.integers(0, 1)), "micro": draw(st.booleans()),
             "pfn_source": draw(st.sampled_from(codes.PFN_SOURCES)),
+            "log": draw(st.sampled_from([0, 3, 400])),
             "policy": "round-robin" if strategy.startswith("shadow")
             else draw(st.sampled_from(["round-robin", "lru"]))}
 
@@ -302,7 +315,8 @@ def test_the_events_are_the_tracer_methods():
 ])
 def test_a_traced_stream_tells_every_outcome(pfn_source, outcomes):
     cfg = {"strategy": "direct", "handler": "asm", "hashed": 0, "micro": True,
-           "pfn_source": pfn_source, "policy": "round-robin", "tid_scheme": "tid01"}
+           "pfn_source": pfn_source, "policy": "round-robin", "tid_scheme": "tid01",
+           "log": 1000}
     ea = np.array([GUEST_BASE + ((i * 5 % 12) << 12) for i in range(200)], np.uint32)
     kind = np.ones(200, np.uint8)
     worlds = [World(FP, cfg), World(REF, cfg)]
@@ -316,6 +330,11 @@ def test_a_traced_stream_tells_every_outcome(pfn_source, outcomes):
     assert check_grammar(recorder.events) == outcomes
     hits = sum(e["event"] == "hit" for e in recorder.events)
     assert hits == worlds[1].arrays["tlb"][codes.TLB["hits"]] > 0
+    # every miss is logged, with the outcome the tracer saw, in order
+    log = worlds[1].log[:int(worlds[1].log_n[0])]
+    ends = [e["outcome"] for e in recorder.events if e["event"] == "end"]
+    assert [codes.MISS_OUTCOMES[o] for o in log["outcome"]] == ends
+    assert len(log) == worlds[1].arrays["tlb"][codes.TLB["misses"]]
 
 
 def test_the_counter_layout_is_the_contexts():

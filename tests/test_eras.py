@@ -242,9 +242,96 @@ def test_a_release_sets_the_modified_flag_where_the_entry_loop_reads_it(strategy
     m, s, cpu, vcpu = _machine(strategy)
     slot = _fill(cpu, vcpu, 0, tid=7)
     vcpu.ctx.clear_modified()
-    assert release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"]) == 1
+    assert s.release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"]) == 1
     assert bool(vcpu.ctx.arrays["mod"][slot]) is flags
     assert np.count_nonzero(vcpu.ctx.arrays["hwref_gi"] >= 0) == 0
+
+
+# -- a guest tlbwe over a valid entry: what each design releases (docs/kvm440.md §2.10) ------
+
+A = 0x1000_0000               # a user page, mapped by two processes (TIDs 7 and 8)
+
+
+def _shadows(cpu, vcpu) -> dict:
+    """Guest entries and one shadow of each: gi 0 = (A, TID 7), gi 1 = (A, TID 8),
+    gi 2 = (A + 4 KB, TID 7), gi 3 = (A, TID 0), gi 4 = 64 KB at 0x2000_0000 (TID 7)
+    shadowed at its first and last 4 KB, gi 5 = (0x2001_0000, TID 7), just past it.
+    Returns {name: slot}; the slots come out of the victim counter in order."""
+    def entry(gi, ea, tid, shift=12):
+        vcpu.gtlb.write(gi, ea, shift, tid, 0, 0x10_0000 + gi * 0x10_000, 0, -1)
+    for gi, ea, tid in [(0, A, 7), (1, A, 8), (2, A + 0x1000, 7), (3, A, 0),
+                        (5, 0x2001_0000, 7)]:
+        entry(gi, ea, tid)
+    entry(4, 0x2000_0000, 7, shift=16)
+    maps = [("a7", A, 0), ("a8", A, 1), ("b7", A + 0x1000, 2), ("a0", A, 3),
+            ("big_first", 0x2000_0000, 4), ("big_last", 0x2000_F000, 4), ("past", 0x2001_0000, 5)]
+    return {name: vcpu.ctx.map_shadow(cpu.virt, ea, gi, 0x800 + n)
+            for n, (name, ea, gi) in enumerate(maps)}
+
+
+def _released(vcpu, slots: dict) -> set:
+    return {name for name, i in slots.items() if not vcpu.shadow.valid_arr[i]}
+
+
+# Hand-derived from kvmppc_mmu_invalidate (44x_tlb.c 2.6.26, @83aae4a8, @49dd2c49, 2.6.28):
+# a valid slot 0..hwater is released when its page overlaps the old entry's range and its
+# shadow TID is 0 or pid ("if (tid && tid != pid) continue").  guest-tid: shadow TID = guest
+# TID, pid = the entry's TID; swap-pid / tid01: shadow TID = !guest TID, pid = !TID.
+@pytest.mark.parametrize("strategy, era, gi, released", [
+    # gi 0 (A, TID 7), pid 7: its own shadow and the TID-0 one at A; TID 8's survives
+    ("shadow", "guest-tid", 0, {"a7", "a0"}),
+    ("shadow-modified", "guest-tid", 0, {"a7", "a0"}),
+    # pid 0: every shadow with TID 0 in range (both processes'); the kernel's (TID 1) survives
+    ("shadow-modified", "swap-pid", 0, {"a7", "a8"}),
+    ("shadow-modified", "tid01", 0, {"a7", "a8"}),
+    # gi 3 (A, TID 0) under guest-tid, pid 0: only shadow TID 0 -- the process ones survive
+    ("shadow-modified", "guest-tid", 3, {"a0"}),
+    # ... under tid01, pid 1: TID 1 and TID 0 alike, all three at A
+    ("shadow-modified", "tid01", 3, {"a7", "a8", "a0"}),
+    # gi 4 (64 KB): both of its pieces, not the page just past its end
+    ("shadow-modified", "guest-tid", 4, {"big_first", "big_last"}),
+    ("shadow-modified", "tid01", 4, {"big_first", "big_last"}),
+])
+def test_a_shadow_design_releases_by_address_range_and_tid(strategy, era, gi, released):
+    m, s, cpu, vcpu = _machine(strategy, era)
+    slots = _shadows(cpu, vcpu)
+    assert list(slots.values()) == list(range(7))
+    vcpu.ctx.clear_modified()
+    before = _c_path(cpu)
+    assert s.release_guest_entry(cpu, vcpu, gi, CAUSE["self-eviction"]) == len(released)
+    assert _released(vcpu, slots) == released
+    assert _c_path(cpu) - before == len(released) * m.costs["put_page"]
+    gone = sorted(slots[n] for n in released)
+    assert not any(cpu.tlb.valid_arr[i] for i in gone)           # invalid at the next entry
+    assert all(cpu.tlb.valid_arr[slots[n]] for n in slots if n not in released)
+    assert list(np.flatnonzero(vcpu.ctx.arrays["mod"])) == (gone if s.flags_released else [])
+
+
+def _fill_direct(cpu, vcpu):
+    for gi, tid in [(0, 7), (1, 8), (3, 0)]:
+        vcpu.gtlb.write(gi, A, 12, tid, 0, 0x10_0000 + gi * 0x10_000, 0, -1)
+    return [(name, vcpu.ctx.map_shadow(cpu.virt, A, gi, 0x800 + gi))
+            for name, gi in [("a7", 0), ("a8", 1), ("a0", 3)]]
+
+
+def test_a_direct_design_releases_by_guest_index():
+    """7924bd41 kvmppc_44x_invalidate: only the shadow_refs of the rewritten guest index."""
+    m, s, cpu, vcpu = _machine("direct")
+    slots = {name: i for name, i in _fill_direct(cpu, vcpu)}
+    assert s.release_guest_entry(cpu, vcpu, 0, CAUSE["self-eviction"]) == 1
+    hwref = vcpu.ctx.arrays["hwref_gi"]
+    assert hwref[slots["a7"]] == -1 and hwref[slots["a8"]] == 1 and hwref[slots["a0"]] == 3
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_the_guest_tlbwe_trap_releases_by_range_in_the_shadow_eras(backend):
+    """Through the EMUL_TLBWE exit: the guest invalidates entry 0 (A, TID 7) under
+    83aae4a8; the shadows of TID 7 and TID 0 at A go, TID 8's stays."""
+    m, vcpu, cpu = _loaded(backend, "shadow-modified", "kvm.tid_scheme=guest-tid")
+    slots = _shadows(cpu, vcpu)
+    vcpu.tlbwe(cpu, 0, None, None)
+    assert _released(vcpu, slots) == {"a7", "a0"}
+    assert not vcpu.gtlb.valid_arr[0] and _exits(vcpu, "EMUL_TLBWE") == 1
 
 
 # -- the entry loop and the slot-hwater rule (docs/kvm440.md §2.10), both backends ---------------

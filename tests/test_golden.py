@@ -50,6 +50,9 @@ CASES = {
         "machine.core=e500", "kvm.strategy=e500-flush-on-put", "kvm.pfn_source=guest-tlb-refs"],
     "e500_shadow_ids_cache": _SHORT + [
         "machine.core=e500", "kvm.strategy=e500-shadow-ids", "kvm.handler=c"],
+    "e500_v1_shadow_modified": _SHORT + [
+        "machine.core=e500", "machine.e500_version=v1", "kvm.strategy=shadow-modified",
+        "kvm.handler=asm"],
     "two_cpus_mmio_warmup": [
         "duration_ms=4", "sim.warmup_ms=1", "machine.cpus=2",
         "vm.0.vcpus=2",

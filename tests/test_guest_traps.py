@@ -19,7 +19,20 @@ and entry_32.S @026477c1 (emu/guest/traps44x.py lists them, row by row):
 * idle (cpu_idle, ppc44x_idle): wrteei 0, mfmsr, then mtmsr with MSR[WE],
   an EMUL_WAIT exit (never HALT) that lasts until the vCPU is entered again;
   woken by the guest tick, the tick from kernel mode (19 traps: the prolog
-  without mfspr SPRG3, no privilege switch), mtmsr, wrteei 1.
+  without mfspr SPRG3, no privilege switch), mtmsr, wrteei 1;
+* an external interrupt (ExternalInput, ``EXCEPTION(0x0500, ExternalInput,
+  do_IRQ, EXC_XFER_LITE)``) from user mode -- QEMU completed a block request:
+  no exit of its own (KVM delivers it at the next entry), the prolog (9:
+  EMULINST 8, EMUL_MTSPR 1), transfer_to_handler (4: EMULINST 3, EMUL_RFI 1),
+  do_IRQ on the UIC (uic.c of 2008: mfdcr UIC_MSR; uic_mask_ack_irq's
+  mfmsr, wrteei 0, mfdcr ER, mtdcr ER, wrtee; handle_IRQ_event's wrteei 1,
+  wrteei 0; uic_unmask_irq's mfmsr, wrteei 0, mtdcr SR, mfdcr ER, mtdcr ER,
+  wrtee: DCR 6, EMUL_MFMSR 2, EMUL_WRTEE 6), ret_from_except's MTMSRD,
+  SRR0, SRR1 and rfi: EMULINST 13, EMUL_MTSPR 1, DCR 6, EMUL_MFMSR 2,
+  EMUL_WRTEE 6, EMUL_MTMSR 1, EMUL_RFI 2 = 31, two privilege switches, and
+  each DCR access a heavyweight exit to QEMU (vcpu_put, vcpu_load); from the
+  idle loop (a process's I/O wait ended), the prolog without mfspr SPRG3:
+  30, no privilege switch.
 
 The C-code traps (``guest_c_traps_*``) are set to 0 for the exact counts.
 """
@@ -147,6 +160,67 @@ def test_idle_woken_by_the_guest_tick(backend):
     assert d == {"EMUL_WAIT": 1, "EMULINST": 14, "EMUL_MTSPR": 2, "EMUL_MTMSR": 2,
                  "EMUL_RFI": 2, "EMUL_WRTEE": 2, "EMUL_MFMSR": 1}
     assert "HALT" not in exit_counts(vcpu)
+
+
+EXTINT_FROM_USER = {"EMULINST": 13, "EMUL_MTSPR": 1, "DCR": 6, "EMUL_MFMSR": 2,
+                    "EMUL_WRTEE": 6, "EMUL_MTMSR": 1, "EMUL_RFI": 2}
+
+
+def spy_external_interrupts(vcpu) -> list:
+    """Record, per external interrupt the guest takes, its exits and privilege switches."""
+    kernel, seen = vcpu.kernel, []
+    switches = record_switches(vcpu)
+    plain = kernel.external_interrupt
+
+    def external_interrupt(cpu):
+        before, resumes = exit_counts(vcpu), vcpu.resumes
+        switches.clear()
+        plain(cpu)
+        seen.append((delta(before, exit_counts(vcpu)), list(switches), vcpu.resumes - resumes))
+    kernel.external_interrupt = external_interrupt
+    return seen
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_io_completion_in_user_mode_is_an_external_interrupt(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    seen = spy_external_interrupts(vcpu)
+    vcpu.external_interrupt()                     # QEMU completed a block request
+    assert vcpu.run(cpu, 1) == (False, None)      # taken at the entry, before anything
+    (counts, switches, reloads), = seen
+    assert counts == EXTINT_FROM_USER and sum(counts.values()) == 31
+    assert switches == [False, True]              # delivery PR 1 -> 0, rfi PR 0 -> 1
+    assert reloads == 6                           # each DCR: vcpu_put, QEMU, vcpu_load
+    assert vcpu.ctx.guest_pr == 1 and vcpu.kernel.user
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_io_completion_wakes_the_idle_guest_with_an_external_interrupt(backend):
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    kernel.sleep(cpu, proc, cpu.total())          # a blocking system call: an I/O wait
+    proc.sleep_until = 1 << 50                    # its I/O completes before the decrementer
+    vcpu.dec_expiry = 1 << 60
+    blocked, _ = kernel.schedule(cpu, cpu.total())
+    assert blocked and kernel.idle and vcpu.io_wake == 1 << 50
+    seen = spy_external_interrupts(vcpu)
+    vcpu.io_wake = 0                              # the vCPU is entered at the completion
+    assert vcpu.run(cpu, 1) == (False, None)
+    (counts, switches, reloads), = seen
+    assert counts == dict(EXTINT_FROM_USER, EMULINST=12) and sum(counts.values()) == 30
+    assert switches == [] and reloads == 6 and kernel.idle
+    assert vcpu.ctx.guest_pr == 0
+    # woken by the decrementer instead: no external interrupt
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    kernel.sleep(cpu, proc, cpu.total())
+    proc.sleep_until = 1 << 60
+    kernel.schedule(cpu, cpu.total())
+    assert vcpu.io_wake == -1
+    seen = spy_external_interrupts(vcpu)
+    vcpu.dec_expiry = 0
+    vcpu.run(cpu, 1)
+    assert seen == []
 
 
 GUEST_ONLY = ["host_task=[]", "duration_ms=20"]

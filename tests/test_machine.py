@@ -74,7 +74,7 @@ def test_the_cpus_are_the_core_the_scenario_names(core, tlb1, hwater):
     m = build(TWO_VMS, *over)
     for cpu in m.cpus:
         assert (cpu.virt.tlb1.entries if cpu.virt.tlb1 is not None else None) == tlb1
-    assert m.hwater == hwater and m.hw_entries == (64 if core == "440" else 512)
+    assert m.hwater == hwater and m.hw_entries == (64 if core == "440" else 512 + 16)
     # the host kernel's pinned lowmem entry: UTLB slot 63, or TLB1 entry 0 (IPROT)
     pinned = m.cpus[0].tlb.read(63) if core == "440" else m.cpus[0].virt.tlb1.read(0)
     assert pinned[:3] == (1, 0xC000_0000, 28) and pinned[7] == -1

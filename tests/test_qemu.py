@@ -70,9 +70,18 @@ def test_devices_sit_at_their_pages():
     assert UART.latency is None and BLOCK.latency == "block_latency_us"
 
 
+class _Vcpu:
+    """A vCPU as QEMU sees it: it can be woken and interrupted."""
+
+    interrupts = 0
+
+    def external_interrupt(self) -> None:
+        self.interrupts += 1
+
+
 @pytest.mark.parametrize("name", ["cython", "reference"])
 def test_the_uart_answers_at_once_and_the_block_device_after_its_latency(name):
-    vcpu = object()
+    vcpu = _Vcpu()
     # the UART: one run serves the access and wakes the vCPU
     m, cpu, q = qemu_on_a_cpu(name)
     q.submit(vcpu, UART_GPA)
@@ -103,3 +112,5 @@ def test_the_uart_answers_at_once_and_the_block_device_after_its_latency(name):
     assert qemu_cycles(cpu) - block == c["qemu_wakeup"] and q.queue == []
     after()
     assert m.woken[-1] is vcpu
+    # the block device's completion raised its interrupt; the UART's answer did not
+    assert vcpu.interrupts == 1

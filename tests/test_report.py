@@ -121,8 +121,11 @@ EXPECTED = {
     "miss_causes": ["Guest TLB misses by cause", "hardware TLB misses taken by guests (count)",
                     "design", "cause", "compulsory"],
     "fastpath_profile": ["Miss handler cost per guest TLB miss, by step",
-                         "CPU cycles per guest TLB miss (each step's cycles / guest TLB misses)",
-                         "design", "step", "walk"],
+                         "Handler steps, per guest TLB miss",
+                         "CPU cycles per guest TLB miss (step cycles / misses)",
+                         "TLB restore at guest entry, per entry", "CPU cycles per guest entry",
+                         "gfn_to_pfn, per call", "CPU cycles per call",
+                         "design", "handler step (in the order it runs)", "walk"],
 }
 
 
@@ -139,6 +142,31 @@ def test_each_plot_writes_png_and_svg_with_title_labels_and_legend(stem, runs, t
         assert ys["shadow"] < ys["direct"]
     if stem == "exits":           # y label names its unit, and the scale when it is log
         assert re.search(r"exits \(count(, log scale)?\)", svg_texts(paths[1]))
+    if stem == "fastpath_profile":   # entry restore per entry, gfn_to_pfn per call, counted
+        texts = svg_texts(paths[1])
+        for _, s in runs:
+            for step, units in (("entry_restore", "entries"), ("gfn_to_pfn", "calls")):
+                p = s["fastpath_profile"][step]
+                if p["count"]:
+                    assert f"{p['cycles'] / p['count']:,.0f} × {p['count']:,} {units}" in texts
+
+
+def test_the_profile_palette_tells_neighbouring_steps_apart():
+    """Every step has a colour; two steps that can sit side by side in a bar
+    differ by a clear distance in RGB (no near-identical neighbours): steps
+    next to each other in the handler's order, or with one between them that
+    a run may never take (the other handler's entry, deliver, the C path)."""
+    from emu.codes import PROFILE_STEPS
+    assert set(plots.HANDLER_STEPS) | {"entry_restore", "gfn_to_pfn"} == set(PROFILE_STEPS)
+    rgb = {k: np.array([int(c[i:i + 2], 16) for i in (1, 3, 5)])
+           for k, c in plots._STEP_COLOURS.items()}
+    steps, optional = plots.HANDLER_STEPS, {"full_exit", "save", "deliver", "deferred_c_path"}
+    pairs = [(a, b) for a, b in zip(steps, steps[1:])]
+    pairs += [(a, c) for a, b, c in zip(steps, steps[1:], steps[2:]) if b in optional]
+    assert ("pfn_lookup", "hw_write") in pairs and ("walk", "gpa") in pairs
+    for a, b in pairs:
+        if {a, b} != {"full_exit", "save"}:    # one handler has one, the other the other
+            assert np.linalg.norm(rgb[a] - rgb[b]) > 90, (a, b)
 
 
 def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE, CYCLES, EXIT, STEP, TLB
+from emu.codes import CAUSE, CYCLE_BUCKETS, CYCLES, EXIT, STEP, TLB
 from emu.engine import counter_arrays
 from emu.stats import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures, collect
 from emu.stats.counters import COUNTERS, ctx_arrays
@@ -37,6 +37,8 @@ def snapshot() -> Snapshot:
                      ("causes", CAUSE["compulsory"]): 10, ("exit_sumsq", EXIT["DTLBVIRT"]): 50_000,
                      ("profile", 2 * STEP["hw_write"]): 2,
                      ("profile", 2 * STEP["hw_write"] + 1): 60,
+                     ("profile_hist", STEP["hw_write"] * len(CYCLE_BUCKETS) + 5): 2,
+                     ("walk_scan", 64): 7, ("walk_scan", 66): 3,
                      ("repop_miss", 0): 3, ("repop_access", 0): 4})
     v1 = counters(exit_counts("DTLBVIRT", 1, 80, 80, 80),
                   {("tlb", TLB["hits"]): 30, ("tlb", TLB["misses"]): 10,
@@ -80,7 +82,11 @@ def test_the_summary_is_formulas_over_the_snapshot():
     assert s["memory_bytes"] == {"guest_tlb": 2048, "pfn_cache": 256, "shadow_refs": 1024}
     assert s["host_page_faults"] == 3 + 7 and s["guest_page_faults"] == 9
     assert s["cycles"]["guest"] == 700 and s["measured_cpu_cycles"] == 1000
-    assert s["fastpath_profile"]["hw_write"] == {"count": 2, "cycles": 60, "mean": 30.0}
+    # 2 writes of 16..31 cycles (bucket 5); 7 walks of 64 entries, 3 of 129..256
+    assert s["fastpath_profile"]["hw_write"] == {"count": 2, "cycles": 60, "mean": 30.0,
+                                                 "hist": {"16": 2}}
+    assert s["fastpath_profile"]["walk"]["entries_hist"] == {"64": 7, "129": 3}
+    assert "miss_log" not in s
     assert [r["context"] for r in tables["tlb"]] == ["vm0.vcpu0", "vm0.vcpu1", "noise"]
     assert [r["kind"] for r in tables["tlb"]] == ["vcpu", "vcpu", "host_tasks"]
     assert [(r["vcpu"], r["count"]) for r in tables["exits"]] == [("vm0.vcpu0", 2),

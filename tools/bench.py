@@ -31,9 +31,10 @@ Sections:
   inflate emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files
   are made once and kept in ``--e2e-dir``.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
-  direct/asm/pfn-cache, one host task) against pycachesim's plain-TLB rate on
-  the same number of accesses, and the share of the run's time spent outside
-  the fast path's loops.
+  direct/asm/pfn-cache, one host task; ``--set KEY=VALUE`` changes it, e.g.
+  ``--set machine.core=e500``) against pycachesim's plain-TLB rate on the same
+  number of accesses, and the share of the run's time spent outside the fast
+  path's loops.
 * ``memory`` — peak RSS of ``emu tlb`` on a memory-mapped ``.npy`` trace of
   ``--big`` records, against the file's size, and of ``emu run`` on a guest
   whose process replays that trace, for two trace lengths.
@@ -312,7 +313,7 @@ def section_system(args) -> dict:
     from emu.params import default_scenario
     from emu.run import run
     over = ["kvm.strategy=direct", "kvm.handler=asm", "kvm.pfn_source=pin-all",
-            f"duration_ms={args.system_ms}"]
+            *args.set, f"duration_ms={args.system_ms}"]
     # warm the imports and the extension once
     run(default_scenario(), over[:-1] + ["duration_ms=1"])
     secs, res = best(lambda: run(default_scenario(), over), args.repeat)
@@ -494,6 +495,9 @@ def main() -> int:
     ap.add_argument("--trace", default=default_trace_path())
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--system-ms", type=float, default=20.0)
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="--section system: a scenario override on top of direct/asm/pin-all "
+                         "(e.g. machine.core=e500 kvm.strategy=e500-shadow-ids)")
     ap.add_argument("--big", type=int, default=100_000_000, help="records for --section memory")
     ap.add_argument("--e2e-records", type=int, default=30_000_000,
                     help="records of the .npz / .npy traces of --section e2e")

@@ -21,6 +21,16 @@ summary is a ``groupby`` and a ``sum`` away:
     one row per CPU and cycle component: ``cycles``.
 ``profile``
     one row per vCPU and miss-handler step that ran: ``count``, ``cycles``.
+``profile_hist``
+    one row per non-empty bucket of the profile's histograms (all vCPUs):
+    ``step``, ``measure`` (``cycles``: the step's occurrences by cycles;
+    ``entries``: the walks by guest TLB entries scanned), the bucket's
+    ``low`` and ``high`` values (inclusive; ``high`` is None for the last,
+    open, bucket) and ``count``.  A step's counts sum to its ``count`` in
+    the summary.
+``miss_log``
+    the per-miss log (``sim.miss_log``), one row per guest TLB miss
+    (:mod:`emu.stats.misslog`), when the run kept one.
 ``repopulation``
     one row per guest access ``k`` after a vcpu_load, up to the window:
     ``misses`` and ``accesses`` at ``k``, summed over the resumes.
@@ -35,7 +45,8 @@ pandas is imported when a frame is made; without it :func:`pandas` raises
 
 from __future__ import annotations
 
-from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.codes import (CYCLE_BUCKETS, CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES,
+                       MISS_OUTCOMES, PROFILE_STEPS, SCAN_BUCKETS)
 from emu.errors import EmuError
 
 __all__ = ["PandasMissing", "concat_frames", "pandas", "run_frames"]
@@ -49,7 +60,7 @@ _RUN_TABLES = ("exits", "tlb", "cycles", "profile")
 
 #: Ordered categories of the label columns.
 _ORDER = {"category": EXIT_CATEGORIES, "cause": MISS_CAUSES, "component": CYCLE_CATEGORIES,
-          "step": PROFILE_STEPS}
+          "step": PROFILE_STEPS, "outcome": MISS_OUTCOMES}
 
 _TLB_COUNTERS_PREFIX = "cause_"
 
@@ -88,11 +99,27 @@ def _table(tables: dict, name: str) -> list:
                        f"and profile; a summary alone has none)") from None
 
 
-def run_frames(summary: dict, tables: dict) -> dict:
+def _hist_rows(profile: dict) -> list:
+    """The rows of the ``profile_hist`` frame from the summary's profile."""
+    rows = []
+    for step in PROFILE_STEPS:
+        hists = [("cycles", profile[step].get("hist", {}), CYCLE_BUCKETS)]
+        if "entries_hist" in profile[step]:
+            hists.append(("entries", profile[step]["entries_hist"], SCAN_BUCKETS))
+        for measure, hist, names in hists:
+            for i, name in enumerate(names):
+                if name in hist:
+                    high = int(names[i + 1]) - 1 if i + 1 < len(names) else None
+                    rows.append({"step": step, "measure": measure, "low": int(name),
+                                 "high": high, "count": hist[name]})
+    return rows
+
+
+def run_frames(summary: dict, tables: dict, miss_log=None) -> dict:
     """{name: DataFrame} of one run (the module docstring lists them).
 
     ``tables`` is ``Result.tables`` (lists of row dicts, as the CSVs hold
-    them).  Raises :class:`PandasMissing` without pandas, and
+    them); ``miss_log`` the per-miss log's columns, or None.  Raises :class:`PandasMissing` without pandas, and
     :class:`~emu.errors.EmuError` when one of the run's tables is missing.
     """
     pd = pandas()
@@ -114,12 +141,19 @@ def run_frames(summary: dict, tables: dict) -> dict:
         "misses": _frame(pd, misses, ["context", "kind", "side", "cause", "misses"]),
         "cycles": _frame(pd, _table(tables, "cycles"), ["cpu", "component", "cycles"]),
         "profile": _frame(pd, _table(tables, "profile"), ["vcpu", "step", "count", "cycles"]),
+        "profile_hist": _frame(pd, _hist_rows(summary["fastpath_profile"]),
+                               ["step", "measure", "low", "high", "count"]),
         "repopulation": pd.DataFrame({"k": range(len(rep["misses"])), "misses": rep["misses"],
                                       "accesses": rep["accesses"]}),
     }
     for name, rows in tables.items():
         if name not in _RUN_TABLES:
             frames[name] = _frame(pd, rows, list(rows[0]) if rows else [])
+    if miss_log is not None:
+        log = pd.DataFrame(miss_log)
+        for col in ("cause", "outcome"):
+            log[col] = pd.Categorical(log[col], categories=list(_ORDER[col]), ordered=True)
+        frames["miss_log"] = log
     return frames
 
 

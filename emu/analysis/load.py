@@ -6,7 +6,10 @@
 - a comparison (``comparison.json``; ``emu compare --out``): a
   :class:`~emu.analysis.results.Comparison` of those Results;
 - a sweep (``sweep.json``; ``emu sweep --out``): its results table as a pandas
-  DataFrame, one row per run.
+  DataFrame, one row per run;
+- a study (``results.json``; ``emu study NAME --out``): a
+  :class:`~emu.analysis.results.Study`, its ``results.json`` and each run
+  under ``runs/`` as a Result (a run whose folder is gone is left out).
 
 A sweep's DataFrame carries in ``attrs`` the grid keys (``"grid"``), the
 seeds per point (``"seeds"``) and the folder (``"path"``);
@@ -25,13 +28,15 @@ import os
 import numpy as np
 
 from emu.analysis.frames import pandas
-from emu.analysis.results import Comparison
+from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
 from emu.report.folders import run_folder
 from emu.run.files import load_json
+from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.scenario import Result
+from emu.study.lib import safe_label
 
-__all__ = ["load", "read_comparison", "read_run", "read_sweep"]
+__all__ = ["load", "read_comparison", "read_run", "read_study", "read_sweep"]
 
 #: Table columns that hold names, kept as text even when they look like numbers.
 _TEXT_COLUMNS = frozenset({"vcpu", "context", "kind", "category", "step", "component",
@@ -70,7 +75,8 @@ def _read_npz(path: str) -> dict:
 
 def read_run(path) -> Result:
     """The :class:`~emu.run.Result` a run directory holds (``summary.json``,
-    ``run.json``, one CSV per table, one ``.npz`` per set of arrays)."""
+    ``run.json``, one CSV per table, one ``.npz`` per set of arrays, the
+    per-miss log ``misses.parquet`` or ``misses.csv`` as ``miss_log``)."""
     path = os.fspath(path)
     summary = load_json(os.path.join(path, "summary.json"))
     run_json = os.path.join(path, "run.json")
@@ -79,13 +85,13 @@ def read_run(path) -> Result:
     tables, arrays = {}, {}
     for name in sorted(os.listdir(path)):
         stem, ext = os.path.splitext(name)
-        if name.startswith("."):
+        if name.startswith(".") or name in MISS_LOG_FILES:
             continue
         if ext == ".csv":
             tables[stem] = _read_csv(os.path.join(path, name))
         elif ext == ".npz":
             arrays[stem] = _read_npz(os.path.join(path, name))
-    return Result(summary, tables, wall, execution, arrays)
+    return Result(summary, tables, wall, execution, arrays, read_misses(path))
 
 
 def read_comparison(path) -> Comparison:
@@ -129,10 +135,26 @@ def read_sweep(path):
     return df
 
 
+def read_study(path) -> Study:
+    """The :class:`~emu.analysis.results.Study` a study directory holds:
+    ``results.json`` and the Result of each of its runs still in ``runs/``."""
+    path = os.fspath(path)
+    results = load_json(os.path.join(path, "results.json"))
+    if not isinstance(results, dict) or not isinstance(results.get("runs"), dict) \
+            or "study" not in results:
+        raise EmuError(f"{path}: results.json is not a study's (no study or runs)")
+    runs = []
+    for label in results["runs"]:
+        run_dir = os.path.join(path, "runs", safe_label(label))
+        if os.path.isfile(os.path.join(run_dir, "summary.json")):
+            runs.append((label, read_run(run_dir)))
+    return Study(results, runs, path)
+
+
 def load(path):
     """Read an emu result folder: a run (a Result), a comparison (a
-    Comparison) or a sweep (its results table as a DataFrame); see the
-    module docstring.  Raises :class:`~emu.errors.EmuError` (one line) when
+    Comparison), a sweep (its results table as a DataFrame) or a study (a
+    Study); see the module docstring.  Raises :class:`~emu.errors.EmuError` (one line) when
     the folder holds none of them or a file is corrupt."""
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -143,5 +165,8 @@ def load(path):
         return read_comparison(path)
     if os.path.isfile(os.path.join(path, "sweep.json")):
         return read_sweep(path)
-    raise EmuError(f"{path}: not an emu result folder (no summary.json, comparison.json or "
-                   f"sweep.json: write one with emu run, emu compare or emu sweep --out)")
+    if os.path.isfile(os.path.join(path, "results.json")):
+        return read_study(path)
+    raise EmuError(f"{path}: not an emu result folder (no summary.json, comparison.json, "
+                   f"sweep.json or results.json: write one with emu run, emu compare, "
+                   f"emu sweep or emu study --out)")

@@ -65,6 +65,32 @@ class Comparison(list):
         return headline_html(runs, caption, self.label_column)
 
 
+class Study(Comparison):
+    """``[(label, Result)]``: the runs a study made (:mod:`emu.study`), in the
+    order it made them, and ``results``, what its ``results.json`` holds: the
+    study's ``study`` (name), ``question``, ``quick``, ``numbers`` (what it
+    printed its tables from) and ``runs`` (each run's key figures).
+    :func:`emu.load` gives one for a folder ``emu study NAME --out`` wrote;
+    :meth:`frames` and :meth:`table` label each run's rows under ``run``.
+    """
+
+    def __init__(self, results: dict, runs=(), path=None):
+        super().__init__(None, runs, path)
+        self.results = results
+
+    @property
+    def name(self) -> str:
+        return self.results["study"]
+
+    @property
+    def numbers(self) -> dict:
+        return self.results["numbers"]
+
+    def __repr__(self) -> str:
+        quick = " (quick)" if self.results.get("quick") else ""
+        return f"<emu Study {self.name}{quick}: {len(self)} runs>"
+
+
 def points(table, keys=None, columns=None):
     """The grid points of a sweep table: one row per point and figure.
 

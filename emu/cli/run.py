@@ -10,8 +10,8 @@ from emu.errors import ConfigError
 from emu.params import default_scenario
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
-from emu.run.comparison import (DEFAULT_DESIGNS, default_designs, parse_vary, run_comparison,
-                                vary_points)
+from emu.run.comparison import parse_vary, run_comparison, run_variants, vary_points
+from emu.run.designs import KEY, default_labels, default_variants
 from emu.run.files import dumps_json
 from emu.run.outdir import staged
 from emu.run.progress import make_progress
@@ -32,11 +32,15 @@ def add_run_parser(sub) -> None:
     """Add ``emu run [FILE]`` to the CLI's sub-parsers."""
     p = sub.add_parser("run", help="run a full-system scenario",
                        description="Run a scenario (TOML). Without FILE, runs the built-in "
-                                   f"default scenario under the {', '.join(DEFAULT_DESIGNS)} "
-                                   "designs and prints the comparison: every --set applies to "
-                                   "each design, --set kvm.strategy=NAME runs that design "
-                                   "alone, and designs the chosen core cannot run (e.g. with "
-                                   "--set machine.core=e500) are left out with a note.")
+                                   "default scenario under the 440 designs as KVM shipped them "
+                                   "(each with its commit, TID era and C miss handler) next to "
+                                   "the proposal, and prints the comparison: "
+                                   f"{'; '.join(default_labels())}. Every --set applies to "
+                                   "each row and the rows are labelled as they then run; "
+                                   "--set kvm.strategy=NAME runs that design alone; rows the "
+                                   "settings cannot run (e.g. --set machine.core=e500) are left "
+                                   "out, and rows that become the same design run once, with a "
+                                   "note.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
     _scenario_args(p, "folder for summary.json and the tidy CSVs (without FILE: the "
                       "comparison's folder); its files are replaced as one set")
@@ -80,13 +84,12 @@ def cmd_run(args) -> int:
 
 def _default_run(args) -> int:
     """``emu run`` without FILE: the default scenario under the default designs."""
-    designs, overrides, note = default_designs(args.overrides)
+    variants, overrides, note = default_variants(args.overrides)
     with staged(args.out, "comparison", args.force) as stage:
         if note:
             print(f"emu: note: {note}", file=sys.stderr, flush=True)
         with make_progress(args.progress) as progress:
-            comparison = run_comparison(default_scenario(), [("kvm.strategy", designs)],
-                                        overrides, progress)
+            comparison = run_variants(default_scenario(), variants, overrides, progress, KEY)
         if stage:
             comparison.write_files(stage.path)
             stage.commit()
@@ -94,7 +97,7 @@ def _default_run(args) -> int:
         print(dumps_json(comparison.to_json()), end="")
     else:
         width = terminal_width(args)
-        print(format_banner(comparison.results[0].summary["config"], width))
+        print(format_banner([r.summary["config"] for r in comparison.results], width))
         print(format_comparison(comparison.summaries(), width))
     return 0
 

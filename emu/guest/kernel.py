@@ -27,6 +27,9 @@ The handlers:
   host tick (the guest decrementer is a host timer): the tick, maybe a
   preemption (``do_resched``: another process with less virtual runtime),
   the return;
+* :meth:`GuestKernel.external_interrupt` — ExternalInput: an I/O
+  completion (a QEMU block request done, or the end of a process's I/O wait
+  while the guest idles), do_IRQ and the UIC's DCR accesses, the return;
 * :meth:`GuestKernel.switch_process` — schedule() and switch_mm: the
   run-queue lock, ``mtspr PID`` (a PID roll-over first invalidates the guest
   TLB, one trapping ``tlbwe`` per index 0..hwater), ``_switch``;
@@ -131,6 +134,9 @@ class GuestKernel:
     given).  :meth:`attach` takes the port.
     """
 
+    #: The miss handler's trapping prefix: (data, instruction fetch).
+    MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
         self.os, self.gcpu = os, cpu_state
@@ -201,14 +207,13 @@ class GuestKernel:
         port.deliver(cpu, "ITLBREAL" if fetch else "DTLBREAL")
         self.user = False
         proc.guest_tlb_misses += 1
-        port.traps(cpu, T.ITLB_MISS_ENTRY if fetch else T.DTLB_MISS_ENTRY)
+        port.traps(cpu, self.MISS_ENTRY[fetch])
         gfn, table = self.os.walk(proc, ea)
         if gfn is None:
             self.page_fault(cpu, proc, ea, fetch, table)
             return
         self.kernel_work(cpu, c["guest_miss_handler"], self.fp.miss(proc, ea))
-        gi = self.gcpu.tlb_victim()
-        self.write_tlb_entry(cpu, gi, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
+        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True
@@ -223,6 +228,10 @@ class GuestKernel:
         self.kernel_work(cpu, c["guest_page_fault"], self.fp.fault(proc, ea, gfn))
         port.traps(cpu, self.c_fault)
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+
+    def fill(self, cpu, entry: tuple) -> None:
+        """finish_tlb_load: write ``entry`` at the guest's round-robin index."""
+        self.write_tlb_entry(cpu, self.gcpu.tlb_victim(), entry)
 
     def write_tlb_entry(self, cpu, gi: int, entry: tuple) -> None:
         """Write guest TLB entry ``gi``: XLAT, PAGEID, ATTRIB, each trapping (one
@@ -263,6 +272,26 @@ class GuestKernel:
         elif now - self.slice_start >= self.timeslice:
             self.slice_start = now                     # a new slice for the same process
         self.return_to_user(cpu, T.RET_RESTORE)
+
+    def external_interrupt(self, cpu) -> None:
+        """ExternalInput: a device's interrupt (an I/O completion), delivered by KVM
+        at an entry -- from user mode (PR 1 -> 0) or in the kernel (the idle loop):
+        the prolog, do_IRQ with the UIC's DCR accesses (heavyweight exits to QEMU),
+        ret_from_except, and the rfi back to where it came from.  From user mode
+        31 traps, from the kernel 30 (:data:`~emu.guest.traps44x.DO_IRQ`).  A
+        reschedule on the way out is left to the next scheduling point.
+        """
+        port = self.port
+        user = self.user
+        if user:
+            port.deliver(cpu, "EXTINT")
+        self.user = False
+        port.traps(cpu, T.EXTINT_ENTRY_FROM_USER if user else T.EXTINT_ENTRY_FROM_KERNEL)
+        port.guest_work(cpu, self.costs["guest_irq_handler"])
+        if user:
+            self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+        else:
+            port.traps(cpu, T.RET_DISABLE_EE + T.RET_RESTORE + T.KERNEL_RFI)
 
     def enter_syscall(self, cpu, proc: GuestProcess) -> None:
         """sc is delivered; SystemCall's prolog and transfer; the service runs."""

@@ -18,14 +18,20 @@ label it is found under.  Sources (the 2008 guest, the kernel KVM-440 ran):
   ``restore``, ``exc_exit_restart``, ``do_resched``, ``recheck``, ``_switch``;
 * ``arch/powerpc/platforms/44x/idle.c`` (``ppc44x_idle``) and
   ``kernel/sched.c`` (the run-queue lock around a switch; general 2.6.2x
-  knowledge).
+  knowledge);
+* ``arch/powerpc/sysdev/uic.c`` of 2008 (``uic_get_irq``,
+  ``uic_mask_ack_irq``, ``uic_unmask_irq``) and the generic ``do_IRQ``,
+  ``handle_level_irq`` and ``handle_IRQ_event`` (kernel/irq; general 2.6.2x
+  knowledge) for an external interrupt.
 
 The category of each instruction follows KVM at 73e75b41, the first commit
 with exit timing: ``mfspr``/``mtspr`` of the SPRs that the generic
 ``kvmppc_emulate_instruction`` handles (SRR0/1, SPRG0-3, DEC) stay
 ``EMULINST``; those of ``kvmppc_core_emulate_mtspr``/``_mfspr`` (PID, MMUCR,
 DEAR, ESR, TSR, SPRG4-7 ...) are ``EMUL_MTSPR``/``EMUL_MFSPR``; ``rfi``,
-``mtmsr``, ``mfmsr``, ``wrtee(i)`` and ``tlbwe`` have their own.  The one
+``mtmsr``, ``mfmsr``, ``wrtee(i)`` and ``tlbwe`` have their own; ``mfdcr`` and
+``mtdcr`` of a device's DCRs are emulated in QEMU (``EMULATE_DO_DCR``:
+``KVM_EXIT_DCR``, a heavyweight exit counted DCR).  The one
 place that knows this is :func:`category`.  ``mfspr SPRG4R-7R`` read the
 user-readable SPRG copies and never trap, nor do ``mfcr``/``mtcr``, loads and
 stores: they are not listed.
@@ -52,7 +58,7 @@ GENERIC_SPRS = frozenset({"SRR0", "SRR1", "SPRG0", "SPRG1", "SPRG2", "SPRG3", "D
 #: The category of each privileged opcode besides mfspr/mtspr.
 OPCODE_CATEGORY = {"rfi": "EMUL_RFI", "mtmsr": "EMUL_MTMSR", "mfmsr": "EMUL_MFMSR",
                    "wrtee": "EMUL_WRTEE", "wrteei": "EMUL_WRTEE", "tlbwe": "EMUL_TLBWE",
-                   "tlbsx": "EMUL_TLBSX"}
+                   "tlbsx": "EMUL_TLBSX", "mfdcr": "DCR", "mtdcr": "DCR"}
 
 
 def category(instruction: str) -> str:
@@ -226,6 +232,37 @@ TICK_ENTRY_FROM_USER = TrapSeq("Decrementer", PROLOG_FROM_USER.rows + tuple(_TSR
                                + TRANSFER_TO_HANDLER.rows + TIMER_DEC.rows)
 TICK_ENTRY_FROM_KERNEL = TrapSeq("Decrementer (kernel)", PROLOG_FROM_KERNEL.rows + tuple(_TSR)
                                  + TRANSFER_TO_HANDLER.rows + TIMER_DEC.rows)
+
+#: do_IRQ for a level interrupt of the primary UIC (uic.c of 2008; irq_enter and
+#: irq_exit with no softirq pending trap nothing): uic_get_irq reads UIC_MSR;
+#: handle_level_irq masks and acks (uic_mask_ack_irq: ER under the UIC's lock,
+#: whose spin_lock_irqsave is mfmsr + wrteei 0 and whose restore is wrtee; a level
+#: source is acked after its handler), runs the handler with interrupts enabled
+#: (handle_IRQ_event: local_irq_enable_in_hardirq, local_irq_disable) and unmasks
+#: (uic_unmask_irq: SR then ER).  6 DCR, 2 mfmsr, 6 wrtee(i).
+DO_IRQ = TrapSeq("do_IRQ", [
+    ("mfdcr", "uic_get_irq"),                   # mfdcr(dcrbase + UIC_MSR)
+    ("mfmsr", "uic_mask_ack_irq"),              # spin_lock_irqsave(&uic->lock)
+    ("wrteei", "uic_mask_ack_irq"),
+    ("mfdcr", "uic_mask_ack_irq"),              # er = mfdcr(UIC_ER)
+    ("mtdcr", "uic_mask_ack_irq"),              # mtdcr(UIC_ER, er & ~sr); level: no SR
+    ("wrtee", "uic_mask_ack_irq"),              # spin_unlock_irqrestore
+    ("wrteei", "handle_IRQ_event"),             # local_irq_enable_in_hardirq()
+    ("wrteei", "handle_IRQ_event"),             # local_irq_disable()
+    ("mfmsr", "uic_unmask_irq"),                # spin_lock_irqsave(&uic->lock)
+    ("wrteei", "uic_unmask_irq"),
+    ("mtdcr", "uic_unmask_irq"),                # level: ack, mtdcr(UIC_SR, sr)
+    ("mfdcr", "uic_unmask_irq"),                # er = mfdcr(UIC_ER)
+    ("mtdcr", "uic_unmask_irq"),                # mtdcr(UIC_ER, er | sr)
+    ("wrtee", "uic_unmask_irq"),                # spin_unlock_irqrestore
+])
+#: ExternalInput (head_44x.S @026477c1: ``EXCEPTION(0x0500, ExternalInput, do_IRQ,
+#: EXC_XFER_LITE)``): the prolog, the transfer to do_IRQ and its traps; the return
+#: is ret_from_except's (RET_DISABLE_EE, RET_RESTORE, then the rfi).
+EXTINT_ENTRY_FROM_USER = TrapSeq("ExternalInput", PROLOG_FROM_USER.rows
+                                 + TRANSFER_TO_HANDLER.rows + DO_IRQ.rows)
+EXTINT_ENTRY_FROM_KERNEL = TrapSeq("ExternalInput (kernel)", PROLOG_FROM_KERNEL.rows
+                                   + TRANSFER_TO_HANDLER.rows + DO_IRQ.rows)
 
 #: user_exc_return -> do_work -> do_resched: EE on, schedule(), recheck: EE off
 #: (traps44x E, "with a reschedule").

@@ -3,7 +3,9 @@
 Every hardware slot KVM fills for a vCPU remembers the guest TLB entry it
 shadows (``hwref_gi``, the ``shadow_refs`` of 44x_tlb.c; docs/kvm440.md
 §2.2).  When the guest overwrites or invalidates that entry, or changes its
-PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release).  The
+PID, KVM releases the slots that shadow it (kvmppc_44x_shadow_release) -- the
+direct designs by guest index, the shadow designs every slot in the old
+entry's address range with a matching TID (:func:`invalidate_range`).  The
 shadow designs also keep a per-vCPU shadow array whose slots 0..hwater-1
 their entry loop lays into hardware (:func:`restore_shadow_array`), and one
 modified flag per slot (``shadow_tlb_mod``, 83aae4a8) that the loop reads.
@@ -71,25 +73,55 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
 
 
 def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
-    """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote it).
+    """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote
+    it, or a direct design released the process entries): kvmppc_44x_invalidate
+    of the direct designs (44x_tlb.c @7924bd41).
 
     The slots are released with :func:`release_slot`; a design that keeps
     modified flags for its entry loop (``vcpu.strategy.flags_released``) sets
     them.  Returns the number of slots released.
     """
-    ctx = vcpu.ctx
-    hwref = ctx.arrays["hwref_gi"]
-    flags = vcpu.strategy.flags_released
-    released = 0
-    for i in np.flatnonzero(hwref == gi):
-        i = int(i)
-        release_slot(cpu, vcpu, i, reason)
-        if flags:
-            mark_modified(vcpu, i)
-        released += 1
+    arrays = vcpu.ctx.arrays
+    released = _release_slots(cpu, vcpu, np.flatnonzero(arrays["hwref_gi"] == gi), reason)
     if gi >= 0:
-        ctx.arrays["gref"][gi] = -1
+        arrays["gref"][gi] = -1
     return released
+
+
+def _release_slots(cpu, vcpu, slots, reason: int) -> int:
+    """:func:`release_slot` each of ``slots``, setting its modified flag in a design
+    that keeps them (``vcpu.strategy.flags_released``); returns how many."""
+    flags = vcpu.strategy.flags_released
+    for i in slots:
+        release_slot(cpu, vcpu, int(i), reason)
+        if flags:
+            mark_modified(vcpu, int(i))
+    return len(slots)
+
+
+def invalidate_range(cpu, vcpu, gi: int, pid: int, hwater: int, reason: int) -> int:
+    """kvmppc_mmu_invalidate: the guest rewrote entry ``gi`` of a shadow design.
+
+    Every valid slot 0..hwater of the shadow array whose page overlaps the old
+    guest entry's address range and whose shadow TID is 0 or ``pid`` is
+    released with :func:`release_slot` (44x_tlb.c 2.6.26, @83aae4a8,
+    @49dd2c49, 2.6.28: ``if (tid && tid != pid) continue``), whichever guest
+    entry it shadows; a design that keeps modified flags
+    (``vcpu.strategy.flags_released``) sets each one's.  Returns the number of
+    slots released.
+    """
+    gtlb, shadow = vcpu.gtlb, vcpu.shadow
+    shift = int(gtlb.shift_arr[gi])
+    start = int(gtlb.vpn_arr[gi]) << shift
+    end = start + (1 << shift) - 1
+    n = hwater + 1
+    s_shift = shadow.shift_arr[:n].astype(np.int64)
+    s_start = shadow.vpn_arr[:n].astype(np.int64) << s_shift
+    tid = shadow.tid_arr[:n]
+    hit = (shadow.valid_arr[:n] != 0) & (s_start <= end) & (s_start + (1 << s_shift) - 1 >= start) \
+        & ((tid == 0) | (tid == pid))
+    vcpu.ctx.arrays["gref"][gi] = -1
+    return _release_slots(cpu, vcpu, np.flatnonzero(hit), reason)
 
 
 def release_process_entries(cpu, vcpu) -> int:

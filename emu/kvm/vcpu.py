@@ -28,9 +28,9 @@ from __future__ import annotations
 from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME, TLB
 from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
+from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
 from emu.hw.ppc440 import XLAT, build_guest_utlb
-from emu.kvm.shadow import release_guest_entry
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -49,6 +49,8 @@ class VcpuThread(Thread):
     """
 
     kind = "vcpu"
+    #: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA).
+    pinned_entries = PINNED_ENTRIES
     #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
     observer = None
 
@@ -69,10 +71,10 @@ class VcpuThread(Thread):
         be = machine.backend
         self.strategy = machine.strategy
         self.costs = machine.costs
-        self.gtlb = build_guest_utlb(be)
+        self.gtlb = self.build_guest_tlb(be)
         self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm,
-                            shadow_pos=self.strategy.shadow_pos)
+                            shadow_pos=self.strategy.shadow_pos, guest_entries=self.gtlb.entries)
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
                           self.strategy.code, 0 if cfg.handler == "asm" else 1,
                           1 if cfg.guest_tlb_walk == "hashed" else 0,
@@ -86,8 +88,10 @@ class VcpuThread(Thread):
         costs["entry_per_mod"] = self.strategy.entry_per_mod()
         self.ctx.set_costs(costs)
         self.asm = cfg.handler == "asm"
+        if machine.miss_log is not None:
+            machine.miss_log.attach(self.ctx)
         # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
-        for gi, ea, shift, gpa in PINNED_ENTRIES:
+        for gi, ea, shift, gpa in self.pinned_entries:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
@@ -102,11 +106,19 @@ class VcpuThread(Thread):
         self.dec_expiry = self.dec_fire_time(0, kernel.timer_period)
         self.dec_delivered = False               # delivered inside a DEC exit, not yet handled
         self.wait_from = -1                      # when the pending EMUL_WAIT exit began
+        self.io_wake = -1                        # the I/O completion that ends the wait
+        self.extint_pending = False              # an external interrupt KVM will deliver
         kernel.attach(self)
+
+    def build_guest_tlb(self, backend):
+        """The guest TLB KVM emulates: the 440's 64-entry UTLB."""
+        return build_guest_utlb(backend)
 
     def restart_counters(self) -> None:
         """Zero what this vCPU counts (the end of a warm-up), its processes' figures too."""
         zero_counters(self.ctx.arrays)
+        if self.machine.miss_log is not None:
+            self.machine.miss_log.restart(self.ctx)
         self.resumes = 0
         self.machine_checks = 0
         for proc in self.gcpu.processes:
@@ -115,9 +127,8 @@ class VcpuThread(Thread):
     # -- accounting helpers ----------------------------------------------------
 
     def profile(self, step: str, cycles: int) -> None:
-        prof = self.ctx.arrays["profile"]
-        prof[2 * STEP[step]] += 1
-        prof[2 * STEP[step] + 1] += cycles
+        """A step of the miss handler run here, in the profile (the caller charges it)."""
+        self.ctx.count_step(STEP[step], cycles)
 
     def begin_exit(self, cpu) -> int:
         """Leave the guest: TIMEINGUEST closes, the micro-TLBs empty."""
@@ -166,6 +177,11 @@ class VcpuThread(Thread):
                 self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
 
+    def external_interrupt(self) -> None:
+        """QEMU raises a device's interrupt line (kvm_vcpu_ioctl_interrupt): KVM
+        queues an external interrupt, delivered to the guest at its next entry."""
+        self.extint_pending = True
+
     @observed("vcpu_put")
     def vcpu_put(self, cpu) -> None:
         """Scheduled out: the strategy's put hook."""
@@ -185,10 +201,14 @@ class VcpuThread(Thread):
         start = cpu.total()
         now0 = self.host.env.now
         ctx, kernel, work = self.ctx, self.kernel, self.work
+        ctx.log_clock = now0 - start               # a logged miss's time: this + cpu.total()
         tlb = ctx.arrays["tlb"]
         if self.wait_from >= 0:                   # re-entered after the guest's wait
             ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
             self.wait_from = -1
+            if 0 <= self.io_wake <= now0:         # woken by the I/O completion's interrupt
+                self.extint_pending = True
+            self.io_wake = -1
         if self.resume_mmio is not None:          # QEMU answered: finish the access
             proc = self.resume_mmio
             self.resume_mmio = None
@@ -202,6 +222,10 @@ class VcpuThread(Thread):
             if spent >= budget or (work is not None and work.left == 0):
                 return False, None
             now = now0 + spent
+            if self.extint_pending:               # BOOKE_IRQPRIO_EXTERNAL, before the DEC
+                self.extint_pending = False
+                kernel.external_interrupt(cpu)
+                continue
             if self.dec_delivered or now >= self.dec_expiry:
                 self.take_dec(cpu)
                 kernel.timer_tick(cpu, now)
@@ -270,6 +294,7 @@ class VcpuThread(Thread):
         ctx.guest_entry(cpu.virt)
         ctx.record_exit(EXIT["ITLBVIRT" if ctx.stop_kind == 0 else "DTLBVIRT"],
                         cpu.total() - t0)
+        ctx.close_miss()
 
     def machine_check(self, proc) -> None:
         """An instruction fetch from a device page: the fast path counted the
@@ -287,6 +312,7 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
+        ctx.close_miss()
         gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
         self.blocked_on = "mmio"
@@ -338,7 +364,15 @@ class VcpuThread(Thread):
     def traps(self, cpu, seq) -> None:
         """The guest executes the trapping instructions of ``seq``: one lightweight
         exit each (exit, emulation, the strategy's entry work), recorded in its
-        category.  Nothing runs in the guest between them."""
+        category -- a DCR access is a heavyweight one (:meth:`dcr_exit`).
+        Nothing runs in the guest between them."""
+        if seq.counts["DCR"]:
+            for row in seq.rows:
+                if category(row[0]) == "DCR":
+                    self.dcr_exit(cpu)
+                else:
+                    self.traps(cpu, TrapSeq(seq.name, [row]))
+            return
         n = len(seq)
         if not n:
             return
@@ -355,6 +389,19 @@ class VcpuThread(Thread):
         # its place if that stopped holding.
         for cat in seq.cats:
             ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
+
+    def dcr_exit(self, cpu) -> None:
+        """The guest's mfdcr/mtdcr of a device register: KVM cannot emulate it
+        (EMULATE_DO_DCR), KVM_RUN returns to QEMU with KVM_EXIT_DCR (vcpu_put),
+        QEMU's device model answers in the vCPU's own thread, and the next
+        KVM_RUN loads the vCPU again (booke.c @73e75b41, docs/kvm440.md §2.10)."""
+        t0 = self.begin_exit(cpu)
+        cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
+        cpu.charge("c_path", self.costs["emulate_instruction"])
+        self.vcpu_put(cpu)
+        cpu.charge("qemu", self.costs["qemu_dcr"])
+        self.vcpu_load(cpu)
+        self.ctx.record_exit(EXIT["DCR"], cpu.total() - t0)
 
     def rfi(self, cpu, usermode: bool) -> None:
         """The guest's final rfi traps and is emulated; MSR[PR] comes from SRR1."""
@@ -376,7 +423,8 @@ class VcpuThread(Thread):
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
 
         kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
-        the old entry, store the word, and map the entry eagerly when it is
+        the old entry as the design does (by guest index, or by address range
+        and TID in the shadow designs), store the word, and map the entry eagerly when it is
         host-safe.  The model keeps guest entries decoded: XLAT gives the old
         entry the new real address (an invalid entry stays invalid), PAGEID and
         ATTRIB give the guest's whole ``entry`` (its XLAT came first), and
@@ -394,7 +442,8 @@ class VcpuThread(Thread):
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emul_tlbwe"])
         if gtlb.valid_arr[gi]:
-            release_guest_entry(cpu, self, gi, cause)
+            self.strategy.release_guest_entry(cpu, self, gi, cause)
+            cpu.charge("save_restore", self.strategy.guest_entry_replaced(cpu, self, gi))
         if entry is None:
             gtlb.invalidate(gi)
         else:
@@ -432,6 +481,7 @@ class VcpuThread(Thread):
         self.wait_from = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
         self.blocked_on = "wait"
+        self.io_wake = until if 0 <= until < self.dec_expiry else -1
         wake = self.dec_expiry if until < 0 else min(until, self.dec_expiry)
         host = self.host
         return True, lambda: host.wake_at(self, wake)

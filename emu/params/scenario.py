@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
 from emu.errors import ConfigError
+from emu.hw.e500 import TLB_INDEX, VERSIONS
 from emu.kvm import pfn, strategies
 from emu.params.fields import (
     Array,
@@ -71,6 +72,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 CORES = ("440", "e500")
+E500_VERSIONS = tuple(VERSIONS)
 STRATEGIES = strategies.NAMES
 HANDLERS = ("asm", "c")
 TID_SCHEMES = strategies.TID_SCHEMES
@@ -94,6 +96,7 @@ MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
 MAX_COST = 2**63 - 1
 MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
 MAX_GUEST_ACCESSES = 2**48
+MAX_MISS_LOG = 10_000_000  # rows of the per-miss log (136 bytes each while the run lasts)
 
 # ---------------------------------------------------------------------------
 # Kinds of the values particular to a scenario
@@ -279,6 +282,12 @@ class Machine:
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
                         "docs/kvm440.md §0, §1.5; ignored on the e500)")
+    e500_version: str = param("v2", Choice(E500_VERSIONS),
+                              "the e500's TLB0: v1 256 x 2-way, v2 512 x 4-way "
+                              "(docs/kvm440.md §4.1, §4.3; e500 only)")
+    tlb_index: str = param("software", Choice(TLB_INDEX),
+                           "hardware: a hypothetical core whose tlbwe always writes the "
+                           "hardware's victim (docs/kvm440.md §4.3)")
 
 
 @dataclass(frozen=True)
@@ -332,6 +341,13 @@ class Sim:
     counters at its first scheduling point at or after the warm-up (its quanta
     end there, so at most one exit late); VM-wide counters (page faults,
     ``gfn_to_pfn`` calls) at the warm-up itself.  0: no warm-up.
+
+    ``miss_log``: log every guest TLB miss after the warm-up (when it began,
+    the vCPU, EA and access kind, its cause, the entries the guest TLB walk
+    scanned, how the handler ended, the cycles of each step): the run folder
+    gets ``misses.parquet`` (``misses.csv`` without pyarrow).  At most
+    ``miss_log_max`` rows are kept; the summary's ``miss_log`` says how many
+    misses were dropped after that.
     """
 
     chunk: int = param(65536, Int(1, MAX_CHUNK),
@@ -342,6 +358,10 @@ class Sim:
                                      "accesses after each vcpu_load in the repopulation curve")
     timeline: bool = param(False, Bool(), "sample which context owns each hardware TLB entry "
                                           "after every quantum (timeline.npz)")
+    miss_log: bool = param(False, Bool(), "log every guest TLB miss (misses.parquet or "
+                                          "misses.csv in the run folder)")
+    miss_log_max: int = param(100_000, Int(1, MAX_MISS_LOG),
+                              "rows of the per-miss log; later misses are dropped and counted")
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")
@@ -384,7 +404,9 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
       says which run where, and why not), in a TID era it ran with or
       ``hypothetical`` (:func:`emu.kvm.strategies.resolve`);
     - ``machine.micro_tlb`` is a 440 feature;
-    - a shadow design's entry loop needs ``machine.hwater`` >= 1.
+    - a shadow design's entry loop needs ``machine.hwater`` >= 1, and a core
+      whose ``tlbwe`` software can point at an index (``machine.tlb_index``);
+    - ``machine.e500_version`` other than the default names an e500.
 
     ``machine.hwater`` is ignored on the e500 (no flat index range there).
     """
@@ -394,6 +416,13 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
         raise ConfigError(f"machine.hwater: the entry loop of kvm.strategy '{kvm.strategy}' "
                           f"writes indices 0..hwater-1, and hwater 0 leaves it none "
                           f"(expected 1..{MAX_HWATER})")
+    if core != "e500" and machine.e500_version != "v2":
+        raise ConfigError(f"machine.e500_version: '{machine.e500_version}' is the e500's TLB0 "
+                          f"and machine.core is '{core}'; set core = 'e500' or leave it 'v2'")
+    if machine.tlb_index == "hardware" and strategies.get(kvm.strategy).needs_index:
+        others = [n for n in strategies.allowed_on(core) if not strategies.get(n).needs_index]
+        raise ConfigError(strategies.HARDWARE_INDEX_REFUSAL.format(
+            strategy=kvm.strategy, alternatives=", ".join(others)))
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
@@ -402,9 +431,14 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
 
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
-    with its resolved handler (:func:`emu.kvm.strategies.resolve`)."""
-    return strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
-                              kvm.pfn_source, kvm.hypothetical)
+    with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
+    whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
+    that never existed) it is labelled hypothetical."""
+    d = strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
+                           kvm.pfn_source, kvm.hypothetical)
+    if machine.tlb_index == "hardware" and not d.hypothetical:
+        d = dataclasses.replace(d, hypothetical=True, label="hypothetical: " + d.label)
+    return d
 
 
 def resolved(cfg: Scenario) -> Scenario:

@@ -18,7 +18,10 @@ class QemuThread(HostThread):
 
     * ``uart``: a register access — QEMU's handler runs and answers at once;
     * ``block``: QEMU submits the request, the device answers after
-      ``block_latency_us``, QEMU completes it and wakes the vCPU.
+      ``block_latency_us``, QEMU completes it, raises the device's interrupt
+      (KVM queues an external interrupt, delivered to the guest at its next
+      entry: :meth:`emu.guest.kernel.GuestKernel.external_interrupt`) and
+      wakes the vCPU.
 
     Serving a request runs QEMU's own accesses (its code and data) natively,
     so it pollutes the TLB like any host thread.
@@ -59,4 +62,6 @@ class QemuThread(HostThread):
                 return False, lambda: host.call_at(host.env.now + latency, complete)
         self.queue.remove(req)
         cpu.charge("qemu", c["qemu_wakeup"])
+        if stage == "done":               # the device raises its interrupt line
+            vcpu.external_interrupt()
         return False, lambda: host.wake(vcpu)

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emu.run.files import atomic_path
-from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.errors import EmuError
 from emu.stats import figures
 
@@ -82,11 +82,16 @@ _CAUSE_COLOURS = {
     "shadow-not-restored": "#8c564b",
 }
 
+#: The miss handler's own steps in the order they run (the C handler's full
+#: exit takes the place of the asm save), and their colours: each differs
+#: clearly in hue and lightness from the steps beside it in a bar.
+HANDLER_STEPS = ("full_exit", "save", "walk", "deliver", "gpa", "memslot", "pfn_lookup",
+                 "deferred_c_path", "hw_write", "restore")
 _STEP_COLOURS = {
-    "save": "#1f77b4", "walk": "#aec7e8", "deliver": "#7f7f7f", "gpa": "#2ca02c",
-    "memslot": "#98df8a", "pfn_lookup": "#bcbd22", "hw_write": "#17becf", "restore": "#9edae5",
-    "full_exit": "#9467bd", "entry_restore": "#d62728", "deferred_c_path": "#e377c2",
-    "gfn_to_pfn": "#ff7f0e",
+    "full_exit": "#332288", "save": "#0072b2", "walk": "#e69f00", "deliver": "#555555",
+    "gpa": "#56b4e9", "memslot": "#009e73", "pfn_lookup": "#f0e442",
+    "deferred_c_path": "#cc79a7", "hw_write": "#d55e00", "restore": "#44aa99",
+    "entry_restore": "#b2182b", "gfn_to_pfn": "#7b3294",
 }
 
 #: Colours of the TLB owners in the occupancy image.
@@ -179,19 +184,29 @@ def _bar_height(n: int) -> float:
     return 0.6 if n > 1 else 0.45
 
 
-def _stacked_barh(ax, runs, parts, values, colours, names, annotate_fmt=None):
-    """Horizontal stacked bars: one per run, one segment per part with a non-zero value."""
+def _stacked_barh(ax, runs, parts, values, colours, names, annotate_fmt=None,
+                  inside_fmt=None):
+    """Horizontal stacked bars: one per run, one segment per part with a non-zero value.
+    ``inside_fmt``: write each segment's value inside it when it is wide enough."""
     labels = [label for label, _ in runs]
     pos = _design_axis(ax, labels)
     left = [0.0] * len(runs)
     h = _bar_height(len(runs))
+    segments = []
     for part in parts:
         vals = [values(s, part) for _, s in runs]
         if not any(vals):
             continue
         ax.barh(pos, vals, h, left=left, color=colours[part], label=names.get(part, part),
                 edgecolor="white", linewidth=0.5)
+        segments += [(p, x, v, colours[part]) for p, x, v in zip(pos, left, vals) if v]
         left = [a + b for a, b in zip(left, vals)]
+    if inside_fmt:
+        top = max(left) if left else 0
+        for p, x, v, colour in segments:
+            if top and v >= 0.07 * top:
+                ax.text(x + v / 2, p, inside_fmt(v), ha="center", va="center", fontsize=7.5,
+                        color=_ink_on(colour))
     if annotate_fmt:
         top = max(left) if left else 0
         for p, v in zip(pos, left):
@@ -218,9 +233,9 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     Left: the miss probability at the k-th guest access after a vcpu_load, one
     line per design (thin: each k; thick: its mean over a few neighbouring k).
     Right: its running sum, the misses per resume taken in the first k accesses
-    (its last point is ``repopulation.misses_per_resume``).  A design whose
-    curve equals an earlier one's says so in the legend (its line hides under
-    the other); a design with no resume is listed as such.
+    (its last point is ``repopulation.misses_per_resume``).  One legend below
+    both panels; a design whose curve equals an earlier one's says so in it
+    (its line hides under the other); a design with no resume is listed as such.
     """
     runs = _check_runs(runs)
     with _rc():
@@ -235,7 +250,6 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             resumes = rep["resumes"]
             if not resumes:
                 ax.plot([], [], color=colour, label=f"{label} (no resume)")
-                cum.plot([], [], color=colour, label=f"{label} (no resume)")
                 continue
             key = (resumes, tuple(rep["misses"]))
             same = seen.setdefault(key, label)
@@ -250,8 +264,7 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             for r in rate:
                 acc += r
                 running.append(acc)
-            cum.plot(range(1, len(running) + 1), running, linewidth=1.8,
-                     label=f"{label}{' (' + note[2:] + ')' if note else ''}", **style)
+            cum.plot(range(1, len(running) + 1), running, linewidth=1.8, **style)
             if running and not note:
                 cum.annotate(f"{running[-1]:.1f}", (len(running), running[-1]),
                              textcoords="offset points", xytext=(3, 0), va="center",
@@ -261,15 +274,16 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes)")
         ax.set_ylim(bottom=0)
         ax.set_xlim(0, max(window, 1))
-        ax.legend(loc="upper right", title=f"design (thin: each k; thick: mean over {width} k)"
-                  if width > 1 else "design")
         cum.set_title("Cumulative misses per resume")
         cum.set_xlabel("guest accesses after vcpu_load (k)")
         cum.set_ylabel("misses per resume in the first k accesses")
         cum.set_ylim(bottom=0)
         cum.set_xlim(0, max(window, 1) * 1.1)
-        cum.legend(loc="center right", title="design")
+        # one legend for both panels, below them: a comparison's labels are long
         fig.tight_layout()
+        fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2, frameon=False,
+                   bbox_to_anchor=(0.5, -0.01), title=f"design (left: thin each k, thick the "
+                   f"mean over {width} k)" if width > 1 else "design")
     return _done(fig, out, formats, dpi)
 
 
@@ -373,29 +387,65 @@ def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     return _done(fig, out, formats, dpi)
 
 
-def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
-    """The miss handler's cost per guest TLB miss, split by step, one stacked bar
-    per design: each step's cycles divided by the design's guest TLB misses.
+def _ink_on(colour: str) -> str:
+    """Black or white, whichever reads better on ``colour`` (#rrggbb)."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "white"
 
-    Steps that run on every miss (save, walk) show their mean; steps that run
-    on some (gpa ... gfn_to_pfn) are weighted by how often they ran, so the bar
-    adds up to the average cycles a miss cost.  ``entry_restore`` (the shadow
-    TLB written at every guest entry) is not run per miss: charged per miss it
-    shows what each miss saved cost.
+
+def _per_call_bars(ax, runs, step: str, unit: str, units: str, title: str):
+    """One bar per design: a step's mean cycles per occurrence (per ``unit``),
+    annotated with the mean and how many times it ran (``units``)."""
+    pos = _design_axis(ax, [label for label, _ in runs])
+    prof = [s["fastpath_profile"][step] for _, s in runs]
+    means = [p["cycles"] / p["count"] if p["count"] else 0.0 for p in prof]
+    ax.barh(pos, means, _bar_height(len(runs)), color=_STEP_COLOURS[step],
+            edgecolor="white", linewidth=0.5)
+    top = max(means) or 1.0
+    for p, m, e in zip(pos, means, prof):
+        text = f"{m:,.0f} × {e['count']:,} {units}" if e["count"] else "never ran"
+        ax.text(m + 0.02 * top, p, text, va="center", fontsize=8)
+    ax.set_xlim(0, top * 1.9)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(f"CPU cycles per {unit}")
+
+
+def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
+    """The miss handler's cost, one bar per design, in three panels, each with
+    its own normalization (so that no step hides another):
+
+    - the handler's own steps (``HANDLER_STEPS``), each step's cycles divided
+      by the design's guest TLB misses: a stacked bar that adds up to what the
+      handler itself costs an average miss (a step that runs on some misses
+      only is weighted by how often it ran);
+    - ``entry_restore``, the strategy's TLB work at every guest entry (the
+      shadow designs rewrite their array), per entry: it runs at every entry,
+      not per miss, so it is shown as its mean times the entries;
+    - ``gfn_to_pfn`` per call, times the calls: the same calls spread over
+      fewer misses would otherwise look like a dearer handler.
     """
     runs = _check_runs(runs)
     with _rc():
-        fig = _figure(figsize=(9, 1.5 + 0.55 * len(runs)))
-        ax = fig.subplots()
-        _stacked_barh(ax, runs, PROFILE_STEPS,
+        fig = _figure(figsize=(14, 2.1 + 0.55 * len(runs)))
+        axes = fig.subplots(1, 3, sharey=True, gridspec_kw={"width_ratios": [3.2, 1.2, 1.2]})
+        _stacked_barh(axes[0], runs, HANDLER_STEPS,
                       lambda s, step: figures.profile_cycles_per_miss(s, step) or 0.0,
-                      _STEP_COLOURS, {},
-                      annotate_fmt=lambda v: f"{v:,.0f}")
-        ax.set_title("Miss handler cost per guest TLB miss, by step")
-        ax.set_xlabel("CPU cycles per guest TLB miss (each step's cycles / guest TLB misses)")
-        ax.set_ylabel("design")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="step")
-        fig.tight_layout()
+                      _STEP_COLOURS, {}, annotate_fmt=lambda v: f"{v:,.0f}",
+                      inside_fmt=lambda v: f"{v:,.0f}")
+        axes[0].set_title("Handler steps, per guest TLB miss", fontsize=10)
+        axes[0].set_xlabel("CPU cycles per guest TLB miss (step cycles / misses)")
+        axes[0].set_ylabel("design")
+        _per_call_bars(axes[1], runs, "entry_restore", "guest entry", "entries",
+                       "TLB restore at guest entry, per entry")
+        _per_call_bars(axes[2], runs, "gfn_to_pfn", "call", "calls", "gfn_to_pfn, per call")
+        for ax in axes[1:]:
+            ax.tick_params(axis="y", left=False)
+        handles, labels = axes[0].get_legend_handles_labels()
+        fig.suptitle("Miss handler cost per guest TLB miss, by step")
+        if handles:
+            fig.legend(handles, labels, loc="lower center", ncol=min(len(handles), 10),
+                       title="handler step (in the order it runs)", frameon=False)
+        fig.tight_layout(rect=(0, 0.5 / (2.1 + 0.55 * len(runs)) if handles else 0, 1, 1))
     return _done(fig, out, formats, dpi)
 
 

@@ -255,7 +255,9 @@ SUMMARY = Fields({
     }),
     "memory_bytes": Each(COUNT),
     "fastpath_profile": Fields({step: Fields({"count": COUNT, "cycles": COUNT,
-                                              "mean": Opt(NONNEG)}) for step in PROFILE_STEPS}),
+                                              "mean": Opt(NONNEG), "hist": Opt(Each(COUNT)),
+                                              "entries_hist": Opt(Each(COUNT))})
+                                for step in PROFILE_STEPS}),
     "repopulation": Fields({"window": Opt(COUNT), "resumes": COUNT,
                             "misses_per_resume": NONNEG, "misses": List(NONNEG)}),
     "contexts": Opt(List(Fields({"id": Number(integer=True), "name": Scalar(),

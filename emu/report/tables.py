@@ -111,7 +111,29 @@ def profile_table(runs) -> str:
                                      "mean cycles", "mean", ",.1f")
     if not rows:
         return "<p>The miss handler never ran.</p>"
-    return table(header, rows)
+    return table(header, rows) + profile_spread_table(runs)
+
+
+def profile_spread_table(runs) -> str:
+    """The spread of each step's cycles (median and 90th percentile buckets of
+    its histogram) and of the entries the guest TLB walk scanned."""
+    if not any("hist" in p for _, s in runs for p in s["fastpath_profile"].values()):
+        return ""                   # a summary from before the histograms
+    header = ["step"]
+    for label, _ in runs:
+        header += [f"{label}: median", f"{label}: p90"]
+    rows = []
+    for step, entries in [(step, False) for step in PROFILE_STEPS] + [("walk", True)]:
+        cells = [[figures.profile_quantile(s, step, q, entries) or "-" for q in (0.5, 0.9)]
+                 for _, s in runs]
+        if all(c == ["-", "-"] for c in cells):
+            continue
+        rows.append([f"{step} ({'entries scanned' if entries else 'cycles'})"]
+                    + [c for pair in cells for c in pair])
+    return ('<p class="note">The spread of each step: the log2 bucket of its histogram that '
+            "holds the median and the 90th percentile occurrence (cycles; for the walk also "
+            "the guest TLB entries scanned, exact up to 64).</p>"
+            + table(header, rows, numeric_from=99))
 
 
 def _flatten(obj, prefix="") -> dict:

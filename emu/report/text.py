@@ -85,16 +85,19 @@ def shipped_as(s: dict) -> str:
 
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
-    (fitted to ``width`` columns if given, see :func:`_table`)."""
+    (fitted to ``width`` columns if given, see :func:`_table`), what shipped
+    each design whose label does not already say it, and the misses by cause."""
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
     table = _table(header, [[label] + list(f.values()) for label, f in figs], width)
     shipped = "\n".join(_wrap(f"{_clip(str(label), width // 2) if width else label}: "
-                              f"{shipped_as(s)}", width) for label, s in runs)
+                              f"{shipped_as(s)}", width) for label, s in runs
+                         if shipped_as(s) not in str(label))
     causes = _table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
-    return f"{table}\n\nas shipped\n{shipped}\n\nguest TLB misses by cause\n{causes}"
+    shipped = f"as shipped\n{shipped}\n\n" if shipped else ""
+    return f"{table}\n\n{shipped}guest TLB misses by cause\n{causes}"
 
 
 def _kernel_us(e: dict) -> list:
@@ -176,10 +179,25 @@ def _host_task(t: dict) -> str:
     return f"'{t['name']}' ({what}, {when}{pinned})"
 
 
-def format_banner(cfg: dict, width=None) -> str:
+def _kvm_settings(configs: list) -> str:
+    """The miss handler and pfn source of the runs' ``configs``: the one they
+    share, else each pair with the number of runs that use it."""
+    pairs = [(c["kvm"]["handler"], c["kvm"]["pfn_source"]) for c in configs]
+    kinds = list(dict.fromkeys(pairs))
+    if len(kinds) == 1:
+        return f"KVM with the {kinds[0][0]} miss handler and the {kinds[0][1]} pfn source"
+    return "KVM with " + "; ".join(
+        f"the {h} miss handler and the {p} pfn source in {_count(pairs.count((h, p)), 'run')}"
+        for h, p in kinds)
+
+
+def format_banner(cfg, width=None) -> str:
     """What ``emu run`` without FILE says of its scenario (the ``config`` of a
-    summary) before the table: the machine, the VMs, the host tasks, the KVM
-    settings every design shares and the time simulated."""
+    summary, or the configs of every run) before the table: the machine, the
+    VMs, the host tasks, the KVM settings of the designs and the time
+    simulated."""
+    configs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
+    cfg = configs[0]
     m = cfg["machine"]
     text = (f"Default scenario: {_count(m['cpus'], m['core'] + ' CPU')} at "
             f"{m['clock_mhz']} MHz, ")
@@ -198,7 +216,5 @@ def format_banner(cfg: dict, width=None) -> str:
         text += f" sharing {where} with {names} " + "; ".join(_host_task(t) for t in tasks)
     warmup = cfg["sim"].get("warmup_ms", 0)
     counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
-    k = cfg["kvm"]
-    text += (f", {cfg['duration_ms']:g} ms simulated{counted}; KVM with the {k['handler']} miss "
-             f"handler and the {k['pfn_source']} pfn source.")
+    text += f", {cfg['duration_ms']:g} ms simulated{counted}; {_kvm_settings(configs)}."
     return _wrap(text, width) + "\n"

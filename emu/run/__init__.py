@@ -13,7 +13,9 @@ The modules, one job each:
   overrides;
 - :mod:`emu.run.comparison` -- :func:`compare` one scenario under several
   values of a key, or :func:`run_comparison` under the product of several
-  keys' values (``emu compare``);
+  keys' values (``emu compare``), or once per :class:`~emu.run.comparison.Variant`;
+- :mod:`emu.run.designs` -- what ``emu run`` without FILE compares: the 440
+  designs as KVM shipped them, each labelled with its commit, and the proposal;
 - a sweep (``emu sweep``): :mod:`emu.run.sweep` (:func:`run_sweep`),
   :mod:`emu.run.plan` (grid x seeds -> runs), :mod:`emu.run.table` (the
   results table), :mod:`emu.run.executors` (in process, local processes,

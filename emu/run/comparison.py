@@ -1,4 +1,6 @@
-"""Run one scenario under several values of one or more keys (``emu compare``).
+"""Run one scenario under several values of one or more keys (``emu compare``),
+or once per :class:`Variant` (a label and the keys it sets: ``emu run``'s
+default comparison of designs, :mod:`emu.run.designs`).
 
 >>> from emu.run import parse_vary
 >>> parse_vary("kvm.strategy=shadow,direct")
@@ -15,12 +17,10 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 from dataclasses import dataclass
+from typing import Optional
 
-from emu.params import default_scenario
 from emu.errors import ConfigError
-from emu.kvm import strategies
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
 from emu.run.plan import split_values
@@ -46,30 +46,58 @@ def parse_vary(text: str) -> tuple[str, list]:
     return key, vals
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One run of a comparison: the label tables give it, the keys it sets
+    (key -> value text, applied after ``--set``) and the text its folder is
+    named from (:func:`~emu.run.outdir.folder_names`)."""
+
+    label: str
+    values: dict
+    folder: str
+
+    @property
+    def title(self) -> str:
+        """``k1=v1, k2=v2``: the run named by the values it sets."""
+        return ", ".join(f"{k}={v}" for k, v in self.values.items())
+
+    def overrides(self, overrides=()) -> list:
+        """``overrides`` followed by this variant's keys."""
+        return list(overrides) + [f"{k}={v}" for k, v in self.values.items()]
+
+
+def point_variants(keys, points) -> list:
+    """The variants of ``emu compare``: one per point of the product of the
+    varied ``keys``' values, labelled by its value (one key) or ``k1=v1, k2=v2``."""
+    variants = [Variant("", dict(zip(keys, point)), ",".join(point)) for point in points]
+    return [Variant(v.folder if len(keys) == 1 else v.title, v.values, v.folder)
+            for v in variants]
+
+
 @dataclass
 class Comparison:
-    """Runs of one scenario at each point of the product of ``keys``' values."""
+    """Runs of one scenario, one per :class:`Variant`."""
 
-    keys: list                  # the varied keys, in --vary order
-    points: list                # one tuple of value texts per run, the first key slowest
-    results: list               # one Result per point
+    keys: list                  # every key a variant sets, in order
+    variants: list              # one Variant per run
+    results: list               # one Result per variant
+    #: What the labels name (``comparison.json``'s ``key``; None: the keys).
+    name: Optional[str] = None
+
+    @property
+    def key(self) -> str:
+        """What the runs' labels name: ``name``, else the keys varied."""
+        return self.name or ", ".join(self.keys)
 
     @property
     def labels(self) -> list:
-        """Each run's label: its value (one key), or ``k1=v1, k2=v2``."""
-        if len(self.keys) == 1:
-            return [p[0] for p in self.points]
-        return [self.title(p) for p in self.points]
-
-    def title(self, point) -> str:
-        """``k1=v1, k2=v2``: what a table calls the run at ``point``."""
-        return ", ".join(f"{k}={v}" for k, v in zip(self.keys, point))
+        """Each run's label (its variant's)."""
+        return [v.label for v in self.variants]
 
     @property
     def folders(self) -> list:
         """Each run's folder name (:func:`~emu.run.outdir.folder_names`)."""
-        return folder_names(self.labels if len(self.keys) == 1
-                            else [",".join(p) for p in self.points])
+        return folder_names([v.folder for v in self.variants])
 
     @property
     def runs(self) -> list:
@@ -78,17 +106,17 @@ class Comparison:
 
     def summaries(self, titled: bool = False) -> list:
         """[(label, summary)] in order (``titled``: ``k1=v1, k2=v2`` as the label)."""
-        labels = [self.title(p) for p in self.points] if titled else self.labels
+        labels = [v.title for v in self.variants] if titled else self.labels
         return [(label, r.summary) for label, r in zip(labels, self.results)]
 
     def to_json(self) -> dict:
-        """What ``comparison.json`` holds: the keys and, per run, its label,
-        values, folder and summary."""
-        return {"key": ", ".join(self.keys), "keys": list(self.keys),
-                "runs": [{"value": label, "values": dict(zip(self.keys, point)), "dir": folder,
+        """What ``comparison.json`` holds: what the labels name, the keys and,
+        per run, its label, the values it set, its folder and summary."""
+        return {"key": self.key, "keys": list(self.keys),
+                "runs": [{"value": v.label, "values": dict(v.values), "dir": folder,
                           "summary": result.summary}
-                         for label, point, folder, result in zip(self.labels, self.points,
-                                                                 self.folders, self.results)]}
+                         for v, folder, result in zip(self.variants, self.folders,
+                                                      self.results)]}
 
     def write_files(self, folder) -> None:
         """Each run into ``folder``/<its folder>, then ``comparison.json``."""
@@ -117,20 +145,26 @@ def vary_points(scenario, varies, overrides=()) -> list:
             raise ConfigError(f"--vary {k}: the key is also given with --set")
     points = list(itertools.product(*[values for _, values in varies]))
     for point in points:
-        resolve(scenario, _overrides(keys, point, overrides))
+        resolve(scenario, list(overrides) + [f"{k}={v}" for k, v in zip(keys, point)])
     return points
 
 
-def _overrides(keys, point, overrides) -> list:
-    return list(overrides) + [f"{k}={v}" for k, v in zip(keys, point)]
+def run_variants(scenario, variants, overrides=(), progress=None,
+                 name: Optional[str] = None) -> Comparison:
+    """Run ``scenario`` once per variant (``--set`` ``overrides`` first, then
+    the variant's keys); every variant is validated before anything runs."""
+    for v in variants:
+        resolve(scenario, v.overrides(overrides))
+    keys = list(dict.fromkeys(k for v in variants for k in v.values))
+    return Comparison(keys, list(variants),
+                      [run(scenario, v.overrides(overrides), progress) for v in variants], name)
 
 
 def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
     """Run ``scenario`` at every point of the product of ``varies``."""
     keys = [k for k, _ in varies]
     points = vary_points(scenario, varies, overrides)
-    return Comparison(keys, points, [run(scenario, _overrides(keys, p, overrides), progress)
-                                     for p in points])
+    return run_variants(scenario, point_variants(keys, points), overrides, progress)
 
 
 def compare(scenario, key: str, values: list, overrides=(), progress=None) -> list:
@@ -145,42 +179,5 @@ def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None
 
 def comparison_of(key: str, runs: list) -> Comparison:
     """The :class:`Comparison` of ``runs`` ([(value, Result)]) of one ``key``."""
-    return Comparison([key], [(label,) for label, _ in runs], [r for _, r in runs])
-
-
-
-#: What ``emu run`` without FILE compares on the default scenario.
-DEFAULT_DESIGNS = ("shadow", "direct", "direct-save-on-switch")
-
-
-def _sets_strategy(override: str) -> bool:
-    key, _, value = str(override).partition("=")
-    key = key.strip()
-    return key == "kvm.strategy" or (key == "kvm" and re.search(r"\bstrategy\s*=", value))
-
-
-def default_designs(overrides=()) -> tuple[list, list, str]:
-    """What ``emu run`` without FILE compares: ``(designs, overrides, note)``.
-
-    Every override applies to every design (a bad key or value is refused
-    here, naming the choices).  One that sets ``kvm.strategy`` narrows the
-    comparison to that design (and is taken out of the overrides the
-    comparison varies over).  Of :data:`DEFAULT_DESIGNS`, those the chosen core
-    cannot run are left out; ``note`` says which and why ("" if none).
-    """
-    overrides = list(overrides)
-    base = resolve(default_scenario(), overrides)
-    if any(_sets_strategy(o) for o in overrides):
-        return ([base.kvm.strategy],
-                [o for o in overrides if str(o).partition("=")[0].strip() != "kvm.strategy"], "")
-    core = base.machine.core
-    left_out = [d for d in DEFAULT_DESIGNS if strategies.refusal(d, core)]
-    designs = [d for d in DEFAULT_DESIGNS if d not in left_out]
-    if not designs:
-        raise ConfigError(strategies.refusal(left_out[0], core))
-    note = ""
-    if left_out:
-        note = (f"{' and '.join(left_out)} left out: the {core} core cannot run "
-                f"{'them' if len(left_out) > 1 else 'it'} (its designs: "
-                f"{', '.join(strategies.allowed_on(core))}; --set kvm.strategy=NAME runs one)")
-    return designs, overrides, note
+    return Comparison([key], point_variants([key], [(label,) for label, _ in runs]),
+                      [r for _, r in runs])

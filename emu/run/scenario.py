@@ -11,6 +11,7 @@ import os
 import platform
 import time
 from dataclasses import dataclass, field
+from typing import Optional
 
 import numpy as np
 import simpy
@@ -21,9 +22,11 @@ from emu.analysis.frames import run_frames
 from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
+from emu.run.misses import write_misses
 from emu.run.outdir import Stage
 from emu.stats import collect
 from emu.stats.figures import cycles_per_guest_access
+from emu.stats.misslog import miss_columns
 
 
 def resolve(scenario, overrides=()) -> Scenario:
@@ -56,7 +59,8 @@ class Result:
 
     In a notebook it shows as a small table of its headline figures; its
     ``repr`` is two lines; :meth:`frames` gives its tables as pandas
-    DataFrames.
+    DataFrames.  ``miss_log``: the per-miss log's columns (``sim.miss_log``;
+    :mod:`emu.stats.misslog`), None when the run kept none.
     """
 
     summary: dict
@@ -64,6 +68,7 @@ class Result:
     wall_seconds: float = 0.0
     execution: dict = field(default_factory=dict)
     arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
+    miss_log: Optional[dict] = None                # column -> ndarray (misses.parquet)
 
     def write(self, out_dir, force: bool = False, tidy: bool = True) -> None:
         """Put this run's files in ``out_dir``, replacing what was there as one set.
@@ -80,14 +85,16 @@ class Result:
             stage.commit()
 
     def write_files(self, folder) -> None:
-        """Write one CSV per table, the arrays, run.json and, last,
-        summary.json into ``folder`` (each file atomically)."""
+        """Write one CSV per table, the arrays, the per-miss log, run.json
+        and, last, summary.json into ``folder`` (each file atomically)."""
         os.makedirs(folder, exist_ok=True)
         for name, rows in self.tables.items():
             write_text(os.path.join(folder, f"{name}.csv"), rows_to_csv(rows))
         for name, arrays in self.arrays.items():
             with atomic_path(os.path.join(folder, f"{name}.npz"), suffix=".npz") as tmp:
                 np.savez_compressed(tmp, **arrays)
+        if self.miss_log is not None:
+            write_misses(folder, self.miss_log)
         write_json(os.path.join(folder, "run.json"),
                    dict(self.execution, wall_seconds=round(self.wall_seconds, 3)))
         write_json(os.path.join(folder, "summary.json"), self.summary)
@@ -98,9 +105,10 @@ class Result:
 
     def frames(self) -> dict:
         """Tidy pandas DataFrames of the run, by name: exits, tlb, misses (by
-        owner and cause), cycles, profile, repopulation, and any other table
-        the run wrote (:mod:`emu.analysis.frames`).  Needs pandas."""
-        return run_frames(self.summary, self.tables)
+        owner and cause), cycles, profile, profile_hist, repopulation, the
+        per-miss log (``miss_log``, when the run kept one) and any other
+        table the run wrote (:mod:`emu.analysis.frames`).  Needs pandas."""
+        return run_frames(self.summary, self.tables, self.miss_log)
 
     def __repr__(self) -> str:
         return result_repr(self.summary)
@@ -123,7 +131,8 @@ def run(scenario, overrides=(), progress=None) -> Result:
     machine = Machine(resolve(scenario, overrides), progress=progress)
     sc = machine.scenario                  # the design's unset keys resolved
     cycles = machine.run()
-    sections, tables = collect(machine.snapshot())
+    snap = machine.snapshot()
+    sections, tables = collect(snap)
     config = scenario_to_dict(sc)
     execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
     summary = {
@@ -148,4 +157,8 @@ def run(scenario, overrides=(), progress=None) -> Result:
             "cpu": np.array([c for _, c, _ in machine.timeline], np.int16),
             "owner": np.stack([o for _, _, o in machine.timeline]),
         }
-    return Result(summary, tables, time.perf_counter() - t0, execution, arrays)
+    misses = None
+    if snap.miss_log is not None:
+        names = {c["id"]: c["name"] for c in summary["contexts"]}
+        misses = miss_columns(snap.miss_log, names, machine.clock_mhz)
+    return Result(summary, tables, time.perf_counter() - t0, execution, arrays, misses)

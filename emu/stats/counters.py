@@ -6,7 +6,8 @@ table, guest TLB references, shadow bookkeeping, the host page table) and
 counters (exits, TLB events, miss causes, the miss handler's step profile,
 repopulation).  The context itself adds the views of its Counters block
 (``exits``, ``exit_sumsq``, their whole-µs twins ``exits_us`` and
-``exit_sumsq_us``, ``tlb``, ``causes``, ``profile``: the struct in
+``exit_sumsq_us``, ``tlb``, ``causes``, ``profile``, its histograms
+``profile_hist`` and ``walk_scan``: the struct in
 ``emu/_fastpath.pxd``) to the dict.  The counters' indices are the names of
 :mod:`emu.codes`.
 """
@@ -19,7 +20,7 @@ from emu.hw.ppc440 import TLB_SIZE
 
 #: The arrays of a fast-path context that only count (the others are tables).
 COUNTERS = ("exits", "exit_sumsq", "exits_us", "exit_sumsq_us", "tlb", "causes", "profile",
-            "repop_miss", "repop_access")
+            "profile_hist", "walk_scan", "repop_miss", "repop_access")
 
 HOST_PT_ENTRIES = 1 << 20          # one per 4 KB page of a 32-bit address space
 
@@ -31,7 +32,7 @@ def zero_counters(arrays: dict) -> None:
 
 
 def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False,
-               shadow_pos=None) -> dict:
+               shadow_pos=None, guest_entries: int = TLB_SIZE) -> dict:
     """The table and repopulation arrays one fast-path context reads and writes
     (the context adds its other counters).
 
@@ -39,13 +40,14 @@ def ctx_arrays(hw_entries: int, window: int, vm=None, host_pt: bool = False,
     a resume that repopulation counts; ``vm``: the KVM VM whose memslots and
     pin table a vCPU shares (None for a host thread); ``host_pt``: a host page
     table (host threads, which run natively); ``shadow_pos``: the shadow
-    designs' victim counter, one int32 shared by every vCPU of a machine.
+    designs' victim counter, one int32 shared by every vCPU of a machine;
+    ``guest_entries``: the guest TLB's entries (the 440's 64, or KVM e500's 272).
     """
     return {
         "slot_base": vm.memslots.base if vm else np.zeros(1, np.int64),
         "slot_npages": vm.memslots.npages if vm else np.zeros(1, np.int64),
         "pin": vm.pfn.pin if vm else np.zeros(1, np.int64),
-        "gref": np.full(TLB_SIZE, -1, np.int64),          # per guest TLB entry
+        "gref": np.full(guest_entries, -1, np.int64),     # per guest TLB entry
         "hwref_gi": np.full(hw_entries, -1, np.int32),
         "host_pt": np.full(HOST_PT_ENTRIES if host_pt else 1, -1, np.int32),
         "mod": np.zeros(hw_entries, np.uint8),

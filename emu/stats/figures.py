@@ -18,12 +18,12 @@ from __future__ import annotations
 
 from typing import Optional
 
-from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLE_BUCKETS, EXIT_CATEGORIES, MISS_CAUSES, SCAN_BUCKETS
 from emu.stats.summary import cpu_cycles
 
 __all__ = [
     "commonest_cause", "commonest_exit", "cpu_cycles", "cycles_per_guest_access",
-    "deferral_share", "exit_count", "exit_counts", "exit_cycles", "exits",
+    "deferral_share", "profile_quantile", "exit_count", "exit_counts", "exit_cycles", "exits",
     "memory_bytes_kvm", "memory_bytes_total", "miss_path_cycles_per_miss", "miss_percent",
     "misses_per_resume", "misses_per_resume_by_cause", "per_guest_access", "percent",
     "pinned_bytes", "profile_cycles_per_miss", "repopulation_rate", "share", "startup_us",
@@ -139,6 +139,33 @@ def profile_cycles_per_miss(s: dict, step: str) -> Optional[float]:
     """One miss-handler step's cycles over the guest TLB misses: what the step
     adds to the average miss."""
     return _ratio(s["fastpath_profile"][step]["cycles"], s["tlb"]["guest"]["misses"])
+
+
+def profile_quantile(s: dict, step: str, q: float, entries: bool = False) -> Optional[str]:
+    """The bucket of the step profile's histogram that holds its ``q`` quantile
+    (0 < q <= 1), as ``"low-high"`` (inclusive; ``"low+"`` for the last, open
+    bucket): of the step's cycles, or with ``entries`` of the walk's guest TLB
+    entries scanned.  None when the step never ran.
+
+    >>> s = {"fastpath_profile": {"walk": {"hist": {"8": 3, "512": 1}}}}
+    >>> profile_quantile(s, "walk", 0.5), profile_quantile(s, "walk", 1.0)
+    ('8-15', '512-1023')
+    """
+    p = s["fastpath_profile"][step]
+    hist = p.get("entries_hist" if entries else "hist") or {}
+    names = SCAN_BUCKETS if entries else CYCLE_BUCKETS
+    total = sum(hist.values())
+    if not total:
+        return None
+    seen = 0
+    for i, name in enumerate(names):
+        seen += hist.get(name, 0)
+        if seen >= q * total:
+            break
+    if i + 1 == len(names):
+        return f"{name}+"
+    high = int(names[i + 1]) - 1
+    return name if high == int(name) else f"{name}-{high}"
 
 
 def miss_path_cycles_per_miss(s: dict) -> Optional[float]:

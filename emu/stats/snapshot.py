@@ -86,7 +86,8 @@ class Snapshot:
     (time, cpu, owner per hardware entry), or None when they were not asked for;
     ``processes`` has one :class:`ProcessFigures` per guest process, and
     ``work_done_at`` is the cycle at which the guests completed
-    ``sim.guest_accesses`` accesses (None without it).
+    ``sim.guest_accesses`` accesses (None without it); ``miss_log`` the rows
+    of the per-miss log (:mod:`emu.stats.misslog`), None when it was off.
     """
 
     clock_mhz: int
@@ -100,6 +101,7 @@ class Snapshot:
     timeline: list | None = field(default=None)
     processes: list[ProcessFigures] = field(default_factory=list)
     work_done_at: int | None = None
+    miss_log: np.ndarray | None = None
 
     def of_kind(self, *kinds: str) -> list[ContextCounters]:
         """The contexts of ``kinds``, kind by kind in the order given, each in id order."""

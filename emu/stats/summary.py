@@ -11,7 +11,8 @@ from dataclasses import asdict
 
 import numpy as np
 
-from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS, TLB_COUNTERS
+from emu.codes import (CYCLE_BUCKETS, CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES,
+                       PROFILE_STEPS, SCAN_BUCKETS, TLB_COUNTERS)
 from emu.stats.snapshot import Snapshot
 
 
@@ -66,6 +67,28 @@ def _tlb(arrs) -> dict:
     return out
 
 
+def _hist(counts, names) -> dict:
+    """A histogram's non-empty buckets, {bucket name (its smallest value): count}."""
+    return {names[i]: int(n) for i, n in enumerate(counts) if n}
+
+
+def _profile(varr) -> dict:
+    """Per step of the miss handler: count, cycles, mean and ``hist``, the
+    occurrences by cycles (log2 buckets named by their smallest value); the
+    walk adds ``entries_hist``, the walks by guest TLB entries scanned."""
+    nb = len(CYCLE_BUCKETS)
+    prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
+    hist = sum((a["profile_hist"] for a in varr), np.zeros(len(PROFILE_STEPS) * nb, np.int64))
+    scan = sum((a["walk_scan"] for a in varr), np.zeros(len(SCAN_BUCKETS), np.int64))
+    profile = {}
+    for i, step in enumerate(PROFILE_STEPS):
+        n, cyc = int(prof[2 * i]), int(prof[2 * i + 1])
+        profile[step] = {"count": n, "cycles": cyc, "mean": cyc / n if n else 0.0,
+                         "hist": _hist(hist[i * nb:(i + 1) * nb], CYCLE_BUCKETS)}
+    profile["walk"]["entries_hist"] = _hist(scan, SCAN_BUCKETS)
+    return profile
+
+
 def cpu_cycles(summary: dict) -> int:
     """The CPU cycles the breakdown covers: simulated cycles x CPUs, less the warm-up."""
     return summary.get("measured_cpu_cycles", summary["simulated_cycles"] * summary["cpus"])
@@ -88,11 +111,7 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
     # after a warm-up, each CPU's breakdown counts from its own restart
     cycles = {name: int(sum(int(c.cycles[i]) for c in snap.cpus))
               for i, name in enumerate(CYCLE_CATEGORIES)}
-    prof = sum((a["profile"] for a in varr), np.zeros(2 * len(PROFILE_STEPS), np.int64))
-    profile = {}
-    for i, step in enumerate(PROFILE_STEPS):
-        n, cyc = int(prof[2 * i]), int(prof[2 * i + 1])
-        profile[step] = {"count": n, "cycles": cyc, "mean": cyc / n if n else 0.0}
+    profile = _profile(varr)
     window = snap.repopulation_window
     rm = sum((a["repop_miss"] for a in varr), np.zeros(window, np.int64))
     ra = sum((a["repop_access"] for a in varr), np.zeros(window, np.int64))
@@ -131,6 +150,9 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
         "time_to_work_us": done / clock if done is not None else None,
         "processes": [asdict(p) for p in snap.processes],
     }
+    if snap.miss_log is not None:
+        rows = len(snap.miss_log)
+        sections["miss_log"] = {"rows": rows, "dropped": tlb["guest"]["misses"] - rows}
     return sections, _tables(snap, vcpus, hosts)
 
 

@@ -487,7 +487,9 @@ class Narrator(Tracer):
         if ctx.hashed_walk:
             how = f"hashed lookup, {cycles} cycles"
         else:
-            scanned = gi + 1 if gi >= 0 else self.v.gtlb.entries
+            per = ctx.costs["asm_walk_per_entry" if ctx.handler == 0 else "c_walk_per_entry"]
+            # the walk's cost is per entry scanned (e500 @0164c0f0 scans one TLB0 set)
+            scanned = cycles // per if per else (gi + 1 if gi >= 0 else self.v.gtlb.entries)
             how = f"{_plural(scanned, 'entry', 'entries')} scanned, {cycles} cycles"
         if gi < 0:
             return (f"1. guest TLB walk (PID {ctx.guest_pid}, AS {ctx.guest_as}): "

@@ -13,8 +13,8 @@ tracer (:mod:`emu.engine.tracer`).
 """
 
 from emu.codes import POLICIES
-from emu.engine.reference.context import COST_FIELDS, Ctx, VirtCPU, cause_key_py
+from emu.engine.reference.context import COST_FIELDS, MISS_DTYPE, Ctx, VirtCPU, cause_key_py
 from emu.engine.reference.tlb import NO_PID, BookeTLB, PlainTLB, rng_next, rng_seed_state
 
-__all__ = ["BookeTLB", "COST_FIELDS", "Ctx", "NO_PID", "POLICIES", "PlainTLB", "VirtCPU",
+__all__ = ["BookeTLB", "COST_FIELDS", "Ctx", "MISS_DTYPE", "NO_PID", "POLICIES", "PlainTLB", "VirtCPU",
            "cause_key_py", "rng_next", "rng_seed_state"]

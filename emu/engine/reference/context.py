@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import (CAUSE, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH, KIND_SLEEP,
-                       KIND_SYSCALL, MISS_CAUSES, PFN_SOURCE, PFN_SOURCES, PROFILE_STEPS, STEP,
-                       STOP, STRATEGY, TID_SCHEME, TLB, TLB_COUNTERS)
+from emu.codes import (CAUSE, CYCLE_BUCKETS, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH,
+                       KIND_SLEEP, KIND_SYSCALL, MISS_CAUSES, OUTCOME, PFN_SOURCE, PFN_SOURCES,
+                       PROFILE_STEPS, SCAN_BUCKETS, STEP, STOP, STRATEGY, TID_SCHEME, TLB,
+                       TLB_COUNTERS, cycle_bucket, scan_bucket)
 from emu.engine import tracer
 from emu.engine.reference.tlb import NO_PID, BookeTLB
 
@@ -28,12 +29,21 @@ COST_FIELDS = (
     "entry_base", "entry_per_mod",
 )
 
+#: One row of the per-miss log (the MissRecord struct of emu/_fastpath.pxd).
+MISS_DTYPE = np.dtype([
+    ("time", np.int64), ("ea", np.uint64), ("ctx", np.int32), ("kind", np.int32),
+    ("cause", np.int32), ("scanned", np.int32), ("outcome", np.int32),
+    ("steps", np.int64, (len(PROFILE_STEPS),)),
+], align=True)
+
 
 def counter_arrays() -> dict:
     """What one context counts, zeroed, by name (the Counters struct of
     emu/_fastpath.pxd, field by field as flat int64 arrays): ``exits`` holds
     (count, cycles, min, max) per exit category, ``exits_us`` the same in whole
-    µs, ``profile`` (count, cycles) per step of the miss handler."""
+    µs, ``profile`` (count, cycles) per step of the miss handler,
+    ``profile_hist`` per step its occurrences by cycles (CYCLE_BUCKETS, row by
+    row), ``walk_scan`` the walks by entries scanned (SCAN_BUCKETS)."""
     return {
         "exits": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
         "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.int64),
@@ -42,6 +52,8 @@ def counter_arrays() -> dict:
         "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
         "causes": np.zeros(len(MISS_CAUSES), np.int64),
         "profile": np.zeros(2 * len(PROFILE_STEPS), np.int64),
+        "profile_hist": np.zeros(len(PROFILE_STEPS) * len(CYCLE_BUCKETS), np.int64),
+        "walk_scan": np.zeros(len(SCAN_BUCKETS), np.int64),
     }
 
 
@@ -159,10 +171,12 @@ class Ctx:
         self.pin, self.gref, self.hwref_gi = a["pin"], a["gref"], a["hwref_gi"]
         self.host_pt, self.mod = a["host_pt"], a["mod"]
         self.shadow_pos = a.setdefault("shadow_pos", np.zeros(1, np.int32))
+        self.e500_map = a.setdefault("e500_map", np.zeros(4, np.int32))
         self.loop_len = len(self.mod)
         self.exits, self.exit_sumsq, self.tlbc = a["exits"], a["exit_sumsq"], a["tlb"]
         self.exits_us, self.exit_sumsq_us = a["exits_us"], a["exit_sumsq_us"]
         self.causes, self.profile = a["causes"], a["profile"]
+        self.profile_hist, self.walk_scan = a["profile_hist"], a["walk_scan"]
         self.repop_miss, self.repop_access = a["repop_miss"], a["repop_access"]
         self.guest_run, self.since_load, self.n_modified = 0, 1 << 62, 0
         # why and where the last loop returned (the Stop struct of emu/_fastpath.pxd)
@@ -170,6 +184,44 @@ class Ctx:
         self.stop_gi = self.stop_kind = self.pending = 0
         self.costs = dict.fromkeys(COST_FIELDS, 0)
         self.tracer = tracer.NULL
+        # the per-miss log (set_miss_log): rows, their count [written], the
+        # row of the miss being handled (-1: none), the clock less the CPU's cycles
+        self.mlog_arr = self.mlog_n_arr = None
+        self.mlog_row = -1
+        self.log_clock = 0
+
+    def set_miss_log(self, rows, counts) -> None:
+        """Log every guest TLB miss into ``rows`` (see the Cython docstring)."""
+        if rows.dtype != MISS_DTYPE or len(rows) == 0 or len(counts) != 1:
+            raise ValueError("set_miss_log: a non-empty MISS_DTYPE array and its 1 count")
+        self.mlog_arr, self.mlog_n_arr = rows, counts
+        self.mlog_row = -1
+
+    def open_miss(self, cpu, ea: int, kind: int) -> None:
+        """A guest TLB miss begins: its row of the log, if the log has room."""
+        n = self.mlog_n_arr
+        if n[0] >= len(self.mlog_arr):
+            self.mlog_row = -1
+            return
+        self.mlog_row = int(n[0])
+        n[0] += 1
+        row = self.mlog_arr[self.mlog_row]
+        row["time"] = self.log_clock + int(cpu.cycles.sum())
+        row["ea"], row["ctx"], row["kind"] = ea, self.ctx, kind
+        row["cause"] = row["scanned"] = 0
+        row["outcome"] = -1
+        row["steps"] = 0
+
+    def miss_outcome(self, outcome: str, close: bool) -> None:
+        """How the logged miss's handler ended; ``close``: nothing follows in Python."""
+        if self.mlog_row >= 0:
+            self.mlog_arr[self.mlog_row]["outcome"] = OUTCOME[outcome]
+            if close:
+                self.mlog_row = -1
+
+    def close_miss(self) -> None:
+        """The miss being logged ends (see the Cython docstring)."""
+        self.mlog_row = -1
 
     def set_costs(self, c: dict) -> None:
         """Fill the cost table from a dict holding (at least) every COST_FIELDS name."""
@@ -206,9 +258,17 @@ class Ctx:
             self.record_exit(EXIT["TIMEINGUEST"], self.guest_run)
         self.guest_run = 0
 
+    def count_step(self, step: int, cycles: int) -> None:
+        """Profile one step of the miss handler: its count, cycles, histogram,
+        and the logged miss's row."""
+        self.profile[2 * step] += 1
+        self.profile[2 * step + 1] += cycles
+        self.profile_hist[step * len(CYCLE_BUCKETS) + cycle_bucket(cycles)] += 1
+        if self.mlog_row >= 0:
+            self.mlog_arr[self.mlog_row]["steps"][step] += cycles
+
     def charge_step(self, cpu, step: str, cycles: int, category: str) -> int:
-        self.profile[2 * STEP[step]] += 1
-        self.profile[2 * STEP[step] + 1] += cycles
+        self.count_step(STEP[step], cycles)
         cpu.cycles[CYCLES[category]] += cycles
         return cycles
 
@@ -250,7 +310,14 @@ class Ctx:
             stid = gtid                        # docs/kvm440.md §2.10
         else:
             stid = 1 if gtid == 0 else 0       # docs/kvm440.md §2.8
-        if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
+        if self.e500_map[1] > 0:               # an e500 guest (see e500_slot)
+            i = self.e500_slot(cpu, page, gi)
+            if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
+                self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
+            t, j = cpu.split(i)
+            self.tracer.hw_write(self.ctx, i, t.read(j))
+            cpu.hw_write(t, j, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+        elif self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = int(self.shadow_pos[0])        # KVM's victim, one for the machine
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
             self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
@@ -273,6 +340,18 @@ class Ctx:
         self.hwref_gi[i] = gi
         return i
 
+    def e500_slot(self, cpu, page: int, gi: int) -> int:
+        """The flat hardware index of a shadow of guest entry ``gi`` on the e500
+        (see the Cython docstring)."""
+        m = self.e500_map
+        if gi >= 256:
+            v = int(m[0])
+            m[0] = 0 if v + 1 >= m[1] else v + 1
+            return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
+        if m[2]:
+            return ((page >> 12) % cpu.tlb.sets) * cpu.tlb.ways + (gi & (cpu.tlb.ways - 1))
+        return cpu.tlb.choose_victim(page)
+
     def pfn_known(self, gi: int, gfn: int) -> int:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
         src = self.pfn_source
@@ -289,11 +368,20 @@ class Ctx:
             return int(self.gref[gi]) if int(self.gtlb.shift_arr[gi]) == 12 else -1
         return -1
 
+    def walk_entries(self, gi: int) -> int:
+        """Guest TLB entries the walk scanned: to the match, or all of them; 0 for
+        a hashed lookup (it scans no list)."""
+        if self.hashed_walk:
+            return 0
+        return gi + 1 if gi >= 0 else self.gtlb.entries
+
     def walk_cost(self, gi: int) -> int:
         c = self.costs
         if self.hashed_walk:
             return c["asm_walk_hashed"] if self.handler == 0 else c["c_walk_hashed"]
         per = c["asm_walk_per_entry"] if self.handler == 0 else c["c_walk_per_entry"]
+        if self.e500_map[3]:       # e500 @0164c0f0: the set's two ways, then TLB1's 16
+            return per * ((gi & 1 if gi < 256 else gi - 256 + 2) + 1 if gi >= 0 else 2 + 16)
         return per * (gi + 1 if gi >= 0 else self.gtlb.entries)
 
     # -- the loops -------------------------------------------------------------------
@@ -356,6 +444,8 @@ class Ctx:
             if cpu.micro:
                 cpu.micro_flush()
             self.end_guest_run()
+            if self.mlog_arr is not None:
+                self.open_miss(cpu, a, k)
             if asm:
                 c = self.charge_step(cpu, "save", cost["asm_save"], "fastpath")
             else:
@@ -369,6 +459,11 @@ class Ctx:
                 gtag = self.guest_pid if self.guest_pr else 0
             cause = cpu.cause_of((self.ctx << 8) | gtag, 1, a)
             self.causes[cause] += 1
+            scanned = self.walk_entries(gi)
+            self.walk_scan[scan_bucket(scanned)] += 1
+            if self.mlog_row >= 0:
+                row = self.mlog_arr[self.mlog_row]
+                row["cause"], row["scanned"] = cause, scanned
             trace.miss(self.ctx, a, k, MISS_CAUSES[cause])
             trace.walk(self.ctx, gi, self.walk_cost(gi))
             if gi < 0:
@@ -378,6 +473,7 @@ class Ctx:
                 used += c
                 trace.end(self.ctx, "guest_miss", c)
                 self.record_exit(EXIT["ITLBREAL" if inst else "DTLBREAL"], c)
+                self.miss_outcome("guest_miss", True)
                 self.stop_ea, self.stop_kind = a, k
                 stop = STOP["guest_miss"]
                 break
@@ -400,11 +496,13 @@ class Ctx:
                 used += c
                 trace.end(self.ctx, "machine_check", c)
                 self.record_exit(EXIT["ITLBVIRT"], c)
+                self.miss_outcome("machine_check", True)
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
                 stop = STOP["machine_check"]
                 break
             if not base <= gfn < base + npages:
                 trace.end(self.ctx, "mmio", c)
+                self.miss_outcome("mmio", False)
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -417,6 +515,7 @@ class Ctx:
             trace.pfn(self.ctx, PFN_SOURCES[self.pfn_source], pfn)
             if pfn < 0:
                 trace.end(self.ctx, "deferred", c)
+                self.miss_outcome("deferred", False)
                 used += c
                 self.pending = c
                 self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, gpa, gi, k
@@ -429,6 +528,7 @@ class Ctx:
             used += c
             trace.end(self.ctx, "filled", c)
             self.record_exit(EXIT["ITLBVIRT" if inst else "DTLBVIRT"], c)
+            self.miss_outcome("filled", True)
         self.stop_reason = stop
         return stop, pos, used
 

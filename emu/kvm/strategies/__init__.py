@@ -9,7 +9,9 @@ hooks and the TID eras.
 
 >>> from emu.kvm import strategies
 >>> strategies.allowed_on("e500")
-('direct', 'e500-flush-on-put', 'e500-shadow-ids')
+('shadow', 'shadow-modified', 'direct', 'e500-flush-on-put', 'e500-shadow-ids')
+>>> strategies.resolve("shadow", "e500").label
+'hypothetical: shadow (C)'
 >>> strategies.refusal("e500-shadow-ids", "440")
 "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')"
 >>> strategies.resolve("shadow-modified", "440", tid_scheme="guest-tid").label
@@ -30,7 +32,7 @@ from typing import Optional
 from emu.codes import STRATEGIES as _NUMBERED
 from emu.codes import TID_SCHEMES
 from emu.errors import ConfigError
-from emu.kvm.strategies.base import Strategy
+from emu.kvm.strategies.base import HARDWARE_INDEX_REFUSAL, Strategy
 from emu.kvm.strategies.direct import Direct
 from emu.kvm.strategies.direct_noflush import DirectNoflush
 from emu.kvm.strategies.direct_save_on_switch import DirectSaveOnSwitch
@@ -39,7 +41,8 @@ from emu.kvm.strategies.e500_shadow_ids import E500ShadowIds
 from emu.kvm.strategies.shadow import Shadow
 from emu.kvm.strategies.shadow_modified import ShadowModified
 
-__all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HISTORICAL_HANDLER", "Design", "Strategy",
+__all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HARDWARE_INDEX_REFUSAL", "HISTORICAL_HANDLER",
+           "Design", "Strategy",
            "allowed_on", "check_core", "get", "lookup", "make_strategy", "refusal", "resolve"]
 
 #: The miss handler every KVM-440 and KVM e500 design shipped with: no version
@@ -132,12 +135,24 @@ class Design:
     #: How tables, reports and help name it, e.g. ``83aae4a8 (guest-tid, C)``.
     label: str
 
+    @property
+    def row_label(self) -> str:
+        """The label with the design's name, as a comparison's row gives it:
+        ``shadow-modified 83aae4a8 (guest-tid, C)``, ``proposal: direct + asm +
+        pfn-cache``, ``hypothetical: direct-noflush 7924bd41 without _tlbia (tid01, C)``."""
+        mark = "hypothetical: "
+        text = self.label.removeprefix(mark) if self.hypothetical else self.label
+        if not text.startswith(("proposal: ", self.strategy + " ")):
+            text = f"{self.strategy} {text}"
+        return mark + text if self.hypothetical else text
+
 
 def _label(cls, scheme, handler, pfn_source, hypothetical) -> tuple[str, str]:
     """(commit, label) of design ``cls`` run in ``scheme`` with ``handler``."""
     commit = cls.eras.get(scheme, "") if scheme else cls.shipped
-    if handler != HISTORICAL_HANDLER:
-        text = f"proposal: {cls.name} + {handler} + {pfn_source}"
+    if handler != HISTORICAL_HANDLER:       # no kernel shipped it: no commit
+        era = f" ({scheme})" if scheme and scheme != cls.default_era else ""
+        commit, text = "", f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
     else:
         where = ", ".join(x for x in (scheme, handler.upper()) if x)
         text = f"{commit or cls.name} ({where})"

@@ -29,6 +29,9 @@ is charged by the pfn source):
 * ``priv_switch`` -- the guest's MSR[PR] changed (interrupt delivery from
   user mode, rfi to user mode): kvmppc_mmu_priv_switch;
 * ``set_pid`` -- the guest's ``mtspr PID`` trapped: kvmppc_set_pid;
+* ``release_guest_entry`` -- the guest's ``tlbwe`` overwrites a valid entry:
+  kvmppc_44x_invalidate (by guest index) or kvmppc_mmu_invalidate (by
+  address range and TID, the shadow designs);
 * ``set_shadow_pids`` -- after vcpu_load, a privilege switch or a PID change:
   load the hardware PID(s);
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
@@ -44,16 +47,24 @@ from typing import Optional
 import numpy as np
 
 from emu.codes import CAUSE, STRATEGY, TID_SCHEMES
-from emu.kvm.shadow import mark_all_modified, release_process_entries, release_slot
+from emu.kvm.shadow import (mark_all_modified, release_guest_entry, release_process_entries,
+                             release_slot)
 
 NO_PID = 0xFFFF
 
-#: Why a design that lays entries into hardware indices of its choosing
-#: cannot run on the e500 (formatted with the strategies that can).
-CANNOT_CHOOSE_AN_INDEX = (
-    "cannot be modelled on the e500: software cannot choose a TLB0 index (the set comes "
-    "from the address and hardware picks the way), so a shadow array cannot be laid into "
-    "hardware index by index (docs/kvm440.md §4.1); use {alternatives}")
+#: Why a 440 design that saves and restores the UTLB's flat indices cannot run
+#: on the e500 (formatted with the strategies that can).
+THE_440_INDICES = (
+    "cannot be modelled on the e500: it saves and restores the 440 UTLB's flat indices "
+    "0..hwater (kvmppc_44x_tlb_put / _load), and KVM e500 never had that design "
+    "(docs/kvm440.md §4.2); use {alternatives}")
+
+#: Why a shadow design cannot run where tlbwe ignores the index software names
+#: (formatted with the design and the designs that can).
+HARDWARE_INDEX_REFUSAL = (
+    "kvm.strategy: '{strategy}' cannot run with machine.tlb_index = 'hardware': every tlbwe "
+    "goes to a victim the hardware picks, so no entry can be put back at the index it came from "
+    "(docs/kvm440.md §4.1); use one of: {alternatives}")
 
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
@@ -101,6 +112,20 @@ class Strategy:
     #: Its entry loop reads modified flags, and every release sets one
     #: (kvmppc_mmu_invalidate / priv_switch / set_pid, 83aae4a8 on).
     flags_released = False
+    #: It writes entries back at the hardware indices they came from (a shadow
+    #: array, a save at put): refused where tlbwe ignores the index (machine.tlb_index).
+    needs_index = False
+    #: e500: it writes MAS0[ESEL], so a guest TLB0 shadow goes to the way it names
+    #: (0164c0f0); else the hardware's next victim (46f43c6e).
+    esel = False
+    #: e500: KVM searches the guest TLB linearly, all 256 TLB0 entries then TLB1
+    #: (46f43c6e); else the two ways of the address's set, then TLB1 (0164c0f0).
+    linear_search = False
+    #: e500: TLB1 entries it keeps out of its shadow pool besides the host's CAMs.
+    tlb1_reserved = 0
+    #: The core's flat hardware TLB indices (the e500's TLB1 after TLB0), set by
+    #: the machine once the core is built.
+    hw_entries = 0
 
     def __init__(self, costs, hwater: int, tid_scheme: Optional[str] = None,
                  core: str = "440"):
@@ -156,6 +181,18 @@ class Strategy:
         heavyweight exit); returns cycles."""
         return 0
 
+    # -- the guest's TLB writes (e500) -------------------------------------------------
+
+    def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
+        """The guest's ``tlbwe`` replaced (or invalidated) valid guest entry ``gi``,
+        whose shadows are released; returns cycles of anything more."""
+        return 0
+
+    def guest_flash_invalidate(self, cpu, vcpu) -> int:
+        """The guest's ``mtspr MMUCSR0`` invalidated its TLB0 entries (their shadows
+        are released); returns cycles of anything more."""
+        return 0
+
     # -- the guest's MSR[PR] and MMU context ------------------------------------------
 
     def priv_switch(self, cpu, vcpu, usermode: bool) -> int:
@@ -209,6 +246,13 @@ class Strategy:
         elif self.tid_scheme != "guest-tid":
             cycles = self.release_process_shadows(cpu, vcpu)
         return cycles + self.set_shadow_pids(cpu, vcpu)
+
+    def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """The guest's ``tlbwe`` is about to overwrite valid entry ``gi``: release
+        the shadows of the old entry, every shadow_ref whose guest index is
+        ``gi`` (kvmppc_44x_invalidate, 44x_tlb.c @7924bd41).  Called inside the
+        EMUL_TLBWE exit; returns the slots released."""
+        return release_guest_entry(cpu, vcpu, gi, reason)
 
     def release_process_shadows(self, cpu, vcpu) -> int:
         """The tid01 release at a guest PID change: every shadow_ref of the 64

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from emu.codes import CAUSE
-from emu.kvm.strategies.base import CANNOT_CHOOSE_AN_INDEX, Strategy
+from emu.kvm.strategies.base import THE_440_INDICES, Strategy
 
 
 class DirectSaveOnSwitch(Strategy):
@@ -26,9 +26,10 @@ class DirectSaveOnSwitch(Strategy):
                  "(kvmppc_44x_tlb_put, docs/kvm440.md §2.2)")
     save_restore_work = "saving guest entries at vcpu_put and writing them back at vcpu_load"
     cores = ("440",)
-    refusal = CANNOT_CHOOSE_AN_INDEX
+    refusal = THE_440_INDICES
     eras = {"tid01": "67577927"}
     default_era = "tid01"
+    needs_index = True
 
     def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "440"):
         super().__init__(costs, hwater, tid_scheme, core)

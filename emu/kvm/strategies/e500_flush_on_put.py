@@ -1,42 +1,104 @@
-"""``e500-flush-on-put``: early KVM e500 flushes the whole TLB at vcpu_put."""
+"""``e500-flush-on-put``: early KVM e500 (e500_tlb.c @46f43c6e) flushes the TLB on every
+switch to guest user mode and at vcpu_put."""
 
 from __future__ import annotations
 
 from emu.codes import CAUSE
+from emu.hw.e500 import tlb1_pool_size, tlbil_all
+from emu.kvm.shadow import release_slot
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
 class E500FlushOnPut(Strategy):
-    """Early KVM e500: flush the whole TLB at vcpu_put (docs/kvm440.md §4.2).
+    """Early KVM e500 as 46f43c6e ran it (docs/kvm440.md §4.2).
 
-    Every guest PID change flushes the whole TLB too.  (The reload of shadow
-    TLB1 entries at vcpu_load is not modelled: this model maps every guest
-    page with a 4 KB shadow in TLB0.)
+    * A shadow carries the guest entry's TID and the hardware PID is the guest
+      PID (``kvmppc_e500_shadow_map``): a guest PID change needs nothing.
+    * ``kvmppc_mmu_priv_switch(usermode=1)``: on every switch to guest user
+      mode (each rfi to user: a system call's return, a delivered miss's, a
+      tick's) the TLB1 shadows are released and ``_tlbil_all`` flash-
+      invalidates the whole TLB, host entries included (the shadows made in
+      supervisor mode carry supervisor permissions in their user bits).
+    * vcpu_put: ``_tlbil_all``; vcpu_load writes back every valid shadow of
+      the vCPU's TLB1 pool (``kvmppc_e500_tlb_load``).
+    * Guest TLB1 (kernel) pages are shadowed 4 KB at a time into the TLB1
+      pool: TLB1 entries minus the host's CAMs, KVM's own round robin
+      (``kvmppc_e500_tlb1_map``); guest TLB0 pages into TLB0 at the way the
+      hardware's next victim picks (MAS0 is left as the last miss set it).
+    * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries and runs
+      ``_tlbil_all``.
+    * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
+      (``kvmppc_e500_tlb_index``).
     """
 
     name = "e500-flush-on-put"
-    origin = "early KVM e500 (2009-2010, e500_tlb.c; docs/kvm440.md §4.2)"
-    does = "flushes the whole TLB at vcpu_put and at every guest PID change"
-    isolation = "vcpu_put flushes the whole TLB"
-    save_restore_work = "flushing the TLB at vcpu_put and reloading TLB1 at vcpu_load"
+    origin = "early KVM e500 (2009-2010, e500_tlb.c @46f43c6e; docs/kvm440.md §4.2)"
+    does = ("flushes the whole TLB (host entries too) on every switch to guest user mode "
+            "and at vcpu_put; reloads its TLB1 shadows at vcpu_load")
+    isolation = "every vcpu_put flushes the whole TLB"
+    save_restore_work = ("flushing the TLB on every return to guest user mode and at vcpu_put, "
+                         "reloading TLB1 at vcpu_load")
     cores = ("e500",)
     refusal = NEEDS_THE_E500
     historical_pfn_source = None
-    shipped = "early KVM e500"
+    shipped = "46f43c6e"
+    linear_search = True
 
-    def _flush(self, cpu, vcpu, reason: int) -> int:
-        ctx = vcpu.ctx.ctx
-        for i in range(cpu.tlb.entries):
-            if cpu.tlb.valid_arr[i]:
-                cpu.invalidate(i, ctx, reason)
+    def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "e500"):
+        super().__init__(costs, hwater, tid_scheme, core)
+        # shadow TID = guest TID, hardware PID = guest PID: the tagging of 2.6.26's 440
+        self.tid_scheme = "guest-tid"
+        #: per vCPU context id: its TLB1 pool shadows, [(flat index, entry)]
+        self.pools: dict[int, list] = {}
+
+    def pool_indices(self, cpu) -> range:
+        """Flat hardware indices of the TLB1 pool (``to_htlb1_esel``: top down)."""
+        virt = cpu.virt
+        n0, n1 = virt.tlb.entries, virt.tlb1.entries
+        return range(n0 + n1 - tlb1_pool_size(n1), n0 + n1)
+
+    def flush(self, cpu, vcpu) -> int:
+        """``_tlbil_all``: TLB0 and every non-IPROT TLB1 entry; returns its cycles."""
+        tlbil_all(cpu, vcpu.ctx.ctx, CAUSE["flush"])
         return self.costs["e500_flush"]
 
-    def vcpu_put(self, cpu, vcpu) -> int:
-        return self._flush(cpu, vcpu, CAUSE["flush"])
+    def priv_switch(self, cpu, vcpu, usermode: bool) -> int:
+        """kvmppc_mmu_priv_switch: to user mode, release every TLB1 shadow
+        (kvmppc_e500_stlbe_invalidate over the pool) and ``_tlbil_all``; to
+        supervisor mode, nothing."""
+        vcpu.ctx.guest_pr = 1 if usermode else 0
+        cycles = self.set_shadow_pids(cpu, vcpu)
+        if usermode:
+            pool = self.pool_indices(cpu)
+            for i in pool:
+                release_slot(cpu, vcpu, i, CAUSE["flush"])
+            self.pools.pop(vcpu.ctx.ctx, None)
+            cycles += len(pool) * self.costs["priv_switch_per_entry"] + self.flush(cpu, vcpu)
+        return cycles
 
-    def release_process_shadows(self, cpu, vcpu) -> int:
-        return (64 * self.costs["set_pid_per_slot"]
-                + self._flush(cpu, vcpu, CAUSE["guest-context-switch"]))
+    def vcpu_put(self, cpu, vcpu) -> int:
+        """kvmppc_e500_tlb_put: ``_tlbil_all`` (the pool's shadows stay in the vCPU)."""
+        ctx, virt = vcpu.ctx.ctx, cpu.virt
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        self.pools[ctx] = [(i, virt.tlb1.read(i - virt.tlb.entries))
+                           for i in self.pool_indices(cpu) if hwref[i] >= 0
+                           and virt.tlb1.valid_arr[i - virt.tlb.entries]
+                           and virt.tlb1.owner_arr[i - virt.tlb.entries] >> 8 == ctx]
+        return self.flush(cpu, vcpu)
+
+    def vcpu_load(self, cpu, vcpu) -> int:
+        """kvmppc_e500_tlb_load: write back each valid TLB1 pool shadow (MAS0-3, 7, tlbwe)."""
+        ctx = vcpu.ctx.ctx
+        saved = self.pools.pop(ctx, [])
+        for i, (_v, ea, shift, tid, ts, rpn, _attr, owner) in saved:
+            cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx)
+        return len(saved) * self.costs["e500_tlb1_reload_per_entry"]
+
+    def guest_flash_invalidate(self, cpu, vcpu) -> int:
+        return self.flush(cpu, vcpu)
 
     def memory_bytes(self) -> dict:
-        return {"shadow_refs": 512 * self.costs["shadow_ref_bytes"]}
+        # shadow_tlb[2][] and shadow_pages[2][] over the guest TLB's 256 + 16 entries
+        c = self.costs
+        return {"shadow_tlb": 272 * c["shadow_entry_bytes"],
+                "shadow_refs": 272 * c["shadow_ref_bytes"]}

@@ -1,18 +1,30 @@
-"""``e500-shadow-ids``: KVM e500 (commit dd9ebf1f) tags entries with per-CPU shadow IDs."""
+"""``e500-shadow-ids``: KVM e500 (e500_tlb.c @0164c0f0) tags entries with per-CPU shadow IDs."""
 
 from __future__ import annotations
 
 from emu.codes import CAUSE
+from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlbil_all
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
 class E500ShadowIds(Strategy):
-    """KVM e500 2011 (commit dd9ebf1f): per-CPU shadow IDs 1..255 (reference §4.2).
+    """KVM e500 2011 as 0164c0f0 ran it (docs/kvm440.md §4.2).
 
-    Each (vCPU, guest TID, PR) gets an ID on the physical CPU; PID0 carries the
-    ID of the current guest PID, PID1 the ID of guest TID 0.  A guest PID or
-    mode change only reloads PID0/PID1.  When the IDs run out, the whole TLB is
-    flushed and every mapping forgotten.
+    * Each (vCPU, guest TID, PR) gets a shadow ID 1..255 on the physical CPU
+      (``kvmppc_e500_get_sid``); PID0 carries the ID of the current guest PID,
+      PID1 that of guest TID 0 (``kvmppc_e500_recalc_shadow_pid``).  A guest
+      PID or mode change only reloads PID0/PID1; vcpu_put does nothing.
+    * When the IDs run out, ``_tlbil_all`` flash-invalidates the whole TLB,
+      the host's entries too, and every ID of every vCPU on that CPU is
+      forgotten (``local_sid_destroy_all``).
+    * A guest TLB0 shadow is written with ``MAS0_ESEL(esel & (ways - 1))``:
+      the set comes from the address, the way is software's choice.  Guest
+      TLB1 pages go to a TLB1 pool (TLB1 entries minus the host's CAMs minus
+      one kept for the magic page), KVM's round robin.
+    * Replacing or invalidating a guest TLB1 entry retires the IDs of its
+      TID (``kvmppc_e500_id_table_reset_one``, PR 0 and 1): its old hardware
+      entries become unreachable.  The guest's ``mtspr MMUCSR0`` retires all
+      of the vCPU's IDs, without a hardware flush.
     """
 
     name = "e500-shadow-ids"
@@ -26,39 +38,70 @@ class E500ShadowIds(Strategy):
     refusal = NEEDS_THE_E500
     historical_pfn_source = None
     shipped = "dd9ebf1f"
+    esel = True
+    tlb1_reserved = 1
     MAX_ID = 255
 
     def __init__(self, costs, hwater: int, tid_scheme=None, core: str = "e500"):
         super().__init__(costs, hwater, tid_scheme, core)
         self.tables: dict[int, dict] = {}        # cpu index -> {(ctx, tid, pr): sid}
+        self.last: dict[int, int] = {}           # cpu index -> pcpu_last_used_sid
         self.flushes = 0
 
     def _sid(self, cpu, vcpu, tid: int, pr: int) -> tuple[int, int]:
+        """(ID, cycles) of (vCPU, ``tid``, ``pr``) on ``cpu``, allocating one."""
         table = self.tables.setdefault(cpu.index, {})
         key = (vcpu.ctx.ctx, tid, pr)
         if key in table:
             return table[key], 0
-        cycles = self.costs["e500_sid_alloc"]
-        if len(table) >= self.MAX_ID:
-            for i in range(cpu.tlb.entries):
-                if cpu.tlb.valid_arr[i] and cpu.tlb.ts_arr[i] == 1:
-                    cpu.invalidate(i, vcpu.ctx.ctx, CAUSE["flush"])
+        c = self.costs
+        cycles = c["e500_sid_alloc"]
+        last = self.last.get(cpu.index, 0)
+        if last >= self.MAX_ID:
+            tlbil_all(cpu, vcpu.ctx.ctx, CAUSE["flush"])
             table.clear()
+            last = 0
             self.flushes += 1
-            cycles += self.costs["e500_sid_flush"]
-        table[key] = len(table) + 1
-        return table[key], cycles
+            cycles += c["e500_flush"] + c["e500_sid_flush"]
+        table[key] = last = last + 1
+        self.last[cpu.index] = last
+        return last, cycles
 
     def release_process_shadows(self, cpu, vcpu) -> int:
         return 0            # set_shadow_pids reloads PID0/PID1; nothing is released
 
     def set_shadow_pids(self, cpu, vcpu) -> int:
         pr = vcpu.ctx.guest_pr
+        flushes = self.flushes
         pid0, c0 = self._sid(cpu, vcpu, vcpu.ctx.guest_pid, pr)
         pid1, c1 = self._sid(cpu, vcpu, 0, pr)
+        if self.flushes != flushes:       # PID1's allocation destroyed PID0's ID
+            pid0, c2 = self._sid(cpu, vcpu, vcpu.ctx.guest_pid, pr)
+            c1 += c2
         vcpu.ctx.shadow_pid, vcpu.ctx.pid1 = pid0, pid1
         return c0 + c1
 
+    def retire(self, vcpu, keep=lambda key: False) -> None:
+        """Forget the vCPU's IDs (on every CPU) except those ``keep`` names."""
+        ctx = vcpu.ctx.ctx
+        for table in self.tables.values():
+            for key in [k for k in table if k[0] == ctx and not keep(k)]:
+                del table[key]
+
+    def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
+        """A guest TLB1 entry: kvmppc_e500_id_table_reset_one(ts, tid, pr 0 and 1),
+        then the hardware PIDs are recomputed."""
+        if gi < GUEST_TLB0_ENTRIES:
+            return 0
+        tid = int(vcpu.gtlb.tid_arr[gi])
+        self.retire(vcpu, keep=lambda key: key[1] != tid)
+        return self.set_shadow_pids(cpu, vcpu)
+
+    def guest_flash_invalidate(self, cpu, vcpu) -> int:
+        """kvmppc_e500_id_table_reset_all: every ID of the vCPU, no hardware flush."""
+        self.retire(vcpu)
+        return self.set_shadow_pids(cpu, vcpu)
+
     def memory_bytes(self) -> dict:
         # vcpu_id_table[2][256][2] of u8 ids, plus the refs (e500_tlb.c @0164c0f0)
-        return {"shadow_refs": 512 * self.costs["shadow_ref_bytes"], "id_table": 2 * 256 * 2}
+        return {"shadow_refs": 272 * self.costs["shadow_ref_bytes"], "id_table": 2 * 256 * 2}

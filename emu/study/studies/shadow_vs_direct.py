@@ -12,27 +12,41 @@ the assembly miss handler (``asm``) and with a full exit into C (``c``).
 (7924bd41), and the guest refills its entries one miss at a time.  (Without
 that flush -- the hypothetical ``direct-noflush`` -- only what the host task's
 pages evict would be refilled.)  The shadow designs pay on every guest entry
-instead: ``shadow`` (2.6.26) rewrites 62 entries (≈62 × 19 cycles) and, in
-its guest-tid era, releases every shadow at every guest privilege switch
-(each system call: two); ``shadow-modified`` as 2.6.28 shipped it (tid01)
-rewrites only the modified entries.  The sweeps weigh ``direct`` against the
-design it replaced, 2.6.28's ``shadow-modified``: ``direct`` wins while host
-context switches are rare relative to the guest's exits, and loses when the
-host switches in often.  This script sweeps the host's context-switch rate (a
-host task that runs 10 % of each period, touching 128 pages) for several guest
-working sets, and then the number of pages the host touches (a 40-page guest,
-a 50 µs period), and reports the break-even point: the lowest rate (or host
-page count) at which ``direct``'s CPU cycles per guest access exceed
-``shadow-modified``'s, or that none was found in the range.  (Under the 440's
-round robin one host eviction can cascade: the guest's refill overwrites the
-next index, which may hold another of its own entries -- watch the
-self-evicted column.)
+instead, vcpu_load's included: ``shadow`` (2.6.26) rewrites 62 entries (≈62 ×
+19 cycles) and, in its guest-tid era, releases every shadow at every guest
+privilege switch (each system call: two); ``shadow-modified`` as 2.6.28
+shipped it (tid01) rewrites only the modified entries.  The sweeps weigh
+``direct`` against the design it replaced, 2.6.28's ``shadow-modified``.
+This script sweeps the host's context-switch rate (a host task that runs 10 %
+of each period, touching 128 pages) for several guest working sets, and then
+the number of pages the host touches (a 40-page guest, a 50 µs period), and
+reports the break-even point: the lowest rate (or host page count) at which
+``direct``'s CPU cycles per guest access exceed ``shadow-modified``'s, or that
+none was found in the range.  (Under the 440's round robin one host eviction
+can cascade: the guest's refill overwrites the next index, which may hold
+another of its own entries -- watch the self-evicted column.)
+
+What the model shows (``--quick``, at the default costs):
+``shadow`` in its guest-tid era costs several times any other design (23
+cycles per guest access with the asm handler at a 24-page working set and a
+100 µs host period, against 3 to 4.5 for the others): every system call
+empties its shadows twice.  With the assembly handler ``direct`` beats
+``shadow-modified`` at a small working set at every host switch rate of the
+range (8 pages: no break-even up to 20 switches/ms); the break-even exists only
+at large working sets (48 pages: about 18 host switches/ms, a 57 µs period),
+where each flush costs ``direct`` a refill of the whole set.  With the
+historical C handler ``shadow-modified`` is already the cheaper of the two at
+the matrix point (4.2 against 4.5).  Along the host's pages ``direct`` loses
+to ``shadow-modified`` at every count (its refills after the flush do not
+depend on the host's pages), while the hypothetical ``direct-noflush`` wins
+only while the host touches few pages (about 11 at the default costs).
+``direct-save-on-switch`` (67577927) is the cheapest throughout.
 
 What to look at: the first table (every design at one point: misses per
 resume, save/restore share, cycles per access); the sweep tables (cycles per
 guest access of ``shadow-modified`` and ``direct`` against host switches per
-ms); the break-even lines.  Break-evens are given twice: as the model runs,
-and with the shadow designs charged one more full guest entry per resume.
+ms); the break-even lines (every resume of a shadow design, vcpu_load's
+included, runs its entry loop in the model, so nothing is added to it).
 Last, the break-even in host pages with its band (:mod:`emu.sensitivity`):
 ``direct``'s flush makes its refills independent of the host's pages, so the
 band asks the seed's question of the hypothetical ``direct-noflush`` -- where
@@ -68,7 +82,6 @@ RUN_FRACTION = 0.1          # the host task runs 10 % of each period
 HOST_PAGES = 128            # enough to evict the whole 64-entry TLB
 SYSCALL_EVERY = 5000
 CODE_PAGES = 4
-KERNEL_DATA_PAGES = 8       # an estimate of the guest kernel's pages held in the TLB
 MATRIX_POINT = {"ws": 24, "period_us": 100}
 #: The costs a direct refill (the asm handler's path, the guest's miss handler)
 #: and a shadow guest entry pay: the cost space of the break-even band.
@@ -118,35 +131,12 @@ def make(strategy: str, handler: str, ws: int, period_us: float, duration_ms: fl
     )
 
 
-def resume_entry_cycles(s: dict, ws: int) -> int:
-    """One full guest entry's TLB work, which the model does not charge at a resume.
-
-    ``shadow``: rewrite indices 0..hwater; ``shadow-modified``: scan and clear
-    the flags and rewrite every valid shadow entry (vcpu_load marks them all
-    modified; their number is estimated as the guest's pages, capped at
-    hwater + 1).  The other designs do no TLB work on entry.
-    """
-    c = s["costs"]
-    n = s["config"]["machine"]["hwater"]          # the entry loop writes 0..hwater-1
-    strategy = s["config"]["kvm"]["strategy"]
-    if strategy == "shadow":
-        return n * c["shadow_restore_per_entry"]
-    if strategy == "shadow-modified":
-        valid = min(ws + CODE_PAGES + KERNEL_DATA_PAGES, n)
-        return (n * c["shadow_mod_scan_per_entry"] + c["shadow_mod_clear"]
-                + valid * c["shadow_mod_write_per_entry"])
-    return 0
-
-
-def point(s: dict, ws: int) -> dict:
+def point(s: dict) -> dict:
     """The figures of one run that the study compares."""
     resumes = s["repopulation"]["resumes"]
     total = cpu_cycles(s)
-    ga = s["guest_accesses"]
-    extra = resumes * resume_entry_cycles(s, ws)
     return {
         "cpa": s["cycles_per_guest_access"],
-        "cpa_resume_charged": (total + extra) / ga if ga else None,
         "resumes": resumes,
         "switches_per_ms": resumes / (s["simulated_us"] / 1000.0),
         "misses_per_resume": s["repopulation"]["misses_per_resume"],
@@ -221,7 +211,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
             label = f"matrix/{strategy}/{handler}"
             s = rec.run(label, make(strategy, handler, MATRIX_POINT["ws"],
                                     MATRIX_POINT["period_us"], dur, warmup_ms=wu))
-            matrix[f"{strategy}/{handler}"] = point(s, MATRIX_POINT["ws"])
+            matrix[f"{strategy}/{handler}"] = point(s)
     out["matrix_point"] = MATRIX_POINT
     out["matrix"] = matrix
 
@@ -233,7 +223,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
                 for strategy in p["sweep_strategies"]:
                     label = f"rate/{strategy}/{handler}/ws{ws}/period{period}"
                     s = rec.run(label, make(strategy, handler, ws, period, dur, warmup_ms=wu))
-                    sweep[f"{strategy}/{handler}/ws{ws}/period{period}"] = point(s, ws)
+                    sweep[f"{strategy}/{handler}/ws{ws}/period{period}"] = point(s)
     out["sweep"] = sweep
 
     be_rate = {}
@@ -243,12 +233,9 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
             rates = [1000.0 / per for per in periods]           # host switches in per ms
             d = [sweep[f"direct/{handler}/ws{ws}/period{per}"] for per in periods]
             sh = [sweep[f"{BASELINE}/{handler}/ws{ws}/period{per}"] for per in periods]
-            entry = {}
-            for key in ("cpa", "cpa_resume_charged"):
-                x, how = break_even(rates, [r[key] for r in d], [r[key] for r in sh])
-                entry[key] = {"switches_per_ms": x, "how": how,
-                              "period_us": 1000.0 / x if x else None}
-            be_rate[f"{handler}/ws{ws}"] = entry
+            x, how = break_even(rates, [r["cpa"] for r in d], [r["cpa"] for r in sh])
+            be_rate[f"{handler}/ws{ws}"] = {"cpa": {"switches_per_ms": x, "how": how,
+                                                    "period_us": 1000.0 / x if x else None}}
     out["break_even_rate"] = be_rate
 
     # 3. the pages the host touches, at one rate
@@ -258,15 +245,12 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
             label = f"pages/{strategy}/asm/host{hp}"
             s = rec.run(label, make(strategy, "asm", p["pages_ws"], p["pages_period"], dur,
                                     host_pages=hp, warmup_ms=wu))
-            pages[f"{strategy}/host{hp}"] = point(s, p["pages_ws"])
+            pages[f"{strategy}/host{hp}"] = point(s)
     out["host_pages_sweep"] = pages
     hps = list(p["host_pages"])
-    entry = {}
-    for key in ("cpa", "cpa_resume_charged"):
-        x, how = break_even(hps, [pages[f"direct/host{h}"][key] for h in hps],
-                            [pages[f"{BASELINE}/host{h}"][key] for h in hps])
-        entry[key] = {"host_pages": x, "how": how}
-    out["break_even_host_pages"] = entry
+    x, how = break_even(hps, [pages[f"direct/host{h}"]["cpa"] for h in hps],
+                        [pages[f"{BASELINE}/host{h}"]["cpa"] for h in hps])
+    out["break_even_host_pages"] = {"cpa": {"host_pages": x, "how": how}}
 
     # 4. the same break-even with its band over the costs
     band_dir = (os.path.join(plot_dir, "break_even") if plot_dir
@@ -281,11 +265,11 @@ def report(r: dict) -> str:
     lines.append(f"Every design at WS = {mp['ws']} pages, host period {mp['period_us']} us:")
     rows = []
     for key, v in r["matrix"].items():
-        rows.append([key, v["cpa"], v["cpa_resume_charged"], v["switches_per_ms"],
+        rows.append([key, v["cpa"], v["switches_per_ms"],
                      v["misses_per_resume"], pct(v["save_restore_share"]),
                      pct(v["fastpath_share"]), v["host_eviction_misses"], v["flush_misses"],
                      v["isolation_violations"]])
-    lines.append(table(["design", "cycles/access", "+resume entry", "switches/ms",
+    lines.append(table(["design", "cycles/access", "switches/ms",
                         "misses/resume", "save/restore", "fast path", "host-evicted",
                         "flushed", "violations"], rows))
     plan_ = r["plan"]
@@ -310,13 +294,10 @@ def report(r: dict) -> str:
     lines.append(f"Break-even host context-switch rate (direct's cycles/access > {BASELINE}'s):")
     rows = []
     for key, e in r["break_even_rate"].items():
-        row = [key]
-        for k in ("cpa", "cpa_resume_charged"):
-            x = e[k]
-            row.append(f"{x['switches_per_ms']:.1f}/ms (period {x['period_us']:.0f} us, "
-                       f"{x['how']})" if x["switches_per_ms"] else x["how"])
-        rows.append(row)
-    lines.append(table(["handler/WS", "as modelled", f"{BASELINE} charged per resume"], rows))
+        x = e["cpa"]
+        rows.append([key, f"{x['switches_per_ms']:.1f}/ms (period {x['period_us']:.0f} us, "
+                          f"{x['how']})" if x["switches_per_ms"] else x["how"]])
+    lines.append(table(["handler/WS", "break-even"], rows))
     lines.append("")
     lines.append(f"Pages the host touches (WS = {plan_['pages_ws']}, period "
                  f"{plan_['pages_period']} us, asm): cycles per guest access")
@@ -329,15 +310,12 @@ def report(r: dict) -> str:
                                  "self_eviction_misses")])
     lines.append(table(["host pages"] + list(plan_["pages_strategies"])
                        + ["direct miss/res", "host-evicted", "self-evicted"], rows))
-    for k, e in r["break_even_host_pages"].items():
-        x = e["host_pages"]
-        lines.append(f"break-even host pages ({k}): "
-                     + (f"{x:.0f} ({e['how']})" if x is not None else e["how"]))
+    e = r["break_even_host_pages"]["cpa"]
+    x = e["host_pages"]
+    lines.append("break-even host pages: " + (f"{x:.0f} ({e['how']})" if x is not None
+                                              else e["how"]))
     lines.append("")
     lines += band_report(r["break_even_band"], plan_)
-    lines.append("")
-    lines.append("'+resume entry': one more full guest entry charged per resume, a check of "
-                 "how far the break-even moves if a resume costs the shadow designs more.")
     return "\n".join(lines)
 
 

@@ -1,0 +1,54 @@
+"""The guest kernel of an e500 VM: Linux e500's TLB miss handler over KVM e500's guest TLB.
+
+Everything but the TLB is the 44x guest's (:class:`~emu.guest.kernel.GuestKernel`:
+system calls, ticks, switches and idle run the same head_booke.h /
+entry_32.S code).  What differs (docs/kvm440.md §4):
+
+* the guest TLB is KVM's geometry, whatever the host core: TLB0 256 entries
+  2-way at guest indices 0..255 (esel = set * 2 + way), TLB1 16 entries at
+  256..271, where the kernel's lowmem and device mappings live
+  (:data:`PINNED_TLB1`);
+* the miss handler fills with MAS ``mtspr``\\ s and ONE ``tlbwe``
+  (:mod:`emu.guest.traps_e500`), at the way KVM handed it in MAS0[ESEL]
+  when it delivered the miss (the port's :meth:`tlb0_victim`);
+* a PID roll-over flushes with one ``mtspr MMUCSR0`` (``_tlbil_all``), not a
+  loop of ``tlbwe``.
+"""
+
+from __future__ import annotations
+
+from emu.guest import traps_e500 as T
+from emu.guest.kernel import GuestKernel
+from emu.guest.os import PINNED_ENTRIES
+from emu.hw.e500 import GUEST_TLB0_ENTRIES, guest_tlb0_index
+
+#: The guest kernel's TLB1 entries: (guest index, EA, page shift, GPA), TID 0,
+#: TS 0 -- the 44x guest's pinned kernel and device mappings, as Linux e500's
+#: CAMs from TLB1 entry 0 up (``tlbcam_index`` of them).
+PINNED_TLB1 = tuple((GUEST_TLB0_ENTRIES + n, ea, shift, gpa)
+                    for n, (_gi, ea, shift, gpa) in enumerate(PINNED_ENTRIES))
+
+
+class GuestKernelE500(GuestKernel):
+    """The guest kernel on one vCPU of an e500 VM (see the module docstring).
+
+    The port must also answer :meth:`tlb0_victim` (the way KVM put in
+    MAS0[ESEL] at the last delivered miss) and :meth:`flash_invalidate`
+    (the guest's trapping ``mtspr MMUCSR0``).
+    """
+
+    MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+
+    def fill(self, cpu, entry: tuple) -> None:
+        """finish_tlb_load (head_fsl_booke.S @ac98695d): mfspr MAS2, mtspr MAS2, MAS3,
+        then ONE tlbwe at the guest TLB0 way KVM put in MAS0[ESEL]; with the
+        delivering exit and the restore, 15 exits."""
+        self.port.traps(cpu, T.FILL)
+        gi = guest_tlb0_index(entry[0], self.port.tlb0_victim())
+        self.port.tlbwe(cpu, gi, None, entry)
+
+    def pid_rollover_flush(self, cpu) -> None:
+        """PIDs rolled over: _tlbil_all, one trapping mtspr MMUCSR0."""
+        self.port.guest_work(cpu, self.costs["guest_tlb_flush"])
+        self.port.flash_invalidate(cpu, T.FLASH_INVALIDATE)
+

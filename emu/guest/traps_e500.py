@@ -1,0 +1,53 @@
+"""What a Linux e500 guest traps on in its TLB miss handler: the trap sequences as data.
+
+Under KVM e500 the guest kernel runs with MSR[PR] = 1 as on the 440, so
+each privileged instruction traps and is emulated, counted in the category
+:func:`emu.guest.traps44x.category` gives it (the MAS registers are
+core-specific SPRs: ``EMUL_MTSPR``/``EMUL_MFSPR``).  Source: the Linux e500
+miss handler, ``arch/powerpc/kernel/head_fsl_booke.S`` @ac98695d
+(``DataTLBError``, ``InstructionTLBError``, ``finish_tlb_load``): user
+address, PTE present, no CONFIG_PTE_64BIT.
+
+KVM fills MAS0 (ESEL = its guest TLB0 victim), MAS1 (V, TS, TID) and MAS2
+(EPN) when it delivers the miss (``kvmppc_e500_deliver_tlb_miss``), so the
+handler writes only MAS2's WIMGE and MAS3, then one ``tlbwe`` (through the
+port: it maps eagerly) and the ``rfi`` (the port's).  A delivered data miss
+is 14 emulated instructions and the DTLBREAL exit that delivered it: 15
+exits, one ``EMUL_TLBWE`` (the 440's handler makes 17 with three).  The
+bail-out to the page fault, the system call, the tick, the context switch
+and idle run the same head_booke.h / entry_32.S code as the 44x guest
+(:mod:`emu.guest.traps44x`).  Known answers: ``tests/test_e500_guest.py``.
+"""
+
+from __future__ import annotations
+
+from emu.guest import traps44x as T44
+from emu.guest.traps44x import TrapSeq
+
+#: DataTLBError, user address, up to the branch to finish_tlb_load: the same
+#: seven trapping instructions as head_44x.S's, which then goes on to MMUCR and
+#: PID (``mfcr``, ``lwz`` and FIND_PTE do not trap):  mtspr SPRG0, SPRG1,
+#: SPRG4W, SPRG5W, SPRG7W; mfspr DEAR; ``3:`` mfspr SPRG3.
+DTLB_MISS_ENTRY = TrapSeq("DataTLBError (e500)", T44.DTLB_MISS_ENTRY.rows[:7])
+
+#: InstructionTLBError: as DataTLBError with mfspr SRR0 for DEAR.
+ITLB_MISS_ENTRY = TrapSeq("InstructionTLBError (e500)", T44.ITLB_MISS_ENTRY.rows[:7])
+
+#: finish_tlb_load up to its one tlbwe: WIMGE into MAS2, RPN and permissions into MAS3.
+FILL = TrapSeq("finish_tlb_load (e500)", [
+    ("mfspr MAS2", "finish_tlb_load"),          # mfspr r12, SPRN_MAS2
+    ("mtspr MAS2", "finish_tlb_load"),          # rlwimi ...; mtspr SPRN_MAS2, r12
+    ("mtspr MAS3", "2:"),                       # rlwimi r11,r12,...; mtspr SPRN_MAS3, r11
+])
+
+#: After the tlbwe: SPRG7R/5R/4R are user-readable (no trap), SPRG1 and SPRG0
+#: are not; then the rfi (the port's).
+MISS_RESTORE = TrapSeq("finish_tlb_load restore (e500)", [
+    ("mfspr SPRG1", "finish_tlb_load"),         # mfspr r11, SPRN_SPRG1
+    ("mfspr SPRG0", "finish_tlb_load"),         # mfspr r10, SPRN_SPRG0
+])
+
+#: _tlbil_all on FSL Book E (the guest's local_flush_tlb_mm at a PID roll-over):
+#: one mtspr MMUCSR0 with TLB0FI | TLB1FI, which KVM emulates by invalidating
+#: the guest entries (kvmppc_e500_emul_mt_mmucsr0).
+FLASH_INVALIDATE = TrapSeq("_tlbil_all (e500)", [("mtspr MMUCSR0", "_tlbil_all")])
