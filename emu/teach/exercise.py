@@ -32,8 +32,8 @@ name = "exercise"
 seed = 1
 
 [costs]
-sched_latency_us = 400
-sched_min_granularity_us = 100
+sched_latency_us = 800
+sched_min_granularity_us = 200
 
 [[vm]]
 [[vm.process]]
