@@ -241,7 +241,8 @@ EXIT_PATH_CPI = 1.355
 EXIT_PATH_CPI_RANGE = (0.8, 1.355)
 _FIT = ("s fitted jointly with gfn_to_pfn to the guest boot-time gains of 83aae4a8 (15 %) "
         "and 49dd2c49 (30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, "
-        "k = 1, 400,000 accesses; residuals e1 = 15.0 %, e2 = 29.5 %; docs/calibration.md)")
+        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 14.6 %, e2 = 29.5 %; "
+        "docs/calibration.md)")
 
 
 def _fit(insns: int) -> int:
@@ -463,7 +464,8 @@ COSTS: tuple[Cost, ...] = (
         _fitted_source(70, (
             "about 70 instructions at CPI 1: take the saved last_inst, switch on the "
             "primary and extended opcode, move one GPR/SPR in the vcpu, advance the PC, count "
-            f"the exit type ({_R} §2.7, §2.9: the EMUL_* categories); not measured ({_R} §3.2)")),
+            f"the exit type ({_R} §2.7, §2.9: the EMUL_* categories); not measured "
+            f"({_R} §3.2)")),
         _fitted_spread(70),
     ),
     Cost(
@@ -686,9 +688,10 @@ COSTS: tuple[Cost, ...] = (
         "fitted: jointly with s, the effective CPI of KVM's exit path (EXIT_PATH_CPI = "
         f"{EXIT_PATH_CPI}), to the guest boot-time gains of 83aae4a8 (15 %) and 49dd2c49 "
         "(30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, k = 1, "
-        "400,000 accesses; residuals e1 = 15.0 %, e2 = 29.5 %; docs/calibration.md): the "
-        "guest-tid era's refills after every privilege switch each pay one, so e2 rests "
-        "on it; 4 x the first estimate, which was about 500 instructions along gfn_to_hva, "
+        "400,000 accesses; residuals at s = 1.355: e1 = 14.6 %, e2 = 29.5 %; "
+        "docs/calibration.md): the guest-tid era's refills after every privilege switch "
+        "each pay one, so e2 rests on it; 4 x the first estimate, which was about 500 "
+        "instructions along gfn_to_hva, "
         "down_read(mmap_sem), find_vma, get_user_pages/follow_page, get_page and up_read "
         f"at CPI 1 plus about 5 L1 misses x 20 cycles; NOT FOUND on PowerPC ({_R} §3.2); "
         f"the x86 hugetlb anchor of 3-21 ns per 4 KB subpage ({_R} §3.1) is not comparable",

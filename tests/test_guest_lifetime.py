@@ -86,7 +86,8 @@ def test_each_life_demand_faults_its_pages_again_whatever_the_chunk_and_backend(
 
 
 def test_a_host_task_cannot_have_a_lifetime():
-    with pytest.raises(ConfigError, match=r"^host_task\.0\.workload\.lifetime_accesses: only guest"):
+    with pytest.raises(ConfigError,
+                       match=r"^host_task\.0\.workload\.lifetime_accesses: only guest"):
         scenario_from_dict({"vm": [{"process": [{}]}],
                             "host_task": [{"workload": {"lifetime_accesses": 10}}]})
 

@@ -336,11 +336,11 @@ def table(seeds, ks, accesses) -> tuple:
         all_ok = True
         for seed in seeds:
             eff = measure(seed, k, accesses)
-            h = eff.holds()
+            failed = [name for name, ok in eff.holds().items() if not ok]
             all_ok &= eff.ok
+            verdict = "FAIL (" + ", ".join(failed) + ")" if failed else "PASS"
             lines.append(f"{seed:>4} {k:>6.3g} {100 * eff.e1:>6.1f} {100 * eff.e2:>6.1f} "
-                         f"{'yes' if eff.e3 else 'no':>4} {eff.ratio:>6.2f}  "
-                         f"{'PASS' if eff.ok else 'FAIL (' + ', '.join(n for n in h if not h[n]) + ')'}")
+                         f"{'yes' if eff.e3 else 'no':>4} {eff.ratio:>6.2f}  {verdict}")
         if all_ok:
             good.append(k)
     if good:
