@@ -31,12 +31,15 @@ The effects, with T the time to complete the work (``time_to_work_cycles``):
   kernel and handler work) + one cycle per emulated instruction; busy time =
   T_E less the idle time (the I/O waits a native run waits too).
 
-The intensity ``k`` divides the workload's ``syscall_every`` and
-``lifetime_accesses`` (more system calls, more process starts).  ``--fit``
-fits s (the effective CPI of KVM's exit path: it multiplies the instruction
-counts of the costs in :data:`SCALED`) and g (``gfn_to_pfn``) to e1 and e2 at
-seed 1, k = 1: a coarse grid, then alternating bisection in log space (s on
-e1, g on e2).  Bad input: one line, exit status 2.
+The intensity ``k`` divides the workload's ``syscall_every``, ``sleep_every``
+and ``lifetime_accesses`` (more system calls, I/O waits and process starts per
+access).  ``--fit`` fits s (the effective CPI of KVM's exit path: it
+multiplies the instruction counts of the costs in :data:`SCALED`) and g
+(``gfn_to_pfn``) to e1 and e2 at seed 1, k = 1, 400,000 accesses, among the
+points where direct stays inside the band: a coarse grid, then alternating
+bisection in log space (s on e1, g on e2); ``--ranges S G`` scans where the
+effects hold.  Runs take seconds each; the fit, a few minutes on an idle
+machine.  Bad input: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -86,6 +89,8 @@ G_GRID = (300, 600, 1200, 2400, 4800, 9600, 19200)
 TOLERANCE = 0.02
 MAX_STEPS = 20
 DEFAULT_ACCESSES = 1_000_000
+#: The fit's run length: the defaults of emu/costs.py are its result at this length.
+FIT_ACCESSES = 400_000
 
 
 def scaled_costs(s: float, g: int) -> dict:
@@ -397,8 +402,9 @@ def main(argv=None) -> int:
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds (default: 1)")
     ap.add_argument("--intensity", type=intensities, default=None, metavar="LO:HI:N",
                     help="intensities k, N of them spaced geometrically from LO to HI")
-    ap.add_argument("--accesses", type=int, default=DEFAULT_ACCESSES,
-                    help=f"guest accesses per run (default {DEFAULT_ACCESSES:,})")
+    ap.add_argument("--accesses", type=int, default=None,
+                    help=f"guest accesses per run (default {DEFAULT_ACCESSES:,}; "
+                         f"{FIT_ACCESSES:,} for --fit)")
     ap.add_argument("--fit", action="store_true", help="fit s and gfn_to_pfn (seed 1, k = 1)")
     ap.add_argument("--ranges", type=float, nargs=2, metavar=("S", "G"), default=None,
                     help="the effects at s = S, gfn_to_pfn = G, and the ranges of s and of "
@@ -407,6 +413,8 @@ def main(argv=None) -> int:
         args = ap.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    if args.accesses is None:
+        args.accesses = FIT_ACCESSES if args.fit else DEFAULT_ACCESSES
     if args.accesses < 1:
         print(f"tools/calibrate.py: --accesses: expected a whole number >= 1, got "
               f"{args.accesses}", file=sys.stderr)
