@@ -172,7 +172,8 @@ class Machine:
         for spec in vmc.processes:
             for _ in range(spec.count):
                 stream = AccessStream(spec.workload, self.seed_seq(SEED_GUEST_PROCESS, v, i))
-                procs.append(GuestProcess(i, stream, sc.sim.chunk))
+                procs.append(GuestProcess(i, stream, sc.sim.chunk,
+                                          spec.workload.lifetime_accesses))
                 i += 1
         # A trace's footprint is known only by reading all of it: demand paging
         # reports exhaustion instead (GuestOS.alloc_gfn).

@@ -1224,7 +1224,7 @@ _WORKLOAD = {
     "code_pages": ("int", 1, 262144), "write_fraction": ("num", 0.0, 1.0),
     "syscall_every": ("int", 0, 2**32), "mmio_every": ("int", 0, 2**32),
     "mmio_device": ("enum", MMIO_DEVICES), "sleep_every": ("int", 0, 2**32),
-    "sleep_us": ("num", 0.0, None),
+    "sleep_us": ("num", 0.0, None), "lifetime_accesses": ("int", 0, 2**32),
 }
 _SCHEMA = {
     "seed": ("int", 0, 2**64 - 1), "duration_ms": ("num", 0.0, None),

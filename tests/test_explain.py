@@ -4,27 +4,27 @@
    once (``python tests/test_explain.py --regenerate``) and checked by hand:
 
    * ``explain_default.txt`` is ``emu explain`` on the default scenario (seed 1,
-     vcpu_load #5, 20 accesses) with a shorter schedule (CFS latency 400 us,
-     granularity 100 us, the host task sleeping 300 us instead of 800 us), so
+     vcpu_load #5, 20 accesses) with a shorter schedule (CFS latency 800 us,
+     granularity 200 us, the host task sleeping 300 us instead of 800 us), so
      that the reference backend reaches the fifth resume in about a second.
      The default is ``direct`` as 7924bd41 shipped it: the C handler, and
-     ``_tlbia()`` at vcpu_put.  The vCPU was put at 2,055.5 us holding 53
-     entries (its process's pages and its guest kernel's); the flush
-     invalidated all of 0..62, so the host task 'noise' (4,572 accesses,
-     1,780 misses of which 1 host page fault, 1,779 tlbwe) overwrote none of
-     them and the vCPU resumed holding 0.  Every miss of the window is a
-     flush, or a self-eviction for #9 (a code page the guest's own round robin
-     had replaced before the put), refilled in consecutive slots from where
-     the shared round-robin pointer stopped after the host's writes: hw[40],
-     hw[41], ... (63 is the pinned kernel entry above hwater).  Access #0:
-     guest TLB entry 35 matches, 36 entries scanned x 12 = 432 cycles, and 125
-     full exit + 432 + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 113 restore =
-     768, the total the model charged.  Access #5 touches the page of #0
-     again and hits the slot #0 filled (hw[40]).
+     ``_tlbia()`` at vcpu_put; the exit-path costs are the calibrated ones
+     (s = 1.355: full exit 169, deliver 81, restore 153; docs/calibration.md).
+     The vCPU was put at 3,467.0 us holding 59 entries (its process's pages
+     and its guest kernel's); the flush invalidated all of them, so the host
+     task 'noise' (4,572 accesses, 1,780 misses of which 1 host page fault,
+     1,779 tlbwe) overwrote none of them and the vCPU resumed holding 0.
+     Every miss of the window is a flush (15 on 15 distinct pages), refilled
+     in consecutive slots from where the shared round-robin pointer stopped
+     after the host's writes: hw[1], hw[2], ... hw[15].  Access #0: guest TLB
+     entry 2 matches, 3 entries scanned x 12 = 36 cycles, and 169 full exit +
+     36 + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 153 restore = 456, the
+     total the model charged.  Accesses #1, #8, #13 and #18 fetch from the
+     page of #0 again and hit the slot #0 filled (hw[1]).
    * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: the first
      access misses (compulsory), the walk scans all 64 guest entries (768
-     cycles) and the miss is delivered to the guest (125 + 768 + 60 deliver +
-     113 restore = 1,066).  The rest of the window is the guest kernel's own
+     cycles) and the miss is delivered to the guest (169 + 768 + 81 deliver +
+     153 restore = 1,171).  The rest of the window is the guest kernel's own
      accesses in its miss handler, each through its pinned 256 MB TID-0
      entry (guest entry 63), which KVM shadows in 4 KB pieces with shadow
      PID 1: the vectors' text (0xc0000000, frame 0), the task struct
@@ -35,13 +35,13 @@
      compulsory miss that the pfn cache cannot answer: gfn_to_pfn with a host
      page fault, into the hardware's free entries 0, 1, 2 ... in turn.
    * ``explain_gup.txt``: the exercise's scenario (vcpu_load #4) with pfn
-     source ``gup``: 7924bd41's vcpu_put invalidated the 42 entries held; #0
-     is a new page (compulsory, delivered), and the guest kernel's pages that
-     follow are flush misses: every fill calls gfn_to_pfn from the C handler,
-     125 + 12 x scanned + 10 + 25 + 15, then 600 gfn_to_pfn + 48 tlbwe + 113
-     restore = 761 cycles in C, 801 where the slot still held the reference
-     of a page mapped before the put (_tlbia leaves the shadow_refs alone;
-     the new map puts the old page, 40).
+     source ``gup``: 7924bd41's vcpu_put invalidated the 40 entries held;
+     all 5 misses of the window are flush misses, and every fill calls
+     gfn_to_pfn from the C handler, 169 + 12 x scanned + 10 + 25 + 15, then
+     2,400 gfn_to_pfn (fitted, docs/calibration.md) + 48 tlbwe + 153 restore
+     + 40 = 2,641 cycles in C: each slot still held the reference of a page
+     mapped before the put (_tlbia leaves the shadow_refs alone; the new map
+     puts the old page, 40).
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost its handler's cycles per entry
@@ -72,8 +72,8 @@ from emu.teach.exercise import EXERCISE_RESUME
 DATA = Path(__file__).parent / "data" / "golden"
 
 CASES = {
-    "default": dict(scenario=None, overrides=("costs.sched_latency_us=400",
-                                              "costs.sched_min_granularity_us=100",
+    "default": dict(scenario=None, overrides=("costs.sched_latency_us=800",
+                                              "costs.sched_min_granularity_us=200",
                                               "host_task.0.sleep_us=300"),
                     resume=5, accesses=20),
     "first_load": dict(scenario=None, overrides=(), resume=1, accesses=8),

@@ -14,9 +14,10 @@ from emu.stats import collect
 
 BUSY = ["duration_ms=8", "vm.0.process.0.count=2", "costs.access=20",
         "vm.0.process.0.workload.syscall_every=300", "vm.0.process.0.workload.mmio_every=300",
-        "vm.0.process.0.workload.sleep_every=300", "vm.0.process.0.workload.sleep_us=300",
+        "vm.0.process.0.workload.sleep_every=300", "vm.0.process.0.workload.sleep_us=600",
         "costs.guest_timeslice_us=100", "costs.guest_timer_period_us=100",
-        "kvm.handler=asm",       # fast enough for both processes to sleep at once (halt)
+        "kvm.handler=asm",       # fast enough for both processes to sleep at once (halt),
+                                 # with sleeps of 600 us at the calibrated exit costs
         "costs.host_timer_period_us=100"]
 
 

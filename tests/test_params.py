@@ -159,7 +159,7 @@ def test_full_example():
     assert p0.workload == Workload(
         kind="working-set", pages=100, distribution="zipf", zipf_s=1.2, inst_fraction=0.1,
         code_pages=8, write_fraction=0.5, syscall_every=1000, mmio_every=5000,
-        mmio_device="block", sleep_every=20000, sleep_us=50.0)
+        mmio_device="block", sleep_every=20000, sleep_us=50.0, lifetime_accesses=40000)
     assert p1.count == 1
     assert (p1.workload.kind, p1.workload.pages, p1.workload.stride) == ("sweep", 64, 8192)
     (trace,) = vm1.processes

@@ -280,7 +280,7 @@ def test_reading_of_real_runs_states_their_numbers(runs):
     s = dict(runs)
     cpa = {k: v["cycles_per_guest_access"] for k, v in s.items()}
     best, worst = sorted(cpa, key=cpa.get)
-    assert lines[0].startswith(f"Per guest access, {best} costs {cpa[best]:.3f}".rstrip("0"))
+    assert lines[0].startswith(f"Per guest access, {best} costs {cpa[best]:,.3f}".rstrip("0"))
     text = "\n".join(lines)
     for label, summ in runs:
         assert f"{label} {summ['repopulation']['misses_per_resume']:.1f}" in text

@@ -63,7 +63,7 @@ class Base:
     backend = "cython"
 
     def test_direct_repopulates_the_working_set_after_each_resume(self):
-        m, s = machine_run(self.backend, "kvm.strategy=direct")
+        m, s = machine_run(self.backend, "kvm.strategy=direct", "duration_ms=3")
         ws = WS_PAGES + CODE_PAGES
         resumes = s["repopulation"]["resumes"]
         causes = s["tlb"]["guest"]["misses_by_cause"]
@@ -75,13 +75,13 @@ class Base:
         # retry); each page the guest kernel touches misses once
         assert causes["compulsory"] == 2 * ws + kernel_pages(m)
         # without that flush the host evicts what it touches instead
-        noflush = summary(self.backend, "kvm.strategy=direct-noflush")
+        noflush = summary(self.backend, "kvm.strategy=direct-noflush", "duration_ms=3")
         causes = noflush["tlb"]["guest"]["misses_by_cause"]
         assert causes["flush"] == 0 and causes["host-eviction"] > 0
 
     @pytest.mark.parametrize("strategy", ["shadow", "shadow-modified", "direct-save-on-switch"])
     def test_restoring_designs_lose_nothing_to_the_host(self, strategy):
-        s = summary(self.backend, f"kvm.strategy={strategy}")
+        s = summary(self.backend, f"kvm.strategy={strategy}", "duration_ms=3")
         causes = s["tlb"]["guest"]["misses_by_cause"]
         assert causes["host-eviction"] == 0 and causes["other-guest-eviction"] == 0
         # every miss is a first touch or the guest's own doing (its TLB, its fills)...

@@ -33,6 +33,10 @@ The handlers:
 * :meth:`GuestKernel.switch_process` — schedule() and switch_mm: the
   run-queue lock, ``mtspr PID`` (a PID roll-over first invalidates the guest
   TLB, one trapping ``tlbwe`` per index 0..hwater), ``_switch``;
+* :meth:`GuestKernel.process_exit` — a process with a ``lifetime_accesses``
+  has made them: ``exit_group`` (exit_mmap's ``flush_tlb_mm``, which is
+  ``_tlbia`` on 44x), then the fork and exec of a fresh process in its place
+  (new PID, empty page table, a second ``_tlbia`` at exec);
 * :meth:`GuestKernel.halt` — nothing runnable: the idle loop, whose
   ``mtmsr`` with MSR[WE] blocks the vCPU (EMUL_WAIT) until the guest
   decrementer's host tick or an I/O completion.
@@ -344,9 +348,36 @@ class GuestKernel:
         port.traps(cpu, T.SWITCH_TAIL)
         self.slice_start = now
 
+    def process_exit(self, cpu, proc: GuestProcess, now: int) -> None:
+        """``proc`` has made its ``lifetime_accesses``: it exits and a fresh process
+        takes its place, as a boot's short-lived programs do.
+
+        ``exit_group`` (a system call): exit_mmap frees its pages and
+        ``flush_tlb_mm``, which on 44x is ``_tlbia`` (include/asm-ppc/tlbflush.h
+        of the 2.6.2x era: ``flush_tlb_mm(mm) { __tlbia(); }``, ``__tlbia`` =
+        ``_tlbia`` for CONFIG_44x), invalidates the guest TLB; schedule()
+        switches to the new process (its new PID); it returns to user mode and
+        makes the two system calls that create it, fork and exec, the second
+        with the ``guest_process_spawn`` work (copying, loading the program)
+        and another ``_tlbia`` (the old mm is dropped).  A simplification: the
+        parent's fork is charged to the child, and the new process reuses the
+        old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
+        """
+        port = self.port
+        self.enter_syscall(cpu, proc)                       # exit_group
+        self.pid_rollover_flush(cpu)                        # exit_mmap: flush_tlb_mm
+        self.os.replace(proc)
+        self.context_switch(cpu, proc, port.now(cpu))
+        self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+        self.syscall(cpu, proc)                             # fork
+        self.enter_syscall(cpu, proc)                       # exec
+        port.guest_work(cpu, self.costs["guest_process_spawn"])
+        self.pid_rollover_flush(cpu)                        # the old mm dropped at exec
+        self.return_to_user(cpu, T.SYSCALL_EXIT)
+
     def pid_rollover_flush(self, cpu) -> None:
-        """PIDs rolled over: _tlbia, one trapping tlbwe (PAGEID, V clear) for every
-        index 0..GUEST_HWATER, valid or not."""
+        """_tlbia (PIDs rolled over, or flush_tlb_mm): one trapping tlbwe (PAGEID,
+        V clear) for every index 0..GUEST_HWATER, valid or not."""
         port = self.port
         port.guest_work(cpu, self.costs["guest_tlb_flush"])
         for gi in range(GUEST_HWATER + 1):

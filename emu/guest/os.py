@@ -56,6 +56,10 @@ PROCESS_KERNEL_PAGES = 5
 class GuestProcess:
     """A guest process: its PID, page table (vpn -> gfn), access stream and figures.
 
+    With a ``lifetime`` (accesses, 0: never), the process exits after that many
+    accesses and a fresh one takes its place (:meth:`GuestOS.replace`);
+    ``starts`` counts the replacements.
+
     ``pos`` is the next record of the current chunk.  A record is a guest
     access unless it is a marker (a system call, a sleep); the fast path stops
     at every marker, so the records one call runs through are all accesses.
@@ -63,7 +67,7 @@ class GuestProcess:
     ``page_faults``, ``syscalls``) count since the start or the warm-up.
     """
 
-    def __init__(self, index: int, stream, chunk: int):
+    def __init__(self, index: int, stream, chunk: int, lifetime: int = 0):
         self.index = index
         self.pid = index % MAX_PID + 1
         self.page_table: dict[int, int] = {}
@@ -76,12 +80,15 @@ class GuestProcess:
         self.pos = 0
         self.sleep_until = -1             # cycle time it wakes, -1 when runnable
         self.vruntime = 0                 # cycles it has run (CFS)
+        #: accesses a process makes before it exits and is replaced (0: never)
+        self.lifetime = lifetime
+        self.life_left = self.lifetime
         self.restart()
 
     def restart(self) -> None:
         """Zero the figures (the end of a warm-up)."""
         self.accesses = self.tlb_misses = self.guest_tlb_misses = 0
-        self.page_faults = self.syscalls = 0
+        self.page_faults = self.syscalls = self.starts = 0
 
     def refill(self) -> None:
         """Fetch the next chunk of the stream (chunk boundaries change nothing)."""
@@ -94,15 +101,25 @@ class GuestProcess:
         done = pos - self.pos
         self.pos = pos
         self.accesses += done
+        if self.lifetime:
+            self.life_left -= done
         return done
+
+    @property
+    def exiting(self) -> bool:
+        """Whether the process has made its ``lifetime_accesses`` and exits now."""
+        return self.lifetime > 0 and self.life_left <= 0
 
     def skip_marker(self) -> None:
         """The marker at ``pos`` (a system call, a sleep) is handled."""
         self.pos += 1
 
     def limit(self, n: int) -> int:
-        """The position just after the ``n``-th guest access from ``pos``, or the
-        chunk's end: a marker before it stops the fast path first."""
+        """The position just after the ``n``-th guest access from ``pos`` (at most
+        the last access of the process's lifetime), or the chunk's end: a
+        marker before it stops the fast path first."""
+        if self.lifetime:
+            n = min(n, self.life_left)
         return min(len(self.kind), self.pos + n)
 
 
@@ -195,9 +212,11 @@ class GuestOS:
                  latency: int = 0):
         self.memory_pages = memory_pages
         self.next_gfn = KERNEL_RESERVED_GFNS
+        self.free_gfns: list[int] = []        # frames freed by exited processes
         self.kernel_next = static_gfns
         self.processes = processes
         self.page_faults = 0
+        self.next_pid = len(processes) % MAX_PID + 1   # the PID the next new process gets
         for p in processes:
             p.task_gfn = self.alloc_kernel(1)
             p.stack_gfn = self.alloc_kernel(2)
@@ -217,7 +236,10 @@ class GuestOS:
         return gfn
 
     def alloc_frame(self) -> int:
-        """The next free guest frame."""
+        """The next free guest frame: one an exited process freed (the most
+        recently freed first), else a never-used one."""
+        if self.free_gfns:
+            return self.free_gfns.pop()
         if self.next_gfn >= self.memory_pages:
             raise ConfigError(f"vm: guest memory of {self.memory_pages * 4 // 1024} MB is "
                               "exhausted by its processes' pages (raise vm.N.memory_mb)")
@@ -241,3 +263,20 @@ class GuestOS:
         self.page_faults += 1
         proc.page_faults += 1
         return gfn
+
+    def replace(self, proc: GuestProcess) -> None:
+        """``proc`` exits and a fresh process takes its place (exit_mmap, then
+        fork and exec): its user frames and PTE pages are freed, the new one
+        has the next PID (1..MAX_PID, in turn) and an empty page table, and
+        demand-faults its pages again.  A simplification: the new process
+        reuses the slot, the access stream and the kernel frames (task
+        struct, stack, page directory) of the old one; its figures add up.
+        """
+        self.free_gfns.extend(sorted(proc.page_table.values(), reverse=True))
+        self.free_gfns.extend(sorted(proc.pte_pages.values(), reverse=True))
+        proc.page_table.clear()
+        proc.pte_pages.clear()
+        proc.pid = self.next_pid
+        self.next_pid = self.next_pid % MAX_PID + 1
+        proc.life_left = proc.lifetime
+        proc.starts += 1

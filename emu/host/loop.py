@@ -189,6 +189,8 @@ class Host:
                 if used:
                     yield env.timeout(used)
                 rq.charge(t, used)
+                if blocked:                       # before anything can wake it: none is lost
+                    rq.sleep(t)
                 ran += used
                 if self.timeline is not None:
                     self.record_occupancy(cpu)
@@ -200,7 +202,6 @@ class Host:
                     accounted += d
                     yield env.timeout(d)
                 if blocked:
-                    rq.sleep(t)
                     if t.kind == "vcpu":
                         t.vcpu_put(cpu)
                         cpu.loaded = None

@@ -239,8 +239,8 @@ class VcpuThread(Thread):
             if proc.pos >= len(proc.ea):
                 proc.refill()
             ea, kind = proc.ea, proc.kind
-            if work is not None:
-                lim = proc.limit(work.left)
+            if work is not None or proc.lifetime:
+                lim = proc.limit(work.left if work is not None else len(kind))
                 if lim < len(kind):
                     ea, kind = ea[:lim], kind[:lim]
             misses = tlb[MISSES]
@@ -249,6 +249,9 @@ class VcpuThread(Thread):
             done = proc.advance(pos)
             if work is not None and work.retire(done, cpu.total()):
                 return False, None
+            if proc.exiting:                       # its lifetime is over: exit, replaced
+                kernel.process_exit(cpu, proc, now)
+                continue
             if stop == S["budget"] or stop == S["end"]:
                 continue
             if stop == S["guest_miss"]:           # KVM delivered the miss to the guest

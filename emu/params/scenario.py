@@ -460,6 +460,7 @@ def validate_combination(cfg: Scenario) -> None:
     - the KVM design must suit the core (:func:`check_core_constraints`);
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
+    - only guest processes have a ``lifetime_accesses``;
     - the warm-up must end before the run does;
     - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
     """
@@ -468,6 +469,9 @@ def validate_combination(cfg: Scenario) -> None:
     for i, task in enumerate(cfg.host_tasks):
         if task.cpu is not None and task.cpu >= cpus:
             raise _no_such_cpu(f"host_task.{i}.cpu", task.cpu, cpus)
+        if task.workload.lifetime_accesses:
+            raise ConfigError(f"host_task.{i}.workload.lifetime_accesses: only guest processes "
+                              "exit and are replaced; a host task runs for the whole run")
     for v, vm in enumerate(cfg.vms):
         pins = [(f"vm.{v}.vcpu_cpus.{i}", c) for i, c in enumerate(vm.vcpu_cpus or ())]
         if vm.qemu_cpu is not None:

@@ -109,6 +109,8 @@ class Workload:
     accesses are stores; a system call every ``syscall_every`` accesses, an
     MMIO access to ``mmio_device`` every ``mmio_every`` accesses and a sleep of
     ``sleep_us`` µs every ``sleep_every`` accesses, on average (0 = never).
+    A guest process with ``lifetime_accesses`` exits after that many accesses
+    and a fresh process takes its place (:meth:`emu.guest.kernel.GuestKernel.process_exit`).
     Fields that do not apply to the kind keep their defaults.
     """
 
@@ -143,6 +145,9 @@ class Workload:
     sleep_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between sleeps (0: never)")
     sleep_us: float = param(0.0, Number(0.0), "how long each sleep lasts, in µs")
+    lifetime_accesses: int = param(
+        0, Int(0, MAX_EVERY),
+        "accesses before a guest process exits and a fresh one takes its place (0: never)")
 
     def __post_init__(self) -> None:
         if self.kind == "trace" and self.pages is not None:

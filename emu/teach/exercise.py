@@ -38,8 +38,8 @@ name = "exercise"
 seed = {seed}
 
 [costs]
-sched_latency_us = 400
-sched_min_granularity_us = 100
+sched_latency_us = 800
+sched_min_granularity_us = 200
 
 [[vm]]
 [[vm.process]]
