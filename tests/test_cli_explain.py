@@ -85,8 +85,8 @@ def test_the_window_found_fast_is_the_one_narrated():
     from pathlib import Path
     from emu.teach.locate import locate
     golden = (Path(__file__).parent / "data" / "golden" / "explain_default.txt").read_text()
-    w = locate(None, ["costs.sched_latency_us=400", "costs.sched_min_granularity_us=100",
-                      "host_task.0.sleep_us=300"], 5)
+    from test_explain import CASES
+    w = locate(None, list(CASES["default"]["overrides"]), 5)
     assert f"(vcpu_load #5 at {w.at_us:,.1f} us)" in golden
 
 
