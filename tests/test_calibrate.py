@@ -116,3 +116,17 @@ def test_the_fitted_defaults_are_the_instruction_counts_times_s():
         **{n: COSTS_BY_NAME[n].default for n in calibrate.SCALED}, "gfn_to_pfn": 2400}
     assert COSTS_BY_NAME["gfn_to_pfn"].default == 2400
     assert COSTS_BY_NAME["gfn_to_pfn"].spread.kind == "fitted"
+
+
+def test_the_table_names_the_widest_run_of_intensities_and_the_ones_that_failed(monkeypatch):
+    """A gap in the intensities is not bridged: k = 1 fails its band, so the range
+    that holds is 2 .. 4, and k = 1 is named."""
+    def measure(seed, k, accesses):
+        ratio = 5.2 if k == 1 else 3.0            # outside the 1.5-5x band at k = 1
+        return calibrate.Effects(0.15, 0.30, [], 0.01, 0.02, ratio)
+    monkeypatch.setattr(calibrate, "measure", measure)
+    text, good = calibrate.table([1, 2], [0.5, 1, 2, 4], 1000)
+    assert good == [0.5, 2, 4]
+    assert "all effects and the band hold for k = 2 .. 4 (3 of 4 intensities" in text
+    assert "not at k = 1 " in text
+    assert text.count("FAIL (band)") == 2

@@ -349,8 +349,17 @@ def table(seeds, ks, accesses) -> tuple:
         if all_ok:
             good.append(k)
     if good:
-        lines.append(f"all effects and the band hold for k = {min(good):.3g} .. {max(good):.3g} "
+        # the widest run of consecutive intensities at which everything held
+        runs, run = [], []
+        for k in ks:
+            run = run + [k] if k in good else []
+            runs.append(run)
+        widest = max(runs, key=len)
+        lines.append(f"all effects and the band hold for k = {widest[0]:.3g} .. {widest[-1]:.3g} "
                      f"({len(good)} of {len(ks)} intensities, seeds {' '.join(map(str, seeds))})")
+        missed = [f"{k:.3g}" for k in ks if k not in good]
+        if missed:
+            lines.append(f"not at k = {', '.join(missed)} (see the rows marked FAIL)")
     else:
         lines.append("no intensity at which every effect and the band hold for every seed")
     return "\n".join(lines), good
