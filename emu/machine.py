@@ -117,6 +117,7 @@ class Machine:
         self.miss_log = (MissLog(self.backend, scenario.sim.miss_log_max)
                          if scenario.sim.miss_log else None)
         self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
+        self.alloc_host_pfns = self.host.alloc_host_pfns
         self.vcpus, self.kvms, self.guests, self.qemu, self.host_tasks = [], [], [], [], []
         self._ids = {"ctx": 0, "tid": 0, "host_pid": 1}
         self._next_cpu = 0

@@ -33,6 +33,9 @@ class FakeMachine:
         self.next_pfn += 1
         return self.next_pfn - 1
 
+    def alloc_host_pfns(self, n: int):
+        return [self.alloc_host_pfn() for _ in range(n)]
+
     def seed_int(self, label: str, *key) -> int:
         return 7
 

@@ -65,6 +65,13 @@ class Host:
         self.next_pfn += 1
         return pfn
 
+    def alloc_host_pfns(self, n: int) -> np.ndarray:
+        """The next ``n`` free host page frames, in order (``n`` calls of
+        :meth:`alloc_host_pfn`)."""
+        pfns = np.arange(self.next_pfn, self.next_pfn + n, dtype=np.int64)
+        self.next_pfn += n
+        return pfns
+
     def record_occupancy(self, cpu) -> None:
         """One sample of who owns each hardware TLB entry (-1: free or the host kernel)."""
         owner = np.where(cpu.tlb.valid_arr == 1, cpu.tlb.owner_arr >> 8, -1).astype(np.int32)

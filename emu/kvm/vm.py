@@ -9,7 +9,9 @@
 
 from __future__ import annotations
 
-from emu.kvm.memslots import Memslots
+import numpy as np
+
+from emu.kvm.memslots import NO_PFN, Memslots
 from emu.kvm.pfn import make_pfn_source
 
 
@@ -43,6 +45,13 @@ class KvmVM:
         slots.host_pfn[gfn] = self.machine.alloc_host_pfn()
         self.host_faults += 1
         return True
+
+    def fault_in_all(self) -> None:
+        """:meth:`fault_in` of every RAM frame, in frame order."""
+        slots = self.memslots
+        absent = np.flatnonzero(slots.host_pfn == NO_PFN)
+        slots.host_pfn[absent] = self.machine.alloc_host_pfns(len(absent))
+        self.host_faults += len(absent)
 
     def gfn_to_pfn(self, cpu, vcpu, gfn: int, profile: bool = True) -> int:
         """get_user_pages on QEMU's memory: the first touch is a host page fault.
