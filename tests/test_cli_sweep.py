@@ -110,3 +110,11 @@ def test_an_empty_out_is_refused(scenario, tmp_path):
     assert_usage_error(run_cli("sweep", scenario, "--grid", "seed=1,2", "--out", "",
                                cwd=tmp_path), "--out", "empty")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_an_endless_scenario_file_is_refused_as_emu_run_refuses_it(tmp_path):
+    # the sweep reads its scenario through the same bounded reader as emu run
+    out = tmp_path / "sw"
+    assert_usage_error(run_cli("sweep", "/dev/zero", "--grid", "seed=1,2", "--out", out,
+                               timeout=60), "/dev/zero: not a scenario file")
+    assert not out.exists()

@@ -217,20 +217,19 @@ def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
 MAX_SCENARIO_BYTES = 16 << 20
 
 
-def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
-    """Read a scenario TOML file, apply ``overrides`` and validate it.
-
-    Relative trace paths are resolved against the file's directory.  A
-    missing or unreadable file, or a TOML syntax error, is a
-    :class:`ConfigError` naming the file.
-    """
+def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]:
+    """``(name, bytes, data)`` of a scenario TOML file: its path as given, its
+    bytes (at most :data:`MAX_SCENARIO_BYTES`: a larger file, or an endless one
+    such as /dev/zero, is refused, not read to its end) and the parsed table.
+    A missing or unreadable file, or a TOML syntax error, is a
+    :class:`ConfigError` naming the file."""
     try:
         name = os.fspath(path)
     except TypeError:
         raise ConfigError(f"scenario file: expected a path, got {show(path)}") from None
     try:
         with open(name, "rb") as f:
-            text = f.read(MAX_SCENARIO_BYTES + 1)      # bounded: /dev/zero is endless
+            text = f.read(MAX_SCENARIO_BYTES + 1)
         if len(text) > MAX_SCENARIO_BYTES:
             raise ConfigError(f"{name}: not a scenario file (longer than "
                               f"{MAX_SCENARIO_BYTES >> 20} MB)")
@@ -248,6 +247,14 @@ def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) 
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{name}: invalid TOML: not UTF-8 text "
                           f"(byte {exc.start}: {exc.reason})") from None
+    return name, text, data
+
+
+def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
+    """Read a scenario TOML file (:func:`read_scenario_file`), apply
+    ``overrides`` and validate it.  Relative trace paths are resolved against
+    the file's directory."""
+    name, _, data = read_scenario_file(path)
     base_dir = os.path.dirname(os.path.abspath(name))
     return scenario_from_dict(data, overrides, base_dir=base_dir)
 

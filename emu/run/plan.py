@@ -23,7 +23,8 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from emu import __version__
-from emu.params import Scenario, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import Scenario, scenario_from_dict, scenario_to_dict
+from emu.params.load import read_scenario_file
 from emu.errors import ConfigError
 
 try:
@@ -203,17 +204,7 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
         except (TypeError, ValueError):
             raise ConfigError("scenario: expected JSON-like data") from None
         return None, content, data, base_dir
-    try:
-        path = os.fspath(scenario)
-    except TypeError:
-        raise ConfigError(f"scenario file: expected a path, got {scenario!r}") from None
-    try:
-        with open(path, "rb") as f:
-            content = f.read()
-        data = tomllib.loads(content.decode("utf-8"))
-    except Exception:
-        load_scenario(path)      # raises the ConfigError `emu run` would (one line)
-        raise
+    path, content, data = read_scenario_file(scenario)
     return os.path.abspath(path), content, data, os.path.dirname(os.path.abspath(path))
 
 
