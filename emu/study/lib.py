@@ -45,13 +45,19 @@ FAST = {
 CHUNK = 4096
 
 
-def scenario(**parts) -> dict:
-    """A scenario dict (the TOML shape) with FAST costs and CHUNK unless given."""
+def scenario(warmup_ms: float = 0.0, **parts) -> dict:
+    """A scenario dict (the TOML shape) with FAST costs and CHUNK unless given.
+
+    ``warmup_ms``: that much cold start (the guest faulting its pages in) runs
+    before ``duration_ms`` and is left out of the counters."""
     sc = copy.deepcopy(parts)
     sc.setdefault("costs", {})
     sc["costs"] = dict(FAST, **sc["costs"])
     sc.setdefault("sim", {})
     sc["sim"].setdefault("chunk", CHUNK)
+    if warmup_ms:
+        sc["duration_ms"] = warmup_ms + sc["duration_ms"]
+        sc["sim"]["warmup_ms"] = warmup_ms
     return sc
 
 

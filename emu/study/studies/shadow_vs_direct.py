@@ -118,8 +118,7 @@ def make(strategy: str, handler: str, ws: int, period_us: float, duration_ms: fl
     return scenario(
         name=f"{NAME}: {strategy}/{handler} ws={ws} period={period_us}us host_pages={host_pages}",
         question="cycles per guest access of a KVM-440 TLB design under host context switches",
-        duration_ms=warmup_ms + duration_ms,
-        sim={"warmup_ms": warmup_ms},
+        duration_ms=duration_ms, warmup_ms=warmup_ms,
         machine={"core": "440", "cpus": 1},
         kvm={"strategy": strategy, "handler": handler, "pfn_source": "pfn-cache"},
         vm=[{"vcpus": 1, "memory_mb": 64,
