@@ -78,11 +78,11 @@ def _variant(base, values: dict, overrides=()) -> tuple[Variant, object, str]:
 
 
 def _core(overrides) -> str:
-    """The core ``overrides`` choose (whatever design and era they also set)."""
-    try:
-        return resolve(default_scenario(), list(overrides) + ["kvm.hypothetical=true"]).machine.core
-    except ConfigError:             # refused again, with its reason, by the rows
-        return default_scenario().machine.core
+    """The core ``overrides`` choose, one key or a ``machine = {...}`` table (the
+    default scenario's otherwise); a value that is no core is refused by the rows."""
+    machine = apply_overrides({}, list(overrides)).get("machine")
+    core = machine.get("core") if isinstance(machine, dict) else None
+    return core if isinstance(core, str) else default_scenario().machine.core
 
 
 def _core_refusal(name: str, err: ConfigError) -> bool:
