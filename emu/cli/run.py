@@ -35,10 +35,12 @@ def add_run_parser(sub) -> None:
                                    "default scenario under the 440 designs as KVM shipped them "
                                    "(each with its commit, TID era and C miss handler) next to "
                                    "the proposal, and prints the comparison: "
-                                   f"{'; '.join(default_labels())}. Every --set applies to "
+                                   f"{'; '.join(default_labels())} (with --set "
+                                   "machine.core=e500: the two e500 designs KVM shipped, "
+                                   "then the hypothetical ones). Every --set applies to "
                                    "each row and the rows are labelled as they then run; "
                                    "--set kvm.strategy=NAME runs that design alone; rows the "
-                                   "settings cannot run (e.g. --set machine.core=e500) are left "
+                                   "settings cannot run (e.g. --set kvm.tid_scheme=guest-tid) are left "
                                    "out, and rows that become the same design run once, with a "
                                    "note.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
