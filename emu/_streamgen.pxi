@@ -204,6 +204,50 @@ cdef Py_ssize_t sg_loop_ws(const sg_params *P, sg_state *S, uint64_t c,
     return m
 
 
+# NOTE: the common stream, a uniform working set without events (every
+# default guest process and host task), has a loop of its own that writes the
+# same records as sg_loop_ws in about three quarters of the time: no event or
+# Zipf test in the loop; each coin is the borrow of a subtraction,
+# (x - thr) >> 63 with both below 2**33 (x < thr), which gcc cannot turn into
+# a branch; and the fetch EA is kept as a running address whose wrap to the
+# start of the code region is tested once per segment, not per record: a
+# segment has at most as many records as code words are left before the wrap,
+# so the fetch counter can reach the end only on its last record.
+cdef Py_ssize_t sg_loop_uniform(const sg_params *P, sg_state *S, uint64_t c,
+                                uint32_t *ea, uint8_t *kind, Py_ssize_t m) noexcept nogil:
+    """m records of a uniform working set without events from draw counter c
+    (what sg_loop_ws writes; inst_thr and write_thr at most 2**32)."""
+    cdef Py_ssize_t i = 0, j, end
+    cdef uint64_t r1, r2, inst, store
+    cdef uint64_t pages = P.pages, shift = P.page_shift, omask = P.off_mask
+    cdef uint64_t ithr = P.inst_thr, wthr = P.write_thr
+    cdef uint64_t cbase = P.code_base, cend = P.code_base + (P.code_words << 2)
+    cdef uint64_t fetch = cbase + (S.code << 2)
+    cdef uint32_t dbase = <uint32_t> P.data_base, data_ea, fetch_ea, mask
+    while i < m:
+        end = m
+        if ithr != 0 and <uint64_t> (m - i) > (cend - fetch) >> 2:
+            end = i + <Py_ssize_t> ((cend - fetch) >> 2)
+        for j in range(i, end):
+            r1 = sg_wymix(c + SG_WYP0)
+            c += 2 * SG_WYP0
+            r2 = sg_wymix(c)
+            data_ea = dbase + (<uint32_t> sg_mulhi64(r2, pages) << shift) \
+                + ((<uint32_t> r2 & <uint32_t> omask) << 3)
+            fetch_ea = <uint32_t> fetch
+            inst = ((r1 & 0xFFFFFFFFULL) - ithr) >> 63
+            store = ((r1 >> 32) - wthr) >> 63
+            mask = <uint32_t> 0 - <uint32_t> inst
+            ea[j] = data_ea ^ ((data_ea ^ fetch_ea) & mask)
+            kind[j] = <uint8_t> ((KIND_LOAD + store) & (inst - 1))     # KIND_IFETCH is 0
+            fetch += inst << 2
+        i = end
+        if fetch == cend:
+            fetch = cbase
+    S.code = (fetch - cbase) >> 2
+    return m
+
+
 cdef Py_ssize_t sg_loop_sweep(const sg_params *P, sg_state *S, uint64_t c,
                               uint32_t *ea, uint8_t *kind, Py_ssize_t m) noexcept nogil:
     """m records of a sweep from draw counter c."""
@@ -302,6 +346,9 @@ cdef Py_ssize_t sg_run(const sg_params *P, sg_state *S, uint32_t *ea, uint8_t *k
             got = sg_loop_sweep(P, S, c, ea + done, kind + done, m)
         elif P.pattern == SG_TRACE:
             got = sg_loop_trace(P, S, c, ea + done, kind + done, m)
+        elif P.pattern == SG_WS_UNIFORM and not P.events and P.inst_thr <= 1ULL << 32 \
+                and P.write_thr <= 1ULL << 32:
+            got = sg_loop_uniform(P, S, c, ea + done, kind + done, m)
         else:
             got = sg_loop_ws(P, S, c, ea + done, kind + done, m)
         S.pos += <uint64_t> got

@@ -568,6 +568,14 @@ KERNEL_SPECS = dict(
         "ws-all-fetch": dict(kind="working-set", pages=2, inst_fraction=1.0, code_pages=1),
         "sweep-big-stride": dict(kind="sweep", pages=5, stride=3 * 5 * PS + 24, inst_fraction=0.1,
                                  syscall_every=4),
+        # uniform without events: the kernel's own loop (the fetch counter wraps
+        # every 1024 fetches of one code page; no fetch at all; no store at all)
+        "ws-plain": dict(kind="working-set", pages=128, inst_fraction=0.25, code_pages=1,
+                         write_fraction=0.3),
+        "ws-plain-no-fetch": dict(kind="working-set", pages=3, inst_fraction=0.0,
+                                  write_fraction=1.0),
+        "ws-plain-loads": dict(kind="working-set", pages=1, inst_fraction=0.9, code_pages=1,
+                               write_fraction=0.0),
     },
 )
 
