@@ -1666,6 +1666,10 @@ cdef class Ctx:
         cdef uint32_t pid = <uint32_t> self.host_pid
         cdef uint64_t kbase = context_key(pid, NOPID, 0), w
         cdef int owner = -1, gsh
+        # NOTE: hits and their cycles are summed in locals and added to the
+        # counters at a miss and at the end, as in run_virt: an add to memory
+        # on every hit chained each access to the previous one's store.
+        cdef int64_t hits = 0, hcyc = 0
         with nogil:
             w = cpu.write_gen()
             gsh = cpu.min_shift()
@@ -1699,11 +1703,14 @@ cdef class Ctx:
                 if idx >= 0:
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.n.tlb[TLB_ISOLATION_VIOLATIONS] += 1
-                    self.n.tlb[TLB_HITS] += 1
+                    hits += 1
                     used += c
-                    cpu.cycles[category] += c
+                    hcyc += c
                     pos += 1
                     continue
+                self.n.tlb[TLB_HITS] += hits
+                cpu.cycles[category] += hcyc
+                hits = hcyc = 0
                 self.n.tlb[TLB_MISSES] += 1
                 if cpu.micro:
                     cpu.micro_flush_c()
@@ -1724,6 +1731,8 @@ cdef class Ctx:
                 gsh = cpu.min_shift()
                 used += c
                 cpu.cycles[category] += c
+            self.n.tlb[TLB_HITS] += hits
+            cpu.cycles[category] += hcyc
         self.stop.reason = stop
         return stop, pos, used
 
