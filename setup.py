@@ -81,7 +81,8 @@ extensions = [
     Extension(
         "emu._fastpath",
         ["emu/_fastpath.pyx"],
-        depends=["emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_codes.pxi", "emu/codes.py"],
+        depends=["emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_hitscan.h",
+                 "emu/_codes.pxi", "emu/codes.py"],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
@@ -102,7 +103,7 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["emu", "emu.*"]),
-    package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.pyi", "py.typed", "data/*"]},
+    package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.h", "*.pyi", "py.typed", "data/*"]},
     ext_modules=cythonize(extensions, compiler_directives=directives),
     install_requires=[
         "numpy>=1.24",

@@ -36,10 +36,9 @@ cdef class PlainTLB:
     cdef uint64_t[::1] tag           # vpn held by each slot
     cdef uint8_t[::1] valid
     cdef int32_t[::1] ptr            # FIFO/round-robin: next victim way per set; NV: ptr[0]
-    # LRU: the time of each slot's last use (see fstamp), and the number of
-    # ways filled so far (slots fill lowest way first; a PlainTLB is never
-    # invalidated, so the holes are exactly the ways >= nfill)
-    cdef uint64_t[::1] stamp
+    # LRU and random: the number of ways filled so far (slots fill lowest way
+    # first; a PlainTLB is never invalidated, so the holes are exactly the
+    # ways >= nfill)
     cdef int32_t[::1] nfill
     cdef uint64_t clock
     cdef uint64_t rng
@@ -52,18 +51,14 @@ cdef class PlainTLB:
     # fvpn[i] == vpn implies vpn is in the TLB, in slot fslot[i]; a hit costs one
     # load and a compare.  Pages it does not hold go through the page index.
     # Under LRU a hit stores its time in fstamp[i], next to the filter entry
-    # (a store whose address needs no second load); a slot's last use is then
-    # fstamp[i] while the filter holds its page, stamp[slot] once it does not.
+    # (a store whose address needs no second load).  A slot's last use is
+    # fstamp[tloc[slot]]: its page's filter place while the filter holds it,
+    # else a place of its own past the filter's (fstamp[fmask + 1 + slot]).
     cdef uint64_t *fvpn
     cdef int32_t *fslot
     cdef uint64_t *fstamp
+    cdef int32_t *tloc
     cdef uint64_t fmask
-    # LRU victims: per set, up to LRU_CANDIDATES slots oldest first, with the
-    # time each had when listed (see lru_victim)
-    cdef int32_t *cslot
-    cdef uint64_t *ctime
-    cdef int32_t *cnum
-    cdef int32_t *cnext
     # counters
     cdef public uint64_t records, translations, hits, misses, compulsory
 
@@ -74,7 +69,6 @@ cdef class PlainTLB:
     cdef void translate(self, uint64_t vpn) noexcept nogil
     cdef void page(self, uint64_t vpn) noexcept nogil
     cdef int straddle(self, uint64_t a, uint64_t size) noexcept nogil
-    cdef uint64_t last_use(self, int slot) noexcept nogil
 
 
 # One slot of a Book E TLB array.  A BookeTLB keeps an array of them in one

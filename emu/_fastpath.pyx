@@ -17,7 +17,6 @@ cimport cython
 import numpy as np
 
 cdef uint64_t EMPTY = 0xFFFFFFFFFFFFFFFFULL
-DEF LRU_CANDIDATES = 8
 cdef uint64_t GOLDEN = 0x9E3779B97F4A7C15ULL
 NO_PID = 0xFFFF     # a PID no 8-bit TID can equal
 
@@ -88,6 +87,37 @@ cdef inline uint64_t pages_lookup(PageIndex *pi, uint64_t vpn) noexcept nogil:
 # --------------------------------------------------------------------------
 # PlainTLB: the TLB of ``emu tlb``.
 
+cdef extern from "_hitscan.h" nogil:
+    enum: EMU_HITSCAN_GROUP
+    int emu_cpu_has_avx2()
+    ctypedef int64_t (*HitScan)(const uint64_t *addr, const uint8_t *kind,
+                                const uint32_t *size, int64_t r, int64_t n, int shift,
+                                const uint64_t *fvpn, uint64_t fmask, uint64_t *fstamp,
+                                uint64_t *clock)
+    HitScan emu_hitscan, emu_hitscan_sized, emu_hitscan_lru, emu_hitscan_lru_sized
+    int emu_argmin_at(const uint64_t *t, const int32_t *at, int n, int vector)
+
+# Whether the scans of all kinds take whole steps of EMU_HITSCAN_GROUP records
+# with AVX2 (emu/_hitscan.h) before the record-by-record loop, and LRU takes its
+# victim's minimum four lanes at a time: the CPU's answer, which
+# set_vector_scan can turn off (so that tests compare the two paths).
+cdef bint VECTOR_SCAN = emu_cpu_has_avx2() != 0
+
+
+def vector_scan_available():
+    """Whether this CPU and build can run the vector hit scan (AVX2)."""
+    return emu_cpu_has_avx2() != 0
+
+
+def set_vector_scan(bint on):
+    """Use the vector hit scan where available (True) or never; returns the
+    previous setting.  Results are the same either way."""
+    global VECTOR_SCAN
+    cdef bint was = VECTOR_SCAN
+    VECTOR_SCAN = on and emu_cpu_has_avx2() != 0
+    return was
+
+
 cdef struct Scan:
     const uint64_t *addr
     const uint8_t *kind
@@ -99,6 +129,7 @@ cdef struct Scan:
     uint64_t fmask
     uint64_t *fstamp             # LRU: where a hit stores its time; NULL otherwise
     uint64_t skipped             # records whose kind is not selected
+    bint vector                  # the vector scan first (emu/_hitscan.h)
 
 
 cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint lru,
@@ -106,12 +137,14 @@ cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint 
     """Consume records from ``r`` while each is a one-page hit in the resident
     filter (or of a kind not selected); return the first that is not, or n.
 
-    NOTE: the hot loop of ``emu tlb``.  It calls nothing, so every value it
-    needs stays in a register; the rare record (a miss, a filter collision, a
-    page straddle, an invalid kind or size) ends it and is handled by the
-    caller.  ``s - 1 > pmask - offset`` is true exactly when the access runs
-    past its page or has size 0 (s - 1 wraps).  The flags are constants in
-    each of the SCANS variants below, so each compiles to its own loop.
+    NOTE: the hot loop of ``emu tlb``.  With every kind selected and the
+    vector scan on, emu/_hitscan.h takes all but a short tail.  The loop
+    below calls nothing, so every value it needs stays in a register; the
+    rare record (a miss, a filter collision, a page straddle, an invalid kind
+    or size) ends it and is handled by the caller.  ``s - 1 > pmask - offset``
+    is true exactly when the access runs past its page or has size 0 (s - 1
+    wraps).  The flags are constants in each of the SCANS variants below, so
+    each compiles to its own loop.
     """
     cdef const uint64_t *addr = sc.addr
     cdef const uint8_t *kind = sc.kind
@@ -123,6 +156,22 @@ cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint 
     cdef int sh = sc.shift
     cdef uint64_t fm = sc.fmask, pmask = ((<uint64_t> 1) << sh) - 1
     cdef uint64_t clock = clock_[0], skipped = 0, a, v, i, s
+    cdef uint64_t vclock = clock         # NOTE: not clock's address, which would keep
+    if all_kinds and sc.vector:          # clock in memory through the loop below
+        # whole groups of EMU_HITSCAN_GROUP records; it stops at the first
+        # record that is not a one-page hit, or leaves a shorter tail to the loop below
+        if lru and sized:
+            r = emu_hitscan_lru_sized(addr, kind, size, r, n, sh, fvpn, fm, fstamp, &vclock)
+        elif lru:
+            r = emu_hitscan_lru(addr, kind, size, r, n, sh, fvpn, fm, fstamp, &vclock)
+        elif sized:
+            r = emu_hitscan_sized(addr, kind, size, r, n, sh, fvpn, fm, fstamp, &vclock)
+        else:
+            r = emu_hitscan(addr, kind, size, r, n, sh, fvpn, fm, fstamp, &vclock)
+        clock = vclock
+        if r + EMU_HITSCAN_GROUP <= n:
+            clock_[0] = clock
+            return r
     while r < n:
         k = kind[r]
         if k > 3:
@@ -204,10 +253,7 @@ cdef class PlainTLB:
         self.fvpn = NULL
         self.fslot = NULL
         self.fstamp = NULL
-        self.cslot = NULL
-        self.ctime = NULL
-        self.cnum = NULL
-        self.cnext = NULL
+        self.tloc = NULL
         self.pages.keys = NULL
         self.pages.slots = NULL
         self.out_of_memory = False
@@ -230,7 +276,6 @@ cdef class PlainTLB:
         self.tag = self.tag_arr
         self.valid = self.valid_arr
         self.ptr = self.ptr_arr
-        self.stamp = np.zeros(entries, dtype=np.uint64)
         self.nfill = np.zeros(self.sets, dtype=np.int32)
         self.clock = 0
         self.rng = rng_seed_state(seed)
@@ -240,14 +285,10 @@ cdef class PlainTLB:
         self.fmask = f - 1
         self.fvpn = <uint64_t *> calloc(f, sizeof(uint64_t))
         self.fslot = <int32_t *> calloc(f, sizeof(int32_t))
-        self.fstamp = <uint64_t *> calloc(f, sizeof(uint64_t))
-        self.cslot = <int32_t *> calloc(self.sets * LRU_CANDIDATES, sizeof(int32_t))
-        self.ctime = <uint64_t *> calloc(self.sets * LRU_CANDIDATES, sizeof(uint64_t))
-        self.cnum = <int32_t *> calloc(self.sets, sizeof(int32_t))
-        self.cnext = <int32_t *> calloc(self.sets, sizeof(int32_t))
-        if (self.where == NULL or self.fvpn == NULL
-                or self.fslot == NULL or self.fstamp == NULL or self.cslot == NULL
-                or self.ctime == NULL or self.cnum == NULL or self.cnext == NULL):
+        self.fstamp = <uint64_t *> calloc(f + entries, sizeof(uint64_t))
+        self.tloc = <int32_t *> calloc(entries, sizeof(int32_t))
+        if (self.where == NULL or self.fvpn == NULL or self.fslot == NULL
+                or self.fstamp == NULL or self.tloc == NULL):
             raise MemoryError()
         memset(self.fvpn, 0xFF, f * sizeof(uint64_t))      # EMPTY: no page >> 10 is
         pages_init(&self.pages, 4 * entries)
@@ -258,10 +299,7 @@ cdef class PlainTLB:
         free(self.fvpn)
         free(self.fslot)
         free(self.fstamp)
-        free(self.cslot)
-        free(self.ctime)
-        free(self.cnum)
-        free(self.cnext)
+        free(self.tloc)
         free(self.pages.keys)
         free(self.pages.slots)
 
@@ -323,57 +361,23 @@ cdef class PlainTLB:
             return <int> (rng_next(&self.rng) % <uint64_t> self.ways)
         return self.lru_victim(set_)
 
-    cdef uint64_t last_use(self, int slot) noexcept nogil:
-        """When the page in ``slot`` was last translated (LRU)."""
-        cdef uint64_t u = self.tag[slot], i = u & self.fmask
-        return self.fstamp[i] if self.fvpn[i] == u else self.stamp[slot]
-
     cdef int lru_victim(self, int set_) noexcept nogil:
-        """The way of ``set_`` used longest ago (times are unique).
-
-        NOTE: not a scan of the set per miss.  A scan lists the set's
-        LRU_CANDIDATES oldest slots, oldest first, with their times.  Times
-        only grow, so until the list runs out the LRU is its first slot whose
-        time has not changed since: any slot used since is younger than every
-        listed time, and every unlisted slot was younger than all of them.
-        """
-        cdef int base = set_ * LRU_CANDIDATES, first = set_ * self.ways
-        cdef int w, i, m = 0, slot
-        cdef uint64_t t
-        while self.cnext[set_] < self.cnum[set_]:
-            i = base + self.cnext[set_]
-            self.cnext[set_] += 1
-            if self.last_use(self.cslot[i]) == self.ctime[i]:
-                return self.cslot[i] - first
-        for w in range(self.ways):              # insertion into a short sorted list
-            slot = first + w
-            t = self.last_use(slot)
-            if m == LRU_CANDIDATES and t >= self.ctime[base + m - 1]:
-                continue
-            i = m if m < LRU_CANDIDATES else m - 1
-            while i > 0 and self.ctime[base + i - 1] > t:
-                self.ctime[base + i] = self.ctime[base + i - 1]
-                self.cslot[base + i] = self.cslot[base + i - 1]
-                i -= 1
-            self.ctime[base + i] = t
-            self.cslot[base + i] = slot
-            if m < LRU_CANDIDATES:
-                m += 1
-        self.cnum[set_] = m
-        self.cnext[set_] = 1
-        return self.cslot[base] - first
+        """The way of ``set_`` used longest ago: the least time (times are unique)."""
+        return emu_argmin_at(self.fstamp, &self.tloc[set_ * self.ways], self.ways, VECTOR_SCAN)
 
     cdef void translate(self, uint64_t vpn) noexcept nogil:
         """Translate a page the resident filter does not hold, and file it there.
 
         Counts a miss (hits are counted by the caller: translations - misses).
         """
-        cdef int slot, set_
-        cdef bint lru = self.policy == POLICY_LRU
+        cdef int slot, set_, held
         cdef uint64_t old, h, i = vpn & self.fmask
-        if lru and self.fvpn[i] != EMPTY:
-            # the page filed at i leaves the filter: its last use goes to its slot
-            self.stamp[self.fslot[i]] = self.fstamp[i]
+        if self.fvpn[i] != EMPTY:
+            # the page filed at i leaves the filter: its last use goes to its
+            # slot's own place, past the filter's
+            held = self.fslot[i]
+            self.fstamp[self.fmask + 1 + held] = self.fstamp[i]
+            self.tloc[held] = <int32_t> (self.fmask + 1 + held)
         h = pages_lookup(&self.pages, vpn)
         slot = self.pages.slots[h] if self.pages.keys[h] != 0 else -1
         if slot < 0:
@@ -399,10 +403,10 @@ cdef class PlainTLB:
             self.where[slot] = h
             self.pages.slots[h] = slot
         self.clock += 1
-        self.stamp[slot] = self.clock
         self.fvpn[i] = vpn
         self.fslot[i] = slot
         self.fstamp[i] = self.clock
+        self.tloc[slot] = <int32_t> i
 
     cdef inline void page(self, uint64_t vpn) noexcept nogil:
         """Translate one page: the resident filter first, then the page index."""
@@ -460,6 +464,7 @@ cdef class PlainTLB:
         sc.fmask = self.fmask
         sc.fstamp = self.fstamp if self.policy == POLICY_LRU else NULL
         sc.skipped = 0
+        sc.vector = VECTOR_SCAN
         scan = SCANS[4 * (self.policy == POLICY_LRU) + 2 * has_size + (sc.kinds_mask == 0xF)]
         with nogil:
             while True:

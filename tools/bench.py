@@ -17,6 +17,8 @@ Sections:
   the ceiling of the Cython path on this machine, to set against
   ``needed_for_20x_pycachesim``; and the memory traffic each implies against
   the machine's plain read bandwidth (numpy ``sum`` over 64 MB).
+  ``vector_scan`` says whether the kernel ran its AVX2 hit scan (the CPU's
+  answer); ``scalar`` repeats the Cython rates with it turned off.
 * ``e2e``    — ``emu tlb FILE`` as a whole process (start-up, reading and
   the kernel) against pycachesim as a whole process reading the same file
   the simplest way (``np.load`` for ``.npz`` / ``.npy``, a Python loop over
@@ -63,6 +65,7 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))
 
+import emu._fastpath as fastpath  # noqa: E402
 from emu.run import TLBSimConfig, simulate_arrays  # noqa: E402
 from emu.workload.traces import default_trace_path, open_trace  # noqa: E402
 from emu.workload.traces import lackey as trace_lackey  # noqa: E402
@@ -116,7 +119,8 @@ def section_tlb(args) -> dict:
     pages = page_addresses(addr, size)
     n = len(pages)
     page_list = pages.tolist()
-    out = {"trace": args.trace, "records": int(len(addr)), "translations": n}
+    out = {"trace": args.trace, "records": int(len(addr)), "translations": n,
+           "vector_scan": fastpath.vector_scan_available()}
     floor_s, _ = best(lambda: int((addr >> np.uint64(12)).sum()), args.repeat)
     out["numpy_floor_per_s"] = len(addr) / floor_s
     block = np.ones(8 << 20, np.uint64)                 # 64 MB: well past the caches
@@ -145,6 +149,11 @@ def section_tlb(args) -> dict:
             config=TLBSimConfig(entries=64, policy=policy)), args.repeat)
         assert {k: ref[k] for k in ("hits", "misses")} == {k: cy_small[k] for k in ("hits", "misses")}
         hit_s, hit_res = best(lambda: simulate_arrays(folded, kind, size, config=cfg), args.repeat)
+        was = fastpath.set_vector_scan(False)
+        sc_s, sc_res = best(lambda: simulate_arrays(addr, kind, size, config=cfg), args.repeat)
+        sc_hit_s, _ = best(lambda: simulate_arrays(folded, kind, size, config=cfg), args.repeat)
+        fastpath.set_vector_scan(was)
+        assert (sc_res["hits"], sc_res["misses"]) == (hits, misses)
         cy_rate = n / cy_s
         out[policy] = {
             "hits": res["hits"], "misses": res["misses"],
@@ -159,6 +168,8 @@ def section_tlb(args) -> dict:
             "cython_vs_numpy_floor": (len(addr) / cy_s) / out["numpy_floor_per_s"],
             "cython_vs_reference": (cy_small["translations"] / cy_small_s)
             / (ref["translations"] / ref_s),
+            "scalar": {"cython_per_s": n / sc_s, "cython_hit_loop_per_s": n / sc_hit_s,
+                       "cython_vs_numpy_floor": (len(addr) / sc_s) / out["numpy_floor_per_s"]},
         }
     return out
 

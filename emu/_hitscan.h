@@ -1,0 +1,198 @@
+/* The hit scan of emu tlb, sixteen records a step, on x86-64 CPUs with AVX2.
+ *
+ * emu_hitscan consumes records from r while each is one that PlainTLB's
+ * scalar scan (scan_hits in _fastpath.pyx) would consume: a kind of 0..3, an
+ * access that stays on its page (size 1..2**32-1, not wrapping past 2**64),
+ * and a page the resident filter holds.  It returns the first record that is
+ * not, or, when fewer than EMU_HITSCAN_GROUP records are left, the first of
+ * those (the scalar scan takes them).  For LRU it stores exactly the times
+ * the scalar scan would: the k-th record consumed stores clock + k at its
+ * filter place, in record order.
+ *
+ * The checks are those of the scalar scan, vectorized: an access of size s at
+ * a stays on its page exactly when s != 0 and (a + s - 1) >> shift equals
+ * a >> shift (a wrap past 2**64 lands on another page, so it is caught too).
+ * The filter is read with one scalar load per record, which on the CPUs
+ * measured is faster than a vector gather, and one branch decides a whole
+ * step.  A step that holds a record that is not a hit is taken again record
+ * by record, to find it.
+ *
+ * The CPU is asked once (emu_cpu_has_avx2); elsewhere, or with another
+ * compiler, the scans consume nothing and the scalar scan does all.
+ *
+ * emu_argmin_at finds LRU's victim: the way whose last use is least.
+ */
+#ifndef EMU_HITSCAN_H
+#define EMU_HITSCAN_H
+
+#define EMU_HITSCAN_GROUP 16     /* records per step of the vector scan */
+
+#include <stdint.h>
+#include <string.h>
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+
+static int emu_cpu_has_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2");
+}
+
+__attribute__((target("avx2"), always_inline)) static inline int64_t
+emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size,
+                 int64_t r, int64_t n, int shift, const uint64_t *fvpn, uint64_t fmask,
+                 uint64_t *fstamp, uint64_t *clock_, const int lru, const int sized)
+{
+    const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
+    const __m128i sh = _mm_cvtsi32_si128(shift), kinds_bad = _mm_set1_epi8((char) 0xFC);
+    uint64_t vv[EMU_HITSCAN_GROUP] __attribute__((aligned(32)));
+    uint64_t clock = *clock_, bad, v;
+    __m256i a, e, s, off;
+    int j, q;
+    while (r + EMU_HITSCAN_GROUP <= n) {
+        if (!_mm_testz_si128(_mm_loadu_si128((const __m128i *) (kind + r)), kinds_bad))
+            goto exact;
+        off = zero;
+        for (q = 0; q < EMU_HITSCAN_GROUP; q += 4) {
+            a = _mm256_loadu_si256((const __m256i *) (addr + r + q));
+            _mm256_store_si256((__m256i *) (vv + q), _mm256_srl_epi64(a, sh));
+            if (sized) {
+                s = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *) (size + r + q)));
+                e = _mm256_srl_epi64(_mm256_add_epi64(a, _mm256_sub_epi64(s, one)), sh);
+                off = _mm256_or_si256(off, _mm256_or_si256(
+                    _mm256_xor_si256(e, _mm256_srl_epi64(a, sh)), _mm256_cmpeq_epi64(s, zero)));
+            }
+        }
+        if (sized && !_mm256_testz_si256(off, off))
+            goto exact;
+        bad = 0;
+        for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
+            v = vv[j];
+            bad |= fvpn[v & fmask] ^ v;
+        }
+        if (bad)
+            goto exact;
+        if (lru) {
+            for (j = 0; j < EMU_HITSCAN_GROUP; j++)
+                fstamp[vv[j] & fmask] = clock + 1 + (uint64_t) j;
+            clock += EMU_HITSCAN_GROUP;
+        }
+        r += EMU_HITSCAN_GROUP;
+    }
+    *clock_ = clock;
+    return r;
+exact:
+    /* the step holds a record that is not a one-page hit: up to it, one by one */
+    for (; r < n; r++) {
+        uint64_t a = addr[r], v = a >> shift, i = v & fmask, s;
+        if (kind[r] > 3)
+            break;
+        if (sized) {
+            s = size[r];
+            if (s - 1 > (((uint64_t) 1 << shift) - 1) - (a & (((uint64_t) 1 << shift) - 1)))
+                break;
+        }
+        if (fvpn[i] != v)
+            break;
+        if (lru)
+            fstamp[i] = ++clock;
+    }
+    *clock_ = clock;
+    return r;
+}
+
+#define EMU_HITSCAN(NAME, LRU, SIZED)                                                   \
+    __attribute__((target("avx2"))) static int64_t NAME(                                \
+        const uint64_t *addr, const uint8_t *kind, const uint32_t *size, int64_t r,      \
+        int64_t n, int shift, const uint64_t *fvpn, uint64_t fmask, uint64_t *fstamp,    \
+        uint64_t *clock)                                                                  \
+    {                                                                                     \
+        return emu_hitscan_body(addr, kind, size, r, n, shift, fvpn, fmask, fstamp,     \
+                                 clock, LRU, SIZED);                                      \
+    }
+
+#else
+
+static int emu_cpu_has_avx2(void) { return 0; }
+
+#define EMU_HITSCAN(NAME, LRU, SIZED)                                                   \
+    static int64_t NAME(const uint64_t *addr, const uint8_t *kind, const uint32_t *size, \
+                        int64_t r, int64_t n, int shift, const uint64_t *fvpn,           \
+                        uint64_t fmask, uint64_t *fstamp, uint64_t *clock)               \
+    {                                                                                     \
+        return r;                                                                         \
+    }
+
+#endif
+
+EMU_HITSCAN(emu_hitscan, 0, 0)
+EMU_HITSCAN(emu_hitscan_sized, 0, 1)
+EMU_HITSCAN(emu_hitscan_lru, 1, 0)
+EMU_HITSCAN(emu_hitscan_lru_sized, 1, 1)
+
+/* The index i in 0..n-1 (n >= 1) of the least t[at[i]]: the first if several
+ * are least.  With vector set (AVX2 known present), n a multiple of 8 and at
+ * most 64: the n values gathered into one buffer, their minimum taken four
+ * lanes at a time (unsigned, by flipping the sign bit), then its first place. */
+static int emu_argmin_at_scalar(const uint64_t *t, const int32_t *at, int n)
+{
+    uint64_t m = t[at[0]], x;
+    int i, best = 0;
+    for (i = 1; i < n; i++) {
+        x = t[at[i]];
+        if (x < m) {
+            m = x;
+            best = i;
+        }
+    }
+    return best;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static int emu_argmin_at_avx2(const uint64_t *t,
+                                                               const int32_t *at, int n)
+{
+    const uint64_t flip = 0x8000000000000000ULL;
+    uint64_t x[64] __attribute__((aligned(32)));
+    __m256i m0, m1, a, b, sw;
+    uint64_t places = 0;
+    int i;
+    for (i = 0; i < n; i++)
+        x[i] = t[at[i]] ^ flip;
+    m0 = _mm256_load_si256((const __m256i *) x);
+    m1 = _mm256_load_si256((const __m256i *) (x + 4));
+    for (i = 8; i < n; i += 8) {
+        a = _mm256_load_si256((const __m256i *) (x + i));
+        b = _mm256_load_si256((const __m256i *) (x + i + 4));
+        m0 = _mm256_blendv_epi8(m0, a, _mm256_cmpgt_epi64(m0, a));
+        m1 = _mm256_blendv_epi8(m1, b, _mm256_cmpgt_epi64(m1, b));
+    }
+    m0 = _mm256_blendv_epi8(m0, m1, _mm256_cmpgt_epi64(m0, m1));
+    sw = _mm256_permute4x64_epi64(m0, 0x4E);
+    m0 = _mm256_blendv_epi8(m0, sw, _mm256_cmpgt_epi64(m0, sw));
+    sw = _mm256_permute4x64_epi64(m0, 0xB1);
+    m0 = _mm256_blendv_epi8(m0, sw, _mm256_cmpgt_epi64(m0, sw));
+    /* NOTE: every place of the minimum in one mask, then its first: a loop
+     * that stopped at the first would mispredict its exit at every call */
+    for (i = 0; i < n; i += 4)
+        places |= (uint64_t) _mm256_movemask_pd(_mm256_castsi256_pd(
+                      _mm256_cmpeq_epi64(_mm256_load_si256((const __m256i *) (x + i)), m0)))
+                  << i;
+    return __builtin_ctzll(places);
+}
+#else
+static int emu_argmin_at_avx2(const uint64_t *t, const int32_t *at, int n)
+{
+    return emu_argmin_at_scalar(t, at, n);
+}
+#endif
+
+static int emu_argmin_at(const uint64_t *t, const int32_t *at, int n, int vector)
+{
+    if (vector && n % 8 == 0 && n <= 64)
+        return emu_argmin_at_avx2(t, at, n);
+    return emu_argmin_at_scalar(t, at, n);
+}
+
+#endif

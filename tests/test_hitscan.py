@@ -1,0 +1,184 @@
+"""The vector hit scan of ``emu tlb`` (emu/_hitscan.h) against the record-by-record one.
+
+On a CPU with AVX2 the compiled PlainTLB consumes hits sixteen records at a
+time; ``set_vector_scan(False)`` turns that off.  Both must take exactly the
+same records, store the same LRU times and stop at the same record as the
+reference twin, whatever lane of a group the record that ends a run of hits
+falls in.  The traces here are long runs of hits on a resident set (where the
+vector scan works) broken by every kind of record that ends one: a miss, an
+access straddling a page, a kind above 3, a size of 0, an access wrapping past
+2**64, and pages that collide in the resident filter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import emu._fastpath as fastpath
+import emu.engine
+from emu.hw.tlb import POLICIES
+
+GROUP = 16                                  # EMU_HITSCAN_GROUP
+VECTOR = fastpath.vector_scan_available()
+PATHS = [True, False] if VECTOR else [False]
+
+
+@pytest.fixture
+def scan_path():
+    """Yields a function that selects the vector or the scalar scan, restored after."""
+    was = fastpath.set_vector_scan(True)
+    yield fastpath.set_vector_scan
+    fastpath.set_vector_scan(was)
+
+
+def runs_of_hits(rng, n, hot_pages, shift, breaks=0.01, spread=1):
+    """Records on ``hot_pages`` pages (offsets within the page, sizes that stay
+    on it), with a fraction ``breaks`` replaced by accesses that straddle a
+    page or touch a page outside the hot set."""
+    page = 1 << shift
+    vpn = rng.integers(0, hot_pages, n).astype(np.uint64) * np.uint64(spread) + np.uint64(7)
+    off = rng.integers(0, page // 2, n).astype(np.uint64)
+    size = rng.integers(1, page // 2, n).astype(np.uint32)
+    brk = rng.random(n) < breaks
+    straddle = brk & (rng.random(n) < 0.5)
+    off[straddle] = np.uint64(page - 2)               # 2 bytes left on the page
+    size[straddle] = 5
+    outside = brk & ~straddle
+    vpn[outside] = rng.integers(10_000, 10_050, outside.sum()).astype(np.uint64)
+    addr = (vpn << np.uint64(shift)) | off
+    kind = rng.integers(0, 4, n).astype(np.uint8)
+    return addr, kind, size
+
+
+def run_all(addr, kind, size, entries, ways, policy, shift, mask, scan_path, chunk=None):
+    """(bad index, counters, contents) of the compiled TLB on each scan path
+    and of the reference twin, running the trace in chunks."""
+    chunk = chunk or len(addr)
+    out = []
+    for backend, vector in [("cython", v) for v in PATHS] + [("reference", False)]:
+        scan_path(vector)
+        impl = emu.engine.get(backend)
+        t = impl.PlainTLB(entries, ways, policy, shift, -1, 3)
+        bad = -1
+        for i in range(0, len(addr), chunk):
+            bad = t.run(addr[i:i + chunk], kind[i:i + chunk],
+                        None if size is None else size[i:i + chunk], mask)
+            if bad >= 0:
+                bad += i
+                break
+        out.append((bad, t.counters(), t.contents()))
+    return out
+
+
+@pytest.mark.parametrize("policy", POLICIES)
+@pytest.mark.parametrize("sized", [True, False])
+@pytest.mark.parametrize("shift", [10, 12, 21, 40])
+def test_paths_agree_on_runs_of_hits(policy, sized, shift, scan_path):
+    rng = np.random.default_rng(shift + 7 * sized)
+    addr, kind, size = runs_of_hits(rng, 6000, 12, shift)
+    got = run_all(addr, kind, size if sized else None, 16, 16, policy, shift, 0xF,
+                  scan_path, chunk=1777)
+    assert got[0] == got[-1] and all(g == got[0] for g in got)
+    bad, c, _ = got[0]
+    assert bad == -1 and c["records"] == 6000
+    assert c["hits"] > 5000 and c["misses"] > 20       # runs of hits, broken
+
+
+@pytest.mark.parametrize("mask", [0x1, 0x6, 0xE])
+def test_paths_agree_with_a_kinds_filter(mask, scan_path):
+    rng = np.random.default_rng(mask)
+    addr, kind, size = runs_of_hits(rng, 4000, 10, 12)
+    got = run_all(addr, kind, size, 16, 16, "lru", 12, mask, scan_path)
+    assert all(g == got[0] for g in got)
+    assert got[0][1]["records"] < 4000                  # some kinds were left out
+
+
+@pytest.mark.parametrize("lane", range(GROUP + 1))
+@pytest.mark.parametrize("what", ["kind 4", "size 0", "wraps", "straddles", "misses"])
+@pytest.mark.parametrize("policy", ["fifo", "lru"])
+def test_the_record_that_ends_a_run_in_every_lane(lane, what, policy, scan_path):
+    """Two groups of hits on one page, then a record that is not a one-page hit
+    in lane ``lane`` of the third group: every path stops at it, or (for a miss
+    or a straddle, which are translated) goes on to the same counters."""
+    n = 3 * GROUP + 5
+    addr = np.full(n, 0x5000, np.uint64) + np.arange(n, dtype=np.uint64)
+    kind = np.ones(n, np.uint8)
+    size = np.full(n, 4, np.uint32)
+    r = 2 * GROUP + lane
+    if what == "kind 4":
+        kind[r] = 4
+    elif what == "size 0":
+        size[r] = 0
+    elif what == "wraps":
+        addr[r] = np.uint64(2**64 - 2)
+    elif what == "straddles":
+        addr[r] = np.uint64(0x5FFE)
+    else:
+        addr[r] = np.uint64(0x9000)
+    got = run_all(addr, kind, size, 4, 4, policy, 12, 0xF, scan_path)
+    assert all(g == got[0] for g in got)
+    bad, c, _ = got[0]
+    if what in ("kind 4", "size 0"):
+        assert bad == r and c["records"] == r
+    else:
+        assert bad == -1 and c["records"] == n
+        # a straddle translates two pages; an access wrapping past 2**64
+        # stops at the last page (one translation)
+        assert c["translations"] == n + (what == "straddles")
+        assert c["misses"] == 2
+
+
+@pytest.mark.parametrize("ways", [4, 8, 12, 64, 65, 128])
+def test_lru_victims_whatever_the_ways(ways, scan_path):
+    """A hot set one page larger than the TLB, touched in a shuffled order:
+    every miss chooses a victim by last use, over sets of 8 (the vector
+    minimum) or not, up to 64 ways and past it."""
+    rng = np.random.default_rng(ways)
+    pages = ways + 1
+    vpn = np.concatenate([rng.permutation(pages) for _ in range(40)]).astype(np.uint64)
+    vpn = np.repeat(vpn, rng.integers(1, 40, len(vpn)))           # runs of hits
+    addr = (vpn << np.uint64(12)) + np.uint64(8)
+    kind = np.zeros(len(addr), np.uint8)
+    got = run_all(addr, kind, None, ways, ways, "lru", 12, 0xF, scan_path)
+    assert all(g == got[0] for g in got)
+    assert got[0][1]["misses"] >= 40       # each round touches more pages than fit
+
+
+def test_pages_that_share_a_filter_place(scan_path):
+    """Resident pages whose numbers differ by a multiple of the filter's size
+    take turns in one filter place; under LRU a page's last use moves to its
+    slot's own place when it leaves the filter, and victims stay exact."""
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 6, 8000).astype(np.uint64)
+    vpn = base * np.uint64(4096) + np.uint64(3)      # six pages, one filter place
+    vpn[rng.random(8000) < 0.3] += np.uint64(1)      # and a neighbour each
+    addr = vpn << np.uint64(12)
+    for policy in ("lru", "fifo"):
+        got = run_all(addr, np.zeros(len(addr), np.uint8), None, 8, 8, policy, 12, 0xF,
+                      scan_path, chunk=999)
+        assert all(g == got[0] for g in got)
+
+
+def test_set_vector_scan_reports_and_restores(scan_path):
+    assert scan_path(False) is VECTOR
+    assert scan_path(True) is False
+    # on a CPU without AVX2 the vector scan cannot be turned on
+    assert fastpath.set_vector_scan(True) is VECTOR
+
+
+def test_emu_tlb_results_do_not_depend_on_the_path(scan_path):
+    """The shipped trace through simulate_arrays on both paths: same numbers."""
+    from emu.run.tlb import TLBSimConfig, simulate_arrays
+    from emu.workload.traces import default_trace_path, open_trace
+    with open_trace(default_trace_path()) as t:
+        ch = next(iter(t.chunks(200_000)))
+    res = []
+    for vector in PATHS:
+        scan_path(vector)
+        for policy in ("fifo", "lru"):
+            r = simulate_arrays(ch.addr, ch.kind, ch.size,
+                                config=TLBSimConfig(entries=64, policy=policy))
+            res.append((policy, r["hits"], r["misses"], r["compulsory_misses"]))
+    assert res[:2] == res[-2:]
+    assert res[0][1] > 190_000 and res[1][2] < res[0][2]     # LRU misses less here
