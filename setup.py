@@ -103,7 +103,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["emu", "emu.*"]),
-    package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.h", "*.pyi", "py.typed", "data/*"]},
+    package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.h", "*.pyi", "py.typed", "data/*"],
+                  "emu.workload.traces": ["*.pyx"]},
     ext_modules=cythonize(extensions, compiler_directives=directives),
     install_requires=[
         "numpy>=1.24",

@@ -16,6 +16,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tarfile
 
 import pytest
 
@@ -393,6 +394,24 @@ def test_scripts_run_from_a_checkout_against_a_non_editable_install(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "== pfn_cache_sizing (quick) ==" in proc.stdout and "pin-all/asm" in proc.stdout
     assert json.loads((out / "results.json").read_text())["quick"] is True
+
+
+def test_the_source_distribution_holds_what_the_extensions_are_built_from(tmp_path):
+    """``setup.py sdist`` of a clean copy of the checkout (what a package index
+    serves, and what pip builds a wheel from) holds every source and
+    dependency of each extension."""
+    src = tmp_path / "src"
+    _source_copy(str(src))
+    made = _run([sys.executable, "setup.py", "-q", "sdist", "-d", tmp_path / "dist"],
+                cwd=src, timeout=300)
+    assert made.returncode == 0, made.stderr[-2000:]
+    (archive,) = (tmp_path / "dist").glob("emu-*.tar.gz")
+    with tarfile.open(archive) as tar:
+        names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
+    needed = {"emu/_fastpath.pyx", "emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_hitscan.h",
+              "emu/_codes.pxi", "emu/codes.py", "emu/workload/traces/_lackey.pyx",
+              "emu/data/ls.npz", "README.md"}
+    assert needed <= names, sorted(needed - names)
 
 
 def test_doctests():
