@@ -28,7 +28,6 @@
 #define EMU_HITSCAN_GROUP 16     /* records per step of the vector scan */
 
 #include <stdint.h>
-#include <string.h>
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
