@@ -58,10 +58,11 @@ except ImportError:
 _crc32 = _zlib.crc32
 
 #: compressed bytes read from the file at a time, and most bytes inflated by
-#: one call, when inflating a member: pieces small enough for the allocator
-#: to use the same memory again, where larger ones are fresh pages each time
-_PIECE = 1 << 15
-_INFLATE = 1 << 17
+#: one call, when inflating a member: few enough calls that their cost (and
+#: the interpreter lock each takes again) is small, and little input left
+#: over for each call to copy when the output fills first
+_PIECE = 1 << 17
+_INFLATE = 1 << 20
 
 
 @dataclass(frozen=True)
