@@ -8,8 +8,12 @@ that every boundary of the reader falls many times inside each member.
 
 from __future__ import annotations
 
+import hashlib
 import struct
+import subprocess
+import sys
 import threading
+import types
 import zlib
 
 import numpy as np
@@ -95,14 +99,30 @@ def test_the_records_are_numpys_whichever_inflate(deflated, arrays, inflate):
         assert sum(len(c) for c in t.chunks(997, exact=False)) == N
 
 
+def test_output_many_times_its_input_reads_the_same(tmp_path, inflate):
+    """Members that deflate a hundredfold and more: each piece of input gives
+    many calls' worth of output, the input left over carried from call to call."""
+    i = np.arange(N, dtype=np.uint64)
+    arrays = {"addr": (i % np.uint64(64)) << np.uint64(12), "kind": np.ones(N, np.uint8),
+              "size": np.full(N, 4, np.uint32)}
+    p = tmp_path / "flat.npz"
+    np.savez_compressed(p, **arrays)
+    assert p.stat().st_size * 100 < 13 * N               # 13 bytes a record
+    got, err = read_all(p)
+    assert err is None
+    for key in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(np.concatenate([getattr(c, key) for c in got]), arrays[key])
+
+
 def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, monkeypatch):
     """One inflater per member, not zipfile's; each run beside the reader's thread."""
     made, threads = [], set()
+    real = zlib.decompressobj
 
     class Counting:
         def __init__(self, wbits):
             assert wbits == -15                         # raw deflate, no zlib header
-            self._d = zlib.decompressobj(wbits)
+            self._d = real(wbits)
             made.append(self)
 
         def decompress(self, data, max_length):
@@ -112,7 +132,7 @@ def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, mon
         def __getattr__(self, name):
             return getattr(self._d, name)
 
-    monkeypatch.setattr(trace_npz._zlib, "decompressobj", Counting)
+    monkeypatch.setattr(trace_npz, "_zlib", types.SimpleNamespace(decompressobj=Counting))
     monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
     before = threading.active_count()
     got, err = read_all(deflated)
@@ -177,3 +197,26 @@ def test_an_empty_deflated_trace_reads_no_record(tmp_path, inflate):
     np.savez_compressed(p, addr=np.zeros(0, np.uint64), kind=np.zeros(0, np.uint8))
     got, err = read_all(p)
     assert err is None and got == []
+
+
+WITHOUT_ISAL = """\
+import hashlib, sys, zlib
+sys.modules["isal"] = None                              # as if it were not installed
+from emu.workload.traces import npz, open_trace
+assert npz._zlib is zlib and npz._crc32 is zlib.crc32
+h = hashlib.sha256()
+with open_trace(sys.argv[1]) as t:
+    for c in t.chunks(1000):
+        h.update(c.addr.tobytes() + c.kind.tobytes() + c.size.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_without_isal_zlib_inflates_the_same_records(deflated, arrays):
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_ISAL, str(deflated)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    h = hashlib.sha256()
+    for i in range(0, N, 1000):
+        h.update(b"".join(arrays[k][i:i + 1000].tobytes() for k in ("addr", "kind", "size")))
+    assert proc.stdout.strip() == h.hexdigest()

@@ -290,6 +290,7 @@ class _Inflater(io.RawIOBase):
         _check_crc(self._info, self._crc)
 
     def readinto(self, b) -> int:
+        """Give the member's next bytes, up to ``len(b)``; 0 at its end."""
         view = memoryview(b).cast("B")
         while not self._eof and len(view):
             if self._left <= 0:             # an empty member
