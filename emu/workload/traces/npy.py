@@ -14,7 +14,7 @@ members of an ``.npz`` archive (:mod:`~emu.workload.traces.npz`).
 from __future__ import annotations
 
 import warnings
-from typing import BinaryIO, Iterator, Optional
+from typing import BinaryIO, Callable, Iterator, Optional
 
 import numpy as np
 
@@ -108,12 +108,12 @@ def _file_windows(source: Source, offset: int, dtype: np.dtype, n: int,
 
 
 def _streamed_windows(path: str, f: BinaryIO, dtype: np.dtype, n: int, w: int,
-                      what: str) -> Iterator[tuple]:
+                      what: str, empty: Callable = np.empty) -> Iterator[tuple]:
     """Yield ``(start, array)`` for records ``start .. start + w`` of the ``n``
     records of ``dtype`` read in order from the binary stream ``f``, each
-    window into a fresh array."""
+    window into an array of its own, from ``empty(records, dtype)``."""
     for start in range(0, n, w):
-        win = np.empty(min(w, n - start), dtype)
+        win = empty(min(w, n - start), dtype)
         view = memoryview(win).cast("B")
         done = 0
         while done < len(view):

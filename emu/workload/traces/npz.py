@@ -7,13 +7,20 @@ every record is a load) and ``size`` (optional).  Any other member (a
 
 Every member is read in bounded memory, window by window: a stored
 (uncompressed) member is read where its data lies in the archive, like an
-``.npy``, its CRC-32 computed as the windows go by and checked at its end;
-a compressed member is decompressed and converted a window at a time.  A zip keeps its directory at its end, so an ``.npz`` must be a
-regular file: from a pipe it is refused.
+``.npy``; a deflated member (``np.savez_compressed``) is inflated from its
+bytes in the archive (:class:`_Inflater`), a window at a time, each on a
+thread of its own one window ahead (:func:`read_ahead`), so that the
+members inflate side by side on several cores.  Either way the member's
+CRC-32 is computed as the windows go by and checked at its end.  A member
+compressed otherwise (bzip2, lzma) is read through :mod:`zipfile`.  A zip
+keeps its directory at its end, so an ``.npz`` must be a regular file: from
+a pipe it is refused.
 """
 from __future__ import annotations
 
+import io
 import struct
+import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -29,6 +36,7 @@ from emu.workload.traces.base import (
     _check_shapes,
     _conv_block,
     _window,
+    read_ahead,
 )
 from emu.workload.traces.npy import (
     _check_data_length,
@@ -42,23 +50,32 @@ ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 
 _LOCAL_HEADER = struct.Struct("<4s22xHH")    # signature ... name length, extra length
 
-try:    # ISA-L's CRC-32 (``pip install emu[fast]``): the same values, several times faster
-    from isal.isal_zlib import crc32 as _crc32
+try:    # ISA-L (``pip install emu[fast]``): the same bytes and CRC-32 values as zlib's,
+    # inflated twice as fast, summed several times faster
+    from isal import isal_zlib as _zlib
 except ImportError:
-    _crc32 = zlib.crc32
+    _zlib = zlib
+_crc32 = _zlib.crc32
+
+#: compressed bytes read from the file at a time, and most bytes inflated by
+#: one call, when inflating a member: few enough calls that their cost (and
+#: the interpreter lock each takes again) is small, and little input left
+#: over for each call to copy when the output fills first
+_PIECE = 1 << 17
+_INFLATE = 1 << 20
 
 
 @dataclass(frozen=True)
 class _Member:
     """One trace array of the archive: its zip entry, npy dtype and shape,
-    and where its array data starts in the file when it is stored (``None``
-    when compressed)."""
+    the length of its npy header, and where its bytes (stored or deflated)
+    start in the file (``None`` when compressed otherwise)."""
 
     key: str
     info: zipfile.ZipInfo
     dtype: np.dtype
     shape: tuple
-    data_offset: Optional[int]
+    offset: Optional[int]
     header_len: int
 
 
@@ -82,8 +99,12 @@ class _NpzTrace(Trace):
         path = self.path
         n = self.n_records
         w = _window(chunk)
-        readers = {key: _member_windows(self.source, self._zip, m, n, w)
-                   for key, m in self._members.items()}
+        readers = {}
+        for key, m in self._members.items():
+            r = _member_windows(self.source, self._zip, m, n, w)
+            # a compressed member is inflated on a thread of its own, a window
+            # ahead, beside the others: on several cores at once
+            readers[key] = r if m.info.compress_type == zipfile.ZIP_STORED else read_ahead(r)
         try:
             for start in range(0, n, w):
                 win = {key: _next_window(path, key, r) for key, r in readers.items()}
@@ -143,13 +164,13 @@ def _read_member_header(source: Source, zf: zipfile.ZipFile, key: str,
         with zf.open(info) as f:
             dtype, shape = _parse_npy_header(f)
             header_len = f.tell()
-        data_offset = None
-        if info.compress_type == zipfile.ZIP_STORED:
+        offset = None
+        if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
             sig, name_len, extra_len = _LOCAL_HEADER.unpack(source.pread(30, info.header_offset))
             if sig != b"PK\x03\x04":
                 raise zipfile.BadZipFile("bad local file header")
-            data_offset = info.header_offset + 30 + name_len + extra_len + header_len
-            if data_offset - header_len + info.file_size > source.size:
+            offset = info.header_offset + 30 + name_len + extra_len
+            if offset + info.compress_size > source.size:
                 raise zipfile.BadZipFile("member data runs past the end of the file")
     except TraceError:
         raise
@@ -159,7 +180,7 @@ def _read_member_header(source: Source, zf: zipfile.ZipFile, key: str,
     if len(shape) == 1:
         _check_data_length(path, f"npz member {key!r}", shape[0], dtype,
                            info.file_size - header_len)
-    return _Member(key, info, dtype, shape, data_offset, header_len)
+    return _Member(key, info, dtype, shape, offset, header_len)
 
 
 def _next_window(path: str, key: str, reader: Iterator, last: bool = False):
@@ -178,35 +199,120 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
                     w: int) -> Iterator:
     """Yield the member's record windows, then its end check (a last ``next``
     that raises if the member is corrupt)."""
-    if m.data_offset is not None:
+    if m.info.compress_type == zipfile.ZIP_STORED:
         yield from _stored_windows(source, m, n, w)
         return
-    with zf.open(m.info) as f:
+    with (_Inflater(source, m) if m.offset is not None else zf.open(m.info)) as f:
         f.read(m.header_len)
-        for _, win in _streamed_windows(source.path, f, m.dtype, n, w, f"npz member {m.key!r}"):
+        for _, win in _streamed_windows(source.path, f, m.dtype, n, w, f"npz member {m.key!r}",
+                                        _Recycler()):
             yield win
-        while f.read(1 << 20):             # to the end, where zipfile checks the CRC-32
+        while f.read(1 << 20):             # to the end, where the CRC-32 is checked
             pass
     yield None
+
+
+class _Recycler:
+    """``np.empty`` that hands out again an array it made before, once
+    nothing else refers to it (the chunks cut from it are gone), so that the
+    windows of a member are not fresh pages each time, which the kernel
+    zeroes as they are first written.  Keeps at most ``keep`` arrays."""
+
+    def __init__(self, keep: int = 4):
+        self._kept: list = []
+        self._keep = keep
+
+    def __call__(self, n: int, dtype: np.dtype) -> np.ndarray:
+        for a in self._kept:
+            # NOTE: three references: the list's, the loop's and getrefcount's own
+            if sys.getrefcount(a) == 3 and len(a) == n and a.dtype == dtype:
+                return a
+        a = np.empty(n, dtype)
+        if len(self._kept) < self._keep:
+            self._kept.append(a)
+        return a
+
+
+def _check_crc(info: zipfile.ZipInfo, crc: int) -> None:
+    if crc != info.CRC:
+        raise zipfile.BadZipFile(f"bad CRC-32 for member {info.filename!r}")
 
 
 def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
     """The windows of a stored member, read where its data lies in the file;
     the CRC-32 of the member's bytes is checked at its end."""
     info = m.info
-    start_of_member = m.data_offset - m.header_len
-    crc = _crc32(source.pread(m.header_len, start_of_member))
-    for _, win in _file_windows(source, m.data_offset, m.dtype, n, w):
+    crc = _crc32(source.pread(m.header_len, m.offset))
+    data_offset = m.offset + m.header_len
+    for _, win in _file_windows(source, data_offset, m.dtype, n, w):
         crc = _crc32(win, crc)              # before anyone else sees the array
         yield win
-    tail = m.data_offset + n * m.dtype.itemsize
-    end = start_of_member + info.file_size
+    tail = data_offset + n * m.dtype.itemsize
+    end = m.offset + info.file_size
     while tail < end:                       # bytes after the array, if any
         piece = source.pread(min(1 << 20, end - tail), tail)
         if not piece:
             break
         crc = _crc32(piece, crc)
         tail += len(piece)
-    if crc != info.CRC:
-        raise zipfile.BadZipFile(f"bad CRC-32 for member {info.filename!r}")
+    _check_crc(info, crc)
     yield None
+
+
+class _Inflater(io.RawIOBase):
+    """The bytes of a deflated member, inflated from the archive as they are
+    read (ISA-L's inflate when installed, else zlib's): memory holds one
+    piece of compressed input and the caller's buffer.
+
+    The same bytes as :mod:`zipfile` gives, and the same end: at most the
+    member's declared size; the end comes there, where the deflate stream
+    ends, or where its compressed bytes run out; at the end the CRC-32 of
+    the bytes read is checked against the member's (``BadZipFile``).  A
+    damaged deflate stream raises the inflater's error."""
+
+    def __init__(self, source: Source, m: _Member):
+        super().__init__()
+        self._source = source
+        self._info = m.info
+        self._pos = m.offset
+        self._end = m.offset + m.info.compress_size
+        self._left = m.info.file_size       # bytes still to give
+        self._inflate = _zlib.decompressobj(-15)
+        self._tail = b""                    # compressed bytes read, not yet inflated
+        self._crc = 0
+        self._eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _finish(self) -> None:
+        self._eof = True
+        _check_crc(self._info, self._crc)
+
+    def readinto(self, b) -> int:
+        """Give the member's next bytes, up to ``len(b)``; 0 at its end."""
+        view = memoryview(b).cast("B")
+        while not self._eof and len(view):
+            if self._left <= 0:             # an empty member
+                self._finish()
+                break
+            if not self._tail and self._pos < self._end:
+                self._tail = self._source.pread(min(_PIECE, self._end - self._pos), self._pos)
+                if not self._tail:
+                    raise EOFError("the file ends inside the member")
+                self._pos += len(self._tail)
+            before = len(self._tail)
+            out = self._inflate.decompress(self._tail, min(len(view), self._left, _INFLATE))
+            self._tail = self._inflate.unconsumed_tail
+            if out:
+                view[:len(out)] = out
+                self._crc = _crc32(out, self._crc)
+                self._left -= len(out)
+            if self._inflate.eof or self._left <= 0 or not (out or self._tail
+                                                            or self._pos < self._end):
+                self._finish()
+            elif not out and len(self._tail) == before and before:
+                raise zlib.error("the deflate stream makes no progress")
+            if out:
+                return len(out)
+        return 0

@@ -1,0 +1,222 @@
+"""Deflated ``.npz`` members (``np.savez_compressed``), inflated from the
+archive's bytes a window at a time, each member on a thread of its own.
+
+Every test runs with ISA-L's inflate (when installed) and with zlib's, with
+windows of 1000 records and compressed pieces of a few hundred bytes, so
+that every boundary of the reader falls many times inside each member.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import subprocess
+import sys
+import threading
+import types
+import zlib
+
+import numpy as np
+import pytest
+
+from emu.errors import TraceError
+from emu.workload.traces import open_trace, synthetic_trace
+from emu.workload.traces import base as trace_base
+from emu.workload.traces import npz as trace_npz
+
+N = 60_000
+WINDOW = 1000
+
+
+@pytest.fixture(params=["isal", "zlib"])
+def inflate(request, monkeypatch):
+    """Small windows and pieces; ISA-L's inflate or zlib's."""
+    monkeypatch.setattr(trace_base, "_WINDOW_RECORDS", WINDOW)
+    monkeypatch.setattr(trace_npz, "_PIECE", 300)
+    monkeypatch.setattr(trace_npz, "_INFLATE", 5000)
+    if request.param == "isal":
+        isal_zlib = pytest.importorskip("isal.isal_zlib")
+        assert trace_npz._zlib is isal_zlib                 # installed, so it is used
+    else:
+        monkeypatch.setattr(trace_npz, "_zlib", zlib)
+        monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def arrays() -> dict:
+    c = synthetic_trace(N, seed=5)
+    return {"addr": c.addr, "kind": c.kind, "size": c.size}
+
+
+@pytest.fixture
+def deflated(tmp_path, arrays):
+    p = tmp_path / "t.npz"
+    np.savez_compressed(p, **arrays)
+    return p
+
+
+def read_all(path, chunk: int = 700) -> tuple:
+    """(chunks read, the TraceError raised or None)."""
+    got = []
+    try:
+        with open_trace(path) as t:
+            for c in t.chunks(chunk):
+                got.append(c)
+    except TraceError as e:
+        return got, e
+    return got, None
+
+
+def central_entry(data: bytes, name: str) -> int:
+    """Offset of ``name``'s entry in the zip's central directory."""
+    i, = struct.unpack_from("<I", data, data.rindex(b"PK\x05\x06") + 16)
+    while True:
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, i + 28)
+        if data[i + 46:i + 46 + name_len] == name.encode():
+            return i
+        i += 46 + name_len + extra_len + comment_len
+
+
+def member_data(path, name: str) -> tuple:
+    """(offset, length) of the member's compressed bytes in the file."""
+    data = path.read_bytes()
+    e = central_entry(data, name)
+    size, = struct.unpack_from("<I", data, e + 20)
+    local, = struct.unpack_from("<I", data, e + 42)
+    name_len, extra_len = struct.unpack_from("<HH", data, local + 26)
+    return local + 30 + name_len + extra_len, size
+
+
+def test_the_records_are_numpys_whichever_inflate(deflated, arrays, inflate):
+    """Every chunk kept (their arrays are not written again by a later
+    window) and joined: the arrays numpy reads."""
+    got, err = read_all(deflated)
+    assert err is None
+    for key in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(np.concatenate([getattr(c, key) for c in got]), arrays[key])
+    with open_trace(deflated) as t:                     # read again: the same
+        assert sum(len(c) for c in t.chunks(997, exact=False)) == N
+
+
+def test_output_many_times_its_input_reads_the_same(tmp_path, inflate):
+    """Members that deflate a hundredfold and more: each piece of input gives
+    many calls' worth of output, the input left over carried from call to call."""
+    i = np.arange(N, dtype=np.uint64)
+    arrays = {"addr": (i % np.uint64(64)) << np.uint64(12), "kind": np.ones(N, np.uint8),
+              "size": np.full(N, 4, np.uint32)}
+    p = tmp_path / "flat.npz"
+    np.savez_compressed(p, **arrays)
+    assert p.stat().st_size * 100 < 13 * N               # 13 bytes a record
+    got, err = read_all(p)
+    assert err is None
+    for key in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(np.concatenate([getattr(c, key) for c in got]), arrays[key])
+
+
+def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, monkeypatch):
+    """One inflater per member, not zipfile's; each run beside the reader's thread."""
+    made, threads = [], set()
+    real = zlib.decompressobj
+
+    class Counting:
+        def __init__(self, wbits):
+            assert wbits == -15                         # raw deflate, no zlib header
+            self._d = real(wbits)
+            made.append(self)
+
+        def decompress(self, data, max_length):
+            threads.add(threading.get_ident())
+            return self._d.decompress(data, max_length)
+
+        def __getattr__(self, name):
+            return getattr(self._d, name)
+
+    monkeypatch.setattr(trace_npz, "_zlib", types.SimpleNamespace(decompressobj=Counting))
+    monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
+    before = threading.active_count()
+    got, err = read_all(deflated)
+    assert err is None and sum(map(len, got)) == N
+    assert len(made) == 3 and threading.get_ident() not in threads
+    assert threading.active_count() == before           # every helper thread ended
+
+
+def test_a_trace_left_part_read_ends_its_threads(deflated, inflate):
+    before = threading.active_count()
+    with open_trace(deflated) as t:
+        it = t.chunks(700)
+        next(it)
+        next(it)
+        it.close()
+    assert threading.active_count() == before
+
+
+def test_a_bad_crc_is_refused_at_the_members_end(deflated, inflate):
+    """An intact deflate stream whose bytes do not have the CRC-32 the
+    directory gives: refused once the member has been inflated."""
+    data = bytearray(deflated.read_bytes())
+    e = central_entry(bytes(data), "addr.npy")
+    data[e + 16] ^= 0x01
+    deflated.write_bytes(bytes(data))
+    got, err = read_all(deflated)
+    assert err is not None and str(err) == (f"{deflated}: cannot read array 'addr': corrupt or "
+                                            "truncated npz (BadZipFile: bad CRC-32 for member "
+                                            "'addr.npy')")
+    assert N - WINDOW <= sum(map(len, got)) < N
+
+
+def test_a_damaged_deflate_stream_is_refused_where_it_is_reached(deflated, inflate):
+    """Garbage in the middle of the addr member's deflate stream: the
+    records before it are read, then the inflater's error, in one line."""
+    offset, length = member_data(deflated, "addr.npy")
+    data = bytearray(deflated.read_bytes())
+    middle = offset + length // 2
+    data[middle:middle + 64] = b"\xff" * 64
+    deflated.write_bytes(bytes(data))
+    got, err = read_all(deflated)
+    assert err is not None
+    msg = str(err)
+    assert msg.startswith(f"{deflated}: cannot read array 'addr': corrupt or truncated npz (")
+    assert "Error -" in msg and "CRC" not in msg and "\n" not in msg   # the inflater's
+    assert N // 4 < sum(map(len, got)) < 3 * N // 4
+
+
+def test_a_member_running_past_the_end_of_the_file_is_refused_on_opening(deflated):
+    data = bytearray(deflated.read_bytes())
+    e = central_entry(bytes(data), "size.npy")
+    struct.pack_into("<I", data, e + 20, len(data))      # compressed size: the whole file
+    deflated.write_bytes(bytes(data))
+    with pytest.raises(TraceError) as ei:
+        open_trace(deflated)
+    assert str(ei.value) == (f"{deflated}: cannot read array 'size': corrupt or truncated npz "
+                             "(BadZipFile: member data runs past the end of the file)")
+
+
+def test_an_empty_deflated_trace_reads_no_record(tmp_path, inflate):
+    p = tmp_path / "e.npz"
+    np.savez_compressed(p, addr=np.zeros(0, np.uint64), kind=np.zeros(0, np.uint8))
+    got, err = read_all(p)
+    assert err is None and got == []
+
+
+WITHOUT_ISAL = """\
+import hashlib, sys, zlib
+sys.modules["isal"] = None                              # as if it were not installed
+from emu.workload.traces import npz, open_trace
+assert npz._zlib is zlib and npz._crc32 is zlib.crc32
+h = hashlib.sha256()
+with open_trace(sys.argv[1]) as t:
+    for c in t.chunks(1000):
+        h.update(c.addr.tobytes() + c.kind.tobytes() + c.size.tobytes())
+print(h.hexdigest())
+"""
+
+
+def test_without_isal_zlib_inflates_the_same_records(deflated, arrays):
+    proc = subprocess.run([sys.executable, "-c", WITHOUT_ISAL, str(deflated)],
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    h = hashlib.sha256()
+    for i in range(0, N, 1000):
+        h.update(b"".join(arrays[k][i:i + 1000].tobytes() for k in ("addr", "kind", "size")))
+    assert proc.stdout.strip() == h.hexdigest()
