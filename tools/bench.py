@@ -519,8 +519,9 @@ def main() -> int:
                     help="only these files in --section e2e (default: all)")
     ap.add_argument("--e2e-dir", help="where --section e2e keeps its traces "
                                       "(default: emu-bench-e2e in the temporary directory)")
-    ap.add_argument("--pcs-repeat", type=int, default=1,
-                    help="runs of pycachesim per file in --section e2e (slow: tens of seconds)")
+    ap.add_argument("--pcs-repeat", type=int, default=3,
+                    help="runs of pycachesim per file in --section e2e, the best kept (each "
+                         "takes seconds; a single run can be twice as slow as its best)")
     ap.add_argument("--json", help="also write the figures to this file")
     args = ap.parse_args()
     sections = args.section or ["tlb", "system"]
