@@ -8,16 +8,25 @@ gzip (:mod:`~emu.workload.traces.lackey`).
 """
 from __future__ import annotations
 
+import importlib
 import os
 
 from emu.errors import TraceError
 from emu.workload.traces.base import Trace
-from emu.workload.traces.lackey import GZIP_MAGIC, _LackeyTrace
-from emu.workload.traces.npy import NPY_MAGIC, _NpyTrace
-from emu.workload.traces.npz import ZIP_MAGICS, _NpzTrace
 from emu.workload.traces.source import open_source
 
 __all__ = ["open_trace"]
+
+ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
+NPY_MAGIC = b"\x93NUMPY"
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+# NOTE: a format's reader is imported when a trace of that format is opened:
+# ``emu tlb`` on an .npy then starts without loading the zip, gzip and lackey
+# readers (a few milliseconds of a short run)
+def _reader(module: str, name: str) -> type:
+    return getattr(importlib.import_module(f"emu.workload.traces.{module}"), name)
 
 
 def open_trace(path) -> Trace:
@@ -39,14 +48,14 @@ def open_trace(path) -> Trace:
     ext = os.path.splitext(path)[1].lower()
     try:
         if head.startswith(ZIP_MAGICS):
-            return _NpzTrace(source)
+            return _reader("npz", "_NpzTrace")(source)
         if head.startswith(NPY_MAGIC):
-            return _NpyTrace(source)
+            return _reader("npy", "_NpyTrace")(source)
         if ext == ".npz":
             raise TraceError(f"{path}: not a valid npz file (no zip signature)")
         if ext == ".npy":
             raise TraceError(f"{path}: not a valid npy file (no NUMPY magic)")
-        return _LackeyTrace(source, gz=head.startswith(GZIP_MAGIC))
+        return _reader("lackey", "_LackeyTrace")(source, gz=head.startswith(GZIP_MAGIC))
     except BaseException:
         source.close()
         raise

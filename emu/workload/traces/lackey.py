@@ -27,7 +27,6 @@ try:
 except ImportError:  # pragma: no cover - not built: the reference parser gives the same records
     _compiled = None
 
-GZIP_MAGIC = b"\x1f\x8b"
 
 try:    # ISA-L's inflate (``pip install emu[fast]``): the same bytes, twice as fast as zlib
     from isal.igzip import IGzipFile as _FastGzipFile

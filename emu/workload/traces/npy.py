@@ -13,6 +13,7 @@ members of an ``.npz`` archive (:mod:`~emu.workload.traces.npz`).
 """
 from __future__ import annotations
 
+import sys
 import warnings
 from typing import BinaryIO, Callable, Iterator, Optional
 
@@ -28,7 +29,6 @@ from emu.workload.traces.base import (
 )
 from emu.workload.traces.source import Source
 
-NPY_MAGIC = b"\x93NUMPY"
 
 
 def _parse_npy_header(f: BinaryIO) -> tuple:
@@ -88,19 +88,40 @@ def _check_data_length(path: str, what: str, n: int, dtype: np.dtype, have: int)
                          f"records of {dtype.itemsize} bytes, the file holds {have:,} bytes of data)")
 
 
+class _Recycler:
+    """``np.empty`` that hands out again an array it made before, once
+    nothing else refers to it (the chunks cut from it are gone), so that the
+    windows of a member are not fresh pages each time, which the kernel
+    zeroes as they are first written.  Keeps at most ``keep`` arrays."""
+
+    def __init__(self, keep: int = 4):
+        self._kept: list = []
+        self._keep = keep
+
+    def __call__(self, n: int, dtype: np.dtype) -> np.ndarray:
+        for a in self._kept:
+            # NOTE: three references: the list's, the loop's and getrefcount's own
+            if sys.getrefcount(a) == 3 and len(a) == n and a.dtype == dtype:
+                return a
+        a = np.empty(n, dtype)
+        if len(self._kept) < self._keep:
+            self._kept.append(a)
+        return a
+
+
 def _file_windows(source: Source, offset: int, dtype: np.dtype, n: int,
-                  w: int, reuse: bool = False) -> Iterator[tuple]:
+                  w: int, reuse: bool = False, empty: Callable = np.empty) -> Iterator[tuple]:
     """Yield ``(start, array)`` for records ``start .. start + w`` of the ``n``
     records of ``dtype`` at byte ``offset`` of a regular file, each window
-    read into a fresh array (resident memory is bounded by the window), or
-    with ``reuse`` all into one (the caller copies what it keeps of a
-    window before it asks for the next)."""
+    read into an array of its own, from ``empty(records, dtype)`` (resident
+    memory is bounded by the window), or with ``reuse`` all into one (the
+    caller copies what it keeps of a window before it asks for the next)."""
     buf = None
     for start in range(0, n, w):
         m = min(w, n - start)
         # NOTE: one buffer for every window spares the kernel mapping and
         # zeroing fresh pages for each (a few per cent of emu tlb's time on a .npy)
-        win = buf[:m] if buf is not None else np.empty(m, dtype)
+        win = buf[:m] if buf is not None else empty(m, dtype)
         if reuse and buf is None:
             buf = win
         source.read_into(win, offset + start * dtype.itemsize)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -41,12 +40,12 @@ from emu.workload.traces.base import (
 from emu.workload.traces.npy import (
     _check_data_length,
     _file_windows,
+    _Recycler,
     _parse_npy_header,
     _streamed_windows,
 )
 from emu.workload.traces.source import Source
 
-ZIP_MAGICS = (b"PK\x03\x04", b"PK\x05\x06")  # local file header; empty archive
 
 _LOCAL_HEADER = struct.Struct("<4s22xHH")    # signature ... name length, extra length
 
@@ -212,27 +211,6 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
     yield None
 
 
-class _Recycler:
-    """``np.empty`` that hands out again an array it made before, once
-    nothing else refers to it (the chunks cut from it are gone), so that the
-    windows of a member are not fresh pages each time, which the kernel
-    zeroes as they are first written.  Keeps at most ``keep`` arrays."""
-
-    def __init__(self, keep: int = 4):
-        self._kept: list = []
-        self._keep = keep
-
-    def __call__(self, n: int, dtype: np.dtype) -> np.ndarray:
-        for a in self._kept:
-            # NOTE: three references: the list's, the loop's and getrefcount's own
-            if sys.getrefcount(a) == 3 and len(a) == n and a.dtype == dtype:
-                return a
-        a = np.empty(n, dtype)
-        if len(self._kept) < self._keep:
-            self._kept.append(a)
-        return a
-
-
 def _check_crc(info: zipfile.ZipInfo, crc: int) -> None:
     if crc != info.CRC:
         raise zipfile.BadZipFile(f"bad CRC-32 for member {info.filename!r}")
@@ -244,7 +222,7 @@ def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
     info = m.info
     crc = _crc32(source.pread(m.header_len, m.offset))
     data_offset = m.offset + m.header_len
-    for _, win in _file_windows(source, data_offset, m.dtype, n, w):
+    for _, win in _file_windows(source, data_offset, m.dtype, n, w, empty=_Recycler()):
         crc = _crc32(win, crc)              # before anyone else sees the array
         yield win
     tail = data_offset + n * m.dtype.itemsize
