@@ -1,7 +1,8 @@
 """Build emu and its Cython fast path.
 
-``pip install .`` and ``pip install -e .`` compile ``emu/_fastpath.pyx`` and
-the lackey text parser ``emu/workload/traces/_lackey.pyx``.
+``pip install .`` and ``pip install -e .`` compile ``emu/_fastpath.pyx``,
+the lackey text parser ``emu/workload/traces/_lackey.pyx`` and the split of
+structured ``.npy`` records ``emu/workload/traces/_records.pyx``.
 Compiler directives are set here, once: bounds and wrap-around checks are off
 for speed.  Set ``EMU_DEBUG_BUILD=1`` in the environment to build with every
 check on (bounds, wrap-around, initialised memoryviews, C division): the test
@@ -90,6 +91,11 @@ extensions = [
     Extension(
         "emu.workload.traces._lackey",
         ["emu/workload/traces/_lackey.pyx"],
+        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+    ),
+    Extension(
+        "emu.workload.traces._records",
+        ["emu/workload/traces/_records.pyx"],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
     ),
 ]

@@ -6,7 +6,10 @@ regular file each window is read at its position
 (:meth:`~emu.workload.traces.source.Source.read_into`); from a pipe or FIFO
 window after window as the data arrives.  Either way a trace larger than RAM is processed in
 bounded memory, and values are validated window by window, so a bad value
-deep in the file raises when its window is reached.
+deep in the file raises when its window is reached.  The fields of a
+structured window that already have the trace's dtypes are copied out and
+checked in one compiled pass (:mod:`emu.workload.traces._records`), the
+others by numpy, field by field.
 
 The npy header reader and the two window readers here also serve the
 members of an ``.npz`` archive (:mod:`~emu.workload.traces.npz`).
@@ -22,12 +25,23 @@ import numpy as np
 from emu.errors import TraceError
 from emu.workload.traces.base import (
     _FIELDS,
+    KIND_MODIFY,
+    MAX_SIZE,
     Trace,
     _check_dtype_kind,
     _conv_block,
     _window,
 )
 from emu.workload.traces.source import Source
+
+try:
+    from emu.workload.traces._records import split_fields as _split_fields
+except ImportError:  # pragma: no cover - not built: numpy's field copies give the same arrays
+    _split_fields = None
+
+#: the dtype each field of a trace has
+_FIELD_DTYPES = {"addr": np.dtype(np.uint64), "kind": np.dtype(np.uint8),
+                 "size": np.dtype(np.uint32)}
 
 
 
@@ -180,10 +194,41 @@ class _NpyTrace(Trace):
             windows = _file_windows(self.source, offset, dtype, n, w, reuse=fields is not None)
         else:
             windows = _streamed_windows(path, self._stream, dtype, n, w, "npy stream")
+        split = _splitter(dtype, fields)
         for start, win in windows:
             if fields is None:
                 yield _conv_block(path, "array", win, None, None, start, owned=True)
+            elif split is not None:
+                valid, block = split(win)
+                # a block with a value out of range is checked again to say where
+                yield block if valid else _conv_block(path, "field", *block, start, owned=True)
             else:
                 yield _conv_block(path, "field", win["addr"],
                                   win["kind"] if "kind" in fields else None,
                                   win["size"] if "size" in fields else None, start)
+
+
+def _splitter(dtype: np.dtype, fields: Optional[tuple]) -> Optional[Callable]:
+    """A function giving ``(valid, (addr, kind | None, size | None))`` for a
+    structured window: its fields copied out in one compiled pass, into
+    arrays recycled from window to window, their values checked on the way
+    (``valid``: every kind and size in range; a block with ``kind`` absent
+    gets all loads); when every field already has the trace's dtype
+    (``None`` otherwise: numpy then copies each field out, converting it)."""
+    if (fields is None or _split_fields is None
+            or any(dtype.fields[name][0] != _FIELD_DTYPES[name] for name in fields)):
+        return None
+    at = {name: dtype.fields[name][1] if name in fields else -1 for name in _FIELDS}
+    empty = {name: _Recycler() for name in fields}
+
+    def split(win: np.ndarray) -> tuple:
+        n = len(win)
+        out = {name: empty[name](n, _FIELD_DTYPES[name]) for name in fields}
+        valid = _split_fields(win.view(np.uint8), dtype.itemsize, at["addr"], out["addr"],
+                              at["kind"], out.get("kind"), at["size"], out.get("size"),
+                              KIND_MODIFY, MAX_SIZE)
+        kind = out.get("kind")
+        return valid, (out["addr"], np.ones(n, np.uint8) if kind is None else kind,
+                       out.get("size"))
+
+    return split
