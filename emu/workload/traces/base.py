@@ -48,6 +48,10 @@ MAX_SIZE = 65536
 
 _FIELDS = ("addr", "kind", "size")
 
+#: the dtype each field of a trace has in a chunk
+_FIELD_DTYPES = {"addr": np.dtype(np.uint64), "kind": np.dtype(np.uint8),
+                 "size": np.dtype(np.uint32)}
+
 #: records read per window from .npy / .npz traces (rounded to a multiple of
 #: the chunk size, and never fewer than one chunk)
 _WINDOW_RECORDS = 1 << 18
@@ -75,7 +79,7 @@ class TraceChunk:
 
     def __post_init__(self) -> None:
         n = None
-        for name, dtype in (("addr", np.uint64), ("kind", np.uint8), ("size", np.uint32)):
+        for name, dtype in _FIELD_DTYPES.items():
             a = getattr(self, name)
             if a is None and name == "size":
                 continue
@@ -253,8 +257,8 @@ def _check_shapes(path: str, label: str, arrays: dict) -> int:
 def _check_dtype_kind(path: str, label: str, name: str, dtype: np.dtype) -> None:
     """Header-level dtype check (before any value is read)."""
     if dtype.kind not in "ui":
-        expected = {"addr": "uint64", "kind": "uint8", "size": "uint32"}[name]
-        raise TraceError(f"{path}: {label} '{name}' has dtype {dtype}, expected {expected}")
+        raise TraceError(f"{path}: {label} '{name}' has dtype {dtype}, "
+                         f"expected {_FIELD_DTYPES[name]}")
 
 
 

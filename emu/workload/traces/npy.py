@@ -25,6 +25,7 @@ import numpy as np
 from emu.errors import TraceError
 from emu.workload.traces.base import (
     _FIELDS,
+    _FIELD_DTYPES,
     KIND_MODIFY,
     MAX_SIZE,
     Trace,
@@ -38,11 +39,6 @@ try:
     from emu.workload.traces._records import split_fields as _split_fields
 except ImportError:  # pragma: no cover - not built: numpy's field copies give the same arrays
     _split_fields = None
-
-#: the dtype each field of a trace has
-_FIELD_DTYPES = {"addr": np.dtype(np.uint64), "kind": np.dtype(np.uint8),
-                 "size": np.dtype(np.uint32)}
-
 
 
 def _parse_npy_header(f: BinaryIO) -> tuple:
