@@ -371,13 +371,14 @@ cdef class PlainTLB:
         Counts a miss (hits are counted by the caller: translations - misses).
         """
         cdef int slot, set_, held
-        cdef uint64_t old, h, i = vpn & self.fmask
+        cdef uint64_t old, h, home, i = vpn & self.fmask
         if self.fvpn[i] != EMPTY:
             # the page filed at i leaves the filter: its last use goes to its
             # slot's own place, past the filter's
             held = self.fslot[i]
-            self.fstamp[self.fmask + 1 + held] = self.fstamp[i]
-            self.tloc[held] = <int32_t> (self.fmask + 1 + held)
+            home = self.fmask + 1 + <uint64_t> held
+            self.fstamp[home] = self.fstamp[i]
+            self.tloc[held] = <int32_t> home
         h = pages_lookup(&self.pages, vpn)
         slot = self.pages.slots[h] if self.pages.keys[h] != 0 else -1
         if slot < 0:
