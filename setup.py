@@ -131,6 +131,6 @@ setup(
         "test": ["pytest>=7", "hypothesis>=6", "pycachesim>=0.3", "isal>=1.6",
                  "dask[distributed]>=2023.1", "pyarrow>=10", "SALib>=1.5", "pandas>=1.5"],
     },
-    entry_points={"console_scripts": ["emu=emu.cli:main"]},
+    entry_points={"console_scripts": ["emu=emu.cli:run"]},
     zip_safe=False,
 )

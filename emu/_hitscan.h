@@ -14,8 +14,8 @@
  * a >> shift (a wrap past 2**64 lands on another page, so it is caught too).
  * The filter is read with one scalar load per record, which on the CPUs
  * measured is faster than a vector gather, and one branch decides a whole
- * step.  A step that holds a record that is not a hit is taken again record
- * by record, to find it.
+ * step.  In a step that holds a record that is not a hit, every record is
+ * checked at once and the first that fails ends the scan.
  *
  * The CPU is asked once (emu_cpu_has_avx2); elsewhere, or with another
  * compiler, the scans consume nothing and the scalar scan does all.
@@ -51,7 +51,7 @@ emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size
     int j, q;
     while (r + EMU_HITSCAN_GROUP <= n) {
         if (!_mm_testz_si128(_mm_loadu_si128((const __m128i *) (kind + r)), kinds_bad))
-            goto exact;
+            goto lanes;
         off = zero;
         for (q = 0; q < EMU_HITSCAN_GROUP; q += 4) {
             a = _mm256_loadu_si256((const __m256i *) (addr + r + q));
@@ -64,14 +64,14 @@ emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size
             }
         }
         if (sized && !_mm256_testz_si256(off, off))
-            goto exact;
+            goto lanes;
         bad = 0;
         for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
             v = vv[j];
             bad |= fvpn[v & fmask] ^ v;
         }
         if (bad)
-            goto exact;
+            goto lanes;
         if (lru) {
             for (j = 0; j < EMU_HITSCAN_GROUP; j++)
                 fstamp[vv[j] & fmask] = clock + 1 + (uint64_t) j;
@@ -81,24 +81,36 @@ emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size
     }
     *clock_ = clock;
     return r;
-exact:
-    /* the step holds a record that is not a one-page hit: up to it, one by one */
-    for (; r < n; r++) {
-        uint64_t a = addr[r], v = a >> shift, i = v & fmask, s;
-        if (kind[r] > 3)
-            break;
+lanes:
+    /* the step holds a record that is not a one-page hit: the first such,
+     * found for all its records at once (a loop that stopped at it would
+     * mispredict its exit at every miss) */
+    bad = (uint64_t) (_mm_movemask_epi8(_mm_cmpeq_epi8(
+              _mm_and_si128(_mm_loadu_si128((const __m128i *) (kind + r)), kinds_bad),
+              _mm_setzero_si128())) ^ 0xFFFF);
+    for (q = 0; q < EMU_HITSCAN_GROUP; q += 4) {
+        a = _mm256_loadu_si256((const __m256i *) (addr + r + q));
+        _mm256_store_si256((__m256i *) (vv + q), _mm256_srl_epi64(a, sh));
         if (sized) {
-            s = size[r];
-            if (s - 1 > (((uint64_t) 1 << shift) - 1) - (a & (((uint64_t) 1 << shift) - 1)))
-                break;
+            s = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *) (size + r + q)));
+            e = _mm256_srl_epi64(_mm256_add_epi64(a, _mm256_sub_epi64(s, one)), sh);
+            off = _mm256_or_si256(_mm256_cmpeq_epi64(s, zero), _mm256_xor_si256(
+                      _mm256_cmpeq_epi64(e, _mm256_srl_epi64(a, sh)), _mm256_set1_epi64x(-1)));
+            bad |= (uint64_t) _mm256_movemask_pd(_mm256_castsi256_pd(off)) << q;
         }
-        if (fvpn[i] != v)
-            break;
-        if (lru)
-            fstamp[i] = ++clock;
+    }
+    for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
+        v = vv[j];
+        bad |= (uint64_t) (fvpn[v & fmask] != v) << j;
+    }
+    j = __builtin_ctzll(bad);
+    if (lru) {
+        for (q = 0; q < j; q++)
+            fstamp[vv[q] & fmask] = clock + 1 + (uint64_t) q;
+        clock += (uint64_t) j;
     }
     *clock_ = clock;
-    return r;
+    return r + j;
 }
 
 #define EMU_HITSCAN(NAME, LRU, SIZED)                                                   \

@@ -551,6 +551,25 @@ def test_read_ahead_yields_in_order_on_another_thread_and_raises_in_turn():
             got.append(x)
     assert got == [0, 1, 2, 3, 4]
     assert threading.current_thread() not in threads
+    assert len(set(threads)) == 1           # one helper for every item, not one each
+
+
+def test_read_ahead_produces_one_item_ahead_and_no_more():
+    produced = []
+
+    def items():
+        for i in range(10):
+            produced.append(i)
+            yield i
+
+    it = read_ahead(items())
+    assert next(it) == 0
+    deadline = time.monotonic() + 5
+    while len(produced) < 2 and time.monotonic() < deadline:
+        time.sleep(0.001)
+    time.sleep(0.05)                        # time enough to run further ahead, if it would
+    assert produced == [0, 1]               # the item in use and the next: memory holds two
+    assert list(it) == list(range(1, 10))
 
 
 def test_read_ahead_closes_what_it_reads_when_closed():
@@ -568,15 +587,21 @@ def test_read_ahead_closes_what_it_reads_when_closed():
     assert closed.is_set()
 
 
+def run_on_small_trace(code: str) -> subprocess.CompletedProcess:
+    """``python -c code SMALL`` (SMALL: the small lackey trace); it must exit 0."""
+    proc = run([sys.executable, "-c", code, str(ROOT / "tests" / "data" / "lackey_small.txt")],
+               text=True)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
 def test_emu_tlb_starts_without_the_machine_simpy_or_matplotlib():
     code = ("import sys\n"
             "from emu.cli import main\n"
             "assert main(['tlb', sys.argv[1], '--json']) == 0\n"
             "heavy = ('simpy', 'matplotlib', 'emu.machine', 'emu.kvm', 'emu.report', 'tqdm')\n"
             "print(sorted(m for m in sys.modules if m.startswith(heavy)), file=sys.stderr)\n")
-    proc = run([sys.executable, "-c", code, str(ROOT / "tests" / "data" / "lackey_small.txt")],
-               text=True)
-    assert proc.returncode == 0, proc.stderr
+    proc = run_on_small_trace(code)
     assert proc.stderr.strip() == "[]"
     assert json.loads(proc.stdout)["records"] > 0
 
@@ -586,6 +611,41 @@ def test_emu_help_still_lists_every_command():
     out = run(emu_cmd("--help"), text=True).stdout
     for name, _, _ in COMMANDS:
         assert name in out
+
+
+def test_inexact_chunks_of_a_binary_trace_come_in_windows_whatever_the_chunk(traces, tmp_path):
+    # a window still in the CPU's cache when its chunk is simulated: a chunk
+    # larger than the window is cut to it (the records are the same, above)
+    from emu.workload.traces.base import _WINDOW_RECORDS
+    assert _WINDOW_RECORDS < 400_000
+    with open_trace(traces["npy"]) as t:
+        exact = [len(c) for c in t.chunks(1 << 20)]
+        loose = [len(c) for c in t.chunks(1 << 20, exact=False)]
+    assert exact == [400_000]
+    assert loose == [_WINDOW_RECORDS, 400_000 - _WINDOW_RECORDS]
+    npz = tmp_path / "t.npz"
+    with open_trace(traces["npy"]) as t:
+        c = next(t.chunks(1 << 30))
+    np.savez(npz, addr=c.addr, kind=c.kind, size=c.size)
+    with open_trace(npz) as t:
+        assert [len(c) for c in t.chunks(1 << 20, exact=False)] == loose
+
+
+def test_the_command_sets_its_objects_aside_at_exit_and_main_leaves_the_collector():
+    import gc
+    from emu.cli import main
+    before = gc.get_freeze_count()
+    assert main(["tlb", str(ROOT / "tests" / "data" / "lackey_small.txt"), "--json"]) == 0
+    assert gc.get_freeze_count() == before and gc.isenabled()
+    code = ("import gc, sys\n"
+            "from emu.cli import run\n"
+            "sys.argv = ['emu', 'tlb', sys.argv[1], '--json']\n"
+            "assert gc.get_freeze_count() == 0\n"
+            "rc = run()\n"
+            "print(rc, gc.get_freeze_count() > 0, file=sys.stderr)\n")
+    proc = run_on_small_trace(code)
+    assert proc.stderr.split() == ["0", "True"]
+    assert json.loads(proc.stdout)["records"] > 0
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -31,7 +31,10 @@ Sections:
   time goes: start-up (``emu tlb --help``), reading (every chunk of the
   trace, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which
   inflate emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files
-  are made once and kept in ``--e2e-dir``.
+  are made once and kept in ``--e2e-dir``.  emu's modules are compiled to
+  bytecode first, as an install does (``bytecode``): a checkout run with
+  ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile them from source
+  in every process, which pycachesim's installed modules never do.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task; ``--set KEY=VALUE`` changes it, e.g.
   ``--set machine.core=e500``) against pycachesim's plain-TLB rate on the same
@@ -52,6 +55,7 @@ taken in one run, not absolute numbers across runs.
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import resource
@@ -291,9 +295,11 @@ def section_e2e(args) -> dict:
     d = args.e2e_dir or os.path.join(tempfile.gettempdir(), "emu-bench-e2e")
     paths = e2e_files(d, args.e2e_records, args.e2e_lackey_records)
     emu = [sys.executable, "-m", "emu.cli"]
+    compiled = compileall.compile_dir(os.path.join(os.path.dirname(HERE), "emu"), quiet=1)
     start_s, start_cpu, _ = process_time(emu + ["tlb", "--help"], args.repeat)
     out = {"records": args.e2e_records, "lackey_records": args.e2e_lackey_records,
            "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu,
+           "bytecode": "compiled" if compiled else "compiling failed",
            "gzip_inflate": "isal" if trace_lackey._FastGzipFile is not None else "zlib"}
     for label, path in paths.items():
         if args.e2e_format and label not in args.e2e_format:

@@ -2,6 +2,6 @@
 
 import sys
 
-from emu.cli import main
+from emu.cli import run
 
-sys.exit(main())
+sys.exit(run())
