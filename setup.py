@@ -96,6 +96,7 @@ extensions = [
     Extension(
         "emu.workload.traces._records",
         ["emu/workload/traces/_records.pyx"],
+        depends=["emu/workload/traces/_records.h"],
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
     ),
 ]
@@ -110,7 +111,7 @@ setup(
     python_requires=">=3.9",
     packages=find_packages(include=["emu", "emu.*"]),
     package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.h", "*.pyi", "py.typed", "data/*"],
-                  "emu.workload.traces": ["*.pyx"]},
+                  "emu.workload.traces": ["*.pyx", "*.h"]},
     ext_modules=cythonize(extensions, compiler_directives=directives),
     install_requires=[
         "numpy>=1.24",

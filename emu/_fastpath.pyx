@@ -447,7 +447,8 @@ cdef class PlainTLB:
         """
         cdef Py_ssize_t n = addr.shape[0], r = 0, bad = -1
         cdef bint has_size = size is not None
-        cdef uint64_t extra = 0, skipped = 0, misses = self.misses, clock = self.clock
+        cdef uint64_t extra = 0, skipped = 0, misses = self.misses, clock = self.clock, a
+        cdef uint64_t pmask = ((<uint64_t> 1) << self.page_shift) - 1
         cdef Scan sc
         cdef ScanFn scan
         cdef int m
@@ -477,7 +478,14 @@ cdef class PlainTLB:
                     bad = r
                     break
                 self.clock = clock
-                m = self.straddle(sc.addr[r], sc.size[r] if has_size else 1)
+                a = sc.addr[r]
+                if not has_size or sc.size[r] - 1 <= pmask - (a & pmask):
+                    # one page (the most common case by far): the filter missed it
+                    self.translate(a >> sc.shift)
+                    clock = self.clock
+                    r += 1
+                    continue
+                m = self.straddle(a, sc.size[r])
                 clock = self.clock
                 if m == 0:
                     bad = r

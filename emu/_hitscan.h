@@ -70,8 +70,10 @@ emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size
             v = vv[j];
             bad |= fvpn[v & fmask] ^ v;
         }
-        if (bad)
-            goto lanes;
+        if (bad) {
+            bad = 0;            /* every kind and size is good: only the filter failed */
+            goto filter;
+        }
         if (lru) {
             for (j = 0; j < EMU_HITSCAN_GROUP; j++)
                 fstamp[vv[j] & fmask] = clock + 1 + (uint64_t) j;
@@ -99,6 +101,7 @@ lanes:
             bad |= (uint64_t) _mm256_movemask_pd(_mm256_castsi256_pd(off)) << q;
         }
     }
+filter:
     for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
         v = vv[j];
         bad |= (uint64_t) (fvpn[v & fmask] != v) << j;
