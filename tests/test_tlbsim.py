@@ -407,3 +407,66 @@ def test_config_is_frozen_and_reports_ways():
 def test_module_doctest():
     failures, tried = doctest.testmod(emu.run.tlb)
     assert tried > 0 and failures == 0
+
+
+# --------------------------------------------------------------------------
+# a trace's sizes are dropped where every access lies on one page
+# --------------------------------------------------------------------------
+
+records = pytest.importorskip("emu.workload.traces._records")
+
+
+@pytest.mark.parametrize("addr,size,shift,expected", [
+    ([0, 4095], [4096, 1], 12, True),           # a whole page; the last byte of one
+    ([4095], [2], 12, False),                   # one byte over the boundary
+    ([8], [0], 12, False),                      # size 0 is never on a page
+    ([0], [0], 12, False),
+    ([0], [65536], 12, False),                  # larger than a 4K page ...
+    ([0], [65536], 16, True),                   # ... one 64K page exactly
+    ([2**64 - 1], [1], 12, True),               # the very last byte
+    ([2**64 - 1], [2], 12, False),              # wraps past 2**64
+    ([4096 * 7 + 4000] * 9 + [4096 * 7 + 4090], [96] * 9 + [7], 12, False),
+])
+def test_one_page_each_known_answers(addr, size, shift, expected):
+    for n in (1, 17, 100):                      # the odd one out at each end of a run
+        a = np.array((addr * n)[:max(n, len(addr))], np.uint64)
+        s = np.array((size * n)[:max(n, len(size))], np.uint32)
+        assert records.one_page_each(a, s, shift) is expected
+        if not expected and len(addr) == 1:
+            # one bad record among many good ones, at every place
+            good_a, good_s = np.zeros(40, np.uint64), np.ones(40, np.uint32)
+            for i in (0, 1, 7, 8, 31, 39):
+                a2, s2 = good_a.copy(), good_s.copy()
+                a2[i], s2[i] = addr[0], size[0]
+                assert records.one_page_each(a2, s2, shift) is False
+
+
+def test_a_trace_whose_sizes_are_dropped_counts_as_with_them(tmp_path, monkeypatch):
+    # chunks of 1000 records: the first half stays on its pages, the second
+    # half holds accesses that straddle two; the counts must be those the
+    # sizes give, and those of the reference backend
+    from emu.workload.traces import write_trace_npy
+    rng = np.random.default_rng(3)
+    n = 6000
+    addr = rng.integers(0, 300, n).astype(np.uint64) * np.uint64(PAGE) \
+        + rng.integers(0, 4000, n).astype(np.uint64)
+    size = rng.integers(1, 97, n).astype(np.uint32)
+    straddle = addr[3000:] | np.uint64(PAGE - 8)
+    addr[3000::50] = straddle[::50]
+    kind = rng.integers(0, 4, n).astype(np.uint8)
+    p = tmp_path / "t.npy"
+    write_trace_npy(p, addr, kind, size)
+    seen = []
+    real = records.one_page_each
+    monkeypatch.setattr(emu.run.tlb, "one_page_each",
+                        lambda a, s, sh: seen.append(real(a, s, sh)) or seen[-1])
+    for policy in ("fifo", "lru"):
+        cfg = dict(entries=32, policy=policy, chunk=1000)
+        seen.clear()
+        dropped = emu.run.tlb.simulate_trace(p, TLBSimConfig(**cfg))
+        assert seen == [True] * 3 + [False] * 3
+        ref = emu.run.tlb.simulate_trace(p, TLBSimConfig(backend="reference", **cfg))
+        kept = simulate_arrays(addr, kind, size, TLBSimConfig(**cfg))
+        assert numbers(dropped)["translations"] > n
+        for k in ("records", "translations", "hits", "misses", "compulsory_misses"):
+            assert dropped[k] == ref[k] == kept[k], k

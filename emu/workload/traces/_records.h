@@ -21,6 +21,29 @@
 
 #include <stdint.h>
 
+/* Whether every access [a, a + s) of the n records lies within one page of
+ * pmask + 1 bytes (a size of 0 never does): with x = s - 1 (all ones for s =
+ * 0), the access stays on its page exactly when neither x nor (a & pmask) + x
+ * has a bit above pmask.  Adds, ands and ors only, so the compiler takes
+ * several records a step; built twice, for AVX2 and for any x86-64 (or any
+ * CPU), and chosen once by emu_records_have_avx2. */
+__attribute__((always_inline)) static inline int
+emu_one_page_each_body(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
+{
+    uint64_t bad = 0, x;
+    int64_t i;
+    for (i = 0; i < n; i++) {
+        x = (uint64_t) s[i] - 1;
+        bad |= x | ((a[i] & pmask) + x);
+    }
+    return (bad & ~pmask) == 0;
+}
+
+static int emu_one_page_each(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
+{
+    return emu_one_page_each_body(a, s, n, pmask);
+}
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
@@ -47,6 +70,12 @@ static int emu_records_have_avx2(void)
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,                                     \
     b == 0 ? 8 : -1, b == 1 ? 8 : -1, b == 2 ? 8 : -1, b == 3 ? 8 : -1,                 \
     -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1)
+
+__attribute__((target("avx2"))) static int
+emu_one_page_each_avx2(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
+{
+    return emu_one_page_each_body(a, s, n, pmask);
+}
 
 __attribute__((target("avx2"))) static void
 emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind, uint32_t *size,
@@ -100,6 +129,12 @@ emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind, uint32_
 #else
 
 static int emu_records_have_avx2(void) { return 0; }
+
+static int emu_one_page_each_avx2(const uint64_t *a, const uint32_t *s, int64_t n,
+                                  uint64_t pmask)
+{
+    return emu_one_page_each(a, s, n, pmask);
+}
 
 static void emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind,
                         uint32_t *size, uint8_t *kmax, uint32_t *smin, uint32_t *smax)

@@ -16,10 +16,14 @@ cdef extern from "_records.h" nogil:
     int emu_records_have_avx2()
     void emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind,
                      uint32_t *size, uint8_t *kmax, uint32_t *smin, uint32_t *smax)
+    int emu_one_page_each(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
+    int emu_one_page_each_avx2(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
+
+cdef bint HAVE_AVX2 = emu_records_have_avx2() != 0
 
 # whether packed records are split eight at a time (the CPU's answer, which
 # set_vector_split can turn off, so that tests compare the two paths)
-cdef bint VECTOR_SPLIT = emu_records_have_avx2() != 0
+cdef bint VECTOR_SPLIT = HAVE_AVX2
 
 
 def set_vector_split(bint on):
@@ -27,7 +31,7 @@ def set_vector_split(bint on):
     never; returns the previous setting.  The arrays are the same either way."""
     global VECTOR_SPLIT
     cdef bint was = VECTOR_SPLIT
-    VECTOR_SPLIT = on and emu_records_have_avx2() != 0
+    VECTOR_SPLIT = on and HAVE_AVX2
     return was
 
 
@@ -75,3 +79,25 @@ def split_fields(const uint8_t[::1] records, Py_ssize_t itemsize, Py_ssize_t add
                 smax = sv if sv > smax else smax
             p += itemsize
     return kmax <= kind_max and (s == NULL or (smin >= 1 and smax <= size_max))
+
+
+def one_page_each(const uint64_t[::1] addr, const uint32_t[::1] size, int shift):
+    """Whether every access ``[addr, addr + size)`` lies within one page of
+    ``2**shift`` bytes (a size of 0 never does): then each record translates
+    exactly the page of its first byte, as an access of one byte would."""
+    cdef Py_ssize_t n = addr.shape[0]
+    cdef uint64_t pmask
+    cdef int ok
+    if size.shape[0] != n:
+        raise ValueError("one_page_each: addr and size must have equal lengths")
+    if not 0 <= shift < 64:
+        raise ValueError(f"one_page_each: page shift {shift} outside 0..63")
+    if n == 0:
+        return True
+    pmask = ((<uint64_t> 1) << shift) - 1
+    with nogil:
+        if HAVE_AVX2:
+            ok = emu_one_page_each_avx2(&addr[0], &size[0], n, pmask)
+        else:
+            ok = emu_one_page_each(&addr[0], &size[0], n, pmask)
+    return ok != 0
