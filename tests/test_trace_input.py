@@ -572,6 +572,29 @@ def test_read_ahead_produces_one_item_ahead_and_no_more():
     assert list(it) == list(range(1, 10))
 
 
+def test_an_interrupted_read_ahead_leaves_no_helper_behind():
+    # interrupted while the helper works on an item (on a pipe, say), the
+    # consumer does not wait for it, and the helper ends once it is done
+    release = threading.Event()
+
+    def items():
+        yield 0
+        release.wait(10)
+        yield 1
+        yield 2
+
+    it = read_ahead(items())
+    assert next(it) == 0
+    with pytest.raises(KeyboardInterrupt):
+        it.throw(KeyboardInterrupt)         # returns at once: the helper still waits
+    helpers = [t for t in threading.enumerate() if t.name == "emu-read-ahead"]
+    assert any(t.is_alive() for t in helpers)
+    release.set()
+    for t in helpers:
+        t.join(10)
+    assert not any(t.is_alive() for t in helpers)
+
+
 def test_read_ahead_closes_what_it_reads_when_closed():
     closed = threading.Event()
 

@@ -397,9 +397,9 @@ def read_ahead(items: Iterable) -> Iterator:
         abandoned = producing           # interrupted while the helper waits, on a pipe say
         raise
     finally:
+        stop = True
+        go.release()                    # the helper ends after the item it is on
         if not abandoned:
-            stop = True
-            go.release()
             helper.join()
             close = getattr(it, "close", None)
             if close is not None:
