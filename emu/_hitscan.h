@@ -38,32 +38,45 @@ static int emu_cpu_has_avx2(void)
     return __builtin_cpu_supports("avx2");
 }
 
+/* Records i..i+3: their page numbers stored at vv, and a mask whose lane is
+ * all ones where the access stays on its page: a size not 0, and its last
+ * byte, a + s - 1, on the page of its first (a wrap past 2**64 lands on
+ * another page).  Without sizes every access is one byte.  Used both by a
+ * step and by the search for the record that ended it. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+emu_pages4(const uint64_t *addr, const uint32_t *size, int64_t i, __m128i sh, uint64_t *vv,
+           const int sized)
+{
+    const __m256i a = _mm256_loadu_si256((const __m256i *) (addr + i)),
+                  p = _mm256_srl_epi64(a, sh);
+    __m256i s, e;
+    _mm256_store_si256((__m256i *) vv, p);
+    if (!sized)
+        return _mm256_set1_epi64x(-1);
+    s = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *) (size + i)));
+    e = _mm256_srl_epi64(_mm256_add_epi64(a, _mm256_sub_epi64(s, _mm256_set1_epi64x(1))), sh);
+    return _mm256_andnot_si256(_mm256_cmpeq_epi64(s, _mm256_setzero_si256()),
+                               _mm256_cmpeq_epi64(e, p));
+}
+
 __attribute__((target("avx2"), always_inline)) static inline int64_t
 emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size,
                  int64_t r, int64_t n, int shift, const uint64_t *fvpn, uint64_t fmask,
                  uint64_t *fstamp, uint64_t *clock_, const int lru, const int sized)
 {
-    const __m256i one = _mm256_set1_epi64x(1), zero = _mm256_setzero_si256();
+    const __m256i ones = _mm256_set1_epi64x(-1);
     const __m128i sh = _mm_cvtsi32_si128(shift), kinds_bad = _mm_set1_epi8((char) 0xFC);
     uint64_t vv[EMU_HITSCAN_GROUP] __attribute__((aligned(32)));
     uint64_t clock = *clock_, bad, v;
-    __m256i a, e, s, off;
+    __m256i on;
     int j, q;
     while (r + EMU_HITSCAN_GROUP <= n) {
         if (!_mm_testz_si128(_mm_loadu_si128((const __m128i *) (kind + r)), kinds_bad))
             goto lanes;
-        off = zero;
-        for (q = 0; q < EMU_HITSCAN_GROUP; q += 4) {
-            a = _mm256_loadu_si256((const __m256i *) (addr + r + q));
-            _mm256_store_si256((__m256i *) (vv + q), _mm256_srl_epi64(a, sh));
-            if (sized) {
-                s = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *) (size + r + q)));
-                e = _mm256_srl_epi64(_mm256_add_epi64(a, _mm256_sub_epi64(s, one)), sh);
-                off = _mm256_or_si256(off, _mm256_or_si256(
-                    _mm256_xor_si256(e, _mm256_srl_epi64(a, sh)), _mm256_cmpeq_epi64(s, zero)));
-            }
-        }
-        if (sized && !_mm256_testz_si256(off, off))
+        on = ones;
+        for (q = 0; q < EMU_HITSCAN_GROUP; q += 4)
+            on = _mm256_and_si256(on, emu_pages4(addr, size, r + q, sh, vv + q, sized));
+        if (sized && !_mm256_testc_si256(on, ones))
             goto lanes;
         bad = 0;
         for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
@@ -91,15 +104,8 @@ lanes:
               _mm_and_si128(_mm_loadu_si128((const __m128i *) (kind + r)), kinds_bad),
               _mm_setzero_si128())) ^ 0xFFFF);
     for (q = 0; q < EMU_HITSCAN_GROUP; q += 4) {
-        a = _mm256_loadu_si256((const __m256i *) (addr + r + q));
-        _mm256_store_si256((__m256i *) (vv + q), _mm256_srl_epi64(a, sh));
-        if (sized) {
-            s = _mm256_cvtepu32_epi64(_mm_loadu_si128((const __m128i *) (size + r + q)));
-            e = _mm256_srl_epi64(_mm256_add_epi64(a, _mm256_sub_epi64(s, one)), sh);
-            off = _mm256_or_si256(_mm256_cmpeq_epi64(s, zero), _mm256_xor_si256(
-                      _mm256_cmpeq_epi64(e, _mm256_srl_epi64(a, sh)), _mm256_set1_epi64x(-1)));
-            bad |= (uint64_t) _mm256_movemask_pd(_mm256_castsi256_pd(off)) << q;
-        }
+        on = emu_pages4(addr, size, r + q, sh, vv + q, sized);
+        bad |= (uint64_t) (_mm256_movemask_pd(_mm256_castsi256_pd(on)) ^ 0xF) << q;
     }
 filter:
     for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
