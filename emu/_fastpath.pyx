@@ -132,6 +132,13 @@ cdef struct Scan:
     bint vector                  # the vector scan first (emu/_hitscan.h)
 
 
+cdef inline bint on_its_page(uint64_t a, uint64_t s, uint64_t pmask) noexcept nogil:
+    """Whether an access of ``s`` bytes at ``a`` stays on its page (of
+    ``pmask + 1`` bytes): ``s - 1 > pmask - offset`` exactly when it runs past
+    the page or has size 0 (``s - 1`` wraps)."""
+    return s - 1 <= pmask - (a & pmask)
+
+
 cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint lru,
                                  bint sized, bint all_kinds) noexcept nogil:
     """Consume records from ``r`` while each is a one-page hit in the resident
@@ -141,9 +148,8 @@ cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint 
     vector scan on, emu/_hitscan.h takes all but a short tail.  The loop
     below calls nothing, so every value it needs stays in a register; the
     rare record (a miss, a filter collision, a page straddle, an invalid kind
-    or size) ends it and is handled by the caller.  ``s - 1 > pmask - offset``
-    is true exactly when the access runs past its page or has size 0 (s - 1
-    wraps).  The flags are constants in each of the SCANS variants below, so
+    or size) ends it and is handled by the caller (``on_its_page`` is inlined).
+    The flags are constants in each of the SCANS variants below, so
     each compiles to its own loop.
     """
     cdef const uint64_t *addr = sc.addr
@@ -186,7 +192,7 @@ cdef inline Py_ssize_t scan_hits(Scan *sc, Py_ssize_t r, uint64_t *clock_, bint 
         v = a >> sh
         if sized:
             s = size[r]
-            if s - 1 > pmask - (a & pmask):
+            if not on_its_page(a, s, pmask):
                 break
         i = v & fm
         if fvpn[i] != v:
@@ -479,7 +485,7 @@ cdef class PlainTLB:
                     break
                 self.clock = clock
                 a = sc.addr[r]
-                if not has_size or sc.size[r] - 1 <= pmask - (a & pmask):
+                if not has_size or on_its_page(a, sc.size[r], pmask):
                     # one page (the most common case by far): the filter missed it
                     self.translate(a >> sc.shift)
                     clock = self.clock
