@@ -59,8 +59,12 @@ cdef class PlainTLB:
     cdef uint64_t *fstamp
     cdef int32_t *tloc
     cdef uint64_t fmask
+    # the records a scan took before it stopped (at a miss, mostly), averaged
+    # over the last scans: below SCALAR_BELOW the next scan is record by record
+    cdef double scan_gap
     # counters
     cdef public uint64_t records, translations, hits, misses, compulsory
+    cdef public uint64_t vector_scans, scalar_scans
 
     cdef int set_of(self, uint64_t vpn) noexcept nogil
     cdef int grow_pages(self) noexcept nogil

@@ -1,10 +1,11 @@
 """The vector hit scan of ``emu tlb`` (emu/_hitscan.h) against the record-by-record one.
 
 On a CPU with AVX2 the compiled PlainTLB consumes hits sixteen records at a
-time; ``set_vector_scan(False)`` turns that off.  Both must take exactly the
-same records, store the same LRU times and stop at the same record as the
-reference twin, whatever lane of a group the record that ends a run of hits
-falls in.  The traces here are long runs of hits on a resident set (where the
+time; ``set_vector_scan(False)`` turns that off.  Where misses come every few
+dozen records it switches to the record-by-record scan and back
+(``set_scalar_below``).  Every way must take exactly the same records, store
+the same LRU times and stop at the same record as the reference twin, whatever
+lane of a group the record that ends a run of hits falls in.  The traces here are long runs of hits on a resident set (where the
 vector scan works) broken by every kind of record that ends one: a miss, an
 access straddling a page, a kind above 3, a size of 0, an access wrapping past
 2**64, and pages that collide in the resident filter.
@@ -21,15 +22,24 @@ from emu.hw.tlb import POLICIES
 
 GROUP = 16                                  # EMU_HITSCAN_GROUP
 VECTOR = fastpath.vector_scan_available()
-PATHS = [True, False] if VECTOR else [False]
+SCALAR_BELOW = 48.0                         # the compiled default
+# the scans: vector only, switching by the records between misses, record by record
+PATHS = ["vector", "switching", "scalar"] if VECTOR else ["scalar"]
+
+
+def use(path):
+    fastpath.set_vector_scan(path != "scalar")
+    fastpath.set_scalar_below(0 if path == "vector" else SCALAR_BELOW)
 
 
 @pytest.fixture
 def scan_path():
-    """Yields a function that selects the vector or the scalar scan, restored after."""
-    was = fastpath.set_vector_scan(True)
-    yield fastpath.set_vector_scan
+    """Yields ``use``, which selects a scan; the settings are restored after."""
+    was, below = fastpath.set_vector_scan(True), fastpath.set_scalar_below(SCALAR_BELOW)
+    assert below == SCALAR_BELOW
+    yield use
     fastpath.set_vector_scan(was)
+    fastpath.set_scalar_below(below)
 
 
 def runs_of_hits(rng, n, hot_pages, shift, breaks=0.01, spread=1):
@@ -56,8 +66,8 @@ def run_all(addr, kind, size, entries, ways, policy, shift, mask, scan_path, chu
     and of the reference twin, running the trace in chunks."""
     chunk = chunk or len(addr)
     out = []
-    for backend, vector in [("cython", v) for v in PATHS] + [("reference", False)]:
-        scan_path(vector)
+    for backend, path in [("cython", p) for p in PATHS] + [("reference", "scalar")]:
+        scan_path(path)
         impl = emu.engine.get(backend)
         t = impl.PlainTLB(entries, ways, policy, shift, -1, 3)
         bad = -1
@@ -161,10 +171,84 @@ def test_pages_that_share_a_filter_place(scan_path):
 
 
 def test_set_vector_scan_reports_and_restores(scan_path):
-    assert scan_path(False) is VECTOR
-    assert scan_path(True) is False
+    assert fastpath.set_vector_scan(False) is VECTOR
+    assert fastpath.set_vector_scan(True) is False
     # on a CPU without AVX2 the vector scan cannot be turned on
     assert fastpath.set_vector_scan(True) is VECTOR
+
+
+def test_set_scalar_below_reports_and_refuses(scan_path):
+    assert fastpath.set_scalar_below(10) == SCALAR_BELOW
+    assert fastpath.set_scalar_below(0) == 10
+    for bad in (-1, float("nan")):
+        with pytest.raises(ValueError, match="records must be >= 0"):
+            fastpath.set_scalar_below(bad)
+    assert fastpath.set_scalar_below(SCALAR_BELOW) == 0
+
+
+def scans(addr, policy="fifo", entries=64, chunk=None, size=None):
+    """(vector scans, scalar scans, counters) of a compiled TLB on ``addr``."""
+    t = fastpath.PlainTLB(entries, entries, policy, 12)
+    chunk = chunk or len(addr)
+    for i in range(0, len(addr), chunk):
+        assert t.run(addr[i:i + chunk], np.zeros(min(chunk, len(addr) - i), np.uint8),
+                     None if size is None else size[i:i + chunk]) == -1
+    return t.vector_scans, t.scalar_scans, t.counters()
+
+
+@pytest.mark.skipif(not VECTOR, reason="no vector scan on this CPU")
+def test_which_scan_runs_known_answers(scan_path):
+    """A scan stops at every miss; the mean of the records scans took starts
+    at SCALAR_BELOW and moves 1/8 of the way to each new one."""
+    scan_path("switching")
+    # all hits after one compulsory miss: the first scan (vector) stops at
+    # record 0 having taken none; the mean falls to 42, so the scan that takes
+    # the other 999, to the end, is record by record
+    hot = np.full(1000, 0x7000, np.uint64)
+    assert scans(hot)[:2] == (1, 1)
+    # every record misses (65 pages cycled through a 64-entry FIFO): 1,300
+    # scans that stop at a miss, and one after the last that finds the end;
+    # only the first is a vector one
+    cyc = (np.arange(1300, dtype=np.uint64) % np.uint64(65)) << np.uint64(12)
+    v, s, c = scans(cyc)
+    assert (v, s, c["misses"]) == (1, 1300, 1300)
+    # 200 hits between misses: the mean climbs back past 48 after a few scans
+    # (42 -> 61.8 at the first 200), and the rest are vector scans
+    pages = np.repeat(np.arange(100, dtype=np.uint64) << np.uint64(12), 200)
+    v, s, c = scans(pages)
+    assert c["misses"] == 100 and s == 1 and v == 100
+    # with the switch off, every scan is a vector one
+    scan_path("vector")
+    assert scans(cyc)[:2] == (1301, 0)
+    scan_path("scalar")
+    assert scans(cyc)[:2] == (0, 1301)
+
+
+@pytest.mark.skipif(not VECTOR, reason="no vector scan on this CPU")
+@pytest.mark.parametrize("policy", ["fifo", "lru"])
+@pytest.mark.parametrize("chunk", [None, 777])
+def test_switching_between_scans_changes_no_result(policy, chunk, scan_path):
+    """Phases of a miss every few records and of long runs of hits, in turn:
+    the switching scan goes both ways many times (within chunks and across
+    them) and every counter and the contents equal the reference's."""
+    rng = np.random.default_rng(11)
+    parts = []
+    for phase in range(40):
+        if phase % 2:
+            parts.append(rng.integers(0, 400, 300).astype(np.uint64))     # mostly misses
+        else:
+            parts.append(np.repeat(rng.integers(0, 30, 12).astype(np.uint64),
+                                   rng.integers(20, 300, 12)))             # runs of hits
+    vpn = np.concatenate(parts)
+    addr = (vpn << np.uint64(12)) + rng.integers(0, 4000, len(vpn)).astype(np.uint64)
+    size = rng.integers(1, 200, len(addr)).astype(np.uint32)         # some straddle
+    kind = rng.integers(0, 4, len(addr)).astype(np.uint8)
+    got = run_all(addr, kind, size, 32, 32, policy, 12, 0xF, scan_path, chunk=chunk)
+    assert all(g == got[0] for g in got)
+    scan_path("switching")
+    v, s, c = scans(addr, policy, 32, chunk, size)
+    assert v > 100 and s > 1000                   # both scans, many times each
+    assert c == got[0][1]
 
 
 def test_emu_tlb_results_do_not_depend_on_the_path(scan_path):
@@ -174,8 +258,8 @@ def test_emu_tlb_results_do_not_depend_on_the_path(scan_path):
     with open_trace(default_trace_path()) as t:
         ch = next(iter(t.chunks(200_000)))
     res = []
-    for vector in PATHS:
-        scan_path(vector)
+    for path in PATHS:
+        scan_path(path)
         for policy in ("fifo", "lru"):
             r = simulate_arrays(ch.addr, ch.kind, ch.size,
                                 config=TLBSimConfig(entries=64, policy=policy))
