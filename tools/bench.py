@@ -17,8 +17,11 @@ Sections:
   the ceiling of the Cython path on this machine, to set against
   ``needed_for_20x_pycachesim``; and the memory traffic each implies against
   the machine's plain read bandwidth (numpy ``sum`` over 64 MB).
+  ``miss_ns``: what a miss adds to a hit, from the two rates.
   ``vector_scan`` says whether the kernel ran its AVX2 hit scan (the CPU's
-  answer); ``scalar`` repeats the Cython rates with it turned off.
+  answer) and ``scans`` how often it did (``vector``) and how often it
+  scanned record by record (``scalar``, where misses came close together);
+  ``scalar`` repeats the Cython rates with the vector scan turned off.
 * ``e2e``    — ``emu tlb FILE`` as a whole process (start-up, reading and
   the kernel) against pycachesim as a whole process reading the same file
   the simplest way (``np.load`` for ``.npz`` / ``.npy``, a Python loop over
@@ -35,6 +38,11 @@ Sections:
   bytecode first, as an install does (``bytecode``): a checkout run with
   ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile them from source
   in every process, which pycachesim's installed modules never do.
+  For the compressed ``.npz``, ``bound_s``: emu's start-up plus inflating
+  its largest member in one stream (``largest_member_inflate_s``, in
+  process, with the inflate emu uses), which no reader can split across
+  cores; ``bound_vs_pycachesim`` is the best ratio such a reader could reach
+  here.
 * ``system`` — guest accesses per second of a full-system run (1 VM, 1 vCPU,
   direct/asm/pfn-cache, one host task; ``--set KEY=VALUE`` changes it, e.g.
   ``--set machine.core=e500``) against pycachesim's plain-TLB rate on the same
@@ -153,6 +161,9 @@ def section_tlb(args) -> dict:
             config=TLBSimConfig(entries=64, policy=policy)), args.repeat)
         assert {k: ref[k] for k in ("hits", "misses")} == {k: cy_small[k] for k in ("hits", "misses")}
         hit_s, hit_res = best(lambda: simulate_arrays(folded, kind, size, config=cfg), args.repeat)
+        tlb = fastpath.PlainTLB(64, 64, policy, 12)
+        tlb.run(addr, kind, size)
+        scans = {"vector": tlb.vector_scans, "scalar": tlb.scalar_scans}
         was = fastpath.set_vector_scan(False)
         sc_s, sc_res = best(lambda: simulate_arrays(addr, kind, size, config=cfg), args.repeat)
         sc_hit_s, _ = best(lambda: simulate_arrays(folded, kind, size, config=cfg), args.repeat)
@@ -164,6 +175,8 @@ def section_tlb(args) -> dict:
             "cython_per_s": cy_rate, "pycachesim_per_s": n / pcs_s,
             "cython_hit_loop_per_s": hit_res["translations"] / hit_s,
             "hit_loop_misses": hit_res["misses"],
+            "miss_ns": (cy_s - hit_s * n / hit_res["translations"]) / res["misses"] * 1e9,
+            "scans": scans,
             "needed_for_20x_pycachesim": 20 * n / pcs_s,
             "cython_gb_s": out["trace_bytes_per_record"] * len(addr) / cy_s / 1e9,
             "needed_for_20x_gb_s": out["trace_bytes_per_record"] * 20 * n / pcs_s / 1e9,
@@ -291,6 +304,20 @@ def process_time(cmd: list, repeat: int) -> tuple[float, float, str]:
     return min(walls), min(cpus), out
 
 
+def inflate_largest_member(path: str) -> int:
+    """Inflate the largest member of a deflated ``.npz`` as emu's reader does
+    (one stream, into a reused buffer, its CRC checked); its size."""
+    from emu.workload.traces.npz import _Inflater
+    with open_trace(path) as t:
+        m = max(t._members.values(), key=lambda m: m.info.file_size)
+        r, buf, out = _Inflater(t.source, m), bytearray(1 << 20), 0
+        while True:
+            k = r.readinto(buf)
+            if not k:
+                return out
+            out += k
+
+
 def section_e2e(args) -> dict:
     d = args.e2e_dir or os.path.join(tempfile.gettempdir(), "emu-bench-e2e")
     paths = e2e_files(d, args.e2e_records, args.e2e_lackey_records)
@@ -312,6 +339,11 @@ def section_e2e(args) -> dict:
         assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
         read_s, read_cpu, _ = process_time([sys.executable, "-c", EMU_READ_ONLY, path],
                                            args.repeat)
+        if label == "npz_deflated":
+            inflate_s = best(lambda: inflate_largest_member(path), args.repeat)[0]
+            out["npz_deflated_bound"] = {
+                "largest_member_inflate_s": inflate_s, "bound_s": start_s + inflate_s,
+                "bound_vs_pycachesim": pcs_s / (start_s + inflate_s)}
         out[label] = {
             "file_bytes": os.path.getsize(path), "translations": res["translations"],
             "hits": res["hits"], "misses": res["misses"],
