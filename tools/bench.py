@@ -26,7 +26,8 @@ Sections:
   the kernel) against pycachesim as a whole process reading the same file
   the simplest way (``np.load`` for ``.npz`` / ``.npy``, a Python loop over
   ``gzip.open`` lines for lackey) and feeding its fastest API one list of
-  page addresses; 64 entries, FIFO.  For a stored ``.npz`` (what ``emu trace
+  page addresses; 64 entries, FIFO (and LRU on the ``.npy``: ``npy_lru``).
+  For a stored ``.npz`` (what ``emu trace
   import`` writes), a compressed ``.npz``, a structured ``.npy`` (``--e2e-records``
   records each) and gzip'd lackey text (``--e2e-lackey-records``).  The ratio
   is pycachesim's wall time over emu's (and, steadier on a loaded machine,
@@ -328,13 +329,16 @@ def section_e2e(args) -> dict:
            "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu,
            "bytecode": "compiled" if compiled else "compiling failed",
            "gzip_inflate": "isal" if trace_lackey._FastGzipFile is not None else "zlib"}
-    for label, path in paths.items():
+    runs = [(label, path, "fifo") for label, path in paths.items()]
+    runs.append(("npy_lru", paths["npy"], "lru"))
+    for label, path, policy in runs:
         if args.e2e_format and label not in args.e2e_format:
             continue
-        emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json"], args.repeat)
+        emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json", "--policy", policy],
+                                            args.repeat)
         res = json.loads(text)
         script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
-        pcs_s, pcs_cpu, pcs = process_time([sys.executable, "-c", script, path, "FIFO"],
+        pcs_s, pcs_cpu, pcs = process_time([sys.executable, "-c", script, path, policy.upper()],
                                            args.pcs_repeat)
         assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
         read_s, read_cpu, _ = process_time([sys.executable, "-c", EMU_READ_ONLY, path],
@@ -553,7 +557,7 @@ def main() -> int:
     ap.add_argument("--e2e-lackey-records", type=int, default=5_000_000,
                     help="records of the gzip'd lackey trace of --section e2e")
     ap.add_argument("--e2e-format", action="append",
-                    choices=["npz_stored", "npz_deflated", "npy", "lackey_gz"],
+                    choices=["npz_stored", "npz_deflated", "npy", "npy_lru", "lackey_gz"],
                     help="only these files in --section e2e (default: all)")
     ap.add_argument("--e2e-dir", help="where --section e2e keeps its traces "
                                       "(default: emu-bench-e2e in the temporary directory)")
