@@ -213,7 +213,7 @@ def test_which_scan_runs_known_answers(scan_path):
     v, s, c = scans(cyc)
     assert (v, s, c["misses"]) == (1, 1300, 1300)
     # 200 hits between misses: the mean climbs back past 48 after a few scans
-    # (42 -> 61.8 at the first 200), and the rest are vector scans
+    # (42 -> 61.6 after the scan that takes 199), and the rest are vector scans
     pages = np.repeat(np.arange(100, dtype=np.uint64) << np.uint64(12), 200)
     v, s, c = scans(pages)
     assert c["misses"] == 100 and s == 1 and v == 100
