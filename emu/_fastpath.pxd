@@ -59,6 +59,12 @@ cdef class PlainTLB:
     cdef uint64_t *fstamp
     cdef int32_t *tloc
     cdef uint64_t fmask
+    # LRU over 16 to 64 ways: per set, the LRU_QUEUE ways used longest ago as
+    # last found (a time << 6 | way each, in order, lq_next[set] the next to
+    # try); a way is the victim while its time is still the one found
+    cdef uint64_t *lq
+    cdef int32_t *lq_next
+    cdef int32_t *lq_len
     # the records a scan took before it stopped (at a miss, mostly), averaged
     # over the last scans: below SCALAR_BELOW the next scan is record by record
     cdef double scan_gap

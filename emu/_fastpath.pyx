@@ -96,6 +96,7 @@ cdef extern from "_hitscan.h" nogil:
                                 uint64_t *clock)
     HitScan emu_hitscan, emu_hitscan_sized, emu_hitscan_lru, emu_hitscan_lru_sized
     int emu_argmin_at(const uint64_t *t, const int32_t *at, int n, int vector)
+    void emu_least_at_avx2(const uint64_t *t, const int32_t *at, int n, int k, uint64_t *out)
 
 # Whether the scans of all kinds take whole steps of EMU_HITSCAN_GROUP records
 # with AVX2 (emu/_hitscan.h) before the record-by-record loop, and LRU takes its
@@ -243,6 +244,13 @@ SCANS[:] = [scan_0, scan_1, scan_2, scan_3, scan_4, scan_5, scan_6, scan_7]
 # records and store the same times: only the speed depends on the choice.
 cdef double SCALAR_BELOW = 48.0
 
+# LRU's victims over 16 to 64 ways: how many of the ways used longest ago one
+# search finds (PlainTLB.lru_victim), and the clock below which a time fits in
+# the search's keys (time << 6 | way, a positive 64-bit integer)
+cdef enum:
+    LRU_QUEUE = 8
+cdef uint64_t LRU_QUEUE_CLOCK = (<uint64_t> 1) << 57
+
 
 def set_scalar_below(double records):
     """Scan record by record while the mean records a scan took (over the
@@ -287,6 +295,9 @@ cdef class PlainTLB:
         self.fslot = NULL
         self.fstamp = NULL
         self.tloc = NULL
+        self.lq = NULL
+        self.lq_next = NULL
+        self.lq_len = NULL
         self.pages.keys = NULL
         self.pages.slots = NULL
         self.out_of_memory = False
@@ -320,6 +331,12 @@ cdef class PlainTLB:
         self.fslot = <int32_t *> calloc(f, sizeof(int32_t))
         self.fstamp = <uint64_t *> calloc(f + entries, sizeof(uint64_t))
         self.tloc = <int32_t *> calloc(entries, sizeof(int32_t))
+        if self.policy == POLICY_LRU and 16 <= ways <= 64 and ways % 8 == 0:
+            self.lq = <uint64_t *> calloc(self.sets * LRU_QUEUE, sizeof(uint64_t))
+            self.lq_next = <int32_t *> calloc(self.sets, sizeof(int32_t))
+            self.lq_len = <int32_t *> calloc(self.sets, sizeof(int32_t))
+            if self.lq == NULL or self.lq_next == NULL or self.lq_len == NULL:
+                raise MemoryError()
         if (self.where == NULL or self.fvpn == NULL or self.fslot == NULL
                 or self.fstamp == NULL or self.tloc == NULL):
             raise MemoryError()
@@ -335,6 +352,9 @@ cdef class PlainTLB:
         free(self.fslot)
         free(self.fstamp)
         free(self.tloc)
+        free(self.lq)
+        free(self.lq_next)
+        free(self.lq_len)
         free(self.pages.keys)
         free(self.pages.slots)
 
@@ -397,8 +417,31 @@ cdef class PlainTLB:
         return self.lru_victim(set_)
 
     cdef int lru_victim(self, int set_) noexcept nogil:
-        """The way of ``set_`` used longest ago: the least time (times are unique)."""
-        return emu_argmin_at(self.fstamp, &self.tloc[set_ * self.ways], self.ways, VECTOR_SCAN)
+        """The way of ``set_`` used longest ago: the least time (times are unique).
+
+        Over 16 to 64 ways with AVX2, the LRU_QUEUE ways used longest ago are
+        found at once and kept in order; a later miss takes the first of them
+        whose time is still the one found.  That way is the least: a time
+        only grows (a use or a new page stores the clock, past every time
+        found), the ways before it in the queue have been used or replaced
+        since, and every way outside the queue had a greater time already.
+        When none is left, they are found again.
+        """
+        cdef int32_t *at = &self.tloc[set_ * self.ways]
+        cdef uint64_t *q
+        cdef uint64_t key
+        if self.lq == NULL or not VECTOR_SCAN or self.clock >= LRU_QUEUE_CLOCK:
+            return emu_argmin_at(self.fstamp, at, self.ways, VECTOR_SCAN)
+        q = &self.lq[set_ * LRU_QUEUE]
+        while self.lq_next[set_] < self.lq_len[set_]:
+            key = q[self.lq_next[set_]]
+            self.lq_next[set_] += 1
+            if self.fstamp[at[key & 63]] == key >> 6:
+                return <int> (key & 63)
+        emu_least_at_avx2(self.fstamp, at, self.ways, LRU_QUEUE, q)
+        self.lq_len[set_] = LRU_QUEUE
+        self.lq_next[set_] = 1
+        return <int> (q[0] & 63)
 
     cdef void translate(self, uint64_t vpn) noexcept nogil:
         """Translate a page the resident filter does not hold, and file it there.

@@ -20,7 +20,8 @@
  * The CPU is asked once (emu_cpu_has_avx2); elsewhere, or with another
  * compiler, the scans consume nothing and the scalar scan does all.
  *
- * emu_argmin_at finds LRU's victim: the way whose last use is least.
+ * emu_argmin_at finds LRU's victim: the way whose last use is least;
+ * emu_least_at_avx2 the few ways used longest ago, in order.
  */
 #ifndef EMU_HITSCAN_H
 #define EMU_HITSCAN_H
@@ -214,5 +215,53 @@ static int emu_argmin_at(const uint64_t *t, const int32_t *at, int n, int vector
         return emu_argmin_at_avx2(t, at, n);
     return emu_argmin_at_scalar(t, at, n);
 }
+
+/* The k least of the n values t[at[i]], in increasing order, each given as
+ * t[at[i]] << 6 | i (so its place comes with it) in out[0..k-1].  Requires
+ * AVX2, n a multiple of 8 and at most 64, k <= n, and every value below
+ * 2**57 (the keys are then distinct, positive as signed 64-bit integers, and
+ * ordered as the values).  The keys are held in registers; each of the k
+ * rounds takes their minimum four lanes at a time, then sets the lanes equal
+ * to it past every other. */
+#define EMU_KEY_MAX 0x7FFFFFFFFFFFFFFFLL
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+__attribute__((target("avx2"))) static void emu_least_at_avx2(const uint64_t *t,
+                                                              const int32_t *at, int n,
+                                                              int k, uint64_t *out)
+{
+    uint64_t x[64] __attribute__((aligned(32)));
+    __m256i v[16], m, sw, top = _mm256_set1_epi64x(EMU_KEY_MAX);
+    int i, j, q = n / 4;
+    for (i = 0; i < n; i++)
+        x[i] = t[at[i]] << 6 | (uint64_t) i;
+    for (; i < 64; i++)
+        x[i] = (uint64_t) EMU_KEY_MAX;
+    for (i = 0; i < 16; i++)
+        v[i] = _mm256_load_si256((const __m256i *) (x + 4 * i));
+    for (j = 0; j < k; j++) {
+        __m256i a[8];
+        for (i = 0; i < 8; i++)
+            a[i] = _mm256_blendv_epi8(v[i], v[i + 8], _mm256_cmpgt_epi64(v[i], v[i + 8]));
+        for (i = 0; i < 4; i++)
+            a[i] = _mm256_blendv_epi8(a[i], a[i + 4], _mm256_cmpgt_epi64(a[i], a[i + 4]));
+        for (i = 0; i < 2; i++)
+            a[i] = _mm256_blendv_epi8(a[i], a[i + 2], _mm256_cmpgt_epi64(a[i], a[i + 2]));
+        m = _mm256_blendv_epi8(a[0], a[1], _mm256_cmpgt_epi64(a[0], a[1]));
+        sw = _mm256_permute4x64_epi64(m, 0x4E);
+        m = _mm256_blendv_epi8(m, sw, _mm256_cmpgt_epi64(m, sw));
+        sw = _mm256_permute4x64_epi64(m, 0xB1);
+        m = _mm256_blendv_epi8(m, sw, _mm256_cmpgt_epi64(m, sw));
+        out[j] = (uint64_t) _mm256_extract_epi64(m, 0);
+        for (i = 0; i < q; i++)
+            v[i] = _mm256_blendv_epi8(v[i], top, _mm256_cmpeq_epi64(v[i], m));
+    }
+}
+#else
+/* never called: without AVX2 the vector paths are off (emu_cpu_has_avx2) */
+static void emu_least_at_avx2(const uint64_t *t, const int32_t *at, int n, int k,
+                              uint64_t *out)
+{
+}
+#endif
 
 #endif

@@ -139,11 +139,12 @@ def test_the_record_that_ends_a_run_in_every_lane(lane, what, policy, scan_path)
         assert c["misses"] == 2
 
 
-@pytest.mark.parametrize("ways", [4, 8, 12, 64, 65, 128])
+@pytest.mark.parametrize("ways", [4, 8, 12, 16, 24, 64, 65, 128])
 def test_lru_victims_whatever_the_ways(ways, scan_path):
     """A hot set one page larger than the TLB, touched in a shuffled order:
     every miss chooses a victim by last use, over sets of 8 (the vector
-    minimum) or not, up to 64 ways and past it."""
+    minimum) or not, 16 to 64 (the queue of the ways used longest ago) or
+    not, up to 64 ways and past it."""
     rng = np.random.default_rng(ways)
     pages = ways + 1
     vpn = np.concatenate([rng.permutation(pages) for _ in range(40)]).astype(np.uint64)
@@ -266,3 +267,81 @@ def test_emu_tlb_results_do_not_depend_on_the_path(scan_path):
             res.append((policy, r["hits"], r["misses"], r["compulsory_misses"]))
     assert res[:2] == res[-2:]
     assert res[0][1] > 190_000 and res[1][2] < res[0][2]     # LRU misses less here
+
+
+def lru_tlb(ways, entries=None):
+    return fastpath.PlainTLB(entries or ways, ways, "lru", 12)
+
+
+def touch(t, *pages):
+    """Translate ``pages`` (page numbers, one record each) in order."""
+    addr = np.array(pages, np.uint64) << np.uint64(12)
+    assert t.run(addr, np.zeros(len(addr), np.uint8)) == -1
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_lru_victims_after_the_oldest_were_used_again(path, scan_path):
+    """Known answers, 16 ways: pages 0..15 fill the TLB in order; page 16
+    replaces 0, the least recently used.  Pages 1 and 3 are used again, so
+    the next misses replace 2, then 4, then 5: the ways found longest ago at
+    the first miss that have been used since are passed over."""
+    scan_path(path)
+    t = lru_tlb(16)
+    touch(t, *range(16))
+    touch(t, 16)
+    assert 0 not in t.contents() and 16 in t.contents()
+    touch(t, 1, 3)
+    for new, gone in ((17, 2), (18, 4), (19, 5)):
+        touch(t, new)
+        assert gone not in t.contents(), (new, gone)
+    assert sorted(t.contents()) == [1, 3] + list(range(6, 20))
+    assert t.counters()["misses"] == 20
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_lru_victims_when_every_way_found_was_used_again(path, scan_path):
+    """16 ways: after page 16 replaces 0, pages 1..8 (the eight found
+    longest ago, then) are used again; the next miss must search again and
+    replace 9, and the ones after it 10 and 11."""
+    scan_path(path)
+    t = lru_tlb(16)
+    touch(t, *range(16))
+    touch(t, 16)
+    touch(t, *range(1, 9))
+    for new, gone in ((17, 9), (18, 10), (19, 11)):
+        touch(t, new)
+        assert gone not in t.contents(), (new, gone)
+    assert sorted(t.contents()) == list(range(1, 9)) + list(range(12, 20))
+
+
+def test_lru_victims_when_the_vector_scan_is_turned_off_and_on(scan_path):
+    """One TLB whose run goes on with the vector scan off, then on again:
+    the ways found longest ago while it was on are checked again, not
+    trusted, and every counter and the contents equal the reference's."""
+    rng = np.random.default_rng(3)
+    vpn = np.concatenate([rng.permutation(40) for _ in range(60)]).astype(np.uint64)
+    vpn = np.repeat(vpn, rng.integers(1, 6, len(vpn)))
+    addr = vpn << np.uint64(12)
+    kind = np.zeros(len(addr), np.uint8)
+    ref = emu.engine.get("reference").PlainTLB(32, 32, "lru", 12, -1, 0)
+    ref.run(addr, kind)
+    t = fastpath.PlainTLB(32, 32, "lru", 12)
+    thirds = np.array_split(np.arange(len(addr)), 3)
+    for part, path in zip(thirds, ["switching", "scalar", "switching"]):
+        scan_path(path)
+        t.run(addr[part], kind[part])
+    assert t.counters() == ref.counters() and t.contents() == ref.contents()
+    assert t.counters()["misses"] > 500
+
+
+def test_lru_queues_are_per_set(scan_path):
+    """128 entries in 8 sets of 16 ways: pages of one set do not disturb the
+    order of another's; against the reference on a trace over every set."""
+    rng = np.random.default_rng(8)
+    vpn = rng.integers(0, 200, 20_000).astype(np.uint64)
+    vpn = np.repeat(vpn, rng.integers(1, 30, len(vpn)))
+    addr = vpn << np.uint64(12)
+    kind = np.zeros(len(addr), np.uint8)
+    got = run_all(addr, kind, None, 128, 16, "lru", 12, 0xF, scan_path, chunk=4096)
+    assert all(g == got[0] for g in got)
+    assert got[0][1]["misses"] > 5000
