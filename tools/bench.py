@@ -35,7 +35,8 @@ Sections:
   time goes: start-up (``emu tlb --help``), reading (every chunk of the
   trace, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which
   inflate emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files
-  are made once and kept in ``--e2e-dir``.  emu's modules are compiled to
+  are made once and kept in ``--e2e-dir``; each run of either tool starts
+  after its file has been read through, so both find it in the page cache.  emu's modules are compiled to
   bytecode first, as an install does (``bytecode``): a checkout run with
   ``PYTHONDONTWRITEBYTECODE`` set would otherwise compile them from source
   in every process, which pycachesim's installed modules never do.
@@ -287,13 +288,24 @@ def e2e_files(d: str, n: int, n_lackey: int) -> dict:
     return paths
 
 
-def process_time(cmd: list, repeat: int) -> tuple[float, float, str]:
+def warm(path: str) -> None:
+    """Read ``path`` through once, so that a run starts with it in the page
+    cache (this machine may evict pages of a file read a minute before)."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(1 << 24):
+            pass
+
+
+def process_time(cmd: list, repeat: int, path: str | None = None) -> tuple[float, float, str]:
     """(fastest wall seconds, least CPU seconds, stdout) of a whole process,
-    over ``repeat`` runs.  The CPU time (user + system, from the rusage of
-    reaped children) does not count the time spent waiting for a core, so
-    it is the steadier figure on a loaded machine."""
+    over ``repeat`` runs, each after ``path`` (if given) is read through.
+    The CPU time (user + system, from the rusage of reaped children) does
+    not count the time spent waiting for a core, so it is the steadier
+    figure on a loaded machine."""
     walls, cpus, out = [], [], ""
     for _ in range(repeat):
+        if path is not None:
+            warm(path)
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         t = time.perf_counter()
         p = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(HERE))
@@ -335,15 +347,16 @@ def section_e2e(args) -> dict:
         if args.e2e_format and label not in args.e2e_format:
             continue
         emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json", "--policy", policy],
-                                            args.repeat)
+                                            args.repeat, path)
         res = json.loads(text)
         script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
         pcs_s, pcs_cpu, pcs = process_time([sys.executable, "-c", script, path, policy.upper()],
-                                           args.pcs_repeat)
+                                           args.pcs_repeat, path)
         assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
         read_s, read_cpu, _ = process_time([sys.executable, "-c", EMU_READ_ONLY, path],
-                                           args.repeat)
+                                           args.repeat, path)
         if label == "npz_deflated":
+            warm(path)
             inflate_s = best(lambda: inflate_largest_member(path), args.repeat)[0]
             out["npz_deflated_bound"] = {
                 "largest_member_inflate_s": inflate_s, "bound_s": start_s + inflate_s,
