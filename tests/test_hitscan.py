@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 
 import emu._fastpath as fastpath
 import emu.engine
@@ -345,3 +346,37 @@ def test_lru_queues_are_per_set(scan_path):
     got = run_all(addr, kind, None, 128, 16, "lru", 12, 0xF, scan_path, chunk=4096)
     assert all(g == got[0] for g in got)
     assert got[0][1]["misses"] > 5000
+
+
+@settings(derandomize=True, max_examples=150, deadline=None)
+@given(geometry=st.sampled_from([(16, 16), (24, 24), (40, 40), (64, 64), (48, 16),
+                                 (128, 32), (192, 64), (64, 8), (30, 10)]),
+       policy=st.sampled_from(["lru", "fifo"]),
+       hot=st.integers(4, 120), runs=st.integers(1, 40), seed=st.integers(0, 2**32 - 1),
+       chunk=st.integers(1, 3000), below=st.sampled_from([0.0, 8.0, 48.0, 500.0]),
+       vector=st.booleans())
+def test_any_geometry_and_scan_setting_gives_the_references_counts(
+        geometry, policy, hot, runs, seed, chunk, below, vector):
+    """Random set counts and ways (the queue of oldest ways over 16 to 64,
+    the search over all otherwise), traces mixing runs of hits with misses,
+    any chunking, any threshold for switching scans: every counter and the
+    contents equal the reference's."""
+    entries, ways = geometry
+    rng = np.random.default_rng(seed)
+    vpn = rng.integers(0, hot, 600).astype(np.uint64)
+    vpn = np.repeat(vpn, rng.integers(1, runs + 1, len(vpn)))[:6000]
+    addr = (vpn << np.uint64(12)) + rng.integers(0, 4096, len(vpn)).astype(np.uint64)
+    size = rng.integers(1, 64, len(addr)).astype(np.uint32)
+    kind = rng.integers(0, 4, len(addr)).astype(np.uint8)
+    was = fastpath.set_vector_scan(vector), fastpath.set_scalar_below(below)
+    try:
+        tlbs = [impl.PlainTLB(entries, ways, policy, 12, -1, 0)
+                for impl in (fastpath, emu.engine.get("reference"))]
+        for t in tlbs:
+            for i in range(0, len(addr), chunk):
+                assert t.run(addr[i:i + chunk], kind[i:i + chunk], size[i:i + chunk]) == -1
+    finally:
+        fastpath.set_vector_scan(was[0])
+        fastpath.set_scalar_below(was[1])
+    assert tlbs[0].counters() == tlbs[1].counters()
+    assert tlbs[0].contents() == tlbs[1].contents()
