@@ -108,7 +108,7 @@ extensions = [
     Extension(
         "emu._fastpath",
         ["emu/_fastpath.pyx"],
-        depends=["emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_hitscan.h",
+        depends=["emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_hitscan.h", "emu/_cpu.h",
                  "emu/_codes.pxi", "emu/codes.py"],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
@@ -122,7 +122,8 @@ extensions = [
     Extension(
         "emu.workload.traces._records",
         ["emu/workload/traces/_records.pyx"],
-        depends=["emu/workload/traces/_records.h"],
+        depends=["emu/workload/traces/_records.h", "emu/_cpu.h"],
+        include_dirs=["emu"],                       # _cpu.h
         extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
     ),
 ]

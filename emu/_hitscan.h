@@ -17,7 +17,7 @@
  * step.  In a step that holds a record that is not a hit, every record is
  * checked at once and the first that fails ends the scan.
  *
- * The CPU is asked once (emu_cpu_has_avx2); elsewhere, or with another
+ * The CPU is asked once (emu_cpu_has_avx2, _cpu.h); elsewhere, or with another
  * compiler, the scans consume nothing and the scalar scan does all.
  *
  * emu_argmin_at finds LRU's victim: the way whose last use is least;
@@ -30,14 +30,10 @@
 
 #include <stdint.h>
 
+#include "_cpu.h"
+
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
-
-static int emu_cpu_has_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
 
 /* Records i..i+3: their page numbers stored at vv, and a mask whose lane is
  * all ones where the access stays on its page: a size not 0, and its last
@@ -134,8 +130,6 @@ filter:
     }
 
 #else
-
-static int emu_cpu_has_avx2(void) { return 0; }
 
 #define EMU_HITSCAN(NAME, LRU, SIZED)                                                   \
     static int64_t NAME(const uint64_t *addr, const uint8_t *kind, const uint32_t *size, \

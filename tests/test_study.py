@@ -409,7 +409,7 @@ def test_the_source_distribution_holds_what_the_extensions_are_built_from(tmp_pa
     with tarfile.open(archive) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
     needed = {"emu/_fastpath.pyx", "emu/_fastpath.pxd", "emu/_streamgen.pxi", "emu/_hitscan.h",
-              "emu/_codes.pxi", "emu/codes.py", "emu/workload/traces/_lackey.pyx",
+              "emu/_cpu.h", "emu/_codes.pxi", "emu/codes.py", "emu/workload/traces/_lackey.pyx",
               "emu/workload/traces/_records.pyx", "emu/workload/traces/_records.h",
               "emu/data/ls.npz", "README.md"}
     assert needed <= names, sorted(needed - names)

@@ -13,7 +13,7 @@
  * and one permutation across them gather each field of eight records into
  * one store: two of addr, one of size, 8 bytes of kind.
  *
- * The CPU is asked once (emu_records_have_avx2); elsewhere, or with another
+ * The CPU is asked once (emu_cpu_has_avx2, _cpu.h); elsewhere, or with another
  * compiler, emu_split13 copies nothing and the scalar loop does all.
  */
 #ifndef EMU_RECORDS_H
@@ -21,12 +21,14 @@
 
 #include <stdint.h>
 
+#include "_cpu.h"
+
 /* Whether every access [a, a + s) of the n records lies within one page of
  * pmask + 1 bytes (a size of 0 never does): with x = s - 1 (all ones for s =
  * 0), the access stays on its page exactly when neither x nor (a & pmask) + x
  * has a bit above pmask.  Adds, ands and ors only, so the compiler takes
  * several records a step; built twice, for AVX2 and for any x86-64 (or any
- * CPU), and chosen once by emu_records_have_avx2. */
+ * CPU), and chosen once by emu_cpu_has_avx2. */
 __attribute__((always_inline)) static inline int
 emu_one_page_each_body(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
 {
@@ -46,12 +48,6 @@ static int emu_one_page_each(const uint64_t *a, const uint32_t *s, int64_t n, ui
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
-
-static int emu_records_have_avx2(void)
-{
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx2");
-}
 
 /* a shuffle mask taking the 4 bytes at 9..12 of each lane to bytes 4*d .. 4*d+3 */
 #define EMU_SIZE_TO(d) _mm256_setr_epi8(                                               \
@@ -127,8 +123,6 @@ emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind, uint32_
 }
 
 #else
-
-static int emu_records_have_avx2(void) { return 0; }
 
 static int emu_one_page_each_avx2(const uint64_t *a, const uint32_t *s, int64_t n,
                                   uint64_t pmask)

@@ -13,13 +13,13 @@ from libc.stdint cimport int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
 cdef extern from "_records.h" nogil:
-    int emu_records_have_avx2()
+    int emu_cpu_has_avx2()
     void emu_split13(const uint8_t *p, int64_t n8, uint64_t *addr, uint8_t *kind,
                      uint32_t *size, uint8_t *kmax, uint32_t *smin, uint32_t *smax)
     int emu_one_page_each(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
     int emu_one_page_each_avx2(const uint64_t *a, const uint32_t *s, int64_t n, uint64_t pmask)
 
-cdef bint HAVE_AVX2 = emu_records_have_avx2() != 0
+cdef bint HAVE_AVX2 = emu_cpu_has_avx2() != 0
 
 # whether packed records are split eight at a time (the CPU's answer, which
 # set_vector_split can turn off, so that tests compare the two paths)
