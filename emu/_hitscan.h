@@ -165,12 +165,27 @@ static int emu_argmin_at_scalar(const uint64_t *t, const int32_t *at, int n)
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+/* The lane-wise least of two vectors of signed 64-bit integers. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+emu_min_epi64(__m256i a, __m256i b)
+{
+    return _mm256_blendv_epi8(a, b, _mm256_cmpgt_epi64(a, b));
+}
+
+/* The least of the four lanes of m, in every lane. */
+__attribute__((target("avx2"), always_inline)) static inline __m256i
+emu_hmin_epi64(__m256i m)
+{
+    m = emu_min_epi64(m, _mm256_permute4x64_epi64(m, 0x4E));
+    return emu_min_epi64(m, _mm256_permute4x64_epi64(m, 0xB1));
+}
+
 __attribute__((target("avx2"))) static int emu_argmin_at_avx2(const uint64_t *t,
                                                                const int32_t *at, int n)
 {
     const uint64_t flip = 0x8000000000000000ULL;
     uint64_t x[64] __attribute__((aligned(32)));
-    __m256i m0, m1, a, b, sw;
+    __m256i m0, m1;
     uint64_t places = 0;
     int i;
     for (i = 0; i < n; i++)
@@ -178,16 +193,10 @@ __attribute__((target("avx2"))) static int emu_argmin_at_avx2(const uint64_t *t,
     m0 = _mm256_load_si256((const __m256i *) x);
     m1 = _mm256_load_si256((const __m256i *) (x + 4));
     for (i = 8; i < n; i += 8) {
-        a = _mm256_load_si256((const __m256i *) (x + i));
-        b = _mm256_load_si256((const __m256i *) (x + i + 4));
-        m0 = _mm256_blendv_epi8(m0, a, _mm256_cmpgt_epi64(m0, a));
-        m1 = _mm256_blendv_epi8(m1, b, _mm256_cmpgt_epi64(m1, b));
+        m0 = emu_min_epi64(m0, _mm256_load_si256((const __m256i *) (x + i)));
+        m1 = emu_min_epi64(m1, _mm256_load_si256((const __m256i *) (x + i + 4)));
     }
-    m0 = _mm256_blendv_epi8(m0, m1, _mm256_cmpgt_epi64(m0, m1));
-    sw = _mm256_permute4x64_epi64(m0, 0x4E);
-    m0 = _mm256_blendv_epi8(m0, sw, _mm256_cmpgt_epi64(m0, sw));
-    sw = _mm256_permute4x64_epi64(m0, 0xB1);
-    m0 = _mm256_blendv_epi8(m0, sw, _mm256_cmpgt_epi64(m0, sw));
+    m0 = emu_hmin_epi64(emu_min_epi64(m0, m1));
     /* NOTE: every place of the minimum in one mask, then its first: a loop
      * that stopped at the first would mispredict its exit at every call */
     for (i = 0; i < n; i += 4)
@@ -224,7 +233,7 @@ __attribute__((target("avx2"))) static void emu_least_at_avx2(const uint64_t *t,
                                                               int k, uint64_t *out)
 {
     uint64_t x[64] __attribute__((aligned(32)));
-    __m256i v[16], m, sw, top = _mm256_set1_epi64x(EMU_KEY_MAX);
+    __m256i v[16], m, top = _mm256_set1_epi64x(EMU_KEY_MAX);
     int i, j, q = n / 4;
     for (i = 0; i < n; i++)
         x[i] = t[at[i]] << 6 | (uint64_t) i;
@@ -235,16 +244,12 @@ __attribute__((target("avx2"))) static void emu_least_at_avx2(const uint64_t *t,
     for (j = 0; j < k; j++) {
         __m256i a[8];
         for (i = 0; i < 8; i++)
-            a[i] = _mm256_blendv_epi8(v[i], v[i + 8], _mm256_cmpgt_epi64(v[i], v[i + 8]));
+            a[i] = emu_min_epi64(v[i], v[i + 8]);
         for (i = 0; i < 4; i++)
-            a[i] = _mm256_blendv_epi8(a[i], a[i + 4], _mm256_cmpgt_epi64(a[i], a[i + 4]));
+            a[i] = emu_min_epi64(a[i], a[i + 4]);
         for (i = 0; i < 2; i++)
-            a[i] = _mm256_blendv_epi8(a[i], a[i + 2], _mm256_cmpgt_epi64(a[i], a[i + 2]));
-        m = _mm256_blendv_epi8(a[0], a[1], _mm256_cmpgt_epi64(a[0], a[1]));
-        sw = _mm256_permute4x64_epi64(m, 0x4E);
-        m = _mm256_blendv_epi8(m, sw, _mm256_cmpgt_epi64(m, sw));
-        sw = _mm256_permute4x64_epi64(m, 0xB1);
-        m = _mm256_blendv_epi8(m, sw, _mm256_cmpgt_epi64(m, sw));
+            a[i] = emu_min_epi64(a[i], a[i + 2]);
+        m = emu_hmin_epi64(emu_min_epi64(a[0], a[1]));
         out[j] = (uint64_t) _mm256_extract_epi64(m, 0);
         for (i = 0; i < q; i++)
             v[i] = _mm256_blendv_epi8(v[i], top, _mm256_cmpeq_epi64(v[i], m));
