@@ -89,11 +89,13 @@ def compiler_accepts(flag: str) -> bool:
     return True
 
 
+OPT = ["-O0", "-g"] if DEBUG else ["-O3"]
 # NOTE: the fast path's tight loops aligned to 64 bytes: with the compiler's
 # default, which loop landed where depended on unrelated code, and the
 # record-by-record hit scan of emu tlb (the path of CPUs without AVX2) ran
 # a third slower after an unrelated change
-FAST = ["-O3"] + (["-falign-loops=64"] if compiler_accepts("-falign-loops=64") else [])
+FAST = OPT if DEBUG else OPT + (["-falign-loops=64"] if compiler_accepts("-falign-loops=64")
+                                else [])
 
 directives = {
     "language_level": "3",
@@ -112,19 +114,19 @@ extensions = [
                  "emu/_codes.pxi", "emu/codes.py"],
         include_dirs=[numpy.get_include()],
         define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")],
-        extra_compile_args=["-O0", "-g"] if DEBUG else FAST,
+        extra_compile_args=FAST,
     ),
     Extension(
         "emu.workload.traces._lackey",
         ["emu/workload/traces/_lackey.pyx"],
-        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+        extra_compile_args=OPT,
     ),
     Extension(
         "emu.workload.traces._records",
         ["emu/workload/traces/_records.pyx"],
         depends=["emu/workload/traces/_records.h", "emu/_cpu.h"],
         include_dirs=["emu"],                       # _cpu.h
-        extra_compile_args=["-O0", "-g"] if DEBUG else ["-O3"],
+        extra_compile_args=OPT,
     ),
 ]
 
