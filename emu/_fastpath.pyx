@@ -237,11 +237,12 @@ SCANS[:] = [scan_0, scan_1, scan_2, scan_3, scan_4, scan_5, scan_6, scan_7]
 # ends costs more than the records it saves.  A miss costs the vector scan
 # about 7 ns more than the record-by-record loop (on the benchmark's synthetic
 # trace) and a hit about 0.14 ns less (the hit loops on the shipped trace):
-# they break even near 50 records between misses.  PlainTLB.run keeps the mean of the records its last scans took (a
-# moving average, weight 1/8) and scans record by record while it is below
-# SCALAR_BELOW.  Thresholds from 32 to 128 measured within a few per cent of
-# each other on that trace and on the shipped one.  Both scans take the same
-# records and store the same times: only the speed depends on the choice.
+# they break even near 50 records between misses.  PlainTLB.run keeps the
+# mean of the records its last scans took (a moving average, weight 1/8) and
+# scans record by record while it is below SCALAR_BELOW.  Thresholds from 32
+# to 128 measured within a few per cent of each other on that trace and on
+# the shipped one.  Both scans take the same records and store the same
+# times: only the speed depends on the choice.
 cdef double SCALAR_BELOW = 48.0
 
 # LRU's victims over 16 to 64 ways: how many of the ways used longest ago one
