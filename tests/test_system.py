@@ -353,3 +353,40 @@ def test_run_writes_summary_and_tables(tmp_path):
     assert json.loads((tmp_path / "o" / "summary.json").read_text()) == s
     for table in ("exits", "tlb", "cycles", "profile"):
         assert (tmp_path / "o" / f"{table}.csv").read_text().count("\n") > 1
+
+
+# -- progress from the Python API ------------------------------------------------------
+
+
+def test_run_takes_a_progress_mode_a_callable_or_refuses_in_one_line(monkeypatch):
+    """``run(progress=...)`` takes what ``run_sweep`` and the CLI take: a mode,
+    a callable, or None; the bar never passes the run's end."""
+    import emu.run.progress as progress
+    from emu.errors import ConfigError
+
+    seen, ends = [], set()
+    short = DENSE[1:] + ["duration_ms=0.5"]
+    plain = run(default_scenario(), short)
+    called = run(default_scenario(), short, progress=lambda now, end: seen.append((now, end)))
+    assert seen and called.json() == plain.json()
+    assert all(e == seen[0][1] for _, e in seen)
+
+    class Bar(progress._Bar):          # records what the bar is told
+        def __init__(self):
+            super().__init__()
+            self.updates = []
+
+        def __call__(self, now, end):
+            super().__call__(now, end)
+            self.updates.append((self.bar.n, self.bar.total))
+            ends.add(id(self))
+
+    bars = []
+    monkeypatch.setattr(progress, "_Bar", lambda: bars.append(Bar()) or bars[-1])
+    assert run(default_scenario(), short, progress="bar").json() == plain.json()
+    assert len(bars) == 1 and bars[0].updates
+    assert all(n <= total for n, total in bars[0].updates)     # clamped at the end
+    assert bars[0].updates[-1][0] == bars[0].updates[-1][1]    # and reaches it
+    for bad in ("bra", 3):
+        with pytest.raises(ConfigError, match="^progress: expected None, a callable"):
+            run(default_scenario(), short, progress=bad)

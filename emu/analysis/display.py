@@ -9,6 +9,9 @@ notebook show the same numbers, formatted alike.
 ...                 "kvm": {"strategy": "direct", "handler": "asm", "pfn_source": "pfn-cache"}}}
 >>> describe(s)
 'default: direct, asm handler, pfn-cache, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
+>>> describe(dict(s, design={"label": "hypothetical: 7924bd41 without _tlbia (tid01, C)",
+...                          "hypothetical": True}))
+'default: direct, hypothetical: 7924bd41 without _tlbia (tid01, C), on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
 >>> describe_comparison("kvm.strategy", [("shadow", s), ("direct", s)])
 'default: kvm.strategy = shadow, direct, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
 """
@@ -19,7 +22,7 @@ import html
 
 from emu.report.text import key_figures
 
-__all__ = ["describe", "describe_comparison", "headline_html", "result_repr"]
+__all__ = ["describe", "describe_comparison", "design_name", "headline_html", "result_repr"]
 
 
 def _setting(s: dict) -> str:
@@ -27,12 +30,21 @@ def _setting(s: dict) -> str:
             f"{s['simulated_us']:,.1f} us simulated")
 
 
+def design_name(s: dict) -> str:
+    """The run's strategy, marked when no kernel shipped the design."""
+    hypothetical = (s.get("design") or {}).get("hypothetical")
+    return s["config"]["kvm"]["strategy"] + (" (hypothetical)" if hypothetical else "")
+
+
 def describe(s: dict) -> str:
-    """One line naming the run: scenario, design, machine, seed, simulated time."""
+    """One line naming the run: scenario, design (its label and commit when the
+    summary has them), machine, seed, simulated time."""
     cfg = s["config"]
     k = cfg["kvm"]
-    return (f"{cfg.get('name') or 'scenario'}: {k['strategy']}, {k['handler']} handler, "
-            f"{k['pfn_source']}, {_setting(s)}")
+    design = s.get("design")
+    what = (f"{k['strategy']}, {design['label']}" if design else
+            f"{k['strategy']}, {k['handler']} handler, {k['pfn_source']}")
+    return f"{cfg.get('name') or 'scenario'}: {what}, {_setting(s)}"
 
 
 def describe_comparison(key: str, runs: list) -> str:

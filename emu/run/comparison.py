@@ -24,6 +24,7 @@ from emu.errors import ConfigError
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
 from emu.run.plan import split_values
+from emu.run.progress import progress_of
 from emu.run.scenario import resolve, run
 
 
@@ -156,8 +157,9 @@ def run_variants(scenario, variants, overrides=(), progress=None,
     for v in variants:
         resolve(scenario, v.overrides(overrides))
     keys = list(dict.fromkeys(k for v in variants for k in v.values))
-    return Comparison(keys, list(variants),
-                      [run(scenario, v.overrides(overrides), progress) for v in variants], name)
+    with progress_of(progress) as progress:     # one bar over all the runs
+        runs = [run(scenario, v.overrides(overrides), progress) for v in variants]
+    return Comparison(keys, list(variants), runs, name)
 
 
 def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:

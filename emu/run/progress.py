@@ -51,11 +51,30 @@ class _Bar:
             self.base += self.bar.n - self.base
         if self.bar.total != self.base + end:
             self.bar.total = self.base + end
+        now = min(now, end)                           # a run's last quantum may pass its end
         self.bar.update(max(0, self.base + now - self.bar.n))
         self.offset = now
 
     def close(self) -> None:
         self.bar.close()
+
+
+MODES = ("auto", "bar", "lines", "none")
+
+
+@contextlib.contextmanager
+def progress_of(progress):
+    """The callback for the ``progress`` argument of the Python API: None or
+    ``"none"`` (no progress), a mode of :func:`make_progress`, or a callable
+    ``progress(now_cycles, end_cycles)`` used as it is."""
+    if progress is None or callable(progress):
+        yield progress
+        return
+    if progress not in MODES:
+        raise ConfigError(f"progress: expected None, a callable or one of "
+                          f"{', '.join(MODES)}, got {progress!r}")
+    with make_progress(progress) as reporter:
+        yield reporter
 
 
 @contextlib.contextmanager

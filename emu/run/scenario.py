@@ -17,13 +17,14 @@ import numpy as np
 import simpy
 
 from emu import __version__
-from emu.analysis.display import describe, headline_html, result_repr
+from emu.analysis.display import describe, design_name, headline_html, result_repr
 from emu.analysis.frames import run_frames
 from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.misses import write_misses
 from emu.run.outdir import Stage
+from emu.run.progress import progress_of
 from emu.stats import collect
 from emu.stats.figures import cycles_per_guest_access
 from emu.stats.misslog import miss_columns
@@ -114,8 +115,8 @@ class Result:
         return result_repr(self.summary)
 
     def _repr_html_(self) -> str:
-        label = self.summary["config"]["kvm"]["strategy"]
-        return headline_html([(label, self.summary)], describe(self.summary), "design")
+        return headline_html([(design_name(self.summary), self.summary)],
+                             describe(self.summary), "design")
 
 
 def run(scenario, overrides=(), progress=None) -> Result:
@@ -126,11 +127,15 @@ def run(scenario, overrides=(), progress=None) -> Result:
     ``config`` and reported in ``Result.execution``.  Its ``config`` records
     the keys the design resolved (``kvm.tid_scheme``, ``kvm.handler``) and its
     ``design`` the label, commit and whether it is hypothetical.
+
+    ``progress``: None, ``"auto"``, ``"bar"``, ``"lines"`` or a callable
+    ``progress(now_cycles, end_cycles)`` (:func:`emu.run.progress.progress_of`).
     """
     t0 = time.perf_counter()
-    machine = Machine(resolve(scenario, overrides), progress=progress)
+    with progress_of(progress) as progress:
+        machine = Machine(resolve(scenario, overrides), progress=progress)
+        cycles = machine.run()
     sc = machine.scenario                  # the design's unset keys resolved
-    cycles = machine.run()
     snap = machine.snapshot()
     sections, tables = collect(snap)
     config = scenario_to_dict(sc)
