@@ -114,6 +114,12 @@ class Machine:
         self.env = self.host.env
         n = scenario.sim.guest_accesses
         self.work = Work(n, self.host) if n is not None else None
+        # the guest accesses made by the middle of the counted window, to tell
+        # whether the run settled (a run of equal work has no middle known ahead)
+        self.half = None
+        if self.work is None:
+            end = self.us(scenario.duration_ms * 1000)
+            self.host.call_at(self.warmup + (end - self.warmup) // 2, self._note_half)
         self.miss_log = (MissLog(self.backend, scenario.sim.miss_log_max)
                          if scenario.sim.miss_log else None)
         self.alloc_host_pfn = self.host.alloc_host_pfn     # KVM's VMs fault pages in
@@ -222,6 +228,17 @@ class Machine:
         self.host_tasks.append(t)
         self.host.add(t)
 
+    def _note_half(self) -> None:
+        """The middle of the counted window: the guest accesses made so far.
+
+        Each CPU runs a quantum's accesses when the quantum starts, so the count
+        includes the quanta under way (at most QUANTUM_US each).  Left unset
+        when a CPU has not restarted its counters after the warm-up yet.
+        """
+        if not any(cpu.base is None for cpu in self.cpus) or not self.warmup:
+            self.half = (int(self.env.now),
+                         sum(p.accesses for guest in self.guests for p in guest.processes))
+
     def _restart_vm_counters(self) -> None:
         """The end of the warm-up: the VMs' page counters restart."""
         for kvm in self.kvms:
@@ -285,4 +302,5 @@ class Machine:
                         self.scenario.sim.repopulation_window, contexts, cpus, vms, per_vcpu,
                         self.timeline, processes,
                         self.work.done_at if self.work is not None else None,
-                        self.miss_log.written() if self.miss_log is not None else None)
+                        self.miss_log.written() if self.miss_log is not None else None,
+                        self.half)

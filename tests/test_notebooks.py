@@ -50,10 +50,17 @@ def display(value) -> str:
     if value is None:
         return "none"
     if isinstance(value, Figure):
-        buf = io.BytesIO()
-        value.savefig(buf, format="png")
-        assert buf.getvalue()[:8] == b"\x89PNG\r\n\x1a\n" and value.axes
-        return "figure"
+        # Jupyter shows a bare Figure only once pyplot has started its inline
+        # backend (here pandas' plotting does); emu's figures show themselves
+        own = hasattr(value, "_repr_png_")
+        if own:
+            png = value._repr_png_()
+        else:
+            buf = io.BytesIO()
+            value.savefig(buf, format="png")
+            png = buf.getvalue()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and value.axes
+        return "figure" if own else "bare figure"
     html = getattr(value, "_repr_html_", None)
     if callable(html):
         text = html()
@@ -86,7 +93,8 @@ def test_notebook_runs_from_a_comparison_to_a_frame_to_a_figure(path, tmp_path, 
             shown.append(display(value))
     seconds = time.process_time() - t0
     assert seconds < BUDGET, f"{path.name} took {seconds:.1f} CPU s"
-    assert shown.count("figure") >= 2 and shown.count("html") >= 4
+    assert shown.count("figure") >= 1 and shown.count("bare figure") >= 1
+    assert shown.count("html") >= 4
     assert type(namespace["cmp"]).__name__ == "Comparison"
     assert type(namespace["frames"]["cycles"]).__name__ == "DataFrame"
     assert (tmp_path / "results" / "cycles.png").is_file()

@@ -25,6 +25,7 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from emu.cli.report import add_report_parser, cmd_report
 from emu.params import default_scenario
@@ -132,7 +133,7 @@ EXPECTED = {
 @pytest.mark.parametrize("stem", sorted(plots.COMPARISON_PLOTS))
 def test_each_plot_writes_png_and_svg_with_title_labels_and_legend(stem, runs, tmp_path):
     fig = plots.COMPARISON_PLOTS[stem](runs, tmp_path / stem)
-    assert type(fig).__name__ == "Figure" and fig.axes
+    assert isinstance(fig, Figure) and fig.axes and fig._repr_png_()[:4] == b"\x89PNG"
     paths = (str(tmp_path / f"{stem}.png"), str(tmp_path / f"{stem}.svg"))
     assert all(os.path.isfile(p) for p in paths)
     check_files(paths, *EXPECTED[stem], *DESIGNS)
@@ -211,7 +212,7 @@ def test_plots_return_figures_and_write_nothing_without_a_path(results, tmp_path
     before = plt.get_fignums()
     figs = [fn(results) for fn in plots.COMPARISON_PLOTS.values()]   # Results stand for summaries
     figs.append(plots.occupancy_timeline(dict(results)["direct"]))    # its own timeline
-    assert all(type(f).__name__ == "Figure" and f.axes for f in figs)
+    assert all(isinstance(f, Figure) and f.axes for f in figs)
     assert os.listdir(tmp_path) == []
     assert plt.get_fignums() == before            # nothing registered with pyplot
     (png,) = plots.save_figure(figs[1], tmp_path / "cycles", ("png",), 40)

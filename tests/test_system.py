@@ -17,7 +17,7 @@ import pytest
 from emu.params import default_scenario
 from emu.machine import Machine
 from emu.run import resolve, run
-from emu.stats import collect
+from emu.stats import collect, figures
 
 WS_PAGES = 20
 CODE_PAGES = 4
@@ -129,6 +129,26 @@ class Base:
         assert sum(warm["cycles"].values()) == warm["measured_cpu_cycles"]
         assert warm["measured_cpu_cycles"] == warm["simulated_cycles"] - start
         assert cold["measured_cpu_cycles"] == cold["simulated_cycles"]
+
+    def test_halves_tell_a_run_that_counts_the_first_fill(self):
+        # the run of the test above, cut at the middle of its counted window:
+        # from the start, the first half (0-1.5 ms) holds the whole first fill
+        # (a page fault of 49 exits per page) and costs far more per guest
+        # access than the second; after a 2 ms warm-up both halves are steady
+        over = ("kvm.strategy=direct-save-on-switch", "duration_ms=3")
+        for s, at, settled in ((summary(self.backend, *over), 3 * 667_000 // 2, False),
+                               (summary(self.backend, *over, "sim.warmup_ms=2"),
+                                2 * 667_000 + 667_000 // 2, True)):
+            h = s["halves"]
+            assert h["at_cycles"] == at
+            assert sum(h["guest_accesses"]) == s["guest_accesses"] and min(h["guest_accesses"]) > 0
+            (start,) = s["cpu_measured_from"]
+            assert h["cycles_per_guest_access"] == [(at - start) / h["guest_accesses"][0],
+                                                    (s["simulated_cycles"] - at)
+                                                    / h["guest_accesses"][1]]
+            assert figures.settled(s) is settled
+        first, second = summary(self.backend, *over)["halves"]["cycles_per_guest_access"]
+        assert first > 2 * second
 
     def test_warmup_breakdown_adds_up_on_each_cpu(self):
         s = summary(self.backend, "machine.cpus=2", "vm.0.vcpus=2", "sim.warmup_ms=0.7")
@@ -353,6 +373,24 @@ def test_run_writes_summary_and_tables(tmp_path):
     assert json.loads((tmp_path / "o" / "summary.json").read_text()) == s
     for table in ("exits", "tlb", "cycles", "profile"):
         assert (tmp_path / "o" / f"{table}.csv").read_text().count("\n") > 1
+
+
+def test_run_notes_a_run_that_had_not_settled(tmp_path):
+    """4 ms of shadow in its guest-tid era is nearly all start-up: the guest
+    faults its pages in, each first touch dozens of exits, each exit a restore
+    of the whole shadow TLB.  stderr says so in one note; stdout is the table."""
+    f = tmp_path / "s.toml"
+    f.write_text("duration_ms = 4\n[kvm]\nstrategy = 'shadow'\n")
+    p = emu("run", str(f))
+    assert p.returncode == 0, p.stderr
+    (note,) = p.stderr.splitlines()
+    assert note.startswith("emu: note: Not settled (CPU cycles per guest access in the first "
+                           "half of the counted window, then in the second): shadow ")
+    assert "--set sim.warmup_ms=MS" in note and "Not settled" not in p.stdout
+    # a run of equal work has no middle known ahead: nothing is said
+    p = emu("run", str(f), "--set", "sim.guest_accesses=100", "--set", "duration_ms=20", "--json")
+    assert p.returncode == 0 and p.stderr == ""
+    assert json.loads(p.stdout)["halves"] is None
 
 
 # -- progress from the Python API ------------------------------------------------------

@@ -7,9 +7,11 @@ import sys
 from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
                           terminal_width)
 from emu.errors import ConfigError
+from emu.analysis.display import design_name
 from emu.params import default_scenario
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
+from emu.report.reading import settle_note
 from emu.run.comparison import parse_vary, run_comparison, run_variants, vary_points
 from emu.run.designs import KEY, default_labels, default_variants
 from emu.run.files import dumps_json
@@ -81,7 +83,15 @@ def cmd_run(args) -> int:
         print(result.json(), end="")
     else:
         print(format_run(result.summary, terminal_width(args)))
+    _note_unsettled([(design_name(result.summary), result.summary)])
     return 0
+
+
+def _note_unsettled(runs: list) -> None:
+    """One ``emu: note:`` on stderr naming the runs that had not settled."""
+    note = settle_note(runs)
+    if note:
+        print(f"emu: note: {note}", file=sys.stderr, flush=True)
 
 
 def _default_run(args) -> int:
@@ -101,6 +111,7 @@ def _default_run(args) -> int:
         width = terminal_width(args)
         print(format_banner([r.summary["config"] for r in comparison.results], width))
         print(format_comparison(comparison.summaries(), width))
+    _note_unsettled(comparison.summaries())
     return 0
 
 
@@ -122,4 +133,5 @@ def cmd_compare(args) -> int:
         print(dumps_json(comparison.to_json()), end="")
     else:
         print(format_comparison(comparison.summaries(titled=True), terminal_width(args)))
+    _note_unsettled(comparison.summaries(titled=True))
     return 0

@@ -23,6 +23,7 @@ plot is drawn: ``import emu`` never pulls it in.
 
 from __future__ import annotations
 
+import io
 import math
 import os
 from typing import TYPE_CHECKING
@@ -104,10 +105,43 @@ _HOST_COLOURS = ("#d62728", "#8c564b", "#e377c2", "#bcbd22", "#7f7f7f", "#843c39
 
 # -- helpers -------------------------------------------------------------------
 
+def _shown_figure_class() -> type:
+    """:class:`ShownFigure`, made at first use so that importing this module
+    does not import matplotlib."""
+    global _SHOWN_FIGURE
+    if _SHOWN_FIGURE is None:
+        from matplotlib.figure import Figure
+
+        class ShownFigure(Figure):
+            """A Figure that a notebook shows as a PNG whatever its matplotlib
+            backend: a bare Figure displays only once pyplot has started
+            Jupyter's inline backend."""
+
+            def _repr_png_(self) -> bytes:
+                buf = io.BytesIO()
+                with _rc():
+                    self.savefig(buf, format="png", dpi=DPI, bbox_inches="tight",
+                                 metadata=_METADATA.get("png"))
+                return buf.getvalue()
+
+        ShownFigure.__module__ = __name__       # pickled by name, found by __getattr__
+        ShownFigure.__qualname__ = "ShownFigure"
+        _SHOWN_FIGURE = ShownFigure
+    return _SHOWN_FIGURE
+
+
+_SHOWN_FIGURE = None
+
+
+def __getattr__(name: str):
+    if name == "ShownFigure":
+        return _shown_figure_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def _figure(**kw) -> "Figure":
-    """A new Figure (no pyplot: nothing to close, nothing displayed twice)."""
-    from matplotlib.figure import Figure
-    return Figure(**kw)
+    """A new :class:`ShownFigure` (no pyplot: nothing to close, nothing displayed twice)."""
+    return _shown_figure_class()(**kw)
 
 
 def _base(out) -> str:

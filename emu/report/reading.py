@@ -89,6 +89,30 @@ def _cost_per_access(runs) -> list:
     return out
 
 
+def settle_note(runs) -> str:
+    """One sentence naming the runs of ``runs`` = [(label, summary)] that had not
+    settled (:func:`emu.stats.figures.settled`), or "" when all had: a
+    start-up, such as the guest's first fill of its pages, is in their figures.
+
+    >>> print(settle_note([("shadow", {"halves": {"cycles_per_guest_access": [111166.7, 6.0]}}),
+    ...                    ("direct", {"halves": {"cycles_per_guest_access": [1.31, 1.30]}})]))
+    Not settled (CPU cycles per guest access in the first half of the counted window, then in the second): shadow 111,166.7 then 6.0. A start-up, such as the guest's first fill of its pages, is in its figures: --set sim.warmup_ms=MS counts from after it (lengthen duration_ms with it).
+    """
+    parts = []
+    for label, s in runs:
+        if figures.settled(s) is False:
+            first, second = (("no access" if x is None else _num(x, 1))
+                             for x in s["halves"]["cycles_per_guest_access"])
+            parts.append(f"{label} {first} then {second}")
+    if not parts:
+        return ""
+    whose = "its" if len(parts) == 1 else "their"
+    return ("Not settled (CPU cycles per guest access in the first half of the counted window, "
+            f"then in the second): {'; '.join(parts)}. A start-up, such as the guest's first "
+            f"fill of its pages, is in {whose} figures: --set sim.warmup_ms=MS counts from "
+            "after it (lengthen duration_ms with it).")
+
+
 def _repopulation(runs) -> list:
     reps = [(label, s["repopulation"]) for label, s in runs if _get(s, "repopulation", "resumes")]
     if not reps:
@@ -270,6 +294,8 @@ def generate_reading(runs) -> list[str]:
         return []
     out: list[str] = []
     out += _cost_per_access(runs)
+    note = settle_note(runs)
+    out += [note] if note else []
     out += _repopulation(runs)
     out += _lost_per_resume(runs, "host-eviction", "the host")
     out += _lost_per_resume(runs, "other-guest-eviction", "other vCPUs")

@@ -202,14 +202,16 @@ class Each(Fields):
 
 
 class List(Spec):
-    """A list of ``spec``, at least ``min_len`` long."""
+    """A list of ``spec``, at least ``min_len`` long (exactly, with ``exact``)."""
 
-    def __init__(self, spec: Spec, min_len: int = 0):
-        self.spec, self.min_len = spec, min_len
-        self.what = "a list" if not min_len else f"a list of at least {min_len}"
+    def __init__(self, spec: Spec, min_len: int = 0, exact: bool = False):
+        self.spec, self.min_len, self.exact = spec, min_len, exact
+        self.what = ("a list" if not min_len else
+                     f"a list of {'' if exact else 'at least '}{min_len}")
 
     def problem(self, v, path):
-        if not isinstance(v, list) or len(v) < self.min_len:
+        if not isinstance(v, list) or len(v) < self.min_len or (self.exact and
+                                                                len(v) != self.min_len):
             return path, f"expected {self.what}, got {_shown(v)}"
         for i, item in enumerate(v):
             bad = self.spec.problem(item, f"{path}[{i}]")
@@ -262,6 +264,9 @@ SUMMARY = Fields({
                             "misses_per_resume": NONNEG, "misses": List(NONNEG)}),
     "contexts": Opt(List(Fields({"id": Number(integer=True), "name": Scalar(),
                                  "kind": Opt(TEXT)}))),
+    # written by emu 0.1 since the settling check; older summaries lack it
+    "halves": Opt(Null(Fields({"at_cycles": COUNT, "guest_accesses": List(COUNT, 2, True),
+                               "cycles_per_guest_access": List(Null(NONNEG), 2, True)}))),
 })
 
 #: ``comparison.json``: the varied key(s) and, per run, its label and summary.

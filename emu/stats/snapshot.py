@@ -87,7 +87,9 @@ class Snapshot:
     ``processes`` has one :class:`ProcessFigures` per guest process, and
     ``work_done_at`` is the cycle at which the guests completed
     ``sim.guest_accesses`` accesses (None without it); ``miss_log`` the rows
-    of the per-miss log (:mod:`emu.stats.misslog`), None when it was off.
+    of the per-miss log (:mod:`emu.stats.misslog`), None when it was off;
+    ``half`` the middle of the counted window and the guest accesses made by
+    then (None for a run of equal work).
     """
 
     clock_mhz: int
@@ -102,6 +104,7 @@ class Snapshot:
     processes: list[ProcessFigures] = field(default_factory=list)
     work_done_at: int | None = None
     miss_log: np.ndarray | None = None
+    half: tuple[int, int] | None = None
 
     def of_kind(self, *kinds: str) -> list[ContextCounters]:
         """The contexts of ``kinds``, kind by kind in the order given, each in id order."""

@@ -8,6 +8,7 @@ from run to run: wall time goes to ``run.json`` beside it.
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Optional
 
 import numpy as np
 
@@ -148,12 +149,28 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
         "gfn_to_pfn_calls": int(sum(vm.gfn_to_pfn_calls for vm in snap.vms)),
         "time_to_work_cycles": done,
         "time_to_work_us": done / clock if done is not None else None,
+        "halves": _halves(snap, guest_accesses),
         "processes": [asdict(p) for p in snap.processes],
     }
     if snap.miss_log is not None:
         rows = len(snap.miss_log)
         sections["miss_log"] = {"rows": rows, "dropped": tlb["guest"]["misses"] - rows}
     return sections, _tables(snap, vcpus, hosts)
+
+
+def _halves(snap: Snapshot, guest_accesses: int) -> Optional[dict]:
+    """The counted window cut in two at its middle: each half's guest accesses
+    and CPU cycles per guest access (None for a half without accesses), so that
+    a reader sees whether the run settled (:func:`emu.stats.figures.settled`).
+    None for a run of equal work, whose end was not known ahead."""
+    if snap.half is None:
+        return None
+    at, first = snap.half
+    accesses = [first, guest_accesses - first]
+    cycles = [sum(at - c.measured_from for c in snap.cpus),
+              sum(snap.simulated_cycles - at for c in snap.cpus)]
+    return {"at_cycles": at, "guest_accesses": accesses,
+            "cycles_per_guest_access": [c / a if a else None for c, a in zip(cycles, accesses)]}
 
 
 #: The ``kind`` column of the TLB table: a vCPU, or the cycle category of a host thread.
