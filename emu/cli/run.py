@@ -8,6 +8,7 @@ from emu.cli.args import (add_out_options, add_progress_option, add_set_option, 
                           terminal_width)
 from emu.errors import ConfigError
 from emu.params import default_scenario
+from emu.report.columns import wrap
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.run.comparison import parse_vary, run_comparison, run_variants, vary_points
@@ -87,9 +88,10 @@ def cmd_run(args) -> int:
 def _default_run(args) -> int:
     """``emu run`` without FILE: the default scenario under the default designs."""
     variants, overrides, note = default_variants(args.overrides)
+    width = terminal_width(args)
     with staged(args.out, "comparison", args.force) as stage:
         if note:
-            print(f"emu: note: {note}", file=sys.stderr, flush=True)
+            print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
         with make_progress(args.progress) as progress:
             comparison = run_variants(default_scenario(), variants, overrides, progress, KEY)
         if stage:
@@ -98,7 +100,6 @@ def _default_run(args) -> int:
     if args.json:
         print(dumps_json(comparison.to_json()), end="")
     else:
-        width = terminal_width(args)
         print(format_banner([r.summary["config"] for r in comparison.results], width))
         print(format_comparison(comparison.summaries(), width))
     return 0
