@@ -448,10 +448,12 @@ def test_banner_is_built_from_the_configuration():
                   "three processes of a 20-page working set)", "sharing the CPUs with host task "
                   "'noise'", "0.05 ms simulated"):
         assert words in banner, banner
-    alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c")
+    alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c",
+                    "--set", "seed=5")
     banner = alone.stdout.split("\n\n")[0]
     assert "one VM (1 vCPU" in banner and "host task" not in banner and "the c miss handler" \
         in banner, banner
+    assert "simulated, seed 5;" in " ".join(banner.split()), banner
 
 
 def _widest(text: str) -> int:

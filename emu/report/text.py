@@ -148,8 +148,8 @@ def _kvm_settings(configs: list) -> str:
 def format_banner(cfg, width=None) -> str:
     """What ``emu run`` without FILE says of its scenario (the ``config`` of a
     summary, or the configs of every run) before the table: the machine, the
-    VMs, the host tasks, the KVM settings of the designs and the time
-    simulated."""
+    VMs, the host tasks, the time simulated, the seed and the KVM settings
+    of the designs."""
     configs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
     cfg = configs[0]
     m = cfg["machine"]
@@ -170,5 +170,6 @@ def format_banner(cfg, width=None) -> str:
         text += f" sharing {where} with {names} " + "; ".join(_host_task(t) for t in tasks)
     warmup = cfg["sim"].get("warmup_ms", 0)
     counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
-    text += f", {cfg['duration_ms']:g} ms simulated{counted}; {_kvm_settings(configs)}."
+    text += (f", {cfg['duration_ms']:g} ms simulated{counted}, seed {cfg['seed']}; "
+             f"{_kvm_settings(configs)}.")
     return wrap(text, width) + "\n"
