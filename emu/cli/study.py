@@ -35,7 +35,7 @@ def cmd_study(args) -> int:
     """Run ``emu study``: list the studies, or run the one named."""
     width = terminal_width(args)
     if args.name is None:
-        print(table(None, [[s.name, s.question] for s in study.studies()], width, wrap=[1]))
+        print(table(None, [[s.name, s.question] for s in study.studies()], width, text=[1]))
         return 0
     return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out,
                                width=width)

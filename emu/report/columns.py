@@ -86,15 +86,15 @@ def _pad(cell: str, width: int, right: bool) -> str:
 
 
 def table(header: Optional[list], rows: list, width: Optional[int] = None, keys: int = 1,
-          wrap: Sequence[int] = ()) -> str:
+          text: Sequence[int] = ()) -> str:
     """A text table (``header`` None: no header, no rule): its first ``keys``
-    columns and the text columns ``wrap`` left-aligned, the others
-    right-aligned.
+    columns and its columns of words ``text`` (units, descriptions,
+    sources) left-aligned, the others right-aligned.
 
     Given a ``width``, a table wider than that is fitted: first-column cells
     that would leave less than 24 columns for the others are shortened in
-    the middle; the cells of the ``wrap`` columns (descriptions, sources)
-    go on continuation lines within the room the others leave, down to
+    the middle; the cells of the ``text`` columns go on continuation lines
+    within the room the others leave, down to
     :data:`WRAP_MIN` columns; then the columns that still do not fit go
     into further blocks, each repeating the first ``keys`` columns.  A
     column wider than the terminal on its own still overflows it.
@@ -108,8 +108,8 @@ def table(header: Optional[list], rows: list, width: Optional[int] = None, keys:
     lead = list(range(keys))
     if width is None:
         return _block(cells, widths, lead + list(range(keys, len(widths))), keys, header,
-                      wrap)
-    need = [min(w, WRAP_MIN) if i in wrap else w for i, w in enumerate(widths)]
+                      text)
+    need = [min(w, WRAP_MIN) if i in text else w for i, w in enumerate(widths)]
     blocks, cols, used = [], [], sum(widths[:keys]) + 2 * (keys - 1)
     for i in range(keys, len(widths)):
         if cols and used + 2 + need[i] > width:
@@ -121,22 +121,22 @@ def table(header: Optional[list], rows: list, width: Optional[int] = None, keys:
     out = []
     for cols in blocks:
         fitted = list(widths)
-        texts = [i for i in cols if i in wrap]
-        room = width - sum(widths[i] + 2 for i in lead + cols if i not in wrap)
+        texts = [i for i in cols if i in text]
+        room = width - sum(widths[i] + 2 for i in lead + cols if i not in text)
         for i in texts:
             fitted[i] = min(widths[i], max(WRAP_MIN, (room - 2 * (len(texts) - 1)) // len(texts)))
-        out.append(_block(cells, fitted, lead + cols, keys, header, wrap))
+        out.append(_block(cells, fitted, lead + cols, keys, header, text))
     return "\n\n".join(out)
 
 
-def _block(cells: list, widths: list, cols: list, keys: int, header, wrap) -> str:
-    """The lines of ``cols``, a cell of a ``wrap`` column folded to its width."""
+def _block(cells: list, widths: list, cols: list, keys: int, header, text) -> str:
+    """The lines of ``cols``, a cell of a ``text`` column folded to its width."""
     out = []
     for n, r in enumerate(cells):
-        parts = [fold(r[i], widths[i]) if i in wrap else [r[i]] for i in cols]
+        parts = [fold(r[i], widths[i]) if i in text else [r[i]] for i in cols]
         for k in range(max(map(len, parts))):
             out.append("  ".join(_pad(p[k] if k < len(p) else "", widths[i],
-                                      i >= keys and i not in wrap)
+                                      i >= keys and i not in text)
                                  for i, p in zip(cols, parts)).rstrip())
         if n == 0 and header:
             out.append("  ".join("-" * widths[i] for i in cols))
