@@ -29,7 +29,9 @@ from pathlib import Path
 import pytest
 
 from clirun import assert_usage_error, cli_env, popen_cli, run_cli
-from emu.report.text import format_comparison
+from emu.codes import EXIT_CATEGORIES
+from emu.report.columns import columns
+from emu.report.text import format_comparison, format_run
 from emu.run import outdir
 from emu.run.outdir import folder_names
 
@@ -57,6 +59,16 @@ def long(tmp_path) -> Path:
 def json_of(proc) -> dict:
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)
+
+
+def note_of(proc, width: int = 80) -> str:
+    """The one note on stderr, wrapped as prose at ``width`` columns (its
+    lines after the first indented), as one line."""
+    lines = proc.stderr.rstrip("\n").split("\n")
+    assert lines[0].startswith("emu: note: "), proc.stderr
+    assert all(line.startswith("  ") for line in lines[1:]), proc.stderr
+    assert all(len(line) <= width for line in lines), proc.stderr
+    return " ".join(proc.stderr.split())
 
 
 def snapshot(d: Path) -> dict:
@@ -175,11 +187,10 @@ def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
     assert [r["value"] for r in c["runs"]] == [
         "shadow-modified 2.6.28 (tid01, C)", "direct 7924bd41 (tid01, C)",
         "direct-save-on-switch 67577927 (tid01, C)", "proposal: direct + asm + pfn-cache"]
-    note = p.stderr.strip().splitlines()
-    assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
-    assert "shadow left out: kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow'" in note[0]
+    note = note_of(p)
+    assert "shadow left out: kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow'" in note
     assert ("shadow-modified 83aae4a8 (guest-tid, C), shadow-modified 49dd2c49 (swap-pid, C) and "
-            "shadow-modified 2.6.28 (tid01, C) are one design" in note[0]), note[0]
+            "shadow-modified 2.6.28 (tid01, C) are one design" in note), note
 
 
 def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
@@ -187,11 +198,12 @@ def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
     c = json_of(p)
     assert [r["value"] for r in c["runs"]] == ["shadow 2.6.26 (guest-tid, C)",
                                                "shadow-modified 83aae4a8 (guest-tid, C)"]
-    note = p.stderr.strip().splitlines()
-    assert len(note) == 1, p.stderr
+    note = note_of(p)
     for words in ("direct left out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy "
                   "'direct'", "direct-save-on-switch left out"):
-        assert words in note[0], note[0]
+        assert words in note, note
+    wide = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=guest-tid", "--json", "--wide")
+    assert wide.stderr.count("\n") == 1 and " ".join(wide.stderr.split()) == note
 
 
 def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones():
@@ -212,9 +224,9 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
                 "machine.tlb_index=hardware", "--json")
     assert [r["values"]["kvm.strategy"] for r in json_of(p)["runs"]] == [
         "e500-flush-on-put", "e500-shadow-ids", "direct", "direct"]
-    note = p.stderr.strip().splitlines()
-    assert len(note) == 1 and note[0].startswith("emu: note: shadow-modified left out"), p.stderr
-    assert "tlb_index = 'hardware'" in note[0]
+    note = note_of(p)
+    assert note.startswith("emu: note: shadow-modified left out") and "tlb_index = 'hardware'" \
+        in note, note
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():
@@ -436,10 +448,12 @@ def test_banner_is_built_from_the_configuration():
                   "three processes of a 20-page working set)", "sharing the CPUs with host task "
                   "'noise'", "0.05 ms simulated"):
         assert words in banner, banner
-    alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c")
+    alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c",
+                    "--set", "seed=5")
     banner = alone.stdout.split("\n\n")[0]
     assert "one VM (1 vCPU" in banner and "host task" not in banner and "the c miss handler" \
         in banner, banner
+    assert "simulated, seed 5;" in " ".join(banner.split()), banner
 
 
 def _widest(text: str) -> int:
@@ -461,8 +475,40 @@ def test_tables_fit_the_terminal_and_wide_restores_them():
     assert "cycles/access" in header and "violations" in header
 
 
+GOLDEN = Path(__file__).parent / "data" / "golden" / "default.json"
+
+
+def test_a_single_run_wraps_its_sentences_and_keeps_its_tables_whole(short):
+    s = json.loads(GOLDEN.read_text())
+    wide = format_run(s)
+    lines = wide.splitlines()
+    tables = "\n".join(lines[lines.index("") + 1:next(i for i, line in enumerate(lines)
+                                                       if line.startswith("(kernel:"))])
+    assert "\nexit " in tables and "\nTIMEINGUEST " in tables and _widest(tables) < 80
+    for width in (80, 100, 120, 140):
+        fitted = format_run(s, width)
+        assert _widest(fitted) <= width and tables in fitted, fitted
+        assert " ".join(fitted.split()) == " ".join(wide.split())
+    assert format_run(s, 80) != wide                    # its sentences did wrap
+    p = run_cli("run", short, env=cli_env(COLUMNS=80))
+    assert p.returncode == 0, p.stderr
+    assert _widest(p.stdout) <= 80 and "\nexit  " in p.stdout and "\ncycles  " in p.stdout
+    exits = p.stdout.split("\nexit ")[1].splitlines()
+    assert exits[1].startswith("-----") and exits[2].split()[0] in EXIT_CATEGORIES
+
+
+def test_wide_characters_keep_the_columns_aligned():
+    s = json.loads(GOLDEN.read_text())
+    runs = [("直接 🚀 direct", s), ("shadow", s), ("影子表 shadow-modified", s)]
+    for width in (None, 80):
+        block = format_comparison(runs, width).split("\n\n")[0].splitlines()
+        assert len({columns(line) for line in block}) == 1, block    # every row ends together
+        assert len(block) == 5 and columns(block[0]) <= (width or 999)
+    assert "直接 🚀 direct" in format_comparison(runs, 80)
+
+
 def test_format_comparison_wraps_columns_and_shortens_long_labels():
-    s = json.loads((Path(__file__).parent / "data" / "golden" / "default.json").read_text())
+    s = json.loads(GOLDEN.read_text())
     runs = [("x" * 500, s), ("direct", s)]
     full = format_comparison(runs)
     fitted = format_comparison(runs, width=60)

@@ -36,6 +36,7 @@ import numpy as np
 import pytest
 
 from clirun import assert_usage_error, run_cli
+from emu.report.columns import columns
 from emu.run.tlb import TLBSimConfig, simulate_arrays, simulate_trace
 from emu.workload.traces import default_trace_path, write_trace_npz
 
@@ -234,13 +235,13 @@ def test_page_size_takes_k_and_m_suffixes(size, page):
 
 
 def test_table_fits_the_terminal_and_wide_keeps_each_row_on_a_line(tmp_path):
-    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep = tmp_path / ("d" * 60) / ("e" * 60) / ("跟踪" * 30)     # wide characters: 2 columns
     deep.mkdir(parents=True)
     trace = deep / "t.txt"
     trace.write_bytes(LACKEY_SMALL.read_bytes())
     fitted, wide = run_cli("tlb", trace), run_cli("tlb", trace, "--wide")
     assert fitted.returncode == wide.returncode == 0
-    assert max(map(len, fitted.stdout.splitlines())) <= 80
+    assert max(map(columns, fitted.stdout.splitlines())) <= 80
     assert f"trace         {trace}\n" in wide.stdout
     assert "".join(fitted.stdout.split()) == "".join(wide.stdout.split())
 

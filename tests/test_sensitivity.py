@@ -10,6 +10,7 @@ from __future__ import annotations
 import doctest
 import json
 import random
+import re
 import sys
 
 import pytest
@@ -20,7 +21,10 @@ from emu.sensitivity import (
     SensitivityError, analyse, local_runner, plan_sensitivity, run_sensitivity,
     write_sensitivity)
 import emu.sensitivity.spec as spec_module
-from emu.cli import main
+from emu.cli import build_parser, main
+from emu.cli.sensitivity import main_sensitivity
+from emu.report.columns import columns
+from emu.sensitivity.report import TOP, format_sensitivity
 
 X = "gfn_to_pfn"                      # pinned at 600 in 300..3000 by the toys' scenario
 X_DEFAULT, X_LOW, X_HIGH = 600, 300, 3000
@@ -426,6 +430,50 @@ def test_emu_costs_lists_every_cost_with_its_range(capsys):
     assert "gfn_to_pfn" in text and "600..2,854" in text and "fitted" in text
     assert main(["costs", "--long"]) == 0
     assert COSTS_BY_NAME[X].spread.why[:40] in " ".join(capsys.readouterr().out.split())
+
+
+def _widest(text: str) -> int:
+    return max(columns(line) for line in text.splitlines())
+
+
+def test_emu_costs_fits_the_terminal_and_wide_prints_a_line_per_cost(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    for long in ([], ["--long"]):
+        assert main(["costs", *long]) == 0
+        fitted = capsys.readouterr().out
+        assert main(["costs", *long, "--wide"]) == 0
+        wide = capsys.readouterr().out
+        assert _widest(fitted) <= 80 < _widest(wide)
+        words = " ".join(fitted.split())
+        for c in COSTS:                                   # its numbers, then its source
+            line = next(ln for ln in wide.splitlines() if ln.startswith(c.name + " "))
+            *numbers, source = re.split(r"  +", line, maxsplit=5)
+            assert " ".join(numbers) in words, c.name
+            assert fitted.count(f"\n{c.name} ") == 2                # in both blocks
+            assert " ".join(source.split()) in words, c.name
+            assert (c.source if long else c.source.split(":")[0]) in source
+
+
+def test_the_sensitivity_table_fits_the_terminal_and_wide_prints_it_whole(scenario, capsys,
+                                                                           monkeypatch):
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT,
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    wide, fitted = format_sensitivity(result), format_sensitivity(result, width=80)
+    assert _widest(fitted) <= 80 < _widest(wide)
+    assert re.search(rf"\n{X} +[0-9.]+ +1,000\n", fitted), fitted          # where X flips
+    header = next(ln for ln in wide.splitlines() if ln.startswith("cost "))
+    assert all(name in fitted for name in re.split(r"  +", header))
+    for c in result["ranking"][:TOP]:
+        assert fitted.count(f"\n{c} ") == fitted.count("\ncost ") == 2, c
+    monkeypatch.setenv("COLUMNS", "80")
+    argv = ["sensitivity", "--compare", SHADOW_VS_DIRECT]
+    printed = []
+    for extra in ([], ["--wide"]):
+        args = build_parser("sensitivity").parse_args(argv + extra)
+        assert main_sensitivity(args, toy_runner(linear_a, lambda c, p: 200)) == 0
+        printed.append(capsys.readouterr().out)
+    assert _widest(printed[0]) <= 80 < _widest(printed[1])
+    assert re.search(r"\ncost  .*  flips at\n", printed[1])                 # one block
 
 
 # --------------------------------------------------------------------------

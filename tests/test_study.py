@@ -283,11 +283,18 @@ def test_quick_flag_and_help(tmp_path):
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
 
 
-def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys):
-    assert emu_main(["study"]) == 0
+def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys, monkeypatch):
+    assert emu_main(["study", "--wide"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in lines] == list(STUDIES)
     assert all(line.endswith("?") for line in lines)
+    monkeypatch.setenv("COLUMNS", "80")
+    assert emu_main(["study"]) == 0
+    fitted = capsys.readouterr().out
+    assert max(map(len, fitted.splitlines())) <= 80 < max(map(len, lines))
+    names = [line.split()[0] for line in fitted.splitlines() if not line.startswith(" ")]
+    assert names == list(STUDIES)
+    assert " ".join(fitted.split()) == " ".join(" ".join(lines).split())   # every question
     out = tmp_path / "out"
     assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -296,6 +303,28 @@ def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys):
     assert emu_main(["study", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no study called 'nope'" in err
+
+
+def test_a_study_fits_its_tables_to_the_terminal_and_wide_prints_them_whole(capsys,
+                                                                           monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    assert emu_main(["study", "mmio_heavy", "--quick"]) == 0
+    fitted = capsys.readouterr().out
+    assert emu_main(["study", "mmio_heavy", "--quick", "--wide"]) == 0
+    wide = capsys.readouterr().out
+    assert max(map(len, fitted.splitlines())) <= 80 < max(map(len, wide.splitlines()))
+    header = next(line for line in wide.splitlines() if line.startswith("device/cpus/design"))
+    rows = wide.split(header)[1].splitlines()[2:10]
+    for name in header.split("  "):
+        assert name.strip() in fitted, name          # every column, in some block
+    blocks = fitted.count("\ndevice/cpus/design ")
+    assert blocks > 1
+    for row in rows:                                  # every row, in every block, its
+        label, *values = row.split()                  # values in the same order
+        assert fitted.count(f"\n{label} ") == blocks
+        got = [v for line in fitted.splitlines() if line.startswith(label + " ")
+               for v in line.split()[1:]]
+        assert got == values, (label, got, values)
 
 
 def test_emu_study_refuses_a_bad_out_before_running(tmp_path, capsys):

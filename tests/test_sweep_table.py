@@ -10,6 +10,7 @@ import pytest
 from emu.cli import main as emu_main
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.params import default_scenario
+from emu.report.columns import columns
 from emu.run import METRICS, run
 from emu.run.table import PRINTED, format_grid, grid_points
 from emu.stats import figures
@@ -93,11 +94,31 @@ def test_the_printed_table_shows_mean_and_interval():
     assert re.search(r"shadow\s+1\s+1\.500\s", one)
 
 
+def test_the_printed_table_fits_the_width_each_block_repeating_the_grid_values():
+    grid = [dict(r, **{"kvm.handler": "c"}) for r in
+            rows({"影子 shadow": [1.0, 2.0, 3.0], "direct": [4.0, 4.0, 4.0]})]
+    keys = ["kvm.strategy", "kvm.handler"]
+    wide = format_grid(grid, keys)
+    assert max(map(columns, wide.splitlines())) > 80
+    fitted = format_grid(grid, keys, 80)
+    lines = fitted.splitlines()
+    assert lines[0] == wide.splitlines()[0] and max(map(columns, lines)) <= 80
+    blocks = fitted.split("\n\n")
+    assert len(blocks) > 1
+    cells = []
+    for block in blocks:
+        table = block.splitlines()[-4:]
+        assert table[0].split()[:2] == keys and len({columns(line) for line in table}) == 1
+        assert [line.split()[:2] for line in table[2:]] == [["影子", "shadow"], ["direct", "c"]]
+        cells += [c for c in re.split(r"  +", table[0])[2:]]
+    assert cells == re.split(r"  +", wide.splitlines()[1])[2:]     # every column, in order
+
+
 def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
     scenario.write_text("duration_ms = 0.5\n")
     argv = ["sweep", str(scenario), "--grid", "kvm.strategy=shadow,direct", "--workers", "1",
-            "--progress", "none"]
+            "--progress", "none", "--wide"]
     assert emu_main(argv + ["--seeds", "2", "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.splitlines()
     at = out.index("grid points: mean ± 95 % t-interval over 2 seeds")

@@ -17,8 +17,28 @@ EXIT_INTERRUPTED = 130
 PROGRESS_CHOICES = ["auto", "bar", "lines", "none"]
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """argparse's help, each command's summary on the command's line.
+
+    argparse measures the commands' names without the indent it prints them
+    with, so the longest (``sensitivity``) overran the summaries' column and
+    had its summary put on a line of its own.
+    """
+
+    def add_argument(self, action):
+        super().add_argument(action)
+        if action.help is not argparse.SUPPRESS:
+            for sub in self._iter_indented_subactions(action):
+                self._action_max_length = max(self._action_max_length, self._current_indent
+                                              + len(self._format_action_invocation(sub)))
+
+
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (an EmuError: exit status 2)."""
+    """argparse, but a usage error is one line (an EmuError: exit status 2), and
+    each command's summary in --help on the command's line."""
+
+    def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
+        super().__init__(*args, formatter_class=formatter_class, **kwargs)
 
     def error(self, message):  # noqa: D401 - argparse's API
         raise EmuError(f"{self.prog}: {message}")

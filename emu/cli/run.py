@@ -9,6 +9,7 @@ from emu.cli.args import (add_out_options, add_progress_option, add_set_option, 
 from emu.errors import ConfigError
 from emu.analysis.display import design_name
 from emu.params import default_scenario
+from emu.report.columns import wrap
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.report.reading import settle_note
@@ -97,9 +98,10 @@ def _note_unsettled(runs: list) -> None:
 def _default_run(args) -> int:
     """``emu run`` without FILE: the default scenario under the default designs."""
     variants, overrides, note = default_variants(args.overrides)
+    width = terminal_width(args)
     with staged(args.out, "comparison", args.force) as stage:
         if note:
-            print(f"emu: note: {note}", file=sys.stderr, flush=True)
+            print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
         with make_progress(args.progress) as progress:
             comparison = run_variants(default_scenario(), variants, overrides, progress, KEY)
         if stage:
@@ -108,7 +110,6 @@ def _default_run(args) -> int:
     if args.json:
         print(dumps_json(comparison.to_json()), end="")
     else:
-        width = terminal_width(args)
         print(format_banner([r.summary["config"] for r in comparison.results], width))
         print(format_comparison(comparison.summaries(), width))
     _note_unsettled(comparison.summaries())

@@ -20,7 +20,8 @@ from emu.run import SweepError, SweepInterrupted
 from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
-                          add_progress_option, add_set_option, int_arg)
+                          add_progress_option, add_set_option, add_wide_option, int_arg,
+                          terminal_width)
 
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
@@ -71,6 +72,7 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
     add_executor_options(p)
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     p.add_argument("--json", action="store_true", help="print sensitivity.json")
+    add_wide_option(p)
     p.set_defaults(func=main_sensitivity)
     return p
 
@@ -107,7 +109,8 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
         print(f"emu: error: {err}; {err.done} of {err.total} runs done {kept}",
               file=sys.stderr, flush=True)
         return EXIT_FAILED
-    print(dumps_json(result) if args.json else format_sensitivity(result),
+    print(dumps_json(result) if args.json
+          else format_sensitivity(result, width=terminal_width(args)),
           end="" if args.json else "\n")
     return 0
 
@@ -122,11 +125,13 @@ def add_costs_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.add_argument("--long", action="store_true",
                    help="print each source and the range's reasoning in full")
+    add_wide_option(p)
     p.set_defaults(func=main_costs)
     return p
 
 
 def main_costs(args: argparse.Namespace) -> int:
     """``emu costs``: print the cost table."""
-    print(costs_listing(fmt="json" if args.json else "text", long=args.long), end="")
+    print(costs_listing(fmt="json" if args.json else "text", long=args.long,
+                        width=terminal_width(args)), end="")
     return 0

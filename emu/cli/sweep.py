@@ -7,7 +7,9 @@ import sys
 import time
 
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
-                          add_force_option, add_progress_option, add_set_option, int_arg)
+                          add_force_option, add_progress_option, add_set_option, add_wide_option,
+                          int_arg, terminal_width)
+from emu.report.columns import wrap
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
@@ -37,6 +39,7 @@ def add_sweep_parser(sub) -> None:
     add_executor_options(p)
     add_set_option(p, "override a scenario key for every run (repeatable)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
+    add_wide_option(p)
     p.set_defaults(func=cmd_sweep)
 
 
@@ -60,7 +63,8 @@ def cmd_sweep(args) -> int:
         print(f"emu: error: {err}; {err.done} of {err.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return EXIT_FAILED
-    print(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
-          f"{os.path.join(out, table_name())}\n")
-    print(format_grid(rows, [parse_grid(g)[0] for g in args.grids]))
+    width = terminal_width(args)
+    print(wrap(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
+               f"{os.path.join(out, table_name())}", width) + "\n")
+    print(format_grid(rows, [parse_grid(g)[0] for g in args.grids], width))
     return 0

@@ -1,6 +1,8 @@
 """Results for people: text tables, plots and the HTML report.
 
 - :mod:`emu.report.text` -- the text tables ``emu run`` and ``emu compare`` print;
+- :mod:`emu.report.columns` -- every text table and sentence emu prints, fitted
+  to the terminal's columns (``--wide``: in full);
 - :mod:`emu.report.folders` -- any folder emu writes (a run, a comparison, a
   sweep, a study), read and checked against :mod:`emu.report.schema`;
 - :mod:`emu.report.html` -- ``emu report``: one self-contained page of such a

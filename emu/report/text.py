@@ -3,57 +3,10 @@
 from __future__ import annotations
 
 import os
-import textwrap
 
 from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
+from emu.report.columns import clip, fit_lines, table, wrap
 from emu.stats import figures
-
-
-def _table(header: list, rows: list, width=None) -> str:
-    """A text table, the first column left-aligned.  Given a ``width``, a
-    table wider than that is cut into blocks of columns that fit, each block
-    repeating the first column, and first-column cells that would leave
-    less than 24 columns for the others are shortened in the middle."""
-    cells = [header] + [[str(c) for c in r] for r in rows]
-    if width is not None:
-        cells = [[_clip(r[0], max(24, width - 24))] + r[1:] for r in cells]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    if width is None or sum(widths) + 2 * (len(widths) - 1) <= width:
-        return _block(cells, widths, range(len(header)))
-    blocks, cols, used = [], [], widths[0]
-    for i in range(1, len(header)):
-        if cols and used + 2 + widths[i] > width:
-            blocks.append(cols)
-            cols, used = [], widths[0]
-        cols.append(i)
-        used += 2 + widths[i]
-    blocks.append(cols)
-    return "\n\n".join(_block(cells, widths, [0] + b) for b in blocks)
-
-
-def _block(cells: list, widths: list, cols) -> str:
-    out = []
-    for n, r in enumerate(cells):
-        out.append("  ".join(r[i].rjust(widths[i]) if i else r[i].ljust(widths[i]) for i in cols))
-        if n == 0:
-            out.append("  ".join("-" * widths[i] for i in cols))
-    return "\n".join(out)
-
-
-def _clip(text: str, limit: int) -> str:
-    """``text`` shortened to ``limit`` characters, ``...`` in its middle."""
-    if len(text) <= limit:
-        return text
-    tail = (limit - 3) // 2
-    return text[:limit - 3 - tail] + "..." + text[len(text) - tail:]
-
-
-def _wrap(line: str, width) -> str:
-    """``line`` wrapped at ``width`` columns (None: as it is), the rest indented."""
-    if width is None or len(line) <= width:
-        return line
-    return textwrap.fill(line, width, subsequent_indent="  ", break_on_hyphens=False,
-                         break_long_words=False)
 
 
 def _pct(percent) -> str:
@@ -85,19 +38,19 @@ def shipped_as(s: dict) -> str:
 
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
-    (fitted to ``width`` columns if given, see :func:`_table`), what shipped
+    (fitted to ``width`` columns if given, see :func:`~emu.report.columns.table`), what shipped
     each design whose label does not already say it, and the misses by cause."""
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
-    table = _table(header, [[label] + list(f.values()) for label, f in figs], width)
-    shipped = "\n".join(_wrap(f"{_clip(str(label), width // 2) if width else label}: "
-                              f"{shipped_as(s)}", width) for label, s in runs
+    figures_table = table(header, [[label] + list(f.values()) for label, f in figs], width)
+    shipped = "\n".join(wrap(f"{clip(str(label), width // 2) if width else label}: "
+                             f"{shipped_as(s)}", width) for label, s in runs
                          if shipped_as(s) not in str(label))
-    causes = _table(["design"] + list(MISS_CAUSES),
+    causes = table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
     shipped = f"as shipped\n{shipped}\n\n" if shipped else ""
-    return f"{table}\n\n{shipped}guest TLB misses by cause\n{causes}"
+    return f"{figures_table}\n\n{shipped}guest TLB misses by cause\n{causes}"
 
 
 def _kernel_us(e: dict) -> list:
@@ -107,7 +60,8 @@ def _kernel_us(e: dict) -> list:
 
 
 def format_run(s: dict, width=None) -> str:
-    """A one-screen summary of one run (its lines wrapped at ``width`` if given)."""
+    """A one-screen summary of one run: its sentences wrapped and its tables
+    fitted to ``width`` columns if given."""
     cfg = s["config"]
     k = cfg["kvm"]
     clock = cfg["machine"]["clock_mhz"]
@@ -123,12 +77,12 @@ def format_run(s: dict, width=None) -> str:
         + (f", {s['cycles_per_guest_access']:.3f} CPU cycles per guest access"
            if s["cycles_per_guest_access"] else ""),
         "",
-        _table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
-                                     if s["cycles"][c]]),
+        table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES
+                                    if s["cycles"][c]], width),
         "",
-        _table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
-               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
-                 *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]]),
+        table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
+              [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
+                *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]], width),
         "(kernel: each exit truncated to whole µs before it is counted, as KVM's "
         "exit timing kept it)",
         "",
@@ -141,7 +95,7 @@ def format_run(s: dict, width=None) -> str:
     lines.append("misses by cause: " + ", ".join(f"{c} {n:,}" for c, n in
                                                  s["tlb"]["guest"]["misses_by_cause"].items() if n))
     lines.append("memory: " + ", ".join(f"{k} {v:,} B" for k, v in s["memory_bytes"].items()))
-    return "\n".join(_wrap(line, width) for line in lines)
+    return fit_lines(lines, width)
 
 
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven",
@@ -194,8 +148,8 @@ def _kvm_settings(configs: list) -> str:
 def format_banner(cfg, width=None) -> str:
     """What ``emu run`` without FILE says of its scenario (the ``config`` of a
     summary, or the configs of every run) before the table: the machine, the
-    VMs, the host tasks, the KVM settings of the designs and the time
-    simulated."""
+    VMs, the host tasks, the time simulated, the seed and the KVM settings
+    of the designs."""
     configs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
     cfg = configs[0]
     m = cfg["machine"]
@@ -216,5 +170,6 @@ def format_banner(cfg, width=None) -> str:
         text += f" sharing {where} with {names} " + "; ".join(_host_task(t) for t in tasks)
     warmup = cfg["sim"].get("warmup_ms", 0)
     counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
-    text += f", {cfg['duration_ms']:g} ms simulated{counted}; {_kvm_settings(configs)}."
-    return _wrap(text, width) + "\n"
+    text += (f", {cfg['duration_ms']:g} ms simulated{counted}, seed {cfg['seed']}; "
+             f"{_kvm_settings(configs)}.")
+    return wrap(text, width) + "\n"

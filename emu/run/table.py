@@ -17,6 +17,7 @@ import os
 from typing import Any
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.report import columns
 from emu.run.files import atomic_path, write_text
 from emu.run.plan import Run, SweepPlan
 from emu.stats import figures
@@ -185,11 +186,13 @@ def grid_points(rows: list, keys: list, columns: list) -> list[dict]:
     return points
 
 
-def format_grid(rows: list, keys: list) -> str:
+def format_grid(rows: list, keys: list, width=None) -> str:
     """The grid's table as text (what ``emu sweep`` prints at the end): one
     line per point, its grid values, ``n`` and the :data:`PRINTED` figures as
     mean ± half-width of the 95 % t-interval over the point's seeds; with one
-    run per point, the values alone and a note that n=1 has no interval."""
+    run per point, the values alone and a note that n=1 has no interval.
+    Fitted to ``width`` columns if given, each block of columns repeating
+    the grid values."""
     points = grid_points(rows, keys, [c for c, _, _, _ in PRINTED])
     header = (list(keys) or ["grid"]) + ["n"] + [h for _, h, _, _ in PRINTED]
     lines = []
@@ -207,12 +210,5 @@ def format_grid(rows: list, keys: list) -> str:
     else:
         over = f"{ns[0]} seeds" if len(ns) == 1 else "the runs of each point (n)"
         title = f"grid points: mean ± 95 % t-interval over {over}"
-    widths = [max(len(r[i]) for r in [header] + lines) for i in range(len(header))]
-    nkeys = max(len(keys), 1)
-
-    def fmt_line(cells):
-        return "  ".join(c.ljust(w) if i < nkeys else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return "\n".join([title, fmt_line(header), fmt_line(["-" * w for w in widths])]
-                     + [fmt_line(c) for c in lines])
+    return columns.fit_lines([title, columns.table(header, lines, width, max(len(keys), 1))],
+                             width)

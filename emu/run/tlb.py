@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import textwrap
 from contextlib import closing
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -19,6 +18,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from emu.errors import ConfigError, TraceError
+from emu.report.columns import table
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
 from emu.workload.traces import TraceChunk, open_trace, read_ahead
 
@@ -160,7 +160,7 @@ def _sizes_kept_where_they_count(chunks, config: TLBSimConfig):
 
 def format_table(result: dict, width: Optional[int] = None) -> str:
     """The readable table ``emu tlb`` prints (values wrapped to fit ``width``
-    columns if given)."""
+    columns if given, see :func:`emu.report.columns.table`)."""
     cfg = result["config"]
     assoc = ("fully associative" if cfg["ways"] == cfg["entries"]
              else f"{cfg['entries'] // cfg['ways']} sets x {cfg['ways']} ways")
@@ -178,12 +178,4 @@ def format_table(result: dict, width: Optional[int] = None) -> str:
         ("  compulsory", f"{result['compulsory_misses']:,}"),
         ("miss rate", f"{100 * result['miss_rate']:.4f} %"),
     ]
-    key_width = max(len(k) for k, _ in rows)
-    room = None if width is None else max(20, width - key_width - 2)
-    lines = []
-    for k, v in rows:
-        parts = [v] if room is None or len(v) <= room else textwrap.wrap(
-            v, room, break_on_hyphens=False, break_long_words=True)
-        lines.append(f"{k:<{key_width}}  {parts[0]}")
-        lines += [" " * (key_width + 2) + part for part in parts[1:]]
-    return "\n".join(lines)
+    return table(None, rows, width, text=[1])

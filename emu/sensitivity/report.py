@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import os
 import re
-import textwrap
 from typing import Optional
 
 from emu.params import Scenario
+from emu.report import columns
 from emu.params.fields import describe
 from emu.run.files import atomic_path, dumps_json, write_json
 from emu.run.outdir import check_output_dir
@@ -174,8 +174,9 @@ def _vectors_text(result: dict) -> str:
     return f"sampled by {result['method']}, seed {result['seed']}"
 
 
-def format_sensitivity(result: dict, top: int = TOP) -> str:
-    """A few lines for the terminal: the verdict, what moves it, the break-even."""
+def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None) -> str:
+    """A few lines for the terminal: the verdict, what moves it, the break-even
+    (fitted to ``width`` columns if given)."""
     cmp, d, key = result["compare"], result["default"], result["rank_by"]
     lines = [
         f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, "
@@ -187,14 +188,16 @@ def format_sensitivity(result: dict, top: int = TOP) -> str:
     if "win_share" in result:
         lines.append(f"{cmp['a']} beats {cmp['b']} in {100 * result['win_share']:.1f} % of "
                      f"{result['sampled_vectors']} sampled cost vectors")
-    lines.append(f"{'cost':<28} {'default':>8} {'low':>7}..{'high':<7}{'ratio@low':>10} "
-                 f"{'ratio@high':>10} {key:>9}  flips at")
-    for c in _shown(result, top):
-        flip = ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"
+    shown = _shown(result, top)
+    span, *spans = _spans((c["low"], c["high"]) for c in shown)
+    rows = []
+    for c, cell in zip(shown, spans):
         index = c[key] if key == "swing" else (c.get("indices") or {}).get(key)
-        lines.append(f"{c['name']:<28} {c['default']:>8,} {c['low']:>7,}..{c['high']:<7,}"
-                     f"{c['ratio_low']:>10.4g} {c['ratio_high']:>10.4g} "
-                     f"{'-' if index is None else format(index, '.3g'):>9}  {flip}")
+        rows.append([c["name"], f"{c['default']:,}", cell, f"{c['ratio_low']:.4g}",
+                     f"{c['ratio_high']:.4g}", "-" if index is None else format(index, ".3g"),
+                     ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"])
+    lines.append(columns.table(["cost", "default", span, "ratio@low", "ratio@high", key,
+                                "flips at"], rows, width, text=(6,)))
     rest = len([c for c in result["costs"] if c["varied"]]) - min(top, len(result["ranking"]))
     if rest > 0:
         lines.append(f"... and {rest} more varied costs (sensitivity.json has them all)")
@@ -202,7 +205,15 @@ def format_sensitivity(result: dict, top: int = TOP) -> str:
                  + (", ".join(result["flipping"]) or "none"))
     if result.get("break_even"):
         lines.append(break_even_text(result))
-    return "\n".join(lines)
+    return columns.fit_lines(lines, width)
+
+
+def _spans(ranges) -> list:
+    """``(low, high)`` pairs as table cells, the header's first, their ``..``
+    at the same place in every row."""
+    cells = [("low", "high")] + [(f"{low:,}", f"{high:,}") for low, high in ranges]
+    lows, highs = (max(len(c[i]) for c in cells) for i in (0, 1))
+    return [f"{low:>{lows}}..{high:<{highs}}" for low, high in cells]
 
 
 def break_even_text(result: dict) -> str:
@@ -227,24 +238,24 @@ def break_even_text(result: dict) -> str:
 
 
 def costs_listing(table: Optional[CostTable] = None, fmt: str = "text",
-                  long: bool = False) -> str:
+                  long: bool = False, width: Optional[int] = None) -> str:
     """The cost table as text (by group: name, default, range, unit, kind of range,
-    source) or as JSON (``{"costs": [...]}``, every field of
+    source; fitted to ``width`` columns if given, the sources wrapped) or as
+    JSON (``{"costs": [...]}``, every field of
     :meth:`~emu.costs.CostTable.listing`).  ``long`` prints each source and the
     range's reasoning in full."""
     rows = (table or CostTable()).listing()
     if fmt == "json":
         return dumps_json({"costs": rows})
-    out = [f"{'name':<28} {'default':>8} {'low':>8}..{'high':<7} {'unit':<13} {'range':<9} "
-           f"source"]
+    span, *spans = _spans((r["low"], r["high"]) for r in rows)
+    spans = dict(zip((r["name"] for r in rows), spans))
+    lines = []
     for group in GROUPS:
-        out.append(f"[{group}]")
+        lines.append([f"[{group}]", "", "", "", "", ""])
         for r in (r for r in rows if r["group"] == group):
-            lead = r["source"] if long else r["source"].split(":")[0]
-            out.append(f"{r['name']:<28} {r['value']:>8,} {r['low']:>8,}..{r['high']:<7,} "
-                       f"{r['unit']:<13} {r['spread']:<9} {lead if not long else ''}".rstrip())
-            if long:
-                for label, text in (("source", r["source"]), ("range", r["why"])):
-                    out += textwrap.wrap(f"{label}: {text}", width=100,
-                                         initial_indent="    ", subsequent_indent="      ")
-    return "\n".join(out) + "\n"
+            source = (f"source: {r['source']}; range: {r['why']}" if long
+                      else r["source"].split(":")[0])
+            lines.append([r["name"], f"{r['value']:,}", spans[r["name"]], r["unit"],
+                          r["spread"], source])
+    return columns.table(["name", "default", span, "unit", "range", "source"], lines, width,
+                         text=(3, 4, 5)) + "\n"

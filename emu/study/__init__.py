@@ -4,7 +4,7 @@ A study runs a set of scenarios, compares their numbers and prints tables
 that answer its question.  The studies live in :mod:`emu.study.studies`, one
 module each; this package lists them, runs them and writes their results::
 
-    emu study                         # the studies, one line each
+    emu study                         # the studies and their questions
     emu study shadow_vs_direct --quick --out sv/
     emu report sv/                    # an HTML page of what it wrote
 
@@ -34,6 +34,7 @@ from types import ModuleType
 from typing import Optional
 
 from emu.errors import EmuError
+from emu.report.columns import wrap
 from emu.run.outdir import check_output_dir
 from emu.study.lib import Recorder
 from emu.study.studies import MODULES
@@ -65,9 +66,10 @@ class Study:
         rec.finish(self.name, self.question, quick, numbers)
         return numbers
 
-    def report(self, numbers: dict) -> str:
-        """The study's numbers as its text tables."""
-        return self.module.report(numbers)
+    def report(self, numbers: dict, width: Optional[int] = None) -> str:
+        """The study's numbers as its text tables (fitted to ``width`` columns
+        if given, see :func:`emu.report.columns.fit_lines`)."""
+        return self.module.report(numbers, width)
 
 
 def recorder_for(out) -> Recorder:
@@ -109,16 +111,17 @@ def run(name: str, quick: bool = False, out: Optional[str] = None) -> dict:
     return get(name).run(quick, out)
 
 
-def run_and_print(study: Study, quick: bool, out: Optional[str], stream=None) -> int:
-    """Run ``study`` as its command line does: its question, its tables, where
-    the results went.  Returns 0."""
+def run_and_print(study: Study, quick: bool, out: Optional[str], stream=None,
+                  width: Optional[int] = None) -> int:
+    """Run ``study`` as its command line does: its question, its tables
+    (fitted to ``width`` columns if given), where the results went.  Returns 0."""
     stream = stream or sys.stdout
     rec = recorder_for(out)
-    print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n{study.question}\n",
+    print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n{wrap(study.question, width)}\n",
           file=stream)
     t0 = time.perf_counter()
     numbers = study.run(quick, recorder=rec)
-    print(study.report(numbers), file=stream)
+    print(study.report(numbers, width), file=stream)
     print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
           + (f"; results in {out}" if out else ""), file=stream)
     return 0

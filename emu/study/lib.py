@@ -5,7 +5,9 @@ A study (one module of :mod:`emu.study.studies`) builds its scenarios with
 whole experiment), runs them through a :class:`Recorder` -- which keeps each
 run's summary and, given an output directory, writes each run's results
 (:meth:`emu.run.Result.write`) to ``DIR/runs/<label>/`` as it finishes and
-``DIR/results.json`` at the end -- and prints its numbers with :func:`table`.
+``DIR/results.json`` at the end -- and prints its numbers with :func:`table`,
+its sentences and tables fitted to the terminal by
+:func:`emu.report.columns.fit_lines`.
 :func:`figures` gives the derived figures the studies compare, from one
 summary through :mod:`emu.stats.figures` (nothing the summary does not
 already hold).
@@ -25,7 +27,9 @@ import copy
 import os
 import sys
 import time
+from typing import Optional
 
+from emu.report import columns
 from emu.run import run
 from emu.run.files import write_json
 from emu.stats.figures import (deferral_share, miss_path_cycles_per_miss, share,
@@ -127,17 +131,10 @@ def figures(s: dict) -> dict:
     }
 
 
-def table(header: list, rows: list) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned."""
-    cells = [[str(h) for h in header]] + [[_cell(c) for c in r] for r in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
-    out = []
-    for n, r in enumerate(cells):
-        out.append("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(r, widths))))
-        if n == 0:
-            out.append("  ".join("-" * w for w in widths))
-    return "\n".join(out)
+def table(header: list, rows: list, width: Optional[int] = None) -> str:
+    """A plain-text table: first column left-aligned, the others right-aligned,
+    fitted to ``width`` columns if given (:func:`emu.report.columns.table`)."""
+    return columns.table(header, [[_cell(c) for c in r] for r in rows], width)
 
 
 def _cell(c) -> str:

@@ -40,7 +40,7 @@ def add_explain_parser(sub) -> None:
     """Add ``emu explain`` to the CLI's subparsers."""
     kinds = "; ".join(f"{name}: {KINDS[name].SUMMARY}" for name in KINDS)
     p = sub.add_parser(
-        "explain", help="narrate the TLB miss handler, access by access, after a resume",
+        "explain", help="narrate the TLB miss handler after a resume, access by access",
         description="Narrate the first N accesses of a vCPU after its K-th vcpu_load: each "
                     "hit, each hardware miss with its cause, and the four steps of the miss "
                     "handler (docs/design.md §3). The compiled backend finds the window "

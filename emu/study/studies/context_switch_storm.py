@@ -36,6 +36,9 @@ full run adds the e500 designs.
 
 from __future__ import annotations
 
+from typing import Optional
+
+from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import pct, Recorder, scenario, table
@@ -107,7 +110,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
     return {"plan": p, "points": points}
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     p = r["plan"]
     lines = [f"{p['vms']} VMs x {p['processes']} processes ({p['pages']} data + "
              f"{p['code_pages']} code pages each) on one CPU, {p['host_tasks']} host "
@@ -119,11 +122,11 @@ def report(r: dict) -> str:
             for lab, v in r["points"].items()]
     lines.append(table(["design", "cycles/access", "accesses", "PID switches", "syscalls",
                         "resumes", "gcs misses", "misses", "save/restore", "guest work",
-                        "violations"], rows))
+                        "violations"], rows, width))
     lines.append("")
     lines.append("guest TLB misses by cause")
     causes = list(next(iter(r["points"].values()))["misses_by_cause"])
     rows = [[lab] + [v["misses_by_cause"][c] for c in causes] for lab, v in r["points"].items()]
-    lines.append(table(["design"] + causes, rows))
-    return "\n".join(lines)
+    lines.append(table(["design"] + causes, rows, width))
+    return fit_lines(lines, width)
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Optional
 
+from emu.report.columns import fit_lines
 from emu.study.lib import Recorder, scenario, table
 
 NAME = "fastpath_profile"
@@ -122,12 +124,13 @@ def plot(points: dict, path: str) -> None:
     plt.close(fig)
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     shown = [st for st in STEPS if any(v["per_miss"][st] for v in r["points"].values())]
     rows = [[lab, v["guest_misses"], f"{100 * v['virt_share']:.0f}%"]
             + [v["per_miss"][st] for st in shown] + [v["cycles_per_miss"], v["walk_mean"]]
             for lab, v in r["points"].items()]
-    return ("Mean cycles per guest TLB miss, by step (handler/walk/pfn source):\n"
-            + table(["config", "misses", "KVM-fixed"] + shown + ["total", "walk mean"], rows)
-            + f"\n\nstacked bars: {r['png']}")
+    return fit_lines(["Mean cycles per guest TLB miss, by step (handler/walk/pfn source):",
+                      table(["config", "misses", "KVM-fixed"] + shown + ["total", "walk mean"],
+                            rows, width),
+                      "", f"stacked bars: {r['png']}"], width)
 

@@ -24,6 +24,9 @@ and the guest refills what it flushed).
 
 from __future__ import annotations
 
+from typing import Optional
+
+from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count
 from emu.study.lib import Recorder, scenario, table
 
@@ -98,18 +101,19 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
             "points": points}
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     rows = [[lab, v["mmio_exits"], v["mmio_per_ms"], v["guest_accesses_per_ms"],
              v["round_trip_overhead_us"], v["qemu_cycles_per_mmio"], v["mmio_exit_mean_us"],
              v["cpu0_host_switch_cycles"], f"{100 * v['cpu0_idle_share']:.0f}%",
              v["host_evicted_misses"], v["flushed_misses"], v["guest_misses"],
              v["save_restore_cycles"]]
             for lab, v in r["points"].items()]
-    return ("device VM (vm0.vcpu0 on CPU 0; its QEMU on CPU 0 with 1 CPU, CPU 1 with 2):\n"
-            + table(["device/cpus/design", "MMIO", "MMIO/ms", "accesses/ms", "us/round trip",
-                     "QEMU cyc/exit", "MMIO exit us", "CPU0 switches", "CPU0 idle",
-                     "host-evicted", "flushed", "misses", "save/restore"], rows)
-            + "\n(us/round trip: CPU 0's cycles not spent on guest work, per MMIO exit; "
-              "'MMIO exit us' is KVM's exit timing, which stops when the request is handed "
-              "to QEMU)")
+    return fit_lines(["device VM (vm0.vcpu0 on CPU 0; its QEMU on CPU 0 with 1 CPU, CPU 1 with 2):",
+                      table(["device/cpus/design", "MMIO", "MMIO/ms", "accesses/ms",
+                             "us/round trip", "QEMU cyc/exit", "MMIO exit us", "CPU0 switches",
+                             "CPU0 idle", "host-evicted", "flushed", "misses", "save/restore"],
+                            rows, width),
+                      "(us/round trip: CPU 0's cycles not spent on guest work, per MMIO exit; "
+                      "'MMIO exit us' is KVM's exit timing, which stops when the request is "
+                      "handed to QEMU)"], width)
 

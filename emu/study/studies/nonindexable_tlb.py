@@ -36,7 +36,10 @@ shadow IDs win; the hardware-index core loses only the shadow designs.
 
 from __future__ import annotations
 
+from typing import Optional
+
 from emu.errors import ConfigError
+from emu.report.columns import fit_lines
 from emu.run import resolve
 from emu.study.lib import pct, Recorder, scenario, table
 
@@ -123,7 +126,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
             "refusals": {st: refusal(st) for st in REFUSED}, "points": points}
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     periods = r["plan"]["host_period_us"]
     lines = [f"Cycles per guest access, {r['plan']['guest_accesses']:,} guest accesses per run "
              "(equal work), by core and host wake-up period:"]
@@ -141,7 +144,7 @@ def report(r: dict) -> str:
     last = f"@{periods[-1]} µs"
     lines.append(table(["core", "design"] + [f"every {p} µs" for p in periods]
                        + [f"misses {last}", f"flush misses {last}", f"save/restore {last}",
-                          "violations"], rows))
+                          "violations"], rows, width))
     lines.append("")
     lines.append("Refused where tlbwe always writes the hardware's victim:")
     for st, msg in r["refusals"].items():
@@ -149,4 +152,4 @@ def report(r: dict) -> str:
     lines.append("")
     lines.append("'hypothetical:' rows never ran in any kernel; the others are as they shipped "
                  "(C miss handler), 'proposal:' is the assembly fast path.")
-    return "\n".join(lines)
+    return fit_lines(lines, width)

@@ -31,6 +31,9 @@ its pinned memory.
 
 from __future__ import annotations
 
+from typing import Optional
+
+from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count, exit_cycles
 from emu.study.lib import Recorder, scenario, table
 
@@ -114,16 +117,16 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
             "points": points}
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     rows = []
     for label, v in r["points"].items():
         rows.append([label, v["cycles_per_guest_access"], v["guest_misses"], v["virt_fills"],
                      f"{100 * v['deferral_share']:.1f}%", v["cycles_per_miss"],
                      v["fill_exit_us"], v["gfn_to_pfn_calls"], v["pinned_bytes"],
                      v["pfn_cache_bytes"] + v["pfn_table_bytes"], v["startup_cycles"]])
-    return (f"Guest refills about {r['plan']['guest_pages']} pages; guest RAM "
-            f"{r['plan']['memory_mb']} MB.\n"
-            + table(["pfn source/handler", "cycles/access", "misses", "fills", "leave asm",
-                     "cycles/miss", "fill us", "gfn_to_pfn", "pinned B", "cache/table B",
-                     "startup cyc"], rows))
+    return fit_lines([f"Guest refills about {r['plan']['guest_pages']} pages; guest RAM "
+                      f"{r['plan']['memory_mb']} MB.",
+                      table(["pfn source/handler", "cycles/access", "misses", "fills",
+                             "leave asm", "cycles/miss", "fill us", "gfn_to_pfn", "pinned B",
+                             "cache/table B", "startup cyc"], rows, width)], width)
 

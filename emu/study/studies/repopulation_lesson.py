@@ -41,9 +41,11 @@ entries vanish at every vcpu_put (the host task finds the TLB free), under
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 import numpy as np
 
+from emu.report.columns import fit_lines
 from emu.report.plots import (RUN_COLOURS, new_figure, occupancy_timeline, save_figure,
                               style)
 from emu.stats.summary import cpu_cycles
@@ -145,7 +147,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
     return r
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     hps = r["plan"]["host_pages"]
     lines = [f"Misses in the first {r['plan']['window']} guest accesses after a resume "
              f"(guest working set {r['plan']['guest_pages']} pages + {CODE_PAGES} code pages):"]
@@ -154,23 +156,23 @@ def report(r: dict) -> str:
         host = r["points"]["direct"][str(hp)]["host_misses_per_resume"]
         rows.append([hp, host] + [r["points"][d][str(hp)]["misses_after_resume"]
                                   for d in DESIGNS])
-    lines.append(table(["host pages", "host misses/run"] + list(DESIGNS), rows))
+    lines.append(table(["host pages", "host misses/run"] + list(DESIGNS), rows, width))
     lines.append("")
     lines.append("Per resume over the whole run, by cause (direct): ")
     rows = [[hp] + [r["points"]["direct"][str(hp)][k] for k in
                     ("non_compulsory_per_resume", "host_eviction_per_resume",
                      "self_eviction_per_resume", "cycles_per_guest_access")] for hp in hps]
     lines.append(table(["host pages", "non-compulsory", "host-evicted", "self-evicted",
-                        "cycles/access"], rows))
+                        "cycles/access"], rows, width))
     lines.append("")
     big = max(hps)
     lines.append(f"Miss rate by position after the resume (host touches {big} pages):")
     rows = [[d] + [f"{100 * x:.2f}%" for x in r["curves"][d][str(big)]] for d in DESIGNS]
-    lines.append(table(["design"] + [f"{lo}-{hi - 1}" for lo, hi in BUCKETS], rows))
+    lines.append(table(["design"] + [f"{lo}-{hi - 1}" for lo, hi in BUCKETS], rows, width))
     lines.append("")
     lines.append("growth of misses after a resume from the fewest to the most host pages: "
                  + ", ".join(f"{d} {g:+.1f}" for d, g in r["growth"].items()))
-    return "\n".join(lines)
+    return fit_lines(lines, width)
 
 
 def plot(r: dict, path: str) -> None:

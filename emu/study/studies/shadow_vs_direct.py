@@ -67,7 +67,9 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import Optional
 
+from emu.report.columns import fit_lines
 from emu.sensitivity import run_sensitivity, tornado_plot, write_sensitivity
 from emu.sensitivity.report import break_even_plot
 from emu.stats.summary import cpu_cycles
@@ -258,7 +260,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
     return out
 
 
-def report(r: dict) -> str:
+def report(r: dict, width: Optional[int] = None) -> str:
     lines = []
     mp = r["matrix_point"]
     lines.append(f"Every design at WS = {mp['ws']} pages, host period {mp['period_us']} us:")
@@ -270,7 +272,7 @@ def report(r: dict) -> str:
                      v["isolation_violations"]])
     lines.append(table(["design", "cycles/access", "switches/ms",
                         "misses/resume", "save/restore", "fast path", "host-evicted",
-                        "flushed", "violations"], rows))
+                        "flushed", "violations"], rows, width))
     plan_ = r["plan"]
     for handler in plan_["sweep_handlers"]:
         for ws in plan_["ws"]:
@@ -288,7 +290,8 @@ def report(r: dict) -> str:
                         "direct" if d["cpa"] <= sh["cpa"] else BASELINE]
                 rows.append(row)
             lines.append(table(["period", "switches/ms"] + list(plan_["sweep_strategies"])
-                               + ["direct miss/res", f"{BASELINE} miss/res", "cheaper"], rows))
+                               + ["direct miss/res", f"{BASELINE} miss/res", "cheaper"], rows,
+                               width))
     lines.append("")
     lines.append(f"Break-even host context-switch rate (direct's cycles/access > {BASELINE}'s):")
     rows = []
@@ -296,7 +299,7 @@ def report(r: dict) -> str:
         x = e["cpa"]
         rows.append([key, f"{x['switches_per_ms']:.1f}/ms (period {x['period_us']:.0f} us, "
                           f"{x['how']})" if x["switches_per_ms"] else x["how"]])
-    lines.append(table(["handler/WS", "break-even"], rows))
+    lines.append(table(["handler/WS", "break-even"], rows, width))
     lines.append("")
     lines.append(f"Pages the host touches (WS = {plan_['pages_ws']}, period "
                  f"{plan_['pages_period']} us, asm): cycles per guest access")
@@ -308,14 +311,14 @@ def report(r: dict) -> str:
                        for k in ("misses_per_resume", "host_eviction_misses",
                                  "self_eviction_misses")])
     lines.append(table(["host pages"] + list(plan_["pages_strategies"])
-                       + ["direct miss/res", "host-evicted", "self-evicted"], rows))
+                       + ["direct miss/res", "host-evicted", "self-evicted"], rows, width))
     e = r["break_even_host_pages"]["cpa"]
     x = e["host_pages"]
     lines.append("break-even host pages: " + (f"{x:.0f} ({e['how']})" if x is not None
                                               else e["how"]))
     lines.append("")
     lines += band_report(r["break_even_band"], plan_)
-    return "\n".join(lines)
+    return fit_lines(lines, width)
 
 
 def band_report(b: dict, plan_: dict) -> list:
