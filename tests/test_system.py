@@ -8,6 +8,7 @@ the comments.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -381,12 +382,15 @@ def test_run_notes_a_run_that_had_not_settled(tmp_path):
     of the whole shadow TLB.  stderr says so in one note; stdout is the table."""
     f = tmp_path / "s.toml"
     f.write_text("duration_ms = 4\n[kvm]\nstrategy = 'shadow'\n")
-    p = emu("run", str(f))
+    p = emu("run", str(f), "--wide")
     assert p.returncode == 0, p.stderr
     (note,) = p.stderr.splitlines()
     assert note.startswith("emu: note: Not settled (CPU cycles per guest access in the first "
                            "half of the counted window, then in the second): shadow ")
     assert "--set sim.warmup_ms=MS" in note and "Not settled" not in p.stdout
+    narrow = emu("run", str(f), env=dict(os.environ, COLUMNS="80")).stderr.splitlines()
+    assert len(narrow) > 1 and max(map(len, narrow)) <= 80
+    assert " ".join(line.strip() for line in narrow) == note
     # a run of equal work has no middle known ahead: nothing is said
     p = emu("run", str(f), "--set", "sim.guest_accesses=100", "--set", "duration_ms=20", "--json")
     assert p.returncode == 0 and p.stderr == ""

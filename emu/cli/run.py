@@ -84,15 +84,15 @@ def cmd_run(args) -> int:
         print(result.json(), end="")
     else:
         print(format_run(result.summary, terminal_width(args)))
-    _note_unsettled([(design_name(result.summary), result.summary)])
+    _note_unsettled([(design_name(result.summary), result.summary)], terminal_width(args))
     return 0
 
 
-def _note_unsettled(runs: list) -> None:
+def _note_unsettled(runs: list, width) -> None:
     """One ``emu: note:`` on stderr naming the runs that had not settled."""
     note = settle_note(runs)
     if note:
-        print(f"emu: note: {note}", file=sys.stderr, flush=True)
+        print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
 
 
 def _default_run(args) -> int:
@@ -112,7 +112,7 @@ def _default_run(args) -> int:
     else:
         print(format_banner([r.summary["config"] for r in comparison.results], width))
         print(format_comparison(comparison.summaries(), width))
-    _note_unsettled(comparison.summaries())
+    _note_unsettled(comparison.summaries(), width)
     return 0
 
 
@@ -134,5 +134,5 @@ def cmd_compare(args) -> int:
         print(dumps_json(comparison.to_json()), end="")
     else:
         print(format_comparison(comparison.summaries(titled=True), terminal_width(args)))
-    _note_unsettled(comparison.summaries(titled=True))
+    _note_unsettled(comparison.summaries(titled=True), terminal_width(args))
     return 0
