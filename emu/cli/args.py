@@ -73,6 +73,18 @@ class Parser(argparse.ArgumentParser):
         raise EmuError(f"{self.prog}: {message}")
 
 
+class Once(argparse.Action):
+    """Store an option's value (its default: None), and refuse the option given
+    again, which argparse would let override the first without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest, None)
+        if given is not None:
+            raise argparse.ArgumentError(self, f"given twice ({given} and {values}); "
+                                               f"it takes one")
+        setattr(namespace, self.dest, values)
+
+
 def int_arg(text: str) -> int:
     """An integer option in any base Python accepts (``4096``, ``0x1000``)."""
     try:
