@@ -177,7 +177,8 @@ def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
         "direct-save-on-switch 67577927 (tid01, C)", "proposal: direct + asm + pfn-cache"]
     note = p.stderr.strip().splitlines()
     assert len(note) == 1 and note[0].startswith("emu: note:"), p.stderr
-    assert "shadow left out: kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow'" in note[0]
+    assert ("shadow 2.6.26 (guest-tid, C) left out: kvm.tid_scheme: 'tid01' never ran with "
+            "kvm.strategy 'shadow'" in note[0]), note[0]
     assert ("shadow-modified 83aae4a8 (guest-tid, C), shadow-modified 49dd2c49 (swap-pid, C) and "
             "shadow-modified 2.6.28 (tid01, C) are one design" in note[0]), note[0]
 
@@ -189,9 +190,18 @@ def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
                                                "shadow-modified 83aae4a8 (guest-tid, C)"]
     note = p.stderr.strip().splitlines()
     assert len(note) == 1, p.stderr
-    for words in ("direct left out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy "
-                  "'direct'", "direct-save-on-switch left out"):
-        assert words in note[0], note[0]
+    # every row left out is named, the proposal too (a direct row: it hid behind "direct")
+    assert note[0].startswith(
+        "emu: note: direct 7924bd41 (tid01, C) and proposal: direct + asm + pfn-cache left "
+        "out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct'"), note[0]
+    assert "; direct-save-on-switch 67577927 (tid01, C) left out: " in note[0], note[0]
+
+
+def test_default_run_names_the_proposal_when_it_leaves_it_out():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=swap-pid", "--json")
+    assert [r["value"] for r in json_of(p)["runs"]] == ["shadow-modified 49dd2c49 (swap-pid, C)"]
+    assert "direct 7924bd41 (tid01, C) and proposal: direct + asm + pfn-cache left out: " \
+        "kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'direct'" in p.stderr
 
 
 def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones():
@@ -213,7 +223,8 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     assert [r["values"]["kvm.strategy"] for r in json_of(p)["runs"]] == [
         "e500-flush-on-put", "e500-shadow-ids", "direct", "direct"]
     note = p.stderr.strip().splitlines()
-    assert len(note) == 1 and note[0].startswith("emu: note: shadow-modified left out"), p.stderr
+    assert len(note) == 1 and note[0].startswith(
+        "emu: note: hypothetical: shadow-modified (C) left out"), p.stderr
     assert "tlb_index = 'hardware'" in note[0]
 
 
