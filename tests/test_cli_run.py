@@ -98,6 +98,15 @@ def test_vary_refuses_what_it_would_drop(long, argv, needles):
     assert_usage_error(run_cli("compare", long, *argv, timeout=QUICK), *needles)
 
 
+def test_vary_names_the_point_it_cannot_run(short):
+    """As emu sweep names its grid point: the product's bad point, not only the key."""
+    p = run_cli("compare", short, "--vary", "kvm.strategy=direct,e500-flush-on-put",
+                "--vary", "machine.core=440,e500", timeout=QUICK)
+    assert assert_usage_error(p) == (
+        "emu: error: --vary kvm.strategy=e500-flush-on-put, machine.core=440: kvm.strategy: "
+        "'e500-flush-on-put' needs machine.core = 'e500' (machine.core is '440')\n")
+
+
 def test_plots_without_out_is_refused_before_running(long):
     assert_usage_error(run_cli("compare", long, "--vary", "seed=1,2", "--plots", timeout=QUICK),
                        "--plots", "--out")
