@@ -97,6 +97,7 @@ class Machine:
         self.hwater = m.hwater if m.core == "440" else 0
         self.strategy = make_strategy(k.strategy, m.core, self.costs, self.hwater, k.tid_scheme)
         self.warmup = self.us(scenario.sim.warmup_ms * 1000)
+        self.simulated_cycles = 0          # until run(): a snapshot before it counts nothing
         self.native_costs = dict(self.costs.to_dict(), entry_base=0, entry_per_mod=0)
         sched = SchedParams.from_costs(self.costs)
         n_ctx = sum(vm.vcpus for vm in scenario.vms) + len(scenario.vms) + len(scenario.host_tasks)
@@ -281,7 +282,8 @@ class Machine:
                 + [("host_task", t) for t in self.host_tasks])
 
     def snapshot(self) -> Snapshot:
-        """Everything the run counted, handed over once after :meth:`run`."""
+        """Everything the run counted, handed over once after :meth:`run` (before
+        it: every counter at 0, :func:`emu.run.scenario.summary_shape`)."""
         contexts = [ContextCounters(t.ctx.ctx, t.name, kind,
                                     {name: t.ctx.arrays[name].copy() for name in COUNTERS},
                                     resumes=t.resumes if kind == "vcpu" else 0,

@@ -12,12 +12,13 @@ INSTALL = ("emu is not installed for {python}: run `pip install .` in the emu ch
 
 
 def launch(name: str, argv=None) -> int:
-    """``emu study NAME ARGV`` (default: the script's arguments); the exit status."""
+    """``emu study NAME ARGV`` (default: the script's arguments), with the
+    script's own usage; the exit status."""
     try:
-        from emu.cli import main  # the one import that may fail: say how to install
+        from emu.cli import study_script  # the one import that may fail: say how to install
     except ModuleNotFoundError as err:
         if err.name != "emu":
             raise
         print(INSTALL.format(python=sys.executable), file=sys.stderr)
         return 2
-    return main(["study", name] + list(sys.argv[1:] if argv is None else argv))
+    return study_script(name, argv)

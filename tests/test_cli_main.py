@@ -1,10 +1,13 @@
-"""``emu`` itself (``emu/cli/__init__.py``): alone, it lists the commands."""
+"""``emu`` itself (``emu/cli/__init__.py``): alone, it lists the commands; its
+parsers (``emu/cli/args.py``) take no abbreviation and name an unknown option."""
 
 from __future__ import annotations
 
 import re
 
-from clirun import cli_env, run_cli
+import pytest
+
+from clirun import assert_usage_error, cli_env, run_cli
 from emu.cli import build_parser
 
 
@@ -28,3 +31,31 @@ def test_help_puts_each_command_and_its_summary_on_one_line():
             for command, summary in summaries.items():
                 assert re.search(rf"\n +{command} +{re.escape(summary)}\n", p.stdout), \
                     (command, p.stdout)
+
+
+def test_an_unknown_option_before_the_command_is_named():
+    """argparse said COMMAND is required, and not what -x is."""
+    p = run_cli("-x")
+    assert assert_usage_error(p) == "emu: unrecognized arguments: -x\n"
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["sweep", "s.toml", "--seed", "3", "--out", "swab"],
+     "emu sweep: unrecognized arguments: --seed 3 (did you mean '--seeds'?)"),
+    (["compare", "s.toml", "--var", "kvm.strategy=direct"],
+     "emu compare: unrecognized arguments: --var kvm.strategy=direct (did you mean '--vary'?)"),
+    (["sensitivity", "--comp", "kvm.strategy=shadow,direct"],
+     "emu sensitivity: unrecognized arguments: --comp (did you mean '--compare'?)"),
+    (["sensitivity", "--compare", "kvm.strategy=shadow,direct", "--cost", "tlbwe"],
+     "emu sensitivity: unrecognized arguments: --cost (did you mean '--costs'?)"),
+    (["run", "--wi"], "emu run: unrecognized arguments: --wi (did you mean '--wide'?)"),
+    (["tlb", "--ent=8"], "emu tlb: unrecognized arguments: --ent=8 (did you mean '--entries'?)"),
+    (["config", "dump", "--out", "{tmp}/x.toml"],
+     "emu config dump: unrecognized arguments: --out (did you mean '--output'?)"),
+    (["--vers"], "emu: unrecognized arguments: --vers (did you mean '--version'?)"),
+])
+def test_an_option_is_never_abbreviated(argv, line, tmp_path):
+    """A prefix of an option is no option: it is refused, with the one it is close to
+    (argparse took --seed 3 for --seeds 3 without a word)."""
+    p = run_cli(*(a.format(tmp=tmp_path) for a in argv))
+    assert assert_usage_error(p) == line + "\n"

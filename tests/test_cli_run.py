@@ -110,6 +110,15 @@ def test_vary_refuses_what_it_would_drop(long, argv, needles):
     assert_usage_error(run_cli("compare", long, *argv, timeout=QUICK), *needles)
 
 
+def test_vary_names_the_point_it_cannot_run(short):
+    """As emu sweep names its grid point: the product's bad point, not only the key."""
+    p = run_cli("compare", short, "--vary", "kvm.strategy=direct,e500-flush-on-put",
+                "--vary", "machine.core=440,e500", timeout=QUICK)
+    assert assert_usage_error(p) == (
+        "emu: error: --vary kvm.strategy=e500-flush-on-put, machine.core=440: kvm.strategy: "
+        "'e500-flush-on-put' needs machine.core = 'e500' (machine.core is '440')\n")
+
+
 def test_plots_without_out_is_refused_before_running(long):
     assert_usage_error(run_cli("compare", long, "--vary", "seed=1,2", "--plots", timeout=QUICK),
                        "--plots", "--out")
@@ -188,7 +197,8 @@ def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
         "shadow-modified 2.6.28 (tid01, C)", "direct 7924bd41 (tid01, C)",
         "direct-save-on-switch 67577927 (tid01, C)", "proposal: direct + asm + pfn-cache"]
     note = note_of(p)
-    assert "shadow left out: kvm.tid_scheme: 'tid01' never ran with kvm.strategy 'shadow'" in note
+    assert ("shadow 2.6.26 (guest-tid, C) left out: kvm.tid_scheme: 'tid01' never ran with "
+            "kvm.strategy 'shadow'" in note), note
     assert ("shadow-modified 83aae4a8 (guest-tid, C), shadow-modified 49dd2c49 (swap-pid, C) and "
             "shadow-modified 2.6.28 (tid01, C) are one design" in note), note
 
@@ -199,11 +209,20 @@ def test_default_run_leaves_out_the_designs_an_era_never_ran_with():
     assert [r["value"] for r in c["runs"]] == ["shadow 2.6.26 (guest-tid, C)",
                                                "shadow-modified 83aae4a8 (guest-tid, C)"]
     note = note_of(p)
-    for words in ("direct left out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy "
-                  "'direct'", "direct-save-on-switch left out"):
-        assert words in note, note
+    # every row left out is named, the proposal too (a direct row: it hid behind "direct")
+    assert note.startswith(
+        "emu: note: direct 7924bd41 (tid01, C) and proposal: direct + asm + pfn-cache left "
+        "out: kvm.tid_scheme: 'guest-tid' never ran with kvm.strategy 'direct'"), note
+    assert "; direct-save-on-switch 67577927 (tid01, C) left out: " in note, note
     wide = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=guest-tid", "--json", "--wide")
     assert wide.stderr.count("\n") == 1 and " ".join(wide.stderr.split()) == note
+
+
+def test_default_run_names_the_proposal_when_it_leaves_it_out():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=swap-pid", "--json")
+    assert [r["value"] for r in json_of(p)["runs"]] == ["shadow-modified 49dd2c49 (swap-pid, C)"]
+    assert "direct 7924bd41 (tid01, C) and proposal: direct + asm + pfn-cache left out: " \
+        "kvm.tid_scheme: 'swap-pid' never ran with kvm.strategy 'direct'" in note_of(p)
 
 
 def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones():
@@ -225,8 +244,8 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     assert [r["values"]["kvm.strategy"] for r in json_of(p)["runs"]] == [
         "e500-flush-on-put", "e500-shadow-ids", "direct", "direct"]
     note = note_of(p)
-    assert note.startswith("emu: note: shadow-modified left out") and "tlb_index = 'hardware'" \
-        in note, note
+    assert note.startswith("emu: note: hypothetical: shadow-modified (C) left out") and \
+        "tlb_index = 'hardware'" in note, note
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():

@@ -534,3 +534,11 @@ def test_reference_backend_api_gives_the_same_numbers(prefix_npz, config):
     assert cy.pop("config")["backend"] == "cython"
     assert ref == cy
     assert cy["misses"] > 0
+
+
+@pytest.mark.parametrize("policy", ["fifo", "lru", "round-robin", "nv"])
+def test_a_seed_is_refused_by_a_policy_that_uses_none(policy):
+    """Only the random policy draws: a --seed given to another was ignored."""
+    proc = run_cli("tlb", "--policy", policy, "--seed", "5", LACKEY_SMALL)
+    assert assert_usage_error(proc) == \
+        f"emu: error: --seed seeds the random policy; --policy {policy} uses none\n"

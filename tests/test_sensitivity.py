@@ -18,8 +18,8 @@ import pytest
 from emu.params import default_scenario, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.sensitivity import (
-    SensitivityError, analyse, local_runner, plan_sensitivity, run_sensitivity,
-    write_sensitivity)
+    SensitivityError, analyse, format_sensitivity, local_runner, plan_sensitivity,
+    run_sensitivity, write_sensitivity)
 import emu.sensitivity.spec as spec_module
 from emu.cli import build_parser, main
 from emu.cli.sensitivity import main_sensitivity
@@ -29,6 +29,7 @@ from emu.sensitivity.report import TOP, format_sensitivity
 X = "gfn_to_pfn"                      # pinned at 600 in 300..3000 by the toys' scenario
 X_DEFAULT, X_LOW, X_HIGH = 600, 300, 3000
 Y = "exit_light"
+Y_DEFAULT = COSTS_BY_NAME[Y].default
 PAGES = "vm.0.process.0.workload.pages"
 SHADOW_VS_DIRECT = "kvm.strategy=shadow,direct"
 
@@ -58,7 +59,7 @@ def toy_runner(metric_a, metric_b, order_seed=None):
                  for c in COSTS}
         pages = float(given.get(PAGES, 40))
         f = metric_a if given["kvm.strategy"] == "shadow" else metric_b
-        return {"cycles_per_guest_access": f(costs, pages), "nested": {"value": 1.0}}
+        return {"cycles_per_guest_access": f(costs, pages), "tlb": {"guest": {"miss_rate": 1.0}}}
 
     def runner(jobs):
         assert all(len(j) == 3 for j in jobs)          # (label, scenario, overrides)
@@ -144,6 +145,12 @@ def test_a_range_override_is_used(scenario):
                              costs=[X], runner=toy_runner(linear_a, lambda c, p: 200))
     x = entry(result, X)
     assert (x["low"], x["high"], x["flips"]) == (500, 900, False)
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, ranges=[f"{Y}=100,{Y_DEFAULT + 50}"],
+                             costs=[Y], runner=toy_runner(linear_a, lambda c, p: 200))
+    y = entry(result, Y)
+    assert (y["low"], y["high"], y["overridden"], y["range_overridden"]) == \
+        (100, Y_DEFAULT + 50, False, True)
+    assert entry(result, "tlbwe")["range_overridden"] is False
     assert x["ratio_high"] == pytest.approx(190 / 200)
 
 
@@ -293,10 +300,13 @@ def test_plan_then_analyse_is_what_run_does(scenario):
 
 
 def test_a_nested_metric_and_a_higher_is_better_metric(scenario):
-    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X], metric="nested.value",
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X], metric="tlb.guest.miss_rate",
                              better="higher", runner=toy_runner(linear_a, lambda c, p: 1))
     assert result["default"]["ratio"] == 1.0 and result["default"]["a_wins"] is False
-    assert result["metric"] == "nested.value" and result["better"] == "higher"
+    assert result["metric"] == "tlb.guest.miss_rate" and result["better"] == "higher"
+    # a tie is no win: neither side is said to win
+    assert "at the default costs: shadow 1, direct 1, ratio 1: a tie\n" in \
+        format_sensitivity(result)
 
 
 def test_the_tornado_is_drawn(scenario, tmp_path):
@@ -370,6 +380,58 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys):
     assert out == ""
     assert err.count("\n") == 1 and err.startswith("emu: error: ")
     assert message in err
+
+
+METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested ones "
+             "(e.g. cycles_per_guest_access, tlb.guest.misses)")
+
+
+@pytest.mark.parametrize("args,line", [
+    # a range is used as given, or refused: never stretched to the default, never dropped
+    (["--range", f"{Y}={Y_DEFAULT + 24},{Y_DEFAULT + 124}"],
+     f"emu: error: --range {Y}={Y_DEFAULT + 24},{Y_DEFAULT + 124}: the range must contain "
+     f"{Y_DEFAULT}, the value the runs use at their baseline"),
+    (["--range", f"{Y}=10,10"],
+     f"emu: error: --range {Y}=10,10: LOW must be below HIGH (one value varies nothing)"),
+    (["--range", f"{Y}=10,{Y_DEFAULT}", "--costs", "tlbwe"],
+     f"emu: error: --range {Y}=10,{Y_DEFAULT}: {Y} is not varied (--costs tlbwe)"),
+    (["--range", f"{Y}=10,{Y_DEFAULT}", "--range", f"{Y}=20,{Y_DEFAULT + 1}"],
+     f"emu: error: --range {Y}: given twice (10,{Y_DEFAULT} and 20,{Y_DEFAULT + 1}); "
+     f"give each cost once"),
+    (["--range", "clock_mhz=500,1000"],
+     "emu: error: --range clock_mhz=500,1000: the clock is the scenario's machine.clock_mhz, "
+     "not a cost to vary"),
+    (["--samples", "5"],
+     "emu: error: --samples 5: oat samples nothing (its runs are each cost at each end); "
+     "--samples is for --method morris or sobol"),
+    (["--break-even", f"{PAGES}=10,20", "--break-even", "duration_ms=1,2"],
+     f"emu sensitivity: argument --break-even: given twice ({PAGES}=10,20 and "
+     f"duration_ms=1,2); it takes one"),
+    (["--metric", "tlb"],
+     "emu: error: --metric tlb: a table of 4 keys (guest, host, isolation_violations, "
+     f"misses_by_cause), not a number; {METRIC_IS}"),
+    (["--metric", "config.kvm.strategy"],
+     f"emu: error: --metric config.kvm.strategy: str 'shadow', not a number; {METRIC_IS}"),
+])
+def test_an_option_the_study_would_not_apply_as_given_is_refused(args, line, capsys):
+    assert main(["sensitivity", "--compare", SHADOW_VS_DIRECT, "--set", "duration_ms=1"]
+                + args) == 2
+    assert capsys.readouterr() == ("", line + "\n")
+
+
+def test_a_range_of_the_compared_cost_is_refused(capsys):
+    assert main(["sensitivity", "--compare", f"costs.{Y}=100,200",
+                 "--range", f"{Y}=50,300"]) == 2
+    assert capsys.readouterr().err == (f"emu: error: --range {Y}=50,300: the study sets it "
+                                       f"through costs.{Y}, it cannot vary it too\n")
+
+
+def test_a_metric_that_is_no_number_is_refused_before_anything_runs():
+    """The plan runs nothing: the metric is checked against the summary's shape."""
+    with pytest.raises(SensitivityError, match=r"^--metric tlb\.guest: a table of \d+ keys"):
+        plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, metric="tlb.guest")
+    # a figure that is None before a run (no access yet) is a number after it
+    plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, metric="cycles_per_guest_access")
 
 
 def test_a_scenario_file_carries_cost_ranges(tmp_path):

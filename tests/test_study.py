@@ -281,6 +281,23 @@ def test_quick_flag_and_help(tmp_path):
     proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"), "--help"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
+    # the script's usage is its own: it takes no NAME (emu study's usage said it did)
+    assert proc.stdout.startswith("usage: mmio_heavy.py [-h] [--out DIR] [--quick]\n")
+    proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"),
+                           "shadow_vs_direct"], capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2, "", "emu: error: mmio_heavy.py: unrecognized arguments: shadow_vs_direct\n")
+
+
+@pytest.mark.parametrize("args, line", [
+    (["--quick"], "emu: error: --quick needs a study's NAME (emu study alone lists the studies)"),
+    (["--out", "zz"],
+     "emu: error: --out needs a study's NAME (emu study alone lists the studies)"),
+])
+def test_emu_study_refuses_the_options_of_a_run_without_a_name(args, line, capsys):
+    """They were ignored, and the list printed."""
+    assert emu_main(["study"] + args) == 2
+    assert capsys.readouterr() == ("", line + "\n")
 
 
 def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys, monkeypatch):

@@ -557,7 +557,7 @@ def section_scaling(args) -> dict:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--section", action="append",
                     choices=["tlb", "e2e", "system", "memory", "sweep", "scaling"],
                     help="default: tlb and system")

@@ -407,7 +407,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def main(argv=None) -> int:
-    ap = _Parser(description=__doc__.split("\n\n")[0])
+    ap = _Parser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
     ap.add_argument("--seeds", type=int, nargs="+", default=[1], help="seeds (default: 1)")
     ap.add_argument("--intensity", type=intensities, default=None, metavar="LO:HI:N",
                     help="intensities k, N of them spaced geometrically from LO to HI")

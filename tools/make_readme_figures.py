@@ -34,7 +34,7 @@ TIMELINE_DESIGN = {"kvm.strategy": "direct", "kvm.handler": "c", "kvm.pfn_source
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], allow_abbrev=False)
     parser.add_argument("--out-dir", default=os.path.join(ROOT, "docs", "figures"))
     parser.add_argument("--duration-ms", type=float, default=20)
     parser.add_argument("--dpi", type=int, default=100)

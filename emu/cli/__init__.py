@@ -18,7 +18,7 @@ from emu import __version__
 from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
 from emu.errors import EmuError
 
-__all__ = ["build_parser", "main", "run"]
+__all__ = ["build_parser", "main", "run", "study_script"]
 
 # NOTE: each command's parser is imported only when needed: ``emu tlb`` then
 # starts without importing the machine, SimPy, matplotlib or the report
@@ -97,17 +97,38 @@ def main(argv=None) -> int:
     ``emu`` alone prints the commands, one line each, on stdout and exits
     with 2, the status of every other usage error: no command ran.
     """
-    # NOTE: emu does no linear algebra; without this numpy's import starts one
-    # OpenBLAS thread per core, a noticeable share of a short command's time
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = sys.argv[1:] if argv is None else list(argv)
-    try:
+
+    def command() -> int:
         if not argv:
             print(command_list(build_parser()))
             return EXIT_USAGE
-        command = argv[0] if argv[0] in {c[0] for c in COMMANDS} else None
-        args = _parse_args(command, argv)
+        args = _parse_args(argv[0] if argv[0] in {c[0] for c in COMMANDS} else None, argv)
         return args.func(args)
+    return _exit_status(command)
+
+
+def study_script(name: str, argv=None) -> int:
+    """``python scenarios/NAME.py [--out DIR] [--quick]`` (default ``argv``:
+    ``sys.argv[1:]``): ``emu study NAME``, with a usage of its own, which
+    takes no NAME; the exit status."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+
+    def command() -> int:
+        from emu.cli.study import script_parser
+        args = script_parser(name).parse_args(argv)
+        return args.func(args)
+    return _exit_status(command)
+
+
+def _exit_status(command) -> int:
+    """Run ``command()``: its exit status, or a one-line error and 2 (bad
+    input), 130 (interrupted), 0 (the reader of stdout went away)."""
+    # NOTE: emu does no linear algebra; without this numpy's import starts one
+    # OpenBLAS thread per core, a noticeable share of a short command's time
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    try:
+        return command()
     except EmuError as err:
         msg = str(err)
         print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)

@@ -34,14 +34,72 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (an EmuError: exit status 2), and
-    each command's summary in --help on the command's line."""
+    """argparse, but a usage error is one line (an EmuError: exit status 2), an
+    option is only ever its whole name (``--seed`` is not ``--seeds``), an
+    argument the parser does not know is refused by the parser that met it
+    (which knows the option it was maybe meant to be), and each command's
+    summary in --help is on the command's line."""
 
     def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
-        super().__init__(*args, formatter_class=formatter_class, **kwargs)
+        # NOTE: argparse's abbreviations took ``--seed 3`` for ``--seeds 3``
+        # without a word (and would change meaning once an option is added)
+        super().__init__(*args, formatter_class=formatter_class, allow_abbrev=False, **kwargs)
+
+    def parse_known_args(self, args=None, namespace=None):
+        """argparse's, but an argument left over is an error here."""
+        try:
+            namespace, extras = super().parse_known_args(args, namespace)
+        except EmuError:
+            # NOTE: argparse names a missing required argument before an unknown
+            # one (``emu -x`` said COMMAND is required, ``emu compare s.toml --var
+            # a=1,2`` that --vary is): the unknown one, the likelier mistake, first
+            self._refuse(self._unknown(args))
+            raise
+        self._refuse(extras)
+        return namespace, extras
+
+    def _unknown(self, args) -> list:
+        """The arguments of ``args`` this parser leaves over when none is
+        required ([] if they hold another error)."""
+        required = [action for action in self._actions if action.required]
+        for action in required:
+            action.required = False
+        try:
+            return super().parse_known_args(args, argparse.Namespace())[1]
+        except EmuError:
+            return []
+        finally:
+            for action in required:
+                action.required = True
+
+    def _refuse(self, extras) -> None:
+        """Refuse the arguments left over, if any, with the option the first
+        unknown one is close to."""
+        if not extras:
+            return
+        # NOTE: imported here, on the error's path: emu.params is most of the
+        # start-up time of a command that does not otherwise need it
+        from emu.params.fields import suggest
+        guesses = (suggest(arg.partition("=")[0], self._option_string_actions)
+                   for arg in extras if arg.startswith("-"))
+        guess = next((g for g in guesses if g is not None), None)
+        hint = "" if guess is None else f" (did you mean '{guess}'?)"
+        self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
     def error(self, message):  # noqa: D401 - argparse's API
         raise EmuError(f"{self.prog}: {message}")
+
+
+class Once(argparse.Action):
+    """Store an option's value (its default: None), and refuse the option given
+    again, which argparse would let override the first without a word."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = getattr(namespace, self.dest, None)
+        if given is not None:
+            raise argparse.ArgumentError(self, f"given twice ({given} and {values}); "
+                                               f"it takes one")
+        setattr(namespace, self.dest, values)
 
 
 def int_arg(text: str) -> int:

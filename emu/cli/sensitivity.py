@@ -19,7 +19,7 @@ from typing import Optional
 from emu.run import SweepError, SweepInterrupted
 from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, Once, add_executor_options,
                           add_progress_option, add_set_option, add_wide_option, int_arg,
                           terminal_width)
 
@@ -56,13 +56,16 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--samples", type=int_arg, default=None, metavar="N",
                    help=f"Morris trajectories or Sobol' base samples (default "
                         f"{DEFAULT_SAMPLES['morris']}, {DEFAULT_SAMPLES['sobol']}); "
-                        f"oat takes none")
+                        f"oat takes none and refuses one")
     p.add_argument("--seed", type=int_arg, default=0,
                    help="seed of the samples (default 0): one seed, one result")
-    p.add_argument("--break-even", dest="break_even", metavar="KEY=V1,V2,...",
-                   help="also find where A stops beating B along a numeric key")
+    p.add_argument("--break-even", dest="break_even", action=Once, metavar="KEY=V1,V2,...",
+                   help="also find where A stops beating B along a numeric key (one key)")
     p.add_argument("--range", dest="ranges", action="append", default=[],
-                   metavar="COST=LOW,HIGH", help="override a cost's range (repeatable)")
+                   metavar="COST=LOW,HIGH",
+                   help="vary a cost over LOW..HIGH instead of its plausible range: a cost "
+                        "the study varies, LOW < HIGH around the value the runs use "
+                        "(repeatable, once per cost)")
     p.add_argument("--costs", metavar="A,B,...",
                    help="vary only these costs (default: every cost with a range)")
     add_set_option(p, "override a scenario key in every run (repeatable)")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from emu import study
-from emu.cli.args import add_wide_option, terminal_width
+from emu.cli.args import Parser, add_wide_option, terminal_width
+from emu.errors import EmuError
 from emu.report.columns import table
 
 
@@ -17,6 +18,21 @@ def add_study_parser(sub) -> None:
                                    "run that study and print its tables (emu report DIR makes "
                                    "a page of what --out DIR holds).")
     p.add_argument("name", nargs="?", metavar="NAME", help="the study to run")
+    _add_run_options(p)
+
+
+def script_parser(name: str) -> Parser:
+    """The parser of the study ``name``'s script (``scenarios/NAME.py``): the
+    options of ``emu study NAME``, without NAME."""
+    s = study.get(name)
+    p = Parser(description=f"{s.question} The study {name}: the same as emu study {name}.")
+    _add_run_options(p)
+    p.set_defaults(name=name)
+    return p
+
+
+def _add_run_options(p) -> None:
+    """``--out DIR`` and ``--quick``: how a study runs."""
     p.add_argument("--out", metavar="DIR",
                    help="write each run's results and results.json into DIR")
     p.add_argument("--quick", action="store_true",
@@ -35,6 +51,11 @@ def cmd_study(args) -> int:
     """Run ``emu study``: list the studies, or run the one named."""
     width = terminal_width(args)
     if args.name is None:
+        given = [option for option, on in (("--out", args.out is not None),
+                                           ("--quick", args.quick)) if on]
+        if given:
+            raise EmuError(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} "
+                           f"a study's NAME (emu study alone lists the studies)")
         print(table(None, [[s.name, s.question] for s in study.studies()], width, text=[1]))
         return 0
     return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out,

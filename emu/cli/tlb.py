@@ -24,7 +24,9 @@ def add_tlb_parser(sub) -> None:
     p.add_argument("--page-size", type=size_arg, default=4096,
                    help="bytes: 4096, 4K, 64K, 16M, ... (default 4K)")
     p.add_argument("--kinds", default="all", help="all | data (L, S, M) | inst (I)")
-    p.add_argument("--seed", type=int_arg, default=0, help="seed of the random policy")
+    p.add_argument("--seed", type=int_arg, default=None,
+                   help="seed of the random policy (default 0); the other policies use none "
+                        "and refuse one")
     p.add_argument("--backend", default="cython", help="cython | reference")
     p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
@@ -37,8 +39,11 @@ def cmd_tlb(args) -> int:
     if args.backend not in ("cython", "reference"):
         raise EmuError(f"unknown backend {args.backend!r} (choose from: cython, reference)")
     config = TLBSimConfig(entries=args.entries, ways=args.ways, policy=args.policy,
-                          page_size=args.page_size, kinds=args.kinds, seed=args.seed,
+                          page_size=args.page_size, kinds=args.kinds,
+                          seed=0 if args.seed is None else args.seed,
                           backend=args.backend, chunk=args.chunk).validate()
+    if args.seed is not None and config.policy != "random":
+        raise EmuError(f"--seed seeds the random policy; --policy {args.policy} uses none")
     result = simulate_trace(default_trace_path() if args.trace is None else args.trace, config)
     if args.json:
         print(dumps_json(result), end="")

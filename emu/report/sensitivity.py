@@ -21,7 +21,7 @@ from typing import Optional
 
 from emu.errors import EmuError
 from emu.sensitivity.report import (
-    break_even_plot, break_even_text, key_label, tornado_plot)
+    break_even_plot, break_even_text, key_label, tornado_plot, verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
@@ -122,7 +122,6 @@ def sensitivity_section(result: dict, src_dir) -> str:
     are taken from there, or drawn if missing)."""
     src_dir = os.fspath(src_dir)
     cmp, d = result["compare"], result["default"]
-    winner = cmp["a"] if d["a_wins"] else cmp["b"]
     better = "lower" if result["better"] == "lower" else "higher"
     parts = [
         '<h2 id="sensitivity">Sensitivity to the costs</h2>',
@@ -131,7 +130,7 @@ def sensitivity_section(result: dict, src_dir) -> str:
         f"{_e(result.get('runs', '?'))} runs, seed {_e(result.get('seed', '?'))}.</p>",
         f"<p><strong>At the default costs</strong>: {_e(cmp['a'])} {d['metric_a']:.4g}, "
         f"{_e(cmp['b'])} {d['metric_b']:.4g}, ratio {d['ratio']:.4g}: "
-        f"<strong>{_e(winner)} wins</strong>.</p>",
+        f"<strong>{_e(verdict(result))}</strong>.</p>",
     ]
     if "win_share" in result:
         parts.append(f"<p><strong>win_share</strong>: {_e(cmp['a'])} beats {_e(cmp['b'])} in "

@@ -10,7 +10,7 @@ The modules, one job each:
 
 - :mod:`emu.run.scenario` -- :func:`run` one scenario into a :class:`Result`
   (``emu run``); :func:`resolve` a Scenario, dict or TOML path with ``--set``
-  overrides;
+  overrides; :func:`summary_shape`, the keys a run's summary will have;
 - :mod:`emu.run.comparison` -- :func:`compare` one scenario under several
   values of a key, or :func:`run_comparison` under the product of several
   keys' values (``emu compare``), or once per :class:`~emu.run.comparison.Variant`;
@@ -33,6 +33,7 @@ import importlib
 #: every public name, and the module of this package that defines it
 _EXPORTS = {
     "Result": "scenario", "resolve": "scenario", "run": "scenario",
+    "summary_shape": "scenario",
     "Comparison": "comparison", "compare": "comparison", "parse_vary": "comparison",
     "run_comparison": "comparison", "write_comparison": "comparison",
     "METRICS": "table", "Run": "plan", "SweepPlan": "plan", "SweepError": "executors",

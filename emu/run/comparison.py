@@ -135,8 +135,9 @@ class Comparison:
 
 def vary_points(scenario, varies, overrides=()) -> list:
     """The points of the product of ``varies`` (``[(key, values)]``), each
-    validated before anything runs; ConfigError for a bad value, a key given
-    twice or a key also given with ``--set``."""
+    validated before anything runs; ConfigError for a bad value (naming its
+    point, as ``emu sweep`` names a grid point), a key given twice or a key
+    also given with ``--set``."""
     keys = [k for k, _ in varies]
     set_keys = {str(o).partition("=")[0].strip() for o in overrides}
     for k in keys:
@@ -146,7 +147,11 @@ def vary_points(scenario, varies, overrides=()) -> list:
             raise ConfigError(f"--vary {k}: the key is also given with --set")
     points = list(itertools.product(*[values for _, values in varies]))
     for point in points:
-        resolve(scenario, list(overrides) + [f"{k}={v}" for k, v in zip(keys, point)])
+        point_overrides = [f"{k}={v}" for k, v in zip(keys, point)]
+        try:
+            resolve(scenario, list(overrides) + point_overrides)
+        except ConfigError as err:
+            raise ConfigError(f"--vary {', '.join(point_overrides)}: {err}") from None
     return points
 
 

@@ -120,10 +120,12 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
             v, d, _ = _variant(default_scenario(),
                                   {k: x for k, x in values.items() if k not in user}, overrides)
         except ConfigError as err:
+            # NOTE: named by its label, not its design: the proposal is a direct
+            # row too, and was left out unnamed behind "direct left out"
             left_out.setdefault("core" if _core_refusal(name, err) else str(err),
-                                []).append(name)
+                                []).append(_row_label(values, name, core))
             continue
-        rows.setdefault(d, (v, []))[1].append(_row_label(values, v.label))
+        rows.setdefault(d, (v, []))[1].append(_row_label(values, v.label, core))
     # the rows that mark themselves hypothetical do not stand for a comparison on
     # their own: settings that leave only them are refused like settings that leave none
     if all("kvm.hypothetical" in v.values for v, _ in rows.values()):
@@ -151,11 +153,11 @@ def _notes(left_out: dict, core: str) -> list:
     return notes
 
 
-def _row_label(values: dict, label: str) -> str:
-    """The row's label on the default scenario (how the merged-rows note names
-    it), or ``label`` where it cannot run there (an e500 row)."""
+def _row_label(values: dict, label: str, core: str) -> str:
+    """The row's label on the default scenario on ``core`` (how the notes name
+    it), or ``label`` where it cannot run there."""
     try:
-        return _variant(default_scenario(), values)[0].label
+        return _variant(default_scenario(), values, [f"machine.core={core}"])[0].label
     except ConfigError:
         return label
 

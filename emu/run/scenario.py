@@ -119,6 +119,39 @@ class Result:
                              describe(self.summary), "design")
 
 
+def _summary(machine: Machine, snap) -> tuple[dict, dict, dict]:
+    """(summary, tidy tables, execution settings) of ``machine`` from its snapshot ``snap``."""
+    sc = machine.scenario                  # the design's unset keys resolved
+    sections, tables = collect(snap)
+    config = scenario_to_dict(sc)
+    execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
+    summary = {
+        "emu_version": __version__,
+        "versions": _versions(),
+        "seed": sc.seed,
+        "backend": execution["backend"],
+        "config": config,
+        "design": _design(sc),
+        "costs": machine.costs.to_dict(),
+        "simulated_cycles": snap.simulated_cycles,
+        "simulated_us": snap.simulated_cycles / machine.clock_mhz,
+        "cpus": len(machine.cpus),
+        **sections,
+    }
+    summary["contexts"] = machine.contexts()
+    summary["cycles_per_guest_access"] = cycles_per_guest_access(summary)
+    return summary, tables, execution
+
+
+def summary_shape(scenario, overrides=()) -> dict:
+    """The summary of ``scenario``'s machine before it runs: every key a run's
+    summary has, each counter at 0, a figure of no accesses None and a
+    histogram (it holds only the buckets a run filled) empty.  Cheap: nothing
+    runs; what a run's summary will hold is checked against it (``--metric``)."""
+    machine = Machine(resolve(scenario, overrides))
+    return _summary(machine, machine.snapshot())[0]
+
+
 def run(scenario, overrides=(), progress=None) -> Result:
     """Run one scenario to completion; deterministic for a given config and seed.
 
@@ -134,27 +167,9 @@ def run(scenario, overrides=(), progress=None) -> Result:
     t0 = time.perf_counter()
     with progress_of(progress) as progress:
         machine = Machine(resolve(scenario, overrides), progress=progress)
-        cycles = machine.run()
-    sc = machine.scenario                  # the design's unset keys resolved
+        machine.run()
     snap = machine.snapshot()
-    sections, tables = collect(snap)
-    config = scenario_to_dict(sc)
-    execution = {"chunk": config["sim"].pop("chunk"), "backend": config["sim"].pop("backend")}
-    summary = {
-        "emu_version": __version__,
-        "versions": _versions(),
-        "seed": sc.seed,
-        "backend": execution["backend"],
-        "config": config,
-        "design": _design(sc),
-        "costs": machine.costs.to_dict(),
-        "simulated_cycles": cycles,
-        "simulated_us": cycles / machine.clock_mhz,
-        "cpus": len(machine.cpus),
-        **sections,
-    }
-    summary["contexts"] = machine.contexts()
-    summary["cycles_per_guest_access"] = cycles_per_guest_access(summary)
+    summary, tables, execution = _summary(machine, snap)
     arrays = {}
     if machine.timeline:
         arrays["timeline"] = {

@@ -4,8 +4,10 @@ The **cost space** is the scenario's cost table with its plausible ranges
 (:attr:`emu.costs.CostTable.ranges`): the baseline of each cost is the value
 the scenario runs at (its default, or the scenario's override), and a cost is
 varied over ``[low, high]``.  A scenario value outside the table's range is
-kept as the baseline and the range is stretched to reach it; a range override
-(``ranges``) replaces either end.  Not varied: costs whose range is one value
+kept as the baseline and the range is stretched to reach it.  A range the
+study is given (``ranges``: ``--range``) is used as given, or refused: it
+must be a range (low below high) of a cost the study varies, around the value
+the runs use.  Not varied: costs whose range is one value
 (struct layouts), the clock (the scenario's ``machine.clock_mhz``) and a cost
 that the compared or swept key sets itself.
 
@@ -56,6 +58,7 @@ class CostSpace:
     baseline: Mapping[str, int]              # every cost -> the value the scenario runs at
     ranges: Mapping[str, tuple[int, int]]    # every cost -> (low, high), baseline inside
     overridden: frozenset                    # costs whose value the scenario overrides
+    range_overridden: frozenset              # costs whose range is not the table's
 
     def problem(self) -> dict:
         """The SALib problem over the varied costs."""
@@ -79,21 +82,45 @@ def cost_space(scenario_costs: Mapping[str, Any], clock_mhz: int,
         raise SensitivityError(str(err)) from None
     spans = table.ranges
     wanted = set(costs) if costs is not None else {c.name for c in COSTS}
-    if costs is not None:
-        clash = [n for n in costs if n in fixed]
-        if clash:
-            raise SensitivityError(f"--costs {clash[0]}: the study sets it through "
-                                   f"{COST_PREFIX}{clash[0]}, it cannot vary it too")
-        if any(n in _MACHINE_COSTS for n in costs):
-            raise SensitivityError("--costs clock_mhz: the clock is the scenario's "
-                                   "machine.clock_mhz, not a cost to vary")
+    for name in costs or ():
+        _refuse_fixed(f"--costs {name}", name, fixed)
     names = tuple(c.name for c in COSTS
                   if c.name in wanted and c.name not in _MACHINE_COSTS
                   and c.name not in fixed and spans[c.name][0] < spans[c.name][1])
     if not names:
         raise SensitivityError("--costs: none of the costs asked for has a range to vary")
+    for name, (low, high) in (ranges or {}).items():
+        _check_range(f"--range {name}={low},{high}", name, (low, high), table[name], costs,
+                     fixed)
     return CostSpace(names=names, baseline=table.to_dict(), ranges=spans,
-                     overridden=frozenset(n for n in table.overrides if n != "clock_mhz"))
+                     overridden=frozenset(n for n in table.overrides if n != "clock_mhz"),
+                     range_overridden=frozenset(table.range_overrides))
+
+
+def _refuse_fixed(where: str, name: str, fixed: Sequence[str]) -> None:
+    """Refuse to vary ``name`` when the study sets it itself or it is the clock."""
+    if name in fixed:
+        raise SensitivityError(f"{where}: the study sets it through {COST_PREFIX}{name}, "
+                               f"it cannot vary it too")
+    if name in _MACHINE_COSTS:
+        raise SensitivityError(f"{where}: the clock is the scenario's machine.clock_mhz, "
+                               f"not a cost to vary")
+
+
+def _check_range(where: str, name: str, given: tuple, value: int,
+                 costs: Optional[Sequence[str]], fixed: Sequence[str]) -> None:
+    """Refuse a range the study was given that it would not use as given: one
+    of a cost it does not vary, one of a single value, one without the value
+    the runs use (the cost table would stretch it to that value)."""
+    low, high = given
+    _refuse_fixed(where, name, fixed)
+    if not low < high:
+        raise SensitivityError(f"{where}: LOW must be below HIGH (one value varies nothing)")
+    if costs is not None and name not in costs:
+        raise SensitivityError(f"{where}: {name} is not varied (--costs {','.join(costs)})")
+    if not low <= value <= high:
+        raise SensitivityError(f"{where}: the range must contain {value}, the value the runs "
+                               f"use at their baseline")
 
 
 def oat_vectors(space: CostSpace) -> list[tuple[str, str, dict]]:

@@ -16,7 +16,7 @@ from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
 
 __all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",
-           "format_sensitivity", "key_label", "tornado_plot", "write_sensitivity"]
+           "format_sensitivity", "key_label", "tornado_plot", "verdict", "write_sensitivity"]
 
 #: What :func:`write_sensitivity` writes into its directory (the break-even
 #: plot only for a study with a break-even).
@@ -60,9 +60,13 @@ def _save(fig, out_dir, stem: str) -> list[str]:
     return paths
 
 
-def _who(result: dict, a_wins: bool) -> str:
-    cmp = result["compare"]
-    return cmp["a"] if a_wins else cmp["b"]
+def verdict(result: dict) -> str:
+    """Who wins at the default costs: ``A wins``, ``B wins``, or at a ratio of
+    exactly 1 ``a tie`` (a tie is no win: :func:`~emu.sensitivity.analysis.beats`)."""
+    cmp, d = result["compare"], result["default"]
+    if d["a_wins"]:
+        return f"{cmp['a']} wins"
+    return "a tie" if d["ratio"] == 1 else f"{cmp['b']} wins"
 
 
 def _ratio_label(result: dict) -> str:
@@ -183,7 +187,7 @@ def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None
         f"{result['metric']} ({result['better']} is better), method {result['method']}, "
         f"{result['runs']} runs",
         f"at the default costs: {cmp['a']} {d['metric_a']:.4g}, {cmp['b']} {d['metric_b']:.4g},"
-        f" ratio {d['ratio']:.4g}: {_who(result, d['a_wins'])} wins",
+        f" ratio {d['ratio']:.4g}: {verdict(result)}",
     ]
     if "win_share" in result:
         lines.append(f"{cmp['a']} beats {cmp['b']} in {100 * result['win_share']:.1f} % of "

@@ -36,7 +36,8 @@ from typing import Any, Callable, NamedTuple, Optional, Union
 
 from emu.params import default_scenario   # the scenario API (see the module docstring)
 from emu.errors import ConfigError
-from emu.run import SweepError, SweepInterrupted, plan_sweep, resolve, run   # the run API
+from emu.run import (SweepError, SweepInterrupted, plan_sweep, resolve, run,  # the run API
+                     summary_shape)
 from emu.run.executors import check_executor, dask_client, make_backend, run_all
 from emu.run.files import read_summary
 from emu.run.progress import SweepProgress
@@ -45,7 +46,7 @@ from emu.run.resume import locked, remove_leftovers
 from emu.sensitivity.spec import SensitivityError
 
 __all__ = ["Job", "Runner", "StudyRunner", "default_scenario", "job_label", "local_runner",
-           "resolve_scenario", "run_jobs", "scenario_costs"]
+           "resolve_scenario", "run_jobs", "scenario_costs", "summary_shape"]
 
 _LABEL_VERSION = 1
 

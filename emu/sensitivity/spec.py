@@ -28,7 +28,8 @@ from emu.errors import ConfigError
 __all__ = [
     "BETTER", "DEFAULT_METRIC", "DEFAULT_SAMPLES", "METHODS",
     "BreakEven", "Compare", "SensitivityError",
-    "check_better", "check_method", "check_samples", "cost_of_key", "metric_value",
+    "check_better", "check_method", "check_metric", "check_samples", "cost_of_key",
+    "metric_value",
     "parse_break_even", "parse_compare", "parse_cost_names", "parse_ranges",
 ]
 
@@ -140,8 +141,10 @@ def parse_break_even(spec: Union[str, Sequence]) -> BreakEven:
 def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]:
     """``["NAME=LOW,HIGH", ...]`` or ``{name: (low, high)}`` -> ``{name: (low, high)}``.
 
-    Only the syntax is checked here; the cost table checks names and numbers
-    and refuses a low above its high (:class:`~emu.costs.CostTable`).
+    Only the syntax is checked here, and that no cost is given twice; the
+    cost table checks names and numbers (:class:`~emu.costs.CostTable`), and
+    :func:`~emu.sensitivity.design.cost_space` that each range is one the
+    study can use as given.
     """
     if specs is None:
         return {}
@@ -160,6 +163,9 @@ def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]
         except ValueError:
             raise SensitivityError(f"--range {name}: LOW and HIGH must be whole numbers, "
                                    f"got {spec!r}") from None
+        if name in out:
+            raise SensitivityError(f"--range {name}: given twice ({out[name][0]},"
+                                   f"{out[name][1]} and {low},{high}); give each cost once")
         out[name] = (low, high)
     return out
 
@@ -192,20 +198,34 @@ def check_better(better: str) -> str:
 
 
 def check_samples(method: str, samples: Any) -> Optional[int]:
-    """The sample size the method uses (None for ``oat``, which samples nothing)."""
+    """The sample size the method uses (None for ``oat``, which samples nothing
+    and refuses one)."""
     if samples is not None and (isinstance(samples, bool)
                                 or not isinstance(samples, numbers.Integral)
                                 or samples < 1):
         raise SensitivityError(f"--samples: expected a positive integer, got {samples!r}")
     if method == "oat":
+        if samples is not None:
+            raise SensitivityError(f"--samples {samples}: oat samples nothing (its runs are "
+                                   f"each cost at each end); --samples is for --method "
+                                   f"morris or sobol")
         return None
     return int(samples) if samples is not None else DEFAULT_SAMPLES[method]
 
 
-def metric_value(summary: Mapping, path: str, where: str) -> float:
-    """The number at the dotted ``path`` of a run summary (``tlb.misses``)."""
+#: What ``--metric`` must name, said when it names something else.
+METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested ones "
+             "(e.g. cycles_per_guest_access, tlb.guest.misses)")
+
+
+def _at(summary: Mapping, path: str, shape: bool = False) -> Any:
+    """The node at the dotted ``path`` of a summary; in a ``shape``
+    (:func:`check_metric`), None past an empty table: a histogram, whose
+    buckets are the ones a run fills."""
     node: Any = summary
     for i, part in enumerate(path.split(".")):
+        if shape and isinstance(node, Mapping) and not node:
+            return None
         if isinstance(node, Mapping) and part in node:
             node = node[part]
         elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
@@ -215,9 +235,37 @@ def metric_value(summary: Mapping, path: str, where: str) -> float:
             at = ".".join(path.split(".")[:i]) or "the summary"
             raise SensitivityError(f"--metric {path}: no {part!r} in {at} "
                                    f"(keys: {known})")
-    if isinstance(node, bool) or not isinstance(node, numbers.Real):
-        raise SensitivityError(f"--metric {path}: not a number in {where} "
-                               f"(got {type(node).__name__} {node!r:.40})")
+    return node
+
+
+def _not_a_number(node: Any) -> Optional[str]:
+    """What ``node`` is when it is not a number ('a table of 4 keys', ...), else None."""
+    if isinstance(node, Mapping):
+        return f"a table of {len(node)} keys ({', '.join(sorted(node))})"
+    if isinstance(node, list):
+        return f"a list of {len(node)}"
+    if isinstance(node, bool) or not isinstance(node, (numbers.Real, type(None))):
+        return f"{type(node).__name__} {str(node)!r}"
+    return None
+
+
+def check_metric(shape: Mapping, path: str) -> None:
+    """Refuse, before anything runs, a ``--metric`` that no run's summary holds
+    as a number: ``shape`` is the summary of the scenario before it runs
+    (:func:`~emu.run.scenario.summary_shape`), where a figure of no accesses
+    is None, which a run makes a number."""
+    what = _not_a_number(_at(shape, path, shape=True))
+    if what is not None:
+        raise SensitivityError(f"--metric {path}: {what}, not a number; {METRIC_IS}")
+
+
+def metric_value(summary: Mapping, path: str, where: str) -> float:
+    """The number at the dotted ``path`` of a run summary (``tlb.misses``)."""
+    node = _at(summary, path)
+    what = "None" if node is None else _not_a_number(node)
+    if what is not None:
+        raise SensitivityError(f"--metric {path}: not a number in {where} ({what}); "
+                               f"{METRIC_IS}")
     value = float(node)
     if not math.isfinite(value):
         raise SensitivityError(f"--metric {path}: not finite in {where} ({value})")

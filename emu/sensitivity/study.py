@@ -11,8 +11,11 @@ Three steps, so an executor can take over the middle one:
 2. A runner runs the jobs (:mod:`emu.sensitivity.runner`).
 3. :func:`analyse` turns ``label -> summary`` into the result.
 
-:func:`run_sensitivity` does the three, running the two baseline jobs first so
-that a metric that is not in the summary is refused before the rest runs.
+:func:`run_sensitivity` does the three.  A metric that is no number of a
+run's summary is refused in the first step (against the summary each side's
+machine has before it runs); the two baseline jobs run first, alone, so that
+one that a run leaves without a number (or at 0 for B) is refused before
+the rest runs.
 
 Every method also evaluates the one-at-a-time ends (they give each cost's
 ``ratio_low``, ``ratio_high`` and ``flips``); ``morris`` and ``sobol`` add
@@ -39,10 +42,11 @@ from emu.sensitivity.analysis import beats
 from emu.sensitivity.design import (
     CostSpace, cost_space, oat_vectors, sampled_design, vector_overrides)
 from emu.sensitivity.runner import (
-    Job, Runner, job_label, local_runner, resolve_scenario, run_jobs, scenario_costs)
+    Job, Runner, job_label, local_runner, resolve_scenario, run_jobs, scenario_costs,
+    summary_shape)
 from emu.sensitivity.spec import (
     DEFAULT_METRIC, BreakEven, Compare, SensitivityError, check_better, check_method,
-    check_samples, cost_of_key, metric_value, parse_break_even, parse_compare,
+    check_metric, check_samples, cost_of_key, metric_value, parse_break_even, parse_compare,
     parse_cost_names, parse_ranges)
 
 __all__ = ["SensitivityPlan", "analyse", "plan_sensitivity", "run_sensitivity"]
@@ -135,8 +139,9 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     if overrides:
         base = resolve_scenario(scenario, overrides, "--set")
     for value in (cmp.a, cmp.b):
-        resolve_scenario(scenario, overrides + (f"{cmp.key}={value}",),
-                         f"--compare {cmp.key}={value}")
+        check_metric(summary_shape(resolve_scenario(
+            scenario, overrides + (f"{cmp.key}={value}",), f"--compare {cmp.key}={value}")),
+            metric.strip())
     for value in (be.values if be else ()):
         resolve_scenario(scenario, overrides + (f"{cmp.key}={cmp.a}", f"{be.key}={value}"),
                          f"--break-even {be.key}={value}")
@@ -216,7 +221,8 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
         cost = COSTS_BY_NAME[name]
         entry = {"name": name, "default": space.baseline[name], "low": low, "high": high,
                  "unit": cost.unit, "spread": cost.spread.kind, "varied": name in varied,
-                 "overridden": name in space.overridden}
+                 "overridden": name in space.overridden,
+                 "range_overridden": name in space.range_overridden}
         if name in varied:
             entry.update(varied[name], rank=rank[name])
         else:
@@ -257,8 +263,8 @@ def run_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     """Plan, run and analyse a study (``options``: those of :func:`plan_sensitivity`).
 
     ``runner`` runs the jobs (default :func:`~emu.sensitivity.runner.local_runner`).
-    The two baseline runs go first, alone, so that a bad ``metric`` is refused
-    before the others run.
+    The two baseline runs go first, alone, so that a ``metric`` the runs leave
+    without a number, or at 0 for B, is refused before the others run.
     """
     runner = runner or local_runner
     plan = plan_sensitivity(scenario, compare, **options)
