@@ -282,7 +282,7 @@ def test_quick_flag_and_help(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
     # the script's usage is its own: it takes no NAME (emu study's usage said it did)
-    assert proc.stdout.startswith("usage: mmio_heavy.py [-h] [--out DIR] [--quick]\n")
+    assert proc.stdout.startswith("usage: mmio_heavy.py [-h] [--out DIR] [--quick] [--wide]\n")
     proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"),
                            "shadow_vs_direct"], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (
