@@ -372,7 +372,8 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
     elif case == "not-a-summary":
         (d / "summary.json").write_text('{"hello": 1}', encoding="utf-8")
     elif case == "comparison-without-runs":
-        (d / "comparison.json").write_text('{"key": "x", "runs": []}', encoding="utf-8")
+        (d / "comparison.json").write_text('{"key": "x", "keys": ["x"], "runs": []}',
+                                          encoding="utf-8")
     elif case == "corrupt-timeline":
         shutil.copy(comparison_dir / "direct" / "summary.json", d / "summary.json")
         (d / "timeline.npz").write_bytes(b"PK\x03\x04 truncated")
@@ -382,8 +383,9 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
     assert "\n" not in msg and msg.startswith("report: ")
     expected = {"missing": "no such directory", "empty": "holds no emu result",
                 "corrupt-summary": "corrupt JSON", "corrupt-comparison": "corrupt JSON",
-                "not-a-summary": "summary.json: config: missing",
-                "comparison-without-runs": "comparison.json: runs: expected a list of at least 1",
+                "not-a-summary": "summary.json: emu_version: missing",
+                "comparison-without-runs": "comparison.json: runs: expected a list of at "
+                                           "least 1, got an empty list",
                 "corrupt-timeline": "cannot read the timeline"}[case]
     assert expected in msg
     assert not (d / "report.html").exists()
@@ -394,6 +396,171 @@ def test_load_results_finds_the_timelines(comparison_dir):
     assert res["kind"] == "comparison" and res["key"] == "kvm.strategy"
     assert [label for label, _ in res["runs"]] == DESIGNS
     assert all(isinstance(res["timelines"][d]["owner"], np.ndarray) for d in DESIGNS)
+
+
+def _edit_json(path, edit) -> None:
+    """Apply ``edit`` to the JSON document at ``path`` and write it back."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    edit(doc)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def _refused(folder) -> str:
+    """The one line the report of ``folder`` is refused with (nothing written)."""
+    with pytest.raises(EmuError) as err:
+        write_report(folder, plots=False)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("report: ")
+    assert not os.path.exists(os.path.join(folder, "report.html"))
+    return msg
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    """A quick study's folder."""
+    import emu.study
+    d = tmp_path_factory.mktemp("study") / "pfn"
+    emu.study.run("pfn_cache_sizing", quick=True, out=str(d))
+    return d
+
+
+def _drop(*path):
+    """An edit that removes the key at ``path``."""
+    def edit(doc):
+        for key in path[:-1]:
+            doc = doc[key]
+        del doc[path[-1]]
+    return edit
+
+
+def _put(value, *path):
+    """An edit that sets the key at ``path`` to ``value``."""
+    def edit(doc):
+        for key in path[:-1]:
+            doc = doc[key]
+        doc[path[-1]] = value
+    return edit
+
+
+#: Damage to a run's summary.json and the key and message that refuse it.
+SUMMARY_DAMAGE = {
+    "null ratio": (_put(None, "cycles_per_guest_access"),
+                   "cycles_per_guest_access: expected a number with guest_accesses = {acc:,}, "
+                   "got None"),
+    "ratio without accesses": (_put(0, "guest_accesses"),
+                               "cycles_per_guest_access: expected null with guest_accesses = 0, "
+                               "got {cpa!r}"),
+    "no design": (_drop("design"), "design: missing"),
+    "no contexts": (_drop("contexts"), "contexts: missing"),
+    "no simulated_us": (_drop("simulated_us"), "simulated_us: missing"),
+    "no seed": (_drop("seed"), "seed: missing"),
+    "seed one": (_put("one", "seed"), "seed: expected a seed (an integer >= 0), got 'one'"),
+    "no guest cycles": (_drop("cycles", "guest"), "cycles.guest: missing"),
+    "cycles off": (lambda s: s["cycles"].update(guest=s["cycles"]["guest"] + 1),
+                   "cycles: the components add up to {total1:,}, not to measured_cpu_cycles = "
+                   "{total:,}"),
+    "short curve": (lambda s: s["repopulation"].update(misses=[0, 1]),
+                    "repopulation.misses: expected {window:,} positions (the window), got 2"),
+    "causes off": (lambda s: s["tlb"]["guest"]["misses_by_cause"].update(
+        compulsory=s["tlb"]["guest"]["misses_by_cause"]["compulsory"] + 1),
+        "tlb.guest.misses_by_cause: the causes add up to {causes1:,}, not to misses = "
+        "{misses:,}"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUMMARY_DAMAGE))
+def test_a_damaged_run_summary_is_refused_naming_the_key(case, comparison_dir, tmp_path):
+    d = tmp_path / "run"
+    shutil.copytree(comparison_dir / "direct", d)
+    s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+    g = s["tlb"]["guest"]
+    words = {"acc": s["guest_accesses"], "cpa": s["cycles_per_guest_access"],
+             "total": s["measured_cpu_cycles"], "total1": s["measured_cpu_cycles"] + 1,
+             "window": s["repopulation"]["window"], "misses": g["misses"],
+             "causes1": g["misses"] + 1}
+    edit, message = SUMMARY_DAMAGE[case]
+    _edit_json(d / "summary.json", edit)
+    assert _refused(d) == f"report: {d / 'summary.json'}: {message.format(**words)}"
+
+
+#: Damage to sweep.json, results.json and comparison.json and the words that refuse it.
+FOLDER_DAMAGE = {
+    **{f"sweep without {k}": ("sweep", "sweep.json", _drop(k), f"sweep.json: {k}: missing")
+       for k in ("runs", "results", "scenario", "seeds", "overrides", "emu_version")},
+    **{f"study without {k}": ("study", "results.json", _drop(k), f"results.json: {k}: missing")
+       for k in ("question", "quick", "runs_count")},
+    "study runs_count x": ("study", "results.json", _put("x", "runs_count"),
+                           "results.json: runs_count: expected a count (an integer >= 0), "
+                           "got 'x'"),
+    "comparison without key": ("cmp", "comparison.json", _drop("key"),
+                               "comparison.json: key: missing"),
+    "run without dir": ("cmp", "comparison.json", _drop("runs", 0, "dir"),
+                        "comparison.json: runs[0].dir: missing"),
+    "run without value": ("cmp", "comparison.json", _drop("runs", 0, "value"),
+                          "comparison.json: runs[0].value: missing"),
+    "dir gone": ("cmp", "comparison.json", _put("nope", "runs", 0, "dir"),
+                 "comparison.json: runs[0].dir: no folder 'nope' beside it"),
+    "dir a path": ("cmp", "comparison.json", _put("../direct", "runs", 0, "dir"),
+                   "comparison.json: runs[0].dir: expected the name of a folder beside it, "
+                   "got '../direct'"),
+    "no runs": ("cmp", "comparison.json", _put([], "runs"),
+                "comparison.json: runs: expected a list of at least 1, got an empty list"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDER_DAMAGE))
+def test_a_damaged_folder_file_is_refused_naming_the_key(case, comparison_dir, sweep_dir,
+                                                         study_dir, tmp_path):
+    kind, name, edit, words = FOLDER_DAMAGE[case]
+    d = tmp_path / kind
+    shutil.copytree({"sweep": sweep_dir, "study": study_dir, "cmp": comparison_dir}[kind], d)
+    _edit_json(d / name, edit)
+    assert _refused(d) == f"report: {d / words}"
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "binary", "edited", "removed"])
+def test_a_comparison_reads_and_checks_every_run_summary(damage, comparison_dir, tmp_path):
+    """The report of a comparison reads each run's own summary.json, as emu.load
+    does; one that is damaged, or differs from its copy in comparison.json, is
+    refused in one line naming it (and emu.load refuses the difference too)."""
+    import emu
+    d = tmp_path / "cmp"
+    shutil.copytree(comparison_dir, d)
+    path = d / "direct" / "summary.json"
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+        words = "an empty file (a write cut short?)"
+    elif damage == "truncated":
+        path.write_bytes(data[:len(data) // 2])
+        words = "corrupt JSON ("
+    elif damage == "binary":
+        path.write_bytes(bytes(range(256)) * 4)
+        words = "corrupt JSON ('utf-8' codec can't decode"
+    elif damage == "edited":
+        _edit_json(path, lambda s: s["tlb"]["guest"].update(hits=s["tlb"]["guest"]["hits"] + 1,
+                                                             accesses=s["tlb"]["guest"]["accesses"]
+                                                             + 1))
+        words = (f"tlb.guest.accesses: differs from its copy in {d / 'comparison.json'} "
+                 "(runs[1].summary)")
+        with pytest.raises(EmuError, match=re.escape(f"{path}: {words}")):
+            emu.load(d)
+    else:
+        os.remove(path)
+        words = "cannot read"
+    msg = _refused(d)
+    assert str(path) in msg and words in msg, msg
+
+
+def test_a_comparison_shows_what_its_run_folders_hold(comparison_dir, tmp_path):
+    """comparison.json and the runs' summaries agree: the report and emu.load
+    show the same numbers."""
+    import emu
+    res = load_results(comparison_dir)
+    loaded = emu.load(comparison_dir)
+    assert [s for _, s in res["runs"]] == [s for _, s in loaded.summaries()]
 
 
 # -- the report of a sweep --------------------------------------------------------------------

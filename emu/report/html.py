@@ -79,14 +79,13 @@ def _plots_section(runs, timelines, tmp: str) -> str:
 
 def _meta(s: dict) -> str:
     """The line under a run's title: the machine, the time simulated, the seed, the versions."""
-    m = s["config"].get("machine", {})
     clock = s["costs"]["clock_mhz"]
-    warmup = s.get("warmup_cycles")
-    return (f"core {shorten(m.get('core') or '?')}, {s['cpus']} CPU(s) at {clock:,} MHz, "
-            f"{s.get('simulated_us', s['simulated_cycles'] / clock):,.1f} µs simulated"
+    warmup = s["warmup_cycles"]
+    return (f"core {shorten(s['config']['machine']['core'])}, {s['cpus']} CPU(s) at "
+            f"{clock:,} MHz, {s['simulated_us']:,.1f} µs simulated"
             + (f" (counted after a {warmup / clock:,.1f} µs warm-up)" if warmup else "")
-            + f", seed {shorten(s.get('seed', '?'))}, backend {shorten(s.get('backend', '?'))}, "
-            f"emu {shorten(s.get('emu_version', '?'))}")
+            + f", seed {s['seed']}, backend {shorten(s['backend'])}, "
+            f"emu {shorten(s['emu_version'])}")
 
 
 def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
@@ -169,9 +168,9 @@ def _study_page(results: dict) -> tuple[str, list]:
     """The title and body of the page of a study's folder."""
     data, runs = results["study"], results["runs"]
     name = data["study"]
-    title = f"emu report: study {shorten(name)}" + (" (quick)" if data.get("quick") else "")
+    title = f"emu report: study {shorten(name)}" + (" (quick)" if data["quick"] else "")
     missing = results["missing"]
-    body = heading({"question": data.get("question")}, title) + [
+    body = heading({"question": data["question"]}, title) + [
         f'<p class="meta">{len(data["runs"]):,} runs'
         + (f"; {len(missing):,} of them without a summary.json (left out below): "
            f"{esc(shorten(', '.join(missing), 200))}" if missing else "") + "</p>",

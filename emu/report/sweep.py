@@ -20,8 +20,6 @@ import json
 import math
 import os
 import tempfile
-from typing import Optional
-
 from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
@@ -204,18 +202,12 @@ def _plots(results: dict, points: list, plots: bool) -> str:
 
 
 def _name(results: dict) -> tuple[str, dict]:
-    cfg = ((results["plan"].get("scenario") or {}).get("config")) or {}
-    if not cfg and results["runs"]:
-        cfg = results["runs"][0][1]["config"]
-    return shorten(cfg.get("name") or "scenario"), cfg
+    cfg = results["plan"]["scenario"]["config"]
+    return shorten(cfg["name"] or "scenario"), cfg
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _seeds(plan: dict) -> Optional[int]:
-    return (plan.get("seeds") or {}).get("count")
 
 
 def page(results: dict, plots: bool = True) -> tuple[str, list]:
@@ -225,7 +217,7 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
     title = f"emu report: sweep of {name}" + (
         " over " + shorten(" × ".join(keys), 200) if keys else "")
     points = grid_points(results) if results["rows"] else []
-    seeds = _seeds(plan)
+    seeds = plan["seeds"]["count"]
     done = sum(p["done"] for p in points)
     meta = (f"{_count(len(points), 'grid point')}, {_count(seeds or 1, 'seed')} each; "
             f"{_count(done, 'run')} reported from {os.path.basename(results['table'])}")
@@ -245,10 +237,9 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
              table(["key", "values"], [[shorten(g["key"]), shorten(", ".join(
                  json.dumps(v) if not isinstance(v, str) else v for v in g["values"]), 300)]
                  for g in plan["grid"]], numeric_from=99)]
-    if cfg:
-        body += ['<h2 id="config">Configuration</h2>',
-                 "<p>The scenario every run starts from, before the grid's values:</p>",
-                 "<pre>" + esc(json.dumps(cfg, indent=2)) + "</pre>"]
+    body += ['<h2 id="config">Configuration</h2>',
+             "<p>The scenario every run starts from, before the grid's values:</p>",
+             "<pre>" + esc(json.dumps(cfg, indent=2)) + "</pre>"]
     if results["runs"]:
         body += ['<h2 id="costs">Cost table</h2>', costs_section(results["runs"])]
     return title, body
