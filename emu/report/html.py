@@ -7,8 +7,10 @@ generated reading, the key figures, the plots (embedded as base64 PNG), the
 tables (cycles, exits, misses by cause, repopulation, memory, fast-path
 profile), the configuration and the cost table the run used with each
 cost's unit, description and source.  A sweep's page is made by
-:mod:`emu.report.sweep`; a study's shows its question, its own tables and
-every run's key figures.  The page needs no other file and no JavaScript.
+:mod:`emu.report.sweep`; a study's shows its question, its own tables (as
+HTML tables), the figures it drew into its folder, every run's key figures
+and, folded, its numbers as JSON.  The page needs no other file and no
+JavaScript.
 
 The command line (:mod:`emu.cli.report`)::
 
@@ -17,7 +19,6 @@ The command line (:mod:`emu.cli.report`)::
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 
@@ -26,7 +27,8 @@ import numpy as np
 from emu.errors import EmuError
 from emu.report import sweep
 from emu.report.folders import load_results
-from emu.report.page import document, esc, figure, heading
+from emu.report.page import (PNG_SIGNATURE, collapsed, compact_json, document, esc, figure,
+                             heading, text_tables)
 from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
 from emu.report.schema import shorten
@@ -149,37 +151,82 @@ def glossary_section() -> str:
 
 # -- the page of a study ----------------------------------------------------------------
 
-def _study_tables(name: str, numbers: dict, path: str) -> str:
-    """The study's own tables of its numbers, as it printed them."""
-    try:
-        study = get_study(name)
-    except EmuError:
-        return f'<p class="note">emu has no study called {esc(shorten(name))}: its own tables ' \
-               "cannot be made; every run's figures follow.</p>"
+def _study_tables(study, numbers: dict, path: str) -> str:
+    """The study's own tables of its numbers, as it printed them, made HTML tables."""
     try:
         text = study.report(numbers)
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as err:
-        raise EmuError(f"report: {path}: numbers: not what the study {name} writes "
+        raise EmuError(f"report: {path}: numbers: not what the study {study.name} writes "
                        f"({type(err).__name__}: {shorten(err, 60)})") from None
-    return f"<pre>{esc(text)}</pre>"
+    return text_tables(text)
 
 
-def _study_page(results: dict) -> tuple[str, list]:
+def _about(study) -> str:
+    """The study's description (its experiment and what to look at), folded."""
+    parts = []
+    for paragraph in study.description.split("\n\n")[1:]:
+        items = [" ".join(item.split()) for item in ("\n" + paragraph).split("\n* ")]
+        if items[0]:
+            parts.append(f"<p>{esc(items[0])}</p>")
+        if items[1:]:                   # a list of "* " items
+            parts.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items[1:]) + "</ul>")
+    return collapsed("About this study: the experiment, what to look at, its figures",
+                     "".join(parts))
+
+
+def _study_figures(folder: str, plots: bool) -> str:
+    """The figures the study drew into its folder (every PNG there but under
+    ``runs/``), embedded; EmuError (one line) for a file that is no PNG."""
+    if not plots:
+        return '<p class="note">Figures left out (--no-plots).</p>'
+    paths = []
+    for where, dirs, files in os.walk(folder):
+        if where == folder:
+            dirs[:] = [d for d in dirs if d != "runs"]
+        paths += [os.path.join(where, f) for f in files if f.endswith(".png")]
+    out = []
+    for path in sorted(paths):
+        try:
+            with open(path, "rb") as f:
+                is_png = f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+        except OSError as err:
+            raise EmuError(f"report: cannot read {path}: {shorten(err, 120)}") from None
+        if not is_png:
+            raise EmuError(f"report: {path}: not a PNG image")
+        out.append(figure(path, os.path.relpath(path, folder),
+                          "Drawn by the study into its folder (About this study says what it "
+                          "shows)."))
+    return "\n".join(out) or "<p>The study drew no figure.</p>"
+
+
+def _study_page(results: dict, plots: bool) -> tuple[str, list]:
     """The title and body of the page of a study's folder."""
     data, runs = results["study"], results["runs"]
     name = data["study"]
+    try:
+        study = get_study(name)
+    except EmuError:
+        study = None
     title = f"emu report: study {shorten(name)}" + (" (quick)" if data["quick"] else "")
     missing = results["missing"]
     body = heading({"question": data["question"]}, title) + [
         f'<p class="meta">{len(data["runs"]):,} runs'
         + (f"; {len(missing):,} of them without a summary.json (left out below): "
            f"{esc(shorten(', '.join(missing), 200))}" if missing else "") + "</p>",
+        _about(study) if study else "",
         '<h2 id="tables">The study\'s tables</h2>',
-        _study_tables(name, data["numbers"], results["path"]),
+        _study_tables(study, data["numbers"], results["path"]) if study else
+        f'<p class="note">emu has no study called {esc(shorten(name))}: its own tables '
+        "cannot be made; every run's figures follow.</p>",
+        '<h2 id="figures">The study\'s figures</h2>',
+        _study_figures(os.path.dirname(results["path"]), plots),
         '<h2 id="key-figures">Key figures of every run</h2>',
         key_figures_table(runs) if runs else "<p>No run's summary is there.</p>",
         '<h2 id="numbers">Numbers</h2>',
-        "<pre>" + esc(shorten(json.dumps(data["numbers"], indent=1), 200_000)) + "</pre>",
+        collapsed(f"Every number the study found, as {os.path.basename(results['path'])} "
+                  "holds it (JSON)",
+                  '<pre class="wrap">' + esc(shorten(compact_json(data["numbers"]), 200_000))
+                  + "</pre>"),
     ]
     if runs:
         body += ['<h2 id="costs">Cost table</h2>', costs_section(runs[:1])]
@@ -193,7 +240,7 @@ def render_report(results: dict, plots: bool = True, extra: str = "") -> str:
     if results["kind"] == "sweep":
         title, body = sweep.page(results, plots)
     elif results["kind"] == "study":
-        title, body = _study_page(results)
+        title, body = _study_page(results, plots)
     else:
         title, body = _runs_page(results, plots, extra)
     return document(title, body)
