@@ -16,6 +16,7 @@ import csv
 import html
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -33,9 +34,9 @@ from emu.errors import EmuError
 from emu.report import plots
 from emu.report.html import load_results, write_report
 from emu.report.reading import generate_reading
-from emu.report.sweep import HEADLINE, grid_points, numeric_keys, spread
+from emu.report.sweep import HEADLINE, grid_points, interval, numeric_keys
 from emu.run import compare, run_sweep, write_comparison
-from emu.run.table import read_table
+from emu.run.table import format_grid, read_table
 from emu.teach.glossary import link_terms
 from emu.stats import figures
 
@@ -568,12 +569,16 @@ def test_a_comparison_shows_what_its_run_folders_hold(comparison_dir, tmp_path):
 
 # -- the report of a sweep --------------------------------------------------------------------
 
-def test_sweep_spread_known_answers():
-    assert spread([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
-    assert spread([5, None]) == (5.0, None, 1)
-    assert spread([None]) == (None, None, 0)
-    mean, sd, n = spread([2.0, 4.0])
-    assert (mean, n) == (3.0, 2) and sd == pytest.approx(2 ** 0.5)
+def test_sweep_interval_known_answers():
+    """The 95 % t-interval's half-width: t(0.975, n - 1) * sd / sqrt(n), with
+    t(0.975, 1) = tan(0.475 pi) and t(0.975, 2) = 0.95 sqrt(2 / (1 - 0.95^2))."""
+    mean, half, n = interval([1.0, 2.0, 3.0])
+    t2 = 0.95 * math.sqrt(2 / (1 - 0.95 ** 2))
+    assert (mean, n) == (2.0, 3) and half == pytest.approx(t2 * 1.0 / 3 ** 0.5, rel=1e-9)
+    assert interval([5, None]) == (5.0, None, 1)
+    assert interval([None]) == (None, None, 0)
+    mean, half, n = interval([2.0, 4.0])
+    assert (mean, n) == (3.0, 2) and half == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)
 
 
 def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir, sweep_html):
@@ -597,11 +602,18 @@ def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir,
                      == p["point"]["vm.0.process.0.workload.pages"]]
         assert len(summaries) == 2 and strategy == p["strategy"]
         cpa = [figures.cycles_per_guest_access(s) for s in summaries]
-        mean, sd, _ = spread(cpa)
-        assert f">{mean:.3f} ± {sd:.3f}<" in cells
+        mean, sd = sum(cpa) / 2, abs(cpa[0] - cpa[1]) / 2 ** 0.5
+        half = math.tan(math.pi * 0.475) * sd / 2 ** 0.5     # t(0.975, 1) sd / sqrt(2)
+        assert f">{mean:.3f} ± {half:.3f}<" in cells
+        # the same interval as emu sweep prints for the point
+        printed = [line for line in format_grid(table, ["kvm.strategy",
+                                                        "vm.0.process.0.workload.pages"])
+                   .splitlines() if line.startswith(f"{strategy} ")
+                   and f" {p['point']['vm.0.process.0.workload.pages']} " in line]
+        assert f"{mean:,.3f} ± {half:,.3f}" in printed[0]
         assert p["figures"]["exits"][0] == sum(map(figures.exits, summaries)) / 2
     for _, title, _, _ in HEADLINE:
-        assert f"<th>{html.escape(title)} (mean ± sd)</th>" in text
+        assert f"<th>{html.escape(title)} (mean ± 95 % t-interval)</th>" in text
     # one line plot, against the one numeric grid key, with a panel per headline figure
     assert numeric_keys(res, points) == ["vm.0.process.0.workload.pages"]
     assert text.count("data:image/png;base64,") == 1
@@ -707,7 +719,7 @@ def test_sweep_report_renders_in_headless_chromium(sweep_html, tmp_path):
     assert _console_lines(err) == [], _console_lines(err)
     assert "<title>emu report: sweep of default over kvm.strategy × " \
            "vm.0.process.0.workload.pages</title>" in dom
-    assert dom.count("<table") >= 3 and "(mean ± sd)</th>" in dom
+    assert dom.count("<table") >= 3 and "(mean ± 95 % t-interval)</th>" in dom
     assert dom.count('src="data:image/png;base64,') == 1
     shot = tmp_path / "shot.png"
     rc, _, err = _browse(path, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")
