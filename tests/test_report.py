@@ -658,6 +658,46 @@ def test_a_label_of_100000_characters_is_shortened_quickly(results, tmp_path):
     assert "x" * 100 not in text
 
 
+def test_a_long_comparison_title_is_cut_between_labels(comparison_dir, tmp_path):
+    """The title lists whole labels, up to 200 characters of them with
+    "… (N more)"; the heading's title attribute holds them all."""
+    from emu.report.schema import join_labels
+    assert join_labels(["shadow", "direct", "direct-save-on-switch"], 30) == \
+        "shadow, direct, … (1 more)"
+    assert join_labels(["shadow", "direct"], 30) == "shadow, direct"
+    assert join_labels(["x" * 40, "y"], 10) == "x" * 40 + ", … (1 more)"
+    d = tmp_path / "cmp"
+    shutil.copytree(comparison_dir, d)
+    labels = [f"direct {i} (swap-pid, C) with a longer label" for i in range(8)]
+
+    def many(doc):
+        doc["runs"] = [dict(doc["runs"][1], value=label) for label in labels]
+    _edit_json(d / "comparison.json", many)
+    page = open(write_report(d, plots=False), encoding="utf-8").read()
+    start = "emu report: default, comparing kvm.strategy = "
+    shown = ", ".join(labels[:4]) + ", … (4 more)"
+    assert len(shown) <= 200 < len(", ".join(labels[:5]) + ", … (3 more)")
+    assert f'<h1 title="{start}{", ".join(labels)}">{start}{shown}</h1>' in page
+    assert f"<title>{start}{shown}</title>" in page
+
+
+def test_a_notebook_comparison_says_each_runs_time_and_separates_thousands(results):
+    """The caption of a Comparison in a notebook gives each run's simulated
+    time (and seed) where they differ; cycles/access has a thousands separator."""
+    from emu.analysis.results import Comparison
+    from emu.run.scenario import Result
+    (a, ra), (b, rb) = results
+    other = dict(rb.summary, simulated_us=1000.0, seed=7, cycles_per_guest_access=37479.118)
+    page = Comparison("kvm.strategy", [(a, ra), (b, Result(other, {}))])._repr_html_()
+    caption = re.search(r"<caption>(.*?)</caption>", page).group(1)
+    assert caption.endswith(f"on 1 x 440 CPU; seeds {ra.summary['seed']} / 7; "
+                            f"{ra.summary['simulated_us']:,.1f} / 1,000.0 us simulated")
+    assert '<td style="text-align:right">37,479.118</td>' in page
+    real = Comparison("kvm.strategy", results)._repr_html_()      # one seed, two times
+    assert (f"CPU; seed {ra.summary['seed']}; {ra.summary['simulated_us']:,.1f} / "
+            f"{rb.summary['simulated_us']:,.1f} us simulated</caption>") in real
+
+
 # -- headless Chromium ----------------------------------------------------------------------
 
 def _chromium():

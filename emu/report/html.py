@@ -31,7 +31,7 @@ from emu.report.page import (PNG_SIGNATURE, collapsed, compact_json, document, e
                              heading, text_tables)
 from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
-from emu.report.schema import shorten
+from emu.report.schema import join_labels, shorten
 from emu.report.sensitivity import read_sensitivity, sensitivity_section, sensitivity_title
 from emu.report.tables import (causes_table, config_section, costs_section, cycles_table,
                                exits_table, key_figures_table, memory_table, profile_table,
@@ -97,17 +97,18 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
     first = runs[0][1]
     cfg = first["config"]
     name = shorten(cfg.get("name") or "scenario")
+    labels = [label for label, _ in runs]
     if results["kind"] == "comparison":
-        title = f"emu report: {name}, comparing {key or 'designs'} = " + \
-            shorten(", ".join(label for label, _ in runs), 200)
+        title = f"emu report: {name}, comparing {key or 'designs'} = "
+        title, full = title + join_labels(labels, 200), title + ", ".join(labels)
     else:
-        title = f"emu report: {name} ({runs[0][0]})"
+        title = full = f"emu report: {name} ({runs[0][0]})"
     plot_part = '<p class="note">Plots left out (--no-plots).</p>'
     if plots:
         with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
             plot_part = _plots_section(runs, results["timelines"], tmp)
     reading = generate_reading(runs)
-    body = heading(cfg, title) + [
+    body = heading(cfg, title, full) + [
         f'<p class="meta">{esc(_meta(first))}</p>',
         '<h2 id="reading">Reading</h2>',
         '<ul class="reading">' + "".join(f"<li>{link_terms(esc(r))}</li>" for r in reading)

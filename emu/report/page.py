@@ -141,8 +141,10 @@ def document(title: str, body: list) -> str:
             + "\n".join(b for b in body if b) + "\n</body>\n</html>\n")
 
 
-def heading(cfg: dict, title: str) -> list:
-    """A page's title and, if ``cfg`` has one, the scenario's question."""
+def heading(cfg: dict, title: str, full: str = "") -> list:
+    """A page's title and, if ``cfg`` has one, the scenario's question; a title
+    that was shortened shows its ``full`` text on hover."""
     question = cfg.get("question") or ""
-    return [f"<h1>{esc(title)}</h1>",
+    hover = f' title="{esc(full)}"' if full and full != title else ""
+    return [f"<h1{hover}>{esc(title)}</h1>",
             f'<p class="question">{esc(shorten(question, QUESTION_MAX))}</p>' if question else ""]

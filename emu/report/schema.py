@@ -18,6 +18,8 @@ Traceback (most recent call last):
 emu.errors.EmuError: report: x.json: a.b: expected a count (an integer >= 0), got -1
 >>> shorten("x" * 100_000, 12)
 'xxxxxx…xxxxx'
+>>> join_labels(["shadow", "direct", "direct-save-on-switch"], 30)
+'shadow, direct, … (1 more)'
 """
 
 from __future__ import annotations
@@ -48,6 +50,20 @@ def shorten(text, limit: int = LABEL_MAX) -> str:
         return text
     tail = (limit - 1) // 2
     return text[:limit - 1 - tail] + "…" + text[len(text) - tail:]
+
+
+def join_labels(labels, limit: int = 4 * LABEL_MAX) -> str:
+    """``labels`` joined by commas, as many whole labels as fit in ``limit``
+    characters, then ``… (N more)`` if some are left out: never cut in a label."""
+    labels = [str(label) for label in labels]
+    shown: list = []
+    for n, label in enumerate(labels):
+        rest = len(labels) - n - 1
+        tail = f", … ({rest} more)" if rest else ""
+        if len(", ".join(shown + [label]) + tail) > limit and shown:
+            return ", ".join(shown) + f", … ({len(labels) - n} more)"
+        shown.append(label)
+    return ", ".join(shown)
 
 
 def short_labels(labels) -> list[str]:
