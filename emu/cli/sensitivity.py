@@ -22,6 +22,7 @@ from emu.run.outdir import check_output_dir
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
                           add_progress_option, add_set_option, int_arg)
 
+from emu.sensitivity.analysis import sobol_caution
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
 from emu.sensitivity.runner import Runner, StudyRunner, default_scenario
@@ -109,6 +110,9 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
         return EXIT_FAILED
     print(dumps_json(result) if args.json else format_sensitivity(result),
           end="" if args.json else "\n")
+    caution = sobol_caution(result)
+    if caution:
+        print(f"emu: note: {caution}", file=sys.stderr, flush=True)
     return 0
 
 

@@ -14,9 +14,11 @@ from emu.params.fields import describe
 from emu.run.files import atomic_path, dumps_json, write_json
 from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
+from emu.sensitivity.analysis import SHOWN
 
 __all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",
-           "format_sensitivity", "key_label", "tornado_plot", "write_sensitivity"]
+           "format_sensitivity", "index_text", "key_label", "tornado_plot",
+           "write_sensitivity"]
 
 #: What :func:`write_sensitivity` writes into its directory (the break-even
 #: plot only for a study with a break-even).
@@ -174,9 +176,29 @@ def _vectors_text(result: dict) -> str:
     return f"sampled by {result['method']}, seed {result['seed']}"
 
 
+def index_text(entry: dict, key: str) -> str:
+    """One index of a cost as the tables show it: the value and, where SALib
+    gives one, ``± the half-width of its 95 % confidence interval``; ``-`` for
+    none (a cost not varied, or a flat ratio)."""
+    if key == "swing":
+        value, conf = entry.get("swing"), None
+    else:
+        indices = entry.get("indices") or {}
+        value, conf = indices.get(key), indices.get(f"{key}_conf")
+    if value is None:
+        return "-"
+    return f"{value:.3g}" + (f" ± {conf:.2g}" if conf is not None else "")
+
+
+def index_header(key: str) -> str:
+    """An index's column header, its interval named where it has one."""
+    return key if key == "swing" else f"{key} ± 95 % CI"
+
+
 def format_sensitivity(result: dict, top: int = TOP) -> str:
     """A few lines for the terminal: the verdict, what moves it, the break-even."""
-    cmp, d, key = result["compare"], result["default"], result["rank_by"]
+    cmp, d = result["compare"], result["default"]
+    keys = SHOWN[result["method"]]
     lines = [
         f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, "
         f"{result['metric']} ({result['better']} is better), method {result['method']}, "
@@ -187,14 +209,20 @@ def format_sensitivity(result: dict, top: int = TOP) -> str:
     if "win_share" in result:
         lines.append(f"{cmp['a']} beats {cmp['b']} in {100 * result['win_share']:.1f} % of "
                      f"{result['sampled_vectors']} sampled cost vectors")
+    shown = _shown(result, top)
+    texts = [[index_text(c, k) for k in keys] for c in shown]
+    widths = [max([len(index_header(k))] + [len(row[j]) for row in texts])
+              for j, k in enumerate(keys)]
     lines.append(f"{'cost':<28} {'default':>8} {'low':>7}..{'high':<7}{'ratio@low':>10} "
-                 f"{'ratio@high':>10} {key:>9}  flips at")
-    for c in _shown(result, top):
+                 f"{'ratio@high':>10} "
+                 + " ".join(f"{index_header(k):>{w}}" for k, w in zip(keys, widths))
+                 + "  flips at")
+    for c, row in zip(shown, texts):
         flip = ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"
-        index = c[key] if key == "swing" else (c.get("indices") or {}).get(key)
         lines.append(f"{c['name']:<28} {c['default']:>8,} {c['low']:>7,}..{c['high']:<7,}"
                      f"{c['ratio_low']:>10.4g} {c['ratio_high']:>10.4g} "
-                     f"{'-' if index is None else format(index, '.3g'):>9}  {flip}")
+                     + " ".join(f"{text:>{w}}" for text, w in zip(row, widths))
+                     + f"  {flip}")
     rest = len([c for c in result["costs"] if c["varied"]]) - min(top, len(result["ranking"]))
     if rest > 0:
         lines.append(f"... and {rest} more varied costs (sensitivity.json has them all)")
