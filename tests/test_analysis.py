@@ -152,14 +152,14 @@ def test_repr_is_two_short_lines(result):
     text = repr(result)
     assert len(text.splitlines()) <= 2 and len(text) < 400
     assert text.startswith("<emu Result ") and text.endswith(">")
-    assert f"{result.summary['cycles_per_guest_access']:.3f} cycles/guest access" in text
+    assert f"{result.summary['cycles_per_guest_access']:,.3f} cycles/guest access" in text
 
 
 def test_html_summary_holds_the_headline_figures(result):
     s = result.summary
     page = result._repr_html_()
     assert page.startswith("<table>") and page.count("<tr>") == 2
-    assert f"<td style=\"text-align:right\">{s['cycles_per_guest_access']:.3f}</td>" in page
+    assert f"<td style=\"text-align:right\">{s['cycles_per_guest_access']:,.3f}</td>" in page
     assert f"{s['tlb']['guest']['misses']:,}" in page and "cycles/access" in page
     assert s["config"]["kvm"]["strategy"] in page
 

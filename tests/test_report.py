@@ -16,6 +16,7 @@ import csv
 import html
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -34,9 +35,9 @@ from emu.errors import EmuError
 from emu.report import plots
 from emu.report.html import load_results, write_report
 from emu.report.reading import generate_reading
-from emu.report.sweep import HEADLINE, grid_points, numeric_keys, spread
+from emu.report.sweep import HEADLINE, grid_points, interval, numeric_keys
 from emu.run import compare, run_sweep, write_comparison
-from emu.run.table import read_table
+from emu.run.table import format_grid, read_table
 from emu.teach.glossary import link_terms
 from emu.stats import figures
 
@@ -373,7 +374,8 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
     elif case == "not-a-summary":
         (d / "summary.json").write_text('{"hello": 1}', encoding="utf-8")
     elif case == "comparison-without-runs":
-        (d / "comparison.json").write_text('{"key": "x", "runs": []}', encoding="utf-8")
+        (d / "comparison.json").write_text('{"key": "x", "keys": ["x"], "runs": []}',
+                                          encoding="utf-8")
     elif case == "corrupt-timeline":
         shutil.copy(comparison_dir / "direct" / "summary.json", d / "summary.json")
         (d / "timeline.npz").write_bytes(b"PK\x03\x04 truncated")
@@ -383,8 +385,9 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
     assert "\n" not in msg and msg.startswith("report: ")
     expected = {"missing": "no such directory", "empty": "holds no emu result",
                 "corrupt-summary": "corrupt JSON", "corrupt-comparison": "corrupt JSON",
-                "not-a-summary": "summary.json: config: missing",
-                "comparison-without-runs": "comparison.json: runs: expected a list of at least 1",
+                "not-a-summary": "summary.json: emu_version: missing",
+                "comparison-without-runs": "comparison.json: runs: expected a list of at "
+                                           "least 1, got an empty list",
                 "corrupt-timeline": "cannot read the timeline"}[case]
     assert expected in msg
     assert not (d / "report.html").exists()
@@ -397,14 +400,186 @@ def test_load_results_finds_the_timelines(comparison_dir):
     assert all(isinstance(res["timelines"][d]["owner"], np.ndarray) for d in DESIGNS)
 
 
+def _edit_json(path, edit) -> None:
+    """Apply ``edit`` to the JSON document at ``path`` and write it back."""
+    with open(path, encoding="utf-8") as f:
+        doc = json.load(f)
+    edit(doc)
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+
+
+def _refused(folder) -> str:
+    """The one line the report of ``folder`` is refused with (nothing written)."""
+    page = os.path.join(folder, "report.html")
+    if os.path.exists(page):                # copied along from a folder reported before
+        os.remove(page)
+    with pytest.raises(EmuError) as err:
+        write_report(folder, plots=False)
+    msg = str(err.value)
+    assert "\n" not in msg and msg.startswith("report: ")
+    assert not os.path.exists(os.path.join(folder, "report.html"))
+    return msg
+
+
+@pytest.fixture(scope="module")
+def study_dir(tmp_path_factory):
+    """A quick study's folder."""
+    import emu.study
+    d = tmp_path_factory.mktemp("study") / "pfn"
+    emu.study.run("pfn_cache_sizing", quick=True, out=str(d))
+    return d
+
+
+def _drop(*path):
+    """An edit that removes the key at ``path``."""
+    def edit(doc):
+        for key in path[:-1]:
+            doc = doc[key]
+        del doc[path[-1]]
+    return edit
+
+
+def _put(value, *path):
+    """An edit that sets the key at ``path`` to ``value``."""
+    def edit(doc):
+        for key in path[:-1]:
+            doc = doc[key]
+        doc[path[-1]] = value
+    return edit
+
+
+#: Damage to a run's summary.json and the key and message that refuse it.
+SUMMARY_DAMAGE = {
+    "null ratio": (_put(None, "cycles_per_guest_access"),
+                   "cycles_per_guest_access: expected a number with guest_accesses = {acc:,}, "
+                   "got None"),
+    "ratio without accesses": (_put(0, "guest_accesses"),
+                               "cycles_per_guest_access: expected null with guest_accesses = 0, "
+                               "got {cpa!r}"),
+    "no design": (_drop("design"), "design: missing"),
+    "no contexts": (_drop("contexts"), "contexts: missing"),
+    "no simulated_us": (_drop("simulated_us"), "simulated_us: missing"),
+    "no seed": (_drop("seed"), "seed: missing"),
+    "seed one": (_put("one", "seed"), "seed: expected a seed (an integer >= 0), got 'one'"),
+    "no guest cycles": (_drop("cycles", "guest"), "cycles.guest: missing"),
+    "cycles off": (lambda s: s["cycles"].update(guest=s["cycles"]["guest"] + 1),
+                   "cycles: the components add up to {total1:,}, not to measured_cpu_cycles = "
+                   "{total:,}"),
+    "short curve": (lambda s: s["repopulation"].update(misses=[0, 1]),
+                    "repopulation.misses: expected {window:,} positions (the window), got 2"),
+    "causes off": (lambda s: s["tlb"]["guest"]["misses_by_cause"].update(
+        compulsory=s["tlb"]["guest"]["misses_by_cause"]["compulsory"] + 1),
+        "tlb.guest.misses_by_cause: the causes add up to {causes1:,}, not to misses = "
+        "{misses:,}"),
+}
+
+
+@pytest.mark.parametrize("case", list(SUMMARY_DAMAGE))
+def test_a_damaged_run_summary_is_refused_naming_the_key(case, comparison_dir, tmp_path):
+    d = tmp_path / "run"
+    shutil.copytree(comparison_dir / "direct", d)
+    s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+    g = s["tlb"]["guest"]
+    words = {"acc": s["guest_accesses"], "cpa": s["cycles_per_guest_access"],
+             "total": s["measured_cpu_cycles"], "total1": s["measured_cpu_cycles"] + 1,
+             "window": s["repopulation"]["window"], "misses": g["misses"],
+             "causes1": g["misses"] + 1}
+    edit, message = SUMMARY_DAMAGE[case]
+    _edit_json(d / "summary.json", edit)
+    assert _refused(d) == f"report: {d / 'summary.json'}: {message.format(**words)}"
+
+
+#: Damage to sweep.json, results.json and comparison.json and the words that refuse it.
+FOLDER_DAMAGE = {
+    **{f"sweep without {k}": ("sweep", "sweep.json", _drop(k), f"sweep.json: {k}: missing")
+       for k in ("runs", "results", "scenario", "seeds", "overrides", "emu_version")},
+    **{f"study without {k}": ("study", "results.json", _drop(k), f"results.json: {k}: missing")
+       for k in ("question", "quick", "runs_count")},
+    "study runs_count x": ("study", "results.json", _put("x", "runs_count"),
+                           "results.json: runs_count: expected a count (an integer >= 0), "
+                           "got 'x'"),
+    "comparison without key": ("cmp", "comparison.json", _drop("key"),
+                               "comparison.json: key: missing"),
+    "run without dir": ("cmp", "comparison.json", _drop("runs", 0, "dir"),
+                        "comparison.json: runs[0].dir: missing"),
+    "run without value": ("cmp", "comparison.json", _drop("runs", 0, "value"),
+                          "comparison.json: runs[0].value: missing"),
+    "dir gone": ("cmp", "comparison.json", _put("nope", "runs", 0, "dir"),
+                 "comparison.json: runs[0].dir: no folder 'nope' beside it"),
+    "dir a path": ("cmp", "comparison.json", _put("../direct", "runs", 0, "dir"),
+                   "comparison.json: runs[0].dir: expected the name of a folder beside it, "
+                   "got '../direct'"),
+    "no runs": ("cmp", "comparison.json", _put([], "runs"),
+                "comparison.json: runs: expected a list of at least 1, got an empty list"),
+}
+
+
+@pytest.mark.parametrize("case", list(FOLDER_DAMAGE))
+def test_a_damaged_folder_file_is_refused_naming_the_key(case, comparison_dir, sweep_dir,
+                                                         study_dir, tmp_path):
+    kind, name, edit, words = FOLDER_DAMAGE[case]
+    d = tmp_path / kind
+    shutil.copytree({"sweep": sweep_dir, "study": study_dir, "cmp": comparison_dir}[kind], d)
+    _edit_json(d / name, edit)
+    assert _refused(d) == f"report: {d / words}"
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "binary", "edited", "removed"])
+def test_a_comparison_reads_and_checks_every_run_summary(damage, comparison_dir, tmp_path):
+    """The report of a comparison reads each run's own summary.json, as emu.load
+    does; one that is damaged, or differs from its copy in comparison.json, is
+    refused in one line naming it (and emu.load refuses the difference too)."""
+    import emu
+    d = tmp_path / "cmp"
+    shutil.copytree(comparison_dir, d)
+    path = d / "direct" / "summary.json"
+    data = path.read_bytes()
+    if damage == "empty":
+        path.write_bytes(b"")
+        words = "an empty file (a write cut short?)"
+    elif damage == "truncated":
+        path.write_bytes(data[:len(data) // 2])
+        words = "corrupt JSON ("
+    elif damage == "binary":
+        path.write_bytes(bytes(range(256)) * 4)
+        words = "corrupt JSON ('utf-8' codec can't decode"
+    elif damage == "edited":
+        _edit_json(path, lambda s: s["tlb"]["guest"].update(hits=s["tlb"]["guest"]["hits"] + 1,
+                                                             accesses=s["tlb"]["guest"]["accesses"]
+                                                             + 1))
+        words = (f"tlb.guest.accesses: differs from its copy in {d / 'comparison.json'} "
+                 "(runs[1].summary)")
+        with pytest.raises(EmuError, match=re.escape(f"{path}: {words}")):
+            emu.load(d)
+    else:
+        os.remove(path)
+        words = "cannot read"
+    msg = _refused(d)
+    assert str(path) in msg and words in msg, msg
+
+
+def test_a_comparison_shows_what_its_run_folders_hold(comparison_dir, tmp_path):
+    """comparison.json and the runs' summaries agree: the report and emu.load
+    show the same numbers."""
+    import emu
+    res = load_results(comparison_dir)
+    loaded = emu.load(comparison_dir)
+    assert [s for _, s in res["runs"]] == [s for _, s in loaded.summaries()]
+
+
 # -- the report of a sweep --------------------------------------------------------------------
 
-def test_sweep_spread_known_answers():
-    assert spread([1.0, 2.0, 3.0]) == (2.0, 1.0, 3)
-    assert spread([5, None]) == (5.0, None, 1)
-    assert spread([None]) == (None, None, 0)
-    mean, sd, n = spread([2.0, 4.0])
-    assert (mean, n) == (3.0, 2) and sd == pytest.approx(2 ** 0.5)
+def test_sweep_interval_known_answers():
+    """The 95 % t-interval's half-width: t(0.975, n - 1) * sd / sqrt(n), with
+    t(0.975, 1) = tan(0.475 pi) and t(0.975, 2) = 0.95 sqrt(2 / (1 - 0.95^2))."""
+    mean, half, n = interval([1.0, 2.0, 3.0])
+    t2 = 0.95 * math.sqrt(2 / (1 - 0.95 ** 2))
+    assert (mean, n) == (2.0, 3) and half == pytest.approx(t2 * 1.0 / 3 ** 0.5, rel=1e-9)
+    assert interval([5, None]) == (5.0, None, 1)
+    assert interval([None]) == (None, None, 0)
+    mean, half, n = interval([2.0, 4.0])
+    assert (mean, n) == (3.0, 2) and half == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)
 
 
 def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir, sweep_html):
@@ -428,11 +603,18 @@ def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir,
                      == p["point"]["vm.0.process.0.workload.pages"]]
         assert len(summaries) == 2 and strategy == p["strategy"]
         cpa = [figures.cycles_per_guest_access(s) for s in summaries]
-        mean, sd, _ = spread(cpa)
-        assert f">{mean:.3f} ± {sd:.3f}<" in cells
+        mean, sd = sum(cpa) / 2, abs(cpa[0] - cpa[1]) / 2 ** 0.5
+        half = math.tan(math.pi * 0.475) * sd / 2 ** 0.5     # t(0.975, 1) sd / sqrt(2)
+        assert f">{mean:.3f} ± {half:.3f}<" in cells
+        # the same interval as emu sweep prints for the point
+        printed = [line for line in format_grid(table, ["kvm.strategy",
+                                                        "vm.0.process.0.workload.pages"])
+                   .splitlines() if line.startswith(f"{strategy} ")
+                   and f" {p['point']['vm.0.process.0.workload.pages']} " in line]
+        assert f"{mean:,.3f} ± {half:,.3f}" in printed[0]
         assert p["figures"]["exits"][0] == sum(map(figures.exits, summaries)) / 2
     for _, title, _, _ in HEADLINE:
-        assert f"<th>{html.escape(title)} (mean ± sd)</th>" in text
+        assert f"<th>{html.escape(title)} (mean ± 95 % t-interval)</th>" in text
     # one line plot, against the one numeric grid key, with a panel per headline figure
     assert numeric_keys(res, points) == ["vm.0.process.0.workload.pages"]
     assert text.count("data:image/png;base64,") == 1
@@ -475,6 +657,46 @@ def test_a_label_of_100000_characters_is_shortened_quickly(results, tmp_path):
     labels = [label for label, _ in load_results(d)["runs"]]
     assert labels[1] == "direct" and len(labels[0]) <= 48 and "…" in labels[0]
     assert "x" * 100 not in text
+
+
+def test_a_long_comparison_title_is_cut_between_labels(comparison_dir, tmp_path):
+    """The title lists whole labels, up to 200 characters of them with
+    "… (N more)"; the heading's title attribute holds them all."""
+    from emu.report.schema import join_labels
+    assert join_labels(["shadow", "direct", "direct-save-on-switch"], 30) == \
+        "shadow, direct, … (1 more)"
+    assert join_labels(["shadow", "direct"], 30) == "shadow, direct"
+    assert join_labels(["x" * 40, "y"], 10) == "x" * 40 + ", … (1 more)"
+    d = tmp_path / "cmp"
+    shutil.copytree(comparison_dir, d)
+    labels = [f"direct {i} (swap-pid, C) with a longer label" for i in range(8)]
+
+    def many(doc):
+        doc["runs"] = [dict(doc["runs"][1], value=label) for label in labels]
+    _edit_json(d / "comparison.json", many)
+    page = open(write_report(d, plots=False), encoding="utf-8").read()
+    start = "emu report: default, comparing kvm.strategy = "
+    shown = ", ".join(labels[:4]) + ", … (4 more)"
+    assert len(shown) <= 200 < len(", ".join(labels[:5]) + ", … (3 more)")
+    assert f'<h1 title="{start}{", ".join(labels)}">{start}{shown}</h1>' in page
+    assert f"<title>{start}{shown}</title>" in page
+
+
+def test_a_notebook_comparison_says_each_runs_time_and_separates_thousands(results):
+    """The caption of a Comparison in a notebook gives each run's simulated
+    time (and seed) where they differ; cycles/access has a thousands separator."""
+    from emu.analysis.results import Comparison
+    from emu.run.scenario import Result
+    (a, ra), (b, rb) = results
+    other = dict(rb.summary, simulated_us=1000.0, seed=7, cycles_per_guest_access=37479.118)
+    page = Comparison("kvm.strategy", [(a, ra), (b, Result(other, {}))])._repr_html_()
+    caption = re.search(r"<caption>(.*?)</caption>", page).group(1)
+    assert caption.endswith(f"on 1 x 440 CPU; seeds {ra.summary['seed']} / 7; "
+                            f"{ra.summary['simulated_us']:,.1f} / 1,000.0 us simulated")
+    assert '<td style="text-align:right">37,479.118</td>' in page
+    real = Comparison("kvm.strategy", results)._repr_html_()      # one seed, two times
+    assert (f"CPU; seed {ra.summary['seed']}; {ra.summary['simulated_us']:,.1f} / "
+            f"{rb.summary['simulated_us']:,.1f} us simulated</caption>") in real
 
 
 # -- headless Chromium ----------------------------------------------------------------------
@@ -538,7 +760,7 @@ def test_sweep_report_renders_in_headless_chromium(sweep_html, tmp_path):
     assert _console_lines(err) == [], _console_lines(err)
     assert "<title>emu report: sweep of default over kvm.strategy × " \
            "vm.0.process.0.workload.pages</title>" in dom
-    assert dom.count("<table") >= 3 and "(mean ± sd)</th>" in dom
+    assert dom.count("<table") >= 3 and "(mean ± 95 % t-interval)</th>" in dom
     assert dom.count('src="data:image/png;base64,') == 1
     shot = tmp_path / "shot.png"
     rc, _, err = _browse(path, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600")

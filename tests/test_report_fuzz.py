@@ -1,8 +1,11 @@
 """``emu report`` on damaged input: success, or one line and exit status 2.
 
-A property-based fuzz of every file a report reads: ``summary.json``,
-``comparison.json``, a sweep's results table (``results.parquet`` and
-``results.csv``) and the runs' summaries under it, and ``timeline.npz``.
+A property-based fuzz of every file a report reads: ``summary.json`` (of a
+run, and of each run of a comparison, which must equal its copy in
+``comparison.json``), ``comparison.json`` (its run folders named, there or
+not), a sweep's ``sweep.json``, its results table (``results.parquet`` and
+``results.csv``) and the runs' summaries under it, a study's
+``results.json``, and ``timeline.npz``.
 Each case takes a real folder, damages one file (a key removed, a value of
 another type or out of range, the file truncated, bytes flipped, random
 bytes) and makes the report in-process; it must either write the page or
@@ -37,6 +40,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import emu.study
 from emu.errors import EmuError
 from emu.params import default_scenario
 from emu.report import plots
@@ -61,7 +65,7 @@ def fuzz(max_examples: int):
 @pytest.fixture(scope="module")
 def base(tmp_path_factory):
     """A comparison folder (whose run folders are run folders), a sweep folder
-    with a Parquet table and one with the same table as CSV."""
+    with a Parquet table, one with the same table as CSV, and a study's folder."""
     root = tmp_path_factory.mktemp("fuzz")
     results = compare(default_scenario(), "kvm.strategy", ["shadow", "direct"], SHORT)
     write_comparison(str(root / "cmp"), "kvm.strategy", results)
@@ -75,7 +79,8 @@ def base(tmp_path_factory):
         w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
         w.writeheader()
         w.writerows(rows)
-    for d in ("cmp", "cmp/direct", "sweep", "sweep_csv"):
+    emu.study.run("pfn_cache_sizing", quick=True, out=str(root / "study"))
+    for d in ("cmp", "cmp/direct", "sweep", "sweep_csv", "study"):
         write_report(root / d, root / "out.html", plots=False)       # each is reportable
     return root
 
@@ -204,6 +209,38 @@ def test_fuzz_damaged_comparison(base, seed):
     path = base / "cmp" / "comparison.json"
     with Damaged(path, damaged_json_file(path, rng)):
         report_or_one_line(str(base / "cmp"))
+
+
+@fuzz(300)
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_fuzz_damaged_run_summary_of_a_comparison(base, seed):
+    """A run's own summary.json damaged (or only edited: it then differs from
+    its copy in comparison.json), or its folder named wrongly in comparison.json."""
+    rng = random.Random(seed)
+    if rng.random() < 0.2:
+        path = base / "cmp" / "comparison.json"
+        doc = json.loads(path.read_bytes())
+        doc["runs"][rng.randrange(2)]["dir"] = rng.choice(
+            ["gone", "", ".", "..", "../cmp", "direct/", "shadow", "direct", 5, None])
+        data = json.dumps(doc).encode()
+    else:
+        path = base / "cmp" / rng.choice(["direct", "shadow"]) / "summary.json"
+        data = damaged_json_file(path, rng)
+    with Damaged(path, data):
+        report_or_one_line(str(base / "cmp"))
+
+
+@fuzz(300)
+@given(seed=st.integers(0, 2 ** 32 - 1))
+def test_fuzz_damaged_study(base, seed):
+    rng = random.Random(seed)
+    folder = base / "study"
+    if rng.random() < 0.3:
+        path = folder / "runs" / rng.choice(os.listdir(folder / "runs")) / "summary.json"
+    else:
+        path = folder / "results.json"
+    with Damaged(path, damaged_json_file(path, rng)):
+        report_or_one_line(str(folder))
 
 
 @fuzz(200)
@@ -361,12 +398,13 @@ def test_damaged_summaries_that_pass_are_plotted(base, seed):
 
 # -- through the command line -----------------------------------------------------------------
 
-@pytest.mark.parametrize("case", ["summary", "comparison", "table", "timeline", "label"])
+@pytest.mark.parametrize("case", ["summary", "comparison", "run-summary", "table", "timeline",
+                                  "label"])
 def test_cli_exit_status_and_one_line(base, case, tmp_path):
     d = tmp_path / "d"
     if case in ("summary", "timeline"):
         shutil.copytree(base / "cmp" / "direct", d)
-    elif case in ("comparison", "label"):
+    elif case in ("comparison", "run-summary", "label"):
         shutil.copytree(base / "cmp", d)
     else:
         shutil.copytree(base / "sweep", d)
@@ -380,6 +418,9 @@ def test_cli_exit_status_and_one_line(base, case, tmp_path):
         del c["runs"][1]["summary"]["exits"]
         (d / "comparison.json").write_text(json.dumps(c))
         words = "comparison.json: runs[1].summary.exits: missing"
+    elif case == "run-summary":
+        (d / "shadow" / "summary.json").write_bytes(b"")
+        words = "shadow/summary.json: an empty file"
     elif case == "table":
         (d / "results.parquet").write_bytes((d / "results.parquet").read_bytes()[:300])
         words = "results.parquet: cannot read the results table"

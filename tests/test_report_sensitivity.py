@@ -135,3 +135,66 @@ def test_a_corrupt_study_is_one_line(tmp_path):
     (tmp_path / "sensitivity.json").write_text(json.dumps({"metric": "x"}), encoding="utf-8")
     with pytest.raises(EmuError, match=r"not an emu sensitivity result \(no 'compare'\)"):
         write_report(tmp_path)
+
+
+# -- Sobol': the indices with their intervals, and a note when the sample is too small -----
+
+def sobol_result(samples: int, indices: dict) -> dict:
+    """A hand-made Sobol' result: ``indices`` {cost: (S1, S1_conf, ST, ST_conf)},
+    ranked by ST."""
+    costs = [{"name": n, "indices": dict(zip(("S1", "S1_conf", "ST", "ST_conf"), v))}
+             for n, v in indices.items()]
+    ranking = sorted(indices, key=lambda n: -indices[n][2])
+    return {"method": "sobol", "samples": samples, "costs": costs, "ranking": ranking}
+
+
+def test_sobol_caution_known_answers():
+    from emu.sensitivity.analysis import sobol_caution
+    fine = sobol_result(64, {"a": (0.6, 0.1, 0.7, 0.1), "b": (0.3, 0.05, 0.3, 0.05)})
+    assert sobol_caution(fine) is None
+    assert sobol_caution(dict(fine, method="morris")) is None
+    # S1 above ST beyond S1's interval; the S1 adding up to 1.6 beyond theirs
+    bad = sobol_result(16, {"a": (0.95, 0.1, 0.8, 0.1), "b": (0.65, 0.1, 0.75, 0.1)})
+    assert sobol_caution(bad) == (
+        "--samples 16 is too small for Sobol' indices to be trusted: S1 of a (0.95 ± 0.1) is "
+        "above its ST (0.8); the S1 add up to 1.6 ± 0.14, above 1; raise --samples (e.g. "
+        "to 64)")
+    # within the intervals, but too wide to rank the costs by
+    wide = sobol_result(8, {"a": (0.5, 0.6, 0.8, 0.3), "b": (0.1, 0.05, 0.1, 0.05)})
+    assert sobol_caution(wide) == (
+        "--samples 8 is too small for Sobol' indices to be trusted: the intervals of a, the "
+        "most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± 0.6); "
+        "raise --samples (e.g. to 32)")
+
+
+def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path, capsys):
+    """emu sensitivity --method sobol prints ST and S1 with SALib's 95 %
+    intervals and, for a sample too small, one ``emu: note:``; the report
+    shows the same columns and the note."""
+    pytest.importorskip("SALib")
+    from emu.cli import build_parser
+    from emu.cli.sensitivity import main_sensitivity
+    from emu.sensitivity.analysis import sobol_caution
+    from emu.sensitivity.report import index_text
+    args = build_parser("sensitivity").parse_args(
+        ["sensitivity", "--compare", "kvm.strategy=shadow,direct", "--method", "sobol",
+         "--samples", "4", "--costs", f"{X},{Y}", "--out", str(tmp_path), "--wide"])
+    assert main_sensitivity(args, runner=toy_runner) == 0
+    out, err = capsys.readouterr()
+    result = json.loads((tmp_path / "sensitivity.json").read_text(encoding="utf-8"))
+    note = sobol_caution(result)
+    assert note and note.startswith("--samples 4 is too small for Sobol' indices")
+    assert err == f"emu: note: {note}\n"
+    header = next(line for line in out.splitlines() if line.startswith("cost "))
+    assert "ST ± 95 % CI" in header and "S1 ± 95 % CI" in header
+    x = next(c for c in result["costs"] if c["name"] == X)
+    i = x["indices"]
+    assert index_text(x, "ST") == f"{i['ST']:.3g} ± {i['ST_conf']:.2g}"
+    assert index_text(x, "S1") == f"{i['S1']:.3g} ± {i['S1_conf']:.2g}"
+    row = next(line for line in out.splitlines() if line.startswith(X))
+    assert f"{index_text(x, 'ST')} {index_text(x, 'S1')}" in " ".join(row.split())
+    page = (tmp_path / write_report(tmp_path, plots=False)).read_text(encoding="utf-8")
+    assert f'<p class="note"><strong>Note</strong>: {html.escape(note)}.</p>' in page
+    assert "<th>ST ± 95 % CI</th><th>S1 ± 95 % CI</th>" in page
+    assert (f'<td class="n">{html.escape(index_text(x, "ST"))}</td>'
+            f'<td class="n">{html.escape(index_text(x, "S1"))}</td>') in page

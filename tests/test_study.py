@@ -258,7 +258,43 @@ def test_repopulation_lesson(tmp_path_factory):
         assert all(pts[d][str(h)]["host_eviction_per_resume"] == 0 for h in hp)
     # the refills come at once: the first positions after a resume miss most
     buckets = r["curves"]["direct"][str(max(hp))]
-    assert buckets[0] > buckets[-1]
+    assert buckets[0] > max(b for b in buckets[1:] if b is not None)
+    # a bucket of positions no resume reached has no rate (None), never 0
+    for d in lesson.DESIGNS:
+        for h in hp:
+            raw = r["_raw_curves"][d][h]
+            for (lo, hi), rate in zip(lesson.BUCKETS, r["curves"][d][str(h)]):
+                assert (rate is None) == (sum(raw["accesses"][lo:hi]) == 0)
+
+
+def test_the_lesson_shows_positions_without_accesses_as_no_rate(monkeypatch):
+    """Positions no resume reached (0 misses over 0 accesses) are "-" in the
+    lesson's table and a gap in its figure, not a miss rate of 0."""
+    lesson = emu.study.get("repopulation_lesson").module
+    window = lesson.WINDOW
+    misses = [1] * 16 + [0] * (window - 16)
+    accesses = [2] * 100 + [0] * (window - 100)        # every resume ran 100 accesses
+    s = {"repopulation": {"misses": misses, "accesses": accesses}}
+    assert lesson.curve(s) == [0.5, 0.0, 0.0, None, None]
+    point = {"misses_after_resume": 16.0, "host_misses_per_resume": 1.0,
+             "non_compulsory_per_resume": 0.0, "host_eviction_per_resume": 0.0,
+             "self_eviction_per_resume": 0.0, "cycles_per_guest_access": 2.0}
+    r = {"plan": {"host_pages": [8], "guest_pages": 24, "window": window},
+         "points": {d: {"8": point} for d in lesson.DESIGNS},
+         "curves": {d: {"8": lesson.curve(s)} for d in lesson.DESIGNS},
+         "growth": {d: 0.0 for d in lesson.DESIGNS},
+         "_raw_curves": {d: {8: {"misses": misses, "accesses": accesses}}
+                         for d in lesson.DESIGNS}}
+    text = lesson.report(r)
+    assert "direct                 50.00%  0.00%   0.00%        -        -" in text
+    assert "(-: no resume ran that many guest accesses, so no rate)" in text
+    drawn = []
+    monkeypatch.setattr(lesson, "save_figure", lambda fig, *a: drawn.append(fig))
+    lesson.plot(r, "unused")
+    (_, curves) = drawn[0].axes
+    ys = curves.get_lines()[0].get_ydata()
+    assert list(ys[:7]) == [50.0, 0.0, 0.0, 0.0, 0.0, 0.0, 100 * 0 / 8]
+    assert all(y != y for y in ys[7:])          # NaN from position 112 on: a gap
 
 
 def test_a_script_runs_as_a_command(tmp_path):
@@ -360,9 +396,16 @@ def test_report_of_a_study_folder(tmp_path):
     text = open(write_report(out, plots=False), encoding="utf-8").read()
     assert "<title>emu report: study pfn_cache_sizing (quick)</title>" in text
     assert emu.study.get("pfn_cache_sizing").question.split(",")[0] in text
-    # the study's own tables, and the key figures of every run
+    # the study's own tables as HTML tables, and the key figures of every run
     report = emu.study.get("pfn_cache_sizing").report(numbers)
-    assert report.splitlines()[2].replace("&", "&amp;") in text
+    header, rule, first = report.splitlines()[1:4]
+    assert set(rule) == {"-", " "}
+    assert "<thead><tr>" + "".join(f"<th>{h}</th>" for h in header.split("  ") if h.strip()) \
+        in text.replace("&amp;", "&")
+    assert f"<tr><td>{first.split('  ')[0].strip()}</td>" in text
+    # its numbers folded, lists of numbers on one line
+    assert "<details><summary>Every number the study found, as results.json holds it (JSON)" \
+           "</summary>" in text
     runs = json.loads((out / "results.json").read_text())["runs"]
     for label in runs:
         assert f"<td>{label}</td>" in text
@@ -375,6 +418,32 @@ def test_report_of_a_study_folder(tmp_path):
     (out / "results.json").write_text(json.dumps(data))
     with pytest.raises(EmuError, match=r"results.json: numbers: not what the study "
                                        r"pfn_cache_sizing writes"):
+        write_report(out)
+
+
+def test_report_of_the_lesson_embeds_its_figures_and_shows_no_rate_as_a_dash(tmp_path):
+    """The lesson's figures are embedded (each byte for byte); its tables are
+    HTML tables, a bucket without accesses a "-" cell; a file posing as a
+    figure is refused in one line."""
+    import base64
+    import re
+    out = tmp_path / "lesson"
+    numbers = emu.study.run("repopulation_lesson", quick=True, out=str(out))
+    page = open(write_report(out), encoding="utf-8").read()
+    images = [base64.b64decode(m) for m in
+              re.findall(r'src="data:image/png;base64,([^"]+)"', page)]
+    assert sorted(images) == sorted((out / name).read_bytes() for name in numbers["figures"])
+    for name in numbers["figures"]:
+        assert f"<strong>{name}.</strong>" in page
+    lesson = emu.study.get("repopulation_lesson").module
+    big = str(max(numbers["plan"]["host_pages"]))
+    for d in lesson.DESIGNS:
+        cells = ["-" if x is None else f"{100 * x:.2f}%" for x in numbers["curves"][d][big]]
+        assert f"<tr><td>{d}</td>" + "".join(f'<td class="n">{c}</td>' for c in cells) \
+            + "</tr>" in page
+    assert "About this study" in page and "\n14,\n" not in page
+    (out / "fake.png").write_text("not an image")
+    with pytest.raises(EmuError, match=re.escape(f"report: {out / 'fake.png'}: not a PNG image")):
         write_report(out)
 
 

@@ -14,6 +14,8 @@ notebook show the same numbers, formatted alike.
 'default: direct, hypothetical: 7924bd41 without _tlbia (tid01, C), on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
 >>> describe_comparison("kvm.strategy", [("shadow", s), ("direct", s)])
 'default: kvm.strategy = shadow, direct, on 1 x 440 CPU; seed 1; 2,000.0 us simulated'
+>>> describe_comparison("seed", [("1", s), ("2", dict(s, seed=2, simulated_us=1500.0))])
+'default: seed = 1, 2, on 1 x 440 CPU; seeds 1 / 2; 2,000.0 / 1,500.0 us simulated'
 """
 
 from __future__ import annotations
@@ -47,13 +49,24 @@ def describe(s: dict) -> str:
     return f"{cfg.get('name') or 'scenario'}: {what}, {_setting(s)}"
 
 
+def _each(texts) -> str:
+    """The one text every run shares, else each run's in order, ``/`` between them."""
+    texts = list(texts)
+    return texts[0] if len(set(texts)) == 1 else " / ".join(texts)
+
+
 def describe_comparison(key: str, runs: list) -> str:
     """One line naming a comparison: scenario, the key and its values, and the
-    first run's machine, seed and simulated time."""
-    first = runs[0][1]
+    runs' machine, seed and simulated time (what every run shares said once,
+    what differs said for each run in order)."""
+    summaries = [s for _, s in runs]
     values = ", ".join(str(label) for label, _ in runs)
-    return (f"{first['config'].get('name') or 'scenario'}: {key} = {values}, "
-            f"{_setting(first)}")
+    machine = _each(f"{s['cpus']} x {s['config']['machine']['core']}" for s in summaries)
+    seeds = [str(s["seed"]) for s in summaries]
+    simulated = _each(f"{s['simulated_us']:,.1f}" for s in summaries)
+    return (f"{summaries[0]['config'].get('name') or 'scenario'}: {key} = {values}, "
+            f"on {machine} CPU; seed{'s' if len(set(seeds)) > 1 else ''} {_each(seeds)}; "
+            f"{simulated} us simulated")
 
 
 def result_repr(s: dict) -> str:

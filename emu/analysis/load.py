@@ -30,7 +30,8 @@ import numpy as np
 from emu.analysis.frames import pandas
 from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
-from emu.report.folders import run_folder
+from emu.report.folders import plain_name
+from emu.report.schema import copy_differs
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.scenario import Result
@@ -94,18 +95,36 @@ def read_run(path) -> Result:
     return Result(summary, tables, wall, execution, arrays, read_misses(path))
 
 
+def _run_folder(entry: dict, label: str) -> str:
+    """The folder of one run of a comparison: its ``dir`` when that is a plain
+    name, else the name emu gave run folders before ``dir`` was written."""
+    d = entry.get("dir")
+    if plain_name(d):
+        return d
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+
+
 def read_comparison(path) -> Comparison:
     """The :class:`~emu.analysis.results.Comparison` a comparison directory
     holds: each run from its sub-directory (from ``comparison.json`` alone,
-    without tables, when the sub-directory is gone)."""
+    without tables, when the sub-directory is gone).  A run's ``summary.json``
+    that differs from its copy in ``comparison.json`` is an EmuError naming
+    the first key that differs, as ``emu report`` refuses it."""
     path = os.fspath(path)
     data = load_json(os.path.join(path, "comparison.json"))
     runs = []
     for entry in data.get("runs", []):
         label = str(entry["value"])
-        run_dir = os.path.join(path, run_folder(entry, label))
+        run_dir = os.path.join(path, _run_folder(entry, label))
         if os.path.isfile(os.path.join(run_dir, "summary.json")):
-            runs.append((label, read_run(run_dir)))
+            result = read_run(run_dir)
+            mismatch = copy_differs(result.summary, entry["summary"],
+                                    os.path.join(run_dir, "summary.json"),
+                                    f"{os.path.join(path, 'comparison.json')} "
+                                    f"(runs[{len(runs)}].summary)")
+            if mismatch:
+                raise EmuError(mismatch)
+            runs.append((label, result))
         else:
             runs.append((label, Result(entry["summary"], {})))
     return Comparison(data.get("key"), runs, path)

@@ -23,6 +23,8 @@ from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, Once, add_executor_opti
                           add_progress_option, add_set_option, add_wide_option, int_arg,
                           terminal_width)
 
+from emu.sensitivity.analysis import sobol_caution
+from emu.report.columns import wrap
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
 from emu.sensitivity.runner import Runner, StudyRunner, default_scenario
@@ -115,6 +117,9 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
     print(dumps_json(result) if args.json
           else format_sensitivity(result, width=terminal_width(args)),
           end="" if args.json else "\n")
+    caution = sobol_caution(result)
+    if caution:
+        print(wrap(f"emu: note: {caution}", terminal_width(args)), file=sys.stderr, flush=True)
     return 0
 
 

@@ -6,7 +6,8 @@ and reads it whole:
 - a run (``emu run --out``): ``summary.json``, and ``timeline.npz`` if the
   run recorded one;
 - a comparison (``emu compare --out``): ``comparison.json`` and each run's
-  folder (for its timeline);
+  folder: its ``summary.json`` (which must equal its copy in
+  ``comparison.json``) and its timeline;
 - a sweep (``emu sweep --out``): ``sweep.json``, the results table
   (``results.parquet`` or ``results.csv``) and each listed run's
   ``runs/<id>/summary.json``;
@@ -32,8 +33,8 @@ from typing import Optional
 import numpy as np
 
 from emu.errors import EmuError
-from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, check, check_timeline,
-                               short_labels, shorten)
+from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
+                               check_timeline, copy_differs, short_labels, shorten)
 from emu.study.lib import safe_label
 
 #: A JSON result file larger than this is not one emu wrote.
@@ -45,9 +46,12 @@ _RUN_ID = re.compile(r"\A[0-9A-Za-z_.-]{1,64}\Z")
 def read_json(path: str):
     """The JSON in ``path``; EmuError (one line) if it cannot be read as JSON."""
     try:
-        if os.path.getsize(path) > JSON_MAX_BYTES:
+        size = os.path.getsize(path)
+        if size > JSON_MAX_BYTES:
             raise EmuError(f"report: {path}: larger than {JSON_MAX_BYTES >> 20} MiB, "
                            "not an emu result")
+        if not size:
+            raise EmuError(f"report: {path}: an empty file (a write cut short?)")
         with open(path, encoding="utf-8") as f:
             return json.load(f)
     except json.JSONDecodeError as err:
@@ -60,7 +64,8 @@ def read_json(path: str):
         raise EmuError(f"report: cannot read {path}: {shorten(err, 120)}") from None
 
 
-def _plain_name(name) -> bool:
+def plain_name(name) -> bool:
+    """``name`` is a folder's name alone: no path, not ``.`` or ``..``."""
     return isinstance(name, str) and name not in ("", ".", "..") and "/" not in name \
         and os.sep not in name and "\0" not in name
 
@@ -96,28 +101,36 @@ def _run(src: str) -> dict:
             "timelines": {label: load_timeline(os.path.join(src, "timeline.npz"), s["cpus"])}}
 
 
-def run_folder(run: dict, label: str) -> str:
-    """The folder of one run of a comparison: its ``dir`` when that is a plain
-    name, else the name emu gave run folders before ``dir`` was written."""
-    d = run.get("dir")
-    if _plain_name(d):
-        return d
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
+def _run_folder(src: str, name: str, where: str) -> str:
+    """The folder ``name`` beside ``comparison.json`` (``where``: the key that
+    names it); EmuError (one line) unless it is a plain name of a folder there."""
+    if not plain_name(name):
+        raise EmuError(f"report: {where}: expected the name of a folder beside it, got "
+                       f"{shown(name)}")
+    folder = os.path.join(src, name)
+    if not os.path.isdir(folder):
+        raise EmuError(f"report: {where}: no folder {shown(name)} beside it")
+    return folder
 
 
 def _comparison(src: str) -> dict:
+    """A comparison: each run's summary read from its own folder (what
+    ``emu.load`` reads), refused if it differs from its copy in
+    ``comparison.json``."""
     path = os.path.join(src, "comparison.json")
     data = check(read_json(path), COMPARISON, path)
-    raw = [str(r.get("value", i)) for i, r in enumerate(data["runs"])]
-    labels = short_labels(raw)
     runs, timelines = [], {}
-    for r, full, label in zip(data["runs"], raw, labels):
-        runs.append((label, r["summary"]))
-        folder = run_folder(r, full)
-        timelines[label] = (load_timeline(os.path.join(src, folder, "timeline.npz"),
-                                          r["summary"]["cpus"]) if _plain_name(folder) else None)
-    key = data.get("key")
-    return {"kind": "comparison", "key": shorten(key) if key else None, "runs": runs,
+    for i, (r, label) in enumerate(zip(data["runs"],
+                                       short_labels(r["value"] for r in data["runs"]))):
+        folder = _run_folder(src, r["dir"], f"{path}: runs[{i}].dir")
+        summary = os.path.join(folder, "summary.json")
+        s = _summary(summary)
+        mismatch = copy_differs(s, r["summary"], summary, f"{path} (runs[{i}].summary)")
+        if mismatch:
+            raise EmuError(f"report: {mismatch}")
+        runs.append((label, s))
+        timelines[label] = load_timeline(os.path.join(folder, "timeline.npz"), s["cpus"])
+    return {"kind": "comparison", "key": shorten(data["key"]), "runs": runs,
             "timelines": timelines}
 
 

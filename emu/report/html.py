@@ -7,8 +7,10 @@ generated reading, the key figures, the plots (embedded as base64 PNG), the
 tables (cycles, exits, misses by cause, repopulation, memory, fast-path
 profile), the configuration and the cost table the run used with each
 cost's unit, description and source.  A sweep's page is made by
-:mod:`emu.report.sweep`; a study's shows its question, its own tables and
-every run's key figures.  The page needs no other file and no JavaScript.
+:mod:`emu.report.sweep`; a study's shows its question, its own tables (as
+HTML tables), the figures it drew into its folder, every run's key figures
+and, folded, its numbers as JSON.  The page needs no other file and no
+JavaScript.
 
 The command line (:mod:`emu.cli.report`)::
 
@@ -17,7 +19,6 @@ The command line (:mod:`emu.cli.report`)::
 
 from __future__ import annotations
 
-import json
 import os
 import tempfile
 
@@ -26,10 +27,11 @@ import numpy as np
 from emu.errors import EmuError
 from emu.report import sweep
 from emu.report.folders import load_results
-from emu.report.page import document, esc, figure, heading
+from emu.report.page import (PNG_SIGNATURE, collapsed, compact_json, document, esc, figure,
+                             heading, text_tables)
 from emu.report.plots import comparison_plots, occupancy_timeline, save_figure
 from emu.report.reading import generate_reading
-from emu.report.schema import shorten
+from emu.report.schema import join_labels, shorten
 from emu.report.sensitivity import read_sensitivity, sensitivity_section, sensitivity_title
 from emu.report.tables import (causes_table, config_section, costs_section, cycles_table,
                                exits_table, key_figures_table, memory_table, profile_table,
@@ -79,14 +81,13 @@ def _plots_section(runs, timelines, tmp: str) -> str:
 
 def _meta(s: dict) -> str:
     """The line under a run's title: the machine, the time simulated, the seed, the versions."""
-    m = s["config"].get("machine", {})
     clock = s["costs"]["clock_mhz"]
-    warmup = s.get("warmup_cycles")
-    return (f"core {shorten(m.get('core') or '?')}, {s['cpus']} CPU(s) at {clock:,} MHz, "
-            f"{s.get('simulated_us', s['simulated_cycles'] / clock):,.1f} µs simulated"
+    warmup = s["warmup_cycles"]
+    return (f"core {shorten(s['config']['machine']['core'])}, {s['cpus']} CPU(s) at "
+            f"{clock:,} MHz, {s['simulated_us']:,.1f} µs simulated"
             + (f" (counted after a {warmup / clock:,.1f} µs warm-up)" if warmup else "")
-            + f", seed {shorten(s.get('seed', '?'))}, backend {shorten(s.get('backend', '?'))}, "
-            f"emu {shorten(s.get('emu_version', '?'))}")
+            + f", seed {s['seed']}, backend {shorten(s['backend'])}, "
+            f"emu {shorten(s['emu_version'])}")
 
 
 def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
@@ -96,17 +97,18 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
     first = runs[0][1]
     cfg = first["config"]
     name = shorten(cfg.get("name") or "scenario")
+    labels = [label for label, _ in runs]
     if results["kind"] == "comparison":
-        title = f"emu report: {name}, comparing {key or 'designs'} = " + \
-            shorten(", ".join(label for label, _ in runs), 200)
+        title = f"emu report: {name}, comparing {key or 'designs'} = "
+        title, full = title + join_labels(labels, 200), title + ", ".join(labels)
     else:
-        title = f"emu report: {name} ({runs[0][0]})"
+        title = full = f"emu report: {name} ({runs[0][0]})"
     plot_part = '<p class="note">Plots left out (--no-plots).</p>'
     if plots:
         with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
             plot_part = _plots_section(runs, results["timelines"], tmp)
     reading = generate_reading(runs)
-    body = heading(cfg, title) + [
+    body = heading(cfg, title, full) + [
         f'<p class="meta">{esc(_meta(first))}</p>',
         '<h2 id="reading">Reading</h2>',
         '<ul class="reading">' + "".join(f"<li>{link_terms(esc(r))}</li>" for r in reading)
@@ -150,37 +152,82 @@ def glossary_section() -> str:
 
 # -- the page of a study ----------------------------------------------------------------
 
-def _study_tables(name: str, numbers: dict, path: str) -> str:
-    """The study's own tables of its numbers, as it printed them."""
-    try:
-        study = get_study(name)
-    except EmuError:
-        return f'<p class="note">emu has no study called {esc(shorten(name))}: its own tables ' \
-               "cannot be made; every run's figures follow.</p>"
+def _study_tables(study, numbers: dict, path: str) -> str:
+    """The study's own tables of its numbers, as it printed them, made HTML tables."""
     try:
         text = study.report(numbers)
     except (LookupError, TypeError, ValueError, AttributeError, ArithmeticError) as err:
-        raise EmuError(f"report: {path}: numbers: not what the study {name} writes "
+        raise EmuError(f"report: {path}: numbers: not what the study {study.name} writes "
                        f"({type(err).__name__}: {shorten(err, 60)})") from None
-    return f"<pre>{esc(text)}</pre>"
+    return text_tables(text)
 
 
-def _study_page(results: dict) -> tuple[str, list]:
+def _about(study) -> str:
+    """The study's description (its experiment and what to look at), folded."""
+    parts = []
+    for paragraph in study.description.split("\n\n")[1:]:
+        items = [" ".join(item.split()) for item in ("\n" + paragraph).split("\n* ")]
+        if items[0]:
+            parts.append(f"<p>{esc(items[0])}</p>")
+        if items[1:]:                   # a list of "* " items
+            parts.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items[1:]) + "</ul>")
+    return collapsed("About this study: the experiment, what to look at, its figures",
+                     "".join(parts))
+
+
+def _study_figures(folder: str, plots: bool) -> str:
+    """The figures the study drew into its folder (every PNG there but under
+    ``runs/``), embedded; EmuError (one line) for a file that is no PNG."""
+    if not plots:
+        return '<p class="note">Figures left out (--no-plots).</p>'
+    paths = []
+    for where, dirs, files in os.walk(folder):
+        if where == folder:
+            dirs[:] = [d for d in dirs if d != "runs"]
+        paths += [os.path.join(where, f) for f in files if f.endswith(".png")]
+    out = []
+    for path in sorted(paths):
+        try:
+            with open(path, "rb") as f:
+                is_png = f.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+        except OSError as err:
+            raise EmuError(f"report: cannot read {path}: {shorten(err, 120)}") from None
+        if not is_png:
+            raise EmuError(f"report: {path}: not a PNG image")
+        out.append(figure(path, os.path.relpath(path, folder),
+                          "Drawn by the study into its folder (About this study says what it "
+                          "shows)."))
+    return "\n".join(out) or "<p>The study drew no figure.</p>"
+
+
+def _study_page(results: dict, plots: bool) -> tuple[str, list]:
     """The title and body of the page of a study's folder."""
     data, runs = results["study"], results["runs"]
     name = data["study"]
-    title = f"emu report: study {shorten(name)}" + (" (quick)" if data.get("quick") else "")
+    try:
+        study = get_study(name)
+    except EmuError:
+        study = None
+    title = f"emu report: study {shorten(name)}" + (" (quick)" if data["quick"] else "")
     missing = results["missing"]
-    body = heading({"question": data.get("question")}, title) + [
+    body = heading({"question": data["question"]}, title) + [
         f'<p class="meta">{len(data["runs"]):,} runs'
         + (f"; {len(missing):,} of them without a summary.json (left out below): "
            f"{esc(shorten(', '.join(missing), 200))}" if missing else "") + "</p>",
+        _about(study) if study else "",
         '<h2 id="tables">The study\'s tables</h2>',
-        _study_tables(name, data["numbers"], results["path"]),
+        _study_tables(study, data["numbers"], results["path"]) if study else
+        f'<p class="note">emu has no study called {esc(shorten(name))}: its own tables '
+        "cannot be made; every run's figures follow.</p>",
+        '<h2 id="figures">The study\'s figures</h2>',
+        _study_figures(os.path.dirname(results["path"]), plots),
         '<h2 id="key-figures">Key figures of every run</h2>',
         key_figures_table(runs) if runs else "<p>No run's summary is there.</p>",
         '<h2 id="numbers">Numbers</h2>',
-        "<pre>" + esc(shorten(json.dumps(data["numbers"], indent=1), 200_000)) + "</pre>",
+        collapsed(f"Every number the study found, as {os.path.basename(results['path'])} "
+                  "holds it (JSON)",
+                  '<pre class="wrap">' + esc(shorten(compact_json(data["numbers"]), 200_000))
+                  + "</pre>"),
     ]
     if runs:
         body += ['<h2 id="costs">Cost table</h2>', costs_section(runs[:1])]
@@ -194,7 +241,7 @@ def render_report(results: dict, plots: bool = True, extra: str = "") -> str:
     if results["kind"] == "sweep":
         title, body = sweep.page(results, plots)
     elif results["kind"] == "study":
-        title, body = _study_page(results)
+        title, body = _study_page(results, plots)
     else:
         title, body = _runs_page(results, plots, extra)
     return document(title, body)

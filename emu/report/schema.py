@@ -2,11 +2,15 @@
 
 A report reads files that may come from another version of emu, another
 tool, a disk that filled up or a hand that edited them.  Each file is checked
-here against a declaration of the keys the report reads, before anything is
-drawn: the first key that is missing or of the wrong type or range is named
-in one line, ``report: FILE: KEY: expected ..., got ...`` (an
+here against a declaration of what emu writes, before anything is drawn:
+every key emu always writes is required, with its type and range (a key it
+writes only sometimes may be missing), and the figures that depend on each
+other must agree (:class:`Agrees`: the repopulation curve is as long as its
+window, the cycle components add up to the CPU cycles, ...).  The first key
+that is missing, of the wrong type or range, or at odds with the others is
+named in one line, ``report: FILE: KEY: expected ..., got ...`` (an
 :class:`~emu.errors.EmuError`), and a file that passes can be reported
-without a surprise.  Keys the report does not read are not checked.
+without a surprise.
 
 >>> check({"a": {"b": -1}}, Fields({"a": Fields({"b": COUNT})}), "x.json")
 Traceback (most recent call last):
@@ -14,6 +18,8 @@ Traceback (most recent call last):
 emu.errors.EmuError: report: x.json: a.b: expected a count (an integer >= 0), got -1
 >>> shorten("x" * 100_000, 12)
 'xxxxxx…xxxxx'
+>>> join_labels(["shadow", "direct", "direct-save-on-switch"], 30)
+'shadow, direct, … (1 more)'
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from typing import Any, Optional
 
 import numpy as np
 
-from emu.codes import MISS_CAUSES, PROFILE_STEPS
+from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 
 #: The longest label a report shows (longer ones are shortened in the middle).
@@ -46,6 +52,20 @@ def shorten(text, limit: int = LABEL_MAX) -> str:
     return text[:limit - 1 - tail] + "…" + text[len(text) - tail:]
 
 
+def join_labels(labels, limit: int = 4 * LABEL_MAX) -> str:
+    """``labels`` joined by commas, as many whole labels as fit in ``limit``
+    characters, then ``… (N more)`` if some are left out: never cut in a label."""
+    labels = [str(label) for label in labels]
+    shown: list = []
+    for n, label in enumerate(labels):
+        rest = len(labels) - n - 1
+        tail = f", … ({rest} more)" if rest else ""
+        if len(", ".join(shown + [label]) + tail) > limit and shown:
+            return ", ".join(shown) + f", … ({len(labels) - n} more)"
+        shown.append(label)
+    return ", ".join(shown)
+
+
 def short_labels(labels) -> list[str]:
     """Each label shortened (:func:`shorten`) and made unique by a ``#n`` suffix."""
     out: list[str] = []
@@ -62,12 +82,12 @@ def short_labels(labels) -> list[str]:
     return out
 
 
-def _shown(v) -> str:
+def shown(v) -> str:
     """A value as an error message shows it: its repr, shortened."""
     if isinstance(v, dict):
         return "an object"
     if isinstance(v, list):
-        return "a list"
+        return f"a list of {len(v):,}" if v else "an empty list"
     return shorten(repr(v), 40)
 
 
@@ -80,7 +100,7 @@ class Spec:
 
     def problem(self, v, path: str) -> Optional[tuple]:
         """None if ``v`` is right, else ``(path, message)`` of the first wrong key."""
-        return None if self.accepts(v) else (path, f"expected {self.what}, got {_shown(v)}")
+        return None if self.accepts(v) else (path, f"expected {self.what}, got {shown(v)}")
 
     def accepts(self, v) -> bool:
         return True
@@ -113,6 +133,26 @@ class Text(Spec):
 
     def accepts(self, v) -> bool:
         return isinstance(v, str)
+
+
+class Bool(Spec):
+    """True or false."""
+
+    what = "true or false"
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, bool)
+
+
+class Choice(Spec):
+    """One of ``values`` (strings)."""
+
+    def __init__(self, *values: str):
+        self.values = values
+        self.what = "one of " + ", ".join(values)
+
+    def accepts(self, v) -> bool:
+        return isinstance(v, str) and v in self.values
 
 
 class Scalar(Spec):
@@ -175,7 +215,7 @@ class Fields(Spec):
 
     def problem(self, v, path):
         if not isinstance(v, dict):
-            return path, f"expected {self.what}, got {_shown(v)}"
+            return path, f"expected {self.what}, got {shown(v)}"
         for key, spec in self.fields.items():
             where = f"{path}.{key}" if path else key
             if key not in v:
@@ -212,11 +252,32 @@ class List(Spec):
     def problem(self, v, path):
         if not isinstance(v, list) or len(v) < self.min_len or (self.exact and
                                                                 len(v) != self.min_len):
-            return path, f"expected {self.what}, got {_shown(v)}"
+            return path, f"expected {self.what}, got {shown(v)}"
         for i, item in enumerate(v):
             bad = self.spec.problem(item, f"{path}[{i}]")
             if bad:
                 return bad
+        return None
+
+
+class Agrees(Spec):
+    """``spec``, and then each of ``rules`` holds: a rule is a function of the
+    value that gives ``(key, message)`` when figures that depend on each other
+    disagree, else None.  The rules run only on a value that fits ``spec``."""
+
+    def __init__(self, spec: Spec, *rules):
+        self.spec, self.rules = spec, rules
+        self.what = spec.what
+
+    def problem(self, v, path):
+        bad = self.spec.problem(v, path)
+        if bad:
+            return bad
+        for rule in self.rules:
+            found = rule(v)
+            if found:
+                key, message = found
+                return (f"{path}.{key}" if path else key), message
         return None
 
 
@@ -225,70 +286,167 @@ NUMBER = Number()
 NONNEG = Number(0)
 POSITIVE = Number(1e-9, what="a number > 0")
 TEXT = Text()
+BOOL = Bool()
+#: A seed: what ``seed`` of a scenario accepts.
+SEED = Number(0, integer=True, hi=2 ** 64 - 1, what="a seed (an integer >= 0)")
 
-#: The keys of a run's summary (``summary.json``) that a report reads.
-SUMMARY = Fields({
+
+# -- the figures of a summary that depend on each other ------------------------------------
+
+def _ratio_agrees(s: dict) -> Optional[tuple]:
+    """``cycles_per_guest_access`` is null exactly when there was no guest access."""
+    if (s["cycles_per_guest_access"] is None) != (s["guest_accesses"] == 0):
+        return ("cycles_per_guest_access",
+                f"expected {'null' if s['guest_accesses'] == 0 else 'a number'} with "
+                f"guest_accesses = {s['guest_accesses']:,}, got "
+                f"{shown(s['cycles_per_guest_access'])}")
+    return None
+
+
+def _cycles_agree(s: dict) -> Optional[tuple]:
+    """The cycle components add up to the CPU cycles they break down."""
+    total = sum(s["cycles"].values())
+    if total != s["measured_cpu_cycles"]:
+        return ("cycles", f"the components add up to {total:,}, not to "
+                          f"measured_cpu_cycles = {s['measured_cpu_cycles']:,}")
+    return None
+
+
+def _cpus_agree(s: dict) -> Optional[tuple]:
+    """One start of the count per CPU."""
+    n = len(s["cpu_measured_from"])
+    if n != s["cpus"]:
+        return "cpu_measured_from", f"expected one per CPU ({s['cpus']:,}), got {n:,}"
+    return None
+
+
+def _halves_agree(s: dict) -> Optional[tuple]:
+    """The two halves hold every guest access, and each half's cost is null
+    exactly when it made none."""
+    h = s["halves"]
+    if h is None:
+        return None
+    if sum(h["guest_accesses"]) != s["guest_accesses"]:
+        return ("halves.guest_accesses", f"the halves add up to {sum(h['guest_accesses']):,}, "
+                f"not to guest_accesses = {s['guest_accesses']:,}")
+    for i, (n, x) in enumerate(zip(h["guest_accesses"], h["cycles_per_guest_access"])):
+        if (x is None) != (n == 0):
+            return (f"halves.cycles_per_guest_access[{i}]",
+                    f"expected {'null' if n == 0 else 'a number'} with {n:,} guest accesses "
+                    f"in that half, got {shown(x)}")
+    return None
+
+
+def _curve_agrees(rep: dict) -> Optional[tuple]:
+    """The repopulation curve has one position per access of its window."""
+    for key in ("misses", "accesses"):
+        if len(rep[key]) != rep["window"]:
+            return key, (f"expected {rep['window']:,} positions (the window), "
+                         f"got {len(rep[key]):,}")
+    return None
+
+
+def _causes_agree(tlb: dict) -> Optional[tuple]:
+    """Each miss has exactly one cause; each access is a hit or a miss."""
+    for side in ("guest", "host"):
+        t = tlb[side]
+        if sum(t["misses_by_cause"].values()) != t["misses"]:
+            return (f"{side}.misses_by_cause", f"the causes add up to "
+                    f"{sum(t['misses_by_cause'].values()):,}, not to misses = {t['misses']:,}")
+        if t["hits"] + t["misses"] != t["accesses"]:
+            return (f"{side}.accesses", f"expected hits + misses = "
+                    f"{t['hits'] + t['misses']:,}, got {t['accesses']:,}")
+    return None
+
+
+# -- the files ---------------------------------------------------------------------------
+
+#: A TLB's counters (``tlb.guest``, ``tlb.host``).
+_TLB = Fields({
+    "accesses": COUNT, "hits": COUNT, "misses": COUNT, "miss_rate": Number(0, hi=1),
+    "micro_hits": COUNT, "micro_misses": COUNT, "host_mappings_killed": COUNT,
+    "isolation_violations": COUNT, "misses_by_cause": Fields({c: COUNT for c in MISS_CAUSES}),
+})
+#: One exit category: exact cycles, their µs, and the kernel's whole-µs figures.
+_EXIT = Fields({
+    **{k: COUNT for k in ("count", "sum", "min", "max", "sumsq")},
+    **{k: NONNEG for k in ("sum_us", "min_us", "max_us", "sumsq_us", "mean_us")},
+    "kernel_us": Fields({k: COUNT for k in ("sum", "min", "max", "sumsq")}),
+})
+
+#: A run's summary (``summary.json``).
+SUMMARY = Agrees(Fields({
+    "emu_version": TEXT, "versions": Each(Scalar()), "seed": SEED, "backend": TEXT,
     "config": Fields({
-        "name": Opt(Null(TEXT)), "question": Opt(Null(TEXT)),
-        "machine": Opt(Fields({"core": Opt(Null(TEXT)), "clock_mhz": Opt(POSITIVE),
-                               "hwater": Opt(Null(Number(integer=True)))})),
-        "kvm": Opt(Fields({"strategy": Opt(Null(TEXT))})),
+        "name": Null(TEXT), "question": Null(TEXT),
+        "machine": Fields({"core": TEXT, "clock_mhz": POSITIVE,
+                           "hwater": Null(Number(integer=True))}, rest=Nested()),
+        "kvm": Fields({"strategy": TEXT, "handler": TEXT, "pfn_source": TEXT},
+                      rest=Nested()),
     }, rest=Nested()),
+    "design": Fields({"label": TEXT, "hypothetical": BOOL, "commit": Null(TEXT)}),
     "costs": Fields({"clock_mhz": POSITIVE}, rest=NUMBER),
     "simulated_cycles": COUNT,
-    "simulated_us": Opt(NONNEG),
-    "measured_cpu_cycles": Opt(COUNT),
-    "warmup_cycles": Opt(COUNT),
-    "startup_cycles": Opt(COUNT),
-    "gfn_to_pfn_calls": Opt(COUNT),
+    "simulated_us": NONNEG,
     "cpus": Number(1, integer=True, hi=1 << 16, what="a number of CPUs (an integer >= 1)"),
-    "seed": Opt(Null(Scalar())), "backend": Opt(Null(Scalar())),
-    "emu_version": Opt(Null(Scalar())),
+    "warmup_cycles": COUNT,
+    "cpu_measured_from": List(COUNT),
+    "measured_cpu_cycles": COUNT,
+    "startup_cycles": COUNT,
+    "gfn_to_pfn_calls": COUNT,
+    "host_page_faults": COUNT, "guest_page_faults": COUNT, "guest_machine_checks": COUNT,
+    "time_to_work_cycles": Null(COUNT), "time_to_work_us": Null(NONNEG),
     "guest_accesses": COUNT,
     "cycles_per_guest_access": Null(NONNEG),
-    "cycles": Each(COUNT),
-    "exits": Each(Fields({"count": COUNT, "mean_us": Opt(NONNEG), "max_us": Opt(NONNEG),
-                          "sum": Opt(COUNT)})),
-    "tlb": Fields({
-        "guest": Fields({"hits": COUNT, "misses": COUNT, "miss_rate": Opt(Number(0, hi=1)),
-                         "misses_by_cause": Fields({c: COUNT for c in MISS_CAUSES})}),
-        "host": Fields({"hits": COUNT, "misses": COUNT}),
-        "isolation_violations": COUNT,
-    }),
+    "cycles": Fields({c: COUNT for c in CYCLE_CATEGORIES}, rest=COUNT),
+    "exits": Fields({c: _EXIT for c in EXIT_CATEGORIES}, rest=_EXIT),
+    "tlb": Agrees(Fields({"guest": _TLB, "host": _TLB, "isolation_violations": COUNT,
+                          "misses_by_cause": Fields({c: COUNT for c in MISS_CAUSES})}),
+                  _causes_agree),
     "memory_bytes": Each(COUNT),
-    "fastpath_profile": Fields({step: Fields({"count": COUNT, "cycles": COUNT,
-                                              "mean": Opt(NONNEG), "hist": Opt(Each(COUNT)),
-                                              "entries_hist": Opt(Each(COUNT))})
+    "fastpath_profile": Fields({step: Fields({"count": COUNT, "cycles": COUNT, "mean": NONNEG,
+                                              "hist": Each(COUNT),
+                                              **({"entries_hist": Each(COUNT)}
+                                                 if step == "walk" else {})})
                                 for step in PROFILE_STEPS}),
-    "repopulation": Fields({"window": Opt(COUNT), "resumes": COUNT,
-                            "misses_per_resume": NONNEG, "misses": List(NONNEG)}),
-    "contexts": Opt(List(Fields({"id": Number(integer=True), "name": Scalar(),
-                                 "kind": Opt(TEXT)}))),
-    # written by emu 0.1 since the settling check; older summaries lack it
-    "halves": Opt(Null(Fields({"at_cycles": COUNT, "guest_accesses": List(COUNT, 2, True),
-                               "cycles_per_guest_access": List(Null(NONNEG), 2, True)}))),
-})
+    "repopulation": Agrees(Fields({"window": COUNT, "resumes": COUNT, "misses_per_resume": NONNEG,
+                                   "misses": List(COUNT), "accesses": List(COUNT)}),
+                           _curve_agrees),
+    "processes": List(Each(Scalar())),
+    "contexts": List(Fields({"id": Number(integer=True), "name": TEXT, "kind": TEXT})),
+    "miss_log": Opt(Fields({"rows": COUNT, "dropped": Number(integer=True)})),
+    # null for a run of equal work (sim.guest_accesses)
+    "halves": Null(Fields({"at_cycles": COUNT, "guest_accesses": List(COUNT, 2, True),
+                           "cycles_per_guest_access": List(Null(NONNEG), 2, True)})),
+}), _ratio_agrees, _cycles_agree, _cpus_agree, _halves_agree)
 
-#: ``comparison.json``: the varied key(s) and, per run, its label and summary.
+#: ``comparison.json``: what the labels name, the keys varied and, per run,
+#: its label, the values it set, its folder and its summary.
 COMPARISON = Fields({
-    "key": Opt(Null(TEXT)),
-    "runs": List(Fields({"value": Opt(Nested()), "dir": Opt(Null(TEXT)), "summary": SUMMARY}),
-                 min_len=1),
+    "key": TEXT, "keys": List(TEXT),
+    "runs": List(Fields({"value": TEXT, "values": Each(Scalar()), "dir": TEXT,
+                         "summary": SUMMARY}), min_len=1),
 })
 
-#: ``sweep.json``: the scenario, the grid and the seeds of a sweep.
+#: ``sweep.json``: the scenario, the grid, the seeds, the runs and the results table.
 SWEEP = Fields({
-    "scenario": Opt(Fields({"path": Opt(Null(TEXT)), "config": Opt(Fields({
-        "name": Opt(Null(TEXT)), "question": Opt(Null(TEXT))}, rest=Nested()))})),
+    "emu_version": TEXT,
+    "scenario": Fields({"path": Null(TEXT), "sha256": TEXT, "config": Fields({
+        "name": Null(TEXT), "question": Null(TEXT)}, rest=Nested())}),
+    "overrides": List(TEXT),
     "grid": List(Fields({"key": TEXT, "values": List(Nested())})),
-    "seeds": Opt(Fields({"count": Opt(Null(COUNT))})),
+    "seeds": Fields({"count": Null(COUNT), "root": SEED, "values": List(SEED)}),
+    "runs": List(Fields({"index": COUNT, "id": TEXT, "dir": TEXT, "grid": Each(Nested()),
+                         "replicate": COUNT, "seed": SEED, "overrides": List(TEXT)})),
+    "results": Choice("results.parquet", "results.csv"),
 })
 
 #: ``results.json`` of a study (:mod:`emu.study`).
-STUDY = Fields({
-    "study": TEXT, "question": Opt(Null(TEXT)), "quick": Opt(Null(Scalar())),
+STUDY = Agrees(Fields({
+    "study": TEXT, "question": TEXT, "quick": BOOL, "runs_count": COUNT,
     "numbers": Fields({}, rest=Nested()), "runs": Each(Nested()),
-})
+}), lambda r: ("runs_count", f"expected at least the {len(r['runs']):,} runs listed, got "
+                             f"{r['runs_count']:,}") if r["runs_count"] < len(r["runs"]) else None)
 
 
 def check(value: Any, spec: Spec, file: str) -> Any:
@@ -298,6 +456,37 @@ def check(value: Any, spec: Spec, file: str) -> Any:
         path, message = bad
         raise EmuError(f"report: {file}: {path + ': ' if path else ''}{message}")
     return value
+
+
+def first_difference(a, b, path: str = "") -> Optional[str]:
+    """The first key at which two JSON values differ (``""``: at the top), or None."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            where = f"{path}.{key}" if path else str(key)
+            if key not in a or key not in b:
+                return where
+            found = first_difference(a[key], b[key], where)
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return path
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = first_difference(x, y, f"{path}[{i}]")
+            if found is not None:
+                return found
+        return None
+    return None if type(a) is type(b) and a == b else path
+
+
+def copy_differs(summary: dict, copy: dict, file: str, where: str) -> Optional[str]:
+    """None if ``copy`` (``where`` in another file) equals the summary read
+    from ``file``; else one line naming the file and the first key that differs."""
+    key = first_difference(summary, copy)
+    if key is None:
+        return None
+    return f"{file}: {key or 'the summary'}: differs from its copy in {where}"
 
 
 # -- the occupancy timeline -----------------------------------------------------------------

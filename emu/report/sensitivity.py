@@ -20,8 +20,10 @@ import tempfile
 from typing import Optional
 
 from emu.errors import EmuError
+from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
-    break_even_plot, break_even_text, key_label, tornado_plot, verdict)
+    break_even_plot, break_even_text, index_header, index_text, key_label, tornado_plot,
+    verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
@@ -84,17 +86,12 @@ def _ratio(x) -> str:
     return "-" if x is None else f"{x:.4g}"
 
 
-def _index(entry: dict, key: str) -> str:
-    value = entry.get("swing") if key == "swing" else (entry.get("indices") or {}).get(key)
-    return "-" if value is None else f"{value:.3g}"
-
-
 def _costs_table(result: dict) -> str:
     """One row per varied cost, the most influential first."""
-    cmp, key = result["compare"], result.get("rank_by", "swing")
+    cmp, keys = result["compare"], SHOWN.get(result["method"], ("swing",))
     by_name = {c["name"]: c for c in result["costs"]}
-    head = ["rank", "cost", "unit", "default", "low", "high", f"ratio, cost at low",
-            f"ratio, cost at high", "flips the winner", key]
+    head = ["rank", "cost", "unit", "default", "low", "high", "ratio, cost at low",
+            "ratio, cost at high", "flips the winner"] + [index_header(k) for k in keys]
     rows = []
     for name in result["ranking"]:
         c = by_name[name]
@@ -102,7 +99,7 @@ def _costs_table(result: dict) -> str:
                  if c["flips"] else "no")
         cells = [c.get("rank", "-"), name, c.get("unit", ""), f"{c['default']:,}",
                  f"{c['low']:,}", f"{c['high']:,}", _ratio(c["ratio_low"]),
-                 _ratio(c["ratio_high"]), flips, _index(c, key)]
+                 _ratio(c["ratio_high"]), flips] + [index_text(c, k) for k in keys]
         cls = ' class="overridden"' if c["flips"] else ""
         rows.append(f"<tr{cls}>" + "".join(
             f'<td class="n">{_e(v)}</td>' if i not in (1, 2, 8) else f"<td>{_e(v)}</td>"
@@ -140,6 +137,9 @@ def sensitivity_section(result: dict, src_dir) -> str:
     else:
         parts.append('<p class="note">win_share: not computed (oat samples no cost space; '
                      "--method morris or sobol does).</p>")
+    caution = sobol_caution(result)
+    if caution:
+        parts.append(f'<p class="note"><strong>Note</strong>: {_e(caution)}.</p>')
     flipping = result.get("flipping") or []
     parts.append("<p><strong>Costs that can flip the winner</strong> (one at a time): "
                  + (_e(", ".join(flipping)) if flipping else "none") + ".</p>")

@@ -2,15 +2,17 @@
 
 A sweep (``emu sweep --out DIR``) runs a scenario at every point of a grid,
 each point with one or more seeds.  Its page has one row per grid point with
-the mean and the spread (sample standard deviation) over the point's runs of
+the mean and the half-width of the 95 % t-interval over the point's runs of
 each headline figure (:data:`HEADLINE`, computed from each run's summary by
-:mod:`emu.stats.figures`), and, for each grid key whose values are numbers, a
-line plot of every headline figure against that key: one line per strategy
-(and per value of the other grid keys), the spread drawn as error bars.
+:mod:`emu.stats.figures`): the same ``mean ± half-width`` that ``emu sweep``
+prints (:func:`emu.stats.interval.mean_interval`).  For each grid key whose
+values are numbers, a line plot of every headline figure against that key:
+one line per strategy (and per value of the other grid keys), the interval
+drawn as error bars.
 
->>> spread([1.0, 2.0, 3.0])
-(2.0, 1.0, 3)
->>> spread([4.0, None])
+>>> interval([1.0, 2.0, 3.0])                 # doctest: +ELLIPSIS
+(2.0, 2.484..., 3)
+>>> interval([4.0, None])
 (4.0, None, 1)
 """
 
@@ -20,13 +22,12 @@ import json
 import math
 import os
 import tempfile
-from typing import Optional
-
 from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.stats import figures
+from emu.stats.interval import mean_interval
 
 #: The figures a sweep's table and plots show: (name, title, function of a
 #: summary, format of a value).
@@ -45,15 +46,11 @@ _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
 STRATEGY = "kvm.strategy"
 
 
-def spread(values) -> tuple:
-    """(mean, sample standard deviation or None, n) of the values that are not None."""
-    xs = [float(v) for v in values if v is not None]
-    if not xs:
-        return None, None, 0
-    mean = sum(xs) / len(xs)
-    if len(xs) < 2:
-        return mean, None, 1
-    return mean, math.sqrt(sum((x - mean) ** 2 for x in xs) / (len(xs) - 1)), len(xs)
+def interval(values) -> tuple:
+    """(mean, half-width of the 95 % t-interval or None, n) of the values that
+    are not None: :func:`~emu.stats.interval.mean_interval`, as ``emu sweep`` prints it."""
+    n, mean, half = mean_interval(values)
+    return mean, half, n
 
 
 def _strategy(s: dict) -> str:
@@ -63,7 +60,7 @@ def _strategy(s: dict) -> str:
 def grid_points(results: dict) -> list:
     """One dict per grid point, in the order of the results table: ``point``
     ({key: value}), ``strategy`` (of its runs), ``runs`` (rows), ``done``
-    (runs with a summary) and ``figures`` ({name: (mean, sd, n)})."""
+    (runs with a summary) and ``figures`` ({name: (mean, half-width, n)})."""
     points: dict = {}
     for row in results["rows"]:
         key = tuple(row["point"][k] for k in results["keys"])
@@ -76,23 +73,24 @@ def grid_points(results: dict) -> list:
         summaries = p.pop("summaries")
         p["done"] = len(summaries)
         p["strategy"] = ", ".join(dict.fromkeys(_strategy(s) for s in summaries)) or "?"
-        p["figures"] = {name: spread([fn(s) for s in summaries]) for name, _, fn, _ in HEADLINE}
+        p["figures"] = {name: interval([fn(s) for s in summaries])
+                       for name, _, fn, _ in HEADLINE}
         out.append(p)
     return out
 
 
 def _value(v, fmt: str) -> str:
-    mean, sd, n = v
+    mean, half, _ = v
     if mean is None:
         return "-"
-    return format(mean, fmt) + (f" ± {format(sd, fmt)}" if sd is not None else "")
+    return format(mean, fmt) + (f" ± {format(half, fmt)}" if half is not None else "")
 
 
 def _points_table(results: dict, points: list) -> str:
     keys = results["keys"]
     with_strategy = STRATEGY not in keys
     header = short_labels(keys) + (["strategy"] if with_strategy else []) + ["runs"]
-    header += [f"{title} (mean ± sd)" for _, title, _, _ in HEADLINE]
+    header += [f"{title} (mean ± 95 % t-interval)" for _, title, _, _ in HEADLINE]
     rows = []
     for p in points:
         row = [shorten("" if p["point"][k] is None else p["point"][k]) for k in keys]
@@ -175,14 +173,15 @@ def line_plot(results: dict, points: list, x: str, out: str) -> tuple[str, str]:
             else:
                 fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                            ncol=3, title="strategy (other grid keys)")
-        fig.suptitle(f"Headline figures against {shorten(x)} (mean over seeds, ± one sd)",
+        fig.suptitle(f"Headline figures against {shorten(x)} "
+                     "(mean over seeds, ± 95 % t-interval)",
                      fontweight="bold")
         fig.tight_layout()
         (png,) = save_figure(fig, out, ("png",), 100)
     caption = (f"Each panel: one headline figure against {shorten(x)}, one line per strategy"
                + (" and value of the other grid keys" if len(results["keys"]) > 1 else "")
-               + "; a point is the mean over the seeds of that grid point, its bar one "
-                 "standard deviation.")
+               + "; a point is the mean over the seeds of that grid point, its bar the "
+                 "half-width of the 95 % t-interval of that mean (none for one seed).")
     if len(lines) > len(shown):
         caption += f" The first {len(shown)} of {len(lines)} lines are drawn."
     return png, caption
@@ -204,18 +203,12 @@ def _plots(results: dict, points: list, plots: bool) -> str:
 
 
 def _name(results: dict) -> tuple[str, dict]:
-    cfg = ((results["plan"].get("scenario") or {}).get("config")) or {}
-    if not cfg and results["runs"]:
-        cfg = results["runs"][0][1]["config"]
-    return shorten(cfg.get("name") or "scenario"), cfg
+    cfg = results["plan"]["scenario"]["config"]
+    return shorten(cfg["name"] or "scenario"), cfg
 
 
 def _count(n: int, noun: str) -> str:
     return f"{n:,} {noun}{'' if n == 1 else 's'}"
-
-
-def _seeds(plan: dict) -> Optional[int]:
-    return (plan.get("seeds") or {}).get("count")
 
 
 def page(results: dict, plots: bool = True) -> tuple[str, list]:
@@ -225,7 +218,7 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
     title = f"emu report: sweep of {name}" + (
         " over " + shorten(" × ".join(keys), 200) if keys else "")
     points = grid_points(results) if results["rows"] else []
-    seeds = _seeds(plan)
+    seeds = plan["seeds"]["count"]
     done = sum(p["done"] for p in points)
     meta = (f"{_count(len(points), 'grid point')}, {_count(seeds or 1, 'seed')} each; "
             f"{_count(done, 'run')} reported from {os.path.basename(results['table'])}")
@@ -237,18 +230,18 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
         body.append("<p>No run of this sweep is done yet: nothing to report.</p>")
     else:
         body += ['<h2 id="points">Grid points</h2>', _points_table(results, points),
-                 '<p class="note">Each figure is computed from every run\'s summary; the mean '
-                 "and the sample standard deviation are over the runs of a grid point (its "
-                 "seeds).</p>",
+                 '<p class="note">Each figure is computed from every run\'s summary: the mean '
+                 "over the runs of a grid point (its seeds) ± the half-width of the 95 % "
+                 "Student t-interval of that mean, as emu sweep prints it (no interval for "
+                 "one run).</p>",
                  '<h2 id="plots">Plots</h2>', _plots(results, points, plots)]
     body += ['<h2 id="grid">Grid</h2>',
              table(["key", "values"], [[shorten(g["key"]), shorten(", ".join(
                  json.dumps(v) if not isinstance(v, str) else v for v in g["values"]), 300)]
                  for g in plan["grid"]], numeric_from=99)]
-    if cfg:
-        body += ['<h2 id="config">Configuration</h2>',
-                 "<p>The scenario every run starts from, before the grid's values:</p>",
-                 "<pre>" + esc(json.dumps(cfg, indent=2)) + "</pre>"]
+    body += ['<h2 id="config">Configuration</h2>',
+             "<p>The scenario every run starts from, before the grid's values:</p>",
+             "<pre>" + esc(json.dumps(cfg, indent=2)) + "</pre>"]
     if results["runs"]:
         body += ['<h2 id="costs">Cost table</h2>', costs_section(results["runs"])]
     return title, body

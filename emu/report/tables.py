@@ -90,10 +90,10 @@ def tlb_table(runs) -> str:
     rows = []
     for label, s in runs:
         g, h, rep = s["tlb"]["guest"], s["tlb"]["host"], s["repopulation"]
-        rows.append([label, f"{g['hits']:,}", f"{g['misses']:,}", f"{100 * g.get('miss_rate', 0):.4f} %",
+        rows.append([label, f"{g['hits']:,}", f"{g['misses']:,}", f"{100 * g['miss_rate']:.4f} %",
                      f"{h['hits']:,}", f"{h['misses']:,}", f"{s['tlb']['isolation_violations']:,}",
                      f"{rep['resumes']:,}",
-                     f"{rep['misses_per_resume']:.2f} ({rep.get('window', len(rep['misses']))})"])
+                     f"{rep['misses_per_resume']:.2f} ({rep['window']})"])
     return table(header, rows)
 
 
@@ -117,8 +117,6 @@ def profile_table(runs) -> str:
 def profile_spread_table(runs) -> str:
     """The spread of each step's cycles (median and 90th percentile buckets of
     its histogram) and of the entries the guest TLB walk scanned."""
-    if not any("hist" in p for _, s in runs for p in s["fastpath_profile"].values()):
-        return ""                   # a summary from before the histograms
     header = ["step"]
     for label, _ in runs:
         header += [f"{label}: median", f"{label}: p90"]

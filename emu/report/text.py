@@ -17,7 +17,7 @@ def key_figures(s: dict) -> dict:
     """The figures a comparison puts side by side, derived from one summary."""
     g = s["tlb"]["guest"]
     return {
-        "cycles/access": (f"{s['cycles_per_guest_access']:.3f}"
+        "cycles/access": (f"{s['cycles_per_guest_access']:,.3f}"
                           if s["cycles_per_guest_access"] else "-"),
         "guest accesses": f"{s['guest_accesses']:,}",
         "guest misses": f"{g['misses']:,}",

@@ -10,8 +10,10 @@ strictly; with ``better="higher"``, when it is above 1.  A tie is no win.
   linearly between the baseline and that end.
 - **Indices** (global methods) come from SALib on the ratio: Morris' ``mu``,
   ``mu_star``, ``sigma`` and ``mu_star_conf``; Sobol's ``S1``, ``ST`` and their
-  confidence half-widths.  Costs are ranked by ``mu_star`` (Morris), ``ST``
-  (Sobol') or the OAT swing ``|ratio_high - ratio_low|``.
+  confidence half-widths (SALib's 95 % intervals).  Costs are ranked by
+  ``mu_star`` (Morris), ``ST`` (Sobol') or the OAT swing
+  ``|ratio_high - ratio_low|``; Sobol' shows ``S1`` beside ``ST``.  A Sobol'
+  sample too small to trust (:func:`sobol_caution`) gets a note.
 - The **break-even** along a numeric key with values ``v1 < ... < vn`` is the
   first crossing of the ratio through 1, interpolated linearly between the two
   values that bracket it.
@@ -29,10 +31,12 @@ import numpy as np
 from emu.sensitivity.design import MORRIS_LEVELS, CostSpace, salib_seed
 
 __all__ = ["beats", "break_even", "crossings", "global_indices", "interpolate_crossing",
-           "oat_entry", "rank_costs", "RANK_BY"]
+           "oat_entry", "rank_costs", "sobol_caution", "RANK_BY", "SHOWN"]
 
 #: The index each method ranks costs by.
 RANK_BY = {"oat": "swing", "morris": "mu_star", "sobol": "ST"}
+#: The indices each method's tables show, the one costs are ranked by first.
+SHOWN = {"oat": ("swing",), "morris": ("mu_star",), "sobol": ("ST", "S1")}
 
 
 def beats(ratio: float, better: str = "lower") -> bool:
@@ -95,6 +99,39 @@ def rank_costs(method: str, entries: Mapping[str, dict]) -> list[str]:
 
     ordered = sorted(enumerate(entries.items()), key=lambda e: (influence(e[1]), e[0]))
     return [name for _, (name, _) in ordered]
+
+
+def sobol_caution(result: dict) -> Optional[str]:
+    """Why a Sobol' study's indices are not to be trusted, or None.
+
+    ``S1`` (a cost's effect alone) can never exceed ``ST`` (its effect with
+    every interaction), and the ``S1`` of all costs add up to 1 at most; a
+    sample too small breaks either beyond SALib's 95 % confidence intervals,
+    or leaves the intervals of the most influential cost wider than half its
+    ``ST`` (too wide to rank the costs by).  None for another method, or when
+    the indices hold and their intervals are narrow enough."""
+    if result["method"] != "sobol":
+        return None
+    by_name = {c["name"]: c.get("indices") or {} for c in result["costs"]}
+    indices = [(n, by_name[n]) for n in result["ranking"]
+               if None not in [by_name[n].get(k) for k in ("S1", "S1_conf", "ST", "ST_conf")]]
+    if not indices:
+        return None
+    reasons = [f"S1 of {n} ({i['S1']:.3g} ± {i['S1_conf']:.2g}) is above its ST "
+               f"({i['ST']:.3g})" for n, i in indices if i["S1"] - i["S1_conf"] > i["ST"]][:1]
+    total = math.fsum(i["S1"] for _, i in indices)
+    conf = math.sqrt(math.fsum(i["S1_conf"] ** 2 for _, i in indices))
+    if total - conf > 1:
+        reasons.append(f"the S1 add up to {total:.3g} ± {conf:.2g}, above 1")
+    top, first = indices[0]
+    if max(first["ST_conf"], first["S1_conf"]) > first["ST"] / 2:
+        reasons.append(f"the intervals of {top}, the most influential cost, are wider than "
+                       f"half its ST (ST {first['ST']:.3g} ± {first['ST_conf']:.2g}, S1 "
+                       f"{first['S1']:.3g} ± {first['S1_conf']:.2g})")
+    if not reasons:
+        return None
+    return (f"--samples {result['samples']} is too small for Sobol' indices to be trusted: "
+            f"{'; '.join(reasons)}; raise --samples (e.g. to {4 * result['samples']})")
 
 
 def crossings(numbers: Sequence[float], ratios: Sequence[float], better: str) -> list[dict]:

@@ -14,9 +14,11 @@ from emu.params.fields import describe
 from emu.run.files import atomic_path, dumps_json, write_json
 from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
+from emu.sensitivity.analysis import SHOWN
 
 __all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",
-           "format_sensitivity", "key_label", "tornado_plot", "verdict", "write_sensitivity"]
+           "format_sensitivity", "index_text", "key_label", "tornado_plot", "verdict",
+           "write_sensitivity"]
 
 #: What :func:`write_sensitivity` writes into its directory (the break-even
 #: plot only for a study with a break-even).
@@ -178,10 +180,30 @@ def _vectors_text(result: dict) -> str:
     return f"sampled by {result['method']}, seed {result['seed']}"
 
 
+def index_text(entry: dict, key: str) -> str:
+    """One index of a cost as the tables show it: the value and, where SALib
+    gives one, ``± the half-width of its 95 % confidence interval``; ``-`` for
+    none (a cost not varied, or a flat ratio)."""
+    if key == "swing":
+        value, conf = entry.get("swing"), None
+    else:
+        indices = entry.get("indices") or {}
+        value, conf = indices.get(key), indices.get(f"{key}_conf")
+    if value is None:
+        return "-"
+    return f"{value:.3g}" + (f" ± {conf:.2g}" if conf is not None else "")
+
+
+def index_header(key: str) -> str:
+    """An index's column header, its interval named where it has one."""
+    return key if key == "swing" else f"{key} ± 95 % CI"
+
+
 def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None) -> str:
     """A few lines for the terminal: the verdict, what moves it, the break-even
     (fitted to ``width`` columns if given)."""
-    cmp, d, key = result["compare"], result["default"], result["rank_by"]
+    cmp, d = result["compare"], result["default"]
+    keys = SHOWN[result["method"]]
     lines = [
         f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, "
         f"{result['metric']} ({result['better']} is better), method {result['method']}, "
@@ -194,14 +216,13 @@ def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None
                      f"{result['sampled_vectors']} sampled cost vectors")
     shown = _shown(result, top)
     span, *spans = _spans((c["low"], c["high"]) for c in shown)
-    rows = []
-    for c, cell in zip(shown, spans):
-        index = c[key] if key == "swing" else (c.get("indices") or {}).get(key)
-        rows.append([c["name"], f"{c['default']:,}", cell, f"{c['ratio_low']:.4g}",
-                     f"{c['ratio_high']:.4g}", "-" if index is None else format(index, ".3g"),
-                     ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"])
-    lines.append(columns.table(["cost", "default", span, "ratio@low", "ratio@high", key,
-                                "flips at"], rows, width, text=(6,)))
+    rows = [[c["name"], f"{c['default']:,}", cell, f"{c['ratio_low']:.4g}",
+             f"{c['ratio_high']:.4g}", *(index_text(c, k) for k in keys),
+             ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"]
+            for c, cell in zip(shown, spans)]
+    lines.append(columns.table(["cost", "default", span, "ratio@low", "ratio@high",
+                                *(index_header(k) for k in keys), "flips at"],
+                               rows, width, text=(5 + len(keys),)))
     rest = len([c for c in result["costs"] if c["varied"]]) - min(top, len(result["ranking"]))
     if rest > 0:
         lines.append(f"... and {rest} more varied costs (sensitivity.json has them all)")

@@ -25,7 +25,9 @@ shadow designs, which ran in the guest-tid era, refill what their guest
 privilege switches flush (docs/kvm440.md §2.10), whatever the host did.  The
 cause columns say who evicted what; the curve table (miss rate
 by position after the resume) shows that the misses come at once, in the
-first few hundred accesses.
+first few hundred accesses; a position no resume reached (its guest ran
+fewer accesses before the next switch) has no rate: "-" in the table, a gap
+in the figure.
 
 With ``--out DIR`` the lesson draws its figures into DIR: ``repopulation.png``
 (the misses after a resume against the host's pages, and the miss rate by
@@ -92,14 +94,17 @@ def make(design: str, host_pages: int, duration_ms: float) -> dict:
     )
 
 
+def miss_rate(misses: list, accesses: list):
+    """Misses over accesses of some positions after a resume; None when no resume
+    reached those positions (no access: no rate, which is not a rate of 0)."""
+    acc = sum(accesses)
+    return sum(misses) / acc if acc else None
+
+
 def curve(s: dict) -> list:
-    """Miss rate in each bucket of positions after a resume."""
+    """Miss rate in each bucket of positions after a resume (None: no access there)."""
     m, a = s["repopulation"]["misses"], s["repopulation"]["accesses"]
-    out = []
-    for lo, hi in BUCKETS:
-        acc = sum(a[lo:hi])
-        out.append(sum(m[lo:hi]) / acc if acc else 0.0)
-    return out
+    return [miss_rate(m[lo:hi], a[lo:hi]) for lo, hi in BUCKETS]
 
 
 def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
@@ -167,8 +172,10 @@ def report(r: dict, width: Optional[int] = None) -> str:
     lines.append("")
     big = max(hps)
     lines.append(f"Miss rate by position after the resume (host touches {big} pages):")
-    rows = [[d] + [f"{100 * x:.2f}%" for x in r["curves"][d][str(big)]] for d in DESIGNS]
+    rows = [[d] + ["-" if x is None else f"{100 * x:.2f}%" for x in r["curves"][d][str(big)]]
+            for d in DESIGNS]
     lines.append(table(["design"] + [f"{lo}-{hi - 1}" for lo, hi in BUCKETS], rows, width))
+    lines.append("(-: no resume ran that many guest accesses, so no rate)")
     lines.append("")
     lines.append("growth of misses after a resume from the fewest to the most host pages: "
                  + ", ".join(f"{d} {g:+.1f}" for d, g in r["growth"].items()))
@@ -194,9 +201,10 @@ def plot(r: dict, path: str) -> None:
             raw = r["_raw_curves"][d][big]
             xs, ys = [], []
             for lo in range(0, len(raw["misses"]), CURVE_STEP):
-                acc = sum(raw["accesses"][lo:lo + CURVE_STEP])
+                rate = miss_rate(raw["misses"][lo:lo + CURVE_STEP],
+                                 raw["accesses"][lo:lo + CURVE_STEP])
                 xs.append(lo + CURVE_STEP / 2)
-                ys.append(100 * sum(raw["misses"][lo:lo + CURVE_STEP]) / acc if acc else 0.0)
+                ys.append(np.nan if rate is None else 100 * rate)   # NaN: a gap in the line
             b.plot(xs, ys, markevery=4, **look)
         a.set_ylim(bottom=0)
         a.set_title("Misses after each resume")
