@@ -10,7 +10,8 @@ from emu.errors import ConfigError
 from emu.params import default_scenario
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
-from emu.run.comparison import parse_vary, run_comparison, run_variants, vary_points
+from emu.run.comparison import (parse_vary, point_variants, run_variants, variant_folders,
+                                vary_points)
 from emu.run.designs import KEY, default_labels, default_variants
 from emu.run.files import dumps_json
 from emu.run.outdir import staged
@@ -87,7 +88,7 @@ def cmd_run(args) -> int:
 def _default_run(args) -> int:
     """``emu run`` without FILE: the default scenario under the default designs."""
     variants, overrides, note = default_variants(args.overrides)
-    with staged(args.out, "comparison", args.force) as stage:
+    with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         if note:
             print(f"emu: note: {note}", file=sys.stderr, flush=True)
         with make_progress(args.progress) as progress:
@@ -109,10 +110,11 @@ def cmd_compare(args) -> int:
     if args.plots and not args.out:
         raise ConfigError("--plots writes the plots into the --out folder: give --out DIR")
     varies = [parse_vary(v) for v in args.varies]
-    vary_points(args.scenario, varies, args.overrides)      # refuse a bad point before --out
-    with staged(args.out, "comparison", args.force) as stage:
+    points = vary_points(args.scenario, varies, args.overrides)  # a bad point refused before --out
+    variants = point_variants([k for k, _ in varies], points)
+    with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         with make_progress(args.progress) as progress:
-            comparison = run_comparison(args.scenario, varies, args.overrides, progress)
+            comparison = run_variants(args.scenario, variants, args.overrides, progress)
         if stage:
             comparison.write_files(stage.path)
             if args.plots:

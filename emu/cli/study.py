@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from emu import study
+from emu.cli.args import add_out_options
 
 
 def add_study_parser(sub) -> None:
@@ -14,8 +15,8 @@ def add_study_parser(sub) -> None:
                                    "run that study and print its tables (emu report DIR makes "
                                    "a page of what --out DIR holds).")
     p.add_argument("name", nargs="?", metavar="NAME", help="the study to run")
-    p.add_argument("--out", metavar="DIR",
-                   help="write each run's results and results.json into DIR")
+    add_out_options(p, "write each run's results, the plots and results.json into DIR; its "
+                       "files are replaced as one set")
     p.add_argument("--quick", action="store_true",
                    help="a short version (a few seconds): fewer points, shorter runs; "
                         "EMU_QUICK=1 in the environment means the same")
@@ -35,4 +36,5 @@ def cmd_study(args) -> int:
         for s in studies:
             print(f"{s.name:<{width}}  {s.question}")
         return 0
-    return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out)
+    return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out,
+                               force=args.force)
