@@ -79,6 +79,8 @@ def test_a_bad_override_is_one_line_and_writes_nothing(tmp_path, capsys):
     assert "COMMAND" in capsys.readouterr().err
     assert emu_main(["config", "dump", "-o", str(tmp_path)]) == 2
     assert capsys.readouterr().err.startswith(f"emu: error: --output {tmp_path}: cannot write")
+    assert emu_main(["config", "dump", "-o", ""]) == 2            # not stdout: one line
+    assert capsys.readouterr() == ("", "emu: error: --output '': an empty path names no file\n")
     # an override holding a line break stays inside the comment that names it
     odd = 'name=x\ny\r'
     assert emu_main(["config", "dump", "--set", odd]) == 0

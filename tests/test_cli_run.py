@@ -331,6 +331,43 @@ def test_bad_out_is_refused_in_one_line_before_the_simulation(long, tmp_path, ca
     assert snapshot(tmp_path) == before
 
 
+def _deep(parent: Path, length: int) -> Path:
+    """A folder path of ``length`` bytes below ``parent``, made of names of at
+    most 200 bytes; nothing is created."""
+    left = length - len(str(parent)) - 1
+    parts = []
+    while left > 0:
+        parts.append("p" * min(200, left))
+        left -= len(parts[-1]) + 1
+    return parent.joinpath(*parts)
+
+
+def test_out_with_no_room_for_what_emu_makes_there_is_refused_before_the_simulation(
+        long, short, tmp_path):
+    # the path itself fits, the temporary folder beside it and its files do not
+    # (4,095 bytes at most): '.<name>.emu-new-XXXXXXXX/.<file>.XXXXXXXX.tmp.<ext>'
+    before = snapshot(tmp_path)
+    out = _deep(tmp_path, 4030) / ("m" * 39)
+    assert len(str(out)) < 4095
+    made = f".{'m' * 39}.emu-new-XXXXXXXX/.misses.parquet.XXXXXXXX.tmp.parquet"
+    assert_usage_error(run_cli("run", long, "--out", out, timeout=QUICK),
+                       "the path is too long for what emu makes there",
+                       f"('{made}' makes it {len(str(out.parent / made))} bytes, the limit is "
+                       f"4095)")
+    assert snapshot(tmp_path) == before
+    # a comparison: room for each run's folder (a slug of 64 characters and a hash) too
+    out = _deep(tmp_path, 3960) / ("m" * 39)
+    made = (f".{'m' * 39}.emu-new-XXXXXXXX/{folder_names(['n' * 100])[0]}/"
+            f".misses.parquet.XXXXXXXX.tmp.parquet")
+    assert_usage_error(run_cli("compare", long, "--vary", f"name={'n' * 100},b", "--out", out,
+                               timeout=QUICK),
+                       f"('{made}' makes it {len(str(out.parent / made))} bytes")
+    assert snapshot(tmp_path) == before
+    p = run_cli("compare", short, "--vary", "name=a,b", "--out", out)   # short names fit
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in out.iterdir()) == ["a", "b", "comparison.json"]
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
 def test_unwritable_out_is_refused_before_the_simulation(long, tmp_path):
     ro = tmp_path / "ro"
@@ -365,6 +402,40 @@ def test_another_kind_of_result_is_refused_unless_force(short, tmp_path):
                    "--out", sweep).returncode == 0
     assert_usage_error(run_cli("run", short, "--out", sweep), "a sweep", "2 runs")
     assert leftovers(tmp_path) == []
+
+
+def test_a_study_or_sensitivity_folder_is_named_and_replaced_with_force(short, tmp_path):
+    study, sens = tmp_path / "study", tmp_path / "sens"
+    for argv in (["study", "pfn_cache_sizing", "--quick", "--out", study],
+                 ["sensitivity", short, "--set", "duration_ms=1", "--compare",
+                  "kvm.strategy=shadow,direct", "--costs", "exit_light", "--workers", "1",
+                  "--progress", "none", "--out", sens]):
+        p = run_cli(*argv)
+        assert p.returncode == 0, p.stderr
+    assert {".sweep.lock", "runs", "sensitivity.json"} <= {p.name for p in sens.iterdir()}
+    for out, held in ((study, "the study 'pfn_cache_sizing' (quick, 5 runs)"),
+                      (sens, "a sensitivity study of kvm.strategy=shadow,direct "
+                             "(cycles_per_guest_access, oat, 4 runs)")):
+        before = snapshot(out)
+        assert_usage_error(run_cli("run", short, "--out", out),
+                           f"--out {out}: holds {held}, not a run: pass --force")
+        assert snapshot(out) == before
+        p = run_cli("run", short, "--out", out, "--force")
+        assert p.returncode == 0, p.stderr
+        names = sorted(x.name for x in out.iterdir())          # the run alone, as one set
+        assert "summary.json" in names and ".sweep.lock" not in names
+        assert not any(x.is_dir() for x in out.iterdir())
+    assert leftovers(tmp_path) == []
+
+
+def test_a_folder_emu_did_not_write_is_kept_even_empty(short, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("compare", short, "--vary", "seed=1,2", "--out", out).returncode == 0
+    (out / "mine").mkdir()
+    before = snapshot(out)
+    assert_usage_error(run_cli("compare", short, "--vary", "seed=1,2", "--out", out, "--force"),
+                       f"--out {out}: holds 'mine'/, which emu did not write")
+    assert snapshot(out) == before
 
 
 #: Slows every atomic file write of the CLI and logs it, so that a test can kill

@@ -106,6 +106,20 @@ def test_a_run_or_comparison_folder_is_refused_unless_force(scenario, tmp_path):
     assert {"sweep.json", "runs"} <= names
 
 
+def test_a_study_folder_is_refused_unless_force_and_its_runs_go(scenario, tmp_path):
+    out = tmp_path / "out"
+    assert run_cli("study", "pfn_cache_sizing", "--quick", "--out", out).returncode == 0
+    assert_usage_error(sweep(scenario, out, "--grid", "seed=1,2"),
+                       "holds the study 'pfn_cache_sizing' (quick, 5 runs), not a sweep",
+                       "--force")
+    assert not (out / "sweep.json").exists()
+    p = sweep(scenario, out, "--grid", "seed=1,2", "--force")
+    assert p.returncode == 0, p.stderr
+    ids = [r["id"] for r in json.loads((out / "sweep.json").read_text())["runs"]]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == sorted(ids)   # the study's went
+    assert "results.json" not in {p.name for p in out.iterdir()}
+
+
 def test_an_empty_out_is_refused(scenario, tmp_path):
     assert_usage_error(run_cli("sweep", scenario, "--grid", "seed=1,2", "--out", "",
                                cwd=tmp_path), "--out", "empty")

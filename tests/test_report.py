@@ -28,6 +28,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
+from clirun import assert_usage_error, run_cli
 from emu.cli.report import add_report_parser, cmd_report
 from emu.params import default_scenario
 from emu.costs import COSTS_BY_NAME
@@ -391,6 +392,16 @@ def test_report_refuses_bad_directories_in_one_line(case, comparison_dir, tmp_pa
                 "corrupt-timeline": "cannot read the timeline"}[case]
     assert expected in msg
     assert not (d / "report.html").exists()
+
+
+def test_report_cli_refuses_a_file_and_an_empty_output_in_one_line(comparison_dir, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    before = sorted(os.listdir(comparison_dir))
+    assert_usage_error(run_cli("report", tmp_path / "afile"),
+                       f"emu: error: report: {tmp_path / 'afile'}: is not a folder\n")
+    assert_usage_error(run_cli("report", comparison_dir, "-o", ""),
+                       "emu: error: --output '': an empty path names no file\n")
+    assert sorted(os.listdir(comparison_dir)) == before and os.listdir(tmp_path) == ["afile"]
 
 
 def test_load_results_finds_the_timelines(comparison_dir):

@@ -15,6 +15,7 @@ import os
 import pytest
 
 import emu.run.executors as executors
+from clirun import assert_usage_error, run_cli
 from emu.cli import main
 from emu.params import default_scenario
 from emu.sensitivity import plan_sensitivity
@@ -134,3 +135,71 @@ def test_bad_executor_options_are_one_line(options, message, tmp_path, capsys):
     out, err = capsys.readouterr()
     assert out == "" and err.count("\n") == 1 and message in err
     assert not (tmp_path / "out").exists()
+
+
+
+#: A study of four runs of 1 ms (one cost at its two ends), through the command line.
+SMALL = ["--set", "duration_ms=1", "--costs", "exit_light", "--workers", "1",
+         "--progress", "none"]
+
+
+def small(scenario, out, *extra, cwd=None):
+    """``emu sensitivity`` of shadow against direct (a later --compare wins)."""
+    return run_cli("sensitivity", scenario, "--compare", "kvm.strategy=shadow,direct", *SMALL,
+                   *extra, "--out", out, cwd=cwd)
+
+
+@pytest.fixture
+def short(tmp_path):
+    p = tmp_path / "s.toml"
+    p.write_text("duration_ms = 0.05\n")
+    return p
+
+
+def _names(folder) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_an_empty_out_is_refused_and_nothing_is_written(short, tmp_path):
+    assert_usage_error(small(short, "", cwd=tmp_path),
+                       "emu: error: --out '': an empty path names no folder")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.toml"]
+
+
+def test_out_holding_another_result_is_refused_unless_force(short, tmp_path):
+    run, sweep, sens = tmp_path / "run", tmp_path / "sweep", tmp_path / "sens"
+    assert run_cli("run", short, "--out", run).returncode == 0
+    assert run_cli("sweep", short, "--grid", "seed=1,2", "--workers", "1", "--progress", "none",
+                   "--out", sweep).returncode == 0
+    p = small(short, sens)
+    assert p.returncode == 0, p.stderr
+    first = _names(sens)
+    assert [n for n in first if "/" not in n] == [".sweep.lock", "runs", "sensitivity.json",
+                                                  "tornado.png", "tornado.svg"]
+    again = small(short, sens)                       # the same study: all its runs are there
+    assert again.returncode == 0, again.stderr
+    assert _names(sens) == first
+    other = "kvm.strategy=shadow,direct-save-on-switch"
+    for out, argv, held in (
+            (run, [], "holds a run (strategy direct, seed 1), not a sensitivity study"),
+            (sweep, [], "holds a sweep of s.toml over seed (2 runs), not a sensitivity study"),
+            (sens, ["--metric", "simulated_cycles"],
+             "holds a sensitivity study of kvm.strategy=shadow,direct (cycles_per_guest_access, "
+             "oat, 4 runs); this study is on simulated_cycles (lower is better)"),
+            (sens, ["--compare", other],
+             "holds a sensitivity study of kvm.strategy=shadow,direct (cycles_per_guest_access, "
+             "oat, 4 runs); this study leaves out 2 of its runs")):
+        before = _names(out)
+        assert_usage_error(small(short, out, *argv),
+                           f"emu: error: --out {out}: {held}", "pass --force")
+        assert _names(out) == before
+    # --force: one result is left, the other's files and runs gone
+    for out in (run, sweep):
+        p = small(short, out, "--force")
+        assert p.returncode == 0, p.stderr
+        assert _names(out) == first
+    p = small(short, sens, "--compare", other, "--force")
+    assert p.returncode == 0, p.stderr
+    assert len(os.listdir(sens / "runs")) == 4
+    assert json.loads((sens / "sensitivity.json").read_text())["compare"]["b"] == \
+        "direct-save-on-switch"

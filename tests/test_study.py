@@ -21,6 +21,7 @@ import tarfile
 import pytest
 
 import emu.study
+from clirun import assert_usage_error, run_cli
 from emu.cli import main as emu_main
 from emu.errors import EmuError
 from emu.report.html import write_report
@@ -113,9 +114,9 @@ def test_shadow_vs_direct():
     assert band["band"]["vectors"] > 0 and band["band"]["crossed"] > 0
     assert band["band"]["low"] <= band["band"]["high"]
     assert "shadow_mod_scan_per_entry" in band["ranking"]
-    assert sorted(os.path.basename(p) for p in band["plots"]) == [
+    assert sorted(band["plots"]) == [
         "break_even.png", "break_even.svg", "tornado.png", "tornado.svg"]
-    assert all(os.path.getsize(p) > 1000 for p in band["plots"])
+    assert all(os.path.getsize(os.path.join(band["dir"], p)) > 1000 for p in band["plots"])
 
 
 def test_context_switch_storm():
@@ -318,7 +319,8 @@ def test_quick_flag_and_help(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "--quick" in proc.stdout and "--out" in proc.stdout
     # the script's usage is its own: it takes no NAME (emu study's usage said it did)
-    assert proc.stdout.startswith("usage: mmio_heavy.py [-h] [--out DIR] [--quick] [--wide]\n")
+    assert proc.stdout.startswith("usage: mmio_heavy.py [-h] [--out DIR] [--force] [--quick] "
+                                  "[--wide]\n")
     proc = subprocess.run([sys.executable, os.path.join(SCENARIOS, "mmio_heavy.py"),
                            "shadow_vs_direct"], capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (
@@ -329,6 +331,8 @@ def test_quick_flag_and_help(tmp_path):
     (["--quick"], "emu: error: --quick needs a study's NAME (emu study alone lists the studies)"),
     (["--out", "zz"],
      "emu: error: --out needs a study's NAME (emu study alone lists the studies)"),
+    (["--force", "--quick"],
+     "emu: error: --force and --quick need a study's NAME (emu study alone lists the studies)"),
 ])
 def test_emu_study_refuses_the_options_of_a_run_without_a_name(args, line, capsys):
     """They were ignored, and the list printed."""
@@ -387,7 +391,42 @@ def test_emu_study_refuses_a_bad_out_before_running(tmp_path, capsys):
     captured = capsys.readouterr()
     assert captured.out == "" and captured.err.count("\n") == 1
     assert emu_main(["study", "pfn_cache_sizing", "--quick", "--out", ""]) == 2
-    assert "--out: an empty folder name" in capsys.readouterr().err
+    assert capsys.readouterr().err == "emu: error: --out '': an empty path names no folder\n"
+
+
+def _names(folder) -> list:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_emu_study_out_holding_another_result_is_refused_unless_force(tmp_path):
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.05\n")
+    made = {"run": ["run", scenario], "comparison": ["compare", scenario, "--vary", "seed=1,2"],
+            "lesson": ["study", "repopulation_lesson", "--quick"]}
+    for name, argv in made.items():
+        p = run_cli(*argv, "--out", tmp_path / name)
+        assert p.returncode == 0, p.stderr
+    lesson = _names(tmp_path / "lesson")
+    assert "repopulation.png" in lesson and "runs" in lesson
+    for name, held in (("run", "a run (strategy direct"), ("comparison", "a comparison of seed"),
+                       ("lesson", "the study 'repopulation_lesson' (quick, ")):
+        before = _names(tmp_path / name)
+        assert_usage_error(run_cli("study", "pfn_cache_sizing", "--quick", "--out",
+                                   tmp_path / name),
+                           f"--out {tmp_path / name}: holds {held}",
+                           "not the study 'pfn_cache_sizing': pass --force")
+        assert _names(tmp_path / name) == before
+    # the same study is replaced without --force; another one with it, as one set
+    again = run_cli("study", "repopulation_lesson", "--quick", "--out", tmp_path / "lesson")
+    assert again.returncode == 0, again.stderr
+    p = run_cli("study", "pfn_cache_sizing", "--quick", "--out", tmp_path / "lesson", "--force")
+    assert p.returncode == 0, p.stderr
+    runs = json.loads((tmp_path / "lesson" / "results.json").read_text())["runs"]
+    assert _names(tmp_path / "lesson") == sorted(
+        ["results.json", "runs"] + [f"runs/{emu.study.lib.safe_label(r)}" for r in runs]
+        + [f"runs/{emu.study.lib.safe_label(r)}/{f}" for r in runs
+           for f in os.listdir(tmp_path / "lesson" / "runs" / emu.study.lib.safe_label(r))])
+    assert not [n for n in os.listdir(tmp_path) if ".emu-" in n]
 
 
 def test_report_of_a_study_folder(tmp_path):

@@ -155,7 +155,8 @@ def add_out_options(p, help_text: str) -> None:
     """``--out DIR`` and ``--force`` (replace another kind of result in DIR)."""
     p.add_argument("--out", metavar="DIR", help=help_text)
     add_force_option(p, "replace the result DIR holds even if it is another kind (a run, a "
-                        "comparison, a sweep); files emu did not write are never replaced")
+                        "comparison, a sweep, a study, a sensitivity study); files emu did not "
+                        "write are never replaced")
 
 
 def add_force_option(p, help_text: str) -> None:

@@ -13,6 +13,7 @@ from emu.cli.args import Parser, add_set_option
 from emu.errors import EmuError
 from emu.params import default_scenario, scenario_to_toml
 from emu.run.files import write_text
+from emu.run.outdir import check_name
 from emu.run.scenario import resolve
 
 
@@ -36,6 +37,8 @@ def add_config_parser(sub) -> None:
 
 def cmd_config_dump(args) -> int:
     """Run ``emu config dump``: the TOML on stdout, or in OUT (its path printed)."""
+    if args.output is not None:
+        check_name(args.output, "--output", names="file")
     scenario = resolve(default_scenario() if args.scenario is None else args.scenario,
                        args.overrides)
     source = " ".join([args.scenario or "the built-in scenario"]

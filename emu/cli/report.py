@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emu.report.html import write_report
+from emu.run.outdir import check_name
 
 
 def add_report_parser(sub) -> None:
@@ -28,5 +29,7 @@ def add_report_parser(sub) -> None:
 
 def cmd_report(args) -> int:
     """Run ``emu report``: write the page and print its path."""
+    if args.output is not None:
+        check_name(args.output, "--output", names="file")
     print(write_report(args.dir, args.output, plots=args.plots))
     return 0

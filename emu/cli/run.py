@@ -13,7 +13,8 @@ from emu.report.columns import wrap
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.report.reading import settle_note
-from emu.run.comparison import parse_vary, run_comparison, run_variants, vary_points
+from emu.run.comparison import (parse_vary, point_variants, run_variants, variant_folders,
+                                vary_points)
 from emu.run.designs import KEY, default_labels, default_variants
 from emu.run.files import dumps_json
 from emu.run.outdir import staged
@@ -99,7 +100,7 @@ def _default_run(args) -> int:
     """``emu run`` without FILE: the default scenario under the default designs."""
     variants, overrides, note = default_variants(args.overrides)
     width = terminal_width(args)
-    with staged(args.out, "comparison", args.force) as stage:
+    with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         if note:
             print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
         with make_progress(args.progress) as progress:
@@ -121,10 +122,11 @@ def cmd_compare(args) -> int:
     if args.plots and not args.out:
         raise ConfigError("--plots writes the plots into the --out folder: give --out DIR")
     varies = [parse_vary(v) for v in args.varies]
-    vary_points(args.scenario, varies, args.overrides)      # refuse a bad point before --out
-    with staged(args.out, "comparison", args.force) as stage:
+    points = vary_points(args.scenario, varies, args.overrides)  # a bad point refused before --out
+    variants = point_variants([k for k, _ in varies], points)
+    with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         with make_progress(args.progress) as progress:
-            comparison = run_comparison(args.scenario, varies, args.overrides, progress)
+            comparison = run_variants(args.scenario, variants, args.overrides, progress)
         if stage:
             comparison.write_files(stage.path)
             if args.plots:

@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
 from typing import Optional
 
 from emu.run import SweepError, SweepInterrupted
 from emu.run.files import dumps_json
-from emu.run.outdir import check_output_dir
+from emu.run.outdir import check_output_dir, check_room
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, Once, add_executor_options,
-                          add_progress_option, add_set_option, add_wide_option, int_arg,
-                          terminal_width)
+                          add_out_options, add_progress_option, add_set_option, add_wide_option,
+                          int_arg, terminal_width)
 
 from emu.sensitivity.analysis import sobol_caution
 from emu.report.columns import wrap
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
-from emu.sensitivity.runner import Runner, StudyRunner, default_scenario
+from emu.sensitivity.runner import Runner, StudyRunner, check_study_dir, default_scenario
 from emu.sensitivity.spec import BETTER, DEFAULT_METRIC, METHODS, DEFAULT_SAMPLES
-from emu.sensitivity.study import run_sensitivity
+from emu.sensitivity.study import plan_sensitivity, run_plan
 
 __all__ = ["add_costs_parser", "add_sensitivity_parser", "main_costs", "main_sensitivity"]
 
@@ -71,9 +72,8 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--costs", metavar="A,B,...",
                    help="vary only these costs (default: every cost with a range)")
     add_set_option(p, "override a scenario key in every run (repeatable)")
-    p.add_argument("--out", metavar="DIR",
-                   help="directory for sensitivity.json, the plots and the runs (default: the "
-                        "runs go to a temporary directory and only the result is printed)")
+    add_out_options(p, "directory for sensitivity.json, the plots and the runs (default: the "
+                       "runs go to a temporary directory and only the result is printed)")
     add_executor_options(p)
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     p.add_argument("--json", action="store_true", help="print sensitivity.json")
@@ -86,11 +86,20 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
     """``emu sensitivity``: run the study (through ``runner``, default a
     :class:`~emu.sensitivity.runner.StudyRunner` on the chosen executor), write
     ``--out``, print the result.  Bad input raises EmuError."""
-    if args.out:
-        check_output_dir(args.out, SENSITIVITY_FILES)
     scenario = args.scenario
     if scenario is None:
         scenario = default_scenario()
+    plan = plan_sensitivity(
+        scenario, args.compare, metric=args.metric, method=args.method, samples=args.samples,
+        seed=args.seed, overrides=args.overrides, ranges=args.ranges, costs=args.costs,
+        break_even=args.break_even, better=args.better)
+    if args.out is not None:
+        # checked before anything runs: room for the run folders it will
+        # hold, and what it holds already
+        out = check_output_dir(args.out, SENSITIVITY_FILES)
+        check_room(os.path.join(out, "runs", plan.jobs[0].label), where=f"--out {args.out}")
+        check_study_dir(args.out, [j.label for j in plan.jobs], plan.metric, plan.better,
+                        args.force)
     if runner is None:
         jobs = StudyRunner(args.out, args.executor, args.workers, args.scheduler, args.progress)
     else:
@@ -99,11 +108,7 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
         "(nothing is kept without --out)"
     try:
         with jobs as run_jobs:
-            result = run_sensitivity(
-                scenario, args.compare, runner=run_jobs, metric=args.metric,
-                method=args.method, samples=args.samples, seed=args.seed,
-                overrides=args.overrides, ranges=args.ranges, costs=args.costs,
-                break_even=args.break_even, better=args.better)
+            result = run_plan(plan, run_jobs)
             if args.out:
                 write_sensitivity(args.out, result)
     except SweepInterrupted as stop:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from emu import study
-from emu.cli.args import Parser, add_wide_option, terminal_width
+from emu.cli.args import Parser, add_out_options, add_wide_option, terminal_width
 from emu.errors import EmuError
 from emu.report.columns import table
 
@@ -32,9 +32,9 @@ def script_parser(name: str) -> Parser:
 
 
 def _add_run_options(p) -> None:
-    """``--out DIR`` and ``--quick``: how a study runs."""
-    p.add_argument("--out", metavar="DIR",
-                   help="write each run's results and results.json into DIR")
+    """``--out DIR`` (and ``--force``) and ``--quick``: how a study runs."""
+    add_out_options(p, "write each run's results, the plots and results.json into DIR; its "
+                       "files are replaced as one set")
     p.add_argument("--quick", action="store_true",
                    help="a short version (a few seconds): fewer points, shorter runs; "
                         "EMU_QUICK=1 in the environment means the same")
@@ -52,6 +52,7 @@ def cmd_study(args) -> int:
     width = terminal_width(args)
     if args.name is None:
         given = [option for option, on in (("--out", args.out is not None),
+                                           ("--force", args.force),
                                            ("--quick", args.quick)) if on]
         if given:
             raise EmuError(f"{' and '.join(given)} {'need' if len(given) > 1 else 'needs'} "
@@ -59,4 +60,4 @@ def cmd_study(args) -> int:
         print(table(None, [[s.name, s.question] for s in study.studies()], width, text=[1]))
         return 0
     return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out,
-                               width=width)
+                               width=width, force=args.force)

@@ -33,9 +33,10 @@ def add_sweep_parser(sub) -> None:
                    help="replicate each point with N seeds spawned from the scenario's seed "
                         "(default: one run with the scenario's seed)")
     p.add_argument("--out", required=True, metavar="DIR", help="directory for the results")
-    add_force_option(p, "write into DIR although it holds another result: a run, a comparison "
-                        "(their files are removed) or a sweep with runs this one leaves out "
-                        "(its results table is replaced)")
+    add_force_option(p, "write into DIR although it holds another result: a run, a "
+                        "comparison, a study or a sensitivity study (their files are removed) "
+                        "or a sweep with runs this one leaves out (its results table is "
+                        "replaced)")
     add_executor_options(p)
     add_set_option(p, "override a scenario key for every run (repeatable)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")

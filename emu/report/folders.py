@@ -277,7 +277,8 @@ def load_results(src_dir) -> dict:
     """
     src = os.fspath(src_dir)
     if not os.path.isdir(src):
-        raise EmuError(f"report: {src}: no such directory")
+        what = "is not a folder" if os.path.exists(src) else "no such directory"
+        raise EmuError(f"report: {src}: {what}")
     for name, load in KINDS:
         if os.path.isfile(os.path.join(src, name)):
             return load(src)

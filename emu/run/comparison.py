@@ -67,6 +67,12 @@ class Variant:
         return list(overrides) + [f"{k}={v}" for k, v in self.values.items()]
 
 
+def variant_folders(variants) -> list:
+    """The folder name of each variant's run (:func:`~emu.run.outdir.folder_names`):
+    known before the runs, so that ``--out`` is checked with them first."""
+    return folder_names([v.folder for v in variants])
+
+
 def point_variants(keys, points) -> list:
     """The variants of ``emu compare``: one per point of the product of the
     varied ``keys``' values, labelled by its value (one key) or ``k1=v1, k2=v2``."""
@@ -97,8 +103,8 @@ class Comparison:
 
     @property
     def folders(self) -> list:
-        """Each run's folder name (:func:`~emu.run.outdir.folder_names`)."""
-        return folder_names([v.folder for v in self.variants])
+        """Each run's folder name (:func:`variant_folders`)."""
+        return variant_folders(self.variants)
 
     @property
     def runs(self) -> list:

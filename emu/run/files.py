@@ -21,15 +21,25 @@ from typing import Iterator, Optional
 
 from emu.errors import EmuError
 
+#: The length of the random part of a temporary name (:mod:`tempfile`'s).
+RANDOM_CHARS = 8
+
+
+def temporary_name(name: str, suffix: str = "") -> str:
+    """The name of the temporary file :func:`atomic_path` writes ``name``
+    through, its random part as X's (to measure the room it needs)."""
+    return f".{name}.{'X' * RANDOM_CHARS}.tmp{suffix}"
+
 
 @contextlib.contextmanager
 def atomic_path(path, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path beside ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path beside ``path`` (:func:`temporary_name`); rename
+    it over ``path`` on success."""
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp" + suffix, dir=directory)
+    head, _, tail = temporary_name(os.path.basename(path), suffix).rpartition("X" * RANDOM_CHARS)
+    fd, tmp = tempfile.mkstemp(prefix=head, suffix=tail, dir=directory)
     os.close(fd)
     try:
         yield tmp

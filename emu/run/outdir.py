@@ -17,8 +17,13 @@ back in DIR's place if a kill came between the two renames.
 A folder is only replaced when everything in it is emu's: a folder holding
 files emu did not write is refused, whatever ``force`` says, and so is the
 current folder.  A folder holding another kind of result (a comparison
-where a run goes, a sweep, ...) is refused unless ``force``, naming what is
-there (:func:`holding`).
+where a run goes, a sweep, a study, a sensitivity study, ...) or another
+study is refused unless ``force``, naming what is there (:func:`holding`).
+
+A path is refused before anything runs when the names emu would make under
+it do not fit the filesystem's limits (:func:`check_room`): the temporary
+folder beside it, the temporary files of its atomic writes, a comparison's
+run folders.
 
 :func:`folder_names` gives the run folders of a comparison: a safe, unique
 name per label, which can neither collide nor climb out of the folder.
@@ -38,7 +43,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError
-from emu.run.files import current_umask, read_json
+from emu.run.files import RANDOM_CHARS, current_umask, read_json, temporary_name
 
 try:
     import fcntl
@@ -55,6 +60,12 @@ _STAGE_DIR = re.compile(r"\A\.(?P<name>.+)\.emu-(?P<role>new|old)-[A-Za-z0-9_]{8
 _NAME_KEPT = 64
 #: Longest folder name :func:`folder_names` makes from a label (before its hash).
 _SLUG_MAX = 64
+#: The longest names of the files emu writes into a result folder (a run's per-miss
+#: log, a comparison's plots), with the suffix of their temporary files: the room a
+#: path must leave (:func:`check_room`).
+_LONGEST_FILES = (("misses.parquet", ".parquet"), ("fastpath_profile.svg", ".svg"))
+#: The file of a sweep's or a sensitivity study's lock (emu.run.resume).
+LOCK_FILE = ".sweep.lock"
 
 
 # -- what a folder holds ------------------------------------------------------------------------
@@ -62,11 +73,13 @@ _SLUG_MAX = 64
 @dataclass(frozen=True)
 class Holding:
     """What an output folder holds: ``kind`` (None: nothing, or only emu's
-    by-products), a phrase naming it, and the entries emu did not write."""
+    by-products), a phrase naming it, the entries emu did not write, and
+    ``what`` a study's name (two studies are two results of one kind)."""
 
-    kind: Optional[str]             # "run" | "comparison" | "sweep" | None
+    kind: Optional[str]             # "run" | "comparison" | "sweep" | "study" | "sensitivity"
     text: str
     foreign: tuple = ()
+    what: Optional[str] = None
 
 
 def _is_temporary(name: str) -> bool:
@@ -79,13 +92,25 @@ def _emu_file(path: str, name: str) -> bool:
 
 
 def _run_folder(path: str) -> bool:
-    """A folder of one run's files (no sub-folders, nothing but emu's files)."""
+    """A folder of one run's files (no sub-folders, nothing but emu's files;
+    not empty: emu makes no empty folder, so an empty one is the user's)."""
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return bool(names) and not os.path.islink(path) and all(
+        _is_temporary(n) or _emu_file(os.path.join(path, n), n) for n in names)
+
+
+def _runs_folder(path: str) -> bool:
+    """The ``runs`` folder of a sweep, a study or a sensitivity study: run
+    folders only (empty before the first run is done)."""
     try:
         names = os.listdir(path)
     except OSError:
         return False
     return not os.path.islink(path) and all(
-        _is_temporary(n) or _emu_file(os.path.join(path, n), n) for n in names)
+        _is_temporary(n) or _run_folder(os.path.join(path, n)) for n in names)
 
 
 def _describe_run(folder: str) -> str:
@@ -118,6 +143,21 @@ def _describe_sweep(folder: str) -> str:
     return f"a sweep{of} over {keys} ({len(runs)} runs)"
 
 
+def _describe_study(results: dict) -> str:
+    mode = "quick" if results.get("quick") else "full"
+    return f"the study {results['study']!r} ({mode}, {results.get('runs_count', '?')} runs)"
+
+
+def _describe_sensitivity(folder: str, run_folders: list) -> str:
+    s = read_json(os.path.join(folder, "sensitivity.json"))
+    if not isinstance(s, dict):
+        return f"an unfinished sensitivity study ({len(run_folders)} runs done)"
+    cmp = s.get("compare") if isinstance(s.get("compare"), dict) else {}
+    return (f"a sensitivity study of {cmp.get('key', '?')}={cmp.get('a', '?')},"
+            f"{cmp.get('b', '?')} ({s.get('metric', '?')}, {s.get('method', '?')}, "
+            f"{s.get('runs', '?')} runs)")
+
+
 def holding(folder) -> Holding:
     """What ``folder`` holds (it may not exist: then nothing)."""
     folder = os.fspath(folder)
@@ -132,48 +172,76 @@ def holding(folder) -> Holding:
     def path(n):
         return os.path.join(folder, n)
 
+    def emus(n, lock=False, runs=False, folders=False):
+        """Whether emu wrote the entry ``n`` (a result file; the lock, runs/ or
+        run folders where the kind of result has them)."""
+        return (_emu_file(path(n), n) or (lock and n == LOCK_FILE)
+                or (runs and n == "runs" and _runs_folder(path(n)))
+                or (folders and n != "runs" and _run_folder(path(n))))
+
+    study = read_json(path("results.json")) if "results.json" in names else None
+    runs = path("runs")
+    run_folders = [r for r in os.listdir(runs) if not _is_temporary(r)] \
+        if "runs" in names and os.path.isdir(runs) else []
+    what = None
     if "sweep.json" in names:
         kind, text = "sweep", _describe_sweep(folder)
-        ok = {"sweep.json", "results.parquet", "results.csv", ".sweep.lock"}
-        foreign = [n for n in names if n not in ok and not _emu_file(path(n), n)
-                   and not (n == "runs" and os.path.isdir(path(n))
-                            and all(_is_temporary(r) or _run_folder(os.path.join(path(n), r))
-                                    for r in os.listdir(path(n))))]
+        foreign = [n for n in names if not emus(n, lock=True, runs=True)]
     elif "comparison.json" in names:
         kind, text = "comparison", _describe_comparison(folder)
-        foreign = [n for n in names if not _emu_file(path(n), n)
-                   and not (os.path.isdir(path(n)) and _run_folder(path(n)))]
+        foreign = [n for n in names if not emus(n, folders=True)]
+    elif isinstance(study, dict) and isinstance(study.get("study"), str):
+        # runs/ and, for some studies, a folder of plots (a run folder's shape)
+        kind, text, what = "study", _describe_study(study), study["study"]
+        foreign = [n for n in names if not emus(n, runs=True, folders=True)]
+    elif "sensitivity.json" in names or (LOCK_FILE in names and run_folders):
+        # an unfinished one has its lock and runs done, not yet its sensitivity.json
+        kind, text = "sensitivity", _describe_sensitivity(folder, run_folders)
+        foreign = [n for n in names if not emus(n, lock=True, runs=True)]
     else:
         results = [n for n in names if n.endswith((".csv", ".npz")) or n in ("summary.json",
                                                                            "run.json")]
         kind = "run" if results else None
         text = _describe_run(folder) if results else "nothing but emu's reports and plots"
-        foreign = [n for n in names if not _emu_file(path(n), n)]
+        # the lock and the empty runs/ a sweep or a sensitivity study makes first
+        started = LOCK_FILE in names and not run_folders
+        foreign = [n for n in names if not emus(n, lock=started, runs=started)]
     if not names:
         text = "nothing"
-    return Holding(kind, text, tuple(foreign))
+    return Holding(kind, text, tuple(foreign), what)
 
 
-def remove_result(folder: str) -> None:
-    """Remove a run's or a comparison's files from ``folder`` (emu's result
-    files and run folders; a sweep's ``runs`` and anything else stay)."""
+def remove_result(folder: str, keep_runs=None) -> None:
+    """Remove a result's files from ``folder`` (emu's result files and run
+    folders).  ``keep_runs``: the run folders of ``runs/`` to keep, the others
+    are removed (None: ``runs/`` stays as it is).  The lock and anything else
+    stay."""
     for n in os.listdir(folder):
         path = os.path.join(folder, n)
         if _emu_file(path, n):
             os.unlink(path)
         elif n != "runs" and os.path.isdir(path) and _run_folder(path):
             shutil.rmtree(path)
+        elif n == "runs" and keep_runs is not None and _runs_folder(path):
+            for r in os.listdir(path):
+                if r not in keep_runs:
+                    shutil.rmtree(os.path.join(path, r), ignore_errors=True)
 
 
-def _article(kind: str) -> str:
-    return {"run": "a run", "comparison": "a comparison", "sweep": "a sweep"}[kind]
+def _article(kind: str, what: Optional[str] = None) -> str:
+    """How a message names a ``kind`` of result (``what``: a study's name)."""
+    if what is not None:
+        return f"the {kind} {what!r}"
+    return {"run": "a run", "comparison": "a comparison", "sweep": "a sweep",
+            "study": "a study", "sensitivity": "a sensitivity study"}[kind]
 
 
 def check_replaceable(folder: str, kind: str, force: bool = False,
-                      where: Optional[str] = None) -> Holding:
+                      where: Optional[str] = None, what: Optional[str] = None) -> Holding:
     """Refuse (ConfigError, one line, starting with ``where``) to put a ``kind``
-    result in ``folder`` when it holds files emu did not write, or (unless
-    ``force``) another kind of result."""
+    result (``what``: the study's name) in ``folder`` when it holds files emu
+    did not write, or (unless ``force``) another kind of result or another
+    study."""
     h = holding(folder)
     where = where or folder
     if h.foreign:
@@ -182,39 +250,63 @@ def check_replaceable(folder: str, kind: str, force: bool = False,
         more = f" and {len(h.foreign) - 3} more" if len(h.foreign) > 3 else ""
         raise ConfigError(f"{where}: holds {shown}{more}, which emu did not write; emu replaces a "
                        f"result folder as a whole: choose a new or empty folder")
-    if h.kind is not None and h.kind != kind and not force:
-        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind)}: pass --force to "
-                       f"replace it, or choose another folder")
+    if h.kind is not None and (h.kind, h.what) != (kind, what) and not force:
+        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind, what)}: pass --force "
+                          f"to replace it, or choose another folder")
     return h
 
 
 # -- the path itself ----------------------------------------------------------------------------
 
+def check_name(out, option: str = "--out", names: str = "folder") -> str:
+    """``out`` as text, refused in one line (ConfigError) when it cannot name
+    a file or folder (``names``) at all: None, empty, or a NUL byte in it."""
+    text = os.fspath(out) if out is not None else ""
+    where = f"{option} {text!r}" if option else repr(text)
+    if not str(text).strip():
+        raise ConfigError(f"{where}: an empty path names no {names}")
+    if "\0" in str(text):
+        raise ConfigError(f"{where}: a path cannot hold a NUL byte")
+    return text
+
+
+def _limits(path: str) -> tuple[int, int]:
+    """(NAME_MAX, PATH_MAX) of the filesystem ``path`` is, or would be, on."""
+    try:
+        probe = _existing_ancestor(path)
+        return os.pathconf(probe, "PC_NAME_MAX"), os.pathconf(probe, "PC_PATH_MAX")
+    except (OSError, ValueError):
+        return 255, 4096
+
+
+def _check_lengths(where: str, path: str, limits: tuple[int, int], made: str = "") -> None:
+    """Refuse ``path`` (one line) when it or a name in it is longer than
+    ``limits`` allow; ``made``: what emu makes in the folder the user gave,
+    when ``path`` is that (the message names it)."""
+    name_max, path_max = limits
+    encoded = os.fsencode(path)
+    if len(encoded) >= path_max:
+        if made:
+            raise ConfigError(f"{where}: the path is too long for what emu makes there "
+                              f"('{made}' makes it {len(encoded)} bytes, the limit is "
+                              f"{path_max - 1})")
+        raise ConfigError(f"{where}: the path is too long ({len(encoded)} bytes, the limit is "
+                          f"{path_max - 1})")
+    for part in encoded.split(b"/"):
+        if len(part) > name_max:
+            named = f"name emu makes there, '{os.fsdecode(part)}'," if made else "name in the path"
+            raise ConfigError(f"{where}: a {named} is too long ({len(part)} bytes, the limit "
+                              f"is {name_max})")
+
+
 def check_path(out, option: str = "--out") -> str:
     """The absolute path of ``out``, refused in one line (ConfigError) when it
     cannot name a folder: empty, a NUL byte, a name or path too long, a
     symlink loop, or a file that is not a folder on the way."""
-    text = os.fspath(out) if out is not None else ""
-    where = f"{option} {text!r}" if option else repr(text)
-    if not str(text).strip():
-        raise ConfigError(f"{where}: an empty path names no folder")
-    if "\0" in str(text):
-        raise ConfigError(f"{where}: a path cannot hold a NUL byte")
+    text = check_name(out, option)
     path = os.path.abspath(text)
     where = f"{option} {text}" if option else text
-    try:
-        name_max = os.pathconf(_existing_ancestor(path), "PC_NAME_MAX")
-        path_max = os.pathconf(_existing_ancestor(path), "PC_PATH_MAX")
-    except (OSError, ValueError):
-        name_max, path_max = 255, 4096
-    encoded = os.fsencode(path)
-    if len(encoded) >= path_max:
-        raise ConfigError(f"{where}: the path is too long ({len(encoded)} bytes, the limit is "
-                       f"{path_max - 1})")
-    for part in encoded.split(b"/"):
-        if len(part) > name_max:
-            raise ConfigError(f"{where}: a name in the path is too long ({len(part)} bytes, the "
-                           f"limit is {name_max})")
+    _check_lengths(where, path, _limits(path))
     try:
         os.stat(path)
     except FileNotFoundError:
@@ -228,6 +320,27 @@ def check_path(out, option: str = "--out") -> str:
     if not os.path.isdir(probe):
         raise ConfigError(f"{where}: {probe} is not a directory")
     return path
+
+
+def _stage_name(name: str, role: str) -> str:
+    """The prefix of a Stage's temporary folder for ``name`` (``role``: new or
+    old); tempfile adds RANDOM_CHARS to it."""
+    return f".{name[:_NAME_KEPT]}.emu-{role}-"
+
+
+def check_room(target: str, folders=(), where: Optional[str] = None) -> None:
+    """Refuse (ConfigError, one line) a result folder ``target`` (absolute)
+    when what emu makes for it would not fit the filesystem's limits: the
+    temporary folder beside it, the temporary files of the atomic writes in
+    it and in each of its run ``folders`` (names relative to it)."""
+    parent, name = os.path.split(target)
+    stage = _stage_name(name, "new") + "X" * RANDOM_CHARS
+    limits = _limits(target)
+    for sub in [""] + list(folders):
+        for file, suffix in _LONGEST_FILES:
+            tmp = temporary_name(file, suffix)
+            for made in (os.path.join(stage, sub, tmp), os.path.join(name, sub, tmp)):
+                _check_lengths(where or target, os.path.join(parent, made), limits, made)
 
 
 def check_output_dir(out_dir, files=(), option: str = "--out") -> str:
@@ -356,16 +469,18 @@ class Stage:
 
     Made at once (so a target that cannot be written is refused before any
     work is done), after the target is checked (:func:`check_path`,
-    :func:`check_replaceable`) and the leftovers of killed writers removed.
-    Write the results into :attr:`path`, then :meth:`commit`; leaving the
-    ``with`` block without committing removes the temporary folder, and any
-    parent folder the stage made.  ``tidy=False`` leaves the leftovers to the
-    caller (a sweep removes them all once, before its runs).  Raises
-    ConfigError (one line).
+    :func:`check_room` with the run ``folders`` it will hold,
+    :func:`check_replaceable` for a ``kind`` result, ``what``: a study's
+    name) and the leftovers of killed writers removed.  Write the results
+    into :attr:`path`, then :meth:`commit`; leaving the ``with`` block
+    without committing removes the temporary folder, and any parent folder
+    the stage made.  ``tidy=False`` leaves the leftovers to the caller (a
+    sweep removes them all once, before its runs).  Raises ConfigError (one
+    line).
     """
 
     def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
-                 tidy: bool = True):
+                 tidy: bool = True, what: Optional[str] = None, folders=()):
         self.option, self.target_text = option, os.fspath(target) if target is not None else ""
         path = check_path(target, option)
         if os.path.islink(path):
@@ -381,16 +496,16 @@ class Stage:
         if os.path.ismount(path):
             raise ConfigError(f"{self._where()}: is a mount point, which cannot be replaced "
                               f"as a whole: give a folder inside it")
+        check_room(path, folders, self._where())
         if tidy:
             remove_leftovers(self.parent, self.name)
-        self.holding = check_replaceable(path, kind, force, self._where())
+        self.holding = check_replaceable(path, kind, force, self._where(), what)
         self.made: list = []
         self.fd: Optional[int] = None
         self.committed = False
         try:
             self._make_parents()
-            self.path = tempfile.mkdtemp(prefix=f".{self.name[:_NAME_KEPT]}.emu-new-",
-                                         dir=self.parent)
+            self.path = tempfile.mkdtemp(prefix=_stage_name(self.name, "new"), dir=self.parent)
             self.fd = os.open(self.path, os.O_RDONLY)
             _lock(self.fd, blocking=True)
         except OSError as err:
@@ -429,7 +544,7 @@ class Stage:
                     raise
                 old = self.path
                 if not _exchange(self.path, self.target):
-                    old = tempfile.mkdtemp(prefix=f".{self.name[:_NAME_KEPT]}.emu-old-",
+                    old = tempfile.mkdtemp(prefix=_stage_name(self.name, "old"),
                                            dir=self.parent)
                     os.rmdir(old)
                     os.rename(self.target, old)        # a kill here: the next Stage puts it back
@@ -460,12 +575,13 @@ class Stage:
 
 
 @contextlib.contextmanager
-def staged(target, kind: str, force: bool = False, option: str = "--out"):
+def staged(target, kind: str, force: bool = False, option: str = "--out",
+           what: Optional[str] = None, folders=()):
     """A :class:`Stage` for ``target`` (None: no output folder, yields None)."""
     if target is None:
         yield None
         return
-    with Stage(target, kind, force, option) as stage:
+    with Stage(target, kind, force, option, what=what, folders=folders) as stage:
         yield stage
 
 

@@ -36,7 +36,7 @@ def locked(out_dir: str):
     if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
-    fd = os.open(os.path.join(out_dir, ".sweep.lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    fd = os.open(os.path.join(out_dir, outdir.LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -50,13 +50,13 @@ def locked(out_dir: str):
 
 def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optional[str]:
     """Refuse (ConfigError, one line) a DIR holding another result, unless
-    ``force``: a run, a comparison, or a sweep with runs that ``plan`` leaves
-    out (another scenario, ``--set``, grid or ``--seeds``; a sweep that
-    extends the one in DIR resumes into it).  Returns the kind of result that
-    ``force`` lets the sweep replace, if any.
+    ``force``: a run, a comparison, a study, a sensitivity study, or a sweep
+    with runs that ``plan`` leaves out (another scenario, ``--set``, grid or
+    ``--seeds``; a sweep that extends the one in DIR resumes into it).
+    Returns the kind of result that ``force`` lets the sweep replace, if any.
     """
     h = outdir.holding(out_dir)
-    if h.kind in ("run", "comparison"):
+    if h.kind not in (None, "sweep"):
         if not force:
             raise ConfigError(f"--out {out_dir}: holds {h.text}, not a sweep: pass --force to "
                               f"replace it, or choose another folder")

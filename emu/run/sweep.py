@@ -54,8 +54,9 @@ first.  A lock (``DIR/.sweep.lock``) keeps two sweeps out of one DIR at once.
 DIR may hold this sweep (interrupted) or one that this sweep extends (more
 values, more seeds): the runs it has are reused.  A DIR holding a run, a
 comparison, or a sweep with runs this one leaves out is refused unless
-``--force`` (which replaces the results table and removes a run's or a
-comparison's files; the run folders of another sweep stay in ``runs/``).
+``--force`` (which replaces the results table and removes the files of a
+run, a comparison, a study or a sensitivity study, their run folders
+included; the run folders of another sweep stay in ``runs/``).
 
 Exit status: 0 done; 2 bad input (one line on stderr, nothing written: every
 run's configuration is validated before anything starts, and a Dask
@@ -102,7 +103,7 @@ from emu.run.executors import (SweepError, check_executor, check_scheduler_addre
 from emu.run.files import read_summary, write_json
 from emu.run.plan import SweepPlan, plan_sweep
 from emu.run.progress import SweepProgress
-from emu.run.outdir import check_path, remove_result
+from emu.run.outdir import check_path, check_room, remove_result
 from emu.run.resume import SweepDir, check_sweep_dir, locked, remove_leftovers
 from emu.run.table import table_name
 
@@ -145,6 +146,7 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     plan = plan_sweep(scenario_path, grids, seeds, overrides)
     if progress is not None and progress not in ("auto", "bar", "lines", "none"):
         raise ConfigError(f"--progress: expected auto, bar, lines or none, got {progress!r}")
+    check_room(os.path.join(out_dir, "runs", plan.runs[0].id), where=f"--out {out_dir}")
     replaced = check_sweep_dir(out_dir, plan, force)
 
     with contextlib.ExitStack() as stack:
@@ -159,7 +161,7 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
 def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progress, client,
               stream, replaced: Optional[str] = None) -> list:
     """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows.
-    ``replaced``: the kind of result (a run, a comparison) to remove first."""
+    ``replaced``: the kind of result (a run, a comparison, a study, ...) to remove first."""
     try:
         os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
     except OSError as err:
@@ -168,7 +170,7 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
     with locked(out_dir):
         remove_leftovers(out_dir)
         if replaced:
-            remove_result(out_dir)
+            remove_result(out_dir, keep_runs={r.id for r in plan.runs})
         write_json(os.path.join(out_dir, "sweep.json"), dict(plan.to_json(), results=table_name()))
         total = len(plan.runs)
         sweep_dir = SweepDir(plan, out_dir)

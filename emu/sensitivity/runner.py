@@ -39,14 +39,15 @@ from emu.errors import ConfigError
 from emu.run import (SweepError, SweepInterrupted, plan_sweep, resolve, run,  # the run API
                      summary_shape)
 from emu.run.executors import check_executor, dask_client, make_backend, run_all
-from emu.run.files import read_summary
+from emu.run import outdir
+from emu.run.files import read_json, read_summary
 from emu.run.progress import SweepProgress
 from emu.run.resume import locked, remove_leftovers
 
 from emu.sensitivity.spec import SensitivityError
 
-__all__ = ["Job", "Runner", "StudyRunner", "default_scenario", "job_label", "local_runner",
-           "resolve_scenario", "run_jobs", "scenario_costs", "summary_shape"]
+__all__ = ["Job", "Runner", "StudyRunner", "check_study_dir", "default_scenario", "job_label",
+           "local_runner", "resolve_scenario", "run_jobs", "scenario_costs", "summary_shape"]
 
 _LABEL_VERSION = 1
 
@@ -105,6 +106,40 @@ def run_jobs(runner: Runner, jobs: Sequence[Job]) -> dict[str, Mapping]:
     if len(got) != len(jobs):
         raise RuntimeError(f"the runner returned {len(got)} summaries for {len(jobs)} runs")
     return {j.label: s for j, s in zip(jobs, got)}
+
+
+def check_study_dir(out_dir: str, labels, metric: str, better: str,
+                    force: bool = False) -> None:
+    """Make ``out_dir`` ready for a study of the runs ``labels`` on ``metric``
+    (``better``), before anything runs: refuse (ConfigError, one line) a
+    folder holding files emu did not write; refuse, unless ``force``, one
+    holding another kind of result (a run, a comparison, a sweep, a study)
+    or another sensitivity study: one with runs this study leaves out
+    (another scenario, --set, --compare, method, costs or break-even) or
+    another metric.  The same study, finished or interrupted, is resumed;
+    with ``force`` another result is removed (the runs this study reuses
+    stay), so that the folder holds one result."""
+    h = outdir.check_replaceable(out_dir, "sensitivity", force, f"--out {out_dir}")
+    if h.kind is None:
+        return
+    if h.kind == "sensitivity":
+        runs = os.path.join(out_dir, "runs")
+        done = {r for r in (os.listdir(runs) if os.path.isdir(runs) else ()) if r[:1] != "."}
+        left_out = len(done - set(labels))          # (".": a killed run's temporaries)
+        before = read_json(os.path.join(out_dir, "sensitivity.json"))
+        asked = (before.get("metric"), before.get("better")) if isinstance(before, dict) else None
+        if left_out:
+            why = (f"this study leaves out {left_out} of its runs (another scenario, --set, "
+                   f"--compare, method, costs or break-even)")
+        elif asked not in (None, (metric, better)):
+            why = f"this study is on {metric} ({better} is better)"
+        else:
+            return
+        if not force:
+            raise ConfigError(f"--out {out_dir}: holds {h.text}; {why}: pass --force to "
+                              f"replace it, or choose another folder")
+    with locked(out_dir):
+        outdir.remove_result(out_dir, keep_runs=set(labels))
 
 
 #: A call with this many runs to do or fewer reports no progress: the study's

@@ -11,11 +11,11 @@ Three steps, so an executor can take over the middle one:
 2. A runner runs the jobs (:mod:`emu.sensitivity.runner`).
 3. :func:`analyse` turns ``label -> summary`` into the result.
 
-:func:`run_sensitivity` does the three.  A metric that is no number of a
-run's summary is refused in the first step (against the summary each side's
-machine has before it runs); the two baseline jobs run first, alone, so that
-one that a run leaves without a number (or at 0 for B) is refused before
-the rest runs.
+:func:`run_sensitivity` does the three (:func:`run_plan` the last two).  A
+metric that is no number of a run's summary is refused in the first step
+(against the summary each side's machine has before it runs); the two
+baseline jobs run first, alone, so that one that a run leaves without a
+number (or at 0 for B) is refused before the rest runs.
 
 Every method also evaluates the one-at-a-time ends (they give each cost's
 ``ratio_low``, ``ratio_high`` and ``flips``); ``morris`` and ``sobol`` add
@@ -49,7 +49,7 @@ from emu.sensitivity.spec import (
     check_metric, check_samples, cost_of_key, metric_value, parse_break_even, parse_compare,
     parse_cost_names, parse_ranges)
 
-__all__ = ["SensitivityPlan", "analyse", "plan_sensitivity", "run_sensitivity"]
+__all__ = ["SensitivityPlan", "analyse", "plan_sensitivity", "run_plan", "run_sensitivity"]
 
 
 @dataclass
@@ -266,8 +266,12 @@ def run_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     The two baseline runs go first, alone, so that a ``metric`` the runs leave
     without a number, or at 0 for B, is refused before the others run.
     """
+    return run_plan(plan_sensitivity(scenario, compare, **options), runner)
+
+
+def run_plan(plan: SensitivityPlan, runner: Optional[Runner] = None) -> dict:
+    """Run and analyse a planned study (:func:`run_sensitivity`'s last two steps)."""
     runner = runner or local_runner
-    plan = plan_sensitivity(scenario, compare, **options)
     first = plan.jobs[:2]
     summaries = run_jobs(runner, first)
     _Ratios(plan, summaries)(None)          # the metric exists and B's is not 0

@@ -15,17 +15,18 @@ module each; this package lists them, runs them and writes their results::
 True
 >>> numbers = emu.study.run("pfn_cache_sizing", quick=True)   # doctest: +SKIP
 
-With ``out``, a study writes each run's results to ``out/runs/<label>/`` and
-``out/results.json`` (its numbers and every run's key figures), a folder
-``emu report`` reads.  ``quick`` is a short version of a study (a few
-seconds): fewer points, shorter runs; ``EMU_QUICK=1`` in the environment
-means the same to ``emu study``.  The building blocks a study is written with
-are in :mod:`emu.study.lib`.
+With ``out``, a study writes each run's results to ``out/runs/<label>/``, its
+plots, and ``out/results.json`` (its numbers and every run's key figures), a
+folder ``emu report`` reads; they replace what ``out`` held as one set
+(:class:`emu.run.outdir.Stage`), and a folder holding another kind of result
+or another study is refused unless ``force``.  ``quick`` is a short version
+of a study (a few seconds): fewer points, shorter runs; ``EMU_QUICK=1`` in
+the environment means the same to ``emu study``.  The building blocks a study
+is written with are in :mod:`emu.study.lib`.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from typing import Optional
 
 from emu.errors import EmuError
 from emu.report.columns import wrap
-from emu.run.outdir import check_output_dir
+from emu.run.outdir import staged
 from emu.study.lib import Recorder
 from emu.study.studies import MODULES
 
@@ -55,33 +56,39 @@ class Study:
         """The study's docstring: the question, the experiment, what to look at."""
         return (self.module.__doc__ or "").strip()
 
-    def run(self, quick: bool = False, out: Optional[str] = None,
-            recorder: Optional[Recorder] = None) -> dict:
-        """Run the study; its numbers.  With ``out`` (or a ``recorder`` that has
-        one) every run's results and ``results.json`` are written there."""
-        rec = recorder or recorder_for(out)
+    def run(self, quick: bool = False, out: Optional[str] = None, force: bool = False) -> dict:
+        """Run the study; its numbers.  With ``out``, every run's results, the
+        plots and ``results.json`` are put there as one set (:meth:`folder`)."""
+        with self.folder(out, force) as stage:
+            return self.run_into(stage, quick)
+
+    def folder(self, out: Optional[str], force: bool = False):
+        """The staged output folder of the study (a context manager yielding a
+        :class:`~emu.run.outdir.Stage`, None without ``out``): checked before
+        anything runs, refused (EmuError, one line) when it holds files emu
+        did not write, or, unless ``force``, another kind of result or
+        another study."""
+        return staged(out, "study", force, what=self.name)
+
+    def run_into(self, stage, quick: bool = False,
+                 recorder: Optional[Recorder] = None) -> dict:
+        """Run the study, writing into ``stage`` (from :meth:`folder`; None:
+        nothing written), which then takes the output folder's place; its
+        numbers.  ``recorder`` (default a new one) keeps the runs' summaries."""
+        rec = recorder or Recorder()
+        rec.out = stage.path if stage else None
         takes_dir = "plot_dir" in signature(self.module.study).parameters
-        extra = {"plot_dir": out} if out and takes_dir else {}
+        extra = {"plot_dir": rec.out} if rec.out and takes_dir else {}
         numbers = self.module.study(quick, rec, **extra)
         rec.finish(self.name, self.question, quick, numbers)
+        if stage:
+            stage.commit()
         return numbers
 
     def report(self, numbers: dict, width: Optional[int] = None) -> str:
         """The study's numbers as its text tables (fitted to ``width`` columns
         if given, see :func:`emu.report.columns.fit_lines`)."""
         return self.module.report(numbers, width)
-
-
-def recorder_for(out) -> Recorder:
-    """A :class:`Recorder` writing into ``out`` (None: writing nothing), the
-    folder checked before anything runs (EmuError, one line, if it cannot be)."""
-    if out is None:
-        return Recorder()
-    out = os.fspath(out)
-    if not out:
-        raise EmuError("study: --out: an empty folder name")
-    check_output_dir(out, ["results.json"])
-    return Recorder(out)
 
 
 def _question(module: ModuleType) -> str:
@@ -106,21 +113,22 @@ def get(name: str) -> Study:
                        f"{', '.join(_STUDIES)})") from None
 
 
-def run(name: str, quick: bool = False, out: Optional[str] = None) -> dict:
+def run(name: str, quick: bool = False, out: Optional[str] = None, force: bool = False) -> dict:
     """Run the study ``name`` (see :meth:`Study.run`); its numbers."""
-    return get(name).run(quick, out)
+    return get(name).run(quick, out, force)
 
 
 def run_and_print(study: Study, quick: bool, out: Optional[str], stream=None,
-                  width: Optional[int] = None) -> int:
+                  width: Optional[int] = None, force: bool = False) -> int:
     """Run ``study`` as its command line does: its question, its tables
     (fitted to ``width`` columns if given), where the results went.  Returns 0."""
     stream = stream or sys.stdout
-    rec = recorder_for(out)
-    print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n{wrap(study.question, width)}\n",
-          file=stream)
-    t0 = time.perf_counter()
-    numbers = study.run(quick, recorder=rec)
+    rec = Recorder()
+    with study.folder(out, force) as stage:
+        print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n"
+              f"{wrap(study.question, width)}\n", file=stream)
+        t0 = time.perf_counter()
+        numbers = study.run_into(stage, quick, rec)
     print(study.report(numbers, width), file=stream)
     print(f"\n{rec.runs} runs in {time.perf_counter() - t0:.1f} s"
           + (f"; results in {out}" if out else ""), file=stream)

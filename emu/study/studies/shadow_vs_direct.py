@@ -175,7 +175,8 @@ def break_even(xs: list, direct: list, shadow: list):
 def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
     """Where ``direct-noflush`` stops beating ``shadow-modified`` along the pages the
     host touches, at the default costs and over the costs of ``p["band_costs"]``
-    sampled by Morris over their ranges (one seed); the band plotted into ``plot_dir``."""
+    sampled by Morris over their ranges (one seed); the band plotted into ``plot_dir``
+    (its files named in ``plots``)."""
     a, b = BAND_DESIGNS
     base = make(a, "asm", p["pages_ws"], p["pages_period"], p["duration_ms"],
                 warmup_ms=p["warmup_ms"])
@@ -196,7 +197,8 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
             "band": be["band"], "win_share_at_base": result["win_share"],
             "base_host_pages": HOST_PAGES, "vectors": result["sampled_vectors"],
             "costs": list(p["band_costs"]), "ranking": result["ranking"],
-            "flipping_at_base": result["flipping"], "plots": plots, "dir": plot_dir}
+            "flipping_at_base": result["flipping"],
+            "plots": [os.path.basename(f) for f in plots]}
 
 
 def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
@@ -253,10 +255,13 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
                         [pages[f"{BASELINE}/host{h}"]["cpa"] for h in hps])
     out["break_even_host_pages"] = {"cpa": {"host_pages": x, "how": how}}
 
-    # 4. the same break-even with its band over the costs
-    band_dir = (os.path.join(plot_dir, "break_even") if plot_dir
-                else tempfile.mkdtemp(prefix="emu-shadow-vs-direct-"))
-    out["break_even_band"] = break_even_band(p, rec, band_dir)
+    # 4. the same break-even with its band over the costs; its folder named
+    # relative to the study's, which is written elsewhere and then put in place
+    if plot_dir:
+        band_dir, shown = os.path.join(plot_dir, "break_even"), "break_even"
+    else:
+        band_dir = shown = tempfile.mkdtemp(prefix="emu-shadow-vs-direct-")
+    out["break_even_band"] = dict(break_even_band(p, rec, band_dir), dir=shown)
     return out
 
 
