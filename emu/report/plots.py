@@ -264,8 +264,10 @@ def _moving_mean(values: list, width: int) -> list:
 def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Misses per resume at each position k after vcpu_load: ``misses[k] / resumes``.
 
-    Left: the miss probability at the k-th guest access after a vcpu_load, one
-    line per design (thin: each k; thick: its mean over a few neighbouring k).
+    Left: the misses at the k-th guest access after a vcpu_load, per resume,
+    one line per design; not a probability: an access whose page the guest TLB
+    lacks misses twice (delivered to the guest, then again after its fill), so
+    the curve can pass 1 (thin: each k; thick: its mean over a few neighbouring k).
     Right: its running sum, the misses per resume taken in the first k accesses
     (its last point is ``repopulation.misses_per_resume``).  One legend below
     both panels; a design whose curve equals an earlier one's says so in it
@@ -305,7 +307,8 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
                              fontsize=8.5, color=colour)
         ax.set_title("TLB misses after vcpu_load, per resume")
         ax.set_xlabel("guest accesses after vcpu_load (k)")
-        ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes)")
+        ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes; an access "
+                      "can miss twice)")
         ax.set_ylim(bottom=0)
         ax.set_xlim(0, max(window, 1))
         cum.set_title("Cumulative misses per resume")
