@@ -152,6 +152,11 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
     return r
 
 
+def shown(design: str) -> str:
+    """A design as tables and plots name it: marked when no kernel shipped it."""
+    return f"{design} (hypothetical)" if design in HYPOTHETICAL else design
+
+
 def report(r: dict, width: Optional[int] = None) -> str:
     hps = r["plan"]["host_pages"]
     lines = [f"Misses in the first {r['plan']['window']} guest accesses after a resume "
@@ -161,7 +166,8 @@ def report(r: dict, width: Optional[int] = None) -> str:
         host = r["points"]["direct"][str(hp)]["host_misses_per_resume"]
         rows.append([hp, host] + [r["points"][d][str(hp)]["misses_after_resume"]
                                   for d in DESIGNS])
-    lines.append(table(["host pages", "host misses/run"] + list(DESIGNS), rows, width))
+    lines.append(table(["host pages", "host misses/run"] + [shown(d) for d in DESIGNS], rows,
+                       width))
     lines.append("")
     lines.append("Per resume over the whole run, by cause (direct): ")
     rows = [[hp] + [r["points"]["direct"][str(hp)][k] for k in
@@ -172,13 +178,13 @@ def report(r: dict, width: Optional[int] = None) -> str:
     lines.append("")
     big = max(hps)
     lines.append(f"Miss rate by position after the resume (host touches {big} pages):")
-    rows = [[d] + ["-" if x is None else f"{100 * x:.2f}%" for x in r["curves"][d][str(big)]]
-            for d in DESIGNS]
+    rows = [[shown(d)] + ["-" if x is None else f"{100 * x:.2f}%"
+                          for x in r["curves"][d][str(big)]] for d in DESIGNS]
     lines.append(table(["design"] + [f"{lo}-{hi - 1}" for lo, hi in BUCKETS], rows, width))
     lines.append("(-: no resume ran that many guest accesses, so no rate)")
     lines.append("")
     lines.append("growth of misses after a resume from the fewest to the most host pages: "
-                 + ", ".join(f"{d} {g:+.1f}" for d, g in r["growth"].items()))
+                 + ", ".join(f"{shown(d)} {g:+.1f}" for d, g in r["growth"].items()))
     return fit_lines(lines, width)
 
 
@@ -192,7 +198,7 @@ def plot(r: dict, path: str) -> None:
         a, b = fig.subplots(1, 2)
         for n, (d, colour, marker, ls) in enumerate(zip(DESIGNS, RUN_COLOURS, MARKERS,
                                                         LINESTYLES)):
-            label = f"{d} (hypothetical)" if d in HYPOTHETICAL else d
+            label = shown(d)
             # NOTE: equal values overlap; each later design is drawn thinner and smaller,
             # so the one underneath still shows around it
             look = dict(marker=marker, color=colour, linestyle=ls, label=label,
@@ -227,8 +233,7 @@ def occupancy(result, design: str, host_pages: int, path: str) -> None:
     clock = result.summary["costs"]["clock_mhz"]
     keep = tl["time"] >= tl["time"][-1] - OCCUPANCY_US * clock
     window = {k: np.asarray(v)[keep] for k, v in tl.items()}
-    label = (f"{design}{' (hypothetical)' if design in HYPOTHETICAL else ''}, host task "
-             f"touches {host_pages} pages; last {OCCUPANCY_US:,} µs")
+    label = f"{shown(design)}, host task touches {host_pages} pages; last {OCCUPANCY_US:,} µs"
     save_figure(occupancy_timeline(result, window, label=label), path, ("png",), 100)
 
 
