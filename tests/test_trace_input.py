@@ -246,6 +246,46 @@ def test_an_npz_from_a_pipe_is_refused_saying_why(tmp_path):
     assert "an .npz cannot be read from a pipe" in err and "save it to a file" in err
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_dash_is_standard_input_read_as_dev_stdin(tmp_path, fmt):
+    text = lackey_text(20_000)
+    p = tmp_path / f"t.{fmt}"
+    (tmp_path / "src.lackey").write_bytes(text)
+    if fmt == "npy":
+        with open_trace(tmp_path / "src.lackey") as t:
+            c = next(t.chunks(1 << 30))
+        write_trace_npy(p, c.addr, c.kind, c.size)
+    else:
+        p.write_bytes(gzip.compress(text) if fmt == "lackey.gz" else text)
+    ref = run(emu_cmd("tlb", "/dev/stdin", "--json"), input=p.read_bytes())
+    dash = run(emu_cmd("tlb", "-", "--json"), input=p.read_bytes())
+    assert dash.returncode == 0 and ref.returncode == 0, dash.stderr
+    assert counters(dash.stdout) == counters(ref.stdout)
+    assert counters(dash.stdout)["records"] == 20_000
+    assert json.loads(dash.stdout)["trace"]["path"] == "-"
+
+
+def test_dash_as_trace_import_input_is_standard_input(tmp_path):
+    src = tmp_path / "t.lackey"
+    src.write_bytes(lackey_text(5_000))
+    proc = run(emu_cmd("trace", "import", "lackey", "-", "-o", tmp_path / "t.npy"),
+               input=src.read_bytes())
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.decode() == f"{tmp_path / 't.npy'}: 5,000 records\n"
+    with open_trace(tmp_path / "t.npy") as a, open_trace(src) as b:
+        np.testing.assert_array_equal(next(a.chunks(1 << 30)).addr, next(b.chunks(1 << 30)).addr)
+
+
+def test_an_npz_from_dash_is_refused_as_from_dev_stdin(tmp_path):
+    p = tmp_path / "t.npz"
+    write_trace_npz(p, np.arange(10, dtype=np.uint64))
+    proc = run(emu_cmd("tlb", "-"), input=p.read_bytes())
+    assert proc.returncode == 2 and proc.stdout == b"", proc.stderr
+    assert proc.stderr.decode() == (
+        "emu: error: -: an .npz cannot be read from a pipe or FIFO (a zip keeps its directory "
+        "at its end): save it to a file, or stream .npy or lackey text\n")
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_an_npz_with_a_meta_member_runs_and_names_it(tmp_path, compress):
     c = synthetic_trace(50_000, seed=5)

@@ -5,6 +5,8 @@ file for the trace's lifetime, so a pipe (``cat t | emu tlb /dev/stdin``),
 a process substitution (``<(zcat t.gz)``), a named FIFO or a socket gives
 the readers exactly the bytes a regular file holding the same data would.
 The first bytes are peeked (:attr:`Source.head`) to decide the format.
+The path ``-`` is standard input, opened as ``/dev/stdin`` is (and named
+``-`` in messages).
 
 A regular file is read by position (``pread``), so it can be read any
 number of times, and by several readers at once.  A stream (pipe,
@@ -29,7 +31,7 @@ import numpy as np
 
 from emu.errors import TraceError
 
-__all__ = ["Source", "open_source", "FIFO_WAIT_S"]
+__all__ = ["Source", "open_source", "FIFO_WAIT_S", "STDIN"]
 
 #: seconds to wait for the first byte from a named FIFO before refusing it
 #: (nothing may be writing to it); an anonymous pipe always has its writer
@@ -37,6 +39,9 @@ FIFO_WAIT_S = 10.0
 
 #: bytes peeked to decide the format (the longest magic is 6 bytes)
 PEEK = 8
+
+#: the trace path that names standard input, as for most commands
+STDIN = "-"
 
 
 def _fspath(path) -> str:
@@ -236,7 +241,8 @@ def _peek(path: str, fd: int) -> bytes:
 
 
 def open_source(path) -> Source:
-    """Open the trace path ``path`` once and peek at its first bytes.
+    """Open the trace path ``path`` once and peek at its first bytes;
+    ``-`` (:data:`STDIN`) is standard input.
 
     Raises :class:`TraceError` naming the path for an empty path, a missing
     or unreadable file, a directory, a terminal or device, a FIFO nothing
@@ -245,15 +251,18 @@ def open_source(path) -> Source:
     path = _fspath(path)
     if path == "":
         raise TraceError("'': an empty path is not a trace file")
+    # NOTE: through /dev/stdin, not fd 0 itself: a pipe, a file or a terminal
+    # there is checked and read exactly as `emu tlb /dev/stdin` does
+    opened = "/dev/stdin" if path == STDIN else path
     try:
-        _kind(path, os.stat(path).st_mode)      # refuse a device before opening it
+        _kind(path, os.stat(opened).st_mode)    # refuse a device before opening it
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
         raise _cannot_read(path, e) from None
     try:
         # NOTE: O_NONBLOCK so that opening a FIFO with no writer returns at once
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
+        fd = os.open(opened, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
