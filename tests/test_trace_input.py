@@ -152,9 +152,41 @@ def test_a_fifo_nothing_writes_to_is_refused_in_time(tmp_path, monkeypatch):
     fifo = tmp_path / "idle.fifo"
     os.mkfifo(fifo)
     t = time.monotonic()
-    with pytest.raises(TraceError, match="nothing was written to this FIFO within 0.3 s"):
+    with pytest.raises(TraceError) as refused:
         open_trace(fifo)
     assert time.monotonic() - t < 5
+    assert str(refused.value) == (f"{fifo}: no program opened this FIFO for writing within "
+                                  "0.3 s (start the program that writes to it)")
+
+
+@pytest.mark.parametrize("data", [b"", b" L 1000,4\n S 2000,8\n"], ids=["nothing", "records"])
+def test_a_fifo_whose_writer_connects_in_time_is_waited_for_past_the_limit(
+        tmp_path, monkeypatch, data):
+    """A writer that opens the FIFO at once but writes (or closes) only
+    after the limit: its records are read, or its nothing is an empty trace."""
+    monkeypatch.setattr(trace_source, "FIFO_WAIT_S", 0.3)
+    fifo = tmp_path / "slow.fifo"
+    os.mkfifo(fifo)
+
+    def write():
+        with open(fifo, "wb") as f:         # connected as soon as emu opens the FIFO
+            time.sleep(1.0)
+            f.write(data)
+
+    writer = threading.Thread(target=write, daemon=True)
+    writer.start()
+    t = time.monotonic()
+    try:
+        if data:
+            with open_trace(fifo) as trace:
+                c = next(trace.chunks())
+            assert c.addr.tolist() == [0x1000, 0x2000] and c.kind.tolist() == [1, 2]
+        else:
+            with pytest.raises(TraceError, match="empty trace"):
+                open_trace(fifo)
+    finally:
+        writer.join(10)
+    assert time.monotonic() - t >= 0.9
 
 
 def test_a_fifo_whose_writer_closes_without_data_is_an_empty_trace(tmp_path):
