@@ -301,6 +301,7 @@ def open_source(path) -> Source:
         raise
     if not head:
         os.close(fd)
-        what = "the file is empty" if seekable else "nothing was read from the pipe"
+        what = "the file is empty: it holds no records" if seekable else \
+            "nothing was read from the pipe"
         raise TraceError(f"{path}: empty trace ({what})")
     return Source(path, fd, seekable, st.st_size if seekable else None, head)
