@@ -331,9 +331,9 @@ def test_an_npz_with_a_meta_member_runs_and_names_it(tmp_path, compress):
     assert a.returncode == 0 and b.returncode == 0, b.stderr
     assert counters(a.stdout) == counters(b.stdout)
     assert json.loads(a.stdout)["trace"]["ignored_members"] == []
-    assert json.loads(b.stdout)["trace"]["ignored_members"] == ["meta.npy"]
+    assert json.loads(b.stdout)["trace"]["ignored_members"] == ["meta"]
     table = run(emu_cmd("tlb", extra), text=True).stdout
-    assert "ignored     meta.npy" in table, table
+    assert "ignored     meta\n" in table, table
 
 
 def test_an_npz_missing_addr_is_refused_in_one_line(tmp_path):
@@ -341,7 +341,7 @@ def test_an_npz_missing_addr_is_refused_in_one_line(tmp_path):
     np.savez(p, address=np.arange(5, dtype=np.uint64), meta=np.zeros(2))
     proc = run(emu_cmd("tlb", p), text=True)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
-    assert "no array 'addr'" in proc.stderr and "address.npy, meta.npy" in proc.stderr
+    assert "no array 'addr'" in proc.stderr and "(arrays found: address, meta)" in proc.stderr
 
 
 @pytest.mark.parametrize("crc32", ["isal", "zlib"])
