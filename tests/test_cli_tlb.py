@@ -338,6 +338,10 @@ def _case(tmp_path, which):
         lines[350_000] = "I  0401ab70;3"
         p = _lackey(t, "deep.txt", "\n".join(lines) + "\n")
         return ["tlb", p], [f"{p}:350001", "malformed lackey line"]
+    if which == "comments-only-lackey":
+        p = _lackey(t, "comments.txt", "==4242== Lackey, an example Valgrind tool\n\n  \n")
+        return ["tlb", p], [f"{p}: empty trace (it holds no records, only valgrind messages "
+                            "or blank lines)"]
     if which == "npz-without-addr":
         p = t / "noaddr.npz"
         np.savez(p, kind=np.zeros(3, np.uint8))
@@ -381,7 +385,8 @@ def _case(tmp_path, which):
     raise KeyError(which)
 
 
-BAD_INPUTS = ["missing", "directory", "empty-text", "empty-npz", "malformed-lackey",
+BAD_INPUTS = ["missing", "directory", "empty-text", "comments-only-lackey", "empty-npz",
+              "malformed-lackey",
               "malformed-lackey-gz", "malformed-lackey-deep", "npz-without-addr", "float-addr",
               "float32-addr-npy", "kind-7", "size-0", "size-0-lackey", "entries-not-divisible",
               "page-size-3000", "page-size-64X", "unknown-policy", "unknown-kinds", "entries-0", "entries-abc",
@@ -394,7 +399,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, which):
     assert_usage_error(run_cli(*args), *needles)
 
 
-@pytest.mark.parametrize("which", ["missing", "empty-text", "malformed-lackey",
+@pytest.mark.parametrize("which", ["missing", "empty-text", "comments-only-lackey",
+                                   "malformed-lackey",
                                    "malformed-lackey-gz", "malformed-lackey-deep",
                                    "size-0-lackey"])
 def test_trace_import_bad_input_leaves_destination_untouched(tmp_path, which):

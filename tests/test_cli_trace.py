@@ -1,16 +1,23 @@
 """``emu trace import`` end to end (``emu/cli/trace.py``): what a killed
-import left beside its output is removed by the next import of that output."""
+import left beside its output is removed by the next import of that output;
+an output that is not a regular file (a device, a FIFO, a folder) is refused
+before anything is written, and a symlink's file is written, the link kept."""
 
 from __future__ import annotations
 
 import os
 import signal
+import stat
+import subprocess
 import threading
 import time
 
 import numpy as np
+import pytest
 
-from clirun import popen_cli, run_cli
+from clirun import EMU, assert_usage_error, cli_env, popen_cli, run_cli
+from emu.errors import EmuError
+from emu.run.files import write_text
 
 
 def lackey(records: int) -> bytes:
@@ -58,3 +65,85 @@ def test_leftovers_of_a_killed_import_are_removed_by_the_next_one(tmp_path):
     assert (tmp_path / ".other.npz.abcd1234.tmp").exists()        # another output's: kept
     with np.load(out) as z:
         assert len(z["addr"]) == 1000
+
+
+def _special_targets(d) -> dict:
+    """{name: (target, what the refusal says)} of outputs no file may replace."""
+    os.mkfifo(d / "out.fifo")
+    (d / "to-fifo").symlink_to("out.fifo")
+    (d / "folder").mkdir()
+    (d / "held").write_bytes(b"kept")
+    (d / "to-fd").symlink_to("/proc/self/fd/1")       # stdout, a file (run() gives it one)
+    return {"fifo": (d / "out.fifo", "is a FIFO, not a regular file"),
+            "symlink to a fifo": (d / "to-fifo", "is a symlink to out.fifo, a FIFO"),
+            "folder": (d / "folder", "is a folder; give the name of the file to write"),
+            "open file": (d / "to-fd", "names an open file")}
+
+
+def _lstat_all(d) -> dict:
+    return {p.name: (p.lstat().st_mode, p.lstat().st_ino) for p in d.iterdir()}
+
+
+@pytest.mark.parametrize("target", ["fifo", "symlink to a fifo", "folder", "open file"])
+def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_is_written(
+        tmp_path, target):
+    src = tmp_path / "in.txt"
+    src.write_bytes(lackey(10))
+    out, needle = _special_targets(tmp_path)[target]
+    before = _lstat_all(tmp_path)
+    with open(tmp_path / "held", "r+b") as stdout:
+        proc = subprocess.run(EMU + ["trace", "import", "lackey", str(src), "-o", str(out)],
+                              stdout=stdout, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+                              env=cli_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"emu: error: {out}: {needle}"), proc.stderr
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert _lstat_all(tmp_path) == before                  # nothing replaced, nothing left
+    assert (tmp_path / "held").read_bytes() == b"kept"
+
+
+def test_a_character_device_output_is_refused(tmp_path):
+    dev = tmp_path / "null"
+    try:
+        os.mknod(dev, 0o600 | stat.S_IFCHR, os.makedev(1, 3))    # a /dev/null of its own
+    except PermissionError:
+        pytest.skip("making a device node needs root")
+    src = tmp_path / "in.txt"
+    src.write_bytes(lackey(10))
+    proc = run_cli("trace", "import", "lackey", src, "-o", dev)
+    assert_usage_error(proc, f"{dev}: is a character device, not a regular file; emu writes "
+                             "only to a file it can replace as a whole")
+    assert stat.S_ISCHR(dev.lstat().st_mode) and sorted(os.listdir(tmp_path)) == ["in.txt", "null"]
+
+
+def test_an_output_symlink_keeps_its_link_and_gets_its_file_written(tmp_path):
+    src = tmp_path / "in.txt"
+    src.write_bytes(lackey(10))
+    (tmp_path / "store").mkdir()
+    (tmp_path / "store" / "t.npz").write_bytes(b"old")
+    link = tmp_path / "t.npz"
+    link.symlink_to("store/t.npz")
+    done = run_cli("trace", "import", "lackey", src, "-o", link)
+    assert done.returncode == 0, done.stderr
+    assert os.readlink(link) == "store/t.npz"
+    with np.load(tmp_path / "store" / "t.npz") as z:
+        assert len(z["addr"]) == 10
+    assert sorted(os.listdir(tmp_path)) == ["in.txt", "store", "t.npz"]
+    assert os.listdir(tmp_path / "store") == ["t.npz"]
+
+
+def test_the_shared_atomic_write_refuses_and_follows_links_alike(tmp_path):
+    """What ``emu report -o``, ``emu config dump -o`` and the plots write
+    through (:func:`emu.run.files.atomic_path`)."""
+    targets = _special_targets(tmp_path)
+    for out, needle in targets.values():
+        with pytest.raises(EmuError, match=f"^{out}: {needle}"):
+            write_text(out, "x")
+    (tmp_path / "real.toml").write_text("old")
+    (tmp_path / "link.toml").symlink_to("real.toml")
+    write_text(tmp_path / "link.toml", "new")
+    assert os.readlink(tmp_path / "link.toml") == "real.toml"
+    assert (tmp_path / "real.toml").read_text() == "new"
+    proc = run_cli("config", "dump", "-o", tmp_path / "out.fifo")
+    assert_usage_error(proc, f"{tmp_path / 'out.fifo'}: is a FIFO, not a regular file")
+    assert stat.S_ISFIFO((tmp_path / "out.fifo").lstat().st_mode)

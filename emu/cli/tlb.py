@@ -15,7 +15,8 @@ def add_tlb_parser(sub) -> None:
                        description="Simulate one TLB over a trace (.npz, .npy, valgrind lackey "
                                    "text or gzip). Without TRACE, runs the shipped trace of a "
                                    "real program.")
-    p.add_argument("trace", nargs="?", help="trace file (default: the shipped real trace)")
+    p.add_argument("trace", nargs="?",
+                   help="trace file, or - for standard input (default: the shipped real trace)")
     p.add_argument("--entries", type=int_arg, default=64, help="TLB entries (default 64)")
     p.add_argument("--ways", type=int_arg, default=None,
                    help="ways per set (default: fully associative)")

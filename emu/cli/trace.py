@@ -18,8 +18,12 @@ def add_trace_parser(sub) -> None:
                                       "addr, kind, size: nothing to decompress when read back.")
     imp.add_argument("format", choices=["lackey"], help="input format")
     imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip; "
-                                   "a file, a pipe such as /dev/stdin, or a FIFO)")
-    imp.add_argument("-o", "--output", required=True, help="output .npz or .npy")
+                                   "a file, - for standard input, a pipe such as /dev/stdin, "
+                                   "or a FIFO)")
+    imp.add_argument("-o", "--output", required=True,
+                     help="output .npz or .npy, written atomically: a regular file or a new "
+                          "one (a symlink's file is written; a device such as /dev/null, a "
+                          "FIFO or a folder is refused)")
     imp.set_defaults(func=cmd_trace_import)
 
 

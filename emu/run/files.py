@@ -7,6 +7,12 @@ at worst a temporary file, ``.NAME.XXXXXXXX.tmp``, that
 :func:`emu.run.outdir.remove_leftovers` removes).  A run folder as a whole
 is replaced by :class:`emu.run.outdir.Stage`; its ``summary.json`` is
 written last: :func:`read_summary` finds it only once the run is complete.
+
+Only a regular file is replaced so (:func:`replaceable_path`): a symlink
+has the file it names written (the link stays, as a result folder's link
+does), and a device (``/dev/null``), a FIFO, a socket or a folder is
+refused before anything is written, since a rename would put a regular file
+in its place.
 """
 
 from __future__ import annotations
@@ -15,7 +21,9 @@ import contextlib
 import csv
 import io
 import json
+import errno
 import os
+import stat
 import tempfile
 from typing import Iterator, Optional
 
@@ -31,11 +39,65 @@ def temporary_name(name: str, suffix: str = "") -> str:
     return f".{name}.{'X' * RANDOM_CHARS}.tmp{suffix}"
 
 
+#: what a path that is not a regular file is, by the type bits of its mode
+_NOT_REGULAR = {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+                stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket"}
+
+
+def replaceable_path(path, error: type = EmuError) -> str:
+    """The file an atomic write of ``path`` renames its temporary over:
+    ``path`` itself when nothing is there yet or a regular file is; the
+    file a symlink resolves to (the link stays, as a result folder's link
+    does: :class:`emu.run.outdir.Stage`).
+
+    Anything else is refused in one line (``error``, naming ``path``) before
+    anything is written: renaming over a device (``/dev/null``), a FIFO or a
+    socket would put a regular file in its place, a folder cannot be
+    replaced by a file at all, and a file named by an open file descriptor
+    (``/dev/stdout``, ``/dev/fd/N``) is another process's to replace."""
+    path = os.fspath(path)
+    try:
+        mode = os.stat(path).st_mode            # what the path names, links followed
+    except FileNotFoundError:
+        mode = None                             # nothing there yet (or a dangling link)
+    except OSError as err:
+        reason = "a symlink loop" if err.errno == errno.ELOOP else (err.strerror or str(err))
+        raise error(f"{path}: cannot write ({reason})") from None
+    named = f"is a symlink to {os.readlink(path)}," if os.path.islink(path) else "is"
+    if mode is not None and stat.S_ISDIR(mode):
+        raise error(f"{path}: {named} a folder; give the name of the file to write")
+    if mode is not None and not stat.S_ISREG(mode):
+        what = _NOT_REGULAR.get(stat.S_IFMT(mode), "a special file")
+        raise error(f"{path}: {named} {what}, not a regular file; emu writes only to a file "
+                    "it can replace as a whole")
+    if _names_an_open_file(path):
+        raise error(f"{path}: names an open file (/proc/PID/fd/N), not a path emu can replace "
+                    "as a whole; give the file's own path")
+    return os.path.realpath(path)
+
+
+def _names_an_open_file(path: str) -> bool:
+    """Whether ``path`` resolves through ``/proc/PID/fd`` (``/dev/stdout``,
+    ``/dev/fd/N``): the file there is whatever a descriptor holds open, and
+    its "path" (``pipe:[N]``, a deleted file's) may be no path at all."""
+    p = os.path.abspath(path)
+    for _ in range(40):                         # the kernel's limit of links followed
+        folder = os.path.realpath(os.path.dirname(p))
+        if folder == "/proc" or folder.startswith("/proc/"):
+            return True
+        if not os.path.islink(p):
+            return False
+        p = os.path.join(folder, os.readlink(p))
+    return False
+
+
 @contextlib.contextmanager
 def atomic_path(path, suffix: str = "") -> Iterator[str]:
-    """Yield a temporary path beside ``path`` (:func:`temporary_name`); rename
-    it over ``path`` on success."""
-    path = os.fspath(path)
+    """Yield a temporary path beside the file ``path`` names
+    (:func:`temporary_name`); rename it over that file on success.  Raises
+    EmuError, before anything is written, when ``path`` is not a file that
+    can be replaced so (:func:`replaceable_path`)."""
+    path = replaceable_path(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     head, _, tail = temporary_name(os.path.basename(path), suffix).rpartition("X" * RANDOM_CHARS)

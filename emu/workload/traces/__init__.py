@@ -2,7 +2,7 @@
 
 A trace is a sequence of records ``(addr, kind, size)``
 (:mod:`~emu.workload.traces.base`).  A trace path is opened once
-(:mod:`~emu.workload.traces.source`), so a pipe, ``/dev/stdin``, a process
+(:mod:`~emu.workload.traces.source`), so a pipe (``-`` or ``/dev/stdin``), a process
 substitution or a FIFO reads exactly as a file would; the format is decided
 by the first bytes, magic bytes first and extension second
 (:func:`open_trace`).  Three formats, one module each, every one read in

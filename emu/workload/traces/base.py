@@ -273,8 +273,9 @@ class Trace:
     Attributes: ``path`` (str), ``format`` (``'npz'``, ``'npy'`` or
     ``'lackey'``), ``n_records`` (the record count, or ``None`` for lackey
     text, whose length is only known once it has been read) and
-    ``ignored_members`` (the names of the members of an ``.npz`` that are
-    not trace arrays, sorted; empty for other formats).
+    ``ignored_members`` (the keys of the members of an ``.npz`` that are
+    not trace arrays, as ``np.load`` names them, sorted; empty for other
+    formats).
 
     The trace keeps its one open file (:class:`~emu.workload.traces.source.Source`)
     until :meth:`close`, the end of a ``with`` block, or garbage collection.

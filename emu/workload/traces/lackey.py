@@ -181,13 +181,16 @@ class _LackeyTrace(Trace):
     def __init__(self, source: Source, gz: bool):
         self._gz = gz
         super().__init__(source, "lackey", None)
-        # Parse the first block now, so that a file that is not lackey text at
-        # all (or a corrupt gzip stream) is refused by open_trace itself; the
-        # first reading of the trace goes on from there (a pipe is read once).
+        # Parse up to the first block holding a record now, so that a file
+        # that is not lackey text at all (or a corrupt gzip stream), and one
+        # holding no record (only valgrind messages and blank lines, as an
+        # empty file holds none), is refused by open_trace itself; the first
+        # reading of the trace goes on from there (a pipe is read once).
         self._pending = self._parsed(first_block=1 << 16)
-        self._first = next(self._pending, None)
+        self._first = next((block for block in self._pending if len(block[0])), None)
         if self._first is None:
-            raise TraceError(f"{source.path}: empty trace (the gzip stream holds no data)")
+            raise TraceError(f"{source.path}: empty trace (it holds no records, only valgrind "
+                             "messages or blank lines)")
 
     def _open(self) -> BinaryIO:
         raw = self.source.reader()
@@ -261,7 +264,7 @@ class _LackeyTrace(Trace):
         if parsed is None:                  # read again from the start
             parsed, first = self._parsed(), None
         try:
-            if first is not None and len(first[0]):
+            if first is not None:
                 yield first
             for addr, kind, size in parsed:
                 if len(addr):

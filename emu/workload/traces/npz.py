@@ -2,7 +2,8 @@
 
 The trace arrays are ``addr`` (required), ``kind`` (optional: absent means
 every record is a load) and ``size`` (optional).  Any other member (a
-``meta`` array kept for provenance, a README) is ignored and named in
+``meta`` array kept for provenance, a README) is ignored and named, by its
+key as ``np.load`` gives it (``meta``, not ``meta.npy``), in
 :attr:`Trace.ignored_members`.
 
 Every member is read in bounded memory, window by window: a stored
@@ -132,7 +133,9 @@ def _open_zip(source: Source) -> zipfile.ZipFile:
 
 
 def _trace_members(path: str, zf: zipfile.ZipFile) -> tuple:
-    """``({key: ZipInfo} of the trace arrays, [names of the other members])``."""
+    """``({key: ZipInfo} of the trace arrays, [keys of the other members])``:
+    members are named by their keys, as ``np.load`` names them (``meta``
+    for ``meta.npy``)."""
     members, ignored = {}, []
     for info in zf.infolist():
         name = info.filename
@@ -140,10 +143,10 @@ def _trace_members(path: str, zf: zipfile.ZipFile) -> tuple:
         if key in _FIELDS:
             members[key] = info
         else:
-            ignored.append(name)
+            ignored.append(key)
     if "addr" not in members:
-        found = ", ".join(sorted(zf.namelist())) or "none"
-        raise TraceError(f"{path}: npz has no array 'addr' (members found: {found})")
+        found = ", ".join(sorted([*members, *ignored])) or "none"
+        raise TraceError(f"{path}: npz has no array 'addr' (arrays found: {found})")
     return members, ignored
 
 

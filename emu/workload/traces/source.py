@@ -5,6 +5,8 @@ file for the trace's lifetime, so a pipe (``cat t | emu tlb /dev/stdin``),
 a process substitution (``<(zcat t.gz)``), a named FIFO or a socket gives
 the readers exactly the bytes a regular file holding the same data would.
 The first bytes are peeked (:attr:`Source.head`) to decide the format.
+The path ``-`` is standard input, opened as ``/dev/stdin`` is (and named
+``-`` in messages).
 
 A regular file is read by position (``pread``), so it can be read any
 number of times, and by several readers at once.  A stream (pipe,
@@ -13,8 +15,9 @@ in front of the rest (:meth:`Source.reader`).
 
 Refused, in one line naming the path (:class:`TraceError`): ``''``, a
 directory, a terminal, a character or block device (``/dev/zero``,
-``/dev/null``), and a named FIFO that nothing writes to within
-:data:`FIFO_WAIT_S` seconds.
+``/dev/null``), and a named FIFO that no program opens for writing within
+:data:`FIFO_WAIT_S` seconds (one whose writer has connected is waited for,
+however long it takes to write).
 """
 from __future__ import annotations
 
@@ -29,14 +32,18 @@ import numpy as np
 
 from emu.errors import TraceError
 
-__all__ = ["Source", "open_source", "FIFO_WAIT_S"]
+__all__ = ["Source", "open_source", "FIFO_WAIT_S", "STDIN"]
 
-#: seconds to wait for the first byte from a named FIFO before refusing it
-#: (nothing may be writing to it); an anonymous pipe always has its writer
+#: seconds to wait for a writer of a named FIFO to connect before refusing it
+#: (nothing may ever write to it); one that has connected is waited for without
+#: limit, as an anonymous pipe (which always has its writer) is
 FIFO_WAIT_S = 10.0
 
 #: bytes peeked to decide the format (the longest magic is 6 bytes)
 PEEK = 8
+
+#: the trace path that names standard input, as for most commands
+STDIN = "-"
 
 
 def _fspath(path) -> str:
@@ -213,17 +220,35 @@ def _is_named_fifo(fd: int, mode: int) -> bool:
         return True
 
 
-def _wait_for_writer(path: str, fd: int) -> None:
-    """Wait up to FIFO_WAIT_S for data (or a writer that came and went)."""
+def _wait_for_writer(path: str, fd: int) -> bytes:
+    """Wait for a writer of the named FIFO ``fd`` (opened non-blocking);
+    return the first bytes read while waiting (perhaps none).
+
+    Data, or a writer that came and went, ends the wait at once.  Past
+    FIFO_WAIT_S, a writer that has connected but written nothing yet (a
+    program still starting, a slow decompressor) is waited for without
+    limit; a FIFO no program has opened for writing is refused, so that
+    ``emu tlb FIFO`` never hangs on a FIFO nothing will write to."""
     poller = select.poll()
     poller.register(fd, select.POLLIN)
-    if not poller.poll(FIFO_WAIT_S * 1000):
-        raise TraceError(f"{path}: nothing was written to this FIFO within {FIFO_WAIT_S:g} s "
-                         "(is a program writing to it?)")
+    if poller.poll(FIFO_WAIT_S * 1000):
+        return b""
+    # NOTE: on Linux a non-blocking read of a FIFO gives EOF when no writer
+    # is connected, and EAGAIN when one is but has written nothing yet
+    try:
+        first = os.read(fd, PEEK)
+    except BlockingIOError:
+        return b""                                  # a writer: the blocking read waits for it
+    except OSError as e:
+        raise _cannot_read(path, e) from None
+    if not first:
+        raise TraceError(f"{path}: no program opened this FIFO for writing within "
+                         f"{FIFO_WAIT_S:g} s (start the program that writes to it)")
+    return first
 
 
-def _peek(path: str, fd: int) -> bytes:
-    head = b""
+def _peek(path: str, fd: int, head: bytes = b"") -> bytes:
+    """``head`` and what follows it, up to PEEK bytes in all."""
     try:
         while len(head) < PEEK:
             more = os.read(fd, PEEK - len(head))
@@ -236,24 +261,28 @@ def _peek(path: str, fd: int) -> bytes:
 
 
 def open_source(path) -> Source:
-    """Open the trace path ``path`` once and peek at its first bytes.
+    """Open the trace path ``path`` once and peek at its first bytes;
+    ``-`` (:data:`STDIN`) is standard input.
 
     Raises :class:`TraceError` naming the path for an empty path, a missing
-    or unreadable file, a directory, a terminal or device, a FIFO nothing
-    writes to (within :data:`FIFO_WAIT_S`), and an empty file or stream.
+    or unreadable file, a directory, a terminal or device, a FIFO no program
+    opens for writing (within :data:`FIFO_WAIT_S`), and an empty file or stream.
     """
     path = _fspath(path)
     if path == "":
         raise TraceError("'': an empty path is not a trace file")
+    # NOTE: through /dev/stdin, not fd 0 itself: a pipe, a file or a terminal
+    # there is checked and read exactly as `emu tlb /dev/stdin` does
+    opened = "/dev/stdin" if path == STDIN else path
     try:
-        _kind(path, os.stat(path).st_mode)      # refuse a device before opening it
+        _kind(path, os.stat(opened).st_mode)    # refuse a device before opening it
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
         raise _cannot_read(path, e) from None
     try:
         # NOTE: O_NONBLOCK so that opening a FIFO with no writer returns at once
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
+        fd = os.open(opened, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
@@ -261,10 +290,9 @@ def open_source(path) -> Source:
     try:
         st = os.fstat(fd)
         seekable = _kind(path, st.st_mode) == "file"
-        if _is_named_fifo(fd, st.st_mode):
-            _wait_for_writer(path, fd)
+        first = _wait_for_writer(path, fd) if _is_named_fifo(fd, st.st_mode) else b""
         os.set_blocking(fd, True)
-        head = os.pread(fd, PEEK, 0) if seekable else _peek(path, fd)
+        head = os.pread(fd, PEEK, 0) if seekable else _peek(path, fd, first)
     except OSError as e:
         os.close(fd)
         raise _cannot_read(path, e) from None
@@ -273,6 +301,7 @@ def open_source(path) -> Source:
         raise
     if not head:
         os.close(fd)
-        what = "the file is empty" if seekable else "nothing was read from the pipe"
+        what = "the file is empty: it holds no records" if seekable else \
+            "nothing was read from the pipe"
         raise TraceError(f"{path}: empty trace ({what})")
     return Source(path, fd, seekable, st.st_size if seekable else None, head)

@@ -3,7 +3,10 @@ text converted to either.
 
 Every writer goes through :func:`_atomic_write`: the file is written to a
 temporary file beside its destination, ``.NAME.PID.XXXXXXXX.tmp``, and moved
-over it once complete, so on any error the destination is left as it was and
+over it once complete (a symlink's file is written, the link stays; a
+destination that is not a regular file, ``/dev/null``, a FIFO or a folder,
+is refused before anything is written:
+:func:`emu.run.files.replaceable_path`), so on any error the destination is left as it was and
 no temporary file remains.  A process killed while writing cannot remove its
 temporaries; the next write into the same directory removes those whose
 process is gone (:func:`remove_stale_temporaries`).  Inputs are validated as
@@ -28,6 +31,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from emu.errors import TraceError
+from emu.run.files import replaceable_path
 from emu.workload.traces.base import (
     _FIELDS,
     KIND_LOAD,
@@ -89,13 +93,15 @@ def remove_stale_temporaries(directory: str) -> list:
 
 
 def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(f)`` on a temporary file in ``path``'s directory, then
-    move it over ``path`` with ``os.replace``.  On any error the temporary
-    file is removed and ``path`` is left as it was.  Stale temporaries of
-    killed writers are removed from the directory first."""
-    remove_stale_temporaries(os.path.dirname(os.path.abspath(path)))
+    """Call ``write(f)`` on a temporary file beside the file ``path`` names
+    (:func:`~emu.run.files.replaceable_path`), then move it over that file
+    with ``os.replace``.  On any error the temporary file is removed and the
+    file is left as it was.  Stale temporaries of killed writers are removed
+    from the directory first."""
+    target = replaceable_path(path, TraceError)
+    remove_stale_temporaries(os.path.dirname(target))
     for _ in range(100):
-        tmp = _temporary_path(path)
+        tmp = _temporary_path(target)
         try:
             # O_EXCL: never clobber; mode 0o666 so the umask applies as usual
             fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
@@ -111,7 +117,7 @@ def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as e:
         try:
             os.unlink(tmp)
