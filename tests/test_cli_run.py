@@ -190,6 +190,25 @@ def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():
     assert p.stderr.strip() == ""
 
 
+def test_default_run_applies_a_pfn_cache_key_to_the_rows_with_the_cache_and_says_so():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.pfn_cache_entries=128", "--json")
+    runs = json_of(p)["runs"]
+    assert [r["value"] for r in runs] == AS_THEY_RAN          # no row left out
+    assert [r["summary"]["config"]["kvm"]["pfn_cache_entries"] for r in runs] == [256] * 6 + [128]
+    assert note_of(p) == (
+        "emu: note: --set kvm.pfn_cache_entries does not apply to " + ", ".join(AS_THEY_RAN[:5])
+        + " and " + AS_THEY_RAN[5] + " (it sizes the pfn cache, and kvm.pfn_source is 'gup'): "
+        "they run without it")
+    # where no row has the cache, it does nothing anywhere: refused as in a file
+    assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "kvm.pfn_cache_entries=128",
+                               "--set", "kvm.pfn_source=gup", timeout=QUICK),
+                       "emu: error: kvm.pfn_cache_entries: it sizes the pfn cache, and "
+                       "kvm.pfn_source is 'gup'; set pfn_source = 'pfn-cache' or leave it 256")
+    for key in ("machine.hwater=40", "sim.miss_log_max=5"):
+        assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                                   key, timeout=QUICK), key.partition("=")[0] + ": it bounds")
+
+
 def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
     p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.tid_scheme=tid01", "--json")
     c = json_of(p)

@@ -144,7 +144,7 @@ def test_full_example():
         7, 12.5, "full example", "Does every key load?")
     assert s.machine == Machine(core="440", cpus=4, clock_mhz=533, micro_tlb=True, hwater=60)
     assert s.kvm == KVM(strategy="shadow-modified", tid_scheme="swap-pid", handler="c",
-                        hypothetical=False, pfn_source="gup",
+                        hypothetical=False, pfn_source="pfn-cache",
                         pfn_cache_entries=64, pfn_cache_policy="fifo",
                         guest_tlb_walk="hashed", batch_tlbwe=True)
     assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
@@ -663,9 +663,36 @@ def test_strategies_allowed_on_e500(strategy):
     assert s.kvm.strategy == strategy
 
 
-def test_hwater_is_ignored_on_e500():
-    s = scenario_from_dict({"machine": {"core": "e500", "hwater": 10}})
-    assert s.machine.hwater == 10
+@pytest.mark.parametrize("data,message", [
+    ({"machine": {"core": "e500", "hwater": 10}},
+     "machine.hwater: it bounds the 440's round robin, and machine.core is 'e500', whose TLB0 "
+     "set comes from the address; set core = '440' or leave it 62"),
+    ({"kvm": {"pfn_source": "gup", "pfn_cache_entries": 128}},
+     "kvm.pfn_cache_entries: it sizes the pfn cache, and kvm.pfn_source is 'gup'; set "
+     "pfn_source = 'pfn-cache' or leave it 256"),
+    ({"kvm": {"pfn_source": "pin-all", "pfn_cache_policy": "fifo"}},
+     "kvm.pfn_cache_policy: it picks the pfn cache's victims, and kvm.pfn_source is 'pin-all'; "
+     "set pfn_source = 'pfn-cache' or leave it 'lru'"),
+    ({"sim": {"miss_log_max": 5}},
+     "sim.miss_log_max: it bounds the per-miss log, and sim.miss_log is false; set miss_log = "
+     "true or leave it 100000"),
+], ids=["hwater-e500", "cache-entries-gup", "cache-policy-pin-all", "log-max-no-log"])
+def test_a_key_that_does_nothing_where_it_is_set_is_refused(data, message):
+    assert error_of(data) == message
+
+
+def test_keys_that_do_nothing_are_accepted_at_their_defaults_and_where_they_apply():
+    # a default never triggers the refusal (a dumped e500 scenario holds hwater = 62)
+    s = scenario_from_dict({"machine": {"core": "e500", "hwater": 62},
+                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "gup",
+                                    "pfn_cache_entries": 256, "pfn_cache_policy": "lru"},
+                            "sim": {"miss_log_max": 100_000}})
+    assert (s.machine.hwater, s.kvm.pfn_cache_entries) == (62, 256)
+    s = scenario_from_dict({"machine": {"hwater": 40},
+                            "kvm": {"pfn_cache_entries": 8, "pfn_cache_policy": "fifo"},
+                            "sim": {"miss_log": True, "miss_log_max": 5}})
+    assert (s.machine.hwater, s.kvm.pfn_cache_entries, s.kvm.pfn_cache_policy,
+            s.sim.miss_log_max) == (40, 8, "fifo", 5)
 
 
 def test_micro_tlb_on_e500():
