@@ -271,6 +271,34 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     note = note_of(p)
     assert note.startswith("emu: note: hypothetical: shadow-modified (C) left out") and \
         "tlb_index = 'hardware'" in note, note
+    # the designs e500 kernels shipped did not run on such a core: hypothetical, saying why
+    assert [r["value"] for r in json_of(p)["runs"]] == [
+        "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware",
+        "hypothetical: e500-shadow-ids dd9ebf1f (C) on tlb_index=hardware",
+        "hypothetical: direct (C) on tlb_index=hardware",
+        "hypothetical: proposal: direct + asm + pfn-cache on tlb_index=hardware"]
+
+
+def test_default_run_never_labels_a_design_as_it_shipped_hypothetical():
+    # on the 440 every row shipped or is the proposal: kvm.hypothetical does nothing
+    assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "kvm.hypothetical=true",
+                               timeout=QUICK),
+                       "emu: error: kvm.hypothetical: it allows only a TID era a design never "
+                       "ran with, or any on the e500: a design as it shipped, or the proposal, "
+                       "is not hypothetical; shadow 2.6.26 (guest-tid, C) runs as set without "
+                       "it: leave it false")
+    # on the e500 the designs KVM shipped run without it, and the note says so
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                "kvm.hypothetical=true", "--json")
+    runs = json_of(p)["runs"]
+    assert [r["value"] for r in runs[:2]] == ["e500-flush-on-put 46f43c6e (C)",
+                                               "e500-shadow-ids dd9ebf1f (C)"]
+    assert [r["summary"]["design"]["hypothetical"] for r in runs] == [False] * 2 + [True] * 3
+    assert note_of(p) == (
+        "emu: note: --set kvm.hypothetical does not apply to e500-flush-on-put 46f43c6e (C) "
+        "and e500-shadow-ids dd9ebf1f (C) (it allows only a TID era a design never ran with, "
+        "or any on the e500: a design as it shipped, or the proposal, is not hypothetical): "
+        "they run without it")
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():

@@ -569,6 +569,44 @@ def test_hypothetical_runs_any_era_and_says_so(data):
     assert design(s.machine, s.kvm).label.startswith("hypothetical: ")
 
 
+NOT_HYPOTHETICAL = ("kvm.hypothetical: it allows only a TID era a design never ran with, or any "
+                    "on the e500: a design as it shipped, or the proposal, is not hypothetical; ")
+
+
+@pytest.mark.parametrize("data, label", [
+    ({"kvm": {"strategy": "shadow", "pfn_source": "gup"}}, "shadow 2.6.26 (guest-tid, C)"),
+    ({"kvm": {"strategy": "shadow-modified", "tid_scheme": "swap-pid", "pfn_source": "gup"}},
+     "shadow-modified 49dd2c49 (swap-pid, C)"),
+    ({"kvm": {"handler": "asm"}}, "proposal: direct + asm + pfn-cache"),
+    ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids"}},
+     "e500-shadow-ids dd9ebf1f (C)"),
+])
+def test_hypothetical_is_refused_for_a_design_as_it_shipped_and_the_proposal(data, label):
+    data["kvm"]["hypothetical"] = True
+    assert error_of(data) == NOT_HYPOTHETICAL + f"{label} runs as set without it: leave it false"
+
+
+def test_hypothetical_is_accepted_where_the_design_is_hypothetical_anyway():
+    # the e500 default comparison marks its shadow row so; a core whose tlbwe
+    # ignores the index is a machine that never existed, whatever the design
+    for data in ({"machine": {"core": "e500"}, "kvm": {"strategy": "shadow-modified"}},
+                 {"kvm": {"strategy": "direct-noflush"}},
+                 {"machine": {"core": "e500", "tlb_index": "hardware"},
+                  "kvm": {"strategy": "e500-shadow-ids"}}):
+        marked = scenario_from_dict(dict(data, kvm=dict(data["kvm"], hypothetical=True)))
+        plain = scenario_from_dict(data)
+        assert design(marked.machine, marked.kvm) == design(plain.machine, plain.kvm)
+        assert design(plain.machine, plain.kvm).hypothetical
+
+
+def test_a_core_whose_tlbwe_ignores_the_index_says_so_in_the_label():
+    s = scenario_from_dict({"machine": {"core": "e500", "tlb_index": "hardware"},
+                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "gup"}})
+    d = design(s.machine, s.kvm)
+    assert (d.row_label, d.commit, d.hypothetical) == (
+        "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware", "46f43c6e", True)
+
+
 @pytest.mark.parametrize("strategy, scheme", [
     ("shadow", "guest-tid"), ("shadow-modified", "guest-tid"), ("shadow-modified", "swap-pid"),
     ("shadow-modified", "tid01"), ("direct", "tid01"), ("direct-save-on-switch", "tid01"),

@@ -305,8 +305,9 @@ class KVM:
     handler: Optional[str] = param(
         None, Choice(HANDLERS), "the miss handler: a full exit to C (default: every shipped "
         "design) or the proposed assembly fast path", optional=True)
-    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with "
-                                              "(the run is labelled hypothetical)")
+    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with, or "
+                                              "any on the e500 (labelled hypothetical; "
+                                              "refused where none is needed)")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
                             "where a fill finds the host page frame")
     pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
@@ -449,15 +450,35 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
                           "are invisible to software; set micro_tlb = false or core = '440'")
 
 
+#: Why ``kvm.hypothetical = true`` is refused where the design needs none of it.
+_NOT_HYPOTHETICAL = ("it allows only a TID era a design never ran with, or any on the e500: "
+                     "a design as it shipped, or the proposal, is not hypothetical")
+
+
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
     with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
     whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
-    that never existed) it is labelled hypothetical."""
-    d = strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
-                           kvm.pfn_source, kvm.hypothetical)
-    if machine.tlb_index == "hardware" and not d.hypothetical:
-        d = dataclasses.replace(d, hypothetical=True, label="hypothetical: " + d.label)
+    that never existed) it is labelled hypothetical, the label saying why.
+
+    ``kvm.hypothetical = true`` where the design resolves without it to a
+    machine that existed (or to the proposal) would only relabel it: refused
+    (:class:`UnusedKey`).  Where the design is hypothetical anyway, it changes
+    nothing and is accepted (the e500 default comparison marks its shadow row so).
+    """
+    args = (kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler, kvm.pfn_source)
+    d = strategies.resolve(*args, kvm.hypothetical)
+    if machine.tlb_index == "hardware":
+        text = d.label.removeprefix("hypothetical: ") + " on tlb_index=hardware"
+        return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
+    if kvm.hypothetical:
+        try:
+            plain = strategies.resolve(*args)
+        except ConfigError:             # an era the design never ran with: it needs the key
+            return d
+        if not plain.hypothetical:
+            raise UnusedKey("kvm.hypothetical", _NOT_HYPOTHETICAL,
+                            f"{plain.row_label} runs as set without it: leave it false")
     return d
 
 
