@@ -9,6 +9,7 @@ import re
 import pytest
 
 from clirun import assert_usage_error, run_cli
+from emu.params.load import tomllib
 from emu.teach.exercise import EXERCISE_TOML, exercise_text
 
 
@@ -24,6 +25,37 @@ def test_exercise_is_posed_on_the_set_keys():
     assert plain.returncode == posed.returncode == 0
     assert plain.stdout == exercise_text()
     assert posed.stdout != plain.stdout and "--set kvm.handler=c" in posed.stdout
+
+
+def test_the_posed_question_and_scenario_show_the_values_used():
+    p = run_cli("explain", "--exercise", "--set", "vm.0.process.0.workload.pages=20",
+                "--set", "host_task.0.workload.pages=64")
+    assert p.returncode == 0, p.stderr
+    question, posed, toml = p.stdout.split("\n\n", 2)
+    assert "working set of 20 data pages" in question and "hold all 20," in question
+    assert "sweeps 64 pages" in question
+    assert " 24 " not in question and " 100 " not in question      # the exercise's own
+    assert " ".join(posed.split()).endswith("the numbers above are this scenario's; --solve "
+                                            "counts its misses.")
+    data = tomllib.loads(toml)
+    assert data["vm"][0]["process"][0]["workload"]["pages"] == 20
+    assert data["host_task"][0]["workload"]["pages"] == 64
+    # a scenario unlike the question's says so; another hwater is in the question
+    f = run_cli("explain", "--exercise", "--set", "machine.hwater=60", "--set",
+                "kvm.pfn_source=gup")
+    text = " ".join(f.stdout.split())
+    assert "replaces entries 0..60 (hwater 60) and keeps entries 61..63 pinned" in text
+    assert ("the numbers above are this scenario's, but it has a pfn source other than the "
+            "pfn cache, which the question does not describe" in text), text
+
+
+def test_file_may_come_before_or_after_exercise(tmp_path):
+    f = tmp_path / "ex.toml"
+    f.write_text(EXERCISE_TOML.replace("pages = 24", "pages = 16"))
+    after, before = run_cli("explain", "--exercise", f), run_cli("explain", f, "--exercise")
+    assert after.returncode == before.returncode == 0, after.stderr
+    assert after.stdout == before.stdout and "working set of 16 data pages" in after.stdout
+    assert_usage_error(run_cli("explain", f, "--exercise", f), "FILE given twice")
 
 
 def test_solve_counts_the_misses_of_the_scenario_set():

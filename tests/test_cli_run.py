@@ -177,17 +177,42 @@ def test_default_run_narrows_to_the_strategy_set():
 def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():
     p = run_cli("run", *FAST_DEFAULT, "--set", "seed=7", "--set", "kvm.handler=asm", "--json")
     c = json_of(p)
+    # a design run with a handler it never shipped with is a machine that never
+    # existed: hypothetical, but for the proposal
     assert [r["value"] for r in c["runs"]] == [
-        "proposal: shadow + asm + gup", "proposal: shadow-modified (guest-tid) + asm + gup",
-        "proposal: shadow-modified (swap-pid) + asm + gup", "proposal: shadow-modified + asm + gup",
-        "proposal: direct + asm + gup", "proposal: direct-save-on-switch + asm + gup",
+        "hypothetical: shadow 2.6.26 (guest-tid, asm)",
+        "hypothetical: shadow-modified 83aae4a8 (guest-tid, asm)",
+        "hypothetical: shadow-modified 49dd2c49 (swap-pid, asm)",
+        "hypothetical: shadow-modified 2.6.28 (tid01, asm)",
+        "hypothetical: direct 7924bd41 (tid01, asm)",
+        "hypothetical: direct-save-on-switch 67577927 (tid01, asm)",
         "proposal: direct + asm + pfn-cache"]
+    assert [r["summary"]["design"]["hypothetical"] for r in c["runs"]] == [True] * 6 + [False]
     for r in c["runs"]:
         s = r["summary"]
         assert (s["seed"], s["config"]["kvm"]["handler"], s["config"]["duration_ms"]) == \
             (7, "asm", 0.05)
         assert "kvm.handler" not in r["values"]  # the --set's, not the row's
     assert p.stderr.strip() == ""
+
+
+def test_default_run_applies_a_pfn_cache_key_to_the_rows_with_the_cache_and_says_so():
+    p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.pfn_cache_entries=128", "--json")
+    runs = json_of(p)["runs"]
+    assert [r["value"] for r in runs] == AS_THEY_RAN          # no row left out
+    assert [r["summary"]["config"]["kvm"]["pfn_cache_entries"] for r in runs] == [256] * 6 + [128]
+    assert note_of(p) == (
+        "emu: note: --set kvm.pfn_cache_entries does not apply to " + ", ".join(AS_THEY_RAN[:5])
+        + " and " + AS_THEY_RAN[5] + " (it sizes the pfn cache, and kvm.pfn_source is 'gup'): "
+        "they run without it")
+    # where no row has the cache, it does nothing anywhere: refused as in a file
+    assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "kvm.pfn_cache_entries=128",
+                               "--set", "kvm.pfn_source=gup", timeout=QUICK),
+                       "emu: error: kvm.pfn_cache_entries: it sizes the pfn cache, and "
+                       "kvm.pfn_source is 'gup'; set pfn_source = 'pfn-cache' or leave it 256")
+    for key in ("machine.hwater=40", "sim.miss_log_max=5"):
+        assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                                   key, timeout=QUICK), key.partition("=")[0] + ": it bounds")
 
 
 def test_default_run_runs_rows_that_became_one_design_once_with_a_note():
@@ -246,6 +271,34 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     note = note_of(p)
     assert note.startswith("emu: note: hypothetical: shadow-modified (C) left out") and \
         "tlb_index = 'hardware'" in note, note
+    # the designs e500 kernels shipped did not run on such a core: hypothetical, saying why
+    assert [r["value"] for r in json_of(p)["runs"]] == [
+        "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware",
+        "hypothetical: e500-shadow-ids dd9ebf1f (C) on tlb_index=hardware",
+        "hypothetical: direct (C) on tlb_index=hardware",
+        "hypothetical: proposal: direct + asm + pfn-cache on tlb_index=hardware"]
+
+
+def test_default_run_never_labels_a_design_as_it_shipped_hypothetical():
+    # on the 440 every row shipped or is the proposal: kvm.hypothetical does nothing
+    assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "kvm.hypothetical=true",
+                               timeout=QUICK),
+                       "emu: error: kvm.hypothetical: it allows only a TID era a design never "
+                       "ran with, or any on the e500: a design as it shipped, or the proposal, "
+                       "is not hypothetical; shadow 2.6.26 (guest-tid, C) runs as set without "
+                       "it: leave it false")
+    # on the e500 the designs KVM shipped run without it, and the note says so
+    p = run_cli("run", *FAST_DEFAULT, "--set", "machine.core=e500", "--set",
+                "kvm.hypothetical=true", "--json")
+    runs = json_of(p)["runs"]
+    assert [r["value"] for r in runs[:2]] == ["e500-flush-on-put 46f43c6e (C)",
+                                               "e500-shadow-ids dd9ebf1f (C)"]
+    assert [r["summary"]["design"]["hypothetical"] for r in runs] == [False] * 2 + [True] * 3
+    assert note_of(p) == (
+        "emu: note: --set kvm.hypothetical does not apply to e500-flush-on-put 46f43c6e (C) "
+        "and e500-shadow-ids dd9ebf1f (C) (it allows only a TID era a design never ran with, "
+        "or any on the e500: a design as it shipped, or the proposal, is not hypothetical): "
+        "they run without it")
 
 
 def test_default_run_refuses_a_design_the_core_cannot_run():

@@ -144,7 +144,7 @@ def test_full_example():
         7, 12.5, "full example", "Does every key load?")
     assert s.machine == Machine(core="440", cpus=4, clock_mhz=533, micro_tlb=True, hwater=60)
     assert s.kvm == KVM(strategy="shadow-modified", tid_scheme="swap-pid", handler="c",
-                        hypothetical=False, pfn_source="gup",
+                        hypothetical=False, pfn_source="pfn-cache",
                         pfn_cache_entries=64, pfn_cache_policy="fifo",
                         guest_tlb_walk="hashed", batch_tlbwe=True)
     assert s.costs == {"gfn_to_pfn": 5000, "tlbwe": 2}
@@ -569,6 +569,44 @@ def test_hypothetical_runs_any_era_and_says_so(data):
     assert design(s.machine, s.kvm).label.startswith("hypothetical: ")
 
 
+NOT_HYPOTHETICAL = ("kvm.hypothetical: it allows only a TID era a design never ran with, or any "
+                    "on the e500: a design as it shipped, or the proposal, is not hypothetical; ")
+
+
+@pytest.mark.parametrize("data, label", [
+    ({"kvm": {"strategy": "shadow", "pfn_source": "gup"}}, "shadow 2.6.26 (guest-tid, C)"),
+    ({"kvm": {"strategy": "shadow-modified", "tid_scheme": "swap-pid", "pfn_source": "gup"}},
+     "shadow-modified 49dd2c49 (swap-pid, C)"),
+    ({"kvm": {"handler": "asm"}}, "proposal: direct + asm + pfn-cache"),
+    ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids"}},
+     "e500-shadow-ids dd9ebf1f (C)"),
+])
+def test_hypothetical_is_refused_for_a_design_as_it_shipped_and_the_proposal(data, label):
+    data["kvm"]["hypothetical"] = True
+    assert error_of(data) == NOT_HYPOTHETICAL + f"{label} runs as set without it: leave it false"
+
+
+def test_hypothetical_is_accepted_where_the_design_is_hypothetical_anyway():
+    # the e500 default comparison marks its shadow row so; a core whose tlbwe
+    # ignores the index is a machine that never existed, whatever the design
+    for data in ({"machine": {"core": "e500"}, "kvm": {"strategy": "shadow-modified"}},
+                 {"kvm": {"strategy": "direct-noflush"}},
+                 {"machine": {"core": "e500", "tlb_index": "hardware"},
+                  "kvm": {"strategy": "e500-shadow-ids"}}):
+        marked = scenario_from_dict(dict(data, kvm=dict(data["kvm"], hypothetical=True)))
+        plain = scenario_from_dict(data)
+        assert design(marked.machine, marked.kvm) == design(plain.machine, plain.kvm)
+        assert design(plain.machine, plain.kvm).hypothetical
+
+
+def test_a_core_whose_tlbwe_ignores_the_index_says_so_in_the_label():
+    s = scenario_from_dict({"machine": {"core": "e500", "tlb_index": "hardware"},
+                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "gup"}})
+    d = design(s.machine, s.kvm)
+    assert (d.row_label, d.commit, d.hypothetical) == (
+        "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware", "46f43c6e", True)
+
+
 @pytest.mark.parametrize("strategy, scheme", [
     ("shadow", "guest-tid"), ("shadow-modified", "guest-tid"), ("shadow-modified", "swap-pid"),
     ("shadow-modified", "tid01"), ("direct", "tid01"), ("direct-save-on-switch", "tid01"),
@@ -663,9 +701,36 @@ def test_strategies_allowed_on_e500(strategy):
     assert s.kvm.strategy == strategy
 
 
-def test_hwater_is_ignored_on_e500():
-    s = scenario_from_dict({"machine": {"core": "e500", "hwater": 10}})
-    assert s.machine.hwater == 10
+@pytest.mark.parametrize("data,message", [
+    ({"machine": {"core": "e500", "hwater": 10}},
+     "machine.hwater: it bounds the 440's round robin, and machine.core is 'e500', whose TLB0 "
+     "set comes from the address; set core = '440' or leave it 62"),
+    ({"kvm": {"pfn_source": "gup", "pfn_cache_entries": 128}},
+     "kvm.pfn_cache_entries: it sizes the pfn cache, and kvm.pfn_source is 'gup'; set "
+     "pfn_source = 'pfn-cache' or leave it 256"),
+    ({"kvm": {"pfn_source": "pin-all", "pfn_cache_policy": "fifo"}},
+     "kvm.pfn_cache_policy: it picks the pfn cache's victims, and kvm.pfn_source is 'pin-all'; "
+     "set pfn_source = 'pfn-cache' or leave it 'lru'"),
+    ({"sim": {"miss_log_max": 5}},
+     "sim.miss_log_max: it bounds the per-miss log, and sim.miss_log is false; set miss_log = "
+     "true or leave it 100000"),
+], ids=["hwater-e500", "cache-entries-gup", "cache-policy-pin-all", "log-max-no-log"])
+def test_a_key_that_does_nothing_where_it_is_set_is_refused(data, message):
+    assert error_of(data) == message
+
+
+def test_keys_that_do_nothing_are_accepted_at_their_defaults_and_where_they_apply():
+    # a default never triggers the refusal (a dumped e500 scenario holds hwater = 62)
+    s = scenario_from_dict({"machine": {"core": "e500", "hwater": 62},
+                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "gup",
+                                    "pfn_cache_entries": 256, "pfn_cache_policy": "lru"},
+                            "sim": {"miss_log_max": 100_000}})
+    assert (s.machine.hwater, s.kvm.pfn_cache_entries) == (62, 256)
+    s = scenario_from_dict({"machine": {"hwater": 40},
+                            "kvm": {"pfn_cache_entries": 8, "pfn_cache_policy": "fifo"},
+                            "sim": {"miss_log": True, "miss_log_max": 5}})
+    assert (s.machine.hwater, s.kvm.pfn_cache_entries, s.kvm.pfn_cache_policy,
+            s.sim.miss_log_max) == (40, 8, "fifo", 5)
 
 
 def test_micro_tlb_on_e500():

@@ -73,8 +73,17 @@ def test_eras_and_labels():
     assert (proposal.label, proposal.commit, proposal.tid_scheme, proposal.hypothetical) == (
         "proposal: direct + asm + pfn-cache", "", "tid01", False)
     # the proposal in another era than the design's own names it
-    assert strategies.resolve("shadow-modified", "440", "guest-tid", "asm", "gup").label == (
-        "proposal: shadow-modified (guest-tid) + asm + gup")
+    assert strategies.resolve("direct", "440", "guest-tid", "asm", "pfn-cache",
+                              hypothetical=True).label == (
+        "hypothetical: proposal: direct (guest-tid) + asm + pfn-cache")
+    # another design with the asm handler never existed: hypothetical, and no commit
+    for args, label in [
+            (("shadow-modified", "440", "guest-tid", "asm", "gup"),
+             "hypothetical: 83aae4a8 (guest-tid, asm)"),
+            (("direct", "440", None, "asm", "gup"), "hypothetical: 7924bd41 (tid01, asm)"),
+            (("shadow", "e500", None, "asm", "pfn-cache"), "hypothetical: shadow (asm) + pfn-cache")]:
+        d = strategies.resolve(*args)
+        assert (d.label, d.commit, d.hypothetical) == (label, "", True)
     # another pfn source than the kernel's get_user_pages is named
     assert strategies.resolve("direct", "440", pfn_source="pin-all").label == (
         "7924bd41 (tid01, C) + pin-all")

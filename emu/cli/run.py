@@ -45,8 +45,11 @@ def add_run_parser(sub) -> None:
                                    "each row and the rows are labelled as they then run; "
                                    "--set kvm.strategy=NAME runs that design alone; rows the "
                                    "settings cannot run (e.g. --set kvm.tid_scheme=guest-tid) are left "
-                                   "out, and rows that become the same design run once, with a "
-                                   "note.")
+                                   "out, rows in which a kvm key does nothing (e.g. --set "
+                                   "kvm.pfn_cache_entries=N where the row's pfn source is gup) "
+                                   "run without it, and rows that become the same design run "
+                                   "once, with a note; a key that does nothing in any row is "
+                                   "refused.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
     _scenario_args(p, "folder for summary.json and the tidy CSVs (without FILE: the "
                       "comparison's folder); its files are replaced as one set")

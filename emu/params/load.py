@@ -277,8 +277,15 @@ def scenario_to_toml(s: Scenario) -> str:
     file equals ``s`` (trace paths are absolute, so the file may live
     anywhere).
     """
+    return data_to_toml(scenario_to_dict(s))
+
+
+def data_to_toml(data: Mapping) -> str:
+    """Raw scenario data (the TOML shape, e.g. a file's table with ``--set``
+    applied) as a TOML document: its values, then each table and array of
+    tables under its header."""
     lines: list[str] = []
-    _toml_table(scenario_to_dict(s), "", lines)
+    _toml_table(data, "", lines)
     return "\n".join(lines).lstrip("\n") + "\n"
 
 

@@ -61,7 +61,9 @@ __all__ = [
     "KVM",
     "Sim",
     "Scenario",
+    "UnusedKey",
     "check_core_constraints",
+    "check_keys_apply",
     "design",
     "resolved",
     "validate_combination",
@@ -281,7 +283,7 @@ class Machine:
                                            "arrays (docs/kvm440.md §1.1)")
     hwater: int = param(62, Int(0, MAX_HWATER),
                         "the 440 round-robin high-water mark (62 in Linux 44x, "
-                        "docs/kvm440.md §0, §1.5; ignored on the e500)")
+                        "docs/kvm440.md §0, §1.5; 440 only)")
     e500_version: str = param("v2", Choice(E500_VERSIONS),
                               "the e500's TLB0: v1 256 x 2-way, v2 512 x 4-way "
                               "(docs/kvm440.md §4.1, §4.3; e500 only)")
@@ -303,14 +305,16 @@ class KVM:
     handler: Optional[str] = param(
         None, Choice(HANDLERS), "the miss handler: a full exit to C (default: every shipped "
         "design) or the proposed assembly fast path", optional=True)
-    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with "
-                                              "(the run is labelled hypothetical)")
+    hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with, or "
+                                              "any on the e500 (labelled hypothetical; "
+                                              "refused where none is needed)")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
                             "where a fill finds the host page frame")
     pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
                                    "entries of the pfn cache (pfn_source = 'pfn-cache')")
     pfn_cache_policy: str = param("lru", Choice(PFN_CACHE_POLICIES),
-                                  "replacement policy of the pfn cache")
+                                  "replacement policy of the pfn cache (pfn_source = "
+                                  "'pfn-cache')")
     guest_tlb_walk: str = param("linear", Choice(GUEST_TLB_WALKS),
                                 "how the handler searches the guest TLB")
     batch_tlbwe: bool = param(False, Bool(), "the guest's three tlbwe words cost one exit "
@@ -361,7 +365,8 @@ class Sim:
     miss_log: bool = param(False, Bool(), "log every guest TLB miss (misses.parquet or "
                                           "misses.csv in the run folder)")
     miss_log_max: int = param(100_000, Int(1, MAX_MISS_LOG),
-                              "rows of the per-miss log; later misses are dropped and counted")
+                              "rows of the per-miss log (miss_log = true); later misses are "
+                              "dropped and counted")
     warmup_ms: Union[int, float] = param(0, Number(0.0, as_float=False),
                                          "counters start from zero after this much "
                                          "simulated time")
@@ -397,6 +402,18 @@ class Scenario:
 # Combinations
 # ---------------------------------------------------------------------------
 
+class UnusedKey(ConfigError):
+    """A key set to a value other than its default where it does nothing: refused
+    (no key is silently ignored).  ``key`` names it and ``why`` says why it does
+    nothing there, so that the default comparison (:mod:`emu.run.designs`) can
+    run the rows it does not apply to without it, and say so."""
+
+    def __init__(self, key: str, why: str, advice: str):
+        super().__init__(f"{key}: {why}; {advice}")
+        self.key = key
+        self.why = why
+
+
 def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     """Refuse a KVM design the core cannot run, saying why.
 
@@ -406,9 +423,9 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
     - ``machine.micro_tlb`` is a 440 feature;
     - a shadow design's entry loop needs ``machine.hwater`` >= 1, and a core
       whose ``tlbwe`` software can point at an index (``machine.tlb_index``);
-    - ``machine.e500_version`` other than the default names an e500.
-
-    ``machine.hwater`` is ignored on the e500 (no flat index range there).
+    - ``machine.e500_version`` other than the default names an e500, and
+      ``machine.hwater`` other than the default a 440 (the e500 has no flat
+      index range to bound: TLB0's set comes from the address).
     """
     core = machine.core
     design(machine, kvm)
@@ -423,21 +440,45 @@ def check_core_constraints(machine: Machine, kvm: KVM) -> None:
         others = [n for n in strategies.allowed_on(core) if not strategies.get(n).needs_index]
         raise ConfigError(strategies.HARDWARE_INDEX_REFUSAL.format(
             strategy=kvm.strategy, alternatives=", ".join(others)))
+    if core != "440" and machine.hwater != Machine().hwater:
+        raise UnusedKey("machine.hwater", f"it bounds the 440's round robin, and machine.core "
+                        f"is '{core}', whose TLB0 set comes from the address",
+                        f"set core = '440' or leave it {Machine().hwater}")
     if core == "e500" and machine.micro_tlb:
         raise ConfigError("machine.micro_tlb: the 4-entry I / 8-entry D micro-TLBs are a "
                           "PPC440 feature (docs/kvm440.md §1.1); the e500's L1 TLBs "
                           "are invisible to software; set micro_tlb = false or core = '440'")
 
 
+#: Why ``kvm.hypothetical = true`` is refused where the design needs none of it.
+_NOT_HYPOTHETICAL = ("it allows only a TID era a design never ran with, or any on the e500: "
+                     "a design as it shipped, or the proposal, is not hypothetical")
+
+
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
     with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
     whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
-    that never existed) it is labelled hypothetical."""
-    d = strategies.resolve(kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler,
-                           kvm.pfn_source, kvm.hypothetical)
-    if machine.tlb_index == "hardware" and not d.hypothetical:
-        d = dataclasses.replace(d, hypothetical=True, label="hypothetical: " + d.label)
+    that never existed) it is labelled hypothetical, the label saying why.
+
+    ``kvm.hypothetical = true`` where the design resolves without it to a
+    machine that existed (or to the proposal) would only relabel it: refused
+    (:class:`UnusedKey`).  Where the design is hypothetical anyway, it changes
+    nothing and is accepted (the e500 default comparison marks its shadow row so).
+    """
+    args = (kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler, kvm.pfn_source)
+    d = strategies.resolve(*args, kvm.hypothetical)
+    if machine.tlb_index == "hardware":
+        text = d.label.removeprefix("hypothetical: ") + " on tlb_index=hardware"
+        return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
+    if kvm.hypothetical:
+        try:
+            plain = strategies.resolve(*args)
+        except ConfigError:             # an era the design never ran with: it needs the key
+            return d
+        if not plain.hypothetical:
+            raise UnusedKey("kvm.hypothetical", _NOT_HYPOTHETICAL,
+                            f"{plain.row_label} runs as set without it: leave it false")
     return d
 
 
@@ -449,6 +490,23 @@ def resolved(cfg: Scenario) -> Scenario:
     return dataclasses.replace(cfg, kvm=kvm)
 
 
+def check_keys_apply(cfg: Scenario) -> None:
+    """Refuse a key set where it does nothing (:class:`UnusedKey`): the pfn cache's
+    size and policy without ``kvm.pfn_source = 'pfn-cache'``, the per-miss log's
+    bound without ``sim.miss_log``.  A key left at its default is never refused."""
+    kvm, default = cfg.kvm, KVM()
+    if kvm.pfn_source != "pfn-cache":
+        for key, what in (("pfn_cache_entries", "sizes the pfn cache"),
+                          ("pfn_cache_policy", "picks the pfn cache's victims")):
+            if getattr(kvm, key) != getattr(default, key):
+                raise UnusedKey(f"kvm.{key}", f"it {what}, and kvm.pfn_source "
+                                f"is '{kvm.pfn_source}'", f"set pfn_source = 'pfn-cache' or "
+                                f"leave it {show(getattr(default, key))}")
+    if not cfg.sim.miss_log and cfg.sim.miss_log_max != Sim().miss_log_max:
+        raise UnusedKey("sim.miss_log_max", "it bounds the per-miss log, and sim.miss_log is "
+                        "false", f"set miss_log = true or leave it {Sim().miss_log_max}")
+
+
 def _no_such_cpu(where: str, cpu: int, cpus: int) -> ConfigError:
     return ConfigError(f"{where}: CPU {cpu} does not exist: machine.cpus = {cpus} "
                        f"(expected 0..{cpus - 1})")
@@ -458,6 +516,7 @@ def validate_combination(cfg: Scenario) -> None:
     """Refuse combinations that cannot be modelled, saying why.
 
     - the KVM design must suit the core (:func:`check_core_constraints`);
+    - every key set must do something (:func:`check_keys_apply`);
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
     - only guest processes have a ``lifetime_accesses``;
@@ -465,6 +524,7 @@ def validate_combination(cfg: Scenario) -> None:
     - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
     """
     check_core_constraints(cfg.machine, cfg.kvm)
+    check_keys_apply(cfg)
     cpus = cfg.machine.cpus
     for i, task in enumerate(cfg.host_tasks):
         if task.cpu is not None and task.cpu >= cpus:

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 from emu.errors import ConfigError
 from emu.kvm import strategies
-from emu.params import apply_overrides, default_scenario, design
+from emu.params import UnusedKey, apply_overrides, default_scenario, design
+from emu.params.fields import toml_text
 from emu.run.comparison import Variant
 from emu.run.scenario import resolve
 
@@ -68,13 +69,35 @@ def _user_keys(overrides) -> set:
     return {f"kvm.{k}" for k in kvm} if isinstance(kvm, dict) else set()
 
 
-def _variant(base, values: dict, overrides=()) -> tuple[Variant, object, str]:
-    """(the variant setting ``values`` after ``overrides``, labelled as it
-    resolves; its :class:`~emu.kvm.strategies.Design`; the core it runs on);
-    ConfigError when it cannot run."""
-    sc = resolve(base, list(overrides) + [f"{k}={v}" for k, v in values.items()])
+def _variant(base, values: dict, overrides=(), resets=None) -> tuple[Variant, object, str]:
+    """(the variant setting ``values`` after ``overrides``, then ``resets`` (keys
+    back to their defaults), labelled as it resolves; its
+    :class:`~emu.kvm.strategies.Design`; the core it runs on); ConfigError when
+    it cannot run.  Its folder is named from ``values`` alone."""
+    keys = dict(values, **(resets or {}))
+    sc = resolve(base, list(overrides) + [f"{k}={v}" for k, v in keys.items()])
     d = design(sc.machine, sc.kvm)
-    return Variant(d.row_label, dict(values), "-".join(values.values())), d, sc.machine.core
+    return Variant(d.row_label, keys, "-".join(values.values())), d, sc.machine.core
+
+
+def _row(values: dict, overrides, user: set) -> tuple[Variant, object, list]:
+    """The row setting ``values`` after ``overrides`` (:func:`_variant`), each
+    ``kvm.*`` key of the overrides (``user``) that does nothing in this row
+    (:class:`~emu.params.UnusedKey`: the pfn cache's size where the row's pfn
+    source is another) set back to its default: (variant, design, the
+    UnusedKey of each key set back)."""
+    resets: dict = {}
+    unused: list = []
+    while True:
+        try:
+            v, d, _ = _variant(default_scenario(), values, overrides, resets)
+            return v, d, unused
+        except UnusedKey as err:
+            if err.key not in user or err.key in resets:
+                raise
+            unused.append(err)
+            resets[err.key] = toml_text(getattr(default_scenario().kvm,
+                                                err.key.removeprefix("kvm.")))
 
 
 def _core(overrides) -> str:
@@ -99,10 +122,12 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
     it then resolves.  One that sets ``kvm.strategy`` narrows the comparison to
     that design (and is taken out of the overrides).  Rows that cannot run with
     the overrides (a design the core cannot run, an era the design never ran
-    with) are left out, and rows that became the same design run once; ``note``
-    says which and why ("" if none).  When no row can run (or only the rows
-    that mark themselves hypothetical), the reason is refused (ConfigError,
-    one line): a bad key or value, naming the choices.
+    with) are left out, rows that became the same design run once, and rows in
+    which a ``kvm.*`` override does nothing (the pfn cache's size in a row
+    whose own pfn source is another) run without it; ``note`` says which and why
+    ("" if none).  When no row can run (or only the rows that mark themselves
+    hypothetical), or an override does nothing in every row, the reason is
+    refused (ConfigError, one line): a bad key or value, naming the choices.
     """
     overrides = list(overrides)
     user = _user_keys(overrides)
@@ -113,29 +138,42 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
         return [one], rest, ""
     left_out: dict = {}                 # reason -> the designs it left out
     rows: dict = {}                     # Design -> (its variant, the rows it stands for)
+    unused: dict = {}                   # key -> (its UnusedKey, {why: the rows without it})
     core = _core(overrides)
     for values in VARIANTS_BY_CORE.get(core, DEFAULT_VARIANTS):
         name = values["kvm.strategy"]
         try:
-            v, d, _ = _variant(default_scenario(),
-                                  {k: x for k, x in values.items() if k not in user}, overrides)
+            v, d, errs = _row({k: x for k, x in values.items() if k not in user},
+                              overrides, user)
         except ConfigError as err:
             # NOTE: named by its label, not its design: the proposal is a direct
             # row too, and was left out unnamed behind "direct left out"
             left_out.setdefault("core" if _core_refusal(name, err) else str(err),
                                 []).append(_row_label(values, name, core))
             continue
-        rows.setdefault(d, (v, []))[1].append(_row_label(values, v.label, core))
+        label = _row_label(values, v.label, core)
+        rows.setdefault(d, (v, []))[1].append(label)
+        for err in errs:
+            unused.setdefault(err.key, (err, {}))[1].setdefault(err.why, []).append(label)
+    # a key that does nothing in any row is refused, as it is in a scenario
+    ran = sum(len(names) for _, names in rows.values())
+    for err, whys in unused.values():
+        if sum(len(names) for names in whys.values()) == ran:
+            raise err
     # the rows that mark themselves hypothetical do not stand for a comparison on
     # their own: settings that leave only them are refused like settings that leave none
-    if all("kvm.hypothetical" in v.values for v, _ in rows.values()):
+    if all(v.values.get("kvm.hypothetical") == "true" for v, _ in rows.values()):
         reason = next((r for r in left_out if r != "core"), None)
         if reason is None:              # no design of the comparison runs on this core
             resolve(default_scenario(), overrides + [f"kvm.strategy={left_out['core'][0]}"])
         raise ConfigError(reason)
     merged = [f"{_and(names)} are one design with these settings ({v.label}): it runs once"
               for v, names in rows.values() if len(names) > 1]
-    return [v for v, _ in rows.values()], overrides, "; ".join(_notes(left_out, core) + merged)
+    idle = [f"--set {key} does not apply to {_and(names)} ({why}): "
+            f"{'they run' if len(names) > 1 else 'it runs'} without it"
+            for key, (_, whys) in unused.items() for why, names in whys.items()]
+    return ([v for v, _ in rows.values()], overrides,
+            "; ".join(_notes(left_out, core) + idle + merged))
 
 
 def _notes(left_out: dict, core: str) -> list:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 
 from emu.errors import EmuError
 from emu.guest.os import KERNEL_BASE
-from emu.params import scenario_from_dict
+from emu.params import apply_overrides, scenario_from_dict
+from emu.params.load import data_to_toml
 from emu.run import resolve
 from emu.teach.lessons import Answer, draw, verdict
 from emu.teach.locate import locate
@@ -100,15 +101,40 @@ def question(p: Problem) -> str:
     return exercise_text(seed=p.seed)
 
 
+def _posed(sc, p: Problem) -> tuple[Problem, int, list]:
+    """The exercise ``p`` posed on scenario ``sc``: (its numbers there, its hwater,
+    the premises of the question that ``sc`` does not have)."""
+    work = sc.vms[0].processes[0].workload
+    hosts = sc.host_tasks
+    posed = Problem(p.seed, work.pages or 0, hosts[0].workload.pages or 0 if hosts else 0,
+                    p.accesses)
+    unlike = [what for what, differs in (
+        (f"an {sc.machine.core} core", sc.machine.core != "440"),
+        ("a first guest process other than a uniform working set of data pages",
+         (work.kind, work.distribution, work.inst_fraction) != ("working-set", "uniform", 0)),
+        ("a pfn source other than the pfn cache", sc.kvm.pfn_source != "pfn-cache"),
+        ("no host task", not hosts),
+        ("a host task that does not sweep", bool(hosts) and hosts[0].workload.kind != "sweep"),
+    ) if differs]
+    return posed, sc.machine.hwater, unlike
+
+
 def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
     """The exercise as printed by ``emu explain --exercise``: the question and its
     scenario.  Posed on ``scenario`` (a TOML path; default: the exercise's own)
-    with ``overrides``, its last part says on what."""
-    p = problem(seed)
+    with ``overrides``, the question has that scenario's numbers (its working
+    set, its host task's pages, its hwater), the scenario printed is the
+    exercise's own with ``overrides`` applied, and its last part says on what,
+    and which premises of the question that scenario does not have."""
+    p, hwater, unlike = problem(seed), 62, []
+    posed = scenario is not None or bool(overrides)
+    if posed:
+        p, hwater, unlike = _posed(posed_scenario(scenario, overrides, seed), p)
+    pinned = {62: "entry 63", 63: "no entry"}.get(hwater, f"entries {hwater + 1}..63")
     name = "Exercise." if seed == 1 else f"Exercise (repopulation, seed {seed}).\n"
     question = (
         f"{name}{' ' if seed == 1 else ''}A PowerPC 440 has a 64-entry TLB; Linux's round robin replaces entries\n"
-        "0..62 (hwater 62) and keeps entry 63 pinned for the host kernel. A guest process\n"
+        f"0..{hwater} (hwater {hwater}) and keeps {pinned} pinned for the host kernel. A guest process\n"
         f"uses a working set of {p.pages} data pages (uniform, no instruction fetches); after\n"
         f"warm-up its guest TLB and the pfn cache hold all {p.pages}, and so does the hardware\n"
         f"TLB. While the vCPU is descheduled, a host task sweeps {p.host_pages} pages (every "
@@ -118,18 +144,27 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
         f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (commit 7924bd41: nothing "
         "saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's entries "
         "at\nvcpu_put, write them back at vcpu_load)?\n")
-    toml = exercise_toml(p)
-    if scenario is None and not overrides:
+    if not posed:
         return question + (
             "\nThe scenario (save it as exercise.toml and explore with\n"
             f"`emu explain exercise.toml --resume {EXERCISE_RESUME} --accesses {p.accesses} "
-            "--set kvm.strategy=direct`):\n\n" + toml)
+            "--set kvm.strategy=direct`):\n\n" + exercise_toml(p))
     on = f"the scenario {scenario}" if scenario is not None else "the exercise's scenario below"
     sets = " with" + "".join(f" --set {o}" for o in overrides) if overrides else ""
+    listed = ", ".join(unlike[:-1]) + " and " * (len(unlike) > 1) + "".join(unlike[-1:])
+    premises = f", but it has {listed}, which the question does not describe" if unlike else ""
+    if hwater != 62:                    # longer lines: the question is filled again
+        first, _, rest = question.partition("\n") if seed != 1 else ("", "", question)
+        question = first + "\n" * (seed != 1) + textwrap.fill(
+            " ".join(rest.split()), 84, break_on_hyphens=False) + "\n"
     text = question + "\n" + textwrap.fill(
-        f"Posed here on {on}{sets}: the numbers above are those of the exercise's own "
-        f"scenario; --solve counts the misses of this one.", 84, break_on_hyphens=False) + "\n"
-    return text + ("\n" + toml if scenario is None else "")
+        f"Posed here on {on}{sets}: the numbers above are this scenario's{premises}; --solve "
+        f"counts its misses.", 84, break_on_hyphens=False) + "\n"
+    if scenario is not None:
+        return text
+    own = problem(seed)
+    data = scenario_dict(seed, own.pages, own.host_pages)
+    return text + "\n" + data_to_toml(apply_overrides(data, overrides))
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from emu.codes import MISS_CAUSES
@@ -36,6 +37,21 @@ def _seed(text: str) -> int:
     return value
 
 
+class _Exercise(argparse.Action):
+    """``--exercise [KIND]``: a value that is no KIND but a scenario file (it ends
+    in .toml or exists) is FILE, so that ``--exercise FILE`` poses the default
+    exercise on it as ``FILE --exercise`` does (kept apart: FILE given twice is
+    refused by :func:`cmd_explain`)."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        if value not in KINDS and (value.endswith(".toml") or os.path.exists(value)):
+            namespace.exercise_file, value = value, self.const
+        elif value not in KINDS:
+            parser.error(f"argument --exercise: invalid choice: {value!r} (choose KIND from "
+                         f"{', '.join(map(repr, KINDS))}, or give FILE)")
+        setattr(namespace, self.dest, value)
+
+
 def add_explain_parser(sub) -> None:
     """Add ``emu explain`` to the CLI's subparsers."""
     kinds = "; ".join(f"{name}: {KINDS[name].SUMMARY}" for name in KINDS)
@@ -65,11 +81,12 @@ def add_explain_parser(sub) -> None:
                         f"({', '.join(MISS_CAUSES)}; docs/design.md §6)")
     p.add_argument("--glossary", action="store_true",
                    help="print the glossary of the words the narration uses")
-    p.add_argument("--exercise", nargs="?", const=DEFAULT_KIND, choices=list(KINDS),
+    p.add_argument("--exercise", nargs="?", const=DEFAULT_KIND, action=_Exercise,
                    metavar="KIND",
                    help=f"print an exercise of KIND ({', '.join(KINDS)}; default "
-                        f"{DEFAULT_KIND}); FILE and --set pose {DEFAULT_KIND} on another "
-                        "scenario")
+                        f"{DEFAULT_KIND}); FILE (before or after --exercise) and --set pose "
+                        f"{DEFAULT_KIND} on another scenario")
+    p.set_defaults(exercise_file=None)
     p.add_argument("--seed", type=_seed, default=None, metavar="S",
                    help="the exercise's seed: each seed draws a new problem (default 1, "
                         f"for {DEFAULT_KIND} the exercise as first published)")
@@ -92,6 +109,11 @@ def cmd_explain(args) -> int:
                            f"{', '.join(others) or 'FILE or --set'}")
         print(glossary_text(), end="")
         return 0
+    if args.exercise_file is not None:
+        if args.scenario is not None:
+            raise EmuError(f"FILE given twice: {args.exercise_file} and {args.scenario}; the "
+                           f"exercise is posed on one scenario")
+        args.scenario = args.exercise_file
     if args.exercise or args.solve:
         return _exercise(args)
     if args.seed is not None:

@@ -42,13 +42,18 @@ from emu.kvm.strategies.shadow import Shadow
 from emu.kvm.strategies.shadow_modified import ShadowModified
 
 __all__ = ["CLASSES", "NAMES", "TID_SCHEMES", "HARDWARE_INDEX_REFUSAL", "HISTORICAL_HANDLER",
-           "Design", "Strategy",
+           "PROPOSAL", "Design", "Strategy",
            "allowed_on", "check_core", "get", "lookup", "make_strategy", "refusal", "resolve"]
 
 #: The miss handler every KVM-440 and KVM e500 design shipped with: no version
 #: had an assembly fast path; every TLB-miss exit went through
 #: kvmppc_handle_exit in C (docs/kvm440.md §2.10).  ``asm`` is the seed's proposal.
 HISTORICAL_HANDLER = "c"
+
+#: The seed's proposal, which no kernel shipped: (strategy, handler, pfn source).
+#: Another design with the ``asm`` handler is a machine that never existed either,
+#: and is labelled hypothetical (docs/design.md §4.1).
+PROPOSAL = ("direct", "asm", "pfn-cache")
 
 
 def _registry(*classes) -> dict[str, type[Strategy]]:
@@ -148,16 +153,21 @@ class Design:
 
 
 def _label(cls, scheme, handler, pfn_source, hypothetical) -> tuple[str, str]:
-    """(commit, label) of design ``cls`` run in ``scheme`` with ``handler``."""
+    """(commit, label) of design ``cls`` run in ``scheme`` with ``handler``: the
+    proposal is named as such; another design names what shipped it, its era, its
+    handler (``C``, or ``asm``, which no kernel shipped: no commit then) and a pfn
+    source other than its kernel's."""
     commit = cls.eras.get(scheme, "") if scheme else cls.shipped
-    if handler != HISTORICAL_HANDLER:       # no kernel shipped it: no commit
+    if (cls.name, handler, pfn_source) == PROPOSAL:
         era = f" ({scheme})" if scheme and scheme != cls.default_era else ""
         commit, text = "", f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
     else:
-        where = ", ".join(x for x in (scheme, handler.upper()) if x)
-        text = f"{commit or cls.name} ({where})"
+        shown = handler.upper() if handler == HISTORICAL_HANDLER else handler
+        text = f"{commit or cls.name} ({', '.join(x for x in (scheme, shown) if x)})"
         if cls.historical_pfn_source not in (None, pfn_source):
             text += f" + {pfn_source}"
+        if handler != HISTORICAL_HANDLER:
+            commit = ""
     return commit, ("hypothetical: " + text if hypothetical else text)
 
 
@@ -171,8 +181,9 @@ def resolve(name: str, core: str, tid_scheme: Optional[str] = None,
     guest-tid, ``shadow-modified``: tid01, the direct designs: tid01) and none
     on the e500; an unset ``handler`` is the historical C handler.  A TID era
     the design never ran with, or any 440 era on the e500, is refused unless
-    ``hypothetical``; a design no kernel shipped is hypothetical whatever is
-    asked.
+    ``hypothetical``; a design no kernel shipped (another core's, another
+    era's, or with the ``asm`` handler unless it is the :data:`PROPOSAL`) is
+    hypothetical whatever is asked.
     """
     check_core(name, core)
     cls = get(name)
@@ -192,7 +203,9 @@ def resolve(name: str, core: str, tid_scheme: Optional[str] = None,
                               f"'{name}' ({ran}){_ANYWAY}")
     handler = handler or HISTORICAL_HANDLER
     shipped = scheme in cls.eras if core == "440" else bool(cls.shipped) and scheme is None
-    hypothetical = bool(hypothetical or cls.hypothetical or not shipped)
+    proposal = (name, handler, pfn_source) == PROPOSAL
+    hypothetical = bool(hypothetical or cls.hypothetical or not shipped
+                        or (handler != HISTORICAL_HANDLER and not proposal))
     commit, label = _label(cls, scheme, handler, pfn_source, hypothetical)
     return Design(name, scheme, handler, pfn_source, hypothetical, commit, label)
 

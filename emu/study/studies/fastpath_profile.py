@@ -58,7 +58,7 @@ def make(handler: str, walk: str, source: str, pages: int, duration_ms: float) -
         duration_ms=duration_ms,
         machine={"core": "440", "cpus": 1},
         kvm={"strategy": "direct", "handler": handler, "guest_tlb_walk": walk,
-             "pfn_source": source, "pfn_cache_entries": 256},
+             "pfn_source": source},
         vm=[{"vcpus": 1, "memory_mb": 64,
              "process": [{"workload": {"kind": "working-set", "pages": pages,
                                        "distribution": "zipf", "zipf_s": 1.0,

@@ -58,7 +58,9 @@ def make(source: str, entries: int, duration_ms: float, handler: str = "asm",
         duration_ms=duration_ms,
         machine={"core": "440", "cpus": 1},
         kvm={"strategy": "direct", "handler": handler, "pfn_source": source,
-             "pfn_cache_entries": entries, "pfn_cache_policy": policy},
+             # a size and policy without the cache would do nothing: refused
+             **({"pfn_cache_entries": entries, "pfn_cache_policy": policy}
+                if source == "pfn-cache" else {})},
         costs={"guest_timeslice_us": 200, "guest_timer_period_us": 200},
         vm=[{"vcpus": 1, "memory_mb": MEMORY_MB,
              "process": [{"count": PROCESSES,
