@@ -556,7 +556,7 @@ CASES = [
     Case("npz-flip-stored-addr", tlb("t.npz", lambda: npz_flip_in_member(False, "addr.npy")),
          ("t.npz", "cannot read array 'addr'", "crc")),
     Case("npz-flip-member-name", tlb("t.npz", npz_renamed_member),
-         ("t.npz", "no array 'addr'", "addx.npy")),
+         ("t.npz", "no array 'addr'", "addx")),
     Case("npz-flip-end-of-central-directory", tlb("t.npz", npz_broken_eocd),
          ("t.npz", "not a valid npz file")),
     Case("npz-zip-version-12.8", tlb("t.npz", lambda: npz_central_dir_edit(6, 0x80)),
@@ -878,7 +878,7 @@ CASES = [
          ("in.txt", "corrupt or truncated gzip"), check=results_untouched, slow=True),
     Case("import-output-is-a-directory", lambda d: [
         "trace", "import", "lackey", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d)],
-        ("cannot write",)),
+        ("is a folder",)),
     Case("import-output-dir-missing", lambda d: [
         "trace", "import", "lackey", _write(d / "in.txt", GOOD_LACKEY),
         "-o", str(d / "no" / "such" / "dir" / "t.npz")], ("t.npz", "cannot write")),

@@ -84,9 +84,12 @@ def test_eras_and_labels():
             (("shadow", "e500", None, "asm", "pfn-cache"), "hypothetical: shadow (asm) + pfn-cache")]:
         d = strategies.resolve(*args)
         assert (d.label, d.commit, d.hypothetical) == (label, "", True)
-    # another pfn source than the kernel's get_user_pages is named
-    assert strategies.resolve("direct", "440", pfn_source="pin-all").label == (
-        "7924bd41 (tid01, C) + pin-all")
+    # another pfn source than the kernel's get_user_pages is named, and makes a
+    # machine that never existed (but for the proposal's pfn cache)
+    pinned = strategies.resolve("direct", "440", pfn_source="pin-all")
+    assert (pinned.label, pinned.commit, pinned.hypothetical) == (
+        "hypothetical: 7924bd41 (tid01, C) + pin-all", "7924bd41", True)
+    assert strategies.resolve("shadow", "440", pfn_source="gup").hypothetical is False
     odd = strategies.resolve("direct", "440", "guest-tid", hypothetical=True)
     assert (odd.label, odd.commit, odd.hypothetical) == (
         "hypothetical: direct (guest-tid, C)", "", True)

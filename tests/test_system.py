@@ -181,7 +181,8 @@ class Base:
         # Two VMs, one vCPU each, one CPU: every shadow entry is TS=1 with shadow
         # TID 0/1, so without a flush at vcpu_put one guest hits the other's entries:
         # 7924bd41 has one (_tlbia); the hypothetical direct-noflush shows why.
-        two = ["vm.1.vcpus=1", "vm.1.process.0.workload.pages=20"]
+        # (get_user_pages, as every KVM-440 had: the designs as they shipped)
+        two = ["vm.1.vcpus=1", "vm.1.process.0.workload.pages=20", "kvm.pfn_source=gup"]
         noflush = summary(self.backend, "kvm.strategy=direct-noflush", *two)
         assert noflush["tlb"]["isolation_violations"] > 0
         assert noflush["design"]["label"].startswith("hypothetical: ")

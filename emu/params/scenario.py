@@ -309,7 +309,8 @@ class KVM:
                                               "any on the e500 (labelled hypothetical; "
                                               "refused where none is needed)")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
-                            "where a fill finds the host page frame")
+                            "where a fill finds the host page frame (every KVM-440 had gup: "
+                            "another makes a shipped design hypothetical)")
     pfn_cache_entries: int = param(256, Int(1, MAX_PFN_CACHE_ENTRIES),
                                    "entries of the pfn cache (pfn_source = 'pfn-cache')")
     pfn_cache_policy: str = param("lru", Choice(PFN_CACHE_POLICIES),

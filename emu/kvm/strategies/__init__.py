@@ -182,8 +182,8 @@ def resolve(name: str, core: str, tid_scheme: Optional[str] = None,
     on the e500; an unset ``handler`` is the historical C handler.  A TID era
     the design never ran with, or any 440 era on the e500, is refused unless
     ``hypothetical``; a design no kernel shipped (another core's, another
-    era's, or with the ``asm`` handler unless it is the :data:`PROPOSAL`) is
-    hypothetical whatever is asked.
+    era's, or with the ``asm`` handler or a pfn source its kernel never used,
+    unless it is the :data:`PROPOSAL`) is hypothetical whatever is asked.
     """
     check_core(name, core)
     cls = get(name)
@@ -204,8 +204,12 @@ def resolve(name: str, core: str, tid_scheme: Optional[str] = None,
     handler = handler or HISTORICAL_HANDLER
     shipped = scheme in cls.eras if core == "440" else bool(cls.shipped) and scheme is None
     proposal = (name, handler, pfn_source) == PROPOSAL
+    # the handler and the pfn source are part of the machine too: a design with
+    # one its kernel never had (the asm handler, a pfn cache) never existed
+    foreign_pfn = cls.historical_pfn_source not in (None, pfn_source)
     hypothetical = bool(hypothetical or cls.hypothetical or not shipped
-                        or (handler != HISTORICAL_HANDLER and not proposal))
+                        or (handler != HISTORICAL_HANDLER and not proposal)
+                        or (foreign_pfn and not proposal))
     commit, label = _label(cls, scheme, handler, pfn_source, hypothetical)
     return Design(name, scheme, handler, pfn_source, hypothetical, commit, label)
 
