@@ -165,7 +165,7 @@ def test_full_example():
     (trace,) = vm1.processes
     assert trace.workload.kind == "trace"
     assert trace.workload.pages is None
-    assert trace.workload.inst_fraction == 0.0
+    assert trace.workload.write_fraction == 0.0
     # relative to the TOML file's directory, not to the working directory
     assert trace.workload.path == str(DATA.resolve() / "traces" / "app.npy")
 
@@ -636,6 +636,11 @@ def test_key_not_allowed_for_the_kind():
     message = error_of({"host_task": [{"workload": {"kind": "trace", "path": "t",
                                                     "pages": 3}}]})
     assert "'host_task.0.workload.pages'" in message and "'trace'" in message
+    # a trace carries its own instruction fetches: the fraction and code loop would do nothing
+    for key in ("inst_fraction", "code_pages"):
+        message = error_of({"vm": [{"process": [{"workload": {"kind": "trace", "path": "t",
+                                                              key: 1}}]}]})
+        assert f"'vm.0.process.0.workload.{key}'" in message and "'trace'" in message
     message = error_of({"vm": [{"process": [{"workload": {"kind": "sweep",
                                                           "distribution": "zipf"}}]}]})
     assert "'vm.0.process.0.workload.distribution'" in message

@@ -390,7 +390,7 @@ def test_fold_trace_addr():
 @needs_traces
 def test_trace_loops_and_folds(trace_path):
     n = len(TRACE_ADDR)
-    s = make_stream(dict(kind="trace", path=trace_path, inst_fraction=0.9), seed())
+    s = make_stream(dict(kind="trace", path=trace_path), seed())
     ea, kind = s.take(3 * n + 5)
     reps = 4
     np.testing.assert_array_equal(ea, np.tile(TRACE_FOLDED, reps)[:3 * n + 5])

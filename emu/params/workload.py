@@ -130,10 +130,12 @@ class Workload:
     path: Optional[str] = param(
         None, _TracePath(), "the trace file (.npz, .npy, valgrind lackey text or .gz)",
         applies_to=("trace",))
+    # a trace carries its own fetches: these two are refused with it
     inst_fraction: float = param(
-        0.25, Number(0.0, 1.0),
-        "share of the accesses that are instruction fetches (ignored by a trace)")
-    code_pages: int = param(4, Int(1, MAX_PAGES), "pages of the code loop the fetches walk")
+        0.25, Number(0.0, 1.0), "share of the accesses that are instruction fetches",
+        applies_to=("working-set", "sweep"))
+    code_pages: int = param(4, Int(1, MAX_PAGES), "pages of the code loop the fetches walk",
+                            applies_to=("working-set", "sweep"))
     write_fraction: float = param(
         0.3, Number(0.0, 1.0), "share of stores among data and MMIO accesses")
     syscall_every: int = param(
