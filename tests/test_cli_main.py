@@ -59,3 +59,29 @@ def test_an_option_is_never_abbreviated(argv, line, tmp_path):
     (argparse took --seed 3 for --seeds 3 without a word)."""
     p = run_cli(*(a.format(tmp=tmp_path) for a in argv))
     assert assert_usage_error(p) == line + "\n"
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["tlb", "--policy", "random", "--seed", "1", "--seed", "2"],
+     "emu tlb: argument --seed: given twice (1 and 2); it takes one"),
+    (["tlb", "--entries", "32", "--entries=16"],
+     "emu tlb: argument --entries: given twice (32 and 16); it takes one"),
+    (["sweep", "s.toml", "--seeds", "2", "--seeds", "3", "--out", "x"],
+     "emu sweep: argument --seeds: given twice (2 and 3); it takes one"),
+    (["run", "--set", "seed=1", "--set", "duration_ms=1", "--set", " seed =2"],
+     "emu run: argument --set: seed given twice ('seed=1' and ' seed =2'); set it once"),
+])
+def test_an_option_of_one_value_is_refused_twice(argv, line):
+    """argparse let the second replace the first without a word (--seed 1 --seed 2
+    ran seed 2)."""
+    assert assert_usage_error(run_cli(*argv)) == line + "\n"
+
+
+def test_a_default_is_no_first_value_and_each_parse_starts_afresh():
+    parser = build_parser()
+    for seed in ("3", "4"):           # the same parser, parsed twice
+        args = parser.parse_args(["tlb", "--policy", "random", "--seed", seed,
+                                  "--entries", "32"])
+        assert (args.seed, args.entries) == (int(seed), 32)
+    args = parser.parse_args(["run", "--set", "seed=1", "--set", "duration_ms=2"])
+    assert args.overrides == ["seed=1", "duration_ms=2"]

@@ -32,8 +32,22 @@ PLAN = dict(overrides=["duration_ms=1"],
             method="morris", samples=2, seed=5, break_even=f"{PAGES}=20,60")
 
 
+def given(base: list, extra: list) -> list:
+    """``base`` (options, each with one value) without those ``extra`` gives
+    again, then ``extra``: an option is given once (--set, which repeats, is kept)."""
+    again = {str(a) for a in extra if str(a).startswith("--")} - {"--set"}
+    out, i = [], 0
+    while i < len(base):
+        if base[i] in again:
+            i += 2
+            continue
+        out.append(base[i])
+        i += 1
+    return out + [str(a) for a in extra]
+
+
 def study(out, *options) -> int:
-    return main(STUDY + ["--out", str(out), *map(str, options)])
+    return main(given(STUDY, ["--out", out, *options]))
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +158,11 @@ SMALL = ["--set", "duration_ms=1", "--costs", "exit_light", "--workers", "1",
 
 
 def small(scenario, out, *extra, cwd=None):
-    """``emu sensitivity`` of shadow against direct (a later --compare wins)."""
-    return run_cli("sensitivity", scenario, "--compare", "kvm.strategy=shadow,direct", *SMALL,
-                   *extra, "--out", out, cwd=cwd)
+    """``emu sensitivity`` of shadow against direct (unless ``extra`` gives its
+    own --compare)."""
+    return run_cli("sensitivity", scenario,
+                   *given(["--compare", "kvm.strategy=shadow,direct", *SMALL], list(extra)),
+                   "--out", out, cwd=cwd)
 
 
 @pytest.fixture

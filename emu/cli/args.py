@@ -36,14 +36,17 @@ class _HelpFormatter(argparse.HelpFormatter):
 class Parser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (an EmuError: exit status 2), an
     option is only ever its whole name (``--seed`` is not ``--seeds``), an
-    argument the parser does not know is refused by the parser that met it
-    (which knows the option it was maybe meant to be), and each command's
-    summary in --help is on the command's line."""
+    option of one value given twice is refused (:class:`Once`), an argument
+    the parser does not know is refused by the parser that met it (which
+    knows the option it was maybe meant to be), and each command's summary in
+    --help is on the command's line."""
 
     def __init__(self, *args, formatter_class=_HelpFormatter, **kwargs):
         # NOTE: argparse's abbreviations took ``--seed 3`` for ``--seeds 3``
         # without a word (and would change meaning once an option is added)
         super().__init__(*args, formatter_class=formatter_class, allow_abbrev=False, **kwargs)
+        for name in (None, "store"):                # every option that stores one value
+            self.register("action", name, Once)
 
     def parse_known_args(self, args=None, namespace=None):
         """argparse's, but an argument left over is an error here."""
@@ -90,15 +93,18 @@ class Parser(argparse.ArgumentParser):
         raise EmuError(f"{self.prog}: {message}")
 
 
-class Once(argparse.Action):
-    """Store an option's value (its default: None), and refuse the option given
-    again, which argparse would let override the first without a word."""
+class Once(argparse._StoreAction):
+    """Store an option's value, and refuse the option given again, which
+    argparse would let override the first without a word (``--seed 1 --seed
+    2`` ran seed 2).  What was given is remembered per parse (the namespace
+    being filled), so that a default is no first value."""
 
     def __call__(self, parser, namespace, values, option_string=None):
-        given = getattr(namespace, self.dest, None)
-        if given is not None:
-            raise argparse.ArgumentError(self, f"given twice ({given} and {values}); "
+        given = getattr(self, "_given", None)
+        if given is not None and given[0] is namespace:
+            raise argparse.ArgumentError(self, f"given twice ({given[1]} and {values}); "
                                                f"it takes one")
+        self._given = (namespace, values)
         setattr(namespace, self.dest, values)
 
 
@@ -127,9 +133,22 @@ def size_arg(text: str) -> int:
             from None
 
 
+class _SetOnce(argparse._AppendAction):
+    """``--set``: each KEY=VALUE appended, a KEY set twice refused (the later
+    value would replace the earlier without a word)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        key = values.partition("=")[0].strip()
+        for given in getattr(namespace, self.dest, None) or []:
+            if given.partition("=")[0].strip() == key:
+                raise argparse.ArgumentError(self, f"{key} given twice ({given!r} and "
+                                                   f"{values!r}); set it once")
+        super().__call__(parser, namespace, values, option_string)
+
+
 def add_set_option(p, help_text: str) -> None:
-    """``--set KEY=VALUE`` (repeatable), collected in ``args.overrides``."""
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+    """``--set KEY=VALUE`` (repeatable, each KEY once), collected in ``args.overrides``."""
+    p.add_argument("--set", dest="overrides", action=_SetOnce, default=[], metavar="KEY=VALUE",
                    help=help_text)
 
 

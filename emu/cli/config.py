@@ -29,7 +29,7 @@ def add_config_parser(sub) -> None:
                     "applied and every default filled in, as TOML. Loading the dump gives the "
                     "same scenario: emu run DUMP runs what emu run FILE --set ... runs.")
     d.add_argument("scenario", nargs="?", metavar="FILE", help="scenario file (.toml)")
-    add_set_option(d, "override a scenario key by its dotted path (repeatable)")
+    add_set_option(d, "override a scenario key by its dotted path (repeatable, each KEY once)")
     d.add_argument("-o", "--output", metavar="OUT.toml",
                    help="write the TOML here (atomically) instead of to stdout")
     d.set_defaults(func=cmd_config_dump)

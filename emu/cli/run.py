@@ -23,7 +23,7 @@ from emu.run.scenario import resolve, run
 
 
 def _scenario_args(p, out_help: str) -> None:
-    add_set_option(p, "override a scenario key by its dotted path (repeatable), "
+    add_set_option(p, "override a scenario key by its dotted path (repeatable, each KEY once), "
                       "e.g. kvm.strategy=shadow or vm.0.process.0.workload.pages=60")
     add_out_options(p, out_help)
     p.add_argument("--json", action="store_true", help="print the JSON summary")

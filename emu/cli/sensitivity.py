@@ -20,7 +20,7 @@ from typing import Optional
 from emu.run import SweepError, SweepInterrupted
 from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir, check_room
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, Once, add_executor_options,
+from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
                           add_out_options, add_progress_option, add_set_option, add_wide_option,
                           int_arg, terminal_width)
 
@@ -62,7 +62,7 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
                         f"oat takes none and refuses one")
     p.add_argument("--seed", type=int_arg, default=0,
                    help="seed of the samples (default 0): one seed, one result")
-    p.add_argument("--break-even", dest="break_even", action=Once, metavar="KEY=V1,V2,...",
+    p.add_argument("--break-even", dest="break_even", metavar="KEY=V1,V2,...",
                    help="also find where A stops beating B along a numeric key (one key)")
     p.add_argument("--range", dest="ranges", action="append", default=[],
                    metavar="COST=LOW,HIGH",
@@ -71,7 +71,7 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
                         "(repeatable, once per cost)")
     p.add_argument("--costs", metavar="A,B,...",
                    help="vary only these costs (default: every cost with a range)")
-    add_set_option(p, "override a scenario key in every run (repeatable)")
+    add_set_option(p, "override a scenario key in every run (repeatable, each KEY once)")
     add_out_options(p, "directory for sensitivity.json, the plots and the runs (default: the "
                        "runs go to a temporary directory and only the result is printed)")
     add_executor_options(p)

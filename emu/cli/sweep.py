@@ -38,7 +38,7 @@ def add_sweep_parser(sub) -> None:
                         "or a sweep with runs this one leaves out (its results table is "
                         "replaced)")
     add_executor_options(p)
-    add_set_option(p, "override a scenario key for every run (repeatable)")
+    add_set_option(p, "override a scenario key for every run (repeatable, each KEY once)")
     add_progress_option(p, "progress on stderr (default: a bar on a terminal, lines otherwise)")
     add_wide_option(p)
     p.set_defaults(func=cmd_sweep)

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from emu.cli.args import add_set_option
 from emu.codes import MISS_CAUSES
 from emu.errors import EmuError
 from emu.teach import exercise
@@ -65,8 +66,7 @@ def add_explain_parser(sub) -> None:
                     f"--exercise KIND poses an exercise ({kinds}), a new one per --seed; "
                     "--solve answers it by hand and checks the answer against the model.")
     p.add_argument("scenario", nargs="?", help="scenario file (.toml)")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a scenario key by its dotted path (repeatable)")
+    add_set_option(p, "override a scenario key by its dotted path (repeatable, each KEY once)")
     p.add_argument("--resume", type=_positive, default=None, metavar="K",
                    help=f"narrate after the K-th vcpu_load (1 = the first; default "
                         f"{DEFAULT_RESUME})")
