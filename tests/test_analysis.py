@@ -246,6 +246,9 @@ def test_load_refuses_what_is_not_a_result(tmp_path):
         emu.load(tmp_path)
     with pytest.raises(EmuError, match="no such directory"):
         emu.load(tmp_path / "absent")
+    (tmp_path / "a-file").write_text("")
+    with pytest.raises(EmuError, match="a-file: is not a folder$"):
+        emu.load(tmp_path / "a-file")
     (tmp_path / "summary.json").write_text("{")
     with pytest.raises(EmuError, match="corrupt JSON"):
         emu.load(tmp_path)

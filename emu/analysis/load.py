@@ -30,7 +30,7 @@ import numpy as np
 from emu.analysis.frames import pandas
 from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
-from emu.report.folders import plain_name
+from emu.report.folders import folder_problem, plain_name
 from emu.report.schema import copy_differs
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
@@ -177,7 +177,7 @@ def load(path):
     the folder holds none of them or a file is corrupt."""
     path = os.fspath(path)
     if not os.path.isdir(path):
-        raise EmuError(f"{path}: no such directory")
+        raise EmuError(f"{path}: {folder_problem(path)}")
     if os.path.isfile(os.path.join(path, "summary.json")):
         return read_run(path)
     if os.path.isfile(os.path.join(path, "comparison.json")):

@@ -261,6 +261,11 @@ KINDS = (("comparison.json", _comparison), ("summary.json", _run), ("sweep.json"
          ("results.json", _study))
 
 
+def folder_problem(path: str) -> str:
+    """Why ``path``, which is no folder, cannot be read as one."""
+    return "is not a folder" if os.path.exists(path) else "no such directory"
+
+
 def load_results(src_dir) -> dict:
     """Read a run, comparison, sweep or study folder, every file checked.
 
@@ -277,8 +282,7 @@ def load_results(src_dir) -> dict:
     """
     src = os.fspath(src_dir)
     if not os.path.isdir(src):
-        what = "is not a folder" if os.path.exists(src) else "no such directory"
-        raise EmuError(f"report: {src}: {what}")
+        raise EmuError(f"report: {src}: {folder_problem(src)}")
     for name, load in KINDS:
         if os.path.isfile(os.path.join(src, name)):
             return load(src)
