@@ -404,6 +404,22 @@ def test_report_cli_refuses_a_file_and_an_empty_output_in_one_line(comparison_di
     assert sorted(os.listdir(comparison_dir)) == before and os.listdir(tmp_path) == ["afile"]
 
 
+def test_an_output_emu_cannot_replace_is_refused_before_the_page_is_built(comparison_dir,
+                                                                          tmp_path, monkeypatch):
+    import emu.report.html as page
+
+    def build(*args, **kw):
+        raise AssertionError("the page was built")
+    monkeypatch.setattr(page, "render_report", build)
+    os.mkfifo(tmp_path / "fifo")
+    for target, line in ((tmp_path, f"{tmp_path}: is a folder; give the name of the file to write"),
+                         (tmp_path / "fifo", f"{tmp_path / 'fifo'}: is a FIFO, not a regular "
+                                             "file; emu writes only to a file it can replace as "
+                                             "a whole")):
+        with pytest.raises(EmuError, match=f"^{re.escape(line)}$"):
+            page.write_report(comparison_dir, target)
+
+
 def test_load_results_finds_the_timelines(comparison_dir):
     res = load_results(comparison_dir)
     assert res["kind"] == "comparison" and res["key"] == "kvm.strategy"
