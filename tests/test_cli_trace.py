@@ -147,3 +147,20 @@ def test_the_shared_atomic_write_refuses_and_follows_links_alike(tmp_path):
     proc = run_cli("config", "dump", "-o", tmp_path / "out.fifo")
     assert_usage_error(proc, f"{tmp_path / 'out.fifo'}: is a FIFO, not a regular file")
     assert stat.S_ISFIFO((tmp_path / "out.fifo").lstat().st_mode)
+
+
+def test_the_output_is_refused_before_the_input_is_opened(tmp_path):
+    """A FIFO as input waits for its writer, and a pipe's bytes are used up once
+    read: an output emu cannot write is refused first, at once (a FIFO output
+    with an unfed FIFO input had waited for ever)."""
+    fifo_in, fifo_out = tmp_path / "in", tmp_path / "out"
+    os.mkfifo(fifo_in)
+    os.mkfifo(fifo_out)
+    t0 = time.monotonic()
+    p = run_cli("trace", "import", "lackey", fifo_in, "-o", fifo_out, timeout=30)
+    assert assert_usage_error(p) == (f"emu: error: {fifo_out}: is a FIFO, not a regular file; emu "
+                                     "writes only to a file it can replace as a whole\n")
+    assert time.monotonic() - t0 < 10          # the input's wait for a writer is 10 s
+    p = run_cli("trace", "import", "lackey", fifo_in, "-o", "", timeout=30)
+    assert assert_usage_error(p) == "emu: error: --output '': an empty path names no file\n"
+    assert sorted(os.listdir(tmp_path)) == ["in", "out"]

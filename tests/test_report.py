@@ -49,9 +49,10 @@ DESIGNS = ["shadow", "direct"]
 
 @pytest.fixture(scope="module")
 def results():
-    """[(label, Result)] of 2 ms of the default scenario under shadow and direct."""
+    """[(label, Result)] of 2 ms of the default scenario under shadow and direct,
+    as they shipped (get_user_pages)."""
     return compare(default_scenario(), "kvm.strategy", DESIGNS,
-                   ["duration_ms=2", "sim.timeline=true"])
+                   ["duration_ms=2", "sim.timeline=true", "kvm.pfn_source=gup"])
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,8 @@ def sweep_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("sweep")
     run_sweep(default_scenario(), ["kvm.strategy=shadow,direct",
                                    "vm.0.process.0.workload.pages=16,48"],
-              seeds=2, out_dir=str(d), workers=1, overrides=["duration_ms=1"])
+              seeds=2, out_dir=str(d), workers=1,
+              overrides=["duration_ms=1", "kvm.pfn_source=gup"])
     return d
 
 
@@ -803,3 +805,32 @@ def test_doctests(module):
     import importlib
     result = doctest.testmod(importlib.import_module(module))
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_a_machine_no_kernel_shipped_is_named_so_in_every_view(tmp_path):
+    """direct with the pfn cache never shipped (7924bd41 used get_user_pages):
+    the report of its run and of its comparison, the comparison's notebook
+    table and the command line's table name it hypothetical, not only its JSON."""
+    pairs = compare(default_scenario(), "kvm.strategy", ["direct"], ["duration_ms=1"])
+    ((_, result),) = pairs
+    assert result.summary["design"]["hypothetical"]
+    result.write(str(tmp_path / "run"))
+    write_comparison(str(tmp_path / "cmp"), "kvm.strategy", pairs)
+    for folder in ("run", "cmp"):
+        page = (tmp_path / folder / write_report(tmp_path / folder)).read_text(encoding="utf-8")
+        assert "direct (hypothetical)" in page.split("</title>")[0], folder
+        assert "<th>direct</th>" not in page and "<th>direct (hypothetical)</th>" in page
+    from emu import load
+    assert "<th style=\"text-align:left\">direct (hypothetical)</th>" in \
+        load(tmp_path / "cmp")._repr_html_()
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 1\n")
+    for extra, rows in (([], ["kvm.strategy=direct (hypothetical)",
+                              "kvm.strategy=shadow (hypothetical)"]),
+                        (["--set", "kvm.pfn_source=gup"], ["kvm.strategy=direct",
+                                                           "kvm.strategy=shadow"])):
+        p = run_cli("compare", scenario, "--vary", "kvm.strategy=direct,shadow", "--wide",
+                    *extra)
+        assert p.returncode == 0, p.stderr
+        table = p.stdout.split("\n\n")[0].splitlines()[2:]
+        assert [line.split("  ")[0] for line in table] == rows

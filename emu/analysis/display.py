@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import html
 
-from emu.report.text import key_figures
+from emu.report.text import key_figures, labelled
 
 __all__ = ["describe", "describe_comparison", "design_name", "headline_html", "result_repr"]
 
@@ -34,8 +34,7 @@ def _setting(s: dict) -> str:
 
 def design_name(s: dict) -> str:
     """The run's strategy, marked when no kernel shipped the design."""
-    hypothetical = (s.get("design") or {}).get("hypothetical")
-    return s["config"]["kvm"]["strategy"] + (" (hypothetical)" if hypothetical else "")
+    return labelled(s["config"]["kvm"]["strategy"], s)
 
 
 def describe(s: dict) -> str:

@@ -14,6 +14,7 @@ seeds and the half-width of its 95 % t-interval.
 from __future__ import annotations
 
 from emu.analysis.display import describe_comparison, headline_html
+from emu.report.text import labelled
 from emu.analysis.frames import concat_frames, pandas
 from emu.run.table import METRICS, grid_points
 
@@ -39,8 +40,9 @@ class Comparison(list):
         return self.key or "run"
 
     def summaries(self) -> list:
-        """``[(label, summary)]``, as the text and HTML reports take them."""
-        return [(label, r.summary) for label, r in self]
+        """``[(label, summary)]``, as the text and HTML reports take them (a
+        machine no kernel shipped marked so in its label)."""
+        return [(labelled(label, r.summary), r.summary) for label, r in self]
 
     def frames(self) -> dict:
         """Every run's frames (:meth:`emu.run.Result.frames`) stacked, the

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from emu.cli.args import Parser
+from emu.run.outdir import check_name
 from emu.workload.traces import import_lackey
 
 
@@ -29,6 +30,7 @@ def add_trace_parser(sub) -> None:
 
 def cmd_trace_import(args) -> int:
     """Run ``emu trace import``: write the trace and say how many records it holds."""
+    check_name(args.output, "--output", names="file")
     n = import_lackey(args.input, args.output)
     print(f"{args.output}: {n:,} records")
     return 0

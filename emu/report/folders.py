@@ -35,6 +35,7 @@ import numpy as np
 from emu.errors import EmuError
 from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
                                check_timeline, copy_differs, short_labels, shorten)
+from emu.report.text import labelled
 from emu.study.lib import safe_label
 
 #: A JSON result file larger than this is not one emu wrote.
@@ -88,7 +89,7 @@ def _summary(path: str) -> dict:
 
 
 def _strategy(s: dict) -> str:
-    return (s["config"].get("kvm") or {}).get("strategy") or "run"
+    return labelled((s["config"].get("kvm") or {}).get("strategy") or "run", s)
 
 
 # -- a run and a comparison -------------------------------------------------------------
@@ -128,6 +129,7 @@ def _comparison(src: str) -> dict:
         mismatch = copy_differs(s, r["summary"], summary, f"{path} (runs[{i}].summary)")
         if mismatch:
             raise EmuError(f"report: {mismatch}")
+        label = labelled(label, s)
         runs.append((label, s))
         timelines[label] = load_timeline(os.path.join(folder, "timeline.npz"), s["cpus"])
     return {"kind": "comparison", "key": shorten(data["key"]), "runs": runs,
@@ -249,7 +251,8 @@ def _study(src: str) -> dict:
     for full, label in zip(raw, short_labels(raw)):
         summary = os.path.join(src, "runs", safe_label(full), "summary.json")
         if os.path.isfile(summary):
-            runs.append((label, _summary(summary)))
+            s = _summary(summary)
+            runs.append((labelled(label, s), s))
         else:
             missing.append(label)
     return {"kind": "study", "key": None, "study": data, "path": path, "runs": runs,

@@ -26,6 +26,7 @@ from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
+from emu.report.text import labelled
 from emu.stats import figures
 from emu.stats.interval import mean_interval
 
@@ -54,7 +55,7 @@ def interval(values) -> tuple:
 
 
 def _strategy(s: dict) -> str:
-    return str((s["config"].get("kvm") or {}).get("strategy") or "?")
+    return labelled(str((s["config"].get("kvm") or {}).get("strategy") or "?"), s)
 
 
 def grid_points(results: dict) -> list:

@@ -13,6 +13,14 @@ def _pct(percent) -> str:
     return "-" if percent is None else f"{percent:.1f}%"
 
 
+def labelled(label: str, s: dict) -> str:
+    """``label`` of the run ``s``, marked ``(hypothetical)`` when no kernel
+    shipped its machine (``design.hypothetical``) and the label does not say
+    so already: every table and plot names such a run so."""
+    hypothetical = (s.get("design") or {}).get("hypothetical")
+    return f"{label} (hypothetical)" if hypothetical and "hypothetical" not in label else label
+
+
 def key_figures(s: dict) -> dict:
     """The figures a comparison puts side by side, derived from one summary."""
     g = s["tlb"]["guest"]

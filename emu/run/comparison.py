@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError
+from emu.report.text import labelled
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
 from emu.run.plan import split_values
@@ -112,9 +113,10 @@ class Comparison:
         return list(zip(self.labels, self.results))
 
     def summaries(self, titled: bool = False) -> list:
-        """[(label, summary)] in order (``titled``: ``k1=v1, k2=v2`` as the label)."""
+        """[(label, summary)] in order (``titled``: ``k1=v1, k2=v2`` as the label), a
+        machine no kernel shipped marked so in its label."""
         labels = [v.title for v in self.variants] if titled else self.labels
-        return [(label, r.summary) for label, r in zip(labels, self.results)]
+        return [(labelled(label, r.summary), r.summary) for label, r in zip(labels, self.results)]
 
     def to_json(self) -> dict:
         """What ``comparison.json`` holds: what the labels name, the keys and,

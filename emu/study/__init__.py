@@ -80,6 +80,8 @@ class Study:
         takes_dir = "plot_dir" in signature(self.module.study).parameters
         extra = {"plot_dir": rec.out} if rec.out and takes_dir else {}
         numbers = self.module.study(quick, rec, **extra)
+        # every report of the study names the runs of machines that never existed
+        numbers = dict(numbers, hypothetical_runs=list(rec.hypothetical))
         rec.finish(self.name, self.question, quick, numbers)
         if stage:
             stage.commit()
@@ -87,8 +89,14 @@ class Study:
 
     def report(self, numbers: dict, width: Optional[int] = None) -> str:
         """The study's numbers as its text tables (fitted to ``width`` columns
-        if given, see :func:`emu.report.columns.fit_lines`)."""
-        return self.module.report(numbers, width)
+        if given, see :func:`emu.report.columns.fit_lines`), then the runs of
+        machines no kernel shipped, named."""
+        text = self.module.report(numbers, width)
+        runs = numbers.get("hypothetical_runs")
+        if runs:
+            text += "\n\n" + wrap(f"Hypothetical, machines no kernel shipped: {', '.join(runs)}.",
+                                   width)
+        return text
 
 
 def _question(module: ModuleType) -> str:

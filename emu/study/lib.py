@@ -80,6 +80,7 @@ class Recorder:
         self.wall = 0.0
         self.runs = 0
         self.last = None                # the last run's Result (summary, tables)
+        self.hypothetical: list[str] = []   # the runs of machines no kernel shipped
 
     def run(self, label: str, sc: dict, overrides=()) -> dict:
         """Run one scenario; returns its summary (its Result is written if ``out``)."""
@@ -93,6 +94,8 @@ class Recorder:
             result.write(os.path.join(self.out, "runs", safe_label(label)))
         s = result.summary
         self.figures[label] = figures(s)
+        if s["design"]["hypothetical"] and label not in self.hypothetical:
+            self.hypothetical.append(label)
         if self.verbose:
             print(f"  ran {label} in {dt:.2f} s", file=sys.stderr)
         return s

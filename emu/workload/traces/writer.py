@@ -216,6 +216,9 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     src = _fspath(src)
     dst = _fspath(dst)
     chunk = _check_chunk_arg(chunk)
+    # the output first: an input from a pipe or a FIFO is used up once opened
+    # (its format is read from its first bytes), and a FIFO waits for its writer
+    replaceable_path(dst, TraceError)
     with open_trace(src) as trace:
         if trace.format != "lackey":
             raise TraceError(f"{src}: not a lackey text trace (it is {trace.format})")
