@@ -578,7 +578,8 @@ NOT_HYPOTHETICAL = ("kvm.hypothetical: it allows only a TID era a design never r
     ({"kvm": {"strategy": "shadow-modified", "tid_scheme": "swap-pid", "pfn_source": "gup"}},
      "shadow-modified 49dd2c49 (swap-pid, C)"),
     ({"kvm": {"handler": "asm"}}, "proposal: direct + asm + pfn-cache"),
-    ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids"}},
+    ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids",
+                                           "pfn_source": "guest-tlb-refs"}},
      "e500-shadow-ids dd9ebf1f (C)"),
 ])
 def test_hypothetical_is_refused_for_a_design_as_it_shipped_and_the_proposal(data, label):

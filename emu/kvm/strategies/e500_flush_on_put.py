@@ -40,7 +40,7 @@ class E500FlushOnPut(Strategy):
                          "reloading TLB1 at vcpu_load")
     cores = ("e500",)
     refusal = NEEDS_THE_E500
-    historical_pfn_source = None
+    historical_pfn_source = "gup"                 # a reference per shadow (shadow_pages)
     shipped = "46f43c6e"
     linear_search = True
 

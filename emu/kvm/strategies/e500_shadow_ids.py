@@ -36,7 +36,7 @@ class E500ShadowIds(Strategy):
     save_restore_work = "on shadow-ID work (allocation, and a flush when the IDs run out)"
     cores = ("e500",)
     refusal = NEEDS_THE_E500
-    historical_pfn_source = None
+    historical_pfn_source = "guest-tlb-refs"      # a reference per guest TLB0 entry
     shipped = "dd9ebf1f"
     esel = True
     tlb1_reserved = 1
