@@ -236,7 +236,7 @@ class Machine:
         includes the quanta under way (at most QUANTUM_US each).  Left unset
         when a CPU has not restarted its counters after the warm-up yet.
         """
-        if not any(cpu.base is None for cpu in self.cpus) or not self.warmup:
+        if not self.warmup or all(cpu.base is not None for cpu in self.cpus):
             self.half = (int(self.env.now),
                          sum(p.accesses for guest in self.guests for p in guest.processes))
 

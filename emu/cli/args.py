@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import sys
 from typing import Optional
 
 from emu.errors import EmuError
+from emu.report.columns import wrap
 
 #: Exit statuses: a worker process died (``emu sweep``), bad input, interrupted.
 EXIT_FAILED = 1
@@ -194,3 +196,8 @@ def terminal_width(args) -> Optional[int]:
     """The columns the text output fits in: None with ``--wide``, else the
     terminal's width (COLUMNS if set; 80 when stdout is not a terminal)."""
     return None if getattr(args, "wide", False) else shutil.get_terminal_size((80, 24)).columns
+
+
+def print_note(text: str, width: Optional[int]) -> None:
+    """``emu: note: TEXT`` on stderr, wrapped at ``width`` columns (None: one line)."""
+    print(wrap(f"emu: note: {text}", width), file=sys.stderr, flush=True)

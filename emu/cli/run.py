@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
-
 from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
-                          terminal_width)
+                          print_note, terminal_width)
 from emu.errors import ConfigError
 from emu.analysis.display import design_name
 from emu.params import default_scenario
-from emu.report.columns import wrap
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.report.reading import settle_note
@@ -84,11 +81,12 @@ def cmd_run(args) -> int:
         if stage:
             result.write_files(stage.path)
             stage.commit()
+    width = terminal_width(args)
     if args.json:
         print(result.json(), end="")
     else:
-        print(format_run(result.summary, terminal_width(args)))
-    _note_unsettled([(design_name(result.summary), result.summary)], terminal_width(args))
+        print(format_run(result.summary, width))
+    _note_unsettled([(design_name(result.summary), result.summary)], width)
     return 0
 
 
@@ -96,7 +94,7 @@ def _note_unsettled(runs: list, width) -> None:
     """One ``emu: note:`` on stderr naming the runs that had not settled."""
     note = settle_note(runs)
     if note:
-        print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
+        print_note(note, width)
 
 
 def _default_run(args) -> int:
@@ -105,7 +103,7 @@ def _default_run(args) -> int:
     width = terminal_width(args)
     with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         if note:
-            print(wrap(f"emu: note: {note}", width), file=sys.stderr, flush=True)
+            print_note(note, width)
         with make_progress(args.progress) as progress:
             comparison = run_variants(default_scenario(), variants, overrides, progress, KEY)
         if stage:
@@ -135,9 +133,10 @@ def cmd_compare(args) -> int:
             if args.plots:
                 comparison_plots(stage.path, comparison.summaries())
             stage.commit()
+    runs, width = comparison.summaries(titled=True), terminal_width(args)
     if args.json:
         print(dumps_json(comparison.to_json()), end="")
     else:
-        print(format_comparison(comparison.summaries(titled=True), terminal_width(args)))
-    _note_unsettled(comparison.summaries(titled=True), terminal_width(args))
+        print(format_comparison(runs, width))
+    _note_unsettled(runs, width)
     return 0

@@ -22,10 +22,9 @@ from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir, check_room
 from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
                           add_out_options, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, terminal_width)
+                          int_arg, print_note, terminal_width)
 
 from emu.sensitivity.analysis import sobol_caution
-from emu.report.columns import wrap
 from emu.sensitivity.report import (
     SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
 from emu.sensitivity.runner import Runner, StudyRunner, check_study_dir, default_scenario
@@ -124,7 +123,7 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
           end="" if args.json else "\n")
     caution = sobol_caution(result)
     if caution:
-        print(wrap(f"emu: note: {caution}", terminal_width(args)), file=sys.stderr, flush=True)
+        print_note(caution, terminal_width(args))
     return 0
 
 

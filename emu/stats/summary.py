@@ -168,7 +168,7 @@ def _halves(snap: Snapshot, guest_accesses: int) -> Optional[dict]:
     at, first = snap.half
     accesses = [first, guest_accesses - first]
     cycles = [sum(at - c.measured_from for c in snap.cpus),
-              sum(snap.simulated_cycles - at for c in snap.cpus)]
+              (snap.simulated_cycles - at) * len(snap.cpus)]
     return {"at_cycles": at, "guest_accesses": accesses,
             "cycles_per_guest_access": [c / a if a else None for c, a in zip(cycles, accesses)]}
 
