@@ -344,6 +344,25 @@ def test_bad_override_values_get_the_file_messages():
         "unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)")
 
 
+def test_a_table_set_after_a_key_inside_it_is_refused():
+    """A table set after a key inside it dropped that key without a word.  A key
+    inside a table set before is applied to it; a key set again takes its later
+    value, as a list of settings read in order does."""
+    assert apply_overrides({}, ['kvm={strategy = "shadow"}', "kvm.handler=asm"]) == {
+        "kvm": {"strategy": "shadow", "handler": "asm"}}
+    assert error_of({}, ["kvm.handler=asm", 'kvm={strategy = "shadow"}']) == (
+        "kvm: set as a whole after kvm.handler (from 'kvm.handler=asm', then "
+        "'kvm={strategy = \"shadow\"}'), which it would replace; set the keys inside "
+        "the table instead")
+    assert error_of({}, ["vm.0.process.0.count=2", "vm.00={vcpus = 2}"]).startswith(
+        "vm.00: set as a whole after vm.0.process.0.count")
+    assert error_of({}, ["vm.1.vcpus=2", "vm=[{}]"]).startswith("vm: set as a whole after")
+    assert apply_overrides({}, ["seed=1", " seed = 2"]) == {"seed": 2}
+    # neighbours and prefixes of a name are other keys
+    assert apply_overrides({}, ["kvm.handler=c", "kvm.handler_x=1", "kv=1"]) == {
+        "kvm": {"handler": "c", "handler_x": 1}, "kv": 1}
+
+
 @pytest.mark.parametrize("override, key", [
     ("kvm.strategy", "kvm.strategy"),          # no '='
     ("=3", "=3"),                              # empty key

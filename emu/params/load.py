@@ -185,9 +185,31 @@ def apply_overrides(data: Mapping, overrides: Iterable[str]) -> dict:
         out = copy.deepcopy(dict(data))
     except Exception as exc:  # pragma: no cover - only for exotic Python objects
         raise ConfigError(f"scenario: cannot copy the data to override it ({exc})") from None
+    given: list = []
     for override in overrides:
+        _refuse_replaced(given, override)
         _apply_one(out, override)
     return out
+
+
+def _refuse_replaced(given: list, override: object) -> None:
+    """Refuse ``override`` if it sets a whole table or array that holds a key
+    an earlier one set (``kvm={...}`` after ``kvm.handler=asm`` would drop the
+    handler without a word).  A key inside a table set earlier is applied to
+    that table, and a key set again takes its later value, as in any list of
+    settings read in order (``emu``'s ``--set`` refuses a KEY given twice).
+    ``given`` collects (parts, text) of the overrides seen so far."""
+    if not isinstance(override, str):
+        return                              # _apply_one says what is wrong with it
+    key = override.partition("=")[0].strip()
+    parts = tuple(str(int(p)) if p.isascii() and p.isdigit() and len(p) <= 18 else p
+                  for p in (p.strip() for p in key.split(".")))
+    for earlier, text in given:
+        if len(earlier) > len(parts) and earlier[:len(parts)] == parts:
+            raise ConfigError(f"{key}: set as a whole after {'.'.join(earlier)} (from "
+                              f"{show(text)}, then {show(override)}), which it would "
+                              f"replace; set the keys inside the table instead")
+    given.append((parts, override))
 
 
 # ---------------------------------------------------------------------------
