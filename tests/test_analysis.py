@@ -22,6 +22,7 @@ from emu.analysis.results import Comparison, points
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
 from emu.params import default_scenario
+from emu.report import plots
 from emu.run import METRICS, compare, run, run_sweep, write_comparison
 from emu.run import table as results_table
 from emu.stats.interval import mean_interval
@@ -170,17 +171,44 @@ def test_comparison_stacks_frames_under_the_key_and_tables_the_figures(results):
     assert list(cycles.columns)[0] == "kvm.strategy"
     assert list(cycles["kvm.strategy"].unique()) == DESIGNS
     for label, r in results:
-        mine = cycles[cycles["kvm.strategy"] == label].drop(columns="kvm.strategy")
+        mine = cycles[cycles["kvm.strategy"] == label].drop(columns=["kvm.strategy",
+                                                                     "hypothetical"])
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), r.frames()["cycles"])
     table = cmp.table()
     assert list(table["kvm.strategy"]) == DESIGNS
-    assert list(table.columns[1:]) == [name for name, _, _ in METRICS]
+    assert list(table.columns[1:]) == ["design", "hypothetical"] + [n for n, _, _ in METRICS]
+    assert list(table["design"]) == [r.summary["design"]["label"] for _, r in results]
     for (label, r), (_, row) in zip(results, table.iterrows()):
         assert row["cycles_per_guest_access"] == r.summary["cycles_per_guest_access"]
         assert row["guest_misses"] == r.summary["tlb"]["guest"]["misses"]
     page = cmp._repr_html_()
     assert page.count("<tr>") == 1 + len(DESIGNS) and all(d in page for d in DESIGNS)
-    assert repr(cmp) == "<emu Comparison of kvm.strategy = shadow, direct (2 runs)>"
+    # the default scenario's pfn cache: neither ran so in a kernel
+    assert list(table["hypothetical"]) == [True, True]
+    assert repr(cmp) == ("<emu Comparison of kvm.strategy = shadow (hypothetical), "
+                         "direct (hypothetical) (2 runs)>")
+
+
+def test_a_comparison_marks_only_the_machines_no_kernel_shipped():
+    """Tables, frames and plots of a comparison mark the run no kernel shipped
+    (direct without 7924bd41's flush) and only that one."""
+    cmp = Comparison("kvm.strategy", compare(default_scenario(), "kvm.strategy",
+                                             ["direct", "direct-noflush"],
+                                             ["duration_ms=0.3", "kvm.pfn_source=gup"]))
+    assert list(cmp.table()["hypothetical"]) == [False, True]
+    tlb = cmp.frames()["tlb"]
+    assert set(map(tuple, tlb[["kvm.strategy", "hypothetical"]].drop_duplicates().values)) \
+        == {("direct", False), ("direct-noflush", True)}
+    assert repr(cmp).endswith("= direct, direct-noflush (hypothetical) (2 runs)>")
+    for plot in (plots.miss_causes, plots.cycle_breakdown, plots.exits_by_category,
+                 plots.repopulation_curve):
+        fig = plot(cmp)
+        names = [t.get_text() for ax in fig.axes
+                 for t in ax.get_yticklabels() + ax.get_xticklabels()
+                 + (ax.get_legend().get_texts() if ax.get_legend() else [])] \
+            + [t.get_text() for legend in fig.legends for t in legend.get_texts()]
+        assert sum(n.startswith("direct-noflush (hypothetical)") for n in names) == 1, names
+        assert not any(n.startswith("direct (hypothetical)") for n in names), names
 
 
 # -- emu.load ------------------------------------------------------------------------------

@@ -361,6 +361,12 @@ def _foreign_files(d: Path) -> str:
     return str(d / "mine")
 
 
+def _inside_a_result(d: Path) -> str:
+    (d / "res").mkdir()
+    (d / "res" / "summary.json").write_text('{"emu_version": "0", "config": {}}')
+    return str(d / "res" / "sub")
+
+
 BAD_OUT = {
     "empty": (lambda d: "", ("--out", "empty")),
     "name-too-long": (lambda d: str(d / ("n" * 300)), ("too long",)),
@@ -371,6 +377,7 @@ BAD_OUT = {
     "foreign-files": (_foreign_files, ("notes.txt", "did not write")),
     "current-folder": (lambda d: ".", ("current folder",)),
     "mount-point": (lambda d: "/proc", ("mount point",)),
+    "inside-a-result": (_inside_a_result, ("res/sub: inside", "which holds a run; write outside it")),
 }
 
 

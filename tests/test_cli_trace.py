@@ -164,3 +164,27 @@ def test_the_output_is_refused_before_the_input_is_opened(tmp_path):
     p = run_cli("trace", "import", "lackey", fifo_in, "-o", "", timeout=30)
     assert assert_usage_error(p) == "emu: error: --output '': an empty path names no file\n"
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]
+
+
+def test_an_output_over_its_input_or_inside_a_result_is_refused(tmp_path):
+    """The import written over its own input replaced the trace, and one written
+    into a result folder mixed into it: both refused before anything is read."""
+    src = tmp_path / "t.lackey"
+    src.write_bytes(lackey(10))
+    link = tmp_path / "link.lackey"
+    link.symlink_to(src)
+    for out in (src, link):
+        p = run_cli("trace", "import", "lackey", src, "-o", out)
+        assert assert_usage_error(p) == (f"emu: error: {out}: is the trace being imported; "
+                                         f"write it to another file\n")
+    assert src.read_bytes() == lackey(10)
+    res = tmp_path / "res"
+    res.mkdir()
+    (res / "summary.json").write_text('{"emu_version": "0", "config": {}}')
+    p = run_cli("trace", "import", "lackey", src, "-o", res / "t.npz")
+    assert assert_usage_error(p) == (f"emu: error: {res / 't.npz'}: inside {res}, which holds "
+                                     f"a run; write outside it (emu replaces a result folder "
+                                     f"as a whole)\n")
+    # a summary.json another program wrote is no result of emu's
+    (res / "summary.json").write_text('{"total": 3}')
+    assert run_cli("trace", "import", "lackey", src, "-o", res / "t.npz").returncode == 0

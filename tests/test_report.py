@@ -406,6 +406,22 @@ def test_report_cli_refuses_a_file_and_an_empty_output_in_one_line(comparison_di
     assert sorted(os.listdir(comparison_dir)) == before and os.listdir(tmp_path) == ["afile"]
 
 
+def test_a_report_into_a_result_other_than_its_own_page_is_refused(comparison_dir, tmp_path):
+    """-o over a file of a result (its summary.json) destroyed the result, and
+    a page inside another result mixed into it: both refused; the folder's
+    own report.html is its report's place."""
+    run = next(p for p in comparison_dir.iterdir() if (p / "summary.json").is_file())
+    before = {p: p.read_bytes() for p in sorted(comparison_dir.rglob("*")) if p.is_file()}
+    for target in (run / "summary.json", comparison_dir / "report.html", run / "x.html"):
+        p = run_cli("report", run, "-o", target)
+        assert assert_usage_error(p) == (
+            f"emu: error: report: -o {target}: inside {target.parent}, which holds "
+            f"{'a run' if target.parent == run else 'a comparison'}; write outside it "
+            f"(emu replaces a result folder as a whole)\n")
+    assert {p: p.read_bytes() for p in sorted(comparison_dir.rglob("*")) if p.is_file()} == before
+    assert run_cli("report", run, "-o", run / "report.html").returncode == 0
+
+
 def test_an_output_emu_cannot_replace_is_refused_before_the_page_is_built(comparison_dir,
                                                                           tmp_path, monkeypatch):
     import emu.report.html as page
@@ -609,6 +625,16 @@ def test_sweep_interval_known_answers():
     assert interval([None]) == (None, None, 0)
     mean, half, n = interval([2.0, 4.0])
     assert (mean, n) == (3.0, 2) and half == pytest.approx(math.tan(math.pi * 0.475), rel=1e-9)
+
+
+def test_sweep_report_marks_a_grid_value_no_kernel_shipped(tmp_path):
+    """A design varied by the grid names the machine no kernel shipped (direct
+    without 7924bd41's flush) in its grid cell, as it does in its own column."""
+    run_sweep(default_scenario(), ["kvm.strategy=direct,direct-noflush"], out_dir=str(tmp_path),
+              workers=1, overrides=["duration_ms=0.3", "kvm.pfn_source=gup"])
+    with open(write_report(str(tmp_path)), encoding="utf-8") as f:
+        points = f.read().split('id="points"')[1].split("</table>")[0]
+    assert re.findall(r"<tr><td>([^<]*)</td>", points) == ["direct", "direct-noflush (hypothetical)"]
 
 
 def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir, sweep_html):

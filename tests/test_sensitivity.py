@@ -109,6 +109,24 @@ def test_oat_finds_the_one_cost_that_moves_the_ratio(scenario, b, r0, flips, fli
     assert "win_share" not in result and "break_even" not in result
 
 
+def test_a_side_no_kernel_shipped_is_named_so(scenario):
+    """The side whose run at the default costs is of a machine no kernel
+    shipped is recorded, and the text names it so wherever it names the side."""
+    toy = toy_runner(linear_a, lambda c, p: 200)
+
+    def runner(jobs):
+        return [dict(s, design={"hypothetical": "kvm.strategy=direct" in j.overrides})
+                for j, s in zip(jobs, toy(jobs))]
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, runner=runner)
+    assert result["compare"]["hypothetical"] == ["direct"]
+    text = format_sensitivity(result, width=200)
+    assert "kvm.strategy=shadow vs direct (hypothetical)," in text
+    assert "at the default costs: shadow 160, direct (hypothetical) 200, ratio 0.8: shadow wins" \
+        in text
+    plain = format_sensitivity(run_sensitivity(scenario, SHADOW_VS_DIRECT, runner=toy), 200)
+    assert "hypothetical" not in plain
+
+
 def test_oat_varies_every_cost_with_a_range_but_the_clock(scenario):
     plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT)
     expected = [c.name for c in COSTS if c.low < c.high and c.name != "clock_mhz"]
@@ -339,7 +357,7 @@ def test_the_break_even_band_is_drawn(scenario, tmp_path):
                  "ratio at the default costs", "break-even band: 35.2..40.6",    # the legend
                  "break-even at the default costs: 40"):
         assert text in svg, text
-    again = tmp_path / "again"
+    again = tmp_path.parent / f"{tmp_path.name}-again"      # beside it: not inside a result
     write_sensitivity(again, result)
     assert (again / "break_even.png").read_bytes() == (tmp_path / "break_even.png").read_bytes()
     assert (again / "break_even.svg").read_bytes() == svg.encode()

@@ -205,6 +205,8 @@ def test_table_rows_in_grid_order_equal_each_summary(scenario, serial):
         assert row["vm.0.process.0.workload.pages"] == cfg["vm"][0]["process"][0]["workload"]["pages"]
         assert row["seed"] == s["seed"] == run.seed
         assert row["replicate"] == run.replicate
+        assert (row["design"], row["hypothetical"]) == (s["design"]["label"],
+                                                        s["design"]["hypothetical"])
         assert row["cycles_per_guest_access"] == s["cycles_per_guest_access"]
         assert row["guest_accesses"] == s["guest_accesses"]
         assert row["guest_misses"] == g["misses"]
@@ -239,7 +241,8 @@ def test_csv_table_without_pyarrow(scenario, serial, tmp_path, monkeypatch):
     assert [r["run_id"] for r in table] == [r["run_id"] for r in rows]
     for got, want in zip(table, rows):
         for k, v in want.items():
-            assert got[k] == ("" if v is None else repr(v) if isinstance(v, float) else str(v)), k
+            assert got[k] == ("" if v is None else repr(v) if isinstance(v, float) else
+                              str(v).lower() if isinstance(v, bool) else str(v)), k
 
 
 # -- executors ---------------------------------------------------------------------------

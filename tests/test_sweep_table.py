@@ -94,6 +94,24 @@ def test_the_printed_table_shows_mean_and_interval():
     assert re.search(r"shadow\s+1\s+1\.500\s", one)
 
 
+def test_the_printed_table_marks_the_points_no_kernel_shipped():
+    """A point whose runs ran a machine no kernel shipped is marked in its row;
+    when every point is, the title says so once."""
+    grid = rows({"direct": [1.0, 2.0], "direct-noflush": [1.0, 2.0]})
+    for r in grid:
+        r["hypothetical"] = r["kvm.strategy"] == "direct-noflush"
+    lines = format_grid(grid, ["kvm.strategy"], 200).splitlines()
+    assert lines[0] == "grid points: mean ± 95 % t-interval over 2 seeds"
+    assert re.match(r"direct\s+2\s", lines[3])
+    assert re.match(r"direct-noflush \(hypothetical\)\s+2\s", lines[4])
+    for r in grid:
+        r["hypothetical"] = "true"                    # as the CSV table holds it
+    lines = format_grid(grid, ["kvm.strategy"], 200).splitlines()
+    assert lines[0] == ("grid points: mean ± 95 % t-interval over 2 seeds; every point a "
+                        "hypothetical machine, which no kernel shipped")
+    assert "(hypothetical)" not in "\n".join(lines[1:])
+
+
 def test_the_printed_table_fits_the_width_each_block_repeating_the_grid_values():
     grid = [dict(r, **{"kvm.handler": "c"}) for r in
             rows({"影子 shadow": [1.0, 2.0, 3.0], "direct": [4.0, 4.0, 4.0]})]
@@ -118,7 +136,7 @@ def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
     scenario.write_text("duration_ms = 0.5\n")
     argv = ["sweep", str(scenario), "--grid", "kvm.strategy=shadow,direct", "--workers", "1",
-            "--progress", "none", "--wide"]
+            "--progress", "none", "--wide", "--set", "kvm.pfn_source=gup"]   # as they shipped
     assert emu_main(argv + ["--seeds", "2", "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out.splitlines()
     at = out.index("grid points: mean ± 95 % t-interval over 2 seeds")

@@ -46,25 +46,36 @@ class Comparison(list):
 
     def frames(self) -> dict:
         """Every run's frames (:meth:`emu.run.Result.frames`) stacked, the
-        label first in every row under the key's name.  Needs pandas."""
-        return concat_frames([({self.label_column: label}, r.frames()) for label, r in self])
+        label first in every row under the key's name, then ``hypothetical``
+        (no kernel shipped the run's machine).  Needs pandas."""
+        return concat_frames([({self.label_column: label, "hypothetical": _hypothetical(r)},
+                               r.frames()) for label, r in self])
 
     def table(self):
-        """One row per run: its label and the sweep table's figures
-        (:data:`emu.run.table.METRICS`).  Needs pandas."""
+        """One row per run: its label, its design's label and whether no kernel
+        shipped it (``design``, ``hypothetical``, as in a sweep's table) and
+        the sweep table's figures (:data:`emu.run.table.METRICS`).  Needs pandas."""
         pd = pandas()
-        rows = [{self.label_column: label, **{name: fn(r.summary) for name, _, fn in METRICS}}
+        first = [self.label_column, "design", "hypothetical"]
+        rows = [dict(zip(first, (label, (r.summary.get("design") or {}).get("label"),
+                                 _hypothetical(r))),
+                     **{name: fn(r.summary) for name, _, fn in METRICS})
                 for label, r in self]
-        return pd.DataFrame(rows, columns=[self.label_column] + [n for n, _, _ in METRICS])
+        return pd.DataFrame(rows, columns=first + [n for n, _, _ in METRICS])
 
     def __repr__(self) -> str:
-        labels = ", ".join(label for label, _ in self)
+        labels = ", ".join(labelled(label, r.summary) for label, r in self)
         return f"<emu Comparison of {self.label_column} = {labels} ({len(self)} runs)>"
 
     def _repr_html_(self) -> str:
         runs = self.summaries()
         caption = describe_comparison(self.label_column, runs) if runs else ""
         return headline_html(runs, caption, self.label_column)
+
+
+def _hypothetical(result) -> bool:
+    """Whether no kernel shipped the machine of ``result``'s run."""
+    return bool((result.summary.get("design") or {}).get("hypothetical"))
 
 
 class Study(Comparison):

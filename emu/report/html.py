@@ -37,6 +37,7 @@ from emu.report.tables import (causes_table, config_section, costs_section, cycl
                                exits_table, key_figures_table, memory_table, profile_table,
                                tlb_table)
 from emu.run.files import replaceable_path, write_text
+from emu.run.outdir import check_outside_results
 from emu.study import get as get_study
 from emu.teach.glossary import GLOSSARY, anchor, link_terms
 
@@ -260,8 +261,10 @@ def write_report(src_dir, out_html=None, plots: bool = True) -> str:
     src = os.fspath(src_dir)
     study = read_sensitivity(src) if os.path.isdir(src) else None
     out = os.fspath(out_html) if out_html else os.path.join(src, "report.html")
-    if out_html:
-        replaceable_path(out)               # refused before the page is built, not after
+    if out_html:                            # refused before the page is built, not after
+        replaceable_path(out)
+        check_outside_results(os.path.abspath(out), f"report: -o {out}",
+                              own=os.path.join(src, "report.html"), error=EmuError)
     if study is not None and not any(os.path.isfile(os.path.join(src, name))
                                      for name in ("summary.json", "comparison.json")):
         title = f"emu report: {sensitivity_title(study)}"

@@ -33,6 +33,7 @@ import numpy as np
 from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.errors import EmuError
+from emu.report.text import labelled
 from emu.stats import figures
 
 if TYPE_CHECKING:
@@ -192,6 +193,7 @@ def _rc():
 
 def _check_runs(runs) -> list:
     runs = [(str(label), getattr(s, "summary", s)) for label, s in runs]
+    runs = [(labelled(label, s), s) for label, s in runs]   # every plot marks a hypothetical run
     if not runs:
         raise EmuError("nothing to plot: no runs")
     return runs
@@ -332,6 +334,8 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     (all but guest work, host tasks and idle) in CPU cycles per guest access,
     so that small differences are visible.
     """
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
+
     runs = _check_runs(runs)
     with _rc():
         fig = _figure(figsize=(11, 1.6 + 0.55 * len(runs)))
@@ -346,6 +350,8 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         overhead = [c for c in CYCLE_CATEGORIES if c not in _NOT_OVERHEAD]
         _stacked_barh(ov, runs, overhead, lambda s, c: figures.per_guest_access(s, c) or 0.0,
                       _CYCLE_COLOURS, _CYCLE_LABELS, annotate_fmt=lambda v: f"{v:.3f}")
+        ov.xaxis.set_major_locator(MaxNLocator(nbins=4))      # long figures (start-up) stay apart
+        ov.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
         ov.set_title("Design overhead per guest access")
         ov.set_xlabel("CPU cycles per guest access (overhead components only)")
         # one legend for both panels: every component that appears in either
@@ -568,7 +574,7 @@ def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=F
             ax.text(edges[0], hwater + 0.5, f"hwater ({hwater}) ", va="center", ha="right",
                     fontsize=7.5)
         strategy = summary.get("config", {}).get("kvm", {}).get("strategy", "")
-        what = label or strategy
+        what = labelled(label or strategy, summary) if (label or strategy) else ""
         ax.set_title(f"Hardware TLB occupancy on CPU {cpu}" + (f": {what}" if what else ""))
         ax.set_xlabel("simulated time (µs); a sample at each context switch")
         ax.set_ylabel(f"{core + ' ' if core else ''}TLB entry (index)")

@@ -22,8 +22,8 @@ from typing import Optional
 from emu.errors import EmuError
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
-    break_even_plot, break_even_text, index_header, index_text, key_label, tornado_plot,
-    verdict)
+    break_even_plot, break_even_text, index_header, index_text, key_label, named,
+    tornado_plot, verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
@@ -58,7 +58,7 @@ def read_sensitivity(src_dir) -> Optional[dict]:
 
 def sensitivity_title(result: dict) -> str:
     """``KEY = A vs B`` and the scenario, for a page's title."""
-    cmp = result["compare"]
+    cmp = named(result)
     return (f"how far {cmp['key']} = {cmp['a']} vs {cmp['b']} holds over the costs "
             f"(scenario {result.get('scenario', '?')})")
 
@@ -88,7 +88,7 @@ def _ratio(x) -> str:
 
 def _costs_table(result: dict) -> str:
     """One row per varied cost, the most influential first."""
-    cmp, keys = result["compare"], SHOWN.get(result["method"], ("swing",))
+    cmp, keys = named(result), SHOWN.get(result["method"], ("swing",))
     by_name = {c["name"]: c for c in result["costs"]}
     head = ["rank", "cost", "unit", "default", "low", "high", "ratio, cost at low",
             "ratio, cost at high", "flips the winner"] + [index_header(k) for k in keys]
@@ -118,7 +118,7 @@ def sensitivity_section(result: dict, src_dir) -> str:
     """The HTML section of the study ``result`` read from ``src_dir`` (its plots
     are taken from there, or drawn if missing)."""
     src_dir = os.fspath(src_dir)
-    cmp, d = result["compare"], result["default"]
+    cmp, d = named(result), result["default"]
     better = "lower" if result["better"] == "lower" else "higher"
     parts = [
         '<h2 id="sensitivity">Sensitivity to the costs</h2>',

@@ -94,7 +94,9 @@ def _points_table(results: dict, points: list) -> str:
     header += [f"{title} (mean ± 95 % t-interval)" for _, title, _, _ in HEADLINE]
     rows = []
     for p in points:
-        row = [shorten("" if p["point"][k] is None else p["point"][k]) for k in keys]
+        # the strategy's cell names a machine no kernel shipped so, as a grid value too
+        row = [shorten(p["strategy"] if k == STRATEGY and p["done"] else
+                       "" if p["point"][k] is None else p["point"][k]) for k in keys]
         row += [shorten(p["strategy"])] if with_strategy else []
         row += [f"{p['done']:,}" + (f" of {p['runs']:,}" if p["done"] != p["runs"] else "")]
         row += [_value(p["figures"][name], fmt) for name, _, _, fmt in HEADLINE]

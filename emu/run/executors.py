@@ -54,7 +54,8 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir))
     if meta:
         result.execution = dict(result.execution, sweep=meta)
-    result.write(run_dir, tidy=False)       # the sweep removed the leftovers before its runs
+    # the sweep removed the leftovers before its runs; run_dir is its runs/ID
+    result.write(run_dir, tidy=False, inside=True)
     return result.summary
 
 

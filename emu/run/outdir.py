@@ -299,10 +299,12 @@ def _check_lengths(where: str, path: str, limits: tuple[int, int], made: str = "
                               f"is {name_max})")
 
 
-def check_path(out, option: str = "--out") -> str:
+def check_path(out, option: str = "--out", inside: bool = False) -> str:
     """The absolute path of ``out``, refused in one line (ConfigError) when it
     cannot name a folder: empty, a NUL byte, a name or path too long, a
-    symlink loop, or a file that is not a folder on the way."""
+    symlink loop, a file that is not a folder on the way, or (unless
+    ``inside``: a run folder of the result being written, a sweep's
+    runs/ID) a folder inside another result (:func:`check_outside_results`)."""
     text = check_name(out, option)
     path = os.path.abspath(text)
     where = f"{option} {text}" if option else text
@@ -319,7 +321,51 @@ def check_path(out, option: str = "--out") -> str:
     probe = _existing_ancestor(path)
     if not os.path.isdir(probe):
         raise ConfigError(f"{where}: {probe} is not a directory")
+    if not inside:
+        check_outside_results(path, where)
     return path
+
+
+def _result_at(folder: str) -> Optional[str]:
+    """The kind of result emu wrote in ``folder`` by its main file (a run's
+    summary.json, a comparison's, a sweep's, a study's results.json, a
+    sensitivity study's), else None: a file of that name another program
+    wrote is not taken for one."""
+    def emu_json(name: str, *keys: str) -> bool:
+        path = os.path.join(folder, name)
+        data = read_json(path) if os.path.isfile(path) else None
+        return isinstance(data, dict) and all(k in data for k in keys)
+    for kind, name, keys in (("run", "summary.json", ("emu_version", "config")),
+                             ("comparison", "comparison.json", ("key", "runs")),
+                             ("sweep", "sweep.json", ("emu_version", "grid")),
+                             ("study", "results.json", ("study", "runs", "numbers")),
+                             ("sensitivity", "sensitivity.json", ("emu_version", "compare"))):
+        if emu_json(name, *keys):
+            return kind
+    return None
+
+
+def check_outside_results(path: str, where: str, own: Optional[str] = None,
+                          error: type = ConfigError) -> None:
+    """Refuse (ConfigError, one line starting with ``where``) an output
+    ``path`` (absolute) inside a folder that holds an emu result: it would
+    be mixed into that result (or replace one of its files), and the result
+    could no longer be replaced as a whole.  ``own``: the one file inside a
+    result that may be written (``emu report``'s DIR/report.html);
+    ``error``: the exception raised."""
+    real = os.path.realpath(path)
+    if own is not None and real == os.path.realpath(own):
+        return
+    folder = os.path.dirname(real)
+    while True:
+        kind = _result_at(folder)
+        if kind is not None:
+            raise error(f"{where}: inside {folder}, which holds {_article(kind)}; write "
+                              f"outside it (emu replaces a result folder as a whole)")
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return
+        folder = parent
 
 
 def _stage_name(name: str, role: str) -> str:
@@ -475,14 +521,16 @@ class Stage:
     into :attr:`path`, then :meth:`commit`; leaving the ``with`` block
     without committing removes the temporary folder, and any parent folder
     the stage made.  ``tidy=False`` leaves the leftovers to the caller (a
-    sweep removes them all once, before its runs).  Raises ConfigError (one
-    line).
+    sweep removes them all once, before its runs); ``inside=True`` lets
+    ``target`` be a run folder inside the result being written (a sweep's
+    runs/ID).  Raises ConfigError (one line).
     """
 
     def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
-                 tidy: bool = True, what: Optional[str] = None, folders=()):
+                 tidy: bool = True, what: Optional[str] = None, folders=(),
+                 inside: bool = False):
         self.option, self.target_text = option, os.fspath(target) if target is not None else ""
-        path = check_path(target, option)
+        path = check_path(target, option, inside)
         if os.path.islink(path):
             path = os.path.realpath(path)              # replace the folder the link names
         self.target = path

@@ -71,7 +71,8 @@ class Result:
     arrays: dict = field(default_factory=dict)     # name -> {array name: ndarray} (.npz)
     miss_log: Optional[dict] = None                # column -> ndarray (misses.parquet)
 
-    def write(self, out_dir, force: bool = False, tidy: bool = True) -> None:
+    def write(self, out_dir, force: bool = False, tidy: bool = True,
+              inside: bool = False) -> None:
         """Put this run's files in ``out_dir``, replacing what was there as one set.
 
         The files go to a temporary folder beside ``out_dir`` that then takes
@@ -80,8 +81,10 @@ class Result:
         ``out_dir`` holds files emu did not write, or, unless ``force``,
         another kind of result.  ``tidy``: first remove what killed writers
         left beside ``out_dir`` (:func:`~emu.run.outdir.remove_leftovers`).
+        ``inside``: ``out_dir`` is a run folder of a result being written (a
+        sweep's runs/ID); any other folder inside a result is refused.
         """
-        with Stage(out_dir, "run", force, option="", tidy=tidy) as stage:
+        with Stage(out_dir, "run", force, option="", tidy=tidy, inside=inside) as stage:
             self.write_files(stage.path)
             stage.commit()
 

@@ -21,8 +21,9 @@ What it writes into DIR
   or the executor, and an extended grid reuses the runs it already has.
 - ``results.parquet`` (``results.csv`` without pyarrow): one row per run in
   grid order (the first ``--grid`` varies slowest, the seed fastest) with the
-  run id, the grid values, the replicate index, the seed and the key figures
-  (:data:`emu.run.table.METRICS`); rewritten atomically from the run
+  run id, the grid values, the replicate index, the seed, the design's label
+  and whether no kernel shipped it (``design``, ``hypothetical``) and the key
+  figures (:data:`emu.run.table.METRICS`); rewritten atomically from the run
   directories every :data:`emu.run.resume.TABLE_EVERY` seconds and at the
   end, whatever the completion order.
 - ``sweep.json``: the scenario, the grid, the seeds and the run list.

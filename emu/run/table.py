@@ -1,8 +1,9 @@
 """The results table of a sweep: one row per run, the key figures of its summary.
 
 ``DIR/results.parquet`` (``results.csv`` without pyarrow) holds, in grid
-order, each run's id, grid values, replicate index and seed, and the key
-figures (:data:`METRICS`).  It is rewritten atomically from the run
+order, each run's id, grid values, replicate index and seed, its design's
+label and whether no kernel shipped it (``design``, ``hypothetical``), and the
+key figures (:data:`METRICS`).  It is rewritten atomically from the run
 directories, so it never depends on the order in which runs finished.
 
 :func:`format_grid` is what ``emu sweep`` prints at the end: each grid point's
@@ -87,6 +88,9 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
         row[k] = plan.columns[k][1][v]
     row["replicate"] = run.replicate
     row["seed"] = int(summary["seed"])
+    design = summary.get("design") or {}
+    row["design"] = design.get("label")
+    row["hypothetical"] = bool(design.get("hypothetical"))
     for name, kind, fn in METRICS:
         row[name] = _cast(kind, fn(summary))
     return row
@@ -94,7 +98,7 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
 
 def _columns(plan: SweepPlan) -> list[tuple[str, str]]:
     cols = [("run_id", "str")] + [(k, plan.columns[k][0]) for k, _ in plan.grid]
-    cols += [("replicate", "int"), ("seed", "uint")]
+    cols += [("replicate", "int"), ("seed", "uint"), ("design", "str"), ("hypothetical", "bool")]
     cols += [(name, kind) for name, kind, _ in METRICS]
     out: dict = {}
     for name, kind in cols:      # a grid key "seed" is the seed column
@@ -195,9 +199,12 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     the grid values."""
     points = grid_points(rows, keys, [c for c, _, _, _ in PRINTED])
     header = (list(keys) or ["grid"]) + ["n"] + [h for _, h, _, _ in PRINTED]
+    marked = {tuple(r[k] for k in keys) for r in rows if r.get("hypothetical") in (True, "true")}
     lines = []
     for p in points:
         cells = [str(p[k]) for k in keys] or ["(no grid)"]
+        if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
+            cells[-1] += " (hypothetical)"        # a machine no kernel shipped
         cells.append(str(p["n"]))
         for col, _, scale, fmt in PRINTED:
             mean, half = p[col]
@@ -210,5 +217,7 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     else:
         over = f"{ns[0]} seeds" if len(ns) == 1 else "the runs of each point (n)"
         title = f"grid points: mean ± 95 % t-interval over {over}"
+    if marked and len(marked) == len(points):
+        title += "; every point a hypothetical machine, which no kernel shipped"
     return columns.fit_lines([title, columns.table(header, lines, width, max(len(keys), 1))],
                              width)

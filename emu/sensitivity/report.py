@@ -62,17 +62,28 @@ def _save(fig, out_dir, stem: str) -> list[str]:
     return paths
 
 
+def named(result: dict) -> dict:
+    """The result's ``compare`` with each side named as tables and plots show
+    it: marked ``(hypothetical)`` where no kernel shipped the machine of its
+    run at the default costs (the ``hypothetical`` list)."""
+    cmp = dict(result["compare"])
+    for side in ("a", "b"):
+        if cmp[side] in cmp.get("hypothetical", ()):
+            cmp[side] = f"{cmp[side]} (hypothetical)"
+    return cmp
+
+
 def verdict(result: dict) -> str:
     """Who wins at the default costs: ``A wins``, ``B wins``, or at a ratio of
     exactly 1 ``a tie`` (a tie is no win: :func:`~emu.sensitivity.analysis.beats`)."""
-    cmp, d = result["compare"], result["default"]
+    cmp, d = named(result), result["default"]
     if d["a_wins"]:
         return f"{cmp['a']} wins"
     return "a tie" if d["ratio"] == 1 else f"{cmp['b']} wins"
 
 
 def _ratio_label(result: dict) -> str:
-    cmp, metric = result["compare"], result["metric"]
+    cmp, metric = named(result), result["metric"]
     side = "below" if result["better"] == "lower" else "above"
     return (f"{metric}({cmp['a']}) / {metric}({cmp['b']})\n"
             f"(ratio, no unit; {side} 1: {cmp['a']} better)")
@@ -92,7 +103,7 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
     """
     from matplotlib.figure import Figure
 
-    cmp = result["compare"]
+    cmp = named(result)
     shown = list(reversed(_shown(result, top)))
     r0 = result["default"]["ratio"]
     fig = Figure(figsize=(9, 2.2 + 0.38 * max(len(shown), 1)), layout="constrained")
@@ -138,7 +149,7 @@ def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
     """
     from matplotlib.figure import Figure
 
-    be, cmp = result["break_even"], result["compare"]
+    be, cmp = result["break_even"], named(result)
     xs, d, band = be["values"], be["default"], be["band"]
     fig = Figure(figsize=(8, 6), layout="constrained")
     ax = fig.add_subplot()
@@ -202,7 +213,7 @@ def index_header(key: str) -> str:
 def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None) -> str:
     """A few lines for the terminal: the verdict, what moves it, the break-even
     (fitted to ``width`` columns if given)."""
-    cmp, d = result["compare"], result["default"]
+    cmp, d = named(result), result["default"]
     keys = SHOWN[result["method"]]
     lines = [
         f"scenario {result['scenario']}: {cmp['key']}={cmp['a']} vs {cmp['b']}, "
@@ -244,7 +255,7 @@ def _spans(ranges) -> list:
 def break_even_text(result: dict) -> str:
     """One line: the break-even at the default costs and its band."""
     be = result["break_even"]
-    cmp, d, band = result["compare"], be["default"], be["band"]
+    cmp, d, band = named(result), be["default"], be["band"]
     name = {"A": cmp["a"], "B": cmp["b"]}
     if d["at"] is None:
         who, _, rest = d["direction"].partition(" ")

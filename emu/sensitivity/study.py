@@ -237,7 +237,10 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
         "overrides": list(plan.overrides),
         "metric": plan.metric,
         "better": better,
-        "compare": {"key": cmp.key, "a": cmp.a, "b": cmp.b},
+        "compare": {"key": cmp.key, "a": cmp.a, "b": cmp.b,
+                    # the sides whose machine no kernel shipped (their baseline runs')
+                    "hypothetical": [v for v, label in ((cmp.a, la), (cmp.b, lb))
+                                     if (summaries[label].get("design") or {}).get("hypothetical")]},
         "method": plan.method,
         "rank_by": analysis.RANK_BY[plan.method],
         "seed": plan.seed,

@@ -25,6 +25,7 @@ import re
 import shutil
 import struct
 import zipfile
+import contextlib
 from contextlib import closing
 from typing import BinaryIO, Callable
 
@@ -32,6 +33,7 @@ import numpy as np
 
 from emu.errors import TraceError
 from emu.run.files import replaceable_path
+from emu.run.outdir import check_outside_results
 from emu.workload.traces.base import (
     _FIELDS,
     KIND_LOAD,
@@ -219,6 +221,10 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     # the output first: an input from a pipe or a FIFO is used up once opened
     # (its format is read from its first bytes), and a FIFO waits for its writer
     replaceable_path(dst, TraceError)
+    check_outside_results(os.path.abspath(dst), dst, error=TraceError)
+    with contextlib.suppress(OSError):      # a path that is not there, or stdin
+        if os.path.samefile(src, dst):
+            raise TraceError(f"{dst}: is the trace being imported; write it to another file")
     with open_trace(src) as trace:
         if trace.format != "lackey":
             raise TraceError(f"{src}: not a lackey text trace (it is {trace.format})")
