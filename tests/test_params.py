@@ -245,7 +245,8 @@ def test_equality_sees_every_field_but_base_dir():
     s = default_scenario()
     assert dataclasses.replace(s, base_dir="/elsewhere") == s
     assert dataclasses.replace(s, seed=2) != s
-    assert scenario_from_dict({}, ["vm.0.process.0.workload.zipf_s=2"]) != scenario_from_dict({})
+    assert scenario_from_dict({}, ["vm.0.process.0.workload.write_fraction=0.5"]) \
+        != scenario_from_dict({})
 
 
 def test_from_dict_does_not_mutate_its_input():
@@ -342,6 +343,27 @@ def test_bad_override_values_get_the_file_messages():
         "kvm.pfn_cache_entries: expected an integer, got 'abc'")
     assert error_of({}, ["kvm.stratgy=shadow"]) == (
         "unknown key 'kvm.stratgy' (did you mean 'kvm.strategy'?)")
+
+
+@pytest.mark.parametrize("override, line", [
+    ("zipf_s=1.5", "zipf_s: it is the Zipf exponent, and distribution is 'uniform'; set "
+                   "distribution = 'zipf' or leave it 1.0"),
+    ("sleep_us=30", "sleep_us: it is how long each sleep lasts, and sleep_every is 0 (never); "
+                    "set sleep_every or leave it 0.0"),
+    ("mmio_device=block", "mmio_device: it is the device MMIO accesses touch, and mmio_every "
+                          "is 0 (never); set mmio_every or leave it 'uart'"),
+])
+def test_a_workload_key_that_does_nothing_without_another_is_refused(override, line):
+    where = "vm.0.process.0.workload."
+    assert error_of({}, [where + override]) == where + line
+    # with the key it needs, or at its default, it is taken
+    needs = {"zipf_s": "distribution=zipf", "sleep_us": "sleep_every=100",
+             "mmio_device": "mmio_every=100"}[override.partition("=")[0]]
+    w = scenario_from_dict({}, [where + override, where + needs]).vms[0].processes[0].workload
+    key, _, value = override.partition("=")
+    assert str(getattr(w, key)) == (str(float(value)) if key != "mmio_device" else value)
+    default = {"zipf_s": "1.0", "sleep_us": "0.0", "mmio_device": "uart"}[key]
+    scenario_from_dict({}, [f"{where}{key}={default}"])
 
 
 def test_a_table_set_after_a_key_inside_it_is_refused():

@@ -239,8 +239,8 @@ def test_write_fraction():
 @pytest.mark.parametrize("distribution", ["uniform", "zipf"])
 def test_working_set_touches_exactly_its_pages(distribution):
     pages = 50
-    spec = dict(kind="working-set", pages=pages, distribution=distribution, zipf_s=0.8,
-                inst_fraction=0.0)
+    spec = dict(kind="working-set", pages=pages, distribution=distribution, inst_fraction=0.0,
+                **({"zipf_s": 0.8} if distribution == "zipf" else {}))
     s = make_stream(spec, seed(3))
     ea, kind = s.take(N)
     assert ((kind == KIND_LOAD) | (kind == KIND_STORE)).all()
@@ -398,6 +398,28 @@ def test_trace_loops_and_folds(trace_path):
     assert (ea < 0xC000_0000).all()
     assert (kind == KIND_MODIFY).any()
     assert s.pages_touched() == len(np.unique(TRACE_FOLDED // PS))
+
+
+@pytest.mark.parametrize("records", [2, 70_000])
+def test_a_text_trace_is_read_once_when_short_and_looped_in_order(tmp_path, monkeypatch,
+                                                                    records):
+    """Lackey text has no record count before it is read: a trace of two
+    records was read again from its file every two records (a millisecond
+    took 50 s).  A short one is now read once; a long one goes on from where
+    its first read stopped.  The records come in order, looped."""
+    import emu.workload.traces.base as base
+    addr = (np.arange(records, dtype=np.uint64) % 300) * PS + 0x1000_0000 + 8
+    path = tmp_path / "t.lackey"
+    path.write_text("".join(f" L {a:08x},4\n" for a in addr.tolist()))
+    reads = []
+    chunks = base.Trace.chunks
+    monkeypatch.setattr(base.Trace, "chunks",
+                        lambda self, *a, **k: reads.append(1) or chunks(self, *a, **k))
+    n = 3 * records + 7 if records < 1000 else 2 * records + 7
+    ea, kind = make_stream(dict(kind="trace", path=str(path)), seed()).take(n)
+    np.testing.assert_array_equal(ea, np.resize(fold_trace_addr(addr), n))
+    assert (kind == KIND_LOAD).all()
+    assert len(reads) == (1 if records < 1000 else 3)      # the long one: one read a pass
 
 
 @needs_traces

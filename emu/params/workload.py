@@ -122,7 +122,8 @@ class Workload:
         "uniform", Choice(DISTRIBUTIONS), "how a working-set access picks its page",
         applies_to=("working-set",))
     zipf_s: float = param(
-        1.0, Number(0.0, open_lo=True), "Zipf exponent: page rank r has weight (r + 1) ** -zipf_s",
+        1.0, Number(0.0, open_lo=True),
+        "Zipf exponent: page rank r has weight (r + 1) ** -zipf_s (with distribution zipf)",
         applies_to=("working-set",))
     stride: int = param(
         4096, Int(1, MAX_STRIDE), "bytes between consecutive sweep accesses",
@@ -143,10 +144,11 @@ class Workload:
     mmio_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between MMIO accesses (0: never)")
     mmio_device: str = param(
-        "uart", Choice(MMIO_DEVICES), "the device the MMIO accesses touch")
+        "uart", Choice(MMIO_DEVICES), "the device the MMIO accesses touch (with mmio_every)")
     sleep_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between sleeps (0: never)")
-    sleep_us: float = param(0.0, Number(0.0), "how long each sleep lasts, in µs")
+    sleep_us: float = param(0.0, Number(0.0),
+                            "how long each sleep lasts, in µs (with sleep_every)")
     lifetime_accesses: int = param(
         0, Int(0, MAX_EVERY),
         "accesses before a guest process exits and a fresh one takes its place (0: never)")
@@ -211,6 +213,7 @@ def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> 
         if p is not kind_param and p.key in KIND_KEYS[kind]:
             ctx.values[p.name] = read_value(p, raw, path, ctx, getattr(defaults, p.name))
     workload = Workload(**ctx.values)
+    _check_keys_apply(raw, path, workload)
     rates = workload.event_rates()
     if sum(rates) > 1.0 + 1e-12:
         named = ", ".join(f"{k} = {getattr(workload, k)}" for k, r in
@@ -219,6 +222,27 @@ def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> 
                           f"1/syscall_every + 1/mmio_every + 1/sleep_every = {sum(rates):g} "
                           f"> 1 ({named})")
     return workload
+
+
+#: Keys that do nothing unless another is set: (key, whether it applies to
+#: the workload, why it does nothing otherwise, what to do).
+_NEEDS = (
+    ("zipf_s", lambda w: w.distribution == "zipf",
+     "it is the Zipf exponent, and distribution is 'uniform'", "set distribution = 'zipf'"),
+    ("sleep_us", lambda w: w.sleep_every > 0,
+     "it is how long each sleep lasts, and sleep_every is 0 (never)", "set sleep_every"),
+    ("mmio_device", lambda w: w.mmio_every > 0,
+     "it is the device MMIO accesses touch, and mmio_every is 0 (never)", "set mmio_every"),
+)
+
+
+def _check_keys_apply(raw: Mapping, path: str, w: Workload) -> None:
+    """Refuse a key the table sets, to another value than its default, where
+    it does nothing (no key is silently ignored)."""
+    for key, applies, why, advice in _NEEDS:
+        default = getattr(Workload(), key)
+        if key in raw and getattr(w, key) != default and not applies(w):
+            raise ConfigError(f"{join(path, key)}: {why}; {advice} or leave it {show(default)}")
 
 
 def workload_to_dict(w: Workload) -> dict[str, Any]:

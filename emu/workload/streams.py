@@ -551,14 +551,29 @@ class AccessStream:
             return self._trace_loop
         chunk = max(self.block, 1 << 16)
         n = self._trace.n_records
-        if n is not None and 0 < n < chunk and self._trace_iter is None:
-            parts = [c for c in self._trace.chunks(chunk) if len(c)]
+        if self._trace_iter is None and self.position == 0 and (n is None or 0 < n < chunk):
+            # the first read: a trace found shorter than a chunk (by its count, or,
+            # for text, by reaching its end) is kept; one whose end is not reached
+            # within a chunk goes on from where this read stopped
+            self._trace_iter = iter(self._trace.chunks(chunk))
+            parts, total = [], 0
+            for c in self._trace_iter:
+                if len(c):
+                    parts.append(c)
+                    total += len(c)
+                if total >= chunk:
+                    break
+            else:
+                self._trace_iter = None
+                if parts:
+                    addr = np.concatenate([c.addr for c in parts])
+                    kind = np.concatenate([c.kind for c in parts])
+                    reps = -(-chunk // len(addr))
+                    self._trace_loop = (np.tile(addr, reps), np.tile(kind, reps))
+                    return self._trace_loop
             if parts:
-                addr = np.concatenate([c.addr for c in parts])
-                kind = np.concatenate([c.kind for c in parts])
-                reps = -(-chunk // len(addr))
-                self._trace_loop = (np.tile(addr, reps), np.tile(kind, reps))
-                return self._trace_loop
+                return (np.concatenate([c.addr for c in parts]),
+                        np.concatenate([c.kind for c in parts]))
         for attempt in range(2):
             if self._trace_iter is None:
                 self._trace_iter = iter(self._trace.chunks(chunk))
