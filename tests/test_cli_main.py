@@ -3,11 +3,13 @@ parsers (``emu/cli/args.py``) take no abbreviation and name an unknown option.""
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 
 import pytest
 
-from clirun import assert_usage_error, cli_env, run_cli
+from clirun import EMU, ROOT, assert_usage_error, cli_env, run_cli
 from emu.cli import build_parser
 
 
@@ -85,3 +87,27 @@ def test_a_default_is_no_first_value_and_each_parse_starts_afresh():
         assert (args.seed, args.entries) == (int(seed), 32)
     args = parser.parse_args(["run", "--set", "seed=1", "--set", "duration_ms=2"])
     assert args.overrides == ["seed=1", "duration_ms=2"]
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+@pytest.mark.parametrize("argv", [["costs"], ["explain", "--glossary"],
+                                  ["config", "dump"], ["tlb", "--json"]])
+def test_a_full_disk_under_stdout_is_one_line_and_exit_1(argv):
+    """A write to stdout that fails (a full disk: /dev/full) ended in a
+    traceback; another OSError is not taken for it."""
+    with open("/dev/full", "w") as full:
+        p = subprocess.run(EMU + argv, stdout=full, stderr=subprocess.PIPE, text=True,
+                           cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert (p.returncode, p.stderr) == (
+        1, "emu: error: cannot write the output: No space left on device\n")
+
+
+def test_an_oserror_of_the_command_is_not_called_an_output_error(monkeypatch, capsys):
+    import emu.cli as cli
+
+    def command():
+        print("some output")
+        raise OSError(5, "Input/output error")
+    with pytest.raises(OSError):
+        cli._exit_status(command)
+    assert capsys.readouterr().out == "some output\n"

@@ -576,6 +576,31 @@ def test_a_killed_run_leaves_the_old_set_or_the_new_one(tmp_path):
     assert _result_set(target) == new and leftovers(box) == []
 
 
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
+    """SIGTERM (kill, timeout) had ended the process where it stood, its
+    temporary folder left beside --out; now it ends as Ctrl-C does: the old
+    set kept, nothing left beside it, one line."""
+    box = tmp_path / "box"
+    box.mkdir()
+    target = box / "out"
+    p = run_cli("run", "--set", "duration_ms=0.05", "--set", "kvm.strategy=direct",
+                "--out", target)
+    assert p.returncode == 0, p.stderr
+    before = snapshot(target)
+    p = popen_cli("run", "--set", "duration_ms=100000", "--set", "kvm.strategy=direct",
+                  "--out", target)
+    deadline = time.monotonic() + 120
+    while not leftovers(box):                   # the new set's folder: the run is under way
+        assert p.poll() is None, p.communicate()
+        assert time.monotonic() < deadline, "no temporary folder seen"
+        time.sleep(0.01)
+    p.send_signal(signal.SIGTERM)
+    _, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stderr.splitlines()[-1]) == (143, "emu: terminated"), stderr
+    assert "Traceback" not in stderr
+    assert leftovers(box) == [] and snapshot(target) == before
+
+
 def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):
     out = tmp_path / "out"
     assert run_cli("run", short, "--out", out).returncode == 0

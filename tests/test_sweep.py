@@ -255,6 +255,37 @@ def test_local_two_workers_equals_serial(scenario, serial, tmp_path):
     assert summaries(par) == summaries(out)
 
 
+def test_ctrl_c_while_the_local_cluster_starts_leaves_no_traceback_at_exit(monkeypatch):
+    """Ctrl-C while LocalCluster started left Dask's exit hook to close a
+    cluster that never finished starting: a traceback after emu's one line.
+    The half-started clusters are closed then and there, and the hook taken back."""
+    pytest.importorskip("dask.distributed")
+    import atexit
+    import weakref
+
+    import dask.distributed
+    from distributed.deploy import spec
+
+    from emu.run import executors
+    closed, unregistered = [], []
+
+    class Starting:
+        def close(self, timeout=None):
+            closed.append(timeout)
+
+    def interrupted(*args, **kw):
+        spec.SpecCluster._instances.add(starting)
+        raise KeyboardInterrupt
+    starting = Starting()
+    monkeypatch.setattr(spec.SpecCluster, "_instances", weakref.WeakSet())
+    monkeypatch.setattr(dask.distributed, "LocalCluster", interrupted)
+    monkeypatch.setattr(atexit, "unregister", unregistered.append)
+    with pytest.raises(KeyboardInterrupt):
+        with executors.dask_client(None, 1):
+            pass
+    assert closed == [5] and unregistered == [spec.close_clusters]
+
+
 def test_dask_equals_local(scenario, serial, tmp_path):
     distributed = pytest.importorskip("dask.distributed")
     out, rows, _ = serial
@@ -322,17 +353,21 @@ def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
     assert summaries(out) == summaries(clean)
 
 
-def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path):
+@pytest.mark.parametrize("signum, how, status", [(signal.SIGINT, "interrupted", 130),
+                                                   (signal.SIGTERM, "terminated", 143)])
+def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path, signum, how, status):
+    """Ctrl-C, and SIGTERM alike (it had ended the process with the table
+    as it was and the temporaries left)."""
     out = tmp_path / "out"
     args = _resume_args(scenario, out, 2)
     with started_sweep(args, lambda p: done_runs(out)) as p:
-        p.send_signal(signal.SIGINT)
+        p.send_signal(signum)
         t = time.monotonic()
         stdout, stderr = p.communicate(timeout=30)
         assert time.monotonic() - t < 10                     # running runs are not waited for
-    assert p.returncode == 130, stderr
+    assert p.returncode == status, stderr
     last = stderr.strip().splitlines()[-1]
-    m = re.fullmatch(r"emu: sweep interrupted: (\d+) of 12 runs done in .*; "
+    m = re.fullmatch(rf"emu: sweep {how}: (\d+) of 12 runs done in .*; "
                      r"re-run the same command to resume", last)
     assert m, stderr
     assert "Traceback" not in stderr

@@ -9,13 +9,15 @@ The work is done by the library (:mod:`emu.run`, :mod:`emu.report`,
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
 import os
+import signal
 import sys
 
 from emu import __version__
-from emu.cli.args import EXIT_INTERRUPTED, EXIT_USAGE, Parser
+from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
 from emu.errors import EmuError
 
 __all__ = ["build_parser", "main", "run", "study_script"]
@@ -123,21 +125,81 @@ def study_script(name: str, argv=None) -> int:
 
 def _exit_status(command) -> int:
     """Run ``command()``: its exit status, or a one-line error and 2 (bad
-    input), 130 (interrupted), 0 (the reader of stdout went away)."""
+    input), 130 (interrupted), 143 (terminated: SIGTERM), 1 (stdout could not be written: a full disk),
+    0 (the reader of stdout went away)."""
     # NOTE: emu does no linear algebra; without this numpy's import starts one
     # OpenBLAS thread per core, a noticeable share of a short command's time
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    out = sys.stdout
+    if out is not None:
+        sys.stdout = _Stdout(out)
     try:
-        return command()
+        status = command()
+        if out is not None:
+            sys.stdout.flush()          # a full disk is said here, not at the exit
+        return status
     except EmuError as err:
         msg = str(err)
         print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("emu: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    except KeyboardInterrupt as stop:
+        how, status = stopped(stop)
+        print(f"emu: {how}", file=sys.stderr)
+        return status
     except BrokenPipeError:
         return 0
+    except _OutputError as err:
+        print(f"emu: error: cannot write the output: {err}", file=sys.stderr)
+        # what is left in the buffer goes nowhere, not to a second error at the exit
+        with contextlib.suppress(OSError, ValueError):
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, out.fileno())
+            os.close(null)
+        return EXIT_FAILED
+    finally:
+        if out is not None:
+            sys.stdout = out
+
+
+class _OutputError(Exception):
+    """Writing to stdout failed (a full disk, an I/O error): its reason."""
+
+
+class _Stdout:
+    """stdout, its write errors told apart from every other OSError (a broken
+    pipe stays what it is: the reader went away)."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise _OutputError(err.strerror or str(err)) from None
+
+    def flush(self):
+        try:
+            return self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as err:
+            raise _OutputError(err.strerror or str(err)) from None
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def _on_sigterm(main_pid: int):
+    def handler(signum, frame):
+        if os.getpid() != main_pid:         # a worker forked from this process: as before
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.kill(os.getpid(), signal.SIGTERM)
+            return
+        raise Terminated()
+    return handler
 
 
 def run() -> int:
@@ -150,6 +212,7 @@ def run() -> int:
     so nothing it could have freed is kept long.  :func:`main` itself,
     called in a process that goes on, leaves the collector as it was.
     """
+    signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
     status = main()
     gc.freeze()
     return status

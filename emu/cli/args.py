@@ -15,6 +15,24 @@ from emu.report.columns import wrap
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143          # 128 + SIGTERM, as a shell reports a process it ended
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a container stopping), taken as Ctrl-C
+    is: a run's temporaries are removed and a sweep writes its table."""
+
+
+def stopped(stop: BaseException) -> tuple[str, int]:
+    """How a command was stopped, as its last line says it, and its exit
+    status: ``("terminated", 143)`` when SIGTERM was (or led to) ``stop``,
+    else ``("interrupted", 130)``."""
+    seen = stop
+    while seen is not None:
+        if isinstance(seen, Terminated):
+            return "terminated", EXIT_TERMINATED
+        seen = seen.__cause__ or seen.__context__
+    return "interrupted", EXIT_INTERRUPTED
 
 PROGRESS_CHOICES = ["auto", "bar", "lines", "none"]
 

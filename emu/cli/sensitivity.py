@@ -20,9 +20,9 @@ from typing import Optional
 from emu.run import SweepError, SweepInterrupted
 from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir, check_room
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_out_options, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, print_note, terminal_width)
+                          int_arg, print_note, stopped, terminal_width)
 
 from emu.sensitivity.analysis import sobol_caution
 from emu.sensitivity.report import (
@@ -111,9 +111,10 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
             if args.out:
                 write_sensitivity(args.out, result)
     except SweepInterrupted as stop:
-        print(f"emu: sensitivity interrupted: {stop.done} of {stop.total} runs done {kept}",
+        how, status = stopped(stop)
+        print(f"emu: sensitivity {how}: {stop.done} of {stop.total} runs done {kept}",
               file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        return status
     except SweepError as err:
         print(f"emu: error: {err}; {err.done} of {err.total} runs done {kept}",
               file=sys.stderr, flush=True)

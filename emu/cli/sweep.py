@@ -6,9 +6,9 @@ import os
 import sys
 import time
 
-from emu.cli.args import (EXIT_FAILED, EXIT_INTERRUPTED, add_executor_options,
+from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_force_option, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, terminal_width)
+                          int_arg, stopped, terminal_width)
 from emu.report.columns import wrap
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
@@ -54,12 +54,14 @@ def cmd_sweep(args) -> int:
                          workers=args.workers, scheduler=args.scheduler,
                          progress=args.progress, overrides=args.overrides, force=args.force)
     except SweepInterrupted as stop:
-        print(f"emu: sweep interrupted: {stop.done} of {stop.total} runs done in {out}; "
+        how, status = stopped(stop)
+        print(f"emu: sweep {how}: {stop.done} of {stop.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
-        print("emu: sweep interrupted before any run started", file=sys.stderr, flush=True)
-        return EXIT_INTERRUPTED
+        return status
+    except KeyboardInterrupt as stop:
+        how, status = stopped(stop)
+        print(f"emu: sweep {how} before any run started", file=sys.stderr, flush=True)
+        return status
     except SweepError as err:
         print(f"emu: error: {err}; {err.done} of {err.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)

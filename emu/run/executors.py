@@ -357,6 +357,19 @@ def _reach(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
                           f"{port} ({why})")
 
 
+def _close_half_started_clusters() -> None:
+    """Close the local clusters an interrupt caught while they started, and
+    take back Dask's own closing of them at the exit: one that never finished
+    starting fails its close with a traceback of its state (Status.init)."""
+    import atexit
+
+    from distributed.deploy import spec
+    for cluster in list(spec.SpecCluster._instances):
+        with contextlib.suppress(BaseException):
+            cluster.close(timeout=5)
+    atexit.unregister(spec.close_clusters)
+
+
 @contextlib.contextmanager
 def dask_client(scheduler: Optional[str], workers: Optional[int]):
     """A client of the scheduler at ``scheduler``, or of a LocalCluster of
@@ -387,6 +400,9 @@ def dask_client(scheduler: Optional[str], workers: Optional[int]):
         what = (f"--scheduler {scheduler}: cannot connect to the dask scheduler" if scheduler
                 else "--executor dask: cannot start a local Dask cluster")
         raise ConfigError(f"{what} ({type(err).__name__}: {err})") from None
+    except KeyboardInterrupt:
+        _close_half_started_clusters()
+        raise
     try:
         yield client
     finally:
