@@ -36,7 +36,7 @@ from emu.kvm.vcpu import VcpuThread
 from emu.kvm.vcpu_e500 import E500VcpuThread
 from emu.kvm.vm import KvmVM
 from emu.params import resolved
-from emu.qemu.devices import BLOCK_GPA
+from emu.qemu.devices import DEVICES
 from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
 from emu.stats.misslog import MissLog
@@ -172,9 +172,10 @@ class Machine:
         """KVM's VM, the guest OS and one vCPU thread (with its guest kernel) per vCPU."""
         sc = self.scenario
         pages = vmc.memory_mb * 256
-        if BLOCK_GPA >> 12 < pages:
+        first = min(d.gpa for d in DEVICES)
+        if first >> 12 < pages:         # a guard: the key's range keeps RAM below them
             raise ConfigError(f"vm.{v}.memory_mb: {vmc.memory_mb} MB reaches the device "
-                              "pages at 0xEF600000; at most 3830 MB")
+                              f"pages at 0x{first:08X}; at most {first >> 20} MB")
         kvm = KvmVM(self, v, pages, sc.kvm)
         procs, i = [], 0
         for spec in vmc.processes:

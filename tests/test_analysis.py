@@ -326,3 +326,24 @@ def test_load_round_trips_a_study(tmp_path):
     (out / "results.json").write_text("[]")
     with pytest.raises(EmuError, match="results.json is not a study's"):
         emu.load(out)
+
+
+def test_compare_takes_numbers_and_refuses_what_it_would_split():
+    """compare(..., "duration_ms", [1, 2]) crashed in a join, a string of
+    values was taken letter by letter, and no value ran nothing."""
+    runs = compare(default_scenario(), "duration_ms", [0.1, 0.2], "kvm.strategy=direct")
+    assert [label for label, _ in runs] == ["0.1", "0.2"]
+    assert [r.summary["config"]["duration_ms"] for _, r in runs] == [0.1, 0.2]
+    for key, values, message in [
+            ("kvm.strategy", "shadow,direct", "values: expected a list of values such as "
+                                              "['shadow', 'direct'], got 'shadow,direct'"),
+            ("kvm.strategy", [], "values: no value to compare"),
+            ("kvm.strategy", [object()], "values: expected strings or numbers"),
+            ("", ["a"], "key: expected a scenario key such as 'kvm.strategy', got ''")]:
+        with pytest.raises(EmuError) as info:
+            compare(default_scenario(), key, values)
+        assert str(info.value).startswith(message)
+    with pytest.raises(EmuError, match="runs: no run to write"):
+        write_comparison("unused", "kvm.strategy", [])
+    # one override as a string is one override, not one per letter
+    assert run(default_scenario(), "duration_ms=0.1").summary["config"]["duration_ms"] == 0.1

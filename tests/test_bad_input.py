@@ -1240,7 +1240,7 @@ _SCHEMA = {
                       "guest_tlb_walk": ("enum", GUEST_TLB_WALKS),
                       "batch_tlbwe": ("bool",)}),
     "costs": ("costs",),
-    "vm": ("array", {"vcpus": ("int", 1, 16), "memory_mb": ("int", 16, 4096),
+    "vm": ("array", {"vcpus": ("int", 1, 16), "memory_mb": ("int", 16, 3830),
                      "process": ("array", {"count": ("int", 1, 1000),
                                            "workload": ("table", _WORKLOAD)})}),
     "host_task": ("array", {"name": ("str",), "cpu": ("int", 0, 63), "run_us": ("num", 0.0, None),

@@ -79,6 +79,24 @@ def test_an_option_of_one_value_is_refused_twice(argv, line):
     assert assert_usage_error(run_cli(*argv)) == line + "\n"
 
 
+@pytest.mark.parametrize("argv, line", [
+    (["run", "--set", "duration_ms=0.05", "--force"],
+     "emu: error: --force replaces the result in the --out folder, and there is no --out: "
+     "give --out DIR, or leave --force out"),
+    (["compare", "s.toml", "--vary", "seed=1,2", "--force"], None),
+    (["sensitivity", "s.toml", "--compare", "kvm.strategy=shadow,direct", "--force"], None),
+    (["study", "repopulation_lesson", "--force"], None),
+    (["costs", "--json", "--long"],
+     "emu: error: --long prints the table's sources in full, and --json holds them in full: "
+     "give one of them"),
+])
+def test_an_option_left_nothing_to_do_is_refused(argv, line):
+    """--force without --out, and --long with --json, changed nothing (exit 0)."""
+    got = assert_usage_error(run_cli(*argv))
+    assert got == (line or "emu: error: --force replaces the result in the --out folder, and "
+                   "there is no --out: give --out DIR, or leave --force out") + "\n"
+
+
 def test_a_default_is_no_first_value_and_each_parse_starts_afresh():
     parser = build_parser()
     for seed in ("3", "4"):           # the same parser, parsed twice

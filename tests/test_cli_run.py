@@ -167,13 +167,22 @@ def test_default_run_shows_the_designs_as_they_ran_next_to_the_proposal(tmp_path
     assert all(label in help_text for label in AS_THEY_RAN), help_text
 
 
-def test_default_run_narrows_to_the_strategy_set():
+def test_default_run_narrows_to_the_rows_of_the_strategy_set():
+    """--set kvm.strategy=NAME runs that design's rows as they shipped (it had
+    run the scenario's pfn cache: a machine no kernel shipped, unlike its row)."""
     c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=shadow-modified", "--json"))
-    # the scenario's pfn cache: a machine no kernel shipped
+    assert [r["value"] for r in c["runs"]] == AS_THEY_RAN[1:4]
+    for r in c["runs"]:
+        assert r["summary"]["config"]["kvm"]["strategy"] == "shadow-modified"
+        assert r["summary"]["design"]["hypothetical"] is False
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=shadow", "--json"))
+    assert [r["value"] for r in c["runs"]] == AS_THEY_RAN[:1]
+    # a design of no row runs as the scenario sets it, and is named as it runs
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=direct-noflush", "--json"))
     assert [r["value"] for r in c["runs"]] == [
-        "hypothetical: shadow-modified 2.6.28 (tid01, C) + pfn-cache"]
-    assert c["runs"][0]["values"] == {"kvm.strategy": "shadow-modified"}
-    assert c["runs"][0]["summary"]["config"]["kvm"]["strategy"] == "shadow-modified"
+        "hypothetical: direct-noflush 7924bd41 without _tlbia (tid01, C) + pfn-cache"]
+    text = run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=direct-noflush", "--wide").stdout
+    assert "each row's design" not in text          # the label names its commit
 
 
 def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():
@@ -574,6 +583,20 @@ def test_a_killed_run_leaves_the_old_set_or_the_new_one(tmp_path):
     p = run_cli("run", scenario, "--set", "seed=2", "--out", target)
     assert p.returncode == 0, p.stderr
     assert _result_set(target) == new and leftovers(box) == []
+
+
+@pytest.mark.parametrize("key, file", [("sim.timeline", "timeline.npz"),
+                                       ("sim.miss_log", "misses.parquet (or .csv)")])
+@pytest.mark.parametrize("command", ["run-file", "run-default", "compare"])
+def test_what_only_out_keeps_is_refused_without_out(short, key, file, command):
+    """The occupancy timeline and the per-miss log were recorded, then dropped
+    without a word when there was no --out to keep them."""
+    argv = {"run-file": ["run", short], "run-default": ["run", *FAST_DEFAULT],
+            "compare": ["compare", short, "--vary", "seed=1,2"]}[command]
+    p = run_cli(*argv, "--set", f"{key}=true", timeout=QUICK)
+    assert assert_usage_error(p) == (f"emu: error: {key}: it records into {file}, which only "
+                                     f"--out keeps, and there is no --out: give --out DIR, or "
+                                     f"set it false\n")
 
 
 def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):

@@ -81,9 +81,13 @@ def test_the_cpus_are_the_core_the_scenario_names(core, tlb1, hwater):
 
 
 def test_guest_memory_must_stay_below_the_device_pages():
-    raw = dict(TWO_VMS, vm=[{"memory_mb": 3840}])
-    with pytest.raises(ConfigError, match="reaches the device pages"):
-        build(raw)
+    """The UART's page at 0xEF600000 is the first device page: 3830 MB of RAM
+    end just below it, 3831 would reach it (the key's range said 4096)."""
+    build(dict(TWO_VMS, vm=[{"memory_mb": 3830}]))
+    for mb in (3831, 4096):
+        with pytest.raises(ConfigError, match=f"vm.0.memory_mb: expected an integer in "
+                                              f"16..3830, got {mb}"):
+            build(dict(TWO_VMS, vm=[{"memory_mb": mb}]))
 
 
 def test_every_cpu_accounts_for_the_whole_run():

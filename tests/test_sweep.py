@@ -21,11 +21,14 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import emu
+from emu.analysis.load import IncompleteSweep
 from emu.codes import MISS_CAUSES
 from emu.params import default_scenario, load_scenario, scenario_to_dict
 from emu.errors import ConfigError
@@ -374,11 +377,17 @@ def test_ctrl_c_stops_and_rerun_resumes(scenario, tmp_path, signum, how, status)
     n = int(m.group(1))
     assert n == len(done_runs(out)) and 1 <= n < 12
     assert len(read_table(out)) == n                          # the table has the runs done
+    with pytest.warns(IncompleteSweep, match=f"{n} of the sweep's 12 runs are in its table"):
+        df = emu.load(out)
+    assert (len(df), df.attrs["runs"], df.attrs["complete"]) == (n, 12, False)
 
     p = popen(args)
     _, stderr = p.communicate(timeout=120)
     assert p.returncode == 0, stderr
     assert len(done_runs(out)) == 12 and len(read_table(out)) == 12
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert emu.load(out).attrs["complete"] is True
 
 
 @pytest.mark.skipif(not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"),

@@ -260,6 +260,21 @@ def test_what_cannot_be_a_trace_is_one_line_and_exit_2(path, needle):
     assert "Traceback" not in proc.stderr and proc.stdout == ""
 
 
+@pytest.mark.parametrize("fmt", ["npy", "npz", "plain-npy"])
+def test_a_trace_of_no_record_is_refused_as_lackey_text_of_none_is(tmp_path, fmt):
+    """An .npy or .npz of no record ran, printing a miss rate of 0 %, while a
+    lackey text of none was refused: each is refused in one line."""
+    path = tmp_path / f"e.{'npz' if fmt == 'npz' else 'npy'}"
+    dt = np.dtype([("addr", "<u8"), ("kind", "u1"), ("size", "<u4")])
+    if fmt == "npz":
+        np.savez(path, addr=np.empty(0, np.uint64), kind=np.empty(0, np.uint8))
+    else:
+        np.save(path, np.empty(0, dt if fmt == "npy" else np.uint64))
+    proc = run(emu_cmd("tlb", path), timeout=60, text=True)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        2, "", f"emu: error: {path}: empty trace (it holds no records)\n")
+
+
 def test_emu_run_with_a_trace_workload_on_dev_zero_is_one_line(tmp_path):
     toml = tmp_path / "z.toml"
     toml.write_text('[[vm]]\n[[vm.process]]\nworkload = { kind = "trace", path = "/dev/zero" }\n')

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import os
+import warnings
 
 import numpy as np
 
@@ -37,7 +38,7 @@ from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.scenario import Result
 from emu.study.lib import safe_label
 
-__all__ = ["load", "read_comparison", "read_run", "read_study", "read_sweep"]
+__all__ = ["IncompleteSweep", "load", "read_comparison", "read_run", "read_study", "read_sweep"]
 
 #: Table columns that hold names, kept as text even when they look like numbers.
 _TEXT_COLUMNS = frozenset({"vcpu", "context", "kind", "category", "step", "component",
@@ -130,9 +131,16 @@ def read_comparison(path) -> Comparison:
     return Comparison(data.get("key"), runs, path)
 
 
+class IncompleteSweep(UserWarning):
+    """A sweep folder whose table holds fewer runs than its plan: it stopped
+    before its end (interrupted, terminated, or extended and stopped)."""
+
+
 def read_sweep(path):
     """A sweep directory's results table as a DataFrame, one row per run in
-    grid order; ``attrs`` holds ``grid`` (the keys), ``seeds`` and ``path``.
+    grid order; ``attrs`` holds ``grid`` (the keys), ``seeds``, ``path``,
+    ``runs`` (the runs of its plan) and ``complete`` (whether the table holds
+    them all; an :class:`IncompleteSweep` warning says when it does not).
     Needs pandas (and pyarrow for ``results.parquet``)."""
     pd = pandas()
     path = os.fspath(path)
@@ -149,9 +157,16 @@ def read_sweep(path):
     else:
         raise EmuError(f"{path}: the sweep has no results table yet (results.parquet or "
                        f"results.csv)")
+    planned = len(meta.get("runs") or [])
     df.attrs.update(kind="sweep", path=path, grid=[g["key"] for g in meta.get("grid", [])],
-                    seeds=meta.get("seeds", {}).get("count"))
+                    seeds=meta.get("seeds", {}).get("count"), runs=planned,
+                    complete=len(df) >= planned)
+    if len(df) < planned:
+        warnings.warn(f"{path}: {len(df)} of the sweep's {planned} runs are in its table: it "
+                      f"stopped before its end (emu sweep with the same arguments finishes it)",
+                      IncompleteSweep, stacklevel=3)
     return df
+
 
 
 def read_study(path) -> Study:

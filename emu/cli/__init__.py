@@ -87,10 +87,28 @@ def _parse_args(command: str | None, argv: list) -> argparse.Namespace:
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return build_parser(command).parse_args(argv)
+        args = build_parser(command).parse_args(argv)
     finally:
         if enabled:
             gc.enable()
+    _refuse_idle_options(args)
+    return args
+
+
+def _refuse_idle_options(args: argparse.Namespace) -> None:
+    """Refuse an option that the others leave nothing to do (EmuError, one
+    line): ``--force`` without a folder to write, ``--long`` (the sources in
+    full) with ``--json``, which holds them in full.  (``--wide`` with
+    ``--json`` still widens the notes on stderr.)"""
+    given = vars(args)
+    # (emu study without NAME says what its options need itself)
+    if given.get("force") and "out" in given and given["out"] is None \
+            and given.get("name", "") is not None:
+        raise EmuError("--force replaces the result in the --out folder, and there is no "
+                       "--out: give --out DIR, or leave --force out")
+    if given.get("json") and given.get("long"):
+        raise EmuError("--long prints the table's sources in full, and --json holds them in "
+                       "full: give one of them")
 
 
 def main(argv=None) -> int:

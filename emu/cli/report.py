@@ -15,8 +15,10 @@ def add_report_parser(sub) -> None:
                                    "per grid point, plots against each numeric grid key) or "
                                    "a study (emu study NAME --out), with the section of a "
                                    "sensitivity study where the folder holds one (emu "
-                                   "sensitivity --out). Every file is checked "
-                                   "first; a damaged one is named in one line.")
+                                   "sensitivity --out). The page is made from the "
+                                   "JSON files, the results table and timeline.npz (the "
+                                   "CSVs hold the same tables for other tools); each is "
+                                   "checked first, and a damaged one is named in one line.")
     p.add_argument("dir", metavar="DIR",
                    help="the folder: it holds summary.json, comparison.json, sweep.json, "
                         "results.json or sensitivity.json")

@@ -6,7 +6,8 @@ from emu.cli.args import (add_out_options, add_progress_option, add_set_option, 
                           print_note, terminal_width)
 from emu.errors import ConfigError
 from emu.analysis.display import design_name
-from emu.params import default_scenario
+from emu.params import apply_overrides, default_scenario
+from emu.params.fields import dump
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.report.reading import settle_note
@@ -40,7 +41,8 @@ def add_run_parser(sub) -> None:
                                    "machine.core=e500: the two e500 designs KVM shipped, "
                                    "then the hypothetical ones). Every --set applies to "
                                    "each row and the rows are labelled as they then run; "
-                                   "--set kvm.strategy=NAME runs that design alone; rows the "
+                                   "--set kvm.strategy=NAME runs that design's rows alone; "
+                                   "rows the "
                                    "settings cannot run (e.g. --set kvm.tid_scheme=guest-tid) are left "
                                    "out, rows in which a kvm key does nothing (e.g. --set "
                                    "kvm.pfn_cache_entries=N where the row's pfn source is gup) "
@@ -70,11 +72,26 @@ def add_compare_parser(sub) -> None:
     p.set_defaults(func=cmd_compare)
 
 
+def _refuse_unkept(sim: dict, args) -> None:
+    """Refuse what a run records only for its --out folder when there is none
+    (``sim``: the scenario's sim table, or the keys of it set)."""
+    if args.out is not None:
+        return
+    for key, where in (("timeline", "timeline.npz"), ("miss_log", "misses.parquet (or .csv)")):
+        if sim.get(key) is True:
+            raise ConfigError(f"sim.{key}: it records into {where}, which only --out keeps, "
+                              f"and there is no --out: give --out DIR, or set it false")
+
+
 def cmd_run(args) -> int:
     """Run ``emu run``: the scenario's summary (FILE), or the default comparison."""
     if args.scenario is None:
+        # the rows' own settings may refuse the overrides on the default scenario alone
+        sim = apply_overrides({}, args.overrides).get("sim")
+        _refuse_unkept(sim if isinstance(sim, dict) else {}, args)
         return _default_run(args)
     scenario = resolve(args.scenario, args.overrides)
+    _refuse_unkept(dump(scenario.sim), args)
     with staged(args.out, "run", args.force) as stage:
         with make_progress(args.progress) as progress:
             result = run(scenario, progress=progress)
@@ -125,6 +142,8 @@ def cmd_compare(args) -> int:
     varies = [parse_vary(v) for v in args.varies]
     points = vary_points(args.scenario, varies, args.overrides)  # a bad point refused before --out
     variants = point_variants([k for k, _ in varies], points)
+    for v in variants:
+        _refuse_unkept(dump(resolve(args.scenario, v.overrides(args.overrides)).sim), args)
     with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         with make_progress(args.progress) as progress:
             comparison = run_variants(args.scenario, variants, args.overrides, progress)

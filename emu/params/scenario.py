@@ -87,7 +87,9 @@ BACKENDS = ("cython", "reference")
 MAX_CPUS = 64
 MAX_VMS = 16
 MAX_VCPUS = 16
-MIN_MEMORY_MB, MAX_MEMORY_MB = 16, 4096
+MIN_MEMORY_MB = 16
+#: guest RAM ends below the 440's first device page (the UART at 0xEF600000, 3830 MB)
+MAX_MEMORY_MB = 0xEF60_0000 >> 20
 MAX_PROCESSES = 1000  # per VM, counting each spec's ``count``
 MAX_HOST_TASKS = 64
 MAX_CHUNK = 2**24

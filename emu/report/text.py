@@ -46,18 +46,20 @@ def shipped_as(s: dict) -> str:
 
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
-    (fitted to ``width`` columns if given, see :func:`~emu.report.columns.table`), what shipped
-    each design whose label does not already say it, and the misses by cause."""
+    (fitted to ``width`` columns if given, see :func:`~emu.report.columns.table`), the
+    design of each row whose label does not name its commit (what shipped it, or
+    hypothetical), and the misses by cause."""
     figs = [(label, key_figures(s)) for label, s in runs]
     header = ["design"] + list(figs[0][1])
     figures_table = table(header, [[label] + list(f.values()) for label, f in figs], width)
     shipped = "\n".join(wrap(f"{clip(str(label), width // 2) if width else label}: "
                              f"{shipped_as(s)}", width) for label, s in runs
-                         if shipped_as(s) not in str(label))
+                         if (s.get("design") or {}).get("commit", shipped_as(s)) not in str(label))
     causes = table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
-    shipped = f"as shipped\n{shipped}\n\n" if shipped else ""
+    shipped = f"each row's design (what shipped it, or hypothetical)\n{shipped}\n\n" \
+        if shipped else ""
     return f"{figures_table}\n\n{shipped}guest TLB misses by cause\n{causes}"
 
 
@@ -77,7 +79,7 @@ def format_run(s: dict, width=None) -> str:
         f"{cfg.get('name') or 'scenario'}: core {cfg['machine']['core']}, {s['cpus']} CPU(s), "
         f"strategy {k['strategy']}, handler {k['handler']}, pfn source {k['pfn_source']}, "
         f"seed {s['seed']}",
-        f"design as shipped: {shipped_as(s)}",
+        f"design: {shipped_as(s)}",
         f"simulated {s['simulated_us']:,.1f} us ({s['simulated_cycles']:,} cycles)"
         + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
            if s.get("warmup_cycles") else "")

@@ -17,16 +17,18 @@ from __future__ import annotations
 
 import itertools
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError
+from emu.params.fields import show
 from emu.report.text import labelled
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
 from emu.run.plan import split_values
 from emu.run.progress import progress_of
-from emu.run.scenario import resolve, run
+from emu.run.scenario import override_list, resolve, run
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -183,12 +185,42 @@ def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
 
 
 def compare(scenario, key: str, values: list, overrides=(), progress=None) -> list:
-    """[(value, Result)] for each value of ``key`` (every run validated first)."""
-    return run_comparison(scenario, [(key, list(values))], overrides, progress).runs
+    """[(value, Result)] for each value of ``key`` (every run validated first).
+
+    ``values``: a list of values, each a string as ``--vary`` takes it or a
+    number or bool (``[1, 2]`` is ``["1", "2"]``); ``overrides``: ``KEY=VALUE``
+    strings, or one.  Anything else is refused (ConfigError, one line)."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(f"key: expected a scenario key such as 'kvm.strategy', got {key!r}")
+    return run_comparison(scenario, [(key, value_texts(values))], override_list(overrides),
+                          progress).runs
+
+
+def value_texts(values) -> list:
+    """``values`` as the texts of ``--vary``: a list of strings, numbers or
+    bools, at least one; a string alone is refused (it is not split)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise ConfigError(f"values: expected a list of values such as ['shadow', 'direct'], "
+                          f"got {show(values)}")
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            out.append("true" if v else "false")
+        elif isinstance(v, (str, int, float)):
+            out.append(str(v))
+        else:
+            raise ConfigError(f"values: expected strings or numbers, got {show(v)}")
+    if not out:
+        raise ConfigError("values: no value to compare")
+    return out
 
 
 def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None:
-    """Write ``runs`` ([(value, Result)] of ``key``) as a comparison into ``out_dir``."""
+    """Write ``runs`` ([(value, Result)] of ``key``, at least one) as a
+    comparison into ``out_dir``."""
+    runs = list(runs)
+    if not runs:
+        raise ConfigError("runs: no run to write")
     comparison_of(key, runs).write(out_dir, force)
 
 

@@ -120,7 +120,8 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
     Every override applies to every row, after the row's own keys (a key the
     overrides set is the overrides' in every row), and each row is labelled as
     it then resolves.  One that sets ``kvm.strategy`` narrows the comparison to
-    that design (and is taken out of the overrides).  Rows that cannot run with
+    that design's rows, as they shipped (a design without a row runs as the
+    scenario sets it, the key taken out of the overrides).  Rows that cannot run with
     the overrides (a design the core cannot run, an era the design never ran
     with) are left out, rows that became the same design run once, and rows in
     which a ``kvm.*`` override does nothing (the pfn cache's size in a row
@@ -131,17 +132,23 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
     """
     overrides = list(overrides)
     user = _user_keys(overrides)
+    core = _core(overrides)
+    chosen = None                       # the design --set kvm.strategy names: its rows alone
     if "kvm.strategy" in user:
-        base = resolve(default_scenario(), overrides)
-        rest = [o for o in overrides if str(o).partition("=")[0].strip() != "kvm.strategy"]
-        one, _, _ = _variant(default_scenario(), {"kvm.strategy": base.kvm.strategy}, rest)
-        return [one], rest, ""
+        chosen = resolve(default_scenario(), overrides).kvm.strategy
+        if not any(v["kvm.strategy"] == chosen
+                   for v in VARIANTS_BY_CORE.get(core, DEFAULT_VARIANTS)):
+            # a design the comparison has no row of: as the scenario sets it
+            rest = [o for o in overrides if str(o).partition("=")[0].strip() != "kvm.strategy"]
+            one, _, _ = _variant(default_scenario(), {"kvm.strategy": chosen}, rest)
+            return [one], rest, ""
     left_out: dict = {}                 # reason -> the designs it left out
     rows: dict = {}                     # Design -> (its variant, the rows it stands for)
     unused: dict = {}                   # key -> (its UnusedKey, {why: the rows without it})
-    core = _core(overrides)
     for values in VARIANTS_BY_CORE.get(core, DEFAULT_VARIANTS):
         name = values["kvm.strategy"]
+        if chosen is not None and name != chosen:
+            continue
         try:
             v, d, errs = _row({k: x for k, x in values.items() if k not in user},
                               overrides, user)
@@ -162,7 +169,8 @@ def default_variants(overrides=()) -> tuple[list, list, str]:
             raise err
     # the rows that mark themselves hypothetical do not stand for a comparison on
     # their own: settings that leave only them are refused like settings that leave none
-    if all(v.values.get("kvm.hypothetical") == "true" for v, _ in rows.values()):
+    if chosen is None and all(v.values.get("kvm.hypothetical") == "true"
+                              for v, _ in rows.values()):
         reason = next((r for r in left_out if r != "core"), None)
         if reason is None:              # no design of the comparison runs on this core
             resolve(default_scenario(), overrides + [f"kvm.strategy={left_out['core'][0]}"])

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import platform
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -19,7 +20,9 @@ import simpy
 from emu import __version__
 from emu.analysis.display import describe, design_name, headline_html, result_repr
 from emu.analysis.frames import run_frames
+from emu.errors import ConfigError
 from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params.fields import show
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.misses import write_misses
@@ -30,16 +33,27 @@ from emu.stats.figures import cycles_per_guest_access
 from emu.stats.misslog import miss_columns
 
 
+def override_list(overrides) -> list:
+    """``overrides``: KEY=VALUE strings, or one string (not split into letters)."""
+    if isinstance(overrides, str):
+        return [overrides]
+    if not isinstance(overrides, Iterable):
+        raise ConfigError(f"overrides: expected KEY=VALUE strings, got {show(overrides)}")
+    return list(overrides)
+
+
 def resolve(scenario, overrides=()) -> Scenario:
-    """A Scenario from a Scenario, a dict or a TOML path, with ``--set`` overrides."""
+    """A Scenario from a Scenario, a dict or a TOML path, with ``--set``
+    overrides (:func:`override_list`)."""
+    overrides = override_list(overrides)
     if isinstance(scenario, Scenario):
         if not overrides:
             return scenario
-        return scenario_from_dict(scenario_to_dict(scenario), list(overrides),
+        return scenario_from_dict(scenario_to_dict(scenario), overrides,
                                   base_dir=scenario.base_dir)
     if isinstance(scenario, dict):
-        return scenario_from_dict(scenario, list(overrides))
-    return load_scenario(os.fspath(scenario), list(overrides))
+        return scenario_from_dict(scenario, overrides)
+    return load_scenario(os.fspath(scenario), overrides)
 
 
 def _design(sc: Scenario) -> dict:

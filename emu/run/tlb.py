@@ -128,12 +128,14 @@ def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
     ``trace.ignored_members`` names the members of an ``.npz`` that are not
     trace arrays."""
     config.validate()
-    with open_trace(path) as trace, \
-            closing(read_ahead(_sizes_kept_where_they_count(
+    with open_trace(path) as trace:
+        if trace.n_records == 0:          # as a lackey text of no record is refused
+            raise TraceError(f"{path}: empty trace (it holds no records)")
+        with closing(read_ahead(_sizes_kept_where_they_count(
                 trace.chunks(config.chunk, exact=False), config))) as chunks:
-        info = {"path": str(path), "format": trace.format,
-                "ignored_members": list(trace.ignored_members)}
-        return simulate_chunks(chunks, config, info, progress)
+            info = {"path": str(path), "format": trace.format,
+                    "ignored_members": list(trace.ignored_members)}
+            return simulate_chunks(chunks, config, info, progress)
 
 
 def _sizes_kept_where_they_count(chunks, config: TLBSimConfig):
