@@ -292,3 +292,29 @@ if __name__ == "__main__" and "--regenerate" in sys.argv:
     for name in CASES:
         (DATA / f"explain_{name}.txt").write_text(narrate(name))
         print(f"wrote tests/data/explain_{name}.txt")
+
+
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids", "shadow-modified",
+                                      "direct"])
+@pytest.mark.parametrize("resume", [1, 3])
+def test_the_e500_is_narrated_its_tlb1_entries_read_from_tlb1(strategy, resume):
+    """The C path's pfn was read through TLB0's array for an entry of TLB1
+    (index 512 and up): an IndexError on the e500's designs, shipped ones too."""
+    text = explain(overrides=["machine.core=e500", f"kvm.strategy={strategy}"],
+                   resume=resume, accesses=8).text
+    assert f"strategy {strategy}," in text.splitlines()[0]
+    assert "UTLB" not in text.split("\n", 1)[1]        # the e500 has TLB0 and TLB1
+
+
+@pytest.mark.parametrize("overrides, design", [
+    (["kvm.pfn_source=gup"], "design: 7924bd41 (tid01, C)"),
+    ([], "design: hypothetical: 7924bd41 (tid01, C) + pfn-cache"),
+    (["kvm.strategy=direct-noflush", "kvm.pfn_source=gup"],
+     "design: hypothetical: 7924bd41 without _tlbia (tid01, C)"),
+    (["kvm.handler=asm"], "design: proposal: direct + asm + pfn-cache"),
+    (["machine.core=e500", "kvm.strategy=e500-flush-on-put", "kvm.pfn_source=gup"],
+     "design: 46f43c6e (C)"),
+])
+def test_the_header_names_the_design_and_a_machine_no_kernel_shipped(overrides, design):
+    header = explain(overrides=overrides, resume=2, accesses=2).text.splitlines()[0]
+    assert header.endswith(design), header

@@ -59,8 +59,9 @@ def pfn_cache_problem(seed: int) -> PfnCacheProblem:
 
 def pfn_cache_question(p: PfnCacheProblem) -> str:
     return fill(
-        f"Exercise (pfn-cache, seed {p.seed}). A vCPU runs under `direct` (commit 7924bd41), "
-        f"whose vcpu_put runs _tlbia(): every time slice starts with an empty TLB. In each "
+        f"Exercise (pfn-cache, seed {p.seed}). A vCPU runs under `direct` as 7924bd41 has it, "
+        f"whose vcpu_put runs _tlbia(): every time slice starts with an empty TLB; with a pfn "
+        f"cache, which 7924bd41 did not have (a hypothetical machine). In each "
         f"of {p.slices} time slices the guest touches the same {p.pages} pages, in the same "
         f"order, and each page's first touch in a slice is a hardware miss that the guest "
         f"TLB answers (step 1) and whose fill asks KVM's pfn cache for the host page (step "

@@ -141,9 +141,11 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
         "access a\nnew page, so every access misses and its handler writes the next round-robin\n"
         "slot). How many hardware TLB misses does the vCPU take in its first "
         f"{p.accesses} accesses\n"
-        f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (commit 7924bd41: nothing "
-        "saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's entries "
-        "at\nvcpu_put, write them back at vcpu_load)?\n")
+        f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (7924bd41's design: "
+        "nothing saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's "
+        "entries at\nvcpu_put, write them back at vcpu_load)? (Both here with the pfn cache, which "
+        "neither\nkernel had: hypothetical machines. The pfn source changes what a fill costs, "
+        "not which\naccesses miss.)\n")
     if not posed:
         return question + (
             "\nThe scenario (save it as exercise.toml and explore with\n"

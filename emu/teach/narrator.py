@@ -58,6 +58,7 @@ from dataclasses import dataclass, field
 from emu.codes import MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError
+from emu.params import design
 from emu.qemu.devices import DEVICE_GPAS
 from emu.teach.locate import ReplayProgress, build_machine, locate, pick_vcpu
 
@@ -187,6 +188,8 @@ class Narrator(Tracer):
         self.writes: list[tuple] = []          # hw_write events not told yet
         self.names = {c["id"]: (c["name"], c["kind"]) for c in machine.contexts()}
         self.cpu = machine.cpus[vcpu.cpu]
+        # the 440 misses in its UTLB; the e500 in TLB0 and TLB1 both
+        self.miss_name = "UTLB miss" if machine.scenario.machine.core == "440" else "TLB miss"
         self.others = [t for t in machine.vcpus + machine.qemu + machine.host_tasks
                        if t is not vcpu and t.cpu == vcpu.cpu]
         self.away: dict[int, AwayCounter] = {}  # other ctx id -> what it did while we were away
@@ -222,6 +225,12 @@ class Narrator(Tracer):
         if owner >= 0 and ts == 1:
             where = f"guest TID {owner & 0xFF}, shadow TID {tid}, EA {_hex(ea)}"
         return f"evicts {self.owner_name(owner)} ({where})"
+
+    def hw_entry(self, i: int) -> tuple:
+        """Hardware entry ``i`` of the CPU: the 440's UTLB, or on the e500
+        TLB0 at 0..n0-1 and TLB1 after it (n0 + ESEL)."""
+        tlb, tlb1 = self.cpu.tlb, self.cpu.virt.tlb1
+        return tlb.read(i) if tlb1 is None or i < tlb.entries else tlb1.read(i - tlb.entries)
 
     def held(self) -> int:
         """Valid hardware entries (TS=1) owned by the vCPU on its CPU."""
@@ -348,7 +357,7 @@ class Narrator(Tracer):
         *earlier, (i, old) = self.writes
         self.writes = earlier
         self.flush_writes(6)
-        pfn = self.cpu.tlb.read(i)[5] >> 12
+        pfn = self.hw_entry(i)[5] >> 12
         self.say(f"C path: {', '.join(what)} -> pfn {pfn:#x}; tlbwe hw[{i}] — {self.evicted(old)}"
                  f" — {cpu.total() - t0:,} cycles in C", 6)
         return result
@@ -421,9 +430,9 @@ class Narrator(Tracer):
             if c.pid1 != 0xFFFF:
                 pids += f"/{c.pid1}"
             self.say(f"{self.label(a)} (guest PID {c.guest_pid} {mode}; {pids}, AS 1): "
-                     f"UTLB miss [cause: {cause}]", 2)
+                     f"{self.miss_name} [cause: {cause}]", 2)
         else:
-            self.say(f"retry: UTLB miss [cause: {cause}]", 6)
+            self.say(f"retry: {self.miss_name} [cause: {cause}]", 6)
         self.cur.causes.append(cause)
 
     def walk(self, ctx, gi, cycles):
@@ -576,7 +585,7 @@ def _setting_lines(machine) -> list:
     cpus = _plural(m.cpus, "CPU")
     return [f"emu explain: {name}, seed {sc.seed}; {m.core} core ({tlb}), {cpus}; "
             f"strategy {k.strategy}, {k.handler} handler, pfn source {pfn}, "
-            f"{k.guest_tlb_walk} guest TLB walk", ""]
+            f"{k.guest_tlb_walk} guest TLB walk; design: {design(m, k).label}", ""]
 
 
 def narrate(machine, vcpu, resume: int, accesses: int, quiet: bool = False) -> Narrator:
