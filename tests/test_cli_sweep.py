@@ -6,14 +6,16 @@ comparison, a sweep with runs this one leaves out) is refused unless
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import time
 
 import pytest
 
-from clirun import assert_usage_error, cli_env, run_cli
+from clirun import EMU, assert_usage_error, cli_env, run_cli
 from emu.errors import ConfigError
+from emu.run import read_table
 from emu.run.executors import check_scheduler_address
 
 
@@ -132,3 +134,22 @@ def test_an_endless_scenario_file_is_refused_as_emu_run_refuses_it(tmp_path):
     assert_usage_error(run_cli("sweep", "/dev/zero", "--grid", "seed=1,2", "--out", out,
                                timeout=60), "/dev/zero: not a scenario file")
     assert not out.exists()
+
+
+def test_a_sweep_whose_progress_reader_went_away_runs_to_its_end(tmp_path):
+    """The first progress line to a stderr nobody reads (emu sweep 2>&1 |
+    head -1) raised a broken pipe that ended the sweep part-way, exit 0."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.2\n")
+    read, write = os.pipe()
+    os.close(read)                              # the reader is gone before the first line
+    try:
+        p = subprocess.run(EMU + ["sweep", str(scenario), "--grid", "seed=1,2,3,4",
+                                  "--workers", "1", "--progress", "lines",
+                                  "--out", str(tmp_path / "out")],
+                           stdout=subprocess.PIPE, stderr=write, text=True, env=cli_env(),
+                           stdin=subprocess.DEVNULL, timeout=300)
+    finally:
+        os.close(write)
+    assert p.returncode == 0 and p.stdout.startswith("emu sweep: 4 runs in ")
+    assert len(read_table(str(tmp_path / "out"))) == 4

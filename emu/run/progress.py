@@ -19,11 +19,45 @@ from emu.errors import ConfigError
 LINE_EVERY = 10.0
 
 
+class _Reader:
+    """The stream progress goes to, until its reader goes away (``emu sweep
+    2>&1 | head``): then progress stops, and the work goes on (a broken pipe
+    had ended a sweep part-way, with exit status 0)."""
+
+    def __init__(self, stream):
+        self.stream, self.gone = stream, False
+
+    def write(self, text: str) -> int:
+        if not self.gone:
+            try:
+                return self.stream.write(text)
+            except OSError:
+                self.gone = True
+        return len(text)
+
+    def flush(self) -> None:
+        if not self.gone:
+            try:
+                self.stream.flush()
+            except OSError:
+                self.gone = True
+
+    def isatty(self) -> bool:
+        return not self.gone and self.stream.isatty()
+
+    def __getattr__(self, name):
+        return getattr(self.stream, name)
+
+
+def _reader(stream) -> _Reader:
+    return stream if isinstance(stream, _Reader) else _Reader(stream or sys.stderr)
+
+
 class _Lines:
     """Plain lines on stderr, at most one every ``every`` seconds."""
 
     def __init__(self, every: float = 5.0, stream=None):
-        self.every, self.stream = every, stream or sys.stderr
+        self.every, self.stream = every, _reader(stream)
         self.t0 = self.last = time.monotonic()     # the first line after ``every`` seconds
 
     def __call__(self, now: int, end: int) -> None:
@@ -42,7 +76,7 @@ class _Bar:
     """A tqdm bar over simulated cycles (shared by consecutive runs)."""
 
     def __init__(self):
-        self.bar = tqdm(total=0, unit="cyc", unit_scale=True, file=sys.stderr,
+        self.bar = tqdm(total=0, unit="cyc", unit_scale=True, file=_reader(sys.stderr),
                         desc="simulated", leave=False)
         self.offset = self.base = 0
 
@@ -112,7 +146,7 @@ class SweepProgress:
 
     def __init__(self, mode: Optional[str], total: int, done: int, what: str, stream=None,
                  name: str = "sweep"):
-        self.stream, self.name = stream or sys.stderr, name
+        self.stream, self.name = _reader(stream), name
         if mode in (None, "none"):
             mode = "none"
         elif mode == "auto":
