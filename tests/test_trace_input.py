@@ -275,6 +275,27 @@ def test_a_trace_of_no_record_is_refused_as_lackey_text_of_none_is(tmp_path, fmt
         2, "", f"emu: error: {path}: empty trace (it holds no records)\n")
 
 
+@pytest.mark.parametrize("argv", [
+    ["compare", "{toml}", "--vary", "kvm.handler=c,asm"],
+    ["run", "{toml}", "--set", "vm.0.process.0.count=2"],
+    ["sweep", "{toml}", "--grid", "seed=1,2", "--out", "{tmp}/out"],
+])
+def test_a_pipe_read_by_several_runs_is_refused_before_any_runs(tmp_path, argv):
+    """The first run used the pipe up and the second blamed the trace ("empty
+    trace, nothing was read from the pipe"); one run of one process reads it."""
+    toml = tmp_path / "t.toml"
+    toml.write_text('duration_ms = 0.2\n[kvm]\nstrategy = "direct"\n[[vm]]\n[[vm.process]]\n'
+                    'workload = { kind = "trace", path = "/dev/stdin" }\n')
+    data = lackey_text(2000)
+    argv = [a.format(toml=toml, tmp=tmp_path) for a in argv]
+    p = run(emu_cmd(*argv), input=data, text=False)
+    assert (p.returncode, p.stderr.decode()) == (
+        2, "emu: error: /dev/stdin: a pipe is read once, and it would be read 2 times (each "
+           "run, each process reads its trace): save the trace to a file and give that\n")
+    assert not (tmp_path / "out").exists()
+    assert run(emu_cmd("run", toml), input=data, text=False).returncode == 0
+
+
 def test_emu_run_with_a_trace_workload_on_dev_zero_is_one_line(tmp_path):
     toml = tmp_path / "z.toml"
     toml.write_text('[[vm]]\n[[vm.process]]\nworkload = { kind = "trace", path = "/dev/zero" }\n')

@@ -29,6 +29,7 @@ from emu.run.outdir import Stage, folder_names
 from emu.run.plan import split_values
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run
+from emu.workload.traces.source import check_pipe_traces
 
 
 def parse_vary(text: str) -> tuple[str, list]:
@@ -169,8 +170,7 @@ def run_variants(scenario, variants, overrides=(), progress=None,
                  name: Optional[str] = None) -> Comparison:
     """Run ``scenario`` once per variant (``--set`` ``overrides`` first, then
     the variant's keys); every variant is validated before anything runs."""
-    for v in variants:
-        resolve(scenario, v.overrides(overrides))
+    check_pipe_traces([resolve(scenario, v.overrides(overrides)) for v in variants])
     keys = list(dict.fromkeys(k for v in variants for k in v.values))
     with progress_of(progress) as progress:     # one bar over all the runs
         runs = [run(scenario, v.overrides(overrides), progress) for v in variants]

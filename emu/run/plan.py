@@ -26,6 +26,7 @@ from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.load import read_scenario_file
 from emu.errors import ConfigError
+from emu.workload.traces.source import check_pipe_traces
 
 try:
     import tomllib
@@ -257,6 +258,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
             runs.append(Run(index=len(runs), id=run_id(sha, ov), overrides=tuple(ov),
                             grid=tuple(point), replicate=i,
                             seed=point_cfg.seed if seed is None else seed))
+    check_pipe_traces([base] * len(runs))     # every run reads its trace
     columns = {}
     for k, vals in grid:
         kind, typed = _typed_column(vals)

@@ -28,6 +28,7 @@ from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, writ
 from emu.run.misses import write_misses
 from emu.run.outdir import Stage
 from emu.run.progress import progress_of
+from emu.workload.traces.source import check_pipe_traces
 from emu.stats import collect
 from emu.stats.figures import cycles_per_guest_access
 from emu.stats.misslog import miss_columns
@@ -182,8 +183,10 @@ def run(scenario, overrides=(), progress=None) -> Result:
     ``progress(now_cycles, end_cycles)`` (:func:`emu.run.progress.progress_of`).
     """
     t0 = time.perf_counter()
+    sc = resolve(scenario, overrides)
+    check_pipe_traces([sc])
     with progress_of(progress) as progress:
-        machine = Machine(resolve(scenario, overrides), progress=progress)
+        machine = Machine(sc, progress=progress)
         machine.run()
     snap = machine.snapshot()
     summary, tables, execution = _summary(machine, snap)

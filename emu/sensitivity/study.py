@@ -37,6 +37,7 @@ import numpy as np
 
 from emu import __version__
 from emu.costs import COSTS_BY_NAME
+from emu.workload.traces.source import check_pipe_traces
 from emu.sensitivity import analysis
 from emu.sensitivity.analysis import beats
 from emu.sensitivity.design import (
@@ -138,6 +139,7 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     base = resolve_scenario(scenario)             # the file's own errors, as emu run says them
     if overrides:
         base = resolve_scenario(scenario, overrides, "--set")
+    check_pipe_traces([base, base])               # two runs at least: A and B
     for value in (cmp.a, cmp.b):
         check_metric(summary_shape(resolve_scenario(
             scenario, overrides + (f"{cmp.key}={value}",), f"--compare {cmp.key}={value}")),

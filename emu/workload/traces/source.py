@@ -305,3 +305,28 @@ def open_source(path) -> Source:
             "nothing was read from the pipe"
         raise TraceError(f"{path}: empty trace ({what})")
     return Source(path, fd, seekable, st.st_size if seekable else None, head)
+
+
+def check_pipe_traces(scenarios) -> None:
+    """Refuse (TraceError, one line) a trace that is no regular file (a pipe,
+    a FIFO, /dev/stdin) where ``scenarios`` would read it more than once:
+    several runs, or several processes of one run.  A pipe is read once: the
+    second reader found it empty and blamed the trace."""
+    reads: dict = {}
+    for sc in scenarios:
+        workloads = [(p.workload, p.count) for vm in sc.vms for p in vm.processes]
+        workloads += [(t.workload, 1) for t in sc.host_tasks]
+        for w, count in workloads:
+            if w.kind == "trace":
+                reads[w.path] = reads.get(w.path, 0) + count
+    for path, n in reads.items():
+        if n < 2:
+            continue
+        try:
+            regular = stat.S_ISREG(os.stat(path).st_mode)
+        except OSError:
+            continue                    # the trace's own reader says what is wrong with it
+        if not regular:
+            raise TraceError(f"{path}: a pipe is read once, and it would be read {n} times "
+                              f"(each run, each process reads its trace): save the trace to "
+                              f"a file and give that")
