@@ -299,7 +299,8 @@ def test_the_lesson_shows_positions_without_accesses_as_no_rate(monkeypatch):
          "_raw_curves": {d: {8: {"misses": misses, "accesses": accesses}}
                          for d in lesson.DESIGNS}}
     text = lesson.report(r)
-    assert "direct 50.00% 0.00% 0.00% - -" in [" ".join(line.split()) for line in text.split("\n")]
+    assert "direct (the proposal: asm + pfn cache) 50.00% 0.00% 0.00% - -" in [
+        " ".join(line.split()) for line in text.split("\n")]
     assert "(-: no resume ran that many guest accesses, so no rate)" in text
     drawn = []
     monkeypatch.setattr(lesson, "save_figure", lambda fig, *a: drawn.append(fig))
@@ -586,3 +587,41 @@ def test_doctests():
     import doctest
     result = doctest.testmod(emu.study)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_nonindexable_tlb_runs_the_shipped_designs_as_they_shipped():
+    """Every run had the pfn cache, so the rows it called "as they ran" were
+    hypothetical: each design now has its kernel's pfn source, the proposal
+    the pfn cache, and only the machines no kernel shipped are hypothetical."""
+    from emu.params import design
+    from emu.run import resolve
+    from emu.study.studies import nonindexable_tlb as ni
+    shipped = {"440": {"shadow", "shadow-modified", "direct", "direct-save-on-switch"},
+               "e500 + ESEL": {"e500-flush-on-put", "e500-shadow-ids"}}
+    for core, machine, designs in ni.CORES:
+        for name in designs:
+            sc = resolve(ni.make(name, machine, 250, 1))
+            d = design(sc.machine, sc.kvm)
+            proposal = name == "direct + asm"
+            assert d.hypothetical is not (name in shipped.get(core, ()) or
+                                          (proposal and core == "440")), (core, name, d.label)
+            assert sc.kvm.pfn_source == ("pfn-cache" if proposal else
+                                         "guest-tlb-refs" if name == "e500-shadow-ids" else "gup")
+
+
+def test_fastpath_profile_names_its_chart_where_it_ends_up(tmp_path, capsys, monkeypatch):
+    """It printed the chart's path in the temporary folder a study is written
+    in before it takes its place (gone once it did), and without --out it
+    left a temporary folder behind at every run."""
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    out = tmp_path / "fp"
+    assert emu_main(["study", "fastpath_profile", "--quick", "--out", str(out), "--wide"]) == 0
+    text = capsys.readouterr().out
+    assert "stacked bars: fastpath_profile.png in the study's folder" in text
+    assert (out / "fastpath_profile.png").stat().st_size > 1000
+    assert emu_main(["study", "fastpath_profile", "--quick", "--wide"]) == 0
+    assert "stacked bars: none drawn (--out DIR draws fastpath_profile.png there)" in \
+        capsys.readouterr().out
+    assert os.listdir(tmp_path / "tmp") == []

@@ -18,19 +18,19 @@ step's cycles divided by all guest misses, so the columns add up to the mean
 cost of a miss), the ``walk`` column (linear vs hashed), the ``full_exit`` and
 ``restore`` columns (asm vs c), the ``deferred_c_path`` and ``gfn_to_pfn``
 columns (pfn source); and the stacked bar chart ``fastpath_profile.png``
-(written to ``--out``, or to a temporary directory whose path is printed).
+(drawn into ``--out``; without it, none).
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import Optional
 
 from emu.report.columns import fit_lines
 from emu.study.lib import Recorder, scenario, table
 
 NAME = "fastpath_profile"
+PNG = "fastpath_profile.png"
 STEPS = ("save", "full_exit", "walk", "deliver", "gpa", "memslot", "pfn_lookup", "hw_write",
          "restore", "entry_restore", "deferred_c_path", "gfn_to_pfn")
 
@@ -90,9 +90,12 @@ def study(quick: bool, recorder: Recorder | None = None, png_dir: str | None = N
             "virt_share": ((s["exits"]["DTLBVIRT"]["count"] + s["exits"]["ITLBVIRT"]["count"])
                            / misses if misses else 0.0),
         }
-    out_dir = png_dir or rec.out or tempfile.mkdtemp(prefix="emu-fastpath-")
-    png = os.path.join(out_dir, "fastpath_profile.png")
-    plot(points, png)
+    # the chart goes where asked: png_dir, or the study's own folder (named
+    # relative to it: the folder is written beside its place, then moved there)
+    png = None
+    if png_dir or rec.out:
+        plot(points, os.path.join(png_dir or rec.out, PNG))
+        png = os.path.join(png_dir, PNG) if png_dir else PNG
     return {"plan": {"duration_ms": p["duration_ms"],
                      "configs": [label(*c) for c in p["configs"]]},
             "points": points, "png": png}
@@ -132,5 +135,8 @@ def report(r: dict, width: Optional[int] = None) -> str:
     return fit_lines(["Mean cycles per guest TLB miss, by step (handler/walk/pfn source):",
                       table(["config", "misses", "KVM-fixed"] + shown + ["total", "walk mean"],
                             rows, width),
-                      "", f"stacked bars: {r['png']}"], width)
+                      "", "stacked bars: " + (
+                          "none drawn (--out DIR draws fastpath_profile.png there)"
+                          if r["png"] is None else r["png"] if os.path.isabs(r["png"])
+                          else f"{r['png']} in the study's folder")], width)
 

@@ -18,8 +18,10 @@ rates:
   shadow designs are refused (their one-line messages are shown) and flush
   on put, shadow IDs (at the hardware's way) and direct remain.
 
-Every design runs with the C miss handler every kernel shipped; the row
-``direct + asm`` is the seed's proposal, the assembly fast path.  Equal work:
+Every design runs with the C miss handler and the pfn source its kernel
+shipped (get_user_pages; dd9ebf1f's reference per guest TLB0 entry for shadow
+IDs); the row ``direct + asm`` is the seed's proposal, the assembly fast path
+with the pfn cache.  Equal work:
 each run stops after the same number of guest accesses.  The guest: 4
 processes of 10 data + 2 code pages, a 200 µs guest time slice, a system call
 every 2,000 accesses; a host task of 64 pages wakes every ``host_period_us``
@@ -39,6 +41,7 @@ from __future__ import annotations
 from typing import Optional
 
 from emu.errors import ConfigError
+from emu.kvm import strategies
 from emu.report.columns import fit_lines
 from emu.run import resolve
 from emu.study.lib import pct, Recorder, scenario, table
@@ -67,12 +70,15 @@ def plan(quick: bool) -> dict:
 
 def make(design: str, machine: dict, host_period_us: int, accesses: int) -> dict:
     strategy, _, handler = design.partition(" + ")
+    # each design with the pfn source its kernel had (get_user_pages, or a
+    # reference per guest TLB0 entry); the proposal with the pfn cache
+    pfn = "pfn-cache" if handler else (strategies.get(strategy).historical_pfn_source or "gup")
     return scenario(
         name=f"{NAME}: {design} on {machine}",
         question="TLB designs on a core whose TLB software cannot index",
         duration_ms=60_000,               # a cap: every run stops at its guest_accesses
         machine=dict(machine, cpus=1),
-        kvm={"strategy": strategy, "handler": handler or "c", "pfn_source": "pfn-cache"},
+        kvm={"strategy": strategy, "handler": handler or "c", "pfn_source": pfn},
         sim={"guest_accesses": accesses},
         costs={"guest_timeslice_us": 200, "guest_timer_period_us": 200},
         vm=[{"vcpus": 1, "memory_mb": 64,
