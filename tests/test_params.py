@@ -9,6 +9,7 @@ import math
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +39,7 @@ from emu.params import (
     validate_combination,
 )
 from emu.errors import ConfigError, EmuError
+from emu.run import resolve
 from emu.params.fields import keys_of
 from emu.params.workload import WORKLOAD_KEYS
 
@@ -325,6 +327,23 @@ def test_override_workload_kind_switch():
     assert s.vms[0].processes[0].workload.path == os.path.abspath("t.npy")
     message = error_of({}, ["vm.0.process.0.workload.kind=trace"])
     assert message.startswith("vm.0.process.0.workload.path:") and "required" in message
+
+
+def test_a_kind_switched_by_override_leaves_the_old_kind_s_defaults(tmp_path):
+    """The default scenario spells out its working set's pages = 40: switching
+    it to a trace with --set was refused for a key the user never gave.  A
+    key of the old kind the user did set is still named."""
+    trace = tmp_path / "t.npy"
+    np.save(trace, np.arange(100, dtype=np.uint64) * 4096)
+    where = "vm.0.process.0.workload."
+    s = resolve(default_scenario(), [where + "kind=trace", where + f"path={trace}"])
+    w = s.vms[0].processes[0].workload
+    assert (w.kind, w.path, w.pages) == ("trace", str(trace), None)
+    s = resolve(default_scenario(), ["host_task.0.workload.kind=sweep"])
+    assert (s.host_tasks[0].workload.kind, s.host_tasks[0].workload.pages) == ("sweep", 128)
+    assert error_of({"vm": [{"process": [{"workload": {"pages": 60}}]}]},
+                    [where + "kind=trace", where + f"path={trace}"]).startswith(
+        "unknown key 'vm.0.process.0.workload.pages' for workload kind 'trace'")
 
 
 def test_apply_overrides_does_not_mutate():

@@ -127,6 +127,16 @@ def test_a_side_no_kernel_shipped_is_named_so(scenario):
     assert "hypothetical" not in plain
 
 
+def test_a_file_without_a_name_is_named_by_its_stem(tmp_path):
+    """It was named '' in the text, the JSON and the plots' titles."""
+    path = tmp_path / "my-study.toml"
+    path.write_text("duration_ms = 1\n")
+    result = run_sensitivity(str(path), SHADOW_VS_DIRECT, costs=[X],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    assert result["scenario"] == "my-study"
+    assert format_sensitivity(result, width=200).startswith("scenario my-study: ")
+
+
 def test_oat_varies_every_cost_with_a_range_but_the_clock(scenario):
     plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT)
     expected = [c.name for c in COSTS if c.low < c.high and c.name != "clock_mhz"]
@@ -340,6 +350,15 @@ def test_the_tornado_is_drawn(scenario, tmp_path):
         assert text in svg
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]   # no temp file left
     assert not (tmp_path / "break_even.png").exists()          # no break-even asked for
+
+
+def test_emu_load_reads_a_sensitivity_folder(scenario, tmp_path):
+    """It said the folder was "not an emu result folder"."""
+    import emu
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    write_sensitivity(tmp_path, result)
+    assert emu.load(tmp_path) == json.loads(json.dumps(result))
 
 
 def test_the_break_even_band_is_drawn(scenario, tmp_path):

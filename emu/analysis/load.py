@@ -9,7 +9,10 @@
   DataFrame, one row per run;
 - a study (``results.json``; ``emu study NAME --out``): a
   :class:`~emu.analysis.results.Study`, its ``results.json`` and each run
-  under ``runs/`` as a Result (a run whose folder is gone is left out).
+  under ``runs/`` as a Result (a run whose folder is gone is left out);
+- a sensitivity study (``sensitivity.json``; ``emu sensitivity --out``): its
+  result, the dict ``sensitivity.json`` holds, checked as ``emu report``
+  checks it (``load(DIR / "runs" / label)`` reads one of its runs).
 
 A sweep's DataFrame carries in ``attrs`` the grid keys (``"grid"``), the
 seeds per point (``"seeds"``) and the folder (``"path"``);
@@ -33,6 +36,7 @@ from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
 from emu.report.folders import folder_problem, plain_name
 from emu.report.schema import copy_differs
+from emu.report.sensitivity import read_sensitivity
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.scenario import Result
@@ -187,9 +191,10 @@ def read_study(path) -> Study:
 
 def load(path):
     """Read an emu result folder: a run (a Result), a comparison (a
-    Comparison), a sweep (its results table as a DataFrame) or a study (a
-    Study); see the module docstring.  Raises :class:`~emu.errors.EmuError` (one line) when
-    the folder holds none of them or a file is corrupt."""
+    Comparison), a sweep (its results table as a DataFrame), a study (a
+    Study) or a sensitivity study (its result, a dict); see the module
+    docstring.  Raises :class:`~emu.errors.EmuError` (one line) when the
+    folder holds none of them or a file is corrupt."""
     path = os.fspath(path)
     if not os.path.isdir(path):
         raise EmuError(f"{path}: {folder_problem(path)}")
@@ -201,6 +206,9 @@ def load(path):
         return read_sweep(path)
     if os.path.isfile(os.path.join(path, "results.json")):
         return read_study(path)
+    study = read_sensitivity(path)
+    if study is not None:
+        return study
     raise EmuError(f"{path}: not an emu result folder (no summary.json, comparison.json, "
-                   f"sweep.json or results.json: write one with emu run, emu compare, "
-                   f"emu sweep or emu study --out)")
+                   f"sweep.json, results.json or sensitivity.json: write one with emu run, "
+                   f"emu compare, emu sweep, emu study or emu sensitivity --out)")

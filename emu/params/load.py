@@ -133,6 +133,8 @@ def _apply_one(data: dict, override: object) -> None:
         here = join(path, part)
         if isinstance(node, dict):
             if last:
+                if part == "kind" and parts[-2:-1] == ["workload"]:
+                    _switch_kind(node, value, host=parts[0] == "host_task")
                 node[part] = value
                 return
             if part not in node:
@@ -162,6 +164,21 @@ def _apply_one(data: dict, override: object) -> None:
             raise ConfigError(f"{here}: cannot set a key inside '{path}', which is "
                               f"{show(node)}, not a table")
         path = here
+
+
+def _switch_kind(workload: dict, kind: object, host: bool) -> None:
+    """A workload table about to take ``kind``: the keys the new kind does
+    not have and that hold their default (what a whole scenario, the default
+    one, spells out) go with the old kind; any other is the user's, and the
+    loader names it."""
+    from emu.params.workload import KIND_KEYS, Workload
+    allowed = KIND_KEYS.get(kind) if isinstance(kind, str) else None
+    if allowed is None or workload.get("kind", "working-set") == kind:
+        return
+    defaults = Workload(pages=128) if host else Workload()
+    for key in [k for k in workload if k not in allowed and k != "kind"]:
+        if workload[key] == getattr(defaults, key, object()):
+            del workload[key]
 
 
 def apply_overrides(data: Mapping, overrides: Iterable[str]) -> dict:

@@ -29,6 +29,7 @@ the order in which the runner runs the jobs, nor on the runner.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Optional, Union
@@ -154,7 +155,10 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     sample_x, sampled = None, []
     if method != "oat":
         sample_x, sampled = sampled_design(space, method, samples, seed)
-    plan = SensitivityPlan(scenario, base.name, overrides, cmp, metric.strip(), better,
+    # a file without a name is named by its stem, as the default scenario is 'default'
+    name = base.name or (os.path.splitext(os.path.basename(os.fspath(scenario)))[0]
+                         if isinstance(scenario, (str, os.PathLike)) else "scenario")
+    plan = SensitivityPlan(scenario, name, overrides, cmp, metric.strip(), better,
                            method, samples, seed, space, oat_vectors(space), sample_x,
                            sampled, be)
     # List the runs in a fixed order: baseline, OAT ends, samples, break-even.
