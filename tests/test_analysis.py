@@ -200,6 +200,9 @@ def test_a_comparison_marks_only_the_machines_no_kernel_shipped():
     assert set(map(tuple, tlb[["kvm.strategy", "hypothetical"]].drop_duplicates().values)) \
         == {("direct", False), ("direct-noflush", True)}
     assert repr(cmp).endswith("= direct, direct-noflush (hypothetical) (2 runs)>")
+    # the default comparison's labels are its designs: one design column, not two
+    assert list(Comparison("design", list(cmp)).table().columns[:3]) == [
+        "design", "hypothetical", "cycles_per_guest_access"]
     for plot in (plots.miss_causes, plots.cycle_breakdown, plots.exits_by_category,
                  plots.repopulation_curve):
         fig = plot(cmp)
@@ -338,6 +341,7 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
             ("kvm.strategy", "shadow,direct", "values: expected a list of values such as "
                                               "['shadow', 'direct'], got 'shadow,direct'"),
             ("kvm.strategy", [], "values: no value to compare"),
+            ("seed", ["1", 1], "values: '1' given twice"),
             ("kvm.strategy", [object()], "values: expected strings or numbers"),
             ("", ["a"], "key: expected a scenario key such as 'kvm.strategy', got ''")]:
         with pytest.raises(EmuError) as info:

@@ -72,6 +72,9 @@ def test_an_option_is_never_abbreviated(argv, line, tmp_path):
      "emu sweep: argument --seeds: given twice (2 and 3); it takes one"),
     (["run", "--set", "seed=1", "--set", "duration_ms=1", "--set", " seed =2"],
      "emu run: argument --set: seed given twice ('seed=1' and ' seed =2'); set it once"),
+    (["config", "dump", "--set", "vm.0.vcpus=2", "--set", "vm.00.vcpus=3"],
+     "emu config dump: argument --set: vm.00.vcpus given twice ('vm.0.vcpus=2' and "
+     "'vm.00.vcpus=3'); set it once"),
 ])
 def test_an_option_of_one_value_is_refused_twice(argv, line):
     """argparse let the second replace the first without a word (--seed 1 --seed 2

@@ -376,6 +376,12 @@ def _inside_a_result(d: Path) -> str:
     return str(d / "res" / "sub")
 
 
+def _inside_a_stopped_sensitivity_study(d: Path) -> str:
+    (d / "sens" / "runs" / "a1b2").mkdir(parents=True)        # its lock and a run done
+    (d / "sens" / ".sweep.lock").write_text("")
+    return str(d / "sens" / "runs" / "a1b2")
+
+
 BAD_OUT = {
     "empty": (lambda d: "", ("--out", "empty")),
     "name-too-long": (lambda d: str(d / ("n" * 300)), ("too long",)),
@@ -387,6 +393,8 @@ BAD_OUT = {
     "current-folder": (lambda d: ".", ("current folder",)),
     "mount-point": (lambda d: "/proc", ("mount point",)),
     "inside-a-result": (_inside_a_result, ("res/sub: inside", "which holds a run; write outside it")),
+    "inside-a-stopped-sensitivity-study": (_inside_a_stopped_sensitivity_study,
+                                           ("which holds a sensitivity study",)),
 }
 
 

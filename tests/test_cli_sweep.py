@@ -153,3 +153,19 @@ def test_a_sweep_whose_progress_reader_went_away_runs_to_its_end(tmp_path):
         os.close(write)
     assert p.returncode == 0 and p.stdout.startswith("emu sweep: 4 runs in ")
     assert len(read_table(str(tmp_path / "out"))) == 4
+
+
+def test_a_sweep_into_a_folder_of_files_emu_did_not_write_is_refused_even_with_force(tmp_path):
+    """The sweep took a folder holding a note and another result, as no other
+    command does."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.1\n")
+    out = tmp_path / "out"
+    (out / "inner").mkdir(parents=True)
+    (out / "notes.txt").write_text("mine")
+    for force in ([], ["--force"]):
+        p = run_cli("sweep", scenario, "--grid", "seed=1,2", "--out", out, *force)
+        assert assert_usage_error(p) == (
+            f"emu: error: --out {out}: holds 'inner'/, 'notes.txt', which emu did not write; "
+            f"emu replaces a result folder as a whole: choose a new or empty folder\n")
+    assert sorted(os.listdir(out)) == ["inner", "notes.txt"]

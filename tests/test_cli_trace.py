@@ -178,6 +178,12 @@ def test_an_output_over_its_input_or_inside_a_result_is_refused(tmp_path):
         assert assert_usage_error(p) == (f"emu: error: {out}: is the trace being imported; "
                                          f"write it to another file\n")
     assert src.read_bytes() == lackey(10)
+    with open(src, "rb") as stdin:                    # "-" is standard input: the same file
+        p = subprocess.run(EMU + ["trace", "import", "lackey", "-", "-o", str(src)], stdin=stdin,
+                           capture_output=True, text=True, env=cli_env(), timeout=60)
+    assert (p.returncode, p.stderr) == (2, f"emu: error: {src}: is the trace being imported; "
+                                           f"write it to another file\n")
+    assert src.read_bytes() == lackey(10)
     res = tmp_path / "res"
     res.mkdir()
     (res / "summary.json").write_text('{"emu_version": "0", "config": {}}')

@@ -15,6 +15,7 @@ import gzip
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -279,6 +280,8 @@ def test_a_trace_of_no_record_is_refused_as_lackey_text_of_none_is(tmp_path, fmt
     ["compare", "{toml}", "--vary", "kvm.handler=c,asm"],
     ["run", "{toml}", "--set", "vm.0.process.0.count=2"],
     ["sweep", "{toml}", "--grid", "seed=1,2", "--out", "{tmp}/out"],
+    ["run", "{toml}", "--set", "host_task.0.workload.kind=trace",
+     "--set", "host_task.0.workload.path=/dev/fd/0"],
 ])
 def test_a_pipe_read_by_several_runs_is_refused_before_any_runs(tmp_path, argv):
     """The first run used the pipe up and the second blamed the trace ("empty
@@ -289,11 +292,38 @@ def test_a_pipe_read_by_several_runs_is_refused_before_any_runs(tmp_path, argv):
     data = lackey_text(2000)
     argv = [a.format(toml=toml, tmp=tmp_path) for a in argv]
     p = run(emu_cmd(*argv), input=data, text=False)
+    named = "/dev/stdin and /dev/fd/0 (one pipe)" if "/dev/fd/0" in " ".join(argv) \
+        else "/dev/stdin"                         # one pipe under two names
     assert (p.returncode, p.stderr.decode()) == (
-        2, "emu: error: /dev/stdin: a pipe is read once, and it would be read 2 times (each "
-           "run, each process reads its trace): save the trace to a file and give that\n")
+        2, f"emu: error: {named}: a pipe is read once, and it would be read 2 times (each "
+           f"run, each process reads its trace): save the trace to a file and give that\n")
     assert not (tmp_path / "out").exists()
     assert run(emu_cmd("run", toml), input=data, text=False).returncode == 0
+
+
+@pytest.mark.parametrize("command", ["import", "tlb"])
+def test_sigterm_while_a_pipe_has_gone_quiet_ends_at_once(tmp_path, command):
+    """A read waiting on a pipe whose writer had gone quiet held the reader's
+    lock: closing the reader after SIGTERM (or Ctrl-C) waited for the writer."""
+    fifo = tmp_path / "f"
+    os.mkfifo(fifo)
+    argv = (["trace", "import", "lackey", fifo, "-o", tmp_path / "t.npz"]
+            if command == "import" else ["tlb", fifo])
+    p = subprocess.Popen(emu_cmd(*argv), env=env(), cwd=ROOT, stdin=subprocess.DEVNULL,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    with open(fifo, "wb") as writer:                  # open, write, then fall quiet
+        writer.write(lackey_text(3000))
+        writer.flush()
+        time.sleep(1.5)
+        p.send_signal(signal.SIGTERM)
+        t = time.monotonic()
+        try:
+            _, stderr = p.communicate(timeout=15)
+        finally:
+            p.kill()
+        assert time.monotonic() - t < 5, "it waited for the writer"
+    assert (p.returncode, stderr) == (143, "emu: terminated\n")
+    assert [n for n in os.listdir(tmp_path) if n != "f"] == []
 
 
 def test_emu_run_with_a_trace_workload_on_dev_zero_is_one_line(tmp_path):

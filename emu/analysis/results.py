@@ -53,12 +53,15 @@ class Comparison(list):
 
     def table(self):
         """One row per run: its label, its design's label and whether no kernel
-        shipped it (``design``, ``hypothetical``, as in a sweep's table) and
+        shipped it (``design``, ``hypothetical``, as in a sweep's table; the
+        default comparison, whose labels are its designs, has one ``design``) and
         the sweep table's figures (:data:`emu.run.table.METRICS`).  Needs pandas."""
         pd = pandas()
-        first = [self.label_column, "design", "hypothetical"]
-        rows = [dict(zip(first, (label, (r.summary.get("design") or {}).get("label"),
-                                 _hypothetical(r))),
+        # the default comparison's labels are its designs already: one column of them
+        named = self.label_column == "design"
+        first = [self.label_column] + ([] if named else ["design"]) + ["hypothetical"]
+        rows = [dict(zip(first, (label,) + (() if named else (_design_label(r),))
+                         + (_hypothetical(r),)),
                      **{name: fn(r.summary) for name, _, fn in METRICS})
                 for label, r in self]
         return pd.DataFrame(rows, columns=first + [n for n, _, _ in METRICS])
@@ -71,6 +74,11 @@ class Comparison(list):
         runs = self.summaries()
         caption = describe_comparison(self.label_column, runs) if runs else ""
         return headline_html(runs, caption, self.label_column)
+
+
+def _design_label(result) -> str:
+    """The label of the design of ``result``'s run (None for an older summary)."""
+    return (result.summary.get("design") or {}).get("label")
 
 
 def _hypothetical(result) -> bool:

@@ -158,9 +158,10 @@ class _SetOnce(argparse._AppendAction):
     value would replace the earlier without a word)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
+        from emu.params.load import key_parts
         key = values.partition("=")[0].strip()
         for given in getattr(namespace, self.dest, None) or []:
-            if given.partition("=")[0].strip() == key:
+            if key_parts(given.partition("=")[0].strip()) == key_parts(key):
                 raise argparse.ArgumentError(self, f"{key} given twice ({given!r} and "
                                                    f"{values!r}); set it once")
         super().__call__(parser, namespace, values, option_string)

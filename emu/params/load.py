@@ -209,6 +209,13 @@ def apply_overrides(data: Mapping, overrides: Iterable[str]) -> dict:
     return out
 
 
+def key_parts(key: str) -> tuple:
+    """The parts of a dotted override key as the data knows them: an index
+    written with leading zeros is that index (``vm.00`` is ``vm.0``)."""
+    return tuple(str(int(p)) if p.isascii() and p.isdigit() and len(p) <= 18 else p
+                 for p in (p.strip() for p in key.split(".")))
+
+
 def _refuse_replaced(given: list, override: object) -> None:
     """Refuse ``override`` if it sets a whole table or array that holds a key
     an earlier one set (``kvm={...}`` after ``kvm.handler=asm`` would drop the
@@ -219,8 +226,7 @@ def _refuse_replaced(given: list, override: object) -> None:
     if not isinstance(override, str):
         return                              # _apply_one says what is wrong with it
     key = override.partition("=")[0].strip()
-    parts = tuple(str(int(p)) if p.isascii() and p.isdigit() and len(p) <= 18 else p
-                  for p in (p.strip() for p in key.split(".")))
+    parts = key_parts(key)
     for earlier, text in given:
         if len(earlier) > len(parts) and earlier[:len(parts)] == parts:
             raise ConfigError(f"{key}: set as a whole after {'.'.join(earlier)} (from "

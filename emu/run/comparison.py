@@ -212,6 +212,9 @@ def value_texts(values) -> list:
             raise ConfigError(f"values: expected strings or numbers, got {show(v)}")
     if not out:
         raise ConfigError("values: no value to compare")
+    for i, v in enumerate(out):
+        if v in out[:i]:                # as --vary refuses it: the same run twice
+            raise ConfigError(f"values: {v!r} given twice")
     return out
 
 

@@ -329,8 +329,9 @@ def check_path(out, option: str = "--out", inside: bool = False) -> str:
 def _result_at(folder: str) -> Optional[str]:
     """The kind of result emu wrote in ``folder`` by its main file (a run's
     summary.json, a comparison's, a sweep's, a study's results.json, a
-    sensitivity study's), else None: a file of that name another program
-    wrote is not taken for one."""
+    sensitivity study's), or by the lock and runs/ of a sensitivity study
+    stopped before it wrote its file; else None: a file of that name another
+    program wrote is not taken for one."""
     def emu_json(name: str, *keys: str) -> bool:
         path = os.path.join(folder, name)
         data = read_json(path) if os.path.isfile(path) else None
@@ -342,6 +343,9 @@ def _result_at(folder: str) -> Optional[str]:
                              ("sensitivity", "sensitivity.json", ("emu_version", "compare"))):
         if emu_json(name, *keys):
             return kind
+    if os.path.isfile(os.path.join(folder, LOCK_FILE)) and os.path.isdir(
+            os.path.join(folder, "runs")):
+        return "sensitivity"            # one stopped before its sensitivity.json
     return None
 
 

@@ -49,13 +49,16 @@ def locked(out_dir: str):
 
 
 def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optional[str]:
-    """Refuse (ConfigError, one line) a DIR holding another result, unless
-    ``force``: a run, a comparison, a study, a sensitivity study, or a sweep
+    """Refuse (ConfigError, one line) a DIR holding files emu did not write
+    (even with ``force``), or another result, unless ``force``: a run, a
+    comparison, a study, a sensitivity study, or a sweep
     with runs that ``plan`` leaves out (another scenario, ``--set``, grid or
     ``--seeds``; a sweep that extends the one in DIR resumes into it).
     Returns the kind of result that ``force`` lets the sweep replace, if any.
     """
     h = outdir.holding(out_dir)
+    if h.foreign:                       # as every other result refuses them, --force too
+        outdir.check_replaceable(out_dir, "sweep", force, where=f"--out {out_dir}")
     if h.kind not in (None, "sweep"):
         if not force:
             raise ConfigError(f"--out {out_dir}: holds {h.text}, not a sweep: pass --force to "

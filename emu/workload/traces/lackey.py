@@ -220,34 +220,36 @@ class _LackeyTrace(Trace):
         the next block is read (and decompressed) while this one is parsed."""
         path = self.path
         f = self._open()
+        text = read_ahead(self._text(f, first_block))
         try:
-            with closing(read_ahead(self._text(f, first_block))) as text:
-                lineno = 0      # lines before the current block
-                carry = b""     # incomplete last line of the previous read
-                for buf in text:
-                    if buf:
-                        whole = carry + buf if carry else buf
-                        cut = whole.rfind(b"\n") + 1
-                        # the complete lines, as a view: a block is not copied twice
-                        data, carry = memoryview(whole)[:cut], whole[cut:]
-                        if len(carry) > _MAX_RECORD_LINE:
-                            self._check_long_line(carry, lineno + whole.count(b"\n") + 1)
-                    elif carry:
-                        data, carry = carry + b"\n", b""
-                    else:
-                        break       # end of stream (nothing yielded if it was empty)
-                    if not data:
-                        continue
-                    addr, kind, size, n_lines, bad = _parse_block(data)
-                    if bad is not None:
-                        idx, reason = bad
-                        line = _show_line(bytes(data).split(b"\n", idx + 1)[idx])
-                        if reason == "malformed":
-                            reason = "malformed lackey line"
-                        raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
-                    lineno += n_lines
-                    yield addr, kind, size
+            lineno = 0      # lines before the current block
+            carry = b""     # incomplete last line of the previous read
+            for buf in text:
+                if buf:
+                    whole = carry + buf if carry else buf
+                    cut = whole.rfind(b"\n") + 1
+                    # the complete lines, as a view: a block is not copied twice
+                    data, carry = memoryview(whole)[:cut], whole[cut:]
+                    if len(carry) > _MAX_RECORD_LINE:
+                        self._check_long_line(carry, lineno + whole.count(b"\n") + 1)
+                elif carry:
+                    data, carry = carry + b"\n", b""
+                else:
+                    break       # end of stream (nothing yielded if it was empty)
+                if not data:
+                    continue
+                addr, kind, size, n_lines, bad = _parse_block(data)
+                if bad is not None:
+                    idx, reason = bad
+                    line = _show_line(bytes(data).split(b"\n", idx + 1)[idx])
+                    if reason == "malformed":
+                        reason = "malformed lackey line"
+                    raise TraceError(f"{path}:{lineno + idx + 1}: {reason}: {line}")
+                lineno += n_lines
+                yield addr, kind, size
         finally:
+            self.source.stop()      # a read waiting on a quiet pipe ends, and so can the
+            text.close()            # read-ahead and f close (it had waited for the writer)
             f.close()
 
     def _check_long_line(self, line: bytes, lineno: int) -> None:

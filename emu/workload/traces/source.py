@@ -57,6 +57,10 @@ def _cannot_read(path: str, e: OSError) -> TraceError:
     return TraceError(f"{path}: cannot read: {e.strerror or e}")
 
 
+#: Seconds a read of a stream waits for data before it looks whether it was stopped.
+_WAIT_STEP = 0.1
+
+
 class Source:
     """One open trace path.  Create it with :func:`open_source`.
 
@@ -73,7 +77,15 @@ class Source:
         self.head = head
         self._fd = fd
         self._streamed = False
+        self.stopping = False
         self._close = weakref.finalize(self, os.close, fd)
+
+    def stop(self) -> None:
+        """Make a read of the stream that waits for data end at once, as at
+        its end (its reader is done with it: an interrupt, or it read what it
+        needed).  A read of a pipe whose writer has gone quiet had kept the
+        reader's lock, so that closing it waited for the writer."""
+        self.stopping = True
 
     def close(self) -> None:
         """Close the file (idempotent)."""
@@ -187,10 +199,14 @@ class _StreamReader(io.RawIOBase):
             b[:n] = self._head[:n]
             self._head = self._head[n:]
             return n
+        source = self._source
         try:
-            return os.readv(self._source._fd, [b])
-        except OSError as e:
-            raise _cannot_read(self._source.path, e) from None
+            while not source.stopping:      # waits in steps, to see a stop
+                if select.select([source._fd], [], [], _WAIT_STEP)[0]:
+                    return os.readv(source._fd, [b])
+            return 0
+        except (OSError, ValueError) as e:
+            raise _cannot_read(source.path, e) from None
 
 
 def _kind(path: str, mode: int) -> str:
@@ -310,23 +326,29 @@ def open_source(path) -> Source:
 def check_pipe_traces(scenarios) -> None:
     """Refuse (TraceError, one line) a trace that is no regular file (a pipe,
     a FIFO, /dev/stdin) where ``scenarios`` would read it more than once:
-    several runs, or several processes of one run.  A pipe is read once: the
-    second reader found it empty and blamed the trace."""
-    reads: dict = {}
+    several runs, or several processes of one run, under one name or several
+    (/dev/stdin and /dev/fd/0 are one pipe).  A pipe is read once: the second
+    reader found it empty and blamed the trace."""
+    reads: dict = {}                    # (device, inode) -> [paths, reads]
     for sc in scenarios:
         workloads = [(p.workload, p.count) for vm in sc.vms for p in vm.processes]
         workloads += [(t.workload, 1) for t in sc.host_tasks]
         for w, count in workloads:
-            if w.kind == "trace":
-                reads[w.path] = reads.get(w.path, 0) + count
-    for path, n in reads.items():
-        if n < 2:
-            continue
-        try:
-            regular = stat.S_ISREG(os.stat(path).st_mode)
-        except OSError:
-            continue                    # the trace's own reader says what is wrong with it
-        if not regular:
-            raise TraceError(f"{path}: a pipe is read once, and it would be read {n} times "
-                              f"(each run, each process reads its trace): save the trace to "
-                              f"a file and give that")
+            if w.kind != "trace":
+                continue
+            try:
+                st = os.stat(w.path)
+            except OSError:
+                continue                # the trace's own reader says what is wrong with it
+            if stat.S_ISREG(st.st_mode):
+                continue
+            seen = reads.setdefault((st.st_dev, st.st_ino), [[], 0])
+            if w.path not in seen[0]:
+                seen[0].append(w.path)
+            seen[1] += count
+    for paths, n in reads.values():
+        if n > 1:
+            named = " and ".join(paths) + (" (one pipe)" if len(paths) > 1 else "")
+            raise TraceError(f"{named}: a pipe is read once, and it would be read {n} times "
+                             f"(each run, each process reads its trace): save the trace to "
+                             f"a file and give that")

@@ -222,8 +222,10 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     # (its format is read from its first bytes), and a FIFO waits for its writer
     replaceable_path(dst, TraceError)
     check_outside_results(os.path.abspath(dst), dst, error=TraceError)
-    with contextlib.suppress(OSError):      # a path that is not there, or stdin
-        if os.path.samefile(src, dst):
+    with contextlib.suppress(OSError):      # an output or input that is not there
+        there = os.stat(dst)
+        here = os.fstat(0) if src == "-" else os.stat(src)       # "-": standard input
+        if os.path.samestat(here, there):
             raise TraceError(f"{dst}: is the trace being imported; write it to another file")
     with open_trace(src) as trace:
         if trace.format != "lackey":
