@@ -189,6 +189,7 @@ class _StreamReader(io.RawIOBase):
     def __init__(self, source: Source):
         self._source = source
         self._head = memoryview(source.head)
+        self._poll = None
 
     def readable(self) -> bool:
         return True
@@ -201,11 +202,14 @@ class _StreamReader(io.RawIOBase):
             return n
         source = self._source
         try:
+            if self._poll is None:
+                self._poll = select.poll()
+                self._poll.register(source._fd, select.POLLIN)
             while not source.stopping:      # waits in steps, to see a stop
-                if select.select([source._fd], [], [], _WAIT_STEP)[0]:
+                if self._poll.poll(_WAIT_STEP * 1000):
                     return os.readv(source._fd, [b])
             return 0
-        except (OSError, ValueError) as e:
+        except OSError as e:
             raise _cannot_read(source.path, e) from None
 
 
