@@ -392,7 +392,8 @@ BAD_OUT = {
     "foreign-files": (_foreign_files, ("notes.txt", "did not write")),
     "current-folder": (lambda d: ".", ("current folder",)),
     "mount-point": (lambda d: "/proc", ("mount point",)),
-    "inside-a-result": (_inside_a_result, ("res/sub: inside", "which holds a run; write outside it")),
+    "inside-a-result": (_inside_a_result,
+                        ("res/sub: inside", "which holds a run; write outside it")),
     "inside-a-stopped-sensitivity-study": (_inside_a_stopped_sensitivity_study,
                                            ("which holds a sensitivity study",)),
 }

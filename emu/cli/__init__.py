@@ -143,8 +143,8 @@ def study_script(name: str, argv=None) -> int:
 
 def _exit_status(command) -> int:
     """Run ``command()``: its exit status, or a one-line error and 2 (bad
-    input), 130 (interrupted), 143 (terminated: SIGTERM), 1 (stdout could not be written: a full disk),
-    0 (the reader of stdout went away)."""
+    input), 130 (interrupted), 143 (terminated: SIGTERM), 1 (stdout could
+    not be written: a full disk), 0 (the reader of stdout went away)."""
     # NOTE: emu does no linear algebra; without this numpy's import starts one
     # OpenBLAS thread per core, a noticeable share of a short command's time
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")

@@ -245,8 +245,9 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
         "better": better,
         "compare": {"key": cmp.key, "a": cmp.a, "b": cmp.b,
                     # the sides whose machine no kernel shipped (their baseline runs')
-                    "hypothetical": [v for v, label in ((cmp.a, la), (cmp.b, lb))
-                                     if (summaries[label].get("design") or {}).get("hypothetical")]},
+                    "hypothetical": [
+                        v for v, label in ((cmp.a, la), (cmp.b, lb))
+                        if (summaries[label].get("design") or {}).get("hypothetical")]},
         "method": plan.method,
         "rank_by": analysis.RANK_BY[plan.method],
         "seed": plan.seed,
