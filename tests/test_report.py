@@ -860,3 +860,14 @@ def test_a_machine_no_kernel_shipped_is_named_so_in_every_view(tmp_path):
         assert p.returncode == 0, p.stderr
         table = p.stdout.split("\n\n")[0].splitlines()[2:]
         assert [line.split("  ")[0] for line in table] == rows
+
+
+def test_a_study_s_description_renders_its_markup():
+    import emu.study
+    """The study pages showed ``440`` and **hypothetical** as typed."""
+    from emu.report.html import _about, _marked
+    assert _marked("a ``440`` core, **hypothetical**, :mod:`emu.sensitivity` <b>") == (
+        "a <code>440</code> core, <strong>hypothetical</strong>, "
+        "<code>emu.sensitivity</code> &lt;b&gt;")
+    page = _about(emu.study.get("nonindexable_tlb"))
+    assert "``" not in page and "**" not in page and "<code>440</code>" in page

@@ -625,3 +625,19 @@ def test_fastpath_profile_names_its_chart_where_it_ends_up(tmp_path, capsys, mon
     assert "stacked bars: none drawn (--out DIR draws fastpath_profile.png there)" in \
         capsys.readouterr().out
     assert os.listdir(tmp_path / "tmp") == []
+
+
+def test_shadow_vs_direct_runs_the_c_handler_as_shipped_and_names_each_machine():
+    """Every run had the pfn cache, so its C-handler rows, the designs as they
+    shipped, were machines no kernel shipped, shown unmarked."""
+    from emu.params import design
+    from emu.run import resolve
+    from emu.study.studies import shadow_vs_direct as svd
+    for strategy in svd.STRATEGIES:
+        for handler in svd.HANDLERS:
+            sc = resolve(svd.make(strategy, handler, 8, 100, 1))
+            d = design(sc.machine, sc.kvm)
+            assert d.hypothetical is (handler == "asm" and strategy != "direct"), d.label
+            assert svd._shown(strategy, handler).endswith(
+                "" if handler == "c" else "(proposal)" if strategy == "direct"
+                else "(hypothetical)")

@@ -20,6 +20,7 @@ The command line (:mod:`emu.cli.report`)::
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 
 import numpy as np
@@ -163,15 +164,32 @@ def _study_tables(study, numbers: dict, path: str) -> str:
     return text_tables(text)
 
 
+#: The docstrings' inline markup: ``code``, **strong**, :mod:`x` / :func:`x` roles.
+_MARKUP = re.compile(r"``(.+?)``|\*\*(.+?)\*\*|:\w+:`~?(.+?)`")
+
+
+def _marked(text: str) -> str:
+    """``text`` of a docstring as HTML: escaped, its inline markup rendered."""
+    out, at = [], 0
+    for m in _MARKUP.finditer(text):
+        out.append(esc(text[at:m.start()]))
+        code, strong, role = m.groups()
+        out.append(f"<strong>{esc(strong)}</strong>" if strong is not None
+                   else f"<code>{esc(code if code is not None else role)}</code>")
+        at = m.end()
+    return "".join(out) + esc(text[at:])
+
+
 def _about(study) -> str:
     """The study's description (its experiment and what to look at), folded."""
     parts = []
     for paragraph in study.description.split("\n\n")[1:]:
         items = [" ".join(item.split()) for item in ("\n" + paragraph).split("\n* ")]
         if items[0]:
-            parts.append(f"<p>{esc(items[0])}</p>")
+            parts.append(f"<p>{_marked(items[0])}</p>")
         if items[1:]:                   # a list of "* " items
-            parts.append("<ul>" + "".join(f"<li>{esc(i)}</li>" for i in items[1:]) + "</ul>")
+            parts.append("<ul>" + "".join(f"<li>{_marked(i)}</li>" for i in items[1:])
+                         + "</ul>")
     return collapsed("About this study: the experiment, what to look at, its figures",
                      "".join(parts))
 

@@ -134,10 +134,11 @@ def figures(s: dict) -> dict:
     }
 
 
-def table(header: list, rows: list, width: Optional[int] = None) -> str:
-    """A plain-text table: first column left-aligned, the others right-aligned,
-    fitted to ``width`` columns if given (:func:`emu.report.columns.table`)."""
-    return columns.table(header, [[_cell(c) for c in r] for r in rows], width)
+def table(header: list, rows: list, width: Optional[int] = None, keys: int = 1) -> str:
+    """A plain-text table: its first ``keys`` columns (what names a row)
+    left-aligned, the others right-aligned, fitted to ``width`` columns if
+    given, each block repeating the keys (:func:`emu.report.columns.table`)."""
+    return columns.table(header, [[_cell(c) for c in r] for r in rows], width, keys)
 
 
 def _cell(c) -> str:

@@ -2,7 +2,7 @@
 
 The seed's question, answered with one table: cycles per guest access of each
 design, for the same guest work, on three cores, at two host context-switch
-rates:
+rates (one with ``--quick``):
 
 * ``440`` -- the UTLB software indexes 0..63: KVM-440's designs as they ran
   (``shadow`` 2.6.26, ``shadow-modified`` 2.6.28, ``direct`` 7924bd41,
@@ -30,8 +30,9 @@ every 2,000 accesses; a host task of 64 pages wakes every ``host_period_us``
 What to look at: on the e500 a shadow TLB can be built, and costs what the
 seed feared -- about 17,000 cycles of tlbre/tlbwe on every guest entry (527
 entries), against about 1,200 for the 440's 62; the guest, which traps on
-every privileged instruction, then barely gets through a time slice, and its
-2-way TLB0 loses what the other processes evicted: orders of magnitude over
+every privileged instruction, then barely gets through a time slice, and the
+TLB0 KVM emulates for it (256 x 2-way) loses what the other processes
+evicted: orders of magnitude over
 the designs that ran.  Flush on put pays at every return to user mode;
 shadow IDs win; the hardware-index core loses only the shadow designs.
 """
@@ -150,12 +151,13 @@ def report(r: dict, width: Optional[int] = None) -> str:
     last = f"@{periods[-1]} µs"
     lines.append(table(["core", "design"] + [f"every {p} µs" for p in periods]
                        + [f"misses {last}", f"flush misses {last}", f"save/restore {last}",
-                          "violations"], rows, width))
+                          "violations"], rows, width, keys=2))
     lines.append("")
     lines.append("Refused where tlbwe always writes the hardware's victim:")
     for st, msg in r["refusals"].items():
         lines.append(f"  {st}: {msg or '(accepted!)'}")
     lines.append("")
-    lines.append("'hypothetical:' rows never ran in any kernel; the others are as they shipped "
-                 "(C miss handler), 'proposal:' is the assembly fast path.")
+    lines.append("'hypothetical:' rows never ran in any kernel; 'proposal:' is the assembly fast "
+                 "path with the pfn cache, which no kernel shipped either; the others are as "
+                 "they shipped (the C miss handler, their kernel's pfn source).")
     return fit_lines(lines, width)
