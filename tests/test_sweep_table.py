@@ -11,7 +11,7 @@ from emu.cli import main as emu_main
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.params import default_scenario
 from emu.report.columns import columns
-from emu.run import METRICS, run
+from emu.run import METRICS, read_table, run
 from emu.run.table import PRINTED, format_grid, grid_points
 from emu.stats import figures
 from emu.stats.interval import mean_interval, t_quantile
@@ -148,3 +148,24 @@ def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
     assert emu_main(argv + ["--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "grid points (n=1: one run per point, no interval)" in out and "±" not in out
+
+
+def test_a_sweep_names_the_points_that_had_not_settled(tmp_path, capsys):
+    """A sweep said nothing of runs whose figures were mostly a start-up, where
+    emu run and emu compare note them."""
+    from emu.report.reading import unsettled_note
+    rows = [{"kvm.strategy": "shadow", "settled": False}, {"kvm.strategy": "shadow",
+                                                          "settled": "false"},
+            {"kvm.strategy": "direct", "settled": True}, {"kvm.strategy": "x", "settled": None}]
+    assert unsettled_note(rows, ["kvm.strategy"]).startswith(
+        "Not settled: 2 of 4 runs (the two halves of their counted window cost more than 10% "
+        "apart per guest access), at kvm.strategy=shadow. A start-up")
+    assert unsettled_note(rows[2:], ["kvm.strategy"]) == ""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('duration_ms = 4\n[kvm]\npfn_source = "gup"\n')   # mostly start-up
+    argv = ["sweep", str(scenario), "--grid", "kvm.strategy=shadow", "--workers", "1",
+            "--progress", "none", "--wide", "--out", str(tmp_path / "a")]
+    assert emu_main(argv) == 0
+    err = capsys.readouterr().err
+    assert err.startswith("emu: note: Not settled: 1 of 1 runs") and "kvm.strategy=shadow" in err
+    assert read_table(str(tmp_path / "a"))[0]["settled"] is False

@@ -8,11 +8,12 @@ import time
 
 from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_force_option, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, stopped, terminal_width)
+                          int_arg, print_note, stopped, terminal_width)
 from emu.report.columns import wrap
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
 from emu.run.sweep import SweepInterrupted, run_sweep
+from emu.report.reading import unsettled_note
 from emu.run.table import format_grid, table_name
 
 
@@ -69,5 +70,9 @@ def cmd_sweep(args) -> int:
     width = terminal_width(args)
     print(wrap(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
                f"{os.path.join(out, table_name())}", width) + "\n")
-    print(format_grid(rows, [parse_grid(g)[0] for g in args.grids], width))
+    keys = [parse_grid(g)[0] for g in args.grids]
+    print(format_grid(rows, keys, width))
+    note = unsettled_note(rows, keys)
+    if note:
+        print_note(note, width)
     return 0

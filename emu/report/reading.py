@@ -113,6 +113,23 @@ def settle_note(runs) -> str:
             "after it (lengthen duration_ms with it).")
 
 
+def unsettled_note(rows: list, keys: list) -> str:
+    """One sentence naming the grid points with runs that had not settled
+    (``settled`` false: their halves differ by more than
+    :data:`emu.stats.figures.SETTLED_WITHIN`), or "" if none."""
+    bad = [r for r in rows if r.get("settled") in (False, "false")]
+    if not bad:
+        return ""
+    points = list(dict.fromkeys(", ".join(f"{k}={r[k]}" for k in keys) or "the scenario"
+                                for r in bad))
+    shown = "; ".join(points[:6]) + (f"; and {len(points) - 6} more" if len(points) > 6 else "")
+    return (f"Not settled: {len(bad)} of {len(rows)} runs (the two halves of their counted "
+            f"window cost more than {figures.SETTLED_WITHIN:.0%} apart per guest access), at "
+            f"{shown}. A start-up, such as the guest's first fill of its pages, is in their "
+            f"figures: --set sim.warmup_ms=MS counts from after it (lengthen duration_ms "
+            f"with it).")
+
+
 def _repopulation(runs) -> list:
     reps = [(label, s["repopulation"]) for label, s in runs if _get(s, "repopulation", "resumes")]
     if not reps:

@@ -24,6 +24,7 @@ import os
 import tempfile
 from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
+from emu.report.reading import unsettled_note
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.report.text import labelled
@@ -236,8 +237,13 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
                  '<p class="note">Each figure is computed from every run\'s summary: the mean '
                  "over the runs of a grid point (its seeds) ± the half-width of the 95 % "
                  "Student t-interval of that mean, as emu sweep prints it (no interval for "
-                 "one run).</p>",
-                 '<h2 id="plots">Plots</h2>', _plots(results, points, plots)]
+                 "one run).</p>"]
+        rows = [dict(row["point"], settled=figures.settled(row["summary"]))
+                for row in results["rows"] if row["summary"] is not None]
+        note = unsettled_note(rows, keys)
+        if note:
+            body.append(f'<p class="note"><strong>{esc(note)}</strong></p>')
+        body += ['<h2 id="plots">Plots</h2>', _plots(results, points, plots)]
     body += ['<h2 id="grid">Grid</h2>',
              table(["key", "values"], [[shorten(g["key"]), shorten(", ".join(
                  json.dumps(v) if not isinstance(v, str) else v for v in g["values"]), 300)]

@@ -2,8 +2,9 @@
 
 ``DIR/results.parquet`` (``results.csv`` without pyarrow) holds, in grid
 order, each run's id, grid values, replicate index and seed, its design's
-label and whether no kernel shipped it (``design``, ``hypothetical``), and the
-key figures (:data:`METRICS`).  It is rewritten atomically from the run
+label, whether no kernel shipped it and whether it settled (``design``,
+``hypothetical``, ``settled``: :func:`emu.stats.figures.settled`, null for a
+run of equal work), and the key figures (:data:`METRICS`).  It is rewritten atomically from the run
 directories, so it never depends on the order in which runs finished.
 
 :func:`format_grid` is what ``emu sweep`` prints at the end: each grid point's
@@ -91,6 +92,7 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
     design = summary.get("design") or {}
     row["design"] = design.get("label")
     row["hypothetical"] = bool(design.get("hypothetical"))
+    row["settled"] = figures.settled(summary)        # None: the run cannot tell
     for name, kind, fn in METRICS:
         row[name] = _cast(kind, fn(summary))
     return row
@@ -98,7 +100,8 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
 
 def _columns(plan: SweepPlan) -> list[tuple[str, str]]:
     cols = [("run_id", "str")] + [(k, plan.columns[k][0]) for k, _ in plan.grid]
-    cols += [("replicate", "int"), ("seed", "uint"), ("design", "str"), ("hypothetical", "bool")]
+    cols += [("replicate", "int"), ("seed", "uint"), ("design", "str"), ("hypothetical", "bool"),
+             ("settled", "bool")]
     cols += [(name, kind) for name, kind, _ in METRICS]
     out: dict = {}
     for name, kind in cols:      # a grid key "seed" is the seed column
