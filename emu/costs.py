@@ -241,7 +241,7 @@ EXIT_PATH_CPI = 1.355
 EXIT_PATH_CPI_RANGE = (0.8, 1.355)
 _FIT = ("s fitted jointly with gfn_to_pfn to the guest boot-time gains of 83aae4a8 (15 %) "
         "and 49dd2c49 (30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, "
-        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 14.6 %, e2 = 29.5 %; "
+        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 15.0 %, e2 = 29.5 %; "
         "docs/calibration.md)")
 
 
@@ -688,7 +688,7 @@ COSTS: tuple[Cost, ...] = (
         "fitted: jointly with s, the effective CPI of KVM's exit path (EXIT_PATH_CPI = "
         f"{EXIT_PATH_CPI}), to the guest boot-time gains of 83aae4a8 (15 %) and 49dd2c49 "
         "(30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, k = 1, "
-        "400,000 accesses; residuals at s = 1.355: e1 = 14.6 %, e2 = 29.5 %; "
+        "400,000 accesses; residuals at s = 1.355: e1 = 15.0 %, e2 = 29.5 %; "
         "docs/calibration.md): the guest-tid era's refills after every privilege switch "
         "each pay one, so e2 rests on it; 4 x the first estimate, which was about 500 "
         "instructions along gfn_to_hva, "
@@ -696,7 +696,8 @@ COSTS: tuple[Cost, ...] = (
         f"at CPI 1 plus about 5 L1 misses x 20 cycles; NOT FOUND on PowerPC ({_R} §3.2); "
         f"the x86 hugetlb anchor of 3-21 ns per 4 KB subpage ({_R} §3.1) is not comparable",
         Spread("fitted", 600, 2854, "where the published effects and the plausibility band "
-               "hold with s at its fit, scanned by tools/calibrate.py --ranges (docs/"
+               "hold with s at its fit, scanned by tools/calibrate.py --ranges: 600..2,400 "
+               "at 400,000 accesses, 714..2,854 at 1,000,000; the range spans both (docs/"
                "calibration.md)", relative=False),
     ),
     Cost(

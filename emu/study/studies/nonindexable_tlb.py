@@ -19,8 +19,8 @@ rates (one with ``--quick``):
   on put, shadow IDs (at the hardware's way) and direct remain.
 
 Every design runs with the C miss handler and the pfn source its kernel
-shipped (get_user_pages; dd9ebf1f's reference per guest TLB0 entry for shadow
-IDs); the row ``direct + asm`` is the seed's proposal, the assembly fast path
+shipped (get_user_pages; for shadow IDs a reference per guest TLB0 entry, as
+the code read at 0164c0f0 keeps it); the row ``direct + asm`` is the seed's proposal, the assembly fast path
 with the pfn cache.  Equal work:
 each run stops after the same number of guest accesses.  The guest: 4
 processes of 10 data + 2 code pages, a 200 µs guest time slice, a system call

@@ -14,16 +14,20 @@ N pages of its own (N = 8 … 256).  Every time the vCPU is switched back in
   refill.  Because the round robin keeps going through the guest's own
   refills, one eviction can cascade into more;
 * ``direct-save-on-switch`` saves the guest's entries at vcpu_put and writes
-  them back at vcpu_load: nothing to refill, whatever the host did;
+  them back at vcpu_load: nothing to refill once the pages are in, whatever
+  the host did;
 * ``shadow`` / ``shadow-modified`` rewrite their shadow array at entry: the
   same, paid on every entry instead.
 
 What to look at: the first table, "misses after a resume" (the misses in the
 first 512 guest accesses after each vcpu_load, averaged over resumes) against
 the host's pages: it grows with N for ``direct-noflush``, stays at the
-working set for ``direct`` and near zero for ``direct-save-on-switch``; the
-shadow designs, which ran in the guest-tid era, refill what their guest
-privilege switches flush (docs/kvm440.md §2.10), whatever the host did.  The
+working set for ``direct`` and near zero for ``direct-save-on-switch`` (about
+2 in the full run; ``--quick`` has no warm-up, so the guest's first fill is
+counted too: about 8); ``shadow`` (2.6.26, the guest-tid era) refills what
+its guest's privilege switches flush (docs/kvm440.md §2.10), whatever the
+host did, and ``shadow-modified`` (2.6.28, tid01) keeps its entries as
+``direct-save-on-switch`` does.  The
 cause columns say who evicted what; the curve table (miss rate
 by position after the resume) shows that the misses come at once, in the
 first few hundred accesses; a position no resume reached (its guest ran
