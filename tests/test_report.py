@@ -660,7 +660,7 @@ def test_sweep_report_has_one_row_per_grid_point_with_mean_and_spread(sweep_dir,
         cpa = [figures.cycles_per_guest_access(s) for s in summaries]
         mean, sd = sum(cpa) / 2, abs(cpa[0] - cpa[1]) / 2 ** 0.5
         half = math.tan(math.pi * 0.475) * sd / 2 ** 0.5     # t(0.975, 1) sd / sqrt(2)
-        assert f">{mean:.3f} ± {half:.3f}<" in cells
+        assert f">{mean:,.3f} ± {half:,.3f}<" in cells       # as emu sweep prints it
         # the same interval as emu sweep prints for the point
         printed = [line for line in format_grid(table, ["kvm.strategy",
                                                         "vm.0.process.0.workload.pages"])

@@ -372,7 +372,7 @@ def test_the_break_even_band_is_drawn(scenario, tmp_path):
     svg = (tmp_path / "break_even.svg").read_text()
     for text in (f"kvm.strategy = shadow vs direct along {PAGES}",      # the title
                  f"{PAGES}: data pages of the working set",              # x: the key, its unit
-                 "cycles_per_guest_access: shadow / direct", "ratio, no unit",   # y
+                 "cycles_per_guest_access:", "shadow / direct", "ratio, no unit",   # y
                  "ratio at the default costs", "break-even band: 35.2..40.6",    # the legend
                  "break-even at the default costs: 40"):
         assert text in svg, text

@@ -281,7 +281,7 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         ax, cum = fig.subplots(1, 2, gridspec_kw={"width_ratios": [3, 2]})
         window = max((len(s["repopulation"]["misses"]) for _, s in runs), default=1)
         width = max(1, window // 32)
-        seen = {}
+        seen, ends = {}, []             # ends: (value, x, colour) of each cumulative curve
         for i, (label, s) in enumerate(runs):
             rep = s["repopulation"]
             colour = RUN_COLOURS[i % len(RUN_COLOURS)]
@@ -304,9 +304,8 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
                 running.append(acc)
             cum.plot(range(1, len(running) + 1), running, linewidth=1.8, **style)
             if running and not note:
-                cum.annotate(f"{running[-1]:.1f}", (len(running), running[-1]),
-                             textcoords="offset points", xytext=(3, 0), va="center",
-                             fontsize=8.5, color=colour)
+                ends.append((running[-1], len(running), colour))
+        _end_labels(cum, ends)
         ax.set_title("TLB misses after vcpu_load, per resume")
         ax.set_xlabel("guest accesses after vcpu_load (k)")
         ax.set_ylabel("misses per resume at access k\n(misses[k] / resumes; an access "
@@ -324,6 +323,21 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
                    bbox_to_anchor=(0.5, -0.01), title=f"design (left: thin each k, thick the "
                    f"mean over {width} k)" if width > 1 else "design")
     return _done(fig, out, formats, dpi)
+
+
+def _end_labels(ax, ends: list) -> None:
+    """Each curve's last value at its end, the labels moved apart upwards so
+    that close values (39.9, 40.0, 39.1) stay readable: at least 5 % of the
+    largest value between two labels."""
+    if not ends:
+        return
+    gap = 0.05 * max(max(v for v, _, _ in ends), 1e-9)
+    last = None
+    for value, x, colour in sorted(ends):
+        y = value if last is None else max(value, last + gap)
+        ax.annotate(f"{value:.1f}", (x, value), xytext=(x, y), textcoords="data",
+                    va="center", ha="left", fontsize=8.5, color=colour)
+        last = y
 
 
 def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
@@ -375,8 +389,9 @@ def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     counts_of = [(label, figures.exit_counts(s)) for label, s in runs]
     cats = [c for c in EXIT_CATEGORIES if any(counts.get(c) for _, counts in counts_of)]
     with _rc():
-        fig = _figure(figsize=(max(6.0, 1.0 + 0.9 * max(len(cats), 1) * (0.6 + 0.25 * len(runs))),
-                             4.2))
+        # at most 13 inches: a page shows it whole (many designs make thinner bars)
+        fig = _figure(figsize=(min(13.0, max(6.0, 1.0 + 0.9 * max(len(cats), 1)
+                                             * (0.6 + 0.25 * len(runs)))), 4.2))
         ax = fig.subplots()
         n = len(runs)
         width = 0.8 / n

@@ -35,7 +35,7 @@ from emu.stats.interval import mean_interval
 #: summary, format of a value).
 HEADLINE = (
     ("cycles_per_guest_access", "CPU cycles per guest access", figures.cycles_per_guest_access,
-     ".3f"),
+     ",.3f"),
     ("misses_per_resume", "guest TLB misses per resume", figures.misses_per_resume, ".1f"),
     ("save_restore_percent", "TLB save/restore (% of CPU time)",
      lambda s: figures.percent(s, "save_restore"), ".2f"),
@@ -177,8 +177,9 @@ def line_plot(results: dict, points: list, x: str, out: str) -> tuple[str, str]:
             else:
                 fig.legend(handles, names, loc="upper center", bbox_to_anchor=(0.5, 0.0),
                            ncol=3, title="strategy (other grid keys)")
+        several = (results["plan"]["seeds"]["count"] or 1) > 1
         fig.suptitle(f"Headline figures against {shorten(x)} "
-                     "(mean over seeds, ± 95 % t-interval)",
+                     + ("(mean over seeds, ± 95 % t-interval)" if several else "(one seed)"),
                      fontweight="bold")
         fig.tight_layout()
         (png,) = save_figure(fig, out, ("png",), 100)

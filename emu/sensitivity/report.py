@@ -174,8 +174,9 @@ def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
         ax.set_xscale("log")
     ax.set_xlabel(xlabel or key_label(be["key"]))
     side = "below" if result["better"] == "lower" else "above"
-    ax.set_ylabel(f"{result['metric']}: {cmp['a']} / {cmp['b']}\n"
-                  f"(ratio, no unit; {side} 1: {cmp['a']} better)")
+    # one name a line: long names (a hypothetical side) stay within the axis' height
+    ax.set_ylabel(f"{result['metric']}:\n{cmp['a']} / {cmp['b']}\n"
+                  f"(ratio, no unit; {side} 1: {cmp['a']} better)", fontsize=9)
     ax.set_title(f"{cmp['key']} = {cmp['a']} vs {cmp['b']} along {be['key']}: where the "
                  f"winner changes\n(scenario {result['scenario']}; cost vectors "
                  f"{_vectors_text(result)})", fontsize=10)
