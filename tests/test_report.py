@@ -116,7 +116,7 @@ def check_files(paths, *texts):
 #: Title, x label, y label and legend title of each multi-run plot.
 EXPECTED = {
     "repopulation": ["TLB misses after vcpu_load, per resume", "Cumulative misses per resume",
-                     "guest accesses after vcpu_load (k)", "misses per resume at access k",
+                     "accesses after vcpu_load, the guest kernel's too (k)", "misses per resume at access k",
                      "misses per resume in the first k accesses", "design"],
     "cycles": ["CPU time by component", "Design overhead per guest access",
                "share of CPU time (%)", "CPU cycles per guest access (overhead components only)",

@@ -135,7 +135,9 @@ def _repopulation(runs) -> list:
     if not reps:
         return []
     window = reps[0][1].get("window")
-    within = f"in the first {window:,} guest accesses after each vcpu_load" if window else \
+    within = (f"in the first {window:,} accesses after each vcpu_load (the guest kernel's "
+              f"too, as the TLB sees them; guest accesses count the processes' only)") \
+        if window else \
         "after each vcpu_load"
     parts = [f"{label} {_num(r['misses_per_resume'], 1)}" for label, r in reps]
     resumes = sorted({r["resumes"] for _, r in reps})
