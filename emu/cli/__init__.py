@@ -19,6 +19,7 @@ import sys
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
 from emu.errors import EmuError
+from emu.run.stop import requested as stop_requested
 
 __all__ = ["build_parser", "main", "run", "study_script"]
 
@@ -216,6 +217,7 @@ def _on_sigterm(main_pid: int):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
+        stop_requested.set()                # the simulation raises it again if this is lost
         raise Terminated()
     return handler
 

@@ -10,17 +10,13 @@ from typing import Optional
 
 from emu.errors import EmuError
 from emu.report.columns import wrap
+from emu.run.stop import Terminated
 
 #: Exit statuses: a worker process died (``emu sweep``), bad input, interrupted.
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143          # 128 + SIGTERM, as a shell reports a process it ended
-
-
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a container stopping), taken as Ctrl-C
-    is: a run's temporaries are removed and a sweep writes its table."""
 
 
 def stopped(stop: BaseException) -> tuple[str, int]:
