@@ -127,6 +127,27 @@ def test_a_side_no_kernel_shipped_is_named_so(scenario):
     assert "hypothetical" not in plain
 
 
+def test_a_side_that_had_not_settled_is_named(scenario, tmp_path):
+    """The ratios of runs mostly start-up were given without a word, where
+    emu run, emu compare and emu sweep note them."""
+    from emu.report.sensitivity import sensitivity_section
+    from emu.sensitivity.report import unsettled_text
+    toy = toy_runner(linear_a, lambda c, p: 200)
+
+    def runner(jobs):
+        return [dict(s, halves={"cycles_per_guest_access": [900.0, 1.0] if
+                                "kvm.strategy=direct" in j.overrides else [1.0, 1.0]})
+                for j, s in zip(jobs, toy(jobs))]
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X], runner=runner)
+    assert result["default"]["settled"] == [True, False]
+    text = unsettled_text(result)
+    assert text.startswith("Not settled at the default costs: direct (the two halves")
+    write_sensitivity(tmp_path, result)
+    assert text.replace("'", "&#x27;") in sensitivity_section(result, str(tmp_path))
+    plain = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X], runner=toy)
+    assert plain["default"]["settled"] == [None, None] and unsettled_text(plain) == ""
+
+
 def test_a_file_without_a_name_is_named_by_its_stem(tmp_path):
     """It was named '' in the text, the JSON and the plots' titles."""
     path = tmp_path / "my-study.toml"

@@ -26,7 +26,7 @@ from emu.cli.args import (EXIT_FAILED, add_executor_options,
 
 from emu.sensitivity.analysis import sobol_caution
 from emu.sensitivity.report import (
-    SENSITIVITY_FILES, costs_listing, format_sensitivity, write_sensitivity)
+    SENSITIVITY_FILES, costs_listing, format_sensitivity, unsettled_text, write_sensitivity)
 from emu.sensitivity.runner import Runner, StudyRunner, check_study_dir, default_scenario
 from emu.sensitivity.spec import BETTER, DEFAULT_METRIC, METHODS, DEFAULT_SAMPLES
 from emu.sensitivity.study import plan_sensitivity, run_plan
@@ -122,9 +122,9 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
     print(dumps_json(result) if args.json
           else format_sensitivity(result, width=terminal_width(args)),
           end="" if args.json else "\n")
-    caution = sobol_caution(result)
-    if caution:
-        print_note(caution, terminal_width(args))
+    for note in (sobol_caution(result), unsettled_text(result)):
+        if note:
+            print_note(note, terminal_width(args))
     return 0
 
 

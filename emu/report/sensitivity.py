@@ -23,7 +23,7 @@ from emu.errors import EmuError
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
     break_even_plot, break_even_text, index_header, index_text, key_label, named,
-    tornado_plot, verdict)
+    tornado_plot, unsettled_text, verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
@@ -129,6 +129,9 @@ def sensitivity_section(result: dict, src_dir) -> str:
         f"{_e(cmp['b'])} {d['metric_b']:.4g}, ratio {d['ratio']:.4g}: "
         f"<strong>{_e(verdict(result))}</strong>.</p>",
     ]
+    unsettled = unsettled_text(result)
+    if unsettled:
+        parts.append(f'<p class="note"><strong>{_e(unsettled)}</strong></p>')
     if "win_share" in result:
         parts.append(f"<p><strong>win_share</strong>: {_e(cmp['a'])} beats {_e(cmp['b'])} in "
                      f"{100 * result['win_share']:.1f} % of the "

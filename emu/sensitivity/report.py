@@ -73,6 +73,20 @@ def named(result: dict) -> dict:
     return cmp
 
 
+def unsettled_text(result: dict) -> str:
+    """One sentence naming the sides whose run at the default costs had not
+    settled (:func:`emu.stats.figures.settled`), or "" (an older result: "")."""
+    cmp = named(result)
+    flags = result["default"].get("settled") or []
+    sides = [cmp[side] for side, ok in zip(("a", "b"), flags) if ok is False]
+    if not sides:
+        return ""
+    return (f"Not settled at the default costs: {' and '.join(sides)} (the two halves of "
+            f"the counted window cost more than 10% apart per guest access). A start-up, "
+            f"such as the guest's first fill of its pages, is in the ratios: --set "
+            f"sim.warmup_ms=MS counts from after it (lengthen duration_ms with it).")
+
+
 def verdict(result: dict) -> str:
     """Who wins at the default costs: ``A wins``, ``B wins``, or at a ratio of
     exactly 1 ``a tie`` (a tie is no win: :func:`~emu.sensitivity.analysis.beats`)."""

@@ -38,6 +38,7 @@ import numpy as np
 
 from emu import __version__
 from emu.costs import COSTS_BY_NAME
+from emu.stats.figures import settled
 from emu.workload.traces.source import check_pipe_traces
 from emu.sensitivity import analysis
 from emu.sensitivity.analysis import beats
@@ -254,7 +255,9 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
         "samples": plan.samples,
         "runs": len(plan.jobs),
         "default": {"metric_a": ratio.metric(la, cmp.a), "metric_b": ratio.metric(lb, cmp.b),
-                    "ratio": r0, "a_wins": beats(r0, better)},
+                    "ratio": r0, "a_wins": beats(r0, better),
+                    # whether each side's run at the default costs settled (None: cannot tell)
+                    "settled": [settled(summaries[la]), settled(summaries[lb])]},
         "costs": entries,
         "ranking": ranking,
         "flipping": [n for n in ranking if varied[n]["flips"]],
