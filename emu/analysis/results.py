@@ -14,7 +14,7 @@ seeds and the half-width of its 95 % t-interval.
 from __future__ import annotations
 
 from emu.analysis.display import describe_comparison, headline_html
-from emu.report.text import labelled
+from emu.report.text import hypothetical, labelled
 from emu.analysis.frames import concat_frames, pandas
 from emu.run.table import METRICS, grid_points
 
@@ -48,7 +48,7 @@ class Comparison(list):
         """Every run's frames (:meth:`emu.run.Result.frames`) stacked, the
         label first in every row under the key's name, then ``hypothetical``
         (no kernel shipped the run's machine).  Needs pandas."""
-        return concat_frames([({self.label_column: label, "hypothetical": _hypothetical(r)},
+        return concat_frames([({self.label_column: label, "hypothetical": hypothetical(r.summary)},
                                r.frames()) for label, r in self])
 
     def table(self):
@@ -61,7 +61,7 @@ class Comparison(list):
         named = self.label_column == "design"
         first = [self.label_column] + ([] if named else ["design"]) + ["hypothetical"]
         rows = [dict(zip(first, (label,) + (() if named else (_design_label(r),))
-                         + (_hypothetical(r),)),
+                         + (hypothetical(r.summary),)),
                      **{name: fn(r.summary) for name, _, fn in METRICS})
                 for label, r in self]
         return pd.DataFrame(rows, columns=first + [n for n, _, _ in METRICS])
@@ -79,11 +79,6 @@ class Comparison(list):
 def _design_label(result) -> str:
     """The label of the design of ``result``'s run (None for an older summary)."""
     return (result.summary.get("design") or {}).get("label")
-
-
-def _hypothetical(result) -> bool:
-    """Whether no kernel shipped the machine of ``result``'s run."""
-    return bool((result.summary.get("design") or {}).get("hypothetical"))
 
 
 class Study(Comparison):

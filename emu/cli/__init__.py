@@ -192,16 +192,15 @@ class _Stdout:
         self._stream = stream
 
     def write(self, text):
-        try:
-            return self._stream.write(text)
-        except BrokenPipeError:
-            raise
-        except OSError as err:
-            raise _OutputError(err.strerror or str(err)) from None
+        return self._checked(self._stream.write, text)
 
     def flush(self):
+        return self._checked(self._stream.flush)
+
+    @staticmethod
+    def _checked(call, *args):
         try:
-            return self._stream.flush()
+            return call(*args)
         except BrokenPipeError:
             raise
         except OSError as err:

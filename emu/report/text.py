@@ -13,12 +13,17 @@ def _pct(percent) -> str:
     return "-" if percent is None else f"{percent:.1f}%"
 
 
+def hypothetical(s: dict) -> bool:
+    """Whether no kernel shipped the machine of the run ``s`` (its summary's
+    ``design.hypothetical``; False for an older summary without it)."""
+    return bool((s.get("design") or {}).get("hypothetical"))
+
+
 def labelled(label: str, s: dict) -> str:
     """``label`` of the run ``s``, marked ``(hypothetical)`` when no kernel
-    shipped its machine (``design.hypothetical``) and the label does not say
+    shipped its machine (:func:`hypothetical`) and the label does not say
     so already: every table and plot names such a run so."""
-    hypothetical = (s.get("design") or {}).get("hypothetical")
-    return f"{label} (hypothetical)" if hypothetical and "hypothetical" not in label else label
+    return f"{label} (hypothetical)" if hypothetical(s) and "hypothetical" not in label else label
 
 
 def key_figures(s: dict) -> dict:

@@ -26,7 +26,7 @@ from emu.params.fields import show
 from emu.report.text import labelled
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
-from emu.run.plan import split_values
+from emu.run.plan import split_values, value_text
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run
 from emu.workload.traces.source import check_pipe_traces
@@ -204,12 +204,9 @@ def value_texts(values) -> list:
                           f"got {show(values)}")
     out = []
     for v in values:
-        if isinstance(v, bool):
-            out.append("true" if v else "false")
-        elif isinstance(v, (str, int, float)):
-            out.append(str(v))
-        else:
+        if not isinstance(v, (str, int, float)):       # bool is an int
             raise ConfigError(f"values: expected strings or numbers, got {show(v)}")
+        out.append(v if isinstance(v, str) else value_text(v))
     if not out:
         raise ConfigError("values: no value to compare")
     for i, v in enumerate(out):

@@ -365,7 +365,7 @@ def check_outside_results(path: str, where: str, own: Optional[str] = None,
         kind = _result_at(folder)
         if kind is not None:
             raise error(f"{where}: inside {folder}, which holds {_article(kind)}; write "
-                              f"outside it (emu replaces a result folder as a whole)")
+                        f"outside it (emu replaces a result folder as a whole)")
         parent = os.path.dirname(folder)
         if parent == folder:
             return

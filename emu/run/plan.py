@@ -84,7 +84,7 @@ def parse_grid(spec) -> tuple[str, list[str]]:
         key = str(key).strip()
         if isinstance(vals, (str, bytes)) or not isinstance(vals, Iterable):
             vals = [vals]
-        vals = [_value_text(v) for v in vals]
+        vals = [value_text(v) for v in vals]
         if not key:
             raise ConfigError(f"grid: empty key in {spec!r}")
     if not vals or any(v == "" for v in vals):
@@ -98,7 +98,7 @@ def parse_grid(spec) -> tuple[str, list[str]]:
     return key, vals
 
 
-def _value_text(v) -> str:
+def value_text(v) -> str:
     """A Python value as the text ``--set`` takes (TOML-ish)."""
     if isinstance(v, bool):
         return "true" if v else "false"

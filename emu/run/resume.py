@@ -56,13 +56,9 @@ def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optio
     ``--seeds``; a sweep that extends the one in DIR resumes into it).
     Returns the kind of result that ``force`` lets the sweep replace, if any.
     """
-    h = outdir.holding(out_dir)
-    if h.foreign:                       # as every other result refuses them, --force too
-        outdir.check_replaceable(out_dir, "sweep", force, where=f"--out {out_dir}")
+    # files emu did not write (even with --force), or another kind of result
+    h = outdir.check_replaceable(out_dir, "sweep", force, where=f"--out {out_dir}")
     if h.kind not in (None, "sweep"):
-        if not force:
-            raise ConfigError(f"--out {out_dir}: holds {h.text}, not a sweep: pass --force to "
-                              f"replace it, or choose another folder")
         return h.kind
     if h.kind == "sweep":
         before = read_json(os.path.join(out_dir, "sweep.json"))

@@ -4,8 +4,9 @@
 order, each run's id, grid values, replicate index and seed, its design's
 label, whether no kernel shipped it and whether it settled (``design``,
 ``hypothetical``, ``settled``: :func:`emu.stats.figures.settled`, null for a
-run of equal work), and the key figures (:data:`METRICS`).  It is rewritten atomically from the run
-directories, so it never depends on the order in which runs finished.
+run of equal work), and the key figures (:data:`METRICS`).  It is rewritten
+atomically from the run directories, so it never depends on the order in
+which runs finished.
 
 :func:`format_grid` is what ``emu sweep`` prints at the end: each grid point's
 headline figures as the mean and 95 % t-interval over its seeds.
@@ -20,6 +21,7 @@ from typing import Any
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.report import columns
+from emu.report.text import hypothetical
 from emu.run.files import atomic_path, write_text
 from emu.run.plan import Run, SweepPlan
 from emu.stats import figures
@@ -89,9 +91,8 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
         row[k] = plan.columns[k][1][v]
     row["replicate"] = run.replicate
     row["seed"] = int(summary["seed"])
-    design = summary.get("design") or {}
-    row["design"] = design.get("label")
-    row["hypothetical"] = bool(design.get("hypothetical"))
+    row["design"] = (summary.get("design") or {}).get("label")
+    row["hypothetical"] = hypothetical(summary)
     row["settled"] = figures.settled(summary)        # None: the run cannot tell
     for name, kind, fn in METRICS:
         row[name] = _cast(kind, fn(summary))

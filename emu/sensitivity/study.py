@@ -38,6 +38,7 @@ import numpy as np
 
 from emu import __version__
 from emu.costs import COSTS_BY_NAME
+from emu.report.text import hypothetical
 from emu.stats.figures import settled
 from emu.workload.traces.source import check_pipe_traces
 from emu.sensitivity import analysis
@@ -246,9 +247,8 @@ def analyse(plan: SensitivityPlan, summaries: Mapping[str, Mapping]) -> dict:
         "better": better,
         "compare": {"key": cmp.key, "a": cmp.a, "b": cmp.b,
                     # the sides whose machine no kernel shipped (their baseline runs')
-                    "hypothetical": [
-                        v for v, label in ((cmp.a, la), (cmp.b, lb))
-                        if (summaries[label].get("design") or {}).get("hypothetical")]},
+                    "hypothetical": [v for v, label in ((cmp.a, la), (cmp.b, lb))
+                                     if hypothetical(summaries[label])]},
         "method": plan.method,
         "rank_by": analysis.RANK_BY[plan.method],
         "seed": plan.seed,

@@ -564,16 +564,15 @@ class AccessStream:
                 if total >= chunk:
                     break
             else:
-                self._trace_iter = None
-                if parts:
-                    addr = np.concatenate([c.addr for c in parts])
-                    kind = np.concatenate([c.kind for c in parts])
+                self._trace_iter = None             # its end: the whole trace is in parts
+            if parts:
+                addr = np.concatenate([c.addr for c in parts])
+                kind = np.concatenate([c.kind for c in parts])
+                if self._trace_iter is None:
                     reps = -(-chunk // len(addr))
                     self._trace_loop = (np.tile(addr, reps), np.tile(kind, reps))
                     return self._trace_loop
-            if parts:
-                return (np.concatenate([c.addr for c in parts]),
-                        np.concatenate([c.kind for c in parts]))
+                return addr, kind
         for attempt in range(2):
             if self._trace_iter is None:
                 self._trace_iter = iter(self._trace.chunks(chunk))
