@@ -1435,10 +1435,14 @@ cdef class Ctx:
     def record_exit(self, int cat, int64_t cycles):
         self.record_exit_c(cat, cycles)
 
-    def end_guest_run(self):
-        """An exit: the time since the last entry goes to TIMEINGUEST."""
-        if self.guest_run > 0:
-            self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
+    def end_guest_run(self, int exits=1):
+        """``exits`` exits in a row: the time since the last entry goes to
+        TIMEINGUEST, and each later exit adds a run of no time, as
+        kvmppc_update_timing_stats adds one at every exit (docs/kvm440.md §2.9)."""
+        cdef int i
+        self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
+        for i in range(1, exits):
+            self.record_exit_c(EXIT_TIMEINGUEST, 0)
         self.guest_run = 0
 
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil:
@@ -1621,9 +1625,8 @@ cdef class Ctx:
                     self.repop_miss[since] += 1
                 if cpu.micro:
                     cpu.micro_flush_c()
-                if self.guest_run > 0:
-                    self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
-                    self.guest_run = 0
+                self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
+                self.guest_run = 0
                 if self.mlog != NULL:
                     self.open_miss(cpu, a, k)
                 if asm:

@@ -44,7 +44,7 @@ import json
 import numpy as np
 import pytest
 
-from emu.codes import EXIT_CATEGORIES, KIND_LOAD, STOP
+from emu.codes import CYCLES, EXIT_CATEGORIES, KIND_LOAD, STOP
 from emu.machine import Machine
 from emu.params import default_scenario
 from emu.run import resolve, run
@@ -101,6 +101,37 @@ def test_a_delivered_miss_makes_17_exits(backend):
         "EMUL_RFI": 1}
     assert switches == [False, True]              # delivery PR 1 -> 0, rfi PR 0 -> 1
     assert vcpu.ctx.guest_pr == 1 and proc.guest_tlb_misses == 2
+
+
+def in_guest(vcpu) -> tuple:
+    """TIMEINGUEST's (count, sum of cycles, least cycles)."""
+    e = vcpu.ctx.arrays["exits"]
+    b = 4 * EXIT_CATEGORIES.index("TIMEINGUEST")
+    return int(e[b]), int(e[b + 1]), int(e[b + 2])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_each_of_the_17_exits_closes_a_run_in_the_guest(backend):
+    """kvmppc_update_timing_stats (timing.c @73e75b41) adds one TIMEINGUEST
+    sample at every exit: the 17 samples hold every cycle the guest ran (its
+    own work, then the handler's accesses), and a trap right after an entry
+    a run of no time."""
+    m, vcpu, cpu = loaded_vcpu(backend)
+    proc, kernel = vcpu.gcpu.current, vcpu.kernel
+    for ea in (0x2000_1000, 0x2000_5000):        # the first warms the kernel's shadows
+        vcpu.guest.fault(proc, ea)
+        before, (n0, sum0, _) = exit_counts(vcpu), in_guest(vcpu)
+        guest0 = int(cpu.cycles[CYCLES["guest"]])
+        vcpu.guest_work(cpu, 1234)
+        stop, _, _ = vcpu.ctx.run_virt(cpu.virt, np.array([ea], np.uint32),
+                                       np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+        assert stop == STOP["guest_miss"]
+        kernel.tlb_miss(cpu, proc)
+    n, total, least = in_guest(vcpu)
+    assert sum(delta(before, exit_counts(vcpu)).values()) == 17
+    ran = int(cpu.cycles[CYCLES["guest"]]) - guest0      # 1,234 and the handler's accesses
+    assert n - n0 == 17 and total - sum0 == ran > 1234 and least == 0
+    assert vcpu.ctx.guest_run == 0
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

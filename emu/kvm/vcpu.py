@@ -368,7 +368,8 @@ class VcpuThread(Thread):
         """The guest executes the trapping instructions of ``seq``: one lightweight
         exit each (exit, emulation, the strategy's entry work), recorded in its
         category -- a DCR access is a heavyweight one (:meth:`dcr_exit`).
-        Nothing runs in the guest between them."""
+        Nothing runs in the guest between them: each trap after the first
+        adds a TIMEINGUEST run of no time (docs/kvm440.md §2.10)."""
         if seq.counts["DCR"]:
             for row in seq.rows:
                 if category(row[0]) == "DCR":
@@ -380,7 +381,7 @@ class VcpuThread(Thread):
         if not n:
             return
         ctx, virt = self.ctx, cpu.virt
-        ctx.end_guest_run()
+        ctx.end_guest_run(n)
         virt.micro_flush()
         light, emulate = self.costs["exit_light"], self.costs["emulate_instruction"]
         cpu.charge("exit_entry", n * light)

@@ -253,9 +253,10 @@ class Ctx:
             e[b + 1] += d
             sumsq[cat] += d * d
 
-    def end_guest_run(self) -> None:
-        if self.guest_run > 0:
-            self.record_exit(EXIT["TIMEINGUEST"], self.guest_run)
+    def end_guest_run(self, exits: int = 1) -> None:
+        self.record_exit(EXIT["TIMEINGUEST"], self.guest_run)
+        for _ in range(1, exits):
+            self.record_exit(EXIT["TIMEINGUEST"], 0)
         self.guest_run = 0
 
     def count_step(self, step: int, cycles: int) -> None:
