@@ -114,3 +114,25 @@ def test_the_uart_answers_at_once_and_the_block_device_after_its_latency(name):
     assert m.woken[-1] is vcpu
     # the block device's completion raised its interrupt; the UART's answer did not
     assert vcpu.interrupts == 1
+
+
+@pytest.mark.parametrize("device,cpus", [("uart", 1), ("uart", 2), ("block", 1)])
+def test_an_mmio_exit_lasts_until_the_entry_and_has_one_entry(device, cpus):
+    """timing.c @73e75b41 charges an exit from its timebase read to the next
+    entry's: an MMIO exit holds QEMU's handling (and, in emu's QEMU, the wait
+    for the device).  KVM_RUN enters the guest once after QEMU answered, so a
+    shadow design's entry work runs once per exit: every entry that ran it
+    ended an exit, but the first entry of each vCPU and the one a vCPU still
+    in an exit at the end never made."""
+    from emu.run import run
+    from emu.study.studies.mmio_heavy import make
+    r = run(make(device, cpus, "shadow", 2000, 4), overrides=["kvm.handler=c"])
+    s = r.summary
+    costs = s["costs"]
+    exits = s["exits"]
+    begun = exits["TIMEINGUEST"]["count"]
+    ended = sum(e["count"] for c, e in exits.items() if c != "TIMEINGUEST")
+    assert exits["MMIO"]["count"] > 0 and 0 <= begun - ended <= 1
+    assert s["fastpath_profile"]["entry_restore"]["count"] == ended + 1
+    least = costs["qemu_mmio_register"] if device == "uart" else costs["block_latency_us"] * costs["clock_mhz"]
+    assert exits["MMIO"]["min"] > least

@@ -131,7 +131,9 @@ def test_the_guest_decrementer_fires_at_a_host_tick(backend):
     # a host tick past the expiry delivers the guest tick inside its DEC exit
     vcpu.dec_expiry = cpu.total()
     vcpu.host_interrupt(cpu, "DEC", 100)
-    assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0 and exits(vcpu, "DEC") == 1
+    assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0 and exits(vcpu, "DEC") == 0
+    vcpu.finish_open_exit(cpu, reloaded=False)              # the entry ends the exit
+    assert exits(vcpu, "DEC") == 1 and vcpu.open_exit is None
 
 
 @pytest.mark.parametrize("backend", ["cython", "reference"])
@@ -144,3 +146,73 @@ def test_wait_blocks_the_vcpu_until_an_io_or_its_decrementer(backend):
     blocked, after = vcpu.wait(cpu, -1)       # no I/O pending: the decrementer's tick
     after()
     assert vcpu.dec_expiry in m.cpus[vcpu.cpu].wakes
+
+
+def entries(vcpu) -> int:
+    """Guest entries that ran the design's entry work (the profile's entry_restore)."""
+    from emu.codes import STEP
+    return int(vcpu.ctx.arrays["profile"][2 * STEP["entry_restore"]])
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_a_vcpu_scheduled_out_in_a_tick_exit_makes_one_exit_and_one_entry(backend):
+    # booke.c @73e75b41: the DEC exit's cond_resched schedules the vCPU out
+    # (vcpu_put) and back (vcpu_load); the exit lasts until the entry after it,
+    # and there is one entry -- the shadow design's 62-entry loop runs once.
+    m, vcpu, cpu = loaded_vcpu(backend, "kvm.strategy=shadow", "kvm.handler=c")
+    vcpu.dec_expiry = 1 << 60                     # the guest's own tick is not due
+    e0, n0 = entries(vcpu), exits(vcpu, "TIMEINGUEST")
+    t0 = cpu.total()
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    vcpu.vcpu_put(cpu)
+    cpu.charge("idle", 50_000)                    # another thread runs
+    vcpu.vcpu_load(cpu)
+    assert exits(vcpu, "DEC") == 0                # open until the entry
+    assert vcpu.run(cpu, 0) == (False, None)      # the entry, and nothing after it
+    d = vcpu.ctx.arrays["exits"][4 * EXIT["DEC"]: 4 * EXIT["DEC"] + 4]
+    assert exits(vcpu, "DEC") == 1 and exits(vcpu, "EXTINT") == 0
+    assert d[1] == cpu.total() - t0 > 50_000      # from the exit to the entry
+    assert entries(vcpu) - e0 == 1 and exits(vcpu, "TIMEINGUEST") - n0 == 1
+    # not scheduled out: the entry's work runs when the vCPU runs on
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    vcpu.run(cpu, 0)
+    assert exits(vcpu, "DEC") == 2 and entries(vcpu) - e0 == 2
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_an_external_interrupt_pending_at_a_tick_goes_first(backend):
+    # kvmppc_core_deliver_interrupts delivers one interrupt per entry, the
+    # lowest BOOKE_IRQPRIO first: EXTERNAL (13) before DECREMENTER (15); the
+    # guest's decrementer waits until the external's handler has run.
+    m, vcpu, cpu = loaded_vcpu(backend)
+    seen = []
+    kernel = vcpu.kernel
+    for name in ("external_interrupt", "timer_tick"):
+        plain = getattr(kernel, name)
+
+        def spy(*a, plain=plain, name=name):
+            seen.append((name, vcpu.ctx.guest_pr))
+            return plain(*a)
+        setattr(kernel, name, spy)
+    vcpu.external_interrupt()
+    vcpu.dec_expiry = cpu.total()
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    assert not vcpu.dec_delivered and vcpu.ctx.guest_pr == 1
+    vcpu.run(cpu, 200_000)
+    assert [s[0] for s in seen[:2]] == ["external_interrupt", "timer_tick"]
+    # delivered in the DEC exit, then QEMU raises the line: the tick's handler first
+    m, vcpu, cpu = loaded_vcpu(backend)
+    kernel, seen = vcpu.kernel, []
+    for name in ("external_interrupt", "timer_tick"):
+        plain = getattr(kernel, name)
+
+        def spy(*a, plain=plain, name=name):
+            seen.append(name)
+            return plain(*a)
+        setattr(kernel, name, spy)
+    vcpu.dec_expiry = cpu.total()
+    vcpu.host_interrupt(cpu, "DEC", 100)
+    assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0
+    vcpu.external_interrupt()
+    vcpu.run(cpu, 200_000)                        # no guest kernel access in user mode
+    assert seen[:2] == ["timer_tick", "external_interrupt"]

@@ -144,7 +144,9 @@ class Host:
             self._maybe_end_warmup(cpu, accounted)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:
-                if cpu.loaded.runnable:           # preempted: an interrupt took it out
+                if cpu.loaded.runnable and cpu.loaded.open_exit is None:
+                    # preempted: an interrupt took it out (an open exit, a
+                    # host tick's say, is the one it leaves in)
                     cpu.loaded.host_interrupt(cpu, "EXTINT", 0)
                 cpu.loaded.vcpu_put(cpu)
                 cpu.loaded = None

@@ -105,7 +105,10 @@ class VcpuThread(Thread):
         # the guest decrementer, armed at boot for the guest's first tick
         self.dec_expiry = self.dec_fire_time(0, kernel.timer_period)
         self.dec_delivered = False               # delivered inside a DEC exit, not yet handled
-        self.wait_from = -1                      # when the pending EMUL_WAIT exit began
+        # An exit whose entry has not come yet: (category, when it began, counted?).
+        # It ends at the vCPU's next entry, however long the vCPU is away.
+        self.open_exit = None
+        self.reloaded = False                    # vcpu_load made an entry since the exit opened
         self.io_wake = -1                        # the I/O completion that ends the wait
         self.extint_pending = False              # an external interrupt KVM will deliver
         kernel.attach(self)
@@ -123,6 +126,10 @@ class VcpuThread(Thread):
         self.machine_checks = 0
         for proc in self.gcpu.processes:
             proc.restart()
+        if self.open_exit is not None:
+            # a reset skips the exit it cuts, as kvmppc_init_timing_stats does
+            # (last_exit_type = 0xDEAD): its TIMEINGUEST sample is gone too
+            self.open_exit = self.open_exit[:2] + (False,)
 
     # -- accounting helpers ----------------------------------------------------
 
@@ -143,6 +150,38 @@ class VcpuThread(Thread):
         self.ctx.guest_entry(cpu.virt)
         self.ctx.record_exit(EXIT[category], cpu.total() - t0)
 
+    def leave_open(self, cpu, category: str, t0: int) -> None:
+        """The exit begun at ``t0`` ends at the vCPU's next entry, whenever that
+        comes (:meth:`finish_open_exit`): the vCPU may be scheduled out in it
+        (cond_resched in the exit), wait (EMUL_WAIT) or wait for QEMU (MMIO).
+        timing.c charges an exit from its timebase read to the next entry's
+        (docs/kvm440.md §2.10)."""
+        self.open_exit = (category, t0, True)
+        self.reloaded = False
+
+    def finish_open_exit(self, cpu, reloaded: bool) -> bool:
+        """The entry that ends the open exit: vcpu_load made it if the vCPU was
+        scheduled out (``reloaded``), else its entry work runs here.  An MMIO
+        access QEMU answered is finished first.  Returns whether the access
+        finished the work (sim.guest_accesses)."""
+        category, t0, counted = self.open_exit
+        self.open_exit = None
+        ctx, done = self.ctx, False
+        if category == "EMUL_WAIT":
+            if 0 <= self.io_wake <= self.host.env.now:   # woken by the I/O completion's interrupt
+                self.extint_pending = True
+            self.io_wake = -1
+        proc = self.resume_mmio
+        if proc is not None:                      # QEMU answered: finish the access
+            self.resume_mmio = None
+            done = proc.advance(proc.pos + 1)
+            cpu.charge("exit_entry", self.costs["c_restore"])
+        if not reloaded:
+            ctx.guest_entry(cpu.virt)
+        if counted:
+            ctx.record_exit(EXIT[category], cpu.total() - t0)
+        return bool(done) and self.work is not None and self.work.retire(done, cpu.total())
+
     def dec_fire_time(self, now: int, dec: int) -> int:
         """The host tick at which a guest decrementer of ``dec`` cycles, set at
         ``now``, fires: ``mod_timer(jiffies + dec / tb_ticks_per_jiffy)`` runs at
@@ -162,20 +201,25 @@ class VcpuThread(Thread):
         cpu.virt.micro_flush()
         self.ctx.since_load = 0
         self.resumes += 1
+        self.reloaded = True
 
     def host_interrupt(self, cpu, category: str, handler_cycles: int) -> None:
         """A host interrupt while the guest runs (timer tick, wake-up IPI): an exit
-        to the host's handler and back.  At a host tick (``DEC``) the guest
-        decrementer's timer may run: its interrupt is delivered to the guest
-        before the entry (kvmppc_core_deliver_interrupts), inside this exit."""
+        to the host's handler, left open until the next entry, as the host may
+        schedule the vCPU out inside it (``cond_resched`` in the exit, booke.c
+        @73e75b41).  At a host tick (``DEC``) the guest decrementer's timer may
+        run: its interrupt is delivered to the guest before the entry
+        (kvmppc_core_deliver_interrupts), inside this exit."""
         t0 = self.begin_exit(cpu)
         cpu.charge("host_switch", handler_cycles)
-        if category == "DEC" and cpu.total() >= self.dec_expiry:
+        if category == "DEC" and cpu.total() >= self.dec_expiry and not self.extint_pending:
+            # one interrupt per entry, EXTERNAL's priority first (BOOKE_IRQPRIO
+            # order): with one pending the decrementer waits for MSR[EE]
             self.dec_expiry = NEVER
             self.dec_delivered = True
             if self.ctx.guest_pr:
                 self.priv_switch(cpu, False)
-        self.end_exit(cpu, category, t0)
+        self.leave_open(cpu, category, t0)
 
     def external_interrupt(self) -> None:
         """QEMU raises a device's interrupt line (kvm_vcpu_ioctl_interrupt): KVM
@@ -203,30 +247,22 @@ class VcpuThread(Thread):
         ctx, kernel, work = self.ctx, self.kernel, self.work
         ctx.log_clock = now0 - start               # a logged miss's time: this + cpu.total()
         tlb = ctx.arrays["tlb"]
-        if self.wait_from >= 0:                   # re-entered after the guest's wait
-            ctx.record_exit(EXIT["EMUL_WAIT"], start - self.wait_from)
-            self.wait_from = -1
-            if 0 <= self.io_wake <= now0:         # woken by the I/O completion's interrupt
-                self.extint_pending = True
-            self.io_wake = -1
-        if self.resume_mmio is not None:          # QEMU answered: finish the access
-            proc = self.resume_mmio
-            self.resume_mmio = None
-            done = proc.advance(proc.pos + 1)
-            cpu.charge("exit_entry", self.costs["c_restore"])
-            ctx.guest_entry(cpu.virt)
-            if work is not None and work.retire(done, cpu.total()):
-                return False, None
+        if self.open_exit is not None and self.finish_open_exit(cpu, self.reloaded):
+            return False, None
         while True:
             spent = cpu.total() - start
             if spent >= budget or (work is not None and work.left == 0):
                 return False, None
             now = now0 + spent
+            if self.dec_delivered:                # delivered in a DEC exit: its handler runs
+                self.take_dec(cpu)
+                kernel.timer_tick(cpu, now)
+                continue
             if self.extint_pending:               # BOOKE_IRQPRIO_EXTERNAL, before the DEC
                 self.extint_pending = False
                 kernel.external_interrupt(cpu)
                 continue
-            if self.dec_delivered or now >= self.dec_expiry:
+            if now >= self.dec_expiry:
                 self.take_dec(cpu)
                 kernel.timer_tick(cpu, now)
                 continue
@@ -314,7 +350,7 @@ class VcpuThread(Thread):
         t0 = cpu.total() - ctx.pending
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        ctx.record_exit(EXIT["MMIO"], cpu.total() - t0)
+        self.leave_open(cpu, "MMIO", t0)
         ctx.close_miss()
         gpa = int(ctx.stop_gpa)
         self.resume_mmio = proc
@@ -482,7 +518,7 @@ class VcpuThread(Thread):
         until its decrementer fires or, with ``until`` >= 0, until cycle ``until``
         (an I/O completion).  The EMUL_WAIT exit lasts until the vCPU is entered
         again, and is recorded then."""
-        self.wait_from = self.begin_exit(cpu)
+        self.leave_open(cpu, "EMUL_WAIT", self.begin_exit(cpu))
         cpu.charge("c_path", self.costs["emulate_instruction"])
         self.blocked_on = "wait"
         self.io_wake = until if 0 <= until < self.dec_expiry else -1

@@ -118,6 +118,6 @@ def report(r: dict, width: Optional[int] = None) -> str:
                              "misses", "save/restore cycles"],
                             rows, width),
                       "(us/round trip: CPU 0's cycles not spent on guest work, per MMIO exit; "
-                      "'MMIO exit us' is KVM's exit timing, which stops when the request is "
-                      "handed to QEMU)"], width)
+                      "'MMIO exit us' is KVM's exit timing: from the exit to the next entry, "
+                      "QEMU's handling and the wait for the device included)"], width)
 
