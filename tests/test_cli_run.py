@@ -271,7 +271,7 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     assert all(r["summary"]["config"]["machine"]["core"] == "e500" for r in c["runs"])
     # what shipped on the e500 is labelled with its commit; the rest is hypothetical
     assert c["runs"][0]["value"].startswith("e500-flush-on-put 46f43c6e")
-    assert c["runs"][1]["value"].startswith("e500-shadow-ids dd9ebf1f")
+    assert c["runs"][1]["value"].startswith("e500-shadow-ids 0164c0f0")
     assert all(r["value"].startswith("hypothetical: ") for r in c["runs"][2:])
     assert p.stderr == ""
     # a core whose tlbwe ignores the index leaves the shadow TLB out, saying why
@@ -285,7 +285,7 @@ def test_default_run_on_the_e500_is_its_own_designs_then_the_hypothetical_ones()
     # the designs e500 kernels shipped did not run on such a core: hypothetical, saying why
     assert [r["value"] for r in json_of(p)["runs"]] == [
         "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware",
-        "hypothetical: e500-shadow-ids dd9ebf1f (C) on tlb_index=hardware",
+        "hypothetical: e500-shadow-ids 0164c0f0 (C) on tlb_index=hardware",
         "hypothetical: direct (C) on tlb_index=hardware",
         "hypothetical: proposal: direct + asm + pfn-cache on tlb_index=hardware"]
 
@@ -303,11 +303,11 @@ def test_default_run_never_labels_a_design_as_it_shipped_hypothetical():
                 "kvm.hypothetical=true", "--json")
     runs = json_of(p)["runs"]
     assert [r["value"] for r in runs[:2]] == ["e500-flush-on-put 46f43c6e (C)",
-                                               "e500-shadow-ids dd9ebf1f (C)"]
+                                               "e500-shadow-ids 0164c0f0 (C)"]
     assert [r["summary"]["design"]["hypothetical"] for r in runs] == [False] * 2 + [True] * 3
     assert note_of(p) == (
         "emu: note: --set kvm.hypothetical does not apply to e500-flush-on-put 46f43c6e (C) "
-        "and e500-shadow-ids dd9ebf1f (C) (it allows only a TID era a design never ran with, "
+        "and e500-shadow-ids 0164c0f0 (C) (it allows only a TID era a design never ran with, "
         "or any on the e500: a design as it shipped, or the proposal, is not hypothetical): "
         "they run without it")
 

@@ -305,3 +305,19 @@ def test_guest_tlb_refs_live_as_long_as_the_guest_tlb0_entry(backend):
     assert stop == STOP["end"] and kvm.gfn_to_pfn_calls == calls
     vcpu.tlbwe(cpu, gi, None, (ea, 12, vcpu.ctx.guest_pid, 0, 0x40_0000))   # rewritten
     assert kvm.gfn_to_pfn_calls == calls + 1
+
+
+@pytest.mark.parametrize("strategy,expected", [
+    # shadow_tlb[2][] of struct tlbe (4 u32) and shadow_pages[2][] of struct page
+    # pointers (4 bytes on ppc32) over 256 + 16 entries (e500_tlb.c @46f43c6e)
+    ("e500-flush-on-put", {"shadow_tlb": 272 * 16, "shadow_refs": 272 * 4}),
+    # the refs, and vcpu_id_table's id[2][256][2] of struct id {unsigned long;
+    # struct id **}: 8 bytes each (e500_tlb.c @0164c0f0)
+    ("e500-shadow-ids", {"shadow_refs": 272 * 8, "id_table": 8192}),
+])
+def test_what_each_e500_design_keeps_per_vcpu(strategy, expected):
+    m = Machine(resolve(default_scenario(), [
+        "machine.core=e500", f"kvm.strategy={strategy}", "kvm.handler=c",
+        "kvm.pfn_source=guest-tlb-refs", "duration_ms=0.1"]))
+    mem = m.snapshot().vcpu_memory_bytes
+    assert {k: v for k, v in mem.items() if k in expected} == expected

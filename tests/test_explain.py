@@ -312,7 +312,8 @@ def test_the_e500_is_narrated_its_tlb1_entries_read_from_tlb1(strategy, resume):
     (["kvm.strategy=direct-noflush", "kvm.pfn_source=gup"],
      "design: hypothetical: 7924bd41 without _tlbia (tid01, C)"),
     (["kvm.handler=asm"], "design: proposal: direct + asm + pfn-cache"),
-    (["machine.core=e500", "kvm.strategy=e500-flush-on-put", "kvm.pfn_source=gup"],
+    (["machine.core=e500", "kvm.strategy=e500-flush-on-put",
+      "kvm.pfn_source=guest-tlb-refs"],
      "design: 46f43c6e (C)"),
 ])
 def test_the_header_names_the_design_and_a_machine_no_kernel_shipped(overrides, design):

@@ -640,7 +640,7 @@ NOT_HYPOTHETICAL = ("kvm.hypothetical: it allows only a TID era a design never r
     ({"kvm": {"handler": "asm"}}, "proposal: direct + asm + pfn-cache"),
     ({"machine": {"core": "e500"}, "kvm": {"strategy": "e500-shadow-ids",
                                            "pfn_source": "guest-tlb-refs"}},
-     "e500-shadow-ids dd9ebf1f (C)"),
+     "e500-shadow-ids 0164c0f0 (C)"),
 ])
 def test_hypothetical_is_refused_for_a_design_as_it_shipped_and_the_proposal(data, label):
     data["kvm"]["hypothetical"] = True
@@ -662,7 +662,7 @@ def test_hypothetical_is_accepted_where_the_design_is_hypothetical_anyway():
 
 def test_a_core_whose_tlbwe_ignores_the_index_says_so_in_the_label():
     s = scenario_from_dict({"machine": {"core": "e500", "tlb_index": "hardware"},
-                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "gup"}})
+                            "kvm": {"strategy": "e500-flush-on-put", "pfn_source": "guest-tlb-refs"}})
     d = design(s.machine, s.kvm)
     assert (d.row_label, d.commit, d.hypothetical) == (
         "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware", "46f43c6e", True)

@@ -65,15 +65,15 @@ def test_eras_and_labels():
                  ("shadow-modified", "440", "swap-pid"), ("shadow-modified", "440", None),
                  ("direct", "440", None), ("direct-save-on-switch", "440", None),
                  ("direct-noflush", "440", None)]}
-    # dd9ebf1f kept a reference per guest TLB0 entry; with get_user_pages it never existed
+    # 0164c0f0 kept a reference per guest TLB0 entry; with get_user_pages it never existed
     label[("e500-shadow-ids", "e500", None)] = strategies.resolve(
         "e500-shadow-ids", "e500", pfn_source="guest-tlb-refs").label
     assert strategies.resolve("e500-shadow-ids", "e500").label == \
-        "hypothetical: dd9ebf1f (C) + gup"
+        "hypothetical: 0164c0f0 (C) + gup"
     assert list(label.values()) == [
         "2.6.26 (guest-tid, C)", "83aae4a8 (guest-tid, C)", "49dd2c49 (swap-pid, C)",
         "2.6.28 (tid01, C)", "7924bd41 (tid01, C)", "67577927 (tid01, C)",
-        "hypothetical: 7924bd41 without _tlbia (tid01, C)", "dd9ebf1f (C)"]
+        "hypothetical: 7924bd41 without _tlbia (tid01, C)", "0164c0f0 (C)"]
     proposal = strategies.resolve("direct", "440", handler="asm", pfn_source="pfn-cache")
     assert (proposal.label, proposal.commit, proposal.tid_scheme, proposal.hypothetical) == (
         "proposal: direct + asm + pfn-cache", "", "tid01", False)

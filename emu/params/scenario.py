@@ -458,11 +458,27 @@ _NOT_HYPOTHETICAL = ("it allows only a TID era a design never ran with, or any o
                      "a design as it shipped, or the proposal, is not hypothetical")
 
 
+def host_no_kernel_ran(machine: Machine) -> str:
+    """What of the host no KVM of the era ran on, or '' (docs/kvm440.md §2.10):
+    a core whose tlbwe ignores the index; an e500v1
+    (kvmppc_core_check_processor_compat accepts only e500v2); a 440 with more
+    than one CPU (no 44x kernel could be SMP before the 47x)."""
+    if machine.tlb_index == "hardware":
+        return "tlb_index=hardware"
+    if machine.core == "e500" and machine.e500_version == "v1":
+        return "e500v1"
+    if machine.core == "440" and machine.cpus > 1:
+        return f"{machine.cpus} CPUs"
+    return ""
+
+
 def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """The KVM design as the run uses it: the strategy in its resolved TID era
     with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
     whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
-    that never existed) it is labelled hypothetical, the label saying why.
+    that never existed), or on a host no KVM of the era ran on
+    (:func:`host_no_kernel_ran`), it is labelled hypothetical, the label
+    saying why.
 
     ``kvm.hypothetical = true`` where the design resolves without it to a
     machine that existed (or to the proposal) would only relabel it: refused
@@ -471,8 +487,9 @@ def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """
     args = (kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler, kvm.pfn_source)
     d = strategies.resolve(*args, kvm.hypothetical)
-    if machine.tlb_index == "hardware":
-        text = d.label.removeprefix("hypothetical: ") + " on tlb_index=hardware"
+    host = host_no_kernel_ran(machine)
+    if host:
+        text = d.label.removeprefix("hypothetical: ") + " on " + host
         return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
     if kvm.hypothetical:
         try:

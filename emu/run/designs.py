@@ -41,12 +41,12 @@ DEFAULT_VARIANTS = (
     {"kvm.strategy": "direct", "kvm.handler": "asm", "kvm.pfn_source": "pfn-cache"},
 )
 
-#: On the e500: the two designs KVM shipped there (46f43c6e's flush on put, a
-#: reference per shadow; 0164c0f0's shadow IDs, a reference per guest TLB0
-#: entry), both in C, then what no e500 kernel shipped: a shadow TLB restored
-#: through ESEL, direct insertion, and the proposal (docs/kvm440.md §4).
+#: On the e500: the two designs KVM shipped there (46f43c6e's flush on put and
+#: 0164c0f0's shadow IDs, each keeping a page reference per guest TLB0 entry),
+#: both in C, then what no e500 kernel shipped: a shadow TLB restored through
+#: ESEL, direct insertion, and the proposal (docs/kvm440.md §4).
 DEFAULT_VARIANTS_E500 = (
-    {"kvm.strategy": "e500-flush-on-put", "kvm.handler": "c", "kvm.pfn_source": "gup"},
+    {"kvm.strategy": "e500-flush-on-put", "kvm.handler": "c", "kvm.pfn_source": "guest-tlb-refs"},
     {"kvm.strategy": "e500-shadow-ids", "kvm.handler": "c", "kvm.pfn_source": "guest-tlb-refs"},
     {"kvm.strategy": "shadow-modified", "kvm.handler": "c", "kvm.pfn_source": "gup",
      "kvm.hypothetical": "true"},

@@ -23,8 +23,11 @@ class E500FlushOnPut(Strategy):
       the vCPU's TLB1 pool (``kvmppc_e500_tlb_load``).
     * Guest TLB1 (kernel) pages are shadowed 4 KB at a time into the TLB1
       pool: TLB1 entries minus the host's CAMs, KVM's own round robin
-      (``kvmppc_e500_tlb1_map``); guest TLB0 pages into TLB0 at the way the
-      hardware's next victim picks (MAS0 is left as the last miss set it).
+      (``kvmppc_e500_tlb1_map``), each with a ``gfn_to_page``; guest TLB0
+      pages into TLB0 at the way the hardware's next victim picks (MAS0 is
+      left as the last miss set it), from the shadow saved at the guest's
+      ``tlbwe``, whose page reference lives as long as the guest entry: the
+      ``guest-tlb-refs`` pfn source.
     * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries and runs
       ``_tlbil_all``.
     * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
@@ -40,7 +43,10 @@ class E500FlushOnPut(Strategy):
                          "reloading TLB1 at vcpu_load")
     cores = ("e500",)
     refusal = NEEDS_THE_E500
-    historical_pfn_source = "gup"                 # a reference per shadow (shadow_pages)
+    # shadow_pages[0][esel]: the page of each guest TLB0 entry, taken at its tlbwe
+    # (kvmppc_e500_stlbe_map); a refill rewrites the saved shadow (kvmppc_mmu_map
+    # case 0) without gfn_to_page; each TLB1 fill takes one (kvmppc_e500_tlb1_map)
+    historical_pfn_source = "guest-tlb-refs"
     shipped = "46f43c6e"
     linear_search = True
 
@@ -98,7 +104,6 @@ class E500FlushOnPut(Strategy):
         return self.flush(cpu, vcpu)
 
     def memory_bytes(self) -> dict:
-        # shadow_tlb[2][] and shadow_pages[2][] over the guest TLB's 256 + 16 entries
-        c = self.costs
-        return {"shadow_tlb": 272 * c["shadow_entry_bytes"],
-                "shadow_refs": 272 * c["shadow_ref_bytes"]}
+        # shadow_tlb[2][] and shadow_pages[2][] over the guest TLB's 256 + 16
+        # entries; shadow_pages holds struct page pointers, 4 bytes on ppc32
+        return {"shadow_tlb": 272 * self.costs["shadow_entry_bytes"], "shadow_refs": 272 * 4}

@@ -28,7 +28,8 @@ class E500ShadowIds(Strategy):
     """
 
     name = "e500-shadow-ids"
-    origin = "KVM e500, 2011 (commit dd9ebf1f, \"KVM: PPC: e500: Add shadow PID support\")"
+    origin = ("KVM e500, 2011 (shadow IDs from dd9ebf1f, \"KVM: PPC: e500: Add shadow PID "
+              "support\"; the code as read at 0164c0f0)")
     does = ("tags entries with per-CPU shadow IDs; a guest PID or mode change only reloads "
             "PID0/PID1")
     isolation = ("entries are tagged with per-CPU shadow IDs that no other context shares; "
@@ -37,7 +38,9 @@ class E500ShadowIds(Strategy):
     cores = ("e500",)
     refusal = NEEDS_THE_E500
     historical_pfn_source = "guest-tlb-refs"      # a reference per guest TLB0 entry
-    shipped = "dd9ebf1f"
+    # the code modelled (its two-way set search, its ESEL way) is 0164c0f0's;
+    # dd9ebf1f, which brought the shadow IDs, searched the guest TLB linearly
+    shipped = "0164c0f0"
     esel = True
     tlb1_reserved = 1
     MAX_ID = 255
@@ -103,5 +106,7 @@ class E500ShadowIds(Strategy):
         return self.set_shadow_pids(cpu, vcpu)
 
     def memory_bytes(self) -> dict:
-        # vcpu_id_table[2][256][2] of u8 ids, plus the refs (e500_tlb.c @0164c0f0)
-        return {"shadow_refs": 272 * self.costs["shadow_ref_bytes"], "id_table": 2 * 256 * 2}
+        # the refs, and vcpu_id_table's id[2][256][2] of struct id {unsigned long
+        # val; struct id **pentry;}: 8 bytes each on ppc32 (e500_tlb.c @0164c0f0)
+        return {"shadow_refs": 272 * self.costs["shadow_ref_bytes"],
+                "id_table": 2 * 256 * 2 * 8}
