@@ -1649,16 +1649,17 @@ cdef class Ctx:
                     self.mlog[self.mlog_row].cause = cause
                     self.mlog[self.mlog_row].scanned = scanned
                 if gi < 0:
-                    # 2. not in the guest TLB: deliver the miss to the guest
+                    # 2. not in the guest TLB: deliver the miss to the guest.  The
+                    # delivery's MSR change (the strategy's priv switch) and the
+                    # entry come after, in Python (VcpuThread.deliver), as
+                    # kvmppc_core_deliver_interrupts runs before the entry
                     step = self.costs.deliver_interrupt
                     self.charge(cpu, STEP_DELIVER, step, CYCLES_EXIT_ENTRY)
-                    c += step + self.return_to_guest(cpu)
+                    c += step
                     used += c
-                    self.record_exit_c(EXIT_ITLBREAL if inst else EXIT_DTLBREAL, c)
-                    self.miss_outcome(OUTCOME_GUEST_MISS, True)
+                    self.stop_in_handler(a, k, 0, -1, c)
+                    self.miss_outcome(OUTCOME_GUEST_MISS, False)
                     stop = STOP_GUEST_MISS
-                    self.stop.ea = a
-                    self.stop.kind = k
                     break
                 # 3.1 the guest physical address
                 shift_ = self.gtlb.e[gi].shift
@@ -1750,6 +1751,12 @@ cdef class Ctx:
     def guest_entry(self, VirtCPU cpu):
         """A full entry from Python-handled exits: charge and return the entry work."""
         return self.entry_work(cpu)
+
+    def leave_handler(self, VirtCPU cpu):
+        """The miss handler's way back to the guest, after a delivery finished in
+        Python: the restore, plus a shadow design's entry loop; charged and
+        profiled, the cycles returned."""
+        return self.return_to_guest(cpu)
 
     cdef void clear_modified_c(self) noexcept nogil:
         cdef int i

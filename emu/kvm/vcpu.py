@@ -283,7 +283,12 @@ class VcpuThread(Thread):
             stop, pos, _ = ctx.run_virt(cpu.virt, ea, kind, proc.pos, budget - spent)
             proc.tlb_misses += int(tlb[MISSES] - misses)
             done = proc.advance(pos)
-            if work is not None and work.retire(done, cpu.total()):
+            finished = work is not None and work.retire(done, cpu.total())
+            if stop == S["guest_miss"] and (finished or proc.exiting):
+                # the miss's exit ends, but the guest will not take it
+                self.end_delivery(cpu, "ITLBREAL" if ctx.stop_kind == 0 else "DTLBREAL",
+                                  switch=False)
+            if finished:
                 return False, None
             if proc.exiting:                       # its lifetime is over: exit, replaced
                 kernel.process_exit(cpu, proc, now)
@@ -392,6 +397,9 @@ class VcpuThread(Thread):
         the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path's exit found the
         miss and delivered it; the switch is charged after it.
         """
+        if category in ("ITLBREAL", "DTLBREAL"):
+            self.end_delivery(cpu, category)
+            return
         if category != "SYSCALL":
             self.priv_switch(cpu, False)
             return
@@ -399,6 +407,20 @@ class VcpuThread(Thread):
         cpu.charge("exit_entry", self.costs["deliver_interrupt"])
         self.priv_switch(cpu, False)
         self.end_exit(cpu, category, t0)
+
+    def end_delivery(self, cpu, category: str, switch: bool = True) -> None:
+        """The exit of a miss the fast path delivered to the guest ends: the
+        delivery's MSR change (the strategy's priv switch, unless ``switch`` is
+        false: the guest will not take it), then the handler's way back to the
+        guest, its entry work included, and the exit is recorded
+        (kvmppc_core_deliver_interrupts runs before the entry)."""
+        ctx = self.ctx
+        t0 = cpu.total() - ctx.pending
+        if switch:
+            self.priv_switch(cpu, False)
+        ctx.leave_handler(cpu.virt)
+        ctx.record_exit(EXIT[category], cpu.total() - t0)
+        ctx.close_miss()
 
     def traps(self, cpu, seq) -> None:
         """The guest executes the trapping instructions of ``seq``: one lightweight

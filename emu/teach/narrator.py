@@ -328,7 +328,8 @@ class Narrator(Tracer):
             self.flush_writes(6, "KVM maps a kernel page: tlbwe")
             self.say("guest handler: no PTE, a guest page fault: do_page_fault takes a new frame "
                      "and the guest returns to user mode, where the access misses again — "
-                     f"{cpu.total() - t0:,} cycles (the handler and its trapping instructions)", 6)
+                     f"{cpu.total() - t0:,} cycles (the delivery's entry, the handler and its "
+                     "trapping instructions)", 6)
             return result
         _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
         words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
@@ -341,7 +342,8 @@ class Narrator(Tracer):
             self.say("(each trapping tlbwe word releases the shadow the previous word made "
                      "and maps the entry again)", 9)
         self.writes = []
-        self.say(f"{cpu.total() - t0:,} cycles (guest handler and its 16 trapping instructions)", 9)
+        self.say(f"{cpu.total() - t0:,} cycles (the delivery's entry, the guest handler and its "
+                 "16 trapping instructions)", 9)
         return result
 
     def on_c_path(self, call, cpu):
@@ -465,8 +467,8 @@ class Narrator(Tracer):
         where = "asm" if self.v.ctx.handler == 0 else "C"
         cost = f"{cycles:,} cycles in the {where} handler ({self.breakdown(outcome, cycles)})"
         if outcome == "guest_miss":
-            self.say(f"2. not in the guest TLB: KVM delivers the TLB miss to the guest — {cost}",
-                     6)
+            self.say(f"2. not in the guest TLB: KVM delivers the TLB miss to the guest — {cost}"
+                     " so far", 6)
             return
         if self.step3:
             self.say("   ".join(self.step3), 6)
@@ -525,7 +527,7 @@ class Narrator(Tracer):
                 parts.append(("pfn", c[pre + "pfn_lookup"]))
             if outcome == "filled":
                 parts.append(("tlbwe", c[pre + "hw_write"]))
-        if outcome in ("filled", "guest_miss", "machine_check"):
+        if outcome in ("filled", "machine_check"):
             parts.append(("restore", c["asm_restore" if asm else "c_restore"]))
         rest = total - sum(v for _, v in parts)
         if rest:

@@ -283,6 +283,10 @@ class Ctx:
 
     guest_entry = entry_work
 
+    def leave_handler(self, cpu) -> int:
+        """See the Cython docstring."""
+        return self.return_to_guest(cpu)
+
     def return_to_guest(self, cpu) -> int:
         """The restore, plus the entry loop of a shadow design (whatever the handler)."""
         if self.handler == 0:
@@ -468,14 +472,14 @@ class Ctx:
             trace.miss(self.ctx, a, k, MISS_CAUSES[cause])
             trace.walk(self.ctx, gi, self.walk_cost(gi))
             if gi < 0:
-                # 2. not in the guest TLB: deliver the miss to the guest
+                # 2. not in the guest TLB: deliver the miss to the guest (the MSR
+                # change and the entry follow in Python: see the Cython loop)
                 c += self.charge_step(cpu, "deliver", cost["deliver_interrupt"], "exit_entry")
-                c += self.return_to_guest(cpu)
                 used += c
                 trace.end(self.ctx, "guest_miss", c)
-                self.record_exit(EXIT["ITLBREAL" if inst else "DTLBREAL"], c)
-                self.miss_outcome("guest_miss", True)
-                self.stop_ea, self.stop_kind = a, k
+                self.miss_outcome("guest_miss", False)
+                self.pending = c
+                self.stop_ea, self.stop_gpa, self.stop_gi, self.stop_kind = a, 0, -1, k
                 stop = STOP["guest_miss"]
                 break
             # 3.1 the guest physical address
