@@ -906,12 +906,12 @@ COSTS: tuple[Cost, ...] = (
         _estimate(),
     ),
     Cost(
-        "e500_sid_flush", 1300, "cycles", "strategy",
-        "e500 shadow IDs: when the 255 IDs run out, reset the per-CPU and per-vCPU ID "
-        "tables (the flash invalidate is e500_flush)",
-        "estimate: 256 pcpu_id_table entries plus 2 x 256 x 2 = 1,024 vcpu_id_table entries "
-        f"({_R} §4.2, e500_tlb.c @0164c0f0) cleared at about one store per cycle, plus loop "
-        "overhead",
+        "e500_sid_flush", 280, "cycles", "strategy",
+        "e500 shadow IDs: when the 255 IDs run out, reset the per-CPU ID table "
+        "(local_sid_destroy_all; the flash invalidate is e500_flush)",
+        "estimate: the memset of pcpu_id_table's 256 entries at about one store per cycle, "
+        "plus loop overhead; the vCPUs' tables are left as they are, their stale IDs caught "
+        f"by local_sid_lookup's cross-check ({_R} §4.2, e500_tlb.c @0164c0f0)",
         _counted(f"the table sizes are known ({_R} §4.2); the stores per cycle are not"),
     ),
     Cost(
