@@ -1513,7 +1513,8 @@ cdef class Ctx:
         (``kvmppc_e500_tlb1_map``, ``to_htlb1_esel``); a guest TLB0 entry takes
         the set of its EA and, with ESEL (``e500_map[2]``: @0164c0f0's
         ``MAS0_ESEL(esel & (ways - 1))``), the way software names, else the
-        hardware next victim (@46f43c6e leaves MAS0 as the last miss set it).
+        hardware next victim (@46f43c6e leaves MAS0 as the last miss set it,
+        its NV the counter's next value).
         """
         cdef int v
         if gi >= 256:
@@ -1521,6 +1522,10 @@ cdef class Ctx:
             self.e500_map[0] = 0 if v + 1 >= self.e500_map[1] else v + 1
             return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
         if self.e500_map[2]:
+            # the tlbwe's MAS0 is TLBSEL(0) | ESEL, NV 0: TLB0[NV] is loaded
+            # with MAS0[NV] (e500 Core RM p.12-14), so the hardware's round
+            # robin starts again at way 0
+            cpu.tlb.ptr[0] = 0
             return (<int> ((page >> 12) % <uint64_t> cpu.tlb.sets) * cpu.tlb.ways
                     + (gi & (cpu.tlb.ways - 1)))
         return cpu.tlb.victim(page)

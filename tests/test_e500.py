@@ -165,6 +165,22 @@ def test_shadow_ids_write_the_way_esel_names(backend, version, ways):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_an_esel_write_starts_the_hardware_round_robin_again(backend):
+    # 0164c0f0 writes MAS0 = TLBSEL(0) | ESEL: NV 0, and a tlbwe to TLB0 loads
+    # TLB0[NV] from MAS0[NV] (e500 Core RM p.12-14): the host's next fill goes
+    # to way 0.  46f43c6e's write keeps the miss's MAS0: the counter goes on.
+    ea = 0x2000_3000
+    for strategy, after in (("e500-shadow-ids", 0), ("e500-flush-on-put", 3)):
+        m, vcpu, cpu = loaded_vcpu(backend, strategy)
+        tlb = cpu.virt.tlb
+        tlb.ptr_arr[0] = 2
+        gi = guest_tlb0_index(ea, 1)
+        vcpu.gtlb.write(gi, ea, 12, vcpu.ctx.guest_pid, 0, 0x40_0000, 0, -1)
+        vcpu.ctx.map_shadow(cpu.virt, ea, gi, 0x123)
+        assert tlb.ptr_arr[0] == after, strategy
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_shadow_id_exhaustion_flushes_host_entries(backend):
     m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids")
     strategy, virt = m.strategy, cpu.virt

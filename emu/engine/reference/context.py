@@ -354,6 +354,7 @@ class Ctx:
             m[0] = 0 if v + 1 >= m[1] else v + 1
             return cpu.tlb.entries + cpu.tlb1.entries - 1 - v
         if m[2]:
+            cpu.tlb.ptr_arr[0] = 0                # MAS0[NV] = 0 loads TLB0[NV]
             return ((page >> 12) % cpu.tlb.sets) * cpu.tlb.ways + (gi & (cpu.tlb.ways - 1))
         return cpu.tlb.choose_victim(page)
 
