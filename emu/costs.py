@@ -241,7 +241,7 @@ EXIT_PATH_CPI = 1.355
 EXIT_PATH_CPI_RANGE = (0.8, 1.355)
 _FIT = ("s fitted jointly with gfn_to_pfn to the guest boot-time gains of 83aae4a8 (15 %) "
         "and 49dd2c49 (30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, "
-        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 15.0 %, e2 = 29.5 %; "
+        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 15.8 %, e2 = 28.8 %; "
         "docs/calibration.md)")
 
 
@@ -532,7 +532,8 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "mmap_sem_write", 40, "cycles", "kvm",
         "down_write/up_write of current->mm->mmap_sem around the privilege-switch flush "
-        "(2.6.26, 83aae4a8, 49dd2c49; 0bd595fc dropped it)",
+        "and around kvmppc_mmu_invalidate's loop at a guest tlbwe (2.6.26, 83aae4a8, "
+        "49dd2c49; 0bd595fc dropped it)",
         "estimate: two uncontended rw-semaphore calls with their atomic lwarx/stwcx. "
         "updates, about 20 instructions each at CPI 1",
         _estimate(),
@@ -688,7 +689,7 @@ COSTS: tuple[Cost, ...] = (
         "fitted: jointly with s, the effective CPI of KVM's exit path (EXIT_PATH_CPI = "
         f"{EXIT_PATH_CPI}), to the guest boot-time gains of 83aae4a8 (15 %) and 49dd2c49 "
         "(30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, k = 1, "
-        "400,000 accesses; residuals at s = 1.355: e1 = 15.0 %, e2 = 29.5 %; "
+        "400,000 accesses; residuals at s = 1.355: e1 = 15.8 %, e2 = 28.8 %; "
         "docs/calibration.md): the guest-tid era's refills after every privilege switch "
         "each pay one, so e2 rests on it; 4 x the first estimate, which was about 500 "
         "instructions along gfn_to_hva, "

@@ -288,6 +288,32 @@ def test_the_narrator_replaces_no_method():
     assert machine.vcpus[0].ctx.tracer is machine.vcpus[0].observer
 
 
+def test_a_c_path_fill_into_slot_hwater_is_told():
+    """A shadow design's C path that maps into slot hwater writes no hardware
+    entry (no entry loop writes that slot): told, where it once crashed."""
+    text = explain(overrides=["kvm.strategy=shadow", "kvm.pfn_source=gup"], resume=3,
+                   accesses=200).text
+    assert "C path: gfn_to_pfn; shadow slot 62 (hwater): the entry loop never writes it" in text
+
+
+def test_the_e500_is_told_as_it_is():
+    """The e500's geometry per version, and its guest's one tlbwe at the way KVM
+    named in MAS0[ESEL], 14 trapping instructions (docs/kvm440.md §4.3)."""
+    head = explain(overrides=["machine.core=e500", "machine.e500_version=v1",
+                              "kvm.strategy=e500-shadow-ids"], accesses=5).text.splitlines()[0]
+    assert "e500 core (e500v1 TLB0 256 x 2-way + TLB1 16)" in head
+    text = explain(overrides=["machine.core=e500", "kvm.strategy=e500-shadow-ids",
+                              "kvm.pfn_source=guest-tlb-refs"], resume=1, accesses=200).text
+    lines = text.splitlines()
+    i = next(n for n, line in enumerate(lines) if "page-table walk; writes guest TLB entry" in line)
+    gi = int(lines[i].split("guest TLB entry ")[1].split()[0])
+    assert "(the way KVM named in MAS0[ESEL]) with 1 tlbwe" in lines[i]
+    assert lines[i + 1].strip().startswith(f"gtlb[{gi}] = EA 0x2") and "4 KB" in lines[i + 1]
+    told = next(line for line in lines[i:] if "trapping instructions)" in line)
+    assert "its 14 trapping instructions" in told
+    assert f"entry {gi} matches" in next(line for line in lines[i:] if "guest TLB walk" in line)
+
+
 if __name__ == "__main__" and "--regenerate" in sys.argv:
     for name in CASES:
         (DATA / f"explain_{name}.txt").write_text(narrate(name))

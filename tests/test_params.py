@@ -668,6 +668,27 @@ def test_a_core_whose_tlbwe_ignores_the_index_says_so_in_the_label():
         "hypothetical: e500-flush-on-put 46f43c6e (C) on tlb_index=hardware", "46f43c6e", True)
 
 
+@pytest.mark.parametrize("machine, kvm, label", [
+    # no 44x kernel could be SMP; KVM e500 loaded on an e500v2 only (docs/kvm440.md §2.10)
+    ({"cpus": 2}, {"strategy": "direct", "pfn_source": "gup"},
+     "hypothetical: direct 7924bd41 (tid01, C) on 2 CPUs"),
+    ({"core": "e500", "e500_version": "v1"},
+     {"strategy": "e500-shadow-ids", "pfn_source": "guest-tlb-refs"},
+     "hypothetical: e500-shadow-ids 0164c0f0 (C) on e500v1"),
+])
+def test_a_host_no_kvm_of_the_era_ran_on_is_hypothetical(machine, kvm, label):
+    s = scenario_from_dict({"machine": machine, "kvm": kvm})
+    d = design(s.machine, s.kvm)
+    assert (d.row_label, d.hypothetical) == (label, True)
+    # kvm.hypothetical allows an era, not a host: there it does nothing, and is refused
+    from emu.params.scenario import UnusedKey
+    with pytest.raises(UnusedKey, match="kvm.hypothetical"):
+        scenario_from_dict({"machine": machine, "kvm": dict(kvm, hypothetical=True)})
+    # a machine that existed: a 440 with one CPU, an e500v2
+    s = scenario_from_dict({"machine": dict(machine, cpus=1, e500_version="v2"), "kvm": kvm})
+    assert not design(s.machine, s.kvm).hypothetical
+
+
 @pytest.mark.parametrize("strategy, scheme", [
     ("shadow", "guest-tid"), ("shadow-modified", "guest-tid"), ("shadow-modified", "swap-pid"),
     ("shadow-modified", "tid01"), ("direct", "tid01"), ("direct-save-on-switch", "tid01"),

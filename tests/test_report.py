@@ -31,6 +31,7 @@ from matplotlib.figure import Figure
 from clirun import assert_usage_error, run_cli
 from emu.cli.report import add_report_parser, cmd_report
 from emu.params import default_scenario
+from emu.report.schema import LABEL_MAX
 from emu.costs import COSTS_BY_NAME
 from emu.errors import EmuError
 from emu.report import plots
@@ -700,6 +701,15 @@ def test_sweep_report_from_a_csv_table_and_with_runs_missing(sweep_dir, tmp_path
     assert "No run of this sweep is done yet" in text
 
 
+def test_a_design_label_is_shown_whole():
+    """The longest labels emu gives its designs (a hypothetical machine, its
+    era, handler, pfn source and host) are not cut in a report."""
+    from emu.report.schema import short_labels
+    label = ("hypothetical: direct-save-on-switch 67577927 (tid01, asm) + pfn-cache "
+             "on tlb_index=hardware")
+    assert short_labels([label]) == [label]
+
+
 def test_a_label_of_100000_characters_is_shortened_quickly(results, tmp_path):
     d = tmp_path / "cmp"
     write_comparison(str(d), "kvm.strategy", results)
@@ -710,7 +720,7 @@ def test_a_label_of_100000_characters_is_shortened_quickly(results, tmp_path):
     text = open(write_report(d), encoding="utf-8").read()
     assert time.perf_counter() - t0 < 30          # it took a minute, and all memory
     labels = [label for label, _ in load_results(d)["runs"]]
-    assert labels[1] == "direct" and len(labels[0]) <= 48 and "…" in labels[0]
+    assert labels[1] == "direct" and len(labels[0]) <= LABEL_MAX and "…" in labels[0]
     assert "x" * 100 not in text
 
 

@@ -487,18 +487,18 @@ def design(machine: Machine, kvm: KVM) -> strategies.Design:
     """
     args = (kvm.strategy, machine.core, kvm.tid_scheme, kvm.handler, kvm.pfn_source)
     d = strategies.resolve(*args, kvm.hypothetical)
-    host = host_no_kernel_ran(machine)
-    if host:
-        text = d.label.removeprefix("hypothetical: ") + " on " + host
-        return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
     if kvm.hypothetical:
         try:
             plain = strategies.resolve(*args)
         except ConfigError:             # an era the design never ran with: it needs the key
-            return d
-        if not plain.hypothetical:
+            plain = None
+        if plain is not None and not plain.hypothetical:
             raise UnusedKey("kvm.hypothetical", _NOT_HYPOTHETICAL,
                             f"{plain.row_label} runs as set without it: leave it false")
+    host = host_no_kernel_ran(machine)
+    if host:
+        text = d.label.removeprefix("hypothetical: ") + " on " + host
+        return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
     return d
 
 

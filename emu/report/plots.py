@@ -191,12 +191,25 @@ def _rc():
     return matplotlib.rc_context(_RC)
 
 
+#: Plot labels longer than this are folded onto lines of at most this many characters.
+PLOT_LABEL_WIDTH = 44
+
+
 def _check_runs(runs) -> list:
     runs = [(str(label), getattr(s, "summary", s)) for label, s in runs]
-    runs = [(labelled(label, s), s) for label, s in runs]   # every plot marks a hypothetical run
+    # every plot marks a hypothetical run; a long label is folded, not cut
+    runs = [(_fold(labelled(label, s)), s) for label, s in runs]
     if not runs:
         raise EmuError("nothing to plot: no runs")
     return runs
+
+
+def _fold(label: str) -> str:
+    """``label`` on lines of at most PLOT_LABEL_WIDTH characters, broken at spaces."""
+    import textwrap
+    if len(label) <= PLOT_LABEL_WIDTH:
+        return label
+    return "\n".join(textwrap.wrap(label, PLOT_LABEL_WIDTH, break_on_hyphens=False))
 
 
 def _design_axis(ax, labels, horizontal=True):

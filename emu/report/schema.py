@@ -33,7 +33,7 @@ from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_ST
 from emu.errors import EmuError
 
 #: The longest label a report shows (longer ones are shortened in the middle).
-LABEL_MAX = 48
+LABEL_MAX = 96
 #: The most entries a plot's legend lists.
 LEGEND_MAX = 24
 #: Numbers beyond this size are refused: no counter of a run comes near, and

@@ -55,9 +55,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emu.codes import MISS_CAUSES
+from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError
+from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
 from emu.params import design
 from emu.qemu.devices import DEVICE_GPAS
 from emu.teach.locate import ReplayProgress, build_machine, locate, pick_vcpu
@@ -189,7 +190,8 @@ class Narrator(Tracer):
         self.names = {c["id"]: (c["name"], c["kind"]) for c in machine.contexts()}
         self.cpu = machine.cpus[vcpu.cpu]
         # the 440 misses in its UTLB; the e500 in TLB0 and TLB1 both
-        self.miss_name = "UTLB miss" if machine.scenario.machine.core == "440" else "TLB miss"
+        self.e500 = machine.scenario.machine.core == "e500"
+        self.miss_name = "TLB miss" if self.e500 else "UTLB miss"
         self.others = [t for t in machine.vcpus + machine.qemu + machine.host_tasks
                        if t is not vcpu and t.cpu == vcpu.cpu]
         self.away: dict[int, AwayCounter] = {}  # other ctx id -> what it did while we were away
@@ -319,11 +321,16 @@ class Narrator(Tracer):
     def on_guest_tlb_miss(self, call, cpu, proc):
         v = self.v
         gi, pf, t0 = v.gcpu.tlb_rr, v.guest.page_faults, cpu.total()
+        fault_ea, _ = v.fault()
+        traps0 = self.traps_taken()
         # the access waits for its retry; the guest kernel's own accesses in the
         # handler are accesses of their own
         pending, self.cur = self.cur, None
         result = call(cpu, proc)
         self.cur = pending
+        traps = self.traps_taken() - traps0
+        if self.e500:                   # the way KVM handed the guest in MAS0[ESEL]
+            gi = guest_tlb0_index(fault_ea, v.tlb0_victim())
         if v.guest.page_faults != pf:
             self.flush_writes(6, "KVM maps a kernel page: tlbwe")
             self.say("guest handler: no PTE, a guest page fault: do_page_fault takes a new frame "
@@ -332,9 +339,13 @@ class Narrator(Tracer):
                      "trapping instructions)", 6)
             return result
         _v, ea, shift, tid, _ts, gpa, _a, _o = v.gtlb.read(gi)
-        words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
+        if self.e500:
+            words, how = "1 tlbwe, trapping to KVM", "the way KVM named in MAS0[ESEL]"
+        else:
+            words = "1 batched tlbwe" if v.kernel.batch_tlbwe else "3 tlbwe, each trapping to KVM"
+            how = "round robin"
         self.say(f"guest handler: page-table walk; writes guest TLB entry {gi} "
-                 f"(round robin) with {words}:", 6)
+                 f"({how}) with {words}:", 6)
         self.say(f"gtlb[{gi}] = EA {_hex(ea)}, TID {tid}, {_size(shift)} -> GPA {_hex(gpa)}", 9)
         for i, old in self.writes:
             self.say(f"KVM maps it (kvmppc_mmu_map): tlbwe hw[{i}] — {self.evicted(old)}", 9)
@@ -343,8 +354,14 @@ class Narrator(Tracer):
                      "and maps the entry again)", 9)
         self.writes = []
         self.say(f"{cpu.total() - t0:,} cycles (the delivery's entry, the guest handler and its "
-                 "16 trapping instructions)", 9)
+                 f"{traps} trapping instructions)", 9)
         return result
+
+    def traps_taken(self) -> int:
+        """The vCPU's exits for emulated instructions so far (EMULINST, EMUL_*)."""
+        e = self.v.ctx.arrays["exits"]
+        return sum(int(e[4 * i]) for i, c in enumerate(EXIT_CATEGORIES)
+                   if c == "EMULINST" or c.startswith("EMUL_"))
 
     def on_c_path(self, call, cpu):
         kvm = self.m.kvms[self.v.vm_index]
@@ -356,6 +373,12 @@ class Narrator(Tracer):
             what.append("gfn_to_pfn" + fault)
         else:
             what.append(f"{SOURCE_NAMES.get(kvm.pfn_source, kvm.pfn_source)} lookup")
+        if not self.writes:
+            # the shadow went to slot hwater, which no entry loop writes to hardware
+            self.say(f"C path: {', '.join(what)}; shadow slot {self.m.hwater} (hwater): the "
+                     "entry loop never writes it to hardware, the access misses again — "
+                     f"{cpu.total() - t0:,} cycles in C", 6)
+            return result
         *earlier, (i, old) = self.writes
         self.writes = earlier
         self.flush_writes(6)
@@ -582,8 +605,11 @@ def _setting_lines(machine) -> list:
     if pfn == "pfn-cache":
         pfn += f" ({k.pfn_cache_entries} entries, {k.pfn_cache_policy})"
     name = f"scenario '{sc.name}'" if sc.name else "scenario"
-    tlb = (f"64-entry UTLB, round robin over 0..{m.hwater}" if m.core == "440"
-           else "e500 TLB0 512 x 4-way + TLB1 16")
+    if m.core == "440":
+        tlb = f"64-entry UTLB, round robin over 0..{m.hwater}"
+    else:
+        entries, ways = E500_VERSIONS[m.e500_version]
+        tlb = f"e500{m.e500_version} TLB0 {entries} x {ways}-way + TLB1 16"
     cpus = _plural(m.cpus, "CPU")
     return [f"emu explain: {name}, seed {sc.seed}; {m.core} core ({tlb}), {cpus}; "
             f"strategy {k.strategy}, {k.handler} handler, pfn source {pfn}, "

@@ -86,6 +86,10 @@ class Shadow(Strategy):
             return super().release_guest_entry(cpu, vcpu, gi, reason)
         gtid = int(vcpu.gtlb.tid_arr[gi])
         pid = gtid if self.tid_scheme == "guest-tid" else int(gtid == 0)
+        if self.tid_scheme in ("guest-tid", "swap-pid"):
+            # until 0bd595fc the loop ran with current->mm->mmap_sem held for
+            # writing (down_write ... up_write, as the privilege switch's)
+            cpu.charge("c_path", self.costs["mmap_sem_write"])
         return invalidate_range(cpu, vcpu, gi, pid, self.hwater, reason)
 
     def release_process_shadows(self, cpu, vcpu) -> int:

@@ -19,9 +19,9 @@ rates (one with ``--quick``):
   on put, shadow IDs (at the hardware's way) and direct remain.
 
 Every design runs with the C miss handler and the pfn source its kernel
-shipped (get_user_pages; for shadow IDs a reference per guest TLB0 entry, as
-the code read at 0164c0f0 keeps it); the row ``direct + asm`` is the seed's proposal, the assembly fast path
-with the pfn cache.  Equal work:
+shipped (get_user_pages on the 440; on the e500, 46f43c6e's and 0164c0f0's
+reference per guest TLB0 entry); the row ``direct + asm`` is the seed's
+proposal, the assembly fast path with the pfn cache.  Equal work:
 each run stops after the same number of guest accesses.  The guest: 4
 processes of 10 data + 2 code pages, a 200 µs guest time slice, a system call
 every 2,000 accesses; a host task of 64 pages wakes every ``host_period_us``
@@ -71,8 +71,8 @@ def plan(quick: bool) -> dict:
 
 def make(design: str, machine: dict, host_period_us: int, accesses: int) -> dict:
     strategy, _, handler = design.partition(" + ")
-    # each design with the pfn source its kernel had (get_user_pages, or a
-    # reference per guest TLB0 entry); the proposal with the pfn cache
+    # each design with the pfn source its kernel had (get_user_pages on the 440,
+    # a reference per guest TLB0 entry on the e500); the proposal with the pfn cache
     pfn = "pfn-cache" if handler else (strategies.get(strategy).historical_pfn_source or "gup")
     return scenario(
         name=f"{NAME}: {design} on {machine}",
