@@ -373,6 +373,11 @@ def test_emu_study_lists_the_studies_and_runs_one(tmp_path, capsys, monkeypatch)
     assert emu_main(["study", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no study called 'nope'" in err
+    # --list lists them, as emu study alone does; with a NAME it is refused
+    assert emu_main(["study", "--list", "--wide"]) == 0
+    assert capsys.readouterr().out.splitlines() == lines
+    assert emu_main(["study", "--list", "mmio_heavy"]) == 2
+    assert "--list lists the studies; it takes no NAME" in capsys.readouterr().err
 
 
 def test_a_study_fits_its_tables_to_the_terminal_and_wide_prints_them_whole(capsys,

@@ -18,6 +18,8 @@ def add_study_parser(sub) -> None:
                                    "run that study and print its tables (emu report DIR makes "
                                    "a page of what --out DIR holds).")
     p.add_argument("name", nargs="?", metavar="NAME", help="the study to run")
+    p.add_argument("--list", action="store_true",
+                   help="list the studies (as emu study alone does)")
     _add_run_options(p)
 
 
@@ -50,6 +52,9 @@ def quick_from_env() -> bool:
 def cmd_study(args) -> int:
     """Run ``emu study``: list the studies, or run the one named."""
     width = terminal_width(args)
+    if getattr(args, "list", False) and args.name is not None:
+        raise EmuError(f"--list lists the studies; it takes no NAME (emu study {args.name} "
+                       f"runs that one)")
     if args.name is None:
         given = [option for option, on in (("--out", args.out is not None),
                                            ("--force", args.force),
