@@ -175,7 +175,16 @@ def test_guest_tlb_refs(backend):
     assert (vm.gfn_to_pfn_calls, vm.host_faults) == (3, 2)
     assert cpu.cycles == {"c_path": c["c_pfn_lookup"],
                           "gfn_to_pfn": 3 * c["gfn_to_pfn"] + 2 * c["host_page_fault"]}
-    assert vm.memory_bytes() == {}
+    # entry 3 holds its page: pinned while the entry lives (tlb_refs, 0164c0f0)
+    assert vm.memory_bytes() == {"pinned_pages": 4096}
+    # the guest rewrites entry 3: its reference is put (kvmppc_e500_priv_release)
+    from emu.kvm.shadow import drop_guest_ref
+    vcpu.costs = c
+    drop_guest_ref(cpu, vcpu, 3)
+    drop_guest_ref(cpu, vcpu, 3)                  # none left: nothing more to put
+    assert vcpu.ctx.arrays["gref"][3] == -1 and cpu.cycles["c_path"] == (
+        c["c_pfn_lookup"] + c["put_page"])
+    assert vm.memory_bytes() == {"pinned_pages": 0}
 
 
 def test_fault_in_counts_a_host_fault_once():

@@ -84,8 +84,17 @@ def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
     arrays = vcpu.ctx.arrays
     released = _release_slots(cpu, vcpu, np.flatnonzero(arrays["hwref_gi"] == gi), reason)
     if gi >= 0:
-        arrays["gref"][gi] = -1
+        drop_guest_ref(cpu, vcpu, gi)
     return released
+
+
+def drop_guest_ref(cpu, vcpu, gi: int) -> None:
+    """Guest entry ``gi`` goes: the page reference it held (the ``guest-tlb-refs``
+    pfn source) is put (kvmppc_e500_priv_release, put_page)."""
+    gref = vcpu.ctx.arrays["gref"]
+    if gref[gi] >= 0:
+        cpu.charge("c_path", vcpu.costs["put_page"])
+        gref[gi] = -1
 
 
 def _release_slots(cpu, vcpu, slots, reason: int) -> int:
@@ -120,7 +129,7 @@ def invalidate_range(cpu, vcpu, gi: int, pid: int, hwater: int, reason: int) -> 
     tid = shadow.tid_arr[:n]
     hit = (shadow.valid_arr[:n] != 0) & (s_start <= end) & (s_start + (1 << s_shift) - 1 >= start) \
         & ((tid == 0) | (tid == pid))
-    vcpu.ctx.arrays["gref"][gi] = -1
+    drop_guest_ref(cpu, vcpu, gi)
     return _release_slots(cpu, vcpu, np.flatnonzero(hit), reason)
 
 
