@@ -281,6 +281,7 @@ cdef class Ctx:
                               int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
     cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil
+    cdef bint slot_holds_page(self, int gi) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil
     cdef void clear_modified_c(self) noexcept nogil
     cdef int64_t return_to_guest(self, VirtCPU cpu) noexcept nogil

@@ -1492,7 +1492,7 @@ cdef class Ctx:
         else:
             i = cpu.tlb.victim(page)
             cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
-        if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE_GUP:
+        if self.hwref_gi[i] >= 0 and self.slot_holds_page(self.hwref_gi[i]):
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES_C_PATH] += self.costs.put_page
         if not self.mod[i]:
@@ -1529,6 +1529,14 @@ cdef class Ctx:
             return (<int> ((page >> 12) % <uint64_t> cpu.tlb.sets) * cpu.tlb.ways
                     + (gi & (cpu.tlb.ways - 1)))
         return cpu.tlb.victim(page)
+
+    cdef bint slot_holds_page(self, int gi) noexcept nogil:
+        """Whether a shadow slot of guest entry ``gi`` holds a page reference of its
+        own: every slot under gup; under guest-tlb-refs, one of an entry larger
+        than 4 KB (a TLB1 shadow keeps its own ref; a 4 KB entry's is the entry's)."""
+        if self.pfn_source == PFN_SOURCE_GUP:
+            return True
+        return self.pfn_source == PFN_SOURCE_GUEST_TLB_REFS and self.gtlb.e[gi].shift != 12
 
     cdef inline int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""

@@ -181,6 +181,23 @@ def test_an_esel_write_starts_the_hardware_round_robin_again(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_a_tlb1_shadow_puts_its_own_page_when_its_pool_slot_is_taken(backend):
+    # kvmppc_e500_tlb1_map takes a page for each TLB1 fill and drops the one the
+    # pool slot held; a guest TLB0 entry's page is the entry's, not the slot's
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-flush-on-put", "kvm.pfn_source=guest-tlb-refs")
+    pool = cpu.virt.tlb1.entries - HOST_CAMS
+    gi = GUEST_TLB0_ENTRIES                      # the guest's first TLB1 entry, 256 MB
+    vcpu.gtlb.write(gi, 0xC000_0000, 28, 0, 0, 0, 0, -1)
+    c_path = lambda: int(cpu.cycles[CYCLES["c_path"]])    # noqa: E731
+    before = c_path()
+    for k in range(pool):                        # every slot of the pool, once
+        vcpu.ctx.map_shadow(cpu.virt, 0xC000_0000 + k * 0x1000, gi, 0x100 + k)
+    assert c_path() == before
+    vcpu.ctx.map_shadow(cpu.virt, 0xC000_0000 + pool * 0x1000, gi, 0x200)
+    assert c_path() - before == m.costs["put_page"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_shadow_id_exhaustion_flushes_host_entries(backend):
     m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids")
     strategy, virt = m.strategy, cpu.virt

@@ -56,8 +56,9 @@ class PfnSource:
         :meth:`emu.kvm.vm.KvmVM.gfn_to_pfn`."""
         raise NotImplementedError
 
-    def put_shadow_ref(self, cpu) -> None:
-        """A shadow slot that mapped a page of this VM is released."""
+    def put_shadow_ref(self, cpu, vcpu, gi: int) -> None:
+        """A shadow slot that mapped a page of this VM (for guest entry ``gi``)
+        is released."""
 
     def memory_bytes(self) -> dict:
         """Bytes of the VM's pfn bookkeeping, and of the guest pages it pins."""
@@ -74,7 +75,7 @@ class Gup(PfnSource):
     def lookup(self, cpu, vcpu, gfn: int, gi: int, profile: bool = True) -> int:
         return self.vm.gfn_to_pfn(cpu, vcpu, gfn, profile)
 
-    def put_shadow_ref(self, cpu) -> None:
+    def put_shadow_ref(self, cpu, vcpu, gi: int) -> None:
         cpu.charge("c_path", self.costs["put_page"])
 
     def memory_bytes(self) -> dict:
@@ -183,6 +184,12 @@ class GuestTlbRefs(PfnSource):
         if small:
             gref[gi] = pfn
         return pfn
+
+    def put_shadow_ref(self, cpu, vcpu, gi: int) -> None:
+        # a shadow of an entry larger than 4 KB (a TLB1 page) held its own
+        # reference (kvmppc_e500_tlb1_map); a 4 KB entry's is the entry's
+        if gi >= 0 and int(vcpu.gtlb.shift_arr[gi]) != 12:
+            cpu.charge("c_path", self.costs["put_page"])
 
     def memory_bytes(self) -> dict:
         # the page each 4 KB guest TLB entry holds a reference to

@@ -59,8 +59,8 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
         vcpu.shadow.invalidate(i)
     if hwref[i] < 0:
         return False
-    hwref[i] = -1
-    vcpu.kvm.pfn.put_shadow_ref(cpu)
+    gi, hwref[i] = int(hwref[i]), -1
+    vcpu.kvm.pfn.put_shadow_ref(cpu, vcpu, gi)
     if vcpu.shadow is not None and i >= ctx.loop_len:
         return True
     virt = cpu.virt

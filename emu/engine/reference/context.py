@@ -335,7 +335,7 @@ class Ctx:
             i = cpu.tlb.choose_victim(page)    # the host's round robin / e500 NV
             self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
             cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
-        if self.hwref_gi[i] >= 0 and self.pfn_source == PFN_SOURCE["gup"]:
+        if self.hwref_gi[i] >= 0 and self.slot_holds_page(int(self.hwref_gi[i])):
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES["c_path"]] += self.costs["put_page"]
         if not self.mod[i]:
@@ -357,6 +357,13 @@ class Ctx:
             cpu.tlb.ptr_arr[0] = 0                # MAS0[NV] = 0 loads TLB0[NV]
             return ((page >> 12) % cpu.tlb.sets) * cpu.tlb.ways + (gi & (cpu.tlb.ways - 1))
         return cpu.tlb.choose_victim(page)
+
+    def slot_holds_page(self, gi: int) -> bool:
+        """See the Cython docstring."""
+        if self.pfn_source == PFN_SOURCE["gup"]:
+            return True
+        return (self.pfn_source == PFN_SOURCE["guest-tlb-refs"]
+                and int(self.gtlb.shift_arr[gi]) != 12)
 
     def pfn_known(self, gi: int, gfn: int) -> int:
         """The pfn of ``gfn`` if the pfn source knows it without calling C, else -1."""
