@@ -241,7 +241,7 @@ EXIT_PATH_CPI = 1.355
 EXIT_PATH_CPI_RANGE = (0.8, 1.355)
 _FIT = ("s fitted jointly with gfn_to_pfn to the guest boot-time gains of 83aae4a8 (15 %) "
         "and 49dd2c49 (30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, "
-        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 15.8 %, e2 = 28.8 %; "
+        "k = 1, 400,000 accesses; residuals at s = 1.355: e1 = 16.1 %, e2 = 28.6 %; "
         "docs/calibration.md)")
 
 
@@ -689,7 +689,7 @@ COSTS: tuple[Cost, ...] = (
         "fitted: jointly with s, the effective CPI of KVM's exit path (EXIT_PATH_CPI = "
         f"{EXIT_PATH_CPI}), to the guest boot-time gains of 83aae4a8 (15 %) and 49dd2c49 "
         "(30 %) on scenarios/boot_like.toml (tools/calibrate.py --fit, seed 1, k = 1, "
-        "400,000 accesses; residuals at s = 1.355: e1 = 15.8 %, e2 = 28.8 %; "
+        "400,000 accesses; residuals at s = 1.355: e1 = 16.1 %, e2 = 28.6 %; "
         "docs/calibration.md): the guest-tid era's refills after every privilege switch "
         "each pay one, so e2 rests on it; 4 x the first estimate, which was about 500 "
         "instructions along gfn_to_hva, "
@@ -949,7 +949,7 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "guest_context_switch", 1500, "cycles", "guest",
         "guest context switch (schedule, switch_mm, __switch_to), native work only; its "
-        "wrteei, mtspr PID, mfmsr and mtspr SPRG3 trap and are charged as exits",
+        "wrteei, mtspr PID, mfmsr, wrtee and mtspr SPRG3 trap and are charged as exits",
         "estimate: as context_switch, about 1,200 instructions at CPI 1 plus about 300 "
         f"cycles of L1 misses; the guest's set_context is mtspr PID + isync ({_R} §1.5)",
         _estimate(),

@@ -16,9 +16,10 @@ label it is found under.  Sources (the 2008 guest, the kernel KVM-440 ran):
 * ``arch/powerpc/kernel/entry_32.S`` @026477c1 — ``transfer_to_handler``,
   ``ret_from_syscall``, ``syscall_exit_cont``, ``ret_from_except``,
   ``restore``, ``exc_exit_restart``, ``do_resched``, ``recheck``, ``_switch``;
-* ``arch/powerpc/platforms/44x/idle.c`` (``ppc44x_idle``) and
+* ``arch/powerpc/platforms/44x/idle.c`` (``ppc44x_idle``),
   ``kernel/sched.c`` (the run-queue lock around a switch; general 2.6.2x
-  knowledge);
+  knowledge) and ``arch/powerpc/kernel/process.c`` (``__switch_to``'s
+  ``local_irq_save`` / ``local_irq_restore`` around ``_switch``);
 * ``arch/powerpc/sysdev/uic.c`` of 2008 (``uic_get_irq``,
   ``uic_mask_ack_irq``, ``uic_unmask_irq``) and the generic ``do_IRQ``,
   ``handle_level_irq`` and ``handle_IRQ_event`` (kernel/irq; general 2.6.2x
@@ -270,11 +271,16 @@ RESCHED_ENTER = TrapSeq("do_resched", [("mtmsr", "do_resched")])   # ori r10,MSR
 RESCHED_LEAVE = TrapSeq("recheck", [("mtmsr", "recheck")])         # MTMSRD: EE off again
 
 #: schedule() -> context_switch(): the run-queue lock, switch_mm's set_context
-#: (the port's mtspr PID), _switch (traps44x F).
+#: (the port's mtspr PID), __switch_to's local_irq_save / local_irq_restore
+#: around _switch (process.c: mfmsr and wrteei 0, then wrtee), _switch
+#: (traps44x F).
 SWITCH_LOCK = TrapSeq("schedule", [("wrteei", "schedule")])        # spin_lock_irq(&rq->lock)
 SWITCH_TAIL = TrapSeq("_switch", [
+    ("mfmsr", "__switch_to"),                   # local_irq_save(flags): flags = mfmsr()
+    ("wrteei", "__switch_to"),                  # ... and wrteei 0
     ("mfmsr", "_switch"),                       # mfmsr r11
     ("mtspr SPRG3", "_switch"),                 # "Update current THREAD phys addr"
+    ("wrtee", "__switch_to"),                   # local_irq_restore(flags)
     ("wrteei", "finish_task_switch"),           # spin_unlock_irq(&rq->lock)
 ])
 
