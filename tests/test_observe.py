@@ -12,7 +12,7 @@ from emu.params import default_scenario
 from emu.run import resolve
 from emu.stats import collect
 
-BUSY = ["duration_ms=8", "vm.0.process.0.count=2", "costs.access=20",
+BUSY = ["duration_ms=12", "vm.0.process.0.count=2", "costs.access=20",
         "vm.0.process.0.workload.syscall_every=300", "vm.0.process.0.workload.mmio_every=300",
         "vm.0.process.0.workload.sleep_every=300", "vm.0.process.0.workload.sleep_us=600",
         "costs.guest_timeslice_us=100", "costs.guest_timer_period_us=100",
