@@ -159,7 +159,7 @@ def test_a_guest_tick_rides_the_host_tick(backend):
         vcpu.dec_expiry = cpu.total()             # the guest decrementer's timer is due
         vcpu.host_interrupt(cpu, "DEC", m.costs["host_timer_handler"])
         assert vcpu.open_exit[0] == "DEC"        # open until the entry
-        vcpu.finish_open_exit(cpu, reloaded=False)
+        vcpu.finish_open_exit(cpu)
         vcpu.take_dec(cpu)
         kernel.timer_tick(cpu, cpu.total())
     assert delta(before, exit_counts(vcpu)) == {

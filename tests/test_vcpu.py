@@ -151,7 +151,7 @@ def test_the_guest_decrementer_fires_at_a_host_tick(backend):
     vcpu.dec_expiry = cpu.total()
     vcpu.host_interrupt(cpu, "DEC", 100)
     assert vcpu.dec_delivered and vcpu.ctx.guest_pr == 0 and exits(vcpu, "DEC") == 0
-    vcpu.finish_open_exit(cpu, reloaded=False)              # the entry ends the exit
+    vcpu.finish_open_exit(cpu)              # the entry ends the exit
     assert exits(vcpu, "DEC") == 1 and vcpu.open_exit is None
 
 

@@ -159,9 +159,9 @@ class VcpuThread(Thread):
         self.open_exit = (category, t0, True)
         self.reloaded = False
 
-    def finish_open_exit(self, cpu, reloaded: bool) -> bool:
+    def finish_open_exit(self, cpu) -> bool:
         """The entry that ends the open exit: vcpu_load made it if the vCPU was
-        scheduled out (``reloaded``), else its entry work runs here.  An MMIO
+        scheduled out (``self.reloaded``), else its entry work runs here.  An MMIO
         access QEMU answered is finished first.  Returns whether the access
         finished the work (sim.guest_accesses)."""
         category, t0, counted = self.open_exit
@@ -176,7 +176,7 @@ class VcpuThread(Thread):
             self.resume_mmio = None
             done = proc.advance(proc.pos + 1)
             cpu.charge("exit_entry", self.costs["c_restore"])
-        if not reloaded:
+        if not self.reloaded:
             ctx.guest_entry(cpu.virt)
         if counted:
             ctx.record_exit(EXIT[category], cpu.total() - t0)
@@ -247,7 +247,7 @@ class VcpuThread(Thread):
         ctx, kernel, work = self.ctx, self.kernel, self.work
         ctx.log_clock = now0 - start               # a logged miss's time: this + cpu.total()
         tlb = ctx.arrays["tlb"]
-        if self.open_exit is not None and self.finish_open_exit(cpu, self.reloaded):
+        if self.open_exit is not None and self.finish_open_exit(cpu):
             return False, None
         while True:
             spent = cpu.total() - start
@@ -394,8 +394,8 @@ class VcpuThread(Thread):
         """KVM delivers an interrupt (kvmppc_booke_irqprio_deliver): MSR[PR] 1 -> 0.
 
         ``SYSCALL``: the sc exit, whose delivery switches the privilege before
-        the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path's exit found the
-        miss and delivered it; the switch is charged after it.
+        the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path stopped after
+        delivering the miss; its exit ends here (:meth:`end_delivery`).
         """
         if category in ("ITLBREAL", "DTLBREAL"):
             self.end_delivery(cpu, category)

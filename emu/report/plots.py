@@ -33,6 +33,7 @@ import numpy as np
 from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.errors import EmuError
+from emu.report.columns import fold
 from emu.report.text import labelled
 from emu.stats import figures
 
@@ -205,11 +206,10 @@ def _check_runs(runs) -> list:
 
 
 def _fold(label: str) -> str:
-    """``label`` on lines of at most PLOT_LABEL_WIDTH characters, broken at spaces."""
-    import textwrap
+    """``label`` on lines of at most PLOT_LABEL_WIDTH columns, broken at spaces."""
     if len(label) <= PLOT_LABEL_WIDTH:
         return label
-    return "\n".join(textwrap.wrap(label, PLOT_LABEL_WIDTH, break_on_hyphens=False))
+    return "\n".join(fold(label, PLOT_LABEL_WIDTH))
 
 
 def _design_axis(ax, labels, horizontal=True):
