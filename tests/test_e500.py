@@ -312,7 +312,7 @@ def test_a_pid_rollover_is_one_mtspr_mmucsr0(backend, strategy):
     guest_miss(vcpu, cpu, 0x2000_1000)
     ids = (vcpu.ctx.shadow_pid, vcpu.ctx.pid1)
     before = exit_counts(vcpu)
-    vcpu.kernel.pid_rollover_flush(cpu)
+    vcpu.kernel.flush_tlb_mm(cpu)
     assert delta(before, exit_counts(vcpu)) == {"EMUL_MTSPR": 1}
     assert not vcpu.gtlb.valid_arr[:GUEST_TLB0_ENTRIES].any()    # TLB0 gone
     assert vcpu.gtlb.valid_arr[GUEST_TLB0_ENTRIES:].sum() == 3    # the kernel's CAMs stay

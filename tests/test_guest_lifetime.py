@@ -46,9 +46,17 @@ def test_process_exit_flushes_and_a_fresh_process_takes_the_slot():
     assert p.pid == 3 and guest.next_pid == 4 and p.starts == 1
     assert p.page_table == {} and p.pte_pages == {} and p.life_left == 100 and not p.exiting
     assert ("mtspr_pid", 3) in k.port.calls and k.user
-    # two _tlbia (flush_tlb_mm at exit, the old mm at exec): every index 0..hwater, twice
+    # three _tlbia (flush_tlb_mm at exit, at the end of fork's dup_mmap, the old mm
+    # at exec): every index 0..hwater, three times
     flush = [c[1] for c in k.port.calls if c[0] == "tlbwe"]
-    assert flush == 2 * list(range(GUEST_HWATER + 1))
+    assert flush == 3 * list(range(GUEST_HWATER + 1))
+    # the order: exit_group and its flush, the switch; fork and its flush; exec and its
+    seq = [c if c[0] != "tlbwe" else ("tlbwe",) for c in k.port.calls
+           if c[0] in ("deliver", "tlbwe", "mtspr_pid", "rfi")]
+    seq = [c for i, c in enumerate(seq) if c != ("tlbwe",) or seq[i - 1] != ("tlbwe",)]
+    assert seq == [("deliver", "SYSCALL"), ("tlbwe",), ("mtspr_pid", 3), ("rfi", True),
+                   ("deliver", "SYSCALL"), ("tlbwe",), ("rfi", True),      # fork
+                   ("deliver", "SYSCALL"), ("tlbwe",), ("rfi", True)]      # exec
     assert k.port.exits["SYSCALL"] == 3
     assert ("work", costs["guest_process_spawn"]) in k.port.calls
     # the freed frames are reused, the most recently freed first
@@ -59,9 +67,42 @@ def test_process_exit_flushes_and_a_fresh_process_takes_the_slot():
     syscall = entry + len(T.SYSCALL_EXIT.cats) + 1
     assert syscall == 21
     assert sum(k.port.exits.values()) == (
-        entry + 2 * syscall + 2 * (GUEST_HWATER + 1)             # 3 system calls, 2 flushes
+        entry + 2 * syscall + 3 * (GUEST_HWATER + 1)             # 3 system calls, 3 flushes
         + len(T.SWITCH_LOCK.cats) + 1 + len(T.SWITCH_TAIL.cats)
         + len((T.RET_DISABLE_EE + T.RET_RESTORE).cats) + 1)   # the switch's return
+
+
+def test_a_new_address_space_takes_the_next_context_no_live_process_holds():
+    # get_mmu_context (include/asm-ppc/mmu_context.h, 4xx): from next_mmu_context on,
+    # the first context not in use; one process lives on with PID 5 while the
+    # other's successors count up to 255 and wrap past it
+    costs = CostTable()
+    procs = [GuestProcess(i, Stream(), 64, lifetime=100) for i in range(2)]
+    guest = GuestOS(4096, procs, 1, Footprint(costs).static_gfns, latency=us(600))
+    long_lived, short = procs
+    long_lived.pid = 5
+    seen = []
+    for _ in range(256):
+        guest.replace(short)
+        seen.append(short.pid)
+    assert seen[:3] == [3, 4, 6]                      # 5 is held: skipped
+    assert 5 not in seen and seen[251:254] == [255, 1, 2]
+    assert seen[254:] == [3, 4]
+    assert len(set(seen[:254])) == 254                # every other context, once each round
+
+
+def test_with_every_context_held_a_switch_flushes_as_a_steal_does():
+    # 256 live processes, 255 contexts: two share PID 1, and a switch between them
+    # flushes (steal_context: flush_tlb_mm of the owner); a replacement finds no
+    # free context and takes next_pid
+    costs = CostTable()
+    procs = [GuestProcess(i, Stream(), 64, lifetime=100) for i in range(256)]
+    guest = GuestOS(8192, procs, 1, Footprint(costs).static_gfns, latency=us(600))
+    assert procs[0].pid == procs[255].pid == 1
+    nxt = guest.next_pid
+    assert guest.free_pid(procs[7]) == procs[7].pid   # its own context is free to it
+    procs[7].pid = 1                                   # ... unless it has none
+    assert guest.free_pid(procs[7]) == 8 and nxt == 2
 
 
 def _sweep_run(chunk: int, backend: str) -> dict:

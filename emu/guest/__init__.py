@@ -3,7 +3,7 @@
 * :mod:`emu.guest.os` — processes, page tables, the (CFS-like) scheduler of
   each vCPU and the guest's memory layout;
 * :mod:`emu.guest.kernel` — the guest kernel's handlers (TLB miss and page
-  fault, timer tick, system call, process switch, PID roll-over flush, idle),
+  fault, timer tick, system call, process switch, the TLB flush, idle),
   which trap to the host through the :class:`~emu.guest.kernel.TrapPort` the
   vCPU hands in;
 * :mod:`emu.guest.traps44x` — what each event traps on, instruction by

@@ -31,12 +31,14 @@ The handlers:
   completion (a QEMU block request done, or the end of a process's I/O wait
   while the guest idles), do_IRQ and the UIC's DCR accesses, the return;
 * :meth:`GuestKernel.switch_process` — schedule() and switch_mm: the
-  run-queue lock, ``mtspr PID`` (a PID roll-over first invalidates the guest
-  TLB, one trapping ``tlbwe`` per index 0..hwater), ``_switch``;
+  run-queue lock, ``mtspr PID`` (a context another live process used last,
+  as a stolen one, first invalidates the guest TLB: one trapping ``tlbwe``
+  per index 0..hwater), ``_switch``;
 * :meth:`GuestKernel.process_exit` — a process with a ``lifetime_accesses``
   has made them: ``exit_group`` (exit_mmap's ``flush_tlb_mm``, which is
   ``_tlbia`` on 44x), then the fork and exec of a fresh process in its place
-  (new PID, empty page table, a second ``_tlbia`` at exec);
+  (fork's ``dup_mmap`` flushes the parent's TLB, a second ``_tlbia``; new
+  PID, empty page table, a third ``_tlbia`` at exec);
 * :meth:`GuestKernel.halt` — nothing runnable: the idle loop, whose
   ``mtmsr`` with MSR[WE] blocks the vCPU (EMUL_WAIT) until the guest
   decrementer's host tick or an I/O completion.
@@ -321,8 +323,9 @@ class GuestKernel:
 
     @observed("switch_process")
     def switch_process(self, cpu, proc: GuestProcess, now: int) -> None:
-        """schedule() switches to ``proc``: the run-queue lock, switch_mm (a PID
-        roll-over flushes first; mtspr PID traps), _switch (traps44x F)."""
+        """schedule() switches to ``proc``: the run-queue lock, switch_mm (a
+        context another process used last flushes first, as a stolen one
+        does; mtspr PID traps), _switch (traps44x F)."""
         self.context_switch(cpu, proc, now)
 
     def context_switch(self, cpu, proc: GuestProcess | None, now: int) -> None:
@@ -340,7 +343,7 @@ class GuestKernel:
         if proc is not None:
             owner = gcpu.pid_owner.get(proc.pid)
             if owner is not None and owner != proc.index:
-                self.pid_rollover_flush(cpu)
+                self.flush_tlb_mm(cpu)
             if owner != proc.index or proc.pid != self.pid:
                 gcpu.pid_owner[proc.pid] = proc.index
                 port.mtspr_pid(cpu, proc.pid)
@@ -357,27 +360,32 @@ class GuestKernel:
         of the 2.6.2x era: ``flush_tlb_mm(mm) { __tlbia(); }``, ``__tlbia`` =
         ``_tlbia`` for CONFIG_44x), invalidates the guest TLB; schedule()
         switches to the new process (its new PID); it returns to user mode and
-        makes the two system calls that create it, fork and exec, the second
-        with the ``guest_process_spawn`` work (copying, loading the program)
-        and another ``_tlbia`` (the old mm is dropped).  A simplification: the
+        makes the two system calls that create it: fork, whose ``dup_mmap``
+        ends with ``flush_tlb_mm(oldmm)`` (kernel/fork.c: the parent's PTEs
+        were write-protected for copy-on-write), a second ``_tlbia``; and
+        exec, with the ``guest_process_spawn`` work (copying, loading the
+        program) and a third ``_tlbia`` (the old mm is dropped).  A simplification: the
         parent's fork is charged to the child, and the new process reuses the
         old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
         """
         port = self.port
         self.enter_syscall(cpu, proc)                       # exit_group
-        self.pid_rollover_flush(cpu)                        # exit_mmap: flush_tlb_mm
+        self.flush_tlb_mm(cpu)                        # exit_mmap: flush_tlb_mm
         self.os.replace(proc)
         self.context_switch(cpu, proc, port.now(cpu))
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
-        self.syscall(cpu, proc)                             # fork
+        self.enter_syscall(cpu, proc)                       # fork
+        self.flush_tlb_mm(cpu)                        # dup_mmap: flush_tlb_mm(oldmm)
+        self.return_to_user(cpu, T.SYSCALL_EXIT)
         self.enter_syscall(cpu, proc)                       # exec
         port.guest_work(cpu, self.costs["guest_process_spawn"])
-        self.pid_rollover_flush(cpu)                        # the old mm dropped at exec
+        self.flush_tlb_mm(cpu)                        # the old mm dropped at exec
         self.return_to_user(cpu, T.SYSCALL_EXIT)
 
-    def pid_rollover_flush(self, cpu) -> None:
-        """_tlbia (PIDs rolled over, or flush_tlb_mm): one trapping tlbwe (PAGEID,
-        V clear) for every index 0..GUEST_HWATER, valid or not."""
+    def flush_tlb_mm(self, cpu) -> None:
+        """flush_tlb_mm, which on 44x is _tlbia (an exit, a fork, an exec, a
+        stolen context): one trapping tlbwe (PAGEID, V clear) for every index
+        0..GUEST_HWATER, valid or not."""
         port = self.port
         port.guest_work(cpu, self.costs["guest_tlb_flush"])
         for gi in range(GUEST_HWATER + 1):

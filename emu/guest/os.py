@@ -24,7 +24,8 @@ What the guest does that matters to the TLB:
   inside the first 4 MB while they fit;
 * a CFS-like scheduler per vCPU (:class:`GuestCPU`): the runnable process
   with the least virtual runtime runs, so every runnable process gets its
-  turn; PIDs 1..255 and a TLB flush when PIDs roll over.
+  turn; PIDs 1..255, a new address space taking the next one no live
+  process holds, as ``get_mmu_context`` does.
 """
 
 from __future__ import annotations
@@ -264,10 +265,27 @@ class GuestOS:
         proc.page_faults += 1
         return gfn
 
+    def free_pid(self, proc: GuestProcess) -> int:
+        """The context a new address space in ``proc``'s slot gets, as
+        ``get_mmu_context`` gives it (include/asm-ppc/mmu_context.h, 4xx:
+        contexts 1..255): from ``next_pid`` on, the first no other live
+        process holds.  When every one is held, the kernel steals the
+        context at ``next_pid`` (``steal_context``: ``flush_tlb_mm`` of its
+        owner); emu gives that one, and the switch that finds it used by
+        another process flushes (:meth:`emu.guest.kernel.GuestKernel.context_switch`).
+        """
+        held = {p.pid for p in self.processes if p is not proc}
+        pid = self.next_pid
+        for _ in range(MAX_PID):
+            if pid not in held:
+                return pid
+            pid = pid % MAX_PID + 1
+        return self.next_pid
+
     def replace(self, proc: GuestProcess) -> None:
         """``proc`` exits and a fresh process takes its place (exit_mmap, then
         fork and exec): its user frames and PTE pages are freed, the new one
-        has the next PID (1..MAX_PID, in turn) and an empty page table, and
+        has the next free PID (:meth:`free_pid`) and an empty page table, and
         demand-faults its pages again.  A simplification: the new process
         reuses the slot, the access stream and the kernel frames (task
         struct, stack, page directory) of the old one; its figures add up.
@@ -276,7 +294,7 @@ class GuestOS:
         self.free_gfns.extend(sorted(proc.pte_pages.values(), reverse=True))
         proc.page_table.clear()
         proc.pte_pages.clear()
-        proc.pid = self.next_pid
-        self.next_pid = self.next_pid % MAX_PID + 1
+        proc.pid = self.free_pid(proc)
+        self.next_pid = proc.pid % MAX_PID + 1
         proc.life_left = proc.lifetime
         proc.starts += 1

@@ -47,7 +47,7 @@ MISS_RESTORE = TrapSeq("finish_tlb_load restore (e500)", [
     ("mfspr SPRG0", "finish_tlb_load"),         # mfspr r10, SPRN_SPRG0
 ])
 
-#: _tlbil_all on FSL Book E (the guest's local_flush_tlb_mm at a PID roll-over):
+#: _tlbil_all on FSL Book E (the guest's local_flush_tlb_mm: an exit, a fork, an exec):
 #: one mtspr MMUCSR0 with TLB0FI | TLB1FI, which KVM emulates by invalidating
 #: the guest entries (kvmppc_e500_emul_mt_mmucsr0).
 FLASH_INVALIDATE = TrapSeq("_tlbil_all (e500)", [("mtspr MMUCSR0", "_tlbil_all")])

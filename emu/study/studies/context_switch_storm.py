@@ -50,7 +50,7 @@ DESIGNS_E500 = ("e500-flush-on-put", "e500-shadow-ids", "direct")
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"duration_ms": 10, "warmup_ms": 20, "vms": 2, "processes": 6, "pages": 8, "code_pages": 2,
+        return {"duration_ms": 20, "warmup_ms": 20, "vms": 2, "processes": 6, "pages": 8, "code_pages": 2,
                 "host_tasks": 1, "e500": False}
     return {"duration_ms": 25, "warmup_ms": 60, "vms": 3, "processes": 12, "pages": 4, "code_pages": 1,
             "host_tasks": 2, "e500": True}
