@@ -514,6 +514,13 @@ SUMMARY_DAMAGE = {
                    "{total:,}"),
     "short curve": (lambda s: s["repopulation"].update(misses=[0, 1]),
                     "repopulation.misses: expected {window:,} positions (the window), got 2"),
+    "idle of no cpu": (_put([], "cpu_idle_cycles"),
+                       "cpu_idle_cycles: expected one per CPU (1), got 0"),
+    "idle past the window": (_put([10 ** 12], "cpu_idle_cycles"),
+                             "cpu_idle_cycles.0: 1,000,000,000,000 idle cycles in a counted "
+                             "window of {window_cycles:,}"),
+    "idle off": (lambda s: s["cpu_idle_cycles"].__setitem__(0, s["cpu_idle_cycles"][0] + 1),
+                 "cpu_idle_cycles: they add up to {idle1:,}, not to cycles.idle = {idle:,}"),
     "causes off": (lambda s: s["tlb"]["guest"]["misses_by_cause"].update(
         compulsory=s["tlb"]["guest"]["misses_by_cause"]["compulsory"] + 1),
         "tlb.guest.misses_by_cause: the causes add up to {causes1:,}, not to misses = "
@@ -530,10 +537,23 @@ def test_a_damaged_run_summary_is_refused_naming_the_key(case, comparison_dir, t
     words = {"acc": s["guest_accesses"], "cpa": s["cycles_per_guest_access"],
              "total": s["measured_cpu_cycles"], "total1": s["measured_cpu_cycles"] + 1,
              "window": s["repopulation"]["window"], "misses": g["misses"],
-             "causes1": g["misses"] + 1}
+             "causes1": g["misses"] + 1, "idle": s["cycles"]["idle"],
+             "idle1": s["cycles"]["idle"] + 1,
+             "window_cycles": s["simulated_cycles"] - s["cpu_measured_from"][0]}
     edit, message = SUMMARY_DAMAGE[case]
     _edit_json(d / "summary.json", edit)
     assert _refused(d) == f"report: {d / 'summary.json'}: {message.format(**words)}"
+
+
+def test_a_run_summary_kept_before_the_idle_cycles_is_reported(comparison_dir, tmp_path):
+    d = tmp_path / "run"
+    shutil.copytree(comparison_dir / "direct", d)
+    _edit_json(d / "summary.json", _drop("cpu_idle_cycles"))
+    page = d / "report.html"
+    if page.exists():
+        page.unlink()
+    write_report(str(d), plots=False)
+    assert page.exists()
 
 
 #: Damage to sweep.json, results.json and comparison.json and the words that refuse it.

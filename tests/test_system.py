@@ -19,6 +19,7 @@ from emu.params import default_scenario
 from emu.machine import Machine
 from emu.run import resolve, run
 from emu.stats import collect, figures
+from emu.report.reading import idle_cpus
 
 WS_PAGES = 20
 CODE_PAGES = 4
@@ -167,6 +168,20 @@ class Base:
                                                     f"sim.backend={self.backend}"]).tables["cycles"]:
             cpu_rows[row["cpu"]] = cpu_rows.get(row["cpu"], 0) + row["cycles"]
         assert cpu_rows == {c: s["simulated_cycles"] - m for c, m in enumerate(starts)}
+
+    def test_each_cpu_keeps_its_idle_cycles(self):
+        # placement (emu/machine.py): the vCPU, QEMU and host task 0 each start on
+        # CPU 0 and never migrate, so on two CPUs CPU 1 idles its whole window
+        s = summary(self.backend, "machine.cpus=2")
+        idle, starts = s["cpu_idle_cycles"], s["cpu_measured_from"]
+        assert idle == [0, s["simulated_cycles"] - starts[1]]
+        assert sum(idle) == s["cycles"]["idle"]
+        assert idle_cpus(s) == [(1, 1.0)]
+        # the host task pinned there runs 20 us of every 100 us: CPU 1 idles 4/5
+        s = summary(self.backend, "machine.cpus=2", "host_task.0.cpu=1")
+        assert sum(s["cpu_idle_cycles"]) == s["cycles"]["idle"]
+        assert 0.75 < s["cpu_idle_cycles"][1] / s["simulated_cycles"] < 0.85
+        assert idle_cpus(s) == []
 
     def test_pin_all_pins_every_page_and_never_defers(self):
         s = summary(self.backend, "kvm.pfn_source=pin-all", "vm.0.memory_mb=16",
@@ -399,6 +414,23 @@ def test_run_notes_a_run_that_had_not_settled(tmp_path):
     p = emu("run", str(f), "--set", "sim.guest_accesses=100", "--set", "duration_ms=20", "--json")
     assert p.returncode == 0 and p.stderr == ""
     assert json.loads(p.stdout)["halves"] is None
+
+
+def test_run_names_a_cpu_that_idled_through_the_window(tmp_path):
+    """Two CPUs and nothing placed on the second: cycles per guest access count
+    its idle cycles, and one note on stderr says so (stdout is the table)."""
+    f = tmp_path / "s.toml"
+    f.write_text("duration_ms = 2\n[machine]\ncpus = 2\n[sim]\nwarmup_ms = 1\n")
+    p = emu("run", str(f), "--wide", "--set", "duration_ms=4")
+    assert p.returncode == 0, p.stderr
+    notes = [ln for ln in p.stderr.splitlines() if ln.startswith("emu: note: CPU")]
+    assert notes == ["emu: note: CPU 1 idled 100% of the counted window: cycles per guest "
+                     "access count its idle cycles too. Nothing runs there: pin a vCPU or a "
+                     "host task to it (vm.N.vcpu_cpus, host_task.N.cpu), or set "
+                     "machine.cpus lower."]
+    assert "idled" not in p.stdout
+    busy = emu("run", str(f), "--set", "host_task.0.cpu=1", "--json")
+    assert busy.returncode == 0 and "idled" not in busy.stderr
 
 
 # -- progress from the Python API ------------------------------------------------------

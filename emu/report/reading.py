@@ -113,6 +113,53 @@ def settle_note(runs) -> str:
             "after it (lengthen duration_ms with it).")
 
 
+#: The idle share of its counted window from which a CPU is named (idle_note).
+IDLE_SHARE = 0.99
+
+
+def idle_cpus(s: dict) -> list:
+    """[(cpu, idle share of its counted window)] for the CPUs of summary
+    ``s`` idle at least :data:`IDLE_SHARE` of it (none on one CPU, or for a
+    summary that does not keep ``cpu_idle_cycles``)."""
+    idle, starts = s.get("cpu_idle_cycles"), s.get("cpu_measured_from")
+    if not idle or not starts or len(idle) < 2 or not s.get("simulated_cycles"):
+        return []
+    out = []
+    for cpu, (x, start) in enumerate(zip(idle, starts)):
+        window = s["simulated_cycles"] - start
+        if window > 0 and x / window >= IDLE_SHARE:
+            out.append((cpu, x / window))
+    return out
+
+
+def idle_note(runs) -> str:
+    """One sentence naming the CPUs that idled through (nearly) all of their
+    counted window in ``runs`` = [(label, summary)], or "": cycles per guest
+    access count every CPU's cycles, theirs too.
+
+    >>> s = {"simulated_cycles": 1000, "cpu_measured_from": [0, 0],
+    ...      "cpu_idle_cycles": [10, 1000]}
+    >>> print(idle_note([("direct", s), ("shadow", s)]))
+    CPU 1 idled 100% of the counted window in every run: cycles per guest access count its idle cycles too. Nothing runs there: pin a vCPU or a host task to it (vm.N.vcpu_cpus, host_task.N.cpu), or set machine.cpus lower.
+    """
+    found = {label: idle_cpus(s) for label, s in runs}
+    named = [label for label, cpus in found.items() if cpus]
+    if not named:
+        return ""
+    cpus = sorted({cpu for label in named for cpu, _ in found[label]})
+    least = min(share for label in named for _, share in found[label])
+    which = ("CPU " if len(cpus) == 1 else "CPUs ") + _join(str(c) for c in cpus)
+    where = ("in every run" if len(named) == len(runs) and len(runs) > 1
+             else "" if len(runs) == 1 else "under " + _join(named))
+    whose = "its" if len(cpus) == 1 else "their"
+    it = "it" if len(cpus) == 1 else "them"
+    share = "100" if least >= 1 else _pct(100 * least).rstrip("0").rstrip(".")
+    return (f"{which} idled {share}% "
+            f"of the counted window{' ' + where if where else ''}: cycles per guest access "
+            f"count {whose} idle cycles too. Nothing runs there: pin a vCPU or a host task to "
+            f"{it} (vm.N.vcpu_cpus, host_task.N.cpu), or set machine.cpus lower.")
+
+
 def unsettled_note(rows: list, keys: list) -> str:
     """One sentence naming the grid points with runs that had not settled
     (``settled`` false: their halves differ by more than
@@ -313,8 +360,8 @@ def generate_reading(runs) -> list[str]:
         return []
     out: list[str] = []
     out += _cost_per_access(runs)
-    note = settle_note(runs)
-    out += [note] if note else []
+    for note in (settle_note(runs), idle_note(runs)):
+        out += [note] if note else []
     out += _repopulation(runs)
     out += _lost_per_resume(runs, "host-eviction", "the host")
     out += _lost_per_resume(runs, "other-guest-eviction", "other vCPUs")

@@ -313,10 +313,23 @@ def _cycles_agree(s: dict) -> Optional[tuple]:
 
 
 def _cpus_agree(s: dict) -> Optional[tuple]:
-    """One start of the count per CPU."""
+    """One start of the count per CPU; one idle count per CPU, within its
+    counted window, and together the idle cycles of the breakdown."""
     n = len(s["cpu_measured_from"])
     if n != s["cpus"]:
         return "cpu_measured_from", f"expected one per CPU ({s['cpus']:,}), got {n:,}"
+    idle = s.get("cpu_idle_cycles")
+    if idle is None:
+        return None
+    if len(idle) != n:
+        return "cpu_idle_cycles", f"expected one per CPU ({n:,}), got {len(idle):,}"
+    for i, (x, start) in enumerate(zip(idle, s["cpu_measured_from"])):
+        if x > s["simulated_cycles"] - start:
+            return (f"cpu_idle_cycles.{i}", f"{x:,} idle cycles in a counted window of "
+                                            f"{s['simulated_cycles'] - start:,}")
+    if sum(idle) != s["cycles"].get("idle", 0):
+        return ("cpu_idle_cycles", f"they add up to {sum(idle):,}, not to cycles.idle = "
+                                   f"{s['cycles'].get('idle', 0):,}")
     return None
 
 
@@ -391,6 +404,7 @@ SUMMARY = Agrees(Fields({
     "cpus": Number(1, integer=True, hi=1 << 16, what="a number of CPUs (an integer >= 1)"),
     "warmup_cycles": COUNT,
     "cpu_measured_from": List(COUNT),
+    "cpu_idle_cycles": Opt(List(COUNT)),     # absent from summaries before it was kept
     "measured_cpu_cycles": COUNT,
     "startup_cycles": COUNT,
     "gfn_to_pfn_calls": COUNT,

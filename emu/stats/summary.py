@@ -133,6 +133,8 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
     sections = {
         "warmup_cycles": snap.warmup_cycles,
         "cpu_measured_from": [c.measured_from for c in snap.cpus],
+        # each CPU's idle cycles in its counted window (no runnable thread)
+        "cpu_idle_cycles": [int(c.cycles[CYCLE_CATEGORIES.index("idle")]) for c in snap.cpus],
         "measured_cpu_cycles": sum(snap.simulated_cycles - c.measured_from for c in snap.cpus),
         "guest_accesses": guest_accesses,
         "exits": _exit_stats(exits, sumsq, kernel, clock),
