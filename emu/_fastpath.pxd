@@ -232,7 +232,7 @@ cdef class VirtCPU:
     cdef BookeTLB array_of(self, int idx)
     cdef void note_removal(self, BookeTLB t, int i, int writer, int reason) noexcept nogil
     cdef void hw_write(self, BookeTLB t, int i, uint64_t ea, int shift, int tid, int ts,
-                       uint64_t rpn, int owner, int writer) noexcept nogil
+                       uint64_t rpn, uint32_t attr, int owner, int writer) noexcept nogil
     cdef int miss_cause(self, int owner, int ts, uint64_t ea) noexcept nogil
     cdef int micro_lookup(self, bint inst, uint64_t ea, uint32_t pid, uint32_t pid1,
                           uint32_t as_) noexcept nogil
@@ -250,6 +250,9 @@ cdef class Ctx:
     cdef public int loop_len
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
+    # a 440 guest: a user-mode store through an entry without UW takes a Data
+    # Storage interrupt (its guest entries carry the permissions it wrote)
+    cdef public bint check_uw
     cdef public object arrays
     cdef readonly object counters    # the Counters block (a numpy record)
     cdef Counters *n                 # the same block, seen from C
@@ -280,6 +283,7 @@ cdef class Ctx:
     cdef void stop_in_handler(self, uint64_t ea, int kind, uint64_t gpa, int gi,
                               int64_t pending) noexcept nogil
     cdef int map_shadow_c(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn) noexcept nogil
+    cdef uint32_t shadow_attr(self, int gi) noexcept nogil
     cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil
     cdef bint slot_holds_page(self, int gi) noexcept nogil
     cdef int64_t pfn_known(self, int gi, uint64_t gfn) noexcept nogil

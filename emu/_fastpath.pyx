@@ -245,6 +245,26 @@ SCANS[:] = [scan_0, scan_1, scan_2, scan_3, scan_4, scan_5, scan_6, scan_7]
 # times: only the speed depends on the choice.
 cdef double SCALAR_BELOW = 48.0
 
+# The permission bits of a 440 TLB entry's word 2 (PPC440x5 UM p.435;
+# emu.hw.ppc440 UX..SR): user and supervisor execute, write, read.
+cdef enum:
+    TLB_SR = 0x01
+    TLB_SW = 0x02
+    TLB_SX = 0x04
+    TLB_UR = 0x08
+    TLB_UW = 0x10
+    TLB_UX = 0x20
+    TLB_SUPER_PERMS = 0x07
+    TLB_USER_PERMS = 0x38
+    TLB_PERMS = 0x3F
+
+
+def tlb_perm_bits():
+    """(UX, UW, UR, SX, SW, SR) as the fast path knows them (a test compares
+    them with emu.hw.ppc440's)."""
+    return (TLB_UX, TLB_UW, TLB_UR, TLB_SX, TLB_SW, TLB_SR)
+
+
 # LRU's victims over 16 to 64 ways: how many of the ways used longest ago one
 # search finds (PlainTLB.lru_victim), and the clock below which a time fits in
 # the search's keys (time << 6 | way, a positive 64-bit integer)
@@ -1173,9 +1193,9 @@ cdef class VirtCPU:
                     <uint8_t> reason)
 
     cdef void hw_write(self, BookeTLB t, int i, uint64_t ea, int shift, int tid, int ts,
-                       uint64_t rpn, int owner, int writer) noexcept nogil:
+                       uint64_t rpn, uint32_t attr, int owner, int writer) noexcept nogil:
         self.note_removal(t, i, writer, -1)
-        t.set_entry(i, ea, shift, tid, ts, rpn, 0, owner)
+        t.set_entry(i, ea, shift, tid, ts, rpn, attr, owner)
 
     cdef int miss_cause(self, int owner, int ts, uint64_t ea) noexcept nogil:
         """A page never removed since its first touch misses as compulsory."""
@@ -1220,11 +1240,12 @@ cdef class VirtCPU:
         return self.hw_lookup(ea, pid, pid1, as_)
 
     def write(self, int idx, uint64_t ea, int shift, int tid, int ts, uint64_t rpn, int owner,
-              int writer):
-        """Write a hardware entry on behalf of context ``writer`` (eviction is noted)."""
+              int writer, uint32_t attr=0):
+        """Write a hardware entry on behalf of context ``writer`` (eviction is
+        noted); ``attr``: its permissions (word 2, UX..SR)."""
         cdef BookeTLB t = self.array_of(idx)
         cdef int i = idx - self.tlb.entries if t is self.tlb1 else idx
-        self.hw_write(t, i, ea, shift, tid, ts, rpn, owner, writer)
+        self.hw_write(t, i, ea, shift, tid, ts, rpn, attr, owner, writer)
 
     def invalidate(self, int idx, int writer, int reason=-1):
         """Invalidate a hardware entry; ``reason`` (emu.codes.CAUSE) or -1 to infer it."""
@@ -1294,6 +1315,7 @@ cdef class Ctx:
         self.guest_as = 0
         self.shadow_pid = 1
         self.pid1 = NOPID
+        self.check_uw = False
         self.slot_base = arrays["slot_base"]
         self.slot_npages = arrays["slot_npages"]
         self.pin = arrays["pin"]
@@ -1462,6 +1484,7 @@ cdef class Ctx:
         cdef int stid, i
         cdef int owner = (self.ctx << 8) | gtid
         cdef uint64_t page = ea >> 12 << 12
+        cdef uint32_t attr = self.shadow_attr(gi)
         if self.strategy == STRATEGY_E500_SHADOW_IDS:
             stid = <int> self.pid1 if gtid == 0 else self.shadow_pid
         elif self.tid_scheme == TID_SCHEME_GUEST_TID:
@@ -1472,26 +1495,27 @@ cdef class Ctx:
             # an e500 guest: TLB1 pool, ESEL or the hardware victim (e500_slot)
             i = self.e500_slot(cpu, page, gi)
             if self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
-                self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+                self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, attr, owner)
             if i >= cpu.tlb.entries:
                 cpu.hw_write(cpu.tlb1, i - cpu.tlb.entries, page, 12, stid, 1,
-                             <uint64_t> pfn << 12, owner, self.ctx)
+                             <uint64_t> pfn << 12, attr, owner, self.ctx)
             else:
-                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner,
-                             self.ctx)
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, attr,
+                             owner, self.ctx)
         elif self.strategy == STRATEGY_SHADOW or self.strategy == STRATEGY_SHADOW_MODIFIED:
             i = self.shadow_pos[0]
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
-            self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, 0, owner)
+            self.shadow.set_entry(i, page, 12, stid, 1, <uint64_t> pfn << 12, attr, owner)
             if i < self.loop_len:
-                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner,
-                             self.ctx)
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, attr,
+                             owner, self.ctx)
             else:
                 reasons_put(&cpu.reasons, cause_key(owner, 1, page),
                             <uint8_t> CAUSE_SHADOW_NOT_RESTORED)
         else:
             i = cpu.tlb.victim(page)
-            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, owner, self.ctx)
+            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, <uint64_t> pfn << 12, attr, owner,
+                         self.ctx)
         if self.hwref_gi[i] >= 0 and self.slot_holds_page(self.hwref_gi[i]):
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES_C_PATH] += self.costs.put_page
@@ -1504,6 +1528,21 @@ cdef class Ctx:
 
     def map_shadow(self, VirtCPU cpu, uint64_t ea, int gi, int64_t pfn):
         return self.map_shadow_c(cpu, ea, gi, pfn)
+
+    cdef uint32_t shadow_attr(self, int gi) noexcept nogil:
+        """The permissions of a shadow of guest entry ``gi``
+        (kvmppc_44x_tlb_shadow_attrib, 44x_tlb.c of every era): the guest's
+        own in user mode; in supervisor mode its supervisor permissions copied
+        into the user ones (the guest runs in the host's user mode); the
+        host's SX, SR, SW always."""
+        cdef uint32_t a = self.gtlb.e[gi].attr & TLB_PERMS
+        if not self.guest_pr:
+            a = (a & ~TLB_USER_PERMS) | ((a & TLB_SUPER_PERMS) << 3)
+        return a | TLB_SX | TLB_SR | TLB_SW
+
+    def shadow_attrib(self, int gi):
+        """The permissions a shadow of guest entry ``gi`` gets now (see shadow_attr)."""
+        return self.shadow_attr(gi)
 
     cdef int e500_slot(self, VirtCPU cpu, uint64_t page, int gi) noexcept nogil:
         """The flat hardware index KVM e500 writes a shadow of guest entry ``gi`` to.
@@ -1618,6 +1657,17 @@ cdef class Ctx:
                     idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1, 1,
                                     &owner)
                 if idx >= 0:
+                    if (k >= KIND_STORE and self.check_uw and self.guest_pr
+                            and not cpu.tlb.e[idx].attr & TLB_UW and (owner >> 8) == self.ctx):
+                        # a user store through an entry without UW: a Data
+                        # Storage interrupt, which KVM delivers (Python).  NOTE:
+                        # not through another VM's entry (the hypothetical
+                        # direct-noflush): that store counts as an isolation
+                        # violation and goes through
+                        stop = STOP_DSI
+                        self.stop.ea = a
+                        self.stop.kind = k
+                        break
                     if owner >= 0 and (owner >> 8) != self.ctx:
                         self.n.tlb[TLB_ISOLATION_VIOLATIONS] += 1
                     hits += 1
@@ -1859,7 +1909,7 @@ cdef class Ctx:
                 c += 3 * self.costs.tlbwe
                 i = cpu.tlb.victim(a)
                 cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, <uint64_t> pfn << 12,
-                             self.ctx << 8, self.ctx)
+                             TLB_PERMS, self.ctx << 8, self.ctx)
                 w = cpu.write_gen()
                 gsh = cpu.min_shift()
                 used += c

@@ -495,7 +495,7 @@ def test_a_study_or_sensitivity_folder_is_named_and_replaced_with_force(short, t
     assert {".sweep.lock", "runs", "sensitivity.json"} <= {p.name for p in sens.iterdir()}
     for out, held in ((study, "the study 'pfn_cache_sizing' (quick, 5 runs)"),
                       (sens, "a sensitivity study of kvm.strategy=shadow,direct "
-                             "(cycles_per_guest_access, oat, 6 runs)")):
+                             "(cycles_per_guest_access, oat, 4 runs)")):
         before = snapshot(out)
         assert_usage_error(run_cli("run", short, "--out", out),
                            f"--out {out}: holds {held}, not a run: pass --force")

@@ -300,7 +300,8 @@ def test_the_null_tracer_ignores_events():
 
 
 def test_the_events_are_the_tracer_methods():
-    assert EVENTS == {"hit": ("ea", "kind", "index", "owner"), "miss": ("ea", "kind", "cause"),
+    assert EVENTS == {"hit": ("ea", "kind", "index", "owner"), "dsi": ("ea", "kind", "index"),
+                      "miss": ("ea", "kind", "cause"),
                       "walk": ("gi", "cycles"), "gpa": ("gpa",),
                       "memslot": ("gfn", "slot", "visible"), "pfn": ("source", "pfn"),
                       "hw_write": ("index", "evicted"), "end": ("outcome", "cycles")}

@@ -22,10 +22,10 @@ import pytest
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
 from emu.guest.footprint import Footprint
-from emu.guest.kernel import GuestKernel
+from emu.guest.kernel import FILL_ATTR, GuestKernel
 from emu.guest.os import (GUEST_HWATER, KERNEL_BASE, KERNEL_RESERVED_GFNS, GuestCPU, GuestOS,
                           GuestProcess)
-from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
+from emu.hw.ppc440 import ATTRIB, PAGEID, SR, SW, SX, UR, UW, UX, XLAT
 
 C_TRAPS_OFF = {f"guest_c_traps_{e}_{i}": 0 for e in ("tick", "syscall", "fault")
                for i in ("mfmsr", "wrtee")}
@@ -84,9 +84,17 @@ class FakePort:
         self.calls.append(("rfi", usermode))
         self.exits["EMUL_RFI"] += 1
 
-    def tlbwe(self, cpu, index, word, entry):
-        self.calls.append(("tlbwe", index, word, entry))
+    def tlbwe(self, cpu, index, word, entry, attr=None):
+        self.calls.append(("tlbwe", index, word, entry) + (() if attr is None else (attr,)))
         self.exits["EMUL_TLBWE"] += 1
+
+    def tlbsx(self, cpu, ea):
+        self.calls.append(("tlbsx", ea))
+        self.exits["EMUL_TLBSX"] += 1
+        return 7
+
+    def tlb_entry(self, index):
+        return (self.fault_ea >> 12 << 12, 12, 1, 0, 0x40_5000)
 
     def tlb_valid(self, index):
         return False
@@ -119,6 +127,32 @@ def names(port) -> list:
 
 
 # -- the TLB miss handler -------------------------------------------------------------------
+
+def test_a_store_without_uw_makes_the_linux_44x_data_storage_sequence():
+    # head_44x.S @026477c1, DataStorage for a store to a user page whose PTE is
+    # writable: the saves, ESR, DEAR, the PGD and PID into MMUCR, the PTE made
+    # dirty, tlbsx, tlbwe ATTRIB with UW = RW & USER, the restores, rfi
+    k = make_kernel()
+    proc = k.gcpu.current
+    k.os.fault(proc, 0x2000_1234)
+    k.data_storage(CPU, proc)
+    entry = (0x2000_1000, 12, 1, 0, 0x40_5000)
+    assert k.port.calls == [
+        ("deliver", "DSI"),                       # KVM queues the DSI; PR 1 -> 0
+        ("traps", "DataStorage"),                 # SPRG saves, ESR, DEAR, SPRG3, MMUCR, PID, MMUCR
+        ("work", 33 - 10), ("run_kernel", 10),    # native part; 1 fetch + 9 data accesses
+        ("tlbsx", 0x2000_1234),
+        ("tlbwe", 7, ATTRIB, entry, SR | SW | SX | UR | UX | UW),
+        ("traps", "finish_tlb_load restore"),     # mfspr SPRG1, SPRG0
+        ("rfi", True),                            # PR 0 -> 1
+    ]
+    # 16 emulated instructions + the DSI exit = 17
+    assert k.port.exits == {"DSI": 1, "EMULINST": 5, "EMUL_MTSPR": 4, "EMUL_MFSPR": 4,
+                            "EMUL_TLBSX": 1, "EMUL_TLBWE": 1, "EMUL_RFI": 1}
+    assert sum(k.port.exits.values()) == 17 and k.user
+    # finish_tlb_load's permissions have no UW: the store that follows a fill lands here
+    assert FILL_ATTR == SR | SW | SX | UR | UX
+
 
 def test_a_delivered_miss_makes_the_linux_44x_trap_sequence():
     k = make_kernel()

@@ -1214,3 +1214,9 @@ def test_physical_cpu_of_each_core(name):
     assert e500.virt.cycles_arr is e500.cycles
     with pytest.raises(ValueError, match="unknown core"):
         build_core(impl, "476", 62, False, 0, np.zeros(len(CYCLES), np.int64), ctx_host)
+
+
+def test_the_fast_path_knows_the_permission_bits_of_the_440():
+    from emu import _fastpath
+    from emu.hw.ppc440 import SR, SW, SX, UR, UW, UX
+    assert _fastpath.tlb_perm_bits() == (UX, UW, UR, SX, SW, SR) == (0x20, 0x10, 8, 4, 2, 1)

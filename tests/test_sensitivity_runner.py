@@ -201,10 +201,10 @@ def test_out_holding_another_result_is_refused_unless_force(short, tmp_path):
             (sweep, [], "holds a sweep of s.toml over seed (2 runs), not a sensitivity study"),
             (sens, ["--metric", "simulated_cycles"],
              "holds a sensitivity study of kvm.strategy=shadow,direct (cycles_per_guest_access, "
-             "oat, 6 runs); this study is on simulated_cycles (lower is better)"),
+             "oat, 4 runs); this study is on simulated_cycles (lower is better)"),
             (sens, ["--compare", other],
              "holds a sensitivity study of kvm.strategy=shadow,direct (cycles_per_guest_access, "
-             "oat, 6 runs); this study leaves out 3 of its runs")):
+             "oat, 4 runs); this study leaves out 2 of its runs")):
         before = _names(out)
         assert_usage_error(small(short, out, *argv),
                            f"emu: error: --out {out}: {held}", "pass --force")
@@ -216,6 +216,6 @@ def test_out_holding_another_result_is_refused_unless_force(short, tmp_path):
         assert _names(out) == first
     p = small(short, sens, "--compare", other, "--force")
     assert p.returncode == 0, p.stderr
-    assert len(os.listdir(sens / "runs")) == 6
+    assert len(os.listdir(sens / "runs")) == 4
     assert json.loads((sens / "sensitivity.json").read_text())["compare"]["b"] == \
         "direct-save-on-switch"

@@ -16,7 +16,9 @@ The compiled backend does not trace (its loops touch no Python object): a
 run that wants the events runs on the reference backend, as ``emu explain``
 does.
 
-The order of the events: a hit is one ``hit``.  A virtualized miss is
+The order of the events: a hit is one ``hit``; a user store through an
+entry without UW is one ``dsi`` (the guest handles it, and the store runs
+again).  A virtualized miss is
 ``miss``, ``walk``, then either ``end`` (guest_miss) or ``gpa``, ``memslot``,
 [``pfn``], [``hw_write``], ``end``; a shadow design's fill into slot hwater
 (which never reaches hardware) has no ``hw_write``.  A native miss (a host thread's) is
@@ -42,6 +44,10 @@ class Tracer:
     def hit(self, ctx: int, ea: int, kind: int, index: int, owner: int) -> None:
         """The access hit hardware entry ``index``, owned by ``owner``
         (context << 8 | guest TID, -1: the host kernel's pinned entry)."""
+
+    def dsi(self, ctx: int, ea: int, kind: int, index: int) -> None:
+        """The access, a user store, found hardware entry ``index`` without UW:
+        a Data Storage interrupt, which KVM delivers to the guest."""
 
     def miss(self, ctx: int, ea: int, kind: int, cause: str) -> None:
         """The access missed in hardware; ``cause`` is a name of emu.codes.MISS_CAUSES."""
@@ -73,7 +79,8 @@ NULL = Tracer()
 
 #: event -> its fields besides ``ctx`` (the parameters of the Tracer method)
 EVENTS = {name: tuple(inspect.signature(getattr(Tracer, name)).parameters)[2:]
-          for name in ("hit", "miss", "walk", "gpa", "memslot", "pfn", "hw_write", "end")}
+          for name in ("hit", "dsi", "miss", "walk", "gpa", "memslot", "pfn", "hw_write",
+                       "end")}
 
 
 class Recorder(Tracer):
@@ -91,6 +98,9 @@ class Recorder(Tracer):
 
     def hit(self, ctx, *fields):
         self._record("hit", ctx, fields)
+
+    def dsi(self, ctx, *fields):
+        self._record("dsi", ctx, fields)
 
     def miss(self, ctx, *fields):
         self._record("miss", ctx, fields)

@@ -56,12 +56,17 @@ from emu.errors import EmuError
 from emu.guest import traps44x as T
 from emu.guest.footprint import Footprint
 from emu.guest.os import GUEST_HWATER, KERNEL_BASE, GuestCPU, GuestOS, GuestProcess
-from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
+from emu.hw.ppc440 import ATTRIB, PAGEID, SR, SW, SX, UR, UW, UX, XLAT
 from emu.observe import observed
 
 #: The order in which Linux's fill writes the three words (head_44x.S
 #: finish_tlb_load; docs/kvm440.md §2.7).
 FILL_WORDS = (XLAT, PAGEID, ATTRIB)
+#: The permissions finish_tlb_load (@026477c1) writes for a user page: SR, SW
+#: (= _PAGE_RW), SX (= _PAGE_HWEXEC), UR (= _PAGE_USER), UX; never UW, which
+#: only the DataStorage handler sets (the model's user pages are writable and
+#: executable).
+FILL_ATTR = SR | SW | SX | UR | UX
 
 
 class TrapPort(Protocol):
@@ -89,7 +94,7 @@ class TrapPort(Protocol):
 
     def deliver(self, cpu, category: str) -> None:
         """KVM delivers an interrupt to the guest: MSR[PR] goes 1 -> 0.  For
-        ``SYSCALL`` the ``sc`` exit is made here; for ``DTLBREAL``/``ITLBREAL``
+        ``SYSCALL`` and ``DSI`` the exit is made here; for ``DTLBREAL``/``ITLBREAL``
         the exit that found the miss was the fast path's."""
 
     def traps(self, cpu, seq: T.TrapSeq) -> None:
@@ -104,13 +109,22 @@ class TrapPort(Protocol):
         every interrupt delivered from user mode and every rfi to user mode
         (KVM's kvmppc_mmu_priv_switch; nothing happens when PR stays)."""
 
-    def tlbwe(self, cpu, index: int, word: int | None, entry: tuple | None) -> None:
+    def tlbwe(self, cpu, index: int, word: int | None, entry: tuple | None,
+              attr: int | None = None) -> None:
         """tlbwe traps: the guest writes ``word`` (PAGEID, XLAT or ATTRIB; None
         for the whole entry in one batched trap) of guest TLB entry ``index``.
 
         ``entry`` is the entry the guest is writing, (ea, shift, tid, ts, gpa),
-        or None for a PAGEID with V clear (an invalidation).
+        or None for a PAGEID with V clear (an invalidation); ``attr`` its
+        permissions (word 2, UX..SR), None for those its fill writes.
         """
+
+    def tlbsx(self, cpu, ea: int) -> int:
+        """tlbsx traps: the index of the guest TLB entry that maps ``ea`` in
+        the current PID and AS (-1: none)."""
+
+    def tlb_entry(self, index: int) -> tuple:
+        """Guest TLB entry ``index`` as (ea, shift, tid, ts, gpa) (read without a trap)."""
 
     def tlb_valid(self, index: int) -> bool:
         """Whether guest TLB entry ``index`` is valid (read without a trap)."""
@@ -220,6 +234,28 @@ class GuestKernel:
             return
         self.kernel_work(cpu, c["guest_miss_handler"], self.fp.miss(proc, ea))
         self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
+        port.traps(cpu, T.MISS_RESTORE)
+        port.rfi(cpu, usermode=True)
+        self.user = True
+
+    @observed("data_storage")
+    def data_storage(self, cpu, proc: GuestProcess) -> None:
+        """DataStorage (head_44x.S @026477c1): a user store through a TLB entry
+        without UW.  finish_tlb_load never writes UW, so the first store through
+        each entry it filled lands here: the PTE is writable, so the handler
+        marks it DIRTY|ACCESSED|HWWRITE, finds the entry (tlbsx) and rewrites
+        its word 2 with UW = RW & USER (tlbwe ATTRIB), then returns to retry
+        the store -- 16 traps and the DSI exit (docs/kvm440.md §2.10)."""
+        port = self.port
+        ea, _ = port.fault()
+        port.deliver(cpu, "DSI")
+        self.user = False
+        port.traps(cpu, T.DSI_ENTRY)
+        self.kernel_work(cpu, self.costs["guest_dsi_handler"], self.fp.miss(proc, ea))
+        gi = port.tlbsx(cpu, ea)
+        if gi < 0:
+            raise EmuError(f"internal: a DSI at {ea:#x} with no guest TLB entry for it")
+        port.tlbwe(cpu, gi, ATTRIB, port.tlb_entry(gi), FILL_ATTR | UW)
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True

@@ -117,33 +117,43 @@ NONE = TrapSeq("nothing", ())
 # Delivered by KVM after a DTLBREAL / ITLBREAL exit; the prefix up to
 # ``mtspr MMUCR`` is common to the fill and to the bail-out to the page fault.
 
-#: DataTLBError, user address: save, DEAR, PGD and PID into MMUCR (traps44x A #1-10).
-DTLB_MISS_ENTRY = TrapSeq("DataTLBError", [
-    ("mtspr SPRG0", "DataTLBError"),            # mtspr SPRN_SPRG0, r10
-    ("mtspr SPRG1", "DataTLBError"),            # mtspr SPRN_SPRG1, r11
-    ("mtspr SPRG4W", "DataTLBError"),           # mtspr SPRN_SPRG4W, r12
-    ("mtspr SPRG5W", "DataTLBError"),           # mtspr SPRN_SPRG5W, r13
-    ("mtspr SPRG7W", "DataTLBError"),           # mfcr r11; mtspr SPRN_SPRG7W, r11
-    ("mfspr DEAR", "DataTLBError"),             # mfspr r10, SPRN_DEAR
+def _saves(label: str) -> list:
+    """The five saves that open each of head_44x.S's TLB and storage handlers."""
+    return [
+        ("mtspr SPRG0", label),                 # mtspr SPRN_SPRG0, r10
+        ("mtspr SPRG1", label),                 # mtspr SPRN_SPRG1, r11
+        ("mtspr SPRG4W", label),                # mtspr SPRN_SPRG4W, r12
+        ("mtspr SPRG5W", label),                # mtspr SPRN_SPRG5W, r13
+        ("mtspr SPRG7W", label),                # mfcr r11; mtspr SPRN_SPRG7W, r11
+    ]
+
+
+#: A user address: the thread's PGD, and its PID into MMUCR[TID].
+_USER_PGD = [
     ("mfspr SPRG3", "3:"),                      # EA < TASK_SIZE: mfspr r11,SPRN_SPRG3
     ("mfspr MMUCR", "3:"),                      # mfspr r12,SPRN_MMUCR
     ("mfspr PID", "3:"),                        # mfspr r13,SPRN_PID
     ("mtspr MMUCR", "4:"),                      # mtspr SPRN_MMUCR,r12
-])
+]
+
+#: DataTLBError, user address: save, DEAR, PGD and PID into MMUCR (traps44x A #1-10).
+DTLB_MISS_ENTRY = TrapSeq("DataTLBError", _saves("DataTLBError") + [
+    ("mfspr DEAR", "DataTLBError"),             # mfspr r10, SPRN_DEAR
+] + _USER_PGD)
 
 #: InstructionTLBError: as DataTLBError with SRR0 for DEAR (traps44x B #1-10).
-ITLB_MISS_ENTRY = TrapSeq("InstructionTLBError", [
-    ("mtspr SPRG0", "InstructionTLBError"),
-    ("mtspr SPRG1", "InstructionTLBError"),
-    ("mtspr SPRG4W", "InstructionTLBError"),
-    ("mtspr SPRG5W", "InstructionTLBError"),
-    ("mtspr SPRG7W", "InstructionTLBError"),
+ITLB_MISS_ENTRY = TrapSeq("InstructionTLBError", _saves("InstructionTLBError") + [
     ("mfspr SRR0", "InstructionTLBError"),      # mfspr r10, SPRN_SRR0
-    ("mfspr SPRG3", "3:"),
-    ("mfspr MMUCR", "3:"),
-    ("mfspr PID", "3:"),
-    ("mtspr MMUCR", "4:"),
-])
+] + _USER_PGD)
+
+#: DataStorage, a user store through an entry without UW (head_44x.S
+#: @026477c1): save, ESR (a store?), DEAR, PGD and PID into MMUCR; its tlbsx
+#: (which finds the entry) and tlbwe ATTRIB go through the port, and it
+#: leaves as finish_tlb_load does (:data:`MISS_RESTORE`, rfi): 16 traps.
+DSI_ENTRY = TrapSeq("DataStorage", _saves("DataStorage") + [
+    ("mfspr ESR", "DataStorage"),               # mfspr r10, SPRN_ESR; andis. ESR_ST
+    ("mfspr DEAR", "DataStorage"),              # mfspr r10, SPRN_DEAR
+] + _USER_PGD)
 
 #: finish_tlb_load, between its three tlbwe (through the port) and the rfi
 #: (traps44x A #14-15; SPRG7R/5R/4R are user-readable and do not trap).

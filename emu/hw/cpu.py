@@ -75,9 +75,10 @@ class PhysicalCPU:
         return cycles
 
     # what the strategies use
-    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer):
-        """Write hardware entry ``idx`` on behalf of context ``writer``."""
-        self.virt.write(idx, ea, shift, tid, ts, rpn, owner, writer)
+    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer, attr=0):
+        """Write hardware entry ``idx`` on behalf of context ``writer``
+        (``attr``: its permissions)."""
+        self.virt.write(idx, ea, shift, tid, ts, rpn, owner, writer, attr)
 
     def invalidate(self, idx, writer, reason=-1):
         """Invalidate hardware entry ``idx`` on behalf of ``writer`` (``reason``: a miss cause)."""

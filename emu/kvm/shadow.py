@@ -169,9 +169,9 @@ def restore_shadow_array(cpu, vcpu, loop_len: int) -> None:
     """
     shadow, ctx = vcpu.shadow, vcpu.ctx.ctx
     for i in range(loop_len):
-        valid, ea, shift, tid, ts, rpn, _attr, owner = shadow.read(i)
+        valid, ea, shift, tid, ts, rpn, attr, owner = shadow.read(i)
         if valid:
-            if cpu.tlb.read(i) != (valid, ea, shift, tid, ts, rpn, 0, owner):
-                cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx)
+            if cpu.tlb.read(i) != (valid, ea, shift, tid, ts, rpn, attr, owner):
+                cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
         elif cpu.tlb.valid_arr[i]:
             cpu.invalidate(i, ctx)

@@ -30,7 +30,7 @@ from emu.errors import EmuError
 from emu.guest.os import PINNED_ENTRIES
 from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
-from emu.hw.ppc440 import XLAT, build_guest_utlb
+from emu.hw.ppc440 import SR, SW, SX, UR, UW, UX, XLAT, build_guest_utlb
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -51,6 +51,12 @@ class VcpuThread(Thread):
     kind = "vcpu"
     #: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA).
     pinned_entries = PINNED_ENTRIES
+    #: Their permissions: the kernel's (supervisor read, write, execute).
+    KERNEL_ATTR = SR | SW | SX
+    #: The permissions a guest fill writes for a user page: Linux 44x's
+    #: finish_tlb_load (head_44x.S @026477c1) never writes UW
+    #: (emu.guest.kernel.FILL_ATTR).
+    GUEST_FILL_ATTR = SR | SW | SX | UR | UX
     #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
     observer = None
 
@@ -92,7 +98,10 @@ class VcpuThread(Thread):
             machine.miss_log.attach(self.ctx)
         # The guest kernel's pinned entries (docs/kvm440.md §2.2 and §1.5).
         for gi, ea, shift, gpa in self.pinned_entries:
-            self.gtlb.write(gi, ea, shift, 0, 0, gpa, 0, -1)
+            self.gtlb.write(gi, ea, shift, 0, 0, gpa, self.KERNEL_ATTR, -1)
+        # a user store through an entry without UW takes a Data Storage
+        # interrupt (the 440 guest's fills never write UW)
+        self.ctx.check_uw = self.GUEST_FILL_ATTR & UW == 0
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
             self.ctx.guest_pid = self.gcpu.current.pid
@@ -297,6 +306,8 @@ class VcpuThread(Thread):
                 continue
             if stop == S["guest_miss"]:           # KVM delivered the miss to the guest
                 kernel.tlb_miss(cpu, proc)
+            elif stop == S["dsi"]:                # a user store without UW
+                kernel.data_storage(cpu, proc)
             elif stop == S["deferred"]:
                 self.c_path(cpu)
             elif stop == S["mmio"]:
@@ -393,14 +404,15 @@ class VcpuThread(Thread):
     def deliver(self, cpu, category: str) -> None:
         """KVM delivers an interrupt (kvmppc_booke_irqprio_deliver): MSR[PR] 1 -> 0.
 
-        ``SYSCALL``: the sc exit, whose delivery switches the privilege before
-        the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path stopped after
+        ``SYSCALL``, ``DSI``: the sc exit, or the Data Storage interrupt's
+        (kvmppc_handle_exit queues it to the guest: a lightweight exit), whose
+        delivery switches the privilege before the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path stopped after
         delivering the miss; its exit ends here (:meth:`end_delivery`).
         """
         if category in ("ITLBREAL", "DTLBREAL"):
             self.end_delivery(cpu, category)
             return
-        if category != "SYSCALL":
+        if category not in ("SYSCALL", "DSI"):
             self.priv_switch(cpu, False)
             return
         t0 = self.begin_exit(cpu)
@@ -481,7 +493,26 @@ class VcpuThread(Thread):
         if (1 if usermode else 0) != self.ctx.guest_pr:
             cpu.charge("save_restore", self.strategy.priv_switch(cpu, self, usermode))
 
-    def tlbwe(self, cpu, gi: int, word, entry) -> None:
+    def tlbsx(self, cpu, ea: int) -> int:
+        """The guest's tlbsx traps: kvmppc_44x_emul_tlbsx searches the guest TLB
+        (kvmppc_44x_tlb_index, entry by entry) for ``ea`` in the guest's PID and
+        AS and returns the index (-1: none), as RT gets it."""
+        ctx = self.ctx
+        gi = int(self.gtlb.find(ea, ctx.guest_pid, ctx.guest_as))
+        t0 = self.begin_exit(cpu)
+        scanned = gi + 1 if gi >= 0 else self.gtlb.entries
+        c = self.costs
+        cpu.charge("c_path", c["emulate_instruction"] + c["emul_tlbsx"]
+                   + scanned * c["c_walk_per_entry"])
+        self.end_exit(cpu, "EMUL_TLBSX", t0)
+        return gi
+
+    def tlb_entry(self, gi: int) -> tuple:
+        """Guest TLB entry ``gi`` as the guest wrote it: (ea, shift, tid, ts, gpa)."""
+        _valid, ea, shift, tid, ts, gpa, _attr, _owner = self.gtlb.read(gi)
+        return ea, shift, tid, ts, gpa
+
+    def tlbwe(self, cpu, gi: int, word, entry, attr=None) -> None:
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
 
         kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
@@ -495,9 +526,12 @@ class VcpuThread(Thread):
         count as flushed.
         """
         gtlb = self.gtlb
+        if attr is None:
+            attr = self.GUEST_FILL_ATTR
         if word == XLAT and entry is not None:
             old = gtlb.read(gi)
             entry = (old[1], old[2], old[3], old[4], entry[4]) if old[0] else None
+            attr = old[6]
             cause = CAUSE["self-eviction"]
         else:
             cause = CAUSE["self-eviction" if entry is not None else "flush"]
@@ -510,7 +544,7 @@ class VcpuThread(Thread):
             gtlb.invalidate(gi)
         else:
             ea, shift, tid, ts, gpa = entry
-            gtlb.write(gi, ea, shift, tid, ts, gpa, 0, -1)
+            gtlb.write(gi, ea, shift, tid, ts, gpa, attr, -1)
             gfn = gpa >> 12
             if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
                 pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)

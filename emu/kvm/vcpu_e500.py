@@ -29,6 +29,7 @@ import numpy as np
 from emu.codes import CAUSE
 from emu.guest.kernel_e500 import PINNED_TLB1
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, GUEST_TLB0_WAYS, build_guest_tlb, tlb1_pool_size
+from emu.hw.ppc440 import UW
 from emu.kvm.shadow import release_guest_entry
 from emu.kvm.vcpu import VcpuThread
 
@@ -37,6 +38,11 @@ class E500VcpuThread(VcpuThread):
     """One vCPU of an e500 VM (see the module docstring)."""
 
     pinned_entries = PINNED_TLB1
+    #: The e500 guest's finish_tlb_load (head_fsl_booke.S @ac98695d) copies
+    #: _PAGE_HWWRITE, which a page keeps once dirtied, into UW at every fill:
+    #: the model's fills are writable and no store takes a Data Storage
+    #: interrupt (the first store to a clean page is not modelled).
+    GUEST_FILL_ATTR = VcpuThread.GUEST_FILL_ATTR | UW
 
     def __init__(self, machine, kvm, kernel, vm_index: int, index: int, tid: int,
                  cpu: int, ctx_id: int):

@@ -363,6 +363,27 @@ class Narrator(Tracer):
         return sum(int(e[4 * i]) for i, c in enumerate(EXIT_CATEGORIES)
                    if c == "EMULINST" or c.startswith("EMUL_"))
 
+    def on_data_storage(self, call, cpu, proc):
+        v, t0, traps0 = self.v, cpu.total(), self.traps_taken()
+        ea, _ = v.fault()
+        # the store waits for its retry; the guest kernel's own accesses in the
+        # handler are accesses of their own
+        pending, self.cur = self.cur, None
+        result = call(cpu, proc)
+        self.cur = pending
+        traps = self.traps_taken() - traps0
+        gi = v.gtlb.find(ea, v.ctx.guest_pid, v.ctx.guest_as)
+        self.say(f"guest handler: DataStorage — the PTE is writable: it marks it dirty, "
+                 f"finds guest TLB entry {gi} (tlbsx) and rewrites its word 2 with UW "
+                 "(tlbwe ATTRIB, trapping to KVM):", 6)
+        for i, old in self.writes:
+            self.say(f"KVM maps it again (kvmppc_mmu_map, in the guest's supervisor mode: "
+                     f"UW from SW): tlbwe hw[{i}] — {self.evicted(old)}", 9)
+        self.writes = []
+        self.say(f"{cpu.total() - t0:,} cycles (the DSI exit, the guest handler and its "
+                 f"{traps} trapping instructions)", 9)
+        return result
+
     def on_c_path(self, call, cpu):
         kvm = self.m.kvms[self.v.vm_index]
         calls, faults, t0 = kvm.gfn_to_pfn_calls, kvm.host_faults, cpu.total()
@@ -445,6 +466,16 @@ class Narrator(Tracer):
         else:
             self.say(f"retry: hit hw[{index}]{note}", 6)
         self.complete()
+
+    def dsi(self, ctx, ea, kind, index):
+        c = self.v.ctx
+        if self.cur is None:
+            a = self.new_access(ea, kind)
+            self.say(f"{self.label(a)} (guest PID {c.guest_pid} user): hw[{index}] "
+                     "translates it without UW — a Data Storage interrupt (DSI exit)", 2)
+        else:
+            self.say(f"retry: hw[{index}] translates it without UW — a Data Storage "
+                     "interrupt (DSI exit)", 6)
 
     def miss(self, ctx, ea, kind, cause):
         c = self.v.ctx

@@ -11,11 +11,15 @@ from __future__ import annotations
 import numpy as np
 
 from emu.codes import (CAUSE, CYCLE_BUCKETS, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH,
-                       KIND_SLEEP, KIND_SYSCALL, MISS_CAUSES, OUTCOME, PFN_SOURCE, PFN_SOURCES,
+                       KIND_SLEEP, KIND_STORE, KIND_SYSCALL, MISS_CAUSES, OUTCOME, PFN_SOURCE, PFN_SOURCES,
                        PROFILE_STEPS, SCAN_BUCKETS, STEP, STOP, STRATEGY, TID_SCHEME, TLB,
                        TLB_COUNTERS, cycle_bucket, scan_bucket)
 from emu.engine import tracer
 from emu.engine.reference.tlb import NO_PID, BookeTLB
+from emu.hw.ppc440 import SR, SW, SX, UR, UW, UX
+
+#: A 440 TLB entry's permission bits (word 2): all, supervisor, user.
+PERMS, SUPER_PERMS, USER_PERMS = UX | UW | UR | SX | SW | SR, SX | SW | SR, UX | UW | UR
 
 #: The cost table the loops read (the Costs struct of emu/_fastpath.pxd): rows
 #: of emu.costs, plus the strategy's guest-entry work, and the clock.
@@ -112,13 +116,13 @@ class VirtCPU:
         self.reasons[cause_key_py(owner, int(t.ts_arr[i]), page)] = reason
 
     def hw_write(self, t: BookeTLB, i: int, ea: int, shift: int, tid: int, ts: int, rpn: int,
-                 owner: int, writer: int) -> None:
+                 attr: int, owner: int, writer: int) -> None:
         self.note_removal(t, i, writer, -1)
-        t.write(i, ea, shift, tid, ts, rpn, 0, owner)
+        t.write(i, ea, shift, tid, ts, rpn, attr, owner)
 
-    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer) -> None:
+    def write(self, idx, ea, shift, tid, ts, rpn, owner, writer, attr: int = 0) -> None:
         t, i = self.split(idx)
-        self.hw_write(t, i, ea, shift, tid, ts, rpn, owner, writer)
+        self.hw_write(t, i, ea, shift, tid, ts, rpn, attr, owner, writer)
 
     def invalidate(self, idx: int, writer: int, reason: int = -1) -> None:
         t, i = self.split(idx)
@@ -165,6 +169,7 @@ class Ctx:
         self.pfn_source, self.is_host, self.host_pid = pfn_source, is_host, host_pid
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
+        self.check_uw = False                   # a 440 guest: user stores need UW
         a = arrays
         a.update(counter_arrays())
         self.slot_base, self.slot_npages = a["slot_base"], a["slot_npages"]
@@ -309,6 +314,7 @@ class Ctx:
         gtid = int(self.gtlb.tid_arr[gi])
         owner = (self.ctx << 8) | gtid
         page = ea >> 12 << 12
+        attr = self.shadow_attrib(gi)
         if self.strategy == STRATEGY["e500-shadow-ids"]:
             stid = self.pid1 if gtid == 0 else self.shadow_pid
         elif self.tid_scheme == TID_SCHEME["guest-tid"]:
@@ -318,23 +324,23 @@ class Ctx:
         if self.e500_map[1] > 0:               # an e500 guest (see e500_slot)
             i = self.e500_slot(cpu, page, gi)
             if self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
-                self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
+                self.shadow.write(i, page, 12, stid, 1, pfn << 12, attr, owner)
             t, j = cpu.split(i)
             self.tracer.hw_write(self.ctx, i, t.read(j))
-            cpu.hw_write(t, j, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+            cpu.hw_write(t, j, page, 12, stid, 1, pfn << 12, attr, owner, self.ctx)
         elif self.strategy in (STRATEGY["shadow"], STRATEGY["shadow-modified"]):
             i = int(self.shadow_pos[0])        # KVM's victim, one for the machine
             self.shadow_pos[0] = 0 if i >= self.shadow.hwater else i + 1
-            self.shadow.write(i, page, 12, stid, 1, pfn << 12, 0, owner)
+            self.shadow.write(i, page, 12, stid, 1, pfn << 12, attr, owner)
             if i < self.loop_len:
                 self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
-                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+                cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, attr, owner, self.ctx)
             else:                              # slot hwater: the entry loop never writes it
                 cpu.reasons[cause_key_py(owner, 1, page)] = CAUSE["shadow-not-restored"]
         else:
             i = cpu.tlb.choose_victim(page)    # the host's round robin / e500 NV
             self.tracer.hw_write(self.ctx, i, cpu.tlb.read(i))
-            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, owner, self.ctx)
+            cpu.hw_write(cpu.tlb, i, page, 12, stid, 1, pfn << 12, attr, owner, self.ctx)
         if self.hwref_gi[i] >= 0 and self.slot_holds_page(int(self.hwref_gi[i])):
             # the slot's previous page reference is dropped (kvmppc_44x_shadow_release)
             cpu.cycles[CYCLES["c_path"]] += self.costs["put_page"]
@@ -344,6 +350,14 @@ class Ctx:
                 self.n_modified += 1
         self.hwref_gi[i] = gi
         return i
+
+    def shadow_attrib(self, gi: int) -> int:
+        """The permissions a shadow of guest entry ``gi`` gets now
+        (kvmppc_44x_tlb_shadow_attrib; see the Cython docstring)."""
+        a = int(self.gtlb.attr_arr[gi]) & PERMS
+        if not self.guest_pr:
+            a = (a & ~USER_PERMS) | ((a & SUPER_PERMS) << 3)
+        return a | SX | SR | SW
 
     def e500_slot(self, cpu, page: int, gi: int) -> int:
         """The flat hardware index of a shadow of guest entry ``gi`` on the e500
@@ -436,6 +450,16 @@ class Ctx:
             a = int(ea[pos])
             inst = k == KIND_IFETCH
             idx, c = self._translate(cpu, inst, a, self.shadow_pid, self.pid1, 1)
+            if (idx >= 0 and k >= KIND_STORE and self.check_uw and self.guest_pr
+                    and not int(cpu.tlb.attr_arr[idx]) & UW
+                    and cpu.hit_owner(idx) >> 8 == self.ctx):
+                # a user store through an entry without UW: a Data Storage
+                # interrupt, which KVM delivers (Python); not through another
+                # VM's entry (see the Cython loop)
+                trace.dsi(self.ctx, a, k, idx)
+                stop = STOP["dsi"]
+                self.stop_ea, self.stop_kind = a, k
+                break
             if idx >= 0:                                    # hit
                 owner = cpu.hit_owner(idx)
                 trace.hit(self.ctx, a, k, idx, owner)
@@ -591,8 +615,8 @@ class Ctx:
             c += 3 * self.costs["tlbwe"]
             i = cpu.tlb.choose_victim(a)
             trace.hw_write(self.ctx, i, cpu.tlb.read(i))
-            cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, pfn << 12, self.ctx << 8,
-                         self.ctx)
+            cpu.hw_write(cpu.tlb, i, a >> 12 << 12, 12, pid, 0, pfn << 12, PERMS,
+                         self.ctx << 8, self.ctx)
             trace.end(self.ctx, "filled", c)
             used += c
             cpu.cycles[category] += c

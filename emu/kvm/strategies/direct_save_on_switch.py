@@ -59,8 +59,8 @@ class DirectSaveOnSwitch(Strategy):
         for i, entry in enumerate(self.saved.get(ctx, ())):
             if entry is None or not (entry[0] and entry[4] == 1):
                 continue
-            _, ea, shift, tid, ts, rpn, _attr, owner = entry
-            cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx)
+            _, ea, shift, tid, ts, rpn, attr, owner = entry
+            cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
             cycles += self.costs["load_on_load_per_entry"]
         return cycles
 

@@ -96,8 +96,8 @@ class E500FlushOnPut(Strategy):
         """kvmppc_e500_tlb_load: write back each valid TLB1 pool shadow (MAS0-3, 7, tlbwe)."""
         ctx = vcpu.ctx.ctx
         saved = self.pools.pop(ctx, [])
-        for i, (_v, ea, shift, tid, ts, rpn, _attr, owner) in saved:
-            cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx)
+        for i, (_v, ea, shift, tid, ts, rpn, attr, owner) in saved:
+            cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
         return len(saved) * self.costs["e500_tlb1_reload_per_entry"]
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:

@@ -123,9 +123,9 @@ def restore_e500(cpu, vcpu) -> None:
     pool = range(n0 + n1 - tlb1_pool_size(n1), n0 + n1)
     for i in (*range(n0), *pool):
         t, j = (virt.tlb, i) if i < n0 else (virt.tlb1, i - n0)
-        valid, ea, shift, tid, ts, rpn, _attr, owner = shadow.read(i)
+        valid, ea, shift, tid, ts, rpn, attr, owner = shadow.read(i)
         if valid:
-            if t.read(j) != (valid, ea, shift, tid, ts, rpn, 0, owner):
-                cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx)
+            if t.read(j) != (valid, ea, shift, tid, ts, rpn, attr, owner):
+                cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
         elif t.valid_arr[j]:
             cpu.invalidate(i, ctx)

@@ -30,18 +30,18 @@ can cascade: the guest's refill overwrites the next index, which may hold
 another of its own entries -- watch the self-evicted column.)
 
 What the model shows (``--quick``, at the default costs):
-``shadow`` in its guest-tid era costs several times any other design (23
+``shadow`` in its guest-tid era costs several times any other design (26
 cycles per guest access with the asm handler at a 24-page working set and a
-100 µs host period, against 3 to 4.5 for the others): every system call
+100 µs host period, against 3.2 to 4.5 for the others): every system call
 empties its shadows twice.  With the assembly handler ``direct`` beats
-``shadow-modified`` at a small working set at every host switch rate of the
-range (8 pages: no break-even up to 20 switches/ms); the break-even exists only
-at large working sets (48 pages: about 17 host switches/ms, a 60 µs period),
-where each flush costs ``direct`` a refill of the whole set.  As the kernels
-shipped them (the C handler, get_user_pages) ``shadow-modified`` is far the
-cheaper of the two at the matrix point (4.8 cycles per guest access against
-1,650): after every flush ``direct`` calls gfn_to_pfn again for each page it
-refills, and at 10 host switches/ms its guest barely runs.  Along the host's pages ``direct`` loses
+``shadow-modified`` up to fast host switching; the break-even comes sooner the
+larger the working set, since each flush costs ``direct`` a refill of the
+whole set (48 pages: about 21 host switches/ms, a 47 µs period; 8 pages:
+about 25/ms, 39 µs).  As the kernels shipped them (the C handler,
+get_user_pages) ``shadow-modified`` is far the cheaper of the two at the
+matrix point (4.7 cycles per guest access against 1,200): after every flush
+``direct`` calls gfn_to_pfn again for each page it refills, and at 10 host
+switches/ms its guest barely runs.  Along the host's pages ``direct`` loses
 to ``shadow-modified`` at every count (its refills after the flush do not
 depend on the host's pages), while the hypothetical ``direct-noflush`` wins
 only while the host touches few pages (about 11 at the default costs).
@@ -104,14 +104,14 @@ def plan(quick: bool) -> dict:
     if quick:
         return {"duration_ms": 2.5, "warmup_ms": 10,
                 "sweep_strategies": (BASELINE, "direct"), "sweep_handlers": ("asm",),
-                "ws": (8, 48), "periods": (1000, 200, 100, 50),
+                "ws": (8, 48), "periods": (1000, 200, 100, 50, 35),
                 "pages_ws": 40, "pages_period": 50, "host_pages": (8, 16, 64),
                 "pages_strategies": (BASELINE, "direct", "direct-noflush"),
                 "band_costs": ("shadow_mod_scan_per_entry", "asm_walk_per_entry", "exit_light"),
                 "band_samples": 2}
     return {"duration_ms": 10, "warmup_ms": 20,
             "sweep_strategies": STRATEGIES, "sweep_handlers": HANDLERS,
-            "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50),
+            "ws": (8, 24, 40, 56), "periods": (4000, 2000, 1000, 500, 250, 150, 100, 75, 50, 35),
             "pages_ws": 40, "pages_period": 50, "host_pages": (4, 8, 12, 16, 24, 32, 64, 128, 256),
             "pages_strategies": STRATEGIES + ("direct-noflush",),
             "band_costs": BAND_COSTS, "band_samples": 8}
