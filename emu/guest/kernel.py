@@ -400,22 +400,22 @@ class GuestKernel:
         ends with ``flush_tlb_mm(oldmm)`` (kernel/fork.c: the parent's PTEs
         were write-protected for copy-on-write), a second ``_tlbia``; and
         exec, with the ``guest_process_spawn`` work (copying, loading the
-        program) and a third ``_tlbia`` (the old mm is dropped).  A simplification: the
-        parent's fork is charged to the child, and the new process reuses the
-        old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
+        program) and a third ``_tlbia`` (the old mm is dropped).  A
+        simplification: the parent's fork is charged to the child, and the new
+        process reuses the old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
         """
         port = self.port
         self.enter_syscall(cpu, proc)                       # exit_group
-        self.flush_tlb_mm(cpu)                        # exit_mmap: flush_tlb_mm
+        self.flush_tlb_mm(cpu)                              # exit_mmap
         self.os.replace(proc)
         self.context_switch(cpu, proc, port.now(cpu))
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
         self.enter_syscall(cpu, proc)                       # fork
-        self.flush_tlb_mm(cpu)                        # dup_mmap: flush_tlb_mm(oldmm)
+        self.flush_tlb_mm(cpu)                              # dup_mmap: oldmm's
         self.return_to_user(cpu, T.SYSCALL_EXIT)
         self.enter_syscall(cpu, proc)                       # exec
         port.guest_work(cpu, self.costs["guest_process_spawn"])
-        self.flush_tlb_mm(cpu)                        # the old mm dropped at exec
+        self.flush_tlb_mm(cpu)                              # the old mm dropped at exec
         self.return_to_user(cpu, T.SYSCALL_EXIT)
 
     def flush_tlb_mm(self, cpu) -> None:

@@ -27,10 +27,11 @@ from __future__ import annotations
 
 from emu.codes import CAUSE, EXIT, STEP, STOP, TID_SCHEME, TLB
 from emu.errors import EmuError
+from emu.guest.kernel import FILL_ATTR
 from emu.guest.os import PINNED_ENTRIES
 from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
-from emu.hw.ppc440 import SR, SW, SX, UR, UW, UX, XLAT, build_guest_utlb
+from emu.hw.ppc440 import SR, SW, SX, UW, XLAT, build_guest_utlb
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -54,9 +55,8 @@ class VcpuThread(Thread):
     #: Their permissions: the kernel's (supervisor read, write, execute).
     KERNEL_ATTR = SR | SW | SX
     #: The permissions a guest fill writes for a user page: Linux 44x's
-    #: finish_tlb_load (head_44x.S @026477c1) never writes UW
-    #: (emu.guest.kernel.FILL_ATTR).
-    GUEST_FILL_ATTR = SR | SW | SX | UR | UX
+    #: finish_tlb_load (head_44x.S @026477c1) never writes UW.
+    GUEST_FILL_ATTR = FILL_ATTR
     #: Watches the handlers marked @observed (emu.observe); None: nobody watches.
     observer = None
 
