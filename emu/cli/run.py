@@ -10,7 +10,7 @@ from emu.params import apply_overrides, default_scenario
 from emu.params.fields import dump
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
-from emu.report.reading import idle_note, settle_note
+from emu.report.reading import run_notes
 from emu.run.comparison import (parse_vary, point_variants, run_variants, variant_folders,
                                 vary_points)
 from emu.run.designs import KEY, default_labels, default_variants
@@ -110,9 +110,8 @@ def cmd_run(args) -> int:
 def _note_unsettled(runs: list, width) -> None:
     """An ``emu: note:`` on stderr naming the runs that had not settled, and
     one naming the CPUs that idled through their counted window."""
-    for note in (settle_note(runs), idle_note(runs)):
-        if note:
-            print_note(note, width)
+    for note in run_notes(runs):
+        print_note(note, width)
 
 
 def _default_run(args) -> int:

@@ -406,8 +406,9 @@ class VcpuThread(Thread):
 
         ``SYSCALL``, ``DSI``: the sc exit, or the Data Storage interrupt's
         (kvmppc_handle_exit queues it to the guest: a lightweight exit), whose
-        delivery switches the privilege before the entry.  ``DTLBREAL``/``ITLBREAL``: the fast path stopped after
-        delivering the miss; its exit ends here (:meth:`end_delivery`).
+        delivery switches the privilege before the entry.
+        ``DTLBREAL``/``ITLBREAL``: the fast path stopped after delivering the
+        miss; its exit ends here (:meth:`end_delivery`).
         """
         if category in ("ITLBREAL", "DTLBREAL"):
             self.end_delivery(cpu, category)

@@ -160,6 +160,13 @@ def idle_note(runs) -> str:
             f"{it} (vm.N.vcpu_cpus, host_task.N.cpu), or set machine.cpus lower.")
 
 
+def run_notes(runs) -> list[str]:
+    """The notes on ``runs`` = [(label, summary)] a reader should see beside
+    their figures: runs that had not settled (:func:`settle_note`), CPUs that
+    idled through the window (:func:`idle_note`)."""
+    return [note for note in (settle_note(runs), idle_note(runs)) if note]
+
+
 def unsettled_note(rows: list, keys: list) -> str:
     """One sentence naming the grid points with runs that had not settled
     (``settled`` false: their halves differ by more than
@@ -360,8 +367,7 @@ def generate_reading(runs) -> list[str]:
         return []
     out: list[str] = []
     out += _cost_per_access(runs)
-    for note in (settle_note(runs), idle_note(runs)):
-        out += [note] if note else []
+    out += run_notes(runs)
     out += _repopulation(runs)
     out += _lost_per_resume(runs, "host-eviction", "the host")
     out += _lost_per_resume(runs, "other-guest-eviction", "other vCPUs")

@@ -12,7 +12,7 @@ from typing import Optional
 
 import numpy as np
 
-from emu.codes import (CYCLE_BUCKETS, CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES,
+from emu.codes import (CYCLE_BUCKETS, CYCLE_CATEGORIES, CYCLES, EXIT_CATEGORIES, MISS_CAUSES,
                        PROFILE_STEPS, SCAN_BUCKETS, TLB_COUNTERS)
 from emu.stats.snapshot import Snapshot
 
@@ -134,7 +134,7 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
         "warmup_cycles": snap.warmup_cycles,
         "cpu_measured_from": [c.measured_from for c in snap.cpus],
         # each CPU's idle cycles in its counted window (no runnable thread)
-        "cpu_idle_cycles": [int(c.cycles[CYCLE_CATEGORIES.index("idle")]) for c in snap.cpus],
+        "cpu_idle_cycles": [int(c.cycles[CYCLES["idle"]]) for c in snap.cpus],
         "measured_cpu_cycles": sum(snap.simulated_cycles - c.measured_from for c in snap.cpus),
         "guest_accesses": guest_accesses,
         "exits": _exit_stats(exits, sumsq, kernel, clock),

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from emu.codes import (CAUSE, CYCLE_BUCKETS, CYCLES, EXIT, EXIT_CATEGORIES, KIND_IFETCH,
-                       KIND_SLEEP, KIND_STORE, KIND_SYSCALL, MISS_CAUSES, OUTCOME, PFN_SOURCE, PFN_SOURCES,
-                       PROFILE_STEPS, SCAN_BUCKETS, STEP, STOP, STRATEGY, TID_SCHEME, TLB,
-                       TLB_COUNTERS, cycle_bucket, scan_bucket)
+                       KIND_SLEEP, KIND_STORE, KIND_SYSCALL, MISS_CAUSES, OUTCOME, PFN_SOURCE,
+                       PFN_SOURCES, PROFILE_STEPS, SCAN_BUCKETS, STEP, STOP, STRATEGY,
+                       TID_SCHEME, TLB, TLB_COUNTERS, cycle_bucket, scan_bucket)
 from emu.engine import tracer
 from emu.engine.reference.tlb import NO_PID, BookeTLB
 from emu.hw.ppc440 import SR, SW, SX, UR, UW, UX
@@ -450,18 +450,17 @@ class Ctx:
             a = int(ea[pos])
             inst = k == KIND_IFETCH
             idx, c = self._translate(cpu, inst, a, self.shadow_pid, self.pid1, 1)
-            if (idx >= 0 and k >= KIND_STORE and self.check_uw and self.guest_pr
-                    and not int(cpu.tlb.attr_arr[idx]) & UW
-                    and cpu.hit_owner(idx) >> 8 == self.ctx):
-                # a user store through an entry without UW: a Data Storage
-                # interrupt, which KVM delivers (Python); not through another
-                # VM's entry (see the Cython loop)
-                trace.dsi(self.ctx, a, k, idx)
-                stop = STOP["dsi"]
-                self.stop_ea, self.stop_kind = a, k
-                break
             if idx >= 0:                                    # hit
                 owner = cpu.hit_owner(idx)
+                if (k >= KIND_STORE and self.check_uw and self.guest_pr
+                        and not int(cpu.tlb.attr_arr[idx]) & UW and owner >> 8 == self.ctx):
+                    # a user store through an entry without UW: a Data Storage
+                    # interrupt, which KVM delivers (Python); not through another
+                    # VM's entry (see the Cython loop)
+                    trace.dsi(self.ctx, a, k, idx)
+                    stop = STOP["dsi"]
+                    self.stop_ea, self.stop_kind = a, k
+                    break
                 trace.hit(self.ctx, a, k, idx, owner)
                 if owner >= 0 and owner >> 8 != self.ctx:
                     self.tlbc[TLB["isolation_violations"]] += 1
