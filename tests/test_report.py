@@ -203,6 +203,30 @@ def test_plot_set_functions_write_every_plot(results, runs, tmp_path):
     assert png.endswith("only.png") and not os.path.exists(tmp_path / "only.svg")
 
 
+def test_an_overhead_ten_times_the_rest_runs_off_the_scale(runs):
+    """One design's start-up (2.6.26 spends its first 20 ms there) would flatten
+    every other bar of the overhead panel: past ten times the next, the axis
+    ends past the others and that bar is written at the edge, off scale."""
+    import copy
+
+    def scaled(label, accesses_times):
+        out = copy.deepcopy(runs[-1])
+        out[1]["guest_accesses"] = max(1, int(out[1]["guest_accesses"] * accesses_times))
+        return (label, out[1])
+
+    base, half = scaled("a", 1), scaled("b", 2)           # overheads 2:1
+    for rows, clipped in (([base, half], False), ([scaled("c", 0.001), base, half], True)):
+        ov = plots.cycle_breakdown(rows).axes[1]
+        texts = [t.get_text() for t in ov.texts]
+        totals = [sum(plots.figures.per_guest_access(s, c) or 0.0 for c in plots.CYCLE_CATEGORIES
+                      if c not in plots._NOT_OVERHEAD) for _, s in rows]
+        assert any("off scale" in t for t in texts) is clipped
+        assert bool(ov.get_xlim()[1] < max(totals)) is clipped
+        if clipped:
+            assert ov.get_xlim()[1] > sorted(totals)[-2]
+            assert f"{max(totals):,.3f}, off scale \u2192" in texts
+
+
 def test_svg_is_deterministic(runs, tmp_path):
     a = plots.save_figure(plots.miss_causes(runs), tmp_path / "a")[1]
     b = plots.save_figure(plots.miss_causes(runs), tmp_path / "b")[1]

@@ -234,9 +234,12 @@ def _bar_height(n: int) -> float:
 
 
 def _stacked_barh(ax, runs, parts, values, colours, names, annotate_fmt=None,
-                  inside_fmt=None):
+                  inside_fmt=None, off_scale=False):
     """Horizontal stacked bars: one per run, one segment per part with a non-zero value.
-    ``inside_fmt``: write each segment's value inside it when it is wide enough."""
+    ``inside_fmt``: write each segment's value inside it when it is wide enough.
+    ``off_scale`` (with ``annotate_fmt``): when one bar is more than ten times the
+    next longest, the axis ends past the others and that bar runs off it, its
+    value written at the edge with an arrow (one start-up would flatten the rest)."""
     labels = [label for label, _ in runs]
     pos = _design_axis(ax, labels)
     left = [0.0] * len(runs)
@@ -258,8 +261,16 @@ def _stacked_barh(ax, runs, parts, values, colours, names, annotate_fmt=None,
                         color=_ink_on(colour))
     if annotate_fmt:
         top = max(left) if left else 0
+        rest = sorted(left, reverse=True)[1:2]
+        if off_scale and rest and 0 < 10 * rest[0] < top:
+            top = rest[0] * 1.3
         for p, v in zip(pos, left):
-            ax.text(v + 0.01 * (top or 1), p, annotate_fmt(v), va="center", fontsize=8.5)
+            if v > top:
+                ax.text(0.99, p, annotate_fmt(v) + ", off scale \u2192", va="center", ha="right",
+                        fontsize=8.5, transform=ax.get_yaxis_transform(),
+                        bbox={"facecolor": "white", "edgecolor": "none", "pad": 1})
+            else:
+                ax.text(v + 0.01 * (top or 1), p, annotate_fmt(v), va="center", fontsize=8.5)
         ax.set_xlim(0, (top or 1) * 1.15)
     return left
 
@@ -376,7 +387,8 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
 
         overhead = [c for c in CYCLE_CATEGORIES if c not in _NOT_OVERHEAD]
         _stacked_barh(ov, runs, overhead, lambda s, c: figures.per_guest_access(s, c) or 0.0,
-                      _CYCLE_COLOURS, _CYCLE_LABELS, annotate_fmt=lambda v: f"{v:.3f}")
+                      _CYCLE_COLOURS, _CYCLE_LABELS, annotate_fmt=lambda v: f"{v:,.3f}",
+                      off_scale=True)
         ov.xaxis.set_major_locator(MaxNLocator(nbins=4))      # long figures (start-up) stay apart
         ov.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))
         ov.set_title("Design overhead per guest access")
