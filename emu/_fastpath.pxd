@@ -251,8 +251,10 @@ cdef class Ctx:
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
     # a 440 guest: a user-mode store through an entry without UW takes a Data
-    # Storage interrupt (its guest entries carry the permissions it wrote)
-    cdef public bint check_uw
+    # Storage interrupt, a user-mode fetch through one without UX an
+    # Instruction Storage interrupt (its guest entries carry the permissions
+    # it wrote)
+    cdef public bint check_uw, check_ux
     cdef public object arrays
     cdef readonly object counters    # the Counters block (a numpy record)
     cdef Counters *n                 # the same block, seen from C

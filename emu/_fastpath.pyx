@@ -1316,6 +1316,7 @@ cdef class Ctx:
         self.shadow_pid = 1
         self.pid1 = NOPID
         self.check_uw = False
+        self.check_ux = False
         self.slot_base = arrays["slot_base"]
         self.slot_npages = arrays["slot_npages"]
         self.pin = arrays["pin"]
@@ -1617,10 +1618,18 @@ cdef class Ctx:
         cdef uint64_t kbase = context_key(self.shadow_pid, self.pid1, 1), w
         cdef int gsh
         cdef bint micro = cpu.micro
-        # a user store needs UW: the 440 guest in user mode (neither changes
-        # inside this call); the store's entry is then read through ``hwe``
-        cdef int uw_ctx = self.ctx if self.check_uw and self.guest_pr else -1
-        cdef uint32_t uw = TLB_UW if uw_ctx >= 0 else 0
+        # a user store needs UW and a user fetch UX: the 440 guest in user
+        # mode (neither changes inside this call).  ``need`` holds, in byte k,
+        # the permission an access of kind k needs (0: none checked); the
+        # hit's entry is then read through ``hwe``
+        cdef int perm_ctx = self.ctx if (self.check_uw or self.check_ux) and self.guest_pr else -1
+        cdef uint64_t need = 0
+        if perm_ctx >= 0:
+            if self.check_ux:
+                need |= (<uint64_t> TLB_UX) << (8 * KIND_IFETCH)
+            if self.check_uw:
+                need |= ((<uint64_t> TLB_UW) << (8 * KIND_STORE)
+                         | (<uint64_t> TLB_UW) << (8 * KIND_MODIFY))
         cdef TLBEntry *hwe = &cpu.tlb.e[0]
         # NOTE: kept in a register, written back before anything reads it.  The
         # counters are reached through self.n, not a local copy of the pointer:
@@ -1662,21 +1671,22 @@ cdef class Ctx:
                     idx = cpu.probe(kbase | (a >> gsh), w, a, self.shadow_pid, self.pid1, 1,
                                     &owner)
                 if idx >= 0:
-                    # NOTE: one branch on (a store) and (no UW), computed without
-                    # branches: whether an access is a store, and whether its entry
-                    # has UW (a text page has none), are coin tosses, and a branch
-                    # on each mispredicted enough to slow every access by half.
-                    # k >> 1 is 1 for a store or a modify (2, 3), 0 for a fetch or
-                    # a load; shifted to UW's place it masks ~attr (``uw`` is 0
-                    # where no store needs UW)
-                    if ((~hwe[idx].attr & ((<uint32_t> k >> 1) << 4) & uw)
-                            and (owner >> 8) == uw_ctx):
-                        # a user store through an entry without UW: a Data
+                    # NOTE: one branch on (the permission this kind needs) and
+                    # (the entry lacks it), computed without branches: whether an
+                    # access is a store or a fetch, and whether its entry has UW
+                    # (a text page has none), are coin tosses, and a branch on
+                    # each mispredicted enough to slow every access by half.
+                    # Byte k of ``need`` is the permission kind k needs (k is
+                    # 0..3 here: the markers stopped above)
+                    if ((~hwe[idx].attr & <uint32_t> (need >> (k << 3)) & 0x3F)
+                            and (owner >> 8) == perm_ctx):
+                        # a user store through an entry without UW, or a user
+                        # fetch through one without UX: a Data or Instruction
                         # Storage interrupt, which KVM delivers (Python).  NOTE:
                         # not through another VM's entry (the hypothetical
-                        # direct-noflush): that store counts as an isolation
+                        # direct-noflush): that access counts as an isolation
                         # violation and goes through
-                        stop = STOP_DSI
+                        stop = STOP_ISI if k == KIND_IFETCH else STOP_DSI
                         self.stop.ea = a
                         self.stop.kind = k
                         break

@@ -72,7 +72,7 @@ def scan_bucket(entries: int) -> int:
 
 #: Why the fast path returned to Python.
 STOPS = ("budget", "end", "guest_miss", "mmio", "deferred", "syscall", "sleep", "host_fault",
-         "machine_check", "dsi")
+         "machine_check", "dsi", "isi")
 STOP = {name: i for i, name in enumerate(STOPS)}
 
 #: How a guest TLB miss's handler ended (the per-miss log's ``outcome``):

@@ -29,6 +29,9 @@ event                arguments           when
 ``data_storage``     cpu, proc           a store of ``proc`` through an entry
                                          without UW: the guest's DataStorage
                                          handler runs (its tlbsx, tlbwe included)
+``inst_storage``     cpu, proc           a fetch of ``proc`` through an entry
+                                         without UX: the guest's exec fault runs
+                                         (do_page_fault, its tlbsx, tlbwe included)
 ``c_path``           cpu                 KVM's C path maps the page the fast path
                                          stopped on (``gfn_to_pfn``)
 ``mmio_exit``        cpu, proc           an access of ``proc`` exits to QEMU;
@@ -51,8 +54,8 @@ from __future__ import annotations
 
 import functools
 
-EVENTS = ("vcpu_load", "vcpu_put", "guest_tlb_miss", "data_storage", "c_path", "mmio_exit",
-          "syscall", "timer_tick", "switch_process", "halt")
+EVENTS = ("vcpu_load", "vcpu_put", "guest_tlb_miss", "data_storage", "inst_storage", "c_path",
+          "mmio_exit", "syscall", "timer_tick", "switch_process", "halt")
 
 
 def observed(event: str):

@@ -301,6 +301,7 @@ def test_the_null_tracer_ignores_events():
 
 def test_the_events_are_the_tracer_methods():
     assert EVENTS == {"hit": ("ea", "kind", "index", "owner"), "dsi": ("ea", "kind", "index"),
+                      "isi": ("ea", "kind", "index"),
                       "miss": ("ea", "kind", "cause"),
                       "walk": ("gi", "cycles"), "gpa": ("gpa",),
                       "memslot": ("gfn", "slot", "visible"), "pfn": ("source", "pfn"),

@@ -9,24 +9,24 @@
      that the reference backend reaches the fifth resume in about a second.
      The default is ``direct`` as 7924bd41 shipped it: the C handler, and
      ``_tlbia()`` at vcpu_put; the exit-path costs are the calibrated ones
-     (s = 1.288: full exit 161, deliver 77, restore 146; docs/calibration.md).
-     The vCPU was put at 3,480.1 us holding 58 entries (its process's pages
+     (s = 1: full exit 125, deliver 60, restore 113; docs/calibration.md).
+     The vCPU was put at 3,439.2 us holding 54 entries (its process's pages
      and its guest kernel's); the flush invalidated all of them, so the host
      task 'noise' (4,572 accesses, 1,780 misses of which 1 host page fault,
      1,779 tlbwe) overwrote none of them and the vCPU resumed holding 0.
      Every miss of the window is a flush (16 on 16 distinct pages), refilled
      in consecutive slots from where the shared round-robin pointer stopped
-     after the host's writes: hw[60], hw[61], hw[62], then hw[0] on.  Access
-     #0: guest TLB entry 40 matches, 41 entries scanned x 12 = 492 cycles,
-     and 161 full exit + 492 + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 146
-     restore = 897, the total the model charged.  Access #9 loads from the
-     page of #0 again and hits the slot #0 filled (hw[60]).  Every page the
+     after the host's writes: hw[62], then hw[0] on.  Access #0: guest TLB
+     entry 29 matches, 30 entries scanned x 12 = 360 cycles, and 125 full
+     exit + 360 + 10 GPA + 25 memslot + 15 pfn + 48 tlbwe + 113 restore =
+     696, the total the model charged.  Access #5 fetches from the code page
+     of #3 again and hits the slot #3 filled (hw[2]).  Every page the
      process stores to already had its DSI before the resume: its guest
      entry has UW, so the window holds none.
    * ``explain_first_load.txt``: vcpu_load #1, nothing is mapped: the first
      access misses (compulsory), the walk scans all 64 guest entries (768
-     cycles) and the miss is delivered to the guest (161 + 768 + 77 deliver
-     = 1,006 so far; the privilege switch, the restore and the entry belong to
+     cycles) and the miss is delivered to the guest (125 + 768 + 60 deliver
+     = 953 so far; the privilege switch, the restore and the entry belong to
      the delivering exit).  The rest of the window is the guest kernel's own
      accesses in its miss handler, each through its pinned 256 MB TID-0
      entry (guest entry 63), which KVM shadows in 4 KB pieces with shadow
@@ -40,11 +40,11 @@
    * ``explain_gup.txt``: the exercise's scenario (vcpu_load #5) with pfn
      source ``gup``: 7924bd41's vcpu_put invalidated the 29 entries held;
      all 5 misses of the window are flush misses, and every fill calls
-     gfn_to_pfn from the C handler, 161 + 12 x scanned + 10 + 25 + 15, then
-     2,018 gfn_to_pfn (fitted, docs/calibration.md) + 48 tlbwe + 146 restore
-     + 40 = 2,252 cycles in C: a slot that still held the reference of a
+     gfn_to_pfn from the C handler, 125 + 12 x scanned + 10 + 25 + 15, then
+     2,400 gfn_to_pfn (fitted, docs/calibration.md) + 48 tlbwe + 113 restore
+     + 40 = 2,601 cycles in C: a slot that still held the reference of a
      page mapped before the put (_tlbia leaves the shadow_refs alone) has
-     the new map put the old page, 40; a slot that held none, 2,212.
+     the new map put the old page, 40; a slot that held none, 2,561.
 
    Besides the exact comparison, every "cycles in the ... handler (a + b + ...)"
    line is checked to add up, and every walk to cost its handler's cycles per entry
@@ -180,6 +180,29 @@ def test_a_store_without_uw_is_narrated_as_a_data_storage_interrupt():
     assert lines[handler + 3].strip() == "retry: UTLB miss [cause: flush]"
     retry = next(ln for ln in lines[handler + 3:] if ln.strip().startswith("retry: hit"))
     assert retry
+
+
+def test_a_first_fetch_is_narrated_as_an_instruction_storage_interrupt():
+    """The first resume under direct: the process's first fetch from its code
+    page misses, faults the page in, misses again and is filled -- without SX
+    or UX, since the fresh PTE has no _PAGE_HWEXEC -- so the retry hits an
+    entry without UX: an ISI.  do_page_fault's exec branch sets HWEXEC and its
+    _tlbie invalidates the guest entry (25 traps), so the fetch misses as a
+    flush, is filled again, now with UX, and hits."""
+    r = explain(None, ["kvm.strategy=direct"], resume=1, accesses=400, quiet=False)
+    lines = r.text.splitlines()
+    at = next(i for i, ln in enumerate(lines) if "an Instruction Storage interrupt (ISI" in ln)
+    assert lines[at].strip().startswith("retry: hw[")
+    fetch = next(ln for ln in reversed(lines[:at + 1]) if ln.startswith("  #") and "user;" in ln)
+    assert " ifetch 0x1" in fetch, fetch
+    handler = next(i for i, ln in enumerate(lines) if i > at and "InstructionStorage" in ln)
+    assert "HWEXEC" in lines[handler] and "tlbwe PAGEID with V clear" in lines[handler]
+    assert "25 trapping instructions" in lines[handler + 1]
+    assert lines[handler + 2].strip() == "retry: UTLB miss [cause: flush]"
+    rest = lines[handler + 2:]
+    assert next(ln for ln in rest if "writes guest TLB entry" in ln)
+    assert next(ln.strip() for ln in rest if ln.strip().startswith("retry: hit"))
+    assert sum("without UX" in ln for ln in lines) == 1
 
 
 def test_narration_is_deterministic(texts):
@@ -323,7 +346,7 @@ def test_the_narrator_replaces_no_method():
 def test_a_c_path_fill_into_slot_hwater_is_told():
     """A shadow design's C path that maps into slot hwater writes no hardware
     entry (no entry loop writes that slot): told, where it once crashed."""
-    text = explain(overrides=["kvm.strategy=shadow", "kvm.pfn_source=gup"], resume=3,
+    text = explain(overrides=["kvm.strategy=shadow", "kvm.pfn_source=gup"], resume=4,
                    accesses=200).text
     assert "C path: gfn_to_pfn; shadow slot 62 (hwater): the entry loop never writes it" in text
 

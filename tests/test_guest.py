@@ -22,7 +22,7 @@ import pytest
 from emu.costs import CostTable
 from emu.errors import ConfigError, EmuError
 from emu.guest.footprint import Footprint
-from emu.guest.kernel import FILL_ATTR, GuestKernel
+from emu.guest.kernel import FILL_ATTR, FILL_ATTR_NO_EXEC, GuestKernel
 from emu.guest.os import (GUEST_HWATER, KERNEL_BASE, KERNEL_RESERVED_GFNS, GuestCPU, GuestOS,
                           GuestProcess)
 from emu.hw.ppc440 import ATTRIB, PAGEID, SR, SW, SX, UR, UW, UX, XLAT
@@ -160,18 +160,59 @@ def test_a_delivered_miss_makes_the_linux_44x_trap_sequence():
     gfn = k.os.fault(proc, 0x2000_1234)          # the page is present
     k.tlb_miss(CPU, proc)
     entry = (0x2000_1000, 12, proc.pid, 0, gfn << 12)
+    # a PTE fresh from the fault has no _PAGE_HWEXEC: SX and UX stay clear
+    no_x = FILL_ATTR_NO_EXEC
     assert k.port.calls == [
         ("deliver", "DTLBREAL"),                  # the fast path's exit; PR 1 -> 0
         ("traps", "DataTLBError"),                # SPRG saves, DEAR, SPRG3, MMUCR, PID, MMUCR
         ("work", 44 - 10), ("run_kernel", 10),    # native part; 1 fetch + 9 data accesses
-        ("tlbwe", 0, XLAT, entry), ("tlbwe", 0, PAGEID, entry), ("tlbwe", 0, ATTRIB, entry),
+        ("tlbwe", 0, XLAT, entry, no_x), ("tlbwe", 0, PAGEID, entry, no_x),
+        ("tlbwe", 0, ATTRIB, entry, no_x),
         ("traps", "finish_tlb_load restore"),     # mfspr SPRG1, SPRG0
         ("rfi", True),                            # PR 0 -> 1
     ]
+    assert no_x == SR | SW | UR                   # finish_tlb_load: SX, UX = HWEXEC (& USER)
     # head_44x.S @026477c1: 16 emulated + the delivering exit = 17
     assert k.port.exits == {"DTLBREAL": 1, "EMULINST": 5, "EMUL_MTSPR": 4, "EMUL_MFSPR": 3,
                             "EMUL_TLBWE": 3, "EMUL_RFI": 1}
     assert proc.guest_tlb_misses == 1 and k.user
+
+
+def test_a_fetch_without_ux_makes_the_exec_fault_sequence():
+    # head_booke.h INSTRUCTION_STORAGE_EXCEPTION (prolog, ESR, transfer), then
+    # do_page_fault's exec branch: the PTE is present, so it sets HWEXEC and
+    # invalidates the entry with _tlbie (mfspr MMUCR, mfmsr, wrteei 0, mtspr
+    # MMUCR, tlbsx, tlbwe PAGEID, wrtee), then ret_from_except
+    k = make_kernel(port=FakePort(fetch=True))
+    proc = k.gcpu.current
+    k.os.fault(proc, 0x2000_1234)
+    assert not k.os.executable(proc, 0x2000_1234)
+    k.inst_storage(CPU, proc)
+    assert names(k.port)[:4] == [("deliver", "ISI"), ("traps", "InstructionStorage (no UX)"),
+                                 "work", "run_kernel"]
+    assert k.port.calls[4:] == [
+        ("traps", "_tlbie"),
+        ("tlbsx", 0x2000_1234),
+        ("tlbwe", 7, PAGEID, None),               # V clear: the entry goes
+        ("traps", "_tlbie (done)"),
+        ("traps", "ret_from_except + restore"),   # MTMSRD, SRR0, SRR1
+        ("rfi", True),
+    ]
+    # 14 + 4 + tlbsx + tlbwe + 1 + 3 + rfi = 25 emulated instructions, and the ISI
+    # exit.  EMULINST: the SPRG0-3/SRR0-1 moves, 8 in the prolog, 3 in the
+    # transfer, 2 in the restore; MTSPR: SPRG4W, MMUCR; MFSPR: ESR, MMUCR
+    assert k.port.exits == {"ISI": 1, "EMULINST": 13, "EMUL_MTSPR": 2, "EMUL_MFSPR": 2,
+                            "EMUL_MFMSR": 1, "EMUL_WRTEE": 2, "EMUL_MTMSR": 1,
+                            "EMUL_TLBSX": 1, "EMUL_TLBWE": 1, "EMUL_RFI": 2}
+    assert sum(k.port.exits.values()) == 26 and k.user
+    assert k.os.executable(proc, 0x2000_1234) and k.os.exec_faults == 1
+    # the fetch misses again, and now the fill writes SX and UX
+    k.port.calls.clear()
+    k.tlb_miss(CPU, proc)
+    assert [c[4:] for c in k.port.calls if c[0] == "tlbwe"] == [()] * 3     # FILL_ATTR
+    # a new address space starts with no HWEXEC anywhere
+    k.os.replace(proc)
+    assert not proc.hwexec
 
 
 def test_an_instruction_miss_reads_srr0():

@@ -17,8 +17,8 @@ run that wants the events runs on the reference backend, as ``emu explain``
 does.
 
 The order of the events: a hit is one ``hit``; a user store through an
-entry without UW is one ``dsi`` (the guest handles it, and the store runs
-again).  A virtualized miss is
+entry without UW is one ``dsi``, a user fetch through one without UX one
+``isi`` (the guest handles it, and the access runs again).  A virtualized miss is
 ``miss``, ``walk``, then either ``end`` (guest_miss) or ``gpa``, ``memslot``,
 [``pfn``], [``hw_write``], ``end``; a shadow design's fill into slot hwater
 (which never reaches hardware) has no ``hw_write``.  A native miss (a host thread's) is
@@ -48,6 +48,10 @@ class Tracer:
     def dsi(self, ctx: int, ea: int, kind: int, index: int) -> None:
         """The access, a user store, found hardware entry ``index`` without UW:
         a Data Storage interrupt, which KVM delivers to the guest."""
+
+    def isi(self, ctx: int, ea: int, kind: int, index: int) -> None:
+        """The access, a user fetch, found hardware entry ``index`` without UX:
+        an Instruction Storage interrupt, which KVM delivers to the guest."""
 
     def miss(self, ctx: int, ea: int, kind: int, cause: str) -> None:
         """The access missed in hardware; ``cause`` is a name of emu.codes.MISS_CAUSES."""
@@ -79,7 +83,7 @@ NULL = Tracer()
 
 #: event -> its fields besides ``ctx`` (the parameters of the Tracer method)
 EVENTS = {name: tuple(inspect.signature(getattr(Tracer, name)).parameters)[2:]
-          for name in ("hit", "dsi", "miss", "walk", "gpa", "memslot", "pfn", "hw_write",
+          for name in ("hit", "dsi", "isi", "miss", "walk", "gpa", "memslot", "pfn", "hw_write",
                        "end")}
 
 
@@ -101,6 +105,9 @@ class Recorder(Tracer):
 
     def dsi(self, ctx, *fields):
         self._record("dsi", ctx, fields)
+
+    def isi(self, ctx, *fields):
+        self._record("isi", ctx, fields)
 
     def miss(self, ctx, *fields):
         self._record("miss", ctx, fields)

@@ -63,10 +63,12 @@ from emu.observe import observed
 #: finish_tlb_load; docs/kvm440.md §2.7).
 FILL_WORDS = (XLAT, PAGEID, ATTRIB)
 #: The permissions finish_tlb_load (@026477c1) writes for a user page: SR, SW
-#: (= _PAGE_RW), SX (= _PAGE_HWEXEC), UR (= _PAGE_USER), UX; never UW, which
-#: only the DataStorage handler sets (the model's user pages are writable and
-#: executable).
+#: (= _PAGE_RW), SX (= _PAGE_HWEXEC), UR (= _PAGE_USER), UX (= HWEXEC & USER);
+#: never UW, which only the DataStorage handler sets (the model's user pages
+#: are writable).  Before the exec fault has set the PTE's HWEXEC, the fill
+#: writes neither SX nor UX (:data:`FILL_ATTR_NO_EXEC`).
 FILL_ATTR = SR | SW | SX | UR | UX
+FILL_ATTR_NO_EXEC = FILL_ATTR & ~(SX | UX)
 
 
 class TrapPort(Protocol):
@@ -156,6 +158,9 @@ class GuestKernel:
 
     #: The miss handler's trapping prefix: (data, instruction fetch).
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+    #: Whether a fill's SX and UX follow the PTE's _PAGE_HWEXEC, so that the
+    #: first user fetch from each page takes the exec fault (:meth:`inst_storage`).
+    EXEC_FAULTS = True
 
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
@@ -233,7 +238,9 @@ class GuestKernel:
             self.page_fault(cpu, proc, ea, fetch, table)
             return
         self.kernel_work(cpu, c["guest_miss_handler"], self.fp.miss(proc, ea))
-        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12))
+        exec_ok = not self.EXEC_FAULTS or self.os.executable(proc, ea)
+        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12),
+                  None if exec_ok else FILL_ATTR_NO_EXEC)
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True
@@ -260,6 +267,34 @@ class GuestKernel:
         port.rfi(cpu, usermode=True)
         self.user = True
 
+    @observed("inst_storage")
+    def inst_storage(self, cpu, proc: GuestProcess) -> None:
+        """InstructionStorage (head_booke.h INSTRUCTION_STORAGE_EXCEPTION): a user
+        fetch through a TLB entry without UX.  A user PTE is made without
+        _PAGE_HWEXEC, so the fill of a page never executed before writes no UX
+        and its first fetch lands here: do_page_fault's exec branch
+        (arch/powerpc/mm/fault.c, CONFIG_4xx || CONFIG_BOOKE) finds the PTE
+        present, flushes the page's data cache to the instruction cache, sets
+        HWEXEC and invalidates the entry (_tlbie: tlbsx, tlbwe PAGEID); the
+        fetch misses again and the fill writes UX -- 14 + 7 + 3 traps and the
+        ISI exit (docs/kvm440.md §2.10)."""
+        port, c = self.port, self.costs
+        ea, _ = port.fault()
+        port.deliver(cpu, "ISI")
+        self.user = False
+        port.traps(cpu, T.ISI_ENTRY)
+        gfn, _table = self.os.walk(proc, ea)
+        if gfn is None:
+            raise EmuError(f"internal: an ISI at {ea:#x} with no PTE for it")
+        self.kernel_work(cpu, c["guest_exec_fault"], self.fp.fault(proc, ea, gfn))
+        port.traps(cpu, T.TLBIE_ENTER)
+        gi = port.tlbsx(cpu, ea)
+        if gi >= 0:
+            port.tlbwe(cpu, gi, PAGEID, None)
+        port.traps(cpu, T.TLBIE_LEAVE)
+        self.os.set_executable(proc, ea)
+        self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+
     def page_fault(self, cpu, proc: GuestProcess, ea: int, fetch: bool, table: bool) -> None:
         """The miss handler bails out to the page fault: the first pass of a demand
         fault (traps44x C).  The access misses again on return and is filled."""
@@ -271,18 +306,19 @@ class GuestKernel:
         port.traps(cpu, self.c_fault)
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
 
-    def fill(self, cpu, entry: tuple) -> None:
-        """finish_tlb_load: write ``entry`` at the guest's round-robin index."""
-        self.write_tlb_entry(cpu, self.gcpu.tlb_victim(), entry)
+    def fill(self, cpu, entry: tuple, attr=None) -> None:
+        """finish_tlb_load: write ``entry`` at the guest's round-robin index, with
+        the permissions ``attr`` (None: the vCPU's fill permissions)."""
+        self.write_tlb_entry(cpu, self.gcpu.tlb_victim(), entry, attr)
 
-    def write_tlb_entry(self, cpu, gi: int, entry: tuple) -> None:
+    def write_tlb_entry(self, cpu, gi: int, entry: tuple, attr=None) -> None:
         """Write guest TLB entry ``gi``: XLAT, PAGEID, ATTRIB, each trapping (one
         batched trap with ``batch_tlbwe``)."""
         if self.batch_tlbwe:
-            self.port.tlbwe(cpu, gi, None, entry)
+            self.port.tlbwe(cpu, gi, None, entry, attr)
             return
         for word in FILL_WORDS:
-            self.port.tlbwe(cpu, gi, word, entry)
+            self.port.tlbwe(cpu, gi, word, entry, attr)
 
     @observed("timer_tick")
     def timer_tick(self, cpu, now: int) -> None:

@@ -38,14 +38,18 @@ class GuestKernelE500(GuestKernel):
     """
 
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+    #: Not modelled: the e500 guest's fill takes UX from _PAGE_HWEXEC too
+    #: (head_fsl_booke.S @ac98695d), so its first fetch from each page would
+    #: take the same exec fault; emu's e500 fills are executable.
+    EXEC_FAULTS = False
 
-    def fill(self, cpu, entry: tuple) -> None:
+    def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load (head_fsl_booke.S @ac98695d): mfspr MAS2, mtspr MAS2, MAS3,
         then ONE tlbwe at the guest TLB0 way KVM put in MAS0[ESEL]; with the
-        delivering exit and the restore, 15 exits."""
+        delivering exit and the restore, 15 exits.  ``attr`` as for the 440."""
         self.port.traps(cpu, T.FILL)
         gi = guest_tlb0_index(entry[0], self.port.tlb0_victim())
-        self.port.tlbwe(cpu, gi, None, entry)
+        self.port.tlbwe(cpu, gi, None, entry, attr)
 
     def flush_tlb_mm(self, cpu) -> None:
         """flush_tlb_mm (an exit, a fork, an exec, a stolen context):

@@ -73,6 +73,8 @@ class GuestProcess:
         self.pid = index % MAX_PID + 1
         self.page_table: dict[int, int] = {}
         self.pte_pages: dict[int, int] = {}   # 2 MB region -> gfn of its PTE page
+        #: vpns whose PTE has _PAGE_HWEXEC: set by the exec fault, never at creation
+        self.hwexec: set[int] = set()
         self.task_gfn = self.stack_gfn = self.pgd_gfn = -1   # kernel frames (GuestOS)
         self.stream = stream
         self.chunk = chunk
@@ -217,6 +219,7 @@ class GuestOS:
         self.kernel_next = static_gfns
         self.processes = processes
         self.page_faults = 0
+        self.exec_faults = 0                  # exec faults: ISIs that set _PAGE_HWEXEC
         self.next_pid = len(processes) % MAX_PID + 1   # the PID the next new process gets
         for p in processes:
             p.task_gfn = self.alloc_kernel(1)
@@ -265,6 +268,18 @@ class GuestOS:
         proc.page_faults += 1
         return gfn
 
+    def executable(self, proc: GuestProcess, ea: int) -> bool:
+        """Whether the PTE of ``ea`` has _PAGE_HWEXEC, which the TLB fill turns
+        into SX and UX.  A user PTE is made without it (_PAGE_EXEC is 0 on 44x,
+        so PAGE_COPY_X is _PAGE_BASE | _PAGE_USER); only the exec fault sets it
+        (:meth:`set_executable`)."""
+        return ea >> 12 in proc.hwexec
+
+    def set_executable(self, proc: GuestProcess, ea: int) -> None:
+        """do_page_fault's exec branch: ``pte_update(ptep, 0, _PAGE_HWEXEC)``."""
+        self.exec_faults += 1
+        proc.hwexec.add(ea >> 12)
+
     def free_pid(self, proc: GuestProcess) -> int:
         """The context a new address space in ``proc``'s slot gets, as
         ``get_mmu_context`` gives it (include/asm-ppc/mmu_context.h, 4xx:
@@ -294,6 +309,7 @@ class GuestOS:
         self.free_gfns.extend(sorted(proc.pte_pages.values(), reverse=True))
         proc.page_table.clear()
         proc.pte_pages.clear()
+        proc.hwexec.clear()
         proc.pid = self.free_pid(proc)
         self.next_pid = proc.pid % MAX_PID + 1
         proc.life_left = proc.lifetime

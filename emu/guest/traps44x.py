@@ -232,6 +232,27 @@ INST_FAULT_ENTRY = TrapSeq("InstructionStorage", [
     *TRANSFER_TO_HANDLER.rows,
 ])
 
+#: InstructionStorage taken directly: a user fetch through an entry without UX
+#: (head_booke.h INSTRUCTION_STORAGE_EXCEPTION: the prolog, mfspr ESR,
+#: EXC_XFER_EE_LITE to handle_page_fault); 14 traps.
+ISI_ENTRY = TrapSeq("InstructionStorage (no UX)", [
+    *PROLOG_FROM_USER.rows,
+    ("mfspr ESR", "InstructionStorage"),        # mfspr r5,SPRN_ESR
+    *TRANSFER_TO_HANDLER.rows,
+])
+
+#: _tlbie of one user page, around its tlbsx and tlbwe PAGEID (which go through
+#: the port): the MMUCR's TID, and interrupts off across the search
+#: (arch/powerpc/mm/nohash/tlb_low.S @550d14e3 __tlbil_va, 440, moved there from
+#: misc_32.S; sync and isync do not trap).
+TLBIE_ENTER = TrapSeq("_tlbie", [
+    ("mfspr MMUCR", "_tlbie"),                  # mfspr r5,SPRN_MMUCR
+    ("mfmsr", "_tlbie"),                        # mfmsr r10
+    ("wrteei", "_tlbie"),                       # wrteei 0
+    ("mtspr MMUCR", "_tlbie"),                  # mtspr SPRN_MMUCR,r5
+])
+TLBIE_LEAVE = TrapSeq("_tlbie (done)", [("wrtee", "_tlbie")])   # 10: wrtee r10
+
 #: DECREMENTER_EXCEPTION from user mode up to timer_interrupt's two
 #: set_dec (traps44x E #1-16): prolog, clear TSR[DIS], transfer, mtspr DEC x 2.
 TIMER_DEC = TrapSeq("timer_interrupt", [

@@ -100,8 +100,11 @@ class VcpuThread(Thread):
         for gi, ea, shift, gpa in self.pinned_entries:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, self.KERNEL_ATTR, -1)
         # a user store through an entry without UW takes a Data Storage
-        # interrupt (the 440 guest's fills never write UW)
+        # interrupt (the 440 guest's fills never write UW), and a user fetch
+        # through one without UX an Instruction Storage interrupt (a fill
+        # writes UX once the exec fault has set the PTE's HWEXEC)
         self.ctx.check_uw = self.GUEST_FILL_ATTR & UW == 0
+        self.ctx.check_ux = kernel.EXEC_FAULTS
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
             self.ctx.guest_pid = self.gcpu.current.pid
@@ -308,6 +311,8 @@ class VcpuThread(Thread):
                 kernel.tlb_miss(cpu, proc)
             elif stop == S["dsi"]:                # a user store without UW
                 kernel.data_storage(cpu, proc)
+            elif stop == S["isi"]:                # a user fetch without UX
+                kernel.inst_storage(cpu, proc)
             elif stop == S["deferred"]:
                 self.c_path(cpu)
             elif stop == S["mmio"]:
@@ -404,16 +409,16 @@ class VcpuThread(Thread):
     def deliver(self, cpu, category: str) -> None:
         """KVM delivers an interrupt (kvmppc_booke_irqprio_deliver): MSR[PR] 1 -> 0.
 
-        ``SYSCALL``, ``DSI``: the sc exit, or the Data Storage interrupt's
-        (kvmppc_handle_exit queues it to the guest: a lightweight exit), whose
-        delivery switches the privilege before the entry.
+        ``SYSCALL``, ``DSI``, ``ISI``: the sc exit, or the Data or Instruction
+        Storage interrupt's (kvmppc_handle_exit queues it to the guest: a
+        lightweight exit), whose delivery switches the privilege before the entry.
         ``DTLBREAL``/``ITLBREAL``: the fast path stopped after delivering the
         miss; its exit ends here (:meth:`end_delivery`).
         """
         if category in ("ITLBREAL", "DTLBREAL"):
             self.end_delivery(cpu, category)
             return
-        if category not in ("SYSCALL", "DSI"):
+        if category not in ("SYSCALL", "DSI", "ISI"):
             self.priv_switch(cpu, False)
             return
         t0 = self.begin_exit(cpu)

@@ -384,6 +384,24 @@ class Narrator(Tracer):
                  f"{traps} trapping instructions)", 9)
         return result
 
+    def on_inst_storage(self, call, cpu, proc):
+        t0, traps0 = cpu.total(), self.traps_taken()
+        # the fetch waits for its retry; the guest kernel's own accesses in the
+        # handler are accesses of their own
+        pending, self.cur = self.cur, None
+        result = call(cpu, proc)
+        self.cur = pending
+        traps = self.traps_taken() - traps0
+        self.say("guest handler: InstructionStorage, do_page_fault — the PTE is present "
+                 "without HWEXEC: it flushes the page's data to the instruction cache, sets "
+                 "HWEXEC and invalidates the guest TLB entry (_tlbie: tlbsx, then tlbwe "
+                 "PAGEID with V clear, trapping to KVM); the fetch misses again and the "
+                 "fill writes UX", 6)
+        self.writes = []
+        self.say(f"{cpu.total() - t0:,} cycles (the ISI exit, the guest handler and its "
+                 f"{traps} trapping instructions)", 9)
+        return result
+
     def on_c_path(self, call, cpu):
         kvm = self.m.kvms[self.v.vm_index]
         calls, faults, t0 = kvm.gfn_to_pfn_calls, kvm.host_faults, cpu.total()
@@ -476,6 +494,17 @@ class Narrator(Tracer):
         else:
             self.say(f"retry: hw[{index}] translates it without UW — a Data Storage "
                      "interrupt (DSI exit)", 6)
+
+    def isi(self, ctx, ea, kind, index):
+        c = self.v.ctx
+        if self.cur is None:
+            a = self.new_access(ea, kind)
+            self.say(f"{self.label(a)} (guest PID {c.guest_pid} user): hw[{index}] "
+                     "translates it without UX — an Instruction Storage interrupt (ISI exit)",
+                     2)
+        else:
+            self.say(f"retry: hw[{index}] translates it without UX — an Instruction Storage "
+                     "interrupt (ISI exit)", 6)
 
     def miss(self, ctx, ea, kind, cause):
         c = self.v.ctx

@@ -170,6 +170,7 @@ class Ctx:
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
         self.check_uw = False                   # a 440 guest: user stores need UW
+        self.check_ux = False                   # ... and user fetches UX
         a = arrays
         a.update(counter_arrays())
         self.slot_base, self.slot_npages = a["slot_base"], a["slot_npages"]
@@ -452,13 +453,20 @@ class Ctx:
             idx, c = self._translate(cpu, inst, a, self.shadow_pid, self.pid1, 1)
             if idx >= 0:                                    # hit
                 owner = cpu.hit_owner(idx)
-                if (k >= KIND_STORE and self.check_uw and self.guest_pr
-                        and not int(cpu.tlb.attr_arr[idx]) & UW and owner >> 8 == self.ctx):
-                    # a user store through an entry without UW: a Data Storage
-                    # interrupt, which KVM delivers (Python); not through another
-                    # VM's entry (see the Cython loop)
-                    trace.dsi(self.ctx, a, k, idx)
-                    stop = STOP["dsi"]
+                need = (UW if k >= KIND_STORE and self.check_uw else
+                        UX if k == KIND_IFETCH and self.check_ux else 0)
+                if (need and self.guest_pr and not int(cpu.tlb.attr_arr[idx]) & need
+                        and owner >> 8 == self.ctx):
+                    # a user store through an entry without UW, or a user fetch
+                    # through one without UX: a Data or Instruction Storage
+                    # interrupt, which KVM delivers (Python); not through
+                    # another VM's entry (see the Cython loop)
+                    if k == KIND_IFETCH:
+                        trace.isi(self.ctx, a, k, idx)
+                        stop = STOP["isi"]
+                    else:
+                        trace.dsi(self.ctx, a, k, idx)
+                        stop = STOP["dsi"]
                     self.stop_ea, self.stop_kind = a, k
                     break
                 trace.hit(self.ctx, a, k, idx, owner)

@@ -30,21 +30,21 @@ can cascade: the guest's refill overwrites the next index, which may hold
 another of its own entries -- watch the self-evicted column.)
 
 What the model shows (``--quick``, at the default costs):
-``shadow`` in its guest-tid era costs several times any other design (26
+``shadow`` in its guest-tid era costs several times any other design (27
 cycles per guest access with the asm handler at a 24-page working set and a
-100 µs host period, against 3.2 to 4.5 for the others): every system call
+100 µs host period, against 2.8 to 4.4 for the others): every system call
 empties its shadows twice.  With the assembly handler ``direct`` beats
 ``shadow-modified`` up to fast host switching; the break-even comes sooner the
 larger the working set, since each flush costs ``direct`` a refill of the
-whole set (48 pages: about 21 host switches/ms, a 47 µs period; 8 pages:
-about 25/ms, 39 µs).  As the kernels shipped them (the C handler,
+whole set (48 pages: about 17 host switches/ms, a 60 µs period; 8 pages:
+none up to 29/ms, a 35 µs period, where ``direct`` is 3 % the cheaper).  As the kernels shipped them (the C handler,
 get_user_pages) ``shadow-modified`` is far the cheaper of the two at the
-matrix point (4.7 cycles per guest access against 1,200): after every flush
+matrix point (4.4 cycles per guest access against 1,600): after every flush
 ``direct`` calls gfn_to_pfn again for each page it refills, and at 10 host
 switches/ms its guest barely runs.  Along the host's pages ``direct`` loses
 to ``shadow-modified`` at every count (its refills after the flush do not
 depend on the host's pages), while the hypothetical ``direct-noflush`` wins
-only while the host touches few pages (about 11 at the default costs).
+only while the host touches few pages (about 15 at the default costs).
 ``direct-save-on-switch`` (67577927) is the cheapest throughout.
 
 What to look at: the first table (every design at one point: misses per
