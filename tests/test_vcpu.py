@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from emu.codes import EXIT
+from emu.codes import CYCLES, EXIT
 from emu.guest import traps44x as T
 from emu.hw.ppc440 import ATTRIB, PAGEID, XLAT
 from emu.machine import Machine
@@ -235,3 +235,24 @@ def test_an_external_interrupt_pending_at_a_tick_goes_first(backend):
     vcpu.external_interrupt()
     vcpu.run(cpu, 200_000)                        # no guest kernel access in user mode
     assert seen[:2] == ["timer_tick", "external_interrupt"]
+
+
+@pytest.mark.parametrize("backend", ["cython", "reference"])
+def test_tlbsx_searches_the_guest_tlb_as_the_walk_does(backend):
+    """kvmppc_44x_emul_tlbsx: the exit, the emulation, and kvmppc_44x_tlb_index's
+    search entry by entry up to the match (or all 64); with the hypothetical
+    hashed guest TLB, the C handler's hashed lookup instead, whatever the index."""
+    for walk, gi in (("linear", GI), ("linear", 40), ("hashed", GI), ("hashed", 40)):
+        m, vcpu, cpu = loaded_vcpu(backend, f"kvm.guest_tlb_walk={walk}")
+        c = m.costs
+        vcpu.gtlb.write(gi, EA, 12, vcpu.ctx.guest_pid, vcpu.ctx.guest_as, 0x0050_0000,
+                        0x3F, -1)
+        for ea, found in ((EA + 0x123, gi), (0x3000_0000, -1)):
+            before = int(cpu.cycles[CYCLES["c_path"]])
+            assert vcpu.tlbsx(cpu, ea) == found
+            scanned = found + 1 if found >= 0 else vcpu.gtlb.entries
+            search = (c["c_walk_hashed"] if walk == "hashed"
+                      else scanned * c["c_walk_per_entry"])
+            assert int(cpu.cycles[CYCLES["c_path"]]) - before == \
+                c["emulate_instruction"] + c["emul_tlbsx"] + search, (walk, gi, ea)
+        assert exits(vcpu, "EMUL_TLBSX") == 2

@@ -81,10 +81,12 @@ class VcpuThread(Thread):
         self.shadow = self.strategy.new_shadow_array(be)
         arrays = ctx_arrays(machine.hw_entries, machine.scenario.sim.repopulation_window, kvm,
                             shadow_pos=self.strategy.shadow_pos, guest_entries=self.gtlb.entries)
+        #: the guest TLB is searched through a hash (hypothetical), by the miss
+        #: handler's walk and by the emulated tlbsx alike
+        self.hashed_walk = cfg.guest_tlb_walk == "hashed"
         self.ctx = be.Ctx(ctx_id, arrays, self.gtlb, self.shadow, kvm.pfn.pcache,
                           self.strategy.code, 0 if cfg.handler == "asm" else 1,
-                          1 if cfg.guest_tlb_walk == "hashed" else 0,
-                          kvm.pfn.code, 0, 0)
+                          1 if self.hashed_walk else 0, kvm.pfn.code, 0, 0)
         # how a fill tags its shadow, and how far the entry loop writes
         self.ctx.tid_scheme = TID_SCHEME[self.strategy.tid_scheme or "tid01"]
         if self.strategy.loop_len is not None:
@@ -502,14 +504,18 @@ class VcpuThread(Thread):
     def tlbsx(self, cpu, ea: int) -> int:
         """The guest's tlbsx traps: kvmppc_44x_emul_tlbsx searches the guest TLB
         (kvmppc_44x_tlb_index, entry by entry) for ``ea`` in the guest's PID and
-        AS and returns the index (-1: none), as RT gets it."""
+        AS and returns the index (-1: none), as RT gets it.  With a hashed guest
+        TLB (``kvm.guest_tlb_walk = "hashed"``, hypothetical) the search is the
+        C handler's hashed lookup, as the miss handler's walk is."""
         ctx = self.ctx
         gi = int(self.gtlb.find(ea, ctx.guest_pid, ctx.guest_as))
         t0 = self.begin_exit(cpu)
-        scanned = gi + 1 if gi >= 0 else self.gtlb.entries
         c = self.costs
-        cpu.charge("c_path", c["emulate_instruction"] + c["emul_tlbsx"]
-                   + scanned * c["c_walk_per_entry"])
+        if self.hashed_walk:
+            search = c["c_walk_hashed"]
+        else:
+            search = (gi + 1 if gi >= 0 else self.gtlb.entries) * c["c_walk_per_entry"]
+        cpu.charge("c_path", c["emulate_instruction"] + c["emul_tlbsx"] + search)
         self.end_exit(cpu, "EMUL_TLBSX", t0)
         return gi
 
