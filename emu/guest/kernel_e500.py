@@ -11,8 +11,8 @@ entry_32.S code).  What differs (docs/kvm440.md §4):
 * the miss handler fills with MAS ``mtspr``\\ s and ONE ``tlbwe``
   (:mod:`emu.guest.traps_e500`), at the way KVM handed it in MAS0[ESEL]
   when it delivered the miss (the port's :meth:`tlb0_victim`);
-* a flush of the guest TLB (``flush_tlb_mm``) is one ``mtspr MMUCSR0``
-  (``_tlbil_all``), not a loop of ``tlbwe``.
+* a flush of the guest TLB (``flush_tlb_mm``) is one ``mtspr MMUCSR0`` and
+  one ``mfspr MMUCSR0`` that polls it (``_tlbil_all``), not a loop of ``tlbwe``.
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ class GuestKernelE500(GuestKernel):
 
     def flush_tlb_mm(self, cpu) -> None:
         """flush_tlb_mm (an exit, a fork, an exec, a stolen context):
-        _tlbil_all, one trapping mtspr MMUCSR0."""
+        _tlbil_all, a trapping mtspr MMUCSR0, then one trapping mfspr MMUCSR0
+        (the poll, which reads 0 under KVM)."""
         self.port.guest_work(cpu, self.costs["guest_tlb_flush"])
         self.port.flash_invalidate(cpu, T.FLASH_INVALIDATE)
+        self.port.traps(cpu, T.FLASH_POLL)
 

@@ -51,3 +51,8 @@ MISS_RESTORE = TrapSeq("finish_tlb_load restore (e500)", [
 #: one mtspr MMUCSR0 with TLB0FI | TLB1FI, which KVM emulates by invalidating
 #: the guest entries (kvmppc_e500_emul_mt_mmucsr0).
 FLASH_INVALIDATE = TrapSeq("_tlbil_all (e500)", [("mtspr MMUCSR0", "_tlbil_all")])
+#: ... then its loop reads MMUCSR0 until the flash invalidate bits clear
+#: (arch/powerpc/mm/nohash/tlb_low.S @550d14e3, _tlbil_all, as moved from
+#: misc_32.S): a trapping mfspr, which KVM's e500 emulation answers with 0
+#: (e500_emulate.c, SPRN_MMUCSR0), so the loop ends after one read.
+FLASH_POLL = TrapSeq("_tlbil_all poll (e500)", [("mfspr MMUCSR0", "_tlbil_all 1:")])
