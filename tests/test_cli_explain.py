@@ -178,7 +178,7 @@ def test_glossary_names_the_terms_with_their_sources():
     assert p.returncode == 0, p.stderr
     for term in ("AS / TS", "TID", "shadow PID", "hwater", "TIMEINGUEST", "round robin",
                  "pfn cache", "gfn_to_pfn", "vcpu_load / vcpu_put", "_tlbia", "modified flags",
-                 "eras"):
+                 "eras", "DSI / ISI"):
         assert term in p.stdout, term
     assert "[docs/kvm440.md §1.5" in p.stdout and "[docs/design.md §6]" in p.stdout
 

@@ -77,6 +77,14 @@ GLOSSARY = (
          "whoever owns it. 7924bd41's vcpu_put calls it, so the guest loses every entry "
          "at each deschedule and no entry leaks to another vCPU.",
          "docs/kvm440.md §2.10"),
+    Term("DSI / ISI", ("DSI", "ISI"),
+         "Data and Instruction Storage interrupts: an access the TLB translates but its "
+         "permissions refuse. Linux 44x's fill writes no UW, so the first user store "
+         "through an entry is a DSI, whose handler adds UW (16 traps); and no UX until "
+         "the page's PTE has _PAGE_HWEXEC, which only the exec fault sets, so the first "
+         "fetch from each page of an address space is an ISI (25 traps, then a refill). "
+         "KVM queues both to the guest: one lightweight exit each.",
+         "docs/kvm440.md §2.10"),
     Term("modified flags", ("modified flags", "modified"),
          "One byte per shadow index (shadow_tlb_mod) marking entries changed since the "
          "last guest entry: shadow-modified (83aae4a8) rewrites only those at entry, and "
