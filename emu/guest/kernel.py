@@ -20,6 +20,12 @@ The handlers:
   with the delivering one; when the PTE is absent, bail out to the page
   fault (data_access / InstructionStorage, do_page_fault), return to user
   mode, and let the access miss again;
+* :meth:`GuestKernel.data_storage` — DataStorage: a user store through an
+  entry without UW (finish_tlb_load never writes it): the PTE made dirty,
+  ``tlbsx``, ``tlbwe`` ATTRIB with UW (16 traps);
+* :meth:`GuestKernel.inst_storage` — InstructionStorage: a user fetch through
+  an entry without UX (the PTE has no _PAGE_HWEXEC yet): do_page_fault's exec
+  branch sets it and ``_tlbie`` invalidates the entry (25 traps);
 * :meth:`GuestKernel.syscall` — sc, SystemCall, the service, the return (18
   exits); :meth:`GuestKernel.sleep` is a blocking one (I/O): the process
   sleeps in the kernel and the guest schedules;
@@ -96,7 +102,7 @@ class TrapPort(Protocol):
 
     def deliver(self, cpu, category: str) -> None:
         """KVM delivers an interrupt to the guest: MSR[PR] goes 1 -> 0.  For
-        ``SYSCALL`` and ``DSI`` the exit is made here; for ``DTLBREAL``/``ITLBREAL``
+        ``SYSCALL``, ``DSI`` and ``ISI`` the exit is made here; for ``DTLBREAL``/``ITLBREAL``
         the exit that found the miss was the fast path's."""
 
     def traps(self, cpu, seq: T.TrapSeq) -> None:
@@ -276,8 +282,8 @@ class GuestKernel:
         (arch/powerpc/mm/fault.c, CONFIG_4xx || CONFIG_BOOKE) finds the PTE
         present, flushes the page's data cache to the instruction cache, sets
         HWEXEC and invalidates the entry (_tlbie: tlbsx, tlbwe PAGEID); the
-        fetch misses again and the fill writes UX -- 14 + 7 + 3 traps and the
-        ISI exit (docs/kvm440.md §2.10)."""
+        fetch misses again and the fill writes UX -- 14 + 7 + 4 traps (the
+        entry, _tlbie, the return) and the ISI exit (docs/kvm440.md §2.10)."""
         port, c = self.port, self.costs
         ea, _ = port.fault()
         port.deliver(cpu, "ISI")

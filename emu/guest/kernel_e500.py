@@ -39,8 +39,10 @@ class GuestKernelE500(GuestKernel):
 
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
     #: Not modelled: the e500 guest's fill takes UX from _PAGE_HWEXEC too
-    #: (head_fsl_booke.S @ac98695d), so its first fetch from each page would
-    #: take the same exec fault; emu's e500 fills are executable.
+    #: (head_fsl_booke.S @ac98695d), so a kernel of that era would take the
+    #: same exec fault, while later ones make a page executable when an exec
+    #: fault maps it (set_pte_filter); which one the e500's guest ran is not
+    #: read (docs/kvm440.md §2.10).  emu's e500 fills are executable.
     EXEC_FAULTS = False
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:

@@ -37,9 +37,10 @@ empties its shadows twice.  With the assembly handler ``direct`` beats
 ``shadow-modified`` up to fast host switching; the break-even comes sooner the
 larger the working set, since each flush costs ``direct`` a refill of the
 whole set (48 pages: about 17 host switches/ms, a 60 µs period; 8 pages:
-none up to 29/ms, a 35 µs period, where ``direct`` is 3 % the cheaper).  As the kernels shipped them (the C handler,
-get_user_pages) ``shadow-modified`` is far the cheaper of the two at the
-matrix point (4.4 cycles per guest access against 1,600): after every flush
+none up to 29/ms, a 35 µs period, where ``direct`` is 3 % the cheaper).  As the
+kernels shipped them (the C handler, get_user_pages) ``shadow-modified`` is far
+the cheaper of the two at the matrix point (4.4 cycles per guest access
+against 1,600): after every flush
 ``direct`` calls gfn_to_pfn again for each page it refills, and at 10 host
 switches/ms its guest barely runs.  Along the host's pages ``direct`` loses
 to ``shadow-modified`` at every count (its refills after the flush do not
