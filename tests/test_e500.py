@@ -357,3 +357,60 @@ def test_what_each_e500_design_keeps_per_vcpu(strategy, expected):
         "kvm.pfn_source=guest-tlb-refs", "duration_ms=0.1"]))
     mem = m.snapshot().vcpu_memory_bytes
     assert {k: v for k, v in mem.items() if k in expected} == expected
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_a_first_store_to_a_page_takes_the_data_storage_fast_path(backend, strategy):
+    """head_fsl_booke.S @ac98695d: finish_tlb_load takes UW (and SW) from
+    _PAGE_HWWRITE, which no user PTE is made with, so a store through the fill
+    is a DSI: the saves, ESR, DEAR, SPRG3, PID0 into MAS6 (mfspr PID, mtspr MAS6),
+    tlbsx, mfspr MAS3, mtspr MAS3, tlbwe, mfspr SPRG1, SPRG0, rfi -- DSI 1,
+    EMULINST 5 (SPRG0/1 x 2, SPRG3), EMUL_MTSPR 5 (SPRG4W/5W/7W, MAS6, MAS3),
+    EMUL_MFSPR 4 (ESR, DEAR, PID, MAS3), EMUL_TLBSX 1, EMUL_TLBWE 1, EMUL_RFI 1:
+    18 exits.  The PTE keeps HWWRITE: the next fill of the page writes UW, and
+    the store goes through."""
+    from emu.codes import KIND_STORE
+    from emu.hw.ppc440 import SW, UW
+    m, vcpu, cpu = loaded_vcpu(backend, strategy)
+    ea, proc = 0x2000_3000, vcpu.gcpu.current
+    guest_miss(vcpu, cpu, ea)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    assert not vcpu.gtlb.read(gi)[6] & (UW | SW)          # the fill: no UW, no SW
+    store = (np.array([ea + 8], np.uint32), np.array([KIND_STORE], np.uint8))
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, *store, 0, 1 << 40)
+    assert stop == STOP["dsi"]
+    before = exit_counts(vcpu)
+    vcpu.kernel.data_storage(cpu, proc)
+    d = delta(before, exit_counts(vcpu))
+    # the handler's own kernel accesses miss in hardware after 46f43c6e's flush
+    # at the switch to user mode (the DSI's delivery leaves user mode): not traps
+    d.pop("DTLBVIRT", None), d.pop("ITLBVIRT", None)
+    assert d == {"DSI": 1, "EMULINST": 5, "EMUL_MTSPR": 5, "EMUL_MFSPR": 4, "EMUL_TLBSX": 1,
+                 "EMUL_TLBWE": 1, "EMUL_RFI": 1}
+    assert vcpu.gtlb.read(gi)[6] & UW and vcpu.guest.written(proc, ea)
+    stop, pos, _ = vcpu.ctx.run_virt(cpu.virt, *store, 0, 1 << 40)
+    assert pos == 1                                       # the retry goes through
+    # another process's fill of a page its PTE marks written carries UW at once
+    assert vcpu.kernel.fill_attr(proc, ea) & UW
+    assert not vcpu.kernel.fill_attr(proc, ea + 0x1000) & UW
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_tlbsx_reads_the_guest_tlb_as_the_walk_does(backend):
+    """kvmppc_e500_emul_tlbsx: @46f43c6e TLB0's 256 entries in order, then TLB1;
+    @0164c0f0 the two ways of the address's set, then TLB1's 16."""
+    for strategy, set_search in (("e500-flush-on-put", False), ("e500-shadow-ids", True)):
+        m, vcpu, cpu = loaded_vcpu(backend, strategy)
+        c = m.costs
+        ea = 0x2000_3000
+        vcpu.guest.fault(vcpu.gcpu.current, ea)
+        gi = guest_tlb0_index(ea, 1)                      # way 1 of the page's set
+        vcpu.gtlb.write(gi, ea, 12, vcpu.ctx.guest_pid, vcpu.ctx.guest_as, 0x0050_0000,
+                        0x3F, -1)
+        for addr, scanned in ((ea, 2 if set_search else gi + 1),
+                              (0x3000_0000, 2 + 16 if set_search else 256 + 16)):
+            before = int(cpu.cycles[CYCLES["c_path"]])
+            vcpu.tlbsx(cpu, addr)
+            assert int(cpu.cycles[CYCLES["c_path"]]) - before == (
+                c["emulate_instruction"] + c["emul_tlbsx"] + scanned * c["c_walk_per_entry"])

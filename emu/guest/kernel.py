@@ -167,6 +167,9 @@ class GuestKernel:
     #: Whether a fill's SX and UX follow the PTE's _PAGE_HWEXEC, so that the
     #: first user fetch from each page takes the exec fault (:meth:`inst_storage`).
     EXEC_FAULTS = True
+    #: Whether a user store through a fill may find no UW (:meth:`data_storage`):
+    #: on the 440 every fill lacks it.
+    STORE_FAULTS = True
 
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
@@ -244,9 +247,7 @@ class GuestKernel:
             self.page_fault(cpu, proc, ea, fetch, table)
             return
         self.kernel_work(cpu, c["guest_miss_handler"], self.fp.miss(proc, ea))
-        exec_ok = not self.EXEC_FAULTS or self.os.executable(proc, ea)
-        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12),
-                  None if exec_ok else FILL_ATTR_NO_EXEC)
+        self.fill(cpu, (ea >> 12 << 12, 12, proc.pid, 0, gfn << 12), self.fill_attr(proc, ea))
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True
@@ -311,6 +312,14 @@ class GuestKernel:
         self.kernel_work(cpu, c["guest_page_fault"], self.fp.fault(proc, ea, gfn))
         port.traps(cpu, self.c_fault)
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+
+    def fill_attr(self, proc: GuestProcess, ea: int):
+        """The permissions finish_tlb_load writes for ``ea``'s page: None (the
+        vCPU's, :data:`FILL_ATTR`) once its PTE has _PAGE_HWEXEC, else neither SX
+        nor UX (:data:`FILL_ATTR_NO_EXEC`)."""
+        if not self.EXEC_FAULTS or self.os.executable(proc, ea):
+            return None
+        return FILL_ATTR_NO_EXEC
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load: write ``entry`` at the guest's round-robin index, with

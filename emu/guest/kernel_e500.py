@@ -17,10 +17,21 @@ entry_32.S code).  What differs (docs/kvm440.md §4):
 
 from __future__ import annotations
 
+from emu.errors import EmuError
 from emu.guest import traps_e500 as T
-from emu.guest.kernel import GuestKernel
-from emu.guest.os import PINNED_ENTRIES
+from emu.guest.kernel import FILL_ATTR, GuestKernel
+from emu.guest.os import PINNED_ENTRIES, GuestProcess
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, guest_tlb0_index
+from emu.hw.ppc440 import SW, UW
+from emu.observe import observed
+
+#: The permissions the e500 guest's finish_tlb_load (head_fsl_booke.S
+#: @ac98695d) writes for a user page: the PTE's USER, HWWRITE and HWEXEC as
+#: UR, UW and UX, copied into SR, SW and SX.  emu's pages are executable (see
+#: ``EXEC_FAULTS``); before the first store has set HWWRITE the fill writes
+#: neither UW nor SW.
+FILL_ATTR_WRITTEN = FILL_ATTR | UW
+FILL_ATTR_CLEAN = FILL_ATTR & ~(SW | UW)
 
 #: The guest kernel's TLB1 entries: (guest index, EA, page shift, GPA), TID 0,
 #: TS 0 -- the 44x guest's pinned kernel and device mappings, as Linux e500's
@@ -44,6 +55,37 @@ class GuestKernelE500(GuestKernel):
     #: fault maps it (set_pte_filter); which one the e500's guest ran is not
     #: read (docs/kvm440.md §2.10).  emu's e500 fills are executable.
     EXEC_FAULTS = False
+
+    def fill_attr(self, proc: GuestProcess, ea: int):
+        """The permissions of the fill of ``ea``'s page: UW and SW once its PTE has
+        _PAGE_HWWRITE (:data:`FILL_ATTR_WRITTEN`), else neither (:data:`FILL_ATTR_CLEAN`)."""
+        return FILL_ATTR_WRITTEN if self.os.written(proc, ea) else FILL_ATTR_CLEAN
+
+    @observed("data_storage")
+    def data_storage(self, cpu, proc: GuestProcess) -> None:
+        """DataStorage (head_fsl_booke.S @ac98695d): a user store through a TLB
+        entry without UW.  finish_tlb_load takes UW from _PAGE_HWWRITE, which no
+        PTE is made with, so the first store to each page of an address space
+        lands here: the PTE is USER and RW without HWWRITE, so the handler marks
+        it DIRTY|ACCESSED|HWWRITE, finds the entry (its PID into MAS6, tlbsx),
+        rewrites MAS3's permissions with UW and SW and writes it back (tlbwe),
+        then returns to retry the store -- 17 traps and the DSI exit; every later
+        fill of the page writes UW (docs/kvm440.md §2.10)."""
+        port = self.port
+        ea, _ = port.fault()
+        port.deliver(cpu, "DSI")
+        self.user = False
+        port.traps(cpu, T.DSI_ENTRY)
+        self.kernel_work(cpu, self.costs["guest_dsi_handler"], self.fp.miss(proc, ea))
+        gi = port.tlbsx(cpu, ea)
+        if gi < 0:
+            raise EmuError(f"internal: a DSI at {ea:#x} with no guest TLB entry for it")
+        self.os.set_written(proc, ea)
+        port.traps(cpu, T.DSI_MAS3)
+        port.tlbwe(cpu, gi, None, port.tlb_entry(gi), FILL_ATTR_WRITTEN)
+        port.traps(cpu, T.MISS_RESTORE)
+        port.rfi(cpu, usermode=True)
+        self.user = True
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load (head_fsl_booke.S @ac98695d): mfspr MAS2, mtspr MAS2, MAS3,

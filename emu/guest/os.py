@@ -75,6 +75,9 @@ class GuestProcess:
         self.pte_pages: dict[int, int] = {}   # 2 MB region -> gfn of its PTE page
         #: vpns whose PTE has _PAGE_HWEXEC: set by the exec fault, never at creation
         self.hwexec: set[int] = set()
+        #: vpns whose PTE has _PAGE_HWWRITE (the e500 guest's): set by the
+        #: DataStorage fast path at the first store, never at creation
+        self.hwwrite: set[int] = set()
         self.task_gfn = self.stack_gfn = self.pgd_gfn = -1   # kernel frames (GuestOS)
         self.stream = stream
         self.chunk = chunk
@@ -280,6 +283,17 @@ class GuestOS:
         self.exec_faults += 1
         proc.hwexec.add(ea >> 12)
 
+    def written(self, proc: GuestProcess, ea: int) -> bool:
+        """Whether the PTE of ``ea`` has _PAGE_HWWRITE, which the e500 guest's fill
+        turns into UW and SW.  A user PTE is made without it (pte_mkdirty and
+        pte_mkwrite set _PAGE_DIRTY and _PAGE_RW only); the DataStorage fast path
+        sets it (:meth:`set_written`)."""
+        return ea >> 12 in proc.hwwrite
+
+    def set_written(self, proc: GuestProcess, ea: int) -> None:
+        """DataStorage: ``ori r11, r11, _PAGE_DIRTY|_PAGE_ACCESSED|_PAGE_HWWRITE``."""
+        proc.hwwrite.add(ea >> 12)
+
     def free_pid(self, proc: GuestProcess) -> int:
         """The context a new address space in ``proc``'s slot gets, as
         ``get_mmu_context`` gives it (include/asm-ppc/mmu_context.h, 4xx:
@@ -310,6 +324,7 @@ class GuestOS:
         proc.page_table.clear()
         proc.pte_pages.clear()
         proc.hwexec.clear()
+        proc.hwwrite.clear()
         proc.pid = self.free_pid(proc)
         self.next_pid = proc.pid % MAX_PID + 1
         proc.life_left = proc.lifetime

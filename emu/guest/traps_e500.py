@@ -16,7 +16,7 @@ is 14 emulated instructions and the DTLBREAL exit that delivered it: 15
 exits, one ``EMUL_TLBWE`` (the 440's handler makes 17 with three).  The
 bail-out to the page fault, the system call, the tick, the context switch
 and idle run the same head_booke.h / entry_32.S code as the 44x guest
-(:mod:`emu.guest.traps44x`).  Known answers: ``tests/test_e500_guest.py``.
+(:mod:`emu.guest.traps44x`).  Known answers: ``tests/test_e500.py``.
 """
 
 from __future__ import annotations
@@ -56,3 +56,17 @@ FLASH_INVALIDATE = TrapSeq("_tlbil_all (e500)", [("mtspr MMUCSR0", "_tlbil_all")
 #: misc_32.S): a trapping mfspr, which KVM's e500 emulation answers with 0
 #: (e500_emulate.c, SPRN_MMUCSR0), so the loop ends after one read.
 FLASH_POLL = TrapSeq("_tlbil_all poll (e500)", [("mfspr MMUCSR0", "_tlbil_all 1:")])
+
+#: DataStorage, a user store through an entry without UW (head_fsl_booke.S
+#: @ac98695d): the five saves, ESR (a store?), DEAR, the thread's PGD, then the
+#: search PID into MAS6 (mfspr PID0, mtspr MAS6) for its tlbsx (the port's).
+DSI_ENTRY = TrapSeq("DataStorage (e500)", T44.DSI_ENTRY.rows[:8] + (
+    ("mfspr PID", "DataStorage"),               # mfspr r12, SPRN_PID0
+    ("mtspr MAS6", "DataStorage"),              # slwi r12,r12,16; mtspr SPRN_MAS6, r12
+))
+#: ... after the tlbsx: only the permission bits of MAS3 change, then the
+#: tlbwe (the port's), then MISS_RESTORE and the rfi.
+DSI_MAS3 = TrapSeq("DataStorage MAS3 (e500)", [
+    ("mfspr MAS3", "DataStorage"),              # mfspr r12, SPRN_MAS3
+    ("mtspr MAS3", "DataStorage"),              # rlwimi ...; mtspr SPRN_MAS3, r12
+])

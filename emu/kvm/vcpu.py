@@ -31,7 +31,7 @@ from emu.guest.kernel import FILL_ATTR
 from emu.guest.os import PINNED_ENTRIES
 from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
-from emu.hw.ppc440 import SR, SW, SX, UW, XLAT, build_guest_utlb
+from emu.hw.ppc440 import SR, SW, SX, XLAT, build_guest_utlb
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -102,10 +102,11 @@ class VcpuThread(Thread):
         for gi, ea, shift, gpa in self.pinned_entries:
             self.gtlb.write(gi, ea, shift, 0, 0, gpa, self.KERNEL_ATTR, -1)
         # a user store through an entry without UW takes a Data Storage
-        # interrupt (the 440 guest's fills never write UW), and a user fetch
-        # through one without UX an Instruction Storage interrupt (a fill
-        # writes UX once the exec fault has set the PTE's HWEXEC)
-        self.ctx.check_uw = self.GUEST_FILL_ATTR & UW == 0
+        # interrupt (the 440 guest's fills never write UW, the e500 guest's
+        # only once the page's PTE has HWWRITE), and a user fetch through one
+        # without UX an Instruction Storage interrupt (a 440 fill writes UX
+        # once the exec fault has set the PTE's HWEXEC)
+        self.ctx.check_uw = kernel.STORE_FAULTS
         self.ctx.check_ux = kernel.EXEC_FAULTS
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
@@ -514,10 +515,15 @@ class VcpuThread(Thread):
         if self.hashed_walk:
             search = c["c_walk_hashed"]
         else:
-            search = (gi + 1 if gi >= 0 else self.gtlb.entries) * c["c_walk_per_entry"]
+            search = self.tlbsx_scanned(gi) * c["c_walk_per_entry"]
         cpu.charge("c_path", c["emulate_instruction"] + c["emul_tlbsx"] + search)
         self.end_exit(cpu, "EMUL_TLBSX", t0)
         return gi
+
+    def tlbsx_scanned(self, gi: int) -> int:
+        """Guest TLB entries the search for ``gi`` reads (-1: not found, all of
+        them): kvmppc_44x_tlb_index goes entry by entry from 0."""
+        return gi + 1 if gi >= 0 else self.gtlb.entries
 
     def tlb_entry(self, gi: int) -> tuple:
         """Guest TLB entry ``gi`` as the guest wrote it: (ea, shift, tid, ts, gpa)."""

@@ -38,10 +38,9 @@ class E500VcpuThread(VcpuThread):
     """One vCPU of an e500 VM (see the module docstring)."""
 
     pinned_entries = PINNED_TLB1
-    #: The e500 guest's finish_tlb_load (head_fsl_booke.S @ac98695d) copies
-    #: _PAGE_HWWRITE, which a page keeps once dirtied, into UW at every fill:
-    #: the model's fills are writable and no store takes a Data Storage
-    #: interrupt (the first store to a clean page is not modelled).
+    #: The permissions of a guest write that names none: the e500 guest's
+    #: fills name theirs (its finish_tlb_load copies _PAGE_HWWRITE into UW,
+    #: emu.guest.kernel_e500.GuestKernelE500.fill_attr).
     GUEST_FILL_ATTR = VcpuThread.GUEST_FILL_ATTR | UW
 
     def __init__(self, machine, kvm, kernel, vm_index: int, index: int, tid: int,
@@ -66,6 +65,19 @@ class E500VcpuThread(VcpuThread):
             self.mas0_esel = self.gtlb_nv
             self.gtlb_nv = (self.gtlb_nv + 1) % GUEST_TLB0_WAYS
         super().deliver(cpu, category)
+
+    def tlbsx_scanned(self, gi: int) -> int:
+        """Guest TLB entries kvmppc_e500_emul_tlbsx reads to find ``gi`` (-1: none),
+        as the miss handler's walk does: linearly over TLB0's 256 and then TLB1
+        (@46f43c6e), or the two ways of the address's TLB0 set and then TLB1
+        (@0164c0f0 on)."""
+        if not self.ctx.arrays["e500_map"][3]:
+            return super().tlbsx_scanned(gi)
+        if gi < 0:
+            return GUEST_TLB0_WAYS + self.gtlb.entries - GUEST_TLB0_ENTRIES
+        if gi < GUEST_TLB0_ENTRIES:
+            return gi % GUEST_TLB0_WAYS + 1
+        return GUEST_TLB0_WAYS + gi - GUEST_TLB0_ENTRIES + 1
 
     def tlb0_victim(self) -> int:
         """The way KVM put in MAS0[ESEL] when it delivered the current miss."""

@@ -80,7 +80,9 @@ GLOSSARY = (
     Term("DSI / ISI", ("DSI", "ISI"),
          "Data and Instruction Storage interrupts: an access the TLB translates but its "
          "permissions refuse. Linux 44x's fill writes no UW, so the first user store "
-         "through an entry is a DSI, whose handler adds UW (16 traps); and no UX until "
+         "through an entry is a DSI, whose handler adds UW (16 traps; the e500's fill "
+         "copies the PTE's HWWRITE, so there only the first store to a page faults); and "
+         "no UX until "
          "the page's PTE has _PAGE_HWEXEC, which only the exec fault sets, so the first "
          "fetch from each page of an address space is an ISI (25 traps, then a refill). "
          "KVM queues both to the guest: one lightweight exit each.",

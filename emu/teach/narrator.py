@@ -373,12 +373,18 @@ class Narrator(Tracer):
         self.cur = pending
         traps = self.traps_taken() - traps0
         gi = v.gtlb.find(ea, v.ctx.guest_pid, v.ctx.guest_as)
-        self.say(f"guest handler: DataStorage — the PTE is writable: it marks it dirty, "
-                 f"finds guest TLB entry {gi} (tlbsx) and rewrites its word 2 with UW "
-                 "(tlbwe ATTRIB, trapping to KVM):", 6)
+        if self.e500:
+            self.say(f"guest handler: DataStorage — the PTE is writable but not yet "
+                     f"HWWRITE: it marks it dirty and HWWRITE, finds guest TLB entry {gi} "
+                     "(its PID into MAS6, tlbsx) and rewrites MAS3 with UW and SW (tlbwe, "
+                     "trapping to KVM); every later fill of the page writes UW:", 6)
+        else:
+            self.say(f"guest handler: DataStorage — the PTE is writable: it marks it dirty, "
+                     f"finds guest TLB entry {gi} (tlbsx) and rewrites its word 2 with UW "
+                     "(tlbwe ATTRIB, trapping to KVM):", 6)
         for i, old in self.writes:
-            self.say(f"KVM maps it again (kvmppc_mmu_map, in the guest's supervisor mode: "
-                     f"UW from SW): tlbwe hw[{i}] — {self.evicted(old)}", 9)
+            how = "" if self.e500 else " (kvmppc_mmu_map, in the guest's supervisor mode: UW from SW)"
+            self.say(f"KVM maps it again{how}: tlbwe hw[{i}] — {self.evicted(old)}", 9)
         self.writes = []
         self.say(f"{cpu.total() - t0:,} cycles (the DSI exit, the guest handler and its "
                  f"{traps} trapping instructions)", 9)
