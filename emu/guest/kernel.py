@@ -170,6 +170,8 @@ class GuestKernel:
     #: Whether a user store through a fill may find no UW (:meth:`data_storage`):
     #: on the 440 every fill lacks it.
     STORE_FAULTS = True
+    #: DataStorage's trapping prefix, up to its tlbsx.
+    DSI_ENTRY = T.DSI_ENTRY
 
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
@@ -259,20 +261,26 @@ class GuestKernel:
         each entry it filled lands here: the PTE is writable, so the handler
         marks it DIRTY|ACCESSED|HWWRITE, finds the entry (tlbsx) and rewrites
         its word 2 with UW = RW & USER (tlbwe ATTRIB), then returns to retry
-        the store -- 16 traps and the DSI exit (docs/kvm440.md §2.10)."""
+        the store -- 16 traps and the DSI exit (docs/kvm440.md §2.10).  The
+        entry's rewrite is :meth:`make_writable`'s."""
         port = self.port
         ea, _ = port.fault()
         port.deliver(cpu, "DSI")
         self.user = False
-        port.traps(cpu, T.DSI_ENTRY)
+        port.traps(cpu, self.DSI_ENTRY)
         self.kernel_work(cpu, self.costs["guest_dsi_handler"], self.fp.miss(proc, ea))
         gi = port.tlbsx(cpu, ea)
         if gi < 0:
             raise EmuError(f"internal: a DSI at {ea:#x} with no guest TLB entry for it")
-        port.tlbwe(cpu, gi, ATTRIB, port.tlb_entry(gi), FILL_ATTR | UW)
+        self.make_writable(cpu, proc, ea, gi)
         port.traps(cpu, T.MISS_RESTORE)
         port.rfi(cpu, usermode=True)
         self.user = True
+
+    def make_writable(self, cpu, proc: GuestProcess, ea: int, gi: int) -> None:
+        """DataStorage's rewrite of guest TLB entry ``gi``, which tlbsx found for
+        ``ea``: word 2 with UW = RW & USER (tlbwe ATTRIB)."""
+        self.port.tlbwe(cpu, gi, ATTRIB, self.port.tlb_entry(gi), FILL_ATTR | UW)
 
     @observed("inst_storage")
     def inst_storage(self, cpu, proc: GuestProcess) -> None:

@@ -17,13 +17,11 @@ entry_32.S code).  What differs (docs/kvm440.md §4):
 
 from __future__ import annotations
 
-from emu.errors import EmuError
 from emu.guest import traps_e500 as T
 from emu.guest.kernel import FILL_ATTR, GuestKernel
 from emu.guest.os import PINNED_ENTRIES, GuestProcess
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, guest_tlb0_index
 from emu.hw.ppc440 import SW, UW
-from emu.observe import observed
 
 #: The permissions the e500 guest's finish_tlb_load (head_fsl_booke.S
 #: @ac98695d) writes for a user page: the PTE's USER, HWWRITE and HWEXEC as
@@ -49,6 +47,7 @@ class GuestKernelE500(GuestKernel):
     """
 
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
+    DSI_ENTRY = T.DSI_ENTRY
     #: Not modelled: the e500 guest's fill takes UX from _PAGE_HWEXEC too
     #: (head_fsl_booke.S @ac98695d), so a kernel of that era would take the
     #: same exec fault, while later ones make a page executable when an exec
@@ -61,31 +60,18 @@ class GuestKernelE500(GuestKernel):
         _PAGE_HWWRITE (:data:`FILL_ATTR_WRITTEN`), else neither (:data:`FILL_ATTR_CLEAN`)."""
         return FILL_ATTR_WRITTEN if self.os.written(proc, ea) else FILL_ATTR_CLEAN
 
-    @observed("data_storage")
-    def data_storage(self, cpu, proc: GuestProcess) -> None:
+    def make_writable(self, cpu, proc: GuestProcess, ea: int, gi: int) -> None:
         """DataStorage (head_fsl_booke.S @ac98695d): a user store through a TLB
         entry without UW.  finish_tlb_load takes UW from _PAGE_HWWRITE, which no
         PTE is made with, so the first store to each page of an address space
-        lands here: the PTE is USER and RW without HWWRITE, so the handler marks
-        it DIRTY|ACCESSED|HWWRITE, finds the entry (its PID into MAS6, tlbsx),
-        rewrites MAS3's permissions with UW and SW and writes it back (tlbwe),
-        then returns to retry the store -- 17 traps and the DSI exit; every later
-        fill of the page writes UW (docs/kvm440.md §2.10)."""
-        port = self.port
-        ea, _ = port.fault()
-        port.deliver(cpu, "DSI")
-        self.user = False
-        port.traps(cpu, T.DSI_ENTRY)
-        self.kernel_work(cpu, self.costs["guest_dsi_handler"], self.fp.miss(proc, ea))
-        gi = port.tlbsx(cpu, ea)
-        if gi < 0:
-            raise EmuError(f"internal: a DSI at {ea:#x} with no guest TLB entry for it")
+        lands here (:meth:`GuestKernel.data_storage`: the prefix with the PID
+        into MAS6, then tlbsx): the PTE is USER and RW without HWWRITE, so the
+        handler marks it DIRTY|ACCESSED|HWWRITE, rewrites MAS3's permissions
+        with UW and SW and writes the entry back (tlbwe) -- 17 traps and the DSI
+        exit; every later fill of the page writes UW (docs/kvm440.md §2.10)."""
         self.os.set_written(proc, ea)
-        port.traps(cpu, T.DSI_MAS3)
-        port.tlbwe(cpu, gi, None, port.tlb_entry(gi), FILL_ATTR_WRITTEN)
-        port.traps(cpu, T.MISS_RESTORE)
-        port.rfi(cpu, usermode=True)
-        self.user = True
+        self.port.traps(cpu, T.DSI_MAS3)
+        self.port.tlbwe(cpu, gi, None, self.port.tlb_entry(gi), FILL_ATTR_WRITTEN)
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load (head_fsl_booke.S @ac98695d): mfspr MAS2, mtspr MAS2, MAS3,
