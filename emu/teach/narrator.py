@@ -322,13 +322,7 @@ class Narrator(Tracer):
         v = self.v
         gi, pf, t0 = v.gcpu.tlb_rr, v.guest.page_faults, cpu.total()
         fault_ea, _ = v.fault()
-        traps0 = self.traps_taken()
-        # the access waits for its retry; the guest kernel's own accesses in the
-        # handler are accesses of their own
-        pending, self.cur = self.cur, None
-        result = call(cpu, proc)
-        self.cur = pending
-        traps = self.traps_taken() - traps0
+        result, traps = self.run_guest_handler(call, cpu, proc)
         if self.e500:                   # the way KVM handed the guest in MAS0[ESEL]
             gi = guest_tlb0_index(fault_ea, v.tlb0_victim())
         if v.guest.page_faults != pf:
@@ -357,6 +351,16 @@ class Narrator(Tracer):
                  f"{traps} trapping instructions)", 9)
         return result
 
+    def run_guest_handler(self, call, *args) -> tuple:
+        """Run a guest handler for the access being told, which waits for its
+        retry (the guest kernel's own accesses in the handler are accesses of
+        their own): (its result, the trapping instructions it made)."""
+        traps0 = self.traps_taken()
+        pending, self.cur = self.cur, None
+        result = call(*args)
+        self.cur = pending
+        return result, self.traps_taken() - traps0
+
     def traps_taken(self) -> int:
         """The vCPU's exits for emulated instructions so far (EMULINST, EMUL_*)."""
         e = self.v.ctx.arrays["exits"]
@@ -364,14 +368,9 @@ class Narrator(Tracer):
                    if c == "EMULINST" or c.startswith("EMUL_"))
 
     def on_data_storage(self, call, cpu, proc):
-        v, t0, traps0 = self.v, cpu.total(), self.traps_taken()
+        v, t0 = self.v, cpu.total()
         ea, _ = v.fault()
-        # the store waits for its retry; the guest kernel's own accesses in the
-        # handler are accesses of their own
-        pending, self.cur = self.cur, None
-        result = call(cpu, proc)
-        self.cur = pending
-        traps = self.traps_taken() - traps0
+        result, traps = self.run_guest_handler(call, cpu, proc)
         gi = v.gtlb.find(ea, v.ctx.guest_pid, v.ctx.guest_as)
         if self.e500:
             self.say(f"guest handler: DataStorage — the PTE is writable but not yet "
@@ -391,13 +390,8 @@ class Narrator(Tracer):
         return result
 
     def on_inst_storage(self, call, cpu, proc):
-        t0, traps0 = cpu.total(), self.traps_taken()
-        # the fetch waits for its retry; the guest kernel's own accesses in the
-        # handler are accesses of their own
-        pending, self.cur = self.cur, None
-        result = call(cpu, proc)
-        self.cur = pending
-        traps = self.traps_taken() - traps0
+        t0 = cpu.total()
+        result, traps = self.run_guest_handler(call, cpu, proc)
         self.say("guest handler: InstructionStorage, do_page_fault — the PTE is present "
                  "without HWEXEC: it flushes the page's data to the instruction cache, sets "
                  "HWEXEC and invalidates the guest TLB entry (_tlbie: tlbsx, then tlbwe "
@@ -492,25 +486,20 @@ class Narrator(Tracer):
         self.complete()
 
     def dsi(self, ctx, ea, kind, index):
-        c = self.v.ctx
-        if self.cur is None:
-            a = self.new_access(ea, kind)
-            self.say(f"{self.label(a)} (guest PID {c.guest_pid} user): hw[{index}] "
-                     "translates it without UW — a Data Storage interrupt (DSI exit)", 2)
-        else:
-            self.say(f"retry: hw[{index}] translates it without UW — a Data Storage "
-                     "interrupt (DSI exit)", 6)
+        self.refused(ea, kind, index, "without UW — a Data Storage interrupt (DSI exit)")
 
     def isi(self, ctx, ea, kind, index):
-        c = self.v.ctx
+        self.refused(ea, kind, index,
+                     "without UX — an Instruction Storage interrupt (ISI exit)")
+
+    def refused(self, ea, kind, index, why: str) -> None:
+        """The access hit hw[``index``], whose permissions refuse it (``why``)."""
         if self.cur is None:
             a = self.new_access(ea, kind)
-            self.say(f"{self.label(a)} (guest PID {c.guest_pid} user): hw[{index}] "
-                     "translates it without UX — an Instruction Storage interrupt (ISI exit)",
-                     2)
+            self.say(f"{self.label(a)} (guest PID {self.v.ctx.guest_pid} user): hw[{index}] "
+                     f"translates it {why}", 2)
         else:
-            self.say(f"retry: hw[{index}] translates it without UX — an Instruction Storage "
-                     "interrupt (ISI exit)", 6)
+            self.say(f"retry: hw[{index}] translates it {why}", 6)
 
     def miss(self, ctx, ea, kind, cause):
         c = self.v.ctx
