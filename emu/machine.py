@@ -247,7 +247,7 @@ class Machine:
             kvm.host_faults = 0
             kvm.gfn_to_pfn_calls = 0
         for guest in self.guests:
-            guest.page_faults = 0
+            guest.page_faults = guest.exec_faults = 0
 
     # -- running -----------------------------------------------------------------------
 

@@ -233,6 +233,11 @@ class Base:
         isi = s["exits"]["ISI"]["count"]
         assert CODE_PAGES * proc.starts <= isi <= CODE_PAGES * (proc.starts + 1)
         assert m.guests[0].exec_faults == isi
+        # counted from the warm-up's end, as the exits are
+        m, s = machine_run(self.backend, "kvm.strategy=direct-save-on-switch", "duration_ms=8",
+                           "vm.0.process.0.workload.lifetime_accesses=20000",
+                           "sim.warmup_ms=4")
+        assert m.guests[0].exec_faults == s["exits"]["ISI"]["count"] < isi
         # the e500 guest's fills are executable in emu (not modelled there)
         s = summary(self.backend, "machine.core=e500", "kvm.strategy=e500-shadow-ids",
                     "kvm.pfn_source=guest-tlb-refs", "duration_ms=4")
