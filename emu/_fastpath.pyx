@@ -1269,15 +1269,21 @@ cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept n
     sumsq[0] += d * d
 
 
+cdef inline int searched_entries(Ctx v, int gi, int entries) noexcept nogil:
+    """Guest TLB entries a search reads to find entry ``gi`` (-1: not found)
+    among ``entries``: entry by entry from 0, or on the e500 @0164c0f0 the two
+    ways of the EA's TLB0 set, then TLB1's 16."""
+    if v.e500_map[3]:
+        entries = 2 + 16
+        gi = -1 if gi < 0 else ((gi & 1) if gi < 256 else gi - 256 + 2)
+    return gi + 1 if gi >= 0 else entries
+
+
 cdef inline int walk_cost(Ctx v, int gi, int entries) noexcept nogil:
     if v.hashed_walk:
         return v.costs.asm_walk_hashed if v.handler == HANDLER_ASM else v.costs.c_walk_hashed
-    if v.e500_map[3]:
-        # e500 @0164c0f0: the two ways of the EA's TLB0 set, then TLB1's 16
-        entries = 2 + 16
-        gi = -1 if gi < 0 else ((gi & 1) if gi < 256 else gi - 256 + 2)
     return (v.costs.asm_walk_per_entry if v.handler == HANDLER_ASM else v.costs.c_walk_per_entry) * \
-        (gi + 1 if gi >= 0 else entries)
+        searched_entries(v, gi, entries)
 
 
 @cython.final
@@ -1540,6 +1546,11 @@ cdef class Ctx:
         if not self.guest_pr:
             a = (a & ~TLB_USER_PERMS) | ((a & TLB_SUPER_PERMS) << 3)
         return a | TLB_SX | TLB_SR | TLB_SW
+
+    def searched_entries(self, int gi):
+        """Guest TLB entries a search (the miss handler's walk, KVM's tlbsx) reads
+        to find entry ``gi`` (-1: not found), the hashed lookup aside."""
+        return searched_entries(self, gi, self.gtlb.entries)
 
     def shadow_attrib(self, int gi):
         """The permissions a shadow of guest entry ``gi`` gets now (see shadow_attr)."""

@@ -505,9 +505,12 @@ class VcpuThread(Thread):
     def tlbsx(self, cpu, ea: int) -> int:
         """The guest's tlbsx traps: kvmppc_44x_emul_tlbsx searches the guest TLB
         (kvmppc_44x_tlb_index, entry by entry) for ``ea`` in the guest's PID and
-        AS and returns the index (-1: none), as RT gets it.  With a hashed guest
-        TLB (``kvm.guest_tlb_walk = "hashed"``, hypothetical) the search is the
-        C handler's hashed lookup, as the miss handler's walk is."""
+        AS and returns the index (-1: none), as RT gets it; KVM e500's
+        (kvmppc_e500_emul_tlbsx) reads TLB0 then TLB1, or from 0164c0f0 the set's
+        ways then TLB1: the entries the miss handler's walk reads too
+        (``ctx.searched_entries``).  With a hashed guest TLB
+        (``kvm.guest_tlb_walk = "hashed"``, hypothetical) the search is the C
+        handler's hashed lookup, as the miss handler's walk is."""
         ctx = self.ctx
         gi = int(self.gtlb.find(ea, ctx.guest_pid, ctx.guest_as))
         t0 = self.begin_exit(cpu)
@@ -515,15 +518,10 @@ class VcpuThread(Thread):
         if self.hashed_walk:
             search = c["c_walk_hashed"]
         else:
-            search = self.tlbsx_scanned(gi) * c["c_walk_per_entry"]
+            search = ctx.searched_entries(gi) * c["c_walk_per_entry"]
         cpu.charge("c_path", c["emulate_instruction"] + c["emul_tlbsx"] + search)
         self.end_exit(cpu, "EMUL_TLBSX", t0)
         return gi
-
-    def tlbsx_scanned(self, gi: int) -> int:
-        """Guest TLB entries the search for ``gi`` reads (-1: not found, all of
-        them): kvmppc_44x_tlb_index goes entry by entry from 0."""
-        return gi + 1 if gi >= 0 else self.gtlb.entries
 
     def tlb_entry(self, gi: int) -> tuple:
         """Guest TLB entry ``gi`` as the guest wrote it: (ea, shift, tid, ts, gpa)."""

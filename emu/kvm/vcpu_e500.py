@@ -66,19 +66,6 @@ class E500VcpuThread(VcpuThread):
             self.gtlb_nv = (self.gtlb_nv + 1) % GUEST_TLB0_WAYS
         super().deliver(cpu, category)
 
-    def tlbsx_scanned(self, gi: int) -> int:
-        """Guest TLB entries kvmppc_e500_emul_tlbsx reads to find ``gi`` (-1: none),
-        as the miss handler's walk does: linearly over TLB0's 256 and then TLB1
-        (@46f43c6e), or the two ways of the address's TLB0 set and then TLB1
-        (@0164c0f0 on)."""
-        if not self.ctx.arrays["e500_map"][3]:
-            return super().tlbsx_scanned(gi)
-        if gi < 0:
-            return GUEST_TLB0_WAYS + self.gtlb.entries - GUEST_TLB0_ENTRIES
-        if gi < GUEST_TLB0_ENTRIES:
-            return gi % GUEST_TLB0_WAYS + 1
-        return GUEST_TLB0_WAYS + gi - GUEST_TLB0_ENTRIES + 1
-
     def tlb0_victim(self) -> int:
         """The way KVM put in MAS0[ESEL] when it delivered the current miss."""
         return self.mas0_esel

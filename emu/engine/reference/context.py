@@ -403,14 +403,20 @@ class Ctx:
             return 0
         return gi + 1 if gi >= 0 else self.gtlb.entries
 
+    def searched_entries(self, gi: int) -> int:
+        """Guest TLB entries a search (the miss handler's walk, KVM's tlbsx) reads
+        to find entry ``gi`` (-1: not found), the hashed lookup aside: entry by
+        entry from 0, or on the e500 @0164c0f0 the set's two ways, then TLB1's 16."""
+        if self.e500_map[3]:
+            return (gi & 1 if gi < 256 else gi - 256 + 2) + 1 if gi >= 0 else 2 + 16
+        return gi + 1 if gi >= 0 else self.gtlb.entries
+
     def walk_cost(self, gi: int) -> int:
         c = self.costs
         if self.hashed_walk:
             return c["asm_walk_hashed"] if self.handler == 0 else c["c_walk_hashed"]
         per = c["asm_walk_per_entry"] if self.handler == 0 else c["c_walk_per_entry"]
-        if self.e500_map[3]:       # e500 @0164c0f0: the set's two ways, then TLB1's 16
-            return per * ((gi & 1 if gi < 256 else gi - 256 + 2) + 1 if gi >= 0 else 2 + 16)
-        return per * (gi + 1 if gi >= 0 else self.gtlb.entries)
+        return per * self.searched_entries(gi)
 
     # -- the loops -------------------------------------------------------------------
 
