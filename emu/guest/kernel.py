@@ -167,9 +167,6 @@ class GuestKernel:
     #: Whether a fill's SX and UX follow the PTE's _PAGE_HWEXEC, so that the
     #: first user fetch from each page takes the exec fault (:meth:`inst_storage`).
     EXEC_FAULTS = True
-    #: Whether a user store through a fill may find no UW (:meth:`data_storage`):
-    #: on the 440 every fill lacks it.
-    STORE_FAULTS = True
     #: DataStorage's trapping prefix, up to its tlbsx.
     DSI_ENTRY = T.DSI_ENTRY
 

@@ -106,7 +106,7 @@ class VcpuThread(Thread):
         # only once the page's PTE has HWWRITE), and a user fetch through one
         # without UX an Instruction Storage interrupt (a 440 fill writes UX
         # once the exec fault has set the PTE's HWEXEC)
-        self.ctx.check_uw = kernel.STORE_FAULTS
+        self.ctx.check_uw = True
         self.ctx.check_ux = kernel.EXEC_FAULTS
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
