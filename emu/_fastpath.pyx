@@ -1736,7 +1736,7 @@ cdef class Ctx:
                 step = walk_cost(self, gi, self.gtlb.entries)
                 self.charge(cpu, STEP_WALK, step, CYCLES_FASTPATH)
                 c += step
-                scanned = 0 if self.hashed_walk else (gi + 1 if gi >= 0 else self.gtlb.entries)
+                scanned = 0 if self.hashed_walk else searched_entries(self, gi, self.gtlb.entries)
                 self.n.walk_scan[scan_bucket(scanned)] += 1
                 gtag = self.gtlb.e[gi].tid if gi >= 0 else (self.guest_pid if self.guest_pr else 0)
                 cause = cpu.miss_cause((self.ctx << 8) | gtag, 1, a)

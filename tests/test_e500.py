@@ -56,6 +56,27 @@ def guest_miss(vcpu, cpu, ea):
     vcpu.kernel.tlb_miss(cpu, proc)
 
 
+def first_fault(backend, strategy, ea, kind, missing, stop_name: str, handler: str):
+    """The guest fills ``ea``'s page, without the permission bits ``missing``;
+    an access of ``kind`` there stops the fast path with ``stop_name`` and the
+    guest's ``handler`` runs.  Returns (vcpu, cpu, the guest TLB index, the
+    access, the exits the handler made): those of its own kernel accesses
+    aside, which miss in hardware after 46f43c6e's flush at the switch to user
+    mode (the delivery leaves it), and are not traps."""
+    m, vcpu, cpu = loaded_vcpu(backend, strategy)
+    guest_miss(vcpu, cpu, ea)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    assert not vcpu.gtlb.read(gi)[6] & missing
+    access = (np.array([ea + 8], np.uint32), np.array([kind], np.uint8))
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, *access, 0, 1 << 40)
+    assert stop == STOP[stop_name]
+    before = exit_counts(vcpu)
+    getattr(vcpu.kernel, handler)(cpu, vcpu.gcpu.current)
+    d = delta(before, exit_counts(vcpu))
+    d.pop("DTLBVIRT", None), d.pop("ITLBVIRT", None)
+    return vcpu, cpu, gi, access, d
+
+
 def test_the_e500_miss_sequences_sum_to_15_exits():
     seq = T.DTLB_MISS_ENTRY + T.FILL + TrapSeq("tlbwe", [("tlbwe", "")]) + T.MISS_RESTORE
     c = dict(seq.counts)
@@ -372,20 +393,10 @@ def test_a_first_store_to_a_page_takes_the_data_storage_fast_path(backend, strat
     the store goes through."""
     from emu.codes import KIND_STORE
     from emu.hw.ppc440 import SW, UW
-    m, vcpu, cpu = loaded_vcpu(backend, strategy)
-    ea, proc = 0x2000_3000, vcpu.gcpu.current
-    guest_miss(vcpu, cpu, ea)
-    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
-    assert not vcpu.gtlb.read(gi)[6] & (UW | SW)          # the fill: no UW, no SW
-    store = (np.array([ea + 8], np.uint32), np.array([KIND_STORE], np.uint8))
-    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, *store, 0, 1 << 40)
-    assert stop == STOP["dsi"]
-    before = exit_counts(vcpu)
-    vcpu.kernel.data_storage(cpu, proc)
-    d = delta(before, exit_counts(vcpu))
-    # the handler's own kernel accesses miss in hardware after 46f43c6e's flush
-    # at the switch to user mode (the DSI's delivery leaves user mode): not traps
-    d.pop("DTLBVIRT", None), d.pop("ITLBVIRT", None)
+    ea = 0x2000_3000                                      # the fill: no UW, no SW
+    vcpu, cpu, gi, store, d = first_fault(backend, strategy, ea, KIND_STORE, UW | SW, "dsi",
+                                          "data_storage")
+    proc = vcpu.gcpu.current
     assert d == {"DSI": 1, "EMULINST": 5, "EMUL_MTSPR": 5, "EMUL_MFSPR": 4, "EMUL_TLBSX": 1,
                  "EMUL_TLBWE": 1, "EMUL_RFI": 1}
     assert vcpu.gtlb.read(gi)[6] & UW and vcpu.guest.written(proc, ea)
@@ -394,6 +405,65 @@ def test_a_first_store_to_a_page_takes_the_data_storage_fast_path(backend, strat
     # another process's fill of a page its PTE marks written carries UW at once
     assert vcpu.kernel.fill_attr(proc, ea) & UW
     assert not vcpu.kernel.fill_attr(proc, ea + 0x1000) & UW
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_a_first_fetch_from_a_page_takes_the_exec_fault(backend, strategy):
+    """head_fsl_booke.S @ac98695d: finish_tlb_load takes SX and UX from
+    _PAGE_HWEXEC, which no user PTE is made with, so the first fetch through
+    the fill is an ISI: head_booke.h INSTRUCTION_STORAGE_EXCEPTION (the prolog,
+    mfspr ESR, the transfer: 14), do_page_fault's exec branch (CONFIG_BOOKE)
+    sets HWEXEC and calls FSL Book-E's _tlbie -- mfmsr, wrteei 0, mtspr MAS6,
+    tlbsx, mfspr MAS1, mtspr MAS1 (V clear), tlbwe, wrtee (8) -- and returns
+    (mtmsr, mtspr SRR0, SRR1, rfi: 4).  ISI 1, EMULINST 13, EMUL_MTSPR 3
+    (SPRG4W, MAS6, MAS1), EMUL_MFSPR 2 (ESR, MAS1), EMUL_MFMSR 1, EMUL_WRTEE 2,
+    EMUL_TLBSX 1, EMUL_TLBWE 1, EMUL_MTMSR 1, EMUL_RFI 2: 27 exits.  The fetch
+    then misses (the entry is gone) and the next fill writes SX and UX."""
+    from emu.codes import KIND_IFETCH
+    from emu.hw.ppc440 import SX, UX
+    ea = 0x2000_5000                                      # the fill: no SX, no UX
+    vcpu, cpu, gi, fetch, d = first_fault(backend, strategy, ea, KIND_IFETCH, SX | UX, "isi",
+                                          "inst_storage")
+    proc = vcpu.gcpu.current
+    assert d == {"ISI": 1, "EMULINST": 13, "EMUL_MTSPR": 3, "EMUL_MFSPR": 2, "EMUL_MFMSR": 1,
+                 "EMUL_WRTEE": 2, "EMUL_TLBSX": 1, "EMUL_TLBWE": 1, "EMUL_MTMSR": 1,
+                 "EMUL_RFI": 2}
+    assert not vcpu.gtlb.valid_arr[gi] and vcpu.guest.executable(proc, ea)
+    stop, _, _ = vcpu.ctx.run_virt(cpu.virt, *fetch, 0, 1 << 40)
+    assert stop == STOP["guest_miss"]                     # _tlbie took the entry
+    vcpu.kernel.tlb_miss(cpu, proc)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    assert vcpu.gtlb.read(gi)[6] & SX and vcpu.gtlb.read(gi)[6] & UX
+    stop, pos, _ = vcpu.ctx.run_virt(cpu.virt, *fetch, 0, 1 << 40)
+    assert pos == 1                                       # and the fetch goes through
+
+
+def test_the_e500_tlbie_skips_the_write_when_tlbsx_finds_nothing():
+    # __tlbil_va: mfspr MAS1, then `beq 1f` past mtspr MAS1 and tlbwe when V is clear
+    from emu.guest.kernel_e500 import GuestKernelE500
+
+    class Port:
+        def __init__(self):
+            self.seen = []
+
+        def traps(self, cpu, seq):
+            self.seen.extend(i for i, _ in seq.rows)
+
+        def tlbsx(self, cpu, ea):
+            self.seen.append("tlbsx")
+            return self.found
+
+        def tlbwe(self, cpu, gi, word, entry, attr=None):
+            self.seen.append(("tlbwe", gi, word, entry))
+
+    k = GuestKernelE500.__new__(GuestKernelE500)
+    for found, tail in ((-1, []), (9, ["mtspr MAS1", ("tlbwe", 9, None, None)])):
+        k.port = Port()
+        k.port.found = found
+        k.tlbie(None, 0x2000_5000)
+        assert k.port.seen == ["mfmsr", "wrteei", "mtspr MAS6", "tlbsx", "mfspr MAS1",
+                               *tail, "wrtee"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -205,6 +205,18 @@ def test_a_first_fetch_is_narrated_as_an_instruction_storage_interrupt():
     assert sum("without UX" in ln for ln in lines) == 1
 
 
+def test_the_e500_exec_fault_is_narrated_with_its_own_tlbie():
+    """The same fault on the e500 (its fill takes SX and UX from HWEXEC too):
+    FSL Book-E's _tlbie clears V in MAS1 and writes the entry back, 26 traps
+    (14 + 8 + 4)."""
+    r = explain(None, ["machine.core=e500", "kvm.strategy=e500-shadow-ids",
+                       "kvm.pfn_source=guest-tlb-refs"], resume=1, accesses=400, quiet=False)
+    lines = r.text.splitlines()
+    handler = next(i for i, ln in enumerate(lines) if "InstructionStorage" in ln)
+    assert "mtspr MAS1 and a tlbwe with V clear" in lines[handler]
+    assert "26 trapping instructions" in lines[handler + 1]
+
+
 def test_narration_is_deterministic(texts):
     assert narrate("gup") == texts["gup"]
 

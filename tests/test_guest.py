@@ -131,7 +131,8 @@ def names(port) -> list:
 def test_a_store_without_uw_makes_the_linux_44x_data_storage_sequence():
     # head_44x.S @026477c1, DataStorage for a store to a user page whose PTE is
     # writable: the saves, ESR, DEAR, the PGD and PID into MMUCR, the PTE made
-    # dirty, tlbsx, tlbwe ATTRIB with UW = RW & USER, the restores, rfi
+    # dirty, tlbsx, tlbwe ATTRIB with UW = RW & USER (and SX = HWEXEC, UX =
+    # HWEXEC & USER, clear for a page never executed), the restores, rfi
     k = make_kernel()
     proc = k.gcpu.current
     k.os.fault(proc, 0x2000_1234)
@@ -142,10 +143,16 @@ def test_a_store_without_uw_makes_the_linux_44x_data_storage_sequence():
         ("traps", "DataStorage"),                 # SPRG saves, ESR, DEAR, SPRG3, MMUCR, PID, MMUCR
         ("work", 33 - 10), ("run_kernel", 10),    # native part; 1 fetch + 9 data accesses
         ("tlbsx", 0x2000_1234),
-        ("tlbwe", 7, ATTRIB, entry, SR | SW | SX | UR | UX | UW),
+        ("tlbwe", 7, ATTRIB, entry, SR | SW | UR | UW),
         ("traps", "finish_tlb_load restore"),     # mfspr SPRG1, SPRG0
         ("rfi", True),                            # PR 0 -> 1
     ]
+    # the rewrite of a page the exec fault has made executable keeps SX and UX
+    k2 = make_kernel()
+    k2.os.fault(k2.gcpu.current, 0x2000_1234)
+    k2.os.set_executable(k2.gcpu.current, 0x2000_1234)
+    k2.data_storage(CPU, k2.gcpu.current)
+    assert ("tlbwe", 7, ATTRIB, entry, SR | SW | SX | UR | UX | UW) in k2.port.calls
     # 16 emulated instructions + the DSI exit = 17
     assert k.port.exits == {"DSI": 1, "EMULINST": 5, "EMUL_MTSPR": 4, "EMUL_MFSPR": 4,
                             "EMUL_TLBSX": 1, "EMUL_TLBWE": 1, "EMUL_RFI": 1}

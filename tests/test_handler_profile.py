@@ -154,6 +154,24 @@ def test_the_log_is_the_same_on_both_backends():
     assert a.summary["fastpath_profile"] == b.summary["fastpath_profile"]
 
 
+@pytest.mark.parametrize("strategy, most", [("e500-shadow-ids", 2 + 16),
+                                             ("e500-flush-on-put", 256 + 16)])
+def test_the_walk_counts_the_entries_its_cost_counts(strategy, most):
+    # the e500 @0164c0f0 walk reads the EA's TLB0 set (2 ways), then TLB1's 16;
+    # @46f43c6e's reads TLB0 entry by entry, then TLB1.  The log's walk_entries and
+    # the walk_scan histogram count those entries, as the walk's cycles do, on both
+    # backends
+    ov = ["duration_ms=2", "machine.core=e500", f"kvm.strategy={strategy}",
+          "kvm.pfn_source=guest-tlb-refs", "sim.miss_log=true", "kvm.handler=c"]
+    a, b = (run({}, overrides=ov + [f"sim.backend={be}"]) for be in engine.BACKENDS)
+    walks = a.miss_log["walk_entries"]
+    assert list(walks) == list(b.miss_log["walk_entries"])
+    assert walks.min() >= 1 and walks.max() <= most
+    assert (a.miss_log["walk_cycles"] == walks * a.summary["costs"]["c_walk_per_entry"]).all()
+    if strategy == "e500-shadow-ids":
+        assert walks.max() == most                    # a miss reads all it can: 18
+
+
 def test_the_log_is_bounded_and_starts_after_the_warm_up():
     full = run({}, overrides=["duration_ms=3", "sim.warmup_ms=1", "sim.miss_log=true"])
     s = full.summary

@@ -188,7 +188,10 @@ def test_nonindexable_tlb():
     assert e500_shadow > pts["440/shadow"]["cycles_per_guest_access"]
     # 46f43c6e flushes at every return to user mode; shadow IDs never flush here
     assert pts["e500 + ESEL/e500-flush-on-put"]["flush_misses"] > 0
-    assert pts["e500 + ESEL/e500-shadow-ids"]["flush_misses"] == 0
+    # ... save the guest's own: the _tlbie of each exec fault drops one guest entry,
+    # and with it its shadows (one per PR value at most)
+    sids = pts["e500 + ESEL/e500-shadow-ids"]
+    assert 0 < sids["exec_faults"] <= sids["flush_misses"] <= 2 * sids["exec_faults"]
     # a core that never existed: every design on it is labelled hypothetical
     assert all(v["label"].startswith("hypothetical: ") for k, v in pts.items()
                if k.startswith("hardware index/"))

@@ -44,7 +44,9 @@ The handlers:
   has made them: ``exit_group`` (exit_mmap's ``flush_tlb_mm``, which is
   ``_tlbia`` on 44x), then the fork and exec of a fresh process in its place
   (fork's ``dup_mmap`` flushes the parent's TLB, a second ``_tlbia``; new
-  PID, empty page table, a third ``_tlbia`` at exec);
+  PID, empty page table, a third ``_tlbia`` at exec); the exit's zap of
+  executable PTEs makes the next return flush the instruction cache
+  (``iccci``, :meth:`GuestKernel.restore`);
 * :meth:`GuestKernel.halt` — nothing runnable: the idle loop, whose
   ``mtmsr`` with MSR[WE] blocks the vCPU (EMUL_WAIT) until the guest
   decrementer's host tick or an I/O completion.
@@ -169,6 +171,11 @@ class GuestKernel:
     EXEC_FAULTS = True
     #: DataStorage's trapping prefix, up to its tlbsx.
     DSI_ENTRY = T.DSI_ENTRY
+    #: Whether a change to a user PTE with _PAGE_HWEXEC sets
+    #: ``icache_44x_need_flush``, so that the next return flushes the
+    #: (virtually tagged) instruction cache with a trapping ``iccci``
+    #: (CONFIG_44x: pte_update in pgtable-ppc32.h; docs/kvm440.md §2.10).
+    ICACHE_FLUSH = True
 
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
@@ -186,6 +193,7 @@ class GuestKernel:
         self.user = cpu_state.current is not None  # a process runs in user mode
         self.idle = False                          # in the idle loop
         self.pid = cpu_state.current.pid if cpu_state.current is not None else 0
+        self.icache_flush = False                  # icache_44x_need_flush
         self.c_tick = T.c_traps("timer softirq", costs["guest_c_traps_tick_mfmsr"],
                                 costs["guest_c_traps_tick_wrtee"])
         self.c_syscall = T.c_traps("system call", costs["guest_c_traps_syscall_mfmsr"],
@@ -224,9 +232,18 @@ class GuestKernel:
     def return_to_user(self, cpu, tail: T.TrapSeq) -> None:
         """The exception return: ``tail`` (e.g. MTMSRD, SRR0, SRR1), then the rfi
         that puts the guest back in user mode."""
-        self.port.traps(cpu, tail)
+        self.port.traps(cpu, self.restore(tail))
         self.port.rfi(cpu, usermode=True)
         self.user = True
+
+    def restore(self, tail: T.TrapSeq) -> T.TrapSeq:
+        """The trapping tail of a return, to user mode or to the kernel: with an
+        ``iccci`` if ``icache_44x_need_flush`` is set, which the return clears
+        (entry_32.S ``restore`` and ``syscall_exit_cont``)."""
+        if not self.icache_flush:
+            return tail
+        self.icache_flush = False
+        return T.with_iccci(tail)
 
     # -- the handlers ---------------------------------------------------------------------
 
@@ -276,8 +293,10 @@ class GuestKernel:
 
     def make_writable(self, cpu, proc: GuestProcess, ea: int, gi: int) -> None:
         """DataStorage's rewrite of guest TLB entry ``gi``, which tlbsx found for
-        ``ea``: word 2 with UW = RW & USER (tlbwe ATTRIB)."""
-        self.port.tlbwe(cpu, gi, ATTRIB, self.port.tlb_entry(gi), FILL_ATTR | UW)
+        ``ea``: word 2 with UW = RW & USER, and SX and UX from _PAGE_HWEXEC
+        as finish_tlb_load writes them (tlbwe ATTRIB)."""
+        self.port.tlbwe(cpu, gi, ATTRIB, self.port.tlb_entry(gi),
+                        (FILL_ATTR | UW) & self.exec_mask(proc, ea))
 
     @observed("inst_storage")
     def inst_storage(self, cpu, proc: GuestProcess) -> None:
@@ -299,13 +318,19 @@ class GuestKernel:
         if gfn is None:
             raise EmuError(f"internal: an ISI at {ea:#x} with no PTE for it")
         self.kernel_work(cpu, c["guest_exec_fault"], self.fp.fault(proc, ea, gfn))
+        self.os.set_executable(proc, ea)
+        self.tlbie(cpu, ea)
+        self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
+
+    def tlbie(self, cpu, ea: int) -> None:
+        """_tlbie of ``ea``'s page on 44x: the PID into MMUCR with interrupts
+        off, tlbsx, and a tlbwe PAGEID with V clear at the index found."""
+        port = self.port
         port.traps(cpu, T.TLBIE_ENTER)
         gi = port.tlbsx(cpu, ea)
         if gi >= 0:
             port.tlbwe(cpu, gi, PAGEID, None)
         port.traps(cpu, T.TLBIE_LEAVE)
-        self.os.set_executable(proc, ea)
-        self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
 
     def page_fault(self, cpu, proc: GuestProcess, ea: int, fetch: bool, table: bool) -> None:
         """The miss handler bails out to the page fault: the first pass of a demand
@@ -318,13 +343,21 @@ class GuestKernel:
         port.traps(cpu, self.c_fault)
         self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
 
+    def exec_mask(self, proc: GuestProcess, ea: int) -> int:
+        """The permission bits a TLB write for ``ea``'s page keeps: all, once
+        its PTE has _PAGE_HWEXEC (or where exec faults are not modelled), else
+        all but SX and UX (finish_tlb_load and DataStorage both write SX =
+        HWEXEC and UX = HWEXEC & USER)."""
+        if not self.EXEC_FAULTS or self.os.executable(proc, ea):
+            return ~0
+        return ~(SX | UX)
+
     def fill_attr(self, proc: GuestProcess, ea: int):
         """The permissions finish_tlb_load writes for ``ea``'s page: None (the
         vCPU's, :data:`FILL_ATTR`) once its PTE has _PAGE_HWEXEC, else neither SX
         nor UX (:data:`FILL_ATTR_NO_EXEC`)."""
-        if not self.EXEC_FAULTS or self.os.executable(proc, ea):
-            return None
-        return FILL_ATTR_NO_EXEC
+        mask = self.exec_mask(proc, ea)
+        return None if mask == ~0 else FILL_ATTR & mask
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load: write ``entry`` at the guest's round-robin index, with
@@ -360,7 +393,7 @@ class GuestKernel:
         self.kernel_work(cpu, c["guest_timer_handler"], self.fp.tick(self.gcpu.current))
         port.traps(cpu, self.c_tick + T.RET_DISABLE_EE)
         if not user:
-            port.traps(cpu, T.RET_RESTORE + T.KERNEL_RFI)
+            port.traps(cpu, self.restore(T.RET_RESTORE + T.KERNEL_RFI))
             return
         nxt = self.gcpu.preempt(now, self.slice_start, self.timeslice)
         if nxt is not None:
@@ -389,7 +422,7 @@ class GuestKernel:
         if user:
             self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
         else:
-            port.traps(cpu, T.RET_DISABLE_EE + T.RET_RESTORE + T.KERNEL_RFI)
+            port.traps(cpu, self.restore(T.RET_DISABLE_EE + T.RET_RESTORE + T.KERNEL_RFI))
 
     def enter_syscall(self, cpu, proc: GuestProcess) -> None:
         """sc is delivered; SystemCall's prolog and transfer; the service runs."""
@@ -459,9 +492,16 @@ class GuestKernel:
         program) and a third ``_tlbia`` (the old mm is dropped).  A
         simplification: the parent's fork is charged to the child, and the new
         process reuses the old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
+        On 44x, exit_mmap's zap of a PTE with USER and _PAGE_HWEXEC sets
+        ``icache_44x_need_flush``: the next return (here, the switch's) makes
+        one trapping ``iccci`` (:meth:`restore`).  The copy of the parent's mm
+        that exec drops holds no such PTE (fork copies no file-backed code
+        page), so exec sets nothing.
         """
         port = self.port
         self.enter_syscall(cpu, proc)                       # exit_group
+        if self.ICACHE_FLUSH and proc.hwexec:
+            self.icache_flush = True                        # exit_mmap's zap: pte_update
         self.flush_tlb_mm(cpu)                              # exit_mmap
         self.os.replace(proc)
         self.context_switch(cpu, proc, port.now(cpu))

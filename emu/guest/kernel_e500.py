@@ -25,9 +25,9 @@ from emu.hw.ppc440 import SW, UW
 
 #: The permissions the e500 guest's finish_tlb_load (head_fsl_booke.S
 #: @ac98695d) writes for a user page: the PTE's USER, HWWRITE and HWEXEC as
-#: UR, UW and UX, copied into SR, SW and SX.  emu's pages are executable (see
-#: ``EXEC_FAULTS``); before the first store has set HWWRITE the fill writes
-#: neither UW nor SW.
+#: UR, UW and UX, copied into SR, SW and SX.  Before the first store has set
+#: HWWRITE the fill writes neither UW nor SW, and before the exec fault has set
+#: HWEXEC neither UX nor SX (:meth:`GuestKernel.exec_mask`).
 FILL_ATTR_WRITTEN = FILL_ATTR | UW
 FILL_ATTR_CLEAN = FILL_ATTR & ~(SW | UW)
 
@@ -48,17 +48,20 @@ class GuestKernelE500(GuestKernel):
 
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
     DSI_ENTRY = T.DSI_ENTRY
-    #: Not modelled: the e500 guest's fill takes UX from _PAGE_HWEXEC too
-    #: (head_fsl_booke.S @ac98695d), so a kernel of that era would take the
-    #: same exec fault, while later ones make a page executable when an exec
-    #: fault maps it (set_pte_filter); which one the e500's guest ran is not
-    #: read (docs/kvm440.md §2.10).  emu's e500 fills are executable.
-    EXEC_FAULTS = False
+    #: The e500 guest's fill takes SX and UX from _PAGE_HWEXEC too (head_fsl_booke.S
+    #: @ac98695d), and the fault.c of its era has the same exec branch under
+    #: CONFIG_BOOKE: the first fetch from each page is an ISI here as well
+    #: (docs/kvm440.md §2.10); its _tlbie is FSL Book-E's (:meth:`tlbie`).
+    EXEC_FAULTS = True
+    #: icache_44x_need_flush is CONFIG_44x's alone (pte_update in pgtable-ppc32.h).
+    ICACHE_FLUSH = False
 
     def fill_attr(self, proc: GuestProcess, ea: int):
         """The permissions of the fill of ``ea``'s page: UW and SW once its PTE has
-        _PAGE_HWWRITE (:data:`FILL_ATTR_WRITTEN`), else neither (:data:`FILL_ATTR_CLEAN`)."""
-        return FILL_ATTR_WRITTEN if self.os.written(proc, ea) else FILL_ATTR_CLEAN
+        _PAGE_HWWRITE (:data:`FILL_ATTR_WRITTEN`), else neither
+        (:data:`FILL_ATTR_CLEAN`); SX and UX once it has _PAGE_HWEXEC."""
+        attr = FILL_ATTR_WRITTEN if self.os.written(proc, ea) else FILL_ATTR_CLEAN
+        return attr & self.exec_mask(proc, ea)
 
     def make_writable(self, cpu, proc: GuestProcess, ea: int, gi: int) -> None:
         """DataStorage (head_fsl_booke.S @ac98695d): a user store through a TLB
@@ -71,7 +74,21 @@ class GuestKernelE500(GuestKernel):
         exit; every later fill of the page writes UW (docs/kvm440.md §2.10)."""
         self.os.set_written(proc, ea)
         self.port.traps(cpu, T.DSI_MAS3)
-        self.port.tlbwe(cpu, gi, None, self.port.tlb_entry(gi), FILL_ATTR_WRITTEN)
+        self.port.tlbwe(cpu, gi, None, self.port.tlb_entry(gi), self.fill_attr(proc, ea))
+
+    def tlbie(self, cpu, ea: int) -> None:
+        """_tlbie of ``ea``'s page on FSL Book-E (``__tlbil_va``): interrupts
+        off, the PID into MAS6, tlbsx, MAS1 read; if the entry was found, V
+        cleared in MAS1 and a tlbwe that invalidates it; interrupts back on
+        (6 traps, 8 when found)."""
+        port = self.port
+        port.traps(cpu, T.TLBIE_ENTER)
+        gi = port.tlbsx(cpu, ea)
+        port.traps(cpu, T.TLBIE_CHECK)
+        if gi >= 0:
+            port.traps(cpu, T.TLBIE_CLEAR)
+            port.tlbwe(cpu, gi, None, None)
+        port.traps(cpu, T.TLBIE_LEAVE)
 
     def fill(self, cpu, entry: tuple, attr=None) -> None:
         """finish_tlb_load (head_fsl_booke.S @ac98695d): mfspr MAS2, mtspr MAS2, MAS3,

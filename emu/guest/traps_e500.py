@@ -70,3 +70,18 @@ DSI_MAS3 = TrapSeq("DataStorage MAS3 (e500)", [
     ("mfspr MAS3", "DataStorage"),              # mfspr r12, SPRN_MAS3
     ("mtspr MAS3", "DataStorage"),              # rlwimi ...; mtspr SPRN_MAS3, r12
 ])
+
+#: do_page_fault's exec branch, e500: ``_tlbie`` of the page is FSL Book-E's
+#: ``__tlbil_va`` (arch/powerpc/mm/nohash/tlb_low.S @550d14e3, moved there from
+#: misc_32.S): interrupts off, the PID into MAS6, then its tlbsx (the port's).
+TLBIE_ENTER = TrapSeq("_tlbie (e500)", [
+    ("mfmsr", "__tlbil_va"),                    # mfmsr r10
+    ("wrteei", "__tlbil_va"),                   # wrteei 0
+    ("mtspr MAS6", "__tlbil_va"),               # slwi r4,r4,16; ori ...; mtspr SPRN_MAS6,r4
+])
+#: ... after the tlbsx: MAS1 read to check V, whether it found the entry or not.
+TLBIE_CHECK = TrapSeq("_tlbie check (e500)", [("mfspr MAS1", "__tlbil_va")])
+#: ... found: V cleared in MAS1, then the tlbwe (the port's: an invalidation).
+TLBIE_CLEAR = TrapSeq("_tlbie clear (e500)", [("mtspr MAS1", "__tlbil_va")])
+#: ... and interrupts back on.
+TLBIE_LEAVE = TrapSeq("_tlbie (e500, done)", [("wrtee", "__tlbil_va 1:")])

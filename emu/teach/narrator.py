@@ -394,9 +394,10 @@ class Narrator(Tracer):
         result, traps = self.run_guest_handler(call, cpu, proc)
         self.say("guest handler: InstructionStorage, do_page_fault — the PTE is present "
                  "without HWEXEC: it flushes the page's data to the instruction cache, sets "
-                 "HWEXEC and invalidates the guest TLB entry (_tlbie: tlbsx, then tlbwe "
-                 "PAGEID with V clear, trapping to KVM); the fetch misses again and the "
-                 "fill writes UX", 6)
+                 "HWEXEC and invalidates the guest TLB entry (_tlbie: tlbsx, then "
+                 f"{'mtspr MAS1 and a tlbwe' if self.e500 else 'a tlbwe PAGEID'} with V "
+                 "clear, trapping to KVM); the fetch misses "
+                 "again and the fill writes UX", 6)
         self.writes = []
         self.say(f"{cpu.total() - t0:,} cycles (the ISI exit, the guest handler and its "
                  f"{traps} trapping instructions)", 9)

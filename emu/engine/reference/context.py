@@ -397,11 +397,11 @@ class Ctx:
         return -1
 
     def walk_entries(self, gi: int) -> int:
-        """Guest TLB entries the walk scanned: to the match, or all of them; 0 for
-        a hashed lookup (it scans no list)."""
+        """Guest TLB entries the walk scanned (:meth:`searched_entries`, which
+        its cost counts too); 0 for a hashed lookup (it scans no list)."""
         if self.hashed_walk:
             return 0
-        return gi + 1 if gi >= 0 else self.gtlb.entries
+        return self.searched_entries(gi)
 
     def searched_entries(self, gi: int) -> int:
         """Guest TLB entries a search (the miss handler's walk, KVM's tlbsx) reads

@@ -34,7 +34,8 @@ every privileged instruction, then barely gets through a time slice, and the
 TLB0 KVM emulates for it (256 x 2-way) loses what the other processes
 evicted: orders of magnitude over
 the designs that ran.  Flush on put pays at every return to user mode;
-shadow IDs win; the hardware-index core loses only the shadow designs.
+shadow IDs win (their only flushes are the guest's own, the _tlbie of its
+exec faults); the hardware-index core loses only the shadow designs.
 """
 
 from __future__ import annotations
@@ -110,6 +111,7 @@ def point(s: dict) -> dict:
         "guest_accesses": s["guest_accesses"],
         "guest_misses": s["tlb"]["guest"]["misses"],
         "flush_misses": causes["flush"],
+        "exec_faults": s["exits"].get("ISI", {}).get("count", 0),
         "host_evicted": causes["host-eviction"],
         "full_entries": s["fastpath_profile"]["entry_restore"]["count"],
         "entry_restore_cycles": s["fastpath_profile"]["entry_restore"]["cycles"],
