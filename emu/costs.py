@@ -1231,10 +1231,11 @@ COSTS: tuple[Cost, ...] = (
     # ---------------------------------------------------------------- qemu
     Cost(
         "qemu_dcr", 2500, "cycles", "qemu",
-        "QEMU CPU work to serve one guest mfdcr/mtdcr (KVM_EXIT_DCR, e.g. the UIC's "
-        "registers), in the vCPU's own thread between two KVM_RUN",
-        "estimate: about 2,500 instructions for the kvm_run exit dispatch and the DCR "
-        f"handler of the emulated device, at CPI 1, as qemu_mmio_register without its "
+        "QEMU CPU work to serve one guest access to an interrupt controller's register: "
+        "an mfdcr/mtdcr of the 440's UIC (KVM_EXIT_DCR) or a load/store of the e500's "
+        "MPIC (KVM_EXIT_MMIO), in the vCPU's own thread between two KVM_RUN",
+        "estimate: about 2,500 instructions for the kvm_run exit dispatch and the register "
+        f"handler of the emulated controller, at CPI 1, as qemu_mmio_register without its "
         f"chardev write; not measured ({_R} §3.2)",
         _estimate(),
     ),

@@ -484,3 +484,35 @@ def test_tlbsx_reads_the_guest_tlb_as_the_walk_does(backend):
             vcpu.tlbsx(cpu, addr)
             assert int(cpu.cycles[CYCLES["c_path"]]) - before == (
                 c["emulate_instruction"] + c["emul_tlbsx"] + scanned * c["c_walk_per_entry"])
+
+
+@pytest.mark.parametrize("core, per_irq, category",
+                         [("440", 6, "DCR"), ("e500", 3, "MMIO")])
+def test_a_booting_guest_reaches_its_interrupt_controller_as_its_core_has_it(
+        core, per_irq, category):
+    """A boot-like guest's I/O completions: on the 440 each external interrupt
+    reaches the UIC through six DCR exits; on the e500 (no DCRs) the MPIC through
+    three MMIO exits, besides the block requests' own MMIO exits."""
+    from pathlib import Path
+    from emu.stats import collect
+    from emu.params import load_scenario
+    scenario = Path(__file__).resolve().parent.parent / "scenarios" / "boot_like.toml"
+    extra = ["kvm.strategy=e500-shadow-ids", "kvm.pfn_source=guest-tlb-refs"] \
+        if core == "e500" else []
+    m = Machine(resolve(load_scenario(str(scenario)),
+                        [f"machine.core={core}", "sim.guest_accesses=200000", *extra]))
+    counts = {"n": 0}
+    kernel = m.vcpus[0].kernel
+    plain = kernel.external_interrupt
+
+    def external_interrupt(cpu):
+        counts["n"] += 1
+        plain(cpu)
+    kernel.external_interrupt = external_interrupt
+    m.run()
+    e = collect(m.snapshot())[0]["exits"]
+    requests = sum(q.served["block"] + q.served["uart"] for q in m.qemu)
+    assert counts["n"] > 0
+    device = e[category]["count"] - (requests if category == "MMIO" else 0)
+    assert device == per_irq * counts["n"]
+    assert e["DCR" if core == "e500" else "MMIO"]["count"] == (0 if core == "e500" else requests)

@@ -228,6 +228,30 @@ def test_an_io_completion_in_user_mode_is_an_external_interrupt(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_the_e500_reaches_its_mpic_by_mmio_not_dcrs(backend, strategy):
+    """The e500 has no DCRs.  do_IRQ reads the MPIC's CPU_INTACK (mpic_get_irq),
+    handle_fasteoi_irq runs the action between two wrteei, and mpic_eoi writes
+    CPU_EOI and reads CPU_WHOAMI back: three loads and stores to the MPIC QEMU
+    emulates, each a heavyweight MMIO exit with its vcpu_put and vcpu_load.
+    With the prolog (9: EMULINST 8, EMUL_MTSPR 1), the transfer (4: EMULINST 3,
+    EMUL_RFI 1) and the return (mtmsr, SRR0, SRR1, rfi): EMULINST 13, EMUL_MTSPR
+    1, MMIO 3, EMUL_WRTEE 2, EMUL_MTMSR 1, EMUL_RFI 2 = 22 exits (the 440's 31,
+    with six DCR exits, and six more traps for the UIC's two locks).  KVM delivers the
+    interrupt at the vCPU's entry: no exit of its own."""
+    m, vcpu, cpu = loaded_vcpu(backend, "machine.core=e500", f"kvm.strategy={strategy}",
+                               "kvm.pfn_source=guest-tlb-refs")
+    seen = spy_external_interrupts(vcpu)
+    vcpu.external_interrupt()
+    assert vcpu.run(cpu, 1) == (False, None)
+    (counts, switches, reloads), = seen
+    counts.pop("DTLBVIRT", None), counts.pop("ITLBVIRT", None)   # the handler's own accesses
+    assert counts == {"EMULINST": 13, "EMUL_MTSPR": 1, "MMIO": 3, "EMUL_WRTEE": 2,
+                      "EMUL_MTMSR": 1, "EMUL_RFI": 2}
+    assert switches == [False, True] and reloads == 3
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_an_io_completion_wakes_the_idle_guest_with_an_external_interrupt(backend):
     m, vcpu, cpu = loaded_vcpu(backend)
     proc, kernel = vcpu.gcpu.current, vcpu.kernel

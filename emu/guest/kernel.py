@@ -171,6 +171,9 @@ class GuestKernel:
     EXEC_FAULTS = True
     #: DataStorage's trapping prefix, up to its tlbsx.
     DSI_ENTRY = T.DSI_ENTRY
+    #: ExternalInput up to the return: (from the kernel, from user mode); do_IRQ
+    #: on the 440's UIC, through DCRs.
+    EXTINT_ENTRY = (T.EXTINT_ENTRY_FROM_KERNEL, T.EXTINT_ENTRY_FROM_USER)
     #: Whether a change to a user PTE with _PAGE_HWEXEC sets
     #: ``icache_44x_need_flush``, so that the next return flushes the
     #: (virtually tagged) instruction cache with a trapping ``iccci``
@@ -407,7 +410,8 @@ class GuestKernel:
     def external_interrupt(self, cpu) -> None:
         """ExternalInput: a device's interrupt (an I/O completion), delivered by KVM
         at an entry -- from user mode (PR 1 -> 0) or in the kernel (the idle loop):
-        the prolog, do_IRQ with the UIC's DCR accesses (heavyweight exits to QEMU),
+        the prolog, do_IRQ with the interrupt controller's register accesses
+        (heavyweight exits to QEMU: the UIC's DCRs, the e500's MPIC),
         ret_from_except, and the rfi back to where it came from.  From user mode
         31 traps, from the kernel 30 (:data:`~emu.guest.traps44x.DO_IRQ`).  A
         reschedule on the way out is left to the next scheduling point.
@@ -417,7 +421,7 @@ class GuestKernel:
         if user:
             port.deliver(cpu, "EXTINT")
         self.user = False
-        port.traps(cpu, T.EXTINT_ENTRY_FROM_USER if user else T.EXTINT_ENTRY_FROM_KERNEL)
+        port.traps(cpu, self.EXTINT_ENTRY[user])
         port.guest_work(cpu, self.costs["guest_irq_handler"])
         if user:
             self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)

@@ -12,7 +12,9 @@ entry_32.S code).  What differs (docs/kvm440.md §4):
   (:mod:`emu.guest.traps_e500`), at the way KVM handed it in MAS0[ESEL]
   when it delivered the miss (the port's :meth:`tlb0_victim`);
 * a flush of the guest TLB (``flush_tlb_mm``) is one ``mtspr MMUCSR0`` and
-  one ``mfspr MMUCSR0`` that polls it (``_tlbil_all``), not a loop of ``tlbwe``.
+  one ``mfspr MMUCSR0`` that polls it (``_tlbil_all``), not a loop of ``tlbwe``;
+* an external interrupt reaches the MPIC by loads and stores (MMIO exits to
+  QEMU), not the UIC's DCRs.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ class GuestKernelE500(GuestKernel):
 
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
     DSI_ENTRY = T.DSI_ENTRY
+    #: the e500 has no DCRs: do_IRQ reaches its MPIC by loads and stores
+    EXTINT_ENTRY = (T.EXTINT_ENTRY_FROM_KERNEL, T.EXTINT_ENTRY_FROM_USER)
     #: The e500 guest's fill takes SX and UX from _PAGE_HWEXEC too (head_fsl_booke.S
     #: @ac98695d), and the fault.c of its era has the same exec branch under
     #: CONFIG_BOOKE: the first fetch from each page is an ISI here as well

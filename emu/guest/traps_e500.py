@@ -85,3 +85,25 @@ TLBIE_CHECK = TrapSeq("_tlbie check (e500)", [("mfspr MAS1", "__tlbil_va")])
 TLBIE_CLEAR = TrapSeq("_tlbie clear (e500)", [("mtspr MAS1", "__tlbil_va")])
 #: ... and interrupts back on.
 TLBIE_LEAVE = TrapSeq("_tlbie (e500, done)", [("wrtee", "__tlbil_va 1:")])
+
+#: do_IRQ on the e500's interrupt controller, the MPIC, which QEMU emulates
+#: (hw/ppce500_mpc8544ds.c: mpic_init at CCSRBAR + 0x40000) and the kernel
+#: reaches by loads and stores (arch/powerpc/sysdev/mpic.c of the 2.6.2x era):
+#: ppc_md.get_irq = mpic_get_irq reads CPU_INTACK; handle_fasteoi_irq runs the
+#: action between handle_IRQ_event's local_irq_enable_in_hardirq and
+#: local_irq_disable (its desc->lock is a plain spin_lock: nothing traps on
+#: UP), then chip->eoi = mpic_end_irq -> mpic_eoi writes CPU_EOI and reads
+#: CPU_WHOAMI back.  Each MPIC access is a heavyweight exit (KVM_EXIT_MMIO).
+DO_IRQ = TrapSeq("do_IRQ (e500)", [
+    ("lwz MPIC", "_mpic_get_one_irq"),         # mpic_cpu_read(CPU_INTACK)
+    ("wrteei", "handle_IRQ_event"),             # local_irq_enable_in_hardirq()
+    ("wrteei", "handle_IRQ_event"),             # local_irq_disable()
+    ("stw MPIC", "mpic_eoi"),                   # mpic_cpu_write(CPU_EOI, 0)
+    ("lwz MPIC", "mpic_eoi"),                   # (void)mpic_cpu_read(CPU_WHOAMI)
+])
+#: ExternalInput: head_booke.h's prolog and transfer, as on the 440, then
+#: the MPIC's do_IRQ; the return is ret_from_except's.
+EXTINT_ENTRY_FROM_USER = TrapSeq("ExternalInput (e500)", T44.PROLOG_FROM_USER.rows
+                                 + T44.TRANSFER_TO_HANDLER.rows + DO_IRQ.rows)
+EXTINT_ENTRY_FROM_KERNEL = TrapSeq("ExternalInput (e500, kernel)", T44.PROLOG_FROM_KERNEL.rows
+                                   + T44.TRANSFER_TO_HANDLER.rows + DO_IRQ.rows)

@@ -446,13 +446,15 @@ class VcpuThread(Thread):
     def traps(self, cpu, seq) -> None:
         """The guest executes the trapping instructions of ``seq``: one lightweight
         exit each (exit, emulation, the strategy's entry work), recorded in its
-        category -- a DCR access is a heavyweight one (:meth:`dcr_exit`).
-        Nothing runs in the guest between them: each trap after the first
-        adds a TIMEINGUEST run of no time (docs/kvm440.md §2.10)."""
-        if seq.counts["DCR"]:
+        category -- an access to a device register is a heavyweight one
+        (:meth:`device_exit`).  Nothing runs in the guest between them: each
+        trap after the first adds a TIMEINGUEST run of no time (docs/kvm440.md
+        §2.10)."""
+        if seq.counts["DCR"] or seq.counts["MMIO"]:
             for row in seq.rows:
-                if category(row[0]) == "DCR":
-                    self.dcr_exit(cpu)
+                cat = category(row[0])
+                if cat in ("DCR", "MMIO"):
+                    self.device_exit(cpu, cat)
                 else:
                     self.traps(cpu, TrapSeq(seq.name, [row]))
             return
@@ -473,18 +475,21 @@ class VcpuThread(Thread):
         for cat in seq.cats:
             ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
 
-    def dcr_exit(self, cpu) -> None:
-        """The guest's mfdcr/mtdcr of a device register: KVM cannot emulate it
-        (EMULATE_DO_DCR), KVM_RUN returns to QEMU with KVM_EXIT_DCR (vcpu_put),
-        QEMU's device model answers in the vCPU's own thread, and the next
-        KVM_RUN loads the vCPU again (booke.c @73e75b41, docs/kvm440.md §2.10)."""
+    def device_exit(self, cpu, category: str) -> None:
+        """The guest kernel's access to an interrupt controller's register, which
+        KVM does not emulate: an mfdcr/mtdcr of the 440's UIC (EMULATE_DO_DCR,
+        KVM_EXIT_DCR; booke.c @73e75b41) or a load or store of the e500's MPIC,
+        which QEMU emulates (KVM_EXIT_MMIO).  KVM_RUN returns to QEMU
+        (vcpu_put), QEMU's device model answers in the vCPU's own thread, and
+        the next KVM_RUN loads the vCPU again; ``category`` is DCR or MMIO
+        (docs/kvm440.md §2.10)."""
         t0 = self.begin_exit(cpu)
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
         self.vcpu_put(cpu)
         cpu.charge("qemu", self.costs["qemu_dcr"])
         self.vcpu_load(cpu)
-        self.ctx.record_exit(EXIT["DCR"], cpu.total() - t0)
+        self.ctx.record_exit(EXIT[category], cpu.total() - t0)
 
     def rfi(self, cpu, usermode: bool) -> None:
         """The guest's final rfi traps and is emulated; MSR[PR] comes from SRR1."""

@@ -34,12 +34,14 @@ def _head(text: str, limit: int) -> str:
     return text
 
 
-def clip(text: str, limit: int) -> str:
-    """``text`` shortened to ``limit`` columns, ``...`` in its middle."""
+def clip(text: str, limit: int, mark: str = "...") -> str:
+    """``text`` shortened to ``limit`` columns, ``mark`` in its middle (a
+    terminal's ``...``; a report's ``…``, :func:`emu.report.schema.shorten`)."""
     if columns(text) <= limit:
         return text
-    tail = (limit - 3) // 2
-    return _head(text, limit - 3 - tail) + "..." + _head(text[::-1], tail)[::-1]
+    room = limit - columns(mark)
+    tail = room // 2
+    return _head(text, room - tail) + mark + _head(text[::-1], tail)[::-1]
 
 
 def fold(text: str, width: int, cut: bool = True, indent: str = "") -> list:

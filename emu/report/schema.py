@@ -31,6 +31,7 @@ import numpy as np
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_STEPS
 from emu.errors import EmuError
+from emu.report.columns import clip
 
 #: The longest label a report shows (longer ones are shortened in the middle).
 LABEL_MAX = 96
@@ -44,12 +45,8 @@ DEPTH_MAX = 24
 
 
 def shorten(text, limit: int = LABEL_MAX) -> str:
-    """``text`` as a string of at most ``limit`` characters, ``…`` in its middle."""
-    text = str(text) if not isinstance(text, str) else text
-    if len(text) <= limit:
-        return text
-    tail = (limit - 1) // 2
-    return text[:limit - 1 - tail] + "…" + text[len(text) - tail:]
+    """``text`` as a string of at most ``limit`` columns, ``…`` in its middle."""
+    return clip(text if isinstance(text, str) else str(text), limit, "…")
 
 
 def join_labels(labels, limit: int = 4 * LABEL_MAX) -> str:
