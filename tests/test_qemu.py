@@ -134,5 +134,10 @@ def test_an_mmio_exit_lasts_until_the_entry_and_has_one_entry(device, cpus):
     ended = sum(e["count"] for c, e in exits.items() if c != "TIMEINGUEST")
     assert exits["MMIO"]["count"] > 0 and 0 <= begun - ended <= 1
     assert s["fastpath_profile"]["entry_restore"]["count"] == ended + 1
-    least = costs["qemu_mmio_register"] if device == "uart" else costs["block_latency_us"] * costs["clock_mhz"]
-    assert exits["MMIO"]["min"] > least
+    if device == "uart":                        # QEMU answers at once; no interrupt
+        assert exits["MMIO"]["min"] > costs["qemu_mmio_register"]
+    else:
+        # a request's exit waits for the device; the completion's interrupt reads the
+        # virtio ISR, an MMIO exit of QEMU's register handling alone
+        assert exits["MMIO"]["max"] > costs["block_latency_us"] * costs["clock_mhz"]
+        assert exits["MMIO"]["min"] > costs["qemu_dcr"]

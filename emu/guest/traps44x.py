@@ -60,7 +60,7 @@ GENERIC_SPRS = frozenset({"SRR0", "SRR1", "SPRG0", "SPRG1", "SPRG2", "SPRG3", "D
 OPCODE_CATEGORY = {"rfi": "EMUL_RFI", "mtmsr": "EMUL_MTMSR", "mfmsr": "EMUL_MFMSR",
                    "wrtee": "EMUL_WRTEE", "wrteei": "EMUL_WRTEE", "tlbwe": "EMUL_TLBWE",
                    "tlbsx": "EMUL_TLBSX", "mfdcr": "DCR", "mtdcr": "DCR",
-                   "iccci": "EMULINST", "lwz": "MMIO", "stw": "MMIO"}
+                   "iccci": "EMULINST", "lbz": "MMIO", "lwz": "MMIO", "stw": "MMIO"}
 
 
 def category(instruction: str) -> str:
@@ -72,9 +72,9 @@ def category(instruction: str) -> str:
     >>> category("mtspr SPRG0"), category("mtspr SPRG4W"), category("mfspr PID")
     ('EMULINST', 'EMUL_MTSPR', 'EMUL_MFSPR')
 
-    A load or store (``lwz``, ``stw``) is listed only where it reaches a
-    device register QEMU emulates (the e500's MPIC): a heavyweight exit
-    counted MMIO.
+    A load or store (``lbz``, ``lwz``, ``stw``) is listed only where it
+    reaches a device register QEMU emulates (a virtio device's ISR, the e500's
+    MPIC): a heavyweight exit counted MMIO.
     """
     op, _, spr = instruction.partition(" ")
     if op in ("mtspr", "mfspr"):
@@ -290,6 +290,15 @@ TICK_ENTRY_FROM_KERNEL = TrapSeq("Decrementer (kernel)", PROLOG_FROM_KERNEL.rows
 #: source is acked after its handler), runs the handler with interrupts enabled
 #: (handle_IRQ_event: local_irq_enable_in_hardirq, local_irq_disable) and unmasks
 #: (uic_unmask_irq: SR then ER).  6 DCR, 2 mfmsr, 6 wrtee(i).
+#: The action of a device's interrupt: the guest's devices are virtio devices on
+#: PCI (QEMU's bamboo board, hw/ppc440_bamboo.c: virtio_blk_init and virtio NICs
+#: on the 440's PCI bus; the e500's, hw/ppce500_mpc8544ds.c: virtio NICs), and
+#: virtio_pci's vp_interrupt
+#: first reads the device's ISR (ioread8 of an I/O BAR, through the PCI I/O
+#: window: an MMIO load QEMU serves), which clears it; the virtqueue's callback
+#: then reads the ring in guest memory.
+VIRTIO_ISR = ("lbz ISR", "vp_interrupt")     # isr = ioread8(ioaddr + VIRTIO_PCI_ISR)
+
 DO_IRQ = TrapSeq("do_IRQ", [
     ("mfdcr", "uic_get_irq"),                   # mfdcr(dcrbase + UIC_MSR)
     ("mfmsr", "uic_mask_ack_irq"),              # spin_lock_irqsave(&uic->lock)
@@ -298,6 +307,7 @@ DO_IRQ = TrapSeq("do_IRQ", [
     ("mtdcr", "uic_mask_ack_irq"),              # mtdcr(UIC_ER, er & ~sr); level: no SR
     ("wrtee", "uic_mask_ack_irq"),              # spin_unlock_irqrestore
     ("wrteei", "handle_IRQ_event"),             # local_irq_enable_in_hardirq()
+    VIRTIO_ISR,                                 # the action: the device's interrupt
     ("wrteei", "handle_IRQ_event"),             # local_irq_disable()
     ("mfmsr", "uic_unmask_irq"),                # spin_lock_irqsave(&uic->lock)
     ("wrteei", "uic_unmask_irq"),

@@ -93,10 +93,12 @@ TLBIE_LEAVE = TrapSeq("_tlbie (e500, done)", [("wrtee", "__tlbil_va 1:")])
 #: action between handle_IRQ_event's local_irq_enable_in_hardirq and
 #: local_irq_disable (its desc->lock is a plain spin_lock: nothing traps on
 #: UP), then chip->eoi = mpic_end_irq -> mpic_eoi writes CPU_EOI and reads
-#: CPU_WHOAMI back.  Each MPIC access is a heavyweight exit (KVM_EXIT_MMIO).
+#: CPU_WHOAMI back.  Each MPIC access is a heavyweight exit (KVM_EXIT_MMIO), as
+#: is the device's own ISR read in the action (traps44x.VIRTIO_ISR).
 DO_IRQ = TrapSeq("do_IRQ (e500)", [
     ("lwz MPIC", "_mpic_get_one_irq"),         # mpic_cpu_read(CPU_INTACK)
     ("wrteei", "handle_IRQ_event"),             # local_irq_enable_in_hardirq()
+    T44.VIRTIO_ISR,                             # the action: vp_interrupt's ISR read
     ("wrteei", "handle_IRQ_event"),             # local_irq_disable()
     ("stw MPIC", "mpic_eoi"),                   # mpic_cpu_write(CPU_EOI, 0)
     ("lwz MPIC", "mpic_eoi"),                   # (void)mpic_cpu_read(CPU_WHOAMI)
