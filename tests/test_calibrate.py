@@ -112,9 +112,9 @@ def test_the_fitted_defaults_are_the_instruction_counts_times_s():
         assert COSTS_BY_NAME[name].default == max(1, round(calibrate.BASE[name] * s)), name
         assert COSTS_BY_NAME[name].spread.kind == "fitted"
         assert COSTS_BY_NAME[name].source.startswith(f"fitted: {calibrate.BASE[name]} instructions")
-    assert calibrate.scaled_costs(s, 2018) == {
-        **{n: COSTS_BY_NAME[n].default for n in calibrate.SCALED}, "gfn_to_pfn": 2018}
-    assert COSTS_BY_NAME["gfn_to_pfn"].default == 2018       # the fit's g
+    assert calibrate.scaled_costs(s, 2400) == {
+        **{n: COSTS_BY_NAME[n].default for n in calibrate.SCALED}, "gfn_to_pfn": 2400}
+    assert COSTS_BY_NAME["gfn_to_pfn"].default == 2400
     assert COSTS_BY_NAME["gfn_to_pfn"].spread.kind == "fitted"
 
 

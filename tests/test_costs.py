@@ -504,7 +504,7 @@ def test_listing_has_the_columns_emu_costs_prints():
         assert row["why"] == cost.spread.why
     g = rows[NAMES.index("gfn_to_pfn")]
     # fitted: an absolute range (docs/calibration.md) that an override inside it keeps
-    assert (g["value"], g["default"], g["low"], g["high"]) == (1000, 2018, 504, 2400)
+    assert (g["value"], g["default"], g["low"], g["high"]) == (1000, 2400, 600, 2400)
 
 
 def test_cost_named():

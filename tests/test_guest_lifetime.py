@@ -79,69 +79,6 @@ def test_process_exit_flushes_and_a_fresh_process_takes_the_slot():
         + len((T.RET_DISABLE_EE + T.RET_RESTORE).cats) + 1)   # the switch's return
 
 
-def _exit_once(kernel_cls, executed: bool):
-    """A 44x (or e500) guest kernel on a FakePort, after one process exit of a
-    process that has (or has not) executed from one of its pages."""
-    k, guest, _ = lifetime_kernel(kernel_cls)
-    p = guest.processes[0]
-    guest.fault(p, 0x1000_0000)
-    if executed:
-        guest.set_executable(p, 0x1000_0000)
-    p.advance(p.pos + 100)
-    k.process_exit(CPU, p, 0)
-    return k
-
-
-def test_an_exit_after_executing_makes_the_next_return_flush_the_icache_once():
-    # exit_mmap's zap of a PTE with USER and _PAGE_HWEXEC sets icache_44x_need_flush
-    # (pte_update); the next return, the switch's to the new process, runs `iccci`
-    # between its MTMSRD and SRR0 (entry_32.S restore), emulated by KVM as a no-op
-    # (EMULINST); fork's and exec's returns find the flag clear
-    plain, flushed = _exit_once(GuestKernel, False), _exit_once(GuestKernel, True)
-    extra = flushed.port.exits - plain.port.exits
-    assert dict(extra) == {"EMULINST": 1} and not plain.port.exits - flushed.port.exits
-    assert not flushed.icache_flush
-    names = [c[1] for c in flushed.port.calls if c[0] == "traps"]
-    assert names.count("ret_from_except + restore + iccci") == 1
-    assert sum(n.endswith("iccci") for n in names) == 1
-    # its place: the switch's return, before the second system call (fork)
-    at = names.index("ret_from_except + restore + iccci")
-    assert names[at - 1] == T.SWITCH_TAIL.name and T.SYSCALL_ENTRY.name in names[at + 1:]
-    seq = T.with_iccci(T.RET_DISABLE_EE + T.RET_RESTORE)
-    assert [i for i, _ in seq.rows] == ["mtmsr", "iccci", "mtspr SRR0", "mtspr SRR1"]
-    assert T.with_iccci(T.SYSCALL_EXIT).rows[1] == ("iccci", "syscall_exit_cont")
-
-
-def test_the_flag_waits_for_the_next_return_even_one_to_the_kernel():
-    # `restore` is every exception return's: a tick taken in the kernel returns
-    # through it too, and carries the iccci if the flag is set
-    k = _exit_once(GuestKernel, False)
-    k.icache_flush = True
-    k.user = False
-    before = k.port.exits.copy()
-    k.timer_tick(CPU, 0)
-    assert (k.port.exits - before)["EMULINST"] == \
-        (T.RET_RESTORE + T.KERNEL_RFI + T.TICK_ENTRY_FROM_KERNEL + k.c_tick
-         + T.RET_DISABLE_EE).counts["EMULINST"] + 1
-    assert not k.icache_flush
-
-
-def test_the_e500_guest_has_no_44x_icache_flag():
-    from emu.guest.kernel_e500 import GuestKernelE500
-
-    class E500Port(FakePort):
-        def flash_invalidate(self, cpu, seq):
-            self.traps(cpu, seq)
-
-    class Kernel(GuestKernelE500):
-        def attach(self, port):
-            super().attach(E500Port())
-
-    k = _exit_once(Kernel, True)
-    assert not k.icache_flush and k.port.exits["SYSCALL"] == 3
-    assert not any(c[0] == "traps" and c[1].endswith("iccci") for c in k.port.calls)
-
-
 def test_a_new_address_space_takes_the_next_context_no_live_process_holds():
     # get_mmu_context (include/asm-ppc/mmu_context.h, 4xx): from next_mmu_context on,
     # the first context not in use; one process lives on with PID 5 while the

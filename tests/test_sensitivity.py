@@ -179,9 +179,9 @@ def test_a_scenario_override_outside_the_range_becomes_the_baseline(scenario):
                              costs=[X], runner=toy_runner(linear_a, lambda c, p: 200))
     x = entry(result, X)
     # the plain value replaces the scenario's pinned table: the cost table's range
-    # (fitted, 504..2400) stretched to the value
+    # (fitted, 600..2400) stretched to the value
     low = COSTS_BY_NAME[X].low
-    assert low == 504
+    assert low == 600
     assert (x["default"], x["low"], x["high"], x["overridden"]) == (5000, low, 5000, True)
     assert result["default"]["ratio"] == pytest.approx(600 / 200)
     assert x["ratio_high"] == pytest.approx(3.0)
@@ -544,11 +544,11 @@ def test_emu_costs_lists_every_cost_with_its_range(capsys):
     assert [r["name"] for r in rows] == [c.name for c in COSTS]
     row = rows[[r["name"] for r in rows].index(X)]
     # the cost table's own figures: gfn_to_pfn is fitted (docs/calibration.md)
-    assert {"name": X, "default": 2018, "low": 504, "high": 2400, "unit": "cycles"}.items() \
+    assert {"name": X, "default": 2400, "low": 600, "high": 2400, "unit": "cycles"}.items() \
         <= row.items()
     assert main(["costs"]) == 0
     text = capsys.readouterr().out
-    assert "gfn_to_pfn" in text and "504..2,400" in text and "fitted" in text
+    assert "gfn_to_pfn" in text and "600..2,400" in text and "fitted" in text
     assert main(["costs", "--long"]) == 0
     assert COSTS_BY_NAME[X].spread.why[:40] in " ".join(capsys.readouterr().out.split())
 

@@ -44,9 +44,7 @@ The handlers:
   has made them: ``exit_group`` (exit_mmap's ``flush_tlb_mm``, which is
   ``_tlbia`` on 44x), then the fork and exec of a fresh process in its place
   (fork's ``dup_mmap`` flushes the parent's TLB, a second ``_tlbia``; new
-  PID, empty page table, a third ``_tlbia`` at exec); the exit's zap of
-  executable PTEs makes the next return flush the instruction cache
-  (``iccci``, :meth:`GuestKernel.restore`);
+  PID, empty page table, a third ``_tlbia`` at exec);
 * :meth:`GuestKernel.halt` — nothing runnable: the idle loop, whose
   ``mtmsr`` with MSR[WE] blocks the vCPU (EMUL_WAIT) until the guest
   decrementer's host tick or an I/O completion.
@@ -174,11 +172,6 @@ class GuestKernel:
     #: ExternalInput up to the return: (from the kernel, from user mode); do_IRQ
     #: on the 440's UIC, through DCRs.
     EXTINT_ENTRY = (T.EXTINT_ENTRY_FROM_KERNEL, T.EXTINT_ENTRY_FROM_USER)
-    #: Whether a change to a user PTE with _PAGE_HWEXEC sets
-    #: ``icache_44x_need_flush``, so that the next return flushes the
-    #: (virtually tagged) instruction cache with a trapping ``iccci``
-    #: (CONFIG_44x: pte_update in pgtable-ppc32.h; docs/kvm440.md §2.10).
-    ICACHE_FLUSH = True
 
     def __init__(self, os: GuestOS, cpu_state: GuestCPU, costs, us, batch_tlbwe: bool = False,
                  footprint: Footprint | None = None):
@@ -196,7 +189,6 @@ class GuestKernel:
         self.user = cpu_state.current is not None  # a process runs in user mode
         self.idle = False                          # in the idle loop
         self.pid = cpu_state.current.pid if cpu_state.current is not None else 0
-        self.icache_flush = False                  # icache_44x_need_flush
         self.c_tick = T.c_traps("timer softirq", costs["guest_c_traps_tick_mfmsr"],
                                 costs["guest_c_traps_tick_wrtee"])
         self.c_syscall = T.c_traps("system call", costs["guest_c_traps_syscall_mfmsr"],
@@ -235,18 +227,9 @@ class GuestKernel:
     def return_to_user(self, cpu, tail: T.TrapSeq) -> None:
         """The exception return: ``tail`` (e.g. MTMSRD, SRR0, SRR1), then the rfi
         that puts the guest back in user mode."""
-        self.port.traps(cpu, self.restore(tail))
+        self.port.traps(cpu, tail)
         self.port.rfi(cpu, usermode=True)
         self.user = True
-
-    def restore(self, tail: T.TrapSeq) -> T.TrapSeq:
-        """The trapping tail of a return, to user mode or to the kernel: with an
-        ``iccci`` if ``icache_44x_need_flush`` is set, which the return clears
-        (entry_32.S ``restore`` and ``syscall_exit_cont``)."""
-        if not self.icache_flush:
-            return tail
-        self.icache_flush = False
-        return T.with_iccci(tail)
 
     # -- the handlers ---------------------------------------------------------------------
 
@@ -396,7 +379,7 @@ class GuestKernel:
         self.kernel_work(cpu, c["guest_timer_handler"], self.fp.tick(self.gcpu.current))
         port.traps(cpu, self.c_tick + T.RET_DISABLE_EE)
         if not user:
-            port.traps(cpu, self.restore(T.RET_RESTORE + T.KERNEL_RFI))
+            port.traps(cpu, T.RET_RESTORE + T.KERNEL_RFI)
             return
         nxt = self.gcpu.preempt(now, self.slice_start, self.timeslice)
         if nxt is not None:
@@ -413,7 +396,8 @@ class GuestKernel:
         the prolog, do_IRQ with the interrupt controller's register accesses
         (heavyweight exits to QEMU: the UIC's DCRs, the e500's MPIC),
         ret_from_except, and the rfi back to where it came from.  From user mode
-        31 traps, from the kernel 30 (:data:`~emu.guest.traps44x.DO_IRQ`).  A
+        32 traps on the 440 (:data:`~emu.guest.traps44x.DO_IRQ`, the virtio ISR
+        read among them), 23 on the e500; from the kernel one fewer.  A
         reschedule on the way out is left to the next scheduling point.
         """
         port = self.port
@@ -426,7 +410,7 @@ class GuestKernel:
         if user:
             self.return_to_user(cpu, T.RET_DISABLE_EE + T.RET_RESTORE)
         else:
-            port.traps(cpu, self.restore(T.RET_DISABLE_EE + T.RET_RESTORE + T.KERNEL_RFI))
+            port.traps(cpu, T.RET_DISABLE_EE + T.RET_RESTORE + T.KERNEL_RFI)
 
     def enter_syscall(self, cpu, proc: GuestProcess) -> None:
         """sc is delivered; SystemCall's prolog and transfer; the service runs."""
@@ -496,16 +480,9 @@ class GuestKernel:
         program) and a third ``_tlbia`` (the old mm is dropped).  A
         simplification: the parent's fork is charged to the child, and the new
         process reuses the old one's slot (:meth:`emu.guest.os.GuestOS.replace`).
-        On 44x, exit_mmap's zap of a PTE with USER and _PAGE_HWEXEC sets
-        ``icache_44x_need_flush``: the next return (here, the switch's) makes
-        one trapping ``iccci`` (:meth:`restore`).  The copy of the parent's mm
-        that exec drops holds no such PTE (fork copies no file-backed code
-        page), so exec sets nothing.
         """
         port = self.port
         self.enter_syscall(cpu, proc)                       # exit_group
-        if self.ICACHE_FLUSH and proc.hwexec:
-            self.icache_flush = True                        # exit_mmap's zap: pte_update
         self.flush_tlb_mm(cpu)                              # exit_mmap
         self.os.replace(proc)
         self.context_switch(cpu, proc, port.now(cpu))

@@ -57,8 +57,6 @@ class GuestKernelE500(GuestKernel):
     #: CONFIG_BOOKE: the first fetch from each page is an ISI here as well
     #: (docs/kvm440.md §2.10); its _tlbie is FSL Book-E's (:meth:`tlbie`).
     EXEC_FAULTS = True
-    #: icache_44x_need_flush is CONFIG_44x's alone (pte_update in pgtable-ppc32.h).
-    ICACHE_FLUSH = False
 
     def fill_attr(self, proc: GuestProcess, ea: int):
         """The permissions of the fill of ``ea``'s page: UW and SW once its PTE has

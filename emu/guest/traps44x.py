@@ -60,7 +60,7 @@ GENERIC_SPRS = frozenset({"SRR0", "SRR1", "SPRG0", "SPRG1", "SPRG2", "SPRG3", "D
 OPCODE_CATEGORY = {"rfi": "EMUL_RFI", "mtmsr": "EMUL_MTMSR", "mfmsr": "EMUL_MFMSR",
                    "wrtee": "EMUL_WRTEE", "wrteei": "EMUL_WRTEE", "tlbwe": "EMUL_TLBWE",
                    "tlbsx": "EMUL_TLBSX", "mfdcr": "DCR", "mtdcr": "DCR",
-                   "iccci": "EMULINST", "lbz": "MMIO", "lwz": "MMIO", "stw": "MMIO"}
+                   "lbz": "MMIO", "lwz": "MMIO", "stw": "MMIO"}
 
 
 def category(instruction: str) -> str:
@@ -211,18 +211,6 @@ SYSCALL_EXIT = TrapSeq("ret_from_syscall", [
 #: The rfi that ends an interrupt taken in kernel mode: PR stays 0.
 KERNEL_RFI = TrapSeq("restore (kernel)", [("rfi", "restore")])
 
-
-def with_iccci(tail: TrapSeq) -> TrapSeq:
-    """``tail`` with the ``iccci`` that an exception or system call return makes
-    while ``icache_44x_need_flush`` is set: after the MTMSRD that disables EE,
-    before SRR0 and SRR1 are loaded (entry_32.S ``restore`` and
-    ``syscall_exit_cont``).  KVM emulates it as a no-op (emulate.c, xop 966),
-    counted EMULINST."""
-    rows = list(tail.rows)
-    at = next(i for i, (insn, _) in enumerate(rows) if insn == "mtspr SRR0")
-    rows.insert(at, ("iccci", "syscall_exit_cont" if rows[at][1] == "syscall_exit_cont"
-                     else "restore"))
-    return TrapSeq(f"{tail.name} + iccci", rows)
 
 # -- events -----------------------------------------------------------------------------
 

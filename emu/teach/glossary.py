@@ -84,7 +84,8 @@ GLOSSARY = (
          "copies the PTE's HWWRITE, so there only the first store to a page faults); and "
          "no UX until "
          "the page's PTE has _PAGE_HWEXEC, which only the exec fault sets, so the first "
-         "fetch from each page of an address space is an ISI (25 traps, then a refill). "
+         "fetch from each page of an address space is an ISI (25 traps on the 440, 26 "
+         "on the e500, whose _tlbie differs; then a refill). "
          "KVM queues both to the guest: one lightweight exit each.",
          "docs/kvm440.md §2.10"),
     Term("modified flags", ("modified flags", "modified"),
