@@ -164,9 +164,6 @@ class GuestKernel:
 
     #: The miss handler's trapping prefix: (data, instruction fetch).
     MISS_ENTRY = (T.DTLB_MISS_ENTRY, T.ITLB_MISS_ENTRY)
-    #: Whether a fill's SX and UX follow the PTE's _PAGE_HWEXEC, so that the
-    #: first user fetch from each page takes the exec fault (:meth:`inst_storage`).
-    EXEC_FAULTS = True
     #: DataStorage's trapping prefix, up to its tlbsx.
     DSI_ENTRY = T.DSI_ENTRY
     #: ExternalInput up to the return: (from the kernel, from user mode); do_IRQ
@@ -331,10 +328,11 @@ class GuestKernel:
 
     def exec_mask(self, proc: GuestProcess, ea: int) -> int:
         """The permission bits a TLB write for ``ea``'s page keeps: all, once
-        its PTE has _PAGE_HWEXEC (or where exec faults are not modelled), else
-        all but SX and UX (finish_tlb_load and DataStorage both write SX =
-        HWEXEC and UX = HWEXEC & USER)."""
-        if not self.EXEC_FAULTS or self.os.executable(proc, ea):
+        its PTE has _PAGE_HWEXEC, else all but SX and UX (finish_tlb_load and
+        DataStorage both write SX = HWEXEC and UX = HWEXEC & USER, on both
+        cores), so that the first user fetch from each page takes the exec
+        fault (:meth:`inst_storage`)."""
+        if self.os.executable(proc, ea):
             return ~0
         return ~(SX | UX)
 

@@ -52,16 +52,14 @@ class GuestKernelE500(GuestKernel):
     DSI_ENTRY = T.DSI_ENTRY
     #: the e500 has no DCRs: do_IRQ reaches its MPIC by loads and stores
     EXTINT_ENTRY = (T.EXTINT_ENTRY_FROM_KERNEL, T.EXTINT_ENTRY_FROM_USER)
-    #: The e500 guest's fill takes SX and UX from _PAGE_HWEXEC too (head_fsl_booke.S
-    #: @ac98695d), and the fault.c of its era has the same exec branch under
-    #: CONFIG_BOOKE: the first fetch from each page is an ISI here as well
-    #: (docs/kvm440.md §2.10); its _tlbie is FSL Book-E's (:meth:`tlbie`).
-    EXEC_FAULTS = True
 
     def fill_attr(self, proc: GuestProcess, ea: int):
         """The permissions of the fill of ``ea``'s page: UW and SW once its PTE has
         _PAGE_HWWRITE (:data:`FILL_ATTR_WRITTEN`), else neither
-        (:data:`FILL_ATTR_CLEAN`); SX and UX once it has _PAGE_HWEXEC."""
+        (:data:`FILL_ATTR_CLEAN`); SX and UX once it has _PAGE_HWEXEC, as on the
+        440: the fault.c of this head's era has the same exec branch under
+        CONFIG_BOOKE, so the first fetch from each page is an ISI here as well,
+        its _tlbie FSL Book-E's (:meth:`tlbie`; docs/kvm440.md §2.10)."""
         attr = FILL_ATTR_WRITTEN if self.os.written(proc, ea) else FILL_ATTR_CLEAN
         return attr & self.exec_mask(proc, ea)
 

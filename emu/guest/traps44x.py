@@ -211,7 +211,6 @@ SYSCALL_EXIT = TrapSeq("ret_from_syscall", [
 #: The rfi that ends an interrupt taken in kernel mode: PR stays 0.
 KERNEL_RFI = TrapSeq("restore (kernel)", [("rfi", "restore")])
 
-
 # -- events -----------------------------------------------------------------------------
 
 #: SystemCall: the prolog and the transfer to DoSyscall (traps44x D #1-13).
@@ -271,22 +270,22 @@ TICK_ENTRY_FROM_USER = TrapSeq("Decrementer", PROLOG_FROM_USER.rows + tuple(_TSR
 TICK_ENTRY_FROM_KERNEL = TrapSeq("Decrementer (kernel)", PROLOG_FROM_KERNEL.rows + tuple(_TSR)
                                  + TRANSFER_TO_HANDLER.rows + TIMER_DEC.rows)
 
+#: The action of a device's interrupt: the guest's devices are virtio devices on
+#: PCI (QEMU's bamboo board, hw/ppc440_bamboo.c: virtio_blk_init and virtio NICs
+#: on the 440's PCI bus; the e500's, hw/ppce500_mpc8544ds.c: virtio NICs), and
+#: virtio_pci's vp_interrupt first reads the device's ISR (ioread8 of an I/O BAR,
+#: through the PCI I/O window: an MMIO load QEMU serves), which clears it; the
+#: virtqueue's callback then reads the ring in guest memory.
+VIRTIO_ISR = ("lbz ISR", "vp_interrupt")     # isr = ioread8(ioaddr + VIRTIO_PCI_ISR)
+
 #: do_IRQ for a level interrupt of the primary UIC (uic.c of 2008; irq_enter and
 #: irq_exit with no softirq pending trap nothing): uic_get_irq reads UIC_MSR;
 #: handle_level_irq masks and acks (uic_mask_ack_irq: ER under the UIC's lock,
 #: whose spin_lock_irqsave is mfmsr + wrteei 0 and whose restore is wrtee; a level
 #: source is acked after its handler), runs the handler with interrupts enabled
-#: (handle_IRQ_event: local_irq_enable_in_hardirq, local_irq_disable) and unmasks
-#: (uic_unmask_irq: SR then ER).  6 DCR, 2 mfmsr, 6 wrtee(i).
-#: The action of a device's interrupt: the guest's devices are virtio devices on
-#: PCI (QEMU's bamboo board, hw/ppc440_bamboo.c: virtio_blk_init and virtio NICs
-#: on the 440's PCI bus; the e500's, hw/ppce500_mpc8544ds.c: virtio NICs), and
-#: virtio_pci's vp_interrupt
-#: first reads the device's ISR (ioread8 of an I/O BAR, through the PCI I/O
-#: window: an MMIO load QEMU serves), which clears it; the virtqueue's callback
-#: then reads the ring in guest memory.
-VIRTIO_ISR = ("lbz ISR", "vp_interrupt")     # isr = ioread8(ioaddr + VIRTIO_PCI_ISR)
-
+#: (handle_IRQ_event: local_irq_enable_in_hardirq, the device's action
+#: (:data:`VIRTIO_ISR`), local_irq_disable) and unmasks (uic_unmask_irq: SR then
+#: ER).  6 DCR, 1 MMIO, 2 mfmsr, 6 wrtee(i).
 DO_IRQ = TrapSeq("do_IRQ", [
     ("mfdcr", "uic_get_irq"),                   # mfdcr(dcrbase + UIC_MSR)
     ("mfmsr", "uic_mask_ack_irq"),              # spin_lock_irqsave(&uic->lock)

@@ -104,10 +104,10 @@ class VcpuThread(Thread):
         # a user store through an entry without UW takes a Data Storage
         # interrupt (the 440 guest's fills never write UW, the e500 guest's
         # only once the page's PTE has HWWRITE), and a user fetch through one
-        # without UX an Instruction Storage interrupt (a 440 fill writes UX
-        # once the exec fault has set the PTE's HWEXEC)
+        # without UX an Instruction Storage interrupt (either core's fill writes
+        # UX once the exec fault has set the PTE's HWEXEC)
         self.ctx.check_uw = True
-        self.ctx.check_ux = kernel.EXEC_FAULTS
+        self.ctx.check_ux = True
         self.ctx.guest_pr = 1
         if self.gcpu.current is not None:
             self.ctx.guest_pid = self.gcpu.current.pid
@@ -476,13 +476,13 @@ class VcpuThread(Thread):
             ctx.record_exit(cat, light + emulate + ctx.guest_entry(virt))
 
     def device_exit(self, cpu, category: str) -> None:
-        """The guest kernel's access to an interrupt controller's register, which
+        """The guest kernel's access to a register of the interrupt path, which
         KVM does not emulate: an mfdcr/mtdcr of the 440's UIC (EMULATE_DO_DCR,
-        KVM_EXIT_DCR; booke.c @73e75b41) or a load or store of the e500's MPIC,
-        which QEMU emulates (KVM_EXIT_MMIO).  KVM_RUN returns to QEMU
-        (vcpu_put), QEMU's device model answers in the vCPU's own thread, and
-        the next KVM_RUN loads the vCPU again; ``category`` is DCR or MMIO
-        (docs/kvm440.md §2.10)."""
+        KVM_EXIT_DCR; booke.c @73e75b41), or a load or store of the e500's MPIC
+        or of a virtio device's ISR, which QEMU emulates (KVM_EXIT_MMIO).
+        KVM_RUN returns to QEMU (vcpu_put), QEMU's device model answers in the
+        vCPU's own thread, and the next KVM_RUN loads the vCPU again;
+        ``category`` is DCR or MMIO (docs/kvm440.md §2.10)."""
         t0 = self.begin_exit(cpu)
         cpu.charge("exit_entry", self.costs["exit_heavy_extra"])
         cpu.charge("c_path", self.costs["emulate_instruction"])
