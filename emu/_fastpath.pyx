@@ -97,6 +97,8 @@ cdef extern from "_hitscan.h" nogil:
     HitScan emu_hitscan, emu_hitscan_sized, emu_hitscan_lru, emu_hitscan_lru_sized
     int emu_argmin_at(const uint64_t *t, const int32_t *at, int n, int vector)
     void emu_least_at_avx2(const uint64_t *t, const int32_t *at, int n, int k, uint64_t *out)
+    int emu_least_near_avx2(const uint64_t *t, const int32_t *at, int n, int k, uint64_t now,
+                            uint64_t *out)
 
 # Whether the scans of all kinds take whole steps of EMU_HITSCAN_GROUP records
 # with AVX2 (emu/_hitscan.h) before the record-by-record loop, and LRU takes its
@@ -441,7 +443,8 @@ cdef class PlainTLB:
         """The way of ``set_`` used longest ago: the least time (times are unique).
 
         Over 16 to 64 ways with AVX2, the LRU_QUEUE ways used longest ago are
-        found at once and kept in order; a later miss takes the first of them
+        found at once and kept in order (with keys of 32 bits while every
+        way's time is recent, else of 64); a later miss takes the first of them
         whose time is still the one found.  That way is the least: a time
         only grows (a use or a new page stores the clock, past every time
         found), the ways before it in the queue have been used or replaced
@@ -459,7 +462,8 @@ cdef class PlainTLB:
             self.lq_next[set_] += 1
             if self.fstamp[at[key & 63]] == key >> 6:
                 return <int> (key & 63)
-        emu_least_at_avx2(self.fstamp, at, self.ways, LRU_QUEUE, q)
+        if not emu_least_near_avx2(self.fstamp, at, self.ways, LRU_QUEUE, self.clock, q):
+            emu_least_at_avx2(self.fstamp, at, self.ways, LRU_QUEUE, q)
         self.lq_len[set_] = LRU_QUEUE
         self.lq_next[set_] = 1
         return <int> (q[0] & 63)

@@ -12,16 +12,19 @@
  * The checks are those of the scalar scan, vectorized: an access of size s at
  * a stays on its page exactly when s != 0 and (a + s - 1) >> shift equals
  * a >> shift (a wrap past 2**64 lands on another page, so it is caught too).
- * The filter is read with one scalar load per record, which on the CPUs
- * measured is faster than a vector gather, and one branch decides a whole
- * step.  In a step that holds a record that is not a hit, every record is
- * checked at once and the first that fails ends the scan.
+ * One branch decides whether a step's kinds and sizes are all good.  The
+ * filter is then read with one scalar load per record, which on the CPUs
+ * measured is faster than a vector gather, each record a branch that is
+ * taken only at the record the filter does not hold (a miss, mostly), where
+ * the scan ends.  In a step that holds a record of a bad kind or size, every
+ * record is checked at once and the first that fails ends the scan.
  *
  * The CPU is asked once (emu_cpu_has_avx2, _cpu.h); elsewhere, or with another
  * compiler, the scans consume nothing and the scalar scan does all.
  *
  * emu_argmin_at finds LRU's victim: the way whose last use is least;
- * emu_least_at_avx2 the few ways used longest ago, in order.
+ * emu_least_at_avx2 the few ways used longest ago, in order, and
+ * emu_least_near_avx2 the same, faster, while their last uses are recent.
  */
 #ifndef EMU_HITSCAN_H
 #define EMU_HITSCAN_H
@@ -75,24 +78,31 @@ emu_hitscan_body(const uint64_t *addr, const uint8_t *kind, const uint32_t *size
             on = _mm256_and_si256(on, emu_pages4(addr, size, r + q, sh, vv + q, sized));
         if (sized && !_mm256_testc_si256(on, ones))
             goto lanes;
-        bad = 0;
+        /* NOTE: every kind and size is good: record by record, a hit stores
+         * its time at once, while its filter place is in a register, and the
+         * first record the filter does not hold ends the scan.  Stores after a
+         * check of the whole step would take the places again (from the stack,
+         * or out of the vectors), and cost LRU a third of its speed. */
         for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
             v = vv[j];
-            bad |= fvpn[v & fmask] ^ v;
+            if (fvpn[v & fmask] != v)
+                goto missed;
+            if (lru)
+                fstamp[v & fmask] = clock + 1 + (uint64_t) j;
         }
-        if (bad) {
-            bad = 0;            /* every kind and size is good: only the filter failed */
-            goto filter;
-        }
-        if (lru) {
-            for (j = 0; j < EMU_HITSCAN_GROUP; j++)
-                fstamp[vv[j] & fmask] = clock + 1 + (uint64_t) j;
+        if (lru)
             clock += EMU_HITSCAN_GROUP;
-        }
         r += EMU_HITSCAN_GROUP;
     }
     *clock_ = clock;
     return r;
+missed:
+    /* record r + j is not in the filter; those before it were hits and have
+     * stored their times */
+    if (lru)
+        clock += (uint64_t) j;
+    *clock_ = clock;
+    return r + j;
 lanes:
     /* the step holds a record that is not a one-page hit: the first such,
      * found for all its records at once (a loop that stopped at it would
@@ -104,7 +114,6 @@ lanes:
         on = emu_pages4(addr, size, r + q, sh, vv + q, sized);
         bad |= (uint64_t) (_mm256_movemask_pd(_mm256_castsi256_pd(on)) ^ 0xF) << q;
     }
-filter:
     for (j = 0; j < EMU_HITSCAN_GROUP; j++) {
         v = vv[j];
         bad |= (uint64_t) (fvpn[v & fmask] != v) << j;
@@ -255,11 +264,73 @@ __attribute__((target("avx2"))) static void emu_least_at_avx2(const uint64_t *t,
             v[i] = _mm256_blendv_epi8(v[i], top, _mm256_cmpeq_epi64(v[i], m));
     }
 }
+
+/* emu_least_at_avx2's answer, when every value lies within 2**25 below
+ * ``now`` (at least each of them): keys in 32 bits, (value - base) << 6 | i
+ * with base = now - (2**25 - 1), all below 2**31, so that a way found is set
+ * to all ones, above every key, and eight keys are compared in one step
+ * (against four of 64 bits, each a compare and a blend).  Returns 0 and
+ * writes nothing when some value lies farther below ``now``. */
+#define EMU_NEAR_BITS 25
+__attribute__((target("avx2"))) static int emu_least_near_avx2(const uint64_t *t,
+                                                               const int32_t *at, int n,
+                                                               int k, uint64_t now,
+                                                               uint64_t *out)
+{
+    const uint64_t span = UINT64_C(1) << EMU_NEAR_BITS;
+    const uint64_t base = now >= span ? now - (span - 1) : 0;
+    const __m256i four = _mm256_set1_epi64x(4), found = _mm256_set1_epi32(-1),
+                  low = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
+    uint64_t x[64] __attribute__((aligned(32))), far = 0;
+    __m256i v[8], m, a, b, way = _mm256_setr_epi64x(0, 1, 2, 3);
+    uint32_t key;
+    int i, j, q = n / 8;
+    for (i = 0; i < n; i++) {
+        x[i] = t[at[i]] - base;         /* a time below base wraps, far past 2**25 */
+        far |= x[i];
+    }
+    if (far >> EMU_NEAR_BITS)
+        return 0;
+    for (i = 0; i < 8; i++) {
+        if (i >= q) {
+            v[i] = found;               /* no ways here */
+            continue;
+        }
+        a = _mm256_slli_epi64(_mm256_load_si256((const __m256i *) (x + 8 * i)), 6);
+        a = _mm256_or_si256(a, way);
+        way = _mm256_add_epi64(way, four);
+        b = _mm256_slli_epi64(_mm256_load_si256((const __m256i *) (x + 8 * i + 4)), 6);
+        b = _mm256_or_si256(b, way);
+        way = _mm256_add_epi64(way, four);
+        /* the low halves of a's lanes then of b's: keys 8i..8i+7 in order */
+        v[i] = _mm256_permute2x128_si256(_mm256_permutevar8x32_epi32(a, low),
+                                         _mm256_permutevar8x32_epi32(b, low), 0x20);
+    }
+    for (j = 0; j < k; j++) {
+        m = _mm256_min_epu32(_mm256_min_epu32(_mm256_min_epu32(v[0], v[1]),
+                                              _mm256_min_epu32(v[2], v[3])),
+                             _mm256_min_epu32(_mm256_min_epu32(v[4], v[5]),
+                                              _mm256_min_epu32(v[6], v[7])));
+        m = _mm256_min_epu32(m, _mm256_permute2x128_si256(m, m, 1));
+        m = _mm256_min_epu32(m, _mm256_shuffle_epi32(m, 0x4E));
+        m = _mm256_min_epu32(m, _mm256_shuffle_epi32(m, 0xB1));      /* in every lane */
+        key = (uint32_t) _mm256_cvtsi256_si32(m);
+        out[j] = (base + (key >> 6)) << 6 | (key & 63);
+        for (i = 0; i < q; i++)
+            v[i] = _mm256_or_si256(v[i], _mm256_cmpeq_epi32(v[i], m));
+    }
+    return 1;
+}
 #else
 /* never called: without AVX2 the vector paths are off (emu_cpu_has_avx2) */
 static void emu_least_at_avx2(const uint64_t *t, const int32_t *at, int n, int k,
                               uint64_t *out)
 {
+}
+static int emu_least_near_avx2(const uint64_t *t, const int32_t *at, int n, int k,
+                               uint64_t now, uint64_t *out)
+{
+    return 0;
 }
 #endif
 

@@ -315,6 +315,28 @@ def test_lru_victims_when_every_way_found_was_used_again(path, scan_path):
     assert sorted(t.contents()) == list(range(1, 9)) + list(range(12, 20))
 
 
+@pytest.mark.parametrize("path", PATHS)
+def test_lru_victims_after_a_long_run_on_one_page(path, scan_path):
+    """16 ways: pages 0..15 fill the TLB, then page 0 is used for over 2**25
+    records, past the last uses that the search's 32-bit keys can hold, and
+    pages 2 and 3 again.  The misses replace 1, then 4..15 in order (found
+    among times that far apart), then 0, 2 and 3 (all recent again)."""
+    scan_path(path)
+    t = lru_tlb(16)
+    touch(t, *range(16))
+    run = np.zeros(1 << 20, np.uint64)                  # page 0, 2**20 records
+    kind = np.zeros(len(run), np.uint8)
+    for _ in range(33):
+        assert t.run(run, kind) == -1
+    touch(t, 2, 3)
+    replaced = [1] + list(range(4, 16)) + [0, 2, 3]
+    for new, gone in zip(range(16, 32), replaced):
+        touch(t, new)
+        assert gone not in t.contents(), (new, gone)
+    assert sorted(t.contents()) == list(range(16, 32))
+    assert t.counters()["misses"] == 32
+
+
 def test_lru_victims_when_the_vector_scan_is_turned_off_and_on(scan_path):
     """One TLB whose run goes on with the vector scan off, then on again:
     the ways found longest ago while it was on are checked again, not
