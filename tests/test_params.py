@@ -1005,3 +1005,47 @@ overrides = st.lists(
 def test_random_overrides_raise_only_config_error(strings):
     check_outcome(lambda: load_scenario(FULL, strings))
     check_outcome(lambda: scenario_from_dict({}, strings))
+
+
+@pytest.mark.parametrize("kvm, label, hypothetical", [
+    # no Linux 44x guest batched its three tlbwe words
+    ({"strategy": "shadow", "pfn_source": "gup", "batch_tlbwe": True},
+     "hypothetical: shadow 2.6.26 (guest-tid, C) with batched tlbwe", True),
+    # every shipped handler scanned the guest TLB entry by entry
+    ({"strategy": "shadow", "pfn_source": "gup", "guest_tlb_walk": "hashed"},
+     "hypothetical: shadow 2.6.26 (guest-tid, C) with hashed walk", True),
+    ({"strategy": "direct", "pfn_source": "gup", "guest_tlb_walk": "hashed",
+      "batch_tlbwe": True},
+     "hypothetical: direct 7924bd41 (tid01, C) with batched tlbwe with hashed walk", True),
+    # the proposal's handler may hash: still the proposal, named so
+    ({"handler": "asm", "guest_tlb_walk": "hashed"},
+     "proposal: direct + asm + pfn-cache + hashed walk", False),
+    ({"handler": "asm", "batch_tlbwe": True},
+     "hypothetical: proposal: direct + asm + pfn-cache with batched tlbwe", True),
+    # as shipped: nothing added
+    ({"strategy": "shadow", "pfn_source": "gup"}, "shadow 2.6.26 (guest-tid, C)", False),
+])
+def test_a_guest_or_walk_no_kernel_had_is_labelled(kvm, label, hypothetical):
+    s = scenario_from_dict({"kvm": kvm})
+    d = design(s.machine, s.kvm)
+    assert (d.row_label, d.hypothetical) == (label, hypothetical)
+
+
+def test_the_e500_hashed_walk_is_hypothetical_too():
+    s = scenario_from_dict({"machine": {"core": "e500"},
+                            "kvm": {"strategy": "e500-shadow-ids",
+                                    "pfn_source": "guest-tlb-refs",
+                                    "guest_tlb_walk": "hashed"}})
+    assert design(s.machine, s.kvm).row_label == \
+        "hypothetical: e500-shadow-ids 0164c0f0 (C) with hashed walk"
+
+
+
+def test_the_resume_cost_exercise_says_its_machines_are_hypothetical():
+    # it runs both designs with a pfn cache and a hashed lookup, which neither kernel had
+    from emu.teach import resume_cost
+    p = resume_cost.problem(3)
+    for design_name in resume_cost.DESIGNS:
+        sc = scenario_from_dict(resume_cost.scenario_for(p, design_name))
+        assert design(sc.machine, sc.kvm).hypothetical
+    assert "both are hypothetical machines" in " ".join(resume_cost.question(p).split())

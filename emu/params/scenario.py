@@ -495,11 +495,30 @@ def design(machine: Machine, kvm: KVM) -> strategies.Design:
         if plain is not None and not plain.hypothetical:
             raise UnusedKey("kvm.hypothetical", _NOT_HYPOTHETICAL,
                             f"{plain.row_label} runs as set without it: leave it false")
+    proposal = d.label.startswith("proposal: ")
+    if kvm.guest_tlb_walk == "hashed" and proposal:
+        # the proposal's handler may search the guest TLB either way (docs/design.md §3)
+        d = dataclasses.replace(d, label=d.label + " + hashed walk")
     host = host_no_kernel_ran(machine)
-    if host:
-        text = d.label.removeprefix("hypothetical: ") + " on " + host
+    without = guest_no_kernel_had(kvm, proposal)
+    if host or without:
+        text = d.label.removeprefix("hypothetical: ")
+        text += "".join(f" with {w}" for w in without) + (f" on {host}" if host else "")
         return dataclasses.replace(d, hypothetical=True, label="hypothetical: " + text)
     return d
+
+
+def guest_no_kernel_had(kvm: KVM, proposal: bool) -> list:
+    """What of the run no kernel of the era had: a guest whose three tlbwe words
+    trap once (``kvm.batch_tlbwe``: no Linux 44x guest batched them), a hashed
+    search of the guest TLB in a shipped design's handler (every KVM-440 and
+    KVM-e500 scanned it entry by entry; the proposal's handler may hash)."""
+    what = []
+    if kvm.batch_tlbwe:
+        what.append("batched tlbwe")
+    if kvm.guest_tlb_walk == "hashed" and not proposal:
+        what.append("hashed walk")
+    return what
 
 
 def resolved(cfg: Scenario) -> Scenario:
