@@ -152,18 +152,20 @@ cdef struct Costs:
 
 # What one context counts, in one block (emu.codes names every index).  Each
 # Ctx owns one, in a numpy record (``Ctx.counters``, dtype COUNTERS_DTYPE);
-# its ``arrays`` dict holds a flat int64 view of each field under the
-# field's name, which is the layout emu.stats reads.
+# its ``arrays`` dict holds a flat view of each field (int64, the sums of
+# squares float64) under the field's name, which is the layout emu.stats reads.
 cdef struct ExitTiming:
     int64_t count, cycles, min, max
 cdef struct StepCount:
     int64_t count, cycles
 cdef struct Counters:
     ExitTiming exits[N_EXIT_CATEGORIES]     # per exit category (emu.codes.EXIT)
-    int64_t exit_sumsq[N_EXIT_CATEGORIES]   # per exit category: sum of squared cycles
+    # per exit category: sum of squared cycles, as a double: a square of a long
+    # exit, summed over an hour's run, may pass 2**63; exact below 2**53
+    double exit_sumsq[N_EXIT_CATEGORIES]
     # the same in whole µs, each exit truncated first, as KVM's timing.c kept them
     ExitTiming exits_us[N_EXIT_CATEGORIES]
-    int64_t exit_sumsq_us[N_EXIT_CATEGORIES]
+    double exit_sumsq_us[N_EXIT_CATEGORIES]
     int64_t tlb[N_TLB_COUNTERS]             # emu.codes.TLB
     int64_t causes[N_MISS_CAUSES]           # hardware misses per cause (emu.codes.CAUSE)
     StepCount profile[N_PROFILE_STEPS]      # the miss handler's steps (emu.codes.STEP)

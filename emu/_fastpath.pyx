@@ -676,9 +676,9 @@ STEP_DTYPE = struct_dtype([
 
 COUNTERS_DTYPE = struct_dtype([
     ("exits", (EXIT_DTYPE, N_EXIT_CATEGORIES), offset(&_counters.exits[0], &_counters)),
-    ("exit_sumsq", (np.int64, N_EXIT_CATEGORIES), offset(&_counters.exit_sumsq[0], &_counters)),
+    ("exit_sumsq", (np.float64, N_EXIT_CATEGORIES), offset(&_counters.exit_sumsq[0], &_counters)),
     ("exits_us", (EXIT_DTYPE, N_EXIT_CATEGORIES), offset(&_counters.exits_us[0], &_counters)),
-    ("exit_sumsq_us", (np.int64, N_EXIT_CATEGORIES),
+    ("exit_sumsq_us", (np.float64, N_EXIT_CATEGORIES),
      offset(&_counters.exit_sumsq_us[0], &_counters)),
     ("tlb", (np.int64, N_TLB_COUNTERS), offset(&_counters.tlb[0], &_counters)),
     ("causes", (np.int64, N_MISS_CAUSES), offset(&_counters.causes[0], &_counters)),
@@ -723,7 +723,8 @@ cdef inline int scan_bucket(int entries) noexcept nogil:
 
 
 def new_counters():
-    """A zeroed Counters block and a flat int64 view of each of its fields, by name.
+    """A zeroed Counters block and a flat view of each of its fields, by name:
+    int64, but float64 for the sums of squares (``exit_sumsq``, ``exit_sumsq_us``).
 
     The views are the counter layout emu.stats reads: ``exits`` holds
     (count, cycles, min, max) per exit category, ``exits_us`` the same in
@@ -733,8 +734,9 @@ def new_counters():
     entries scanned (emu.codes.SCAN_BUCKETS).
     """
     block = np.zeros(1, dtype=COUNTERS_DTYPE)
-    return block, {name: block[name][0].reshape(-1).view(np.int64)
-                   for name in COUNTERS_DTYPE.names}
+    flat = {name: block[name][0].reshape(-1) for name in COUNTERS_DTYPE.names}
+    return block, {name: a if a.dtype == np.float64 else a.view(np.int64)
+                   for name, a in flat.items()}
 
 
 # --------------------------------------------------------------------------
@@ -1262,7 +1264,7 @@ cdef class VirtCPU:
         return self.miss_cause(owner, ts, ea)
 
 
-cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept nogil:
+cdef inline void add_timing(ExitTiming *x, double *sumsq, int64_t d) noexcept nogil:
     """One exit of duration ``d`` into its category's count, sum, min, max and sumsq."""
     if x.count == 0 or d < x.min:
         x.min = d
@@ -1270,7 +1272,7 @@ cdef inline void add_timing(ExitTiming *x, int64_t *sumsq, int64_t d) noexcept n
         x.max = d
     x.count += 1
     x.cycles += d
-    sumsq[0] += d * d
+    sumsq[0] += <double> d * <double> d
 
 
 cdef inline int searched_entries(Ctx v, int gi, int entries) noexcept nogil:
@@ -1296,7 +1298,7 @@ cdef class Ctx:
 
     ``arrays`` is a dict of the numpy arrays this object reads (memslots, pfn
     tables) or writes (``mod``, ``hwref_gi``, the repopulation windows); the
-    context adds to it a flat int64 view of each field of its Counters block
+    context adds to it a flat view of each field of its Counters block
     (``exits``, ``exit_sumsq``, ``tlb``, ``causes``, ``profile``: see
     new_counters).  Both backends share that layout.
 

@@ -1293,8 +1293,10 @@ _POSITIVE = frozenset(
     }
 )
 
-# Cycle counts travel through int64 in the fast path: keep every value far below.
-_MAX_VALUE = 2**62
+#: The largest value a cost may take: 2**40 cycles, some 27 simulated minutes at
+#: 667 MHz, longer than any one event.  Cycle counts travel through int64 in the
+#: fast path, summed over a run of at most one simulated hour: far below.
+MAX_COST = 2**40
 
 
 def _check_ranges() -> None:
@@ -1302,7 +1304,7 @@ def _check_ranges() -> None:
     for c in COSTS:
         if c.spread.kind not in SPREADS:
             raise ValueError(f"cost {c.name!r}: unknown spread kind {c.spread.kind!r}")
-        if not 0 <= c.low <= c.default <= c.high <= _MAX_VALUE:
+        if not 0 <= c.low <= c.default <= c.high <= MAX_COST:
             raise ValueError(f"cost {c.name!r}: default {c.default} outside its range "
                              f"{c.low}..{c.high} ({c.unit})")
         if c.name in _POSITIVE and c.low < 1:
@@ -1344,8 +1346,9 @@ def _check_value(name: str, value: Any) -> int:
         raise ConfigError(f"cost {name!r} must not be negative, got {result} ({unit})")
     if result == 0 and name in _POSITIVE:
         raise ConfigError(f"cost {name!r} must be positive, got 0 ({unit})")
-    if result > _MAX_VALUE:
-        raise ConfigError(f"cost {name!r} is too large: {result} ({unit}), limit 2**62")
+    if result > MAX_COST:
+        raise ConfigError(f"cost {name!r} is too large: {result:,} ({unit}), "
+                          f"at most {MAX_COST:,} (2**40)")
     return result
 
 

@@ -82,6 +82,10 @@ def test_an_option_of_one_value_is_refused_twice(argv, line):
     assert assert_usage_error(run_cli(*argv)) == line + "\n"
 
 
+WIDE_JSON = ("emu: error: --wide prints the tables at their full width, and --json prints no "
+             "table: give one of them")
+
+
 @pytest.mark.parametrize("argv, line", [
     (["run", "--set", "duration_ms=0.05", "--force"],
      "emu: error: --force replaces the result in the --out folder, and there is no --out: "
@@ -92,9 +96,12 @@ def test_an_option_of_one_value_is_refused_twice(argv, line):
     (["costs", "--json", "--long"],
      "emu: error: --long prints the table's sources in full, and --json holds them in full: "
      "give one of them"),
+    (["costs", "--json", "--wide"], WIDE_JSON),
+    (["tlb", "--json", "--wide"], WIDE_JSON),
 ])
 def test_an_option_left_nothing_to_do_is_refused(argv, line):
-    """--force without --out, and --long with --json, changed nothing (exit 0)."""
+    """--force without --out, --long with --json, and --wide with --json where the
+    command prints no note, changed nothing (exit 0)."""
     got = assert_usage_error(run_cli(*argv))
     assert got == (line or "emu: error: --force replaces the result in the --out folder, and "
                    "there is no --out: give --out DIR, or leave --force out") + "\n"

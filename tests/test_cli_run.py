@@ -725,3 +725,28 @@ def test_format_comparison_wraps_columns_and_shortens_long_labels():
     assert "x" * 500 in full and "x" * 500 not in fitted and "..." in fitted
     for cell in ("cycles/access", "violations", "shadow-not-restored"):
         assert cell in fitted
+
+
+def test_a_trace_path_given_with_set_is_relative_to_the_current_folder(tmp_path):
+    # in the scenario file a path is relative to the file; typed in the shell,
+    # to the folder the shell is in
+    data = Path(__file__).parent / "data" / "lackey_small.txt"
+    (tmp_path / "sub").mkdir()
+    shutil.copy(data, tmp_path / "sub" / "here.txt")
+    shutil.copy(data, tmp_path / "beside.txt")
+    (tmp_path / "s.toml").write_text('duration_ms = 0.2\n[[vm]]\n[[vm.process]]\n'
+                                     'workload = { kind = "trace", path = "beside.txt" }\n')
+    key = "vm.0.process.0.workload.path"
+    for value in ("here.txt", '"here.txt"', str(tmp_path / "sub" / "here.txt")):
+        p = run_cli("run", "../s.toml", "--set", f"{key}={value}", "--json", "--progress",
+                    "none", cwd=tmp_path / "sub")
+        assert p.returncode == 0, p.stderr
+        w = json.loads(p.stdout)["config"]["vm"][0]["process"][0]["workload"]
+        assert w["path"] == str(tmp_path / "sub" / "here.txt")
+    # not there: named where it was looked for
+    assert_usage_error(run_cli("run", "s.toml", "--set", f"{key}=here.txt", cwd=tmp_path),
+                       str(tmp_path / "here.txt"))
+    # without --set, the file's own path, beside the scenario
+    p = run_cli("run", "../s.toml", "--json", "--progress", "none", cwd=tmp_path / "sub")
+    assert json.loads(p.stdout)["config"]["vm"][0]["process"][0]["workload"]["path"] == \
+        str(tmp_path / "beside.txt")

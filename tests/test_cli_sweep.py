@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -169,3 +170,38 @@ def test_a_sweep_into_a_folder_of_files_emu_did_not_write_is_refused_even_with_f
             f"emu: error: --out {out}: holds 'inner'/, 'notes.txt', which emu did not write; "
             f"emu replaces a result folder as a whole: choose a new or empty folder\n")
     assert sorted(os.listdir(out)) == ["inner", "notes.txt"]
+
+
+def test_a_trace_rewritten_since_its_runs_is_no_run_done(tmp_path):
+    # the runs read the trace, not its name: a sweep after the file changed
+    # would otherwise show the old figures as done
+    trace = tmp_path / "t.txt"
+    lines = (Path(__file__).parent / "data" / "lackey_small.txt").read_text().splitlines(True)
+    trace.write_text("".join(lines))
+    scenario = tmp_path / "t.toml"
+    scenario.write_text('duration_ms = 0.2\n[[vm]]\n[[vm.process]]\n'
+                        'workload = { kind = "trace", path = "t.txt" }\n')
+    out = tmp_path / "out"
+    assert sweep(scenario, out, "--grid", "seed=1,2").returncode == 0
+    ids = {r["id"] for r in json.loads((out / "sweep.json").read_text())["runs"]}
+    p = sweep(scenario, out, "--grid", "seed=1,2")            # unchanged: resumed as done
+    assert p.returncode == 0 and "2 runs" in p.stdout
+    assert {r["id"] for r in json.loads((out / "sweep.json").read_text())["runs"]} == ids
+    trace.write_text("".join(lines[:len(lines) // 2]))
+    assert_usage_error(sweep(scenario, out, "--grid", "seed=1,2"),
+                       "leaves out 2 of its runs", "a trace file rewritten since", "--force")
+    assert sweep(scenario, out, "--grid", "seed=1,2", "--force").returncode == 0
+    assert not ids & {r["id"] for r in json.loads((out / "sweep.json").read_text())["runs"]}
+
+
+def test_seeds_and_runs_past_the_bound_are_refused_before_planning(scenario, tmp_path):
+    t = time.monotonic()
+    assert_usage_error(sweep(scenario, tmp_path / "a", "--seeds", "100000000"),
+                       "--seeds: at most 100,000 replicates a point, got 100,000,000")
+    grid = ",".join(str(i) for i in range(1, 1101))
+    assert_usage_error(sweep(scenario, tmp_path / "b", "--grid", f"sim.repopulation_window={grid}",
+                             "--grid", f"machine.hwater={','.join(map(str, range(1, 61)))}",
+                             "--seeds", "20"),
+                       "the sweep has 1,320,000 runs")
+    assert time.monotonic() - t < 60
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

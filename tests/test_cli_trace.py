@@ -11,6 +11,7 @@ import stat
 import subprocess
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -77,14 +78,17 @@ def _special_targets(d) -> dict:
     return {"fifo": (d / "out.fifo", "is a FIFO, not a regular file"),
             "symlink to a fifo": (d / "to-fifo", "is a symlink to out.fifo, a FIFO"),
             "folder": (d / "folder", "is a folder; give the name of the file to write"),
-            "open file": (d / "to-fd", "names an open file")}
+            "open file": (d / "to-fd", "names an open file"),
+            "in /proc": (Path("/proc/version"), "is in /proc, the kernel's view of its "
+                                                "processes, where emu writes no file")}
 
 
 def _lstat_all(d) -> dict:
     return {p.name: (p.lstat().st_mode, p.lstat().st_ino) for p in d.iterdir()}
 
 
-@pytest.mark.parametrize("target", ["fifo", "symlink to a fifo", "folder", "open file"])
+@pytest.mark.parametrize("target", ["fifo", "symlink to a fifo", "folder", "open file",
+                                    "in /proc"])
 def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_is_written(
         tmp_path, target):
     src = tmp_path / "in.txt"

@@ -70,7 +70,9 @@ def test_a_context_adds_its_counters_to_its_arrays(impl):
               "exit_sumsq_us": n_exits, "tlb": len(codes.TLB_COUNTERS),
               "causes": len(codes.MISS_CAUSES), "profile": 2 * n_steps}
     for name, size in shapes.items():
-        assert arrays[name].shape == (size,) and arrays[name].dtype == np.int64, name
+        # the sums of squares are doubles: a long exit's square, summed, passes 2**63
+        dtype = np.float64 if "sumsq" in name else np.int64
+        assert arrays[name].shape == (size,) and arrays[name].dtype == dtype, name
         assert not arrays[name].any(), name
 
 

@@ -1040,6 +1040,45 @@ def test_the_e500_hashed_walk_is_hypothetical_too():
         "hypothetical: e500-shadow-ids 0164c0f0 (C) with hashed walk"
 
 
+@pytest.mark.parametrize("overrides, says", [
+    # a cost no counter may hold (an exit's square summed over an hour)
+    (["costs.exit_light=1099511627777"], "costs.exit_light: expected an integer in "
+     "0..1,099,511,627,776 (2**40)"),
+    # a span longer than the longest run: its cycles pass any counter
+    (["host_task.0.sleep_us=1e306"], "host_task.0.sleep_us: expected at most 3,600,000,000"),
+    (["host_task.0.run_us=1e308"], "host_task.0.run_us: expected at most 3,600,000,000"),
+    (["vm.0.process.0.workload.sleep_us=1e308", "vm.0.process.0.workload.sleep_every=1"],
+     "vm.0.process.0.workload.sleep_us: expected at most 3,600,000,000"),
+    # a host task that never sleeps: its sleep would do nothing
+    (["host_task.0.run_us=0", "host_task.0.sleep_us=5000"],
+     "host_task.0.sleep_us: a task with run_us = 0 is always runnable"),
+    # no cycle to simulate
+    (["duration_ms=5e-324"], "duration_ms: 5e-324 ms is shorter than one cycle"),
+])
+def test_values_no_run_can_hold_are_refused_in_one_line(overrides, says):
+    from emu.params import default_scenario
+    from emu.run.scenario import resolve
+    with pytest.raises(ConfigError) as err:
+        resolve(default_scenario(), overrides)
+    assert str(err.value).startswith(says), str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_the_largest_cost_runs_and_its_exit_statistics_stay_exact_in_kind():
+    # one exit of 2**40 cycles: its square (2**80) passes 64 bits; the sum of
+    # squares is kept as a double, so it stays positive and within 1e-15 of exact
+    from emu.params import default_scenario
+    from emu.run.scenario import resolve, run
+    big = 2**40
+    r = run(resolve(default_scenario(), ["duration_ms=1", "kvm.pfn_source=gup",
+                                         f"costs.c_full_exit={big}"]))
+    e = r.summary["exits"]
+    timed = [x for x in e.values() if x["count"] and x["max"] >= big]
+    assert timed, "no exit took the C path"
+    for x in timed:
+        assert x["max"] ** 2 * (1 - 1e-15) <= x["sumsq"] <= x["count"] * x["max"] ** 2 * (1 + 1e-15)
+        assert x["sumsq"] > 2**64
+
 
 def test_the_resume_cost_exercise_says_its_machines_are_hypothetical():
     # it runs both designs with a pfn cache and a hashed lookup, which neither kernel had

@@ -252,6 +252,26 @@ def test_plots_return_figures_and_write_nothing_without_a_path(results, tmp_path
                                          ["duration_ms=0.2"])[0][1])
 
 
+def test_a_run_without_misses_or_exits_draws_no_empty_legend(runs, tmp_path):
+    # a legend over nothing made matplotlib warn on stderr; the plot says why it is empty
+    import copy
+    import warnings
+    quiet = copy.deepcopy(runs[0][1])
+    quiet["tlb"]["guest"]["misses_by_cause"] = {c: 0 for c in quiet["tlb"]["guest"]
+                                                ["misses_by_cause"]}
+    for e in quiet["exits"].values():
+        e["count"] = 0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = plots.miss_causes([("quiet", quiet)], tmp_path / "m")
+        assert fig.axes[0].get_legend() is None
+        assert "no guest TLB misses" in [t.get_text() for t in fig.axes[0].texts]
+        plots.exits_by_category([("quiet", quiet)], tmp_path / "e")
+    # with misses, the legend names each cause drawn
+    fig = plots.miss_causes(runs)
+    assert fig.axes[0].get_legend().get_title().get_text() == "cause"
+
+
 def test_plots_refuse_no_runs(tmp_path):
     with pytest.raises(EmuError):
         plots.repopulation_curve([], tmp_path / "x")

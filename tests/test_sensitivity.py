@@ -463,6 +463,10 @@ METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested
     (["--samples", "5"],
      "emu: error: --samples 5: oat samples nothing (its runs are each cost at each end); "
      "--samples is for --method morris or sobol"),
+    (["--seed", "5"],
+     "emu: error: --seed 5: oat samples nothing (its runs are each cost at each end); "
+     "--seed is for --method morris or sobol"),
+    (["--costs", "tlbwe,tlbwe"], "emu: error: --costs: tlbwe is named twice"),
     (["--break-even", f"{PAGES}=10,20", "--break-even", "duration_ms=1,2"],
      f"emu sensitivity: argument --break-even: given twice ({PAGES}=10,20 and "
      f"duration_ms=1,2); it takes one"),

@@ -171,3 +171,10 @@ def test_a_sweep_names_the_points_that_had_not_settled(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("emu: note: Not settled: 1 of 1 runs") and "kvm.strategy=shadow" in err
     assert read_table(str(tmp_path / "a"))[0]["settled"] is False
+
+
+def test_a_bool_grid_value_prints_as_grid_and_toml_write_it():
+    table = [dict(r, **{"kvm.batch_tlbwe": r["kvm.strategy"] == "on"})
+             for r in rows({"off": [1.0], "on": [2.0]})]
+    lines = format_grid(table, ["kvm.batch_tlbwe"]).splitlines()
+    assert [line.split()[0] for line in lines[3:5]] == ["false", "true"]

@@ -99,14 +99,18 @@ def _parse_args(command: str | None, argv: list) -> argparse.Namespace:
 def _refuse_idle_options(args: argparse.Namespace) -> None:
     """Refuse an option that the others leave nothing to do (EmuError, one
     line): ``--force`` without a folder to write, ``--long`` (the sources in
-    full) with ``--json``, which holds them in full.  (``--wide`` with
-    ``--json`` still widens the notes on stderr.)"""
+    full) with ``--json``, which holds them in full, and ``--wide`` with
+    ``--json`` where the command prints no note (elsewhere it widens the
+    notes on stderr)."""
     given = vars(args)
     # (emu study without NAME says what its options need itself)
     if given.get("force") and "out" in given and given["out"] is None \
             and given.get("name", "") is not None:
         raise EmuError("--force replaces the result in the --out folder, and there is no "
                        "--out: give --out DIR, or leave --force out")
+    if given.get("json") and given.get("wide") and not given.get("wide_widens_notes", True):
+        raise EmuError("--wide prints the tables at their full width, and --json prints no "
+                       "table: give one of them")
     if given.get("json") and given.get("long"):
         raise EmuError("--long prints the table's sources in full, and --json holds them in "
                        "full: give one of them")

@@ -149,12 +149,31 @@ def size_arg(text: str) -> int:
             from None
 
 
+def shell_path(text: str) -> str:
+    """``KEY=VALUE`` with a relative file path for a ``path`` key (a trace's)
+    made absolute from the current folder, where the shell that typed it is
+    (in a scenario file a path is relative to the file's folder); other
+    overrides as they are."""
+    import os
+    from emu.params.fields import toml_text
+    from emu.params.load import key_parts, override_value
+    key, eq, value = text.partition("=")
+    last = key_parts(key)[-1]               # (a malformed key: its parser says so later)
+    path = override_value(value.strip()) if eq else None
+    if last != "path" or not isinstance(path, str) or not path.strip():
+        return text
+    path = os.path.expanduser(path)
+    return text if os.path.isabs(path) else f"{key}={toml_text(os.path.abspath(path))}"
+
+
 class _SetOnce(argparse._AppendAction):
-    """``--set``: each KEY=VALUE appended, a KEY set twice refused (the later
-    value would replace the earlier without a word)."""
+    """``--set``: each KEY=VALUE appended (a trace's path relative to the current
+    folder: :func:`shell_path`), a KEY set twice refused (the later value would
+    replace the earlier without a word)."""
 
     def __call__(self, parser, namespace, values, option_string=None):
         from emu.params.load import key_parts
+        values = shell_path(values)
         key = values.partition("=")[0].strip()
         for given in getattr(namespace, self.dest, None) or []:
             if key_parts(given.partition("=")[0].strip()) == key_parts(key):
@@ -200,11 +219,14 @@ def add_force_option(p, help_text: str) -> None:
     p.add_argument("--force", action="store_true", help=help_text)
 
 
-def add_wide_option(p) -> None:
-    """``--wide``: tables at their full width."""
+def add_wide_option(p, notes: bool = True) -> None:
+    """``--wide``: tables at their full width.  With ``--json`` it still widens
+    the command's notes on stderr; a command that prints none (``notes``
+    False) refuses the two together."""
     p.add_argument("--wide", action="store_true",
                    help="print tables at their full width (default: fitted to the terminal, "
                         "or to COLUMNS, 80 when not a terminal)")
+    p.set_defaults(wide_widens_notes=notes)
 
 
 def terminal_width(args) -> Optional[int]:

@@ -59,8 +59,9 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
                    help=f"Morris trajectories or Sobol' base samples (default "
                         f"{DEFAULT_SAMPLES['morris']}, {DEFAULT_SAMPLES['sobol']}); "
                         f"oat takes none and refuses one")
-    p.add_argument("--seed", type=int_arg, default=0,
-                   help="seed of the samples (default 0): one seed, one result")
+    p.add_argument("--seed", type=int_arg, default=None,
+                   help="seed of the samples (default 0): one seed, one result; oat samples "
+                        "nothing and refuses one")
     p.add_argument("--break-even", dest="break_even", metavar="KEY=V1,V2,...",
                    help="also find where A stops beating B along a numeric key (one key)")
     p.add_argument("--range", dest="ranges", action="append", default=[],
@@ -138,7 +139,7 @@ def add_costs_parser(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.add_argument("--long", action="store_true",
                    help="print each source and the range's reasoning in full")
-    add_wide_option(p)
+    add_wide_option(p, notes=False)
     p.set_defaults(func=main_costs)
     return p
 

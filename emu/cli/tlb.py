@@ -31,7 +31,7 @@ def add_tlb_parser(sub) -> None:
     p.add_argument("--backend", default="cython", help="cython | reference")
     p.add_argument("--chunk", type=int_arg, default=1 << 20, help="records per fast-path call")
     p.add_argument("--json", action="store_true", help="print the JSON summary")
-    add_wide_option(p)
+    add_wide_option(p, notes=False)
     p.set_defaults(func=cmd_tlb)
 
 

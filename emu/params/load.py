@@ -77,7 +77,7 @@ __all__ = [
 # ---------------------------------------------------------------------------
 
 
-def _parse_value(text: str) -> Any:
+def override_value(text: str) -> Any:
     """A TOML value if ``text`` is one, else ``text`` itself (a bare string)."""
     try:
         parsed = tomllib.loads("v = " + text)
@@ -125,7 +125,7 @@ def _apply_one(data: dict, override: object) -> None:
     if not all(parts):
         raise ConfigError(f"{key}: empty component in the override key "
                           f"(expected a dotted path such as vm.0.vcpus)")
-    value = _parse_value(text.strip())
+    value = override_value(text.strip())
     node: Any = data
     path = ""
     for i, part in enumerate(parts):

@@ -23,6 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
+from emu.costs import MAX_COST
 from emu.errors import ConfigError
 from emu.hw.e500 import TLB_INDEX, VERSIONS
 from emu.kvm import pfn, strategies
@@ -42,7 +43,7 @@ from emu.params.fields import (
     read_table,
     show,
 )
-from emu.params.workload import Workload, WorkloadTable
+from emu.params.workload import MAX_SPAN_US, Workload, WorkloadTable
 
 __all__ = [
     "CORES",
@@ -97,7 +98,6 @@ MAX_REPOPULATION_WINDOW = 65536
 MAX_HWATER = 63  # the 440 UTLB has 64 entries (docs/kvm440.md §1.1)
 MAX_SEED = 2**64 - 1
 MAX_PFN_CACHE_ENTRIES = 2**20  # one per 4 KiB page of the largest VM (4 GiB)
-MAX_COST = 2**63 - 1
 MAX_DURATION_MS = 3_600_000  # one simulated hour: cycles stay far inside int64
 MAX_GUEST_ACCESSES = 2**48
 MAX_MISS_LOG = 10_000_000  # rows of the per-miss log (136 bytes each while the run lasts)
@@ -171,7 +171,7 @@ class _Costs(Kind):
             if cycles < 0:
                 raise ConfigError(f"{key}: expected a non-negative integer, got {show(cycles)}")
             if cycles > MAX_COST:
-                raise ConfigError(f"{key}: expected an integer in 0..{MAX_COST}, "
+                raise ConfigError(f"{key}: expected an integer in 0..{MAX_COST:,} (2**40), "
                                   f"got {show(cycles)}")
             out[name] = cycles
         return out
@@ -267,8 +267,10 @@ class HostTask:
     name: str = param("host0", _TaskName(), "its name in reports")
     cpu: Optional[int] = param(
         None, Int(0, MAX_CPUS - 1), "pin it to this CPU (default: round robin)", optional=True)
-    run_us: float = param(0.0, Number(0.0), "µs it runs before it sleeps (0: always runnable)")
-    sleep_us: float = param(0.0, Number(0.0), "µs it sleeps after each run")
+    run_us: float = param(0.0, Number(0.0, at_most=MAX_SPAN_US, why="one simulated hour"),
+                          "µs it runs before it sleeps (0: always runnable)")
+    sleep_us: float = param(0.0, Number(0.0, at_most=MAX_SPAN_US, why="one simulated hour"),
+                            "µs it sleeps after each run")
     workload: Workload = param(Workload(pages=128), WorkloadTable(), "what it runs")
 
 
@@ -559,7 +561,8 @@ def validate_combination(cfg: Scenario) -> None:
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
     - only guest processes have a ``lifetime_accesses``;
-    - the warm-up must end before the run does;
+    - a host task sleeps only if it runs (``run_us > 0``);
+    - the run lasts one cycle at least, and the warm-up ends before it does;
     - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
     """
     check_core_constraints(cfg.machine, cfg.kvm)
@@ -568,6 +571,9 @@ def validate_combination(cfg: Scenario) -> None:
     for i, task in enumerate(cfg.host_tasks):
         if task.cpu is not None and task.cpu >= cpus:
             raise _no_such_cpu(f"host_task.{i}.cpu", task.cpu, cpus)
+        if task.run_us == 0 and task.sleep_us:
+            raise ConfigError(f"host_task.{i}.sleep_us: a task with run_us = 0 is always "
+                              f"runnable and never sleeps: set run_us, or leave sleep_us 0")
         if task.workload.lifetime_accesses:
             raise ConfigError(f"host_task.{i}.workload.lifetime_accesses: only guest processes "
                               "exit and are replaced; a host task runs for the whole run")
@@ -581,6 +587,9 @@ def validate_combination(cfg: Scenario) -> None:
     if cfg.sim.guest_accesses is not None and cfg.sim.warmup_ms:
         raise ConfigError(f"sim.guest_accesses counts from the start of the run: it cannot be "
                           f"combined with sim.warmup_ms = {show(cfg.sim.warmup_ms)}")
+    if cfg.duration_ms * 1000 * cfg.machine.clock_mhz < 1:
+        raise ConfigError(f"duration_ms: {show(cfg.duration_ms)} ms is shorter than one cycle "
+                          f"at machine.clock_mhz = {cfg.machine.clock_mhz}")
     if cfg.sim.warmup_ms >= cfg.duration_ms:
         raise ConfigError(f"sim.warmup_ms: the warm-up ({show(cfg.sim.warmup_ms)} ms) must end "
                           f"before the run does (duration_ms = {show(cfg.duration_ms)})")

@@ -52,6 +52,9 @@ WORKLOAD_KINDS = ("working-set", "sweep", "trace")
 DISTRIBUTIONS = ("uniform", "zipf")
 MMIO_DEVICES = ("uart", "block")
 
+#: The longest span of simulated time a key may give: one simulated hour (a
+#: scenario's longest run), in µs.
+MAX_SPAN_US = 3_600_000_000
 MAX_PAGES = 262144  # 1 GiB of 4 KiB pages
 MAX_STRIDE = 2**30  # bytes
 MAX_EVERY = 2**32  # accesses between syscalls / MMIO accesses / sleeps
@@ -88,7 +91,7 @@ class _TracePath(Kind):
         raise ConfigError(f"{where}: required for workload kind 'trace' (the trace file)")
 
     def text(self):
-        return "path", "relative to the scenario file"
+        return "path", "relative to the scenario file (given with --set: to the current folder)"
 
 
 _SYNTHETIC = ("working-set", "sweep")
@@ -147,7 +150,7 @@ class Workload:
         "uart", Choice(MMIO_DEVICES), "the device the MMIO accesses touch (with mmio_every)")
     sleep_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between sleeps (0: never)")
-    sleep_us: float = param(0.0, Number(0.0),
+    sleep_us: float = param(0.0, Number(0.0, at_most=MAX_SPAN_US, why="one simulated hour"),
                             "how long each sleep lasts, in µs (with sleep_every)")
     lifetime_accesses: int = param(
         0, Int(0, MAX_EVERY),

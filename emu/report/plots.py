@@ -448,7 +448,7 @@ def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             ax.text(0.5, 0.5, "no exits", transform=ax.transAxes, ha="center", va="center")
         ax.set_xlabel("exit category (KVM exit timing)")
         ax.set_title("Exits by category (TIMEINGUEST excluded)")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="design")
+        _side_legend(ax, "design")
         fig.tight_layout()
     return _done(fig, out, formats, dpi)
 
@@ -459,15 +459,25 @@ def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     with _rc():
         fig = _figure(figsize=(9, 1.5 + 0.55 * len(runs)))
         ax = fig.subplots()
-        _stacked_barh(ax, runs, MISS_CAUSES,
-                      lambda s, c: s["tlb"]["guest"]["misses_by_cause"][c], _CAUSE_COLOURS, {},
-                      annotate_fmt=lambda v: f"{int(v):,}")
+        totals = _stacked_barh(ax, runs, MISS_CAUSES,
+                               lambda s, c: s["tlb"]["guest"]["misses_by_cause"][c],
+                               _CAUSE_COLOURS, {}, annotate_fmt=lambda v: f"{int(v):,}")
+        if not any(totals):
+            ax.text(0.5, 0.5, "no guest TLB misses", transform=ax.transAxes, ha="center",
+                    va="center")
         ax.set_title("Guest TLB misses by cause")
         ax.set_xlabel("hardware TLB misses taken by guests (count)")
         ax.set_ylabel("design")
-        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title="cause")
+        _side_legend(ax, "cause")
         fig.tight_layout()
     return _done(fig, out, formats, dpi)
+
+
+def _side_legend(ax, title: str) -> None:
+    """The legend of ``ax`` at its right, titled ``title``; none when nothing
+    was drawn (no exits, no misses), so no empty box."""
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), title=title)
 
 
 def _ink_on(colour: str) -> str:

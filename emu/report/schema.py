@@ -286,6 +286,9 @@ TEXT = Text()
 BOOL = Bool()
 #: A seed: what ``seed`` of a scenario accepts.
 SEED = Number(0, integer=True, hi=2 ** 64 - 1, what="a seed (an integer >= 0)")
+#: A sum of squared exit times: an hour's run of long exits passes NUMBER_MAX.
+SUMSQ = Number(0, integer=True, hi=1e300, what="a sum of squares (an integer >= 0)")
+SUMSQ_US = Number(0, hi=1e300, what="a sum of squares (a number >= 0)")
 
 
 # -- the figures of a summary that depend on each other ------------------------------------
@@ -379,9 +382,11 @@ _TLB = Fields({
 })
 #: One exit category: exact cycles, their µs, and the kernel's whole-µs figures.
 _EXIT = Fields({
-    **{k: COUNT for k in ("count", "sum", "min", "max", "sumsq")},
-    **{k: NONNEG for k in ("sum_us", "min_us", "max_us", "sumsq_us", "mean_us")},
-    "kernel_us": Fields({k: COUNT for k in ("sum", "min", "max", "sumsq")}),
+    **{k: COUNT for k in ("count", "sum", "min", "max")},
+    "sumsq": SUMSQ,
+    **{k: NONNEG for k in ("sum_us", "min_us", "max_us", "mean_us")},
+    "sumsq_us": SUMSQ_US,
+    "kernel_us": Fields({**{k: COUNT for k in ("sum", "min", "max")}, "sumsq": SUMSQ}),
 })
 
 #: A run's summary (``summary.json``).

@@ -106,9 +106,10 @@ def format_run(s: dict, width=None) -> str:
     lines.append(f"guest TLB: {g['hits']:,} hits, {g['misses']:,} misses "
                  f"({100 * g['miss_rate']:.3f}%), {s['tlb']['isolation_violations']} isolation "
                  f"violations; {s['repopulation']['misses_per_resume']:.1f} misses per resume "
-                 f"over {s['repopulation']['resumes']} resumes")
-    lines.append("misses by cause: " + ", ".join(f"{c} {n:,}" for c, n in
-                                                 s["tlb"]["guest"]["misses_by_cause"].items() if n))
+                 f"in the first {s['repopulation']['window']:,} accesses after it, over "
+                 f"{s['repopulation']['resumes']} resumes")
+    causes = [f"{c} {n:,}" for c, n in s["tlb"]["guest"]["misses_by_cause"].items() if n]
+    lines.append("misses by cause: " + (", ".join(causes) or "none"))
     lines.append("memory: " + ", ".join(f"{k} {v:,} B" for k, v in s["memory_bytes"].items()))
     return fit_lines(lines, width)
 

@@ -70,25 +70,30 @@ def replaceable_path(path, error: type = EmuError) -> str:
         what = _NOT_REGULAR.get(stat.S_IFMT(mode), "a special file")
         raise error(f"{path}: {named} {what}, not a regular file; emu writes only to a file "
                     "it can replace as a whole")
-    if _names_an_open_file(path):
+    proc = _proc_folder(path)
+    if proc is not None:
+        if os.path.basename(proc) != "fd":
+            raise error(f"{path}: is in /proc, the kernel's view of its processes, where "
+                        "emu writes no file; give a path elsewhere")
         raise error(f"{path}: names an open file (/proc/PID/fd/N), not a path emu can replace "
                     "as a whole; give the file's own path")
     return os.path.realpath(path)
 
 
-def _names_an_open_file(path: str) -> bool:
-    """Whether ``path`` resolves through ``/proc/PID/fd`` (``/dev/stdout``,
-    ``/dev/fd/N``): the file there is whatever a descriptor holds open, and
-    its "path" (``pipe:[N]``, a deleted file's) may be no path at all."""
+def _proc_folder(path: str) -> Optional[str]:
+    """The folder in ``/proc`` that ``path`` resolves through, or None.  Through
+    ``/proc/PID/fd`` (``/dev/stdout``, ``/dev/fd/N``) the file is whatever a
+    descriptor holds open, and its "path" (``pipe:[N]``, a deleted file's) may
+    be no path at all; elsewhere in ``/proc`` no file can be written."""
     p = os.path.abspath(path)
     for _ in range(40):                         # the kernel's limit of links followed
         folder = os.path.realpath(os.path.dirname(p))
         if folder == "/proc" or folder.startswith("/proc/"):
-            return True
+            return folder
         if not os.path.islink(p):
-            return False
+            return None
         p = os.path.join(folder, os.readlink(p))
-    return False
+    return None
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Iterable, Optional, Sequence
@@ -34,6 +35,10 @@ except ModuleNotFoundError:  # Python < 3.11
     import tomli as tomllib  # type: ignore[no-redef]
 
 _ID_VERSION = 1
+#: Replicates of one grid point (``--seeds``), and runs of one sweep, at most:
+#: planning lists every run before the first starts.
+MAX_SEEDS = 100_000
+MAX_RUNS = 1_000_000
 
 
 def split_values(text: str) -> list[str]:
@@ -138,11 +143,32 @@ def derive_seed(root: int, index: int) -> int:
     return int(np.random.SeedSequence(int(root), spawn_key=(int(index),)).generate_state(1)[0])
 
 
-def run_id(scenario_sha256: str, overrides: Sequence[str]) -> str:
-    """The stable id of a run: a hash of the scenario's bytes and its overrides."""
-    text = json.dumps({"v": _ID_VERSION, "scenario": scenario_sha256,
-                       "overrides": list(overrides)}, sort_keys=True, separators=(",", ":"))
+def run_id(scenario_sha256: str, overrides: Sequence[str], traces: Sequence[str] = ()) -> str:
+    """The stable id of a run: a hash of the scenario's bytes, its overrides and
+    the identity of each trace file it reads (:func:`trace_files`), so that a
+    run over a trace since rewritten is not taken for done."""
+    fields = {"v": _ID_VERSION, "scenario": scenario_sha256, "overrides": list(overrides)}
+    if traces:
+        fields["traces"] = list(traces)
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def trace_files(sc: Scenario) -> list:
+    """``size mtime`` of each trace file ``sc`` reads, in the order of their
+    paths: what tells a trace rewritten since a run read it (the path itself is
+    in the scenario, relative to it; a file that cannot be read is left to its
+    reader, which says what is wrong with it)."""
+    out = {}
+    workloads = [p.workload for vm in sc.vms for p in vm.processes]
+    for w in workloads + [t.workload for t in sc.host_tasks]:
+        if w.kind == "trace":
+            try:
+                st = os.stat(w.path)
+            except OSError:
+                continue
+            out[w.path] = f"{st.st_size} {st.st_mtime_ns}"
+    return [out[p] for p in sorted(out)]
 
 
 @dataclass(frozen=True)
@@ -233,10 +259,17 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"--seeds: expected a positive integer, got {seeds!r}")
+        if seeds > MAX_SEEDS:
+            raise ConfigError(f"--seeds: at most {MAX_SEEDS:,} replicates a point, got "
+                              f"{seeds:,}")
         if "seed" in keys:
             raise ConfigError("--grid seed: cannot vary the seed with --seeds too "
                               "(--seeds N spawns the seeds from the scenario's seed)")
 
+    n_runs = math.prod(len(vals) for _, vals in grid) * (seeds or 1)
+    if n_runs > MAX_RUNS:
+        raise ConfigError(f"the sweep has {n_runs:,} runs (the product of the grid's values"
+                          f"{' and --seeds' if seeds else ''}), at most {MAX_RUNS:,}")
     path, content, data, base_dir = _load_scenario_source(scenario)
     base = scenario_from_dict(data, overrides, base_dir=base_dir)   # --set alone
     root = base.seed
@@ -251,11 +284,12 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
         except ConfigError as err:
             where = ", ".join(point_overrides)
             raise ConfigError(f"--grid {where}: {err}") from None
+        traces = trace_files(point_cfg)
         for i, seed in enumerate(replicate_seeds):
+            # (a spawned seed is a 64-bit integer, which every scenario takes)
             ov = overrides + point_overrides + ([f"seed={seed}"] if seed is not None else [])
-            if seed is not None:     # the seed is always valid, but say so if it is not
-                scenario_from_dict(data, ov, base_dir=base_dir)
-            runs.append(Run(index=len(runs), id=run_id(sha, ov), overrides=tuple(ov),
+            runs.append(Run(index=len(runs), id=run_id(sha, ov, traces),
+                            overrides=tuple(ov),
                             grid=tuple(point), replicate=i,
                             seed=point_cfg.seed if seed is None else seed))
     check_pipe_traces([base] * len(runs))     # every run reads its trace

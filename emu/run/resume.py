@@ -68,7 +68,7 @@ def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optio
         if (ids is None or left_out) and not force:
             what = ("its sweep.json cannot be read" if ids is None else
                     f"this sweep leaves out {left_out} of its runs (another scenario, --set, "
-                    f"grid or --seeds)")
+                    f"grid, --seeds or a trace file rewritten since)")
             raise ConfigError(f"--out {out_dir}: holds {h.text}; {what}: pass --force to "
                               f"replace its results table, or choose another folder")
     return None

@@ -206,7 +206,9 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     marked = {tuple(r[k] for k in keys) for r in rows if r.get("hypothetical") in (True, "true")}
     lines = []
     for p in points:
-        cells = [str(p[k]) for k in keys] or ["(no grid)"]
+        # a grid value as --grid and TOML write it (false, not False)
+        cells = [str(p[k]).lower() if isinstance(p[k], bool) else str(p[k])
+                 for k in keys] or ["(no grid)"]
         if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
             cells[-1] += " (hypothetical)"        # a machine no kernel shipped
         cells.append(str(p["n"]))

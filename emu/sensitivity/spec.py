@@ -179,9 +179,13 @@ def parse_cost_names(names: Union[None, str, Sequence[str]]) -> Optional[list[st
     if not names:
         raise SensitivityError("--costs: expected at least one cost name")
     try:
-        return [cost_named(n).name for n in names]
+        out = [cost_named(n).name for n in names]
     except ConfigError as err:
         raise SensitivityError(f"--costs: {err}") from None
+    for name in out:
+        if out.count(name) > 1:
+            raise SensitivityError(f"--costs: {name} is named twice")
+    return out
 
 
 def check_method(method: str) -> str:
@@ -195,6 +199,19 @@ def check_better(better: str) -> str:
     if better not in BETTER:
         raise SensitivityError(f"--better: expected lower or higher, got {better!r}")
     return better
+
+
+def check_seed(method: str, seed: Any) -> int:
+    """The seed of the samples (0 when not given); ``oat`` samples nothing and
+    refuses one."""
+    if seed is None:
+        return 0
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise SensitivityError(f"--seed: expected a non-negative integer, got {seed!r}")
+    if method == "oat":
+        raise SensitivityError(f"--seed {seed}: oat samples nothing (its runs are each cost "
+                               f"at each end); --seed is for --method morris or sobol")
+    return int(seed)
 
 
 def check_samples(method: str, samples: Any) -> Optional[int]:

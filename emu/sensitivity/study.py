@@ -50,8 +50,8 @@ from emu.sensitivity.runner import (
     summary_shape)
 from emu.sensitivity.spec import (
     DEFAULT_METRIC, BreakEven, Compare, SensitivityError, check_better, check_method,
-    check_metric, check_samples, cost_of_key, metric_value, parse_break_even, parse_compare,
-    parse_cost_names, parse_ranges)
+    check_metric, check_samples, check_seed, cost_of_key, metric_value, parse_break_even,
+    parse_compare, parse_cost_names, parse_ranges)
 
 __all__ = ["SensitivityPlan", "analyse", "plan_sensitivity", "run_plan", "run_sensitivity"]
 
@@ -108,7 +108,7 @@ class SensitivityPlan:
 
 def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
                      metric: str = DEFAULT_METRIC, method: str = "oat",
-                     samples: Optional[int] = None, seed: int = 0,
+                     samples: Optional[int] = None, seed: Optional[int] = None,
                      overrides: Sequence[str] = (), ranges: Any = None,
                      costs: Union[None, str, Sequence[str]] = None,
                      break_even: Union[None, str, Sequence, BreakEven] = None,
@@ -124,8 +124,7 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     method = check_method(method)
     samples = check_samples(method, samples)
     better = check_better(better)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SensitivityError(f"--seed: expected a non-negative integer, got {seed!r}")
+    seed = check_seed(method, seed)
     if not isinstance(metric, str) or not metric.strip():
         raise SensitivityError(f"--metric: expected a summary key, got {metric!r}")
     cmp = compare if isinstance(compare, Compare) else parse_compare(compare)

@@ -42,7 +42,7 @@ def _merge_exits(contexts, exits_key: str = "exits",
                  sumsq_key: str = "exit_sumsq") -> tuple[np.ndarray, np.ndarray]:
     n = len(EXIT_CATEGORIES)
     exits = np.zeros(4 * n, np.int64)
-    sumsq = np.zeros(n, np.int64)
+    sumsq = np.zeros(n, np.float64)
     for a in contexts:
         e = a[exits_key]
         for i in range(n):

@@ -50,9 +50,9 @@ def counter_arrays() -> dict:
     row), ``walk_scan`` the walks by entries scanned (SCAN_BUCKETS)."""
     return {
         "exits": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
-        "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.int64),
+        "exit_sumsq": np.zeros(len(EXIT_CATEGORIES), np.float64),
         "exits_us": np.zeros(4 * len(EXIT_CATEGORIES), np.int64),
-        "exit_sumsq_us": np.zeros(len(EXIT_CATEGORIES), np.int64),
+        "exit_sumsq_us": np.zeros(len(EXIT_CATEGORIES), np.float64),
         "tlb": np.zeros(len(TLB_COUNTERS), np.int64),
         "causes": np.zeros(len(MISS_CAUSES), np.int64),
         "profile": np.zeros(2 * len(PROFILE_STEPS), np.int64),
@@ -257,7 +257,7 @@ class Ctx:
                 e[b + 3] = d
             e[b] += 1
             e[b + 1] += d
-            sumsq[cat] += d * d
+            sumsq[cat] += float(d) * float(d)      # a double, as the compiled one
 
     def end_guest_run(self, exits: int = 1) -> None:
         self.record_exit(EXIT["TIMEINGUEST"], self.guest_run)
