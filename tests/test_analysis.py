@@ -322,6 +322,13 @@ def test_load_round_trips_a_study(tmp_path):
     table = back.table()
     assert list(table["run"]) == list(results["runs"])
     assert repr(back) == f"<emu Study pfn_cache_sizing (quick): {len(back)} runs>"
+    # in the order the study ran them, cache sizes increasing (not sorted as text)
+    assert [label for label, _ in back] == ["gup/asm", "pfn-cache-8/asm", "pfn-cache-32/asm",
+                                            "pfn-cache-128/asm", "pin-all/asm"]
+    # its notebook caption names the study, not one run's scenario
+    assert "<caption>study pfn_cache_sizing (quick), 5 runs: " in back._repr_html_()
+    # the proposal's runs say so, as the hypothetical ones do
+    assert all(label.endswith("(proposal)") for label, _ in back.summaries()[1:4])
     # a run folder removed: left out; a results.json that is not a study's: one line
     first = next(iter(results["runs"]))
     shutil.rmtree(out / "runs" / emu.study.lib.safe_label(first))
@@ -351,3 +358,43 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
         write_comparison("unused", "kvm.strategy", [])
     # one override as a string is one override, not one per letter
     assert run(default_scenario(), "duration_ms=0.1").summary["config"]["duration_ms"] == 0.1
+
+
+def test_the_api_refuses_what_it_cannot_take_in_one_line():
+    from emu.errors import ConfigError
+    from emu.run import run, run_comparison, write_comparison
+    for call, error, says in (
+            (lambda: run(5), ConfigError, "scenario: expected a TOML file's path, a dict or a "
+                                          "Scenario, got int 5"),
+            (lambda: emu.load(None), EmuError, "load: expected the path of an emu result "
+                                               "folder, got NoneType None"),
+            (lambda: write_comparison("x", "k", [1, 2]), ConfigError,
+             "runs: expected [(value, Result)]"),
+            (lambda: run_comparison(default_scenario(), [5]), ConfigError,
+             "varies: expected (key, values) pairs or 'key=v1,v2' texts")):
+        with pytest.raises(error) as err:
+            call()
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    # --vary's texts are taken as they are on the command line
+    c = run_comparison(default_scenario(), ["kvm.strategy=shadow,direct", "seed=1,2"],
+                       ["duration_ms=0.05"])
+    assert len(c.runs) == 4
+
+
+def test_a_comparison_of_several_keys_loads_a_column_per_key(tmp_path):
+    from emu.run import run_comparison
+    c = run_comparison(default_scenario(), ["kvm.strategy=shadow,direct", "seed=1,2"],
+                       ["duration_ms=0.05"])
+    c.write(str(tmp_path / "cmp"))
+    back = emu.load(tmp_path / "cmp")
+    table = back.table()
+    assert list(table.columns[:3]) == ["kvm.strategy, seed", "kvm.strategy", "seed"]
+    assert list(zip(table["kvm.strategy"], table["seed"])) == [
+        ("shadow", 1), ("shadow", 2), ("direct", 1), ("direct", 2)]
+    exits = back.frames()["exits"]
+    assert exits.groupby("kvm.strategy")["count"].sum().to_dict() == {
+        s: int(exits[exits["kvm.strategy"] == s]["count"].sum()) for s in ("shadow", "direct")}
+    # one key: its label column alone, as before
+    one = run_comparison(default_scenario(), ["seed=1,2"], ["duration_ms=0.05"])
+    one.write(str(tmp_path / "one"))
+    assert list(emu.load(tmp_path / "one").table().columns[:2]) == ["seed", "design"]

@@ -205,3 +205,15 @@ def test_seeds_and_runs_past_the_bound_are_refused_before_planning(scenario, tmp
                        "the sweep has 1,320,000 runs")
     assert time.monotonic() - t < 60
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+def test_a_sweep_that_runs_more_removes_the_report_of_the_sweep_as_it_was(scenario, tmp_path):
+    out = tmp_path / "out"
+    assert sweep(scenario, out, "--grid", "seed=1,2").returncode == 0
+    assert run_cli("report", out).returncode == 0 and (out / "report.html").is_file()
+    # nothing to run: the report still describes the folder, and stays
+    assert sweep(scenario, out, "--grid", "seed=1,2").returncode == 0
+    assert (out / "report.html").is_file()
+    # an extension: the old report would describe 2 of its 3 runs
+    assert sweep(scenario, out, "--grid", "seed=1,2,3").returncode == 0
+    assert not (out / "report.html").exists()

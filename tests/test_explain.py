@@ -240,6 +240,11 @@ def test_exercise_answer_is_the_hand_derived_one(answer):
     assert ans.computed == ans.expected == {"direct": ans.distinct_pages,
                                             "direct-save-on-switch": 0}
     assert "they agree" in ans.text
+    # the text tells the entries direct held as they were: its pages, and the
+    # guest kernel's only when there were some
+    held = ans.held_at_put["direct"]
+    rest = f" and {held - 24} of its guest kernel's" if held > 24 else ""
+    assert f"the vCPU held\n{held} hardware TLB entries: its 24 pages{rest}." in ans.text
 
 
 def test_exercise_distinct_pages_counted_from_the_stream(answer):

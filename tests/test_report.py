@@ -945,3 +945,33 @@ def test_a_study_s_description_renders_its_markup():
         "<code>emu.sensitivity</code> &lt;b&gt;")
     page = _about(emu.study.get("nonindexable_tlb"))
     assert "``" not in page and "**" not in page and "<code>440</code>" in page
+
+
+def test_plots_take_the_runs_as_a_notebook_has_them(results):
+    # a Result alone, Results without labels, a mapping: each named; anything
+    # else refused in one line
+    (la, a), (lb, b) = results
+    name = lambda f: [t.get_text() for t in f.axes[0].get_yticklabels()]  # noqa: E731
+    assert len(name(plots.cycle_breakdown(a))) == 1
+    assert name(plots.cycle_breakdown([a, b])) == name(plots.cycle_breakdown(
+        [(a.summary["design"]["label"], a), (b.summary["design"]["label"], b)]))
+    assert name(plots.cycle_breakdown({la: a, lb: b})) == name(plots.cycle_breakdown(results))
+    for bad in (5, [1, 2], {"a": 1}, "shadow"):
+        with pytest.raises(EmuError, match=r"^plots take \[\(label, Result or summary\)\]"):
+            plots.cycle_breakdown(bad)
+    with pytest.raises(EmuError, match="a summary alone does not hold the timeline"):
+        plots.occupancy_timeline(a.summary)
+
+
+def test_the_reading_compares_designs_within_a_seed():
+    # the best of one seed against the worst of another says nothing of the designs
+    runs = [("shadow, seed=1", hand_summary(cpa=2.0)), ("direct, seed=1", hand_summary(cpa=1.0)),
+            ("shadow, seed=2", hand_summary(cpa=30.0)), ("direct, seed=2", hand_summary(cpa=1.5))]
+    for i, (_, s) in enumerate(runs):
+        s["seed"] = 1 + i // 2
+    lines = [x for x in generate_reading(runs) if "cheaper" in x]
+    assert lines == [
+        "With seed 1: per guest access, direct, seed=1 costs 1.0 vs 2.0 CPU cycles under "
+        "shadow, seed=1: direct, seed=1 is 2.0× cheaper than shadow, seed=1.",
+        "With seed 2: per guest access, direct, seed=2 costs 1.5 vs 30.0 CPU cycles under "
+        "shadow, seed=2: direct, seed=2 is 20.0× cheaper than shadow, seed=2."]

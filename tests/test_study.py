@@ -279,9 +279,13 @@ def test_repopulation_lesson(tmp_path_factory):
     # a machine that was proposed (the proposal); the others never existed
     assert ran["hypothetical_runs"] == [f"{d}/host{h}" for h in hp for d in lesson.DESIGNS
                                         if d != "direct"]
+    # the proposal's runs (direct + asm + pfn-cache) are named too: no kernel shipped it
+    assert ran["proposal_runs"] == [f"direct/host{h}" for h in hp]
     assert emu.study.get("repopulation_lesson").report(ran, None).endswith(
         "Hypothetical, machines no kernel shipped: "
-        + ", ".join(ran["hypothetical_runs"]) + ".")
+        + ", ".join(ran["hypothetical_runs"]) + ".\n"
+        + "The proposal (direct + asm + pfn-cache), which no kernel shipped either: "
+        + ", ".join(ran["proposal_runs"]) + ".")
     text = lesson.report(r, None)
     assert text.count("direct-noflush (hypothetical)") == 3
     assert text.count("direct-noflush") == 3

@@ -34,6 +34,7 @@ import numpy as np
 from emu.analysis.frames import pandas
 from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
+from emu.params.load import override_value
 from emu.report.folders import folder_problem, plain_name
 from emu.report.schema import copy_differs
 from emu.report.sensitivity import read_sensitivity
@@ -132,7 +133,12 @@ def read_comparison(path) -> Comparison:
             runs.append((label, result))
         else:
             runs.append((label, Result(entry["summary"], {})))
-    return Comparison(data.get("key"), runs, path)
+    keys = data.get("keys") or []
+    values = None
+    if len(keys) > 1:               # several keys: a column of each, its values typed
+        values = [{k: override_value(str((entry.get("values") or {}).get(k, "")))
+                   for k in keys} for entry in data.get("runs", [])]
+    return Comparison(data.get("key"), runs, path, values)
 
 
 class IncompleteSweep(UserWarning):
@@ -195,7 +201,10 @@ def load(path):
     Study) or a sensitivity study (its result, a dict); see the module
     docstring.  Raises :class:`~emu.errors.EmuError` (one line) when the
     folder holds none of them or a file is corrupt."""
-    path = os.fspath(path)
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise EmuError(f"load: expected the path of an emu result folder, got "
+                       f"{type(path).__name__} {path!r}")
+    path = os.fsdecode(path)
     if not os.path.isdir(path):
         raise EmuError(f"{path}: {folder_problem(path)}")
     if os.path.isfile(os.path.join(path, "summary.json")):

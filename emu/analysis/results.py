@@ -29,10 +29,17 @@ class Comparison(list):
     ``emu compare --out`` wrote (``path``).
     """
 
-    def __init__(self, key, runs=(), path=None):
+    def __init__(self, key, runs=(), path=None, values=None):
         super().__init__((str(label), result) for label, result in runs)
         self.key = key
         self.path = path
+        #: With several keys varied: per run, ``{key: value}`` (values typed as
+        #: TOML reads them), each key a column of :meth:`frames` and :meth:`table`.
+        self.values = values
+
+    def _key_columns(self, i: int) -> dict:
+        """The columns of run ``i``'s keys, when several were varied."""
+        return dict(self.values[i]) if self.values else {}
 
     @property
     def label_column(self) -> str:
@@ -48,8 +55,9 @@ class Comparison(list):
         """Every run's frames (:meth:`emu.run.Result.frames`) stacked, the
         label first in every row under the key's name, then ``hypothetical``
         (no kernel shipped the run's machine).  Needs pandas."""
-        return concat_frames([({self.label_column: label, "hypothetical": hypothetical(r.summary)},
-                               r.frames()) for label, r in self])
+        return concat_frames([({self.label_column: label, **self._key_columns(i),
+                                 "hypothetical": hypothetical(r.summary)}, r.frames())
+                              for i, (label, r) in enumerate(self)])
 
     def table(self):
         """One row per run: its label, its design's label and whether no kernel
@@ -59,11 +67,14 @@ class Comparison(list):
         pd = pandas()
         # the default comparison's labels are its designs already: one column of them
         named = self.label_column == "design"
-        first = [self.label_column] + ([] if named else ["design"]) + ["hypothetical"]
-        rows = [dict(zip(first, (label,) + (() if named else (_design_label(r),))
-                         + (hypothetical(r.summary),)),
+        keys = list(self.values[0]) if self.values else []
+        first = ([self.label_column] + keys + ([] if named else ["design"])
+                 + ["hypothetical"])
+        rows = [dict({self.label_column: label, **self._key_columns(i)},
+                     **({} if named else {"design": _design_label(r)}),
+                     hypothetical=hypothetical(r.summary),
                      **{name: fn(r.summary) for name, _, fn in METRICS})
-                for label, r in self]
+                for i, (label, r) in enumerate(self)]
         return pd.DataFrame(rows, columns=first + [n for n, _, _ in METRICS])
 
     def __repr__(self) -> str:
@@ -105,6 +116,12 @@ class Study(Comparison):
     def __repr__(self) -> str:
         quick = " (quick)" if self.results.get("quick") else ""
         return f"<emu Study {self.name}{quick}: {len(self)} runs>"
+
+    def _repr_html_(self) -> str:
+        # the study's own name and question: its runs' scenarios are its parts
+        quick = " (quick)" if self.results.get("quick") else ""
+        caption = f"study {self.name}{quick}, {len(self)} runs: {self.results.get('question', '')}"
+        return headline_html(self.summaries(), caption.rstrip(": "), self.label_column)
 
 
 def points(table, keys=None, columns=None):

@@ -389,7 +389,8 @@ class Scenario:
     seed: int = param(1, Int(0, MAX_SEED), "the root seed of every random choice")
     duration_ms: Union[int, float] = param(
         20, Number(0.0, open_lo=True, as_float=False, at_most=MAX_DURATION_MS,
-                   why="one simulated hour"), "simulated time")
+                   why="one simulated hour"),
+        "simulated time (each CPU ends the time slice it is in then: simulated_us says how long)")
     name: str = param("", Str(), "a short name for reports")
     question: str = param("", Str(), "the question the scenario answers")
     machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")

@@ -81,15 +81,25 @@ def _plots_section(runs, timelines, tmp: str) -> str:
     return "\n".join(out)
 
 
-def _meta(s: dict) -> str:
-    """The line under a run's title: the machine, the time simulated, the seed, the versions."""
+def _meta(runs: list) -> str:
+    """The line under the title: the machine, the time simulated, the seed, the
+    versions, of every run (``[summary]``): each said once if the runs share it,
+    else every value (seeds 1, 2) or their range (simulated time)."""
+    def each(values, fmt="{}"):
+        values = list(dict.fromkeys(values))
+        return ", ".join(fmt.format(v) for v in values)
+
+    s = runs[0]
     clock = s["costs"]["clock_mhz"]
     warmup = s["warmup_cycles"]
-    return (f"core {shorten(s['config']['machine']['core'])}, {s['cpus']} CPU(s) at "
-            f"{clock:,} MHz, {s['simulated_us']:,.1f} µs simulated"
+    sims = [r["simulated_us"] for r in runs]
+    sim = (f"{sims[0]:,.1f}" if min(sims) == max(sims) else f"{min(sims):,.1f}–{max(sims):,.1f}")
+    seeds = list(dict.fromkeys(r["seed"] for r in runs))
+    return (f"core {shorten(each(r['config']['machine']['core'] for r in runs))}, "
+            f"{each(r['cpus'] for r in runs)} CPU(s) at {clock:,} MHz, {sim} µs simulated"
             + (f" (counted after a {warmup / clock:,.1f} µs warm-up)" if warmup else "")
-            + f", seed {s['seed']}, backend {shorten(s['backend'])}, "
-            f"emu {shorten(s['emu_version'])}")
+            + f", seed{'s' if len(seeds) > 1 else ''} {shorten(each(seeds))}, backend "
+            f"{shorten(each(r['backend'] for r in runs))}, emu {shorten(s['emu_version'])}")
 
 
 def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
@@ -111,7 +121,7 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
             plot_part = _plots_section(runs, results["timelines"], tmp)
     reading = generate_reading(runs)
     body = heading(cfg, title, full) + [
-        f'<p class="meta">{esc(_meta(first))}</p>',
+        f'<p class="meta">{esc(_meta([r for _, r in runs]))}</p>',
         '<h2 id="reading">Reading</h2>',
         '<ul class="reading">' + "".join(f"<li>{link_terms(esc(r))}</li>" for r in reading)
         + "</ul>",

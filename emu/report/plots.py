@@ -197,12 +197,38 @@ PLOT_LABEL_WIDTH = 44
 
 
 def _check_runs(runs) -> list:
-    runs = [(str(label), getattr(s, "summary", s)) for label, s in runs]
+    """``runs`` as ``[(label, summary)]``: a list of ``(label, Result or
+    summary)`` pairs, a ``{label: Result or summary}`` mapping (a Comparison
+    or Study is both), Results or summaries without labels (each then named
+    by its design), or one alone; else EmuError, one line."""
+    def one(x) -> bool:
+        return hasattr(x, "summary") or (isinstance(x, dict) and "tlb" in x)
+
+    if one(runs):
+        runs = [(_run_label(runs), runs)]           # one run alone
+    elif isinstance(runs, dict):
+        runs = list(runs.items())
+    elif isinstance(runs, (list, tuple)) and runs and all(one(x) for x in runs):
+        runs = [(_run_label(x), x) for x in runs]   # runs without labels: their designs'
+    try:
+        runs = [(str(label), getattr(s, "summary", s)) for label, s in runs]
+    except (TypeError, ValueError):
+        raise EmuError("plots take [(label, Result or summary)], {label: Result or summary}, "
+                       "or one Result") from None
+    if not all(isinstance(s, dict) and "tlb" in s for _, s in runs):
+        raise EmuError("plots take [(label, Result or summary)], {label: Result or summary}, "
+                       "or one Result: a value is neither")
     # every plot marks a hypothetical run; a long label is folded, not cut
     runs = [(_fold(labelled(label, s)), s) for label, s in runs]
     if not runs:
         raise EmuError("nothing to plot: no runs")
     return runs
+
+
+def _run_label(run) -> str:
+    """The label of one run plotted alone: its design's."""
+    s = getattr(run, "summary", run)
+    return str((s.get("design") or {}).get("label") or "run")
 
 
 def _fold(label: str) -> str:
@@ -574,7 +600,10 @@ def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=F
     if timeline_arrays is None:
         timeline_arrays = _timeline_of(getattr(summary, "arrays", None))
         if timeline_arrays is None:
-            raise EmuError("no TLB occupancy timeline: run with sim.timeline = true")
+            raise EmuError("no TLB occupancy timeline: run with sim.timeline = true, and pass "
+                           "its Result (a summary alone does not hold the timeline)"
+                           if not hasattr(summary, "arrays") else
+                           "no TLB occupancy timeline: run with sim.timeline = true")
     summary = getattr(summary, "summary", summary)
     try:
         time = np.asarray(timeline_arrays["time"], dtype=np.int64)

@@ -69,6 +69,16 @@ def _cost_per_access(runs) -> list:
             extra = (f" ({s['guest_accesses']:,} guest accesses in {_num(s['simulated_us'], 1)} µs "
                      f"on {s.get('cpus', 1)} CPU{'s' if s.get('cpus', 1) != 1 else ''})")
         return [f"{label} costs {_num(x)} CPU cycles per guest access{extra}."]
+    seeds = list(dict.fromkeys(s.get("seed") for _, s in runs))
+    if len(seeds) > 1:
+        # runs of several seeds: each design against the others of its own seed,
+        # not the best of one seed against the worst of another
+        out = []
+        for seed in seeds:
+            group = [(label, s) for label, s in runs if s.get("seed") == seed]
+            for line in _cost_per_access(group) if len(group) > 1 else []:
+                out.append(f"With seed {seed}: {line[0].lower()}{line[1:]}")
+        return out
     out = []
     best = min(vals, key=lambda v: v[1])      # min/max keep the first of equal values
     worst = max(vals, key=lambda v: v[1])

@@ -37,9 +37,12 @@ HEADLINE = (
     ("cycles_per_guest_access", "CPU cycles per guest access", figures.cycles_per_guest_access,
      ",.3f"),
     ("misses_per_resume", "guest TLB misses per resume", figures.misses_per_resume, ".1f"),
+    ("guest_misses", "guest TLB misses", lambda s: s["tlb"]["guest"]["misses"], ",.0f"),
+    ("exits", "exits (TIMEINGUEST excluded)", figures.exits, ",.0f"),
     ("save_restore_percent", "TLB save/restore (% of CPU time)",
      lambda s: figures.percent(s, "save_restore"), ".2f"),
-    ("exits", "exits (TIMEINGUEST excluded)", figures.exits, ",.0f"),
+    ("fastpath_percent", "fast path (% of CPU time)",
+     lambda s: figures.percent(s, "fastpath"), ".2f"),
     ("memory_bytes_kvm", "KVM memory for TLB state (bytes)", figures.memory_bytes_kvm, ",.0f"),
 )
 #: Markers of the lines, in turn.

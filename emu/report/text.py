@@ -19,11 +19,21 @@ def hypothetical(s: dict) -> bool:
     return bool((s.get("design") or {}).get("hypothetical"))
 
 
+def proposal(s: dict) -> bool:
+    """Whether the run ``s`` is of the proposal (direct insertion with the
+    assembly handler and the pfn cache), which no kernel shipped either."""
+    return str((s.get("design") or {}).get("label", "")).startswith("proposal: ")
+
+
 def labelled(label: str, s: dict) -> str:
     """``label`` of the run ``s``, marked ``(hypothetical)`` when no kernel
-    shipped its machine (:func:`hypothetical`) and the label does not say
-    so already: every table and plot names such a run so."""
-    return f"{label} (hypothetical)" if hypothetical(s) and "hypothetical" not in label else label
+    shipped its machine (:func:`hypothetical`), or ``(proposal)`` when it is
+    the proposal, and the label does not say so already: every table and
+    plot names such a run so."""
+    for mark, test in (("hypothetical", hypothetical), ("proposal", proposal)):
+        if test(s) and mark not in label:
+            return f"{label} ({mark})"
+    return label
 
 
 def key_figures(s: dict) -> dict:

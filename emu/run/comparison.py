@@ -178,7 +178,14 @@ def run_variants(scenario, variants, overrides=(), progress=None,
 
 
 def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
-    """Run ``scenario`` at every point of the product of ``varies``."""
+    """Run ``scenario`` at every point of the product of ``varies``: ``(key,
+    values)`` pairs, or ``"key=v1,v2"`` texts as ``--vary`` takes them."""
+    if isinstance(varies, str):
+        varies = [varies]
+    varies = [parse_vary(v) if isinstance(v, str) else v for v in varies]
+    if not all(isinstance(v, (tuple, list)) and len(v) == 2 and isinstance(v[0], str)
+               for v in varies):
+        raise ConfigError("varies: expected (key, values) pairs or 'key=v1,v2' texts")
     keys = [k for k, _ in varies]
     points = vary_points(scenario, varies, overrides)
     return run_variants(scenario, point_variants(keys, points), overrides, progress)
@@ -221,6 +228,9 @@ def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None
     runs = list(runs)
     if not runs:
         raise ConfigError("runs: no run to write")
+    if not all(isinstance(r, (tuple, list)) and len(r) == 2 and hasattr(r[1], "summary")
+               for r in runs):
+        raise ConfigError("runs: expected [(value, Result)], as compare gives them")
     comparison_of(key, runs).write(out_dir, force)
 
 

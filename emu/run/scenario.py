@@ -54,6 +54,9 @@ def resolve(scenario, overrides=()) -> Scenario:
                                   base_dir=scenario.base_dir)
     if isinstance(scenario, dict):
         return scenario_from_dict(scenario, overrides)
+    if not isinstance(scenario, (str, os.PathLike)):
+        raise ConfigError(f"scenario: expected a TOML file's path, a dict or a Scenario, got "
+                          f"{type(scenario).__name__} {scenario!r}")
     return load_scenario(os.fspath(scenario), overrides)
 
 

@@ -178,6 +178,10 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
         done = sweep_dir.done
         sweep_dir.collect()                          # the runs already done
         todo = [r for r in plan.runs if r.id not in done]
+        if todo:
+            # a report of the sweep as it was would describe fewer runs than the table
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out_dir, "report.html"))
         backend = make_backend(executor, workers, len(todo), client, scheduler)
         bar = SweepProgress(progress, total, len(done), f"running {len(todo)} {backend.where}",
                             stream)

@@ -81,7 +81,8 @@ class Study:
         extra = {"plot_dir": rec.out} if rec.out and takes_dir else {}
         numbers = self.module.study(quick, rec, **extra)
         # every report of the study names the runs of machines that never existed
-        numbers = dict(numbers, hypothetical_runs=list(rec.hypothetical))
+        numbers = dict(numbers, hypothetical_runs=list(rec.hypothetical),
+                       proposal_runs=list(rec.proposal))
         rec.finish(self.name, self.question, quick, numbers)
         if stage:
             stage.commit()
@@ -90,12 +91,16 @@ class Study:
     def report(self, numbers: dict, width: Optional[int] = None) -> str:
         """The study's numbers as its text tables (fitted to ``width`` columns
         if given, see :func:`emu.report.columns.fit_lines`), then the runs of
-        machines no kernel shipped, named."""
+        machines no kernel shipped and of the proposal, named."""
         text = self.module.report(numbers, width)
         runs = numbers.get("hypothetical_runs")
         if runs:
             text += "\n\n" + wrap(f"Hypothetical, machines no kernel shipped: {', '.join(runs)}.",
                                    width)
+        runs = numbers.get("proposal_runs")
+        if runs:
+            text += "\n" + wrap(f"The proposal (direct + asm + pfn-cache), which no kernel "
+                                f"shipped either: {', '.join(runs)}.", width)
         return text
 
 

@@ -24,6 +24,7 @@ study something these settings would hide override them.
 from __future__ import annotations
 
 import copy
+import json
 import os
 import sys
 import time
@@ -31,7 +32,7 @@ from typing import Optional
 
 from emu.report import columns
 from emu.run import run
-from emu.run.files import write_json
+from emu.run.files import write_text
 from emu.stats.figures import (deferral_share, miss_path_cycles_per_miss, share,
                                virt_fills)
 
@@ -81,6 +82,7 @@ class Recorder:
         self.runs = 0
         self.last = None                # the last run's Result (summary, tables)
         self.hypothetical: list[str] = []   # the runs of machines no kernel shipped
+        self.proposal: list[str] = []       # the runs of the proposal
 
     def run(self, label: str, sc: dict, overrides=()) -> dict:
         """Run one scenario; returns its summary (its Result is written if ``out``)."""
@@ -96,6 +98,8 @@ class Recorder:
         self.figures[label] = figures(s)
         if s["design"]["hypothetical"] and label not in self.hypothetical:
             self.hypothetical.append(label)
+        elif s["design"]["label"].startswith("proposal: ") and label not in self.proposal:
+            self.proposal.append(label)
         if self.verbose:
             print(f"  ran {label} in {dt:.2f} s", file=sys.stderr)
         return s
@@ -104,9 +108,13 @@ class Recorder:
         """Write ``results.json``: the study's numbers and every run's key figures."""
         if not self.out:
             return
-        write_json(os.path.join(self.out, "results.json"),
-                   {"study": name, "question": question, "quick": quick,
-                    "runs_count": self.runs, "numbers": numbers, "runs": self.figures})
+        # NOTE: in the order the study made them, not sorted: its runs and the
+        # rows and columns of its tables read in that order (cache sizes in
+        # increasing order, causes in emu.codes's), in the report and emu.load
+        write_text(os.path.join(self.out, "results.json"),
+                   json.dumps({"study": name, "question": question, "quick": quick,
+                               "runs_count": self.runs, "numbers": numbers,
+                               "runs": self.figures}, indent=2) + "\n")
 
 
 def figures(s: dict) -> dict:

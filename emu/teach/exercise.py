@@ -238,9 +238,9 @@ def solve_exercise(scenario=None, overrides=(), seed: int = 1) -> ExerciseAnswer
     w, a = p.pages, p.accesses
     left_out = ((w - 1) / w) ** a
     text = (
-        "Answer (by hand). The vCPU held its "
-        f"{held['direct']} entries (its {w} pages and pages of its guest\nkernel) when it was "
-        "put. Under `direct`, vcpu_put runs _tlbia(), which invalidates\nevery index 0..62, "
+        f"Answer (by hand). When it was put under `direct`, the vCPU held\n"
+        f"{_held(held['direct'], w)}. Its vcpu_put runs _tlbia(), which invalidates\nevery "
+        "index 0..62, "
         "every slot a guest entry can occupy: none survives the put.\n(Without that flush none "
         "would survive either: the sweep misses on every access\nand each miss writes the "
         "round-robin slot after the previous one, so 63\nconsecutive writes cover 0..62; the host "
@@ -267,6 +267,14 @@ def posed_scenario(scenario, overrides, seed: int = 1):
     return resolve(exercise_scenario(problem(seed)) if scenario is None else scenario, overrides)
 
 
+def _held(entries: int, pages: int) -> str:
+    """The hardware TLB entries a vCPU held, ``pages`` of them its working set's
+    (the premise: it held them all) and the rest its guest kernel's."""
+    kernel = entries - pages
+    rest = f" and {kernel} of its guest kernel's" if kernel else ""
+    return f"{entries} hardware TLB entries: its {pages} pages{rest}"
+
+
 def _posed_answer(p: Problem, computed, expected, held, writes, ws, slots) -> str:
     """The answer to the exercise ``p`` posed on another scenario."""
     d, s = EXERCISE_DESIGNS
@@ -281,8 +289,8 @@ def _posed_answer(p: Problem, computed, expected, held, writes, ws, slots) -> st
                  f"or an interrupt).")
     else:
         agree = verdict(expected, computed)
-        text += (f" The hand derivation applies (the vCPU held {held[d]} entries at vcpu_put, "
-                 f"its {ws} pages and its guest kernel's, and {d}'s _tlbia() invalidated all "
+        text += (f" The hand derivation applies (the vCPU held {_held(held[d], ws)} at "
+                 f"vcpu_put, and {d}'s _tlbia() invalidated all "
                  f"{slots} round-robin slots; the host made {writes[d]:,} writes besides): "
                  f"{d} {expected[d]} (the distinct pages among the accesses), {s} 0 -> {agree}.")
     return textwrap.fill(text, 84, break_on_hyphens=False) + "\n"
