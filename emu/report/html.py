@@ -85,20 +85,19 @@ def _meta(runs: list) -> str:
     """The line under the title: the machine, the time simulated, the seed, the
     versions, of every run (``[summary]``): each said once if the runs share it,
     else every value (seeds 1, 2) or their range (simulated time)."""
-    def each(values, fmt="{}"):
-        values = list(dict.fromkeys(values))
-        return ", ".join(fmt.format(v) for v in values)
+    def each(values) -> str:
+        return ", ".join(str(v) for v in dict.fromkeys(values))
 
     s = runs[0]
     clock = s["costs"]["clock_mhz"]
     warmup = s["warmup_cycles"]
     sims = [r["simulated_us"] for r in runs]
     sim = (f"{sims[0]:,.1f}" if min(sims) == max(sims) else f"{min(sims):,.1f}–{max(sims):,.1f}")
-    seeds = list(dict.fromkeys(r["seed"] for r in runs))
+    seeds = [r["seed"] for r in runs]
     return (f"core {shorten(each(r['config']['machine']['core'] for r in runs))}, "
             f"{each(r['cpus'] for r in runs)} CPU(s) at {clock:,} MHz, {sim} µs simulated"
             + (f" (counted after a {warmup / clock:,.1f} µs warm-up)" if warmup else "")
-            + f", seed{'s' if len(seeds) > 1 else ''} {shorten(each(seeds))}, backend "
+            + f", seed{'s' if len(set(seeds)) > 1 else ''} {shorten(each(seeds))}, backend "
             f"{shorten(each(r['backend'] for r in runs))}, emu {shorten(s['emu_version'])}")
 
 

@@ -31,6 +31,7 @@ import time
 from typing import Optional
 
 from emu.report import columns
+from emu.report.text import proposal
 from emu.run import run
 from emu.run.files import write_text
 from emu.stats.figures import (deferral_share, miss_path_cycles_per_miss, share,
@@ -98,7 +99,7 @@ class Recorder:
         self.figures[label] = figures(s)
         if s["design"]["hypothetical"] and label not in self.hypothetical:
             self.hypothetical.append(label)
-        elif s["design"]["label"].startswith("proposal: ") and label not in self.proposal:
+        elif proposal(s) and label not in self.proposal:
             self.proposal.append(label)
         if self.verbose:
             print(f"  ran {label} in {dt:.2f} s", file=sys.stderr)
