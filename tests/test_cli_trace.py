@@ -198,3 +198,18 @@ def test_an_output_over_its_input_or_inside_a_result_is_refused(tmp_path):
     # a summary.json another program wrote is no result of emu's
     (res / "summary.json").write_text('{"total": 3}')
     assert run_cli("trace", "import", "lackey", src, "-o", res / "t.npz").returncode == 0
+
+
+@pytest.mark.parametrize("suffix", ["npz", "npy"])
+def test_an_import_into_a_folder_not_there_yet_makes_it_as_report_does(tmp_path, suffix):
+    src = tmp_path / "in.txt"
+    src.write_bytes(lackey(10))
+    out = tmp_path / "new" / "deeper" / f"t.{suffix}"
+    p = subprocess.run(EMU + ["trace", "import", "lackey", str(src), "-o", str(out)],
+                       capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert sorted(x.name for x in out.parent.iterdir()) == [out.name]
+    # under a file, no folder can be made: one line
+    p = subprocess.run(EMU + ["trace", "import", "lackey", str(src), "-o", str(src / "t.npz")],
+                       capture_output=True, text=True, env=cli_env(), timeout=120)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr

@@ -395,6 +395,11 @@ def test_report_of_a_single_run(results, tmp_path):
     assert "emu report: default (shadow)" in text
     assert text.count("data:image/png;base64,") == len(plots.COMPARISON_PLOTS)
     assert "<td>gfn_to_pfn</td>" in text
+    # its exits with the columns its text prints: the longest, and the kernel's whole µs
+    e = r.summary["exits"]["EMUL_TLBWE"]
+    for cell in (f'{e["max_us"]:,.3f}', f'{e["kernel_us"]["sum"]:,}', f'{e["kernel_us"]["max"]:,}'):
+        assert f'<td class="n">{cell}</td>' in text, cell
+    assert ": kernel sum µs</th>" in text
 
 
 def test_report_cli_entry_points(comparison_dir, tmp_path, capsys):

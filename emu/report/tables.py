@@ -13,7 +13,7 @@ from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_ST
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.report.page import esc, table
 from emu.report.schema import shorten
-from emu.report.text import key_figures
+from emu.report.text import kernel_us, key_figures
 from emu.stats import figures
 
 
@@ -68,6 +68,14 @@ def exits_table(runs) -> str:
                                      "mean µs", "mean_us", ".3f")
     if not rows:
         return "<p>No exits.</p>"
+    if len(runs) == 1:
+        # one run: the columns its text prints too, the longest exit and the
+        # kernel's own whole-µs figures (timing.c; "-" in an older summary)
+        label, s = runs[0]
+        header += [f"{label}: {c}" for c in ("max µs", "kernel sum µs", "kernel max µs")]
+        for row in rows:
+            e = s["exits"][row[0]]
+            row += [f"{e['max_us']:,.3f}", *kernel_us(e)]
     timeinguest = any(r[0] == "TIMEINGUEST" for r in rows)
     return table(header, rows) + ('<p class="note"><a class="term" href="#gl-timeinguest">'
                                    "TIMEINGUEST</a> is the time spent in the guest between "

@@ -78,7 +78,7 @@ def format_comparison(runs: list, width=None) -> str:
     return f"{figures_table}\n\n{shipped}guest TLB misses by cause\n{causes}"
 
 
-def _kernel_us(e: dict) -> list:
+def kernel_us(e: dict) -> list:
     """The exit's sum and max in whole µs as the kernel kept them (``-``: an older summary)."""
     k = e.get("kernel_us")
     return [f"{k['sum']:,}", f"{k['max']:,}"] if k else ["-", "-"]
@@ -107,7 +107,7 @@ def format_run(s: dict, width=None) -> str:
         "",
         table(["exit", "count", "mean us", "max us", "kernel sum us", "kernel max us"],
               [[name, f"{e['count']:,}", f"{e['mean_us']:.3f}", f"{e['max_us']:.3f}",
-                *_kernel_us(e)] for name, e in s["exits"].items() if e["count"]], width),
+                *kernel_us(e)] for name, e in s["exits"].items() if e["count"]], width),
         "(kernel: each exit truncated to whole µs before it is counted, as KVM's "
         "exit timing kept it)",
         "",

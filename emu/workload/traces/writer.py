@@ -94,13 +94,23 @@ def remove_stale_temporaries(directory: str) -> list:
     return removed
 
 
+def _make_folder(path: str, folder: str) -> None:
+    """Make the folder ``path`` is to be written in if it is not there, as every
+    other output of emu's is made; TraceError (one line) if it cannot be."""
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise TraceError(f"{path}: cannot write: {e.strerror or e}") from None
+
+
 def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
     """Call ``write(f)`` on a temporary file beside the file ``path`` names
     (:func:`~emu.run.files.replaceable_path`), then move it over that file
     with ``os.replace``.  On any error the temporary file is removed and the
-    file is left as it was.  Stale temporaries of killed writers are removed
-    from the directory first."""
+    file is left as it was.  The directory is made if it is not there; stale
+    temporaries of killed writers are removed from it first."""
     target = replaceable_path(path, TraceError)
+    _make_folder(path, os.path.dirname(target))
     remove_stale_temporaries(os.path.dirname(target))
     for _ in range(100):
         tmp = _temporary_path(target)
@@ -255,6 +265,7 @@ def _import_npy(trace, dst: str, chunk: int) -> int:
 
 
 def _import_npz(trace, dst: str, chunk: int) -> int:
+    _make_folder(dst, os.path.dirname(os.path.abspath(dst)))
     remove_stale_temporaries(os.path.dirname(os.path.abspath(dst)))
     tmpdir = _temporary_path(dst)
     try:
