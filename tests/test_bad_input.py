@@ -880,9 +880,10 @@ CASES = [
     Case("import-output-is-a-directory", lambda d: [
         "trace", "import", "lackey", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d)],
         ("is a folder",)),
-    Case("import-output-dir-missing", lambda d: [
+    # a folder not there is made (as emu report's); one under a file cannot be
+    Case("import-output-dir-under-a-file", lambda d: [
         "trace", "import", "lackey", _write(d / "in.txt", GOOD_LACKEY),
-        "-o", str(d / "no" / "such" / "dir" / "t.npz")], ("t.npz", "cannot write")),
+        "-o", str(d / "in.txt" / "dir" / "t.npz")], ("t.npz", "cannot write")),
     # ---- usage errors --------------------------------------------------------------------
     Case("unknown-command", lambda d: ["simulate"], ("simulate",)),
     Case("unknown-option", toml("", "--fast"), ("--fast",)),

@@ -626,8 +626,11 @@ def test_writer_is_atomic_and_leaves_no_temp_files(tmp_path):
         write_trace_npz(p, np.zeros(5))
     assert open(p, "rb").read() == before
     with pytest.raises(TraceError, match="cannot write"):
-        write_trace_npz(str(tmp_path / "nodir" / "w.npz"), np.arange(5, dtype=np.uint64))
+        write_trace_npz(str(tmp_path / "w.npz" / "under" / "w.npz"), np.arange(5, dtype=np.uint64))
     assert sorted(os.listdir(tmp_path)) == ["w.npz"]
+    # a folder not there yet is made, and holds the file alone
+    write_trace_npz(str(tmp_path / "new" / "w.npz"), np.arange(5, dtype=np.uint64))
+    assert sorted(os.listdir(tmp_path / "new")) == ["w.npz"]
 
 
 def test_trace_chunk_checks_its_arrays():
