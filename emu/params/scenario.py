@@ -480,7 +480,8 @@ def design(machine: Machine, kvm: KVM) -> strategies.Design:
     with its resolved handler (:func:`emu.kvm.strategies.resolve`); on a core
     whose tlbwe ignores the index (``machine.tlb_index = "hardware"``, a core
     that never existed), or on a host no KVM of the era ran on
-    (:func:`host_no_kernel_ran`), it is labelled hypothetical, the label
+    (:func:`host_no_kernel_ran`), or with a guest or a walk no kernel of the era
+    had (:func:`guest_no_kernel_had`), it is labelled hypothetical, the label
     saying why.
 
     ``kvm.hypothetical = true`` where the design resolves without it to a
