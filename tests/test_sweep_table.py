@@ -178,3 +178,6 @@ def test_a_bool_grid_value_prints_as_grid_and_toml_write_it():
              for r in rows({"off": [1.0], "on": [2.0]})]
     lines = format_grid(table, ["kvm.batch_tlbwe"]).splitlines()
     assert [line.split()[0] for line in lines[3:5]] == ["false", "true"]
+    # the report's table of grid points writes them so too
+    from emu.run.table import grid_text
+    assert [grid_text(v) for v in (False, True, 3, "shadow")] == ["false", "true", "3", "shadow"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import sys
@@ -154,7 +155,6 @@ def shell_path(text: str) -> str:
     made absolute from the current folder, where the shell that typed it is
     (in a scenario file a path is relative to the file's folder); other
     overrides as they are."""
-    import os
     from emu.params.fields import toml_text
     from emu.params.load import key_parts, override_value
     key, eq, value = text.partition("=")

@@ -28,6 +28,7 @@ from emu.report.reading import unsettled_note
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.report.text import labelled
+from emu.run.table import grid_text
 from emu.stats import figures
 from emu.stats.interval import mean_interval
 
@@ -100,7 +101,7 @@ def _points_table(results: dict, points: list) -> str:
     for p in points:
         # the strategy's cell names a machine no kernel shipped so, as a grid value too
         row = [shorten(p["strategy"] if k == STRATEGY and p["done"] else
-                       "" if p["point"][k] is None else p["point"][k]) for k in keys]
+                       "" if p["point"][k] is None else grid_text(p["point"][k])) for k in keys]
         row += [shorten(p["strategy"])] if with_strategy else []
         row += [f"{p['done']:,}" + (f" of {p['runs']:,}" if p["done"] != p["runs"] else "")]
         row += [_value(p["figures"][name], fmt) for name, _, _, fmt in HEADLINE]

@@ -25,14 +25,9 @@ import numpy as np
 
 from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
-from emu.params.load import read_scenario_file
+from emu.params.load import override_value, read_scenario_file
 from emu.errors import ConfigError
-from emu.workload.traces.source import check_pipe_traces
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python < 3.11
-    import tomli as tomllib  # type: ignore[no-redef]
+from emu.workload.traces.source import check_pipe_traces, trace_workloads
 
 _ID_VERSION = 1
 #: Replicates of one grid point (``--seeds``), and runs of one sweep, at most:
@@ -113,15 +108,10 @@ def value_text(v) -> str:
 
 
 def _parse_value(text: str):
-    """The TOML value of ``text`` if it is a scalar one, else the text itself."""
-    try:
-        parsed = tomllib.loads("v = " + text)
-    except Exception:
-        return text
-    v = parsed.get("v") if list(parsed) == ["v"] else None
-    if isinstance(v, (bool, int, float, str)):
-        return v
-    return text
+    """The TOML value of ``text`` if it is a scalar one (as an override reads
+    it: :func:`~emu.params.load.override_value`), else the text itself."""
+    v = override_value(text)
+    return v if isinstance(v, (bool, int, float, str)) else text
 
 
 def _typed_column(texts: list[str]) -> tuple[str, list]:
@@ -160,14 +150,12 @@ def trace_files(sc: Scenario) -> list:
     in the scenario, relative to it; a file that cannot be read is left to its
     reader, which says what is wrong with it)."""
     out = {}
-    workloads = [p.workload for vm in sc.vms for p in vm.processes]
-    for w in workloads + [t.workload for t in sc.host_tasks]:
-        if w.kind == "trace":
-            try:
-                st = os.stat(w.path)
-            except OSError:
-                continue
-            out[w.path] = f"{st.st_size} {st.st_mtime_ns}"
+    for w, _ in trace_workloads(sc):
+        try:
+            st = os.stat(w.path)
+        except OSError:
+            continue
+        out[w.path] = f"{st.st_size} {st.st_mtime_ns}"
     return [out[p] for p in sorted(out)]
 
 

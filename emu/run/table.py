@@ -20,6 +20,7 @@ import os
 from typing import Any
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.params.fields import toml_text
 from emu.report import columns
 from emu.report.text import hypothetical
 from emu.run.files import atomic_path, write_text
@@ -176,6 +177,11 @@ PRINTED = (
 )
 
 
+def grid_text(value) -> str:
+    """A grid value as --grid and TOML write it (``false``, not ``False``)."""
+    return toml_text(value) if isinstance(value, bool) else str(value)
+
+
 def grid_points(rows: list, keys: list, columns: list) -> list[dict]:
     """One dict per grid point, in the order the rows first reach it: the
     values of ``keys``, ``n`` (the point's runs) and, for each of ``columns``,
@@ -206,9 +212,7 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     marked = {tuple(r[k] for k in keys) for r in rows if r.get("hypothetical") in (True, "true")}
     lines = []
     for p in points:
-        # a grid value as --grid and TOML write it (false, not False)
-        cells = [str(p[k]).lower() if isinstance(p[k], bool) else str(p[k])
-                 for k in keys] or ["(no grid)"]
+        cells = [grid_text(p[k]) for k in keys] or ["(no grid)"]
         if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
             cells[-1] += " (hypothetical)"        # a machine no kernel shipped
         cells.append(str(p["n"]))

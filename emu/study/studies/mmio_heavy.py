@@ -7,7 +7,8 @@ heavyweight exit to userspace: the vCPU blocks, QEMU's I/O thread is woken,
 emulates the access (a UART register: answered at once; a block device:
 submitted, answered after ``block_latency_us`` = 100 µs, completed) and wakes
 the vCPU; a block request's completion interrupt then reads the virtio
-device's ISR, a second MMIO exit per request, QEMU's register handling alone.  QEMU is an ordinary host thread: on the vCPU's CPU it costs two
+device's ISR, a second MMIO exit per request, QEMU's register handling
+alone.  QEMU is an ordinary host thread: on the vCPU's CPU it costs two
 host context switches per exit, and its own TLB misses would evict the
 guest's entries, but here nothing is left to evict: ``direct`` flushes at
 every heavyweight exit and ``shadow`` rewrites its array at every entry, so

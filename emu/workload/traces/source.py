@@ -327,6 +327,14 @@ def open_source(path) -> Source:
     return Source(path, fd, seekable, st.st_size if seekable else None, head)
 
 
+def trace_workloads(sc) -> list:
+    """``(workload, readers)`` of each trace workload of scenario ``sc``: a
+    guest process's (read by each of its ``count`` processes) or a host task's."""
+    workloads = [(p.workload, p.count) for vm in sc.vms for p in vm.processes]
+    workloads += [(t.workload, 1) for t in sc.host_tasks]
+    return [(w, n) for w, n in workloads if w.kind == "trace"]
+
+
 def check_pipe_traces(scenarios) -> None:
     """Refuse (TraceError, one line) a trace that is no regular file (a pipe,
     a FIFO, /dev/stdin) where ``scenarios`` would read it more than once:
@@ -335,11 +343,7 @@ def check_pipe_traces(scenarios) -> None:
     reader found it empty and blamed the trace."""
     reads: dict = {}                    # (device, inode) -> [paths, reads]
     for sc in scenarios:
-        workloads = [(p.workload, p.count) for vm in sc.vms for p in vm.processes]
-        workloads += [(t.workload, 1) for t in sc.host_tasks]
-        for w, count in workloads:
-            if w.kind != "trace":
-                continue
+        for w, count in trace_workloads(sc):
             try:
                 st = os.stat(w.path)
             except OSError:
