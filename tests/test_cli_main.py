@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import sys
 
 import pytest
 
@@ -139,3 +141,26 @@ def test_an_oserror_of_the_command_is_not_called_an_output_error(monkeypatch, ca
     with pytest.raises(OSError):
         cli._exit_status(command)
     assert capsys.readouterr().out == "some output\n"
+
+
+def test_a_sigterm_raise_python_drops_is_sent_again_not_printed(monkeypatch, capsys):
+    # the handler's raise can land in a finalizer or a weakref callback (the
+    # import machinery's), where Python prints "Exception ignored" with a
+    # traceback and goes on: the hook sends the signal again instead
+    import types
+
+    from emu.cli import _on_lost_stop
+    from emu.run.stop import Terminated
+    sent = []
+    monkeypatch.setattr("os.kill", lambda pid, sig: sent.append((pid, sig)))
+    hook = _on_lost_stop(os.getpid())
+    hook(types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated()))
+    assert sent == [(os.getpid(), signal.SIGTERM)] and capsys.readouterr().err == ""
+    # anything else is reported as Python reports it; a forked worker sends nothing
+    reported = []
+    monkeypatch.setattr(sys, "__unraisablehook__", reported.append)
+    other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"))
+    hook(other)
+    lost = types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated())
+    _on_lost_stop(os.getpid() + 1)(lost)
+    assert reported == [other, lost] and len(sent) == 1

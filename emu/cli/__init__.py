@@ -225,6 +225,20 @@ def _on_sigterm(main_pid: int):
     return handler
 
 
+def _on_lost_stop(main_pid: int):
+    """``sys.unraisablehook``: a :class:`Terminated` the SIGTERM handler raised
+    where Python drops exceptions (a finalizer, a weakref callback of the
+    import machinery) is neither printed as an error nor lost: the signal is
+    sent again, and its handler raises where the main thread next runs.
+    Anything else is reported as Python reports it."""
+    def hook(unraisable):
+        if isinstance(unraisable.exc_value, Terminated) and os.getpid() == main_pid:
+            os.kill(main_pid, signal.SIGTERM)
+            return
+        sys.__unraisablehook__(unraisable)
+    return hook
+
+
 def run() -> int:
     """The ``emu`` command as a process (its console script and ``python -m
     emu.cli``): :func:`main`, then every object left is set aside from the
@@ -236,6 +250,7 @@ def run() -> int:
     called in a process that goes on, leaves the collector as it was.
     """
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    sys.unraisablehook = _on_lost_stop(os.getpid())
     status = main()
     gc.freeze()
     return status

@@ -1,9 +1,11 @@
 """A stop asked of the running command by SIGTERM.
 
 The signal's handler raises :class:`Terminated` where the main thread is; a
-raise that lands where Python drops exceptions (a finalizer) would be lost,
-so the handler also sets :data:`requested`, which the simulation's loop reads
-at each quantum (:meth:`emu.host.loop.HostLoop.cpu_loop`) and raises again.
+raise that lands where Python drops exceptions (a finalizer, a weakref
+callback) would be lost: the command's ``sys.unraisablehook`` sends the signal
+again (:mod:`emu.cli`), and the handler also sets :data:`requested`, which the
+simulation's loop reads at each quantum
+(:meth:`emu.host.loop.HostLoop.cpu_loop`) and raises again.
 """
 
 from __future__ import annotations
