@@ -9,6 +9,7 @@ that every boundary of the reader falls many times inside each member.
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
 import subprocess
 import sys
@@ -22,7 +23,7 @@ import pytest
 from emu.errors import TraceError
 from emu.workload.traces import open_trace, synthetic_trace
 from emu.workload.traces import base as trace_base
-from emu.workload.traces import npz as trace_npz
+from emu import _inflate
 
 N = 60_000
 WINDOW = 1000
@@ -32,14 +33,15 @@ WINDOW = 1000
 def inflate(request, monkeypatch):
     """Small windows and pieces; ISA-L's inflate or zlib's."""
     monkeypatch.setattr(trace_base, "_WINDOW_RECORDS", WINDOW)
-    monkeypatch.setattr(trace_npz, "_PIECE", 300)
-    monkeypatch.setattr(trace_npz, "_INFLATE", 5000)
+    monkeypatch.setattr(_inflate, "_PIECE", 300)
+    monkeypatch.setattr(_inflate, "_INFLATE", 5000)
     if request.param == "isal":
-        isal_zlib = pytest.importorskip("isal.isal_zlib")
-        assert trace_npz._zlib is isal_zlib                 # installed, so it is used
+        igzip = pytest.importorskip("isal.igzip_lib")
+        assert _inflate._igzip is igzip                    # installed, so it is used
     else:
-        monkeypatch.setattr(trace_npz, "_zlib", zlib)
-        monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
+        monkeypatch.setattr(_inflate, "_igzip", None)
+        monkeypatch.setattr(_inflate, "_zlib", zlib)
+        monkeypatch.setattr(_inflate, "crc32", zlib.crc32)
     return request.param
 
 
@@ -114,16 +116,16 @@ def test_output_many_times_its_input_reads_the_same(tmp_path, inflate):
         np.testing.assert_array_equal(np.concatenate([getattr(c, key) for c in got]), arrays[key])
 
 
-def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, monkeypatch):
+@pytest.mark.parametrize("backend", ["isal", "zlib"])
+def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, monkeypatch,
+                                                                   backend):
     """One inflater per member, not zipfile's; each run beside the reader's thread."""
     made, threads = [], set()
-    real = zlib.decompressobj
 
     class Counting:
-        def __init__(self, wbits):
-            assert wbits == -15                         # raw deflate, no zlib header
-            self._d = real(wbits)
-            made.append(self)
+        def __init__(self, *args, **kwargs):
+            self._d = real(*args, **kwargs)
+            made.append(args or kwargs)
 
         def decompress(self, data, max_length):
             threads.add(threading.get_ident())
@@ -132,12 +134,22 @@ def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, mon
         def __getattr__(self, name):
             return getattr(self._d, name)
 
-    monkeypatch.setattr(trace_npz, "_zlib", types.SimpleNamespace(decompressobj=Counting))
-    monkeypatch.setattr(trace_npz, "_crc32", zlib.crc32)
+    if backend == "isal":
+        igzip = pytest.importorskip("isal.igzip_lib")
+        real = igzip.IgzipDecompressor
+        monkeypatch.setattr(_inflate, "_igzip", types.SimpleNamespace(
+            IgzipDecompressor=Counting, DECOMP_GZIP_NO_HDR=igzip.DECOMP_GZIP_NO_HDR))
+        expect = {"flag": igzip.DECOMP_GZIP_NO_HDR}     # raw deflate, its CRC-32 summed
+    else:
+        real = zlib.decompressobj
+        monkeypatch.setattr(_inflate, "_igzip", None)
+        monkeypatch.setattr(_inflate, "_zlib", types.SimpleNamespace(decompressobj=Counting))
+        monkeypatch.setattr(_inflate, "crc32", zlib.crc32)
+        expect = (-15,)                                 # raw deflate, no zlib header
     before = threading.active_count()
     got, err = read_all(deflated)
     assert err is None and sum(map(len, got)) == N
-    assert len(made) == 3 and threading.get_ident() not in threads
+    assert made == [expect] * 3 and threading.get_ident() not in threads
     assert threading.active_count() == before           # every helper thread ended
 
 
@@ -202,8 +214,9 @@ def test_an_empty_deflated_trace_reads_no_record(tmp_path, inflate):
 WITHOUT_ISAL = """\
 import hashlib, sys, zlib
 sys.modules["isal"] = None                              # as if it were not installed
-from emu.workload.traces import npz, open_trace
-assert npz._zlib is zlib and npz._crc32 is zlib.crc32
+from emu import _inflate
+from emu.workload.traces import open_trace
+assert _inflate._igzip is None and _inflate._zlib is zlib and _inflate.crc32 is zlib.crc32
 h = hashlib.sha256()
 with open_trace(sys.argv[1]) as t:
     for c in t.chunks(1000):
@@ -220,3 +233,108 @@ def test_without_isal_zlib_inflates_the_same_records(deflated, arrays):
     for i in range(0, N, 1000):
         h.update(b"".join(arrays[k][i:i + 1000].tobytes() for k in ("addr", "kind", "size")))
     assert proc.stdout.strip() == h.hexdigest()
+
+
+# --------------------------------------------------------------------------
+# the head start: ``emu tlb FILE`` starts the largest member before emu loads
+# --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_head_start():
+    """No member started here is left for another test to take up."""
+    yield
+    while _inflate._started:
+        _inflate._started.popitem()[1].close()
+
+
+def records(path) -> dict:
+    with open_trace(path) as t:
+        got = list(t.chunks(4096))
+    return {key: np.concatenate([getattr(c, key) for c in got]) for key in ("addr", "kind", "size")}
+
+
+def test_a_head_start_is_taken_up_by_the_reader(deflated, arrays, inflate, no_head_start):
+    """The largest member (``addr``) starts; the reader opening the file takes
+    it up (nothing is left started) and reads numpy's arrays."""
+    _inflate.head_start(str(deflated))
+    assert [key[4] for key in _inflate._started] == ["addr.npy"]
+    got = records(deflated)
+    assert not _inflate._started
+    for key in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(got[key], arrays[key])
+
+
+def test_a_head_start_goes_no_further_ahead_than_its_budget(deflated, monkeypatch, no_head_start):
+    """Unread, the head start inflates its budget (and at most one piece
+    more), then waits for its reader."""
+    monkeypatch.setattr(_inflate, "AHEAD_LARGEST", 20_000)
+    monkeypatch.setattr(_inflate, "_INFLATE", 5000)
+    _inflate.head_start(str(deflated))
+    (ahead,) = _inflate._started.values()
+    for _ in range(200):
+        if ahead._held >= 20_000:
+            break
+        threading.Event().wait(0.01)
+    threading.Event().wait(0.05)
+    assert 20_000 <= ahead._held <= 25_000 and not ahead._ended
+    assert N * 8 > 10 * ahead._held                     # far from the whole member
+
+
+def test_a_file_rewritten_after_its_head_start_is_read_as_it_is_now(tmp_path, arrays,
+                                                                    no_head_start):
+    """The head start is of the file as it was: a reader opening it after it
+    was rewritten does not take it up, and reads the new records."""
+    p = tmp_path / "t.npz"
+    np.savez_compressed(p, **arrays)
+    _inflate.head_start(str(p))
+    new = {key: a[::-1].copy() for key, a in arrays.items()}
+    np.savez_compressed(tmp_path / "new.npz", **new)
+    (tmp_path / "new.npz").replace(p)
+    got = records(p)
+    for key in ("addr", "kind", "size"):
+        np.testing.assert_array_equal(got[key], new[key])
+    assert len(_inflate._started) == 1                  # the old file's, never taken
+
+
+def test_a_damaged_member_started_ahead_fails_where_its_reader_reaches_it(deflated, inflate,
+                                                                          no_head_start):
+    """The inflater's error, raised on the head start's thread, reaches the
+    reader after the records before it, in the message it gives unstarted."""
+    offset, length = member_data(deflated, "addr.npy")
+    data = bytearray(deflated.read_bytes())
+    data[offset + length // 2:offset + length // 2 + 64] = b"\xff" * 64
+    deflated.write_bytes(bytes(data))
+    unstarted = read_all(deflated)
+    _inflate.head_start(str(deflated))
+    assert _inflate._started
+    started = read_all(deflated)
+    assert not _inflate._started
+    assert str(started[1]) == str(unstarted[1]) and "corrupt or truncated npz" in str(started[1])
+    assert sum(map(len, started[0])) == sum(map(len, unstarted[0])) > N // 4
+
+
+def test_a_head_start_leaves_alone_what_is_not_a_deflated_npz(tmp_path, arrays, no_head_start):
+    """A FIFO is not opened (its writer's bytes stay for the reader), and a
+    stored .npz, an .npy, a folder, a missing path, '' and '-' start nothing
+    and raise nothing."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    stored = tmp_path / "s.npz"
+    np.savez(stored, **arrays)
+    npy = tmp_path / "a.npy"
+    np.save(npy, arrays["addr"])
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04 not a zip at all")
+    for path in (fifo, stored, npy, tmp_path, tmp_path / "missing.npz", junk, "", "-", None, 5):
+        _inflate.head_start(path)
+        assert not _inflate._started, path
+
+
+def test_emu_tlb_loads_numpy_after_the_head_start():
+    """The tlb command's module, and the head start, import no numpy: the
+    command starts the inflating before numpy loads."""
+    code = ("import sys, emu.cli.tlb, emu._inflate; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'numpy'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0 and proc.stdout.strip() == "[]", (proc.stdout, proc.stderr)

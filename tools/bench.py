@@ -319,13 +319,13 @@ def process_time(cmd: list, repeat: int, path: str | None = None) -> tuple[float
 
 def inflate_largest_member(path: str) -> int:
     """Inflate the largest member of a deflated ``.npz`` as emu's reader does
-    (one stream, into a reused buffer, its CRC checked); its size."""
-    from emu.workload.traces.npz import _Inflater
+    (one stream, piece by piece, its CRC checked), on this thread; its size."""
+    from emu._inflate import Inflater
     with open_trace(path) as t:
         m = max(t._members.values(), key=lambda m: m.info.file_size)
-        r, buf, out = _Inflater(t.source, m), bytearray(1 << 20), 0
+        r, out = Inflater(t.source.pread, m.offset, m.info), 0
         while True:
-            k = r.readinto(buf)
+            k = len(r.piece())
             if not k:
                 return out
             out += k

@@ -46,7 +46,7 @@ from typing import Optional
 
 import numpy as np
 
-from emu.codes import CAUSE, STRATEGY, TID_SCHEMES
+from emu.codes import CAUSE, STRATEGY
 from emu.kvm.shadow import (mark_all_modified, release_guest_entry, release_process_entries,
                              release_slot)
 

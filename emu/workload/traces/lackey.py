@@ -12,7 +12,6 @@ from __future__ import annotations
 import gzip
 import re
 import zlib
-from contextlib import closing
 from typing import BinaryIO, Iterator, Optional
 
 import numpy as np

@@ -9,9 +9,10 @@ key as ``np.load`` gives it (``meta``, not ``meta.npy``), in
 Every member is read in bounded memory, window by window: a stored
 (uncompressed) member is read where its data lies in the archive, like an
 ``.npy``; a deflated member (``np.savez_compressed``) is inflated from its
-bytes in the archive (:class:`_Inflater`), a window at a time, each on a
-thread of its own one window ahead (:func:`read_ahead`), so that the
-members inflate side by side on several cores.  Either way the member's
+bytes in the archive, each on a thread of its own a bounded number of
+bytes ahead of the reader (:mod:`emu._inflate`), so that the members
+inflate side by side on several cores; ``emu tlb`` starts them before the
+rest of emu loads, and the reader takes them up.  Either way the member's
 CRC-32 is computed as the windows go by and checked at its end.  A member
 compressed otherwise (bzip2, lzma) is read through :mod:`zipfile`.  A zip
 keeps its directory at its end, so an ``.npz`` must be a regular file: from
@@ -19,15 +20,23 @@ a pipe it is refused.
 """
 from __future__ import annotations
 
-import io
 import struct
 import zipfile
-import zlib
 from dataclasses import dataclass
 from typing import Iterator, Optional
 
 import numpy as np
 
+from emu._inflate import (
+    TRACE_MEMBERS,
+    Inflater,
+    InflateAhead,
+    budget,
+    check_crc,
+    crc32,
+    data_offset,
+    take,
+)
 from emu.errors import TraceError
 from emu.workload.traces.base import (
     _FIELDS,
@@ -46,23 +55,6 @@ from emu.workload.traces.npy import (
     _streamed_windows,
 )
 from emu.workload.traces.source import Source
-
-
-_LOCAL_HEADER = struct.Struct("<4s22xHH")    # signature ... name length, extra length
-
-try:    # ISA-L (``pip install emu[fast]``): the same bytes and CRC-32 values as zlib's,
-    # inflated twice as fast, summed several times faster
-    from isal import isal_zlib as _zlib
-except ImportError:
-    _zlib = zlib
-_crc32 = _zlib.crc32
-
-#: compressed bytes read from the file at a time, and most bytes inflated by
-#: one call, when inflating a member: few enough calls that their cost (and
-#: the interpreter lock each takes again) is small, and little input left
-#: over for each call to copy when the output fills first
-_PIECE = 1 << 17
-_INFLATE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -102,9 +94,10 @@ class _NpzTrace(Trace):
         readers = {}
         for key, m in self._members.items():
             r = _member_windows(self.source, self._zip, m, n, w)
-            # a compressed member is inflated on a thread of its own, a window
-            # ahead, beside the others: on several cores at once
-            readers[key] = r if m.info.compress_type == zipfile.ZIP_STORED else read_ahead(r)
+            # a member compressed otherwise than by deflate (read by zipfile)
+            # is read on a thread of its own, a window ahead, beside the
+            # others; a deflated one inflates on its own thread already
+            readers[key] = r if m.offset is not None else read_ahead(r)
         try:
             for start in range(0, n, w):
                 win = {key: _next_window(path, key, r) for key, r in readers.items()}
@@ -168,12 +161,7 @@ def _read_member_header(source: Source, zf: zipfile.ZipFile, key: str,
             header_len = f.tell()
         offset = None
         if info.compress_type in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
-            sig, name_len, extra_len = _LOCAL_HEADER.unpack(source.pread(30, info.header_offset))
-            if sig != b"PK\x03\x04":
-                raise zipfile.BadZipFile("bad local file header")
-            offset = info.header_offset + 30 + name_len + extra_len
-            if offset + info.compress_size > source.size:
-                raise zipfile.BadZipFile("member data runs past the end of the file")
+            offset = data_offset(source.pread, info, source.size)
     except TraceError:
         raise
     except Exception as e:
@@ -204,7 +192,7 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
     if m.info.compress_type == zipfile.ZIP_STORED:
         yield from _stored_windows(source, m, n, w)
         return
-    with (_Inflater(source, m) if m.offset is not None else zf.open(m.info)) as f:
+    with (_inflate_ahead(source, m, zf) if m.offset is not None else zf.open(m.info)) as f:
         f.read(m.header_len)
         for _, win in _streamed_windows(source.path, f, m.dtype, n, w, f"npz member {m.key!r}",
                                         _Recycler()):
@@ -214,19 +202,26 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
     yield None
 
 
-def _check_crc(info: zipfile.ZipInfo, crc: int) -> None:
-    if crc != info.CRC:
-        raise zipfile.BadZipFile(f"bad CRC-32 for member {info.filename!r}")
+def _inflate_ahead(source: Source, m: _Member, zf: zipfile.ZipFile) -> InflateAhead:
+    """The deflated member ``m``, inflating on a thread of its own: the one
+    ``emu tlb`` started for this file before emu loaded, if it did, else a
+    new one."""
+    ahead = take(source.stat(), m.info)
+    if ahead is None:
+        infos = [i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED
+                 and i.filename in TRACE_MEMBERS]
+        ahead = InflateAhead(Inflater(source.pread, m.offset, m.info), budget(m.info, infos))
+    return ahead
 
 
 def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
     """The windows of a stored member, read where its data lies in the file;
     the CRC-32 of the member's bytes is checked at its end."""
     info = m.info
-    crc = _crc32(source.pread(m.header_len, m.offset))
+    crc = crc32(source.pread(m.header_len, m.offset))
     data_offset = m.offset + m.header_len
     for _, win in _file_windows(source, data_offset, m.dtype, n, w, empty=_Recycler()):
-        crc = _crc32(win, crc)              # before anyone else sees the array
+        crc = crc32(win, crc)              # before anyone else sees the array
         yield win
     tail = data_offset + n * m.dtype.itemsize
     end = m.offset + info.file_size
@@ -234,66 +229,7 @@ def _stored_windows(source: Source, m: _Member, n: int, w: int) -> Iterator:
         piece = source.pread(min(1 << 20, end - tail), tail)
         if not piece:
             break
-        crc = _crc32(piece, crc)
+        crc = crc32(piece, crc)
         tail += len(piece)
-    _check_crc(info, crc)
+    check_crc(info, crc)
     yield None
-
-
-class _Inflater(io.RawIOBase):
-    """The bytes of a deflated member, inflated from the archive as they are
-    read (ISA-L's inflate when installed, else zlib's): memory holds one
-    piece of compressed input and the caller's buffer.
-
-    The same bytes as :mod:`zipfile` gives, and the same end: at most the
-    member's declared size; the end comes there, where the deflate stream
-    ends, or where its compressed bytes run out; at the end the CRC-32 of
-    the bytes read is checked against the member's (``BadZipFile``).  A
-    damaged deflate stream raises the inflater's error."""
-
-    def __init__(self, source: Source, m: _Member):
-        super().__init__()
-        self._source = source
-        self._info = m.info
-        self._pos = m.offset
-        self._end = m.offset + m.info.compress_size
-        self._left = m.info.file_size       # bytes still to give
-        self._inflate = _zlib.decompressobj(-15)
-        self._tail = b""                    # compressed bytes read, not yet inflated
-        self._crc = 0
-        self._eof = False
-
-    def readable(self) -> bool:
-        return True
-
-    def _finish(self) -> None:
-        self._eof = True
-        _check_crc(self._info, self._crc)
-
-    def readinto(self, b) -> int:
-        """Give the member's next bytes, up to ``len(b)``; 0 at its end."""
-        view = memoryview(b).cast("B")
-        while not self._eof and len(view):
-            if self._left <= 0:             # an empty member
-                self._finish()
-                break
-            if not self._tail and self._pos < self._end:
-                self._tail = self._source.pread(min(_PIECE, self._end - self._pos), self._pos)
-                if not self._tail:
-                    raise EOFError("the file ends inside the member")
-                self._pos += len(self._tail)
-            before = len(self._tail)
-            out = self._inflate.decompress(self._tail, min(len(view), self._left, _INFLATE))
-            self._tail = self._inflate.unconsumed_tail
-            if out:
-                view[:len(out)] = out
-                self._crc = _crc32(out, self._crc)
-                self._left -= len(out)
-            if self._inflate.eof or self._left <= 0 or not (out or self._tail
-                                                            or self._pos < self._end):
-                self._finish()
-            elif not out and len(self._tail) == before and before:
-                raise zlib.error("the deflate stream makes no progress")
-            if out:
-                return len(out)
-        return 0

@@ -119,6 +119,11 @@ class Source:
         self._streamed = True
         return io.BufferedReader(_StreamReader(self), 1 << 16)
 
+    def stat(self) -> os.stat_result:
+        """The open file's ``os.fstat``."""
+        self._check_open()
+        return os.fstat(self._fd)
+
     def pread(self, n: int, offset: int) -> bytes:
         """Up to ``n`` bytes at ``offset`` of a regular file."""
         self._check_open()
