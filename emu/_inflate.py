@@ -49,11 +49,14 @@ crc32 = _zlib.crc32
 #: (which may wait for another thread's turn), is small.  The ``addr``
 #: member of 30 M records takes about 50 of them.
 _PIECE = 1 << 20
-#: most bytes one call inflates.  NOTE: not more than 4 MiB: above that the
-#: allocator maps each call's output afresh, and the kernel zeroes every
-#: page of it (178,000 page faults for the ``addr`` member of 30 M records,
-#: inflated in 0.39 s against 0.25 s)
-_INFLATE = 1 << 22
+#: most bytes one call inflates.  NOTE: its output is a new block of memory
+#: each time, freed on the reader's thread; the larger the block, the more
+#: often the allocator gives it back to the kernel and has it zeroed again.
+#: ``emu tlb`` on the benchmark's deflated .npz of 30 M records: 30,000 page
+#: faults with 1 MiB, 50,000-58,000 with 4 MiB (0.07 s more CPU); with 8 MiB
+#: every call's output is mapped afresh (inflating its ``addr`` member
+#: alone took 0.39 s against 0.25 s)
+_INFLATE = 1 << 20
 
 #: bytes an :class:`InflateAhead` holds that its reader has not taken: the
 #: largest member (whose inflating sets the pace) may go further ahead, to
