@@ -64,8 +64,8 @@ _INFLATE = 1 << 20
 AHEAD_LARGEST = 64 << 20
 AHEAD_OTHER = 16 << 20
 
-#: the members a trace is read from
-TRACE_MEMBERS = ("addr.npy", "kind.npy", "size.npy")
+#: the members a trace is read from, as np.load names them (``addr`` for ``addr.npy``)
+TRACE_KEYS = ("addr", "kind", "size")
 
 _LOCAL_HEADER = struct.Struct("<4s22xHH")    # signature ... name length, extra length
 
@@ -261,11 +261,16 @@ class InflateAhead(io.RawIOBase):
         super().close()
 
 
+def _file(st: os.stat_result) -> tuple:
+    """The same file, unchanged: what a member started for one open file
+    must be of to be taken up by another."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
 def _file_key(st: os.stat_result, info: zipfile.ZipInfo) -> tuple:
-    """What a member started for one open file must match to be taken up by
-    another: the same file, unchanged, and the same member of its directory."""
-    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
-            info.filename, info.header_offset, info.compress_size, info.file_size, info.CRC)
+    """The same file, unchanged, and the same member of its directory."""
+    return (_file(st), (info.filename, info.header_offset, info.compress_size,
+                        info.file_size, info.CRC))
 
 
 #: members started by :func:`head_start`, not yet taken: {_file_key: InflateAhead}
@@ -273,10 +278,18 @@ _started: dict = {}
 _started_lock = threading.Lock()
 
 
+def trace_members(infos) -> list:
+    """The deflated trace members among the zip entries ``infos``."""
+    return [i for i in infos if i.compress_type == zipfile.ZIP_DEFLATED
+            and (i.filename[:-4] if i.filename.endswith(".npy") else i.filename) in TRACE_KEYS]
+
+
 def budget(info: zipfile.ZipInfo, infos: list) -> int:
-    """The bytes the member ``info`` of the members ``infos`` may go ahead."""
-    largest = max(infos, key=lambda i: i.file_size)
-    return AHEAD_LARGEST if info is largest else AHEAD_OTHER
+    """The bytes the member ``info`` may go ahead of its reader, among the
+    deflated trace members ``infos``: the largest, whose inflating sets the
+    pace, the most."""
+    largest = max(infos, key=lambda i: i.file_size, default=info)
+    return AHEAD_LARGEST if info.file_size >= largest.file_size else AHEAD_OTHER
 
 
 def _reader(path: str, fd: int) -> Callable[[int, int], bytes]:
@@ -311,8 +324,7 @@ def head_start(path) -> None:
         if not stat.S_ISREG(st.st_mode) or os.pread(fd, 4, 0) != b"PK\x03\x04":
             return
         with open(fd, "rb", closefd=False) as f:
-            infos = [i for i in zipfile.ZipFile(f).infolist()
-                     if i.filename in TRACE_MEMBERS and i.compress_type == zipfile.ZIP_DEFLATED]
+            infos = trace_members(zipfile.ZipFile(f).infolist())
         # NOTE: the largest member only: it sets the pace.  The others,
         # started too, took the imports' core: `emu tlb` on a 30 M-record
         # trace took 0.465 s (median of 15, in process), against 0.435 s
@@ -344,6 +356,21 @@ def head_start(path) -> None:
 def take(st: os.stat_result, info: zipfile.ZipInfo) -> Optional[InflateAhead]:
     """The member ``info`` of the open file ``st`` as :func:`head_start`
     started it, if it did and the file is unchanged since (it is then no
-    longer kept here), else ``None``."""
+    longer kept here), else ``None``.  What was started for another file,
+    or for this one as it was before it changed, is stopped and let go: no
+    reader will take it up."""
     with _started_lock:
-        return _started.pop(_file_key(st, info), None)
+        ahead = _started.pop(_file_key(st, info), None)
+    discard(keep=_file(st))
+    return ahead
+
+
+def discard(keep: Optional[tuple] = None) -> None:
+    """Stop the members :func:`head_start` started that no reader took up,
+    but those of the file ``keep`` (:func:`_file`), and let go of what they
+    inflated.  ``emu tlb`` discards them all as it ends, however it ends."""
+    with _started_lock:
+        left = [key for key in _started if key[0] != keep]
+        stopping = [_started.pop(key) for key in left]
+    for ahead in stopping:
+        ahead.close()

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from clirun import EMU, ROOT, assert_usage_error, cli_env, run_cli
+from emu import cli
 from emu.cli import build_parser
 
 
@@ -143,24 +144,86 @@ def test_an_oserror_of_the_command_is_not_called_an_output_error(monkeypatch, ca
     assert capsys.readouterr().out == "some output\n"
 
 
-def test_a_sigterm_raise_python_drops_is_sent_again_not_printed(monkeypatch, capsys):
+def test_a_stop_python_drops_is_sent_again_not_printed(monkeypatch, capsys):
     # the handler's raise can land in a finalizer or a weakref callback (the
     # import machinery's), where Python prints "Exception ignored" with a
-    # traceback and goes on: the hook sends the signal again instead
+    # traceback and goes on: the hook sends the signal again instead, a
+    # moment later from another thread (sent from the hook itself, the
+    # handler would raise inside the hook, and be dropped again)
+    import threading
     import types
 
     from emu.cli import _on_lost_stop
+    from emu.run import stop
     from emu.run.stop import Terminated
-    sent = []
-    monkeypatch.setattr("os.kill", lambda pid, sig: sent.append((pid, sig)))
-    hook = _on_lost_stop(os.getpid())
-    hook(types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated()))
-    assert sent == [(os.getpid(), signal.SIGTERM)] and capsys.readouterr().err == ""
-    # anything else is reported as Python reports it; a forked worker sends nothing
+    monkeypatch.setattr(stop, "requested", threading.Event())
+    monkeypatch.setattr(stop, "interrupted", threading.Event())
+    monkeypatch.setattr(stop, "taken", threading.Event())
+    sent, sending = [], threading.Event()
+
+    def kill(pid, sig):
+        sent.append((pid, sig, threading.current_thread() is threading.main_thread()))
+        sending.set()
+    monkeypatch.setattr("os.kill", kill)
     reported = []
     monkeypatch.setattr(sys, "__unraisablehook__", reported.append)
+    hook = _on_lost_stop(os.getpid())
     other = types.SimpleNamespace(exc_type=ValueError, exc_value=ValueError("x"))
-    hook(other)
+    hook(other)                                     # no stop asked: reported as Python does
+    assert reported == [other]
+
+    stop.requested.set()                            # SIGTERM
+    hook(types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated()))
+    assert sent == [] and sending.wait(5)           # not from the hook: a moment later
+    assert sent == [(os.getpid(), signal.SIGTERM, False)]
+    hook(other)                                     # what the stopped code drops: not printed
+    assert reported == [other] and capsys.readouterr().err == ""
+
+    sending.clear()
+    stop.requested.clear()
+    stop.interrupted.set()                          # Ctrl-C
+    hook(types.SimpleNamespace(exc_type=KeyboardInterrupt, exc_value=KeyboardInterrupt()))
+    assert sending.wait(5) and sent[-1] == (os.getpid(), signal.SIGINT, False)
+
     lost = types.SimpleNamespace(exc_type=Terminated, exc_value=Terminated())
-    _on_lost_stop(os.getpid() + 1)(lost)
-    assert reported == [other, lost] and len(sent) == 1
+    _on_lost_stop(os.getpid() + 1)(lost)            # a forked worker: reported, nothing sent
+    assert reported == [other, lost] and len(sent) == 2
+
+    # once the command has taken its stop (it is saying so, and ending), the
+    # signal sent again, or sent twice, is let go: it would kill the process
+    # as it ends, or raise in the middle of its last line
+    stop.taken.set()
+    cli._send_again(os.getpid(), signal.SIGINT)
+    assert len(sent) == 2
+    assert cli._on_sigterm(os.getpid())(signal.SIGTERM, None) is None
+    assert cli._on_sigint(os.getpid())(signal.SIGINT, None) is None
+
+
+def test_an_error_raised_by_code_a_stop_interrupted_is_the_stop(monkeypatch, capsys):
+    """numpy's import, interrupted by SIGTERM, says ImportError: once a stop
+    is asked, the command ends as stopped, in one line, not with that error."""
+    import threading
+
+    from emu.run import stop
+    monkeypatch.setattr(stop, "requested", threading.Event())
+    monkeypatch.setattr(stop, "interrupted", threading.Event())
+    monkeypatch.setattr(stop, "taken", threading.Event())
+
+    def command():
+        stop.requested.set()
+        raise ImportError("PyCapsule_Import could not import module \"datetime\"")
+    assert cli._exit_status(command) == 143
+    assert capsys.readouterr().err == "emu: terminated\n"
+
+    def command():
+        stop.requested.clear()
+        stop.interrupted.set()
+        raise RuntimeError("Error calling __set_name__")
+    assert cli._exit_status(command) == 130
+    assert capsys.readouterr().err == "emu: interrupted\n"
+
+    def command():
+        stop.interrupted.clear()
+        raise RuntimeError("a bug")                 # no stop asked: the error, as it is
+    with pytest.raises(RuntimeError):
+        cli._exit_status(command)

@@ -15,11 +15,12 @@ import importlib
 import os
 import signal
 import sys
+import threading
 
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
 from emu.errors import EmuError
-from emu.run.stop import requested as stop_requested
+from emu.run import stop
 
 __all__ = ["build_parser", "main", "run", "study_script"]
 
@@ -150,23 +151,32 @@ def _exit_status(command) -> int:
     """Run ``command()``: its exit status, or a one-line error and 2 (bad
     input), 130 (interrupted), 143 (terminated: SIGTERM), 1 (stdout could
     not be written: a full disk), 0 (the reader of stdout went away)."""
-    # NOTE: emu does no linear algebra; without this numpy's import starts one
-    # OpenBLAS thread per core, a noticeable share of a short command's time
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     out = sys.stdout
-    if out is not None:
-        sys.stdout = _Stdout(out)
     try:
-        status = command()
-        if out is not None:
-            sys.stdout.flush()          # a full disk is said here, not at the exit
+        try:
+            # NOTE: emu does no linear algebra; without this numpy's import starts
+            # one OpenBLAS thread per core, a noticeable share of a short command's time
+            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+            if out is not None:
+                sys.stdout = _Stdout(out)
+            status = command()
+            if out is not None:
+                sys.stdout.flush()      # a full disk is said here, not at the exit
+        except Exception:
+            # a stop whose raise landed where it was turned into another
+            # error (numpy's import says ImportError) is the stop
+            if stop.asked():
+                stop.check()
+            raise
         return status
     except EmuError as err:
         msg = str(err)
         print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt as stop:
-        how, status = stopped(stop)
+    except KeyboardInterrupt as interrupt:
+        stop.taken.set()
+        _let_go_of_stops()
+        how, status = stopped(interrupt)
         print(f"emu: {how}", file=sys.stderr)
         return status
     except BrokenPipeError:
@@ -220,23 +230,67 @@ def _on_sigterm(main_pid: int):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return
-        stop_requested.set()                # the simulation raises it again if this is lost
+        if stop.taken.is_set():             # the command is saying it stopped
+            return
+        stop.requested.set()                # the long loops raise it again if this is lost
         raise Terminated()
+    handler.emu_stop = True
     return handler
 
 
+def _on_sigint(main_pid: int):
+    def handler(signum, frame):
+        if os.getpid() == main_pid:
+            if stop.taken.is_set():         # the command is saying it stopped
+                return
+            stop.interrupted.set()          # the long loops raise it again if this is lost
+        raise KeyboardInterrupt()
+    handler.emu_stop = True
+    return handler
+
+
+#: seconds after which a stop whose raise Python dropped is sent again
+_RESEND_S = 0.01
+
+
 def _on_lost_stop(main_pid: int):
-    """``sys.unraisablehook``: a :class:`Terminated` the SIGTERM handler raised
-    where Python drops exceptions (a finalizer, a weakref callback of the
-    import machinery) is neither printed as an error nor lost: the signal is
-    sent again, and its handler raises where the main thread next runs.
-    Anything else is reported as Python reports it."""
+    """``sys.unraisablehook``: a stop (:class:`Terminated`, Ctrl-C's
+    ``KeyboardInterrupt``) raised where Python drops exceptions (a
+    finalizer, a weakref callback of the import machinery) is neither
+    printed nor lost: its signal is sent again a moment later, from another
+    thread, so that its handler raises where the main thread runs then, not
+    inside this hook (where the raise would be dropped once more).  Once a
+    stop is asked, what objects half made by the interrupted code say as
+    they are dropped is not printed either.  Anything else is reported as
+    Python reports it."""
     def hook(unraisable):
-        if isinstance(unraisable.exc_value, Terminated) and os.getpid() == main_pid:
-            os.kill(main_pid, signal.SIGTERM)
+        if os.getpid() == main_pid and stop.asked():
+            if isinstance(unraisable.exc_value, KeyboardInterrupt):
+                signum = (signal.SIGTERM if isinstance(unraisable.exc_value, Terminated)
+                          else signal.SIGINT)
+                again = threading.Timer(_RESEND_S, _send_again, (main_pid, signum))
+                again.daemon = True
+                again.start()
             return
         sys.__unraisablehook__(unraisable)
     return hook
+
+
+def _let_go_of_stops() -> None:
+    """Once the command has taken its stop, the stop handlers :func:`run`
+    installed give way to ignoring the signals: one sent again, or sent
+    twice, as the process says it stopped and ends would kill it there
+    (Python gives a signal its default action as it exits)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        if getattr(signal.getsignal(signum), "emu_stop", False):
+            signal.signal(signum, signal.SIG_IGN)
+
+
+def _send_again(pid: int, signum: int) -> None:
+    if not stop.taken.is_set():
+        os.kill(pid, signum)
 
 
 def run() -> int:
@@ -250,6 +304,8 @@ def run() -> int:
     called in a process that goes on, leaves the collector as it was.
     """
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not if ignored
+        signal.signal(signal.SIGINT, _on_sigint(os.getpid()))
     sys.unraisablehook = _on_lost_stop(os.getpid())
     status = main()
     gc.freeze()

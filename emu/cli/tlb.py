@@ -39,9 +39,16 @@ def add_tlb_parser(sub) -> None:
 
 def cmd_tlb(args) -> int:
     """Run ``emu tlb``: print the table (or the JSON summary)."""
+    from emu._inflate import discard, head_start
     if args.trace is not None:
-        from emu._inflate import head_start
         head_start(args.trace)
+    try:
+        return _run_tlb(args)
+    finally:
+        discard()                   # what no reader took up (the run failed first)
+
+
+def _run_tlb(args) -> int:
     from emu.run.files import dumps_json
     from emu.run.tlb import TLBSimConfig, format_table, simulate_trace
     from emu.workload.traces import default_trace_path

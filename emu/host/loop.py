@@ -24,7 +24,7 @@ import simpy
 from emu.errors import EmuError
 from emu.host.cpu import HostCPU
 from emu.host.sched import SchedParams
-from emu.run.stop import Terminated, requested as stop_requested
+from emu.run import stop
 
 FIRST_HOST_PFN = 0x1_0000          # host frames below 256 MB hold the host kernel
 QUANTUM_US = 100                   # longest run between two scheduler checks
@@ -139,8 +139,8 @@ class Host:
         env, rq = self.env, cpu.rq
         accounted = 0
         while env.now < self.end:
-            if stop_requested.is_set():       # SIGTERM: its raise may have been lost
-                raise Terminated()
+            if stop.asked():                  # its raise may have been lost
+                stop.check()
             self._maybe_end_warmup(cpu, accounted)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:

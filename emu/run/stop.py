@@ -1,11 +1,14 @@
-"""A stop asked of the running command by SIGTERM.
+"""A stop asked of the running command by SIGTERM or Ctrl-C (SIGINT).
 
-The signal's handler raises :class:`Terminated` where the main thread is; a
-raise that lands where Python drops exceptions (a finalizer, a weakref
-callback) would be lost: the command's ``sys.unraisablehook`` sends the signal
-again (:mod:`emu.cli`), and the handler also sets :data:`requested`, which the
-simulation's loop reads at each quantum
-(:meth:`emu.host.loop.HostLoop.cpu_loop`) and raises again.
+The signal's handler raises :class:`Terminated` (SIGTERM) or
+``KeyboardInterrupt`` (Ctrl-C) where the main thread is.  A raise that lands
+where Python drops exceptions (a finalizer, a weakref callback, the import
+machinery) would be lost: the command's ``sys.unraisablehook`` sends the
+signal again a moment later (:mod:`emu.cli`), and the handler also sets
+:data:`requested` or :data:`interrupted`, which the long loops read
+(:func:`check`: a simulation at each quantum,
+:meth:`emu.host.loop.HostLoop.cpu_loop`; ``emu tlb`` at each chunk) to
+raise the stop again.
 """
 
 from __future__ import annotations
@@ -20,3 +23,24 @@ class Terminated(KeyboardInterrupt):
 
 #: Set by the SIGTERM handler of the ``emu`` command; never cleared in its process.
 requested = threading.Event()
+
+#: Set by the Ctrl-C (SIGINT) handler of the ``emu`` command; never cleared in its process.
+interrupted = threading.Event()
+
+#: Set when the ``emu`` command has taken its stop and only says so: the
+#: signal, sent again or sent twice, is then let go.
+taken = threading.Event()
+
+
+def asked() -> bool:
+    """Whether the command was asked to stop (SIGTERM or Ctrl-C)."""
+    return requested.is_set() or interrupted.is_set()
+
+
+def check() -> None:
+    """Raise the stop the command was asked for, if it was: its first raise
+    may have been lost.  SIGTERM comes first, as its exit status says."""
+    if requested.is_set():
+        raise Terminated()
+    if interrupted.is_set():
+        raise KeyboardInterrupt()

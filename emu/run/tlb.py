@@ -20,6 +20,7 @@ import numpy as np
 from emu.errors import ConfigError, TraceError
 from emu.report.columns import table
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
+from emu.run import stop
 from emu.workload.traces import TraceChunk, open_trace, read_ahead
 
 try:
@@ -87,6 +88,8 @@ def simulate_chunks(chunks, config: TLBSimConfig, trace_info: dict | None = None
     mask = KINDS[config.kinds]
     read = 0
     for ch in chunks:
+        if stop.asked():                    # SIGTERM or Ctrl-C whose raise was lost
+            stop.check()
         bad = tlb.run(ch.addr, ch.kind, ch.size, mask)
         if bad >= 0:
             raise TraceError(_invalid_record(ch, bad, read + bad))

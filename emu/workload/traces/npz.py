@@ -28,7 +28,6 @@ from typing import Iterator, Optional
 import numpy as np
 
 from emu._inflate import (
-    TRACE_MEMBERS,
     Inflater,
     InflateAhead,
     budget,
@@ -36,6 +35,7 @@ from emu._inflate import (
     crc32,
     data_offset,
     take,
+    trace_members,
 )
 from emu.errors import TraceError
 from emu.workload.traces.base import (
@@ -92,8 +92,9 @@ class _NpzTrace(Trace):
         n = self.n_records
         w = _window(chunk)
         readers = {}
+        deflated = trace_members(m.info for m in self._members.values())
         for key, m in self._members.items():
-            r = _member_windows(self.source, self._zip, m, n, w)
+            r = _member_windows(self.source, self._zip, m, n, w, deflated)
             # a member compressed otherwise than by deflate (read by zipfile)
             # is read on a thread of its own, a window ahead, beside the
             # others; a deflated one inflates on its own thread already
@@ -186,13 +187,14 @@ def _next_window(path: str, key: str, reader: Iterator, last: bool = False):
 
 
 def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
-                    w: int) -> Iterator:
+                    w: int, deflated: list) -> Iterator:
     """Yield the member's record windows, then its end check (a last ``next``
     that raises if the member is corrupt)."""
     if m.info.compress_type == zipfile.ZIP_STORED:
         yield from _stored_windows(source, m, n, w)
         return
-    with (_inflate_ahead(source, m, zf) if m.offset is not None else zf.open(m.info)) as f:
+    with (_inflate_ahead(source, m, deflated) if m.offset is not None
+          else zf.open(m.info)) as f:
         f.read(m.header_len)
         for _, win in _streamed_windows(source.path, f, m.dtype, n, w, f"npz member {m.key!r}",
                                         _Recycler()):
@@ -202,15 +204,13 @@ def _member_windows(source: Source, zf: zipfile.ZipFile, m: _Member, n: int,
     yield None
 
 
-def _inflate_ahead(source: Source, m: _Member, zf: zipfile.ZipFile) -> InflateAhead:
-    """The deflated member ``m``, inflating on a thread of its own: the one
-    ``emu tlb`` started for this file before emu loaded, if it did, else a
-    new one."""
+def _inflate_ahead(source: Source, m: _Member, deflated: list) -> InflateAhead:
+    """The deflated member ``m`` (of the trace's ``deflated`` members),
+    inflating on a thread of its own: the one ``emu tlb`` started for this
+    file before emu loaded, if it did, else a new one."""
     ahead = take(source.stat(), m.info)
     if ahead is None:
-        infos = [i for i in zf.infolist() if i.compress_type == zipfile.ZIP_DEFLATED
-                 and i.filename in TRACE_MEMBERS]
-        ahead = InflateAhead(Inflater(source.pread, m.offset, m.info), budget(m.info, infos))
+        ahead = InflateAhead(Inflater(source.pread, m.offset, m.info), budget(m.info, deflated))
     return ahead
 
 
