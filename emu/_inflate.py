@@ -33,7 +33,7 @@ import zlib
 from collections import deque
 from typing import Callable, Optional
 
-from emu.errors import TraceError
+from emu.errors import cannot_read
 
 try:    # ISA-L (``pip install emu[fast]``): the same bytes and CRC-32 values as zlib's,
     # inflated twice as fast, summed several times faster
@@ -278,10 +278,15 @@ _started: dict = {}
 _started_lock = threading.Lock()
 
 
+def member_key(name: str) -> str:
+    """A zip member's key, as np.load names it: ``addr`` for ``addr.npy``."""
+    return name[:-4] if name.endswith(".npy") else name
+
+
 def trace_members(infos) -> list:
     """The deflated trace members among the zip entries ``infos``."""
-    return [i for i in infos if i.compress_type == zipfile.ZIP_DEFLATED
-            and (i.filename[:-4] if i.filename.endswith(".npy") else i.filename) in TRACE_KEYS]
+    return [i for i in infos
+            if i.compress_type == zipfile.ZIP_DEFLATED and member_key(i.filename) in TRACE_KEYS]
 
 
 def budget(info: zipfile.ZipInfo, infos: list) -> int:
@@ -298,7 +303,7 @@ def _reader(path: str, fd: int) -> Callable[[int, int], bytes]:
         try:
             return os.pread(fd, n, offset)
         except OSError as e:
-            raise TraceError(f"{path}: cannot read: {e.strerror or e}") from None
+            raise cannot_read(path, e) from None
     return pread
 
 

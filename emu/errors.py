@@ -21,3 +21,8 @@ class ConfigError(EmuError, ValueError):
 
 class TraceError(EmuError, ValueError):
     """A trace that cannot be read: missing, malformed, wrong dtype."""
+
+
+def cannot_read(path: str, e: OSError) -> TraceError:
+    """The one line for a trace path the system would not read."""
+    return TraceError(f"{path}: cannot read: {e.strerror or e}")

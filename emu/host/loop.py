@@ -139,8 +139,7 @@ class Host:
         env, rq = self.env, cpu.rq
         accounted = 0
         while env.now < self.end:
-            if stop.asked():                  # its raise may have been lost
-                stop.check()
+            stop.check()            # its raise may have been lost
             self._maybe_end_warmup(cpu, accounted)
             t = rq.pick_next()
             if cpu.loaded is not None and cpu.loaded is not t:

@@ -88,8 +88,7 @@ def simulate_chunks(chunks, config: TLBSimConfig, trace_info: dict | None = None
     mask = KINDS[config.kinds]
     read = 0
     for ch in chunks:
-        if stop.asked():                    # SIGTERM or Ctrl-C whose raise was lost
-            stop.check()
+        stop.check()                # SIGTERM or Ctrl-C whose raise was lost
         bad = tlb.run(ch.addr, ch.kind, ch.size, mask)
         if bad >= 0:
             raise TraceError(_invalid_record(ch, bad, read + bad))

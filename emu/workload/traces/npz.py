@@ -34,6 +34,7 @@ from emu._inflate import (
     check_crc,
     crc32,
     data_offset,
+    member_key,
     take,
     trace_members,
 )
@@ -133,7 +134,7 @@ def _trace_members(path: str, zf: zipfile.ZipFile) -> tuple:
     members, ignored = {}, []
     for info in zf.infolist():
         name = info.filename
-        key = name[:-4] if name.endswith(".npy") else name
+        key = member_key(name)
         if key in _FIELDS:
             members[key] = info
         else:

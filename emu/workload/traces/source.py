@@ -30,7 +30,7 @@ from typing import Optional
 
 import numpy as np
 
-from emu.errors import TraceError
+from emu.errors import TraceError, cannot_read
 
 __all__ = ["Source", "open_source", "FIFO_WAIT_S", "STDIN"]
 
@@ -51,10 +51,6 @@ def _fspath(path) -> str:
         return os.fspath(path)
     except TypeError:
         raise TraceError(f"{path!r}: not a file path") from None
-
-
-def _cannot_read(path: str, e: OSError) -> TraceError:
-    return TraceError(f"{path}: cannot read: {e.strerror or e}")
 
 
 #: Seconds a read of a stream waits for data before it looks whether it was stopped.
@@ -130,7 +126,7 @@ class Source:
         try:
             return os.pread(self._fd, n, offset)
         except OSError as e:
-            raise _cannot_read(self.path, e) from None
+            raise cannot_read(self.path, e) from None
 
     def read_into(self, array: np.ndarray, offset: int) -> None:
         """Fill the C-contiguous ``array`` with the bytes at ``offset`` of a
@@ -152,7 +148,7 @@ class Source:
                                      f"{offset + done:,}, {len(view) - done:,} bytes short)")
                 done += n
         except OSError as e:
-            raise _cannot_read(self.path, e) from None
+            raise cannot_read(self.path, e) from None
 
 
 class _PositionalReader(io.RawIOBase):
@@ -172,7 +168,7 @@ class _PositionalReader(io.RawIOBase):
         try:
             n = os.preadv(self._source._fd, [b], self._pos)
         except OSError as e:
-            raise _cannot_read(self._source.path, e) from None
+            raise cannot_read(self._source.path, e) from None
         self._pos += n
         return n
 
@@ -215,7 +211,7 @@ class _StreamReader(io.RawIOBase):
                     return os.readv(source._fd, [b])
             return 0
         except OSError as e:
-            raise _cannot_read(source.path, e) from None
+            raise cannot_read(source.path, e) from None
 
 
 def _kind(path: str, mode: int) -> str:
@@ -265,7 +261,7 @@ def _wait_for_writer(path: str, fd: int) -> bytes:
     except BlockingIOError:
         return b""                                  # a writer: the blocking read waits for it
     except OSError as e:
-        raise _cannot_read(path, e) from None
+        raise cannot_read(path, e) from None
     if not first:
         raise TraceError(f"{path}: no program opened this FIFO for writing within "
                          f"{FIFO_WAIT_S:g} s (start the program that writes to it)")
@@ -281,7 +277,7 @@ def _peek(path: str, fd: int, head: bytes = b"") -> bytes:
                 break
             head += more
     except OSError as e:
-        raise _cannot_read(path, e) from None
+        raise cannot_read(path, e) from None
     return head
 
 
@@ -304,14 +300,14 @@ def open_source(path) -> Source:
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
-        raise _cannot_read(path, e) from None
+        raise cannot_read(path, e) from None
     try:
         # NOTE: O_NONBLOCK so that opening a FIFO with no writer returns at once
         fd = os.open(opened, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise TraceError(f"{path}: no such file") from None
     except OSError as e:
-        raise _cannot_read(path, e) from None
+        raise cannot_read(path, e) from None
     try:
         st = os.fstat(fd)
         seekable = _kind(path, st.st_mode) == "file"
@@ -320,7 +316,7 @@ def open_source(path) -> Source:
         head = os.pread(fd, PEEK, 0) if seekable else _peek(path, fd, first)
     except OSError as e:
         os.close(fd)
-        raise _cannot_read(path, e) from None
+        raise cannot_read(path, e) from None
     except BaseException:
         os.close(fd)
         raise
