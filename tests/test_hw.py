@@ -75,6 +75,33 @@ def test_splitmix64_published_vector():
 # BookeTLB: the match rule, invalidation, replacement policies
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@settings(max_examples=150, deadline=None)
+@given(ops=st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15),
+                              st.sampled_from([12, 14, 16, 20]), st.integers(0, 3),
+                              st.integers(0, 1), st.booleans()), max_size=40),
+       probes=st.lists(st.tuples(st.integers(0, (1 << 16) - 1), st.integers(0, 3),
+                                 st.integers(0, 1), st.sampled_from([0xFFFF, 0, 1, 2, 3])),
+                       min_size=1, max_size=20))
+def test_find_is_the_lowest_matching_index(backend, ops, probes):
+    """Overlapping pages of four sizes, rewritten and invalidated: a lookup
+    gives the lowest index whose entry matches, as a scan in index order does."""
+    t = engine.get(backend).BookeTLB(16, 0, "round-robin", -1, 12, 0)
+    held = {}
+    for index, page, shift, tid, ts, drop in ops:
+        if drop:
+            t.invalidate(index)
+            held.pop(index, None)
+        else:
+            t.write(index, page << 12, shift, tid, ts)
+            held[index] = ((page << 12) >> shift, shift, tid, ts)
+        for ea, pid, as_, pid1 in probes:
+            want = min((i for i, (vpn, sh, tid_, ts_) in held.items()
+                        if ts_ == as_ and tid_ in (0, pid, pid1) and ea >> sh == vpn),
+                       default=-1)
+            assert t.find(ea, pid, as_, pid1) == want
+
+
 class BookeTLBBase:
     """The Book E array's promises; subclasses set ``backend``."""
 

@@ -634,6 +634,23 @@ def test_kernel_matches_numpy_twin(name, block, request):
         np.testing.assert_array_equal(a._st, b._st)
 
 
+def test_a_short_trace_is_read_once_however_the_stream_starts(trace_path):
+    """A trace shorter than a chunk is read once and repeated in memory, also
+    when the stream's first records come before its first trace record (an
+    event): the file is not opened again at each pass over its 8 records."""
+    s = AccessStream(all_specs(trace_path)["trace"], seed(21), block=4096)
+    reads = []
+    chunks = s._trace.chunks
+    s._trace.chunks = lambda *a, **k: reads.append(a) or chunks(*a, **k)
+    ea, _ = s.take(1)
+    assert not reads                     # the first record is not the trace's
+    twin = AccessStream(all_specs(trace_path)["trace"], seed(21), block=4096)
+    twin.take(1)
+    more, _ = s.take(100_000)
+    assert len(reads) == 1
+    np.testing.assert_array_equal(more, twin.take(100_000)[0])
+
+
 @pytest.mark.parametrize("pages, s_exp", [(1, 1.0), (7, 0.0), (64, 1.0), (1000, 3.0), (5000, 0.8)])
 def test_zipf_alias_table_is_exact(pages, s_exp):
     thr, alias = streams_mod._zipf_table(pages, s_exp, streams_mod._kernel()[2])

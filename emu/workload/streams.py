@@ -423,6 +423,7 @@ class AccessStream:
         self._trace = None
         self._trace_iter = None
         self._trace_loop = None                             # a short trace, repeated in memory
+        self._trace_read = False                            # whether a chunk was asked for yet
         self._taddr, self._tkind = _EMPTY_U64, _EMPTY_U8    # the current trace chunk
         self._trace_pages = None
         if s.kind == "trace":
@@ -551,7 +552,9 @@ class AccessStream:
             return self._trace_loop
         chunk = max(self.block, 1 << 16)
         n = self._trace.n_records
-        if self._trace_iter is None and self.position == 0 and (n is None or 0 < n < chunk):
+        first = not self._trace_read
+        self._trace_read = True
+        if first and (n is None or 0 < n < chunk):
             # the first read: a trace found shorter than a chunk (by its count, or,
             # for text, by reaching its end) is kept; one whose end is not reached
             # within a chunk goes on from where this read stopped

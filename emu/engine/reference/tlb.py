@@ -168,7 +168,7 @@ class BookeTLB:
         self.ptr_arr = np.zeros(self.sets, dtype=np.int32)
         self.gen_arr = np.zeros(entries, dtype=np.uint32)
         self.wgen = 0                   # bumped on every write or invalidation
-        self._rows, self._rows_wgen = [], -1
+        self._rows, self._rows_wgen = [], -1     # find's lists: [(shift, {vpn: [(i, tid, ts)]})]
         self.clock = 0
         self.rng = rng_seed_state(seed)
 
@@ -179,15 +179,30 @@ class BookeTLB:
             and int(self.vpn_arr[i]) == ea >> int(self.shift_arr[i])
 
     def find(self, ea: int, pid: int, as_: int, pid1: int = NO_PID) -> int:
-        """The lowest index whose entry matches: a scan in index order."""
+        """The lowest index whose entry matches (:meth:`matches`), as a scan
+        in index order finds it.
+
+        The valid entries are listed again after each write or invalidation,
+        by page size and then page number, each list in index order: a
+        lookup reads the entries of its page under each page size present,
+        not all of them (the teaching runs look up millions of accesses)."""
         if self._rows_wgen != self.wgen:           # the entries changed: list them again
-            self._rows = [(i, int(self.vpn_arr[i]), int(self.shift_arr[i]), int(self.tid_arr[i]),
-                           int(self.ts_arr[i])) for i in range(self.entries) if self.valid_arr[i]]
+            by_shift: dict = {}
+            for i in range(self.entries):
+                if self.valid_arr[i]:
+                    by_vpn = by_shift.setdefault(int(self.shift_arr[i]), {})
+                    by_vpn.setdefault(int(self.vpn_arr[i]), []).append(
+                        (i, int(self.tid_arr[i]), int(self.ts_arr[i])))
+            self._rows = list(by_shift.items())
             self._rows_wgen = self.wgen
-        for i, vpn, shift, tid, ts in self._rows:
-            if ts == as_ and (tid == 0 or tid == pid or tid == pid1) and vpn == ea >> shift:
-                return i
-        return -1
+        found = -1
+        for shift, by_vpn in self._rows:
+            for i, tid, ts in by_vpn.get(ea >> shift, ()):
+                if ts == as_ and (tid == 0 or tid == pid or tid == pid1):
+                    if found < 0 or i < found:
+                        found = i
+                    break                       # the lowest of this page size
+        return found
 
     def use(self, index: int) -> None:
         if self.policy == "lru":
