@@ -9,9 +9,10 @@ trace takes about a quarter of a second with ISA-L, more than the rest of
 - :class:`Inflater` inflates one member from the archive's bytes, in
   pieces, and checks its CRC-32 at its end.
 - :class:`InflateAhead` runs an Inflater on a thread of its own, at most a
-  set number of bytes ahead of its reader: the members of an archive then
-  inflate side by side, on several cores, while the reader converts and
-  simulates what they gave.
+  set number of bytes ahead of its reader: the largest member of an archive
+  inflates there, beside the reader, which converts and simulates what it
+  gave.  :class:`InflateHere` reads the others on the reader's own thread:
+  on two cores, a thread for each made the command slower, not faster.
 - :func:`head_start` starts the largest for a path before numpy and the
   trace readers are imported (a tenth of a second or more of the
   command's start-up); the ``.npz`` reader takes it up (:func:`take`) when
@@ -58,11 +59,9 @@ _PIECE = 1 << 20
 #: alone took 0.39 s against 0.25 s)
 _INFLATE = 1 << 20
 
-#: bytes an :class:`InflateAhead` holds that its reader has not taken: the
-#: largest member (whose inflating sets the pace) may go further ahead, to
-#: cover the start-up it is started before; together they stay under 100 MiB
-AHEAD_LARGEST = 64 << 20
-AHEAD_OTHER = 16 << 20
+#: bytes an :class:`InflateAhead` holds that its reader has not taken: enough
+#: to cover the start-up its inflating is started before (:func:`head_start`)
+AHEAD = 64 << 20
 
 #: the members a trace is read from, as np.load names them (``addr`` for ``addr.npy``)
 TRACE_KEYS = ("addr", "kind", "size")
@@ -173,6 +172,32 @@ class Inflater:
             if out:
                 return out
         return b""
+
+
+class InflateHere(io.RawIOBase):
+    """An :class:`Inflater` read on the reader's own thread, piece by piece
+    (:meth:`readinto`): for a member small enough that a thread of its own
+    would cost more, in switches between threads on few cores, than it gives."""
+
+    def __init__(self, inflater: Inflater):
+        super().__init__()
+        self._inflater = inflater
+        self._current = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        """Give the member's next bytes, up to ``len(b)``; 0 at its end."""
+        view = memoryview(b).cast("B")
+        if not len(view):
+            return 0
+        if not len(self._current):
+            self._current = memoryview(self._inflater.piece())
+        n = min(len(view), len(self._current))
+        view[:n] = self._current[:n]
+        self._current = self._current[n:]
+        return n
 
 
 class InflateAhead(io.RawIOBase):
@@ -289,12 +314,10 @@ def trace_members(infos) -> list:
             if i.compress_type == zipfile.ZIP_DEFLATED and member_key(i.filename) in TRACE_KEYS]
 
 
-def budget(info: zipfile.ZipInfo, infos: list) -> int:
-    """The bytes the member ``info`` may go ahead of its reader, among the
-    deflated trace members ``infos``: the largest, whose inflating sets the
-    pace, the most."""
-    largest = max(infos, key=lambda i: i.file_size, default=info)
-    return AHEAD_LARGEST if info.file_size >= largest.file_size else AHEAD_OTHER
+def largest(info: zipfile.ZipInfo, infos: list) -> bool:
+    """Whether the member ``info`` is the largest of the deflated trace
+    members ``infos`` (or as large): the one whose inflating sets the pace."""
+    return all(info.file_size >= i.file_size for i in infos)
 
 
 def _reader(path: str, fd: int) -> Callable[[int, int], bytes]:
@@ -339,7 +362,7 @@ def head_start(path) -> None:
             try:
                 pread = _reader(path, member_fd)
                 ahead = InflateAhead(Inflater(pread, data_offset(pread, info, st.st_size), info),
-                                     budget(info, infos), functools.partial(os.close, member_fd))
+                                     AHEAD, functools.partial(os.close, member_fd))
             except BaseException:
                 os.close(member_fd)
                 raise

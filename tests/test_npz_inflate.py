@@ -119,19 +119,23 @@ def test_output_many_times_its_input_reads_the_same(tmp_path, inflate):
 
 
 @pytest.mark.parametrize("backend", ["isal", "zlib"])
-def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, monkeypatch,
-                                                                   backend):
-    """One inflater per member, not zipfile's; each run beside the reader's thread."""
-    made, threads = [], set()
+def test_the_largest_member_inflates_on_a_thread_of_its_own_the_others_on_the_readers(
+        deflated, monkeypatch, backend):
+    """One inflater per member, not zipfile's: the largest (``addr``, whose
+    inflating sets the pace) beside the reader's thread, the others on it."""
+    made = []
 
     class Counting:
         def __init__(self, *args, **kwargs):
             self._d = real(*args, **kwargs)
-            made.append(args or kwargs)
+            self.args, self.threads, self.given = args or kwargs, set(), 0
+            made.append(self)
 
         def decompress(self, data, max_length):
-            threads.add(threading.get_ident())
-            return self._d.decompress(data, max_length)
+            self.threads.add(threading.get_ident())
+            out = self._d.decompress(data, max_length)
+            self.given += len(out)
+            return out
 
         def __getattr__(self, name):
             return getattr(self._d, name)
@@ -151,8 +155,13 @@ def test_each_member_inflates_from_the_file_on_a_thread_of_its_own(deflated, mon
     before = threading.active_count()
     got, err = read_all(deflated)
     assert err is None and sum(map(len, got)) == N
-    assert made == [expect] * 3 and threading.get_ident() not in threads
-    assert threading.active_count() == before           # every helper thread ended
+    assert [m.args for m in made] == [expect] * 3
+    largest = max(made, key=lambda m: m.given)
+    assert largest.given == 8 * N + 128                 # addr: its npy header and 8 bytes a record
+    here = threading.get_ident()
+    assert here not in largest.threads and len(largest.threads) == 1
+    assert all(m.threads == {here} for m in made if m is not largest)
+    assert threading.active_count() == before           # the helper thread ended
 
 
 def test_a_trace_left_part_read_ends_its_threads(deflated, inflate):
@@ -271,7 +280,7 @@ def test_a_head_start_is_taken_up_by_the_reader(deflated, arrays, inflate, no_he
 def test_a_head_start_goes_no_further_ahead_than_its_budget(deflated, monkeypatch, no_head_start):
     """Unread, the head start inflates its budget (and at most one piece
     more), then waits for its reader."""
-    monkeypatch.setattr(_inflate, "AHEAD_LARGEST", 20_000)
+    monkeypatch.setattr(_inflate, "AHEAD", 20_000)
     monkeypatch.setattr(_inflate, "_INFLATE", 5000)
     _inflate.head_start(str(deflated))
     (ahead,) = _inflate._started.values()
