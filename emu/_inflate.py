@@ -174,15 +174,16 @@ class Inflater:
         return b""
 
 
-class InflateHere(io.RawIOBase):
-    """An :class:`Inflater` read on the reader's own thread, piece by piece
-    (:meth:`readinto`): for a member small enough that a thread of its own
-    would cost more, in switches between threads on few cores, than it gives."""
+class _Pieces(io.RawIOBase):
+    """A member's bytes, given to its reader (:meth:`readinto`) from the
+    pieces :meth:`_next_piece` gives (``b""`` at its end)."""
 
-    def __init__(self, inflater: Inflater):
+    def __init__(self):
         super().__init__()
-        self._inflater = inflater
-        self._current = memoryview(b"")
+        self._current = memoryview(b"")     # what the reader has not taken of its piece
+
+    def _next_piece(self) -> bytes:
+        raise NotImplementedError
 
     def readable(self) -> bool:
         return True
@@ -193,14 +194,27 @@ class InflateHere(io.RawIOBase):
         if not len(view):
             return 0
         if not len(self._current):
-            self._current = memoryview(self._inflater.piece())
+            self._current = memoryview(self._next_piece())
         n = min(len(view), len(self._current))
         view[:n] = self._current[:n]
         self._current = self._current[n:]
         return n
 
 
-class InflateAhead(io.RawIOBase):
+class InflateHere(_Pieces):
+    """An :class:`Inflater` read on the reader's own thread, piece by piece:
+    for a member small enough that a thread of its own would cost more, in
+    switches between threads on few cores, than it gives."""
+
+    def __init__(self, inflater: Inflater):
+        super().__init__()
+        self._inflater = inflater
+
+    def _next_piece(self) -> bytes:
+        return self._inflater.piece()
+
+
+class InflateAhead(_Pieces):
     """An :class:`Inflater` run on a thread of its own, at most ``budget``
     bytes ahead of the reader (:meth:`readinto`).  An error the inflater
     raises is raised to the reader where it reaches it, after the bytes
@@ -215,7 +229,6 @@ class InflateAhead(io.RawIOBase):
         self._on_close = on_close
         self._pieces: deque = deque()
         self._held = 0                      # bytes in _pieces
-        self._current = memoryview(b"")     # what the reader has not taken of its piece
         self._ended = False
         self._error: Optional[BaseException] = None
         self._stop = False
@@ -247,31 +260,20 @@ class InflateAhead(io.RawIOBase):
                 self._error = e
                 cv.notify_all()
 
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b) -> int:
-        """Give the member's next bytes, up to ``len(b)``; 0 at its end."""
-        view = memoryview(b).cast("B")
-        if not len(view):
-            return 0
-        if not len(self._current):
-            cv = self._cv
-            with cv:
-                while not (self._pieces or self._ended or self._error is not None):
-                    cv.wait()
-                if not self._pieces:
-                    if self._error is not None:
-                        raise self._error
-                    return 0
-                piece = self._pieces.popleft()
-                self._held -= len(piece)
-                cv.notify_all()
-            self._current = memoryview(piece)
-        n = min(len(view), len(self._current))
-        view[:n] = self._current[:n]
-        self._current = self._current[n:]
-        return n
+    def _next_piece(self) -> bytes:
+        """The next piece the thread inflated (waiting for it), or its error."""
+        cv = self._cv
+        with cv:
+            while not (self._pieces or self._ended or self._error is not None):
+                cv.wait()
+            if not self._pieces:
+                if self._error is not None:
+                    raise self._error
+                return b""
+            piece = self._pieces.popleft()
+            self._held -= len(piece)
+            cv.notify_all()
+        return piece
 
     def close(self) -> None:
         if not self.closed:
