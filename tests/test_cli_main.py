@@ -227,3 +227,19 @@ def test_an_error_raised_by_code_a_stop_interrupted_is_the_stop(monkeypatch, cap
         raise RuntimeError("a bug")                 # no stop asked: the error, as it is
     with pytest.raises(RuntimeError):
         cli._exit_status(command)
+
+
+def test_a_ctrl_c_taken_inside_code_run_from_a_string_ends_with_the_commands_status(tmp_path):
+    """A Ctrl-C that lands in code Python runs from a string (a dataclass's
+    methods being made as a module imports): the command takes it and says
+    so, and the process exits 130, not killed by SIGINT as Python's own exit
+    would otherwise make it."""
+    (tmp_path / "stopped_in_exec.py").write_text(
+        "import sys\n"
+        "from emu.cli import _exit_status\n"
+        "def command():\n"
+        "    exec('raise KeyboardInterrupt')\n"
+        "sys.exit(_exit_status(command))\n")
+    p = subprocess.run([sys.executable, "-m", "stopped_in_exec"], cwd=tmp_path, env=cli_env(),
+                       capture_output=True, text=True, timeout=120)
+    assert (p.returncode, p.stderr) == (130, "emu: interrupted\n")
