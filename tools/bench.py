@@ -332,11 +332,7 @@ def inflate_members(path: str, largest_only: bool = True) -> int:
         out = 0
         for m in members[-1:] if largest_only else members:
             r = Inflater(t.source.pread, m.offset, m.info)
-            while True:
-                k = len(r.piece())
-                if not k:
-                    break
-                out += k
+            out += sum(map(len, iter(r.piece, b"")))
         return out
 
 

@@ -296,9 +296,9 @@ def _forget_unhandled_interrupt() -> None:
     string (``exec`` and ``eval``: a dataclass's or a namedtuple's methods,
     made as a module imports) as one the program left unhandled, even once
     the program has handled it; as the interpreter ends, it then kills
-    itself with SIGINT, and the status the command returned is lost (3 in
-    100 Ctrl-C during ``emu tlb``'s imports, on a machine with its other
-    core busy).  CPython forgets it whenever it runs code from a string
+    itself with SIGINT, and the status the command returned is lost (4 of
+    150 Ctrl-C sent in ``emu tlb``'s first 0.35 s, on a machine with its
+    other core busy).  CPython forgets it whenever it runs code from a string
     again, as here."""
     exec("pass", {})
 

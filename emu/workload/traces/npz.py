@@ -100,7 +100,7 @@ class _NpzTrace(Trace):
             r = _member_windows(self.source, self._zip, m, n, w, deflated)
             # a member compressed otherwise than by deflate (read by zipfile)
             # is read on a thread of its own, a window ahead, beside the
-            # others; a deflated one inflates on its own thread already
+            # others; a deflated one is inflated as _inflated says
             readers[key] = r if m.offset is not None else read_ahead(r)
         try:
             for start in range(0, n, w):
