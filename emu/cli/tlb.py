@@ -39,20 +39,20 @@ def add_tlb_parser(sub) -> None:
 
 def cmd_tlb(args) -> int:
     """Run ``emu tlb``: print the table (or the JSON summary)."""
-    from emu._inflate import discard, head_start
     from emu.cli import collector_held_off
-    if args.trace is not None:
-        head_start(args.trace)
-    try:
-        # NOTE: the imports (numpy's) and the loop over the trace make no
-        # cycles of objects: a run over 30,000 chunks left the same 500 or so
-        # as one chunk.  On the benchmark's deflated .npz, the collector's 36
-        # passes, over the imports' objects, took 5-7 ms of the thread that
-        # sets the command's pace; none now
-        with collector_held_off():
+    # NOTE: the imports (numpy's) and the loop over the trace make no
+    # cycles of objects: a run over 30,000 chunks left the same 500 or so
+    # as one chunk.  On the benchmark's deflated .npz, the collector's 36
+    # passes, over the imports' objects, took 5-7 ms of the thread that
+    # sets the command's pace; none now
+    with collector_held_off():
+        from emu._inflate import discard, head_start
+        if args.trace is not None:
+            head_start(args.trace)
+        try:
             return _run_tlb(args)
-    finally:
-        discard()                   # what no reader took up (the run failed first)
+        finally:
+            discard()               # what no reader took up (the run failed first)
 
 
 def _run_tlb(args) -> int:
