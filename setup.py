@@ -21,7 +21,9 @@ from Cython.Build import cythonize
 from setuptools import Extension, find_packages, setup
 
 DEBUG = os.environ.get("EMU_DEBUG_BUILD", "") not in ("", "0")
-#: extensions translated, then compiled, at once: one per core, at most one each
+#: extensions compiled at once (on threads): one per core, at most one each.
+#: NOTE: they are translated from Cython one after another: translating them
+#: at once takes a pool of processes, which some containers cannot start
 JOBS = min(os.cpu_count() or 1, 3)
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -143,9 +145,9 @@ setup(
     packages=find_packages(include=["emu", "emu.*"]),
     package_data={"emu": ["*.pyx", "*.pxd", "*.pxi", "*.h", "*.pyi", "py.typed", "data/*"],
                   "emu.workload.traces": ["*.pyx", "*.h"]},
-    ext_modules=cythonize(extensions, compiler_directives=directives, nthreads=JOBS),
+    ext_modules=cythonize(extensions, compiler_directives=directives),
     # NOTE: the extensions compile side by side: from a fresh clone on two
-    # cores, 27-31 s against 39-51 s one after another (the fast path's C file,
+    # cores, 26-32 s against 38-51 s one after another (the fast path's C file,
     # the largest, sets the time)
     options={"build_ext": {"parallel": JOBS}},
     install_requires=[
