@@ -243,3 +243,24 @@ def test_a_ctrl_c_taken_inside_code_run_from_a_string_ends_with_the_commands_sta
     p = subprocess.run([sys.executable, "-m", "stopped_in_exec"], cwd=tmp_path, env=cli_env(),
                        capture_output=True, text=True, timeout=120)
     assert (p.returncode, p.stderr) == (130, "emu: interrupted\n")
+
+
+def test_a_stop_the_command_takes_itself_ends_with_the_commands_status(tmp_path):
+    """A command that takes its Ctrl-C itself and returns its status (a sweep
+    says how many runs are done): the process ends with that status, even
+    when the Ctrl-C landed in code Python ran from a string."""
+    (tmp_path / "sweep_stopped_in_exec.py").write_text(
+        "import sys\n"
+        "from emu.cli import _exit_status\n"
+        "from emu.run import stop\n"
+        "def command():\n"
+        "    try:\n"
+        "        stop.interrupted.set()             # as the Ctrl-C handler does\n"
+        "        exec('raise KeyboardInterrupt')\n"
+        "    except KeyboardInterrupt:\n"
+        "        print('emu: sweep interrupted: 3 of 12 runs done', file=sys.stderr)\n"
+        "        return 130\n"
+        "sys.exit(_exit_status(command))\n")
+    p = subprocess.run([sys.executable, "-m", "sweep_stopped_in_exec"], cwd=tmp_path,
+                       env=cli_env(), capture_output=True, text=True, timeout=120)
+    assert (p.returncode, p.stderr) == (130, "emu: sweep interrupted: 3 of 12 runs done\n")

@@ -183,6 +183,8 @@ def _exit_status(command) -> int:
             if out is not None:
                 sys.stdout = _Stdout(out)
             status = command()
+            if stop.asked():            # a stop the command took itself (a sweep says so)
+                _take_stop()
             if out is not None:
                 sys.stdout.flush()      # a full disk is said here, not at the exit
         except Exception:
@@ -197,9 +199,7 @@ def _exit_status(command) -> int:
         print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as interrupt:
-        stop.taken.set()
-        _let_go_of_stops()
-        _forget_unhandled_interrupt()
+        _take_stop()
         how, status = stopped(interrupt)
         print(f"emu: {how}", file=sys.stderr)
         return status
@@ -298,6 +298,15 @@ def _on_lost_stop(main_pid: int):
             return
         sys.__unraisablehook__(unraisable)
     return hook
+
+
+def _take_stop() -> None:
+    """The command has taken its stop: it says so, or already has (a sweep
+    says how many of its runs are done), and the process ends with the
+    command's status, whatever else the stop left behind."""
+    stop.taken.set()
+    _let_go_of_stops()
+    _forget_unhandled_interrupt()
 
 
 def _let_go_of_stops() -> None:
