@@ -310,8 +310,15 @@ def test_dask_equals_local(scenario, serial, tmp_path):
 # -- resuming ------------------------------------------------------------------------------
 
 
+#: runs of the sweeps stopped mid-way: long enough that the sweep cannot end
+#: between its first finished run and the stop, on a machine the suite's
+#: other workers keep busy (at 2 ms the twelve runs took about a second)
+RESUME_MS = 20
+
+
 def _resume_args(scenario, out, workers):
-    return ["sweep", scenario, "--set", "duration_ms=2", "--grid", "kvm.strategy=shadow,direct",
+    return ["sweep", scenario, "--set", f"duration_ms={RESUME_MS}",
+            "--grid", "kvm.strategy=shadow,direct",
             "--seeds", 6, "--out", out, "--workers", workers, "--progress", "lines"]
 
 
@@ -351,7 +358,7 @@ def test_resume_after_the_sweep_is_killed(scenario, tmp_path):
 
     clean = tmp_path / "clean"
     rows = run_sweep(scenario, ["kvm.strategy=shadow,direct"], 6, clean, workers=2,
-                     overrides=["duration_ms=2"])
+                     overrides=[f"duration_ms={RESUME_MS}"])
     assert read_table(out) == rows
     assert summaries(out) == summaries(clean)
 
