@@ -349,6 +349,7 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
                                               "['shadow', 'direct'], got 'shadow,direct'"),
             ("kvm.strategy", [], "values: no value to compare"),
             ("seed", ["1", 1], "values: '1' given twice"),
+            ("seed", [1, 1.0], "values: '1' and '1.0' are the same value"),
             ("kvm.strategy", [object()], "values: expected strings or numbers"),
             ("", ["a"], "key: expected a scenario key such as 'kvm.strategy', got ''")]:
         with pytest.raises(EmuError) as info:
@@ -356,6 +357,8 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
         assert str(info.value).startswith(message)
     with pytest.raises(EmuError, match="runs: no run to write"):
         write_comparison("unused", "kvm.strategy", [])
+    with pytest.raises(EmuError, match="runs: '0.1' given twice"):
+        write_comparison("unused", "duration_ms", [("0.1", runs[0][1]), ("0.1", runs[1][1])])
     # one override as a string is one override, not one per letter
     assert run(default_scenario(), "duration_ms=0.1").summary["config"]["duration_ms"] == 0.1
 

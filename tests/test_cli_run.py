@@ -104,8 +104,12 @@ def test_repeated_vary_runs_the_product(short):
     (["--vary", "seed=1,2", "--vary", "seed=3"], ("seed", "twice")),
     (["--vary", "seed=1,2", "--set", "seed=3"], ("seed", "--set")),
     (["--vary", "seed=1,1"], ("'1'", "twice")),
+    (["--vary", "sim.warmup_ms=0.5,5e-1"], ("'0.5' and '5e-1' are the same value",)),
+    (["--vary", "kvm.strategy=shadow,'shadow'"], ("'shadow' and \"'shadow'\" are the same",)),
+    (["--vary", "machine.tlb_entries=64,true"], ("machine.tlb_entries",)),   # not the same value
     (["--vary", "seed=1,,2"], ("seed", "empty value")),
-], ids=["key-twice", "key-also-set", "value-twice", "empty-value"])
+], ids=["key-twice", "key-also-set", "value-twice", "number-written-twice", "text-quoted-too",
+        "bool-is-not-one", "empty-value"])
 def test_vary_refuses_what_it_would_drop(long, argv, needles):
     assert_usage_error(run_cli("compare", long, *argv, timeout=QUICK), *needles)
 

@@ -434,6 +434,9 @@ BAD = [
     (["--grid", "kvm.strategy"], "--grid"),
     (["--grid", "kvm.strategy=shadow,,direct"], "--grid"),
     (["--grid", "kvm.strategy=shadow,shadow"], "twice"),
+    # one value written two ways: one seed run twice, folded into "2 seeds" of a point
+    (["--grid", "seed=1,+1"], "--grid seed: '1' and '+1' are the same value"),
+    (["--grid", "duration_ms=1,1.0"], "--grid duration_ms: '1' and '1.0' are the same"),
     (["--seeds", "0"], "--seeds"),
     (["--seeds", "two"], "--seeds"),
     (["--grid", "kvm.strategy=shadow", "--set", "kvm.strategy=direct"], "kvm.strategy"),

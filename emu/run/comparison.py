@@ -26,7 +26,7 @@ from emu.params.fields import show
 from emu.report.text import labelled
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
-from emu.run.plan import split_values, value_text
+from emu.run.plan import check_distinct, split_values, value_text
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run
 from emu.workload.traces.source import check_pipe_traces
@@ -45,9 +45,7 @@ def parse_vary(text: str) -> tuple[str, list]:
         raise ConfigError(f"--vary expects key=v1,v2,..., got {text!r}")
     if "" in vals:
         raise ConfigError(f"--vary {key}: empty value in {values!r} (expected key=v1,v2,...)")
-    for v in vals:
-        if vals.count(v) > 1:
-            raise ConfigError(f"--vary {key}: value {v!r} given twice")
+    check_distinct(f"--vary {key}: ", vals)
     return key, vals
 
 
@@ -216,9 +214,7 @@ def value_texts(values) -> list:
         out.append(v if isinstance(v, str) else value_text(v))
     if not out:
         raise ConfigError("values: no value to compare")
-    for i, v in enumerate(out):
-        if v in out[:i]:                # as --vary refuses it: the same run twice
-            raise ConfigError(f"values: {v!r} given twice")
+    check_distinct("values: ", out, what="")       # as --vary refuses them: the same run twice
     return out
 
 
@@ -231,6 +227,7 @@ def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None
     if not all(isinstance(r, (tuple, list)) and len(r) == 2 and hasattr(r[1], "summary")
                for r in runs):
         raise ConfigError("runs: expected [(value, Result)], as compare gives them")
+    check_distinct("runs: ", [value_text(value) for value, _ in runs], what="")
     comparison_of(key, runs).write(out_dir, force)
 
 

@@ -90,12 +90,31 @@ def parse_grid(spec) -> tuple[str, list[str]]:
     if not vals or any(v == "" for v in vals):
         raise ConfigError(f"--grid {key}: empty value in {spec if isinstance(spec, str) else vals!r}"
                           f" (expected KEY=V1,V2,...)")
-    seen = set()
-    for v in vals:
-        if v in seen:
-            raise ConfigError(f"--grid {key}: value {v!r} given twice")
-        seen.add(v)
+    check_distinct(f"--grid {key}: ", vals)
     return key, vals
+
+
+def _value_key(text: str) -> tuple:
+    """What a value text sets, as a key that two texts share when they set
+    the same value (``1``, ``+1`` and ``1.0``; ``0.5`` and ``5e-1``)."""
+    v = _parse_value(text)
+    if isinstance(v, bool):
+        return ("bool", v)
+    if isinstance(v, (int, float)):
+        return ("number", v)
+    return ("text", v)
+
+
+def check_distinct(where: str, texts: list, what: str = "value ") -> None:
+    """Refuse (ConfigError) two value texts that set the same value: their
+    runs would be the same run, counted twice (a sweep's "2 seeds" of one)."""
+    seen = {}
+    for i, t in enumerate(texts):
+        first = texts[seen.setdefault(_value_key(t), i)]
+        if seen[_value_key(t)] != i:
+            if first == t:
+                raise ConfigError(f"{where}{what}{t!r} given twice")
+            raise ConfigError(f"{where}{first!r} and {t!r} are the same value")
 
 
 def value_text(v) -> str:
