@@ -143,14 +143,19 @@ def salib_seed(seed: int, stream: int) -> int:
     return int(state[0]) or 1
 
 
-def _salib(method: str):
+def salib_sampler(method: str, who: str = ""):
+    """SALib's sampler for ``method`` (``morris`` or ``sobol``); a
+    SensitivityError saying how to install SALib if it is not, naming ``who``
+    needs it (default ``--method METHOD``): called before anything runs by
+    whatever will need it at its end."""
     try:
         if method == "morris":
             from SALib.sample import morris as sampler
         else:
             from SALib.sample import sobol as sampler
     except ImportError:
-        raise SensitivityError(f"--method {method} needs SALib: pip install 'emu[analysis]' "
+        who = who or f"--method {method}"
+        raise SensitivityError(f"{who} needs SALib: pip install 'emu[analysis]' "
                                f"(or pip install SALib)") from None
     return sampler
 
@@ -162,7 +167,7 @@ MORRIS_LEVELS = 4
 def sampled_design(space: CostSpace, method: str, samples: int,
                    seed: int) -> tuple[np.ndarray, list[dict]]:
     """The SALib sample matrix and its vectors (rounded to whole units), in sample order."""
-    sampler = _salib(method)
+    sampler = salib_sampler(method)
     problem = space.problem()
     if method == "morris":
         x = sampler.sample(problem, samples, num_levels=MORRIS_LEVELS,

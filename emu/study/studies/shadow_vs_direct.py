@@ -77,6 +77,7 @@ from typing import Optional
 
 from emu.report.columns import fit_lines
 from emu.sensitivity import run_sensitivity, tornado_plot, write_sensitivity
+from emu.sensitivity.design import salib_sampler
 from emu.sensitivity.report import break_even_plot
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import pct, Recorder, scenario, table
@@ -213,6 +214,8 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
 
 
 def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = None) -> dict:
+    # the band, last, samples through SALib: said before the first run if it is not installed
+    salib_sampler("morris", who=f"study {NAME}: its break-even band (Morris)")
     rec = recorder or Recorder()
     p = plan(quick)
     dur, wu = p["duration_ms"], p["warmup_ms"]
