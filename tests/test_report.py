@@ -770,6 +770,37 @@ def test_sweep_report_from_a_csv_table_and_with_runs_missing(sweep_dir, tmp_path
     assert "No run of this sweep is done yet" in text
 
 
+def test_a_sweep_table_of_other_columns_is_refused_not_reported_empty(sweep_dir, tmp_path):
+    """A results.csv damaged to another header, or to nothing, was read as a
+    table with no row: "nothing to report", exit 0, and emu.load gave an empty
+    DataFrame.  A table with the sweep's columns and no row is a sweep stopped
+    before its first run: reported as such."""
+    import warnings
+
+    import emu
+    d = tmp_path / "sweep"
+    shutil.copytree(sweep_dir, d)
+    rows = read_table(str(d))
+    os.remove(d / "results.parquet")
+    header = ",".join(rows[0]) + "\n"
+    no_grid_key = ",".join(c for c in rows[0] if c != "kvm.strategy") + "\n"
+    for text, column in [("a,b\n", "run_id"), ("", "run_id"),
+                         (no_grid_key, "kvm.strategy")]:
+        (d / "results.csv").write_text(text, encoding="utf-8")
+        with pytest.raises(EmuError) as info:
+            write_report(d, plots=False)
+        assert str(info.value) == (f"report: {d / 'results.csv'}: no column {column!r}: not the "
+                                   f"results table of this sweep (damaged, or another file)")
+        with pytest.raises(EmuError, match="results.csv: (no column|cannot read)"):
+            emu.load(d)
+    (d / "results.csv").write_text(header, encoding="utf-8")
+    assert "No run of this sweep is done yet" in open(write_report(d, plots=False),
+                                                      encoding="utf-8").read()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert len(emu.load(d)) == 0
+
+
 def test_a_design_label_is_shown_whole():
     """The longest labels emu gives its designs (a hypothetical machine, its
     era, handler, pfn source and host) are not cut in a report."""

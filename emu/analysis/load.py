@@ -163,12 +163,21 @@ def read_sweep(path):
             raise EmuError(f"{parquet}: reading Parquet needs pyarrow: pip install pyarrow") \
                 from None
     elif os.path.isfile(csv_path):
-        df = pd.read_csv(csv_path, dtype={"run_id": str})
+        try:
+            df = pd.read_csv(csv_path, dtype={"run_id": str})
+        except (ValueError, UnicodeDecodeError) as err:     # pandas' EmptyDataError, ParserError
+            raise EmuError(f"{csv_path}: cannot read the results table ({err})") from None
     else:
         raise EmuError(f"{path}: the sweep has no results table yet (results.parquet or "
                        f"results.csv)")
+    grid = [g["key"] for g in meta.get("grid", [])]
+    table = parquet if os.path.isfile(parquet) else csv_path
+    for column in ["run_id", "replicate", "seed"] + grid:
+        if column not in df.columns:
+            raise EmuError(f"{table}: no column {column!r}: not the results table of this sweep "
+                           f"(damaged, or another file)")
     planned = len(meta.get("runs") or [])
-    df.attrs.update(kind="sweep", path=path, grid=[g["key"] for g in meta.get("grid", [])],
+    df.attrs.update(kind="sweep", path=path, grid=grid,
                     seeds=meta.get("seeds", {}).get("count"), runs=planned,
                     complete=len(df) >= planned)
     if len(df) < planned:

@@ -164,9 +164,9 @@ def _index(value, csv_text: bool) -> Optional[int]:
     return value
 
 
-def read_table(src: str) -> tuple[str, list]:
-    """(path, rows) of a sweep's results table: Parquet if pyarrow can read it,
-    else CSV (its cells as text)."""
+def read_table(src: str) -> tuple[str, list, list]:
+    """(path, column names, rows) of a sweep's results table: Parquet if
+    pyarrow can read it, else CSV (its cells as text)."""
     parquet, text = os.path.join(src, "results.parquet"), os.path.join(src, "results.csv")
     if os.path.isfile(parquet):
         try:
@@ -177,7 +177,8 @@ def read_table(src: str) -> tuple[str, list]:
                                "(pip install pyarrow)") from None
         else:
             try:
-                return parquet, pq.read_table(parquet).to_pylist()
+                table = pq.read_table(parquet)
+                return parquet, table.column_names, table.to_pylist()
             except Exception as err:   # pyarrow raises many kinds on a damaged file
                 raise EmuError(f"report: {parquet}: cannot read the results table "
                                f"({type(err).__name__}: {shorten(err, 80)})") from None
@@ -186,15 +187,23 @@ def read_table(src: str) -> tuple[str, list]:
                        "or results.csv): no run is done yet, or the table was removed")
     try:
         with open(text, encoding="utf-8", newline="") as f:
-            return text, list(csv.DictReader(f))
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            return text, list(reader.fieldnames or ()), rows
     except (csv.Error, OSError, UnicodeDecodeError) as err:
         raise EmuError(f"report: {text}: cannot read the results table "
                        f"({shorten(err, 80)})") from None
 
 
-def _table_rows(path: str, rows: list, keys: list) -> list:
-    """Each row of the results table, checked: its run id, grid point, replicate, seed."""
+def _table_rows(path: str, columns: list, rows: list, keys: list) -> list:
+    """Each row of the results table, checked: its run id, grid point,
+    replicate, seed; and first its columns (a table with no row, as a sweep
+    stopped before its first run leaves, still names them)."""
     csv_text = path.endswith(".csv")
+    for column in ["run_id", "replicate", "seed"] + keys:
+        if column not in columns:
+            raise EmuError(f"report: {path}: no column {shorten(repr(column), 40)}: not the "
+                           f"results table of this sweep (damaged, or another file)")
     out = []
     for n, row in enumerate(rows):
         where = f"report: {path}: row {n + 1}"
@@ -229,8 +238,8 @@ def _sweep(src: str) -> dict:
     path = os.path.join(src, "sweep.json")
     plan = check(read_json(path), SWEEP, path)
     keys = list(dict.fromkeys(g["key"] for g in plan["grid"]))
-    table, raw_rows = read_table(src)
-    rows = _table_rows(table, raw_rows, keys)
+    table, columns, raw_rows = read_table(src)
+    rows = _table_rows(table, columns, raw_rows, keys)
     missing = 0
     for row in rows:
         summary = os.path.join(src, "runs", row["run_id"], "summary.json")
