@@ -92,6 +92,23 @@ def test_a_bad_override_is_one_line_and_writes_nothing(tmp_path, capsys):
         resolve(default_scenario(), ["vm.0.vcpus=0"])
 
 
+def test_a_dump_into_a_result_folder_is_refused(tmp_path, capsys):
+    """A file of its own inside a run's folder made that folder one emu could
+    no longer replace (--force refused it for holding a file emu did not write)."""
+    result, scenario = tmp_path / "r", tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.05\n")
+    assert emu_main(["run", str(scenario), "--out", str(result)]) == 0
+    capsys.readouterr()
+    before = sorted(p.name for p in result.iterdir())
+    for out in (result / "resolved.toml", result / "sub" / "resolved.toml"):
+        assert emu_main(["config", "dump", "-o", str(out)]) == 2
+        assert capsys.readouterr() == ("", f"emu: error: --output {out}: inside {result}, which "
+                                           f"holds a run; write outside it (emu replaces a result "
+                                           f"folder as a whole)\n")
+    assert sorted(p.name for p in result.iterdir()) == before
+    assert emu_main(["run", str(scenario), "--out", str(result), "--force"]) == 0
+
+
 @pytest.mark.property
 @given(name=st.text(max_size=40), seed=st.integers(0, 2**64 - 1),
        # from one cycle at the default 667 MHz (1.5e-6 ms): a run must last one

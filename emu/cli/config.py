@@ -8,12 +8,14 @@ in -- as a TOML file that ``emu run`` loads to the same scenario
 
 from __future__ import annotations
 
+import os
+
 from emu import __version__
 from emu.cli.args import Parser, add_set_option
 from emu.errors import EmuError
 from emu.params import default_scenario, scenario_to_toml
 from emu.run.files import write_text
-from emu.run.outdir import check_name
+from emu.run.outdir import check_name, check_outside_results
 from emu.run.scenario import resolve
 
 
@@ -39,6 +41,8 @@ def cmd_config_dump(args) -> int:
     """Run ``emu config dump``: the TOML on stdout, or in OUT (its path printed)."""
     if args.output is not None:
         check_name(args.output, "--output", names="file")
+        # a file of its own inside a result folder: that folder could no longer be replaced
+        check_outside_results(os.path.abspath(args.output), f"--output {args.output}")
     scenario = resolve(default_scenario() if args.scenario is None else args.scenario,
                        args.overrides)
     source = " ".join([args.scenario or "the built-in scenario"]
