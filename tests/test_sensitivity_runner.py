@@ -14,9 +14,11 @@ import os
 
 import pytest
 
+import emu
 import emu.run.executors as executors
 from clirun import assert_usage_error, run_cli
 from emu.cli import main
+from emu.errors import EmuError
 from emu.params import default_scenario
 from emu.sensitivity import plan_sensitivity
 
@@ -112,6 +114,14 @@ def test_an_interrupted_study_resumes_to_the_same_file(reference, tmp_path, monk
     assert not (out / "sensitivity.json").exists()
     first = set(calls)
     assert len(first) == 7
+    # read before its end: named as what it is, not as a folder of no result
+    assert main(["report", str(out)]) == 2
+    assert capsys.readouterr().err == (
+        f"emu: error: report: {out} holds an unfinished sensitivity study (7 runs done): nothing "
+        f"to report before it ends (emu sensitivity with the same arguments finishes it)\n")
+    with pytest.raises(EmuError, match=r"holds an unfinished sensitivity study \(7 runs done\): "
+                                       r"nothing to load"):
+        emu.load(out)
 
     calls.clear()
     monkeypatch.setattr(executors, "execute_run", interrupted_after(10**6))

@@ -36,6 +36,7 @@ from emu.errors import EmuError
 from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
                                check_timeline, copy_differs, short_labels, shorten)
 from emu.report.text import labelled
+from emu.run.outdir import unfinished
 from emu.study.lib import safe_label
 
 #: A JSON result file larger than this is not one emu wrote.
@@ -298,6 +299,10 @@ def load_results(src_dir) -> dict:
     for name, load in KINDS:
         if os.path.isfile(os.path.join(src, name)):
             return load(src)
+    stopped = unfinished(src)
+    if stopped:
+        raise EmuError(f"report: {src} holds {stopped}: nothing to report before it ends (emu "
+                       f"sensitivity with the same arguments finishes it)")
     raise EmuError(f"report: {src} holds no emu result (summary.json, comparison.json, "
                    "sweep.json or results.json: write one with emu run, compare, sweep or "
                    "study --out DIR)")

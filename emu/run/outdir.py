@@ -211,6 +211,21 @@ def holding(folder) -> Holding:
     return Holding(kind, text, tuple(foreign), what)
 
 
+def unfinished(folder: str) -> Optional[str]:
+    """The phrase naming the result ``folder`` holds if it is one stopped
+    before it wrote its main file (a sensitivity study's runs and lock, no
+    sensitivity.json yet), else None: what reading the folder says in place
+    of "no emu result"."""
+    try:
+        held = holding(folder)
+    except ConfigError:
+        return None
+    if held.kind == "sensitivity" and not os.path.isfile(os.path.join(folder,
+                                                                       "sensitivity.json")):
+        return held.text
+    return None
+
+
 def remove_result(folder: str, keep_runs=None) -> None:
     """Remove a result's files from ``folder`` (emu's result files and run
     folders).  ``keep_runs``: the run folders of ``runs/`` to keep, the others
