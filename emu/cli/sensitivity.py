@@ -42,8 +42,8 @@ def add_sensitivity_parser(subparsers) -> argparse.ArgumentParser:
                     "costs move over their plausible ranges: each cost at its low and high "
                     "end (oat), plus Morris or Sobol' samples through SALib. With --out, "
                     "writes DIR/sensitivity.json, a tornado plot and each run into "
-                    "DIR/runs/<label>/; re-running the same command resumes an interrupted "
-                    "study.")
+                    "DIR/runs/<id>/ (named by a hash of its settings); re-running the same "
+                    "command resumes an interrupted study.")
     p.add_argument("scenario", nargs="?", metavar="FILE",
                    help="scenario file (.toml; default: the built-in default scenario)")
     p.add_argument("--compare", required=True, metavar="KEY=A,B",

@@ -23,9 +23,9 @@ def add_sweep_parser(sub) -> None:
         "sweep", help="run a scenario over a grid of values and seeds",
         description="Run FILE over the factorial product of the --grid values, each point "
                     "--seeds times, in parallel, into DIR/runs/<id>/ plus one results table "
-                    "(DIR/results.parquet). Re-running the same command resumes an "
-                    "interrupted sweep, and a sweep that extends the one in DIR (more values, "
-                    "more seeds) reuses its runs.")
+                    "(DIR/results.parquet, or DIR/results.csv without pyarrow). Re-running the "
+                    "same command resumes an interrupted sweep, and a sweep that extends the "
+                    "one in DIR (more values, more seeds) reuses its runs.")
     p.add_argument("scenario", metavar="FILE", help="scenario file (.toml)")
     p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a key (dotted path, as --set takes) and its values (repeatable; "
