@@ -669,6 +669,54 @@ def test_emu_tlb_on_a_30m_record_npz_stays_under_200_mb(big_npz, kind):
     assert peak_mb < 200, f"peak RSS {peak_mb:.0f} MB reading a {kind} .npz of {arrays_mb:.0f} MB"
 
 
+def _padded_npy(path, n: int, itemsize: int, claimed: int = 0) -> np.ndarray:
+    """An .npy of ``n`` records of ``itemsize`` bytes, ``addr`` and ``kind``
+    then padding no field names (its header claiming ``claimed`` records if
+    given, the data short of them); the addresses it holds."""
+    dt = np.dtype({"names": ["addr", "kind"], "formats": ["<u8", "u1"], "offsets": [0, 8],
+                   "itemsize": itemsize})
+    a = np.zeros(n, dt)
+    a["addr"] = (np.arange(n, dtype=np.uint64) * 7 % 97) * 4096
+    a["kind"] = np.arange(n) % 3
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": np.lib.format.dtype_to_descr(dt),
+                                                 "fortran_order": False,
+                                                 "shape": (claimed or n,)})
+        f.write(a.tobytes())
+    return a
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="needs /proc")
+def test_records_padded_to_any_size_are_read_in_windows_of_bounded_memory(tmp_path):
+    """A window was 262,144 records whatever their size: records padded to
+    1 MiB made a window of the whole file (RSS 339 MB for a file of 315 MB), and
+    a header claiming a million of them asked for 256 GiB (a traceback)."""
+    big = tmp_path / "big.npy"
+    _padded_npy(big, 150, 1 << 20)
+    proc = run([sys.executable, "-c", PEAK_RSS, str(big)], text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["records"] == 150
+    assert int(proc.stderr.split()[-1]) / 1024 < 100        # 36 MB, against 190 before
+    # the same counters as the addresses alone, from a file and from a pipe, windows
+    # of 64 records cut into chunks of 7
+    small, plain = tmp_path / "small.npy", tmp_path / "plain.npy"
+    a = _padded_npy(small, 1000, 1 << 16)
+    np.save(plain, np.ascontiguousarray(a["addr"]))
+    want = counters(run(emu_cmd("tlb", plain, "--kinds", "all", "--json"), text=True).stdout)
+    for src in (small, "-"):
+        proc = run(emu_cmd("tlb", src, "--kinds", "all", "--chunk", "7", "--json"),
+                   input=small.read_bytes() if src == "-" else None)
+        assert proc.returncode == 0, proc.stderr
+        assert counters(proc.stdout) == want
+    assert want["compulsory_misses"] == 97 and want["misses"] == 1000    # 97 pages in turn
+    claims = tmp_path / "claims.npy"
+    _padded_npy(claims, 3, 1 << 20, claimed=1_000_000)
+    proc = run(emu_cmd("tlb", "-"), input=claims.read_bytes())
+    assert proc.returncode == 2 and proc.stderr.decode() == (
+        "emu: error: -: truncated npy stream (the header declares 1,000,000 records, the data "
+        "ends after 3)\n")
+
+
 # --------------------------------------------------------------------------
 # read_ahead: the next chunk read while this one is simulated
 # --------------------------------------------------------------------------

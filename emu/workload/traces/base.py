@@ -55,6 +55,9 @@ _FIELD_DTYPES = {"addr": np.dtype(np.uint64), "kind": np.dtype(np.uint8),
 #: records read per window from .npy / .npz traces (rounded to a multiple of
 #: the chunk size, and never fewer than one chunk)
 _WINDOW_RECORDS = 1 << 18
+#: the most bytes of a record a window is sized for: addr, kind and size,
+#: 13 bytes, aligned (:func:`_window`)
+_RECORD_BYTES = 16
 
 
 # --------------------------------------------------------------------------
@@ -407,8 +410,14 @@ def read_ahead(items: Iterable) -> Iterator:
                 close()
 
 
-def _window(chunk: int) -> int:
+def _window(chunk: int, itemsize: int = 8) -> int:
     """Records per read window: a multiple of ``chunk`` near _WINDOW_RECORDS,
-    so that chunks are cut from windows as views, without copying."""
-    return chunk * max(1, _WINDOW_RECORDS // chunk)
+    so that chunks are cut from windows as views, without copying; fewer
+    for records of more than _RECORD_BYTES bytes (a structured ``.npy`` may
+    pad its records with fields emu does not read, of any size), so that a
+    window never takes more memory than one of such records would."""
+    w = chunk * max(1, _WINDOW_RECORDS // chunk)
+    if itemsize > _RECORD_BYTES:
+        w = max(1, w * _RECORD_BYTES // itemsize)
+    return w
 

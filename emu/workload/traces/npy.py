@@ -183,7 +183,7 @@ class _NpyTrace(Trace):
     def _blocks(self, chunk: int) -> Iterator[tuple]:
         path = self.path
         dtype, n, fields, offset = self._layout
-        w = _window(chunk)
+        w = _window(chunk, dtype.itemsize)
         if self.source.seekable:
             # a structured window is copied out field by field (_conv_block,
             # not owned), so the next one may be read into the same array
