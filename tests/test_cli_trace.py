@@ -106,6 +106,24 @@ def test_an_output_that_is_not_a_regular_file_is_refused_before_anything_is_writ
     assert (tmp_path / "held").read_bytes() == b"kept"
 
 
+@pytest.mark.parametrize("out,tail", [("x.npy/", "/"), ("new/", "/"), (".", "."),
+                                     ("sub/..", "..")])
+def test_an_output_named_as_a_folder_is_refused(tmp_path, out, tail):
+    """``-o x.npy/`` wrote a file ``x.npy``, and an .npz in it (the name with the
+    slash has no .npy suffix); ``-o new/`` wrote a file ``new``."""
+    src = tmp_path / "in.txt"
+    src.write_bytes(lackey(10))
+    (tmp_path / "sub").mkdir()
+    before = _lstat_all(tmp_path)
+    proc = subprocess.run(EMU + ["trace", "import", "lackey", str(src), "-o", out],
+                          capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
+                          stdin=subprocess.DEVNULL, timeout=120)
+    assert (proc.returncode, proc.stderr) == (2, f"emu: error: --output {out!r}: names a folder "
+                                                 f"(it ends in {tail!r}); give the name of the "
+                                                 f"file to write\n")
+    assert _lstat_all(tmp_path) == before
+
+
 def test_a_character_device_output_is_refused(tmp_path):
     dev = tmp_path / "null"
     try:

@@ -282,6 +282,10 @@ def check_name(out, option: str = "--out", names: str = "folder") -> str:
         raise ConfigError(f"{where}: an empty path names no {names}")
     if "\0" in str(text):
         raise ConfigError(f"{where}: a path cannot hold a NUL byte")
+    tail = os.path.basename(str(text))
+    if names == "file" and tail in ("", ".", ".."):
+        raise ConfigError(f"{where}: names a folder (it ends in {tail or '/'!r}); give the "
+                          f"name of the file to write")
     return text
 
 
