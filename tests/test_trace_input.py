@@ -66,7 +66,8 @@ def lackey_text(n: int, seed: int = 3) -> bytes:
     c = synthetic_trace(n, seed=seed)
     letters = np.array(["I  ", " L ", " S ", " M "])[c.kind]
     lines = [f"{p}{a:x},{s}\n" for p, a, s in zip(letters, c.addr.tolist(), c.size.tolist())]
-    lines[1000:1000] = ["==4242== Lackey, an example Valgrind tool\n", "\n"]
+    lines[1000:1000] = ["==4242== Lackey, an example Valgrind tool\n", "\n",
+                        "--4242-- WARNING: unhandled amd64-linux syscall: 435\n"]
     return "".join(lines).encode()
 
 

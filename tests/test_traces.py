@@ -66,7 +66,8 @@ def ref_parse_lackey(text: bytes):
         lines.pop()
     out = ([], [], [])
     for i, line in enumerate(lines, 1):
-        if line.startswith(b"==") or line.strip(b" \t\r") == b"":
+        # valgrind's messages: ==pid== its output, --pid-- its warnings, **pid** its errors
+        if line.startswith((b"==", b"--", b"**")) or line.strip(b" \t\r") == b"":
             continue
         m = rec.fullmatch(line)
         if not m:
@@ -277,6 +278,8 @@ def test_gzip_detected_by_content_not_extension(tmp_path):
 def test_lackey_whitespace_tolerance(tmp_path):
     text = (b"==1== header\n"
             b"I  0401ab70,3\n"
+            b"--1-- WARNING: unhandled amd64-linux syscall: 435\n"   # valgrind's warnings
+            b"**1** valgrind: m_mallocfree.c: internal error\n"     # and its own errors
             b"I 0401ab73,5\n"            # one space after I
             b" L 04221cb0,8\r\n"         # CRLF
             b"\n"                        # blank
@@ -307,7 +310,9 @@ def test_lackey_whitespace_tolerance(tmp_path):
     b"I  11112222333344445,3",  # 17 hex digits
     b"I  0401ab70,12345678901",  # 11 size digits
     b" =",                    # not a valgrind message
-    b"--123-- message",       # valgrind -- lines are not skipped
+    b"-123- message",         # not a valgrind message: one dash
+    b" --1-- x",              # nor one that does not start its line
+    b"*1* x",
     b"I  0401ab70,3\x00",     # NUL
 ])
 def test_lackey_malformed_line_reports_file_and_line(tmp_path, bad):
@@ -832,7 +837,8 @@ lackey_line = st.one_of(
               st.text("0123456789abcdefABCDEFxg", min_size=0, max_size=18).map(str.encode),
               st.text("0123456789 ", min_size=0, max_size=12).map(str.encode),
               st.sampled_from([b"", b" ", b"\r", b" x", b","])),
-    st.sampled_from([b"==12== Lackey", b"==", b"=", b"", b"  ", b"\r", b"--1-- x"]),
+    st.sampled_from([b"==12== Lackey", b"==", b"=", b"", b"  ", b"\r", b"--1-- x", b"-",
+                     b"**1** x", b"*", b" --1-- x"]),
     st.binary(max_size=20).filter(lambda b: b"\n" not in b),
 )
 

@@ -21,7 +21,9 @@ bounded memory, window by window:
     pipe.
 ``lackey`` (:mod:`~emu.workload.traces.lackey`)
     the text printed by ``valgrind --tool=lackey --trace-mem=yes``, plain or
-    gzip-compressed (recognised by the gzip magic bytes).  Parsed streaming,
+    gzip-compressed (recognised by the gzip magic bytes), valgrind's own
+    lines in it skipped (``==pid==``, ``--pid--`` and ``**pid**``: its
+    output, warnings and errors share the stream).  Parsed streaming,
     block by block, by a compiled parser (tens of millions of lines a
     second) checked against a reference one.
 

@@ -87,8 +87,8 @@ cdef Py_ssize_t _parse(const uint8_t *p, Py_ssize_t n, uint64_t *addr, uint8_t *
             kind[rec] = k
             size[rec] = <uint32_t>s
             rec += 1
-        elif p[i] == 61 and p[i + 1] == 61:
-            # a valgrind message: == [^\n]{0,MAX_COMMENT_LINE-2} \n
+        elif (p[i] == 61 or p[i] == 45 or p[i] == 42) and p[i + 1] == p[i]:
+            # a valgrind message: (==|--|**) [^\n]{0,MAX_COMMENT_LINE-2} \n
             j = <const uint8_t *>memchr(p + i, 10, n - i) - p
             if j - i > MAX_COMMENT_LINE:
                 return -1

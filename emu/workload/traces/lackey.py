@@ -40,14 +40,17 @@ _LACKEY_BLOCK = 1 << 22
 #: or a blank line (the grammar bounds a record line to ~220 bytes), so the
 #: reader refuses it early instead of buffering an endless "line" of garbage
 _MAX_RECORD_LINE = 4096
-#: a valgrind ``==pid==`` message or blank line longer than this is malformed
+#: a valgrind message (``==pid==``, ``--pid--`` or ``**pid**``) or blank line
+#: longer than this is malformed
 _MAX_COMMENT_LINE = 1 << 20
 
 
 # The lackey line grammar, as one regular expression matched over a whole
 # block of lines at once.  A record line is
 #     [ws]{0,64} LETTER [ws]{1,64} HEX{1,16} , DEC{1,10} [ws/CR]{0,64}
-# with LETTER one of I, L, S, M; valgrind's "==pid== ..." message lines and
+# with LETTER one of I, L, S, M; valgrind's message lines, which start with
+# its three prefixes ("==pid== ..." for its own output, "--pid-- ..." for its
+# warnings and verbose output, "**pid** ..." for its internal errors), and
 # blank lines are accepted and skipped.  Every quantifier is possessive
 # (Python >= 3.11), so the engine never backtracks and keeps no per-line
 # state: it checks several million lines a second, and when it stops early
@@ -56,11 +59,13 @@ _WS_RUN = 64
 _LACKEY_BLOCK_RE = re.compile(
     rb"(?:(?:"
     rb"[ \t]{0,%d}+[ILSM][ \t]{1,%d}+[0-9a-fA-F]{1,16}+,[0-9]{1,10}+[ \t\r]{0,%d}+"
-    rb"|==[^\n]{0,%d}+"
+    rb"|(?:==|--|\*\*)[^\n]{0,%d}+"
     rb"|[ \t\r]{0,%d}+"
     rb")\n)*+" % (_WS_RUN, _WS_RUN, _WS_RUN, _MAX_COMMENT_LINE - 2, _MAX_COMMENT_LINE)
 )
-_COMMENT_LINE_RE = re.compile(rb"^==[^\n]*\n", re.M)
+_COMMENT_LINE_RE = re.compile(rb"^(?:==|--|\*\*)[^\n]*\n", re.M)
+#: how valgrind's message lines start (a record line never does)
+_MESSAGE_STARTS = (b"==", b"--", b"**")
 _WS = b" \t\r"
 _KIND_OF_LETTER = np.zeros(256, np.uint8)
 for _i, _c in enumerate(b"ILSM"):
@@ -81,7 +86,7 @@ def _parse_lackey_block(data: bytes):
     # NOTE: contorted for speed.  A regex per line with int(x, 16) runs at
     # ~1 M lines/s.  Here one possessive regex validates the whole block in
     # C; then, with the syntax known to be right, the fields are cut out with
-    # whole-block bytes/numpy operations: drop "==" lines, delete every
+    # whole-block bytes/numpy operations: drop valgrind's lines, delete every
     # whitespace byte (a record becomes "I0401ab70,3"), find newlines and
     # commas, and convert the hex digits with bytes.fromhex, grouped by width.
     text = data
@@ -91,7 +96,7 @@ def _parse_lackey_block(data: bytes):
         # report the first error in file order: a bad size before this line?
         bad = _parse_lackey_block(data[:end])[4] if end else None
         return None, None, None, n_lines, bad or (data.count(b"\n", 0, end), "malformed")
-    if data.startswith(b"==") or b"\n==" in data:
+    if data.startswith(_MESSAGE_STARTS) or any(b"\n" + m in data for m in _MESSAGE_STARTS):
         data = _COMMENT_LINE_RE.sub(b"", data)
     q = data.translate(None, _WS)
     Q = np.frombuffer(q, np.uint8)
@@ -161,7 +166,7 @@ def _record_line_index(text: bytes, i: int) -> int:
     """Index of the line of ``text`` that holds record number ``i`` (slow:
     for error messages only)."""
     for lineno, line in enumerate(text.split(b"\n")):
-        if not line.startswith(b"==") and line.strip(_WS):
+        if not line.startswith(_MESSAGE_STARTS) and line.strip(_WS):
             if i == 0:
                 return lineno
             i -= 1
@@ -254,7 +259,7 @@ class _LackeyTrace(Trace):
     def _check_long_line(self, line: bytes, lineno: int) -> None:
         """A line still without its newline after _MAX_RECORD_LINE bytes must
         be a valgrind message or blank (up to _MAX_COMMENT_LINE bytes)."""
-        comment = line.startswith(b"==") or not line.translate(None, b" \t\r")
+        comment = line.startswith(_MESSAGE_STARTS) or not line.translate(None, b" \t\r")
         if comment and len(line) <= _MAX_COMMENT_LINE:
             return
         raise TraceError(f"{self.path}:{lineno}: malformed lackey line: {_show_line(line)}")
