@@ -133,6 +133,17 @@ def test_a_full_disk_under_stdout_is_one_line_and_exit_1(argv):
         1, "emu: error: cannot write the output: No space left on device\n")
 
 
+@pytest.mark.parametrize("argv", [["costs"], ["tlb", "--json"]])
+def test_a_closed_stdout_is_one_line_and_exit_1(argv):
+    """Started with stdout closed (``>&-``), Python's print wrote nothing and
+    said nothing: ``emu tlb`` lost its result and exited 0."""
+    p = subprocess.run(EMU + argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                       text=True, cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL,
+                       timeout=120, preexec_fn=lambda: os.close(1))
+    assert (p.returncode, p.stderr) == (1, "emu: error: cannot write the output: stdout is "
+                                           "closed\n")
+
+
 def test_an_oserror_of_the_command_is_not_called_an_output_error(monkeypatch, capsys):
     import emu.cli as cli
 

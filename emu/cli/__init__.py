@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import gc
 import importlib
 import os
@@ -180,13 +181,13 @@ def _exit_status(command) -> int:
             # NOTE: emu does no linear algebra; without this numpy's import starts
             # one OpenBLAS thread per core, a noticeable share of a short command's time
             os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-            if out is not None:
-                sys.stdout = _Stdout(out)
+            # stdout closed (``>&-``): Python gives None, where print writes
+            # nothing and says nothing; a result would be lost without a word
+            sys.stdout = _Stdout(out if out is not None else _ClosedStdout())
             status = command()
             if stop.asked():            # a stop the command took itself (a sweep says so)
                 _take_stop()
-            if out is not None:
-                sys.stdout.flush()      # a full disk is said here, not at the exit
+            sys.stdout.flush()          # a full disk is said here, not at the exit
         except Exception:
             # a stop whose raise landed where it was turned into another
             # error (numpy's import says ImportError) is the stop
@@ -208,18 +209,37 @@ def _exit_status(command) -> int:
     except _OutputError as err:
         print(f"emu: error: cannot write the output: {err}", file=sys.stderr)
         # what is left in the buffer goes nowhere, not to a second error at the exit
-        with contextlib.suppress(OSError, ValueError):
-            null = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(null, out.fileno())
-            os.close(null)
+        if out is not None:
+            with contextlib.suppress(OSError, ValueError):
+                null = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(null, out.fileno())
+                os.close(null)
         return EXIT_FAILED
     finally:
-        if out is not None:
-            sys.stdout = out
+        sys.stdout = out
 
 
 class _OutputError(Exception):
     """Writing to stdout failed (a full disk, an I/O error): its reason."""
+
+
+class _ClosedStdout:
+    """The stdout of a process started with it closed: a write is an error
+    (the result has nowhere to go), said as a full disk's is."""
+
+    encoding = "utf-8"
+
+    def write(self, text):
+        raise OSError(errno.EBADF, "stdout is closed")
+
+    def flush(self):
+        pass
+
+    def isatty(self) -> bool:
+        return False
+
+    def fileno(self):
+        raise OSError(errno.EBADF, "stdout is closed")
 
 
 class _Stdout:
