@@ -385,6 +385,25 @@ def test_an_npz_from_dash_is_refused_as_from_dev_stdin(tmp_path):
         "at its end): save it to a file, or stream .npy or lackey text\n")
 
 
+@pytest.mark.parametrize("names", [("addr.npy", "addr.npy"), ("addr.npy", "addr")])
+def test_an_npz_holding_an_array_twice_is_refused(tmp_path, names):
+    """The last of the two was read (as np.load reads it), and the other
+    named nowhere: a trace of 10 records or of 100, depending on the order."""
+    import io
+    import warnings
+    p = tmp_path / "dup.npz"
+    with warnings.catch_warnings(), zipfile.ZipFile(p, "w") as z:
+        warnings.simplefilter("ignore")                     # zipfile: "Duplicate name"
+        for name, n in zip(names, (10, 100)):
+            b = io.BytesIO()
+            np.save(b, np.arange(n, dtype=np.uint64) * 4096)
+            z.writestr(name, b.getvalue())
+    with pytest.raises(TraceError) as info:
+        open_trace(p)
+    assert str(info.value) == (f"{p}: npz holds array 'addr' twice (members {names[0]!r} and "
+                               f"{names[1]!r}): which one is the trace is not known")
+
+
 @pytest.mark.parametrize("compress", [False, True])
 def test_an_npz_with_a_meta_member_runs_and_names_it(tmp_path, compress):
     c = synthetic_trace(50_000, seed=5)

@@ -138,6 +138,10 @@ def _trace_members(path: str, zf: zipfile.ZipFile) -> tuple:
         name = info.filename
         key = member_key(name)
         if key in _FIELDS:
+            if key in members:          # np.load would take the last, and say nothing
+                raise TraceError(f"{path}: npz holds array {key!r} twice (members "
+                                 f"{members[key].filename!r} and {name!r}): which one is the "
+                                 f"trace is not known")
             members[key] = info
         else:
             ignored.append(key)
