@@ -385,6 +385,20 @@ def test_an_npz_from_dash_is_refused_as_from_dev_stdin(tmp_path):
         "at its end): save it to a file, or stream .npy or lackey text\n")
 
 
+@pytest.mark.parametrize("shape", ["(2**3,)", "(n,)", "(int(8),)"])
+def test_an_npy_header_not_a_literal_is_said_the_same_each_time(tmp_path, shape):
+    """numpy's parser named the node by its address (``<ast.BinOp object at
+    0x7f...>``): a message that changed from run to run and said nothing."""
+    h = ("{'descr': '<u8', 'fortran_order': False, 'shape': %s, }" % shape).encode()
+    h += b" " * (118 - len(h)) + b"\n"
+    p = tmp_path / "expr.npy"
+    p.write_bytes(b"\x93NUMPY\x01\x00" + len(h).to_bytes(2, "little") + h + bytes(64))
+    with pytest.raises(TraceError) as info:
+        open_trace(p)
+    assert str(info.value) == (f"{p}: truncated or corrupt npy file (ValueError: the header is "
+                               f"not a Python literal (an expression, a name or a call in it))")
+
+
 @pytest.mark.parametrize("names", [("addr.npy", "addr.npy"), ("addr.npy", "addr")])
 def test_an_npz_holding_an_array_twice_is_refused(tmp_path, names):
     """The last of the two was read (as np.load reads it), and the other

@@ -49,13 +49,19 @@ def _parse_npy_header(f: BinaryIO) -> tuple:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
+        if version not in ((1, 0), (2, 0)):
             raise ValueError(f"npy format version {version[0]}.{version[1]} is not supported "
                              "(1.0 and 2.0 are)")
+        read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                else np.lib.format.read_array_header_2_0)
+        try:
+            shape, _, dtype = read(f)
+        except ValueError as e:
+            if "malformed node or string" in str(e):
+                # ast.literal_eval names the node by its address, which changes from run to run
+                raise ValueError("the header is not a Python literal (an expression, a name or "
+                                 "a call in it)") from None
+            raise
     if any(d < 0 for d in shape):
         raise ValueError(f"negative dimension in shape {shape}")
     return dtype, tuple(shape)
