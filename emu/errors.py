@@ -6,12 +6,19 @@ whose message is a single line naming the problem.  The CLI prints it and exits
 with status 2; the Python API lets it propagate.
 """
 
+import re
+
+#: a line break (any that str.splitlines breaks at) and the blanks around it
+_BREAK = re.compile(r"\s*[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]\s*")
+
 
 class EmuError(Exception):
     """A problem with the user's input or configuration (one-line message)."""
 
     def __init__(self, message: str):
-        message = " ".join(str(message).split())  # always one line
+        # always one line: each break, with its indentation, becomes a space;
+        # other runs of blanks are kept (a quoted line of a file shows as it is)
+        message = _BREAK.sub(" ", str(message)).strip()
         super().__init__(message)
 
 

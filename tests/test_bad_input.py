@@ -495,11 +495,11 @@ def with_import_target(data: Callable[[], bytes]) -> Callable[[Path], list]:
 CASES = [
     # ---- lackey text: malformed lines of several kinds (line 3 of t.txt) -----------
     Case("lackey-unknown-letter", tlb("t.txt", lambda: lackey_with(b"X  0401ab70,3")),
-         ("t.txt:3:", "malformed lackey line", "X 0401ab70,3")),
+         ("t.txt:3:", "malformed lackey line", "'X  0401ab70,3'")),
     Case("lackey-lowercase-letter", tlb("t.txt", lambda: lackey_with(b"i  0401ab70,3")),
          ("t.txt:3:", "malformed lackey line")),
     Case("lackey-missing-size", tlb("t.txt", lambda: lackey_with(b"I  0401ab70")),
-         ("t.txt:3:", "malformed lackey line", "I 0401ab70")),
+         ("t.txt:3:", "malformed lackey line", "'I  0401ab70'")),
     Case("lackey-empty-size", tlb("t.txt", lambda: lackey_with(b"I  0401ab70,")),
          ("t.txt:3:", "malformed lackey line")),
     Case("lackey-non-hex-address", tlb("t.txt", lambda: lackey_with(b"I  zz01ab70,3")),

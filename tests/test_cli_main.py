@@ -275,3 +275,13 @@ def test_a_stop_the_command_takes_itself_ends_with_the_commands_status(tmp_path)
     p = subprocess.run([sys.executable, "-m", "sweep_stopped_in_exec"], cwd=tmp_path,
                        env=cli_env(), capture_output=True, text=True, timeout=120)
     assert (p.returncode, p.stderr) == (130, "emu: sweep interrupted: 3 of 12 runs done\n")
+
+
+def test_an_error_is_one_line_with_its_quoted_text_as_it_is():
+    """Every run of blanks was squeezed to one space, so a quoted line of a
+    file ('i  0401ab70,3') showed as another ('i 0401ab70,3')."""
+    from emu.errors import EmuError
+    assert str(EmuError("t.txt:3: malformed lackey line: 'i  0401ab70,3'")) == \
+        "t.txt:3: malformed lackey line: 'i  0401ab70,3'"
+    assert str(EmuError("  a\n    b\r\nc\u2028d\x0be  \n")) == "a b c d e"
+    assert len(str(EmuError("x\n" * 3)).splitlines()) == 1
