@@ -23,12 +23,13 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from clirun import assert_usage_error, cli_env, popen_cli, run_cli
+from clirun import EMU, ROOT, assert_usage_error, cli_env, popen_cli, run_cli
 from emu.codes import EXIT_CATEGORIES
 from emu.report.columns import columns
 from emu.report.text import format_comparison, format_run
@@ -612,10 +613,14 @@ def test_what_only_out_keeps_is_refused_without_out(short, key, file, command):
                                      f"set it false\n")
 
 
-def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
+@pytest.mark.parametrize("signum, status, line", [
+    (signal.SIGTERM, 143, "emu: terminated"),
+    (signal.SIGHUP, 129, "emu: hung up")])          # the terminal closing
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path, signum, status, line):
     """SIGTERM (kill, timeout) had ended the process where it stood, its
     temporary folder left beside --out; now it ends as Ctrl-C does: the old
-    set kept, nothing left beside it, one line."""
+    set kept, nothing left beside it, one line.  SIGHUP did the same until
+    it was handled too."""
     box = tmp_path / "box"
     box.mkdir()
     target = box / "out"
@@ -630,11 +635,27 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
         assert p.poll() is None, p.communicate()
         assert time.monotonic() < deadline, "no temporary folder seen"
         time.sleep(0.01)
+    p.send_signal(signum)
+    _, stderr = p.communicate(timeout=60)
+    assert (p.returncode, stderr.splitlines()[-1]) == (status, line), stderr
+    assert "Traceback" not in stderr
+    assert leftovers(box) == [] and snapshot(target) == before
+
+
+def test_a_hangup_ignored_as_nohup_ignores_it_stays_ignored():
+    """Under nohup the command runs on when its terminal closes."""
+    p = subprocess.Popen(EMU + ["run", "--set", "duration_ms=100000", "--set",
+                                "kvm.strategy=direct"],
+                         cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                         preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+    time.sleep(2)
+    p.send_signal(signal.SIGHUP)
+    time.sleep(1)
+    assert p.poll() is None
     p.send_signal(signal.SIGTERM)
     _, stderr = p.communicate(timeout=60)
     assert (p.returncode, stderr.splitlines()[-1]) == (143, "emu: terminated"), stderr
-    assert "Traceback" not in stderr
-    assert leftovers(box) == [] and snapshot(target) == before
 
 
 def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):

@@ -173,8 +173,9 @@ def study_script(name: str, argv=None) -> int:
 
 def _exit_status(command) -> int:
     """Run ``command()``: its exit status, or a one-line error and 2 (bad
-    input), 130 (interrupted), 143 (terminated: SIGTERM), 1 (stdout could
-    not be written: a full disk), 0 (the reader of stdout went away)."""
+    input), 130 (interrupted), 143 (terminated: SIGTERM), 129 (hung up:
+    SIGHUP), 1 (stdout could not be written: a full disk), 0 (the reader of
+    stdout went away)."""
     out = sys.stdout
     try:
         try:
@@ -269,15 +270,18 @@ class _Stdout:
 
 
 def _on_sigterm(main_pid: int):
+    """The handler of SIGTERM, and of SIGHUP (a terminal closing)."""
     def handler(signum, frame):
         if os.getpid() != main_pid:         # a worker forked from this process: as before
-            signal.signal(signal.SIGTERM, signal.SIG_DFL)
-            os.kill(os.getpid(), signal.SIGTERM)
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
             return
         if stop.taken.is_set():             # the command is saying it stopped
             return
+        if not stop.requested.is_set():
+            stop.requested_by = signum
         stop.requested.set()                # the long loops raise it again if this is lost
-        raise Terminated()
+        raise Terminated(signum)
     handler.emu_stop = True
     return handler
 
@@ -310,8 +314,8 @@ def _on_lost_stop(main_pid: int):
     def hook(unraisable):
         if os.getpid() == main_pid and stop.asked():
             if isinstance(unraisable.exc_value, KeyboardInterrupt):
-                signum = (signal.SIGTERM if isinstance(unraisable.exc_value, Terminated)
-                          else signal.SIGINT)
+                signum = (unraisable.exc_value.signum
+                          if isinstance(unraisable.exc_value, Terminated) else signal.SIGINT)
                 again = threading.Timer(_RESEND_S, _send_again, (main_pid, signum))
                 again.daemon = True
                 again.start()
@@ -336,7 +340,7 @@ def _let_go_of_stops() -> None:
     (Python gives a signal its default action as it exits)."""
     if threading.current_thread() is not threading.main_thread():
         return
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         if getattr(signal.getsignal(signum), "emu_stop", False):
             signal.signal(signum, signal.SIG_IGN)
 
@@ -371,6 +375,8 @@ def run() -> int:
     called in a process that goes on, leaves the collector as it was.
     """
     signal.signal(signal.SIGTERM, _on_sigterm(os.getpid()))
+    if signal.getsignal(signal.SIGHUP) is signal.SIG_DFL:               # not under nohup
+        signal.signal(signal.SIGHUP, _on_sigterm(os.getpid()))
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:   # not if ignored
         signal.signal(signal.SIGINT, _on_sigint(os.getpid()))
     sys.unraisablehook = _on_lost_stop(os.getpid())

@@ -6,6 +6,7 @@ import argparse
 import os
 import re
 import shutil
+import signal
 import sys
 from typing import Optional
 
@@ -18,15 +19,18 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143          # 128 + SIGTERM, as a shell reports a process it ended
+EXIT_HUNG_UP = 129             # 128 + SIGHUP
 
 
 def stopped(stop: BaseException) -> tuple[str, int]:
     """How a command was stopped, as its last line says it, and its exit
     status: ``("terminated", 143)`` when SIGTERM was (or led to) ``stop``,
-    else ``("interrupted", 130)``."""
+    ``("hung up", 129)`` when SIGHUP was, else ``("interrupted", 130)``."""
     seen = stop
     while seen is not None:
         if isinstance(seen, Terminated):
+            if getattr(seen, "signum", None) == signal.SIGHUP:
+                return "hung up", EXIT_HUNG_UP
             return "terminated", EXIT_TERMINATED
         seen = seen.__cause__ or seen.__context__
     return "interrupted", EXIT_INTERRUPTED

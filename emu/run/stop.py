@@ -1,6 +1,6 @@
-"""A stop asked of the running command by SIGTERM or Ctrl-C (SIGINT).
+"""A stop asked of the running command by SIGTERM, SIGHUP or Ctrl-C (SIGINT).
 
-The signal's handler raises :class:`Terminated` (SIGTERM) or
+The signal's handler raises :class:`Terminated` (SIGTERM, SIGHUP) or
 ``KeyboardInterrupt`` (Ctrl-C) where the main thread is.  A raise that lands
 where Python drops exceptions (a finalizer, a weakref callback, the import
 machinery) would be lost: the command's ``sys.unraisablehook`` sends the
@@ -13,16 +13,26 @@ raise the stop again.
 
 from __future__ import annotations
 
+import signal
 import threading
 
 
 class Terminated(KeyboardInterrupt):
-    """SIGTERM (``kill``, ``timeout``, a container stopping), taken as Ctrl-C
-    is: a run's temporaries are removed and a sweep writes its table."""
+    """SIGTERM (``kill``, ``timeout``, a container stopping) or SIGHUP (the
+    terminal closing), taken as Ctrl-C is: a run's temporaries are removed
+    and a sweep writes its table.  ``signum``: which of the two."""
+
+    def __init__(self, signum: int = signal.SIGTERM):
+        super().__init__()
+        self.signum = signum
 
 
-#: Set by the SIGTERM handler of the ``emu`` command; never cleared in its process.
+#: Set by the SIGTERM and SIGHUP handler of the ``emu`` command; never
+#: cleared in its process.
 requested = threading.Event()
+
+#: The signal that set :data:`requested` (the first, if both came).
+requested_by = signal.SIGTERM
 
 #: Set by the Ctrl-C (SIGINT) handler of the ``emu`` command; never cleared in its process.
 interrupted = threading.Event()
@@ -33,14 +43,14 @@ taken = threading.Event()
 
 
 def asked() -> bool:
-    """Whether the command was asked to stop (SIGTERM or Ctrl-C)."""
+    """Whether the command was asked to stop (SIGTERM, SIGHUP or Ctrl-C)."""
     return requested.is_set() or interrupted.is_set()
 
 
 def check() -> None:
     """Raise the stop the command was asked for, if it was: its first raise
-    may have been lost.  SIGTERM comes first, as its exit status says."""
+    may have been lost.  SIGTERM and SIGHUP come first, as the exit status says."""
     if requested.is_set():
-        raise Terminated()
+        raise Terminated(requested_by)
     if interrupted.is_set():
         raise KeyboardInterrupt()
