@@ -458,6 +458,20 @@ def test_bad_input_is_one_line_and_writes_nothing(scenario, tmp_path, capsys, ex
     assert not out.exists()
 
 
+@pytest.mark.parametrize("holder", ["sweep", "sensitivity study"])
+def test_a_folder_another_command_writes_into_is_refused_naming_it(scenario, tmp_path, capsys,
+                                                                   holder):
+    """A sweep refused by a sensitivity study's lock said another sweep held it."""
+    from emu.run.resume import locked
+    out = tmp_path / "out"
+    out.mkdir()
+    with locked(str(out), holder):
+        assert emu_main(["sweep", str(scenario), "--grid", "seed=1,2", "--out", str(out)]) == 2
+    assert capsys.readouterr().err == (f"emu: error: {out}: another emu {holder} is writing "
+                                       f"into this directory\n")
+    assert os.listdir(out) == [".sweep.lock"]
+
+
 def test_bad_input_leaves_an_existing_dir_as_it_was(scenario, serial, tmp_path):
     out, _, _ = serial
     before = snapshot(out)

@@ -31,8 +31,10 @@ TABLE_EVERY = 30.0
 
 
 @contextlib.contextmanager
-def locked(out_dir: str):
-    """Hold DIR/.sweep.lock: one sweep at a time in a directory."""
+def locked(out_dir: str, what: str = "sweep"):
+    """Hold DIR/.sweep.lock: one sweep (or sensitivity study, ``what``) at a
+    time in a directory; the lock file names the one holding it, for the
+    one refused to say."""
     if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
@@ -41,8 +43,13 @@ def locked(out_dir: str):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise ConfigError(f"{out_dir}: another emu sweep is writing into this directory") \
-                from None
+            held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            if held not in ("sweep", "sensitivity study"):
+                held = "sweep or sensitivity study"
+            raise ConfigError(f"{out_dir}: another emu {held} is writing into this "
+                              f"directory") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, what.encode("ascii") + b"\n", 0)
         yield
     finally:
         os.close(fd)

@@ -163,12 +163,15 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
               stream, replaced: Optional[str] = None) -> list:
     """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows.
     ``replaced``: the kind of result (a run, a comparison, a study, ...) to remove first."""
-    try:
-        os.makedirs(os.path.join(out_dir, "runs"), exist_ok=True)
-    except OSError as err:
-        raise ConfigError(f"--out {out_dir}: cannot create the directory "
-                          f"({err.strerror or err})") from None
+    def made(folder: str) -> None:
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as err:
+            raise ConfigError(f"--out {out_dir}: cannot create the directory "
+                              f"({err.strerror or err})") from None
+    made(out_dir)
     with locked(out_dir):
+        made(os.path.join(out_dir, "runs"))     # not while another command holds the folder
         remove_leftovers(out_dir)
         if replaced:
             remove_result(out_dir, keep_runs={r.id for r in plan.runs})

@@ -138,7 +138,7 @@ def check_study_dir(out_dir: str, labels, metric: str, better: str,
         if not force:
             raise ConfigError(f"--out {out_dir}: holds {h.text}; {why}: pass --force to "
                               f"replace it, or choose another folder")
-    with locked(out_dir):
+    with locked(out_dir, "sensitivity study"):
         outdir.remove_result(out_dir, keep_runs=set(labels))
 
 
@@ -212,12 +212,14 @@ class StudyRunner:
         if self.out_dir is None:
             self.out_dir = self._stack.enter_context(
                 tempfile.TemporaryDirectory(prefix="emu-sensitivity-"))
+        runs = os.path.join(self.out_dir, "runs")
         try:
-            os.makedirs(os.path.join(self.out_dir, "runs"), exist_ok=True)
+            os.makedirs(self.out_dir, exist_ok=True)
+            self._stack.enter_context(locked(self.out_dir, "sensitivity study"))
+            os.makedirs(runs, exist_ok=True)    # not while another command holds the folder
         except OSError as err:
             raise ConfigError(f"--out {self.out_dir}: cannot create the directory "
                               f"({err.strerror or err})") from None
-        self._stack.enter_context(locked(self.out_dir))
         remove_leftovers(self.out_dir)
         self._ready = True
 
