@@ -285,3 +285,21 @@ def test_an_error_is_one_line_with_its_quoted_text_as_it_is():
         "t.txt:3: malformed lackey line: 'i  0401ab70,3'"
     assert str(EmuError("  a\n    b\r\nc\u2028d\x0be  \n")) == "a b c d e"
     assert len(str(EmuError("x\n" * 3)).splitlines()) == 1
+
+
+def test_a_stdout_that_cannot_encode_every_character_gets_them_escaped(tmp_path):
+    """With PYTHONIOENCODING=ascii (or a non-UTF-8 locale), a table's 'µs' or a
+    name's 'é' ended the command in a UnicodeEncodeError traceback."""
+    env = cli_env(PYTHONIOENCODING="ascii")
+    p = subprocess.run(EMU + ["explain", "--glossary"], capture_output=True, cwd=ROOT, env=env,
+                       stdin=subprocess.DEVNULL, timeout=120)
+    assert (p.returncode, p.stderr) == (0, b"")
+    assert b"\\xa7" in p.stdout and p.stdout.isascii()          # the section sign, escaped
+    # a dump stays TOML: its strings' characters as TOML's escapes, loading to the same name
+    p = subprocess.run(EMU + ["config", "dump", "--set", "name=caf\u00e9 \U0001f600"],
+                       capture_output=True, cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
+                       timeout=120)
+    assert p.returncode == 0 and p.stdout.isascii(), p.stderr
+    assert b'\nname = "caf\\u00e9 \\U0001f600"\n' in p.stdout
+    from emu.params.load import tomllib
+    assert tomllib.loads(p.stdout.decode())["name"] == "caf\u00e9 \U0001f600"

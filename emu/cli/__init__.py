@@ -251,7 +251,14 @@ class _Stdout:
         self._stream = stream
 
     def write(self, text):
-        return self._checked(self._stream.write, text)
+        try:
+            return self._checked(self._stream.write, text)
+        except UnicodeEncodeError:
+            # a stdout that cannot encode every character (PYTHONIOENCODING=ascii,
+            # a non-UTF-8 locale): the others escaped ('\xb5s'), as stderr has them
+            enc = getattr(self._stream, "encoding", None) or "ascii"
+            return self._checked(self._stream.write,
+                                 text.encode(enc, "backslashreplace").decode(enc))
 
     def flush(self):
         return self._checked(self._stream.flush)

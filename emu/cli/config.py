@@ -9,6 +9,7 @@ in -- as a TOML file that ``emu run`` loads to the same scenario
 from __future__ import annotations
 
 import os
+import sys
 
 from emu import __version__
 from emu.cli.args import Parser, add_set_option
@@ -58,5 +59,17 @@ def cmd_config_dump(args) -> int:
                 from None
         print(args.output)
     else:
+        try:
+            text.encode(getattr(sys.stdout, "encoding", None) or "utf-8")
+        except (UnicodeEncodeError, LookupError):
+            text = _escaped(text)       # a stdout of another encoding still gets TOML
         print(text, end="")
     return 0
+
+
+def _escaped(toml: str) -> str:
+    """``toml`` in ASCII: each other character as TOML's escape of it, the
+    same text once loaded (the dump has them only in its quoted strings, and
+    in its comment, where an escape is as good)."""
+    return "".join(c if c.isascii() else f"\\u{ord(c):04x}" if ord(c) < 0x10000
+                   else f"\\U{ord(c):08x}" for c in toml)
