@@ -303,3 +303,27 @@ def test_a_stdout_that_cannot_encode_every_character_gets_them_escaped(tmp_path)
     assert b'\nname = "caf\\u00e9 \\U0001f600"\n' in p.stdout
     from emu.params.load import tomllib
     assert tomllib.loads(p.stdout.decode())["name"] == "caf\u00e9 \U0001f600"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_closed_or_full_stderr_does_not_fail_the_command(tmp_path):
+    """Progress and notes go to stderr: closed, emu run wrote nothing and exited
+    1 (an AttributeError there); full, a note ended it with exit 1 after the
+    result was printed.  What emu says there is said if it can be."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 2\n")             # short: its figures have not settled
+    said = subprocess.run(EMU + ["run", str(scenario)], capture_output=True, text=True,
+                          cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL, timeout=120)
+    assert said.returncode == 0 and said.stderr.startswith("emu: note: Not settled")
+    with open("/dev/full", "w") as full:
+        for name, how in (("closed", {"preexec_fn": lambda: os.close(2)}),
+                          ("full", {"stderr": full})):
+            out = tmp_path / name
+            p = subprocess.run(EMU + ["run", str(scenario), "--out", str(out)],
+                               stdout=subprocess.PIPE, text=True, cwd=ROOT, env=cli_env(),
+                               stdin=subprocess.DEVNULL, timeout=120, **how)
+            assert (p.returncode, p.stdout) == (0, said.stdout), name
+            assert (out / "summary.json").is_file()
+    p = subprocess.run(EMU + ["tlb", str(tmp_path / "missing")], cwd=ROOT, env=cli_env(),
+                       stdin=subprocess.DEVNULL, timeout=120, preexec_fn=lambda: os.close(2))
+    assert p.returncode == 2                                 # bad input, said or not

@@ -176,7 +176,10 @@ def _exit_status(command) -> int:
     input), 130 (interrupted), 143 (terminated: SIGTERM), 129 (hung up:
     SIGHUP), 1 (stdout could not be written: a full disk), 0 (the reader of
     stdout went away)."""
-    out = sys.stdout
+    out, said = sys.stdout, sys.stderr
+    # what emu says on stderr (progress, notes, the error line) is said if it
+    # can be: a closed or full stderr does not fail the command
+    sys.stderr = _Stderr(said if said is not None else _ClosedStdout())
     try:
         try:
             # NOTE: emu does no linear algebra; without this numpy's import starts
@@ -217,7 +220,7 @@ def _exit_status(command) -> int:
                 os.close(null)
         return EXIT_FAILED
     finally:
-        sys.stdout = out
+        sys.stdout, sys.stderr = out, said
 
 
 class _OutputError(Exception):
@@ -225,8 +228,9 @@ class _OutputError(Exception):
 
 
 class _ClosedStdout:
-    """The stdout of a process started with it closed: a write is an error
-    (the result has nowhere to go), said as a full disk's is."""
+    """The stdout (or stderr) of a process started with it closed: a write
+    is an error (for stdout: the result has nowhere to go, said as a full
+    disk's is; for stderr, let go)."""
 
     encoding = "utf-8"
 
@@ -241,6 +245,27 @@ class _ClosedStdout:
 
     def fileno(self):
         raise OSError(errno.EBADF, "stdout is closed")
+
+
+class _Stderr:
+    """stderr, whose write errors (closed, a full disk, a reader gone) are
+    let go: what emu says there is said if it can be."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text):
+        try:
+            return self._stream.write(text)
+        except (OSError, ValueError, UnicodeEncodeError):
+            return len(text)
+
+    def flush(self):
+        with contextlib.suppress(OSError, ValueError):
+            self._stream.flush()
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
 
 
 class _Stdout:
