@@ -6,6 +6,7 @@ whose message is a single line naming the problem.  The CLI prints it and exits
 with status 2; the Python API lets it propagate.
 """
 
+import os
 import re
 
 #: a line break (any that str.splitlines breaks at) and the blanks around it
@@ -33,3 +34,14 @@ class TraceError(EmuError, ValueError):
 def cannot_read(path: str, e: OSError) -> TraceError:
     """The one line for a trace path the system would not read."""
     return TraceError(f"{path}: cannot read: {e.strerror or e}")
+
+
+def check_working_folder() -> None:
+    """Refuse (ConfigError, one line) to run in a folder that was removed:
+    every relative path would be relative to nothing (``os.getcwd`` fails),
+    and a command would end in a traceback, a part of its result written."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise ConfigError("the current folder no longer exists (it was removed): cd to one "
+                          "that does") from None

@@ -327,3 +327,30 @@ def test_a_closed_or_full_stderr_does_not_fail_the_command(tmp_path):
     p = subprocess.run(EMU + ["tlb", str(tmp_path / "missing")], cwd=ROOT, env=cli_env(),
                        stdin=subprocess.DEVNULL, timeout=120, preexec_fn=lambda: os.close(2))
     assert p.returncode == 2                                 # bad input, said or not
+
+
+def test_a_command_run_in_a_removed_folder_is_refused_in_one_line(tmp_path):
+    """Every relative path is relative to nothing there: emu run --help ended in
+    a traceback, and emu sweep did too, after it had made half a result."""
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    out = tmp_path / "out"
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 1\n")
+    line = "emu: error: the current folder no longer exists (it was removed): cd to one that does\n"
+    for argv in (["run", "--help"], ["sweep", str(scenario), "--grid", "seed=1,2", "--out",
+                                     str(out)]):
+        p = subprocess.run(EMU + argv, capture_output=True, text=True, env=cli_env(),
+                           stdin=subprocess.DEVNULL, timeout=120,
+                           preexec_fn=lambda: (os.chdir(gone), os.rmdir(gone)))
+        assert (p.returncode, p.stderr, p.stdout) == (2, line, "")
+        gone.mkdir()
+    assert not out.exists()
+    p = subprocess.run([sys.executable, "-c", "import os, sys\n"
+                        "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
+                        "from emu.run import run\n"
+                        "try:\n    run(sys.argv[2])\n"
+                        "except Exception as e:\n    print(type(e).__name__, e)\n",
+                        str(gone), str(scenario)], capture_output=True, text=True,
+                       env=cli_env(), timeout=120)
+    assert p.stdout == "ConfigError " + line[len("emu: error: "):], p.stderr

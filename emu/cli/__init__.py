@@ -20,7 +20,7 @@ import threading
 
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
-from emu.errors import EmuError
+from emu.errors import EmuError, check_working_folder
 from emu.run import stop
 
 __all__ = ["build_parser", "main", "run", "study_script"]
@@ -150,6 +150,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def command() -> int:
+        check_working_folder()
         if not argv:
             print(command_list(build_parser()))
             return EXIT_USAGE
@@ -165,6 +166,7 @@ def study_script(name: str, argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def command() -> int:
+        check_working_folder()
         from emu.cli.study import script_parser
         args = script_parser(name).parse_args(argv)
         return args.func(args)

@@ -20,7 +20,7 @@ import simpy
 from emu import __version__
 from emu.analysis.display import describe, design_name, headline_html, result_repr
 from emu.analysis.frames import run_frames
-from emu.errors import ConfigError
+from emu.errors import ConfigError, check_working_folder
 from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
 from emu.machine import Machine
@@ -46,6 +46,7 @@ def override_list(overrides) -> list:
 def resolve(scenario, overrides=()) -> Scenario:
     """A Scenario from a Scenario, a dict or a TOML path, with ``--set``
     overrides (:func:`override_list`)."""
+    check_working_folder()
     overrides = override_list(overrides)
     if isinstance(scenario, Scenario):
         if not overrides:
