@@ -26,7 +26,7 @@ import numpy as np
 from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.load import override_value, read_scenario_file
-from emu.errors import ConfigError
+from emu.errors import ConfigError, check_working_folder
 from emu.workload.traces.source import check_pipe_traces, trace_workloads
 
 _ID_VERSION = 1
@@ -249,6 +249,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     ``{key: values}``.  Every run's configuration is validated here; the first
     bad one raises :class:`ConfigError` naming the key (and the grid point).
     """
+    check_working_folder()
     if isinstance(grids, dict):
         grids = list(grids.items())
     elif isinstance(grids, str):
