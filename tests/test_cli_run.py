@@ -33,6 +33,7 @@ from clirun import EMU, ROOT, assert_usage_error, cli_env, popen_cli, run_cli
 from emu.codes import EXIT_CATEGORIES
 from emu.report.columns import columns
 from emu.report.text import format_comparison, format_run
+from emu.errors import ConfigError
 from emu.run import outdir
 from emu.run.outdir import folder_names
 
@@ -656,6 +657,57 @@ def test_a_hangup_ignored_as_nohup_ignores_it_stays_ignored():
     p.send_signal(signal.SIGTERM)
     _, stderr = p.communicate(timeout=60)
     assert (p.returncode, stderr.splitlines()[-1]) == (143, "emu: terminated"), stderr
+
+
+def _staged_run(target: Path, label: str, kind: str = "run", force: bool = False) -> outdir.Stage:
+    """A stage of a ``kind`` result for ``target``, its files written, not committed."""
+    stage = outdir.Stage(target, kind, force)
+    name = {"run": "summary.json", "comparison": "comparison.json"}[kind]
+    (Path(stage.path) / name).write_text(json.dumps(
+        {"emu_version": "x", "config": {}, "key": "seed", "runs": [], "label": label}))
+    return stage
+
+
+def test_a_folder_that_changed_while_the_command_ran_is_not_replaced(tmp_path):
+    """Checked only as a command began, a result folder was replaced at its
+    end whatever had happened to it meanwhile: a file put into it was
+    deleted, a comparison written into it by another command was replaced by
+    a run (both exited 0), and a run replaced a sweep's folder while the
+    sweep wrote into it.  Each is refused as it would have been at the start."""
+    from emu.run.resume import locked
+    target = tmp_path / "out"
+    _staged_run(target, "first").commit()
+    before = snapshot(target)
+
+    stage = _staged_run(target, "second")                   # a file of the user's, meanwhile
+    (target / "notes.txt").write_text("mine")
+    with stage, pytest.raises(ConfigError) as info:
+        stage.commit()
+    assert str(info.value) == (
+        f"--out {target}: holds 'notes.txt', which emu did not write; emu replaces a result "
+        f"folder as a whole: choose a new or empty folder (the folder changed while this "
+        f"command ran: nothing was written)")
+    assert snapshot(target) == dict(before, **{"notes.txt": b"mine"})
+    (target / "notes.txt").unlink()
+
+    stage = _staged_run(target, "second")                   # another command's comparison
+    _staged_run(target, "theirs", "comparison", force=True).commit()
+    theirs = snapshot(target)
+    with stage, pytest.raises(ConfigError, match=r"holds a comparison .*, not a run: pass "
+                                                 r"--force .* \(the folder changed"):
+        stage.commit()
+    assert snapshot(target) == theirs
+
+    stage = _staged_run(target, "ours", "comparison")       # a sweep writing into it
+    with stage, locked(str(target)), pytest.raises(ConfigError) as info:
+        stage.commit()
+    assert str(info.value) == (f"--out {target}: another emu sweep is writing into this folder "
+                               f"(the folder changed while this command ran: nothing was "
+                               f"written)")
+    assert leftovers(tmp_path) == []
+    (target / outdir.LOCK_FILE).unlink()                     # the sweep, gone
+    _staged_run(target, "same kind, afterwards", "comparison").commit()
+    assert json.loads((target / "comparison.json").read_text())["label"] == "same kind, afterwards"
 
 
 def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):

@@ -472,6 +472,31 @@ def test_a_folder_another_command_writes_into_is_refused_naming_it(scenario, tmp
     assert os.listdir(out) == [".sweep.lock"]
 
 
+def test_a_result_written_as_the_sweep_began_is_not_mixed_into_it(scenario, tmp_path,
+                                                                  monkeypatch, capsys):
+    """A run committed into the folder between the sweep's first check and
+    its lock: the sweep wrote its table and runs beside the run's files."""
+    import emu.run.sweep as sweep_module
+    from emu.run import outdir
+    out = tmp_path / "out"
+    real = sweep_module.locked
+
+    @contextlib.contextmanager
+    def another_command_first(out_dir, *args):
+        stage = outdir.Stage(out_dir, "run", force=True)
+        (Path(stage.path) / "summary.json").write_text('{"emu_version": "x", "config": {}}')
+        stage.commit()
+        with real(out_dir, *args):
+            yield
+    monkeypatch.setattr(sweep_module, "locked", another_command_first)
+    assert emu_main(["sweep", str(scenario), "--grid", "seed=1,2", "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"emu: error: --out {out}: holds a run") and err.endswith(
+        "not a sweep: pass --force to replace it, or choose another folder (the folder changed "
+        "since the sweep began)\n"), err
+    assert sorted(os.listdir(out)) == [".sweep.lock", "summary.json"]
+
+
 def test_bad_input_leaves_an_existing_dir_as_it_was(scenario, serial, tmp_path):
     out, _, _ = serial
     before = snapshot(out)

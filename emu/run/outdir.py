@@ -443,6 +443,46 @@ def _holds_cwd(path: str) -> bool:
 
 # -- leftovers ----------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def held(folder: str):
+    """Hold ``folder`` (an exclusive lock on the folder itself) for a
+    stage's last check and its swap: two commits into it are one after the
+    other, each seeing what the other left."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield                       # the swap says what is wrong with the folder
+        return
+    try:
+        _lock(fd, blocking=True)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _check_unlocked(folder: str, where: str) -> None:
+    """Refuse (ConfigError) ``folder`` while a sweep or a sensitivity study
+    writes into it (it holds the folder's lock file)."""
+    path = os.path.join(folder, LOCK_FILE)
+    if fcntl is None or not os.path.isfile(path):
+        return
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return
+        except OSError:
+            held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    finally:
+        os.close(fd)
+    if held not in ("sweep", "sensitivity study"):
+        held = "sweep or sensitivity study"
+    raise ConfigError(f"{where}: another emu {held} is writing into this folder")
+
+
 def _lock(fd: int, blocking: bool) -> bool:
     if fcntl is None:  # pragma: no cover - not POSIX
         return True
@@ -570,6 +610,8 @@ class Stage:
         check_room(path, folders, self._where())
         if tidy:
             remove_leftovers(self.parent, self.name)
+        self.kind, self.force, self.what = kind, force, what
+        _check_unlocked(path, self._where())
         self.holding = check_replaceable(path, kind, force, self._where(), what)
         self.made: list = []
         self.fd: Optional[int] = None
@@ -604,8 +646,23 @@ class Stage:
             self.discard()
 
     def commit(self) -> None:
-        """Put the written folder in the target's place (the old set goes)."""
+        """Put the written folder in the target's place (the old set goes),
+        once the target is checked again, with the commits of other stages
+        in the same folder held off: what another command did to it while
+        this one ran (a result of another kind, a sweep writing into it, a
+        file emu did not write) is refused, as it would have been at the
+        start, and nothing is written."""
         os.chmod(self.path, 0o777 & ~current_umask())         # as mkdir would have made it
+        with held(self.parent):
+            try:
+                _check_unlocked(self.target, self._where())
+                check_replaceable(self.target, self.kind, self.force, self._where(), self.what)
+            except ConfigError as err:
+                raise ConfigError(f"{err} (the folder changed while this command ran: nothing "
+                                  f"was written)") from None
+            self._swap()
+
+    def _swap(self) -> None:
         try:
             try:
                 os.rename(self.path, self.target)      # no target yet (or an empty one)

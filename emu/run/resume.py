@@ -38,11 +38,18 @@ def locked(out_dir: str, what: str = "sweep"):
     if fcntl is None:  # pragma: no cover - not POSIX
         yield
         return
-    fd = os.open(os.path.join(out_dir, outdir.LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    # taken with the folder's parent held, as a stage's commit holds it
+    # (outdir.Stage.commit): a commit into the folder then comes before the
+    # lock (the caller checks the folder again, under the lock) or sees it
+    with outdir.held(os.path.dirname(os.path.abspath(out_dir))):
+        fd = os.open(os.path.join(out_dir, outdir.LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            taken = True
         except OSError:
+            taken = False
+    try:
+        if not taken:
             held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
             if held not in ("sweep", "sensitivity study"):
                 held = "sweep or sensitivity study"

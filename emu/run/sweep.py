@@ -148,7 +148,7 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     if progress is not None and progress not in ("auto", "bar", "lines", "none"):
         raise ConfigError(f"--progress: expected auto, bar, lines or none, got {progress!r}")
     check_room(os.path.join(out_dir, "runs", plan.runs[0].id), where=f"--out {out_dir}")
-    replaced = check_sweep_dir(out_dir, plan, force)
+    check_sweep_dir(out_dir, plan, force)      # before anything runs; again once locked
 
     with contextlib.ExitStack() as stack:
         if executor == "dask" and client is None and any(
@@ -156,13 +156,16 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
             # connect (or start the local cluster) before writing anything
             client = stack.enter_context(dask_client(scheduler, workers))
         return _run_plan(plan, out_dir, executor, workers, scheduler, progress, client, stream,
-                         replaced)
+                         force)
 
 
 def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progress, client,
-              stream, replaced: Optional[str] = None) -> list:
+              stream, force: bool = False) -> list:
     """Run what ``out_dir`` does not hold yet of ``plan``; the table's rows.
-    ``replaced``: the kind of result (a run, a comparison, a study, ...) to remove first."""
+    The folder is checked again once it is locked (:func:`check_sweep_dir`:
+    another command may have written into it since), and the result that
+    ``force`` lets the sweep replace (a run, a comparison, a study, ...)
+    is removed first."""
     def made(folder: str) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
@@ -171,6 +174,10 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
                               f"({err.strerror or err})") from None
     made(out_dir)
     with locked(out_dir):
+        try:
+            replaced = check_sweep_dir(out_dir, plan, force)
+        except ConfigError as err:
+            raise ConfigError(f"{err} (the folder changed since the sweep began)") from None
         made(os.path.join(out_dir, "runs"))     # not while another command holds the folder
         remove_leftovers(out_dir)
         if replaced:
