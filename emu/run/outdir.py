@@ -172,10 +172,12 @@ def holding(folder) -> Holding:
     def path(n):
         return os.path.join(folder, n)
 
-    def emus(n, lock=False, runs=False, folders=False):
-        """Whether emu wrote the entry ``n`` (a result file; the lock, runs/ or
-        run folders where the kind of result has them)."""
-        return (_emu_file(path(n), n) or (lock and n == LOCK_FILE)
+    def emus(n, runs=False, folders=False):
+        """Whether emu wrote the entry ``n`` (a result file; runs/ or run
+        folders where the kind of result has them).  The lock file is
+        emu's in any folder: a sweep or a sensitivity study about to replace
+        the result there holds it as it checks the folder again."""
+        return (_emu_file(path(n), n) or n == LOCK_FILE
                 or (runs and n == "runs" and _runs_folder(path(n)))
                 or (folders and n != "runs" and _run_folder(path(n))))
 
@@ -186,7 +188,7 @@ def holding(folder) -> Holding:
     what = None
     if "sweep.json" in names:
         kind, text = "sweep", _describe_sweep(folder)
-        foreign = [n for n in names if not emus(n, lock=True, runs=True)]
+        foreign = [n for n in names if not emus(n, runs=True)]
     elif "comparison.json" in names:
         kind, text = "comparison", _describe_comparison(folder)
         foreign = [n for n in names if not emus(n, folders=True)]
@@ -197,7 +199,7 @@ def holding(folder) -> Holding:
     elif "sensitivity.json" in names or (LOCK_FILE in names and run_folders):
         # an unfinished one has its lock and runs done, not yet its sensitivity.json
         kind, text = "sensitivity", _describe_sensitivity(folder, run_folders)
-        foreign = [n for n in names if not emus(n, lock=True, runs=True)]
+        foreign = [n for n in names if not emus(n, runs=True)]
     else:
         results = [n for n in names if n.endswith((".csv", ".npz")) or n in ("summary.json",
                                                                            "run.json")]
@@ -205,7 +207,7 @@ def holding(folder) -> Holding:
         text = _describe_run(folder) if results else "nothing but emu's reports and plots"
         # the lock and the empty runs/ a sweep or a sensitivity study makes first
         started = LOCK_FILE in names and not run_folders
-        foreign = [n for n in names if not emus(n, lock=started, runs=started)]
+        foreign = [n for n in names if not emus(n, runs=started)]
     if not names:
         text = "nothing"
     return Holding(kind, text, tuple(foreign), what)
