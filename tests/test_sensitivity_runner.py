@@ -229,3 +229,31 @@ def test_out_holding_another_result_is_refused_unless_force(short, tmp_path):
     assert len(os.listdir(sens / "runs")) == 4
     assert json.loads((sens / "sensitivity.json").read_text())["compare"]["b"] == \
         "direct-save-on-switch"
+
+
+def test_a_result_written_as_the_study_began_is_not_mixed_into_it(tmp_path, monkeypatch,
+                                                                  capsys):
+    """A run committed into the folder between the study's first check and
+    its lock: the study wrote its runs beside the run's files."""
+    import contextlib
+    from pathlib import Path
+
+    import emu.sensitivity.runner as runner_module
+    from emu.run import outdir
+    pytest.importorskip("SALib")
+    out = tmp_path / "out"
+    real = runner_module.locked
+
+    @contextlib.contextmanager
+    def another_command_first(out_dir, *args):
+        stage = outdir.Stage(out_dir, "run", force=True)
+        (Path(stage.path) / "summary.json").write_text('{"emu_version": "x", "config": {}}')
+        stage.commit()
+        with real(out_dir, *args):
+            yield
+    monkeypatch.setattr(runner_module, "locked", another_command_first)
+    assert study(out, "--workers", 1) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"emu: error: --out {out}: holds a run") and err.endswith(
+        "(the folder changed since the study began)\n"), err
+    assert sorted(os.listdir(out)) == [".sweep.lock", "summary.json"]

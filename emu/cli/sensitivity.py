@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 from typing import Optional
@@ -102,6 +103,12 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
                         args.force)
     if runner is None:
         jobs = StudyRunner(args.out, args.executor, args.workers, args.scheduler, args.progress)
+        if args.out is not None:
+            # checked again once locked, for what another command wrote into the folder
+            # meanwhile (without --force: what it let this study replace is gone by then)
+            jobs.recheck = functools.partial(check_study_dir, args.out,
+                                             [j.label for j in plan.jobs], plan.metric,
+                                             plan.better)
     else:
         jobs = contextlib.nullcontext(runner)
     kept = f"in {args.out}; re-run the same command to resume" if args.out else \

@@ -195,6 +195,9 @@ class StudyRunner:
         self._stack = contextlib.ExitStack()
         self._ready = False
         self._sources: dict = {}
+        #: called once the folder is locked, before the first run: the check
+        #: of what the folder holds, again (:func:`check_study_dir`)
+        self.recheck: Optional[Callable[[], None]] = None
 
     def __enter__(self) -> "StudyRunner":
         return self
@@ -216,6 +219,12 @@ class StudyRunner:
         try:
             os.makedirs(self.out_dir, exist_ok=True)
             self._stack.enter_context(locked(self.out_dir, "sensitivity study"))
+            if self.recheck is not None:
+                try:
+                    self.recheck()
+                except ConfigError as err:
+                    raise ConfigError(f"{err} (the folder changed since the study began)") \
+                        from None
             os.makedirs(runs, exist_ok=True)    # not while another command holds the folder
         except OSError as err:
             raise ConfigError(f"--out {self.out_dir}: cannot create the directory "
