@@ -827,3 +827,19 @@ def test_a_trace_path_given_with_set_is_relative_to_the_current_folder(tmp_path)
     p = run_cli("run", "../s.toml", "--json", "--progress", "none", cwd=tmp_path / "sub")
     assert json.loads(p.stdout)["config"]["vm"][0]["process"][0]["workload"]["path"] == \
         str(tmp_path / "beside.txt")
+
+
+def test_every_row_a_label_does_not_name_is_given_its_design(short):
+    """The section listed a row only if its design's commit was not in its
+    label, and a design with no commit of its own (one run with the asm handler,
+    the proposal) has '' for it, which every label holds: those rows were left out."""
+    p = run_cli("compare", short, "--vary", "kvm.strategy=shadow,direct", "--vary",
+                "kvm.handler=c,asm", "--set", "kvm.pfn_source=pfn-cache", "--wide")
+    assert p.returncode == 0, p.stderr
+    section = p.stdout.split("each row's design (what shipped it, or hypothetical)\n")[1]
+    section = section.split("\n\n")[0].splitlines()
+    assert [line.split(": ", 1)[1] for line in section] == [
+        "hypothetical: 2.6.26 (guest-tid, C) + pfn-cache",
+        "hypothetical: 2.6.26 (guest-tid, asm) + pfn-cache",
+        "hypothetical: 7924bd41 (tid01, C) + pfn-cache",
+        "proposal: direct + asm + pfn-cache"]

@@ -112,6 +112,24 @@ def test_the_printed_table_marks_the_points_no_kernel_shipped():
     assert "(hypothetical)" not in "\n".join(lines[1:])
 
 
+def test_the_printed_table_marks_the_points_of_the_proposal():
+    """The proposal, which no kernel shipped either, was marked only in the
+    report, never in the table emu sweep prints."""
+    grid = rows({"c": [1.0, 2.0], "asm": [1.0, 2.0]})
+    for r in grid:
+        r["hypothetical"] = r["kvm.strategy"] == "c"
+        r["design"] = ("hypothetical: 7924bd41 (tid01, C) + pfn-cache" if r["hypothetical"]
+                       else "proposal: direct + asm + pfn-cache")
+    lines = format_grid(grid, ["kvm.strategy"], 200).splitlines()
+    assert re.match(r"c \(hypothetical\)\s+2\s", lines[3])
+    assert re.match(r"asm \(proposal\)\s+2\s", lines[4])
+    only = [r for r in grid if r["kvm.strategy"] == "asm"]
+    lines = format_grid(only, ["kvm.strategy"], 200).splitlines()
+    assert lines[0] == ("grid points: mean ± 95 % t-interval over 2 seeds; every point the "
+                        "proposal (direct + asm + pfn-cache), which no kernel shipped")
+    assert "(proposal)" not in "\n".join(lines[1:])
+
+
 def test_the_printed_table_fits_the_width_each_block_repeating_the_grid_values():
     grid = [dict(r, **{"kvm.handler": "c"}) for r in
             rows({"影子 shadow": [1.0, 2.0, 3.0], "direct": [4.0, 4.0, 4.0]})]

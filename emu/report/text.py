@@ -59,6 +59,17 @@ def shipped_as(s: dict) -> str:
     return s.get("design", {}).get("label", "-")
 
 
+def _names_its_commit(label: str, s: dict) -> bool:
+    """Whether the row ``label`` is the run's design's own, or names the
+    commit that shipped it (and, for a machine no kernel shipped, says so)."""
+    if shipped_as(s) in label:
+        return True
+    commit = (s.get("design") or {}).get("commit") or ""
+    marked = "hypothetical" in label if hypothetical(s) else \
+        "proposal" in label if proposal(s) else True
+    return bool(commit) and commit in label and marked
+
+
 def format_comparison(runs: list, width=None) -> str:
     """``runs``: (label, summary) pairs -> one table, one row per design
     (fitted to ``width`` columns if given, see :func:`~emu.report.columns.table`), the
@@ -69,7 +80,7 @@ def format_comparison(runs: list, width=None) -> str:
     figures_table = table(header, [[label] + list(f.values()) for label, f in figs], width)
     shipped = "\n".join(wrap(f"{clip(str(label), width // 2) if width else label}: "
                              f"{shipped_as(s)}", width) for label, s in runs
-                         if (s.get("design") or {}).get("commit", shipped_as(s)) not in str(label))
+                         if not _names_its_commit(str(label), s))
     causes = table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)

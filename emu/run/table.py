@@ -210,11 +210,15 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     points = grid_points(rows, keys, [c for c, _, _, _ in PRINTED])
     header = (list(keys) or ["grid"]) + ["n"] + [h for _, h, _, _ in PRINTED]
     marked = {tuple(r[k] for k in keys) for r in rows if r.get("hypothetical") in (True, "true")}
+    proposed = {tuple(r[k] for k in keys) for r in rows
+                if str(r.get("design") or "").startswith("proposal: ")}
     lines = []
     for p in points:
         cells = [grid_text(p[k]) for k in keys] or ["(no grid)"]
         if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
             cells[-1] += " (hypothetical)"        # a machine no kernel shipped
+        elif tuple(p[k] for k in keys) in proposed and len(proposed) < len(points):
+            cells[-1] += " (proposal)"            # which no kernel shipped either
         cells.append(str(p["n"]))
         for col, _, scale, fmt in PRINTED:
             mean, half = p[col]
@@ -229,5 +233,7 @@ def format_grid(rows: list, keys: list, width=None) -> str:
         title = f"grid points: mean ± 95 % t-interval over {over}"
     if marked and len(marked) == len(points):
         title += "; every point a hypothetical machine, which no kernel shipped"
+    elif proposed and len(proposed) == len(points):
+        title += "; every point the proposal (direct + asm + pfn-cache), which no kernel shipped"
     return columns.fit_lines([title, columns.table(header, lines, width, max(len(keys), 1))],
                              width)
