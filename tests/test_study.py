@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import tarfile
 import pytest
 
 import emu.study
+from emu.study.lib import Recorder
 from clirun import assert_usage_error, run_cli
 from emu.cli import main as emu_main
 from emu.errors import EmuError
@@ -37,9 +39,14 @@ _cache: dict = {}
 
 
 def quick(name: str, **kw) -> dict:
-    """``study(quick=True)`` of a study, run once per test session."""
+    """``study(quick=True)`` of a study, run once per test session, with the
+    runs of machines no kernel shipped and of the proposal named as
+    :meth:`emu.study.Study.run_into` names them."""
     if name not in _cache:
-        _cache[name] = emu.study.get(name).module.study(True, **kw)
+        rec = Recorder()
+        numbers = emu.study.get(name).module.study(True, rec, **kw)
+        _cache[name] = dict(numbers, hypothetical_runs=rec.hypothetical,
+                            proposal_runs=rec.proposal)
     return _cache[name]
 
 
@@ -322,6 +329,21 @@ def test_the_lesson_shows_positions_without_accesses_as_no_rate(monkeypatch):
     assert all(y != y for y in ys[7:])          # NaN from position 112 on: a gap
 
 
+@pytest.mark.parametrize("name", ["context_switch_storm", "pfn_cache_sizing", "mmio_heavy",
+                                  "fastpath_profile"])
+def test_every_row_of_a_machine_no_kernel_shipped_is_marked(name):
+    """Four studies named such runs only in a footnote under their tables."""
+    numbers = quick(name)
+    text = emu.study.get(name).module.report(numbers)
+    rows = [line.split("  ")[0] for line in text.splitlines()]
+    assert numbers["hypothetical_runs"]
+    for label in numbers["hypothetical_runs"]:
+        assert f"{label} (hypothetical)" in rows, label
+        assert label not in rows
+    for label in numbers["proposal_runs"]:
+        assert f"{label} (proposal)" in rows and label not in rows, label
+
+
 def test_a_script_runs_as_a_command(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, EMU_QUICK="1")
@@ -406,10 +428,10 @@ def test_a_study_fits_its_tables_to_the_terminal_and_wide_prints_them_whole(caps
     blocks = fitted.count("\ndevice/cpus/design ")
     assert blocks > 1
     for row in rows:                                  # every row, in every block, its
-        label, *values = row.split()                  # values in the same order
-        assert fitted.count(f"\n{label} ") == blocks
-        got = [v for line in fitted.splitlines() if line.startswith(label + " ")
-               for v in line.split()[1:]]
+        label, *values = re.split(r"  +", row.strip())   # values in the same order
+        assert fitted.count(f"\n{label}  ") == blocks
+        got = [v for line in fitted.splitlines() if line.startswith(label + "  ")
+               for v in re.split(r"  +", line.strip())[1:]]
         assert got == values, (label, got, values)
 
 
@@ -491,8 +513,8 @@ def test_report_of_a_study_folder(tmp_path):
     assert "<details><summary>Every number the study found, as results.json holds it (JSON)" \
            "</summary>" in text
     runs = json.loads((out / "results.json").read_text())["runs"]
-    for label in runs:
-        assert f"<td>{label}</td>" in text
+    for label in runs:                  # a machine no kernel shipped marked, as every table has it
+        assert f"<td>{emu.study.lib.marked(label, numbers)}</td>" in text
     # a run folder removed: named, left out; numbers that do not fit: one line
     shutil.rmtree(out / "runs" / "gup_asm")
     text = open(write_report(out, plots=False), encoding="utf-8").read()

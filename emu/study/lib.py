@@ -67,6 +67,19 @@ def scenario(warmup_ms: float = 0.0, **parts) -> dict:
     return sc
 
 
+def marked(label: str, numbers: dict) -> str:
+    """A run's ``label`` as a study's tables and plots show it: marked
+    ``(hypothetical)`` for a machine no kernel shipped, ``(proposal)`` for
+    the proposal, by the runs its ``numbers`` name so (``hypothetical_runs``,
+    ``proposal_runs``: :meth:`emu.study.Study.run_into` adds them, or a
+    :class:`Recorder`'s lists while the study runs)."""
+    if label in (numbers.get("hypothetical_runs") or ()):
+        return f"{label} (hypothetical)"
+    if label in (numbers.get("proposal_runs") or ()):
+        return f"{label} (proposal)"
+    return label
+
+
 def safe_label(label: str) -> str:
     """A label usable as a directory name."""
     return "".join(c if c.isalnum() or c in "-_.=" else "_" for c in str(label))

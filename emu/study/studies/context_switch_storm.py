@@ -41,7 +41,7 @@ from typing import Optional
 from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count
 from emu.stats.summary import cpu_cycles
-from emu.study.lib import pct, Recorder, scenario, table
+from emu.study.lib import marked, pct, Recorder, scenario, table
 
 NAME = "context_switch_storm"
 DESIGNS_440 = ("shadow", "shadow-modified", "direct", "direct-save-on-switch", "direct-noflush")
@@ -116,7 +116,8 @@ def report(r: dict, width: Optional[int] = None) -> str:
              f"{p['code_pages']} code pages each) on one CPU, {p['host_tasks']} host "
              f"task(s), {p['duration_ms']} ms measured after {p['warmup_ms']} ms of "
              "warm-up:"]
-    rows = [[lab, v["cycles_per_guest_access"], v["guest_accesses"], v["guest_pid_switches"],
+    rows = [[marked(lab, r), v["cycles_per_guest_access"], v["guest_accesses"],
+             v["guest_pid_switches"],
              v["syscalls"], v["resumes"], v["guest_context_switch_misses"], v["guest_misses"],
              pct(v["save_restore_share"]), pct(v["guest_share"]), v["isolation_violations"]]
             for lab, v in r["points"].items()]
@@ -126,7 +127,8 @@ def report(r: dict, width: Optional[int] = None) -> str:
     lines.append("")
     lines.append("guest TLB misses by cause")
     causes = list(next(iter(r["points"].values()))["misses_by_cause"])
-    rows = [[lab] + [v["misses_by_cause"][c] for c in causes] for lab, v in r["points"].items()]
+    rows = [[marked(lab, r)] + [v["misses_by_cause"][c] for c in causes]
+            for lab, v in r["points"].items()]
     lines.append(table(["design"] + causes, rows, width))
     return fit_lines(lines, width)
 

@@ -28,7 +28,7 @@ import os
 from typing import Optional
 
 from emu.report.columns import fit_lines
-from emu.study.lib import Recorder, scenario, table
+from emu.study.lib import marked, Recorder, scenario, table
 
 NAME = "fastpath_profile"
 PNG = "fastpath_profile.png"
@@ -95,15 +95,17 @@ def study(quick: bool, recorder: Recorder | None = None, png_dir: str | None = N
     # relative to it: the folder is written beside its place, then moved there)
     png = None
     if png_dir or rec.out:
-        plot(points, os.path.join(png_dir or rec.out, PNG))
+        plot(points, os.path.join(png_dir or rec.out, PNG),
+             {"hypothetical_runs": rec.hypothetical, "proposal_runs": rec.proposal})
         png = os.path.join(png_dir, PNG) if png_dir else PNG
     return {"plan": {"duration_ms": p["duration_ms"],
                      "configs": [label(*c) for c in p["configs"]]},
             "points": points, "png": png}
 
 
-def plot(points: dict, path: str) -> None:
-    """A stacked bar per configuration: mean cycles per miss, one segment per step."""
+def plot(points: dict, path: str, runs: Optional[dict] = None) -> None:
+    """A stacked bar per configuration: mean cycles per miss, one segment per
+    step; each bar named as the tables name it (``runs``: :func:`marked`)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -116,8 +118,9 @@ def plot(points: dict, path: str) -> None:
         vals = [points[lab]["per_miss"][st] for lab in labels]
         if not any(vals):
             continue
-        ax.bar(labels, vals, bottom=bottom, label=st, color=cmap(k))
+        ax.bar(range(len(labels)), vals, bottom=bottom, label=st, color=cmap(k))
         bottom = [b + v for b, v in zip(bottom, vals)]
+    ax.set_xticks(range(len(labels)), [marked(lab, runs or {}) for lab in labels])
     ax.set_ylabel("mean cycles per guest TLB miss")
     ax.set_title("TLB miss handler: cycles per miss by step (handler/walk/pfn source)")
     ax.legend(fontsize=8, ncol=2)
@@ -130,7 +133,7 @@ def plot(points: dict, path: str) -> None:
 
 def report(r: dict, width: Optional[int] = None) -> str:
     shown = [st for st in STEPS if any(v["per_miss"][st] for v in r["points"].values())]
-    rows = [[lab, v["guest_misses"], f"{100 * v['virt_share']:.0f}%"]
+    rows = [[marked(lab, r), v["guest_misses"], f"{100 * v['virt_share']:.0f}%"]
             + [v["per_miss"][st] for st in shown] + [v["cycles_per_miss"], v["walk_mean"]]
             for lab, v in r["points"].items()]
     return fit_lines(["Mean cycles per guest TLB miss, by step (handler/walk/pfn source):",

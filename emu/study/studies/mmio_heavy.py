@@ -33,7 +33,7 @@ from typing import Optional
 
 from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count
-from emu.study.lib import Recorder, scenario, table
+from emu.study.lib import marked, Recorder, scenario, table
 
 NAME = "mmio_heavy"
 DEVICES = ("uart", "block")
@@ -107,7 +107,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
 
 
 def report(r: dict, width: Optional[int] = None) -> str:
-    rows = [[lab, v["mmio_exits"], v["mmio_per_ms"], v["guest_accesses_per_ms"],
+    rows = [[marked(lab, r), v["mmio_exits"], v["mmio_per_ms"], v["guest_accesses_per_ms"],
              v["round_trip_overhead_us"], v["qemu_cycles_per_mmio"], v["mmio_exit_mean_us"],
              v["cpu0_host_switch_cycles"], f"{100 * v['cpu0_idle_share']:.0f}%",
              v["host_evicted_misses"], v["flushed_misses"], v["guest_misses"],

@@ -35,7 +35,7 @@ from typing import Optional
 
 from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count, exit_cycles
-from emu.study.lib import Recorder, scenario, table
+from emu.study.lib import marked, Recorder, scenario, table
 
 NAME = "pfn_cache_sizing"
 PROCESSES, PAGES, CODE_PAGES = 4, 12, 2
@@ -122,7 +122,7 @@ def study(quick: bool, recorder: Recorder | None = None) -> dict:
 def report(r: dict, width: Optional[int] = None) -> str:
     rows = []
     for label, v in r["points"].items():
-        rows.append([label, v["cycles_per_guest_access"], v["guest_misses"], v["virt_fills"],
+        rows.append([marked(label, r), v["cycles_per_guest_access"], v["guest_misses"], v["virt_fills"],
                      f"{100 * v['deferral_share']:.1f}%", v["cycles_per_miss"],
                      v["fill_exit_us"], v["gfn_to_pfn_calls"], v["pinned_bytes"],
                      v["pfn_cache_bytes"] + v["pfn_table_bytes"], v["startup_cycles"]])
