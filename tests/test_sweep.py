@@ -497,6 +497,21 @@ def test_a_result_written_as_the_sweep_began_is_not_mixed_into_it(scenario, tmp_
     assert sorted(os.listdir(out)) == [".sweep.lock", "summary.json"]
 
 
+def test_the_grid_options_in_another_order_are_the_same_sweep(scenario, tmp_path, capsys):
+    """A run's id hashed its overrides in the order of the --grid options: the
+    same sweep with two options swapped was refused as one that 'leaves out'
+    every run, and with --force ran them all again beside the first."""
+    a, b = "kvm.strategy=shadow,direct", "vm.0.process.0.workload.pages=20,40"
+    out = tmp_path / "out"
+    assert emu_main(["sweep", str(scenario), "--grid", a, "--grid", b, "--out", str(out),
+                     "--workers", "1", "--progress", "none"]) == 0
+    capsys.readouterr()
+    assert emu_main(["sweep", str(scenario), "--grid", b, "--grid", a, "--out", str(out),
+                     "--workers", "1", "--progress", "lines"]) == 0
+    assert "4 runs, 4 already done" in capsys.readouterr().err
+    assert len(os.listdir(out / "runs")) == 4
+
+
 def test_bad_input_leaves_an_existing_dir_as_it_was(scenario, serial, tmp_path):
     out, _, _ = serial
     before = snapshot(out)

@@ -284,9 +284,14 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     sha = hashlib.sha256(content).hexdigest()
     replicate_seeds = [derive_seed(root, i) for i in range(seeds)] if seeds else [None]
 
+    # a run's id is the same whatever the order of the --grid options (the
+    # sweep that lists them otherwise is the same sweep, and resumes), unless
+    # one key is inside another's value, where the order is part of the run
+    independent = not any(a != b and b.startswith(a + ".") for a in keys for b in keys)
     runs = []
     for point in itertools.product(*[[(k, v) for v in vals] for k, vals in grid]):
         point_overrides = [f"{k}={v}" for k, v in point]
+        named = [f"{k}={v}" for k, v in (sorted(point) if independent else point)]
         try:
             point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir)
         except ConfigError as err:
@@ -295,8 +300,9 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
         traces = trace_files(point_cfg)
         for i, seed in enumerate(replicate_seeds):
             # (a spawned seed is a 64-bit integer, which every scenario takes)
-            ov = overrides + point_overrides + ([f"seed={seed}"] if seed is not None else [])
-            runs.append(Run(index=len(runs), id=run_id(sha, ov, traces),
+            seeded = [f"seed={seed}"] if seed is not None else []
+            ov = overrides + point_overrides + seeded
+            runs.append(Run(index=len(runs), id=run_id(sha, overrides + named + seeded, traces),
                             overrides=tuple(ov),
                             grid=tuple(point), replicate=i,
                             seed=point_cfg.seed if seed is None else seed))
