@@ -98,3 +98,20 @@ def test_time_to_work_is_the_cycle_the_work_was_done():
     snap.work_done_at = 900                       # at 100 MHz: 9 us
     s, _ = collect(snap)
     assert (s["time_to_work_cycles"], s["time_to_work_us"]) == (900, 9.0)
+
+
+def test_no_resume_counted_is_no_misses_per_resume_not_zero():
+    """A run whose counted window holds no resume reported 0.0 misses per
+    resume: printed as measured, and averaged into a sweep point's mean."""
+    from emu.report.text import key_figures
+    from emu.run import run
+    from emu.run.table import format_grid
+    s = run({"duration_ms": 2, "kvm": {"pfn_source": "gup"}}, ["sim.warmup_ms=1"]).summary
+    assert s["repopulation"]["resumes"] == 0 and s["repopulation"]["misses_per_resume"] is None
+    assert key_figures(s)["misses/resume"] == "-"
+    t = run({"duration_ms": 2, "kvm": {"pfn_source": "gup"}}).summary
+    assert t["repopulation"]["resumes"] > 0
+    rows = [{"w": "a", "misses_per_resume": v} for v in (None, t["repopulation"]["misses_per_resume"])]
+    table = format_grid(rows, ["w"], 200).splitlines()
+    assert f"{t['repopulation']['misses_per_resume']:.1f} ± " not in table[3]     # n = 1: no interval
+    assert f" {t['repopulation']['misses_per_resume']:.1f} " in table[3]

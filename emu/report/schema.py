@@ -351,7 +351,11 @@ def _halves_agree(s: dict) -> Optional[tuple]:
 
 
 def _curve_agrees(rep: dict) -> Optional[tuple]:
-    """The repopulation curve has one position per access of its window."""
+    """The repopulation curve has one position per access of its window, and
+    misses per resume is a number when a resume was counted (null when none
+    was; 0 in a summary of an earlier emu)."""
+    if rep["misses_per_resume"] is None and rep["resumes"]:
+        return "misses_per_resume", (f"null, though {rep['resumes']:,} resumes were counted")
     for key in ("misses", "accesses"):
         if len(rep[key]) != rep["window"]:
             return key, (f"expected {rep['window']:,} positions (the window), "
@@ -425,7 +429,8 @@ SUMMARY = Agrees(Fields({
                                               **({"entries_hist": Each(COUNT)}
                                                  if step == "walk" else {})})
                                 for step in PROFILE_STEPS}),
-    "repopulation": Agrees(Fields({"window": COUNT, "resumes": COUNT, "misses_per_resume": NONNEG,
+    "repopulation": Agrees(Fields({"window": COUNT, "resumes": COUNT,
+                                   "misses_per_resume": Null(NONNEG),
                                    "misses": List(COUNT), "accesses": List(COUNT)}),
                            _curve_agrees),
     "processes": List(Each(Scalar())),

@@ -101,7 +101,8 @@ def tlb_table(runs) -> str:
         rows.append([label, f"{g['hits']:,}", f"{g['misses']:,}", f"{100 * g['miss_rate']:.4f} %",
                      f"{h['hits']:,}", f"{h['misses']:,}", f"{s['tlb']['isolation_violations']:,}",
                      f"{rep['resumes']:,}",
-                     f"{rep['misses_per_resume']:.2f} ({rep['window']})"])
+                     ("-" if rep["misses_per_resume"] is None
+                      else f"{rep['misses_per_resume']:.2f}") + f" ({rep['window']})"])
     return table(header, rows)
 
 

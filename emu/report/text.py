@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Optional
 
 from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
 from emu.report.columns import clip, fit_lines, table, wrap
@@ -36,6 +37,11 @@ def labelled(label: str, s: dict) -> str:
     return label
 
 
+def _fixed(x: Optional[float], places: int) -> str:
+    """``x`` with ``places`` decimals; ``-`` for no figure (None)."""
+    return "-" if x is None else f"{x:.{places}f}"
+
+
 def key_figures(s: dict) -> dict:
     """The figures a comparison puts side by side, derived from one summary."""
     g = s["tlb"]["guest"]
@@ -44,7 +50,7 @@ def key_figures(s: dict) -> dict:
                           if s["cycles_per_guest_access"] else "-"),
         "guest accesses": f"{s['guest_accesses']:,}",
         "guest misses": f"{g['misses']:,}",
-        "misses/resume": f"{figures.misses_per_resume(s):.1f}",
+        "misses/resume": _fixed(figures.misses_per_resume(s), 1),
         "exits": f"{figures.exits(s):,}",
         "save/restore": _pct(figures.percent(s, "save_restore")),
         "fast path": _pct(figures.percent(s, "fastpath")),
@@ -126,8 +132,8 @@ def format_run(s: dict, width=None) -> str:
     g = s["tlb"]["guest"]
     lines.append(f"guest TLB: {g['hits']:,} hits, {g['misses']:,} misses "
                  f"({100 * g['miss_rate']:.3f}%), {s['tlb']['isolation_violations']} isolation "
-                 f"violations; {s['repopulation']['misses_per_resume']:.1f} misses per resume "
-                 f"in the first {s['repopulation']['window']:,} accesses after it, over "
+                 f"violations; {_fixed(s['repopulation']['misses_per_resume'], 1)} misses per "
+                 f"resume in the first {s['repopulation']['window']:,} accesses after it, over "
                  f"{s['repopulation']['resumes']} resumes")
     causes = [f"{c} {n:,}" for c, n in s["tlb"]["guest"]["misses_by_cause"].items() if n]
     lines.append("misses by cause: " + (", ".join(causes) or "none"))

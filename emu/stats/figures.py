@@ -131,8 +131,9 @@ def virt_fills(s: dict) -> int:
 
 # -- TLB misses ------------------------------------------------------------------------
 
-def misses_per_resume(s: dict) -> float:
-    """Guest TLB misses in the repopulation window after each vcpu_load."""
+def misses_per_resume(s: dict) -> Optional[float]:
+    """Guest TLB misses in the repopulation window after each vcpu_load (None
+    when no resume was counted)."""
     return s["repopulation"]["misses_per_resume"]
 
 

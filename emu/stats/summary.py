@@ -120,7 +120,8 @@ def collect(snap: Snapshot) -> tuple[dict, dict]:
     repop = {
         "window": window, "resumes": resumes,
         "misses": [int(x) for x in rm], "accesses": [int(x) for x in ra],
-        "misses_per_resume": float(rm.sum()) / resumes if resumes else 0.0,
+        # none counted: no figure (not 0.0, which a sweep's mean would average in)
+        "misses_per_resume": float(rm.sum()) / resumes if resumes else None,
     }
     memory = {key: val * len(vcpus) for key, val in snap.vcpu_memory_bytes.items()}
     for vm in snap.vms:
