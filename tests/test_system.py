@@ -565,3 +565,42 @@ def test_run_takes_a_progress_mode_a_callable_or_refuses_in_one_line(monkeypatch
     for bad in ("bra", 3):
         with pytest.raises(ConfigError, match="^progress: expected None, a callable"):
             run(default_scenario(), short, progress=bad)
+
+
+def test_progress_over_several_runs_says_which_run_and_never_goes_back(monkeypatch, capsys):
+    """A comparison's progress gave one run's percentage with no run named (lines
+    fell from 88.8 % to 87.9 % as the next run began, 'of' one run's cycles), and
+    its bar's total grew at each run, so its percentage jumped back."""
+    import emu.run.progress as progress
+    from emu.run import run_comparison
+
+    short = DENSE[1:] + ["duration_ms=0.5"]
+    lines = progress._Lines(every=0)
+    run_comparison(default_scenario(), ["kvm.strategy=shadow,direct,direct-save-on-switch"],
+                   short, progress=lines)
+    said = [line for line in capsys.readouterr().err.splitlines() if line.startswith("emu: run")]
+    runs = [int(line.split()[2]) for line in said]
+    assert runs == sorted(runs) and set(runs) == {1, 2, 3}
+    assert all(line.startswith(f"emu: run {r} of 3: simulated ") for r, line in zip(runs, said))
+    for r in (1, 2, 3):                    # within a run, the percentage only grows
+        pcts = [float(line.split("simulated")[1].split("%")[0]) for line, k in zip(said, runs)
+                if k == r]
+        assert pcts == sorted(pcts) and pcts[-1] == 100.0
+
+    class Bar(progress._Bar):
+        def __init__(self):
+            super().__init__()
+            self.seen = []
+
+        def __call__(self, now, end):
+            super().__call__(now, end)
+            self.seen.append((self.bar.desc.rstrip(": "), self.bar.n, self.bar.total))
+
+    bar = Bar()
+    run_comparison(default_scenario(), ["kvm.strategy=shadow,direct"], short, progress=bar)
+    bar.close()
+    assert {d for d, _, _ in bar.seen} == {"run 1/2", "run 2/2"}
+    for desc in ("run 1/2", "run 2/2"):
+        mine = [(n, total) for d, n, total in bar.seen if d == desc]
+        assert len({total for _, total in mine}) == 1               # a total known, not growing
+        assert [n for n, _ in mine] == sorted(n for n, _ in mine) and mine[-1][0] == mine[-1][1]

@@ -170,8 +170,12 @@ def run_variants(scenario, variants, overrides=(), progress=None,
     the variant's keys); every variant is validated before anything runs."""
     check_pipe_traces([resolve(scenario, v.overrides(overrides)) for v in variants])
     keys = list(dict.fromkeys(k for v in variants for k in v.values))
+    runs = []
     with progress_of(progress) as progress:     # one bar over all the runs
-        runs = [run(scenario, v.overrides(overrides), progress) for v in variants]
+        for i, v in enumerate(variants, 1):
+            if hasattr(progress, "next_run"):   # emu's own: which run it is
+                progress.next_run(i, len(variants))
+            runs.append(run(scenario, v.overrides(overrides), progress))
     return Comparison(keys, list(variants), runs, name)
 
 

@@ -59,13 +59,19 @@ class _Lines:
     def __init__(self, every: float = 5.0, stream=None):
         self.every, self.stream = every, _reader(stream)
         self.t0 = self.last = time.monotonic()     # the first line after ``every`` seconds
+        self.run = ""                              # "run 2 of 7: " in a command of several
+
+    def next_run(self, i: int, n: int) -> None:
+        """The ``i``-th of ``n`` runs starts: its lines say so (their
+        percentages are of that run's cycles)."""
+        self.run = f"run {i} of {n}: " if n > 1 else ""
 
     def __call__(self, now: int, end: int) -> None:
         t = time.monotonic()
         if t - self.last >= self.every:
             self.last = t
             pct = 100.0 * min(now, end) / end if end else 100.0
-            print(f"emu: simulated {pct:5.1f}% ({now:,} of {end:,} cycles), "
+            print(f"emu: {self.run}simulated {pct:5.1f}% ({now:,} of {end:,} cycles), "
                   f"{t - self.t0:.0f} s", file=self.stream, flush=True)
 
     def close(self) -> None:
@@ -73,11 +79,19 @@ class _Lines:
 
 
 class _Bar:
-    """A tqdm bar over simulated cycles (shared by consecutive runs)."""
+    """A tqdm bar over simulated cycles (shared by consecutive runs; in a
+    command of several, told of each (:meth:`next_run`), it shows that run's
+    cycles and which run it is)."""
 
     def __init__(self):
         self.bar = tqdm(total=0, unit="cyc", unit_scale=True, file=_reader(sys.stderr),
                         desc="simulated", leave=False)
+        self.offset = self.base = 0
+
+    def next_run(self, i: int, n: int) -> None:
+        """The ``i``-th of ``n`` runs starts: the bar starts again from 0."""
+        self.bar.set_description(f"run {i}/{n}" if n > 1 else "simulated", refresh=False)
+        self.bar.reset(total=0)
         self.offset = self.base = 0
 
     def __call__(self, now: int, end: int) -> None:
