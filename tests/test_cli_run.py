@@ -740,6 +740,23 @@ def test_banner_is_built_from_the_configuration():
     assert "one VM (1 vCPU" in banner and "host task" not in banner and "the c miss handler" \
         in banner, banner
     assert "simulated, seed 5;" in " ".join(banner.split()), banner
+    assert " ".join(banner.split()).endswith(
+        "Run with --set duration_ms=0.05, host_task=[], kvm.handler=c, seed=5."), banner
+
+
+def test_banner_says_the_work_each_run_does_and_every_set_it_ran_with():
+    """With sim.guest_accesses it said '50 ms simulated' of runs that lasted
+    1.7-17.5 ms; a cost or the pfn cache's size set changed the results and the
+    banner said nothing of it."""
+    p = run_cli("run", "--set", "sim.guest_accesses=200", "--set", "duration_ms=50",
+                "--set", "kvm.pfn_cache_entries=16", "--set", "costs.exit_light=102", "--wide")
+    assert p.returncode == 0, p.stderr
+    banner = " ".join(p.stdout.split("\n\n")[0].split())
+    assert "each run until the guest processes have made 200 accesses (at most 50 ms), " \
+           "seed 1;" in banner, banner
+    assert "ms simulated" not in banner
+    assert banner.endswith("Run with --set sim.guest_accesses=200, duration_ms=50, "
+                           "kvm.pfn_cache_entries=16, costs.exit_light=102."), banner
 
 
 def _widest(text: str) -> int:

@@ -129,7 +129,8 @@ def _default_run(args) -> int:
     if args.json:
         print(dumps_json(comparison.to_json()), end="")
     else:
-        print(format_banner([r.summary["config"] for r in comparison.results], width))
+        print(format_banner([r.summary["config"] for r in comparison.results], width,
+                            args.overrides))
         print(format_comparison(comparison.summaries(), width))
     _note_unsettled(comparison.summaries(), width)
     return 0

@@ -188,11 +188,13 @@ def _kvm_settings(configs: list) -> str:
         for h, p in kinds)
 
 
-def format_banner(cfg, width=None) -> str:
+def format_banner(cfg, width=None, overrides=()) -> str:
     """What ``emu run`` without FILE says of its scenario (the ``config`` of a
     summary, or the configs of every run) before the table: the machine, the
-    VMs, the host tasks, the time simulated, the seed and the KVM settings
-    of the designs."""
+    VMs, the host tasks, the time simulated (or the work each run does), the
+    seed and the KVM settings of the designs; then the ``--set``
+    ``overrides`` it ran with, every one of them (a cost or a key the
+    sentence does not describe changes the results as much)."""
     configs = list(cfg) if isinstance(cfg, (list, tuple)) else [cfg]
     cfg = configs[0]
     m = cfg["machine"]
@@ -213,6 +215,12 @@ def format_banner(cfg, width=None) -> str:
         text += f" sharing {where} with {names} " + "; ".join(_host_task(t) for t in tasks)
     warmup = cfg["sim"].get("warmup_ms", 0)
     counted = f", counted after a {warmup:g} ms warm-up" if warmup else ""
-    text += (f", {cfg['duration_ms']:g} ms simulated{counted}, seed {cfg['seed']}; "
+    work = cfg["sim"].get("guest_accesses")
+    simulated = (f"each run until the guest processes have made {work:,} accesses (at most "
+                 f"{cfg['duration_ms']:g} ms)" if work is not None
+                 else f"{cfg['duration_ms']:g} ms simulated")
+    text += (f", {simulated}{counted}, seed {cfg['seed']}; "
              f"{_kvm_settings(configs)}.")
+    if overrides:
+        text += " Run with --set " + ", ".join(str(o) for o in overrides) + "."
     return wrap(text, width) + "\n"
