@@ -401,3 +401,18 @@ def test_a_comparison_of_several_keys_loads_a_column_per_key(tmp_path):
     one = run_comparison(default_scenario(), ["seed=1,2"], ["duration_ms=0.05"])
     one.write(str(tmp_path / "one"))
     assert list(emu.load(tmp_path / "one").table().columns[:2]) == ["seed", "design"]
+
+
+def test_run_comparison_gives_what_emu_load_gives_back(tmp_path):
+    """emu.run.run_comparison returned a dataclass a notebook showed as its
+    fields, with no frames() or table, which no plot took."""
+    from emu.run import run_comparison
+    c = run_comparison(default_scenario(), ["kvm.strategy=shadow,direct", "seed=1,2"],
+                       ["duration_ms=0.1"])
+    c.write_files(str(tmp_path / "cmp"))
+    back = emu.load(tmp_path / "cmp")
+    pd.testing.assert_frame_equal(c.table(), back.table())
+    for name, frame in c.frames().items():
+        pd.testing.assert_frame_equal(frame, back.frames()[name])
+    assert c._repr_html_() == back._repr_html_() and repr(c) == repr(back)
+    assert plots.cycle_breakdown(c) is not None

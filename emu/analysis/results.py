@@ -1,10 +1,14 @@
 """A comparison read as data, and the grid points of a sweep's table.
 
-A :class:`Comparison` is what :func:`emu.run.compare` returns -- a list of
-``(label, Result)`` pairs -- with the key that was varied, its runs' frames
-stacked (:meth:`Comparison.frames`), one row of headline figures per run
-(:meth:`Comparison.table`) and, in a notebook, a small HTML table.  Every
-plot of :mod:`emu.report.plots` takes it as its ``runs``.
+A :class:`Comparison` is a list of ``(label, Result)`` pairs, as
+:func:`emu.run.compare` returns them (``Comparison(key, compare(...))``),
+with the key that was varied, its runs' frames stacked
+(:meth:`Comparison.frames`), one row of headline figures per run
+(:meth:`Comparison.table`) and, in a notebook, a small HTML table.
+:func:`emu.load` gives one for a comparison's folder, and what
+:func:`emu.run.run_comparison` returns gives its own (``loaded()``, which
+its ``frames``, ``table`` and notebook display are).  Every plot of
+:mod:`emu.report.plots` takes any of them as its ``runs``.
 
 :func:`points` turns a sweep's table (one row per run, as :func:`emu.load`
 gives it) into one row per grid point and figure: the mean over the point's

@@ -206,6 +206,8 @@ def _check_runs(runs) -> list:
 
     if one(runs):
         runs = [(_run_label(runs), runs)]           # one run alone
+    elif hasattr(runs, "runs") and hasattr(runs, "variants"):
+        runs = runs.runs                            # emu.run.run_comparison's Comparison
     elif isinstance(runs, dict):
         runs = list(runs.items())
     elif isinstance(runs, (list, tuple)) and runs and all(one(x) for x in runs):

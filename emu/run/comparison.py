@@ -23,6 +23,7 @@ from typing import Optional
 
 from emu.errors import ConfigError
 from emu.params.fields import show
+from emu.params.load import override_value
 from emu.report.text import labelled
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
@@ -112,6 +113,29 @@ class Comparison:
     def runs(self) -> list:
         """[(label, Result)] in order."""
         return list(zip(self.labels, self.results))
+
+    def loaded(self):
+        """These runs as :func:`emu.load` reads them back from the folder they
+        are written to (:class:`emu.analysis.results.Comparison`): its
+        tables, frames and plots, and how a notebook shows it."""
+        from emu.analysis.results import Comparison as Loaded
+        values = ([{k: override_value(str(v.values.get(k, ""))) for k in self.keys}
+                   for v in self.variants] if len(self.keys) > 1 else None)
+        return Loaded(self.key, self.runs, values=values)
+
+    def frames(self) -> dict:
+        """Every run's frames stacked (:meth:`loaded`'s)."""
+        return self.loaded().frames()
+
+    def table(self):
+        """One row per run (:meth:`loaded`'s)."""
+        return self.loaded().table()
+
+    def __repr__(self) -> str:
+        return repr(self.loaded())
+
+    def _repr_html_(self) -> str:
+        return self.loaded()._repr_html_()
 
     def summaries(self, titled: bool = False) -> list:
         """[(label, summary)] in order (``titled``: ``k1=v1, k2=v2`` as the label), a
