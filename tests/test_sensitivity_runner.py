@@ -257,3 +257,16 @@ def test_a_result_written_as_the_study_began_is_not_mixed_into_it(tmp_path, monk
     assert err.startswith(f"emu: error: --out {out}: holds a run") and err.endswith(
         "(the folder changed since the study began)\n"), err
     assert sorted(os.listdir(out)) == [".sweep.lock", "summary.json"]
+
+
+def test_runs_this_study_ran_are_not_said_to_have_been_done_already(tmp_path, capsys):
+    """Its runs at the default costs, made by this command a moment before, were
+    counted as 'already done', as if the study had resumed an earlier one."""
+    import re
+    pytest.importorskip("SALib")
+    assert main(given(STUDY, ["--out", tmp_path / "out", "--progress", "lines",
+                              "--workers", "1"])) == 0
+    first = [line for line in capsys.readouterr().err.splitlines()
+             if line.startswith("emu: sensitivity: ") and "already done" in line][0]
+    assert re.match(r"emu: sensitivity: \d+ runs, 0 already done, \d+ done by this command "
+                    r"so far; running \d+ in this process$", first), first

@@ -159,7 +159,9 @@ class SweepProgress:
     """Runs done: a tqdm bar, plain lines (every LINE_EVERY s or 10 %) or nothing."""
 
     def __init__(self, mode: Optional[str], total: int, done: int, what: str, stream=None,
-                 name: str = "sweep"):
+                 name: str = "sweep", before: Optional[int] = None):
+        """``done`` of the ``total`` runs are done; ``before`` of them were
+        before the command began (default: all ``done``), the others by it."""
         self.stream, self.name = _reader(stream), name
         if mode in (None, "none"):
             mode = "none"
@@ -175,7 +177,9 @@ class SweepProgress:
             self.bar = tqdm(total=total, initial=done, unit="run", desc=name,
                             file=self.stream, dynamic_ncols=True, smoothing=0.1)
         elif mode == "lines":
-            self._line(f"{total} runs, {done} already done; {what}")
+            before = done if before is None else before
+            earlier = f", {done - before} done by this command so far" if done > before else ""
+            self._line(f"{total} runs, {before} already done{earlier}; {what}")
 
     def _line(self, text: str) -> None:
         print(f"emu: {self.name}: {text}", file=self.stream, flush=True)

@@ -192,6 +192,8 @@ class StudyRunner:
                               f"got {progress!r}")
         # over all calls: the runs found done, the runs run, the jobs asked for
         self.runs_done = self.runs_run = self.jobs_seen = 0
+        self._ran: set = set()          # the runs this runner ran (not found done before it)
+        self._before = 0                # runs found done, not by this runner
         self._stack = contextlib.ExitStack()
         self._ready = False
         self._sources: dict = {}
@@ -273,6 +275,7 @@ class StudyRunner:
             args[job.label] = (data, base_dir, list(job.overrides), sha)
         self.runs_done += len(summaries)
         self.jobs_seen += len(jobs)
+        self._before += len(set(summaries) - self._ran)
         if not runs:
             return summaries
         if self.executor == "dask" and self.client is None:
@@ -292,6 +295,7 @@ class StudyRunner:
                                  f"Dask, --out must be on a filesystem the workers share")
             summaries[r.id] = summary
             self.runs_run += 1
+            self._ran.add(r.id)
             bar.advance()
 
         total = self.jobs_seen                       # the study's runs so far, all calls
@@ -300,7 +304,7 @@ class StudyRunner:
         quiet = len(runs) <= _QUIET_RUNS
         bar = SweepProgress(None if quiet else self.progress, total, total - len(runs),
                             f"running {len(runs)} {backend.where}", self.stream,
-                            name="sensitivity")
+                            name="sensitivity", before=self._before)
         done = False
         try:
             with backend:
