@@ -604,3 +604,22 @@ def test_progress_over_several_runs_says_which_run_and_never_goes_back(monkeypat
         mine = [(n, total) for d, n, total in bar.seen if d == desc]
         assert len({total for _, total in mine}) == 1               # a total known, not growing
         assert [n for n, _ in mine] == sorted(n for n, _ in mine) and mine[-1][0] == mine[-1][1]
+
+
+def test_a_sweep_bar_is_drawn_on_a_terminal_that_says_it_has_no_width():
+    """A terminal reporting 0 columns (some do) got no bar at all."""
+    import fcntl
+    import struct
+    import termios
+    from emu.run.progress import SweepProgress
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 0, 0, 0, 0))
+    with open(slave, "w", closefd=True) as tty:
+        bar = SweepProgress("bar", 3, 0, "", tty)
+        for _ in range(3):
+            bar.advance()
+        bar.close(finished=True)
+        tty.flush()
+    drawn = os.read(master, 65536).decode()
+    os.close(master)
+    assert "3/3" in drawn and "100%" in drawn, repr(drawn)

@@ -7,6 +7,7 @@ run``, ``emu compare``); :class:`SweepProgress` counts the runs of a sweep.
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from typing import Optional
@@ -142,6 +143,14 @@ def make_progress(mode: str = "auto"):
             reporter.close()
 
 
+def _columns(stream) -> int:
+    """The width of the terminal ``stream`` is (0 if it says none, or is not one)."""
+    try:
+        return os.get_terminal_size(stream.fileno()).columns
+    except (AttributeError, OSError, ValueError):
+        return 0
+
+
 def _fmt_s(seconds: float) -> str:
     if seconds < 10:
         return f"{max(0.0, seconds):.1f} s"
@@ -174,8 +183,11 @@ class SweepProgress:
         self.last_decile = (10 * done) // total if total else 10
         self.bar = None
         if mode == "bar":
+            # a terminal that says it is 0 columns wide (some do) drew no bar at all
+            sized = _columns(self.stream) > 0
             self.bar = tqdm(total=total, initial=done, unit="run", desc=name,
-                            file=self.stream, dynamic_ncols=True, smoothing=0.1)
+                            file=self.stream, dynamic_ncols=sized, ncols=None if sized else 80,
+                            smoothing=0.1)
         elif mode == "lines":
             before = done if before is None else before
             earlier = f", {done - before} done by this command so far" if done > before else ""
