@@ -350,6 +350,8 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
             ("kvm.strategy", [], "values: no value to compare"),
             ("seed", ["1", 1], "values: '1' given twice"),
             ("seed", [1, 1.0], "values: '1' and '1.0' are the same value"),
+            ("duration_ms", [float("nan"), 1], "--vary duration_ms=nan: duration_ms: expected a "
+                                               "finite number, got nan"),
             ("kvm.strategy", [object()], "values: expected strings or numbers"),
             ("", ["a"], "key: expected a scenario key such as 'kvm.strategy', got ''")]:
         with pytest.raises(EmuError) as info:
@@ -359,6 +361,13 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
         write_comparison("unused", "kvm.strategy", [])
     with pytest.raises(EmuError, match="runs: '0.1' given twice"):
         write_comparison("unused", "duration_ms", [("0.1", runs[0][1]), ("0.1", runs[1][1])])
+    # (key, values) pairs take what compare() takes, and refuse what it refuses
+    from emu.run import run_comparison
+    got = run_comparison(default_scenario(), [("duration_ms", [0.1, 0.2])], "kvm.strategy=direct")
+    assert got.labels == ["0.1", "0.2"]
+    with pytest.raises(EmuError, match=r"^varies duration_ms: values: '0.1' and '1e-1' are the "
+                                       r"same value$"):
+        run_comparison(default_scenario(), [("duration_ms", ["0.1", "1e-1"])])
     # one override as a string is one override, not one per letter
     assert run(default_scenario(), "duration_ms=0.1").summary["config"]["duration_ms"] == 0.1
 

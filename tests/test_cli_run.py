@@ -109,9 +109,11 @@ def test_repeated_vary_runs_the_product(short):
     (["--vary", "sim.warmup_ms=0.5,5e-1"], ("'0.5' and '5e-1' are the same value",)),
     (["--vary", "kvm.strategy=shadow,'shadow'"], ("'shadow' and \"'shadow'\" are the same",)),
     (["--vary", "machine.tlb_entries=64,true"], ("machine.tlb_entries",)),   # not the same value
+    (["--vary", "host_task=[],[ ]"], ("'[]' and '[ ]' are the same value",)),
+    (["--vary", "duration_ms=nan,1"], ("expected a finite number, got nan",)),   # a KeyError
     (["--vary", "seed=1,,2"], ("seed", "empty value")),
 ], ids=["key-twice", "key-also-set", "value-twice", "number-written-twice", "text-quoted-too",
-        "bool-is-not-one", "empty-value"])
+        "bool-is-not-one", "list-written-twice", "nan", "empty-value"])
 def test_vary_refuses_what_it_would_drop(long, argv, needles):
     assert_usage_error(run_cli("compare", long, *argv, timeout=QUICK), *needles)
 

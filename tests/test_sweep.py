@@ -437,6 +437,9 @@ BAD = [
     # one value written two ways: one seed run twice, folded into "2 seeds" of a point
     (["--grid", "seed=1,+1"], "--grid seed: '1' and '+1' are the same value"),
     (["--grid", "duration_ms=1,1.0"], "--grid duration_ms: '1' and '1.0' are the same"),
+    (["--grid", "duration_ms=nan,2"], "expected a finite number, got nan"),
+    (["--grid", "vm.0.process.0.workload={kind='sweep', pages=8},{pages=8, kind='sweep'}"],
+     "are the same value"),
     (["--seeds", "0"], "--seeds"),
     (["--seeds", "two"], "--seeds"),
     (["--grid", "kvm.strategy=shadow", "--set", "kvm.strategy=direct"], "kvm.strategy"),

@@ -208,10 +208,19 @@ def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
     values)`` pairs, or ``"key=v1,v2"`` texts as ``--vary`` takes them."""
     if isinstance(varies, str):
         varies = [varies]
+    overrides = override_list(overrides)        # one override as a string is one override
     varies = [parse_vary(v) if isinstance(v, str) else v for v in varies]
     if not all(isinstance(v, (tuple, list)) and len(v) == 2 and isinstance(v[0], str)
                for v in varies):
         raise ConfigError("varies: expected (key, values) pairs or 'key=v1,v2' texts")
+    # a pair's values as --vary's texts, refused as it refuses them (compare())
+    checked = []
+    for k, values in varies:
+        try:
+            checked.append((k, value_texts(values)))
+        except ConfigError as err:
+            raise ConfigError(f"varies {k}: {err}") from None
+    varies = checked
     keys = [k for k, _ in varies]
     points = vary_points(scenario, varies, overrides)
     return run_variants(scenario, point_variants(keys, points), overrides, progress)

@@ -96,22 +96,31 @@ def parse_grid(spec) -> tuple[str, list[str]]:
 
 def _value_key(text: str) -> tuple:
     """What a value text sets, as a key that two texts share when they set
-    the same value (``1``, ``+1`` and ``1.0``; ``0.5`` and ``5e-1``)."""
-    v = _parse_value(text)
+    the same value (``1``, ``+1`` and ``1.0``; ``0.5`` and ``5e-1``; ``[]``
+    and ``[ ]``; a table's keys in any order)."""
+    return _canonical(override_value(text))
+
+
+def _canonical(v) -> tuple:
     if isinstance(v, bool):
         return ("bool", v)
     if isinstance(v, (int, float)):
         return ("number", v)
-    return ("text", v)
+    if isinstance(v, list):
+        return ("list", tuple(_canonical(x) for x in v))
+    if isinstance(v, dict):
+        return ("table", tuple(sorted((str(k), _canonical(x)) for k, x in v.items())))
+    return ("text", str(v))
 
 
 def check_distinct(where: str, texts: list, what: str = "value ") -> None:
     """Refuse (ConfigError) two value texts that set the same value: their
     runs would be the same run, counted twice (a sweep's "2 seeds" of one)."""
-    seen = {}
+    seen: dict = {}
     for i, t in enumerate(texts):
-        first = texts[seen.setdefault(_value_key(t), i)]
-        if seen[_value_key(t)] != i:
+        j = seen.setdefault(_value_key(t), i)      # (a nan is no value twice: it is refused
+        if j != i:                                  # later, as no finite number)
+            first = texts[j]
             if first == t:
                 raise ConfigError(f"{where}{what}{t!r} given twice")
             raise ConfigError(f"{where}{first!r} and {t!r} are the same value")
