@@ -477,12 +477,17 @@ def _check_unlocked(folder: str, where: str) -> None:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
             return
         except OSError:
-            held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+            held = lock_holder(fd)
     finally:
         os.close(fd)
-    if held not in ("sweep", "sensitivity study"):
-        held = "sweep or sensitivity study"
     raise ConfigError(f"{where}: another emu {held} is writing into this folder")
+
+
+def lock_holder(fd: int) -> str:
+    """What holds the lock file open at ``fd``, as the holder wrote it there
+    (``sweep``, ``sensitivity study``; else both named)."""
+    held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
+    return held if held in ("sweep", "sensitivity study") else "sweep or sensitivity study"
 
 
 def _lock(fd: int, blocking: bool) -> bool:

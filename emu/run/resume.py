@@ -50,11 +50,8 @@ def locked(out_dir: str, what: str = "sweep"):
             taken = False
     try:
         if not taken:
-            held = os.pread(fd, 64, 0).decode("ascii", "replace").strip()
-            if held not in ("sweep", "sensitivity study"):
-                held = "sweep or sensitivity study"
-            raise ConfigError(f"{out_dir}: another emu {held} is writing into this "
-                              f"directory") from None
+            raise ConfigError(f"{out_dir}: another emu {outdir.lock_holder(fd)} is writing "
+                              f"into this directory")
         os.ftruncate(fd, 0)
         os.pwrite(fd, what.encode("ascii") + b"\n", 0)
         yield
