@@ -41,6 +41,7 @@ from emu.report.sensitivity import read_sensitivity
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.outdir import unfinished
+from emu.run.table import missing_column
 from emu.run.scenario import Result
 from emu.study.lib import safe_label
 
@@ -173,10 +174,10 @@ def read_sweep(path):
                        f"results.csv)")
     grid = [g["key"] for g in meta.get("grid", [])]
     table = parquet if os.path.isfile(parquet) else csv_path
-    for column in ["run_id", "replicate", "seed"] + grid:
-        if column not in df.columns:
-            raise EmuError(f"{table}: no column {column!r}: not the results table of this sweep "
-                           f"(damaged, or another file)")
+    column = missing_column(df.columns, grid)
+    if column is not None:
+        raise EmuError(f"{table}: no column {column!r}: not the results table of this sweep "
+                       f"(damaged, or another file)")
     planned = len(meta.get("runs") or [])
     df.attrs.update(kind="sweep", path=path, grid=grid,
                     seeds=meta.get("seeds", {}).get("count"), runs=planned,

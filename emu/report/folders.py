@@ -37,6 +37,7 @@ from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
                                check_timeline, copy_differs, short_labels, shorten)
 from emu.report.text import labelled
 from emu.run.outdir import unfinished
+from emu.run.table import missing_column
 from emu.study.lib import safe_label
 
 #: A JSON result file larger than this is not one emu wrote.
@@ -201,10 +202,10 @@ def _table_rows(path: str, columns: list, rows: list, keys: list) -> list:
     replicate, seed; and first its columns (a table with no row, as a sweep
     stopped before its first run leaves, still names them)."""
     csv_text = path.endswith(".csv")
-    for column in ["run_id", "replicate", "seed"] + keys:
-        if column not in columns:
-            raise EmuError(f"report: {path}: no column {shorten(repr(column), 40)}: not the "
-                           f"results table of this sweep (damaged, or another file)")
+    column = missing_column(columns, keys)
+    if column is not None:
+        raise EmuError(f"report: {path}: no column {shorten(repr(column), 40)}: not the "
+                       f"results table of this sweep (damaged, or another file)")
     out = []
     for n, row in enumerate(rows):
         where = f"report: {path}: row {n + 1}"

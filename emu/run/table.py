@@ -17,7 +17,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from typing import Any
+from typing import Any, Optional
 
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.params.fields import toml_text
@@ -98,6 +98,14 @@ def summary_row(plan: SweepPlan, run: Run, summary: dict) -> dict:
     for name, kind, fn in METRICS:
         row[name] = _cast(kind, fn(summary))
     return row
+
+
+def missing_column(columns, keys) -> Optional[str]:
+    """The first column a results table of the grid ``keys`` has whatever
+    its runs (its run ids, replicates, seeds and grid values) that
+    ``columns`` lacks; None if it lacks none.  A table with no row, as a
+    sweep stopped before its first run leaves, still names them."""
+    return next((c for c in ["run_id", "replicate", "seed", *keys] if c not in columns), None)
 
 
 def _columns(plan: SweepPlan) -> list[tuple[str, str]]:
