@@ -1,8 +1,10 @@
 """What the ``tests/test_cli_*.py`` files share: ``python -m emu.cli`` in a
-fresh interpreter, and the check of a usage error (one line, exit status 2)."""
+fresh interpreter, the check of a usage error (one line, exit status 2), and
+another command committing into an output folder at a chosen moment."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -47,3 +49,20 @@ def assert_usage_error(proc, *needles) -> str:
     for needle in needles:
         assert str(needle) in err, (needle, err)
     return err
+
+
+def committed_first(locked):
+    """``locked`` (the lock a sweep or a sensitivity study takes on its
+    --out folder) with a run committed into the folder just before it is
+    taken: another command finishing between the folder's first check and
+    the lock."""
+    from emu.run import outdir
+
+    @contextlib.contextmanager
+    def lock(out_dir, *args):
+        stage = outdir.Stage(out_dir, "run", force=True)
+        (Path(stage.path) / "summary.json").write_text('{"emu_version": "x", "config": {}}')
+        stage.commit()
+        with locked(out_dir, *args):
+            yield
+    return lock

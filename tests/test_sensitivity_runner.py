@@ -235,23 +235,11 @@ def test_a_result_written_as_the_study_began_is_not_mixed_into_it(tmp_path, monk
                                                                   capsys):
     """A run committed into the folder between the study's first check and
     its lock: the study wrote its runs beside the run's files."""
-    import contextlib
-    from pathlib import Path
-
     import emu.sensitivity.runner as runner_module
-    from emu.run import outdir
+    from clirun import committed_first
     pytest.importorskip("SALib")
     out = tmp_path / "out"
-    real = runner_module.locked
-
-    @contextlib.contextmanager
-    def another_command_first(out_dir, *args):
-        stage = outdir.Stage(out_dir, "run", force=True)
-        (Path(stage.path) / "summary.json").write_text('{"emu_version": "x", "config": {}}')
-        stage.commit()
-        with real(out_dir, *args):
-            yield
-    monkeypatch.setattr(runner_module, "locked", another_command_first)
+    monkeypatch.setattr(runner_module, "locked", committed_first(runner_module.locked))
     assert study(out, "--workers", 1) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"emu: error: --out {out}: holds a run") and err.endswith(

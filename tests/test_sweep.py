@@ -480,18 +480,9 @@ def test_a_result_written_as_the_sweep_began_is_not_mixed_into_it(scenario, tmp_
     """A run committed into the folder between the sweep's first check and
     its lock: the sweep wrote its table and runs beside the run's files."""
     import emu.run.sweep as sweep_module
-    from emu.run import outdir
+    from clirun import committed_first
     out = tmp_path / "out"
-    real = sweep_module.locked
-
-    @contextlib.contextmanager
-    def another_command_first(out_dir, *args):
-        stage = outdir.Stage(out_dir, "run", force=True)
-        (Path(stage.path) / "summary.json").write_text('{"emu_version": "x", "config": {}}')
-        stage.commit()
-        with real(out_dir, *args):
-            yield
-    monkeypatch.setattr(sweep_module, "locked", another_command_first)
+    monkeypatch.setattr(sweep_module, "locked", committed_first(sweep_module.locked))
     assert emu_main(["sweep", str(scenario), "--grid", "seed=1,2", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"emu: error: --out {out}: holds a run") and err.endswith(
