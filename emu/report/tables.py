@@ -13,7 +13,7 @@ from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES, PROFILE_ST
 from emu.costs import COSTS, COSTS_BY_NAME
 from emu.report.page import esc, table
 from emu.report.schema import shorten
-from emu.report.text import kernel_us, key_figures
+from emu.report.text import fixed, kernel_us, key_figures
 from emu.stats import figures
 
 
@@ -101,8 +101,7 @@ def tlb_table(runs) -> str:
         rows.append([label, f"{g['hits']:,}", f"{g['misses']:,}", f"{100 * g['miss_rate']:.4f} %",
                      f"{h['hits']:,}", f"{h['misses']:,}", f"{s['tlb']['isolation_violations']:,}",
                      f"{rep['resumes']:,}",
-                     ("-" if rep["misses_per_resume"] is None
-                      else f"{rep['misses_per_resume']:.2f}") + f" ({rep['window']})"])
+                     f"{fixed(rep['misses_per_resume'], 2)} ({rep['window']})"])
     return table(header, rows)
 
 

@@ -37,7 +37,7 @@ def labelled(label: str, s: dict) -> str:
     return label
 
 
-def _fixed(x: Optional[float], places: int) -> str:
+def fixed(x: Optional[float], places: int) -> str:
     """``x`` with ``places`` decimals; ``-`` for no figure (None)."""
     return "-" if x is None else f"{x:.{places}f}"
 
@@ -50,7 +50,7 @@ def key_figures(s: dict) -> dict:
                           if s["cycles_per_guest_access"] else "-"),
         "guest accesses": f"{s['guest_accesses']:,}",
         "guest misses": f"{g['misses']:,}",
-        "misses/resume": _fixed(figures.misses_per_resume(s), 1),
+        "misses/resume": fixed(figures.misses_per_resume(s), 1),
         "exits": f"{figures.exits(s):,}",
         "save/restore": _pct(figures.percent(s, "save_restore")),
         "fast path": _pct(figures.percent(s, "fastpath")),
@@ -132,7 +132,7 @@ def format_run(s: dict, width=None) -> str:
     g = s["tlb"]["guest"]
     lines.append(f"guest TLB: {g['hits']:,} hits, {g['misses']:,} misses "
                  f"({100 * g['miss_rate']:.3f}%), {s['tlb']['isolation_violations']} isolation "
-                 f"violations; {_fixed(s['repopulation']['misses_per_resume'], 1)} misses per "
+                 f"violations; {fixed(s['repopulation']['misses_per_resume'], 1)} misses per "
                  f"resume in the first {s['repopulation']['window']:,} accesses after it, over "
                  f"{s['repopulation']['resumes']} resumes")
     causes = [f"{c} {n:,}" for c, n in s["tlb"]["guest"]["misses_by_cause"].items() if n]
