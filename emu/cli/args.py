@@ -29,7 +29,7 @@ def stopped(stop: BaseException) -> tuple[str, int]:
     seen = stop
     while seen is not None:
         if isinstance(seen, Terminated):
-            if getattr(seen, "signum", None) == signal.SIGHUP:
+            if seen.signum == signal.SIGHUP:
                 return "hung up", EXIT_HUNG_UP
             return "terminated", EXIT_TERMINATED
         seen = seen.__cause__ or seen.__context__
