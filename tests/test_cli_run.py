@@ -645,14 +645,20 @@ def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path, signum, status, line):
     assert leftovers(box) == [] and snapshot(target) == before
 
 
-def test_a_hangup_ignored_as_nohup_ignores_it_stays_ignored():
+def test_a_hangup_ignored_as_nohup_ignores_it_stays_ignored(tmp_path):
     """Under nohup the command runs on when its terminal closes."""
+    box = tmp_path / "box"
+    box.mkdir()
     p = subprocess.Popen(EMU + ["run", "--set", "duration_ms=100000", "--set",
-                                "kvm.strategy=direct"],
+                                "kvm.strategy=direct", "--out", str(box / "out")],
                          cwd=ROOT, env=cli_env(), stdin=subprocess.DEVNULL,
                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                          preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
-    time.sleep(2)
+    deadline = time.monotonic() + 120
+    while not leftovers(box):       # the new set's folder: the run is under way, its
+        assert p.poll() is None     # handlers in place (a SIGTERM before them kills it)
+        assert time.monotonic() < deadline, "no temporary folder seen"
+        time.sleep(0.01)
     p.send_signal(signal.SIGHUP)
     time.sleep(1)
     assert p.poll() is None
