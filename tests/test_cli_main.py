@@ -354,3 +354,15 @@ def test_a_command_run_in_a_removed_folder_is_refused_in_one_line(tmp_path):
                         str(gone), str(scenario)], capture_output=True, text=True,
                        env=cli_env(), timeout=120)
     assert p.stdout == "ConfigError " + line[len("emu: error: "):], p.stderr
+
+
+def test_python_dash_m_emu_is_the_emu_command(tmp_path):
+    """``python -m emu`` runs the command line, as the console script does:
+    the same output and status, bad input included."""
+    for argv in (["--version"], ["tlb", "--entries", "0"]):
+        script = run_cli(*argv)
+        module = subprocess.run([sys.executable, "-m", "emu", *argv], cwd=tmp_path,
+                                capture_output=True, text=True, env=cli_env(), timeout=120)
+        assert (module.returncode, module.stdout, module.stderr) == \
+            (script.returncode, script.stdout, script.stderr), argv
+    assert script.returncode == 2 and script.stderr.startswith("emu: error: entries ")

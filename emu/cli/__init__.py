@@ -399,8 +399,8 @@ def _send_again(pid: int, signum: int) -> None:
 
 
 def run() -> int:
-    """The ``emu`` command as a process (its console script and ``python -m
-    emu.cli``): :func:`main`, then every object left is set aside from the
+    """The ``emu`` command as a process (its console script, ``python -m emu``
+    and ``python -m emu.cli``): :func:`main`, then every object left is set aside from the
     collection Python makes as it exits.
 
     NOTE: that last pass over numpy's and emu's objects, none of them
