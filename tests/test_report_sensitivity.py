@@ -21,6 +21,7 @@ from emu.params import default_scenario, scenario_from_dict, scenario_to_dict
 from emu.report.html import write_report
 from emu.run import run
 from emu.sensitivity import run_sensitivity, write_sensitivity
+from emu.sensitivity.report import write_files
 
 X, Y = "gfn_to_pfn", "exit_light"          # X: 600 in 300..3000; Y only pads the design
 #: The toys' scenario pins X and Y (their table defaults are fitted and may move).
@@ -120,8 +121,10 @@ def test_an_oat_study_without_plots(tmp_path):
 
 
 def test_a_run_directory_with_a_study_gets_both(study, tmp_path):
+    """A folder an earlier emu's write_sensitivity wrote into a run's (it
+    now refuses to): the page shows both."""
     run(default_scenario(), ["duration_ms=0.5"]).write(tmp_path)
-    write_sensitivity(tmp_path, study, plots=False)
+    write_files(tmp_path, study, plots=False)
     page = (tmp_path / write_report(tmp_path)).read_text(encoding="utf-8")
     assert page.index('<h2 id="key-figures">') < page.index('<h2 id="sensitivity">') \
         < page.index('<h2 id="plots">')

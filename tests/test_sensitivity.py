@@ -697,3 +697,34 @@ def test_the_real_model_breaks_even_where_the_cycle_accounting_puts_it():
 def test_module_doctests_run():
     result = doctest.testmod(spec_module)
     assert result.attempted >= 3 and result.failed == 0
+
+
+def test_write_sensitivity_writes_no_study_over_another_result(scenario, tmp_path):
+    """It wrote into any folder: beside the user's own files, into a run's
+    folder (which a run then refused to replace), and wrote a dict that is
+    no study's before failing on it.  Now each is refused in one line and
+    nothing is written; over a study of its own kind it writes."""
+    import emu
+    from emu.errors import ConfigError
+    from emu.run import run
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    ran = tmp_path / "ran"
+    run(scenario, ["duration_ms=0.2"]).write(ran)
+    before = sorted(p.name for p in ran.iterdir())
+    for folder, says in ((mine, "'notes.txt', which emu did not write"),
+                         (ran, "holds a run")):
+        with pytest.raises(ConfigError, match=says):
+            write_sensitivity(folder, result, plots=False)
+    assert [p.name for p in mine.iterdir()] == ["notes.txt"]
+    assert sorted(p.name for p in ran.iterdir()) == before
+    with pytest.raises(ConfigError, match="not a sensitivity study's .it has no 'compare'"):
+        write_sensitivity(tmp_path / "new", {"x": 1})
+    assert not (tmp_path / "new").exists()
+    study = tmp_path / "study"
+    write_sensitivity(study, result, plots=False)
+    write_sensitivity(study, result, plots=False)          # over its own kind: replaced
+    assert emu.load(study) == json.loads(json.dumps(result))

@@ -27,7 +27,7 @@ from emu.cli.args import (EXIT_FAILED, add_executor_options,
 
 from emu.sensitivity.analysis import sobol_caution
 from emu.sensitivity.report import (
-    SENSITIVITY_FILES, costs_listing, format_sensitivity, unsettled_text, write_sensitivity)
+    SENSITIVITY_FILES, costs_listing, format_sensitivity, unsettled_text, write_files)
 from emu.sensitivity.runner import Runner, StudyRunner, check_study_dir, default_scenario
 from emu.sensitivity.spec import BETTER, DEFAULT_METRIC, METHODS, DEFAULT_SAMPLES
 from emu.sensitivity.study import plan_sensitivity, run_plan
@@ -117,7 +117,7 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
         with jobs as run_jobs:
             result = run_plan(plan, run_jobs)
             if args.out:
-                write_sensitivity(args.out, result)
+                write_files(args.out, result)
     except SweepInterrupted as stop:
         how, status = stopped(stop)
         print(f"emu: sensitivity {how}: {stop.done} of {stop.total} runs done {kept}",

@@ -22,15 +22,13 @@ from typing import Optional
 from emu.errors import EmuError
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
-    break_even_plot, break_even_text, index_header, index_text, key_label, named,
-    tornado_plot, unsettled_text, verdict)
+    break_even_plot, break_even_text, index_header, index_text, key_label, missing_key,
+    named, tornado_plot, unsettled_text, verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
 #: The file a study writes into its directory.
 SENSITIVITY_FILE = "sensitivity.json"
-#: What a file must hold to be read as a study's result.
-_REQUIRED = ("compare", "metric", "method", "default", "costs", "ranking", "better")
 
 
 def read_sensitivity(src_dir) -> Optional[dict]:
@@ -50,9 +48,9 @@ def read_sensitivity(src_dir) -> Optional[dict]:
             from None
     except (OSError, UnicodeDecodeError) as err:
         raise EmuError(f"report: cannot read {path}: {err}") from None
-    missing = [k for k in _REQUIRED if not isinstance(result, dict) or k not in result]
-    if missing:
-        raise EmuError(f"report: {path}: not an emu sensitivity result (no {missing[0]!r})")
+    missing = missing_key(result)
+    if missing is not None:
+        raise EmuError(f"report: {path}: not an emu sensitivity result (no {missing!r})")
     return result
 
 

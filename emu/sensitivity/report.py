@@ -12,6 +12,8 @@ from emu.params import Scenario
 from emu.report import columns
 from emu.params.fields import describe
 from emu.run.files import atomic_path, dumps_json, write_json
+from emu.errors import ConfigError
+from emu.run import outdir
 from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
 from emu.sensitivity.analysis import SHOWN
@@ -28,12 +30,38 @@ SENSITIVITY_FILES = ("sensitivity.json", "tornado.png", "tornado.svg", "break_ev
 TOP = 15
 
 
+#: What a result must hold to be read, and written, as a study's.
+REQUIRED = ("compare", "metric", "method", "default", "costs", "ranking", "better")
+
+
+def missing_key(result) -> Optional[str]:
+    """The first key of :data:`REQUIRED` that ``result`` lacks (or the first of
+    them, if it is not a dict); None for a study's result."""
+    return next((k for k in REQUIRED if not isinstance(result, dict) or k not in result), None)
+
+
 def write_sensitivity(out_dir, result: dict, plots: bool = True) -> list[str]:
     """Write ``DIR/sensitivity.json`` (and the tornado and, with a break-even,
     the break-even plot, PNG and SVG), each atomically.
 
-    Every target is checked first; the paths written are returned.
+    Nothing is written, and ConfigError says why in one line, when
+    ``result`` is not a study's (:func:`emu.sensitivity.run_sensitivity`'s)
+    or ``out_dir`` holds files emu did not write or another kind of result
+    (a run, a comparison, a sweep, a study): a sensitivity study is written
+    into a new or empty folder, or over one.  The paths written are returned.
     """
+    missing = missing_key(result)
+    if missing is not None:
+        raise ConfigError(f"write_sensitivity: the result is not a sensitivity study's (it has "
+                          f"no {missing!r}): pass what run_sensitivity returned")
+    out_dir = outdir.check_name(out_dir, option="")
+    outdir.check_replaceable(out_dir, "sensitivity")
+    return write_files(out_dir, result, plots)
+
+
+def write_files(out_dir, result: dict, plots: bool = True) -> list[str]:
+    """:func:`write_sensitivity`'s files, into a folder already checked (the
+    ``emu sensitivity --out`` folder, or a study's own folder of plots)."""
     files = SENSITIVITY_FILES if plots else SENSITIVITY_FILES[:1]
     check_output_dir(out_dir, files)
     os.makedirs(out_dir, exist_ok=True)

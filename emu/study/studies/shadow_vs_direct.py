@@ -76,9 +76,9 @@ import tempfile
 from typing import Optional
 
 from emu.report.columns import fit_lines
-from emu.sensitivity import run_sensitivity, tornado_plot, write_sensitivity
+from emu.sensitivity import run_sensitivity, tornado_plot
 from emu.sensitivity.design import salib_sampler
-from emu.sensitivity.report import break_even_plot
+from emu.sensitivity.report import break_even_plot, write_files
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import pct, Recorder, scenario, table
 
@@ -200,7 +200,7 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
         break_even=(HOST_PAGES_KEY, list(p["host_pages"])),
         runner=lambda jobs: [rec.run(f"band/{j.label}", j.scenario, j.overrides)
                              for j in jobs])
-    write_sensitivity(plot_dir, result, plots=False)
+    write_files(plot_dir, result, plots=False)
     plots = tornado_plot(result, plot_dir)
     plots += break_even_plot(result, plot_dir, xlabel=(
         f"pages the host task touches each time it runs ({HOST_PAGES_KEY}, pages)"))
