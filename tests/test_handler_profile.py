@@ -96,11 +96,16 @@ def test_every_step_is_in_its_histogram(impl):
 # -- a whole run ------------------------------------------------------------------------------
 
 RUN = ["duration_ms=3", "kvm.strategy=shadow", "kvm.handler=asm", "sim.miss_log=true"]
+#: a design whose emulated tlbwe calls gfn_to_pfn too (it maps a host-safe
+#: entry as the guest writes it): those calls are no miss's, and the
+#: profile counted them (175 calls in the log, 297 in the profile)
+GUP_RUN = ["duration_ms=3", "kvm.strategy=direct-save-on-switch", "kvm.handler=c",
+           "kvm.pfn_source=gup", "sim.miss_log=true"]
 
 
-@pytest.fixture(scope="module")
-def logged():
-    return run({}, overrides=RUN)
+@pytest.fixture(scope="module", params=[RUN, GUP_RUN], ids=["shadow-asm", "gup-c"])
+def logged(request):
+    return run({}, overrides=request.param)
 
 
 def test_the_histograms_sum_to_the_step_counts(logged):
@@ -135,7 +140,10 @@ def test_the_log_has_one_row_per_guest_miss(logged):
     assert outcomes.get("guest_miss", 0) == ex["ITLBREAL"]["count"] + ex["DTLBREAL"]["count"]
     assert outcomes.get("filled", 0) + outcomes.get("deferred", 0) + \
         outcomes.get("machine_check", 0) == ex["ITLBVIRT"]["count"] + ex["DTLBVIRT"]["count"]
-    assert outcomes.get("deferred", 0) == prof["deferred_c_path"]["count"]
+    # the asm handler defers to C what it cannot fill; the C handler's
+    # "deferred" fills are those that went through gfn_to_pfn
+    asm = s["config"]["kvm"]["handler"] == "asm"
+    assert outcomes.get("deferred", 0) == prof["deferred_c_path" if asm else "gfn_to_pfn"]["count"]
     walks = log["walk_entries"]
     assert walks.min() >= 1 and walks.max() <= 64
     assert (np.diff(log["time"]) >= 0).all() and log["time"][-1] <= s["simulated_cycles"]

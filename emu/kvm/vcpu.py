@@ -568,7 +568,7 @@ class VcpuThread(Thread):
             gtlb.write(gi, ea, shift, tid, ts, gpa, attr, -1)
             gfn = gpa >> 12
             if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
-                pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi)
+                pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi, profile=False)
                 self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
                 cpu.charge("c_path", self.costs["c_hw_write"])
         self.end_exit(cpu, "EMUL_TLBWE", t0)
