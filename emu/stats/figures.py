@@ -24,7 +24,7 @@ from emu.stats.summary import cpu_cycles
 __all__ = [
     "commonest_cause", "commonest_exit", "cpu_cycles", "cycles_per_guest_access",
     "deferral_share", "profile_quantile", "exit_count", "exit_counts", "exit_cycles", "exits",
-    "memory_bytes_kvm", "memory_bytes_total", "miss_path_cycles_per_miss", "miss_percent",
+    "measured_ms", "memory_bytes_kvm", "memory_bytes_total", "miss_path_cycles_per_miss", "miss_percent",
     "misses_per_resume", "misses_per_resume_by_cause", "per_guest_access", "percent",
     "pinned_bytes", "profile_cycles_per_miss", "repopulation_rate", "settled", "share",
     "startup_us",
@@ -92,6 +92,17 @@ def settled(s: dict) -> Optional[bool]:
 def startup_us(s: dict) -> float:
     """The start-up work before the guest runs (e.g. pinning guest memory), in µs."""
     return s["startup_cycles"] / s["costs"]["clock_mhz"]
+
+
+def measured_ms(s: dict, cpu: int = 0) -> float:
+    """The simulated time the counters cover on CPU ``cpu``, in ms: the run
+    after its warm-up (``sim.warmup_ms``), which the counts are of.
+
+    >>> measured_ms({"simulated_cycles": 3_000_000, "cpu_measured_from": [1_000_000],
+    ...              "costs": {"clock_mhz": 400}})
+    5.0
+    """
+    return (s["simulated_cycles"] - s["cpu_measured_from"][cpu]) / s["costs"]["clock_mhz"] / 1e3
 
 
 # -- exits ----------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from __future__ import annotations
 from typing import Optional
 
 from emu.report.columns import fit_lines
-from emu.stats.figures import exit_count
+from emu.stats.figures import exit_count, measured_ms
 from emu.study.lib import marked, Recorder, scenario, table
 
 NAME = "mmio_heavy"
@@ -67,7 +67,7 @@ def point(result) -> dict:
     s, tables = result.summary, result.tables
     clock = s["costs"]["clock_mhz"]
     window = s["simulated_cycles"] - s["cpu_measured_from"][0]     # CPU 0, after any warm-up
-    ms = window / clock / 1000.0
+    ms = measured_ms(s)
     mmio = exit_count(s, "MMIO")
     cpu0 = {r["component"]: r["cycles"] for r in tables["cycles"] if r["cpu"] == 0}
     vcpu = next(r for r in tables["tlb"] if r["context"] == "vm0.vcpu0")

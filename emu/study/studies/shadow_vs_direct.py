@@ -36,13 +36,13 @@ cycles per guest access with the asm handler at a 24-page working set and a
 empties its shadows twice.  With the assembly handler ``direct`` beats
 ``shadow-modified`` up to fast host switching; the break-even comes sooner the
 larger the working set, since each flush costs ``direct`` a refill of the
-whole set (48 pages: about 17 host switches/ms, a 60 µs period; 8 pages:
+whole set (48 pages: about 17 host wake-ups/ms, a 60 µs period; 8 pages:
 none up to 29/ms, a 35 µs period, where ``direct`` is 3 % the cheaper).  As the
 kernels shipped them (the C handler, get_user_pages) ``shadow-modified`` is far
 the cheaper of the two at the matrix point (4.4 cycles per guest access
 against 1,600): after every flush
 ``direct`` calls gfn_to_pfn again for each page it refills, and at 10 host
-switches/ms its guest barely runs.  Along the host's pages ``direct`` loses
+wake-ups/ms its guest barely runs.  Along the host's pages ``direct`` loses
 to ``shadow-modified`` at every count (its refills after the flush do not
 depend on the host's pages), while the hypothetical ``direct-noflush`` wins
 only while the host touches few pages (about 15 at the default costs).
@@ -50,7 +50,7 @@ only while the host touches few pages (about 15 at the default costs).
 
 What to look at: the first table (every design at one point: misses per
 resume, save/restore share, cycles per access); the sweep tables (cycles per
-guest access of ``shadow-modified`` and ``direct`` against host switches per
+guest access of ``shadow-modified`` and ``direct`` against host wake-ups per
 ms); the break-even lines (every resume of a shadow design, vcpu_load's
 included, runs its entry loop in the model, so nothing is added to it).
 Last, the break-even in host pages with its band (:mod:`emu.sensitivity`):
@@ -79,6 +79,7 @@ from emu.report.columns import fit_lines
 from emu.sensitivity import run_sensitivity, tornado_plot
 from emu.sensitivity.design import salib_sampler
 from emu.sensitivity.report import break_even_plot, write_files
+from emu.stats.figures import measured_ms
 from emu.stats.summary import cpu_cycles
 from emu.study.lib import pct, Recorder, scenario, table
 
@@ -149,7 +150,9 @@ def point(s: dict) -> dict:
     return {
         "cpa": s["cycles_per_guest_access"],
         "resumes": resumes,
-        "switches_per_ms": resumes / (s["simulated_us"] / 1000.0),
+        # the guest's resumes in the measured window (the warm-up's are not
+        # counted): each follows a host task's turn on the CPU
+        "switches_per_ms": resumes / measured_ms(s),
         "misses_per_resume": s["repopulation"]["misses_per_resume"],
         "save_restore_share": s["cycles"]["save_restore"] / total,
         "fastpath_share": s["cycles"]["fastpath"] / total,
@@ -247,7 +250,7 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
     for handler in p["sweep_handlers"]:
         for ws in p["ws"]:
             periods = sorted(p["periods"], reverse=True)        # ascending rate
-            rates = [1000.0 / per for per in periods]           # host switches in per ms
+            rates = [1000.0 / per for per in periods]           # host wake-ups per ms
             d = [sweep[f"direct/{handler}/ws{ws}/period{per}"] for per in periods]
             sh = [sweep[f"{BASELINE}/{handler}/ws{ws}/period{per}"] for per in periods]
             x, how = break_even(rates, [r["cpa"] for r in d], [r["cpa"] for r in sh])
@@ -271,12 +274,20 @@ def study(quick: bool, recorder: Recorder | None = None, plot_dir: str | None = 
 
     # 4. the same break-even with its band over the costs; its folder named
     # relative to the study's, which is written elsewhere and then put in place
-    if plot_dir:
-        band_dir, shown = os.path.join(plot_dir, "break_even"), "break_even"
-    else:
-        band_dir = shown = tempfile.mkdtemp(prefix="emu-shadow-vs-direct-")
-    out["break_even_band"] = dict(break_even_band(p, rec, band_dir), dir=shown)
+    out["break_even_band"] = band_in(p, rec, plot_dir)
     return out
+
+
+def band_in(p: dict, rec: Recorder, plot_dir: Optional[str]) -> dict:
+    """:func:`break_even_band`, its plots in ``plot_dir/break_even`` (``dir``:
+    that folder, relative to the study's); without ``plot_dir`` drawn into a
+    folder removed again (``dir`` None, no plots): the study leaves no folder
+    behind."""
+    if plot_dir:
+        return dict(break_even_band(p, rec, os.path.join(plot_dir, "break_even")),
+                    dir="break_even")
+    with tempfile.TemporaryDirectory(prefix="emu-shadow-vs-direct-") as band_dir:
+        return dict(break_even_band(p, rec, band_dir), plots=[], dir=None)
 
 
 def report(r: dict, width: Optional[int] = None) -> str:
@@ -289,7 +300,7 @@ def report(r: dict, width: Optional[int] = None) -> str:
                      v["misses_per_resume"], pct(v["save_restore_share"]),
                      pct(v["fastpath_share"]), v["host_eviction_misses"], v["flush_misses"],
                      v["isolation_violations"]])
-    lines.append(table(["design", "cycles/access", "switches/ms",
+    lines.append(table(["design", "cycles/access", "resumes/ms",
                         "misses/resume", "save/restore", "fast path", "host-evicted",
                         "flushed", "violations"], rows, width))
     plan_ = r["plan"]
@@ -297,7 +308,7 @@ def report(r: dict, width: Optional[int] = None) -> str:
         for ws in plan_["ws"]:
             lines.append("")
             lines.append(f"handler {handler}, WS = {ws} pages: cycles per guest access "
-                         f"against host context switches")
+                         f"against the host task's wake-ups (one each period)")
             rows = []
             for per in sorted(plan_["periods"], reverse=True):
                 row = [f"{per} us", 1000.0 / per]
@@ -308,12 +319,12 @@ def report(r: dict, width: Optional[int] = None) -> str:
                 row += [d["misses_per_resume"], sh["misses_per_resume"],
                         "direct" if d["cpa"] <= sh["cpa"] else BASELINE]
                 rows.append(row)
-            lines.append(table(["period", "switches/ms"]
+            lines.append(table(["period", "wake-ups/ms"]
                                + [_shown(st, handler) for st in plan_["sweep_strategies"]]
                                + ["direct miss/res", f"{BASELINE} miss/res", "cheaper"], rows,
                                width))
     lines.append("")
-    lines.append(f"Break-even host context-switch rate (direct's cycles/access > {BASELINE}'s):")
+    lines.append(f"Break-even host wake-up rate (direct's cycles/access > {BASELINE}'s):")
     rows = []
     for key, e in r["break_even_rate"].items():
         x = e["cpa"]
@@ -337,11 +348,27 @@ def report(r: dict, width: Optional[int] = None) -> str:
                           f"{causes} self-evicted"], rows, width))
     e = r["break_even_host_pages"]["cpa"]
     x = e["host_pages"]
-    lines.append("break-even host pages: " + (f"{x:.0f} ({e['how']})" if x is not None
-                                              else e["how"]))
+    lines.append(f"break-even host pages (direct's cycles/access > {BASELINE}'s): "
+                 + _break_even_pages(x, e["how"]))
     lines.append("")
     lines += band_report(r["break_even_band"], plan_)
     return fit_lines(lines, width)
+
+
+def _break_even_pages(x, how: str) -> str:
+    """Where ``direct`` stops being the cheaper along the host's pages, said
+    so that a break-even at the first point is not read as one found.
+
+    >>> _break_even_pages(8, "at first point")
+    'none: direct is the dearer from the first count (8 pages)'
+    >>> _break_even_pages(14.7, "interpolated"), _break_even_pages(None, "none in range")
+    ('15 (interpolated)', 'none in range')
+    """
+    if x is None:
+        return how
+    if how == "at first point":
+        return f"none: direct is the dearer from the first count ({x:.0f} pages)"
+    return f"{x:.0f} ({how})"
 
 
 def _shown(strategy: str, handler: str) -> str:
@@ -377,7 +404,10 @@ def band_report(b: dict, plan_: dict) -> list:
     lines.append(f"  at {b['base_host_pages']} host pages, {a} beats {sh} in "
                  f"{100 * b['win_share_at_base']:.0f}% of the sampled cost vectors; the costs "
                  f"that move the ratio most: {', '.join(b['ranking'][:3])}")
-    lines.append("  plots (PNG and SVG): " + ", ".join(os.path.basename(p) for p in b["plots"])
-                 + f" in {b['dir']}")
+    if b["dir"] is None:
+        lines.append("  plots: none drawn (--out DIR draws the tornado and the band there)")
+    else:
+        lines.append("  plots (PNG and SVG): " + ", ".join(os.path.basename(p) for p in b["plots"])
+                     + f" in {b['dir']}")
     return lines
 
