@@ -143,6 +143,30 @@ def test_handler_cycles_add_up_to_the_cost_table(texts, case):
     assert checked > 0
 
 
+def test_the_c_paths_cycles_add_up_and_reach_the_summary(texts):
+    """A C path's line said only its total, a shadow design's entry loop
+    hidden in it, and the window's summary left every C path out.  Its parts
+    add up to its total, gfn_to_pfn is the cost table's (a host page fault's
+    more where it faulted), and the summary holds the C paths' sum."""
+    from emu.costs import CostTable
+    c = CostTable({}).to_dict()
+    text = texts["gup"]
+    totals = []
+    for line in text.splitlines():
+        m = re.search(r"C path: (gfn_to_pfn( \(a host page fault\))?).* — ([\d,]+) cycles in C "
+                      r"\((.*)\)$", line)
+        if m:
+            total = int(m.group(3).replace(",", ""))
+            parts = dict(p.rsplit(" ", 1) for p in m.group(4).split(", "))
+            parts = {k: int(v.replace(",", "")) for k, v in parts.items()}
+            assert sum(parts.values()) == total, line
+            assert parts["gfn_to_pfn"] == c["gfn_to_pfn"] + (c["host_page_fault"]
+                                                              if m.group(2) else 0), line
+            totals.append(total)
+    assert totals
+    assert f" and {sum(totals):,} in the C path after it." in text
+
+
 def test_default_narration_tells_the_story(texts):
     text = texts["default"]
     assert "vm0.vcpu0 resumed on CPU0 (vcpu_load #5 at " in text

@@ -11,7 +11,8 @@ accesses after that vCPU's K-th ``vcpu_load``::
        descheduled at 4,005.9 us (vcpu_put) holding 44 hardware TLB entries; direct's
          vcpu_put invalidated 44 of them
        meanwhile host task 'noise' ran 187 accesses: 134 TLB misses (50 host page
-         faults); its 84 tlbwe overwrote 0 of vm0.vcpu0's entries
+         faults; a faulting access misses again once its page is in); its 84 tlbwe
+         overwrote 0 of vm0.vcpu0's entries
        it now holds 0 hardware TLB entries; vcpu_load cost 100 cycles
       #0   ifetch 0x10000140 (guest PID 1 user; shadow PID 0, AS 1): UTLB miss
              [cause: flush]
@@ -55,7 +56,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emu.codes import EXIT_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError
 from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
@@ -67,6 +68,11 @@ KIND_NAMES = ("ifetch", "load", "store", "modify")
 SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",
                 "guest-tlb-refs": "guest TLB ref"}
 
+#: what the cycles of each category are, in a C path's line
+_C_PARTS = {"guest": "guest", "exit_entry": "exit and entry", "fastpath": "handler",
+            "c_path": "KVM's C code", "gfn_to_pfn": "gfn_to_pfn",
+            "save_restore": "TLB restore", "host_switch": "host switch", "host_tasks": "host tasks",
+            "qemu": "QEMU", "idle": "idle"}
 DEFAULT_RESUME = 3
 DEFAULT_ACCESSES = 20
 
@@ -110,6 +116,7 @@ class Access:
     causes: list = field(default_factory=list)     # one cause name per hardware miss
     outcomes: list = field(default_factory=list)   # 'filled', 'guest_miss', 'mmio', 'deferred'
     handler_cycles: int = 0                        # cycles charged by the fast path's handler
+    c_path_cycles: int = 0                         # cycles of the C path after the handler
 
     @property
     def page(self) -> int:
@@ -304,7 +311,11 @@ class Narrator(Tracer):
             record[th.ctx.ctx] = dict(s)
             th.ctx.tracer = NULL
             if s["accesses"] or s["misses"]:
-                faults = f" ({s['faults']:,} host page faults)" if s["faults"] else ""
+                # an access that faults misses again once its page is in: the
+                # misses may outnumber the accesses
+                faults = (f" ({_plural(s['faults'], 'host page fault', 'host page faults')}; "
+                          f"a faulting access misses again once its page is in)"
+                          if s["faults"] else "")
                 lines.append(f"meanwhile {self.thread_name(th.ctx.ctx)} ran "
                              f"{_plural(s['accesses'], 'access', 'accesses')}: "
                              f"{_plural(s['misses'], 'TLB miss', 'TLB misses')}{faults}; its "
@@ -406,7 +417,13 @@ class Narrator(Tracer):
     def on_c_path(self, call, cpu):
         kvm = self.m.kvms[self.v.vm_index]
         calls, faults, t0 = kvm.gfn_to_pfn_calls, kvm.host_faults, cpu.total()
+        before = cpu.cycles.copy()
         result = call(cpu)
+        self.cur.c_path_cycles += cpu.total() - t0
+        # what the cycles in C went to: gfn_to_pfn, KVM's own code, and the
+        # entry that follows (a shadow design's entry loop with it)
+        spent = ", ".join(f"{_C_PARTS[name]} {int(cpu.cycles[i] - before[i]):,}"
+                          for name, i in CYCLES.items() if cpu.cycles[i] != before[i])
         what = []
         if kvm.gfn_to_pfn_calls != calls:
             fault = " (a host page fault)" if kvm.host_faults != faults else ""
@@ -417,14 +434,14 @@ class Narrator(Tracer):
             # the shadow went to slot hwater, which no entry loop writes to hardware
             self.say(f"C path: {', '.join(what)}; shadow slot {self.m.hwater} (hwater): the "
                      "entry loop never writes it to hardware, the access misses again — "
-                     f"{cpu.total() - t0:,} cycles in C", 6)
+                     f"{cpu.total() - t0:,} cycles in C ({spent})", 6)
             return result
         *earlier, (i, old) = self.writes
         self.writes = earlier
         self.flush_writes(6)
         pfn = self.hw_entry(i)[5] >> 12
         self.say(f"C path: {', '.join(what)} -> pfn {pfn:#x}; tlbwe hw[{i}] — {self.evicted(old)}"
-                 f" — {cpu.total() - t0:,} cycles in C", 6)
+                 f" — {cpu.total() - t0:,} cycles in C ({spent})", 6)
         return result
 
     def on_mmio_exit(self, call, cpu, proc):
@@ -643,6 +660,9 @@ class Narrator(Tracer):
             if "machine_check" in outcomes:
                 text += f", {outcomes.count('machine_check')} machine check(s)"
             text += f"; {sum(a.handler_cycles for a in acc):,} cycles in the miss handler"
+            c_path = sum(a.c_path_cycles for a in acc)
+            if c_path:
+                text += f" and {c_path:,} in the C path after it"
         if len(acc) < self.n:
             text += f" (the run ended after {len(acc)} of the {self.n} accesses asked for)"
         if self.put is not None:
