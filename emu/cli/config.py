@@ -29,8 +29,12 @@ def add_config_parser(sub) -> None:
     d = commands.add_parser(
         "dump", help="write the resolved scenario as TOML",
         description="Write FILE (default: the built-in scenario) with the --set overrides "
-                    "applied and every default filled in, as TOML. Loading the dump gives the "
-                    "same scenario: emu run DUMP runs what emu run FILE --set ... runs.")
+                    "applied, as TOML: every key that has a value, defaults included (a key "
+                    "with no default that is not set, such as kvm.handler, and the keys of "
+                    "other workload kinds are left out). Loading the dump gives the same "
+                    "scenario: emu run DUMP runs what emu run FILE --set ... runs. Without "
+                    "FILE, emu run DUMP runs the built-in scenario once, as its keys say, "
+                    "where emu run without FILE runs the comparison of designs.")
     d.add_argument("scenario", nargs="?", metavar="FILE", help="scenario file (.toml)")
     add_set_option(d, "override a scenario key by its dotted path (repeatable, each KEY once)")
     d.add_argument("-o", "--output", metavar="OUT.toml",
@@ -49,8 +53,8 @@ def cmd_config_dump(args) -> int:
     source = " ".join([args.scenario or "the built-in scenario"]
                       + [f"--set {o}" for o in args.overrides])
     source = source.replace("\r", "\\r").replace("\n", "\\n")      # one comment line
-    text = (f"# emu config dump (emu {__version__}): every key of the resolved scenario, "
-            f"defaults included\n# from: {source}\n\n" + scenario_to_toml(scenario))
+    text = (f"# emu config dump (emu {__version__}): every key of the resolved scenario "
+            f"that has a value, defaults included\n# from: {source}\n\n" + scenario_to_toml(scenario))
     if args.output:
         try:
             write_text(args.output, text)

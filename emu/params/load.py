@@ -315,8 +315,8 @@ def scenario_to_dict(s: Scenario) -> dict[str, Any]:
 
 
 def scenario_to_toml(s: Scenario) -> str:
-    """The full resolved scenario as a TOML document: every key, defaults
-    included, in declaration order (:func:`scenario_to_dict`).
+    """The full resolved scenario as a TOML document: every key that has a
+    value, defaults included, in declaration order (:func:`scenario_to_dict`).
 
     Loading it gives ``s`` back: ``load_scenario`` of the text written to a
     file equals ``s`` (trace paths are absolute, so the file may live
