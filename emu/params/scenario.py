@@ -310,8 +310,8 @@ class KVM:
         None, Choice(HANDLERS), "the miss handler: a full exit to C (default: every shipped "
         "design) or the proposed assembly fast path", optional=True)
     hypothetical: bool = param(False, Bool(), "allow a TID era the design never ran with, or "
-                                              "any on the e500 (labelled hypothetical; "
-                                              "refused where none is needed)")
+                                              "any on the e500; refused only for a design as "
+                                              "it shipped or the proposal")
     pfn_source: str = param("pfn-cache", Choice(PFN_SOURCES),
                             "where a fill finds the host page frame (every KVM-440 had gup: "
                             "another makes a shipped design hypothetical)")
