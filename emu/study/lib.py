@@ -15,10 +15,11 @@ already hold).
 Shared settings (:data:`FAST`): the scheduler tunables are scaled down 10x
 (CFS latency 600 us instead of 6 ms) so that a run of a few milliseconds holds
 many host context switches, and host and guest page faults cost 50 cycles
-instead of 2,500 so that the warm-up (first touch of every page) is short and
-the runs measure the steady state.  The model has no way to reset its
-counters after a warm-up, so a cheap warm-up is the workaround.  Studies that
-study something these settings would hide override them.
+instead of 2,500 so that the start-up (first touch of every page) is short:
+a study that leaves it out of its counters (``warmup_ms`` of :func:`scenario`,
+which sets ``sim.warmup_ms``) needs a shorter warm-up, and a
+study that counts from the start holds little of it.  Studies that study
+something these settings would hide override them.
 """
 
 from __future__ import annotations
