@@ -37,7 +37,8 @@ is charged by the pfn source):
 * ``memory_bytes`` -- per-vCPU bytes of TLB state besides the guest TLB.
 
 Every strategy must say how it keeps one vCPU's TS=1 entries from
-translating another's accesses (docs/design.md §4, "Isolation"): its ``isolation``.
+translating another's accesses (docs/design.md §4, the paragraph "Keeping
+contexts apart is part of being correct"): its ``isolation``.
 """
 
 from __future__ import annotations
