@@ -65,7 +65,7 @@ THE_440_INDICES = (
 HARDWARE_INDEX_REFUSAL = (
     "kvm.strategy: '{strategy}' cannot run with machine.tlb_index = 'hardware': every tlbwe "
     "goes to a victim the hardware picks, so no entry can be put back at the index it came from "
-    "(docs/kvm440.md §4.1); use one of: {alternatives}")
+    "(docs/kvm440.md §4.3); use one of: {alternatives}")
 
 #: Why an e500 design cannot run on another core (formatted with that core).
 NEEDS_THE_E500 = "needs machine.core = 'e500' (machine.core is '{core}')"
