@@ -105,8 +105,8 @@ class Strategy:
     shipped = ""
     #: No kernel shipped it: every label and report says so.
     hypothetical = False
-    #: The pfn source its kernel used (None: not recorded; docs/kvm440.md §1.4,
-    #: §2.10, §4); another one is named in its label and makes the machine
+    #: The pfn source its kernel used (None: not recorded; docs/kvm440.md §2.5,
+    #: §2.10, §4.2); another one is named in its label and makes the machine
     #: hypothetical.
     historical_pfn_source: Optional[str] = "gup"
     #: Every guest entry runs its loop over hardware indices 0..hwater-1.
