@@ -1473,7 +1473,7 @@ cdef class Ctx:
     def end_guest_run(self, int exits=1):
         """``exits`` exits in a row: the time since the last entry goes to
         TIMEINGUEST, and each later exit adds a run of no time, as
-        kvmppc_update_timing_stats adds one at every exit (docs/kvm440.md §2.9)."""
+        kvmppc_update_timing_stats adds one at every exit (docs/kvm440.md §2.10)."""
         cdef int i
         self.record_exit_c(EXIT_TIMEINGUEST, self.guest_run)
         for i in range(1, exits):
