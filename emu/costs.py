@@ -779,14 +779,14 @@ COSTS: tuple[Cost, ...] = (
     Cost(
         "shadow_mod_clear", 36, "cycles", "strategy",
         "shadow-modified: clear the 64-byte modified-flag array on every guest entry",
-        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): li; "
+        f"{_R} §2.3 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): li; "
         "mtctr; addi; li, then 16 x (stwu; bdnz) = 36 instructions at CPI 1",
         _counted(),
     ),
     Cost(
         "shadow_mod_write_per_entry", 7 + 3 * TLBWE_CYCLES, "cycles/entry", "strategy",
         "shadow-modified: per modified index below hwater, rewrite the shadow entry (3 tlbwe)",
-        f"{_R} §2.10 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): mulli; "
+        f"{_R} §2.3 (our count in lightweight_exit, booke_interrupts.S @83aae4a8): mulli; "
         "add; lwz; mtspr MMUCR; lwz; tlbwe; lwz; tlbwe; lwz; tlbwe = 10 instructions, the "
         "7 others at CPI 1 and the 3 tlbwe at tlbwe",
         _counted(),

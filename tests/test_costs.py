@@ -169,8 +169,8 @@ CITED_VALUES = {
     "shadow_page_ptr_bytes": 4,  # §2.2
     "shadow_mod_flag_bytes": 1,  # §2.2
     "shadow_mod_scan_per_entry": 5,  # §2.3 @83aae4a8
-    "shadow_mod_clear": 36,  # §2.10 @83aae4a8: li; mtctr; addi; li + 16 x (stwu; bdnz)
-    "shadow_mod_write_per_entry": 10,  # §2.10 @83aae4a8: 10 instructions, 3 tlbwe among them
+    "shadow_mod_clear": 36,  # §2.3 @83aae4a8: li; mtctr; addi; li + 16 x (stwu; bdnz)
+    "shadow_mod_write_per_entry": 10,  # §2.3 @83aae4a8: 10 instructions, 3 tlbwe among them
     "tlbia_per_entry": 4,  # §2.10: tlbwe; addi; cmpw; ble
     "tlbia_base": 13,  # §2.10: li; sync; lis; lwz; isync; blr + one pipeline refill
     "pfn_table_entry_bytes": 8,  # DESIGN §4
