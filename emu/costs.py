@@ -728,7 +728,7 @@ COSTS: tuple[Cost, ...] = (
         "pfn_table_entry_bytes", 8, "bytes", "pfn",
         "pin-all: memory per guest page in the gfn-to-pfn table",
         "docs/design.md §4: pin-all keeps an 8-byte-per-page table (room for the pfn of a "
-        f"36-bit real address, {_R} §1.1, plus flags)",
+        f"36-bit real address, {_R} §0, §1.2, plus flags)",
         _exact("fixed by the design (docs/design.md §4)"),
     ),
     Cost(
