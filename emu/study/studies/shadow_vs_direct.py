@@ -30,10 +30,10 @@ can cascade: the guest's refill overwrites the next index, which may hold
 another of its own entries -- watch the self-evicted column.)
 
 What the model shows (``--quick``, at the default costs):
-``shadow`` in its guest-tid era costs several times any other design (27
-cycles per guest access with the asm handler at a 24-page working set and a
-100 µs host period, against 2.8 to 4.4 for the others): every system call
-empties its shadows twice.  With the assembly handler ``direct`` beats
+``shadow`` in its guest-tid era costs several times any other design with
+the asm handler (27 cycles per guest access at a 24-page working set and a
+100 µs host period, against 2.8 to 4.0 for the others with it): every system
+call empties its shadows twice.  With the assembly handler ``direct`` beats
 ``shadow-modified`` up to fast host switching; the break-even comes sooner the
 larger the working set, since each flush costs ``direct`` a refill of the
 whole set (48 pages: about 17 host wake-ups/ms, a 60 µs period; 8 pages:
