@@ -1,7 +1,7 @@
 """The studies (emu.study): each runs in quick mode and finds what it should.
 
 Every study has ``study(quick) -> dict``; these tests call it with
-``quick=True`` (a few seconds each) and assert the *direction* of the
+``quick=True`` (under half a minute each) and assert the *direction* of the
 study's main finding, not exact numbers, so that a change of a cost
 estimate does not break them while a change of behaviour does.  Then the
 ways a user runs one: ``emu study``, the scripts in ``scenarios/`` (against

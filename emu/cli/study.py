@@ -38,7 +38,8 @@ def _add_run_options(p) -> None:
     add_out_options(p, "write each run's results, the plots and results.json into DIR; its "
                        "files are replaced as one set")
     p.add_argument("--quick", action="store_true",
-                   help="a short version (a few seconds): fewer points, shorter runs; "
+                   help="a short version (under half a minute, most in a few seconds): fewer "
+                        "points, shorter runs; "
                         "EMU_QUICK=1 in the environment means the same")
     add_wide_option(p)
     p.set_defaults(func=cmd_study)

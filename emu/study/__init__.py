@@ -20,9 +20,9 @@ plots, and ``out/results.json`` (its numbers and every run's key figures), a
 folder ``emu report`` reads; they replace what ``out`` held as one set
 (:class:`emu.run.outdir.Stage`), and a folder holding another kind of result
 or another study is refused unless ``force``.  ``quick`` is a short version
-of a study (a few seconds): fewer points, shorter runs; ``EMU_QUICK=1`` in
-the environment means the same to ``emu study``.  The building blocks a study
-is written with are in :mod:`emu.study.lib`.
+of a study (under half a minute, most in a few seconds): fewer points, shorter
+runs; ``EMU_QUICK=1`` in the environment means the same to ``emu study``.  The
+building blocks a study is written with are in :mod:`emu.study.lib`.
 """
 
 from __future__ import annotations
