@@ -4,7 +4,7 @@ Runs the built-in default scenario (one 440 CPU shared by a one-vCPU guest
 and a host task) for 20 ms under the default comparison of ``emu run`` (the
 440 designs as KVM shipped them, each labelled with its commit, next to the
 proposal; emu/run/designs.py), the direct run of 7924bd41 with its TLB
-occupancy timeline recorded, and writes three PNGs at about 100 dpi (small
+occupancy timeline recorded, and writes four PNGs at about 100 dpi (small
 enough to commit):
 
 - ``repopulation.png``: TLB misses per resume at each guest access after
