@@ -305,5 +305,5 @@ def load_results(src_dir) -> dict:
         raise EmuError(f"report: {src} holds {stopped}: nothing to report before it ends (emu "
                        f"sensitivity with the same arguments finishes it)")
     raise EmuError(f"report: {src} holds no emu result (summary.json, comparison.json, "
-                   "sweep.json or results.json: write one with emu run, compare, sweep or "
-                   "study --out DIR)")
+                   "sweep.json, results.json or sensitivity.json: write one with emu run, "
+                   "compare, sweep, study or sensitivity --out DIR)")
