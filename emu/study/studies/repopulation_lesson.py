@@ -39,7 +39,8 @@ With ``--out DIR`` the lesson draws its figures into DIR: ``repopulation.png``
 position after the resume) and ``occupancy_<design>.png``, who owns each
 hardware TLB entry over the last millisecond of the run with the fewest host
 pages.  Its runs record that timeline (``sim.timeline = true``, a sample of
-every CPU's TLB owners at each context switch): under ``direct`` the guest's
+a CPU's TLB owners after every quantum it runs, at most 100 µs each, not
+only at context switches): under ``direct`` the guest's
 entries vanish at every vcpu_put (the host task finds the TLB free), under
 ``direct-noflush`` the host task's few entries eat into them, under
 ``direct-save-on-switch`` they come back whole at every vcpu_load.
