@@ -121,7 +121,9 @@ GLOSSARY = (
          "The exit-timing category for the time from a guest entry to the next exit: time "
          "spent running the guest, not an exit.",
          "docs/kvm440.md §2.9"),
-    Term("DTLB_VIRT / DTLB_REAL", ("DTLB_VIRT", "DTLB_REAL", "ITLB_VIRT", "ITLB_REAL"),
+    Term("DTLBVIRT / DTLBREAL (the kernel's DTLB_VIRT / DTLB_REAL)",
+         ("DTLBVIRT", "DTLBREAL", "ITLBVIRT", "ITLBREAL",
+          "DTLB_VIRT", "DTLB_REAL", "ITLB_VIRT", "ITLB_REAL"),
          "The exit categories of a TLB miss: VIRT when the guest TLB has the entry and KVM "
          "maps it (a miss that exists only because of virtualization), REAL when the "
          "miss is delivered to the guest.",
