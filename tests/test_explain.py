@@ -328,6 +328,20 @@ def test_bad_input_through_the_api(kw):
         explain(exercise_scenario(), **kw)
 
 
+@pytest.mark.parametrize("seed", [-1, 1.5, "3", None, True, 1 << 32])
+def test_an_exercise_seed_is_checked_through_the_api(seed):
+    """The API took any seed: -1, 1.5 or "x" drew an exercise "seed x", and
+    solving one failed in its TOML; it is refused as emu explain --seed
+    refuses it, for every kind of exercise."""
+    from emu.teach.arrays import e500_sets_problem, pfn_cache_problem
+    from emu.teach.resume_cost import problem as resume_cost_problem
+    for make in (lambda: exercise_text(seed=seed), lambda: solve_exercise(seed=seed),
+                 lambda: pfn_cache_problem(seed), lambda: e500_sets_problem(seed),
+                 lambda: resume_cost_problem(seed)):
+        with pytest.raises(EmuError, match=r"^seed: must be an integer in 0\.\.2\*\*32-1, got "):
+            make()
+
+
 def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
     code, out, _ = run_cli(["--exercise"], capsys)
     assert code == 0 and out == exercise_text()

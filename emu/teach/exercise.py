@@ -19,7 +19,7 @@ from emu.guest.os import KERNEL_BASE
 from emu.params import apply_overrides, scenario_from_dict
 from emu.params.load import data_to_toml
 from emu.run import resolve
-from emu.teach.lessons import Answer, draw, verdict
+from emu.teach.lessons import Answer, check_seed, draw, verdict
 from emu.teach.locate import locate
 from emu.teach.narrator import build_machine, narrate
 
@@ -72,7 +72,7 @@ class Problem:
 def problem(seed: int) -> Problem:
     """Seed 1 is the exercise as first published (24 pages, 100 host pages, 200
     accesses); another seed draws its own numbers, and is the scenario's seed."""
-    if seed == 1:
+    if check_seed(seed) == 1:
         return Problem(1)
     r = draw("repopulation", seed)
     return Problem(seed, r.randint(8, 24), r.randrange(64, 193, 4), r.randrange(150, 301, 10))
@@ -137,15 +137,15 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
         f"0..{hwater} (hwater {hwater}) and keeps {pinned} pinned for the host kernel. A guest process\n"
         f"uses a working set of {p.pages} data pages (uniform, no instruction fetches); after\n"
         f"warm-up its guest TLB and the pfn cache hold all {p.pages}, and so does the hardware\n"
-        f"TLB. While the vCPU is descheduled, a host task sweeps {p.host_pages} pages (every "
-        "access a\nnew page, so every access misses and its handler writes the next round-robin\n"
-        "slot). How many hardware TLB misses does the vCPU take in its first "
-        f"{p.accesses} accesses\n"
-        f"after it resumes (vcpu_load #{EXERCISE_RESUME}) under `direct` (7924bd41's design: "
-        "nothing saved,\n_tlbia() at vcpu_put)? Under `direct-save-on-switch` (save the vCPU's "
-        "entries at\nvcpu_put, write them back at vcpu_load)? (Both here with the pfn cache, which "
-        "neither\nkernel had: hypothetical machines. The pfn source changes what a fill costs, "
-        "not which\naccesses miss.)\n")
+        f"TLB (some of its guest kernel's entries too). While the vCPU is descheduled, a\n"
+        f"host task sweeps {p.host_pages} pages (every access a new page, so every access misses and\n"
+        "its handler writes the next round-robin slot). How many hardware TLB misses does\nthe "
+        f"vCPU take in its first {p.accesses} accesses after it resumes (vcpu_load "
+        f"#{EXERCISE_RESUME}) under\n`direct` (7924bd41's design: nothing saved, _tlbia() at "
+        "vcpu_put)? Under\n`direct-save-on-switch` (save the vCPU's entries at vcpu_put, write "
+        "them back at\nvcpu_load)? (Both here with the pfn cache, which neither kernel had: "
+        "hypothetical\nmachines. The pfn source changes what a fill costs, not which accesses "
+        "miss.)\n")
     if not posed:
         return question + (
             "\nThe scenario (save it as exercise.toml and explore with\n"
@@ -252,9 +252,9 @@ def solve_exercise(scenario=None, overrides=(), seed: int = 1) -> ExerciseAnswer
         f"{a} accesses; counted from the access stream: {distinct}.\n(All {w} are likely: a "
         f"given page is left out with probability ({w - 1}/{w})^{a} = "
         f"{100 * left_out:.2f} %,\nsome page with about {100 * w * left_out:.1f} %.)\n"
-        "Under `direct-save-on-switch`, vcpu_put saved the vCPU's "
-        f"{held['direct-save-on-switch']} entries "
-        "and\nvcpu_load wrote them back at their indices, over the host's: 0 misses.\n"
+        "Under `direct-save-on-switch`, vcpu_put saved the vCPU's\n"
+        f"{_held(held['direct-save-on-switch'], w)}, and vcpu_load wrote\nthem back at their "
+        "indices, over the host's: 0 misses.\n"
         f"Hand-derived: direct {expected['direct']}, direct-save-on-switch "
         f"{expected['direct-save-on-switch']}.\n"
         f"Computed by the model: direct {computed['direct']}, direct-save-on-switch "

@@ -28,6 +28,8 @@ import random
 import textwrap
 from dataclasses import dataclass
 
+from emu.errors import EmuError
+
 
 @dataclass
 class Answer:
@@ -43,10 +45,27 @@ class Answer:
         return self.expected == self.computed
 
 
+def check_seed(seed) -> int:
+    """``seed`` if it is an exercise's: an integer in 0..2**32-1, as ``emu
+    explain --seed`` takes; else EmuError, one line (a float, a string or a
+    negative number had drawn a problem of its own, or failed in its TOML).
+
+    >>> check_seed(7)
+    7
+    >>> check_seed(-1)
+    Traceback (most recent call last):
+    ...
+    emu.errors.EmuError: seed: must be an integer in 0..2**32-1, got -1
+    """
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 32:
+        raise EmuError(f"seed: must be an integer in 0..2**32-1, got {seed!r}")
+    return seed
+
+
 def draw(kind: str, seed: int) -> random.Random:
     """The random numbers of the problem of ``kind`` with ``seed`` (one stream per
     kind, so that a seed gives unrelated problems of two kinds)."""
-    return random.Random(f"emu-exercise/{kind}/{seed}")
+    return random.Random(f"emu-exercise/{kind}/{check_seed(seed)}")
 
 
 def verdict(expected: dict, computed: dict) -> str:
