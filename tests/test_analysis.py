@@ -425,3 +425,40 @@ def test_run_comparison_gives_what_emu_load_gives_back(tmp_path):
         pd.testing.assert_frame_equal(frame, back.frames()[name])
     assert c._repr_html_() == back._repr_html_() and repr(c) == repr(back)
     assert plots.cycle_breakdown(c) is not None
+
+
+def test_load_checks_each_file_as_emu_report_does(results, tmp_path):
+    """A summary.json of {"x": 1} loaded, then repr, the notebook view and
+    frames() raised KeyError; a comparison.json or sweep.json of the wrong
+    shape raised TypeError; a tlb.csv of anything loaded as an empty table."""
+    import json
+    import shutil
+    dict(results)["shadow"].write(tmp_path / "run")
+    write_comparison(tmp_path / "cmp", "kvm.strategy", results)
+    cases = []
+
+    def case(folder, file, text, says):
+        where = tmp_path / f"case{len(cases)}"
+        shutil.copytree(tmp_path / folder, where)
+        (where / file).write_text(text)
+        cases.append((where, f"{where / file}: {says}"))
+
+    case("run", "summary.json", '{"x": 1}', "emu_version: missing")
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    case("run", "summary.json", json.dumps({**summary, "tlb": 5}),
+         "tlb: expected an object, got 5")
+    case("run", "tlb.csv", "garbage\n", "no column 'context'")
+    case("run", "cycles.csv", "cpu,component,cycles\n0,idle\n", "row 1: fewer cells")
+    case("run", "cycles.csv", "cpu,component,cycles\n0,idle,1,2\n", "row 1: more cells")
+    case("cmp", "comparison.json", '{"runs": 3}', "key: missing")
+    case("cmp", "comparison.json", '{"key": "k", "runs": 3}', "runs: expected a list")
+    (tmp_path / "sw").mkdir()
+    (tmp_path / "sw" / "results.csv").write_text("run_id\n")
+    case("sw", "sweep.json", '{"grid": 5}', "emu_version: missing")
+    for folder, says in cases:
+        with pytest.raises(EmuError) as err:
+            emu.load(folder)
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    # what emu wrote loads as before, an empty table (no rows) included
+    (tmp_path / "run" / "profile.csv").write_text("")
+    assert emu.load(tmp_path / "run").tables["profile"] == []

@@ -32,11 +32,13 @@ import warnings
 import numpy as np
 
 from emu.analysis.frames import pandas
+from emu.codes import TLB_COUNTERS
 from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
 from emu.params.load import override_value
 from emu.report.folders import folder_problem, plain_name
-from emu.report.schema import copy_differs
+from emu.report.schema import (STUDY, SUMMARY, SWEEP, TEXT, Each, Fields, List, Opt, Scalar,
+                               check, copy_differs)
 from emu.report.sensitivity import read_sensitivity
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
@@ -46,6 +48,24 @@ from emu.run.scenario import Result
 from emu.study.lib import safe_label
 
 __all__ = ["IncompleteSweep", "load", "read_comparison", "read_run", "read_study", "read_sweep"]
+
+#: ``comparison.json`` as emu.load reads it: as ``emu report`` checks it
+#: (:data:`emu.report.schema.COMPARISON`), but a run's ``dir``, ``values``
+#: and the ``keys`` may be missing (written before they were kept).
+_COMPARISON = Fields({
+    "key": TEXT, "keys": Opt(List(TEXT)),
+    "runs": List(Fields({"value": Scalar(), "values": Opt(Each(Scalar())), "dir": Opt(TEXT),
+                         "summary": SUMMARY}), min_len=1),
+})
+
+#: The columns each table every run writes has (:func:`emu.stats.summary.collect`).
+_TABLE_COLUMNS = {
+    "exits": ("vcpu", "category", "count", "sum_cycles", "min_cycles", "max_cycles",
+              "sumsq_cycles", "mean_us"),
+    "tlb": ("context", "kind") + TLB_COUNTERS,
+    "cycles": ("cpu", "component", "cycles"),
+    "profile": ("vcpu", "step", "count", "cycles"),
+}
 
 #: Table columns that hold names, kept as text even when they look like numbers.
 _TEXT_COLUMNS = frozenset({"vcpu", "context", "kind", "category", "step", "component",
@@ -66,12 +86,26 @@ def _cell(column: str, text: str):
     return text
 
 
-def _read_csv(path: str) -> list:
+def _read_csv(path: str, needs=()) -> list:
+    """The rows of a CSV table; EmuError if it lacks one of the columns ``needs``
+    (an empty file is a table without rows)."""
     try:
         with open(path, encoding="utf-8", newline="") as f:
-            return [{k: _cell(k, v) for k, v in row.items()} for row in csv.DictReader(f)]
+            reader = csv.DictReader(f)
+            raw = list(reader)
+            columns = reader.fieldnames
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise EmuError(f"cannot read {path}: {err}") from None
+    if columns:
+        missing = [c for c in needs if c not in columns]
+        if missing:
+            raise EmuError(f"{path}: no column {missing[0]!r}: not the table a run writes "
+                           f"(damaged, or another file)")
+    for n, row in enumerate(raw):
+        if None in row or None in row.values():
+            raise EmuError(f"{path}: row {n + 1}: {'more' if None in row else 'fewer'} cells "
+                           f"than the header has columns (damaged, or another file)")
+    return [{k: _cell(k, v) for k, v in row.items()} for row in raw]
 
 
 def _read_npz(path: str) -> dict:
@@ -87,9 +121,12 @@ def read_run(path) -> Result:
     ``run.json``, one CSV per table, one ``.npz`` per set of arrays, the
     per-miss log ``misses.parquet`` or ``misses.csv`` as ``miss_log``)."""
     path = os.fspath(path)
-    summary = load_json(os.path.join(path, "summary.json"))
+    summary_json = os.path.join(path, "summary.json")
+    summary = check(load_json(summary_json), SUMMARY, summary_json, who="")
     run_json = os.path.join(path, "run.json")
     execution = load_json(run_json) if os.path.isfile(run_json) else {}
+    if not isinstance(execution, dict):
+        raise EmuError(f"{run_json}: expected an object, got {type(execution).__name__}")
     wall = execution.pop("wall_seconds", 0.0)
     tables, arrays = {}, {}
     for name in sorted(os.listdir(path)):
@@ -97,7 +134,7 @@ def read_run(path) -> Result:
         if name.startswith(".") or name in MISS_LOG_FILES:
             continue
         if ext == ".csv":
-            tables[stem] = _read_csv(os.path.join(path, name))
+            tables[stem] = _read_csv(os.path.join(path, name), _TABLE_COLUMNS.get(stem, ()))
         elif ext == ".npz":
             arrays[stem] = _read_npz(os.path.join(path, name))
     return Result(summary, tables, wall, execution, arrays, read_misses(path))
@@ -119,9 +156,10 @@ def read_comparison(path) -> Comparison:
     that differs from its copy in ``comparison.json`` is an EmuError naming
     the first key that differs, as ``emu report`` refuses it."""
     path = os.fspath(path)
-    data = load_json(os.path.join(path, "comparison.json"))
+    data = check(load_json(os.path.join(path, "comparison.json")), _COMPARISON,
+                 os.path.join(path, "comparison.json"), who="")
     runs = []
-    for entry in data.get("runs", []):
+    for entry in data["runs"]:
         label = str(entry["value"])
         run_dir = os.path.join(path, _run_folder(entry, label))
         if os.path.isfile(os.path.join(run_dir, "summary.json")):
@@ -156,7 +194,8 @@ def read_sweep(path):
     Needs pandas (and pyarrow for ``results.parquet``)."""
     pd = pandas()
     path = os.fspath(path)
-    meta = load_json(os.path.join(path, "sweep.json"))
+    meta = check(load_json(os.path.join(path, "sweep.json")), SWEEP,
+                 os.path.join(path, "sweep.json"), who="")
     parquet, csv_path = os.path.join(path, "results.parquet"), os.path.join(path, "results.csv")
     if os.path.isfile(parquet):
         try:
@@ -198,6 +237,7 @@ def read_study(path) -> Study:
     if not isinstance(results, dict) or not isinstance(results.get("runs"), dict) \
             or "study" not in results:
         raise EmuError(f"{path}: results.json is not a study's (no study or runs)")
+    check(results, STUDY, os.path.join(path, "results.json"), who="")
     runs = []
     for label in results["runs"]:
         run_dir = os.path.join(path, "runs", safe_label(label))

@@ -470,12 +470,14 @@ STUDY = Agrees(Fields({
                              f"{r['runs_count']:,}") if r["runs_count"] < len(r["runs"]) else None)
 
 
-def check(value: Any, spec: Spec, file: str) -> Any:
-    """``value`` if it fits ``spec``; else EmuError naming ``file`` and the key."""
+def check(value: Any, spec: Spec, file: str, who: str = "report") -> Any:
+    """``value`` if it fits ``spec``; else EmuError naming ``file`` and the key
+    (after ``who: ``, the reader's name, when ``who`` is given)."""
     bad = spec.problem(value, "")
     if bad:
         path, message = bad
-        raise EmuError(f"report: {file}: {path + ': ' if path else ''}{message}")
+        raise EmuError(f"{who + ': ' if who else ''}{file}: {path + ': ' if path else ''}"
+                       f"{message}")
     return value
 
 
