@@ -462,3 +462,36 @@ def test_load_checks_each_file_as_emu_report_does(results, tmp_path):
     # what emu wrote loads as before, an empty table (no rows) included
     (tmp_path / "run" / "profile.csv").write_text("")
     assert emu.load(tmp_path / "run").tables["profile"] == []
+
+
+def test_points_refuses_what_the_table_has_not_in_one_line():
+    """A typo'd column gave rows of mean None, a typo'd key a KeyError, a
+    column of text a ValueError, a list for the table an AttributeError, and
+    one name as a string was taken letter by letter."""
+    rows = [{"run_id": f"r{i}", "kvm.strategy": s, "design": f"d {s}",
+             "cycles_per_guest_access": float(i), "exits": i}
+            for i, s in enumerate(["shadow", "shadow", "direct"])]
+    df = pd.DataFrame(rows)
+    df.attrs["grid"] = ["kvm.strategy"]
+    one = points(df, columns="exits")
+    assert list(one["figure"]) == ["exits", "exits"] and list(one["n"]) == [2, 1]
+    assert points(df, keys="kvm.strategy", columns=["exits"]).equals(one)
+    # a point of one run has no interval: None, NaN in a column with numbers
+    assert one["ci95"].isna().tolist() == [False, True]
+    assert points(df.iloc[2:], columns="exits")["ci95"].tolist() == [None]
+    for call, says in (
+            (lambda: points(df, columns=["cycles_per_guest_acess"]),
+             "points: columns: the table has no column 'cycles_per_guest_acess' (did you mean "
+             "'cycles_per_guest_access'?); its columns: run_id, kvm.strategy, design, "),
+            (lambda: points(df, keys=["kvm.stratgy"], columns="exits"),
+             "points: keys: the table has no column 'kvm.stratgy' (did you mean "
+             "'kvm.strategy'?)"),
+            (lambda: points(df, columns="design"),
+             "points: columns: 'design' is not a figure: its values are not numbers "
+             "(e.g. 'd shadow')"),
+            (lambda: points(df, columns=5), "points: columns: expected a figure's name or a "
+                                            "list of them, got int 5"),
+            (lambda: points([1, 2]), "points: table: expected a sweep's results table")):
+        with pytest.raises(EmuError) as err:
+            call()
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)

@@ -20,6 +20,8 @@ from __future__ import annotations
 from emu.analysis.display import describe_comparison, headline_html
 from emu.report.text import hypothetical, labelled
 from emu.analysis.frames import concat_frames, pandas
+from emu.errors import ConfigError
+from emu.params.fields import suggest
 from emu.run.table import METRICS, grid_points
 
 __all__ = ["Comparison", "points"]
@@ -128,19 +130,67 @@ class Study(Comparison):
         return headline_html(self.summaries(), caption.rstrip(": "), self.label_column)
 
 
+def _names(value, what: str, available, kind: str) -> list:
+    """``value`` (one name, or names) as a list of names, each in ``available``;
+    ConfigError (one line) naming the first that is not."""
+    if isinstance(value, str):
+        value = [value]
+    try:
+        names = list(value)
+    except TypeError:
+        raise ConfigError(f"points: {what}: expected a {kind}'s name or a list of them, got "
+                          f"{type(value).__name__} {value!r}") from None
+    available = [str(c) for c in available]
+    for name in names:
+        if not isinstance(name, str):
+            raise ConfigError(f"points: {what}: expected a {kind}'s name, got "
+                              f"{type(name).__name__} {name!r}")
+        if name not in available:
+            guess = suggest(name, available)
+            hint = f" (did you mean '{guess}'?)" if guess else ""
+            raise ConfigError(f"points: {what}: the table has no column {name!r}{hint}; "
+                              f"its columns: {', '.join(available)}")
+    return names
+
+
+def _numeric(pd, column) -> bool:
+    """Every value of ``column`` is a number (not a boolean) or missing."""
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool)
+               for v in column.dropna())
+
+
 def points(table, keys=None, columns=None):
     """The grid points of a sweep table: one row per point and figure.
 
     ``table``: a sweep's results as a DataFrame (:func:`emu.load` of its
     folder); ``keys``: the grid keys (default: ``table.attrs["grid"]``);
-    ``columns``: the figures (default: every one of
-    :data:`emu.run.table.METRICS`).  Columns of the result: the keys,
-    ``figure``, ``n`` (the point's runs), ``mean`` and ``ci95``, the
-    half-width of the 95 % t-interval over the runs (NaN for one run).
+    ``columns``: the figures, numeric columns of the table (default: every
+    one of :data:`emu.run.table.METRICS`).  A single name is taken as one
+    key or one figure.  Columns of the result: the keys, ``figure``, ``n``
+    (the point's runs), ``mean`` and ``ci95``, the half-width of the 95 %
+    t-interval over the runs.  A point of one run has no interval: its
+    ``ci95`` is None (NaN when other points of the result have one, as
+    pandas keeps a missing number in a column of numbers); ``mean`` is None
+    when none of the point's runs has the figure.  A key or column the table
+    does not have, or a column of text, is a ConfigError (one line).
     """
     pd = pandas()
-    keys = list(table.attrs.get("grid", []) if keys is None else keys)
-    columns = [name for name, _, _ in METRICS] if columns is None else list(columns)
+    if not isinstance(table, pd.DataFrame):
+        raise ConfigError(f"points: table: expected a sweep's results table (a DataFrame: "
+                          f"emu.load of a sweep folder), got {type(table).__name__}")
+    keys = _names(table.attrs.get("grid", []) if keys is None else keys, "keys",
+                  table.columns, "grid key")
+    columns = _names([name for name, _, _ in METRICS if name in table.columns]
+                     if columns is None else columns,
+                     "columns", table.columns, "figure")
+    for c in columns:
+        if not _numeric(pd, table[c]):
+            raise ConfigError(f"points: columns: {c!r} is not a figure: its values are not "
+                              f"numbers (e.g. {table[c].dropna().iloc[0]!r})")
     rows = []
     for p in grid_points(table.to_dict("records"), keys, columns):
         for c in columns:
