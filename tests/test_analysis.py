@@ -495,3 +495,17 @@ def test_points_refuses_what_the_table_has_not_in_one_line():
         with pytest.raises(EmuError) as err:
             call()
         assert str(err.value).startswith(says) and "\n" not in str(err.value)
+
+
+def test_an_empty_comparison_or_study_shows_as_an_empty_table(tmp_path):
+    """Comparison("k", [])._repr_html_() raised IndexError, and so did a
+    loaded study whose runs/ was removed."""
+    import shutil
+    from emu.analysis.results import Study
+    html = Comparison("k", [])._repr_html_()
+    assert html == ("<table><thead><tr><th>k</th></tr></thead>"
+                    "<tbody><tr><td>(no runs)</td></tr></tbody></table>")
+    study = Study({"study": "s", "question": "q?", "quick": True, "runs_count": 0,
+                   "numbers": {}, "runs": {}})
+    assert "<caption>study s (quick), 0 runs: q?</caption>" in study._repr_html_()
+    assert "(no runs)" in study._repr_html_()

@@ -79,10 +79,12 @@ def result_repr(s: dict) -> str:
 def headline_html(runs: list, caption: str = "", label: str = "run") -> str:
     """An HTML table of the headline figures: one row per ``(label, summary)``
     of ``runs``, the figures as columns (as ``emu compare`` prints them);
-    ``label`` names the first column, ``caption`` goes above the table."""
+    ``label`` names the first column, ``caption`` goes above the table; with
+    no run, the table has that column alone and a row saying so."""
     figs = [(name, key_figures(s)) for name, s in runs]
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in [label] + list(figs[0][1]))
-    body = "".join(
+    head = "".join(f"<th>{html.escape(h)}</th>"
+                   for h in [label] + (list(figs[0][1]) if figs else []))
+    body = "<tr><td>(no runs)</td></tr>" if not figs else "".join(
         "<tr>" + f"<th style=\"text-align:left\">{html.escape(str(name))}</th>"
         + "".join(f'<td style="text-align:right">{html.escape(v)}</td>' for v in f.values())
         + "</tr>" for name, f in figs)
