@@ -509,3 +509,23 @@ def test_an_empty_comparison_or_study_shows_as_an_empty_table(tmp_path):
                    "numbers": {}, "runs": {}})
     assert "<caption>study s (quick), 0 runs: q?</caption>" in study._repr_html_()
     assert "(no runs)" in study._repr_html_()
+
+
+def test_import_emu_gives_its_subpackages_on_first_use():
+    """emu.run, emu.study, emu.report, ... were AttributeError after a bare
+    import emu until emu.load had been touched; dir(emu) had no load and
+    emu had no __all__."""
+    import subprocess
+    code = ("import sys, emu\n"
+            "assert 'emu.run' not in sys.modules and 'emu.report' not in sys.modules\n"
+            "assert 'load' in dir(emu) and set(emu.__all__) <= set(dir(emu))\n"
+            "for name in ('run', 'study', 'sensitivity', 'report', 'params', 'analysis'):\n"
+            "    assert getattr(emu, name) is sys.modules['emu.' + name], name\n"
+            "assert callable(emu.run.run) and callable(emu.load)\n"
+            "try:\n"
+            "    emu.nothing\n"
+            "except AttributeError as err:\n"
+            "    assert str(err) == \"module 'emu' has no attribute 'nothing'\"\n"
+            "else:\n"
+            "    raise AssertionError('emu.nothing')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
