@@ -277,6 +277,33 @@ def test_plots_refuse_no_runs(tmp_path):
         plots.repopulation_curve([], tmp_path / "x")
 
 
+def test_plots_take_one_format_as_a_string_and_refuse_bad_ones_before_drawing(runs, tmp_path,
+                                                                              monkeypatch):
+    """formats="png" was split into letters ("Format 'p' is not supported"),
+    and an unknown format or a dpi of text leaked matplotlib's errors."""
+    (png,) = plots.save_figure(plots.cycle_breakdown(runs), tmp_path / "one", "png", 40)
+    assert png.endswith("one.png") and not os.path.exists(tmp_path / "one.svg")
+    plots.cycle_breakdown(runs, out=tmp_path / "p", formats="svg", dpi=30)
+    assert sorted(os.listdir(tmp_path)) == ["one.png", "p.svg"]
+    monkeypatch.setattr(plots, "_figure", lambda **kw: pytest.fail("drew"))
+    for kw, says in (
+            ({"formats": "bmpx"}, "formats: expected some of png, svg, pdf, got 'bmpx'"),
+            ({"formats": ["png", 5]}, "formats: expected some of png, svg, pdf, got 5"),
+            ({"formats": ()}, "formats: no format"),
+            ({"formats": 3}, "formats: expected a format's name or a list of them"),
+            ({"dpi": "x"}, "dpi: expected a number of dots per inch above 0 and at most 2400, "
+                           "got str 'x'"),
+            ({"dpi": 0}, "dpi: expected a number of dots per inch above 0"),
+            ({"dpi": float("nan")}, "dpi: expected a number of dots per inch above 0")):
+        for plot in (plots.cycle_breakdown, plots.miss_causes):
+            with pytest.raises(EmuError) as err:
+                plot(runs, out=tmp_path / "bad", **kw)
+            assert str(err.value).startswith(says) and "\n" not in str(err.value)
+        with pytest.raises(EmuError, match="^" + says.split(":")[0]):
+            plots.comparison_plots(tmp_path / "set", runs, **kw)
+    assert sorted(os.listdir(tmp_path)) == ["one.png", "p.svg"]
+
+
 # -- the reading --------------------------------------------------------------------------
 
 def hand_summary(cpa=None, strategy="direct", resumes=0, host_eviction=0, save_restore=0,

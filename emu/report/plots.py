@@ -23,6 +23,8 @@ plot is drawn: ``import emu`` never pulls it in.
 
 from __future__ import annotations
 
+import functools
+import inspect
 import io
 import math
 import os
@@ -32,7 +34,7 @@ import numpy as np
 
 from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
-from emu.errors import EmuError
+from emu.errors import ConfigError, EmuError
 from emu.report.columns import fold
 from emu.report.text import labelled
 from emu.stats import figures
@@ -43,6 +45,10 @@ if TYPE_CHECKING:
 #: What each plot writes unless told otherwise.
 FORMATS = ("png", "svg")
 DPI = 110
+#: The formats a figure can be saved in.
+SAVED_FORMATS = ("png", "svg", "pdf")
+#: The highest resolution a figure is saved at (dots per inch).
+DPI_MAX = 2400
 
 #: Deterministic output: no dates in the files, fixed SVG ids, text kept as text.
 _RC = {
@@ -152,6 +158,49 @@ def _base(out) -> str:
     return root if ext.lower() in (".png", ".svg", ".pdf") else out
 
 
+def check_output(formats, dpi) -> tuple:
+    """``(formats, dpi)`` as the plots take them: one format's name (a string)
+    or several, each one of :data:`SAVED_FORMATS`, and a number of dots per
+    inch above 0 and at most :data:`DPI_MAX`; else ConfigError (one line)."""
+    if isinstance(formats, str):
+        formats = (formats,)
+    try:
+        formats = tuple(formats)
+    except TypeError:
+        raise ConfigError(f"formats: expected a format's name or a list of them (e.g. "
+                          f"('png', 'svg')), got {type(formats).__name__} {formats!r}") from None
+    if not formats:
+        raise ConfigError(f"formats: no format (expected some of {', '.join(SAVED_FORMATS)})")
+    for fmt in formats:
+        if fmt not in SAVED_FORMATS:
+            raise ConfigError(f"formats: expected some of {', '.join(SAVED_FORMATS)}, got "
+                              f"{fmt!r}")
+    if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not math.isfinite(dpi) \
+            or not 0 < dpi <= DPI_MAX:
+        raise ConfigError(f"dpi: expected a number of dots per inch above 0 and at most "
+                          f"{DPI_MAX}, got {type(dpi).__name__} {dpi!r}")
+    return formats, dpi
+
+
+def _output_checked(fn):
+    """``fn`` with its ``formats`` and ``dpi`` checked (:func:`check_output`)
+    before it draws anything."""
+    sig = inspect.signature(fn)
+
+    @functools.wraps(fn)
+    def checked(*args, **kwargs):
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{fn.__name__}(): {err}") from None
+        given = bound.arguments
+        given["formats"], given["dpi"] = check_output(given.get("formats", FORMATS),
+                                                      given.get("dpi", DPI))
+        return fn(*bound.args, **bound.kwargs)
+    return checked
+
+
+@_output_checked
 def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     """Write ``fig`` as ``out.<fmt>`` for each format, atomically; their paths.
 
@@ -315,6 +364,7 @@ def _moving_mean(values: list, width: int) -> list:
     return out
 
 
+@_output_checked
 def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Misses per resume at each position k after vcpu_load: ``misses[k] / resumes``.
 
@@ -392,6 +442,7 @@ def _end_labels(ax, ends: list) -> None:
         last = y
 
 
+@_output_checked
 def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Where the CPU time goes, one stacked bar per design.
 
@@ -434,6 +485,7 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     return _done(fig, out, formats, dpi)
 
 
+@_output_checked
 def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Grouped bars of exit counts per category, for every category any design
     exited on (TIMEINGUEST, the time spent in the guest, left out).  A log
@@ -481,6 +533,7 @@ def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     return _done(fig, out, formats, dpi)
 
 
+@_output_checked
 def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Guest hardware TLB misses by cause (docs/design.md §6), one stacked bar per design."""
     runs = _check_runs(runs)
@@ -531,6 +584,7 @@ def _per_call_bars(ax, runs, step: str, unit: str, units: str, title: str):
     ax.set_xlabel(f"CPU cycles per {unit}")
 
 
+@_output_checked
 def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """The miss handler's cost, one bar per design, in three panels, each with
     its own normalization (so that no step hides another):
@@ -584,6 +638,7 @@ def _owner_colours(contexts: list) -> list:
     return out
 
 
+@_output_checked
 def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=FORMATS,
                        dpi=DPI, label=None) -> "Figure":
     """Who owns each hardware TLB entry over time on one CPU.
@@ -679,6 +734,7 @@ COMPARISON_PLOTS = {
 }
 
 
+@_output_checked
 def comparison_plots(out_dir, runs, formats=FORMATS, dpi=DPI) -> dict:
     """Write every multi-run plot into ``out_dir``; ``runs``: [(label, summary)].
 
@@ -700,6 +756,7 @@ def _timeline_of(arrays):
     return None
 
 
+@_output_checked
 def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
     """The plots of one run into ``out_dir`` (the occupancy timeline of each CPU
     too when ``arrays`` holds one: ``Result.arrays`` or the arrays of
