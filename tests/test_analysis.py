@@ -529,3 +529,30 @@ def test_import_emu_gives_its_subpackages_on_first_use():
             "else:\n"
             "    raise AssertionError('emu.nothing')\n")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_run_api_refuses_what_it_would_misread_in_one_line(results, tmp_path):
+    """run_comparison(s, []) ran once, a dict of values ran its keys, an
+    empty label was written, and None for the varies, the key or the runs,
+    or a number for Result.write's folder, raised TypeError."""
+    from emu.errors import ConfigError
+    from emu.run import run_comparison
+    runs = list(results)
+    for call, says in (
+            (lambda: run_comparison(default_scenario(), []), "varies: no key to vary"),
+            (lambda: run_comparison(default_scenario(), None),
+             "varies: expected (key, values) pairs or 'key=v1,v2' texts, got nothing (null)"),
+            (lambda: compare(default_scenario(), "kvm.strategy", {"shadow": 1, "direct": 2}),
+             "values: expected a list of values such as ['shadow', 'direct'], got a dict"),
+            (lambda: write_comparison(tmp_path / "c", "kvm.strategy", [("", runs[0][1])]),
+             "runs: run 1 has an empty label"),
+            (lambda: write_comparison(tmp_path / "c", None, runs),
+             "key: expected what the runs' labels name, such as 'kvm.strategy', got nothing (null)"),
+            (lambda: write_comparison(tmp_path / "c", "kvm.strategy", None),
+             "runs: expected [(value, Result)], as compare gives them, got nothing (null)"),
+            (lambda: runs[0][1].write(3), "out_dir: expected the path of a folder (a string "
+                                          "or a Path), got int 3")):
+        with pytest.raises(ConfigError) as err:
+            call()
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    assert list(tmp_path.iterdir()) == []

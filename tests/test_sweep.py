@@ -570,3 +570,23 @@ def test_throughput_api(scenario):
 def test_doctests(module):
     failures, tried = doctest.testmod(importlib.import_module(module))
     assert tried and not failures
+
+
+def test_run_sweep_refuses_bad_arguments_before_writing_anything(tmp_path):
+    """force="no" was taken as true, grids=None raised TypeError, and a
+    stream without write raised AttributeError after sweep.json, .sweep.lock
+    and runs/ were made."""
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.05\n")
+    out = tmp_path / "out"
+    for kw, says in (
+            ({"force": "no"}, "force: expected True or False, got str 'no'"),
+            ({"grids": None}, "grids: expected 'key=v1,v2' texts, (key, values) pairs or a "
+                              "dict, got NoneType None"),
+            ({"stream": 3, "progress": "lines"}, "stream: expected a text stream (with a write "
+                                                 "method) for the progress, got int 3")):
+        args = {"grids": ["seed=1,2"], **kw}
+        with pytest.raises(ConfigError) as err:
+            run_sweep(scenario, args.pop("grids"), out_dir=out, workers=1, **args)
+        assert str(err.value) == says
+        assert not out.exists()

@@ -208,6 +208,13 @@ def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
     values)`` pairs, or ``"key=v1,v2"`` texts as ``--vary`` takes them."""
     if isinstance(varies, str):
         varies = [varies]
+    if isinstance(varies, dict) or not isinstance(varies, Iterable):
+        raise ConfigError(f"varies: expected (key, values) pairs or 'key=v1,v2' texts, got "
+                          f"{show(varies)}")
+    varies = list(varies)
+    if not varies:
+        raise ConfigError("varies: no key to vary (expected (key, values) pairs or "
+                          "'key=v1,v2' texts)")
     overrides = override_list(overrides)        # one override as a string is one override
     varies = [parse_vary(v) if isinstance(v, str) else v for v in varies]
     if not all(isinstance(v, (tuple, list)) and len(v) == 2 and isinstance(v[0], str)
@@ -244,6 +251,10 @@ def value_texts(values) -> list:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise ConfigError(f"values: expected a list of values such as ['shadow', 'direct'], "
                           f"got {show(values)}")
+    if isinstance(values, dict):
+        raise ConfigError(f"values: expected a list of values such as ['shadow', 'direct'], "
+                          f"got a dict {show(values)} (its keys would run, its values be "
+                          f"ignored)")
     out = []
     for v in values:
         if not isinstance(v, (str, int, float)):       # bool is an int
@@ -258,13 +269,23 @@ def value_texts(values) -> list:
 def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None:
     """Write ``runs`` ([(value, Result)] of ``key``, at least one) as a
     comparison into ``out_dir``."""
+    if not isinstance(key, str) or not key.strip():
+        raise ConfigError(f"key: expected what the runs' labels name, such as "
+                          f"'kvm.strategy', got {show(key)}")
+    if isinstance(runs, (str, bytes, dict)) or not isinstance(runs, Iterable):
+        raise ConfigError(f"runs: expected [(value, Result)], as compare gives them, got "
+                          f"{show(runs)}")
     runs = list(runs)
     if not runs:
         raise ConfigError("runs: no run to write")
     if not all(isinstance(r, (tuple, list)) and len(r) == 2 and hasattr(r[1], "summary")
                for r in runs):
         raise ConfigError("runs: expected [(value, Result)], as compare gives them")
-    check_distinct("runs: ", [value_text(value) for value, _ in runs], what="")
+    labels = [value_text(value) for value, _ in runs]
+    if "" in labels:
+        raise ConfigError(f"runs: run {labels.index('') + 1} has an empty label (each run "
+                          f"needs a value to be named by)")
+    check_distinct("runs: ", labels, what="")
     comparison_of(key, runs).write(out_dir, force)
 
 

@@ -277,7 +277,11 @@ def check_replaceable(folder: str, kind: str, force: bool = False,
 
 def check_name(out, option: str = "--out", names: str = "folder") -> str:
     """``out`` as text, refused in one line (ConfigError) when it cannot name
-    a file or folder (``names``) at all: None, empty, or a NUL byte in it."""
+    a file or folder (``names``) at all: None, empty, or a NUL byte in it, or
+    not a path (a string, bytes or an os.PathLike) at all."""
+    if out is not None and not isinstance(out, (str, bytes, os.PathLike)):
+        raise ConfigError(f"{option or 'out_dir'}: expected the path of a {names} (a string "
+                          f"or a Path), got {type(out).__name__} {out!r:.60}")
     text = os.fspath(out) if out is not None else ""
     where = f"{option} {text!r}" if option else repr(text)
     if not str(text).strip():
@@ -599,7 +603,7 @@ class Stage:
     def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
                  tidy: bool = True, what: Optional[str] = None, folders=(),
                  inside: bool = False):
-        self.option, self.target_text = option, os.fspath(target) if target is not None else ""
+        self.option, self.target_text = option, check_name(target, option)
         path = check_path(target, option, inside)
         if os.path.islink(path):
             path = os.path.realpath(path)              # replace the folder the link names

@@ -263,6 +263,9 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
         grids = list(grids.items())
     elif isinstance(grids, str):
         grids = [grids]
+    elif not isinstance(grids, Iterable):
+        raise ConfigError(f"grids: expected 'key=v1,v2' texts, (key, values) pairs or a dict, "
+                          f"got {type(grids).__name__} {grids!r:.60}")
     grid = [parse_grid(g) for g in grids]
     overrides = [overrides] if isinstance(overrides, str) else [str(o) for o in overrides]
     keys = [k for k, _ in grid]

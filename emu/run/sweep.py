@@ -140,6 +140,12 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     """
     if out_dir is None:
         raise ConfigError("--out: a directory for the results is required")
+    if not isinstance(force, bool):
+        raise ConfigError(f"force: expected True or False, got {type(force).__name__} "
+                          f"{force!r}")
+    if stream is not None and not callable(getattr(stream, "write", None)):
+        raise ConfigError(f"stream: expected a text stream (with a write method) for the "
+                          f"progress, got {type(stream).__name__} {stream!r:.60}")
     check_executor(executor, workers, scheduler, client)
     if scheduler is not None:
         check_scheduler_address(scheduler)
