@@ -470,3 +470,30 @@ def test_a_trace_whose_sizes_are_dropped_counts_as_with_them(tmp_path, monkeypat
         assert numbers(dropped)["translations"] > n
         for k in ("records", "translations", "hits", "misses", "compulsory_misses"):
             assert dropped[k] == ref[k] == kept[k], k
+
+
+def test_addresses_that_are_no_byte_address_and_a_dict_config_are_refused(tmp_path):
+    """Negative and fractional addresses were wrapped or truncated to uint64
+    and counted; a dict config raised AttributeError (no validate)."""
+    from emu.errors import TraceError
+    from emu.run.tlb import simulate_trace
+    for addr, says in ((np.array([-1, 2]), "addr: record 0 is -1: "),
+                       (np.array([0.0, 1.5, 4096.7]), "addr: record 1 is 1.5: "),
+                       (np.array([4096.0, np.nan]), "addr: record 1 is nan: "),
+                       ([4096, -4096], "addr: record 1 is -4096: "),
+                       (np.array(["a"]), "addr: expected byte addresses (integers >= 0), got "
+                                         "an array of <U1"),
+                       (np.zeros((2, 2), np.uint64), "addr: expected a 1-D array")):
+        with pytest.raises(TraceError) as err:
+            simulate_arrays(addr)
+        assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    # whole numbers are addresses, in any numeric type
+    assert simulate_arrays(np.array([4096.0, 8192.0]))["misses"] == 2
+    assert simulate_arrays(np.array([2 ** 64 - 1], np.uint64))["misses"] == 1
+    says = "config: expected a TLBSimConfig (e.g. TLBSimConfig(entries=32)), got dict"
+    for call in (lambda: simulate_arrays(np.arange(4), config={"entries": 32}),
+                 lambda: simulate_trace(tmp_path / "absent.npy", {"entries": 32}),
+                 lambda: simulate_chunks([], {"entries": 32})):
+        with pytest.raises(ConfigError) as err:
+            call()
+        assert str(err.value).startswith(says)

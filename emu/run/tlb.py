@@ -82,7 +82,7 @@ def _summary(tlb, config: TLBSimConfig, records_read: int, trace: dict) -> dict:
 def simulate_chunks(chunks, config: TLBSimConfig, trace_info: dict | None = None,
                     progress: Callable[[int], None] | None = None) -> dict:
     """Run an iterable of trace chunks (objects with addr, kind, size) through one TLB."""
-    config.validate()
+    config = _checked_config(config)
     tlb = make_plain_tlb(config.entries, config.ways, config.policy, config.page_size,
                          config.seed, config.backend)
     mask = KINDS[config.kinds]
@@ -106,9 +106,48 @@ def _invalid_record(chunk, i: int, record: int) -> str:
     return f"size 0 at record {record}"
 
 
+def _checked_config(config) -> TLBSimConfig:
+    """``config`` if it is a :class:`TLBSimConfig`, validated; else ConfigError."""
+    if not isinstance(config, TLBSimConfig):
+        raise ConfigError(f"config: expected a TLBSimConfig (e.g. TLBSimConfig(entries=32)), "
+                          f"got {type(config).__name__} {config!r:.60}")
+    return config.validate()
+
+
+def _addresses(addr) -> np.ndarray:
+    """``addr`` as uint64 byte addresses; TraceError (one line) naming the first
+    record that is no address: negative, fractional, not finite or >= 2**64."""
+    a = np.asarray(addr)
+    if a.ndim != 1:
+        raise TraceError(f"addr: expected a 1-D array of byte addresses, got an array of "
+                         f"shape {a.shape}")
+    kind = a.dtype.kind
+    if kind == "u":
+        bad = np.zeros(len(a), bool)
+    elif kind == "i":
+        bad = a < 0
+    elif kind == "f":
+        with np.errstate(invalid="ignore"):
+            bad = ~np.isfinite(a) | (a < 0) | (a >= 2.0 ** 64) | (a != np.floor(a))
+    elif kind == "O":
+        bad = np.array([isinstance(v, bool) or not isinstance(v, (int, np.integer))
+                        or not 0 <= v < 1 << 64 for v in a], bool)
+    else:
+        raise TraceError(f"addr: expected byte addresses (integers >= 0), got an array of "
+                         f"{a.dtype}")
+    if bad.any():
+        i = int(np.argmax(bad))
+        v = a[i].item() if isinstance(a[i], np.generic) else a[i]
+        raise TraceError(f"addr: record {i} is {v!r}: expected byte addresses, integers "
+                         f"in 0..2**64-1")
+    return np.ascontiguousarray(a, dtype=np.uint64)
+
+
 def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimConfig()) -> dict:
-    """Simulate in-memory arrays (addr bytes; kind defaults to loads)."""
-    addr = np.ascontiguousarray(addr, dtype=np.uint64)
+    """Simulate in-memory arrays (addr bytes; kind defaults to loads).  An
+    address that is negative or not a whole number is refused (TraceError)."""
+    config = _checked_config(config)
+    addr = _addresses(addr)
     kind = (np.ones(len(addr), np.uint8) if kind is None
             else np.ascontiguousarray(kind, dtype=np.uint8))
     size = None if size is None else np.ascontiguousarray(size, dtype=np.uint32)
@@ -129,7 +168,7 @@ def simulate_trace(path, config: TLBSimConfig = TLBSimConfig(),
     next chunk read while this one is simulated (:func:`read_ahead`).
     ``trace.ignored_members`` names the members of an ``.npz`` that are not
     trace arrays."""
-    config.validate()
+    config = _checked_config(config)
     with open_trace(path) as trace:
         if trace.n_records == 0:          # as a lackey text of no record is refused
             raise TraceError(f"{path}: empty trace (it holds no records)")
