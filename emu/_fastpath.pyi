@@ -17,6 +17,12 @@ EXIT_DTYPE: np.dtype
 STEP_DTYPE: np.dtype
 COUNTERS_DTYPE: np.dtype
 MISS_DTYPE: np.dtype
+#: the stream generator's layouts (emu/_streamgen.pxi): the names of sg_fill's
+#: cfg and st entries in order, the access patterns and the record kinds by name
+SG_CFG_FIELDS: tuple[str, ...]
+SG_STATE_FIELDS: tuple[str, ...]
+SG_PATTERNS: dict[str, int]
+SG_KINDS: dict[str, int]
 
 def rng_seed_state(seed: int) -> int: ...
 def cause_key_py(owner: int, ts: int, ea: int) -> int: ...
@@ -27,6 +33,20 @@ def vector_scan_available() -> bool: ...
 def set_vector_scan(on: bool) -> bool: ...
 def set_scalar_below(records: float) -> float: ...
 def struct_dtype(fields: list, itemsize: int) -> np.dtype: ...
+def tlb_perm_bits() -> tuple[int, int, int, int, int, int]:
+    """(UX, UW, UR, SX, SW, SR) as the fast path knows them."""
+    ...
+def sg_fill(cfg: npt.NDArray[np.uint64], zthr: npt.NDArray[np.uint64],
+            zalias: npt.NDArray[np.uint32], st: npt.NDArray[np.uint64],
+            ea: npt.NDArray[np.uint32], kind: npt.NDArray[np.uint8], off: int, n: int,
+            taddr: npt.NDArray[np.uint64], tkind: npt.NDArray[np.uint8]) -> int:
+    """Write the next records of a stream into ea[off:off+n], kind[off:off+n];
+    how many were written (fewer than n when a trace ran out)."""
+    ...
+def sg_alias_build(q: npt.NDArray[np.float64], thr: npt.NDArray[np.uint64],
+                   alias: npt.NDArray[np.uint32]) -> None:
+    """Vose's alias table of the weights q (scaled to mean 1) into thr and alias."""
+    ...
 def new_counters() -> tuple[np.ndarray, dict[str, npt.NDArray[np.int64]]]:
     """A zeroed Counters block (one record) and flat int64 views of its fields."""
     ...
@@ -45,6 +65,9 @@ class PlainTLB:
     compulsory: int
     vector_scans: int
     scalar_scans: int
+    tag_arr: npt.NDArray[np.uint64]
+    valid_arr: npt.NDArray[np.uint8]
+    ptr_arr: npt.NDArray[np.int32]
     def __init__(self, entries: int, ways: int, policy: str = ..., page_shift: int = ...,
                  hwater: int = ..., seed: int = ...) -> None: ...
     def run(self, addr: npt.NDArray[np.uint64], kind: npt.NDArray[np.uint8],
@@ -124,6 +147,9 @@ class Ctx:
     guest_as: int
     shadow_pid: int
     pid1: int
+    #: whether a user-mode access checks the UX / UW permission of its entry
+    check_uw: bool
+    check_ux: bool
     arrays: dict
     counters: np.ndarray
     guest_run: int
@@ -156,6 +182,12 @@ class Ctx:
     def close_miss(self) -> None: ...
     def clear_modified(self) -> None: ...
     def map_shadow(self, cpu: VirtCPU, ea: int, gi: int, pfn: int) -> int: ...
+    def searched_entries(self, gi: int) -> int:
+        """Guest TLB entries a search reads to find entry gi (-1: not found)."""
+        ...
+    def shadow_attrib(self, gi: int) -> int:
+        """The permissions a shadow of guest entry gi gets now."""
+        ...
     def run_virt(self, cpu: VirtCPU, ea: npt.NDArray[np.uint32], kind: npt.NDArray[np.uint8],
                  pos: int, budget: int) -> tuple[int, int, int]: ...
     def run_native(self, cpu: VirtCPU, ea: npt.NDArray[np.uint32], kind: npt.NDArray[np.uint8],

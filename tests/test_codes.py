@@ -48,3 +48,31 @@ def test_a_stale_build_is_named():
     stale = _fastpath.enum_values()
     stale["STOPS"] = dict(stale["STOPS"], mmio=99)
     assert build.stale_codes(SimpleNamespace(enum_values=lambda: stale)) == "STOPS differs"
+
+
+def test_the_stub_declares_every_public_name_of_the_compiled_module():
+    """emu/_fastpath.pyi lacked sg_fill, sg_alias_build, tlb_perm_bits, the
+    SG_* layouts, Ctx.check_uw/check_ux/searched_entries/shadow_attrib and
+    PlainTLB's tag_arr, valid_arr and ptr_arr, which emu uses."""
+    import ast
+    import types
+    from pathlib import Path
+    stub = ast.parse(Path(_fastpath.__file__).with_name("_fastpath.pyi").read_text())
+
+    def declared(body) -> set:
+        names = set()
+        for node in body:
+            if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+                names.add(node.name)
+            elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+                names.add(node.target.id)
+        return names
+
+    def public(obj) -> set:
+        return {n for n in dir(obj) if not n.startswith("_")
+                and not isinstance(getattr(obj, n, None), types.ModuleType)}
+
+    assert public(_fastpath) - declared(stub.body) == set()
+    classes = {node.name: node for node in stub.body if isinstance(node, ast.ClassDef)}
+    for name, node in classes.items():
+        assert public(getattr(_fastpath, name)) - declared(node.body) == set(), name
