@@ -1314,7 +1314,8 @@ def _check_ranges() -> None:
 _check_ranges()
 
 
-def _unknown_cost(name: object) -> ConfigError:
+def unknown_cost(name: object) -> ConfigError:
+    """The error of a cost name that is no cost's: the names closest to it."""
     names = list(COSTS_BY_NAME)
     close = difflib.get_close_matches(str(name), names, n=5, cutoff=0.6)
     if close:
@@ -1509,14 +1510,14 @@ def _items(given: Mapping[str, Any] | None, what: str, shape: str):
                           f"got {type(given).__name__}")
     for name in given:
         if not isinstance(name, str) or name not in COSTS_BY_NAME:
-            raise _unknown_cost(name)
+            raise unknown_cost(name)
     return list(given.items())
 
 
 def cost_named(name: object) -> Cost:
     """The :class:`Cost` called ``name``; ConfigError (closest names) if none is."""
     if not isinstance(name, str) or name not in COSTS_BY_NAME:
-        raise _unknown_cost(name)
+        raise unknown_cost(name)
     return COSTS_BY_NAME[name]
 
 

@@ -489,6 +489,17 @@ def test_wrong_type(data, key, fragment):
     assert fragment in message
 
 
+def test_a_cost_name_is_checked_before_its_value():
+    """costs.exit=-5 said "expected a non-negative integer" when the problem
+    was that exit is no cost."""
+    for given in ({"costs": {"exit": -5}}, {"costs": {"exit": {"low": 9, "high": 1}}}):
+        assert error_of(given).startswith("unknown cost 'exit' (known: ")
+    assert error_of({}, ["costs.exit_lite=-5"]).startswith(
+        "unknown cost 'exit_lite' (known: exit_light, ")
+    assert error_of({}, ["costs.exit_light=-5"]).startswith("costs.exit_light: expected a "
+                                                            "non-negative integer")
+
+
 def test_huge_numbers_are_config_errors():
     message = error_of({"duration_ms": 10**400})
     assert message.startswith("duration_ms: expected a finite number")

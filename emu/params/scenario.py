@@ -23,7 +23,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional, Union
 
-from emu.costs import MAX_COST
+from emu.costs import COSTS_BY_NAME, MAX_COST, unknown_cost
 from emu.errors import ConfigError
 from emu.hw.e500 import TLB_INDEX, VERSIONS
 from emu.kvm import pfn, strategies
@@ -146,8 +146,8 @@ class CostRange:
 class _Costs(Kind):
     """A table of cost name = cycles, or name = :class:`CostRange` (kept as a
     dict of the keys given).  Only the shape is checked here (string names,
-    non-negative integers, a range's low at most its high);
-    :class:`emu.costs.CostTable` checks the names."""
+    non-negative integers, a range's low at most its high), each name
+    checked first to be a cost's (:data:`emu.costs.COSTS_BY_NAME`)."""
 
     def read(self, value, where, ctx, default):
         if not isinstance(value, Mapping):
@@ -159,6 +159,8 @@ class _Costs(Kind):
             key = join(where, name)
             if name == "clock_mhz":
                 raise ConfigError(f"{key}: the clock is machine.clock_mhz, not a cost")
+            if name not in COSTS_BY_NAME:         # the name first: its value is no cost's
+                raise unknown_cost(name)
             if isinstance(cycles, Mapping):
                 out[name] = self._range(cycles, key, ctx)
                 continue
