@@ -545,6 +545,7 @@ def test_run_takes_a_progress_mode_a_callable_or_refuses_in_one_line(monkeypatch
     called = run(default_scenario(), short, progress=lambda now, end: seen.append((now, end)))
     assert seen and called.json() == plain.json()
     assert all(e == seen[0][1] for _, e in seen)
+    assert all(now <= end for now, end in seen)     # it went past the end: now > end
 
     class Bar(progress._Bar):          # records what the bar is told
         def __init__(self):

@@ -35,7 +35,7 @@ class Host:
 
     ``costs`` is the cost table, ``us`` converts microseconds to cycles,
     ``warmup`` is the warm-up in cycles (0: none), ``progress`` is called as
-    ``progress(now, end)`` while it runs, and ``timeline`` asks for a sample
+    ``progress(now, end)`` while it runs (``now`` at most ``end``), and ``timeline`` asks for a sample
     of each CPU's TLB owners after every quantum (:attr:`timeline`).
     """
 
@@ -219,8 +219,8 @@ class Host:
                     break
                 if cpu.preempt or used == 0:
                     break
-                if self.progress is not None:
-                    self.progress(env.now, self.end)
+                if self.progress is not None:     # a quantum can end past the run's end
+                    self.progress(min(env.now, self.end), self.end)
             cpu.preempt = False
             rq.set_current(None)
             d = cpu.total() - accounted
