@@ -122,9 +122,9 @@ def _addresses(addr) -> np.ndarray:
         raise TraceError(f"addr: expected a 1-D array of byte addresses, got an array of "
                          f"shape {a.shape}")
     kind = a.dtype.kind
-    if kind == "u":
-        bad = np.zeros(len(a), bool)
-    elif kind == "i":
+    if kind == "u":                     # every value is an address: nothing to look at
+        return np.ascontiguousarray(a, dtype=np.uint64)
+    if kind == "i":
         bad = a < 0
     elif kind == "f":
         with np.errstate(invalid="ignore"):
