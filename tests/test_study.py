@@ -374,6 +374,22 @@ def test_every_row_of_a_machine_no_kernel_shipped_is_marked(name):
         assert f"{label} (proposal)" in rows and label not in rows, label
 
 
+@pytest.mark.parametrize("value, quick", [("1", True), ("Yes", True), ("on", True),
+                                          ("0", False), ("off", False), ("", False),
+                                          ("abc", None), ("2", None)])
+def test_emu_quick_is_on_off_or_refused(value, quick, monkeypatch):
+    """EMU_QUICK=abc ran the quick version without a word: any value but a
+    few meant on.  Now on, off, or one line, with --quick given or not."""
+    from emu.cli.study import quick_from_env
+    monkeypatch.setenv("EMU_QUICK", value)
+    if quick is None:
+        with pytest.raises(EmuError, match=rf"^EMU_QUICK='{value}': expected 1, true"):
+            quick_from_env()
+        assert emu_main(["study", "pfn_cache_sizing", "--quick"]) == 2
+    else:
+        assert quick_from_env() is quick
+
+
 def test_a_script_runs_as_a_command(tmp_path):
     out = tmp_path / "out"
     env = dict(os.environ, EMU_QUICK="1")
@@ -710,6 +726,15 @@ def test_fastpath_profile_names_its_chart_where_it_ends_up(tmp_path, capsys, mon
     assert "stacked bars: none drawn (--out DIR draws fastpath_profile.png there)" in \
         capsys.readouterr().out
     assert os.listdir(tmp_path / "tmp") == []
+    # its report embeds the chart; without it, says the chart is missing (it
+    # said "The study drew no figure.")
+    page = open(write_report(out), encoding="utf-8").read()
+    assert page.count("<img") == 1 and "Not in the study's folder" not in page
+    (out / "fastpath_profile.png").unlink()
+    (out / "report.html").unlink()
+    page = open(write_report(out), encoding="utf-8").read()
+    assert "<img" not in page and "drew no figure" not in page
+    assert "Not in the study's folder, though the study drew it: fastpath_profile.png." in page
 
 
 def test_shadow_vs_direct_runs_the_c_handler_as_shipped_and_names_each_machine():

@@ -45,9 +45,21 @@ def _add_run_options(p) -> None:
     p.set_defaults(func=cmd_study)
 
 
+#: what ``EMU_QUICK`` may be set to: on, and off (unset or empty is off too)
+_QUICK_ON, _QUICK_OFF = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
 def quick_from_env() -> bool:
-    """``EMU_QUICK`` set to anything but '', '0', 'false' or 'no'."""
-    return os.environ.get("EMU_QUICK", "").strip().lower() not in ("", "0", "false", "no")
+    """Whether ``EMU_QUICK`` asks for the quick version: '1', 'true', 'yes' or
+    'on' does, '0', 'false', 'no', 'off', empty or unset does not (any case);
+    anything else is refused in one line, not taken as one or the other."""
+    value = os.environ.get("EMU_QUICK", "").strip().lower()
+    if value in _QUICK_ON:
+        return True
+    if value in _QUICK_OFF or not value:
+        return False
+    raise EmuError(f"EMU_QUICK={os.environ['EMU_QUICK']!r}: expected 1, true, yes or on (the "
+                   f"quick version), or 0, false, no, off or nothing (the whole study)")
 
 
 def cmd_study(args) -> int:
@@ -65,5 +77,6 @@ def cmd_study(args) -> int:
                            f"a study's NAME (emu study alone lists the studies)")
         print(table(None, [[s.name, s.question] for s in study.studies()], width, text=[1]))
         return 0
-    return study.run_and_print(study.get(args.name), args.quick or quick_from_env(), args.out,
+    from_env = quick_from_env()             # checked, --quick or not
+    return study.run_and_print(study.get(args.name), args.quick or from_env, args.out,
                                width=width, force=args.force)
