@@ -203,9 +203,24 @@ def _about(study) -> str:
                      "".join(parts))
 
 
-def _study_figures(folder: str, plots: bool) -> str:
+def _named_pngs(numbers) -> list:
+    """The PNG files a study's numbers name (each a name in its folder, or
+    a path), in the order they come.
+
+    >>> _named_pngs({"png": "fastpath_profile.png", "band": {"plots": ["t.png", "t.svg"]}})
+    ['fastpath_profile.png', 't.png']
+    """
+    if isinstance(numbers, str):
+        return [numbers] if numbers.endswith(".png") else []
+    items = numbers.values() if isinstance(numbers, dict) else \
+        numbers if isinstance(numbers, list) else ()
+    return [p for item in items for p in _named_pngs(item)]
+
+
+def _study_figures(folder: str, plots: bool, numbers=None) -> str:
     """The figures the study drew into its folder (every PNG there but under
-    ``runs/``), embedded; EmuError (one line) for a file that is no PNG."""
+    ``runs/``), embedded; EmuError (one line) for a file that is no PNG.  A
+    figure the study's ``numbers`` name that is not there is said missing."""
     if not plots:
         return '<p class="note">Figures left out (--no-plots).</p>'
     paths = []
@@ -225,6 +240,11 @@ def _study_figures(folder: str, plots: bool) -> str:
         out.append(figure(path, os.path.relpath(path, folder),
                           "Drawn by the study into its folder (About this study says what it "
                           "shows)."))
+    found = {os.path.basename(p) for p in paths}
+    gone = [n for n in dict.fromkeys(_named_pngs(numbers)) if os.path.basename(n) not in found]
+    if gone:
+        out.append(f'<p class="note">Not in the study\'s folder, though the study drew it: '
+                   f'{esc(shorten(", ".join(gone), 200))}.</p>')
     return "\n".join(out) or "<p>The study drew no figure.</p>"
 
 
@@ -248,7 +268,7 @@ def _study_page(results: dict, plots: bool) -> tuple[str, list]:
         f'<p class="note">emu has no study called {esc(shorten(name))}: its own tables '
         "cannot be made; every run's figures follow.</p>",
         '<h2 id="figures">The study\'s figures</h2>',
-        _study_figures(os.path.dirname(results["path"]), plots),
+        _study_figures(os.path.dirname(results["path"]), plots, data["numbers"]),
         '<h2 id="key-figures">Key figures of every run</h2>',
         key_figures_table(runs) if runs else "<p>No run's summary is there.</p>",
         '<h2 id="numbers">Numbers</h2>',
