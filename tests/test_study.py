@@ -298,6 +298,14 @@ def test_repopulation_lesson(tmp_path_factory):
     direct = [pts["direct"][str(h)]["misses_after_resume"] for h in hp]
     assert min(direct) >= r["plan"]["guest_pages"] and max(direct) - min(direct) < 1.0
     assert all(pts["direct"][str(h)]["host_eviction_per_resume"] == 0 for h in hp)
+    # ... every one of its non-compulsory misses its flush's, which the cause
+    # table shows (it had no flush column: every cause it showed was 0)
+    for h in hp:
+        assert pts["direct"][str(h)]["flush_per_resume"] == \
+            pytest.approx(pts["direct"][str(h)]["non_compulsory_per_resume"])
+    assert pts["direct-noflush"][str(max(hp))]["host_eviction_per_resume"] > 5
+    text = lesson.report(r, width=200)
+    assert "non-compulsory  flushed  host-evicted" in text
     for d in ("shadow", "shadow-modified", "direct-save-on-switch"):
         assert r["growth"][d] < 1.0, (d, r["growth"][d])      # no growth with the host's pages
         assert all(pts[d][str(h)]["host_eviction_per_resume"] == 0 for h in hp)
@@ -324,8 +332,9 @@ def test_repopulation_lesson(tmp_path_factory):
         + "The proposal (direct + asm + pfn-cache), which no kernel shipped either: "
         + ", ".join(ran["proposal_runs"]) + ".")
     text = lesson.report(r, None)
-    assert text.count("direct-noflush (hypothetical)") == 3
-    assert text.count("direct-noflush") == 3
+    # (the first table's column, the cause table's rows, the curve's row, the growth)
+    assert text.count("direct-noflush (hypothetical)") == 3 + len(hp)
+    assert text.count("direct-noflush") == 3 + len(hp)
 
 
 def test_the_lesson_shows_positions_without_accesses_as_no_rate(monkeypatch):
