@@ -20,9 +20,10 @@ N pages of its own (N = 8 … 256).  Every time the vCPU is switched back in
   same, paid on every entry instead.
 
 What to look at: the first table, "misses after a resume" (the misses in the
-first 512 guest accesses after each vcpu_load, averaged over resumes) against
-the host's pages: it grows with N for ``direct-noflush``, stays at the
-working set for ``direct`` and near zero for ``direct-save-on-switch`` (about
+first 512 accesses of the guest, its kernel's too, after each vcpu_load,
+averaged over resumes) against the host's pages: it grows with N for
+``direct-noflush``, stays at the working set for ``direct`` and near zero for
+``direct-save-on-switch`` (about
 2 in the full run; ``--quick`` has no warm-up, so the guest's first fill is
 counted too: about 8); ``shadow`` (2.6.26, the guest-tid era) refills what
 its guest's privilege switches flush (docs/kvm440.md §2.10), whatever the
@@ -172,7 +173,8 @@ def shown(design: str) -> str:
 
 def report(r: dict, width: Optional[int] = None) -> str:
     hps = r["plan"]["host_pages"]
-    lines = [f"Misses in the first {r['plan']['window']} guest accesses after a resume "
+    lines = [f"Misses in the first {r['plan']['window']} accesses of the guest (its kernel's "
+             f"too, as the TLB sees them) after a resume "
              f"(guest working set {r['plan']['guest_pages']} pages + {CODE_PAGES} code pages):"]
     rows = []
     for hp in hps:
@@ -233,10 +235,11 @@ def plot(r: dict, path: str) -> None:
         a.set_title("Misses after each resume")
         a.set_xlabel("pages the host task touches per run (its working set)")
         a.set_ylabel(f"guest TLB misses in the first {r['plan']['window']}\n"
-                     "guest accesses after a vcpu_load (mean)")
+                     "accesses after a vcpu_load (mean)")
         a.legend(title="design")
         b.set_title(f"Miss rate after a resume (host touches {big} pages)")
-        b.set_xlabel(f"guest accesses since the vcpu_load (in groups of {CURVE_STEP})")
+        b.set_xlabel(f"accesses of the guest, its kernel's too, since the vcpu_load (in "
+                     f"groups of {CURVE_STEP})")
         b.set_ylabel("guest TLB miss rate (%)")
         b.legend(title="design", loc="upper right")
         fig.tight_layout()
