@@ -22,7 +22,7 @@ SCENARIOS = {
     "every key": lambda: load_scenario(DATA / "cfg_full.toml"),
     "e500": lambda: load_scenario(DATA / "cfg_e500.toml"),
     "overrides": lambda: resolve({}, [
-        "vm.1.vcpus=2", "host_task.0.name=b\\\"q", "costs.exit_entry=99", "sim.warmup_ms=0.25",
+        "vm.1.vcpus=2", "host_task.0.name=b\\\"q", "costs.exit_light=99", "sim.warmup_ms=0.25",
         'name="tab\\there, quote \\" and ünïcode"', 'vm.0.process.0.workload={kind = "sweep", pages = 8}']),
 }
 

@@ -789,7 +789,7 @@ def test_indexed_strategy_where_hardware_picks_the_index(strategy, core):
                         "kvm": {"strategy": strategy}})
     assert message.startswith(f"kvm.strategy: '{strategy}' cannot run with "
                               "machine.tlb_index = 'hardware'")
-    assert "hardware picks" in message and "docs/kvm440.md §4.1" in message
+    assert "hardware picks" in message and "docs/kvm440.md §4.3" in message
 
 
 @pytest.mark.parametrize("strategy", ["direct", "e500-flush-on-put", "e500-shadow-ids",
