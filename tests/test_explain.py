@@ -165,6 +165,14 @@ def test_the_c_paths_cycles_add_up_and_reach_the_summary(texts):
             totals.append(total)
     assert totals
     assert f" and {sum(totals):,} in the C path after it." in text
+    # vcpu_load's line too: its own work and the entry that follows (the loop
+    # that writes a shadow design's entries back)
+    loads = re.findall(r"vcpu_load cost ([\d,]+) cycles \((.*)\)", text)
+    assert loads
+    for total, parts in loads:
+        assert sum(int(p.rsplit(" ", 1)[1].replace(",", "")) for p in parts.split(", ")) == \
+            int(total.replace(",", ""))
+        assert f"vcpu_load {c['vcpu_load']:,}" in parts, parts
 
 
 def test_default_narration_tells_the_story(texts):

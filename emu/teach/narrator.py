@@ -13,7 +13,7 @@ accesses after that vCPU's K-th ``vcpu_load``::
        meanwhile host task 'noise' ran 187 accesses: 134 TLB misses (50 host page
          faults; a faulting access misses again once its page is in); its 84 tlbwe
          overwrote 0 of vm0.vcpu0's entries
-       it now holds 0 hardware TLB entries; vcpu_load cost 100 cycles
+       it now holds 0 hardware TLB entries; vcpu_load cost 100 cycles (vcpu_load 100)
       #0   ifetch 0x10000140 (guest PID 1 user; shadow PID 0, AS 1): UTLB miss
              [cause: flush]
           1. guest TLB walk: entry 2 matches (TID 1, 4 KB page 0x10000000) — 3 entries
@@ -101,6 +101,15 @@ def _us(machine, cycles: int) -> str:
 
 def _plural(n: int, word: str, plural: str | None = None) -> str:
     return f"{n:,} {word if n == 1 else (plural or word + 's')}"
+
+
+def _spent(cpu, before, names: dict | None = None) -> str:
+    """What ``cpu``'s cycles since ``before`` (a copy of its cycle counters)
+    went to, by category (named as ``names`` says, else as :data:`_C_PARTS`):
+    "exit and entry 113, gfn_to_pfn 2,400"."""
+    names = {**_C_PARTS, **(names or {})}
+    return ", ".join(f"{names[name]} {int(cpu.cycles[i] - before[i]):,}"
+                     for name, i in CYCLES.items() if cpu.cycles[i] != before[i])
 
 
 # -- the result ------------------------------------------------------------------------
@@ -267,7 +276,7 @@ class Narrator(Tracer):
             self.v.ctx.tracer = self
         if not self.active:
             return call(cpu)
-        t0, before = cpu.total(), self.held()
+        t0, before, cycles = cpu.total(), self.held(), cpu.cycles.copy()
         result = call(cpu)
         cost, after = cpu.total() - t0, self.held()
         first = number == self.resume
@@ -280,7 +289,10 @@ class Narrator(Tracer):
         text = f"it now holds {_plural(after, 'hardware TLB entry', 'hardware TLB entries')}"
         if after != before:
             text += f" ({self.m.strategy.name} wrote {after - before} entries back at vcpu_load)"
-        self.say(text + f"; vcpu_load cost {cost:,} cycles", ind + 3)
+        # (with the entry that follows it: a shadow design's entry loop)
+        # (vcpu_load's own work is charged as part of the host's switch)
+        parts = f" ({_spent(cpu, cycles, {'host_switch': 'vcpu_load'})})" if cost else ""
+        self.say(text + f"; vcpu_load cost {cost:,} cycles{parts}", ind + 3)
         return result
 
     def on_vcpu_put(self, call, cpu):
@@ -422,8 +434,7 @@ class Narrator(Tracer):
         self.cur.c_path_cycles += cpu.total() - t0
         # what the cycles in C went to: gfn_to_pfn, KVM's own code, and the
         # entry that follows (a shadow design's entry loop with it)
-        spent = ", ".join(f"{_C_PARTS[name]} {int(cpu.cycles[i] - before[i]):,}"
-                          for name, i in CYCLES.items() if cpu.cycles[i] != before[i])
+        spent = _spent(cpu, before)
         what = []
         if kvm.gfn_to_pfn_calls != calls:
             fault = " (a host page fault)" if kvm.host_faults != faults else ""
