@@ -500,7 +500,6 @@ def test_points_refuses_what_the_table_has_not_in_one_line():
 def test_an_empty_comparison_or_study_shows_as_an_empty_table(tmp_path):
     """Comparison("k", [])._repr_html_() raised IndexError, and so did a
     loaded study whose runs/ was removed."""
-    import shutil
     from emu.analysis.results import Study
     html = Comparison("k", [])._repr_html_()
     assert html == ("<table><thead><tr><th>k</th></tr></thead>"

@@ -492,8 +492,8 @@ def test_wrong_type(data, key, fragment):
 def test_a_cost_name_is_checked_before_its_value():
     """costs.exit=-5 said "expected a non-negative integer" when the problem
     was that exit is no cost."""
-    for given in ({"costs": {"exit": -5}}, {"costs": {"exit": {"low": 9, "high": 1}}}):
-        assert error_of(given).startswith("unknown cost 'exit' (known: ")
+    for scenario in ({"costs": {"exit": -5}}, {"costs": {"exit": {"low": 9, "high": 1}}}):
+        assert error_of(scenario).startswith("unknown cost 'exit' (known: ")
     assert error_of({}, ["costs.exit_lite=-5"]).startswith(
         "unknown cost 'exit_lite' (known: exit_light, ")
     assert error_of({}, ["costs.exit_light=-5"]).startswith("costs.exit_light: expected a "
