@@ -77,6 +77,21 @@ def first_fault(backend, strategy, ea, kind, missing, stop_name: str, handler: s
     return vcpu, cpu, gi, access, d
 
 
+@pytest.mark.parametrize("strategy", ["e500-flush-on-put", "e500-shadow-ids"])
+def test_a_tlbsx_that_finds_nothing_takes_the_next_tlb0_victim(strategy):
+    """kvmppc_e500_emul_tlbsx's not-found branch calls tlb0_get_next_victim
+    (46f43c6e, 0164c0f0): the way the next miss is handed moves on by one.
+    The model's search left the victim where it was."""
+    m, vcpu, cpu = loaded_vcpu("reference", strategy)
+    start = vcpu.gtlb_nv
+    assert vcpu.tlbsx(cpu, 0x1234_5000) == -1                  # nothing there
+    assert vcpu.mas0_esel == start and vcpu.gtlb_nv == (start + 1) % 2
+    guest_miss(vcpu, cpu, 0x1000_0000)
+    assert vcpu.mas0_esel == (start + 1) % 2                    # the way after it
+    gi = vcpu.tlbsx(cpu, 0x1000_0000)                           # found: nothing moves
+    assert gi == guest_tlb0_index(0x1000_0000, (start + 1) % 2) and vcpu.gtlb_nv == start
+
+
 def test_the_e500_miss_sequences_sum_to_15_exits():
     seq = T.DTLB_MISS_ENTRY + T.FILL + TrapSeq("tlbwe", [("tlbwe", "")]) + T.MISS_RESTORE
     c = dict(seq.counts)

@@ -66,6 +66,18 @@ class E500VcpuThread(VcpuThread):
             self.gtlb_nv = (self.gtlb_nv + 1) % GUEST_TLB0_WAYS
         super().deliver(cpu, category)
 
+    def tlbsx(self, cpu, ea: int) -> int:
+        """As the 440's; a search that finds nothing also takes KVM's next
+        guest TLB0 victim into MAS0[ESEL] (kvmppc_e500_emul_tlbsx's not-found
+        branch, at 46f43c6e and 0164c0f0 alike: the guest's MAS4 names TLB0,
+        whose tlb0_get_next_victim advances), so the next delivered miss gets
+        the way after it."""
+        gi = super().tlbsx(cpu, ea)
+        if gi < 0:
+            self.mas0_esel = self.gtlb_nv
+            self.gtlb_nv = (self.gtlb_nv + 1) % GUEST_TLB0_WAYS
+        return gi
+
     def tlb0_victim(self) -> int:
         """The way KVM put in MAS0[ESEL] when it delivered the current miss."""
         return self.mas0_esel
