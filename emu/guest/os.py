@@ -41,7 +41,7 @@ KERNEL_SHIFT = 28                     # 256 MB: head_44x.S pins PPC44x_TLB_256M 
 KERNEL_MAPPED_GFNS = 1 << (KERNEL_SHIFT - 12)
 UART_EA, BLOCK_EA = UART_GPA, BLOCK_GPA   # the guest maps its devices 1:1
 GUEST_TLB_SIZE = 64
-GUEST_HWATER = 60                     # 61..63 pinned (devices, kernel)
+GUEST_HWATER = 60                     # 61..63 pinned (devices, kernel): docs/design.md §2, guest OS
 #: The guest kernel's pinned TLB entries: (index, EA, page shift, GPA), TID 0, TS 0.
 PINNED_ENTRIES = ((63, KERNEL_BASE, KERNEL_SHIFT, 0), (62, UART_EA, 12, UART_GPA),
                   (61, BLOCK_EA, 12, BLOCK_GPA))
