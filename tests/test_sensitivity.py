@@ -418,6 +418,7 @@ BASE = ["sensitivity", "--set", "duration_ms=1", "--costs", "shadow_restore_per_
      "--break-even costs.exit_lite: not a cost or scenario key"),
     (["--compare", "kvm.strategy=shadow"], "needs exactly two values"),
     (["--compare", "kvm.strategy=shadow,shadow"], "the two values are the same"),
+    (["--compare", "host_task.0.sleep_us=800,8e2"], "'800' and '8e2' are the same value"),
     (["--compare", SHADOW_VS_DIRECT, "--break-even", f"{PAGES}=40"],
      "needs at least two values, got 1"),
     (["--compare", SHADOW_VS_DIRECT, "--break-even", f"{PAGES}=10,x"], "must be numbers"),

@@ -24,6 +24,7 @@ from typing import Any, Optional, Union
 
 from emu.costs import cost_named
 from emu.errors import ConfigError
+from emu.run.plan import check_distinct
 
 __all__ = [
     "BETTER", "DEFAULT_METRIC", "DEFAULT_SAMPLES", "METHODS",
@@ -109,6 +110,10 @@ def parse_compare(spec: Union[str, Sequence]) -> Compare:
                                f"got {len(values)}")
     if values[0] == values[1]:
         raise SensitivityError(f"--compare {key}: the two values are the same ({values[0]})")
+    try:                # two spellings of one value (800 and 8e2): one run, compared with itself
+        check_distinct(f"--compare {key}: ", values)
+    except ConfigError as err:
+        raise SensitivityError(str(err)) from None
     cost_of_key(key, "--compare")
     return Compare(key, values[0], values[1])
 
