@@ -106,6 +106,12 @@ def test_a_study_directory_gets_the_section_alone(study, tmp_path, capsys):
     assert len(pngs) == 2 and all(p.startswith(b"\x89PNG") for p in pngs)
     assert pngs[0] == (tmp_path / "tornado.png").read_bytes()
     assert pngs[1] == (tmp_path / "break_even.png").read_bytes()
+    # --no-plots: no figure, said so, as for a sweep (the two were embedded)
+    elsewhere = tmp_path.parent / f"{tmp_path.name}-np.html"    # not inside the result
+    assert main(["report", str(tmp_path), "--no-plots", "-o", str(elsewhere)]) == 0
+    page = elsewhere.read_text(encoding="utf-8")
+    assert images(page) == [] and "Plots left out (--no-plots)." in page
+    assert '<h3 id="break-even">' in page and "Costs that can flip the winner" in page
 
 
 def test_an_oat_study_without_plots(tmp_path):

@@ -315,10 +315,12 @@ def write_report(src_dir, out_html=None, plots: bool = True) -> str:
     if study is not None and not any(os.path.isfile(os.path.join(src, name))
                                      for name in ("summary.json", "comparison.json")):
         title = f"emu report: {sensitivity_title(study)}"
-        text = document(title, [f"<h1>{esc(title)}</h1>", sensitivity_section(study, src)])
+        text = document(title, [f"<h1>{esc(title)}</h1>",
+                                sensitivity_section(study, src, plots)])
     else:
         text = render_report(load_results(src), plots,
-                             sensitivity_section(study, src) if study is not None else "")
+                             sensitivity_section(study, src, plots) if study is not None
+                             else "")
     try:
         write_text(out, text)
     except OSError as err:

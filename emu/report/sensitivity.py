@@ -112,9 +112,9 @@ def _costs_table(result: dict) -> str:
             + "</tr></thead><tbody>" + "\n".join(rows) + "</tbody></table>")
 
 
-def sensitivity_section(result: dict, src_dir) -> str:
+def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
     """The HTML section of the study ``result`` read from ``src_dir`` (its plots
-    are taken from there, or drawn if missing)."""
+    are taken from there, or drawn if missing; left out if not ``plots``)."""
     src_dir = os.fspath(src_dir)
     cmp, d = named(result), result["default"]
     better = "lower" if result["better"] == "lower" else "higher"
@@ -144,19 +144,25 @@ def sensitivity_section(result: dict, src_dir) -> str:
     flipping = result.get("flipping") or []
     parts.append("<p><strong>Costs that can flip the winner</strong> (one at a time): "
                  + (_e(", ".join(flipping)) if flipping else "none") + ".</p>")
+    left_out = '<p class="note">Plots left out (--no-plots).</p>'
     with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
-        png = _plot(src_dir, "tornado.png", lambda out: tornado_plot(result, out), tmp)
-        parts.append(_figure(png, "Tornado", "The ratio with each cost at the low and at the "
-                                             "high end of its range, the others at default; "
-                                             "the most influential costs."))
+        if plots:
+            png = _plot(src_dir, "tornado.png", lambda out: tornado_plot(result, out), tmp)
+            parts.append(_figure(png, "Tornado", "The ratio with each cost at the low and at "
+                                                 "the high end of its range, the others at "
+                                                 "default; the most influential costs."))
+        else:
+            parts.append(left_out)
         parts.append(_costs_table(result))
         if result.get("break_even"):
             be = result["break_even"]
             parts.append(f'<h3 id="break-even">Break-even along {_e(be["key"])}</h3>')
             parts.append(f"<p>{_e(break_even_text(result))}.</p>")
-            png = _plot(src_dir, "break_even.png", lambda out: break_even_plot(result, out), tmp)
-            parts.append(_figure(png, "Break-even band",
-                                 f"Along {key_label(be['key'])}: the ratio at the default "
-                                 f"costs, its range over the cost vectors, and the interval "
-                                 f"where the vectors cross 1."))
+            if plots:
+                png = _plot(src_dir, "break_even.png",
+                            lambda out: break_even_plot(result, out), tmp)
+                parts.append(_figure(png, "Break-even band",
+                                     f"Along {key_label(be['key'])}: the ratio at the default "
+                                     f"costs, its range over the cost vectors, and the "
+                                     f"interval where the vectors cross 1."))
     return "\n".join(parts)
