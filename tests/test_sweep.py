@@ -248,6 +248,32 @@ def test_csv_table_without_pyarrow(scenario, serial, tmp_path, monkeypatch):
                               str(v).lower() if isinstance(v, bool) else str(v)), k
 
 
+def test_a_sweep_extended_in_the_other_form_keeps_one_table(scenario, tmp_path, monkeypatch):
+    """A sweep written with pyarrow and extended without it (or the other way
+    round) kept both tables, one of them stale, and emu report and emu.load
+    read the Parquet one whatever sweep.json named: 4 runs of a sweep of 8,
+    called unfinished, or another grid's columns called a damaged table."""
+    import emu
+    from emu.report.folders import load_results
+    out = tmp_path / "sw"
+    grid = ["kvm.strategy=shadow,direct"]
+    run_sweep(scenario, grid, 2, out, workers=1)                    # with pyarrow: 4 runs
+    assert sorted(p.name for p in out.glob("results.*")) == ["results.parquet"]
+    monkeypatch.setattr(results_table, "_have_pyarrow", lambda: False)
+    rows = run_sweep(scenario, grid, 4, out, workers=1)             # without: 8 runs, CSV
+    assert sorted(p.name for p in out.glob("results.*")) == ["results.csv"]
+    monkeypatch.undo()                                              # read where pyarrow is
+    assert len(read_table(out, "results.csv")) == len(rows) == 8
+    results = load_results(str(out))
+    assert results["table"].endswith("results.csv") and len(results["rows"]) == 8
+    assert len(emu.load(out)) == 8
+    # a folder an earlier emu left with both: the newer table is read
+    os.utime(out / "results.csv", (1, 1))
+    (out / "results.parquet").write_bytes(b"stale")
+    assert results_table.table_path(str(out)) == str(out / "results.parquet")
+    assert results_table.table_path(str(out), "results.csv") == str(out / "results.csv")
+
+
 # -- executors ---------------------------------------------------------------------------
 
 

@@ -43,7 +43,7 @@ from emu.report.sensitivity import read_sensitivity
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
 from emu.run.outdir import unfinished
-from emu.run.table import missing_column
+from emu.run.table import missing_column, table_path
 from emu.run.scenario import Result
 from emu.study.lib import safe_label
 
@@ -196,23 +196,22 @@ def read_sweep(path):
     path = os.fspath(path)
     meta = check(load_json(os.path.join(path, "sweep.json")), SWEEP,
                  os.path.join(path, "sweep.json"), who="")
-    parquet, csv_path = os.path.join(path, "results.parquet"), os.path.join(path, "results.csv")
-    if os.path.isfile(parquet):
-        try:
-            df = pd.read_parquet(parquet)
-        except ImportError:
-            raise EmuError(f"{parquet}: reading Parquet needs pyarrow: pip install pyarrow") \
-                from None
-    elif os.path.isfile(csv_path):
-        try:
-            df = pd.read_csv(csv_path, dtype={"run_id": str})
-        except (ValueError, UnicodeDecodeError) as err:     # pandas' EmptyDataError, ParserError
-            raise EmuError(f"{csv_path}: cannot read the results table ({err})") from None
-    else:
+    table = table_path(path, meta.get("results"))     # the one its sweep.json names
+    if table is None:
         raise EmuError(f"{path}: the sweep has no results table yet (results.parquet or "
                        f"results.csv)")
+    if table.endswith(".parquet"):
+        try:
+            df = pd.read_parquet(table)
+        except ImportError:
+            raise EmuError(f"{table}: reading Parquet needs pyarrow: pip install pyarrow") \
+                from None
+    else:
+        try:
+            df = pd.read_csv(table, dtype={"run_id": str})
+        except (ValueError, UnicodeDecodeError) as err:     # pandas' EmptyDataError, ParserError
+            raise EmuError(f"{table}: cannot read the results table ({err})") from None
     grid = [g["key"] for g in meta.get("grid", [])]
-    table = parquet if os.path.isfile(parquet) else csv_path
     column = missing_column(df.columns, grid)
     if column is not None:
         raise EmuError(f"{table}: no column {column!r}: not the results table of this sweep "

@@ -37,7 +37,7 @@ from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
                                check_timeline, copy_differs, short_labels, shorten)
 from emu.report.text import labelled
 from emu.run.outdir import unfinished
-from emu.run.table import missing_column
+from emu.run.table import missing_column, table_path
 from emu.study.lib import safe_label
 
 #: A JSON result file larger than this is not one emu wrote.
@@ -166,17 +166,18 @@ def _index(value, csv_text: bool) -> Optional[int]:
     return value
 
 
-def read_table(src: str) -> tuple[str, list, list]:
-    """(path, column names, rows) of a sweep's results table: Parquet if
-    pyarrow can read it, else CSV (its cells as text)."""
-    parquet, text = os.path.join(src, "results.parquet"), os.path.join(src, "results.csv")
-    if os.path.isfile(parquet):
+def read_table(src: str, named=None) -> tuple[str, list, list]:
+    """(path, column names, rows) of a sweep's results table, the one its
+    sweep.json names (``named``; :func:`emu.run.table.table_path`):
+    Parquet, or CSV (its cells as text)."""
+    path = table_path(src, named)
+    parquet = text = path
+    if path is not None and path.endswith(".parquet"):
         try:
             import pyarrow.parquet as pq
         except ImportError:
-            if not os.path.isfile(text):
-                raise EmuError(f"report: {parquet}: reading it needs pyarrow "
-                               "(pip install pyarrow)") from None
+            raise EmuError(f"report: {parquet}: reading it needs pyarrow "
+                           "(pip install pyarrow)") from None
         else:
             try:
                 table = pq.read_table(parquet)
@@ -184,7 +185,7 @@ def read_table(src: str) -> tuple[str, list, list]:
             except Exception as err:   # pyarrow raises many kinds on a damaged file
                 raise EmuError(f"report: {parquet}: cannot read the results table "
                                f"({type(err).__name__}: {shorten(err, 80)})") from None
-    if not os.path.isfile(text):
+    if text is None or not os.path.isfile(text):
         raise EmuError(f"report: {src}: a sweep without its results table (results.parquet "
                        "or results.csv): no run is done yet, or the table was removed")
     try:
@@ -240,7 +241,7 @@ def _sweep(src: str) -> dict:
     path = os.path.join(src, "sweep.json")
     plan = check(read_json(path), SWEEP, path)
     keys = list(dict.fromkeys(g["key"] for g in plan["grid"]))
-    table, columns, raw_rows = read_table(src)
+    table, columns, raw_rows = read_table(src, plan.get("results"))
     rows = _table_rows(table, columns, raw_rows, keys)
     missing = 0
     for row in rows:

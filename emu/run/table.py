@@ -14,6 +14,7 @@ headline figures as the mean and 95 % t-interval over its seeds.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -128,9 +129,27 @@ def _have_pyarrow() -> bool:
     return True
 
 
+#: The results table's two forms: Parquet (with pyarrow), CSV (without).
+TABLE_NAMES = ("results.parquet", "results.csv")
+
+
 def table_name() -> str:
     """The results table's file name: Parquet if pyarrow is there, else CSV."""
-    return "results.parquet" if _have_pyarrow() else "results.csv"
+    return TABLE_NAMES[0] if _have_pyarrow() else TABLE_NAMES[1]
+
+
+def table_path(out_dir: str, named=None) -> Optional[str]:
+    """The sweep's results table in ``out_dir``: the file its ``sweep.json``
+    names (``named``) if it is there; else (no name: an earlier emu's
+    sweep.json; or the named one gone) the newer of the two forms that is
+    there; None when neither is.
+
+    NOTE: a sweep written with pyarrow and extended without it (or the other
+    way round) by an earlier emu holds both forms, one of them stale."""
+    if named in TABLE_NAMES and os.path.isfile(os.path.join(out_dir, named)):
+        return os.path.join(out_dir, named)
+    there = [p for p in (os.path.join(out_dir, n) for n in TABLE_NAMES) if os.path.isfile(p)]
+    return max(there, key=os.path.getmtime) if there else None
 
 
 def write_table(plan: SweepPlan, out_dir: str, rows: list) -> str:
@@ -156,16 +175,21 @@ def write_table(plan: SweepPlan, out_dir: str, rows: list) -> str:
                         ("true" if r[n] else "false") if isinstance(r[n], bool) else
                         repr(r[n]) if isinstance(r[n], float) else r[n] for n, _ in cols])
         write_text(path, buf.getvalue())
+    for other in TABLE_NAMES:       # the other form, an earlier table: not left beside it
+        if other != os.path.basename(path):
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(os.path.join(out_dir, other))
     return path
 
 
-def read_table(out_dir: str) -> list[dict]:
-    """The rows of DIR's results table (parquet, or CSV as strings)."""
-    p = os.path.join(out_dir, "results.parquet")
-    if os.path.exists(p) and _have_pyarrow():
+def read_table(out_dir: str, named=None) -> list[dict]:
+    """The rows of DIR's results table (parquet, or CSV as strings): the one
+    its sweep.json names (``named``; see :func:`table_path`)."""
+    p = table_path(out_dir, named) or os.path.join(out_dir, TABLE_NAMES[1])
+    if p.endswith(".parquet"):
         import pyarrow.parquet as pq
         return pq.read_table(p).to_pylist()
-    with open(os.path.join(out_dir, "results.csv"), encoding="utf-8", newline="") as f:
+    with open(p, encoding="utf-8", newline="") as f:
         return list(csv.DictReader(f))
 
 
