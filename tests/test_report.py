@@ -788,9 +788,39 @@ def test_sweep_report_from_a_csv_table_and_with_runs_missing(sweep_dir, tmp_path
     assert res["table"].endswith("results.csv") and res["missing"] == 1
     assert [p["point"]["vm.0.process.0.workload.pages"] for p in grid_points(res)] == \
         [16, 48, 16, 48]                      # typed back from the CSV's text
+    # a run with no resume has no misses per resume: its point's figure is over
+    # the other run, and says so (the page gave "runs 2" beside a figure of 1)
+    other = next(r for r in rows[1:] if (r["kvm.strategy"], r["vm.0.process.0.workload.pages"])
+                 == (rows[2]["kvm.strategy"], rows[2]["vm.0.process.0.workload.pages"])
+                 and r["run_id"] != rows[2]["run_id"])
+    path = d / "runs" / other["run_id"] / "summary.json"
+    summary = json.loads(path.read_text(encoding="utf-8"))
+    summary["repopulation"].update(misses_per_resume=None, resumes=0)
+    path.write_text(json.dumps(summary), encoding="utf-8")
     text = open(write_report(d, plots=False), encoding="utf-8").read()
+    assert text.count(" (n=1)</td>") == 1, text.count(" (n=1)")
     assert "1 listed there have no runs/ID/summary.json" in text
     assert re.search(r"<td>shadow</td><td>16</td><td class=\"n\">1 of 2</td>", text)
+    assert "the sweep plans 8 runs over 4 grid points: 1 of its runs and 0 of its grid " \
+        "points are not in this report" in text
+    # an interrupted sweep: the table holds the runs of one grid point only; the
+    # page said "1 grid point, 2 seeds each; 2 runs reported" as if that were all
+    pages = rows[1]["vm.0.process.0.workload.pages"]
+    kept = [r for r in rows[1:] if (r["kvm.strategy"], r["vm.0.process.0.workload.pages"])
+            == (rows[1]["kvm.strategy"], pages)]
+    with open(d / "results.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(kept)
+    text = open(write_report(d, plots=False), encoding="utf-8").read()
+    runs = f"{len(kept)} run" + ("s" if len(kept) > 1 else "")
+    assert f"1 grid point, 2 seeds each; {runs} reported" in text
+    assert (f"the sweep plans 8 runs over 4 grid points: {8 - len(kept)} of its runs and 3 of "
+            "its grid points are not in this report") in text
+    with open(d / "results.csv", "w", encoding="utf-8", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
     for r in rows[1:]:
         shutil.rmtree(d / "runs" / r["run_id"])
     text = open(write_report(d), encoding="utf-8").read()

@@ -74,6 +74,25 @@ def test_grid_points_take_the_mean_and_t_interval_over_seeds():
                        ["cycles_per_guest_access"])[0]["cycles_per_guest_access"] == (5.0, None)
 
 
+def test_a_figure_some_runs_lack_says_over_how_many_runs_it_is():
+    """Misses per resume of runs with no resume is None: the table said
+    "mean ± 95 % t-interval over 4 seeds", n 4, of a figure over 2 runs (or
+    over 1, with no interval).  Each such figure now says its own n; so does
+    points()."""
+    rs = rows({"direct": [1.0, 2.0, 3.0, 4.0]})
+    for r, v in zip(rs, (6.0, None, 11.0, None)):
+        r["misses_per_resume"] = v
+    p = grid_points(rs, ["kvm.strategy"], ["misses_per_resume", "cycles_per_guest_access"])[0]
+    assert p["n"] == 4 and p["counts"] == {"misses_per_resume": 2, "cycles_per_guest_access": 4}
+    text = format_grid(rs, ["kvm.strategy"], width=None)
+    half = t_quantile(0.975, 1) * (12.5 ** 0.5) / 2 ** 0.5          # sd of 6, 11: 3.5355
+    assert f"8.5 ± {half:.1f} (n=2)" in text
+    assert "2.500 ± " in text and "2.500 ± 2.054 (n=" not in text     # every run has it
+    assert "(n=K after a figure: only K of the point's runs have it" in text
+    rs[2]["misses_per_resume"] = None                             # one run left: no interval
+    assert "6.0 (n=1)" in format_grid(rs, ["kvm.strategy"], width=None)
+
+
 def test_t_quantiles_are_the_known_ones():
     known = {1: 12.7062, 2: 4.3027, 3: 3.1824, 4: 2.7764, 9: 2.2622, 29: 2.0452, 120: 1.9799}
     for df, t in known.items():

@@ -171,8 +171,9 @@ def points(table, keys=None, columns=None):
     ``columns``: the figures, numeric columns of the table (default: every
     one of :data:`emu.run.table.METRICS`).  A single name is taken as one
     key or one figure.  Columns of the result: the keys, ``figure``, ``n``
-    (the point's runs), ``mean`` and ``ci95``, the half-width of the 95 %
-    t-interval over the runs.  A point of one run has no interval: its
+    (the point's runs that have the figure: a run with no resume has no
+    misses per resume), ``mean`` and ``ci95``, the half-width of the 95 %
+    t-interval over those runs.  A point of one run has no interval: its
     ``ci95`` is None (NaN when other points of the result have one, as
     pandas keeps a missing number in a column of numbers); ``mean`` is None
     when none of the point's runs has the figure.  A key or column the table
@@ -195,6 +196,6 @@ def points(table, keys=None, columns=None):
     for p in grid_points(table.to_dict("records"), keys, columns):
         for c in columns:
             mean, half = p[c]
-            rows.append({**{k: p[k] for k in keys}, "figure": c, "n": p["n"], "mean": mean,
-                         "ci95": half})
+            rows.append({**{k: p[k] for k in keys}, "figure": c, "n": p["counts"][c],
+                         "mean": mean, "ci95": half})
     return pd.DataFrame(rows, columns=keys + ["figure", "n", "mean", "ci95"])

@@ -104,7 +104,12 @@ def _points_table(results: dict, points: list) -> str:
                        "" if p["point"][k] is None else grid_text(p["point"][k])) for k in keys]
         row += [shorten(p["strategy"])] if with_strategy else []
         row += [f"{p['done']:,}" + (f" of {p['runs']:,}" if p["done"] != p["runs"] else "")]
-        row += [_value(p["figures"][name], fmt) for name, _, _, fmt in HEADLINE]
+        # a figure over fewer runs than the point's (misses per resume of a run
+        # with no resume) says over how many
+        row += [_value(p["figures"][name], fmt)
+                + (f" (n={p['figures'][name][2]})" if p["figures"][name][0] is not None
+                   and p["figures"][name][2] < p["done"] else "")
+                for name, _, _, fmt in HEADLINE]
         rows.append(row)
     return table(header, rows, numeric_from=len(keys) + with_strategy)
 
@@ -229,8 +234,17 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
     points = grid_points(results) if results["rows"] else []
     seeds = plan["seeds"]["count"]
     done = sum(p["done"] for p in points)
+    planned = plan["runs"]
+    planned_points = len({tuple(repr(r["grid"].get(k)) for k in keys) for r in planned})
     meta = (f"{_count(len(points), 'grid point')}, {_count(seeds or 1, 'seed')} each; "
             f"{_count(done, 'run')} reported from {os.path.basename(results['table'])}")
+    if done < len(planned):
+        # an interrupted sweep, or one whose runs failed: not shown as complete
+        meta += (f"; the sweep plans {_count(len(planned), 'run')} over "
+                 f"{_count(planned_points, 'grid point')}: {len(planned) - done:,} of its runs "
+                 f"and {max(planned_points - len(points), 0):,} of its grid points are not in "
+                 f"this report (it stopped before its end, or runs failed; emu sweep with the "
+                 f"same arguments runs what is left)")
     if results["missing"]:
         meta += (f"; {results['missing']:,} listed there have no runs/ID/summary.json and are "
                  "left out")
@@ -242,7 +256,8 @@ def page(results: dict, plots: bool = True) -> tuple[str, list]:
                  '<p class="note">Each figure is computed from every run\'s summary: the mean '
                  "over the runs of a grid point (its seeds) ± the half-width of the 95 % "
                  "Student t-interval of that mean, as emu sweep prints it (no interval for "
-                 "one run).</p>"]
+                 "one run); (n=K) after a figure: over the K runs that have it (a run with "
+                 "no resume has no misses per resume).</p>"]
         rows = [dict(row["point"], settled=figures.settled(row["summary"]))
                 for row in results["rows"] if row["summary"] is not None]
         note = unsettled_note(rows, keys)

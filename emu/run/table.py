@@ -218,16 +218,19 @@ def grid_points(rows: list, keys: list, columns: list) -> list[dict]:
     """One dict per grid point, in the order the rows first reach it: the
     values of ``keys``, ``n`` (the point's runs) and, for each of ``columns``,
     ``(mean, half-width of the 95 % t-interval)`` over the point's runs
-    (:func:`emu.stats.interval.mean_interval`; no interval for one run)."""
+    (:func:`emu.stats.interval.mean_interval`; no interval for one run);
+    ``counts``: {column: the runs that have a value of it}, fewer than ``n``
+    where a run has none (misses per resume, of a run with no resume)."""
     groups: dict = {}
     for r in rows:
         groups.setdefault(tuple(r[k] for k in keys), []).append(r)
     points = []
     for values, runs in groups.items():
-        point = dict(zip(keys, values), n=len(runs))
+        point = dict(zip(keys, values), n=len(runs), counts={})
         for c in columns:
-            _, mean, half = mean_interval(r.get(c) for r in runs)
+            m, mean, half = mean_interval(r.get(c) for r in runs)
             point[c] = (mean, half)
+            point["counts"][c] = m
         points.append(point)
     return points
 
@@ -244,7 +247,7 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     marked = {tuple(r[k] for k in keys) for r in rows if r.get("hypothetical") in (True, "true")}
     proposed = {tuple(r[k] for k in keys) for r in rows
                 if str(r.get("design") or "").startswith("proposal: ")}
-    lines = []
+    lines, fewer = [], False
     for p in points:
         cells = [grid_text(p[k]) for k in keys] or ["(no grid)"]
         if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
@@ -254,8 +257,13 @@ def format_grid(rows: list, keys: list, width=None) -> str:
         cells.append(str(p["n"]))
         for col, _, scale, fmt in PRINTED:
             mean, half = p[col]
-            cells.append("-" if mean is None else fmt.format(scale * mean) if half is None
-                         else f"{fmt.format(scale * mean)} ± {fmt.format(scale * half)}")
+            cell = ("-" if mean is None else fmt.format(scale * mean) if half is None
+                    else f"{fmt.format(scale * mean)} ± {fmt.format(scale * half)}")
+            m = p["counts"][col]
+            if mean is not None and m < p["n"]:     # over fewer runs than the point's n
+                cell += f" (n={m})"
+                fewer = True
+            cells.append(cell)
         lines.append(cells)
     ns = sorted({p["n"] for p in points})
     if ns == [1]:
@@ -267,5 +275,8 @@ def format_grid(rows: list, keys: list, width=None) -> str:
         title += "; every point a hypothetical machine, which no kernel shipped"
     elif proposed and len(proposed) == len(points):
         title += "; every point the proposal (direct + asm + pfn-cache), which no kernel shipped"
-    return columns.fit_lines([title, columns.table(header, lines, width, max(len(keys), 1))],
-                             width)
+    parts = [title, columns.table(header, lines, width, max(len(keys), 1))]
+    if fewer:
+        parts.append("(n=K after a figure: only K of the point's runs have it, e.g. misses per "
+                     "resume of a run with no resume; its interval is over those K)")
+    return columns.fit_lines(parts, width)
