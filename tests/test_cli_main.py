@@ -366,3 +366,37 @@ def test_python_dash_m_emu_is_the_emu_command(tmp_path):
         assert (module.returncode, module.stdout, module.stderr) == \
             (script.returncode, script.stdout, script.stderr), argv
     assert script.returncode == 2 and script.stderr.startswith("emu: error: entries ")
+
+
+def test_a_missing_fast_path_is_one_line_and_says_what_shadows_the_installed_emu(
+        tmp_path, monkeypatch, capsys):
+    """Run from a checkout that is not built, with emu installed elsewhere
+    (python -m emu in the source tree), every command ended in a traceback
+    of some forty lines, status 1, not saying that the checkout was imported
+    in place of the installed emu."""
+    import importlib.metadata
+
+    from emu.engine import build
+    monkeypatch.setitem(sys.modules, "emu._fastpath", None)
+    monkeypatch.setattr(build, "_checked", [])
+    assert cli.main(["tlb"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(
+        "emu: error: emu's compiled fast path (emu._fastpath) is not built. ")
+    assert "pip install -e ." in err and "source tree in" not in err
+    installed = tmp_path / "site-packages" / "emu" / "__init__.py"
+    installed.parent.mkdir(parents=True)
+    installed.write_text("")
+
+    class Installed:
+        def locate_file(self, name):
+            return tmp_path / "site-packages" / name
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: Installed())
+    assert cli.main(["tlb"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert (f"This emu is the source tree in {os.path.dirname(build.codes.__file__)}, imported "
+            f"before the emu installed in {installed.parent} because the command runs from "
+            f"the checkout: run it from another folder, or build this tree.") in err
+    with pytest.raises(ImportError):              # to the API, an ImportError still
+        build.fastpath()

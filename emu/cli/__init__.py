@@ -203,7 +203,7 @@ def _exit_status(command) -> int:
         return status
     except EmuError as err:
         msg = str(err)
-        print(msg if msg.startswith("emu") else f"emu: error: {msg}", file=sys.stderr)
+        print(msg if msg.startswith(("emu:", "emu ")) else f"emu: error: {msg}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as interrupt:
         _take_stop()

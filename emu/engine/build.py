@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 from types import ModuleType
 
 from emu import codes
+from emu.errors import EmuError
 
 INSTRUCTIONS = """\
 emu's compiled fast path (emu._fastpath) is not built.
@@ -26,9 +29,30 @@ emu/codes.py has now ({detail}).  Rebuild it: from the source tree run
 _checked: list = []
 
 
+class NotBuilt(EmuError, ImportError):
+    """The compiled fast path is missing or stale: what to do, in one line
+    on the command line (an EmuError), an ImportError to the API."""
+
+
+def _shadowed() -> str:
+    """Where this emu is a source tree imported before an installed emu (a
+    command run from inside the checkout): a sentence saying so, else ''."""
+    here = os.path.dirname(os.path.abspath(codes.__file__))
+    try:
+        installed = importlib.metadata.distribution("emu").locate_file("emu/__init__.py")
+    except (importlib.metadata.PackageNotFoundError, OSError):
+        return ""
+    there = os.path.dirname(os.path.abspath(str(installed)))
+    if there == here or not os.path.isfile(str(installed)):
+        return ""
+    return (f"\n\nThis emu is the source tree in {here}, imported before the emu installed "
+            f"in {there} because the command runs from the checkout: run it from another "
+            f"folder, or build this tree.")
+
+
 def raise_build_error(err: Exception) -> None:
-    """Raise ImportError for a missing extension: ``err`` and how to build it."""
-    raise ImportError(f"{err}\n\n{INSTRUCTIONS}") from err
+    """Raise NotBuilt for a missing extension: ``err`` and how to build it."""
+    raise NotBuilt(f"{INSTRUCTIONS}{_shadowed()}\n\n({err})") from err
 
 
 def stale_codes(fastpath: ModuleType) -> str:
@@ -50,6 +74,6 @@ def fastpath() -> ModuleType:
             raise_build_error(err)
         detail = stale_codes(_fastpath)
         if detail:
-            raise ImportError(STALE.format(detail=detail))
+            raise NotBuilt(STALE.format(detail=detail))
         _checked.append(_fastpath)
     return _checked[0]
