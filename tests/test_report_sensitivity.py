@@ -174,6 +174,16 @@ def test_sobol_caution_known_answers():
         "--samples 8 is too small for Sobol' indices to be trusted: the intervals of a, the "
         "most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± 0.6); "
         "raise --samples (e.g. to 32)")
+    # a sample size that is no power of 2: SALib warned of it on stderr with its
+    # own file and line, and the note's advice (4 x 20 = 80) was no power of 2
+    assert sobol_caution(dict(fine, samples=48)) == (
+        "--samples 48 is not a power of 2, which Sobol' points need to keep their balance "
+        "(use 64)")
+    assert sobol_caution(dict(wide, samples=20)) == (
+        "--samples 20 is not a power of 2, which Sobol' points need to keep their balance "
+        "(use 32); --samples 20 is too small for Sobol' indices to be trusted: the intervals "
+        "of a, the most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± "
+        "0.6); raise --samples (e.g. to 128)")
 
 
 def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path, capsys):
@@ -194,6 +204,15 @@ def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path
     note = sobol_caution(result)
     assert note and note.startswith("--samples 4 is too small for Sobol' indices")
     assert err == f"emu: note: {note}\n"
+    # 5 samples: no SALib warning on stderr, emu's note says it instead
+    out5 = tmp_path.parent / f"{tmp_path.name}-5"
+    args = build_parser("sensitivity").parse_args(
+        ["sensitivity", "--compare", "kvm.strategy=shadow,direct", "--method", "sobol",
+         "--samples", "5", "--costs", f"{X},{Y}", "--out", str(out5), "--wide"])
+    assert main_sensitivity(args, runner=toy_runner) == 0
+    err5 = capsys.readouterr().err
+    assert err5.startswith("emu: note: --samples 5 is not a power of 2") and \
+        err5.count("\n") == 1 and "UserWarning" not in err5
     header = next(line for line in out.splitlines() if line.startswith("cost "))
     assert "ST ± 95 % CI" in header and "S1 ± 95 % CI" in header
     x = next(c for c in result["costs"] if c["name"] == X)

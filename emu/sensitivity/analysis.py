@@ -112,11 +112,15 @@ def sobol_caution(result: dict) -> Optional[str]:
     the indices hold and their intervals are narrow enough."""
     if result["method"] != "sobol":
         return None
+    n = result["samples"]
+    # Sobol' points keep their balance only at a power of 2 (SALib warns of it)
+    balance = (f"--samples {n} is not a power of 2, which Sobol' points need to keep their "
+               f"balance (use {_power_of_2(n)})" if n & (n - 1) else None)
     by_name = {c["name"]: c.get("indices") or {} for c in result["costs"]}
     indices = [(n, by_name[n]) for n in result["ranking"]
                if None not in [by_name[n].get(k) for k in ("S1", "S1_conf", "ST", "ST_conf")]]
     if not indices:
-        return None
+        return balance
     reasons = [f"S1 of {n} ({i['S1']:.3g} ± {i['S1_conf']:.2g}) is above its ST "
                f"({i['ST']:.3g})" for n, i in indices if i["S1"] - i["S1_conf"] > i["ST"]][:1]
     total = math.fsum(i["S1"] for _, i in indices)
@@ -129,9 +133,19 @@ def sobol_caution(result: dict) -> Optional[str]:
                        f"half its ST (ST {first['ST']:.3g} ± {first['ST_conf']:.2g}, S1 "
                        f"{first['S1']:.3g} ± {first['S1_conf']:.2g})")
     if not reasons:
-        return None
-    return (f"--samples {result['samples']} is too small for Sobol' indices to be trusted: "
-            f"{'; '.join(reasons)}; raise --samples (e.g. to {4 * result['samples']})")
+        return balance
+    small = (f"--samples {n} is too small for Sobol' indices to be trusted: "
+             f"{'; '.join(reasons)}; raise --samples (e.g. to {_power_of_2(4 * n)})")
+    return small if balance is None else f"{balance}; {small}"
+
+
+def _power_of_2(n: int) -> int:
+    """The smallest power of 2 at or above ``n``.
+
+    >>> _power_of_2(5), _power_of_2(64), _power_of_2(20)
+    (8, 64, 32)
+    """
+    return 1 << max(n - 1, 0).bit_length()
 
 
 def crossings(numbers: Sequence[float], ratios: Sequence[float], better: str) -> list[dict]:

@@ -32,6 +32,8 @@ so equal vectors give equal runs.  The samples depend only on the seed.
 
 from __future__ import annotations
 
+import warnings
+
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Optional
@@ -173,8 +175,12 @@ def sampled_design(space: CostSpace, method: str, samples: int,
         x = sampler.sample(problem, samples, num_levels=MORRIS_LEVELS,
                            seed=salib_seed(seed, 0))
     else:
-        x = sampler.sample(problem, samples, calc_second_order=False,
-                           seed=salib_seed(seed, 0))
+        # NOTE: SALib warns, with its own file and line, of a sample size that is
+        # no power of 2; emu says so in its note instead (sobol_caution)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*power of 2", category=UserWarning)
+            x = sampler.sample(problem, samples, calc_second_order=False,
+                               seed=salib_seed(seed, 0))
     vectors = [{n: int(round(float(v))) for n, v in zip(space.names, row)} for row in x]
     return x, vectors
 
