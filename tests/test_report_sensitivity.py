@@ -91,10 +91,13 @@ def test_a_study_directory_gets_the_section_alone(study, tmp_path, capsys):
     assert 0 < share < 100
     assert f"shadow beats direct in {share:.1f} % of the 12 cost vectors" in text
     assert "Costs that can flip the winner (one at a time): gfn_to_pfn." in text
-    row = re.search(r'<tr class="overridden"><td[^>]*>1</td><td>gfn_to_pfn</td>.*?</tr>',
-                    page).group(0)
+    # the scenario sets gfn_to_pfn's value and range: the row says so
+    row = re.search(r'<tr class="overridden"><td[^>]*>1</td><td>gfn_to_pfn \(range and '
+                    r'value given\)</td>.*?</tr>', page).group(0)
     cells = [html.unescape(c) for c in re.findall(r"<td[^>]*>([^<]*)</td>", row)]
-    assert cells[1:9] == ["gfn_to_pfn", "cycles", "600", "300", "3,000",
+    assert "sampled over the plausible ranges but 2 given (--range, or the scenario's " \
+        "costs): exit_light, gfn_to_pfn." in text
+    assert cells[1:9] == ["gfn_to_pfn (range and value given)", "cycles", "600", "300", "3,000",
                           f"{29.7204 / 32:.4g}", f"{32.4204 / 32:.4g}", "yes, at 2,579.6"]
     be = study["break_even"]
     assert be["default"]["at"] == pytest.approx(43.9592)

@@ -586,7 +586,8 @@ def test_the_sensitivity_table_fits_the_terminal_and_wide_prints_it_whole(scenar
                              runner=toy_runner(linear_a, lambda c, p: 200))
     wide, fitted = format_sensitivity(result), format_sensitivity(result, width=80)
     assert _widest(fitted) <= 80 < _widest(wide)
-    assert re.search(rf"\n{X} +[0-9.]+ +1,000\n", fitted), fitted          # where X flips
+    assert re.search(rf"\n{X} \(range and value given\) +[0-9. ]+ +1,000\n", fitted), \
+        fitted                                                          # where X flips
     header = next(ln for ln in wide.splitlines() if ln.startswith("cost "))
     assert all(name in fitted for name in re.split(r"  +", header))
     for c in result["ranking"][:TOP]:
@@ -599,7 +600,7 @@ def test_the_sensitivity_table_fits_the_terminal_and_wide_prints_it_whole(scenar
         assert main_sensitivity(args, toy_runner(linear_a, lambda c, p: 200)) == 0
         printed.append(capsys.readouterr().out)
     assert _widest(printed[0]) <= 80 < _widest(printed[1])
-    assert re.search(r"\ncost  .*  flips at\n", printed[1])                 # one block
+    assert re.search(r"\ncost  .*  flips at \(interpolated\)\n", printed[1])   # one block
 
 
 # --------------------------------------------------------------------------

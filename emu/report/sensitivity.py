@@ -22,8 +22,8 @@ from typing import Optional
 from emu.errors import EmuError
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
-    break_even_plot, break_even_text, index_header, index_text, key_label, missing_key,
-    named, tornado_plot, unsettled_text, verdict)
+    break_even_plot, break_even_text, cost_shown, index_header, index_text, key_label,
+    missing_key, named, ranges_sampled, tornado_plot, unsettled_text, verdict)
 
 __all__ = ["SENSITIVITY_FILE", "read_sensitivity", "sensitivity_section", "sensitivity_title"]
 
@@ -89,13 +89,13 @@ def _costs_table(result: dict) -> str:
     cmp, keys = named(result), SHOWN.get(result["method"], ("swing",))
     by_name = {c["name"]: c for c in result["costs"]}
     head = ["rank", "cost", "unit", "default", "low", "high", "ratio, cost at low",
-            "ratio, cost at high", "flips the winner"] + [index_header(k) for k in keys]
+            "ratio, cost at high", "flips the winner (interpolated)"] + [index_header(k) for k in keys]
     rows = []
     for name in result["ranking"]:
         c = by_name[name]
         flips = ("yes, at " + ", ".join(f"{x:,.6g}" for x in c.get("flip_at", []))
                  if c["flips"] else "no")
-        cells = [c.get("rank", "-"), name, c.get("unit", ""), f"{c['default']:,}",
+        cells = [c.get("rank", "-"), cost_shown(c), c.get("unit", ""), f"{c['default']:,}",
                  f"{c['low']:,}", f"{c['high']:,}", _ratio(c["ratio_low"]),
                  _ratio(c["ratio_high"]), flips] + [index_text(c, k) for k in keys]
         cls = ' class="overridden"' if c["flips"] else ""
@@ -133,8 +133,8 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
     if "win_share" in result:
         parts.append(f"<p><strong>win_share</strong>: {_e(cmp['a'])} beats {_e(cmp['b'])} in "
                      f"{100 * result['win_share']:.1f} % of the "
-                     f"{result.get('sampled_vectors', '?')} cost vectors sampled over the "
-                     f"plausible ranges.</p>")
+                     f"{result.get('sampled_vectors', '?')} cost vectors sampled over "
+                     f"{_e(ranges_sampled(result))}.</p>")
     else:
         parts.append('<p class="note">win_share: not computed (oat samples no cost space; '
                      "--method morris or sobol does).</p>")

@@ -156,7 +156,7 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
             ax.barh(i, r - r0, left=r0, height=0.6, color=colour,
                     label=f"cost at its {end} end" if i == 0 else None)
     ax.set_yticks(range(len(shown)))
-    ax.set_yticklabels([f"{'* ' if c['flips'] else ''}{c['name']} "
+    ax.set_yticklabels([f"{'* ' if c['flips'] else ''}{cost_shown(c)} "
                         f"({c['low']:,}-{c['high']:,} {c['unit']})"
                         for c in shown], fontsize=8)
     ax.axvline(r0, color="black", linewidth=1.2, label=f"default costs: {r0:.4g}")
@@ -253,6 +253,32 @@ def index_header(key: str) -> str:
     return key if key == "swing" else f"{key} ± 95 % CI"
 
 
+def cost_shown(c: dict) -> str:
+    """A cost's name as the tables show it: marked where the study's range
+    or default value is not the one ``emu costs`` lists (given with
+    ``--range`` or ``--set costs.NAME``, or in the scenario's costs).
+
+    >>> cost_shown({"name": "asm_save", "range_overridden": True, "overridden": False})
+    'asm_save (range given)'
+    >>> cost_shown({"name": "tlbwe", "overridden": True, "range_overridden": True})
+    'tlbwe (range and value given)'
+    >>> cost_shown({"name": "x"})
+    'x'
+    """
+    marks = [m for m, on in (("range", c.get("range_overridden")),
+                             ("value", c.get("overridden"))) if on]
+    return c["name"] + (f" ({' and '.join(marks)} given)" if marks else "")
+
+
+def ranges_sampled(result: dict) -> str:
+    """Over what ranges a study sampled its cost vectors, said for its text."""
+    given = [c["name"] for c in result["costs"] if c.get("range_overridden") and c["varied"]]
+    if not given:
+        return "the plausible ranges"
+    return (f"the plausible ranges but {len(given)} given (--range, or the scenario's costs): "
+            f"{', '.join(given[:3])}{', ...' if len(given) > 3 else ''}")
+
+
 def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None) -> str:
     """A few lines for the terminal: the verdict, what moves it, the break-even
     (fitted to ``width`` columns if given)."""
@@ -267,15 +293,16 @@ def format_sensitivity(result: dict, top: int = TOP, width: Optional[int] = None
     ]
     if "win_share" in result:
         lines.append(f"{cmp['a']} beats {cmp['b']} in {100 * result['win_share']:.1f} % of "
-                     f"{result['sampled_vectors']} sampled cost vectors")
+                     f"{result['sampled_vectors']} cost vectors sampled over "
+                     f"{ranges_sampled(result)}")
     shown = _shown(result, top)
     span, *spans = _spans((c["low"], c["high"]) for c in shown)
-    rows = [[c["name"], f"{c['default']:,}", cell, f"{c['ratio_low']:.4g}",
+    rows = [[cost_shown(c), f"{c['default']:,}", cell, f"{c['ratio_low']:.4g}",
              f"{c['ratio_high']:.4g}", *(index_text(c, k) for k in keys),
              ", ".join(f"{x:,.6g}" for x in c["flip_at"]) or "-"]
             for c, cell in zip(shown, spans)]
     lines.append(columns.table(["cost", "default", span, "ratio@low", "ratio@high",
-                                *(index_header(k) for k in keys), "flips at"],
+                                *(index_header(k) for k in keys), "flips at (interpolated)"],
                                rows, width, text=(5 + len(keys),)))
     rest = len([c for c in result["costs"] if c["varied"]]) - min(top, len(result["ranking"]))
     if rest > 0:
