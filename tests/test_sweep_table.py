@@ -129,6 +129,14 @@ def test_the_printed_table_marks_the_points_no_kernel_shipped():
     assert lines[0] == ("grid points: mean ± 95 % t-interval over 2 seeds; every point a "
                         "hypothetical machine, which no kernel shipped")
     assert "(hypothetical)" not in "\n".join(lines[1:])
+    # with another grid key after it, the mark is on the design's cell, not
+    # on the last key's ("direct-noflush  20 (hypothetical)")
+    for r in grid:
+        r["hypothetical"] = r["kvm.strategy"] == "direct-noflush"
+        r["vm.0.process.0.workload.pages"] = 20
+    lines = format_grid(grid, ["kvm.strategy", "vm.0.process.0.workload.pages"],
+                        200).splitlines()
+    assert re.match(r"direct-noflush \(hypothetical\)\s+20\s+2\s", lines[4]), lines[4]
 
 
 def test_the_printed_table_marks_the_points_of_the_proposal():

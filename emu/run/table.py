@@ -129,6 +129,8 @@ def _have_pyarrow() -> bool:
     return True
 
 
+#: The grid key whose value names a point's design.
+STRATEGY_KEY = "kvm.strategy"
 #: The results table's two forms: Parquet (with pyarrow), CSV (without).
 TABLE_NAMES = ("results.parquet", "results.csv")
 
@@ -250,10 +252,12 @@ def format_grid(rows: list, keys: list, width=None) -> str:
     lines, fewer = [], False
     for p in points:
         cells = [grid_text(p[k]) for k in keys] or ["(no grid)"]
+        # the mark goes on the design's cell, the strategy's where it is a grid key
+        at = keys.index(STRATEGY_KEY) if STRATEGY_KEY in keys else -1
         if tuple(p[k] for k in keys) in marked and len(marked) < len(points):
-            cells[-1] += " (hypothetical)"        # a machine no kernel shipped
+            cells[at] += " (hypothetical)"        # a machine no kernel shipped
         elif tuple(p[k] for k in keys) in proposed and len(proposed) < len(points):
-            cells[-1] += " (proposal)"            # which no kernel shipped either
+            cells[at] += " (proposal)"            # which no kernel shipped either
         cells.append(str(p["n"]))
         for col, _, scale, fmt in PRINTED:
             mean, half = p[col]
