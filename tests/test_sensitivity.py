@@ -382,6 +382,35 @@ def test_emu_load_reads_a_sensitivity_folder(scenario, tmp_path):
     assert emu.load(tmp_path) == json.loads(json.dumps(result))
 
 
+def test_the_break_even_line_crosses_1_where_the_break_even_is_on_log_axes(scenario, tmp_path,
+                                                                         monkeypatch):
+    """Along values spanning more than 20 x the plot's x axis is logarithmic:
+    a segment drawn between two values alone is then another curve than the
+    linear interpolation the break-even is read from, and crossed 1 away from
+    the red line (at 21.5 pages of 4..200 against the break-even's 40).  The
+    line drawn crosses 1 where the break-even is."""
+    import emu.sensitivity.report as report_module
+    drawn = {}
+    monkeypatch.setattr(report_module, "_save", lambda fig, out, stem: drawn.setdefault(stem, fig)
+                        and [])
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             break_even=f"{PAGES}=4,10,100,200",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    at = result["break_even"]["default"]["at"]
+    assert at == pytest.approx(40.0)                       # 0.5 p + 10 = 30 (x at 600)
+    report_module.break_even_plot(result, tmp_path)
+    ax = drawn["break_even"].axes[0]
+    assert ax.get_xscale() == "log"
+    line = max(ax.get_lines(), key=lambda ln: len(ln.get_xdata()))
+    xy = ax.transData.transform(list(zip(line.get_xdata(), line.get_ydata())))
+    one = ax.transData.transform([(at, 1.0)])[0][1]        # y = 1 on the screen
+    i = next(i for i in range(len(xy) - 1) if (xy[i][1] - one) * (xy[i + 1][1] - one) <= 0)
+    (x0, y0), (x1, y1) = xy[i], xy[i + 1]
+    crossed = ax.transData.inverted().transform([(x0 + (x1 - x0) * (one - y0) / (y1 - y0),
+                                                  one)])[0][0]
+    assert crossed == pytest.approx(at, rel=0.01)
+
+
 def test_the_break_even_band_is_drawn(scenario, tmp_path):
     result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
                              break_even=f"{PAGES}=10,25,55,70",

@@ -180,6 +180,27 @@ def key_label(key: str) -> str:
     return f"{key}: {doc}" if doc else key
 
 
+def _dense(xs) -> list:
+    """``xs`` (ascending) with 32 points between each two: a line through them
+    is straight in data units on any axes.
+
+    >>> _dense([1, 2])[:3], len(_dense([1, 2, 4]))
+    ([1.0, 1.03125, 1.0625], 65)
+    """
+    out = []
+    for a, b in zip(xs, xs[1:]):
+        out += [a + (b - a) * i / 32 for i in range(32)]
+    return [float(x) for x in out] + [float(xs[-1])] if xs else []
+
+
+def _along(dense, xs, ys) -> list:
+    """``ys`` (at ``xs``) linearly interpolated at ``dense``; None where a y
+    is missing (a gap, as matplotlib draws NaN)."""
+    import numpy as np
+    y = np.array([np.nan if v is None else float(v) for v in ys])
+    return list(np.interp(dense, [float(x) for x in xs], y))
+
+
 def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
                     stem: str = "break_even") -> list[str]:
     """The break-even of ``result`` as ``DIR/STEM.png`` and ``DIR/STEM.svg``.
@@ -195,11 +216,18 @@ def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
     xs, d, band = be["values"], be["default"], be["band"]
     fig = Figure(figsize=(8, 6), layout="constrained")
     ax = fig.add_subplot()
+    # NOTE: the lines are drawn as the break-even reads them, straight between
+    # the values (linear interpolation), densified: on log axes a segment drawn
+    # between two points alone is another curve, which crossed 1 elsewhere
+    dense = _dense(xs)
     if band["vectors"]:
-        ax.fill_between(xs, band["ratios_min"], band["ratios_max"], color="#4c72b0",
+        ax.fill_between(dense, _along(dense, xs, band["ratios_min"]),
+                        _along(dense, xs, band["ratios_max"]), color="#4c72b0",
                         alpha=0.25, linewidth=0,
                         label=f"ratio over {band['vectors']} cost vectors (lowest..highest)")
-    ax.plot(xs, d["ratios"], "o-", color="#4c72b0", label="ratio at the default costs")
+    ax.plot(dense, _along(dense, xs, d["ratios"]), "-", color="#4c72b0")
+    ax.plot(xs, d["ratios"], "o", color="#4c72b0")
+    ax.plot([], [], "o-", color="#4c72b0", label="ratio at the default costs")    # its legend
     ax.axhline(1.0, color="grey", linestyle="--", linewidth=1, label="ratio 1: break-even")
     if band["crossed"]:
         ax.axvspan(band["low"], band["high"], color="#dd8452", alpha=0.2,
