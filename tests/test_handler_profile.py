@@ -216,3 +216,25 @@ def test_the_log_round_trips_through_the_run_folder(logged, tmp_path, monkeypatc
     df = back.frames()["miss_log"]
     assert len(df) == logged.summary["miss_log"]["rows"]
     assert str(df["outcome"].dtype) == "category"
+
+
+def test_a_parquet_log_without_pyarrow_leaves_the_rest_of_the_run_readable(
+        logged, tmp_path, monkeypatch):
+    """emu.load of a run whose miss log is Parquet failed outright without
+    pyarrow: its summary and tables could not be read either.  Now the run
+    loads, and only reading the log says, in one line, what it needs."""
+    import json
+    import sys
+
+    from emu.errors import EmuError
+    logged.write(tmp_path / "run")
+    assert (tmp_path / "run" / "misses.parquet").is_file()
+    monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)    # as if not installed
+    back = emu.load(tmp_path / "run")
+    assert back.summary == json.loads(json.dumps(logged.summary))
+    assert back.tables["tlb"] and "<table" in back._repr_html_()
+    why = "misses.parquet: reading the per-miss log needs pyarrow: pip install pyarrow"
+    for read in (lambda: back.miss_log["time"], lambda: list(back.miss_log),
+                 lambda: back.frames()):
+        with pytest.raises(EmuError, match=why):
+            read()

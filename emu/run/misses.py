@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+from collections.abc import Mapping
 from typing import Optional
 
 import numpy as np
@@ -51,16 +52,38 @@ def _typed(name: str, values) -> np.ndarray:
     return np.array(values, dtype=np.float64 if name == "time_us" else np.int64)
 
 
-def read_misses(folder: str) -> Optional[dict]:
-    """The log's columns in ``folder``, or None when it holds no log."""
+class Unreadable(Mapping):
+    """A per-miss log that cannot be read here (a Parquet file, and no
+    pyarrow): the rest of its run loads, and reading the log's columns says
+    why they cannot be read, in one line (EmuError)."""
+
+    def __init__(self, why: str):
+        self.why = why
+
+    def __getitem__(self, name):
+        raise EmuError(self.why)
+
+    def __iter__(self):
+        raise EmuError(self.why)
+
+    def __len__(self):
+        raise EmuError(self.why)
+
+    def __repr__(self) -> str:
+        return f"<per-miss log not read: {self.why}>"
+
+
+def read_misses(folder: str) -> Optional[Mapping]:
+    """The log's columns in ``folder``, or None when it holds no log; an
+    :class:`Unreadable` for a Parquet log where pyarrow is not installed."""
     parquet, text = (os.path.join(folder, name) for name in FILES)
     try:
         if os.path.isfile(parquet):
             try:
                 import pyarrow.parquet as pq
             except ImportError:
-                raise EmuError(f"{parquet}: reading it needs pyarrow: pip install pyarrow") \
-                    from None
+                return Unreadable(f"{parquet}: reading the per-miss log needs pyarrow: "
+                                  f"pip install pyarrow")
             data = pq.read_table(parquet).to_pydict()
         elif os.path.isfile(text):
             with open(text, encoding="utf-8", newline="") as f:
