@@ -28,7 +28,7 @@ from emu.report.reading import unsettled_note
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.report.text import labelled
-from emu.run.table import grid_text
+from emu.run.table import STRATEGY_KEY as STRATEGY, grid_text
 from emu.stats import figures
 from emu.stats.interval import mean_interval
 
@@ -48,8 +48,6 @@ HEADLINE = (
 )
 #: Markers of the lines, in turn.
 _MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "*")
-#: The grid key that names the design.
-STRATEGY = "kvm.strategy"
 
 
 def interval(values) -> tuple:
