@@ -46,7 +46,7 @@ pandas is imported when a frame is made; without it :func:`pandas` raises
 from __future__ import annotations
 
 from emu.codes import (CYCLE_BUCKETS, CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES,
-                       MISS_OUTCOMES, PROFILE_STEPS, SCAN_BUCKETS)
+                       MISS_OUTCOMES, PROFILE_STEPS, SCAN_BUCKETS, TLB_COUNTERS)
 from emu.errors import EmuError
 
 __all__ = ["PandasMissing", "concat_frames", "pandas", "run_frames"]
@@ -55,8 +55,16 @@ __all__ = ["PandasMissing", "concat_frames", "pandas", "run_frames"]
 INSTALL_PANDAS = ("DataFrames need pandas: pip install 'emu[analysis]' "
                   "(or pip install pandas)")
 
-#: The tables every run writes (:func:`emu.stats.collect`).
-_RUN_TABLES = ("exits", "tlb", "cycles", "profile")
+#: The tables every run writes (:func:`emu.stats.collect`), each with the
+#: columns it holds (the TLB table's counters after its two names).
+RUN_TABLE_COLUMNS = {
+    "exits": ("vcpu", "category", "count", "sum_cycles", "min_cycles", "max_cycles",
+              "sumsq_cycles", "mean_us"),
+    "tlb": ("context", "kind") + TLB_COUNTERS,
+    "cycles": ("cpu", "component", "cycles"),
+    "profile": ("vcpu", "step", "count", "cycles"),
+}
+_RUN_TABLES = tuple(RUN_TABLE_COLUMNS)
 
 #: Ordered categories of the label columns.
 _ORDER = {"category": EXIT_CATEGORIES, "cause": MISS_CAUSES, "component": CYCLE_CATEGORIES,
@@ -135,12 +143,11 @@ def run_frames(summary: dict, tables: dict, miss_log=None) -> dict:
                    for c in MISS_CAUSES]
     rep = summary["repopulation"]
     frames = {
-        "exits": _frame(pd, exits, ["vcpu", "category", "count", "sum_cycles", "min_cycles",
-                                    "max_cycles", "sumsq_cycles", "mean_us"]),
+        "exits": _frame(pd, exits, list(RUN_TABLE_COLUMNS["exits"])),
         "tlb": _frame(pd, owners, list(owners[0]) if owners else ["context", "kind", "side"]),
         "misses": _frame(pd, misses, ["context", "kind", "side", "cause", "misses"]),
-        "cycles": _frame(pd, _table(tables, "cycles"), ["cpu", "component", "cycles"]),
-        "profile": _frame(pd, _table(tables, "profile"), ["vcpu", "step", "count", "cycles"]),
+        "cycles": _frame(pd, _table(tables, "cycles"), list(RUN_TABLE_COLUMNS["cycles"])),
+        "profile": _frame(pd, _table(tables, "profile"), list(RUN_TABLE_COLUMNS["profile"])),
         "profile_hist": _frame(pd, _hist_rows(summary["fastpath_profile"]),
                                ["step", "measure", "low", "high", "count"]),
         "repopulation": pd.DataFrame({"k": range(len(rep["misses"])), "misses": rep["misses"],

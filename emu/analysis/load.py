@@ -31,8 +31,7 @@ import warnings
 
 import numpy as np
 
-from emu.analysis.frames import pandas
-from emu.codes import TLB_COUNTERS
+from emu.analysis.frames import RUN_TABLE_COLUMNS, pandas
 from emu.analysis.results import Comparison, Study
 from emu.errors import EmuError
 from emu.params.load import override_value
@@ -57,15 +56,6 @@ _COMPARISON = Fields({
     "runs": List(Fields({"value": Scalar(), "values": Opt(Each(Scalar())), "dir": Opt(TEXT),
                          "summary": SUMMARY}), min_len=1),
 })
-
-#: The columns each table every run writes has (:func:`emu.stats.summary.collect`).
-_TABLE_COLUMNS = {
-    "exits": ("vcpu", "category", "count", "sum_cycles", "min_cycles", "max_cycles",
-              "sumsq_cycles", "mean_us"),
-    "tlb": ("context", "kind") + TLB_COUNTERS,
-    "cycles": ("cpu", "component", "cycles"),
-    "profile": ("vcpu", "step", "count", "cycles"),
-}
 
 #: Table columns that hold names, kept as text even when they look like numbers.
 _TEXT_COLUMNS = frozenset({"vcpu", "context", "kind", "category", "step", "component",
@@ -134,7 +124,7 @@ def read_run(path) -> Result:
         if name.startswith(".") or name in MISS_LOG_FILES:
             continue
         if ext == ".csv":
-            tables[stem] = _read_csv(os.path.join(path, name), _TABLE_COLUMNS.get(stem, ()))
+            tables[stem] = _read_csv(os.path.join(path, name), RUN_TABLE_COLUMNS.get(stem, ()))
         elif ext == ".npz":
             arrays[stem] = _read_npz(os.path.join(path, name))
     return Result(summary, tables, wall, execution, arrays, read_misses(path))
