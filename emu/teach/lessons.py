@@ -45,6 +45,10 @@ class Answer:
         return self.expected == self.computed
 
 
+#: Seeds of the exercises: 0 up to, not including, this (``emu explain --seed``'s range).
+SEED_LIMIT = 1 << 32
+
+
 def check_seed(seed) -> int:
     """``seed`` if it is an exercise's: an integer in 0..2**32-1, as ``emu
     explain --seed`` takes; else EmuError, one line (a float, a string or a
@@ -57,7 +61,7 @@ def check_seed(seed) -> int:
     ...
     emu.errors.EmuError: seed: must be an integer in 0..2**32-1, got -1
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 1 << 32:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < SEED_LIMIT:
         raise EmuError(f"seed: must be an integer in 0..2**32-1, got {seed!r}")
     return seed
 

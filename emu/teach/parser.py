@@ -12,6 +12,7 @@ from emu.errors import EmuError
 from emu.teach import exercise
 from emu.teach.glossary import glossary_text
 from emu.teach.kinds import DEFAULT_KIND, KINDS
+from emu.teach.lessons import SEED_LIMIT
 from emu.teach.narrator import DEFAULT_ACCESSES, DEFAULT_RESUME, explain
 
 #: The narration's options, which an exercise (whose window is fixed) refuses.
@@ -33,7 +34,7 @@ def _seed(text: str) -> int:
         value = int(text, 0)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
-    if not 0 <= value < 1 << 32:
+    if not 0 <= value < SEED_LIMIT:
         raise argparse.ArgumentTypeError(f"must be in 0..2**32-1, got {value}")
     return value
 
