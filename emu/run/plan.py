@@ -25,6 +25,7 @@ import numpy as np
 
 from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
+from emu.params.fields import show
 from emu.params.load import override_value, read_scenario_file
 from emu.errors import ConfigError, check_working_folder
 from emu.workload.traces.source import check_pipe_traces, trace_workloads
@@ -251,6 +252,15 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     return os.path.abspath(path), content, data, os.path.dirname(os.path.abspath(path))
 
 
+def override_list(overrides) -> list:
+    """``overrides``: KEY=VALUE strings, or one string (not split into letters)."""
+    if isinstance(overrides, str):
+        return [overrides]
+    if not isinstance(overrides, Iterable):
+        raise ConfigError(f"overrides: expected KEY=VALUE strings, got {show(overrides)}")
+    return list(overrides)
+
+
 def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) -> SweepPlan:
     """Validate a sweep and list its runs in grid order; writes nothing.
 
@@ -267,7 +277,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
         raise ConfigError(f"grids: expected 'key=v1,v2' texts, (key, values) pairs or a dict, "
                           f"got {type(grids).__name__} {grids!r:.60}")
     grid = [parse_grid(g) for g in grids]
-    overrides = [overrides] if isinstance(overrides, str) else [str(o) for o in overrides]
+    overrides = [str(o) for o in override_list(overrides)]
     keys = [k for k, _ in grid]
     for k in keys:
         if keys.count(k) > 1:

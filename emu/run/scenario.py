@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import platform
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -22,25 +21,16 @@ from emu.analysis.display import describe, design_name, headline_html, result_re
 from emu.analysis.frames import run_frames
 from emu.errors import ConfigError, check_working_folder
 from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
-from emu.params.fields import show
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.misses import write_misses
 from emu.run.outdir import Stage
+from emu.run.plan import override_list
 from emu.run.progress import progress_of
 from emu.workload.traces.source import check_pipe_traces
 from emu.stats import collect
 from emu.stats.figures import cycles_per_guest_access
 from emu.stats.misslog import miss_columns
-
-
-def override_list(overrides) -> list:
-    """``overrides``: KEY=VALUE strings, or one string (not split into letters)."""
-    if isinstance(overrides, str):
-        return [overrides]
-    if not isinstance(overrides, Iterable):
-        raise ConfigError(f"overrides: expected KEY=VALUE strings, got {show(overrides)}")
-    return list(overrides)
 
 
 def resolve(scenario, overrides=()) -> Scenario:

@@ -39,6 +39,7 @@ import numpy as np
 from emu import __version__
 from emu.costs import COSTS_BY_NAME
 from emu.report.text import hypothetical
+from emu.run.plan import override_list
 from emu.stats.figures import settled
 from emu.workload.traces.source import check_pipe_traces
 from emu.sensitivity import analysis
@@ -130,7 +131,7 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     cmp = compare if isinstance(compare, Compare) else parse_compare(compare)
     be = (break_even if isinstance(break_even, BreakEven) or break_even is None
           else parse_break_even(break_even))
-    overrides = tuple([overrides] if isinstance(overrides, str) else map(str, overrides))
+    overrides = tuple(map(str, override_list(overrides)))
     if be is not None and be.key == cmp.key:
         raise SensitivityError(f"--break-even {be.key}: the key is also the compared one")
     set_keys = {o.partition("=")[0].strip() for o in overrides}
