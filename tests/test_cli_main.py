@@ -402,3 +402,17 @@ def test_a_missing_fast_path_is_one_line_and_says_what_shadows_the_installed_emu
     assert (f"This emu is the source tree in {os.path.dirname(build.codes.__file__)}, imported "
             f"before the emu installed in {installed.parent} because the command runs from "
             f"the checkout: run it from another folder, or build this tree.") in str(info.value)
+
+
+def test_emu_tlb_loads_no_package_metadata(tmp_path):
+    """``emu tlb``'s start-up is part of every figure it is timed by: the
+    package metadata, which only the message for a missing fast path reads,
+    took 15 ms of it when emu.engine.build imported it at its top."""
+    code = ("import sys\nbefore = 'importlib.metadata' in sys.modules\n"
+            "import emu.cli, emu.run.tlb\nfrom emu.engine.build import fastpath\nfastpath()\n"
+            "print(before, 'importlib.metadata' in sys.modules)\n")
+    p = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True,
+                       text=True, env=cli_env(), timeout=120)
+    assert p.returncode == 0, p.stderr
+    before, after = p.stdout.split()
+    assert after == before, "emu's start-up imported importlib.metadata"
