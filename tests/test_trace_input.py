@@ -30,12 +30,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emu.errors import TraceError
+from emu.run.files import remove_stale_temporaries, write_text
 from emu.workload.traces import (import_lackey, open_trace, read_ahead, synthetic_trace,
                                  write_trace_npy, write_trace_npz)
 from emu.workload.traces import lackey as trace_lackey
 from emu.workload.traces import npz as trace_npz
 from emu.workload.traces import source as trace_source
-from emu.workload.traces.writer import remove_stale_temporaries
 
 ROOT = Path(__file__).resolve().parents[1]
 COUNTERS = ("records", "records_read", "translations", "hits", "misses", "compulsory_misses")
@@ -510,29 +510,80 @@ def test_import_from_a_pipe_writes_what_the_file_gives(traces, tmp_path):
     assert a.read_bytes() == b.read_bytes()
 
 
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
+_HOLD = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDONLY)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+def _holder(path) -> subprocess.Popen:
+    """A process that holds ``path`` locked, as a writer holds its temporary."""
+    p = subprocess.Popen([sys.executable, "-c", _HOLD, str(path)], stdout=subprocess.PIPE,
+                         text=True)
+    assert p.stdout.readline() == "held\n"
+    return p
 
 
 def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
-    dead = _dead_pid()
+    """A temporary no process holds is a killed writer's; one a live writer
+    holds stays, whatever process wrote it."""
     names = {
-        f".t.npz.{dead}.0123abcd.tmp": True,            # a killed writer's file
-        f".u.npy.{dead}.89abcdef.tmp": True,            # another destination's
-        f".t.npz.{os.getppid()}.0123abcd.tmp": False,   # a running process's
-        f".t.npz.{dead}.xyz.tmp": False,                # not a writer's name
+        ".t.npz.0123abcd.tmp": True,                    # a killed writer's file
+        ".t.npz.4242.0123abcd.tmp": True,               # an older emu's, named by its PID
+        ".u.npy.89abcdef.tmp.npy": True,                # another destination's
+        ".t.npz.live0123.tmp": False,                   # a running writer's
+        ".t.npz.xyz.tmp": False,                        # not a temporary's name
         ".hidden": False, "t.npz": False,
     }
     for name in names:
         (tmp_path / name).write_bytes(b"x")
-    spool = tmp_path / f".t.npz.{dead}.fedcba98.tmp"    # a killed import's spool directory
+    spool = tmp_path / ".t.npz.fedcba98.tmp"            # a killed import's spool folder
     spool.mkdir()
     (spool / "addr").write_bytes(b"x" * 1000)
-    removed = remove_stale_temporaries(str(tmp_path))
-    assert sorted(removed) == sorted([n for n, gone in names.items() if gone] + [spool.name])
+    live = _holder(tmp_path / ".t.npz.live0123.tmp")
+    try:
+        assert remove_stale_temporaries(str(tmp_path), "u.npy") == [".u.npy.89abcdef.tmp.npy"]
+        removed = remove_stale_temporaries(str(tmp_path))
+    finally:
+        live.kill()
+        live.wait()
+    assert sorted(removed) == sorted([n for n, gone in names.items() if gone and n[1] != "u"]
+                                     + [spool.name])
     assert sorted(os.listdir(tmp_path)) == sorted(n for n, gone in names.items() if not gone)
+    assert remove_stale_temporaries(str(tmp_path)) == [".t.npz.live0123.tmp"]   # its writer gone
+
+
+_KILLED_WRITE = """
+import sys, time
+from emu.run.files import atomic_path
+with atomic_path(sys.argv[1]) as tmp:
+    open(tmp, "w").write("half")
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_killed_write_of_any_file_is_removed_by_the_next(tmp_path):
+    """Every file emu writes goes through the same atomic write as a trace:
+    a writer killed in the middle (of a report's page, say) left its
+    temporary beside the file for good; the next write of it removes it,
+    and a write of it in progress is left alone."""
+    out = tmp_path / "report.html"
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_WRITE, str(out)], stdout=subprocess.PIPE,
+                         text=True, env=env())
+    try:
+        assert p.stdout.readline() == "writing\n"
+        (live,) = [n for n in os.listdir(tmp_path) if n.endswith(".tmp")]
+        write_text(out, "one")                      # beside a write in progress
+        assert sorted(os.listdir(tmp_path)) == sorted([live, "report.html"])
+    finally:
+        p.kill()
+        p.wait()
+    write_text(out, "two")
+    assert os.listdir(tmp_path) == ["report.html"] and out.read_text() == "two"
 
 
 @pytest.mark.slow

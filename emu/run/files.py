@@ -2,9 +2,10 @@
 
 Every file emu writes goes to a temporary file in the destination's
 directory and is renamed over the destination with :func:`os.replace` once
-complete, so an error or an interruption leaves what was there before (and
-at worst a temporary file, ``.NAME.XXXXXXXX.tmp``, that
-:func:`emu.run.outdir.remove_leftovers` removes).  A run folder as a whole
+complete, so an error or an interruption leaves what was there before.  A
+writer holds its temporary, ``.NAME.XXXXXXXX.tmp``, locked until the rename:
+one that no process holds is a killed writer's, and the next write of the
+same name removes it (:func:`remove_stale_temporaries`).  A run folder as a whole
 is replaced by :class:`emu.run.outdir.Stage`; its ``summary.json`` is
 written last: :func:`read_summary` finds it only once the run is complete.
 
@@ -23,14 +24,23 @@ import io
 import json
 import errno
 import os
+import re
+import shutil
 import stat
 import tempfile
 from typing import Iterator, Optional
 
 from emu.errors import EmuError
 
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX
+    fcntl = None
+
 #: The length of the random part of a temporary name (:mod:`tempfile`'s).
 RANDOM_CHARS = 8
+#: The name of a temporary of an atomic write (:func:`temporary_name`).
+TEMPORARY = re.compile(r"\A\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?\Z")
 
 
 def temporary_name(name: str, suffix: str = "") -> str:
@@ -96,18 +106,90 @@ def _proc_folder(path: str) -> Optional[str]:
     return None
 
 
+def lock(fd: int, blocking: bool) -> bool:
+    """Take the exclusive lock of the file or folder open at ``fd``
+    (released when the process ends, however it ends); False if another
+    holds it and ``blocking`` is false."""
+    if fcntl is None:  # pragma: no cover - not POSIX
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except OSError:
+        return False
+    return True
+
+
+def unheld(path: str) -> bool:
+    """True if no process holds the file or folder ``path`` (its writer was killed)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        return lock(fd, blocking=False)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(directory: str, name: Optional[str] = None) -> list:
+    """Remove from ``directory`` the temporaries of atomic writes that no
+    process holds, those writers killed while writing left (only those of
+    the destination ``name`` if given); return their names.  A live
+    writer's are left alone, and so is a directory that cannot be read."""
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return []
+    removed = []
+    for e in entries:
+        if not TEMPORARY.match(e) or (name is not None and not e.startswith(f".{name}.")):
+            continue
+        path = os.path.join(directory, e)
+        if os.path.islink(path) or not unheld(path):
+            continue
+        try:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
+            continue
+        removed.append(e)
+    return removed
+
+
+def _held_temporary(directory: str, name: str, suffix: str, folder: bool) -> tuple:
+    """``(fd, path)``: a new temporary file (or folder) for ``name`` in
+    ``directory``, open at ``fd`` and locked, for as long as ``fd`` is open."""
+    head, _, tail = temporary_name(name, suffix).rpartition("X" * RANDOM_CHARS)
+    while True:
+        if folder:
+            tmp = tempfile.mkdtemp(prefix=head, suffix=tail, dir=directory)
+            fd = os.open(tmp, os.O_RDONLY)
+        else:
+            fd, tmp = tempfile.mkstemp(prefix=head, suffix=tail, dir=directory)
+        lock(fd, blocking=False)
+        try:
+            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
+                return fd, tmp
+        except FileNotFoundError:
+            pass            # removed as stale in the moment before the lock: make another
+        os.close(fd)
+
+
 @contextlib.contextmanager
-def atomic_path(path, suffix: str = "") -> Iterator[str]:
+def atomic_path(path, suffix: str = "", error: type = EmuError) -> Iterator[str]:
     """Yield a temporary path beside the file ``path`` names
-    (:func:`temporary_name`); rename it over that file on success.  Raises
-    EmuError, before anything is written, when ``path`` is not a file that
-    can be replaced so (:func:`replaceable_path`)."""
-    path = replaceable_path(path)
-    directory = os.path.dirname(os.path.abspath(path))
+    (:func:`temporary_name`), held until it is renamed over that file on
+    success.  Raises ``error``, before anything is written, when ``path`` is
+    not a file that can be replaced so (:func:`replaceable_path`).  The
+    temporaries earlier writers of the same name were killed with are
+    removed first."""
+    path = replaceable_path(path, error)
+    directory, name = os.path.split(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    head, _, tail = temporary_name(os.path.basename(path), suffix).rpartition("X" * RANDOM_CHARS)
-    fd, tmp = tempfile.mkstemp(prefix=head, suffix=tail, dir=directory)
-    os.close(fd)
+    remove_stale_temporaries(directory, name)
+    fd, tmp = _held_temporary(directory, name, suffix, folder=False)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~current_umask())          # as open() would have made it
@@ -116,6 +198,25 @@ def atomic_path(path, suffix: str = "") -> Iterator[str]:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def temporary_folder(path) -> Iterator[str]:
+    """Yield a new folder beside the file ``path`` (named as its temporary
+    files are), held while in use and removed with what it holds after, for
+    a writer's scratch files; a killed writer's is removed as its
+    temporary files are."""
+    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
+    os.makedirs(directory, exist_ok=True)
+    remove_stale_temporaries(directory, name)
+    fd, tmp = _held_temporary(directory, name, "", folder=True)
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        os.close(fd)
 
 
 def current_umask() -> int:

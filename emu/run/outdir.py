@@ -43,7 +43,16 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError
-from emu.run.files import RANDOM_CHARS, current_umask, read_json, temporary_name
+from emu.run.files import (
+    RANDOM_CHARS,
+    TEMPORARY,
+    current_umask,
+    lock,
+    read_json,
+    remove_stale_temporaries,
+    temporary_name,
+    unheld,
+)
 
 try:
     import fcntl
@@ -52,8 +61,6 @@ except ImportError:  # pragma: no cover - not POSIX
 
 #: The suffixes of the files emu writes into a result folder (results, reports, plots).
 EMU_SUFFIXES = (".json", ".csv", ".npz", ".parquet", ".html", ".png", ".svg")
-#: The name of a temporary file of an interrupted atomic write (emu.run.files).
-_TMP_FILE = re.compile(r"\A\..+\.[A-Za-z0-9_]{8}\.tmp(\.[A-Za-z0-9]+)?\Z")
 #: Temporary folders of a Stage: ``.NAME.emu-new-XXXXXXXX`` and ``.NAME.emu-old-XXXXXXXX``.
 _STAGE_DIR = re.compile(r"\A\.(?P<name>.+)\.emu-(?P<role>new|old)-[A-Za-z0-9_]{8}\Z")
 #: How much of the target's name a temporary folder's name repeats (names stay < 255 bytes).
@@ -83,7 +90,7 @@ class Holding:
 
 
 def _is_temporary(name: str) -> bool:
-    return bool(_TMP_FILE.match(name) or _STAGE_DIR.match(name))
+    return bool(TEMPORARY.match(name) or _STAGE_DIR.match(name))
 
 
 def _emu_file(path: str, name: str) -> bool:
@@ -460,7 +467,7 @@ def held(folder: str):
         yield                       # the swap says what is wrong with the folder
         return
     try:
-        _lock(fd, blocking=True)
+        lock(fd, blocking=True)
         yield
     finally:
         os.close(fd)
@@ -494,33 +501,10 @@ def lock_holder(fd: int) -> str:
     return held if held in ("sweep", "sensitivity study") else "sweep or sensitivity study"
 
 
-def _lock(fd: int, blocking: bool) -> bool:
-    if fcntl is None:  # pragma: no cover - not POSIX
-        return True
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
-    except OSError:
-        return False
-    return True
-
-
-def _unheld(path: str) -> bool:
-    """True if no process holds the folder ``path`` (its writer was killed)."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return False
-    try:
-        return _lock(fd, blocking=False)
-    finally:
-        os.close(fd)
-
-
 def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
     """Remove what killed writers left in ``parent`` (only what they left of
-    ``name`` if given): the temporary folders of Stages no process holds, and
-    the temporaries of atomic writes (the caller makes sure no live writer of
-    those is at work, as a sweep does under its lock).  If ``name`` is
+    ``name`` if given): the temporary folders of Stages and the temporaries
+    of atomic writes that no process holds.  If ``name`` is
     missing and a killed Stage left its old set aside, put that set back
     first."""
     try:
@@ -533,7 +517,7 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
         old = [e for e, m in stages if m["role"] == "old" and m["name"] == kept]
         for e in old:
             path = os.path.join(parent, e)
-            if _unheld(path):
+            if unheld(path):
                 with contextlib.suppress(OSError):
                     os.rename(path, os.path.join(parent, name))
                 break
@@ -541,16 +525,9 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
         if kept is not None and m["name"] != kept:
             continue
         path = os.path.join(parent, e)
-        if os.path.isdir(path) and not os.path.islink(path) and _unheld(path):
+        if os.path.isdir(path) and not os.path.islink(path) and unheld(path):
             shutil.rmtree(path, ignore_errors=True)
-    for e in entries:
-        if _TMP_FILE.match(e) and (name is None or e.startswith(f".{name}.")):
-            path = os.path.join(parent, e)
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
+    remove_stale_temporaries(parent, name)
 
 
 # -- replacing a folder as one set ----------------------------------------------------------
@@ -631,7 +608,7 @@ class Stage:
             self._make_parents()
             self.path = tempfile.mkdtemp(prefix=_stage_name(self.name, "new"), dir=self.parent)
             self.fd = os.open(self.path, os.O_RDONLY)
-            _lock(self.fd, blocking=True)
+            lock(self.fd, blocking=True)
         except OSError as err:
             self.discard()
             raise ConfigError(f"{self._where()}: cannot write into {self.parent} "

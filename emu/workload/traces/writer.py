@@ -1,16 +1,15 @@
 """Writing traces, atomically: ``.npz``, structured ``.npy``, and lackey
 text converted to either.
 
-Every writer goes through :func:`_atomic_write`: the file is written to a
-temporary file beside its destination, ``.NAME.PID.XXXXXXXX.tmp``, and moved
-over it once complete (a symlink's file is written, the link stays; a
-destination that is not a regular file, ``/dev/null``, a FIFO or a folder,
-is refused before anything is written:
-:func:`emu.run.files.replaceable_path`), so on any error the destination is left as it was and
-no temporary file remains.  A process killed while writing cannot remove its
-temporaries; the next write into the same directory removes those whose
-process is gone (:func:`remove_stale_temporaries`).  Inputs are validated as
-the readers validate them.
+Every writer goes through :func:`_atomic_write`, as every other file emu
+writes does (:func:`emu.run.files.atomic_path`): the file is written to a
+temporary file beside its destination and moved over it once complete (a
+symlink's file is written, the link stays; a destination that is not a
+regular file, ``/dev/null``, a FIFO or a folder, is refused before anything
+is written), so on any error the destination is left as it was and no
+temporary file remains.  A process killed while writing cannot remove its
+temporaries; the next write of the same destination removes them.  Inputs
+are validated as the readers validate them.
 
 :func:`import_lackey` writes what reads back fastest: a structured ``.npy``
 when the destination's name ends in ``.npy`` (in one pass, with no temporary
@@ -21,7 +20,6 @@ window by window, without decompressing anything.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import struct
 import zipfile
@@ -32,7 +30,7 @@ from typing import BinaryIO, Callable
 import numpy as np
 
 from emu.errors import TraceError
-from emu.run.files import replaceable_path
+from emu.run.files import atomic_path, replaceable_path, temporary_folder
 from emu.run.outdir import check_outside_results
 from emu.workload.traces.base import (
     _FIELDS,
@@ -45,53 +43,7 @@ from emu.workload.traces.base import (
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.source import _fspath
 
-__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey", "remove_stale_temporaries"]
-
-
-#: a writer's temporary file or directory: .NAME.PID.XXXXXXXX.tmp
-_TEMPORARY = re.compile(r"\A\..+\.(\d+)\.[0-9a-f]{8}\.tmp\Z")
-
-
-def _temporary_path(path: str) -> str:
-    """A fresh temporary name beside ``path`` that names this process."""
-    d = os.path.dirname(os.path.abspath(path))
-    return os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-
-
-def _process_is_gone(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:                 # alive, and someone else's
-        return False
-    return False
-
-
-def remove_stale_temporaries(directory: str) -> list:
-    """Remove the temporaries that writers killed while writing left in
-    ``directory`` (those whose process is gone); return their names.
-    Temporaries of writers still running are left alone; a directory that
-    cannot be read is left as it is."""
-    removed = []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return removed
-    for name in names:
-        m = _TEMPORARY.match(name)
-        if m is None or int(m.group(1)) == os.getpid() or not _process_is_gone(int(m.group(1))):
-            continue
-        p = os.path.join(directory, name)
-        try:
-            if os.path.isdir(p) and not os.path.islink(p):
-                shutil.rmtree(p)
-            else:
-                os.unlink(p)
-            removed.append(name)
-        except OSError:
-            pass
-    return removed
+__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey"]
 
 
 def _make_folder(path: str, folder: str) -> None:
@@ -104,40 +56,20 @@ def _make_folder(path: str, folder: str) -> None:
 
 
 def _atomic_write(path: str, write: Callable[[BinaryIO], None]) -> None:
-    """Call ``write(f)`` on a temporary file beside the file ``path`` names
-    (:func:`~emu.run.files.replaceable_path`), then move it over that file
-    with ``os.replace``.  On any error the temporary file is removed and the
-    file is left as it was.  The directory is made if it is not there; stale
-    temporaries of killed writers are removed from it first."""
-    target = replaceable_path(path, TraceError)
+    """Call ``write(f)`` on a temporary file beside the file ``path`` names,
+    then move it over that file (:func:`~emu.run.files.atomic_path`).  On any
+    error the temporary file is removed and the file is left as it was; an
+    error of the system's is TraceError, in one line."""
+    target = os.path.abspath(path)
     _make_folder(path, os.path.dirname(target))
-    remove_stale_temporaries(os.path.dirname(target))
-    for _ in range(100):
-        tmp = _temporary_path(target)
-        try:
-            # O_EXCL: never clobber; mode 0o666 so the umask applies as usual
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-            break
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise TraceError(f"{path}: cannot write: {e.strerror or e}") from None
-    else:  # pragma: no cover
-        raise TraceError(f"{path}: cannot write: no free temporary name")
     try:
-        with os.fdopen(fd, "w+b") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException as e:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(e, OSError):
-            raise TraceError(f"{path}: cannot write: {e.strerror or e}") from None
-        raise
+        with atomic_path(path, error=TraceError) as tmp:
+            with open(tmp, "w+b") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+    except OSError as e:
+        raise TraceError(f"{path}: cannot write: {e.strerror or e}") from None
 
 
 def _as_array(x, dtype) -> np.ndarray:
@@ -266,39 +198,40 @@ def _import_npy(trace, dst: str, chunk: int) -> int:
 
 def _import_npz(trace, dst: str, chunk: int) -> int:
     _make_folder(dst, os.path.dirname(os.path.abspath(dst)))
-    remove_stale_temporaries(os.path.dirname(os.path.abspath(dst)))
-    tmpdir = _temporary_path(dst)
     try:
-        os.mkdir(tmpdir)
+        with temporary_folder(dst) as tmpdir:   # the raw arrays, then the archive of them
+            return _spool_npz(trace, dst, chunk, tmpdir)
+    except OSError as e:                    # the scratch folder cannot be made
+        raise TraceError(f"{dst}: cannot write: {e.strerror or e}") from None
+
+
+def _spool_npz(trace, dst: str, chunk: int, tmpdir: str) -> int:
+    """Write the trace's arrays raw into ``tmpdir``, then the stored
+    ``.npz`` of them at ``dst``; the records written."""
+    raw = {name: os.path.join(tmpdir, name) for name in _FIELDS}
+    n = 0
+    try:
+        files = {name: open(p, "wb") for name, p in raw.items()}
+        try:
+            with closing(read_ahead(trace.chunks(chunk))) as chunks:   # parsing beside writing
+                for c in chunks:
+                    files["addr"].write(c.addr.astype("<u8", copy=False).data)
+                    files["kind"].write(c.kind.data)
+                    files["size"].write(c.size.astype("<u4", copy=False).data)
+                    n += len(c)
+        finally:
+            for f in files.values():
+                f.close()
     except OSError as e:
         raise TraceError(f"{dst}: cannot write: {e.strerror or e}") from None
-    try:
-        raw = {name: os.path.join(tmpdir, name) for name in _FIELDS}
-        n = 0
-        try:
-            files = {name: open(p, "wb") for name, p in raw.items()}
-            try:
-                with closing(read_ahead(trace.chunks(chunk))) as chunks:   # parsing beside writing
-                    for c in chunks:
-                        files["addr"].write(c.addr.astype("<u8", copy=False).data)
-                        files["kind"].write(c.kind.data)
-                        files["size"].write(c.size.astype("<u4", copy=False).data)
-                        n += len(c)
-            finally:
-                for f in files.values():
-                    f.close()
-        except OSError as e:
-            raise TraceError(f"{dst}: cannot write: {e.strerror or e}") from None
 
-        def write(f: BinaryIO) -> None:
-            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-                for name in _FIELDS:
-                    with zf.open(name + ".npy", "w", force_zip64=True) as member:
-                        member.write(_npy_header(_RECORD[name], n))
-                        with open(raw[name], "rb") as r:
-                            shutil.copyfileobj(r, member, 1 << 22)
+    def write(f: BinaryIO) -> None:
+        with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+            for name in _FIELDS:
+                with zf.open(name + ".npy", "w", force_zip64=True) as member:
+                    member.write(_npy_header(_RECORD[name], n))
+                    with open(raw[name], "rb") as r:
+                        shutil.copyfileobj(r, member, 1 << 22)
 
-        _atomic_write(dst, write)
-        return n
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    _atomic_write(dst, write)
+    return n
