@@ -12,7 +12,8 @@
 * 46f43c6e: ``kvmppc_mmu_priv_switch(1)`` releases the TLB1 shadows and runs
   ``_tlbil_all`` -- TLB0 empty, host entries included, only the IPROT CAM
   left in TLB1; one flush per return to user mode; vcpu_load writes back the
-  vCPU's TLB1 pool (16 - 1 host CAM = 15 slots, top down).
+  vCPU's TLB1 pool (16 - 1 host CAM = 15 slots, top down); a guest tlbwe over
+  a TLB0 entry leaves its old shadow in hardware for that flush.
 * 0164c0f0: guest TLB0 entry esel = set * 2 + way goes to host (set, esel &
   (ways - 1)); the 256th shadow ID flushes host entries too; replacing a
   guest TLB1 entry retires its TID's IDs.
@@ -23,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emu.codes import CYCLES, KIND_LOAD, STEP, STOP
+from emu.codes import CAUSE, CYCLES, KIND_LOAD, STEP, STOP
 from emu.guest import traps_e500 as T
 from emu.guest.traps44x import TrapSeq
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, HOST_CAMS, guest_tlb0_index
@@ -179,6 +180,30 @@ def test_flush_on_put_reloads_its_tlb1_pool_at_vcpu_load(backend):
     reload = len(pool) * m.costs["e500_tlb1_reload_per_entry"]
     sr = CYCLES["save_restore"]
     assert cpu.cycles[sr] - before[sr] == reload
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_flush_on_put_leaves_a_rewritten_tlb0_entrys_shadow_to_the_next_flush(backend):
+    # kvmppc_e500_emul_tlbwe @46f43c6e invalidates the shadows of a TLB1 entry
+    # only: the old shadow of a TLB0 entry stays in hardware until the
+    # _tlbil_all of the switch to user mode, which is what removes it
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-flush-on-put")
+    virt, proc, ea = cpu.virt, vcpu.gcpu.current, 0x2000_1000
+    guest_miss(vcpu, cpu, ea)
+    stop, _, _ = vcpu.ctx.run_virt(virt, np.array([ea], np.uint32),
+                                   np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert stop == STOP["end"]                   # the refill put the shadow back
+    ctx = vcpu.ctx
+    old = virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1)
+    assert old >= 0
+    vcpu.kernel.enter_syscall(cpu, proc)         # supervisor mode: no flush
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    _ea, shift, tid, ts, gpa = vcpu.tlb_entry(gi)
+    vcpu.tlbwe(cpu, gi, None, (ea + 128 * 0x1000, shift, tid, ts, gpa))   # same set
+    assert virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1) == old
+    vcpu.kernel.return_to_user(cpu, T.MISS_RESTORE)
+    assert virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1) < 0
+    assert virt.cause_of((ctx.ctx << 8) | tid, 1, ea) == CAUSE["flush"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -41,7 +41,7 @@ def mark_all_modified(vcpu, n: int) -> None:
     ctx.n_modified = int(np.count_nonzero(mod[:ctx.loop_len]))
 
 
-def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
+def release_slot(cpu, vcpu, i: int, reason: int, in_hardware: bool = False) -> bool:
     """Release shadow slot ``i`` of ``vcpu`` (kvmppc_44x_shadow_release).
 
     A slot that holds a page drops it (the pfn source's ``put_shadow_ref``)
@@ -51,7 +51,10 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
     indices their entry loop writes.  The index is invalidated even when
     another context has written it since (the source notes this can kill a
     host mapping; counted in ``host_mappings_killed``).  The shadow entry
-    itself is invalidated.  Returns whether the slot held a page.
+    itself is invalidated.  With ``in_hardware`` the slot is forgotten and its
+    page dropped, but the hardware entry stays until something else removes
+    it (46f43c6e leaves a guest TLB0 entry's old shadow to the next
+    ``_tlbil_all``).  Returns whether the slot held a page.
     """
     ctx = vcpu.ctx
     hwref = ctx.arrays["hwref_gi"]
@@ -61,7 +64,7 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
         return False
     gi, hwref[i] = int(hwref[i]), -1
     vcpu.kvm.pfn.put_shadow_ref(cpu, vcpu, gi)
-    if vcpu.shadow is not None and i >= ctx.loop_len:
+    if in_hardware or (vcpu.shadow is not None and i >= ctx.loop_len):
         return True
     virt = cpu.virt
     if i < virt.tlb.entries:
@@ -72,17 +75,19 @@ def release_slot(cpu, vcpu, i: int, reason: int) -> bool:
     return True
 
 
-def release_guest_entry(cpu, vcpu, gi: int, reason: int) -> int:
+def release_guest_entry(cpu, vcpu, gi: int, reason: int, in_hardware: bool = False) -> int:
     """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote
     it, or a direct design released the process entries): kvmppc_44x_invalidate
     of the direct designs (44x_tlb.c @7924bd41).
 
-    The slots are released with :func:`release_slot`; a design that keeps
-    modified flags for its entry loop (``vcpu.strategy.flags_released``) sets
-    them.  Returns the number of slots released.
+    The slots are released with :func:`release_slot` (``in_hardware``: their
+    hardware entries stay); a design that keeps modified flags for its entry
+    loop (``vcpu.strategy.flags_released``) sets them.  Returns the number of
+    slots released.
     """
     arrays = vcpu.ctx.arrays
-    released = _release_slots(cpu, vcpu, np.flatnonzero(arrays["hwref_gi"] == gi), reason)
+    released = _release_slots(cpu, vcpu, np.flatnonzero(arrays["hwref_gi"] == gi), reason,
+                              in_hardware)
     if gi >= 0:
         drop_guest_ref(cpu, vcpu, gi)
     return released
@@ -97,12 +102,12 @@ def drop_guest_ref(cpu, vcpu, gi: int) -> None:
         gref[gi] = -1
 
 
-def _release_slots(cpu, vcpu, slots, reason: int) -> int:
+def _release_slots(cpu, vcpu, slots, reason: int, in_hardware: bool = False) -> int:
     """:func:`release_slot` each of ``slots``, setting its modified flag in a design
     that keeps them (``vcpu.strategy.flags_released``); returns how many."""
     flags = vcpu.strategy.flags_released
     for i in slots:
-        release_slot(cpu, vcpu, int(i), reason)
+        release_slot(cpu, vcpu, int(i), reason, in_hardware)
         if flags:
             mark_modified(vcpu, int(i))
     return len(slots)

@@ -4,8 +4,8 @@ switch to guest user mode and at vcpu_put."""
 from __future__ import annotations
 
 from emu.codes import CAUSE
-from emu.hw.e500 import tlb1_pool_size, tlbil_all
-from emu.kvm.shadow import release_slot
+from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlb1_pool_size, tlbil_all
+from emu.kvm.shadow import release_guest_entry, release_slot
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
@@ -28,6 +28,11 @@ class E500FlushOnPut(Strategy):
       left as the last miss set it), from the shadow saved at the guest's
       ``tlbwe``, whose page reference lives as long as the guest entry: the
       ``guest-tlb-refs`` pfn source.
+    * The guest's ``tlbwe`` over a valid TLB0 entry drops the old page when it
+      maps the new one (``kvmppc_e500_shadow_map``) but leaves the old shadow
+      in hardware: nothing invalidates it before the next ``_tlbil_all``,
+      which the switch to guest user mode after the guest's handler runs
+      (``kvmppc_e500_emul_tlbwe`` invalidates only a TLB1 entry's shadows).
     * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries and runs
       ``_tlbil_all``.
     * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
@@ -99,6 +104,14 @@ class E500FlushOnPut(Strategy):
         for i, (_v, ea, shift, tid, ts, rpn, attr, owner) in saved:
             cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
         return len(saved) * self.costs["e500_tlb1_reload_per_entry"]
+
+    def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """kvmppc_e500_emul_tlbwe @46f43c6e: a guest TLB1 entry's shadows are
+        invalidated (kvmppc_e500_tlb1_invalidate writes each one back invalid);
+        a guest TLB0 entry's page is dropped (kvmppc_e500_shadow_map, as it maps
+        the new one) and its old shadow stays in hardware for the next
+        ``_tlbil_all`` to remove."""
+        return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=gi < GUEST_TLB0_ENTRIES)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
         return self.flush(cpu, vcpu)
