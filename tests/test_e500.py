@@ -12,7 +12,8 @@
 * 46f43c6e: ``kvmppc_mmu_priv_switch(1)`` releases the TLB1 shadows and runs
   ``_tlbil_all`` -- TLB0 empty, host entries included, only the IPROT CAM
   left in TLB1; one flush per return to user mode; vcpu_load writes back the
-  vCPU's TLB1 pool (16 - 1 host CAM = 15 slots, top down); a guest tlbwe over
+  vCPU's TLB1 pool (16 - 1 host CAM = 15 slots, top down), every shadow valid
+  in software, those a guest flush took out of hardware too; a guest tlbwe over
   a TLB0 entry leaves its old shadow in hardware for that flush.
 * 0164c0f0: guest TLB0 entry esel = set * 2 + way goes to host (set, esel &
   (ways - 1)); the 256th shadow ID flushes host entries too; replacing a
@@ -166,12 +167,19 @@ def test_flush_on_put_flushes_once_per_system_call(backend):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_flush_on_put_reloads_its_tlb1_pool_at_vcpu_load(backend):
+@pytest.mark.parametrize("guest_flush", [False, True])
+def test_flush_on_put_reloads_its_tlb1_pool_at_vcpu_load(backend, guest_flush):
+    # kvmppc_e500_tlb_load @46f43c6e writes back every pool shadow valid in
+    # shadow_tlb[1]; the guest's mtspr MMUCSR0 (kvmppc_e500_emul_mt_mmucsr0)
+    # takes them out of hardware with _tlbil_all but leaves them valid, the
+    # guest's TLB1 entries being IPROT, so they come back as well
     m, vcpu, cpu = loaded_vcpu(backend, "e500-flush-on-put")
     virt, proc = cpu.virt, vcpu.gcpu.current
     vcpu.kernel.enter_syscall(cpu, proc)         # kernel pages shadowed into the pool
     pool = {j: virt.tlb1.read(j) for j in range(HOST_CAMS, 16) if virt.tlb1.valid_arr[j]}
     assert len(pool) >= 2
+    if guest_flush:
+        vcpu.kernel.flush_tlb_mm(cpu)            # still in supervisor mode
     vcpu.vcpu_put(cpu)
     assert [j for j in range(16) if virt.tlb1.valid_arr[j]] == list(range(HOST_CAMS))
     before = cpu.cycles.copy()

@@ -19,8 +19,12 @@ class E500FlushOnPut(Strategy):
       tick's) the TLB1 shadows are released and ``_tlbil_all`` flash-
       invalidates the whole TLB, host entries included (the shadows made in
       supervisor mode carry supervisor permissions in their user bits).
-    * vcpu_put: ``_tlbil_all``; vcpu_load writes back every valid shadow of
-      the vCPU's TLB1 pool (``kvmppc_e500_tlb_load``).
+    * vcpu_put: ``_tlbil_all``; vcpu_load writes back every shadow of the
+      vCPU's TLB1 pool that is valid in its ``shadow_tlb[1]``
+      (``kvmppc_e500_tlb_load``), whether or not it was still in hardware at
+      the put: a flush that leaves the shadows valid in software (the guest's
+      ``mtspr MMUCSR0``, whose TLB1 entries are IPROT) takes them out of
+      hardware only.
     * Guest TLB1 (kernel) pages are shadowed 4 KB at a time into the TLB1
       pool: TLB1 entries minus the host's CAMs, KVM's own round robin
       (``kvmppc_e500_tlb1_map``), each with a ``gfn_to_page``; guest TLB0
@@ -59,8 +63,9 @@ class E500FlushOnPut(Strategy):
         super().__init__(costs, hwater, tid_scheme, core)
         # shadow TID = guest TID, hardware PID = guest PID: the tagging of 2.6.26's 440
         self.tid_scheme = "guest-tid"
-        #: per vCPU context id: its TLB1 pool shadows, [(flat index, entry)]
-        self.pools: dict[int, list] = {}
+        #: per vCPU context id: its TLB1 pool shadows as its shadow_tlb[1] holds
+        #: them, {flat index: entry}, kept when a flush takes them out of hardware
+        self.pools: dict[int, dict] = {}
 
     def pool_indices(self, cpu) -> range:
         """Flat hardware indices of the TLB1 pool (``to_htlb1_esel``: top down)."""
@@ -87,23 +92,34 @@ class E500FlushOnPut(Strategy):
             cycles += len(pool) * self.costs["priv_switch_per_entry"] + self.flush(cpu, vcpu)
         return cycles
 
+    def save_pool(self, cpu, vcpu) -> None:
+        """Keep the vCPU's TLB1 pool shadows still in hardware (its ``shadow_tlb[1]``),
+        before a ``_tlbil_all`` that leaves them valid in software."""
+        ctx, virt = vcpu.ctx.ctx, cpu.virt
+        hwref, n0 = vcpu.ctx.arrays["hwref_gi"], virt.tlb.entries
+        pool = self.pools.setdefault(ctx, {})
+        for i in self.pool_indices(cpu):
+            if (hwref[i] >= 0 and virt.tlb1.valid_arr[i - n0]
+                    and virt.tlb1.owner_arr[i - n0] >> 8 == ctx):
+                pool[i] = virt.tlb1.read(i - n0)
+
     def vcpu_put(self, cpu, vcpu) -> int:
         """kvmppc_e500_tlb_put: ``_tlbil_all`` (the pool's shadows stay in the vCPU)."""
-        ctx, virt = vcpu.ctx.ctx, cpu.virt
-        hwref = vcpu.ctx.arrays["hwref_gi"]
-        self.pools[ctx] = [(i, virt.tlb1.read(i - virt.tlb.entries))
-                           for i in self.pool_indices(cpu) if hwref[i] >= 0
-                           and virt.tlb1.valid_arr[i - virt.tlb.entries]
-                           and virt.tlb1.owner_arr[i - virt.tlb.entries] >> 8 == ctx]
+        self.save_pool(cpu, vcpu)
         return self.flush(cpu, vcpu)
 
     def vcpu_load(self, cpu, vcpu) -> int:
-        """kvmppc_e500_tlb_load: write back each valid TLB1 pool shadow (MAS0-3, 7, tlbwe)."""
+        """kvmppc_e500_tlb_load: write back each pool shadow valid in software
+        (MAS0-3, 7, tlbwe): every slot the vCPU filled that no privilege switch
+        or TLB1 invalidation has released since."""
         ctx = vcpu.ctx.ctx
-        saved = self.pools.pop(ctx, [])
-        for i, (_v, ea, shift, tid, ts, rpn, attr, owner) in saved:
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        pool = self.pools.get(ctx, {})
+        for i in [i for i in pool if hwref[i] < 0]:       # released since it was kept
+            del pool[i]
+        for i, (_v, ea, shift, tid, ts, rpn, attr, owner) in sorted(pool.items()):
             cpu.write(i, ea, shift, tid, ts, rpn, owner, ctx, attr)
-        return len(saved) * self.costs["e500_tlb1_reload_per_entry"]
+        return len(pool) * self.costs["e500_tlb1_reload_per_entry"]
 
     def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
         """kvmppc_e500_emul_tlbwe @46f43c6e: a guest TLB1 entry's shadows are
@@ -114,6 +130,9 @@ class E500FlushOnPut(Strategy):
         return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=gi < GUEST_TLB0_ENTRIES)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
+        """kvmppc_e500_emul_mt_mmucsr0: ``_tlbil_all``; the pool's shadows of the
+        guest's IPROT TLB1 entries stay valid in software."""
+        self.save_pool(cpu, vcpu)
         return self.flush(cpu, vcpu)
 
     def memory_bytes(self) -> dict:
