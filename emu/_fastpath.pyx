@@ -1260,6 +1260,14 @@ cdef class VirtCPU:
         self.note_removal(t, i, writer, reason)
         t.clear_entry(i)
 
+    def retire(self, int idx, int reason):
+        """The hardware entry at ``idx`` stays valid, but nothing can match it any
+        more (its shadow ID was retired): its owner's next miss of its page
+        counts under ``reason``."""
+        cdef BookeTLB t = self.array_of(idx)
+        cdef int i = idx - self.tlb.entries if t is self.tlb1 else idx
+        self.note_removal(t, i, -1, reason)
+
     def cause_of(self, int owner, int ts, uint64_t ea):
         return self.miss_cause(owner, ts, ea)
 

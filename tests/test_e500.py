@@ -17,7 +17,8 @@
   a TLB0 entry leaves its old shadow in hardware for that flush.
 * 0164c0f0: guest TLB0 entry esel = set * 2 + way goes to host (set, esel &
   (ways - 1)); the 256th shadow ID flushes host entries too; replacing a
-  guest TLB1 entry retires its TID's IDs.
+  guest TLB1 entry retires its TID's IDs, and a guest flash all the vCPU's,
+  leaving their shadows in hardware, unreachable.
 """
 
 from __future__ import annotations
@@ -291,6 +292,55 @@ def test_invalidating_a_guest_tlb1_entry_retires_its_shadow_id(backend):
     assert vcpu.ctx.pid1 == last + 1 != old
     assert old not in strategy.tables[cpu.index].values()
     assert vcpu.ctx.shadow_pid in strategy.tables[cpu.index].values()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_guest_flash_retires_the_ids_and_leaves_the_shadows_in_hardware(backend):
+    # kvmppc_e500_emul_mt_mmucsr0 @0164c0f0 clears the guest entries and calls
+    # kvmppc_e500_id_table_reset_all: no tlbwe, no _tlbil_all, no page put.
+    # The shadow stays in hardware under its retired ID; the guest entry's page
+    # is put when a tlbwe maps that entry again (kvmppc_e500_shadow_map)
+    put_page = 10 ** 7                           # to be seen in c_path at a glance
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids", "kvm.pfn_source=guest-tlb-refs",
+                               f"costs.put_page={put_page}")
+    virt, ctx, ea = cpu.virt, vcpu.ctx, 0x2000_5000
+    guest_miss(vcpu, cpu, ea)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    (slot,) = np.flatnonzero(ctx.arrays["hwref_gi"] == gi)
+    shadow = virt.tlb.read(int(slot))
+    c_path = lambda: int(cpu.cycles[CYCLES["c_path"]])    # noqa: E731
+    before = c_path()
+    vcpu.kernel.flush_tlb_mm(cpu)
+    assert c_path() - before < put_page
+    assert virt.tlb.read(int(slot)) == shadow    # still valid, under its retired ID
+    assert virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1) < 0
+    assert virt.cause_of(shadow[7], 1, ea) == CAUSE["flush"]
+    before = c_path()
+    vcpu.tlbwe(cpu, gi, None, (ea, 12, ctx.guest_pid, 0, 0x40_0000))   # mapped again
+    assert put_page <= c_path() - before < 2 * put_page
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_replaced_guest_tlb1_entry_leaves_its_pool_shadows_in_hardware(backend):
+    # inval_gtlbe_on_host @0164c0f0, tlbsel 1: kvmppc_e500_id_table_reset_one for
+    # PR 0 and 1, nothing more; the pool slot keeps its shadow and its page
+    # until kvmppc_e500_tlb1_map takes the slot again
+    put_page = 10 ** 7
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids", "kvm.pfn_source=guest-tlb-refs",
+                               f"costs.put_page={put_page}")
+    virt, ctx = cpu.virt, vcpu.ctx
+    gi = GUEST_TLB0_ENTRIES + 1                  # the UART's TLB1 entry, TID 0
+    ea = int(vcpu.gtlb.read(gi)[1])
+    i = ctx.map_shadow(virt, ea, gi, 0x123)
+    n0 = virt.tlb.entries
+    assert i >= n0 and virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1) == i
+    shadow = virt.tlb1.read(i - n0)
+    before = int(cpu.cycles[CYCLES["c_path"]])
+    vcpu.tlbwe(cpu, gi, None, None)
+    assert int(cpu.cycles[CYCLES["c_path"]]) - before < put_page
+    assert virt.tlb1.read(i - n0) == shadow      # still there, its ID retired
+    assert virt.lookup(ea, ctx.shadow_pid, 1, ctx.pid1) < 0
+    assert virt.cause_of(shadow[7], 1, ea) == CAUSE["flush"]
 
 
 # -- a shadow TLB on the e500 (hypothetical: KVM e500 never shipped one) -------------------

@@ -32,6 +32,7 @@ from emu.guest.os import PINNED_ENTRIES
 from emu.guest.traps44x import TrapSeq, category
 from emu.host.sched import Thread
 from emu.hw.ppc440 import SR, SW, SX, XLAT, build_guest_utlb
+from emu.kvm.shadow import drop_guest_ref
 from emu.observe import observed
 from emu.stats.counters import ctx_arrays, zero_counters
 
@@ -568,6 +569,10 @@ class VcpuThread(Thread):
             gtlb.write(gi, ea, shift, tid, ts, gpa, attr, -1)
             gfn = gpa >> 12
             if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
+                # a page the entry still holds from before (e500-shadow-ids keeps
+                # it past the guest's flash invalidate) is dropped as the new one
+                # is taken (kvmppc_e500_shadow_map @0164c0f0)
+                drop_guest_ref(cpu, self, gi)
                 pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi, profile=False)
                 self.ctx.map_shadow(cpu.virt, ea, gi, pfn)
                 cpu.charge("c_path", self.costs["c_hw_write"])

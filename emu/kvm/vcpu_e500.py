@@ -26,11 +26,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from emu.codes import CAUSE
 from emu.guest.kernel_e500 import PINNED_TLB1
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, GUEST_TLB0_WAYS, build_guest_tlb, tlb1_pool_size
 from emu.hw.ppc440 import UW
-from emu.kvm.shadow import release_guest_entry
 from emu.kvm.vcpu import VcpuThread
 
 
@@ -83,15 +81,14 @@ class E500VcpuThread(VcpuThread):
         return self.mas0_esel
 
     def flash_invalidate(self, cpu, seq) -> None:
-        """The guest's ``mtspr MMUCSR0`` (TLB0FI | TLB1FI) traps: every valid guest
-        TLB0 entry is invalidated with its shadows (the guest's TLB1 CAMs are
-        IPROT and stay), then the design's step."""
+        """The guest's ``mtspr MMUCSR0`` (TLB0FI | TLB1FI) traps: the design's step
+        (what becomes of the shadows), then every valid guest TLB0 entry is
+        invalidated (the guest's TLB1 CAMs are IPROT and stay)."""
         gtlb = self.gtlb
         t0 = self.begin_exit(cpu)
         cpu.charge("c_path", self.costs["emulate_instruction"])
-        for gi in np.flatnonzero(gtlb.valid_arr[:GUEST_TLB0_ENTRIES]):
-            release_guest_entry(cpu, self, int(gi), CAUSE["flush"])
-            gtlb.invalidate(int(gi))
         cpu.charge("save_restore", self.strategy.guest_flash_invalidate(cpu, self))
+        for gi in np.flatnonzero(gtlb.valid_arr[:GUEST_TLB0_ENTRIES]):
+            gtlb.invalidate(int(gi))
         (category,) = seq.counts              # one instruction, one exit
         self.end_exit(cpu, category, t0)

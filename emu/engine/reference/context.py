@@ -129,6 +129,11 @@ class VirtCPU:
         self.note_removal(t, i, writer, reason)
         t.invalidate(i)
 
+    def retire(self, idx: int, reason: int) -> None:
+        """See the Cython docstring."""
+        t, i = self.split(idx)
+        self.note_removal(t, i, -1, reason)
+
     def cause_of(self, owner: int, ts: int, ea: int) -> int:
         """A page never removed since its first touch misses as compulsory."""
         return self.reasons.get(cause_key_py(owner, ts, ea), CAUSE["compulsory"])

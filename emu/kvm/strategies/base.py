@@ -48,6 +48,7 @@ from typing import Optional
 import numpy as np
 
 from emu.codes import CAUSE, STRATEGY
+from emu.hw.e500 import GUEST_TLB0_ENTRIES
 from emu.kvm.shadow import (mark_all_modified, release_guest_entry, release_process_entries,
                              release_slot)
 
@@ -191,8 +192,11 @@ class Strategy:
         return 0
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
-        """The guest's ``mtspr MMUCSR0`` invalidated its TLB0 entries (their shadows
-        are released); returns cycles of anything more."""
+        """The guest's ``mtspr MMUCSR0`` is about to invalidate its TLB0 entries:
+        the shadows of each valid one are released, its page put; returns
+        cycles of anything more."""
+        for gi in np.flatnonzero(vcpu.gtlb.valid_arr[:GUEST_TLB0_ENTRIES]):
+            release_guest_entry(cpu, vcpu, int(gi), CAUSE["flush"])
         return 0
 
     # -- the guest's MSR[PR] and MMU context ------------------------------------------

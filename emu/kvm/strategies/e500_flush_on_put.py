@@ -130,8 +130,10 @@ class E500FlushOnPut(Strategy):
         return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=gi < GUEST_TLB0_ENTRIES)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
-        """kvmppc_e500_emul_mt_mmucsr0: ``_tlbil_all``; the pool's shadows of the
-        guest's IPROT TLB1 entries stay valid in software."""
+        """kvmppc_e500_emul_mt_mmucsr0: each guest TLB0 entry's shadow is released
+        (kvmppc_e500_gtlbe_invalidate), then ``_tlbil_all``; the pool's shadows
+        of the guest's IPROT TLB1 entries stay valid in software."""
+        super().guest_flash_invalidate(cpu, vcpu)
         self.save_pool(cpu, vcpu)
         return self.flush(cpu, vcpu)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from emu.codes import CAUSE
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlbil_all
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
@@ -22,9 +24,14 @@ class E500ShadowIds(Strategy):
       TLB1 pages go to a TLB1 pool (TLB1 entries minus the host's CAMs minus
       one kept for the magic page), KVM's round robin.
     * Replacing or invalidating a guest TLB1 entry retires the IDs of its
-      TID (``kvmppc_e500_id_table_reset_one``, PR 0 and 1): its old hardware
-      entries become unreachable.  The guest's ``mtspr MMUCSR0`` retires all
-      of the vCPU's IDs, without a hardware flush.
+      TID (``inval_gtlbe_on_host``: ``kvmppc_e500_id_table_reset_one``, PR 0
+      and 1): its shadows, and every other hardware entry tagged with those
+      IDs, stay in hardware, unreachable; a pool shadow's page is put when its
+      slot is taken again (``kvmppc_e500_tlb1_map``).  The guest's ``mtspr
+      MMUCSR0`` retires all of the vCPU's IDs (``kvmppc_e500_id_table_reset_all``)
+      and invalidates nothing in hardware: its TLB0 entries' shadows stay,
+      unreachable, and their pages stay held until a ``tlbwe`` maps the entry
+      again (``kvmppc_e500_shadow_map``).
     """
 
     name = "e500-shadow-ids"
@@ -85,11 +92,23 @@ class E500ShadowIds(Strategy):
         return c0 + c1
 
     def retire(self, vcpu, keep=lambda key: False) -> None:
-        """Forget the vCPU's IDs (on every CPU) except those ``keep`` names."""
+        """Forget the vCPU's IDs (on every CPU) except those ``keep`` names.  The
+        hardware entries tagged with them stay, unreachable; their pages' next
+        misses count as flushes."""
         ctx = vcpu.ctx.ctx
-        for table in self.tables.values():
-            for key in [k for k in table if k[0] == ctx and not keep(k)]:
-                del table[key]
+        cpus = {c.index: c for c in vcpu.machine.cpus}
+        for index, table in self.tables.items():
+            gone = {table.pop(k) for k in [k for k in table if k[0] == ctx and not keep(k)]}
+            if gone:
+                retire_entries(cpus[index].virt, ctx, gone)
+
+    def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """inval_gtlbe_on_host @0164c0f0: a guest TLB0 entry's shadow is found
+        (tlbsx in AS1) and invalidated; a guest TLB1 entry's are left in the
+        pool, their IDs retired by :meth:`guest_entry_replaced`."""
+        if gi < GUEST_TLB0_ENTRIES:
+            return super().release_guest_entry(cpu, vcpu, gi, reason)
+        return 0
 
     def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
         """A guest TLB1 entry: kvmppc_e500_id_table_reset_one(ts, tid, pr 0 and 1),
@@ -101,7 +120,9 @@ class E500ShadowIds(Strategy):
         return self.set_shadow_pids(cpu, vcpu)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
-        """kvmppc_e500_id_table_reset_all: every ID of the vCPU, no hardware flush."""
+        """kvmppc_e500_emul_mt_mmucsr0 @0164c0f0: the guest entries are cleared and
+        kvmppc_e500_id_table_reset_all retires every ID of the vCPU; no shadow
+        is released, no hardware entry invalidated, no page put."""
         self.retire(vcpu)
         return self.set_shadow_pids(cpu, vcpu)
 
@@ -110,3 +131,15 @@ class E500ShadowIds(Strategy):
         # val; struct id **pentry;}: 8 bytes each on ppc32 (e500_tlb.c @0164c0f0)
         return {"shadow_refs": 272 * self.costs["shadow_ref_bytes"],
                 "id_table": 2 * 256 * 2 * 8}
+
+
+def retire_entries(virt, ctx: int, sids: set) -> None:
+    """The entries of context ``ctx`` tagged with the retired shadow IDs ``sids``
+    stay in ``virt``'s TLB0 and TLB1, where nothing matches them any more: the
+    next miss of each one's page counts as a flush."""
+    n0 = virt.tlb.entries
+    for base, t in ((0, virt.tlb), (n0, virt.tlb1)):
+        mine = (t.valid_arr != 0) & (t.ts_arr == 1) & (t.owner_arr >> 8 == ctx) \
+            & np.isin(t.tid_arr, list(sids))
+        for i in np.flatnonzero(mine):
+            virt.retire(base + int(i), CAUSE["flush"])
