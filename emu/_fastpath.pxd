@@ -146,7 +146,7 @@ cdef struct Costs:
     int64_t asm_pfn_lookup, asm_hw_write, asm_restore
     int64_t c_full_exit, c_walk_per_entry, c_walk_hashed, c_gpa, c_memslot
     int64_t c_pfn_lookup, c_hw_write, c_restore
-    int64_t native_miss_handler, put_page
+    int64_t native_miss_handler, put_page, e500_sid_alloc
     int64_t entry_base, entry_per_mod
 
 
@@ -252,6 +252,10 @@ cdef class Ctx:
     cdef public int loop_len
     cdef public BookeTLB gtlb, shadow, pcache
     cdef public int guest_pid, guest_pr, guest_as, shadow_pid, pid1
+    # e500 shadow IDs: PID0 holds an ID destroyed when PID1's allocation ran
+    # out (0: it holds a valid one); the ID the next fill of a process entry
+    # allocates for it (kvmppc_e500_get_sid in write_stlbe)
+    cdef public int sid_next
     # a 440 guest: a user-mode store through an entry without UW takes a Data
     # Storage interrupt, a user-mode fetch through one without UX an
     # Instruction Storage interrupt (its guest entries carry the permissions

@@ -148,6 +148,9 @@ class Ctx:
     guest_as: int
     shadow_pid: int
     pid1: int
+    #: e500 shadow IDs: the ID the next fill of a process entry allocates for
+    #: PID0, whose ID was destroyed (0: PID0 holds a valid one)
+    sid_next: int
     #: whether a user-mode access checks the UX / UW permission of its entry
     check_uw: bool
     check_ux: bool

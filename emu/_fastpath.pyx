@@ -1335,6 +1335,7 @@ cdef class Ctx:
         self.guest_as = 0
         self.shadow_pid = 1
         self.pid1 = NOPID
+        self.sid_next = 0
         self.check_uw = False
         self.check_ux = False
         self.slot_base = arrays["slot_base"]
@@ -1507,6 +1508,12 @@ cdef class Ctx:
         cdef uint64_t page = ea >> 12 << 12
         cdef uint32_t attr = self.shadow_attr(gi)
         if self.strategy == STRATEGY_E500_SHADOW_IDS:
+            if gtid != 0 and self.sid_next > 0:
+                # PID0's ID was destroyed: write_stlbe's kvmppc_e500_get_sid
+                # allocates the next one, and PID0 takes it (@0164c0f0)
+                self.shadow_pid = self.sid_next
+                self.sid_next = 0
+                cpu.cycles[CYCLES_SAVE_RESTORE] += self.costs.e500_sid_alloc
             stid = <int> self.pid1 if gtid == 0 else self.shadow_pid
         elif self.tid_scheme == TID_SCHEME_GUEST_TID:
             stid = gtid
@@ -1819,6 +1826,7 @@ cdef class Ctx:
                     stop = STOP_DEFERRED
                     break
                 self.map_shadow_c(cpu, a, gi, pfn)
+                kbase = context_key(self.shadow_pid, self.pid1, 1)   # PID0 may take an ID
                 w = cpu.write_gen()
                 gsh = cpu.min_shift()
                 step = self.costs.asm_hw_write if asm else self.costs.c_hw_write

@@ -343,6 +343,33 @@ def test_a_replaced_guest_tlb1_entry_leaves_its_pool_shadows_in_hardware(backend
     assert virt.cause_of(shadow[7], 1, ea) == CAUSE["flush"]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("fill, next_pid0", [(False, 2), (True, 3)])
+def test_pid0_keeps_its_destroyed_id_when_pid1_runs_out(backend, fill, next_pid0):
+    # kvmppc_e500_recalc_shadow_pid @0164c0f0 gets PID0's ID, then PID1's, with
+    # avoid_recursion: PID0 takes 255, PID1 finds none left (_tlbil_all,
+    # local_sid_destroy_all) and takes 1, and PID0 keeps 255, destroyed.  A fill
+    # of a process entry (write_stlbe: kvmppc_e500_get_sid) allocates PID0 2, so
+    # a new guest PID takes 3; with no fill in between, the new PID takes 2
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids")
+    strategy, ctx, virt = m.strategy, vcpu.ctx, cpu.virt
+    strategy.retire(vcpu)                        # PID1's (TID 0, PR) needs an ID again
+    strategy.last[cpu.index] = 254
+    vcpu.mtspr_pid(cpu, ctx.guest_pid + 1)
+    assert (ctx.shadow_pid, ctx.pid1, strategy.last[cpu.index]) == (255, 1, 1)
+    if fill:
+        ea = 0x2000_3000
+        gi = guest_tlb0_index(ea, 0)
+        vcpu.gtlb.write(gi, ea, 12, ctx.guest_pid, 0, 0x40_0000, 0, -1)
+        sr = CYCLES["save_restore"]
+        before = int(cpu.cycles[sr])
+        i = ctx.map_shadow(virt, ea, gi, 0x123)
+        assert virt.tlb.read(i)[3] == ctx.shadow_pid == 2
+        assert int(cpu.cycles[sr]) - before == m.costs["e500_sid_alloc"]
+    vcpu.mtspr_pid(cpu, ctx.guest_pid + 1)
+    assert ctx.shadow_pid == next_pid0
+
+
 # -- a shadow TLB on the e500 (hypothetical: KVM e500 never shipped one) -------------------
 #
 # Each guest entry reads back and rewrites every TLB0 (set, way) and every

@@ -29,7 +29,7 @@ COST_FIELDS = (
     "asm_pfn_lookup", "asm_hw_write", "asm_restore",
     "c_full_exit", "c_walk_per_entry", "c_walk_hashed", "c_gpa", "c_memslot",
     "c_pfn_lookup", "c_hw_write", "c_restore",
-    "native_miss_handler", "put_page",
+    "native_miss_handler", "put_page", "e500_sid_alloc",
     "entry_base", "entry_per_mod",
 )
 
@@ -174,6 +174,7 @@ class Ctx:
         self.pfn_source, self.is_host, self.host_pid = pfn_source, is_host, host_pid
         self.guest_pid = self.guest_pr = self.guest_as = 0
         self.shadow_pid, self.pid1 = 1, NO_PID
+        self.sid_next = 0                       # e500 shadow IDs: see the Cython Ctx
         self.check_uw = False                   # a 440 guest: user stores need UW
         self.check_ux = False                   # ... and user fetches UX
         a = arrays
@@ -322,6 +323,9 @@ class Ctx:
         page = ea >> 12 << 12
         attr = self.shadow_attrib(gi)
         if self.strategy == STRATEGY["e500-shadow-ids"]:
+            if gtid != 0 and self.sid_next > 0:  # PID0's ID was destroyed: take the next
+                self.shadow_pid, self.sid_next = self.sid_next, 0
+                cpu.cycles[CYCLES["save_restore"]] += self.costs["e500_sid_alloc"]
             stid = self.pid1 if gtid == 0 else self.shadow_pid
         elif self.tid_scheme == TID_SCHEME["guest-tid"]:
             stid = gtid                        # docs/kvm440.md §2.10

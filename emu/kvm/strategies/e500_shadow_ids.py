@@ -18,7 +18,11 @@ class E500ShadowIds(Strategy):
       PID or mode change only reloads PID0/PID1; vcpu_put does nothing.
     * When the IDs run out, ``_tlbil_all`` flash-invalidates the whole TLB,
       the host's entries too, and every ID of every vCPU on that CPU is
-      forgotten (``local_sid_destroy_all``).
+      forgotten (``local_sid_destroy_all``).  When it is PID1's allocation
+      that runs out, PID0 keeps the ID just destroyed (the recalculation does
+      not look it up again): the next fill of a process entry allocates PID0
+      its new ID (``write_stlbe``), or the next recalculation does, for the
+      guest PID and mode of that moment.
     * A guest TLB0 shadow is written with ``MAS0_ESEL(esel & (ways - 1))``:
       the set comes from the address, the way is software's choice.  Guest
       TLB1 pages go to a TLB1 pool (TLB1 entries minus the host's CAMs minus
@@ -57,6 +61,10 @@ class E500ShadowIds(Strategy):
         self.tables: dict[int, dict] = {}        # cpu index -> {(ctx, tid, pr): sid}
         self.last: dict[int, int] = {}           # cpu index -> pcpu_last_used_sid
         self.flushes = 0
+        #: vCPU context id -> (cpu index, key, ID): the ID the next fill of a
+        #: process entry allocates for PID0 (``ctx.sid_next``), PID1's
+        #: allocation having destroyed PID0's
+        self.offers: dict[int, tuple] = {}
 
     def _sid(self, cpu, vcpu, tid: int, pr: int) -> tuple[int, int]:
         """(ID, cycles) of (vCPU, ``tid``, ``pr``) on ``cpu``, allocating one."""
@@ -81,20 +89,46 @@ class E500ShadowIds(Strategy):
         return 0            # set_shadow_pids reloads PID0/PID1; nothing is released
 
     def set_shadow_pids(self, cpu, vcpu) -> int:
-        pr = vcpu.ctx.guest_pr
+        """kvmppc_e500_recalc_shadow_pid: PID0 the ID of (guest PID, PR), PID1 that
+        of (TID 0, PR), each allocated if it has none (``avoid_recursion``: no
+        second look).  If PID1's allocation runs out of IDs, PID0 keeps the ID
+        the flush destroyed, and the next fill of a process entry allocates
+        its new one (``ctx.sid_next``: the fast path takes it)."""
+        self.settle(vcpu)
+        ctx, pr = vcpu.ctx, vcpu.ctx.guest_pr
+        pid0, c0 = self._sid(cpu, vcpu, ctx.guest_pid, pr)
         flushes = self.flushes
-        pid0, c0 = self._sid(cpu, vcpu, vcpu.ctx.guest_pid, pr)
         pid1, c1 = self._sid(cpu, vcpu, 0, pr)
         if self.flushes != flushes:       # PID1's allocation destroyed PID0's ID
-            pid0, c2 = self._sid(cpu, vcpu, vcpu.ctx.guest_pid, pr)
-            c1 += c2
-        vcpu.ctx.shadow_pid, vcpu.ctx.pid1 = pid0, pid1
+            key = (ctx.ctx, ctx.guest_pid, pr)
+            ctx.sid_next = self.last[cpu.index] + 1
+            self.offers[ctx.ctx] = (cpu.index, key, ctx.sid_next)
+        ctx.shadow_pid, ctx.pid1 = pid0, pid1
         return c0 + c1
+
+    def settle(self, vcpu) -> None:
+        """Record the ID a fill has given PID0 since PID1's allocation destroyed
+        its own (the fast path took ``ctx.sid_next``; its cycles are charged);
+        if no fill has, PID0's next recalculation allocates as usual."""
+        ctx = vcpu.ctx
+        offer = self.offers.pop(ctx.ctx, None)
+        if offer is not None and ctx.sid_next == 0:
+            index, key, sid = offer
+            self.tables[index][key] = sid
+            self.last[index] = sid
+        ctx.sid_next = 0
+
+    def vcpu_put(self, cpu, vcpu) -> int:
+        """kvmppc_e500_tlb_put does nothing; an ID a fill has taken is recorded,
+        so that the next vCPU to run on ``cpu`` allocates after it."""
+        self.settle(vcpu)
+        return 0
 
     def retire(self, vcpu, keep=lambda key: False) -> None:
         """Forget the vCPU's IDs (on every CPU) except those ``keep`` names.  The
         hardware entries tagged with them stay, unreachable; their pages' next
         misses count as flushes."""
+        self.settle(vcpu)
         ctx = vcpu.ctx.ctx
         cpus = {c.index: c for c in vcpu.machine.cpus}
         for index, table in self.tables.items():
