@@ -489,6 +489,32 @@ def test_guest_tlb_refs_live_as_long_as_the_guest_tlb0_entry(backend):
     assert kvm.gfn_to_pfn_calls == calls + 1
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("strategy, flash_puts", [("e500-flush-on-put", 1),
+                                                  ("e500-shadow-ids", 0)])
+def test_a_tlbwe_with_v_clear_keeps_the_page_until_the_entry_is_mapped_again(
+        backend, strategy, flash_puts):
+    # kvmppc_e500_emul_tlbwe maps nothing for an entry with V clear, so nothing
+    # puts the old page: kvmppc_e500_shadow_map drops it when a tlbwe maps the
+    # entry again; at 46f43c6e the guest's mtspr MMUCSR0 releases it before
+    # that (kvmppc_e500_gtlbe_invalidate of every TLB0 entry, the shadow still
+    # valid), at 0164c0f0 it does not (only kvmppc_e500_id_table_reset_all)
+    put_page = 10 ** 7                           # to be seen in c_path at a glance
+    m, vcpu, cpu = loaded_vcpu(backend, strategy, "kvm.pfn_source=guest-tlb-refs",
+                               f"costs.put_page={put_page}")
+    ea = 0x2000_5000
+    guest_miss(vcpu, cpu, ea)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    puts = lambda: int(cpu.cycles[CYCLES["c_path"]]) // put_page    # noqa: E731
+    before = puts()
+    vcpu.tlbwe(cpu, gi, None, None)              # _tlbie's write, V clear
+    assert puts() == before
+    vcpu.kernel.flush_tlb_mm(cpu)
+    assert puts() == before + flash_puts
+    vcpu.tlbwe(cpu, gi, None, (ea, 12, vcpu.ctx.guest_pid, 0, 0x40_0000))   # mapped again
+    assert puts() == before + 1
+
+
 @pytest.mark.parametrize("strategy,expected", [
     # shadow_tlb[2][] of struct tlbe (4 u32) and shadow_pages[2][] of struct page
     # pointers (4 bytes on ppc32) over 256 + 16 entries (e500_tlb.c @46f43c6e)

@@ -8,7 +8,8 @@ calling C (docs/design.md §4):
 * ``pin-all``: every page, faulted in and pinned when the memslot was registered;
 * ``pfn-cache``: the N most recently used pages, pinned while cached;
 * ``guest-tlb-refs``: the page of each 4 KB guest TLB entry while that entry
-  lives (KVM e500, reference §4.2).
+  lives, and past a ``tlbwe`` with V clear until one maps it again (KVM e500,
+  reference §4.2).
 
 The fast path reads the same tables (``pin``, ``pcache``) and charges the
 same costs; the classes here are the C path and the memory accounting.  The
@@ -169,7 +170,9 @@ def cache_insert(pcache, gfn: int, pfn: int) -> bool:
 
 class GuestTlbRefs(PfnSource):
     """Each 4 KB guest TLB entry keeps the pfn of its page while it lives
-    (KVM e500's tlb_refs, docs/kvm440.md §4.2)."""
+    (KVM e500's tlb_refs, docs/kvm440.md §4.2); a ``tlbwe`` with V clear leaves
+    it held, for the next ``tlbwe`` that maps the entry to put (or, in the
+    design of 46f43c6e, the guest's flash invalidate)."""
 
     name = "guest-tlb-refs"
     does = "the page of each 4 KB guest TLB entry while that entry lives"

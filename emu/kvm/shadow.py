@@ -75,20 +75,23 @@ def release_slot(cpu, vcpu, i: int, reason: int, in_hardware: bool = False) -> b
     return True
 
 
-def release_guest_entry(cpu, vcpu, gi: int, reason: int, in_hardware: bool = False) -> int:
+def release_guest_entry(cpu, vcpu, gi: int, reason: int, in_hardware: bool = False,
+                        put_page: bool = True) -> int:
     """Drop every shadow slot that maps guest entry ``gi`` (the guest rewrote
     it, or a direct design released the process entries): kvmppc_44x_invalidate
     of the direct designs (44x_tlb.c @7924bd41).
 
     The slots are released with :func:`release_slot` (``in_hardware``: their
     hardware entries stay); a design that keeps modified flags for its entry
-    loop (``vcpu.strategy.flags_released``) sets them.  Returns the number of
-    slots released.
+    loop (``vcpu.strategy.flags_released``) sets them.  The page the entry
+    holds is put, unless ``put_page`` is false: KVM e500 keeps a guest TLB0
+    entry's page until a ``tlbwe`` maps the entry again.  Returns the number
+    of slots released.
     """
     arrays = vcpu.ctx.arrays
     released = _release_slots(cpu, vcpu, np.flatnonzero(arrays["hwref_gi"] == gi), reason,
                               in_hardware)
-    if gi >= 0:
+    if gi >= 0 and put_page:
         drop_guest_ref(cpu, vcpu, gi)
     return released
 

@@ -569,9 +569,10 @@ class VcpuThread(Thread):
             gtlb.write(gi, ea, shift, tid, ts, gpa, attr, -1)
             gfn = gpa >> 12
             if ts == self.ctx.guest_as and self.kvm.is_visible(gfn):
-                # a page the entry still holds from before (e500-shadow-ids keeps
-                # it past the guest's flash invalidate) is dropped as the new one
-                # is taken (kvmppc_e500_shadow_map @0164c0f0)
+                # a page the entry still holds from before (KVM e500 keeps it past
+                # a tlbwe with V clear, and e500-shadow-ids past the guest's flash
+                # invalidate) is dropped as the new one is taken
+                # (kvmppc_e500_shadow_map @46f43c6e and @0164c0f0)
                 drop_guest_ref(cpu, self, gi)
                 pfn = self.kvm.pfn.lookup(cpu, self, gfn, gi, profile=False)
                 self.ctx.map_shadow(cpu.virt, ea, gi, pfn)

@@ -3,9 +3,11 @@ switch to guest user mode and at vcpu_put."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from emu.codes import CAUSE
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlb1_pool_size, tlbil_all
-from emu.kvm.shadow import release_guest_entry, release_slot
+from emu.kvm.shadow import drop_guest_ref, release_guest_entry, release_slot
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
@@ -37,8 +39,10 @@ class E500FlushOnPut(Strategy):
       in hardware: nothing invalidates it before the next ``_tlbil_all``,
       which the switch to guest user mode after the guest's handler runs
       (``kvmppc_e500_emul_tlbwe`` invalidates only a TLB1 entry's shadows).
-    * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries and runs
-      ``_tlbil_all``.
+      A ``tlbwe`` with V clear maps nothing, so the old page stays held until
+      a ``tlbwe`` maps the entry again or the guest's ``mtspr MMUCSR0``.
+    * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries, putting
+      every page they hold, and runs ``_tlbil_all``.
     * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
       (``kvmppc_e500_tlb_index``).
     """
@@ -124,16 +128,23 @@ class E500FlushOnPut(Strategy):
     def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
         """kvmppc_e500_emul_tlbwe @46f43c6e: a guest TLB1 entry's shadows are
         invalidated (kvmppc_e500_tlb1_invalidate writes each one back invalid);
-        a guest TLB0 entry's page is dropped (kvmppc_e500_shadow_map, as it maps
-        the new one) and its old shadow stays in hardware for the next
-        ``_tlbil_all`` to remove."""
-        return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=gi < GUEST_TLB0_ENTRIES)
+        a guest TLB0 entry's old shadow stays in hardware for the next
+        ``_tlbil_all`` to remove, and its page stays held in ``shadow_pages[0]``
+        until a ``tlbwe`` maps the entry again (kvmppc_e500_shadow_map drops it
+        then) or the guest's ``mtspr MMUCSR0`` releases it: a ``tlbwe`` with V
+        clear maps nothing, so it puts nothing."""
+        tlb0 = gi < GUEST_TLB0_ENTRIES
+        return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=tlb0, put_page=not tlb0)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
-        """kvmppc_e500_emul_mt_mmucsr0: each guest TLB0 entry's shadow is released
-        (kvmppc_e500_gtlbe_invalidate), then ``_tlbil_all``; the pool's shadows
-        of the guest's IPROT TLB1 entries stay valid in software."""
+        """kvmppc_e500_emul_mt_mmucsr0: kvmppc_e500_gtlbe_invalidate runs over every
+        guest TLB0 entry, valid or not, and each page ``shadow_pages[0]`` still
+        holds is put (kvmppc_e500_stlbe_invalidate: the shadow of an entry the
+        guest invalidated by ``tlbwe`` is still valid), then ``_tlbil_all``; the
+        pool's shadows of the guest's IPROT TLB1 entries stay valid in software."""
         super().guest_flash_invalidate(cpu, vcpu)
+        for gi in np.flatnonzero(vcpu.ctx.arrays["gref"][:GUEST_TLB0_ENTRIES] >= 0):
+            drop_guest_ref(cpu, vcpu, int(gi))
         self.save_pool(cpu, vcpu)
         return self.flush(cpu, vcpu)
 

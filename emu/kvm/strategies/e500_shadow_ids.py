@@ -6,6 +6,7 @@ import numpy as np
 
 from emu.codes import CAUSE
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlbil_all
+from emu.kvm.shadow import release_guest_entry
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
@@ -35,7 +36,7 @@ class E500ShadowIds(Strategy):
       MMUCSR0`` retires all of the vCPU's IDs (``kvmppc_e500_id_table_reset_all``)
       and invalidates nothing in hardware: its TLB0 entries' shadows stay,
       unreachable, and their pages stay held until a ``tlbwe`` maps the entry
-      again (``kvmppc_e500_shadow_map``).
+      again (``kvmppc_e500_shadow_map``), as after a ``tlbwe`` with V clear.
     """
 
     name = "e500-shadow-ids"
@@ -138,10 +139,13 @@ class E500ShadowIds(Strategy):
 
     def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
         """inval_gtlbe_on_host @0164c0f0: a guest TLB0 entry's shadow is found
-        (tlbsx in AS1) and invalidated; a guest TLB1 entry's are left in the
-        pool, their IDs retired by :meth:`guest_entry_replaced`."""
+        (tlbsx in AS1) and invalidated, but its page stays held in
+        ``gtlb_priv[0]`` until a ``tlbwe`` maps the entry again
+        (kvmppc_e500_shadow_map's kvmppc_e500_ref_release): a ``tlbwe`` with V
+        clear puts nothing.  A guest TLB1 entry's shadows are left in the pool,
+        their IDs retired by :meth:`guest_entry_replaced`."""
         if gi < GUEST_TLB0_ENTRIES:
-            return super().release_guest_entry(cpu, vcpu, gi, reason)
+            return release_guest_entry(cpu, vcpu, gi, reason, put_page=False)
         return 0
 
     def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
