@@ -216,6 +216,27 @@ def test_flush_on_put_leaves_a_rewritten_tlb0_entrys_shadow_to_the_next_flush(ba
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_flush_on_put_invalidates_the_tlb1_shadows_in_a_rewritten_entrys_range(backend):
+    # kvmppc_e500_tlb1_invalidate @46f43c6e walks shadow_tlb[1] and invalidates
+    # every valid shadow that overlaps the old entry's range with TID 0 or the
+    # entry's TID, whichever guest entry it shadows
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-flush-on-put")
+    virt, ctx, gtlb, n0 = cpu.virt, vcpu.ctx, vcpu.gtlb, cpu.virt.tlb.entries
+    big, small, other, outside = (GUEST_TLB0_ENTRIES + k for k in (8, 9, 10, 11))
+    gtlb.write(big, 0x3000_0000, 14, 0, 0, 0x80_0000, 0, -1)       # 16 KB, TID 0
+    gtlb.write(small, 0x3000_1000, 12, 0, 0, 0x90_0000, 0, -1)     # inside it, TID 0
+    gtlb.write(other, 0x3000_2000, 12, 7, 0, 0xA0_0000, 0, -1)     # inside it, TID 7
+    gtlb.write(outside, 0x3001_0000, 12, 0, 0, 0xB0_0000, 0, -1)   # beyond it
+    slots = {gi: ctx.map_shadow(virt, int(gtlb.read(gi)[1]), gi, 0x100 + k)
+             for k, gi in enumerate((big, small, other, outside))}
+    assert all(virt.tlb1.valid_arr[i - n0] for i in slots.values())
+    vcpu.tlbwe(cpu, big, None, None)
+    valid = {gi for gi, i in slots.items() if virt.tlb1.valid_arr[i - n0]}
+    assert valid == {other, outside}
+    assert set(ctx.arrays["hwref_gi"][list(slots.values())]) == {-1, other, outside}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("version, ways", [("v1", 2), ("v2", 4)])
 def test_shadow_ids_write_the_way_esel_names(backend, version, ways):
     m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids", f"machine.e500_version={version}")

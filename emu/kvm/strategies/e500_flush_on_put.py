@@ -41,6 +41,9 @@ class E500FlushOnPut(Strategy):
       (``kvmppc_e500_emul_tlbwe`` invalidates only a TLB1 entry's shadows).
       A ``tlbwe`` with V clear maps nothing, so the old page stays held until
       a ``tlbwe`` maps the entry again or the guest's ``mtspr MMUCSR0``.
+    * The guest's ``tlbwe`` over a valid TLB1 entry invalidates the pool
+      shadows that overlap its address range with its TID or TID 0
+      (``kvmppc_e500_tlb1_invalidate``), whichever guest entry they shadow.
     * The guest's ``mtspr MMUCSR0`` invalidates its TLB0 entries, putting
       every page they hold, and runs ``_tlbil_all``.
     * A miss searches the guest TLB linearly, TLB0's 256 entries then TLB1
@@ -99,13 +102,12 @@ class E500FlushOnPut(Strategy):
     def save_pool(self, cpu, vcpu) -> None:
         """Keep the vCPU's TLB1 pool shadows still in hardware (its ``shadow_tlb[1]``),
         before a ``_tlbil_all`` that leaves them valid in software."""
-        ctx, virt = vcpu.ctx.ctx, cpu.virt
-        hwref, n0 = vcpu.ctx.arrays["hwref_gi"], virt.tlb.entries
-        pool = self.pools.setdefault(ctx, {})
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        pool = self.pools.setdefault(vcpu.ctx.ctx, {})
         for i in self.pool_indices(cpu):
-            if (hwref[i] >= 0 and virt.tlb1.valid_arr[i - n0]
-                    and virt.tlb1.owner_arr[i - n0] >> 8 == ctx):
-                pool[i] = virt.tlb1.read(i - n0)
+            shadow = self.pool_shadow(cpu, vcpu, i) if hwref[i] >= 0 else None
+            if shadow is not None:
+                pool[i] = shadow
 
     def vcpu_put(self, cpu, vcpu) -> int:
         """kvmppc_e500_tlb_put: ``_tlbil_all`` (the pool's shadows stay in the vCPU)."""
@@ -126,15 +128,50 @@ class E500FlushOnPut(Strategy):
         return len(pool) * self.costs["e500_tlb1_reload_per_entry"]
 
     def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
-        """kvmppc_e500_emul_tlbwe @46f43c6e: a guest TLB1 entry's shadows are
-        invalidated (kvmppc_e500_tlb1_invalidate writes each one back invalid);
-        a guest TLB0 entry's old shadow stays in hardware for the next
-        ``_tlbil_all`` to remove, and its page stays held in ``shadow_pages[0]``
-        until a ``tlbwe`` maps the entry again (kvmppc_e500_shadow_map drops it
-        then) or the guest's ``mtspr MMUCSR0`` releases it: a ``tlbwe`` with V
-        clear maps nothing, so it puts nothing."""
-        tlb0 = gi < GUEST_TLB0_ENTRIES
-        return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=tlb0, put_page=not tlb0)
+        """kvmppc_e500_emul_tlbwe @46f43c6e: over a guest TLB1 entry, the pool
+        shadows in its address range with its TID or TID 0 are invalidated
+        (:meth:`tlb1_invalidate`); a guest TLB0 entry's old shadow stays in
+        hardware for the next ``_tlbil_all`` to remove, and its page stays held
+        in ``shadow_pages[0]`` until a ``tlbwe`` maps the entry again
+        (kvmppc_e500_shadow_map drops it then) or the guest's ``mtspr MMUCSR0``
+        releases it: a ``tlbwe`` with V clear maps nothing, so it puts nothing."""
+        if gi < GUEST_TLB0_ENTRIES:
+            return release_guest_entry(cpu, vcpu, gi, reason, in_hardware=True, put_page=False)
+        return self.tlb1_invalidate(cpu, vcpu, gi, reason)
+
+    def tlb1_invalidate(self, cpu, vcpu, gi: int, reason: int) -> int:
+        """kvmppc_e500_tlb1_invalidate @46f43c6e for guest TLB1 entry ``gi``, about
+        to be overwritten: every pool shadow valid in software whose page
+        overlaps the entry's address range and whose TID is 0 or the entry's
+        (``if (tid && (tid != pid)) continue``) is released, its page put, and
+        written back invalid at its hardware index, whichever guest entry it
+        shadows.  Returns the slots released."""
+        gtlb, hwref = vcpu.gtlb, vcpu.ctx.arrays["hwref_gi"]
+        shift = int(gtlb.shift_arr[gi])
+        start = int(gtlb.vpn_arr[gi]) << shift
+        end, pid = start + (1 << shift) - 1, int(gtlb.tid_arr[gi]) & 0xff
+        released = 0
+        for i in self.pool_indices(cpu):
+            shadow = self.pool_shadow(cpu, vcpu, i) if hwref[i] >= 0 else None
+            if shadow is None:
+                continue
+            _valid, ea, s_shift, tid, _ts, _rpn, _attr, _owner = shadow
+            if end < ea or start > ea + (1 << s_shift) - 1 or (tid and tid != pid):
+                continue
+            release_slot(cpu, vcpu, i, reason)
+            released += 1
+        drop_guest_ref(cpu, vcpu, gi)
+        return released
+
+    def pool_shadow(self, cpu, vcpu, i: int):
+        """The shadow in pool slot ``i`` (flat index) of the vCPU's ``shadow_tlb[1]``:
+        the hardware entry while the vCPU's own write is there, else the one
+        kept when a flush took it out of hardware (None if there is none)."""
+        ctx, virt = vcpu.ctx.ctx, cpu.virt
+        j = i - virt.tlb.entries
+        if virt.tlb1.valid_arr[j] and virt.tlb1.owner_arr[j] >> 8 == ctx:
+            return virt.tlb1.read(j)
+        return self.pools.get(ctx, {}).get(i)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
         """kvmppc_e500_emul_mt_mmucsr0: kvmppc_e500_gtlbe_invalidate runs over every
