@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from emu.codes import CAUSE, CYCLES, KIND_LOAD, STEP, STOP
+from emu.codes import CAUSE, CYCLES, KIND_LOAD, STEP, STOP, TLB
 from emu.guest import traps_e500 as T
 from emu.guest.traps44x import TrapSeq
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, HOST_CAMS, guest_tlb0_index
@@ -339,6 +339,61 @@ def test_a_guest_flash_retires_the_ids_and_leaves_the_shadows_in_hardware(backen
     before = c_path()
     vcpu.tlbwe(cpu, gi, None, (ea, 12, ctx.guest_pid, 0, 0x40_0000))   # mapped again
     assert put_page <= c_path() - before < 2 * put_page
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shadow_ids_find_a_tlb0_entrys_shadow_by_tlbsx_under_each_valid_id(backend):
+    # inval_gtlbe_on_host @0164c0f0: for each PR whose ID is valid on this CPU,
+    # a tlbsx in AS1 at the entry's address with that ID, V cleared in what it
+    # finds.  The host has since written its own entry at the shadow's index:
+    # the search does not find it, so it stays
+    m, vcpu, cpu = loaded_vcpu(backend, "e500-shadow-ids")
+    virt, ctx, ea = cpu.virt, vcpu.ctx, 0x2000_5000
+    guest_miss(vcpu, cpu, ea)
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    (slot,) = np.flatnonzero(ctx.arrays["hwref_gi"] == gi)
+    host_ea = ea + virt.tlb.sets * 0x1000    # the same set
+    virt.tlb.write(int(slot), host_ea, 12, 7, 0, 0x5000, 0, -1)
+    host = virt.tlb.read(int(slot))
+    killed = int(ctx.arrays["tlb"][TLB["host_mappings_killed"]])
+    vcpu.tlbwe(cpu, gi, None, None)              # _tlbie's write, V clear
+    assert virt.tlb.read(int(slot)) == host
+    assert int(ctx.arrays["tlb"][TLB["host_mappings_killed"]]) == killed
+    # and a shadow still in hardware, refilled in user mode, is found and invalidated
+    ea2 = 0x2000_6000
+    guest_miss(vcpu, cpu, ea2)
+    stop, _, _ = ctx.run_virt(virt, np.array([ea2], np.uint32),
+                              np.array([KIND_LOAD], np.uint8), 0, 1 << 40)
+    assert stop == STOP["end"]
+    sids = [m.strategy.tables[cpu.index][(ctx.ctx, ctx.guest_pid, pr)] for pr in (0, 1)]
+    assert virt.lookup(ea2, sids[1], 1) >= 0
+    vcpu.tlbwe(cpu, guest_tlb0_index(ea2, vcpu.mas0_esel), None, None)
+    assert all(virt.lookup(ea2, sid, 1) < 0 for sid in sids)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_shadow_ids_retire_a_tlb0_entrys_id_not_valid_on_this_cpu(backend):
+    # inval_gtlbe_on_host @0164c0f0: where local_sid_lookup fails on this CPU
+    # (the vCPU filled the entry on CPU 0 in supervisor mode and runs on CPU 1
+    # in user mode now: the host model pins its threads, so the test moves it
+    # by hand), kvmppc_e500_id_table_reset_one retires the ID: the shadow on
+    # CPU 0 stays in hardware there, unreachable
+    m, vcpu, cpu0 = loaded_vcpu(backend, "e500-shadow-ids", "machine.cpus=2")
+    strategy, ctx, ea = m.strategy, vcpu.ctx, 0x2000_5000
+    guest_miss(vcpu, cpu0, ea)                   # filled in supervisor mode
+    gi = guest_tlb0_index(ea, vcpu.mas0_esel)
+    (slot,) = np.flatnonzero(ctx.arrays["hwref_gi"] == gi)
+    shadow = cpu0.virt.tlb.read(int(slot))
+    key = (ctx.ctx, ctx.guest_pid, 0)
+    assert shadow[3] == strategy.tables[cpu0.index][key]
+    cpu1 = m.cpus[1]
+    vcpu.vcpu_put(cpu0)
+    vcpu.vcpu_load(cpu1)                         # user mode: IDs for PR 1 on CPU 1
+    assert key not in strategy.tables[cpu1.index]
+    vcpu.tlbwe(cpu1, gi, None, None)
+    assert key not in strategy.tables[cpu0.index]
+    assert cpu0.virt.tlb.read(int(slot)) == shadow
+    assert cpu0.virt.cause_of(shadow[7], 1, ea) == CAUSE["flush"]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -538,8 +538,10 @@ class VcpuThread(Thread):
         """The guest's tlbwe of ``word`` of entry ``gi`` traps to KVM.
 
         kvmppc_44x_emul_tlbwe (docs/kvm440.md §2.7): release the shadows of
-        the old entry as the design does (by guest index, or by address range
-        and TID in the shadow designs), store the word, and map the entry eagerly when it is
+        the old entry as the design does (by guest index; by address range
+        and TID in the shadow designs and for e500-flush-on-put's TLB1; by a
+        hardware search under each of the entry's shadow IDs in
+        e500-shadow-ids), store the word, and map the entry eagerly when it is
         host-safe.  The model keeps guest entries decoded: XLAT gives the old
         entry the new real address (an invalid entry stays invalid), PAGEID and
         ATTRIB give the guest's whole ``entry`` (its XLAT came first), and

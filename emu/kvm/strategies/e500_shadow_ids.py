@@ -6,7 +6,7 @@ import numpy as np
 
 from emu.codes import CAUSE
 from emu.hw.e500 import GUEST_TLB0_ENTRIES, tlbil_all
-from emu.kvm.shadow import release_guest_entry
+from emu.kvm.shadow import release_slot
 from emu.kvm.strategies.base import NEEDS_THE_E500, Strategy
 
 
@@ -32,7 +32,10 @@ class E500ShadowIds(Strategy):
       TID (``inval_gtlbe_on_host``: ``kvmppc_e500_id_table_reset_one``, PR 0
       and 1): its shadows, and every other hardware entry tagged with those
       IDs, stay in hardware, unreachable; a pool shadow's page is put when its
-      slot is taken again (``kvmppc_e500_tlb1_map``).  The guest's ``mtspr
+      slot is taken again (``kvmppc_e500_tlb1_map``).  Replacing or
+      invalidating a guest TLB0 entry searches the hardware (``tlbsx`` in AS1)
+      for its shadow under the ID of each PR valid on this CPU, and retires
+      the IDs of the PRs not valid here, as for TLB1.  The guest's ``mtspr
       MMUCSR0`` retires all of the vCPU's IDs (``kvmppc_e500_id_table_reset_all``)
       and invalidates nothing in hardware: its TLB0 entries' shadows stay,
       unreachable, and their pages stay held until a ``tlbwe`` maps the entry
@@ -138,23 +141,49 @@ class E500ShadowIds(Strategy):
                 retire_entries(cpus[index].virt, ctx, gone)
 
     def release_guest_entry(self, cpu, vcpu, gi: int, reason: int) -> int:
-        """inval_gtlbe_on_host @0164c0f0: a guest TLB0 entry's shadow is found
-        (tlbsx in AS1) and invalidated, but its page stays held in
+        """inval_gtlbe_on_host @0164c0f0, its search: for a guest TLB0 entry, for
+        each PR whose shadow ID for the entry's TID is valid on ``cpu``, a
+        ``tlbsx`` in AS1 with that ID at the entry's address finds its shadow,
+        if it is still in hardware, and invalidates it; a slot the search does
+        not find (evicted, or written since by another context) is left alone.
+        The IDs not valid on ``cpu`` are retired by :meth:`guest_entry_replaced`
+        instead, as are a guest TLB1 entry's.  The page stays held in
         ``gtlb_priv[0]`` until a ``tlbwe`` maps the entry again
         (kvmppc_e500_shadow_map's kvmppc_e500_ref_release): a ``tlbwe`` with V
-        clear puts nothing.  A guest TLB1 entry's shadows are left in the pool,
-        their IDs retired by :meth:`guest_entry_replaced`."""
-        if gi < GUEST_TLB0_ENTRIES:
-            return release_guest_entry(cpu, vcpu, gi, reason, put_page=False)
-        return 0
+        clear puts nothing.  Returns the shadows invalidated."""
+        if gi >= GUEST_TLB0_ENTRIES:
+            return 0
+        ctx, virt, hwref = vcpu.ctx.ctx, cpu.virt, vcpu.ctx.arrays["hwref_gi"]
+        table = self.tables.get(cpu.index, {})
+        tid, ea = int(vcpu.gtlb.tid_arr[gi]), int(vcpu.gtlb.read(gi)[1])
+        found = 0
+        for pr in (0, 1):
+            sid = table.get((ctx, tid, pr))
+            i = -1 if sid is None else virt.lookup(ea, sid, 1)
+            if i < 0:
+                continue
+            found += 1
+            if hwref[i] >= 0:
+                release_slot(cpu, vcpu, i, reason)
+            else:
+                virt.invalidate(i, ctx, reason)
+        return found
 
     def guest_entry_replaced(self, cpu, vcpu, gi: int) -> int:
-        """A guest TLB1 entry: kvmppc_e500_id_table_reset_one(ts, tid, pr 0 and 1),
-        then the hardware PIDs are recomputed."""
-        if gi < GUEST_TLB0_ENTRIES:
+        """inval_gtlbe_on_host @0164c0f0, its retirements:
+        kvmppc_e500_id_table_reset_one(ts, tid, pr) for a guest TLB1 entry's
+        TID in both PRs, and for a guest TLB0 entry's in each PR whose ID is
+        not valid on ``cpu`` (``local_sid_lookup`` fails: never given, given on
+        another CPU, or destroyed when the IDs ran out), each followed by
+        kvmppc_e500_recalc_shadow_pid; a TLB0 entry whose IDs are both valid
+        here retires nothing and recalculates nothing."""
+        ctx, tid = vcpu.ctx.ctx, int(vcpu.gtlb.tid_arr[gi])
+        table = self.tables.get(cpu.index, {})
+        gone = {(ctx, tid, pr) for pr in (0, 1)
+                if gi >= GUEST_TLB0_ENTRIES or (ctx, tid, pr) not in table}
+        if not gone:
             return 0
-        tid = int(vcpu.gtlb.tid_arr[gi])
-        self.retire(vcpu, keep=lambda key: key[1] != tid)
+        self.retire(vcpu, keep=lambda key: key not in gone)
         return self.set_shadow_pids(cpu, vcpu)
 
     def guest_flash_invalidate(self, cpu, vcpu) -> int:
