@@ -15,7 +15,14 @@ class E500ShadowIds(Strategy):
 
     * Each (vCPU, guest TID, PR) gets a shadow ID 1..255 on the physical CPU
       (``kvmppc_e500_get_sid``); PID0 carries the ID of the current guest PID,
-      PID1 that of guest TID 0 (``kvmppc_e500_recalc_shadow_pid``).  A guest
+      PID1 that of guest TID 0 (``kvmppc_e500_recalc_shadow_pid``).  The
+      kernel's table is ``id[as][tid][pr]`` and ``write_stlbe`` tags a fill
+      with the ID of the guest entry's (TS, TID); the model keys without the
+      address space and tags with PID1's ID for TID 0, PID0's otherwise, which
+      is the same here: the guest runs in AS 0 and writes TS 0 (``guest_as``
+      is never set), and a shadow is made only of an entry the guest's search
+      matched or its ``tlbwe`` wrote in the current AS, whose TID is 0 or the
+      current guest PID.  A guest
       PID or mode change only reloads PID0/PID1; vcpu_put does nothing.
     * When the IDs run out, ``_tlbil_all`` flash-invalidates the whole TLB,
       the host's entries too, and every ID of every vCPU on that CPU is
