@@ -373,6 +373,33 @@ def test_the_tornado_is_drawn(scenario, tmp_path):
     assert not (tmp_path / "break_even.png").exists()          # no break-even asked for
 
 
+def test_the_tornado_is_a_plot_as_the_others_are(scenario, tmp_path):
+    """tornado_plot took a folder and returned the paths it wrote there, where
+    every other plot takes its data and ``out``, a path without extension,
+    ``formats`` and ``dpi``, and returns the Figure (shown by a notebook)."""
+    from emu.errors import ConfigError
+    from emu.report import plots
+    from emu.sensitivity import break_even_plot, tornado_plot
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
+                             break_even=f"{PAGES}=10,25,55,70",
+                             runner=toy_runner(paged_a, lambda c, p: 30))
+    fig = tornado_plot(result)
+    assert isinstance(fig, plots.ShownFigure) and fig._repr_png_().startswith(b"\x89PNG")
+    assert list(tmp_path.iterdir()) == []                      # nothing written without out
+    assert isinstance(tornado_plot(result, tmp_path / "t", formats="pdf", dpi=50),
+                      plots.ShownFigure)
+    assert (tmp_path / "t.pdf").read_bytes().startswith(b"%PDF")
+    fig = break_even_plot(result, tmp_path / "b.png", formats=("png",))
+    assert isinstance(fig, plots.ShownFigure) and (tmp_path / "b.png").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.png", "t.pdf"]
+    with pytest.raises(ConfigError, match="formats: expected some of png, svg, pdf, got 'gif'"):
+        tornado_plot(result, tmp_path / "t", formats="gif")
+    # the call of before, into a folder, is refused rather than writing beside it
+    with pytest.raises(ConfigError, match=r"is a folder; give the path of the file"):
+        tornado_plot(result, tmp_path)
+    assert not tmp_path.with_name(tmp_path.name + ".png").exists()
+
+
 def test_emu_load_reads_a_sensitivity_folder(scenario, tmp_path):
     """It said the folder was "not an emu result folder"."""
     import emu
@@ -390,16 +417,12 @@ def test_the_break_even_line_crosses_1_where_the_break_even_is_on_log_axes(scena
     the red line (at 21.5 pages of 4..200 against the break-even's 40).  The
     line drawn crosses 1 where the break-even is."""
     import emu.sensitivity.report as report_module
-    drawn = {}
-    monkeypatch.setattr(report_module, "_save", lambda fig, out, stem: drawn.setdefault(stem, fig)
-                        and [])
     result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X, Y],
                              break_even=f"{PAGES}=4,10,100,200",
                              runner=toy_runner(paged_a, lambda c, p: 30))
     at = result["break_even"]["default"]["at"]
     assert at == pytest.approx(40.0)                       # 0.5 p + 10 = 30 (x at 600)
-    report_module.break_even_plot(result, tmp_path)
-    ax = drawn["break_even"].axes[0]
+    ax = report_module.break_even_plot(result).axes[0]
     assert ax.get_xscale() == "log"
     line = max(ax.get_lines(), key=lambda ln: len(ln.get_xdata()))
     xy = ax.transData.transform(list(zip(line.get_xdata(), line.get_ydata())))

@@ -182,9 +182,10 @@ def check_output(formats, dpi) -> tuple:
     return formats, dpi
 
 
-def _output_checked(fn):
+def output_checked(fn):
     """``fn`` with its ``formats`` and ``dpi`` checked (:func:`check_output`)
-    before it draws anything."""
+    before it draws anything: the decorator of every plot function, here and
+    in the modules that draw their own (a sensitivity study's tornado)."""
     sig = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -200,14 +201,19 @@ def _output_checked(fn):
     return checked
 
 
-@_output_checked
+@output_checked
 def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     """Write ``fig`` as ``out.<fmt>`` for each format, atomically; their paths.
 
-    ``out`` is a path without extension (a .png, .svg or .pdf one is dropped).
-    The files carry no date, so the same figure gives the same bytes.
+    ``out`` is a path without extension (a .png, .svg or .pdf one is dropped);
+    a folder is refused (ConfigError, one line): a plot is not written into
+    one under a name of its choosing.  The files carry no date, so the same
+    figure gives the same bytes.
     """
     base = _base(out)
+    if os.path.isdir(base) or base.endswith(("/", os.sep)):
+        raise ConfigError(f"out {os.fspath(out)!r}: is a folder; give the path of the file "
+                          f"without its extension, e.g. {os.path.join(base, 'figure')!r}")
     paths = []
     with _rc():
         for fmt in formats:
@@ -219,8 +225,8 @@ def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     return tuple(paths)
 
 
-def _done(fig: "Figure", out, formats, dpi) -> "Figure":
-    """The figure, saved first when ``out`` is given."""
+def saved(fig: "Figure", out, formats, dpi) -> "Figure":
+    """The figure, saved first when ``out`` is given: what every plot function returns."""
     if out is not None:
         save_figure(fig, out, formats, dpi)
     return fig
@@ -364,7 +370,7 @@ def _moving_mean(values: list, width: int) -> list:
     return out
 
 
-@_output_checked
+@output_checked
 def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Misses per resume at each position k after vcpu_load: ``misses[k] / resumes``.
 
@@ -424,7 +430,7 @@ def repopulation_curve(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         fig.legend(*ax.get_legend_handles_labels(), loc="upper center", ncol=2, frameon=False,
                    bbox_to_anchor=(0.5, -0.01), title=f"design (left: thin each k, thick the "
                    f"mean over {width} k)" if width > 1 else "design")
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
 def _end_labels(ax, ends: list) -> None:
@@ -442,7 +448,7 @@ def _end_labels(ax, ends: list) -> None:
         last = y
 
 
-@_output_checked
+@output_checked
 def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Where the CPU time goes, one stacked bar per design.
 
@@ -482,10 +488,10 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         fig.tight_layout()
         fig.legend(handles, labels, loc="upper center", ncol=5, frameon=False,
                    bbox_to_anchor=(0.5, -0.03), title="cycle component")
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
-@_output_checked
+@output_checked
 def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Grouped bars of exit counts per category, for every category any design
     exited on (TIMEINGUEST, the time spent in the guest, left out).  A log
@@ -530,10 +536,10 @@ def exits_by_category(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         ax.set_title("Exits by category (TIMEINGUEST excluded)")
         _side_legend(ax, "design")
         fig.tight_layout()
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
-@_output_checked
+@output_checked
 def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """Guest hardware TLB misses by cause (docs/design.md §6), one stacked bar per design."""
     runs = _check_runs(runs)
@@ -551,7 +557,7 @@ def miss_causes(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         ax.set_ylabel("design")
         _side_legend(ax, "cause")
         fig.tight_layout()
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
 def _side_legend(ax, title: str) -> None:
@@ -584,7 +590,7 @@ def _per_call_bars(ax, runs, step: str, unit: str, units: str, title: str):
     ax.set_xlabel(f"CPU cycles per {unit}")
 
 
-@_output_checked
+@output_checked
 def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
     """The miss handler's cost, one bar per design, in three panels, each with
     its own normalization (so that no step hides another):
@@ -621,7 +627,7 @@ def fastpath_profile(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
             fig.legend(handles, labels, loc="lower center", ncol=min(len(handles), 10),
                        title="handler step (in the order it runs)", frameon=False)
         fig.tight_layout(rect=(0, 0.5 / (2.1 + 0.55 * len(runs)) if handles else 0, 1, 1))
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
 def _owner_colours(contexts: list) -> list:
@@ -638,7 +644,7 @@ def _owner_colours(contexts: list) -> list:
     return out
 
 
-@_output_checked
+@output_checked
 def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=FORMATS,
                        dpi=DPI, label=None) -> "Figure":
     """Who owns each hardware TLB entry over time on one CPU.
@@ -719,7 +725,7 @@ def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=F
                    for k, (_, name, c) in enumerate(classes) if k in seen or k == 0]
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="owner")
         fig.tight_layout()
-    return _done(fig, out, formats, dpi)
+    return saved(fig, out, formats, dpi)
 
 
 # -- sets of plots ----------------------------------------------------------------
@@ -734,7 +740,7 @@ COMPARISON_PLOTS = {
 }
 
 
-@_output_checked
+@output_checked
 def comparison_plots(out_dir, runs, formats=FORMATS, dpi=DPI) -> dict:
     """Write every multi-run plot into ``out_dir``; ``runs``: [(label, summary)].
 
@@ -756,7 +762,7 @@ def _timeline_of(arrays):
     return None
 
 
-@_output_checked
+@output_checked
 def run_plots(out_dir, summary, arrays=None, formats=FORMATS, dpi=DPI) -> dict:
     """The plots of one run into ``out_dir`` (the occupancy timeline of each CPU
     too when ``arrays`` holds one: ``Result.arrays`` or the arrays of

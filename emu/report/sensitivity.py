@@ -20,6 +20,7 @@ import tempfile
 from typing import Optional
 
 from emu.errors import EmuError
+from emu.report.plots import save_figure
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
     break_even_plot, break_even_text, cost_shown, index_header, index_text, key_label,
@@ -72,12 +73,14 @@ def _figure(png: str, title: str, caption: str) -> str:
             f"<figcaption><strong>{_e(title)}.</strong> {_e(caption)}</figcaption></figure>")
 
 
-def _plot(src_dir: str, name: str, draw, tmp: str) -> str:
-    """``DIR/NAME`` if the study wrote it, else the plot drawn now into ``tmp``."""
-    path = os.path.join(src_dir, name)
+def _plot(src_dir: str, stem: str, draw, tmp: str) -> str:
+    """``DIR/STEM.png`` if the study wrote it, else the figure ``draw()``
+    gives, written now into ``tmp``."""
+    path = os.path.join(src_dir, f"{stem}.png")
     if os.path.isfile(path):
         return path
-    return next(p for p in draw(tmp) if p.endswith(".png"))
+    (png,) = save_figure(draw(), os.path.join(tmp, stem), ("png",))
+    return png
 
 
 def _ratio(x) -> str:
@@ -147,7 +150,7 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
     left_out = '<p class="note">Plots left out (--no-plots).</p>'
     with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
         if plots:
-            png = _plot(src_dir, "tornado.png", lambda out: tornado_plot(result, out), tmp)
+            png = _plot(src_dir, "tornado", lambda: tornado_plot(result), tmp)
             parts.append(_figure(png, "Tornado", "The ratio with each cost at the low and at "
                                                  "the high end of its range, the others at "
                                                  "default; the most influential costs."))
@@ -159,8 +162,7 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
             parts.append(f'<h3 id="break-even">Break-even along {_e(be["key"])}</h3>')
             parts.append(f"<p>{_e(break_even_text(result))}.</p>")
             if plots:
-                png = _plot(src_dir, "break_even.png",
-                            lambda out: break_even_plot(result, out), tmp)
+                png = _plot(src_dir, "break_even", lambda: break_even_plot(result), tmp)
                 parts.append(_figure(png, "Break-even band",
                                      f"Along {key_label(be['key'])}: the ratio at the default "
                                      f"costs, its range over the cost vectors, and the "

@@ -23,13 +23,13 @@ The ``emu sensitivity`` and ``emu costs`` commands are in
 """
 
 from emu.sensitivity.report import (
-    costs_listing, format_sensitivity, tornado_plot, write_sensitivity)
+    break_even_plot, costs_listing, format_sensitivity, tornado_plot, write_sensitivity)
 from emu.sensitivity.runner import Job, StudyRunner, job_label, local_runner
 from emu.sensitivity.spec import SensitivityError
 from emu.sensitivity.study import SensitivityPlan, analyse, plan_sensitivity, run_sensitivity
 
 __all__ = [
-    "Job", "SensitivityError", "SensitivityPlan", "StudyRunner", "analyse", "costs_listing",
-    "format_sensitivity", "job_label", "local_runner", "plan_sensitivity", "run_sensitivity",
-    "tornado_plot", "write_sensitivity",
+    "Job", "SensitivityError", "SensitivityPlan", "StudyRunner", "analyse", "break_even_plot",
+    "costs_listing", "format_sensitivity", "job_label", "local_runner", "plan_sensitivity",
+    "run_sensitivity", "tornado_plot", "write_sensitivity",
 ]

@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 from emu.params import Scenario
 from emu.report import columns
 from emu.params.fields import describe
-from emu.run.files import atomic_path, dumps_json, write_json
+from emu.run.files import dumps_json, write_json
 from emu.errors import ConfigError
+from emu.report.plots import DPI, FORMATS, new_figure, output_checked, save_figure, saved, style
 from emu.run import outdir
 from emu.run.outdir import check_output_dir
 from emu.costs import COSTS_BY_NAME, GROUPS, CostTable
 from emu.sensitivity.analysis import SHOWN
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["SENSITIVITY_FILES", "break_even_plot", "break_even_text", "costs_listing",
            "format_sensitivity", "index_text", "key_label", "tornado_plot", "verdict",
@@ -69,25 +73,10 @@ def write_files(out_dir, result: dict, plots: bool = True) -> list[str]:
     write_json(path, result)
     written = [path]
     if plots:
-        written += tornado_plot(result, out_dir)
+        written += save_figure(tornado_plot(result), os.path.join(out_dir, "tornado"))
         if result.get("break_even"):
-            written += break_even_plot(result, out_dir)
+            written += save_figure(break_even_plot(result), os.path.join(out_dir, "break_even"))
     return written
-
-
-def _save(fig, out_dir, stem: str) -> list[str]:
-    """``DIR/STEM.png`` and ``DIR/STEM.svg`` of ``fig``, each atomically, the
-    same bytes for the same figure."""
-    import matplotlib
-
-    paths = []
-    with matplotlib.rc_context({"svg.hashsalt": f"emu-{stem}"}):
-        for fmt, meta in (("png", {"Software": None}), ("svg", {"Date": None})):
-            path = os.path.join(out_dir, f"{stem}.{fmt}")
-            with atomic_path(path, suffix=f".{fmt}") as tmp:
-                fig.savefig(tmp, format=fmt, dpi=120, metadata=meta, bbox_inches="tight")
-            paths.append(path)
-    return paths
 
 
 def named(result: dict) -> dict:
@@ -136,19 +125,30 @@ def _shown(result: dict, top: int) -> list[dict]:
     return [by_name[n] for n in result["ranking"][:top]]
 
 
-def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
-    """The tornado of ``result`` as ``DIR/tornado.png`` and ``DIR/tornado.svg``.
+@output_checked
+def tornado_plot(result: dict, out=None, top: int = TOP, formats=FORMATS,
+                 dpi=DPI) -> "Figure":
+    """The tornado of ``result`` (a study's, as :func:`run_sensitivity` or
+    :func:`emu.load` gives it), as a matplotlib Figure.
 
     One bar per cost (the ``top`` most influential): the ratio with the cost at
     its low end and at its high end, the others at baseline; the ratio at the
-    default costs and the break-even ratio 1 are marked.
+    default costs and the break-even ratio 1 are marked.  Given ``out``, a
+    path without extension, the figure is also written as ``out.png`` and
+    ``out.svg`` (``formats``, at ``dpi``), as the plots of
+    :mod:`emu.report.plots` are; :func:`~emu.report.plots.save_figure` writes
+    a figure and gives the paths of its files.
     """
-    from matplotlib.figure import Figure
+    with style():
+        fig = _tornado(result, top)
+    return saved(fig, out, formats, dpi)
 
+
+def _tornado(result: dict, top: int) -> "Figure":
     cmp = named(result)
     shown = list(reversed(_shown(result, top)))
     r0 = result["default"]["ratio"]
-    fig = Figure(figsize=(9, 2.2 + 0.38 * max(len(shown), 1)), layout="constrained")
+    fig = new_figure(figsize=(9, 2.2 + 0.38 * max(len(shown), 1)), layout="constrained")
     ax = fig.add_subplot()
     for i, c in enumerate(shown):
         for end, colour in (("low", "#4c72b0"), ("high", "#dd8452")):
@@ -167,7 +167,7 @@ def tornado_plot(result: dict, out_dir, top: int = TOP) -> list[str]:
                  f"each cost at its low and high end; {result['method']}, ranked by "
                  f"{result['rank_by']}{flips}", fontsize=10)
     fig.legend(fontsize=8, loc="outside lower center", ncol=4)
-    return _save(fig, out_dir, "tornado")
+    return fig
 
 
 def key_label(key: str) -> str:
@@ -201,20 +201,27 @@ def _along(dense, xs, ys) -> list:
     return list(np.interp(dense, [float(x) for x in xs], y))
 
 
-def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
-                    stem: str = "break_even") -> list[str]:
-    """The break-even of ``result`` as ``DIR/STEM.png`` and ``DIR/STEM.svg``.
+@output_checked
+def break_even_plot(result: dict, out=None, xlabel: Optional[str] = None, formats=FORMATS,
+                    dpi=DPI) -> "Figure":
+    """The break-even of ``result`` (a study's with a break-even), as a
+    matplotlib Figure, written as ``out.png`` and ``out.svg`` when ``out`` is
+    given (as :func:`tornado_plot`).
 
     Along the break-even key (``xlabel``, default :func:`key_label`): the
     ratio at the default costs, the range of the ratio over the cost vectors,
     the ratio 1, the break-even at the default costs and its band (the
     interval of the vectors' first crossings).
     """
-    from matplotlib.figure import Figure
+    with style():
+        fig = _break_even(result, xlabel)
+    return saved(fig, out, formats, dpi)
 
+
+def _break_even(result: dict, xlabel: Optional[str]) -> "Figure":
     be, cmp = result["break_even"], named(result)
     xs, d, band = be["values"], be["default"], be["band"]
-    fig = Figure(figsize=(8, 6), layout="constrained")
+    fig = new_figure(figsize=(8, 6), layout="constrained")
     ax = fig.add_subplot()
     # NOTE: the lines are drawn as the break-even reads them, straight between
     # the values (linear interpolation), densified: on log axes a segment drawn
@@ -252,7 +259,7 @@ def break_even_plot(result: dict, out_dir, xlabel: Optional[str] = None,
                  f"{_vectors_text(result)})", fontsize=10)
     ax.grid(True, alpha=0.3)
     fig.legend(fontsize=8, loc="outside lower center", ncol=2)
-    return _save(fig, out_dir, stem)
+    return fig
 
 
 def _vectors_text(result: dict) -> str:

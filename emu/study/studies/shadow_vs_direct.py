@@ -76,6 +76,7 @@ import tempfile
 from typing import Optional
 
 from emu.report.columns import fit_lines
+from emu.report.plots import save_figure
 from emu.sensitivity import run_sensitivity, tornado_plot
 from emu.sensitivity.design import salib_sampler
 from emu.sensitivity.report import break_even_plot, write_files
@@ -204,9 +205,10 @@ def break_even_band(p: dict, rec: Recorder, plot_dir: str) -> dict:
         runner=lambda jobs: [rec.run(f"band/{j.label}", j.scenario, j.overrides)
                              for j in jobs])
     write_files(plot_dir, result, plots=False)
-    plots = tornado_plot(result, plot_dir)
-    plots += break_even_plot(result, plot_dir, xlabel=(
-        f"pages the host task touches each time it runs ({HOST_PAGES_KEY}, pages)"))
+    plots = save_figure(tornado_plot(result), os.path.join(plot_dir, "tornado"))
+    plots += save_figure(break_even_plot(result, xlabel=(
+        f"pages the host task touches each time it runs ({HOST_PAGES_KEY}, pages)")),
+        os.path.join(plot_dir, "break_even"))
     be = result["break_even"]
     return {"key": be["key"], "values": be["values"], "default": be["default"],
             "band": be["band"], "win_share_at_base": result["win_share"],
