@@ -315,22 +315,51 @@ def test_ctrl_c_while_the_local_cluster_starts_leaves_no_traceback_at_exit(monke
     assert closed == [5] and unregistered == [spec.close_clusters]
 
 
-def test_dask_equals_local(scenario, serial, tmp_path):
+@pytest.fixture
+def dask_cluster():
+    """A LocalCluster of two worker processes on 127.0.0.1, closed after the test."""
     distributed = pytest.importorskip("dask.distributed")
-    out, rows, _ = serial
-    dask_out = tmp_path / "dask"
     cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                        host="127.0.0.1", dashboard_address=None)
     try:
         assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
-        argv = ["sweep", scenario, "--grid", GRIDS[0], "--grid", GRIDS[1], "--seeds", SEEDS,
-                "--out", dask_out, "--executor", "dask",
-                "--scheduler", cluster.scheduler_address, "--progress", "none"]
-        assert emu_main([str(a) for a in argv]) == 0
+        yield cluster
     finally:
         cluster.close()
+
+
+def test_dask_equals_local(scenario, serial, tmp_path, dask_cluster):
+    out, rows, _ = serial
+    dask_out = tmp_path / "dask"
+    argv = ["sweep", scenario, "--grid", GRIDS[0], "--grid", GRIDS[1], "--seeds", SEEDS,
+            "--out", dask_out, "--executor", "dask",
+            "--scheduler", dask_cluster.scheduler_address, "--progress", "none"]
+    assert emu_main([str(a) for a in argv]) == 0
     assert read_table(dask_out) == rows
     assert summaries(dask_out) == summaries(out)
+
+
+def test_ctrl_c_of_a_dask_sweep_counts_at_least_the_runs_done(scenario, tmp_path,
+                                                              dask_cluster):
+    """Dask cannot stop a task that runs: the workers finish the runs they had
+    started after the sweep stopped, into its folder.  The count the sweep
+    gave as it stopped was said as the runs done, and a resume found more;
+    it is said to be a lower bound, and why."""
+    out = tmp_path / "out"
+    args = ["sweep", scenario, "--set", "duration_ms=60", "--grid", "kvm.strategy=shadow,direct",
+            "--seeds", 6, "--out", out, "--executor", "dask",
+            "--scheduler", dask_cluster.scheduler_address, "--progress", "none"]
+    with started_sweep(args, lambda p: done_runs(out)) as p:
+        p.send_signal(signal.SIGINT)
+        _, stderr = p.communicate(timeout=30)
+    assert p.returncode == 130, stderr
+    m = re.fullmatch(r"emu: sweep interrupted: at least (\d+) of 12 runs done in .*/out "
+                     r"\(the Dask workers finish the runs they had started\); re-run the same "
+                     r"command to resume", stderr.strip().splitlines()[-1])
+    assert m, stderr
+    n = int(m.group(1))
+    assert 1 <= n < 12 and len(read_table(out)) == n        # the table has the runs counted
+    assert len(done_runs(out)) >= n
 
 
 # -- resuming ------------------------------------------------------------------------------

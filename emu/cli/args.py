@@ -35,6 +35,15 @@ def stopped(stop: BaseException) -> tuple[str, int]:
         seen = seen.__cause__ or seen.__context__
     return "interrupted", EXIT_INTERRUPTED
 
+
+def runs_done(stop, where: str) -> str:
+    """What the last line of a sweep or a study that ``stop`` (a
+    SweepInterrupted) ended says of its runs done ``where`` (``in DIR``):
+    at least so many when Dask's workers finish the runs they had started."""
+    why = f" ({stop.AT_LEAST})" if stop.at_least else ""
+    return f"{stop} {where}{why}"
+
+
 PROGRESS_CHOICES = ["auto", "bar", "lines", "none"]
 
 

@@ -23,7 +23,7 @@ from emu.run.files import dumps_json
 from emu.run.outdir import check_output_dir, check_room
 from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_out_options, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, print_note, stopped, terminal_width)
+                          int_arg, print_note, runs_done, stopped, terminal_width)
 
 from emu.sensitivity.analysis import sobol_caution
 from emu.sensitivity.report import (
@@ -111,8 +111,8 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
                                              plan.better)
     else:
         jobs = contextlib.nullcontext(runner)
-    kept = f"in {args.out}; re-run the same command to resume" if args.out else \
-        "(nothing is kept without --out)"
+    where = f"in {args.out}" if args.out else "(nothing is kept without --out)"
+    resume = "; re-run the same command to resume" if args.out else ""
     try:
         with jobs as run_jobs:
             result = run_plan(plan, run_jobs)
@@ -120,11 +120,11 @@ def main_sensitivity(args: argparse.Namespace, runner: Optional[Runner] = None) 
                 write_files(args.out, result)
     except SweepInterrupted as stop:
         how, status = stopped(stop)
-        print(f"emu: sensitivity {how}: {stop.done} of {stop.total} runs done {kept}",
+        print(f"emu: sensitivity {how}: {runs_done(stop, where)}{resume}",
               file=sys.stderr, flush=True)
         return status
     except SweepError as err:
-        print(f"emu: error: {err}; {err.done} of {err.total} runs done {kept}",
+        print(f"emu: error: {err}; {err.done} of {err.total} runs done {where}{resume}",
               file=sys.stderr, flush=True)
         return EXIT_FAILED
     print(dumps_json(result) if args.json

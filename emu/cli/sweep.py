@@ -8,7 +8,7 @@ import time
 
 from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_force_option, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, print_note, stopped, terminal_width)
+                          int_arg, print_note, runs_done, stopped, terminal_width)
 from emu.report.columns import wrap
 from emu.run.executors import SweepError
 from emu.run.plan import parse_grid
@@ -56,7 +56,7 @@ def cmd_sweep(args) -> int:
                          progress=args.progress, overrides=args.overrides, force=args.force)
     except SweepInterrupted as stop:
         how, status = stopped(stop)
-        print(f"emu: sweep {how}: {stop.done} of {stop.total} runs done in {out}; "
+        print(f"emu: sweep {how}: {runs_done(stop, f'in {out}')}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return status
     except KeyboardInterrupt as stop:

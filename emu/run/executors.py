@@ -10,6 +10,12 @@ closes; it is a context manager, entered for the time the runs execute:
   sweep and exit once orphaned;
 * :class:`DaskCluster` submits to a ``dask.distributed`` client
   (:func:`dask_client` connects to a scheduler or starts a ``LocalCluster``).
+
+A backend's ``finishes_started`` says whether the runs it had started when the
+sweep stopped may still finish after it: Dask cannot stop a task that runs,
+so its workers finish it and write its folder, where the other backends kill
+what runs (or have nothing running).  A stop's count of runs done is then
+only a lower bound.
 """
 
 from __future__ import annotations
@@ -133,6 +139,7 @@ class InProcess:
 
     window = 1
     where = "in this process"
+    finishes_started = False
 
     def __enter__(self) -> "InProcess":
         return self
@@ -187,6 +194,8 @@ def _kill_pool(ex: ProcessPoolExecutor) -> None:
 class LocalProcesses:
     """A pool of ``workers`` local processes, with twice as many runs in flight."""
 
+    finishes_started = False
+
     def __init__(self, workers: int):
         self.workers, self.window = workers, 2 * workers
         self.where = f"on {workers} local worker processes"
@@ -215,6 +224,10 @@ class LocalProcesses:
 
 class DaskCluster:
     """A ``dask.distributed`` client, every run submitted at once (by grid order)."""
+
+    # NOTE: cancelling a future stops a task that has not started; one that runs
+    # goes on in its worker, which writes the run's folder after the sweep stopped
+    finishes_started = True
 
     def __init__(self, client, window: int, scheduler: Optional[str] = None):
         self.client, self.window = client, window

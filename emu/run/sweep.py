@@ -110,11 +110,20 @@ from emu.run.table import table_name
 
 
 class SweepInterrupted(KeyboardInterrupt):
-    """Ctrl-C during a sweep: ``done`` of ``total`` runs are in ``out_dir``."""
+    """Ctrl-C during a sweep: ``done`` of ``total`` runs are in ``out_dir``.
 
-    def __init__(self, done: int, total: int, out_dir: str):
-        super().__init__(f"{done} of {total} runs done")
+    ``at_least``: runs were still running on Dask's workers when the sweep
+    stopped, which finish them into ``out_dir`` after it (:data:`AT_LEAST`):
+    ``done`` counts the runs done at the stop, and a resume counts those too.
+    """
+
+    #: Why a count of runs done is only a lower bound, for the line that gives it.
+    AT_LEAST = "the Dask workers finish the runs they had started"
+
+    def __init__(self, done: int, total: int, out_dir: str, at_least: bool = False):
+        super().__init__(f"{'at least ' if at_least else ''}{done} of {total} runs done")
         self.done, self.total, self.out_dir = done, total, out_dir
+        self.at_least = at_least
 
 
 def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None,
@@ -223,7 +232,8 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
                 sweep_dir.collect()                  # runs that finished while stopping
                 sweep_dir.write_table()
             if isinstance(err, KeyboardInterrupt):
-                raise SweepInterrupted(len(done), total, out_dir) from None
+                raise SweepInterrupted(len(done), total, out_dir,
+                                       backend.finishes_started and len(done) < total) from None
             if isinstance(err, SweepError):
                 err.done, err.total = len(done), total
             raise

@@ -183,6 +183,7 @@ class StudyRunner:
                  client=None, stream=None):
         check_executor(executor, workers, scheduler, client)
         self.out_dir = os.path.abspath(os.fspath(out_dir)) if out_dir is not None else None
+        self._kept = out_dir is not None        # else a temporary directory, removed on exit
         if self.out_dir and os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
             raise ConfigError(f"--out {self.out_dir}: exists and is not a directory")
         self.executor, self.workers, self.scheduler = executor, workers, scheduler
@@ -311,8 +312,9 @@ class StudyRunner:
                 run_all(backend, runs, args_of, finished, bar.tick)
             done = True
         except KeyboardInterrupt:
-            raise SweepInterrupted(self.runs_done + self.runs_run, self.jobs_seen,
-                                   self.out_dir) from None
+            raise SweepInterrupted(self.runs_done + self.runs_run, self.jobs_seen, self.out_dir,
+                                   self._kept and backend.finishes_started
+                                   and len(summaries) < len(jobs)) from None
         except SweepError as err:
             err.done, err.total = self.runs_done + self.runs_run, self.jobs_seen
             raise
