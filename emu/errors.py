@@ -3,14 +3,60 @@
 Every problem with the user's input (a malformed trace, a wrong dtype, an
 impossible configuration, an unknown key) is raised as an :class:`EmuError`
 whose message is a single line naming the problem.  The CLI prints it and exits
-with status 2; the Python API lets it propagate.
+with status 2; the Python API lets it propagate.  A message names an option
+as its caller spells it (:func:`spelled`): ``--force`` on the command line,
+``force=True`` in Python.
 """
 
+import contextlib
+import contextvars
 import os
 import re
 
 #: a line break (any that str.splitlines breaks at) and the blanks around it
 _BREAK = re.compile(r"\s*[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]\s*")
+
+
+#: The keyword of the Python API for each option of the command line whose
+#: keyword is not the option's name with ``_`` for ``-`` (``--break-even``:
+#: ``break_even``); a flag's is the keyword that sets it.
+API_KEYWORDS = {"--force": "force=True", "--out": "out_dir", "--set": "overrides",
+                "--grid": "grids", "--range": "ranges", "--vary": "varies", "-o": "out_html"}
+
+#: True while the command line runs a command (:func:`command_line`).
+_COMMAND_LINE = contextvars.ContextVar("emu_command_line", default=False)
+
+
+def spelled(option) -> str:
+    """The command line's ``option`` (``--force``, ``--out``) as a message to
+    the caller names it: as it is on the command line (in
+    :func:`command_line`), else the keyword of the Python API that sets the
+    same (``force=True``, ``out_dir``).  ``option`` may also be a pair
+    ``(option, keyword)``, for a call whose keyword is not the usual one
+    (``emu.study.run``'s folder is ``out``).  Every message that names an
+    option names it through this, so that each caller reads the spelling it
+    used.
+
+    >>> spelled("--force"), spelled("--break-even"), spelled(("--out", "out"))
+    ('force=True', 'break_even', 'out')
+    >>> with command_line():
+    ...     spelled("--force"), spelled(("--out", "out"))
+    ('--force', '--out')
+    """
+    option, keyword = option if isinstance(option, tuple) else (option, None)
+    if not option or _COMMAND_LINE.get():
+        return option
+    return keyword or API_KEYWORDS.get(option, option.lstrip("-").replace("-", "_"))
+
+
+@contextlib.contextmanager
+def command_line():
+    """Within it, messages name the command line's options (:func:`spelled`)."""
+    token = _COMMAND_LINE.set(True)
+    try:
+        yield
+    finally:
+        _COMMAND_LINE.reset(token)
 
 
 class EmuError(Exception):

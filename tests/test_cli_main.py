@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from clirun import EMU, ROOT, assert_usage_error, cli_env, run_cli
+import emu
 from emu import cli
 from emu.cli import build_parser
 
@@ -416,3 +417,62 @@ def test_emu_tlb_loads_no_package_metadata(tmp_path):
     assert p.returncode == 0, p.stderr
     before, after = p.stdout.split()
     assert after == before, "emu's start-up imported importlib.metadata"
+
+
+#: One refusal each, as the command line and the Python API meet it: the
+#: command line's arguments, the API's call (given the folders and the scenario
+#: file by name), and what each message says, the option named as each caller
+#: spells it.
+SPELLED = [
+    (["sweep", "{toml}", "--grid", "seed=1,2", "--out", "{run}"],
+     lambda f: emu.run.run_sweep(f["toml"], ["seed=1,2"], out_dir=f["run"]),
+     "--out {run}: holds a run (strategy ?, seed ?), not a sweep: pass --force to replace it",
+     "out_dir {run}: holds a run (strategy ?, seed ?), not a sweep: pass force=True to replace"),
+    (["run", "{toml}", "--out", "{sweep}"],
+     lambda f: emu.run.Result({}, {}).write(f["sweep"]),
+     "--out {sweep}: holds a sweep (sweep.json), not a run: pass --force to replace it",
+     "{sweep}: holds a sweep (sweep.json), not a run: pass force=True to replace it"),
+    (["study", "fastpath_profile", "--quick", "--out", "{sweep}"],
+     lambda f: emu.study.run("fastpath_profile", quick=True, out=f["sweep"]),
+     "--out {sweep}: holds a sweep (sweep.json), not the study 'fastpath_profile': pass --force",
+     "out {sweep}: holds a sweep (sweep.json), not the study 'fastpath_profile': pass force=True"),
+    (["sweep", "{toml}", "--grid", "seed=1,2", "--out", "{run}", "--seeds", "0"],
+     lambda f: emu.run.run_sweep(f["toml"], ["seed=1,2"], seeds=0, out_dir=f["run"]),
+     "--seeds: expected a positive integer, got 0",
+     "seeds: expected a positive integer, got 0"),
+    (["sweep", "{toml}", "--grid", "seed=1,2", "--out", "{run}", "--scheduler", "tcp://h:1"],
+     lambda f: emu.run.run_sweep(f["toml"], ["seed=1,2"], out_dir=f["run"],
+                                 scheduler="tcp://h:1"),
+     "--scheduler needs --executor dask", "scheduler needs executor dask"),
+    (["sensitivity", "{toml}", "--compare", "kvm.strategy=shadow,direct", "--break-even",
+      "duration_ms=1"],
+     lambda f: emu.sensitivity.run_sensitivity(f["toml"], "kvm.strategy=shadow,direct",
+                                               break_even="duration_ms=1"),
+     "--break-even duration_ms: needs at least two values, got 1",
+     "break_even duration_ms: needs at least two values, got 1"),
+]
+
+
+@pytest.mark.parametrize("argv, call, cli_says, api_says", SPELLED)
+def test_a_message_names_the_option_as_its_caller_spells_it(argv, call, cli_says, api_says,
+                                                            tmp_path, capsys):
+    """The API's messages said "pass --force" and "--out DIR", where its
+    keywords are force=True and out_dir: each now names the option as the
+    command line spells it there, and as the API does to the API's caller."""
+    import emu.run
+    import emu.sensitivity
+    import emu.study
+    from emu.errors import EmuError
+    run, sweep = tmp_path / "run", tmp_path / "sweep"
+    run.mkdir()
+    (run / "summary.json").write_text("{}")
+    sweep.mkdir()
+    (sweep / "sweep.json").write_text("[]")
+    names = {"run": str(run), "sweep": str(sweep),
+             "toml": str(ROOT / "scenarios" / "boot_like.toml")}
+    assert cli.main([a.format(**names) for a in argv]) == 2
+    assert capsys.readouterr().err.startswith(f"emu: error: {cli_says.format(**names)}")
+    with pytest.raises(EmuError) as refused:
+        call(names)
+    assert str(refused.value).startswith(api_says.format(**names))
+    assert "--" not in str(refused.value)

@@ -692,7 +692,7 @@ def test_a_folder_that_changed_while_the_command_ran_is_not_replaced(tmp_path):
     with stage, pytest.raises(ConfigError) as info:
         stage.commit()
     assert str(info.value) == (
-        f"--out {target}: holds 'notes.txt', which emu did not write; emu replaces a result "
+        f"out_dir {target}: holds 'notes.txt', which emu did not write; emu replaces a result "
         f"folder as a whole: choose a new or empty folder (the folder changed while this "
         f"command ran: nothing was written)")
     assert snapshot(target) == dict(before, **{"notes.txt": b"mine"})
@@ -702,14 +702,14 @@ def test_a_folder_that_changed_while_the_command_ran_is_not_replaced(tmp_path):
     _staged_run(target, "theirs", "comparison", force=True).commit()
     theirs = snapshot(target)
     with stage, pytest.raises(ConfigError, match=r"holds a comparison .*, not a run: pass "
-                                                 r"--force .* \(the folder changed"):
+                                                 r"force=True .* \(the folder changed"):
         stage.commit()
     assert snapshot(target) == theirs
 
     stage = _staged_run(target, "ours", "comparison")       # a sweep writing into it
     with stage, locked(str(target)), pytest.raises(ConfigError) as info:
         stage.commit()
-    assert str(info.value) == (f"--out {target}: another emu sweep is writing into this folder "
+    assert str(info.value) == (f"out_dir {target}: another emu sweep is writing into this folder "
                                f"(the folder changed while this command ran: nothing was "
                                f"written)")
     assert leftovers(tmp_path) == []

@@ -66,7 +66,7 @@ def test_scheduler_address_forms():
                                                                     8786)
     assert check_scheduler_address("tls://[::1]:8786") == ("tls", "::1", 8786)
     for bad in GARBAGE[:-2]:
-        with pytest.raises(ConfigError, match="--scheduler"):
+        with pytest.raises(ConfigError, match="^scheduler "):
             check_scheduler_address(bad)
 
 

@@ -20,7 +20,7 @@ import threading
 
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
-from emu.errors import EmuError, check_working_folder
+from emu.errors import EmuError, check_working_folder, command_line
 from emu.run import stop
 
 __all__ = ["build_parser", "main", "run", "study_script"]
@@ -190,7 +190,8 @@ def _exit_status(command) -> int:
             # stdout closed (``>&-``): Python gives None, where print writes
             # nothing and says nothing; a result would be lost without a word
             sys.stdout = _Stdout(out if out is not None else _ClosedStdout())
-            status = command()
+            with command_line():        # messages name the options as the command line does
+                status = command()
             if stop.asked():            # a stop the command took itself (a sweep says so)
                 _take_stop()
             sys.stdout.flush()          # a full disk is said here, not at the exit

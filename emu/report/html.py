@@ -25,7 +25,7 @@ import tempfile
 
 import numpy as np
 
-from emu.errors import EmuError
+from emu.errors import EmuError, spelled
 from emu.report import sweep
 from emu.report.folders import load_results
 from emu.report.page import (PNG_SIGNATURE, collapsed, compact_json, document, esc, figure,
@@ -310,7 +310,7 @@ def write_report(src_dir, out_html=None, plots: bool = True) -> str:
     out = os.fspath(out_html) if out_html else os.path.join(src, "report.html")
     if out_html:                            # refused before the page is built, not after
         replaceable_path(out)
-        check_outside_results(os.path.abspath(out), f"report: -o {out}",
+        check_outside_results(os.path.abspath(out), f"report: {spelled('-o')} {out}",
                               own=os.path.join(src, "report.html"), error=EmuError)
     if study is not None and not any(os.path.isfile(os.path.join(src, name))
                                      for name in ("summary.json", "comparison.json")):

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.params.fields import show
 from emu.params.load import override_value
 from emu.report.text import labelled
@@ -43,10 +43,11 @@ def parse_vary(text: str) -> tuple[str, list]:
     key = key.strip()
     vals = split_values(values) if sep else []
     if not sep or not key or not any(vals):
-        raise ConfigError(f"--vary expects key=v1,v2,..., got {text!r}")
+        raise ConfigError(f"{spelled('--vary')} expects key=v1,v2,..., got {text!r}")
     if "" in vals:
-        raise ConfigError(f"--vary {key}: empty value in {values!r} (expected key=v1,v2,...)")
-    check_distinct(f"--vary {key}: ", vals)
+        raise ConfigError(f"{spelled('--vary')} {key}: empty value in {values!r} (expected "
+                          "key=v1,v2,...)")
+    check_distinct(f"{spelled('--vary')} {key}: ", vals)
     return key, vals
 
 
@@ -175,16 +176,17 @@ def vary_points(scenario, varies, overrides=()) -> list:
     set_keys = {str(o).partition("=")[0].strip() for o in overrides}
     for k in keys:
         if keys.count(k) > 1:
-            raise ConfigError(f"--vary {k}: the key is given twice")
+            raise ConfigError(f"{spelled('--vary')} {k}: the key is given twice")
         if k in set_keys:
-            raise ConfigError(f"--vary {k}: the key is also given with --set")
+            raise ConfigError(f"{spelled('--vary')} {k}: the key is also given with "
+                              f"{spelled('--set')}")
     points = list(itertools.product(*[values for _, values in varies]))
     for point in points:
         point_overrides = [f"{k}={v}" for k, v in zip(keys, point)]
         try:
             resolve(scenario, list(overrides) + point_overrides)
         except ConfigError as err:
-            raise ConfigError(f"--vary {', '.join(point_overrides)}: {err}") from None
+            raise ConfigError(f"{spelled('--vary')} {', '.join(point_overrides)}: {err}") from None
     return points
 
 

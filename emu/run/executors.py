@@ -35,7 +35,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional
 
 from emu.params import scenario_from_dict
-from emu.errors import ConfigError, EmuError
+from emu.errors import ConfigError, EmuError, spelled
 from emu.run.plan import Run
 from emu.run.scenario import run as run_scenario
 
@@ -262,15 +262,15 @@ def check_executor(executor: str, workers: Optional[int], scheduler: Optional[st
     """Refuse executor options that are wrong or do not go together (a one-line
     :class:`ConfigError` naming the option)."""
     if executor not in ("local", "dask"):
-        raise ConfigError(f"--executor: expected local or dask, got {executor!r}")
+        raise ConfigError(f"{spelled('--executor')}: expected local or dask, got {executor!r}")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
-        raise ConfigError(f"--workers: expected a positive integer, got {workers!r}")
+        raise ConfigError(f"{spelled('--workers')}: expected a positive integer, got {workers!r}")
     if executor == "local" and (scheduler or client is not None):
-        raise ConfigError("--scheduler needs --executor dask")
+        raise ConfigError(f"{spelled('--scheduler')} needs {spelled('--executor')} dask")
     if executor == "dask" and scheduler and workers is not None:
-        raise ConfigError("--workers sets the size of a local Dask cluster; "
-                          "a --scheduler has its own workers")
+        raise ConfigError(f"{spelled('--workers')} sets the size of a local Dask cluster; a "
+                          f"{spelled('--scheduler')} has its own workers")
 
 
 def make_backend(executor: str, workers: Optional[int], runs: int, client=None,
@@ -299,21 +299,23 @@ def check_scheduler_address(address: str) -> tuple[str, str, int]:
     example = "expected [tcp://]HOST:PORT, e.g. tcp://10.0.0.5:8786"
     m = _ADDRESS.fullmatch(text)
     if not text or m is None or not m["host"]:
-        raise ConfigError(f"--scheduler {address!r}: not a scheduler address ({example})")
+        raise ConfigError(f"{spelled('--scheduler')} {address!r}: not a scheduler address "
+                          f"({example})")
     protocol = (m["protocol"] or "tcp").lower()
     if protocol not in SCHEDULER_PROTOCOLS:
-        raise ConfigError(f"--scheduler {address!r}: unknown protocol {protocol!r} (choose from: "
-                          f"{', '.join(SCHEDULER_PROTOCOLS)})")
+        raise ConfigError(f"{spelled('--scheduler')} {address!r}: unknown protocol {protocol!r} "
+                          f"(choose from: {', '.join(SCHEDULER_PROTOCOLS)})")
     host = m["host"]
     if not host.startswith("[") and not all(_HOST_LABEL.fullmatch(x) for x in
                                             host.rstrip(".").split(".")):
-        raise ConfigError(f"--scheduler {address!r}: {host!r} is not a host name or IP "
-                          f"address ({example})")
+        raise ConfigError(f"{spelled('--scheduler')} {address!r}: {host!r} is not a host name or "
+                          f"IP address ({example})")
     if m["port"] is None:
-        raise ConfigError(f"--scheduler {address!r}: no port ({example}; a Dask scheduler "
-                          f"listens on 8786 by default)")
+        raise ConfigError(f"{spelled('--scheduler')} {address!r}: no port ({example}; a Dask "
+                          "scheduler listens on 8786 by default)")
     if not m["port"].isdigit() or not 1 <= int(m["port"]) <= 65535:
-        raise ConfigError(f"--scheduler {address!r}: port {m['port']!r} is not in 1..65535")
+        raise ConfigError(f"{spelled('--scheduler')} {address!r}: port {m['port']!r} is not in "
+                          "1..65535")
     return protocol, host.strip("[]"), int(m["port"])
 
 
@@ -352,7 +354,7 @@ def _reach(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
         return                                     # not TCP: the client tells
     failure = _within(timeout, lambda: socket.create_connection((host, port), timeout).close())
     if failure is not None:
-        raise ConfigError(f"--scheduler {address}: cannot reach {host} port {port} "
+        raise ConfigError(f"{spelled('--scheduler')} {address}: cannot reach {host} port {port} "
                           f"({_why(failure)})")
     from distributed.comm import connect
     from distributed.security import Security
@@ -366,8 +368,8 @@ def _reach(address: str, timeout: float = CONNECT_TIMEOUT) -> None:
     if failure is not None:
         why = (_why(failure) if isinstance(failure, (str, OSError, asyncio.TimeoutError))
                else f"what answers does not speak Dask's protocol: {type(failure).__name__}")
-        raise ConfigError(f"--scheduler {address}: no Dask scheduler answers at {host} port "
-                          f"{port} ({why})")
+        raise ConfigError(f"{spelled('--scheduler')} {address}: no Dask scheduler answers at "
+                          f"{host} port {port} ({why})")
 
 
 def _close_half_started_clusters() -> None:
@@ -394,7 +396,7 @@ def dask_client(scheduler: Optional[str], workers: Optional[int]):
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise ConfigError("--executor dask needs dask[distributed] (pip install "
+        raise ConfigError(f"{spelled('--executor')} dask needs dask[distributed] (pip install "
                           "'dask[distributed]')") from None
     if scheduler:
         _reach(scheduler)
@@ -410,8 +412,9 @@ def dask_client(scheduler: Optional[str], workers: Optional[int]):
     except Exception as err:         # noqa: BLE001 - Dask raises many kinds; say it in one line
         if cluster is not None:
             cluster.close()
-        what = (f"--scheduler {scheduler}: cannot connect to the dask scheduler" if scheduler
-                else "--executor dask: cannot start a local Dask cluster")
+        what = (f"{spelled('--scheduler')} {scheduler}: cannot connect to the dask scheduler"
+                if scheduler else
+                f"{spelled('--executor')} dask: cannot start a local Dask cluster")
         raise ConfigError(f"{what} ({type(err).__name__}: {err})") from None
     except KeyboardInterrupt:
         _close_half_started_clusters()

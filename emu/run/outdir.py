@@ -42,7 +42,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.run.files import (
     RANDOM_CHARS,
     TEMPORARY,
@@ -275,22 +275,22 @@ def check_replaceable(folder: str, kind: str, force: bool = False,
         raise ConfigError(f"{where}: holds {shown}{more}, which emu did not write; emu replaces a "
                        f"result folder as a whole: choose a new or empty folder")
     if h.kind is not None and (h.kind, h.what) != (kind, what) and not force:
-        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind, what)}: pass --force "
-                          f"to replace it, or choose another folder")
+        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind, what)}: pass "
+                          f"{spelled('--force')} to replace it, or choose another folder")
     return h
 
 
 # -- the path itself ----------------------------------------------------------------------------
 
-def check_name(out, option: str = "--out", names: str = "folder") -> str:
+def check_name(out, option: str | tuple = "--out", names: str = "folder") -> str:
     """``out`` as text, refused in one line (ConfigError) when it cannot name
     a file or folder (``names``) at all: None, empty, or a NUL byte in it, or
     not a path (a string, bytes or an os.PathLike) at all."""
     if out is not None and not isinstance(out, (str, bytes, os.PathLike)):
-        raise ConfigError(f"{option or 'out_dir'}: expected the path of a {names} (a string "
-                          f"or a Path), got {type(out).__name__} {out!r:.60}")
+        raise ConfigError(f"{spelled(option) or 'out_dir'}: expected the path of a {names} (a "
+                          f"string or a Path), got {type(out).__name__} {out!r:.60}")
     text = os.fspath(out) if out is not None else ""
-    where = f"{option} {text!r}" if option else repr(text)
+    where = f"{spelled(option)} {text!r}" if option else repr(text)
     if not str(text).strip():
         raise ConfigError(f"{where}: an empty path names no {names}")
     if "\0" in str(text):
@@ -331,7 +331,7 @@ def _check_lengths(where: str, path: str, limits: tuple[int, int], made: str = "
                               f"is {name_max})")
 
 
-def check_path(out, option: str = "--out", inside: bool = False) -> str:
+def check_path(out, option: str | tuple = "--out", inside: bool = False) -> str:
     """The absolute path of ``out``, refused in one line (ConfigError) when it
     cannot name a folder: empty, a NUL byte, a name or path too long, a
     symlink loop, a file that is not a folder on the way, or (unless
@@ -339,7 +339,7 @@ def check_path(out, option: str = "--out", inside: bool = False) -> str:
     runs/ID) a folder inside another result (:func:`check_outside_results`)."""
     text = check_name(out, option)
     path = os.path.abspath(text)
-    where = f"{option} {text}" if option else text
+    where = f"{spelled(option)} {text}" if option else text
     _check_lengths(where, path, _limits(path))
     try:
         os.stat(path)
@@ -425,14 +425,14 @@ def check_room(target: str, folders=(), where: Optional[str] = None) -> None:
                 _check_lengths(where or target, os.path.join(parent, made), limits, made)
 
 
-def check_output_dir(out_dir, files=(), option: str = "--out") -> str:
+def check_output_dir(out_dir, files=(), option: str | tuple = "--out") -> str:
     """For a command that writes ``files`` into ``out_dir`` one by one (each
     atomically): :func:`check_path`, and none of ``files`` may be a folder there.
     Returns the absolute path."""
     path = check_path(out_dir, option)
     for name in files:
         if os.path.isdir(os.path.join(path, name)):
-            raise ConfigError(f"{option} {out_dir}: {name} exists and is a directory")
+            raise ConfigError(f"{spelled(option)} {out_dir}: {name} exists and is a directory")
     return path
 
 
@@ -574,10 +574,12 @@ class Stage:
     the stage made.  ``tidy=False`` leaves the leftovers to the caller (a
     sweep removes them all once, before its runs); ``inside=True`` lets
     ``target`` be a run folder inside the result being written (a sweep's
-    runs/ID).  Raises ConfigError (one line).
+    runs/ID).  ``option`` names ``target`` in the messages, as
+    :func:`emu.errors.spelled` takes it ("": none).  Raises ConfigError (one
+    line).
     """
 
-    def __init__(self, target, kind: str, force: bool = False, option: str = "--out",
+    def __init__(self, target, kind: str, force: bool = False, option: str | tuple = "--out",
                  tidy: bool = True, what: Optional[str] = None, folders=(),
                  inside: bool = False):
         self.option, self.target_text = option, check_name(target, option)
@@ -591,7 +593,7 @@ class Stage:
         if os.path.isdir(path) and _holds_cwd(path):
             raise ConfigError(f"{self._where()}: is the current folder (or holds it); emu "
                            f"replaces a result folder as a whole: give a folder of its own, "
-                           f"e.g. {option} results")
+                           f"such as results")
         if os.path.ismount(path):
             raise ConfigError(f"{self._where()}: is a mount point, which cannot be replaced "
                               f"as a whole: give a folder inside it")
@@ -615,7 +617,7 @@ class Stage:
                            f"({err.strerror or err})") from None
 
     def _where(self) -> str:
-        return f"{self.option} {self.target_text}" if self.option else self.target_text
+        return f"{spelled(self.option)} {self.target_text}" if self.option else self.target_text
 
     def _make_parents(self) -> None:
         missing, probe = [], self.parent
@@ -691,7 +693,7 @@ class Stage:
 
 
 @contextlib.contextmanager
-def staged(target, kind: str, force: bool = False, option: str = "--out",
+def staged(target, kind: str, force: bool = False, option: str | tuple = "--out",
            what: Optional[str] = None, folders=()):
     """A :class:`Stage` for ``target`` (None: no output folder, yields None)."""
     if target is None:

@@ -27,7 +27,7 @@ from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
 from emu.params.load import override_value, read_scenario_file
-from emu.errors import ConfigError, check_working_folder
+from emu.errors import ConfigError, check_working_folder, spelled
 from emu.workload.traces.source import check_pipe_traces, trace_workloads
 
 _ID_VERSION = 1
@@ -73,8 +73,8 @@ def parse_grid(spec) -> tuple[str, list[str]]:
         key, sep, values = spec.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--grid expects KEY=V1,V2,... (e.g. kvm.strategy=shadow,direct), "
-                              f"got {spec!r}")
+            raise ConfigError(f"{spelled('--grid')} expects KEY=V1,V2,... (e.g. "
+                              f"kvm.strategy=shadow,direct), got {spec!r}")
         vals = split_values(values)
     else:
         try:
@@ -89,9 +89,9 @@ def parse_grid(spec) -> tuple[str, list[str]]:
         if not key:
             raise ConfigError(f"grid: empty key in {spec!r}")
     if not vals or any(v == "" for v in vals):
-        raise ConfigError(f"--grid {key}: empty value in {spec if isinstance(spec, str) else vals!r}"
-                          f" (expected KEY=V1,V2,...)")
-    check_distinct(f"--grid {key}: ", vals)
+        raise ConfigError(f"{spelled('--grid')} {key}: empty value in "
+                          f"{spec if isinstance(spec, str) else vals!r} (expected KEY=V1,V2,...)")
+    check_distinct(f"{spelled('--grid')} {key}: ", vals)
     return key, vals
 
 
@@ -281,25 +281,28 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     keys = [k for k, _ in grid]
     for k in keys:
         if keys.count(k) > 1:
-            raise ConfigError(f"--grid {k}: the key is given twice")
+            raise ConfigError(f"{spelled('--grid')} {k}: the key is given twice")
     set_keys = {o.partition("=")[0].strip() for o in overrides}
     for k in keys:
         if k in set_keys:
-            raise ConfigError(f"--grid {k}: the key is also given with --set")
+            raise ConfigError(f"{spelled('--grid')} {k}: the key is also given with "
+                              f"{spelled('--set')}")
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
-            raise ConfigError(f"--seeds: expected a positive integer, got {seeds!r}")
+            raise ConfigError(f"{spelled('--seeds')}: expected a positive integer, got {seeds!r}")
         if seeds > MAX_SEEDS:
-            raise ConfigError(f"--seeds: at most {MAX_SEEDS:,} replicates a point, got "
-                              f"{seeds:,}")
+            raise ConfigError(f"{spelled('--seeds')}: at most {MAX_SEEDS:,} replicates a point, "
+                              f"got {seeds:,}")
         if "seed" in keys:
-            raise ConfigError("--grid seed: cannot vary the seed with --seeds too "
-                              "(--seeds N spawns the seeds from the scenario's seed)")
+            raise ConfigError(f"{spelled('--grid')} seed: cannot vary the seed with "
+                              f"{spelled('--seeds')} too ({spelled('--seeds')} N spawns the seeds "
+                              "from the scenario's seed)")
 
     n_runs = math.prod(len(vals) for _, vals in grid) * (seeds or 1)
     if n_runs > MAX_RUNS:
-        raise ConfigError(f"the sweep has {n_runs:,} runs (the product of the grid's values"
-                          f"{' and --seeds' if seeds else ''}), at most {MAX_RUNS:,}")
+        raise ConfigError(f"the sweep has {n_runs:,} runs (the product of the grid's "
+                          f"values{' and ' + spelled('--seeds') if seeds else ''}), at most "
+                          f"{MAX_RUNS:,}")
     path, content, data, base_dir = _load_scenario_source(scenario)
     base = scenario_from_dict(data, overrides, base_dir=base_dir)   # --set alone
     root = base.seed
@@ -318,7 +321,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
             point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir)
         except ConfigError as err:
             where = ", ".join(point_overrides)
-            raise ConfigError(f"--grid {where}: {err}") from None
+            raise ConfigError(f"{spelled('--grid')} {where}: {err}") from None
         traces = trace_files(point_cfg)
         for i, seed in enumerate(replicate_seeds):
             # (a spawned seed is a 64-bit integer, which every scenario takes)

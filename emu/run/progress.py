@@ -14,7 +14,7 @@ from typing import Optional
 
 from tqdm import tqdm
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 
 #: Seconds between two progress lines of a sweep (also one line per 10 % of the runs).
 LINE_EVERY = 10.0
@@ -177,7 +177,8 @@ class SweepProgress:
         elif mode == "auto":
             mode = "bar" if getattr(self.stream, "isatty", lambda: False)() else "lines"
         elif mode not in ("bar", "lines"):
-            raise ConfigError(f"--progress: expected auto, bar, lines or none, got {mode!r}")
+            raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
+                              f"{mode!r}")
         self.mode, self.total, self.done, self.start_done = mode, total, done, done
         self.t0 = self.last = time.monotonic()
         self.last_decile = (10 * done) // total if total else 10

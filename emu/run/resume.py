@@ -14,7 +14,7 @@ import os
 import time
 from typing import Optional
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.run import outdir
 from emu.run.executors import SweepError
 from emu.run.files import read_json, read_summary
@@ -68,7 +68,7 @@ def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optio
     Returns the kind of result that ``force`` lets the sweep replace, if any.
     """
     # files emu did not write (even with --force), or another kind of result
-    h = outdir.check_replaceable(out_dir, "sweep", force, where=f"--out {out_dir}")
+    h = outdir.check_replaceable(out_dir, "sweep", force, where=f"{spelled('--out')} {out_dir}")
     if h.kind not in (None, "sweep"):
         return h.kind
     if h.kind == "sweep":
@@ -78,10 +78,12 @@ def check_sweep_dir(out_dir: str, plan: SweepPlan, force: bool = False) -> Optio
         left_out = None if ids is None else len(ids - {r.id for r in plan.runs})
         if (ids is None or left_out) and not force:
             what = ("its sweep.json cannot be read" if ids is None else
-                    f"this sweep leaves out {left_out} of its runs (another scenario, --set, "
-                    f"grid, --seeds or a trace file rewritten since)")
-            raise ConfigError(f"--out {out_dir}: holds {h.text}; {what}: pass --force to "
-                              f"replace its results table, or choose another folder")
+                    f"this sweep leaves out {left_out} of its runs (another scenario, "
+                    f"{spelled('--set')}, grid, {spelled('--seeds')} or a trace file rewritten "
+                    "since)")
+            raise ConfigError(f"{spelled('--out')} {out_dir}: holds {h.text}; {what}: pass "
+                              f"{spelled('--force')} to replace its results table, or choose "
+                              "another folder")
     return None
 
 
@@ -137,8 +139,8 @@ class SweepDir:
         """``run`` completed: count it (its summary must be there)."""
         if self.row(run) is None:
             raise SweepError(f"{run.label} finished but {self.run_dir(run)}/summary.json is "
-                             f"missing: with Dask, --out must be on a filesystem the workers "
-                             f"share")
+                             f"missing: with Dask, {spelled('--out')} must be on a filesystem the "
+                             "workers share")
         self.done.add(run.id)
 
     def tick(self) -> None:

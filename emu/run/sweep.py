@@ -98,7 +98,7 @@ import tempfile
 import time
 from typing import Optional
 
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.run.executors import (SweepError, check_executor, check_scheduler_address,
                                dask_client, make_backend, run_all)
 from emu.run.files import read_summary, write_json
@@ -148,7 +148,7 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     :class:`SweepError` (a worker died) or the failing run's exception.
     """
     if out_dir is None:
-        raise ConfigError("--out: a directory for the results is required")
+        raise ConfigError(f"{spelled('--out')}: a directory for the results is required")
     if not isinstance(force, bool):
         raise ConfigError(f"force: expected True or False, got {type(force).__name__} "
                           f"{force!r}")
@@ -161,8 +161,10 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     out_dir = check_path(out_dir)
     plan = plan_sweep(scenario_path, grids, seeds, overrides)
     if progress is not None and progress not in ("auto", "bar", "lines", "none"):
-        raise ConfigError(f"--progress: expected auto, bar, lines or none, got {progress!r}")
-    check_room(os.path.join(out_dir, "runs", plan.runs[0].id), where=f"--out {out_dir}")
+        raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
+                          f"{progress!r}")
+    check_room(os.path.join(out_dir, "runs", plan.runs[0].id),
+               where=f"{spelled('--out')} {out_dir}")
     check_sweep_dir(out_dir, plan, force)      # before anything runs; again once locked
 
     with contextlib.ExitStack() as stack:
@@ -185,7 +187,7 @@ def _run_plan(plan: SweepPlan, out_dir: str, executor, workers, scheduler, progr
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as err:
-            raise ConfigError(f"--out {out_dir}: cannot create the directory "
+            raise ConfigError(f"{spelled('--out')} {out_dir}: cannot create the directory "
                               f"({err.strerror or err})") from None
     made(out_dir)
     with locked(out_dir):

@@ -41,7 +41,7 @@ from typing import Any, Optional
 import numpy as np
 
 from emu.costs import COSTS, CostTable
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 
 from emu.sensitivity.spec import COST_PREFIX, SensitivityError
 
@@ -85,15 +85,16 @@ def cost_space(scenario_costs: Mapping[str, Any], clock_mhz: int,
     spans = table.ranges
     wanted = set(costs) if costs is not None else {c.name for c in COSTS}
     for name in costs or ():
-        _refuse_fixed(f"--costs {name}", name, fixed)
+        _refuse_fixed(f"{spelled('--costs')} {name}", name, fixed)
     names = tuple(c.name for c in COSTS
                   if c.name in wanted and c.name not in _MACHINE_COSTS
                   and c.name not in fixed and spans[c.name][0] < spans[c.name][1])
     if not names:
-        raise SensitivityError("--costs: none of the costs asked for has a range to vary")
+        raise SensitivityError(f"{spelled('--costs')}: none of the costs asked for has a range to "
+                               "vary")
     for name, (low, high) in (ranges or {}).items():
-        _check_range(f"--range {name}={low},{high}", name, (low, high), table[name], costs,
-                     fixed)
+        _check_range(f"{spelled('--range')} {name}={low},{high}", name, (low, high),
+                     table[name], costs, fixed)
     return CostSpace(names=names, baseline=table.to_dict(), ranges=spans,
                      overridden=frozenset(n for n in table.overrides if n != "clock_mhz"),
                      range_overridden=frozenset(table.range_overrides))
@@ -119,7 +120,8 @@ def _check_range(where: str, name: str, given: tuple, value: int,
     if not low < high:
         raise SensitivityError(f"{where}: LOW must be below HIGH (one value varies nothing)")
     if costs is not None and name not in costs:
-        raise SensitivityError(f"{where}: {name} is not varied (--costs {','.join(costs)})")
+        raise SensitivityError(f"{where}: {name} is not varied ({spelled('--costs')} "
+                               f"{','.join(costs)})")
     if not low <= value <= high:
         raise SensitivityError(f"{where}: the range must contain {value}, the value the runs "
                                f"use at their baseline")
@@ -156,7 +158,7 @@ def salib_sampler(method: str, who: str = ""):
         else:
             from SALib.sample import sobol as sampler
     except ImportError:
-        who = who or f"--method {method}"
+        who = who or f"{spelled('--method')} {method}"
         raise SensitivityError(f"{who} needs SALib: pip install 'emu[analysis]' "
                                f"(or pip install SALib)") from None
     return sampler

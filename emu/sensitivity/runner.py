@@ -35,7 +35,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Callable, NamedTuple, Optional, Union
 
 from emu.params import default_scenario   # the scenario API (see the module docstring)
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.run import (SweepError, SweepInterrupted, plan_sweep, resolve, run,  # the run API
                      summary_shape)
 from emu.run.executors import check_executor, dask_client, make_backend, run_all
@@ -119,7 +119,7 @@ def check_study_dir(out_dir: str, labels, metric: str, better: str,
     another metric.  The same study, finished or interrupted, is resumed;
     with ``force`` another result is removed (the runs this study reuses
     stay), so that the folder holds one result."""
-    h = outdir.check_replaceable(out_dir, "sensitivity", force, f"--out {out_dir}")
+    h = outdir.check_replaceable(out_dir, "sensitivity", force, f"{spelled('--out')} {out_dir}")
     if h.kind is None:
         return
     if h.kind == "sensitivity":
@@ -129,15 +129,15 @@ def check_study_dir(out_dir: str, labels, metric: str, better: str,
         before = read_json(os.path.join(out_dir, "sensitivity.json"))
         asked = (before.get("metric"), before.get("better")) if isinstance(before, dict) else None
         if left_out:
-            why = (f"this study leaves out {left_out} of its runs (another scenario, --set, "
-                   f"--compare, method, costs or break-even)")
+            why = (f"this study leaves out {left_out} of its runs (another scenario, "
+                   f"{spelled('--set')}, {spelled('--compare')}, method, costs or break-even)")
         elif asked not in (None, (metric, better)):
             why = f"this study is on {metric} ({better} is better)"
         else:
             return
         if not force:
-            raise ConfigError(f"--out {out_dir}: holds {h.text}; {why}: pass --force to "
-                              f"replace it, or choose another folder")
+            raise ConfigError(f"{spelled('--out')} {out_dir}: holds {h.text}; {why}: pass "
+                              f"{spelled('--force')} to replace it, or choose another folder")
     with locked(out_dir, "sensitivity study"):
         outdir.remove_result(out_dir, keep_runs=set(labels))
 
@@ -185,12 +185,12 @@ class StudyRunner:
         self.out_dir = os.path.abspath(os.fspath(out_dir)) if out_dir is not None else None
         self._kept = out_dir is not None        # else a temporary directory, removed on exit
         if self.out_dir and os.path.exists(self.out_dir) and not os.path.isdir(self.out_dir):
-            raise ConfigError(f"--out {self.out_dir}: exists and is not a directory")
+            raise ConfigError(f"{spelled('--out')} {self.out_dir}: exists and is not a directory")
         self.executor, self.workers, self.scheduler = executor, workers, scheduler
         self.client, self.progress, self.stream = client, progress, stream
         if progress not in (None, "auto", "bar", "lines", "none"):
-            raise ConfigError(f"--progress: expected auto, bar, lines or none, "
-                              f"got {progress!r}")
+            raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
+                              f"{progress!r}")
         # over all calls: the runs found done, the runs run, the jobs asked for
         self.runs_done = self.runs_run = self.jobs_seen = 0
         self._ran: set = set()          # the runs this runner ran (not found done before it)
@@ -230,7 +230,7 @@ class StudyRunner:
                         from None
             os.makedirs(runs, exist_ok=True)    # not while another command holds the folder
         except OSError as err:
-            raise ConfigError(f"--out {self.out_dir}: cannot create the directory "
+            raise ConfigError(f"{spelled('--out')} {self.out_dir}: cannot create the directory "
                               f"({err.strerror or err})") from None
         remove_leftovers(self.out_dir)
         self._ready = True
@@ -258,8 +258,8 @@ class StudyRunner:
         except (OSError, ValueError, AttributeError):
             ran = None
         if ran != sha:
-            raise ConfigError(f"--out {self.out_dir}: runs/{run.id} holds a run of another "
-                              f"scenario; give this study another directory")
+            raise ConfigError(f"{spelled('--out')} {self.out_dir}: runs/{run.id} holds a run of "
+                              "another scenario; give this study another directory")
         return summary
 
     def __call__(self, jobs: Sequence[Job]) -> dict[str, dict]:
@@ -292,8 +292,8 @@ class StudyRunner:
         def finished(r: _StudyRun) -> None:
             summary = read_summary(self.run_dir(r.id))
             if summary is None:
-                raise SweepError(f"{r.label} finished but its summary.json is missing: with "
-                                 f"Dask, --out must be on a filesystem the workers share")
+                raise SweepError(f"{r.label} finished but its summary.json is missing: with Dask, "
+                                 f"{spelled('--out')} must be on a filesystem the workers share")
             summaries[r.id] = summary
             self.runs_run += 1
             self._ran.add(r.id)

@@ -11,7 +11,7 @@ Compare(key='kvm.strategy', a='shadow', b='direct')
 >>> parse_break_even("duration_ms=20")
 Traceback (most recent call last):
 ...
-emu.sensitivity.spec.SensitivityError: --break-even duration_ms: needs at least two values, got 1
+emu.sensitivity.spec.SensitivityError: break_even duration_ms: needs at least two values, got 1
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from emu.costs import cost_named
-from emu.errors import ConfigError
+from emu.errors import ConfigError, spelled
 from emu.run.plan import check_distinct
 
 __all__ = [
@@ -104,42 +104,44 @@ def cost_of_key(key: str, option: str = "") -> Optional[str]:
 
 def parse_compare(spec: Union[str, Sequence]) -> Compare:
     """``"KEY=A,B"`` or ``(key, [A, B])``: exactly two different values."""
-    key, values = _key_values(spec, "--compare", "KEY=A,B")
+    key, values = _key_values(spec, spelled("--compare"), "KEY=A,B")
     if len(values) != 2:
-        raise SensitivityError(f"--compare {key}: needs exactly two values A,B, "
-                               f"got {len(values)}")
+        raise SensitivityError(f"{spelled('--compare')} {key}: needs exactly two values A,B, got "
+                               f"{len(values)}")
     if values[0] == values[1]:
-        raise SensitivityError(f"--compare {key}: the two values are the same ({values[0]})")
+        raise SensitivityError(f"{spelled('--compare')} {key}: the two values are the same "
+                               f"({values[0]})")
     try:                # two spellings of one value (800 and 8e2): one run, compared with itself
-        check_distinct(f"--compare {key}: ", values)
+        check_distinct(f"{spelled('--compare')} {key}: ", values)
     except ConfigError as err:
         raise SensitivityError(str(err)) from None
-    cost_of_key(key, "--compare")
+    cost_of_key(key, spelled("--compare"))
     return Compare(key, values[0], values[1])
 
 
 def parse_break_even(spec: Union[str, Sequence]) -> BreakEven:
     """``"KEY=v1,v2,..."`` or ``(key, [v1, v2, ...])``: two or more distinct numbers."""
-    key, values = _key_values(spec, "--break-even", "KEY=V1,V2,...")
+    key, values = _key_values(spec, spelled("--break-even"), "KEY=V1,V2,...")
     if len(values) < 2:
-        raise SensitivityError(f"--break-even {key}: needs at least two values, "
-                               f"got {len(values)}")
+        raise SensitivityError(f"{spelled('--break-even')} {key}: needs at least two values, got "
+                               f"{len(values)}")
     pairs = []
     for text in values:
         try:
             number = float(text)
         except ValueError:
-            raise SensitivityError(f"--break-even {key}: the values must be numbers, "
+            raise SensitivityError(f"{spelled('--break-even')} {key}: the values must be numbers, "
                                    f"got {text!r}") from None
         if not math.isfinite(number):
-            raise SensitivityError(f"--break-even {key}: the values must be finite, "
+            raise SensitivityError(f"{spelled('--break-even')} {key}: the values must be finite, "
                                    f"got {text!r}")
         pairs.append((number, text))
     pairs.sort()
     for (x, tx), (y, ty) in zip(pairs, pairs[1:]):
         if x == y:
-            raise SensitivityError(f"--break-even {key}: the value {ty} is given twice")
-    cost_of_key(key, "--break-even")
+            raise SensitivityError(f"{spelled('--break-even')} {key}: the value {ty} is given "
+                                   "twice")
+    cost_of_key(key, spelled("--break-even"))
     return BreakEven(key, tuple(t for _, t in pairs), tuple(n for n, _ in pairs))
 
 
@@ -159,18 +161,19 @@ def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]
         specs = [specs]
     out: dict[str, tuple] = {}
     for spec in specs:
-        name, values = _key_values(spec, "--range", "NAME=LOW,HIGH")
+        name, values = _key_values(spec, spelled("--range"), "NAME=LOW,HIGH")
         name = name[len(COST_PREFIX):] if name.startswith(COST_PREFIX) else name
         if len(values) != 2:
-            raise SensitivityError(f"--range {name}: expects LOW,HIGH, got {spec!r}")
+            raise SensitivityError(f"{spelled('--range')} {name}: expects LOW,HIGH, got {spec!r}")
         try:
             low, high = (int(v, 0) for v in values)
         except ValueError:
-            raise SensitivityError(f"--range {name}: LOW and HIGH must be whole numbers, "
-                                   f"got {spec!r}") from None
+            raise SensitivityError(f"{spelled('--range')} {name}: LOW and HIGH must be whole "
+                                   f"numbers, got {spec!r}") from None
         if name in out:
-            raise SensitivityError(f"--range {name}: given twice ({out[name][0]},"
-                                   f"{out[name][1]} and {low},{high}); give each cost once")
+            raise SensitivityError(f"{spelled('--range')} {name}: given twice "
+                                   f"({out[name][0]},{out[name][1]} and {low},{high}); give each "
+                                   "cost once")
         out[name] = (low, high)
     return out
 
@@ -182,27 +185,27 @@ def parse_cost_names(names: Union[None, str, Sequence[str]]) -> Optional[list[st
     if isinstance(names, str):
         names = [n.strip() for n in names.split(",") if n.strip()]
     if not names:
-        raise SensitivityError("--costs: expected at least one cost name")
+        raise SensitivityError(f"{spelled('--costs')}: expected at least one cost name")
     try:
         out = [cost_named(n).name for n in names]
     except ConfigError as err:
-        raise SensitivityError(f"--costs: {err}") from None
+        raise SensitivityError(f"{spelled('--costs')}: {err}") from None
     for name in out:
         if out.count(name) > 1:
-            raise SensitivityError(f"--costs: {name} is named twice")
+            raise SensitivityError(f"{spelled('--costs')}: {name} is named twice")
     return out
 
 
 def check_method(method: str) -> str:
     if method not in METHODS:
-        raise SensitivityError(f"--method: expected one of {', '.join(METHODS)}, "
-                               f"got {method!r}")
+        raise SensitivityError(f"{spelled('--method')}: expected one of {', '.join(METHODS)}, got "
+                               f"{method!r}")
     return method
 
 
 def check_better(better: str) -> str:
     if better not in BETTER:
-        raise SensitivityError(f"--better: expected lower or higher, got {better!r}")
+        raise SensitivityError(f"{spelled('--better')}: expected lower or higher, got {better!r}")
     return better
 
 
@@ -212,10 +215,12 @@ def check_seed(method: str, seed: Any) -> int:
     if seed is None:
         return 0
     if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise SensitivityError(f"--seed: expected a non-negative integer, got {seed!r}")
+        raise SensitivityError(f"{spelled('--seed')}: expected a non-negative integer, got "
+                               f"{seed!r}")
     if method == "oat":
-        raise SensitivityError(f"--seed {seed}: oat samples nothing (its runs are each cost "
-                               f"at each end); --seed is for --method morris or sobol")
+        raise SensitivityError(f"{spelled('--seed')} {seed}: oat samples nothing (its runs are "
+                               f"each cost at each end); {spelled('--seed')} is for "
+                               f"{spelled('--method')} morris or sobol")
     return int(seed)
 
 
@@ -225,12 +230,13 @@ def check_samples(method: str, samples: Any) -> Optional[int]:
     if samples is not None and (isinstance(samples, bool)
                                 or not isinstance(samples, numbers.Integral)
                                 or samples < 1):
-        raise SensitivityError(f"--samples: expected a positive integer, got {samples!r}")
+        raise SensitivityError(f"{spelled('--samples')}: expected a positive integer, got "
+                               f"{samples!r}")
     if method == "oat":
         if samples is not None:
-            raise SensitivityError(f"--samples {samples}: oat samples nothing (its runs are "
-                                   f"each cost at each end); --samples is for --method "
-                                   f"morris or sobol")
+            raise SensitivityError(f"{spelled('--samples')} {samples}: oat samples nothing (its "
+                                   f"runs are each cost at each end); {spelled('--samples')} is "
+                                   f"for {spelled('--method')} morris or sobol")
         return None
     return int(samples) if samples is not None else DEFAULT_SAMPLES[method]
 
@@ -255,8 +261,8 @@ def _at(summary: Mapping, path: str, shape: bool = False) -> Any:
         else:
             known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none"
             at = ".".join(path.split(".")[:i]) or "the summary"
-            raise SensitivityError(f"--metric {path}: no {part!r} in {at} "
-                                   f"(keys: {known})")
+            raise SensitivityError(f"{spelled('--metric')} {path}: no {part!r} in {at} (keys: "
+                                   f"{known})")
     return node
 
 
@@ -278,7 +284,7 @@ def check_metric(shape: Mapping, path: str) -> None:
     is None, which a run makes a number."""
     what = _not_a_number(_at(shape, path, shape=True))
     if what is not None:
-        raise SensitivityError(f"--metric {path}: {what}, not a number; {METRIC_IS}")
+        raise SensitivityError(f"{spelled('--metric')} {path}: {what}, not a number; {METRIC_IS}")
 
 
 def metric_value(summary: Mapping, path: str, where: str) -> float:
@@ -286,9 +292,9 @@ def metric_value(summary: Mapping, path: str, where: str) -> float:
     node = _at(summary, path)
     what = "None" if node is None else _not_a_number(node)
     if what is not None:
-        raise SensitivityError(f"--metric {path}: not a number in {where} ({what}); "
+        raise SensitivityError(f"{spelled('--metric')} {path}: not a number in {where} ({what}); "
                                f"{METRIC_IS}")
     value = float(node)
     if not math.isfinite(value):
-        raise SensitivityError(f"--metric {path}: not finite in {where} ({value})")
+        raise SensitivityError(f"{spelled('--metric')} {path}: not finite in {where} ({value})")
     return value

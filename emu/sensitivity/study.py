@@ -38,6 +38,7 @@ import numpy as np
 
 from emu import __version__
 from emu.costs import COSTS_BY_NAME
+from emu.errors import spelled
 from emu.report.text import hypothetical
 from emu.run.plan import override_list
 from emu.stats.figures import settled
@@ -127,29 +128,31 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     better = check_better(better)
     seed = check_seed(method, seed)
     if not isinstance(metric, str) or not metric.strip():
-        raise SensitivityError(f"--metric: expected a summary key, got {metric!r}")
+        raise SensitivityError(f"{spelled('--metric')}: expected a summary key, got {metric!r}")
     cmp = compare if isinstance(compare, Compare) else parse_compare(compare)
     be = (break_even if isinstance(break_even, BreakEven) or break_even is None
           else parse_break_even(break_even))
     overrides = tuple(map(str, override_list(overrides)))
     if be is not None and be.key == cmp.key:
-        raise SensitivityError(f"--break-even {be.key}: the key is also the compared one")
+        raise SensitivityError(f"{spelled('--break-even')} {be.key}: the key is also the compared "
+                               "one")
     set_keys = {o.partition("=")[0].strip() for o in overrides}
-    for option, key in (("--compare", cmp.key), ("--break-even", be.key if be else None)):
+    for option, key in ((spelled("--compare"), cmp.key),
+                        (spelled("--break-even"), be.key if be else None)):
         if key in set_keys:
-            raise SensitivityError(f"{option} {key}: the key is also given with --set")
+            raise SensitivityError(f"{option} {key}: the key is also given with {spelled('--set')}")
 
     base = resolve_scenario(scenario)             # the file's own errors, as emu run says them
     if overrides:
-        base = resolve_scenario(scenario, overrides, "--set")
+        base = resolve_scenario(scenario, overrides, spelled("--set"))
     check_pipe_traces([base, base])               # two runs at least: A and B
     for value in (cmp.a, cmp.b):
         check_metric(summary_shape(resolve_scenario(
-            scenario, overrides + (f"{cmp.key}={value}",), f"--compare {cmp.key}={value}")),
-            metric.strip())
+            scenario, overrides + (f"{cmp.key}={value}",),
+            f"{spelled('--compare')} {cmp.key}={value}")), metric.strip())
     for value in (be.values if be else ()):
         resolve_scenario(scenario, overrides + (f"{cmp.key}={cmp.a}", f"{be.key}={value}"),
-                         f"--break-even {be.key}={value}")
+                         f"{spelled('--break-even')} {be.key}={value}")
     fixed = [n for n in (cost_of_key(cmp.key), cost_of_key(be.key) if be else None) if n]
     scenario_cost_values, clock_mhz = scenario_costs(base)
     space = cost_space(scenario_cost_values, clock_mhz, ranges=parse_ranges(ranges),
@@ -194,8 +197,8 @@ class _Ratios:
         la, lb = self.plan.pair(vector, at)
         a, b = self.metric(la, cmp.a), self.metric(lb, cmp.b)
         if b == 0:
-            raise SensitivityError(f"--metric {self.plan.metric} is 0 for {cmp.key}={cmp.b} "
-                                   f"in run {lb}: the ratio is undefined")
+            raise SensitivityError(f"{spelled('--metric')} {self.plan.metric} is 0 for "
+                                   f"{cmp.key}={cmp.b} in run {lb}: the ratio is undefined")
         return a / b
 
 

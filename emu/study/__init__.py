@@ -68,7 +68,7 @@ class Study:
         anything runs, refused (EmuError, one line) when it holds files emu
         did not write, or, unless ``force``, another kind of result or
         another study."""
-        return staged(out, "study", force, what=self.name)
+        return staged(out, "study", force, option=("--out", "out"), what=self.name)
 
     def run_into(self, stage, quick: bool = False,
                  recorder: Optional[Recorder] = None) -> dict:

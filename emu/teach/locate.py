@@ -18,7 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 
-from emu.errors import EmuError
+from emu.errors import EmuError, spelled
 from emu.machine import Machine
 from emu.params import default_scenario
 from emu.run import resolve
@@ -94,9 +94,9 @@ def locate(scenario, overrides, resume: int, vcpu: str | None = None) -> Window:
     except _Found:
         return Window(target.name, resume, counter.at, machine.clock_mhz)
     loads = target.resumes
-    raise EmuError(f"--resume {resume}: {target.name} is loaded only {loads} time"
-                   f"{'' if loads == 1 else 's'} in the {machine.scenario.duration_ms:g} ms "
-                   f"run (raise duration_ms or lower --resume)")
+    raise EmuError(f"{spelled('--resume')} {resume}: {target.name} is loaded only {loads} "
+                   f"time{'' if loads == 1 else 's'} in the {machine.scenario.duration_ms:g} ms "
+                   f"run (raise duration_ms or lower {spelled('--resume')})")
 
 
 class ReplayProgress:

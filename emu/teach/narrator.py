@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 
 from emu.codes import CYCLES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
-from emu.errors import EmuError
+from emu.errors import EmuError, spelled
 from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
 from emu.params import design
 from emu.qemu.devices import DEVICE_GPAS
@@ -732,12 +732,12 @@ def explain(scenario=None, overrides=(), resume: int = DEFAULT_RESUME,
     count, or a ``resume`` the run never reaches.
     """
     if isinstance(resume, bool) or not isinstance(resume, int) or resume < 1:
-        raise EmuError(f"--resume must be a whole number >= 1 (vcpu_load #1 is the first), "
-                       f"got {resume!r}")
+        raise EmuError(f"{spelled('--resume')} must be a whole number >= 1 (vcpu_load #1 is the "
+                       f"first), got {resume!r}")
     if isinstance(accesses, bool) or not isinstance(accesses, int) or accesses < 1:
-        raise EmuError(f"--accesses must be a whole number >= 1, got {accesses!r}")
+        raise EmuError(f"{spelled('--accesses')} must be a whole number >= 1, got {accesses!r}")
     if cause is not None and cause not in MISS_CAUSES:
-        raise EmuError(f"--cause {cause}: unknown miss cause (choose from: "
+        raise EmuError(f"{spelled('--cause')} {cause}: unknown miss cause (choose from: "
                        f"{', '.join(MISS_CAUSES)})")
     window = locate(scenario, overrides, resume, vcpu)
     shown = ReplayProgress(window) if progress else None
