@@ -556,6 +556,41 @@ def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
     assert remove_stale_temporaries(str(tmp_path)) == [".t.npz.live0123.tmp"]   # its writer gone
 
 
+def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(tmp_path,
+                                                                            monkeypatch):
+    """A writer that locks its new temporary in the moment the next write
+    has found it unheld, before that write removes it: the removal either
+    holds the writer off until the name is gone (the writer then makes
+    another) or leaves the temporary to it, never removes what it holds."""
+    import fcntl
+
+    tmp = tmp_path / ".t.npz.0123abcd.tmp"
+    tmp.write_bytes(b"x")
+    writer = []
+    isdir = os.path.isdir
+
+    def writer_locks_now(path):
+        if os.fspath(path) == str(tmp) and not writer:
+            fd = os.open(tmp, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                writer.append(fd)                   # the writer holds its temporary
+            except OSError:
+                os.close(fd)
+                writer.append(None)                 # the writer waits for the removal
+        return isdir(path)
+
+    monkeypatch.setattr(os.path, "isdir", writer_locks_now)
+    try:
+        remove_stale_temporaries(str(tmp_path))
+    finally:
+        monkeypatch.undo()
+        if writer and writer[0] is not None:
+            os.close(writer[0])
+    assert writer
+    assert tmp.exists() or writer[0] is None
+
+
 _KILLED_WRITE = """
 import sys, time
 from emu.run.files import atomic_path

@@ -145,15 +145,27 @@ def remove_stale_temporaries(directory: str, name: Optional[str] = None) -> list
         if not TEMPORARY.match(e) or (name is not None and not e.startswith(f".{name}.")):
             continue
         path = os.path.join(directory, e)
-        if os.path.islink(path) or not unheld(path):
+        if os.path.islink(path):
             continue
         try:
+            fd = os.open(path, os.O_RDONLY)
+        except OSError:
+            continue
+        try:
+            # NOTE: the lock is held until the temporary is gone: a writer that
+            # made it a moment ago waits for it, then finds its name gone
+            # (_held_temporary), where one that took it after a check let go
+            # would have written into a file removed under it.
+            if not lock(fd, blocking=False):
+                continue
             if os.path.isdir(path):
                 shutil.rmtree(path)
             else:
                 os.unlink(path)
         except OSError:
             continue
+        finally:
+            os.close(fd)
         removed.append(e)
     return removed
 
@@ -168,7 +180,7 @@ def _held_temporary(directory: str, name: str, suffix: str, folder: bool) -> tup
             fd = os.open(tmp, os.O_RDONLY)
         else:
             fd, tmp = tempfile.mkstemp(prefix=head, suffix=tail, dir=directory)
-        lock(fd, blocking=False)
+        lock(fd, blocking=True)     # a remover that took it first holds it until it is gone
         try:
             if os.path.samestat(os.fstat(fd), os.stat(tmp)):
                 return fd, tmp
