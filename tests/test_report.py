@@ -21,6 +21,8 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+import tempfile
 import time
 import xml.etree.ElementTree as ET
 
@@ -28,7 +30,7 @@ import numpy as np
 import pytest
 from matplotlib.figure import Figure
 
-from clirun import assert_usage_error, run_cli
+from clirun import assert_usage_error, cli_env, run_cli
 from emu.cli.report import add_report_parser, cmd_report
 from emu.params import default_scenario
 from emu.report.schema import LABEL_MAX
@@ -366,6 +368,42 @@ def test_reading_of_real_runs_states_their_numbers(runs):
 
 
 # -- the HTML report ------------------------------------------------------------------------
+
+_KILLED_REPORT = """
+import sys, time
+from emu.report import html
+
+def drawing(runs, timelines, tmp):
+    open(tmp + "/cycles.png", "wb").write(b"half a plot")
+    print("drawing", flush=True)
+    time.sleep(120)
+
+html._plots_section = drawing
+html.write_report(sys.argv[1], sys.argv[2])
+"""
+
+
+def test_a_report_killed_while_drawing_leaves_no_scratch_after_the_next(comparison_dir,
+                                                                       tmp_path, monkeypatch):
+    """The plots of a report are drawn into a scratch folder before they go
+    into the page: one a report killed while drawing left is removed by the
+    next report, as the temporaries of a killed write are."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    p = subprocess.Popen([sys.executable, "-c", _KILLED_REPORT, str(comparison_dir),
+                          str(tmp_path / "killed.html")], stdout=subprocess.PIPE, text=True,
+                         env=cli_env(TMPDIR=scratch))
+    try:
+        assert p.stdout.readline() == "drawing\n"
+    finally:
+        p.kill()
+        p.wait()
+    assert len(os.listdir(scratch)) == 1
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    write_report(comparison_dir, tmp_path / "report.html")
+    assert os.listdir(scratch) == []
+    assert sorted(os.listdir(tmp_path)) == ["report.html", "scratch"]
+
 
 def test_report_of_a_comparison_is_self_contained(comparison_html, runs):
     _, text = comparison_html

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 
 import numpy as np
 
@@ -37,7 +36,7 @@ from emu.report.sensitivity import read_sensitivity, sensitivity_section, sensit
 from emu.report.tables import (causes_table, config_section, costs_section, cycles_table,
                                exits_table, key_figures_table, memory_table, profile_table,
                                tlb_table)
-from emu.run.files import replaceable_path, write_text
+from emu.run.files import replaceable_path, scratch_folder, write_text
 from emu.run.outdir import check_outside_results
 from emu.study import get as get_study
 from emu.teach.glossary import GLOSSARY, anchor, link_terms
@@ -116,7 +115,7 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
         title = full = f"emu report: {name} ({runs[0][0]})"
     plot_part = '<p class="note">Plots left out (--no-plots).</p>'
     if plots:
-        with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
+        with scratch_folder("emu-report") as tmp:
             plot_part = _plots_section(runs, results["timelines"], tmp)
     reading = generate_reading(runs)
     body = heading(cfg, title, full) + [

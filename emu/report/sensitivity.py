@@ -16,11 +16,11 @@ import base64
 import html
 import json
 import os
-import tempfile
 from typing import Optional
 
 from emu.errors import EmuError
 from emu.report.plots import save_figure
+from emu.run.files import scratch_folder
 from emu.sensitivity.analysis import SHOWN, sobol_caution
 from emu.sensitivity.report import (
     break_even_plot, break_even_text, cost_shown, index_header, index_text, key_label,
@@ -148,7 +148,7 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
     parts.append("<p><strong>Costs that can flip the winner</strong> (one at a time): "
                  + (_e(", ".join(flipping)) if flipping else "none") + ".</p>")
     left_out = '<p class="note">Plots left out (--no-plots).</p>'
-    with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
+    with scratch_folder("emu-report") as tmp:
         if plots:
             png = _plot(src_dir, "tornado", lambda: tornado_plot(result), tmp)
             parts.append(_figure(png, "Tornado", "The ratio with each cost at the low and at "

@@ -21,13 +21,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.reading import unsettled_note
 from emu.report.schema import LEGEND_MAX, shorten, short_labels
 from emu.report.tables import costs_section
 from emu.report.text import labelled
+from emu.run.files import scratch_folder
 from emu.run.table import STRATEGY_KEY as STRATEGY, grid_text
 from emu.stats import figures
 from emu.stats.interval import mean_interval
@@ -207,7 +207,7 @@ def _plots(results: dict, points: list, plots: bool) -> str:
         return ('<p class="note">No grid key has two or more numeric values: there is nothing '
                 "to draw a line against.</p>")
     out = []
-    with tempfile.TemporaryDirectory(prefix="emu-report-") as tmp:
+    with scratch_folder("emu-report") as tmp:
         for i, x in enumerate(keys):
             png, caption = line_plot(results, points, x, os.path.join(tmp, f"sweep_{i}"))
             out.append(figure(png, f"Against {shorten(x)}", caption))

@@ -231,6 +231,14 @@ def temporary_folder(path) -> Iterator[str]:
         os.close(fd)
 
 
+def scratch_folder(name: str):
+    """:func:`temporary_folder` in the system's folder of temporary files
+    (``.NAME.XXXXXXXX.tmp``), for scratch files that belong beside no file
+    written (a report's plots before they go into its page): a killed
+    writer's is removed by the next of the same ``name``."""
+    return temporary_folder(os.path.join(tempfile.gettempdir(), name))
+
+
 def current_umask() -> int:
     """The process's umask (read without changing it for long)."""
     mask = os.umask(0)
