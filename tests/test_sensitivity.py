@@ -782,3 +782,19 @@ def test_write_sensitivity_writes_no_study_over_another_result(scenario, tmp_pat
     write_sensitivity(study, result, plots=False)
     write_sensitivity(study, result, plots=False)          # over its own kind: replaced
     assert emu.load(study) == json.loads(json.dumps(result))
+
+
+def test_write_sensitivity_offers_no_force_it_does_not_take(scenario, tmp_path):
+    """write_sensitivity takes no force: its refusal of a folder holding
+    another result said 'pass force=True to replace it', which it refused
+    as an unexpected keyword; it says to choose another folder."""
+    from emu.errors import ConfigError
+    from emu.run import run
+    result = run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X],
+                             runner=toy_runner(linear_a, lambda c, p: 200))
+    ran = tmp_path / "ran"
+    run(scenario, ["duration_ms=0.2"]).write(ran)
+    with pytest.raises(ConfigError) as refused:
+        write_sensitivity(ran, result, plots=False)
+    assert str(refused.value).endswith("not a sensitivity study: choose another folder")
+    assert "force" not in str(refused.value)

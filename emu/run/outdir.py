@@ -260,12 +260,13 @@ def _article(kind: str, what: Optional[str] = None) -> str:
             "study": "a study", "sensitivity": "a sensitivity study"}[kind]
 
 
-def check_replaceable(folder: str, kind: str, force: bool = False,
+def check_replaceable(folder: str, kind: str, force: Optional[bool] = False,
                       where: Optional[str] = None, what: Optional[str] = None) -> Holding:
     """Refuse (ConfigError, one line, starting with ``where``) to put a ``kind``
     result (``what``: the study's name) in ``folder`` when it holds files emu
     did not write, or (unless ``force``) another kind of result or another
-    study."""
+    study.  ``force`` None: the caller has no ``force`` to offer, and the
+    message names none."""
     h = holding(folder)
     where = where or folder
     if h.foreign:
@@ -275,8 +276,9 @@ def check_replaceable(folder: str, kind: str, force: bool = False,
         raise ConfigError(f"{where}: holds {shown}{more}, which emu did not write; emu replaces a "
                        f"result folder as a whole: choose a new or empty folder")
     if h.kind is not None and (h.kind, h.what) != (kind, what) and not force:
-        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind, what)}: pass "
-                          f"{spelled('--force')} to replace it, or choose another folder")
+        how = "" if force is None else f"pass {spelled('--force')} to replace it, or "
+        raise ConfigError(f"{where}: holds {h.text}, not {_article(kind, what)}: {how}choose "
+                          "another folder")
     return h
 
 

@@ -59,7 +59,7 @@ def write_sensitivity(out_dir, result: dict, plots: bool = True) -> list[str]:
         raise ConfigError(f"write_sensitivity: the result is not a sensitivity study's (it has "
                           f"no {missing!r}): pass what run_sensitivity returned")
     out_dir = outdir.check_name(out_dir, option="")
-    outdir.check_replaceable(out_dir, "sensitivity")
+    outdir.check_replaceable(out_dir, "sensitivity", force=None)     # it has no force
     return write_files(out_dir, result, plots)
 
 
