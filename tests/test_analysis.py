@@ -350,7 +350,7 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
             ("kvm.strategy", [], "values: no value to compare"),
             ("seed", ["1", 1], "values: '1' given twice"),
             ("seed", [1, 1.0], "values: '1' and '1.0' are the same value"),
-            ("duration_ms", [float("nan"), 1], "varies duration_ms=nan: duration_ms: expected a "
+            ("duration_ms", [float("nan"), 1], "key duration_ms=nan: duration_ms: expected a "
                                                "finite number, got nan"),
             ("kvm.strategy", [object()], "values: expected strings or numbers"),
             ("", ["a"], "key: expected a scenario key such as 'kvm.strategy', got ''")]:

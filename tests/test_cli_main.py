@@ -450,6 +450,10 @@ SPELLED = [
                                                break_even="duration_ms=1"),
      "--break-even duration_ms: needs at least two values, got 1",
      "break_even duration_ms: needs at least two values, got 1"),
+    (["compare", "{toml}", "--vary", "duration_ms=1,2", "--set", "duration_ms=3"],
+     lambda f: emu.run.compare(f["toml"], "duration_ms", [1, 2], ["duration_ms=3"]),
+     "--vary duration_ms: the key is also given with --set",
+     "key duration_ms: the key is also given with overrides"),      # compare takes no varies
 ]
 
 

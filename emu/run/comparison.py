@@ -167,18 +167,19 @@ class Comparison:
             stage.commit()
 
 
-def vary_points(scenario, varies, overrides=()) -> list:
+def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
     """The points of the product of ``varies`` (``[(key, values)]``), each
     validated before anything runs; ConfigError for a bad value (naming its
     point, as ``emu sweep`` names a grid point), a key given twice or a key
-    also given with ``--set``."""
+    also given with ``--set``.  ``option`` names ``varies`` in the messages,
+    as :func:`emu.errors.spelled` takes it."""
     keys = [k for k, _ in varies]
     set_keys = {str(o).partition("=")[0].strip() for o in overrides}
     for k in keys:
         if keys.count(k) > 1:
-            raise ConfigError(f"{spelled('--vary')} {k}: the key is given twice")
+            raise ConfigError(f"{spelled(option)} {k}: the key is given twice")
         if k in set_keys:
-            raise ConfigError(f"{spelled('--vary')} {k}: the key is also given with "
+            raise ConfigError(f"{spelled(option)} {k}: the key is also given with "
                               f"{spelled('--set')}")
     points = list(itertools.product(*[values for _, values in varies]))
     for point in points:
@@ -186,7 +187,7 @@ def vary_points(scenario, varies, overrides=()) -> list:
         try:
             resolve(scenario, list(overrides) + point_overrides)
         except ConfigError as err:
-            raise ConfigError(f"{spelled('--vary')} {', '.join(point_overrides)}: {err}") from None
+            raise ConfigError(f"{spelled(option)} {', '.join(point_overrides)}: {err}") from None
     return points
 
 
@@ -208,6 +209,12 @@ def run_variants(scenario, variants, overrides=(), progress=None,
 def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
     """Run ``scenario`` at every point of the product of ``varies``: ``(key,
     values)`` pairs, or ``"key=v1,v2"`` texts as ``--vary`` takes them."""
+    return _run_comparison(scenario, varies, overrides, progress, "--vary")
+
+
+def _run_comparison(scenario, varies, overrides, progress, option) -> Comparison:
+    """:func:`run_comparison`, its messages naming ``varies`` as ``option``
+    (:func:`emu.errors.spelled`): ``compare``'s caller gave a key, not ``varies``."""
     if isinstance(varies, str):
         varies = [varies]
     if isinstance(varies, dict) or not isinstance(varies, Iterable):
@@ -231,7 +238,7 @@ def run_comparison(scenario, varies, overrides=(), progress=None) -> Comparison:
             raise ConfigError(f"varies {k}: {err}") from None
     varies = checked
     keys = [k for k, _ in varies]
-    points = vary_points(scenario, varies, overrides)
+    points = vary_points(scenario, varies, overrides, option)
     return run_variants(scenario, point_variants(keys, points), overrides, progress)
 
 
@@ -243,8 +250,8 @@ def compare(scenario, key: str, values: list, overrides=(), progress=None) -> li
     strings, or one.  Anything else is refused (ConfigError, one line)."""
     if not isinstance(key, str) or not key.strip():
         raise ConfigError(f"key: expected a scenario key such as 'kvm.strategy', got {key!r}")
-    return run_comparison(scenario, [(key, value_texts(values))], override_list(overrides),
-                          progress).runs
+    return _run_comparison(scenario, [(key, value_texts(values))], override_list(overrides),
+                           progress, ("--vary", "key")).runs
 
 
 def value_texts(values) -> list:
