@@ -567,9 +567,9 @@ def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(t
     tmp = tmp_path / ".t.npz.0123abcd.tmp"
     tmp.write_bytes(b"x")
     writer = []
-    isdir = os.path.isdir
+    unlink = os.unlink
 
-    def writer_locks_now(path):
+    def writer_locks_now(path, *args, **kw):
         if os.fspath(path) == str(tmp) and not writer:
             fd = os.open(tmp, os.O_RDONLY)
             try:
@@ -578,9 +578,9 @@ def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(t
             except OSError:
                 os.close(fd)
                 writer.append(None)                 # the writer waits for the removal
-        return isdir(path)
+        return unlink(path, *args, **kw)
 
-    monkeypatch.setattr(os.path, "isdir", writer_locks_now)
+    monkeypatch.setattr(os, "unlink", writer_locks_now)
     try:
         remove_stale_temporaries(str(tmp_path))
     finally:
@@ -589,6 +589,19 @@ def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(t
             os.close(writer[0])
     assert writer
     assert tmp.exists() or writer[0] is None
+
+
+def test_a_fifo_named_as_a_temporary_is_left_alone_without_waiting(tmp_path):
+    """Opening a FIFO to try its lock waited for a writer that never came:
+    the next write of the file beside it hung."""
+    fifo = tmp_path / ".t.npz.0123abcd.tmp"
+    os.mkfifo(fifo)
+    done = []
+    t = threading.Thread(target=lambda: done.append(remove_stale_temporaries(str(tmp_path))),
+                         daemon=True)
+    t.start()
+    t.join(10)
+    assert done == [[]] and fifo.exists()
 
 
 _KILLED_WRITE = """

@@ -122,7 +122,7 @@ def lock(fd: int, blocking: bool) -> bool:
 def unheld(path: str) -> bool:
     """True if no process holds the file or folder ``path`` (its writer was killed)."""
     try:
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)     # a FIFO's open waits for no writer
     except OSError:
         return False
     try:
@@ -144,49 +144,64 @@ def remove_stale_temporaries(directory: str, name: Optional[str] = None) -> list
     for e in entries:
         if not TEMPORARY.match(e) or (name is not None and not e.startswith(f".{name}.")):
             continue
-        path = os.path.join(directory, e)
-        if os.path.islink(path):
-            continue
-        try:
-            fd = os.open(path, os.O_RDONLY)
-        except OSError:
-            continue
-        try:
-            # NOTE: the lock is held until the temporary is gone: a writer that
-            # made it a moment ago waits for it, then finds its name gone
-            # (_held_temporary), where one that took it after a check let go
-            # would have written into a file removed under it.
-            if not lock(fd, blocking=False):
-                continue
-            if os.path.isdir(path):
-                shutil.rmtree(path)
-            else:
-                os.unlink(path)
-        except OSError:
-            continue
-        finally:
-            os.close(fd)
-        removed.append(e)
+        if remove_unheld(os.path.join(directory, e)):
+            removed.append(e)
     return removed
 
 
-def _held_temporary(directory: str, name: str, suffix: str, folder: bool) -> tuple:
-    """``(fd, path)``: a new temporary file (or folder) for ``name`` in
-    ``directory``, open at ``fd`` and locked, for as long as ``fd`` is open."""
-    head, _, tail = temporary_name(name, suffix).rpartition("X" * RANDOM_CHARS)
+def remove_unheld(path: str) -> bool:
+    """Remove the file or folder ``path`` if no process holds it (its writer
+    was killed); whether it did.  A link, a FIFO or anything else no writer
+    of emu's makes is left alone."""
+    try:
+        mode = os.lstat(path).st_mode
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            return False
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        # NOTE: the lock is held until the path is gone: a writer that made
+        # it a moment ago waits for it, then finds its name gone (held_new),
+        # where one that took it after a check let go would have written
+        # into a file removed under it.
+        if not lock(fd, blocking=False):
+            return False
+        if stat.S_ISDIR(mode):
+            shutil.rmtree(path)
+        else:
+            os.unlink(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
+def held_new(directory: str, prefix: str, suffix: str = "", folder: bool = False) -> tuple:
+    """``(fd, path)``: a new file (or folder) in ``directory``, named
+    ``prefix``, random characters, ``suffix``, open at ``fd`` and locked for
+    as long as ``fd`` is open: what a remover of killed writers' leftovers
+    (:func:`remove_unheld`) leaves alone."""
     while True:
         if folder:
-            tmp = tempfile.mkdtemp(prefix=head, suffix=tail, dir=directory)
-            fd = os.open(tmp, os.O_RDONLY)
+            path = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=directory)
+            fd = os.open(path, os.O_RDONLY)
         else:
-            fd, tmp = tempfile.mkstemp(prefix=head, suffix=tail, dir=directory)
+            fd, path = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=directory)
         lock(fd, blocking=True)     # a remover that took it first holds it until it is gone
         try:
-            if os.path.samestat(os.fstat(fd), os.stat(tmp)):
-                return fd, tmp
+            if os.path.samestat(os.fstat(fd), os.stat(path)):
+                return fd, path
         except FileNotFoundError:
-            pass            # removed as stale in the moment before the lock: make another
+            pass            # removed as a leftover in the moment before the lock: make another
         os.close(fd)
+
+
+def _held_temporary(directory: str, name: str, suffix: str, folder: bool) -> tuple:
+    """:func:`held_new` for a temporary of ``name`` (:func:`temporary_name`)."""
+    head, _, tail = temporary_name(name, suffix).rpartition("X" * RANDOM_CHARS)
+    return held_new(directory, head, tail, folder)
 
 
 @contextlib.contextmanager

@@ -47,9 +47,11 @@ from emu.run.files import (
     RANDOM_CHARS,
     TEMPORARY,
     current_umask,
+    held_new,
     lock,
     read_json,
     remove_stale_temporaries,
+    remove_unheld,
     temporary_name,
     unheld,
 )
@@ -526,9 +528,7 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
     for e, m in stages:
         if kept is not None and m["name"] != kept:
             continue
-        path = os.path.join(parent, e)
-        if os.path.isdir(path) and not os.path.islink(path) and unheld(path):
-            shutil.rmtree(path, ignore_errors=True)
+        remove_unheld(os.path.join(parent, e))
     remove_stale_temporaries(parent, name)
 
 
@@ -610,9 +610,7 @@ class Stage:
         self.committed = False
         try:
             self._make_parents()
-            self.path = tempfile.mkdtemp(prefix=_stage_name(self.name, "new"), dir=self.parent)
-            self.fd = os.open(self.path, os.O_RDONLY)
-            lock(self.fd, blocking=True)
+            self.fd, self.path = held_new(self.parent, _stage_name(self.name, "new"), folder=True)
         except OSError as err:
             self.discard()
             raise ConfigError(f"{self._where()}: cannot write into {self.parent} "
