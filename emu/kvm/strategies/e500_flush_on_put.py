@@ -102,12 +102,8 @@ class E500FlushOnPut(Strategy):
     def save_pool(self, cpu, vcpu) -> None:
         """Keep the vCPU's TLB1 pool shadows still in hardware (its ``shadow_tlb[1]``),
         before a ``_tlbil_all`` that leaves them valid in software."""
-        hwref = vcpu.ctx.arrays["hwref_gi"]
         pool = self.pools.setdefault(vcpu.ctx.ctx, {})
-        for i in self.pool_indices(cpu):
-            shadow = self.pool_shadow(cpu, vcpu, i) if hwref[i] >= 0 else None
-            if shadow is not None:
-                pool[i] = shadow
+        pool.update(self.pool_shadows(cpu, vcpu))
 
     def vcpu_put(self, cpu, vcpu) -> int:
         """kvmppc_e500_tlb_put: ``_tlbil_all`` (the pool's shadows stay in the vCPU)."""
@@ -146,15 +142,12 @@ class E500FlushOnPut(Strategy):
         (``if (tid && (tid != pid)) continue``) is released, its page put, and
         written back invalid at its hardware index, whichever guest entry it
         shadows.  Returns the slots released."""
-        gtlb, hwref = vcpu.gtlb, vcpu.ctx.arrays["hwref_gi"]
+        gtlb = vcpu.gtlb
         shift = int(gtlb.shift_arr[gi])
         start = int(gtlb.vpn_arr[gi]) << shift
         end, pid = start + (1 << shift) - 1, int(gtlb.tid_arr[gi]) & 0xff
         released = 0
-        for i in self.pool_indices(cpu):
-            shadow = self.pool_shadow(cpu, vcpu, i) if hwref[i] >= 0 else None
-            if shadow is None:
-                continue
+        for i, shadow in list(self.pool_shadows(cpu, vcpu)):
             _valid, ea, s_shift, tid, _ts, _rpn, _attr, _owner = shadow
             if end < ea or start > ea + (1 << s_shift) - 1 or (tid and tid != pid):
                 continue
@@ -162,6 +155,15 @@ class E500FlushOnPut(Strategy):
             released += 1
         drop_guest_ref(cpu, vcpu, gi)
         return released
+
+    def pool_shadows(self, cpu, vcpu):
+        """``(flat index, entry)`` of each pool slot the vCPU filled and has not
+        released since (:meth:`pool_shadow`)."""
+        hwref = vcpu.ctx.arrays["hwref_gi"]
+        for i in self.pool_indices(cpu):
+            shadow = self.pool_shadow(cpu, vcpu, i) if hwref[i] >= 0 else None
+            if shadow is not None:
+                yield i, shadow
 
     def pool_shadow(self, cpu, vcpu, i: int):
         """The shadow in pool slot ``i`` (flat index) of the vCPU's ``shadow_tlb[1]``:
