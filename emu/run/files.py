@@ -198,8 +198,13 @@ def held_new(directory: str, prefix: str, suffix: str = "", folder: bool = False
         os.close(fd)
 
 
-def _held_temporary(directory: str, name: str, suffix: str, folder: bool) -> tuple:
-    """:func:`held_new` for a temporary of ``name`` (:func:`temporary_name`)."""
+def _held_temporary(path: str, suffix: str, folder: bool) -> tuple:
+    """``(fd, temporary)``: :func:`held_new` beside ``path``, named as its
+    temporaries are (:func:`temporary_name`), in a folder made if missing,
+    once the temporaries killed writers of ``path`` left are removed."""
+    directory, name = os.path.split(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    remove_stale_temporaries(directory, name)
     head, _, tail = temporary_name(name, suffix).rpartition("X" * RANDOM_CHARS)
     return held_new(directory, head, tail, folder)
 
@@ -213,10 +218,7 @@ def atomic_path(path, suffix: str = "", error: type = EmuError) -> Iterator[str]
     temporaries earlier writers of the same name were killed with are
     removed first."""
     path = replaceable_path(path, error)
-    directory, name = os.path.split(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    remove_stale_temporaries(directory, name)
-    fd, tmp = _held_temporary(directory, name, suffix, folder=False)
+    fd, tmp = _held_temporary(path, suffix, folder=False)
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~current_umask())          # as open() would have made it
@@ -235,10 +237,7 @@ def temporary_folder(path) -> Iterator[str]:
     files are), held while in use and removed with what it holds after, for
     a writer's scratch files; a killed writer's is removed as its
     temporary files are."""
-    directory, name = os.path.split(os.path.abspath(os.fspath(path)))
-    os.makedirs(directory, exist_ok=True)
-    remove_stale_temporaries(directory, name)
-    fd, tmp = _held_temporary(directory, name, "", folder=True)
+    fd, tmp = _held_temporary(os.fspath(path), "", folder=True)
     try:
         yield tmp
     finally:
