@@ -13,6 +13,7 @@ gives the HTML; :mod:`emu.report.html` places it in the page.
 from __future__ import annotations
 
 import base64
+import contextlib
 import html
 import json
 import os
@@ -147,15 +148,14 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
     flipping = result.get("flipping") or []
     parts.append("<p><strong>Costs that can flip the winner</strong> (one at a time): "
                  + (_e(", ".join(flipping)) if flipping else "none") + ".</p>")
-    left_out = '<p class="note">Plots left out (--no-plots).</p>'
-    with scratch_folder("emu-report") as tmp:
+    with scratch_folder("emu-report") if plots else contextlib.nullcontext() as tmp:
         if plots:
             png = _plot(src_dir, "tornado", lambda: tornado_plot(result), tmp)
             parts.append(_figure(png, "Tornado", "The ratio with each cost at the low and at "
                                                  "the high end of its range, the others at "
                                                  "default; the most influential costs."))
         else:
-            parts.append(left_out)
+            parts.append('<p class="note">Plots left out (--no-plots).</p>')
         parts.append(_costs_table(result))
         if result.get("break_even"):
             be = result["break_even"]
