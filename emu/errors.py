@@ -21,7 +21,8 @@ _BREAK = re.compile(r"\s*[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]\s*")
 #: keyword is not the option's name with ``_`` for ``-`` (``--break-even``:
 #: ``break_even``); a flag's is the keyword that sets it.
 API_KEYWORDS = {"--force": "force=True", "--out": "out_dir", "--set": "overrides",
-                "--grid": "grids", "--range": "ranges", "--vary": "varies", "-o": "out_html"}
+                "--grid": "grids", "--range": "ranges", "--vary": "varies", "-o": "out_html",
+                "--no-plots": "plots=False"}
 
 #: True while the command line runs a command (:func:`command_line`).
 _COMMAND_LINE = contextvars.ContextVar("emu_command_line", default=False)
@@ -47,6 +48,31 @@ def spelled(option) -> str:
     if not option or _COMMAND_LINE.get():
         return option
     return keyword or API_KEYWORDS.get(option, option.lstrip("-").replace("-", "_"))
+
+
+def on_command_line() -> bool:
+    """Whether the caller is the command line (:func:`command_line`), for a
+    message that names more than an option."""
+    return _COMMAND_LINE.get()
+
+
+def spelled_value(option: str, value) -> str:
+    """``option`` given ``value``, as a message to the caller names it
+    (:func:`spelled`): on the command line the option and its value, from
+    Python the keyword and its value (``overrides`` a list of the same
+    ``KEY=VALUE`` texts).
+
+    >>> spelled_value("--samples", 16), spelled_value("--set", "sim.warmup_ms=MS")
+    ('samples=16', "overrides=['sim.warmup_ms=MS']")
+    >>> with command_line():
+    ...     spelled_value("--samples", 16), spelled_value("--set", "sim.warmup_ms=MS")
+    ('--samples 16', '--set sim.warmup_ms=MS')
+    """
+    if _COMMAND_LINE.get():
+        return f"{option} {value}"
+    if option == "--set":
+        return f"{spelled(option)}={[str(value)]!r}"
+    return f"{spelled(option)}={value}"
 
 
 @contextlib.contextmanager

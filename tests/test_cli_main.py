@@ -3,6 +3,7 @@ parsers (``emu/cli/args.py``) take no abbreviation and name an unknown option.""
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import signal
@@ -480,3 +481,37 @@ def test_a_message_names_the_option_as_its_caller_spells_it(argv, call, cli_says
         call(names)
     assert str(refused.value).startswith(api_says.format(**names))
     assert "--" not in str(refused.value)
+
+
+def test_a_note_and_a_refusal_that_name_more_than_an_option_are_spelled_for_their_caller(
+        tmp_path, capsys):
+    """The hints beside a result that had not settled, a Sobol' sample's note,
+    a report page's "plots left out" and the refusal of a folder emu did not
+    write named the command line's options (``--set sim.warmup_ms=MS``,
+    ``--samples``, ``--no-plots``, ``emu run --out``) to a Python caller too."""
+    import emu
+    from emu.errors import EmuError, command_line
+    from emu.report.reading import settle_note, unsettled_note
+    unsettled = {"halves": {"cycles_per_guest_access": [200.0, 6.0]}}
+    rows = [{"seed": 1, "settled": False}]
+    with command_line():
+        cli_notes = settle_note([("shadow", unsettled)]), unsettled_note(rows, ["seed"])
+    api_notes = settle_note([("shadow", unsettled)]), unsettled_note(rows, ["seed"])
+    for cli_note, api_note in zip(cli_notes, api_notes):
+        assert "--set sim.warmup_ms=MS counts from after it" in cli_note
+        assert "overrides=['sim.warmup_ms=MS'] counts from after it" in api_note
+        assert "--" not in api_note
+    # what the API's note says to pass is what the API takes
+    from emu.params import default_scenario
+    from emu.run.scenario import resolve
+    taken = api_notes[0].split("overrides=")[1].split(" counts")[0].replace("MS", "7")
+    assert resolve(default_scenario(), overrides=ast.literal_eval(taken)).sim.warmup_ms == 7
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli.main(["report", str(empty)]) == 2
+    cli_says = capsys.readouterr().err
+    assert "write one with emu run, compare, sweep, study or sensitivity --out DIR" in cli_says
+    with pytest.raises(EmuError) as refused:
+        emu.load(empty)
+    assert "write one with Result.write(out_dir), Comparison.write(out_dir), run_sweep(" \
+        in str(refused.value) and "emu run" not in str(refused.value)

@@ -161,32 +161,41 @@ def sobol_result(samples: int, indices: dict) -> dict:
 
 
 def test_sobol_caution_known_answers():
+    from emu.errors import command_line
     from emu.sensitivity.analysis import sobol_caution
-    fine = sobol_result(64, {"a": (0.6, 0.1, 0.7, 0.1), "b": (0.3, 0.05, 0.3, 0.05)})
-    assert sobol_caution(fine) is None
-    assert sobol_caution(dict(fine, method="morris")) is None
-    # S1 above ST beyond S1's interval; the S1 adding up to 1.6 beyond theirs
-    bad = sobol_result(16, {"a": (0.95, 0.1, 0.8, 0.1), "b": (0.65, 0.1, 0.75, 0.1)})
-    assert sobol_caution(bad) == (
-        "--samples 16 is too small for Sobol' indices to be trusted: S1 of a (0.95 ± 0.1) is "
-        "above its ST (0.8); the S1 add up to 1.6 ± 0.14, above 1; raise --samples (e.g. "
-        "to 64)")
-    # within the intervals, but too wide to rank the costs by
-    wide = sobol_result(8, {"a": (0.5, 0.6, 0.8, 0.3), "b": (0.1, 0.05, 0.1, 0.05)})
-    assert sobol_caution(wide) == (
-        "--samples 8 is too small for Sobol' indices to be trusted: the intervals of a, the "
-        "most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± 0.6); "
-        "raise --samples (e.g. to 32)")
-    # a sample size that is no power of 2: SALib warned of it on stderr with its
-    # own file and line, and the note's advice (4 x 20 = 80) was no power of 2
-    assert sobol_caution(dict(fine, samples=48)) == (
-        "--samples 48 is not a power of 2, which Sobol' points need to keep their balance "
-        "(use 64)")
+    with command_line():
+        fine = sobol_result(64, {"a": (0.6, 0.1, 0.7, 0.1), "b": (0.3, 0.05, 0.3, 0.05)})
+        assert sobol_caution(fine) is None
+        assert sobol_caution(dict(fine, method="morris")) is None
+        # S1 above ST beyond S1's interval; the S1 adding up to 1.6 beyond theirs
+        bad = sobol_result(16, {"a": (0.95, 0.1, 0.8, 0.1), "b": (0.65, 0.1, 0.75, 0.1)})
+        assert sobol_caution(bad) == (
+            "--samples 16 is too small for Sobol' indices to be trusted: S1 of a (0.95 ± 0.1) is "
+            "above its ST (0.8); the S1 add up to 1.6 ± 0.14, above 1; raise --samples (e.g. "
+            "to 64)")
+        # within the intervals, but too wide to rank the costs by
+        wide = sobol_result(8, {"a": (0.5, 0.6, 0.8, 0.3), "b": (0.1, 0.05, 0.1, 0.05)})
+        assert sobol_caution(wide) == (
+            "--samples 8 is too small for Sobol' indices to be trusted: the intervals of a, the "
+            "most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± 0.6); "
+            "raise --samples (e.g. to 32)")
+        # a sample size that is no power of 2: SALib warned of it on stderr with its
+        # own file and line, and the note's advice (4 x 20 = 80) was no power of 2
+        assert sobol_caution(dict(fine, samples=48)) == (
+            "--samples 48 is not a power of 2, which Sobol' points need to keep their balance "
+            "(use 64)")
+        assert sobol_caution(dict(wide, samples=20)) == (
+            "--samples 20 is not a power of 2, which Sobol' points need to keep their balance "
+            "(use 32); --samples 20 is too small for Sobol' indices to be trusted: the intervals "
+            "of a, the most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± "
+            "0.6); raise --samples (e.g. to 128)")
+
+    # from Python, the note names the keyword that sets the sample size
     assert sobol_caution(dict(wide, samples=20)) == (
-        "--samples 20 is not a power of 2, which Sobol' points need to keep their balance "
-        "(use 32); --samples 20 is too small for Sobol' indices to be trusted: the intervals "
+        "samples=20 is not a power of 2, which Sobol' points need to keep their balance "
+        "(use 32); samples=20 is too small for Sobol' indices to be trusted: the intervals "
         "of a, the most influential cost, are wider than half its ST (ST 0.8 ± 0.3, S1 0.5 ± "
-        "0.6); raise --samples (e.g. to 128)")
+        "0.6); raise samples (e.g. to 128)")
 
 
 def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path, capsys):
@@ -196,15 +205,18 @@ def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path
     pytest.importorskip("SALib")
     from emu.cli import build_parser
     from emu.cli.sensitivity import main_sensitivity
+    from emu.errors import command_line
     from emu.sensitivity.analysis import sobol_caution
     from emu.sensitivity.report import index_text
     args = build_parser("sensitivity").parse_args(
         ["sensitivity", "--compare", "kvm.strategy=shadow,direct", "--method", "sobol",
          "--samples", "4", "--costs", f"{X},{Y}", "--out", str(tmp_path), "--wide"])
-    assert main_sensitivity(args, runner=toy_runner) == 0
+    with command_line():
+        assert main_sensitivity(args, runner=toy_runner) == 0
     out, err = capsys.readouterr()
     result = json.loads((tmp_path / "sensitivity.json").read_text(encoding="utf-8"))
-    note = sobol_caution(result)
+    with command_line():
+        note = sobol_caution(result)
     assert note and note.startswith("--samples 4 is too small for Sobol' indices")
     assert err == f"emu: note: {note}\n"
     # 5 samples: no SALib warning on stderr, emu's note says it instead
@@ -212,7 +224,8 @@ def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path
     args = build_parser("sensitivity").parse_args(
         ["sensitivity", "--compare", "kvm.strategy=shadow,direct", "--method", "sobol",
          "--samples", "5", "--costs", f"{X},{Y}", "--out", str(out5), "--wide"])
-    assert main_sensitivity(args, runner=toy_runner) == 0
+    with command_line():
+        assert main_sensitivity(args, runner=toy_runner) == 0
     err5 = capsys.readouterr().err
     assert err5.startswith("emu: note: --samples 5 is not a power of 2") and \
         err5.count("\n") == 1 and "UserWarning" not in err5
@@ -225,7 +238,10 @@ def test_sobol_shows_st_and_s1_with_intervals_and_a_note_when_too_small(tmp_path
     row = next(line for line in out.splitlines() if line.startswith(X))
     assert f"{index_text(x, 'ST')} {index_text(x, 'S1')}" in " ".join(row.split())
     page = (tmp_path / write_report(tmp_path, plots=False)).read_text(encoding="utf-8")
-    assert f'<p class="note"><strong>Note</strong>: {html.escape(note)}.</p>' in page
+    # written from Python, the page names the keywords, not the options
+    api_note = note.replace("--samples 4", "samples=4").replace("--samples", "samples")
+    assert f'<p class="note"><strong>Note</strong>: {html.escape(api_note)}.</p>' in page
+    assert "Plots left out (plots=False)." in page and "--" not in api_note
     assert "<th>ST ± 95 % CI</th><th>S1 ± 95 % CI</th>" in page
     assert (f'<td class="n">{html.escape(index_text(x, "ST"))}</td>'
             f'<td class="n">{html.escape(index_text(x, "S1"))}</td>') in page

@@ -41,7 +41,7 @@ from emu.report.schema import (STUDY, SUMMARY, SWEEP, TEXT, Each, Fields, List, 
 from emu.report.sensitivity import read_sensitivity
 from emu.run.files import load_json
 from emu.run.misses import FILES as MISS_LOG_FILES, read_misses
-from emu.run.outdir import unfinished
+from emu.run.outdir import no_result, unfinished
 from emu.run.table import missing_column, table_path
 from emu.run.scenario import Result
 from emu.study.lib import safe_label
@@ -262,6 +262,4 @@ def load(path):
     if stopped:
         raise EmuError(f"{path}: holds {stopped}: nothing to load before it ends (emu "
                        f"sensitivity with the same arguments finishes it)")
-    raise EmuError(f"{path}: not an emu result folder (no summary.json, comparison.json, "
-                   f"sweep.json, results.json or sensitivity.json: write one with emu run, "
-                   f"emu compare, emu sweep, emu study or emu sensitivity --out)")
+    raise EmuError(f"{path}: not an emu result folder ({no_result()})")

@@ -36,7 +36,7 @@ from emu.errors import EmuError
 from emu.report.schema import (COMPARISON, STUDY, SUMMARY, SWEEP, shown, check,
                                check_timeline, copy_differs, short_labels, shorten)
 from emu.report.text import labelled
-from emu.run.outdir import unfinished
+from emu.run.outdir import no_result, unfinished
 from emu.run.table import missing_column, table_path
 from emu.study.lib import safe_label
 
@@ -305,6 +305,4 @@ def load_results(src_dir) -> dict:
     if stopped:
         raise EmuError(f"report: {src} holds {stopped}: nothing to report before it ends (emu "
                        f"sensitivity with the same arguments finishes it)")
-    raise EmuError(f"report: {src} holds no emu result (summary.json, comparison.json, "
-                   "sweep.json, results.json or sensitivity.json: write one with emu run, "
-                   "compare, sweep, study or sensitivity --out DIR)")
+    raise EmuError(f"report: {src} holds no emu result ({no_result()})")

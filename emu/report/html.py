@@ -113,7 +113,7 @@ def _runs_page(results: dict, plots: bool, extra: str = "") -> tuple[str, list]:
         title, full = title + join_labels(labels, 200), title + ", ".join(labels)
     else:
         title = full = f"emu report: {name} ({runs[0][0]})"
-    plot_part = '<p class="note">Plots left out (--no-plots).</p>'
+    plot_part = f'<p class="note">Plots left out ({spelled("--no-plots")}).</p>'
     if plots:
         with scratch_folder("emu-report") as tmp:
             plot_part = _plots_section(runs, results["timelines"], tmp)
@@ -221,7 +221,7 @@ def _study_figures(folder: str, plots: bool, numbers=None) -> str:
     ``runs/``), embedded; EmuError (one line) for a file that is no PNG.  A
     figure the study's ``numbers`` name that is not there is said missing."""
     if not plots:
-        return '<p class="note">Figures left out (--no-plots).</p>'
+        return f'<p class="note">Figures left out ({spelled("--no-plots")}).</p>'
     paths = []
     for where, dirs, files in os.walk(folder):
         if where == folder:

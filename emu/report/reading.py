@@ -16,6 +16,7 @@ and only says what their numbers say; the same summaries give the same text.
 
 from __future__ import annotations
 
+from emu.errors import spelled_value
 from emu.kvm import strategies
 from emu.stats import figures
 
@@ -99,6 +100,18 @@ def _cost_per_access(runs) -> list:
     return out
 
 
+def startup_sentence(where: str) -> str:
+    """What to do about a start-up counted in ``where`` (``their figures``),
+    the setting named as the caller spells it (:func:`emu.errors.spelled_value`).
+
+    >>> print(startup_sentence("its figures"))
+    A start-up, such as the guest's first fill of its pages, is in its figures: overrides=['sim.warmup_ms=MS'] counts from after it (lengthen duration_ms with it).
+    """
+    return (f"A start-up, such as the guest's first fill of its pages, is in {where}: "
+            f"{spelled_value('--set', 'sim.warmup_ms=MS')} counts from after it (lengthen "
+            "duration_ms with it).")
+
+
 def settle_note(runs) -> str:
     """One sentence naming the runs of ``runs`` = [(label, summary)] that had not
     settled (:func:`emu.stats.figures.settled`), or "" when all had: a
@@ -106,7 +119,7 @@ def settle_note(runs) -> str:
 
     >>> print(settle_note([("shadow", {"halves": {"cycles_per_guest_access": [111166.7, 6.0]}}),
     ...                    ("direct", {"halves": {"cycles_per_guest_access": [1.31, 1.30]}})]))
-    Not settled (CPU cycles per guest access in the first half of the counted window, then in the second): shadow 111,166.7 then 6.0. A start-up, such as the guest's first fill of its pages, is in its figures: --set sim.warmup_ms=MS counts from after it (lengthen duration_ms with it).
+    Not settled (CPU cycles per guest access in the first half of the counted window, then in the second): shadow 111,166.7 then 6.0. A start-up, such as the guest's first fill of its pages, is in its figures: overrides=['sim.warmup_ms=MS'] counts from after it (lengthen duration_ms with it).
     """
     parts = []
     for label, s in runs:
@@ -118,9 +131,7 @@ def settle_note(runs) -> str:
         return ""
     whose = "its" if len(parts) == 1 else "their"
     return ("Not settled (CPU cycles per guest access in the first half of the counted window, "
-            f"then in the second): {'; '.join(parts)}. A start-up, such as the guest's first "
-            f"fill of its pages, is in {whose} figures: --set sim.warmup_ms=MS counts from "
-            "after it (lengthen duration_ms with it).")
+            f"then in the second): {'; '.join(parts)}. {startup_sentence(whose + ' figures')}")
 
 
 #: The idle share of its counted window from which a CPU is named (idle_note).
@@ -189,9 +200,7 @@ def unsettled_note(rows: list, keys: list) -> str:
     shown = "; ".join(points[:6]) + (f"; and {len(points) - 6} more" if len(points) > 6 else "")
     return (f"Not settled: {len(bad)} of {len(rows)} runs (the two halves of their counted "
             f"window cost more than {figures.SETTLED_WITHIN:.0%} apart per guest access), at "
-            f"{shown}. A start-up, such as the guest's first fill of its pages, is in their "
-            f"figures: --set sim.warmup_ms=MS counts from after it (lengthen duration_ms "
-            f"with it).")
+            f"{shown}. {startup_sentence('their figures')}")
 
 
 def _repopulation(runs) -> list:

@@ -19,7 +19,7 @@ import json
 import os
 from typing import Optional
 
-from emu.errors import EmuError
+from emu.errors import EmuError, spelled
 from emu.report.plots import save_figure
 from emu.run.files import scratch_folder
 from emu.sensitivity.analysis import SHOWN, sobol_caution
@@ -155,7 +155,7 @@ def sensitivity_section(result: dict, src_dir, plots: bool = True) -> str:
                                                  "the high end of its range, the others at "
                                                  "default; the most influential costs."))
         else:
-            parts.append('<p class="note">Plots left out (--no-plots).</p>')
+            parts.append(f'<p class="note">Plots left out ({spelled("--no-plots")}).</p>')
         parts.append(_costs_table(result))
         if result.get("break_even"):
             be = result["break_even"]

@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import math
 import os
+from emu.errors import spelled
 from emu.report.page import esc, figure, heading, table
 from emu.report.plots import RUN_COLOURS, new_figure, save_figure, style
 from emu.report.reading import unsettled_note
@@ -201,7 +202,7 @@ def line_plot(results: dict, points: list, x: str, out: str) -> tuple[str, str]:
 
 def _plots(results: dict, points: list, plots: bool) -> str:
     if not plots:
-        return '<p class="note">Plots left out (--no-plots).</p>'
+        return f'<p class="note">Plots left out ({spelled("--no-plots")}).</p>'
     keys = numeric_keys(results, points)
     if not keys:
         return ('<p class="note">No grid key has two or more numeric values: there is nothing '

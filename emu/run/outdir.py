@@ -42,7 +42,7 @@ import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
-from emu.errors import ConfigError, spelled
+from emu.errors import ConfigError, on_command_line, spelled
 from emu.run.files import (
     RANDOM_CHARS,
     TEMPORARY,
@@ -235,6 +235,17 @@ def unfinished(folder: str) -> Optional[str]:
                                                                        "sensitivity.json")):
         return held.text
     return None
+
+
+def no_result() -> str:
+    """The files an emu result folder holds, and what writes one, named as
+    the caller spells it (:func:`emu.errors.on_command_line`): what reading a
+    folder without them says."""
+    writers = ("emu run, compare, sweep, study or sensitivity --out DIR" if on_command_line()
+               else "Result.write(out_dir), Comparison.write(out_dir), run_sweep(..., "
+                    "out_dir=), emu.study.run(..., out=) or write_sensitivity(out_dir, ...)")
+    return ("no summary.json, comparison.json, sweep.json, results.json or sensitivity.json: "
+            f"write one with {writers}")
 
 
 def remove_result(folder: str, keep_runs=None) -> None:

@@ -28,6 +28,7 @@ from typing import Any, Optional
 
 import numpy as np
 
+from emu.errors import spelled, spelled_value
 from emu.sensitivity.design import MORRIS_LEVELS, CostSpace, salib_seed
 
 __all__ = ["beats", "break_even", "crossings", "global_indices", "interpolate_crossing",
@@ -114,8 +115,8 @@ def sobol_caution(result: dict) -> Optional[str]:
         return None
     n = result["samples"]
     # Sobol' points keep their balance only at a power of 2 (SALib warns of it)
-    balance = (f"--samples {n} is not a power of 2, which Sobol' points need to keep their "
-               f"balance (use {_power_of_2(n)})" if n & (n - 1) else None)
+    balance = (f"{spelled_value('--samples', n)} is not a power of 2, which Sobol' points "
+               f"need to keep their balance (use {_power_of_2(n)})" if n & (n - 1) else None)
     by_name = {c["name"]: c.get("indices") or {} for c in result["costs"]}
     indices = [(n, by_name[n]) for n in result["ranking"]
                if None not in [by_name[n].get(k) for k in ("S1", "S1_conf", "ST", "ST_conf")]]
@@ -134,8 +135,8 @@ def sobol_caution(result: dict) -> Optional[str]:
                        f"{first['S1']:.3g} ± {first['S1_conf']:.2g})")
     if not reasons:
         return balance
-    small = (f"--samples {n} is too small for Sobol' indices to be trusted: "
-             f"{'; '.join(reasons)}; raise --samples (e.g. to {_power_of_2(4 * n)})")
+    small = (f"{spelled_value('--samples', n)} is too small for Sobol' indices to be trusted: "
+             f"{'; '.join(reasons)}; raise {spelled('--samples')} (e.g. to {_power_of_2(4 * n)})")
     return small if balance is None else f"{balance}; {small}"
 
 

@@ -13,6 +13,7 @@ from emu.report import columns
 from emu.params.fields import describe
 from emu.run.files import dumps_json, write_json
 from emu.errors import ConfigError
+from emu.report.reading import startup_sentence
 from emu.report.plots import DPI, FORMATS, new_figure, output_checked, save_figure, saved, style
 from emu.run import outdir
 from emu.run.outdir import check_output_dir
@@ -99,9 +100,8 @@ def unsettled_text(result: dict) -> str:
     if not sides:
         return ""
     return (f"Not settled at the default costs: {' and '.join(sides)} (the two halves of "
-            f"the counted window cost more than 10% apart per guest access). A start-up, "
-            f"such as the guest's first fill of its pages, is in the ratios: --set "
-            f"sim.warmup_ms=MS counts from after it (lengthen duration_ms with it).")
+            f"the counted window cost more than 10% apart per guest access). "
+            f"{startup_sentence('the ratios')}")
 
 
 def verdict(result: dict) -> str:
