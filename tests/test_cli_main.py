@@ -348,6 +348,13 @@ def test_a_command_run_in_a_removed_folder_is_refused_in_one_line(tmp_path):
         assert (p.returncode, p.stderr, p.stdout) == (2, line, "")
         gone.mkdir()
     assert not out.exists()
+    # what emu is needs no folder: it was refused there too
+    p = subprocess.run(EMU + ["--version"], capture_output=True, text=True, env=cli_env(),
+                       stdin=subprocess.DEVNULL, timeout=120,
+                       preexec_fn=lambda: (os.chdir(gone), os.rmdir(gone)))
+    assert (p.returncode, p.stderr) == (0, "") and re.fullmatch(r"emu \S+\n", p.stdout)
+    assert p.stdout == run_cli("--version").stdout
+    gone.mkdir()
     p = subprocess.run([sys.executable, "-c", "import os, sys\n"
                         "os.chdir(sys.argv[1]); os.rmdir(sys.argv[1])\n"
                         "from emu.run import run\n"

@@ -150,6 +150,9 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
 
     def command() -> int:
+        if argv == ["--version"]:       # needs no folder: said in a removed one too
+            print(f"emu {__version__}")
+            return 0
         check_working_folder()
         if not argv:
             print(command_list(build_parser()))
