@@ -85,6 +85,11 @@ def command_line():
         _COMMAND_LINE.reset(token)
 
 
+class OutputError(Exception):
+    """Writing the command line's stdout failed (closed, a full disk, an I/O
+    error): its reason.  Not an :class:`EmuError`: the input was good."""
+
+
 class EmuError(Exception):
     """A problem with the user's input or configuration (one-line message)."""
 

@@ -146,6 +146,23 @@ def test_a_closed_stdout_is_one_line_and_exit_1(argv):
                                            "closed\n")
 
 
+@pytest.mark.parametrize("command", [["run"], ["study", "fastpath_profile", "--quick"]])
+def test_a_closed_stdout_loses_no_result_written_to_out(command, tmp_path):
+    """With --out, the folder is the result: it is written, then the print
+    of its tables fails in one line, exit 1.  emu study stopped at its first
+    line, before it had run or written anything, where emu run wrote its folder;
+    without --out it still stops there, with nothing run for nothing."""
+    out = tmp_path / "out"
+    closed = dict(stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                  env=cli_env(), stdin=subprocess.DEVNULL, timeout=300,
+                  preexec_fn=lambda: os.close(1))
+    p = subprocess.run(EMU + command + ["--out", str(out)], **closed)
+    assert (p.returncode, p.stderr) == (1, "emu: error: cannot write the output: stdout is "
+                                           "closed\n")
+    assert (out / ("comparison.json" if command == ["run"] else "results.json")).is_file()
+    assert run_cli("report", out, "-o", tmp_path / "page.html").returncode == 0
+
+
 def test_an_oserror_of_the_command_is_not_called_an_output_error(monkeypatch, capsys):
     import emu.cli as cli
 

@@ -20,7 +20,7 @@ import threading
 
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
-from emu.errors import EmuError, check_working_folder, command_line
+from emu.errors import EmuError, OutputError, check_working_folder, command_line
 from emu.run import stop
 
 __all__ = ["build_parser", "main", "run", "study_script"]
@@ -216,7 +216,7 @@ def _exit_status(command) -> int:
         return status
     except BrokenPipeError:
         return 0
-    except _OutputError as err:
+    except OutputError as err:
         print(f"emu: error: cannot write the output: {err}", file=sys.stderr)
         # what is left in the buffer goes nowhere, not to a second error at the exit
         if out is not None:
@@ -227,10 +227,6 @@ def _exit_status(command) -> int:
         return EXIT_FAILED
     finally:
         sys.stdout, sys.stderr = out, said
-
-
-class _OutputError(Exception):
-    """Writing to stdout failed (a full disk, an I/O error): its reason."""
 
 
 class _ClosedStdout:
@@ -301,7 +297,7 @@ class _Stdout:
         except BrokenPipeError:
             raise
         except OSError as err:
-            raise _OutputError(err.strerror or str(err)) from None
+            raise OutputError(err.strerror or str(err)) from None
 
     def __getattr__(self, name):
         return getattr(self._stream, name)

@@ -34,7 +34,7 @@ from inspect import signature
 from types import ModuleType
 from typing import Optional
 
-from emu.errors import EmuError
+from emu.errors import EmuError, OutputError
 from emu.report.columns import wrap
 from emu.run.outdir import staged
 from emu.study.lib import Recorder
@@ -138,8 +138,14 @@ def run_and_print(study: Study, quick: bool, out: Optional[str], stream=None,
     stream = stream or sys.stdout
     rec = Recorder()
     with study.folder(out, force) as stage:
-        print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n"
-              f"{wrap(study.question, width)}\n", file=stream)
+        try:
+            print(f"== {study.name} ({'quick' if quick else 'full'}) ==\n"
+                  f"{wrap(study.question, width)}\n", file=stream)
+        except OutputError:
+            if stage is None:           # the tables would have nowhere to go: stop now
+                raise
+            # the folder is the result: written first, as emu run writes
+            # its own; the tables' print then says what is wrong with stdout
         t0 = time.perf_counter()
         numbers = study.run_into(stage, quick, rec)
     print(study.report(numbers, width), file=stream)
