@@ -249,6 +249,144 @@ def test_the_e500_exec_fault_is_narrated_with_its_own_tlbie():
     assert "26 trapping instructions" in lines[handler + 1]
 
 
+E500_IDS = ("machine.core=e500", "kvm.strategy=e500-shadow-ids")
+
+
+def told_under(lines) -> list:
+    """Each line of a narration with the access it is told under: (number, EA)
+    of the last access label above it ("  #N kind EA ..."), None above the first."""
+    out, under = [], None
+    for line in lines:
+        m = re.match(r"  #(\d+)\s+\w+ (0x[0-9a-f]{8})", line)
+        if m:
+            under = (int(m.group(1)), int(m.group(2), 16))
+        out.append((line, under))
+    return out
+
+
+def test_a_guest_handler_and_the_retries_are_told_under_the_access_they_serve():
+    """e500-shadow-ids, the first load: the user store #307 (0x20027578) misses
+    in the guest TLB, and the guest's handlers for it run their own kernel
+    accesses: the miss handler bails out to the page fault, which takes frame
+    0x405 and clears it (#308 to #372, #372 the store to 0xc0405000); the
+    store misses again and the miss handler (#373 to #382) writes gtlb[78] =
+    EA 0x20027000 -> GPA 0x00405000; the retry is filled without UW, a DSI,
+    whose handler (#383 to #392) makes the entry writable; the last retry
+    hits.  The store's lines were told where the handler returned, under its
+    last kernel access: gtlb[78] and the store's retries under '#382 store
+    0xc000b000'.  Now every handler's lines and every retry of the store are
+    told under its label, told again as continued; and the narration agrees
+    with the counters: the guest's miss handler ran once per delivery told,
+    the DSI exits are the DSIs told, and the hardware misses told are the
+    context's."""
+    from emu.codes import EXIT, TLB
+    from emu.guest.os import KERNEL_BASE
+    from emu.teach.narrator import build_machine, narrate as narrate_window, pick_vcpu
+    machine = build_machine(None, E500_IDS)
+    nar = narrate_window(machine, pick_vcpu(machine, None), 1, 400)
+    lines = nar.lines
+    deliveries = handlers = dsi = dsi_handlers = 0
+    pending = {}                           # access -> deliveries whose handler is not told yet
+    for line, under in told_under(lines):
+        text = line.strip()
+        if text.startswith("2. not in the guest TLB"):
+            deliveries += 1
+            pending[under] = pending.get(under, 0) + 1
+        if "a Data Storage interrupt (DSI exit)" in text:
+            dsi += 1
+        if text.startswith(("guest handler:", "gtlb[")):
+            number, ea = under
+            assert ea < KERNEL_BASE, f"{text[:60]} told under #{number} {ea:#x}"
+        if re.match(r"guest handler: (page-table walk|no PTE)", text):
+            handlers += 1
+            assert pending.get(under), f"a handler under #{under[0]}, which was not delivered"
+            pending[under] -= 1
+        if text.startswith("guest handler: DataStorage"):
+            dsi_handlers += 1
+        if text.startswith("gtlb["):
+            page = int(re.search(r"= EA (0x[0-9a-f]+)", text).group(1), 16) >> 12
+            assert page == under[1] >> 12, f"{text} told under #{under[0]} {under[1]:#x}"
+    for first, last in ((308, 372), (373, 382), (383, 392)):
+        assert (f"  #307 store 0x20027578 (continued: #{first} to #{last} were its guest "
+                "handler's own accesses)") in lines
+    # the window ends in the guest's handler for #393's miss
+    assert nar.cur.number == 393 and {k[0]: v for k, v in pending.items() if v} == {393: 1}
+    assert handlers == deliveries - 1 == 9
+    assert deliveries == sum(p.guest_tlb_misses for p in nar.v.guest.processes)
+    exits = nar.v.ctx.arrays["exits"]
+    assert dsi == dsi_handlers == int(exits[4 * EXIT["DSI"]]) == 2
+    assert sum(len(a.causes) for a in nar.accesses) == int(nar.v.ctx.arrays["tlb"][TLB["misses"]])
+
+
+@pytest.mark.parametrize("core, overrides, pending, first, last", [
+    ("e500", E500_IDS + ("kvm.pfn_source=guest-tlb-refs",), "#16850 ifetch 0x10005ca8", 16986,
+     17046),
+    ("440", (), "#4025 store 0x2000b570", 4091, 4151),
+])
+def test_a_tick_taken_before_a_retry_is_no_part_of_the_access(core, overrides, pending, first,
+                                                              last):
+    """scenarios/boot_like.toml, vcpu_load #3: a user access's guest handler
+    returns to user mode, and the guest timer tick is taken before the access
+    runs again; the tick's kernel accesses are its own, and the retry is the
+    user access's, told under its label again.  The tick's first kernel
+    access (ifetch 0xc0000000) was told as the user access's 'retry: hit',
+    and the real retry as a new access.  Every event of the fast path is told
+    under the access it is, and the hardware misses told are the context's."""
+    from emu.codes import TLB
+    from emu.teach.narrator import Narrator, _WindowDone, build_machine, pick_vcpu
+
+    class Checked(Narrator):
+        """Checks each hit, miss and refusal against the access it was told under."""
+
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.wrong, self.misses0 = [], None
+
+        def on_vcpu_load(self, call, cpu):
+            result = super().on_vcpu_load(call, cpu)
+            if self.active and self.misses0 is None:
+                self.misses0 = int(self.v.ctx.arrays["tlb"][TLB["misses"]])
+            return result
+
+        def check(self, ea, kind):
+            told = self.accesses[self.tags[-1]] if self.tags[-1] is not None else None
+            if told is None or (told.ea, told.kind) != (ea, kind):
+                self.wrong.append((hex(ea), told and (told.number, hex(told.ea))))
+
+        def hit(self, ctx, ea, kind, index, owner):
+            try:
+                super().hit(ctx, ea, kind, index, owner)
+            finally:
+                self.check(ea, kind)
+
+        def miss(self, ctx, ea, kind, cause):
+            super().miss(ctx, ea, kind, cause)
+            self.check(ea, kind)
+
+        def refused(self, ea, kind, index, why):
+            super().refused(ea, kind, index, why)
+            self.check(ea, kind)
+
+    machine = build_machine(Path(__file__).parents[1] / "scenarios" / "boot_like.toml",
+                            overrides)
+    nar = Checked(machine, pick_vcpu(machine, None), 3, last + 20)
+    try:
+        machine.run()
+    except _WindowDone:
+        pass
+    assert not nar.wrong
+    assert (f"  {pending} (continued: #{first} to #{last} were the guest timer tick's own "
+            "accesses)") in nar.lines
+    at = nar.lines.index(f"  {pending} (continued: #{first} to #{last} were the guest timer "
+                         "tick's own accesses)")
+    assert nar.lines[at - 1].startswith("  -- guest timer tick")
+    assert nar.lines[at + 1].strip().startswith("retry: ")
+    assert f"#{first} ifetch 0xc0000000" in nar.lines[next(
+        i for i, line in enumerate(nar.lines) if line.startswith(f"  #{first} "))]
+    misses = int(nar.v.ctx.arrays["tlb"][TLB["misses"]]) - nar.misses0
+    assert sum(len(a.causes) for a in nar.accesses) == misses
+
+
 def test_narration_is_deterministic(texts):
     assert narrate("gup") == texts["gup"]
 

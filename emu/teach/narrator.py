@@ -34,6 +34,24 @@ check, the pfn source and the hardware index the round robin chose, with the
 entry it overwrote.  The cycles of every miss are printed as the total the
 model charged and as the cost table's rows that make it up.
 
+The guest's handler of a miss (or of a DSI or ISI) makes kernel accesses of
+its own, told as accesses after the one it serves; when it returns, that
+access runs again, and a guest timer tick may be taken first, on the way back
+to user mode.  Every line of an access is told under its label: what its
+handler did and its retries follow the label again, marked as continued::
+
+      #382 store 0xc000b000: hit hw[527]
+      #307 store 0x20027578 (continued: #373 to #382 were its guest handler's own accesses)
+          guest handler: page-table walk; writes guest TLB entry 78 (...)
+             gtlb[78] = EA 0x20027000, TID 1, 4 KB -> GPA 0x00405000
+          ...
+          retry: TLB miss [cause: compulsory]
+
+A fast-path event is the retry of the access being told only when it has that
+access's address, kind, mode and guest PID: another access's event (the
+tick's, or a process's that preempted one with its retry pending) starts an
+access of its own, and the one set aside is told again when it runs.
+
 The :class:`Narrator` has two sources, both documented interfaces: it is the
 tracer (:mod:`emu.engine.tracer`) of the vCPU's fast-path context, which
 tells every hit, miss and step of the handler, and the observer
@@ -74,6 +92,12 @@ _C_PARTS = {"guest": "guest", "exit_entry": "exit and entry", "fastpath": "handl
             "save_restore": "TLB restore", "host_switch": "host switch", "host_tasks": "host tasks",
             "qemu": "QEMU", "idle": "idle"}
 DEFAULT_RESUME = 3
+#: the observed events that tell no access of the window, and what they are: the
+#: access being told is set aside while they run (its retry may follow them, as
+#: a guest timer tick taken on the rfi of the guest's handler for it)
+APART = {"vcpu_load": "the vCPU's resume", "vcpu_put": "the vCPU's deschedule",
+         "syscall": "a system call", "timer_tick": "the guest timer tick",
+         "switch_process": "a guest context switch", "halt": "the guest's idle loop"}
 DEFAULT_ACCESSES = 20
 
 
@@ -122,6 +146,7 @@ class Access:
     ea: int
     kind: int
     kernel: bool
+    pid: int = 0                                   # the guest PID it ran under
     causes: list = field(default_factory=list)     # one cause name per hardware miss
     outcomes: list = field(default_factory=list)   # 'filled', 'guest_miss', 'mmio', 'deferred'
     handler_cycles: int = 0                        # cycles charged by the fast path's handler
@@ -201,6 +226,11 @@ class Narrator(Tracer):
         self.accesses: list[Access] = []
         self.active = False
         self.cur: Access | None = None         # the access being told (a miss is open)
+        self.aside: list[Access] = []          # accesses set aside until their retry runs
+        self.last_tag = None                   # the access the last line told (None: none)
+        self.told_upto: dict[int, int] = {}    # access -> accesses told at its last line
+        # (what it was, the first access it told) of the event that ran since the last line
+        self.between: tuple | None = None
         self.step3: list[str] = []             # 3.1 / 3.2 / 3.3, printed as one line
         self.writes: list[tuple] = []          # hw_write events not told yet
         self.names = {c["id"]: (c["name"], c["kind"]) for c in machine.contexts()}
@@ -219,9 +249,39 @@ class Narrator(Tracer):
     # -- output ----------------------------------------------------------------------------
 
     def say(self, text: str, indent: int = 0) -> None:
-        if not self.quiet:
-            self.lines.append(" " * indent + text)
-            self.tags.append(None if self.cur is None else self.cur.number)
+        """Tell a line of the access being told (``cur``), or of none.  A line of
+        an access whose last line was followed by others (another access's, a
+        tick's) is preceded by the access's label, marked as continued."""
+        if self.quiet:
+            return
+        a = self.cur
+        tag = None if a is None else a.number
+        if a is not None and tag in self.told_upto and self.last_tag != tag:
+            self.lines.append("  " + self.continued(a))
+            self.tags.append(tag)
+        self.between = None
+        self.lines.append(" " * indent + text)
+        self.tags.append(tag)
+        self.last_tag = tag
+        if a is not None:
+            self.told_upto[tag] = len(self.accesses)
+
+    def continued(self, a: Access) -> str:
+        """The label of access ``a``, told again after other lines: the accesses
+        told in between, and what made them when they were all the last event's
+        (:attr:`between`): "#308 to #372 were its guest handler's own accesses"."""
+        first, last = self.told_upto[a.number], len(self.accesses) - 1
+        what, start = self.between or ("", 0)
+        if start > first:
+            what = ""                  # some were told before that event: say only which
+        if last < first:
+            return f"{self.label(a)} (continued{' after ' + what if what else ''})"
+        span = f"#{first}" if first == last else f"#{first} to #{last}"
+        if what:
+            verb = "was" if first == last else "were"
+            noun = "access" if first == last else "accesses"
+            return f"{self.label(a)} (continued: {span} {verb} {what}'s own {noun})"
+        return f"{self.label(a)} (continued after {span})"
 
     def owner_name(self, owner: int) -> str:
         if owner < 0:
@@ -267,7 +327,21 @@ class Narrator(Tracer):
         Before the window only vcpu_load and vcpu_put are watched (to open it)."""
         if not self.active and event not in ("vcpu_load", "vcpu_put"):
             return call(*args)
-        return getattr(self, "on_" + event)(call, *args)
+        handler = getattr(self, "on_" + event)
+        if event not in APART:
+            return handler(call, *args)
+        if event == "vcpu_put" and self.active:
+            self.flush_writes(6)               # the access's own writes, told as its own
+        # a resume, a tick, a system call, a switch or the idle loop is no part of the
+        # access being told (its retry may come after it): its lines and accesses are
+        # its own
+        pending, self.cur = self.cur, None
+        start = len(self.accesses)
+        try:
+            return handler(call, *args)
+        finally:
+            self.cur = pending
+            self.between = (APART[event], start)
 
     def on_vcpu_load(self, call, cpu):
         number = self.v.resumes + 1
@@ -380,8 +454,12 @@ class Narrator(Tracer):
         their own): (its result, the trapping instructions it made)."""
         traps0 = self.traps_taken()
         pending, self.cur = self.cur, None
-        result = call(*args)
-        self.cur = pending
+        start = len(self.accesses)
+        try:
+            result = call(*args)
+        finally:
+            self.cur = pending
+        self.between = ("its guest handler", start)
         return result, self.traps_taken() - traps0
 
     def traps_taken(self) -> int:
@@ -490,10 +568,37 @@ class Narrator(Tracer):
     # -- the tracer: the vCPU's fast path (emu.engine.tracer) --------------------------------------
 
     def new_access(self, ea: int, kind: int) -> Access:
-        a = Access(len(self.accesses), ea, kind, kernel=not self.v.ctx.guest_pr)
+        c = self.v.ctx
+        a = Access(len(self.accesses), ea, kind, kernel=not c.guest_pr, pid=int(c.guest_pid))
         self.accesses.append(a)
         self.cur = a
         return a
+
+    def retried(self, ea: int, kind: int) -> bool:
+        """Whether the fast path's event at ``ea``/``kind`` is the retry of an access
+        already told: the access being told, or one set aside before its retry and
+        retried now (a process preempted by a tick on its way back from its guest
+        handler, rescheduled later).  The event of another access sets the one
+        being told aside, and is a new access.  An access set aside whose process
+        has exited (which never retries the miss it had pending) is forgotten."""
+        c = self.v.ctx
+        key = (int(ea), int(kind), not c.guest_pr, int(c.guest_pid))
+        a = self.cur
+        if a is not None:
+            if (a.ea, a.kind, a.kernel, a.pid) == key:
+                return True
+            self.aside.append(a)
+            self.cur = None
+        if not self.aside:
+            return False
+        live = {p.pid for p in self.v.guest.processes}
+        self.aside = [a for a in self.aside if a.pid in live]
+        for i in range(len(self.aside) - 1, -1, -1):
+            a = self.aside[i]
+            if (a.ea, a.kind, a.kernel, a.pid) == key:
+                self.cur = self.aside.pop(i)
+                return True
+        return False
 
     def complete(self) -> None:
         self.cur = None
@@ -507,7 +612,7 @@ class Narrator(Tracer):
         note = ""
         if owner >= 0 and owner >> 8 != ctx:
             note = f" — owned by {self.owner_name(owner)}: an isolation violation"
-        if self.cur is None:
+        if not self.retried(ea, kind):
             a = self.new_access(ea, kind)
             self.say(f"{self.label(a)}: hit hw[{index}]{note}", 2)
         else:
@@ -523,7 +628,7 @@ class Narrator(Tracer):
 
     def refused(self, ea, kind, index, why: str) -> None:
         """The access hit hw[``index``], whose permissions refuse it (``why``)."""
-        if self.cur is None:
+        if not self.retried(ea, kind):
             a = self.new_access(ea, kind)
             self.say(f"{self.label(a)} (guest PID {self.v.ctx.guest_pid} user): hw[{index}] "
                      f"translates it {why}", 2)
@@ -532,7 +637,7 @@ class Narrator(Tracer):
 
     def miss(self, ctx, ea, kind, cause):
         c = self.v.ctx
-        if self.cur is None:
+        if not self.retried(ea, kind):
             a = self.new_access(ea, kind)
             mode = "user" if c.guest_pr else "kernel"
             pids = f"shadow PID {c.shadow_pid}"
@@ -591,6 +696,7 @@ class Narrator(Tracer):
         elif outcome == "machine_check":
             self.say("-> an instruction fetch from a device: counted ITLBVIRT, and KVM queues a "
                      f"machine check to the guest — {cost}", 6)
+            self.complete()            # the guest skips the fetch: it never runs again
         elif outcome == "mmio":
             self.say(f"-> not RAM: exit to QEMU to emulate the access (MMIO) — {cost} so far", 6)
         elif outcome == "deferred" and where == "asm":
@@ -649,6 +755,7 @@ class Narrator(Tracer):
     # -- the summary ---------------------------------------------------------------------------
 
     def summary(self) -> None:
+        self.cur = None                # the summary tells no access
         acc = self.accesses
         misses = [c for a in acc for c in a.causes]
         by_cause: dict[str, int] = {}
