@@ -387,6 +387,43 @@ def test_a_tick_taken_before_a_retry_is_no_part_of_the_access(core, overrides, p
     assert sum(len(a.causes) for a in nar.accesses) == misses
 
 
+@pytest.mark.parametrize("strategy", ["shadow", "direct", "shadow-modified"])
+def test_a_guest_context_switch_tells_what_it_released_and_what_it_wrote(strategy):
+    """scenarios/boot_like.toml, vcpu_load #3: a guest context switch told
+    "-2 of its hardware entries released" under shadow, where the switch
+    released none and its guest entry's restore wrote two (and "-5" under
+    direct, written by the switch's own fills).  The line now tells both, and
+    they add up to the change of the vCPU's entries in the hardware TLB."""
+    from emu.teach.narrator import Narrator, _WindowDone, build_machine, pick_vcpu
+
+    class Counted(Narrator):
+        def __init__(self, *args):
+            super().__init__(*args)
+            self.held_around = []
+
+        def on_switch_process(self, call, cpu, proc, now):
+            before = self.held()
+            result = super().on_switch_process(call, cpu, proc, now)
+            self.held_around.append((before, self.held()))
+            return result
+
+    machine = build_machine(Path(__file__).parents[1] / "scenarios" / "boot_like.toml",
+                            [f"kvm.strategy={strategy}"])
+    nar = Counted(machine, pick_vcpu(machine, None), 3, 1000)
+    try:
+        machine.run()
+    except _WindowDone:
+        pass
+    told = [re.fullmatch(r"  -- guest context switch to PID \d+ \(mtspr PID traps\): "
+                         r"(\d+) of its hardware entries released, (\d+) written", line)
+            for line in nar.lines if "guest context switch" in line]
+    assert told and all(told) and len(told) == len(nar.held_around)
+    for m, (before, after) in zip(told, nar.held_around):
+        released, written = int(m[1]), int(m[2])
+        assert before - released + written == after
+    assert any(int(m[2]) > 0 for m in told)     # the switches that wrote entries
+
+
 def test_narration_is_deterministic(texts):
     assert narrate("gup") == texts["gup"]
 

@@ -312,9 +312,17 @@ class Narrator(Tracer):
 
     def held(self) -> int:
         """Valid hardware entries (TS=1) owned by the vCPU on its CPU."""
+        return len(self.held_entries())
+
+    def held_entries(self) -> set:
+        """The valid hardware entries (TS=1) the vCPU owns on its CPU, each as
+        (index, page, TID, translation, writes to the slot): an entry
+        written again is another entry."""
         tlb, me = self.cpu.tlb, self.v.ctx.ctx
-        return sum(1 for i in range(tlb.entries)
-                   if tlb.valid_arr[i] and tlb.ts_arr[i] == 1 and int(tlb.owner_arr[i]) >> 8 == me)
+        return {(i, int(tlb.vpn_arr[i]), int(tlb.tid_arr[i]), int(tlb.rpn_arr[i]),
+                 int(tlb.gen_arr[i]))
+                for i in range(tlb.entries)
+                if tlb.valid_arr[i] and tlb.ts_arr[i] == 1 and int(tlb.owner_arr[i]) >> 8 == me}
 
     def thread_name(self, ctx: int) -> str:
         name, kind = self.names[ctx]
@@ -554,10 +562,13 @@ class Narrator(Tracer):
         return result
 
     def on_switch_process(self, call, cpu, proc, now):
-        before = self.held()
+        before = self.held_entries()
         result = call(cpu, proc, now)
+        after = self.held_entries()
+        # (what it wrote: the switch's own misses' fills, a shadow design's entry loop)
         self.say(f"-- guest context switch to PID {proc.pid} (mtspr PID traps): "
-                 f"{before - self.held()} of its hardware entries released", 2)
+                 f"{len(before - after)} of its hardware entries released, "
+                 f"{len(after - before)} written", 2)
         return result
 
     def on_halt(self, call, cpu, now):
