@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -35,6 +37,7 @@ from emu.report.columns import columns
 from emu.report.text import format_comparison, format_run
 from emu.errors import ConfigError
 from emu.run import outdir
+from emu.run.files import lock
 from emu.run.outdir import folder_names
 
 SHORT = "duration_ms = 0.05\n"
@@ -729,6 +732,92 @@ def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):
     (stale / "summary.json").write_text("{}")
     outdir.remove_leftovers(str(tmp_path), "out")
     assert snapshot(out) == before and leftovers(tmp_path) == []
+
+
+def test_a_set_put_back_is_not_taken_from_under_its_holder(tmp_path, monkeypatch):
+    """The old set a killed swap left aside was put back after a test of its
+    lock that let go before the rename: one that took the folder in that
+    moment (a removal of leftovers) had it moved from under it.  The lock
+    is held across the rename: the other waits for it, or the set stays."""
+    target = tmp_path / "out"
+    aside = tmp_path / ".out.emu-old-abcd1234"          # a swap killed between its renames
+    aside.mkdir()
+    (aside / "summary.json").write_text("{}")
+    taker = []
+    rename = os.rename
+
+    def taker_locks_now(src, dst, *args, **kw):
+        if os.fspath(src) == str(aside) and not taker:
+            fd = os.open(aside, os.O_RDONLY)
+            if lock(fd, blocking=False):
+                taker.append(fd)                        # the other holds the folder
+            else:
+                os.close(fd)
+                taker.append(None)                      # the other waits for the rename
+        return rename(src, dst, *args, **kw)
+
+    monkeypatch.setattr(os, "rename", taker_locks_now)
+    try:
+        outdir.remove_leftovers(str(tmp_path), "out")
+    finally:
+        monkeypatch.undo()
+        if taker and taker[0] is not None:
+            os.close(taker[0])
+    assert taker
+    assert aside.exists() or taker[0] is None
+    assert (target / "summary.json").read_text() == "{}" and leftovers(tmp_path) == []
+
+
+_ANOTHER_COMMAND = """
+import sys
+from emu.run.outdir import remove_leftovers
+print("ready", flush=True)
+sys.stdin.readline()
+remove_leftovers(sys.argv[1], sys.argv[2])          # as a Stage for the folder begins
+print("done", flush=True)
+"""
+
+
+def test_a_set_put_back_waits_for_a_commit_under_way(tmp_path, monkeypatch):
+    """A killed swap's old set was put back by any command starting, a
+    commit into the folder under way or not: between the commit's check of
+    the folder (nothing there) and its swap, the folder took the old set
+    back, which the commit then replaced unchecked (or, a second commit's
+    swap under way, put back where that one's new set went).  Putting back
+    waits for a commit under way, as commits wait for each other: the
+    folder a commit checked is the folder it replaces."""
+    target = tmp_path / "out"
+    stage = _staged_run(target, "ours")
+    aside = tmp_path / ".out.emu-old-abcd1234"          # a swap killed meanwhile
+    aside.mkdir()
+    (aside / "comparison.json").write_text(json.dumps({"key": "seed", "runs": []}))
+    other = subprocess.Popen([sys.executable, "-c", _ANOTHER_COMMAND, str(tmp_path), "out"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                             env=cli_env())
+    check = outdir.check_replaceable
+    during = []
+
+    def another_command_starts(folder, *args, **kw):
+        held = check(folder, *args, **kw)
+        other.stdin.write("go\n")
+        other.stdin.flush()
+        select.select([other.stdout], [], [], 3)        # its end, or 3 s of waiting
+        during.append(os.path.lexists(target))
+        return held
+
+    try:
+        assert other.stdout.readline() == "ready\n"
+        monkeypatch.setattr(outdir, "check_replaceable", another_command_starts)
+        with stage:
+            stage.commit()
+        monkeypatch.undo()
+        assert other.stdout.readline() == "done\n"
+    finally:
+        other.kill()
+        other.wait()
+    assert during == [False]                 # as the commit checked it, until its swap
+    assert json.loads((target / "summary.json").read_text())["label"] == "ours"
+    assert leftovers(tmp_path) == []
 
 
 # -- 3. first contact ----------------------------------------------------------------------

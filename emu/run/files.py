@@ -119,18 +119,6 @@ def lock(fd: int, blocking: bool) -> bool:
     return True
 
 
-def unheld(path: str) -> bool:
-    """True if no process holds the file or folder ``path`` (its writer was killed)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)     # a FIFO's open waits for no writer
-    except OSError:
-        return False
-    try:
-        return lock(fd, blocking=False)
-    finally:
-        os.close(fd)
-
-
 def remove_stale_temporaries(directory: str, name: Optional[str] = None) -> list:
     """Remove from ``directory`` the temporaries of atomic writes that no
     process holds, those writers killed while writing left (only those of
@@ -149,33 +137,52 @@ def remove_stale_temporaries(directory: str, name: Optional[str] = None) -> list
     return removed
 
 
+@contextlib.contextmanager
+def taken(path: str) -> Iterator[Optional[int]]:
+    """Hold the lock of the file or folder ``path`` for the ``with`` block
+    if no process holds it (its writer was killed): yields its mode (as
+    :func:`os.lstat` gives it), or None when a process holds it, it is gone,
+    or it is neither file nor folder (a link, a FIFO: nothing a writer of
+    emu's makes).  Held, ``path`` is checked to name still what was locked:
+    a writer that put another there in the moment before holds that one."""
+    fd = mode = None
+    try:
+        mode = os.lstat(path).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)    # a FIFO's would wait for good
+    except OSError:
+        pass
+    try:
+        mine = fd is not None and lock(fd, blocking=False) and \
+            os.path.samestat(os.fstat(fd), os.lstat(path))
+    except OSError:
+        mine = False
+    try:
+        yield mode if mine else None
+    finally:
+        if fd is not None:
+            os.close(fd)
+
+
 def remove_unheld(path: str) -> bool:
     """Remove the file or folder ``path`` if no process holds it (its writer
     was killed); whether it did.  A link, a FIFO or anything else no writer
     of emu's makes is left alone."""
-    try:
-        mode = os.lstat(path).st_mode
-        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+    # NOTE: the lock is held until the path is gone: a writer that made
+    # it a moment ago waits for it, then finds its name gone (held_new),
+    # where one that took it after a check let go would have written
+    # into a file removed under it.
+    with taken(path) as mode:
+        if mode is None:
             return False
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except OSError:
-        return False
-    try:
-        # NOTE: the lock is held until the path is gone: a writer that made
-        # it a moment ago waits for it, then finds its name gone (held_new),
-        # where one that took it after a check let go would have written
-        # into a file removed under it.
-        if not lock(fd, blocking=False):
+        try:
+            if stat.S_ISDIR(mode):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+        except OSError:
             return False
-        if stat.S_ISDIR(mode):
-            shutil.rmtree(path)
-        else:
-            os.unlink(path)
         return True
-    except OSError:
-        return False
-    finally:
-        os.close(fd)
 
 
 def held_new(directory: str, prefix: str, suffix: str = "", folder: bool = False) -> tuple:

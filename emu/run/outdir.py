@@ -38,6 +38,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from typing import Optional
@@ -52,8 +53,8 @@ from emu.run.files import (
     read_json,
     remove_stale_temporaries,
     remove_unheld,
+    taken,
     temporary_name,
-    unheld,
 )
 
 try:
@@ -521,7 +522,7 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
     ``name`` if given): the temporary folders of Stages and the temporaries
     of atomic writes that no process holds.  If ``name`` is
     missing and a killed Stage left its old set aside, put that set back
-    first."""
+    first (:func:`_put_back`)."""
     try:
         entries = os.listdir(parent)
     except OSError:
@@ -529,18 +530,39 @@ def remove_leftovers(parent: str, name: Optional[str] = None) -> None:
     kept = None if name is None else name[:_NAME_KEPT]
     stages = [(e, m) for e, m in ((e, _STAGE_DIR.match(e)) for e in entries) if m]
     if name is not None and not os.path.lexists(os.path.join(parent, name)):
-        old = [e for e, m in stages if m["role"] == "old" and m["name"] == kept]
-        for e in old:
-            path = os.path.join(parent, e)
-            if unheld(path):
-                with contextlib.suppress(OSError):
-                    os.rename(path, os.path.join(parent, name))
-                break
+        _put_back(parent, name, [e for e, m in stages if m["role"] == "old" and m["name"] == kept])
     for e, m in stages:
         if kept is not None and m["name"] != kept:
             continue
         remove_unheld(os.path.join(parent, e))
     remove_stale_temporaries(parent, name)
+
+
+def _put_back(parent: str, name: str, aside: list) -> None:
+    """Put in ``name``'s place the old set a Stage killed between the two
+    renames of its swap left aside (the first of the folders ``aside`` that
+    no process holds), if ``name`` is still missing.
+
+    Done with ``parent`` held, as a commit holds it for its check and its
+    swap (:meth:`Stage.commit`): a commit under way in the folder is waited
+    for, and never finds what it checked changed before its swap.  The old
+    set's lock is held across the rename (:func:`taken`), as a removal
+    holds a leftover's until it is gone: none can take the folder in the
+    moment between the test of its lock and the rename."""
+    if not aside:
+        return
+    target = os.path.join(parent, name)
+    with held(parent):
+        if os.path.lexists(target):
+            return                              # a commit put a set there meanwhile
+        for e in aside:
+            path = os.path.join(parent, e)
+            with taken(path) as mode:
+                if mode is None or not stat.S_ISDIR(mode):
+                    continue
+                with contextlib.suppress(OSError):
+                    os.rename(path, target)
+                return
 
 
 # -- replacing a folder as one set ----------------------------------------------------------
