@@ -37,7 +37,7 @@ from emu.report.columns import columns
 from emu.report.text import format_comparison, format_run
 from emu.errors import ConfigError
 from emu.run import outdir
-from emu.run.files import lock
+from emu.run.files import lock, remove_unheld
 from emu.run.outdir import folder_names
 
 SHORT = "duration_ms = 0.05\n"
@@ -766,6 +766,36 @@ def test_a_set_put_back_is_not_taken_from_under_its_holder(tmp_path, monkeypatch
     assert taker
     assert aside.exists() or taker[0] is None
     assert (target / "summary.json").read_text() == "{}" and leftovers(tmp_path) == []
+
+
+def test_the_old_set_of_a_swap_under_way_is_left_to_it(tmp_path, monkeypatch):
+    """Where the filesystem cannot exchange two folders, a commit renames
+    the old set aside, then the new one in, and no process held the old set
+    in between: another command starting then took it for a killed swap's,
+    and removed it (a kill of the commit in that moment left neither set) or
+    put it back (the commit's second rename failed, its results lost).  The
+    old set is held from before it leaves the folder until it is gone."""
+    target = tmp_path / "out"
+    _staged_run(target, "first").commit()
+    first = snapshot(target)
+    monkeypatch.setattr(outdir, "_exchange", lambda a, b: False)
+    stage = _staged_run(target, "second")
+    rename = os.rename
+    during = []
+
+    def another_command_starts(src, dst, *args, **kw):
+        rename(src, dst, *args, **kw)
+        if os.fspath(src) == str(target) and not during:     # the old set, aside
+            during.append(remove_unheld(os.fspath(dst)))
+            during.append(snapshot(Path(dst)) == first)
+
+    monkeypatch.setattr(os, "rename", another_command_starts)
+    with stage:
+        stage.commit()
+    monkeypatch.undo()
+    assert during == [False, True]
+    assert json.loads((target / "summary.json").read_text())["label"] == "second"
+    assert leftovers(tmp_path) == []
 
 
 _ANOTHER_COMMAND = """

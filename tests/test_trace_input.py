@@ -30,7 +30,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emu.errors import TraceError
-from emu.run.files import remove_stale_temporaries, write_text
+from emu.run import files
+from emu.run.files import remove_stale_temporaries, remove_unheld, write_text
 from emu.workload.traces import (import_lackey, open_trace, read_ahead, synthetic_trace,
                                  write_trace_npy, write_trace_npz)
 from emu.workload.traces import lackey as trace_lackey
@@ -589,6 +590,31 @@ def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(t
             os.close(writer[0])
     assert writer
     assert tmp.exists() or writer[0] is None
+
+
+def test_a_leftover_renamed_over_before_its_lock_is_not_removed(tmp_path, monkeypatch):
+    """A removal of a killed writer's folder opened it, tested its lock,
+    then removed what its name named: a folder renamed to that name in the
+    moment between (a result folder's old set, taking the name its writer
+    had made and held for it) was removed in its place.  Holding the lock,
+    the removal checks that the name still names what it locked."""
+    left = tmp_path / ".out.emu-old-abcd1234"
+    left.mkdir()
+    old_set = tmp_path / "out"
+    old_set.mkdir()
+    (old_set / "summary.json").write_text("{}")
+    lock, moved = files.lock, []
+
+    def renamed_over_now(fd, blocking):
+        if not moved:
+            os.rmdir(left)
+            os.rename(old_set, left)
+            moved.append(True)
+        return lock(fd, blocking)
+
+    monkeypatch.setattr(files, "lock", renamed_over_now)
+    assert remove_unheld(str(left)) is False
+    assert moved and (left / "summary.json").read_text() == "{}"
 
 
 def test_a_fifo_named_as_a_temporary_is_left_alone_without_waiting(tmp_path):

@@ -39,7 +39,6 @@ import os
 import re
 import shutil
 import stat
-import tempfile
 from dataclasses import dataclass
 from typing import Optional
 
@@ -686,28 +685,47 @@ class Stage:
             self._swap()
 
     def _swap(self) -> None:
-        try:
+        with contextlib.ExitStack() as holding:
             try:
-                os.rename(self.path, self.target)      # no target yet (or an empty one)
-                old = None
+                old = self._put_in_place(holding)
             except OSError as err:
-                if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
-                    raise
-                old = self.path
-                if not _exchange(self.path, self.target):
-                    old = tempfile.mkdtemp(prefix=_stage_name(self.name, "old"),
-                                           dir=self.parent)
-                    os.rmdir(old)
-                    os.rename(self.target, old)        # a kill here: the next Stage puts it back
-                    os.rename(self.path, self.target)
+                raise ConfigError(f"{self._where()}: cannot replace the folder "
+                                  f"({err.strerror or err})") from None
+            self.committed = True
+            self._unlock()
+            self.made = []
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+
+    def _put_in_place(self, holding: contextlib.ExitStack) -> Optional[str]:
+        """Rename the written folder to the target; the folder the old set
+        is in after, if there was one, held until ``holding`` closes."""
+        try:
+            os.rename(self.path, self.target)      # no target yet (or an empty one)
+            return None
         except OSError as err:
-            raise ConfigError(f"{self._where()}: cannot replace the folder "
-                           f"({err.strerror or err})") from None
-        self.committed = True
-        self._unlock()
-        self.made = []
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+            if err.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR):
+                raise
+        # NOTE: the old set is held from before it leaves the target's name
+        # until it is removed, as the new set is while it is written: a
+        # Stage killed with its old set aside leaves one no process holds,
+        # which the next Stage puts back (remove_leftovers), where a live
+        # one's was taken for it, put back between the two renames (the
+        # second then failed) or removed (a kill then left neither set).
+        fd = os.open(self.target, os.O_RDONLY)
+        holding.callback(os.close, fd)
+        lock(fd, blocking=True)
+        if _exchange(self.path, self.target):
+            return self.path
+        # a name for the old set: held (no remover takes it) until the set has it
+        name_fd, old = held_new(self.parent, _stage_name(self.name, "old"), folder=True)
+        try:
+            os.rmdir(old)
+            os.rename(self.target, old)            # a kill here: the next Stage puts it back
+        finally:
+            os.close(name_fd)
+        os.rename(self.path, self.target)
+        return old
 
     def _unlock(self) -> None:
         if self.fd is not None:
