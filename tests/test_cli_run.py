@@ -619,6 +619,52 @@ def test_what_only_out_keeps_is_refused_without_out(short, key, file, command):
                                      f"set it false\n")
 
 
+#: ``emu ARGS`` (sys.argv[2:]) in a process that sends itself SIGNAL (sys.argv[1])
+#: the moment the temporary it names (a Stage's folder, a file's) is made
+_STOP_AS_MADE = """
+import os, signal, sys, tempfile
+import emu.cli
+signum, argv = int(sys.argv[1]), sys.argv[2:]
+for name in ("mkdtemp", "mkstemp"):
+    def made(*args, _real=getattr(tempfile, name), **kwargs):
+        got = _real(*args, **kwargs)
+        path = got if isinstance(got, str) else got[1]
+        if ".emu-new-" in path or path.endswith(".tmp"):
+            os.kill(os.getpid(), signum)     # its handler runs before this returns
+        return got
+    setattr(tempfile, name, made)
+sys.argv = ["emu", *argv]
+sys.exit(emu.cli.run())
+"""
+
+
+@pytest.mark.parametrize("signum, status, line", [
+    (signal.SIGTERM, 143, "emu: terminated"), (signal.SIGINT, 130, "emu: interrupted")])
+def test_a_stop_the_moment_a_temporary_is_made_leaves_it_not_behind(tmp_path, signum, status,
+                                                                    line):
+    """A stop that came between the making of a result's temporary folder
+    (or of a file's temporary) and the moment its name was kept, where the
+    code that removes it on a stop finds it, left it beside the result for
+    good: under load, now and then, for a SIGTERM sent as the run began.  The
+    stop is now held off across that moment and raised after it."""
+    box = tmp_path / "box"
+    box.mkdir()
+    target, page = box / "out", box / "page.html"
+    assert run_cli("run", "--set", "duration_ms=0.05", "--set", "kvm.strategy=direct",
+                   "--out", target).returncode == 0
+    assert run_cli("report", target, "-o", page, "--no-plots").returncode == 0
+    before, page_before = snapshot(target), page.read_bytes()
+    for argv in (["run", "--set", "duration_ms=0.05", "--set", "kvm.strategy=direct",
+                  "--set", "seed=2", "--out", str(target)],
+                 ["report", str(target), "-o", str(page), "--no-plots"]):
+        p = subprocess.run([sys.executable, "-c", _STOP_AS_MADE, str(int(signum)), *argv],
+                           capture_output=True, text=True, cwd=ROOT, env=cli_env(),
+                           stdin=subprocess.DEVNULL, timeout=120)
+        assert (p.returncode, p.stderr.splitlines()[-1:]) == (status, [line]), p.stderr
+        assert leftovers(box) == [], argv
+    assert snapshot(target) == before and page.read_bytes() == page_before
+
+
 @pytest.mark.parametrize("signum, status, line", [
     (signal.SIGTERM, 143, "emu: terminated"),
     (signal.SIGHUP, 129, "emu: hung up")])          # the terminal closing

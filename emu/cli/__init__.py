@@ -315,7 +315,8 @@ def _on_sigterm(main_pid: int):
         if not stop.requested.is_set():
             stop.requested_by = signum
         stop.requested.set()                # the long loops raise it again if this is lost
-        raise Terminated(signum)
+        if not stop.keep(Terminated(signum)):   # else raised at the held-off section's end
+            raise Terminated(signum)
     handler.emu_stop = True
     return handler
 
@@ -326,6 +327,8 @@ def _on_sigint(main_pid: int):
             if stop.taken.is_set():         # the command is saying it stopped
                 return
             stop.interrupted.set()          # the long loops raise it again if this is lost
+            if stop.keep(KeyboardInterrupt()):  # raised at the held-off section's end
+                return
         raise KeyboardInterrupt()
     handler.emu_stop = True
     return handler

@@ -31,6 +31,7 @@ import tempfile
 from typing import Iterator, Optional
 
 from emu.errors import EmuError
+from emu.run import stop
 
 try:
     import fcntl
@@ -225,17 +226,21 @@ def atomic_path(path, suffix: str = "", error: type = EmuError) -> Iterator[str]
     temporaries earlier writers of the same name were killed with are
     removed first."""
     path = replaceable_path(path, error)
-    fd, tmp = _held_temporary(path, suffix, folder=False)
+    fd = tmp = None
     try:
+        with stop.held_off():       # a stop is raised once tmp is known, and removes it
+            fd, tmp = _held_temporary(path, suffix, folder=False)
         yield tmp
         os.chmod(tmp, 0o666 & ~current_umask())          # as open() would have made it
         os.replace(tmp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
         raise
     finally:
-        os.close(fd)
+        if fd is not None:
+            os.close(fd)
 
 
 @contextlib.contextmanager
@@ -244,12 +249,16 @@ def temporary_folder(path) -> Iterator[str]:
     files are), held while in use and removed with what it holds after, for
     a writer's scratch files; a killed writer's is removed as its
     temporary files are."""
-    fd, tmp = _held_temporary(os.fspath(path), "", folder=True)
+    fd = tmp = None
     try:
+        with stop.held_off():       # a stop is raised once tmp is known, and removes it
+            fd, tmp = _held_temporary(os.fspath(path), "", folder=True)
         yield tmp
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        os.close(fd)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+        if fd is not None:
+            os.close(fd)
 
 
 def scratch_folder(name: str):

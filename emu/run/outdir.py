@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError, on_command_line, spelled
+from emu.run import stop
 from emu.run.files import (
     RANDOM_CHARS,
     TEMPORARY,
@@ -642,11 +643,18 @@ class Stage:
         self.committed = False
         try:
             self._make_parents()
-            self.fd, self.path = held_new(self.parent, _stage_name(self.name, "new"), folder=True)
+            # (a stop between the folder's making and its name kept here
+            # would leave it behind: it is raised after, and removes it)
+            with stop.held_off():
+                self.fd, self.path = held_new(self.parent, _stage_name(self.name, "new"),
+                                              folder=True)
         except OSError as err:
             self.discard()
             raise ConfigError(f"{self._where()}: cannot write into {self.parent} "
                            f"({err.strerror or err})") from None
+        except BaseException:
+            self.discard()
+            raise
 
     def _where(self) -> str:
         return f"{spelled(self.option)} {self.target_text}" if self.option else self.target_text

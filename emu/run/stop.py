@@ -13,6 +13,7 @@ raise the stop again.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 
@@ -40,6 +41,43 @@ interrupted = threading.Event()
 #: Set when the ``emu`` command has taken its stop and only says so: the
 #: signal, sent again or sent twice, is then let go.
 taken = threading.Event()
+
+
+#: sections of the main thread a stop must not cut in two (:func:`held_off`)
+_held = 0
+#: the stop a handler kept for the end of the section it came in (:func:`keep`)
+_kept = None
+
+
+@contextlib.contextmanager
+def held_off():
+    """A section of the main thread that a stop must not cut in two: a
+    temporary file or folder made, and not yet where the code that removes
+    it on a stop knows of it.  A stop that comes inside it is raised at its
+    end; elsewhere than on the main thread it holds nothing off."""
+    global _held, _kept
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _held += 1
+    try:
+        yield
+    finally:
+        _held -= 1
+    if not _held and _kept is not None:
+        stopping, _kept = _kept, None
+        raise stopping
+
+
+def keep(stopping: BaseException) -> bool:
+    """Keep the stop ``stopping`` (the handler's) for the end of the
+    :func:`held_off` section the main thread is in, if it is in one."""
+    global _kept
+    if not _held:
+        return False
+    if _kept is None:
+        _kept = stopping
+    return True
 
 
 def asked() -> bool:
