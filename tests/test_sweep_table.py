@@ -177,6 +177,22 @@ def test_the_printed_table_fits_the_width_each_block_repeating_the_grid_values()
     assert cells == re.split(r"  +", wide.splitlines()[1])[2:]     # every column, in order
 
 
+def test_grid_keys_too_wide_together_are_shortened_to_fit_the_width():
+    """Three long grid keys (the dotted paths of workload keys) made every line
+    of the table 100 columns wide or more on an 80-column terminal: only the
+    first key column was shortened, and only when it alone was too wide."""
+    keys = ["vm.0.process.0.workload.pages", "host_task.0.workload.pages",
+            "vm.0.process.0.workload.write_fraction"]
+    grid = [dict(r, **{k: v for k in keys}) for v in (10, 20)
+            for r in rows({"direct": [1.0, 2.0]})]
+    for width in (60, 80, 100):
+        lines = format_grid(grid, keys, width).splitlines()
+        assert max(map(columns, lines)) <= width, width
+        header = lines[1]
+        assert header.count("...") == 3 and header.split()[3:5] == ["n", "cycles/access"]
+    assert keys == format_grid(grid, keys).splitlines()[1].split()[:3]   # --wide: whole
+
+
 def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
     scenario = tmp_path / "s.toml"
     # 1 ms: in 0.5 ms one seed of shadow makes no guest access at all (a start-up),

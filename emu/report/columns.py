@@ -93,11 +93,11 @@ def table(header: Optional[list], rows: list, width: Optional[int] = None, keys:
     columns and its columns of words ``text`` (units, descriptions,
     sources) left-aligned, the others right-aligned.
 
-    Given a ``width``, a table wider than that is fitted: first-column cells
-    that would leave less than 24 columns for the others are shortened in
-    the middle; the cells of the ``text`` columns go on continuation lines
-    within the room the others leave, down to
-    :data:`WRAP_MIN` columns; then the columns that still do not fit go
+    Given a ``width``, a table wider than that is fitted: the cells of the
+    first ``keys`` columns that would leave less than 24 columns for the
+    others are shortened in the middle, the widest column's first; the
+    cells of the ``text`` columns go on continuation lines within the room
+    the others leave, down to :data:`WRAP_MIN` columns; then the columns that still do not fit go
     into further blocks, each repeating the first ``keys`` columns.  A
     column wider than the terminal on its own still overflows it.
     """
@@ -105,7 +105,9 @@ def table(header: Optional[list], rows: list, width: Optional[int] = None, keys:
     if not cells:
         return ""
     if width is not None:
-        cells = [[clip(r[0], max(24, width - 24))] + r[1:] for r in cells]
+        cap = _key_cap([max(columns(r[i]) for r in cells) for i in range(keys)],
+                       max(24, width - 24) - 2 * (keys - 1))
+        cells = [[clip(c, cap) for c in r[:keys]] + r[keys:] for r in cells]
     widths = [max(columns(r[i]) for r in cells) for i in range(len(cells[0]))]
     lead = list(range(keys))
     if width is None:
@@ -129,6 +131,16 @@ def table(header: Optional[list], rows: list, width: Optional[int] = None, keys:
             fitted[i] = min(widths[i], max(WRAP_MIN, (room - 2 * (len(texts) - 1)) // len(texts)))
         out.append(_block(cells, fitted, lead + cols, keys, header, text))
     return "\n\n".join(out)
+
+
+def _key_cap(widths: list, room: int) -> int:
+    """The widest a key column may be so that the key columns, ``widths``
+    wide, fit in ``room`` columns together: the widest are shortened first,
+    each to at least 5 columns."""
+    cap = max(widths)
+    while cap > 5 and sum(min(w, cap) for w in widths) > room:
+        cap -= 1
+    return cap
 
 
 def _block(cells: list, widths: list, cols: list, keys: int, header, text) -> str:
