@@ -280,6 +280,8 @@ def test_load_refuses_what_is_not_a_result(tmp_path):
     (tmp_path / "a-file").write_text("")
     with pytest.raises(EmuError, match="a-file: is not a folder$"):
         emu.load(tmp_path / "a-file")
+    with pytest.raises(EmuError, match="^'': an empty path names no folder$"):
+        emu.load("")                         # where it said ': no such directory'
     (tmp_path / "summary.json").write_text("{")
     with pytest.raises(EmuError, match="corrupt JSON"):
         emu.load(tmp_path)

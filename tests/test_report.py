@@ -516,6 +516,8 @@ def test_report_cli_refuses_a_file_and_an_empty_output_in_one_line(comparison_di
     before = sorted(os.listdir(comparison_dir))
     assert_usage_error(run_cli("report", tmp_path / "afile"),
                        f"emu: error: report: {tmp_path / 'afile'}: is not a folder\n")
+    assert_usage_error(run_cli("report", ""),
+                       "emu: error: report: '': an empty path names no folder\n")
     assert_usage_error(run_cli("report", comparison_dir, "-o", ""),
                        "emu: error: --output '': an empty path names no file\n")
     assert sorted(os.listdir(comparison_dir)) == before and os.listdir(tmp_path) == ["afile"]

@@ -246,7 +246,7 @@ def load(path):
                        f"{type(path).__name__} {path!r}")
     path = os.fsdecode(path)
     if not os.path.isdir(path):
-        raise EmuError(f"{path}: {folder_problem(path)}")
+        raise EmuError(folder_problem(path))
     if os.path.isfile(os.path.join(path, "summary.json")):
         return read_run(path)
     if os.path.isfile(os.path.join(path, "comparison.json")):

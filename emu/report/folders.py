@@ -277,8 +277,10 @@ KINDS = (("comparison.json", _comparison), ("summary.json", _run), ("sweep.json"
 
 
 def folder_problem(path: str) -> str:
-    """Why ``path``, which is no folder, cannot be read as one."""
-    return "is not a folder" if os.path.exists(path) else "no such directory"
+    """``path`` and why, being no folder, it cannot be read as one."""
+    if not path:
+        return "'': an empty path names no folder"
+    return f"{path}: {'is not a folder' if os.path.exists(path) else 'no such directory'}"
 
 
 def load_results(src_dir) -> dict:
@@ -297,7 +299,7 @@ def load_results(src_dir) -> dict:
     """
     src = os.fspath(src_dir)
     if not os.path.isdir(src):
-        raise EmuError(f"report: {src}: {folder_problem(src)}")
+        raise EmuError(f"report: {folder_problem(src)}")
     for name, load in KINDS:
         if os.path.isfile(os.path.join(src, name)):
             return load(src)
