@@ -69,7 +69,7 @@ def test_running_the_dump_runs_the_same_scenario(tmp_path, capsys):
     assert run(out).summary == run(default_scenario(), sets).summary
 
 
-def test_a_bad_override_is_one_line_and_writes_nothing(tmp_path, capsys):
+def test_a_bad_override_is_one_line_and_writes_nothing(tmp_path, capsys, monkeypatch):
     out = tmp_path / "dump.toml"
     assert emu_main(["config", "dump", "-o", str(out), "--set", "kvm.stratgy=x"]) == 2
     err = capsys.readouterr().err
@@ -82,6 +82,11 @@ def test_a_bad_override_is_one_line_and_writes_nothing(tmp_path, capsys):
                                        "the file to write\n")
     assert emu_main(["config", "dump", "-o", ""]) == 2            # not stdout: one line
     assert capsys.readouterr() == ("", "emu: error: --output '': an empty path names no file\n")
+    monkeypatch.chdir(tmp_path)
+    assert emu_main(["config", "dump"]) == 0
+    printed = capsys.readouterr().out
+    assert emu_main(["config", "dump", "-o", "-"]) == 0     # stdout, not a file called '-'
+    assert capsys.readouterr().out == printed and not (tmp_path / "-").exists()
     # an override holding a line break stays inside the comment that names it
     odd = 'name=x\ny\r'
     assert emu_main(["config", "dump", "--set", odd]) == 0

@@ -188,6 +188,20 @@ def test_the_output_is_refused_before_the_input_is_opened(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["in", "out"]
 
 
+def test_an_output_of_dash_is_refused_not_written_as_a_file_called_dash(tmp_path):
+    """-o - wrote a file called '-' (where - as the input is standard input)."""
+    src = tmp_path / "t.lackey"
+    src.write_bytes(lackey(10))
+    p = run_cli("trace", "import", "lackey", src, "-o", "-", cwd=tmp_path)
+    assert assert_usage_error(p) == ("emu: error: --output '-': emu writes a file it can replace "
+                                     "as a whole, not standard output: give the file's name "
+                                     "(./- for a file called '-')\n")
+    assert os.listdir(tmp_path) == ["t.lackey"]
+    p = run_cli("trace", "import", "lackey", src, "-o", "./-", cwd=tmp_path)
+    assert p.returncode == 0 and p.stdout == "./-: 10 records\n", p.stderr
+    assert sorted(os.listdir(tmp_path)) == ["-", "t.lackey"]
+
+
 def test_an_output_over_its_input_or_inside_a_result_is_refused(tmp_path):
     """The import written over its own input replaced the trace, and one written
     into a result folder mixed into it: both refused before anything is read."""

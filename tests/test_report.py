@@ -520,6 +520,9 @@ def test_report_cli_refuses_a_file_and_an_empty_output_in_one_line(comparison_di
                        "emu: error: report: '': an empty path names no folder\n")
     assert_usage_error(run_cli("report", comparison_dir, "-o", ""),
                        "emu: error: --output '': an empty path names no file\n")
+    assert_usage_error(run_cli("report", comparison_dir, "-o", "-", cwd=tmp_path),
+                       "emu: error: --output '-': emu writes a file it can replace as a whole, "
+                       "not standard output: give the file's name (./- for a file called '-')\n")
     assert sorted(os.listdir(comparison_dir)) == before and os.listdir(tmp_path) == ["afile"]
 
 

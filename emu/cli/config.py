@@ -38,12 +38,15 @@ def add_config_parser(sub) -> None:
     d.add_argument("scenario", nargs="?", metavar="FILE", help="scenario file (.toml)")
     add_set_option(d, "override a scenario key by its dotted path (repeatable, each KEY once)")
     d.add_argument("-o", "--output", metavar="OUT.toml",
-                   help="write the TOML here (atomically) instead of to stdout")
+                   help="write the TOML here (atomically) instead of to stdout (- is "
+                        "stdout)")
     d.set_defaults(func=cmd_config_dump)
 
 
 def cmd_config_dump(args) -> int:
     """Run ``emu config dump``: the TOML on stdout, or in OUT (its path printed)."""
+    if args.output == "-":
+        args.output = None                          # stdout, as without -o
     if args.output is not None:
         check_name(args.output, "--output", names="file")
         # a file of its own inside a result folder: that folder could no longer be replaced
