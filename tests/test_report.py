@@ -306,6 +306,26 @@ def test_plots_take_one_format_as_a_string_and_refuse_bad_ones_before_drawing(ru
     assert sorted(os.listdir(tmp_path)) == ["one.png", "p.svg"]
 
 
+def test_plots_refuse_an_empty_name_or_no_path_before_drawing(runs, tmp_path, monkeypatch):
+    """out="" wrote the hidden files .png and .svg into the current folder, and
+    out=5 leaked os.fspath's TypeError."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(plots, "_figure", lambda **kw: pytest.fail("drew"))
+    for out, says in (("", "out '': an empty name names no file"),
+                      ("  ", "out '  ': an empty name names no file"),
+                      ("sub/ ", "out 'sub/ ': an empty name names no file"),
+                      (5, "out: expected the path of the file without its extension (a string "
+                          "or a Path), got int 5")):
+        for plot in (plots.cycle_breakdown, plots.miss_causes):
+            with pytest.raises(EmuError) as err:
+                plot(runs, out=out)
+            assert str(err.value).startswith(says) and "\n" not in str(err.value)
+    assert os.listdir(tmp_path) == []
+    monkeypatch.undo()
+    plots.cycle_breakdown(runs, out=os.fsencode(tmp_path / "b"), formats="svg")   # bytes: a path
+    assert os.listdir(tmp_path) == ["b.svg"]
+
+
 # -- the reading --------------------------------------------------------------------------
 
 def hand_summary(cpa=None, strategy="direct", resumes=0, host_eviction=0, save_restore=0,

@@ -182,10 +182,26 @@ def check_output(formats, dpi) -> tuple:
     return formats, dpi
 
 
+def check_out(out) -> str:
+    """``out``, a plot's path without extension, as text; ConfigError (one
+    line) when it is no path or its name is empty (it would write a hidden
+    ``.png``)."""
+    if not isinstance(out, (str, bytes, os.PathLike)):
+        raise ConfigError(f"out: expected the path of the file without its extension (a string "
+                          f"or a Path), got {type(out).__name__} {out!r:.60}")
+    out = os.fsdecode(out)
+    base = _base(out)
+    if not os.path.basename(base).strip() and not base.endswith(("/", os.sep)):
+        raise ConfigError(f"out {out!r}: an empty name names no file; give the path of the "
+                          f"file without its extension, e.g. 'figure'")
+    return out
+
+
 def output_checked(fn):
-    """``fn`` with its ``formats`` and ``dpi`` checked (:func:`check_output`)
-    before it draws anything: the decorator of every plot function, here and
-    in the modules that draw their own (a sensitivity study's tornado)."""
+    """``fn`` with its ``formats``, ``dpi`` and ``out`` checked
+    (:func:`check_output`, :func:`check_out`) before it draws anything: the
+    decorator of every plot function, here and in the modules that draw
+    their own (a sensitivity study's tornado)."""
     sig = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -197,6 +213,8 @@ def output_checked(fn):
         given = bound.arguments
         given["formats"], given["dpi"] = check_output(given.get("formats", FORMATS),
                                                       given.get("dpi", DPI))
+        if given.get("out") is not None and "out" in sig.parameters:
+            given["out"] = check_out(given["out"])
         return fn(*bound.args, **bound.kwargs)
     return checked
 
@@ -206,9 +224,10 @@ def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     """Write ``fig`` as ``out.<fmt>`` for each format, atomically; their paths.
 
     ``out`` is a path without extension (a .png, .svg or .pdf one is dropped);
-    a folder is refused (ConfigError, one line): a plot is not written into
-    one under a name of its choosing.  The files carry no date, so the same
-    figure gives the same bytes.
+    a folder, an empty name or what is no path is refused (ConfigError, one
+    line, :func:`check_out`): a plot is not written into a folder under a
+    name of its choosing, nor as a hidden ``.png``.  The files carry no date,
+    so the same figure gives the same bytes.
     """
     base = _base(out)
     if os.path.isdir(base) or base.endswith(("/", os.sep)):
