@@ -326,6 +326,24 @@ def test_plots_refuse_an_empty_name_or_no_path_before_drawing(runs, tmp_path, mo
     assert os.listdir(tmp_path) == ["b.svg"]
 
 
+def test_plots_into_a_folder_refuse_a_bad_folder_in_one_line(runs, tmp_path, monkeypatch):
+    """comparison_plots and run_plots leaked FileNotFoundError for out_dir="",
+    FileExistsError for a file and TypeError for None."""
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setattr(plots, "_figure", lambda **kw: pytest.fail("drew"))
+    for out_dir, says in (("", "out_dir '': an empty path names no folder"),
+                          (tmp_path / "afile", f"out_dir {str(tmp_path / 'afile')!r}: exists "
+                                               f"and is not a folder"),
+                          (None, "out_dir: expected the path of a folder (a string or a Path), "
+                                 "got NoneType None")):
+        for call in (lambda: plots.comparison_plots(out_dir, runs),
+                     lambda: plots.run_plots(out_dir, runs[0][1])):
+            with pytest.raises(EmuError) as err:
+                call()
+            assert str(err.value) == says
+    assert os.listdir(tmp_path) == ["afile"]
+
+
 # -- the reading --------------------------------------------------------------------------
 
 def hand_summary(cpa=None, strategy="direct", resumes=0, host_eviction=0, save_restore=0,

@@ -197,11 +197,25 @@ def check_out(out) -> str:
     return out
 
 
+def check_out_dir(out_dir) -> str:
+    """``out_dir``, the folder plots are written into, as text; ConfigError
+    (one line) when it is no path, empty, or a file."""
+    if not isinstance(out_dir, (str, bytes, os.PathLike)):
+        raise ConfigError(f"out_dir: expected the path of a folder (a string or a Path), got "
+                          f"{type(out_dir).__name__} {out_dir!r:.60}")
+    out_dir = os.fsdecode(out_dir)
+    if not out_dir.strip():
+        raise ConfigError(f"out_dir {out_dir!r}: an empty path names no folder")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise ConfigError(f"out_dir {out_dir!r}: exists and is not a folder")
+    return out_dir
+
+
 def output_checked(fn):
-    """``fn`` with its ``formats``, ``dpi`` and ``out`` checked
-    (:func:`check_output`, :func:`check_out`) before it draws anything: the
-    decorator of every plot function, here and in the modules that draw
-    their own (a sensitivity study's tornado)."""
+    """``fn`` with its ``formats``, ``dpi`` and ``out`` or ``out_dir`` checked
+    (:func:`check_output`, :func:`check_out`, :func:`check_out_dir`) before it
+    draws anything: the decorator of every plot function, here and in the
+    modules that draw their own (a sensitivity study's tornado)."""
     sig = inspect.signature(fn)
 
     @functools.wraps(fn)
@@ -215,6 +229,8 @@ def output_checked(fn):
                                                       given.get("dpi", DPI))
         if given.get("out") is not None and "out" in sig.parameters:
             given["out"] = check_out(given["out"])
+        if "out_dir" in sig.parameters:
+            given["out_dir"] = check_out_dir(given.get("out_dir"))
         return fn(*bound.args, **bound.kwargs)
     return checked
 
@@ -766,7 +782,11 @@ def comparison_plots(out_dir, runs, formats=FORMATS, dpi=DPI) -> dict:
     Returns {stem: (paths...)}.
     """
     runs = _check_runs(runs)
-    os.makedirs(out_dir, exist_ok=True)
+    try:
+        os.makedirs(out_dir, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(f"out_dir {out_dir!r}: cannot make the folder "
+                          f"({err.strerror or err})") from None
     return {stem: save_figure(fn(runs), os.path.join(out_dir, stem), formats, dpi)
             for stem, fn in COMPARISON_PLOTS.items()}
 
