@@ -187,9 +187,17 @@ def test_occupancy_timeline_names_owners_from_the_contexts(results, tmp_path):
     check_files(paths, "Hardware TLB occupancy on CPU 0: direct", "TLB entry (index)",
                 "simulated time (µs); a sample at each context switch", "owner",
                 "free / host kernel", f"{vcpu} (vCPU)")
-    with pytest.raises(EmuError, match="no TLB occupancy samples for CPU 3"):
+    with pytest.raises(EmuError, match=r"^no TLB occupancy samples for CPU 3 \(the timeline "
+                                        r"holds CPU 0\)$"):
         plots.occupancy_timeline(r.summary, tl, tmp_path / "none", cpu=3)
+    # a CPU given as text or True was looked for as it was ("no samples for CPU True"),
+    # and 0.0 drew CPU 0
+    for cpu in ("0", True, 0.0):
+        with pytest.raises(EmuError, match=r"^cpu: expected a CPU's number \(an integer\), "
+                                            r"got "):
+            plots.occupancy_timeline(r.summary, tl, tmp_path / "none", cpu=cpu)
     assert not os.path.exists(tmp_path / "none.png")
+    plots.occupancy_timeline(r.summary, tl, cpu=np.int64(0))
 
 
 def test_plot_set_functions_write_every_plot(results, runs, tmp_path):

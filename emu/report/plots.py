@@ -695,6 +695,9 @@ def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=F
     from matplotlib.colors import BoundaryNorm, ListedColormap
     from matplotlib.patches import Patch
 
+    if isinstance(cpu, bool) or not isinstance(cpu, (int, np.integer)):
+        raise EmuError(f"cpu: expected a CPU's number (an integer), got "
+                       f"{type(cpu).__name__} {cpu!r:.60}")
     if timeline_arrays is None:
         timeline_arrays = _timeline_of(getattr(summary, "arrays", None))
         if timeline_arrays is None:
@@ -711,7 +714,9 @@ def occupancy_timeline(summary, timeline_arrays=None, out=None, cpu=0, formats=F
         raise EmuError(f"timeline arrays lack {err.args[0]!r} (need time, cpu, owner)") from None
     sel = cpus == cpu
     if owner.ndim != 2 or not sel.any():
-        raise EmuError(f"no TLB occupancy samples for CPU {cpu}")
+        held = sorted(set(cpus.tolist())) if owner.ndim == 2 else []
+        raise EmuError(f"no TLB occupancy samples for CPU {cpu}" + (
+            f" (the timeline holds CPU {', '.join(map(str, held))})" if held else ""))
     time, owner = time[sel], owner[sel]
     clock = summary.get("costs", {}).get("clock_mhz") or summary["config"]["machine"]["clock_mhz"]
     owners = _owner_colours(summary.get("contexts", []))
