@@ -293,6 +293,21 @@ def test_override_appends_items_with_defaults():
     assert s.vms[1].vcpus == 4
 
 
+def test_override_sets_the_items_of_an_absent_list_by_index():
+    """--set vm.0.vcpu_cpus.0=1 on a scenario without vcpu_cpus made a table
+    {"0": 1} and was refused as "expected a list ..., got a table"; a list the
+    file gives took its items by index already."""
+    s = scenario_from_dict({"machine": {"cpus": 2}},
+                           ["vm.0.vcpus=2", "vm.0.vcpu_cpus.0=1", "vm.0.vcpu_cpus.1=0"])
+    assert s.vms[0].vcpu_cpus == (1, 0)
+    assert scenario_from_dict({}, ["vm.0.vcpu_cpus.0=0"]).vms[0].vcpu_cpus == (0,)
+    assert error_of({}, ["vm.0.vcpu_cpus.1=0"]) == (
+        "vm.0.vcpu_cpus.1: index 1 is out of range: 'vm.0.vcpu_cpus' has 0 item(s) (use "
+        "index 0 to append one)")
+    assert error_of({}, ["vm.0.vcpus=2", "vm.0.vcpu_cpus.0=0"]) == (
+        "vm.0.vcpu_cpus: expected a list of 2 CPU number(s), one per vCPU, got a list of 1")
+
+
 def test_override_index_beyond_the_end():
     message = error_of({}, ["vm.2.vcpus=2"])
     assert message.startswith("vm.2:") and "out of range" in message

@@ -92,7 +92,8 @@ def _missing_container(parents: list[str], key: str) -> Any:
     """What the absent ``key`` under the dotted path ``parents`` holds by
     default, when an override walks through it: an array of tables holds one
     empty table per default item (an absent ``vm`` is one VM with defaults,
-    an absent ``host_task`` none); anything else an empty table."""
+    an absent ``host_task`` none), a list of values (``vcpu_cpus``) no item;
+    anything else an empty table."""
     params = {p.key: (p, d) for p, d in declared(Scenario)}
     in_array = False
     for part in parents:
@@ -108,6 +109,8 @@ def _missing_container(parents: list[str], key: str) -> Any:
     p, default = params.get(key, (None, None))
     if p is not None and isinstance(p.kind, Array):
         return [{} for _ in default]
+    if p is not None and p.kind.text()[0].startswith("list of"):
+        return []                   # its items by index, as a list in the file takes them
     return {}
 
 
