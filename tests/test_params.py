@@ -400,6 +400,24 @@ def test_a_workload_key_that_does_nothing_without_another_is_refused(override, l
     scenario_from_dict({}, [f"{where}{key}={default}"])
 
 
+@pytest.mark.parametrize("side", ["vm.0.process.0", "host_task.0"])
+def test_write_fraction_of_a_trace_without_mmio_is_refused(side):
+    """A trace's records are its loads and stores: write_fraction only picks the
+    MMIO stores, so with mmio_every 0 a trace's runs came out the same for any
+    write_fraction, without a word."""
+    where = f"{side}.workload."
+    trace = [f"{side}.workload={{kind = \"trace\", path = \"t.npy\"}}"]
+    assert error_of({}, trace + [where + "write_fraction=0.9"]) == (
+        where + "write_fraction: a trace's records are loads and stores of their own, so of a "
+        "trace it is the share of stores among the MMIO accesses alone, and mmio_every is 0 "
+        "(never); set mmio_every or leave it 0.3")
+    s = scenario_from_dict({}, trace + [where + "write_fraction=0.9", where + "mmio_every=50"])
+    w = (s.vms[0].processes[0] if side.startswith("vm") else s.host_tasks[0]).workload
+    assert (w.write_fraction, w.mmio_every) == (0.9, 50)
+    scenario_from_dict({}, trace + [where + "write_fraction=0.3"])      # its default
+    scenario_from_dict({}, [where + "write_fraction=0.9"])              # a synthetic stream's
+
+
 def test_a_table_set_after_a_key_inside_it_is_refused():
     """A table set after a key inside it dropped that key without a word.  A key
     inside a table set before is applied to it; a key set again takes its later

@@ -141,7 +141,8 @@ class Workload:
     code_pages: int = param(4, Int(1, MAX_PAGES), "pages of the code loop the fetches walk",
                             applies_to=("working-set", "sweep"))
     write_fraction: float = param(
-        0.3, Number(0.0, 1.0), "share of stores among data and MMIO accesses")
+        0.3, Number(0.0, 1.0),
+        "share of stores among data and MMIO accesses (of a trace: among MMIO accesses)")
     syscall_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between system calls (0: never)")
     mmio_every: int = param(
@@ -236,6 +237,9 @@ _NEEDS = (
      "it is how long each sleep lasts, and sleep_every is 0 (never)", "set sleep_every"),
     ("mmio_device", lambda w: w.mmio_every > 0,
      "it is the device MMIO accesses touch, and mmio_every is 0 (never)", "set mmio_every"),
+    ("write_fraction", lambda w: w.kind != "trace" or w.mmio_every > 0,
+     "a trace's records are loads and stores of their own, so of a trace it is the share of "
+     "stores among the MMIO accesses alone, and mmio_every is 0 (never)", "set mmio_every"),
 )
 
 
