@@ -551,6 +551,31 @@ def test_emu_study_out_holding_another_result_is_refused_unless_force(tmp_path):
     assert not [n for n in os.listdir(tmp_path) if ".emu-" in n]
 
 
+def test_force_and_quick_that_are_not_bools_are_refused(tmp_path):
+    """force="no" is true: it replaced another kind of result, and quick="no"
+    ran the quick version."""
+    from emu.params import default_scenario
+    from emu.run import run, write_comparison
+    scenario = tmp_path / "s.toml"
+    scenario.write_text("duration_ms = 0.05\n")
+    p = run_cli("compare", scenario, "--vary", "seed=1,2", "--out", tmp_path / "cmp")
+    assert p.returncode == 0, p.stderr
+    before = _names(tmp_path / "cmp")
+    result = run(default_scenario(), ["duration_ms=0.05"])
+    calls = (lambda: result.write(tmp_path / "cmp", force="no"),
+             lambda: emu.study.run("pfn_cache_sizing", quick=True, out=str(tmp_path / "cmp"),
+                                   force="no"),
+             lambda: write_comparison(tmp_path / "cmp", "seed", [("1", result)], force="no"))
+    for call in calls:
+        with pytest.raises(emu.EmuError, match=r"^force: expected True or False, got str 'no'$"):
+            call()
+    assert _names(tmp_path / "cmp") == before
+    for quick in ("no", 1, None):
+        with pytest.raises(emu.EmuError, match=r"^quick: expected True or False, got "):
+            emu.study.run("pfn_cache_sizing", quick=quick, out=str(tmp_path / "new"))
+    assert not (tmp_path / "new").exists()
+
+
 def test_report_of_a_study_folder(tmp_path):
     out = tmp_path / "study"
     numbers = emu.study.run("pfn_cache_sizing", quick=True, out=str(out))

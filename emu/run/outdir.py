@@ -621,6 +621,9 @@ class Stage:
     def __init__(self, target, kind: str, force: bool = False, option: str | tuple = "--out",
                  tidy: bool = True, what: Optional[str] = None, folders=(),
                  inside: bool = False):
+        if force is not None and not isinstance(force, bool):     # force="no" is true
+            raise ConfigError(f"force: expected True or False, got {type(force).__name__} "
+                              f"{force!r:.60}")
         self.option, self.target_text = option, check_name(target, option)
         path = check_path(target, option, inside)
         if os.path.islink(path):

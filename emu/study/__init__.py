@@ -59,6 +59,7 @@ class Study:
     def run(self, quick: bool = False, out: Optional[str] = None, force: bool = False) -> dict:
         """Run the study; its numbers.  With ``out``, every run's results, the
         plots and ``results.json`` are put there as one set (:meth:`folder`)."""
+        _check_quick(quick)
         with self.folder(out, force) as stage:
             return self.run_into(stage, quick)
 
@@ -75,6 +76,7 @@ class Study:
         """Run the study, writing into ``stage`` (from :meth:`folder`; None:
         nothing written), which then takes the output folder's place; its
         numbers.  ``recorder`` (default a new one) keeps the runs' summaries."""
+        _check_quick(quick)
         rec = recorder or Recorder()
         rec.out = stage.path if stage else None
         takes_dir = "plot_dir" in signature(self.module.study).parameters
@@ -102,6 +104,13 @@ class Study:
             text += "\n" + wrap(f"The proposal (direct + asm + pfn-cache), which no kernel "
                                 f"shipped either: {', '.join(runs)}.", width)
         return text
+
+
+def _check_quick(quick) -> None:
+    """Refuse (EmuError, one line) a ``quick`` that is not a bool: "no" is true."""
+    if not isinstance(quick, bool):
+        raise EmuError(f"quick: expected True or False, got {type(quick).__name__} "
+                       f"{quick!r:.60}")
 
 
 def _question(module: ModuleType) -> str:
