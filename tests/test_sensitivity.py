@@ -548,6 +548,10 @@ def test_a_metric_that_is_no_number_is_refused_before_anything_runs():
         plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, metric="tlb.guest")
     # a figure that is None before a run (no access yet) is a number after it
     plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT, metric="cycles_per_guest_access")
+    # and inside a table that is None before a run: the second half of the window
+    # (it was refused as "no 'cycles_per_guest_access' in halves (keys: none)")
+    plan_sensitivity(default_scenario(), SHADOW_VS_DIRECT,
+                     metric="halves.cycles_per_guest_access.1")
 
 
 def test_a_scenario_file_carries_cost_ranges(tmp_path):

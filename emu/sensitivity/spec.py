@@ -248,11 +248,12 @@ METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested
 
 def _at(summary: Mapping, path: str, shape: bool = False) -> Any:
     """The node at the dotted ``path`` of a summary; in a ``shape``
-    (:func:`check_metric`), None past an empty table: a histogram, whose
-    buckets are the ones a run fills."""
+    (:func:`check_metric`), None past an empty table (a histogram, whose
+    buckets are the ones a run fills) or past None (a table a run makes,
+    such as the window's ``halves``)."""
     node: Any = summary
     for i, part in enumerate(path.split(".")):
-        if shape and isinstance(node, Mapping) and not node:
+        if shape and (node is None or isinstance(node, Mapping) and not node):
             return None
         if isinstance(node, Mapping) and part in node:
             node = node[part]
