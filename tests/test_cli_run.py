@@ -194,6 +194,11 @@ def test_default_run_narrows_to_the_rows_of_the_strategy_set():
         "hypothetical: direct-noflush 7924bd41 without _tlbia (tid01, C) + pfn-cache"]
     text = run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=direct-noflush", "--wide").stdout
     assert "each row's design" not in text          # the label names its commit
+    # the row's keys all set: its folder is named by its design, where it was
+    # named by the hash of nothing, run-e3b0c442
+    c = json_of(run_cli("run", *FAST_DEFAULT, "--set", "kvm.strategy=shadow", "--set",
+                        "kvm.handler=c", "--set", "kvm.pfn_source=gup", "--json"))
+    assert [(r["value"], r["dir"]) for r in c["runs"]] == [(AS_THEY_RAN[0], "shadow")]
 
 
 def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():

@@ -73,11 +73,13 @@ def _variant(base, values: dict, overrides=(), resets=None) -> tuple[Variant, ob
     """(the variant setting ``values`` after ``overrides``, then ``resets`` (keys
     back to their defaults), labelled as it resolves; its
     :class:`~emu.kvm.strategies.Design`; the core it runs on); ConfigError when
-    it cannot run.  Its folder is named from ``values`` alone."""
+    it cannot run.  Its folder is named from ``values`` alone, or, when the
+    overrides set them all, from the design it runs."""
     keys = dict(values, **(resets or {}))
     sc = resolve(base, list(overrides) + [f"{k}={v}" for k, v in keys.items()])
     d = design(sc.machine, sc.kvm)
-    return Variant(d.row_label, keys, "-".join(values.values())), d, sc.machine.core
+    return (Variant(d.row_label, keys, "-".join(values.values()) or sc.kvm.strategy), d,
+            sc.machine.core)
 
 
 def _row(values: dict, overrides, user: set) -> tuple[Variant, object, list]:
