@@ -978,6 +978,13 @@ def test_a_single_run_wraps_its_sentences_and_keeps_its_tables_whole(short):
     assert exits[1].startswith("-----") and exits[2].split()[0] in EXIT_CATEGORIES
 
 
+def test_a_single_run_groups_its_cost_per_access_by_thousands():
+    """It printed 121093.607 CPU cycles per guest access, where the tables
+    print 28,753.362."""
+    s = dict(json.loads(GOLDEN.read_text()), cycles_per_guest_access=121093.607)
+    assert " guest accesses, 121,093.607 CPU cycles per guest access" in format_run(s)
+
+
 def test_wide_characters_keep_the_columns_aligned():
     s = json.loads(GOLDEN.read_text())
     runs = [("直接 🚀 direct", s), ("shadow", s), ("影子表 shadow-modified", s)]

@@ -535,6 +535,14 @@ def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
     assert "Computed by the model: direct" in out and "they agree" in out
 
 
+def test_a_window_the_run_cuts_short_says_so_with_its_counts_grouped():
+    """The counts were printed bare (after 65 of the 5000 accesses asked for),
+    where every other count is grouped by thousands."""
+    text = explain(None, ("duration_ms=0.05",), resume=1, accesses=5000).text
+    assert re.search(r" \(the run ended after \d+ of the 5,000 accesses asked for\)\.\n?$",
+                     text), text[-300:]
+
+
 def test_cli_narrates(capsys):
     code, out, _ = run_cli(["--resume", "1", "--accesses", "8"], capsys)
     assert code == 0

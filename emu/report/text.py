@@ -116,7 +116,7 @@ def format_run(s: dict, width=None) -> str:
         + (f", counted after a warm-up of {s['warmup_cycles'] / clock:,.1f} us"
            if s.get("warmup_cycles") else "")
         + f"; {s['guest_accesses']:,} guest accesses"
-        + (f", {s['cycles_per_guest_access']:.3f} CPU cycles per guest access"
+        + (f", {s['cycles_per_guest_access']:,.3f} CPU cycles per guest access"
            if s["cycles_per_guest_access"] else ""),
         "",
         table(["cycles", "share"], [[c, _pct(figures.percent(s, c))] for c in CYCLE_CATEGORIES

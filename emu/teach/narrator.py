@@ -793,7 +793,7 @@ class Narrator(Tracer):
             if c_path:
                 text += f" and {c_path:,} in the C path after it"
         if len(acc) < self.n:
-            text += f" (the run ended after {len(acc)} of the {self.n} accesses asked for)"
+            text += f" (the run ended after {len(acc):,} of the {self.n:,} accesses asked for)"
         if self.put is not None:
             self.say(f"-- {self.v.name} descheduled at {_us(self.m, self.put[0])} (vcpu_put); "
                      "the run ends", 2)
