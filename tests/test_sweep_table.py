@@ -211,6 +211,13 @@ def test_emu_sweep_ends_with_the_grid_table(tmp_path, capsys):
     assert emu_main(argv + ["--out", str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "grid points (n=1: one run per point, no interval)" in out and "±" not in out
+    # one run: "1 run", where it said "1 runs"
+    argv[argv.index("kvm.strategy=shadow,direct")] = "kvm.strategy=shadow"
+    argv[argv.index("none")] = "lines"
+    assert emu_main(argv + ["--out", str(tmp_path / "c")]) == 0
+    cap = capsys.readouterr()
+    assert cap.out.startswith("emu sweep: 1 run in ")
+    assert cap.err.startswith("emu: sweep: 1 run, 0 already done; ")
 
 
 def test_a_sweep_names_the_points_that_had_not_settled(tmp_path, capsys):

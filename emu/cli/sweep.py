@@ -68,7 +68,8 @@ def cmd_sweep(args) -> int:
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return EXIT_FAILED
     width = terminal_width(args)
-    print(wrap(f"emu sweep: {len(rows)} runs in {time.perf_counter() - t0:.1f} s; results in "
+    print(wrap(f"emu sweep: {len(rows)} run{'s' * (len(rows) != 1)} in "
+               f"{time.perf_counter() - t0:.1f} s; results in "
                f"{os.path.join(out, table_name())}", width) + "\n")
     keys = [parse_grid(g)[0] for g in args.grids]
     print(format_grid(rows, keys, width))

@@ -192,7 +192,8 @@ class SweepProgress:
         elif mode == "lines":
             before = done if before is None else before
             earlier = f", {done - before} done by this command so far" if done > before else ""
-            self._line(f"{total} runs, {before} already done{earlier}; {what}")
+            self._line(f"{total} run{'s' * (total != 1)}, {before} already done{earlier}; "
+                       f"{what}")
 
     def _line(self, text: str) -> None:
         print(f"emu: {self.name}: {text}", file=self.stream, flush=True)
