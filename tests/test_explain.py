@@ -543,6 +543,28 @@ def test_a_window_the_run_cuts_short_says_so_with_its_counts_grouped():
                      text), text[-300:]
 
 
+def test_a_trace_from_a_pipe_is_refused_as_it_is_read_more_than_once():
+    """The window is found on the compiled backend, then told on the reference
+    one: the second run of a piped trace found the pipe empty ("empty trace
+    (nothing was read from the pipe)"), and the exercise, whose window that hid,
+    said its window was not reached."""
+    import os
+    r, w = os.pipe()
+    try:
+        os.write(w, b" L 7ff000,8\n S 7ff008,4\n" * 200)
+        os.close(w)
+        trace = {"kind": "trace", "path": f"/dev/fd/{r}"}
+        scenario = {"duration_ms": 20, "vm": [{"process": [{"workload": trace}]}]}
+        for call, reads in ((lambda: explain(scenario, resume=1, accesses=2), 2),
+                            (lambda: solve_exercise(scenario), 4)):
+            with pytest.raises(EmuError, match=rf"^/dev/fd/{r}: a pipe is read once, and it "
+                                               rf"would be read {reads} times "):
+                call()
+        assert os.read(r, 12) == b" L 7ff000,8\n"          # refused before any read
+    finally:
+        os.close(r)
+
+
 def test_cli_narrates(capsys):
     code, out, _ = run_cli(["--resume", "1", "--accesses", "8"], capsys)
     assert code == 0

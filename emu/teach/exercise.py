@@ -22,6 +22,7 @@ from emu.run import resolve
 from emu.teach.lessons import Answer, check_seed, draw, verdict
 from emu.teach.locate import locate
 from emu.teach.narrator import build_machine, narrate
+from emu.workload.traces.source import check_pipe_traces
 
 try:
     import tomllib
@@ -194,6 +195,9 @@ def solve_exercise(scenario=None, overrides=(), seed: int = 1) -> ExerciseAnswer
     p = problem(seed)
     posed = scenario is not None or bool(overrides)
     base = exercise_scenario(p) if scenario is None else scenario
+    # each design's run is located on the compiled backend, then told
+    check_pipe_traces([resolve(base, list(overrides) + [f"kvm.strategy={design}"])
+                       for design in EXERCISE_DESIGNS for _ in range(2)])
     computed, held, writes, distinct, kernel = {}, {}, {}, 0, False
     for design in EXERCISE_DESIGNS:
         over = list(overrides) + [f"kvm.strategy={design}"]

@@ -78,9 +78,11 @@ from emu.codes import CYCLES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError, spelled
 from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
-from emu.params import design
+from emu.params import default_scenario, design
 from emu.qemu.devices import DEVICE_GPAS
+from emu.run import resolve
 from emu.teach.locate import ReplayProgress, build_machine, locate, pick_vcpu
+from emu.workload.traces.source import check_pipe_traces
 
 KIND_NAMES = ("ifetch", "load", "store", "modify")
 SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",
@@ -857,6 +859,9 @@ def explain(scenario=None, overrides=(), resume: int = DEFAULT_RESUME,
     if cause is not None and cause not in MISS_CAUSES:
         raise EmuError(f"{spelled('--cause')} {cause}: unknown miss cause (choose from: "
                        f"{', '.join(MISS_CAUSES)})")
+    # the compiled backend finds the window, then the reference one tells it
+    check_pipe_traces([resolve(default_scenario() if scenario is None else scenario,
+                               overrides)] * 2)
     window = locate(scenario, overrides, resume, vcpu)
     shown = ReplayProgress(window) if progress else None
     machine = build_machine(scenario, overrides, progress=shown)
