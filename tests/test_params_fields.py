@@ -147,6 +147,24 @@ def test_the_reference_in_docs_is_current():
         "docs/scenario-keys.md is out of date: python -m emu.params > docs/scenario-keys.md")
 
 
+def test_python_m_emu_params_prints_the_reference_and_refuses_arguments():
+    """It printed the reference whatever it was given: --help, a typo, a file name."""
+    import subprocess
+    import sys
+
+    def run(*args):
+        return subprocess.run([sys.executable, "-m", "emu.params", *args], capture_output=True,
+                              text=True, cwd=ROOT, timeout=120)
+    p = run()
+    assert p.returncode == 0 and p.stdout == reference() and p.stderr == ""
+    p = run("--help")
+    assert p.returncode == 0 and p.stdout.startswith("usage: python -m emu.params\n")
+    p = run("--markdown", "out.md")
+    assert (p.returncode, p.stdout) == (2, "")
+    assert p.stderr == ("python -m emu.params: error: it takes no argument (it prints every "
+                        "scenario key), got --markdown out.md\n")
+
+
 # -- the declaration machinery on a section of its own ---------------------------------
 
 
