@@ -978,6 +978,17 @@ def test_a_single_run_wraps_its_sentences_and_keeps_its_tables_whole(short):
     assert exits[1].startswith("-----") and exits[2].split()[0] in EXIT_CATEGORIES
 
 
+def test_writing_a_result_to_none_says_none_was_given():
+    """r.write(None) said "'': an empty path names no folder", a path no one gave."""
+    from emu.params import default_scenario
+    from emu.run import run, write_comparison
+    r = run(default_scenario(), ["duration_ms=0.05"])
+    for call in (lambda: r.write(None), lambda: write_comparison(None, "seed", [("1", r)])):
+        with pytest.raises(ConfigError, match=r"^out_dir: expected the path of a folder \(a "
+                                              r"string or a Path\), got NoneType None$"):
+            call()
+
+
 def test_a_single_run_groups_its_cost_per_access_by_thousands():
     """It printed 121093.607 CPU cycles per guest access, where the tables
     print 28,753.362."""

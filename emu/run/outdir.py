@@ -303,10 +303,10 @@ def check_name(out, option: str | tuple = "--out", names: str = "folder") -> str
     a file or folder (``names``) at all: None, empty, or a NUL byte in it, or
     not a path (a string, bytes or an os.PathLike) at all; a file given on the
     command line (``option``) as ``-``, which names standard output there."""
-    if out is not None and not isinstance(out, (str, bytes, os.PathLike)):
+    if not isinstance(out, (str, bytes, os.PathLike)):
         raise ConfigError(f"{spelled(option) or 'out_dir'}: expected the path of a {names} (a "
                           f"string or a Path), got {type(out).__name__} {out!r:.60}")
-    text = os.fspath(out) if out is not None else ""
+    text = os.fspath(out)
     where = f"{spelled(option)} {text!r}" if option else repr(text)
     if not str(text).strip():
         raise ConfigError(f"{where}: an empty path names no {names}")
