@@ -978,6 +978,25 @@ def test_a_single_run_wraps_its_sentences_and_keeps_its_tables_whole(short):
     assert exits[1].startswith("-----") and exits[2].split()[0] in EXIT_CATEGORIES
 
 
+def test_a_scenario_from_a_pipe_is_read_once_and_its_traces_are_found_from_here(tmp_path):
+    """emu compare /dev/stdin resolves the scenario once per run: the second read
+    found the pipe empty, and every run but the first ran the built-in scenario
+    (20 ms where the pipe said 0.05) without a word.  And a trace path relative to
+    a piped scenario was looked for in /dev or /dev/fd."""
+    import numpy as np
+    np.save(tmp_path / "t.npy", np.arange(0, 64 * 4096, 64, dtype=np.uint64))
+    text = ('duration_ms = 0.05\n[[vm]]\n[[vm.process]]\n'
+            'workload = { kind = "trace", path = "t.npy" }\n')
+    p = subprocess.run(EMU + ["compare", "/dev/stdin", "--vary", "seed=1,2", "--json"],
+                       input=text, capture_output=True, text=True, cwd=tmp_path, env=cli_env(),
+                       timeout=300)
+    assert p.returncode == 0, p.stderr
+    runs = json.loads(p.stdout)["runs"]
+    assert [r["summary"]["config"]["duration_ms"] for r in runs] == [0.05, 0.05]
+    assert {r["summary"]["config"]["vm"][0]["process"][0]["workload"]["path"]
+            for r in runs} == {str(tmp_path / "t.npy")}
+
+
 def test_writing_a_result_to_none_says_none_was_given():
     """r.write(None) said "'': an empty path names no folder", a path no one gave."""
     from emu.params import default_scenario

@@ -26,8 +26,12 @@ Promises
   and :func:`scenario_to_toml` writes it as a TOML file that loads back
   to ``s`` (``emu config dump``).
 - **Trace paths** (workload kind ``trace``) are resolved against the directory
-  of the TOML file (:attr:`Scenario.base_dir`) and stored absolute.  Whether
-  the file exists is checked later, by :mod:`emu.workload`.
+  of the TOML file (:attr:`Scenario.base_dir`; of a scenario read from a pipe,
+  such as /dev/stdin or ``<(...)``, the current folder) and stored absolute.
+  Whether the file exists is checked later, by :mod:`emu.workload`.
+- **A pipe is read once.**  A scenario read from a pipe or FIFO is kept: the
+  next read of it in the process gets the same text, as a file's would (a
+  comparison resolves its scenario once per run).
 - Costs are only checked for shape here (string name, non-negative integer,
   or a table of ``value`` / ``low`` / ``high`` whose low is at most its high);
   :class:`emu.costs.CostTable` checks the names.
@@ -49,6 +53,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import stat
 from typing import Any, Iterable, Mapping, Union
 
 try:  # Python >= 3.11
@@ -264,6 +269,31 @@ def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
 #: the longest scenario file read (a larger one is refused, not read to its end)
 MAX_SCENARIO_BYTES = 16 << 20
 
+#: the text of each scenario read from a pipe or FIFO, by (device, inode): a pipe
+#: is read once, and its second reader found it empty, the built-in scenario
+_PIPED: dict = {}
+
+
+def _piped_key(name: str):
+    """(device, inode) of ``name`` when it is a pipe, a FIFO or a device (no
+    regular file, no folder), else None."""
+    try:
+        st = os.stat(name)
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(st.st_mode) or stat.S_ISDIR(st.st_mode):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def scenario_dir(name: str) -> str:
+    """The folder relative trace paths of scenario file ``name`` are resolved
+    against: the file's, or the current one for a scenario read from a pipe
+    (/dev/stdin, ``<(...)``), which has none."""
+    if _piped_key(name) is not None:
+        return os.getcwd()
+    return os.path.dirname(os.path.abspath(name))
+
 
 def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]:
     """``(name, bytes, data)`` of a scenario TOML file: its path as given, its
@@ -276,8 +306,14 @@ def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]
     except TypeError:
         raise ConfigError(f"scenario file: expected a path, got {show(path)}") from None
     try:
-        with open(name, "rb") as f:
-            text = f.read(MAX_SCENARIO_BYTES + 1)
+        piped = _piped_key(name)
+        if piped in _PIPED:
+            text = _PIPED[piped]
+        else:
+            with open(name, "rb") as f:
+                text = f.read(MAX_SCENARIO_BYTES + 1)
+            if piped is not None:
+                _PIPED[piped] = text
         if len(text) > MAX_SCENARIO_BYTES:
             raise ConfigError(f"{name}: not a scenario file (longer than "
                               f"{MAX_SCENARIO_BYTES >> 20} MB)")
@@ -301,10 +337,9 @@ def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]
 def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
     """Read a scenario TOML file (:func:`read_scenario_file`), apply
     ``overrides`` and validate it.  Relative trace paths are resolved against
-    the file's directory."""
+    the file's directory (:func:`scenario_dir`)."""
     name, _, data = read_scenario_file(path)
-    base_dir = os.path.dirname(os.path.abspath(name))
-    return scenario_from_dict(data, overrides, base_dir=base_dir)
+    return scenario_from_dict(data, overrides, base_dir=scenario_dir(name))
 
 
 def scenario_to_dict(s: Scenario) -> dict[str, Any]:

@@ -26,7 +26,7 @@ import numpy as np
 from emu import __version__
 from emu.params import Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
-from emu.params.load import override_value, read_scenario_file
+from emu.params.load import override_value, read_scenario_file, scenario_dir
 from emu.errors import ConfigError, check_working_folder, spelled
 from emu.workload.traces.source import check_pipe_traces, trace_workloads
 
@@ -249,7 +249,7 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
             raise ConfigError("scenario: expected JSON-like data") from None
         return None, content, data, base_dir
     path, content, data = read_scenario_file(scenario)
-    return os.path.abspath(path), content, data, os.path.dirname(os.path.abspath(path))
+    return os.path.abspath(path), content, data, scenario_dir(path)
 
 
 def override_list(overrides) -> list:
