@@ -917,6 +917,15 @@ def test_not_utf8(tmp_path):
         load_scenario(path)
 
 
+def test_a_byte_order_mark_is_read_as_the_utf8_it_marks(tmp_path):
+    """A file saved by an editor that starts UTF-8 with a BOM (Notepad) was
+    refused as "invalid TOML: Invalid statement (at line 1, column 1)"."""
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b'\xef\xbb\xbfduration_ms = 3\r\n[kvm]\r\nstrategy = "shadow"\r\n')
+    s = load_scenario(path)
+    assert (s.duration_ms, s.kvm.strategy) == (3, "shadow")
+
+
 def test_file_errors_in_loaded_files_name_the_key(tmp_path):
     path = tmp_path / "s.toml"
     path.write_text("[[vm]]\n[[vm.process]]\nworkload = { pages = -3 }\n")

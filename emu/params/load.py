@@ -317,7 +317,7 @@ def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]
         if len(text) > MAX_SCENARIO_BYTES:
             raise ConfigError(f"{name}: not a scenario file (longer than "
                               f"{MAX_SCENARIO_BYTES >> 20} MB)")
-        data = tomllib.loads(text.decode())
+        data = tomllib.loads(text.decode("utf-8-sig"))     # a BOM (Notepad) is no statement
     except FileNotFoundError:
         raise ConfigError(f"{name}: scenario file not found") from None
     except IsADirectoryError:
