@@ -189,8 +189,8 @@ class Machine:
         need = sum(pr.stream.pages_touched() + PROCESS_KERNEL_PAGES + 1 for pr in procs
                    if pr.stream.spec.kind != "trace") + KERNEL_RESERVED_GFNS
         if need > pages:
-            raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need} pages, "
-                              f"more than the {pages} of {vmc.memory_mb} MB")
+            raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need:,} pages, "
+                              f"more than the {pages:,} of {vmc.memory_mb:,} MB")
         footprint = Footprint(self.costs)
         guest = GuestOS(pages, procs, vmc.vcpus, footprint.static_gfns,
                         self.us(self.costs["sched_latency_us"]))

@@ -139,3 +139,12 @@ def test_after_a_warm_up_the_snapshot_counts_from_each_cpus_restart():
     for c in snap.cpus:
         assert c.measured_from >= snap.warmup_cycles
         assert int(c.cycles.sum()) == snap.simulated_cycles - c.measured_from
+
+
+def test_guest_memory_too_small_is_said_with_grouped_counts():
+    """It said 'touch up to 51024 pages, more than the 16384 of 64 MB'."""
+    sc = scenario_from_dict({}, ["vm.0.process.0.count=1000"])
+    with pytest.raises(ConfigError, match=r"^vm\.0\.memory_mb: the processes touch up to "
+                                          r"\d{1,3}(,\d{3})+ pages, more than the 16,384 of "
+                                          r"64 MB$"):
+        Machine(sc)
