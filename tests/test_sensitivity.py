@@ -554,6 +554,17 @@ def test_a_metric_that_is_no_number_is_refused_before_anything_runs():
                      metric="halves.cycles_per_guest_access.1")
 
 
+def test_a_run_without_a_value_of_the_metric_says_so(scenario):
+    """A run too short to make a guest access has cycles_per_guest_access None:
+    it was said to be "not a number ... a metric is a numeric figure of a run's
+    summary", as if the metric were the wrong one."""
+    with pytest.raises(SensitivityError, match=r"^metric cycles_per_guest_access: run \w+ "
+                                               r"\(kvm\.strategy=shadow\) has no value of it "
+                                               r"\(None: .*\); lengthen duration_ms$"):
+        run_sensitivity(scenario, SHADOW_VS_DIRECT, costs=[X],
+                        runner=toy_runner(lambda c, p: None, lambda c, p: 1))
+
+
 def test_a_scenario_file_carries_cost_ranges(tmp_path):
     path = tmp_path / "ranges.toml"
     path.write_text(f"[costs]\n{X} = {{value = {X_DEFAULT}, low = 500, high = 900}}\n"

@@ -291,7 +291,11 @@ def check_metric(shape: Mapping, path: str) -> None:
 def metric_value(summary: Mapping, path: str, where: str) -> float:
     """The number at the dotted ``path`` of a run summary (``tlb.misses``)."""
     node = _at(summary, path)
-    what = "None" if node is None else _not_a_number(node)
+    if node is None:                    # a figure of no event: a number in a longer run
+        raise SensitivityError(f"{spelled('--metric')} {path}: {where} has no value of it "
+                               f"(None: the run saw nothing it counts, such as a guest access "
+                               f"for cycles_per_guest_access); lengthen duration_ms")
+    what = _not_a_number(node)
     if what is not None:
         raise SensitivityError(f"{spelled('--metric')} {path}: not a number in {where} ({what}); "
                                f"{METRIC_IS}")
