@@ -997,6 +997,15 @@ def test_a_scenario_from_a_pipe_is_read_once_and_its_traces_are_found_from_here(
             for r in runs} == {str(tmp_path / "t.npy")}
 
 
+def test_a_point_the_machine_refuses_is_named(short):
+    """A point whose guest memory is too small for its processes is refused as
+    its machine is built, after the points before it ran: the message did not
+    say which point it was."""
+    p = run_cli("compare", short, "--vary", "vm.0.process.0.count=1,1000", "--vary", "seed=1,2")
+    assert_usage_error(p, "emu: error: vm.0.process.0.count=1000, seed=1: vm.0.memory_mb: the "
+                          "processes touch up to ")
+
+
 def test_writing_a_result_to_none_says_none_was_given():
     """r.write(None) said "'': an empty path names no folder", a path no one gave."""
     from emu.params import default_scenario

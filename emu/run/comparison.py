@@ -202,7 +202,10 @@ def run_variants(scenario, variants, overrides=(), progress=None,
         for i, v in enumerate(variants, 1):
             if hasattr(progress, "next_run"):   # emu's own: which run it is
                 progress.next_run(i, len(variants))
-            runs.append(run(scenario, v.overrides(overrides), progress))
+            try:
+                runs.append(run(scenario, v.overrides(overrides), progress))
+            except ConfigError as err:      # found as the machine is built: name the run
+                raise ConfigError(f"{v.label if name else v.title}: {err}") from None
     return Comparison(keys, list(variants), runs, name)
 
 
