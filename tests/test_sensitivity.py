@@ -520,6 +520,10 @@ METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested
      "emu: error: --seed 5: oat samples nothing (its runs are each cost at each end); "
      "--seed is for --method morris or sobol"),
     (["--costs", "tlbwe,tlbwe"], "emu: error: --costs: tlbwe is named twice"),
+    # a stray comma was dropped without a word: a name left out, or a typo
+    (["--costs", "tlbwe,,exit_light"],
+     "emu: error: --costs: empty cost name in 'tlbwe,,exit_light' (expected A,B,...)"),
+    (["--costs", ",tlbwe"], "emu: error: --costs: empty cost name in ',tlbwe' (expected A,B,...)"),
     (["--break-even", f"{PAGES}=10,20", "--break-even", "duration_ms=1,2"],
      f"emu sensitivity: argument --break-even: given twice ({PAGES}=10,20 and "
      f"duration_ms=1,2); it takes one"),

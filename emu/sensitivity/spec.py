@@ -183,7 +183,11 @@ def parse_cost_names(names: Union[None, str, Sequence[str]]) -> Optional[list[st
     if names is None:
         return None
     if isinstance(names, str):
-        names = [n.strip() for n in names.split(",") if n.strip()]
+        given = [n.strip() for n in names.split(",")]
+        if "" in given and any(given):          # a stray comma: a name left out, or a typo
+            raise SensitivityError(f"{spelled('--costs')}: empty cost name in {names!r} "
+                                   f"(expected A,B,...)")
+        names = [n for n in given if n]
     if not names:
         raise SensitivityError(f"{spelled('--costs')}: expected at least one cost name")
     try:
