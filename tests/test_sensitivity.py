@@ -524,6 +524,10 @@ METRIC_IS = ("a metric is a numeric figure of a run's summary, dotted for nested
     (["--costs", "tlbwe,,exit_light"],
      "emu: error: --costs: empty cost name in 'tlbwe,,exit_light' (expected A,B,...)"),
     (["--costs", ",tlbwe"], "emu: error: --costs: empty cost name in ',tlbwe' (expected A,B,...)"),
+    (["--break-even", f"{PAGES}=10,,20"],
+     f"emu: error: --break-even {PAGES}: empty value in '10,,20' (expected KEY=V1,V2,...)"),
+    (["--range", f"{Y}=10,{Y_DEFAULT},"],
+     f"emu: error: --range {Y}: empty value in '10,{Y_DEFAULT},' (expected NAME=LOW,HIGH)"),
     (["--break-even", f"{PAGES}=10,20", "--break-even", "duration_ms=1,2"],
      f"emu sensitivity: argument --break-even: given twice ({PAGES}=10,20 and "
      f"duration_ms=1,2); it takes one"),
@@ -537,6 +541,15 @@ def test_an_option_the_study_would_not_apply_as_given_is_refused(args, line, cap
     assert main(["sensitivity", "--compare", SHADOW_VS_DIRECT, "--set", "duration_ms=1"]
                 + args) == 2
     assert capsys.readouterr() == ("", line + "\n")
+
+
+@pytest.mark.parametrize("compare", ["kvm.strategy=shadow,,direct", "kvm.strategy=shadow,direct,"])
+def test_a_compare_with_a_stray_comma_is_refused(compare, capsys):
+    """The empty value was dropped: the study ran as if the comma were not there."""
+    assert main(["sensitivity", "--compare", compare, "--set", "duration_ms=1"]) == 2
+    rest = compare.partition("=")[2]
+    assert capsys.readouterr() == ("", f"emu: error: --compare kvm.strategy: empty value in "
+                                       f"{rest!r} (expected KEY=A,B)\n")
 
 
 def test_a_range_of_the_compared_cost_is_refused(capsys):

@@ -73,10 +73,13 @@ def _key_values(spec: Any, option: str, example: str) -> tuple[str, list[str]]:
     """``"KEY=v1,v2"`` or ``(key, [values])`` -> (key, [value texts])."""
     if isinstance(spec, str):
         key, sep, rest = spec.partition("=")
-        values = [v.strip() for v in rest.split(",") if v.strip()]
+        values = [v.strip() for v in rest.split(",")]
         if not sep or not key.strip():
             raise SensitivityError(f"{option} expects {example}, got {spec!r}")
-        return key.strip(), values
+        if "" in values and any(values):    # a stray comma, dropped, ran another study
+            raise SensitivityError(f"{option} {key.strip()}: empty value in {rest!r} (expected "
+                                   f"{example})")
+        return key.strip(), [v for v in values if v]
     if (isinstance(spec, Sequence) and len(spec) == 2 and isinstance(spec[0], str)
             and isinstance(spec[1], Sequence) and not isinstance(spec[1], str)):
         return spec[0].strip(), [_text(v) for v in spec[1]]
