@@ -1006,6 +1006,25 @@ def test_a_point_the_machine_refuses_is_named(short):
                           "processes touch up to ")
 
 
+def test_a_run_names_the_npz_members_its_trace_leaves_out(tmp_path):
+    """emu tlb names the members of an .npz that are no trace array; a run of a
+    trace workload left them out without a word."""
+    import numpy as np
+    addr = np.arange(0, 64 * 4096, 64, dtype=np.uint64)
+    np.savez(tmp_path / "t.npz", addr=addr, notes=np.arange(3))
+    np.savez(tmp_path / "clean.npz", addr=addr)
+    for name, said in (("t.npz", True), ("clean.npz", False)):
+        scenario = tmp_path / f"{name}.toml"
+        scenario.write_text(f'duration_ms = 0.05\n[[vm]]\n[[vm.process]]\n'
+                            f'workload = {{ kind = "trace", path = "{name}" }}\n')
+        for argv in (["run", scenario], ["compare", scenario, "--vary", "seed=1,2"]):
+            p = run_cli(*argv, env=cli_env(COLUMNS="300"))
+            assert p.returncode == 0, p.stderr
+            note = (f"emu: note: {tmp_path / name}: ignored notes: not trace arrays (a trace "
+                    f"is addr, kind and size)\n")
+            assert (p.stderr.count(note) == 1) == said, p.stderr
+
+
 def test_writing_a_result_to_none_says_none_was_given():
     """r.write(None) said "'': an empty path names no folder", a path no one gave."""
     from emu.params import default_scenario

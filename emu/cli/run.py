@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
                           print_note, terminal_width)
-from emu.errors import ConfigError
+from emu.errors import ConfigError, EmuError
 from emu.analysis.display import design_name
 from emu.params import apply_overrides, default_scenario
 from emu.params.fields import dump
@@ -18,6 +20,8 @@ from emu.run.files import dumps_json
 from emu.run.outdir import staged
 from emu.run.progress import make_progress
 from emu.run.scenario import resolve, run
+from emu.workload.traces import open_trace
+from emu.workload.traces.source import trace_workloads
 
 
 def _scenario_args(p, out_help: str) -> None:
@@ -92,6 +96,7 @@ def cmd_run(args) -> int:
         return _default_run(args)
     scenario = resolve(args.scenario, args.overrides)
     _refuse_unkept(dump(scenario.sim), args)
+    _note_ignored_members([scenario], terminal_width(args))
     with staged(args.out, "run", args.force) as stage:
         with make_progress(args.progress) as progress:
             result = run(scenario, progress=progress)
@@ -105,6 +110,26 @@ def cmd_run(args) -> int:
         print(format_run(result.summary, width))
     _note_unsettled([(design_name(result.summary), result.summary)], width)
     return 0
+
+
+def _note_ignored_members(scenarios: list, width) -> None:
+    """An ``emu: note:`` on stderr naming the members of each trace ``.npz`` the
+    runs read that are no trace array, as ``emu tlb`` names them: the runs
+    leave them out."""
+    ignored: dict = {}
+    for sc in scenarios:
+        for w, _ in trace_workloads(sc):
+            if w.path in ignored or not os.path.isfile(w.path):
+                continue            # a pipe is read once, by the run
+            try:
+                with open_trace(w.path) as trace:
+                    ignored[w.path] = trace.ignored_members
+            except EmuError:
+                ignored[w.path] = ()        # the run says what is wrong with it
+    for path, members in ignored.items():
+        if members:
+            print_note(f"{path}: ignored {', '.join(members)}: not trace arrays (a trace is "
+                       f"addr, kind and size)", width)
 
 
 def _note_unsettled(runs: list, width) -> None:
@@ -143,8 +168,10 @@ def cmd_compare(args) -> int:
     varies = [parse_vary(v) for v in args.varies]
     points = vary_points(args.scenario, varies, args.overrides)  # a bad point refused before --out
     variants = point_variants([k for k, _ in varies], points)
-    for v in variants:
-        _refuse_unkept(dump(resolve(args.scenario, v.overrides(args.overrides)).sim), args)
+    scenarios = [resolve(args.scenario, v.overrides(args.overrides)) for v in variants]
+    for sc in scenarios:
+        _refuse_unkept(dump(sc.sim), args)
+    _note_ignored_members(scenarios, terminal_width(args))
     with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         with make_progress(args.progress) as progress:
             comparison = run_variants(args.scenario, variants, args.overrides, progress)
