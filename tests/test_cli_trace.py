@@ -200,6 +200,8 @@ def test_an_output_of_dash_is_refused_not_written_as_a_file_called_dash(tmp_path
     p = run_cli("trace", "import", "lackey", src, "-o", "./-", cwd=tmp_path)
     assert p.returncode == 0 and p.stdout == "./-: 10 records\n", p.stderr
     assert sorted(os.listdir(tmp_path)) == ["-", "t.lackey"]
+    help_text = " ".join(run_cli("trace", "import", "--help").stdout.split())
+    assert "a FIFO, a folder or - (standard output) is refused" in help_text
 
 
 def test_an_output_over_its_input_or_inside_a_result_is_refused(tmp_path):

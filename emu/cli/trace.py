@@ -24,7 +24,7 @@ def add_trace_parser(sub) -> None:
     imp.add_argument("-o", "--output", required=True,
                      help="output .npz or .npy, written atomically: a regular file or a new "
                           "one (a symlink's file is written; a device such as /dev/null, a "
-                          "FIFO or a folder is refused)")
+                          "FIFO, a folder or - (standard output) is refused)")
     imp.set_defaults(func=cmd_trace_import)
 
 
