@@ -322,6 +322,8 @@ def test_plots_refuse_an_empty_name_or_no_path_before_drawing(runs, tmp_path, mo
     for out, says in (("", "out '': an empty name names no file"),
                       ("  ", "out '  ': an empty name names no file"),
                       ("sub/ ", "out 'sub/ ': an empty name names no file"),
+                      (".png", "out '.png': an empty name names no file"),   # wrote .png.png
+                      ("sub/.SVG", "out 'sub/.SVG': an empty name names no file"),
                       (5, "out: expected the path of the file without its extension (a string "
                           "or a Path), got int 5")):
         for plot in (plots.cycle_breakdown, plots.miss_causes):
@@ -330,6 +332,10 @@ def test_plots_refuse_an_empty_name_or_no_path_before_drawing(runs, tmp_path, mo
             assert str(err.value).startswith(says) and "\n" not in str(err.value)
     assert os.listdir(tmp_path) == []
     monkeypatch.undo()
+    fig = plots.cycle_breakdown(runs)
+    with pytest.raises(EmuError, match="^out '.png': an empty name names no file"):
+        plots.save_figure(fig, ".png")          # save_figure itself, as the plots call it
+    assert os.listdir(tmp_path) == []
     plots.cycle_breakdown(runs, out=os.fsencode(tmp_path / "b"), formats="svg")   # bytes: a path
     assert os.listdir(tmp_path) == ["b.svg"]
 

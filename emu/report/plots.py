@@ -154,8 +154,15 @@ def _figure(**kw) -> "Figure":
 
 def _base(out) -> str:
     out = os.fspath(out)
+    head, name = os.path.split(out)
+    if name.lower() in _EXTENSIONS:         # an extension alone ('.png'): an empty name
+        return os.path.join(head, "")
     root, ext = os.path.splitext(out)
-    return root if ext.lower() in (".png", ".svg", ".pdf") else out
+    return root if ext.lower() in _EXTENSIONS else out
+
+
+#: the extensions a plot's ``out`` may end in, dropped from it
+_EXTENSIONS = (".png", ".svg", ".pdf")
 
 
 def check_output(formats, dpi) -> tuple:
@@ -191,7 +198,8 @@ def check_out(out) -> str:
                           f"or a Path), got {type(out).__name__} {out!r:.60}")
     out = os.fsdecode(out)
     base = _base(out)
-    if not os.path.basename(base).strip() and not base.endswith(("/", os.sep)):
+    extension_alone = os.path.basename(out).lower() in _EXTENSIONS
+    if extension_alone or not os.path.basename(base).strip() and not base.endswith(("/", os.sep)):
         raise ConfigError(f"out {out!r}: an empty name names no file; give the path of the "
                           f"file without its extension, e.g. 'figure'")
     return out
@@ -245,7 +253,7 @@ def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     name of its choosing, nor as a hidden ``.png``.  The files carry no date,
     so the same figure gives the same bytes.
     """
-    base = _base(out)
+    base = _base(check_out(out))
     if os.path.isdir(base) or base.endswith(("/", os.sep)):
         raise ConfigError(f"out {os.fspath(out)!r}: is a folder; give the path of the file "
                           f"without its extension, e.g. {os.path.join(base, 'figure')!r}")
