@@ -41,7 +41,7 @@ from emu.qemu.iothread import QemuThread
 from emu.stats.counters import COUNTERS
 from emu.stats.misslog import MissLog
 from emu.stats.snapshot import ContextCounters, CpuCycles, ProcessFigures, Snapshot, VmFigures
-from emu.workload.streams import AccessStream
+from emu.workload.streams import AccessStream, synthetic_pages
 
 #: QEMU's own accesses while it serves a request (an estimate: its dispatch
 #: loop and device model).
@@ -78,6 +78,27 @@ class Work:
         self.host.finish(now)
         return True
 
+
+
+def _check_memory(v: int, vmc) -> None:
+    """ConfigError if the processes of VM ``v`` (its config ``vmc``) can touch
+    more pages than its memory holds.  A trace's footprint is known only by
+    reading all of it: demand paging reports exhaustion instead
+    (GuestOS.alloc_gfn)."""
+    pages = vmc.memory_mb * 256
+    need = sum(spec.count * (synthetic_pages(spec.workload) + PROCESS_KERNEL_PAGES + 1)
+               for spec in vmc.processes if spec.workload.kind != "trace") + KERNEL_RESERVED_GFNS
+    if need > pages:
+        raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need:,} pages, "
+                          f"more than the {pages:,} of {vmc.memory_mb:,} MB")
+
+
+def check_guest_memory(scenario) -> None:
+    """ConfigError if a VM of ``scenario`` has too little memory for its
+    processes, as building its machine would find: for a comparison's or a
+    sweep's points, checked before any of them runs."""
+    for v, vmc in enumerate(scenario.vms):
+        _check_memory(v, vmc)
 
 class Machine:
     """Build one scenario's machine; :meth:`run` runs it.
@@ -184,13 +205,7 @@ class Machine:
                 procs.append(GuestProcess(i, stream, sc.sim.chunk,
                                           spec.workload.lifetime_accesses))
                 i += 1
-        # A trace's footprint is known only by reading all of it: demand paging
-        # reports exhaustion instead (GuestOS.alloc_gfn).
-        need = sum(pr.stream.pages_touched() + PROCESS_KERNEL_PAGES + 1 for pr in procs
-                   if pr.stream.spec.kind != "trace") + KERNEL_RESERVED_GFNS
-        if need > pages:
-            raise ConfigError(f"vm.{v}.memory_mb: the processes touch up to {need:,} pages, "
-                              f"more than the {pages:,} of {vmc.memory_mb:,} MB")
+        _check_memory(v, vmc)
         footprint = Footprint(self.costs)
         guest = GuestOS(pages, procs, vmc.vcpus, footprint.static_gfns,
                         self.us(self.costs["sched_latency_us"]))

@@ -997,13 +997,25 @@ def test_a_scenario_from_a_pipe_is_read_once_and_its_traces_are_found_from_here(
             for r in runs} == {str(tmp_path / "t.npy")}
 
 
-def test_a_point_the_machine_refuses_is_named(short):
-    """A point whose guest memory is too small for its processes is refused as
-    its machine is built, after the points before it ran: the message did not
-    say which point it was."""
-    p = run_cli("compare", short, "--vary", "vm.0.process.0.count=1,1000", "--vary", "seed=1,2")
-    assert_usage_error(p, "emu: error: vm.0.process.0.count=1000, seed=1: vm.0.memory_mb: the "
-                          "processes touch up to ")
+def test_a_point_the_machine_refuses_is_named_before_any_point_runs(short, tmp_path):
+    """A point whose guest memory is too small for its processes was refused
+    as its machine was built, after the points before it had run (and a sweep
+    had written their results): the message did not say which point it was.
+    Now the point is named, and refused before anything runs or is written."""
+    says = ("vm.0.process.0.count=1000, seed=1: vm.0.memory_mb: the processes touch up to "
+            "51,024 pages, more than the 16,384 of 64 MB\n")
+    out = tmp_path / "out"
+    p = run_cli("compare", short, "--vary", "vm.0.process.0.count=1,1000", "--vary", "seed=1,2",
+                "--out", out, "--progress", "lines")
+    assert assert_usage_error(p) == "emu: error: --vary " + says      # no run's progress before
+    p = run_cli("sweep", short, "--grid", "vm.0.process.0.count=1,1000", "--grid", "seed=1,2",
+                "--out", out)
+    assert assert_usage_error(p) == "emu: error: --grid " + says
+    assert not out.exists()
+    from emu.errors import ConfigError
+    from emu.run import compare
+    with pytest.raises(ConfigError, match="^key vm.0.process.0.count=1000: vm.0.memory_mb: "):
+        compare(short, "vm.0.process.0.count", [1, 1000])
 
 
 def test_a_run_names_the_npz_members_its_trace_leaves_out(tmp_path):

@@ -25,6 +25,7 @@ from emu.errors import ConfigError, spelled
 from emu.params.fields import show
 from emu.params.load import override_value
 from emu.report.text import labelled
+from emu.machine import check_guest_memory
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
 from emu.run.plan import check_distinct, split_values, value_text
@@ -185,7 +186,7 @@ def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
     for point in points:
         point_overrides = [f"{k}={v}" for k, v in zip(keys, point)]
         try:
-            resolve(scenario, list(overrides) + point_overrides)
+            check_guest_memory(resolve(scenario, list(overrides) + point_overrides))
         except ConfigError as err:
             raise ConfigError(f"{spelled(option)} {', '.join(point_overrides)}: {err}") from None
     return points

@@ -28,6 +28,7 @@ from emu.params import Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
 from emu.params.load import override_value, read_scenario_file, scenario_dir
 from emu.errors import ConfigError, check_working_folder, spelled
+from emu.machine import check_guest_memory
 from emu.workload.traces.source import check_pipe_traces, trace_workloads
 
 _ID_VERSION = 1
@@ -319,6 +320,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
         named = [f"{k}={v}" for k, v in (sorted(point) if independent else point)]
         try:
             point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir)
+            check_guest_memory(point_cfg)       # found otherwise as its run starts
         except ConfigError as err:
             where = ", ".join(point_overrides)
             raise ConfigError(f"{spelled('--grid')} {where}: {err}") from None

@@ -383,6 +383,14 @@ def _zipf_table(pages: int, s: float, build) -> tuple:
     return thr, alias
 
 
+
+def synthetic_pages(spec) -> int:
+    """Upper bound on the distinct code + data pages a synthetic workload
+    ``spec`` touches (device pages excluded): its data pages, and its code
+    pages if it fetches instructions."""
+    code = spec.code_pages if spec.inst_fraction > 0 else 0
+    return int(spec.pages + code)
+
 class AccessStream:
     """An endless, deterministic stream of ``(ea, kind)`` records (see the
     module docstring for the semantics).
@@ -470,8 +478,7 @@ class AccessStream:
                     seen = np.union1d(seen, pages)
                 self._trace_pages = int(len(seen))
             return self._trace_pages
-        code = s.code_pages if s.inst_fraction > 0 else 0
-        return int(s.pages + code)
+        return synthetic_pages(s)
 
     def __repr__(self) -> str:
         return f"<AccessStream {self.spec.kind} position={self.position}>"
