@@ -235,8 +235,9 @@ def output_checked(fn):
         given = bound.arguments
         given["formats"], given["dpi"] = check_output(given.get("formats", FORMATS),
                                                       given.get("dpi", DPI))
-        if given.get("out") is not None and "out" in sig.parameters:
-            given["out"] = check_out(given["out"])
+        if "out" in sig.parameters and (given.get("out") is not None
+                                        or sig.parameters["out"].default is sig.empty):
+            given["out"] = check_out(given.get("out"))     # optional (None: not saved) or not
         if "out_dir" in sig.parameters:
             given["out_dir"] = check_out_dir(given.get("out_dir"))
         return fn(*bound.args, **bound.kwargs)
@@ -253,7 +254,7 @@ def save_figure(fig: "Figure", out, formats=FORMATS, dpi=DPI) -> tuple:
     name of its choosing, nor as a hidden ``.png``.  The files carry no date,
     so the same figure gives the same bytes.
     """
-    base = _base(check_out(out))
+    base = _base(out)
     if os.path.isdir(base) or base.endswith(("/", os.sep)):
         raise ConfigError(f"out {os.fspath(out)!r}: is a folder; give the path of the file "
                           f"without its extension, e.g. {os.path.join(base, 'figure')!r}")
