@@ -670,6 +670,39 @@ def test_a_stop_the_moment_a_temporary_is_made_leaves_it_not_behind(tmp_path, si
     assert snapshot(target) == before and page.read_bytes() == page_before
 
 
+def test_a_stop_between_the_two_renames_of_a_swap_leaves_the_new_set(tmp_path):
+    """Where the filesystem cannot exchange two folders, a commit renames the
+    old set aside, then the new one in.  A stop between the two left neither
+    in the folder, until the next command put the old one back; the swap now
+    ends first, and the stop is raised after it."""
+    target = tmp_path / "out"
+    assert run_cli("run", "--set", "duration_ms=0.05", "--set", "kvm.strategy=direct",
+                   "--out", target).returncode == 0
+    old = snapshot(target)
+    script = """
+import os, signal, sys
+import emu.cli
+from emu.run import outdir
+outdir._exchange = lambda a, b: False           # a filesystem without RENAME_EXCHANGE
+rename = os.rename
+def stopped_between(src, dst, *args, **kwargs):
+    rename(src, dst, *args, **kwargs)
+    if ".emu-old-" in os.fspath(dst):           # the old set is aside, the new one not in
+        os.kill(os.getpid(), signal.SIGTERM)
+os.rename = stopped_between
+sys.argv = ["emu", *sys.argv[1:]]
+sys.exit(emu.cli.run())
+"""
+    p = subprocess.run([sys.executable, "-c", script, "run", "--set", "duration_ms=0.05",
+                        "--set", "kvm.strategy=direct", "--set", "seed=2", "--out", str(target)],
+                       capture_output=True, text=True, cwd=ROOT, env=cli_env(),
+                       stdin=subprocess.DEVNULL, timeout=120)
+    assert (p.returncode, p.stderr.splitlines()[-1:]) == (143, ["emu: terminated"]), p.stderr
+    assert leftovers(tmp_path) == []
+    new = snapshot(target)
+    assert set(new) == set(old) and new != old     # the new set, whole, in the folder
+
+
 @pytest.mark.parametrize("signum, status, line", [
     (signal.SIGTERM, 143, "emu: terminated"),
     (signal.SIGHUP, 129, "emu: hung up")])          # the terminal closing

@@ -697,7 +697,10 @@ class Stage:
             except ConfigError as err:
                 raise ConfigError(f"{err} (the folder changed while this command ran: nothing "
                                   f"was written)") from None
-            self._swap()
+            # (a stop between the two renames of a swap would leave neither set
+            # in the folder until the next command put the old one back)
+            with stop.held_off():
+                self._swap()
 
     def _swap(self) -> None:
         with contextlib.ExitStack() as holding:
