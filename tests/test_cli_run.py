@@ -37,7 +37,7 @@ from emu.report.columns import columns
 from emu.report.text import format_comparison, format_run
 from emu.errors import ConfigError
 from emu.run import outdir
-from emu.run.files import lock, remove_unheld
+from emu.run.files import remove_unheld
 from emu.run.outdir import folder_names
 
 SHORT = "duration_ms = 0.05\n"
@@ -818,7 +818,7 @@ def test_a_set_put_aside_by_a_killed_swap_is_put_back(short, tmp_path):
     assert snapshot(out) == before and leftovers(tmp_path) == []
 
 
-def test_a_set_put_back_is_not_taken_from_under_its_holder(tmp_path, monkeypatch):
+def test_a_set_put_back_is_not_taken_from_under_its_holder(tmp_path, lock_tried_at):
     """The old set a killed swap left aside was put back after a test of its
     lock that let go before the rename: one that took the folder in that
     moment (a removal of leftovers) had it moved from under it.  The lock
@@ -827,26 +827,8 @@ def test_a_set_put_back_is_not_taken_from_under_its_holder(tmp_path, monkeypatch
     aside = tmp_path / ".out.emu-old-abcd1234"          # a swap killed between its renames
     aside.mkdir()
     (aside / "summary.json").write_text("{}")
-    taker = []
-    rename = os.rename
-
-    def taker_locks_now(src, dst, *args, **kw):
-        if os.fspath(src) == str(aside) and not taker:
-            fd = os.open(aside, os.O_RDONLY)
-            if lock(fd, blocking=False):
-                taker.append(fd)                        # the other holds the folder
-            else:
-                os.close(fd)
-                taker.append(None)                      # the other waits for the rename
-        return rename(src, dst, *args, **kw)
-
-    monkeypatch.setattr(os, "rename", taker_locks_now)
-    try:
-        outdir.remove_leftovers(str(tmp_path), "out")
-    finally:
-        monkeypatch.undo()
-        if taker and taker[0] is not None:
-            os.close(taker[0])
+    taker = lock_tried_at("rename", aside)      # [its fd]: holds the folder; [None]: waits
+    outdir.remove_leftovers(str(tmp_path), "out")
     assert taker
     assert aside.exists() or taker[0] is None
     assert (target / "summary.json").read_text() == "{}" and leftovers(tmp_path) == []

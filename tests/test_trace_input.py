@@ -558,36 +558,15 @@ def test_stale_temporaries_are_removed_and_live_ones_kept(tmp_path):
 
 
 def test_a_temporary_taken_while_it_is_removed_is_not_removed_under_its_writer(tmp_path,
-                                                                            monkeypatch):
+                                                                            lock_tried_at):
     """A writer that locks its new temporary in the moment the next write
     has found it unheld, before that write removes it: the removal either
     holds the writer off until the name is gone (the writer then makes
     another) or leaves the temporary to it, never removes what it holds."""
-    import fcntl
-
     tmp = tmp_path / ".t.npz.0123abcd.tmp"
     tmp.write_bytes(b"x")
-    writer = []
-    unlink = os.unlink
-
-    def writer_locks_now(path, *args, **kw):
-        if os.fspath(path) == str(tmp) and not writer:
-            fd = os.open(tmp, os.O_RDONLY)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                writer.append(fd)                   # the writer holds its temporary
-            except OSError:
-                os.close(fd)
-                writer.append(None)                 # the writer waits for the removal
-        return unlink(path, *args, **kw)
-
-    monkeypatch.setattr(os, "unlink", writer_locks_now)
-    try:
-        remove_stale_temporaries(str(tmp_path))
-    finally:
-        monkeypatch.undo()
-        if writer and writer[0] is not None:
-            os.close(writer[0])
+    writer = lock_tried_at("unlink", tmp)      # [its fd]: holds it; [None]: waits
+    remove_stale_temporaries(str(tmp_path))
     assert writer
     assert tmp.exists() or writer[0] is None
 
