@@ -79,7 +79,6 @@ class Work:
         return True
 
 
-
 def _check_memory(v: int, vmc) -> None:
     """ConfigError if the processes of VM ``v`` (its config ``vmc``) can touch
     more pages than its memory holds.  A trace's footprint is known only by
@@ -99,6 +98,7 @@ def check_guest_memory(scenario) -> None:
     sweep's points, checked before any of them runs."""
     for v, vmc in enumerate(scenario.vms):
         _check_memory(v, vmc)
+
 
 class Machine:
     """Build one scenario's machine; :meth:`run` runs it.

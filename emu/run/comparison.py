@@ -28,7 +28,7 @@ from emu.report.text import labelled
 from emu.machine import check_guest_memory
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
-from emu.run.plan import check_distinct, split_values, value_text
+from emu.run.plan import check_distinct, check_keys, split_values, value_text
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run
 from emu.workload.traces.source import check_pipe_traces
@@ -175,13 +175,7 @@ def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
     also given with ``--set``.  ``option`` names ``varies`` in the messages,
     as :func:`emu.errors.spelled` takes it."""
     keys = [k for k, _ in varies]
-    set_keys = {str(o).partition("=")[0].strip() for o in overrides}
-    for k in keys:
-        if keys.count(k) > 1:
-            raise ConfigError(f"{spelled(option)} {k}: the key is given twice")
-        if k in set_keys:
-            raise ConfigError(f"{spelled(option)} {k}: the key is also given with "
-                              f"{spelled('--set')}")
+    check_keys(keys, overrides, option)
     points = list(itertools.product(*[values for _, values in varies]))
     for point in points:
         point_overrides = [f"{k}={v}" for k, v in zip(keys, point)]

@@ -253,6 +253,25 @@ def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     return os.path.abspath(path), content, data, scenario_dir(path)
 
 
+def overridden_keys(overrides) -> set:
+    """The keys the ``KEY=VALUE`` texts ``overrides`` (``--set``) set."""
+    return {str(o).partition("=")[0].strip() for o in overrides}
+
+
+def check_keys(keys: list, overrides, option: str | tuple) -> None:
+    """ConfigError (one line) for a key of a grid or a comparison (``keys``,
+    given with ``option``, as :func:`emu.errors.spelled` takes it) given
+    twice, or also set by ``overrides``: which value would hold is not known."""
+    for k in keys:
+        if keys.count(k) > 1:
+            raise ConfigError(f"{spelled(option)} {k}: the key is given twice")
+    set_keys = overridden_keys(overrides)
+    for k in keys:
+        if k in set_keys:
+            raise ConfigError(f"{spelled(option)} {k}: the key is also given with "
+                              f"{spelled('--set')}")
+
+
 def override_list(overrides) -> list:
     """``overrides``: KEY=VALUE strings, or one string (not split into letters)."""
     if isinstance(overrides, str):
@@ -280,14 +299,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     grid = [parse_grid(g) for g in grids]
     overrides = [str(o) for o in override_list(overrides)]
     keys = [k for k, _ in grid]
-    for k in keys:
-        if keys.count(k) > 1:
-            raise ConfigError(f"{spelled('--grid')} {k}: the key is given twice")
-    set_keys = {o.partition("=")[0].strip() for o in overrides}
-    for k in keys:
-        if k in set_keys:
-            raise ConfigError(f"{spelled('--grid')} {k}: the key is also given with "
-                              f"{spelled('--set')}")
+    check_keys(keys, overrides, "--grid")
     if seeds is not None:
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"{spelled('--seeds')}: expected a positive integer, got {seeds!r}")

@@ -40,7 +40,7 @@ from emu import __version__
 from emu.costs import COSTS_BY_NAME
 from emu.errors import spelled
 from emu.report.text import hypothetical
-from emu.run.plan import override_list
+from emu.run.plan import override_list, overridden_keys
 from emu.stats.figures import settled
 from emu.workload.traces.source import check_pipe_traces
 from emu.sensitivity import analysis
@@ -136,7 +136,7 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     if be is not None and be.key == cmp.key:
         raise SensitivityError(f"{spelled('--break-even')} {be.key}: the key is also the compared "
                                "one")
-    set_keys = {o.partition("=")[0].strip() for o in overrides}
+    set_keys = overridden_keys(overrides)
     for option, key in ((spelled("--compare"), cmp.key),
                         (spelled("--break-even"), be.key if be else None)):
         if key in set_keys:
