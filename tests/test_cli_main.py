@@ -112,6 +112,29 @@ def test_an_option_left_nothing_to_do_is_refused(argv, line):
                    "there is no --out: give --out DIR, or leave --force out") + "\n"
 
 
+COMPARE = ["--compare", "kvm.strategy=shadow,direct"]
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["tlb", "--entries", "６４"], "invalid integer '６４'"),
+    (["tlb", "--page-size", "４K"], "invalid size '４K'"),
+    (["tlb", "--page-size", "４０９６"], "invalid size '４０９６'"),
+    (["sweep", "s.toml", "--seeds", "２"], "invalid integer '２'"),
+    (["explain", "--resume", "٣"], "invalid integer '٣'"),
+    (["explain", "--exercise", "--seed", "２"], "invalid integer '２'"),
+    (["sensitivity", *COMPARE, "--range", "tlbwe=１,２"], "LOW and HIGH must be whole numbers"),
+    (["sensitivity", *COMPARE, "--break-even", "costs.tlbwe=１,２"],
+     "the values must be numbers, got '１'"),
+    (["sweep", "s.toml", "--grid", "seed=1,2", "--out", "o", "--executor", "dask",
+      "--scheduler", "tcp://localhost:８７８６"], "port '８７８６' is not in 1..65535"),
+])
+def test_a_number_in_other_than_ascii_digits_is_refused(argv, needle):
+    """Python's int() and float() read any Unicode digit: --entries ６４ ran 64
+    entries and --range tlbwe=１,２ studied 1..2, where --set refuses the same
+    digits (a TOML number is ASCII)."""
+    assert_usage_error(run_cli(*argv), needle)
+
+
 def test_a_default_is_no_first_value_and_each_parse_starts_afresh():
     parser = build_parser()
     for seed in ("3", "4"):           # the same parser, parsed twice

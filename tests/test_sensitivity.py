@@ -571,6 +571,15 @@ def test_a_metric_that_is_no_number_is_refused_before_anything_runs():
                      metric="halves.cycles_per_guest_access.1")
 
 
+def test_a_metric_index_in_other_than_ascii_digits_is_refused():
+    """int() reads '１' as 1: the metric took the second half's figure."""
+    from emu.sensitivity.spec import metric_value
+    summary = {"halves": {"cycles_per_guest_access": [900.0, 1.0]}}
+    assert metric_value(summary, "halves.cycles_per_guest_access.1", "run a") == 1.0
+    with pytest.raises(SensitivityError, match="no '１' in halves.cycles_per_guest_access"):
+        metric_value(summary, "halves.cycles_per_guest_access.１", "run a")
+
+
 def test_a_run_without_a_value_of_the_metric_says_so(scenario):
     """A run too short to make a guest access has cycles_per_guest_access None:
     it was said to be "not a number ... a metric is a numeric figure of a run's

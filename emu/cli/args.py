@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Optional
 
+from emu.digits import int_text
 from emu.errors import EmuError
 from emu.report.columns import wrap
 from emu.run.stop import Terminated
@@ -141,12 +142,12 @@ class Once(argparse._StoreAction):
 def int_arg(text: str) -> int:
     """An integer option in any base Python accepts (``4096``, ``0x1000``)."""
     try:
-        return int(text, 0)
+        return int_text(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
 
 
-_SIZE = re.compile(r"\s*(\d+)\s*([KMG])(?:I?B)?\s*", re.IGNORECASE)
+_SIZE = re.compile(r"\s*([0-9]+)\s*([KMG])(?:I?B)?\s*", re.IGNORECASE)
 _SCALE = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
@@ -157,7 +158,7 @@ def size_arg(text: str) -> int:
     if m:
         return int(m[1]) * _SCALE[m[2].upper()]
     try:
-        return int(text, 0)
+        return int_text(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid size {text!r} (e.g. 4096, 4K, 64K, 16M)") \
             from None

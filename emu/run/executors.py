@@ -313,7 +313,7 @@ def check_scheduler_address(address: str) -> tuple[str, str, int]:
     if m["port"] is None:
         raise ConfigError(f"{spelled('--scheduler')} {address!r}: no port ({example}; a Dask "
                           "scheduler listens on 8786 by default)")
-    if not m["port"].isdigit() or not 1 <= int(m["port"]) <= 65535:
+    if not (m["port"].isascii() and m["port"].isdigit()) or not 1 <= int(m["port"]) <= 65535:
         raise ConfigError(f"{spelled('--scheduler')} {address!r}: port {m['port']!r} is not in "
                           "1..65535")
     return protocol, host.strip("[]"), int(m["port"])

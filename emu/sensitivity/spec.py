@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Optional, Union
 
 from emu.costs import cost_named
+from emu.digits import float_text, int_text
 from emu.errors import ConfigError, spelled
 from emu.run.plan import check_distinct
 
@@ -131,7 +132,7 @@ def parse_break_even(spec: Union[str, Sequence]) -> BreakEven:
     pairs = []
     for text in values:
         try:
-            number = float(text)
+            number = float_text(text)
         except ValueError:
             raise SensitivityError(f"{spelled('--break-even')} {key}: the values must be numbers, "
                                    f"got {text!r}") from None
@@ -169,7 +170,7 @@ def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]
         if len(values) != 2:
             raise SensitivityError(f"{spelled('--range')} {name}: expects LOW,HIGH, got {spec!r}")
         try:
-            low, high = (int(v, 0) for v in values)
+            low, high = (int_text(v) for v in values)
         except ValueError:
             raise SensitivityError(f"{spelled('--range')} {name}: LOW and HIGH must be whole "
                                    f"numbers, got {spec!r}") from None
@@ -264,7 +265,7 @@ def _at(summary: Mapping, path: str, shape: bool = False) -> Any:
             return None
         if isinstance(node, Mapping) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and part.isascii() and part.isdigit() and int(part) < len(node):
             node = node[int(part)]
         else:
             known = ", ".join(sorted(node)) if isinstance(node, Mapping) else "none"

@@ -8,6 +8,7 @@ import sys
 
 from emu.cli.args import add_set_option
 from emu.codes import MISS_CAUSES
+from emu.digits import int_text
 from emu.errors import EmuError
 from emu.teach import exercise
 from emu.teach.glossary import glossary_text
@@ -21,7 +22,7 @@ WINDOW_OPTIONS = ("resume", "accesses", "vcpu", "only_misses", "cause")
 
 def _positive(text: str) -> int:
     try:
-        value = int(text, 0)
+        value = int_text(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
     if value < 1:
@@ -31,7 +32,7 @@ def _positive(text: str) -> int:
 
 def _seed(text: str) -> int:
     try:
-        value = int(text, 0)
+        value = int_text(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"invalid integer {text!r}") from None
     if not 0 <= value < SEED_LIMIT:
