@@ -342,7 +342,8 @@ def test_load_round_trips_a_study(tmp_path):
 
 def test_compare_takes_numbers_and_refuses_what_it_would_split():
     """compare(..., "duration_ms", [1, 2]) crashed in a join, a string of
-    values was taken letter by letter, and no value ran nothing."""
+    values was taken letter by letter, no value ran nothing, and an empty
+    value ran a run named by nothing (which write_comparison then refused)."""
     runs = compare(default_scenario(), "duration_ms", [0.1, 0.2], "kvm.strategy=direct")
     assert [label for label, _ in runs] == ["0.1", "0.2"]
     assert [r.summary["config"]["duration_ms"] for _, r in runs] == [0.1, 0.2]
@@ -350,6 +351,7 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
             ("kvm.strategy", "shadow,direct", "values: expected a list of values such as "
                                               "['shadow', 'direct'], got 'shadow,direct'"),
             ("kvm.strategy", [], "values: no value to compare"),
+            ("name", ["x", " "], "values: value 2 is empty (' '): it names no run"),
             ("seed", ["1", 1], "values: '1' given twice"),
             ("seed", [1, 1.0], "values: '1' and '1.0' are the same value"),
             ("duration_ms", [float("nan"), 1], "key duration_ms=nan: duration_ms: expected a "
@@ -370,6 +372,8 @@ def test_compare_takes_numbers_and_refuses_what_it_would_split():
     with pytest.raises(EmuError, match=r"^varies duration_ms: values: '0.1' and '1e-1' are the "
                                        r"same value$"):
         run_comparison(default_scenario(), [("duration_ms", ["0.1", "1e-1"])])
+    with pytest.raises(EmuError, match=r"^varies name: values: value 1 is empty \(''\)"):
+        run_comparison(default_scenario(), [("name", ["", "x"])])
     # one override as a string is one override, not one per letter
     assert run(default_scenario(), "duration_ms=0.1").summary["config"]["duration_ms"] == 0.1
 

@@ -266,6 +266,8 @@ def value_texts(values) -> list:
     for v in values:
         if not isinstance(v, (str, int, float)):       # bool is an int
             raise ConfigError(f"values: expected strings or numbers, got {show(v)}")
+        if isinstance(v, str) and not v.strip():
+            raise ConfigError(f"values: value {len(out) + 1} is empty ({v!r}): it names no run")
         out.append(v if isinstance(v, str) else value_text(v))
     if not out:
         raise ConfigError("values: no value to compare")
