@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -605,6 +606,23 @@ def test_progress_over_several_runs_says_which_run_and_never_goes_back(monkeypat
         mine = [(n, total) for d, n, total in bar.seen if d == desc]
         assert len({total for _, total in mine}) == 1               # a total known, not growing
         assert [n for n, _ in mine] == sorted(n for n, _ in mine) and mine[-1][0] == mine[-1][1]
+
+
+def test_a_bar_names_its_run_once_before_and_after_its_total_is_known():
+    """Between a run's start and its first progress, the bar read
+    'run 2/7: : 0.00cyc' (its name, then tqdm's colon twice)."""
+    import emu.run.progress as progress
+    bar = progress._Bar()
+    try:
+        for i in (1, 2):
+            bar.next_run(i, 7)
+            assert str(bar.bar).startswith(f"run {i}/7: 0"), str(bar.bar)
+            bar(500, 1000)
+            assert re.match(rf"run {i}/7: +50%", str(bar.bar)), str(bar.bar)
+        bar.next_run(1, 1)
+        assert str(bar.bar).startswith("simulated: 0"), str(bar.bar)
+    finally:
+        bar.close()
 
 
 def test_a_sweep_bar_is_drawn_on_a_terminal_that_says_it_has_no_width():

@@ -91,7 +91,9 @@ class _Bar:
 
     def next_run(self, i: int, n: int) -> None:
         """The ``i``-th of ``n`` runs starts: the bar starts again from 0."""
-        self.bar.set_description(f"run {i}/{n}" if n > 1 else "simulated", refresh=False)
+        # NOTE: set_description adds its own ": ", which tqdm adds again
+        # while the total is not known ("run 2/7: : 0.00cyc")
+        self.bar.set_description_str(f"run {i}/{n}" if n > 1 else "simulated", refresh=False)
         self.bar.reset(total=0)
         self.offset = self.base = 0
 
