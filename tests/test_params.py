@@ -70,6 +70,21 @@ def test_names():
     assert PFN_SOURCES == ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
 
 
+@pytest.mark.parametrize("data, message", [
+    ({"name": "a\nb"}, "name: holds a line break ('\\n', character 2)"),
+    ({"name": "tlb\u2028study"}, "name: holds a line break ('\\u2028', character 4)"),
+    ({"name": "\x1b[2Jx"}, "name: holds a control character ('\\x1b', character 1)"),
+    ({"host_task": [{"name": "a\tb"}]},
+     "host_task.0.name: holds a control character ('\\t', character 2)"),
+])
+def test_a_name_is_one_line(data, message):
+    """A scenario's name heads its table and a host task's names its lines:
+    a line break split them, and an escape sequence reached the terminal."""
+    assert error_of(data) == message + "; a name is printed on one line"
+    assert scenario_from_dict({"name": "ok — ü 跟踪", "host_task": [{"name": "a b"}]}).name \
+        == "ok — ü 跟踪"
+
+
 def test_empty_dict_gives_every_default():
     s = scenario_from_dict({})
     assert s == Scenario()

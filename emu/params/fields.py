@@ -41,6 +41,7 @@ import difflib
 import math
 import numbers
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Optional
 
@@ -424,6 +425,25 @@ class Str(Kind):
 
     def text(self):
         return "string", ""
+
+
+#: where str.splitlines splits a line
+_LINE_BREAKS = "\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029"
+
+
+class Name(Str):
+    """A string printed on one line, in tables and headings: no line break,
+    tab or other control character (an escape sequence would reach the
+    terminal as one)."""
+
+    def read(self, value, where, ctx, default):
+        value = super().read(value, where, ctx, default)
+        for i, c in enumerate(value):
+            if unicodedata.category(c) in ("Cc", "Zl", "Zp"):
+                what = "a line break" if c in _LINE_BREAKS else "a control character"
+                raise ConfigError(f"{where}: holds {what} ({c!r}, character {i + 1}); a name is "
+                                  f"printed on one line")
+        return value
 
 
 @dataclass(frozen=True)

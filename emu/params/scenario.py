@@ -33,6 +33,7 @@ from emu.params.fields import (
     Choice,
     Int,
     Kind,
+    Name,
     Number,
     Str,
     Table,
@@ -207,7 +208,7 @@ class _Processes(Array):
         return processes
 
 
-class _TaskName(Str):
+class _TaskName(Name):
     """A host task's name; absent, ``host<i>`` for the task at index i."""
 
     def missing(self, default, where, ctx):
@@ -393,7 +394,7 @@ class Scenario:
         20, Number(0.0, open_lo=True, as_float=False, at_most=MAX_DURATION_MS,
                    why="one simulated hour"),
         "simulated time (each CPU ends the time slice it is in then: simulated_us says how long)")
-    name: str = param("", Str(), "a short name for reports")
+    name: str = param("", Name(), "a short name for reports")
     question: str = param("", Str(), "the question the scenario answers")
     machine: Machine = param(Machine(), Table(Machine), "the machine: core and CPUs")
     kvm: KVM = param(KVM(), Table(KVM), "the KVM design under test")
