@@ -1034,8 +1034,8 @@ def test_a_point_the_machine_refuses_is_named_before_any_point_runs(short, tmp_p
 
 
 def test_a_run_names_the_npz_members_its_trace_leaves_out(tmp_path):
-    """emu tlb names the members of an .npz that are no trace array; a run of a
-    trace workload left them out without a word."""
+    """emu tlb names the members of an .npz that are no trace array; a run, a
+    comparison and a sweep of a trace workload left them out without a word."""
     import numpy as np
     addr = np.arange(0, 64 * 4096, 64, dtype=np.uint64)
     np.savez(tmp_path / "t.npz", addr=addr, notes=np.arange(3))
@@ -1044,7 +1044,8 @@ def test_a_run_names_the_npz_members_its_trace_leaves_out(tmp_path):
         scenario = tmp_path / f"{name}.toml"
         scenario.write_text(f'duration_ms = 0.05\n[[vm]]\n[[vm.process]]\n'
                             f'workload = {{ kind = "trace", path = "{name}" }}\n')
-        for argv in (["run", scenario], ["compare", scenario, "--vary", "seed=1,2"]):
+        for argv in (["run", scenario], ["compare", scenario, "--vary", "seed=1,2"],
+                     ["sweep", scenario, "--grid", "seed=1,2", "--out", tmp_path / f"{name}.out"]):
             p = run_cli(*argv, env=cli_env(COLUMNS="300"))
             assert p.returncode == 0, p.stderr
             note = (f"emu: note: {tmp_path / name}: ignored notes: not trace arrays (a trace "

@@ -226,6 +226,20 @@ def test_table_rows_in_grid_order_equal_each_summary(scenario, serial):
     assert len({r["cycles_per_guest_access"] for r in table}) > 1
 
 
+def test_a_plan_runs_as_its_scenario_and_grid_do(scenario, serial, tmp_path):
+    """run_sweep takes the plan plan_sweep made (emu sweep plans once, to name
+    what it will read before it runs); the grids, seeds or overrides a plan
+    holds are refused beside it, not run instead of it or ignored."""
+    plan = plan_sweep(scenario, GRIDS, SEEDS)
+    assert run_sweep(plan, out_dir=tmp_path / "p", workers=1) == serial[1]
+    for kw, named in ((dict(grids=GRIDS), "grids"), (dict(seeds=3), "seeds"),
+                      (dict(overrides=["seed=2"], seeds=2), "seeds, overrides")):
+        with pytest.raises(ConfigError, match=rf"^{named}: a SweepPlan holds its own; give them "
+                                              rf"to plan_sweep$"):
+            run_sweep(plan, out_dir=tmp_path / "q", **kw)
+    assert not (tmp_path / "q").exists()
+
+
 def test_rerun_of_a_finished_sweep_runs_nothing(scenario, serial, tmp_path):
     out, rows, _ = serial
     before = {rid: (out / "runs" / rid / "summary.json").stat().st_mtime_ns for rid in done_runs(out)}

@@ -96,7 +96,7 @@ def cmd_run(args) -> int:
         return _default_run(args)
     scenario = resolve(args.scenario, args.overrides)
     _refuse_unkept(dump(scenario.sim), args)
-    _note_ignored_members([scenario], terminal_width(args))
+    note_ignored_members(trace_paths([scenario]), terminal_width(args))
     with staged(args.out, "run", args.force) as stage:
         with make_progress(args.progress) as progress:
             result = run(scenario, progress=progress)
@@ -112,24 +112,26 @@ def cmd_run(args) -> int:
     return 0
 
 
-def _note_ignored_members(scenarios: list, width) -> None:
-    """An ``emu: note:`` on stderr naming the members of each trace ``.npz`` the
-    runs read that are no trace array, as ``emu tlb`` names them: the runs
-    leave them out."""
-    ignored: dict = {}
-    for sc in scenarios:
-        for w, _ in trace_workloads(sc):
-            if w.path in ignored or not os.path.isfile(w.path):
-                continue            # a pipe is read once, by the run
-            try:
-                with open_trace(w.path) as trace:
-                    ignored[w.path] = trace.ignored_members
-            except EmuError:
-                ignored[w.path] = ()        # the run says what is wrong with it
-    for path, members in ignored.items():
+def note_ignored_members(paths, width) -> None:
+    """An ``emu: note:`` on stderr naming the members of each trace ``.npz``
+    of ``paths`` (the trace files the runs read) that are no trace array, as
+    ``emu tlb`` names them: the runs leave them out."""
+    for path in dict.fromkeys(paths):
+        if not os.path.isfile(path):
+            continue                    # a pipe is read once, by the run
+        try:
+            with open_trace(path) as trace:
+                members = trace.ignored_members
+        except EmuError:
+            continue                    # the run says what is wrong with it
         if members:
             print_note(f"{path}: ignored {', '.join(members)}: not trace arrays (a trace is "
                        f"addr, kind and size)", width)
+
+
+def trace_paths(scenarios: list) -> list:
+    """The trace files ``scenarios`` read."""
+    return [w.path for sc in scenarios for w, _ in trace_workloads(sc)]
 
 
 def _note_unsettled(runs: list, width) -> None:
@@ -171,7 +173,7 @@ def cmd_compare(args) -> int:
     scenarios = [resolve(args.scenario, v.overrides(args.overrides)) for v in variants]
     for sc in scenarios:
         _refuse_unkept(dump(sc.sim), args)
-    _note_ignored_members(scenarios, terminal_width(args))
+    note_ignored_members(trace_paths(scenarios), terminal_width(args))
     with staged(args.out, "comparison", args.force, folders=variant_folders(variants)) as stage:
         with make_progress(args.progress) as progress:
             comparison = run_variants(args.scenario, variants, args.overrides, progress)

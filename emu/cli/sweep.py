@@ -11,7 +11,8 @@ from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           int_arg, print_note, runs_done, stopped, terminal_width)
 from emu.report.columns import wrap
 from emu.run.executors import SweepError
-from emu.run.plan import parse_grid
+from emu.cli.run import note_ignored_members
+from emu.run.plan import parse_grid, plan_sweep
 from emu.run.sweep import SweepInterrupted, run_sweep
 from emu.report.reading import unsettled_note
 from emu.run.table import format_grid, table_name
@@ -49,11 +50,12 @@ def cmd_sweep(args) -> int:
     """Run ``emu sweep`` and print the grid's table (mean and 95 % interval over
     the seeds of each point); raises EmuError on bad input (the CLI prints it, exit 2)."""
     t0 = time.perf_counter()
-    out = args.out
+    out, width = args.out, terminal_width(args)
     try:
-        rows = run_sweep(args.scenario, args.grids, args.seeds, out, executor=args.executor,
-                         workers=args.workers, scheduler=args.scheduler,
-                         progress=args.progress, overrides=args.overrides, force=args.force)
+        plan = plan_sweep(args.scenario, args.grids, args.seeds, args.overrides)
+        note_ignored_members(plan.trace_paths, width)
+        rows = run_sweep(plan, out_dir=out, executor=args.executor, workers=args.workers,
+                         scheduler=args.scheduler, progress=args.progress, force=args.force)
     except SweepInterrupted as stop:
         how, status = stopped(stop)
         print(f"emu: sweep {how}: {runs_done(stop, f'in {out}')}; "
@@ -67,7 +69,6 @@ def cmd_sweep(args) -> int:
         print(f"emu: error: {err}; {err.done} of {err.total} runs done in {out}; "
               f"re-run the same command to resume", file=sys.stderr, flush=True)
         return EXIT_FAILED
-    width = terminal_width(args)
     print(wrap(f"emu sweep: {len(rows)} run{'s' * (len(rows) != 1)} in "
                f"{time.perf_counter() - t0:.1f} s; results in "
                f"{os.path.join(out, table_name())}", width) + "\n")

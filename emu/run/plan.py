@@ -220,6 +220,7 @@ class SweepPlan:
     root_seed: int
     runs: list
     columns: dict = field(default_factory=dict)   # grid key -> (type, {text: value})
+    trace_paths: tuple = ()    # the trace files the runs read, each once
 
     def to_json(self) -> dict:
         """The plan as ``sweep.json`` holds it (the scenario's config after ``--set``)."""
@@ -326,7 +327,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     # sweep that lists them otherwise is the same sweep, and resumes), unless
     # one key is inside another's value, where the order is part of the run
     independent = not any(a != b and b.startswith(a + ".") for a in keys for b in keys)
-    runs = []
+    runs, paths = [], {}
     for point in itertools.product(*[[(k, v) for v in vals] for k, vals in grid]):
         point_overrides = [f"{k}={v}" for k, v in point]
         named = [f"{k}={v}" for k, v in (sorted(point) if independent else point)]
@@ -337,6 +338,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
             where = ", ".join(point_overrides)
             raise ConfigError(f"{spelled('--grid')} {where}: {err}") from None
         traces = trace_files(point_cfg)
+        paths.update((w.path, None) for w, _ in trace_workloads(point_cfg))
         for i, seed in enumerate(replicate_seeds):
             # (a spawned seed is a 64-bit integer, which every scenario takes)
             seeded = [f"seed={seed}"] if seed is not None else []
@@ -350,6 +352,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     for k, vals in grid:
         kind, typed = _typed_column(vals)
         columns[k] = (kind, dict(zip(vals, typed)))
-    return SweepPlan(path, sha, data, base_dir, overrides, grid, seeds, root, runs, columns)
+    return SweepPlan(path, sha, data, base_dir, overrides, grid, seeds, root, runs, columns,
+                     tuple(paths))
 
 

@@ -132,6 +132,9 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
               overrides=(), *, client=None, stream=None, force: bool = False) -> list[dict]:
     """Run a sweep into ``out_dir`` and return its table's rows, in grid order.
 
+    ``scenario_path``: a scenario (as :func:`~emu.run.plan.plan_sweep`
+    takes it) or the :class:`~emu.run.plan.SweepPlan` that function made
+    (which holds its grids, seeds and overrides);
     ``grids``: ``"key=v1,v2"`` strings (or ``(key, values)`` pairs, or a
     dict); ``seeds``: None (the scenario's seed) or N replicates; ``executor``:
     ``"local"`` (``workers`` processes, default ``os.cpu_count()``; 1 runs in
@@ -159,7 +162,15 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     if scheduler is not None:
         check_scheduler_address(scheduler)
     out_dir = check_path(out_dir)
-    plan = plan_sweep(scenario_path, grids, seeds, overrides)
+    if isinstance(scenario_path, SweepPlan):
+        given = [name for name, value in (("grids", grids), ("seeds", seeds),
+                                          ("overrides", overrides)) if value]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: a SweepPlan holds its own; give them to "
+                              f"plan_sweep")
+        plan = scenario_path
+    else:
+        plan = plan_sweep(scenario_path, grids, seeds, overrides)
     if progress is not None and progress not in ("auto", "bar", "lines", "none"):
         raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
                           f"{progress!r}")
