@@ -376,6 +376,28 @@ def test_ctrl_c_of_a_dask_sweep_counts_at_least_the_runs_done(scenario, tmp_path
     assert len(done_runs(out)) >= n
 
 
+def test_ctrl_c_of_a_sweep_on_its_own_dask_cluster_counts_the_runs_done(scenario, tmp_path):
+    """The local cluster a sweep starts ends with it, and the runs its workers
+    ran with them: the stop said "at least N runs done (the Dask workers
+    finish the runs they had started)", and none did.  The cluster is closed
+    before the runs are counted, so the count is the runs in the folder."""
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "out"
+    args = ["sweep", scenario, "--set", "duration_ms=60", "--grid", "kvm.strategy=shadow,direct",
+            "--seeds", 6, "--out", out, "--executor", "dask", "--workers", 2,
+            "--progress", "none"]
+    with started_sweep(args, lambda p: done_runs(out)) as p:
+        p.send_signal(signal.SIGINT)
+        _, stderr = p.communicate(timeout=60)
+    assert p.returncode == 130, stderr
+    m = re.fullmatch(r"emu: sweep interrupted: (\d+) of 12 runs done in .*/out; re-run the same "
+                     r"command to resume", stderr.strip().splitlines()[-1])
+    assert m, stderr
+    n = int(m.group(1))
+    time.sleep(1)                   # a worker left running would write its run by now
+    assert 1 <= n < 12 and len(read_table(out)) == n == len(done_runs(out))
+
+
 # -- resuming ------------------------------------------------------------------------------
 
 

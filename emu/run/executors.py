@@ -13,9 +13,10 @@ closes; it is a context manager, entered for the time the runs execute:
 
 A backend's ``finishes_started`` says whether the runs it had started when the
 sweep stopped may still finish after it: Dask cannot stop a task that runs,
-so its workers finish it and write its folder, where the other backends kill
-what runs (or have nothing running).  A stop's count of runs done is then
-only a lower bound.
+so the workers of a cluster that outlives the command finish it and write its
+folder, where the other backends kill what runs (or have nothing running),
+and the local cluster the command started is closed as the stop leaves it.
+A stop's count of runs done is then only a lower bound.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import signal
 import socket
 import threading
 import time
+import weakref
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional
@@ -222,16 +224,25 @@ class LocalProcesses:
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
-class DaskCluster:
-    """A ``dask.distributed`` client, every run submitted at once (by grid order)."""
+#: the local clusters :func:`dask_client` started, by their client: they end
+#: with the command, and the runs their workers run with them
+_OWN_CLUSTERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
-    # NOTE: cancelling a future stops a task that has not started; one that runs
-    # goes on in its worker, which writes the run's folder after the sweep stopped
-    finishes_started = True
+
+class DaskCluster:
+    """A ``dask.distributed`` client, every run submitted at once (by grid order).
+
+    Cancelling a future stops a task that has not started; one that runs goes
+    on in its worker, which writes the run's folder after the sweep stopped
+    (``finishes_started``), unless its cluster is the local one the command
+    started: that one is closed as the stop leaves the backend, so that the
+    runs done are counted once no worker can write any more."""
 
     def __init__(self, client, window: int, scheduler: Optional[str] = None):
         self.client, self.window = client, window
         self.token = os.urandom(4).hex()
+        self.own_cluster = _OWN_CLUSTERS.get(client) if client is not None else None
+        self.finishes_started = self.own_cluster is None
         if client is None:
             self.where = "on Dask"
             return
@@ -245,8 +256,13 @@ class DaskCluster:
     def __enter__(self) -> "DaskCluster":
         return self
 
-    def __exit__(self, *exc) -> None:
-        pass
+    def __exit__(self, exc_type, *_) -> None:
+        if self.own_cluster is not None and exc_type is not None and \
+                issubclass(exc_type, KeyboardInterrupt):
+            with contextlib.suppress(Exception):
+                self.client.close()
+            with contextlib.suppress(Exception):
+                self.own_cluster.close()
 
     def submit(self, run: Run, args: tuple):
         return self.client.submit(execute_run, *args, key=f"emu-run-{run.id}-{self.token}",
@@ -409,6 +425,7 @@ def dask_client(scheduler: Optional[str], workers: Optional[int]):
                                    processes=True, host="127.0.0.1", dashboard_address=None,
                                    silence_logs=logging.ERROR)
             client = Client(cluster, set_as_default=False)
+            _OWN_CLUSTERS[client] = cluster
     except Exception as err:         # noqa: BLE001 - Dask raises many kinds; say it in one line
         if cluster is not None:
             cluster.close()

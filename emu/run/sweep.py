@@ -112,8 +112,9 @@ from emu.run.table import table_name
 class SweepInterrupted(KeyboardInterrupt):
     """Ctrl-C during a sweep: ``done`` of ``total`` runs are in ``out_dir``.
 
-    ``at_least``: runs were still running on Dask's workers when the sweep
-    stopped, which finish them into ``out_dir`` after it (:data:`AT_LEAST`):
+    ``at_least``: runs were still running on the workers of a Dask cluster
+    the command did not start when the sweep stopped, which finish them into
+    ``out_dir`` after it (:data:`AT_LEAST`):
     ``done`` counts the runs done at the stop, and a resume counts those too.
     """
 
