@@ -890,6 +890,9 @@ CASES = [
     Case("import-unknown-format", lambda d: [
         "trace", "import", "pin", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d / "o.npz")],
         ("pin",)),
+    Case("import-input-before-its-format", lambda d: [
+        "trace", "import", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d / "o.npz")],
+        ("in.txt' (choose from 'lackey'); the format comes first: emu trace import lackey ",)),
 ]
 
 CASES_BY_ID = {c.id: c for c in CASES}

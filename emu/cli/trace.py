@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import argparse
+import os
+
 from emu.cli.args import Parser
 from emu.run.outdir import check_name
 from emu.workload.traces import import_lackey
+
+#: the formats ``emu trace import`` reads
+FORMATS = ("lackey",)
 
 
 def add_trace_parser(sub) -> None:
@@ -17,7 +23,8 @@ def add_trace_parser(sub) -> None:
                                       "ending in .npy gets a structured .npy (written in one "
                                       "pass), any other name an .npz of uncompressed arrays "
                                       "addr, kind, size: nothing to decompress when read back.")
-    imp.add_argument("format", choices=["lackey"], help="input format")
+    imp.add_argument("format", type=_format, metavar="FORMAT",
+                     help=f"input format: {', '.join(FORMATS)}")
     imp.add_argument("input", help="valgrind lackey --trace-mem=yes output (text or gzip; "
                                    "a file, - for standard input, a pipe such as /dev/stdin, "
                                    "or a FIFO)")
@@ -26,6 +33,17 @@ def add_trace_parser(sub) -> None:
                           "one (a symlink's file is written; a device such as /dev/null, a "
                           "FIFO, a folder or - (standard output) is refused)")
     imp.set_defaults(func=cmd_trace_import)
+
+
+def _format(text: str) -> str:
+    """An input format; a file named in its place is told to come after it."""
+    if text in FORMATS:
+        return text
+    hint = ""
+    if os.path.exists(text) or "." in text or os.sep in text:
+        hint = f"; the format comes first: emu trace import lackey {text} -o OUTPUT"
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from "
+                                     f"{', '.join(map(repr, FORMATS))}){hint}")
 
 
 def cmd_trace_import(args) -> int:
