@@ -29,6 +29,19 @@ def test_emu_alone_lists_the_commands_one_line_each():
     assert "emu COMMAND --help" in p.stdout
 
 
+@pytest.mark.parametrize("command, subcommands", [("trace", ["import"]), ("config", ["dump"])])
+def test_a_command_of_commands_alone_lists_its_commands(command, subcommands):
+    """`emu trace` alone said "the following arguments are required: COMMAND",
+    and not what the commands are, as `emu` alone did before it listed them."""
+    p = run_cli(command)
+    assert p.returncode == 2 and p.stderr == ""
+    assert p.stdout.startswith(f"usage: emu {command} [-h] COMMAND ...\n")
+    for sub in subcommands:
+        assert re.search(rf"\n  {sub}  \w.*\n", p.stdout), p.stdout
+    assert f"'emu {command} COMMAND --help' describes a command's options." in p.stdout
+    assert assert_usage_error(run_cli(command, "--bogus"), "--bogus")
+
+
 def test_help_puts_each_command_and_its_summary_on_one_line():
     summaries = build_parser().commands
     for width in (80, 100):

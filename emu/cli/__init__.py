@@ -74,11 +74,28 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 
 def command_list(parser) -> str:
-    """What ``emu`` alone prints: the usage, then each command and its summary."""
-    width = max(map(len, parser.commands))
-    lines = [parser.format_usage().rstrip(), "", parser.description, "", "commands:"]
-    lines += [f"  {name:<{width}}  {summary}" for name, summary in parser.commands.items()]
-    return "\n".join(lines + ["", "'emu COMMAND --help' describes a command's options."])
+    """What ``emu`` alone prints: the usage, then each command and its summary;
+    and ``emu trace`` alone, of ``emu trace``'s parser, its own commands."""
+    commands = getattr(parser, "commands", None)
+    if commands is None:                # a command's parser: its sub-commands' summaries
+        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        commands = {a.dest: a.help for a in sub._choices_actions}
+    width = max(map(len, commands))
+    lines = [parser.format_usage().rstrip(), ""]
+    lines += [parser.description, ""] if parser.description else []
+    lines += ["commands:"]
+    lines += [f"  {name:<{width}}  {summary}" for name, summary in commands.items()]
+    return "\n".join(lines + ["", f"'{parser.prog} COMMAND --help' describes a command's "
+                                   f"options."])
+
+
+def _subcommands(parser, name: str):
+    """The parser of the command ``name``, if it is a command of commands
+    (``emu trace``, ``emu config``), else None."""
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    p = sub.choices.get(name)
+    has = p is not None and any(isinstance(a, argparse._SubParsersAction) for a in p._actions)
+    return p if has else None
 
 
 #: whether the command runs as a process of its own (:func:`run`), which ends with it
@@ -157,7 +174,13 @@ def main(argv=None) -> int:
         if not argv:
             print(command_list(build_parser()))
             return EXIT_USAGE
-        args = _parse_args(argv[0] if argv[0] in {c[0] for c in COMMANDS} else None, argv)
+        name = argv[0] if argv[0] in {c[0] for c in COMMANDS} else None
+        if name is not None and argv == [name]:
+            group = _subcommands(build_parser(name), name)
+            if group is not None:       # `emu trace` alone: its commands, as `emu` alone
+                print(command_list(group))
+                return EXIT_USAGE
+        args = _parse_args(name, argv)
         return args.func(args)
     return _exit_status(command)
 

@@ -15,7 +15,8 @@ FORMATS = ("lackey",)
 
 def add_trace_parser(sub) -> None:
     """Add ``emu trace import FORMAT INPUT -o OUTPUT`` to the CLI's sub-parsers."""
-    p = sub.add_parser("trace", help="trace tools")
+    p = sub.add_parser("trace", help="trace tools",
+                       description="Tools for the trace files emu tlb and trace workloads read.")
     tsub = p.add_subparsers(dest="trace_cmd", metavar="COMMAND", parser_class=Parser)
     tsub.required = True
     imp = tsub.add_parser("import", help="convert a trace to .npz or .npy",
