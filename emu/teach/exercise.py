@@ -127,6 +127,14 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
     set, its host task's pages, its hwater), the scenario printed is the
     exercise's own with ``overrides`` applied, and its last part says on what,
     and which premises of the question that scenario does not have."""
+    prose, toml = exercise_parts(scenario, overrides, seed)
+    return prose + "\n" + toml if toml else prose
+
+
+def exercise_parts(scenario=None, overrides=(), seed: int = 1) -> tuple:
+    """:func:`exercise_text` in its two parts: the prose (paragraphs, which
+    ``emu explain`` fits to the terminal) and the scenario's TOML ("" when it
+    is posed on a file), which is printed as it is, to be saved."""
     p, hwater, unlike = problem(seed), 62, []
     posed = scenario is not None or bool(overrides)
     if posed:
@@ -151,7 +159,7 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
         return question + (
             "\nThe scenario (save it as exercise.toml and explore with\n"
             f"`emu explain exercise.toml --resume {EXERCISE_RESUME} --accesses {p.accesses} "
-            "--set kvm.strategy=direct`):\n\n" + exercise_toml(p))
+            "--set kvm.strategy=direct`):\n"), exercise_toml(p)
     on = f"the scenario {scenario}" if scenario is not None else "the exercise's scenario below"
     sets = " with" + "".join(f" --set {o}" for o in overrides) if overrides else ""
     listed = ", ".join(unlike[:-1]) + " and " * (len(unlike) > 1) + "".join(unlike[-1:])
@@ -164,10 +172,10 @@ def exercise_text(scenario=None, overrides=(), seed: int = 1) -> str:
         f"Posed here on {on}{sets}: the numbers above are this scenario's{premises}; --solve "
         f"counts its misses.", 84, break_on_hyphens=False) + "\n"
     if scenario is not None:
-        return text
+        return text, ""
     own = problem(seed)
     data = scenario_dict(seed, own.pages, own.host_pages)
-    return text + "\n" + data_to_toml(apply_overrides(data, overrides))
+    return text, data_to_toml(apply_overrides(data, overrides))
 
 
 @dataclass
