@@ -14,14 +14,16 @@ from emu.teach.exercise import EXERCISE_TOML, exercise_text
 
 
 def answer(text: str) -> tuple:
-    m = re.search(r"computed by the model: direct (\d+), direct-save-on-switch (\d+)", text)
+    """The model's counts in an answer, its lines joined (they are wrapped at 80 columns)."""
+    m = re.search(r"computed by the model: direct (\d+), direct-save-on-switch (\d+)",
+                  " ".join(text.split()))
     assert m, text
     return int(m[1]), int(m[2])
 
 
 def test_exercise_is_posed_on_the_set_keys():
-    plain = run_cli("explain", "--exercise")
-    posed = run_cli("explain", "--exercise", "--set", "kvm.handler=c")
+    plain = run_cli("explain", "--exercise", "--wide")
+    posed = run_cli("explain", "--exercise", "--wide", "--set", "kvm.handler=c")
     assert plain.returncode == posed.returncode == 0
     assert plain.stdout == exercise_text()
     assert posed.stdout != plain.stdout and "--set kvm.handler=c" in posed.stdout

@@ -526,11 +526,11 @@ def test_an_exercise_seed_is_checked_through_the_api(seed):
 
 
 def test_cli_prints_exercise_and_solution(capsys, answer, monkeypatch):
-    code, out, _ = run_cli(["--exercise"], capsys)
+    code, out, _ = run_cli(["--exercise", "--wide"], capsys)
     assert code == 0 and out == exercise_text()
     monkeypatch.setattr("emu.teach.exercise.solve_exercise",
                         lambda *posed, seed=1: answer)                # computed once above
-    code, out, _ = run_cli(["--solve"], capsys)
+    code, out, _ = run_cli(["--solve", "--wide"], capsys)
     assert code == 0 and out.startswith(exercise_text())
     assert "Computed by the model: direct" in out and "they agree" in out
 
@@ -566,7 +566,7 @@ def test_a_trace_from_a_pipe_is_refused_as_it_is_read_more_than_once():
 
 
 def test_cli_narrates(capsys):
-    code, out, _ = run_cli(["--resume", "1", "--accesses", "8"], capsys)
+    code, out, _ = run_cli(["--resume", "1", "--accesses", "8", "--wide"], capsys)
     assert code == 0
     assert out == (DATA / "explain_first_load.txt").read_text()
 

@@ -13,7 +13,8 @@
   direct at one resume), :mod:`~emu.teach.arrays` (the pfn cache's hit rate,
   e500 set conflicts); each answer is derived by hand and checked against the
   model.
-* :mod:`~emu.teach.parser`: the ``emu explain`` subcommand's parser.
+* :mod:`~emu.teach.parser`: the ``emu explain`` subcommand's parser, and its text
+  fitted to the terminal (the API's text, :attr:`Explanation.text`, is never wrapped).
 """
 
 from emu.teach.exercise import (EXERCISE_ACCESSES, ExerciseAnswer, exercise_scenario,

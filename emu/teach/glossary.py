@@ -151,9 +151,16 @@ def anchor(term: Term) -> str:
     return "gl-" + re.sub(r"[^a-z0-9]+", "-", term.name.lower()).strip("-")
 
 
-def glossary_text(width: int = 84) -> str:
-    """The glossary as ``emu explain --glossary`` prints it."""
-    out = ["Glossary of emu explain (the words of its narration and of the reports)", ""]
+#: The glossary's measure: the most columns of its lines (``emu explain --glossary``
+#: on a narrower terminal fits them to it).
+MEASURE = 84
+
+
+def glossary_text(width: int = MEASURE) -> str:
+    """The glossary as ``emu explain --glossary`` prints it, in lines of at most
+    ``width`` columns."""
+    out = textwrap.wrap("Glossary of emu explain (the words of its narration and of the "
+                        "reports)", width, subsequent_indent="  ") + [""]
     for t in GLOSSARY:
         out.append(t.name)
         out += textwrap.wrap(f"{t.text} [{t.cite}]", width, initial_indent="    ",
