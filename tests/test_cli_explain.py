@@ -1,6 +1,7 @@
 """``emu explain --exercise`` and ``--solve`` honour FILE and ``--set`` (the
 exercise posed on another scenario), and refuse the options of a narration's
-window, which the exercise fixes."""
+window, which the exercise fixes.  Its text fits the terminal (COLUMNS, 80 on
+a pipe) as the other commands' does; ``--wide`` prints it as the API gives it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import re
 
 import pytest
 
-from clirun import assert_usage_error, run_cli
+from clirun import assert_usage_error, cli_env, run_cli
 from emu.params.load import tomllib
+from emu.report.columns import columns
 from emu.teach.exercise import EXERCISE_TOML, exercise_text
 
 
@@ -207,3 +209,84 @@ def test_solve_a_seeded_kind_on_the_command_line():
     assert text.startswith("Exercise (e500-sets, seed 1).") and "e500 63, 440 7 -> they agree" in text
     assert run_cli("explain", "--exercise", "e500-sets", "--seed", "2").stdout != \
         run_cli("explain", "--exercise", "e500-sets", "--seed", "1").stdout
+
+
+# -- the text fitted to the terminal, as the other commands' --------------------------------
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))
+
+
+def assert_fitted(fitted: str, wide: str, width: int) -> None:
+    """``fitted`` is ``wide`` with each line wrapped at ``width`` columns (a
+    single word may be wider): the line keeps its indent, its continuation
+    lines are indented further, and joined back they hold its words."""
+    rows = fitted.splitlines()
+    assert all(columns(r) <= width or len(r.split()) == 1 for r in rows), fitted
+    i = 0
+    for line in wide.splitlines():
+        assert _indent(rows[i]) == _indent(line), (rows[i], line)
+        words = rows[i].split()
+        i += 1
+        while len(words) < len(line.split()):
+            assert _indent(rows[i]) > _indent(line), (rows[i], line)
+            words += rows[i].split()
+            i += 1
+        assert words == line.split(), line
+    assert i == len(rows)
+
+
+@pytest.mark.parametrize("width", [60, 80])
+def test_a_narration_fits_the_terminal_and_wide_prints_it_as_the_api_gives_it(width):
+    """Its setting line took about 250 columns and its steps up to 200; at 80
+    columns (a pipe, no COLUMNS) or 60 each line is wrapped, the setting line at
+    its clauses, step 3 between its parts."""
+    from emu.teach import explain
+    env = cli_env(COLUMNS=width) if width != 80 else cli_env()
+    fitted = run_cli("explain", "--accesses", "6", env=env)
+    wide = run_cli("explain", "--accesses", "6", "--wide", env=env)
+    assert fitted.returncode == wide.returncode == 0, fitted.stderr + wide.stderr
+    assert wide.stdout == explain(None, (), accesses=6).text
+    header = wide.stdout.splitlines()[0]
+    assert columns(header) > 200 and "; design: " in header
+    assert_fitted(fitted.stdout, wide.stdout, width)
+    assert fitted.stdout.startswith("emu explain: scenario 'default', seed 1;\n"
+                                    "  440 core (64-entry UTLB, round robin over 0..62), 1 CPU;\n")
+    assert re.search(r"\n      3\.1 GPA 0x[0-9a-f]{8}   3\.2 memslot 0: visible\n"
+                     r"        3\.3 pfn cache: hit ", fitted.stdout), fitted.stdout
+
+
+def test_a_narration_line_breaks_at_its_clauses_outside_brackets():
+    from emu.teach.parser import fit_narration
+    line = ("   meanwhile a task ran 9 accesses (3 faults; each misses again); its tlbwe "
+            "overwrote /a/path/far/longer/than/the/line/of/thirty/columns")
+    assert fit_narration(line, 30).splitlines() == [
+        "   meanwhile a task ran 9",
+        "       accesses (3 faults;",
+        "       each misses again);",
+        "     its tlbwe overwrote",
+        "       /a/path/far/longer/than/the/line/of/thirty/columns"]
+    assert fit_narration(line, None) == fit_narration(line, 200) == line
+
+
+@pytest.mark.parametrize("argv", [["--exercise"], ["--exercise", "e500-sets", "--solve"],
+                                  ["--glossary"]], ids=["exercise", "solve", "glossary"])
+def test_an_exercise_its_answer_and_the_glossary_fit_the_terminal(argv):
+    """Their paragraphs, filled at 84 columns, are filled anew at 60; the
+    exercise's scenario is printed as it is, a TOML file to save."""
+    from emu.teach import exercise_text, glossary_text
+    from emu.teach.exercise import exercise_parts
+    fitted = run_cli("explain", *argv, env=cli_env(COLUMNS=60))
+    wide = run_cli("explain", *argv, "--wide", env=cli_env(COLUMNS=60))
+    assert fitted.returncode == wide.returncode == 0, fitted.stderr + wide.stderr
+    text = fitted.stdout
+    if argv == ["--exercise"]:
+        assert wide.stdout == exercise_text()
+        toml = exercise_parts()[1]
+        assert text.endswith("\n" + toml)
+        text = text[:-len(toml)]
+    elif argv == ["--glossary"]:
+        assert wide.stdout == glossary_text()
+    assert max(map(columns, text.splitlines())) <= 60 < max(map(columns, wide.stdout.splitlines()))
+    assert fitted.stdout.count("\n\n") == wide.stdout.count("\n\n")
+    assert fitted.stdout.split() == wide.stdout.split()
