@@ -433,6 +433,66 @@ def test_write_fraction_of_a_trace_without_mmio_is_refused(side):
     scenario_from_dict({}, [where + "write_fraction=0.9"])              # a synthetic stream's
 
 
+#: A working set whose Zipf exponent is set, run for half a millisecond.
+ZIPF_SET = {"duration_ms": 0.5, "vm": [{"process": [{"workload": {
+    "kind": "working-set", "pages": 40, "zipf_s": 1.5, "distribution": "zipf"}}]}]}
+WORKLOAD = "vm.0.process.0.workload."
+
+
+def test_a_comparison_takes_a_key_that_does_something_at_one_of_its_runs():
+    """Uniform against Zipf with the exponent set: at the uniform run zipf_s
+    does nothing, at the Zipf run it is what is compared."""
+    from emu.run import compare
+    runs = compare(ZIPF_SET, WORKLOAD + "distribution", ["uniform", "zipf"])
+    assert [value for value, _ in runs] == ["uniform", "zipf"]
+    used = [r.summary["config"]["vm"][0]["process"][0]["workload"] for _, r in runs]
+    assert [(w["distribution"], w["zipf_s"]) for w in used] == [("uniform", 1.5),
+                                                                ("zipf", 1.5)]
+
+
+def test_a_sweep_takes_a_key_that_does_something_at_one_of_its_points():
+    from emu.run import plan_sweep
+    plan = plan_sweep(ZIPF_SET, [WORKLOAD + "distribution=zipf,uniform"])
+    assert [r.grid for r in plan.runs] == [((WORKLOAD + "distribution", "zipf"),),
+                                           ((WORKLOAD + "distribution", "uniform"),)]
+    plan.to_json()                      # the scenario as --set leaves it: uniform
+
+
+def test_a_key_that_does_nothing_at_any_point_of_a_plan_is_refused():
+    from emu.run import plan_sweep, run_comparison
+    uniform = [WORKLOAD + "distribution=uniform"]
+    says = (WORKLOAD + "zipf_s: it does nothing at any point of the {} (at " + WORKLOAD
+            + "pages=20: it is the Zipf exponent, and distribution is 'uniform'); set "
+            "distribution = 'zipf' or leave it 1.0")
+    with pytest.raises(ConfigError) as err:
+        run_comparison(ZIPF_SET, [WORKLOAD + "pages=20,30"], uniform)
+    assert str(err.value) == says.format("comparison")
+    with pytest.raises(ConfigError) as err:
+        plan_sweep(ZIPF_SET, [WORKLOAD + "pages=20,30"], overrides=uniform)
+    assert str(err.value) == says.format("sweep")
+    # its default at the other point does nothing there either
+    with pytest.raises(ConfigError) as err:
+        run_comparison(ZIPF_SET, [WORKLOAD + "zipf_s=1.0,1.5"], uniform)
+    assert str(err.value).startswith(WORKLOAD + "zipf_s: it does nothing at any point of the "
+                                     "comparison (at " + WORKLOAD + "zipf_s=1.5: it is the Zipf")
+    # a plan of one run refuses it as a run does
+    with pytest.raises(ConfigError) as err:
+        run_comparison(ZIPF_SET, [WORKLOAD + "pages=20"], uniform)
+    assert str(err.value) == ("varies " + WORKLOAD + "pages=20: " + WORKLOAD + "zipf_s: it is "
+                              "the Zipf exponent, and distribution is 'uniform'; set "
+                              "distribution = 'zipf' or leave it 1.0")
+
+
+def test_emu_compare_refuses_a_key_that_does_nothing_at_any_point(tmp_path):
+    from clirun import assert_usage_error, run_cli
+    path = tmp_path / "zipf.toml"
+    path.write_text('duration_ms = 0.5\n[[vm]]\n[[vm.process]]\nworkload = {kind = '
+                    '"working-set", zipf_s = 1.5}\n')
+    assert_usage_error(run_cli("compare", path, "--vary", WORKLOAD + "pages=20,30"),
+                       "emu: error: " + WORKLOAD + "zipf_s: it does nothing at any point of "
+                       "the comparison (at " + WORKLOAD + "pages=20: it is the Zipf exponent")
+
+
 def test_a_table_set_after_a_key_inside_it_is_refused():
     """A table set after a key inside it dropped that key without a word.  A key
     inside a table set before is applied to it; a key set again takes its later

@@ -8,7 +8,7 @@ from emu.cli.args import (add_out_options, add_progress_option, add_set_option, 
                           print_note, terminal_width)
 from emu.errors import ConfigError, EmuError
 from emu.analysis.display import design_name
-from emu.params import apply_overrides, default_scenario
+from emu.params import KeyUse, apply_overrides, default_scenario
 from emu.params.fields import dump
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
@@ -170,7 +170,8 @@ def cmd_compare(args) -> int:
     varies = [parse_vary(v) for v in args.varies]
     points = vary_points(args.scenario, varies, args.overrides)  # a bad point refused before --out
     variants = point_variants([k for k, _ in varies], points)
-    scenarios = [resolve(args.scenario, v.overrides(args.overrides)) for v in variants]
+    scenarios = [resolve(args.scenario, v.overrides(args.overrides), KeyUse())  # judged above
+                 for v in variants]
     for sc in scenarios:
         _refuse_unkept(dump(sc.sim), args)
     note_ignored_members(trace_paths(scenarios), terminal_width(args))

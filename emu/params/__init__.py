@@ -13,6 +13,7 @@
 ``python -m emu.params`` prints every key with its type, range, default and
 doc.
 """
+from emu.params.fields import KeyUse
 from emu.params.load import (
     DEFAULT_SCENARIO_DATA,
     reference,
@@ -74,6 +75,7 @@ __all__ = [
     "scenario_to_toml",
     "apply_overrides",
     "UnusedKey",
+    "KeyUse",
     "check_core_constraints",
     "check_keys_apply",
     "design",

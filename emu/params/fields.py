@@ -50,6 +50,8 @@ from emu.errors import ConfigError
 __all__ = [
     "Param",
     "Ctx",
+    "UnusedKey",
+    "KeyUse",
     "Kind",
     "Int",
     "Number",
@@ -153,6 +155,34 @@ def unknown_key(path: str, key: object, allowed: Iterable[str]) -> ConfigError:
     return ConfigError(f"unknown key '{full}' (known keys {where}: {', '.join(allowed)})")
 
 
+class UnusedKey(ConfigError):
+    """A key set to a value other than its default where it does nothing: refused
+    (no key is silently ignored).  ``key`` names it, ``why`` says why it does
+    nothing there and ``advice`` what to do, so that a plan of several runs can
+    judge it over all of them (:class:`KeyUse`), and the default comparison (:mod:`emu.run.designs`) run the rows it does not apply
+    to without it, and say so."""
+
+    def __init__(self, key: str, why: str, advice: str):
+        super().__init__(f"{key}: {why}; {advice}")
+        self.key = key
+        self.why = why
+        self.advice = advice
+
+
+@dataclass
+class KeyUse:
+    """What reading one point of a plan of several runs (a comparison, a
+    sweep) found of the keys that do nothing without another (a workload's
+    ``zipf_s`` without ``distribution = 'zipf'``): ``unused``, the
+    :class:`UnusedKey` of each such key set to another value than its default
+    where it does nothing, collected instead of refused; ``used``, the dotted
+    keys that do something there.  The plan refuses a key that is unused at a
+    point and used at none (:func:`emu.run.plan.refuse_unused`)."""
+
+    unused: list = dataclasses.field(default_factory=list)
+    used: set = dataclasses.field(default_factory=set)
+
+
 def is_int(value: object) -> bool:
     """An integer, and not a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -182,12 +212,16 @@ def check_table(raw: object, path: str, allowed: Iterable[str]) -> Mapping:
 @dataclass
 class Ctx:
     """What a kind may need besides the value: the directory relative paths
-    are resolved against, the index of the table in its array, and the
-    values already read from the same table (in declaration order)."""
+    are resolved against, the index of the table in its array, the values
+    already read from the same table (in declaration order) and ``key_use``:
+    None, or what a plan of several runs collects of the workload keys that
+    do nothing at the point it reads (:class:`KeyUse`), instead of refusing
+    them."""
 
     base_dir: str
     index: int = 0
     values: dict = dataclasses.field(default_factory=dict)
+    key_use: Optional[KeyUse] = None
 
 
 class Kind:
@@ -277,15 +311,17 @@ def read_value(p: Param, t: Mapping, path: str, ctx: Ctx, default: Any) -> Any:
 
 
 def read_table(cls: type, raw: object, path: str, base_dir: str, index: int = 0,
-               extra: Optional[Mapping[str, Any]] = None) -> Any:
+               extra: Optional[Mapping[str, Any]] = None,
+               key_use: Optional[KeyUse] = None) -> Any:
     """An instance of ``cls`` from the raw table ``raw`` at dotted ``path``.
 
     The keys are read in declaration order, so the first error reported is
     the first one in the file's natural order.  ``index`` is the table's
-    index in its array; ``extra`` are fields that are not keys.
+    index in its array; ``extra`` are fields that are not keys; ``key_use``
+    is passed down to the tables inside (:class:`Ctx`).
     """
     t = check_table(raw, path, keys_of(cls))
-    ctx = Ctx(base_dir, index)
+    ctx = Ctx(base_dir, index, key_use=key_use)
     for p, default in declared(cls):
         ctx.values[p.name] = read_value(p, t, path, ctx, default)
     return cls(**ctx.values, **(extra or {}))
@@ -485,7 +521,7 @@ class Table(Kind):
     cls: type
 
     def read(self, value, where, ctx, default):
-        return read_table(self.cls, value, where, ctx.base_dir)
+        return read_table(self.cls, value, where, ctx.base_dir, key_use=ctx.key_use)
 
     def dump(self, value):
         return dump(value)
@@ -513,7 +549,8 @@ class Array(Kind):
         if not self.lo <= len(value) <= self.hi:
             raise ConfigError(f"{where}: expected {self.lo}..{self.hi} {self.what}, "
                               f"got {len(value)}")
-        return [read_table(self.cls, item, join(where, i), ctx.base_dir, index=i)
+        return [read_table(self.cls, item, join(where, i), ctx.base_dir, index=i,
+                           key_use=ctx.key_use)
                 for i, item in enumerate(value)]
 
     def dump(self, value):

@@ -54,7 +54,7 @@ import copy
 import json
 import os
 import stat
-from typing import Any, Iterable, Mapping, Union
+from typing import Any, Iterable, Mapping, Optional, Union
 
 try:  # Python >= 3.11
     import tomllib
@@ -62,7 +62,8 @@ except ModuleNotFoundError:  # pragma: no cover - Python 3.10 and older
     import tomli as tomllib  # type: ignore[no-redef]
 
 from emu.errors import ConfigError
-from emu.params.fields import Array, declared, describe, dump, join, read_table, show
+from emu.params.fields import (Array, KeyUse, declared, describe, dump, join, read_table,
+                               show)
 from emu.params.scenario import Scenario, validate_combination
 
 __all__ = [
@@ -249,11 +250,15 @@ def _refuse_replaced(given: list, override: object) -> None:
 
 
 def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
-                       base_dir: Union[str, os.PathLike] = ".") -> Scenario:
+                       base_dir: Union[str, os.PathLike] = ".",
+                       key_use: Optional[KeyUse] = None) -> Scenario:
     """Validate raw scenario data (the TOML shape) into a :class:`Scenario`.
 
     ``overrides`` are applied first (:func:`apply_overrides`); relative trace
     paths are resolved against ``base_dir``.  Raises :class:`ConfigError`.
+    ``key_use``: None, or what collects each workload key set where it does
+    nothing instead of refusing it (:class:`~emu.params.fields.KeyUse`): a
+    plan of several runs judges such a key over all of them.
     """
     if isinstance(overrides, str):
         overrides = [overrides]
@@ -261,7 +266,8 @@ def scenario_from_dict(data: Mapping, overrides: Iterable[str] = (),
     if overrides:
         data = apply_overrides(data, overrides)
     base_dir = os.path.abspath(os.fspath(base_dir))
-    scenario = read_table(Scenario, data, "", base_dir, extra={"base_dir": base_dir})
+    scenario = read_table(Scenario, data, "", base_dir, extra={"base_dir": base_dir},
+                          key_use=key_use)
     validate_combination(scenario)
     return scenario
 
@@ -334,12 +340,15 @@ def read_scenario_file(path: Union[str, os.PathLike]) -> tuple[str, bytes, dict]
     return name, text, data
 
 
-def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = ()) -> Scenario:
+def load_scenario(path: Union[str, os.PathLike], overrides: Iterable[str] = (),
+                  key_use: Optional[KeyUse] = None) -> Scenario:
     """Read a scenario TOML file (:func:`read_scenario_file`), apply
-    ``overrides`` and validate it.  Relative trace paths are resolved against
-    the file's directory (:func:`scenario_dir`)."""
+    ``overrides`` and validate it (``key_use`` as :func:`scenario_from_dict`
+    takes it).  Relative trace paths are resolved against the file's
+    directory (:func:`scenario_dir`)."""
     name, _, data = read_scenario_file(path)
-    return scenario_from_dict(data, overrides, base_dir=scenario_dir(name))
+    return scenario_from_dict(data, overrides, base_dir=scenario_dir(name),
+                              key_use=key_use)
 
 
 def scenario_to_dict(s: Scenario) -> dict[str, Any]:

@@ -37,6 +37,7 @@ from emu.params.fields import (
     Number,
     Str,
     Table,
+    UnusedKey,
     dump,
     is_int,
     join,
@@ -410,17 +411,6 @@ class Scenario:
 # ---------------------------------------------------------------------------
 # Combinations
 # ---------------------------------------------------------------------------
-
-class UnusedKey(ConfigError):
-    """A key set to a value other than its default where it does nothing: refused
-    (no key is silently ignored).  ``key`` names it and ``why`` says why it does
-    nothing there, so that the default comparison (:mod:`emu.run.designs`) can
-    run the rows it does not apply to without it, and say so."""
-
-    def __init__(self, key: str, why: str, advice: str):
-        super().__init__(f"{key}: {why}; {advice}")
-        self.key = key
-        self.why = why
 
 
 def check_core_constraints(machine: Machine, kvm: KVM) -> None:

@@ -24,7 +24,9 @@ from emu.params.fields import (
     Choice,
     Int,
     Kind,
+    KeyUse,
     Number,
+    UnusedKey,
     declared,
     describe,
     dump,
@@ -194,14 +196,18 @@ def _check_keys(raw: Mapping, path: str, kind: str) -> None:
                           f"({hint}allowed keys: {', '.join(allowed)})")
 
 
-def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> Workload:
+def read_workload(raw: object, path: str, base_dir: str, defaults: Workload,
+                  key_use: Optional[KeyUse] = None) -> Workload:
     """The :class:`Workload` of the raw table ``raw`` at dotted ``path``.
 
     Absent keys take their values from ``defaults`` (a host task's workload
     has 128 pages by default); keys that do not apply to the kind keep the
     declared defaults.  Relative trace paths are resolved against
     ``base_dir``.  Refuses event rates that add up to more than one event
-    per access.  Raises :class:`ConfigError` naming the key.
+    per access, and a key set where it does nothing (:data:`_NEEDS`), unless
+    ``key_use`` collects it (:class:`~emu.params.fields.KeyUse`: a plan of
+    several runs refuses such a key only if it does nothing at any of them).
+    Raises :class:`ConfigError` naming the key.
     """
     if not isinstance(raw, Mapping):
         raise ConfigError(
@@ -217,7 +223,7 @@ def read_workload(raw: object, path: str, base_dir: str, defaults: Workload) -> 
         if p is not kind_param and p.key in KIND_KEYS[kind]:
             ctx.values[p.name] = read_value(p, raw, path, ctx, getattr(defaults, p.name))
     workload = Workload(**ctx.values)
-    _check_keys_apply(raw, path, workload)
+    _check_keys_apply(raw, path, workload, key_use)
     rates = workload.event_rates()
     if sum(rates) > 1.0 + 1e-12:
         named = ", ".join(f"{k} = {getattr(workload, k)}" for k, r in
@@ -243,13 +249,24 @@ _NEEDS = (
 )
 
 
-def _check_keys_apply(raw: Mapping, path: str, w: Workload) -> None:
+def _check_keys_apply(raw: Mapping, path: str, w: Workload,
+                      key_use: Optional[KeyUse]) -> None:
     """Refuse a key the table sets, to another value than its default, where
-    it does nothing (no key is silently ignored)."""
-    for key, applies, why, advice in _NEEDS:
+    it does nothing (no key is silently ignored); with ``key_use``, collect it
+    there instead, with the keys of :data:`_NEEDS` that do something."""
+    for key in dict.fromkeys(key for key, *_ in _NEEDS):
+        idle = next(((why, advice) for k, applies, why, advice in _NEEDS
+                     if k == key and not applies(w)), None)
         default = getattr(Workload(), key)
-        if key in raw and getattr(w, key) != default and not applies(w):
-            raise ConfigError(f"{join(path, key)}: {why}; {advice} or leave it {show(default)}")
+        if idle is None:
+            if key_use is not None and key in KIND_KEYS[w.kind]:
+                key_use.used.add(join(path, key))
+        elif key in raw and getattr(w, key) != default:
+            why, advice = idle
+            err = UnusedKey(join(path, key), why, f"{advice} or leave it {show(default)}")
+            if key_use is None:
+                raise err
+            key_use.unused.append(err)
 
 
 def workload_to_dict(w: Workload) -> dict[str, Any]:
@@ -261,14 +278,20 @@ def workload_to_dict(w: Workload) -> dict[str, Any]:
 def as_workload(spec: Any, path: str = "stream") -> Workload:
     """``spec`` — a :class:`Workload`, a table in the TOML shape or ``None``
     (every default) — validated as the scenario loader validates a workload
-    table at dotted ``path``.  Raises :class:`ConfigError`."""
+    table at dotted ``path``.  Raises :class:`ConfigError`.
+
+    Of a table, a key set where it does nothing is refused; a Workload holds
+    every key, set or not, and the loader that built it from a table judged
+    its keys there (over every run of a comparison or a sweep: a run of one
+    may hold a key that does something only at another)."""
+    key_use = None
     if spec is None:
         spec = {}
     elif isinstance(spec, Workload):
-        spec = workload_to_dict(spec)
+        spec, key_use = workload_to_dict(spec), KeyUse()
     elif not isinstance(spec, Mapping):
         raise ConfigError(f"{path}: expected a Workload or a table, got {show(spec)}")
-    return read_workload(spec, path, os.getcwd(), Workload())
+    return read_workload(spec, path, os.getcwd(), Workload(), key_use)
 
 
 class WorkloadTable(Kind):
@@ -276,7 +299,7 @@ class WorkloadTable(Kind):
     keys take the field's default workload."""
 
     def read(self, value, where, ctx, default):
-        return read_workload(value, where, ctx.base_dir, default)
+        return read_workload(value, where, ctx.base_dir, default, ctx.key_use)
 
     def dump(self, value):
         return workload_to_dict(value)

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.errors import ConfigError, spelled
+from emu.params import KeyUse
 from emu.params.fields import show
 from emu.params.load import override_value
 from emu.report.text import labelled
 from emu.machine import check_guest_memory
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
-from emu.run.plan import check_distinct, check_keys, split_values, value_text
+from emu.run.plan import (check_distinct, check_keys, refuse_unused, split_values,
+                           value_text)
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run
 from emu.workload.traces.source import check_pipe_traces
@@ -177,28 +179,38 @@ def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
     keys = [k for k, _ in varies]
     check_keys(keys, overrides, option)
     points = list(itertools.product(*[values for _, values in varies]))
+    several = len(points) > 1       # a key that does nothing at some is judged over all
+    uses = []
     for point in points:
         point_overrides = [f"{k}={v}" for k, v in zip(keys, point)]
+        uses.append(KeyUse() if several else None)
         try:
-            check_guest_memory(resolve(scenario, list(overrides) + point_overrides))
+            check_guest_memory(resolve(scenario, list(overrides) + point_overrides, uses[-1]))
         except ConfigError as err:
             raise ConfigError(f"{spelled(option)} {', '.join(point_overrides)}: {err}") from None
+    if several:
+        refuse_unused([", ".join(f"{k}={v}" for k, v in zip(keys, point)) for point in points],
+                      uses, "comparison")
     return points
 
 
 def run_variants(scenario, variants, overrides=(), progress=None,
                  name: Optional[str] = None) -> Comparison:
     """Run ``scenario`` once per variant (``--set`` ``overrides`` first, then
-    the variant's keys); every variant is validated before anything runs."""
-    check_pipe_traces([resolve(scenario, v.overrides(overrides)) for v in variants])
+    the variant's keys); every variant is validated before anything runs.
+    The variants are those of a validated plan (:func:`vary_points`,
+    :func:`emu.run.designs.default_variants`): a key that does nothing in one
+    of them is not refused here."""
+    scenarios = [resolve(scenario, v.overrides(overrides), KeyUse()) for v in variants]
+    check_pipe_traces(scenarios)
     keys = list(dict.fromkeys(k for v in variants for k in v.values))
     runs = []
     with progress_of(progress) as progress:     # one bar over all the runs
-        for i, v in enumerate(variants, 1):
+        for i, (v, sc) in enumerate(zip(variants, scenarios), 1):
             if hasattr(progress, "next_run"):   # emu's own: which run it is
                 progress.next_run(i, len(variants))
             try:
-                runs.append(run(scenario, v.overrides(overrides), progress))
+                runs.append(run(sc, (), progress))
             except ConfigError as err:      # found as the machine is built: name the run
                 raise ConfigError(f"{v.label if name else v.title}: {err}") from None
     return Comparison(keys, list(variants), runs, name)

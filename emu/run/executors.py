@@ -36,7 +36,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional
 
-from emu.params import scenario_from_dict
+from emu.params import KeyUse, scenario_from_dict
 from emu.errors import ConfigError, EmuError, spelled
 from emu.run.plan import Run
 from emu.run.scenario import run as run_scenario
@@ -58,8 +58,11 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     """Run the scenario ``scenario_data`` (raw TOML data) with ``overrides``,
     write the results into ``run_dir`` (summary.json last) and return the
     summary.  Pure: same arguments, same files and summary, on any executor.
+    A key that does nothing in this run is not refused here: its plan judged
+    it over all its runs (:func:`~emu.run.plan.plan_sweep`).
     """
-    result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir))
+    result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir,
+                                             key_use=KeyUse()))
     if meta:
         result.execution = dict(result.execution, sweep=meta)
     # the sweep removed the leftovers before its runs; run_dir is its runs/ID

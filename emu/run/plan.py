@@ -24,7 +24,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from emu import __version__
-from emu.params import Scenario, scenario_from_dict, scenario_to_dict
+from emu.params import KeyUse, Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
 from emu.params.load import override_value, read_scenario_file, scenario_dir
 from emu.errors import ConfigError, check_working_folder, spelled
@@ -225,7 +225,8 @@ class SweepPlan:
     def to_json(self) -> dict:
         """The plan as ``sweep.json`` holds it (the scenario's config after ``--set``)."""
         base = scenario_to_dict(scenario_from_dict(self.scenario_data, self.overrides,
-                                                   base_dir=self.base_dir))
+                                                   base_dir=self.base_dir,
+                                                   key_use=KeyUse()))  # as plan_sweep
         return {
             "emu_version": __version__,
             "scenario": {"path": self.scenario_path, "sha256": self.scenario_sha256,
@@ -273,6 +274,22 @@ def check_keys(keys: list, overrides, option: str | tuple) -> None:
                               f"{spelled('--set')}")
 
 
+def refuse_unused(points: list, uses: list, plan: str) -> None:
+    """Refuse (ConfigError, one line) a workload key set where it does nothing
+    at a point of a plan of several runs, and that does something at none of
+    them: ``uses[i]`` is the :class:`~emu.params.KeyUse` of the point
+    ``points[i]`` (the text of the values it sets), ``plan`` names the plan
+    ("comparison", "sweep").  A key that does something at one point at
+    least is part of what the plan compares (``zipf_s`` where
+    ``distribution`` varies), and is accepted."""
+    used = set().union(*(use.used for use in uses))
+    for point, use in zip(points, uses):
+        for err in use.unused:
+            if err.key not in used:
+                raise ConfigError(f"{err.key}: it does nothing at any point of the {plan} "
+                                  f"(at {point}: {err.why}); {err.advice}")
+
+
 def override_list(overrides) -> list:
     """``overrides``: KEY=VALUE strings, or one string (not split into letters)."""
     if isinstance(overrides, str):
@@ -318,7 +335,11 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
                           f"values{' and ' + spelled('--seeds') if seeds else ''}), at most "
                           f"{MAX_RUNS:,}")
     path, content, data, base_dir = _load_scenario_source(scenario)
-    base = scenario_from_dict(data, overrides, base_dir=base_dir)   # --set alone
+    points = list(itertools.product(*[[(k, v) for v in vals] for k, vals in grid]))
+    # a key that does nothing at some runs of several is judged over them all
+    several = len(points) > 1
+    base = scenario_from_dict(data, overrides, base_dir=base_dir,     # --set alone
+                              key_use=KeyUse() if several else None)
     root = base.seed
     sha = hashlib.sha256(content).hexdigest()
     replicate_seeds = [derive_seed(root, i) for i in range(seeds)] if seeds else [None]
@@ -327,12 +348,14 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     # sweep that lists them otherwise is the same sweep, and resumes), unless
     # one key is inside another's value, where the order is part of the run
     independent = not any(a != b and b.startswith(a + ".") for a in keys for b in keys)
-    runs, paths = [], {}
-    for point in itertools.product(*[[(k, v) for v in vals] for k, vals in grid]):
+    runs, uses, paths = [], [], {}
+    for point in points:
         point_overrides = [f"{k}={v}" for k, v in point]
         named = [f"{k}={v}" for k, v in (sorted(point) if independent else point)]
+        uses.append(KeyUse() if several else None)
         try:
-            point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir)
+            point_cfg = scenario_from_dict(data, overrides + point_overrides, base_dir=base_dir,
+                                           key_use=uses[-1])
             check_guest_memory(point_cfg)       # found otherwise as its run starts
         except ConfigError as err:
             where = ", ".join(point_overrides)
@@ -347,6 +370,9 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
                             overrides=tuple(ov),
                             grid=tuple(point), replicate=i,
                             seed=point_cfg.seed if seed is None else seed))
+    if several:
+        refuse_unused([", ".join(f"{k}={v}" for k, v in point) for point in points], uses,
+                      "sweep")
     check_pipe_traces([base] * len(runs))     # every run reads its trace
     columns = {}
     for k, vals in grid:

@@ -20,7 +20,8 @@ from emu import __version__
 from emu.analysis.display import describe, design_name, headline_html, result_repr
 from emu.analysis.frames import run_frames
 from emu.errors import ConfigError, check_working_folder
-from emu.params import Scenario, design, load_scenario, scenario_from_dict, scenario_to_dict
+from emu.params import (KeyUse, Scenario, design, load_scenario, scenario_from_dict,
+                        scenario_to_dict)
 from emu.machine import Machine
 from emu.run.files import atomic_path, dumps_json, rows_to_csv, write_json, write_text
 from emu.run.misses import write_misses
@@ -33,22 +34,24 @@ from emu.stats.figures import cycles_per_guest_access
 from emu.stats.misslog import miss_columns
 
 
-def resolve(scenario, overrides=()) -> Scenario:
+def resolve(scenario, overrides=(), key_use: Optional[KeyUse] = None) -> Scenario:
     """A Scenario from a Scenario, a dict or a TOML path, with ``--set``
-    overrides (:func:`override_list`)."""
+    overrides (:func:`override_list`).  ``key_use``: None, or what collects
+    each workload key set where it does nothing instead of refusing it, at a
+    point of a plan of several runs (:class:`~emu.params.fields.KeyUse`)."""
     check_working_folder()
     overrides = override_list(overrides)
     if isinstance(scenario, Scenario):
         if not overrides:
             return scenario
         return scenario_from_dict(scenario_to_dict(scenario), overrides,
-                                  base_dir=scenario.base_dir)
+                                  base_dir=scenario.base_dir, key_use=key_use)
     if isinstance(scenario, dict):
-        return scenario_from_dict(scenario, overrides)
+        return scenario_from_dict(scenario, overrides, key_use=key_use)
     if not isinstance(scenario, (str, os.PathLike)):
         raise ConfigError(f"scenario: expected a TOML file's path, a dict or a Scenario, got "
                           f"{type(scenario).__name__} {scenario!r}")
-    return load_scenario(os.fspath(scenario), overrides)
+    return load_scenario(os.fspath(scenario), overrides, key_use)
 
 
 def _design(sc: Scenario) -> dict:
