@@ -439,6 +439,58 @@ ZIPF_SET = {"duration_ms": 0.5, "vm": [{"process": [{"workload": {
 WORKLOAD = "vm.0.process.0.workload."
 
 
+@pytest.mark.parametrize("overrides, line, taken", [
+    (["inst_fraction=0", "code_pages=16"],
+     "code_pages: it sizes the code loop the instruction fetches walk, and inst_fraction is 0 "
+     "(no fetch); set inst_fraction or leave it 4",
+     ["inst_fraction=0.5", "code_pages=16"]),
+    (["inst_fraction=1", "distribution=zipf"],
+     "distribution: it is how a data access picks its page, and inst_fraction is 1 (every "
+     "access is an instruction fetch, none a data access); lower inst_fraction or leave it "
+     "'uniform'",
+     ["inst_fraction=0.99", "distribution=zipf"]),
+    (["inst_fraction=1", "distribution=zipf", "zipf_s=1.5"],
+     "zipf_s: it is the Zipf exponent of the data accesses, and inst_fraction is 1 (every "
+     "access is an instruction fetch, none a data access); lower inst_fraction or leave it 1.0",
+     ["inst_fraction=0.99", "distribution=zipf", "zipf_s=1.5"]),
+    (["kind=sweep", "inst_fraction=1", "stride=1024"],
+     "stride: it is the bytes between consecutive data accesses of the sweep, and "
+     "inst_fraction is 1 (every access is an instruction fetch, none a data access); lower "
+     "inst_fraction or leave it 4096",
+     ["kind=sweep", "inst_fraction=0.5", "stride=1024"]),
+    (["inst_fraction=1", "write_fraction=0.9"],
+     "write_fraction: it is the share of stores among the data and MMIO accesses, "
+     "inst_fraction is 1 (every access is an instruction fetch, none a data access) and "
+     "mmio_every is 0 (never); lower inst_fraction, set mmio_every or leave it 0.3",
+     ["inst_fraction=1", "write_fraction=0.9", "mmio_every=100"]),     # the MMIO stores
+])
+@pytest.mark.parametrize("side", ["vm.0.process.0", "host_task.0"])
+def test_a_key_of_fetches_or_of_data_accesses_where_there_are_none_is_refused(
+        side, overrides, line, taken):
+    where = f"{side}.workload."
+    assert error_of({}, [where + o for o in overrides]).startswith(where + line)
+    # where it does something, or at its default, it is taken; the data pages
+    # with no data access are still held in the VM's memory (check_guest_memory)
+    scenario_from_dict({}, [where + o for o in taken + ["pages=100"]])
+
+
+def test_a_sweep_over_inst_fraction_takes_the_code_pages_it_sets(tmp_path):
+    from emu.run import plan_sweep, run_sweep
+    data = {"duration_ms": 0.5, "vm": [{"process": [{"workload": {"code_pages": 16}}]}]}
+    path = tmp_path / "code.toml"
+    path.write_text('duration_ms = 0.5\n[[vm]]\n[[vm.process]]\nworkload = '
+                    '{kind = "working-set", code_pages = 16}\n')
+    rows = run_sweep(path, [WORKLOAD + "inst_fraction=0,0.5"], out_dir=tmp_path / "out",
+                     workers=1)
+    assert [row[WORKLOAD + "inst_fraction"] for row in rows] == [0.0, 0.5]
+    with pytest.raises(ConfigError) as err:
+        plan_sweep(data, [WORKLOAD + "pages=20,30"], overrides=[WORKLOAD + "inst_fraction=0"])
+    assert str(err.value) == (WORKLOAD + "code_pages: it does nothing at any point of the sweep "
+                              "(at " + WORKLOAD + "pages=20: it sizes the code loop the "
+                              "instruction fetches walk, and inst_fraction is 0 (no fetch)); "
+                              "set inst_fraction or leave it 4")
+
+
 def test_a_comparison_takes_a_key_that_does_something_at_one_of_its_runs():
     """Uniform against Zipf with the exponent set: at the uniform run zipf_s
     does nothing, at the Zipf run it is what is compared."""

@@ -475,10 +475,10 @@ def test_bad_spec_raises_config_error(spec, field):
 
 
 def test_code_data_overlap_rejected():
-    lay = Layout(code_base=0x2000_0000, data_base=0x2000_4000)
+    lay = Layout(code_base=0x2000_0000, data_base=0x2000_2000)    # 2 pages past the code
     with pytest.raises(ConfigError, match="overlap"):
-        make_stream(dict(pages=2, inst_fraction=0.5, code_pages=8), seed(), lay)
-    make_stream(dict(pages=2, inst_fraction=0.0, code_pages=8), seed(), lay)  # no code: fine
+        make_stream(dict(pages=2, inst_fraction=0.5), seed(), lay)  # 4 code pages
+    make_stream(dict(pages=2, inst_fraction=0.0), seed(), lay)  # no code: fine
 
 
 def test_spec_as_workload_or_table():
@@ -514,7 +514,7 @@ def test_custom_layout_is_used():
 
 def test_pages_touched_counts_code():
     assert make_stream(dict(pages=10, inst_fraction=0.2, code_pages=3), seed()).pages_touched() == 13
-    assert make_stream(dict(pages=10, inst_fraction=0.0, code_pages=3), seed()).pages_touched() == 10
+    assert make_stream(dict(pages=10, inst_fraction=0.0), seed()).pages_touched() == 10
 
 
 # ------------------------------------------------- events: one draw decides

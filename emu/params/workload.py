@@ -124,14 +124,17 @@ class Workload:
         40, Int(1, MAX_PAGES), "data pages of the working set or the sweep",
         applies_to=_SYNTHETIC)
     distribution: str = param(
-        "uniform", Choice(DISTRIBUTIONS), "how a working-set access picks its page",
+        "uniform", Choice(DISTRIBUTIONS),
+        "how a working-set data access picks its page (with inst_fraction < 1)",
         applies_to=("working-set",))
     zipf_s: float = param(
         1.0, Number(0.0, open_lo=True),
-        "Zipf exponent: page rank r has weight (r + 1) ** -zipf_s (with distribution zipf)",
+        "Zipf exponent: page rank r has weight (r + 1) ** -zipf_s (with distribution zipf "
+        "and inst_fraction < 1)",
         applies_to=("working-set",))
     stride: int = param(
-        4096, Int(1, MAX_STRIDE), "bytes between consecutive sweep accesses",
+        4096, Int(1, MAX_STRIDE),
+        "bytes between consecutive sweep data accesses (with inst_fraction < 1)",
         applies_to=("sweep",))
     path: Optional[str] = param(
         None, _TracePath(), "the trace file (.npz, .npy, valgrind lackey text or .gz)",
@@ -140,11 +143,13 @@ class Workload:
     inst_fraction: float = param(
         0.25, Number(0.0, 1.0), "share of the accesses that are instruction fetches",
         applies_to=("working-set", "sweep"))
-    code_pages: int = param(4, Int(1, MAX_PAGES), "pages of the code loop the fetches walk",
+    code_pages: int = param(4, Int(1, MAX_PAGES),
+                            "pages of the code loop the fetches walk (with inst_fraction > 0)",
                             applies_to=("working-set", "sweep"))
     write_fraction: float = param(
         0.3, Number(0.0, 1.0),
-        "share of stores among data and MMIO accesses (of a trace: among MMIO accesses)")
+        "share of stores among data and MMIO accesses (of a trace, or with inst_fraction 1: "
+        "among MMIO accesses)")
     syscall_every: int = param(
         0, Int(0, MAX_EVERY), "mean accesses between system calls (0: never)")
     mmio_every: int = param(
@@ -234,6 +239,9 @@ def read_workload(raw: object, path: str, base_dir: str, defaults: Workload,
     return workload
 
 
+#: Why a data key does nothing where every access is a fetch.
+_ALL_FETCHES = "inst_fraction is 1 (every access is an instruction fetch, none a data access)"
+
 #: Keys that do nothing unless another is set: (key, whether it applies to
 #: the workload, why it does nothing otherwise, what to do).
 _NEEDS = (
@@ -246,6 +254,22 @@ _NEEDS = (
     ("write_fraction", lambda w: w.kind != "trace" or w.mmio_every > 0,
      "a trace's records are loads and stores of their own, so of a trace it is the share of "
      "stores among the MMIO accesses alone, and mmio_every is 0 (never)", "set mmio_every"),
+    ("code_pages", lambda w: w.inst_fraction > 0,
+     "it sizes the code loop the instruction fetches walk, and inst_fraction is 0 (no fetch)",
+     "set inst_fraction"),
+    # (not pages: with inst_fraction 1 it still sizes the memory a VM must hold for
+    # its processes, emu.machine.check_guest_memory)
+    ("distribution", lambda w: w.inst_fraction < 1,
+     f"it is how a data access picks its page, and {_ALL_FETCHES}", "lower inst_fraction"),
+    ("zipf_s", lambda w: w.inst_fraction < 1,
+     f"it is the Zipf exponent of the data accesses, and {_ALL_FETCHES}",
+     "lower inst_fraction"),
+    ("stride", lambda w: w.inst_fraction < 1,
+     f"it is the bytes between consecutive data accesses of the sweep, and {_ALL_FETCHES}",
+     "lower inst_fraction"),
+    ("write_fraction", lambda w: w.inst_fraction < 1 or w.mmio_every > 0,
+     f"it is the share of stores among the data and MMIO accesses, {_ALL_FETCHES} and "
+     "mmio_every is 0 (never)", "lower inst_fraction, set mmio_every"),
 )
 
 
