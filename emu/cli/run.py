@@ -64,7 +64,10 @@ def add_compare_parser(sub) -> None:
     p = sub.add_parser("compare", help="run a scenario under several values of keys",
                        description="Run FILE once per value of --vary and print the results "
                                    "side by side. Several --vary run the product of their "
-                                   "values (the first key varies slowest).")
+                                   "values (the first key varies slowest). A workload key "
+                                   "that does nothing at some runs (zipf_s where --vary "
+                                   "sets distribution=uniform,zipf) is taken if it does "
+                                   "something at one; at none, it is refused.")
     p.add_argument("scenario", help="scenario file (.toml)")
     p.add_argument("--vary", dest="varies", action="append", required=True,
                    metavar="KEY=V1,V2,...",

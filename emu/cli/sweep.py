@@ -26,7 +26,10 @@ def add_sweep_parser(sub) -> None:
                     "--seeds times, in parallel, into DIR/runs/<id>/ plus one results table "
                     "(DIR/results.parquet, or DIR/results.csv without pyarrow). Re-running the "
                     "same command resumes an interrupted sweep, and a sweep that extends the "
-                    "one in DIR (more values, more seeds) reuses its runs.")
+                    "one in DIR (more values, more seeds) reuses its runs. A workload key that "
+                    "does nothing at some points (code_pages where --grid sets "
+                    "inst_fraction=0,0.5) is taken if it does something at one; at none, it is "
+                    "refused.")
     p.add_argument("scenario", metavar="FILE", help="scenario file (.toml)")
     p.add_argument("--grid", dest="grids", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a key (dotted path, as --set takes) and its values (repeatable; "

@@ -448,6 +448,15 @@ meaning.  `N` stands for an item's index in its array (`[[vm]]`,
 (`--set vm.0.process.0.workload.pages=60`).  A workload key marked with a
 kind applies to that kind only.
 
+No key is silently ignored: a key set to another value than its default
+where it does nothing is refused, in one line saying why (`zipf_s` with
+`distribution = "uniform"`, `code_pages` with `inst_fraction = 0`, `stride`
+with `inst_fraction = 1`, `sleep_us` with `sleep_every = 0`; the meaning
+column says what each needs).  A comparison (`emu compare --vary`) or a
+sweep (`emu sweep --grid`) takes such a key if it does something at one of
+its runs (`zipf_s` set where `--vary` compares `distribution=uniform,zipf`),
+and refuses it only where it does nothing at any of them.
+
 This page is generated from the declarations in `emu/params/` by
 `python -m emu.params > docs/scenario-keys.md`; a test keeps it current.
 

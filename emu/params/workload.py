@@ -116,7 +116,11 @@ class Workload:
     ``sleep_us`` µs every ``sleep_every`` accesses, on average (0 = never).
     A guest process with ``lifetime_accesses`` exits after that many accesses
     and a fresh process takes its place (:meth:`emu.guest.kernel.GuestKernel.process_exit`).
-    Fields that do not apply to the kind keep their defaults.
+    Fields that do not apply to the kind keep their defaults.  A table that
+    sets a key where it does nothing (:data:`_NEEDS`: ``zipf_s`` of a uniform
+    distribution, ``code_pages`` without fetches, ``stride`` where every
+    access is a fetch) is refused; a comparison or a sweep takes it if it
+    does something at one of its runs (:class:`~emu.params.fields.KeyUse`).
     """
 
     kind: str = param("working-set", _KindOfWorkload(), "the access pattern")

@@ -173,8 +173,10 @@ class Comparison:
 def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
     """The points of the product of ``varies`` (``[(key, values)]``), each
     validated before anything runs; ConfigError for a bad value (naming its
-    point, as ``emu sweep`` names a grid point), a key given twice or a key
-    also given with ``--set``.  ``option`` names ``varies`` in the messages,
+    point, as ``emu sweep`` names a grid point), a key given twice, a key
+    also given with ``--set`` or a workload key that does nothing at any
+    point (:func:`~emu.run.plan.refuse_unused`: one that does something at
+    one point is taken).  ``option`` names ``varies`` in the messages,
     as :func:`emu.errors.spelled` takes it."""
     keys = [k for k, _ in varies]
     check_keys(keys, overrides, option)

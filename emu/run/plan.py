@@ -305,6 +305,8 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     ``grids``: ``"key=v1,v2"`` strings, ``(key, values)`` pairs or a dict
     ``{key: values}``.  Every run's configuration is validated here; the first
     bad one raises :class:`ConfigError` naming the key (and the grid point).
+    A workload key that does nothing at some points is taken if it does
+    something at one (:func:`refuse_unused`).
     """
     check_working_folder()
     if isinstance(grids, dict):
