@@ -535,6 +535,22 @@ def test_a_key_that_does_nothing_at_any_point_of_a_plan_is_refused():
                               "distribution = 'zipf' or leave it 1.0")
 
 
+def test_a_scenario_built_by_hand_with_a_key_that_does_nothing_is_refused():
+    """A Scenario a caller builds (dataclasses.replace) is judged as a file's
+    keys are: it was refused as its streams were built ("stream.zipf_s"),
+    until a run of a plan had to take it, and then it ran without a word."""
+    import dataclasses
+    from emu.run import run
+    base = scenario_from_dict({"duration_ms": 0.2})
+    vm = base.vms[0]
+    p = vm.processes[0]
+    odd = dataclasses.replace(base, vms=(dataclasses.replace(vm, processes=(
+        dataclasses.replace(p, workload=dataclasses.replace(p.workload, zipf_s=2.0)),)),))
+    with pytest.raises(ConfigError, match=r"^vm\.0\.process\.0\.workload\.zipf_s: it is the "
+                                          r"Zipf exponent, and distribution is 'uniform'"):
+        run(odd)
+
+
 def test_emu_compare_refuses_a_key_that_does_nothing_at_any_point(tmp_path):
     from clirun import assert_usage_error, run_cli
     path = tmp_path / "zipf.toml"

@@ -32,7 +32,7 @@ from emu.run.outdir import Stage, folder_names
 from emu.run.plan import (check_distinct, check_keys, refuse_unused, split_values,
                            value_text)
 from emu.run.progress import progress_of
-from emu.run.scenario import override_list, resolve, run
+from emu.run.scenario import override_list, resolve, run, run_resolved
 from emu.workload.traces.source import check_pipe_traces
 
 
@@ -212,7 +212,7 @@ def run_variants(scenario, variants, overrides=(), progress=None,
             if hasattr(progress, "next_run"):   # emu's own: which run it is
                 progress.next_run(i, len(variants))
             try:
-                runs.append(run(sc, (), progress))
+                runs.append(run_resolved(sc, progress))
             except ConfigError as err:      # found as the machine is built: name the run
                 raise ConfigError(f"{v.label if name else v.title}: {err}") from None
     return Comparison(keys, list(variants), runs, name)

@@ -39,7 +39,7 @@ from typing import Callable, Optional
 from emu.params import KeyUse, scenario_from_dict
 from emu.errors import ConfigError, EmuError, spelled
 from emu.run.plan import Run
-from emu.run.scenario import run as run_scenario
+from emu.run.scenario import run_resolved
 
 #: Seconds the loop waits for a completion before it calls ``idle``.
 _IDLE_EVERY = 0.5
@@ -61,7 +61,7 @@ def execute_run(scenario_data: dict, base_dir: str, overrides, run_dir: str,
     A key that does nothing in this run is not refused here: its plan judged
     it over all its runs (:func:`~emu.run.plan.plan_sweep`).
     """
-    result = run_scenario(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir,
+    result = run_resolved(scenario_from_dict(scenario_data, list(overrides), base_dir=base_dir,
                                              key_use=KeyUse()))
     if meta:
         result.execution = dict(result.execution, sweep=meta)

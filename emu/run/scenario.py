@@ -43,6 +43,8 @@ def resolve(scenario, overrides=(), key_use: Optional[KeyUse] = None) -> Scenari
     overrides = override_list(overrides)
     if isinstance(scenario, Scenario):
         if not overrides:
+            if key_use is None:     # built by hand: its keys judged as a file's would be
+                scenario_from_dict(scenario_to_dict(scenario), base_dir=scenario.base_dir)
             return scenario
         return scenario_from_dict(scenario_to_dict(scenario), overrides,
                                   base_dir=scenario.base_dir, key_use=key_use)
@@ -180,7 +182,15 @@ def run(scenario, overrides=(), progress=None) -> Result:
     ``progress(now_cycles, end_cycles)`` (:func:`emu.run.progress.progress_of`).
     """
     t0 = time.perf_counter()
-    sc = resolve(scenario, overrides)
+    return run_resolved(resolve(scenario, overrides), progress, t0)
+
+
+def run_resolved(sc: Scenario, progress=None, t0: Optional[float] = None) -> Result:
+    """Run the Scenario ``sc`` as it is, as :func:`run` does once it has
+    resolved its scenario: for a run of a comparison or a sweep, whose keys
+    its plan judged over all its runs (a key may do nothing in this one).
+    ``t0``: when the run began (its ``wall_seconds`` count from there)."""
+    t0 = time.perf_counter() if t0 is None else t0
     check_pipe_traces([sc])
     with progress_of(progress) as progress:
         machine = Machine(sc, progress=progress)
