@@ -39,6 +39,13 @@ CYCLE_CATEGORIES = (
     "idle",           # no runnable thread
 )
 CYCLES = {name: i for i, name in enumerate(CYCLE_CATEGORIES)}
+#: How the plots' legends and ``emu explain``'s lines name each category.
+CYCLE_LABELS = {
+    "guest": "guest work", "exit_entry": "exit/entry", "fastpath": "miss handler (fast path)",
+    "c_path": "KVM C path", "gfn_to_pfn": "gfn_to_pfn", "save_restore": "TLB save/restore",
+    "host_switch": "host context switch", "host_tasks": "host tasks", "qemu": "QEMU",
+    "idle": "idle",
+}
 
 #: Steps of the miss handler whose cycles the fast-path profile reports.
 PROFILE_STEPS = (

@@ -66,6 +66,7 @@ from pathlib import Path
 
 import pytest
 
+from emu.codes import CYCLE_LABELS, PROFILE_STEPS
 from emu.engine.tracer import Recorder
 from emu.errors import EmuError
 from emu.teach import (EXERCISE_ACCESSES, add_explain_parser, exercise_scenario, exercise_text,
@@ -110,20 +111,23 @@ def test_narration_is_the_known_answer(texts, case):
     assert texts[case] == expected
 
 
+#: each step a miss's line names, as the fast-path profile names it, and the cost
+#: table's row that charges it
 ROWS = {
-    "asm": {"save": "asm_save", "GPA": "asm_gpa", "memslot": "asm_memslot",
-            "pfn": "asm_pfn_lookup", "tlbwe": "asm_hw_write", "restore": "asm_restore",
+    "asm": {"save": "asm_save", "gpa": "asm_gpa", "memslot": "asm_memslot",
+            "pfn_lookup": "asm_pfn_lookup", "hw_write": "asm_hw_write", "restore": "asm_restore",
             "deliver": "deliver_interrupt", "walk": "asm_walk_per_entry"},
-    "C": {"full exit": "c_full_exit", "GPA": "c_gpa", "memslot": "c_memslot",
-          "pfn": "c_pfn_lookup", "tlbwe": "c_hw_write", "restore": "c_restore",
+    "C": {"full_exit": "c_full_exit", "gpa": "c_gpa", "memslot": "c_memslot",
+          "pfn_lookup": "c_pfn_lookup", "hw_write": "c_hw_write", "restore": "c_restore",
           "deliver": "deliver_interrupt", "walk": "c_walk_per_entry"},
 }
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_handler_cycles_add_up_to_the_cost_table(texts, case):
-    """save (asm) or full exit (C) + walk per entry x scanned + gpa + memslot + pfn_lookup
-    + hw_write + restore, each at its handler's cost."""
+    """save (asm) or full_exit (C) + walk per entry x scanned + gpa + memslot + pfn_lookup
+    + hw_write + restore, each at its handler's cost and named as the fast-path
+    profile names its step (it said "full exit", "GPA", "pfn" and "tlbwe")."""
     from emu.costs import CostTable
     c = CostTable({}).to_dict()
     checked, scanned = 0, None
@@ -138,6 +142,7 @@ def test_handler_cycles_add_up_to_the_cost_table(texts, case):
             steps = [p.rsplit(" ", 1) for p in m.group(3).split(" + ")]
             assert sum(int(v) for _, v in steps) == total, line
             for name, v in steps:
+                assert name in PROFILE_STEPS, line      # as the profile's plot names it
                 assert int(v) == (walk if name == "walk" else c[rows[name]]), line
             checked += 1
     assert checked > 0
@@ -145,8 +150,8 @@ def test_handler_cycles_add_up_to_the_cost_table(texts, case):
 
 def test_the_c_paths_cycles_add_up_and_reach_the_summary(texts):
     """A C path's line said only its total, a shadow design's entry loop
-    hidden in it, and the window's summary left every C path out.  Its parts
-    add up to its total, gfn_to_pfn is the cost table's (a host page fault's
+    hidden in it, and the window's summary left every C path out.  Its parts,
+    named as the plots name the cycle categories, add up to its total, gfn_to_pfn is the cost table's (a host page fault's
     more where it faulted), and the summary holds the C paths' sum."""
     from emu.costs import CostTable
     c = CostTable({}).to_dict()
@@ -159,6 +164,7 @@ def test_the_c_paths_cycles_add_up_and_reach_the_summary(texts):
             total = int(m.group(3).replace(",", ""))
             parts = dict(p.rsplit(" ", 1) for p in m.group(4).split(", "))
             parts = {k: int(v.replace(",", "")) for k, v in parts.items()}
+            assert set(parts) <= set(CYCLE_LABELS.values()), line    # as the plots name them
             assert sum(parts.values()) == total, line
             assert parts["gfn_to_pfn"] == c["gfn_to_pfn"] + (c["host_page_fault"]
                                                               if m.group(2) else 0), line

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from emu.run.files import atomic_path
-from emu.codes import CYCLE_CATEGORIES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLE_CATEGORIES, CYCLE_LABELS, EXIT_CATEGORIES, MISS_CAUSES
 from emu.errors import ConfigError, EmuError
 from emu.report.columns import fold
 from emu.report.text import labelled
@@ -75,12 +75,6 @@ _CYCLE_COLOURS = {
     "guest": "#a6cee3", "exit_entry": "#1f78b4", "fastpath": "#33a02c",
     "c_path": "#b2df8a", "gfn_to_pfn": "#ff7f00", "save_restore": "#e31a1c",
     "host_switch": "#6a3d9a", "host_tasks": "#cab2d6", "qemu": "#b15928", "idle": "#d9d9d9",
-}
-_CYCLE_LABELS = {
-    "guest": "guest work", "exit_entry": "exit/entry", "fastpath": "miss handler (fast path)",
-    "c_path": "KVM C path", "gfn_to_pfn": "gfn_to_pfn", "save_restore": "TLB save/restore",
-    "host_switch": "host context switch", "host_tasks": "host tasks", "qemu": "QEMU",
-    "idle": "idle",
 }
 #: Components that are not overhead of the design (the right panel leaves them out).
 _NOT_OVERHEAD = ("guest", "host_tasks", "idle")
@@ -508,7 +502,7 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
         fig = _figure(figsize=(11, 1.6 + 0.55 * len(runs)))
         ax, ov = fig.subplots(1, 2, sharey=True)
         _stacked_barh(ax, runs, CYCLE_CATEGORIES, lambda s, c: figures.percent(s, c) or 0.0,
-                      _CYCLE_COLOURS, _CYCLE_LABELS)
+                      _CYCLE_COLOURS, CYCLE_LABELS)
         ax.set_xlim(0, 100)
         ax.set_title("CPU time by component")
         ax.set_xlabel("share of CPU time (%)")
@@ -516,7 +510,7 @@ def cycle_breakdown(runs, out=None, formats=FORMATS, dpi=DPI) -> "Figure":
 
         overhead = [c for c in CYCLE_CATEGORIES if c not in _NOT_OVERHEAD]
         _stacked_barh(ov, runs, overhead, lambda s, c: figures.per_guest_access(s, c) or 0.0,
-                      _CYCLE_COLOURS, _CYCLE_LABELS, annotate_fmt=lambda v: f"{v:,.3f}",
+                      _CYCLE_COLOURS, CYCLE_LABELS, annotate_fmt=lambda v: f"{v:,.3f}",
                       off_scale=True)
         ov.xaxis.set_major_locator(MaxNLocator(nbins=4))      # long figures (start-up) stay apart
         ov.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.6g}"))

@@ -20,8 +20,8 @@ accesses after that vCPU's K-th ``vcpu_load``::
              scanned, 36 cycles
           3.1 GPA 0x00402140   3.2 memslot 0: visible   3.3 pfn cache: hit (pfn 0x10002)
           tlbwe hw[38] — evicts host task 'noise' (TID 3, EA 0x20022000) — 372 cycles in
-             the C handler (full exit 125 + walk 36 + GPA 10 + memslot 25 + pfn 15 +
-             tlbwe 48 + restore 113)
+             the C handler (full_exit 125 + walk 36 + gpa 10 + memslot 25 +
+             pfn_lookup 15 + hw_write 48 + restore 113)
           retry: hit hw[38]
       ...
       #5   ifetch 0x10000144: hit hw[38]
@@ -74,7 +74,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emu.codes import CYCLES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLE_LABELS, CYCLES, EXIT_CATEGORIES, MISS_CAUSES
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError, spelled
 from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
@@ -88,11 +88,6 @@ KIND_NAMES = ("ifetch", "load", "store", "modify")
 SOURCE_NAMES = {"gup": "gup", "pin-all": "pin-all table", "pfn-cache": "pfn cache",
                 "guest-tlb-refs": "guest TLB ref"}
 
-#: what the cycles of each category are, in a C path's line
-_C_PARTS = {"guest": "guest", "exit_entry": "exit and entry", "fastpath": "handler",
-            "c_path": "KVM's C code", "gfn_to_pfn": "gfn_to_pfn",
-            "save_restore": "TLB restore", "host_switch": "host switch", "host_tasks": "host tasks",
-            "qemu": "QEMU", "idle": "idle"}
 DEFAULT_RESUME = 3
 #: the observed events that tell no access of the window, and what they are: the
 #: access being told is set aside while they run (its retry may follow them, as
@@ -131,9 +126,9 @@ def _plural(n: int, word: str, plural: str | None = None) -> str:
 
 def _spent(cpu, before, names: dict | None = None) -> str:
     """What ``cpu``'s cycles since ``before`` (a copy of its cycle counters)
-    went to, by category (named as ``names`` says, else as :data:`_C_PARTS`):
-    "exit and entry 113, gfn_to_pfn 2,400"."""
-    names = {**_C_PARTS, **(names or {})}
+    went to, by category (named as ``names`` says, else as the plots name it,
+    :data:`~emu.codes.CYCLE_LABELS`): "exit/entry 113, gfn_to_pfn 2,400"."""
+    names = {**CYCLE_LABELS, **(names or {})}
     return ", ".join(f"{names[name]} {int(cpu.cycles[i] - before[i]):,}"
                      for name, i in CYCLES.items() if cpu.cycles[i] != before[i])
 
@@ -736,28 +731,31 @@ class Narrator(Tracer):
                 f"{_hex(ea)}) — {how}")
 
     def breakdown(self, outcome: str, total: int) -> str:
-        """The cost table's rows that make up a miss's cycles (docs/design.md §3)."""
+        """The cost table's rows that make up a miss's cycles (docs/design.md §3),
+        each named by the fast-path profile's step it is charged to, as the
+        profile's plot and table name them (``pfn_lookup``: the row
+        ``c_pfn_lookup`` of the C handler)."""
         c, ctx = self.v.ctx.costs, self.v.ctx
         asm = ctx.handler == 0
         walk = ctx.walk_cost(self.walk_gi)
         pre = "asm_" if asm else "c_"
-        parts = [("save", c["asm_save"]) if asm else ("full exit", c["c_full_exit"]),
+        parts = [("save", c["asm_save"]) if asm else ("full_exit", c["c_full_exit"]),
                  ("walk", walk)]
         if outcome == "guest_miss":
             parts.append(("deliver", c["deliver_interrupt"]))
         else:
-            parts += [("GPA", c[pre + "gpa"]), ("memslot", c[pre + "memslot"])]
+            parts += [("gpa", c[pre + "gpa"]), ("memslot", c[pre + "memslot"])]
             if outcome == "machine_check":
                 parts.append(("deliver", c["deliver_interrupt"]))
             elif outcome != "mmio":
-                parts.append(("pfn", c[pre + "pfn_lookup"]))
+                parts.append(("pfn_lookup", c[pre + "pfn_lookup"]))
             if outcome == "filled":
-                parts.append(("tlbwe", c[pre + "hw_write"]))
+                parts.append(("hw_write", c[pre + "hw_write"]))
         if outcome in ("filled", "machine_check"):
             parts.append(("restore", c["asm_restore" if asm else "c_restore"]))
         rest = total - sum(v for _, v in parts)
         if rest:
-            parts.append(("entry work", rest))     # a shadow design's entry loop
+            parts.append(("entry_restore", rest))      # a shadow design's entry loop
         return " + ".join(f"{name} {v}" for name, v in parts)
 
     def flush_writes(self, indent: int, verb: str = "tlbwe") -> None:

@@ -32,7 +32,7 @@ WINDOW_OPTIONS = ("resume", "accesses", "vcpu", "only_misses", "cause")
 PART_BREAK = re.compile(r"(?<=;) |(?<= —) |(?<=\):) |   (?=3\.\d )")
 
 #: Where a part too wide for a line is broken before it is broken between words:
-#: after a list's ", " and a sum's " + " (a miss's cycles: "full exit 125 + walk 276").
+#: after a list's ", " and a sum's " + " (a miss's cycles: "full_exit 125 + walk 276").
 PHRASE_BREAK = re.compile(r"(?<=,) |(?<= \+) ")
 
 #: The gaps between words, kept as they are within a line.
