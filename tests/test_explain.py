@@ -148,6 +148,13 @@ def test_handler_cycles_add_up_to_the_cost_table(texts, case):
     assert checked > 0
 
 
+def test_the_glossary_says_what_each_step_a_miss_is_charged_is():
+    from emu.teach.glossary import glossary_text
+    said = glossary_text(10_000)
+    for name in [*ROWS["asm"], *ROWS["C"], "entry_restore"]:
+        assert re.search(rf"\b{name}\b", said), name
+
+
 def test_the_c_paths_cycles_add_up_and_reach_the_summary(texts):
     """A C path's line said only its total, a shadow design's entry loop
     hidden in it, and the window's summary left every C path out.  Its parts,

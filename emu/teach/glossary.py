@@ -128,6 +128,14 @@ GLOSSARY = (
          "maps it (a miss that exists only because of virtualization), REAL when the "
          "miss is delivered to the guest.",
          "docs/kvm440.md §2.6, §2.9"),
+    Term("handler steps", ("full_exit", "pfn_lookup", "hw_write", "entry_restore"),
+         "How a miss's cycles are named, as the step profile and its plot name them; each "
+         "is the cost table's row of that name for the handler (asm_ or c_). save (asm) or "
+         "full_exit (C): leaving the guest for the handler; walk: step 1; gpa, memslot and "
+         "pfn_lookup: steps 3.1 to 3.3; hw_write: the tlbwe into the hardware TLB; "
+         "restore: back into the guest; deliver: a miss handed to the guest; "
+         "entry_restore: a shadow design's loop that writes its entries back at entry.",
+         "docs/design.md §3"),
     Term("miss cause", ("cause",),
          "Each hardware miss is put down to one cause: compulsory, host-eviction, "
          "other-guest-eviction, self-eviction, guest-context-switch, flush or "
