@@ -138,7 +138,8 @@ COMPARE = ["--compare", "kvm.strategy=shadow,direct"]
     (["sensitivity", *COMPARE, "--range", "tlbwe=１,２"], "LOW and HIGH must be whole numbers"),
     (["sensitivity", *COMPARE, "--break-even", "costs.tlbwe=１,２"],
      "the values must be numbers, got '１'"),
-    (["sweep", "s.toml", "--grid", "seed=1,2", "--out", "o", "--executor", "dask",
+    (["sweep", ROOT / "tests" / "data" / "cfg_full.toml", "--grid", "seed=1,2", "--out", "o",
+      "--executor", "dask",
       "--scheduler", "tcp://localhost:８７８６"], "port '８７８６' is not in 1..65535"),
 ])
 def test_a_number_in_other_than_ascii_digits_is_refused(argv, needle):
