@@ -37,8 +37,8 @@ Sections:
   time over emu's (and, steadier on a loaded machine, its CPU time over
   emu's); hits and misses must be equal.  Where emu's CPU time goes:
   start-up (``emu tlb`` on a trace of one record: the interpreter, numpy
-  and emu loaded), reading (every chunk of the trace, no kernel) and the
-  rest (the kernel).  ``gzip_inflate`` says which inflate
+  and emu loaded), reading (every chunk of the trace as ``emu tlb``'s
+  read-ahead thread cuts it, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which inflate
   emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files are made
   once and kept in ``--e2e-dir``; each run of either tool starts after its
   file has been read through, so both find it in the page cache.  emu's
@@ -276,11 +276,16 @@ print(st["HIT_count"], st["MISS_count"])
 
 # emu reading a trace without simulating it
 EMU_READ_ONLY = """
+import os
 import sys
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")     # as emu's command line sets it
 import emu.cli.tlb
+from emu.run.tlb import TLBSimConfig, _sizes_kept_where_they_count
 from emu.workload.traces import open_trace
-with open_trace(sys.argv[1]) as t:
-    n = sum(len(c) for c in t.chunks(1 << 20))
+config = TLBSimConfig()
+with open_trace(sys.argv[1]) as t:      # what emu tlb's read-ahead thread does, no kernel
+    n = sum(len(c) for c in _sizes_kept_where_they_count(
+        t.chunks(config.chunk, exact=False), config))
 print(n)
 """
 
