@@ -34,8 +34,10 @@ Sections:
   For a stored ``.npz`` (what ``emu trace import`` writes), a compressed
   ``.npz``, a structured ``.npy`` (``--e2e-records`` records each) and gzip'd
   lackey text (``--e2e-lackey-records``).  The ratio is pycachesim's wall
-  time over emu's (and, steadier on a loaded machine, its CPU time over
-  emu's); hits and misses must be equal.  Where emu's CPU time goes:
+  time over emu's, each the fastest of its runs (``_median``: of the
+  medians, which a shared machine moves by a third from run to run; and,
+  steadier on a loaded machine, its CPU time over emu's); hits and misses
+  must be equal.  Where emu's CPU time goes:
   start-up (``emu tlb`` on a trace of one record: the interpreter, numpy
   and emu loaded), reading (every chunk of the trace as ``emu tlb``'s
   read-ahead thread cuts it, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which inflate
@@ -79,6 +81,7 @@ import functools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -342,9 +345,11 @@ def warm(path: str) -> None:
             pass
 
 
-def process_time(cmd: list, repeat: int, path: str | None = None) -> tuple[float, float, str]:
-    """(fastest wall seconds, least CPU seconds, stdout) of a whole process,
-    over ``repeat`` runs, each after ``path`` (if given) is read through.
+def process_time(cmd: list, repeat: int,
+                 path: str | None = None) -> tuple[float, float, str, float]:
+    """(fastest wall seconds, least CPU seconds, stdout, median wall seconds)
+    of a whole process, over ``repeat`` runs, each after ``path`` (if given)
+    is read through.
     The CPU time (user + system, from the rusage of reaped children) does
     not count the time spent waiting for a core, so it is the steadier
     figure on a loaded machine."""
@@ -360,7 +365,7 @@ def process_time(cmd: list, repeat: int, path: str | None = None) -> tuple[float
         cpus.append(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime)
         assert p.returncode == 0, p.stderr
         out = p.stdout
-    return min(walls), min(cpus), out
+    return min(walls), min(cpus), out, statistics.median(walls)
 
 
 def inflate_members(path: str, largest_only: bool = True) -> int:
@@ -384,8 +389,8 @@ def section_e2e(args) -> dict:
     compiled = compileall.compile_dir(os.path.join(os.path.dirname(HERE), "emu"), quiet=1)
     one = os.path.join(d, "one-record.npy")
     np.save(one, np.array([4096], np.uint64))
-    start_s, start_cpu, _ = process_time(emu + ["tlb", one], args.repeat)
-    cli_s, _, _ = process_time(emu + ["tlb", "--help"], args.repeat)
+    start_s, start_cpu, _, _ = process_time(emu + ["tlb", one], args.repeat)
+    cli_s = process_time(emu + ["tlb", "--help"], args.repeat)[0]
     out = {"records": args.e2e_records, "lackey_records": args.e2e_lackey_records,
            "emu_startup_s": start_s, "emu_startup_cpu_s": start_cpu, "emu_cli_startup_s": cli_s,
            "bytecode": "compiled" if compiled else "compiling failed",
@@ -396,11 +401,11 @@ def section_e2e(args) -> dict:
     for label, path, policy in runs:
         if args.e2e_format and label not in args.e2e_format:
             continue
-        emu_s, emu_cpu, text = process_time(emu + ["tlb", path, "--json", "--policy", policy],
+        emu_s, emu_cpu, text, emu_med = process_time(emu + ["tlb", path, "--json", "--policy", policy],
                                             args.repeat, path)
         res = json.loads(text)
         script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
-        pcs_s, pcs_cpu, pcs = process_time([sys.executable, "-c", script, path, policy.upper()],
+        pcs_s, pcs_cpu, pcs, pcs_med = process_time([sys.executable, "-c", script, path, policy.upper()],
                                            args.pcs_repeat, path)
         assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
         if path not in reads:                       # the same reading whatever the policy
@@ -419,6 +424,8 @@ def section_e2e(args) -> dict:
             "file_bytes": os.path.getsize(path), "translations": res["translations"],
             "hits": res["hits"], "misses": res["misses"],
             "emu_s": emu_s, "pycachesim_s": pcs_s, "emu_vs_pycachesim": pcs_s / emu_s,
+            "emu_s_median": emu_med, "pycachesim_s_median": pcs_med,
+            "emu_vs_pycachesim_median": pcs_med / emu_med,
             "emu_cpu_s": emu_cpu, "pycachesim_cpu_s": pcs_cpu,
             "emu_vs_pycachesim_cpu": pcs_cpu / emu_cpu,
             "emu_translations_per_s": res["translations"] / emu_s,
