@@ -1131,3 +1131,21 @@ def test_every_row_a_label_does_not_name_is_given_its_design(short):
         "hypothetical: 2.6.26 (guest-tid, asm) + pfn-cache",
         "hypothetical: 7924bd41 (tid01, C) + pfn-cache",
         "proposal: direct + asm + pfn-cache"]
+
+
+@pytest.mark.parametrize("command", [("run", "{short}"), ("compare", "{short}", "--vary", "seed=1,2"),
+                                     ("sweep", "{short}", "--grid", "seed=1,2"),
+                                     ("study", "pfn_cache_sizing", "--quick")])
+def test_an_out_of_dash_is_refused_not_written_as_a_folder_called_dash(command, short, tmp_path):
+    """--out - wrote the results into a folder called '-' (where - as a trace
+    is standard input, and as -o of a file is refused)."""
+    argv = [a.format(short=short) for a in command]
+    p = run_cli(*argv, "--out", "-", cwd=tmp_path)
+    assert assert_usage_error(p) == ("emu: error: --out '-': emu writes its results as files in "
+                                     "a folder, not to standard output: give the folder's name "
+                                     "(./- for a folder called '-')\n")
+    assert os.listdir(tmp_path) == ["s.toml"]
+    if command[0] == "run":                     # spelled as a path, it is a folder's name
+        p = run_cli(*argv, "--out", "./-", cwd=tmp_path)
+        assert p.returncode == 0, p.stderr
+        assert (tmp_path / "-" / "summary.json").is_file()

@@ -301,8 +301,9 @@ def check_replaceable(folder: str, kind: str, force: Optional[bool] = False,
 def check_name(out, option: str | tuple = "--out", names: str = "folder") -> str:
     """``out`` as text, refused in one line (ConfigError) when it cannot name
     a file or folder (``names``) at all: None, empty, or a NUL byte in it, or
-    not a path (a string, bytes or an os.PathLike) at all; a file given on the
-    command line (``option``) as ``-``, which names standard output there."""
+    not a path (a string, bytes or an os.PathLike) at all; a file or folder
+    given on the command line (``option``) as ``-``, which names standard
+    output there."""
     if not isinstance(out, (str, bytes, os.PathLike)):
         raise ConfigError(f"{spelled(option) or 'out_dir'}: expected the path of a {names} (a "
                           f"string or a Path), got {type(out).__name__} {out!r:.60}")
@@ -312,9 +313,12 @@ def check_name(out, option: str | tuple = "--out", names: str = "folder") -> str
         raise ConfigError(f"{where}: an empty path names no {names}")
     if "\0" in str(text):
         raise ConfigError(f"{where}: a path cannot hold a NUL byte")
-    if names == "file" and option and str(text) == "-":
-        raise ConfigError(f"{where}: emu writes a file it can replace as a whole, not standard "
-                          f"output: give the file's name (./- for a file called '-')")
+    if option and str(text) == "-":
+        if names == "file":
+            raise ConfigError(f"{where}: emu writes a file it can replace as a whole, not "
+                              f"standard output: give the file's name (./- for a file called '-')")
+        raise ConfigError(f"{where}: emu writes its results as files in a folder, not to standard "
+                          f"output: give the folder's name (./- for a folder called '-')")
     tail = os.path.basename(str(text))
     if names == "file" and tail in ("", ".", ".."):
         raise ConfigError(f"{where}: names a folder (it ends in {tail or '/'!r}); give the "
