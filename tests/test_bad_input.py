@@ -892,7 +892,8 @@ CASES = [
         ("pin",)),
     Case("import-input-before-its-format", lambda d: [
         "trace", "import", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d / "o.npz")],
-        ("in.txt' (choose from 'lackey'); the format comes first: emu trace import lackey ",)),
+        ("in.txt' (choose from 'lackey', 'npz', 'npy'); the format comes first: emu trace "
+         "import lackey ",)),
 ]
 
 CASES_BY_ID = {c.id: c for c in CASES}

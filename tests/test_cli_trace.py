@@ -247,3 +247,92 @@ def test_an_import_into_a_folder_not_there_yet_makes_it_as_report_does(tmp_path,
     p = subprocess.run(EMU + ["trace", "import", "lackey", str(src), "-o", str(src / "t.npz")],
                        capture_output=True, text=True, env=cli_env(), timeout=120)
     assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+# --------------------------------------------------------------------------
+# emu trace import npz / npy: any trace emu reads, written as it reads fastest
+# --------------------------------------------------------------------------
+
+
+def counts(path) -> tuple:
+    from emu.run.tlb import TLBSimConfig, simulate_trace
+    r = simulate_trace(str(path), TLBSimConfig(entries=16, policy="lru"))
+    return r["records"], r["hits"], r["misses"], r["compulsory_misses"]
+
+
+@pytest.fixture
+def records():
+    rng = np.random.default_rng(7)
+    n = 20_000
+    addr = (rng.integers(0, 40, n).astype(np.uint64) << np.uint64(12)) + rng.integers(0, 4000, n)
+    kind = rng.integers(0, 4, n).astype(np.uint8)
+    size = rng.integers(1, 200, n).astype(np.uint32)           # some cross into the next page
+    return addr.astype(np.uint64), kind, size
+
+
+@pytest.mark.parametrize("out", ["t.npz", "t.npy"])
+def test_a_compressed_npz_is_imported_stored_its_other_members_left_out(tmp_path, records, out):
+    """np.savez_compressed's trace, with a provenance member, becomes a trace
+    of stored addr, kind and size (nothing to inflate), the same records:
+    the same counts, and a note names the member left out."""
+    addr, kind, size = records
+    src = tmp_path / "c.npz"
+    np.savez_compressed(src, addr=addr, kind=kind, size=size, meta=np.array([1, 2]))
+    p = run_cli("trace", "import", "npz", src, "-o", tmp_path / out)
+    assert p.returncode == 0, p.stderr
+    assert p.stdout == f"{tmp_path / out}: 20,000 records\n"
+    assert " ".join(p.stderr.split()) == (f"emu: note: {src}: ignored meta: not trace arrays "
+                                          f"(a trace is addr, kind and size)")
+    got = np.load(tmp_path / out)
+    if out.endswith(".npz"):
+        import zipfile
+        with zipfile.ZipFile(tmp_path / out) as z:
+            assert {i.filename: i.compress_type for i in z.infolist()} == {
+                f"{k}.npy": zipfile.ZIP_STORED for k in ("addr", "kind", "size")}
+        got = {k: got[k] for k in got.files}
+    for key, a in (("addr", addr), ("kind", kind), ("size", size)):
+        np.testing.assert_array_equal(got[key], a)
+    assert counts(tmp_path / out) == counts(src)
+    assert counts(src)[1] > 0 and counts(src)[2] > 40          # hits and more than cold misses
+
+
+def test_an_npy_of_addresses_is_imported_as_loads_of_one_byte(tmp_path, records):
+    """A plain .npy of addresses (read as loads of one byte) becomes records
+    with kind 1 (load) and size 1: the same counts; from a pipe too."""
+    addr = records[0]
+    src = tmp_path / "a.npy"
+    np.save(src, addr)
+    p = run_cli("trace", "import", "npy", src, "-o", tmp_path / "t.npz")
+    assert p.returncode == 0, p.stderr
+    got = np.load(tmp_path / "t.npz")
+    np.testing.assert_array_equal(got["addr"], addr)
+    assert (got["kind"] == 1).all() and (got["size"] == 1).all()
+    assert got["size"].dtype == np.uint32 and got["kind"].dtype == np.uint8
+    assert counts(tmp_path / "t.npz") == counts(src)
+    with open(src, "rb") as f:                                  # standard input
+        p = subprocess.run([*EMU, "trace", "import", "npy", "-", "-o", str(tmp_path / "p.npy")],
+                           stdin=f, capture_output=True, text=True, env=cli_env())
+    assert p.returncode == 0, p.stderr
+    assert counts(tmp_path / "p.npy") == counts(src)
+
+
+@pytest.mark.parametrize("fmt, name, it_is", [("npz", "a.npy", ".npy"),
+                                              ("npy", "c.npz", ".npz"),
+                                              ("lackey", "c.npz", ".npz"),
+                                              ("npy", "t.lackey", "lackey text")])
+def test_an_import_of_another_format_than_named_is_refused(tmp_path, records, fmt, name, it_is):
+    np.save(tmp_path / "a.npy", records[0])
+    np.savez_compressed(tmp_path / "c.npz", addr=records[0])
+    (tmp_path / "t.lackey").write_bytes(lackey(10))
+    p = run_cli("trace", "import", fmt, tmp_path / name, "-o", tmp_path / "o.npz")
+    wanted = {"npz": ".npz", "npy": ".npy", "lackey": "lackey text"}[fmt]
+    assert assert_usage_error(p) == (f"emu: error: {tmp_path / name}: not a {wanted} trace "
+                                     f"(it is {it_is})\n")
+    assert not (tmp_path / "o.npz").exists()
+
+
+def test_an_npz_given_where_the_format_goes_is_told_its_format(tmp_path, records):
+    np.savez_compressed(tmp_path / "c.npz", addr=records[0])
+    p = run_cli("trace", "import", tmp_path / "c.npz", "-o", tmp_path / "o.npz")
+    assert assert_usage_error(p).endswith(
+        f"the format comes first: emu trace import npz {tmp_path / 'c.npz'} -o OUTPUT\n")

@@ -56,7 +56,7 @@ from emu.workload.traces.base import (
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.synthetic import default_trace_path, filter_kinds, synthetic_trace
 
-_WRITERS = ("import_lackey", "write_trace_npy", "write_trace_npz")
+_WRITERS = ("import_lackey", "import_trace", "write_trace_npy", "write_trace_npz")
 
 __all__ = [
     "KIND_INST",
@@ -71,6 +71,7 @@ __all__ = [
     "write_trace_npz",
     "write_trace_npy",
     "import_lackey",
+    "import_trace",
     "default_trace_path",
     "synthetic_trace",
     "filter_kinds",

@@ -1,5 +1,5 @@
-"""Writing traces, atomically: ``.npz``, structured ``.npy``, and lackey
-text converted to either.
+"""Writing traces, atomically: ``.npz``, structured ``.npy``, and a trace
+of any format emu reads converted to either.
 
 Every writer goes through :func:`_atomic_write`, as every other file emu
 writes does (:func:`emu.run.files.atomic_path`): the file is written to a
@@ -11,11 +11,13 @@ temporary file remains.  A process killed while writing cannot remove its
 temporaries; the next write of the same destination removes them.  Inputs
 are validated as the readers validate them.
 
-:func:`import_lackey` writes what reads back fastest: a structured ``.npy``
-when the destination's name ends in ``.npy`` (in one pass, with no temporary
-but the output itself), otherwise an ``.npz`` of stored, uncompressed
-members (through raw temporaries, one per array).  Both are read back
-window by window, without decompressing anything.
+:func:`import_trace` (and :func:`import_lackey`, its lackey form) writes
+what reads back fastest, from lackey text, a compressed ``.npz`` or an
+``.npy`` of another layout: a structured ``.npy`` when the destination's
+name ends in ``.npy`` (in one pass, with no temporary but the output
+itself), otherwise an ``.npz`` of stored, uncompressed members (through raw
+temporaries, one per array).  Both are read back window by window, without
+decompressing anything.
 """
 from __future__ import annotations
 
@@ -43,7 +45,7 @@ from emu.workload.traces.base import (
 from emu.workload.traces.detect import open_trace
 from emu.workload.traces.source import _fspath
 
-__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey"]
+__all__ = ["write_trace_npz", "write_trace_npy", "import_lackey", "import_trace"]
 
 
 def _make_folder(path: str, folder: str) -> None:
@@ -144,9 +146,25 @@ def _npy_header(dtype: np.dtype, n: int) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
 
 
+#: the formats :func:`import_trace` reads, as :attr:`Trace.format` names them,
+#: and how a message names each
+IMPORT_FORMATS = {"lackey": "lackey text", "npz": ".npz", "npy": ".npy"}
+
+
 def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     """Convert the lackey text trace ``src`` (plain or gzip; a file, a pipe or
-    a FIFO) to a trace at ``dst``; return the number of records.
+    a FIFO) to a trace at ``dst``; return the number of records
+    (:func:`import_trace` with ``fmt="lackey"``)."""
+    return import_trace(src, dst, "lackey", chunk)
+
+
+def import_trace(src, dst, fmt: str, chunk: int = 1 << 20) -> int:
+    """Convert the trace ``src``, of format ``fmt`` (:data:`IMPORT_FORMATS`:
+    lackey text, plain or gzip; an ``.npz``, compressed or not, with members
+    other than the trace's left out; an ``.npy``, of addresses or of
+    records), to a trace at ``dst``; return the number of records.  A
+    trace without sizes gets sizes of 1, without kinds, loads: what a
+    reader gives for it.
 
     ``dst`` ending in ``.npy``: a structured ``.npy`` of fields ``addr``
     uint64, ``kind`` uint8, ``size`` uint32, written in one pass.  Any other
@@ -157,6 +175,9 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
     ``dst`` (a pre-existing ``dst`` is untouched) and no temporary file
     remains; temporaries a killed import left beside ``dst`` are removed.
     """
+    if fmt not in IMPORT_FORMATS:
+        raise TraceError(f"unknown trace format {fmt!r} (choose from: "
+                         f"{', '.join(IMPORT_FORMATS)})")
     src = _fspath(src)
     dst = _fspath(dst)
     chunk = _check_chunk_arg(chunk)
@@ -170,11 +191,17 @@ def import_lackey(src, dst, chunk: int = 1 << 20) -> int:
         if os.path.samestat(here, there):
             raise TraceError(f"{dst}: is the trace being imported; write it to another file")
     with open_trace(src) as trace:
-        if trace.format != "lackey":
-            raise TraceError(f"{src}: not a lackey text trace (it is {trace.format})")
+        if trace.format != fmt:
+            raise TraceError(f"{src}: not a {IMPORT_FORMATS[fmt]} trace (it is "
+                             f"{IMPORT_FORMATS.get(trace.format, trace.format)})")
         if dst.lower().endswith(".npy"):
             return _import_npy(trace, dst, chunk)
         return _import_npz(trace, dst, chunk)
+
+
+def _sizes(c) -> np.ndarray:
+    """A chunk's sizes: 1 (an access of one byte) where the trace has none."""
+    return c.size if c.size is not None else np.ones(len(c), np.uint32)
 
 
 def _import_npy(trace, dst: str, chunk: int) -> int:
@@ -186,7 +213,7 @@ def _import_npy(trace, dst: str, chunk: int) -> int:
         with closing(read_ahead(trace.chunks(chunk))) as chunks:   # parsing beside writing
             for c in chunks:
                 rec = np.empty(len(c), _RECORD)
-                rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, c.size
+                rec["addr"], rec["kind"], rec["size"] = c.addr, c.kind, _sizes(c)
                 f.write(rec.data)
                 n += len(c)
         f.seek(0)
@@ -217,7 +244,7 @@ def _spool_npz(trace, dst: str, chunk: int, tmpdir: str) -> int:
                 for c in chunks:
                     files["addr"].write(c.addr.astype("<u8", copy=False).data)
                     files["kind"].write(c.kind.data)
-                    files["size"].write(c.size.astype("<u4", copy=False).data)
+                    files["size"].write(_sizes(c).astype("<u4", copy=False).data)
                     n += len(c)
         finally:
             for f in files.values():
