@@ -336,3 +336,9 @@ def test_an_npz_given_where_the_format_goes_is_told_its_format(tmp_path, records
     p = run_cli("trace", "import", tmp_path / "c.npz", "-o", tmp_path / "o.npz")
     assert assert_usage_error(p).endswith(
         f"the format comes first: emu trace import npz {tmp_path / 'c.npz'} -o OUTPUT\n")
+
+
+def test_the_command_line_names_the_formats_the_importer_reads():
+    from emu.cli.trace import FORMATS
+    from emu.workload.traces.writer import IMPORT_FORMATS
+    assert FORMATS == tuple(IMPORT_FORMATS)

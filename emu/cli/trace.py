@@ -7,10 +7,10 @@ import os
 
 from emu.cli.args import Parser, terminal_width
 from emu.run.outdir import check_name
-from emu.workload.traces.writer import IMPORT_FORMATS
-
-#: the formats ``emu trace import`` reads
-FORMATS = tuple(IMPORT_FORMATS)
+#: the formats ``emu trace import`` reads: those of
+#: :data:`emu.workload.traces.writer.IMPORT_FORMATS`, named here so that the
+#: command line is built without numpy
+FORMATS = ("lackey", "npz", "npy")
 
 
 def add_trace_parser(sub) -> None:
