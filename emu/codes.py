@@ -102,6 +102,14 @@ TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
 TID_SCHEME = {name: i for i, name in enumerate(TID_SCHEMES)}
 HANDLERS = ("asm", "c")
 HANDLER = {name: i for i, name in enumerate(HANDLERS)}
+
+
+def handler_name(handler: str) -> str:
+    """A miss handler as labels and sentences name it: ``C`` for the
+    kernels' own (``c``, the key's value), ``asm`` for the assembly one."""
+    return "C" if handler == "c" else handler
+
+
 PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
 PFN_SOURCE = {name: i for i, name in enumerate(PFN_SOURCES)}
 

@@ -169,7 +169,7 @@ def test_default_run_shows_the_designs_as_they_ran_next_to_the_proposal(tmp_path
     text = run_cli("run", *FAST_DEFAULT, "--wide")
     assert text.returncode == 0, text.stderr
     banner = text.stdout.split("\n\n")[0]
-    assert ("the c miss handler and the gup pfn source in six runs; the asm miss handler and "
+    assert ("the C miss handler and the gup pfn source in six runs; the asm miss handler and "
             "the pfn-cache pfn source in one run" in banner), banner
     rows = [line.split("  ")[0] for line in text.stdout.split("\n\n")[1].splitlines()[2:]]
     assert rows == AS_THEY_RAN
@@ -930,7 +930,7 @@ def test_banner_is_built_from_the_configuration():
     alone = run_cli("run", *FAST_DEFAULT, "--set", "host_task=[]", "--set", "kvm.handler=c",
                     "--set", "seed=5")
     banner = alone.stdout.split("\n\n")[0]
-    assert "one VM (1 vCPU" in banner and "host task" not in banner and "the c miss handler" \
+    assert "one VM (1 vCPU" in banner and "host task" not in banner and "the C miss handler" \
         in banner, banner
     assert "simulated, seed 5;" in " ".join(banner.split()), banner
     assert " ".join(banner.split()).endswith(

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import html
 
+from emu.codes import handler_name
 from emu.report.text import key_figures, labelled
 
 __all__ = ["describe", "describe_comparison", "design_name", "headline_html", "result_repr"]
@@ -44,7 +45,7 @@ def describe(s: dict) -> str:
     k = cfg["kvm"]
     design = s.get("design")
     what = (f"{k['strategy']}, {design['label']}" if design else
-            f"{k['strategy']}, {k['handler']} handler, {k['pfn_source']}")
+            f"{k['strategy']}, {handler_name(k['handler'])} handler, {k['pfn_source']}")
     return f"{cfg.get('name') or 'scenario'}: {what}, {_setting(s)}"
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLE_CATEGORIES, MISS_CAUSES, handler_name
 from emu.report.columns import clip, fit_lines, table, wrap
 from emu.stats import figures
 
@@ -179,7 +179,7 @@ def _host_task(t: dict) -> str:
 def _kvm_settings(configs: list) -> str:
     """The miss handler and pfn source of the runs' ``configs``: the one they
     share, else each pair with the number of runs that use it."""
-    pairs = [(c["kvm"]["handler"], c["kvm"]["pfn_source"]) for c in configs]
+    pairs = [(handler_name(c["kvm"]["handler"]), c["kvm"]["pfn_source"]) for c in configs]
     kinds = list(dict.fromkeys(pairs))
     if len(kinds) == 1:
         return f"KVM with the {kinds[0][0]} miss handler and the {kinds[0][1]} pfn source"

@@ -74,7 +74,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from emu.codes import CYCLE_LABELS, CYCLES, EXIT_CATEGORIES, MISS_CAUSES
+from emu.codes import CYCLE_LABELS, CYCLES, EXIT_CATEGORIES, MISS_CAUSES, handler_name
 from emu.engine.tracer import NULL, Tracer
 from emu.errors import EmuError, spelled
 from emu.hw.e500 import VERSIONS as E500_VERSIONS, guest_tlb0_index
@@ -817,7 +817,7 @@ def _setting_lines(machine) -> list:
         tlb = f"e500{m.e500_version} TLB0 {entries} x {ways}-way + TLB1 16"
     cpus = _plural(m.cpus, "CPU")
     return [f"emu explain: {name}, seed {sc.seed}; {m.core} core ({tlb}), {cpus}; "
-            f"strategy {k.strategy}, {k.handler} handler, pfn source {pfn}, "
+            f"strategy {k.strategy}, {handler_name(k.handler)} handler, pfn source {pfn}, "
             f"{k.guest_tlb_walk} guest TLB walk; design: {design(m, k).label}", ""]
 
 

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from emu.codes import STRATEGIES as _NUMBERED
-from emu.codes import TID_SCHEMES
+from emu.codes import TID_SCHEMES, handler_name
 from emu.errors import ConfigError
 from emu.kvm.strategies.base import HARDWARE_INDEX_REFUSAL, Strategy
 from emu.kvm.strategies.direct import Direct
@@ -162,8 +162,7 @@ def _label(cls, scheme, handler, pfn_source, hypothetical) -> tuple[str, str]:
         era = f" ({scheme})" if scheme and scheme != cls.default_era else ""
         commit, text = "", f"proposal: {cls.name}{era} + {handler} + {pfn_source}"
     else:
-        shown = handler.upper() if handler == HISTORICAL_HANDLER else handler
-        text = f"{commit or cls.name} ({', '.join(x for x in (scheme, shown) if x)})"
+        text = f"{commit or cls.name} ({', '.join(x for x in (scheme, handler_name(handler)) if x)})"
         if cls.historical_pfn_source not in (None, pfn_source):
             text += f" + {pfn_source}"
         if handler != HISTORICAL_HANDLER:
