@@ -252,3 +252,21 @@ def terminal_width(args) -> Optional[int]:
 def print_note(text: str, width: Optional[int]) -> None:
     """``emu: note: TEXT`` on stderr, wrapped at ``width`` columns (None: one line)."""
     print(wrap(f"emu: note: {text}", width), file=sys.stderr, flush=True)
+
+
+def note_ignored_members(paths, width) -> None:
+    """An ``emu: note:`` on stderr naming the members of each trace ``.npz``
+    of ``paths`` (the trace files the runs read) that are no trace array, as
+    ``emu tlb`` names them: the runs leave them out."""
+    from emu.workload.traces import open_trace
+    for path in dict.fromkeys(paths):
+        if not os.path.isfile(path):
+            continue                    # a pipe is read once, by the run
+        try:
+            with open_trace(path) as trace:
+                members = trace.ignored_members
+        except EmuError:
+            continue                    # the run says what is wrong with it
+        if members:
+            print_note(f"{path}: ignored {', '.join(members)}: not trace arrays (a trace is "
+                       f"addr, kind and size)", width)

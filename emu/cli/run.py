@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
-
 from emu.cli.args import (add_out_options, add_progress_option, add_set_option, add_wide_option,
-                          print_note, terminal_width)
-from emu.errors import ConfigError, EmuError
+                          note_ignored_members, print_note, terminal_width)
+from emu.errors import ConfigError
 from emu.analysis.display import design_name
 from emu.params import KeyUse, apply_overrides, default_scenario
 from emu.params.fields import dump
@@ -20,7 +18,6 @@ from emu.run.files import dumps_json
 from emu.run.outdir import staged
 from emu.run.progress import make_progress
 from emu.run.scenario import resolve, run
-from emu.workload.traces import open_trace
 from emu.workload.traces.source import trace_workloads
 
 
@@ -113,23 +110,6 @@ def cmd_run(args) -> int:
         print(format_run(result.summary, width))
     _note_unsettled([(design_name(result.summary), result.summary)], width)
     return 0
-
-
-def note_ignored_members(paths, width) -> None:
-    """An ``emu: note:`` on stderr naming the members of each trace ``.npz``
-    of ``paths`` (the trace files the runs read) that are no trace array, as
-    ``emu tlb`` names them: the runs leave them out."""
-    for path in dict.fromkeys(paths):
-        if not os.path.isfile(path):
-            continue                    # a pipe is read once, by the run
-        try:
-            with open_trace(path) as trace:
-                members = trace.ignored_members
-        except EmuError:
-            continue                    # the run says what is wrong with it
-        if members:
-            print_note(f"{path}: ignored {', '.join(members)}: not trace arrays (a trace is "
-                       f"addr, kind and size)", width)
 
 
 def trace_paths(scenarios: list) -> list:

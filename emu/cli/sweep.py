@@ -8,10 +8,10 @@ import time
 
 from emu.cli.args import (EXIT_FAILED, add_executor_options,
                           add_force_option, add_progress_option, add_set_option, add_wide_option,
-                          int_arg, print_note, runs_done, stopped, terminal_width)
+                          int_arg, note_ignored_members, print_note, runs_done, stopped,
+                          terminal_width)
 from emu.report.columns import wrap
 from emu.run.executors import SweepError
-from emu.cli.run import note_ignored_members
 from emu.run.plan import parse_grid, plan_sweep
 from emu.run.sweep import SweepInterrupted, run_sweep
 from emu.report.reading import unsettled_note

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from emu.cli.args import Parser, terminal_width
+from emu.cli.args import Parser, note_ignored_members, terminal_width
 from emu.run.outdir import check_name
 #: the formats ``emu trace import`` reads: those of
 #: :data:`emu.workload.traces.writer.IMPORT_FORMATS`, named here so that the
@@ -56,7 +56,6 @@ def _format(text: str) -> str:
 def cmd_trace_import(args) -> int:
     """Run ``emu trace import``: write the trace and say how many records it holds."""
     check_name(args.output, "--output", names="file")
-    from emu.cli.run import note_ignored_members
     from emu.workload.traces.writer import import_trace
     if args.format == "npz":
         note_ignored_members([args.input], terminal_width(args))
