@@ -102,6 +102,8 @@ TID_SCHEMES = ("guest-tid", "swap-pid", "tid01")
 TID_SCHEME = {name: i for i, name in enumerate(TID_SCHEMES)}
 HANDLERS = ("asm", "c")
 HANDLER = {name: i for i, name in enumerate(HANDLERS)}
+PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
+PFN_SOURCE = {name: i for i, name in enumerate(PFN_SOURCES)}
 
 
 def handler_name(handler: str) -> str:
@@ -109,9 +111,6 @@ def handler_name(handler: str) -> str:
     kernels' own (``c``, the key's value), ``asm`` for the assembly one."""
     return "C" if handler == "c" else handler
 
-
-PFN_SOURCES = ("gup", "pin-all", "pfn-cache", "guest-tlb-refs")
-PFN_SOURCE = {name: i for i, name in enumerate(PFN_SOURCES)}
 
 #: Access kinds in a stream (0..3 are memory accesses, the others events).
 KINDS = ("ifetch", "load", "store", "modify", "syscall", "sleep")

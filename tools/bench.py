@@ -37,10 +37,10 @@ Sections:
   time over emu's, each the fastest of its runs (``_median``: of the
   medians, which a shared machine moves by a third from run to run; and,
   steadier on a loaded machine, its CPU time over emu's); hits and misses
-  must be equal.  Where emu's CPU time goes:
-  start-up (``emu tlb`` on a trace of one record: the interpreter, numpy
-  and emu loaded), reading (every chunk of the trace as ``emu tlb``'s
-  read-ahead thread cuts it, no kernel) and the rest (the kernel).  ``gzip_inflate`` says which inflate
+  must be equal.  Where emu's CPU time goes: start-up (``emu tlb`` on a
+  trace of one record: the interpreter, numpy and emu loaded), reading
+  (every chunk of the trace as ``emu tlb``'s read-ahead thread cuts it, no
+  kernel) and the rest (the kernel).  ``gzip_inflate`` says which inflate
   emu used (ISA-L's with ``pip install -e ".[fast]"``).  The files are made
   once and kept in ``--e2e-dir``; each run of either tool starts after its
   file has been read through, so both find it in the page cache.  emu's
