@@ -1033,6 +1033,61 @@ def test_a_point_the_machine_refuses_is_named_before_any_point_runs(short, tmp_p
         compare(short, "vm.0.process.0.count", [1, 1000])
 
 
+def test_an_error_of_the_scenario_itself_is_not_blamed_on_a_point(tmp_path):
+    """A key the scenario file gets wrong, whatever the points set, was
+    refused as the first point's: '--vary kvm.strategy=shadow: machine.micro_tlb:
+    ...' told the user that shadow was the trouble.  It is now said as
+    ``emu run`` says it; a point's own error still names the point."""
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SHORT + "[machine]\nmicro_tlb = 3\n")
+    says = "emu: error: machine.micro_tlb: expected true or false, got 3"
+    assert assert_usage_error(run_cli("run", bad)) == says + "\n"
+    p = run_cli("compare", bad, "--vary", "kvm.strategy=shadow,direct")
+    assert assert_usage_error(p) == says + "\n"
+    p = run_cli("sweep", bad, "--grid", "kvm.strategy=shadow,direct", "--out", tmp_path / "o")
+    assert assert_usage_error(p) == says + "\n"
+    from emu.run import compare
+    with pytest.raises(ConfigError, match=r"^machine\.micro_tlb: expected true or false, got 3$"):
+        compare(bad, "kvm.strategy", ["shadow", "direct"])
+    # too little memory for the processes at every point, as --set made it
+    big = ["--set", "vm.0.process.0.workload.pages=30000"]
+    (tmp_path / "s.toml").write_text(SHORT)
+    says = assert_usage_error(run_cli("run", tmp_path / "s.toml", *big))
+    assert says.startswith("emu: error: vm.0.memory_mb: the processes touch up to "), says
+    for argv in (["compare", tmp_path / "s.toml", "--vary", "kvm.strategy=shadow,direct"],
+                 ["sweep", tmp_path / "s.toml", "--grid", "kvm.strategy=shadow,direct",
+                  "--out", tmp_path / "o"]):
+        (tmp_path / "s.toml").write_text(SHORT)
+        assert assert_usage_error(run_cli(*argv, *big)) == says
+    # an error only a point has is that point's
+    p = run_cli("compare", tmp_path / "s.toml", "--vary", "vm.0.process.0.workload.pages=40,30000")
+    assert assert_usage_error(p) == ("emu: error: --vary vm.0.process.0.workload.pages=30000: "
+                                     + says[len("emu: error: "):])
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_sweep_says_why_a_scenario_its_grid_would_mend_is_refused(tmp_path):
+    """A sweep records its scenario with --set alone (sweep.json), so that
+    scenario must be valid, though every point of the grid sets the key that
+    is wrong in it: the refusal says so, where it read as a plain mistake
+    in the file while ``emu compare`` ran the same plan."""
+    toml = tmp_path / "h.toml"
+    toml.write_text(SHORT + '[machine]\ntlb_index = "hardware"\n[kvm]\n'
+                            'strategy = "shadow-modified"\n')
+    grid = ["kvm.strategy=direct,direct-noflush", "--set", "kvm.hypothetical=true"]
+    assert run_cli("compare", toml, "--vary", *grid).returncode == 0
+    p = run_cli("sweep", toml, "--grid", *grid, "--out", tmp_path / "o")
+    line = assert_usage_error(p)
+    assert line.startswith("emu: error: kvm.strategy: 'shadow-modified' cannot run with "
+                           "machine.tlb_index = 'hardware'"), line
+    assert line.endswith("(the scenario with --set alone must be valid too, whatever --grid "
+                         "sets: the sweep records it as its scenario)\n"), line
+    assert not (tmp_path / "o").exists()
+    # a scenario wrong whatever the grid sets is refused as it is
+    p = run_cli("sweep", toml, "--grid", "seed=1,2", "--out", tmp_path / "o")
+    assert assert_usage_error(p).endswith("use one of: direct, direct-noflush\n")
+
+
 def test_a_run_names_the_npz_members_its_trace_leaves_out(tmp_path):
     """emu tlb names the members of an .npz that are no trace array; a run, a
     comparison and a sweep of a trace workload left them out without a word."""

@@ -303,6 +303,34 @@ def test_a_pipe_read_by_several_runs_is_refused_before_any_runs(tmp_path, argv):
     assert run(emu_cmd("run", toml), input=data, text=False).returncode == 0
 
 
+def test_a_pipe_a_sweep_point_sets_is_refused_if_several_runs_read_it(tmp_path):
+    """A sweep checked the pipes of its scenario with --set alone, not of
+    its points: a grid that put /dev/stdin at one point, replicated by
+    --seeds 2, ran that point's first replicate and then failed on the
+    second ("empty trace, nothing was read from the pipe"), blaming the
+    trace, with half the sweep written."""
+    (tmp_path / "t.lackey").write_bytes(lackey_text(2000))
+    toml = tmp_path / "t.toml"
+    toml.write_text('duration_ms = 0.2\n[kvm]\nstrategy = "direct"\n[[vm]]\n[[vm.process]]\n'
+                    'workload = { kind = "trace", path = "t.lackey" }\n')
+    grid = ["--grid", "vm.0.process.0.workload.path=t.lackey,/dev/stdin"]
+    out = tmp_path / "out"
+    p = run(emu_cmd("sweep", toml, *grid, "--seeds", "2", "--out", out),
+            input=lackey_text(2000), text=False)
+    assert (p.returncode, p.stderr.decode()) == (
+        2, "emu: error: /dev/stdin: a pipe is read once, and it would be read 2 times (each "
+           "run, each process reads its trace): save the trace to a file and give that\n")
+    assert not out.exists()
+    # one run reads it: the sweep runs, and the pipe's point counts what the file's does
+    p = run(emu_cmd("sweep", toml, *grid, "--out", out), input=lackey_text(2000), text=False)
+    assert p.returncode == 0, p.stderr.decode()
+    import emu
+    table = emu.load(out)
+    assert len(table) == 2
+    for column in ("guest_accesses", "guest_misses", "exits"):
+        assert table[column].iloc[0] == table[column].iloc[1] > 0, column
+
+
 @pytest.mark.parametrize("command", ["import", "tlb"])
 def test_sigterm_while_a_pipe_has_gone_quiet_ends_at_once(tmp_path, command):
     """A read waiting on a pipe whose writer had gone quiet held the reader's

@@ -15,6 +15,7 @@ run's label, values, folder and summary.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from collections.abc import Iterable
@@ -29,8 +30,8 @@ from emu.report.text import labelled
 from emu.machine import check_guest_memory
 from emu.run.files import write_json
 from emu.run.outdir import Stage, folder_names
-from emu.run.plan import (check_distinct, check_keys, refuse_unused, split_values,
-                           value_text)
+from emu.run.plan import (check_distinct, check_keys, point_error, refuse_unused,
+                           split_values, value_text)
 from emu.run.progress import progress_of
 from emu.run.scenario import override_list, resolve, run, run_resolved
 from emu.workload.traces.source import check_pipe_traces
@@ -189,11 +190,17 @@ def vary_points(scenario, varies, overrides=(), option="--vary") -> list:
         try:
             check_guest_memory(resolve(scenario, list(overrides) + point_overrides, uses[-1]))
         except ConfigError as err:
-            raise ConfigError(f"{spelled(option)} {', '.join(point_overrides)}: {err}") from None
+            raise point_error(err, option, point_overrides, functools.partial(
+                _check_base, scenario, overrides, KeyUse() if several else None)) from None
     if several:
         refuse_unused([", ".join(f"{k}={v}" for k, v in zip(keys, point)) for point in points],
                       uses, "comparison")
     return points
+
+
+def _check_base(scenario, overrides, key_use) -> None:
+    """Resolve and check the scenario with ``--set`` alone, as a point is."""
+    check_guest_memory(resolve(scenario, list(overrides), key_use))
 
 
 def run_variants(scenario, variants, overrides=(), progress=None,

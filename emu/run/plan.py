@@ -274,6 +274,21 @@ def check_keys(keys: list, overrides, option: str | tuple) -> None:
                               f"{spelled('--set')}")
 
 
+def point_error(err: ConfigError, option: str | tuple, point: Sequence,
+                base) -> ConfigError:
+    """The error ``err`` of a plan's point (``point``: its ``KEY=VALUE``
+    texts, set by ``option``), named by the point; or as it is, if the
+    scenario with ``--set`` alone has it too (``base()`` resolves that):
+    then it is the scenario's error, whatever the point sets, and naming
+    the point would blame its values."""
+    try:
+        base()
+    except ConfigError as base_err:
+        if str(base_err) == str(err):
+            return ConfigError(str(err))
+    return ConfigError(f"{spelled(option)} {', '.join(point)}: {err}")
+
+
 def refuse_unused(points: list, uses: list, plan: str) -> None:
     """Refuse (ConfigError, one line) a workload key set where it does nothing
     at a point of a plan of several runs, and that does something at none of
@@ -340,8 +355,18 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     points = list(itertools.product(*[[(k, v) for v in vals] for k, vals in grid]))
     # a key that does nothing at some runs of several is judged over them all
     several = len(points) > 1
-    base = scenario_from_dict(data, overrides, base_dir=base_dir,     # --set alone
-                              key_use=KeyUse() if several else None)
+    try:        # --set alone: sweep.json records it as the sweep's scenario
+        base = scenario_from_dict(data, overrides, base_dir=base_dir,
+                                  key_use=KeyUse() if several else None)
+    except ConfigError as err:
+        try:                    # the grid sets what is wrong: say why it is refused
+            scenario_from_dict(data, overrides + [f"{k}={v}" for k, v in points[0]],
+                               base_dir=base_dir, key_use=KeyUse() if several else None)
+        except ConfigError:
+            raise err from None
+        raise ConfigError(f"{err} (the scenario with {spelled('--set')} alone must be valid "
+                          f"too, whatever {spelled('--grid')} sets: the sweep records it as "
+                          "its scenario)") from None
     root = base.seed
     sha = hashlib.sha256(content).hexdigest()
     replicate_seeds = [derive_seed(root, i) for i in range(seeds)] if seeds else [None]
@@ -351,6 +376,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     # one key is inside another's value, where the order is part of the run
     independent = not any(a != b and b.startswith(a + ".") for a in keys for b in keys)
     runs, uses, paths = [], [], {}
+    read_by = []                # each run's scenario, for the traces it reads
     for point in points:
         point_overrides = [f"{k}={v}" for k, v in point]
         named = [f"{k}={v}" for k, v in (sorted(point) if independent else point)]
@@ -360,9 +386,10 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
                                            key_use=uses[-1])
             check_guest_memory(point_cfg)       # found otherwise as its run starts
         except ConfigError as err:
-            where = ", ".join(point_overrides)
-            raise ConfigError(f"{spelled('--grid')} {where}: {err}") from None
+            raise point_error(err, "--grid", point_overrides,
+                              lambda: check_guest_memory(base)) from None
         traces = trace_files(point_cfg)
+        read_by += [point_cfg] * len(replicate_seeds)
         paths.update((w.path, None) for w, _ in trace_workloads(point_cfg))
         for i, seed in enumerate(replicate_seeds):
             # (a spawned seed is a 64-bit integer, which every scenario takes)
@@ -375,7 +402,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     if several:
         refuse_unused([", ".join(f"{k}={v}" for k, v in point) for point in points], uses,
                       "sweep")
-    check_pipe_traces([base] * len(runs))     # every run reads its trace
+    check_pipe_traces(read_by)                # every run reads its point's traces
     columns = {}
     for k, vals in grid:
         kind, typed = _typed_column(vals)
