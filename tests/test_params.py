@@ -527,12 +527,18 @@ def test_a_key_that_does_nothing_at_any_point_of_a_plan_is_refused():
         run_comparison(ZIPF_SET, [WORKLOAD + "zipf_s=1.0,1.5"], uniform)
     assert str(err.value).startswith(WORKLOAD + "zipf_s: it does nothing at any point of the "
                                      "comparison (at " + WORKLOAD + "zipf_s=1.5: it is the Zipf")
-    # a plan of one run refuses it as a run does
+    # a plan of one run refuses it as a run does, and in the same words: the
+    # scenario has it, whatever the point sets
+    runs_says = ("the Zipf exponent, and distribution is 'uniform'; set distribution = 'zipf' "
+                 "or leave it 1.0")
     with pytest.raises(ConfigError) as err:
         run_comparison(ZIPF_SET, [WORKLOAD + "pages=20"], uniform)
-    assert str(err.value) == ("varies " + WORKLOAD + "pages=20: " + WORKLOAD + "zipf_s: it is "
-                              "the Zipf exponent, and distribution is 'uniform'; set "
-                              "distribution = 'zipf' or leave it 1.0")
+    assert str(err.value) == WORKLOAD + "zipf_s: it is " + runs_says
+    # one the point's value makes is the point's
+    with pytest.raises(ConfigError) as err:
+        run_comparison(ZIPF_SET, [WORKLOAD + "distribution=uniform"])
+    assert str(err.value) == ("varies " + WORKLOAD + "distribution=uniform: " + WORKLOAD
+                              + "zipf_s: it is " + runs_says)
 
 
 def test_a_scenario_built_by_hand_with_a_key_that_does_nothing_is_refused():
@@ -769,6 +775,12 @@ def test_out_of_range(data, key, fragment):
      "vm.0.process.0.workload.distribution", ("uniform", "zipf")),
     ({"vm": [{"process": [{"workload": {"mmio_device": "disk"}}]}]},
      "vm.0.process.0.workload.mmio_device", ("uart", "block")),
+    # the workload's kind, read first, says it as every choice does: it said
+    # 'unknown workload kind a table' of a table
+    ({"vm": [{"process": [{"workload": {"kind": "mmio"}}]}]},
+     "vm.0.process.0.workload.kind", ("working-set", "sweep", "trace")),
+    ({"host_task": [{"workload": {"kind": {"x": 1}}}]},
+     "host_task.0.workload.kind", ("working-set", "sweep", "trace")),
 ])
 def test_bad_enum(data, key, choices):
     message = error_of(data)

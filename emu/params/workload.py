@@ -27,6 +27,7 @@ from emu.params.fields import (
     KeyUse,
     Number,
     UnusedKey,
+    choices_text,
     declared,
     describe,
     dump,
@@ -69,8 +70,8 @@ class _KindOfWorkload(Kind):
         if not isinstance(value, str) or value not in WORKLOAD_KINDS:
             guess = suggest(value, WORKLOAD_KINDS) if isinstance(value, str) else None
             hint = f" (did you mean '{guess}'?)" if guess else ""
-            raise ConfigError(f"{where}: unknown workload kind {show(value)}"
-                              f"{hint}; known kinds: {', '.join(WORKLOAD_KINDS)}")
+            raise ConfigError(f"{where}: expected one of {choices_text(WORKLOAD_KINDS)}, "
+                              f"got {show(value)}{hint}")
         return value
 
     def text(self):
