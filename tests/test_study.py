@@ -273,6 +273,15 @@ def test_fastpath_profile(tmp_path):
     assert pts["asm/linear/pin-all"]["per_miss"]["deferred_c_path"] == 0
     assert pts["asm/linear/pin-all"]["per_miss"]["gfn_to_pfn"] == 0
     assert pts["asm/linear/gup"]["cycles_per_miss"] > pts["asm/linear/pin-all"]["cycles_per_miss"]
+    # direct as 7924bd41 shipped it, --quick too: a full exit to C, which
+    # calls gfn_to_pfn itself (nothing deferred), at every miss KVM fixes
+    shipped = pts["c/linear/gup"]
+    assert r["plan"]["configs"][0] == "c/linear/gup"
+    assert "c/linear/gup" not in r["hypothetical_runs"] + r["proposal_runs"]
+    assert shipped["per_miss"]["full_exit"] > 0 and shipped["per_miss"]["save"] == 0
+    assert shipped["per_miss"]["deferred_c_path"] == 0 < shipped["per_miss"]["gfn_to_pfn"]
+    assert shipped["step_counts"]["gfn_to_pfn"] == shipped["step_counts"]["hw_write"]
+    assert shipped["cycles_per_miss"] > 2 * pts["asm/linear/pfn-cache"]["cycles_per_miss"]
     assert os.path.getsize(r["png"]) > 1000
 
 
