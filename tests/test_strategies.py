@@ -31,10 +31,6 @@ REFUSED = {
         "kvm.strategy: 'e500-flush-on-put' needs machine.core = 'e500' (machine.core is '440')",
     ("e500-shadow-ids", "440"):
         "kvm.strategy: 'e500-shadow-ids' needs machine.core = 'e500' (machine.core is '440')",
-    ("direct-noflush", "e500"):
-        "kvm.strategy: 'direct-noflush' is 7924bd41 without the _tlbia of its 440 vcpu_put; "
-        "nothing flushes at vcpu_put on the e500 in 'direct' either: use 'direct', "
-        "'e500-flush-on-put' or 'e500-shadow-ids'",
 }
 
 
@@ -137,7 +133,8 @@ def test_allowed_on():
     assert strategies.allowed_on("440") == ("shadow", "shadow-modified", "direct",
                                             "direct-save-on-switch", "direct-noflush")
     assert strategies.allowed_on("e500") == ("shadow", "shadow-modified", "direct",
-                                             "e500-flush-on-put", "e500-shadow-ids")
+                                             "e500-flush-on-put", "e500-shadow-ids",
+                                             "direct-noflush")
 
 
 # -- every design faces the same checks ---------------------------------------------------

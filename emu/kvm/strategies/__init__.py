@@ -9,7 +9,7 @@ hooks and the TID eras.
 
 >>> from emu.kvm import strategies
 >>> strategies.allowed_on("e500")
-('shadow', 'shadow-modified', 'direct', 'e500-flush-on-put', 'e500-shadow-ids')
+('shadow', 'shadow-modified', 'direct', 'e500-flush-on-put', 'e500-shadow-ids', 'direct-noflush')
 >>> strategies.resolve("shadow", "e500").label
 'hypothetical: shadow (C)'
 >>> strategies.refusal("e500-shadow-ids", "440")
@@ -107,8 +107,9 @@ def refusal(name: str, core: str) -> Optional[str]:
     cls = get(name)
     if core in cls.cores:
         return None
-    return f"kvm.strategy: '{name}' " + cls.refusal.format(core=core,
-                                                           alternatives=_or(allowed_on(core)))
+    # the alternatives are designs, not the hypothetical foil of one (direct-noflush)
+    shipped = [n for n in allowed_on(core) if not CLASSES[n].hypothetical]
+    return f"kvm.strategy: '{name}' " + cls.refusal.format(core=core, alternatives=_or(shipped))
 
 
 def check_core(name: str, core: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from emu.codes import CAUSE
+from emu.hw.e500 import tlbil_all
 from emu.kvm.shadow import tlbia
 from emu.kvm.strategies.base import Strategy
 
@@ -15,25 +17,29 @@ class Direct(Strategy):
     included, at every vcpu_put; the pinned entries above hwater survive and
     the shadow_refs keep their pages (44x.c @7924bd41, docs/kvm440.md §2.10).  It
     inserts through the hardware's own victim choice, so it runs on the e500
-    too (where no 440 vcpu_put applies).
+    too (hypothetical: no e500 kernel shipped it), and there its vcpu_put is
+    the e500's flush of the whole TLB, ``_tlbil_all`` (host entries too, the
+    IPROT CAMs kept), as 46f43c6e's put is: every guest runs with the same
+    TIDs, so without a flush one vCPU's entries translate the next one's
+    accesses, on either core (docs/kvm440.md §2.10, §4.2).
     """
 
     name = "direct"
     origin = "commit 7924bd41 (\"directly insert shadow mappings into the hardware TLB\")"
-    does = ("inserts shadow mappings straight into the hardware TLB; _tlbia of indices "
-            "0..hwater at vcpu_put")
-    isolation = ("vcpu_put invalidates every index 0..hwater (_tlbia, 44x.c @7924bd41): "
-                 "no entry of one vCPU survives into another's run")
-    save_restore_work = "invalidating the TLB (_tlbia) at vcpu_put"
-    violations_note = "direct flushes only on the 440"
+    does = ("inserts shadow mappings straight into the hardware TLB; flushes it at vcpu_put "
+            "(_tlbia of indices 0..hwater on the 440, _tlbil_all on the e500)")
+    isolation = ("vcpu_put flushes the TLB (_tlbia, 44x.c @7924bd41; _tlbil_all on the "
+                 "e500): no entry of one vCPU survives into another's run")
+    save_restore_work = "flushing the TLB at vcpu_put (_tlbia; _tlbil_all on the e500)"
     cores = ("440", "e500")
     eras = {"tid01": "7924bd41"}
     default_era = "tid01"
 
     def vcpu_put(self, cpu, vcpu) -> int:
-        if self.core != "440":
-            return 0
-        return tlbia(cpu, vcpu.ctx.ctx, self.hwater, self.costs)
+        if self.core == "440":
+            return tlbia(cpu, vcpu.ctx.ctx, self.hwater, self.costs)
+        tlbil_all(cpu, vcpu.ctx.ctx, CAUSE["flush"])
+        return self.costs["e500_flush"]
 
     def memory_bytes(self) -> dict:
         return {"shadow_refs": 64 * self.costs["shadow_ref_bytes"]}

@@ -10,8 +10,9 @@ class DirectNoflush(Direct):
 
     No kernel shipped it.  It shows why the flush is there: "every guest uses
     TS=1 TID=0/1 mappings", so without it one vCPU's entries translate the next
-    one's accesses on the same CPU (44x.c @7924bd41, docs/kvm440.md §2.10).  The
-    fast path runs it as ``direct``.
+    one's accesses on the same CPU (44x.c @7924bd41, docs/kvm440.md §2.10); on
+    the e500, ``direct`` without its ``_tlbil_all`` at vcpu_put.  The fast
+    path runs it as ``direct``.
     """
 
     name = "direct-noflush"
@@ -23,9 +24,7 @@ class DirectNoflush(Direct):
                  "counts those hits")
     save_restore_work = "releasing shadow entries"
     violations_note = "direct-noflush has no vcpu_put flush"
-    cores = ("440",)
-    refusal = ("is 7924bd41 without the _tlbia of its 440 vcpu_put; nothing flushes at "
-               "vcpu_put on the {core} in 'direct' either: use {alternatives}")
+    cores = ("440", "e500")
     eras = {"tid01": "7924bd41 without _tlbia"}
     hypothetical = True
 
