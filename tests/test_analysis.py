@@ -325,12 +325,13 @@ def test_load_round_trips_a_study(tmp_path):
     assert list(table["run"]) == list(results["runs"])
     assert repr(back) == f"<emu Study pfn_cache_sizing (quick): {len(back)} runs>"
     # in the order the study ran them, cache sizes increasing (not sorted as text)
-    assert [label for label, _ in back] == ["gup/asm", "pfn-cache-8/asm", "pfn-cache-32/asm",
-                                            "pfn-cache-128/asm", "pin-all/asm"]
+    assert [label for label, _ in back] == ["gup/c", "gup/asm", "pfn-cache-8/asm",
+                                            "pfn-cache-32/asm", "pfn-cache-128/asm",
+                                            "pin-all/asm"]
     # its notebook caption names the study, not one run's scenario
-    assert "<caption>study pfn_cache_sizing (quick), 5 runs: " in back._repr_html_()
+    assert "<caption>study pfn_cache_sizing (quick), 6 runs: " in back._repr_html_()
     # the proposal's runs say so, as the hypothetical ones do
-    assert all(label.endswith("(proposal)") for label, _ in back.summaries()[1:4])
+    assert all(label.endswith("(proposal)") for label, _ in back.summaries()[2:5])
     # a run folder removed: left out; a results.json that is not a study's: one line
     first = next(iter(results["runs"]))
     shutil.rmtree(out / "runs" / emu.study.lib.safe_label(first))

@@ -509,7 +509,7 @@ def test_a_study_or_sensitivity_folder_is_named_and_replaced_with_force(short, t
         p = run_cli(*argv)
         assert p.returncode == 0, p.stderr
     assert {".sweep.lock", "runs", "sensitivity.json"} <= {p.name for p in sens.iterdir()}
-    for out, held in ((study, "the study 'pfn_cache_sizing' (quick, 5 runs)"),
+    for out, held in ((study, "the study 'pfn_cache_sizing' (quick, 6 runs)"),
                       (sens, "a sensitivity study of kvm.strategy=shadow,direct "
                              "(cycles_per_guest_access, oat, 4 runs)")):
         before = snapshot(out)

@@ -113,7 +113,7 @@ def test_a_study_folder_is_refused_unless_force_and_its_runs_go(scenario, tmp_pa
     out = tmp_path / "out"
     assert run_cli("study", "pfn_cache_sizing", "--quick", "--out", out).returncode == 0
     assert_usage_error(sweep(scenario, out, "--grid", "seed=1,2"),
-                       "holds the study 'pfn_cache_sizing' (quick, 5 runs), not a sweep",
+                       "holds the study 'pfn_cache_sizing' (quick, 6 runs), not a sweep",
                        "--force")
     assert not (out / "sweep.json").exists()
     p = sweep(scenario, out, "--grid", "seed=1,2", "--force")

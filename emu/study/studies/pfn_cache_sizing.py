@@ -12,6 +12,10 @@ C.  Three sources:
 * ``pfn-cache`` -- an N-entry cache of pfns already gotten (pinned while cached):
   a fill leaves assembly only on a cache miss.
 
+Each is set against ``gup/c``, direct as 7924bd41 ran it: no assembly at
+all, every fill a full exit to the C handler, which calls ``gfn_to_pfn()``
+itself ("leave asm" does not apply: ``-``).
+
 The guest: 4 processes of 12 data + 2 code pages each (64 guest pages with the
 guest kernel's 8 data pages, which fit the guest TLB), a guest time slice of
 200 µs (each guest context switch drops the previous process's shadow
@@ -34,7 +38,7 @@ from __future__ import annotations
 from typing import Optional
 
 from emu.report.columns import fit_lines
-from emu.stats.figures import exit_count, exit_cycles
+from emu.stats.figures import deferral_share, exit_count, exit_cycles
 from emu.study.lib import marked, Recorder, scenario, table
 
 NAME = "pfn_cache_sizing"
@@ -82,7 +86,9 @@ def point(s: dict) -> dict:
         "guest_misses": misses,
         "virt_fills": virt,
         "deferred_c_paths": fp["deferred_c_path"]["count"],
-        "deferral_share": fp["deferred_c_path"]["count"] / virt if virt else 0.0,
+        # the C handler has no assembly to leave: every fill is a full exit (None)
+        "deferral_share": (None if s["config"]["kvm"]["handler"] == "c"
+                           else deferral_share(s) or 0.0),
         "cycles_per_miss": (c["fastpath"] + c["c_path"] + c["gfn_to_pfn"]) / misses
         if misses else 0.0,
         "fill_exit_us": (exit_cycles(s, "DTLBVIRT", "ITLBVIRT") / virt / s["costs"]["clock_mhz"]
@@ -96,8 +102,10 @@ def point(s: dict) -> dict:
 
 
 def configs(p: dict) -> list:
-    """(label, source, entries, handler, policy) in the order of the tables."""
-    out = []
+    """(label, source, entries, handler, policy) in the order of the tables;
+    ``gup/c``, direct as 7924bd41 ran it, in every plan (first, when the plan
+    has no C handler of its own)."""
+    out = [] if "c" in p["handlers"] else [("gup/c", "gup", 1, "c", "lru")]
     for h in p["handlers"]:
         out.append((f"gup/{h}", "gup", 1, h, "lru"))
         out += [(f"pfn-cache-{n}/{h}", "pfn-cache", n, h, "lru") for n in p["sizes"]]
@@ -123,7 +131,8 @@ def report(r: dict, width: Optional[int] = None) -> str:
     rows = []
     for label, v in r["points"].items():
         rows.append([marked(label, r), v["cycles_per_guest_access"], v["guest_misses"], v["virt_fills"],
-                     f"{100 * v['deferral_share']:.1f}%", v["cycles_per_miss"],
+                     "-" if v["deferral_share"] is None else f"{100 * v['deferral_share']:.1f}%",
+                     v["cycles_per_miss"],
                      v["fill_exit_us"], v["gfn_to_pfn_calls"], v["pinned_bytes"],
                      v["pfn_cache_bytes"] + v["pfn_table_bytes"], v["startup_cycles"]])
     return fit_lines([f"Guest refills about {r['plan']['guest_pages']} pages; guest RAM "
