@@ -31,6 +31,7 @@ import sys
 import time
 from typing import Optional
 
+from emu.kvm import strategies
 from emu.report import columns
 from emu.report.text import proposal
 from emu.run import run
@@ -50,6 +51,25 @@ FAST = {
 #: Accesses per fast-path call.  It changes no result (docs/design.md §3); a small
 #: chunk only avoids generating stream records that a short run never uses.
 CHUNK = 4096
+
+
+def as_ran(design: str) -> dict:
+    """The ``kvm`` keys of ``design``: a strategy as its kernel ran it, with
+    the C miss handler and the pfn source that kernel had (get_user_pages on
+    the 440; a page reference per guest TLB0 entry on the e500), or
+    ``STRATEGY + asm``, the strategy with the proposal's assembly handler and
+    pfn cache (``direct + asm`` is the proposal).
+
+    >>> as_ran("e500-shadow-ids")
+    {'strategy': 'e500-shadow-ids', 'handler': 'c', 'pfn_source': 'guest-tlb-refs'}
+    >>> as_ran("direct + asm")
+    {'strategy': 'direct', 'handler': 'asm', 'pfn_source': 'pfn-cache'}
+    """
+    strategy, _, handler = design.partition(" + ")
+    if handler:
+        return {"strategy": strategy, "handler": handler, "pfn_source": "pfn-cache"}
+    pfn = strategies.get(strategy).historical_pfn_source or "gup"
+    return {"strategy": strategy, "handler": "c", "pfn_source": pfn}
 
 
 def scenario(warmup_ms: float = 0.0, **parts) -> dict:

@@ -51,11 +51,10 @@ from __future__ import annotations
 
 from typing import Optional
 
-from emu.kvm import strategies
 from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count
 from emu.stats.summary import cpu_cycles
-from emu.study.lib import marked, pct, Recorder, scenario, table
+from emu.study.lib import as_ran, marked, pct, Recorder, scenario, table
 
 NAME = "context_switch_storm"
 #: each design as its kernel ran it (the C handler, and get_user_pages on the
@@ -78,11 +77,6 @@ def plan(quick: bool) -> dict:
 
 
 def make(design: str, core: str, p: dict) -> dict:
-    strategy, _, handler = design.partition(" + ")
-    # each design with the C handler and the pfn source its kernel had
-    # (get_user_pages on the 440, a reference per guest TLB0 entry on the
-    # e500); the proposal with the pfn cache
-    pfn = "pfn-cache" if handler else (strategies.get(strategy).historical_pfn_source or "gup")
     vm = {"vcpus": 1, "memory_mb": 32,
           "process": [{"count": p["processes"],
                        "workload": {"kind": "working-set", "pages": p["pages"],
@@ -94,7 +88,7 @@ def make(design: str, core: str, p: dict) -> dict:
         question="cost of a storm of guest and host context switches",
         duration_ms=p["duration_ms"], warmup_ms=p["warmup_ms"],
         machine={"core": core, "cpus": 1},
-        kvm={"strategy": strategy, "handler": handler or "c", "pfn_source": pfn},
+        kvm=as_ran(design),
         # the guest decrementer is a host timer (it fires at host ticks): a 100 us
         # guest tick needs a 100 us host tick
         costs={"guest_timeslice_us": 100, "guest_timer_period_us": 100,

@@ -38,7 +38,7 @@ from typing import Optional
 
 from emu.report.columns import fit_lines
 from emu.stats.figures import exit_count, measured_ms
-from emu.study.lib import marked, Recorder, scenario, table
+from emu.study.lib import as_ran, marked, Recorder, scenario, table
 
 NAME = "mmio_heavy"
 DEVICES = ("uart", "block")
@@ -58,7 +58,6 @@ def make(device: str, cpus: int, design: str, every: int, duration_ms: float,
     measured; ``design`` a strategy as its kernel ran it (the C handler and
     get_user_pages), or ``direct + asm``, the proposal (the assembly handler
     and the pfn cache)."""
-    strategy, _, handler = design.partition(" + ")
     guest = {"vcpus": 1, "memory_mb": 64, "vcpu_cpus": [0], "qemu_cpu": cpus - 1,
              "process": [{"workload": {"kind": "working-set", "pages": 32, "code_pages": 4,
                                        "mmio_every": every, "mmio_device": device}}]}
@@ -67,8 +66,7 @@ def make(device: str, cpus: int, design: str, every: int, duration_ms: float,
         question="cost of MMIO exits to QEMU, with QEMU on the vCPU's CPU or its own",
         duration_ms=duration_ms, warmup_ms=warmup_ms,
         machine={"core": "440", "cpus": cpus},
-        kvm={"strategy": strategy, "handler": handler or "c",
-             "pfn_source": "pfn-cache" if handler else "gup"},
+        kvm=as_ran(design),
         vm=[guest],
     )
 

@@ -43,10 +43,9 @@ from __future__ import annotations
 from typing import Optional
 
 from emu.errors import ConfigError
-from emu.kvm import strategies
 from emu.report.columns import fit_lines
 from emu.run import resolve
-from emu.study.lib import pct, Recorder, scenario, table
+from emu.study.lib import as_ran, pct, Recorder, scenario, table
 
 NAME = "nonindexable_tlb"
 PROCESSES, PAGES, CODE_PAGES = 4, 10, 2
@@ -71,16 +70,12 @@ def plan(quick: bool) -> dict:
 
 
 def make(design: str, machine: dict, host_period_us: int, accesses: int) -> dict:
-    strategy, _, handler = design.partition(" + ")
-    # each design with the pfn source its kernel had (get_user_pages on the 440,
-    # a reference per guest TLB0 entry on the e500); the proposal with the pfn cache
-    pfn = "pfn-cache" if handler else (strategies.get(strategy).historical_pfn_source or "gup")
     return scenario(
         name=f"{NAME}: {design} on {machine}",
         question="TLB designs on a core whose TLB software cannot index",
         duration_ms=60_000,               # a cap: every run stops at its guest_accesses
         machine=dict(machine, cpus=1),
-        kvm={"strategy": strategy, "handler": handler or "c", "pfn_source": pfn},
+        kvm=as_ran(design),
         sim={"guest_accesses": accesses},
         costs={"guest_timeslice_us": 200, "guest_timer_period_us": 200},
         vm=[{"vcpus": 1, "memory_mb": 64,
