@@ -174,6 +174,9 @@ def parse_ranges(specs: Union[None, Mapping, Sequence[str]]) -> dict[str, tuple]
         except ValueError:
             raise SensitivityError(f"{spelled('--range')} {name}: LOW and HIGH must be whole "
                                    f"numbers, got {spec!r}") from None
+        if low > high:              # (the cost table would refuse it, naming no option)
+            raise SensitivityError(f"{spelled('--range')} {name}={low},{high}: LOW must be "
+                                   "below HIGH")
         if name in out:
             raise SensitivityError(f"{spelled('--range')} {name}: given twice "
                                    f"({out[name][0]},{out[name][1]} and {low},{high}); give each "
