@@ -27,7 +27,6 @@ from emu.params.fields import (
     KeyUse,
     Number,
     UnusedKey,
-    choices_text,
     declared,
     describe,
     dump,
@@ -61,21 +60,6 @@ MAX_SPAN_US = 3_600_000_000
 MAX_PAGES = 262144  # 1 GiB of 4 KiB pages
 MAX_STRIDE = 2**30  # bytes
 MAX_EVERY = 2**32  # accesses between syscalls / MMIO accesses / sleeps
-
-
-class _KindOfWorkload(Kind):
-    """The ``kind`` key, read first: it decides the keys allowed beside it."""
-
-    def read(self, value, where, ctx, default):
-        if not isinstance(value, str) or value not in WORKLOAD_KINDS:
-            guess = suggest(value, WORKLOAD_KINDS) if isinstance(value, str) else None
-            hint = f" (did you mean '{guess}'?)" if guess else ""
-            raise ConfigError(f"{where}: expected one of {choices_text(WORKLOAD_KINDS)}, "
-                              f"got {show(value)}{hint}")
-        return value
-
-    def text(self):
-        return "choice", " | ".join(WORKLOAD_KINDS)
 
 
 class _TracePath(Kind):
@@ -124,7 +108,8 @@ class Workload:
     does something at one of its runs (:class:`~emu.params.fields.KeyUse`).
     """
 
-    kind: str = param("working-set", _KindOfWorkload(), "the access pattern")
+    # read first (read_workload): it decides the keys allowed beside it
+    kind: str = param("working-set", Choice(WORKLOAD_KINDS), "the access pattern")
     pages: Optional[int] = param(
         40, Int(1, MAX_PAGES), "data pages of the working set or the sweep",
         applies_to=_SYNTHETIC)
