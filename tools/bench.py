@@ -401,12 +401,12 @@ def section_e2e(args) -> dict:
     for label, path, policy in runs:
         if args.e2e_format and label not in args.e2e_format:
             continue
-        emu_s, emu_cpu, text, emu_med = process_time(emu + ["tlb", path, "--json", "--policy", policy],
-                                            args.repeat, path)
+        emu_s, emu_cpu, text, emu_med = process_time(
+            emu + ["tlb", path, "--json", "--policy", policy], args.repeat, path)
         res = json.loads(text)
         script = PYCACHESIM_LACKEY if label == "lackey_gz" else PYCACHESIM_NP
-        pcs_s, pcs_cpu, pcs, pcs_med = process_time([sys.executable, "-c", script, path, policy.upper()],
-                                           args.pcs_repeat, path)
+        pcs_s, pcs_cpu, pcs, pcs_med = process_time(
+            [sys.executable, "-c", script, path, policy.upper()], args.pcs_repeat, path)
         assert tuple(map(int, pcs.split())) == (res["hits"], res["misses"]), (label, pcs, res)
         if path not in reads:                       # the same reading whatever the policy
             reads[path] = process_time([sys.executable, "-c", EMU_READ_ONLY, path],

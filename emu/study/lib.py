@@ -67,9 +67,9 @@ def as_ran(design: str) -> dict:
     """
     strategy, _, handler = design.partition(" + ")
     if handler:
-        return {"strategy": strategy, "handler": handler, "pfn_source": "pfn-cache"}
+        return {"strategy": strategy, "handler": handler, "pfn_source": strategies.PROPOSAL[2]}
     pfn = strategies.get(strategy).historical_pfn_source or "gup"
-    return {"strategy": strategy, "handler": "c", "pfn_source": pfn}
+    return {"strategy": strategy, "handler": strategies.HISTORICAL_HANDLER, "pfn_source": pfn}
 
 
 def scenario(warmup_ms: float = 0.0, **parts) -> dict:

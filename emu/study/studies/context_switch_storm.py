@@ -70,10 +70,10 @@ DESIGNS_E500 = ("e500-flush-on-put", "e500-shadow-ids", "e500-flush-on-put + asm
 
 def plan(quick: bool) -> dict:
     if quick:
-        return {"duration_ms": 20, "warmup_ms": 120, "vms": 2, "processes": 6, "pages": 8, "code_pages": 2,
-                "host_tasks": 1, "e500": False}
-    return {"duration_ms": 25, "warmup_ms": 200, "vms": 3, "processes": 12, "pages": 4, "code_pages": 1,
-            "host_tasks": 2, "e500": True}
+        return {"duration_ms": 20, "warmup_ms": 120, "vms": 2, "processes": 6, "pages": 8,
+                "code_pages": 2, "host_tasks": 1, "e500": False}
+    return {"duration_ms": 25, "warmup_ms": 200, "vms": 3, "processes": 12, "pages": 4,
+            "code_pages": 1, "host_tasks": 2, "e500": True}
 
 
 def make(design: str, core: str, p: dict) -> dict:
