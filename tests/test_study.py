@@ -293,6 +293,25 @@ def test_mmio_heavy():
     assert shipped["flushed_misses"] > 10 * pts["uart/1cpu/shadow/every2000"]["flushed_misses"]
 
 
+def test_each_design_that_ran_is_named_by_its_commit():
+    """A study's rows named a design as it shipped by its strategy alone
+    ("gup/c", "440/direct"): every report now says which commit each is,
+    where its label does not."""
+    study = emu.study.get("pfn_cache_sizing")
+    numbers = study.run_into(None, quick=True)
+    assert numbers["shipped_runs"] == {"gup/c": "7924bd41 (tid01, C)"}
+    assert set(numbers["shipped_runs"]).isdisjoint(numbers["hypothetical_runs"]
+                                                   + numbers["proposal_runs"])
+    text = study.report(numbers, None)
+    assert "\n\nAs KVM shipped them: 7924bd41 (tid01, C): gup/c.\n\nHypothetical, " in text
+    # a run whose label says its design already is not named twice
+    said = dict(numbers, shipped_runs={"7924bd41 (tid01, C)/again": "7924bd41 (tid01, C)"})
+    assert "As KVM shipped them" not in study.report(said, None)
+    # a study written before the key was there reports as it did
+    old = {k: v for k, v in numbers.items() if k != "shipped_runs"}
+    assert "As KVM shipped them" not in study.report(old, None)
+
+
 def test_fastpath_profile(tmp_path):
     r = quick("fastpath_profile", png_dir=str(tmp_path))
     pts = r["points"]

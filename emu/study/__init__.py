@@ -84,7 +84,7 @@ class Study:
         numbers = self.module.study(quick, rec, **extra)
         # every report of the study names the runs of machines that never existed
         numbers = dict(numbers, hypothetical_runs=list(rec.hypothetical),
-                       proposal_runs=list(rec.proposal))
+                       proposal_runs=list(rec.proposal), shipped_runs=dict(rec.shipped))
         rec.finish(self.name, self.question, quick, numbers)
         if stage:
             stage.commit()
@@ -95,6 +95,15 @@ class Study:
         if given, see :func:`emu.report.columns.fit_lines`), then the runs of
         machines no kernel shipped and of the proposal, named."""
         text = self.module.report(numbers, width)
+        # the designs that ran, by the commit that shipped each, where a run's
+        # own label does not say it ("440/direct": 7924bd41 (tid01, C))
+        by_design: dict = {}
+        for run, design in (numbers.get("shipped_runs") or {}).items():
+            if design not in run:
+                by_design.setdefault(design, []).append(run)
+        if by_design:
+            text += "\n\n" + wrap("As KVM shipped them: " + "; ".join(
+                f"{design}: {', '.join(runs)}" for design, runs in by_design.items()) + ".", width)
         runs = numbers.get("hypothetical_runs")
         if runs:
             text += "\n\n" + wrap(f"Hypothetical, machines no kernel shipped: {', '.join(runs)}.",

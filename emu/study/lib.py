@@ -118,6 +118,9 @@ class Recorder:
         self.last = None                # the last run's Result (summary, tables)
         self.hypothetical: list[str] = []   # the runs of machines no kernel shipped
         self.proposal: list[str] = []       # the runs of the proposal
+        #: the runs of designs as a kernel shipped them: label -> the design's
+        #: label, which names the commit ("7924bd41 (tid01, C)")
+        self.shipped: dict[str, str] = {}
 
     def run(self, label: str, sc: dict, overrides=()) -> dict:
         """Run one scenario; returns its summary (its Result is written if ``out``)."""
@@ -135,6 +138,8 @@ class Recorder:
             self.hypothetical.append(label)
         elif proposal(s) and label not in self.proposal:
             self.proposal.append(label)
+        elif not s["design"]["hypothetical"] and not proposal(s):
+            self.shipped.setdefault(label, s["design"]["label"])
         if self.verbose:
             print(f"  ran {label} in {dt:.2f} s", file=sys.stderr)
         return s
