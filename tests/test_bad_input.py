@@ -886,6 +886,11 @@ CASES = [
         "-o", str(d / "in.txt" / "dir" / "t.npz")], ("t.npz", "cannot write")),
     # ---- usage errors --------------------------------------------------------------------
     Case("unknown-command", lambda d: ["simulate"], ("simulate",)),
+    Case("mistyped-command", lambda d: ["tlbb"], ("'tlbb' (did you mean 'tlb'? choose from",)),
+    Case("mistyped-choice", lambda d: ["run", "--progress", "lin"],
+         ("--progress", "'lin' (did you mean 'lines'? choose from 'auto'",)),
+    Case("mistyped-policy", tlb("t.txt", lambda: GOOD_LACKEY, "--policy", "lur"),
+         ("'lur' (did you mean 'lru'? choose from: fifo, lru",)),
     Case("unknown-option", toml("", "--fast"), ("--fast",)),
     Case("import-unknown-format", lambda d: [
         "trace", "import", "pin", _write(d / "in.txt", GOOD_LACKEY), "-o", str(d / "o.npz")],

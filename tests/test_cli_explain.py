@@ -192,12 +192,13 @@ def test_glossary_names_the_terms_with_their_sources():
     (["--seed", "3"], ("--seed", "--exercise", "--set seed=N")),
     (["--glossary", "--resume", "3"], ("--glossary", "--resume")),
     (["--exercise", "nope"], ("invalid choice", "e500-sets")),
+    (["--exercise", "e500set"], ("did you mean 'e500-sets'? choose KIND from",)),
     (["--exercise", "pfn-cache", "--set", "kvm.handler=c"], ("--set", "pfn-cache", "--seed")),
     (["--solve", "--exercise", "e500-sets", "x.toml"], ("FILE", "e500-sets")),
     (["--exercise", "resume-cost", "--only-misses"], ("--only-misses", "fixed")),
     (["--exercise", "--seed", "-1"], ("--seed", "-1")),
-], ids=["cause", "seed-alone", "glossary-window", "kind", "set-on-array-kind", "file-on-kind",
-        "filter-on-exercise", "negative-seed"])
+], ids=["cause", "seed-alone", "glossary-window", "kind", "mistyped-kind", "set-on-array-kind",
+        "file-on-kind", "filter-on-exercise", "negative-seed"])
 def test_what_explain_cannot_take_is_refused_in_one_line(argv, needles):
     assert_usage_error(run_cli("explain", *argv), *needles)
 

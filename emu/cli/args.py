@@ -120,6 +120,19 @@ class Parser(argparse.ArgumentParser):
         hint = "" if guess is None else f" (did you mean '{guess}'?)"
         self.error(f"unrecognized arguments: {' '.join(extras)}{hint}")
 
+    def _check_value(self, action, value):
+        """argparse's, with the choice a mistyped value is close to
+        (``emu tlbb``: did you mean 'tlb'?)."""
+        choices = action.choices
+        if choices is None or value in choices or not isinstance(value, str):
+            return super()._check_value(action, value)
+        from emu.params.fields import suggest      # on the error's path only
+        guess = suggest(value, [c for c in choices if isinstance(c, str)])
+        hint = "" if guess is None else f"did you mean '{guess}'? "
+        listed = ", ".join(repr(c) for c in choices)
+        raise argparse.ArgumentError(
+            action, f"invalid choice: {value!r} ({hint}choose from {listed})")
+
     def error(self, message):  # noqa: D401 - argparse's API
         raise EmuError(f"{self.prog}: {message}")
 

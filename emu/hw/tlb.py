@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+
 from emu import engine
 from emu.errors import ConfigError
 
@@ -56,8 +58,10 @@ def check_geometry(entries: int, ways: int | None, policy: str) -> int:
     if entries % ways:
         raise ConfigError(f"{entries} entries are not divisible into {ways}-way sets")
     if policy not in POLICIES:
+        guess = difflib.get_close_matches(str(policy), list(POLICIES), n=1, cutoff=0.6)
+        hint = f"did you mean '{guess[0]}'? " if guess else ""
         raise ConfigError(f"unknown replacement policy {policy!r} "
-                          f"(choose from: {', '.join(POLICIES)})")
+                          f"({hint}choose from: {', '.join(POLICIES)})")
     return ways
 
 

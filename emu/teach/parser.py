@@ -14,6 +14,7 @@ from emu.cli.args import add_set_option, add_wide_option, terminal_width
 from emu.codes import MISS_CAUSES
 from emu.digits import int_text
 from emu.errors import EmuError
+from emu.params.fields import suggest
 from emu.report.columns import columns, fold
 from emu.teach import exercise
 from emu.teach.glossary import MEASURE, glossary_text
@@ -69,7 +70,9 @@ class _Exercise(argparse.Action):
         if value not in KINDS and (value.endswith(".toml") or os.path.exists(value)):
             namespace.exercise_file, value = value, self.const
         elif value not in KINDS:
-            parser.error(f"argument --exercise: invalid choice: {value!r} (choose KIND from "
+            guess = suggest(value, KINDS)
+            hint = "" if guess is None else f"did you mean '{guess}'? "
+            parser.error(f"argument --exercise: invalid choice: {value!r} ({hint}choose KIND from "
                          f"{', '.join(map(repr, KINDS))}, or give FILE)")
         setattr(namespace, self.dest, value)
 
