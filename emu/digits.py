@@ -21,3 +21,16 @@ def float_text(text: str) -> float:
     if not text.isascii():
         raise ValueError(f"not an ASCII number: {text!r}")
     return float(text)
+
+
+def plain(value):
+    """A numpy scalar as the Python value it holds (``np.int64(5)`` is 5,
+    ``np.float64(0.5)`` 0.5, ``np.bool_(True)`` True), so that an option
+    given from an array is read, shown and written to JSON as a Python number
+    is; any other value as it is."""
+    if type(value).__module__ == "numpy" and getattr(value, "shape", None) == ():
+        try:
+            return value.item()
+        except (AttributeError, TypeError, ValueError):
+            return value
+    return value

@@ -329,6 +329,41 @@ def test_ctrl_c_while_the_local_cluster_starts_leaves_no_traceback_at_exit(monke
     assert closed == [5] and unregistered == [spec.close_clusters]
 
 
+def _sleep(seconds):
+    time.sleep(seconds)
+
+
+def test_ctrl_c_leaves_no_worker_behind_nor_a_traceback_of_the_pool(tmp_path, monkeypatch):
+    """Ctrl-C kills a local pool's workers and waits for them: a forked worker
+    holds the files the sweep had open, and the sweep run again at once was
+    refused as though another held its folder's lock.  The runs queued are not
+    cancelled first: before Python 3.12 the pool's own thread then raised (a
+    traceback on stderr) at each cancelled one it failed."""
+    import fcntl
+    import threading
+
+    from emu.run import executors
+    thread_errors = []
+    monkeypatch.setattr(threading, "excepthook", lambda a: thread_errors.append(a.exc_type))
+    lock_file = tmp_path / ".sweep.lock"
+    for i in range(12):
+        fd = os.open(lock_file, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with executors.LocalProcesses(2) as backend:
+            futures = [backend.pool.submit(_sleep, 30) for _ in range(4)]
+            time.sleep(0.05 + 0.005 * i)            # the workers started, or starting
+            workers = list(backend.pool._processes.values())
+            backend.cancel(futures, interrupted=True)
+            assert workers and not any(p.is_alive() for p in workers)
+        os.close(fd)
+        again = os.open(lock_file, os.O_RDWR)
+        try:
+            fcntl.flock(again, fcntl.LOCK_EX | fcntl.LOCK_NB)     # no worker holds it
+        finally:
+            os.close(again)
+    assert thread_errors == []
+
+
 @pytest.fixture
 def dask_cluster():
     """A LocalCluster of two worker processes on 127.0.0.1, closed after the test."""

@@ -296,14 +296,38 @@ class TLBSimBase:
         ([1, 4, 1], None, "kind 4 at record 1"),         # kinds are I, L, S, M = 0..3
         ([1, 1, 255], None, "kind 255 at record 2"),
         ([1, 1, 1], [3, 0, 3], "size 0 at record 1"),
+    ])
+    def test_bad_records_refused_by_the_kernel(self, kind, size, match):
+        addr = np.arange(3, dtype=np.uint64) * np.uint64(PAGE)
+        chunk = SimpleNamespace(addr=addr, kind=np.array(kind, np.uint8),
+                                size=None if size is None else np.array(size, np.uint32))
+        with pytest.raises(emu.errors.TraceError, match=match):
+            simulate_chunks([chunk], TLBSimConfig(backend=self.backend))
+
+    @pytest.mark.parametrize("kind, size, match", [
+        ([1, 4, 1], None, r"^kind: the array has value 4 at record 1, expected 0\.\.3"),
+        ([1, -1, 1], None, "kind: the array has value -1 at record 1"),   # not wrapped to 255
+        ([1, 257, 1], None, "kind: the array has value 257 at record 1"),  # not cut to 1
+        ([1, 1.7, 1], None, "kind: the array has dtype float64"),          # not cut to 1
+        (["L", "S", "L"], None, "kind: the array has dtype <U1"),
+        ([1, 1, 1], [3, 0, 3], r"^size: the array has value 0 at record 1, expected 1\.\.65536"),
+        ([1, 1, 1], [3, -1, 3], "size: the array has value -1 at record 1"),
+        ([1, 1, 1], [3, 2**32 + 4, 3], "size: the array has value 4294967300 at record 1"),
+        ([1, 1, 1], [3, 70000, 3], "size: the array has value 70000 at record 1"),
+        ([[1, 1, 1]], None, r"kind: expected a 1-D array, got an array of shape \(1, 3\)"),
         ([1, 1], None, "equal lengths"),
         ([1, 1, 1], [3, 3], "equal lengths"),
     ])
-    def test_bad_records_refused(self, kind, size, match):
+    def test_bad_records_refused_as_given(self, kind, size, match):
+        """As a trace file's reader refuses them: not wrapped or cut to the
+        kernel's dtypes first (a size of -1 ran as 4 GiB, 2**32 + 4 as 4)."""
         addr = np.arange(3, dtype=np.uint64) * np.uint64(PAGE)
         with pytest.raises(emu.errors.TraceError, match=match):
-            self.sim(addr, np.array(kind, np.uint8),
-                     None if size is None else np.array(size, np.uint32))
+            self.sim(addr, kind, size)
+
+    def test_a_list_of_python_integers_past_int64_is_addresses(self):
+        r = self.sim([2**64 - PAGE, 0, 2**64 - 1])
+        assert (r["misses"], r["hits"]) == (2, 1)
 
     # -- configuration errors ---------------------------------------------------
 
@@ -381,8 +405,9 @@ def test_out_of_range_kinds_are_refused_on_both_backends():
     addr = np.arange(4, dtype=np.uint64) * np.uint64(PAGE)
     kind = np.array([1, 64, 96, 1], np.uint8)
     for b in BACKENDS:
+        chunk = SimpleNamespace(addr=addr, kind=kind, size=None)
         with pytest.raises(emu.errors.TraceError, match="kind 64 at record 1"):
-            simulate_arrays(addr, kind, config=TLBSimConfig(kinds="inst", backend=b))
+            simulate_chunks([chunk], TLBSimConfig(kinds="inst", backend=b))
 
 
 def test_backends_stop_at_kinds_above_31_in_the_kernel():

@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from emu.digits import plain
 from emu.run.files import atomic_path
 from emu.codes import CYCLE_CATEGORIES, CYCLE_LABELS, EXIT_CATEGORIES, MISS_CAUSES
 from emu.errors import ConfigError, EmuError
@@ -176,6 +177,7 @@ def check_output(formats, dpi) -> tuple:
         if fmt not in SAVED_FORMATS:
             raise ConfigError(f"formats: expected some of {', '.join(SAVED_FORMATS)}, got "
                               f"{fmt!r}")
+    dpi = plain(dpi)
     if isinstance(dpi, bool) or not isinstance(dpi, (int, float)) or not math.isfinite(dpi) \
             or not 0 < dpi <= DPI_MAX:
         raise ConfigError(f"dpi: expected a number of dots per inch above 0 and at most "

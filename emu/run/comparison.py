@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
 
+from emu.digits import plain
 from emu.errors import ConfigError, spelled
 from emu.params import KeyUse
 from emu.params.fields import show
@@ -284,7 +285,7 @@ def value_texts(values) -> list:
                           f"got a dict {show(values)} (its keys would run, its values be "
                           f"ignored)")
     out = []
-    for v in values:
+    for v in map(plain, values):
         if not isinstance(v, (str, int, float)):       # bool is an int
             raise ConfigError(f"values: expected strings or numbers, got {show(v)}")
         if isinstance(v, str) and not v.strip():
@@ -316,7 +317,7 @@ def write_comparison(out_dir, key: str, runs: list, force: bool = False) -> None
         raise ConfigError(f"runs: run {labels.index('') + 1} has an empty label (each run "
                           f"needs a value to be named by)")
     check_distinct("runs: ", labels, what="")
-    comparison_of(key, runs).write(out_dir, force)
+    comparison_of(key, [(label, r) for label, (_, r) in zip(labels, runs)]).write(out_dir, force)
 
 
 def comparison_of(key: str, runs: list) -> Comparison:

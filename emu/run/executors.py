@@ -36,6 +36,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Callable, Optional
 
+from emu.digits import plain
 from emu.params import KeyUse, scenario_from_dict
 from emu.errors import ConfigError, EmuError, spelled
 from emu.run.plan import Run
@@ -183,17 +184,31 @@ def _worker_init() -> None:
 
 
 def _kill_pool(ex: ProcessPoolExecutor) -> None:
-    """Stop a ProcessPoolExecutor now: cancel what is queued, kill what runs."""
+    """Stop a ProcessPoolExecutor now: kill its workers and wait for them to
+    end; what was queued fails with the pool."""
     terminate = getattr(ex, "terminate_workers", None)      # Python >= 3.14
     if terminate is not None:
         with contextlib.suppress(Exception):
             terminate()
         return
-    for p in list((getattr(ex, "_processes", None) or {}).values()):
+    processes = list((getattr(ex, "_processes", None) or {}).values())
+    for p in processes:
         with contextlib.suppress(Exception):
             p.terminate()
+    # waited for: a forked worker holds the files the sweep had open, its
+    # lock among them, and the sweep run again at once was refused as though
+    # another held its folder
+    for p in processes:
+        with contextlib.suppress(Exception):
+            p.join(5.0)
+            if p.is_alive():
+                p.kill()
+                p.join(5.0)
+    # NOTE: the runs queued are not cancelled: the pool's own thread fails them
+    # once it sees its workers gone, and before Python 3.12 it raised, and
+    # printed a traceback, at each it found cancelled
     with contextlib.suppress(Exception):
-        ex.shutdown(wait=False, cancel_futures=True)
+        ex.shutdown(wait=False)
 
 
 class LocalProcesses:
@@ -219,11 +234,11 @@ class LocalProcesses:
     def cancel(self, futures: list, interrupted: bool) -> None:
         """Cancel what is queued; kill what runs on Ctrl-C, else let it finish
         (the results of the runs that finish count)."""
-        for f in futures:
-            f.cancel()
         if interrupted:
             _kill_pool(self.pool)
         else:
+            for f in futures:
+                f.cancel()
             self.pool.shutdown(wait=True, cancel_futures=True)
 
 
@@ -282,6 +297,7 @@ def check_executor(executor: str, workers: Optional[int], scheduler: Optional[st
     :class:`ConfigError` naming the option)."""
     if executor not in ("local", "dask"):
         raise ConfigError(f"{spelled('--executor')}: expected local or dask, got {executor!r}")
+    workers = plain(workers)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ConfigError(f"{spelled('--workers')}: expected a positive integer, got {workers!r}")

@@ -24,6 +24,7 @@ from typing import Iterable, Optional, Sequence
 import numpy as np
 
 from emu import __version__
+from emu.digits import plain
 from emu.params import KeyUse, Scenario, scenario_from_dict, scenario_to_dict
 from emu.params.fields import show
 from emu.params.load import override_value, read_scenario_file, scenario_dir
@@ -130,6 +131,7 @@ def check_distinct(where: str, texts: list, what: str = "value ") -> None:
 
 def value_text(v) -> str:
     """A Python value as the text ``--set`` takes (TOML-ish)."""
+    v = plain(v)
     if isinstance(v, bool):
         return "true" if v else "false"
     if isinstance(v, (int, float)):
@@ -336,6 +338,7 @@ def plan_sweep(scenario, grids=(), seeds: Optional[int] = None, overrides=()) ->
     keys = [k for k, _ in grid]
     check_keys(keys, overrides, "--grid")
     if seeds is not None:
+        seeds = plain(seeds)
         if isinstance(seeds, bool) or not isinstance(seeds, int) or seeds < 1:
             raise ConfigError(f"{spelled('--seeds')}: expected a positive integer, got {seeds!r}")
         if seeds > MAX_SEEDS:

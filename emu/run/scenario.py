@@ -42,10 +42,9 @@ def resolve(scenario, overrides=(), key_use: Optional[KeyUse] = None) -> Scenari
     check_working_folder()
     overrides = override_list(overrides)
     if isinstance(scenario, Scenario):
-        if not overrides:
-            if key_use is None:     # built by hand: its keys judged as a file's would be
-                scenario_from_dict(scenario_to_dict(scenario), base_dir=scenario.base_dir)
-            return scenario
+        # read again as a file's table would be, even without overrides: one built
+        # by hand has its keys judged, and a numpy integer in it is held as an int
+        # (the summary is JSON)
         return scenario_from_dict(scenario_to_dict(scenario), overrides,
                                   base_dir=scenario.base_dir, key_use=key_use)
     if isinstance(scenario, dict):

@@ -17,11 +17,13 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from emu.digits import plain
 from emu.errors import ConfigError, TraceError
 from emu.report.columns import table
 from emu.hw.tlb import check_geometry, make_plain_tlb, page_shift
 from emu.run import stop
 from emu.workload.traces import TraceChunk, open_trace, read_ahead
+from emu.workload.traces.base import _KIND_HINT, MAX_SIZE, _conv_ranged
 
 try:
     from emu.workload.traces._records import one_page_each
@@ -111,7 +113,9 @@ def _checked_config(config) -> TLBSimConfig:
     if not isinstance(config, TLBSimConfig):
         raise ConfigError(f"config: expected a TLBSimConfig (e.g. TLBSimConfig(entries=32)), "
                           f"got {type(config).__name__} {config!r:.60}")
-    return config.validate()
+    # numpy scalars (TLBSimConfig(entries=np.int64(32))) as the Python numbers they hold
+    held = {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return dataclasses.replace(config, **held).validate()
 
 
 def _addresses(addr) -> np.ndarray:
@@ -121,6 +125,12 @@ def _addresses(addr) -> np.ndarray:
     if a.ndim != 1:
         raise TraceError(f"addr: expected a 1-D array of byte addresses, got an array of "
                          f"shape {a.shape}")
+    if a.dtype.kind == "f" and not isinstance(addr, np.ndarray):
+        # a list of Python integers one of which is past int64 (2**64 - 1): numpy
+        # makes floats of them all, which cannot hold such an address
+        exact = np.asarray(addr, dtype=object)
+        if all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in exact):
+            a = exact
     kind = a.dtype.kind
     if kind == "u":                     # every value is an address: nothing to look at
         return np.ascontiguousarray(a, dtype=np.uint64)
@@ -143,17 +153,28 @@ def _addresses(addr) -> np.ndarray:
     return np.ascontiguousarray(a, dtype=np.uint64)
 
 
+def _field(name: str, values, lo: int, hi: int, dtype, hint: str = "") -> np.ndarray:
+    """``values`` as a contiguous ``dtype`` array, every one an integer in
+    ``lo..hi``; TraceError (one line) naming the first that is not, as a
+    trace file's reader says it (not wrapped or cut to the dtype first)."""
+    a = np.asarray(values)
+    if a.size == 0 and a.dtype.kind == "f":     # an empty list: no wrong value
+        a = a.astype(dtype)
+    if a.ndim != 1:
+        raise TraceError(f"{name}: expected a 1-D array, got an array of shape {a.shape}")
+    return _conv_ranged(name, "the array", a, lo, hi, dtype, hint=hint)
+
+
 def simulate_arrays(addr, kind=None, size=None, config: TLBSimConfig = TLBSimConfig()) -> dict:
     """Simulate in-memory arrays (addr bytes; kind defaults to loads).  An
     address that is negative or not a whole number is refused (TraceError)."""
     config = _checked_config(config)
     addr = _addresses(addr)
     kind = (np.ones(len(addr), np.uint8) if kind is None
-            else np.ascontiguousarray(kind, dtype=np.uint8))
-    size = None if size is None else np.ascontiguousarray(size, dtype=np.uint32)
+            else _field("kind", kind, 0, 3, np.uint8, _KIND_HINT))
+    size = None if size is None else _field("size", size, 1, MAX_SIZE, np.uint32)
     if len(kind) != len(addr) or (size is not None and len(size) != len(addr)):
         raise TraceError("addr, kind and size must have equal lengths")
-    # kinds and sizes are checked by the fast path itself, record by record
     step = config.validate().chunk
     chunks = (TraceChunk(addr[i:i + step], kind[i:i + step],
                          None if size is None else size[i:i + step])
