@@ -10,6 +10,7 @@ as its caller spells it (:func:`spelled`): ``--force`` on the command line,
 
 import contextlib
 import contextvars
+import errno
 import os
 import re
 
@@ -83,6 +84,12 @@ def command_line():
         yield
     finally:
         _COMMAND_LINE.reset(token)
+
+
+#: what a write says when the disk (or the user's share of it) is full, or a
+#: file is past the size the process may write: an error a simulation, which
+#: reads and never writes, does not meet
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 class OutputError(Exception):

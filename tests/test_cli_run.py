@@ -610,6 +610,40 @@ def test_a_killed_run_leaves_the_old_set_or_the_new_one(tmp_path):
     assert _result_set(target) == new and leftovers(box) == []
 
 
+def _files_of_at_most(size: int):
+    """A preexec_fn: the process may write files of at most ``size`` bytes
+    (past it a write fails with EFBIG, as on a full disk it fails with
+    ENOSPC; Python ignores the SIGXFSZ that comes with it)."""
+    import resource
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
+
+
+@pytest.mark.parametrize("command", [
+    ["run", "{short}"], ["run", "--set", "duration_ms=0.5"],
+    ["compare", "{short}", "--vary", "seed=1,2"],
+    ["sweep", "{short}", "--grid", "seed=1,2", "--workers", "1"],
+    ["study", "pfn_cache_sizing", "--quick"]])
+def test_a_full_disk_is_one_line_and_leaves_the_old_set(short, tmp_path, command):
+    """Writing the results failing (a full disk, a quota, a file too large)
+    gave a traceback after the whole simulation ran."""
+    argv = [str(short) if a == "{short}" else a for a in command]
+    old = tmp_path / "old"
+    p = run_cli("run", short, "--out", old)
+    assert p.returncode == 0, p.stderr
+    out = tmp_path / "out"
+    if command[0] != "sweep":                   # a sweep's folder is kept for its resume
+        shutil.copytree(old, out)
+    before = snapshot(out) if out.exists() else None
+    p = run_cli(*argv, "--out", out, "--force", preexec_fn=_files_of_at_most(256))
+    err = p.stderr.strip().split("\n")[-1]
+    assert "Traceback" not in p.stderr and p.returncode == 2, p.stderr
+    assert err.startswith("emu: error: ") and "cannot write the results (File too large)" in err
+    if command[0] != "sweep":                   # (its sweep.json is more than 256 bytes)
+        assert err == (f"emu: error: --out {out}: cannot write the results (File too large); "
+                       f"nothing was written")
+        assert snapshot(out) == before and leftovers(tmp_path) == []
+
+
 @pytest.mark.parametrize("key, file", [("sim.timeline", "timeline.npz"),
                                        ("sim.miss_log", "misses.parquet (or .csv)")])
 @pytest.mark.parametrize("command", ["run-file", "run-default", "compare"])

@@ -20,7 +20,7 @@ import threading
 
 from emu import __version__
 from emu.cli.args import EXIT_FAILED, EXIT_USAGE, Parser, Terminated, stopped
-from emu.errors import EmuError, OutputError, check_working_folder, command_line
+from emu.errors import FULL, EmuError, OutputError, check_working_folder, command_line
 from emu.run import stop
 
 __all__ = ["build_parser", "main", "run", "study_script"]
@@ -239,6 +239,13 @@ def _exit_status(command) -> int:
         return status
     except BrokenPipeError:
         return 0
+    except OSError as err:
+        if err.errno not in FULL:
+            raise
+        # a full disk or a quota met past the folders a Stage writes (a sweep's
+        # own files): one line, as a Stage's says it
+        print(f"emu: error: cannot write the results ({err.strerror or err})", file=sys.stderr)
+        return EXIT_USAGE
     except OutputError as err:
         print(f"emu: error: cannot write the output: {err}", file=sys.stderr)
         # what is left in the buffer goes nowhere, not to a second error at the exit

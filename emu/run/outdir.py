@@ -42,7 +42,7 @@ import stat
 from dataclasses import dataclass
 from typing import Optional
 
-from emu.errors import ConfigError, on_command_line, spelled
+from emu.errors import FULL, ConfigError, on_command_line, spelled
 from emu.run import stop
 from emu.run.files import (
     RANDOM_CHARS,
@@ -604,6 +604,15 @@ def _exchange(a: str, b: str) -> bool:
     raise OSError(err, os.strerror(err), b)
 
 
+class CannotWrite(ConfigError):
+    """The results for ``target`` could not be written (``reason``: a full
+    disk, a quota): nothing was."""
+
+    def __init__(self, message: str, reason: str, target: str):
+        super().__init__(message)
+        self.reason, self.target = reason, target
+
+
 class Stage:
     """A temporary folder beside ``target`` that takes its place as a whole.
 
@@ -682,9 +691,26 @@ class Stage:
     def __enter__(self) -> "Stage":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         if not self.committed:
             self.discard()
+        # a full disk, a quota: one line, and nothing written (the old set stays),
+        # said of this stage's target, not of a folder inside the one it was writing
+        if isinstance(exc, CannotWrite) and self._holds(exc.target):
+            raise self._cannot_write(exc.reason) from None
+        if isinstance(exc, OSError) and (exc.errno in FULL or any(
+                self._holds(name) for name in (exc.filename, exc.filename2))):
+            raise self._cannot_write(exc.strerror or str(exc)) from None
+
+    def _holds(self, name) -> bool:
+        """Whether the file ``name`` is in the folder this stage was writing."""
+        inside = getattr(self, "path", None)
+        return bool(inside) and isinstance(name, str) and \
+            os.path.abspath(name).startswith(inside + os.sep)
+
+    def _cannot_write(self, reason: str) -> "CannotWrite":
+        return CannotWrite(f"{self._where()}: cannot write the results ({reason}); nothing "
+                           f"was written", reason, self.target)
 
     def commit(self) -> None:
         """Put the written folder in the target's place (the old set goes),
