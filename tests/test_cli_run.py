@@ -223,6 +223,19 @@ def test_default_run_applies_every_set_and_labels_the_rows_as_they_ran():
     assert p.stderr.strip() == ""
 
 
+def test_default_run_appends_a_host_task_after_its_own_as_a_file_would():
+    """The built-in scenario holds one host task: host_task.1 appends a second
+    (it was refused as past an array of none), as emu config dump has it."""
+    sets = ["--set", "host_task.1.run_us=100", "--set", "host_task.1.name=extra"]
+    c = json_of(run_cli("run", *FAST_DEFAULT, *sets, "--json"))
+    for r in c["runs"]:
+        assert [(t["name"], t["run_us"]) for t in r["summary"]["config"]["host_task"]] == \
+            [("noise", 200.0), ("extra", 100.0)]
+    assert_usage_error(run_cli("run", *FAST_DEFAULT, "--set", "host_task.2.run_us=100"),
+                       "host_task.2: index 2 is out of range: 'host_task' has 1 item(s) (use "
+                       "index 1 to append one)")
+
+
 def test_default_run_applies_a_pfn_cache_key_to_the_rows_with_the_cache_and_says_so():
     p = run_cli("run", *FAST_DEFAULT, "--set", "kvm.pfn_cache_entries=128", "--json")
     runs = json_of(p)["runs"]

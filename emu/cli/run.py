@@ -6,14 +6,14 @@ from emu.cli.args import (add_out_options, add_progress_option, add_set_option, 
                           note_ignored_members, print_note, terminal_width)
 from emu.errors import ConfigError
 from emu.analysis.display import design_name
-from emu.params import KeyUse, apply_overrides, default_scenario
+from emu.params import KeyUse, default_scenario
 from emu.params.fields import dump
 from emu.report.plots import comparison_plots
 from emu.report.text import format_banner, format_comparison, format_run
 from emu.report.reading import run_notes
 from emu.run.comparison import (parse_vary, point_variants, run_variants, variant_folders,
                                 vary_points)
-from emu.run.designs import KEY, default_labels, default_variants
+from emu.run.designs import KEY, default_labels, default_table, default_variants
 from emu.run.files import dumps_json
 from emu.run.outdir import staged
 from emu.run.progress import make_progress
@@ -91,7 +91,7 @@ def cmd_run(args) -> int:
     """Run ``emu run``: the scenario's summary (FILE), or the default comparison."""
     if args.scenario is None:
         # the rows' own settings may refuse the overrides on the default scenario alone
-        sim = apply_overrides({}, args.overrides).get("sim")
+        sim = default_table(args.overrides).get("sim")
         _refuse_unkept(sim if isinstance(sim, dict) else {}, args)
         return _default_run(args)
     scenario = resolve(args.scenario, args.overrides)

@@ -15,10 +15,13 @@ then what no e500 kernel shipped, labelled hypothetical.
 
 from __future__ import annotations
 
+import copy
+
 from emu.errors import ConfigError
 from emu.kvm import strategies
 from emu.params import UnusedKey, apply_overrides, default_scenario, design
 from emu.params.fields import toml_text
+from emu.params.load import DEFAULT_SCENARIO_DATA
 from emu.run.comparison import Variant
 from emu.run.scenario import resolve
 
@@ -63,9 +66,17 @@ def default_labels() -> list:
     return [v.label for v in default_variants()[0]]
 
 
+def default_table(overrides) -> dict:
+    """The built-in scenario's table with ``overrides`` applied: what they set
+    there, and no more (it holds no ``kvm`` or ``machine`` table; its one host
+    task is there, so that ``host_task.1`` appends a second, as it would to a
+    file that holds one)."""
+    return apply_overrides(copy.deepcopy(dict(DEFAULT_SCENARIO_DATA)), list(overrides))
+
+
 def _user_keys(overrides) -> set:
     """The ``kvm.*`` keys ``overrides`` set, one by one or as a ``kvm = {...}`` table."""
-    kvm = apply_overrides({}, list(overrides)).get("kvm")
+    kvm = default_table(overrides).get("kvm")
     return {f"kvm.{k}" for k in kvm} if isinstance(kvm, dict) else set()
 
 
@@ -105,7 +116,7 @@ def _row(values: dict, overrides, user: set) -> tuple[Variant, object, list]:
 def _core(overrides) -> str:
     """The core ``overrides`` choose, one key or a ``machine = {...}`` table (the
     default scenario's otherwise); a value that is no core is refused by the rows."""
-    machine = apply_overrides({}, list(overrides)).get("machine")
+    machine = default_table(overrides).get("machine")
     core = machine.get("core") if isinstance(machine, dict) else None
     return core if isinstance(core, str) else default_scenario().machine.core
 
