@@ -84,7 +84,9 @@ Conventions
   :class:`~emu.errors.ConfigError`.  A value outside its range (an override
   of the value, or of the range) is allowed: the range is stretched to reach
   it, so ``low <= value <= high`` holds in every table
-  (:attr:`CostTable.ranges`).
+  (:attr:`CostTable.ranges`); but one table that gives the value and an end
+  that leaves it out (``{value = 3, low = 5}``) is refused, as the end given
+  would be dropped without a word.
 - **Reports** print the table they used (:meth:`CostTable.rows`,
   :meth:`CostTable.listing`) and the JSON summary carries
   :meth:`CostTable.to_dict`, so every result says which costs produced it.
@@ -332,7 +334,10 @@ COSTS: tuple[Cost, ...] = (
     ),
     Cost(
         "tlbwe", TLBWE_CYCLES, "cycles", "hw",
-        "one tlbwe (writes one of the three words of a UTLB entry)",
+        "one tlbwe (writes one of the three words of a UTLB entry), as the host kernel's "
+        "own miss handler runs it for a host task; the costs of KVM's handlers and designs "
+        "(asm_hw_write, c_hw_write, shadow_restore_per_entry ...) hold their tlbwe in their "
+        "own figures",
         f"estimate: no latency is published ({_R} §1.6, §3.2 NOT FOUND); tlbwe is not "
         "context-synchronizing (it does not even update the micro-TLBs; software must "
         f"isync before relying on it, {_R} §1.1, PPC440x5 UM p.152), so it is charged "
@@ -1371,6 +1376,19 @@ def _range_ends(name: str, given: Any) -> dict[str, int]:
     return {"low": _check_value(name, given[0]), "high": _check_value(name, given[1])}
 
 
+def _check_holds(name: str, value: int, ends: Mapping[str, int]) -> None:
+    """Refuse a table that gives a cost's value and an end of its range that
+    leaves the value out (``{value = 3, low = 5, high = 9}``): one of the two
+    is a mistake, and stretching the range to the value would drop the end
+    given without a word.  (A range given apart from the value, or a value
+    apart from the range, still stretches the range.)"""
+    low, high = ends.get("low"), ends.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"{'' if low is None else low}..{'' if high is None else high}"
+        raise ConfigError(f"cost {name!r}: value {value} lies outside the range {span} given "
+                          f"with it; give a range that holds it")
+
+
 class CostTable(Mapping[str, int]):
     """The costs one run uses: the defaults of :data:`COSTS` with overrides applied.
 
@@ -1395,6 +1413,7 @@ class CostTable(Mapping[str, int]):
                 ends[name] = _range_ends(name, value)
                 if "value" in value:
                     checked[name] = _check_value(name, value["value"])
+                    _check_holds(name, checked[name], ends[name])
             else:
                 checked[name] = _check_value(name, value)
         for name, given in _items(ranges, "cost ranges", "(low, high)"):

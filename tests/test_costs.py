@@ -458,6 +458,16 @@ def test_a_range_table_in_the_overrides():
     assert clone.ranges == table.ranges and clone.overrides == table.overrides
 
 
+@pytest.mark.parametrize("table, span", [({"value": 3, "low": 5, "high": 9}, "5..9"),
+                                         ({"value": 10, "high": 9}, "..9"),
+                                         ({"value": 1, "low": 2}, "2..")])
+def test_a_value_outside_the_range_given_with_it_is_refused(table, span):
+    with pytest.raises(ConfigError, match=rf"^cost 'tlbwe': value {table['value']} lies outside "
+                                          rf"the range {re.escape(span)} given with it; give a "
+                                          rf"range that holds it$"):
+        CostTable({"tlbwe": table})
+
+
 def test_a_value_outside_its_range_stretches_the_range():
     low, high = COSTS_BY_NAME["exit_light"].low, COSTS_BY_NAME["exit_light"].high
     assert CostTable({"exit_light": 5000}).ranges["exit_light"] == (low, 5000)

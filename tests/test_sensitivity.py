@@ -616,6 +616,37 @@ def test_a_scenario_file_carries_cost_ranges(tmp_path):
     assert entry(result, X)["ratio_high"] == pytest.approx(190 / 200)
 
 
+def test_a_range_given_with_set_keeps_its_ends_in_every_run(scenario):
+    """--set costs.NAME.low/high, then the study's costs.NAME=VALUE: 'set as a
+    whole after costs.NAME.low', refused at the first run.  The runs set the
+    value inside the table, and resolve to the range given."""
+    from emu.run import resolve
+    sets = [f"costs.{Y}.low=100", f"costs.{Y}.high=2000"]
+    plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=sets, costs=[Y])
+    assert plan.space.ranges[Y] == (100, 2000) and plan.space.tables == {Y}
+    values = set()
+    for job in plan.jobs:
+        costs = resolve(job.scenario, job.overrides).costs[Y]
+        assert (costs["low"], costs["high"]) == (100, 2000)
+        values.add(costs.get("value", Y_DEFAULT))
+    assert values == {100, Y_DEFAULT, 2000}
+    # a cost whose range the --set leaves alone is still set as a whole
+    plan = plan_sensitivity(scenario, SHADOW_VS_DIRECT, overrides=sets, costs=[X])
+    assert plan.space.tables == frozenset()
+    assert any(o == f"costs.{X}={X_LOW}" for job in plan.jobs for o in job.overrides)
+
+
+def test_a_value_outside_the_range_given_with_it_is_refused(tmp_path, capsys):
+    """{value = 3, low = 5, high = 9}: the range was stretched to 3..9, the
+    low end given dropped without a word."""
+    path = tmp_path / "bad.toml"
+    path.write_text(f"[costs]\n{Y} = {{value = 3, low = 5, high = 9}}\n", encoding="utf-8")
+    assert main(["sensitivity", str(path), "--compare", SHADOW_VS_DIRECT]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err == (f"emu: error: cost '{Y}': value 3 lies outside the range 5..9 "
+                                 f"given with it; give a range that holds it\n")
+
+
 def test_a_scenario_range_with_low_above_high_is_one_line_and_exit_2(tmp_path, capsys):
     path = tmp_path / "bad.toml"
     path.write_text(f"[costs]\n{X} = {{value = 600, low = 900, high = 100}}\n",

@@ -61,6 +61,10 @@ class CostSpace:
     ranges: Mapping[str, tuple[int, int]]    # every cost -> (low, high), baseline inside
     overridden: frozenset                    # costs whose value the scenario overrides
     range_overridden: frozenset              # costs whose range is not the table's
+    #: costs a ``--set`` of the study gives an end of (``costs.NAME.low=1``): a
+    #: run sets their value inside the table (``costs.NAME.value``), where
+    #: ``costs.NAME=`` would set it again as a whole, and be refused
+    tables: frozenset = frozenset()
 
     def problem(self) -> dict:
         """The SALib problem over the varied costs."""
@@ -71,12 +75,13 @@ class CostSpace:
 def cost_space(scenario_costs: Mapping[str, Any], clock_mhz: int,
                ranges: Optional[Mapping[str, Any]] = None,
                costs: Optional[Sequence[str]] = None,
-               fixed: Sequence[str] = ()) -> CostSpace:
+               fixed: Sequence[str] = (), set_keys=()) -> CostSpace:
     """The cost space of a scenario whose ``[costs]`` are ``scenario_costs``.
 
     ``ranges``: ``{name: (low, high)}`` overrides of the table's ranges;
     ``costs``: vary only these (default: every cost with a range);
-    ``fixed``: costs the study sets itself (the compared or swept key).
+    ``fixed``: costs the study sets itself (the compared or swept key);
+    ``set_keys``: the keys its ``--set`` overrides set.
     """
     try:
         table = CostTable(dict(scenario_costs, clock_mhz=clock_mhz), ranges=ranges)
@@ -97,7 +102,9 @@ def cost_space(scenario_costs: Mapping[str, Any], clock_mhz: int,
                      table[name], costs, fixed)
     return CostSpace(names=names, baseline=table.to_dict(), ranges=spans,
                      overridden=frozenset(n for n in table.overrides if n != "clock_mhz"),
-                     range_overridden=frozenset(table.range_overrides))
+                     range_overridden=frozenset(table.range_overrides),
+                     tables=frozenset(n for n in names if any(
+                         key.startswith(f"{COST_PREFIX}{n}.") for key in set_keys)))
 
 
 def _refuse_fixed(where: str, name: str, fixed: Sequence[str]) -> None:
@@ -188,6 +195,8 @@ def sampled_design(space: CostSpace, method: str, samples: int,
 
 
 def vector_overrides(space: CostSpace, vector: Mapping[str, int]) -> list[str]:
-    """``costs.NAME=VALUE`` for each cost of ``vector`` off its baseline, in table order."""
-    return [f"{COST_PREFIX}{n}={vector[n]}" for n in space.names
-            if vector[n] != space.baseline[n]]
+    """``costs.NAME=VALUE`` for each cost of ``vector`` off its baseline, in table
+    order (``costs.NAME.value=VALUE`` of a cost an end of whose range the
+    study's ``--set`` gives: :attr:`CostSpace.tables`)."""
+    return [f"{COST_PREFIX}{n}{'.value' if n in space.tables else ''}={vector[n]}"
+            for n in space.names if vector[n] != space.baseline[n]]

@@ -156,7 +156,7 @@ def plan_sensitivity(scenario: Any, compare: Union[str, Sequence, Compare], *,
     fixed = [n for n in (cost_of_key(cmp.key), cost_of_key(be.key) if be else None) if n]
     scenario_cost_values, clock_mhz = scenario_costs(base)
     space = cost_space(scenario_cost_values, clock_mhz, ranges=parse_ranges(ranges),
-                       costs=parse_cost_names(costs), fixed=fixed)
+                       costs=parse_cost_names(costs), fixed=fixed, set_keys=set_keys)
     sample_x, sampled = None, []
     if method != "oat":
         sample_x, sampled = sampled_design(space, method, samples, seed)
