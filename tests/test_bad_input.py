@@ -779,6 +779,14 @@ CASES = [
          ("machine.micro_tlb", "e500")),
     Case("toml-host-task-cpu-eq-cpus", toml("[machine]\ncpus = 2\n[[host_task]]\ncpu = 2\n"),
          ("host_task.0.cpu", "CPU 2 does not exist")),
+    # a host task's stream skipped its syscall events and ran its MMIO ones as
+    # ordinary accesses, whatever the device
+    Case("toml-host-task-mmio", toml(
+        "duration_ms = 0.05\n[[host_task]]\nworkload = { mmio_every = 3, mmio_device = 'block' }\n"),
+        ("host_task.0.workload.mmio_every: a host task touches no emulated device",)),
+    Case("toml-host-task-syscall", toml(
+        "duration_ms = 0.05\n[[host_task]]\nworkload = { syscall_every = 30 }\n"),
+        ("host_task.0.workload.syscall_every: a host task's system calls are not modelled",)),
     Case("toml-host-task-cpu-negative", toml("[[host_task]]\ncpu = -1\n"),
          ("host_task.0.cpu", "-1")),
     # ---- a scenario naming a bad trace ---------------------------------------------------

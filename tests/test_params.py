@@ -41,6 +41,7 @@ from emu.params import (
 from emu.errors import ConfigError, EmuError
 from emu.run import resolve
 from emu.params.fields import keys_of
+from emu.params.load import override_value
 from emu.params.workload import WORKLOAD_KEYS
 
 DATA = Path(__file__).parent / "data"
@@ -415,7 +416,7 @@ def test_a_workload_key_that_does_nothing_without_another_is_refused(override, l
     scenario_from_dict({}, [f"{where}{key}={default}"])
 
 
-@pytest.mark.parametrize("side", ["vm.0.process.0", "host_task.0"])
+@pytest.mark.parametrize("side", ["vm.0.process.0"])
 def test_write_fraction_of_a_trace_without_mmio_is_refused(side):
     """A trace's records are its loads and stores: write_fraction only picks the
     MMIO stores, so with mmio_every 0 a trace's runs came out the same for any
@@ -431,6 +432,31 @@ def test_write_fraction_of_a_trace_without_mmio_is_refused(side):
     assert (w.write_fraction, w.mmio_every) == (0.9, 50)
     scenario_from_dict({}, trace + [where + "write_fraction=0.3"])      # its default
     scenario_from_dict({}, [where + "write_fraction=0.9"])              # a synthetic stream's
+
+
+@pytest.mark.parametrize("key, value, why", [
+    ("lifetime_accesses", "10", "only guest processes exit"),
+    ("syscall_every", "30", "a host task's system calls are not modelled"),
+    ("mmio_every", "3", "a host task touches no emulated device"),
+    ("mmio_device", "'block'", "a host task touches no emulated device"),
+    ("write_fraction", "0.9", "a host task's store costs what its load does"),
+])
+def test_a_host_task_refuses_what_only_a_guest_process_does(key, value, why):
+    """Its stream skipped the system calls, ran MMIO accesses as its own at
+    any device, and charged stores as loads: each of these keys changed
+    nothing, or nothing it names, without a word."""
+    where = "host_task.0.workload."
+    for sets in ([where + f"{key}={value}"], [f"host_task.0.workload={{{key} = {value}}}"]):
+        assert error_of({}, sets).startswith(where + key + ": " + why)
+    default = {"mmio_device": "'uart'", "write_fraction": "0.3"}.get(key, "0")
+    assert error_of({}, [where + f"{key}={value}"]).endswith(f"; leave it {default}")
+    scenario_from_dict({}, [where + f"{key}={default}"])              # its default is taken
+    scenario_from_dict({}, [f"vm.0.process.0.workload.{key}={value}"]
+                       + (["vm.0.process.0.workload.mmio_every=3"] if key == "mmio_device" else []))
+    by_hand = dataclasses.replace(default_scenario(), host_tasks=(HostTask(
+        workload=dataclasses.replace(Workload(pages=128), **{key: override_value(value)})),))
+    with pytest.raises(ConfigError, match=rf"^host_task\.0\.workload\.{key}: "):
+        resolve(by_hand)
 
 
 #: A working set whose Zipf exponent is set, run for half a millisecond.
@@ -468,6 +494,9 @@ WORKLOAD = "vm.0.process.0.workload."
 def test_a_key_of_fetches_or_of_data_accesses_where_there_are_none_is_refused(
         side, overrides, line, taken):
     where = f"{side}.workload."
+    if side.startswith("host_task") and line.startswith("write_fraction"):
+        line = "write_fraction: a host task's store costs what its load does"  # any store
+        taken = [o for o in taken if not o.startswith(("write_fraction", "mmio_every"))]
     assert error_of({}, [where + o for o in overrides]).startswith(where + line)
     # where it does something, or at its default, it is taken; the data pages
     # with no data access are still held in the VM's memory (check_guest_memory)

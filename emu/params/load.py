@@ -455,7 +455,11 @@ with `inst_fraction = 1`, `sleep_us` with `sleep_every = 0`; the meaning
 column says what each needs).  A comparison (`emu compare --vary`) or a
 sweep (`emu sweep --grid`) takes such a key if it does something at one of
 its runs (`zipf_s` set where `--vary` compares `distribution=uniform,zipf`),
-and refuses it only where it does nothing at any of them.
+and refuses it only where it does nothing at any of them.  A host task's
+workload takes no `lifetime_accesses`, `syscall_every`, `mmio_every`,
+`mmio_device` or `write_fraction`: only a guest process exits and is
+replaced, traps to its kernel, touches an emulated device, or pays for a
+store otherwise than for a load.
 
 This page is generated from the declarations in `emu/params/` by
 `python -m emu.params > docs/scenario-keys.md`; a test keeps it current.

@@ -45,7 +45,7 @@ from emu.params.fields import (
     read_table,
     show,
 )
-from emu.params.workload import MAX_SPAN_US, Workload, WorkloadTable
+from emu.params.workload import MAX_SPAN_US, Workload, WorkloadTable, check_host_workload
 
 __all__ = [
     "CORES",
@@ -275,7 +275,7 @@ class HostTask:
                           "µs it runs before it sleeps (0: always runnable)")
     sleep_us: float = param(0.0, Number(0.0, at_most=MAX_SPAN_US, why="one simulated hour"),
                             "µs it sleeps after each run")
-    workload: Workload = param(Workload(pages=128), WorkloadTable(), "what it runs")
+    workload: Workload = param(Workload(pages=128), WorkloadTable(host=True), "what it runs")
 
 
 @dataclass(frozen=True)
@@ -518,6 +518,7 @@ def guest_no_kernel_had(kvm: KVM, proposal: bool) -> list:
     return what
 
 
+
 def resolved(cfg: Scenario) -> Scenario:
     """``cfg`` with the keys its design leaves unset filled in (``kvm.tid_scheme``,
     ``kvm.handler``): what the run's summary records."""
@@ -555,7 +556,8 @@ def validate_combination(cfg: Scenario) -> None:
     - every key set must do something (:func:`check_keys_apply`);
     - a host task's ``cpu``, a VM's ``vcpu_cpus`` and ``qemu_cpu`` must be
       among the machine's CPUs;
-    - only guest processes have a ``lifetime_accesses``;
+    - a host task's workload sets no key only a guest process's takes
+      (:data:`~emu.params.workload.HOST_REFUSED`);
     - a host task sleeps only if it runs (``run_us > 0``);
     - the run lasts one cycle at least, and the warm-up ends before it does;
     - equal work (``sim.guest_accesses``) counts from the start: no warm-up.
@@ -569,9 +571,7 @@ def validate_combination(cfg: Scenario) -> None:
         if task.run_us == 0 and task.sleep_us:
             raise ConfigError(f"host_task.{i}.sleep_us: a task with run_us = 0 is always "
                               f"runnable and never sleeps: set run_us, or leave sleep_us 0")
-        if task.workload.lifetime_accesses:
-            raise ConfigError(f"host_task.{i}.workload.lifetime_accesses: only guest processes "
-                              "exit and are replaced; a host task runs for the whole run")
+        check_host_workload(task.workload, f"host_task.{i}.workload")
     for v, vm in enumerate(cfg.vms):
         pins = [(f"vm.{v}.vcpu_cpus.{i}", c) for i, c in enumerate(vm.vcpu_cpus or ())]
         if vm.qemu_cpu is not None:

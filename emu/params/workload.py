@@ -308,11 +308,50 @@ def as_workload(spec: Any, path: str = "stream") -> Workload:
     return read_workload(spec, path, os.getcwd(), Workload(), key_use)
 
 
+#: The workload keys a host task refuses, and why: what only a guest process
+#: does.  (A host task runs natively: its system calls and exits are not
+#: modelled, it touches no emulated device, and every page of its own is
+#: writable, so that a store costs it what a load does.)
+HOST_REFUSED = (
+    ("lifetime_accesses", "only guest processes exit and are replaced; a host task runs for "
+                          "the whole run"),
+    ("syscall_every", "a host task's system calls are not modelled (only a guest's trap to "
+                      "its kernel, and KVM's exits around it, are)"),
+    ("mmio_every", "a host task touches no emulated device (only a guest's MMIO access exits "
+                   "to QEMU)"),
+    ("mmio_device", "a host task touches no emulated device (only a guest's MMIO access "
+                    "exits to QEMU)"),
+    ("write_fraction", "a host task's store costs what its load does (every page of its own "
+                       "is writable, and it makes no MMIO access)"),
+)
+
+
+def check_host_workload(w: Workload, path: str) -> None:
+    """Refuse a host task's workload ``w`` (at dotted ``path``) that sets a
+    key of :data:`HOST_REFUSED` to another value than its default."""
+    for key, why in HOST_REFUSED:
+        if getattr(w, key) != getattr(Workload(), key):
+            raise _host_refusal(path, key, why)
+
+
+def _host_refusal(path: str, key: str, why: str) -> ConfigError:
+    return ConfigError(f"{join(path, key)}: {why}; leave it {show(getattr(Workload(), key))}")
+
+
 class WorkloadTable(Kind):
     """The kind of a ``workload`` key: a :class:`Workload` table whose absent
-    keys take the field's default workload."""
+    keys take the field's default workload; a host task's (``host``) refuses
+    the keys only a guest process's takes (:data:`HOST_REFUSED`), before it
+    judges the others."""
+
+    def __init__(self, host: bool = False):
+        self.host = host
 
     def read(self, value, where, ctx, default):
+        if self.host and isinstance(value, Mapping):
+            for key, why in HOST_REFUSED:
+                if key in value and value[key] != getattr(Workload(), key):
+                    raise _host_refusal(where, key, why)
         return read_workload(value, where, ctx.base_dir, default, ctx.key_use)
 
     def dump(self, value):
