@@ -503,6 +503,7 @@ def run_cli(argv, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--vcpu", "vm7.vcpu0"], "unknown vCPU 'vm7.vcpu0' (choose from: vm0.vcpu0)"),
+    (["--vcpu", ""], "unknown vCPU '' (choose from: vm0.vcpu0)"),      # not the first one
     (["--set", "duration_ms=0.2", "--resume", "9"], "--resume 9: vm0.vcpu0 is loaded only"),
     (["--resume", "0"], "must be at least 1"),
     (["--accesses", "-3"], "must be at least 1"),

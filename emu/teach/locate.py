@@ -75,7 +75,8 @@ def pick_vcpu(machine, name: str | None):
     names = [v.name for v in machine.vcpus]
     if not names:
         raise EmuError("the scenario has no vCPU to explain")
-    target = next((v for v in machine.vcpus if v.name == (name or names[0])), None)
+    target = next((v for v in machine.vcpus if v.name == (names[0] if name is None else name)),
+                  None)
     if target is None:
         raise EmuError(f"unknown vCPU {name!r} (choose from: {', '.join(names)})")
     return target
