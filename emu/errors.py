@@ -111,6 +111,13 @@ class ConfigError(EmuError, ValueError):
     """An impossible or malformed configuration (scenario, CLI options)."""
 
 
+def check_flag(name: str, value, error: type = ConfigError) -> None:
+    """Refuse (``error``, one line) a flag ``name`` that is not True or False:
+    ``force="no"`` is true to Python, and would be taken as yes."""
+    if not isinstance(value, bool):
+        raise error(f"{name}: expected True or False, got {type(value).__name__} {value!r:.60}")
+
+
 class TraceError(EmuError, ValueError):
     """A trace that cannot be read: missing, malformed, wrong dtype."""
 

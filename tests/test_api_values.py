@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 
 import numpy as np
 import pytest
@@ -73,3 +74,73 @@ def test_a_tlb_config_of_numpy_integers_runs_and_writes_python_numbers():
     json.dumps(r)
     # 4 MiB in 64 KiB pages: 64 pages, 32 entries, cycled once: every one a miss
     assert (r["misses"], r["hits"]) == (64, 1024 - 64)
+
+
+# -- keywords that were taken and did nothing -------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def short_run():
+    return run(default_scenario(), overrides=SHORT)
+
+
+def test_a_plot_refuses_formats_and_dpi_without_out(short_run):
+    from emu.report import plots
+    runs = [("a", short_run.summary)]
+    for kw, named in [(dict(formats=("pdf",), dpi=600), "formats and dpi"),
+                      (dict(dpi=100), "dpi")]:
+        with pytest.raises(emu.errors.ConfigError,
+                           match=rf"^{named}: given without out, where the figure would be saved"):
+            plots.cycle_breakdown(runs, **kw)
+    plots.cycle_breakdown(runs)                 # drawn, not saved: nothing else given
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(stream="io"), "stream: it is where the progress goes, and progress is None"),
+    (dict(stream="io", progress="none"), "and progress is 'none'"),
+    (dict(client=object()), "client needs executor dask"),
+    (dict(client=object(), executor="dask", workers=8),
+     "workers sets the size of a local Dask cluster; a client has its own workers"),
+    (dict(client=object(), executor="dask", scheduler="tcp://127.0.0.1:1"),
+     "scheduler and client: give one"),
+    (dict(force="no"), "force: expected True or False, got str 'no'"),
+])
+def test_sweep_options_that_would_do_nothing_are_refused(tmp_path, kw, message):
+    import io
+    from emu.run import run_sweep
+    if kw.get("stream") == "io":
+        kw = dict(kw, stream=io.StringIO())
+    with pytest.raises(emu.errors.ConfigError, match=re.escape(message)):
+        run_sweep(default_scenario(), ["seed=1,2"], out_dir=tmp_path / "s", workers=None
+                  if "workers" not in kw else kw.pop("workers"), overrides=SHORT, **kw)
+    assert not (tmp_path / "s").exists()
+
+
+def test_flags_that_are_not_bools_are_refused(short_run, tmp_path):
+    from emu.report.html import write_report
+    for kw in (dict(tidy="no"), dict(force="yes"), dict(inside=1)):
+        name, value = next(iter(kw.items()))
+        with pytest.raises(emu.errors.ConfigError,
+                           match=rf"^{name}: expected True or False, got {type(value).__name__}"):
+            short_run.write(tmp_path / "r", **kw)
+    short_run.write(tmp_path / "r")
+    with pytest.raises(emu.EmuError, match=r"^plots: expected True or False, got str 'no'"):
+        write_report(tmp_path / "r", plots="no")
+    assert not (tmp_path / "r" / "report.html").exists()
+
+
+def test_a_trace_path_in_a_dict_may_be_a_path_and_a_seed_a_numpy_integer(tmp_path):
+    from pathlib import Path
+
+    from emu.run import compare, plan_sweep
+    trace = tmp_path / "g.npy"
+    np.save(trace, np.arange(0, 40960, 64, dtype=np.uint64))
+    as_text = {"duration_ms": 0.2, "seed": 3,
+               "vm": [{"process": [{"workload": {"kind": "trace", "path": str(trace)}}]}]}
+    as_path = {"duration_ms": 0.2, "seed": np.int64(3),
+               "vm": [{"process": [{"workload": {"kind": "trace", "path": Path(trace)}}]}]}
+    assert run(as_path).summary["cycles"] == run(as_text).summary["cycles"]
+    # the same scenario: the same run ids
+    assert [r.id for r in plan_sweep(as_path, ["machine.cpus=1,2"]).runs] == \
+        [r.id for r in plan_sweep(as_text, ["machine.cpus=1,2"]).runs]
+    assert [label for label, _ in compare(as_path, "kvm.strategy", ["direct"])] == ["direct"]

@@ -68,6 +68,8 @@ class _TracePath(Kind):
     stream opens it."""
 
     def read(self, value, where, ctx, default):
+        if isinstance(value, os.PathLike):      # a dict of the Python API's: Path("t.npz")
+            value = os.fspath(value)
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {show(value)}")
         if not value.strip() or "\0" in value:

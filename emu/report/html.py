@@ -24,7 +24,7 @@ import re
 
 import numpy as np
 
-from emu.errors import EmuError, spelled
+from emu.errors import EmuError, check_flag, spelled
 from emu.report import sweep
 from emu.report.folders import load_results
 from emu.report.page import (PNG_SIGNATURE, collapsed, compact_json, document, esc, figure,
@@ -304,6 +304,7 @@ def write_report(src_dir, out_html=None, plots: bool = True) -> str:
     line) when ``src_dir`` cannot be read as a result, naming the file and
     the key that is wrong.
     """
+    check_flag("plots", plots, EmuError)
     src = os.fspath(src_dir)
     study = read_sensitivity(src) if os.path.isdir(src) else None
     out = os.fspath(out_html) if out_html else os.path.join(src, "report.html")

@@ -229,6 +229,12 @@ def output_checked(fn):
         except TypeError as err:
             raise TypeError(f"{fn.__name__}(): {err}") from None
         given = bound.arguments
+        if "out" in sig.parameters and given.get("out") is None:
+            unsaved = [k for k in ("formats", "dpi") if k in given]
+            if unsaved:     # they say how the figure is saved, and it is not
+                raise ConfigError(f"{' and '.join(unsaved)}: given without out, where the "
+                                  f"figure would be saved: give out=PATH, or leave "
+                                  f"{'them' if len(unsaved) > 1 else 'it'} out")
         given["formats"], given["dpi"] = check_output(given.get("formats", FORMATS),
                                                       given.get("dpi", DPI))
         if "out" in sig.parameters and (given.get("out") is not None

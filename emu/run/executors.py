@@ -301,11 +301,17 @@ def check_executor(executor: str, workers: Optional[int], scheduler: Optional[st
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or workers < 1):
         raise ConfigError(f"{spelled('--workers')}: expected a positive integer, got {workers!r}")
-    if executor == "local" and (scheduler or client is not None):
+    if executor == "local" and scheduler:
         raise ConfigError(f"{spelled('--scheduler')} needs {spelled('--executor')} dask")
-    if executor == "dask" and scheduler and workers is not None:
+    if executor == "local" and client is not None:
+        raise ConfigError(f"client needs {spelled('--executor')} dask")
+    if scheduler and client is not None:
+        raise ConfigError(f"{spelled('--scheduler')} and client: give one (a client is "
+                          f"connected to its scheduler already)")
+    if executor == "dask" and (scheduler or client is not None) and workers is not None:
         raise ConfigError(f"{spelled('--workers')} sets the size of a local Dask cluster; a "
-                          f"{spelled('--scheduler')} has its own workers")
+                          f"{spelled('--scheduler') if scheduler else 'client'} has its own "
+                          f"workers")
 
 
 def make_backend(executor: str, workers: Optional[int], runs: int, client=None,

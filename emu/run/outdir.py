@@ -42,7 +42,7 @@ import stat
 from dataclasses import dataclass
 from typing import Optional
 
-from emu.errors import FULL, ConfigError, on_command_line, spelled
+from emu.errors import FULL, ConfigError, check_flag, on_command_line, spelled
 from emu.run import stop
 from emu.run.files import (
     RANDOM_CHARS,
@@ -634,9 +634,10 @@ class Stage:
     def __init__(self, target, kind: str, force: bool = False, option: str | tuple = "--out",
                  tidy: bool = True, what: Optional[str] = None, folders=(),
                  inside: bool = False):
-        if force is not None and not isinstance(force, bool):     # force="no" is true
-            raise ConfigError(f"force: expected True or False, got {type(force).__name__} "
-                              f"{force!r:.60}")
+        if force is not None:
+            check_flag("force", force)
+        check_flag("tidy", tidy)
+        check_flag("inside", inside)
         self.option, self.target_text = option, check_name(target, option)
         path = check_path(target, option, inside)
         if os.path.islink(path):

@@ -243,13 +243,25 @@ class SweepPlan:
         }
 
 
+def _as_json(value):
+    """A value of a scenario's dict that JSON has no type for, as the scenario
+    reads it: a path (``Path("t.npz")``) as its text, a numpy scalar as the
+    Python number it holds; TypeError for any other."""
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    held = plain(value)
+    if held is value:
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    return held
+
+
 def _load_scenario_source(scenario) -> tuple[Optional[str], bytes, dict, str]:
     """(path, bytes hashed for run ids, raw data, base_dir) of a path, dict or Scenario."""
     if isinstance(scenario, (Scenario, dict)):
         data = scenario_to_dict(scenario) if isinstance(scenario, Scenario) else dict(scenario)
         base_dir = scenario.base_dir if isinstance(scenario, Scenario) else os.getcwd()
         try:
-            content = json.dumps(data, sort_keys=True).encode("utf-8")
+            content = json.dumps(data, sort_keys=True, default=_as_json).encode("utf-8")
         except (TypeError, ValueError):
             raise ConfigError("scenario: expected JSON-like data") from None
         return None, content, data, base_dir

@@ -113,6 +113,24 @@ class _Bar:
 MODES = ("auto", "bar", "lines", "none")
 
 
+def check_progress_options(progress, stream) -> None:
+    """Refuse (ConfigError, one line) a ``progress`` mode that is none of
+    auto, bar, lines or none, a ``stream`` that is no text stream, and a
+    ``stream`` given with no progress to write on it."""
+    if progress is not None and progress not in ("auto", "bar", "lines", "none"):
+        raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
+                          f"{progress!r}")
+    if stream is None:
+        return
+    if not callable(getattr(stream, "write", None)):
+        raise ConfigError(f"stream: expected a text stream (with a write method) for the "
+                          f"progress, got {type(stream).__name__} {stream!r:.60}")
+    if progress in (None, "none"):
+        raise ConfigError(f"stream: it is where the progress goes, and progress is "
+                          f"{progress!r}: give progress='auto', 'bar' or 'lines', or leave "
+                          f"stream out")
+
+
 @contextlib.contextmanager
 def progress_of(progress):
     """The callback for the ``progress`` argument of the Python API: None or

@@ -98,12 +98,12 @@ import tempfile
 import time
 from typing import Optional
 
-from emu.errors import ConfigError, spelled
+from emu.errors import ConfigError, check_flag, spelled
 from emu.run.executors import (SweepError, check_executor, check_scheduler_address,
                                dask_client, make_backend, run_all)
 from emu.run.files import read_summary, write_json
 from emu.run.plan import SweepPlan, plan_sweep
-from emu.run.progress import SweepProgress
+from emu.run.progress import SweepProgress, check_progress_options
 from emu.run.outdir import check_path, check_room, remove_result
 from emu.run.resume import SweepDir, check_sweep_dir, locked, remove_leftovers
 from emu.run.table import table_name
@@ -153,12 +153,8 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
     """
     if out_dir is None:
         raise ConfigError(f"{spelled('--out')}: a directory for the results is required")
-    if not isinstance(force, bool):
-        raise ConfigError(f"force: expected True or False, got {type(force).__name__} "
-                          f"{force!r}")
-    if stream is not None and not callable(getattr(stream, "write", None)):
-        raise ConfigError(f"stream: expected a text stream (with a write method) for the "
-                          f"progress, got {type(stream).__name__} {stream!r:.60}")
+    check_flag("force", force)
+    check_progress_options(progress, stream)
     check_executor(executor, workers, scheduler, client)
     if scheduler is not None:
         check_scheduler_address(scheduler)
@@ -172,9 +168,6 @@ def run_sweep(scenario_path, grids=(), seeds: Optional[int] = None, out_dir=None
         plan = scenario_path
     else:
         plan = plan_sweep(scenario_path, grids, seeds, overrides)
-    if progress is not None and progress not in ("auto", "bar", "lines", "none"):
-        raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
-                          f"{progress!r}")
     check_room(os.path.join(out_dir, "runs", plan.runs[0].id),
                where=f"{spelled('--out')} {out_dir}")
     check_sweep_dir(out_dir, plan, force)      # before anything runs; again once locked

@@ -41,7 +41,7 @@ from emu.run import (SweepError, SweepInterrupted, plan_sweep, resolve, run,  # 
 from emu.run.executors import check_executor, dask_client, make_backend, run_all
 from emu.run import outdir
 from emu.run.files import read_json, read_summary
-from emu.run.progress import SweepProgress
+from emu.run.progress import SweepProgress, check_progress_options
 from emu.run.resume import locked, remove_leftovers
 
 from emu.sensitivity.spec import SensitivityError
@@ -188,9 +188,7 @@ class StudyRunner:
             raise ConfigError(f"{spelled('--out')} {self.out_dir}: exists and is not a directory")
         self.executor, self.workers, self.scheduler = executor, workers, scheduler
         self.client, self.progress, self.stream = client, progress, stream
-        if progress not in (None, "auto", "bar", "lines", "none"):
-            raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
-                              f"{progress!r}")
+        check_progress_options(progress, stream)
         # over all calls: the runs found done, the runs run, the jobs asked for
         self.runs_done = self.runs_run = self.jobs_seen = 0
         self._ran: set = set()          # the runs this runner ran (not found done before it)

@@ -34,7 +34,7 @@ from inspect import signature
 from types import ModuleType
 from typing import Optional
 
-from emu.errors import EmuError, OutputError
+from emu.errors import EmuError, OutputError, check_flag
 from emu.report.columns import wrap
 from emu.run.outdir import staged
 from emu.study.lib import Recorder
@@ -117,9 +117,7 @@ class Study:
 
 def _check_quick(quick) -> None:
     """Refuse (EmuError, one line) a ``quick`` that is not a bool: "no" is true."""
-    if not isinstance(quick, bool):
-        raise EmuError(f"quick: expected True or False, got {type(quick).__name__} "
-                       f"{quick!r:.60}")
+    check_flag("quick", quick, EmuError)
 
 
 def _question(module: ModuleType) -> str:
