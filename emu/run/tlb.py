@@ -74,7 +74,8 @@ def _summary(tlb, config: TLBSimConfig, records_read: int, trace: dict) -> dict:
         "translations": translations,
         "hits": c["hits"],
         "misses": c["misses"],
-        "miss_rate": c["misses"] / translations if translations else 0.0,
+        # (None, not 0: of no translation, no share missed, nor hit)
+        "miss_rate": c["misses"] / translations if translations else None,
         "compulsory_misses": c["compulsory_misses"],
         "config": config.as_dict(),
         "trace": trace,
@@ -240,6 +241,7 @@ def format_table(result: dict, width: Optional[int] = None) -> str:
         ("hits", f"{result['hits']:,}"),
         ("misses", f"{result['misses']:,}"),
         ("  compulsory", f"{result['compulsory_misses']:,}"),
-        ("miss rate", f"{100 * result['miss_rate']:.4f} %"),
+        ("miss rate", "- (no translation)" if result["miss_rate"] is None
+                      else f"{100 * result['miss_rate']:.4f} %"),
     ]
     return table(None, rows, width, text=[1])
