@@ -291,3 +291,5 @@ def test_an_exercise_its_answer_and_the_glossary_fit_the_terminal(argv):
     assert max(map(columns, text.splitlines())) <= 60 < max(map(columns, wide.stdout.splitlines()))
     assert fitted.stdout.count("\n\n") == wide.stdout.count("\n\n")
     assert fitted.stdout.split() == wide.stdout.split()
+    if argv == ["--glossary"]:      # a term's name too (one is 56 columns)
+        assert max(map(columns, glossary_text(44).splitlines())) <= 44

@@ -1192,6 +1192,10 @@ def test_format_comparison_wraps_columns_and_shortens_long_labels():
     assert "x" * 500 in full and "x" * 500 not in fitted and "..." in fitted
     for cell in ("cycles/access", "violations", "shadow-not-restored"):
         assert cell in fitted
+    # the title of the designs' lines is prose: wrapped as they are
+    narrow = format_comparison(runs[1:], width=44).split("\n")
+    at = narrow.index("each row's design (what shipped it, or")
+    assert narrow[at + 1] == "  hypothetical)" and narrow[at + 2].startswith("direct: ")
 
 
 def test_a_trace_path_given_with_set_is_relative_to_the_current_folder(tmp_path):

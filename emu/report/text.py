@@ -90,8 +90,8 @@ def format_comparison(runs: list, width=None) -> str:
     causes = table(["design"] + list(MISS_CAUSES),
                     [[label] + [f"{s['tlb']['guest']['misses_by_cause'][c]:,}" for c in MISS_CAUSES]
                      for label, s in runs], width)
-    shipped = f"each row's design (what shipped it, or hypothetical)\n{shipped}\n\n" \
-        if shipped else ""
+    title = wrap("each row's design (what shipped it, or hypothetical)", width)
+    shipped = f"{title}\n{shipped}\n\n" if shipped else ""
     return f"{figures_table}\n\n{shipped}guest TLB misses by cause\n{causes}"
 
 

@@ -170,7 +170,7 @@ def glossary_text(width: int = MEASURE) -> str:
     out = textwrap.wrap("Glossary of emu explain (the words of its narration and of the "
                         "reports)", width, subsequent_indent="  ") + [""]
     for t in GLOSSARY:
-        out.append(t.name)
+        out += textwrap.wrap(t.name, width, subsequent_indent="  ", break_on_hyphens=False)
         out += textwrap.wrap(f"{t.text} [{t.cite}]", width, initial_indent="    ",
                              subsequent_indent="    ", break_on_hyphens=False)
     return "\n".join(out) + "\n"
