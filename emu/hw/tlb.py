@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
-
 from emu import engine
 from emu.errors import ConfigError
 
@@ -58,8 +56,9 @@ def check_geometry(entries: int, ways: int | None, policy: str) -> int:
     if entries % ways:
         raise ConfigError(f"{entries} entries are not divisible into {ways}-way sets")
     if policy not in POLICIES:
-        guess = difflib.get_close_matches(str(policy), list(POLICIES), n=1, cutoff=0.6)
-        hint = f"did you mean '{guess[0]}'? " if guess else ""
+        from emu.params.fields import suggest      # on the error's path only
+        guess = suggest(policy, POLICIES)
+        hint = "" if guess is None else f"did you mean '{guess}'? "
         raise ConfigError(f"unknown replacement policy {policy!r} "
                           f"({hint}choose from: {', '.join(POLICIES)})")
     return ways

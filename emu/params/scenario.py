@@ -518,7 +518,6 @@ def guest_no_kernel_had(kvm: KVM, proposal: bool) -> list:
     return what
 
 
-
 def resolved(cfg: Scenario) -> Scenario:
     """``cfg`` with the keys its design leaves unset filled in (``kvm.tid_scheme``,
     ``kvm.handler``): what the run's summary records."""

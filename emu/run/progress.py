@@ -117,7 +117,7 @@ def check_progress_options(progress, stream) -> None:
     """Refuse (ConfigError, one line) a ``progress`` mode that is none of
     auto, bar, lines or none, a ``stream`` that is no text stream, and a
     ``stream`` given with no progress to write on it."""
-    if progress is not None and progress not in ("auto", "bar", "lines", "none"):
+    if progress is not None and progress not in MODES:
         raise ConfigError(f"{spelled('--progress')}: expected auto, bar, lines or none, got "
                           f"{progress!r}")
     if stream is None:
